@@ -1,0 +1,161 @@
+"""Batch classification of files and folders into result rows (the CLI's engine room)."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .errors import CxrError
+from .io import DICOM_SUFFIXES, is_dicom_file, read_image
+from .raster_io import RASTER_SUFFIXES
+
+logger = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("path", "status", "prediction", "p_normal", "p_pneumonia", "p_covid", "model", "message")
+EXTRA_COLUMNS = ("cam_path", "warnings")
+
+
+@dataclass
+class ResultRow:
+    """One input file's outcome; ``status`` is ``ok`` or ``error``."""
+
+    path: Path
+    status: str
+    prediction: str = ""
+    probabilities: dict[str, float] = field(default_factory=dict)
+    model: str = ""
+    message: str = ""
+    cam_path: Path | None = None
+    warnings: tuple[str, ...] = ()
+
+    def as_csv(self) -> dict[str, str]:
+        def p(cls: str) -> str:
+            return f"{self.probabilities[cls]:.6f}" if cls in self.probabilities else ""
+
+        return {
+            "path": str(self.path),
+            "status": self.status,
+            "prediction": self.prediction,
+            "p_normal": p("normal"),
+            "p_pneumonia": p("pneumonia"),
+            "p_covid": p("covid"),
+            "model": self.model,
+            "message": self.message,
+            "cam_path": str(self.cam_path) if self.cam_path else "",
+            "warnings": "; ".join(self.warnings),
+        }
+
+
+def _looks_like_image(path: Path) -> bool:
+    suffix = path.suffix.lower()
+    if suffix in RASTER_SUFFIXES or suffix in DICOM_SUFFIXES:
+        return True
+    return suffix == "" and is_dicom_file(path)
+
+
+def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named directly (whatever they are) and, from folders, every DICOM/PNG/JPEG below them.
+
+    Folder walks skip hidden entries and do not follow symlinked folders; order is stable.
+    """
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            files.append(path)
+            continue
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                candidate = Path(root) / name
+                if not name.startswith(".") and candidate.is_file() and _looks_like_image(candidate):
+                    files.append(candidate)
+    return files
+
+
+def cam_file_name(path: Path, index: int) -> str:
+    """A unique, readable PNG name for an input's heat-map."""
+    return f"{index:05d}_{path.stem[:60]}_cam.png"
+
+
+def classify_files(
+    files: list[Path],
+    classifier,
+    cam_dir: Path | None = None,
+    batch_size: int = 8,
+    on_row: Callable[[ResultRow], None] | None = None,
+) -> Iterator[ResultRow]:
+    """Yield one row per file, in order; a failing file becomes an ``error`` row, never an exception."""
+    pending: list[tuple[int, Path, object]] = []
+
+    def flush() -> Iterator[ResultRow]:
+        rows = _classify_pending(pending, classifier, cam_dir)
+        pending.clear()
+        yield from rows
+
+    for index, path in enumerate(files):
+        try:
+            image = read_image(path)
+        except CxrError as exc:
+            yield _error_row(path, getattr(exc, "reason", str(exc)), classifier)
+            continue
+        except Exception as exc:  # a decoder bug must not end the batch
+            logger.exception("unexpected error reading %s", path)
+            yield _error_row(path, f"unexpected error: {type(exc).__name__}: {exc}", classifier)
+            continue
+        pending.append((index, path, image))
+        if len(pending) >= batch_size:
+            yield from flush()
+    yield from flush()
+
+
+def _classify_pending(pending, classifier, cam_dir: Path | None) -> list[ResultRow]:
+    if not pending:
+        return []
+    try:
+        if cam_dir is None:
+            predictions = classifier.predict([image for _, _, image in pending])
+            return [_ok_row(path, image, pred, None) for (_, path, image), pred in zip(pending, predictions)]
+        return [_classify_with_cam(index, path, image, classifier, cam_dir) for index, path, image in pending]
+    except Exception as exc:
+        if len(pending) == 1:
+            index, path, _ = pending[0]
+            logger.exception("classification failed for %s", path)
+            return [_error_row(path, f"classification failed: {type(exc).__name__}: {exc}", classifier)]
+        # Retry one by one so that one bad image does not fail its neighbours.
+        return [row for item in pending for row in _classify_pending([item], classifier, cam_dir)]
+
+
+def _classify_with_cam(index: int, path: Path, image, classifier, cam_dir: Path):
+    from .atomic import write_bytes_atomic
+    from .overlay import blend
+    from .rendering import render
+
+    import cv2
+
+    result = classifier.predict_with_cam(image)
+    rgb = blend(render(image), result.heatmap)
+    ok, encoded = cv2.imencode(".png", rgb[..., ::-1])
+    if not ok:
+        raise RuntimeError("PNG encoding of the heat-map failed")
+    cam_path = cam_dir / cam_file_name(path, index)
+    write_bytes_atomic(cam_path, encoded.tobytes())
+    return _ok_row(path, image, result.prediction, cam_path)
+
+
+def _ok_row(path: Path, image, prediction, cam_path: Path | None) -> ResultRow:
+    return ResultRow(
+        path=path,
+        status="ok",
+        prediction=prediction.label,
+        probabilities=prediction.as_dict(),
+        model=prediction.model_name,
+        cam_path=cam_path,
+        warnings=tuple(image.warnings),
+    )
+
+
+def _error_row(path: Path, reason: str, classifier) -> ResultRow:
+    return ResultRow(path=path, status="error", model=classifier.name, message=reason)

@@ -1,0 +1,114 @@
+"""``cxr-classify``: classify chest X-ray files and folders into a CSV, optionally with heat-maps."""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import sys
+from pathlib import Path
+
+from .batch import CSV_COLUMNS, EXTRA_COLUMNS, classify_files, expand_inputs
+from .errors import ModelError
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+
+logger = logging.getLogger("cxr_engine.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cxr-classify",
+        description=(
+            "Classify frontal chest X-rays (DICOM, PNG, JPEG; folders are searched recursively) as "
+            "normal, pneumonia or covid. Research use only; not a medical device."
+        ),
+        epilog="Exit status: 0 all inputs classified, 1 some failed (the rest are still written), 2 bad usage.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    parser.add_argument("--model", help="bundled model name or a model card .json (default: the best bundled model)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model")
+    parser.add_argument("--csv", type=Path, metavar="FILE", help="write the results here (default: standard output)")
+    parser.add_argument("--cam-dir", type=Path, metavar="DIR", help="write a PNG of each image with its Grad-CAM heat-map here")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    return parser
+
+
+def _select_card(name: str | None):
+    from .model_card import default_card, find_card, list_bundled
+
+    if name:
+        card = find_card(name)
+        if not card.meets_bar:
+            logger.warning("model %s does not meet the project's accuracy bar (see its model card)", card.name)
+        return card
+    card = default_card()
+    if card is None:
+        bundled = ", ".join(c.name for c in list_bundled()) or "none"
+        raise ModelError(f"no bundled model meets the project's bar; choose one with --model (bundled: {bundled})")
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.batch_size < 1:
+        parser.error("--batch-size must be at least 1")
+    try:
+        card = _select_card(args.model)
+    except ModelError as exc:
+        print(f"cxr-classify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    files = expand_inputs(args.paths)
+    if not files:
+        print("cxr-classify: no DICOM, PNG or JPEG files found in the given paths", file=sys.stderr)
+        return EXIT_USAGE
+
+    from .inference import Classifier
+
+    try:
+        classifier = Classifier(card, device=args.device)
+        classifier.load()
+    except (ModelError, ValueError) as exc:
+        print(f"cxr-classify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.cam_dir:
+        args.cam_dir.mkdir(parents=True, exist_ok=True)
+    return _write_results(files, classifier, args)
+
+
+def _write_results(files, classifier, args) -> int:
+    from tqdm import tqdm
+
+    from .atomic import atomic_output
+
+    failures = 0
+    rows = classify_files(files, classifier, cam_dir=args.cam_dir, batch_size=args.batch_size)
+    progress = tqdm(rows, total=len(files), unit="image", disable=not sys.stderr.isatty(), file=sys.stderr)
+    with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS + EXTRA_COLUMNS)
+        writer.writeheader()
+        for row in progress:
+            writer.writerow(row.as_csv())
+            handle.flush()
+            if row.status != "ok":
+                failures += 1
+                logger.warning("%s: %s", row.path, row.message)
+    logger.info("%d of %d inputs classified with %s on %s", len(files) - failures, len(files), classifier.name, classifier.device)
+    return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+class _stdout:
+    """``sys.stdout`` as a context manager that does not close it."""
+
+    def __enter__(self):
+        return sys.stdout
+
+    def __exit__(self, *exc):
+        sys.stdout.flush()
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())

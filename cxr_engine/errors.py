@@ -1,0 +1,38 @@
+"""Exceptions raised by the engine. Each names the file (where there is one) and the reason."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CxrError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class ImageReadError(CxrError):
+    """A file could not be read or decoded into an image."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnsupportedImageError(ImageReadError):
+    """A readable file whose content the engine does not handle (e.g. a multi-frame colour image)."""
+
+
+class ModelError(CxrError):
+    """A model could not be found, built or loaded."""
+
+
+class ModelIntegrityError(ModelError):
+    """A weights file does not match the sha256 recorded in its model card."""
+
+    def __init__(self, path: str | Path, expected: str, actual: str):
+        self.path = Path(path)
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"{self.path}: sha256 {actual} does not match the model card's {expected}; "
+            "the file is damaged or was replaced, refusing to load it"
+        )

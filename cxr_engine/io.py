@@ -1,0 +1,34 @@
+"""One entry point for reading any supported image file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import ImageReadError
+from .image import CxrImage
+from .raster_io import RASTER_SUFFIXES, read_raster
+
+DICOM_SUFFIXES = {".dcm", ".dicom", ".dic"}
+
+
+def is_dicom_file(path: str | Path) -> bool:
+    """True when the file carries the DICM magic at offset 128."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(128)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def read_image(path: str | Path) -> CxrImage:
+    """Read a DICOM, PNG or JPEG file; raises ``ImageReadError`` with the file and the reason."""
+    from .dicom_io import read_dicom
+
+    path = Path(path)
+    if not path.exists():
+        raise ImageReadError(path, "no such file")
+    if path.is_dir():
+        raise ImageReadError(path, "is a folder, not an image file")
+    if path.suffix.lower() in RASTER_SUFFIXES and not is_dicom_file(path):
+        return read_raster(path)
+    return read_dicom(path)

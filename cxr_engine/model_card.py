@@ -1,0 +1,132 @@
+"""Model cards: the JSON beside each weights file that says what the weights are and may be used for."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .errors import ModelError
+from .registry import get_architecture
+
+CLASSES = ("normal", "pneumonia", "covid")
+CLASS_DISPLAY_NAMES = {"normal": "Normal", "pneumonia": "Pneumonia", "covid": "COVID-19"}
+INTENDED_USE = "Research use only; not a medical device. Not for diagnosis or treatment decisions."
+
+
+@dataclass
+class ModelCard:
+    """Everything needed to rebuild, verify and honestly present one set of weights."""
+
+    name: str
+    architecture: str
+    classes: list[str]
+    input_size: int
+    in_chans: int
+    mean: list[float]
+    std: list[float]
+    preprocessing_version: str
+    weights_file: str
+    weights_sha256: str
+    weights_dtype: str = "float32"
+    temperature: float = 1.0
+    meets_bar: bool = False
+    training_data: dict = field(default_factory=dict)
+    test_metrics: dict = field(default_factory=dict)
+    validation_metrics: dict = field(default_factory=dict)
+    licence: str = ""
+    intended_use: str = INTENDED_USE
+    notes: str = ""
+    created_by_command: str = ""
+    path: Path | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def weights_path(self) -> Path:
+        """The weights file, relative to the card's folder."""
+        base = self.path.parent if self.path else Path.cwd()
+        return base / self.weights_file
+
+    def display_classes(self) -> list[str]:
+        return [CLASS_DISPLAY_NAMES.get(c, c) for c in self.classes]
+
+    def summary(self) -> str:
+        """One line for status bars, CSV rows and reports."""
+        acc = self.test_metrics.get("accuracy")
+        score = f", test accuracy {acc:.3f}" if isinstance(acc, (int, float)) else ""
+        bar = "" if self.meets_bar else " (below the project's bar)"
+        return f"{self.name} [{self.architecture}, {self.input_size}px{score}]{bar}"
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("path")
+        return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        from .atomic import write_text_atomic
+
+        write_text_atomic(Path(path), self.to_json())
+        self.path = Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelCard":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{path}: cannot read model card ({exc})") from exc
+        known = {f for f in cls.__dataclass_fields__ if f != "path"}
+        missing = [f for f in ("name", "architecture", "classes", "input_size", "in_chans", "mean", "std",
+                               "preprocessing_version", "weights_file", "weights_sha256") if f not in data]
+        if missing:
+            raise ModelError(f"{path}: model card lacks {', '.join(missing)}")
+        card = cls(**{k: v for k, v in data.items() if k in known})
+        card.path = path
+        card.validate()
+        return card
+
+    def validate(self) -> None:
+        """Raise ``ModelError`` when the card is inconsistent."""
+        where = self.path or self.name
+        try:
+            get_architecture(self.architecture)
+        except KeyError as exc:
+            raise ModelError(f"{where}: {exc.args[0]}") from None
+        if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
+            raise ModelError(f"{where}: mean/std must have {self.in_chans} values")
+        if not self.classes or len(set(self.classes)) != len(self.classes):
+            raise ModelError(f"{where}: classes must be a non-empty list of unique names")
+        if self.temperature <= 0:
+            raise ModelError(f"{where}: temperature must be positive, got {self.temperature}")
+
+
+def list_bundled(models_dir: Path | None = None) -> list[ModelCard]:
+    """Every readable model card in ``models_dir`` (default: the bundled ``resources/models``)."""
+    from .resources import models_dir as default_dir
+
+    folder = Path(models_dir) if models_dir else default_dir()
+    cards = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            cards.append(ModelCard.load(path))
+        except ModelError:
+            continue
+    return cards
+
+
+def default_card(models_dir: Path | None = None) -> ModelCard | None:
+    """The model offered first: among cards that meet the bar, the best validation macro-F1."""
+    eligible = [c for c in list_bundled(models_dir) if c.meets_bar]
+    if not eligible:
+        return None
+    return max(eligible, key=lambda c: c.validation_metrics.get("macro_f1", 0.0))
+
+
+def find_card(name_or_path: str, models_dir: Path | None = None) -> ModelCard:
+    """A bundled model by name, or a card JSON by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".json" and candidate.exists():
+        return ModelCard.load(candidate)
+    for card in list_bundled(models_dir):
+        if card.name == name_or_path:
+            return card
+    names = ", ".join(c.name for c in list_bundled(models_dir)) or "none"
+    raise ModelError(f"no bundled model named {name_or_path!r} (bundled: {names})")

@@ -1,0 +1,75 @@
+"""The one definition of the model's input, shared by training and inference.
+
+Pipeline (``PREPROCESSING_VERSION`` names it; a model card records the version it was trained with):
+
+1. Start from the display image: ``CxrImage.display()`` — modality LUT, the default VOI and
+   MONOCHROME1 inversion applied, float32 in [0, 1] at full dynamic range (not 8-bit). PNG/JPEG
+   files are their pixel values / 255.
+2. Resize the whole image (no crop, no padding) to ``size``×``size`` with area interpolation
+   when shrinking; the aspect ratio is not kept, so a heat-map resized back to the image's
+   shape lines up with it exactly. Padding was avoided on purpose: black bars would appear
+   only on non-square sources and become a shortcut.
+3. Robust contrast stretch: map the 0.5th..99.5th percentile to 0..1 and clip, so that the
+   model does not learn a source's exposure, bit depth or window habits.
+4. Replicate to ``in_chans`` channels and normalise with the model's mean and std.
+
+Steps 1–3 give ``standardise``'s greyscale [0, 1] image, where training applies its
+augmentations; step 4 is ``normalise``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+PREPROCESSING_VERSION = "cxr-pre-1"
+STRETCH_PERCENTILES = (0.5, 99.5)
+
+
+def _as_unit_float(display: np.ndarray) -> np.ndarray:
+    if display.dtype == np.uint8:
+        return display.astype(np.float32) / 255.0
+    if display.dtype.kind != "f":
+        raise ValueError(f"display image must be uint8 or float in [0, 1], got {display.dtype}")
+    if display.size and (np.nanmin(display) < -1e-3 or np.nanmax(display) > 1 + 1e-3):
+        raise ValueError(
+            f"display image values must lie in [0, 1], got {np.nanmin(display):.3g}..{np.nanmax(display):.3g}"
+        )
+    return np.nan_to_num(display.astype(np.float32, copy=False), nan=0.0)
+
+
+def contrast_stretch(grey: np.ndarray) -> np.ndarray:
+    """Map the STRETCH_PERCENTILES of ``grey`` to [0, 1] and clip (float32)."""
+    step = max(1, min(grey.shape) // 256)
+    low, high = np.percentile(grey[::step, ::step], STRETCH_PERCENTILES)
+    if high - low < 1e-6:
+        return np.zeros_like(grey, dtype=np.float32)
+    return np.clip((grey - low) / (high - low), 0.0, 1.0).astype(np.float32)
+
+
+def standardise(display: np.ndarray, size: int) -> np.ndarray:
+    """Steps 1–3: a (size, size) float32 greyscale image in [0, 1]."""
+    import cv2
+
+    if display.ndim != 2:
+        raise ValueError(f"expected a 2-D greyscale image, got shape {display.shape}")
+    grey = _as_unit_float(display)
+    height, width = grey.shape
+    shrinking = height >= size and width >= size
+    resized = cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return contrast_stretch(resized)
+
+
+def normalise(grey: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...], in_chans: int = 3) -> np.ndarray:
+    """Step 4: (in_chans, H, W) float32 from a [0, 1] greyscale image."""
+    if len(mean) != in_chans or len(std) != in_chans:
+        raise ValueError(f"mean/std need {in_chans} values, got {mean} / {std}")
+    mean_arr = np.asarray(mean, dtype=np.float32)[:, None, None]
+    std_arr = np.asarray(std, dtype=np.float32)[:, None, None]
+    stacked = np.broadcast_to(grey[None, :, :], (in_chans, *grey.shape))
+    return ((stacked - mean_arr) / std_arr).astype(np.float32)
+
+
+def to_model_input(
+    display: np.ndarray, size: int, mean: tuple[float, ...], std: tuple[float, ...], in_chans: int = 3
+) -> np.ndarray:
+    """The whole pipeline: display image → (in_chans, size, size) float32 model input."""
+    return normalise(standardise(display, size), mean, std, in_chans)

@@ -1,0 +1,33 @@
+"""Shared fixtures: where the real data lives, skipping with a reason when it is absent."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("CXR_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real data not found at {path} (set CXR_DATA to the shared data folder)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return _need(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def dicom_dir() -> Path:
+    return _need(SHARED_DATA / "dicom")
+
+
+@pytest.fixture(scope="session")
+def cxr3_dir() -> Path:
+    return _need(SHARED_DATA / "cxr3")

@@ -1,0 +1,654 @@
+"""Curate chest X-rays into patient-disjoint, duplicate-aware train / val / test splits.
+
+Pipeline: load rows (the shared ``cxr3`` manifest, or a ``ROOT/<class>/`` folder) -> decode each
+image as 8-bit greyscale -> sha256 of the pixels (exact duplicates) and a 64-bit DCT pHash (near
+duplicates) -> union-find over patient ids and duplicate links into groups -> drop groups whose
+members carry conflicting labels, then exact copies beyond the first -> split whole groups,
+stratified by class x source x age group -> sampling weights -> files in ``--out``.
+
+Every member of a group lands in the same split, so no patient and no copy of an image crosses
+splits. Nothing is thrown away for balance by default; ``sample_weight`` balances sampling
+instead (see :func:`sample_weights`).
+
+Run: ``python -m training.curate --manifest ../shared/data/cxr3/manifest.csv --out training/work/curated``
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import logging
+import random
+import shlex
+import sys
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+log = logging.getLogger(__name__)
+
+CLASSES = ("normal", "pneumonia", "covid")
+SPLITS = ("train", "val", "test")
+FOLDER_CLASS_NAMES = {"normal": "normal", "pneumonia": "pneumonia", "covid": "covid",
+                      "covid-19": "covid", "covid19": "covid", "covid_19": "covid"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+DICOM_SUFFIX = ".dcm"
+FOLDER_COLUMNS = ["id", "file", "label", "source", "patient_id", "age_group"]
+ADDED_COLUMNS = ["split", "group_id", "pixel_sha256", "phash", "sample_weight", "path"]
+DUPLICATE_COLUMNS = ["id", "file", "label", "source", "patient_id", "group_id",
+                     "action", "reason", "related_id", "hamming", "detail"]
+
+
+class LeakageError(AssertionError):
+    """A patient, group or image landed in more than one split (an AssertionError that survives -O)."""
+
+
+@dataclass
+class Group:
+    """A connected component of rows linked by patient id, exact or near duplicates."""
+
+    group_id: str
+    members: list[int]
+    labels: set[str] = field(default_factory=set)
+    stratum: tuple[str, str, str] = ("", "", "")
+
+
+# ----------------------------------------------------------------------------- input
+
+def load_manifest(path: Path) -> tuple[list[dict], list[str]]:
+    """Rows of a cxr3-style manifest with an absolute ``path``; image paths are relative to its folder."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        columns = list(reader.fieldnames or [])
+        rows = list(reader)
+    missing = {"id", "file", "label", "source", "patient_id"} - set(columns)
+    if missing:
+        raise ValueError(f"{path}: manifest lacks columns {sorted(missing)}")
+    for row in rows:
+        row["path"] = str((path.parent / row["file"]).resolve())
+        row.setdefault("age_group", "unknown")
+    if "age_group" not in columns:
+        columns.append("age_group")
+    return rows, columns
+
+
+def folder_class(name: str) -> str | None:
+    """The class a folder name stands for (case-insensitive), or None."""
+    return FOLDER_CLASS_NAMES.get(name.strip().lower())
+
+
+def _read_patients(path: Path) -> dict[str, str]:
+    """``file`` (relative to ROOT, forward slashes) -> ``patient_id`` from a patients.csv."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return {r["file"].replace("\\", "/"): r["patient_id"] for r in csv.DictReader(f)}
+
+
+def load_folder(root: Path, patients_csv: Path | None = None,
+                allow_dicom: bool = False) -> tuple[list[dict], list[str]]:
+    """Rows for images under ``ROOT/<class>/``; one patient per image unless patients.csv says otherwise."""
+    root = root.resolve()
+    patients = _read_patients(patients_csv) if patients_csv else {}
+    suffixes = IMAGE_SUFFIXES + ((DICOM_SUFFIX,) if allow_dicom else ())
+    rows = []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        label = folder_class(class_dir.name)
+        if label is None:
+            log.warning("skipping folder %s: not one of %s", class_dir.name, sorted(FOLDER_CLASS_NAMES))
+            continue
+        for file in sorted(p for p in class_dir.rglob("*") if p.is_file()):
+            if file.suffix.lower() not in suffixes:
+                continue
+            rel = file.relative_to(root).as_posix()
+            file_id = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+            rows.append({"id": file_id, "file": rel, "label": label, "source": f"folder:{root.name}",
+                         "patient_id": patients.get(rel, f"img-{file_id}"), "age_group": "unknown",
+                         "path": str(file)})
+    if not rows:
+        raise ValueError(f"{root}: no images found under <class>/ folders")
+    return rows, list(FOLDER_COLUMNS)
+
+
+def dicom_reader() -> Callable | None:
+    """``cxr_engine.io.read_image`` when the engine provides it, else None (DICOM is then skipped)."""
+    try:
+        from cxr_engine.io import read_image
+    except ImportError:
+        return None
+    return read_image
+
+
+def random_subset(rows: list[dict], limit: int | None, seed: int) -> list[dict]:
+    """A seeded random subset of ``limit`` rows, in input order (all rows when limit is None)."""
+    if limit is None or limit >= len(rows):
+        return rows
+    keep = set(random.Random(f"{seed}-limit").sample(range(len(rows)), limit))
+    return [r for i, r in enumerate(rows) if i in keep]
+
+
+# ----------------------------------------------------------------------------- pixels and hashes
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Greyscale uint8; other dtypes are scaled linearly from their min..max to 0..255."""
+    arr = np.asarray(arr)
+    if arr.ndim == 3:
+        arr = arr.mean(axis=2)
+    if arr.dtype == np.uint8:
+        return arr
+    arr = arr.astype(np.float64)
+    low, high = float(arr.min()), float(arr.max())
+    scaled = (arr - low) / (high - low) * 255.0 if high > low else np.zeros_like(arr)
+    return np.round(scaled).astype(np.uint8)
+
+
+def read_grey(path: str | Path, read_dicom: Callable | None = None) -> np.ndarray:
+    """Decode an image file as 2-D uint8 greyscale; DICOM goes through ``read_dicom``."""
+    path = Path(path)
+    if path.suffix.lower() == DICOM_SUFFIX:
+        if read_dicom is None:
+            raise ValueError(f"{path}: DICOM needs cxr_engine.io.read_image")
+        image = read_dicom(path)
+        # A CxrImage's display() is the VOI-applied [0, 1] image the model sees.
+        pixels = image.display() * 255.0 if hasattr(image, "display") else image
+        return _to_uint8(pixels)
+    data = np.fromfile(str(path), dtype=np.uint8)  # imdecode handles non-ASCII paths; imread does not
+    grey = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
+    if grey is None:
+        raise ValueError(f"{path}: not a decodable image")
+    return grey
+
+
+def pixel_sha256(grey: np.ndarray) -> str:
+    """sha256 over the shape and the raw uint8 pixels: equal only for identical decoded images."""
+    h = hashlib.sha256(f"{grey.shape[0]}x{grey.shape[1]}:".encode())
+    h.update(np.ascontiguousarray(grey, dtype=np.uint8).tobytes())
+    return h.hexdigest()
+
+
+def phash64(grey: np.ndarray) -> int:
+    """64-bit DCT perceptual hash: 32x32 area-resampled image, 8x8 lowest DCT terms vs their median."""
+    small = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    low = cv2.dct(small)[:8, :8]
+    bits = (low > np.median(low)).ravel()
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+
+
+def hash_row(row: dict, read_dicom: Callable | None) -> tuple[str, int] | str:
+    """(pixel sha256, pHash) of a row's image, or the reason it could not be read."""
+    try:
+        grey = read_grey(row["path"], read_dicom)
+    except Exception as exc:  # any decoder failure removes the row, it must not stop the run
+        return f"{type(exc).__name__}: {exc}"
+    return pixel_sha256(grey), phash64(grey)
+
+
+def hash_rows(rows: list[dict], workers: int, read_dicom: Callable | None) -> list[tuple[int, str]]:
+    """Fill ``pixel_sha256`` and ``phash`` in place; returns (row index, reason) of unreadable rows."""
+    failed = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # cv2 releases the GIL
+        results = pool.map(lambda r: hash_row(r, read_dicom), rows, chunksize=64)
+        for i, result in enumerate(tqdm(results, total=len(rows), desc="hashing", unit="img")):
+            if isinstance(result, str):
+                failed.append((i, result))
+                continue
+            rows[i]["pixel_sha256"], ph = result
+            rows[i]["phash"] = f"{ph:016x}"
+    return failed
+
+
+def _popcount64(x: np.ndarray) -> np.ndarray:
+    """Set bits per uint64 element."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        return np.bitwise_count(x)
+    table = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+    return table[x.view(np.uint8)].reshape(*x.shape, 8).sum(axis=-1)
+
+
+def near_duplicate_pairs(hashes: Sequence[int], max_distance: int,
+                         block: int = 512) -> list[tuple[int, int, int]]:
+    """All (i, j, hamming) with i < j and pHash Hamming distance <= ``max_distance``.
+
+    Exhaustive and exact: XOR + popcount of one block of rows against every later hash, so
+    memory stays at ``block x n`` uint64 (about 54 MB for 13k hashes).
+    """
+    h = np.asarray(hashes, dtype=np.uint64)
+    pairs = []
+    for start in range(0, len(h), block):
+        dist = _popcount64(h[start:start + block, None] ^ h[None, start:])
+        i, j = np.nonzero(dist <= max_distance)
+        upper = j > i  # block rows sit at columns 0..block-1 of their own slice
+        for a, b in zip(i[upper], j[upper]):
+            pairs.append((start + int(a), start + int(b), int(dist[a, b])))
+    return pairs
+
+
+# ----------------------------------------------------------------------------- grouping
+
+class UnionFind:
+    """Disjoint sets over 0..n-1 with path halving; the root is always the smallest index."""
+
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def link_rows(rows: list[dict], near_distance: int) -> tuple[UnionFind, list[dict]]:
+    """Union rows sharing a patient id or pixel hash, and near-duplicate representatives.
+
+    Returns the union-find and one link record per near-duplicate pair (by row index).
+    """
+    uf = UnionFind(len(rows))
+    first_of: dict[tuple[str, str], int] = {}
+    for i, row in enumerate(rows):
+        for key in (("patient", row["patient_id"]), ("pixels", row["pixel_sha256"])):
+            uf.union(first_of.setdefault(key, i), i)
+    representatives = sorted({i for (kind, _), i in first_of.items() if kind == "pixels"})
+    hashes = [int(rows[i]["phash"], 16) for i in representatives]
+    links = []
+    for a, b, dist in near_duplicate_pairs(hashes, near_distance):
+        ia, ib = representatives[a], representatives[b]
+        uf.union(ia, ib)
+        links.append({"a": ia, "b": ib, "hamming": dist})
+    return uf, links
+
+
+def _majority(values: Iterable[str]) -> str:
+    """Most common value; ties go to the alphabetically first."""
+    counts = Counter(values)
+    return min(counts, key=lambda v: (-counts[v], v))
+
+
+def build_groups(rows: list[dict], uf: UnionFind) -> list[Group]:
+    """Groups in order of their first row; ids ``g00000``... are stable for the same input."""
+    members: dict[int, list[int]] = defaultdict(list)
+    for i in range(len(rows)):
+        members[uf.find(i)].append(i)
+    groups = []
+    for n, root in enumerate(sorted(members)):
+        idx = members[root]
+        group = Group(f"g{n:05d}", idx, {rows[i]["label"] for i in idx})
+        group.stratum = (_majority(rows[i]["label"] for i in idx),
+                         _majority(rows[i]["source"] for i in idx),
+                         _majority(rows[i].get("age_group", "unknown") for i in idx))
+        groups.append(group)
+        for i in idx:
+            rows[i]["group_id"] = group.group_id
+    return groups
+
+
+def removal(row: dict, reason: str, related: dict | None = None, hamming: int | str = "",
+            detail: str = "", action: str = "removed") -> dict:
+    """One duplicates.csv record."""
+    return {"id": row["id"], "file": row["file"], "label": row["label"], "source": row["source"],
+            "patient_id": row["patient_id"], "group_id": row.get("group_id", ""), "action": action,
+            "reason": reason, "related_id": related["id"] if related else "", "hamming": hamming,
+            "detail": detail}
+
+
+def drop_label_conflicts(rows: list[dict], groups: list[Group],
+                         duplicate_rows: set[int]) -> tuple[list[Group], list[dict]]:
+    """Drop whole groups whose members carry more than one label; log each one.
+
+    ``detail`` says whether the conflict involves duplicate images or only different films of
+    one patient (e.g. an early normal film and a later COVID film).
+    """
+    kept, records = [], []
+    for group in groups:
+        if len(group.labels) == 1:
+            kept.append(group)
+            continue
+        via = "duplicates" if duplicate_rows & set(group.members) else "patient only"
+        labels = "/".join(sorted(group.labels))
+        patients = sorted({rows[i]["patient_id"] for i in group.members})
+        log.warning("dropping group %s (%d images, patients %s): conflicting labels %s via %s",
+                    group.group_id, len(group.members), ", ".join(patients), labels, via)
+        records += [removal(rows[i], "label_conflict", detail=f"labels {labels} via {via}")
+                    for i in group.members]
+    return kept, records
+
+
+def drop_exact_duplicates(rows: list[dict], groups: list[Group]) -> list[dict]:
+    """Keep the first row of each pixel hash within its group; remove the rest from ``members``."""
+    records = []
+    for group in groups:
+        first: dict[str, int] = {}
+        keep = []
+        for i in group.members:
+            sha = rows[i]["pixel_sha256"]
+            if sha in first:
+                records.append(removal(rows[i], "exact_duplicate", rows[first[sha]], 0))
+            else:
+                first[sha] = i
+                keep.append(i)
+        group.members = keep
+    return records
+
+
+# ----------------------------------------------------------------------------- splitting
+
+def assign_splits(groups: list[Group], fractions: dict[str, float], seed: int) -> dict[str, str]:
+    """group_id -> split: greedy, stratum by stratum, each group to the split furthest below target.
+
+    Within a stratum (class, source, age group) groups are shuffled with the seed, then taken
+    largest first (a stable sort keeps the shuffle among equal sizes), so big patient groups are
+    placed while there is room and small ones even out the ratios.
+    """
+    rng = random.Random(seed)
+    strata: dict[tuple, list[Group]] = defaultdict(list)
+    for group in groups:
+        strata[group.stratum].append(group)
+    assignment = {}
+    for stratum in sorted(strata):
+        members = strata[stratum]
+        rng.shuffle(members)
+        members.sort(key=lambda g: -len(g.members))
+        total = sum(len(g.members) for g in members)
+        filled = dict.fromkeys(fractions, 0)
+        for group in members:
+            split = max(fractions, key=lambda s: fractions[s] * total - filled[s])
+            filled[split] += len(group.members)
+            assignment[group.group_id] = split
+    return assignment
+
+
+def check_disjoint(rows: list[dict]) -> None:
+    """Raise LeakageError when a patient, group or pixel hash appears in two splits."""
+    for key in ("patient_id", "group_id", "pixel_sha256"):
+        splits: dict[str, set[str]] = defaultdict(set)
+        for row in rows:
+            splits[row[key]].add(row["split"])
+        leaked = sorted(k for k, s in splits.items() if len(s) > 1)
+        if leaked:
+            raise LeakageError(f"{len(leaked)} {key} values span splits, e.g. {leaked[:5]}")
+
+
+def cap_train(rows: list[dict], cap: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Keep at most ``cap`` random train rows per (class, source); val and test stay whole."""
+    rng = random.Random(f"{seed}-cap")
+    by_key: dict[tuple, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        if row["split"] == "train":
+            by_key[(row["label"], row["source"])].append(i)
+    dropped = set()
+    for key in sorted(by_key):
+        idx = by_key[key]
+        if len(idx) > cap:
+            dropped |= set(rng.sample(idx, len(idx) - cap))
+    records = [removal(rows[i], "cap_per_class_source", detail=f"cap {cap}") for i in sorted(dropped)]
+    return [r for i, r in enumerate(rows) if i not in dropped], records
+
+
+# ----------------------------------------------------------------------------- weights
+
+def sample_weights(rows: list[dict]) -> None:
+    """Set ``sample_weight`` per split so that classes, and sources within a class, are drawn equally.
+
+    w(row) = N / (K * S_c * n_cs), with N the images in the row's split, K the classes present
+    in it, S_c the sources of class c in it and n_cs the images of class c from source s. Each
+    class then holds 1/K of the total weight, shared equally by its sources; the mean weight is 1.
+    """
+    for split in SPLITS:
+        members = [r for r in rows if r["split"] == split]
+        n_cs = Counter((r["label"], r["source"]) for r in members)
+        sources = Counter(label for label, _ in n_cs)
+        k = len(sources)
+        for row in members:
+            label = row["label"]
+            weight = len(members) / (k * sources[label] * n_cs[(label, row["source"])])
+            row["sample_weight"] = f"{weight:.6g}"
+
+
+def class_weights(rows: list[dict], split: str = "train") -> dict:
+    """Inverse-frequency class weights N / (K * n_c) over one split (sklearn's "balanced")."""
+    counts = Counter(r["label"] for r in rows if r["split"] == split)
+    total = sum(counts.values())
+    labels = [c for c in CLASSES if c in counts] + sorted(set(counts) - set(CLASSES))
+    return {"split": split, "formula": "N / (K * n_c)", "classes": labels,
+            "counts": {c: counts[c] for c in labels},
+            "weights": {c: round(total / (len(labels) * counts[c]), 6) for c in labels}}
+
+
+# ----------------------------------------------------------------------------- outputs
+
+def write_csv(path: Path, rows: Iterable[dict], columns: list[str]) -> None:
+    """CSV with fixed columns and \\n line endings (so the file hash is platform independent)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def count_rows(rows: list[dict]) -> list[dict]:
+    """Images and patients per split x class x source x age group, in split and class order."""
+    images: Counter = Counter()
+    patients: dict[tuple, set] = defaultdict(set)
+    for row in rows:
+        key = (row["split"], row["label"], row["source"], row.get("age_group", "unknown"))
+        images[key] += 1
+        patients[key].add(row["patient_id"])
+    order = {name: i for i, name in enumerate(SPLITS + CLASSES)}
+    keys = sorted(images, key=lambda k: (order.get(k[0], 99), order.get(k[1], 99), k[2], k[3]))
+    return [{"split": k[0], "label": k[1], "source": k[2], "age_group": k[3],
+             "images": images[k], "patients": len(patients[k])} for k in keys]
+
+
+def _md_table(header: list[str], body: list[list]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
+
+
+def counts_markdown(counts: list[dict]) -> str:
+    """counts.md: totals per split x class, then the full split x class x source x age table."""
+    totals: Counter = Counter()
+    for c in counts:
+        totals[(c["split"], c["label"])] += c["images"]
+    labels = [c for c in CLASSES if any(k[1] == c for k in totals)]
+    body = [[label] + [totals[(s, label)] for s in SPLITS] + [sum(totals[(s, label)] for s in SPLITS)]
+            for label in labels]
+    body.append(["**all**"] + [sum(totals[(s, c)] for c in labels) for s in SPLITS] + [sum(totals.values())])
+    lines = ["# Curated split counts", "", "## Images per split x class", ""]
+    lines += _md_table(["class", *SPLITS, "all"], body)
+    lines += ["", "## Images (patients) per split x class x source x age group", ""]
+    lines += _md_table(["split", "class", "source", "age group", "images", "patients"],
+                       [[c["split"], c["label"], c["source"], c["age_group"], c["images"], c["patients"]]
+                        for c in counts])
+    return "\n".join(lines) + "\n"
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- CLI
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m training.curate", description=__doc__.split("\n\n")[0])
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--manifest", type=Path, help="cxr3-style manifest.csv (image paths relative to it)")
+    source.add_argument("--folder", type=Path, help="ROOT laid out ROOT/<normal|pneumonia|covid>/<images>")
+    p.add_argument("--patients", type=Path, help="with --folder: CSV with columns file,patient_id "
+                   "(default ROOT/patients.csv when present; otherwise one patient per image)")
+    p.add_argument("--out", type=Path, default=Path("training/work/curated"), help="output folder")
+    p.add_argument("--seed", type=int, default=20240601, help="seed for --limit, the split and caps")
+    p.add_argument("--fractions", type=float, nargs=3, default=(0.70, 0.15, 0.15),
+                   metavar=("TRAIN", "VAL", "TEST"), help="split fractions (normalised to sum 1)")
+    p.add_argument("--near-distance", type=int, default=6,
+                   help="pHash Hamming distance at or below which two images are near duplicates")
+    p.add_argument("--cap-per-class-source", type=int, metavar="N",
+                   help="experiments only: keep at most N random train images per class x source")
+    p.add_argument("--limit", type=int, metavar="N", help="smoke tests: a seeded random subset of N images")
+    p.add_argument("--workers", type=int, default=2, help="decoder threads")
+    args = p.parse_args(argv)
+    if min(args.fractions) < 0 or sum(args.fractions) <= 0:
+        p.error("--fractions must be non-negative with a positive sum")
+    if args.near_distance < 0 or args.near_distance > 64:
+        p.error("--near-distance must be within 0..64")
+    return args
+
+
+def _setup_logging(out: Path) -> list[logging.Handler]:
+    """Log to ``out/curate.log`` and stderr; returns the handlers so main() can remove them."""
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.FileHandler(out / "curate.log", mode="w", encoding="utf-8"),
+                                       logging.StreamHandler(sys.stderr)]
+    for h in handlers:
+        h.setFormatter(fmt)
+        log.addHandler(h)
+    log.setLevel(logging.INFO)
+    return handlers
+
+
+def _load(args: argparse.Namespace) -> tuple[list[dict], list[str], Callable | None]:
+    """Rows, original columns and the DICOM reader (None when DICOM is unsupported)."""
+    read_dicom = dicom_reader()
+    if args.manifest:
+        rows, columns = load_manifest(args.manifest)
+        log.info("manifest %s: %d rows", args.manifest, len(rows))
+        return rows, columns, read_dicom
+    patients = args.patients or (args.folder / "patients.csv")
+    if read_dicom is None:
+        log.info("cxr_engine.io.read_image not available: .dcm files are skipped")
+    rows, columns = load_folder(args.folder, patients if patients.is_file() else None, read_dicom is not None)
+    log.info("folder %s: %d images", args.folder, len(rows))
+    return rows, columns, read_dicom
+
+
+def _split_table(rows: list[dict]) -> dict:
+    """{split: {class: images}} plus per-split totals and patient counts."""
+    table: dict = {s: {"images": 0, "patients": 0, "by_class": {}} for s in SPLITS}
+    for split in SPLITS:
+        members = [r for r in rows if r["split"] == split]
+        by_class = Counter(r["label"] for r in members)
+        table[split] = {"images": len(members), "patients": len({r["patient_id"] for r in members}),
+                        "by_class": {c: by_class[c] for c in CLASSES if c in by_class}}
+    return table
+
+
+def _warn_giant_group(groups: list[Group], n_rows: int) -> int:
+    """Largest group size; warns when chained near-duplicate links may have merged unrelated images."""
+    largest = max((len(g.members) for g in groups), default=0)
+    if largest > max(50, n_rows // 100):
+        log.warning("largest group holds %d of %d images: check --near-distance", largest, n_rows)
+    return largest
+
+
+def curate(args: argparse.Namespace, command: str) -> dict:
+    """Run the whole pipeline and write every output into ``args.out``; returns the summary."""
+    started = time.perf_counter()
+    fractions = {s: f / sum(args.fractions) for s, f in zip(SPLITS, args.fractions)}
+    rows, columns, read_dicom = _load(args)
+    n_input = len(rows)
+    rows = random_subset(rows, args.limit, args.seed)
+    n_selected = len(rows)
+
+    failed = hash_rows(rows, args.workers, read_dicom)
+    unreadable = [removal(rows[i], "unreadable", detail=reason) for i, reason in failed]
+    for record in unreadable:
+        log.warning("unreadable %s: %s", record["file"], record["detail"])
+    rows = [r for r in rows if "pixel_sha256" in r]
+
+    uf, links = link_rows(rows, args.near_distance)
+    groups = build_groups(rows, uf)
+    sha_counts = Counter(r["pixel_sha256"] for r in rows)
+    duplicate_rows = {i for i, r in enumerate(rows) if sha_counts[r["pixel_sha256"]] > 1}
+    duplicate_rows |= {i for link in links for i in (link["a"], link["b"])}
+    linked = [removal(rows[x["a"]], "near_duplicate", rows[x["b"]], x["hamming"], action="linked")
+              for x in links]
+    log.info("%d images in %d sets of exact duplicates; %d near-duplicate links (pHash distance <= %d)",
+             sum(n for n in sha_counts.values() if n > 1), sum(n > 1 for n in sha_counts.values()),
+             len(links), args.near_distance)
+
+    groups, conflicts = drop_label_conflicts(rows, groups, duplicate_rows)
+    exact = drop_exact_duplicates(rows, groups)
+    largest = _warn_giant_group(groups, len(rows))
+    assignment = assign_splits(groups, fractions, args.seed)
+    kept = [rows[i] for i in sorted(i for g in groups for i in g.members)]
+    for row in kept:
+        row["split"] = assignment[row["group_id"]]
+    check_disjoint(kept)
+
+    capped: list[dict] = []
+    if args.cap_per_class_source:
+        kept, capped = cap_train(kept, args.cap_per_class_source, args.seed)
+    sample_weights(kept)
+
+    summary = {
+        "command": command,
+        "seed": args.seed,
+        "parameters": {"fractions": fractions, "near_distance": args.near_distance,
+                       "cap_per_class_source": args.cap_per_class_source, "limit": args.limit},
+        "input": {"rows": n_input, "selected": n_selected, "unreadable": len(unreadable)},
+        "duplicates": {
+            "exact_duplicate_sets": sum(n > 1 for n in sha_counts.values()),
+            "exact_duplicates_removed": len(exact),
+            "near_duplicate_links": len(links),
+            "near_duplicate_images": len({i for x in links for i in (x["a"], x["b"])}),
+            "label_conflict_groups": {r["group_id"]: r["detail"] for r in conflicts},
+            "label_conflict_images_removed": len(conflicts),
+        },
+        "groups": {"count": len(groups), "largest": largest},
+        "capped_removed": len(capped),
+        "kept": len(kept),
+        "splits": _split_table(kept),
+    }
+    _write_outputs(args.out, columns, kept, unreadable + conflicts + exact + capped + linked, summary)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return summary
+
+
+def _write_outputs(out: Path, columns: list[str], kept: list[dict], records: list[dict], summary: dict) -> None:
+    """split_manifest.csv, duplicates.csv, counts.csv/.md and class_weights.json; records hashes in summary."""
+    manifest = out / "split_manifest.csv"
+    write_csv(manifest, kept, columns + [c for c in ADDED_COLUMNS if c not in columns])
+    write_csv(out / "duplicates.csv", records, DUPLICATE_COLUMNS)
+    counts = count_rows(kept)
+    write_csv(out / "counts.csv", counts, ["split", "label", "source", "age_group", "images", "patients"])
+    (out / "counts.md").write_text(counts_markdown(counts), encoding="utf-8")
+    weights = class_weights(kept)
+    (out / "class_weights.json").write_text(json.dumps(weights, indent=2) + "\n", encoding="utf-8")
+    summary["class_weights"] = weights["weights"]
+    summary["split_manifest_sha256"] = file_sha256(manifest)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    handlers = _setup_logging(args.out)
+    try:
+        command = shlex.join(["python", "-m", "training.curate", *argv])
+        log.info("command: %s", command)
+        with logging_redirect_tqdm(loggers=[log]):
+            summary = curate(args, command)
+        split_text = ", ".join(f"{s} {summary['splits'][s]['images']}" for s in SPLITS)
+        log.info("done in %.1f s: %s; split_manifest sha256 %s", summary["seconds"], split_text,
+                 summary["split_manifest_sha256"])
+        print(f"curated {summary['kept']} images ({split_text}) into {args.out}")
+    finally:
+        for h in handlers:
+            log.removeHandler(h)
+            h.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
