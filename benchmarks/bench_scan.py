@@ -12,8 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.make_dicom_folder import DEFAULT_CXR3, make_dicom_folder
 from cxr_engine.scanning import scan
+
+try:
+    from benchmarks.make_dicom_folder import DEFAULT_CXR3, make_dicom_folder
+except ImportError:  # run as a script, python benchmarks/bench_scan.py: benchmarks/ is on sys.path
+    from make_dicom_folder import DEFAULT_CXR3, make_dicom_folder
 
 
 def benchmark_scan(n_files: int, cxr3_dir: str | Path = DEFAULT_CXR3) -> dict:

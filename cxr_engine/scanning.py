@@ -420,7 +420,7 @@ def _read_header(path: Path, *, explicit: bool) -> Dataset:
             end = fh.tell()
     except OSError as exc:
         raise _Rejected(f"could not read file: {exc.strerror or exc}") from exc
-    _check_complete(ds, has_magic=has_magic, end=end, size=size, report=report)
+    _check_complete(ds, end=end, size=size, report=report)
     return ds
 
 
@@ -441,9 +441,7 @@ def _parse(fh: BinaryIO, *, force: bool, report: bool) -> Dataset:
     raise _Rejected(_short(reason) if report else None)
 
 
-def _check_complete(
-    ds: Dataset, *, has_magic: bool, end: int, size: int, report: bool
-) -> None:
+def _check_complete(ds: Dataset, *, end: int, size: int, report: bool) -> None:
     """Reject a dataset that pydicom read without complaint but that is not usable.
 
     pydicom does not raise on a file cut short: it seeks past the end of the file (with

@@ -134,11 +134,13 @@ class TestErrors:
         (folder / "cut.dcm").write_bytes((dicom_dir / "966_fixed.dcm").read_bytes()[:1200])
         (folder / "x.dcm").write_bytes(b"this is not a DICOM file\n" * 20)
         (folder / "IM_NOEXT").write_bytes(b"garbage without an extension\n" * 20)
+        (folder / "IM_MAGIC").write_bytes(bytes(128) + b"DICM" + bytes(range(256)) * 2)
         result = scan(folder)
         reasons = {e.path.name: e.reason for e in result.errors}
-        assert set(reasons) == {"cut.dcm", "x.dcm"}
+        assert set(reasons) == {"cut.dcm", "x.dcm", "IM_MAGIC"}
         assert reasons["cut.dcm"].startswith("truncated DICOM header")
         assert reasons["x.dcm"].startswith("not a valid DICOM file")
+        assert reasons["IM_MAGIC"].startswith("not a valid DICOM file")
         assert len(result.all_instances()) == N_FILES
         assert result.skipped_non_dicom == N_JUNK + 1
 

@@ -1,10 +1,11 @@
 """Curate chest X-rays into patient-disjoint, duplicate-aware train / val / test splits.
 
 Pipeline: load rows (the shared ``cxr3`` manifest, or a ``ROOT/<class>/`` folder) -> decode each
-image as 8-bit greyscale -> sha256 of the pixels (exact duplicates) and a 64-bit DCT pHash (near
-duplicates) -> union-find over patient ids and duplicate links into groups -> drop groups whose
-members carry conflicting labels, then exact copies beyond the first -> split whole groups,
-stratified by class x source x age group -> sampling weights -> files in ``--out``.
+image as 8-bit greyscale -> sha256 of the pixels (exact duplicates), a 64-bit DCT pHash and ORB
+keypoints (near duplicates: pHash candidates confirmed by matched keypoints) -> union-find over
+patient ids and duplicate links into groups -> drop groups whose members carry conflicting
+labels, then exact copies beyond the first -> split whole groups, stratified by class x source x
+age group -> sampling weights -> files in ``--out``.
 
 Every member of a group lands in the same split, so no patient and no copy of an image crosses
 splits. Nothing is thrown away for balance by default; ``sample_weight`` balances sampling
@@ -22,6 +23,7 @@ import logging
 import random
 import shlex
 import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +36,7 @@ import numpy as np
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("training.curate")  # not __name__: that is __main__ under -m
 
 CLASSES = ("normal", "pneumonia", "covid")
 SPLITS = ("train", "val", "test")
@@ -181,27 +183,86 @@ def phash64(grey: np.ndarray) -> int:
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
-def hash_row(row: dict, read_dicom: Callable | None) -> tuple[str, int] | str:
-    """(pixel sha256, pHash) of a row's image, or the reason it could not be read."""
+@dataclass(frozen=True)
+class Keypoints:
+    """ORB keypoint positions (n x 2 float32, pixels) and descriptors (n x 32 uint8, or None)."""
+
+    points: np.ndarray
+    descriptors: np.ndarray | None
+
+
+_thread = threading.local()
+
+
+def orb_keypoints(grey: np.ndarray) -> Keypoints:
+    """Up to 500 ORB keypoints of the histogram-equalised image (so re-windowed copies still match).
+
+    One detector per thread because cv2 objects are not thread-safe.
+    """
+    if not hasattr(_thread, "orb"):
+        _thread.orb = cv2.ORB_create(nfeatures=500)
+    keypoints, descriptors = _thread.orb.detectAndCompute(cv2.equalizeHist(grey), None)
+    return Keypoints(np.float32([k.pt for k in keypoints]).reshape(-1, 2), descriptors)
+
+
+def matched_inliers(a: Keypoints, b: Keypoints) -> int:
+    """One-to-one keypoint matches consistent with one similarity transform from a to b.
+
+    Matches pass Lowe's ratio test (0.8) and keep only the best match per keypoint of b, then
+    RANSAC fits rotation + uniform scale + shift with a 3-pixel tolerance; a fit that scales by
+    less than 1/3 or more than 3 is degenerate and counts 0. A copy that was re-encoded,
+    re-windowed, cropped or rescaled keeps dozens to hundreds of inliers; films of different
+    patients rarely reach 30, even when their pHashes are close.
+    """
+    if a.descriptors is None or b.descriptors is None or len(a.points) < 2 or len(b.points) < 2:
+        return 0
+    if not hasattr(_thread, "matcher"):
+        _thread.matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+    best: dict[int, cv2.DMatch] = {}
+    for m in _thread.matcher.knnMatch(a.descriptors, b.descriptors, k=2):
+        if len(m) == 2 and m[0].distance < 0.8 * m[1].distance:
+            if m[0].trainIdx not in best or m[0].distance < best[m[0].trainIdx].distance:
+                best[m[0].trainIdx] = m[0]
+    if len(best) < 3:
+        return 0
+    good = list(best.values())
+    src = a.points[[m.queryIdx for m in good]]
+    dst = b.points[[m.trainIdx for m in good]]
+    transform, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=3.0)
+    if transform is None or not 1 / 3 <= float(np.hypot(*transform[0, :2])) <= 3:
+        return 0
+    return int(inliers.sum())
+
+
+def describe_row(row: dict, read_dicom: Callable | None) -> tuple[str, int, Keypoints] | str:
+    """(pixel sha256, pHash, ORB keypoints) of a row's image, or the reason it could not be read."""
     try:
         grey = read_grey(row["path"], read_dicom)
     except Exception as exc:  # any decoder failure removes the row, it must not stop the run
         return f"{type(exc).__name__}: {exc}"
-    return pixel_sha256(grey), phash64(grey)
+    return pixel_sha256(grey), phash64(grey), orb_keypoints(grey)
 
 
-def hash_rows(rows: list[dict], workers: int, read_dicom: Callable | None) -> list[tuple[int, str]]:
-    """Fill ``pixel_sha256`` and ``phash`` in place; returns (row index, reason) of unreadable rows."""
+def describe_rows(rows: list[dict], workers: int,
+                  read_dicom: Callable | None) -> tuple[list[Keypoints | None], list[tuple[int, str]]]:
+    """Fill ``pixel_sha256`` and ``phash`` in place.
+
+    Returns keypoints aligned with ``rows`` (None where unreadable) and (row index, reason) of
+    the unreadable rows.
+    """
+    keypoints: list[Keypoints | None] = []
     failed = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # cv2 releases the GIL
-        results = pool.map(lambda r: hash_row(r, read_dicom), rows, chunksize=64)
-        for i, result in enumerate(tqdm(results, total=len(rows), desc="hashing", unit="img")):
+        results = pool.map(lambda r: describe_row(r, read_dicom), rows, chunksize=32)
+        for i, result in enumerate(tqdm(results, total=len(rows), desc="decoding", unit="img")):
             if isinstance(result, str):
                 failed.append((i, result))
+                keypoints.append(None)
                 continue
-            rows[i]["pixel_sha256"], ph = result
+            rows[i]["pixel_sha256"], ph, kp = result
             rows[i]["phash"] = f"{ph:016x}"
-    return failed
+            keypoints.append(kp)
+    return keypoints, failed
 
 
 def _popcount64(x: np.ndarray) -> np.ndarray:
@@ -230,6 +291,21 @@ def near_duplicate_pairs(hashes: Sequence[int], max_distance: int,
     return pairs
 
 
+def verify_pairs(pairs: list[tuple[int, int, int]], keypoints: list[Keypoints],
+                 min_inliers: int, workers: int) -> list[dict]:
+    """Candidate pairs (row a, row b, hamming) that keep ``min_inliers`` matched keypoints, as link dicts."""
+    def check(pair):
+        return matched_inliers(keypoints[pair[0]], keypoints[pair[1]])
+
+    links = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = pool.map(check, pairs, chunksize=256)
+        for (a, b, dist), inliers in zip(pairs, tqdm(results, total=len(pairs), desc="verifying", unit="pair")):
+            if inliers >= min_inliers:
+                links.append({"a": a, "b": b, "hamming": dist, "inliers": inliers})
+    return links
+
+
 # ----------------------------------------------------------------------------- grouping
 
 class UnionFind:
@@ -250,24 +326,36 @@ class UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def link_rows(rows: list[dict], near_distance: int) -> tuple[UnionFind, list[dict]]:
-    """Union rows sharing a patient id or pixel hash, and near-duplicate representatives.
+def find_near_duplicates(rows: list[dict], keypoints: list[Keypoints], max_distance: int,
+                         min_inliers: int, workers: int) -> tuple[list[dict], int]:
+    """Near-duplicate links between distinct images, and the number of pHash candidates checked.
 
-    Returns the union-find and one link record per near-duplicate pair (by row index).
+    pHash alone is not enough for radiographs: chest films of different patients are alike at
+    8x8 DCT resolution (at distance <= 6 most candidate pairs here are different people), so
+    each candidate must also share ``min_inliers`` geometrically consistent ORB keypoints.
+    ``min_inliers`` 0 keeps every candidate. Only the first row of each pixel hash takes part.
     """
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        first.setdefault(row["pixel_sha256"], i)
+    reps = sorted(first.values())
+    candidates = [(reps[a], reps[b], d)
+                  for a, b, d in near_duplicate_pairs([int(rows[i]["phash"], 16) for i in reps], max_distance)]
+    if min_inliers <= 0:
+        return [{"a": a, "b": b, "hamming": d, "inliers": ""} for a, b, d in candidates], len(candidates)
+    return verify_pairs(candidates, keypoints, min_inliers, workers), len(candidates)
+
+
+def link_rows(rows: list[dict], near_links: list[dict]) -> UnionFind:
+    """Union rows that share a patient id or a pixel hash, or are near duplicates."""
     uf = UnionFind(len(rows))
     first_of: dict[tuple[str, str], int] = {}
     for i, row in enumerate(rows):
         for key in (("patient", row["patient_id"]), ("pixels", row["pixel_sha256"])):
             uf.union(first_of.setdefault(key, i), i)
-    representatives = sorted({i for (kind, _), i in first_of.items() if kind == "pixels"})
-    hashes = [int(rows[i]["phash"], 16) for i in representatives]
-    links = []
-    for a, b, dist in near_duplicate_pairs(hashes, near_distance):
-        ia, ib = representatives[a], representatives[b]
-        uf.union(ia, ib)
-        links.append({"a": ia, "b": ib, "hamming": dist})
-    return uf, links
+    for link in near_links:
+        uf.union(link["a"], link["b"])
+    return uf
 
 
 def _majority(values: Iterable[str]) -> str:
@@ -490,8 +578,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=20240601, help="seed for --limit, the split and caps")
     p.add_argument("--fractions", type=float, nargs=3, default=(0.70, 0.15, 0.15),
                    metavar=("TRAIN", "VAL", "TEST"), help="split fractions (normalised to sum 1)")
-    p.add_argument("--near-distance", type=int, default=6,
-                   help="pHash Hamming distance at or below which two images are near duplicates")
+    p.add_argument("--near-distance", type=int, default=10,
+                   help="pHash Hamming distance at or below which two images are near-duplicate candidates")
+    p.add_argument("--min-inliers", type=int, default=30,
+                   help="ORB keypoint matches (one similarity transform) that confirm a candidate; 0: pHash alone")
     p.add_argument("--cap-per-class-source", type=int, metavar="N",
                    help="experiments only: keep at most N random train images per class x source")
     p.add_argument("--limit", type=int, metavar="N", help="smoke tests: a seeded random subset of N images")
@@ -559,22 +649,26 @@ def curate(args: argparse.Namespace, command: str) -> dict:
     rows = random_subset(rows, args.limit, args.seed)
     n_selected = len(rows)
 
-    failed = hash_rows(rows, args.workers, read_dicom)
+    keypoints, failed = describe_rows(rows, args.workers, read_dicom)
     unreadable = [removal(rows[i], "unreadable", detail=reason) for i, reason in failed]
     for record in unreadable:
         log.warning("unreadable %s: %s", record["file"], record["detail"])
-    rows = [r for r in rows if "pixel_sha256" in r]
+    readable = [i for i, kp in enumerate(keypoints) if kp is not None]
+    rows, keypoints = [rows[i] for i in readable], [keypoints[i] for i in readable]
 
-    uf, links = link_rows(rows, args.near_distance)
-    groups = build_groups(rows, uf)
+    links, n_candidates = find_near_duplicates(rows, keypoints, args.near_distance, args.min_inliers, args.workers)
+    del keypoints  # about 20 kB per image
+    groups = build_groups(rows, link_rows(rows, links))
     sha_counts = Counter(r["pixel_sha256"] for r in rows)
     duplicate_rows = {i for i, r in enumerate(rows) if sha_counts[r["pixel_sha256"]] > 1}
     duplicate_rows |= {i for link in links for i in (link["a"], link["b"])}
-    linked = [removal(rows[x["a"]], "near_duplicate", rows[x["b"]], x["hamming"], action="linked")
+    linked = [removal(rows[x["a"]], "near_duplicate", rows[x["b"]], x["hamming"], action="linked",
+                      detail=f"{x['inliers']} ORB inliers" if x["inliers"] != "" else "")
               for x in links]
-    log.info("%d images in %d sets of exact duplicates; %d near-duplicate links (pHash distance <= %d)",
+    log.info("%d images in %d sets of exact duplicates; %d of %d pHash candidates (distance <= %d) "
+             "confirmed as near duplicates (>= %d ORB inliers)",
              sum(n for n in sha_counts.values() if n > 1), sum(n > 1 for n in sha_counts.values()),
-             len(links), args.near_distance)
+             len(links), n_candidates, args.near_distance, args.min_inliers)
 
     groups, conflicts = drop_label_conflicts(rows, groups, duplicate_rows)
     exact = drop_exact_duplicates(rows, groups)
@@ -594,11 +688,13 @@ def curate(args: argparse.Namespace, command: str) -> dict:
         "command": command,
         "seed": args.seed,
         "parameters": {"fractions": fractions, "near_distance": args.near_distance,
+                       "min_inliers": args.min_inliers,
                        "cap_per_class_source": args.cap_per_class_source, "limit": args.limit},
         "input": {"rows": n_input, "selected": n_selected, "unreadable": len(unreadable)},
         "duplicates": {
             "exact_duplicate_sets": sum(n > 1 for n in sha_counts.values()),
             "exact_duplicates_removed": len(exact),
+            "near_duplicate_candidates": n_candidates,
             "near_duplicate_links": len(links),
             "near_duplicate_images": len({i for x in links for i in (x["a"], x["b"])}),
             "label_conflict_groups": {r["group_id"]: r["detail"] for r in conflicts},

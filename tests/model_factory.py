@@ -1,0 +1,39 @@
+"""Test helper: a bundled-style model (card + safetensors) with random weights, written to a folder.
+
+Random weights make no claim about accuracy; they exercise loading, verification and plumbing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from cxr_engine.model_card import CLASSES, ModelCard
+from cxr_engine.preprocessing import PREPROCESSING_VERSION
+from cxr_engine.registry import build_model, get_architecture
+from cxr_engine.weights import save_weights
+
+
+def make_random_model(folder: Path, name: str = "random-test", architecture: str = "efficientnet_b0",
+                      input_size: int = 64, seed: int = 0) -> ModelCard:
+    import torch
+
+    torch.manual_seed(seed)
+    arch = get_architecture(architecture)
+    model = build_model(architecture, num_classes=len(CLASSES))
+    folder.mkdir(parents=True, exist_ok=True)
+    sha = save_weights(model, folder / f"{name}.safetensors")
+    card = ModelCard(
+        name=name,
+        architecture=architecture,
+        classes=list(CLASSES),
+        input_size=input_size,
+        in_chans=3,
+        mean=list(arch.mean),
+        std=list(arch.std),
+        preprocessing_version=PREPROCESSING_VERSION,
+        weights_file=f"{name}.safetensors",
+        weights_sha256=sha,
+        meets_bar=False,
+        notes="random weights for tests; not a model",
+    )
+    card.save(folder / f"{name}.json")
+    return card

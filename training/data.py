@@ -1,0 +1,235 @@
+"""Training data: split-manifest rows -> (model input tensor, class index).
+
+Per image: ``read_image`` -> ``.display()`` -> ``standardise(size)`` (the engine's own steps, so
+training sees exactly what inference sees) -> augmentation (training only) -> ``normalise``.
+Standardised images are cached in memory as float16, one cache per split and size, so only the
+first epoch decodes files (or none, after :meth:`ImageCache.precompute`).
+
+Sampling: ``WeightedRandomSampler`` over the manifest's ``sample_weight`` (class- and
+source-balanced by the curation step), or :class:`DistributedWeightedSampler` under DDP.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import random
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from cxr_engine.io import read_image
+from cxr_engine.model_card import CLASSES
+from cxr_engine.preprocessing import normalise, standardise
+
+log = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("path", "label", "split", "sample_weight")
+
+
+def read_manifest(path: str | Path, split: str | None = None) -> list[dict]:
+    """Rows of a split manifest (optionally one split); checks columns and labels."""
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: split manifest lacks column(s) {', '.join(missing)}")
+        rows = [row for row in reader if split is None or row["split"] == split]
+    unknown = sorted({row["label"] for row in rows} - set(CLASSES))
+    if unknown:
+        raise ValueError(f"{path}: unknown label(s) {unknown}; expected {CLASSES}")
+    return rows
+
+
+def limit_rows(rows: list[dict], limit: int | None, seed: int = 0) -> list[dict]:
+    """At most ``limit`` rows, drawn round-robin across labels so tiny subsets keep every class."""
+    if not limit or limit >= len(rows):
+        return rows
+    by_label: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_label[row["label"]].append(row)
+    rng = random.Random(seed)
+    queues = []
+    for label in sorted(by_label):
+        members = by_label[label][:]
+        rng.shuffle(members)
+        queues.append(members)
+    picked: list[dict] = []
+    while len(picked) < limit:
+        for queue in queues:
+            if queue and len(picked) < limit:
+                picked.append(queue.pop())
+    return picked
+
+
+def standardised_image(path: str | Path, size: int) -> np.ndarray:
+    """The engine's steps 1–3 for one file: (size, size) float32 in [0, 1]."""
+    return standardise(read_image(path).display(), size)
+
+
+class ImageCache:
+    """Standardised images of one split at one size, float16, filled lazily or all at once.
+
+    With DataLoader workers each worker holds its own copy of what it fills lazily, so call
+    :meth:`precompute` first when using workers (forked workers then share the filled array).
+    """
+
+    def __init__(self, paths: Sequence[str], size: int):
+        self.paths = list(paths)
+        self.size = size
+        self.images = np.zeros((len(self.paths), size, size), dtype=np.float16)
+        self.filled = np.zeros(len(self.paths), dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def get(self, index: int) -> np.ndarray:
+        """float32 (size, size) image ``index``, decoded on first use."""
+        if not self.filled[index]:
+            self.images[index] = standardised_image(self.paths[index], self.size)
+            self.filled[index] = True
+        return self.images[index].astype(np.float32)
+
+    def precompute(self, threads: int = 2, progress: bool = True, desc: str = "decode") -> None:
+        """Decode every image not yet cached (cv2 and the JPEG decoders release the GIL)."""
+        from tqdm import tqdm
+
+        todo = np.flatnonzero(~self.filled).tolist()
+        with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+            results = pool.map(lambda i: (i, standardised_image(self.paths[i], self.size)), todo)
+            for index, image in tqdm(results, total=len(todo), desc=desc, disable=not progress, mininterval=5):
+                self.images[index] = image
+                self.filled[index] = True
+
+    def save(self, path: Path) -> None:
+        np.save(path, self.images)
+
+    def load(self, path: Path) -> bool:
+        """Fill from an ``.npy`` written by :meth:`save`; False when absent or of another shape."""
+        if not path.exists():
+            return False
+        images = np.load(path, mmap_mode=None)
+        if images.shape != self.images.shape or images.dtype != np.float16:
+            return False
+        self.images = images
+        self.filled[:] = True
+        return True
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Radiograph-safe augmentation of a [0, 1] greyscale image; no flips, no colour operations.
+
+    One affine warp (rotation in degrees, isotropic scale, shift as a fraction of the side) with
+    replicated borders, then gamma, contrast about the image mean and additive brightness.
+    """
+
+    rotation: float = 10.0
+    scale: tuple[float, float] = (0.9, 1.1)
+    shift: float = 0.06
+    brightness: float = 0.1
+    contrast: tuple[float, float] = (0.85, 1.15)
+    gamma: tuple[float, float] = (0.8, 1.25)
+
+    def __call__(self, grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A new float32 image in [0, 1] of the same shape; ``grey`` is not modified."""
+        return self.intensity(self.geometry(grey, rng), rng)
+
+    def geometry(self, grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        height, width = grey.shape
+        angle = rng.uniform(-self.rotation, self.rotation)
+        scale = rng.uniform(*self.scale)
+        matrix = cv2.getRotationMatrix2D((width / 2.0, height / 2.0), angle, scale)
+        matrix[0, 2] += rng.uniform(-self.shift, self.shift) * width
+        matrix[1, 2] += rng.uniform(-self.shift, self.shift) * height
+        return cv2.warpAffine(grey, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+    def intensity(self, grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        # Log-uniform gamma so that darkening and brightening are equally likely.
+        gamma = math.exp(rng.uniform(math.log(self.gamma[0]), math.log(self.gamma[1])))
+        out = np.power(np.clip(grey, 0.0, 1.0), gamma)
+        contrast = rng.uniform(*self.contrast)
+        out = (out - out.mean()) * contrast + out.mean()
+        out = out + rng.uniform(-self.brightness, self.brightness)
+        return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+class ManifestDataset(Dataset):
+    """(C, size, size) float32 tensors and class indices for the rows of one split."""
+
+    def __init__(self, rows: list[dict], size: int, mean: Sequence[float], std: Sequence[float],
+                 in_chans: int = 3, augment: Augment | None = None):
+        self.rows = rows
+        self.labels = [CLASSES.index(row["label"]) for row in rows]
+        self.cache = ImageCache([row["path"] for row in rows], size)
+        self.mean, self.std, self.in_chans = tuple(mean), tuple(std), in_chans
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        grey = self.cache.get(index)
+        if self.augment is not None:
+            # Drawn from torch's RNG, which the DataLoader seeds per worker from the run's seed.
+            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
+            grey = self.augment(grey, rng)
+        return torch.from_numpy(normalise(grey, self.mean, self.std, self.in_chans)), self.labels[index]
+
+    def sample_weights(self) -> torch.Tensor:
+        return torch.tensor([float(row["sample_weight"]) for row in self.rows], dtype=torch.double)
+
+
+class DistributedWeightedSampler(Sampler[int]):
+    """Weighted sampling with replacement, split across DDP ranks.
+
+    Every rank draws the same ``num_samples`` indices (seeded by ``seed`` + epoch) and keeps every
+    ``world_size``-th one from its rank on, so ranks see disjoint shares of one weighted draw.
+    Call :meth:`set_epoch` each epoch, as with ``DistributedSampler``.
+    """
+
+    def __init__(self, weights: torch.Tensor, num_samples: int, rank: int, world_size: int, seed: int = 0):
+        self.weights = weights
+        self.num_samples = int(math.ceil(num_samples / world_size)) * world_size
+        self.rank, self.world_size, self.seed, self.epoch = rank, world_size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_samples // self.world_size
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        draw = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator)
+        return iter(draw[self.rank::self.world_size].tolist())
+
+
+class EpochWeightedSampler(torch.utils.data.WeightedRandomSampler):
+    """``WeightedRandomSampler`` reseeded by ``set_epoch``, so a resumed run draws what it would have."""
+
+    def __init__(self, weights: torch.Tensor, num_samples: int, seed: int = 0):
+        super().__init__(weights, num_samples, replacement=True, generator=torch.Generator())
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator.manual_seed(self.seed + epoch)
+
+
+def train_sampler(dataset: ManifestDataset, epoch_samples: int | None, rank: int, world_size: int,
+                  seed: int) -> Sampler[int]:
+    """The class-balanced sampler for ``dataset``: one epoch draws ``epoch_samples`` (default: all rows)."""
+    num_samples = epoch_samples or len(dataset)
+    if world_size > 1:
+        return DistributedWeightedSampler(dataset.sample_weights(), num_samples, rank, world_size, seed)
+    return EpochWeightedSampler(dataset.sample_weights(), num_samples, seed)
