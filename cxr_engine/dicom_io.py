@@ -49,7 +49,8 @@ def read_dicom(path: str | Path) -> CxrImage:
 
     path = Path(path)
     try:
-        ds = pydicom.dcmread(path, force=True)
+        # Deferring large values keeps pixel data on disk until the size check has passed.
+        ds = pydicom.dcmread(path, force=True, defer_size="512 KB")
     except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
         raise ImageReadError(path, f"not a readable DICOM file ({exc})") from exc
     if "PixelData" not in ds and "FloatPixelData" not in ds:

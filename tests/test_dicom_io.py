@@ -135,3 +135,16 @@ def test_png_and_jpeg_are_read_as_greyscale(cxr3_dir, tmp_path):
     converted = read_image(png)
     assert converted.stored.ndim == 2 and "converted to greyscale" in converted.warnings[0]
     np.testing.assert_allclose(image.display(), grey / 255.0, atol=1e-6)
+
+
+def test_absurd_dimensions_are_refused_before_decoding(dicom_dir, tmp_path):
+    import pydicom
+
+    from cxr_engine.errors import UnsupportedImageError
+
+    ds = pydicom.dcmread(dicom_dir / "CR-MONO1-10-chest.dcm", force=True)
+    ds.Rows, ds.Columns = 60000, 60000
+    path = tmp_path / "huge.dcm"
+    ds.save_as(path, implicit_vr=True, little_endian=True)
+    with pytest.raises(UnsupportedImageError, match="too large"):
+        read_image(path)
