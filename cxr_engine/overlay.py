@@ -16,15 +16,21 @@ def colorize(heatmap: np.ndarray) -> np.ndarray:
     return bgr[..., ::-1].copy()
 
 
-def blend(grey: np.ndarray, heatmap: np.ndarray, opacity: float = 0.4, threshold: float = 0.0) -> np.ndarray:
+def blend(grey: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, fade: tuple[float, float] = (0.1, 0.4)) -> np.ndarray:
     """RGB uint8 image: ``grey`` (uint8, H×W) with the coloured heat-map over it.
 
-    Pixels whose heat is at or below ``threshold`` stay uncoloured, so weak evidence does not
-    tint the whole film.
+    Opacity ramps from 0 at heat ``fade[0]`` to ``opacity`` at ``fade[1]`` and above, so weak
+    evidence leaves the film untinted and the reader sees the anatomy under the hot spots.
     """
     if grey.shape != heatmap.shape:
         raise ValueError(f"image {grey.shape} and heat-map {heatmap.shape} differ in shape")
     base = np.repeat(grey[..., None], 3, axis=2).astype(np.float32)
-    alpha = np.where(heatmap > threshold, float(opacity), 0.0)[..., None].astype(np.float32)
+    alpha = (float(opacity) * heat_alpha(heatmap, fade))[..., None]
     mixed = base * (1.0 - alpha) + colorize(heatmap).astype(np.float32) * alpha
     return np.rint(mixed).astype(np.uint8)
+
+
+def heat_alpha(heatmap: np.ndarray, fade: tuple[float, float] = (0.1, 0.4)) -> np.ndarray:
+    """Per-pixel opacity factor in [0, 1] for a heat-map (0 below ``fade[0]``, 1 above ``fade[1]``)."""
+    low, high = fade
+    return np.clip((heatmap.astype(np.float32) - low) / max(high - low, 1e-6), 0.0, 1.0)

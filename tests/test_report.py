@@ -1,0 +1,272 @@
+"""PDF export: content as extractable text, de-identification (PS3.15 Annex E), atomic writes."""
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import fields
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+pytest.importorskip("reportlab")
+pypdf = pytest.importorskip("pypdf")
+
+from cxr_engine import report  # noqa: E402
+from cxr_engine.deidentify import (  # noqa: E402
+    IDENTIFYING_FIELDS, REDACTED, RETAINED_FIELDS, date_spellings, format_person_name, redact_text,
+    report_identifiers,
+)
+from cxr_engine.image import ImageMetadata  # noqa: E402
+from cxr_engine.inference import CamResult, Prediction  # noqa: E402
+from cxr_engine.io import read_image  # noqa: E402
+from cxr_engine.model_card import CLASSES, INTENDED_USE, ModelCard  # noqa: E402
+from cxr_engine.rendering import render  # noqa: E402
+from cxr_engine.report import ReportPage, write_report_pdf  # noqa: E402
+
+PROBS = (0.123, 0.7134, 0.1636)  # → "12.3%", "71.3%", "16.4%"
+SYNTHETIC = ImageMetadata(
+    patient_name="DOE^JANE^Q", patient_id="PAT123", patient_birth_date="19800101", patient_sex="F",
+    patient_age="044Y", study_instance_uid="1.2.3.4.5.6", study_date="20240131", study_time="101500",
+    study_description="CHEST PA JANE", accession_number="ACC999", series_instance_uid="1.2.3.4.5.7",
+    series_number="2", series_description="PA erect", sop_instance_uid="1.2.3.4.5.8", instance_number="1",
+    modality="CR", body_part="CHEST", view_position="PA", manufacturer="Acme",
+    institution_name="St Elsewhere Hospital",
+)
+WHEN = datetime(2025, 3, 4, 15, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def card() -> ModelCard:
+    return ModelCard(
+        name="effnet-b0-test", architecture="efficientnet_b0", classes=list(CLASSES), input_size=224, in_chans=3,
+        mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225], preprocessing_version="1",
+        weights_file="effnet-b0-test.safetensors", weights_sha256="0" * 64, meets_bar=False,
+        test_metrics={"accuracy": 0.912, "macro_f1": 0.9, "n": 1234},
+    )
+
+
+@pytest.fixture(scope="module")
+def images(dicom_dir):
+    names = ("CR-MONO1-10-chest.dcm", "JPEG2KLossless_1s_1f_u_16_16.dcm",
+             "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm")
+    return {name: read_image(dicom_dir / name) for name in names}
+
+
+def gaussian_blob(shape, centre=(0.55, 0.35), sigma=0.15) -> np.ndarray:
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    dy, dx = (rows / shape[0] - centre[0]) / sigma, (cols / shape[1] - centre[1]) / sigma
+    return np.exp(-(dy ** 2 + dx ** 2) / 2).astype(np.float32)
+
+
+def page_for(image, card, comment="", **kwargs) -> ReportPage:
+    grey = render(image)
+    prediction = Prediction(tuple(CLASSES), PROBS, card.name)
+    cam = CamResult(gaussian_blob(grey.shape), "pneumonia", prediction)
+    return ReportPage.for_image(image, np.repeat(grey[..., None], 3, axis=2), cam=cam, comment=comment, **kwargs)
+
+
+def synthetic_page(card, comment="") -> ReportPage:
+    grey = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (48, 1))
+    prediction = Prediction(tuple(CLASSES), PROBS, card.name)
+    return ReportPage(displayed=grey, metadata=SYNTHETIC, prediction=prediction, comment=comment,
+                      warnings=("window fallback for pat123: automatic window shown",),
+                      file_name="DOE_JANE_PAT123.dcm")
+
+
+def pdf_text(path) -> tuple[str, str, int]:
+    """Text of every page (whitespace collapsed), the document info as text, and the page count."""
+    reader = pypdf.PdfReader(path)
+    text = " ".join(page.extract_text() for page in reader.pages)
+    info = " ".join(str(v) for v in (reader.metadata or {}).values())
+    return re.sub(r"\s+", " ", text), info, len(reader.pages)
+
+
+def identifiers(metadata: ImageMetadata) -> list[str]:
+    """Every identifying string the report could print for this patient, in its likely spellings."""
+    name_parts = [p for p in re.split(r"[\^=\s]+", metadata.patient_name) if len(p) >= 2]
+    values = [metadata.patient_name, format_person_name(metadata.patient_name), *name_parts,
+              metadata.patient_id, metadata.accession_number, *date_spellings(metadata.patient_birth_date),
+              metadata.study_instance_uid, metadata.series_instance_uid, metadata.sop_instance_uid,
+              metadata.institution_name, *date_spellings(metadata.study_date)]
+    return [v for v in values if v and len(v) >= 2]
+
+
+def write(tmp_path, pages, card, deidentify, name="report.pdf", **kwargs):
+    path = tmp_path / name
+    write_report_pdf(path, pages, model_card=card, deidentify=deidentify, reader_name="Dr Ann Reader",
+                     generated_at=WHEN, app_version="0.1.0", **kwargs)
+    return path
+
+
+class TestContent:
+    def test_probabilities_disclaimer_and_model(self, tmp_path, images, card):
+        page = page_for(images["CR-MONO1-10-chest.dcm"], card, comment="Right lower zone opacity.")
+        text, info, count = pdf_text(write(tmp_path, [page], card, deidentify=False))
+        assert count == 1
+        for expected in ("Normal 12.3%", "Pneumonia 71.3%", "COVID-19 16.4%", INTENDED_USE,
+                         "effnet-b0-test", "this model is below the project's accuracy bar",
+                         "Grad-CAM heat-map: evidence for Pneumonia", "low", "high",
+                         "Right lower zone opacity.", "Dr Ann Reader", "2025-03-04 15:30", "Page 1 of 1",
+                         "FUJI95714", "CR-MONO1-10-chest.dcm", "Test set: accuracy 91.2%"):
+            assert expected in text, expected
+        assert "CXR Reader — chest X-ray AI summary" in info
+
+    def test_top_class_is_bold(self, tmp_path, images, card):
+        path = write(tmp_path, [page_for(images["CR-MONO1-10-chest.dcm"], card)], card, deidentify=False)
+        bold_runs = []
+
+        def visitor(text, cm, tm, font, size):
+            if font and "Bold" in str(font.get("/BaseFont", "")) and text.strip():
+                bold_runs.append(text.strip())
+
+        pypdf.PdfReader(path).pages[0].extract_text(visitor_text=visitor)
+        assert "Pneumonia" in bold_runs and "71.3%" in bold_runs
+        assert "Normal" not in bold_runs and "12.3%" not in bold_runs
+
+    def test_images_are_embedded_as_jpeg_and_small(self, tmp_path, images, card):
+        path = write(tmp_path, [page_for(images["JPEG2KLossless_1s_1f_u_16_16.dcm"], card)], card, False)
+        data = path.read_bytes()
+        assert data.count(b"/DCTDecode") == 2
+        assert len(data) < 1_500_000
+
+    def test_non_latin_name_and_warnings(self, tmp_path, images, card):
+        image = images["JPEG2KLossless_1s_1f_u_16_16.dcm"]
+        text, _, _ = pdf_text(write(tmp_path, [page_for(image, card)], card, deidentify=False))
+        assert image.warnings and "automatic window" in text
+        family = image.metadata.patient_name.split("^")[0]
+        if report._fonts(report.FONT_CANDIDATES).unicode:
+            assert family in text
+
+    def test_without_truetype_fonts_unsupported_characters_become_question_marks(self, tmp_path, card,
+                                                                                   monkeypatch):
+        monkeypatch.setattr(report, "FONT_CANDIDATES", ())
+        page = ReportPage(displayed=np.zeros((8, 8), np.uint8), metadata=ImageMetadata(patient_name="Жанна^Ωμέγα"),
+                          prediction=Prediction(tuple(CLASSES), PROBS, card.name), comment="Зона")
+        text, _, _ = pdf_text(write(tmp_path, [page], card, deidentify=False))
+        assert "?????, ?????" in text and "Pneumonia 71.3%" in text
+
+    def test_not_classified_page(self, tmp_path, card):
+        page = ReportPage(displayed=np.zeros((16, 16, 3), np.uint8), not_classified_reason="image too small")
+        text, _, _ = pdf_text(write(tmp_path, [page], card, deidentify=False))
+        assert "Not classified: image too small" in text
+        assert "71.3%" not in text and "No heat-map" in text
+
+    def test_a_study_of_three_images_gives_three_pages(self, tmp_path, images, card):
+        pages = [page_for(image, card) for image in images.values()]
+        text, _, count = pdf_text(write(tmp_path, pages, card, deidentify=False))
+        assert count == 3
+        assert all(f"Page {i} of 3" in text for i in (1, 2, 3))
+
+    def test_bad_input_is_refused(self, tmp_path, card):
+        with pytest.raises(ValueError, match="uint8"):
+            ReportPage(displayed=np.zeros((4, 4), np.float32))
+        with pytest.raises(ValueError, match="at least one page"):
+            write(tmp_path, [], card, deidentify=False)
+
+
+class TestDeidentifiedExport:
+    @pytest.mark.parametrize("name", ["CR-MONO1-10-chest.dcm", "JPEG2KLossless_1s_1f_u_16_16.dcm", "synthetic"])
+    def test_no_identifier_in_text_or_document_info(self, tmp_path, images, card, name):
+        if name == "synthetic":
+            page, metadata = synthetic_page(card, comment="Jane doe (pat123, acc999), born 01.01.1980."), SYNTHETIC
+        else:
+            metadata = images[name].metadata
+            page = page_for(images[name], card, comment=f"Seen with {metadata.patient_name}.")
+        text, info, _ = pdf_text(write(tmp_path, [page], card, deidentify=True))
+        assert "De-identified report" in text and "Pneumonia 71.3%" in text and INTENDED_USE in text
+        everything = f"{text} {info}".casefold()
+        for value in identifiers(metadata) + ["Dr Ann Reader", page.file_name]:
+            assert value.casefold() not in everything, value
+
+    def test_sex_and_age_are_removed(self, tmp_path, card):
+        text, _, _ = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=True))
+        assert "Female" not in text and "44 years" not in text
+        assert "CR · PA · CHEST" in text and f"window fallback for {REDACTED}" in text
+
+    def test_identified_export_shows_them(self, tmp_path, card):
+        text, _, _ = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=False))
+        for expected in ("DOE, JANE Q", "PAT123", "1980-01-01", "ACC999", "Female", "44 years", "St Elsewhere"):
+            assert expected in text, expected
+
+
+class TestAtomicWrite:
+    def test_failure_while_drawing_leaves_the_old_file(self, tmp_path, card, monkeypatch):
+        path = tmp_path / "report.pdf"
+        path.write_bytes(b"old report")
+
+        def broken(*args, **kwargs):
+            raise RuntimeError("drawing failed")
+
+        monkeypatch.setattr(report, "_draw_results", broken)
+        with pytest.raises(RuntimeError, match="drawing failed"):
+            write(tmp_path, [synthetic_page(card)], card, deidentify=False)
+        assert path.read_bytes() == b"old report"
+        assert [p.name for p in tmp_path.iterdir()] == ["report.pdf"]
+
+    def test_failure_while_writing_leaves_the_old_file(self, tmp_path, card, monkeypatch):
+        import cxr_engine.atomic
+
+        path = tmp_path / "report.pdf"
+        path.write_bytes(b"old report")
+
+        def full_disk(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(cxr_engine.atomic.os, "replace", full_disk)
+        with pytest.raises(report.ReportError, match="No space left"):
+            write(tmp_path, [synthetic_page(card)], card, deidentify=False)
+        assert path.read_bytes() == b"old report"
+        assert [p.name for p in tmp_path.iterdir()] == ["report.pdf"]
+
+    def test_success_replaces_the_file(self, tmp_path, card):
+        path = tmp_path / "report.pdf"
+        path.write_bytes(b"old report")
+        write(tmp_path, [synthetic_page(card)], card, deidentify=False)
+        assert path.read_bytes().startswith(b"%PDF-")
+        assert pypdf.PdfReader(io.BytesIO(path.read_bytes())).pages
+
+
+class TestReportIdentifiers:
+    def test_every_metadata_field_is_classified_once(self):
+        names = {f.name for f in fields(ImageMetadata)}
+        assert set(IDENTIFYING_FIELDS) | set(RETAINED_FIELDS) == names
+        assert not set(IDENTIFYING_FIELDS) & set(RETAINED_FIELDS)
+
+    def test_deidentified_rows_hold_only_retained_fields(self):
+        rows = dict(report_identifiers(SYNTHETIC, deidentify=True))
+        assert rows == {"Series": "2", "Instance": "1", "Modality / view": "CR · PA · CHEST", "Manufacturer": "Acme"}
+
+    def test_retain_patient_characteristics_option(self):
+        rows = dict(report_identifiers(SYNTHETIC, deidentify=True, retain_patient_characteristics=True))
+        assert rows["Sex"] == "Female" and rows["Age"] == "44 years"
+        assert "Patient" not in rows and "Birth date" not in rows
+
+    def test_identified_rows_are_formatted(self):
+        rows = dict(report_identifiers(SYNTHETIC, deidentify=False))
+        assert rows["Patient"] == "DOE, JANE Q"
+        assert rows["Birth date"] == "1980-01-01"
+        assert rows["Study date"] == "2024-01-31 10:15"
+        assert rows["Series"] == "2 · PA erect"
+
+    def test_empty_values_are_omitted(self):
+        assert report_identifiers(ImageMetadata(modality="DX"), deidentify=False) == [("Modality / view", "DX")]
+
+
+class TestRedactText:
+    def test_name_parts_ids_and_birth_date_case_insensitive(self):
+        text = "Jane DOE, id pat123 / Acc999, born 1980-01-01; q sign normal."
+        out = redact_text(text, SYNTHETIC)
+        assert out == f"{REDACTED} {REDACTED}, id {REDACTED} / {REDACTED}, born {REDACTED}; q sign normal."
+
+    def test_short_parts_and_embedded_letters_are_left_alone(self):
+        metadata = ImageMetadata(patient_name="AL^X^LI")
+        assert redact_text("Normal lungs, no lingula change. Al was here.", metadata) == \
+            f"Normal lungs, no lingula change. {REDACTED} was here."
+
+    def test_non_latin_pn_groups(self):
+        metadata = ImageMetadata(patient_name="Yamada^Tarou=山田^太郎=やまだ^たろう")
+        assert redact_text("山田 tarou", metadata) == f"{REDACTED} {REDACTED}"
+
+    def test_nothing_to_redact(self):
+        assert redact_text("clear lungs", ImageMetadata()) == "clear lungs"
