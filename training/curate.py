@@ -77,6 +77,7 @@ def load_manifest(path: Path) -> tuple[list[dict], list[str]]:
         raise ValueError(f"{path}: manifest lacks columns {sorted(missing)}")
     for row in rows:
         row["path"] = str((path.parent / row["file"]).resolve())
+        row["patient_id"] = row["patient_id"] or f"img-{row['id']}"  # the cxr3 convention
         row.setdefault("age_group", "unknown")
     if "age_group" not in columns:
         columns.append("age_group")
@@ -158,9 +159,9 @@ def read_grey(path: str | Path, read_dicom: Callable | None = None) -> np.ndarra
         if read_dicom is None:
             raise ValueError(f"{path}: DICOM needs cxr_engine.io.read_image")
         image = read_dicom(path)
-        # A CxrImage's display() is the VOI-applied [0, 1] image the model sees.
-        pixels = image.display() * 255.0 if hasattr(image, "display") else image
-        return _to_uint8(pixels)
+        if hasattr(image, "display"):  # a CxrImage: display() is the VOI-applied [0, 1] image
+            return np.clip(np.round(image.display() * 255.0), 0, 255).astype(np.uint8)
+        return _to_uint8(image)
     data = np.fromfile(str(path), dtype=np.uint8)  # imdecode handles non-ASCII paths; imread does not
     grey = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) if data.size else None
     if grey is None:
@@ -211,8 +212,7 @@ def matched_inliers(a: Keypoints, b: Keypoints) -> int:
     Matches pass Lowe's ratio test (0.8) and keep only the best match per keypoint of b, then
     RANSAC fits rotation + uniform scale + shift with a 3-pixel tolerance; a fit that scales by
     less than 1/3 or more than 3 is degenerate and counts 0. A copy that was re-encoded,
-    re-windowed, cropped or rescaled keeps dozens to hundreds of inliers; films of different
-    patients rarely reach 30, even when their pHashes are close.
+    re-windowed, cropped or rescaled keeps dozens to hundreds of inliers.
     """
     if a.descriptors is None or b.descriptors is None or len(a.points) < 2 or len(b.points) < 2:
         return 0
@@ -253,7 +253,7 @@ def describe_rows(rows: list[dict], workers: int,
     keypoints: list[Keypoints | None] = []
     failed = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:  # cv2 releases the GIL
-        results = pool.map(lambda r: describe_row(r, read_dicom), rows, chunksize=32)
+        results = pool.map(lambda r: describe_row(r, read_dicom), rows)
         for i, result in enumerate(tqdm(results, total=len(rows), desc="decoding", unit="img")):
             if isinstance(result, str):
                 failed.append((i, result))
@@ -291,18 +291,28 @@ def near_duplicate_pairs(hashes: Sequence[int], max_distance: int,
     return pairs
 
 
-def verify_pairs(pairs: list[tuple[int, int, int]], keypoints: list[Keypoints],
-                 min_inliers: int, workers: int) -> list[dict]:
-    """Candidate pairs (row a, row b, hamming) that keep ``min_inliers`` matched keypoints, as link dicts."""
-    def check(pair):
-        return matched_inliers(keypoints[pair[0]], keypoints[pair[1]])
+def verify_pairs(pairs: list[tuple[int, int, int]], keypoints: list[Keypoints], min_inliers: int,
+                 min_fraction: float, workers: int, chunk: int = 1024) -> list[dict]:
+    """Candidate pairs (row a, row b, hamming) confirmed by matched keypoints, as link dicts.
 
+    A pair is confirmed when it keeps ``min_inliers`` inliers that are also ``min_fraction`` of
+    the smaller image's keypoint count. The fraction is what separates different children in
+    Kermany, whose rib cages look alike (20-60 inliers, but nearly always under 10% of ~500
+    keypoints), from copies and repeat films of one adult, which mostly keep more than 10%.
+    """
+    def check(batch):
+        return [matched_inliers(keypoints[a], keypoints[b]) for a, b, _ in batch]
+
+    batches = [pairs[i:i + chunk] for i in range(0, len(pairs), chunk)]  # one future per batch, not per pair
     links = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = pool.map(check, pairs, chunksize=256)
-        for (a, b, dist), inliers in zip(pairs, tqdm(results, total=len(pairs), desc="verifying", unit="pair")):
-            if inliers >= min_inliers:
-                links.append({"a": a, "b": b, "hamming": dist, "inliers": inliers})
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
+            tqdm(total=len(pairs), desc="verifying", unit="pair") as bar:
+        for batch, counts in zip(batches, pool.map(check, batches)):
+            bar.update(len(batch))
+            for (a, b, dist), n in zip(batch, counts):
+                fraction = n / max(1, min(len(keypoints[a].points), len(keypoints[b].points)))
+                if n >= min_inliers and fraction >= min_fraction:
+                    links.append({"a": a, "b": b, "hamming": dist, "inliers": n, "fraction": round(fraction, 3)})
     return links
 
 
@@ -327,12 +337,13 @@ class UnionFind:
 
 
 def find_near_duplicates(rows: list[dict], keypoints: list[Keypoints], max_distance: int,
-                         min_inliers: int, workers: int) -> tuple[list[dict], int]:
+                         min_inliers: int, min_fraction: float, workers: int) -> tuple[list[dict], int]:
     """Near-duplicate links between distinct images, and the number of pHash candidates checked.
 
     pHash alone is not enough for radiographs: chest films of different patients are alike at
-    8x8 DCT resolution (at distance <= 6 most candidate pairs here are different people), so
-    each candidate must also share ``min_inliers`` geometrically consistent ORB keypoints.
+    8x8 DCT resolution (in cxr3, distance <= 6 gives some 5,400 candidate pairs, nearly all of
+    different people), and crops or borders push true copies beyond distance 10, so each
+    candidate must also share geometrically consistent ORB keypoints (see :func:`verify_pairs`);
     ``min_inliers`` 0 keeps every candidate. Only the first row of each pixel hash takes part.
     """
     first: dict[str, int] = {}
@@ -342,8 +353,8 @@ def find_near_duplicates(rows: list[dict], keypoints: list[Keypoints], max_dista
     candidates = [(reps[a], reps[b], d)
                   for a, b, d in near_duplicate_pairs([int(rows[i]["phash"], 16) for i in reps], max_distance)]
     if min_inliers <= 0:
-        return [{"a": a, "b": b, "hamming": d, "inliers": ""} for a, b, d in candidates], len(candidates)
-    return verify_pairs(candidates, keypoints, min_inliers, workers), len(candidates)
+        return [{"a": a, "b": b, "hamming": d} for a, b, d in candidates], len(candidates)
+    return verify_pairs(candidates, keypoints, min_inliers, min_fraction, workers), len(candidates)
 
 
 def link_rows(rows: list[dict], near_links: list[dict]) -> UnionFind:
@@ -435,9 +446,9 @@ def drop_exact_duplicates(rows: list[dict], groups: list[Group]) -> list[dict]:
 def assign_splits(groups: list[Group], fractions: dict[str, float], seed: int) -> dict[str, str]:
     """group_id -> split: greedy, stratum by stratum, each group to the split furthest below target.
 
-    Within a stratum (class, source, age group) groups are shuffled with the seed, then taken
-    largest first (a stable sort keeps the shuffle among equal sizes), so big patient groups are
-    placed while there is room and small ones even out the ratios.
+    Within a stratum (class, source, age group) groups are taken in seeded random order. Not
+    largest first: that would send every many-film patient to train and leave val and test
+    with single-film patients. A stratum misses its targets by at most its largest group.
     """
     rng = random.Random(seed)
     strata: dict[tuple, list[Group]] = defaultdict(list)
@@ -447,7 +458,6 @@ def assign_splits(groups: list[Group], fractions: dict[str, float], seed: int) -
     for stratum in sorted(strata):
         members = strata[stratum]
         rng.shuffle(members)
-        members.sort(key=lambda g: -len(g.members))
         total = sum(len(g.members) for g in members)
         filled = dict.fromkeys(fractions, 0)
         for group in members:
@@ -486,21 +496,29 @@ def cap_train(rows: list[dict], cap: int, seed: int) -> tuple[list[dict], list[d
 
 # ----------------------------------------------------------------------------- weights
 
-def sample_weights(rows: list[dict]) -> None:
+def sample_weights(rows: list[dict], source_floor: int = 1) -> None:
     """Set ``sample_weight`` per split so that classes, and sources within a class, are drawn equally.
 
     w(row) = N / (K * S_c * n_cs), with N the images in the row's split, K the classes present
     in it, S_c the sources of class c in it and n_cs the images of class c from source s. Each
     class then holds 1/K of the total weight, shared equally by its sources; the mean weight is 1.
+
+    A source with fewer than ``source_floor`` images gets only n_cs / source_floor of an equal
+    share (the class's shares are renormalised to 1/K). Without this floor a single image (cxr3
+    keeps one ieee8023 normal in train) would draw a third of all normal samples. When every
+    source reaches the floor the formula above holds exactly.
     """
     for split in SPLITS:
         members = [r for r in rows if r["split"] == split]
         n_cs = Counter((r["label"], r["source"]) for r in members)
-        sources = Counter(label for label, _ in n_cs)
-        k = len(sources)
+        share = {key: min(1.0, n / max(1, source_floor)) for key, n in n_cs.items()}
+        class_share = Counter()
+        for (label, _), value in share.items():
+            class_share[label] += value
+        k = len(class_share)
         for row in members:
-            label = row["label"]
-            weight = len(members) / (k * sources[label] * n_cs[(label, row["source"])])
+            key = (row["label"], row["source"])
+            weight = len(members) / k * share[key] / class_share[row["label"]] / n_cs[key]
             row["sample_weight"] = f"{weight:.6g}"
 
 
@@ -578,10 +596,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=20240601, help="seed for --limit, the split and caps")
     p.add_argument("--fractions", type=float, nargs=3, default=(0.70, 0.15, 0.15),
                    metavar=("TRAIN", "VAL", "TEST"), help="split fractions (normalised to sum 1)")
-    p.add_argument("--near-distance", type=int, default=10,
-                   help="pHash Hamming distance at or below which two images are near-duplicate candidates")
-    p.add_argument("--min-inliers", type=int, default=30,
+    p.add_argument("--near-distance", type=int, default=12,
+                   help="pHash Hamming distance at or below which two images are near-duplicate candidates "
+                   "(run time grows with it: 12 checks ~560k pairs of cxr3, 10 ~160k)")
+    p.add_argument("--min-inliers", type=int, default=20,
                    help="ORB keypoint matches (one similarity transform) that confirm a candidate; 0: pHash alone")
+    p.add_argument("--min-inlier-fraction", type=float, default=0.10,
+                   help="...and the share of the smaller image's keypoints those matches must reach")
+    p.add_argument("--source-floor", type=int, default=50, metavar="N",
+                   help="sample_weight: a source with fewer than N images in a class gets a smaller share "
+                   "(1: every source gets an equal share however small)")
     p.add_argument("--cap-per-class-source", type=int, metavar="N",
                    help="experiments only: keep at most N random train images per class x source")
     p.add_argument("--limit", type=int, metavar="N", help="smoke tests: a seeded random subset of N images")
@@ -640,6 +664,41 @@ def _warn_giant_group(groups: list[Group], n_rows: int) -> int:
     return largest
 
 
+def _describe(rows: list[dict], workers: int,
+              read_dicom: Callable | None) -> tuple[list[dict], list[Keypoints], list[dict]]:
+    """Readable rows with their hashes, their keypoints, and removal records of unreadable ones."""
+    keypoints, failed = describe_rows(rows, workers, read_dicom)
+    unreadable = [removal(rows[i], "unreadable", detail=reason) for i, reason in failed]
+    for record in unreadable:
+        log.warning("unreadable %s: %s", record["file"], record["detail"])
+    readable = [i for i, kp in enumerate(keypoints) if kp is not None]
+    return [rows[i] for i in readable], [keypoints[i] for i in readable], unreadable
+
+
+def _duplicate_rows(rows: list[dict], links: list[dict]) -> set[int]:
+    """Indices of rows with an exact copy or a near-duplicate link."""
+    sha_counts = Counter(r["pixel_sha256"] for r in rows)
+    exact = {i for i, r in enumerate(rows) if sha_counts[r["pixel_sha256"]] > 1}
+    return exact | {i for link in links for i in (link["a"], link["b"])}
+
+
+def _link_records(rows: list[dict], links: list[dict]) -> list[dict]:
+    """duplicates.csv records of near-duplicate links (both images kept, in one group)."""
+    return [removal(rows[x["a"]], "near_duplicate", rows[x["b"]], x["hamming"], action="linked",
+                    detail=f"{x['inliers']} ORB inliers ({x['fraction']:.0%})" if "inliers" in x else "pHash only")
+            for x in links]
+
+
+def split_groups(rows: list[dict], groups: list[Group], fractions: dict[str, float], seed: int) -> list[dict]:
+    """Kept rows in input order with ``split`` set; raises LeakageError if anything crosses splits."""
+    assignment = assign_splits(groups, fractions, seed)
+    kept = [rows[i] for i in sorted(i for g in groups for i in g.members)]
+    for row in kept:
+        row["split"] = assignment[row["group_id"]]
+    check_disjoint(kept)
+    return kept
+
+
 def curate(args: argparse.Namespace, command: str) -> dict:
     """Run the whole pipeline and write every output into ``args.out``; returns the summary."""
     started = time.perf_counter()
@@ -648,47 +707,33 @@ def curate(args: argparse.Namespace, command: str) -> dict:
     n_input = len(rows)
     rows = random_subset(rows, args.limit, args.seed)
     n_selected = len(rows)
+    rows, keypoints, unreadable = _describe(rows, args.workers, read_dicom)
 
-    keypoints, failed = describe_rows(rows, args.workers, read_dicom)
-    unreadable = [removal(rows[i], "unreadable", detail=reason) for i, reason in failed]
-    for record in unreadable:
-        log.warning("unreadable %s: %s", record["file"], record["detail"])
-    readable = [i for i, kp in enumerate(keypoints) if kp is not None]
-    rows, keypoints = [rows[i] for i in readable], [keypoints[i] for i in readable]
-
-    links, n_candidates = find_near_duplicates(rows, keypoints, args.near_distance, args.min_inliers, args.workers)
+    links, n_candidates = find_near_duplicates(rows, keypoints, args.near_distance, args.min_inliers,
+                                               args.min_inlier_fraction, args.workers)
     del keypoints  # about 20 kB per image
+    log.info("%d of %d pHash candidates (distance <= %d) confirmed as near duplicates "
+             "(>= %d ORB inliers and >= %.0f%% of keypoints)", len(links), n_candidates, args.near_distance,
+             args.min_inliers, 100 * args.min_inlier_fraction)
     groups = build_groups(rows, link_rows(rows, links))
-    sha_counts = Counter(r["pixel_sha256"] for r in rows)
-    duplicate_rows = {i for i, r in enumerate(rows) if sha_counts[r["pixel_sha256"]] > 1}
-    duplicate_rows |= {i for link in links for i in (link["a"], link["b"])}
-    linked = [removal(rows[x["a"]], "near_duplicate", rows[x["b"]], x["hamming"], action="linked",
-                      detail=f"{x['inliers']} ORB inliers" if x["inliers"] != "" else "")
-              for x in links]
-    log.info("%d images in %d sets of exact duplicates; %d of %d pHash candidates (distance <= %d) "
-             "confirmed as near duplicates (>= %d ORB inliers)",
-             sum(n for n in sha_counts.values() if n > 1), sum(n > 1 for n in sha_counts.values()),
-             len(links), n_candidates, args.near_distance, args.min_inliers)
-
-    groups, conflicts = drop_label_conflicts(rows, groups, duplicate_rows)
+    groups, conflicts = drop_label_conflicts(rows, groups, _duplicate_rows(rows, links))
     exact = drop_exact_duplicates(rows, groups)
     largest = _warn_giant_group(groups, len(rows))
-    assignment = assign_splits(groups, fractions, args.seed)
-    kept = [rows[i] for i in sorted(i for g in groups for i in g.members)]
-    for row in kept:
-        row["split"] = assignment[row["group_id"]]
-    check_disjoint(kept)
+    log.info("%d exact duplicates removed; %d groups, the largest of %d images", len(exact), len(groups), largest)
+    kept = split_groups(rows, groups, fractions, args.seed)
 
     capped: list[dict] = []
     if args.cap_per_class_source:
         kept, capped = cap_train(kept, args.cap_per_class_source, args.seed)
-    sample_weights(kept)
+    sample_weights(kept, args.source_floor)
 
+    sha_counts = Counter(r["pixel_sha256"] for r in rows)
     summary = {
         "command": command,
         "seed": args.seed,
         "parameters": {"fractions": fractions, "near_distance": args.near_distance,
-                       "min_inliers": args.min_inliers,
+                       "min_inliers": args.min_inliers, "min_inlier_fraction": args.min_inlier_fraction,
+                       "source_floor": args.source_floor,
                        "cap_per_class_source": args.cap_per_class_source, "limit": args.limit},
         "input": {"rows": n_input, "selected": n_selected, "unreadable": len(unreadable)},
         "duplicates": {
@@ -705,7 +750,8 @@ def curate(args: argparse.Namespace, command: str) -> dict:
         "kept": len(kept),
         "splits": _split_table(kept),
     }
-    _write_outputs(args.out, columns, kept, unreadable + conflicts + exact + capped + linked, summary)
+    records = unreadable + conflicts + exact + capped + _link_records(rows, links)
+    _write_outputs(args.out, columns, kept, records, summary)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
