@@ -6,6 +6,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+DEFAULT_MODE = 0o644
+
 
 @contextmanager
 def atomic_output(path: str | Path, mode: str = "wb"):
@@ -13,6 +15,8 @@ def atomic_output(path: str | Path, mode: str = "wb"):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    # mkstemp makes the file owner-only; a saved report or model should be as readable as any file.
+    os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else DEFAULT_MODE)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as handle:
             yield handle

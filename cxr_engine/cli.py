@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .backends import BACKENDS
 from .batch import CSV_COLUMNS, EXTRA_COLUMNS, classify_files, expand_inputs
 from .errors import ModelError
 
@@ -27,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument("--model", help="bundled model name or a model card .json (default: the best bundled model)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="inference library (default auto: torch on a GPU, else ONNX Runtime when the model has "
+                             "an ONNX export, else torch on the CPU)")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write the results here (default: standard output)")
     parser.add_argument("--cam-dir", type=Path, metavar="DIR", help="write a PNG of each image with its Grad-CAM heat-map here")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
@@ -65,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         print("cxr-classify: no DICOM, PNG or JPEG files found in the given paths", file=sys.stderr)
         return EXIT_USAGE
 
-    from .inference import Classifier
+    from .backends import create_classifier
 
     try:
-        classifier = Classifier(card, device=args.device)
+        classifier = create_classifier(card, backend=args.backend, device=args.device)
         classifier.load()
     except (ModelError, ValueError) as exc:
         print(f"cxr-classify: {exc}", file=sys.stderr)

@@ -3,58 +3,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from .image import CxrImage
-from .model_card import CLASS_DISPLAY_NAMES, ModelCard
-from .preprocessing import to_model_input
+from .model_card import ModelCard
+from .predictions import (
+    CamResult,
+    Prediction,
+    display_of,
+    heatmap_in_image_geometry,
+    model_input,
+    prediction_from_logits,
+)
 from .registry import get_architecture, resolve_layer
 
+__all__ = ["CamResult", "Classifier", "Prediction", "resolve_device"]
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Calibrated class probabilities for one image."""
-
-    classes: tuple[str, ...]
-    probabilities: tuple[float, ...]
-    model_name: str
-
-    @property
-    def index(self) -> int:
-        return int(np.argmax(self.probabilities))
-
-    @property
-    def label(self) -> str:
-        return self.classes[self.index]
-
-    @property
-    def display_label(self) -> str:
-        return CLASS_DISPLAY_NAMES.get(self.label, self.label)
-
-    def probability(self, cls: str) -> float:
-        return self.probabilities[self.classes.index(cls)]
-
-    def as_dict(self) -> dict[str, float]:
-        return dict(zip(self.classes, self.probabilities))
-
-
-@dataclass(frozen=True)
-class CamResult:
-    """A Grad-CAM heat-map in the image's own geometry (rows, columns of ``CxrImage.shape``).
-
-    ``heatmap`` is float32 in [0, 1]: pytorch-grad-cam's ReLU'd map min-max scaled per image,
-    so it shows where evidence for ``target_class`` is relatively strongest within this image;
-    values are not comparable across images.
-    """
-
-    heatmap: np.ndarray
-    target_class: str
-    prediction: Prediction
 
 
 def resolve_device(requested: str = "auto") -> str:
@@ -126,9 +93,7 @@ class Classifier:
 
     def preprocess(self, image: CxrImage | np.ndarray) -> np.ndarray:
         """The model input for one image (``CxrImage`` or a [0, 1] / uint8 display array)."""
-        display = image.display() if isinstance(image, CxrImage) else image
-        card = self.card
-        return to_model_input(display, card.input_size, tuple(card.mean), tuple(card.std), card.in_chans)
+        return model_input(self.card, image)
 
     def predict(self, images: Sequence[CxrImage | np.ndarray]) -> list[Prediction]:
         """Probabilities for each image, in order (one batched forward pass)."""
@@ -144,18 +109,17 @@ class Classifier:
                 # so a forward pass without CAM never grows them.
                 logits = self._cam.activations_and_grads(torch.from_numpy(batch).to(self.device))
             self._cam.activations_and_grads.activations = []
-        return [self._prediction(row) for row in logits.float().cpu().numpy()]
+        return [prediction_from_logits(self.card, row) for row in logits.float().cpu().numpy()]
 
     def predict_with_cam(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> CamResult:
         """Prediction and Grad-CAM heat-map from one forward/backward pass.
 
         ``target_class`` defaults to the predicted class.
         """
-        import cv2
         import torch
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-        display = image.display() if isinstance(image, CxrImage) else image
+        display = display_of(image)
         tensor = torch.from_numpy(self.preprocess(display)[None])
         with self._lock:
             self.load()
@@ -167,16 +131,8 @@ class Classifier:
             self._cam.activations_and_grads.activations = []
             self._cam.activations_and_grads.gradients = []
         target_index = int(np.argmax(logits[0])) if target_class is None else self.classes.index(target_class)
-        height, width = display.shape[:2]
-        heatmap = cv2.resize(cams[0].astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-        heatmap = np.clip(heatmap, 0.0, 1.0)
-        return CamResult(heatmap, self.classes[target_index], self._prediction(logits[0]))
-
-    def _prediction(self, logits: np.ndarray) -> Prediction:
-        scaled = logits.astype(np.float64) / self.card.temperature
-        scaled -= scaled.max()
-        probs = np.exp(scaled) / np.exp(scaled).sum()
-        return Prediction(self.classes, tuple(float(p) for p in probs), self.card.name)
+        heatmap = heatmap_in_image_geometry(cams[0], display.shape)
+        return CamResult(heatmap, self.classes[target_index], prediction_from_logits(self.card, logits[0]))
 
     def close(self) -> None:
         """Remove the Grad-CAM hooks and drop the model."""

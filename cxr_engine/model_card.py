@@ -28,6 +28,8 @@ class ModelCard:
     weights_file: str
     weights_sha256: str
     weights_dtype: str = "float32"
+    onnx_file: str = ""  # the same network exported for ONNX Runtime (training.export_onnx); optional
+    onnx_sha256: str = ""
     temperature: float = 1.0
     meets_bar: bool = False
     training_data: dict = field(default_factory=dict)
@@ -44,6 +46,14 @@ class ModelCard:
         """The weights file, relative to the card's folder."""
         base = self.path.parent if self.path else Path.cwd()
         return base / self.weights_file
+
+    @property
+    def onnx_path(self) -> Path | None:
+        """The ONNX export, relative to the card's folder; ``None`` when the card names none."""
+        if not self.onnx_file:
+            return None
+        base = self.path.parent if self.path else Path.cwd()
+        return base / self.onnx_file
 
     def display_classes(self) -> list[str]:
         return [CLASS_DISPLAY_NAMES.get(c, c) for c in self.classes]

@@ -1,0 +1,81 @@
+"""What every inference backend shares: results, the model input, probabilities and heat-map geometry.
+
+Imports numpy only at module level (cv2 lazily), so that torch-free backends can use it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .image import CxrImage
+from .model_card import CLASS_DISPLAY_NAMES, ModelCard
+from .preprocessing import to_model_input
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Calibrated class probabilities for one image."""
+
+    classes: tuple[str, ...]
+    probabilities: tuple[float, ...]
+    model_name: str
+
+    @property
+    def index(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def label(self) -> str:
+        return self.classes[self.index]
+
+    @property
+    def display_label(self) -> str:
+        return CLASS_DISPLAY_NAMES.get(self.label, self.label)
+
+    def probability(self, cls: str) -> float:
+        return self.probabilities[self.classes.index(cls)]
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.classes, self.probabilities))
+
+
+@dataclass(frozen=True)
+class CamResult:
+    """A Grad-CAM heat-map in the image's own geometry (rows, columns of ``CxrImage.shape``).
+
+    ``heatmap`` is float32 in [0, 1]: pytorch-grad-cam's ReLU'd map min-max scaled per image,
+    so it shows where evidence for ``target_class`` is relatively strongest within this image;
+    values are not comparable across images.
+    """
+
+    heatmap: np.ndarray
+    target_class: str
+    prediction: Prediction
+
+
+def display_of(image: CxrImage | np.ndarray) -> np.ndarray:
+    """The display array of a ``CxrImage``, or ``image`` itself when it already is one."""
+    return image.display() if isinstance(image, CxrImage) else image
+
+
+def model_input(card: ModelCard, image: CxrImage | np.ndarray) -> np.ndarray:
+    """The (in_chans, size, size) float32 model input for one image, as ``card`` defines it."""
+    return to_model_input(display_of(image), card.input_size, tuple(card.mean), tuple(card.std), card.in_chans)
+
+
+def prediction_from_logits(card: ModelCard, logits: np.ndarray) -> Prediction:
+    """Softmax of ``logits / card.temperature`` (computed in float64) as a ``Prediction``."""
+    scaled = np.asarray(logits, dtype=np.float64) / card.temperature
+    scaled -= scaled.max()
+    probs = np.exp(scaled) / np.exp(scaled).sum()
+    return Prediction(tuple(card.classes), tuple(float(p) for p in probs), card.name)
+
+
+def heatmap_in_image_geometry(cam: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
+    """A model-input-sized [0, 1] map resized (bilinear) to ``image_shape[:2]``; float32, clipped to [0, 1]."""
+    import cv2
+
+    height, width = image_shape[:2]
+    heatmap = cv2.resize(np.asarray(cam, dtype=np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.clip(heatmap, 0.0, 1.0)
