@@ -1,0 +1,737 @@
+"""Evaluate a trained model through the engine: metrics, calibration, shortcut probes, Grad-CAM, report.
+
+Every image goes through ``cxr_engine.io.read_image`` and ``Classifier.predict``: the exact path
+of inference in the app. Steps:
+
+1. logits for the validation and test splits (cached in ``OUT/logits.npz``);
+2. a temperature fitted on the validation logits only (``training.metrics.fit_temperature``);
+3. test metrics before and after it, per source and per age group; confusion matrix and
+   reliability diagram PNGs;
+4. a lungs-masked test (the central thorax blanked) and per-source shortcut checks;
+5. optionally a leave-one-source-out run evaluated on the source it never saw (``--loso-run``);
+6. a Grad-CAM montage of correct and wrong test cases per class;
+7. ``OUT/report.md`` and ``OUT/metrics.json`` (read by ``training.export``).
+
+Run: ``python -m training.evaluate --run training/work/runs/lite0_224``
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import hashlib
+import json
+import logging
+import random
+import shlex
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from cxr_engine.model_card import CLASSES, ModelCard
+from cxr_engine.preprocessing import PREPROCESSING_VERSION, standardise
+from cxr_engine.registry import get_architecture
+from cxr_engine.weights import sha256_file
+
+from . import metrics as M
+
+log = logging.getLogger("training.evaluate")
+
+IN_CHANS = 3  # training.train feeds the greyscale image replicated to 3 channels
+CACHE_FILE = "logits.npz"
+# Blanked region of the standardised image, as fractions of its side: rows 15-90 % and columns
+# 15-85 %, a rectangle over both lung fields of a frontal film (an inscribed ellipse left the
+# apices and costophrenic angles visible); the border keeps shoulders, markers and text.
+MASK_ROWS = (0.15, 0.90)
+MASK_COLS = (0.15, 0.85)
+MASK = {"shape": "rectangle", "rows": list(MASK_ROWS), "cols": list(MASK_COLS),
+        "fill": "median of the standardised image outside the rectangle",
+        "applied_to": "standardised image, before normalisation"}
+BAR = {"accuracy": 0.90, "f1": 0.90, "ece": 0.05}
+PEDIATRIC = "pediatric"
+
+
+# --------------------------------------------------------------------------- the model
+
+def read_run(run: Path) -> dict:
+    """``run.json`` of a training run folder."""
+    path = run / "run.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{run}: not a training run folder (no run.json)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def card_from_run(run: Path) -> ModelCard:
+    """An in-memory model card for ``run/best.safetensors`` (temperature 1, sha256 of the file now)."""
+    info = read_run(run)
+    weights = (run / "best.safetensors").resolve()
+    if not weights.exists():
+        raise FileNotFoundError(f"{run}: no best.safetensors yet")
+    version = info.get("preprocessing_version", PREPROCESSING_VERSION)
+    if version != PREPROCESSING_VERSION:
+        raise ValueError(f"{run}: trained with preprocessing {version}, the engine has {PREPROCESSING_VERSION}")
+    arch = get_architecture(info["args"]["arch"])
+    return ModelCard(
+        name=run.name, architecture=arch.name, classes=list(CLASSES),
+        input_size=int(info["args"].get("size") or arch.input_size), in_chans=IN_CHANS,
+        mean=list(arch.mean), std=list(arch.std), preprocessing_version=version,
+        weights_file=str(weights), weights_sha256=sha256_file(weights),
+    )
+
+
+def run_manifest(run: Path) -> Path:
+    """The split manifest a run trained on (its own copy when it made one)."""
+    args = read_run(run)["args"]
+    return Path(args.get("split_manifest") or args["manifest"])
+
+
+def make_classifier(card: ModelCard, device: str, model=None):
+    """A ``Classifier`` whose probabilities are plain softmax (temperature 1): see :func:`as_logits`."""
+    from cxr_engine.inference import Classifier
+
+    return Classifier(dataclasses.replace(card, temperature=1.0), device=device, model=model)
+
+
+def as_logits(predictions) -> np.ndarray:
+    """(N, K) log-probabilities of temperature-1 predictions.
+
+    They equal the logits up to a per-image constant, which softmax and temperature scaling
+    ignore, so they stand in for the logits that ``Classifier.predict`` does not return.
+    """
+    probs = np.array([p.probabilities for p in predictions], dtype=np.float64)
+    return np.log(np.maximum(probs, 1e-300))
+
+
+# --------------------------------------------------------------------------- data
+
+def split_rows(manifest: Path, split: str, limit: int | None, seed: int) -> list[dict]:
+    """Rows of one split (at most ``limit``, drawn round-robin over classes)."""
+    from .data import limit_rows, read_manifest
+
+    rows = limit_rows(read_manifest(manifest, split), limit, seed)
+    if not rows:
+        raise ValueError(f"{manifest}: no rows in the {split!r} split")
+    return rows
+
+
+def label_indices(rows: Sequence[dict]) -> np.ndarray:
+    return np.array([CLASSES.index(r["label"]) for r in rows], dtype=np.int64)
+
+
+def is_pediatric(row: dict) -> bool:
+    return row.get("age_group", "") == PEDIATRIC
+
+
+# --------------------------------------------------------------------------- lungs-masked input
+
+def lung_mask(size: int) -> np.ndarray:
+    """(size, size) bool: True inside the MASK_ROWS x MASK_COLS rectangle of the image."""
+    mask = np.zeros((size, size), dtype=bool)
+    top, bottom = (round(f * size) for f in MASK_ROWS)
+    left, right = (round(f * size) for f in MASK_COLS)
+    mask[top:bottom, left:right] = True
+    return mask
+
+
+def mask_lungs(grey: np.ndarray) -> np.ndarray:
+    """A copy of a standardised [0, 1] square image with the lung rectangle filled by the border's median.
+
+    The median of the border, not of the whole image: opaque lungs would brighten a whole-image
+    median and leak the diagnosis into the fill.
+    """
+    mask = lung_mask(grey.shape[0])
+    out = grey.copy()
+    out[mask] = float(np.median(grey[~mask]))
+    return out
+
+
+def masked_display(path: str, size: int) -> np.ndarray:
+    """The engine's standardised image of ``path`` with the lungs blanked.
+
+    Fed to ``Classifier.predict`` as a display image, it goes through the engine's steps again:
+    at size x size the resize is the identity and the contrast stretch nearly so.
+    """
+    from cxr_engine.io import read_image
+
+    return mask_lungs(standardise(read_image(path).display(), size))
+
+
+# --------------------------------------------------------------------------- prediction and cache
+
+def predict_logits(classifier, paths: Sequence[str], batch_size: int, desc: str,
+                   loader: Callable | None = None) -> np.ndarray:
+    """(N, K) logits (see :func:`as_logits`) for ``paths``; ``loader`` maps a path to what is classified."""
+    from tqdm import tqdm
+
+    from cxr_engine.io import read_image
+
+    loader = loader or read_image
+    chunks = []
+    starts = range(0, len(paths), batch_size)
+    for start in tqdm(starts, desc=desc, unit="batch", mininterval=5 if not sys.stderr.isatty() else 0.5):
+        images = [loader(p) for p in paths[start:start + batch_size]]
+        chunks.append(as_logits(classifier.predict(images)))
+    return np.concatenate(chunks) if chunks else np.zeros((0, len(classifier.classes)))
+
+
+def fingerprint(card: ModelCard, paths: Sequence[str], variant: str) -> str:
+    """What a cached logit array depends on: weights, preprocessing, size, images and variant."""
+    parts = [card.weights_sha256, card.preprocessing_version, str(card.input_size), variant,
+             json.dumps(MASK) if variant == "masked" else "", *paths]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+class LogitCache:
+    """Named logit arrays in one ``.npz``, each stored with the fingerprint it was computed for."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.arrays: dict[str, np.ndarray] = {}
+        if path.exists():
+            with np.load(path, allow_pickle=False) as data:
+                self.arrays = {k: data[k] for k in data.files}
+
+    def get(self, name: str, key: str) -> np.ndarray | None:
+        if name in self.arrays and str(self.arrays.get(f"{name}__key", "")) == key:
+            return self.arrays[name]
+        return None
+
+    def put(self, name: str, key: str, logits: np.ndarray) -> None:
+        self.arrays[name] = logits
+        self.arrays[f"{name}__key"] = np.array(key)
+        np.savez_compressed(self.path, **self.arrays)
+
+
+def cached_logits(cache: LogitCache | None, name: str, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``cache[name]`` when its fingerprint matches ``key``, else ``compute()`` (then stored)."""
+    found = cache.get(name, key) if cache else None
+    if found is not None:
+        log.info("%s: %d cached logits from %s", name, len(found), cache.path)
+        return found
+    logits = compute()
+    if cache:
+        cache.put(name, key, logits)
+    return logits
+
+
+# --------------------------------------------------------------------------- metrics sections
+
+def prediction_rows(rows: Sequence[dict], logits: np.ndarray) -> list[dict]:
+    """``rows`` with a ``pred`` class name added (copies)."""
+    preds = np.asarray(logits).argmax(axis=1)
+    return [{**row, "pred": CLASSES[p]} for row, p in zip(rows, preds)]
+
+
+def test_section(rows: Sequence[dict], logits: np.ndarray, temperature: float) -> dict:
+    """Test metrics before/after temperature, per source and age group, and the shortcut checks."""
+    labels = label_indices(rows)
+    scaled = M.softmax(logits, temperature)
+    predicted = prediction_rows(rows, logits)
+    return {
+        "before_temperature": M.summarise(labels, M.softmax(logits), CLASSES, logits, 1.0),
+        "after_temperature": M.summarise(labels, scaled, CLASSES, logits, temperature),
+        "reliability_before": M.reliability_bins(M.softmax(logits), labels),
+        "reliability_after": M.reliability_bins(scaled, labels),
+        "by_source": M.group_metrics(predicted, "source", CLASSES, scaled),
+        "by_age_group": M.group_metrics(predicted, "age_group", CLASSES, scaled),
+        "shortcut_checks": shortcut_checks(predicted),
+    }
+
+
+def shortcut_check(name: str, rows: Sequence[dict], target: str, want: str) -> dict:
+    """How many of ``rows`` were called ``target`` (``want`` says whether high or low is good)."""
+    hits = sum(r["pred"] == target for r in rows)
+    return {"check": name, "target": target, "want": want, "n": len(rows), "hits": hits,
+            "rate": hits / len(rows) if rows else None,
+            "predicted": M.prediction_counts((r["pred"] for r in rows), CLASSES)}
+
+
+def shortcut_checks(rows: Sequence[dict]) -> list[dict]:
+    """Probes for age and source shortcuts: each compares the same disease across ages or sources.
+
+    Nearly all pneumonia films are of children and nearly all others of adults, so a model
+    reading age would call adult pneumonia something else and child normals pneumonia.
+    """
+    def pick(label: str | None, pediatric: bool | None = None, source: str | None = None) -> list[dict]:
+        return [r for r in rows if (label is None or r["label"] == label)
+                and (pediatric is None or is_pediatric(r) == pediatric)
+                and (source is None or r.get("source") == source)]
+
+    checks = [
+        shortcut_check("adult pneumonia called pneumonia", pick("pneumonia", False), "pneumonia", "high"),
+        shortcut_check("pediatric pneumonia called pneumonia", pick("pneumonia", True), "pneumonia", "high"),
+        shortcut_check("adult normal called normal", pick("normal", False), "normal", "high"),
+        shortcut_check("pediatric normal called normal", pick("normal", True), "normal", "high"),
+        shortcut_check("pediatric normal called pneumonia", pick("normal", True), "pneumonia", "low"),
+        shortcut_check("pediatric COVID-19 called covid", pick("covid", True), "covid", "high"),
+    ]
+    for label in CLASSES:
+        for source in sorted({r.get("source", "") for r in pick(label)}):
+            checks.append(shortcut_check(f"{label} from {source} called {label}", pick(label, source=source),
+                                         label, "high"))
+    return [c for c in checks if c["n"]]
+
+
+def masked_section(rows: Sequence[dict], logits: np.ndarray, temperature: float) -> dict:
+    """Lungs-masked test metrics, with chance and majority-class rates for reference."""
+    labels = label_indices(rows)
+    summary = M.summarise(labels, M.softmax(logits, temperature), CLASSES)
+    majority = max(summary["support"].values()) / max(1, summary["n"])
+    return {
+        "accuracy": summary["accuracy"], "macro_f1": summary["macro_f1"], "recall": summary["recall"],
+        "n": summary["n"], "confusion": summary["confusion"],
+        "predicted": M.prediction_counts((CLASSES[p] for p in np.argmax(logits, axis=1)), CLASSES),
+        "chance_accuracy": 1.0 / len(CLASSES), "majority_class_accuracy": majority,
+        "mask": MASK,
+    }
+
+
+def check_bar(test: dict, limit: int | None = None) -> tuple[bool, list[str]]:
+    """The project's bar on the (temperature-scaled) test summary, and every criterion it fails.
+
+    An evaluation on a subset (``--limit``) never meets it.
+    """
+    failures = [f"evaluated on a subset (--limit {limit}), not the whole test split"] if limit else []
+    if test["accuracy"] < BAR["accuracy"]:
+        failures.append(f"test accuracy {test['accuracy']:.4f} < {BAR['accuracy']:.2f}")
+    for cls, f1 in test["f1"].items():
+        if f1 is None or f1 < BAR["f1"]:
+            failures.append(f"test F1 {cls} {f1 if f1 is None else round(f1, 4)} < {BAR['f1']:.2f}")
+    if test["ece"] > BAR["ece"]:
+        failures.append(f"test ECE {test['ece']:.4f} > {BAR['ece']:.2f}")
+    return not failures, failures
+
+
+# --------------------------------------------------------------------------- leave one source out
+
+def held_out_source(loso_run: Path, rows: Sequence[dict], requested: str | None) -> str:
+    """The source the LOSO run never trained on (``requested``, or the one source it lacks)."""
+    from .data import read_manifest
+
+    seen = {r.get("source", "") for r in read_manifest(run_manifest(loso_run)) if r["split"] in ("train", "val")}
+    if requested:
+        if requested in seen:
+            raise ValueError(f"{loso_run} trained or validated on {requested!r}: it is not held out")
+        return requested
+    missing = sorted({r.get("source", "") for r in rows} - seen)
+    if len(missing) != 1:
+        raise ValueError(f"{loso_run}: cannot tell the held-out source (missing from its manifest: {missing}); "
+                         "give --loso-source")
+    return missing[0]
+
+
+def loso_section(args: argparse.Namespace, manifest: Path, cache: LogitCache) -> dict:
+    """The LOSO run's metrics on every image (all splits) of the source it never saw."""
+    from .data import limit_rows, read_manifest
+
+    all_rows = read_manifest(manifest)
+    source = held_out_source(args.loso_run, all_rows, args.loso_source)
+    rows = limit_rows([r for r in all_rows if r.get("source") == source], args.limit, args.seed)
+    if not rows:
+        raise ValueError(f"{manifest}: no images from the held-out source {source!r}")
+    card = card_from_run(args.loso_run)
+    classifier = make_classifier(card, args.device)
+    paths = [r["path"] for r in rows]
+    logits = cached_logits(cache, f"loso_{source}", fingerprint(card, paths, "plain"),
+                           lambda: predict_logits(classifier, paths, args.batch_size, f"LOSO {source}"))
+    classifier.close()
+    predicted = prediction_rows(rows, logits)
+    group = M.group_metrics(predicted, "source", CLASSES)[source]
+    log.info("LOSO %s: accuracy %.4f on %d images", source, group["accuracy"], group["n"])
+    return {"run": str(args.loso_run), "held_out_source": source, "weights_sha256": card.weights_sha256,
+            "train_command": read_run(args.loso_run).get("command", ""), **group}
+
+
+# --------------------------------------------------------------------------- figures
+
+def new_figure(width: float, height: float):
+    """A matplotlib ``Figure`` drawn with Agg, independent of pyplot's global state."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+
+
+def plot_confusion(confusion: Sequence[Sequence[int]], path: Path, title: str) -> None:
+    """Counts and row percentages (share of each true class) as a heat-map PNG."""
+    matrix = np.asarray(confusion, dtype=np.float64)
+    share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig = new_figure(4.6, 4.0)
+    ax = fig.add_subplot()
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, f"{int(count)}\n{share[i, j]:.0%}", ha="center", va="center",
+                color="white" if share[i, j] > 0.6 else "black", fontsize=9)
+    ax.set_xticks(range(len(CLASSES)), CLASSES)
+    ax.set_yticks(range(len(CLASSES)), CLASSES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    fig.savefig(path)
+
+
+def plot_reliability(before: dict, after: dict, path: Path, ece: tuple[float, float], temperature: float) -> None:
+    """Reliability diagram (accuracy vs confidence per bin) after scaling, before as a line; counts below."""
+    edges = np.asarray(after["edges"])
+    centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+    fig = new_figure(5.0, 5.4)
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    acc_after = [a if a is not None else 0.0 for a in after["accuracy"]]
+    top.bar(centres, acc_after, width=width * 0.95, color="#4c72b0",
+            label=f"after T={temperature:.2f} (ECE {ece[1]:.3f})")
+    points = [(c, a) for c, a in zip(before["confidence"], before["accuracy"]) if a is not None]
+    if points:
+        top.plot(*zip(*points), "o-", color="#dd8452", ms=3, label=f"before (ECE {ece[0]:.3f})")
+    top.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    top.set_ylabel("accuracy")
+    top.set_ylim(0, 1)
+    top.legend(loc="upper left", fontsize=8)
+    top.set_title("Reliability diagram, test split (max probability, 15 bins)", fontsize=10)
+    bottom.bar(centres, after["count"], width=width * 0.95, color="#4c72b0")
+    bottom.set_yscale("symlog")
+    bottom.set_xlabel("confidence (max probability)")
+    bottom.set_ylabel("images")
+    bottom.set_xlim(0, 1)
+    fig.savefig(path)
+
+
+def plot_masked_examples(rows: Sequence[dict], size: int, path: Path) -> None:
+    """One test image per class, standardised, beside its lungs-masked version."""
+    from cxr_engine.io import read_image
+
+    examples = [next(r for r in rows if r["label"] == c) for c in CLASSES if any(r["label"] == c for r in rows)]
+    fig = new_figure(2.0 * len(examples), 4.2)
+    axes = np.atleast_2d(fig.subplots(2, len(examples), squeeze=False))
+    for col, row in enumerate(examples):
+        grey = standardise(read_image(row["path"]).display(), size)
+        for r, (image, label) in enumerate(((grey, "standardised"), (mask_lungs(grey), "lungs masked"))):
+            axes[r, col].imshow(image, cmap="gray", vmin=0, vmax=1)
+            axes[r, col].set_title(f"{row['label']}: {label}", fontsize=8)
+            axes[r, col].axis("off")
+    fig.savefig(path)
+
+
+def pick_cases(labels: np.ndarray, preds: np.ndarray, per_kind: int, seed: int) -> list[list[int]]:
+    """Per class, up to ``per_kind`` correct then up to ``per_kind`` wrong test indices (seeded)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(len(CLASSES)):
+        picked = []
+        for wanted in (True, False):
+            pool = np.flatnonzero((labels == k) & ((preds == k) == wanted))
+            picked += sorted(rng.choice(pool, size=min(per_kind, len(pool)), replace=False).tolist())
+        out.append(picked)
+    return out
+
+
+def cam_panel(classifier, path: str) -> np.ndarray:
+    """RGB uint8: the rendered image with the Grad-CAM of its predicted class blended over it."""
+    from cxr_engine.io import read_image
+    from cxr_engine.overlay import blend
+    from cxr_engine.rendering import render
+
+    image = read_image(path)
+    return blend(render(image), classifier.predict_with_cam(image).heatmap)
+
+
+def plot_gradcam_montage(classifier, rows: Sequence[dict], probs: np.ndarray, per_kind: int, seed: int,
+                         path: Path) -> int:
+    """Rows = true classes; columns = correct cases then wrong ones; returns the panels drawn."""
+    from tqdm import tqdm
+
+    labels, preds = label_indices(rows), probs.argmax(axis=1)
+    cases = pick_cases(labels, preds, per_kind, seed)
+    fig = new_figure(1.9 * 2 * per_kind, 2.25 * len(CLASSES))
+    axes = np.atleast_2d(fig.subplots(len(CLASSES), 2 * per_kind, squeeze=False))
+    for ax in axes.flat:
+        ax.axis("off")
+    drawn = 0
+    for k, indices in enumerate(tqdm(cases, desc="Grad-CAM", unit="class")):
+        correct = [i for i in indices if preds[i] == labels[i]]
+        slots = correct + [None] * (per_kind - len(correct)) + [i for i in indices if preds[i] != labels[i]]
+        for col, i in enumerate(slots):
+            if i is None:
+                continue
+            ax = axes[k, col]
+            ax.imshow(cam_panel(classifier, rows[i]["path"]))
+            ok = preds[i] == labels[i]
+            ax.set_title(f"{'correct' if ok else 'WRONG'} true {CLASSES[labels[i]]}\n"
+                         f"pred {CLASSES[preds[i]]} p={probs[i, preds[i]]:.2f}\n{rows[i].get('source', '')[:22]}",
+                         fontsize=6.5, color="black" if ok else "#b00")
+            drawn += 1
+    fig.suptitle("Grad-CAM (predicted class) on test images: correct (left), wrong (right) per true class",
+                 fontsize=9)
+    fig.savefig(path)
+    return drawn
+
+
+# --------------------------------------------------------------------------- report
+
+def fmt(value, digits: int = 3) -> str:
+    """A table cell: numbers rounded, ``None`` as an en dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def md_table(header: Sequence[str], body: Sequence[Sequence]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in body]
+    return lines + [""]
+
+
+def counts(predicted: dict) -> str:
+    """Prediction counts as ``normal/pneumonia/covid``."""
+    return "/".join(str(predicted[c]) for c in CLASSES)
+
+
+def summary_rows(results: dict) -> list[list]:
+    test = results["test"]
+    named = (("validation (T applied)", results["validation"]), ("test, T = 1", test["before_temperature"]),
+             (f"test, T = {results['temperature']:.3f}", test["after_temperature"]))
+    return [[name, s["n"], s["accuracy"], s["macro_f1"], s.get("nll"), s["ece"], s["macro_auroc"]] for name, s in named]
+
+
+def group_table(groups: dict, key_name: str) -> list[str]:
+    header = [key_name, "n", "accuracy", *(f"recall {c}" for c in CLASSES), "macro-F1", "ECE", "predicted n/p/c"]
+    body = [[name, g["n"], g["accuracy"], *(g["recall"].get(c) for c in CLASSES), g["macro_f1"], g.get("ece"),
+             counts(g["predicted"])] for name, g in groups.items()]
+    return md_table(header, body)
+
+
+def header_lines(results: dict) -> list[str]:
+    subset = f"; **subset: --limit {results['limit']} per split**" if results["limit"] else ""
+    return [f"# Evaluation: {results['model']}", "",
+            f"Architecture `{results['architecture']}` at {results['input_size']} px, weights sha256 "
+            f"`{results['weights_sha256']}`; split manifest `{results['manifest']}` (sha256 "
+            f"`{results['manifest_sha256']}`){subset}.", "", "Command:", "", "```", results["command"], "```", "",
+            f"Every image went through the engine (`read_image` → `Classifier.predict`) on {results['device']}. "
+            f"Temperature T = {results['temperature']:.4f}, fitted on the validation split only.", ""]
+
+
+def summary_lines(results: dict) -> list[str]:
+    bar, test = results["bar"], results["test"]["after_temperature"]
+    lines = ["## Summary", ""]
+    lines += md_table(["split", "n", "accuracy", "macro-F1", "NLL", "ECE", "macro AUROC"], summary_rows(results))
+    lines += [f"**Bar** (test accuracy ≥ {BAR['accuracy']}, every class F1 ≥ {BAR['f1']}, ECE ≤ {BAR['ece']}): "
+              + ("met." if bar["meets_bar"] else "not met: " + "; ".join(bar["failures"]) + "."), ""]
+    lines += ["## Per class (test)", ""]
+    lines += md_table(["class", "support", "precision", "recall", "F1", "AUROC"],
+                      [[c, test["support"][c], test["precision"][c], test["recall"][c], test["f1"][c],
+                        test["auroc"][c]] for c in CLASSES])
+    ece_before = results["test"]["before_temperature"]["ece"]
+    return lines + ["![confusion matrix](confusion_matrix.png)", "", "## Calibration (test)", "",
+                    f"ECE (15 equal-width bins of the max probability): {ece_before:.4f} before, "
+                    f"{test['ece']:.4f} after temperature scaling.", "", "![reliability diagram](reliability.png)", ""]
+
+
+def shortcut_lines(checks: list[dict]) -> list[str]:
+    lines = ["## Shortcut checks (test)", "",
+             "Each row: of the n images, how many the model called the target class ('want' says whether high or "
+             "low is good). Age and source are confounded with the label in this data.", ""]
+    return lines + md_table(["check", "n", "called target", "rate", "want", "predicted n/p/c"],
+                            [[c["check"], c["n"], c["hits"], c["rate"], c["want"], counts(c["predicted"])]
+                             for c in checks])
+
+
+def report_sections(results: dict) -> list[str]:
+    """The markdown report as lines."""
+    lines = header_lines(results) + summary_lines(results)
+    lines += ["## Per source (test)", ""] + group_table(results["test"]["by_source"], "source")
+    lines += ["## Per age group (test)", ""] + group_table(results["test"]["by_age_group"], "age group")
+    lines += masked_lines(results["lungs_masked"])
+    lines += shortcut_lines(results["test"]["shortcut_checks"])
+    lines += loso_lines(results["loso"])
+    return lines + ["## Grad-CAM montage (test)", "",
+                    "Predicted class's Grad-CAM, each map min-max scaled within its own image.", "",
+                    "![Grad-CAM montage](gradcam_montage.png)", ""]
+
+
+def masked_lines(masked: dict) -> list[str]:
+    verdict = ("far above chance: the model reads something other than the lungs"
+               if masked["accuracy"] > max(0.5, masked["majority_class_accuracy"] + 0.1)
+               else "near chance / the majority-class rate: the lungs carry most of the evidence")
+    lines = ["## Lungs-masked test", "",
+             f"The central thorax (rows {MASK_ROWS[0]:.0%}–{MASK_ROWS[1]:.0%}, columns "
+             f"{MASK_COLS[0]:.0%}–{MASK_COLS[1]:.0%}) of every test image was filled with the median of the rest "
+             "of the image, on the standardised image before normalisation; the masked image then went through "
+             "`Classifier.predict` like any other.", ""]
+    lines += md_table(["n", "accuracy", "macro-F1", *(f"recall {c}" for c in CLASSES), "predicted n/p/c",
+                       "chance", "majority class"],
+                      [[masked["n"], masked["accuracy"], masked["macro_f1"], *(masked["recall"][c] for c in CLASSES),
+                        counts(masked["predicted"]), masked["chance_accuracy"],
+                        masked["majority_class_accuracy"]]])
+    return lines + [f"Verdict: {verdict}.", "", "![masked examples](masked_examples.png)", ""]
+
+
+def loso_lines(loso: dict | None) -> list[str]:
+    lines = ["## Leave one source out", ""]
+    if not loso:
+        return lines + ["Not run. Train a run without one COVID-19 source and pass it with `--loso-run` "
+                        "(see training/README.md).", ""]
+    lines += [f"Run `{loso['run']}` never saw `{loso['held_out_source']}`; all its images (every split):", ""]
+    lines += md_table(["held-out source", "n", "accuracy", *(f"recall {c}" for c in CLASSES), "predicted n/p/c"],
+                      [[loso["held_out_source"], loso["n"], loso["accuracy"], *(loso["recall"].get(c) for c in CLASSES),
+                        counts(loso["predicted"])]])
+    return lines + ["LOSO run trained with:", "", "```", loso["train_command"], "```", ""]
+
+
+# --------------------------------------------------------------------------- main
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--run", type=Path, help="training run folder (run.json, best.safetensors)")
+    model.add_argument("--card", type=Path, help="a bundled model card .json instead of a run")
+    p.add_argument("--manifest", type=Path, help="split manifest (default: the run's copy; needed with --card)")
+    p.add_argument("--out", type=Path, help="report folder (default: training/reports/<model name>)")
+    p.add_argument("--limit", type=int, help="at most N images per split, balanced by class (development only)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu or cuda[:N]")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--seed", type=int, default=0, help="seed for --limit and the Grad-CAM case choice (default 0)")
+    p.add_argument("--montage-per-kind", type=int, default=4,
+                   help="correct and wrong Grad-CAM cases per class (default 4)")
+    p.add_argument("--loso-run", type=Path, help="a run trained without one source, evaluated on that source")
+    p.add_argument("--loso-source", help="the held-out source (default: the one source the LOSO run lacks)")
+    p.add_argument("--no-cache", action="store_true", help=f"recompute logits even when {CACHE_FILE} has them")
+    args = p.parse_args(argv)
+    if args.card and not args.manifest:
+        p.error("--card needs --manifest")
+    if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+        p.error("--batch-size and --limit must be at least 1")
+    return args
+
+
+def setup_logging(out: Path) -> list[logging.Handler]:
+    """Log to ``out/evaluate.log`` and stderr; returns the handlers for removal."""
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.FileHandler(out / "evaluate.log", mode="w", encoding="utf-8"),
+                                       logging.StreamHandler(sys.stderr)]
+    root = logging.getLogger("training")
+    for handler in handlers:
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handlers
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_card(args: argparse.Namespace) -> ModelCard:
+    """The evaluated model's card: from the run, or a saved card (its temperature is refitted here)."""
+    return card_from_run(args.run) if args.run else ModelCard.load(args.card)
+
+
+def split_logits(args, classifier, card: ModelCard, cache: LogitCache | None, split: str,
+                 rows: Sequence[dict], masked: bool = False) -> np.ndarray:
+    """Logits of one split's images (lungs-masked when ``masked``), through the cache."""
+    paths = [r["path"] for r in rows]
+    variant = "masked" if masked else "plain"
+    loader = (lambda p: masked_display(p, card.input_size)) if masked else None
+    name = f"{split}_masked" if masked else split
+    return cached_logits(cache, name, fingerprint(card, paths, variant),
+                         lambda: predict_logits(classifier, paths, args.batch_size, name, loader))
+
+
+def draw_figures(args, results: dict, classifier, test_rows, test_logits, card: ModelCard) -> None:
+    out, temperature = args.out, results["temperature"]
+    test = results["test"]
+    plot_confusion(test["after_temperature"]["confusion"], out / "confusion_matrix.png",
+                   f"{results['model']}: test confusion (n={test['after_temperature']['n']})")
+    plot_reliability(test["reliability_before"], test["reliability_after"], out / "reliability.png",
+                     (test["before_temperature"]["ece"], test["after_temperature"]["ece"]), temperature)
+    plot_masked_examples(test_rows, card.input_size, out / "masked_examples.png")
+    plot_gradcam_montage(classifier, test_rows, M.softmax(test_logits, temperature), args.montage_per_kind,
+                         args.seed, out / "gradcam_montage.png")
+
+
+def evaluate(args: argparse.Namespace, command: str) -> dict:
+    """Run every step; writes the report folder and returns the metrics."""
+    from cxr_engine.weights import load_model
+
+    seed_everything(args.seed)
+    card = load_card(args)
+    manifest = args.manifest or run_manifest(args.run)
+    classifier = make_classifier(card, args.device, model=load_model(card))
+    cache = None if args.no_cache else LogitCache(args.out / CACHE_FILE)
+    val_rows = split_rows(manifest, "val", args.limit, args.seed)
+    test_rows = split_rows(manifest, "test", args.limit, args.seed)
+    log.info("%s on %s: %d validation and %d test images from %s", card.name, classifier.device,
+             len(val_rows), len(test_rows), manifest)
+    val_logits = split_logits(args, classifier, card, cache, "val", val_rows)
+    test_logits = split_logits(args, classifier, card, cache, "test", test_rows)
+    masked_logits = split_logits(args, classifier, card, cache, "test", test_rows, masked=True)
+    temperature = M.fit_temperature(val_logits, label_indices(val_rows))
+    results = {
+        "model": card.name, "architecture": card.architecture, "input_size": card.input_size,
+        "run": str(args.run) if args.run else None, "card": str(args.card) if args.card else None,
+        "weights_sha256": card.weights_sha256, "preprocessing_version": card.preprocessing_version,
+        "manifest": str(manifest), "manifest_sha256": sha256_file(manifest), "limit": args.limit,
+        "command": command, "device": classifier.device_description(), "seed": args.seed,
+        "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "temperature": temperature, "temperature_fitted_on": f"validation split ({len(val_rows)} images)",
+        "validation": M.summarise(label_indices(val_rows), M.softmax(val_logits, temperature), CLASSES,
+                                  val_logits, temperature),
+        "test": test_section(test_rows, test_logits, temperature),
+        "lungs_masked": masked_section(test_rows, masked_logits, temperature),
+        "loso": loso_section(args, manifest, cache) if args.loso_run else None,
+    }
+    meets, failures = check_bar(results["test"]["after_temperature"], args.limit)
+    results["bar"] = {"meets_bar": meets, "failures": failures, "criteria": BAR}
+    draw_figures(args, results, classifier, test_rows, test_logits, card)
+    classifier.close()
+    results["figures"] = {"confusion": "confusion_matrix.png", "reliability": "reliability.png",
+                          "masked_examples": "masked_examples.png", "gradcam_montage": "gradcam_montage.png"}
+    return results
+
+
+def log_summary(results: dict) -> None:
+    test, masked = results["test"]["after_temperature"], results["lungs_masked"]
+    log.info("T = %.4f; test accuracy %.4f, macro-F1 %.4f, ECE %.4f (before T %.4f); F1 %s",
+             results["temperature"], test["accuracy"], test["macro_f1"], test["ece"],
+             results["test"]["before_temperature"]["ece"],
+             ", ".join(f"{c} {v:.3f}" for c, v in test["f1"].items() if v is not None))
+    log.info("lungs-masked accuracy %.4f (macro-F1 %s); bar %s", masked["accuracy"], fmt(masked["macro_f1"]),
+             "met" if results["bar"]["meets_bar"] else "not met: " + "; ".join(results["bar"]["failures"]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    args.out = args.out or Path("training/reports") / (args.run.name if args.run else ModelCard.load(args.card).name)
+    args.out.mkdir(parents=True, exist_ok=True)
+    handlers = setup_logging(args.out)
+    try:
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        command = shlex.join(["python", "-m", "training.evaluate", *argv])
+        log.info("command: %s", command)
+        with logging_redirect_tqdm(loggers=[logging.getLogger("training")]):
+            results = evaluate(args, command)
+        (args.out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        (args.out / "report.md").write_text("\n".join(report_sections(results)), encoding="utf-8")
+        log_summary(results)
+        log.info("report: %s", args.out / "report.md")
+    finally:
+        for handler in handlers:
+            logging.getLogger("training").removeHandler(handler)
+            handler.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
