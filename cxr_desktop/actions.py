@@ -1,0 +1,183 @@
+"""The main window's actions, menus and toolbars, with the reading-room shortcuts.
+
+Actions only call the window's methods or the viewer model's setters; checkable actions
+mirror the model's state.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMenu, QToolBar, QToolButton
+
+from cxr_engine.model_card import INTENDED_USE
+
+from .annotation_model import ARROW, ELLIPSE, RECTANGLE, RULER, TEXT
+from .image_view import NAVIGATE, WINDOW_LEVEL
+
+ABOUT_TEXT = (
+    "<b>CXR Reader</b><br>An offline reader for chest X-ray DICOM studies with a Normal / Pneumonia / "
+    f"COVID-19 classifier and Grad-CAM heat-maps.<br><br><b>{INTENDED_USE}</b>"
+)
+
+TOOLS = (
+    (NAVIGATE, "Navigate", "N", "Left-drag pans or moves annotations; right-drag sets window/level"),
+    (WINDOW_LEVEL, "W/L", "W", "Left-drag sets window (horizontal) and level (vertical)"),
+    (ARROW, "Arrow", "A", "Draw an arrow: drag from the tail to the tip"),
+    (TEXT, "Text", "T", "Click to place a text note"),
+    (ELLIPSE, "Ellipse", "E", "Drag to draw an ellipse"),
+    (RECTANGLE, "Rectangle", "B", "Drag to draw a rectangle"),
+    (RULER, "Ruler", "M", "Drag to measure (mm when the file gives pixel spacing)"),
+)
+
+
+def _action(window, text: str, slot=None, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:
+    action = QAction(text, window)
+    if shortcut:
+        action.setShortcut(QKeySequence(shortcut))
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+    if tip:
+        action.setToolTip(f"{tip} ({QKeySequence(shortcut).toString()})" if shortcut else tip)
+        action.setStatusTip(tip)
+    action.setCheckable(checkable)
+    if slot is not None:
+        (action.toggled if checkable else action.triggered).connect(slot)
+    return action
+
+
+def create(window) -> SimpleNamespace:
+    """Every action of ``window``, connected; menus and toolbars are added by ``install``."""
+    v = window.viewer
+    a = SimpleNamespace()
+    a.open_folder = _action(window, "Open folder…", window.open_folder_dialog, QKeySequence.StandardKey.Open)
+    a.open_files = _action(window, "Open files…", window.open_files_dialog, "Ctrl+Shift+O")
+    a.open_sample = _action(window, "Open sample study", window.open_sample)
+    a.export_image = _action(window, "Export PDF (this image)…", lambda: window.export_pdf("image"), "Ctrl+P",
+                             "Write an annotated PDF summary of the image on screen")
+    a.export_study = _action(window, "Export PDF (whole study)…", lambda: window.export_pdf("study"), "Ctrl+Shift+P",
+                             "Write an annotated PDF summary of every image in this study")
+    a.settings = _action(window, "Settings…", window.open_settings)
+    a.quit = _action(window, "Quit", window.close, QKeySequence.StandardKey.Quit)
+
+    a.fit = _action(window, "Fit", window.view.fit, "F", "Fit the image to the window")
+    a.one_to_one = _action(window, "1:1", window.view.actual_size, "1", "One image pixel per screen pixel")
+    a.zoom_in = _action(window, "Zoom in", lambda: window.view.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
+    a.zoom_out = _action(window, "Zoom out", lambda: window.view.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
+    a.auto_window = _action(window, "Auto W/L", window.apply_auto_window, "Shift+A",
+                            "Automatic window from the image's own values")
+    a.invert = _action(window, "Invert", v.set_user_invert, "I", "Invert the grey scale", checkable=True)
+    a.rotate = _action(window, "Rotate", lambda: v.rotate(90), "R", "Rotate 90° clockwise")
+    a.flip_h = _action(window, "Flip H", lambda on: v.set_flip(horizontal=on), "Shift+H", "Mirror left–right",
+                       checkable=True)
+    a.flip_v = _action(window, "Flip V", lambda on: v.set_flip(vertical=on), "Shift+V", "Mirror top–bottom",
+                       checkable=True)
+    a.reset = _action(window, "Reset", window.reset_view, "Home", "Default window, upright, fitted")
+    a.corner_overlay = _action(window, "Info overlay", v.set_corner_overlay, "O",
+                               "Show or hide the patient and technique text in the corners", checkable=True)
+    a.corner_overlay.setChecked(v.corner_overlay)
+    a.heatmap = _action(window, "Heat-map", v.set_heatmap_visible, "H", "Show or hide the Grad-CAM heat-map",
+                        checkable=True)
+    a.next_image = _action(window, "Next image", lambda: window.browser.select_next(1),
+                           QKeySequence.StandardKey.MoveToNextPage)
+    a.previous_image = _action(window, "Previous image", lambda: window.browser.select_next(-1),
+                               QKeySequence.StandardKey.MoveToPreviousPage)
+    a.delete = _action(window, "Delete annotation", window.scene.delete_selected, QKeySequence.StandardKey.Delete)
+    a.classify_study = _action(window, "Classify study", window.classify_study, None,
+                               "Classify every image of the current study")
+    a.classify_all = _action(window, "Classify all", window.classify_everything, None,
+                             "Classify every image that was opened")
+    a.about = _action(window, "About", window.about)
+
+    a.tools = QActionGroup(window)
+    a.tool = {}
+    for mode, text, key, tip in TOOLS:
+        action = _action(window, text, None, key, tip, checkable=True)
+        action.triggered.connect(lambda _=False, m=mode: window.set_tool(m))
+        a.tools.addAction(action)
+        a.tool[mode] = action
+    a.tool[NAVIGATE].setChecked(True)
+
+    a.preset_menu = QMenu("Window presets", window)
+    # The checkable actions mirror the model: a change made elsewhere (reset, a new image) shows here.
+    v.windowChanged.connect(lambda: _set_checked(a.invert, v.user_invert))
+    v.orientationChanged.connect(lambda: (_set_checked(a.flip_h, v.flip_h), _set_checked(a.flip_v, v.flip_v)))
+    v.imageChanged.connect(lambda: (_set_checked(a.invert, v.user_invert), _set_checked(a.flip_h, v.flip_h),
+                                    _set_checked(a.flip_v, v.flip_v)))
+    v.heatmapVisibleChanged.connect(lambda on: _set_checked(a.heatmap, on))
+    v.cornerOverlayChanged.connect(lambda on: _set_checked(a.corner_overlay, on))
+    return a
+
+
+def _set_checked(action: QAction, checked: bool) -> None:
+    if action.isChecked() != checked:
+        action.setChecked(checked)
+
+
+def install(window, a: SimpleNamespace) -> None:
+    """Menus and toolbars for the actions."""
+    bar = window.menuBar()
+    file_menu = bar.addMenu("&File")
+    for action in (a.open_folder, a.open_files, a.open_sample):
+        file_menu.addAction(action)
+    window.recent_menu = file_menu.addMenu("Recent folders")
+    window.recent_menu.aboutToShow.connect(lambda: _fill_recent(window))
+    file_menu.addSeparator()
+    file_menu.addAction(a.export_image)
+    file_menu.addAction(a.export_study)
+    file_menu.addSeparator()
+    file_menu.addAction(a.settings)
+    file_menu.addAction(a.quit)
+
+    view_menu = bar.addMenu("&View")
+    for action in (a.fit, a.one_to_one, a.zoom_in, a.zoom_out, None, a.auto_window, a.invert, None, a.rotate,
+                   a.flip_h, a.flip_v, a.reset, None, a.corner_overlay, a.heatmap, None, a.next_image, a.previous_image):
+        view_menu.addSeparator() if action is None else view_menu.addAction(action)
+    view_menu.addMenu(a.preset_menu)
+
+    tools_menu = bar.addMenu("&Tools")
+    for action in a.tool.values():
+        tools_menu.addAction(action)
+    tools_menu.addSeparator()
+    tools_menu.addAction(a.delete)
+
+    ai_menu = bar.addMenu("&AI")
+    for action in (a.classify_study, a.classify_all, a.heatmap):
+        ai_menu.addAction(action)
+    bar.addMenu("&Help").addAction(a.about)
+
+    main = QToolBar("Main", window)
+    main.setObjectName("main_toolbar")
+    main.setMovable(False)
+    main.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    main.addAction(a.open_folder)
+    main.addSeparator()
+    for action in (a.fit, a.one_to_one):
+        main.addAction(action)
+    main.addSeparator()
+    presets = QToolButton()
+    presets.setText("Presets")
+    presets.setToolTip("Window presets: the file's own, full range, auto, lung, mediastinum")
+    presets.setMenu(a.preset_menu)
+    presets.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+    main.addWidget(presets)
+    for action in (a.auto_window, a.invert, a.rotate, a.flip_h, a.flip_v, a.reset, a.corner_overlay):
+        main.addAction(action)
+    main.addSeparator()
+    for action in a.tool.values():
+        main.addAction(action)
+    main.addSeparator()
+    for action in (a.heatmap, a.classify_study, a.export_image):
+        main.addAction(action)
+    window.addToolBar(Qt.ToolBarArea.TopToolBarArea, main)
+
+
+def _fill_recent(window) -> None:
+    from pathlib import Path
+
+    menu = window.recent_menu
+    menu.clear()
+    for folder in window.settings.recent_folders:
+        menu.addAction(folder, lambda f=folder: window.open_paths([Path(f)]))
+    if menu.isEmpty():
+        menu.addAction("(none)").setEnabled(False)

@@ -1,0 +1,81 @@
+"""``cxr-desktop``: start the reader, optionally on a path, or run one unattended task and exit."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 300.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="cxr-desktop",
+        description="CXR Reader: view chest X-ray DICOM studies with an AI second reader "
+                    "(research use only; not a medical device).",
+    )
+    parser.add_argument("path", nargs="?", type=Path, help="a folder, DICOMDIR or DICOM file to open")
+    parser.add_argument("--screenshot", type=Path, metavar="OUT.png",
+                        help="open PATH, wait for the first classification, save a screenshot of the window, exit")
+    parser.add_argument("--overlay", action="store_true", help="with --screenshot: show the Grad-CAM heat-map")
+    parser.add_argument("--export-pdf", type=Path, metavar="OUT.pdf",
+                        help="open PATH, wait for the first classification, write the first study's PDF, exit")
+    parser.add_argument("--deidentify", action="store_true", help="with --export-pdf: leave out patient identifiers")
+    parser.add_argument("--model", default="", metavar="NAME|card.json", help="bundled model name or model card path")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run the model")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                        help=f"limit for --screenshot / --export-pdf (default {DEFAULT_TIMEOUT_S:g})")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    args = parser.parse_args(argv)
+    automated = args.screenshot is not None or args.export_pdf is not None
+    if automated and args.path is None:
+        parser.error("--screenshot and --export-pdf need a PATH to open")
+    if args.overlay and args.screenshot is None:
+        parser.error("--overlay goes with --screenshot")
+    if args.deidentify and args.export_pdf is None:
+        parser.error("--deidentify goes with --export-pdf")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the app; returns the process exit status."""
+    started = time.perf_counter()
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from .automation import Automation, AutomationTask
+    from .main_window import MainWindow
+    from .settings import APPLICATION, ORGANISATION
+    from .theme import apply_dark_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANISATION)
+    app.setApplicationName(APPLICATION)
+    apply_dark_theme(app)
+    window = MainWindow(model=args.model, device=args.device)
+    window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    automation = None
+    if args.screenshot is not None or args.export_pdf is not None:
+        task = AutomationTask(args.screenshot, args.overlay, args.export_pdf, args.deidentify, args.timeout)
+        automation = Automation(window, task)
+    window.show()
+    logger.info("window shown %.2f s after start (torch imported: %s)", time.perf_counter() - started,
+                "torch" in sys.modules)
+    if args.path is not None:
+        QTimer.singleShot(0, lambda: window.open_paths([args.path]))
+    code = app.exec()
+    window.close()
+    if automation is not None and automation.exit_code is not None:
+        return automation.exit_code
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

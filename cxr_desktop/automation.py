@@ -1,0 +1,141 @@
+"""Unattended runs for tests and docs: open, wait for the first classification, screenshot or PDF, quit.
+
+The run ends with ``QApplication.exit(code)``: 0 on success, 1 with a logged reason otherwise
+(nothing to show, unreadable first image, model failure, export failure or the time limit).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QBuffer, QIODevice, QObject, QTimer
+from PySide6.QtWidgets import QApplication
+
+from cxr_engine.atomic import write_bytes_atomic
+
+from .report_export import ExportRequest
+from .result_model import NO_MODEL
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AutomationTask:
+    """What to produce: a screenshot and/or a PDF of the first study."""
+
+    screenshot: Path | None = None
+    overlay: bool = False
+    pdf: Path | None = None
+    deidentify: bool = False
+    timeout_s: float = 300.0
+
+
+class Automation(QObject):
+    """Drives a ``MainWindow`` through one task; ``exit_code`` holds the outcome."""
+
+    def __init__(self, window, task: AutomationTask):
+        super().__init__(window)
+        self.window, self.task = window, task
+        self.exit_code: int | None = None
+        self._started = time.perf_counter()
+        self._first: Path | None = None
+        self._acted = False
+        window.scanFinished.connect(self._on_scanned)
+        window.imageShown.connect(self._on_image)
+        window.imageFailed.connect(lambda path, reason: self._fail(f"the first image cannot be read: {reason}"))
+        window.camShown.connect(self._on_cam)
+        window.modelUnavailable.connect(self._on_no_model)
+        window.exportFinished.connect(self._on_exported)
+        window.exportFailed.connect(self._fail)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(lambda: self._fail(f"timed out after {task.timeout_s:g} s"))
+        self._timer.start(int(task.timeout_s * 1000))
+
+    # ------------------------------------------------------------------ waiting
+    def _on_scanned(self, results) -> None:
+        if not self.window.browser.image_paths():
+            self._fail("no readable DICOM image was found")
+
+    def _on_image(self, path: Path) -> None:
+        if self._first is None:
+            self._first = path
+        if self.window.result.state == NO_MODEL:
+            self._proceed_without_model()
+
+    def _on_no_model(self, message: str) -> None:
+        if self.window.result.state != NO_MODEL:
+            self._fail(message)
+        elif self._first is not None:
+            self._proceed_without_model()
+
+    def _proceed_without_model(self) -> None:
+        if self.task.overlay:
+            self._fail("--overlay needs a model, and none is available: " + self.window.result.message)
+            return
+        logger.warning("no model available: the output shows the image without a classification")
+        self._act()
+
+    def _on_cam(self, path: Path) -> None:
+        if path == self._first:
+            logger.info("first classification after %.2f s", time.perf_counter() - self._started)
+            self._act()
+
+    # ------------------------------------------------------------------ acting
+    def _act(self) -> None:
+        if self._acted:
+            return
+        self._acted = True
+        if self.task.overlay:
+            self.window.viewer.set_heatmap_visible(True)
+        # Let thumbnails arrive and the layout settle before the picture is taken.
+        self._wait_for_thumbnails(lambda: QTimer.singleShot(200, self._produce))
+
+    def _wait_for_thumbnails(self, then) -> None:
+        worker = self.window.thumbnail_worker
+        if worker is not None:
+            worker.when_finished(then)
+        else:
+            then()
+
+    def _produce(self) -> None:
+        try:
+            if self.task.screenshot is not None:
+                self._save_screenshot(self.task.screenshot)
+        except OSError as exc:
+            self._fail(f"cannot write the screenshot: {exc}")
+            return
+        if self.task.pdf is not None:
+            paths = self.window.browser.study_paths(self._first)
+            self.window.start_export(ExportRequest(tuple(paths), self.task.pdf, self.task.deidentify))
+        else:
+            self._finish(0)
+
+    def _save_screenshot(self, path: Path) -> None:
+        app = QApplication.instance()
+        app.processEvents()
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        if not self.window.grab().save(buffer, "PNG"):
+            raise OSError("PNG encoding failed")
+        write_bytes_atomic(path, bytes(buffer.data()))
+        logger.info("screenshot written to %s", path)
+
+    def _on_exported(self, path: Path) -> None:
+        logger.info("PDF written to %s", path)
+        self._finish(0)
+
+    # ------------------------------------------------------------------ ending
+    def _fail(self, message: str) -> None:
+        if self.exit_code is None:
+            logger.error("automation failed: %s", message)
+            self._finish(1)
+
+    def _finish(self, code: int) -> None:
+        if self.exit_code is not None:
+            return
+        self.exit_code = code
+        self._timer.stop()
+        QApplication.instance().exit(code)

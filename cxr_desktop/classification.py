@@ -1,0 +1,146 @@
+"""Classification of what the reader looks at: which model, loading it, the current image's
+prediction and heat-map, and "classify all" batches. Updates the result and viewer models;
+reports problems and progress through signals."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from .model_service import ClassifierService, choose_model
+from .result_model import FAILED, ResultModel
+from .viewer_model import ViewerModel
+from .workers import Worker, while_alive
+
+logger = logging.getLogger(__name__)
+
+
+class ClassificationController(QObject):
+    """Keeps ``ResultModel`` and the viewer's heat-map in step with the classifier service."""
+
+    modelChosen = Signal()  # a (new) choice was made: the model label and actions update
+    modelReady = Signal(str)  # device description
+    modelUnavailable = Signal(str)  # why there is no model (none chosen, or loading failed)
+    camShown = Signal(object)  # path whose prediction and heat-map are now on screen
+    problem = Signal(object, str)  # path, reason
+    batchProgress = Signal(int, int, str)  # done, total, file name
+    batchFinished = Signal(int)  # images classified
+
+    def __init__(self, viewer: ViewerModel, result: ResultModel, model: str = "", device: str = "auto",
+                 models_dir: Path | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.viewer, self.result = viewer, result
+        self.model, self.device, self.models_dir = model, device, models_dir
+        self.service = ClassifierService(self)
+        self.card = None
+        self.started = False
+        self._batch: Worker | None = None
+        self._batch_ok = 0
+        self._closing = False
+        self.service.loaded.connect(self._on_loaded)
+        self.service.failed.connect(self._on_failed)
+        self.service.camReady.connect(self._on_cam)
+        self.service.camFailed.connect(self._on_cam_failed)
+        result.camClassChanged.connect(lambda _: self.classify_current())
+        self.choose()
+
+    # ------------------------------------------------------------------ the model
+    def choose(self) -> None:
+        """Pick the card (explicit choice, else the best bundled one that meets the bar)."""
+        choice = choose_model(self.model, self.models_dir)
+        self.card = choice.card
+        if self.card is None:
+            self.result.set_no_model(choice.message)
+        else:
+            self.result.set_model(self.card.name, self.card.summary(), tuple(self.card.classes), not self.card.meets_bar)
+        self.modelChosen.emit()
+
+    def start(self) -> None:
+        """Load the chosen model in a worker (once per choice)."""
+        if self.started:
+            return
+        self.started = True
+        if self.card is None:
+            self.modelUnavailable.emit(self.result.message)
+            return
+        self.service.load(self.card, self.device)
+
+    def reload(self, model: str, device: str) -> None:
+        """Apply a changed model or device, and classify the current image again."""
+        self.model, self.device, self.started = model, device, False
+        self.choose()
+        self.start()
+        self.classify_current()
+
+    @property
+    def settled(self) -> bool:
+        """True unless a model is being loaded right now."""
+        return self.card is None or not self.started or self.service.ready or self.result.state == FAILED
+
+    @while_alive
+    def _on_loaded(self, device_text: str, warning: str) -> None:
+        self.result.set_ready(device_text, warning)
+        if self.viewer.image is not None and self.result.prediction is None:
+            self.result.set_classifying()  # the request queued while loading runs now
+        self.modelReady.emit(device_text)
+
+    @while_alive
+    def _on_failed(self, message: str) -> None:
+        self.result.set_model_failed(message)
+        self.modelUnavailable.emit(message)
+
+    # ------------------------------------------------------------------ the current image
+    def classify_current(self) -> None:
+        """Ask for the current image's prediction and heat-map (answered from the cache when possible)."""
+        image = self.viewer.image
+        if image is None or self.card is None or (self.result.state == FAILED and not self.service.ready):
+            return
+        if self.service.ready and self.service.cached_cam(image.path, self.result.cam_class) is None:
+            self.result.set_classifying()
+        self.service.request_cam(image, self.result.cam_class)
+
+    @while_alive
+    def _on_cam(self, path: Path, cam) -> None:
+        if path != self.viewer.path:
+            return  # the reader moved on; the result stays cached
+        self.result.set_prediction(cam.prediction)
+        self.viewer.set_heatmap(cam.heatmap, cam.target_class)
+        self.camShown.emit(path)
+
+    @while_alive
+    def _on_cam_failed(self, path: Path, reason: str) -> None:
+        self.problem.emit(path, f"classification failed: {reason}")
+        if path == self.viewer.path:
+            self.result.set_failed(f"Classification failed: {reason}")
+
+    # ------------------------------------------------------------------ classify all
+    def classify_paths(self, paths: list[Path]) -> Worker | None:
+        """Start classifying ``paths`` (replacing a running batch); None without a model or paths."""
+        if not self.service.ready or not paths:
+            return None
+        if self._batch is not None:
+            self._batch.quit()
+        worker = self.service.classify_all(paths)
+        self._batch_ok = 0
+        worker.yielded.connect(self._on_batch_item)
+        worker.finished.connect(self._on_batch_finished)
+        self._batch = worker
+        return worker.start()
+
+    def stop(self) -> None:
+        if self._batch is not None:
+            self._batch.quit()
+
+    @while_alive
+    def _on_batch_item(self, value) -> None:
+        done, total, path, prediction, reason = value
+        self.batchProgress.emit(done, total, Path(path).name)
+        if prediction is None:
+            self.problem.emit(path, reason)
+        else:
+            self._batch_ok += 1
+
+    @while_alive
+    def _on_batch_finished(self) -> None:
+        self.batchFinished.emit(self._batch_ok)

@@ -1,0 +1,91 @@
+"""Text shown to the reader, as pure functions of engine records (no Qt, no state)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cxr_engine.image import CxrImage, ImageMetadata
+from cxr_engine.windowing import VoiLut, Window
+
+
+def person_name(pn: str) -> str:
+    """DICOM PN ``DOE^JANE^^DR`` → ``DOE, JANE DR``; empty stays empty."""
+    parts = [p.strip() for p in pn.split("=")[0].split("^")]
+    family, rest = parts[0], " ".join(p for p in parts[1:] if p)
+    return f"{family}, {rest}" if family and rest else family or rest
+
+
+def dicom_date(da: str) -> str:
+    """DICOM DA ``YYYYMMDD`` → ``YYYY-MM-DD``; anything else is returned unchanged."""
+    da = da.strip()
+    if len(da) == 8 and da.isdigit():
+        return f"{da[:4]}-{da[4:6]}-{da[6:]}"
+    return da
+
+
+def dicom_time(tm: str) -> str:
+    """DICOM TM ``HHMMSS.frac`` → ``HH:MM``; anything else is returned unchanged."""
+    tm = tm.strip()
+    if len(tm) >= 4 and tm[:4].isdigit():
+        return f"{tm[:2]}:{tm[2:4]}"
+    return tm
+
+
+def voi_text(voi: Window | VoiLut) -> str:
+    """``C 2048 W 4096`` for a window, ``VOI LUT`` (and its explanation) for a table."""
+    if isinstance(voi, VoiLut):
+        return f"VOI LUT {voi.explanation}".strip()
+    return f"C {voi.center:.6g} W {voi.width:.6g}"
+
+
+def percent(p: float) -> str:
+    """A probability as a percentage with one decimal: ``71.2 %``."""
+    return f"{100.0 * p:.1f} %"
+
+
+@dataclass(frozen=True)
+class CornerText:
+    """Four blocks of lines for the viewer's corners."""
+
+    top_left: tuple[str, ...]
+    top_right: tuple[str, ...]
+    bottom_left: tuple[str, ...]
+    bottom_right: tuple[str, ...]
+
+
+def corner_text(meta: ImageMetadata, shape: tuple[int, int], voi: Window | VoiLut, zoom: float,
+                rotation: int, flip_h: bool, flip_v: bool, inverted: bool) -> CornerText:
+    """Demographics (top), technique (bottom left) and display state (bottom right)."""
+    sex_age = " ".join(v for v in (meta.patient_sex, meta.patient_age) if v)
+    top_left = [person_name(meta.patient_name), f"ID {meta.patient_id}" if meta.patient_id else "",
+                f"Born {dicom_date(meta.patient_birth_date)}" if meta.patient_birth_date else "", sex_age]
+    when = " ".join(v for v in (dicom_date(meta.study_date), dicom_time(meta.study_time)) if v)
+    top_right = [meta.institution_name, meta.study_description, when,
+                 f"Acc {meta.accession_number}" if meta.accession_number else ""]
+    technique = " ".join(v for v in (meta.modality, meta.view_position, meta.body_part) if v)
+    series = " ".join(v for v in (f"Se {meta.series_number}" if meta.series_number else "",
+                                  f"Im {meta.instance_number}" if meta.instance_number else "") if v)
+    bottom_left = [technique, meta.series_description, series, f"{shape[1]} × {shape[0]} px"]
+    transform = [f"rotated {rotation}°" if rotation else "", "flipped H" if flip_h else "",
+                 "flipped V" if flip_v else "", "inverted" if inverted else ""]
+    bottom_right = [voi_text(voi), f"Zoom {100.0 * zoom:.0f} %", " ".join(t for t in transform if t)]
+    blocks = (top_left, top_right, bottom_left, bottom_right)
+    return CornerText(*(tuple(line for line in block if line) for block in blocks))
+
+
+def pixel_readout(image: CxrImage, row: int, col: int) -> str:
+    """``x 512  y 300  value 1234  (86.0, 50.4 mm)`` for a pixel inside ``image``, else ``""``."""
+    height, width = image.shape
+    if not (0 <= row < height and 0 <= col < width):
+        return ""
+    value = image.modality[row, col]
+    value_text = f"{value:.6g}" if image.modality.dtype.kind == "f" else str(int(value))
+    text = f"x {col}  y {row}  value {value_text}"
+    if image.spacing_mm:
+        row_mm, col_mm = image.spacing_mm
+        text += f"  ({(col + 0.5) * col_mm:.1f}, {(row + 0.5) * row_mm:.1f} mm{spacing_note(image)})"
+    return text
+
+
+def spacing_note(image: CxrImage) -> str:
+    """`` at detector`` when only ImagerPixelSpacing calibrates the image (not corrected for magnification)."""
+    return " at detector" if image.spacing_source == "ImagerPixelSpacing" else ""

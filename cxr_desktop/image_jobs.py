@@ -1,0 +1,77 @@
+"""Worker functions that decode images: one for the viewer, a generator for thumbnails. No Qt."""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cxr_engine.errors import CxrError
+from cxr_engine.image import CxrImage
+from cxr_engine.io import read_image
+from cxr_engine.rendering import Renderer
+
+logger = logging.getLogger(__name__)
+
+THUMBNAIL_PX = 96
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded image with its renderer, ready for the viewer."""
+
+    image: CxrImage
+    renderer: Renderer
+
+
+def load_image(path: Path) -> LoadedImage:
+    """Decode ``path`` and prepare its renderer (both cost time: run in a worker)."""
+    image = read_image(path)
+    return LoadedImage(image, Renderer(image))
+
+
+def thumbnail(image: CxrImage, size: int = THUMBNAIL_PX) -> np.ndarray:
+    """uint8 greyscale, longest side ``size``, with the image's default window."""
+    import cv2
+
+    pixels = Renderer(image).render()
+    height, width = pixels.shape
+    scale = size / max(height, width)
+    return cv2.resize(pixels, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+
+
+def thumbnails(paths: list[Path]):
+    """Generator worker: yields ``(path, thumbnail or None, error reason)`` per file."""
+    for path in paths:
+        try:
+            yield path, thumbnail(read_image(path)), ""
+        except CxrError as exc:
+            yield path, None, getattr(exc, "reason", str(exc))
+        except Exception as exc:  # a decoder bug must not stop the other thumbnails
+            logger.exception("thumbnail failed for one file")
+            yield path, None, f"{type(exc).__name__}: {exc}"
+
+
+class ImageCache:
+    """The few most recently shown images (decoded radiographs are tens of megabytes each)."""
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self._items: OrderedDict[Path, LoadedImage] = OrderedDict()
+
+    def get(self, path: Path) -> LoadedImage | None:
+        item = self._items.get(Path(path))
+        if item is not None:
+            self._items.move_to_end(Path(path))
+        return item
+
+    def put(self, path: Path, loaded: LoadedImage) -> None:
+        self._items[Path(path)] = loaded
+        self._items.move_to_end(Path(path))
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()

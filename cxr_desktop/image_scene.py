@@ -1,0 +1,197 @@
+"""The scene of one image: the picture, its heat-map layer and annotations, all children of the image item.
+
+Rotation and flips are the image item's transform, so the heat-map and the annotations stay
+aligned under every zoom, pan, rotation and flip. The scene holds no demographics text (that
+is the view's corner overlay), so rendering it for a de-identified report is safe.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTransform
+from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene
+
+from .annotation_items import ShapeAnnotationItem, make_item
+from .annotation_model import RULER, Annotation, AnnotationStore, measure
+from .heatmap import heatmap_rgba
+from .qimage import to_qimage, to_rgb_array
+from .viewer_model import ViewerModel
+
+
+#: In a rendering this many pixels across, lines / text are as thick / large as on screen; in
+#: larger ones they grow in proportion, so they stay legible on a report page.
+EXPORT_LINE_PX = 800
+EXPORT_TEXT_PX = 450
+
+
+class ImageScene(QGraphicsScene):
+    """Mirrors a ``ViewerModel`` and the annotations of its current image."""
+
+    def __init__(self, model: ViewerModel, annotations: AnnotationStore, parent=None):
+        super().__init__(parent)
+        self.model = model
+        self.annotations = annotations
+        self.setBackgroundBrush(QColor(0, 0, 0))
+        self.image_item = QGraphicsPixmapItem()
+        self.image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.image_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
+        self.addItem(self.image_item)
+        self.heatmap_item = QGraphicsPixmapItem(self.image_item)
+        self.heatmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self.heatmap_item.setZValue(1)
+        self.heatmap_item.setVisible(False)
+        self._annotation_items: dict[int, QGraphicsItem] = {}
+        model.imageChanged.connect(self._on_image_changed)
+        model.windowChanged.connect(self.refresh_pixels)
+        model.orientationChanged.connect(self._apply_orientation)
+        model.heatmapChanged.connect(self._on_heatmap_changed)
+        model.heatmapVisibleChanged.connect(lambda _: self._sync_heatmap_visibility())
+        model.heatmapOpacityChanged.connect(self.heatmap_item.setOpacity)
+        self.heatmap_item.setOpacity(model.heatmap_opacity)
+
+    # ------------------------------------------------------------------ mirroring the model
+    def _on_image_changed(self) -> None:
+        self._clear_annotation_items()
+        self.heatmap_item.setPixmap(QPixmap())
+        image = self.model.image
+        if image is None:
+            self.image_item.setPixmap(QPixmap())
+            self.setSceneRect(QRectF())
+            return
+        self.refresh_pixels()
+        self._apply_orientation()
+        for annotation in self.annotations.for_path(image.path):
+            self._add_item(annotation)
+        self._sync_heatmap_visibility()
+
+    def refresh_pixels(self) -> None:
+        """Re-render the picture for the model's window and polarity."""
+        pixels = self.model.render()
+        self.image_item.setPixmap(QPixmap.fromImage(to_qimage(pixels)) if pixels is not None else QPixmap())
+
+    def _apply_orientation(self) -> None:
+        image = self.model.image
+        if image is None:
+            return
+        height, width = image.shape
+        cx, cy = width / 2.0, height / 2.0
+        # Qt applies the last call first: centre, rotate, then flip along the *screen* axes.
+        screen = QTransform().translate(cx, cy)
+        screen.scale(-1.0 if self.model.flip_h else 1.0, -1.0 if self.model.flip_v else 1.0)
+        screen.rotate(self.model.rotation)
+        screen.translate(-cx, -cy)
+        self.image_item.setTransform(screen)
+        # Room around the image so the reader can pan it anywhere, as in other viewers.
+        rect = self.image_item.sceneBoundingRect()
+        margin = max(rect.width(), rect.height())
+        self.setSceneRect(rect.adjusted(-margin, -margin, margin, margin))
+
+    def _on_heatmap_changed(self) -> None:
+        heatmap = self.model.heatmap
+        layer = QPixmap.fromImage(to_qimage(heatmap_rgba(heatmap))) if heatmap is not None else QPixmap()
+        self.heatmap_item.setPixmap(layer)
+        self._sync_heatmap_visibility()
+
+    def _sync_heatmap_visibility(self) -> None:
+        self.heatmap_item.setVisible(self.model.heatmap_visible and self.model.heatmap is not None)
+
+    # ------------------------------------------------------------------ annotations
+    @property
+    def image_diagonal(self) -> float:
+        image = self.model.image
+        return math.hypot(*image.shape) if image is not None else 1.0
+
+    def ruler_label(self, annotation: Annotation) -> str:
+        image = self.model.image
+        spacing = image.spacing_mm if image is not None else None
+        source = image.spacing_source if image is not None else None
+        return str(measure(annotation.points[0], annotation.points[1], spacing, source))
+
+    def preview_item(self, annotation: Annotation) -> QGraphicsItem:
+        """An unstored item that follows the mouse while the reader draws ``annotation``."""
+        label = self.ruler_label(annotation) if annotation.kind == RULER else ""
+        item = make_item(annotation, self.image_diagonal, None, label)
+        item.setParentItem(self.image_item)
+        return item
+
+    def commit(self, annotation: Annotation) -> QGraphicsItem:
+        """Store ``annotation`` for the current image and draw it."""
+        path = self.model.path
+        self.annotations.add(path, annotation)
+        return self._add_item(annotation)
+
+    def delete_selected(self) -> int:
+        """Remove the selected annotations from the image and the store; returns how many."""
+        path = self.model.path
+        removed = 0
+        for annotation_id, item in list(self._annotation_items.items()):
+            if item.isSelected():
+                self.annotations.remove(path, annotation_id)
+                self.removeItem(item)
+                del self._annotation_items[annotation_id]
+                removed += 1
+        return removed
+
+    def annotation_items(self) -> list[QGraphicsItem]:
+        return list(self._annotation_items.values())
+
+    def _add_item(self, annotation: Annotation) -> QGraphicsItem:
+        path = self.model.path
+        label = self.ruler_label(annotation) if annotation.kind == RULER else ""
+
+        def on_change(changed: Annotation, path: Path = path) -> None:
+            self.annotations.update(path, changed)
+            if isinstance(item, ShapeAnnotationItem) and changed.kind == RULER:
+                item.set_label(self.ruler_label(changed))
+
+        item = make_item(annotation, self.image_diagonal, on_change, label)
+        item.setParentItem(self.image_item)
+        self._annotation_items[annotation.id] = item
+        return item
+
+    def _clear_annotation_items(self) -> None:
+        for item in self._annotation_items.values():
+            self.removeItem(item)
+        self._annotation_items.clear()
+
+    # ------------------------------------------------------------------ export
+    def render_image(self, max_side: int = 2048, heatmap: bool | None = None, annotations: bool = True) -> np.ndarray:
+        """RGB uint8 of the image as displayed (orientation, window, layers), at most ``max_side`` px.
+
+        ``heatmap`` forces the heat-map layer on or off (default: as shown).
+        """
+        if self.model.image is None:
+            raise RuntimeError("no image to render")
+        rect = self.image_item.sceneBoundingRect()
+        scale = min(1.0, max_side / max(rect.width(), rect.height()))
+        width, height = max(1, round(rect.width() * scale)), max(1, round(rect.height() * scale))
+        selected = [item for item in self._annotation_items.values() if item.isSelected()]
+        heat_was_visible = self.heatmap_item.isVisible()
+        for item in selected:
+            item.setSelected(False)
+        if heatmap is not None:
+            self.heatmap_item.setVisible(bool(heatmap) and self.model.heatmap is not None)
+        # Screen-sized strokes and labels would be hair-thin on a large rendering.
+        side = max(width, height)
+        line_scale, text_scale = max(1.0, side / EXPORT_LINE_PX), max(1.0, side / EXPORT_TEXT_PX)
+        for item in self._annotation_items.values():
+            item.setVisible(annotations)
+            item.set_export_scale(line_scale, text_scale)
+        target = QImage(width, height, QImage.Format.Format_RGB888)
+        target.fill(QColor(0, 0, 0))
+        painter = QPainter(target)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        self.render(painter, QRectF(0, 0, width, height), rect)
+        painter.end()
+        self.heatmap_item.setVisible(heat_was_visible)
+        for item in self._annotation_items.values():
+            item.setVisible(True)
+            item.set_export_scale(1.0, 1.0)
+        for item in selected:
+            item.setSelected(True)
+        return to_rgb_array(target)
+

@@ -1,0 +1,50 @@
+"""A list of files that could not be read or classified, each with its reason in words."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+
+class ProblemsPanel(QTableWidget):
+    """One row per file and reason; ``countChanged`` tells the status bar."""
+
+    countChanged = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(0, 2, parent)
+        self.setHorizontalHeaderLabels(["File", "Problem"])
+        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.horizontalHeader().setStretchLastSection(True)
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setWordWrap(False)
+        self._seen: set[tuple[str, str]] = set()
+
+    def add(self, path: Path | str, reason: str) -> None:
+        """Record one problem (the same file and reason only once)."""
+        key = (str(path), reason)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        row = self.rowCount()
+        self.insertRow(row)
+        name = QTableWidgetItem(Path(path).name or str(path))
+        name.setToolTip(str(path))
+        self.setItem(row, 0, name)
+        detail = QTableWidgetItem(reason)
+        detail.setToolTip(reason)
+        self.setItem(row, 1, detail)
+        self.resizeColumnToContents(0)
+        self.countChanged.emit(self.rowCount())
+
+    def problems(self) -> list[tuple[str, str]]:
+        """(path, reason) pairs in the order they were reported."""
+        return [(self.item(r, 0).toolTip(), self.item(r, 1).text()) for r in range(self.rowCount())]
+
+    def clear_problems(self) -> None:
+        self.setRowCount(0)
+        self._seen.clear()
+        self.countChanged.emit(0)

@@ -1,0 +1,80 @@
+"""The classification state of the current image, observed by the result panel."""
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+NO_MODEL, LOADING, READY, CLASSIFYING, DONE, FAILED = "no_model", "loading", "ready", "classifying", "done", "failed"
+
+
+class ResultModel(QObject):
+    """Model in use, the current image's prediction (or why there is none), and the CAM target.
+
+    ``changed`` fires once per update; ``camClassChanged`` when the reader picks another class
+    for the heat-map (``""`` = the predicted class).
+    """
+
+    changed = Signal()
+    camClassChanged = Signal(str)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.state = NO_MODEL
+        self.message = ""
+        self.model_name = ""
+        self.model_summary = ""
+        self.below_bar = False
+        self.device = ""
+        self.model_warning = ""
+        self.classes: tuple[str, ...] = ()
+        self.prediction = None
+        self.image_warnings: tuple[str, ...] = ()
+        self.cam_class = ""
+
+    def set_model(self, name: str, summary: str, classes: tuple[str, ...], below_bar: bool) -> None:
+        self.model_name, self.model_summary, self.classes, self.below_bar = name, summary, tuple(classes), below_bar
+        self.state, self.message = LOADING, "Loading the model…"
+        self.changed.emit()
+
+    def set_no_model(self, message: str) -> None:
+        self.model_name = self.model_summary = self.device = self.model_warning = ""
+        self.classes, self.prediction, self.below_bar = (), None, False
+        self.state, self.message = NO_MODEL, message
+        self.changed.emit()
+
+    def set_ready(self, device: str, warning: str = "") -> None:
+        """The model is loaded on ``device``; ``warning`` e.g. says CUDA was asked for but is missing."""
+        self.device, self.model_warning = device, warning
+        if self.state in (LOADING, NO_MODEL, FAILED):
+            self.state, self.message = READY, ""
+        self.changed.emit()
+
+    def set_model_failed(self, message: str) -> None:
+        self.state, self.message, self.prediction = FAILED, message, None
+        self.changed.emit()
+
+    def set_image(self, warnings: tuple[str, ...]) -> None:
+        """A new image is shown: forget the old prediction and heat-map target."""
+        self.image_warnings, self.prediction = tuple(warnings), None
+        self.cam_class = ""
+        self.changed.emit()
+
+    def set_classifying(self) -> None:
+        self.state, self.message = CLASSIFYING, "Classifying…"
+        self.changed.emit()
+
+    def set_prediction(self, prediction) -> None:
+        self.state, self.message, self.prediction = DONE, "", prediction
+        self.changed.emit()
+
+    def set_failed(self, message: str) -> None:
+        self.state, self.message = FAILED, message
+        self.changed.emit()
+
+    def set_cam_class(self, cls: str) -> None:
+        if cls != self.cam_class:
+            self.cam_class = cls
+            self.camClassChanged.emit(cls)
+
+    @property
+    def has_model(self) -> bool:
+        return bool(self.model_name) and self.state != NO_MODEL

@@ -1,0 +1,193 @@
+"""The right-hand panel: probabilities per class, top class, model, notice, warnings, heat-map controls.
+
+It mirrors a ``ResultModel`` and the heat-map fields of a ``ViewerModel`` and writes the
+reader's choices back through their setters.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QProgressBar,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cxr_engine.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE
+
+from .color_bar import ColorBar
+from .formatting import percent
+from .result_model import CLASSIFYING, DONE, NO_MODEL, ResultModel
+from .viewer_model import ViewerModel
+
+NOTICE_STYLE = "background:#5a4300; color:#ffe9a8; border:1px solid #a07800; border-radius:3px; padding:4px;"
+TOP_STYLE = "font-size:15pt; font-weight:bold;"
+TOP_BAR_STYLE = "QProgressBar::chunk{background:#d9822b;}"
+
+
+def display_name(cls: str) -> str:
+    return CLASS_DISPLAY_NAMES.get(cls, cls)
+
+
+class ResultPanel(QWidget):
+    """Classification result and Grad-CAM controls for the image in the viewer."""
+
+    def __init__(self, result: ResultModel, viewer: ViewerModel, heatmap_action: QAction, parent=None):
+        super().__init__(parent)
+        self.result, self.viewer = result, viewer
+        self.setMinimumWidth(260)
+        layout = QVBoxLayout(self)
+
+        classification = QGroupBox("AI classification")
+        box = QVBoxLayout(classification)
+        self.top_label = QLabel()
+        self.top_label.setStyleSheet(TOP_STYLE)
+        self.status_label = QLabel()
+        self.status_label.setWordWrap(True)
+        box.addWidget(self.top_label)
+        box.addWidget(self.status_label)
+        self.bars_box = QGridLayout()
+        self.bars_box.setColumnStretch(1, 1)
+        box.addLayout(self.bars_box)
+        self.bars: dict[str, ProbabilityRow] = {}
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.addWidget(self.model_label)
+        self.warnings_label = QLabel()
+        self.warnings_label.setWordWrap(True)
+        self.warnings_label.setStyleSheet("color:#ffb347;")
+        box.addWidget(self.warnings_label)
+        notice = QLabel(INTENDED_USE)
+        notice.setWordWrap(True)
+        notice.setStyleSheet(NOTICE_STYLE)
+        box.addWidget(notice)
+        layout.addWidget(classification)
+
+        cam = QGroupBox("Grad-CAM heat-map")
+        form = QFormLayout(cam)
+        self.heatmap_button = QToolButton()
+        self.heatmap_button.setDefaultAction(heatmap_action)
+        self.heatmap_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        form.addRow(self.heatmap_button)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.opacity.setToolTip("Heat-map opacity")
+        self.opacity.valueChanged.connect(lambda v: viewer.set_heatmap_opacity(v / 100.0))
+        form.addRow("Opacity", self.opacity)
+        self.cam_class = QComboBox()
+        self.cam_class.setToolTip("The class whose evidence the heat-map shows")
+        self.cam_class.activated.connect(lambda i: result.set_cam_class(self.cam_class.itemData(i) or ""))
+        form.addRow("Class", self.cam_class)
+        self.legend = ColorBar()
+        form.addRow(self.legend)
+        self.cam_note = QLabel()
+        self.cam_note.setWordWrap(True)
+        self.cam_note.setStyleSheet("color:palette(mid);")
+        form.addRow(self.cam_note)
+        layout.addWidget(cam)
+        layout.addStretch(1)
+
+        result.changed.connect(self._sync_result)
+        result.camClassChanged.connect(lambda _: self._sync_cam_class())
+        viewer.heatmapOpacityChanged.connect(lambda _: self._sync_opacity())
+        viewer.heatmapChanged.connect(self._sync_cam_note)
+        self._sync_result()
+        self._sync_opacity()
+        self._sync_cam_note()
+
+    # ------------------------------------------------------------------ mirroring
+    def _sync_result(self) -> None:
+        r = self.result
+        self._rebuild_bars(r.classes)
+        prediction = r.prediction if r.state == DONE else None
+        if prediction is not None:
+            self.top_label.setText(f"{prediction.display_label}  {percent(prediction.probabilities[prediction.index])}")
+        else:
+            self.top_label.setText("No model available" if r.state == NO_MODEL else "—")
+        for cls, row in self.bars.items():
+            p = prediction.probability(cls) if prediction is not None and cls in prediction.classes else None
+            row.show_probability(p, prediction is not None and cls == prediction.label)
+        self.status_label.setText(r.message)
+        self.status_label.setVisible(bool(r.message))
+        if r.model_name:
+            device = f" on {r.device}" if r.device else ""
+            self.model_label.setText(f"Model: {r.model_summary}{device}")
+        else:
+            self.model_label.setText("Images can be viewed without a model; choose one in Settings when available.")
+        warnings = list(r.image_warnings) + ([r.model_warning] if r.model_warning else [])
+        if r.below_bar:
+            warnings.insert(0, "This model is below the project's quality bar: for testing only.")
+        self.warnings_label.setText("\n".join(f"⚠ {w}" for w in warnings))
+        self.warnings_label.setVisible(bool(warnings))
+        self._sync_cam_class()
+        self.cam_class.setEnabled(r.has_model and r.state in (DONE, CLASSIFYING))
+
+    def _rebuild_bars(self, classes: tuple[str, ...]) -> None:
+        if tuple(self.bars) == tuple(classes):
+            return
+        for row in self.bars.values():
+            row.remove()
+        self.bars = {cls: ProbabilityRow(self.bars_box, i, display_name(cls)) for i, cls in enumerate(classes)}
+
+    def _sync_cam_class(self) -> None:
+        r = self.result
+        predicted = r.prediction.display_label if r.prediction is not None else "…"
+        entries = [(f"Predicted class ({predicted})", "")] + [(display_name(c), c) for c in r.classes]
+        if [self.cam_class.itemData(i) for i in range(self.cam_class.count())] != [e[1] for e in entries]:
+            self.cam_class.clear()
+            for text, data in entries:
+                self.cam_class.addItem(text, data)
+        else:
+            self.cam_class.setItemText(0, entries[0][0])
+        index = self.cam_class.findData(r.cam_class)
+        self.cam_class.setCurrentIndex(max(index, 0))
+
+    def _sync_opacity(self) -> None:
+        value = round(self.viewer.heatmap_opacity * 100)
+        if self.opacity.value() != value:
+            self.opacity.setValue(value)
+
+    def _sync_cam_note(self) -> None:
+        if self.viewer.heatmap is None:
+            self.cam_note.setText("No heat-map for this image yet." if self.result.has_model else "")
+            return
+        self.cam_note.setText(f"Showing evidence for {display_name(self.viewer.heatmap_class)}; "
+                              "colours are scaled within this image.")
+
+
+class ProbabilityRow:
+    """One class: its name, a bar and the percentage, in a row of a grid; the top class in bold."""
+
+    def __init__(self, grid: QGridLayout, row: int, name: str):
+        self.name = QLabel(name)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setTextVisible(False)
+        self.bar.setMaximumHeight(12)
+        self.value = QLabel("–")
+        self.value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.value.setMinimumWidth(52)
+        for column, widget in enumerate((self.name, self.bar, self.value)):
+            grid.addWidget(widget, row, column)
+
+    def show_probability(self, p: float | None, top: bool) -> None:
+        """``p`` in [0, 1], or None while there is no result."""
+        self.bar.setValue(0 if p is None else round(1000 * p))
+        self.value.setText("–" if p is None else percent(p))
+        weight = "font-weight:bold;" if top else ""
+        for label in (self.name, self.value):
+            label.setStyleSheet(weight)
+        self.bar.setStyleSheet(TOP_BAR_STYLE if top else "")
+
+    def remove(self) -> None:
+        for widget in (self.name, self.bar, self.value):
+            widget.setParent(None)
+            widget.deleteLater()

@@ -1,0 +1,55 @@
+"""Settings: which bundled model to use (below-bar models marked) and on which device."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel, QPushButton
+
+from cxr_engine.model_card import ModelCard
+
+from .settings import DEVICES
+
+DEFAULT_MODEL_TEXT = "Best bundled model that meets the project's bar"
+
+
+class SettingsDialog(QDialog):
+    """Edits the model and device; ``model()`` and ``device()`` give the choice."""
+
+    def __init__(self, cards: list[ModelCard], model: str, device: str, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        form = QFormLayout(self)
+        self.model_box = QComboBox()
+        self.model_box.addItem(DEFAULT_MODEL_TEXT, "")
+        for card in cards:
+            mark = "" if card.meets_bar else "  — below the bar, for testing only"
+            self.model_box.addItem(f"{card.summary()}{mark}", card.name)
+        if model and self.model_box.findData(model) < 0:
+            self.model_box.addItem(model, model)
+        self.model_box.setCurrentIndex(max(self.model_box.findData(model), 0))
+        browse = QPushButton("Model card file…")
+        browse.clicked.connect(self._browse)
+        form.addRow("Model", self.model_box)
+        form.addRow("", browse)
+        note = QLabel("Models below the project's quality bar are never chosen automatically.")
+        note.setWordWrap(True)
+        form.addRow(note)
+        self.device_box = QComboBox()
+        for value in DEVICES:
+            self.device_box.addItem({"auto": "Automatic (GPU when present)", "cpu": "CPU", "cuda": "CUDA GPU"}[value], value)
+        self.device_box.setCurrentIndex(max(self.device_box.findData(device), 0))
+        form.addRow("Device", self.device_box)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Model card", "", "Model cards (*.json)")
+        if path:
+            self.model_box.addItem(path, path)
+            self.model_box.setCurrentIndex(self.model_box.count() - 1)
+
+    def model(self) -> str:
+        return self.model_box.currentData() or ""
+
+    def device(self) -> str:
+        return self.device_box.currentData()

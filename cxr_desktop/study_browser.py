@@ -1,0 +1,178 @@
+"""The study browser: Patient → Study → Series → Image, mirroring engine ``ScanResult`` trees."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
+
+from cxr_engine.scanning import Instance, ScanResult
+
+from .formatting import dicom_date, person_name
+from .qimage import to_qimage
+
+PATH_ROLE = Qt.ItemDataRole.UserRole
+KIND_ROLE = Qt.ItemDataRole.UserRole + 1
+COLUMNS = ("Patient / study / series / image", "AI result")
+NAME, RESULT = range(len(COLUMNS))
+ICON_PX = 56
+
+
+class StudyBrowser(QTreeWidget):
+    """A tree of what was scanned; selecting an image emits ``imageSelected(path)``.
+
+    Nodes with the same patient ID, study UID and series UID are merged, so several scans
+    (files opened one by one) make one tree.
+    """
+
+    imageSelected = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setColumnCount(len(COLUMNS))
+        self.setHeaderLabels(COLUMNS)
+        self.setIconSize(QSize(ICON_PX, ICON_PX))
+        self.setUniformRowHeights(False)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setAlternatingRowColors(True)
+        self.setIndentation(14)
+        header = self.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(RESULT, QHeaderView.ResizeMode.ResizeToContents)
+        self._nodes: dict[tuple, QTreeWidgetItem] = {}
+        self._images: dict[Path, QTreeWidgetItem] = {}
+        self.currentItemChanged.connect(self._on_current_changed)
+
+    # ------------------------------------------------------------------ building
+    def clear(self) -> None:
+        super().clear()
+        self._nodes.clear()
+        self._images.clear()
+
+    def add_result(self, result: ScanResult) -> None:
+        """Add every image of ``result`` under its patient, study and series."""
+        for patient in result.patients:
+            p_key = ("patient", patient.patient_id)
+            p_item = self._node(p_key, None, _patient_text(patient.name, patient.patient_id), "patient")
+            for study in patient.studies:
+                s_key = p_key + ("study", study.uid)
+                s_item = self._node(s_key, p_item, _join(dicom_date(study.date), study.description) or "Study", "study")
+                for series in study.series:
+                    label = _join(f"Series {series.number}" if series.number is not None else "Series",
+                                  series.modality, series.description)
+                    se_item = self._node(s_key + ("series", series.uid), s_item, label, "series")
+                    for instance in series.instances:
+                        if instance.is_image and instance.path not in self._images:
+                            self._add_image(se_item, instance, series.modality)
+        self.expandAll()
+
+    def _node(self, key: tuple, parent: QTreeWidgetItem | None, text: str, kind: str) -> QTreeWidgetItem:
+        item = self._nodes.get(key)
+        if item is None:
+            item = QTreeWidgetItem([text])
+            item.setData(0, KIND_ROLE, kind)
+            item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
+            if parent is None:
+                self.addTopLevelItem(item)
+            else:
+                parent.addChild(item)
+            self._nodes[key] = item
+        return item
+
+    def _add_image(self, parent: QTreeWidgetItem, instance: Instance, modality: str) -> None:
+        number = f"Image {instance.instance_number}" if instance.instance_number is not None else "Image"
+        technique = " ".join(v for v in (instance.modality or modality, instance.view_position) if v)
+        item = QTreeWidgetItem([f"{number}\n{technique}" if technique else number, ""])
+        item.setData(0, PATH_ROLE, instance.path)
+        item.setData(0, KIND_ROLE, "image")
+        item.setToolTip(0, str(instance.path))
+        item.setSizeHint(0, QSize(ICON_PX + 8, ICON_PX + 4))
+        parent.addChild(item)
+        self._images[instance.path] = item
+
+    # ------------------------------------------------------------------ queries
+    def image_paths(self) -> list[Path]:
+        """Every image, in tree order."""
+        return [item.data(0, PATH_ROLE) for item in self._image_items()]
+
+    def has_image(self, path: Path) -> bool:
+        return Path(path) in self._images
+
+    def study_paths(self, path: Path) -> list[Path]:
+        """The images of the study holding ``path``, in tree order."""
+        item = self._images.get(Path(path))
+        while item is not None and item.data(0, KIND_ROLE) != "study":
+            item = item.parent()
+        if item is None:
+            return [Path(path)] if Path(path) in self._images else []
+        return [i.data(0, PATH_ROLE) for i in self._image_items(item)]
+
+    def current_path(self) -> Path | None:
+        item = self.currentItem()
+        return item.data(0, PATH_ROLE) if item is not None and item.data(0, KIND_ROLE) == "image" else None
+
+    def _image_items(self, root: QTreeWidgetItem | None = None) -> list[QTreeWidgetItem]:
+        found = []
+        stack = [root] if root is not None else [self.topLevelItem(i) for i in range(self.topLevelItemCount())][::-1]
+        while stack:
+            item = stack.pop()
+            if item.data(0, KIND_ROLE) == "image":
+                found.append(item)
+            stack.extend(item.child(i) for i in reversed(range(item.childCount())))
+        return found
+
+    # ------------------------------------------------------------------ selection
+    def select_path(self, path: Path) -> bool:
+        item = self._images.get(Path(path))
+        if item is None:
+            return False
+        self.setCurrentItem(item)
+        self.scrollToItem(item)
+        return True
+
+    def select_next(self, step: int = 1) -> bool:
+        """Move to the next (``step`` > 0) or previous image; False at either end."""
+        paths = self.image_paths()
+        if not paths:
+            return False
+        current = self.current_path()
+        index = paths.index(current) + step if current in paths else 0
+        if not 0 <= index < len(paths):
+            return False
+        return self.select_path(paths[index])
+
+    def _on_current_changed(self, current: QTreeWidgetItem | None, _previous) -> None:
+        if current is not None and current.data(0, KIND_ROLE) == "image":
+            self.imageSelected.emit(current.data(0, PATH_ROLE))
+
+    # ------------------------------------------------------------------ decorations
+    def set_thumbnail(self, path: Path, pixels) -> None:
+        item = self._images.get(Path(path))
+        if item is not None:
+            item.setIcon(0, QIcon(QPixmap.fromImage(to_qimage(pixels))))
+
+    def set_result(self, path: Path, text: str, tooltip: str = "") -> None:
+        item = self._images.get(Path(path))
+        if item is not None:
+            item.setText(RESULT, text)
+            item.setToolTip(RESULT, tooltip)
+
+    def mark_problem(self, path: Path, reason: str) -> None:
+        """Show that ``path`` could not be read or classified, with the reason as a tooltip."""
+        item = self._images.get(Path(path))
+        if item is not None:
+            item.setForeground(0, QBrush(QColor(230, 90, 90)))
+            item.setToolTip(0, f"{path}\n{reason}")
+            item.setText(RESULT, "⚠ error")
+            item.setToolTip(RESULT, reason)
+
+
+def _join(*parts: str) -> str:
+    return " · ".join(p for p in parts if p)
+
+
+def _patient_text(name: str, patient_id: str) -> str:
+    shown = person_name(name) or "(no name)"
+    return f"{shown}  [{patient_id}]" if patient_id else shown

@@ -1,0 +1,59 @@
+"""The panel shown before anything is open: open buttons, the sample study, recent folders."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
+
+from cxr_engine.model_card import INTENDED_USE
+
+
+class WelcomePanel(QWidget):
+    """Buttons that emit what the reader wants to open."""
+
+    openFolder = Signal()
+    openFiles = Signal()
+    openSample = Signal()
+    openRecent = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        title = QLabel("CXR Reader")
+        title.setStyleSheet("font-size:22pt; font-weight:bold;")
+        layout.addWidget(title, alignment=Qt.AlignmentFlag.AlignHCenter)
+        intro = QLabel("Open a folder of chest X-ray DICOM studies (from a CD, a USB stick or a network export),\n"
+                       "a DICOMDIR or single files, or drop them on this window.")
+        intro.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(intro, alignment=Qt.AlignmentFlag.AlignHCenter)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.folder_button = self._button("Open folder…", self.openFolder, buttons)
+        self.files_button = self._button("Open files…", self.openFiles, buttons)
+        self.sample_button = self._button("Open sample study", self.openSample, buttons)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        self.recent_label = QLabel("Recent folders")
+        self.recent = QListWidget()
+        self.recent.setMaximumWidth(640)
+        self.recent.setMaximumHeight(160)
+        self.recent.itemActivated.connect(lambda item: self.openRecent.emit(item.text()))
+        layout.addWidget(self.recent_label, alignment=Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.recent, alignment=Qt.AlignmentFlag.AlignHCenter)
+        notice = QLabel(INTENDED_USE)
+        notice.setStyleSheet("color:#e0b040;")
+        layout.addWidget(notice, alignment=Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(2)
+
+    def _button(self, text: str, signal, layout: QHBoxLayout) -> QPushButton:
+        button = QPushButton(text)
+        button.setMinimumHeight(36)
+        button.clicked.connect(signal.emit)
+        layout.addWidget(button)
+        return button
+
+    def set_recent(self, folders: list[str]) -> None:
+        self.recent.clear()
+        self.recent.addItems(folders)
+        self.recent_label.setVisible(bool(folders))
+        self.recent.setVisible(bool(folders))
