@@ -71,7 +71,11 @@ def _classifiers():
     from cxr_engine.registry import build_model, get_architecture
 
     for card in list_bundled():
-        yield f"{card.name} (bundled)", Classifier(card, device="cpu")
+        yield f"{card.name} (bundled, torch)", Classifier(card, device="cpu")
+        if card.onnx_file:
+            from cxr_engine.onnx_backend import OnnxClassifier
+
+            yield f"{card.name} (bundled, onnx)", OnnxClassifier(card)
     for name in ("densenet121", "efficientnet_b1"):
         arch = get_architecture(name)
         card = ModelCard(name=f"{name}-random", architecture=name, classes=list(CLASSES), input_size=arch.input_size,

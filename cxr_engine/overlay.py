@@ -5,6 +5,9 @@ import numpy as np
 
 #: The colour map used everywhere a heat-map is shown (OpenCV's name), low → high evidence.
 COLORMAP_NAME = "JET"
+#: Heat at or below FADE[0] shows no colour (the film is not tinted everywhere); at or above
+#: FADE[1] the colour has its full opacity. Screen, CLI heat-maps and reports share it.
+FADE = (0.2, 0.5)
 
 
 def colorize(heatmap: np.ndarray) -> np.ndarray:
@@ -16,7 +19,7 @@ def colorize(heatmap: np.ndarray) -> np.ndarray:
     return bgr[..., ::-1].copy()
 
 
-def blend(grey: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, fade: tuple[float, float] = (0.1, 0.4)) -> np.ndarray:
+def blend(grey: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, fade: tuple[float, float] = FADE) -> np.ndarray:
     """RGB uint8 image: ``grey`` (uint8, H×W) with the coloured heat-map over it.
 
     Opacity ramps from 0 at heat ``fade[0]`` to ``opacity`` at ``fade[1]`` and above, so weak
@@ -30,7 +33,7 @@ def blend(grey: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, fade: tup
     return np.rint(mixed).astype(np.uint8)
 
 
-def heat_alpha(heatmap: np.ndarray, fade: tuple[float, float] = (0.1, 0.4)) -> np.ndarray:
+def heat_alpha(heatmap: np.ndarray, fade: tuple[float, float] = FADE) -> np.ndarray:
     """Per-pixel opacity factor in [0, 1] for a heat-map (0 below ``fade[0]``, 1 above ``fade[1]``)."""
     low, high = fade
     return np.clip((heatmap.astype(np.float32) - low) / max(high - low, 1e-6), 0.0, 1.0)
