@@ -318,3 +318,16 @@ def test_export_refuses_weights_that_changed_since_evaluation(evaluated, tmp_pat
     with pytest.raises(ValueError, match="evaluate again"):
         export.main(["--run", str(run), "--name", "x", "--report", str(evaluated["out"] / "metrics.json"),
                      "--models-dir", str(tmp_path / "models")])
+
+
+def test_shortcut_checks_fail_a_model_that_reads_outside_the_lungs():
+    from training.evaluate import check_shortcuts
+
+    masked = {"accuracy": 0.72, "majority_class_accuracy": 0.44}
+    loso = {"accuracy": 0.93, "held_out_source": "covid_cxnet"}
+    failures = check_shortcuts(masked, loso)
+    assert len(failures) == 1 and "reads something other than the lungs" in failures[0]
+    assert check_shortcuts({"accuracy": 0.50, "majority_class_accuracy": 0.44}, loso) == []
+    assert "not evaluated" in check_shortcuts({"accuracy": 0.4, "majority_class_accuracy": 0.44}, None)[0]
+    low = check_shortcuts({"accuracy": 0.4, "majority_class_accuracy": 0.44}, {**loso, "accuracy": 0.6})
+    assert "0.600 on covid_cxnet" in low[0]

@@ -33,7 +33,7 @@ from .evaluate import (
     LogitCache,
     card_from_run,
     cached_logits,
-    check_bar,
+    check_bar, check_shortcuts,
     fingerprint,
     label_indices,
     make_classifier,
@@ -311,6 +311,8 @@ def build_card(args, run_card: ModelCard, report: dict, section: dict, check: di
                sha: str, command: str) -> ModelCard:
     """The bundled model's card (``section``: test metrics of the shipped weights)."""
     meets, failures = check_bar(section["after_temperature"], report.get("limit"))
+    failures += check_shortcuts(report.get("lungs_masked"), report.get("loso"))
+    meets = not failures
     dtype = "float16" if half else "float32"
     manifest = Path(read_run(args.run)["args"].get("split_manifest") or report["manifest"])
     return ModelCard(
