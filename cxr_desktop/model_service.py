@@ -1,12 +1,13 @@
 """The classifier behind the app: chosen from the model cards, loaded and used only in workers.
 
-torch is imported by the worker functions here and nowhere else in the app, so the main
-window appears before it is loaded.
+Inference libraries (ONNX Runtime, or torch for the torch backend) are imported by the worker
+functions here and nowhere else in the app, so the main window appears before they load.
 """
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,21 +52,26 @@ def choose_model(requested: str = "", models_dir: Path | None = None) -> ModelCh
 
 
 def _load(card: ModelCard, device: str):
-    """Worker: build and verify the classifier; falls back to the CPU when CUDA is missing."""
-    import torch
+    """Worker: build and verify the classifier; falls back to the CPU when CUDA is missing.
 
-    from cxr_engine.inference import Classifier
+    The engine's ``auto`` backend runs ONNX Runtime on the CPU when the model has an ONNX export
+    (no torch import at all) and torch where a GPU is present or no export exists.
+    """
+    from cxr_engine.backends import create_classifier
 
-    # Leave a core to the GUI and the decoding workers: with every core busy in torch's
-    # OpenMP pool, decoding and inference slow each other down several times over.
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     warning = ""
     try:
-        classifier = Classifier(card, device=device)
+        classifier = create_classifier(card, backend="auto", device=device)
         _ = classifier.device
     except ValueError as exc:
         warning = f"{exc}; using the CPU"
-        classifier = Classifier(card, device="cpu")
+        classifier = create_classifier(card, backend="auto", device="cpu")
+    if "torch" in sys.modules:
+        import torch
+
+        # Leave a core to the GUI and the decoding workers: with every core busy in torch's
+        # OpenMP pool, decoding and inference slow each other down several times over.
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     classifier.load()
     return classifier, classifier.device_description(), warning
 
