@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from cxr_engine.model_card import list_bundled
 from cxr_engine.resources import samples_dir
+from cxr_engine.suitability import image_warnings
 
 from . import actions as window_actions
 from .annotation_model import TEXT, Annotation, AnnotationStore
@@ -340,7 +341,8 @@ class MainWindow(QMainWindow):
     def _display(self, loaded: LoadedImage) -> None:
         self.view.set_message("")
         self.viewer.set_image(loaded.image, loaded.renderer)
-        self.result.set_image(tuple(loaded.image.warnings))
+        card = self.classification.card
+        self.result.set_image(image_warnings(loaded.image, card.input_size if card else None))
         self.imageShown.emit(loaded.image.path)
         self.classification.classify_current()
 

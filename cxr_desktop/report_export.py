@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from cxr_engine.errors import CxrError
+from cxr_engine.suitability import image_warnings
 
 from .image_jobs import LoadedImage, load_image
 from .image_scene import ImageScene
@@ -133,7 +134,7 @@ class ReportExport(QObject):
             displayed=displayed, metadata=item.image.metadata, heatmap=heat, prediction=prediction,
             cam_target=cam.target_class if cam is not None else None,
             not_classified_reason="" if prediction is not None else reason,
-            warnings=tuple(item.image.warnings), comment=self.request.comment, file_name=path.name,
+            warnings=image_warnings(item.image, w.service.card.input_size if w.service.card else None), comment=self.request.comment, file_name=path.name,
         )
 
     @while_alive

@@ -117,7 +117,7 @@ def _classify_pending(pending, classifier, cam_dir: Path | None) -> list[ResultR
     try:
         if cam_dir is None:
             predictions = classifier.predict([image for _, _, image in pending])
-            return [_ok_row(path, image, pred, None) for (_, path, image), pred in zip(pending, predictions)]
+            return [_ok_row(path, image, pred, None, classifier) for (_, path, image), pred in zip(pending, predictions)]
         return [_classify_with_cam(index, path, image, classifier, cam_dir) for index, path, image in pending]
     except Exception as exc:
         if len(pending) == 1:
@@ -142,10 +142,12 @@ def _classify_with_cam(index: int, path: Path, image, classifier, cam_dir: Path)
         raise RuntimeError("PNG encoding of the heat-map failed")
     cam_path = cam_dir / cam_file_name(path, index)
     write_bytes_atomic(cam_path, encoded.tobytes())
-    return _ok_row(path, image, result.prediction, cam_path)
+    return _ok_row(path, image, result.prediction, cam_path, classifier)
 
 
-def _ok_row(path: Path, image, prediction, cam_path: Path | None) -> ResultRow:
+def _ok_row(path: Path, image, prediction, cam_path: Path | None, classifier) -> ResultRow:
+    from .suitability import image_warnings
+
     return ResultRow(
         path=path,
         status="ok",
@@ -153,7 +155,7 @@ def _ok_row(path: Path, image, prediction, cam_path: Path | None) -> ResultRow:
         probabilities=prediction.as_dict(),
         model=prediction.model_name,
         cam_path=cam_path,
-        warnings=tuple(image.warnings),
+        warnings=image_warnings(image, classifier.card.input_size),
     )
 
 

@@ -1,0 +1,51 @@
+"""Is this image something the model was made for? Plain warnings shown next to every result.
+
+The model was trained on frontal (PA/AP) chest radiographs of young children (1–5 years) and
+adults. Warnings never quote identifying values (such as the age), so they are safe to print in
+de-identified reports.
+"""
+from __future__ import annotations
+
+import re
+
+from .image import CxrImage
+
+LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "XTABLE"}
+CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO", "PORT CHEST", "CHEST_LAT", "CHEST PA"}
+RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR", "OT", ""}
+TRAINING_AGES = "children aged 1–5 years and adults"
+
+
+def age_in_years(age: str) -> float | None:
+    """DICOM Age String (``nnnD/W/M/Y``, PS3.5 Table 6.2-1) in years; bare numbers are years."""
+    match = re.fullmatch(r"\s*(\d{1,3})\s*([DWMY]?)\s*", age or "", flags=re.IGNORECASE)
+    if not match:
+        return None
+    value, unit = int(match.group(1)), (match.group(2) or "Y").upper()
+    return value / {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}[unit]
+
+
+def assess(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
+    """Warnings about view, body part, modality, age and size (empty when nothing is off)."""
+    meta = image.metadata
+    warnings = []
+    view = meta.view_position.strip().upper()
+    if view in LATERAL_VIEWS or "LAT" in view:
+        warnings.append("lateral view: the model is made for frontal (PA/AP) chest films")
+    body_part = meta.body_part.strip().upper()
+    if body_part and body_part not in CHEST_BODY_PARTS:
+        warnings.append(f"body part {body_part}: the model is made for chest films")
+    modality = meta.modality.strip().upper()
+    if modality not in RADIOGRAPH_MODALITIES:
+        warnings.append(f"modality {modality} is not a projection radiograph")
+    years = age_in_years(meta.patient_age)
+    if years is not None and (years < 1 or 6 <= years < 18):
+        warnings.append(f"patient age outside the training data ({TRAINING_AGES})")
+    if input_size and min(image.shape) < input_size:
+        warnings.append(f"image smaller than the model input ({input_size} px): detail is missing")
+    return tuple(warnings)
+
+
+def image_warnings(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
+    """The reader's warnings (decoding, windows, colour) followed by the suitability ones."""
+    return tuple(image.warnings) + assess(image, input_size)

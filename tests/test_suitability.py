@@ -1,0 +1,61 @@
+"""Warnings for images the model was not made for."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from cxr_engine.image import CxrImage, ImageMetadata
+from cxr_engine.io import read_image
+from cxr_engine.suitability import age_in_years, assess, image_warnings
+
+
+def image_with(size=(512, 512), **meta) -> CxrImage:
+    values = np.zeros(size, dtype=np.uint8)
+    return CxrImage(path="x", stored=values, modality=values, metadata=ImageMetadata(**meta))
+
+
+@pytest.mark.parametrize("age, years", [("062Y", 62), ("3", 3), ("018M", 1.5), ("010D", 10 / 365.25), ("", None), ("old", None)])
+def test_dicom_age_strings(age, years):
+    assert age_in_years(age) == (pytest.approx(years) if years is not None else None)
+
+
+def test_a_frontal_adult_chest_film_gets_no_warning():
+    assert assess(image_with(modality="CR", body_part="CHEST", view_position="PA", patient_age="045Y"), 224) == ()
+
+
+@pytest.mark.parametrize(
+    "meta, expected",
+    [
+        ({"view_position": "LL"}, "lateral view"),
+        ({"view_position": "LATERAL"}, "lateral view"),
+        ({"body_part": "KNEE"}, "body part KNEE"),
+        ({"modality": "CT"}, "modality CT"),
+        ({"patient_age": "012Y"}, "age outside the training data"),
+        ({"patient_age": "006M"}, "age outside the training data"),
+    ],
+)
+def test_unsuitable_content_is_told_plainly(meta, expected):
+    warnings = assess(image_with(**meta), 224)
+    assert len(warnings) == 1 and expected in warnings[0]
+
+
+def test_age_warning_never_quotes_the_age():
+    (warning,) = assess(image_with(patient_age="012Y"))
+    assert "12" not in warning
+
+
+def test_images_smaller_than_the_model_input_are_flagged():
+    assert "smaller than the model input" in assess(image_with(size=(100, 300)), 224)[0]
+    assert assess(image_with(size=(100, 300))) == ()
+
+
+def test_real_files_keep_their_reader_warnings_first(dicom_dir):
+    image = read_image(dicom_dir / "JPEG2KLossless_1s_1f_u_16_16.dcm")
+    warnings = image_warnings(image, 224)
+    assert "outside the pixel values" in warnings[0]
+    siim = read_image(dicom_dir / "Fake_MONOHR1.dcm")
+    assert image_warnings(siim, 224) == ()
+    child = dataclasses.replace(siim, metadata=dataclasses.replace(siim.metadata, patient_age="009Y"))
+    assert any("age outside" in w for w in image_warnings(child, 224))
