@@ -1,0 +1,50 @@
+"""Leave-one-source-out: a copy of a split manifest without one source, weights recomputed.
+
+    python -m training.loso_manifest --manifest training/work/runs/lite0_224/split_manifest.csv \\
+        --exclude-source covid_cxnet --out training/work/curated_loso_covid_cxnet
+
+Train on the result with ``training.train`` and score the held-out source with
+``training.evaluate --loso-run``. Sampling weights are recomputed with curation's formula, so
+each class keeps its share of the draws without the excluded source.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+from pathlib import Path
+
+from .curate import sample_weights, write_csv
+
+log = logging.getLogger("training.loso_manifest")
+
+
+def exclude_source(rows: list[dict], source: str, source_floor: int = 50) -> list[dict]:
+    """Rows without ``source`` (all splits), with ``sample_weight`` recomputed; refuses an unknown source."""
+    if not any(row["source"] == source for row in rows):
+        raise ValueError(f"source {source!r} is not in the manifest")
+    kept = [dict(row) for row in rows if row["source"] != source]
+    sample_weights(kept, source_floor=source_floor)
+    return kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--manifest", type=Path, required=True, help="split manifest written by training.curate")
+    parser.add_argument("--exclude-source", required=True, help="the source to hold out, e.g. covid_cxnet")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the new split_manifest.csv")
+    parser.add_argument("--source-floor", type=int, default=50, help="as in training.curate (default 50)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with open(args.manifest, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows, columns = list(reader), list(reader.fieldnames or [])
+    kept = exclude_source(rows, args.exclude_source, args.source_floor)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_csv(args.out / "split_manifest.csv", kept, columns)
+    log.info("%d of %d rows kept without %s -> %s", len(kept), len(rows), args.exclude_source, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
