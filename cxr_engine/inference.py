@@ -11,10 +11,10 @@ from .image import CxrImage
 from .model_card import ModelCard
 from .predictions import (
     CamResult,
+    CardBackedClassifier,
     Prediction,
     display_of,
     heatmap_in_image_geometry,
-    model_input,
     prediction_from_logits,
 )
 from .registry import get_architecture, resolve_layer
@@ -37,7 +37,7 @@ def resolve_device(requested: str = "auto") -> str:
     return requested
 
 
-class Classifier:
+class Classifier(CardBackedClassifier):
     """A bundled model ready to classify; loads lazily and is safe to share between threads.
 
     One lock serialises model use: torch modules with Grad-CAM hooks are not re-entrant.
@@ -50,14 +50,6 @@ class Classifier:
         self._device: str | None = None
         self._cam = None
         self._lock = threading.RLock()
-
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return tuple(self.card.classes)
 
     @property
     def device(self) -> str:
@@ -90,10 +82,6 @@ class Classifier:
             # One CAM object for the classifier's life: its hooks are registered once, here.
             self._cam = GradCAM(model=self._model, target_layers=[layer])
         return self
-
-    def preprocess(self, image: CxrImage | np.ndarray) -> np.ndarray:
-        """The model input for one image (``CxrImage`` or a [0, 1] / uint8 display array)."""
-        return model_input(self.card, image)
 
     def predict(self, images: Sequence[CxrImage | np.ndarray]) -> list[Prediction]:
         """Probabilities for each image, in order (one batched forward pass)."""

@@ -23,10 +23,10 @@ from .image import CxrImage
 from .model_card import ModelCard
 from .predictions import (
     CamResult,
+    CardBackedClassifier,
     Prediction,
     display_of,
     heatmap_in_image_geometry,
-    model_input,
     prediction_from_logits,
 )
 
@@ -122,7 +122,7 @@ def verified_onnx_bytes(card: ModelCard) -> bytes:
     return data
 
 
-class OnnxClassifier:
+class OnnxClassifier(CardBackedClassifier):
     """A bundled model on ONNX Runtime, with ``inference.Classifier``'s interface; thread-safe.
 
     One lock serialises session use: each run already uses every core, so concurrent runs only
@@ -135,14 +135,6 @@ class OnnxClassifier:
         self._session = None
         self._class_weights: np.ndarray | None = None
         self._lock = threading.RLock()
-
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        return tuple(self.card.classes)
 
     @property
     def device(self) -> str:
@@ -179,10 +171,6 @@ class OnnxClassifier:
         expected = [self.card.in_chans, self.card.input_size, self.card.input_size]
         if list(shape[1:]) != expected:
             raise ModelError(f"{self.card.onnx_path}: input shape {shape} does not fit the model card's {expected}")
-
-    def preprocess(self, image: CxrImage | np.ndarray) -> np.ndarray:
-        """The model input for one image (``CxrImage`` or a [0, 1] / uint8 display array)."""
-        return model_input(self.card, image)
 
     def predict(self, images: Sequence[CxrImage | np.ndarray]) -> list[Prediction]:
         """Probabilities for each image, in order (one batched run)."""

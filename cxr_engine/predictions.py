@@ -79,3 +79,21 @@ def heatmap_in_image_geometry(cam: np.ndarray, image_shape: tuple[int, ...]) -> 
     height, width = image_shape[:2]
     heatmap = cv2.resize(np.asarray(cam, dtype=np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     return np.clip(heatmap, 0.0, 1.0)
+
+
+class CardBackedClassifier:
+    """What every backend's classifier derives from its model card: name, classes, model input."""
+
+    card: ModelCard
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.card.classes)
+
+    def preprocess(self, image: CxrImage | np.ndarray) -> np.ndarray:
+        """The model input for one image (``CxrImage`` or a [0, 1] / uint8 display array)."""
+        return model_input(self.card, image)
