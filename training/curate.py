@@ -34,7 +34,8 @@ from typing import Callable, Iterable, Sequence
 import cv2
 import numpy as np
 from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
+
+from .script_logging import script_logging
 
 log = logging.getLogger("training.curate")  # not __name__: that is __main__ under -m
 
@@ -618,18 +619,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _setup_logging(out: Path) -> list[logging.Handler]:
-    """Log to ``out/curate.log`` and stderr; returns the handlers so main() can remove them."""
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers: list[logging.Handler] = [logging.FileHandler(out / "curate.log", mode="w", encoding="utf-8"),
-                                       logging.StreamHandler(sys.stderr)]
-    for h in handlers:
-        h.setFormatter(fmt)
-        log.addHandler(h)
-    log.setLevel(logging.INFO)
-    return handlers
-
-
 def _load(args: argparse.Namespace) -> tuple[list[dict], list[str], Callable | None]:
     """Rows, original columns and the DICOM reader (None when DICOM is unsupported)."""
     read_dicom = dicom_reader()
@@ -775,20 +764,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    handlers = _setup_logging(args.out)
-    try:
+    with script_logging(args.out / "curate.log"):
         command = shlex.join(["python", "-m", "training.curate", *argv])
         log.info("command: %s", command)
-        with logging_redirect_tqdm(loggers=[log]):
-            summary = curate(args, command)
+        summary = curate(args, command)
         split_text = ", ".join(f"{s} {summary['splits'][s]['images']}" for s in SPLITS)
         log.info("done in %.1f s: %s; split_manifest sha256 %s", summary["seconds"], split_text,
                  summary["split_manifest_sha256"])
-        print(f"curated {summary['kept']} images ({split_text}) into {args.out}")
-    finally:
-        for h in handlers:
-            log.removeHandler(h)
-            h.close()
+    print(f"curated {summary['kept']} images ({split_text}) into {args.out}")
     return 0
 
 

@@ -36,6 +36,7 @@ from cxr_engine.registry import get_architecture
 from cxr_engine.weights import sha256_file
 
 from . import metrics as M
+from .script_logging import script_logging
 
 log = logging.getLogger("training.evaluate")
 
@@ -631,19 +632,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def setup_logging(out: Path) -> list[logging.Handler]:
-    """Log to ``out/evaluate.log`` and stderr; returns the handlers for removal."""
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    handlers: list[logging.Handler] = [logging.FileHandler(out / "evaluate.log", mode="w", encoding="utf-8"),
-                                       logging.StreamHandler(sys.stderr)]
-    root = logging.getLogger("training")
-    for handler in handlers:
-        handler.setFormatter(fmt)
-        root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    return handlers
-
-
 def seed_everything(seed: int) -> None:
     import torch
 
@@ -741,22 +729,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     args.out = args.out or Path("training/reports") / (args.run.name if args.run else ModelCard.load(args.card).name)
     args.out.mkdir(parents=True, exist_ok=True)
-    handlers = setup_logging(args.out)
-    try:
-        from tqdm.contrib.logging import logging_redirect_tqdm
-
+    with script_logging(args.out / "evaluate.log"):
         command = shlex.join(["python", "-m", "training.evaluate", *argv])
         log.info("command: %s", command)
-        with logging_redirect_tqdm(loggers=[logging.getLogger("training")]):
-            results = evaluate(args, command)
+        results = evaluate(args, command)
         (args.out / "metrics.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         (args.out / "report.md").write_text("\n".join(report_sections(results)), encoding="utf-8")
         log_summary(results)
         log.info("report: %s", args.out / "report.md")
-    finally:
-        for handler in handlers:
-            logging.getLogger("training").removeHandler(handler)
-            handler.close()
     return 0
 
 

@@ -33,7 +33,8 @@ from .evaluate import (
     LogitCache,
     card_from_run,
     cached_logits,
-    check_bar, check_shortcuts,
+    check_bar,
+    check_shortcuts,
     fingerprint,
     label_indices,
     make_classifier,
@@ -41,6 +42,7 @@ from .evaluate import (
     read_run,
     test_section,
 )
+from .script_logging import script_logging
 
 log = logging.getLogger("training.export")
 
@@ -351,15 +353,6 @@ def export(args: argparse.Namespace, command: str) -> ModelCard:
     return verify(card_path, half_rounded(model) if half else model)
 
 
-def setup_logging() -> logging.Handler:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("training")
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    return handler
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
@@ -367,21 +360,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    handler = setup_logging()
-    try:
-        from tqdm.contrib.logging import logging_redirect_tqdm
-
+    with script_logging():
         command = shlex.join(["python", "-m", "training.export", *argv])
         log.info("command: %s", command)
-        with logging_redirect_tqdm(loggers=[logging.getLogger("training")]):
-            card = export(args, command)
+        card = export(args, command)
         log.info("model card %s: %s", card.path, card.summary())
         if not card.meets_bar:
             log.warning("%s does not meet the bar; its card says so and the app will not make it the default",
                         card.name)
-    finally:
-        logging.getLogger("training").removeHandler(handler)
-        handler.close()
     return 0
 
 

@@ -45,6 +45,7 @@ from cxr_engine.weights import save_weights, sha256_file
 
 from .data import Augment, ManifestDataset, limit_rows, read_manifest, train_sampler
 from .pretrained import load_pretrained_backbone
+from .script_logging import script_logging
 
 log = logging.getLogger("training.train")
 
@@ -129,23 +130,6 @@ def setup_distributed(device_arg: str) -> Dist:
     torch_dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
     return Dist(torch_dist.get_rank(), torch_dist.get_world_size(), device)
-
-
-def setup_logging(out: Path, dist: Dist) -> list[logging.Handler]:
-    """Rank 0 logs INFO to ``out/train.log`` and stderr; other ranks only warnings."""
-    fmt = logging.Formatter(f"%(asctime)s [rank {dist.rank}] %(levelname)s %(name)s: %(message)s")
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if dist.is_main:
-        handlers.append(logging.FileHandler(out / "train.log", encoding="utf-8"))
-    for handler in handlers:
-        handler.setFormatter(fmt)
-        handler.setLevel(logging.INFO if dist.is_main else logging.WARNING)
-    root = logging.getLogger("training")
-    # Set on the logger too: tqdm's logging redirect swaps in handlers that drop handler levels.
-    root.setLevel(logging.INFO if dist.is_main else logging.WARNING)
-    for handler in handlers:
-        root.addHandler(handler)
-    return handlers
 
 
 def seed_everything(seed: int) -> None:
@@ -603,20 +587,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     dist = setup_distributed(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
-    handlers = setup_logging(args.out, dist)
     if dist.device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+    # Rank 0 logs INFO to out/train.log (appended: a resumed run keeps its history); others warn only.
+    log_file = args.out / "train.log" if dist.is_main else None
+    level = logging.INFO if dist.is_main else logging.WARNING
     try:
-        from tqdm.contrib.logging import logging_redirect_tqdm
-
-        with logging_redirect_tqdm(loggers=[logging.getLogger("training")]):
+        with script_logging(log_file, level=level, tag=f"[rank {dist.rank}] ", file_mode="a"):
             run(args, dist)
     finally:
         if dist.enabled:
             torch_dist.destroy_process_group()
-        for handler in handlers:
-            logging.getLogger("training").removeHandler(handler)
-            handler.close()
     return 0
 
 
