@@ -27,6 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--deidentify", action="store_true", help="with --export-pdf: leave out patient identifiers")
     parser.add_argument("--model", default="", metavar="NAME|card.json", help="bundled model name or model card path")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run the model")
+    parser.add_argument("--backend", choices=("auto", "torch", "onnx"),
+                        help="inference backend for this session (default: the Settings choice, else auto)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                         help=f"limit for --screenshot / --export-pdf (default {DEFAULT_TIMEOUT_S:g})")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
@@ -59,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName(ORGANISATION)
     app.setApplicationName(APPLICATION)
     apply_dark_theme(app)
-    window = MainWindow(model=args.model, device=args.device)
+    window = MainWindow(model=args.model, device=args.device, backend=args.backend)
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     automation = None
     if args.screenshot is not None or args.export_pdf is not None:

@@ -28,10 +28,10 @@ class ClassificationController(QObject):
     batchFinished = Signal(int)  # images classified
 
     def __init__(self, viewer: ViewerModel, result: ResultModel, model: str = "", device: str = "auto",
-                 models_dir: Path | None = None, parent: QObject | None = None):
+                 models_dir: Path | None = None, parent: QObject | None = None, backend: str = "auto"):
         super().__init__(parent)
         self.viewer, self.result = viewer, result
-        self.model, self.device, self.models_dir = model, device, models_dir
+        self.model, self.device, self.backend, self.models_dir = model, device, backend, models_dir
         self.service = ClassifierService(self)
         self.card = None
         self.started = False
@@ -64,11 +64,12 @@ class ClassificationController(QObject):
         if self.card is None:
             self.modelUnavailable.emit(self.result.message)
             return
-        self.service.load(self.card, self.device)
+        self.service.load(self.card, self.device, self.backend)
 
-    def reload(self, model: str, device: str) -> None:
-        """Apply a changed model or device, and classify the current image again."""
+    def reload(self, model: str, device: str, backend: str | None = None) -> None:
+        """Apply a changed model, device or backend, and classify the current image again."""
         self.model, self.device, self.started = model, device, False
+        self.backend = backend or self.backend
         self.choose()
         self.start()
         self.classify_current()

@@ -52,8 +52,8 @@ WELCOME_PAGE, VIEWER_PAGE = 0, 1
 class MainWindow(QMainWindow):
     """CXR Reader's main window.
 
-    ``model`` (a bundled model name or card path) and ``device`` override the settings for
-    this session; signals let tests and the automation mode follow what happens.
+    ``model`` (a bundled model name or card path), ``device`` and ``backend`` override the settings
+    for this session; signals let tests and the automation mode follow what happens.
     """
 
     scanFinished = Signal(object)  # list[ScanResult]
@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
     modelUnavailable = Signal(str)
 
     def __init__(self, settings: AppSettings | None = None, model: str = "", device: str | None = None,
-                 models_dir: Path | None = None, parent=None):
+                 models_dir: Path | None = None, parent=None, backend: str | None = None):
         super().__init__(parent)
         self.settings = settings or AppSettings()
         self._models_dir = models_dir
@@ -80,7 +80,8 @@ class MainWindow(QMainWindow):
         self.result = ResultModel(self)
         self.annotations = AnnotationStore()
         self.classification = ClassificationController(
-            self.viewer, self.result, model or self.settings.model, device or self.settings.device, models_dir, self)
+            self.viewer, self.result, model or self.settings.model, device or self.settings.device, models_dir, self,
+            backend=backend or self.settings.backend)
         self.service = self.classification.service
         self.images = ImageCache()
         self._load_worker: Worker | None = None
@@ -424,10 +425,15 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         from .settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(list_bundled(self._models_dir), self.settings.model, self.settings.device, self)
+        dialog = SettingsDialog(list_bundled(self._models_dir), self.settings.model, self.settings.device, self,
+                                backend=self.settings.backend)
         if dialog.exec():
-            self.settings.model, self.settings.device = dialog.model(), dialog.device()
-            self.classification.reload(dialog.model(), dialog.device())
+            self.apply_settings(dialog.model(), dialog.device(), dialog.backend())
+
+    def apply_settings(self, model: str, device: str, backend: str) -> None:
+        """Store the Settings dialog's choice and load the model with it."""
+        self.settings.model, self.settings.device, self.settings.backend = model, device, backend
+        self.classification.reload(model, device, backend)
 
     def export_pdf(self, scope: str) -> None:
         """Ask for the options and the file, then write the report (``scope``: image or study)."""

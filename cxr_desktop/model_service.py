@@ -51,29 +51,35 @@ def choose_model(requested: str = "", models_dir: Path | None = None) -> ModelCh
     return ModelChoice(card)
 
 
-def _load(card: ModelCard, device: str):
+def _load(card: ModelCard, device: str, backend: str = "auto"):
     """Worker: build and verify the classifier; falls back to the CPU when CUDA is missing.
 
-    The engine's ``auto`` backend runs ONNX Runtime on the CPU when the model has an ONNX export
-    (no torch import at all) and torch where a GPU is present or no export exists.
+    ``backend`` is the reader's setting (``cxr_engine.backends.BACKENDS``): ``auto`` runs ONNX
+    Runtime on the CPU when the model has an ONNX export (no torch import at all) and torch where a
+    GPU is present or no export exists; ``torch`` and ``onnx`` insist on that library.
     """
     from cxr_engine.backends import create_classifier
 
     warning = ""
     try:
-        classifier = create_classifier(card, backend="auto", device=device)
+        classifier = create_classifier(card, backend=backend, device=device)
         _ = classifier.device
     except ValueError as exc:
         warning = f"{exc}; using the CPU"
-        classifier = create_classifier(card, backend="auto", device="cpu")
+        classifier = create_classifier(card, backend=backend, device="cpu")
+    description = ""
     if "torch" in sys.modules:
         import torch
+
+        from cxr_engine.inference import Classifier
 
         # Leave a core to the GUI and the decoding workers: with every core busy in torch's
         # OpenMP pool, decoding and inference slow each other down several times over.
         torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+        if isinstance(classifier, Classifier):
+            description = f" (PyTorch {torch.__version__.split('+')[0]})"
     classifier.load()
-    return classifier, classifier.device_description(), warning
+    return classifier, classifier.device_description() + description, warning
 
 
 def _cam(classifier, image, target_class: str):
@@ -124,12 +130,12 @@ class ClassifierService(QObject):
     def ready(self) -> bool:
         return self.classifier is not None
 
-    def load(self, card: ModelCard, device: str = "auto") -> Worker:
-        """Start loading ``card`` on ``device``; results arrive as ``loaded`` or ``failed``."""
+    def load(self, card: ModelCard, device: str = "auto", backend: str = "auto") -> Worker:
+        """Start loading ``card`` on ``device`` with ``backend``; results arrive as ``loaded`` or ``failed``."""
         self.card, self.classifier = card, None
         self._cams.clear()
         self.predictions.clear()
-        worker = create_worker(_load, card, device)
+        worker = create_worker(_load, card, device, backend)
         worker.returned.connect(self._on_loaded)
         worker.errored.connect(self._on_load_failed)
         self._loading = worker

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from cxr_engine.backends import BACKENDS
+
 from .presets import PercentileBand
 
 ORGANISATION = "CXR Reader"
@@ -108,6 +110,19 @@ class AppSettings:
         if value not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {value!r}")
         self.store.setValue("model/device", value)
+
+    @property
+    def backend(self) -> str:
+        """Inference backend: ``auto`` (ONNX Runtime on a CPU-only machine when the model has an ONNX
+        export, else torch), ``torch`` or ``onnx``; see ``cxr_engine.backends``."""
+        value = self._get("model/backend", "auto", str)
+        return value if value in BACKENDS else "auto"
+
+    @backend.setter
+    def backend(self, value: str) -> None:
+        if value not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {value!r}")
+        self.store.setValue("model/backend", value)
 
     @property
     def window_presets(self) -> tuple[PercentileBand, ...]:

@@ -1,19 +1,37 @@
-"""Settings: which bundled model to use (below-bar models marked) and on which device."""
+"""Settings: which bundled model to use (below-bar models marked), on which device and with which
+inference backend."""
 from __future__ import annotations
+
+import importlib.util
 
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel, QPushButton
 
 from cxr_engine.model_card import ModelCard
 
-from .settings import DEVICES
+from .settings import BACKENDS, DEVICES
 
 DEFAULT_MODEL_TEXT = "Best bundled model that meets the project's bar"
+BACKEND_TEXT = {
+    "auto": "Automatic (ONNX Runtime on the CPU when the model has an export, PyTorch on a GPU)",
+    "torch": "PyTorch",
+    "onnx": "ONNX Runtime",
+}
+#: The library each explicit backend needs; the lite bundle ships without torch.
+BACKEND_LIBRARY = {"torch": "torch", "onnx": "onnxruntime"}
+
+
+def library_installed(module: str) -> bool:
+    """Whether ``module`` can be imported here, found without importing it (torch takes seconds)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class SettingsDialog(QDialog):
-    """Edits the model and device; ``model()`` and ``device()`` give the choice."""
+    """Edits the model, device and backend; ``model()``, ``device()`` and ``backend()`` give the choice."""
 
-    def __init__(self, cards: list[ModelCard], model: str, device: str, parent=None):
+    def __init__(self, cards: list[ModelCard], model: str, device: str, parent=None, *, backend: str = "auto"):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         form = QFormLayout(self)
@@ -37,6 +55,13 @@ class SettingsDialog(QDialog):
             self.device_box.addItem({"auto": "Automatic (GPU when present)", "cpu": "CPU", "cuda": "CUDA GPU"}[value], value)
         self.device_box.setCurrentIndex(max(self.device_box.findData(device), 0))
         form.addRow("Device", self.device_box)
+        self.backend_box = QComboBox()
+        for value in BACKENDS:
+            library = BACKEND_LIBRARY.get(value)
+            missing = library is not None and not library_installed(library)
+            self.backend_box.addItem(BACKEND_TEXT[value] + ("  — not installed here" if missing else ""), value)
+        self.backend_box.setCurrentIndex(max(self.backend_box.findData(backend), 0))
+        form.addRow("Backend", self.backend_box)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -53,3 +78,6 @@ class SettingsDialog(QDialog):
 
     def device(self) -> str:
         return self.device_box.currentData()
+
+    def backend(self) -> str:
+        return self.backend_box.currentData()

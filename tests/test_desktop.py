@@ -350,6 +350,47 @@ def test_dialogs_build_from_the_current_state(qtbot, make_window, card):
     assert default_file_name().startswith("cxr_report_") and default_file_name().endswith(".pdf")
 
 
+def test_backend_setting_is_stored_and_used_to_load_the_model(qtbot, make_window, card, private_settings):
+    from cxr_desktop.settings_dialog import SettingsDialog
+    from cxr_engine.inference import Classifier
+    from cxr_engine.onnx_backend import OnnxClassifier
+
+    bundled = str(REPO / "resources" / "models" / "efficientnet-lite0.json")
+    window = make_window()
+    assert window.settings.backend == "auto" and window.classification.backend == "auto"
+    dialog = SettingsDialog([card], card.name, "cpu", window, backend="onnx")
+    assert dialog.backend() == "onnx"
+    assert [dialog.backend_box.itemData(i) for i in range(dialog.backend_box.count())] == ["auto", "torch", "onnx"]
+    dialog.backend_box.setCurrentIndex(dialog.backend_box.findData("torch"))
+    assert dialog.backend() == "torch"
+    dialog.close()
+
+    def stored() -> str:
+        return AppSettings(QSettings(str(private_settings), QSettings.Format.IniFormat)).backend
+
+    with qtbot.waitSignal(window.modelReady, timeout=WAIT_MS) as ready:
+        window.apply_settings(bundled, "cpu", "onnx")
+    assert stored() == "onnx" and isinstance(window.service.classifier, OnnxClassifier)
+    assert "ONNX Runtime" in ready.args[0]
+
+    with qtbot.waitSignal(window.modelReady, timeout=WAIT_MS) as ready:
+        window.apply_settings(bundled, "cpu", "torch")
+    assert stored() == "torch" and isinstance(window.service.classifier, Classifier)
+    assert "PyTorch" in ready.args[0]
+
+    # The test card has no ONNX export: insisting on ONNX Runtime fails with the reason.
+    with qtbot.waitSignal(window.modelUnavailable, timeout=WAIT_MS) as failed:
+        window.apply_settings(str(card.path), "cpu", "onnx")
+    assert "ONNX" in failed.args[0] and window.service.classifier is None
+
+    # A new window starts with the stored backend; the command line's --backend overrides it.
+    assert make_window().classification.backend == "onnx"
+    override = MainWindow(window.settings, model=str(card.path), backend="torch")
+    override.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    assert override.classification.backend == "torch"
+    override.close()
+
+
 def test_screenshot_automation_writes_a_png(card, study, tmp_path):
     out = tmp_path / "shot.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", **{SETTINGS_ENV: str(tmp_path / "s.ini")})

@@ -124,19 +124,25 @@ def test_heatmap_layer_is_transparent_where_evidence_is_weak():
 
 def test_settings_round_trip_in_a_private_file(tmp_path):
     settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    assert settings.device == "auto" and settings.model == "" and settings.recent_folders == []
+    assert settings.device == "auto" and settings.backend == "auto"
+    assert settings.model == "" and settings.recent_folders == []
     for i in range(MAX_RECENT + 2):
         settings.add_recent(tmp_path / f"f{i}")
     settings.add_recent(tmp_path / "f3")
     assert settings.recent_folders[0] == str(tmp_path / "f3") and len(settings.recent_folders) == MAX_RECENT
-    settings.cam_opacity, settings.device, settings.model = 0.3, "cpu", "my-model"
+    settings.cam_opacity, settings.device, settings.model, settings.backend = 0.3, "cpu", "my-model", "onnx"
     settings.save_window_preset(PercentileBand("Soft", 10, 80))
     settings.sync()
     again = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     assert (again.cam_opacity, again.device, again.model) == (pytest.approx(0.3), "cpu", "my-model")
+    assert again.backend == "onnx"
     assert again.window_presets == (PercentileBand("Soft", 10, 80),)
     with pytest.raises(ValueError):
         again.device = "tpu"
+    with pytest.raises(ValueError):
+        again.backend = "tensorflow"
+    again.store.setValue("model/backend", "tensorflow")  # a hand-edited file falls back to auto
+    assert again.backend == "auto"
 
 
 class TestWorkers:
