@@ -1,0 +1,105 @@
+"""Entry point of the PyInstaller bundles: the desktop app (``cxr_desktop.app.main``, same options).
+
+``cxr-reader --bundle-info OUT.json [DICOM ...]`` writes what the bundle can do (which inference
+libraries it can import, which pixel decoders pydicom finds, its resources, and for each DICOM
+given: the engine's reading of it and a decode with every pydicom plugin that claims its transfer
+syntax) and exits; the smoke test reads it. It needs no console, which a Windows bundle lacks.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import sys
+
+#: Transfer syntaxes whose decoders the bundle must carry (see README, "Decoders and licences").
+TRANSFER_SYNTAXES = {
+    "jpeg_baseline": "1.2.840.10008.1.2.4.50",
+    "jpeg_lossless_sv1": "1.2.840.10008.1.2.4.70",
+    "jpeg_ls_lossless": "1.2.840.10008.1.2.4.80",
+    "jpeg_ls_near_lossless": "1.2.840.10008.1.2.4.81",
+    "jpeg_2000_lossless": "1.2.840.10008.1.2.4.90",
+    "jpeg_2000": "1.2.840.10008.1.2.4.91",
+    "htj2k_lossless": "1.2.840.10008.1.2.4.201",
+    "rle_lossless": "1.2.840.10008.1.2.5",
+}
+LIBRARIES = ("torch", "torchvision", "timm", "pytorch_grad_cam", "triton", "onnxruntime", "cv2", "reportlab",
+             "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm")
+
+
+def decode_check(path: str) -> dict:
+    """``path`` read by the engine, then decoded by each pydicom plugin for its transfer syntax."""
+    from pydicom import dcmread
+    from pydicom.pixels import get_decoder, pixel_array
+
+    from cxr_engine.io import read_image
+
+    result: dict = {"transfer_syntax": "", "engine": "", "plugins": {}}
+    try:
+        image = read_image(path)
+        result["engine"] = f"ok {image.stored.shape[1]}x{image.stored.shape[0]} {image.stored.dtype}"
+    except Exception as exc:
+        result["engine"] = f"error: {type(exc).__name__}: {exc}"
+    try:
+        uid = dcmread(path, stop_before_pixels=True).file_meta.TransferSyntaxUID
+        result["transfer_syntax"] = f"{uid} ({uid.name})"
+        for plugin in sorted(get_decoder(uid).available_plugins):
+            try:
+                pixels = pixel_array(path, decoding_plugin=plugin)
+                result["plugins"][plugin] = f"ok {pixels.shape[1]}x{pixels.shape[0]} {pixels.dtype}"
+            except Exception as exc:
+                result["plugins"][plugin] = f"error: {type(exc).__name__}: {exc}"
+    except Exception as exc:
+        result["plugins"]["?"] = f"error: {type(exc).__name__}: {exc}"
+    return result
+
+
+def bundle_info(dicoms: list[str] = ()) -> dict:
+    """What this (frozen or source) program can import and decode; imports no inference library."""
+    import importlib.util
+    import logging
+
+    logging.getLogger("pydicom").setLevel(logging.ERROR)
+    from pydicom.pixels import get_decoder
+
+    from cxr_engine.resources import resources_dir
+
+    def importable(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            return False
+
+    decoders = {}
+    for name, uid in TRANSFER_SYNTAXES.items():
+        try:
+            decoders[name] = sorted(get_decoder(uid).available_plugins)
+        except Exception as exc:  # report, do not hide, a decoder that breaks on import
+            decoders[name] = [f"error: {type(exc).__name__}: {exc}"]
+    root = resources_dir()
+    return {
+        "frozen": bool(getattr(sys, "frozen", False)),
+        "python": sys.version.split()[0],
+        "platform": sys.platform,
+        "importable": {name: importable(name) for name in LIBRARIES},
+        "decoders": decoders,
+        "resources": sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()),
+        "decoded": {path: decode_check(path) for path in dicoms},
+    }
+
+
+def main() -> int:
+    if len(sys.argv) >= 3 and sys.argv[1] == "--bundle-info":
+        import json
+        from pathlib import Path
+
+        Path(sys.argv[2]).write_text(json.dumps(bundle_info(sys.argv[3:]), indent=2) + "\n", encoding="utf-8")
+        return 0
+    from cxr_desktop.app import main as app_main
+
+    return app_main()
+
+
+if __name__ == "__main__":
+    # The engine may decode untrusted files in a spawned worker process; a frozen program must
+    # let such a child run its task instead of starting another app.
+    multiprocessing.freeze_support()
+    raise SystemExit(main())
