@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -39,20 +41,47 @@ _METADATA_KEYWORDS = {
 }
 
 
+#: What pydicom and the struct module raise on damaged or crafted headers, either while parsing
+#: or later, when an element's raw bytes are first converted (e.g. an unknown VR after a bit flip).
+_MALFORMED_DATA_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError,
+                          NotImplementedError, RecursionError, struct.error, zlib.error, UnicodeError, EOFError)
+
+
 def read_dicom(path: str | Path) -> CxrImage:
     """Decode ``path`` (with or without a preamble and file meta) into a ``CxrImage``.
 
     Raises ``ImageReadError`` naming the file and the reason for anything it cannot read.
     """
+    path = Path(path)
+    try:
+        return _read_dicom(path)
+    except ImageReadError:
+        raise
+    except MemoryError as exc:
+        raise ImageReadError(path, "not enough memory to read this file (damaged or crafted header?)") from exc
+    except _MALFORMED_DATA_ERRORS + _pydicom_errors() as exc:
+        detail = "sequences nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+        raise ImageReadError(path, f"damaged or malformed DICOM data ({detail})") from exc
+
+
+def _pydicom_errors() -> tuple[type[Exception], ...]:
+    from pydicom.errors import BytesLengthException
+
+    return (BytesLengthException,)
+
+
+def _read_dicom(path: Path) -> CxrImage:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    path = Path(path)
     try:
         # Deferring large values keeps pixel data on disk until the size check has passed.
         ds = pydicom.dcmread(path, force=True, defer_size="512 KB")
-    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+    except (InvalidDicomError, OSError) as exc:
         raise ImageReadError(path, f"not a readable DICOM file ({exc})") from exc
+    except _MALFORMED_DATA_ERRORS + _pydicom_errors() as exc:
+        detail = "sequences nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ImageReadError(path, f"not a readable DICOM file ({detail})") from exc
     if "PixelData" not in ds and "FloatPixelData" not in ds:
         if len(ds) == 0 or "SOPClassUID" not in ds and "Rows" not in ds:
             raise ImageReadError(path, "not a DICOM file (no DICOM attributes found)")
@@ -144,13 +173,37 @@ def _check_size(ds, path: Path) -> None:
 
 
 def _decode(ds, path: Path) -> np.ndarray:
+    """Stored values, trying the decoding plugins for the syntax in ``_PLUGIN_PREFERENCE`` order."""
+    from pydicom.pixels import pixel_array
+
     syntax = ds.file_meta.TransferSyntaxUID
+    error: Exception | None = None
+    for plugin in _plugins_for(syntax) or [""]:
+        try:
+            return pixel_array(ds, decoding_plugin=plugin)
+        except NotImplementedError as exc:
+            raise UnsupportedImageError(path, f"no decoder for transfer syntax {syntax.name} ({exc})") from exc
+        except Exception as exc:  # decoders raise many types for damaged data
+            error = exc
+    raise ImageReadError(path, f"pixel data could not be decoded ({syntax.name}): {error}") from error
+
+
+#: Decoding plugins in order of preference. GDCM is used only for syntaxes nothing else decodes
+#: (JPEG Lossless): on inconsistent headers it aborts the whole process with an uncaught C++
+#: exception instead of raising (found by ``benchmarks.bench_fuzz``; the decoding worker of
+#: ``cxr_engine.isolation`` contains such crashes either way).
+_PLUGIN_PREFERENCE = ("pylibjpeg", "pyjpegls", "pillow", "pydicom")
+
+
+def _plugins_for(syntax) -> list[str]:
+    """Available plugins for a compressed ``syntax`` in preference order ([] when native or unknown)."""
+    from pydicom.pixels import get_decoder
+
     try:
-        return ds.pixel_array
-    except NotImplementedError as exc:
-        raise UnsupportedImageError(path, f"no decoder for transfer syntax {syntax.name} ({exc})") from exc
-    except Exception as exc:  # decoders raise many types for damaged data
-        raise ImageReadError(path, f"pixel data could not be decoded ({syntax.name}): {exc}") from exc
+        available = get_decoder(syntax).available_plugins
+    except NotImplementedError:
+        return []
+    return [name for name in _PLUGIN_PREFERENCE if name in available] or list(available)
 
 
 def _to_grey(rgb: np.ndarray) -> np.ndarray:

@@ -36,3 +36,15 @@ class ModelIntegrityError(ModelError):
             f"{self.path}: sha256 {actual} does not match the model card's {expected}; "
             "the file is damaged or was replaced, refusing to load it"
         )
+
+
+class DecoderCrashError(ImageReadError):
+    """The isolated decoding worker died while reading the file."""
+
+
+class DecodeTimeoutError(ImageReadError):
+    """Decoding the file took longer than the isolation time limit."""
+
+
+class DecoderBugError(ImageReadError):
+    """A decoder raised an exception the engine does not expect (a bug, reported plainly)."""

@@ -67,7 +67,9 @@ def _check_header_size(path: Path, data: np.ndarray, max_pixels: int) -> None:
     try:
         with Image.open(io.BytesIO(data.tobytes())) as probe:
             width, height = probe.size
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's own, lower limit on the header's size
+        raise UnsupportedImageError(path, f"image too large: {exc}") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageReadError(path, f"not a PNG or JPEG image ({exc})") from exc
     if width * height > max_pixels:
         raise UnsupportedImageError(path, f"image too large: {width}×{height} exceeds {max_pixels:,} pixels")

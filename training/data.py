@@ -160,26 +160,70 @@ class Augment:
         return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class BorderSwap:
+    """Counterfactual augmentation against shortcuts outside the lungs.
+
+    With probability ``p`` the image keeps a randomly jittered central rectangle (the thorax)
+    and takes everything around it from another training image, blended over a soft edge. The
+    donor is drawn with the sampling weights, so borders come from every class and source alike:
+    laterality markers, burned-in text, collimation, a child's arms or head then carry no label
+    information, and the loss rewards only what lies in the centre. The rectangle's jitter keeps
+    it from matching the evaluation's fixed lungs-masked rectangle exactly.
+    """
+
+    p: float = 0.0
+    top: tuple[float, float] = (0.06, 0.20)
+    bottom: tuple[float, float] = (0.84, 0.96)
+    left: tuple[float, float] = (0.06, 0.20)
+    right: tuple[float, float] = (0.80, 0.94)
+    feather: float = 0.03
+
+    def keep_mask(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """(size, size) float32 weights: 1 inside the kept rectangle, 0 outside, a soft edge between."""
+        coords = (np.arange(size, dtype=np.float32) + 0.5) / size
+        sigma = max(self.feather, 1e-6)
+
+        def ramp(low: float, high: float) -> np.ndarray:
+            return np.clip(np.minimum(coords - low, high - coords) / sigma + 0.5, 0.0, 1.0)
+
+        rows = ramp(rng.uniform(*self.top), rng.uniform(*self.bottom))
+        cols = ramp(rng.uniform(*self.left), rng.uniform(*self.right))
+        return np.outer(rows, cols).astype(np.float32)
+
+    def __call__(self, grey: np.ndarray, donor: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``grey``'s centre over ``donor``'s surroundings (both (size, size) in [0, 1])."""
+        keep = self.keep_mask(grey.shape[0], rng)
+        return (keep * grey + (1.0 - keep) * donor).astype(np.float32)
+
+
 class ManifestDataset(Dataset):
     """(C, size, size) float32 tensors and class indices for the rows of one split."""
 
     def __init__(self, rows: list[dict], size: int, mean: Sequence[float], std: Sequence[float],
-                 in_chans: int = 3, augment: Augment | None = None):
+                 in_chans: int = 3, augment: Augment | None = None, border_swap: BorderSwap | None = None):
         self.rows = rows
         self.labels = [CLASSES.index(row["label"]) for row in rows]
         self.cache = ImageCache([row["path"] for row in rows], size)
         self.mean, self.std, self.in_chans = tuple(mean), tuple(std), in_chans
         self.augment = augment
+        self.border_swap = border_swap if border_swap is not None and border_swap.p > 0 else None
+        weights = self.sample_weights().numpy() if rows else np.ones(0)
+        self.donor_probabilities = weights / weights.sum() if weights.sum() > 0 else None
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         grey = self.cache.get(index)
-        if self.augment is not None:
+        if self.augment is not None or self.border_swap is not None:
             # Drawn from torch's RNG, which the DataLoader seeds per worker from the run's seed.
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
-            grey = self.augment(grey, rng)
+            if self.border_swap is not None and rng.random() < self.border_swap.p:
+                donor = int(rng.choice(len(self.rows), p=self.donor_probabilities))
+                grey = self.border_swap(grey, self.cache.get(donor), rng)
+            if self.augment is not None:
+                grey = self.augment(grey, rng)
         return torch.from_numpy(normalise(grey, self.mean, self.std, self.in_chans)), self.labels[index]
 
     def sample_weights(self) -> torch.Tensor:
