@@ -1,10 +1,13 @@
 """Test helper: a bundled-style model (card + safetensors) with random weights, written to a folder.
 
 Random weights make no claim about accuracy; they exercise loading, verification and plumbing.
+They are built with torch and timm: where torch is not installed, the test asking for one skips.
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from cxr_engine.model_card import CLASSES, ModelCard
 from cxr_engine.preprocessing import PREPROCESSING_VERSION
@@ -14,7 +17,7 @@ from cxr_engine.weights import save_weights
 
 def make_random_model(folder: Path, name: str = "random-test", architecture: str = "efficientnet_b0",
                       input_size: int = 64, seed: int = 0) -> ModelCard:
-    import torch
+    torch = pytest.importorskip("torch")
 
     torch.manual_seed(seed)
     arch = get_architecture(architecture)

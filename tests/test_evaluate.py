@@ -44,6 +44,7 @@ class TestClassificationMetrics:
         assert precision[1] == 0.0 and recall[1] == 0.0 and f1[1] == 0.0
 
     def test_auroc_by_hand(self):
+        pytest.importorskip("sklearn")  # a training extra
         # positives 0.35, 0.8 vs negatives 0.1, 0.4: 3 of 4 pairs ranked right
         scores = np.array([0.1, 0.4, 0.35, 0.8])
         probs = np.stack([1 - scores, scores, np.zeros(4)], axis=1)
@@ -52,6 +53,7 @@ class TestClassificationMetrics:
         assert auroc[2] is None  # class absent
 
     def test_summary_has_every_field_and_strict_json(self):
+        pytest.importorskip("sklearn")  # a training extra
         probs = M.softmax(np.log(np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.5, 0.4, 0.1]])))
         summary = M.summarise([0, 1, 1], probs, ("normal", "pneumonia", "covid"))
         assert summary["n"] == 3 and summary["accuracy"] == pytest.approx(2 / 3)
@@ -70,6 +72,7 @@ class TestProbabilities:
 
     @pytest.mark.parametrize("true_t", [0.5, 2.0])
     def test_temperature_scaling_recovers_a_known_temperature(self, true_t):
+        pytest.importorskip("scipy")  # a training extra
         rng = np.random.default_rng(0)
         logits = rng.normal(0.0, 3.0, size=(20000, 3))
         probs = M.softmax(logits, true_t)
@@ -236,7 +239,7 @@ def make_run(folder: Path, rows: list[dict], seed: int) -> Path:
 @pytest.fixture(scope="module")
 def evaluated(cxr3_dir, tmp_path_factory):
     """A random-weights run, a LOSO run without covid_cxnet, and the evaluation of both."""
-    import torch
+    torch = pytest.importorskip("torch")  # evaluation runs the torch model
 
     from training import evaluate
 
