@@ -35,10 +35,16 @@ def timed(fn, repeats: int) -> float:
 
 
 def bench_decode(repeats: int) -> None:
-    for path in sorted((DATA / "dicom").glob("*.dcm")):
-        ms = timed(lambda: read_image(path), max(1, repeats // 2))
-        image = read_image(path)
-        print(f"decode  {path.name[:40]:40s} {image.shape[0]}×{image.shape[1]}: {ms:7.1f} ms")
+    """Decode in process and through the isolated worker (the CLI's and the app's default)."""
+    from cxr_engine.isolation import IsolatedReader
+
+    with IsolatedReader() as isolated:
+        for path in sorted((DATA / "dicom").glob("*.dcm")):
+            ms = timed(lambda: read_image(path), max(1, repeats // 2))
+            iso_ms = timed(lambda: isolated.read(path), max(1, repeats // 2))
+            image = read_image(path)
+            print(f"decode  {path.name[:40]:40s} {image.shape[0]}×{image.shape[1]}: {ms:7.1f} ms in process, "
+                  f"{iso_ms:7.1f} ms isolated (+{iso_ms - ms:.1f} ms)")
 
 
 def bench_render(repeats: int) -> None:

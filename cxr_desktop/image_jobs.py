@@ -10,7 +10,7 @@ import numpy as np
 
 from cxr_engine.errors import CxrError
 from cxr_engine.image import CxrImage
-from cxr_engine.io import read_image
+from cxr_engine.isolation import read_image_isolated
 from cxr_engine.rendering import Renderer
 
 logger = logging.getLogger(__name__)
@@ -27,8 +27,8 @@ class LoadedImage:
 
 
 def load_image(path: Path) -> LoadedImage:
-    """Decode ``path`` and prepare its renderer (both cost time: run in a worker)."""
-    image = read_image(path)
+    """Decode ``path`` (in a decoding worker process) and prepare its renderer; run in a worker thread."""
+    image = read_image_isolated(path)
     return LoadedImage(image, Renderer(image))
 
 
@@ -46,7 +46,7 @@ def thumbnails(paths: list[Path]):
     """Generator worker: yields ``(path, thumbnail or None, error reason)`` per file."""
     for path in paths:
         try:
-            yield path, thumbnail(read_image(path)), ""
+            yield path, thumbnail(read_image_isolated(path)), ""
         except CxrError as exc:
             yield path, None, getattr(exc, "reason", str(exc))
         except Exception as exc:  # a decoder bug must not stop the other thumbnails

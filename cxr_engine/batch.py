@@ -86,8 +86,13 @@ def classify_files(
     cam_dir: Path | None = None,
     batch_size: int = 8,
     on_row: Callable[[ResultRow], None] | None = None,
+    reader: Callable[[Path], object] = read_image,
 ) -> Iterator[ResultRow]:
-    """Yield one row per file, in order; a failing file becomes an ``error`` row, never an exception."""
+    """Yield one row per file, in order; a failing file becomes an ``error`` row, never an exception.
+
+    ``reader`` decodes one file (``read_image``, or an ``IsolatedReader`` to keep native
+    decoders in a worker process with a time limit).
+    """
     pending: list[tuple[int, Path, object]] = []
 
     def flush() -> Iterator[ResultRow]:
@@ -97,12 +102,14 @@ def classify_files(
 
     for index, path in enumerate(files):
         try:
-            image = read_image(path)
+            image = reader(path)
         except CxrError as exc:
+            yield from flush()  # rows keep the input order
             yield _error_row(path, getattr(exc, "reason", str(exc)), classifier)
             continue
         except Exception as exc:  # a decoder bug must not end the batch
             logger.exception("unexpected error reading %s", path)
+            yield from flush()
             yield _error_row(path, f"unexpected error: {type(exc).__name__}: {exc}", classifier)
             continue
         pending.append((index, path, image))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import logging
 import sys
@@ -34,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write the results here (default: standard output)")
     parser.add_argument("--cam-dir", type=Path, metavar="DIR", help="write a PNG of each image with its Grad-CAM heat-map here")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
+    parser.add_argument("--isolation", action=argparse.BooleanOptionalAction, default=True,
+                        help="decode each file in a worker process with a time limit, so a damaged or "
+                             "crafted file cannot crash or hang the batch")
+    parser.add_argument("--decode-timeout", type=float, default=60.0, metavar="S",
+                        help="seconds one file may take to decode (with --isolation)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     return parser
 
@@ -87,10 +93,15 @@ def _write_results(files, classifier, args) -> int:
 
     from .atomic import atomic_output
 
+    from .io import read_image
+    from .isolation import IsolatedReader
+
     failures = 0
-    rows = classify_files(files, classifier, cam_dir=args.cam_dir, batch_size=args.batch_size)
+    reader = IsolatedReader(timeout_s=args.decode_timeout) if args.isolation else read_image
+    rows = classify_files(files, classifier, cam_dir=args.cam_dir, batch_size=args.batch_size, reader=reader)
     progress = tqdm(rows, total=len(files), unit="image", disable=not sys.stderr.isatty(), file=sys.stderr)
-    with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle:
+    with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
+            (reader if args.isolation else contextlib.nullcontext()):
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS + EXTRA_COLUMNS)
         writer.writeheader()
         for row in progress:

@@ -218,3 +218,36 @@ def _reply(conn, image: CxrImage | None) -> None:
 
 def _reply_error(conn, kind: str, reason: str) -> None:
     conn.send_bytes(json.dumps({"status": "error", "kind": kind, "reason": reason}).encode())
+
+
+# ---------------------------------------------------------------------- one reader per thread
+
+_thread_readers = threading.local()
+_all_readers: list[IsolatedReader] = []
+_all_readers_lock = threading.Lock()
+
+
+def read_image_isolated(path: str | Path) -> CxrImage:
+    """``read_image`` in this thread's own decoding worker (started on first use, ended at exit).
+
+    Each calling thread gets its own worker, so the viewer, the thumbnails and a batch never
+    wait for one another's files.
+    """
+    reader = getattr(_thread_readers, "reader", None)
+    if reader is None:
+        reader = _thread_readers.reader = IsolatedReader()
+        with _all_readers_lock:
+            if not _all_readers:
+                import atexit
+
+                atexit.register(close_all_readers)
+            _all_readers.append(reader)
+    return reader.read(path)
+
+
+def close_all_readers() -> None:
+    """Stop every worker started by :func:`read_image_isolated`."""
+    with _all_readers_lock:
+        readers, _all_readers[:] = list(_all_readers), []
+    for reader in readers:
+        reader.close()

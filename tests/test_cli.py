@@ -104,3 +104,22 @@ def test_runs_as_a_module(dicom_dir, card, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert read_rows(out)[1][0]["status"] == "ok"
+
+
+def test_a_crashing_decoder_becomes_an_error_row_and_the_batch_goes_on(dicom_dir, tmp_path):
+    import isolation_tasks
+    from cxr_engine.batch import classify_files
+    from cxr_engine.isolation import IsolatedReader
+    from model_factory import make_random_model
+
+    from cxr_engine.inference import Classifier
+
+    classifier = Classifier(make_random_model(tmp_path / "model"), device="cpu")
+    files = [dicom_dir / "CR-MONO1-10-chest.dcm", tmp_path / "crafted.dcm", dicom_dir / "Fake_MONOHR1.dcm"]
+    with IsolatedReader() as normal, IsolatedReader(task=isolation_tasks.segfault) as crashing:
+        def reader(path):
+            return (crashing if path.name == "crafted.dcm" else normal).read(path)
+
+        rows = list(classify_files(files, classifier, reader=reader))
+    assert [r.status for r in rows] == ["ok", "error", "ok"]
+    assert "decoder crashed (SIGSEGV)" in rows[1].message
