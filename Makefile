@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean bundle-lite bundle-full smoke-lite smoke-full test-notorch bench-startup
 
 # (Re)create the virtual environment and install the project with all its extras.
 $(STAMP): pyproject.toml
@@ -34,3 +34,44 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
+
+# ---------------------------------------------------------------------------- distribution
+# PyInstaller one-folder bundles in dist/ (packaging/README.md): lite = ONNX Runtime only, full = torch too.
+PACKAGING_STAMP := $(VENV)/.installed-packaging
+$(PACKAGING_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[gui,test,training,packaging]"
+	touch $(PACKAGING_STAMP)
+
+bundle-lite: $(PACKAGING_STAMP)
+	$(PY) packaging/build.py lite
+
+bundle-full: $(PACKAGING_STAMP)
+	$(PY) packaging/build.py full
+
+# Run a built bundle offscreen: sample study -> classification -> screenshot + PDF (outputs in out/smoke/).
+smoke-lite: setup
+	$(PY) packaging/smoke_test.py dist/cxr-reader-lite
+
+smoke-full: setup
+	$(PY) packaging/smoke_test.py dist/cxr-reader-full
+
+# Time to window and to first result: source, and each bundle that is built.
+bench-startup: setup
+	$(PY) -m benchmarks.bench_startup
+
+# The test suite in a virtual environment without torch, torchvision, timm or grad-cam (what the
+# lite bundle carries): tests that need them skip with the reason.
+NOTORCH ?= .venv-notorch
+NOTORCH_PY := $(NOTORCH)/bin/python
+NOTORCH_STAMP := $(NOTORCH)/.installed
+$(NOTORCH_STAMP): pyproject.toml packaging/torch_free_requirements.py
+	test -x $(NOTORCH_PY) || $(PYTHON) -m venv $(NOTORCH)
+	$(NOTORCH_PY) -m pip install --quiet --upgrade pip
+	$(NOTORCH_PY) packaging/torch_free_requirements.py > $(NOTORCH)/requirements.txt
+	$(NOTORCH_PY) -m pip install --quiet -r $(NOTORCH)/requirements.txt
+	$(NOTORCH_PY) -m pip install --quiet --no-deps -e .
+	touch $(NOTORCH_STAMP)
+
+test-notorch: $(NOTORCH_STAMP)
+	@! $(NOTORCH_PY) -c "import torch" 2>/dev/null || { echo "$(NOTORCH) has torch installed"; exit 1; }
+	QT_QPA_PLATFORM=offscreen $(NOTORCH_PY) -m pytest -q -p no:cacheprovider

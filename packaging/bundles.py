@@ -43,8 +43,8 @@ LITE_ONLY_EXCLUDES = ("matplotlib", "scipy", "sklearn", "sympy", "mpmath", "onnx
 #: runtime libraries stay in *full*: the CUDA build of torch links against them.
 FULL_EXCLUDES = ("triton", "torch.utils.tensorboard", "tensorboard", "torchaudio", "IPython")
 
-#: Glob patterns (on ``/``-joined paths relative to the bundle's ``_internal``) that must not occur
-#: in the lite bundle, whatever the platform's library names.
+#: Glob patterns (on ``/``-joined paths relative to the bundle's ``_internal``; ``*`` spans folders)
+#: that must not occur in the lite bundle, whatever the platform's library names.
 LITE_FORBIDDEN = ("torch", "torch/*", "torchvision", "torchvision/*", "timm", "timm/*", "pytorch_grad_cam",
                   "pytorch_grad_cam/*", "triton", "triton/*", "nvidia", "nvidia/*", "*libtorch*", "*torch_cpu*",
                   "*torch_cuda*", "*c10*", "*cudnn*", "*cublas*", "*cufft*", "*cusparse*", "*nccl*", "*triton*",
@@ -154,7 +154,7 @@ def forbidden_entries(root: Path, patterns: tuple[str, ...] = LITE_FORBIDDEN) ->
     hits = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if any(fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(path.name, pattern) for pattern in patterns):
+        if any(fnmatch.fnmatch(rel, pattern) for pattern in patterns):  # "*" spans folders too
             hits.append(rel)
     return hits
 
