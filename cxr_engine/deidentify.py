@@ -44,6 +44,7 @@ IDENTIFYING_FIELDS: dict[str, tuple[str, str]] = {
 #: Fields that Table E.1-1 does not list: kept in a de-identified report.
 RETAINED_FIELDS: tuple[str, ...] = (
     "series_number", "instance_number", "modality", "body_part", "view_position", "manufacturer",
+    "sop_class_uid",
 )
 
 #: Kept only with the Retain Patient Characteristics Option.

@@ -38,6 +38,7 @@ _METADATA_KEYWORDS = {
     "view_position": "ViewPosition",
     "manufacturer": "Manufacturer",
     "institution_name": "InstitutionName",
+    "sop_class_uid": "SOPClassUID",
 }
 
 

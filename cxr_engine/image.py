@@ -33,6 +33,7 @@ class ImageMetadata:
     view_position: str = ""
     manufacturer: str = ""
     institution_name: str = ""
+    sop_class_uid: str = ""
 
 
 @dataclass(frozen=True, eq=False)

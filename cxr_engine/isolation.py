@@ -94,12 +94,15 @@ class IsolatedReader:
             return
         self._stop_worker()
         context = multiprocessing.get_context("spawn")
-        parent_end, child_end = context.Pipe(duplex=True)
-        process = context.Process(target=_worker_main, args=(child_end, self.memory_limit_bytes),
+        # Two one-way OS pipes rather than a duplex socket pair: no socket is ever opened.
+        requests_out, requests_in = context.Pipe(duplex=False)[::-1]
+        replies_in, replies_out = context.Pipe(duplex=False)
+        process = context.Process(target=_worker_main, args=(_Channel(requests_in, replies_out), self.memory_limit_bytes),
                                   name="cxr-decoder", daemon=True)
         process.start()
-        child_end.close()
-        self._process, self._conn = process, parent_end
+        requests_in.close()
+        replies_out.close()
+        self._process, self._conn = process, _Channel(replies_in, requests_out)
         self.workers_started += 1
 
     def _stop_worker(self, graceful: bool = False) -> None:
@@ -153,6 +156,32 @@ class IsolatedReader:
         except (ValueError, KeyError, TypeError) as exc:
             self._stop_worker()
             raise ImageReadError(path, f"the decoding worker sent a malformed reply ({exc})") from exc
+
+
+class _Channel:
+    """One end of a pair of one-way pipes, with the ``Connection`` methods the reader uses."""
+
+    def __init__(self, incoming, outgoing):
+        self.incoming, self.outgoing = incoming, outgoing
+
+    def send(self, obj) -> None:
+        self.outgoing.send(obj)
+
+    def send_bytes(self, data: bytes) -> None:
+        self.outgoing.send_bytes(data)
+
+    def recv(self):
+        return self.incoming.recv()
+
+    def recv_bytes(self) -> bytes:
+        return self.incoming.recv_bytes()
+
+    def poll(self, timeout: float) -> bool:
+        return self.incoming.poll(timeout)
+
+    def close(self) -> None:
+        self.incoming.close()
+        self.outgoing.close()
 
 
 def _describe_exit(code: int | None) -> str:

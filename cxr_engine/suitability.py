@@ -14,6 +14,8 @@ LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "XTABLE"}
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO", "PORT CHEST", "CHEST_LAT", "CHEST PA"}
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR", "OT", ""}
 TRAINING_AGES = "children aged 1–5 years and adults"
+#: Secondary Capture storage SOP classes (PS3.4 B.5): converted, digitised or screen-captured images.
+SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 
 
 def age_in_years(age: str) -> float | None:
@@ -38,6 +40,8 @@ def assess(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
     modality = meta.modality.strip().upper()
     if modality not in RADIOGRAPH_MODALITIES:
         warnings.append(f"modality {modality} is not a projection radiograph")
+    if meta.sop_class_uid == SECONDARY_CAPTURE_PREFIX or meta.sop_class_uid.startswith(SECONDARY_CAPTURE_PREFIX + "."):
+        warnings.append("secondary capture: a converted or digitised copy, not the original radiograph")
     years = age_in_years(meta.patient_age)
     if years is not None and (years < 1 or 6 <= years < 18):
         warnings.append(f"patient age outside the training data ({TRAINING_AGES})")

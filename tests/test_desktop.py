@@ -503,3 +503,37 @@ def test_export_pdf_automation_deidentified(card, identified_study, tmp_path):
     assert code == 0
     pages, text = pdf_text(out)
     assert pages == 2 and "Pneumonia" in text and "PAT-4711" not in text and "DOE" not in text
+
+
+def folder_snapshot(folder: Path) -> dict:
+    """Every entry under ``folder`` with its size, modification time and content hash."""
+    import hashlib
+
+    snapshot = {}
+    for path in sorted(folder.rglob("*")):
+        stat = path.lstat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        snapshot[str(path.relative_to(folder))] = (stat.st_size, stat.st_mtime_ns, digest)
+    return snapshot
+
+
+def test_the_app_never_writes_into_the_folder_it_reads(qtbot, make_window, study, tmp_path):
+    pytest.importorskip("pypdf")
+    before = folder_snapshot(study)
+    for path in [study, *study.rglob("*")]:  # read-only, as on a CD: any write attempt would fail loudly
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        window = make_window(show=True)
+        first = open_and_wait(qtbot, window, study)
+        wait_classified(qtbot, window)
+        window.acts.tool[RULER].trigger()
+        drag(window.view, QPointF(150, 150), QPointF(300, 260))
+        with qtbot.waitSignal(window.classifyAllFinished, timeout=WAIT_MS):
+            window.classify_everything()
+        out = export(qtbot, window, ExportRequest((first,), tmp_path / "out" / "report.pdf", True, ""))
+        assert out.exists() and study not in out.parents
+        assert not window.problems.problems()
+    finally:
+        for path in [study, *study.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert folder_snapshot(study) == before

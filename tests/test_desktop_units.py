@@ -188,3 +188,22 @@ class TestWorkers:
         qtbot.waitUntil(lambda: worker.done, timeout=5000)
         worker.when_finished(lambda: calls.append("late"))  # connecting to ``finished`` now would never fire
         assert calls == ["early", "late"]
+
+
+def test_signal_emission_keeps_reference_counts_of_true_and_false():
+    """PySide6 6.12.0 dropped one reference to the bool that ``emit()`` returns on every call,
+    so after a few thousand signals (a 20,000-file folder) the app aborted in ``bool_dealloc``."""
+    import sys
+
+    from PySide6.QtCore import QObject, Signal
+
+    class Emitter(QObject):
+        value = Signal(object)
+
+    emitter, received = Emitter(), []
+    emitter.value.connect(received.append)
+    before = sys.getrefcount(True) + sys.getrefcount(False)
+    for index in range(200):
+        emitter.value.emit(index)
+    assert len(received) == 200
+    assert sys.getrefcount(True) + sys.getrefcount(False) - before > -50, "Signal.emit leaks bool references"

@@ -22,7 +22,8 @@ def test_dicom_age_strings(age, years):
 
 
 def test_a_frontal_adult_chest_film_gets_no_warning():
-    assert assess(image_with(modality="CR", body_part="CHEST", view_position="PA", patient_age="045Y"), 224) == ()
+    assert assess(image_with(modality="CR", body_part="CHEST", view_position="PA", patient_age="045Y",
+                             sop_class_uid="1.2.840.10008.5.1.4.1.1.1"), 224) == ()
 
 
 @pytest.mark.parametrize(
@@ -34,6 +35,8 @@ def test_a_frontal_adult_chest_film_gets_no_warning():
         ({"modality": "CT"}, "modality CT"),
         ({"patient_age": "012Y"}, "age outside the training data"),
         ({"patient_age": "006M"}, "age outside the training data"),
+        ({"sop_class_uid": "1.2.840.10008.5.1.4.1.1.7"}, "secondary capture"),
+        ({"sop_class_uid": "1.2.840.10008.5.1.4.1.1.7.4"}, "secondary capture"),
     ],
 )
 def test_unsuitable_content_is_told_plainly(meta, expected):
@@ -55,7 +58,8 @@ def test_real_files_keep_their_reader_warnings_first(dicom_dir):
     image = read_image(dicom_dir / "JPEG2KLossless_1s_1f_u_16_16.dcm")
     warnings = image_warnings(image, 224)
     assert "outside the pixel values" in warnings[0]
-    siim = read_image(dicom_dir / "Fake_MONOHR1.dcm")
-    assert image_warnings(siim, 224) == ()
+    siim = read_image(dicom_dir / "Fake_MONOHR1.dcm")  # a workstation's secondary capture
+    assert image_warnings(siim, 224) == ("secondary capture: a converted or digitised copy, not the original radiograph",)
+    assert image_warnings(read_image(dicom_dir / "RG1_J2KI.dcm"), 224) == ()  # CR image storage
     child = dataclasses.replace(siim, metadata=dataclasses.replace(siim.metadata, patient_age="009Y"))
     assert any("age outside" in w for w in image_warnings(child, 224))
