@@ -132,6 +132,34 @@ class TestData:
         np.testing.assert_allclose(tensor.numpy(), expected, atol=2e-3)  # float16 cache
         assert dataset.cache.filled[0] and not dataset.cache.filled[1:].any()
 
+    def test_border_swap_keeps_the_centre_and_takes_the_border_from_a_donor(self):
+        from training.data import BorderSwap
+
+        swap = BorderSwap(p=1.0)
+        own, donor = np.full((100, 100), 0.9, np.float32), np.full((100, 100), 0.1, np.float32)
+        for seed in range(20):
+            out = swap(own, donor, np.random.default_rng(seed))
+            assert out[50, 50] == pytest.approx(0.9) and out[25:75, 25:75].min() == pytest.approx(0.9)
+            assert out[0, 0] == pytest.approx(0.1) and out[:, :3].max() == pytest.approx(0.1)
+            assert out[97:, :].max() == pytest.approx(0.1)
+        assert own.max() == pytest.approx(0.9)  # inputs untouched
+
+    def test_border_swap_donors_follow_the_sampling_weights(self, tiny_manifest):
+        from training.data import BorderSwap, ManifestDataset, read_manifest
+
+        rows = read_manifest(tiny_manifest, "train")
+        for index, row in enumerate(rows):  # only the first image may donate
+            row["sample_weight"] = "1.0" if index == 0 else "0.0"
+        plain = ManifestDataset(rows, 64, (0.5,) * 3, (0.5,) * 3)
+        swapped = ManifestDataset(rows, 64, (0.5,) * 3, (0.5,) * 3, border_swap=BorderSwap(p=1.0))
+        torch.manual_seed(0)
+        tensor, label = swapped[3]
+        assert label == plain[3][1]
+        corner = (slice(None), slice(0, 2), slice(0, 2))
+        centre = (slice(None), slice(28, 36), slice(28, 36))
+        np.testing.assert_allclose(tensor[corner].numpy(), plain[0][0][corner].numpy(), atol=1e-6)
+        np.testing.assert_allclose(tensor[centre].numpy(), plain[3][0][centre].numpy(), atol=1e-6)
+
     def test_distributed_sampler_shares_one_draw(self):
         from training.data import DistributedWeightedSampler
 
