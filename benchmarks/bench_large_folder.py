@@ -144,7 +144,7 @@ def child_desktop(folder: Path, cancel_after_s: float | None) -> dict:
 
     def finished(results):
         out["tree_filled_s"] = round(time.perf_counter() - start, 2)
-        out["images_in_tree"] = len(window.browser.image_paths())
+        out["images_in_tree"] = window.browser.image_count()
         out["problems_listed"] = window.problems.rowCount()
         out["cancelled"] = any(r.cancelled for r in results)
         if "cancel_requested_at" in out:
@@ -163,7 +163,9 @@ def child_desktop(folder: Path, cancel_after_s: float | None) -> dict:
     QTimer.singleShot(900_000, app.quit)
     app.exec()
     heartbeat.stop()
-    gaps = sorted(b - a for a, b in zip(ticks, ticks[1:]))
+    stalls = [(b - a, a - start) for a, b in zip(ticks, ticks[1:])]
+    gaps = sorted(gap for gap, _ in stalls)
+    out["gui_max_stall_began_s"] = round(max(stalls)[1], 2) if stalls else None
     out.pop("cancel_requested_at", None)  # the scan had finished before the cancel
     out["gui_max_stall_ms"] = round(gaps[-1] * 1000, 1) if gaps else None
     out["gui_p99_tick_ms"] = round(gaps[int(0.99 * (len(gaps) - 1))] * 1000, 1) if gaps else None

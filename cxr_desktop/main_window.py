@@ -6,6 +6,7 @@ classification runs in a worker, so the event loop never waits.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -45,6 +46,8 @@ from .welcome import WelcomePanel
 from .workers import Worker, create_worker, quit_all, while_alive
 
 logger = logging.getLogger(__name__)
+
+_TREE_FILLED = object()  # what the tree-filling steps return once exhausted
 
 WELCOME_PAGE, VIEWER_PAGE = 0, 1
 
@@ -243,9 +246,21 @@ class MainWindow(QMainWindow):
         if worker is not self._scan_worker:
             return  # a newer open replaced this scan
         for result in results:
-            self.browser.add_result(result)
-            for error in result.errors:
-                self.problems.add(error.path, error.reason)
+            self.problems.add_many((error.path, error.reason) for error in result.errors)
+        steps = itertools.chain.from_iterable(self.browser.add_result_steps(result) for result in results)
+        self._fill_tree(worker, paths, results, steps)
+
+    @while_alive
+    def _fill_tree(self, worker: Worker, paths: list[Path], results, steps) -> None:
+        """Add one step of the scanned images to the tree, then let the event loop run."""
+        if worker is not self._scan_worker:
+            return  # a newer open replaced this scan while the tree was filling
+        if next(steps, _TREE_FILLED) is not _TREE_FILLED:
+            QTimer.singleShot(0, lambda: self._fill_tree(worker, paths, results, steps))
+            return
+        self._show_scanned(paths, results)
+
+    def _show_scanned(self, paths: list[Path], results) -> None:
         images = self.browser.image_paths()
         cancelled = any(r.cancelled for r in results)
         for path in paths:

@@ -7,6 +7,10 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 
+#: The file column is sized to its contents while the list is shorter than this.
+RESIZE_ROWS = 200
+
+
 class ProblemsPanel(QTableWidget):
     """One row per file and reason; ``countChanged`` tells the status bar."""
 
@@ -25,19 +29,33 @@ class ProblemsPanel(QTableWidget):
 
     def add(self, path: Path | str, reason: str) -> None:
         """Record one problem (the same file and reason only once)."""
-        key = (str(path), reason)
-        if key in self._seen:
+        self.add_many([(path, reason)])
+
+    def add_many(self, problems) -> None:
+        """Record several ``(path, reason)`` problems with one resize and one ``countChanged``.
+
+        A scan of a large folder can report hundreds of files; sizing the column per row made
+        that quadratic (1.3 s of frozen GUI for 677 problems).
+        """
+        new = []
+        for path, reason in problems:
+            key = (str(path), reason)
+            if key not in self._seen:
+                self._seen.add(key)
+                new.append((path, reason))
+        if not new:
             return
-        self._seen.add(key)
-        row = self.rowCount()
-        self.insertRow(row)
-        name = QTableWidgetItem(Path(path).name or str(path))
-        name.setToolTip(str(path))
-        self.setItem(row, 0, name)
-        detail = QTableWidgetItem(reason)
-        detail.setToolTip(reason)
-        self.setItem(row, 1, detail)
-        self.resizeColumnToContents(0)
+        first = self.rowCount()
+        self.setRowCount(first + len(new))
+        for row, (path, reason) in enumerate(new, start=first):
+            name = QTableWidgetItem(Path(path).name or str(path))
+            name.setToolTip(str(path))
+            self.setItem(row, 0, name)
+            detail = QTableWidgetItem(reason)
+            detail.setToolTip(reason)
+            self.setItem(row, 1, detail)
+        if first < RESIZE_ROWS:  # the width settles after the first rows; measuring thousands costs seconds
+            self.resizeColumnToContents(0)
         self.countChanged.emit(self.rowCount())
 
     def problems(self) -> list[tuple[str, str]]:

@@ -537,3 +537,21 @@ def test_the_app_never_writes_into_the_folder_it_reads(qtbot, make_window, study
         for path in [study, *study.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
     assert folder_snapshot(study) == before
+
+
+def test_large_scans_fill_the_tree_in_steps(qtbot, study):
+    from cxr_desktop.problems_panel import ProblemsPanel
+    from cxr_desktop.study_browser import StudyBrowser
+    from cxr_engine.scanning import scan
+
+    browser = StudyBrowser()
+    qtbot.addWidget(browser)
+    steps = list(browser.add_result_steps(scan(study), images_per_step=1))
+    assert len(steps) >= 2 and browser.image_count() == 3
+    assert set(browser.image_paths()) == {p for p in study.rglob("*.dcm")}
+    problems = ProblemsPanel()
+    qtbot.addWidget(problems)
+    counts = []
+    problems.countChanged.connect(counts.append)
+    problems.add_many([(study / f"bad{i}.dcm", "empty file") for i in range(500)] + [(study / "bad0.dcm", "empty file")])
+    assert problems.rowCount() == 500 and counts == [500]  # one signal, duplicates dropped
