@@ -17,6 +17,7 @@ import csv
 import io
 import random
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,6 +346,12 @@ def _whole_file(kind: str, seeds: list[SeedFile], rng: random.Random) -> tuple[b
 
 def make_case(index: int, seeds: list[SeedFile], seed: int = 0) -> FuzzCase:
     """Case ``index`` of run ``seed`` (independent of every other case)."""
+    with warnings.catch_warnings():  # pydicom warns about the invalid values written on purpose
+        warnings.simplefilter("ignore")
+        return _make_case(index, seeds, seed)
+
+
+def _make_case(index: int, seeds: list[SeedFile], seed: int) -> FuzzCase:
     rng = random.Random(seed * 1_000_003 + index)
     roll = rng.random()
     if roll < 0.05:
