@@ -88,13 +88,17 @@ def _cam(classifier, image, target_class: str):
 
 
 def classify_paths(classifier, paths: list[Path]):
-    """Generator worker: yields ``(done, total, path, prediction or None, error or "")`` per file."""
-    from cxr_engine.io import read_image
+    """Generator worker: yields ``(done, total, path, prediction or None, error or "")`` per file.
+
+    Files are decoded in this thread's isolated decoding worker (``cxr_engine.isolation``), so a
+    damaged file cannot crash or hang the app.
+    """
+    from cxr_engine.isolation import read_image_isolated
 
     total = len(paths)
     for done, path in enumerate(paths, start=1):
         try:
-            prediction = classifier.predict([read_image(path)])[0]
+            prediction = classifier.predict([read_image_isolated(path)])[0]
             yield done, total, path, prediction, ""
         except CxrError as exc:
             yield done, total, path, None, getattr(exc, "reason", str(exc))
