@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Sequence
 
 import numpy as np
 
@@ -83,13 +82,9 @@ class Classifier(CardBackedClassifier):
             self._cam = GradCAM(model=self._model, target_layers=[layer])
         return self
 
-    def predict(self, images: Sequence[CxrImage | np.ndarray]) -> list[Prediction]:
-        """Probabilities for each image, in order (one batched forward pass)."""
-        if not images:
-            return []
+    def _logits(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        batch = np.stack([self.preprocess(image) for image in images])
         with self._lock:
             self.load()
             with torch.no_grad():
@@ -97,7 +92,7 @@ class Classifier(CardBackedClassifier):
                 # so a forward pass without CAM never grows them.
                 logits = self._cam.activations_and_grads(torch.from_numpy(batch).to(self.device))
             self._cam.activations_and_grads.activations = []
-        return [prediction_from_logits(self.card, row) for row in logits.float().cpu().numpy()]
+        return logits.float().cpu().numpy()
 
     def predict_with_cam(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> CamResult:
         """Prediction and Grad-CAM heat-map from one forward/backward pass.
@@ -118,7 +113,7 @@ class Classifier(CardBackedClassifier):
             logits = self._cam.outputs.detach().float().cpu().numpy()
             self._cam.activations_and_grads.activations = []
             self._cam.activations_and_grads.gradients = []
-        target_index = int(np.argmax(logits[0])) if target_class is None else self.classes.index(target_class)
+        target_index = self._target_index(logits[0], target_class)
         heatmap = heatmap_in_image_geometry(cams[0], display.shape)
         return CamResult(heatmap, self.classes[target_index], prediction_from_logits(self.card, logits[0]))
 

@@ -24,7 +24,6 @@ from .model_card import ModelCard
 from .predictions import (
     CamResult,
     CardBackedClassifier,
-    Prediction,
     display_of,
     heatmap_in_image_geometry,
     prediction_from_logits,
@@ -172,15 +171,11 @@ class OnnxClassifier(CardBackedClassifier):
         if list(shape[1:]) != expected:
             raise ModelError(f"{self.card.onnx_path}: input shape {shape} does not fit the model card's {expected}")
 
-    def predict(self, images: Sequence[CxrImage | np.ndarray]) -> list[Prediction]:
-        """Probabilities for each image, in order (one batched run)."""
-        if not images:
-            return []
-        batch = np.stack([self.preprocess(image) for image in images])
+    def _logits(self, batch: np.ndarray) -> np.ndarray:
         with self._lock:
             self.load()
             (logits,) = self._session.run([LOGITS_NAME], {INPUT_NAME: batch})
-        return [prediction_from_logits(self.card, row) for row in logits]
+        return logits
 
     def predict_with_cam(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> CamResult:
         """Prediction and Grad-CAM heat-map from one run; ``target_class`` defaults to the predicted class."""
@@ -190,7 +185,7 @@ class OnnxClassifier(CardBackedClassifier):
             self.load()
             logits, features = self._session.run([LOGITS_NAME, FEATURES_NAME], {INPUT_NAME: batch})
             class_weights = self._class_weights
-        target_index = int(np.argmax(logits[0])) if target_class is None else self.classes.index(target_class)
+        target_index = self._target_index(logits[0], target_class)
         cam = grad_cam(features[0], class_weights, target_index, batch.shape[2:])
         heatmap = heatmap_in_image_geometry(cam, display.shape)
         return CamResult(heatmap, self.classes[target_index], prediction_from_logits(self.card, logits[0]))

@@ -5,6 +5,7 @@ Imports numpy only at module level (cv2 lazily), so that torch-free backends can
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -97,3 +98,18 @@ class CardBackedClassifier:
     def preprocess(self, image: CxrImage | np.ndarray) -> np.ndarray:
         """The model input for one image (``CxrImage`` or a [0, 1] / uint8 display array)."""
         return model_input(self.card, image)
+
+    def predict(self, images: Sequence[CxrImage | np.ndarray]) -> list[Prediction]:
+        """Probabilities for each image, in order (one batched pass through the backend)."""
+        if not images:
+            return []
+        batch = np.stack([self.preprocess(image) for image in images])
+        return [prediction_from_logits(self.card, row) for row in self._logits(batch)]
+
+    def _logits(self, batch: np.ndarray) -> np.ndarray:
+        """(B, classes) raw logits for a preprocessed batch; each backend runs its own model."""
+        raise NotImplementedError
+
+    def _target_index(self, logits: np.ndarray, target_class: str | None) -> int:
+        """The heat-map's class: ``target_class``, or the predicted one when it is None."""
+        return int(np.argmax(logits)) if target_class is None else self.classes.index(target_class)

@@ -1,8 +1,6 @@
 """Classifier predictions and Grad-CAM: shapes, ranges, alignment, hooks, threads."""
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
@@ -13,6 +11,7 @@ from cxr_engine.io import read_image
 from cxr_engine.model_card import ModelCard
 from cxr_engine.preprocessing import PREPROCESSING_VERSION
 
+from concurrency import run_in_threads
 from model_factory import make_random_model
 
 
@@ -66,19 +65,7 @@ def test_cam_object_is_reused_and_hooks_do_not_accumulate(classifier, dicom_dir)
 def test_threads_share_one_classifier_safely(classifier, dicom_dir):
     image = read_image(dicom_dir / "CR-MONO1-10-chest.dcm")
     expected = classifier.predict([image])[0].probabilities
-    results, errors = [], []
-
-    def work():
-        try:
-            results.append(classifier.predict_with_cam(image).prediction.probabilities)
-        except Exception as exc:  # collected, asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = run_in_threads(lambda: classifier.predict_with_cam(image).prediction.probabilities, 4)
     assert not errors
     for probs in results:
         np.testing.assert_allclose(probs, expected, atol=1e-5)

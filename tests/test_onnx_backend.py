@@ -12,7 +12,6 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from cxr_engine.onnx_backend import META_WEIGHTS_SHA256, OnnxClassifier, min_max
 from cxr_engine.weights import load_model, save_weights, sha256_file  # noqa: E402
 from training.export_onnx import export_onnx  # noqa: E402
 
+from concurrency import run_in_threads  # noqa: E402
 from model_factory import make_random_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,19 +153,7 @@ def test_threads_share_one_session_safely(exported, dicom_dir):
     image = read_image(dicom_dir / "CR-MONO1-10-chest.dcm")
     classifier = OnnxClassifier(exported)
     expected = classifier.predict_with_cam(image)
-    results, errors = [], []
-
-    def work():
-        try:
-            results.append(classifier.predict_with_cam(image))
-        except Exception as exc:  # collected, asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = run_in_threads(lambda: classifier.predict_with_cam(image), 4)
     assert not errors and len(results) == 4
     for result in results:
         np.testing.assert_array_equal(result.heatmap, expected.heatmap)
