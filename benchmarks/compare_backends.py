@@ -36,12 +36,12 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from cxr_engine.backends import create_classifier
-    from cxr_engine.cli import _select_card
+    from cxr_engine.model_card import find_card
     from cxr_engine.io import read_image
     from training.data import read_manifest
 
     torch.set_num_threads(args.threads)
-    card = _select_card(args.model)
+    card = find_card(args.model)
     torch_model = create_classifier(card, backend="torch", device="cpu")
     onnx_model = create_classifier(card, backend="onnx", device="cpu")
     torch_model.load()

@@ -60,15 +60,21 @@ def read_dicom(path: str | Path) -> CxrImage:
         raise
     except MemoryError as exc:
         raise ImageReadError(path, "not enough memory to read this file (damaged or crafted header?)") from exc
-    except _MALFORMED_DATA_ERRORS + _pydicom_errors() as exc:
-        detail = "sequences nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+    except _malformed_data_errors() as exc:
+        detail = _describe(exc, f"{type(exc).__name__}: {exc}")
         raise ImageReadError(path, f"damaged or malformed DICOM data ({detail})") from exc
 
 
-def _pydicom_errors() -> tuple[type[Exception], ...]:
+def _malformed_data_errors() -> tuple[type[Exception], ...]:
+    """``_MALFORMED_DATA_ERRORS`` plus pydicom's own (imported late: the engine imports pydicom lazily)."""
     from pydicom.errors import BytesLengthException
 
-    return (BytesLengthException,)
+    return _MALFORMED_DATA_ERRORS + (BytesLengthException,)
+
+
+def _describe(exc: BaseException, detail: str) -> str:
+    """``detail``, except for a recursion error, whose own text says nothing useful."""
+    return "sequences nested too deeply" if isinstance(exc, RecursionError) else detail
 
 
 def _read_dicom(path: Path) -> CxrImage:
@@ -80,9 +86,8 @@ def _read_dicom(path: Path) -> CxrImage:
         ds = pydicom.dcmread(path, force=True, defer_size="512 KB")
     except (InvalidDicomError, OSError) as exc:
         raise ImageReadError(path, f"not a readable DICOM file ({exc})") from exc
-    except _MALFORMED_DATA_ERRORS + _pydicom_errors() as exc:
-        detail = "sequences nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise ImageReadError(path, f"not a readable DICOM file ({detail})") from exc
+    except _malformed_data_errors() as exc:
+        raise ImageReadError(path, f"not a readable DICOM file ({_describe(exc, str(exc))})") from exc
     if "PixelData" not in ds and "FloatPixelData" not in ds:
         if len(ds) == 0 or "SOPClassUID" not in ds and "Rows" not in ds:
             raise ImageReadError(path, "not a DICOM file (no DICOM attributes found)")

@@ -17,7 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 
 from cxr_engine.model_card import CLASSES
 
@@ -34,9 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the comparison as JSON here")
     args = parser.parse_args(argv)
 
-    from cxr_engine.cli import _select_card
+    from cxr_engine.model_card import find_card
 
-    card = _select_card(args.model)
+    card = find_card(args.model)
     rows = read_manifest(args.manifest, "test")
     with tempfile.TemporaryDirectory(prefix="cxr-check-cli-") as temp:
         csv_path = Path(temp) / "results.csv"
