@@ -237,7 +237,7 @@ def make_run(folder: Path, rows: list[dict], seed: int) -> Path:
 
 
 @pytest.fixture(scope="module")
-def evaluated(cxr3_dir, tmp_path_factory):
+def evaluated(cxr3_dir, dicom_dir, tmp_path_factory):
     """A random-weights run, a LOSO run without covid_cxnet, and the evaluation of both."""
     torch = pytest.importorskip("torch")  # evaluation runs the torch model
 
@@ -250,7 +250,7 @@ def evaluated(cxr3_dir, tmp_path_factory):
     loso = make_run(tmp / "loso", [r for r in rows if r["source"] != "covid_cxnet"], seed=1)
     out = tmp / "report"
     argv = ["--run", str(run), "--out", str(out), "--batch-size", "8", "--device", "cpu",
-            "--montage-per-kind", "2", "--loso-run", str(loso)]
+            "--montage-per-kind", "2", "--loso-run", str(loso), "--external", str(dicom_dir)]
     assert evaluate.main(argv) == 0
     return {"run": run, "out": out, "rows": rows, "tmp": tmp, "argv": argv}
 
@@ -266,13 +266,24 @@ def test_evaluate_writes_report_metrics_and_figures(evaluated):
     assert results["loso"]["n"] == sum(r["source"] == "covid_cxnet" for r in rows)
     report = (out / "report.md").read_text()
     for heading in ("## Per source", "## Per age group", "## Lungs-masked test", "## Shortcut checks",
-                    "## Leave one source out", "## Grad-CAM montage", "python -m training.evaluate"):
+                    "## Processing-shift test", "## Leave one source out", "## Unlabelled files from outside",
+                    "## Grad-CAM montage", "python -m training.evaluate"):
         assert heading in report
+    shifts = results["processing_shift"]["shifts"]
+    assert set(shifts) == {"sharpen", "blur", "noise", "half resolution", "jpeg q40"}
+    assert all(row["n"] == n_test for row in shifts.values())
+    external = results["external"]
+    assert len(external["files"]) == len(list(Path(external["folder"]).glob("*.dcm")))
+    assert sum(external["predicted"].values()) == sum("predicted" in f for f in external["files"]) > 0
+    for row in external["files"]:
+        if "probabilities" in row:
+            assert sum(row["probabilities"].values()) == pytest.approx(1.0)
     for figure in results["figures"].values():
         assert (out / figure).stat().st_size > 1000
         assert f"]({figure})" in report
     with np.load(out / "logits.npz") as cache:
         assert cache["test"].shape == (n_test, 3) and cache["test_masked"].shape == (n_test, 3)
+        assert cache["test_shift_half_resolution"].shape == (n_test, 3)
 
 
 def test_export_writes_a_verified_card_that_reproduces_the_test_accuracy(evaluated):
@@ -334,3 +345,31 @@ def test_shortcut_checks_fail_a_model_that_reads_outside_the_lungs():
     assert "not evaluated" in check_shortcuts({"accuracy": 0.4, "majority_class_accuracy": 0.44}, None)[0]
     low = check_shortcuts({"accuracy": 0.4, "majority_class_accuracy": 0.44}, {**loso, "accuracy": 0.6})
     assert "0.600 on covid_cxnet" in low[0]
+
+
+def test_processing_shift_section_and_check_by_hand():
+    from training.processing_shift import SHIFT_MARGIN, check_shifts, shift_section
+
+    labels = [0, 0, 1, 2]
+    plain = np.log(np.array([[.8, .1, .1], [.8, .1, .1], [.1, .8, .1], [.1, .1, .8]]))
+    noisy = plain.copy()
+    noisy[0] = np.log([.1, .1, .8])  # one normal turned COVID-19
+    section = shift_section(labels, plain, {"noise": noisy, "blur": plain.copy()}, 1.0)
+    assert section["plain_accuracy"] == 1.0 and section["margin"] == SHIFT_MARGIN
+    row = section["shifts"]["noise"]
+    assert row["accuracy"] == 0.75 and row["accuracy_drop"] == 0.25 and row["changed"] == 0.25
+    assert row["predicted"] == {"normal": 1, "pneumonia": 1, "covid": 2} and row["recall"]["normal"] == 0.5
+    assert section["shifts"]["blur"]["accuracy_drop"] == 0.0
+    failures = check_shifts(section)
+    assert len(failures) == 1 and "'noise' drops 0.250" in failures[0]
+    assert check_shifts(None) == []
+
+
+def test_shifted_images_stay_in_range_and_noise_is_fixed_per_file(cxr3_dir):
+    from training.processing_shift import SHIFTS, shifted_display
+
+    path = str(next((cxr3_dir / "images" / "covid").glob("*.jpg")))
+    for name in SHIFTS:
+        image = shifted_display(path, 224, name)
+        assert image.shape == (224, 224) and image.dtype == np.float32 and 0 <= image.min() <= image.max() <= 1
+    np.testing.assert_array_equal(shifted_display(path, 224, "noise"), shifted_display(path, 224, "noise"))

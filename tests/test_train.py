@@ -160,6 +160,44 @@ class TestData:
         np.testing.assert_allclose(tensor[corner].numpy(), plain[0][0][corner].numpy(), atol=1e-6)
         np.testing.assert_allclose(tensor[centre].numpy(), plain[3][0][centre].numpy(), atol=1e-6)
 
+    def test_acquisition_shift_is_the_identity_when_off_and_never_touches_its_input(self):
+        from training.data import AcquisitionShift
+
+        grey = np.random.default_rng(0).random((64, 64), dtype=np.float32)
+        kept = grey.copy()
+        np.testing.assert_array_equal(AcquisitionShift(p=0.0)(grey, np.random.default_rng(1)), grey)
+        for seed in range(10):
+            out = AcquisitionShift(p=1.0)(grey, np.random.default_rng(seed))
+            assert out.shape == grey.shape and out.dtype == np.float32
+            assert 0.0 <= out.min() and out.max() <= 1.0
+        np.testing.assert_array_equal(grey, kept)
+        again = [AcquisitionShift(p=1.0)(grey, np.random.default_rng(3)) for _ in range(2)]
+        np.testing.assert_array_equal(*again)
+
+    def test_acquisition_shift_makes_images_both_smoother_and_sharper(self, cxr3_dir):
+        """Sharpness must stop telling sources apart: the shift has to move it both ways."""
+        import cv2
+
+        from training.data import AcquisitionShift, standardised_image
+
+        def detail(image):
+            return float(cv2.Laplacian(image, cv2.CV_32F).std() / image.std())
+
+        grey = standardised_image(next((cxr3_dir / "images" / "normal").glob("*.jpg")), 224)
+        ratios = [detail(AcquisitionShift(p=1.0)(grey, np.random.default_rng(s))) / detail(grey) for s in range(60)]
+        assert min(ratios) < 0.7 and max(ratios) > 1.5
+        assert sum(abs(r - 1.0) < 0.02 for r in ratios) < 10  # few draws leave the image as it was
+
+    def test_dataset_applies_the_acquisition_shift_to_training_images(self, tiny_manifest):
+        from training.data import AcquisitionShift, ManifestDataset, read_manifest
+
+        rows = read_manifest(tiny_manifest, "train")
+        plain = ManifestDataset(rows, 64, (0.5,) * 3, (0.5,) * 3)
+        shifted = ManifestDataset(rows, 64, (0.5,) * 3, (0.5,) * 3, acquisition=AcquisitionShift(p=1.0))
+        torch.manual_seed(0)
+        changed = [not torch.equal(shifted[i][0], plain[i][0]) for i in range(len(rows))]
+        assert sum(changed) >= len(rows) // 2  # each step has its own probability: a few draws change nothing
+
     def test_distributed_sampler_shares_one_draw(self):
         from training.data import DistributedWeightedSampler
 

@@ -1,7 +1,8 @@
 """Training data: split-manifest rows -> (model input tensor, class index).
 
 Per image: ``read_image`` -> ``.display()`` -> ``standardise(size)`` (the engine's own steps, so
-training sees exactly what inference sees) -> augmentation (training only) -> ``normalise``.
+training sees exactly what inference sees) -> augmentation (training only: border swap, geometry
+and intensity, acquisition shift) -> ``normalise``.
 Standardised images are cached in memory as float16, one cache per split and size, so only the
 first epoch decodes files (or none, after :meth:`ImageCache.precompute`).
 
@@ -161,6 +162,64 @@ class Augment:
 
 
 @dataclass(frozen=True)
+class AcquisitionShift:
+    """Randomised image processing, against shortcuts in how a source's images were made.
+
+    In cxr3 the adult normals are smooth (one source, resampled once to 224 px) while the COVID
+    sources are sharper and noisier: a model learns "texture = COVID" and calls nearly every
+    sharpened or slightly noisy normal COVID-19, which is what a real detector's DICOM looks like.
+    With probability ``p`` an image goes through a random chain of the steps below, each applied
+    with its own probability, so that resolution, sharpness, noise and compression carry no label:
+    a resolution loss (down- then up-sampling), a blur or an unsharp mask, additive noise whose
+    strength follows the signal (quantum-like) or not, and JPEG recompression.
+    """
+
+    p: float = 0.0
+    resample: tuple[float, float, float] = (0.3, 1.2, 2.5)  # probability, smallest and largest factor
+    blur: tuple[float, float, float] = (0.25, 0.3, 1.2)  # probability, Gaussian sigma range in px
+    sharpen: tuple[float, float, float, float, float] = (0.35, 0.6, 1.6, 0.3, 1.5)  # p, sigma range, amount range
+    noise: tuple[float, float, float] = (0.5, 0.003, 0.03)  # probability, standard deviation range
+    jpeg: tuple[float, int, int] = (0.3, 35, 95)  # probability, quality range
+
+    def __call__(self, grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A new float32 image in [0, 1] (``grey`` is unchanged); the identity when the draw misses ``p``."""
+        out = grey.astype(np.float32, copy=True)
+        if rng.random() >= self.p:
+            return out
+        if rng.random() < self.resample[0]:
+            out = self.resampled(out, rng.uniform(*self.resample[1:]))
+        filter_draw = rng.random()
+        if filter_draw < self.blur[0]:
+            out = cv2.GaussianBlur(out, (0, 0), rng.uniform(*self.blur[1:]))
+        elif filter_draw < self.blur[0] + self.sharpen[0]:
+            detail = out - cv2.GaussianBlur(out, (0, 0), rng.uniform(*self.sharpen[1:3]))
+            out = out + rng.uniform(*self.sharpen[3:5]) * detail
+        if rng.random() < self.noise[0]:
+            sigma = rng.uniform(*self.noise[1:])
+            scale = np.sqrt(np.clip(out, 0.0, 1.0)) * 1.4 if rng.random() < 0.5 else 1.0
+            out = out + rng.normal(0.0, sigma, out.shape).astype(np.float32) * scale
+        out = np.clip(out, 0.0, 1.0)
+        if rng.random() < self.jpeg[0]:
+            out = self.recompressed(out, int(rng.integers(self.jpeg[1], self.jpeg[2] + 1)))
+        return out.astype(np.float32)
+
+    @staticmethod
+    def resampled(grey: np.ndarray, factor: float) -> np.ndarray:
+        height, width = grey.shape
+        small = cv2.resize(grey, (max(8, round(width / factor)), max(8, round(height / factor))),
+                           interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+    @staticmethod
+    def recompressed(grey: np.ndarray, quality: int) -> np.ndarray:
+        ok, encoded = cv2.imencode(".jpg", np.round(grey * 255.0).astype(np.uint8),
+                                   [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            return grey
+        return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+
+
+@dataclass(frozen=True)
 class BorderSwap:
     """Counterfactual augmentation against shortcuts outside the lungs.
 
@@ -201,13 +260,15 @@ class ManifestDataset(Dataset):
     """(C, size, size) float32 tensors and class indices for the rows of one split."""
 
     def __init__(self, rows: list[dict], size: int, mean: Sequence[float], std: Sequence[float],
-                 in_chans: int = 3, augment: Augment | None = None, border_swap: BorderSwap | None = None):
+                 in_chans: int = 3, augment: Augment | None = None, border_swap: BorderSwap | None = None,
+                 acquisition: AcquisitionShift | None = None):
         self.rows = rows
         self.labels = [CLASSES.index(row["label"]) for row in rows]
         self.cache = ImageCache([row["path"] for row in rows], size)
         self.mean, self.std, self.in_chans = tuple(mean), tuple(std), in_chans
         self.augment = augment
         self.border_swap = border_swap if border_swap is not None and border_swap.p > 0 else None
+        self.acquisition = acquisition if acquisition is not None and acquisition.p > 0 else None
         weights = self.sample_weights().numpy() if rows else np.ones(0)
         self.donor_probabilities = weights / weights.sum() if weights.sum() > 0 else None
 
@@ -216,7 +277,7 @@ class ManifestDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         grey = self.cache.get(index)
-        if self.augment is not None or self.border_swap is not None:
+        if self.augment is not None or self.border_swap is not None or self.acquisition is not None:
             # Drawn from torch's RNG, which the DataLoader seeds per worker from the run's seed.
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
             if self.border_swap is not None and rng.random() < self.border_swap.p:
@@ -224,6 +285,8 @@ class ManifestDataset(Dataset):
                 grey = self.border_swap(grey, self.cache.get(donor), rng)
             if self.augment is not None:
                 grey = self.augment(grey, rng)
+            if self.acquisition is not None:
+                grey = self.acquisition(grey, rng)
         return torch.from_numpy(normalise(grey, self.mean, self.std, self.in_chans)), self.labels[index]
 
     def sample_weights(self) -> torch.Tensor:

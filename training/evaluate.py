@@ -8,9 +8,12 @@ of inference in the app. Steps:
 3. test metrics before and after it, per source and per age group; confusion matrix and
    reliability diagram PNGs;
 4. a lungs-masked test (the central thorax blanked) and per-source shortcut checks;
-5. optionally a leave-one-source-out run evaluated on the source it never saw (``--loso-run``);
-6. a Grad-CAM montage of correct and wrong test cases per class;
-7. ``OUT/report.md`` and ``OUT/metrics.json`` (read by ``training.export``).
+5. a processing-shift test (sharpened, blurred, noisy, resampled, recompressed test images;
+   ``training.processing_shift``);
+6. optionally a leave-one-source-out run evaluated on the source it never saw (``--loso-run``),
+   and the calls on unlabelled files from outside the dataset (``--external DIR``);
+7. a Grad-CAM montage of correct and wrong test cases per class;
+8. ``OUT/report.md`` and ``OUT/metrics.json`` (read by ``training.export``).
 
 Run: ``python -m training.evaluate --run training/work/runs/lite0_224``
 """
@@ -36,6 +39,8 @@ from cxr_engine.registry import get_architecture
 from cxr_engine.weights import sha256_file
 
 from . import metrics as M
+from .external_files import external_lines, external_section
+from .processing_shift import SHIFT_MARGIN, SHIFTS, check_shifts, shift_lines, shift_section, shifted_display
 from .script_logging import script_logging
 
 log = logging.getLogger("training.evaluate")
@@ -541,8 +546,8 @@ def summary_lines(results: dict) -> list[str]:
     lines = ["## Summary", ""]
     lines += md_table(["split", "n", "accuracy", "macro-F1", "NLL", "ECE", "macro AUROC"], summary_rows(results))
     lines += [f"**Bar** (test accuracy ≥ {BAR['accuracy']}, every class F1 ≥ {BAR['f1']}, ECE ≤ {BAR['ece']}; "
-              f"lungs-masked accuracy at most {MASKED_MARGIN} above the majority class; leave-one-source-out "
-              f"accuracy ≥ {BAR['accuracy']}): "
+              f"lungs-masked accuracy at most {MASKED_MARGIN} above the majority class; accuracy drop under "
+              f"each processing shift at most {SHIFT_MARGIN}; leave-one-source-out accuracy ≥ {BAR['accuracy']}): "
               + ("met." if bar["meets_bar"] else "not met: " + "; ".join(bar["failures"]) + "."), ""]
     lines += ["## Per class (test)", ""]
     lines += md_table(["class", "support", "precision", "recall", "F1", "AUROC"],
@@ -570,7 +575,9 @@ def report_sections(results: dict) -> list[str]:
     lines += ["## Per age group (test)", ""] + group_table(results["test"]["by_age_group"], "age group")
     lines += masked_lines(results["lungs_masked"])
     lines += shortcut_lines(results["test"]["shortcut_checks"])
+    lines += shift_lines(results.get("processing_shift"), md_table)
     lines += loso_lines(results["loso"])
+    lines += external_lines(results.get("external"), md_table)
     return lines + ["## Grad-CAM montage (test)", "",
                     "Predicted class's Grad-CAM, each map min-max scaled within its own image.", "",
                     "![Grad-CAM montage](gradcam_montage.png)", ""]
@@ -623,6 +630,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="correct and wrong Grad-CAM cases per class (default 4)")
     p.add_argument("--loso-run", type=Path, help="a run trained without one source, evaluated on that source")
     p.add_argument("--loso-source", help="the held-out source (default: the one source the LOSO run lacks)")
+    p.add_argument("--no-shift-test", action="store_true",
+                   help="skip the processing-shift test (5 more passes over the test split)")
+    p.add_argument("--external", type=Path,
+                   help="a folder of unlabelled images from outside the dataset (e.g. ../shared/data/dicom) "
+                        "whose calls the report lists")
     p.add_argument("--no-cache", action="store_true", help=f"recompute logits even when {CACHE_FILE} has them")
     args = p.parse_args(argv)
     if args.card and not args.manifest:
@@ -646,14 +658,25 @@ def load_card(args: argparse.Namespace) -> ModelCard:
 
 
 def split_logits(args, classifier, card: ModelCard, cache: LogitCache | None, split: str,
-                 rows: Sequence[dict], masked: bool = False) -> np.ndarray:
-    """Logits of one split's images (lungs-masked when ``masked``), through the cache."""
+                 rows: Sequence[dict], masked: bool = False, shift: str | None = None) -> np.ndarray:
+    """Logits of one split's images (lungs-masked when ``masked``, or after a processing ``shift``), cached."""
     paths = [r["path"] for r in rows]
-    variant = "masked" if masked else "plain"
-    loader = (lambda p: masked_display(p, card.input_size)) if masked else None
-    name = f"{split}_masked" if masked else split
+    variant, loader, name = "plain", None, split
+    if masked:
+        variant, name = "masked", f"{split}_masked"
+        loader = lambda p: masked_display(p, card.input_size)  # noqa: E731
+    elif shift:
+        variant, name = f"shift {shift}: {SHIFTS[shift][0]}", f"{split}_shift_{shift.replace(' ', '_')}"
+        loader = lambda p: shifted_display(p, card.input_size, shift)  # noqa: E731
     return cached_logits(cache, name, fingerprint(card, paths, variant),
                          lambda: predict_logits(classifier, paths, args.batch_size, name, loader))
+
+
+def processing_shift_section(args, classifier, card: ModelCard, cache, rows, test_logits, temperature) -> dict | None:
+    if args.no_shift_test:
+        return None
+    shifted = {name: split_logits(args, classifier, card, cache, "test", rows, shift=name) for name in SHIFTS}
+    return shift_section(label_indices(rows), test_logits, shifted, temperature)
 
 
 def draw_figures(args, results: dict, classifier, test_rows, test_logits, card: ModelCard) -> None:
@@ -697,12 +720,17 @@ def evaluate(args: argparse.Namespace, command: str) -> dict:
                                   val_logits, temperature),
         "test": test_section(test_rows, test_logits, temperature),
         "lungs_masked": masked_section(test_rows, masked_logits, temperature),
+        "processing_shift": processing_shift_section(args, classifier, card, cache, test_rows, test_logits,
+                                                     temperature),
         "loso": loso_section(args, manifest, cache) if args.loso_run else None,
+        "external": external_section(classifier, args.external, temperature) if args.external else None,
     }
     meets, failures = check_bar(results["test"]["after_temperature"], args.limit)
     failures += check_shortcuts(results["lungs_masked"], results["loso"])
+    failures += check_shifts(results["processing_shift"])
     results["bar"] = {"meets_bar": not failures, "failures": failures,
-                      "criteria": {**BAR, "lungs_masked_margin_over_majority": MASKED_MARGIN, "loso_accuracy": BAR["accuracy"]}}
+                      "criteria": {**BAR, "lungs_masked_margin_over_majority": MASKED_MARGIN,
+                                   "processing_shift_max_drop": SHIFT_MARGIN, "loso_accuracy": BAR["accuracy"]}}
     draw_figures(args, results, classifier, test_rows, test_logits, card)
     classifier.close()
     results["figures"] = {"confusion": "confusion_matrix.png", "reliability": "reliability.png",

@@ -42,6 +42,7 @@ from .evaluate import (
     read_run,
     test_section,
 )
+from .processing_shift import check_shifts
 from .script_logging import script_logging
 
 log = logging.getLogger("training.export")
@@ -203,6 +204,8 @@ def test_metrics(section: dict, report: dict, report_dir: Path, check: dict | No
         "by_age_group": section["by_age_group"],
         "shortcut_checks": section["shortcut_checks"],
         "leave_one_source_out": report.get("loso"),
+        "processing_shift": report.get("processing_shift"),
+        "external_files": report.get("external"),
         "weights_evaluated": dtype,
         "fp16_check": check,
         "report": display_path(report_dir / "report.md"),
@@ -314,6 +317,7 @@ def build_card(args, run_card: ModelCard, report: dict, section: dict, check: di
     """The bundled model's card (``section``: test metrics of the shipped weights)."""
     meets, failures = check_bar(section["after_temperature"], report.get("limit"))
     failures += check_shortcuts(report.get("lungs_masked"), report.get("loso"))
+    failures += check_shifts(report.get("processing_shift"))
     meets = not failures
     dtype = "float16" if half else "float32"
     manifest = Path(read_run(args.run)["args"].get("split_manifest") or report["manifest"])

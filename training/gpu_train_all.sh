@@ -8,7 +8,8 @@
 #   OUT/summary.txt         best validation macro-F1 of each model
 #
 # Environment overrides: MANIFEST (split_manifest.csv), PYTHON, EPOCHS_DENSENET, EPOCHS_B1,
-# BATCH, LR, WORKERS, BORDER_SWAP (default 0.7), DRY_RUN=1 (print the commands, run nothing).
+# BATCH, LR, WORKERS, BORDER_SWAP (default 0.7), ACQUISITION_SHIFT (default 0.8),
+# DRY_RUN=1 (print the commands, run nothing).
 set -euo pipefail
 
 usage() {
@@ -33,6 +34,7 @@ BATCH="${BATCH:-64}"
 LR="${LR:-2e-3}"
 WORKERS="${WORKERS:-8}"
 BORDER_SWAP="${BORDER_SWAP:-0.7}"  # training.data.BorderSwap: surroundings from another image
+ACQUISITION_SHIFT="${ACQUISITION_SHIFT:-0.8}"  # training.data.AcquisitionShift: resolution/sharpness/noise/JPEG
 # From scratch, ~9k training images: about 2 min per model at these epoch counts with AMP.
 EPOCHS_DENSENET="${EPOCHS_DENSENET:-24}"
 EPOCHS_B1="${EPOCHS_B1:-30}"
@@ -54,7 +56,8 @@ fi
 train() {  # train ARCH EPOCHS
     run "$PYTHON" -m training.train --manifest "$MANIFEST" --arch "$1" --pretrained none --size 224 \
         --epochs "$2" --batch-size "$BATCH" --lr "$LR" --weight-decay 0.05 --warmup-epochs 2 \
-        --label-smoothing 0.1 --border-swap "$BORDER_SWAP" --patience 8 --device cuda --workers "$WORKERS" --seed 0 \
+        --label-smoothing 0.1 --border-swap "$BORDER_SWAP" \
+        --acquisition-shift "$ACQUISITION_SHIFT" --patience 8 --device cuda --workers "$WORKERS" --seed 0 \
         --cache-dir "$OUT/cache" --out "$OUT/$1"
 }
 

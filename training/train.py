@@ -43,7 +43,7 @@ from cxr_engine.preprocessing import PREPROCESSING_VERSION
 from cxr_engine.registry import build_model, get_architecture, list_architectures
 from cxr_engine.weights import save_weights, sha256_file
 
-from .data import Augment, BorderSwap, ManifestDataset, limit_rows, read_manifest, train_sampler
+from .data import AcquisitionShift, Augment, BorderSwap, ManifestDataset, limit_rows, read_manifest, train_sampler
 from .pretrained import load_pretrained_backbone
 from .script_logging import script_logging
 
@@ -94,6 +94,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--border-swap", type=float, default=0.0,
                         help="probability of replacing everything around a jittered central rectangle "
                              "with another training image's (training.data.BorderSwap; 0 = off)")
+    parser.add_argument("--acquisition-shift", type=float, default=0.0,
+                        help="probability of a random resolution/blur/sharpen/noise/JPEG chain "
+                             "(training.data.AcquisitionShift; 0 = off)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--resume", type=Path, default=None, help="last.pt checkpoint to continue from")
     parser.add_argument("--seed", type=int, default=0)
@@ -114,8 +117,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be at least 1")
-    if not 0.0 <= args.border_swap <= 1.0:
-        parser.error("--border-swap is a probability: give a value from 0 to 1")
+    for flag in ("border_swap", "acquisition_shift"):
+        if not 0.0 <= getattr(args, flag) <= 1.0:
+            parser.error(f"--{flag.replace('_', '-')} is a probability: give a value from 0 to 1")
     if args.freeze_backbone_epochs >= args.epochs:
         parser.error("--freeze-backbone-epochs must be smaller than --epochs")
     return args
@@ -204,7 +208,7 @@ def build_datasets(args: argparse.Namespace, size: int, dist: Dist) -> tuple[Man
         if not split_rows:
             raise ValueError(f"{args.manifest}: no rows in the {split!r} split")
     train = ManifestDataset(rows["train"], size, arch.mean, arch.std, IN_CHANS, Augment(),
-                            BorderSwap(p=args.border_swap))
+                            BorderSwap(p=args.border_swap), AcquisitionShift(p=args.acquisition_shift))
     val = ManifestDataset(rows["val"], size, arch.mean, arch.std, IN_CHANS, augment=None)
     fill_cache(train, "train", args, dist)
     fill_cache(val, "val", args, dist)
