@@ -198,6 +198,24 @@ class TestData:
         changed = [not torch.equal(shifted[i][0], plain[i][0]) for i in range(len(rows))]
         assert sum(changed) >= len(rows) // 2  # each step has its own probability: a few draws change nothing
 
+    def test_source_texture_ranks_blur_below_sharpening_and_reports_every_group(self, tiny_manifest, dicom_dir,
+                                                                               capsys):
+        import cv2
+
+        from training import source_texture
+        from training.data import AcquisitionShift
+
+        grey = np.random.default_rng(0).random((224, 224), dtype=np.float32)
+        smooth = cv2.GaussianBlur(grey, (0, 0), 2.0)
+        assert source_texture.detail(smooth) < source_texture.detail(AcquisitionShift.resampled(grey, 1.5)) \
+            < source_texture.detail(grey)
+        assert source_texture.main(["--manifest", str(tiny_manifest), "--folder", str(dicom_dir),
+                                    "--per-group", "2"]) == 0
+        printed = capsys.readouterr().out
+        for label in ("normal", "pneumonia", "covid"):
+            assert f"\n{label} " in printed
+        assert "966_fixed.dcm" in printed
+
     def test_distributed_sampler_shares_one_draw(self):
         from training.data import DistributedWeightedSampler
 
