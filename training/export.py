@@ -246,6 +246,7 @@ def card_notes(report: dict, section: dict, failures: list[str], check: dict | N
         (f"Leave-one-source-out: a run without {loso['held_out_source']} scored accuracy {loso['accuracy']:.3f} on its "
          f"{loso['n']} images." if loso else
          "Leave-one-source-out was not run: performance on unseen hospitals is unknown."),
+        shift_note(report.get("processing_shift")),
         "Per-source and per-age-group metrics: test_metrics.by_source and test_metrics.by_age_group.",
     ]
     if report.get("limit"):
@@ -255,6 +256,15 @@ def card_notes(report: dict, section: dict, failures: list[str], check: dict | N
                      f"{check['accuracy_float32']:.4f} (float32), {check['changed_predictions']} changed predictions; "
                      f"shipped as {'float16' if half else 'float32'}.")
     return " ".join(notes)
+
+
+def shift_note(section: dict | None) -> str:
+    """One sentence on the processing-shift test (training.processing_shift)."""
+    if not section or not section["shifts"]:
+        return "Processing-shift test not run: sensitivity to sharpening, noise or resolution is unknown."
+    worst, row = max(section["shifts"].items(), key=lambda item: item[1]["accuracy_drop"])
+    return (f"Processing-shift test ({', '.join(section['shifts'])}): largest test accuracy drop "
+            f"{row['accuracy_drop']:.3f} (under {worst}; allowed {section['margin']:.2f}).")
 
 
 def fmt3(value) -> str:
