@@ -605,6 +605,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with script_logging(log_file, level=level, tag=f"[rank {dist.rank}] ", file_mode="a"):
             run(args, dist)
+        if dist.enabled:
+            # Rank 0 may still be writing checkpoints: a rank that tears gloo down first can abort
+            # ("terminate called without an active exception"), so all ranks finish together.
+            torch_dist.barrier()
     finally:
         if dist.enabled:
             torch_dist.destroy_process_group()
