@@ -348,6 +348,7 @@ def test_shortcut_checks_fail_a_model_that_reads_outside_the_lungs():
 
 
 def test_processing_shift_section_and_check_by_hand():
+    pytest.importorskip("sklearn")  # a training extra (AUROC inside metrics.summarise)
     from training.processing_shift import SHIFT_MARGIN, check_shifts, shift_section
 
     labels = [0, 0, 1, 2]

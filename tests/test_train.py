@@ -203,11 +203,11 @@ class TestData:
         import cv2
 
         from training import source_texture
-        from training.data import AcquisitionShift
+        from training.degradation import resampled
 
         grey = np.random.default_rng(0).random((224, 224), dtype=np.float32)
         smooth = cv2.GaussianBlur(grey, (0, 0), 2.0)
-        assert source_texture.detail(smooth) < source_texture.detail(AcquisitionShift.resampled(grey, 1.5)) \
+        assert source_texture.detail(smooth) < source_texture.detail(resampled(grey, 1.5)) \
             < source_texture.detail(grey)
         assert source_texture.main(["--manifest", str(tiny_manifest), "--folder", str(dicom_dir),
                                     "--per-group", "2"]) == 0

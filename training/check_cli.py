@@ -17,7 +17,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 from cxr_engine.model_card import CLASSES
 
 from .data import read_manifest

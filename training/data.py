@@ -29,6 +29,8 @@ from cxr_engine.io import read_image
 from cxr_engine.model_card import CLASSES
 from cxr_engine.preprocessing import normalise, standardise
 
+from .degradation import recompressed, resampled, sharpened
+
 REQUIRED_COLUMNS = ("path", "label", "split", "sample_weight")
 
 
@@ -187,36 +189,20 @@ class AcquisitionShift:
         if rng.random() >= self.p:
             return out
         if rng.random() < self.resample[0]:
-            out = self.resampled(out, rng.uniform(*self.resample[1:]))
+            out = resampled(out, rng.uniform(*self.resample[1:]))
         filter_draw = rng.random()
         if filter_draw < self.blur[0]:
             out = cv2.GaussianBlur(out, (0, 0), rng.uniform(*self.blur[1:]))
         elif filter_draw < self.blur[0] + self.sharpen[0]:
-            detail = out - cv2.GaussianBlur(out, (0, 0), rng.uniform(*self.sharpen[1:3]))
-            out = out + rng.uniform(*self.sharpen[3:5]) * detail
+            out = sharpened(out, rng.uniform(*self.sharpen[1:3]), rng.uniform(*self.sharpen[3:5]))
         if rng.random() < self.noise[0]:
             sigma = rng.uniform(*self.noise[1:])
             scale = np.sqrt(np.clip(out, 0.0, 1.0)) * 1.4 if rng.random() < 0.5 else 1.0
             out = out + rng.normal(0.0, sigma, out.shape).astype(np.float32) * scale
         out = np.clip(out, 0.0, 1.0)
         if rng.random() < self.jpeg[0]:
-            out = self.recompressed(out, int(rng.integers(self.jpeg[1], self.jpeg[2] + 1)))
+            out = recompressed(out, int(rng.integers(self.jpeg[1], self.jpeg[2] + 1)))
         return out.astype(np.float32)
-
-    @staticmethod
-    def resampled(grey: np.ndarray, factor: float) -> np.ndarray:
-        height, width = grey.shape
-        small = cv2.resize(grey, (max(8, round(width / factor)), max(8, round(height / factor))),
-                           interpolation=cv2.INTER_AREA)
-        return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
-
-    @staticmethod
-    def recompressed(grey: np.ndarray, quality: int) -> np.ndarray:
-        ok, encoded = cv2.imencode(".jpg", np.round(grey * 255.0).astype(np.uint8),
-                                   [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            return grey
-        return cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
 
 
 @dataclass(frozen=True)

@@ -96,20 +96,10 @@ def run_manifest(run: Path) -> Path:
 
 
 def make_classifier(card: ModelCard, device: str, model=None):
-    """A ``Classifier`` whose probabilities are plain softmax (temperature 1): see :func:`as_logits`."""
+    """A ``Classifier`` whose probabilities are plain softmax (temperature 1): see ``metrics.as_logits``."""
     from cxr_engine.inference import Classifier
 
     return Classifier(dataclasses.replace(card, temperature=1.0), device=device, model=model)
-
-
-def as_logits(predictions) -> np.ndarray:
-    """(N, K) log-probabilities of temperature-1 predictions.
-
-    They equal the logits up to a per-image constant, which softmax and temperature scaling
-    ignore, so they stand in for the logits that ``Classifier.predict`` does not return.
-    """
-    probs = np.array([p.probabilities for p in predictions], dtype=np.float64)
-    return np.log(np.maximum(probs, 1e-300))
 
 
 # --------------------------------------------------------------------------- data
@@ -170,7 +160,7 @@ def masked_display(path: str, size: int) -> np.ndarray:
 
 def predict_logits(classifier, paths: Sequence[str], batch_size: int, desc: str,
                    loader: Callable | None = None) -> np.ndarray:
-    """(N, K) logits (see :func:`as_logits`) for ``paths``; ``loader`` maps a path to what is classified."""
+    """(N, K) logits (see ``metrics.as_logits``) for ``paths``; ``loader`` maps a path to what is classified."""
     from tqdm import tqdm
 
     from cxr_engine.io import read_image
@@ -180,7 +170,7 @@ def predict_logits(classifier, paths: Sequence[str], batch_size: int, desc: str,
     starts = range(0, len(paths), batch_size)
     for start in tqdm(starts, desc=desc, unit="batch", mininterval=5 if not sys.stderr.isatty() else 0.5):
         images = [loader(p) for p in paths[start:start + batch_size]]
-        chunks.append(as_logits(classifier.predict(images)))
+        chunks.append(M.as_logits(classifier.predict(images)))
     return np.concatenate(chunks) if chunks else np.zeros((0, len(classifier.classes)))
 
 

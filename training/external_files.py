@@ -37,9 +37,7 @@ def external_section(classifier, folder: Path, temperature: float) -> dict:
             rows.append({**row, "error": str(error)})
             continue
         meta = image.metadata
-        # The classifier runs at T = 1; its log-probabilities stand in for the logits (see evaluate.as_logits).
-        plain = np.asarray([classifier.predict([image])[0].probabilities], dtype=np.float64)
-        probs = M.softmax(np.log(np.maximum(plain, 1e-300)), temperature)[0]
+        probs = M.softmax(M.as_logits(classifier.predict([image])), temperature)[0]  # classifier at T = 1
         rows.append({**row, "modality": meta.modality if meta else "", "view": meta.view_position if meta else "",
                      "description": meta.study_description if meta else "",
                      "predicted": CLASSES[int(np.argmax(probs))],

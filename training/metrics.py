@@ -18,6 +18,16 @@ ECE_BINS = 15
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 
 
+def as_logits(predictions) -> np.ndarray:
+    """(N, K) log-probabilities of temperature-1 predictions (objects with ``.probabilities``).
+
+    They equal the logits up to a per-image constant, which softmax and temperature scaling
+    ignore, so they stand in for the logits that ``Classifier.predict`` does not return.
+    """
+    probs = np.array([p.probabilities for p in predictions], dtype=np.float64)
+    return np.log(np.maximum(probs, 1e-300))
+
+
 # --------------------------------------------------------------------------- probabilities
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 from cxr_engine.model_card import CLASSES
 
 from . import metrics as M
-from .data import AcquisitionShift
+from .degradation import recompressed, resampled, sharpened
 
 #: Largest accuracy drop under any shift that still counts as "reads the disease, not the processing".
 SHIFT_MARGIN = 0.05
@@ -32,7 +32,7 @@ def _seed(path: str) -> int:
 
 
 def sharpen(grey: np.ndarray, path: str) -> np.ndarray:
-    return grey + 1.0 * (grey - cv2.GaussianBlur(grey, (0, 0), 1.0))
+    return sharpened(grey, 1.0, 1.0)
 
 
 def blur(grey: np.ndarray, path: str) -> np.ndarray:
@@ -44,11 +44,11 @@ def noise(grey: np.ndarray, path: str) -> np.ndarray:
 
 
 def half_resolution(grey: np.ndarray, path: str) -> np.ndarray:
-    return AcquisitionShift.resampled(grey, 2.0)
+    return resampled(grey, 2.0)
 
 
 def jpeg_q40(grey: np.ndarray, path: str) -> np.ndarray:
-    return AcquisitionShift.recompressed(np.clip(grey, 0.0, 1.0), 40)
+    return recompressed(np.clip(grey, 0.0, 1.0), 40)
 
 
 #: name -> (what it does, function of (standardised image, file path)).

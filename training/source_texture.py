@@ -5,7 +5,8 @@ central 64 % of the standardised image) per label × source of a split manifest,
 an optional folder of outside images (e.g. real DICOM files). When detail lines up with the label,
 a model can learn the label from how images were processed: ``AcquisitionShift`` exists for that.
 
-Run: ``python -m training.source_texture --manifest training/work/curated/split_manifest.csv --folder ../shared/data/dicom``
+Run: ``python -m training.source_texture --manifest training/work/curated/split_manifest.csv
+--folder ../shared/data/dicom``
 """
 from __future__ import annotations
 
