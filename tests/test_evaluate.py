@@ -303,6 +303,7 @@ def test_export_writes_a_verified_card_that_reproduces_the_test_accuracy(evaluat
     assert card.weights_dtype in ("float16", "float32")
     assert card.weights_dtype == ("float16" if card.test_metrics["fp16_check"]["within_tolerance"] else "float32")
     assert not card.meets_bar and "Does NOT meet" in card.notes
+    assert "Random initialisation" in card.notes and "Distilled" not in card.notes
     assert card.temperature == json.loads((evaluated["out"] / "metrics.json").read_text())["temperature"]
     assert card.training_data["split_manifest_sha256"] == sha256_file(evaluated["run"] / "split_manifest.csv")
     assert "covid_cxnet" in card.training_data["sources"]
@@ -332,6 +333,28 @@ def test_export_refuses_weights_that_changed_since_evaluation(evaluated, tmp_pat
     with pytest.raises(ValueError, match="evaluate again"):
         export.main(["--run", str(run), "--name", "x", "--report", str(evaluated["out"] / "metrics.json"),
                      "--models-dir", str(tmp_path / "models")])
+
+
+def test_a_loso_run_distilled_from_a_teacher_that_saw_the_source_is_refused(cxr3_dir, tmp_path):
+    pytest.importorskip("torch")  # make_run writes weights
+    from training.evaluate import held_out_source
+
+    rows = tiny_rows(cxr3_dir)
+    loso = make_run(tmp_path / "loso", [r for r in rows if r["source"] != "covid_cxnet"], seed=1)
+    assert held_out_source(loso, rows, None) == "covid_cxnet"
+    run = json.loads((loso / "run.json").read_text())
+    teacher_run = make_run(tmp_path / "loso_teacher", [r for r in rows if r["source"] != "covid_cxnet"], seed=2)
+    (teacher_run / "best.json").write_text(json.dumps({"training_data": {"split_manifest": str(
+        teacher_run / "split_manifest.csv")}}))
+    run["args"]["teacher"] = str(teacher_run / "best.json")
+    (loso / "run.json").write_text(json.dumps(run))
+    assert held_out_source(loso, rows, None) == "covid_cxnet"  # a LOSO teacher is fine
+
+    bundled = Path(__file__).resolve().parents[1] / "resources/models/efficientnet-lite0.json"
+    run["args"]["teacher"] = str(bundled)  # trained on covid_cxnet: the held-out source leaks through it
+    (loso / "run.json").write_text(json.dumps(run))
+    with pytest.raises(ValueError, match="through the teacher"):
+        held_out_source(loso, rows, None)
 
 
 def test_shortcut_checks_fail_a_model_that_reads_outside_the_lungs():

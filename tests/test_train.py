@@ -281,6 +281,74 @@ class TestTrain:
         assert (out / "best.safetensors").exists() and (out / "last.pt").exists()
 
 
+class TestDistillation:
+    def test_teacher_sees_the_same_image_in_its_own_normalisation(self):
+        from types import SimpleNamespace
+
+        from training.distill import DistillationLoss
+
+        from cxr_engine.preprocessing import normalise
+
+        seen = []
+
+        class Recorder(torch.nn.Module):
+            def forward(self, x):
+                seen.append(x.clone())
+                return torch.zeros(len(x), 3)
+
+        grey = np.random.default_rng(0).random((16, 16), dtype=np.float32)
+        imagenet = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+        student_input = torch.from_numpy(normalise(grey, *imagenet, 3))[None]
+        card = SimpleNamespace(mean=[0.5] * 3, std=[0.5] * 3)
+        loss = DistillationLoss(Recorder(), card, *imagenet, weight=0.5, temperature=2.0, label_smoothing=0.0)
+        loss(torch.zeros(1, 3), torch.tensor([0]), student_input)
+        expected = torch.from_numpy(normalise(grey, [0.5] * 3, [0.5] * 3, 3))[None]
+        torch.testing.assert_close(seen[0], expected, atol=1e-5, rtol=0)
+
+    def test_weights_blend_the_hard_and_the_soft_loss(self):
+        from types import SimpleNamespace
+
+        import torch.nn.functional as F
+        from training.distill import DistillationLoss
+
+        torch.manual_seed(0)
+        teacher = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 3))
+        card = SimpleNamespace(mean=[0.0] * 3, std=[1.0] * 3)
+        images, labels = torch.randn(5, 3, 4, 4), torch.tensor([0, 1, 2, 1, 0])
+        student = torch.randn(5, 3, requires_grad=True)
+
+        def blended(weight, logits=student):
+            return DistillationLoss(teacher, card, [0.0] * 3, [1.0] * 3, weight, 2.0, 0.1)(logits, labels, images)
+
+        torch.testing.assert_close(blended(0.0), F.cross_entropy(student, labels, label_smoothing=0.1))
+        copy_of_teacher = teacher(images).detach()
+        assert float(blended(1.0, copy_of_teacher)) == pytest.approx(0.0, abs=1e-6)
+        assert float(blended(1.0).detach()) > 0.01
+        blended(0.7).backward()
+        assert student.grad is not None and all(p.grad is None for p in teacher.parameters())
+
+    def test_a_teacher_of_another_input_size_is_refused(self):
+        from training.distill import load_teacher
+
+        with pytest.raises(ValueError, match="input size"):
+            load_teacher(REPO_ROOT / "resources/models/efficientnet-lite0.json", 64, torch.device("cpu"))
+
+    def test_smoke_train_distilled_from_the_bundled_model(self, tiny_manifest, tmp_path):
+        from safetensors.torch import load_file
+        from training import train
+
+        out = tmp_path / "distilled"
+        card = REPO_ROOT / "resources/models/efficientnet-lite0.json"
+        args = smoke_args(tiny_manifest, out, 1, "--teacher", str(card), "--distill-weight", "0.7")
+        args[args.index("--size") + 1] = "224"
+        assert train.main(args) == 0
+        record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+        assert np.isfinite(record["train_loss"]) and record["train_loss"] > 0
+        student_keys = set(load_file(str(out / "best.safetensors")))
+        assert student_keys and not any(key.startswith("teacher") for key in student_keys)
+        assert json.loads((out / "run.json").read_text())["args"]["teacher"] == str(card)
+
+
 class TestGpuScript:
     SCRIPT = REPO_ROOT / "training" / "gpu_train_all.sh"
 

@@ -333,12 +333,32 @@ def held_out_source(loso_run: Path, rows: Sequence[dict], requested: str | None)
     if requested:
         if requested in seen:
             raise ValueError(f"{loso_run} trained or validated on {requested!r}: it is not held out")
-        return requested
-    missing = sorted({r.get("source", "") for r in rows} - seen)
-    if len(missing) != 1:
-        raise ValueError(f"{loso_run}: cannot tell the held-out source (missing from its manifest: {missing}); "
-                         "give --loso-source")
-    return missing[0]
+        source = requested
+    else:
+        missing = sorted({r.get("source", "") for r in rows} - seen)
+        if len(missing) != 1:
+            raise ValueError(f"{loso_run}: cannot tell the held-out source (missing from its manifest: {missing}); "
+                             "give --loso-source")
+        source = missing[0]
+    teacher = read_run(loso_run)["args"].get("teacher")
+    if teacher and source in teacher_sources(Path(teacher)):
+        raise ValueError(f"{loso_run} was distilled from {teacher}, which trained on {source!r}: the held-out "
+                         "source reaches it through the teacher; distil the LOSO run from a LOSO teacher")
+    return source
+
+
+def teacher_sources(card_path: Path) -> set[str]:
+    """Sources a distillation teacher trained or validated on, from its card's split manifest or source table."""
+    from .data import read_manifest
+
+    data = json.loads(card_path.read_text(encoding="utf-8")).get("training_data") or {}
+    manifest = data.get("split_manifest")
+    if manifest and Path(manifest).is_file():
+        return {r.get("source", "") for r in read_manifest(Path(manifest)) if r["split"] in ("train", "val")}
+    if "sources" in data:
+        return {name for name, info in data["sources"].items() if {"train", "val"} & set(info.get("images", {}))}
+    raise ValueError(f"{card_path}: cannot tell which sources this teacher trained on (no split manifest here "
+                     "and no source table in its card)")
 
 
 def loso_section(args: argparse.Namespace, manifest: Path, cache: LogitCache) -> dict:

@@ -258,6 +258,19 @@ def card_notes(report: dict, section: dict, failures: list[str], check: dict | N
     return " ".join(notes)
 
 
+def origin_note(run_args: dict) -> str:
+    """How the weights started: ImageNet backbone, random initialisation, and any distillation teacher."""
+    pretrained = run_args.get("pretrained") or "none"
+    start = ("Random initialisation (trained from scratch)." if pretrained.lower() == "none"
+             else f"Backbone initialised from {Path(pretrained).name}.")
+    teacher = run_args.get("teacher")
+    if not teacher:
+        return start
+    return (f"{start} Distilled from {teacher} (loss {1 - run_args['distill_weight']:.2f} x label cross-entropy + "
+            f"{run_args['distill_weight']:.2f} x KL to its soft targets at temperature "
+            f"{run_args['distill_temperature']:g}); the deployed model needs no teacher.")
+
+
 def shift_note(section: dict | None) -> str:
     """One sentence on the processing-shift test (training.processing_shift)."""
     if not section or not section["shifts"]:
@@ -339,7 +352,7 @@ def build_card(args, run_card: ModelCard, report: dict, section: dict, check: di
         training_data=training_data(manifest),
         test_metrics=test_metrics(section, report, args.report.parent, check, dtype),
         validation_metrics=validation_metrics(report, args.run), licence=LICENCE, intended_use=INTENDED_USE,
-        notes=card_notes(report, section, failures, check, half),
+        notes=f"{card_notes(report, section, failures, check, half)} {origin_note(read_run(args.run)['args'])}",
         created_by_command=commands(args.run, report, command),
     )
 

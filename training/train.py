@@ -44,6 +44,7 @@ from cxr_engine.registry import build_model, get_architecture, list_architecture
 from cxr_engine.weights import save_weights, sha256_file
 
 from .data import AcquisitionShift, Augment, BorderSwap, ManifestDataset, limit_rows, read_manifest, train_sampler
+from .distill import make_criterion
 from .pretrained import load_pretrained_backbone
 from .script_logging import script_logging
 
@@ -97,6 +98,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--acquisition-shift", type=float, default=0.0,
                         help="probability of a random resolution/blur/sharpen/noise/JPEG chain "
                              "(training.data.AcquisitionShift; 0 = off)")
+    parser.add_argument("--teacher", type=Path, default=None,
+                        help="model card JSON of a model to distil from "
+                             "(e.g. resources/models/efficientnet-lite0.json; training.distill)")
+    parser.add_argument("--distill-weight", type=float, default=0.7,
+                        help="share of the loss from the teacher's soft targets (with --teacher)")
+    parser.add_argument("--distill-temperature", type=float, default=2.0, help="softmax temperature for distillation")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--resume", type=Path, default=None, help="last.pt checkpoint to continue from")
     parser.add_argument("--seed", type=int, default=0)
@@ -117,9 +124,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be at least 1")
-    for flag in ("border_swap", "acquisition_shift"):
+    for flag in ("border_swap", "acquisition_shift", "distill_weight"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
             parser.error(f"--{flag.replace('_', '-')} is a probability: give a value from 0 to 1")
+    if args.distill_temperature <= 0:
+        parser.error("--distill-temperature must be positive")
     if args.freeze_backbone_epochs >= args.epochs:
         parser.error("--freeze-backbone-epochs must be smaller than --epochs")
     return args
@@ -347,7 +356,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, dist
         images = images.to(dist.device, non_blocking=True, memory_format=torch.channels_last)
         labels = labels.to(dist.device, non_blocking=True)
         with autocast(dist):
-            loss = criterion(model(images), labels)
+            loss = criterion(model(images), labels, images)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -523,7 +532,8 @@ def run(args: argparse.Namespace, dist: Dist) -> dict:
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
     scheduler = make_scheduler(optimizer, args, len(train_loader))
     scaler = torch.amp.GradScaler("cuda", enabled=dist.device.type == "cuda")
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    arch = get_architecture(args.arch)
+    criterion = make_criterion(args, arch.mean, arch.std, dist.device)
     state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0}
     if args.resume:
         state = load_checkpoint(args.resume, model, optimizer, scheduler, scaler, args)
