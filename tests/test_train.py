@@ -369,3 +369,10 @@ class TestGpuScript:
         assert result.returncode == 0, result.stderr
         assert "densenet121" in result.stdout and "efficientnet_b1" in result.stdout
         assert "--size 224" in result.stdout and str(tmp_path / "gpu") in result.stdout
+        assert "--exclude-source covid_cxnet" in result.stdout
+        assert result.stdout.count(str(tmp_path / "gpu" / "loso_covid_cxnet" / "split_manifest.csv")) == 2
+
+    def test_dry_run_without_loso_twins(self, tmp_path):
+        result = self.run_script(str(tmp_path / "gpu"), DRY_RUN="1", LOSO_SOURCE="")
+        assert result.returncode == 0, result.stderr
+        assert "loso_manifest" not in result.stdout and result.stdout.count("training.train") == 2

@@ -5,11 +5,13 @@
 #   OUT/cache/              decoded 224-px images, shared by both runs
 #   OUT/densenet121/        train.log, metrics.jsonl, best.safetensors, best.json, last.pt, run.json
 #   OUT/efficientnet_b1/    the same
+#   OUT/loso_<source>/      the split without LOSO_SOURCE and both models trained on it (the
+#                           leave-one-source-out twins that training.evaluate --loso-run needs)
 #   OUT/summary.txt         best validation macro-F1 of each model
 #
 # Environment overrides: MANIFEST (split_manifest.csv), PYTHON, EPOCHS_DENSENET, EPOCHS_B1,
 # BATCH, LR, WORKERS, BORDER_SWAP (default 0.7), ACQUISITION_SHIFT (default 0.8),
-# DRY_RUN=1 (print the commands, run nothing).
+# LOSO_SOURCE (default covid_cxnet; empty: no twins), DRY_RUN=1 (print the commands, run nothing).
 set -euo pipefail
 
 usage() {
@@ -38,6 +40,7 @@ ACQUISITION_SHIFT="${ACQUISITION_SHIFT:-0.8}"  # training.data.AcquisitionShift:
 # From scratch, ~9k training images: about 2 min per model at these epoch counts with AMP.
 EPOCHS_DENSENET="${EPOCHS_DENSENET:-24}"
 EPOCHS_B1="${EPOCHS_B1:-30}"
+LOSO_SOURCE="${LOSO_SOURCE-covid_cxnet}"
 
 run() {
     echo "+ $*"
@@ -53,17 +56,23 @@ if [[ ! -f "$MANIFEST" ]]; then
     MANIFEST="$OUT/curated/split_manifest.csv"
 fi
 
-train() {  # train ARCH EPOCHS
-    run "$PYTHON" -m training.train --manifest "$MANIFEST" --arch "$1" --pretrained none --size 224 \
+train() {  # train ARCH EPOCHS MANIFEST RUN_DIR
+    run "$PYTHON" -m training.train --manifest "$3" --arch "$1" --pretrained none --size 224 \
         --epochs "$2" --batch-size "$BATCH" --lr "$LR" --weight-decay 0.05 --warmup-epochs 2 \
         --label-smoothing 0.1 --border-swap "$BORDER_SWAP" \
         --acquisition-shift "$ACQUISITION_SHIFT" --patience 8 --device cuda --workers "$WORKERS" --seed 0 \
-        --cache-dir "$OUT/cache" --out "$OUT/$1"
+        --cache-dir "$OUT/cache" --out "$4"
 }
 
 SECONDS=0
-train densenet121 "$EPOCHS_DENSENET"
-train efficientnet_b1 "$EPOCHS_B1"
+train densenet121 "$EPOCHS_DENSENET" "$MANIFEST" "$OUT/densenet121"
+train efficientnet_b1 "$EPOCHS_B1" "$MANIFEST" "$OUT/efficientnet_b1"
+if [[ -n "$LOSO_SOURCE" ]]; then
+    LOSO_DIR="$OUT/loso_$LOSO_SOURCE"
+    run "$PYTHON" -m training.loso_manifest --manifest "$MANIFEST" --exclude-source "$LOSO_SOURCE" --out "$LOSO_DIR"
+    train densenet121 "$EPOCHS_DENSENET" "$LOSO_DIR/split_manifest.csv" "$LOSO_DIR/densenet121"
+    train efficientnet_b1 "$EPOCHS_B1" "$LOSO_DIR/split_manifest.csv" "$LOSO_DIR/efficientnet_b1"
+fi
 
 if [[ "${DRY_RUN:-0}" != "1" ]]; then
     for arch in densenet121 efficientnet_b1; do
