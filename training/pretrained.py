@@ -132,7 +132,9 @@ def load_pretrained_backbone(model, safetensors_path: str | Path) -> list[str]:
     """Load every tensor but the classifier into ``model``; returns the keys left at their init.
 
     Raises ``ValueError`` when anything other than the classifier is missing or unexpected, so a
-    backbone converted for another architecture never loads half-way.
+    backbone converted for another architecture never loads half-way. One exception, on purpose:
+    an EfficientNet-Lite backbone into the full EfficientNet of the same scaling (lite1 -> b1),
+    completed by ``complete_from_lite``.
     """
     from safetensors.torch import load_file
 
@@ -141,12 +143,59 @@ def load_pretrained_backbone(model, safetensors_path: str | Path) -> list[str]:
     backbone, _ = split_classifier(state, prefix)
     result = model.load_state_dict(backbone, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith(prefix)]
+    if missing and not result.unexpected_keys and not any(SE_MARKER in k for k in backbone):
+        missing = complete_from_lite(model, missing, str(safetensors_path))
     if missing or result.unexpected_keys:
         raise ValueError(
             f"{safetensors_path}: does not fit {type(model).__name__} "
             f"(missing {missing[:5]}, unexpected {result.unexpected_keys[:5]})"
         )
     return list(result.missing_keys)
+
+
+SE_MARKER = ".se."
+SE_OPEN_GATE_BIAS = 4.0  # sigmoid(4) = 0.982: the gate passes its input on almost unchanged
+
+
+def complete_from_lite(model, missing: list[str], source: str) -> list[str]:
+    """Start what a Lite backbone lacks as identities; returns the missing keys it cannot account for.
+
+    EfficientNet-Lite is EfficientNet without squeeze-and-excitation, with ReLU6, and with the first
+    and last stages kept at one block whatever the depth multiplier. Every convolution and batch
+    norm it has fits the full network by name and shape; what it lacks starts so that the network
+    computes nearly what the Lite backbone computed (up to the activation): SE gates open at a
+    constant 0.98, and each extra residual block (b1: ``blocks.0.1``, ``blocks.6.1``) adds zero
+    because its last batch norm's scale starts at 0 (the "zero-init last BN" of residual nets).
+    All of it stays trainable.
+    """
+    import torch
+
+    left = set(missing)
+    gates = 0
+    for name, module in model.named_modules():
+        expand = getattr(module, "conv_expand", None)
+        if name.endswith(".se") and expand is not None and f"{name}.conv_expand.weight" in left:
+            with torch.no_grad():
+                expand.weight.zero_()
+                expand.bias.fill_(SE_OPEN_GATE_BIAS)
+            gates += 1
+    left -= {k for k in left if SE_MARKER in k}
+    blocks = sorted({".".join(k.split(".")[:3]) for k in left if k.startswith("blocks.")})
+    added = []
+    for name in blocks:
+        block = model.get_submodule(name)
+        # batch norm fills a missing num_batches_tracked itself, so it is never reported missing
+        keys = {f"{name}.{k}" for k in block.state_dict() if not k.endswith("num_batches_tracked")}
+        norms = [m for m in block.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        if getattr(block, "has_skip", False) and keys <= set(missing) and norms:
+            with torch.no_grad():
+                norms[-1].weight.zero_()
+            left -= keys
+            added.append(name)
+    if gates or added:
+        log.info("%s is a Lite backbone: %d squeeze-excitation gates start open, residual blocks %s start as "
+                 "identities", source, gates, ", ".join(added) or "none")
+    return sorted(left)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -255,7 +255,7 @@ def create_model(args: argparse.Namespace, dist: Dist) -> torch.nn.Module:
         head = model.get_classifier()
         torch.nn.init.zeros_(head.weight)
         torch.nn.init.zeros_(head.bias)
-        log.info("loaded backbone %s (%s zero-initialised)", args.pretrained, ", ".join(left) or "nothing")
+        log.info("loaded backbone %s; %d tensors not in it (classifier zero-initialised)", args.pretrained, len(left))
     # channels_last pays on CUDA and on this CPU too (lite0 trains ~2x faster with oneDNN).
     return model.to(dist.device, memory_format=torch.channels_last)
 
