@@ -2,7 +2,8 @@
 
 AdamW; a head-only phase first when ``--freeze-backbone-epochs`` is set (constant learning rate),
 then the whole network with a per-step linear warm-up and a cosine decay to zero; label-smoothed
-cross-entropy, optionally distilled from a bundled model (``--teacher``, ``training.distill``); class-balanced sampling from the manifest's ``sample_weight``; CUDA AMP on GPU.
+cross-entropy, optionally distilled from a bundled model (``--teacher``, ``training.distill``);
+class-balanced sampling from the manifest's ``sample_weight``; CUDA AMP on GPU.
 Every epoch is evaluated on the validation split (accuracy, macro-F1, per-class F1, per-source
 accuracy); training stops early when macro-F1 has not improved for ``--patience`` epochs.
 
