@@ -82,6 +82,24 @@ class TestExport:
         assert {p.key: p.value for p in proto.metadata_props}[META_WEIGHTS_SHA256] == exported.weights_sha256
 
 
+    def test_float16_weights_are_stored_as_float16_and_nothing_changes(self, tmp_path):
+        import onnx
+        from onnx import numpy_helper
+
+        card = make_random_model(tmp_path, name="half", architecture="efficientnet_b0", input_size=64, seed=5)
+        card.weights_sha256 = save_weights(load_model(card), card.weights_path, half=True)
+        card.weights_dtype = "float16"
+        card.save(card.path)
+        export_onnx(card)  # refuses to write unless ONNX Runtime matches torch within 1e-4
+        proto = onnx.load(str(card.onnx_path))
+        stored = [numpy_helper.to_array(t) for t in proto.graph.initializer]
+        parameters = sum(p.numel() for p in load_model(card).parameters())
+        assert not [a.shape for a in stored if a.dtype == np.float32 and a.size > 1]
+        # identical tensors (a fresh model's batch-norm scales) are stored once, hence not 100 %
+        assert sum(a.size for a in stored if a.dtype == np.float16) >= 0.95 * parameters
+        assert "BatchNormalization" in {node.op_type for node in proto.graph.node}  # not folded into Conv
+
+
 class TestSameResultsAsTorch:
     def test_probabilities_match(self, exported, dicom_dir, large_image):
         images = [large_image, read_image(dicom_dir / "CR-MONO1-10-chest.dcm")]

@@ -4,8 +4,11 @@
 
 The graph maps ``input`` (B, C, S, S) float32 to ``logits`` (B, classes) and ``features``
 (B, K, h, w), the activation map of the architecture's Grad-CAM layer, with a dynamic batch
-axis. The classifier's weight matrix goes into the file's metadata for the heat-map. Before the
-file is written, ONNX Runtime's outputs are checked against torch's; then the file (by default
+axis. The classifier's weight matrix goes into the file's metadata for the heat-map. Batch norms
+stay separate nodes (ONNX Runtime fuses them when it loads the file), so every weight is the card's
+own value; those that float16 holds exactly (all of them for float16 weights) are stored as
+float16 with a Cast to float32, which halves the file and changes no number. Before the file is
+written, ONNX Runtime's outputs are checked against torch's; then the file (by default
 ``<weights>.onnx`` beside the safetensors) and its sha256 are recorded in the model card.
 """
 from __future__ import annotations
@@ -70,7 +73,7 @@ def export_onnx(card: ModelCard, out_path: str | Path | None = None) -> tuple[Pa
     cam_layer = get_architecture(card.architecture).cam_layer
     wrapper = LogitsAndFeatures(model, cam_layer).eval()
     class_weights = _class_weights(model, wrapper, card)
-    data = _add_metadata(_trace(wrapper, card), export_metadata(card, cam_layer, class_weights))
+    data = _add_metadata(_store_exact_float16(_trace(wrapper, card)), export_metadata(card, cam_layer, class_weights))
     _check_against_torch(data, wrapper, card)
 
     out = Path(out_path) if out_path else card.weights_path.with_suffix(".onnx")
@@ -120,8 +123,34 @@ def _trace(wrapper: LogitsAndFeatures, card: ModelCard) -> bytes:
             opset_version=OPSET,
             do_constant_folding=True,
             dynamo=False,
+            # EVAL would fold each batch norm into its convolution: new float32 values, no float16 storage
+            training=torch.onnx.TrainingMode.PRESERVE,
         )
     return buffer.getvalue()
+
+
+def _store_exact_float16(data: bytes) -> bytes:
+    """Store each float32 initializer that float16 represents exactly as float16 plus a Cast node."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    proto = onnx.load_model_from_string(data)
+    kept, casts = [], []
+    for tensor in proto.graph.initializer:
+        values = numpy_helper.to_array(tensor)
+        half = values.astype(np.float16)
+        if values.dtype != np.float32 or values.size < 2 or not np.array_equal(half.astype(np.float32), values):
+            kept.append(tensor)
+            continue
+        kept.append(numpy_helper.from_array(half, f"{tensor.name}__float16"))
+        casts.append(helper.make_node("Cast", [f"{tensor.name}__float16"], [tensor.name], to=TensorProto.FLOAT,
+                                      name=f"{tensor.name}__to_float32"))
+    nodes = list(proto.graph.node)
+    del proto.graph.initializer[:], proto.graph.node[:]
+    proto.graph.initializer.extend(kept)
+    proto.graph.node.extend(casts + nodes)
+    logger.info("%d of %d weight tensors stored as float16 (exact)", len(casts), len(kept))
+    return proto.SerializeToString()
 
 
 def _add_metadata(data: bytes, metadata: dict[str, str]) -> bytes:
