@@ -263,6 +263,10 @@ def origin_note(run_args: dict) -> str:
     pretrained = run_args.get("pretrained") or "none"
     start = ("Random initialisation (trained from scratch)." if pretrained.lower() == "none"
              else f"Backbone initialised from {Path(pretrained).name}.")
+    if "lite" in Path(pretrained).name and "lite" not in run_args.get("arch", ""):
+        start += (" An EfficientNet-Lite backbone into the full EfficientNet: its convolutions and batch norms "
+                  "loaded, the squeeze-excitation gates and the extra residual blocks started as identities "
+                  "(training.pretrained.complete_from_lite).")
     teacher = run_args.get("teacher")
     if not teacher:
         return start
