@@ -166,7 +166,9 @@ def complete_from_lite(model, missing: list[str], source: str) -> list[str]:
     computes nearly what the Lite backbone computed (up to the activation): SE gates open at a
     constant 0.98, and each extra residual block (b1: ``blocks.0.1``, ``blocks.6.1``) adds zero
     because its last batch norm's scale starts at 0 (the "zero-init last BN" of residual nets).
-    All of it stays trainable.
+    All of it stays trainable. The same rule lets a shallower backbone of equal widths start a
+    deeper network (lite0 -> lite1); a missing block without a skip connection, or any missing
+    tensor outside these, is returned and the load is refused.
     """
     import torch
 
