@@ -81,7 +81,6 @@ class TestExport:
         assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
         assert {p.key: p.value for p in proto.metadata_props}[META_WEIGHTS_SHA256] == exported.weights_sha256
 
-
     def test_float16_weights_are_stored_as_float16_and_nothing_changes(self, tmp_path):
         import onnx
         from onnx import numpy_helper

@@ -32,7 +32,7 @@ class HardLabelLoss(torch.nn.Module):
         return F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
 
 
-class DistillationLoss(torch.nn.Module):
+class DistillationLoss(HardLabelLoss):
     """``(1 - weight) * CE(labels) + weight * T² * KL(teacher_T || student_T)`` on the same images.
 
     ``student_mean``/``student_std`` are the normalisation of the batches the student gets; the
@@ -42,9 +42,9 @@ class DistillationLoss(torch.nn.Module):
 
     def __init__(self, teacher: torch.nn.Module, teacher_card: ModelCard, student_mean: Sequence[float],
                  student_std: Sequence[float], weight: float, temperature: float, label_smoothing: float):
-        super().__init__()
+        super().__init__(label_smoothing)
         self.teacher = teacher.eval().requires_grad_(False)
-        self.weight, self.temperature, self.label_smoothing = weight, temperature, label_smoothing
+        self.weight, self.temperature = weight, temperature
         s_mean, s_std = torch.tensor(student_mean), torch.tensor(student_std)
         t_mean, t_std = torch.tensor(teacher_card.mean), torch.tensor(teacher_card.std)
         # teacher_input = (student_input * s_std + s_mean - t_mean) / t_std
@@ -61,7 +61,7 @@ class DistillationLoss(torch.nn.Module):
         return self.teacher(images * self.scale + self.shift).float()
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-        hard = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        hard = super().forward(logits, labels, images)
         t = self.temperature
         soft = F.kl_div(F.log_softmax(logits.float() / t, dim=1), F.log_softmax(self.teacher_logits(images) / t, dim=1),
                         log_target=True, reduction="batchmean") * t * t

@@ -327,9 +327,7 @@ def check_shortcuts(masked: dict | None, loso: dict | None) -> list[str]:
 
 def held_out_source(loso_run: Path, rows: Sequence[dict], requested: str | None) -> str:
     """The source the LOSO run never trained on (``requested``, or the one source it lacks)."""
-    from .data import read_manifest
-
-    seen = {r.get("source", "") for r in read_manifest(run_manifest(loso_run)) if r["split"] in ("train", "val")}
+    seen = trained_sources(run_manifest(loso_run))
     if requested:
         if requested in seen:
             raise ValueError(f"{loso_run} trained or validated on {requested!r}: it is not held out")
@@ -347,14 +345,19 @@ def held_out_source(loso_run: Path, rows: Sequence[dict], requested: str | None)
     return source
 
 
-def teacher_sources(card_path: Path) -> set[str]:
-    """Sources a distillation teacher trained or validated on, from its card's split manifest or source table."""
+def trained_sources(manifest: Path) -> set[str]:
+    """Sources in the train and validation splits of a split manifest."""
     from .data import read_manifest
 
+    return {r.get("source", "") for r in read_manifest(manifest) if r["split"] in ("train", "val")}
+
+
+def teacher_sources(card_path: Path) -> set[str]:
+    """Sources a distillation teacher trained or validated on, from its card's split manifest or source table."""
     data = json.loads(card_path.read_text(encoding="utf-8")).get("training_data") or {}
     manifest = data.get("split_manifest")
     if manifest and Path(manifest).is_file():
-        return {r.get("source", "") for r in read_manifest(Path(manifest)) if r["split"] in ("train", "val")}
+        return trained_sources(Path(manifest))
     if "sources" in data:
         return {name for name, info in data["sources"].items() if {"train", "val"} & set(info.get("images", {}))}
     raise ValueError(f"{card_path}: cannot tell which sources this teacher trained on (no split manifest here "

@@ -347,7 +347,8 @@ def build_card(args, run_card: ModelCard, report: dict, section: dict, check: di
     failures += check_shifts(report.get("processing_shift"))
     meets = not failures
     dtype = "float16" if half else "float32"
-    manifest = Path(read_run(args.run)["args"].get("split_manifest") or report["manifest"])
+    run_args = read_run(args.run)["args"]
+    manifest = Path(run_args.get("split_manifest") or report["manifest"])
     return ModelCard(
         name=args.name, architecture=run_card.architecture, classes=list(CLASSES), input_size=run_card.input_size,
         in_chans=run_card.in_chans, mean=run_card.mean, std=run_card.std,
@@ -356,7 +357,7 @@ def build_card(args, run_card: ModelCard, report: dict, section: dict, check: di
         training_data=training_data(manifest),
         test_metrics=test_metrics(section, report, args.report.parent, check, dtype),
         validation_metrics=validation_metrics(report, args.run), licence=LICENCE, intended_use=INTENDED_USE,
-        notes=f"{card_notes(report, section, failures, check, half)} {origin_note(read_run(args.run)['args'])}",
+        notes=f"{card_notes(report, section, failures, check, half)} {origin_note(run_args)}",
         created_by_command=commands(args.run, report, command),
     )
 
