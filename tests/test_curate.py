@@ -124,6 +124,35 @@ class TestWeights:
         assert weights == {"normal": pytest.approx(150 / (2 * 50)), "pneumonia": pytest.approx(150 / (2 * 100))}
 
 
+    def test_age_balance_splits_each_class_between_children_and_adults(self):
+        def rows_of(n, label, source, age):
+            return [{"split": "train", "label": label, "source": source, "age_group": age} for _ in range(n)]
+
+        rows = (rows_of(900, "pneumonia", "kids_hospital", "pediatric")
+                + rows_of(100, "pneumonia", "adult_hospital", "adult")
+                + rows_of(100, "pneumonia", "papers", "unknown(likely adult)")
+                + rows_of(300, "normal", "kids_hospital", "pediatric")
+                + rows_of(700, "normal", "adult_hospital", "adult(presumed)")
+                + rows_of(500, "covid", "papers", "adult")
+                + rows_of(5, "covid", "papers", "pediatric"))
+        curate.sample_weights(rows, source_floor=1, age_floor=100)
+        mass = defaultdict(float)
+        for r in rows:
+            mass[(r["label"], curate.coarse_age(r["age_group"]))] += float(r["sample_weight"])
+        n = len(rows)
+        for label in ("pneumonia", "normal"):
+            assert mass[(label, "pediatric")] == pytest.approx(n / 6, rel=1e-5)
+            assert mass[(label, "adult")] == pytest.approx(n / 6, rel=1e-5)
+        # five pediatric COVID-19 films sit below the age floor: 5/100 of an equal share, not half the class
+        assert mass[("covid", "pediatric")] == pytest.approx(n / 3 * 0.05 / 1.05, rel=1e-5)
+        # the two adult pneumonia sources share the adult half equally
+        adult = [float(r["sample_weight"]) for r in rows if r["source"] == "papers" and r["label"] == "pneumonia"]
+        assert sum(adult) == pytest.approx(n / 12, rel=1e-5)
+        counts = {(c["label"], c["source"], c["age_group"]): c for c in curate.count_rows(
+            [dict(r, patient_id=str(i)) for i, r in enumerate(rows)])}
+        assert counts[("pneumonia", "kids_hospital", "pediatric")]["draw_share"] == pytest.approx(1 / 6, abs=1e-4)
+
+
 def test_folder_class_names():
     assert curate.folder_class("COVID-19") == curate.folder_class("covid19") == "covid"
     assert curate.folder_class("Pneumonia") == "pneumonia"

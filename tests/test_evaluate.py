@@ -266,13 +266,17 @@ def test_evaluate_writes_report_metrics_and_figures(evaluated):
     assert results["loso"]["n"] == sum(r["source"] == "covid_cxnet" for r in rows)
     report = (out / "report.md").read_text()
     for heading in ("## Per source", "## Per age group", "## Lungs-masked test", "## Shortcut checks",
-                    "## Processing-shift test", "## Leave one source out", "## Unlabelled files from outside",
+                    "## Processing-shift test", "## Framing-shift test", "## Populations a reading room meets",
+                    "## Leave one source out", "## Unlabelled files from outside",
                     "## Grad-CAM montage", "python -m training.evaluate"):
         assert heading in report
     shifts = results["processing_shift"]["shifts"]
     assert set(shifts) == {"sharpen", "blur", "noise", "half resolution", "jpeg q40"}
     assert all(row["n"] == n_test for row in shifts.values())
-    external = results["external"]
+    framing = results["framing_shift"]["shifts"]
+    assert len(framing) == 5 and all(row["n"] == n_test for row in framing.values())
+    assert "adult_pneumonia_rsna" in results["test"]["populations"]
+    external = results["external"][0]
     assert len(external["files"]) == len(list(Path(external["folder"]).glob("*.dcm")))
     assert sum(external["predicted"].values()) == sum("predicted" in f for f in external["files"]) > 0
     for row in external["files"]:

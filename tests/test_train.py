@@ -218,6 +218,14 @@ class TestData:
         changed = [not torch.equal(shifted[i][0], plain[i][0]) for i in range(len(rows))]
         assert sum(changed) >= len(rows) // 2  # each step has its own probability: a few draws change nothing
 
+    def test_dataset_applies_framing_to_training_images(self, tiny_manifest):
+        from training.data import FramingShift, ManifestDataset, read_manifest
+
+        rows = read_manifest(tiny_manifest, "train")[:4]
+        plain = ManifestDataset(rows, 64, (0.5,) * 3, (0.5,) * 3)
+        framed = ManifestDataset(rows, 64, (0.5,) * 3, (0.5,) * 3, framing=FramingShift(p=1.0))
+        assert any(not np.allclose(plain[i][0].numpy(), framed[i][0].numpy()) for i in range(4))
+
     def test_source_texture_ranks_blur_below_sharpening_and_reports_every_group(self, tiny_manifest, dicom_dir,
                                                                                capsys):
         import cv2

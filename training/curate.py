@@ -497,29 +497,61 @@ def cap_train(rows: list[dict], cap: int, seed: int) -> tuple[list[dict], list[d
 
 # ----------------------------------------------------------------------------- weights
 
-def sample_weights(rows: list[dict], source_floor: int = 1) -> None:
-    """Set ``sample_weight`` per split so that classes, and sources within a class, are drawn equally.
+ADULT_GROUPS = ("adult", "adult(presumed)", "unknown(likely adult)")
 
-    w(row) = N / (K * S_c * n_cs), with N the images in the row's split, K the classes present
-    in it, S_c the sources of class c in it and n_cs the images of class c from source s. Each
-    class then holds 1/K of the total weight, shared equally by its sources; the mean weight is 1.
 
-    A source with fewer than ``source_floor`` images gets only n_cs / source_floor of an equal
-    share (the class's shares are renormalised to 1/K). Without this floor a single image (cxr3
-    keeps one ieee8023 normal in train) would draw a third of all normal samples. When every
-    source reaches the floor the formula above holds exactly.
+def coarse_age(age_group: str) -> str:
+    """``pediatric`` or ``adult`` (the manifest's adult, presumed and likely-adult groups); else ``unknown``."""
+    if age_group == "pediatric":
+        return "pediatric"
+    return "adult" if age_group in ADULT_GROUPS else "unknown"
+
+
+def _floored_shares(counts: Counter, floor: int) -> dict:
+    """key -> min(1, n / floor): an equal share, shrunk for keys with fewer than ``floor`` images."""
+    return {key: min(1.0, n / max(1, floor)) for key, n in counts.items()}
+
+
+def sample_weights(rows: list[dict], source_floor: int = 1, age_floor: int | None = None) -> None:
+    """Set ``sample_weight`` per split so that classes, age groups within a class and sources are drawn equally.
+
+    Without ``age_floor``: w(row) = N / (K * S_c * n_cs), with N the images in the row's split, K
+    the classes present in it, S_c the sources of class c in it and n_cs the images of class c
+    from source s. Each class then holds 1/K of the total weight, shared equally by its sources;
+    the mean weight is 1.
+
+    With ``age_floor`` the class's 1/K is first shared equally by its coarse age groups
+    (:func:`coarse_age`: pediatric / adult), then by the sources within each (class, age group).
+    Why: 93% of cxr3's pneumonia films are children, so a source-balanced draw still lets the
+    model answer "pneumonia" by recognising a child; with the class's mass split half and half
+    by age, a child's chest carries no information on normal vs pneumonia.
+
+    A source (or an age group) with fewer than ``source_floor`` (``age_floor``) images gets only
+    n / floor of an equal share (shares renormalised). Without this floor a single image (cxr3
+    keeps one ieee8023 normal in train) would draw a third of all normal samples, and the 10
+    pediatric COVID-19 training films would draw half of all COVID-19 samples.
     """
     for split in SPLITS:
         members = [r for r in rows if r["split"] == split]
-        n_cs = Counter((r["label"], r["source"]) for r in members)
-        share = {key: min(1.0, n / max(1, source_floor)) for key, n in n_cs.items()}
-        class_share = Counter()
-        for (label, _), value in share.items():
-            class_share[label] += value
-        k = len(class_share)
+        if age_floor is None:
+            age = {id(r): "all" for r in members}
+        else:
+            age = {id(r): coarse_age(r.get("age_group", "unknown")) for r in members}
+        n_cas = Counter((r["label"], age[id(r)], r["source"]) for r in members)
+        n_ca = Counter((r["label"], age[id(r)]) for r in members)
+        source_share = _floored_shares(n_cas, source_floor)
+        age_share = _floored_shares(n_ca, age_floor or 1)
+        source_total, age_total = Counter(), Counter()
+        for (label, group, _), value in source_share.items():
+            source_total[(label, group)] += value
+        for (label, _), value in age_share.items():
+            age_total[label] += value
+        k = len(age_total)
         for row in members:
-            key = (row["label"], row["source"])
-            weight = len(members) / k * share[key] / class_share[row["label"]] / n_cs[key]
+            label, group = row["label"], age[id(row)]
+            key = (label, group, row["source"])
+            weight = (len(members) / k * age_share[(label, group)] / age_total[label]
+                      * source_share[key] / source_total[(label, group)] / n_cas[key])
             row["sample_weight"] = f"{weight:.6g}"
 
 
@@ -544,17 +576,25 @@ def write_csv(path: Path, rows: Iterable[dict], columns: list[str]) -> None:
 
 
 def count_rows(rows: list[dict]) -> list[dict]:
-    """Images and patients per split x class x source x age group, in split and class order."""
+    """Images, patients, each image's sampling weight and the stratum's share of the split's draws,
+    per split x class x source x age group, in split and class order."""
     images: Counter = Counter()
+    mass: Counter = Counter()
+    split_mass: Counter = Counter()
     patients: dict[tuple, set] = defaultdict(set)
     for row in rows:
         key = (row["split"], row["label"], row["source"], row.get("age_group", "unknown"))
         images[key] += 1
         patients[key].add(row["patient_id"])
+        weight = float(row.get("sample_weight") or 0.0)
+        mass[key] += weight
+        split_mass[row["split"]] += weight
     order = {name: i for i, name in enumerate(SPLITS + CLASSES)}
     keys = sorted(images, key=lambda k: (order.get(k[0], 99), order.get(k[1], 99), k[2], k[3]))
     return [{"split": k[0], "label": k[1], "source": k[2], "age_group": k[3],
-             "images": images[k], "patients": len(patients[k])} for k in keys]
+             "images": images[k], "patients": len(patients[k]),
+             "weight": round(mass[k] / images[k], 4),
+             "draw_share": round(mass[k] / split_mass[k[0]], 4) if split_mass[k[0]] else 0.0} for k in keys]
 
 
 def _md_table(header: list[str], body: list[list]) -> list[str]:
@@ -573,10 +613,12 @@ def counts_markdown(counts: list[dict]) -> str:
     body.append(["**all**"] + [sum(totals[(s, c)] for c in labels) for s in SPLITS] + [sum(totals.values())])
     lines = ["# Curated split counts", "", "## Images per split x class", ""]
     lines += _md_table(["class", *SPLITS, "all"], body)
-    lines += ["", "## Images (patients) per split x class x source x age group", ""]
-    lines += _md_table(["split", "class", "source", "age group", "images", "patients"],
-                       [[c["split"], c["label"], c["source"], c["age_group"], c["images"], c["patients"]]
-                        for c in counts])
+    lines += ["", "## Images (patients) per split x class x source x age group", "",
+              "`weight`: each image's `sample_weight`; `draw share`: the stratum's share of a split's "
+              "weighted draws (what training samples from the train split).", ""]
+    lines += _md_table(["split", "class", "source", "age group", "images", "patients", "weight", "draw share"],
+                       [[c["split"], c["label"], c["source"], c["age_group"], c["images"], c["patients"],
+                         c.get("weight", ""), c.get("draw_share", "")] for c in counts])
     return "\n".join(lines) + "\n"
 
 
@@ -607,6 +649,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source-floor", type=int, default=50, metavar="N",
                    help="sample_weight: a source with fewer than N images in a class gets a smaller share "
                    "(1: every source gets an equal share however small)")
+    p.add_argument("--age-balance", action=argparse.BooleanOptionalAction, default=True,
+                   help="sample_weight: share each class's mass equally between pediatric and adult films "
+                   "before sources (--no-age-balance: classes and sources only, as curations before 2026-11-29)")
+    p.add_argument("--age-floor", type=int, default=150, metavar="N",
+                   help="with --age-balance: an age group with fewer than N images in a class gets a smaller share")
     p.add_argument("--cap-per-class-source", type=int, metavar="N",
                    help="experiments only: keep at most N random train images per class x source")
     p.add_argument("--limit", type=int, metavar="N", help="smoke tests: a seeded random subset of N images")
@@ -714,7 +761,7 @@ def curate(args: argparse.Namespace, command: str) -> dict:
     capped: list[dict] = []
     if args.cap_per_class_source:
         kept, capped = cap_train(kept, args.cap_per_class_source, args.seed)
-    sample_weights(kept, args.source_floor)
+    sample_weights(kept, args.source_floor, args.age_floor if args.age_balance else None)
 
     sha_counts = Counter(r["pixel_sha256"] for r in rows)
     summary = {
@@ -723,6 +770,7 @@ def curate(args: argparse.Namespace, command: str) -> dict:
         "parameters": {"fractions": fractions, "near_distance": args.near_distance,
                        "min_inliers": args.min_inliers, "min_inlier_fraction": args.min_inlier_fraction,
                        "source_floor": args.source_floor,
+                       "age_balance": args.age_balance, "age_floor": args.age_floor,
                        "cap_per_class_source": args.cap_per_class_source, "limit": args.limit},
         "input": {"rows": n_input, "selected": n_selected, "unreadable": len(unreadable)},
         "duplicates": {
@@ -752,7 +800,8 @@ def _write_outputs(out: Path, columns: list[str], kept: list[dict], records: lis
     write_csv(manifest, kept, columns + [c for c in ADDED_COLUMNS if c not in columns])
     write_csv(out / "duplicates.csv", records, DUPLICATE_COLUMNS)
     counts = count_rows(kept)
-    write_csv(out / "counts.csv", counts, ["split", "label", "source", "age_group", "images", "patients"])
+    write_csv(out / "counts.csv", counts,
+              ["split", "label", "source", "age_group", "images", "patients", "weight", "draw_share"])
     (out / "counts.md").write_text(counts_markdown(counts), encoding="utf-8")
     weights = class_weights(kept)
     (out / "class_weights.json").write_text(json.dumps(weights, indent=2) + "\n", encoding="utf-8")

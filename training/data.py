@@ -27,9 +27,10 @@ from torch.utils.data import Dataset, Sampler
 
 from cxr_engine.io import read_image
 from cxr_engine.model_card import CLASSES
-from cxr_engine.preprocessing import normalise, standardise
+from cxr_engine.preprocessing import contrast_stretch, normalise, standardise
 
-from .degradation import recompressed, resampled, sharpened
+from .degradation import (MARKER_TEXTS, cropped, recompressed, repositioned, resampled, sharpened, with_markers,
+                          zoomed_out)
 
 REQUIRED_COLUMNS = ("path", "label", "split", "sample_weight")
 
@@ -206,6 +207,53 @@ class AcquisitionShift:
 
 
 @dataclass(frozen=True)
+class FramingShift:
+    """Randomised framing, against shortcuts in how a source framed its films.
+
+    cxr3's adult normals come from one hospital with one framing; other hospitals crop tightly to
+    the thorax, leave wide borders, position the patient off-centre and burn in markers, and a
+    model that learned the one framing calls such normal films COVID-19. With probability ``p``
+    the standardised image is either cropped (a box of ``crop`` of each side, anywhere in the
+    image: a tight thorax crop is the extreme), or zoomed out onto a black, white or grey canvas
+    (``zoom`` of each side) or shifted and rotated leaving uncovered corners; then, with
+    ``markers_p``, burned-in text is added. The result is contrast-stretched again, as
+    ``standardise`` would stretch such a film at inference.
+    """
+
+    p: float = 0.0
+    crop: tuple[float, float] = (0.72, 0.95)  # fraction of each side kept
+    zoom: tuple[float, float] = (0.65, 0.95)  # fraction of each side the film fills
+    angle: float = 12.0
+    shift: float = 0.12
+    weights: tuple[float, float, float] = (0.45, 0.35, 0.2)  # crop, zoom out, reposition
+    markers_p: float = 0.4
+
+    def __call__(self, grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A new float32 image in [0, 1] of the same shape; the identity (a copy) when the draw misses ``p``."""
+        out = grey.astype(np.float32, copy=True)
+        if rng.random() >= self.p:
+            return out
+        kind = rng.choice(3, p=np.asarray(self.weights) / sum(self.weights))
+        if kind == 0:
+            keep_y, keep_x = rng.uniform(*self.crop, size=2)
+            top, left = rng.uniform(0.0, 1.0 - keep_y), rng.uniform(0.0, 1.0 - keep_x)
+            out = cropped(out, top, top + keep_y, left, left + keep_x)
+        elif kind == 1:
+            fill = float(rng.choice([0.0, 0.0, 1.0, rng.uniform(0.1, 0.7)]))
+            scale_y, scale_x = rng.uniform(*self.zoom, size=2)
+            out = zoomed_out(out, scale_y, scale_x, fill, rng.uniform(0.0, 1.0), rng.uniform(0.0, 1.0))
+        else:
+            out = repositioned(out, rng.uniform(-self.angle, self.angle), rng.uniform(-self.shift, self.shift),
+                               rng.uniform(-self.shift, self.shift), float(rng.choice([0.0, 1.0])))
+        if rng.random() < self.markers_p:
+            texts = tuple((str(rng.choice(MARKER_TEXTS)), rng.uniform(0.05, 0.95), rng.uniform(0.0, 0.85),
+                           rng.uniform(0.03, 0.08), float(rng.choice([0.0, 1.0])))
+                          for _ in range(int(rng.integers(1, 4))))
+            out = with_markers(out, texts)
+        return contrast_stretch(np.clip(out, 0.0, 1.0))
+
+
+@dataclass(frozen=True)
 class BorderSwap:
     """Counterfactual augmentation against shortcuts outside the lungs.
 
@@ -247,7 +295,7 @@ class ManifestDataset(Dataset):
 
     def __init__(self, rows: list[dict], size: int, mean: Sequence[float], std: Sequence[float],
                  in_chans: int = 3, augment: Augment | None = None, border_swap: BorderSwap | None = None,
-                 acquisition: AcquisitionShift | None = None):
+                 acquisition: AcquisitionShift | None = None, framing: FramingShift | None = None):
         self.rows = rows
         self.labels = [CLASSES.index(row["label"]) for row in rows]
         self.cache = ImageCache([row["path"] for row in rows], size)
@@ -255,6 +303,7 @@ class ManifestDataset(Dataset):
         self.augment = augment
         self.border_swap = border_swap if border_swap is not None and border_swap.p > 0 else None
         self.acquisition = acquisition if acquisition is not None and acquisition.p > 0 else None
+        self.framing = framing if framing is not None and framing.p > 0 else None
         weights = self.sample_weights().numpy() if rows else np.ones(0)
         self.donor_probabilities = weights / weights.sum() if weights.sum() > 0 else None
 
@@ -263,12 +312,14 @@ class ManifestDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         grey = self.cache.get(index)
-        if self.augment is not None or self.border_swap is not None or self.acquisition is not None:
+        if any(step is not None for step in (self.augment, self.border_swap, self.acquisition, self.framing)):
             # Drawn from torch's RNG, which the DataLoader seeds per worker from the run's seed.
             rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
             if self.border_swap is not None and rng.random() < self.border_swap.p:
                 donor = int(rng.choice(len(self.rows), p=self.donor_probabilities))
                 grey = self.border_swap(grey, self.cache.get(donor), rng)
+            if self.framing is not None:
+                grey = self.framing(grey, rng)
             if self.augment is not None:
                 grey = self.augment(grey, rng)
             if self.acquisition is not None:

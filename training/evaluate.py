@@ -40,6 +40,9 @@ from cxr_engine.weights import sha256_file
 
 from . import metrics as M
 from .external_files import external_lines, external_section
+from .framing_shift import FRAMING_CHANGE_MARGIN, FRAMING_SHIFTS, check_framing, framed_display, framing_lines
+from .populations import (POPULATION_BAR, check_populations, other_lines, other_section, population_lines,
+                          population_section, read_other_manifest)
 from .processing_shift import SHIFT_MARGIN, SHIFTS, check_shifts, shift_lines, shift_section, shifted_display
 from .script_logging import script_logging
 
@@ -235,6 +238,7 @@ def test_section(rows: Sequence[dict], logits: np.ndarray, temperature: float) -
         "by_source": M.group_metrics(predicted, "source", CLASSES, scaled),
         "by_age_group": M.group_metrics(predicted, "age_group", CLASSES, scaled),
         "shortcut_checks": shortcut_checks(predicted),
+        "populations": population_section(predicted),
     }
 
 
@@ -586,11 +590,15 @@ def report_sections(results: dict) -> list[str]:
     lines = header_lines(results) + summary_lines(results)
     lines += ["## Per source (test)", ""] + group_table(results["test"]["by_source"], "source")
     lines += ["## Per age group (test)", ""] + group_table(results["test"]["by_age_group"], "age group")
+    lines += population_lines(results["test"].get("populations"), md_table)
+    lines += other_lines(results.get("other_findings"), md_table)
     lines += masked_lines(results["lungs_masked"])
     lines += shortcut_lines(results["test"]["shortcut_checks"])
     lines += shift_lines(results.get("processing_shift"), md_table)
+    lines += framing_lines(results.get("framing_shift"), md_table)
     lines += loso_lines(results["loso"])
-    lines += external_lines(results.get("external"), md_table)
+    for section in results.get("external") or [None]:
+        lines += external_lines(section, md_table)
     return lines + ["## Grad-CAM montage (test)", "",
                     "Predicted class's Grad-CAM, each map min-max scaled within its own image.", "",
                     "![Grad-CAM montage](gradcam_montage.png)", ""]
@@ -644,10 +652,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--loso-run", type=Path, help="a run trained without one source, evaluated on that source")
     p.add_argument("--loso-source", help="the held-out source (default: the one source the LOSO run lacks)")
     p.add_argument("--no-shift-test", action="store_true",
-                   help="skip the processing-shift test (5 more passes over the test split)")
-    p.add_argument("--external", type=Path,
+                   help="skip the processing- and framing-shift tests (10 more passes over the test split)")
+    p.add_argument("--external", type=Path, action="append", default=[],
                    help="a folder of unlabelled images from outside the dataset (e.g. ../shared/data/dicom) "
                         "whose calls the report lists")
+    p.add_argument("--other-manifest", type=Path,
+                   help="manifest of films outside the three classes (../shared/data/cxr_other/manifest.csv) "
+                        "whose calls the report counts")
     p.add_argument("--no-cache", action="store_true", help=f"recompute logits even when {CACHE_FILE} has them")
     args = p.parse_args(argv)
     if args.card and not args.manifest:
@@ -671,8 +682,10 @@ def load_card(args: argparse.Namespace) -> ModelCard:
 
 
 def split_logits(args, classifier, card: ModelCard, cache: LogitCache | None, split: str,
-                 rows: Sequence[dict], masked: bool = False, shift: str | None = None) -> np.ndarray:
-    """Logits of one split's images (lungs-masked when ``masked``, or after a processing ``shift``), cached."""
+                 rows: Sequence[dict], masked: bool = False, shift: str | None = None,
+                 framing: str | None = None) -> np.ndarray:
+    """Logits of one split's images (lungs-masked when ``masked``, after a processing ``shift`` or a
+    ``framing`` shift), cached."""
     paths = [r["path"] for r in rows]
     variant, loader, name = "plain", None, split
     if masked:
@@ -681,6 +694,10 @@ def split_logits(args, classifier, card: ModelCard, cache: LogitCache | None, sp
     elif shift:
         variant, name = f"shift {shift}: {SHIFTS[shift][0]}", f"{split}_shift_{shift.replace(' ', '_')}"
         loader = lambda p: shifted_display(p, card.input_size, shift)  # noqa: E731
+    elif framing:
+        variant, name = f"framing {framing}: {FRAMING_SHIFTS[framing][0]}", f"{split}_framing_{framing}"
+        name = "".join(c if c.isalnum() else "_" for c in name)
+        loader = lambda p: framed_display(p, card.input_size, framing)  # noqa: E731
     return cached_logits(cache, name, fingerprint(card, paths, variant),
                          lambda: predict_logits(classifier, paths, args.batch_size, name, loader))
 
@@ -690,6 +707,22 @@ def processing_shift_section(args, classifier, card: ModelCard, cache, rows, tes
         return None
     shifted = {name: split_logits(args, classifier, card, cache, "test", rows, shift=name) for name in SHIFTS}
     return shift_section(label_indices(rows), test_logits, shifted, temperature)
+
+
+def other_findings_section(args, classifier, card: ModelCard, cache, temperature) -> dict | None:
+    """Calls on films outside the three classes (``--other-manifest``), cached like the test's logits."""
+    if not args.other_manifest:
+        return None
+    rows = read_other_manifest(args.other_manifest)
+    logits = split_logits(args, classifier, card, cache, "other", rows)
+    return other_section(rows, M.softmax(logits, temperature))
+
+
+def framing_shift_section(args, classifier, card: ModelCard, cache, rows, test_logits, temperature) -> dict | None:
+    if args.no_shift_test:
+        return None
+    framed = {name: split_logits(args, classifier, card, cache, "test", rows, framing=name) for name in FRAMING_SHIFTS}
+    return shift_section(label_indices(rows), test_logits, framed, temperature, FRAMING_SHIFTS)
 
 
 def draw_figures(args, results: dict, classifier, test_rows, test_logits, card: ModelCard) -> None:
@@ -735,15 +768,21 @@ def evaluate(args: argparse.Namespace, command: str) -> dict:
         "lungs_masked": masked_section(test_rows, masked_logits, temperature),
         "processing_shift": processing_shift_section(args, classifier, card, cache, test_rows, test_logits,
                                                      temperature),
+        "framing_shift": framing_shift_section(args, classifier, card, cache, test_rows, test_logits, temperature),
         "loso": loso_section(args, manifest, cache) if args.loso_run else None,
-        "external": external_section(classifier, args.external, temperature) if args.external else None,
+        "external": [external_section(classifier, folder, temperature) for folder in args.external],
+        "other_findings": other_findings_section(args, classifier, card, cache, temperature),
     }
     meets, failures = check_bar(results["test"]["after_temperature"], args.limit)
     failures += check_shortcuts(results["lungs_masked"], results["loso"])
     failures += check_shifts(results["processing_shift"])
+    failures += check_framing(results["framing_shift"])
+    failures += check_populations(results["test"]["populations"])
     results["bar"] = {"meets_bar": not failures, "failures": failures,
                       "criteria": {**BAR, "lungs_masked_margin_over_majority": MASKED_MARGIN,
-                                   "processing_shift_max_drop": SHIFT_MARGIN, "loso_accuracy": BAR["accuracy"]}}
+                                   "processing_shift_max_drop": SHIFT_MARGIN,
+                                   "framing_shift_max_changed": FRAMING_CHANGE_MARGIN,
+                                   "populations": POPULATION_BAR, "loso_accuracy": BAR["accuracy"]}}
     draw_figures(args, results, classifier, test_rows, test_logits, card)
     classifier.close()
     results["figures"] = {"confusion": "confusion_matrix.png", "reliability": "reliability.png",

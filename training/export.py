@@ -42,6 +42,8 @@ from .evaluate import (
     read_run,
     test_section,
 )
+from .framing_shift import check_framing
+from .populations import check_populations
 from .processing_shift import check_shifts
 from .script_logging import script_logging
 
@@ -205,6 +207,9 @@ def test_metrics(section: dict, report: dict, report_dir: Path, check: dict | No
         "shortcut_checks": section["shortcut_checks"],
         "leave_one_source_out": report.get("loso"),
         "processing_shift": report.get("processing_shift"),
+        "framing_shift": report.get("framing_shift"),
+        "populations": section.get("populations"),
+        "other_findings": report.get("other_findings"),
         "external_files": report.get("external"),
         "weights_evaluated": dtype,
         "fp16_check": check,
@@ -345,6 +350,8 @@ def build_card(args, run_card: ModelCard, report: dict, section: dict, check: di
     meets, failures = check_bar(section["after_temperature"], report.get("limit"))
     failures += check_shortcuts(report.get("lungs_masked"), report.get("loso"))
     failures += check_shifts(report.get("processing_shift"))
+    failures += check_framing(report.get("framing_shift"))
+    failures += check_populations(section.get("populations"))
     meets = not failures
     dtype = "float16" if half else "float32"
     run_args = read_run(args.run)["args"]

@@ -6,6 +6,7 @@ and whether it calls nearly everything one class, the sign of a source shortcut.
 """
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Callable
 
@@ -24,13 +25,36 @@ def external_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
 
 
+def folder_labels(folder: Path) -> dict[str, str]:
+    """``file -> label`` from ``folder/labels.csv`` (columns ``file``, ``label``) when present, else empty."""
+    path = folder / "labels.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="", encoding="utf-8") as f:
+        return {row["file"]: row["label"] for row in csv.DictReader(f) if row.get("file") and row.get("label")}
+
+
+def labelled_summary(rows: list[dict]) -> dict:
+    """Per reader's label: how many files and what they were called (``other`` has no right answer)."""
+    summary = {}
+    for label in sorted({r["label"] for r in rows if r.get("label") and "predicted" in r}):
+        called = [r["predicted"] for r in rows if r.get("label") == label and "predicted" in r]
+        summary[label] = {"n": len(called), "predicted": M.prediction_counts(called, CLASSES),
+                          "correct": sum(c == label for c in called) if label in CLASSES else None}
+    return summary
+
+
 def external_section(classifier, folder: Path, temperature: float) -> dict:
-    """One row per file: what the header says and the temperature-scaled probabilities."""
+    """One row per file: what the header says, the reader's label when ``labels.csv`` gives one,
+    and the temperature-scaled probabilities."""
     from cxr_engine.io import read_image
 
+    labels = folder_labels(folder)
     rows = []
     for path in external_files(folder):
-        row = {"file": path.name}
+        if path.name == "labels.csv":
+            continue
+        row = {"file": path.name, "label": labels.get(path.name, "")}
         try:
             image = read_image(path)
         except ImageReadError as error:
@@ -43,7 +67,8 @@ def external_section(classifier, folder: Path, temperature: float) -> dict:
                      "predicted": CLASSES[int(np.argmax(probs))],
                      "probabilities": {c: float(p) for c, p in zip(CLASSES, probs)}})
     called = M.prediction_counts((r["predicted"] for r in rows if "predicted" in r), CLASSES)
-    return {"folder": str(folder), "files": rows, "predicted": called}
+    return {"folder": str(folder), "files": rows, "predicted": called,
+            "by_label": labelled_summary(rows) if labels else None}
 
 
 def external_lines(section: dict | None, table: Callable) -> list[str]:
@@ -53,12 +78,19 @@ def external_lines(section: dict | None, table: Callable) -> list[str]:
     lines += [f"Every file in `{section['folder']}`, through `read_image` → `Classifier.predict` (T applied). "
               "No diagnoses are known, so this is a plausibility check, not a metric. Called "
               + ", ".join(f"{c} {n}" for c, n in section["predicted"].items()) + ".", ""]
+    if section.get("by_label"):
+        lines += ["Against the readers' labels in `labels.csv` (`other` = abnormal, none of the three classes):", ""]
+        lines += table(["label", "n", "called n/p/c", "correct"],
+                       [[label, row["n"], "/".join(str(row["predicted"][c]) for c in CLASSES),
+                         "" if row["correct"] is None else row["correct"]] for label, row in section["by_label"].items()])
+        lines.append("")
     body = []
     for row in section["files"]:
         if "error" in row:
-            body.append([row["file"], "", "", "", "unreadable: " + row["error"], *([None] * len(CLASSES))])
+            body.append([row["file"], row.get("label", ""), "", "", "", "unreadable: " + row["error"],
+                         *([None] * len(CLASSES))])
         else:
-            body.append([row["file"], row["modality"], row["view"], row["description"], row["predicted"],
-                         *(row["probabilities"][c] for c in CLASSES)])
-    return lines + table(["file", "modality", "view", "study description", "called", *(f"p({c})" for c in CLASSES)],
-                         body)
+            body.append([row["file"], row.get("label", ""), row["modality"], row["view"], row["description"],
+                         row["predicted"], *(row["probabilities"][c] for c in CLASSES)])
+    return lines + table(["file", "label", "modality", "view", "study description", "called",
+                          *(f"p({c})" for c in CLASSES)], body)

@@ -71,8 +71,12 @@ def shifted_display(path: str, size: int, name: str) -> np.ndarray:
 
 
 def shift_section(labels: Sequence[int], plain_logits: np.ndarray, shifted: dict[str, np.ndarray],
-                  temperature: float) -> dict:
-    """Per shift: accuracy, its drop from the plain test, macro-F1, recalls, predictions changed."""
+                  temperature: float, shifts: dict | None = None) -> dict:
+    """Per shift: accuracy, its drop from the plain test, macro-F1, recalls, predictions changed.
+
+    ``shifts`` is the registry the names come from (default: this module's ``SHIFTS``).
+    """
+    shifts = SHIFTS if shifts is None else shifts
     labels = np.asarray(labels)
     plain = M.summarise(labels, M.softmax(plain_logits, temperature), CLASSES)
     plain_preds = np.argmax(plain_logits, axis=1)
@@ -81,7 +85,7 @@ def shift_section(labels: Sequence[int], plain_logits: np.ndarray, shifted: dict
         summary = M.summarise(labels, M.softmax(logits, temperature), CLASSES)
         preds = np.argmax(logits, axis=1)
         rows[name] = {
-            "description": SHIFTS[name][0], "n": summary["n"], "accuracy": summary["accuracy"],
+            "description": shifts[name][0], "n": summary["n"], "accuracy": summary["accuracy"],
             "accuracy_drop": plain["accuracy"] - summary["accuracy"], "macro_f1": summary["macro_f1"],
             "recall": summary["recall"], "changed": float(np.mean(preds != plain_preds)) if len(preds) else 0.0,
             "predicted": M.prediction_counts((CLASSES[p] for p in preds), CLASSES),

@@ -44,7 +44,8 @@ from cxr_engine.preprocessing import PREPROCESSING_VERSION
 from cxr_engine.registry import build_model, get_architecture, list_architectures
 from cxr_engine.weights import save_weights, sha256_file
 
-from .data import AcquisitionShift, Augment, BorderSwap, ManifestDataset, limit_rows, read_manifest, train_sampler
+from .data import (AcquisitionShift, Augment, BorderSwap, FramingShift, ManifestDataset, limit_rows, read_manifest,
+                   train_sampler)
 from .distill import make_criterion
 from .pretrained import load_pretrained_backbone
 from .script_logging import script_logging
@@ -99,6 +100,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--acquisition-shift", type=float, default=0.0,
                         help="probability of a random resolution/blur/sharpen/noise/JPEG chain "
                              "(training.data.AcquisitionShift; 0 = off)")
+    parser.add_argument("--framing-shift", type=float, default=0.0,
+                        help="probability of a random crop / zoom-out onto a border / shift and rotation, "
+                             "with burned-in markers (training.data.FramingShift; 0 = off)")
     parser.add_argument("--teacher", type=Path, default=None,
                         help="model card JSON of a model to distil from "
                              "(e.g. resources/models/efficientnet-lite0.json; training.distill)")
@@ -125,7 +129,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be at least 1")
-    for flag in ("border_swap", "acquisition_shift", "distill_weight"):
+    for flag in ("border_swap", "acquisition_shift", "framing_shift", "distill_weight"):
         if not 0.0 <= getattr(args, flag) <= 1.0:
             parser.error(f"--{flag.replace('_', '-')} is a probability: give a value from 0 to 1")
     if args.distill_temperature <= 0:
@@ -218,7 +222,8 @@ def build_datasets(args: argparse.Namespace, size: int, dist: Dist) -> tuple[Man
         if not split_rows:
             raise ValueError(f"{args.manifest}: no rows in the {split!r} split")
     train = ManifestDataset(rows["train"], size, arch.mean, arch.std, IN_CHANS, Augment(),
-                            BorderSwap(p=args.border_swap), AcquisitionShift(p=args.acquisition_shift))
+                            BorderSwap(p=args.border_swap), AcquisitionShift(p=args.acquisition_shift),
+                            FramingShift(p=args.framing_shift))
     val = ManifestDataset(rows["val"], size, arch.mean, arch.std, IN_CHANS, augment=None)
     fill_cache(train, "train", args, dist)
     fill_cache(val, "val", args, dist)
