@@ -138,12 +138,13 @@ def _classify_pending(pending, classifier, cam_dir: Path | None) -> list[ResultR
 def _classify_with_cam(index: int, path: Path, image, classifier, cam_dir: Path):
     from .atomic import write_bytes_atomic
     from .overlay import blend
-    from .rendering import render
+    from .rendering import render, to_square_pixels
 
     import cv2
 
     result = classifier.predict_with_cam(image)
-    rgb = blend(render(image), result.heatmap)
+    # Shown at the physical aspect (non-square pixels), image and heat-map resampled together.
+    rgb = to_square_pixels(blend(render(image), result.heatmap), image.pixel_aspect)
     ok, encoded = cv2.imencode(".png", rgb[..., ::-1])
     if not ok:
         raise RuntimeError("PNG encoding of the heat-map failed")

@@ -96,12 +96,16 @@ def _read_dicom(path: Path) -> CxrImage:
     _check_size(ds, path)
     stored = _decode(ds, path)
     warnings = []
-    if stored.ndim == 3 and int(ds.get("NumberOfFrames", 1) or 1) > 1:
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1 and stored.ndim == (3 if samples == 1 else 4):
         warnings.append(f"multi-frame image ({stored.shape[0]} frames): showing the first frame")
         stored = stored[0]
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    padding = _padding_mask(stored, ds) if stored.ndim == 2 else None
+    if photometric == "PALETTE COLOR" and stored.ndim == 2:
+        stored = _palette_to_rgb(stored, ds)
     if stored.ndim == 3:
-        stored = _to_grey(stored)
+        stored = to_grey(stored)
         warnings.append(f"colour image ({photometric}) converted to greyscale")
         photometric = "MONOCHROME2"
     if stored.ndim != 2:
@@ -110,10 +114,12 @@ def _read_dicom(path: Path) -> CxrImage:
         raise UnsupportedImageError(path, f"Photometric Interpretation {photometric!r} is not supported")
     modality = _modality_values(stored, ds)
     spacing, spacing_source = _spacing(ds)
-    windows, voi_luts = _windows(ds), _voi_luts(ds)
+    windows, (voi_luts, lut_warnings) = _windows(ds), _voi_luts(ds)
+    warnings += lut_warnings
     preferred = None
-    if windows and not voi_luts and not any(window_fits(modality, w) for w in windows):
-        preferred = percentile_window(modality)
+    sample = modality[::4, ::4] if padding is None else modality[::4, ::4][~padding[::4, ::4]]
+    if windows and not voi_luts and not any(window_fits(sample, w) for w in windows):
+        preferred = percentile_window(sample)
         warnings.append(
             f"the file's window {windows[0].center:g}/{windows[0].width:g} lies outside the pixel "
             f"values ({modality.min()}–{modality.max()}); showing an automatic window instead"
@@ -133,6 +139,8 @@ def _read_dicom(path: Path) -> CxrImage:
         source_format="dicom",
         warnings=tuple(warnings),
         preferred_voi=preferred,
+        padding=padding,
+        pixel_aspect_ratio=_pixel_aspect_ratio(ds),
     )
 
 
@@ -179,7 +187,18 @@ def _check_size(ds, path: Path) -> None:
 
 
 def _decode(ds, path: Path) -> np.ndarray:
-    """Stored values, trying the decoding plugins for the syntax in ``_PLUGIN_PREFERENCE`` order."""
+    """Every frame's stored values, in native byte order, masked to Bits Stored.
+
+    Tries the decoding plugins for the syntax in ``_PLUGIN_PREFERENCE`` order, then
+    ``imagecodecs`` for greyscale JPEG that no plugin decodes (12-bit JPEG Extended, Process 2 & 4).
+    Integer results are reduced to Bits Stored whatever the decoder returned (PS3.5 8.1.1: the
+    bits above it are not pixel data; some JPEG 2000 files carry an overlay there): masked when
+    Pixel Representation is 0, sign-extended when it is 1.
+    """
+    return mask_to_bits_stored(native_byte_order(_decode_raw(ds, path)), ds)
+
+
+def _decode_raw(ds, path: Path) -> np.ndarray:
     from pydicom.pixels import pixel_array
 
     syntax = ds.file_meta.TransferSyntaxUID
@@ -191,7 +210,84 @@ def _decode(ds, path: Path) -> np.ndarray:
             raise UnsupportedImageError(path, f"no decoder for transfer syntax {syntax.name} ({exc})") from exc
         except Exception as exc:  # decoders raise many types for damaged data
             error = exc
+    if syntax in _IMAGECODECS_JPEG and int(ds.get("SamplesPerPixel", 1) or 1) == 1:
+        return _decode_jpeg_imagecodecs(ds, path)
     raise ImageReadError(path, f"pixel data could not be decoded ({syntax.name}): {error}") from error
+
+
+#: JPEG syntaxes whose greyscale frames ``imagecodecs`` (BSD; libjpeg-turbo, which reads 12-bit
+#: samples) decodes when pydicom's plugins cannot: Pillow and pydicom's GDCM plugin refuse 12-bit
+#: JPEG Extended. Colour frames are left to the plugins: without an Adobe marker imagecodecs
+#: guesses the colour transform differently from pydicom and DCMTK.
+_IMAGECODECS_JPEG = ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51")
+
+
+def _decode_jpeg_imagecodecs(ds, path: Path) -> np.ndarray:
+    """(frames, rows, columns) or (rows, columns) stored values of a greyscale JPEG Baseline /
+    Extended file, decoded by ``imagecodecs.jpeg8_decode``; ``ImageReadError`` when it cannot."""
+    from pydicom.encaps import generate_frames
+
+    syntax = ds.file_meta.TransferSyntaxUID
+    try:
+        import imagecodecs
+    except ImportError as exc:
+        raise UnsupportedImageError(
+            path, f"no decoder for {syntax.name} with {ds.get('BitsStored', '?')}-bit samples: Pillow and GDCM "
+            "decode 8-bit JPEG only, and the imagecodecs package that decodes 12-bit JPEG is not installed") from exc
+    rows, cols, frames = int(ds.Rows), int(ds.Columns), int(ds.get("NumberOfFrames", 1) or 1)
+    dtype = np.dtype(("i" if int(ds.get("PixelRepresentation", 0) or 0) else "u") + str(int(ds.BitsAllocated) // 8))
+    decoded = []
+    try:
+        for frame in generate_frames(ds.PixelData, number_of_frames=frames):
+            values = np.asarray(imagecodecs.jpeg8_decode(frame))
+            if values.shape != (rows, cols):
+                raise ValueError(f"a frame decodes to {values.shape}, the header says {(rows, cols)}")
+            # A signed file's samples come back unsigned: keep the bits, ``mask_to_bits_stored`` sign-extends.
+            decoded.append(values.astype(f"u{dtype.itemsize}").view(dtype))
+            if len(decoded) == frames:
+                break
+    except Exception as exc:  # imagecodecs raises its own error types on damaged streams
+        raise ImageReadError(path, f"pixel data could not be decoded ({syntax.name}, imagecodecs): {exc}") from exc
+    if len(decoded) != frames:
+        raise ImageReadError(path, f"pixel data could not be decoded ({syntax.name}): "
+                                   f"{len(decoded)} of {frames} frames present")
+    return decoded[0] if frames == 1 else np.stack(decoded)
+
+
+def native_byte_order(values: np.ndarray) -> np.ndarray:
+    """``values`` in the machine's byte order (pydicom returns big-endian files' arrays as ``>u2`` etc.).
+
+    Same values and shape; a copy only when the byte order changes.
+    """
+    if values.dtype.byteorder not in ("=", "|") and not values.dtype.isnative:
+        return values.astype(values.dtype.newbyteorder("="))
+    return values
+
+
+def mask_to_bits_stored(values: np.ndarray, ds) -> np.ndarray:
+    """Integer ``values`` reduced to (0028,0101) Bits Stored, per PS3.5 8.1.1.
+
+    The bits above Bits Stored are not pixel data (overlays, garbage): they are cleared when
+    Pixel Representation (0028,0103) is 0 and replaced by the sign bit when it is 1, so a
+    12-bit signed value 0xF830 reads -2000. Any shape (frames, samples); same dtype. Float,
+    1-bit and already-exact arrays are returned unchanged.
+    """
+    if values.dtype.kind not in "iu" or int(ds.get("BitsAllocated", 0) or 0) == 1:
+        return values
+    try:
+        bits = int(ds.get("BitsStored", 0) or 0)
+    except (TypeError, ValueError):
+        return values
+    width = values.dtype.itemsize * 8
+    if not 0 < bits < width:
+        return values
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    shift = width - bits
+    view_type = np.dtype(("i" if signed else "u") + str(values.dtype.itemsize))
+    out = np.array(values, copy=True).view(view_type)
+    np.left_shift(out, shift, out=out)
+    np.right_shift(out, shift, out=out)  # arithmetic for signed types: sign extension
+    return out.view(values.dtype) if values.dtype.kind == view_type.kind else out
 
 
 #: Decoding plugins in order of preference. GDCM is used only for syntaxes nothing else decodes
@@ -212,22 +308,135 @@ def _plugins_for(syntax) -> list[str]:
     return [name for name in _PLUGIN_PREFERENCE if name in available] or list(available)
 
 
-def _to_grey(rgb: np.ndarray) -> np.ndarray:
-    weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return (rgb[..., :3].astype(np.float32) @ weights).round().astype(rgb.dtype)
+#: ITU-R BT.601 luma weights (R, G, B) used to turn colour images into greyscale.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def to_grey(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3+) colour samples → (...) greyscale of the same integer dtype, by BT.601 luma.
+
+    Computed in float64 (exact for 32-bit samples) and clipped to the dtype's range, so white
+    stays white at every bit depth (a float32 sum rounded 4,294,967,295 up to 2**32, which wrapped
+    to 0 in uint32). Float input stays float64.
+    """
+    grey = rgb[..., :3].astype(np.float64) @ np.array(LUMA_WEIGHTS, dtype=np.float64)
+    if rgb.dtype.kind not in "iu":
+        return grey
+    info = np.iinfo(rgb.dtype)
+    return np.clip(np.rint(grey), info.min, info.max).astype(rgb.dtype)
+
+
+def _palette_to_rgb(stored: np.ndarray, ds) -> np.ndarray:
+    """PALETTE COLOR indices → RGB through the file's palette (PS3.3 C.7.6.3.1.5), via pydicom,
+    which reads OW palette data in the dataset's own byte order; uint8 or uint16."""
+    from pydicom.pixels import apply_color_lut
+
+    return native_byte_order(np.asarray(apply_color_lut(stored, ds)))
+
+
+def _little_endian(ds) -> bool:
+    """Whether ``ds``'s values were encoded little endian: how it was parsed, else its syntax.
+
+    Raw OW/OB values (LUT Data) are kept as bytes by pydicom, so they must be decoded in this
+    order (only Explicit VR Big Endian is big endian; every compressed syntax is little endian).
+    """
+    little = getattr(ds, "original_encoding", (None, None))[1]
+    if little is None:
+        syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        little = syntax != "1.2.840.10008.1.2.2"
+    return bool(little)
+
+
+def lut_from_item(item, ds) -> tuple[int, np.ndarray, int]:
+    """(first mapped value, table, bits per entry) of a Modality / VOI / Presentation LUT item.
+
+    Reads (0028,3002) LUT Descriptor and (0028,3006) LUT Data (PS3.3 C.11.1.1.1, C.11.2.1.1):
+    the table is int64, one entry per LUT entry (descriptor's first value, 0 meaning 65,536).
+    LUT Data held as raw OW bytes is decoded in the dataset's byte order; 8-bit entries are
+    read whether stored one per 16-bit word or two per word. A first mapped value written
+    unsigned for signed pixel data (Pixel Representation 1) is read as signed. Raises
+    ``ValueError`` / ``AttributeError`` for a missing or empty table.
+    """
+    n_entries, first_mapped, bits = (int(v) for v in item.LUTDescriptor)
+    n_entries = n_entries or 65536
+    if int(ds.get("PixelRepresentation", 0) or 0) == 1 and first_mapped >= 2**15:
+        first_mapped -= 2**16
+    data = item.LUTData
+    if isinstance(data, (bytes, bytearray)):
+        words = np.frombuffer(bytes(data[: len(data) // 2 * 2]), dtype="<u2" if _little_endian(ds) else ">u2")
+        if bits > 8 or words.size >= n_entries:
+            table = words.astype(np.int64)
+        else:  # 8-bit entries packed two per word, the first in the low byte
+            table = np.stack([words & 0xFF, words >> 8], axis=-1).reshape(-1).astype(np.int64)
+    else:
+        table = np.asarray(_multi(data), dtype=np.int64).reshape(-1)
+    table = table[:n_entries]
+    if table.size == 0:
+        raise ValueError("empty LUT Data")
+    return first_mapped, table, bits
 
 
 def _modality_values(stored: np.ndarray, ds) -> np.ndarray:
-    """Modality LUT or rescale (PS3.3 C.11.1), via pydicom; integers stay integers when exact."""
+    """Modality LUT or rescale (PS3.3 C.11.1); integers stay integers when exact.
+
+    Rescale is pydicom's ``apply_modality_lut`` (float64, so exact for 32-bit values). A Modality
+    LUT Sequence is read here instead: pydicom's builds a ``uint{bits}`` type from the descriptor
+    (no such type for 10–15 bits) and indexes in the pixels' type. Results that are whole numbers
+    are returned as int32, or int64 past its range; others as float32, or float64 past 2**24.
+    """
     from pydicom.pixels import apply_modality_lut
 
-    out = apply_modality_lut(stored, ds)
+    if ds.get("ModalityLUTSequence"):
+        first_mapped, table, _ = lut_from_item(ds.ModalityLUTSequence[0], ds)
+        out = table[np.clip(stored.astype(np.int64) - first_mapped, 0, table.size - 1)]
+    else:
+        out = apply_modality_lut(stored, ds)
     if out.dtype.kind == "f" and np.all(np.isfinite(out)):
         rounded = np.rint(out)
-        if np.array_equal(rounded, out) and rounded.min() >= -(2**31) and rounded.max() < 2**31:
-            return rounded.astype(np.int32)
-        return out.astype(np.float32)
+        if np.array_equal(rounded, out) and rounded.size:
+            if rounded.min() >= -(2**31) and rounded.max() < 2**31:
+                return rounded.astype(np.int32)
+            if rounded.min() >= -(2**63) and rounded.max() < 2**63:
+                return rounded.astype(np.int64)
+        return out.astype(np.float32 if np.abs(out).max(initial=0) < 2**24 else np.float64)
+    if out.dtype.kind in "iu" and out.dtype.itemsize == 8:
+        if out.size and out.min() >= -(2**31) and out.max() < 2**31:
+            return out.astype(np.int32)
     return out
+
+
+def _padding_mask(stored: np.ndarray, ds) -> np.ndarray | None:
+    """True where a pixel is padding, not image data (PS3.3 C.7.5.1.1.2); None when there is none.
+
+    Padding is the stored value (0028,0120) Pixel Padding Value, or every stored value between
+    it and (0028,0121) Pixel Padding Range Limit inclusive. Values are compared as stored (before
+    the modality LUT), so the mask is the same for MONOCHROME1 and MONOCHROME2. A value
+    written unsigned for signed pixel data is read as signed. A mask that covers every pixel is
+    ignored (the attribute cannot be right), as is one that covers none.
+    """
+    if "PixelPaddingValue" not in ds or stored.dtype.kind not in "iu":
+        return None
+    try:
+        limits = [_stored_value(ds.PixelPaddingValue, ds)]
+        if ds.get("PixelPaddingRangeLimit") is not None and ds.PixelPaddingRangeLimit != "":
+            limits.append(_stored_value(ds.PixelPaddingRangeLimit, ds))
+    except (TypeError, ValueError) as exc:
+        logger.warning("ignoring an unreadable Pixel Padding Value: %s", exc)
+        return None
+    low, high = min(limits), max(limits)
+    mask = (stored >= low) & (stored <= high)
+    if not mask.any() or mask.all():
+        return None
+    return mask
+
+
+def _stored_value(value, ds) -> int:
+    """A US/SS attribute holding a stored pixel value, as the pixels' own signed or unsigned value."""
+    number = int(_multi(value)[0])
+    allocated = int(ds.get("BitsAllocated", 16) or 16)
+    if int(ds.get("PixelRepresentation", 0) or 0) == 1 and number >= 2 ** (allocated - 1):
+        number -= 2**allocated
+    return number
 
 
 def _needs_inversion(photometric: str, ds) -> bool:
@@ -268,28 +477,54 @@ def _windows(ds) -> tuple[Window, ...]:
     return tuple(windows)
 
 
-def _voi_luts(ds) -> tuple[VoiLut, ...]:
-    luts = []
-    for item in ds.get("VOILUTSequence", []) or []:
+def _voi_luts(ds) -> tuple[tuple[VoiLut, ...], list[str]]:
+    """The file's VOI LUTs (0028,3010) and a warning for each whose range was taken from its data."""
+    luts, warnings = [], []
+    for number, item in enumerate(ds.get("VOILUTSequence", []) or [], start=1):
         try:
-            luts.append(_voi_lut(item))
+            lut, warning = _voi_lut(item, ds)
         except (AttributeError, IndexError, TypeError, ValueError) as exc:
             logger.warning("ignoring an unreadable VOI LUT Sequence item: %s", exc)
-    return tuple(luts)
+            continue
+        luts.append(lut)
+        if warning:
+            warnings.append(f"VOI LUT {number}: {warning}")
+    return tuple(luts), warnings
 
 
-def _voi_lut(item) -> VoiLut:
-    n_entries, first_mapped, bits = (int(v) for v in item.LUTDescriptor)
-    n_entries = n_entries or 65536
-    data = item.LUTData
-    if isinstance(data, (bytes, bytearray)):
-        table = np.frombuffer(data, dtype="<u2" if bits > 8 or len(data) >= 2 * n_entries else "u1")
-    else:
-        table = np.asarray(_multi(data))
-    table = table[:n_entries].astype(np.int64)
-    if table.size == 0:
-        raise ValueError("empty LUT Data")
-    return VoiLut(first_mapped, table, bits, str(item.get("LUTExplanation", "")))
+#: The fewest output bits a VOI LUT is narrowed to when its entries cannot fill the declared range.
+MIN_VOI_LUT_BITS = 8
+
+
+def _voi_lut(item, ds) -> tuple[VoiLut, str]:
+    """One VOI LUT (PS3.3 C.11.2.1.1) and a warning ("" when none).
+
+    The output range is 0..2**bits - 1 with bits from the LUT Descriptor, except where the
+    entries cannot fill it: some writers declare 16-bit entries for a 12-bit table, which would
+    show near-black (near-white for MONOCHROME1). Then the bits the largest entry needs (at
+    least ``MIN_VOI_LUT_BITS``) are used, with a warning. The converse (12-bit entries under an
+    8-bit descriptor) is handled by ``VoiLut.output_max``.
+    """
+    first_mapped, table, bits = lut_from_item(item, ds)
+    needed = max(int(table.max()).bit_length(), MIN_VOI_LUT_BITS)
+    warning = ""
+    if needed < bits:
+        warning = (f"its descriptor declares {bits}-bit entries but they reach only {int(table.max())}; "
+                   f"its output range was taken from the data ({needed} bits)")
+        bits = needed
+    return VoiLut(first_mapped, table, bits, str(item.get("LUTExplanation", ""))), warning
+
+
+def _pixel_aspect_ratio(ds) -> tuple[float, float] | None:
+    """(0028,0034) Pixel Aspect Ratio as (vertical, horizontal) when it holds two positive numbers."""
+    values = _multi(ds.get("PixelAspectRatio"))
+    try:
+        vertical, horizontal = (float(v) for v in values[:2]) if len(values) >= 2 else (None, None)
+    except (TypeError, ValueError):
+        return None
+    if vertical is None or not (vertical > 0 and horizontal > 0 and np.isfinite(vertical) and np.isfinite(horizontal)):
+        return None
+    return vertical, horizontal
 
 
 def _spacing(ds) -> tuple[tuple[float, float] | None, str | None]:

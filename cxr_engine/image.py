@@ -46,6 +46,11 @@ class CxrImage:
     MONOCHROME2 image) so that every image is shown with air dark, like MONOCHROME2.
     ``spacing_mm`` is (row, column) spacing; ``spacing_source`` says which attribute gave it
     (``PixelSpacing`` is calibrated to the patient, ``ImagerPixelSpacing`` is at the detector).
+    ``pixel_aspect_ratio`` is (0028,0034) Pixel Aspect Ratio (vertical, horizontal), used for the
+    physical aspect when there is no spacing (see ``pixel_aspect``).
+    ``padding`` is None or a bool (rows, columns) mask, True where a pixel is padding rather than
+    image data (Pixel Padding Value / Range Limit, PS3.3 C.7.5.1.1.2): the automatic window,
+    the full range, the value statistics and the model input's contrast stretch ignore it.
     """
 
     path: Path
@@ -63,15 +68,57 @@ class CxrImage:
     warnings: tuple[str, ...] = ()
     #: Set by the reader when the file's own VOI is unusable (e.g. its window misses every pixel).
     preferred_voi: Window | VoiLut | None = None
+    padding: np.ndarray | None = None
+    pixel_aspect_ratio: tuple[float, float] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
         return self.modality.shape[:2]
 
     @property
+    def pixel_aspect(self) -> float:
+        """Physical height / width of one pixel: row / column spacing (PS3.3 10.7.1.3), else
+        Pixel Aspect Ratio (C.7.6.3.1.7), else 1.0. 2.0 means rows lie twice as far apart as
+        columns, so the image must be shown twice as tall as its pixel count."""
+        if self.spacing_mm:
+            return float(self.spacing_mm[0]) / float(self.spacing_mm[1])
+        if self.pixel_aspect_ratio:
+            return float(self.pixel_aspect_ratio[0]) / float(self.pixel_aspect_ratio[1])
+        return 1.0
+
+    @property
+    def display_shape(self) -> tuple[int, int]:
+        """(rows, columns) of the image resampled to square pixels at its physical aspect, the
+        coarser axis stretched so that no detail is lost. Equal to ``shape`` for square pixels."""
+        rows, cols = self.shape
+        aspect = self.pixel_aspect
+        if aspect >= 1.0:
+            return max(1, round(rows * aspect)), cols
+        return rows, max(1, round(cols / aspect))
+
+    def image_values(self, step: int = 1) -> np.ndarray:
+        """Modality values of every ``step``-th pixel each way that is image data, not padding.
+
+        1-D when the image has padding, else the 2-D subsampled array (same dtype either way).
+        Every statistic of the image (ranges, percentiles, presets) should use these values.
+        """
+        values = self.modality[::step, ::step]
+        if self.padding is None:
+            return values
+        kept = values[~self.padding[::step, ::step]]
+        return kept if kept.size else values
+
+    @property
     def value_range(self) -> tuple[float, float]:
-        """Smallest and largest modality value present in the image."""
-        return float(self.modality.min()), float(self.modality.max())
+        """Smallest and largest modality value present in the image (padding excluded)."""
+        values = self.image_values()
+        return float(values.min()), float(values.max())
+
+    def auto_window(self) -> Window:
+        """The automatic percentile window (``percentile_window``) over the image data, padding excluded."""
+        if self.padding is None:
+            return percentile_window(self.modality)
+        return percentile_window(self.image_values(4))
 
     def full_range_window(self) -> Window:
         """A window that spans every value present (what "full range" presets show)."""
@@ -89,7 +136,7 @@ class CxrImage:
             return self.windows[0]
         if self.bits_stored <= 8:
             return self.full_range_window()
-        return percentile_window(self.modality)
+        return self.auto_window()
 
     def display(self, voi: Window | VoiLut | None = None) -> np.ndarray:
         """Float32 image in [0, 1] after VOI and inversion: the full-dynamic-range display image.

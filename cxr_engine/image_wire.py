@@ -27,7 +27,8 @@ def encode_image(image: CxrImage) -> tuple[bytes, list[bytes]]:
     def array(values: np.ndarray) -> dict:
         values = np.ascontiguousarray(values)
         arrays.append(values.tobytes())
-        return {"array": len(arrays) - 1, "dtype": values.dtype.name, "shape": list(values.shape)}
+        # dtype.str keeps the byte order ('>i2'); dtype.name ('int16') would drop it.
+        return {"array": len(arrays) - 1, "dtype": values.dtype.str, "shape": list(values.shape)}
 
     def voi(item: Window | VoiLut | None) -> dict | None:
         if item is None:
@@ -52,6 +53,8 @@ def encode_image(image: CxrImage) -> tuple[bytes, list[bytes]]:
         "source_format": image.source_format,
         "warnings": list(image.warnings),
         "preferred_voi": voi(image.preferred_voi),
+        "padding": None if image.padding is None else array(image.padding),
+        "pixel_aspect_ratio": list(image.pixel_aspect_ratio) if image.pixel_aspect_ratio else None,
     }
     return json.dumps(header).encode("utf-8"), arrays
 
@@ -61,11 +64,16 @@ def decode_image(header_bytes: bytes, arrays: list[bytes]) -> CxrImage:
     header = json.loads(header_bytes.decode("utf-8"))
 
     def array(ref: dict) -> np.ndarray:
-        dtype, shape = str(ref["dtype"]), tuple(int(n) for n in ref["shape"])
-        if dtype not in ALLOWED_DTYPES:
-            raise ValueError(f"unexpected array dtype {dtype!r} from the decoding worker")
-        values = np.frombuffer(arrays[int(ref["array"])], dtype=dtype)
-        return values.reshape(shape).copy()
+        """The referenced array, in native byte order whatever order it was sent in."""
+        shape = tuple(int(n) for n in ref["shape"])
+        try:
+            dtype = np.dtype(str(ref["dtype"]))
+        except TypeError as exc:
+            raise ValueError(f"unexpected array dtype {ref['dtype']!r} from the decoding worker") from exc
+        if dtype.name not in ALLOWED_DTYPES:
+            raise ValueError(f"unexpected array dtype {ref['dtype']!r} from the decoding worker")
+        values = np.frombuffer(arrays[int(ref["array"])], dtype=dtype).reshape(shape)
+        return values.astype(dtype.newbyteorder("="))  # always a copy, writeable and native
 
     def voi(item: dict | None) -> Window | VoiLut | None:
         if item is None:
@@ -94,4 +102,6 @@ def decode_image(header_bytes: bytes, arrays: list[bytes]) -> CxrImage:
         source_format=str(header["source_format"]),
         warnings=tuple(str(w) for w in header["warnings"]),
         preferred_voi=voi(header["preferred_voi"]),
+        padding=None if header.get("padding") is None else array(header["padding"]).astype(bool),
+        pixel_aspect_ratio=(float(ratio[0]), float(ratio[1])) if (ratio := header.get("pixel_aspect_ratio")) else None,
     )

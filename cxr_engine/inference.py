@@ -103,7 +103,7 @@ class Classifier(CardBackedClassifier):
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
         display = display_of(image)
-        tensor = torch.from_numpy(self.preprocess(display)[None])
+        tensor = torch.from_numpy(self.preprocess(image, display)[None])
         with self._lock:
             self.load()
             # targets=None lets the CAM target the predicted class from the same forward pass.

@@ -180,7 +180,7 @@ class OnnxClassifier(CardBackedClassifier):
     def predict_with_cam(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> CamResult:
         """Prediction and Grad-CAM heat-map from one run; ``target_class`` defaults to the predicted class."""
         display = display_of(image)
-        batch = self.preprocess(display)[None]
+        batch = self.preprocess(image, display)[None]
         with self._lock:
             self.load()
             logits, features = self._session.run([LOGITS_NAME, FEATURES_NAME], {INPUT_NAME: batch})

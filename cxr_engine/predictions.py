@@ -60,9 +60,15 @@ def display_of(image: CxrImage | np.ndarray) -> np.ndarray:
     return image.display() if isinstance(image, CxrImage) else image
 
 
-def model_input(card: ModelCard, image: CxrImage | np.ndarray) -> np.ndarray:
-    """The (in_chans, size, size) float32 model input for one image, as ``card`` defines it."""
-    return to_model_input(display_of(image), card.input_size, tuple(card.mean), tuple(card.std), card.in_chans)
+def model_input(card: ModelCard, image: CxrImage | np.ndarray, display: np.ndarray | None = None) -> np.ndarray:
+    """The (in_chans, size, size) float32 model input for one image, as ``card`` defines it.
+
+    ``display`` is ``image``'s display array when the caller already has it. A ``CxrImage``'s
+    padding is left out of the contrast stretch (``cxr_engine.preprocessing``).
+    """
+    display = display_of(image) if display is None else display
+    padding = image.padding if isinstance(image, CxrImage) else None
+    return to_model_input(display, card.input_size, tuple(card.mean), tuple(card.std), card.in_chans, padding)
 
 
 def prediction_from_logits(card: ModelCard, logits: np.ndarray) -> Prediction:
@@ -95,9 +101,10 @@ class CardBackedClassifier:
     def classes(self) -> tuple[str, ...]:
         return tuple(self.card.classes)
 
-    def preprocess(self, image: CxrImage | np.ndarray) -> np.ndarray:
-        """The model input for one image (``CxrImage`` or a [0, 1] / uint8 display array)."""
-        return model_input(self.card, image)
+    def preprocess(self, image: CxrImage | np.ndarray, display: np.ndarray | None = None) -> np.ndarray:
+        """The model input for one image (``CxrImage`` or a [0, 1] / uint8 display array);
+        ``display`` is its display array when already computed."""
+        return model_input(self.card, image, display)
 
     def predict(self, images: Sequence[CxrImage | np.ndarray]) -> list[Prediction]:
         """Probabilities for each image, in order (one batched pass through the backend)."""

@@ -10,7 +10,9 @@ Pipeline (``PREPROCESSING_VERSION`` names it; a model card records the version i
    shape lines up with it exactly. Padding was avoided on purpose: black bars would appear
    only on non-square sources and become a shortcut.
 3. Robust contrast stretch: map the 0.5th..99.5th percentile to 0..1 and clip, so that the
-   model does not learn a source's exposure, bit depth or window habits.
+   model does not learn a source's exposure, bit depth or window habits. Pixels marked as
+   padding (``CxrImage.padding``: Pixel Padding Value, PS3.3 C.7.5.1.1.2) do not count towards
+   the percentiles, so a padded border cannot wash the anatomy out; without padding nothing changes.
 4. Replicate to ``in_chans`` channels and normalise with the model's mean and std.
 
 Steps 1–3 give ``standardise``'s greyscale [0, 1] image, where training applies its
@@ -36,17 +38,33 @@ def _as_unit_float(display: np.ndarray) -> np.ndarray:
     return np.nan_to_num(display.astype(np.float32, copy=False), nan=0.0)
 
 
-def contrast_stretch(grey: np.ndarray) -> np.ndarray:
-    """Map the STRETCH_PERCENTILES of ``grey`` to [0, 1] and clip (float32)."""
+#: The fewest non-padding samples the stretch's percentiles are taken from; with fewer, all pixels count.
+MIN_STRETCH_SAMPLES = 16
+
+
+def contrast_stretch(grey: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """Map the STRETCH_PERCENTILES of ``grey`` to [0, 1] and clip (float32).
+
+    ``keep`` (bool, ``grey``'s shape) limits the pixels the percentiles are taken from (False =
+    padding); every pixel is stretched either way.
+    """
     step = max(1, min(grey.shape) // 256)
-    low, high = np.percentile(grey[::step, ::step], STRETCH_PERCENTILES)
+    sample = grey[::step, ::step]
+    if keep is not None:
+        kept = sample[keep[::step, ::step]]
+        sample = kept if kept.size >= MIN_STRETCH_SAMPLES else sample
+    low, high = np.percentile(sample, STRETCH_PERCENTILES)
     if high - low < 1e-6:
         return np.zeros_like(grey, dtype=np.float32)
     return np.clip((grey - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
-def standardise(display: np.ndarray, size: int) -> np.ndarray:
-    """Steps 1–3: a (size, size) float32 greyscale image in [0, 1]."""
+def standardise(display: np.ndarray, size: int, padding: np.ndarray | None = None) -> np.ndarray:
+    """Steps 1–3: a (size, size) float32 greyscale image in [0, 1].
+
+    ``padding`` (bool, ``display``'s shape, True = padding) is left out of the contrast stretch's
+    percentiles; a model-input pixel counts as padding when more than half of it was.
+    """
     import cv2
 
     if display.ndim != 2:
@@ -54,8 +72,14 @@ def standardise(display: np.ndarray, size: int) -> np.ndarray:
     grey = _as_unit_float(display)
     height, width = grey.shape
     shrinking = height >= size and width >= size
-    resized = cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    return contrast_stretch(resized)
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    resized = cv2.resize(grey, (size, size), interpolation=interpolation)
+    keep = None
+    if padding is not None:
+        if padding.shape != grey.shape:
+            raise ValueError(f"padding mask {padding.shape} does not match the image {grey.shape}")
+        keep = cv2.resize(padding.astype(np.float32), (size, size), interpolation=interpolation) <= 0.5
+    return contrast_stretch(resized, keep)
 
 
 def normalise(grey: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...], in_chans: int = 3) -> np.ndarray:
@@ -69,7 +93,8 @@ def normalise(grey: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...],
 
 
 def to_model_input(
-    display: np.ndarray, size: int, mean: tuple[float, ...], std: tuple[float, ...], in_chans: int = 3
+    display: np.ndarray, size: int, mean: tuple[float, ...], std: tuple[float, ...], in_chans: int = 3,
+    padding: np.ndarray | None = None,
 ) -> np.ndarray:
     """The whole pipeline: display image → (in_chans, size, size) float32 model input."""
-    return normalise(standardise(display, size), mean, std, in_chans)
+    return normalise(standardise(display, size, padding), mean, std, in_chans)

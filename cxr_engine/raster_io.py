@@ -15,7 +15,10 @@ RASTER_SUFFIXES = {".png", ".jpg", ".jpeg"}
 def read_raster(path: str | Path, max_pixels: int | None = None) -> CxrImage:
     """Decode a PNG or JPEG file; colour images are converted to greyscale with a warning.
 
-    8-bit files get the identity window (0 → black, 255 → white); 16-bit files their full range.
+    The EXIF Orientation (0x0112; Pillow also reads an XMP ``tiff:Orientation``) is applied, all
+    eight values, as every photo viewer and Pillow's ``ImageOps.exif_transpose`` do, so a photo
+    stored on its side reads upright. 8-bit files get the identity window (0 → black,
+    255 → white); 16-bit files their full range.
     """
     import cv2
 
@@ -28,10 +31,12 @@ def read_raster(path: str | Path, max_pixels: int | None = None) -> CxrImage:
         raise ImageReadError(path, f"cannot read file ({exc.strerror or exc})") from exc
     if data.size == 0:
         raise ImageReadError(path, "empty file")
-    _check_header_size(path, data, max_pixels or MAX_PIXELS)
+    orientation = _check_header_size(path, data, max_pixels or MAX_PIXELS)
+    # IMREAD_UNCHANGED keeps 16-bit PNGs but ignores EXIF, so the orientation is applied below.
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageReadError(path, "not a decodable PNG or JPEG image (corrupt or truncated)")
+    image = np.ascontiguousarray(apply_exif_orientation(image, orientation))
     warnings = []
     if image.ndim == 3:
         channels = image.shape[2]
@@ -59,17 +64,64 @@ def _is_grey(bgr: np.ndarray) -> bool:
     return bool(np.array_equal(bgr[..., 0], bgr[..., 1]) and np.array_equal(bgr[..., 1], bgr[..., 2]))
 
 
-def _check_header_size(path: Path, data: np.ndarray, max_pixels: int) -> None:
-    """Refuse absurd dimensions from the header before cv2 allocates memory for them."""
+#: EXIF Orientation → (rows reversed, columns reversed, transposed first): PS "TIFF 6.0" / EXIF 2.3
+#: tag 0x0112; the same eight transforms as Pillow's ``ImageOps.exif_transpose``.
+_ORIENTATIONS = {
+    1: (False, False, False),
+    2: (False, True, False),   # mirrored left-right
+    3: (True, True, False),    # rotated 180°
+    4: (True, False, False),   # mirrored top-bottom
+    5: (False, False, True),   # transposed (mirrored along the main diagonal)
+    6: (False, True, True),    # stored rotated 90° anticlockwise: turn 90° clockwise
+    7: (True, True, True),     # transversed
+    8: (True, False, True),    # stored rotated 90° clockwise: turn 90° anticlockwise
+}
+
+
+def apply_exif_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """``image`` (H, W[, C]) turned upright for EXIF Orientation 1–8; other values leave it as is.
+
+    Returns a view (possibly non-contiguous); orientations 5–8 swap height and width.
+    """
+    flip_rows, flip_cols, transpose = _ORIENTATIONS.get(int(orientation), (False, False, False))
+    if transpose:
+        image = image.swapaxes(0, 1)
+    if flip_rows:
+        image = image[::-1]
+    if flip_cols:
+        image = image[:, ::-1]
+    return image
+
+
+def _check_header_size(path: Path, data: np.ndarray, max_pixels: int) -> int:
+    """Refuse absurd dimensions from the header before cv2 allocates memory for them; return
+    the EXIF Orientation (1 when absent or unreadable)."""
     from PIL import Image, UnidentifiedImageError
     import io
 
     try:
         with Image.open(io.BytesIO(data.tobytes())) as probe:
             width, height = probe.size
+            orientation = _orientation(probe, data)
     except Image.DecompressionBombError as exc:  # Pillow's own, lower limit on the header's size
         raise UnsupportedImageError(path, f"image too large: {exc}") from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageReadError(path, f"not a PNG or JPEG image ({exc})") from exc
     if width * height > max_pixels:
         raise UnsupportedImageError(path, f"image too large: {width}×{height} exceeds {max_pixels:,} pixels")
+    return orientation
+
+
+def _orientation(probe, data: np.ndarray) -> int:
+    """The EXIF Orientation of an open Pillow image (1 when absent or unreadable).
+
+    A PNG's eXIf chunk may follow the image data, where Pillow finds it only by decoding the
+    whole file; that is done only when the file holds such a chunk.
+    """
+    if probe.format == "PNG" and b"eXIf" not in data.tobytes():
+        return 1
+    try:
+        value = int(probe.getexif().get(0x0112, 1) or 1)
+    except Exception:  # a damaged EXIF block must not stop the image from being read
+        return 1
+    return value if value in _ORIENTATIONS else 1

@@ -63,3 +63,22 @@ class Renderer:
 def render(image: CxrImage, voi: Window | VoiLut | None = None, invert: bool | None = None) -> np.ndarray:
     """One-off 8-bit rendering; use ``Renderer`` when the window changes often."""
     return Renderer(image).render(voi, invert)
+
+
+def to_square_pixels(pixels: np.ndarray, pixel_aspect: float) -> np.ndarray:
+    """``pixels`` (H, W[, C]) resampled (bilinear) so that its pixels are square.
+
+    ``pixel_aspect`` is ``CxrImage.pixel_aspect`` (physical height / width of one pixel); the
+    coarser axis is stretched, giving ``CxrImage.display_shape``. Square pixels (within 0.1 %)
+    return ``pixels`` itself. Same dtype.
+    """
+    import cv2
+
+    if abs(pixel_aspect - 1.0) < 1e-3:
+        return pixels
+    rows, cols = pixels.shape[:2]
+    if pixel_aspect > 1.0:
+        rows = max(1, round(rows * pixel_aspect))
+    else:
+        cols = max(1, round(cols / pixel_aspect))
+    return cv2.resize(np.ascontiguousarray(pixels), (cols, rows), interpolation=cv2.INTER_LINEAR)

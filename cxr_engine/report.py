@@ -95,6 +95,9 @@ class ReportPage:
     since pixels cannot be redacted here. ``heatmap`` is
     the same image with the Grad-CAM colours for ``cam_target``. ``prediction`` is None when
     the image was not classified; ``not_classified_reason`` then says why.
+    ``pixel_aspect`` is the physical height / width of one pixel of ``displayed`` and ``heatmap``
+    (``CxrImage.pixel_aspect`` when they are in the image's own geometry; 1.0 when the caller
+    rendered them with square pixels already): the panels are drawn at the physical aspect.
     """
 
     displayed: np.ndarray
@@ -106,9 +109,12 @@ class ReportPage:
     warnings: tuple[str, ...] = ()
     comment: str = ""
     file_name: str = ""
+    pixel_aspect: float = 1.0
 
     def __post_init__(self):
         _check_rgb(self.displayed, "displayed image")
+        if not (np.isfinite(self.pixel_aspect) and self.pixel_aspect > 0):
+            raise ValueError(f"pixel_aspect must be a positive number, got {self.pixel_aspect}")
         if self.heatmap is not None:
             _check_rgb(self.heatmap, "heat-map image")
 
@@ -117,7 +123,9 @@ class ReportPage:
                   prediction: Prediction | None = None, not_classified_reason: str = "",
                   comment: str = "", opacity: float = 0.5) -> "ReportPage":
         """A page for ``image``: metadata, warnings and file name from the image, and the
-        heat-map panel rendered from ``cam`` over the image's default window."""
+        heat-map panel rendered from ``cam`` over the image's default window. ``displayed`` is
+        taken to be in the image's own geometry when it has its shape (then the image's pixel
+        aspect applies to both panels), else to be square-pixelled already."""
         from .rendering import render
 
         heatmap = blend(render(image), cam.heatmap, opacity) if cam is not None else None
@@ -126,6 +134,7 @@ class ReportPage:
             prediction=prediction or (cam.prediction if cam else None),
             cam_target=cam.target_class if cam else None, not_classified_reason=not_classified_reason,
             warnings=tuple(image.warnings), comment=comment, file_name=Path(image.path).name,
+            pixel_aspect=image.pixel_aspect if tuple(displayed.shape[:2]) == tuple(image.shape) else 1.0,
         )
 
 
@@ -365,9 +374,9 @@ def _draw_images(ctx: _Context, page: ReportPage, top: float) -> float:
     has_target = page.heatmap is not None and target
     _caption(ctx, f"Grad-CAM heat-map: evidence for {target}" if has_target else "Grad-CAM heat-map", right_x, top)
     panel_top = top - 14
-    _draw_panel(ctx, page.displayed, MARGIN, panel_top, panel_w)
+    _draw_panel(ctx, page.displayed, MARGIN, panel_top, panel_w, page.pixel_aspect)
     if page.heatmap is not None:
-        _draw_panel(ctx, page.heatmap, right_x, panel_top, panel_w)
+        _draw_panel(ctx, page.heatmap, right_x, panel_top, panel_w, page.pixel_aspect)
         bottom = _draw_legend(ctx, right_x, panel_top - PANEL_H - 5, panel_w, target)
     else:
         _draw_empty_panel(ctx, right_x, panel_top, panel_w, _no_heatmap_reason(page))
@@ -383,9 +392,12 @@ def _caption(ctx: _Context, text: str, x: float, top: float) -> None:
     ctx.canvas.drawString(x, top - 9, ctx.fonts.text(text))
 
 
-def _draw_panel(ctx: _Context, rgb: np.ndarray, x: float, top: float, width: float) -> None:
-    """``rgb`` fitted inside a black panel, aspect ratio kept."""
+def _draw_panel(ctx: _Context, rgb: np.ndarray, x: float, top: float, width: float,
+                pixel_aspect: float = 1.0) -> None:
+    """``rgb`` fitted inside a black panel at its physical aspect (pixels ``pixel_aspect`` times
+    as tall as wide)."""
     reader, (w, h) = _jpeg(rgb)
+    h = h * pixel_aspect
     c = ctx.canvas
     c.setFillColor(colors.black)
     c.rect(x, top - PANEL_H, width, PANEL_H, stroke=0, fill=1)

@@ -45,7 +45,8 @@ def assess(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
     years = age_in_years(meta.patient_age)
     if years is not None and (years < 1 or 6 <= years < 18):
         warnings.append(f"patient age outside the training data ({TRAINING_AGES})")
-    if input_size and min(image.shape) < input_size:
+    # The physical extent at square pixels: a 220×440 image with rows twice as far apart is 440×440.
+    if input_size and min(image.display_shape) < input_size:
         warnings.append(f"image smaller than the model input ({input_size} px): detail is missing")
     return tuple(warnings)
 
