@@ -327,11 +327,27 @@ def to_grey(rgb: np.ndarray) -> np.ndarray:
 
 
 def _palette_to_rgb(stored: np.ndarray, ds) -> np.ndarray:
-    """PALETTE COLOR indices → RGB through the file's palette (PS3.3 C.7.6.3.1.5), via pydicom,
-    which reads OW palette data in the dataset's own byte order; uint8 or uint16."""
+    """PALETTE COLOR indices → (rows, columns, 3) RGB through the file's palette (PS3.3 C.7.6.3.1.5).
+
+    Palette data is decoded in the dataset's byte order: pydicom 3.0's ``apply_color_lut`` reads
+    non-segmented palettes in the machine's order (wrong for Explicit VR Big Endian files), so
+    only segmented palettes (C.7.9.2), which it reads right, are left to it. uint16 for 16-bit
+    entries, else uint8.
+    """
     from pydicom.pixels import apply_color_lut
 
-    return native_byte_order(np.asarray(apply_color_lut(stored, ds)))
+    if "RedPaletteColorLookupTableData" not in ds:
+        return native_byte_order(np.asarray(apply_color_lut(stored, ds)))
+    channels, bits = [], 8
+    for colour in ("Red", "Green", "Blue"):
+        n_entries, first_mapped, entry_bits = (int(v) for v in ds[f"{colour}PaletteColorLookupTableDescriptor"].value)
+        n_entries = n_entries or 65536
+        if int(ds.get("PixelRepresentation", 0) or 0) == 1 and first_mapped >= 2**15:
+            first_mapped -= 2**16
+        table = _lut_entries(ds[f"{colour}PaletteColorLookupTableData"].value, n_entries, entry_bits, ds)
+        bits = max(bits, entry_bits, int(table.max()).bit_length())
+        channels.append(table[np.clip(stored.astype(np.int64) - first_mapped, 0, table.size - 1)])
+    return np.stack(channels, axis=-1).astype(np.uint16 if bits > 8 else np.uint8)
 
 
 def _little_endian(ds) -> bool:
@@ -361,7 +377,13 @@ def lut_from_item(item, ds) -> tuple[int, np.ndarray, int]:
     n_entries = n_entries or 65536
     if int(ds.get("PixelRepresentation", 0) or 0) == 1 and first_mapped >= 2**15:
         first_mapped -= 2**16
-    data = item.LUTData
+    return first_mapped, _lut_entries(item.LUTData, n_entries, bits, ds), bits
+
+
+def _lut_entries(data, n_entries: int, bits: int, ds) -> np.ndarray:
+    """The first ``n_entries`` LUT entries (int64) from LUT Data: a list of numbers (US), or raw
+    OW/OB bytes decoded in the dataset's byte order, 8-bit entries one per 16-bit word or two per
+    word (the first in the low byte). Raises ``ValueError`` when there are none."""
     if isinstance(data, (bytes, bytearray)):
         words = np.frombuffer(bytes(data[: len(data) // 2 * 2]), dtype="<u2" if _little_endian(ds) else ">u2")
         if bits > 8 or words.size >= n_entries:
@@ -373,7 +395,7 @@ def lut_from_item(item, ds) -> tuple[int, np.ndarray, int]:
     table = table[:n_entries]
     if table.size == 0:
         raise ValueError("empty LUT Data")
-    return first_mapped, table, bits
+    return table
 
 
 def _modality_values(stored: np.ndarray, ds) -> np.ndarray:
