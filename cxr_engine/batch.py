@@ -14,7 +14,7 @@ from .raster_io import RASTER_SUFFIXES
 logger = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("path", "status", "prediction", "p_normal", "p_pneumonia", "p_covid", "model", "message")
-EXTRA_COLUMNS = ("cam_path", "warnings")
+EXTRA_COLUMNS = ("cam_path", "warnings", "heatmap_path", "lung_mask_path")
 
 
 @dataclass
@@ -29,6 +29,8 @@ class ResultRow:
     message: str = ""
     cam_path: Path | None = None
     warnings: tuple[str, ...] = ()
+    heatmap_path: Path | None = None
+    lung_mask_path: Path | None = None
 
     def as_csv(self) -> dict[str, str]:
         def p(cls: str) -> str:
@@ -45,6 +47,8 @@ class ResultRow:
             "message": self.message,
             "cam_path": str(self.cam_path) if self.cam_path else "",
             "warnings": "; ".join(self.warnings),
+            "heatmap_path": str(self.heatmap_path) if self.heatmap_path else "",
+            "lung_mask_path": str(self.lung_mask_path) if self.lung_mask_path else "",
         }
 
 
@@ -75,9 +79,14 @@ def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
+def output_file_name(path: Path, index: int, kind: str) -> str:
+    """A unique, readable PNG name for one of an input's outputs (``cam``, ``heatmap``, ``lungs``)."""
+    return f"{index:05d}_{path.stem[:60]}_{kind}.png"
+
+
 def cam_file_name(path: Path, index: int) -> str:
-    """A unique, readable PNG name for an input's heat-map."""
-    return f"{index:05d}_{path.stem[:60]}_cam.png"
+    """A unique, readable PNG name for an input's heat-map overlay."""
+    return output_file_name(path, index, "cam")
 
 
 def classify_files(
@@ -87,16 +96,26 @@ def classify_files(
     batch_size: int = 8,
     on_row: Callable[[ResultRow], None] | None = None,
     reader: Callable[[Path], object] = read_image,
+    lung_dir: Path | None = None,
+    lung_segmenter=None,
 ) -> Iterator[ResultRow]:
     """Yield one row per file, in order; a failing file becomes an ``error`` row, never an exception.
 
     ``reader`` decodes one file (``read_image``, or an ``IsolatedReader`` to keep native
-    decoders in a worker process with a time limit).
+    decoders in a worker process with a time limit). With ``cam_dir`` each classified input gets
+    its heat-map overlay (``*_cam.png``) and the raw heat-map as a 16-bit greyscale PNG at the
+    input's pixel grid (``*_heatmap.png``, 0–65535 for 0–1); with ``lung_dir`` and
+    ``lung_segmenter`` (``cxr_engine.lung_fields.LungSegmenter``) its lung mask (``*_lungs.png``,
+    8-bit, 255 = lung, at the input's pixel grid), the plausibility warning going to ``warnings``.
     """
     pending: list[tuple[int, Path, object]] = []
 
     def flush() -> Iterator[ResultRow]:
         rows = _classify_pending(pending, classifier, cam_dir)
+        if lung_dir is not None and lung_segmenter is not None:
+            for (index, path, image), row in zip(pending, rows):
+                if row.status == "ok":
+                    _add_lung_mask(row, index, path, image, lung_segmenter, lung_dir)
         pending.clear()
         yield from rows
 
@@ -150,7 +169,44 @@ def _classify_with_cam(index: int, path: Path, image, classifier, cam_dir: Path)
         raise RuntimeError("PNG encoding of the heat-map failed")
     cam_path = cam_dir / cam_file_name(path, index)
     write_bytes_atomic(cam_path, encoded.tobytes())
-    return _ok_row(path, image, result.prediction, cam_path, classifier)
+    heatmap_path = cam_dir / output_file_name(path, index, "heatmap")
+    write_bytes_atomic(heatmap_path, _png_bytes(heatmap_png_array(result.heatmap)))
+    row = _ok_row(path, image, result.prediction, cam_path, classifier)
+    row.heatmap_path = heatmap_path
+    return row
+
+
+def heatmap_png_array(heatmap) -> "np.ndarray":
+    """uint16 raw heat-map values: 0–65535 for the map's 0–1 (rounded), same rows and columns."""
+    import numpy as np
+
+    return np.round(np.clip(np.asarray(heatmap, dtype=np.float64), 0.0, 1.0) * 65535.0).astype(np.uint16)
+
+
+def _png_bytes(array) -> bytes:
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", array)
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return encoded.tobytes()
+
+
+def _add_lung_mask(row: ResultRow, index: int, path: Path, image, segmenter, lung_dir: Path) -> None:
+    """Segment the lungs of one classified input and write its mask; a failure becomes a warning."""
+    from .atomic import write_bytes_atomic
+
+    try:
+        fields = segmenter.segment(image)
+        mask_path = lung_dir / output_file_name(path, index, "lungs")
+        write_bytes_atomic(mask_path, _png_bytes(fields.as_png_array()))
+    except Exception as exc:  # the classification stands; the mask is an extra
+        logger.exception("lung segmentation failed for %s", path)
+        row.warnings = (*row.warnings, f"lung segmentation failed: {type(exc).__name__}: {exc}")
+        return
+    row.lung_mask_path = mask_path
+    if fields.warning:
+        row.warnings = (*row.warnings, fields.warning)
 
 
 def _ok_row(path: Path, image, prediction, cam_path: Path | None, classifier) -> ResultRow:

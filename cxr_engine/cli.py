@@ -33,7 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="inference library (default auto: torch on a GPU, else ONNX Runtime when the model has "
                              "an ONNX export, else torch on the CPU)")
     parser.add_argument("--csv", type=Path, metavar="FILE", help="write the results here (default: standard output)")
-    parser.add_argument("--cam-dir", type=Path, metavar="DIR", help="write a PNG of each image with its Grad-CAM heat-map here")
+    parser.add_argument("--cam-dir", type=Path, metavar="DIR",
+                        help="write a PNG of each image with its Grad-CAM heat-map here (NNNNN_<stem>_cam.png), and "
+                             "the raw heat-map as a 16-bit greyscale PNG at the image's pixel grid "
+                             "(NNNNN_<stem>_heatmap.png, 0-65535 for 0-1)")
+    parser.add_argument("--lung-mask-dir", type=Path, metavar="DIR",
+                        help="write each image's lung mask from the bundled lung model here (NNNNN_<stem>_lungs.png, "
+                             "8-bit, 255 = lung, at the image's pixel grid); implausible lung fields add a warning")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
     parser.add_argument("--isolation", action=argparse.BooleanOptionalAction, default=True,
                         help="decode each file in a worker process with a time limit, so a damaged or "
@@ -85,10 +91,20 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     if args.cam_dir:
         args.cam_dir.mkdir(parents=True, exist_ok=True)
-    return _write_results(files, classifier, args)
+    segmenter = None
+    if args.lung_mask_dir:
+        from .lung_fields import LungSegmenter, lung_card
+
+        try:
+            segmenter = LungSegmenter(lung_card()).load()
+        except (ModelError, ValueError) as exc:
+            print(f"cxr-classify: lung model: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        args.lung_mask_dir.mkdir(parents=True, exist_ok=True)
+    return _write_results(files, classifier, args, segmenter)
 
 
-def _write_results(files, classifier, args) -> int:
+def _write_results(files, classifier, args, segmenter=None) -> int:
     from tqdm import tqdm
 
     from .atomic import atomic_output
@@ -98,7 +114,8 @@ def _write_results(files, classifier, args) -> int:
 
     failures = 0
     reader = IsolatedReader(timeout_s=args.decode_timeout) if args.isolation else read_image
-    rows = classify_files(files, classifier, cam_dir=args.cam_dir, batch_size=args.batch_size, reader=reader)
+    rows = classify_files(files, classifier, cam_dir=args.cam_dir, batch_size=args.batch_size, reader=reader,
+                          lung_dir=args.lung_mask_dir, lung_segmenter=segmenter)
     progress = tqdm(rows, total=len(files), unit="image", disable=not sys.stderr.isatty(), file=sys.stderr)
     with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
             (reader if args.isolation else contextlib.nullcontext()):

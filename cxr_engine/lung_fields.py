@@ -1,12 +1,152 @@
-"""Lung fields: a bundled U-Net's lung mask at an image's own pixel grid, and a plausibility check.
+"""Lung fields: the bundled lung U-Net's mask at an image's own pixel grid, and a plausibility check.
 
-(Filled in below; ``mask_at_grid`` is shared with ``training.segment`` so that the training
-script's Dice figures are measured exactly as the engine returns masks.)
+``segment_lungs(image)`` returns :class:`LungFields`: a bool mask of the image's display array
+shape (rows, columns of ``CxrImage.shape``), whatever the model's input size, the two lungs found in
+it and, when they do not look like two lungs of a frontal chest film, a warning
+(:data:`NOT_FOUND_WARNING`).
+
+The model sees the classifier's own preprocessing steps 1–3 (``cxr_engine.preprocessing``: the
+whole image resized without crop or padding, robust contrast stretch) at the card's input size;
+its probability map is resized back the same way (bilinear) and thresholded. The ONNX Runtime
+path imports numpy, cv2 and onnxruntime only, never torch; a torch path (the safetensors, built
+with ``segmentation-models-pytorch``) is there for a machine that has them. Both files are checked
+against the sha256 in the segmentation model card (``resources/models/lung-unet.json``), which
+the classifier registry never lists (``task`` is ``segmentation``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
 import numpy as np
 
+from .errors import ModelError, ModelIntegrityError
+
+logger = logging.getLogger(__name__)
+
+TASK = "segmentation"
+DEFAULT_NAME = "lung-unet"
+INPUT_NAME, OUTPUT_NAME = "input", "probability"
+FORMAT = "cxr-seg-onnx-1"
+META_FORMAT, META_MODEL, META_WEIGHTS_SHA256 = "cxr.format", "cxr.model_name", "cxr.weights_sha256"
+NOT_FOUND_WARNING = "lung fields not found: not a frontal chest film?"
+INTENDED_USE = "Research use only; not a medical device. Not for diagnosis or treatment decisions."
+
+# Plausibility: each lung's share of the image area, where its centre may lie (fractions of the
+# side), how unequal the two may be, and how much of the mask may lie outside the two.
+LUNG_AREA_SHARE = (0.015, 0.40)
+CENTRE_ROWS = (0.15, 0.85)
+MIN_AREA_RATIO = 0.2
+MAX_ROW_OFFSET = 0.3
+MAX_STRAY_SHARE = 0.25
+
+
+@dataclass
+class LungModelCard:
+    """What the lung model is, where its files are and how well it segments (JSON beside the files)."""
+
+    name: str
+    architecture: str
+    input_size: int
+    in_chans: int
+    mean: list[float]
+    std: list[float]
+    preprocessing_version: str
+    weights_file: str
+    weights_sha256: str
+    onnx_file: str
+    onnx_sha256: str
+    task: str = TASK
+    weights_dtype: str = "float32"
+    encoder: str = ""
+    decoder_channels: list[int] = field(default_factory=list)
+    threshold: float = 0.5
+    training_data: dict = field(default_factory=dict)
+    test_metrics: dict = field(default_factory=dict)
+    validation_metrics: dict = field(default_factory=dict)
+    licence: str = ""
+    intended_use: str = INTENDED_USE
+    notes: str = ""
+    created_by_command: str = ""
+    path: Path | None = field(default=None, repr=False, compare=False)
+
+    def _relative(self, name: str) -> Path:
+        return (self.path.parent if self.path else Path.cwd()) / name
+
+    @property
+    def weights_path(self) -> Path:
+        return self._relative(self.weights_file)
+
+    @property
+    def onnx_path(self) -> Path:
+        return self._relative(self.onnx_file)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("path")
+        return json.dumps(data, indent=2) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        from .atomic import write_text_atomic
+
+        write_text_atomic(Path(path), self.to_json())
+        self.path = Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LungModelCard":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{path}: cannot read model card ({exc})") from exc
+        if not isinstance(data, dict) or data.get("task") != TASK:
+            raise ModelError(f"{path}: not a segmentation model card (task is not {TASK!r})")
+        known = {f for f in cls.__dataclass_fields__ if f != "path"}
+        missing = [f for f in ("name", "input_size", "in_chans", "mean", "std", "preprocessing_version",
+                               "weights_file", "weights_sha256", "onnx_file", "onnx_sha256") if f not in data]
+        if missing:
+            raise ModelError(f"{path}: model card lacks {', '.join(missing)}")
+        card = cls(**{k: v for k, v in data.items() if k in known})
+        card.path = path
+        if len(card.mean) != card.in_chans or len(card.std) != card.in_chans:
+            raise ModelError(f"{path}: mean/std must have {card.in_chans} values")
+        return card
+
+
+def lung_card(name_or_path: str | None = None, models_dir: Path | None = None) -> LungModelCard:
+    """The bundled lung model's card (default ``lung-unet``), or a card JSON by path."""
+    if name_or_path and Path(name_or_path).suffix == ".json":
+        return LungModelCard.load(name_or_path)
+    from .resources import models_dir as default_dir
+
+    path = Path(models_dir or default_dir()) / f"{name_or_path or DEFAULT_NAME}.json"
+    if not path.exists():
+        raise ModelError(f"{path}: no lung segmentation model bundled")
+    return LungModelCard.load(path)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _verified_bytes(path: Path, expected: str, what: str) -> bytes:
+    """The file's bytes once their sha256 matches ``expected`` (hashed, then used: no gap to swap it)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: {what} named by the lung model card cannot be read ({exc})") from exc
+    actual = _sha256(data)
+    if actual != expected.lower():
+        raise ModelIntegrityError(path, expected, actual)
+    return data
+
+
+# --------------------------------------------------------------------------- geometry and plausibility
 
 def mask_at_grid(probability: np.ndarray, shape: tuple[int, int], threshold: float = 0.5) -> np.ndarray:
     """A (size, size) lung probability at the model's input grid -> a bool mask of ``shape`` (rows, cols).
@@ -21,3 +161,208 @@ def mask_at_grid(probability: np.ndarray, shape: tuple[int, int], threshold: flo
     if prob.shape != (rows, cols):
         prob = cv2.resize(prob, (cols, rows), interpolation=cv2.INTER_LINEAR)
     return prob >= threshold
+
+
+@dataclass(frozen=True)
+class Lung:
+    """One lung's connected component: pixels, bounding box (row0, col0, row1, col1; ends exclusive)
+    and centroid (row, col), in the image's pixel grid. ``side`` is where it lies in the image
+    (``image-left`` is the patient's right on a PA or AP film in the usual orientation)."""
+
+    side: str
+    area: int
+    bbox: tuple[int, int, int, int]
+    centroid: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class LungFields:
+    """A lung mask in the image's own pixel grid and what the plausibility check made of it."""
+
+    mask: np.ndarray  # bool (rows, cols)
+    lungs: tuple[Lung, ...]  # the two lungs, image-left first; empty when not found
+    warning: str | None
+    model_name: str = ""
+
+    @property
+    def found(self) -> bool:
+        return self.warning is None
+
+    def as_png_array(self) -> np.ndarray:
+        """uint8 (rows, cols): 255 = lung, 0 elsewhere."""
+        return np.where(self.mask, 255, 0).astype(np.uint8)
+
+
+def check_plausibility(mask: np.ndarray) -> tuple[tuple[Lung, ...], str | None]:
+    """The two lungs in ``mask`` and ``None``, or ``()`` and :data:`NOT_FOUND_WARNING`.
+
+    Plausible: the two largest connected components each cover a sensible share of the image
+    (``LUNG_AREA_SHARE``), lie on either side of the image's vertical midline at a similar height
+    within ``CENTRE_ROWS``, are not too unequal (``MIN_AREA_RATIO``), and what lies outside them is
+    small (``MAX_STRAY_SHARE`` of the mask). Positions are fractions of the sides, so the check does
+    not depend on the image's size or aspect.
+    """
+    import cv2
+
+    rows, cols = mask.shape
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count < 3:  # background plus fewer than two components
+        return (), NOT_FOUND_WARNING
+    order = np.argsort(stats[1:, cv2.CC_STAT_AREA])[::-1] + 1
+    two = sorted(order[:2], key=lambda i: centroids[i][0])
+    areas = [int(stats[i, cv2.CC_STAT_AREA]) for i in two]
+    total = rows * cols
+    shares = [a / total for a in areas]
+    centres = [(float(centroids[i][1]) / rows, float(centroids[i][0]) / cols) for i in two]
+    stray = 1.0 - sum(areas) / max(1, int(mask.sum()))
+    plausible = (
+        all(LUNG_AREA_SHARE[0] <= s <= LUNG_AREA_SHARE[1] for s in shares)
+        and centres[0][1] < 0.5 < centres[1][1]
+        and all(CENTRE_ROWS[0] <= c[0] <= CENTRE_ROWS[1] for c in centres)
+        and abs(centres[0][0] - centres[1][0]) <= MAX_ROW_OFFSET
+        and min(areas) / max(areas) >= MIN_AREA_RATIO
+        and stray <= MAX_STRAY_SHARE
+    )
+    if not plausible:
+        return (), NOT_FOUND_WARNING
+    lungs = []
+    for side, i, area in zip(("image-left", "image-right"), two, areas):
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        lungs.append(Lung(side, area, (y, x, y + h, x + w), (float(centroids[i][1]), float(centroids[i][0]))))
+    return tuple(lungs), None
+
+
+# --------------------------------------------------------------------------- the segmenter
+
+def _display_and_padding(image) -> tuple[np.ndarray, np.ndarray | None]:
+    from .image import CxrImage
+
+    if isinstance(image, CxrImage):
+        return image.display(), image.padding
+    return np.asarray(image), None
+
+
+class LungSegmenter:
+    """The lung model on ONNX Runtime (``backend="onnx"``, torch-free) or torch; thread-safe, loads lazily."""
+
+    def __init__(self, card: LungModelCard, backend: str = "auto", threads: int | None = None):
+        if backend not in ("auto", "onnx", "torch"):
+            raise ValueError(f"backend must be auto, onnx or torch, got {backend!r}")
+        self.card = card
+        self.backend = backend
+        self.threads = threads
+        self._run = None
+        self._lock = threading.RLock()
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def load(self) -> "LungSegmenter":
+        with self._lock:
+            if self._run is not None:
+                return self
+            backend = self.backend
+            if backend == "auto":
+                import importlib.util
+
+                backend = "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
+            self._run = self._load_onnx() if backend == "onnx" else self._load_torch()
+            self.backend = backend
+        return self
+
+    def _load_onnx(self):
+        import onnxruntime
+
+        data = _verified_bytes(self.card.onnx_path, self.card.onnx_sha256, "ONNX file")
+        options = onnxruntime.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        try:
+            session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own, unexported error types
+            raise ModelError(f"{self.card.onnx_path}: ONNX Runtime cannot load it ({exc})") from exc
+        meta = session.get_modelmeta().custom_metadata_map
+        if meta.get(META_FORMAT) != FORMAT or meta.get(META_WEIGHTS_SHA256) != self.card.weights_sha256.lower():
+            raise ModelError(f"{self.card.onnx_path}: not the export of the weights the lung model card names")
+        shape = session.get_inputs()[0].shape
+        if list(shape[1:]) != [self.card.in_chans, self.card.input_size, self.card.input_size]:
+            raise ModelError(f"{self.card.onnx_path}: input shape {shape} does not fit the model card")
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            return session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0][:, 0]
+
+        return run
+
+    def _load_torch(self):
+        try:
+            import segmentation_models_pytorch as smp
+            import torch
+            from safetensors.torch import load
+        except ImportError as exc:
+            raise ModelError(f"the torch lung-model path needs torch and segmentation-models-pytorch ({exc}); "
+                             "use the ONNX Runtime backend") from exc
+        data = _verified_bytes(self.card.weights_path, self.card.weights_sha256, "weights file")
+        model = smp.Unet(self.card.encoder, encoder_weights=None, in_channels=self.card.in_chans, classes=1,
+                         decoder_channels=tuple(self.card.decoder_channels))
+        state = {k: v.float() for k, v in load(data).items()}
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ModelError(f"{self.card.weights_path}: weights do not fit the lung U-Net ({exc})") from exc
+        model.eval()
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return torch.sigmoid(model(torch.from_numpy(batch)))[:, 0].numpy()
+
+        return run
+
+    def model_input(self, display: np.ndarray, padding: np.ndarray | None = None) -> np.ndarray:
+        """(in_chans, size, size) float32: the engine's preprocessing at the card's input size."""
+        from .preprocessing import normalise, standardise
+
+        grey = standardise(display, self.card.input_size, padding)
+        return normalise(grey, tuple(self.card.mean), tuple(self.card.std), self.card.in_chans)
+
+    def probabilities(self, images: Sequence) -> np.ndarray:
+        """(N, size, size) lung probabilities at the model's input grid."""
+        batch = np.stack([self.model_input(*_display_and_padding(image)) for image in images])
+        with self._lock:
+            self.load()
+            return np.asarray(self._run(batch), dtype=np.float32)
+
+    def segment(self, image) -> LungFields:
+        """Lung fields of one ``CxrImage`` (or a 2-D display array) at its own pixel grid."""
+        display, padding = _display_and_padding(image)
+        if display.ndim != 2:
+            raise ValueError(f"expected a 2-D greyscale image, got shape {display.shape}")
+        batch = self.model_input(display, padding)[None]
+        with self._lock:
+            self.load()
+            prob = np.asarray(self._run(batch), dtype=np.float32)[0]
+        mask = mask_at_grid(prob, display.shape, self.card.threshold)
+        lungs, warning = check_plausibility(mask)
+        return LungFields(mask, lungs, warning, self.card.name)
+
+    def close(self) -> None:
+        with self._lock:
+            self._run = None
+
+
+_DEFAULT: LungSegmenter | None = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_segmenter() -> LungSegmenter:
+    """One shared segmenter for the bundled lung model (created on first use)."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = LungSegmenter(lung_card())
+        return _DEFAULT
+
+
+def segment_lungs(image, segmenter: LungSegmenter | None = None) -> LungFields:
+    """Lung fields of ``image`` (a ``CxrImage`` or a 2-D display array) at its own pixel grid."""
+    return (segmenter or default_segmenter()).segment(image)

@@ -83,6 +83,9 @@ class ModelCard:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ModelError(f"{path}: cannot read model card ({exc})") from exc
+        if isinstance(data, dict) and data.get("task", "classification") != "classification":
+            # e.g. the lung segmentation model's card (cxr_engine.lung_fields): never a classifier
+            raise ModelError(f"{path}: a {data['task']} model card, not a classifier's")
         known = {f for f in cls.__dataclass_fields__ if f != "path"}
         missing = [f for f in ("name", "architecture", "classes", "input_size", "in_chans", "mean", "std",
                                "preprocessing_version", "weights_file", "weights_sha256") if f not in data]

@@ -5,6 +5,7 @@ import csv
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,65 @@ def test_a_crashing_decoder_becomes_an_error_row_and_the_batch_goes_on(dicom_dir
         rows = list(classify_files(files, classifier, reader=reader))
     assert [r.status for r in rows] == ["ok", "error", "ok"]
     assert "decoder crashed (SIGSEGV)" in rows[1].message
+
+
+LUNG_CARD = Path(__file__).resolve().parents[1] / "resources" / "models" / "lung-unet.json"
+
+
+@pytest.fixture()
+def non_square_film(tmp_path, cxr3_dir):
+    """A real chest film cropped to a non-square pixel grid (rows != columns), as a PNG."""
+    import cv2
+
+    source = cxr3_dir / "images" / "covid" / "01d0f5d504286c71.jpg"
+    grey = cv2.imread(str(source), cv2.IMREAD_GRAYSCALE)
+    film = grey[: grey.shape[0] * 4 // 5, 5:]
+    path = tmp_path / "in" / "chest film.png"
+    path.parent.mkdir()
+    cv2.imwrite(str(path), film)
+    return path, film
+
+
+def test_cam_dir_also_writes_the_raw_heatmap_as_16_bit_png_at_the_input_grid(non_square_film, card, tmp_path):
+    import cv2
+    import numpy as np
+
+    path, film = non_square_film
+    out, cams = tmp_path / "r.csv", tmp_path / "cams"
+    assert main([str(path), "--model", str(card.path), "--csv", str(out), "--cam-dir", str(cams), "--device", "cpu"]) == 0
+    row = read_rows(out)[1][0]
+    heatmap_path = Path(row["heatmap_path"])
+    assert heatmap_path.name == "00000_chest film_heatmap.png" and heatmap_path.parent == cams
+    assert Path(row["cam_path"]).name == "00000_chest film_cam.png"
+    raw = cv2.imread(str(heatmap_path), cv2.IMREAD_UNCHANGED)
+    assert raw.dtype == np.uint16 and raw.shape == film.shape
+    assert raw.max() > 60000 and raw.min() < 5000  # a min-max scaled map spans 0..1
+
+    from cxr_engine.batch import heatmap_png_array
+
+    assert heatmap_png_array(np.array([[0.0, 0.5, 1.0, 1.2]])).tolist() == [[0, 32768, 65535, 65535]]
+
+
+def test_lung_mask_dir_writes_a_binary_mask_at_the_input_grid(non_square_film, card, tmp_path):
+    import cv2
+    import numpy as np
+
+    if not LUNG_CARD.exists():
+        pytest.skip(f"no lung model bundled at {LUNG_CARD} (python -m training.export_lung_unet)")
+    path, film = non_square_film
+    blank = path.parent / "blank.png"
+    cv2.imwrite(str(blank), np.zeros((120, 90), np.uint8))
+    out, lungs = tmp_path / "r.csv", tmp_path / "lungs"
+    code = main([str(path.parent), "--model", str(card.path), "--csv", str(out), "--lung-mask-dir", str(lungs),
+                 "--device", "cpu"])
+    assert code == 0
+    rows = {Path(r["path"]).name: r for r in read_rows(out)[1]}
+    film_mask = Path(rows["chest film.png"]["lung_mask_path"])
+    assert film_mask.name == "00001_chest film_lungs.png" and film_mask.parent == lungs
+    mask = cv2.imread(str(film_mask), cv2.IMREAD_UNCHANGED)
+    assert mask.dtype == np.uint8 and mask.shape == film.shape and set(np.unique(mask)) == {0, 255}
+    assert 0.1 < (mask == 255).mean() < 0.6
+    assert "lung fields not found" not in rows["chest film.png"]["warnings"]
+    blank_mask = cv2.imread(rows["blank.png"]["lung_mask_path"], cv2.IMREAD_UNCHANGED)
+    assert blank_mask.shape == (120, 90)
+    assert "lung fields not found: not a frontal chest film?" in rows["blank.png"]["warnings"]
