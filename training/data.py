@@ -72,8 +72,9 @@ def limit_rows(rows: list[dict], limit: int | None, seed: int = 0) -> list[dict]
 
 
 def standardised_image(path: str | Path, size: int) -> np.ndarray:
-    """The engine's steps 1–3 for one file: (size, size) float32 in [0, 1]."""
-    return standardise(read_image(path).display(), size)
+    """The engine's steps 1–3 for one file: (size, size) float32 in [0, 1] (pixel padding left out of the stretch)."""
+    image = read_image(path)
+    return standardise(image.display(), size, getattr(image, "padding", None))
 
 
 class ImageCache:
