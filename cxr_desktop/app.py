@@ -25,17 +25,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--export-pdf", type=Path, metavar="OUT.pdf",
                         help="open PATH, wait for the first classification, write the first study's PDF, exit")
     parser.add_argument("--deidentify", action="store_true", help="with --export-pdf: leave out patient identifiers")
+    parser.add_argument("--result-json", type=Path, metavar="OUT.json",
+                        help="open PATH, wait for the first classification, write the class probabilities "
+                             "shown for the first image as JSON, exit (with or without --screenshot / --export-pdf)")
     parser.add_argument("--model", default="", metavar="NAME|card.json", help="bundled model name or model card path")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run the model")
     parser.add_argument("--backend", choices=("auto", "torch", "onnx"),
                         help="inference backend for this session (default: the Settings choice, else auto)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
-                        help=f"limit for --screenshot / --export-pdf (default {DEFAULT_TIMEOUT_S:g})")
+                        help=f"limit for --screenshot / --export-pdf / --result-json (default {DEFAULT_TIMEOUT_S:g})")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     args = parser.parse_args(argv)
-    automated = args.screenshot is not None or args.export_pdf is not None
+    automated = args.screenshot is not None or args.export_pdf is not None or args.result_json is not None
     if automated and args.path is None:
-        parser.error("--screenshot and --export-pdf need a PATH to open")
+        parser.error("--screenshot, --export-pdf and --result-json need a PATH to open")
     if args.overlay and args.screenshot is None:
         parser.error("--overlay goes with --screenshot")
     if args.deidentify and args.export_pdf is None:
@@ -64,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow(model=args.model, device=args.device, backend=args.backend)
     window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     automation = None
-    if args.screenshot is not None or args.export_pdf is not None:
-        task = AutomationTask(args.screenshot, args.overlay, args.export_pdf, args.deidentify, args.timeout)
+    if args.screenshot is not None or args.export_pdf is not None or args.result_json is not None:
+        task = AutomationTask(args.screenshot, args.overlay, args.export_pdf, args.deidentify, args.timeout,
+                              result_json=args.result_json)
         automation = Automation(window, task)
     window.show()
     logger.info("window shown %.2f s after start (torch imported: %s)", time.perf_counter() - started,

@@ -1,10 +1,12 @@
-"""Unattended runs for tests and docs: open, wait for the first classification, screenshot or PDF, quit.
+"""Unattended runs for tests and docs: open, wait for the first classification, screenshot, PDF
+and/or the shown result as JSON, quit.
 
 The run ends with ``QApplication.exit(code)``: 0 on success, 1 with a logged reason otherwise
 (nothing to show, unreadable first image, model failure, export failure or the time limit).
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -23,13 +25,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AutomationTask:
-    """What to produce: a screenshot and/or a PDF of the first study."""
+    """What to produce: a screenshot, a PDF of the first study and/or the result shown for the
+    first image as JSON (``result_json``, see ``shown_result``)."""
 
     screenshot: Path | None = None
     overlay: bool = False
     pdf: Path | None = None
     deidentify: bool = False
     timeout_s: float = 300.0
+    result_json: Path | None = None
 
 
 class Automation(QObject):
@@ -102,6 +106,12 @@ class Automation(QObject):
 
     def _produce(self) -> None:
         try:
+            if self.task.result_json is not None:
+                self._save_result(self.task.result_json)
+        except OSError as exc:
+            self._fail(f"cannot write the result: {exc}")
+            return
+        try:
             if self.task.screenshot is not None:
                 self._save_screenshot(self.task.screenshot)
         except OSError as exc:
@@ -122,6 +132,26 @@ class Automation(QObject):
             raise OSError("PNG encoding failed")
         write_bytes_atomic(path, bytes(buffer.data()))
         logger.info("screenshot written to %s", path)
+
+    def shown_result(self) -> dict:
+        """What the result panel shows for the first image: file, model, predicted class, the
+        class probabilities (as computed, unrounded) and the image's warnings; ``prediction`` and
+        ``probabilities`` are null, with ``message`` saying why, when there is no classification."""
+        result = self.window.result
+        prediction = result.prediction
+        return {
+            "path": str(self._first) if self._first is not None else None,
+            "model": prediction.model_name if prediction is not None else result.model_name or None,
+            "prediction": prediction.label if prediction is not None else None,
+            "probabilities": prediction.as_dict() if prediction is not None else None,
+            "warnings": list(result.image_warnings),
+            "message": result.message if prediction is None else "",
+        }
+
+    def _save_result(self, path: Path) -> None:
+        text = json.dumps(self.shown_result(), indent=2, ensure_ascii=False) + "\n"
+        write_bytes_atomic(path, text.encode("utf-8"))
+        logger.info("result written to %s", path)
 
     def _on_exported(self, path: Path) -> None:
         logger.info("PDF written to %s", path)
