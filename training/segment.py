@@ -23,7 +23,7 @@ Outputs in ``--out``: ``train.log``, ``metrics.jsonl`` (one line per epoch), ``s
 ``test_dice.csv`` (Dice per test mask), ``test_metrics.json`` (mean, 5th percentile, share ≥ 0.85)
 and ``worst/`` (overlay PNGs of the five worst test masks: green = reference, red = prediction).
 
-Run: ``python -m training.segment --data ../shared/data/cxr3 --out training/work/seg_runs/unet224``
+Run: ``python -m training.segment --data ../shared/data/cxr3 --out training/work/seg_runs/unet192``
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ from .script_logging import script_logging
 log = logging.getLogger("training.segment")
 
 ENCODER = "tu-tf_efficientnet_lite0"
-DECODER_CHANNELS = (128, 64, 32, 16, 8)
+DECODER_CHANNELS = (64, 32, 16, 16, 8)
 IN_CHANS = 3
 MEAN, STD = TF_LITE_MEAN, TF_LITE_STD
 DATA_LICENCE = "V7 Labs COVID-19 X-ray lung annotations (v7labs/covid-19-xray-dataset), CC BY 4.0"
@@ -326,7 +326,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--pretrained", default="training/work/pretrained/tf_efficientnet_lite0_imagenet.safetensors",
                         help="ImageNet Lite0 backbone from training.pretrained, or 'none' for a random encoder")
-    parser.add_argument("--size", type=int, default=224, help="model input size in px")
+    parser.add_argument("--size", type=int, default=192, help="model input size in px")
+    parser.add_argument("--decoder-channels", type=int, nargs=5, default=list(DECODER_CHANNELS),
+                        help="U-Net decoder channels, deepest block first (fewer = faster on the CPU)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate (decoder; encoder x0.5)")
@@ -374,7 +376,7 @@ def run(args: argparse.Namespace) -> dict:
     val = [load_pair(args.data, r, args.size) for r in by_split["val"]]
     log.info("decoded %d + %d films in %.1f s", len(train), len(val), time.time() - started)
 
-    model = build_unet()
+    model = build_unet(args.decoder_channels)
     if args.pretrained and args.pretrained.lower() != "none":
         load_encoder(model, Path(args.pretrained))
     encoder_params = list(model.encoder.parameters())
@@ -471,7 +473,7 @@ def write_run_json(args: argparse.Namespace, argv: Sequence[str]) -> None:
 
     record = {"command": "python -m training.segment " + shlex.join(argv),
               "started": datetime.datetime.now().isoformat(timespec="seconds"),
-              "encoder": ENCODER, "decoder_channels": list(DECODER_CHANNELS), "in_chans": IN_CHANS,
+              "encoder": ENCODER, "decoder_channels": list(args.decoder_channels), "in_chans": IN_CHANS,
               "mean": list(MEAN), "std": list(STD), "input_size": args.size,
               "preprocessing_version": PREPROCESSING_VERSION, "data_licence": DATA_LICENCE,
               "smp_version": smp.__version__, "torch_version": torch.__version__,

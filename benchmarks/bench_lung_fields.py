@@ -1,0 +1,94 @@
+"""Lung segmentation speed on the CPU with ONNX Runtime (the bundled ``lung-unet``), per film.
+
+    python -m benchmarks.bench_lung_fields [--repeats 30] [--threads N]
+
+Prints the median time of one model run at the model's input size (the figure issue 13 asks to
+be at most 30 ms), of the preprocessing, and of a whole ``segment()`` call (preprocessing + model +
+mask back at the film's grid + plausibility check) on a 256 px cxr3 film and on a 2128×2000 DICOM.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from cxr_engine.io import read_image
+from cxr_engine.lung_fields import LungSegmenter, lung_card
+
+DATA = Path(os.environ.get("CXR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+TARGET_MS = 30.0
+
+
+def timed(fn, repeats: int) -> float:
+    """Median wall time of ``fn()`` in milliseconds over ``repeats`` calls (after three warm-ups)."""
+    for _ in range(3):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000)
+    return statistics.median(samples)
+
+
+def _classifier_ms(args) -> tuple[str, float] | None:
+    """The default bundled classifier's ONNX model run alone, timed the same way (a yardstick for a loaded machine)."""
+    import onnxruntime
+
+    from cxr_engine.model_card import default_card
+
+    card = default_card()
+    if card is None or card.onnx_path is None or not card.onnx_path.exists():
+        return None
+    options = onnxruntime.SessionOptions()
+    if args.threads:
+        options.intra_op_num_threads = args.threads
+    session = onnxruntime.InferenceSession(str(card.onnx_path), options, providers=["CPUExecutionProvider"])
+    x = np.zeros((1, card.in_chans, card.input_size, card.input_size), np.float32)
+    name = session.get_inputs()[0].name
+    return card.name, timed(lambda: session.run(None, {name: x}), args.repeats)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_lung_fields", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: all cores)")
+    args = parser.parse_args(argv)
+
+    card = lung_card()
+    segmenter = LungSegmenter(card, backend="onnx", threads=args.threads).load()
+    size = card.input_size
+    films = []
+    film = DATA / "cxr3" / "images" / "covid" / "01d0f5d504286c71.jpg"
+    dicom = DATA / "dicom" / "966_fixed.dcm"
+    for path in (film, dicom):
+        if path.exists():
+            films.append((path.name, read_image(path)))
+    if not films:
+        rng = np.random.default_rng(0)
+        films.append(("synthetic 256x256", rng.random((256, 256)).astype(np.float32)))
+
+    batch = segmenter.model_input(films[0][1].display() if hasattr(films[0][1], "display") else films[0][1])[None]
+    model_ms = timed(lambda: segmenter._run(batch), args.repeats)
+    verdict = "meets" if model_ms <= TARGET_MS else "MISSES"
+    print(f"lung-unet model run, {size}x{size}, ONNX Runtime CPU ({args.threads or 'all'} threads): "
+          f"{model_ms:.1f} ms ({verdict} the {TARGET_MS:.0f} ms target)")
+    reference = _classifier_ms(args)
+    if reference:
+        print(f"for scale, on the same machine now: {reference[0]} model run {reference[1]:.1f} ms "
+              f"(lung model / classifier = {model_ms / reference[1]:.2f})")
+    for name, image in films:
+        display = image.display() if hasattr(image, "display") else image
+        pre_ms = timed(lambda: segmenter.model_input(display), args.repeats)
+        whole_ms = timed(lambda: segmenter.segment(image), max(5, args.repeats // 3))
+        print(f"{name} {display.shape[0]}x{display.shape[1]}: preprocessing {pre_ms:.1f} ms, "
+              f"segment() {whole_ms:.1f} ms (display + preprocessing + model + mask at the film's grid + check)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
