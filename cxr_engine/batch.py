@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .errors import CxrError
-from .io import DICOM_SUFFIXES, is_dicom_file, read_image
-from .raster_io import RASTER_SUFFIXES
+from .io import read_image
 
 logger = logging.getLogger(__name__)
 
@@ -52,31 +51,55 @@ class ResultRow:
         }
 
 
-def _looks_like_image(path: Path) -> bool:
-    suffix = path.suffix.lower()
-    if suffix in RASTER_SUFFIXES or suffix in DICOM_SUFFIXES:
-        return True
-    return suffix == "" and is_dicom_file(path)
+@dataclass
+class Inputs:
+    """What a batch run reads: ``files`` in order, and ``problems``, the reason for each of them
+    that the scan already found unreadable (so the CSV gives the reason the app's Problems list
+    gives)."""
+
+    files: list[Path]
+    problems: dict[Path, str] = field(default_factory=dict)
+
+
+def discover_inputs(paths: Iterable[str | Path]) -> Inputs:
+    """Files named directly (whatever they are), and what a folder or a DICOMDIR holds.
+
+    Folders and DICOMDIRs are read by ``cxr_engine.scanning.scan(include_raster=True)``, the
+    scan the desktop app runs, so both find the same files: DICOM recognised by content or
+    suffix (``IM0001.ima``, UID-named files without a suffix), the files a DICOMDIR lists
+    (found case-insensitively), and PNG/JPEG; hidden entries are skipped. Each image is
+    listed once, in walk order, and each file the scan could not read is listed with its
+    reason in ``problems``; DICOM objects that are not images (reports, presentation states)
+    are left out, as the app leaves them out of its study tree.
+    """
+    from .scanning import is_dicomdir_file, scan
+
+    files: list[Path] = []
+    problems: dict[Path, str] = {}
+    for raw in paths:
+        path = Path(raw)
+        if not (path.is_dir() or is_dicomdir_file(path)):
+            files.append(path)
+            continue
+        result = scan(path, include_raster=True)
+        reasons = {error.path: error.reason for error in result.errors}
+        images = set(result.image_files())
+        reached = set(result.order)
+        for found in result.order:
+            if found in images or found in reasons:
+                files.append(found)
+            if found in reasons:
+                problems[found] = reasons[found]
+        for error in result.errors:  # folders that could not be listed
+            if error.path not in reached:
+                files.append(error.path)
+                problems[error.path] = error.reason
+    return Inputs(files, problems)
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named directly (whatever they are) and, from folders, every DICOM/PNG/JPEG below them.
-
-    Folder walks skip hidden entries and do not follow symlinked folders; order is stable.
-    """
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.is_dir():
-            files.append(path)
-            continue
-        for root, dirs, names in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(names):
-                candidate = Path(root) / name
-                if not name.startswith(".") and candidate.is_file() and _looks_like_image(candidate):
-                    files.append(candidate)
-    return files
+    """The files of :func:`discover_inputs`, in order."""
+    return discover_inputs(paths).files
 
 
 def output_file_name(path: Path, index: int, kind: str) -> str:

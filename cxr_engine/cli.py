@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from .backends import BACKENDS
-from .batch import CSV_COLUMNS, EXTRA_COLUMNS, classify_files, expand_inputs
-from .errors import ModelError
+from .batch import CSV_COLUMNS, EXTRA_COLUMNS, classify_files, discover_inputs
+from .errors import ImageReadError, ModelError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as exc:
         print(f"cxr-classify: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    files = expand_inputs(args.paths)
+    inputs = discover_inputs(args.paths)
+    files = inputs.files
     if not files:
         print("cxr-classify: no DICOM, PNG or JPEG files found in the given paths", file=sys.stderr)
         return EXIT_USAGE
@@ -101,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cxr-classify: lung model: {exc}", file=sys.stderr)
             return EXIT_USAGE
         args.lung_mask_dir.mkdir(parents=True, exist_ok=True)
-    return _write_results(files, classifier, args, segmenter)
+    return _write_results(files, classifier, args, segmenter, inputs.problems)
 
 
-def _write_results(files, classifier, args, segmenter=None) -> int:
+def _write_results(files, classifier, args, segmenter=None, problems=None) -> int:
     from tqdm import tqdm
 
     from .atomic import atomic_output
@@ -114,7 +115,8 @@ def _write_results(files, classifier, args, segmenter=None) -> int:
 
     failures = 0
     reader = IsolatedReader(timeout_s=args.decode_timeout) if args.isolation else read_image
-    rows = classify_files(files, classifier, cam_dir=args.cam_dir, batch_size=args.batch_size, reader=reader,
+    rows = classify_files(files, classifier, cam_dir=args.cam_dir, batch_size=args.batch_size,
+                          reader=_with_known_problems(reader, problems or {}),
                           lung_dir=args.lung_mask_dir, lung_segmenter=segmenter)
     progress = tqdm(rows, total=len(files), unit="image", disable=not sys.stderr.isatty(), file=sys.stderr)
     with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
@@ -129,6 +131,20 @@ def _write_results(files, classifier, args, segmenter=None) -> int:
                 logger.warning("%s: %s", row.path, row.message)
     logger.info("%d of %d inputs classified with %s on %s", len(files) - failures, len(files), classifier.name, classifier.device)
     return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def _with_known_problems(reader, problems: dict):
+    """``reader``, except that a file the folder scan could not read fails with the scan's reason
+    (the one the desktop app's Problems list shows) without being read again."""
+    if not problems:
+        return reader
+
+    def read(path):
+        if path in problems:
+            raise ImageReadError(path, problems[path])
+        return reader(path)
+
+    return read
 
 
 class _stdout:

@@ -81,6 +81,8 @@ def _read_dicom(path: Path) -> CxrImage:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    from .scanning import check_pixel_data, no_image_error
+
     try:
         # Deferring large values keeps pixel data on disk until the size check has passed.
         ds = pydicom.dcmread(path, force=True, defer_size="512 KB")
@@ -88,12 +90,11 @@ def _read_dicom(path: Path) -> CxrImage:
         raise ImageReadError(path, f"not a readable DICOM file ({exc})") from exc
     except _malformed_data_errors() as exc:
         raise ImageReadError(path, f"not a readable DICOM file ({_describe(exc, str(exc))})") from exc
-    if "PixelData" not in ds and "FloatPixelData" not in ds:
-        if len(ds) == 0 or "SOPClassUID" not in ds and "Rows" not in ds:
-            raise ImageReadError(path, "not a DICOM file (no DICOM attributes found)")
-        raise UnsupportedImageError(path, "DICOM file holds no pixel data (not an image)")
+    if "PixelData" not in ds:  # why, in the scanner's words (a cut file, a DICOMDIR, a report…)
+        raise no_image_error(path, ds)
     _assume_transfer_syntax(ds, path)
     _check_size(ds, path)
+    check_pixel_data(path)  # cut short: say how many bytes of how many before a decoder guesses
     stored = _decode(ds, path)
     warnings = []
     samples = int(ds.get("SamplesPerPixel", 1) or 1)

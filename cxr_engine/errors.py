@@ -12,9 +12,12 @@ class ImageReadError(CxrError):
     """A file could not be read or decoded into an image."""
 
     def __init__(self, path: str | Path, reason: str):
+        from .messages import printable
+
         self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        # Text from a damaged file (a UID, a decoder's message) may hold control bytes: escaped.
+        self.reason = printable(reason, limit=None)
+        super().__init__(f"{self.path}: {self.reason}")
 
 
 class UnsupportedImageError(ImageReadError):

@@ -12,9 +12,20 @@ Detection rules, per file found by the walk:
   extension (or a numeric one, as in UID-named files) is read with ``force=True`` and kept
   only if it has study, series or instance attributes. A failure is a :class:`ScanError`
   for the DICOM-named file and a quiet skip for the extension-less one;
+* with ``include_raster=True``, a ``*.png``/``*.jpg``/``*.jpeg`` file without the prefix is a
+  PNG/JPEG image (its size read from its header); one whose header is unreadable is a
+  :class:`ScanError`;
 * everything else is skipped quietly and counted in ``skipped_non_dicom``.
 
 A file given directly to :func:`scan` is always tried, and any failure is reported.
+
+A DICOMDIR's Referenced File IDs are found on disk as written, else case-insensitively and with
+or without an ISO 9660 version (``;1``) or trailing dot, as on a CD copied to (or mounted on) a
+case-sensitive file system; a reference leaving the DICOMDIR's folder is an error.
+
+Patients are grouped by Patient ID *and* name and birth date (and Issuer of Patient ID): two
+people are never merged because an attribute is empty. A file without ID and name is a patient
+of its own (one per Study Instance UID, else per file).
 """
 from __future__ import annotations
 
@@ -22,6 +33,7 @@ import logging
 import os
 import struct
 import time
+from functools import lru_cache
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +51,9 @@ from pydicom.uid import (
     MediaStorageDirectoryStorage,
 )
 
+from . import messages
+from .errors import ImageReadError, UnsupportedImageError
+
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, "int | None", Path], None]
@@ -46,6 +61,8 @@ CancelCallback = Callable[[], bool]
 
 NO_PATIENT_ID = "(no patient ID)"
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
+#: PNG/JPEG files a scan with ``include_raster=True`` takes as images (as ``raster_io`` reads them).
+RASTER_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 
 _MAGIC_OFFSET = 128
 _MAGIC = b"DICM"
@@ -55,6 +72,7 @@ _MAX_REASON = 200
 _HEADER_TAGS = [
     "SpecificCharacterSet",
     "PatientID",
+    "IssuerOfPatientID",
     "PatientName",
     "PatientBirthDate",
     "PatientSex",
@@ -77,6 +95,8 @@ _HEADER_TAGS = [
     "BitsStored",
     "PhotometricInterpretation",
     "ViewPosition",
+    "SamplesPerPixel",
+    "BitsAllocated",
 ]
 _IDENTIFYING_TAGS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Rows")
 
@@ -86,7 +106,11 @@ _IDENTIFYING_TAGS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", 
 
 @dataclass(frozen=True)
 class Instance:
-    """One DICOM file. Text fields are ``""`` and numbers ``None`` when the tag is absent."""
+    """One DICOM file (or, from a scan with ``include_raster``, one PNG/JPEG file: ``file_format``
+    ``"png"``/``"jpeg"``, its size in ``rows``/``columns`` and every DICOM field empty).
+
+    Text fields are ``""`` and numbers ``None`` when the tag is absent.
+    """
 
     path: Path
     sop_instance_uid: str
@@ -101,6 +125,7 @@ class Instance:
     modality: str
     view_position: str
     body_part: str
+    file_format: str = "dicom"
 
     @property
     def is_image(self) -> bool:
@@ -134,10 +159,12 @@ class Study:
 
 @dataclass(frozen=True)
 class Patient:
-    """Studies sharing a PatientID (``NO_PATIENT_ID`` when absent).
+    """Studies of one person: the same Patient ID (``NO_PATIENT_ID`` when absent), Issuer of
+    Patient ID, name and birth date; see :func:`patient_key`.
 
-    ``name`` (DICOM PN, e.g. ``DOE^JANE``) and ``birth_date`` are left out of ``repr`` so
-    that logging a patient never writes their name.
+    ``name`` (DICOM PN, e.g. ``DOE^JANE``), ``birth_date`` and ``key`` are left out of ``repr``
+    so that logging a patient never writes their name. ``key`` (a tuple of strings) is what the
+    patient was grouped by: equal keys from two scans are the same person.
     """
 
     patient_id: str
@@ -145,6 +172,8 @@ class Patient:
     birth_date: str = field(repr=False)
     sex: str
     studies: tuple[Study, ...]
+    issuer: str = ""
+    key: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -162,7 +191,9 @@ class ScanResult:
     ``files_seen`` counts every regular file considered; ``dicom_files`` those read as DICOM
     (instances and DICOMDIRs); ``skipped_non_dicom`` those skipped quietly. ``elapsed_s`` is
     wall-clock seconds. ``cancelled`` is True when ``should_cancel`` stopped the scan early,
-    in which case the tree holds what was read until then.
+    in which case the tree holds what was read until then. ``order`` lists every file the scan
+    considered and every missing DICOMDIR reference, in the order it reached them (folder
+    walk order, then DICOMDIR references).
     """
 
     patients: tuple[Patient, ...]
@@ -172,6 +203,7 @@ class ScanResult:
     skipped_non_dicom: int
     elapsed_s: float
     cancelled: bool = False
+    order: tuple[Path, ...] = field(default=(), repr=False)
 
     def all_studies(self) -> list[Study]:
         """Every study, in tree order."""
@@ -184,6 +216,12 @@ class ScanResult:
     def all_instances(self) -> list[Instance]:
         """Every instance, in tree order."""
         return [inst for series in self.all_series() for inst in series.instances]
+
+    def image_files(self) -> list[Path]:
+        """The path of every image (DICOM with Rows and Columns, or PNG/JPEG) in the order the
+        scan reached it: what a batch run classifies."""
+        images = {inst.path for inst in self.all_instances() if inst.is_image}
+        return [path for path in self.order if path in images]
 
     def find_instance(self, path: str | os.PathLike[str]) -> Instance | None:
         """The instance read from ``path`` (compared after resolving links), or None."""
@@ -202,12 +240,15 @@ def scan(
     *,
     progress: ProgressCallback | None = None,
     should_cancel: CancelCallback | None = None,
+    include_raster: bool = False,
 ) -> ScanResult:
     """Scan a folder (recursively), a single DICOM file or a DICOMDIR.
 
     ``progress(done, total, current_path)`` is called after each file; ``total`` is None
     while folders are still being listed and may grow when a DICOMDIR references files
-    outside the walk. ``should_cancel()`` is polled before each file and folder.
+    outside the walk. ``should_cancel()`` is polled before each file and folder. With
+    ``include_raster`` PNG/JPEG files are images too (the desktop app and ``cxr-classify``
+    scan so, and so find the same files).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -215,7 +256,22 @@ def scan(
     root = Path(path).absolute()
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such file or folder")
-    return _Scanner(progress, should_cancel).run(root)
+    return _Scanner(progress, should_cancel, include_raster).run(root)
+
+
+def is_dicomdir_file(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a DICOMDIR (its file meta says Media Storage Directory Storage)."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            return False
+        with open(path, "rb") as fh:
+            if fh.read(_MAGIC_OFFSET + len(_MAGIC))[_MAGIC_OFFSET:] != _MAGIC:
+                return False
+        meta = pydicom.filereader.read_file_meta_info(path)
+    except Exception:  # unreadable: not a DICOMDIR this function can vouch for
+        return False
+    return meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
 
 
 # --------------------------------------------------------------------------- the scanner
@@ -237,7 +293,7 @@ class _Header:
     patient: dict[str, str]
     study: dict[str, str]
     series: dict[str, str | int | None]
-    patient_key: str
+    patient_key: tuple[str, ...]
     study_key: str
     series_key: str
 
@@ -245,9 +301,12 @@ class _Header:
 class _Scanner:
     """State of one scan: the queue of files, what was read, and the counters."""
 
-    def __init__(self, progress: ProgressCallback | None, should_cancel: CancelCallback | None):
+    def __init__(self, progress: ProgressCallback | None, should_cancel: CancelCallback | None,
+                 include_raster: bool = False):
         self._progress = progress
         self._should_cancel = should_cancel or (lambda: False)
+        self._include_raster = include_raster
+        self._order: list[Path] = []
         self._queue: list[Path] = []
         self._explicit: set[Path] = set()
         self._queued: set[Path] = set()
@@ -275,6 +334,7 @@ class _Scanner:
             skipped_non_dicom=self._skipped,
             elapsed_s=time.perf_counter() - start,
             cancelled=self._cancelled,
+            order=tuple(self._order),
         )
         logger.info(
             "Scanned %s: %d files, %d instances, %d errors, %d skipped in %.2f s%s",
@@ -314,7 +374,11 @@ class _Scanner:
 
     def _process(self, path: Path) -> None:
         self._files_seen += 1
+        self._order.append(path)
         try:
+            if self._include_raster and _is_raster_candidate(path):
+                self._headers.append(_raster_header(path))
+                return
             ds = _read_header(path, explicit=path in self._explicit)
             if _is_dicomdir(ds):
                 self._read_dicomdir(path)
@@ -331,15 +395,174 @@ class _Scanner:
             self._add_error(path, _short(f"unexpected error: {type(exc).__name__}: {exc}"))
 
     def _read_dicomdir(self, path: Path) -> None:
-        for ref in _dicomdir_references(path):
-            if ref.is_file():
+        for ref, problem in _dicomdir_references(path):
+            if problem is None:
                 self._enqueue(ref)
             else:
-                self._add_error(ref, f"referenced by {path.name} but not found")
+                self._order.append(ref)
+                self._add_error(ref, problem)
 
     def _add_error(self, path: Path, reason: str) -> None:
+        reason = messages.printable(reason, _MAX_REASON)
         logger.warning("Cannot scan %s: %s", path, reason)
         self._errors.append(ScanError(path, reason))
+
+
+# --------------------------------------------------------------------------- why no image
+
+
+def no_image_error(path: str | os.PathLike[str], ds: Dataset | None = None) -> ImageReadError:
+    """The error for a DICOM file read without Pixel Data (see :func:`why_no_image`):
+    ``UnsupportedImageError`` for a whole object that is not an image (DICOMDIR, report,
+    Float Pixel Data), ``ImageReadError`` for a damaged or cut file."""
+    path = Path(path)
+    reason = why_no_image(path, ds) or "the DICOM file holds no pixel data"
+    whole = reason.startswith(("a DICOM", "a DICOMDIR", "the image is stored as"))
+    return (UnsupportedImageError if whole else ImageReadError)(path, reason)
+
+
+def check_pixel_data(path: str | os.PathLike[str]) -> None:
+    """Raise ``ImageReadError`` when the file's pixel data is cut short (:func:`pixel_data_problem`)."""
+    problem = pixel_data_problem(path)
+    if problem is not None:
+        raise ImageReadError(Path(path), problem)
+
+
+
+def why_no_image(path: str | os.PathLike[str], ds: Dataset | None = None) -> str | None:
+    """Why the DICOM file at ``path`` gives no image, in the words a scan uses, or None when
+    its header and pixel data look whole (a decoder must then say what is wrong).
+
+    For the decoder (``dicom_io``), so that a file reads the same in the viewer, the Problems
+    list and the CLI: a header the scan rejects gets the scan's reason; a DICOMDIR, a report,
+    a presentation state or another object without pixels is named; Float/Double Float Pixel
+    Data is named; pixel data cut short says how many bytes of how many. ``ds``, the dataset
+    already read in full (if any), is consulted for the Float Pixel Data elements.
+    """
+    path = Path(path)
+    try:
+        header = _read_header(path, explicit=True)
+    except _Rejected as rejected:
+        return rejected.reason or messages.NOT_DICOM_NO_ATTRIBUTES
+    except Exception as exc:  # never let the explanation itself fail
+        return _short(messages.not_dicom(f"{type(exc).__name__}: {exc}"))
+    if _is_dicomdir(header):
+        try:
+            count = sum(1 for _ in _dicomdir_references(path))
+        except Exception:
+            count = None
+        return messages.dicomdir(count)
+    for keyword in ("FloatPixelData", "DoubleFloatPixelData"):
+        if ds is not None and keyword in ds:
+            return messages.float_pixel_data(keyword)
+    has_pixels, problem = _inspect_pixels(path)
+    if problem is not None or has_pixels:
+        return problem
+    if _expects_pixels(header):
+        return "the DICOM header describes an image, but the file holds no Pixel Data element"
+    sop_class = _text(header, "SOPClassUID") or _text(_meta(header), "MediaStorageSOPClassUID")
+    if not sop_class:
+        return messages.not_an_image("object without a SOP Class UID (of unknown kind)")
+    kind = messages.uid_text(sop_class)
+    if kind.endswith(" Storage"):
+        kind = kind[: -len(" Storage")]
+    return messages.not_an_image(kind)
+
+
+#: Element tags of pixel data: Pixel Data, Float Pixel Data, Double Float Pixel Data.
+_PIXEL_TAGS = {(0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)}
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+_UNDEFINED_LENGTH = 0xFFFFFFFF
+
+
+def pixel_data_problem(path: str | os.PathLike[str]) -> str | None:
+    """A reason when the pixel data of the DICOM file at ``path`` is cut short, else None.
+
+    Read from the file's layout, without decoding: the pixel data element's declared length
+    against the bytes left in the file; for native data also against Rows × Columns × Number
+    of Frames × Samples per Pixel × Bits Allocated; for encapsulated (compressed) data each
+    fragment's declared length and the closing delimiter. None also for any file this cannot
+    judge (no pixel data, unreadable header).
+    """
+    return _inspect_pixels(Path(path))[1]
+
+
+def _inspect_pixels(path: Path) -> tuple[bool, str | None]:
+    """``(the file has a pixel data element, the reason it is cut short or None)``."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True, specific_tags=_HEADER_TAGS)
+            start = fh.tell()
+            if start >= size:
+                return False, messages.ends_before_pixel_data(size) if _expects_pixels(ds) else None
+            implicit, little = getattr(ds, "original_encoding", (None, None))
+            if implicit is None:
+                return False, None
+            order = "<" if little else ">"
+            head = fh.read(12)
+            if len(head) < 8:
+                return False, messages.ends_before_pixel_data(size)
+            group, element = struct.unpack(order + "HH", head[:4])
+            if (group, element) not in _PIXEL_TAGS:
+                return False, None
+            if implicit:
+                (length,), offset = struct.unpack(order + "L", head[4:8]), 8
+            elif head[4:6] in _LONG_VRS:
+                if len(head) < 12:
+                    return True, messages.ends_before_pixel_data(size)
+                (length,), offset = struct.unpack(order + "L", head[8:12]), 12
+            else:
+                (length,), offset = struct.unpack(order + "H", head[6:8]), 8
+            value_start = start + offset
+            present = max(0, size - value_start)
+            if length == _UNDEFINED_LENGTH:
+                return True, _encapsulated_problem(fh, value_start, size)
+    except (OSError, EOFError, struct.error, ValueError, TypeError, AttributeError, KeyError):
+        return False, None
+    except Exception:  # pydicom raises many types on odd headers; this is only an explanation
+        logger.debug("could not judge the pixel data of %s", path, exc_info=True)
+        return False, None
+    if present < length:
+        return True, messages.truncated_pixel_data(present, length)
+    expected = _native_size(ds)
+    if (group, element) == (0x7FE0, 0x0010) and expected and length < expected:
+        return True, messages.truncated_pixel_data(length, expected)
+    return True, None
+
+
+def _native_size(ds: Dataset) -> int | None:
+    """Bytes of uncompressed pixel data the header calls for, or None when it cannot say."""
+    rows, columns = _int(ds, "Rows"), _int(ds, "Columns")
+    bits = _int(ds, "BitsAllocated")
+    if not rows or not columns or not bits or rows < 0 or columns < 0 or bits < 0:
+        return None
+    frames = _int(ds, "NumberOfFrames") or 1
+    samples = _int(ds, "SamplesPerPixel") or 1
+    if frames < 1 or samples < 1:
+        return None
+    return (rows * columns * frames * samples * bits + 7) // 8
+
+
+def _encapsulated_problem(fh: BinaryIO, start: int, size: int, max_items: int = 1_000_000) -> str | None:
+    """Walk the items of encapsulated pixel data (always little endian, PS3.5 A.4)."""
+    position = start
+    for _ in range(max_items):
+        fh.seek(position)
+        item = fh.read(8)
+        if len(item) < 8:
+            # Cut between two fragments, or inside an item's tag: the delimiter (8 bytes) is missing.
+            return messages.truncated_pixel_data(size - start, position - start + 8, encapsulated=True)
+        group, element, length = struct.unpack("<HHL", item)
+        if (group, element) == (0xFFFE, 0xE0DD):  # Sequence Delimitation Item: complete
+            return None
+        if (group, element) != (0xFFFE, 0xE000) or length == _UNDEFINED_LENGTH:
+            return None  # not a layout this can judge; the decoder will say what it finds
+        end = position + 8 + length
+        if end > size:
+            return messages.truncated_pixel_data(size - start, end - start + 8, encapsulated=True)
+        position = end
+    return None
 
 
 # --------------------------------------------------------------------------- walking
@@ -414,7 +637,7 @@ def _read_header(path: Path, *, explicit: bool) -> Dataset:
                 raise _Rejected(None)
             report = report or has_magic
             if size == 0:
-                raise _Rejected("empty file" if report else None)
+                raise _Rejected(messages.EMPTY_FILE if report else None)
             fh.seek(0)
             ds = _parse(fh, force=not has_magic, report=report)
             end = fh.tell()
@@ -433,11 +656,11 @@ def _parse(fh: BinaryIO, *, force: bool, report: bool) -> Dataset:
     except OSError:
         raise
     except InvalidDicomError as exc:
-        reason = f"not a valid DICOM file: {exc}"
+        reason = messages.not_dicom(str(exc))
     except (EOFError, struct.error) as exc:
-        reason = f"truncated DICOM header: {exc}"
+        reason = f"truncated DICOM header: {messages.printable(exc, 160)}"
     except Exception as exc:  # pydicom raises many types on malformed headers
-        reason = f"not a valid DICOM file: {type(exc).__name__}: {exc}"
+        reason = messages.not_dicom(f"{type(exc).__name__}: {exc}")
     raise _Rejected(_short(reason) if report else None)
 
 
@@ -456,23 +679,65 @@ def _check_complete(ds: Dataset, *, end: int, size: int, report: bool) -> None:
         if not report:
             raise _Rejected(None)
         if end > size:
-            raise _Rejected("not a valid DICOM file: element lengths run past the end of the file")
-        raise _Rejected("not a valid DICOM file: no study, series or instance attributes")
+            raise _Rejected(messages.NOT_DICOM_LENGTHS)
+        raise _Rejected(messages.NOT_DICOM_NO_ATTRIBUTES)
     if end > size:
-        raise _Rejected(f"truncated DICOM header: the file ends at byte {size} inside an element")
+        raise _Rejected(messages.truncated_header(size))
     if end == size and _expects_pixels(ds):
-        raise _Rejected(f"truncated DICOM file: it ends at byte {size}, before its pixel data")
+        raise _Rejected(messages.ends_before_pixel_data(size))
 
 
 def _expects_pixels(ds: Dataset) -> bool:
     """True for an image: Rows is present or the SOP class is an "... Image Storage"."""
     sop_class = _text(ds, "SOPClassUID") or _text(_meta(ds), "MediaStorageSOPClassUID")
-    return "Rows" in ds or "Image Storage" in UID(sop_class).name
+    return "Rows" in ds or "Image Storage" in messages.uid_text(sop_class)
 
 
 def _meta(ds: Dataset) -> Dataset:
     """The file meta group, or an empty dataset for a file without one."""
     return getattr(ds, "file_meta", None) or Dataset()
+
+
+def _is_raster_candidate(path: Path) -> bool:
+    """A PNG/JPEG by name that does not carry the DICOM prefix (a ``.png`` DICOM is DICOM)."""
+    if path.suffix.lower() not in RASTER_SUFFIXES or path.name.startswith("."):
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(_MAGIC_OFFSET + len(_MAGIC))[_MAGIC_OFFSET:] != _MAGIC
+    except OSError:
+        return True  # reported by _raster_header
+
+
+def _raster_header(path: Path) -> _Header:
+    """A PNG/JPEG file as an instance of its own patient; its size from the header only."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as probe:
+            columns, rows = probe.size
+            file_format = "png" if probe.format == "PNG" else "jpeg"
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) or exc.errno is not None:
+            raise _Rejected(f"could not read file: {exc.strerror or exc}") from exc
+        raise _Rejected(_short(messages.not_png_or_jpeg(str(exc)))) from exc
+    except Exception as exc:  # Pillow raises several types on damaged headers
+        raise _Rejected(_short(messages.not_png_or_jpeg(str(exc)))) from exc
+    instance = Instance(
+        path=path, sop_instance_uid="", sop_class_uid="", instance_number=None, rows=rows,
+        columns=columns, number_of_frames=1, bits_stored=None, photometric="", transfer_syntax="",
+        modality="", view_position="", body_part="", file_format=file_format,
+    )
+    key = ("file", str(path))
+    return _Header(
+        instance=instance,
+        patient={"patient_id": NO_PATIENT_ID, "name": "", "birth_date": "", "sex": "", "issuer": ""},
+        study={"uid": "", "date": "", "time": "", "description": "", "accession_number": ""},
+        series={"uid": "", "number": None, "description": ""},
+        patient_key=key,
+        study_key=f"file:{path}",
+        series_key=f"file:{path}",
+    )
 
 
 def _has_no_extension(path: Path) -> bool:
@@ -485,8 +750,16 @@ def _is_dicomdir(ds: Dataset) -> bool:
     return _meta(ds).get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
 
 
-def _dicomdir_references(path: Path) -> list[Path]:
-    """Files referenced by the records of the DICOMDIR at ``path`` (PS3.3 F.3.2.2)."""
+def _dicomdir_references(path: Path) -> list[tuple[Path, str | None]]:
+    """``(file, problem)`` for each Referenced File ID in the records of the DICOMDIR at ``path``
+    (PS3.3 F.3.2.2, PS3.10 8.5); ``problem`` is None when the file was found.
+
+    The records are read from the dataset rather than through ``pydicom.fileset.FileSet``:
+    ``FileSet.load`` drops every reference whose exact path is missing (with only a warning)
+    and raises for the whole set on one reference outside its folder, while here each
+    reference is looked for case-insensitively (:func:`find_referenced_file`) and judged alone.
+    Orphan records (outside the record hierarchy) are read too, as ``FileSet`` does by default.
+    """
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)
         records = ds.get("DirectoryRecordSequence") or []
@@ -494,13 +767,77 @@ def _dicomdir_references(path: Path) -> list[Path]:
         raise
     except Exception as exc:
         raise _Rejected(_short(f"unreadable DICOMDIR: {type(exc).__name__}: {exc}")) from exc
+    root = path.parent
     refs = []
     for record in records:
-        file_id = record.get("ReferencedFileID")
-        if file_id:
-            parts = [file_id] if isinstance(file_id, str) else list(file_id)
-            refs.append(path.parent.joinpath(*parts))
+        try:
+            file_id = record.get("ReferencedFileID")
+        except Exception:  # a damaged record must not lose the others
+            continue
+        if not file_id:
+            continue
+        parts = [str(file_id)] if isinstance(file_id, (str, bytes)) else [str(p) for p in file_id]
+        # Some writers put the whole ID in one value with backslashes (or slashes) inside.
+        parts = [piece.strip() for part in parts for piece in part.replace("/", "\\").split("\\") if piece.strip()]
+        written = root.joinpath(*parts) if parts else root
+        shown = messages.printable("/".join(parts))
+        if not parts or any(p in (".", "..") or os.path.isabs(p) for p in parts):
+            refs.append((written, f"referenced by {path.name} with a path outside its folder: {shown}"))
+            continue
+        found = find_referenced_file(root, parts)
+        if found is None:
+            refs.append((written, f"referenced by {path.name} but not found (looked for {shown} "
+                                  "in any letter case)"))
+        else:
+            refs.append((found, None))
     return refs
+
+
+def find_referenced_file(root: Path, parts: list[str]) -> Path | None:
+    """The file a DICOMDIR in ``root`` means by the File ID components ``parts``, or None.
+
+    Each component is matched exactly first, else ignoring letter case and an ISO 9660 version
+    suffix (``;1``) or trailing dot on either side (``IM000001;1``, ``IM000001.`` and
+    ``im000001`` are one file), as a CD copied to or mounted on a case-sensitive file system
+    names them. Where several entries match, the one whose name sorts first is taken.
+    """
+    current = root
+    for part in parts:
+        exact = current / part
+        if os.path.lexists(exact):
+            current = exact
+            continue
+        wanted = _file_id_key(part)
+        matches = sorted(name for name in _listing(str(current)) if _file_id_key(name) == wanted)
+        if not matches:
+            return None
+        current = current / matches[0]
+    return current if current.is_file() else None
+
+
+def _file_id_key(name: str) -> str:
+    """A File ID component compared without letter case, ISO 9660 version or trailing dot."""
+    stem, sep, version = name.rpartition(";")
+    if sep and version.isdigit():
+        name = stem
+    return name.rstrip(".").casefold()
+
+
+@lru_cache(maxsize=256)
+def _listing_cached(directory: str, mtime_ns: int) -> tuple[str, ...]:
+    try:
+        return tuple(os.listdir(directory))
+    except OSError:
+        return ()
+
+
+def _listing(directory: str) -> tuple[str, ...]:
+    """The names in ``directory`` (cached per modification time: a DICOMDIR lists thousands)."""
+    try:
+        mtime = os.stat(directory).st_mtime_ns
+    except OSError:
+        return ()
+    return _listing_cached(directory, mtime)
 
 
 def _short(reason: str) -> str:
@@ -564,7 +901,10 @@ def _header_from(ds: Dataset, path: Path) -> _Header:
         view_position=_text(ds, "ViewPosition"),
         body_part=_text(ds, "BodyPartExamined"),
     )
-    patient_id = _text(ds, "PatientID") or NO_PATIENT_ID
+    raw_id = _text(ds, "PatientID")
+    name = _text(ds, "PatientName")
+    birth_date = _text(ds, "PatientBirthDate")
+    issuer = _text(ds, "IssuerOfPatientID")
     study_uid = _text(ds, "StudyInstanceUID")
     series_uid = _text(ds, "SeriesInstanceUID")
     # A missing UID cannot be grouped with anything: key it on the file itself.
@@ -572,10 +912,11 @@ def _header_from(ds: Dataset, path: Path) -> _Header:
     return _Header(
         instance=instance,
         patient={
-            "patient_id": patient_id,
-            "name": _text(ds, "PatientName"),
-            "birth_date": _text(ds, "PatientBirthDate"),
+            "patient_id": raw_id or NO_PATIENT_ID,
+            "name": name,
+            "birth_date": birth_date,
             "sex": _text(ds, "PatientSex"),
+            "issuer": issuer,
         },
         study={
             "uid": study_uid,
@@ -589,7 +930,7 @@ def _header_from(ds: Dataset, path: Path) -> _Header:
             "number": _int(ds, "SeriesNumber"),
             "description": _text(ds, "SeriesDescription"),
         },
-        patient_key=patient_id,
+        patient_key=patient_key(raw_id, name, birth_date, issuer, study_key),
         study_key=study_key,
         series_key=series_uid or f"file:{path}",
     )
@@ -598,9 +939,36 @@ def _header_from(ds: Dataset, path: Path) -> _Header:
 # --------------------------------------------------------------------------- grouping
 
 
+def patient_key(patient_id: str, name: str, birth_date: str, issuer: str = "",
+                study_key: str = "") -> tuple[str, ...]:
+    """What tells one person from another: files with equal keys are one patient.
+
+    Patient ID, Issuer of Patient ID, name (PN compared without letter case, surrounding spaces
+    or empty trailing components) and birth date must all agree: two people who share an ID
+    but not a name stay apart, and so do two people without an ID. Without an ID, a name *and*
+    a birth date are needed to join studies; with less (no ID, and no name or no birth date),
+    the person is only known within one study, so ``study_key`` (the Study Instance UID, else
+    the file) is part of the key and no two studies are ever merged on an empty attribute.
+    """
+    norm_name = _normalised_name(name)
+    key = (issuer.strip(), patient_id.strip(), norm_name, birth_date.strip())
+    if not patient_id.strip() and not (norm_name and birth_date.strip()):
+        key += (study_key,)
+    return key
+
+
+def _normalised_name(name: str) -> str:
+    groups = []
+    for group in name.split("="):
+        components = [" ".join(c.split()) for c in group.split("^")]
+        groups.append("^".join(components).rstrip("^"))
+    return "=".join(groups).rstrip("=").casefold()
+
+
+
 def _build_tree(headers: Iterable[_Header]) -> tuple[Patient, ...]:
     """Group headers into sorted patients; the first header seen fills each level's fields."""
-    tree: dict[str, tuple[_Header, dict[str, tuple[_Header, dict[str, list[_Header]]]]]] = {}
+    tree: dict[tuple, tuple[_Header, dict[str, tuple[_Header, dict[str, list[_Header]]]]]] = {}
     for header in headers:
         _, studies = tree.setdefault(header.patient_key, (header, {}))
         _, series = studies.setdefault(header.study_key, (header, {}))
@@ -608,6 +976,7 @@ def _build_tree(headers: Iterable[_Header]) -> tuple[Patient, ...]:
     patients = [
         Patient(
             **first.patient,
+            key=first.patient_key,
             studies=tuple(sorted(
                 (_make_study(study_first, series) for study_first, series in studies.values()),
                 key=_study_order,
@@ -635,7 +1004,7 @@ def _make_series(members: list[_Header]) -> Series:
 
 
 def _patient_order(patient: Patient) -> tuple:
-    return (patient.name == "", patient.name.casefold(), patient.patient_id)
+    return (patient.name == "", patient.name.casefold(), patient.patient_id, patient.key)
 
 
 def _study_order(study: Study) -> tuple:

@@ -102,8 +102,8 @@ def test_source_files_are_never_modified(dicom_dir, tmp_path):
 @pytest.mark.parametrize(
     "content, reason",
     [
-        (b"", "not a DICOM file"),
-        (b"hello, this is a text file\n" * 10, "not a DICOM file"),
+        (b"", "empty file"),
+        (b"hello, this is a text file\n" * 10, "not a valid DICOM file"),
     ],
 )
 def test_non_dicom_content_is_refused_with_the_file_name(tmp_path, content, reason):

@@ -61,10 +61,13 @@ class TestRealDicoms:
         assert (inst.rows, inst.columns, inst.modality) == (440, 440, "CR")
         assert inst.transfer_syntax == ImplicitVRLittleEndian
 
-    def test_missing_patient_id_is_grouped(self, result):
+    def test_people_without_patient_id_are_not_merged(self, result):
+        # CR-MONO1-10-chest.dcm and JPEG2KLossless_1s_1f_u_16_16.dcm: different names, studies,
+        # no Patient ID. They were once shown as one patient (issue 15).
         no_id = [p for p in result.patients if p.patient_id == NO_PATIENT_ID]
-        assert len(no_id) == 1
-        assert len(no_id[0].studies) == 2
+        assert len(no_id) == 2
+        assert [len(p.studies) for p in no_id] == [1, 1]
+        assert len({p.key for p in no_id}) == 2
 
 
 class TestGrouping:

@@ -1,0 +1,110 @@
+"""The wording of the reasons a file cannot be read, shared by the scanner (the app's Problems
+list), the decoder (the viewer) and the batch CLI, so that one fault reads alike everywhere.
+
+Every function returns a short reason without the file's path: callers put the path in front
+(``ImageReadError`` and ``ScanError`` carry it). Text taken from a file (UIDs, names) goes
+through :func:`printable` first, so a damaged value never puts control bytes into a message.
+"""
+from __future__ import annotations
+
+#: Said of an element whose value is not printable text at all.
+_MAX_VALUE = 80
+
+
+def printable(value: object, limit: int | None = _MAX_VALUE) -> str:
+    """``value`` as text with every non-printable character escaped (``\\x9c``, ``\\u2028``,
+    ``\\n``), at most ``limit`` characters (then ``…``). Bytes are shown as Latin-1.
+
+    >>> printable("@\\x9c2.840.10008")
+    '@\\\\x9c2.840.10008'
+    """
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("latin-1")
+    text = str(value)
+    out = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return out if limit is None or len(out) <= limit else out[: limit - 1] + "…"
+
+
+def uid_text(uid: object) -> str:
+    """A UID for a message: its registered name when pydicom knows it, else the UID escaped."""
+    text = str(uid or "").strip("\x00 ")
+    if not text:
+        return "(none)"
+    if text.replace(".", "").isdigit() and text.isascii():  # only then can pydicom know it
+        try:
+            from pydicom.uid import UID
+
+            name = UID(text).name
+            if name != text:
+                return name
+        except Exception:  # an odd value must not stop a message from being written
+            pass
+    return printable(text)
+
+
+# --------------------------------------------------------------------------- not DICOM / header
+
+NOT_DICOM_NO_ATTRIBUTES = "not a valid DICOM file: no study, series or instance attributes"
+NOT_DICOM_LENGTHS = "not a valid DICOM file: element lengths run past the end of the file"
+EMPTY_FILE = "empty file"
+
+
+def not_dicom(detail: str) -> str:
+    """A file that does not parse as DICOM; ``detail`` says what the parser met."""
+    return f"not a valid DICOM file: {printable(detail, 160)}"
+
+
+def truncated_header(size: int) -> str:
+    """The file ends inside a header element (before any pixel data)."""
+    return f"truncated DICOM header: the file ends at byte {size:,} inside an element"
+
+
+def ends_before_pixel_data(size: int) -> str:
+    """An image's header is complete, but the file ends where its pixel data should begin."""
+    return f"truncated DICOM file: it ends at byte {size:,}, before its pixel data"
+
+
+def truncated_pixel_data(present: int, expected: int, *, encapsulated: bool = False) -> str:
+    """The pixel data holds fewer bytes than the header says it must (``expected`` is a minimum
+    for compressed data, whose full length is not known until it ends)."""
+    if encapsulated:
+        return (f"pixel data truncated: the file holds {present:,} of at least {expected:,} bytes of "
+                "compressed pixel data (the file was cut short)")
+    return f"pixel data truncated: the file holds {present:,} of the {expected:,} bytes of pixel data"
+
+
+# --------------------------------------------------------------------------- DICOM without an image
+
+
+def dicomdir(n_files: int | None = None) -> str:
+    """A DICOMDIR given where an image was expected."""
+    count = f" listing {n_files:,} file(s)" if n_files is not None else ""
+    return (f"a DICOMDIR (the index of a DICOM file-set{count}), not an image: open the DICOMDIR or its "
+            "folder to read the images it lists")
+
+
+def not_an_image(kind: str) -> str:
+    """A DICOM object that holds no image: ``kind`` names it (``Basic Text SR``, ``Grayscale
+    Softcopy Presentation State``, ``RT Plan`` …, or a UID)."""
+    return f"a DICOM {printable(kind, 120)} object, not an image: it holds no pixel data"
+
+
+def float_pixel_data(keyword: str) -> str:
+    """Float or Double Float Pixel Data: parametric maps, not radiographs."""
+    label = "Double Float Pixel Data" if keyword == "DoubleFloatPixelData" else "Float Pixel Data"
+    return (f"the image is stored as {label} (a parametric map of real values, not a radiograph); "
+            "only integer Pixel Data can be read")
+
+
+def no_decoder(syntax: object, detail: str = "") -> str:
+    """No installed decoder handles the transfer syntax."""
+    extra = f" ({printable(detail, 160)})" if detail else ""
+    return f"no decoder for transfer syntax {uid_text(syntax)}{extra}"
+
+
+# --------------------------------------------------------------------------- PNG / JPEG
+
+
+def not_png_or_jpeg(detail: str) -> str:
+    """A file named ``.png``/``.jpg`` whose header no image library recognises."""
+    return f"not a PNG or JPEG image ({printable(detail, 160)})"
