@@ -163,6 +163,26 @@ def mask_at_grid(probability: np.ndarray, shape: tuple[int, int], threshold: flo
     return prob >= threshold
 
 
+def clean_mask(mask: np.ndarray, speck_share: float = 0.005, speck_of_largest: float = 0.1) -> np.ndarray:
+    """``mask`` without specks and holes: components smaller than ``speck_share`` of the image and
+    ``speck_of_largest`` of the largest component are dropped, and holes enclosed by a lung are filled
+    (the reference masks cover the whole lung, opacities included)."""
+    import cv2
+
+    mask = np.ascontiguousarray(mask, dtype=np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count > 1:
+        areas = stats[1:, cv2.CC_STAT_AREA]
+        small = (areas < speck_share * mask.size) & (areas < speck_of_largest * areas.max())
+        keep = np.concatenate([[False], ~small])
+        mask = keep[labels].astype(np.uint8)
+    # Holes: background not connected to the border (padded by one pixel so the border is one region).
+    padded = np.pad(1 - mask, 1, constant_values=1)
+    _, background = cv2.connectedComponents(padded, connectivity=4)
+    outside = background[1:-1, 1:-1] == background[0, 0]
+    return ~outside
+
+
 @dataclass(frozen=True)
 class Lung:
     """One lung's connected component: pixels, bounding box (row0, col0, row1, col1; ends exclusive)
@@ -341,7 +361,7 @@ class LungSegmenter:
         with self._lock:
             self.load()
             prob = np.asarray(self._run(batch), dtype=np.float32)[0]
-        mask = mask_at_grid(prob, display.shape, self.card.threshold)
+        mask = clean_mask(mask_at_grid(prob, display.shape, self.card.threshold))
         lungs, warning = check_plausibility(mask)
         return LungFields(mask, lungs, warning, self.card.name)
 

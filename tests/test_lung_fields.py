@@ -188,3 +188,16 @@ def test_torch_path_agrees_with_onnx(card, segmenter, held_out):
     for image_path, _ in held_out[:2]:
         image = read_image(image_path)
         assert dice(torch_segmenter.segment(image).mask, segmenter.segment(image).mask) >= 0.99
+
+
+def test_clean_mask_drops_specks_and_fills_holes():
+    from cxr_engine.lung_fields import clean_mask
+
+    mask = np.zeros((100, 100), bool)
+    mask[20:80, 10:40] = True
+    mask[20:80, 60:90] = True
+    mask[40:45, 20:25] = False  # a hole inside a lung
+    mask[95:97, 50:52] = True  # a speck
+    cleaned = clean_mask(mask)
+    assert cleaned[40:45, 20:25].all() and not cleaned[95:97, 50:52].any()
+    assert cleaned[20:80, 10:40].all() and cleaned.sum() == 2 * 60 * 30
