@@ -41,6 +41,7 @@ from cxr_engine.weights import sha256_file
 from . import metrics as M
 from .external_files import external_lines, external_section
 from .framing_shift import FRAMING_CHANGE_MARGIN, FRAMING_SHIFTS, check_framing, framed_display, framing_lines
+from .lung_checks import DILATE_FRACTION, heatmap_in_lungs_lines, heatmap_in_lungs_section, own_lungs_masked_display
 from .populations import (POPULATION_BAR, check_populations, other_lines, other_section, population_lines,
                           population_section, read_other_manifest)
 from .processing_shift import SHIFT_MARGIN, SHIFTS, check_shifts, shift_lines, shift_section, shifted_display
@@ -276,8 +277,12 @@ def shortcut_checks(rows: Sequence[dict]) -> list[dict]:
     return [c for c in checks if c["n"]]
 
 
-def masked_section(rows: Sequence[dict], logits: np.ndarray, temperature: float) -> dict:
-    """Lungs-masked test metrics, with chance and majority-class rates for reference."""
+def masked_section(rows: Sequence[dict], logits: np.ndarray, temperature: float, segmenter=None) -> dict:
+    """Lungs-masked test metrics, with chance and majority-class rates for reference.
+
+    With ``segmenter`` each film's own lung fields were blanked (``training.lung_checks``; the
+    fixed rectangle where they were not found), else the fixed rectangle.
+    """
     labels = label_indices(rows)
     summary = M.summarise(labels, M.softmax(logits, temperature), CLASSES)
     majority = max(summary["support"].values()) / max(1, summary["n"])
@@ -286,7 +291,10 @@ def masked_section(rows: Sequence[dict], logits: np.ndarray, temperature: float)
         "n": summary["n"], "confusion": summary["confusion"],
         "predicted": M.prediction_counts((CLASSES[p] for p in np.argmax(logits, axis=1)), CLASSES),
         "chance_accuracy": 1.0 / len(CLASSES), "majority_class_accuracy": majority,
-        "mask": MASK,
+        "mask": MASK if segmenter is None else {"shape": "own lung fields", "model": segmenter.card.name,
+                                                "weights_sha256": segmenter.card.weights_sha256,
+                                                "dilate_fraction": DILATE_FRACTION,
+                                                "fallback": {**MASK, "when": "lung fields not found"}},
     }
 
 
@@ -442,16 +450,18 @@ def plot_reliability(before: dict, after: dict, path: Path, ece: tuple[float, fl
     fig.savefig(path)
 
 
-def plot_masked_examples(rows: Sequence[dict], size: int, path: Path) -> None:
-    """One test image per class, standardised, beside its lungs-masked version."""
+def plot_masked_examples(rows: Sequence[dict], size: int, path: Path, segmenter=None) -> None:
+    """Two test images per class, standardised, above their lungs-masked version (as the test masked them)."""
     from cxr_engine.io import read_image
 
-    examples = [next(r for r in rows if r["label"] == c) for c in CLASSES if any(r["label"] == c for r in rows)]
+    examples = [r for c in CLASSES for r in [r for r in rows if r["label"] == c][:2]]
     fig = new_figure(2.0 * len(examples), 4.2)
     axes = np.atleast_2d(fig.subplots(2, len(examples), squeeze=False))
     for col, row in enumerate(examples):
         grey = standardise(read_image(row["path"]).display(), size)
-        for r, (image, label) in enumerate(((grey, "standardised"), (mask_lungs(grey), "lungs masked"))):
+        masked = (mask_lungs(grey) if segmenter is None
+                  else own_lungs_masked_display(row["path"], size, segmenter, mask_lungs)[0])
+        for r, (image, label) in enumerate(((grey, "standardised"), (masked, "lungs masked"))):
             axes[r, col].imshow(image, cmap="gray", vmin=0, vmax=1)
             axes[r, col].set_title(f"{row['label']}: {label}", fontsize=8)
             axes[r, col].axis("off")
@@ -593,6 +603,7 @@ def report_sections(results: dict) -> list[str]:
     lines += population_lines(results["test"].get("populations"), md_table)
     lines += other_lines(results.get("other_findings"), md_table)
     lines += masked_lines(results["lungs_masked"])
+    lines += heatmap_in_lungs_lines(results.get("heatmap_in_lungs"), md_table)
     lines += shortcut_lines(results["test"]["shortcut_checks"])
     lines += shift_lines(results.get("processing_shift"), md_table)
     lines += framing_lines(results.get("framing_shift"), md_table)
@@ -608,10 +619,16 @@ def masked_lines(masked: dict) -> list[str]:
     verdict = ("far above chance: the model reads something other than the lungs"
                if masked["accuracy"] > max(0.5, masked["majority_class_accuracy"] + 0.1)
                else "near chance / the majority-class rate: the lungs carry most of the evidence")
+    rectangle = (f"the central thorax (rows {MASK_ROWS[0]:.0%}–{MASK_ROWS[1]:.0%}, columns "
+                 f"{MASK_COLS[0]:.0%}–{MASK_COLS[1]:.0%})")
+    if masked["mask"].get("shape") == "own lung fields":
+        what = (f"each test film's own lung fields (model `{masked['mask']['model']}`, dilated by "
+                f"{masked['mask']['dilate_fraction']:.0%} of the side; {rectangle} where they were not found)")
+    else:
+        what = rectangle
     lines = ["## Lungs-masked test", "",
-             f"The central thorax (rows {MASK_ROWS[0]:.0%}–{MASK_ROWS[1]:.0%}, columns "
-             f"{MASK_COLS[0]:.0%}–{MASK_COLS[1]:.0%}) of every test image was filled with the median of the rest "
-             "of the image, on the standardised image before normalisation; the masked image then went through "
+             f"In every test image {what} was filled with the median of the rest of the image, on the "
+             "standardised image before normalisation; the masked image then went through "
              "`Classifier.predict` like any other.", ""]
     lines += md_table(["n", "accuracy", "macro-F1", *(f"recall {c}" for c in CLASSES), "predicted n/p/c",
                        "chance", "majority class"],
@@ -656,6 +673,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--external", type=Path, action="append", default=[],
                    help="a folder of unlabelled images from outside the dataset (e.g. ../shared/data/dicom) "
                         "whose calls the report lists")
+    p.add_argument("--lung-model", default=None,
+                   help="lung-field model card for the lung checks (default: the bundled lung-unet)")
+    p.add_argument("--no-lung-checks", action="store_true",
+                   help="blank the fixed rectangle in the lungs-masked test and skip the heat-map-in-lungs check")
+    p.add_argument("--heatmap-films-per-class", type=int, default=50,
+                   help="test films per true class whose Grad-CAM is checked against their lung mask (default 50)")
     p.add_argument("--other-manifest", type=Path,
                    help="manifest of films outside the three classes (../shared/data/cxr_other/manifest.csv) "
                         "whose calls the report counts")
@@ -683,12 +706,15 @@ def load_card(args: argparse.Namespace) -> ModelCard:
 
 def split_logits(args, classifier, card: ModelCard, cache: LogitCache | None, split: str,
                  rows: Sequence[dict], masked: bool = False, shift: str | None = None,
-                 framing: str | None = None) -> np.ndarray:
+                 framing: str | None = None, segmenter=None) -> np.ndarray:
     """Logits of one split's images (lungs-masked when ``masked``, after a processing ``shift`` or a
     ``framing`` shift), cached."""
     paths = [r["path"] for r in rows]
     variant, loader, name = "plain", None, split
-    if masked:
+    if masked and segmenter is not None:
+        variant, name = f"masked own lungs {segmenter.card.weights_sha256} dilate {DILATE_FRACTION}", f"{split}_masked"
+        loader = lambda p: own_lungs_masked_display(p, card.input_size, segmenter, mask_lungs)[0]  # noqa: E731
+    elif masked:
         variant, name = "masked", f"{split}_masked"
         loader = lambda p: masked_display(p, card.input_size)  # noqa: E731
     elif shift:
@@ -709,6 +735,20 @@ def processing_shift_section(args, classifier, card: ModelCard, cache, rows, tes
     return shift_section(label_indices(rows), test_logits, shifted, temperature)
 
 
+def lung_segmenter(args):
+    """The lung-field model for the lung checks (``--lung-model``), or None when off or not bundled."""
+    if args.no_lung_checks:
+        return None
+    from cxr_engine.errors import ModelError
+    from cxr_engine.lung_fields import LungSegmenter, lung_card
+
+    try:
+        return LungSegmenter(lung_card(args.lung_model), threads=args.threads)
+    except ModelError as error:
+        log.warning("lung checks skipped: %s", error)
+        return None
+
+
 def other_findings_section(args, classifier, card: ModelCard, cache, temperature) -> dict | None:
     """Calls on films outside the three classes (``--other-manifest``), cached like the test's logits."""
     if not args.other_manifest:
@@ -725,14 +765,14 @@ def framing_shift_section(args, classifier, card: ModelCard, cache, rows, test_l
     return shift_section(label_indices(rows), test_logits, framed, temperature, FRAMING_SHIFTS)
 
 
-def draw_figures(args, results: dict, classifier, test_rows, test_logits, card: ModelCard) -> None:
+def draw_figures(args, results: dict, classifier, test_rows, test_logits, card: ModelCard, segmenter=None) -> None:
     out, temperature = args.out, results["temperature"]
     test = results["test"]
     plot_confusion(test["after_temperature"]["confusion"], out / "confusion_matrix.png",
                    f"{results['model']}: test confusion (n={test['after_temperature']['n']})")
     plot_reliability(test["reliability_before"], test["reliability_after"], out / "reliability.png",
                      (test["before_temperature"]["ece"], test["after_temperature"]["ece"]), temperature)
-    plot_masked_examples(test_rows, card.input_size, out / "masked_examples.png")
+    plot_masked_examples(test_rows, card.input_size, out / "masked_examples.png", segmenter)
     plot_gradcam_montage(classifier, test_rows, M.softmax(test_logits, temperature), args.montage_per_kind,
                          args.seed, out / "gradcam_montage.png")
 
@@ -752,7 +792,8 @@ def evaluate(args: argparse.Namespace, command: str) -> dict:
              len(val_rows), len(test_rows), manifest)
     val_logits = split_logits(args, classifier, card, cache, "val", val_rows)
     test_logits = split_logits(args, classifier, card, cache, "test", test_rows)
-    masked_logits = split_logits(args, classifier, card, cache, "test", test_rows, masked=True)
+    segmenter = lung_segmenter(args)
+    masked_logits = split_logits(args, classifier, card, cache, "test", test_rows, masked=True, segmenter=segmenter)
     temperature = M.fit_temperature(val_logits, label_indices(val_rows))
     results = {
         "model": card.name, "architecture": card.architecture, "input_size": card.input_size,
@@ -765,7 +806,9 @@ def evaluate(args: argparse.Namespace, command: str) -> dict:
         "validation": M.summarise(label_indices(val_rows), M.softmax(val_logits, temperature), CLASSES,
                                   val_logits, temperature),
         "test": test_section(test_rows, test_logits, temperature),
-        "lungs_masked": masked_section(test_rows, masked_logits, temperature),
+        "lungs_masked": masked_section(test_rows, masked_logits, temperature, segmenter),
+        "heatmap_in_lungs": (heatmap_in_lungs_section(classifier, segmenter, test_rows, args.heatmap_films_per_class,
+                                                      args.seed) if segmenter is not None else None),
         "processing_shift": processing_shift_section(args, classifier, card, cache, test_rows, test_logits,
                                                      temperature),
         "framing_shift": framing_shift_section(args, classifier, card, cache, test_rows, test_logits, temperature),
@@ -783,7 +826,7 @@ def evaluate(args: argparse.Namespace, command: str) -> dict:
                                    "processing_shift_max_drop": SHIFT_MARGIN,
                                    "framing_shift_max_changed": FRAMING_CHANGE_MARGIN,
                                    "populations": POPULATION_BAR, "loso_accuracy": BAR["accuracy"]}}
-    draw_figures(args, results, classifier, test_rows, test_logits, card)
+    draw_figures(args, results, classifier, test_rows, test_logits, card, segmenter)
     classifier.close()
     results["figures"] = {"confusion": "confusion_matrix.png", "reliability": "reliability.png",
                           "masked_examples": "masked_examples.png", "gradcam_montage": "gradcam_montage.png"}

@@ -208,6 +208,7 @@ def test_metrics(section: dict, report: dict, report_dir: Path, check: dict | No
         "leave_one_source_out": report.get("loso"),
         "processing_shift": report.get("processing_shift"),
         "framing_shift": report.get("framing_shift"),
+        "heatmap_in_lungs": {k: v for k, v in (report.get("heatmap_in_lungs") or {}).items() if k != "lowest"} or None,
         "populations": section.get("populations"),
         "other_findings": report.get("other_findings"),
         "external_files": report.get("external"),
