@@ -58,7 +58,9 @@ def create(window) -> SimpleNamespace:
     a.export_study = _action(window, "Export PDF (whole study)…", lambda: window.export_pdf("study"), "Ctrl+Shift+P",
                              "Write an annotated PDF summary of every image in this study")
     a.settings = _action(window, "Settings…", window.open_settings)
-    a.quit = _action(window, "Quit", window.close, QKeySequence.StandardKey.Quit)
+    # Ctrl+Q everywhere (Cmd+Q on macOS): the platform's StandardKey.Quit is empty on Windows and
+    # on platforms without a theme, where the menu promised a shortcut that did nothing.
+    a.quit = _action(window, "Quit", window.close, "Ctrl+Q")
 
     a.fit = _action(window, "Fit", window.view.fit, "F", "Fit the image to the window")
     a.one_to_one = _action(window, "1:1", window.view.actual_size, "1", "One image pixel per screen pixel")

@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import shiboken6
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -75,9 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("window shown %.2f s after start (torch imported: %s)", time.perf_counter() - started,
                 "torch" in sys.modules)
     if args.path is not None:
-        QTimer.singleShot(0, lambda: window.open_paths([args.path]))
+        # Not once the window is gone or closing (Quit pressed before the event loop turned).
+        QTimer.singleShot(0, lambda: shiboken6.isValid(window) and window.open_paths([args.path]))
     code = app.exec()
-    window.close()
+    # Quit (Ctrl+Q) closes the window, which deletes itself on close (WA_DeleteOnClose): only a
+    # window still alive (an automated run ends with the window open) is closed here.
+    if shiboken6.isValid(window):
+        window.close()
     if automation is not None and automation.exit_code is not None:
         return automation.exit_code
     return code

@@ -172,8 +172,10 @@ class MainWindow(QMainWindow):
         self.viewer.imageChanged.connect(self._rebuild_presets)
 
     # ------------------------------------------------------------------ model
+    @while_alive
     def start_model(self) -> None:
-        """Load the chosen model in the background (once; called when the window first shows)."""
+        """Load the chosen model in the background (once; called when the window first shows,
+        and not once the window is closing: a worker started then would outlive it)."""
         self.classification.start()
 
     def showEvent(self, event):
@@ -211,16 +213,22 @@ class MainWindow(QMainWindow):
             self.open_paths([Path(folder)])
 
     def open_files_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open DICOM files or a DICOMDIR", self.settings.last_folder,
-                                                "DICOM (*.dcm *.dicom *.dic *.ima DICOMDIR);;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(self, "Open DICOM, PNG or JPEG files or a DICOMDIR",
+                                                self.settings.last_folder,
+                                                "Images (*.dcm *.dicom *.dic *.ima DICOMDIR *.png *.jpg *.jpeg);;"
+                                                "DICOM (*.dcm *.dicom *.dic *.ima DICOMDIR);;"
+                                                "PNG and JPEG (*.png *.jpg *.jpeg);;All files (*)")
         if files:
             self.open_paths([Path(f) for f in files])
 
     def open_sample(self) -> None:
         self.open_paths([samples_dir() / "study"])
 
-    def open_paths(self, paths: list[Path]) -> Worker:
-        """Scan ``paths`` (folders recursively, DICOMDIRs, files) and show what they hold."""
+    def open_paths(self, paths: list[Path]) -> Worker | None:
+        """Scan ``paths`` (folders recursively, DICOMDIRs, DICOM, PNG and JPEG files) and show what
+        they hold; None, doing nothing, once the window is closing."""
+        if self._closing:
+            return None
         self._stop_jobs()
         self.browser.clear()
         self._pending_thumbnails = []
@@ -275,7 +283,7 @@ class MainWindow(QMainWindow):
             self._start_thumbnails_when_model_settled()
         else:
             hint = " See Problems below." if self.problems.rowCount() else ""
-            self.view.set_message("No DICOM images found here." + hint)
+            self.view.set_message("No DICOM, PNG or JPEG images found here." + hint)
         self.scanFinished.emit(results)
 
     @while_alive

@@ -109,34 +109,46 @@ class Worker(QRunnable):
         for callback in callbacks:
             callback()
 
+    def emit(self, name: str, *args) -> None:
+        """Emit the signal ``name`` unless its object is gone: at exit, Qt may delete the signals
+        of a worker still finishing (the window waited for it, but not forever), and its result
+        has no receiver left. Emitting then would raise "Signal source has been deleted"."""
+        try:
+            getattr(self.signals, name).emit(*args)
+        except RuntimeError:
+            if shiboken6.isValid(self.signals):
+                raise
+            self.abort_requested = True  # nobody listens: stop at the next chance
+            logger.debug("worker %s: %s not delivered, its signals are gone", self.name, name)
+
     def run(self) -> None:  # runs in the pool thread
         self.is_running = True
-        self.signals.started.emit()
+        self.emit("started")
         try:
             if inspect.isgeneratorfunction(self._func):
                 self._run_generator()
             else:
-                self.signals.returned.emit(self._func(*self._args, **self._kwargs))
+                self.emit("returned", self._func(*self._args, **self._kwargs))
         except Exception as exc:
             logger.debug("worker %s failed", self.name, exc_info=True)
-            self.signals.errored.emit(exc)
+            self.emit("errored", exc)
         finally:
             self.is_running = False
-            self.signals.finished.emit()
+            self.emit("finished")
 
     def _run_generator(self) -> None:
         gen = self._func(*self._args, **self._kwargs)
         while True:
             if self.abort_requested:
                 gen.close()
-                self.signals.aborted.emit()
+                self.emit("aborted")
                 return
             try:
                 value = next(gen)
             except StopIteration as stop:
-                self.signals.returned.emit(stop.value)
+                self.emit("returned", stop.value)
                 return
-            self.signals.yielded.emit(value)
+            self.emit("yielded", value)
 
 
 def while_alive(method):
@@ -162,7 +174,8 @@ def create_worker(func: Callable[..., Any], *args, _start: bool = False, _pool: 
     """
     worker = Worker(func, *args, **kwargs)
     if _progress:
-        worker._kwargs.update(progress=worker.signals.progress.emit, should_cancel=lambda: worker.abort_requested)
+        worker._kwargs.update(progress=lambda value: worker.emit("progress", value),
+                              should_cancel=lambda: worker.abort_requested)
     if _start:
         worker.start(_pool)
     return worker
