@@ -89,9 +89,12 @@ class ShapeAnnotationItem(_Movable, QGraphicsPathItem):
     """An arrow, ellipse, rectangle or ruler."""
 
     def __init__(self, annotation: Annotation, image_diagonal: float, on_change: OnChange | None = None,
-                 label: str = "", parent: QGraphicsItem | None = None):
+                 label: str = "", parent: QGraphicsItem | None = None, pixel_scale: tuple[float, float] = (1.0, 1.0)):
         super().__init__(parent)
         self._diagonal = max(image_diagonal, 1.0)
+        # Image pixels -> display units (the parent's physical-aspect scale): arrow heads and
+        # ruler caps are shaped in display units, so they look right on non-square pixels.
+        self._scale = (float(pixel_scale[0]), float(pixel_scale[1]))
         self._label = _Label(label, self) if annotation.kind == RULER else None
         self.setPen(_pen())
         self._init_movable(annotation, on_change)
@@ -129,26 +132,34 @@ class ShapeAnnotationItem(_Movable, QGraphicsPathItem):
         if self._label is not None:
             self._label.setPos(QPointF(x2, y2) + QPointF(4.0, 4.0))
 
+    def _display(self, point: QPointF) -> QPointF:
+        return QPointF(point.x() * self._scale[0], point.y() * self._scale[1])
+
+    def _image(self, point: QPointF) -> QPointF:
+        return QPointF(point.x() / self._scale[0], point.y() / self._scale[1])
+
     def _add_head(self, path: QPainterPath, back: QLineF) -> None:
         """Two barbs at the tip (the first point is the tail, the second the tip)."""
+        back = QLineF(self._display(back.p1()), self._display(back.p2()))
         length = min(max(0.02 * self._diagonal, 6.0), 0.4 * back.length()) if back.length() else 0.0
         angle = math.radians(back.angle())
+        tip = back.p1()
         for spread in (-25.0, 25.0):
             a = angle + math.radians(spread)
-            tip = back.p1()
-            path.moveTo(tip)
-            path.lineTo(tip.x() + length * math.cos(a), tip.y() - length * math.sin(a))
+            path.moveTo(self._image(tip))
+            path.lineTo(self._image(QPointF(tip.x() + length * math.cos(a), tip.y() - length * math.sin(a))))
 
     def _add_caps(self, path: QPainterPath, line: QLineF) -> None:
-        """Short perpendicular end marks, so a ruler reads as a measurement."""
+        """Short end marks, perpendicular on screen, so a ruler reads as a measurement."""
+        line = QLineF(self._display(line.p1()), self._display(line.p2()))
         if not line.length():
             return
         half = 0.006 * self._diagonal
         normal = line.normalVector().unitVector()
         offset = QPointF(normal.dx() * half, normal.dy() * half)
         for end in (line.p1(), line.p2()):
-            path.moveTo(end - offset)
-            path.lineTo(end + offset)
+            path.moveTo(self._image(end - offset))
+            path.lineTo(self._image(end + offset))
 
     def shape(self) -> QPainterPath:
         """A wide stroke, so thin lines can be picked when zoomed out."""
@@ -194,8 +205,9 @@ class TextAnnotationItem(_Movable, _Label):
 
 
 def make_item(annotation: Annotation, image_diagonal: float, on_change: OnChange | None = None,
-              label: str = "") -> QGraphicsItem:
-    """The item that draws ``annotation``."""
+              label: str = "", pixel_scale: tuple[float, float] = (1.0, 1.0)) -> QGraphicsItem:
+    """The item that draws ``annotation``; ``image_diagonal`` is in display units and
+    ``pixel_scale`` takes image pixels to display units (``ViewerModel.pixel_scale``)."""
     if annotation.kind == TEXT:
         return TextAnnotationItem(annotation, on_change)
-    return ShapeAnnotationItem(annotation, image_diagonal, on_change, label)
+    return ShapeAnnotationItem(annotation, image_diagonal, on_change, label, pixel_scale=pixel_scale)

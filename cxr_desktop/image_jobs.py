@@ -33,11 +33,12 @@ def load_image(path: Path) -> LoadedImage:
 
 
 def thumbnail(image: CxrImage, size: int = THUMBNAIL_PX) -> np.ndarray:
-    """uint8 greyscale, longest side ``size``, with the image's default window."""
+    """uint8 greyscale, longest side ``size``, with the image's default window, at the physical
+    aspect (``CxrImage.display_shape``: non-square pixels are not squashed)."""
     import cv2
 
     pixels = Renderer(image).render()
-    height, width = pixels.shape
+    height, width = image.display_shape
     scale = size / max(height, width)
     return cv2.resize(pixels, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
 

@@ -1,7 +1,9 @@
 """The scene of one image: the picture, its heat-map layer and annotations, all children of the image item.
 
-Rotation and flips are the image item's transform, so the heat-map and the annotations stay
-aligned under every zoom, pan, rotation and flip. The scene holds no demographics text (that
+Rotation, flips and the physical pixel aspect (non-square pixels: ``ViewerModel.pixel_scale``)
+are the image item's transform, so the heat-map and the annotations, drawn in image pixel
+coordinates, stay aligned under every zoom, pan, rotation and flip, and exported renderings
+(``render_image``) come out at the physical aspect. The scene holds no demographics text (that
 is the view's corner overlay), so rendering it for a de-identified report is safe.
 """
 from __future__ import annotations
@@ -77,12 +79,15 @@ class ImageScene(QGraphicsScene):
         if image is None:
             return
         height, width = image.shape
-        cx, cy = width / 2.0, height / 2.0
-        # Qt applies the last call first: centre, rotate, then flip along the *screen* axes.
+        sx, sy = self.model.pixel_scale
+        cx, cy = width * sx / 2.0, height * sy / 2.0
+        # Qt applies the last call first: square the pixels (physical aspect), centre, rotate,
+        # then flip along the *screen* axes.
         screen = QTransform().translate(cx, cy)
         screen.scale(-1.0 if self.model.flip_h else 1.0, -1.0 if self.model.flip_v else 1.0)
         screen.rotate(self.model.rotation)
         screen.translate(-cx, -cy)
+        screen.scale(sx, sy)
         self.image_item.setTransform(screen)
         # Room around the image so the reader can pan it anywhere, as in other viewers.
         rect = self.image_item.sceneBoundingRect()
@@ -101,8 +106,12 @@ class ImageScene(QGraphicsScene):
     # ------------------------------------------------------------------ annotations
     @property
     def image_diagonal(self) -> float:
+        """The image's diagonal in display units (square pixels at the physical aspect)."""
         image = self.model.image
-        return math.hypot(*image.shape) if image is not None else 1.0
+        if image is None:
+            return 1.0
+        sx, sy = self.model.pixel_scale
+        return math.hypot(image.shape[0] * sy, image.shape[1] * sx)
 
     def ruler_label(self, annotation: Annotation) -> str:
         image = self.model.image
@@ -113,7 +122,7 @@ class ImageScene(QGraphicsScene):
     def preview_item(self, annotation: Annotation) -> QGraphicsItem:
         """An unstored item that follows the mouse while the reader draws ``annotation``."""
         label = self.ruler_label(annotation) if annotation.kind == RULER else ""
-        item = make_item(annotation, self.image_diagonal, None, label)
+        item = make_item(annotation, self.image_diagonal, None, label, self.model.pixel_scale)
         item.setParentItem(self.image_item)
         return item
 
@@ -147,7 +156,7 @@ class ImageScene(QGraphicsScene):
             if isinstance(item, ShapeAnnotationItem) and changed.kind == RULER:
                 item.set_label(self.ruler_label(changed))
 
-        item = make_item(annotation, self.image_diagonal, on_change, label)
+        item = make_item(annotation, self.image_diagonal, on_change, label, self.model.pixel_scale)
         item.setParentItem(self.image_item)
         self._annotation_items[annotation.id] = item
         return item

@@ -127,6 +127,8 @@ class ReportExport(QObject):
             model.set_heatmap_visible(w.viewer.heatmap_visible)
             if cam is not None:
                 model.set_heatmap(cam.heatmap, cam.target_class)
+        # The scene renders at the physical aspect (non-square pixels already squared), so the
+        # page must not stretch the panels again: pixel_aspect=1.0, not the image's own.
         displayed = scene.render_image(RENDER_PX)
         heat = scene.render_image(RENDER_PX, heatmap=True, annotations=False) if cam is not None else None
         prediction = cam.prediction if cam is not None else w.service.predictions.get(path)
@@ -134,7 +136,8 @@ class ReportExport(QObject):
             displayed=displayed, metadata=item.image.metadata, heatmap=heat, prediction=prediction,
             cam_target=cam.target_class if cam is not None else None,
             not_classified_reason="" if prediction is not None else reason,
-            warnings=image_warnings(item.image, w.service.card.input_size if w.service.card else None), comment=self.request.comment, file_name=path.name,
+            warnings=image_warnings(item.image, w.service.card.input_size if w.service.card else None),
+            comment=self.request.comment, file_name=path.name, pixel_aspect=1.0,
         )
 
     @while_alive

@@ -45,6 +45,19 @@ class ViewerModel(QObject):
         return self.image.path if self.image is not None else None
 
     @property
+    def pixel_scale(self) -> tuple[float, float]:
+        """(x, y) scale that takes image pixels to square display units at the physical aspect.
+
+        ``CxrImage.pixel_aspect`` is row / column spacing; the coarser axis is stretched (as in
+        ``CxrImage.display_shape``), so no detail is lost: (1, 2) for rows twice as far apart as
+        columns, (2, 1) for the reverse, (1, 1) for square pixels or no image.
+        """
+        aspect = self.image.pixel_aspect if self.image is not None else 1.0
+        if abs(aspect - 1.0) < 1e-3:
+            return 1.0, 1.0
+        return (1.0, aspect) if aspect > 1.0 else (1.0 / aspect, 1.0)
+
+    @property
     def display_inverted(self) -> bool:
         """True when the screen shows high values dark (MONOCHROME1 XOR the user's invert)."""
         return bool(self.image is not None and self.image.invert) != self.user_invert
