@@ -1,4 +1,4 @@
-"""Worker function that scans what the reader opened (folders, DICOMDIRs, files). No Qt."""
+"""Worker function that scans what the reader opened (folders, DICOMDIRs, DICOM, PNG and JPEG files). No Qt."""
 from __future__ import annotations
 
 import time
@@ -26,5 +26,6 @@ def scan_paths(paths: list[Path], progress: Callable[[object], None], should_can
     for path in paths:
         if should_cancel():
             break
-        results.append(scan(path, progress=report, should_cancel=should_cancel))
+        # PNG/JPEG too: the app opens what cxr-classify reads (the same scan finds its files).
+        results.append(scan(path, progress=report, should_cancel=should_cancel, include_raster=True))
     return results

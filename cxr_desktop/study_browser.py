@@ -26,8 +26,10 @@ EXPAND_ALL_IMAGES = 2000
 class StudyBrowser(QTreeWidget):
     """A tree of what was scanned; selecting an image emits ``imageSelected(path)``.
 
-    Nodes with the same patient ID, study UID and series UID are merged, so several scans
-    (files opened one by one) make one tree.
+    Nodes with the same patient (``Patient.key``: ID, issuer, name and birth date, never an
+    empty attribute alone), study UID and series UID are merged, so several scans (files opened
+    one by one) make one tree; two people are never shown as one. PNG/JPEG files, which carry
+    no patient details, are each shown as a patient of their own, named by the file.
     """
 
     imageSelected = Signal(object)
@@ -74,15 +76,16 @@ class StudyBrowser(QTreeWidget):
         new_patients: list[QTreeWidgetItem] = []
         added = 0
         for patient in result.patients:
-            p_key = ("patient", patient.patient_id)
+            p_key = ("patient",) + (patient.key or (patient.patient_id,))
             p_item = self._nodes.get(p_key)
             if p_item is None:
-                p_item = self._node(p_key, None, _patient_text(patient.name, patient.patient_id), "patient",
-                                    attach=False)
+                p_item = self._node(p_key, None, _patient_label(patient), "patient", attach=False)
                 new_patients.append(p_item)
             for study in patient.studies:
-                s_key = p_key + ("study", study.uid)
-                s_item = self._node(s_key, p_item, _join(dicom_date(study.date), study.description) or "Study", "study")
+                first = _first_instance(study)
+                # A study without a UID is one file's own: never merged with another such study.
+                s_key = p_key + ("study", study.uid or f"file:{first.path if first else ''}")
+                s_item = self._node(s_key, p_item, _study_label(study, first), "study")
                 for series in study.series:
                     label = _join(f"Series {series.number}" if series.number is not None else "Series",
                                   series.modality, series.description)
@@ -120,6 +123,8 @@ class StudyBrowser(QTreeWidget):
     def _add_image(self, parent: QTreeWidgetItem, instance: Instance, modality: str) -> None:
         number = f"Image {instance.instance_number}" if instance.instance_number is not None else "Image"
         technique = " ".join(v for v in (instance.modality or modality, instance.view_position) if v)
+        if instance.file_format != "dicom":
+            technique = instance.file_format.upper()
         item = QTreeWidgetItem([f"{number}\n{technique}" if technique else number, ""])
         item.setData(0, PATH_ROLE, instance.path)
         item.setData(0, KIND_ROLE, "image")
@@ -215,3 +220,22 @@ def _join(*parts: str) -> str:
 def _patient_text(name: str, patient_id: str) -> str:
     shown = person_name(name) or "(no name)"
     return f"{shown}  [{patient_id}]" if patient_id else shown
+
+
+def _patient_label(patient) -> str:
+    """Name and ID (``(no patient ID)`` for each person without one); a PNG/JPEG by its file name."""
+    first = next((_first_instance(study) for study in patient.studies), None)
+    if first is not None and first.file_format != "dicom" and not patient.name:
+        return f"{first.path.name}  [{patient.patient_id}]"
+    text = _patient_text(patient.name, patient.patient_id)
+    return f"{text}  · born {dicom_date(patient.birth_date)}" if patient.birth_date else text
+
+
+def _first_instance(study) -> Instance | None:
+    return next((inst for series in study.series for inst in series.instances), None)
+
+
+def _study_label(study, first: Instance | None) -> str:
+    if first is not None and first.file_format != "dicom":
+        return f"{first.file_format.upper()} image (no study details)"
+    return _join(dicom_date(study.date), study.description) or "Study"
