@@ -23,7 +23,7 @@ class WelcomePanel(QWidget):
         title.setStyleSheet("font-size:22pt; font-weight:bold;")
         layout.addWidget(title, alignment=Qt.AlignmentFlag.AlignHCenter)
         intro = QLabel("Open a folder of chest X-ray DICOM studies (from a CD, a USB stick or a network export),\n"
-                       "a DICOMDIR or single files, or drop them on this window.")
+                       "a DICOMDIR, or single DICOM, PNG or JPEG files, or drop them on this window.")
         intro.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(intro, alignment=Qt.AlignmentFlag.AlignHCenter)
         buttons = QHBoxLayout()
