@@ -178,10 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes=(f"U-Net (segmentation-models-pytorch {run['smp_version']}) with a timm {run['encoder']} encoder "
                "started from the ImageNet EfficientNet-Lite0 weights (training.pretrained). Input: the "
                "classifier's preprocessing steps 1-3 at input_size, replicated to 3 channels; output: lung "
-               "probability at input_size, resized back to the image's pixel grid (bilinear) and thresholded at "
-               f"0.5. Float16 rounding of the weights: test mean Dice change {mean_change:.1e}, largest change of "
-               f"one test mask's Dice {change:.1e}. Dice figures are "
-               "at each film's own pixel grid, through cxr_engine.lung_fields on ONNX Runtime."),
+               "probability at input_size, resized back to the image's pixel grid (bilinear), thresholded at "
+               "0.5, specks and holes removed (cxr_engine.lung_fields.clean_mask). Float16 rounding of the "
+               f"weights: test mean Dice change {mean_change:.1e}, largest change of one test mask's Dice "
+               f"{change:.1e}. Dice figures are at each film's own pixel grid, through cxr_engine.lung_fields on "
+               "ONNX Runtime."),
         created_by_command=run["command"] + " && python -m training.export_lung_unet " + shlex.join(argv),
     )
     card.path = args.out_dir / f"{args.name}.json"
