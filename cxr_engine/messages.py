@@ -105,6 +105,11 @@ def no_decoder(syntax: object, detail: str = "") -> str:
 # --------------------------------------------------------------------------- PNG / JPEG
 
 
-def not_png_or_jpeg(detail: str) -> str:
-    """A file named ``.png``/``.jpg`` whose header no image library recognises."""
+def not_png_or_jpeg(error: BaseException | str) -> str:
+    """A file named ``.png``/``.jpg`` whose header Pillow cannot read. Pillow's "cannot identify
+    image file <_io.BytesIO object at 0x…>" names a memory address, not the fault: it becomes
+    "unrecognised or damaged header", the same however the file was opened."""
+    detail = str(error)
+    if type(error).__name__ == "UnidentifiedImageError" or detail.startswith("cannot identify image file"):
+        detail = "unrecognised or damaged image header"
     return f"not a PNG or JPEG image ({printable(detail, 160)})"

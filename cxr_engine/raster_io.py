@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageReadError, UnsupportedImageError
+from .messages import not_png_or_jpeg
 from .image import CxrImage
 from .windowing import Window
 
@@ -106,7 +107,7 @@ def _check_header_size(path: Path, data: np.ndarray, max_pixels: int) -> int:
     except Image.DecompressionBombError as exc:  # Pillow's own, lower limit on the header's size
         raise UnsupportedImageError(path, f"image too large: {exc}") from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageReadError(path, f"not a PNG or JPEG image ({exc})") from exc
+        raise ImageReadError(path, not_png_or_jpeg(exc)) from exc  # worded as the scan words it
     if width * height > max_pixels:
         raise UnsupportedImageError(path, f"image too large: {width}×{height} exceeds {max_pixels:,} pixels")
     return orientation

@@ -720,9 +720,9 @@ def _raster_header(path: Path) -> _Header:
     except OSError as exc:
         if isinstance(exc, FileNotFoundError) or exc.errno is not None:
             raise _Rejected(f"could not read file: {exc.strerror or exc}") from exc
-        raise _Rejected(_short(messages.not_png_or_jpeg(str(exc)))) from exc
+        raise _Rejected(_short(messages.not_png_or_jpeg(exc))) from exc
     except Exception as exc:  # Pillow raises several types on damaged headers
-        raise _Rejected(_short(messages.not_png_or_jpeg(str(exc)))) from exc
+        raise _Rejected(_short(messages.not_png_or_jpeg(exc))) from exc
     instance = Instance(
         path=path, sop_instance_uid="", sop_class_uid="", instance_number=None, rows=rows,
         columns=columns, number_of_frames=1, bits_stored=None, photometric="", transfer_syntax="",

@@ -410,7 +410,7 @@ def test_app_and_cli_word_each_fault_alike(tmp_path, dicom_dir, card):
     assert cli == app
     assert cli["cut_pixels.dcm"].startswith("pixel data truncated")
     # Named directly (not found by a scan), a file reads with the same words as well.
-    for name in ("cut_header.dcm", "text.dcm", "empty.dcm"):
+    for name in ("cut_header.dcm", "text.dcm", "empty.dcm", "broken.png"):
         with pytest.raises(ImageReadError) as info:
             read_image(folder / name)
         assert info.value.reason == app[name]
