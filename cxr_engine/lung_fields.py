@@ -213,8 +213,12 @@ class LungFields:
         return np.where(self.mask, 255, 0).astype(np.uint8)
 
 
-def check_plausibility(mask: np.ndarray) -> tuple[tuple[Lung, ...], str | None]:
+def check_plausibility(mask: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)
+                       ) -> tuple[tuple[Lung, ...], str | None]:
     """The two lungs in ``mask`` and ``None``, or ``()`` and :data:`NOT_FOUND_WARNING`.
+
+    ``scale`` (rows, cols) maps ``mask``'s pixels to the image's: the lungs' areas, boxes and
+    centroids are given in the image's pixel grid (to within one ``mask`` pixel).
 
     Plausible: the two largest connected components each cover a sensible share of the image
     (``LUNG_AREA_SHARE``), lie on either side of the image's vertical midline at a similar height
@@ -246,13 +250,36 @@ def check_plausibility(mask: np.ndarray) -> tuple[tuple[Lung, ...], str | None]:
     if not plausible:
         return (), NOT_FOUND_WARNING
     lungs = []
+    sy, sx = scale
     for side, i, area in zip(("image-left", "image-right"), two, areas):
         x, y, w, h = (int(v) for v in stats[i, :4])
-        lungs.append(Lung(side, area, (y, x, y + h, x + w), (float(centroids[i][1]), float(centroids[i][0]))))
+        box = (int(round(y * sy)), int(round(x * sx)), int(round((y + h) * sy)), int(round((x + w) * sx)))
+        centre = ((float(centroids[i][1]) + 0.5) * sy - 0.5, (float(centroids[i][0]) + 0.5) * sx - 0.5)
+        lungs.append(Lung(side, int(round(area * sy * sx)), box, centre))
     return tuple(lungs), None
 
 
 # --------------------------------------------------------------------------- the segmenter
+
+def fields_from_probability(probability: np.ndarray, shape: tuple[int, int], threshold: float = 0.5,
+                            model_name: str = "") -> LungFields:
+    """:class:`LungFields` at ``shape`` (rows, cols) from the model-grid lung probability.
+
+    Specks and holes are removed at the model grid (``clean_mask``), where it is cheap, by clamping the
+    probability below the threshold outside the cleaned mask and to at least the threshold inside it;
+    bilinear resizing then cannot bring a removed speck or hole back (a value interpolated between
+    values on one side of the threshold stays there). The plausibility check also runs at the model
+    grid; the lungs' geometry is scaled to the image.
+    """
+    prob = np.asarray(probability, dtype=np.float32)
+    low = clean_mask(prob >= threshold)
+    below = np.nextafter(np.float32(threshold), np.float32(0))
+    adjusted = np.where(low, np.maximum(prob, threshold), np.minimum(prob, below)).astype(np.float32)
+    mask = mask_at_grid(adjusted, shape, threshold)
+    scale = (shape[0] / prob.shape[0], shape[1] / prob.shape[1])
+    lungs, warning = check_plausibility(low, scale)
+    return LungFields(mask, lungs, warning, model_name)
+
 
 def _display_and_padding(image) -> tuple[np.ndarray, np.ndarray | None]:
     from .image import CxrImage
@@ -361,9 +388,7 @@ class LungSegmenter:
         with self._lock:
             self.load()
             prob = np.asarray(self._run(batch), dtype=np.float32)[0]
-        mask = clean_mask(mask_at_grid(prob, display.shape, self.card.threshold))
-        lungs, warning = check_plausibility(mask)
-        return LungFields(mask, lungs, warning, self.card.name)
+        return fields_from_probability(prob, display.shape, self.card.threshold, self.card.name)
 
     def close(self) -> None:
         with self._lock:

@@ -17,7 +17,7 @@ classifier's processing shift (``training.data.AcquisitionShift``). Loss: soft D
 Every epoch is validated (mean Dice at the model grid); the best epoch's weights are kept and, at
 the end, evaluated on the test split at each film's own pixel grid, exactly as
 ``cxr_engine.lung_fields`` returns masks (probability resized back, threshold 0.5, specks and holes
-removed: ``clean_mask``).
+removed: ``fields_from_probability``).
 
 Outputs in ``--out``: ``train.log``, ``metrics.jsonl`` (one line per epoch), ``split.csv``,
 ``last.pt`` (checkpoint, tensors and plain values only), ``best.safetensors``, ``run.json``,
@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from cxr_engine.io import read_image
-from cxr_engine.lung_fields import clean_mask, mask_at_grid
+from cxr_engine.lung_fields import fields_from_probability
 from cxr_engine.preprocessing import PREPROCESSING_VERSION, contrast_stretch, normalise, standardise
 from cxr_engine.registry import TF_LITE_MEAN, TF_LITE_STD
 from cxr_engine.weights import save_weights
@@ -301,7 +301,7 @@ def evaluate_at_grid(model, data: Path, rows: list[dict], size: int, out: Path |
     results = []
     for row, display, prob in zip(rows, displays, probs):
         ref = read_mask(data / row["mask"])
-        pred = clean_mask(mask_at_grid(prob, display.shape))
+        pred = fields_from_probability(prob, display.shape).mask
         results.append({"id": row["id"], "image": row["image"], "patient_id": row["patient_id"],
                         "rows": display.shape[0], "cols": display.shape[1], "dice": dice(pred, ref)})
     summary = summarise([r["dice"] for r in results])
@@ -309,7 +309,7 @@ def evaluate_at_grid(model, data: Path, rows: list[dict], size: int, out: Path |
         out.mkdir(parents=True, exist_ok=True)
         order = sorted(range(len(results)), key=lambda i: results[i]["dice"])
         for rank, i in enumerate(order[:worst]):
-            pred = clean_mask(mask_at_grid(probs[i], displays[i].shape))
+            pred = fields_from_probability(probs[i], displays[i].shape).mask
             ref = read_mask(data / rows[i]["mask"])
             name = f"{rank + 1}_{results[i]['id']}_dice{results[i]['dice']:.3f}.png"
             cv2.imwrite(str(out / name), overlay(displays[i], ref, pred, f"{results[i]['id']} Dice {results[i]['dice']:.3f}"))
