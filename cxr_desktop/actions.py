@@ -80,6 +80,14 @@ def create(window) -> SimpleNamespace:
     a.corner_overlay.setChecked(v.corner_overlay)
     a.heatmap = _action(window, "Heat-map", v.set_heatmap_visible, "H", "Show or hide the Grad-CAM heat-map",
                         checkable=True)
+    lungs = window.lungs
+    a.lung_outline = _action(window, "Lung outline", lungs.set_outline_visible, "L",
+                             "Outline the lung fields found by the lung model", checkable=True)
+    a.ctr = _action(window, "CTR", lungs.set_ctr_visible, "C",
+                    "Cardiothoracic ratio: lines proposed from the lung fields, ends draggable (frontal films)",
+                    checkable=True)
+    lungs.outlineVisibleChanged.connect(lambda on: _set_checked(a.lung_outline, on))
+    lungs.ctrVisibleChanged.connect(lambda on: _set_checked(a.ctr, on))
     a.next_image = _action(window, "Next image", lambda: window.browser.select_next(1),
                            QKeySequence.StandardKey.MoveToNextPage)
     a.previous_image = _action(window, "Previous image", lambda: window.browser.select_next(-1),
@@ -133,7 +141,7 @@ def install(window, a: SimpleNamespace) -> None:
 
     view_menu = bar.addMenu("&View")
     for action in (a.fit, a.one_to_one, a.zoom_in, a.zoom_out, None, a.auto_window, a.invert, None, a.rotate,
-                   a.flip_h, a.flip_v, a.reset, None, a.corner_overlay, a.heatmap, None, a.next_image, a.previous_image):
+                   a.flip_h, a.flip_v, a.reset, None, a.corner_overlay, a.heatmap, a.lung_outline, None, a.next_image, a.previous_image):
         view_menu.addSeparator() if action is None else view_menu.addAction(action)
     view_menu.addMenu(a.preset_menu)
 
@@ -141,10 +149,12 @@ def install(window, a: SimpleNamespace) -> None:
     for action in a.tool.values():
         tools_menu.addAction(action)
     tools_menu.addSeparator()
+    tools_menu.addAction(a.ctr)
+    tools_menu.addSeparator()
     tools_menu.addAction(a.delete)
 
     ai_menu = bar.addMenu("&AI")
-    for action in (a.classify_study, a.classify_all, a.heatmap):
+    for action in (a.classify_study, a.classify_all, a.heatmap, a.lung_outline, a.ctr):
         ai_menu.addAction(action)
     bar.addMenu("&Help").addAction(a.about)
 
@@ -169,7 +179,7 @@ def install(window, a: SimpleNamespace) -> None:
     for action in a.tool.values():
         main.addAction(action)
     main.addSeparator()
-    for action in (a.heatmap, a.classify_study, a.export_image):
+    for action in (a.heatmap, a.lung_outline, a.ctr, a.classify_study, a.export_image):
         main.addAction(action)
     window.addToolBar(Qt.ToolBarArea.TopToolBarArea, main)
 

@@ -22,6 +22,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--screenshot", type=Path, metavar="OUT.png",
                         help="open PATH, wait for the first classification, save a screenshot of the window, exit")
     parser.add_argument("--overlay", action="store_true", help="with --screenshot: show the Grad-CAM heat-map")
+    parser.add_argument("--lung-outline", action="store_true",
+                        help="with --screenshot / --export-pdf: outline the lung fields on the first image")
+    parser.add_argument("--ctr", action="store_true",
+                        help="with --screenshot / --export-pdf: show the cardiothoracic ratio's proposed lines")
     parser.add_argument("--export-pdf", type=Path, metavar="OUT.pdf",
                         help="open PATH, wait for the first classification, write the first study's PDF, exit")
     parser.add_argument("--deidentify", action="store_true", help="with --export-pdf: leave out patient identifiers")
@@ -41,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--screenshot, --export-pdf and --result-json need a PATH to open")
     if args.overlay and args.screenshot is None:
         parser.error("--overlay goes with --screenshot")
+    if (args.lung_outline or args.ctr) and args.screenshot is None and args.export_pdf is None:
+        parser.error("--lung-outline and --ctr go with --screenshot or --export-pdf")
     if args.deidentify and args.export_pdf is None:
         parser.error("--deidentify goes with --export-pdf")
     return args
@@ -70,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     automation = None
     if args.screenshot is not None or args.export_pdf is not None or args.result_json is not None:
         task = AutomationTask(args.screenshot, args.overlay, args.export_pdf, args.deidentify, args.timeout,
-                              result_json=args.result_json)
+                              result_json=args.result_json, lung_outline=args.lung_outline, ctr=args.ctr)
         automation = Automation(window, task)
     window.show()
     logger.info("window shown %.2f s after start (torch imported: %s)", time.perf_counter() - started,

@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class AutomationTask:
     """What to produce: a screenshot, a PDF of the first study and/or the result shown for the
-    first image as JSON (``result_json``, see ``shown_result``)."""
+    first image as JSON (``result_json``, see ``shown_result``); with the lung outline and/or the
+    cardiothoracic ratio's lines on the first image when asked."""
 
     screenshot: Path | None = None
     overlay: bool = False
@@ -34,6 +35,8 @@ class AutomationTask:
     deidentify: bool = False
     timeout_s: float = 300.0
     result_json: Path | None = None
+    lung_outline: bool = False  # outline the lung fields (waits for them)
+    ctr: bool = False  # show the cardiothoracic ratio's lines (waits for them)
 
 
 class Automation(QObject):
@@ -95,7 +98,27 @@ class Automation(QObject):
         if self.task.overlay:
             self.window.viewer.set_heatmap_visible(True)
         # Let thumbnails arrive and the layout settle before the picture is taken.
-        self._wait_for_thumbnails(lambda: QTimer.singleShot(200, self._produce))
+        then = lambda: self._wait_for_thumbnails(lambda: QTimer.singleShot(200, self._produce))  # noqa: E731
+        if self.task.lung_outline or self.task.ctr:
+            self._wait_for_lungs(then)
+        else:
+            then()
+
+    def _wait_for_lungs(self, then) -> None:
+        """Switch the lung outline / CTR on and go on once the first image's lung fields are shown."""
+        lungs = self.window.lungs
+        called = []
+
+        def once(*_):
+            if not called:
+                called.append(True)
+                then()
+
+        lungs.resultReady.connect(once)
+        lungs.set_outline_visible(self.task.lung_outline)
+        lungs.set_ctr_visible(self.task.ctr)
+        if lungs.current_result is not None:
+            once()
 
     def _wait_for_thumbnails(self, then) -> None:
         worker = self.window.thumbnail_worker

@@ -46,6 +46,7 @@ class ImageScene(QGraphicsScene):
         self.heatmap_item.setZValue(1)
         self.heatmap_item.setVisible(False)
         self._annotation_items: dict[int, QGraphicsItem] = {}
+        self._overlays: list[QGraphicsItem] = []  # e.g. the lung outline and CTR lines (lung_controller)
         model.imageChanged.connect(self._on_image_changed)
         model.windowChanged.connect(self.refresh_pixels)
         model.orientationChanged.connect(self._apply_orientation)
@@ -166,6 +167,22 @@ class ImageScene(QGraphicsScene):
             self.removeItem(item)
         self._annotation_items.clear()
 
+    # ------------------------------------------------------------------ overlays
+    def add_overlay(self, item: QGraphicsItem) -> QGraphicsItem:
+        """Draw ``item`` (image pixel coordinates) on the image; it is exported like an annotation
+        and must have ``set_export_scale(line_factor, text_factor)``."""
+        item.setParentItem(self.image_item)
+        self._overlays.append(item)
+        return item
+
+    def remove_overlay(self, item: QGraphicsItem) -> None:
+        if item in self._overlays:
+            self._overlays.remove(item)
+            self.removeItem(item)
+
+    def overlay_items(self) -> list[QGraphicsItem]:
+        return list(self._overlays)
+
     # ------------------------------------------------------------------ export
     def render_image(self, max_side: int = 2048, heatmap: bool | None = None, annotations: bool = True) -> np.ndarray:
         """RGB uint8 of the image as displayed (orientation, window, layers), at most ``max_side`` px.
@@ -186,8 +203,10 @@ class ImageScene(QGraphicsScene):
         # Screen-sized strokes and labels would be hair-thin on a large rendering.
         side = max(width, height)
         line_scale, text_scale = max(1.0, side / EXPORT_LINE_PX), max(1.0, side / EXPORT_TEXT_PX)
-        for item in self._annotation_items.values():
-            item.setVisible(annotations)
+        marks = [*self._annotation_items.values(), *self._overlays]
+        was_visible = [item.isVisible() for item in marks]
+        for item in marks:
+            item.setVisible(annotations and item.isVisible())
             item.set_export_scale(line_scale, text_scale)
         target = QImage(width, height, QImage.Format.Format_RGB888)
         target.fill(QColor(0, 0, 0))
@@ -197,8 +216,8 @@ class ImageScene(QGraphicsScene):
         self.render(painter, QRectF(0, 0, width, height), rect)
         painter.end()
         self.heatmap_item.setVisible(heat_was_visible)
-        for item in self._annotation_items.values():
-            item.setVisible(True)
+        for item, visible in zip(marks, was_visible):
+            item.setVisible(visible)
             item.set_export_scale(1.0, 1.0)
         for item in selected:
             item.setSelected(True)

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QStackedWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from cxr_engine.model_card import list_bundled
@@ -34,6 +36,8 @@ from .image_jobs import ImageCache, LoadedImage, load_image, thumbnails
 from .image_scene import ImageScene
 from .image_view import ImageView
 from .job_progress import JobProgress
+from .lung_controller import LungFieldsController
+from .lung_panel import LungPanel
 from .presets import Auto, presets_for, percentile_band
 from .problems_panel import ProblemsPanel
 from .result_model import ResultModel
@@ -50,6 +54,17 @@ logger = logging.getLogger(__name__)
 _TREE_FILLED = object()  # what the tree-filling steps return once exhausted
 
 WELCOME_PAGE, VIEWER_PAGE = 0, 1
+
+
+def _stacked(*widgets) -> QWidget:
+    """One widget holding ``widgets`` one under the other."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        layout.addWidget(widget)
+    layout.addStretch(1)
+    return box
 
 
 class MainWindow(QMainWindow):
@@ -97,6 +112,7 @@ class MainWindow(QMainWindow):
 
         self.scene = ImageScene(self.viewer, self.annotations, self)
         self.view = ImageView(self.scene)
+        self.lungs = LungFieldsController(self.viewer, self.scene, parent=self)
         self.welcome = WelcomePanel()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
@@ -106,6 +122,7 @@ class MainWindow(QMainWindow):
         self.acts = window_actions.create(self)
         self.browser = StudyBrowser()
         self.result_panel = ResultPanel(self.result, self.viewer, self.acts.heatmap)
+        self.lung_panel = LungPanel(self.lungs, self.acts.lung_outline, self.acts.ctr)
         self.problems = ProblemsPanel()
         self._build_docks()
         self._build_status_bar()
@@ -123,7 +140,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
         right = QDockWidget("Result", self)
         right.setObjectName("result")
-        right.setWidget(self.result_panel)
+        right.setWidget(_stacked(self.result_panel, self.lung_panel))
         right.setFeatures(left.features())
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
         self.problems_dock = QDockWidget("Problems: files that could not be read", self)

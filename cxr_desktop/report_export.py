@@ -127,6 +127,7 @@ class ReportExport(QObject):
             model.set_heatmap_visible(w.viewer.heatmap_visible)
             if cam is not None:
                 model.set_heatmap(cam.heatmap, cam.target_class)
+            w.lungs.decorate(scene, path)
         # The scene renders at the physical aspect (non-square pixels already squared), so the
         # page must not stretch the panels again: pixel_aspect=1.0, not the image's own.
         displayed = scene.render_image(RENDER_PX)
@@ -138,6 +139,7 @@ class ReportExport(QObject):
             not_classified_reason="" if prediction is not None else reason,
             warnings=image_warnings(item.image, w.service.card.input_size if w.service.card else None),
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0,
+            measurements=w.lungs.report_lines(path),
         )
 
     @while_alive

@@ -94,7 +94,8 @@ class ReportPage:
     de-identified report the caller must render it without the demographics corner text,
     since pixels cannot be redacted here. ``heatmap`` is
     the same image with the Grad-CAM colours for ``cam_target``. ``prediction`` is None when
-    the image was not classified; ``not_classified_reason`` then says why.
+    the image was not classified; ``not_classified_reason`` then says why. ``measurements`` are
+    lines of text such as the cardiothoracic ratio, printed under "Measurements" when present.
     ``pixel_aspect`` is the physical height / width of one pixel of ``displayed`` and ``heatmap``
     (``CxrImage.pixel_aspect`` when they are in the image's own geometry; 1.0 when the caller
     rendered them with square pixels already): the panels are drawn at the physical aspect.
@@ -110,6 +111,8 @@ class ReportPage:
     comment: str = ""
     file_name: str = ""
     pixel_aspect: float = 1.0
+    #: Reader's measurements in words (e.g. ``cardiothoracic.report_line``), one line each.
+    measurements: tuple[str, ...] = ()
 
     def __post_init__(self):
         _check_rgb(self.displayed, "displayed image")
@@ -274,7 +277,7 @@ def _set_document_info(ctx: _Context) -> None:
 def _draw_page(ctx: _Context, page: ReportPage, number: int) -> None:
     top = PAGE_H - MARGIN
     for section in (_draw_header, _draw_notice, _draw_identification, _draw_images, _draw_results,
-                    _draw_warnings):
+                    _draw_measurements, _draw_warnings):
         top = section(ctx, page, top) - SECTION_GAP
     _draw_comment(ctx, page, top)
     _draw_footer(ctx, number)
@@ -509,6 +512,15 @@ def _metric_lines(metrics: dict) -> list[str]:
                                if isinstance(v, (int, float)))
         lines.append(f"Sensitivity: {per_class}.")
     return lines
+
+
+def _draw_measurements(ctx: _Context, page: ReportPage, top: float) -> float:
+    """The reader's measurements (nothing, not even a heading, when there are none)."""
+    if not page.measurements:
+        return top + SECTION_GAP
+    flowables: list[Flowable] = [ctx.para("Measurements", "heading")]
+    flowables += [ctx.para(line, "body") for line in page.measurements]
+    return _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
 
 
 def _draw_warnings(ctx: _Context, page: ReportPage, top: float) -> float:

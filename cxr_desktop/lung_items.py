@@ -1,0 +1,179 @@
+"""Graphics items for the lung fields: their outline, and the cardiothoracic ratio's two lines with
+draggable ends. Children of the image item, in image pixel coordinates, so they stay on their
+pixels under zoom, rotation, flips and non-square pixels, like the heat-map and the annotations.
+
+Lines are cosmetic (constant width on screen); the end handles and the ratio label ignore the
+view's transformations (constant size, upright). Only the handles can be picked: clicking on a
+line or inside a lung still pans the image.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen
+from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsSimpleTextItem
+
+from cxr_engine.cardiothoracic import CardiothoracicRatio, Line
+
+OUTLINE_COLOUR = QColor(64, 224, 160)
+THORACIC_COLOUR = QColor(90, 180, 255)
+CARDIAC_COLOUR = QColor(255, 128, 64)
+DARK = QColor(0, 0, 0, 200)
+LINE_PX = 2.0
+HANDLE_PX = 6.0  # handle radius on screen
+
+
+def _pen(colour: QColor, width: float = LINE_PX, style=Qt.PenStyle.SolidLine) -> QPen:
+    pen = QPen(colour, width, style)
+    pen.setCosmetic(True)
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    return pen
+
+
+class _Unpickable:
+    """Mixin: an item the mouse never finds (an empty shape), so clicks pan the image beneath."""
+
+    def shape(self) -> QPainterPath:
+        return QPainterPath()
+
+
+class LungOutlineItem(_Unpickable, QGraphicsPathItem):
+    """The lung fields' boundaries as closed polygons ((N, 2) arrays of x, y image coordinates)."""
+
+    def __init__(self, contours, parent: QGraphicsItem | None = None):
+        super().__init__(parent)
+        path = QPainterPath()
+        for polygon in contours:
+            points = np.asarray(polygon, dtype=float)
+            path.moveTo(*points[0])
+            for x, y in points[1:]:
+                path.lineTo(x, y)
+            path.closeSubpath()
+        self.setPath(path)
+        self.setPen(_pen(OUTLINE_COLOUR))
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+        self.setZValue(5)
+
+    def set_export_scale(self, line_factor: float, text_factor: float) -> None:
+        self.setPen(_pen(OUTLINE_COLOUR, LINE_PX * line_factor))
+
+
+class _Handle(QGraphicsEllipseItem):
+    """One draggable end of a ``CtrLineItem``; its position is the end's image coordinates."""
+
+    def __init__(self, line: "CtrLineItem", index: int, colour: QColor):
+        super().__init__(-HANDLE_PX, -HANDLE_PX, 2 * HANDLE_PX, 2 * HANDLE_PX, line)
+        self.index = index
+        self.setBrush(QBrush(colour))
+        self.setPen(QPen(DARK, 1.5))
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, True)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges, True)
+        self.setCursor(Qt.CursorShape.SizeAllCursor)
+        self.setZValue(1)
+
+    def itemChange(self, change, value):
+        result = super().itemChange(change, value)
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            parent = self.parentItem()
+            if isinstance(parent, CtrLineItem):
+                parent.handle_moved(self.index, self.pos())
+        return result
+
+
+class CtrLineItem(_Unpickable, QGraphicsPathItem):
+    """A diameter: a line between two draggable handles, and thin dashed guides that show its
+    transverse extent (the measured length: the ends' horizontal distance)."""
+
+    def __init__(self, line: Line, colour: QColor, on_change: Callable[[Line], None] | None = None,
+                 parent: QGraphicsItem | None = None):
+        super().__init__(parent)
+        self.colour = colour
+        self.line = line
+        self._on_change = None
+        self.setPen(_pen(colour))
+        self.setZValue(6)
+        self.handles = (_Handle(self, 0, colour), _Handle(self, 1, colour))
+        self.handles[0].setPos(QPointF(*line.start))
+        self.handles[1].setPos(QPointF(*line.end))
+        self._on_change = on_change
+        self._rebuild()
+
+    def handle_moved(self, index: int, pos: QPointF) -> None:
+        self.line = self.line.with_end(index, (pos.x(), pos.y()))
+        self._rebuild()
+        if self._on_change is not None:
+            self._on_change(self.line)
+
+    def set_end(self, index: int, x: float, y: float) -> None:
+        """Move end ``index`` (0 = start, 1 = end) as a drag would."""
+        self.handles[index].setPos(QPointF(x, y))
+
+    def _rebuild(self) -> None:
+        (x1, y1), (x2, y2) = self.line.start, self.line.end
+        path = QPainterPath()
+        path.moveTo(x1, y1)
+        path.lineTo(x2, y2)
+        self.setPath(path)
+
+    def set_export_scale(self, line_factor: float, text_factor: float) -> None:
+        self.setPen(_pen(self.colour, LINE_PX * line_factor))
+        for handle in self.handles:
+            handle.setScale(text_factor)
+
+
+class _Label(QGraphicsSimpleTextItem):
+    """Bold text with a dark outline that ignores zoom and rotation."""
+
+    def __init__(self, parent: QGraphicsItem | None = None):
+        super().__init__("", parent)
+        font = QFont()
+        font.setPointSizeF(12.0)
+        font.setBold(True)
+        self.setFont(font)
+        self.setBrush(QBrush(QColor(255, 255, 255)))
+        self.setPen(QPen(DARK, 0.8))
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def shape(self) -> QPainterPath:
+        return QPainterPath()
+
+
+class CtrOverlayItem(_Unpickable, QGraphicsPathItem):
+    """The thoracic and cardiac lines and the ratio beside them; ``on_change(ratio)`` after a drag."""
+
+    def __init__(self, ctr: CardiothoracicRatio, caption: str = "",
+                 on_change: Callable[[CardiothoracicRatio], None] | None = None, parent: QGraphicsItem | None = None):
+        super().__init__(parent)
+        self.ctr = ctr
+        self.caption = caption
+        self._on_change = None
+        self.thoracic = CtrLineItem(ctr.thoracic, THORACIC_COLOUR, lambda line: self._changed(thoracic=line), self)
+        self.cardiac = CtrLineItem(ctr.cardiac, CARDIAC_COLOUR, lambda line: self._changed(cardiac=line), self)
+        self.label = _Label(self)
+        self.setZValue(6)
+        self._on_change = on_change
+        self._relabel()
+
+    def _changed(self, thoracic: Line | None = None, cardiac: Line | None = None) -> None:
+        self.ctr = self.ctr.with_lines(thoracic, cardiac)
+        self._relabel()
+        if self._on_change is not None:
+            self._on_change(self.ctr)
+
+    def label_text(self) -> str:
+        return self.label.text()
+
+    def _relabel(self) -> None:
+        self.label.setText(f"CTR {self.ctr.ratio:.2f}" + (f" ({self.caption})" if self.caption else ""))
+        (x1, y1), (x2, y2) = self.ctr.thoracic.start, self.ctr.thoracic.end
+        self.label.setPos(QPointF(min(x1, x2), max(y1, y2)) + QPointF(0.0, 6.0))
+
+    def set_export_scale(self, line_factor: float, text_factor: float) -> None:
+        for line in (self.thoracic, self.cardiac):
+            line.set_export_scale(line_factor, text_factor)
+        self.label.setScale(text_factor)

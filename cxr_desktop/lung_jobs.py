@@ -1,0 +1,59 @@
+"""Worker function for the viewer's lung fields: the mask, its outline and the proposed CTR. No Qt."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from cxr_engine.cardiothoracic import CardiothoracicRatio, CtrNotFound, ctr_offered, propose_ctr
+from cxr_engine.image import CxrImage
+from cxr_engine.lung_fields import LungFields
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LungJobResult:
+    """What the viewer shows for one image's lung fields.
+
+    ``contours`` are closed polygons, (N, 2) float arrays of (x, y) image coordinates through the
+    centres of the boundary pixels; empty when the fields were not found (``fields.warning``).
+    ``ctr`` is the proposed ratio, or None with ``ctr_reason`` saying why it is not offered.
+    """
+
+    path: Path
+    fields: LungFields
+    contours: tuple[np.ndarray, ...]
+    ctr: CardiothoracicRatio | None
+    ctr_reason: str
+
+
+def outline(mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The outer boundary of each component of ``mask``, as (x, y) polygons through pixel centres."""
+    import cv2
+
+    contours, _ = cv2.findContours(np.ascontiguousarray(mask, dtype=np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    return tuple(c.reshape(-1, 2).astype(np.float64) + 0.5 for c in contours if len(c) >= 3)
+
+
+def lung_job(image: CxrImage, segment: Callable[[CxrImage], LungFields] | None = None) -> LungJobResult:
+    """Segment ``image``'s lungs (the bundled model unless ``segment`` is given) and propose its CTR;
+    run in a worker thread."""
+    if segment is None:
+        from cxr_engine.lung_fields import segment_lungs as segment
+    fields = segment(image)
+    contours = outline(fields.mask) if fields.found else ()
+    offered, reason = ctr_offered(image.metadata.view_position, fields.found)
+    ctr = None
+    if offered and not fields.found:
+        offered, reason = False, f"no cardiothoracic ratio: {fields.warning}"
+    if offered:
+        try:
+            ctr = propose_ctr(fields.mask, image.spacing_mm)
+        except CtrNotFound as exc:
+            reason = f"no cardiothoracic ratio proposed: {exc}"
+    return LungJobResult(Path(image.path), fields, contours, ctr, reason)
