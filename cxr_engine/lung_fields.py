@@ -186,8 +186,9 @@ def clean_mask(mask: np.ndarray, speck_share: float = 0.005, speck_of_largest: f
 @dataclass(frozen=True)
 class Lung:
     """One lung's connected component: pixels, bounding box (row0, col0, row1, col1; ends exclusive)
-    and centroid (row, col), in the image's pixel grid. ``side`` is where it lies in the image
-    (``image-left`` is the patient's right on a PA or AP film in the usual orientation)."""
+    and centroid (row, col), in the image's pixel grid (measured at the model's grid and scaled, so to
+    within one model pixel; ``LungFields.mask`` itself is at full resolution). ``side`` is where it
+    lies in the image (``image-left`` is the patient's right on a PA or AP film in the usual orientation)."""
 
     side: str
     area: int
@@ -211,6 +212,21 @@ class LungFields:
     def as_png_array(self) -> np.ndarray:
         """uint8 (rows, cols): 255 = lung, 0 elsewhere."""
         return np.where(self.mask, 255, 0).astype(np.uint8)
+
+    def box(self, margin: float = 0.05) -> tuple[int, int, int, int] | None:
+        """The lungs' bounding box (row0, col0, row1, col1; ends exclusive) widened by ``margin`` of the
+        box's height and width on every side and clipped to the image; ``None`` when not found.
+
+        For a classifier input cropped to the lungs (issue 13, a preprocessing option not yet used).
+        """
+        if not self.found:
+            return None
+        rows = np.flatnonzero(self.mask.any(axis=1))
+        cols = np.flatnonzero(self.mask.any(axis=0))
+        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        dr, dc = int(round(margin * (r1 - r0))), int(round(margin * (c1 - c0)))
+        height, width = self.mask.shape
+        return max(0, r0 - dr), max(0, c0 - dc), min(height, r1 + dr), min(width, c1 + dc)
 
 
 def check_plausibility(mask: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)

@@ -201,3 +201,16 @@ def test_clean_mask_drops_specks_and_fills_holes():
     cleaned = clean_mask(mask)
     assert cleaned[40:45, 20:25].all() and not cleaned[95:97, 50:52].any()
     assert cleaned[20:80, 10:40].all() and cleaned.sum() == 2 * 60 * 30
+
+
+def test_lung_box_with_margin_is_clipped_to_the_image():
+    from cxr_engine.lung_fields import LungFields
+
+    mask = np.zeros((100, 80), bool)
+    mask[10:90, 5:35] = True
+    mask[12:88, 45:78] = True
+    lungs, warning = check_plausibility(mask)
+    fields = LungFields(mask, lungs, warning)
+    assert fields.found and fields.box(0.0) == (10, 5, 90, 78)
+    assert fields.box(0.1) == (2, 0, 98, 80)
+    assert LungFields(np.zeros((10, 10), bool), (), NOT_FOUND_WARNING).box() is None
