@@ -172,6 +172,8 @@ def test_lung_mask_dir_writes_a_binary_mask_at_the_input_grid(non_square_film, c
     path, film = non_square_film
     blank = path.parent / "blank.png"
     cv2.imwrite(str(blank), np.zeros((120, 90), np.uint8))
+    cv2.imwrite(str(path.parent / "flipped.png"), np.ascontiguousarray(film[:, ::-1]))
+    cv2.imwrite(str(path.parent / "turned.png"), np.ascontiguousarray(np.rot90(film)))
     out, lungs = tmp_path / "r.csv", tmp_path / "lungs"
     code = main([str(path.parent), "--model", str(card.path), "--csv", str(out), "--lung-mask-dir", str(lungs),
                  "--device", "cpu"])
@@ -183,6 +185,15 @@ def test_lung_mask_dir_writes_a_binary_mask_at_the_input_grid(non_square_film, c
     assert mask.dtype == np.uint8 and mask.shape == film.shape and set(np.unique(mask)) == {0, 255}
     assert 0.1 < (mask == 255).mean() < 0.6
     assert "lung fields not found" not in rows["chest film.png"]["warnings"]
+    # Alignment: a flipped or turned input gives the flipped or turned mask.
+    def overlap(a, b):
+        return 2 * np.logical_and(a, b).sum() / (a.sum() + b.sum())
+
+    flipped = cv2.imread(rows["flipped.png"]["lung_mask_path"], cv2.IMREAD_UNCHANGED) == 255
+    turned = cv2.imread(rows["turned.png"]["lung_mask_path"], cv2.IMREAD_UNCHANGED) == 255
+    assert flipped.shape == film.shape and turned.shape == film.shape[::-1]
+    assert overlap(flipped, (mask == 255)[:, ::-1]) >= 0.9
+    assert overlap(turned, np.rot90(mask == 255)) >= 0.85
     blank_mask = cv2.imread(rows["blank.png"]["lung_mask_path"], cv2.IMREAD_UNCHANGED)
     assert blank_mask.shape == (120, 90)
     assert "lung fields not found: not a frontal chest film?" in rows["blank.png"]["warnings"]
