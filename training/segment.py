@@ -328,7 +328,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pretrained", default="training/work/pretrained/tf_efficientnet_lite0_imagenet.safetensors",
                         help="ImageNet Lite0 backbone from training.pretrained, or 'none' for a random encoder")
     parser.add_argument("--size", type=int, default=192, help="model input size in px")
-    parser.add_argument("--decoder-channels", type=int, nargs=5, default=list(DECODER_CHANNELS),
+    parser.add_argument("--decoder-channels", type=int, nargs=5, default=list(DECODER_CHANNELS), metavar="C",
                         help="U-Net decoder channels, deepest block first (fewer = faster on the CPU)")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=8)
