@@ -25,7 +25,7 @@ VARIANTS = ("lite", "full")
 
 #: Python packages only the torch backend needs.
 TORCH_PACKAGES = ("torch", "torchvision", "torchaudio", "timm", "pytorch_grad_cam", "ttach", "safetensors",
-                  "huggingface_hub", "triton", "nvidia", "functorch", "torchgen")
+                  "huggingface_hub", "triton", "nvidia", "functorch", "torchgen", "segmentation_models_pytorch")
 #: Never in either bundle: build, test and training tools, other GUI toolkits, notebooks.
 NEVER = ("tkinter", "_tkinter", "IPython", "jupyter_client", "notebook", "pytest", "_pytest", "pytestqt",
          "importlinter", "grimp", "pypdf", "PyInstaller", "setuptools", "pip", "training", "tests", "benchmarks",

@@ -4,6 +4,9 @@
 libraries it can import, which pixel decoders pydicom finds, its resources, and for each DICOM
 given: the engine's reading of it and a decode with every pydicom plugin that claims its transfer
 syntax) and exits; the smoke test reads it. It needs no console, which a Windows bundle lacks.
+``cxr-reader --segment-lungs OUT.json FILE ...`` runs the bundled lung model
+(``cxr_engine.lung_fields``, ONNX Runtime) on each file and writes the mask size, whether two
+plausible lungs were found, the lung share and whether torch was imported, for the smoke test.
 """
 from __future__ import annotations
 
@@ -86,7 +89,34 @@ def bundle_info(dicoms: list[str] = ()) -> dict:
     }
 
 
+def segment_lungs_info(paths: list[str]) -> dict:
+    """The bundled lung model on each file: {"films": {path: result}, "torch_imported": bool}."""
+    from cxr_engine.io import read_image
+    from cxr_engine.lung_fields import LungSegmenter, lung_card
+
+    films = {}
+    try:
+        segmenter = LungSegmenter(lung_card(), backend="onnx").load()
+    except Exception as exc:  # report, do not hide, a model that does not load
+        return {"error": f"{type(exc).__name__}: {exc}", "films": {}, "torch_imported": "torch" in sys.modules}
+    for path in paths:
+        try:
+            image = read_image(path)
+            fields = segmenter.segment(image)
+            films[path] = {"image": list(image.shape), "mask": list(fields.mask.shape), "found": fields.found,
+                           "lung_share": round(float(fields.mask.mean()), 4), "warning": fields.warning or ""}
+        except Exception as exc:
+            films[path] = {"error": f"{type(exc).__name__}: {exc}"}
+    return {"films": films, "torch_imported": any(m.split(".")[0] == "torch" for m in sys.modules)}
+
+
 def main() -> int:
+    if len(sys.argv) >= 3 and sys.argv[1] == "--segment-lungs":
+        import json
+        from pathlib import Path
+
+        Path(sys.argv[2]).write_text(json.dumps(segment_lungs_info(sys.argv[3:]), indent=2) + "\n", encoding="utf-8")
+        return 0
     if len(sys.argv) >= 3 and sys.argv[1] == "--bundle-info":
         import json
         from pathlib import Path

@@ -5,6 +5,8 @@
    stripped.
 2. ``cxr-reader --bundle-info``: the frozen program imports what its variant promises, and decodes
    the sample study and the extra DICOMs with every pydicom plugin that decodes them from source.
+   ``cxr-reader --segment-lungs``: the bundled lung model (ONNX Runtime) finds two plausible lungs
+   in each sample-study film, masks at the film's size, without importing torch in the lite bundle.
 3. The app opens the bundled sample study, classifies the first image (full: with the torch
    backend; lite: ONNX Runtime), writes a screenshot with the heat-map and the study's PDF, and
    exits 0. The PNG must decode, be window-sized and not blank; the PDF must name the classes.
@@ -163,6 +165,24 @@ def check_info(info: dict, variant: str, reference: dict | None = None) -> list[
     return problems
 
 
+def check_lungs(info: dict, variant: str) -> list[str]:
+    """Problems in ``--segment-lungs`` output for the sample study (frontal chest films, each must be found)."""
+    if info.get("error"):
+        return [f"the lung model does not load: {info['error']}"]
+    problems = [] if info.get("films") else ["--segment-lungs segmented no film"]
+    for path, result in info.get("films", {}).items():
+        name = Path(path).name
+        if result.get("error"):
+            problems.append(f"{name}: lung segmentation failed: {result['error']}")
+        elif result.get("mask") != result.get("image"):
+            problems.append(f"{name}: lung mask {result.get('mask')} is not the image's size {result.get('image')}")
+        elif not result.get("found"):
+            problems.append(f"{name}: lung fields not found ({result.get('warning')})")
+    if variant == "lite" and info.get("torch_imported"):
+        problems.append("lung segmentation imported torch in the lite bundle")
+    return problems
+
+
 def check_folder(bundle: Path, variant: str) -> list[str]:
     """Problems with the bundle folder itself (what it holds, missing Qt libraries)."""
     internal = bundle / "_internal"
@@ -244,6 +264,16 @@ def smoke_test(bundle: Path, variant: str, out: Path, extras: list[Path], timeou
         else:
             reference = json.loads(reference_path.read_text()) if source.code == 0 else None
             report.problems += check_info(json.loads(info_path.read_text()), variant, reference)
+
+        lungs_path = out / f"lungs_{variant}.json"
+        lungs_path.unlink(missing_ok=True)
+        samples = [str(p) for p in sorted(study.glob("*.dcm"))]
+        run = run_app([str(exe), "--segment-lungs", str(lungs_path), *samples], env, timeout_s)
+        report.runs["segment_lungs"] = asdict(run)
+        if run.code != 0 or not lungs_path.is_file():
+            report.problems.append(f"--segment-lungs failed (exit {run.code}): {run.log_tail[-1500:]}")
+        else:
+            report.problems += check_lungs(json.loads(lungs_path.read_text()), variant)
 
         # The sample study: screenshot with the heat-map and the first study's PDF, in one run.
         shot, pdf = out / f"screenshot_{variant}.png", out / f"report_{variant}.pdf"

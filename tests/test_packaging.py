@@ -192,3 +192,24 @@ def test_built_bundle_passes_its_smoke_test(smoke, variant, tmp_path):
     pytest.importorskip("pypdf")
     report = smoke.smoke_test(bundle, variant, tmp_path, smoke.extra_dicoms(None), timeout_s=600)
     assert report.passed, "\n".join(report.problems)
+
+
+def test_segment_lungs_from_source_finds_the_sample_study_lungs(smoke, tmp_path):
+    """The bundles' --segment-lungs, run from source: the smoke test holds a bundle to the same check."""
+    pytest.importorskip("onnxruntime")
+    if not (REPO / "resources" / "models" / "lung-unet.json").exists():
+        pytest.skip("no lung model bundled")
+    samples = [str(p) for p in sorted((REPO / "resources" / "samples" / "study").glob("*.dcm"))]
+    out = tmp_path / "lungs.json"
+    proc = subprocess.run([sys.executable, str(PACKAGING / "cxr_reader.py"), "--segment-lungs", str(out), *samples],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    info = json.loads(out.read_text())
+    assert set(info["films"]) == set(samples) and not info["torch_imported"]
+    assert smoke.check_lungs(info, "lite") == []
+    broken = {"films": {"a.dcm": {"image": [10, 20], "mask": [20, 10], "found": True},
+                        "b.dcm": {"image": [5, 5], "mask": [5, 5], "found": False, "warning": "lung fields not found"},
+                        "c.dcm": {"error": "ValueError: x"}}, "torch_imported": True}
+    problems = smoke.check_lungs(broken, "lite")
+    assert len(problems) == 4 and "not the image's size" in problems[0] and "torch" in problems[3]
+    assert smoke.check_lungs({"error": "ModelError: gone"}, "lite") == ["the lung model does not load: ModelError: gone"]
