@@ -19,12 +19,13 @@ from .curate import sample_weights, write_csv
 log = logging.getLogger("training.loso_manifest")
 
 
-def exclude_source(rows: list[dict], source: str, source_floor: int = 50) -> list[dict]:
-    """Rows without ``source`` (all splits), with ``sample_weight`` recomputed; refuses an unknown source."""
+def exclude_source(rows: list[dict], source: str, source_floor: int = 50, age_floor: int | None = 150) -> list[dict]:
+    """Rows without ``source`` (all splits), with ``sample_weight`` recomputed as curation does
+    (``age_floor`` None: classes and sources only, as before age balancing); refuses an unknown source."""
     if not any(row["source"] == source for row in rows):
         raise ValueError(f"source {source!r} is not in the manifest")
     kept = [dict(row) for row in rows if row["source"] != source]
-    sample_weights(kept, source_floor=source_floor)
+    sample_weights(kept, source_floor=source_floor, age_floor=age_floor)
     return kept
 
 
@@ -34,12 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exclude-source", required=True, help="the source to hold out, e.g. covid_cxnet")
     parser.add_argument("--out", type=Path, required=True, help="folder for the new split_manifest.csv")
     parser.add_argument("--source-floor", type=int, default=50, help="as in training.curate (default 50)")
+    parser.add_argument("--age-floor", type=int, default=150, help="as in training.curate (default 150)")
+    parser.add_argument("--no-age-balance", action="store_true",
+                        help="weights by class and source only, as for curations made with --no-age-balance")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with open(args.manifest, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         rows, columns = list(reader), list(reader.fieldnames or [])
-    kept = exclude_source(rows, args.exclude_source, args.source_floor)
+    kept = exclude_source(rows, args.exclude_source, args.source_floor,
+                          None if args.no_age_balance else args.age_floor)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "split_manifest.csv", kept, columns)
     log.info("%d of %d rows kept without %s -> %s", len(kept), len(rows), args.exclude_source, args.out)
