@@ -15,17 +15,17 @@ the classifier registry never lists (``task`` is ``segmentation``).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from .errors import ModelError, ModelIntegrityError
+from .errors import ModelError
+from .model_card import INTENDED_USE, CardFile
+from .weights import verified_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,6 @@ INPUT_NAME, OUTPUT_NAME = "input", "probability"
 FORMAT = "cxr-seg-onnx-1"
 META_FORMAT, META_MODEL, META_WEIGHTS_SHA256 = "cxr.format", "cxr.model_name", "cxr.weights_sha256"
 NOT_FOUND_WARNING = "lung fields not found: not a frontal chest film?"
-INTENDED_USE = "Research use only; not a medical device. Not for diagnosis or treatment decisions."
 
 # Plausibility: each lung's share of the image area, where its centre may lie (fractions of the
 # side), how unequal the two may be, and how much of the mask may lie outside the two.
@@ -47,7 +46,7 @@ MAX_STRAY_SHARE = 0.25
 
 
 @dataclass
-class LungModelCard:
+class LungModelCard(CardFile):
     """What the lung model is, where its files are and how well it segments (JSON beside the files)."""
 
     name: str
@@ -75,44 +74,28 @@ class LungModelCard:
     created_by_command: str = ""
     path: Path | None = field(default=None, repr=False, compare=False)
 
-    def _relative(self, name: str) -> Path:
-        return (self.path.parent if self.path else Path.cwd()) / name
+    REQUIRED = ("name", "input_size", "in_chans", "mean", "std", "preprocessing_version",
+                "weights_file", "weights_sha256", "onnx_file", "onnx_sha256")
 
     @property
     def weights_path(self) -> Path:
-        return self._relative(self.weights_file)
+        """The safetensors weights (torch path), relative to the card's folder."""
+        return self.beside(self.weights_file)
 
     @property
     def onnx_path(self) -> Path:
-        return self._relative(self.onnx_file)
-
-    def to_json(self) -> str:
-        data = asdict(self)
-        data.pop("path")
-        return json.dumps(data, indent=2) + "\n"
-
-    def save(self, path: str | Path) -> None:
-        from .atomic import write_text_atomic
-
-        write_text_atomic(Path(path), self.to_json())
-        self.path = Path(path)
+        """The ONNX export (ONNX Runtime path), relative to the card's folder."""
+        return self.beside(self.onnx_file)
 
     @classmethod
     def load(cls, path: str | Path) -> "LungModelCard":
+        """The segmentation card at ``path``; ``ModelError`` when it is unreadable, incomplete, has
+        mean/std of another length than ``in_chans``, or is not a segmentation card (``task``)."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"{path}: cannot read model card ({exc})") from exc
+        data = cls.read_json(path)
         if not isinstance(data, dict) or data.get("task") != TASK:
             raise ModelError(f"{path}: not a segmentation model card (task is not {TASK!r})")
-        known = {f for f in cls.__dataclass_fields__ if f != "path"}
-        missing = [f for f in ("name", "input_size", "in_chans", "mean", "std", "preprocessing_version",
-                               "weights_file", "weights_sha256", "onnx_file", "onnx_sha256") if f not in data]
-        if missing:
-            raise ModelError(f"{path}: model card lacks {', '.join(missing)}")
-        card = cls(**{k: v for k, v in data.items() if k in known})
-        card.path = path
+        card = cls.from_json_data(data, path)
         if len(card.mean) != card.in_chans or len(card.std) != card.in_chans:
             raise ModelError(f"{path}: mean/std must have {card.in_chans} values")
         return card
@@ -128,22 +111,6 @@ def lung_card(name_or_path: str | None = None, models_dir: Path | None = None) -
     if not path.exists():
         raise ModelError(f"{path}: no lung segmentation model bundled")
     return LungModelCard.load(path)
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _verified_bytes(path: Path, expected: str, what: str) -> bytes:
-    """The file's bytes once their sha256 matches ``expected`` (hashed, then used: no gap to swap it)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelError(f"{path}: {what} named by the lung model card cannot be read ({exc})") from exc
-    actual = _sha256(data)
-    if actual != expected.lower():
-        raise ModelIntegrityError(path, expected, actual)
-    return data
 
 
 # --------------------------------------------------------------------------- geometry and plausibility
@@ -207,6 +174,7 @@ class LungFields:
 
     @property
     def found(self) -> bool:
+        """True when the mask passed the plausibility check (two lungs, no warning)."""
         return self.warning is None
 
     def as_png_array(self) -> np.ndarray:
@@ -322,6 +290,9 @@ class LungSegmenter:
         return self.card.name
 
     def load(self) -> "LungSegmenter":
+        """Verify the model file against the card's sha256 and load it now (otherwise the first call
+        does). ``ModelIntegrityError`` on a digest mismatch; ``ModelError`` when the file cannot be
+        read, is not the export of the card's weights, or (torch) its dependencies are missing."""
         with self._lock:
             if self._run is not None:
                 return self
@@ -337,7 +308,7 @@ class LungSegmenter:
     def _load_onnx(self):
         import onnxruntime
 
-        data = _verified_bytes(self.card.onnx_path, self.card.onnx_sha256, "ONNX file")
+        data = verified_bytes(self.card.onnx_path, self.card.onnx_sha256, "ONNX file named by the lung model card")
         options = onnxruntime.SessionOptions()
         if self.threads:
             options.intra_op_num_threads = self.threads
@@ -365,7 +336,7 @@ class LungSegmenter:
         except ImportError as exc:
             raise ModelError(f"the torch lung-model path needs torch and segmentation-models-pytorch ({exc}); "
                              "use the ONNX Runtime backend") from exc
-        data = _verified_bytes(self.card.weights_path, self.card.weights_sha256, "weights file")
+        data = verified_bytes(self.card.weights_path, self.card.weights_sha256, "weights file named by the lung model card")
         model = smp.Unet(self.card.encoder, encoder_weights=None, in_channels=self.card.in_chans, classes=1,
                          decoder_channels=tuple(self.card.decoder_channels))
         state = {k: v.float() for k, v in load(data).items()}
@@ -388,22 +359,23 @@ class LungSegmenter:
         grey = standardise(display, self.card.input_size, padding)
         return normalise(grey, tuple(self.card.mean), tuple(self.card.std), self.card.in_chans)
 
-    def probabilities(self, images: Sequence) -> np.ndarray:
-        """(N, size, size) lung probabilities at the model's input grid."""
-        batch = np.stack([self.model_input(*_display_and_padding(image)) for image in images])
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(N, in_chans, size, size) float32 model input (:meth:`model_input`) -> (N, size, size) float32
+        lung probabilities in [0, 1] at the model's input grid; loads the model first if needed."""
         with self._lock:
             self.load()
             return np.asarray(self._run(batch), dtype=np.float32)
+
+    def probabilities(self, images: Sequence) -> np.ndarray:
+        """(N, size, size) float32 lung probabilities at the model's input grid."""
+        return self.predict(np.stack([self.model_input(*_display_and_padding(image)) for image in images]))
 
     def segment(self, image) -> LungFields:
         """Lung fields of one ``CxrImage`` (or a 2-D display array) at its own pixel grid."""
         display, padding = _display_and_padding(image)
         if display.ndim != 2:
             raise ValueError(f"expected a 2-D greyscale image, got shape {display.shape}")
-        batch = self.model_input(display, padding)[None]
-        with self._lock:
-            self.load()
-            prob = np.asarray(self._run(batch), dtype=np.float32)[0]
+        prob = self.predict(self.model_input(display, padding)[None])[0]
         return fields_from_probability(prob, display.shape, self.card.threshold, self.card.name)
 
     def close(self) -> None:

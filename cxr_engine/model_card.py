@@ -13,8 +13,57 @@ CLASS_DISPLAY_NAMES = {"normal": "Normal", "pneumonia": "Pneumonia", "covid": "C
 INTENDED_USE = "Research use only; not a medical device. Not for diagnosis or treatment decisions."
 
 
+class CardFile:
+    """What every model card does with its JSON file (the classifier's :class:`ModelCard` and the lung
+    model's ``lung_fields.LungModelCard``): files named relative to the card's folder, written
+    atomically, read back with the fields it must have (``REQUIRED``) checked.
+
+    For dataclasses with a ``path`` field (the card's JSON, not saved in it).
+    """
+
+    REQUIRED: tuple[str, ...] = ()
+
+    def beside(self, name: str) -> Path:
+        """``name`` in the card's folder (the working directory for a card never saved or loaded)."""
+        return (self.path.parent if self.path else Path.cwd()) / name
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("path")
+        return json.dumps(data, indent=2) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        """Write the card atomically to ``path`` and remember it there."""
+        from .atomic import write_text_atomic
+
+        write_text_atomic(Path(path), self.to_json())
+        self.path = Path(path)
+
+    @staticmethod
+    def read_json(path: Path) -> dict:
+        """The card file's JSON; ``ModelError`` when it cannot be read or parsed."""
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{path}: cannot read model card ({exc})") from exc
+
+    @classmethod
+    def from_json_data(cls, data: dict, path: Path):
+        """The card from its JSON object, remembered at ``path``; ``ModelError`` when it is not an object
+        or lacks a ``REQUIRED`` field. Unknown keys are ignored (cards written by later versions)."""
+        if not isinstance(data, dict):
+            raise ModelError(f"{path}: a model card must be a JSON object")
+        missing = [f for f in cls.REQUIRED if f not in data]
+        if missing:
+            raise ModelError(f"{path}: model card lacks {', '.join(missing)}")
+        known = {f for f in cls.__dataclass_fields__ if f != "path"}
+        card = cls(**{k: v for k, v in data.items() if k in known})
+        card.path = path
+        return card
+
+
 @dataclass
-class ModelCard:
+class ModelCard(CardFile):
     """Everything needed to rebuild, verify and honestly present one set of weights."""
 
     name: str
@@ -41,19 +90,18 @@ class ModelCard:
     created_by_command: str = ""
     path: Path | None = field(default=None, repr=False, compare=False)
 
+    REQUIRED = ("name", "architecture", "classes", "input_size", "in_chans", "mean", "std",
+                "preprocessing_version", "weights_file", "weights_sha256")
+
     @property
     def weights_path(self) -> Path:
         """The weights file, relative to the card's folder."""
-        base = self.path.parent if self.path else Path.cwd()
-        return base / self.weights_file
+        return self.beside(self.weights_file)
 
     @property
     def onnx_path(self) -> Path | None:
         """The ONNX export, relative to the card's folder; ``None`` when the card names none."""
-        if not self.onnx_file:
-            return None
-        base = self.path.parent if self.path else Path.cwd()
-        return base / self.onnx_file
+        return self.beside(self.onnx_file) if self.onnx_file else None
 
     def display_classes(self) -> list[str]:
         return [CLASS_DISPLAY_NAMES.get(c, c) for c in self.classes]
@@ -65,34 +113,16 @@ class ModelCard:
         bar = "" if self.meets_bar else " (below the project's bar)"
         return f"{self.name} [{self.architecture}, {self.input_size}px{score}]{bar}"
 
-    def to_json(self) -> str:
-        data = asdict(self)
-        data.pop("path")
-        return json.dumps(data, indent=2, sort_keys=False) + "\n"
-
-    def save(self, path: str | Path) -> None:
-        from .atomic import write_text_atomic
-
-        write_text_atomic(Path(path), self.to_json())
-        self.path = Path(path)
-
     @classmethod
     def load(cls, path: str | Path) -> "ModelCard":
+        """The classifier card at ``path``; ``ModelError`` when it is unreadable, incomplete or
+        inconsistent, or another task's card (the lung model's)."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"{path}: cannot read model card ({exc})") from exc
+        data = cls.read_json(path)
         if isinstance(data, dict) and data.get("task", "classification") != "classification":
             # e.g. the lung segmentation model's card (cxr_engine.lung_fields): never a classifier
             raise ModelError(f"{path}: a {data['task']} model card, not a classifier's")
-        known = {f for f in cls.__dataclass_fields__ if f != "path"}
-        missing = [f for f in ("name", "architecture", "classes", "input_size", "in_chans", "mean", "std",
-                               "preprocessing_version", "weights_file", "weights_sha256") if f not in data]
-        if missing:
-            raise ModelError(f"{path}: model card lacks {', '.join(missing)}")
-        card = cls(**{k: v for k, v in data.items() if k in known})
-        card.path = path
+        card = cls.from_json_data(data, path)
         card.validate()
         return card
 

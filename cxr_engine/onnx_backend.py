@@ -10,7 +10,6 @@ autograd. The class weight matrix travels in the file's metadata (``export_metad
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 import threading
@@ -18,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import ModelError, ModelIntegrityError
+from .errors import ModelError
 from .image import CxrImage
 from .model_card import ModelCard
 from .predictions import (
@@ -28,6 +27,7 @@ from .predictions import (
     heatmap_in_image_geometry,
     prediction_from_logits,
 )
+from .weights import verified_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -111,14 +111,7 @@ def verified_onnx_bytes(card: ModelCard) -> bytes:
     if path is None:
         raise ModelError(f"model card {card.name!r} names no ONNX file; "
                          "export one with python -m training.export_onnx --card CARD.json")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ModelError(f"{path}: ONNX file named by model card {card.name!r} cannot be read ({exc})") from exc
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != card.onnx_sha256.lower():
-        raise ModelIntegrityError(path, card.onnx_sha256, actual)
-    return data
+    return verified_bytes(path, card.onnx_sha256, f"ONNX file named by model card {card.name!r}")
 
 
 class OnnxClassifier(CardBackedClassifier):

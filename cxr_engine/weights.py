@@ -16,6 +16,20 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def verified_bytes(path: Path, expected_sha256: str, what: str) -> bytes:
+    """The file's bytes once their sha256 matches ``expected_sha256`` (hashed, then used: the file
+    cannot change in between). ``ModelError`` when it cannot be read (``what`` names it in the
+    message), ``ModelIntegrityError`` when the digest differs."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: {what} cannot be read ({exc})") from exc
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected_sha256.lower():
+        raise ModelIntegrityError(path, expected_sha256, actual)
+    return data
+
+
 def verify_weights(card: ModelCard) -> Path:
     """The weights path once its sha256 matches the card; ``ModelIntegrityError`` otherwise."""
     path = card.weights_path
