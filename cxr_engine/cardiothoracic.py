@@ -91,13 +91,16 @@ class CardiothoracicRatio:
 
     @property
     def thoracic_mm(self) -> float | None:
+        """The internal thoracic diameter in mm (column spacing); None without pixel spacing."""
         return self.thoracic.transverse_mm(self.spacing_mm)
 
     @property
     def cardiac_mm(self) -> float | None:
+        """The transverse cardiac diameter (MRD + MLD) in mm (column spacing); None without pixel spacing."""
         return self.cardiac.transverse_mm(self.spacing_mm)
 
     def with_lines(self, thoracic: Line | None = None, cardiac: Line | None = None) -> "CardiothoracicRatio":
+        """This ratio with either line replaced (the other, the spacing and the midline kept)."""
         return replace(self, thoracic=thoracic or self.thoracic, cardiac=cardiac or self.cardiac)
 
     def lengths_text(self) -> str:
