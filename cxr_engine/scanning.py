@@ -21,7 +21,8 @@ A file given directly to :func:`scan` is always tried, and any failure is report
 
 A DICOMDIR's Referenced File IDs are found on disk as written, else case-insensitively and with
 or without an ISO 9660 version (``;1``) or trailing dot, as on a CD copied to (or mounted on) a
-case-sensitive file system; a reference leaving the DICOMDIR's folder is an error.
+case-sensitive file system; a reference leaving the DICOMDIR's folder is an error
+(:mod:`cxr_engine.dicomdir`).
 
 Patients are grouped by Patient ID *and* name and birth date (and Issuer of Patient ID): two
 people are never merged because an attribute is empty. A file without ID and name is a patient
@@ -33,7 +34,6 @@ import logging
 import os
 import struct
 import time
-from functools import lru_cache
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +52,8 @@ from pydicom.uid import (
 )
 
 from . import messages
+from .dicomdir import UnreadableDicomdir, dicomdir_references
+from .dicomdir import find_referenced_file  # noqa: F401  (importable from here, as before)
 from .errors import ImageReadError, UnsupportedImageError
 
 logger = logging.getLogger(__name__)
@@ -395,7 +397,11 @@ class _Scanner:
             self._add_error(path, _short(f"unexpected error: {type(exc).__name__}: {exc}"))
 
     def _read_dicomdir(self, path: Path) -> None:
-        for ref, problem in _dicomdir_references(path):
+        try:
+            refs = dicomdir_references(path)
+        except UnreadableDicomdir as exc:
+            raise _Rejected(_short(str(exc))) from exc
+        for ref, problem in refs:
             if problem is None:
                 self._enqueue(ref)
             else:
@@ -448,7 +454,7 @@ def why_no_image(path: str | os.PathLike[str], ds: Dataset | None = None) -> str
         return _short(messages.not_dicom(f"{type(exc).__name__}: {exc}"))
     if _is_dicomdir(header):
         try:
-            count = sum(1 for _ in _dicomdir_references(path))
+            count = len(dicomdir_references(path))
         except Exception:
             count = None
         return messages.dicomdir(count)
@@ -748,96 +754,6 @@ def _has_no_extension(path: Path) -> bool:
 
 def _is_dicomdir(ds: Dataset) -> bool:
     return _meta(ds).get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
-
-
-def _dicomdir_references(path: Path) -> list[tuple[Path, str | None]]:
-    """``(file, problem)`` for each Referenced File ID in the records of the DICOMDIR at ``path``
-    (PS3.3 F.3.2.2, PS3.10 8.5); ``problem`` is None when the file was found.
-
-    The records are read from the dataset rather than through ``pydicom.fileset.FileSet``:
-    ``FileSet.load`` drops every reference whose exact path is missing (with only a warning)
-    and raises for the whole set on one reference outside its folder, while here each
-    reference is looked for case-insensitively (:func:`find_referenced_file`) and judged alone.
-    Orphan records (outside the record hierarchy) are read too, as ``FileSet`` does by default.
-    """
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
-        records = ds.get("DirectoryRecordSequence") or []
-    except OSError:
-        raise
-    except Exception as exc:
-        raise _Rejected(_short(f"unreadable DICOMDIR: {type(exc).__name__}: {exc}")) from exc
-    root = path.parent
-    refs = []
-    for record in records:
-        try:
-            file_id = record.get("ReferencedFileID")
-        except Exception:  # a damaged record must not lose the others
-            continue
-        if not file_id:
-            continue
-        parts = [str(file_id)] if isinstance(file_id, (str, bytes)) else [str(p) for p in file_id]
-        # Some writers put the whole ID in one value with backslashes (or slashes) inside.
-        parts = [piece.strip() for part in parts for piece in part.replace("/", "\\").split("\\") if piece.strip()]
-        written = root.joinpath(*parts) if parts else root
-        shown = messages.printable("/".join(parts))
-        if not parts or any(p in (".", "..") or os.path.isabs(p) for p in parts):
-            refs.append((written, f"referenced by {path.name} with a path outside its folder: {shown}"))
-            continue
-        found = find_referenced_file(root, parts)
-        if found is None:
-            refs.append((written, f"referenced by {path.name} but not found (looked for {shown} "
-                                  "in any letter case)"))
-        else:
-            refs.append((found, None))
-    return refs
-
-
-def find_referenced_file(root: Path, parts: list[str]) -> Path | None:
-    """The file a DICOMDIR in ``root`` means by the File ID components ``parts``, or None.
-
-    Each component is matched exactly first, else ignoring letter case and an ISO 9660 version
-    suffix (``;1``) or trailing dot on either side (``IM000001;1``, ``IM000001.`` and
-    ``im000001`` are one file), as a CD copied to or mounted on a case-sensitive file system
-    names them. Where several entries match, the one whose name sorts first is taken.
-    """
-    current = root
-    for part in parts:
-        exact = current / part
-        if os.path.lexists(exact):
-            current = exact
-            continue
-        wanted = _file_id_key(part)
-        matches = sorted(name for name in _listing(str(current)) if _file_id_key(name) == wanted)
-        if not matches:
-            return None
-        current = current / matches[0]
-    return current if current.is_file() else None
-
-
-def _file_id_key(name: str) -> str:
-    """A File ID component compared without letter case, ISO 9660 version or trailing dot."""
-    stem, sep, version = name.rpartition(";")
-    if sep and version.isdigit():
-        name = stem
-    return name.rstrip(".").casefold()
-
-
-@lru_cache(maxsize=256)
-def _listing_cached(directory: str, mtime_ns: int) -> tuple[str, ...]:
-    try:
-        return tuple(os.listdir(directory))
-    except OSError:
-        return ()
-
-
-def _listing(directory: str) -> tuple[str, ...]:
-    """The names in ``directory`` (cached per modification time: a DICOMDIR lists thousands)."""
-    try:
-        mtime = os.stat(directory).st_mtime_ns
-    except OSError:
-        return ()
-    return _listing_cached(directory, mtime)
 
 
 def _short(reason: str) -> str:
