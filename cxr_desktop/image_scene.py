@@ -180,9 +180,6 @@ class ImageScene(QGraphicsScene):
             self._overlays.remove(item)
             self.removeItem(item)
 
-    def overlay_items(self) -> list[QGraphicsItem]:
-        return list(self._overlays)
-
     # ------------------------------------------------------------------ export
     def render_image(self, max_side: int = 2048, heatmap: bool | None = None, annotations: bool = True) -> np.ndarray:
         """RGB uint8 of the image as displayed (orientation, window, layers), at most ``max_side`` px.

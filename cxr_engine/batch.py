@@ -182,16 +182,11 @@ def _classify_with_cam(index: int, path: Path, image, classifier, cam_dir: Path)
     from .overlay import blend
     from .rendering import render, to_square_pixels
 
-    import cv2
-
     result = classifier.predict_with_cam(image)
     # Shown at the physical aspect (non-square pixels), image and heat-map resampled together.
     rgb = to_square_pixels(blend(render(image), result.heatmap), image.pixel_aspect)
-    ok, encoded = cv2.imencode(".png", rgb[..., ::-1])
-    if not ok:
-        raise RuntimeError("PNG encoding of the heat-map failed")
     cam_path = cam_dir / cam_file_name(path, index)
-    write_bytes_atomic(cam_path, encoded.tobytes())
+    write_bytes_atomic(cam_path, _png_bytes(rgb[..., ::-1]))
     heatmap_path = cam_dir / output_file_name(path, index, "heatmap")
     write_bytes_atomic(heatmap_path, _png_bytes(heatmap_png_array(result.heatmap)))
     row = _ok_row(path, image, result.prediction, cam_path, classifier)

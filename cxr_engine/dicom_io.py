@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import messages
 from .errors import ImageReadError, UnsupportedImageError
 from .image import CxrImage, ImageMetadata
 from .windowing import LINEAR, VOI_FUNCTIONS, VoiLut, Window, percentile_window, window_fits
@@ -208,7 +209,7 @@ def _decode_raw(ds, path: Path) -> np.ndarray:
         try:
             return pixel_array(ds, decoding_plugin=plugin)
         except NotImplementedError as exc:
-            raise UnsupportedImageError(path, f"no decoder for transfer syntax {syntax.name} ({exc})") from exc
+            raise UnsupportedImageError(path, messages.no_decoder(syntax, str(exc))) from exc
         except Exception as exc:  # decoders raise many types for damaged data
             error = exc
     if syntax in _IMAGECODECS_JPEG and int(ds.get("SamplesPerPixel", 1) or 1) == 1:
