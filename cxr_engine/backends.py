@@ -73,14 +73,14 @@ def _importable(module: str) -> bool:
 def _torch_has_gpu() -> bool:
     """Whether torch is installed and sees a GPU. Importing torch takes seconds, so a machine whose
     GPU driver library cannot even be loaded is answered without it."""
-    if not _importable("torch") or not _gpu_driver_present():
+    if not _importable("torch") or not gpu_driver_present():
         return False
     import torch
 
     return torch.cuda.is_available()
 
 
-def _gpu_driver_present() -> bool:
+def gpu_driver_present() -> bool:
     """Whether the NVIDIA driver library (or, on Linux, the ROCm kernel driver) is present."""
     import ctypes
 

@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from cxr_engine.backends import _gpu_driver_present, create_classifier  # noqa: E402
+from cxr_engine.backends import create_classifier, gpu_driver_present  # noqa: E402
 from cxr_engine.cli import main  # noqa: E402
 from cxr_engine.errors import ModelError, ModelIntegrityError  # noqa: E402
 from cxr_engine.inference import Classifier  # noqa: E402
@@ -257,7 +257,7 @@ def test_engine_classifies_and_explains_without_torch(exported, dicom_dir, large
 
 
 def test_auto_does_not_import_torch_on_a_machine_without_a_gpu_driver(exported, dicom_dir, tmp_path):
-    if _gpu_driver_present():
+    if gpu_driver_present():
         pytest.skip("a GPU driver is present: auto rightly imports torch to ask it about the GPU")
     out = _run_python(CLASSIFY, exported.path, dicom_dir / "CR-MONO1-10-chest.dcm", tmp_path / "cam.npy",
                       exported.classes[0])
