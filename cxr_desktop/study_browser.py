@@ -136,7 +136,7 @@ class StudyBrowser(QTreeWidget):
     # ------------------------------------------------------------------ queries
     def image_paths(self) -> list[Path]:
         """Every image, in tree order."""
-        return [item.data(0, PATH_ROLE) for item in self._image_items()]
+        return self.paths_under()
 
     def image_count(self) -> int:
         return len(self._images)
@@ -151,7 +151,12 @@ class StudyBrowser(QTreeWidget):
             item = item.parent()
         if item is None:
             return [Path(path)] if Path(path) in self._images else []
-        return [i.data(0, PATH_ROLE) for i in self._image_items(item)]
+        return self.paths_under(item)
+
+    def paths_under(self, root: QTreeWidgetItem | None = None) -> list[Path]:
+        """The images under the node ``root`` (a patient, study or series; the whole tree when None),
+        in tree order."""
+        return [item.data(0, PATH_ROLE) for item in self._image_items(root)]
 
     def current_path(self) -> Path | None:
         item = self.currentItem()

@@ -24,22 +24,12 @@ from cxr_engine.io import read_image  # noqa: E402
 from cxr_engine.scanning import NO_PATIENT_ID, scan  # noqa: E402
 from cxr_engine.suitability import image_warnings  # noqa: E402
 from cxr_desktop.main_window import MainWindow  # noqa: E402
-from cxr_desktop.settings import SETTINGS_ENV, AppSettings  # noqa: E402
+from cxr_desktop.settings import AppSettings  # noqa: E402
 from cxr_desktop.study_browser import StudyBrowser  # noqa: E402
 
-MONO1 = "CR-MONO1-10-chest.dcm"
-J2K16 = "JPEG2KLossless_1s_1f_u_16_16.dcm"
-WAIT_MS = 60_000
+from test_desktop import J2K16, MONO1, WAIT_MS, private_settings  # noqa: E402,F401  (autouse fixture)
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-@pytest.fixture(autouse=True)
-def private_settings(tmp_path, monkeypatch):
-    path = tmp_path / "settings.ini"
-    monkeypatch.setenv(SETTINGS_ENV, str(path))
-    monkeypatch.delenv("CXR_MODEL_CARD", raising=False)
-    return path
 
 
 @pytest.fixture()
@@ -82,8 +72,7 @@ def _tree(browser: StudyBrowser) -> list[tuple[str, list[str]]]:
     out = []
     for i in range(browser.topLevelItemCount()):
         item = browser.topLevelItem(i)
-        out.append((item.text(0), sorted(p.name for p in (i.data(0, Qt.ItemDataRole.UserRole)
-                                                          for i in browser._image_items(item)))))
+        out.append((item.text(0), sorted(p.name for p in browser.paths_under(item))))
     return out
 
 
