@@ -153,7 +153,7 @@ def child_desktop(folder: Path, cancel_after_s: float | None) -> dict:
 
     def cancel():
         out["cancel_requested_at"] = time.perf_counter()
-        window._scan_worker.quit()  # what the progress bar's Cancel button does
+        window.scan_worker.quit()  # what the progress bar's Cancel button does
 
     window.scanFinished.connect(finished)
     heartbeat.start()

@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         self.service = self.classification.service
         self.images = ImageCache()
         self._load_worker: Worker | None = None
-        self._scan_worker: Worker | None = None
+        self.scan_worker: Worker | None = None
         self.thumbnail_worker: Worker | None = None
         self._wanted: Path | None = None
         self._export = None
@@ -258,7 +258,7 @@ class MainWindow(QMainWindow):
         worker.progress.connect(self._on_scan_progress)
         worker.returned.connect(lambda results: self._on_scanned(worker, paths, results))
         worker.errored.connect(lambda exc: self._on_scan_failed(worker, paths, exc))
-        self._scan_worker = worker
+        self.scan_worker = worker
         self.progress.track("Scanning", worker)
         return worker.start()
 
@@ -268,7 +268,7 @@ class MainWindow(QMainWindow):
 
     @while_alive
     def _on_scanned(self, worker: Worker, paths: list[Path], results) -> None:
-        if worker is not self._scan_worker:
+        if worker is not self.scan_worker:
             return  # a newer open replaced this scan
         for result in results:
             self.problems.add_many((error.path, error.reason) for error in result.errors)
@@ -278,7 +278,7 @@ class MainWindow(QMainWindow):
     @while_alive
     def _fill_tree(self, worker: Worker, paths: list[Path], results, steps) -> None:
         """Add one step of the scanned images to the tree, then let the event loop run."""
-        if worker is not self._scan_worker:
+        if worker is not self.scan_worker:
             return  # a newer open replaced this scan while the tree was filling
         if next(steps, _TREE_FILLED) is not _TREE_FILLED:
             QTimer.singleShot(0, lambda: self._fill_tree(worker, paths, results, steps))
@@ -305,7 +305,7 @@ class MainWindow(QMainWindow):
 
     @while_alive
     def _on_scan_failed(self, worker: Worker, paths: list[Path], exc: Exception) -> None:
-        if worker is not self._scan_worker:
+        if worker is not self.scan_worker:
             return
         reason = str(exc)
         for path in paths:
@@ -342,7 +342,7 @@ class MainWindow(QMainWindow):
         self.browser.mark_problem(path, reason)
 
     def _stop_jobs(self) -> None:
-        for worker in (self._scan_worker, self.thumbnail_worker):
+        for worker in (self.scan_worker, self.thumbnail_worker):
             if worker is not None:
                 worker.quit()
         self.classification.stop()
