@@ -59,6 +59,19 @@ def _files_with_pixel_data() -> list[Path]:
 FILES = _files_with_pixel_data()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def corpus_summary(request):
+    """With ``-s``, the counts of the files read alike and refused, printed once the module has run."""
+    yield
+    if not FILES or request.config.getoption("capture") != "no":
+        return
+    print(f"\npydicom corpus: {len(FILES)} files with pixel data")
+    for key, count in sorted(RESULTS.items()):
+        print(f"  {key}: {count}")
+    for name, reason in sorted(REASONS.items()):
+        print(f"  refused {name}: {reason}")
+
+
 @pytest.fixture(scope="module")
 def reader():
     from cxr_engine.isolation import IsolatedReader
@@ -169,14 +182,3 @@ def test_pydicom_test_file_reads_as_pydicom_reads_it_or_is_refused_with_a_reason
         assert _close(image.modality, modality), "modality values differ"
     RESULTS["same"] += 1
     RESULTS[_check_voi(image, ds, modality)] += 1
-
-
-def test_zz_corpus_summary(capsys):
-    if not FILES:
-        pytest.skip(f"no pydicom test files at {TEST_FILES}")
-    with capsys.disabled():
-        print(f"\npydicom corpus: {len(FILES)} files with pixel data")
-        for key, count in sorted(RESULTS.items()):
-            print(f"  {key}: {count}")
-        for name, reason in sorted(REASONS.items()):
-            print(f"  refused {name}: {reason}")
