@@ -128,18 +128,15 @@ class Automation(QObject):
             then()
 
     def _produce(self) -> None:
-        try:
-            if self.task.result_json is not None:
-                self._save_result(self.task.result_json)
-        except OSError as exc:
-            self._fail(f"cannot write the result: {exc}")
-            return
-        try:
-            if self.task.screenshot is not None:
-                self._save_screenshot(self.task.screenshot)
-        except OSError as exc:
-            self._fail(f"cannot write the screenshot: {exc}")
-            return
+        for path, save, what in ((self.task.result_json, self._save_result, "result"),
+                                 (self.task.screenshot, self._save_screenshot, "screenshot")):
+            if path is None:
+                continue
+            try:
+                save(path)
+            except OSError as exc:
+                self._fail(f"cannot write the {what}: {exc}")
+                return
         if self.task.pdf is not None:
             paths = self.window.browser.study_paths(self._first)
             self.window.start_export(ExportRequest(tuple(paths), self.task.pdf, self.task.deidentify))
