@@ -42,7 +42,6 @@ from typing import BinaryIO
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.multival import MultiValue
 from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
@@ -52,9 +51,11 @@ from pydicom.uid import (
 )
 
 from . import messages
+from .dicom_values import file_meta, int_value, text_value
 from .dicomdir import UnreadableDicomdir, dicomdir_references
 from .dicomdir import find_referenced_file  # noqa: F401  (importable from here, as before)
 from .errors import ImageReadError, UnsupportedImageError
+from .pixel_layout import expects_pixels, inspect_pixel_data, pixel_data_problem
 
 logger = logging.getLogger(__name__)
 
@@ -461,114 +462,18 @@ def why_no_image(path: str | os.PathLike[str], ds: Dataset | None = None) -> str
     for keyword in ("FloatPixelData", "DoubleFloatPixelData"):
         if ds is not None and keyword in ds:
             return messages.float_pixel_data(keyword)
-    has_pixels, problem = _inspect_pixels(path)
+    has_pixels, problem = inspect_pixel_data(path)
     if problem is not None or has_pixels:
         return problem
-    if _expects_pixels(header):
+    if expects_pixels(header):
         return "the DICOM header describes an image, but the file holds no Pixel Data element"
-    sop_class = _text(header, "SOPClassUID") or _text(_meta(header), "MediaStorageSOPClassUID")
+    sop_class = text_value(header, "SOPClassUID") or text_value(file_meta(header), "MediaStorageSOPClassUID")
     if not sop_class:
         return messages.not_an_image("object without a SOP Class UID (of unknown kind)")
     kind = messages.uid_text(sop_class)
     if kind.endswith(" Storage"):
         kind = kind[: -len(" Storage")]
     return messages.not_an_image(kind)
-
-
-#: Element tags of pixel data: Pixel Data, Float Pixel Data, Double Float Pixel Data.
-_PIXEL_TAGS = {(0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)}
-_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-_UNDEFINED_LENGTH = 0xFFFFFFFF
-
-
-def pixel_data_problem(path: str | os.PathLike[str]) -> str | None:
-    """A reason when the pixel data of the DICOM file at ``path`` is cut short, else None.
-
-    Read from the file's layout, without decoding: the pixel data element's declared length
-    against the bytes left in the file; for native data also against Rows × Columns × Number
-    of Frames × Samples per Pixel × Bits Allocated; for encapsulated (compressed) data each
-    fragment's declared length and the closing delimiter. None also for any file this cannot
-    judge (no pixel data, unreadable header).
-    """
-    return _inspect_pixels(Path(path))[1]
-
-
-def _inspect_pixels(path: Path) -> tuple[bool, str | None]:
-    """``(the file has a pixel data element, the reason it is cut short or None)``."""
-    try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True, specific_tags=_HEADER_TAGS)
-            start = fh.tell()
-            if start >= size:
-                return False, messages.ends_before_pixel_data(size) if _expects_pixels(ds) else None
-            implicit, little = getattr(ds, "original_encoding", (None, None))
-            if implicit is None:
-                return False, None
-            order = "<" if little else ">"
-            head = fh.read(12)
-            if len(head) < 8:
-                return False, messages.ends_before_pixel_data(size)
-            group, element = struct.unpack(order + "HH", head[:4])
-            if (group, element) not in _PIXEL_TAGS:
-                return False, None
-            if implicit:
-                (length,), offset = struct.unpack(order + "L", head[4:8]), 8
-            elif head[4:6] in _LONG_VRS:
-                if len(head) < 12:
-                    return True, messages.ends_before_pixel_data(size)
-                (length,), offset = struct.unpack(order + "L", head[8:12]), 12
-            else:
-                (length,), offset = struct.unpack(order + "H", head[6:8]), 8
-            value_start = start + offset
-            present = max(0, size - value_start)
-            if length == _UNDEFINED_LENGTH:
-                return True, _encapsulated_problem(fh, value_start, size)
-    except (OSError, EOFError, struct.error, ValueError, TypeError, AttributeError, KeyError):
-        return False, None
-    except Exception:  # pydicom raises many types on odd headers; this is only an explanation
-        logger.debug("could not judge the pixel data of %s", path, exc_info=True)
-        return False, None
-    if present < length:
-        return True, messages.truncated_pixel_data(present, length)
-    expected = _native_size(ds)
-    if (group, element) == (0x7FE0, 0x0010) and expected and length < expected:
-        return True, messages.truncated_pixel_data(length, expected)
-    return True, None
-
-
-def _native_size(ds: Dataset) -> int | None:
-    """Bytes of uncompressed pixel data the header calls for, or None when it cannot say."""
-    rows, columns = _int(ds, "Rows"), _int(ds, "Columns")
-    bits = _int(ds, "BitsAllocated")
-    if not rows or not columns or not bits or rows < 0 or columns < 0 or bits < 0:
-        return None
-    frames = _int(ds, "NumberOfFrames") or 1
-    samples = _int(ds, "SamplesPerPixel") or 1
-    if frames < 1 or samples < 1:
-        return None
-    return (rows * columns * frames * samples * bits + 7) // 8
-
-
-def _encapsulated_problem(fh: BinaryIO, start: int, size: int, max_items: int = 1_000_000) -> str | None:
-    """Walk the items of encapsulated pixel data (always little endian, PS3.5 A.4)."""
-    position = start
-    for _ in range(max_items):
-        fh.seek(position)
-        item = fh.read(8)
-        if len(item) < 8:
-            # Cut between two fragments, or inside an item's tag: the delimiter (8 bytes) is missing.
-            return messages.truncated_pixel_data(size - start, position - start + 8, encapsulated=True)
-        group, element, length = struct.unpack("<HHL", item)
-        if (group, element) == (0xFFFE, 0xE0DD):  # Sequence Delimitation Item: complete
-            return None
-        if (group, element) != (0xFFFE, 0xE000) or length == _UNDEFINED_LENGTH:
-            return None  # not a layout this can judge; the decoder will say what it finds
-        end = position + 8 + length
-        if end > size:
-            return messages.truncated_pixel_data(size - start, end - start + 8, encapsulated=True)
-        position = end
-    return None
 
 
 # --------------------------------------------------------------------------- walking
@@ -679,7 +584,7 @@ def _check_complete(ds: Dataset, *, end: int, size: int, report: bool) -> None:
     describes an image whose pixel data never came.
     """
     identified = _is_dicomdir(ds) or any(tag in ds for tag in _IDENTIFYING_TAGS) or (
-        "MediaStorageSOPInstanceUID" in _meta(ds)
+        "MediaStorageSOPInstanceUID" in file_meta(ds)
     )
     if not identified:
         if not report:
@@ -689,19 +594,8 @@ def _check_complete(ds: Dataset, *, end: int, size: int, report: bool) -> None:
         raise _Rejected(messages.NOT_DICOM_NO_ATTRIBUTES)
     if end > size:
         raise _Rejected(messages.truncated_header(size))
-    if end == size and _expects_pixels(ds):
+    if end == size and expects_pixels(ds):
         raise _Rejected(messages.ends_before_pixel_data(size))
-
-
-def _expects_pixels(ds: Dataset) -> bool:
-    """True for an image: Rows is present or the SOP class is an "... Image Storage"."""
-    sop_class = _text(ds, "SOPClassUID") or _text(_meta(ds), "MediaStorageSOPClassUID")
-    return "Rows" in ds or "Image Storage" in messages.uid_text(sop_class)
-
-
-def _meta(ds: Dataset) -> Dataset:
-    """The file meta group, or an empty dataset for a file without one."""
-    return getattr(ds, "file_meta", None) or Dataset()
 
 
 def _is_raster_candidate(path: Path) -> bool:
@@ -753,7 +647,7 @@ def _has_no_extension(path: Path) -> bool:
 
 
 def _is_dicomdir(ds: Dataset) -> bool:
-    return _meta(ds).get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
+    return file_meta(ds).get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
 
 
 def _short(reason: str) -> str:
@@ -764,30 +658,9 @@ def _short(reason: str) -> str:
 # --------------------------------------------------------------------------- values
 
 
-def _text(ds: Dataset, keyword: str) -> str:
-    """The tag's value as stripped text; multiple values joined with a backslash."""
-    try:
-        value = ds.get(keyword)
-    except Exception:  # a malformed value must not lose the whole file
-        return ""
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple, MultiValue)):
-        return "\\".join(str(v).strip() for v in value)
-    return str(value).strip()
-
-
-def _int(ds: Dataset, keyword: str) -> int | None:
-    try:
-        value = ds.get(keyword)
-        return None if value is None or value == "" else int(value)
-    except Exception:
-        return None
-
-
 def _transfer_syntax(ds: Dataset) -> str:
     """The file meta's transfer syntax, or the encoding pydicom found in a meta-less file."""
-    uid = _text(_meta(ds), "TransferSyntaxUID")
+    uid = text_value(file_meta(ds), "TransferSyntaxUID")
     if uid:
         return uid
     implicit, little = getattr(ds, "original_encoding", (None, None))
@@ -800,29 +673,29 @@ def _transfer_syntax(ds: Dataset) -> str:
 
 def _header_from(ds: Dataset, path: Path) -> _Header:
     """Flatten one dataset into the attributes of each level and its grouping keys."""
-    sop_uid = _text(ds, "SOPInstanceUID") or _text(_meta(ds), "MediaStorageSOPInstanceUID")
-    sop_class = _text(ds, "SOPClassUID") or _text(_meta(ds), "MediaStorageSOPClassUID")
+    sop_uid = text_value(ds, "SOPInstanceUID") or text_value(file_meta(ds), "MediaStorageSOPInstanceUID")
+    sop_class = text_value(ds, "SOPClassUID") or text_value(file_meta(ds), "MediaStorageSOPClassUID")
     instance = Instance(
         path=path,
         sop_instance_uid=sop_uid,
         sop_class_uid=sop_class,
-        instance_number=_int(ds, "InstanceNumber"),
-        rows=_int(ds, "Rows"),
-        columns=_int(ds, "Columns"),
-        number_of_frames=_int(ds, "NumberOfFrames") or 1,
-        bits_stored=_int(ds, "BitsStored"),
-        photometric=_text(ds, "PhotometricInterpretation"),
+        instance_number=int_value(ds, "InstanceNumber"),
+        rows=int_value(ds, "Rows"),
+        columns=int_value(ds, "Columns"),
+        number_of_frames=int_value(ds, "NumberOfFrames") or 1,
+        bits_stored=int_value(ds, "BitsStored"),
+        photometric=text_value(ds, "PhotometricInterpretation"),
         transfer_syntax=_transfer_syntax(ds),
-        modality=_text(ds, "Modality"),
-        view_position=_text(ds, "ViewPosition"),
-        body_part=_text(ds, "BodyPartExamined"),
+        modality=text_value(ds, "Modality"),
+        view_position=text_value(ds, "ViewPosition"),
+        body_part=text_value(ds, "BodyPartExamined"),
     )
-    raw_id = _text(ds, "PatientID")
-    name = _text(ds, "PatientName")
-    birth_date = _text(ds, "PatientBirthDate")
-    issuer = _text(ds, "IssuerOfPatientID")
-    study_uid = _text(ds, "StudyInstanceUID")
-    series_uid = _text(ds, "SeriesInstanceUID")
+    raw_id = text_value(ds, "PatientID")
+    name = text_value(ds, "PatientName")
+    birth_date = text_value(ds, "PatientBirthDate")
+    issuer = text_value(ds, "IssuerOfPatientID")
+    study_uid = text_value(ds, "StudyInstanceUID")
+    series_uid = text_value(ds, "SeriesInstanceUID")
     # A missing UID cannot be grouped with anything: key it on the file itself.
     study_key = study_uid or f"file:{path}"
     return _Header(
@@ -831,20 +704,20 @@ def _header_from(ds: Dataset, path: Path) -> _Header:
             "patient_id": raw_id or NO_PATIENT_ID,
             "name": name,
             "birth_date": birth_date,
-            "sex": _text(ds, "PatientSex"),
+            "sex": text_value(ds, "PatientSex"),
             "issuer": issuer,
         },
         study={
             "uid": study_uid,
-            "date": _text(ds, "StudyDate"),
-            "time": _text(ds, "StudyTime"),
-            "description": _text(ds, "StudyDescription"),
-            "accession_number": _text(ds, "AccessionNumber"),
+            "date": text_value(ds, "StudyDate"),
+            "time": text_value(ds, "StudyTime"),
+            "description": text_value(ds, "StudyDescription"),
+            "accession_number": text_value(ds, "AccessionNumber"),
         },
         series={
             "uid": series_uid,
-            "number": _int(ds, "SeriesNumber"),
-            "description": _text(ds, "SeriesDescription"),
+            "number": int_value(ds, "SeriesNumber"),
+            "description": text_value(ds, "SeriesDescription"),
         },
         patient_key=patient_key(raw_id, name, birth_date, issuer, study_key),
         study_key=study_key,
