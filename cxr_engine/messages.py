@@ -7,7 +7,7 @@ through :func:`printable` first, so a damaged value never puts control bytes int
 """
 from __future__ import annotations
 
-#: Said of an element whose value is not printable text at all.
+#: How many characters of a value from a file a message quotes by default (then ``…``).
 _MAX_VALUE = 80
 
 

@@ -285,18 +285,18 @@ def test_pixel_aspect_ratio_is_used_without_spacing(tmp_path):
     assert square.pixel_aspect == 1.0 and square.display_shape == square.shape
 
 
-def test_pdf_panels_keep_the_physical_aspect(monkeypatch):
-    from cxr_engine import report
+def test_pdf_panels_keep_the_physical_aspect():
+    """100 x 200 pixels twice as tall as wide are drawn square in the PDF (read from its content stream)."""
+    import re
 
-    drawn = []
+    pypdf = pytest.importorskip("pypdf")
+    from cxr_engine.report import ReportPage, build_report_pdf
 
-    class Canvas:
-        def __getattr__(self, name):
-            return lambda *args, **kwargs: drawn.append((name, args)) if name == "drawImage" else None
-
-    ctx = type("Ctx", (), {"canvas": Canvas()})()
-    report._draw_panel(ctx, np.zeros((100, 200), np.uint8), 0, 500, 400, pixel_aspect=2.0)
-    (_, (_, _, _, width, height)), = drawn
+    page = ReportPage(displayed=np.zeros((100, 200), np.uint8), pixel_aspect=2.0)
+    pdf = pypdf.PdfReader(io.BytesIO(build_report_pdf([page], model_card=None, deidentify=False)))
+    stream = pdf.pages[0].get_contents().get_data().decode("latin-1")
+    (width, height), = [tuple(map(float, m)) for m in re.findall(r"([\d.]+) 0 0 ([\d.]+) [-\d.]+ [-\d.]+ cm\s*/\S+ Do",
+                                                                 stream)]
     assert height == pytest.approx(width)
 
 
