@@ -136,6 +136,20 @@ def _row_edges(lung: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return present, first, past_last
 
 
+def _mid_width(present: np.ndarray, first: np.ndarray, past_last: np.ndarray) -> float:
+    """The column halfway between a lung's outermost left and right edges (over all its rows)."""
+    return (float(first[present].min()) + float(past_last[present].max())) / 2.0
+
+
+def _lung_below(lung: np.ndarray, edge: np.ndarray) -> np.ndarray:
+    """Per row: whether the pixel under the row's edge pixel (column ``edge``) is lung, i.e. the edge
+    runs on downwards there (a medial edge) rather than being the lung's lower boundary."""
+    below = np.zeros(lung.shape[0], dtype=bool)
+    cols = np.clip(edge[:-1], 0, lung.shape[1] - 1)
+    below[:-1] = lung[np.arange(1, lung.shape[0]), cols]
+    return below
+
+
 def propose_ctr(mask: np.ndarray, spacing_mm: tuple[float, float] | None = None) -> CardiothoracicRatio:
     """The CTR proposed from a lung mask (bool (rows, columns), the two lungs as its two largest
     components, the image-left one being the patient's right on a PA/AP film as usually shown).
@@ -144,10 +158,14 @@ def propose_ctr(mask: np.ndarray, spacing_mm: tuple[float, float] | None = None)
     and each is at least ``MIN_ROW_WIDTH_SHARE`` of its own widest row (so not the diaphragm's
     dome nor the costophrenic recesses). Thoracic line: at the searched row where the distance
     from the image-left lung's outer edge to the image-right lung's outer edge is greatest, from
-    edge to edge. Cardiac line: midline = the thoracic line's middle; over the same rows,
-    MRD = the greatest distance from the midline leftwards to the image-left lung's inner edge and MLD = the greatest distance
-    rightwards to the image-right lung's inner edge; the line joins those two border points
-    (transverse extent MRD + MLD). The first (highest) row wins a tie. Raises ``CtrNotFound``.
+    edge to edge. Cardiac line: midline = the thoracic line's middle; over the same rows, each
+    side only where the lung's inner edge lies medial to that lung's mid-width (halfway between
+    its outermost columns) and the lung goes on directly below that edge pixel (lower down, a
+    row's "inner edge" is on the lung's base curving out to the costophrenic angle, not on the
+    heart border), MRD = the greatest distance from the midline
+    leftwards to the image-left lung's inner edge and MLD = the greatest distance rightwards to
+    the image-right lung's inner edge; the line joins those two border points (transverse extent
+    MRD + MLD). The first (highest) row wins a tie. Raises ``CtrNotFound``.
     """
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
@@ -174,12 +192,19 @@ def propose_ctr(mask: np.ndarray, spacing_mm: tuple[float, float] | None = None)
     thoracic = Line((float(l_first[t_row]), t_row + 0.5), (float(r_end[t_row]), t_row + 0.5))
     midline = (thoracic.start[0] + thoracic.end[0]) / 2.0
 
-    rows = np.flatnonzero(wide)
-    mrd = midline - l_end[rows]  # the image-left lung's inner edge: the heart's right border
-    mld = r_first[rows] - midline  # the image-right lung's inner edge: the heart's left border
+    # The heart's borders are the lungs' medial edges: a row's inner edge counts only where it lies
+    # medial to its lung's mid-width and the lung goes on below it (not the lung's base curving out
+    # to the costophrenic angle, nor the tip of a recess).
+    l_mid, r_mid = _mid_width(l_present, l_first, l_end), _mid_width(r_present, r_first, r_end)
+    right_rows = np.flatnonzero(wide & (l_end >= l_mid) & _lung_below(left, l_end - 1))
+    left_rows = np.flatnonzero(wide & (r_first <= r_mid) & _lung_below(right, r_first))
+    if not right_rows.size or not left_rows.size:
+        raise CtrNotFound("no searched row has a lung's inner edge medial to its mid-width")
+    mrd = midline - l_end[right_rows]  # the image-left lung's inner edge: the heart's right border
+    mld = r_first[left_rows] - midline  # the image-right lung's inner edge: the heart's left border
     if mrd.max() <= 0 or mld.max() <= 0:
         raise CtrNotFound("the lungs' inner edges do not lie on either side of the midline")
-    right_row, left_row = int(rows[np.argmax(mrd)]), int(rows[np.argmax(mld)])
+    right_row, left_row = int(right_rows[np.argmax(mrd)]), int(left_rows[np.argmax(mld)])
     cardiac = Line((float(l_end[right_row]), right_row + 0.5), (float(r_first[left_row]), left_row + 0.5))
     return CardiothoracicRatio(thoracic, cardiac, tuple(spacing_mm) if spacing_mm else None, midline)
 

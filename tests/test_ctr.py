@@ -4,6 +4,8 @@ with its reference lung mask (and the bundled model's mask of the same film)."""
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -176,3 +178,46 @@ def test_the_bundled_model_mask_gives_a_thoracic_diameter_like_the_reference(rea
     model, reference = propose_ctr(fields.mask), propose_ctr(mask)
     assert model.thoracic.transverse_px == pytest.approx(reference.thoracic.transverse_px, rel=0.05)
     assert abs(model.thoracic.start[1] - reference.thoracic.start[1]) < 0.1 * mask.shape[0]
+
+
+# ------------------------------------------------------------------------- the bug-case film
+
+BUGCASE_FILM = Path(os.environ.get("CXR_BUGCASES", Path(__file__).resolve().parents[2] / "shared" / "bugcases")) \
+    / "upright-ref.jpg"
+
+
+def test_the_cardiac_ends_lie_medial_to_each_lungs_mid_width_on_the_bug_case_film():
+    """On upright-ref.jpg the image-left lung's base ran out laterally into the costophrenic angle,
+    and the cardiac line's end was put on that tip (a diagonal line to the base's outer corner)."""
+    pytest.importorskip("onnxruntime")
+    if not BUGCASE_FILM.is_file():
+        pytest.skip(f"bug-case film not found at {BUGCASE_FILM} (set CXR_BUGCASES)")
+    from cxr_engine.io import read_image
+    from cxr_engine.lung_fields import LungSegmenter, lung_card
+
+    try:
+        card = lung_card()
+    except Exception as exc:  # no model bundled in this checkout
+        pytest.skip(f"no lung model: {exc}")
+    fields = LungSegmenter(card, backend="onnx").segment(read_image(BUGCASE_FILM))
+    assert fields.found
+    ctr = propose_ctr(fields.mask)
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(fields.mask.astype(np.uint8))
+    left, right = sorted(np.argsort(stats[1:, cv2.CC_STAT_AREA])[::-1][:2] + 1, key=lambda i: centroids[i][0])
+    mids = []
+    for label in (left, right):
+        cols = np.flatnonzero((labels == label).any(axis=0))
+        mids.append((cols[0] + cols[-1] + 1) / 2)
+    (rx, ry), (lx, ly) = ctr.cardiac.start, ctr.cardiac.end
+    assert rx >= mids[0], f"the right heart border end ({rx:.0f}, {ry:.0f}) is lateral to the lung's mid-width {mids[0]:.0f}"
+    assert lx <= mids[1], f"the left heart border end ({lx:.0f}, {ly:.0f}) is lateral to the lung's mid-width {mids[1]:.0f}"
+    # Both ends on the lungs' medial edges: lung just lateral of the end, no lung between it and the midline.
+    assert fields.mask[int(ry), int(rx) - 1] and not fields.mask[int(ry), int(rx):int(ctr.midline_x)].any()
+    assert fields.mask[int(ly), int(lx)] and not fields.mask[int(ly), int(ctr.midline_x):int(lx)].any()
+    # Both ends' rows within the heart's height: both lungs present, below the hila (mid-height).
+    both = np.flatnonzero((labels == left).any(axis=1) & (labels == right).any(axis=1))
+    lung_rows = np.flatnonzero(fields.mask.any(axis=1))
+    for y in (ry, ly):
+        assert both[0] <= y <= both[-1] and y > (lung_rows[0] + lung_rows[-1]) / 2
+    # The model's lungs reach behind the heart, so the proposed ratio is low (the reader drags the ends).
+    assert 0.15 < ctr.ratio < 0.6
