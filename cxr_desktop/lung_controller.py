@@ -17,6 +17,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, Signal
 
 from cxr_engine.cardiothoracic import CardiothoracicRatio, projection_text, report_line
+from cxr_engine.suitability import lung_fields_refusal
 
 from .lung_items import CtrOverlayItem, LungOutlineItem
 from .lung_jobs import LungJobResult, lung_job
@@ -50,7 +51,8 @@ class LungFieldsController(QObject):
     """Keeps the lung outline and the CTR lines of the current image in step with the toggles.
 
     ``changed`` fires whenever ``status``, ``ctr_reason`` or the current ratio changes (the panel
-    mirrors them); ``resultReady(path)`` once an image's lung fields are shown (or found missing).
+    mirrors them); ``resultReady(path)`` once an image's lung fields are shown (or found missing, or
+    refused: only projection radiographs are segmented, ``suitability.lung_fields_refusal``).
     """
 
     changed = Signal()
@@ -104,6 +106,12 @@ class LungFieldsController(QObject):
         image = self.viewer.image
         if image is None or not (self.outline_visible or self.ctr_visible):
             self.changed.emit()
+            return
+        refusal = lung_fields_refusal(image)
+        if refusal:  # not a projection radiograph: nothing to segment
+            self.status = self.ctr_reason = refusal
+            self.changed.emit()
+            self.resultReady.emit(Path(image.path))
             return
         result = self.current_result
         if result is None:

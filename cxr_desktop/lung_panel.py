@@ -64,7 +64,7 @@ class LungPanel(QGroupBox):
         if state is None:
             self.note_label.setText(f"⚠ {lungs.ctr_reason}")
             self.note_label.setStyleSheet(WARNING_STYLE)
-            self.note_label.setVisible(bool(lungs.ctr_reason))
+            self.note_label.setVisible(bool(lungs.ctr_reason) and lungs.ctr_reason != lungs.status)
             return
         ctr, view = state.current, state.view_position
         self.ratio_label.setText(f"CTR {ctr.ratio:.2f}  ({projection_text(view)})")

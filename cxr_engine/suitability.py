@@ -51,6 +51,24 @@ def assess(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
     return tuple(warnings)
 
 
+#: Modalities of projection radiographs (PS3.3 C.7.3.1.1.1): the lung outline and the CTR are drawn on these.
+PROJECTION_MODALITIES = {"CR", "DX", "DR", "RG"}
+
+
+def lung_fields_refusal(image: CxrImage) -> str:
+    """Why the lung outline and the cardiothoracic ratio are not offered on ``image``; ``""`` when
+    they are: on projection radiographs only, a DICOM with Modality CR, DX, DR or RG, or a PNG/JPEG
+    (no header to say otherwise); never on CT, MR, US, NM, PT, RT, SEG, … where the lung model
+    would outline whatever looks like a lung (e.g. around a vertebra on an axial CT slice)."""
+    if image.source_format != "dicom":
+        return ""
+    modality = image.metadata.modality.strip().upper()
+    if modality in PROJECTION_MODALITIES:
+        return ""
+    what = f"this is {modality}" if modality else "this DICOM file records no modality"
+    return f"lung fields are drawn on chest radiographs only ({what})"
+
+
 def image_warnings(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
     """The reader's warnings (decoding, windows, colour) followed by the suitability ones."""
     return tuple(image.warnings) + assess(image, input_size)

@@ -7,6 +7,7 @@ Most tests give the window a drawn lung mask (known answer); one runs the bundle
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -291,3 +292,26 @@ def test_automation_exports_the_proposed_ratio(tmp_path, pa_film, card):
     _, text = pdf_text(out)
     assert "Cardiothoracic ratio" in text and "proposed by the lung-field model, not adjusted" in " ".join(text.split())
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------------------------------ not a radiograph
+
+def test_the_desktop_neither_outlines_nor_offers_a_ctr_on_a_ct_slice(qtbot, make_window, tmp_path):
+    from pydicom.data import get_testdata_file
+
+    folder = tmp_path / "ct"
+    folder.mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), folder / "CT_small.dcm")
+    window = make_window(show=True, with_model=False)
+    fake = FakeSegmenter()
+    window.lungs.segment = fake
+    open_and_wait(qtbot, window, folder)
+    with qtbot.waitSignal(window.lungs.resultReady, timeout=WAIT_MS):
+        window.acts.lung_outline.trigger()
+        window.acts.ctr.trigger()
+    reason = "lung fields are drawn on chest radiographs only (this is CT)"
+    assert fake.threads == []  # never segmented
+    assert window.lungs.outline_item is None and window.lungs.ctr_item is None and window.lungs.current_ctr is None
+    assert window.lungs.status == window.lungs.ctr_reason == reason
+    assert window.lung_panel.status_label.text() == reason
+    assert window.lungs.report_lines(window.viewer.path) == ()
