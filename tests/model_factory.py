@@ -14,6 +14,10 @@ from cxr_engine.preprocessing import PREPROCESSING_VERSION
 from cxr_engine.registry import build_model, get_architecture
 from cxr_engine.weights import save_weights
 
+#: The bundled classifier with its ONNX export: for tests of plumbing that need a real card but not
+#: torch (``--backend onnx`` never imports it).
+BUNDLED_CARD = Path(__file__).resolve().parents[1] / "resources" / "models" / "efficientnet-lite0.json"
+
 
 def make_random_model(folder: Path, name: str = "random-test", architecture: str = "efficientnet_b0",
                       input_size: int = 64, seed: int = 0) -> ModelCard:

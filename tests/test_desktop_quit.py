@@ -24,8 +24,9 @@ pytest.importorskip("PySide6")
 
 from cxr_desktop.settings import SETTINGS_ENV  # noqa: E402
 
+from model_factory import BUNDLED_CARD  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
-MODEL = REPO / "resources" / "models" / "efficientnet-lite0.json"
 
 DRIVER = r'''
 import sys
@@ -110,7 +111,7 @@ BUSY = {"idle": "idle", "scanning": "scan finished: False", "classifying": "batc
 @pytest.mark.parametrize("state", list(BUSY))
 def test_ctrl_q_quits_cleanly_with_status_0(state, folder, tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", **{SETTINGS_ENV: str(tmp_path / "settings.ini")})
-    args = ["--model", str(MODEL), "--backend", "onnx", "--device", "cpu"]
+    args = ["--model", str(BUNDLED_CARD), "--backend", "onnx", "--device", "cpu"]
     if state != "idle":
         args.insert(0, str(folder))
     proc = subprocess.run(

@@ -34,6 +34,8 @@ from cxr_engine.isolation import read_image_isolated
 from cxr_engine.messages import printable
 from cxr_engine.scanning import NO_PATIENT_ID, scan
 
+from model_factory import BUNDLED_CARD
+
 BUGCASES = Path(os.environ.get("CXR_BUGCASES", Path(__file__).resolve().parents[2] / "shared" / "bugcases"))
 MONO1 = "CR-MONO1-10-chest.dcm"  # native (implicit VR), no file meta, no Patient ID
 J2K16 = "JPEG2KLossless_1s_1f_u_16_16.dcm"  # JPEG 2000, no Patient ID
@@ -370,14 +372,12 @@ def test_undecodable_uids_are_printed_escaped(tmp_path, dicom_dir):
 # ----------------------------------------------------------------------- one wording for app and CLI
 
 
-@pytest.fixture(scope="module")
-def card(tmp_path_factory):
-    from model_factory import make_random_model
-
-    return make_random_model(tmp_path_factory.mktemp("model"))
+#: The CLI's options in these tests: the bundled classifier on ONNX Runtime (the wording is tested,
+#: not the model; no torch import, no model to build).
+MODEL_ARGS = ["--model", str(BUNDLED_CARD), "--backend", "onnx", "--device", "cpu"]
 
 
-def test_app_and_cli_word_each_fault_alike(tmp_path, dicom_dir, card):
+def test_app_and_cli_word_each_fault_alike(tmp_path, dicom_dir):
     """The app shows a scan error, or, for a file the scan lists, the decoding worker's reason;
     the CLI writes a reason per row. For every fault they are the same words."""
     from cxr_engine.cli import main
@@ -403,7 +403,7 @@ def test_app_and_cli_word_each_fault_alike(tmp_path, dicom_dir, card):
             app[path.name] = exc.reason
 
     out = tmp_path / "rows.csv"
-    assert main([str(folder), "--model", str(card.path), "--device", "cpu", "--csv", str(out)]) == 1
+    assert main([str(folder), *MODEL_ARGS, "--csv", str(out)]) == 1
     with open(out, newline="") as handle:
         cli = {Path(row["path"]).name: row["message"] for row in csv.DictReader(handle) if row["status"] == "error"}
     assert set(cli) == {"cut_pixels.dcm", "cut_native.dcm", "cut_header.dcm", "text.dcm", "empty.dcm", "broken.png"}
@@ -417,10 +417,10 @@ def test_app_and_cli_word_each_fault_alike(tmp_path, dicom_dir, card):
     assert discover_inputs([folder / "report.dcm"]).files == [folder / "report.dcm"]
 
 
-def test_cli_classifies_the_image_a_dicomdir_lists(card, capsys):
+def test_cli_classifies_the_image_a_dicomdir_lists(capsys):
     from cxr_engine.cli import main
 
     dicomdir = bugcase("dicomdir-lowercase/DICOMDIR")
-    assert main([str(dicomdir), "--model", str(card.path), "--device", "cpu"]) == 0
+    assert main([str(dicomdir), *MODEL_ARGS]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and "im000000,ok," in lines[1]
