@@ -31,6 +31,7 @@ from test_desktop import (  # noqa: E402,F401  (fixtures)
     SIIM, WAIT_MS, card, drag, export, make_window, open_and_wait, pdf_text, private_settings,
 )
 from test_desktop_aspect import ASPECT, nonsquare, scene_point  # noqa: E402,F401
+from model_factory import BUNDLED_CARD  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -277,7 +278,7 @@ def test_pdf_holds_the_ratio_line_and_the_lines(qtbot, make_window, pa_film, tmp
     assert line in flat, flat
 
 
-def test_automation_exports_the_proposed_ratio(tmp_path, pa_film, card):
+def test_automation_exports_the_proposed_ratio(tmp_path, pa_film):
     pytest.importorskip("pypdf")
     pytest.importorskip("onnxruntime")
     out = tmp_path / "auto.pdf"
@@ -285,7 +286,8 @@ def test_automation_exports_the_proposed_ratio(tmp_path, pa_film, card):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", **{SETTINGS_ENV: str(tmp_path / "s.ini")})
     proc = subprocess.run(
         [sys.executable, "-m", "cxr_desktop", str(pa_film.parent), "--export-pdf", str(out), "--screenshot",
-         str(shot), "--lung-outline", "--ctr", "--model", str(card.path), "--device", "cpu", "--timeout", "240"],
+         str(shot), "--lung-outline", "--ctr", "--model", str(BUNDLED_CARD), "--backend", "onnx", "--device", "cpu",
+         "--timeout", "240"],
         capture_output=True, text=True, cwd=REPO, env=env, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
