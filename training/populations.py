@@ -146,3 +146,44 @@ def other_lines(section: dict | None, table: Callable) -> list[str]:
     body = [["all", section["n"], _counts(section["predicted"])]]
     body += [[age, sum(c.values()), _counts(c)] for age, c in section["by_age_group"].items()]
     return lines + table(["age group", "n", "called n/p/c"], body) + [""]
+
+
+# ----------------------------------------------------------------------------- command line
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Population figures of a bundled model on some sources of a split, without a whole evaluation.
+
+    ``python -m training.populations --card resources/models/efficientnet-lite0.json --manifest
+    training/work/curated/split_manifest.csv --sources rsna_pneumonia nih_cxr14``: each film goes
+    through ``read_image`` -> ``Classifier.predict`` (the card's temperature; the call is the
+    top class, which temperature does not change).
+    """
+    import argparse
+    import json
+
+    from cxr_engine.io import read_image
+    from cxr_engine.model_card import ModelCard
+
+    from .evaluate import make_classifier, prediction_rows, split_rows
+
+    parser = argparse.ArgumentParser(prog="python -m training.populations", description=main.__doc__.split("\n\n")[0])
+    parser.add_argument("--card", type=Path, required=True, help="model card JSON")
+    parser.add_argument("--manifest", type=Path, required=True, help="split manifest from training.curate")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--sources", nargs="+", required=True, help="the sources whose films are classified")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    from cxr_engine.weights import load_model
+
+    card = ModelCard.load(args.card)
+    classifier = make_classifier(card, args.device, model=load_model(card))
+    rows = [r for r in split_rows(args.manifest, args.split, None, 0) if r.get("source") in set(args.sources)]
+    logits = np.array([M.as_logits(classifier.predict([read_image(r["path"])]))[0] for r in rows])
+    section = population_section(prediction_rows(rows, logits))
+    print(json.dumps({"card": str(args.card), "split": args.split, "sources": args.sources, "n": len(rows),
+                      "populations": section}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
