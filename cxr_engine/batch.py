@@ -61,8 +61,10 @@ class Inputs:
     problems: dict[Path, str] = field(default_factory=dict)
 
 
-def discover_inputs(paths: Iterable[str | Path]) -> Inputs:
-    """Files named directly (whatever they are), and what a folder or a DICOMDIR holds.
+def discover_inputs(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> Inputs:
+    """Files named directly (whatever they are), and what a folder or a DICOMDIR holds, except what
+    lies in the ``exclude`` folders (the run's own output folders, so that a rerun does not classify
+    the heat-maps and masks of the last run).
 
     Folders and DICOMDIRs are read by ``cxr_engine.scanning.scan(include_raster=True)``, the
     scan the desktop app runs, so both find the same files: DICOM recognised by content or
@@ -76,6 +78,7 @@ def discover_inputs(paths: Iterable[str | Path]) -> Inputs:
 
     files: list[Path] = []
     problems: dict[Path, str] = {}
+    excluded = [Path(os.path.realpath(folder)) for folder in exclude]
     for raw in paths:
         path = Path(raw)
         if not (path.is_dir() or is_dicomdir_file(path)):
@@ -86,15 +89,23 @@ def discover_inputs(paths: Iterable[str | Path]) -> Inputs:
         images = set(result.image_files())
         reached = set(result.order)
         for found in result.order:
+            if excluded and _inside(found, excluded):
+                continue
             if found in images or found in reasons:
                 files.append(found)
             if found in reasons:
                 problems[found] = reasons[found]
         for error in result.errors:  # folders that could not be listed
-            if error.path not in reached:
+            if error.path not in reached and not (excluded and _inside(error.path, excluded)):
                 files.append(error.path)
                 problems[error.path] = error.reason
     return Inputs(files, problems)
+
+
+def _inside(path: Path, folders: list[Path]) -> bool:
+    """Whether ``path`` (links resolved) is one of ``folders`` (resolved) or lies under one of them."""
+    path = Path(os.path.realpath(path))
+    return any(path == folder or folder in path.parents for folder in folders)
 
 
 def expand_inputs(paths: Iterable[str | Path]) -> list[Path]:

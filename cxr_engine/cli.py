@@ -22,9 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cxr-classify",
         description=(
             "Classify frontal chest X-rays (DICOM, PNG, JPEG; folders are searched recursively) as "
-            "normal, pneumonia or covid. Research use only; not a medical device."
+            "normal, pneumonia or covid. Research use only; not a medical device. The output folders "
+            "(--cam-dir, --lung-mask-dir) are left out of the folders searched, so a rerun does not "
+            "classify its own outputs."
         ),
-        epilog="Exit status: 0 all inputs classified, 1 some failed (the rest are still written), 2 bad usage.",
+        epilog="Exit status: 0 all inputs classified, 1 some failed (the rest are still written), 2 bad usage "
+               "(including an output path that cannot be written: checked before any work starts).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument("--model", help="bundled model name or a model card .json (default: the best bundled model)")
@@ -36,10 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cam-dir", type=Path, metavar="DIR",
                         help="write a PNG of each image with its Grad-CAM heat-map here (NNNNN_<stem>_cam.png), and "
                              "the raw heat-map as a 16-bit greyscale PNG at the image's pixel grid "
-                             "(NNNNN_<stem>_heatmap.png, 0-65535 for 0-1)")
+                             "(NNNNN_<stem>_heatmap.png, 0-65535 for 0-1); not searched for inputs")
     parser.add_argument("--lung-mask-dir", type=Path, metavar="DIR",
                         help="write each image's lung mask from the bundled lung model here (NNNNN_<stem>_lungs.png, "
-                             "8-bit, 255 = lung, at the image's pixel grid); implausible lung fields add a warning")
+                             "8-bit, 255 = lung, at the image's pixel grid); implausible lung fields add a warning; "
+                             "not searched for inputs")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
     parser.add_argument("--isolation", action=argparse.BooleanOptionalAction, default=True,
                         help="decode each file in a worker process with a time limit, so a damaged or "
@@ -65,21 +69,43 @@ def _select_card(name: str | None):
     return card
 
 
+def output_path_problems(args) -> list[str]:
+    """One line per output path that cannot be written (``--csv FILE: reason``); the output folders
+    are created on the way (see ``cxr_engine.output_paths``)."""
+    from .output_paths import file_problem, folder_problem
+
+    checks = (("--csv", args.csv, file_problem), ("--cam-dir", args.cam_dir, folder_problem),
+              ("--lung-mask-dir", args.lung_mask_dir, folder_problem))
+    lines = []
+    for option, path, check in checks:
+        reason = check(path) if path is not None else None
+        if reason:
+            lines.append(f"{option} {path}: {reason}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    problems = output_path_problems(args)
+    for line in problems:
+        print(f"cxr-classify: {line}", file=sys.stderr)
+    if problems:
+        return EXIT_USAGE
     try:
         card = _select_card(args.model)
     except ModelError as exc:
         print(f"cxr-classify: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    inputs = discover_inputs(args.paths)
+    outputs = [folder for folder in (args.cam_dir, args.lung_mask_dir) if folder is not None]
+    inputs = discover_inputs(args.paths, exclude=outputs)
     files = inputs.files
     if not files:
-        print("cxr-classify: no DICOM, PNG or JPEG files found in the given paths", file=sys.stderr)
+        beside = " (outside the output folders)" if outputs else ""
+        print(f"cxr-classify: no DICOM, PNG or JPEG files found in the given paths{beside}", file=sys.stderr)
         return EXIT_USAGE
 
     from .backends import create_classifier
@@ -90,8 +116,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelError, ValueError) as exc:
         print(f"cxr-classify: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.cam_dir:
-        args.cam_dir.mkdir(parents=True, exist_ok=True)
     segmenter = None
     if args.lung_mask_dir:
         from .lung_fields import LungSegmenter, lung_card
@@ -101,7 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         except (ModelError, ValueError) as exc:
             print(f"cxr-classify: lung model: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        args.lung_mask_dir.mkdir(parents=True, exist_ok=True)
     return _write_results(files, classifier, args, segmenter, inputs.problems)
 
 
@@ -128,7 +151,8 @@ def _write_results(files, classifier, args, segmenter=None, problems=None) -> in
             handle.flush()
             if row.status != "ok":
                 failures += 1
-                logger.warning("%s: %s", row.path, row.message)
+                if row.path not in (problems or {}):  # the folder scan has logged those already
+                    logger.warning("%s: %s", row.path, row.message)
     logger.info("%d of %d inputs classified with %s on %s", len(files) - failures, len(files), classifier.name, classifier.device)
     return EXIT_SOME_FAILED if failures else EXIT_OK
 

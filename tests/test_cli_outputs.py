@@ -1,0 +1,81 @@
+"""cxr-classify's output paths: each checked before any work starts (one line naming the path and the
+reason, exit 2, no traceback), the run's own output folders left out of the inputs on a rerun, and
+each unreadable file logged once."""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+import cxr_engine.backends
+from cxr_engine.cli import EXIT_USAGE, build_parser, main
+
+from test_cli import LUNG_CARD, card, read_rows  # noqa: F401  (card is a fixture)
+
+
+@pytest.fixture()
+def film_folder(tmp_path, cxr3_dir):
+    folder = tmp_path / "trap"
+    folder.mkdir()
+    shutil.copy(next((cxr3_dir / "images" / "covid").glob("*.jpg")), folder / "film.jpg")
+    return folder
+
+
+def no_work(monkeypatch):
+    """Fail the test if the run gets as far as loading a classifier."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("the classifier was loaded before the output paths were checked")
+
+    monkeypatch.setattr(cxr_engine.backends, "create_classifier", refuse)
+
+
+@pytest.mark.parametrize("option, target, reason", [
+    ("--csv", "afile/out.csv", "afile is a file, not a folder"),
+    ("--csv", "existing_dir", "is a folder, not a file"),
+    ("--cam-dir", "afile", "is a file, not a folder"),
+    ("--cam-dir", "afile/x", "afile is a file, not a folder"),
+    ("--lung-mask-dir", "afile/x", "afile is a file, not a folder"),
+])
+def test_an_unwritable_output_path_stops_the_run_before_any_work(
+        option, target, reason, film_folder, card, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("afile").write_text("a file, not a folder")
+    Path("existing_dir").mkdir()
+    no_work(monkeypatch)
+    code = main([str(film_folder), "--model", str(card.path), option, target, "--device", "cpu"])
+    assert code == EXIT_USAGE == 2
+    assert capsys.readouterr().err.splitlines() == [f"cxr-classify: {option} {target}: {reason}"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "existing_dir", "trap"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_a_folder_that_cannot_be_created_stops_the_run(film_folder, card, monkeypatch, capsys):
+    no_work(monkeypatch)
+    assert main([str(film_folder), "--model", str(card.path), "--cam-dir", "/proc/x"]) == EXIT_USAGE
+    assert capsys.readouterr().err.splitlines() == [
+        "cxr-classify: --cam-dir /proc/x: cannot create the folder: No such file or directory"]
+
+
+def test_a_rerun_does_not_classify_its_own_outputs(film_folder, card, tmp_path):
+    if not LUNG_CARD.exists():
+        pytest.skip(f"no lung model bundled at {LUNG_CARD}")
+    args = [str(film_folder), "--model", str(card.path), "--device", "cpu", "--no-isolation",
+            "--cam-dir", str(film_folder / "cams"), "--lung-mask-dir", str(film_folder / "lungs")]
+    for run in ("first", "second"):
+        out = tmp_path / f"{run}.csv"
+        assert main([*args, "--csv", str(out)]) == 0
+        assert [Path(row["path"]).name for row in read_rows(out)[1]] == ["film.jpg"], run
+    assert {p.name for p in (film_folder / "cams").iterdir()} == {"00000_film_cam.png", "00000_film_heatmap.png"}
+    assert "not searched for inputs" in " ".join(build_parser().format_help().split())
+
+
+def test_a_file_the_folder_scan_cannot_read_is_logged_once(film_folder, card, caplog):
+    (film_folder / "garbage.dcm").write_bytes(b"\x00\x01not dicom at all" * 50)
+    with caplog.at_level(logging.WARNING):
+        assert main([str(film_folder), "--model", str(card.path), "--device", "cpu", "--no-isolation",
+                     "--csv", str(film_folder.parent / "r.csv")]) == 1
+    about = [r.getMessage() for r in caplog.records if "garbage.dcm" in r.getMessage()]
+    assert len(about) == 1, about
+    assert "not a" in about[0]  # with the reason
