@@ -2,7 +2,8 @@
 and/or the shown result as JSON, quit.
 
 The run ends with ``QApplication.exit(code)``: 0 on success, 1 with a logged reason otherwise
-(nothing to show, unreadable first image, model failure, export failure or the time limit).
+(nothing to show, no readable image, model failure, export failure or the time limit). The first
+image that can be read is used: unreadable ones before it are skipped, each named in the log.
 """
 from __future__ import annotations
 
@@ -49,16 +50,18 @@ class Automation(QObject):
         self._started = time.perf_counter()
         self._first: Path | None = None
         self._acted = False
+        self._skipped: list[Path] = []
         window.scanFinished.connect(self._on_scanned)
         window.imageShown.connect(self._on_image)
-        window.imageFailed.connect(lambda path, reason: self._fail(f"the first image cannot be read: {reason}"))
+        window.imageFailed.connect(self._on_failed)
         window.camShown.connect(self._on_cam)
         window.modelUnavailable.connect(self._on_no_model)
         window.exportFinished.connect(self._on_exported)
         window.exportFailed.connect(self._fail)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
-        self._timer.timeout.connect(lambda: self._fail(f"timed out after {task.timeout_s:g} s"))
+        self._timer.timeout.connect(lambda: self._fail(
+            f"timed out after {task.timeout_s:g} s" + (f" on {self._first}" if self._first is not None else "")))
         self._timer.start(int(task.timeout_s * 1000))
 
     # ------------------------------------------------------------------ waiting
@@ -71,6 +74,20 @@ class Automation(QObject):
             self._first = path
         if self.window.result.state == NO_MODEL:
             self._proceed_without_model()
+
+    def _on_failed(self, path: Path, reason: str) -> None:
+        """An image cannot be read: before the first one is shown, go on to the next image."""
+        if self._first is not None:
+            return  # the image the outputs are made of is shown already
+        path = Path(path)
+        logger.warning("skipped %s: it cannot be read: %s", path, reason)
+        self._skipped.append(path)
+        images = self.window.browser.image_paths()
+        later = images[images.index(path) + 1:] if path in images else []
+        if not later:
+            self._fail(f"no image can be read ({len(self._skipped)} tried); the last, {path}: {reason}")
+            return
+        self.window.browser.select_path(later[0])
 
     def _on_no_model(self, message: str) -> None:
         if self.window.result.state != NO_MODEL:
@@ -135,7 +152,7 @@ class Automation(QObject):
             try:
                 save(path)
             except OSError as exc:
-                self._fail(f"cannot write the {what}: {exc}")
+                self._fail(f"cannot write the {what} to {path}: {exc.strerror or exc}")
                 return
         if self.task.pdf is not None:
             paths = self.window.browser.study_paths(self._first)
