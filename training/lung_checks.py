@@ -126,3 +126,40 @@ def heatmap_in_lungs_lines(section: dict | None, table: Callable) -> list[str]:
 
 def _cells(d: dict) -> list:
     return [d.get("n", 0), d.get("mean"), d.get("p10"), d.get("median"), d.get("p90")]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Heat-map in lungs for one model card on a split, without a whole evaluation.
+
+    ``python -m training.lung_checks --card resources/models/efficientnet-lite0.json --manifest
+    training/work/curated/split_manifest.csv`` prints the section's JSON (the five lowest included).
+    """
+    import argparse
+    import json
+    from pathlib import Path
+
+    from cxr_engine.lung_fields import LungSegmenter, lung_card
+    from cxr_engine.model_card import ModelCard
+    from cxr_engine.weights import load_model
+
+    from .evaluate import make_classifier, split_rows
+
+    parser = argparse.ArgumentParser(prog="python -m training.lung_checks", description=main.__doc__.split("\n\n")[0])
+    parser.add_argument("--card", type=Path, required=True, help="classifier model card JSON")
+    parser.add_argument("--manifest", type=Path, required=True, help="split manifest from training.curate")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument("--films-per-class", type=int, default=50, help="films per true class (default 50)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lung-model", default=None, help="lung-field model card (default: the bundled lung-unet)")
+    args = parser.parse_args(argv)
+    card = ModelCard.load(args.card)
+    classifier = make_classifier(card, "cpu", model=load_model(card))
+    segmenter = LungSegmenter(lung_card(args.lung_model))
+    rows = split_rows(args.manifest, args.split, None, args.seed)
+    section = heatmap_in_lungs_section(classifier, segmenter, rows, args.films_per_class, args.seed)
+    print(json.dumps({"card": str(args.card), "split": args.split, "heatmap_in_lungs": section}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
