@@ -622,7 +622,7 @@ def masked_lines(masked: dict) -> list[str]:
     rectangle = (f"the central thorax (rows {MASK_ROWS[0]:.0%}–{MASK_ROWS[1]:.0%}, columns "
                  f"{MASK_COLS[0]:.0%}–{MASK_COLS[1]:.0%})")
     if masked["mask"].get("shape") == "own lung fields":
-        what = (f"each test film's own lung fields (model `{masked['mask']['model']}`, dilated by "
+        what = (f"its own lung fields (model `{masked['mask']['model']}`, dilated by "
                 f"{masked['mask']['dilate_fraction']:.0%} of the side; {rectangle} where they were not found)")
     else:
         what = rectangle
