@@ -18,6 +18,7 @@ import numpy as np
 from cxr_engine.preprocessing import contrast_stretch
 
 from .degradation import cropped, repositioned, with_markers, zoomed_out
+from .processing_shift import shifts_over
 
 #: Largest share of test calls that any single framing shift may change.
 FRAMING_CHANGE_MARGIN = 0.05
@@ -65,11 +66,9 @@ def framed_display(path: str, size: int, name: str) -> np.ndarray:
 
 def check_framing(section: dict | None) -> list[str]:
     """A failure line for every framing shift that changes more than ``FRAMING_CHANGE_MARGIN`` of the calls."""
-    if not section:
-        return []
-    return [f"'{name}' changes {row['changed']:.3f} of the test calls > {FRAMING_CHANGE_MARGIN:.2f}: "
-            "the model reads the framing" for name, row in section["shifts"].items()
-            if row["changed"] > FRAMING_CHANGE_MARGIN]
+    return shifts_over(section, "changed", FRAMING_CHANGE_MARGIN,
+                       lambda name, changed: f"'{name}' changes {changed:.3f} of the test calls > "
+                                             f"{FRAMING_CHANGE_MARGIN:.2f}: the model reads the framing")
 
 
 def framing_lines(section: dict | None, table: Callable) -> list[str]:

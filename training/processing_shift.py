@@ -93,13 +93,18 @@ def shift_section(labels: Sequence[int], plain_logits: np.ndarray, shifted: dict
     return {"plain_accuracy": plain["accuracy"], "margin": SHIFT_MARGIN, "shifts": rows}
 
 
-def check_shifts(section: dict | None) -> list[str]:
-    """A failure line for every shift that costs more than ``SHIFT_MARGIN`` of accuracy."""
+def shifts_over(section: dict | None, key: str, margin: float, message: Callable[[str, float], str]) -> list[str]:
+    """``message(name, value)`` for every shift of ``section`` whose ``key`` exceeds ``margin``."""
     if not section:
         return []
-    return [f"accuracy under '{name}' drops {row['accuracy_drop']:.3f} > {SHIFT_MARGIN:.2f}: the model reads "
-            "how the image was processed" for name, row in section["shifts"].items()
-            if row["accuracy_drop"] > SHIFT_MARGIN]
+    return [message(name, row[key]) for name, row in section["shifts"].items() if row[key] > margin]
+
+
+def check_shifts(section: dict | None) -> list[str]:
+    """A failure line for every shift that costs more than ``SHIFT_MARGIN`` of accuracy."""
+    return shifts_over(section, "accuracy_drop", SHIFT_MARGIN,
+                       lambda name, drop: f"accuracy under '{name}' drops {drop:.3f} > {SHIFT_MARGIN:.2f}: "
+                                          "the model reads how the image was processed")
 
 
 def shift_lines(section: dict | None, table: Callable) -> list[str]:
