@@ -89,7 +89,10 @@ METADATA = ("pylibjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "pydicom")
 #: Decoder packages pydicom and pylibjpeg import by name at run time.
 DECODER_IMPORTS = ("pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm", "pydicom.pixels.decoders.pylibjpeg",
                    "pydicom.pixels.decoders.pyjpegls", "pydicom.pixels.decoders.gdcm",
-                   "pydicom.pixels.decoders.pillow", "pydicom.pixels.decoders.rle")
+                   "pydicom.pixels.decoders.pillow", "pydicom.pixels.decoders.rle",
+                   # imagecodecs loads its codec extensions lazily: the 12-bit JPEG Extended decoder and its helpers.
+                   "imagecodecs", "imagecodecs._jpeg8", "imagecodecs._shared", "imagecodecs._shared_cython",
+                   "imagecodecs._imcd")
 #: The app's modules; listed so that a lazily imported one is never left out.
 APP_PACKAGES = ("cxr_engine", "cxr_desktop")
 

@@ -143,7 +143,8 @@ def check_info(info: dict, variant: str, reference: dict | None = None) -> list[
     decode that succeeds in ``reference`` (the same check run from source) also succeeding here."""
     problems = [] if info.get("frozen") else ["the program does not run frozen"]
     importable = info.get("importable", {})
-    need = ["onnxruntime", "cv2", "reportlab", "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm"]
+    need = ["onnxruntime", "cv2", "reportlab", "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm",
+            "imagecodecs._jpeg8"]
     absent = ["torch", "torchvision", "timm", "pytorch_grad_cam", "triton"] if variant == "lite" else ["triton"]
     if variant == "full":
         need += ["torch", "torchvision", "timm", "pytorch_grad_cam"]
@@ -219,10 +220,25 @@ def missing_qt_libraries(internal: Path) -> list[str]:
     return sorted(problems)
 
 
+#: pydicom's own 12-bit JPEG Extended (Process 2 & 4) file: only imagecodecs decodes it, and that
+#: package loads its codec extensions lazily, so a bundle can import it and still fail to decode.
+PYDICOM_EXTRAS = ("JPGExtended.dcm",)
+
+
+def pydicom_test_files(names: tuple[str, ...] = PYDICOM_EXTRAS) -> list[Path]:
+    """Those of ``names`` that the installed pydicom ships (its test data, no download)."""
+    try:
+        import pydicom.data
+    except ImportError:
+        return []
+    folder = Path(pydicom.data.__file__).parent / "test_files"
+    return [folder / n for n in names if (folder / n).is_file()]
+
+
 def extra_dicoms(names: list[str] | None) -> list[Path]:
     if names is not None:
         return [Path(n) for n in names]
-    return [SHARED_DICOM / n for n in EXTRA_DICOMS if (SHARED_DICOM / n).is_file()]
+    return [SHARED_DICOM / n for n in EXTRA_DICOMS if (SHARED_DICOM / n).is_file()] + pydicom_test_files()
 
 
 def app_env(settings: Path) -> dict[str, str]:
