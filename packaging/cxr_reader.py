@@ -25,7 +25,7 @@ TRANSFER_SYNTAXES = {
     "rle_lossless": "1.2.840.10008.1.2.5",
 }
 LIBRARIES = ("torch", "torchvision", "timm", "pytorch_grad_cam", "triton", "onnxruntime", "cv2", "reportlab",
-             "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm", "imagecodecs._jpeg8")
+             "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm")
 
 
 def decode_check(path: str) -> dict:

@@ -143,8 +143,7 @@ def check_info(info: dict, variant: str, reference: dict | None = None) -> list[
     decode that succeeds in ``reference`` (the same check run from source) also succeeding here."""
     problems = [] if info.get("frozen") else ["the program does not run frozen"]
     importable = info.get("importable", {})
-    need = ["onnxruntime", "cv2", "reportlab", "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm",
-            "imagecodecs._jpeg8"]
+    need = ["onnxruntime", "cv2", "reportlab", "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm"]
     absent = ["torch", "torchvision", "timm", "pytorch_grad_cam", "triton"] if variant == "lite" else ["triton"]
     if variant == "full":
         need += ["torch", "torchvision", "timm", "pytorch_grad_cam"]
