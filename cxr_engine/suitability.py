@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from .image import CxrImage
 
 LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "XTABLE"}
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO", "PORT CHEST", "CHEST_LAT", "CHEST PA"}
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR", "OT", ""}
 TRAINING_AGES = "children aged 1–5 years and adults"
+#: A display image whose 0.5th–99.5th percentile span (the model input's contrast stretch,
+#: ``preprocessing.STRETCH_PERCENTILES``) is below this share of the display range holds no film.
+UNIFORM_SPAN = 0.02
+NO_CONTENT_WARNING = "the image is nearly uniform (no visible film): no class can mean anything"
 #: Secondary Capture storage SOP classes (PS3.4 B.5): converted, digitised or screen-captured images.
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 
@@ -45,10 +51,30 @@ def assess(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
     years = age_in_years(meta.patient_age)
     if years is not None and (years < 1 or 6 <= years < 18):
         warnings.append(f"patient age outside the training data ({TRAINING_AGES})")
+    if is_nearly_uniform(image):
+        warnings.append(NO_CONTENT_WARNING)
     # The physical extent at square pixels: a 220×440 image with rows twice as far apart is 440×440.
     if input_size and min(image.display_shape) < input_size:
         warnings.append(f"image smaller than the model input ({input_size} px): detail is missing")
     return tuple(warnings)
+
+
+def is_nearly_uniform(image: CxrImage) -> bool:
+    """Whether the display image (padding left out) spans less than ``UNIFORM_SPAN`` of [0, 1]
+    between its 0.5th and 99.5th percentiles: a blank, black, white or one-pixel image, which the
+    model would still give a confident-looking class."""
+    from .preprocessing import STRETCH_PERCENTILES
+
+    display = image.display()
+    step = max(1, min(display.shape) // 256)
+    values = display[::step, ::step]
+    if image.padding is not None:
+        kept = values[~image.padding[::step, ::step]]
+        values = kept if kept.size else values
+    if values.size < 2:
+        return True
+    low, high = np.percentile(values, STRETCH_PERCENTILES)
+    return bool(high - low < UNIFORM_SPAN)
 
 
 #: Modalities of projection radiographs (PS3.3 C.7.3.1.1.1): the lung outline and the CTR are drawn on these.

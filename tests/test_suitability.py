@@ -12,8 +12,29 @@ from cxr_engine.suitability import age_in_years, assess, image_warnings
 
 
 def image_with(size=(512, 512), **meta) -> CxrImage:
-    values = np.zeros(size, dtype=np.uint8)
+    values = np.tile(np.linspace(0, 255, size[1]).astype(np.uint8), (size[0], 1))  # some content
     return CxrImage(path="x", stored=values, modality=values, metadata=ImageMetadata(**meta))
+
+
+@pytest.mark.parametrize("fill", [0, 255, 117])
+def test_a_blank_image_is_said_to_hold_no_film(fill, tmp_path):
+    from PIL import Image
+
+    from cxr_engine.suitability import NO_CONTENT_WARNING
+
+    path = tmp_path / "blank.png"
+    Image.fromarray(np.full((300, 300), fill, np.uint8)).save(path)
+    assert NO_CONTENT_WARNING in image_warnings(read_image(path), 224)
+    one_pixel = tmp_path / "one.png"
+    Image.fromarray(np.full((1, 1), fill, np.uint8)).save(one_pixel)
+    assert NO_CONTENT_WARNING in image_warnings(read_image(one_pixel), 224)
+
+
+def test_real_films_are_not_called_blank(dicom_dir, cxr3_dir):
+    from cxr_engine.suitability import is_nearly_uniform
+
+    films = sorted(dicom_dir.glob("*.dcm")) + sorted((cxr3_dir / "images" / "normal").glob("*.jpg"))[:20]
+    assert films and not any(is_nearly_uniform(read_image(f)) for f in films)
 
 
 @pytest.mark.parametrize("age, years", [("062Y", 62), ("3", 3), ("018M", 1.5), ("010D", 10 / 365.25), ("", None), ("old", None)])
