@@ -11,7 +11,7 @@ import numpy as np
 
 from .image import CxrImage
 from .model_card import CLASS_DISPLAY_NAMES, ModelCard
-from .preprocessing import to_model_input
+from .preprocessing import normalise, standardise
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,22 @@ def display_of(image: CxrImage | np.ndarray) -> np.ndarray:
     return image.display() if isinstance(image, CxrImage) else image
 
 
-def model_input(card: ModelCard, image: CxrImage | np.ndarray, display: np.ndarray | None = None) -> np.ndarray:
-    """The (in_chans, size, size) float32 model input for one image, as ``card`` defines it.
+def standardised(image: CxrImage | np.ndarray, size: int, display: np.ndarray | None = None) -> np.ndarray:
+    """Preprocessing steps 1–3 for one image: (size, size) float32 greyscale in [0, 1].
 
     ``display`` is ``image``'s display array when the caller already has it. A ``CxrImage``'s
-    padding is left out of the contrast stretch (``cxr_engine.preprocessing``).
+    padding is left out of the contrast stretch (``cxr_engine.preprocessing``). Training, its
+    evaluation's shifted and masked test images and inference all start from this.
     """
     display = display_of(image) if display is None else display
     padding = image.padding if isinstance(image, CxrImage) else None
-    return to_model_input(display, card.input_size, tuple(card.mean), tuple(card.std), card.in_chans, padding)
+    return standardise(display, size, padding)
+
+
+def model_input(card: ModelCard, image: CxrImage | np.ndarray, display: np.ndarray | None = None) -> np.ndarray:
+    """The (in_chans, size, size) float32 model input for one image, as ``card`` defines it (step 4,
+    ``normalise``, after :func:`standardised`)."""
+    return normalise(standardised(image, card.input_size, display), tuple(card.mean), tuple(card.std), card.in_chans)
 
 
 def prediction_from_logits(card: ModelCard, logits: np.ndarray) -> Prediction:

@@ -1,6 +1,6 @@
 """Training data: split-manifest rows -> (model input tensor, class index).
 
-Per image: ``read_image`` -> ``.display()`` -> ``standardise(size)`` (the engine's own steps, so
+Per image: ``read_image`` -> ``standardised(image, size)`` (the engine's own steps 1–3, so
 training sees exactly what inference sees) -> augmentation (training only: border swap, geometry
 and intensity, acquisition shift) -> ``normalise``.
 Standardised images are cached in memory as float16, one cache per split and size, so only the
@@ -27,7 +27,8 @@ from torch.utils.data import Dataset, Sampler
 
 from cxr_engine.io import read_image
 from cxr_engine.model_card import CLASSES
-from cxr_engine.preprocessing import contrast_stretch, normalise, standardise
+from cxr_engine.predictions import standardised
+from cxr_engine.preprocessing import contrast_stretch, normalise
 
 from .degradation import (MARKER_TEXTS, cropped, recompressed, repositioned, resampled, sharpened, with_markers,
                           zoomed_out)
@@ -73,8 +74,7 @@ def limit_rows(rows: list[dict], limit: int | None, seed: int = 0) -> list[dict]
 
 def standardised_image(path: str | Path, size: int) -> np.ndarray:
     """The engine's steps 1–3 for one file: (size, size) float32 in [0, 1] (pixel padding left out of the stretch)."""
-    image = read_image(path)
-    return standardise(image.display(), size, getattr(image, "padding", None))
+    return standardised(read_image(path), size)
 
 
 class ImageCache:

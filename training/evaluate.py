@@ -34,7 +34,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from cxr_engine.model_card import CLASSES, ModelCard
-from cxr_engine.preprocessing import PREPROCESSING_VERSION, standardise
+from cxr_engine.predictions import standardised
+from cxr_engine.preprocessing import PREPROCESSING_VERSION
 from cxr_engine.registry import get_architecture
 from cxr_engine.weights import sha256_file
 
@@ -157,7 +158,7 @@ def masked_display(path: str, size: int) -> np.ndarray:
     """
     from cxr_engine.io import read_image
 
-    return mask_lungs(standardise(read_image(path).display(), size))
+    return mask_lungs(standardised(read_image(path), size))
 
 
 # --------------------------------------------------------------------------- prediction and cache
@@ -458,7 +459,7 @@ def plot_masked_examples(rows: Sequence[dict], size: int, path: Path, segmenter=
     fig = new_figure(2.0 * len(examples), 4.2)
     axes = np.atleast_2d(fig.subplots(2, len(examples), squeeze=False))
     for col, row in enumerate(examples):
-        grey = standardise(read_image(row["path"]).display(), size)
+        grey = standardised(read_image(row["path"]), size)
         masked = (mask_lungs(grey) if segmenter is None
                   else own_lungs_masked_display(row["path"], size, segmenter, mask_lungs)[0])
         for r, (image, label) in enumerate(((grey, "standardised"), (masked, "lungs masked"))):
@@ -762,7 +763,7 @@ def framing_shift_section(args, classifier, card: ModelCard, cache, rows, test_l
     if args.no_shift_test:
         return None
     framed = {name: split_logits(args, classifier, card, cache, "test", rows, framing=name) for name in FRAMING_SHIFTS}
-    return shift_section(label_indices(rows), test_logits, framed, temperature, FRAMING_SHIFTS)
+    return shift_section(label_indices(rows), test_logits, framed, temperature, FRAMING_SHIFTS, FRAMING_CHANGE_MARGIN)
 
 
 def draw_figures(args, results: dict, classifier, test_rows, test_logits, card: ModelCard, segmenter=None) -> None:

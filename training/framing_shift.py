@@ -58,9 +58,9 @@ FRAMING_SHIFTS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
 def framed_display(path: str, size: int, name: str) -> np.ndarray:
     """The engine's standardised image of ``path`` after framing shift ``name``, stretched again, in [0, 1]."""
     from cxr_engine.io import read_image
-    from cxr_engine.preprocessing import standardise
+    from cxr_engine.predictions import standardised
 
-    grey = standardise(read_image(path).display(), size).astype(np.float32)
+    grey = standardised(read_image(path), size)
     return contrast_stretch(np.clip(FRAMING_SHIFTS[name][1](grey), 0.0, 1.0))
 
 
@@ -80,7 +80,7 @@ def framing_lines(section: dict | None, table: Callable) -> list[str]:
         return lines + ["Not run (`--no-shift-test`).", ""]
     lines += ["Each framing was applied with fixed settings to every standardised test image, which was "
               "contrast-stretched again and classified. A diagnosis does not depend on framing, so the "
-              f"measure is the share of calls that change (allowed: {FRAMING_CHANGE_MARGIN:.2f}). "
+              f"measure is the share of calls that change (allowed: {section['margin']:.2f}). "
               f"Plain test accuracy {section['plain_accuracy']:.3f}.", ""]
     lines += table(["shift", "what", "accuracy", "drop", "calls changed", *(f"recall {c}" for c in CLASSES),
                     "predicted n/p/c"],

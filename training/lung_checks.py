@@ -48,10 +48,10 @@ def own_lungs_masked_display(path: str, size: int, segmenter, fallback: Callable
     When the lung fields are not found, ``fallback`` (the fixed-rectangle blanking) is applied instead.
     """
     from cxr_engine.io import read_image
-    from cxr_engine.preprocessing import standardise
+    from cxr_engine.predictions import standardised
 
     image = read_image(path)
-    grey = standardise(image.display(), size, getattr(image, "padding", None))
+    grey = standardised(image, size)
     fields = segmenter.segment(image)
     if not fields.found:
         return fallback(grey), False

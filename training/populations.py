@@ -19,6 +19,7 @@ import numpy as np
 from cxr_engine.model_card import CLASSES
 
 from . import metrics as M
+from .curate import coarse_age
 
 ADULT_PNEUMONIA_SOURCE = "rsna_pneumonia"
 
@@ -28,7 +29,8 @@ POPULATION_BAR = {"adult_pneumonia_recall": 0.80, "adult_pneumonia_precision": 0
 
 
 def is_adult(row: dict) -> bool:
-    return row.get("age_group", "") not in ("pediatric", "unknown", "")
+    """An adult film by the curation's own age rule (``training.curate.coarse_age``)."""
+    return coarse_age(row.get("age_group", "")) == "adult"
 
 
 def recall_precision(rows: Sequence[dict], label: str) -> dict:

@@ -64,17 +64,18 @@ SHIFTS: dict[str, tuple[str, Callable[[np.ndarray, str], np.ndarray]]] = {
 def shifted_display(path: str, size: int, name: str) -> np.ndarray:
     """The engine's standardised image of ``path`` after shift ``name``, clipped to [0, 1]."""
     from cxr_engine.io import read_image
-    from cxr_engine.preprocessing import standardise
+    from cxr_engine.predictions import standardised
 
-    grey = standardise(read_image(path).display(), size).astype(np.float32)
+    grey = standardised(read_image(path), size)
     return np.clip(SHIFTS[name][1](grey, path), 0.0, 1.0).astype(np.float32)
 
 
 def shift_section(labels: Sequence[int], plain_logits: np.ndarray, shifted: dict[str, np.ndarray],
-                  temperature: float, shifts: dict | None = None) -> dict:
+                  temperature: float, shifts: dict | None = None, margin: float = SHIFT_MARGIN) -> dict:
     """Per shift: accuracy, its drop from the plain test, macro-F1, recalls, predictions changed.
 
-    ``shifts`` is the registry the names come from (default: this module's ``SHIFTS``).
+    ``shifts`` is the registry the names come from (default: this module's ``SHIFTS``); ``margin``
+    is the limit its check applies, recorded with the section.
     """
     shifts = SHIFTS if shifts is None else shifts
     labels = np.asarray(labels)
@@ -90,7 +91,7 @@ def shift_section(labels: Sequence[int], plain_logits: np.ndarray, shifted: dict
             "recall": summary["recall"], "changed": float(np.mean(preds != plain_preds)) if len(preds) else 0.0,
             "predicted": M.prediction_counts((CLASSES[p] for p in preds), CLASSES),
         }
-    return {"plain_accuracy": plain["accuracy"], "margin": SHIFT_MARGIN, "shifts": rows}
+    return {"plain_accuracy": plain["accuracy"], "margin": margin, "shifts": rows}
 
 
 def shifts_over(section: dict | None, key: str, margin: float, message: Callable[[str, float], str]) -> list[str]:
