@@ -138,17 +138,19 @@ class CxrImage:
             return self.full_range_window()
         return self.auto_window()
 
-    def display(self, voi: Window | VoiLut | None = None) -> np.ndarray:
+    def display(self, voi: Window | VoiLut | None = None, step: int = 1) -> np.ndarray:
         """Float32 image in [0, 1] after VOI and inversion: the full-dynamic-range display image.
 
         This is what the model sees (through ``cxr_engine.preprocessing``) and what 8-bit
-        rendering quantises.
+        rendering quantises. ``step`` > 1 gives every ``step``-th pixel each way (the same VOI),
+        for statistics that need no full-size image.
         """
         voi = self.default_voi() if voi is None else voi
+        values = self.modality[::step, ::step]
         if isinstance(voi, VoiLut):
-            out = apply_voi_lut_table(self.modality, voi)
+            out = apply_voi_lut_table(values, voi)
         else:
-            out = apply_window(self.modality, voi)
+            out = apply_window(values, voi)
         if self.invert:
             out = 1.0 - out
         return out

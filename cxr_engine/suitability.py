@@ -65,9 +65,8 @@ def is_nearly_uniform(image: CxrImage) -> bool:
     model would still give a confident-looking class."""
     from .preprocessing import STRETCH_PERCENTILES
 
-    display = image.display()
-    step = max(1, min(display.shape) // 256)
-    values = display[::step, ::step]
+    step = max(1, min(image.shape) // 256)
+    values = image.display(step=step)
     if image.padding is not None:
         kept = values[~image.padding[::step, ::step]]
         values = kept if kept.size else values
