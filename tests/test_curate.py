@@ -124,6 +124,19 @@ class TestWeights:
         assert weights == {"normal": pytest.approx(150 / (2 * 50)), "pneumonia": pytest.approx(150 / (2 * 100))}
 
 
+    def test_source_power_shares_a_class_by_square_root_frequency(self):
+        rows = ([{"split": "train", "label": "normal", "source": "big"} for _ in range(400)]
+                + [{"split": "train", "label": "normal", "source": "small"} for _ in range(100)])
+        curate.sample_weights(rows, source_floor=1, source_power=0.5)
+        mass = defaultdict(float)
+        for r in rows:
+            mass[r["source"]] += float(r["sample_weight"])
+        # sqrt(400) : sqrt(100) = 2 : 1 of the class's 500 draws (power 0 would give 1 : 1)
+        assert mass["big"] == pytest.approx(500 * 2 / 3, rel=1e-5)
+        assert mass["small"] == pytest.approx(500 / 3, rel=1e-5)
+        curate.sample_weights(rows, source_floor=1, source_power=1.0)  # proportional: every image weighs 1
+        assert [float(r["sample_weight"]) for r in rows] == pytest.approx([1.0] * len(rows))
+
     def test_age_balance_splits_each_class_between_children_and_adults(self):
         def rows_of(n, label, source, age):
             return [{"split": "train", "label": label, "source": source, "age_group": age} for _ in range(n)]

@@ -25,3 +25,23 @@ def test_the_source_is_gone_and_classes_keep_equal_shares():
 def test_an_unknown_source_is_refused():
     with pytest.raises(ValueError, match="not in the manifest"):
         exclude_source(rows(), "nowhere")
+
+
+def test_without_a_source_only_the_weights_change(tmp_path):
+    import csv
+
+    from training.loso_manifest import main
+
+    manifest = tmp_path / "split_manifest.csv"
+    with open(manifest, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["label", "source", "split", "sample_weight", "patient_id", "age_group"])
+        writer.writeheader()
+        writer.writerows({**r, "patient_id": f"p{i}", "age_group": "adult"} for i, r in enumerate(rows()))
+    assert main(["--manifest", str(manifest), "--source-power", "0.5", "--source-floor", "1", "--out", str(tmp_path / "out")]) == 0
+    with open(tmp_path / "out" / "split_manifest.csv", newline="", encoding="utf-8") as handle:
+        kept = list(csv.DictReader(handle))
+    assert len(kept) == len(rows())
+    covid = {s: sum(float(r["sample_weight"]) for r in kept if r["label"] == "covid" and r["source"] == s)
+             for s in ("a", "b")}
+    assert covid["b"] / covid["a"] == pytest.approx((4 / 2) ** 0.5, rel=1e-4)  # sqrt(4) : sqrt(2)
+    assert "draw share" in (tmp_path / "out" / "counts.md").read_text(encoding="utf-8")

@@ -507,12 +507,14 @@ def coarse_age(age_group: str) -> str:
     return "adult" if age_group in ADULT_GROUPS else "unknown"
 
 
-def _floored_shares(counts: Counter, floor: int) -> dict:
-    """key -> min(1, n / floor): an equal share, shrunk for keys with fewer than ``floor`` images."""
-    return {key: min(1.0, n / max(1, floor)) for key, n in counts.items()}
+def _floored_shares(counts: Counter, floor: int, power: float = 0.0) -> dict:
+    """key -> min(1, n / floor) * n ** power: an equal share (power 0), shrunk for keys with fewer
+    than ``floor`` images; power 0.5 gives larger keys a share growing with sqrt(n)."""
+    return {key: min(1.0, n / max(1, floor)) * n ** power for key, n in counts.items()}
 
 
-def sample_weights(rows: list[dict], source_floor: int = 1, age_floor: int | None = None) -> None:
+def sample_weights(rows: list[dict], source_floor: int = 1, age_floor: int | None = None,
+                   source_power: float = 0.0) -> None:
     """Set ``sample_weight`` per split so that classes, age groups within a class and sources are drawn equally.
 
     Without ``age_floor``: w(row) = N / (K * S_c * n_cs), with N the images in the row's split, K
@@ -530,6 +532,13 @@ def sample_weights(rows: list[dict], source_floor: int = 1, age_floor: int | Non
     n / floor of an equal share (shares renormalised). Without this floor a single image (cxr3
     keeps one ieee8023 normal in train) would draw a third of all normal samples, and the 10
     pediatric COVID-19 training films would draw half of all COVID-19 samples.
+
+    ``source_power`` p > 0 shares a (class, age group)'s mass between its sources in proportion
+    to floor_share * n ** p instead of equally (p 0.5: square-root frequency). Why: with equal
+    shares a large source is drawn far less per class than its size (cxr3's 3,149 adult normals
+    of ``covid19_radiography_db`` got a fifth of the normal draws, its 1,780 COVID-19 films a
+    third of the COVID-19 draws), which teaches "this source's look means COVID-19", while a
+    32-film source is repeated twenty-fold.
     """
     for split in SPLITS:
         members = [r for r in rows if r["split"] == split]
@@ -539,7 +548,7 @@ def sample_weights(rows: list[dict], source_floor: int = 1, age_floor: int | Non
             age = {id(r): coarse_age(r.get("age_group", "unknown")) for r in members}
         n_cas = Counter((r["label"], age[id(r)], r["source"]) for r in members)
         n_ca = Counter((r["label"], age[id(r)]) for r in members)
-        source_share = _floored_shares(n_cas, source_floor)
+        source_share = _floored_shares(n_cas, source_floor, source_power)
         age_share = _floored_shares(n_ca, age_floor or 1)
         source_total, age_total = Counter(), Counter()
         for (label, group, _), value in source_share.items():
@@ -649,6 +658,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--source-floor", type=int, default=50, metavar="N",
                    help="sample_weight: a source with fewer than N images in a class gets a smaller share "
                    "(1: every source gets an equal share however small)")
+    p.add_argument("--source-power", type=float, default=0.0, metavar="P",
+                   help="sample_weight: share a class x age group between its sources in proportion to n**P "
+                   "(0: equally, the default; 0.5: square-root frequency)")
     p.add_argument("--age-balance", action=argparse.BooleanOptionalAction, default=True,
                    help="sample_weight: share each class's mass equally between pediatric and adult films "
                    "before sources (--no-age-balance: classes and sources only, as curations before 2026-11-29)")
@@ -761,7 +773,7 @@ def curate(args: argparse.Namespace, command: str) -> dict:
     capped: list[dict] = []
     if args.cap_per_class_source:
         kept, capped = cap_train(kept, args.cap_per_class_source, args.seed)
-    sample_weights(kept, args.source_floor, args.age_floor if args.age_balance else None)
+    sample_weights(kept, args.source_floor, args.age_floor if args.age_balance else None, args.source_power)
 
     sha_counts = Counter(r["pixel_sha256"] for r in rows)
     summary = {
@@ -769,7 +781,7 @@ def curate(args: argparse.Namespace, command: str) -> dict:
         "seed": args.seed,
         "parameters": {"fractions": fractions, "near_distance": args.near_distance,
                        "min_inliers": args.min_inliers, "min_inlier_fraction": args.min_inlier_fraction,
-                       "source_floor": args.source_floor,
+                       "source_floor": args.source_floor, "source_power": args.source_power,
                        "age_balance": args.age_balance, "age_floor": args.age_floor,
                        "cap_per_class_source": args.cap_per_class_source, "limit": args.limit},
         "input": {"rows": n_input, "selected": n_selected, "unreadable": len(unreadable)},

@@ -3,6 +3,9 @@
     python -m training.loso_manifest --manifest training/work/runs/lite0_224/split_manifest.csv \\
         --exclude-source covid_cxnet --out training/work/curated_loso_covid_cxnet
 
+Without ``--exclude-source`` it only recomputes the weights (for example with another
+``--source-power``), keeping every row and split, and writes ``counts.md`` beside the manifest.
+
 Train on the result with ``training.train`` and score the held-out source with
 ``training.evaluate --loso-run``. Sampling weights are recomputed with curation's formula, so
 each class keeps its share of the draws without the excluded source.
@@ -14,28 +17,31 @@ import csv
 import logging
 from pathlib import Path
 
-from .curate import sample_weights, write_csv
+from .curate import count_rows, counts_markdown, sample_weights, write_csv
 
 log = logging.getLogger("training.loso_manifest")
 
 
-def exclude_source(rows: list[dict], source: str, source_floor: int = 50, age_floor: int | None = 150) -> list[dict]:
-    """Rows without ``source`` (all splits), with ``sample_weight`` recomputed as curation does
-    (``age_floor`` None: classes and sources only, as before age balancing); refuses an unknown source."""
-    if not any(row["source"] == source for row in rows):
+def exclude_source(rows: list[dict], source: str | None, source_floor: int = 50, age_floor: int | None = 150,
+                   source_power: float = 0.0) -> list[dict]:
+    """Rows without ``source`` (all splits; None keeps all), with ``sample_weight`` recomputed as
+    curation does (``age_floor`` None: classes and sources only, as before age balancing);
+    refuses an unknown source."""
+    if source is not None and not any(row["source"] == source for row in rows):
         raise ValueError(f"source {source!r} is not in the manifest")
     kept = [dict(row) for row in rows if row["source"] != source]
-    sample_weights(kept, source_floor=source_floor, age_floor=age_floor)
+    sample_weights(kept, source_floor=source_floor, age_floor=age_floor, source_power=source_power)
     return kept
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--manifest", type=Path, required=True, help="split manifest written by training.curate")
-    parser.add_argument("--exclude-source", required=True, help="the source to hold out, e.g. covid_cxnet")
+    parser.add_argument("--exclude-source", help="the source to hold out, e.g. covid_cxnet (none: reweight only)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the new split_manifest.csv")
     parser.add_argument("--source-floor", type=int, default=50, help="as in training.curate (default 50)")
     parser.add_argument("--age-floor", type=int, default=150, help="as in training.curate (default 150)")
+    parser.add_argument("--source-power", type=float, default=0.0, help="as in training.curate (default 0)")
     parser.add_argument("--no-age-balance", action="store_true",
                         help="weights by class and source only, as for curations made with --no-age-balance")
     args = parser.parse_args(argv)
@@ -44,9 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         reader = csv.DictReader(handle)
         rows, columns = list(reader), list(reader.fieldnames or [])
     kept = exclude_source(rows, args.exclude_source, args.source_floor,
-                          None if args.no_age_balance else args.age_floor)
+                          None if args.no_age_balance else args.age_floor, args.source_power)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(args.out / "split_manifest.csv", kept, columns)
+    (args.out / "counts.md").write_text(counts_markdown(count_rows(kept)), encoding="utf-8")
     log.info("%d of %d rows kept without %s -> %s", len(kept), len(rows), args.exclude_source, args.out)
     return 0
 
