@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--decode-timeout", type=float, default=60.0, metavar="S",
                         help="seconds one file may take to decode (with --isolation)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bar or lines and no summary line on standard error (a file that "
+                             "fails is still named there)")
     return parser
 
 
@@ -129,9 +132,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write_results(files, classifier, args, segmenter=None, problems=None) -> int:
-    from tqdm import tqdm
+    import time
 
     from .atomic import atomic_output
+    from .cli_progress import BatchCounts, progress, summary_line
 
     from .io import read_image
     from .isolation import IsolatedReader
@@ -141,19 +145,22 @@ def _write_results(files, classifier, args, segmenter=None, problems=None) -> in
     rows = classify_files(files, classifier, cam_dir=args.cam_dir, batch_size=args.batch_size,
                           reader=_with_known_problems(reader, problems or {}),
                           lung_dir=args.lung_mask_dir, lung_segmenter=segmenter)
-    progress = tqdm(rows, total=len(files), unit="image", disable=not sys.stderr.isatty(), file=sys.stderr)
+    counts, started = BatchCounts(), time.monotonic()
     with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
             (reader if args.isolation else contextlib.nullcontext()):
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS + EXTRA_COLUMNS)
         writer.writeheader()
-        for row in progress:
+        for row in progress(rows, len(files), quiet=args.quiet):
             writer.writerow(row.as_csv())
             handle.flush()
+            counts.add(row)
             if row.status != "ok":
                 failures += 1
                 if row.path not in (problems or {}):  # the folder scan has logged those already
                     logger.warning("%s: %s", row.path, row.message)
     logger.info("%d of %d inputs classified with %s on %s", len(files) - failures, len(files), classifier.name, classifier.device)
+    if not args.quiet:
+        print(summary_line(counts, time.monotonic() - started), file=sys.stderr)
     return EXIT_SOME_FAILED if failures else EXIT_OK
 
 

@@ -1,0 +1,98 @@
+"""What ``cxr-classify`` tells the person running it while and after it works (on standard error).
+
+On a terminal a tqdm progress bar; when standard error is piped or redirected, plain lines
+("cxr-classify: 12/40 images, 3.1 images/s, 8 s left") at most every ``PLAIN_EVERY_S`` seconds
+plus the last one, so a log file is readable; ``--quiet`` prints neither. After the batch one
+summary line counts what happened (``summary_line``). The CSV, on standard output or in
+``--csv``, never carries any of this.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Iterable, Iterator, TextIO
+
+#: Plain progress lines (piped standard error) are written at most this often, in seconds.
+PLAIN_EVERY_S = 2.0
+
+PREFIX = "cxr-classify: "
+
+
+@dataclass
+class BatchCounts:
+    """What a batch did: ``classified`` (status ok), ``failed`` (status error), and
+    ``out_of_scope`` among the classified (``None`` while the rows carry no such field: issue 17)."""
+
+    classified: int = 0
+    failed: int = 0
+    out_of_scope: int | None = None
+
+    def add(self, row) -> None:
+        """Count one ``batch.ResultRow``."""
+        if row.status == "ok":
+            self.classified += 1
+        else:
+            self.failed += 1
+        flag = getattr(row, "out_of_scope", None)
+        if flag is not None:
+            self.out_of_scope = (self.out_of_scope or 0) + bool(flag)
+
+    @property
+    def total(self) -> int:
+        return self.classified + self.failed
+
+
+def summary_line(counts: BatchCounts, elapsed_s: float) -> str:
+    """One line after the batch, e.g. ``cxr-classify: 38 classified, 2 failed, out of scope 0, 40 images in
+    12.3 s (3.25 images/s)``; "out of scope n/a" when the rows do not say."""
+    scope = "n/a" if counts.out_of_scope is None else str(counts.out_of_scope)
+    rate = counts.total / elapsed_s if elapsed_s > 0 else float("nan")
+    return (f"{PREFIX}{counts.classified} classified, {counts.failed} failed, out of scope {scope}, "
+            f"{counts.total} images in {elapsed_s:.1f} s ({rate:.2f} images/s)")
+
+
+def progress(rows: Iterable, total: int, quiet: bool = False, stream: TextIO | None = None,
+             clock=time.monotonic) -> Iterator:
+    """Yield ``rows`` unchanged while showing progress on ``stream`` (default ``sys.stderr``):
+    a tqdm bar when it is a terminal, plain lines otherwise, nothing when ``quiet``."""
+    stream = stream if stream is not None else sys.stderr
+    if quiet:
+        yield from rows
+        return
+    if _is_terminal(stream):
+        from tqdm import tqdm
+
+        yield from tqdm(rows, total=total, unit="image", file=stream)
+        return
+    yield from _plain_lines(rows, total, stream, clock)
+
+
+def _plain_lines(rows: Iterable, total: int, stream: TextIO, clock) -> Iterator:
+    start = last = clock()
+    done = 0
+    for row in rows:
+        yield row
+        done += 1
+        now = clock()
+        if now - last >= PLAIN_EVERY_S or done == total:
+            last = now
+            stream.write(_plain_line(done, total, now - start) + "\n")
+            stream.flush()
+
+
+def _plain_line(done: int, total: int, elapsed_s: float) -> str:
+    line = f"{PREFIX}{done}/{total} images"
+    if elapsed_s > 0:
+        rate = done / elapsed_s
+        line += f", {rate:.2f} images/s"
+        if done < total and rate > 0:
+            line += f", {(total - done) / rate:.0f} s left"
+    return line
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

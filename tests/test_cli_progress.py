@@ -1,0 +1,96 @@
+"""cxr-classify's progress (tqdm on a terminal, plain lines when piped), summary line and --quiet."""
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from cxr_engine.cli_progress import PLAIN_EVERY_S, BatchCounts, progress, summary_line
+
+from model_factory import BUNDLED_CARD
+
+SUMMARY = re.compile(r"^cxr-classify: (\d+) classified, (\d+) failed, out of scope (\S+), (\d+) images in "
+                     r"[\d.]+ s \([\d.]+ images/s\)$", re.MULTILINE)
+
+
+class FakeClock:
+    def __init__(self, step: float):
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_plain_lines_when_piped_are_throttled_and_end_with_the_last_image():
+    stream = io.StringIO()
+    clock = FakeClock(PLAIN_EVERY_S / 4)  # four images per allowed line
+    assert list(progress(range(10), 10, stream=stream, clock=clock)) == list(range(10))
+    lines = stream.getvalue().splitlines()
+    assert lines[-1].startswith("cxr-classify: 10/10 images, ")
+    assert 2 <= len(lines) <= 4
+    assert all(re.match(r"cxr-classify: \d+/10 images, [\d.]+ images/s", line) for line in lines)
+    assert "s left" in lines[0] and "s left" not in lines[-1]
+
+
+def test_a_terminal_gets_a_tqdm_bar_and_quiet_gets_nothing():
+    terminal = Terminal()
+    assert list(progress(range(5), 5, stream=terminal)) == list(range(5))
+    assert "5/5" in terminal.getvalue() and "image" in terminal.getvalue() and "\r" in terminal.getvalue()
+    quiet = io.StringIO()
+    assert list(progress(range(5), 5, quiet=True, stream=quiet)) == list(range(5))
+    assert quiet.getvalue() == ""
+
+
+def test_counts_and_summary_say_n_a_until_rows_carry_out_of_scope():
+    counts = BatchCounts()
+    for status in ("ok", "ok", "error"):
+        counts.add(SimpleNamespace(status=status))
+    line = summary_line(counts, 2.0)
+    assert line == "cxr-classify: 2 classified, 1 failed, out of scope n/a, 3 images in 2.0 s (1.50 images/s)"
+    counts.add(SimpleNamespace(status="ok", out_of_scope=True))
+    counts.add(SimpleNamespace(status="ok", out_of_scope=False))
+    assert counts.out_of_scope == 1 and "out of scope 1," in summary_line(counts, 1.0)
+
+
+def _run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "cxr_engine", *args, "--model", str(BUNDLED_CARD),
+                           "--backend", "onnx", "--device", "cpu"],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_piped_run_without_csv_shows_progress_and_a_summary_and_keeps_stdout_csv(dicom_dir, tmp_path):
+    folder = tmp_path / "study"
+    folder.mkdir()
+    for name in ("CR-MONO1-10-chest.dcm", "RG1_JLSN.dcm"):
+        shutil.copy(dicom_dir / name, folder / name)
+    (folder / "garbage.dcm").write_bytes(b"\x00not dicom" * 40)
+    done = _run_cli(str(folder))
+    assert done.returncode == 1, done.stderr
+    assert "3/3 images" in done.stderr
+    match = SUMMARY.search(done.stderr)
+    assert match, done.stderr
+    assert (match.group(1), match.group(2), match.group(4)) == ("2", "1", "3") and match.group(3) in ("n/a", "0")
+    assert "cxr-classify:" not in done.stdout and done.stdout.startswith("path,status,")
+    assert len(done.stdout.strip().splitlines()) == 4
+
+    quiet = _run_cli(str(folder / "CR-MONO1-10-chest.dcm"), "--quiet", "--csv", str(tmp_path / "out.csv"))
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == ""
+    assert (tmp_path / "out.csv").read_text().count("\n") == 2
+
+
+@pytest.mark.parametrize("option", ["--quiet", "-q"])
+def test_quiet_is_in_the_help(option):
+    from cxr_engine.cli import build_parser
+
+    assert build_parser().parse_args(["x", option]).quiet
