@@ -132,11 +132,14 @@ def classify_files(
     reader: Callable[[Path], object] = read_image,
     lung_dir: Path | None = None,
     lung_segmenter=None,
+    decode_threads: int = 1,
 ) -> Iterator[ResultRow]:
     """Yield one row per file, in order; a failing file becomes an ``error`` row, never an exception.
 
-    ``reader`` decodes one file (``read_image``, or an ``IsolatedReader`` to keep native
-    decoders in a worker process with a time limit). With ``cam_dir`` each classified input gets
+    ``reader`` decodes one file (``read_image``, or an ``IsolatedReader`` / a
+    ``cxr_engine.decode_pool.DecodePool`` to keep native decoders in worker processes with a time
+    limit); ``decode_threads`` files are decoded at once, ahead of the model (``reader`` must then be
+    thread-safe; the rows keep the input order either way). With ``cam_dir`` each classified input gets
     its heat-map overlay (``*_cam.png``) and the raw heat-map as a 16-bit greyscale PNG at the
     input's pixel grid (``*_heatmap.png``, 0–65535 for 0–1); with ``lung_dir`` and
     ``lung_segmenter`` (``cxr_engine.lung_fields.LungSegmenter``) its lung mask (``*_lungs.png``,
@@ -153,17 +156,17 @@ def classify_files(
         pending.clear()
         yield from rows
 
-    for index, path in enumerate(files):
-        try:
-            image = reader(path)
-        except CxrError as exc:
+    from .decode_pool import decode_in_order
+
+    for index, (path, image) in enumerate(decode_in_order(files, reader, decode_threads)):
+        if isinstance(image, CxrError):
             yield from flush()  # rows keep the input order
-            yield _error_row(path, getattr(exc, "reason", str(exc)), classifier)
+            yield _error_row(path, getattr(image, "reason", str(image)), classifier)
             continue
-        except Exception as exc:  # a decoder bug must not end the batch
-            logger.exception("unexpected error reading %s", path)
+        if isinstance(image, Exception):  # a decoder bug must not end the batch
+            logger.error("unexpected error reading %s", path, exc_info=image)
             yield from flush()
-            yield _error_row(path, f"unexpected error: {type(exc).__name__}: {exc}", classifier)
+            yield _error_row(path, f"unexpected error: {type(image).__name__}: {image}", classifier)
             continue
         pending.append((index, path, image))
         if len(pending) >= batch_size:

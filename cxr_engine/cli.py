@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -50,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "crafted file cannot crash or hang the batch")
     parser.add_argument("--decode-timeout", type=float, default=60.0, metavar="S",
                         help="seconds one file may take to decode (with --isolation)")
+    parser.add_argument("--decode-workers", type=int, metavar="N",
+                        help="files decoded at once, each in its own worker process with --isolation "
+                             "(default: one per core)")
+    parser.add_argument("--full-decode", action="store_true",
+                        help="decode every image at full resolution; by default, without --cam-dir or "
+                             "--lung-mask-dir, JPEG 2000 and JPEG images are decoded at the smallest stored "
+                             "resolution that keeps twice the model's input size on the short side")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bar or lines and no summary line on standard error (a file that "
@@ -93,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.decode_workers is not None and args.decode_workers < 1:
+        parser.error("--decode-workers must be at least 1")
     problems = output_path_problems(args)
     for line in problems:
         print(f"cxr-classify: {line}", file=sys.stderr)
@@ -137,14 +147,17 @@ def _write_results(files, classifier, args, segmenter=None, problems=None) -> in
     from .atomic import atomic_output
     from .cli_progress import BatchCounts, progress, summary_line
 
+    from .decode_pool import DecodePool, available_cores
     from .io import read_image
-    from .isolation import IsolatedReader
 
     failures = 0
-    reader = IsolatedReader(timeout_s=args.decode_timeout) if args.isolation else read_image
+    request = _decode_request(args, classifier.card.input_size)
+    workers = args.decode_workers or available_cores()
+    reader = (DecodePool(workers, request, timeout_s=args.decode_timeout) if args.isolation
+              else functools.partial(read_image, request=request))
     rows = classify_files(files, classifier, cam_dir=args.cam_dir, batch_size=args.batch_size,
                           reader=_with_known_problems(reader, problems or {}),
-                          lung_dir=args.lung_mask_dir, lung_segmenter=segmenter)
+                          lung_dir=args.lung_mask_dir, lung_segmenter=segmenter, decode_threads=workers)
     counts, started = BatchCounts(), time.monotonic()
     with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
             (reader if args.isolation else contextlib.nullcontext()):
@@ -162,6 +175,16 @@ def _write_results(files, classifier, args, segmenter=None, problems=None) -> in
     if not args.quiet:
         print(summary_line(counts, time.monotonic() - started), file=sys.stderr)
     return EXIT_SOME_FAILED if failures else EXIT_OK
+
+
+def _decode_request(args, input_size: int):
+    """Full resolution where outputs are drawn at the image's pixel grid (heat-maps, lung masks) or
+    ``--full-decode`` asks for it; else what the model input needs (``DecodeRequest.for_model``)."""
+    from .reduced_decode import FULL, DecodeRequest
+
+    if args.full_decode or args.cam_dir or args.lung_mask_dir:
+        return FULL
+    return DecodeRequest.for_model(input_size)
 
 
 def _with_known_problems(reader, problems: dict):

@@ -11,6 +11,7 @@ import numpy as np
 from . import messages
 from .errors import ImageReadError, UnsupportedImageError
 from .image import CxrImage, ImageMetadata
+from .reduced_decode import FULL, DecodeRequest
 from .windowing import LINEAR, VOI_FUNCTIONS, VoiLut, Window, percentile_window, window_fits
 
 logger = logging.getLogger(__name__)
@@ -49,14 +50,18 @@ _MALFORMED_DATA_ERRORS = (ValueError, KeyError, TypeError, IndexError, Attribute
                           NotImplementedError, RecursionError, struct.error, zlib.error, UnicodeError, EOFError)
 
 
-def read_dicom(path: str | Path) -> CxrImage:
+def read_dicom(path: str | Path, request: DecodeRequest = FULL) -> CxrImage:
     """Decode ``path`` (with or without a preamble and file meta) into a ``CxrImage``.
 
+    ``request`` says what the image is for: full resolution by default; with ``min_side``, a
+    reduced decode where the syntax stores one (``cxr_engine.reduced_decode``; the image's
+    ``reduction`` says by how much, its spacing is that of the decoded pixels). Every later
+    step (Bits Stored masking, padding, modality LUT, windows, MONOCHROME1) is the same.
     Raises ``ImageReadError`` naming the file and the reason for anything it cannot read.
     """
     path = Path(path)
     try:
-        return _read_dicom(path)
+        return _read_dicom(path, request)
     except ImageReadError:
         raise
     except MemoryError as exc:
@@ -78,7 +83,7 @@ def _describe(exc: BaseException, detail: str) -> str:
     return "sequences nested too deeply" if isinstance(exc, RecursionError) else detail
 
 
-def _read_dicom(path: Path) -> CxrImage:
+def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -96,7 +101,7 @@ def _read_dicom(path: Path) -> CxrImage:
     _assume_transfer_syntax(ds, path)
     _check_size(ds, path)
     check_pixel_data(path)  # cut short: say how many bytes of how many before a decoder guesses
-    stored = _decode(ds, path)
+    stored, reduction = _decode_for(request, ds, path)
     warnings = []
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if int(ds.get("NumberOfFrames", 1) or 1) > 1 and stored.ndim == (3 if samples == 1 else 4):
@@ -116,6 +121,8 @@ def _read_dicom(path: Path) -> CxrImage:
         raise UnsupportedImageError(path, f"Photometric Interpretation {photometric!r} is not supported")
     modality = _modality_values(stored, ds)
     spacing, spacing_source = _spacing(ds)
+    if spacing is not None and reduction > 1:
+        spacing = (spacing[0] * reduction, spacing[1] * reduction)
     windows, (voi_luts, lut_warnings) = _windows(ds), _voi_luts(ds)
     warnings += lut_warnings
     preferred = None
@@ -143,6 +150,7 @@ def _read_dicom(path: Path) -> CxrImage:
         preferred_voi=preferred,
         padding=padding,
         pixel_aspect_ratio=_pixel_aspect_ratio(ds),
+        reduction=reduction,
     )
 
 
@@ -186,6 +194,19 @@ def _check_size(ds, path: Path) -> None:
         raise UnsupportedImageError(
             path, f"image too large: {rows}×{cols}×{frames} frames exceeds {MAX_PIXELS:,} pixels"
         )
+
+
+def _decode_for(request: DecodeRequest, ds, path: Path) -> tuple[np.ndarray, int]:
+    """(stored values masked to Bits Stored, subsampling factor): reduced when ``request`` allows
+    and the syntax offers it, else :func:`_decode`'s full decode (factor 1)."""
+    from .reduced_decode import decode_reduced
+
+    if not request.full:
+        reduced = decode_reduced(ds, request.min_side)
+        if reduced is not None:
+            values, factor = reduced
+            return mask_to_bits_stored(values, ds), factor
+    return _decode(ds, path), 1
 
 
 def _decode(ds, path: Path) -> np.ndarray:

@@ -51,6 +51,9 @@ class CxrImage:
     ``padding`` is None or a bool (rows, columns) mask, True where a pixel is padding rather than
     image data (Pixel Padding Value / Range Limit, PS3.3 C.7.5.1.1.2): the automatic window,
     the full range, the value statistics and the model input's contrast stretch ignore it.
+    ``reduction`` is 1 for a full-resolution decode, else the factor each way by which the file's
+    pixel grid was subsampled at decode time (JPEG 2000 resolution levels, JPEG DCT scaling:
+    ``cxr_engine.reduced_decode``); ``spacing_mm`` is then that of the decoded pixels.
     """
 
     path: Path
@@ -70,6 +73,7 @@ class CxrImage:
     preferred_voi: Window | VoiLut | None = None
     padding: np.ndarray | None = None
     pixel_aspect_ratio: tuple[float, float] | None = None
+    reduction: int = 1
 
     @property
     def shape(self) -> tuple[int, int]:

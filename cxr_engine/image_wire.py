@@ -55,6 +55,7 @@ def encode_image(image: CxrImage) -> tuple[bytes, list[bytes]]:
         "preferred_voi": voi(image.preferred_voi),
         "padding": None if image.padding is None else array(image.padding),
         "pixel_aspect_ratio": list(image.pixel_aspect_ratio) if image.pixel_aspect_ratio else None,
+        "reduction": image.reduction,
     }
     return json.dumps(header).encode("utf-8"), arrays
 
@@ -104,4 +105,5 @@ def decode_image(header_bytes: bytes, arrays: list[bytes]) -> CxrImage:
         preferred_voi=voi(header["preferred_voi"]),
         padding=None if header.get("padding") is None else array(header["padding"]).astype(bool),
         pixel_aspect_ratio=(float(ratio[0]), float(ratio[1])) if (ratio := header.get("pixel_aspect_ratio")) else None,
+        reduction=int(header.get("reduction", 1)),
     )

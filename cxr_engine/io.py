@@ -6,6 +6,7 @@ from pathlib import Path
 from .errors import ImageReadError
 from .image import CxrImage
 from .raster_io import RASTER_SUFFIXES, read_raster
+from .reduced_decode import FULL, DecodeRequest
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic"}
 
@@ -20,8 +21,12 @@ def is_dicom_file(path: str | Path) -> bool:
         return False
 
 
-def read_image(path: str | Path) -> CxrImage:
-    """Read a DICOM, PNG or JPEG file; raises ``ImageReadError`` with the file and the reason."""
+def read_image(path: str | Path, request: DecodeRequest = FULL) -> CxrImage:
+    """Read a DICOM, PNG or JPEG file; raises ``ImageReadError`` with the file and the reason.
+
+    ``request`` (``cxr_engine.reduced_decode``) lets a DICOM file be decoded at a reduced
+    resolution where its syntax stores one; PNG and JPEG files are always read in full.
+    """
     from .dicom_io import read_dicom
 
     path = Path(path)
@@ -31,4 +36,4 @@ def read_image(path: str | Path) -> CxrImage:
         raise ImageReadError(path, "is a folder, not an image file")
     if path.suffix.lower() in RASTER_SUFFIXES and not is_dicom_file(path):
         return read_raster(path)
-    return read_dicom(path)
+    return read_dicom(path, request)

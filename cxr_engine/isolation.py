@@ -20,6 +20,7 @@ import logging
 import multiprocessing
 import signal
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -41,6 +42,20 @@ def default_task(path: str) -> CxrImage:
     from .io import read_image
 
     return read_image(path)
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    """``read_image`` with a ``DecodeRequest`` (``min_side`` None: full resolution), as a task the
+    worker can be sent (the request travels as one number)."""
+
+    min_side: int | None = None
+
+    def __call__(self, path: str) -> CxrImage:
+        from .io import read_image
+        from .reduced_decode import DecodeRequest
+
+        return read_image(path, DecodeRequest(self.min_side))
 
 
 class IsolatedReader:
@@ -70,17 +85,19 @@ class IsolatedReader:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def read(self, path: str | Path) -> CxrImage | None:
-        """The task's result for ``path``; raises ``ImageReadError`` naming the file and the reason."""
+    def read(self, path: str | Path, task: Callable[[str], CxrImage | None] | None = None) -> CxrImage | None:
+        """``task``'s (default: the reader's own task's) result for ``path``; raises
+        ``ImageReadError`` naming the file and the reason."""
         path = Path(path)
+        request = (task or self.task, str(path))
         with self._lock:
             self._ensure_worker()
             try:
-                self._conn.send((self.task, str(path)))
+                self._conn.send(request)
             except (BrokenPipeError, OSError):
                 self._stop_worker()
                 self._ensure_worker()
-                self._conn.send((self.task, str(path)))
+                self._conn.send(request)
             return self._receive(path)
 
     def close(self) -> None:

@@ -1,0 +1,84 @@
+"""The decode pool and the ordered read-ahead (cxr_engine.decode_pool), and cxr-classify through them."""
+from __future__ import annotations
+
+import csv
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from cxr_engine.decode_pool import DecodePool, decode_in_order
+from cxr_engine.errors import ImageReadError
+from cxr_engine.reduced_decode import DecodeRequest
+
+
+class TestDecodeInOrder:
+    def test_results_come_back_in_input_order_whatever_finishes_first(self):
+        def read(path):
+            time.sleep(0.02 * (5 - int(path.name)))  # later files finish first
+            return path.name
+
+        paths = [Path(str(i)) for i in range(6)]
+        assert [value for _, value in decode_in_order(paths, read, threads=3)] == [p.name for p in paths]
+
+    def test_an_exception_is_handed_back_in_its_place(self):
+        def read(path):
+            if path.name == "bad":
+                raise ImageReadError(path, "broken")
+            return path.name
+
+        out = list(decode_in_order([Path("a"), Path("bad"), Path("c")], read, threads=2))
+        assert out[0][1] == "a" and isinstance(out[1][1], ImageReadError) and out[2][1] == "c"
+
+    def test_at_most_max_pending_files_are_read_ahead(self):
+        started, lock = [], threading.Lock()
+
+        def read(path):
+            with lock:
+                started.append(path)
+            return path
+
+        results = decode_in_order([Path(str(i)) for i in range(50)], read, threads=2, max_pending=4)
+        next(results)
+        time.sleep(0.2)
+        assert len(started) <= 5  # the four queued before the first was handed out, and one more
+        results.close()
+
+
+def test_pool_decodes_in_parallel_workers_and_reports_bad_files(dicom_dir, tmp_path):
+    junk = tmp_path / "junk.dcm"
+    junk.write_bytes(b"not a dicom file at all" * 10)
+    paths = [dicom_dir / "966_fixed.dcm", junk, dicom_dir / "RG1_J2KI.dcm", dicom_dir / "CR-MONO1-10-chest.dcm"]
+    with DecodePool(workers=2, request=DecodeRequest.for_model(224)) as pool:
+        out = list(decode_in_order(paths, pool, threads=2))
+        assert pool.workers_started == 2
+        full = pool.read(paths[0], DecodeRequest())
+    assert [path for path, _ in out] == paths
+    assert isinstance(out[1][1], ImageReadError) and "junk.dcm" in str(out[1][1])
+    assert out[0][1].reduction == 4 and out[2][1].reduction == 2 and out[3][1].reduction == 1
+    assert full.reduction == 1
+
+
+def test_cli_rows_in_input_order_and_the_same_calls_as_full_decoding(dicom_dir, tmp_path):
+    from cxr_engine.cli import main
+
+    folder = tmp_path / "films"
+    folder.mkdir()
+    names = []
+    for i, name in enumerate(["966_fixed.dcm", "RG1_J2KI.dcm", "Fake_MONOHR1.dcm", "RG1_JLSN.dcm"] * 2):
+        names.append(f"{i:02d}_{name}")
+        shutil.copy(dicom_dir / name, folder / names[-1])
+    (folder / "03b_junk.dcm").write_bytes(b"\0" * 300)
+    names.insert(4, "03b_junk.dcm")
+    reduced, full = tmp_path / "reduced.csv", tmp_path / "full.csv"
+    assert main([str(folder), "--csv", str(reduced), "--backend", "onnx", "--decode-workers", "2", "-q"]) == 1
+    assert main([str(folder), "--csv", str(full), "--backend", "onnx", "--full-decode", "-q"]) == 1
+    rows = {which: list(csv.DictReader(path.open())) for which, path in (("reduced", reduced), ("full", full))}
+    assert [Path(row["path"]).name for row in rows["reduced"]] == sorted(names)
+    for a, b in zip(rows["reduced"], rows["full"]):
+        assert (a["path"], a["status"], a["prediction"]) == (b["path"], b["status"], b["prediction"])
+        if a["status"] == "ok":
+            for column in ("p_normal", "p_pneumonia", "p_covid"):
+                assert float(a[column]) == pytest.approx(float(b[column]), abs=0.05)
