@@ -9,6 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
+from . import dicom_cli
 from .backends import BACKENDS
 from .batch import CSV_COLUMNS, EXTRA_COLUMNS, classify_files, discover_inputs
 from .errors import ImageReadError, ModelError
@@ -62,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bar or lines and no summary line on standard error (a file that "
                              "fails is still named there)")
+    dicom_cli.add_arguments(parser)
     return parser
 
 
@@ -92,7 +94,7 @@ def output_path_problems(args) -> list[str]:
         reason = check(path) if path is not None else None
         if reason:
             lines.append(f"{option} {path}: {reason}")
-    return lines
+    return lines + dicom_cli.output_problems(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as exc:
         print(f"cxr-classify: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    outputs = [folder for folder in (args.cam_dir, args.lung_mask_dir) if folder is not None]
+    outputs = [folder for folder in (args.cam_dir, args.lung_mask_dir, args.dicom_out) if folder is not None]
     inputs = discover_inputs(args.paths, exclude=outputs)
     files = inputs.files
     if not files:
@@ -155,7 +157,9 @@ def _write_results(files, classifier, args, segmenter=None, problems=None) -> in
     workers = args.decode_workers or available_cores()
     reader = (DecodePool(workers, request, timeout_s=args.decode_timeout) if args.isolation
               else functools.partial(read_image, request=request))
-    rows = classify_files(files, classifier, cam_dir=args.cam_dir, batch_size=args.batch_size,
+    dicom = dicom_cli.DicomRun(args, classifier.card) if dicom_cli.wanted(args) else None
+    rows = classify_files(files, dicom.wrap(classifier) if dicom else classifier, cam_dir=args.cam_dir,
+                          batch_size=args.batch_size,
                           reader=_with_known_problems(reader, problems or {}),
                           lung_dir=args.lung_mask_dir, lung_segmenter=segmenter, decode_threads=workers)
     counts, started = BatchCounts(), time.monotonic()
@@ -164,6 +168,8 @@ def _write_results(files, classifier, args, segmenter=None, problems=None) -> in
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS + EXTRA_COLUMNS)
         writer.writeheader()
         for row in progress(rows, len(files), quiet=args.quiet):
+            if dicom:
+                dicom.on_row(row)
             writer.writerow(row.as_csv())
             handle.flush()
             counts.add(row)
@@ -174,7 +180,8 @@ def _write_results(files, classifier, args, segmenter=None, problems=None) -> in
     logger.info("%d of %d inputs classified with %s on %s", len(files) - failures, len(files), classifier.name, classifier.device)
     if not args.quiet:
         print(summary_line(counts, time.monotonic() - started), file=sys.stderr)
-    return EXIT_SOME_FAILED if failures else EXIT_OK
+    unsent = dicom.finish() if dicom else 0
+    return EXIT_SOME_FAILED if failures or unsent else EXIT_OK
 
 
 def _decode_request(args, input_size: int):

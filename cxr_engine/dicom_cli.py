@@ -1,0 +1,157 @@
+"""``cxr-classify``'s DICOM options: ``--dicom-out DIR`` (Secondary Capture, Comprehensive SR and
+Encapsulated PDF per classified DICOM film), ``--deidentify``, and ``--send AE@HOST:PORT`` (C-STORE
+of those outputs to a node when the run ends). Kept out of ``cli.py`` so that the batch loop only
+calls :class:`DicomRun`'s three hooks."""
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+logger = logging.getLogger("cxr_engine.cli")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("DICOM outputs and sending (nothing is sent unless --send is given)")
+    group.add_argument("--dicom-out", type=Path, metavar="DIR",
+                       help="write per classified DICOM film a Secondary Capture (film, heat-map and result burned "
+                            "in), a Comprehensive SR (TID 1500) and the PDF report as an Encapsulated PDF, in the "
+                            "film's study (new series); not searched for inputs; never a folder holding an input")
+    group.add_argument("--deidentify", action="store_true",
+                       help="with --dicom-out/--send: de-identify the outputs (PS3.15 Annex E basic profile: "
+                            "pseudonymous patient, new UIDs, dates emptied)")
+    group.add_argument("--send", metavar="AE@HOST:PORT",
+                       help="send the DICOM outputs to this node (C-STORE) when the run ends; without --dicom-out "
+                            "they are written to a temporary folder first")
+    group.add_argument("--ae-title", default=None, metavar="AE",
+                       help="this program's AE title when sending (default CXRREADER)")
+    group.add_argument("--network-timeout", type=float, default=30.0, metavar="S",
+                       help="seconds to wait for any answer from the node (default 30)")
+
+
+def output_problems(args) -> list[str]:
+    """One line per DICOM option that cannot be used (``--send X: reason``), checked before any work."""
+    from .dicom_network import DicomNode
+    from .output_paths import folder_problem
+
+    lines = []
+    if args.dicom_out is not None:
+        reason = folder_problem(args.dicom_out)
+        if reason:
+            lines.append(f"--dicom-out {args.dicom_out}: {reason}")
+    if args.send:
+        try:
+            DicomNode.parse(args.send)
+        except ValueError as exc:
+            lines.append(f"--send {exc}")
+    if args.ae_title is not None:
+        try:
+            DicomNode(args.ae_title, "localhost", 1)
+        except ValueError as exc:
+            lines.append(f"--ae-title {exc}")
+    if args.deidentify and not (args.dicom_out or args.send):
+        lines.append("--deidentify: applies to DICOM outputs; add --dicom-out DIR or --send AE@HOST:PORT")
+    if args.network_timeout <= 0:
+        lines.append(f"--network-timeout {args.network_timeout:g}: must be positive")
+    return lines
+
+
+def wanted(args) -> bool:
+    return bool(args.dicom_out or args.send)
+
+
+class CamRecorder:
+    """The classifier, computing every prediction with its Grad-CAM (the capture needs the heat-map)
+    and keeping (image, CamResult) per input path until :meth:`take` collects it."""
+
+    def __init__(self, classifier):
+        self._inner = classifier
+        self._results: dict[Path, tuple[object, object]] = {}
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def predict(self, images):
+        return [self.predict_with_cam(image).prediction for image in images]
+
+    def predict_with_cam(self, image, target_class: str | None = None):
+        result = self._inner.predict_with_cam(image, target_class)
+        path = getattr(image, "path", None)
+        if path is not None:
+            self._results[Path(path)] = (image, result)
+        return result
+
+    def take(self, path: Path):
+        return self._results.pop(Path(path), (None, None))
+
+
+class DicomRun:
+    """The DICOM side of one ``cxr-classify`` run: wrap the classifier, write each row's outputs,
+    send at the end."""
+
+    def __init__(self, args, card):
+        from .dicom_outputs import DicomOutputWriter
+
+        self.args = args
+        self._temporary = None
+        folder = args.dicom_out
+        if folder is None:
+            self._temporary = tempfile.mkdtemp(prefix="cxr-dicom-out-")
+            folder = Path(self._temporary)
+        self.writer = DicomOutputWriter(Path(folder), card, deidentify=args.deidentify)
+        self.written: list[Path] = []
+        self.recorder = None
+        self._rows = 0
+
+    def wrap(self, classifier):
+        self.recorder = CamRecorder(classifier)
+        return self.recorder
+
+    def on_row(self, row) -> None:
+        """Write the outputs of one classified row (rows come in input order); a failure becomes one
+        of the row's warnings."""
+        from .dicom_outputs import DicomOutputError
+
+        index = self._rows
+        self._rows += 1
+        image, cam = self.recorder.take(row.path) if self.recorder else (None, None)
+        if row.status != "ok" or image is None:
+            return
+        if getattr(image, "source_format", "dicom") != "dicom":
+            row.warnings = (*row.warnings, "no DICOM outputs: not a DICOM file (no study to add them to)")
+            return
+        try:
+            objects = self.writer.write(image, cam, warnings=row.warnings, stem=f"{index:05d}_{Path(row.path).stem[:60]}")
+        except DicomOutputError as exc:
+            logger.warning("%s", exc)
+            row.warnings = (*row.warnings, f"DICOM outputs not written: {exc.reason}")
+            return
+        self.written.extend(obj.path for obj in objects)
+
+    def finish(self) -> int:
+        """Send what was written when ``--send`` asks; returns the number of files that failed."""
+        from .dicom_network import DicomNetworkError, DicomNode, NetworkSettings, send_files
+
+        try:
+            if not self.args.send:
+                return 0
+            node = DicomNode.parse(self.args.send)
+            settings = NetworkSettings(self.args.ae_title or "CXRREADER", self.args.network_timeout)
+            if not self.written:
+                print(f"cxr-classify: nothing to send to {node}", file=sys.stderr)
+                return 0
+            try:
+                report = send_files(node, self.written, settings)
+            except DicomNetworkError as exc:
+                print(f"cxr-classify: --send {exc}", file=sys.stderr)
+                return len(self.written)
+            for path, reason in report.failed:
+                print(f"cxr-classify: --send {node}: {path}: {reason}", file=sys.stderr)
+            logger.info("sent %d of %d DICOM outputs to %s", len(report.done), len(self.written), node)
+            return len(report.failed)
+        finally:
+            if self._temporary:
+                shutil.rmtree(self._temporary, ignore_errors=True)

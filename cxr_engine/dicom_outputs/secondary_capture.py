@@ -1,0 +1,121 @@
+"""The Secondary Capture image of one classified film: the film as displayed, the heat-map, the
+result and the intended-use notice burned in (PS3.3 A.8.1, Secondary Capture Image IOD, built by
+highdicom's ``SCImage``).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from highdicom.sc import SCImage
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
+
+#: Longest side, in pixels, of the captured film (larger films are shrunk; the band is added below).
+MAX_SIDE = 2048
+#: Burned into every capture, in capitals so it reads at thumbnail size.
+NOTICE = "RESEARCH USE ONLY - NOT FOR DIAGNOSIS"
+_BAND_BG = 0
+_TEXT_RGB = (255, 255, 255)
+_NOTICE_RGB = (255, 200, 60)
+
+
+def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: str = NOTICE,
+                   max_side: int = MAX_SIDE) -> np.ndarray:
+    """RGB uint8 (H', W, 3): ``film_rgb`` (uint8 (H, W, 3), the film as displayed, heat-map included,
+    square pixels) shrunk to ``max_side`` when larger, above a black band holding ``result_lines``
+    (white) and ``notice`` (amber), one line each. Text is ASCII (OpenCV's Hershey font); other
+    characters print as "?". The band is ``line_height(W)`` rows per line.
+    """
+    import cv2
+
+    if film_rgb.dtype != np.uint8 or film_rgb.ndim != 3 or film_rgb.shape[2] != 3:
+        raise ValueError(f"film must be uint8 (H, W, 3), got {film_rgb.dtype} {film_rgb.shape}")
+    rows, cols = film_rgb.shape[:2]
+    scale = min(1.0, max_side / max(rows, cols))
+    if scale < 1.0:
+        film_rgb = cv2.resize(film_rgb, (max(1, round(cols * scale)), max(1, round(rows * scale))),
+                              interpolation=cv2.INTER_AREA)
+    width = film_rgb.shape[1]
+    lines = [(line, _TEXT_RGB) for line in result_lines] + [(notice, _NOTICE_RGB)]
+    line_h = line_height(width)
+    band = np.full((line_h * len(lines), width, 3), _BAND_BG, np.uint8)
+    for number, (text, rgb) in enumerate(lines):
+        _put_line(band, _ascii(text), number * line_h, line_h, rgb)
+    return np.ascontiguousarray(np.concatenate([film_rgb, band], axis=0))
+
+
+def line_height(width: int) -> int:
+    """Rows of one text line in the band under a film ``width`` pixels wide."""
+    return max(22, round(width * 0.04))
+
+
+def _put_line(band: np.ndarray, text: str, top: int, height: int, rgb: tuple[int, int, int]) -> None:
+    import cv2
+
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    margin = max(4, height // 5)
+    (w, h), _ = cv2.getTextSize(text, font, 1.0, 1)
+    scale = min((height - 2 * margin) / max(h, 1), (band.shape[1] - 2 * margin) / max(w, 1))
+    thickness = max(1, round(scale * 1.5))
+    (w, h), baseline = cv2.getTextSize(text, font, scale, thickness)
+    cv2.putText(band, text, (margin, top + (height + h) // 2), font, scale, rgb, thickness, cv2.LINE_AA)
+
+
+def _ascii(text: str) -> str:
+    return text.encode("ascii", "replace").decode("ascii")
+
+
+def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_instance_uid: str,
+                            series_number: int, sop_instance_uid: str, instance_number: int,
+                            manufacturer: str, software_version: str,
+                            patient_orientation: tuple[str, str] | None = None,
+                            series_description: str = "CXR Reader AI result (research use only)") -> SCImage:
+    """The SC instance for ``pixels`` (RGB uint8 from :func:`capture_pixels`) in ``reference``'s study.
+
+    ``reference`` comes from ``source.reference_dataset`` (patient, study and source image; the
+    de-identified one when the outputs are de-identified). The capture is a new series of the same
+    study, Modality copied from the source, Burned In Annotation YES, and it references the
+    source image (Source Image Sequence, PS3.3 C.7.6.1.1.4). ``patient_orientation`` is the
+    capture's row and column directions (e.g. ``("L", "F")``) when known: the source's own when the
+    film is shown as stored; ``None`` leaves Patient Orientation empty (Type 2: unknown).
+    """
+    known = patient_orientation is not None and len(patient_orientation) == 2 and all(patient_orientation)
+    sc = SCImage.from_ref_dataset(
+        ref_dataset=reference, pixel_array=pixels, photometric_interpretation="RGB", bits_allocated=8,
+        coordinate_system="PATIENT", series_instance_uid=series_instance_uid, series_number=series_number,
+        sop_instance_uid=sop_instance_uid, instance_number=instance_number, manufacturer=manufacturer,
+        transfer_syntax_uid=ExplicitVRLittleEndian, series_description=series_description,
+        software_versions=software_version,
+        # highdicom wants an orientation for patient coordinates; an unknown one is emptied below.
+        patient_orientation=tuple(patient_orientation) if known else ("L", "F"),
+    )
+    if not known:
+        sc.PatientOrientation = None
+    if reference.get("Modality"):
+        sc.Modality = reference.Modality
+    sc.ConversionType = "WSD"  # made on a workstation (PS3.3 C.8.6.1), not digitised film
+    sc.BurnedInAnnotation = "YES"
+    sc.ImageType = ["DERIVED", "SECONDARY"]
+    sc.DerivationDescription = "Chest X-ray as displayed with the AI heat-map and result burned in"
+    if reference.get("BodyPartExamined"):
+        sc.BodyPartExamined = reference.BodyPartExamined
+    sc.SourceImageSequence = [_image_reference(reference)]
+    _copy_deidentification(reference, sc)
+    return sc
+
+
+def _image_reference(reference: Dataset) -> Dataset:
+    item = Dataset()
+    item.ReferencedSOPClassUID = reference.SOPClassUID
+    item.ReferencedSOPInstanceUID = reference.SOPInstanceUID
+    return item
+
+
+def _copy_deidentification(reference: Dataset, target: Dataset) -> None:
+    for keyword in ("PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence"):
+        if keyword in reference:
+            setattr(target, keyword, reference[keyword].value)
+
+
+SOP_CLASS_UID = SecondaryCaptureImageStorage
