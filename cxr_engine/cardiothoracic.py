@@ -8,8 +8,9 @@ Definition (Danzer 1919, "The cardiothoracic ratio: an index of cardiac enlargem
   that distance is greatest within the lower half of the lungs (above the costophrenic angles).
 - The **transverse cardiac diameter** is MRD + MLD: the greatest distance from the midline to the
   right heart border plus the greatest distance from the midline to the left heart border, each
-  on its own row. On a lung mask the heart borders are the lungs' inner (medial) edges; the
-  midline is the middle of the thoracic diameter. MRD + MLD is the horizontal extent between the
+  on its own row. The heart borders are found on the film where the dense heart shadow meets the
+  lucent lung (:func:`heart_borders`), in the lower part of the lungs; the midline is the middle of
+  the thoracic diameter. MRD + MLD is the horizontal extent between the
   two border points, whatever the midline, so a line from one border point to the other carries
   the measurement.
 
@@ -21,9 +22,11 @@ pixel (row r, column c) covering [c, c+1) x [r, r+1). A diameter is a line's **t
 |x2 - x1| (Danzer's diameters are horizontal; the rows of the two ends do not count), in mm by the
 column spacing when the image has pixel spacing. numpy and OpenCV only: no Qt, no torch.
 
-The lung model's masks cover the lung behind the heart too, so the medial edges found on them lie
-at or inside the true heart borders: the proposal is a starting point, and the reader drags each
-end onto the borders seen on the film.
+The lung model's masks cover the lung behind the heart too, so their medial edges lie near the spine,
+not on the heart borders (a ratio of about 0.2 on a normal film when they were taken as the borders);
+the borders are therefore read from the film's density. The proposal is a starting point: the reader
+drags each end onto the borders seen on the film. ``python -m training.ctr_checks`` measures the
+proposal on groups of real films and draws a contact sheet of its lines.
 """
 from __future__ import annotations
 
@@ -38,6 +41,30 @@ LOWER_PART_FROM = 0.5
 #: A row counts only where each lung is at least this share of its own widest row: lower down,
 #: the lung's edges are the diaphragm's dome and the costophrenic recess, not the ribs and heart.
 MIN_ROW_WIDTH_SHARE = 0.5
+#: The film is smoothed before the heart borders are searched: Gaussian sigma, as a share of the lungs'
+#: height down the rows and of the thorax's width along them.
+SMOOTH_ROWS = 0.02
+SMOOTH_COLUMNS = 0.012
+#: The heart's borders are searched from this fraction of the lungs' height down (the heart's lower
+#: half, where its transverse diameter is; higher up the hila's vessels make edges of their own).
+HEART_ROWS_FROM = 0.65
+#: A heart border is a fall in density going laterally at least as steep as MIN_CONTRAST of the film's
+#: range (1st-99th percentile within the lungs) over STEP_SPAN of the thorax's width.
+MIN_CONTRAST = 0.05
+STEP_SPAN = 0.02
+#: Each border is searched from the lung's medial edge out over this share of the lung's width on the
+#: row (a child's heart, or an enlarged one, reaches past the mid-width of a lung mask that includes the
+#: lung behind the heart).
+SEARCH_SHARE = 0.7
+#: A fall's weight goes down linearly with its distance from the lung's medial edge, to 1 - this at the
+#: far end of the search (the heart is the innermost dense structure; a consolidation's or a rib's edge
+#: further out can be as steep).
+DISTANCE_PENALTY = 0.5
+#: The borders found per row are median-filtered over this share of the lungs' height.
+BORDER_MEDIAN_ROWS = 0.1
+#: The widest reach of each border is taken as this percentile of its rows' reaches (100 = Danzer's
+#: maximum; lower is robust to a few rows where another edge was found).
+WIDEST_PERCENTILE = 75
 
 AP_NOTE = "AP magnifies the heart: CTR overestimated"
 LATERAL_NOTE = "no cardiothoracic ratio on a lateral film"
@@ -150,26 +177,129 @@ def _lung_below(lung: np.ndarray, edge: np.ndarray) -> np.ndarray:
     return below
 
 
-def propose_ctr(mask: np.ndarray, spacing_mm: tuple[float, float] | None = None) -> CardiothoracicRatio:
-    """The CTR proposed from a lung mask (bool (rows, columns), the two lungs as its two largest
-    components, the image-left one being the patient's right on a PA/AP film as usually shown).
+def _smoothed(display: np.ndarray, lung_height: int, thorax_width: int) -> np.ndarray:
+    """``display`` as float32, Gaussian-smoothed by ``SMOOTH_ROWS`` of the lungs' height down the rows and
+    ``SMOOTH_COLUMNS`` of the thorax's width along them."""
+    import cv2
 
-    Rows searched: the lower half of the lungs (``LOWER_PART_FROM``), where both lungs are present
-    and each is at least ``MIN_ROW_WIDTH_SHARE`` of its own widest row (so not the diaphragm's
-    dome nor the costophrenic recesses). Thoracic line: at the searched row where the distance
-    from the image-left lung's outer edge to the image-right lung's outer edge is greatest, from
-    edge to edge. Cardiac line: midline = the thoracic line's middle; over the same rows, each
-    side only where the lung's inner edge lies medial to that lung's mid-width (halfway between
-    its outermost columns) and the lung goes on directly below that edge pixel (lower down, a
-    row's "inner edge" is on the lung's base curving out to the costophrenic angle, not on the
-    heart border), MRD = the greatest distance from the midline
-    leftwards to the image-left lung's inner edge and MLD = the greatest distance rightwards to
-    the image-right lung's inner edge; the line joins those two border points (transverse extent
-    MRD + MLD). The first (highest) row wins a tie. Raises ``CtrNotFound``.
+    grey = np.ascontiguousarray(display, dtype=np.float32)
+    return cv2.GaussianBlur(grey, (0, 0), sigmaX=max(0.5, SMOOTH_COLUMNS * thorax_width),
+                            sigmaY=max(1.0, SMOOTH_ROWS * lung_height), borderType=cv2.BORDER_REFLECT)
+
+
+def _border_index(gradient: np.ndarray, min_step: float) -> float:
+    """Index of the heart border on one row of a lung, ``gradient`` being the density's fall across each
+    column boundary going laterally from the lung's medial edge outwards: the greatest fall weighed by
+    ``DISTANCE_PENALTY``; nan when the fall there is below ``min_step``."""
+    if not gradient.size:
+        return float("nan")
+    weight = 1.0 - DISTANCE_PENALTY * np.arange(gradient.size) / max(1, gradient.size - 1)
+    best = int(np.argmax(gradient * weight))
+    return float(best) if gradient[best] >= min_step else float("nan")
+
+
+def _running_nanmedian(values: np.ndarray, width: int) -> np.ndarray:
+    """The median of each value's ``width`` neighbours (odd window, nan ignored; nan where all are nan)."""
+    half = max(0, width // 2)
+    padded = np.pad(values, half, constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    out = np.full(values.shape, np.nan)
+    valid = ~np.isnan(windows).all(axis=1)
+    out[valid] = np.nanmedian(windows[valid], axis=1)
+    return out
+
+
+def heart_borders(mask: np.ndarray, display: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The heart's right and left borders on ``rows`` of a frontal film: per row, the column boundary
+    (image x) where the dense heart shadow medial to each lung gives way to the lucent lung, or nan where
+    the row shows no such edge.
+
+    ``mask`` is the lung mask (bool (rows, columns), the two lungs its two largest components) and
+    ``display`` the film as shown (2-D, any dtype, brighter = denser, the same shape). The lung model's
+    masks include the lung behind the heart, so a heart border lies at or lateral to the lung's medial
+    edge. The film is smoothed mostly down the rows (``SMOOTH_ROWS``, ``SMOOTH_COLUMNS``: the borders
+    run mostly vertically, rib edges and noise average out). Per row, the border is where the density
+    falls most steeply going laterally, searched from the lung's medial edge over ``SEARCH_SHARE`` of
+    the lung's width on that row, the fall weighed down with the distance from the medial edge
+    (``DISTANCE_PENALTY``); a fall shallower than ``MIN_CONTRAST`` of the film's range within the lungs
+    (1st-99th percentile) over ``STEP_SPAN`` of the thorax's width gives nan. The borders are then
+    median-filtered over ``BORDER_MEDIAN_ROWS`` of the lungs' height. Returns (right border, left
+    border), float arrays of ``len(rows)``; the right border lies in the image-left lung (the patient's
+    right on a PA or AP film as usually shown). ``ValueError`` when the shapes differ.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if np.shape(display) != mask.shape:
+        raise ValueError(f"the film's shape {np.shape(display)} is not the mask's {mask.shape}")
+    left, right = _two_lungs(mask)
+    _, l_first, l_end = _row_edges(left)
+    _, r_first, r_end = _row_edges(right)
+    lung_rows = np.flatnonzero(mask.any(axis=1))
+    lung_height = int(lung_rows[-1] - lung_rows[0] + 1)
+    columns = np.flatnonzero(mask.any(axis=0))
+    thorax_width = int(columns[-1] - columns[0] + 1)
+    grey = _smoothed(display, lung_height, thorax_width)
+    low, high = np.percentile(grey[mask], (1, 99))
+    min_step = MIN_CONTRAST * max(float(high - low), 1e-6) / max(1.0, STEP_SPAN * thorax_width)
+    # rise[:, x - 1]: the change in density across the column boundary x (from column x - 1 to x).
+    rise = np.diff(grey, axis=1)
+    last = rise.shape[1]  # boundaries 1 .. columns - 1 have a rise
+    right_border = np.full(len(rows), np.nan)
+    left_border = np.full(len(rows), np.nan)
+    for i, row in enumerate(rows):
+        # Right border: boundaries x = l_end (the mask's medial edge), l_end - 1, ... outwards; the film
+        # gets denser to the right of the border. Left border: x = r_first, r_first + 1, ... outwards.
+        edge = min(int(l_end[row]), last)
+        reach = int(round(SEARCH_SHARE * (l_end[row] - l_first[row])))
+        outwards = rise[row, max(0, edge - 1 - reach):edge][::-1]
+        right_border[i] = edge - _border_index(outwards, min_step)
+        edge = max(int(r_first[row]), 1)
+        reach = int(round(SEARCH_SHARE * (r_end[row] - r_first[row])))
+        left_border[i] = edge + _border_index(-rise[row, edge - 1:edge + reach], min_step)
+    width = max(1, int(round(BORDER_MEDIAN_ROWS * lung_height)) | 1)
+    return _running_nanmedian(right_border, width), _running_nanmedian(left_border, width)
+
+
+def _widest(reach: np.ndarray) -> int:
+    """Index of the row that carries a border's widest reach from the midline: the row whose reach is
+    nearest the ``WIDEST_PERCENTILE`` percentile of the rows' reaches (nan ignored; the first row wins a
+    tie), so that a short run of rows on another edge does not decide it."""
+    target = np.nanpercentile(reach, WIDEST_PERCENTILE)
+    return int(np.nanargmin(np.abs(reach - target)))
+
+
+def _heart_rows(searched: np.ndarray, heart_part: np.ndarray, medial_edge: np.ndarray) -> np.ndarray:
+    """The rows on which one heart border is searched: searched rows in the heart's lower part whose
+    lung edge is a medial edge; all searched rows with a medial edge when none is that low."""
+    rows = np.flatnonzero(searched & heart_part & medial_edge)
+    return rows if rows.size else np.flatnonzero(searched & medial_edge)
+
+
+def propose_ctr(mask: np.ndarray, display: np.ndarray,
+                spacing_mm: tuple[float, float] | None = None) -> CardiothoracicRatio:
+    """The CTR proposed from a lung mask and the film (bool (rows, columns) mask, the two lungs as its
+    two largest components, the image-left one being the patient's right on a PA/AP film as usually
+    shown; ``display`` the film as shown, same shape, brighter = denser).
+
+    Rows searched: the lower half of the lungs (``LOWER_PART_FROM``), where both lungs are present and
+    each is at least ``MIN_ROW_WIDTH_SHARE`` of its own widest row (so not the diaphragm's dome nor the
+    costophrenic recesses). Thoracic line: at the searched row where the distance from the image-left
+    lung's outer edge to the image-right lung's outer edge is greatest, from edge to edge. Cardiac line:
+    midline = the thoracic line's middle; the heart's borders are read from the film per row
+    (:func:`heart_borders`) on the searched rows from ``HEART_ROWS_FROM`` of the lungs' height down (the
+    heart's lower half; all searched rows when none is that low) where the lung's mask edge is a medial
+    edge (medial to that lung's mid-width, the lung going on directly below it; lower down a row's
+    "inner edge" is the lung's base curving out to the costophrenic angle). MRD = the widest reach from
+    the midline leftwards to the right border, MLD = rightwards to the left border, each on its own row
+    (``WIDEST_PERCENTILE`` of the rows' reaches, robust to a few rows on another edge; the first row
+    wins a tie); the line joins those two border points (transverse extent MRD + MLD). Raises
+    ``CtrNotFound`` (no two lungs, no row to measure on, no heart border seen), and ``ValueError``
+    when ``display`` is not of the mask's shape.
     """
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim != 2:
         raise ValueError(f"expected a 2-D mask, got shape {mask.shape}")
+    if np.shape(display) != mask.shape:
+        raise ValueError(f"the film's shape {np.shape(display)} is not the mask's {mask.shape}")
     left, right = _two_lungs(mask)
     l_present, l_first, l_end = _row_edges(left)
     r_present, r_first, r_end = _row_edges(right)
@@ -192,20 +322,27 @@ def propose_ctr(mask: np.ndarray, spacing_mm: tuple[float, float] | None = None)
     thoracic = Line((float(l_first[t_row]), t_row + 0.5), (float(r_end[t_row]), t_row + 0.5))
     midline = (thoracic.start[0] + thoracic.end[0]) / 2.0
 
-    # The heart's borders are the lungs' medial edges: a row's inner edge counts only where it lies
-    # medial to its lung's mid-width and the lung goes on below it (not the lung's base curving out
-    # to the costophrenic angle, nor the tip of a recess).
     l_mid, r_mid = _mid_width(l_present, l_first, l_end), _mid_width(r_present, r_first, r_end)
-    right_rows = np.flatnonzero(wide & (l_end >= l_mid) & _lung_below(left, l_end - 1))
-    left_rows = np.flatnonzero(wide & (r_first <= r_mid) & _lung_below(right, r_first))
+    heart_part = np.zeros(mask.shape[0], dtype=bool)
+    heart_part[int(np.ceil(top + HEART_ROWS_FROM * (bottom - top))):bottom + 1] = True
+    right_rows = _heart_rows(wide, heart_part, (l_end >= l_mid) & _lung_below(left, l_end - 1))
+    left_rows = _heart_rows(wide, heart_part, (r_first <= r_mid) & _lung_below(right, r_first))
     if not right_rows.size or not left_rows.size:
         raise CtrNotFound("no searched row has a lung's inner edge medial to its mid-width")
-    mrd = midline - l_end[right_rows]  # the image-left lung's inner edge: the heart's right border
-    mld = r_first[left_rows] - midline  # the image-right lung's inner edge: the heart's left border
-    if mrd.max() <= 0 or mld.max() <= 0:
-        raise CtrNotFound("the lungs' inner edges do not lie on either side of the midline")
-    right_row, left_row = int(right_rows[np.argmax(mrd)]), int(left_rows[np.argmax(mld)])
-    cardiac = Line((float(l_end[right_row]), right_row + 0.5), (float(r_first[left_row]), left_row + 0.5))
+    searched = np.union1d(right_rows, left_rows)
+    right_all, left_all = heart_borders(mask, display, searched)
+    right_border = right_all[np.searchsorted(searched, right_rows)]
+    left_border = left_all[np.searchsorted(searched, left_rows)]
+    mrd = midline - right_border  # the heart's right border, in the image-left lung
+    mld = left_border - midline  # the heart's left border, in the image-right lung
+    if np.isnan(mrd).all() or np.isnan(mld).all():
+        raise CtrNotFound("no heart border is seen against the lungs (no density step from the mediastinum "
+                          "to the lung)")
+    if np.nanmax(mrd) <= 0 or np.nanmax(mld) <= 0:
+        raise CtrNotFound("the heart borders found do not lie on either side of the midline")
+    i_right, i_left = _widest(mrd), _widest(mld)
+    cardiac = Line((float(right_border[i_right]), float(right_rows[i_right]) + 0.5),
+                   (float(left_border[i_left]), float(left_rows[i_left]) + 0.5))
     return CardiothoracicRatio(thoracic, cardiac, tuple(spacing_mm) if spacing_mm else None, midline)
 
 

@@ -181,7 +181,7 @@ def test_bundled_model_outlines_the_lungs_of_a_real_film(qtbot, make_window, pa_
     assert result.fields.found and len(result.contours) >= 2
     assert window.lungs.outline_item is not None and window.lungs.ctr_item is not None
     ratio = window.lungs.current_ctr.current.ratio
-    assert 0.1 < ratio < 0.7
+    assert 0.3 < ratio < 0.6  # an adult PA film (0.40 proposed; 0.20 when the masks' medial edges were taken)
 
 
 # ---------------------------------------------------------------------------------------- CTR
@@ -193,22 +193,24 @@ def test_ctr_proposes_the_engine_lines_and_dragging_an_end_updates_the_ratio(qtb
     assert window.acts.ctr.shortcut().toString() == "C"
     show_lungs(qtbot, window, ctr=True)
     image = window.viewer.image
-    expected = propose_ctr(drawn_mask(image.shape), image.spacing_mm)
+    expected = propose_ctr(drawn_mask(image.shape), image.display(), image.spacing_mm)
     item = window.lungs.ctr_item
     assert isinstance(item, CtrOverlayItem) and item.parentItem() is window.scene.image_item
-    # 1024 x 1024: thoracic at row 512 from column 102 to 973; Danzer's ends at (348, 635.5) and (717, 563.5).
+    # 1024 x 1024: thoracic at row 512 from column 102 to 973; the cardiac ends where the engine reads the
+    # heart borders on this film within the drawn lungs.
     assert item.ctr.thoracic == expected.thoracic == Line((102.0, 512.5), (973.0, 512.5))
-    assert item.ctr.cardiac == expected.cardiac == Line((348.0, 635.5), (717.0, 563.5))
+    assert item.ctr.cardiac == expected.cardiac
     for line, drawn in ((expected.thoracic, item.thoracic), (expected.cardiac, item.cardiac)):
         assert [(h.pos().x(), h.pos().y()) for h in drawn.handles] == [line.start, line.end]
-    ratio = (717 - 348) / (973 - 102)
+    right_x, left_x = expected.cardiac.start[0], expected.cardiac.end[0]
+    ratio = (left_x - right_x) / (973 - 102)
     assert item.label_text() == f"CTR {ratio:.2f} (PA)"
     panel = window.lung_panel
     assert panel.ratio_label.text() == f"CTR {ratio:.2f}  (PA)"
     assert "as proposed" in panel.detail_label.text() and "below 0.5" in panel.note_label.text()
     assert window.lungs.report_lines(image.path) == (
-        f"Cardiothoracic ratio {ratio:.2f} (PA; cardiac {369 * 0.168:.0f} mm / thoracic {871 * 0.168:.0f} mm), "
-        "proposed by the lung-field model, not adjusted",)
+        f"Cardiothoracic ratio {ratio:.2f} (PA; cardiac {(left_x - right_x) * 0.168:.0f} mm / "
+        f"thoracic {871 * 0.168:.0f} mm), proposed by the lung-field model, not adjusted",)
 
     # Drag the cardiac line's left-border end 60 screen pixels to the right with the mouse.
     view, handle = window.view, item.cardiac.handles[1]
@@ -218,8 +220,8 @@ def test_ctr_proposes_the_engine_lines_and_dragging_an_end_updates_the_ratio(qtb
     dropped = window.scene.image_item.mapFromScene(view.mapToScene(target.toPoint()))
     moved_x = handle.pos().x()
     assert moved_x == pytest.approx(dropped.x(), abs=1.5 / view.zoom)  # where the mouse let go
-    assert moved_x > 717 + 50 / view.zoom  # 60 screen px to the right (image px at this zoom)
-    by_hand = (moved_x - 348.0) / (973.0 - 102.0)
+    assert moved_x > left_x + 50 / view.zoom  # 60 screen px to the right (image px at this zoom)
+    by_hand = (moved_x - right_x) / (973.0 - 102.0)
     state = window.lungs.current_ctr
     assert state.adjusted and state.current.ratio == pytest.approx(by_hand)
     assert item.label_text() == f"CTR {by_hand:.2f} (PA)"
@@ -228,7 +230,7 @@ def test_ctr_proposes_the_engine_lines_and_dragging_an_end_updates_the_ratio(qtb
     assert window.lungs.report_lines(image.path)[0].endswith("adjusted by the reader")
     # The thoracic line's end by code, as a drag would; then Reset puts both back.
     item.thoracic.set_end(0, 52.0, 512.5)
-    assert state.current.ratio == pytest.approx((moved_x - 348.0) / (973.0 - 52.0))
+    assert state.current.ratio == pytest.approx((moved_x - right_x) / (973.0 - 52.0))
     panel.reset_button.click()
     assert window.lungs.current_ctr.current == expected and not window.lungs.current_ctr.adjusted
 
@@ -263,9 +265,10 @@ def test_pdf_holds_the_ratio_line_and_the_lines(qtbot, make_window, pa_film, tmp
     window.lungs.segment = FakeSegmenter()
     open_and_wait(qtbot, window, pa_film)
     show_lungs(qtbot, window, outline=True, ctr=True)
-    handle = window.lungs.ctr_item.cardiac.handles[1]
-    handle.setPos(QPointF(757.0, 563.5))  # the reader moved the left heart border 40 px out
-    ratio = (757 - 348) / (973 - 102)
+    item = window.lungs.ctr_item
+    right_x, (left_x, left_y) = item.ctr.cardiac.start[0], item.ctr.cardiac.end
+    item.cardiac.handles[1].setPos(QPointF(left_x + 40, left_y))  # the reader moved the left heart border 40 px out
+    ratio = (left_x + 40 - right_x) / (973 - 102)
     # The lines are in the exported picture (and left out of the heat-map panel's).
     plain = window.scene.render_image(annotations=False).astype(int)
     marked = window.scene.render_image(annotations=True).astype(int)
@@ -273,8 +276,8 @@ def test_pdf_holds_the_ratio_line_and_the_lines(qtbot, make_window, pa_film, tmp
     out = export(qtbot, window, ExportRequest((pa_film,), tmp_path / "ctr.pdf", False))
     _, text = pdf_text(out)
     flat = " ".join(text.split())
-    line = (f"Cardiothoracic ratio {ratio:.2f} (PA; cardiac {409 * 0.168:.0f} mm / thoracic {871 * 0.168:.0f} mm), "
-            "proposed by the lung-field model, adjusted by the reader")
+    line = (f"Cardiothoracic ratio {ratio:.2f} (PA; cardiac {(left_x + 40 - right_x) * 0.168:.0f} mm / "
+            f"thoracic {871 * 0.168:.0f} mm), proposed by the lung-field model, adjusted by the reader")
     assert line in flat, flat
 
 
