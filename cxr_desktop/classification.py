@@ -53,7 +53,8 @@ class ClassificationController(QObject):
         if self.card is None:
             self.result.set_no_model(choice.message)
         else:
-            self.result.set_model(self.card.name, self.card.summary(), tuple(self.card.classes), not self.card.meets_bar)
+            self.result.set_model(self.card.name, self.card.summary(), tuple(self.card.classes), not self.card.meets_bar,
+                                  self.card)
         self.modelChosen.emit()
 
     def start(self) -> None:
@@ -106,7 +107,7 @@ class ClassificationController(QObject):
         if path != self.viewer.path:
             return  # the reader moved on; the result stays cached
         self.result.set_prediction(cam.prediction)
-        self.viewer.set_heatmap(cam.heatmap, cam.target_class)
+        self.viewer.set_heatmap(cam.heatmap, cam.target_class, cam.prediction.probability(cam.target_class))
         self.camShown.emit(path)
 
     @while_alive

@@ -1,27 +1,26 @@
-"""The heat-map legend: the engine's colour map from low to high relative evidence."""
+"""The heat-map legend: the engine's colour map over Grad-CAM × class probability, 0 to 1."""
 from __future__ import annotations
 
 from PySide6.QtCore import QRect, Qt
-from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtGui import QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from .heatmap import OPAQUE_FROM, TRANSPARENT_BELOW, legend_rgb
+from cxr_engine.overlay import LEGEND_NOTE, LEGEND_TITLE, OUTLINE_LEVEL
+
+from .heatmap import TRANSPARENT_BELOW, legend_rgb
 from .qimage import to_qimage
 
 
 class ColorBar(QWidget):
-    """A horizontal colour bar labelled "low" and "high"; the uncoloured band is hatched."""
+    """A horizontal colour bar labelled 0, the legend's title and 1; the uncoloured band is hatched
+    and a tick marks the outline mode's level."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._pixmap = QPixmap.fromImage(to_qimage(legend_rgb()))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMinimumHeight(34)
-        self.setToolTip(
-            "Grad-CAM heat-map colours, scaled within each image: they show where the model's evidence "
-            f"for the chosen class is relatively strongest. Below {TRANSPARENT_BELOW:.0%} of the image's "
-            f"maximum nothing is drawn; from {OPAQUE_FROM:.0%} the colour is fully opaque."
-        )
+        self.setToolTip(LEGEND_NOTE)
 
     def paintEvent(self, event):
         painter = QPainter(self)
@@ -30,9 +29,12 @@ class ColorBar(QWidget):
         painter.drawPixmap(bar, self._pixmap)
         clear = QRect(bar.left(), bar.top(), round(bar.width() * TRANSPARENT_BELOW), bar.height())
         painter.fillRect(clear, Qt.BrushStyle.BDiagPattern)
+        tick = round(bar.left() + bar.width() * OUTLINE_LEVEL)
+        painter.setPen(QPen(Qt.GlobalColor.white, 2))
+        painter.drawLine(tick, bar.top(), tick, bar.bottom())
         painter.setPen(self.palette().windowText().color())
         labels = QRect(0, bar.bottom() + 2, self.width(), metrics.height())
-        painter.drawText(labels, int(Qt.AlignmentFlag.AlignLeft), "low")
-        painter.drawText(labels, int(Qt.AlignmentFlag.AlignHCenter), "relative evidence")
-        painter.drawText(labels, int(Qt.AlignmentFlag.AlignRight), "high")
+        painter.drawText(labels, int(Qt.AlignmentFlag.AlignLeft), "0")
+        painter.drawText(labels, int(Qt.AlignmentFlag.AlignHCenter), LEGEND_TITLE)
+        painter.drawText(labels, int(Qt.AlignmentFlag.AlignRight), "1")
         painter.end()

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene
 
 from .annotation_items import ShapeAnnotationItem, make_item
 from .annotation_model import RULER, Annotation, AnnotationStore, measure
-from .heatmap import heatmap_rgba
+from .heatmap_layer import HeatmapLayer
 from .qimage import to_qimage, to_rgb_array
 from .viewer_model import ViewerModel
 
@@ -41,24 +41,18 @@ class ImageScene(QGraphicsScene):
         self.image_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self.image_item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
         self.addItem(self.image_item)
-        self.heatmap_item = QGraphicsPixmapItem(self.image_item)
-        self.heatmap_item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
-        self.heatmap_item.setZValue(1)
-        self.heatmap_item.setVisible(False)
+        self.heatmap_layer = HeatmapLayer(model, self.image_item)  # colour wash or outline
+        self.heatmap_item = self.heatmap_layer.pixmap_item
         self._annotation_items: dict[int, QGraphicsItem] = {}
         self._overlays: list[QGraphicsItem] = []  # e.g. the lung outline and CTR lines (lung_controller)
         model.imageChanged.connect(self._on_image_changed)
         model.windowChanged.connect(self.refresh_pixels)
         model.orientationChanged.connect(self._apply_orientation)
-        model.heatmapChanged.connect(self._on_heatmap_changed)
-        model.heatmapVisibleChanged.connect(lambda _: self._sync_heatmap_visibility())
-        model.heatmapOpacityChanged.connect(self.heatmap_item.setOpacity)
-        self.heatmap_item.setOpacity(model.heatmap_opacity)
 
     # ------------------------------------------------------------------ mirroring the model
     def _on_image_changed(self) -> None:
         self._clear_annotation_items()
-        self.heatmap_item.setPixmap(QPixmap())
+        self.heatmap_layer.clear()
         image = self.model.image
         if image is None:
             self.image_item.setPixmap(QPixmap())
@@ -68,7 +62,7 @@ class ImageScene(QGraphicsScene):
         self._apply_orientation()
         for annotation in self.annotations.for_path(image.path):
             self._add_item(annotation)
-        self._sync_heatmap_visibility()
+        self.heatmap_layer.sync_visibility()
 
     def refresh_pixels(self) -> None:
         """Re-render the picture for the model's window and polarity."""
@@ -94,15 +88,6 @@ class ImageScene(QGraphicsScene):
         rect = self.image_item.sceneBoundingRect()
         margin = max(rect.width(), rect.height())
         self.setSceneRect(rect.adjusted(-margin, -margin, margin, margin))
-
-    def _on_heatmap_changed(self) -> None:
-        heatmap = self.model.heatmap
-        layer = QPixmap.fromImage(to_qimage(heatmap_rgba(heatmap))) if heatmap is not None else QPixmap()
-        self.heatmap_item.setPixmap(layer)
-        self._sync_heatmap_visibility()
-
-    def _sync_heatmap_visibility(self) -> None:
-        self.heatmap_item.setVisible(self.model.heatmap_visible and self.model.heatmap is not None)
 
     # ------------------------------------------------------------------ annotations
     @property
@@ -192,11 +177,10 @@ class ImageScene(QGraphicsScene):
         scale = min(1.0, max_side / max(rect.width(), rect.height()))
         width, height = max(1, round(rect.width() * scale)), max(1, round(rect.height() * scale))
         selected = [item for item in self._annotation_items.values() if item.isSelected()]
-        heat_was_visible = self.heatmap_item.isVisible()
         for item in selected:
             item.setSelected(False)
         if heatmap is not None:
-            self.heatmap_item.setVisible(bool(heatmap) and self.model.heatmap is not None)
+            self.heatmap_layer.sync_visibility(bool(heatmap))
         # Screen-sized strokes and labels would be hair-thin on a large rendering.
         side = max(width, height)
         line_scale, text_scale = max(1.0, side / EXPORT_LINE_PX), max(1.0, side / EXPORT_TEXT_PX)
@@ -208,11 +192,12 @@ class ImageScene(QGraphicsScene):
         target = QImage(width, height, QImage.Format.Format_RGB888)
         target.fill(QColor(0, 0, 0))
         painter = QPainter(target)
+        self.heatmap_layer.outline_item.set_export_scale(line_scale, text_scale)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         self.render(painter, QRectF(0, 0, width, height), rect)
         painter.end()
-        self.heatmap_item.setVisible(heat_was_visible)
+        self.heatmap_layer.sync_visibility()
         for item, visible in zip(marks, was_visible):
             item.setVisible(visible)
             item.set_export_scale(1.0, 1.0)
@@ -220,3 +205,4 @@ class ImageScene(QGraphicsScene):
             item.setSelected(True)
         return to_rgb_array(target)
 
+        self.heatmap_layer.outline_item.set_export_scale(1.0, 1.0)

@@ -126,7 +126,8 @@ class ReportExport(QObject):
             model.set_heatmap_opacity(w.viewer.heatmap_opacity)
             model.set_heatmap_visible(w.viewer.heatmap_visible)
             if cam is not None:
-                model.set_heatmap(cam.heatmap, cam.target_class)
+                model.set_heatmap(cam.heatmap, cam.target_class, cam.prediction.probability(cam.target_class))
+                model.set_heatmap_style(w.viewer.heatmap_style)
             w.lungs.decorate(scene, path)
         # The scene renders at the physical aspect (non-square pixels already squared), so the
         # page must not stretch the panels again: pixel_aspect=1.0, not the image's own.

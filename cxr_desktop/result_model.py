@@ -21,6 +21,7 @@ class ResultModel(QObject):
         self.state = NO_MODEL
         self.message = ""
         self.model_name = ""
+        self.card = None  # the model card in use (cxr_engine.model_card.ModelCard), for its limits
         self.model_summary = ""
         self.below_bar = False
         self.device = ""
@@ -30,13 +31,15 @@ class ResultModel(QObject):
         self.image_warnings: tuple[str, ...] = ()
         self.cam_class = ""
 
-    def set_model(self, name: str, summary: str, classes: tuple[str, ...], below_bar: bool) -> None:
+    def set_model(self, name: str, summary: str, classes: tuple[str, ...], below_bar: bool, card=None) -> None:
         self.model_name, self.model_summary, self.classes, self.below_bar = name, summary, tuple(classes), below_bar
+        self.card = card
         self.state, self.message = LOADING, "Loading the model…"
         self.changed.emit()
 
     def set_no_model(self, message: str) -> None:
         self.model_name = self.model_summary = self.device = self.model_warning = ""
+        self.card = None
         self.classes, self.prediction, self.below_bar = (), None, False
         self.state, self.message = NO_MODEL, message
         self.changed.emit()

@@ -21,11 +21,13 @@ from PySide6.QtWidgets import (
 )
 
 from cxr_engine.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE
+from cxr_engine.overlay import OUTLINE_LEVEL
 
 from .color_bar import ColorBar
 from .formatting import percent
+from .limits_panel import LimitsPanel
 from .result_model import CLASSIFYING, DONE, NO_MODEL, ResultModel
-from .viewer_model import ViewerModel
+from .viewer_model import HEATMAP_COLOUR, HEATMAP_OUTLINE, ViewerModel
 
 NOTICE_STYLE = "background:#5a4300; color:#ffe9a8; border:1px solid #a07800; border-radius:3px; padding:4px;"
 TOP_STYLE = "font-size:15pt; font-weight:bold;"
@@ -70,6 +72,8 @@ class ResultPanel(QWidget):
         notice.setStyleSheet(NOTICE_STYLE)
         box.addWidget(notice)
         layout.addWidget(classification)
+        self.limits = LimitsPanel(result)
+        layout.addWidget(self.limits)
 
         cam = QGroupBox("Grad-CAM heat-map")
         form = QFormLayout(cam)
@@ -86,6 +90,13 @@ class ResultPanel(QWidget):
         self.cam_class.setToolTip("The class whose evidence the heat-map shows")
         self.cam_class.activated.connect(lambda i: result.set_cam_class(self.cam_class.itemData(i) or ""))
         form.addRow("Class", self.cam_class)
+        self.cam_style = QComboBox()
+        self.cam_style.addItem("Colour", HEATMAP_COLOUR)
+        self.cam_style.addItem(f"Outline (≥ {OUTLINE_LEVEL:g})", HEATMAP_OUTLINE)
+        self.cam_style.setToolTip("Colour wash, or one contour where Grad-CAM × class probability reaches "
+                                  f"{OUTLINE_LEVEL:g}")
+        self.cam_style.activated.connect(lambda i: viewer.set_heatmap_style(self.cam_style.itemData(i)))
+        form.addRow("Style", self.cam_style)
         self.legend = ColorBar()
         form.addRow(self.legend)
         self.cam_note = QLabel()
@@ -99,9 +110,11 @@ class ResultPanel(QWidget):
         result.camClassChanged.connect(lambda _: self._sync_cam_class())
         viewer.heatmapOpacityChanged.connect(lambda _: self._sync_opacity())
         viewer.heatmapChanged.connect(self._sync_cam_note)
+        viewer.heatmapStyleChanged.connect(lambda _: (self._sync_cam_style(), self._sync_cam_note()))
         self._sync_result()
         self._sync_opacity()
         self._sync_cam_note()
+        self._sync_cam_style()
 
     # ------------------------------------------------------------------ mirroring
     def _sync_result(self) -> None:
@@ -159,8 +172,19 @@ class ResultPanel(QWidget):
         if self.viewer.heatmap is None:
             self.cam_note.setText("No heat-map for this image yet." if self.result.has_model else "")
             return
-        self.cam_note.setText(f"Showing evidence for {display_name(self.viewer.heatmap_class)}; "
-                              "colours are scaled within this image.")
+        v = self.viewer
+        shown = f"Evidence for {display_name(v.heatmap_class)} (probability {percent(v.heatmap_probability)})"
+        if v.heatmap_style == HEATMAP_OUTLINE:
+            self.cam_note.setText(f"{shown}: outlined where Grad-CAM × probability ≥ {OUTLINE_LEVEL:g}"
+                                  + ("" if v.heatmap_probability >= OUTLINE_LEVEL else " (never, at this probability)")
+                                  + ".")
+        else:
+            self.cam_note.setText(f"{shown}: colour = Grad-CAM × probability, comparable between classes and images.")
+
+    def _sync_cam_style(self) -> None:
+        index = self.cam_style.findData(self.viewer.heatmap_style)
+        if index >= 0 and index != self.cam_style.currentIndex():
+            self.cam_style.setCurrentIndex(index)
 
 
 class ProbabilityRow:

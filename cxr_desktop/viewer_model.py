@@ -11,6 +11,9 @@ from PySide6.QtCore import QObject, Signal
 from cxr_engine.image import CxrImage
 from cxr_engine.windowing import VoiLut, Window
 
+HEATMAP_COLOUR, HEATMAP_OUTLINE = "colour", "outline"
+HEATMAP_STYLES = (HEATMAP_COLOUR, HEATMAP_OUTLINE)
+
 
 class ViewerModel(QObject):
     """Image, window, polarity, orientation, corner overlay and heat-map layer of the viewer."""
@@ -22,6 +25,7 @@ class ViewerModel(QObject):
     heatmapChanged = Signal()
     heatmapVisibleChanged = Signal(bool)
     heatmapOpacityChanged = Signal(float)
+    heatmapStyleChanged = Signal(str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -36,6 +40,8 @@ class ViewerModel(QObject):
         self.corner_overlay = True
         self.heatmap: np.ndarray | None = None
         self.heatmap_class = ""
+        self.heatmap_probability = 1.0
+        self.heatmap_style = HEATMAP_COLOUR
         self.heatmap_visible = False
         self.heatmap_opacity = 0.5
 
@@ -119,12 +125,22 @@ class ViewerModel(QObject):
             self.corner_overlay = visible
             self.cornerOverlayChanged.emit(visible)
 
-    def set_heatmap(self, heatmap: np.ndarray | None, target_class: str = "") -> None:
-        """The Grad-CAM map for the current image (image geometry, [0, 1]) or None."""
+    def set_heatmap(self, heatmap: np.ndarray | None, target_class: str = "", probability: float = 1.0) -> None:
+        """The Grad-CAM map for the current image (image geometry, [0, 1], min-max within the image) or
+        None; ``probability`` is the model's probability of ``target_class``, by which the map is
+        scaled when shown (``cxr_engine.overlay.shown_heat``)."""
         if heatmap is not None and self.image is not None and heatmap.shape != self.image.shape:
             raise ValueError(f"heat-map {heatmap.shape} does not match the image {self.image.shape}")
-        self.heatmap, self.heatmap_class = heatmap, target_class
+        self.heatmap, self.heatmap_class, self.heatmap_probability = heatmap, target_class, float(probability)
         self.heatmapChanged.emit()
+
+    def set_heatmap_style(self, style: str) -> None:
+        """``HEATMAP_COLOUR`` (a colour wash) or ``HEATMAP_OUTLINE`` (one contour at a stated level)."""
+        if style not in HEATMAP_STYLES:
+            raise ValueError(f"unknown heat-map style {style!r}; known: {', '.join(HEATMAP_STYLES)}")
+        if style != self.heatmap_style:
+            self.heatmap_style = style
+            self.heatmapStyleChanged.emit(style)
 
     def set_heatmap_visible(self, visible: bool) -> None:
         if visible != self.heatmap_visible:

@@ -1,4 +1,13 @@
-"""Heat-map colouring and blending, shared by the CLI, the app and the reports."""
+"""Heat-map colouring and blending, shared by the CLI, the app and the reports.
+
+**What a colour means** (the app and the PDF): a Grad-CAM map is min-max scaled within its
+image (``predictions.CamResult``), so on its own a class the model gives 2 % would look as red as
+the winning class. Before it is shown the map is multiplied by the probability of the class it
+explains (``shown_heat``): 1.0 (dark red) is the strongest evidence in a film the model is
+certain of; a 2 % class peaks at 0.02 and, below ``FADE[0]``, is not drawn at all. Colours can
+then be compared between classes and between images. The outline mode draws one contour where
+that shown value reaches ``OUTLINE_LEVEL`` (``outline_contours``).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +17,48 @@ COLORMAP_NAME = "JET"
 #: Heat at or below FADE[0] shows no colour (the film is not tinted everywhere); at or above
 #: FADE[1] the colour has its full opacity. Screen, CLI heat-maps and reports share it.
 FADE = (0.2, 0.5)
+#: The outline mode's contour: where the shown value (Grad-CAM × class probability) reaches this.
+OUTLINE_LEVEL = 0.5
+
+#: The legend's words, shared by the app's colour bar and the PDF.
+LEGEND_TITLE = "Grad-CAM × class probability"
+LEGEND_NOTE = (
+    "Colour = the model's relative evidence (Grad-CAM, 1 at the image's strongest point) times the "
+    "probability it gives the class shown, so maps compare between classes and images: dark red is the "
+    f"strongest evidence for a class called at about 100 %; below {FADE[0]:g} nothing is drawn, so a class "
+    f"given less than {FADE[0] * 100:.0f} % shows no colour. The outline encloses where the value is at least "
+    f"{OUTLINE_LEVEL:g}."
+)
+#: The same in two lines, for the PDF's legend.
+LEGEND_SHORT = (
+    "Grad-CAM (1 at the image's strongest point) × the class's probability: comparable between classes and "
+    f"images; below {FADE[0]:g} not drawn. Outline mode: contour at {OUTLINE_LEVEL:g}."
+)
+
+
+def shown_heat(heatmap: np.ndarray, probability: float) -> np.ndarray:
+    """The map as shown: float32 (H, W) ``heatmap`` ([0, 1], min-max within its image) times
+    ``probability`` (the class's probability, [0, 1]). Raises ``ValueError`` for a probability
+    outside [0, 1]."""
+    p = float(probability)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"class probability must be in [0, 1], got {probability!r}")
+    return np.asarray(heatmap, dtype=np.float32) * np.float32(p)
+
+
+def outline_contours(shown: np.ndarray, level: float = OUTLINE_LEVEL) -> list[np.ndarray]:
+    """Closed contours around the regions where ``shown`` (a ``shown_heat`` map, H×W) is at least
+    ``level``: a list of float32 (N, 2) arrays of (x, y) = (column, row) pixel-centre coordinates,
+    largest region first; empty when no pixel reaches the level. OpenCV's border following
+    (Suzuki & Abe 1985) on the thresholded map; holes are not traced."""
+    import cv2
+
+    mask = (np.asarray(shown) >= level).astype(np.uint8)
+    if not mask.any():
+        return []
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    ordered = sorted(contours, key=lambda c: cv2.contourArea(c), reverse=True)
+    return [c.reshape(-1, 2).astype(np.float32) for c in ordered]
 
 
 def colorize(heatmap: np.ndarray) -> np.ndarray:

@@ -37,7 +37,8 @@ from .errors import CxrError
 from .image import CxrImage, ImageMetadata
 from .inference import CamResult, Prediction
 from .model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
-from .overlay import COLORMAP_NAME, blend, colorize
+from .model_limits import model_limits
+from .overlay import LEGEND_SHORT, LEGEND_TITLE, blend, colorize, shown_heat
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ MARGIN = 36.0
 CONTENT_W = PAGE_W - 2 * MARGIN
 SECTION_GAP = 9.0
 FOOTER_TOP = MARGIN + 14
-PANEL_H = 236.0
+PANEL_H = 212.0  # room under the panels for the model limits (issue 18)
 PANEL_GAP = 12.0
 
 INK = colors.HexColor("#1F2933")
@@ -131,7 +132,10 @@ class ReportPage:
         aspect applies to both panels), else to be square-pixelled already."""
         from .rendering import render
 
-        heatmap = blend(render(image), cam.heatmap, opacity) if cam is not None else None
+        heatmap = None
+        if cam is not None:
+            shown = shown_heat(cam.heatmap, cam.prediction.probability(cam.target_class))
+            heatmap = blend(render(image), shown, opacity)
         return cls(
             displayed=displayed, metadata=image.metadata, heatmap=heatmap,
             prediction=prediction or (cam.prediction if cam else None),
@@ -277,7 +281,7 @@ def _set_document_info(ctx: _Context) -> None:
 def _draw_page(ctx: _Context, page: ReportPage, number: int) -> None:
     top = PAGE_H - MARGIN
     for section in (_draw_header, _draw_notice, _draw_identification, _draw_images, _draw_results,
-                    _draw_measurements, _draw_warnings):
+                    _draw_limits, _draw_measurements, _draw_warnings):
         top = section(ctx, page, top) - SECTION_GAP
     _draw_comment(ctx, page, top)
     _draw_footer(ctx, number)
@@ -420,18 +424,18 @@ def _draw_empty_panel(ctx: _Context, x: float, top: float, width: float, reason:
 
 
 def _draw_legend(ctx: _Context, x: float, top: float, width: float, target: str) -> float:
-    """A low → high colour bar in the overlay's colour map, drawn as vector rectangles."""
+    """A 0 → 1 colour bar of Grad-CAM × class probability in the overlay's colour map (vector
+    rectangles), with the legend's words (``overlay.LEGEND_SHORT``; the app's tooltip says it at length)."""
     c = ctx.canvas
     c.setFont(ctx.fonts.regular, 7.5)
     c.setFillColor(MUTED)
-    c.drawString(x, top - 7.5, "low")
-    c.drawRightString(x + width, top - 7.5, "high")
+    c.drawString(x, top - 7.5, "0")
+    c.drawRightString(x + width, top - 7.5, "1")
     bar_x, bar_w, steps = x + 20, width - 42, 96
     for i, rgb in enumerate(colorize(np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :])[0]):
         c.setFillColorRGB(*(rgb / 255.0))
         c.rect(bar_x + i * bar_w / steps, top - 8, bar_w / steps + 0.3, 7, stroke=0, fill=1)
-    note = (f"Relative evidence{f' for {target}' if target else ''} within this image ({COLORMAP_NAME.lower()} colour map); "
-            "not comparable between images.")
+    note = f"{LEGEND_TITLE}{f' for {target}' if target else ''}. {LEGEND_SHORT}"
     return _draw_stack(ctx, [ctx.para(note, "small")], x, top - 11, width)
 
 
@@ -512,6 +516,15 @@ def _metric_lines(metrics: dict) -> list[str]:
                                if isinstance(v, (int, float)))
         lines.append(f"Sensitivity: {per_class}.")
     return lines
+
+
+def _draw_limits(ctx: _Context, page: ReportPage, top: float) -> float:
+    """The model's limits from its card, the lines the app's AI panel shows (``model_limits``)."""
+    if ctx.card is None:
+        return top + SECTION_GAP
+    flowables: list[Flowable] = [ctx.para("Model limits (from the model card)", "heading")]
+    flowables += [ctx.para(line, "small") for line in model_limits(ctx.card, page.prediction).lines()]
+    return _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
 
 
 def _draw_measurements(ctx: _Context, page: ReportPage, top: float) -> float:

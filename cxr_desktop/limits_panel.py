@@ -1,0 +1,41 @@
+"""The model's limits under the AI result: intended use, what the shown probability meant in
+validation, known weak spots, all from the model card (``cxr_engine.model_limits``), the same
+lines the PDF prints."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
+
+from cxr_engine.model_limits import model_limits
+
+from .result_model import DONE, ResultModel
+
+
+class LimitsPanel(QGroupBox):
+    """Mirrors a ``ResultModel``: its card and, once classified, its prediction."""
+
+    def __init__(self, result: ResultModel, parent=None):
+        super().__init__("Model limits (from the model card)", parent)
+        self.result = result
+        layout = QVBoxLayout(self)
+        self.text_label = QLabel()
+        self.text_label.setWordWrap(True)
+        self.text_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.text_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text_label.setStyleSheet("font-size:9pt;")
+        layout.addWidget(self.text_label)
+        result.changed.connect(self.sync)
+        self.sync()
+
+    def text(self) -> str:
+        """What the panel says now ('' without a model card)."""
+        card = self.result.card
+        if card is None:
+            return ""
+        prediction = self.result.prediction if self.result.state == DONE else None
+        return model_limits(card, prediction).text()
+
+    def sync(self) -> None:
+        text = self.text()
+        self.text_label.setText(text)
+        self.setVisible(bool(text))

@@ -1,0 +1,89 @@
+"""The model's limits in words, from whatever card is loaded (cxr_engine.model_limits)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from cxr_engine.model_card import ModelCard
+from cxr_engine.model_limits import calibration_line, known_limits, model_limits, reliability_table
+from cxr_engine.predictions import Prediction
+
+from model_factory import BUNDLED_CARD
+
+
+def bundled() -> ModelCard:
+    return ModelCard.load(BUNDLED_CARD)
+
+
+def prediction(card: ModelCard, probabilities) -> Prediction:
+    return Prediction(tuple(card.classes), tuple(float(p) for p in probabilities), card.name)
+
+
+class TestReliabilityTable:
+    def test_counts_per_class_and_bin_by_hand(self):
+        probs = np.array([[0.95, 0.03, 0.02], [0.91, 0.05, 0.04], [0.15, 0.80, 0.05], [0.05, 0.05, 0.90],
+                          [1.0, 0.0, 0.0]])
+        labels = [0, 2, 1, 2, 0]
+        table = reliability_table(probs, labels, ("normal", "pneumonia", "covid"), n_bins=10)
+        normal = table["by_class"]["normal"]
+        assert normal["count"][9] == 3 and normal["positives"][9] == 2  # 0.95, 0.91, 1.0 (1.0 in the last bin)
+        assert normal["count"][0] == 1 and normal["count"][1] == 1
+        assert normal["mean_probability"][9] == pytest.approx((0.95 + 0.91 + 1.0) / 3)
+        covid = table["by_class"]["covid"]
+        assert covid["count"][9] == 1 and covid["positives"][9] == 1 and covid["positives"][0] == 1
+        assert sum(covid["count"]) == 5 and table["edges"][0] == 0.0 and table["edges"][-1] == 1.0
+
+    def test_shapes_that_do_not_fit_are_refused(self):
+        with pytest.raises(ValueError, match="do not fit 3 classes"):
+            reliability_table(np.zeros((2, 2)), [0, 1], ("normal", "pneumonia", "covid"))
+
+
+def test_calibration_line_reads_the_cards_own_bin():
+    card = bundled()
+    table = json.loads(BUNDLED_CARD.read_text())["validation_metrics"].get("reliability")
+    if table is None:
+        pytest.skip("the bundled card has no reliability table (python -m training.reliability --write)")
+    row = table["by_class"]["covid"]
+    count, positives = row["count"][9], row["positives"][9]
+    line = calibration_line(card, "covid", 0.97)
+    assert line == (f"Calibration: of 100 films of the validation split given a COVID-19 probability of 90–100 %, "
+                    f"{round(100 * positives / count)} were COVID-19 ({positives} of {count}).")
+
+
+def test_reliability_for_other_weights_or_none_is_not_used():
+    card = bundled()
+    stale = dataclasses.replace(card, weights_sha256="0" * 64)
+    assert "holds no validation reliability figures" in calibration_line(stale, "covid", 0.97)
+    bare = dataclasses.replace(card, validation_metrics={})
+    assert "holds no validation reliability figures" in calibration_line(bare, "normal", 0.6)
+
+
+def test_known_limits_follow_the_card_figures_not_constants():
+    card = bundled()
+    checks = [c for c in card.test_metrics["shortcut_checks"]
+              if c["want"] == "high" and c["n"] >= 5 and c["hits"] / c["n"] <= 0.5]
+    text = "\n".join(known_limits(card))
+    for check in checks:
+        assert f"{check['hits']} of {check['n']} test films" in text
+    changed = json.loads(json.dumps(card.test_metrics))
+    for check in changed["shortcut_checks"]:
+        if check["check"].startswith("adult pneumonia"):
+            check.update(hits=4, n=31, predicted={"normal": 13, "pneumonia": 4, "covid": 14})
+    changed["external_files"]["predicted"] = {"normal": 5, "pneumonia": 1, "covid": 2}
+    retrained = dataclasses.replace(card, test_metrics=changed)
+    lines = known_limits(retrained)
+    assert any("4 of 31 test films (13 %); 14 called COVID-19; 13 called Normal." in line for line in lines)
+    assert any("it called 5 Normal, 1 Pneumonia, 2 COVID-19" in line for line in lines)
+
+
+def test_the_statement_starts_with_the_cards_intended_use():
+    card = dataclasses.replace(bundled(), intended_use="Only for testing the test.")
+    limits = model_limits(card, prediction(card, (0.05, 0.02, 0.93)))
+    lines = limits.lines()
+    assert lines[0] == "Intended use: Only for testing the test."
+    assert lines[1].startswith("Calibration:") and "COVID-19 probability of 90–100 %" in lines[1]
+    assert all(line.startswith("Known limit: ") for line in lines[2:]) and len(lines) > 2
+    assert model_limits(card).lines()[1].startswith("Known limit: ")  # no prediction, no calibration line
