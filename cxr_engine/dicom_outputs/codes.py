@@ -18,7 +18,6 @@ CLASS_FINDINGS: dict[str, CodedConcept] = {
     "covid": CodedConcept("840539006", "SCT", "COVID-19"),
 }
 
-FINDING = CodedConcept("121071", "DCM", "Finding")
 PLAIN_CHEST_XRAY = CodedConcept("399208008", "SCT", "Plain chest X-ray")
 YES = CodedConcept("373066001", "SCT", "Yes")
 NO = CodedConcept("373067005", "SCT", "No")

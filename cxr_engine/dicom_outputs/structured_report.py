@@ -1,7 +1,7 @@
 """The Comprehensive SR of one classification: a TID 1500 Measurement Report (highdicom) whose one
 measurement group (TID 1501) names the algorithm (TID 4019: model name and version), holds each
-class's probability, the top class as a coded finding (SNOMED CT), the out-of-scope flag with each
-suitability warning, and references the source image.
+class's probability, the most probable class as the group's Finding (SNOMED CT), the out-of-scope
+flag with each suitability warning, and references the source image.
 """
 from __future__ import annotations
 
@@ -59,13 +59,12 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
         Measurement(name=cxr_codes.probability_concept(cls), value=float(p), unit=cxr_codes.NO_UNITS)
         for cls, p in zip(prediction.classes, prediction.probabilities)
     ]
-    evaluations = [
-        QualitativeEvaluation(name=cxr_codes.FINDING, value=cxr_codes.finding_concept(prediction.label)),
-        QualitativeEvaluation(name=cxr_codes.OUT_OF_SCOPE, value=cxr_codes.YES if warnings else cxr_codes.NO),
-    ]
+    evaluations = [QualitativeEvaluation(name=cxr_codes.OUT_OF_SCOPE, value=cxr_codes.YES if warnings else cxr_codes.NO)]
     group = MeasurementsAndQualitativeEvaluations(
         tracking_identifier=TrackingIdentifier(identifier=TRACKING_LABEL),
         algorithm_id=algorithm,
+        # TID 1501 row 3, (121071, DCM, "Finding"): the most probable class.
+        finding_type=cxr_codes.finding_concept(prediction.label),
         measurements=measurements,
         qualitative_evaluations=evaluations,
         source_images=[SourceImageForMeasurementGroup(reference.SOPClassUID, reference.SOPInstanceUID)],

@@ -1,0 +1,361 @@
+"""The DICOM outputs of a classification (cxr_engine.dicom_outputs) on real films: each object read
+back with pydicom and highdicom, the Secondary Capture's pixels, the SR item by item, the
+Encapsulated PDF, de-identification against the Annex E identifiers, dcmdump/dsrdump, and
+``cxr-classify --dicom-out`` (also without torch and offline)."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+highdicom = pytest.importorskip("highdicom")
+
+from cxr_engine.dicom_outputs import DicomOutputError, DicomOutputWriter  # noqa: E402
+from cxr_engine.dicom_outputs.encapsulated_pdf import pdf_bytes  # noqa: E402
+from cxr_engine.dicom_outputs.secondary_capture import NOTICE, capture_pixels, line_height  # noqa: E402
+from cxr_engine.dicom_outputs.writer import default_film, result_lines  # noqa: E402
+from cxr_engine.io import read_image  # noqa: E402
+from cxr_engine.model_card import ModelCard  # noqa: E402
+from cxr_engine.overlay import FADE  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CARD = REPO / "resources" / "models" / "efficientnet-lite0.json"
+FILM = "CR-MONO1-10-chest.dcm"  # 440 x 440 CR, MONOCHROME1, an old file without the DICM preamble
+RSNA_FILM = "0004cfab-14fd-4e49-80ba-63a80b6bddd6.dcm"
+
+#: PS3.15 Table E.1-1 attributes a test source is given, with the values that must not survive.
+IDENTIFIED = {
+    "PatientName": "DOE^JANE^Q", "PatientID": "PID-987654", "PatientBirthDate": "19610412",
+    "PatientSex": "F", "PatientAge": "064Y", "AccessionNumber": "ACC-55512", "StudyDate": "20250317",
+    "StudyTime": "101530", "StudyID": "ST-777", "ReferringPhysicianName": "HOUSE^GREGORY",
+    "InstitutionName": "St Elsewhere General", "StudyDescription": "CHEST PA JANE DOE",
+    "OtherPatientIDs": "OTHER-42", "PatientAddress": "12 Elm Street", "OperatorsName": "SMITH^ANNA",
+}
+#: Annex E attributes that must be absent or empty in a de-identified output (X, Z, D actions),
+#: besides the UIDs (U, checked for new values) and the patient's name and ID (a pseudonym).
+ANNEX_E_EMPTY_OR_ABSENT = (
+    "PatientBirthDate", "PatientSex", "PatientAge", "AccessionNumber", "StudyDate", "StudyTime", "StudyID",
+    "ReferringPhysicianName", "InstitutionName", "InstitutionAddress", "StudyDescription", "OtherPatientIDs",
+    "OtherPatientNames", "PatientAddress", "OperatorsName", "PerformingPhysicianName",
+    "NameOfPhysiciansReadingStudy", "PhysiciansOfRecord", "RequestingPhysician", "StationName",
+    "DeviceSerialNumber", "PatientBirthTime", "PatientWeight", "PatientSize", "AdmittingDiagnosesDescription",
+    "AdditionalPatientHistory", "PatientComments", "AcquisitionDate", "SeriesDate", "InstitutionalDepartmentName",
+)
+
+
+@pytest.fixture(scope="module")
+def card() -> ModelCard:
+    return ModelCard.load(CARD)
+
+
+@pytest.fixture(scope="module")
+def classifier(card):
+    pytest.importorskip("onnxruntime")
+    from cxr_engine.backends import create_classifier
+
+    model = create_classifier(card, backend="onnx", device="cpu")
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="module")
+def identified_film(tmp_path_factory, dicom_dir) -> Path:
+    """A copy of a real film whose header carries a full set of identifiers (the source is not touched)."""
+    ds = pydicom.dcmread(dicom_dir / FILM, force=True)
+    for keyword, value in IDENTIFIED.items():
+        setattr(ds, keyword, value)
+    path = tmp_path_factory.mktemp("identified") / "film.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def classified(identified_film, classifier):
+    image = read_image(identified_film)
+    return image, classifier.predict_with_cam(image)
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory, classified, card):
+    image, cam = classified
+    writer = DicomOutputWriter(tmp_path_factory.mktemp("out"), card)
+    return {obj.kind: obj for obj in writer.write(image, cam, warnings=("a test warning",))}
+
+
+@pytest.fixture(scope="module")
+def deidentified(tmp_path_factory, classified, card):
+    image, cam = classified
+    writer = DicomOutputWriter(tmp_path_factory.mktemp("deid"), card, deidentify=True)
+    return {obj.kind: obj for obj in writer.write(image, cam)}
+
+
+def _source(path: Path) -> pydicom.Dataset:
+    return pydicom.dcmread(path, force=True, stop_before_pixels=True)
+
+
+class TestSecondaryCapture:
+    def test_reads_back_in_the_source_study(self, outputs, identified_film):
+        source = _source(identified_film)
+        ds = pydicom.dcmread(outputs["sc"].path)
+        assert highdicom.imread(outputs["sc"].path).get_frame(1).shape == ds.pixel_array.shape
+        assert ds.SOPClassUID == pydicom.uid.SecondaryCaptureImageStorage
+        assert ds.StudyInstanceUID == source.StudyInstanceUID
+        assert ds.SeriesInstanceUID != source.SeriesInstanceUID
+        assert ds.SOPInstanceUID != source.SOPInstanceUID
+        assert ds.Modality == source.Modality == "CR"
+        assert ds.BurnedInAnnotation == "YES"
+        assert (ds.PatientName, ds.PatientID, ds.AccessionNumber) == ("DOE^JANE^Q", "PID-987654", "ACC-55512")
+        reference = ds.SourceImageSequence[0]
+        assert (reference.ReferencedSOPClassUID, reference.ReferencedSOPInstanceUID) == (
+            source.SOPClassUID, source.SOPInstanceUID)
+
+    def test_pixels_hold_the_heatmap_and_the_text(self, outputs, classified):
+        image, cam = classified
+        pixels = pydicom.dcmread(outputs["sc"].path).pixel_array
+        rows, cols = image.display_shape
+        assert pixels.shape == (rows + 3 * line_height(cols), cols, 3)
+        film = pixels[:rows]
+        hot = np.unravel_index(np.argmax(cam.heatmap), cam.heatmap.shape)
+        r, g, b = (int(v) for v in film[hot])
+        assert max(r, g, b) - min(r, g, b) > 40, "the heat-map's peak is not coloured"
+        cold = cam.heatmap < FADE[0]
+        assert cold.any()
+        grey = film[cold]
+        assert np.all(grey[:, 0] == grey[:, 1]) and np.all(grey[:, 1] == grey[:, 2]), "cold film is tinted"
+        # Each band line holds text: bright pixels on black, the notice in amber.
+        band = pixels[rows:]
+        height = line_height(cols)
+        for number in range(3):
+            line = band[number * height:(number + 1) * height]
+            assert (line.max(axis=2) > 200).sum() > 50, f"band line {number} holds no text"
+        notice = band[2 * height:]
+        lit = notice[notice.max(axis=2) > 200]
+        assert np.all(lit[:, 0] >= lit[:, 2]), "the notice is not amber"
+
+    def test_band_text_follows_the_result(self, classified):
+        image, cam = classified
+        film = default_film(image, cam)
+        shown = capture_pixels(film, result_lines(cam))
+        other = capture_pixels(film, ["AI result: Pneumonia 99% (another model)", "x"])
+        rows = film.shape[0]
+        height = line_height(film.shape[1])
+        assert not np.array_equal(shown[rows:rows + height], other[rows:rows + height])
+        assert np.array_equal(shown[rows + 2 * height:], other[rows + 2 * height:])  # the same notice
+        assert "NOT FOR DIAGNOSIS" in NOTICE
+
+    def test_large_film_is_shrunk(self):
+        film = np.zeros((3000, 2400, 3), np.uint8)
+        out = capture_pixels(film, ["a"], max_side=2048)
+        assert out.shape[1] == 1638 and out.shape[0] == 2048 + 2 * line_height(1638)
+
+
+class TestStructuredReport:
+    def test_content_item_by_item(self, outputs, identified_film, classified):
+        image, cam = classified
+        source = _source(identified_film)
+        ds = pydicom.dcmread(outputs["sr"].path)
+        sr = highdicom.sr.srread(outputs["sr"].path)
+        assert ds.SOPClassUID == pydicom.uid.ComprehensiveSRStorage
+        assert ds.StudyInstanceUID == source.StudyInstanceUID
+        assert ds.SeriesInstanceUID not in (source.SeriesInstanceUID,)
+        assert ds.CompletionFlag == "COMPLETE" and ds.VerificationFlag == "UNVERIFIED"
+        assert ds.ContentTemplateSequence[0].TemplateIdentifier == "1500"
+        evidence = ds.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0]
+        assert evidence.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+        assert ds.CodingSchemeIdentificationSequence[0].CodingSchemeDesignator == "99CXRREADER"
+
+        groups = sr.content.get_image_measurement_groups()
+        assert len(groups) == 1
+        group = groups[0]
+        assert group.tracking_identifier == "CXR Reader classification"
+        snomed = {"normal": "17621005", "pneumonia": "233604007", "covid": "840539006"}
+        assert (group.finding_type.value, group.finding_type.scheme_designator) == (snomed[cam.prediction.label], "SCT")
+        expected = {"Normal": "normal", "Pneumonia": "pneumonia", "COVID-19": "covid"}
+        measured = {m.name.meaning.removeprefix("Probability of "): m for m in group.get_measurements()}
+        assert set(measured) == set(expected)
+        for meaning, cls in expected.items():
+            assert measured[meaning].value == pytest.approx(cam.prediction.probability(cls), abs=1e-9)
+            assert (measured[meaning].unit.value, measured[meaning].unit.scheme_designator) == ("1", "UCUM")
+            assert measured[meaning].name.scheme_designator == "99CXRREADER"
+        evaluations = {q.name.meaning: q.value for q in group.get_qualitative_evaluations()}
+        assert (evaluations["Image outside the model's intended scope"].value) == "373066001"  # Yes: one warning
+        texts = [item.TextValue for item in group[0].ContentSequence if item.ValueType == "TEXT"
+                 and item.ConceptNameCodeSequence[0].CodeMeaning == "Suitability warning"]
+        assert texts == ["a test warning"]
+        algorithm = {item.ConceptNameCodeSequence[0].CodeMeaning: item.TextValue
+                     for item in group[0].ContentSequence if item.ValueType == "TEXT"}
+        assert algorithm["Algorithm Name"] == "efficientnet-lite0"
+        assert algorithm["Algorithm Version"].startswith("weights sha256:899266e2")
+        source_image = group.source_images[0]
+        assert source_image.referenced_sop_instance_uid == source.SOPInstanceUID
+
+    def test_each_class_has_its_snomed_finding(self):
+        from cxr_engine.dicom_outputs.codes import finding_concept
+
+        assert {c: finding_concept(c).value for c in ("normal", "pneumonia", "covid")} == {
+            "normal": "17621005", "pneumonia": "233604007", "covid": "840539006"}
+        assert finding_concept("effusion").scheme_designator == "99CXRREADER"
+
+
+class TestEncapsulatedPdf:
+    def test_holds_the_report(self, outputs, identified_film):
+        from pypdf import PdfReader
+        import io
+
+        source = _source(identified_film)
+        ds = pydicom.dcmread(outputs["pdf"].path)
+        assert ds.SOPClassUID == pydicom.uid.EncapsulatedPDFStorage
+        assert ds.StudyInstanceUID == source.StudyInstanceUID and ds.Modality == "DOC"
+        assert ds.MIMETypeOfEncapsulatedDocument == "application/pdf" and ds.BurnedInAnnotation == "YES"
+        assert ds.SourceInstanceSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+        data = pdf_bytes(ds)
+        assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+        text = PdfReader(io.BytesIO(data)).pages[0].extract_text()
+        assert "CXR Reader" in text and "PID-987654" in text
+
+
+class TestSeries:
+    def test_one_series_per_kind_and_study(self, tmp_path, classified, card):
+        image, cam = classified
+        writer = DicomOutputWriter(tmp_path, card, kinds=("sc", "sr"))
+        first = writer.write(image, cam, stem="a")
+        second = writer.write(image, cam, stem="b")
+        assert [o.kind for o in first] == ["sc", "sr"]
+        a, b = (pydicom.dcmread(o.path) for o in (first[0], second[0]))
+        assert a.SeriesInstanceUID == b.SeriesInstanceUID and a.SeriesNumber == 9901
+        assert (a.InstanceNumber, b.InstanceNumber) == (1, 2) and a.SOPInstanceUID != b.SOPInstanceUID
+
+    def test_never_writes_into_a_source_folder(self, tmp_path, dicom_dir, classifier, card):
+        film = tmp_path / "study" / "film.dcm"
+        film.parent.mkdir()
+        shutil.copy(dicom_dir / FILM, film)
+        image = read_image(film)
+        cam = classifier.predict_with_cam(image)
+        with pytest.raises(DicomOutputError, match="holds the source film"):
+            DicomOutputWriter(tmp_path, card).write(image, cam)
+        assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["film.dcm"]
+
+    def test_a_raster_image_has_no_study(self, tmp_path, classifier, card):
+        import cv2
+
+        png = tmp_path / "in" / "film.png"
+        png.parent.mkdir()
+        cv2.imwrite(str(png), np.tile(np.linspace(0, 255, 256, dtype=np.uint8), (256, 1)))
+        image = read_image(png)
+        with pytest.raises(DicomOutputError, match="not a readable DICOM file|no StudyInstanceUID"):
+            DicomOutputWriter(tmp_path / "out", card).write(image, classifier.predict_with_cam(image))
+
+
+class TestDeidentified:
+    def _all_values(self, ds) -> list[str]:
+        values = []
+        for element in ds.iterall():
+            if element.VR not in ("SQ", "OB", "OW", "UN"):
+                values.append(str(element.value))
+        return values
+
+    def test_no_annex_e_identifier_survives(self, deidentified, identified_film):
+        from pypdf import PdfReader
+        import io
+
+        source = _source(identified_film)
+        secrets = [v for v in IDENTIFIED.values()] + ["DOE", "JANE", "HOUSE", "Elsewhere",
+                   str(source.StudyInstanceUID), str(source.SeriesInstanceUID), str(source.SOPInstanceUID)]
+        for kind, obj in deidentified.items():
+            ds = pydicom.dcmread(obj.path)
+            values = self._all_values(ds)
+            joined = " | ".join(values)
+            for secret in secrets:
+                # Short values ("F") are compared whole; longer ones are searched inside every value.
+                assert secret not in values and (len(secret) < 5 or secret not in joined), f"{kind}: {secret!r} survived"
+            for keyword in ANNEX_E_EMPTY_OR_ABSENT:
+                assert not str(ds.get(keyword, "") or ""), f"{kind}: {keyword} = {ds.get(keyword)!r}"
+            assert ds.PatientIdentityRemoved == "YES"
+            assert ds.DeidentificationMethodCodeSequence[0].CodeValue == "113100"
+            assert str(ds.PatientID).startswith("ANON-") and str(ds.PatientName) == str(ds.PatientID)
+            if kind == "pdf":
+                text = PdfReader(io.BytesIO(pdf_bytes(ds))).pages[0].extract_text()
+                for secret in ("DOE", "JANE", "PID-987654", "ACC-55512", "1961", "Elsewhere"):
+                    assert secret not in text, f"the PDF shows {secret!r}"
+
+    def test_one_study_stays_one_study(self, deidentified, identified_film):
+        source = _source(identified_film)
+        studies = {pydicom.dcmread(o.path).StudyInstanceUID for o in deidentified.values()}
+        assert len(studies) == 1 and source.StudyInstanceUID not in studies
+        sc = pydicom.dcmread(deidentified["sc"].path)
+        referenced = sc.SourceImageSequence[0].ReferencedSOPInstanceUID
+        assert referenced != source.SOPInstanceUID
+        sr = highdicom.sr.srread(deidentified["sr"].path)
+        assert sr.content.get_image_measurement_groups()[0].source_images[0].referenced_sop_instance_uid == referenced
+
+    def test_two_patients_get_two_pseudonyms(self):
+        from cxr_engine.dicom_outputs.source import Deidentifier
+
+        deid = Deidentifier()
+        assert deid.pseudonym("", "A^B", "") != deid.pseudonym("", "C^D", "")
+        assert deid.pseudonym("1", "A^B", "") == deid.pseudonym("1", "A^B", "")
+        assert Deidentifier().pseudonym("1", "A^B", "") != deid.pseudonym("1", "A^B", "")  # salted per session
+
+
+@pytest.mark.skipif(shutil.which("dcmdump") is None, reason="dcmtk is not installed (Debian: apt-get install dcmtk)")
+class TestDcmtk:
+    """dcmtk's own parsers read every object; their warnings are the closing note's list."""
+
+    @pytest.mark.parametrize("which", ["outputs", "deidentified"])
+    def test_dcmdump_parses_every_object(self, which, request):
+        for obj in request.getfixturevalue(which).values():
+            run = subprocess.run(["dcmdump", str(obj.path)], capture_output=True, text=True)
+            assert run.returncode == 0, run.stderr
+            assert "E:" not in run.stderr and "W:" not in run.stderr, run.stderr
+
+    @pytest.mark.parametrize("which", ["outputs", "deidentified"])
+    def test_dsrdump_reads_the_report(self, which, request):
+        sr = request.getfixturevalue(which)["sr"].path
+        run = subprocess.run(["dsrdump", str(sr)], capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert "Comprehensive SR Document" in run.stdout
+        assert "Probability of Normal" in run.stdout and "Probability of COVID-19" in run.stdout
+        assert any(f"({code},SCT" in run.stdout for code in ("17621005", "233604007", "840539006"))
+        problems = [line for line in run.stderr.splitlines() if line.startswith(("E:", "W:"))]
+        assert problems == [], problems
+
+
+def test_cli_dicom_out_without_torch_and_offline(tmp_path, dicom_dir):
+    """``cxr-classify --dicom-out`` as the lite bundle runs it: no torch, no network."""
+    from test_without_torch import CLI
+
+    study = tmp_path / "in"
+    study.mkdir()
+    shutil.copy(dicom_dir / FILM, study / FILM)
+    shutil.copy(dicom_dir / "RG1_J2KI.dcm", study / "RG1_J2KI.dcm")
+    out = tmp_path / "dicom"
+    run = subprocess.run([sys.executable, "-c", "import json\n" + CLI, str(study), "--model", str(CARD),
+                          "--backend", "onnx", "--dicom-out", str(out), "--csv", str(tmp_path / "r.csv"), "-q"],
+                         capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result == {"code": 0, "torch_imported": False}
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 6 and all(name.endswith(("_sc.dcm", "_sr.dcm", "_pdf.dcm")) for name in written)
+    for path in out.iterdir():
+        ds = pydicom.dcmread(path)
+        source = _source(study / (FILM if FILM.removesuffix(".dcm") in path.name else "RG1_J2KI.dcm"))
+        assert ds.StudyInstanceUID == source.StudyInstanceUID
+
+
+def test_cli_checks_dicom_options_before_any_work(tmp_path, capsys):
+    from cxr_engine.cli import EXIT_USAGE, main
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    code = main([str(tmp_path), "--dicom-out", str(afile / "sub"), "--send", "nonsense", "--deidentify"])
+    assert code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert f"--dicom-out {afile / 'sub'}: {afile} is a file, not a folder" in err
+    assert "--send 'nonsense': expected AE@HOST:PORT" in err
