@@ -8,8 +8,10 @@ Groups (cxr3 films drawn with a fixed seed from its manifest): 20 adult normals 
 "No Finding", adults), 10 adult COVID-19 (Cohen et al. collection, adults), 10 adult pneumonia (RSNA,
 radiologists' "Lung Opacity", adults), 10 Kermany children (normal; children's hearts are relatively
 larger, a CTR up to about 0.6 is normal), and the real DICOM files of ``dicom/`` and ``dicom_rsna/``.
-Writes ``ctr_checks.csv`` (one row per film), ``ctr_sheet.png`` (lung outline green, thoracic line
-blue, cardiac line orange, the ratio under each film) and prints the median and range per group.
+Writes ``ctr_checks.csv`` (one row per film: the ratio and the density step at each cardiac end as
+a share of the film's range, positive = denser medially), ``ctr_sheet.jpg`` (lung outline green,
+thoracic line blue, cardiac line orange, the ratio under each film) and ``summary.txt`` (the median,
+range and count within 0.35-0.60 per group, also printed).
 """
 from __future__ import annotations
 
@@ -167,7 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if canvas is not None:
                 tiles.append(canvas)
         print(summary(records, group))
-    cv2.imwrite(str(args.out / "ctr_sheet.png"), sheet(tiles))
+    cv2.imwrite(str(args.out / "ctr_sheet.jpg"), sheet(tiles), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    (args.out / "summary.txt").write_text("\n".join(summary(records, group) for group in dict.fromkeys(
+        r["group"] for r in records)) + "\n", encoding="utf-8")
     with open(args.out / "ctr_checks.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["group", "file", "found", "ctr", "right_step", "left_step",
                                                     "reason"], extrasaction="ignore")
