@@ -115,6 +115,16 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as exc:
         print(f"cxr-classify: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    reader = _start_reader(args, card.input_size)  # decoding workers start while the inputs are scanned
+    try:
+        return _classify_inputs(args, card, reader)
+    finally:
+        if args.isolation:
+            reader.close()
+
+
+def _classify_inputs(args, card, reader) -> int:
+    """Find the inputs, load the model(s) and write the results; ``reader`` decodes one file."""
     outputs = [folder for folder in (args.cam_dir, args.lung_mask_dir, args.dicom_out) if folder is not None]
     inputs = discover_inputs(args.paths, exclude=outputs)
     files = inputs.files
@@ -140,23 +150,32 @@ def main(argv: list[str] | None = None) -> int:
         except (ModelError, ValueError) as exc:
             print(f"cxr-classify: lung model: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    return _write_results(files, classifier, args, segmenter, inputs.problems)
+    return _write_results(files, classifier, args, reader, segmenter, inputs.problems)
 
 
-def _write_results(files, classifier, args, segmenter=None, problems=None) -> int:
+def _start_reader(args, input_size: int):
+    """What decodes the inputs, as :func:`_decode_request` says: a started ``DecodePool`` of
+    ``--decode-workers`` isolated workers (default one per core), or ``read_image`` in this
+    process without ``--isolation``."""
+    from .decode_pool import DecodePool, available_cores
+    from .io import read_image
+
+    request = _decode_request(args, input_size)
+    if not args.isolation:
+        return functools.partial(read_image, request=request)
+    return DecodePool(args.decode_workers or available_cores(), request, timeout_s=args.decode_timeout).start()
+
+
+def _write_results(files, classifier, args, reader, segmenter=None, problems=None) -> int:
     import time
 
     from .atomic import atomic_output
     from .cli_progress import BatchCounts, progress, summary_line
 
-    from .decode_pool import DecodePool, available_cores
-    from .io import read_image
+    from .decode_pool import available_cores
 
     failures = 0
-    request = _decode_request(args, classifier.card.input_size)
     workers = args.decode_workers or available_cores()
-    reader = (DecodePool(workers, request, timeout_s=args.decode_timeout) if args.isolation
-              else functools.partial(read_image, request=request))
     dicom = dicom_cli.DicomRun(args, classifier.card) if dicom_cli.wanted(args) else None
     rows = classify_files(files, dicom.wrap(classifier) if dicom else classifier, cam_dir=args.cam_dir,
                           batch_size=args.batch_size,
@@ -189,7 +208,7 @@ def _decode_request(args, input_size: int):
     ``--full-decode`` asks for it; else what the model input needs (``DecodeRequest.for_model``)."""
     from .reduced_decode import FULL, DecodeRequest
 
-    if args.full_decode or args.cam_dir or args.lung_mask_dir:
+    if args.full_decode or args.cam_dir or args.lung_mask_dir or dicom_cli.wanted(args):
         return FULL
     return DecodeRequest.for_model(input_size)
 

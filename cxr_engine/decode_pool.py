@@ -68,6 +68,12 @@ class DecodePool:
         finally:
             self._idle.put(reader)
 
+    def start(self) -> "DecodePool":
+        """Start every worker now (each loads its decoders in parallel with the caller's work)."""
+        for reader in self._readers:
+            reader.start()
+        return self
+
     @property
     def workers_started(self) -> int:
         """Worker processes started so far (a crashed or timed-out worker is replaced by a new one)."""

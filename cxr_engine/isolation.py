@@ -100,6 +100,12 @@ class IsolatedReader:
                 self._conn.send(request)
             return self._receive(path)
 
+    def start(self) -> None:
+        """Start the worker now (otherwise the first read does): it loads the decoders while the
+        caller does other work."""
+        with self._lock:
+            self._ensure_worker()
+
     def close(self) -> None:
         with self._lock:
             self._stop_worker(graceful=True)
@@ -229,6 +235,7 @@ def _limit_memory(limit_bytes: int | None) -> None:
 def _worker_main(conn, memory_limit_bytes: int | None) -> None:
     """Serve requests until told to stop (``None``) or the parent goes away."""
     _limit_memory(memory_limit_bytes)
+    _preload_decoders()
     while True:
         try:
             request = conn.recv()
@@ -247,6 +254,18 @@ def _worker_main(conn, memory_limit_bytes: int | None) -> None:
             _reply_error(conn, "read", "decoding needed more memory than allowed; the file may be damaged or crafted")
         except Exception as exc:  # a decoder's own bug: report it plainly, keep serving
             _reply_error(conn, "unexpected", f"unexpected decoder error: {type(exc).__name__}: {exc}")
+
+
+def _preload_decoders() -> None:
+    """Import the readers and decoders before the first request arrives, so a worker started
+    early (``IsolatedReader.start``) spends its start-up while the parent is busy elsewhere."""
+    try:
+        from PIL import Jpeg2KImagePlugin, JpegImagePlugin  # noqa: F401  (reduced decodes)
+        from pydicom.pixels import pixel_array  # noqa: F401
+
+        from . import dicom_io, io, raster_io  # noqa: F401
+    except Exception:  # a broken install: the first request reports it against its file
+        logger.debug("could not preload the decoders", exc_info=True)
 
 
 def _reply(conn, image: CxrImage | None) -> None:
