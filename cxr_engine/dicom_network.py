@@ -416,8 +416,13 @@ def _with_transfer_syntax(ds):
 
 def _study_match(identifier) -> StudyMatch:
     def get(keyword: str) -> str:
+        """The value as a string; a multi-valued one joined with backslashes, as DICOM writes it."""
         value = identifier.get(keyword, "")
-        return "" if value is None else str(value).strip()
+        if value is None:
+            return ""
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+            return "\\".join(str(v).strip() for v in value)
+        return str(value).strip()
 
     return StudyMatch(study_instance_uid=get("StudyInstanceUID"), patient_id=get("PatientID"),
                       patient_name=get("PatientName"), study_date=get("StudyDate"), study_time=get("StudyTime"),
