@@ -11,15 +11,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar, QToolButton
 
-from cxr_engine.model_card import INTENDED_USE
-
 from .annotation_model import ARROW, ELLIPSE, RECTANGLE, RULER, TEXT
 from .image_view import NAVIGATE, WINDOW_LEVEL
-
-ABOUT_TEXT = (
-    "<b>CXR Reader</b><br>An offline reader for chest X-ray DICOM studies with a Normal / Pneumonia / "
-    f"COVID-19 classifier and Grad-CAM heat-maps.<br><br><b>{INTENDED_USE}</b>"
-)
 
 TOOLS = (
     (NAVIGATE, "Navigate", "N", "Left-drag pans or moves annotations; right-drag sets window/level"),
@@ -53,9 +46,9 @@ def create(window) -> SimpleNamespace:
     a.open_folder = _action(window, "Open folder…", window.open_folder_dialog, QKeySequence.StandardKey.Open)
     a.open_files = _action(window, "Open files…", window.open_files_dialog, "Ctrl+Shift+O")
     a.open_sample = _action(window, "Open sample study", window.open_sample)
-    a.export_image = _action(window, "Export PDF (this image)…", lambda: window.export_pdf("image"), "Ctrl+P",
+    a.export_image = _action(window, "Export PDF (this image)…", lambda: window.export_pdf("image"), "Ctrl+E",
                              "Write an annotated PDF summary of the image on screen")
-    a.export_study = _action(window, "Export PDF (whole study)…", lambda: window.export_pdf("study"), "Ctrl+Shift+P",
+    a.export_study = _action(window, "Export PDF (whole study)…", lambda: window.export_pdf("study"), "Ctrl+Shift+E",
                              "Write an annotated PDF summary of every image in this study")
     a.settings = _action(window, "Settings…", window.open_settings)
     # Ctrl+Q everywhere (Cmd+Q on macOS): the platform's StandardKey.Quit is empty on Windows and

@@ -24,6 +24,12 @@ def default_file_name(now: datetime | None = None) -> str:
     return f"cxr_report_{(now or datetime.now()):%Y%m%d_%H%M}.pdf"
 
 
+def scope_text(count: int, scope: str) -> str:
+    """What the PDF will hold, in words: ``1 image``, ``3 images of this study``."""
+    images = f"{count} image" + ("" if count == 1 else "s")
+    return images if scope == "image" else f"{images} of this study"
+
+
 class ExportDialog(QDialog):
     """Options for one PDF export."""
 
@@ -54,8 +60,7 @@ def run_export_dialog(window, scope: str) -> None:
         QMessageBox.information(window, "Export PDF", "Open an image first.")
         return
     paths = [current] if scope == "image" else window.browser.study_paths(current)
-    dialog = ExportDialog(f"{len(paths)} image(s) from this {'image' if scope == 'image' else 'study'}",
-                          window.settings.reader_name, window)
+    dialog = ExportDialog(scope_text(len(paths), scope), window.settings.reader_name, window)
     if not dialog.exec():
         return
     start = str(Path(window.settings.last_export_folder or Path.home()) / default_file_name())

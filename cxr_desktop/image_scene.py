@@ -147,6 +147,13 @@ class ImageScene(QGraphicsScene):
         self._annotation_items[annotation.id] = item
         return item
 
+    def reload_annotations(self) -> None:
+        """Redraw the current image's annotations from the store (after an undo or a redo)."""
+        self._clear_annotation_items()
+        if self.model.image is not None:
+            for annotation in self.annotations.for_path(self.model.path):
+                self._add_item(annotation)
+
     def _clear_annotation_items(self) -> None:
         for item in self._annotation_items.values():
             self.removeItem(item)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen
-from PySide6.QtWidgets import QFrame, QGraphicsView
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen, QTransform
+from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsSimpleTextItem, QGraphicsView
 
-from .annotation_items import TextAnnotationItem
+from .annotation_items import ShapeAnnotationItem, TextAnnotationItem
 from .annotation_model import RULER, TEXT, Annotation
 from .formatting import corner_text, pixel_readout
 from .image_scene import ImageScene
@@ -23,6 +23,8 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 WHEEL_STEP = 1.15
 #: A drawn shape shorter than this many screen pixels is treated as a stray click.
 MIN_DRAW_PX = 4.0
+#: Screen pixels kept between a measurement's label and the edge of the view.
+LABEL_MARGIN_PX = 4.0
 
 
 class ImageView(QGraphicsView):
@@ -73,8 +75,13 @@ class ImageView(QGraphicsView):
         self.zoomChanged.emit(self.zoom)
 
     def actual_size(self) -> None:
-        """One image pixel per screen pixel, centred on what was in the middle."""
-        self.set_zoom(1.0)
+        """One image pixel per screen pixel, about the view's centre (not the mouse: a key asks for it)."""
+        anchor = self.transformationAnchor()
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        try:
+            self.set_zoom(1.0)
+        finally:
+            self.setTransformationAnchor(anchor)
 
     def zoom_by(self, factor: float) -> None:
         self.set_zoom(self.zoom * factor)
@@ -202,13 +209,35 @@ class ImageView(QGraphicsView):
         self.message = text
         self.viewport().update()
 
+    def paintEvent(self, event):
+        self.keep_labels_inside()
+        super().paintEvent(event)
+
+    def keep_labels_inside(self) -> None:
+        """Shift each measurement label that would stick out of the view back inside it, by a
+        translation in screen pixels (its position, the end point it labels, is unchanged)."""
+        port = QRectF(self.viewport().rect()).adjusted(LABEL_MARGIN_PX, LABEL_MARGIN_PX,
+                                                       -LABEL_MARGIN_PX, -LABEL_MARGIN_PX)
+        for item in self.image_scene.items():
+            if not (isinstance(item, QGraphicsSimpleTextItem) and isinstance(item.parentItem(), ShapeAnnotationItem)
+                    and item.flags() & QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations):
+                continue
+            anchor = self.mapFromScene(item.parentItem().mapToScene(item.pos()))
+            size = item.boundingRect().size() * item.scale()
+            shift = item.transform()
+            dx = _inside(anchor.x(), size.width(), port.left(), port.right())
+            dy = _inside(anchor.y(), size.height(), port.top(), port.bottom())
+            if (dx, dy) != (shift.dx(), shift.dy()):
+                item.setTransform(QTransform.fromTranslate(dx, dy))
+
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         image = self.model.image
         if image is None and self.message:
             painter.save()
             painter.resetTransform()
             painter.setPen(QPen(QColor(200, 200, 200)))
-            painter.drawText(QRectF(self.viewport().rect()), int(Qt.AlignmentFlag.AlignCenter), self.message)
+            area = QRectF(self.viewport().rect()).adjusted(16, 16, -16, -16)
+            painter.drawText(area, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self.message)
             painter.restore()
         if image is None or not self.model.corner_overlay:
             return
@@ -220,6 +249,10 @@ class ImageView(QGraphicsView):
         font.setPointSizeF(max(font.pointSizeF(), 9.0))
         painter.setFont(font)
         area = QRectF(self.viewport().rect()).adjusted(8, 6, -8, -6)
+        metrics = QFontMetricsF(font)
+        # Two corners share each row: a line longer than half the view is cut with "…" instead
+        # of running into the other corner's text.
+        half = max(area.width() / 2.0 - metrics.averageCharWidth(), 10.0)
         flags = {
             "top_left": Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
             "top_right": Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
@@ -227,7 +260,7 @@ class ImageView(QGraphicsView):
             "bottom_right": Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
         }
         for corner, align in flags.items():
-            block = "\n".join(getattr(text, corner))
+            block = "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideRight, half) for line in getattr(text, corner))
             if not block:
                 continue
             painter.setPen(QPen(QColor(0, 0, 0)))  # a shadow keeps the text readable on bright lung fields
@@ -235,3 +268,13 @@ class ImageView(QGraphicsView):
             painter.setPen(QPen(QColor(235, 235, 235)))
             painter.drawText(area, int(align), block)
         painter.restore()
+
+
+def _inside(start: float, length: float, low: float, high: float) -> float:
+    """The shift that brings [start, start + length] within [low, high] (0 when it already is;
+    the start wins when the span is longer than the room)."""
+    if start + length > high:
+        return max(high - length, low) - start
+    if start < low:
+        return low - start
+    return 0.0

@@ -14,11 +14,13 @@ from PySide6.QtCore import QTimer, Qt, Signal
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QInputDialog,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -29,8 +31,11 @@ from cxr_engine.resources import samples_dir
 from cxr_engine.suitability import image_warnings
 
 from . import actions as window_actions
-from .annotation_model import TEXT, Annotation, AnnotationStore
+from . import desk, layout_state
+from .annotation_history import AnnotationHistory, RecordedAnnotationStore
+from .annotation_model import TEXT, Annotation
 from .classification import ClassificationController
+from .comparison import ComparisonView
 from .formatting import percent
 from .image_jobs import ImageCache, LoadedImage, load_image, thumbnails
 from .image_scene import ImageScene
@@ -67,6 +72,15 @@ def _stacked(*widgets) -> QWidget:
     return box
 
 
+def _scrolling(widget: QWidget) -> QScrollArea:
+    """``widget`` in a scroll area, so a dock never makes the window taller than a small screen."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    return area
+
+
 class MainWindow(QMainWindow):
     """CXR Reader's main window.
 
@@ -91,12 +105,12 @@ class MainWindow(QMainWindow):
         self._models_dir = models_dir
         self.setWindowTitle("CXR Reader — research use only, not a medical device")
         self.setAcceptDrops(True)
-        self.resize(1440, 900)
 
         self.viewer = ViewerModel(self)
         self.viewer.set_heatmap_opacity(self.settings.cam_opacity)
         self.result = ResultModel(self)
-        self.annotations = AnnotationStore()
+        self.annotations = RecordedAnnotationStore()
+        self.history = AnnotationHistory(self.annotations, self)
         self.classification = ClassificationController(
             self.viewer, self.result, model or self.settings.model, device or self.settings.device, models_dir, self,
             backend=backend or self.settings.backend)
@@ -116,7 +130,6 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomePanel()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
-        self.stack.addWidget(self.view)
         self.setCentralWidget(self.stack)
 
         self.acts = window_actions.create(self)
@@ -124,12 +137,15 @@ class MainWindow(QMainWindow):
         self.result_panel = ResultPanel(self.result, self.viewer, self.acts.heatmap)
         self.lung_panel = LungPanel(self.lungs, self.acts.lung_outline, self.acts.ctr)
         self.problems = ProblemsPanel()
+        self.comparison = ComparisonView(self)  # the viewer page: 1×1, 1×2 or 2×2 viewports, self.view first
+        self.stack.addWidget(self.comparison)
         self._build_docks()
         self._build_status_bar()
         window_actions.install(self, self.acts)
         self._connect()
         self.welcome.set_recent(self.settings.recent_folders)
         self._on_model_chosen()
+        self.desk = desk.install(self)
 
     # ------------------------------------------------------------------ layout
     def _build_docks(self) -> None:
@@ -140,7 +156,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
         right = QDockWidget("Result", self)
         right.setObjectName("result")
-        right.setWidget(_stacked(self.result_panel, self.lung_panel))
+        right.setWidget(_scrolling(_stacked(self.result_panel, self.lung_panel)))
         right.setFeatures(left.features())
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
         self.problems_dock = QDockWidget("Problems: files that could not be read", self)
@@ -153,7 +169,8 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.readout = QLabel()
-        self.readout.setMinimumWidth(360)
+        # Ignored: a long readout is cut, never widening the window beyond a small screen.
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bar.addWidget(self.readout, 1)
         self.progress = JobProgress()
         bar.addPermanentWidget(self.progress)
@@ -248,6 +265,7 @@ class MainWindow(QMainWindow):
             return None
         self._stop_jobs()
         self.browser.clear()
+        self.comparison.clear()
         self._pending_thumbnails = []
         self.problems.clear_problems()
         self.images.clear()
@@ -507,7 +525,9 @@ class MainWindow(QMainWindow):
         self.exportFailed.emit(message)
 
     def about(self) -> None:
-        QMessageBox.about(self, "About CXR Reader", window_actions.ABOUT_TEXT)
+        from .help import show_about
+
+        show_about(self)
 
     # ------------------------------------------------------------------ drag and drop
     def dragEnterEvent(self, event):
@@ -526,5 +546,6 @@ class MainWindow(QMainWindow):
         self._stop_jobs()
         if not quit_all(15_000):
             logger.warning("some background work was still running at exit")
+        layout_state.save(self)
         self.settings.sync()
         super().closeEvent(event)

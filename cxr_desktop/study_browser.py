@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
+from PySide6.QtCore import QMimeData, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from cxr_engine.scanning import Instance, ScanResult
@@ -14,6 +14,11 @@ from .qimage import to_qimage
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
+DATE_ROLE = Qt.ItemDataRole.UserRole + 2  # a study's DICOM DA date
+VIEW_ROLE = Qt.ItemDataRole.UserRole + 3  # an image's View Position (PA, AP, LATERAL, ...)
+#: What a drag from the browser carries: the dragged images' paths, one per line (UTF-8). Not
+#: file URLs: a drop on the window outside a viewport must not re-open them as a new folder.
+PATHS_MIME = "application/x-cxr-reader-paths"
 COLUMNS = ("Patient / study / series / image", "AI result")
 NAME, RESULT = range(len(COLUMNS))
 ICON_PX = 56
@@ -52,6 +57,9 @@ class StudyBrowser(QTreeWidget):
         self._image_size_hint = QSize(ICON_PX + 8, ICON_PX + 4)
         self._nodes: dict[tuple, QTreeWidgetItem] = {}
         self._images: dict[Path, QTreeWidgetItem] = {}
+        self._pressed: QTreeWidgetItem | None = None
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.currentItemChanged.connect(self._on_current_changed)
 
     # ------------------------------------------------------------------ building
@@ -86,6 +94,7 @@ class StudyBrowser(QTreeWidget):
                 # A study without a UID is one file's own: never merged with another such study.
                 s_key = p_key + ("study", study.uid or f"file:{first.path if first else ''}")
                 s_item = self._node(s_key, p_item, _study_label(study, first), "study")
+                s_item.setData(0, DATE_ROLE, study.date)
                 for series in study.series:
                     label = _join(f"Series {series.number}" if series.number is not None else "Series",
                                   series.modality, series.description)
@@ -128,6 +137,7 @@ class StudyBrowser(QTreeWidget):
         item = QTreeWidgetItem([f"{number}\n{technique}" if technique else number, ""])
         item.setData(0, PATH_ROLE, instance.path)
         item.setData(0, KIND_ROLE, "image")
+        item.setData(0, VIEW_ROLE, instance.view_position.upper())
         item.setToolTip(0, str(instance.path))
         item.setSizeHint(0, self._image_size_hint)
         parent.addChild(item)
@@ -157,6 +167,29 @@ class StudyBrowser(QTreeWidget):
         """The images under the node ``root`` (a patient, study or series; the whole tree when None),
         in tree order."""
         return [item.data(0, PATH_ROLE) for item in self._image_items(root)]
+
+    def patient_studies(self, path: Path) -> list[tuple[str, list[Path]]]:
+        """``(study date (DICOM DA, "" when absent), image paths)`` of every study of the patient
+        whose image ``path`` is, in tree order; ``[]`` for a path not in the tree."""
+        patient = self._images.get(Path(path))
+        while patient is not None and patient.parent() is not None:
+            patient = patient.parent()
+        if patient is None:
+            return []
+        studies = []
+        stack = [patient]
+        while stack:
+            item = stack.pop()
+            if item.data(0, KIND_ROLE) == "study":
+                studies.append((str(item.data(0, DATE_ROLE) or ""), self.paths_under(item)))
+            else:
+                stack.extend(item.child(i) for i in reversed(range(item.childCount())))
+        return studies
+
+    def view_position(self, path: Path) -> str:
+        """The image's View Position (0018,5101) in capitals (``PA``, ``LATERAL``…), ``""`` when unknown."""
+        item = self._images.get(Path(path))
+        return str(item.data(0, VIEW_ROLE) or "") if item is not None else ""
 
     def current_path(self) -> Path | None:
         item = self.currentItem()
@@ -192,9 +225,55 @@ class StudyBrowser(QTreeWidget):
             return False
         return self.select_path(paths[index])
 
+    def select_next_series(self, step: int = 1) -> bool:
+        """Show the first image of the next (``step`` > 0) or previous series, across studies and
+        patients in tree order; False at either end."""
+        firsts, series_of = [], {}
+        for item in self._image_items():
+            key = self._node_key(item.parent())
+            if key not in series_of:
+                series_of[key] = len(firsts)
+                firsts.append(item)
+        current = self._images.get(self.current_path()) if self.current_path() is not None else None
+        if not firsts:
+            return False
+        index = series_of[self._node_key(current.parent())] + step if current is not None else 0
+        if not 0 <= index < len(firsts):
+            return False
+        return self.select_path(firsts[index].data(0, PATH_ROLE))
+
+    def _node_key(self, item: QTreeWidgetItem) -> tuple[int, int]:
+        """A hashable identity of a tree node (Python wrappers of one item may differ)."""
+        index = self.indexFromItem(item)
+        return index.row(), index.internalId()
+
     def _on_current_changed(self, current: QTreeWidgetItem | None, _previous) -> None:
         if current is not None and current.data(0, KIND_ROLE) == "image":
             self.imageSelected.emit(current.data(0, PATH_ROLE))
+
+    # ------------------------------------------------------------------ dragging
+    def mime_for(self, item: QTreeWidgetItem) -> QMimeData:
+        """What dragging ``item`` carries: its image's path, or every image path under a patient,
+        study or series node (``PATHS_MIME``)."""
+        mime = QMimeData()
+        mime.setData(PATHS_MIME, "\n".join(str(path) for path in self.paths_under(item)).encode("utf-8"))
+        return mime
+
+    def mousePressEvent(self, event):
+        # Patient, study and series rows cannot be selected, so Qt's own drag would carry the
+        # selected image instead of the row the reader pressed: remember that row.
+        self._pressed = self.itemAt(event.position().toPoint())
+        super().mousePressEvent(event)
+
+    def startDrag(self, actions):
+        item = self._pressed or self.currentItem()
+        if item is None or not self.paths_under(item):
+            return
+        drag = QDrag(self)
+        drag.setMimeData(self.mime_for(item))
+        if item.data(0, KIND_ROLE) == "image" and not item.icon(0).isNull():
+            drag.setPixmap(item.icon(0).pixmap(ICON_PX, ICON_PX))
+        drag.exec(Qt.DropAction.CopyAction)
 
     # ------------------------------------------------------------------ decorations
     def set_thumbnail(self, path: Path, pixels) -> None:

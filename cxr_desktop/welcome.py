@@ -22,9 +22,11 @@ class WelcomePanel(QWidget):
         title = QLabel("CXR Reader")
         title.setStyleSheet("font-size:22pt; font-weight:bold;")
         layout.addWidget(title, alignment=Qt.AlignmentFlag.AlignHCenter)
-        intro = QLabel("Open a folder of chest X-ray DICOM studies (from a CD, a USB stick or a network export),\n"
+        intro = QLabel("Open a folder of chest X-ray DICOM studies (from a CD, a USB stick or a network export), "
                        "a DICOMDIR, or single DICOM, PNG or JPEG files, or drop them on this window.")
         intro.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        intro.setWordWrap(True)  # a narrow window (small screen, 150–200 % scaling) wraps it
+        intro.setMaximumWidth(640)
         layout.addWidget(intro, alignment=Qt.AlignmentFlag.AlignHCenter)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -42,6 +44,9 @@ class WelcomePanel(QWidget):
         layout.addWidget(self.recent, alignment=Qt.AlignmentFlag.AlignHCenter)
         notice = QLabel(INTENDED_USE)
         notice.setStyleSheet("color:#e0b040;")
+        notice.setWordWrap(True)
+        notice.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        notice.setMaximumWidth(640)
         layout.addWidget(notice, alignment=Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(2)
 

@@ -1,0 +1,195 @@
+"""The reader's desk: comparison layouts, the DICOM header, keyboard navigation, undo/redo,
+printing, help and text size, as actions added to the main window's menus and toolbar.
+
+``install(window)`` runs once, after the window's own actions (``actions.py``) are in place.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QMenu, QToolBar, QToolButton
+
+from . import layout_state
+from .presets import presets_for
+
+#: Keys 2–9 apply the first eight window presets of the current image (``1`` is 1:1).
+PRESET_KEYS = "23456789"
+LAYOUT_ACTIONS = (("1x1", "One viewport (1×1)", "Ctrl+1"), ("1x2", "Two viewports (1×2)", "Ctrl+2"),
+                  ("2x2", "Four viewports (2×2)", "Ctrl+4"))
+
+
+def _action(window, text: str, slot=None, keys=(), tip: str = "", checkable: bool = False) -> QAction:
+    action = QAction(text, window)
+    if keys:
+        action.setShortcuts([QKeySequence(k) for k in keys])
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+    if tip:
+        first = QKeySequence(keys[0]).toString(QKeySequence.SequenceFormat.NativeText) if keys else ""
+        action.setToolTip(f"{tip} ({first})" if first else tip)
+        action.setStatusTip(tip)
+    action.setCheckable(checkable)
+    if slot is not None:
+        (action.toggled if checkable else action.triggered).connect(slot)
+    return action
+
+
+def _menu(window, title: str) -> QMenu | None:
+    for action in window.menuBar().actions():
+        menu = action.menu()
+        if menu is not None and menu.title().replace("&", "") == title:
+            return menu
+    return None
+
+
+def install(window) -> SimpleNamespace:
+    """Create the desk's actions on ``window``, put them in its menus and toolbar, restore the layout."""
+    a = SimpleNamespace()
+    comparison = window.comparison
+
+    a.layout_group = QActionGroup(window)
+    a.layouts = {}
+    for name, text, key in LAYOUT_ACTIONS:
+        action = _action(window, text, None, (key,), f"Show {text.split(' (')[0].lower()}", checkable=True)
+        action.triggered.connect(lambda _=False, n=name: comparison.set_layout(n))
+        a.layout_group.addAction(action)
+        a.layouts[name] = action
+    comparison.layoutChanged.connect(lambda n: a.layouts[n].setChecked(True))
+    a.layouts[comparison.layout_name].setChecked(True)
+    a.link = _action(window, "Link viewports", comparison.linker.set_enabled, ("Ctrl+L",),
+                     "Window/level, zoom and pan of one viewport move the others by the same amount", checkable=True)
+    a.header = _action(window, "DICOM header…", lambda: show_header(window), ("Ctrl+I",),
+                       "Every tag of the image's file, with search")
+    a.print = _action(window, "Print…", lambda: _print(window), (QKeySequence.StandardKey.Print,),
+                      "Print the image as shown (no patient identifiers)")
+    a.undo = window.history.stack.createUndoAction(window, "Undo")
+    a.undo.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Undo))
+    a.redo = window.history.stack.createRedoAction(window, "Redo")
+    a.redo.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Redo) or [QKeySequence("Ctrl+Y")])
+    a.next_series = _action(window, "Next series", lambda: window.browser.select_next_series(1), ("Down",))
+    a.previous_series = _action(window, "Previous series", lambda: window.browser.select_next_series(-1), ("Up",))
+    a.shortcuts = _action(window, "Keyboard shortcuts", lambda: show_shortcuts(window), ("F1", "?"))
+    a.guide = _action(window, "User guide", lambda: show_guide(window))
+    a.larger_text = _action(window, "Larger text", lambda: layout_state.change_font_size(window, 1.0))
+    a.smaller_text = _action(window, "Smaller text", lambda: layout_state.change_font_size(window, -1.0))
+    a.default_text = _action(window, "Default text size", lambda: layout_state.change_font_size(window, 0.0))
+    a.presets = []
+    for index, key in enumerate(PRESET_KEYS):
+        action = _action(window, f"Window preset {index + 1}", lambda _=False, i=index: apply_nth_preset(window, i),
+                         (key,))
+        window.addAction(action)
+        a.presets.append(action)
+
+    acts = window.acts
+    acts.next_image.setShortcuts([*acts.next_image.shortcuts(), QKeySequence("Right")])
+    acts.previous_image.setShortcuts([*acts.previous_image.shortcuts(), QKeySequence("Left")])
+    for mode, action in acts.tool.items():
+        action.triggered.connect(lambda _=False, m=mode: comparison.set_mode(m))
+    acts.preset_menu.aboutToShow.connect(lambda: _label_preset_keys(acts.preset_menu))
+    for viewport in comparison.viewports:
+        window.history.watch(viewport.scene)
+        viewport.view.textEditRequested.connect(window._edit_text)
+    window.history.watch(window.scene)
+    window.imageShown.connect(lambda path: _follow_header(window, path))
+    _place(window, a)
+    layout_state.restore(window)
+    return a
+
+
+def _place(window, a: SimpleNamespace) -> None:
+    bar = window.menuBar()
+    file_menu, view_menu, help_menu = _menu(window, "File"), _menu(window, "View"), _menu(window, "Help")
+    settings = next((x for x in file_menu.actions() if x.text().startswith("Settings")), None)
+    file_menu.insertAction(settings, a.print)
+    file_menu.insertSeparator(settings)
+    edit_menu = QMenu("&Edit", window)
+    edit_menu.addAction(a.undo)
+    edit_menu.addAction(a.redo)
+    bar.insertMenu(view_menu.menuAction(), edit_menu)
+    view_menu.addSeparator()
+    for action in (a.next_series, a.previous_series):
+        view_menu.addAction(action)
+    view_menu.addSeparator()
+    layouts = view_menu.addMenu("Viewports")
+    for action in a.layouts.values():
+        layouts.addAction(action)
+    layouts.addSeparator()
+    layouts.addAction(a.link)
+    view_menu.addAction(a.header)
+    text = view_menu.addMenu("Text size")
+    for action in (a.larger_text, a.smaller_text, a.default_text):
+        text.addAction(action)
+    about = help_menu.actions()[0] if help_menu.actions() else None
+    help_menu.insertAction(about, a.shortcuts)
+    help_menu.insertAction(about, a.guide)
+    help_menu.insertSeparator(about)
+
+    toolbar = window.findChild(QToolBar, "main_toolbar")
+    if toolbar is not None:
+        toolbar.addSeparator()
+        button = QToolButton()
+        button.setText("Viewports")
+        button.setToolTip("1×1, 1×2 or 2×2 viewports; drag images into them from the study browser")
+        button.setMenu(layouts)
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        toolbar.addWidget(button)
+        toolbar.addAction(a.link)
+
+
+def _label_preset_keys(menu: QMenu) -> None:
+    """Show each preset's key (2–9) beside it in the presets menu."""
+    presets = [x for x in menu.actions() if not x.isSeparator() and x.menu() is None][: len(PRESET_KEYS)]
+    for action, key in zip(presets, PRESET_KEYS):
+        if action.text().startswith("Save current window"):
+            break
+        action.setText(f"{action.text().split(chr(9))[0]}\t{key}")
+
+
+def apply_nth_preset(window, index: int) -> None:
+    """Apply the ``index``-th preset offered for the current image (the presets menu's order)."""
+    image = window.viewer.image
+    if image is None:
+        return
+    presets = presets_for(image, window.settings.window_presets)
+    if index < len(presets):
+        window.apply_preset(presets[index])
+
+
+def show_header(window) -> None:
+    from .header_viewer import HeaderViewer
+
+    if getattr(window, "header_viewer", None) is None:
+        window.header_viewer = HeaderViewer(window)
+    window.header_viewer.show()
+    window.header_viewer.raise_()
+    window.header_viewer.show_file(window.viewer.path)
+
+
+def _follow_header(window, path) -> None:
+    viewer = getattr(window, "header_viewer", None)
+    if viewer is not None and viewer.isVisible():
+        viewer.show_file(path)
+
+
+def show_shortcuts(window) -> None:
+    from .shortcuts import ShortcutSheet
+
+    sheet = ShortcutSheet(window)
+    sheet.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    window.shortcut_sheet = sheet
+    sheet.show()
+
+
+def show_guide(window) -> None:
+    from .help import UserGuide
+
+    guide = UserGuide(window)
+    guide.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    guide.show()
+
+
+def _print(window) -> None:
+    from .printing import print_current
+
+    print_current(window)

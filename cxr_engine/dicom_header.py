@@ -1,0 +1,160 @@
+"""A DICOM file's header as a tree of display rows, for the reader's header viewer. No Qt here.
+
+Every data element of the file meta information (group 0002) and of the data set, with its tag,
+keyword, name, VR and value as safe text: non-printable characters escaped (a damaged or
+crafted file cannot inject control characters), long values elided, binary values summarised
+by their length, sequences (VR SQ, PS3.5 7.5) as items holding their own elements. Private data
+elements (odd group, PS3.5 7.8) are marked. Large values (pixel data) are never read into memory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ImageReadError
+from .messages import printable
+
+#: Values longer than this many characters are elided (the full length is stated).
+MAX_VALUE_CHARS = 160
+#: Values longer than this many bytes stay on disk (pixel data, large private blobs).
+DEFER_SIZE = "64 KB"
+#: VRs whose value is binary: shown as their length and first bytes, never as text.
+BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "ox", "ob or ow", "OB or OW", "US or OW"})
+_PREVIEW_BYTES = 16
+
+
+@dataclass(frozen=True)
+class HeaderItem:
+    """One item of a sequence: ``number`` counts from 1 as in PS3.5 7.5."""
+
+    number: int
+    elements: tuple["HeaderElement", ...]
+
+
+@dataclass(frozen=True)
+class HeaderElement:
+    """One data element as the reader sees it.
+
+    ``tag`` is ``(gggg,eeee)`` in hex; ``keyword`` and ``name`` come from the DICOM dictionary
+    (PS3.6), for a private element from pydicom's private dictionary when its creator is known,
+    else ``""`` and ``Private tag data`` / ``Unknown``; ``value`` is escaped, elided text;
+    ``items`` holds a sequence's items (empty for any other VR).
+    """
+
+    tag: str
+    keyword: str
+    name: str
+    vr: str
+    value: str
+    private: bool
+    items: tuple[HeaderItem, ...] = ()
+
+    def matches(self, text: str) -> bool:
+        """True when ``text`` (case-insensitive) is in the tag, keyword, name or value."""
+        needle = text.casefold()
+        return any(needle in field.casefold() for field in (self.tag, self.tag.replace(",", ""), self.keyword,
+                                                             self.name, self.value))
+
+
+def read_header(path: str | Path) -> tuple[HeaderElement, ...]:
+    """The file meta elements then the data set's, in tag order; pixel data is not read.
+
+    Raises ``ImageReadError`` naming ``path`` and the reason when the file is not readable DICOM.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path, force=True, defer_size=DEFER_SIZE)
+        meta = header_elements(ds.file_meta) if getattr(ds, "file_meta", None) is not None else ()
+        elements = header_elements(ds)
+    except (InvalidDicomError, OSError) as exc:
+        raise ImageReadError(path, f"not a readable DICOM file ({exc})") from exc
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError, NotImplementedError,
+            RecursionError, UnicodeError, EOFError) as exc:
+        raise ImageReadError(path, f"damaged DICOM header ({type(exc).__name__}: {exc})") from exc
+    if not meta and not elements:
+        raise ImageReadError(path, "not a DICOM file: no data elements could be read")
+    return meta + elements
+
+
+def header_elements(dataset) -> tuple[HeaderElement, ...]:
+    """Rows for every element of a pydicom ``Dataset`` (or ``FileMetaDataset``), sequences included."""
+    rows = []
+    for tag in sorted(dataset.keys()):
+        raw = dataset.get_item(tag)
+        if getattr(raw, "value", True) is None and getattr(raw, "length", 0):
+            rows.append(_deferred_row(dataset, tag, raw))  # left on disk by defer_size
+            continue
+        rows.append(_row(dataset[tag]))
+    return tuple(rows)
+
+
+def _row(element) -> HeaderElement:
+    vr = str(element.VR)
+    private = bool(element.tag.is_private)
+    keyword = element.keyword or ""
+    name = element.name if element.name else ("Private tag data" if private else "Unknown")
+    if vr == "SQ":
+        items = tuple(HeaderItem(i, header_elements(item)) for i, item in enumerate(element.value, start=1))
+        count = len(items)
+        return HeaderElement(_tag_text(element.tag), keyword, name, vr, f"{count} item{'s' if count != 1 else ''}",
+                             private, items)
+    return HeaderElement(_tag_text(element.tag), keyword, name, vr, value_text(element.value, vr), private)
+
+
+def _deferred_row(dataset, tag, raw) -> HeaderElement:
+    from pydicom.datadict import dictionary_description, dictionary_keyword
+    from pydicom.tag import Tag
+
+    tag = Tag(tag)
+    try:
+        keyword, name = dictionary_keyword(tag), dictionary_description(tag)
+    except KeyError:
+        keyword, name = "", "Private tag data" if tag.is_private else "Unknown"
+    vr = str(raw.VR or "")
+    return HeaderElement(_tag_text(tag), keyword, name, vr, f"<{raw.length:,} bytes, not read>", bool(tag.is_private))
+
+
+def value_text(value, vr: str = "", limit: int = MAX_VALUE_CHARS) -> str:
+    """A value as one escaped line of at most ``limit`` characters.
+
+    Multiple values are joined with ``\\`` as in the file (PS3.5 6.4); binary values read
+    ``<N bytes: 01 02 …>``; an absent value is ``""``. Longer text ends ``… (N characters)``.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, (bytes, bytearray)) and (vr in BINARY_VRS or not vr):
+        data = bytes(value)
+        preview = " ".join(f"{b:02x}" for b in data[:_PREVIEW_BYTES])
+        return f"<{len(data):,} bytes: {preview}{' …' if len(data) > _PREVIEW_BYTES else ''}>"
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        text = "\\".join(str(v) for v in value)
+    else:
+        text = str(value)
+    text = printable(text, limit=None)
+    if len(text) > limit:
+        return f"{text[: limit - 1]}… ({len(text):,} characters)"
+    return text
+
+
+def _tag_text(tag) -> str:
+    return f"({tag.group:04X},{tag.element:04X})"
+
+
+def filter_elements(elements: tuple[HeaderElement, ...], text: str) -> tuple[HeaderElement, ...]:
+    """The elements matching ``text``, with a sequence kept (holding only its matching items'
+    elements) when something inside it matches; all of them for an empty ``text``."""
+    if not text.strip():
+        return elements
+    kept = []
+    for element in elements:
+        items = tuple(HeaderItem(item.number, inner) for item in element.items
+                      if (inner := filter_elements(item.elements, text)))
+        if element.matches(text):
+            kept.append(element)
+        elif items:
+            kept.append(HeaderElement(element.tag, element.keyword, element.name, element.vr, element.value,
+                                      element.private, items))
+    return tuple(kept)
