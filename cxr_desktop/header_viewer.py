@@ -102,8 +102,6 @@ class HeaderViewer(QDialog):
         if path != self.path:
             return
         reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
-        if path.suffix.lower() in (".png", ".jpg", ".jpeg"):
-            reason = "PNG and JPEG files have no DICOM header."
         self.status.setText(f"{path.name}: {reason}")
         self.failed.emit(path, reason)
 

@@ -4,7 +4,8 @@ Every data element of the file meta information (group 0002) and of the data set
 keyword, name, VR and value as safe text: non-printable characters escaped (a damaged or
 crafted file cannot inject control characters), long values elided, binary values summarised
 by their length, sequences (VR SQ, PS3.5 7.5) as items holding their own elements. Private data
-elements (odd group, PS3.5 7.8) are marked. Large values (pixel data) are never read into memory.
+elements (odd group, PS3.5 7.8) are marked. Values longer than ``DEFER_SIZE`` stay on disk where
+pydicom can defer them (defined-length values; encapsulated pixel data is read).
 """
 from __future__ import annotations
 
@@ -64,7 +65,12 @@ def read_header(path: str | Path) -> tuple[HeaderElement, ...]:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    from .io import is_dicom_file
+    from .raster_io import RASTER_SUFFIXES
+
     path = Path(path)
+    if path.suffix.lower() in RASTER_SUFFIXES and not is_dicom_file(path):
+        raise ImageReadError(path, "PNG and JPEG files have no DICOM header")
     try:
         ds = pydicom.dcmread(path, force=True, defer_size=DEFER_SIZE)
         meta = header_elements(ds.file_meta) if getattr(ds, "file_meta", None) is not None else ()
@@ -74,8 +80,9 @@ def read_header(path: str | Path) -> tuple[HeaderElement, ...]:
     except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError, NotImplementedError,
             RecursionError, UnicodeError, EOFError) as exc:
         raise ImageReadError(path, f"damaged DICOM header ({type(exc).__name__}: {exc})") from exc
-    if not meta and not elements:
-        raise ImageReadError(path, "not a DICOM file: no data elements could be read")
+    # Without the DICM prefix pydicom reads any bytes as some elements: demand a known one.
+    if not meta and not any(element.keyword for element in elements):
+        raise ImageReadError(path, "not a DICOM file (no DICM prefix and no standard data element)")
     return meta + elements
 
 

@@ -240,10 +240,15 @@ def extra_dicoms(names: list[str] | None) -> list[Path]:
     return [SHARED_DICOM / n for n in EXTRA_DICOMS if (SHARED_DICOM / n).is_file()] + pydicom_test_files()
 
 
+#: A 1600 x 1000 offscreen screen: the first window fits the screen it opens on, and Qt's default
+#: offscreen screen (800 x 800) would give a smaller screenshot than a desktop does.
+OFFSCREEN_SCREEN = Path(__file__).resolve().parents[1] / "docs" / "offscreen_1600x1000.json"
+
+
 def app_env(settings: Path) -> dict[str, str]:
     """Offscreen, private settings, and nothing that would point the bundle at the checkout."""
     env = {k: v for k, v in os.environ.items() if k not in ("CXR_MODEL_CARD", "CXR_RESOURCES", "PYTHONPATH")}
-    env.update(QT_QPA_PLATFORM="offscreen", CXR_DESKTOP_SETTINGS=str(settings))
+    env.update(QT_QPA_PLATFORM=f"offscreen:configfile={OFFSCREEN_SCREEN}", CXR_DESKTOP_SETTINGS=str(settings))
     return env
 
 

@@ -393,7 +393,9 @@ def test_backend_setting_is_stored_and_used_to_load_the_model(qtbot, make_window
 
 def test_screenshot_automation_writes_a_png(card, study, tmp_path):
     out = tmp_path / "shot.png"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", **{SETTINGS_ENV: str(tmp_path / "s.ini")})
+    # On a 1600 x 1000 screen: the first window fits the screen it opens on (Qt's offscreen default is 800 x 800).
+    screen = REPO / "docs" / "offscreen_1600x1000.json"
+    env = dict(os.environ, QT_QPA_PLATFORM=f"offscreen:configfile={screen}", **{SETTINGS_ENV: str(tmp_path / "s.ini")})
     proc = subprocess.run(
         [sys.executable, "-m", "cxr_desktop", str(study), "--screenshot", str(out), "--overlay",
          "--model", str(card.path), "--device", "cpu", "--timeout", "240"],
