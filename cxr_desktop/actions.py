@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar, QToolButton
 
+from . import pacs_controller
 from .annotation_model import ARROW, ELLIPSE, RECTANGLE, RULER, TEXT
 from .image_view import NAVIGATE, WINDOW_LEVEL
 
@@ -51,6 +52,12 @@ def create(window) -> SimpleNamespace:
     a.export_study = _action(window, "Export PDF (whole study)…", lambda: window.export_pdf("study"), "Ctrl+Shift+E",
                              "Write an annotated PDF summary of every image in this study")
     a.settings = _action(window, "Settings…", window.open_settings)
+    a.dicom_nodes = _action(window, "DICOM nodes…", lambda: pacs_controller.open_dicom_nodes(window),
+                            tip="The PACS and other DICOM nodes to query, retrieve from and send to; Verify")
+    a.query_retrieve = _action(window, "Query/Retrieve…", lambda: pacs_controller.open_query_retrieve(window),
+                               tip="Find studies on a DICOM node and retrieve one into the cache folder")
+    a.send_result = _action(window, "Send AI result to a DICOM node…", lambda: pacs_controller.send_result(window),
+                            tip="Secondary Capture, structured report and PDF of the image on screen, sent on request")
     # Ctrl+Q everywhere (Cmd+Q on macOS): the platform's StandardKey.Quit is empty on Windows and
     # on platforms without a theme, where the menu promised a shortcut that did nothing.
     a.quit = _action(window, "Quit", window.close, "Ctrl+Q")
@@ -128,6 +135,10 @@ def install(window, a: SimpleNamespace) -> None:
     file_menu.addSeparator()
     file_menu.addAction(a.export_image)
     file_menu.addAction(a.export_study)
+    file_menu.addSeparator()
+    file_menu.addAction(a.query_retrieve)
+    file_menu.addAction(a.send_result)
+    file_menu.addAction(a.dicom_nodes)
     file_menu.addSeparator()
     file_menu.addAction(a.settings)
     file_menu.addAction(a.quit)

@@ -90,6 +90,8 @@ class StudyQuery:
         from pydicom.dataset import Dataset
 
         ds = Dataset()
+        # UTF-8, so that a node that answers in the query's character set (Orthanc does) keeps every name.
+        ds.SpecificCharacterSet = "ISO_IR 192"
         ds.QueryRetrieveLevel = "STUDY"
         ds.PatientID = self.patient_id
         ds.PatientName = self.patient_name

@@ -1,0 +1,170 @@
+"""Send the AI result of the image on screen to a DICOM node: the engine writes the Secondary Capture
+(the film as displayed: window, polarity, rotation and flips, with the heat-map), the Comprehensive
+SR and the Encapsulated PDF into an outbox under the cache folder, then sends them (C-STORE), all in
+a worker with progress and Cancel. Nothing is sent until the reader presses Send."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+)
+
+from cxr_engine.dicom_network import OperationCancelled, send_files
+from cxr_engine.dicom_outputs import DicomOutputWriter
+
+from .dicom_settings import DicomSettings
+from .workers import Worker, create_worker, while_alive
+
+KIND_TEXT = {"sc": "Secondary Capture (film, heat-map and result)", "sr": "Structured report (SR)",
+             "pdf": "PDF report (Encapsulated PDF)"}
+
+
+def displayed_film(viewer, cam) -> np.ndarray:
+    """RGB uint8: the viewer's film in its current window and polarity, the heat-map over it at the
+    viewer's opacity, square pixels, then turned and flipped as on screen (rotation clockwise, then
+    flips along the screen axes, as ``ImageScene`` does)."""
+    from cxr_engine.overlay import blend
+    from cxr_engine.rendering import to_square_pixels
+
+    grey = viewer.render()
+    rgb = blend(grey, cam.heatmap, viewer.heatmap_opacity) if viewer.heatmap_visible else np.repeat(grey[..., None], 3, 2)
+    rgb = to_square_pixels(rgb, viewer.image.pixel_aspect)
+    rgb = np.rot90(rgb, k=-(viewer.rotation // 90) % 4)
+    if viewer.flip_h:
+        rgb = rgb[:, ::-1]
+    if viewer.flip_v:
+        rgb = rgb[::-1]
+    return np.ascontiguousarray(rgb)
+
+
+def write_and_send(node, network, folder: Path, card, image, cam, film, kinds, deidentify: bool,
+                   progress, should_cancel):
+    """Worker: write the outputs into ``folder`` (a fresh outbox) and send them; the transfer report."""
+    progress((0, 0, "writing the DICOM outputs"))
+    writer = DicomOutputWriter(folder, card, deidentify=deidentify, kinds=kinds)
+    objects = writer.write(image, cam, warnings=tuple(image.warnings), displayed_rgb=film)
+    if should_cancel():
+        raise OperationCancelled("cancelled before sending")
+    return send_files(node, [o.path for o in objects], network,
+                      progress=lambda done, total, name: progress((done, total, name)), cancelled=should_cancel)
+
+
+class SendResultsDialog(QDialog):
+    """Choose the node, the objects and de-identification; Send runs ``write_and_send`` in a worker."""
+
+    sent = Signal(object)  # the TransferReport
+    status_changed = Signal(str)
+
+    def __init__(self, settings: DicomSettings, card, image, cam, film: np.ndarray, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Send AI result to a DICOM node")
+        self.settings, self.card, self.image, self.cam, self.film = settings, card, image, cam, film
+        self._worker: Worker | None = None
+        self._closing = False
+        self.node_box = QComboBox()
+        for node in settings.nodes():
+            self.node_box.addItem(str(node), node)
+        self.kinds = {kind: QCheckBox(text) for kind, text in KIND_TEXT.items()}
+        for box in self.kinds.values():
+            box.setChecked(True)
+        self.deidentify = QCheckBox("De-identify (PS3.15 Annex E: pseudonymous patient, new study)")
+        form = QFormLayout()
+        form.addRow("Node", self.node_box)
+        for box in self.kinds.values():
+            form.addRow("", box)
+        form.addRow("", self.deidentify)
+        self.status = QLabel(f"{cam.prediction.display_label} {cam.prediction.probability(cam.prediction.label):.0%} "
+                             f"— {Path(image.path).name}")
+        self.status.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.send_button = QPushButton("Send")
+        self.send_button.clicked.connect(self.send)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self._cancel_or_close)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.progress, 1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.send_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.status)
+        layout.addLayout(buttons)
+        if self.node_box.count() == 0:
+            self.send_button.setEnabled(False)
+            self._set_status("No DICOM node is configured: add one in Settings → DICOM nodes.")
+
+    def _set_status(self, text: str) -> None:
+        self.status.setText(text)
+        self.status_changed.emit(text)
+
+    def send(self) -> Worker | None:
+        node = self.node_box.currentData()
+        kinds = tuple(kind for kind, box in self.kinds.items() if box.isChecked())
+        if node is None or not kinds or self._worker is not None:
+            return None
+        outbox = self.settings.cache_folder / "outbox" / time.strftime("%Y%m%d-%H%M%S")
+        worker = create_worker(write_and_send, node, self.settings.network(), outbox, self.card, self.image, self.cam,
+                               self.film, kinds, self.deidentify.isChecked(), _progress=True)
+        worker.progress.connect(self._on_progress)
+        worker.returned.connect(lambda report: self._done(node, report))
+        worker.errored.connect(self._failed)
+        worker.when_finished(self._finished)
+        self._worker = worker
+        self.send_button.setEnabled(False)
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self._set_status(f"Sending to {node}…")
+        return worker.start()
+
+    @while_alive
+    def _on_progress(self, value) -> None:
+        done, total, name = value
+        if total:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+        self._set_status(f"{name}…" if not total else f"Sending {done}/{total}")
+
+    @while_alive
+    def _done(self, node, report) -> None:
+        failed = "".join(f"\n{Path(path).name}: {reason}" for path, reason in report.failed)
+        self._set_status(f"Sent {len(report.done)} object(s) to {node}.{failed}")
+        self.sent.emit(report)
+
+    @while_alive
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, OperationCancelled):
+            self._set_status("Cancelled.")
+        else:
+            self._set_status(f"Not sent: {getattr(exc, 'reason', None) or exc}")
+
+    @while_alive
+    def _finished(self) -> None:
+        self._worker = None
+        self.progress.hide()
+        self.send_button.setEnabled(self.node_box.count() > 0)
+        self.cancel_button.setText("Close")
+
+    def _cancel_or_close(self) -> None:
+        if self._worker is not None:
+            self._worker.quit()
+            self._set_status("Cancelling…")
+        else:
+            self.reject()
+
+    def done(self, result: int) -> None:
+        if self._worker is not None:
+            self._worker.quit()
+        super().done(result)

@@ -1,0 +1,63 @@
+"""The main window's DICOM network commands: Settings → DICOM nodes, Query/Retrieve (a retrieved
+study opens in the study browser) and Send the AI result of the image on screen."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QMessageBox
+
+from .dicom_settings import DicomSettings
+
+
+def dicom_settings(window) -> DicomSettings:
+    return DicomSettings(window.settings.store)
+
+
+def open_dicom_nodes(window):
+    """Settings → DICOM nodes (modal); returns the dialog after it closed."""
+    from .dicom_nodes_dialog import DicomNodesDialog
+
+    dialog = DicomNodesDialog(dicom_settings(window), window)
+    dialog.exec()
+    panel = getattr(window, "_pacs_panel", None)
+    if panel is not None:
+        panel.reload_nodes()
+    return dialog
+
+
+def open_query_retrieve(window):
+    """Show the Query/Retrieve panel (one per window); a retrieved study is opened."""
+    from .pacs_panel import QueryRetrievePanel
+
+    panel = getattr(window, "_pacs_panel", None)
+    if panel is None:
+        panel = QueryRetrievePanel(dicom_settings(window), window)
+        panel.retrieved.connect(lambda folder: window.open_paths([Path(folder)]))
+        panel.status_changed.connect(lambda text: window.statusBar().showMessage(text, 10000))
+        window._pacs_panel = panel
+    panel.reload_nodes()
+    panel.show()
+    panel.raise_()
+    return panel
+
+
+def send_result(window):
+    """Ask where to send the AI result of the image on screen, then send it; None when there is
+    no classified image yet (the reason is shown)."""
+    from .dicom_send import SendResultsDialog, displayed_film
+
+    image = window.viewer.image
+    service = window.classification.service
+    cam = service.cached_cam(image.path, window.result.cam_class) if image is not None else None
+    if image is None or cam is None or window.classification.card is None:
+        QMessageBox.information(window, "Send AI result", "Open and classify an image first.")
+        return None
+    if getattr(image, "source_format", "dicom") != "dicom":
+        QMessageBox.information(window, "Send AI result",
+                                f"{Path(image.path).name} is not a DICOM file: there is no study to add the result to.")
+        return None
+    dialog = SendResultsDialog(dicom_settings(window), window.classification.card, image, cam,
+                               displayed_film(window.viewer, cam), window)
+    dialog.show()
+    window._send_dialog = dialog
+    return dialog
