@@ -197,7 +197,11 @@ def make_bundle(variant: str) -> None:
         datas += copy_metadata(dist)
     # GDCM looks for its dictionaries (Part3.xml, ...) beside its module.
     datas += collect_data_files("_gdcm", includes=["XML/*.xml"])
+    # highdicom validates against its copy of the standard (_standard/*.json) and reads ICC profiles.
+    datas += collect_data_files("highdicom")
     hidden = [*DECODER_IMPORTS]
+    for package in ("highdicom", "pynetdicom"):  # both import parts of themselves by name
+        hidden += collect_submodules(package)
     for package in APP_PACKAGES:
         hidden += collect_submodules(package)
     binaries = []

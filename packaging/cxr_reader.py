@@ -7,6 +7,10 @@ syntax) and exits; the smoke test reads it. It needs no console, which a Windows
 ``cxr-reader --segment-lungs OUT.json FILE ...`` runs the bundled lung model
 (``cxr_engine.lung_fields``, ONNX Runtime) on each file and writes the mask size, whether two
 plausible lungs were found, the lung share and whether torch was imported, for the smoke test.
+``cxr-reader --dicom-outputs OUT.json DIR FILE ...`` classifies each DICOM file with the bundled
+model (ONNX Runtime), writes its DICOM outputs (Secondary Capture, Comprehensive SR, Encapsulated
+PDF; identified and de-identified) into DIR, reads each back and builds a DICOM network request
+(no network is used), for the smoke test.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ TRANSFER_SYNTAXES = {
     "rle_lossless": "1.2.840.10008.1.2.5",
 }
 LIBRARIES = ("torch", "torchvision", "timm", "pytorch_grad_cam", "triton", "onnxruntime", "cv2", "reportlab",
-             "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm")
+             "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm", "highdicom", "pynetdicom")
 
 
 def decode_check(path: str) -> dict:
@@ -110,7 +114,68 @@ def segment_lungs_info(paths: list[str]) -> dict:
     return {"films": films, "torch_imported": any(m.split(".")[0] == "torch" for m in sys.modules)}
 
 
+def dicom_outputs_info(folder: str, paths: list[str]) -> dict:
+    """Each file's DICOM outputs written into ``folder`` and read back: {"films": {path: {kind: result}},
+    "network": "ok" or the error, "torch_imported": bool}."""
+    from pathlib import Path
+
+    import highdicom
+    import pydicom
+
+    from cxr_engine.backends import create_classifier
+    from cxr_engine.dicom_outputs import DicomOutputWriter
+    from cxr_engine.io import read_image
+    from cxr_engine.model_card import default_card
+
+    films: dict = {}
+    try:
+        card = default_card()
+        classifier = create_classifier(card, backend="onnx", device="cpu")
+        classifier.load()
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}", "films": {}, "torch_imported": "torch" in sys.modules}
+    writers = {"identified": DicomOutputWriter(Path(folder) / "identified", card),
+               "deidentified": DicomOutputWriter(Path(folder) / "deidentified", card, deidentify=True)}
+    for path in paths:
+        result: dict = {}
+        try:
+            image = read_image(path)
+            cam = classifier.predict_with_cam(image)
+            for name, writer in writers.items():
+                for obj in writer.write(image, cam, warnings=tuple(image.warnings)):
+                    ds = pydicom.dcmread(obj.path)
+                    if obj.kind == "sc":
+                        detail = "x".join(str(n) for n in ds.pixel_array.shape)
+                    elif obj.kind == "sr":
+                        groups = highdicom.sr.srread(obj.path).content.get_image_measurement_groups()
+                        detail = f"{len(groups[0].get_measurements())} probabilities"
+                    else:
+                        detail = f"{int(ds.EncapsulatedDocumentLength)} bytes of PDF" if bytes(
+                            ds.EncapsulatedDocument).startswith(b"%PDF-") else "no PDF"
+                    same_study = ds.StudyInstanceUID == image.metadata.study_instance_uid
+                    result[f"{name}/{obj.kind}"] = f"ok {detail}; same study: {same_study}"
+        except Exception as exc:
+            result["error"] = f"{type(exc).__name__}: {exc}"
+        films[path] = result
+    try:
+        from cxr_engine.dicom_network import StudyQuery, retrieve_contexts
+
+        StudyQuery(patient_id="X").identifier()
+        network = f"ok {len(retrieve_contexts())} retrieve contexts"
+    except Exception as exc:
+        network = f"error: {type(exc).__name__}: {exc}"
+    return {"films": films, "network": network,
+            "torch_imported": any(m.split(".")[0] == "torch" for m in sys.modules)}
+
+
 def main() -> int:
+    if len(sys.argv) >= 4 and sys.argv[1] == "--dicom-outputs":
+        import json
+        from pathlib import Path
+
+        info = dicom_outputs_info(sys.argv[3], sys.argv[4:])
+        Path(sys.argv[2]).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        return 0
     if len(sys.argv) >= 3 and sys.argv[1] == "--segment-lungs":
         import json
         from pathlib import Path

@@ -7,6 +7,8 @@
    the sample study and the extra DICOMs with every pydicom plugin that decodes them from source.
    ``cxr-reader --segment-lungs``: the bundled lung model (ONNX Runtime) finds two plausible lungs
    in each sample-study film, masks at the film's size, without importing torch in the lite bundle.
+   ``cxr-reader --dicom-outputs``: each sample-study film's Secondary Capture, Comprehensive SR and
+   Encapsulated PDF (identified and de-identified) are written and read back, without torch.
 3. The app opens the bundled sample study, classifies the first image (full: with the torch
    backend; lite: ONNX Runtime), writes a screenshot with the heat-map and the study's PDF, and
    exits 0. The PNG must decode, be window-sized and not blank; the PDF must name the classes.
@@ -143,7 +145,8 @@ def check_info(info: dict, variant: str, reference: dict | None = None) -> list[
     decode that succeeds in ``reference`` (the same check run from source) also succeeding here."""
     problems = [] if info.get("frozen") else ["the program does not run frozen"]
     importable = info.get("importable", {})
-    need = ["onnxruntime", "cv2", "reportlab", "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm"]
+    need = ["onnxruntime", "cv2", "reportlab", "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm",
+            "highdicom", "pynetdicom"]
     absent = ["torch", "torchvision", "timm", "pytorch_grad_cam", "triton"] if variant == "lite" else ["triton"]
     if variant == "full":
         need += ["torch", "torchvision", "timm", "pytorch_grad_cam"]
@@ -180,6 +183,29 @@ def check_lungs(info: dict, variant: str) -> list[str]:
             problems.append(f"{name}: lung fields not found ({result.get('warning')})")
     if variant == "lite" and info.get("torch_imported"):
         problems.append("lung segmentation imported torch in the lite bundle")
+    return problems
+
+
+def check_dicom_outputs(info: dict, variant: str) -> list[str]:
+    """Problems in ``--dicom-outputs`` output: every film got its SC, SR and PDF, identified (in the
+    film's study) and de-identified (in a new study), each read back; the network module loads."""
+    if info.get("error"):
+        return [f"the DICOM outputs could not start: {info['error']}"]
+    problems = [] if info.get("films") else ["--dicom-outputs wrote nothing"]
+    for path, result in info.get("films", {}).items():
+        name = Path(path).name
+        if result.get("error"):
+            problems.append(f"{name}: DICOM outputs failed: {result['error']}")
+            continue
+        for who, study in (("identified", "True"), ("deidentified", "False")):
+            for kind in ("sc", "sr", "pdf"):
+                outcome = result.get(f"{who}/{kind}", "missing")
+                if not outcome.startswith("ok") or not outcome.endswith(f"same study: {study}"):
+                    problems.append(f"{name}: {who} {kind}: {outcome}")
+    if not str(info.get("network", "")).startswith("ok"):
+        problems.append(f"the DICOM network module: {info.get('network')}")
+    if variant == "lite" and info.get("torch_imported"):
+        problems.append("the DICOM outputs imported torch in the lite bundle")
     return problems
 
 
@@ -294,6 +320,17 @@ def smoke_test(bundle: Path, variant: str, out: Path, extras: list[Path], timeou
             report.problems.append(f"--segment-lungs failed (exit {run.code}): {run.log_tail[-1500:]}")
         else:
             report.problems += check_lungs(json.loads(lungs_path.read_text()), variant)
+
+        dicom_path = out / f"dicom_outputs_{variant}.json"
+        dicom_path.unlink(missing_ok=True)
+        dicom_folder = out / f"dicom_outputs_{variant}"
+        shutil.rmtree(dicom_folder, ignore_errors=True)
+        run = run_app([str(exe), "--dicom-outputs", str(dicom_path), str(dicom_folder), *samples], env, timeout_s)
+        report.runs["dicom_outputs"] = asdict(run)
+        if run.code != 0 or not dicom_path.is_file():
+            report.problems.append(f"--dicom-outputs failed (exit {run.code}): {run.log_tail[-1500:]}")
+        else:
+            report.problems += check_dicom_outputs(json.loads(dicom_path.read_text()), variant)
 
         # The sample study: screenshot with the heat-map and the first study's PDF, in one run.
         shot, pdf = out / f"screenshot_{variant}.png", out / f"report_{variant}.pdf"
