@@ -69,7 +69,8 @@ def install(window) -> SimpleNamespace:
     a.redo.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Redo) or [QKeySequence("Ctrl+Y")])
     a.next_series = _action(window, "Next series", lambda: window.browser.select_next_series(1), ("Down",))
     a.previous_series = _action(window, "Previous series", lambda: window.browser.select_next_series(-1), ("Up",))
-    a.shortcuts = _action(window, "Keyboard shortcuts", lambda: show_shortcuts(window), ("F1", "?"))
+    # "?" is typed with Shift on most layouts; platforms differ in whether the shortcut sees it.
+    a.shortcuts = _action(window, "Keyboard shortcuts", lambda: show_shortcuts(window), ("F1", "?", "Shift+?"))
     a.guide = _action(window, "User guide", lambda: show_guide(window))
     a.larger_text = _action(window, "Larger text", lambda: layout_state.change_font_size(window, 1.0))
     a.smaller_text = _action(window, "Smaller text", lambda: layout_state.change_font_size(window, -1.0))
