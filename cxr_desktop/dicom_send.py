@@ -1,7 +1,8 @@
-"""Send the AI result of the image on screen to a DICOM node: the engine writes the Secondary Capture
+"""The AI result of the image on screen as DICOM objects: the engine writes the Secondary Capture
 (the film as displayed: window, polarity, rotation and flips, with the heat-map), the Comprehensive
-SR and the Encapsulated PDF into an outbox under the cache folder, then sends them (C-STORE), all in
-a worker with progress and Cancel. Nothing is sent until the reader presses Send."""
+SR and the Encapsulated PDF, either into a folder the reader chooses (*Save to folder…*) or into an
+outbox under the cache folder and then to a DICOM node (*Send*, C-STORE); all in a worker with
+progress and Cancel. Nothing is sent until the reader presses Send."""
 from __future__ import annotations
 
 import time
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -49,6 +51,13 @@ def displayed_film(viewer, cam) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
+def write_only(folder: Path, card, image, cam, film, kinds, deidentify: bool, progress, should_cancel):
+    """Worker: write the outputs into ``folder``; the written objects."""
+    progress((0, 0, "writing the DICOM outputs"))
+    writer = DicomOutputWriter(folder, card, deidentify=deidentify, kinds=kinds)
+    return writer.write(image, cam, warnings=tuple(image.warnings), displayed_rgb=film)
+
+
 def write_and_send(node, network, folder: Path, card, image, cam, film, kinds, deidentify: bool,
                    progress, should_cancel):
     """Worker: write the outputs into ``folder`` (a fresh outbox) and send them; the transfer report."""
@@ -65,11 +74,12 @@ class SendResultsDialog(QDialog):
     """Choose the node, the objects and de-identification; Send runs ``write_and_send`` in a worker."""
 
     sent = Signal(object)  # the TransferReport
+    saved = Signal(object)  # the written objects
     status_changed = Signal(str)
 
     def __init__(self, settings: DicomSettings, card, image, cam, film: np.ndarray, parent=None):
         super().__init__(parent)
-        self.setWindowTitle("Send AI result to a DICOM node")
+        self.setWindowTitle("AI result as DICOM objects")
         self.settings, self.card, self.image, self.cam, self.film = settings, card, image, cam, film
         self._worker: Worker | None = None
         self._closing = False
@@ -92,11 +102,14 @@ class SendResultsDialog(QDialog):
         self.progress.hide()
         self.send_button = QPushButton("Send")
         self.send_button.clicked.connect(self.send)
+        self.save_button = QPushButton("Save to folder…")
+        self.save_button.clicked.connect(self._choose_folder)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self._cancel_or_close)
         buttons = QHBoxLayout()
         buttons.addWidget(self.progress, 1)
         buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.save_button)
         buttons.addWidget(self.send_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -129,6 +142,33 @@ class SendResultsDialog(QDialog):
         self._set_status(f"Sending to {node}…")
         return worker.start()
 
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save the DICOM objects in")
+        if folder:
+            self.save_to(Path(folder))
+
+    def save_to(self, folder: Path) -> Worker | None:
+        """Write the chosen objects into ``folder`` (never a folder that holds the film) in a worker."""
+        kinds = tuple(kind for kind, box in self.kinds.items() if box.isChecked())
+        if not kinds or self._worker is not None:
+            return None
+        worker = create_worker(write_only, Path(folder), self.card, self.image, self.cam, self.film, kinds,
+                               self.deidentify.isChecked(), _progress=True)
+        worker.returned.connect(lambda objects: self._saved(folder, objects))
+        worker.errored.connect(self._failed)
+        worker.when_finished(self._finished)
+        self._worker = worker
+        self.send_button.setEnabled(False)
+        self.save_button.setEnabled(False)
+        self._set_status(f"Writing into {folder}…")
+        return worker.start()
+
+    @while_alive
+    def _saved(self, folder: Path, objects) -> None:
+        self._set_status(f"Wrote {len(objects)} object(s) into {folder}: "
+                         + ", ".join(Path(o.path).name for o in objects))
+        self.saved.emit(objects)
+
     @while_alive
     def _on_progress(self, value) -> None:
         done, total, name = value
@@ -148,13 +188,14 @@ class SendResultsDialog(QDialog):
         if isinstance(exc, OperationCancelled):
             self._set_status("Cancelled.")
         else:
-            self._set_status(f"Not sent: {getattr(exc, 'reason', None) or exc}")
+            self._set_status(f"Not done: {getattr(exc, 'reason', None) or exc}")
 
     @while_alive
     def _finished(self) -> None:
         self._worker = None
         self.progress.hide()
         self.send_button.setEnabled(self.node_box.count() > 0)
+        self.save_button.setEnabled(True)
         self.cancel_button.setText("Close")
 
     def _cancel_or_close(self) -> None:

@@ -163,6 +163,22 @@ def test_send_result(qtbot, dicom_settings, dicom_dir, server):
     assert study.study_instance_uid == image.metadata.study_instance_uid
     assert set(study.modalities.split("\\")) >= {"SR", "DOC"}
 
+    folder = dicom_settings.cache_folder.parent / "saved"
+    dialog.kinds["pdf"].setChecked(False)
+    dialog.deidentify.setChecked(True)
+    qtbot.waitUntil(lambda: dialog._worker is None, timeout=WAIT_MS)
+    with qtbot.waitSignal(dialog.saved, timeout=WAIT_MS) as signal:
+        dialog.save_to(folder)
+    assert sorted(o.kind for o in signal.args[0]) == ["sc", "sr"]
+    for obj in signal.args[0]:
+        ds = pydicom.dcmread(obj.path)
+        assert ds.PatientIdentityRemoved == "YES" and ds.StudyInstanceUID != image.metadata.study_instance_uid
+
+    with qtbot.waitSignal(dialog.status_changed, timeout=WAIT_MS,
+                          check_params_cb=lambda text: text.startswith("Not done")) as signal:
+        dialog.save_to(Path(image.path).parent)
+    assert "holds the source film" in signal.args[0]
+
 
 def test_window_retrieves_opens_classifies_and_sends(qtbot, make_window, server, tmp_path, dicom_dir):
     """From the main window: Query/Retrieve opens the retrieved study in the browser; the image on
