@@ -103,7 +103,8 @@ class Classifier(CardBackedClassifier):
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
         display = display_of(image)
-        tensor = torch.from_numpy(self.preprocess(image, display)[None])
+        batch, frame = self.prepare(image, display)
+        tensor = torch.from_numpy(batch[None])
         with self._lock:
             self.load()
             # targets=None lets the CAM target the predicted class from the same forward pass.
@@ -114,7 +115,7 @@ class Classifier(CardBackedClassifier):
             self._cam.activations_and_grads.activations = []
             self._cam.activations_and_grads.gradients = []
         target_index = self._target_index(logits[0], target_class)
-        heatmap = heatmap_in_image_geometry(cams[0], display.shape)
+        heatmap = heatmap_in_image_geometry(cams[0], display.shape, frame.box)
         return CamResult(heatmap, self.classes[target_index], prediction_from_logits(self.card, logits[0]))
 
     def close(self) -> None:

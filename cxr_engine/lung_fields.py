@@ -185,7 +185,7 @@ class LungFields:
         """The lungs' bounding box (row0, col0, row1, col1; ends exclusive) widened by ``margin`` of the
         box's height and width on every side and clipped to the image; ``None`` when not found.
 
-        For a classifier input cropped to the lungs (issue 13, a preprocessing option not yet used).
+        The classifier input of preprocessing cxr-pre-2 is cropped to it (``cxr_engine.input_frame``).
         """
         if not self.found:
             return None
@@ -370,9 +370,13 @@ class LungSegmenter:
         """(N, size, size) float32 lung probabilities at the model's input grid."""
         return self.predict(np.stack([self.model_input(*_display_and_padding(image)) for image in images]))
 
-    def segment(self, image) -> LungFields:
-        """Lung fields of one ``CxrImage`` (or a 2-D display array) at its own pixel grid."""
-        display, padding = _display_and_padding(image)
+    def segment(self, image, display: np.ndarray | None = None) -> LungFields:
+        """Lung fields of one ``CxrImage`` (or a 2-D display array) at its own pixel grid; ``display`` is
+        the image's display array when the caller already has it."""
+        if display is None:
+            display, padding = _display_and_padding(image)
+        else:
+            padding = image.padding if hasattr(image, "padding") else None
         if display.ndim != 2:
             raise ValueError(f"expected a 2-D greyscale image, got shape {display.shape}")
         prob = self.predict(self.model_input(display, padding)[None])[0]

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import ModelError
+from .preprocessing import check_preprocessing_version
 from .registry import get_architecture
 
 CLASSES = ("normal", "pneumonia", "covid")
@@ -139,6 +140,10 @@ class ModelCard(CardFile):
             raise ModelError(f"{where}: classes must be a non-empty list of unique names")
         if self.temperature <= 0:
             raise ModelError(f"{where}: temperature must be positive, got {self.temperature}")
+        try:
+            check_preprocessing_version(self.preprocessing_version, where)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
 
 
 def list_bundled(models_dir: Path | None = None) -> list[ModelCard]:

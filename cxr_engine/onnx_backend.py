@@ -173,14 +173,15 @@ class OnnxClassifier(CardBackedClassifier):
     def predict_with_cam(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> CamResult:
         """Prediction and Grad-CAM heat-map from one run; ``target_class`` defaults to the predicted class."""
         display = display_of(image)
-        batch = self.preprocess(image, display)[None]
+        model_input, frame = self.prepare(image, display)
+        batch = model_input[None]
         with self._lock:
             self.load()
             logits, features = self._session.run([LOGITS_NAME, FEATURES_NAME], {INPUT_NAME: batch})
             class_weights = self._class_weights
         target_index = self._target_index(logits[0], target_class)
         cam = grad_cam(features[0], class_weights, target_index, batch.shape[2:])
-        heatmap = heatmap_in_image_geometry(cam, display.shape)
+        heatmap = heatmap_in_image_geometry(cam, display.shape, frame.box)
         return CamResult(heatmap, self.classes[target_index], prediction_from_logits(self.card, logits[0]))
 
     def close(self) -> None:

@@ -1,6 +1,19 @@
 """The one definition of the model's input, shared by training and inference.
 
-Pipeline (``PREPROCESSING_VERSION`` names it; a model card records the version it was trained with):
+A model card records the preprocessing version its model was trained with
+(``preprocessing_version``); the engine refuses a card whose version it does not know
+(:data:`PREPROCESSING_VERSIONS`). Two versions exist:
+
+- ``cxr-pre-1`` (:data:`PREPROCESSING_VERSION`, the default): steps 1–4 below on the whole image.
+- ``cxr-pre-2`` (:data:`LUNG_BOX_VERSION`, "lung box"): the bundled lung model segments the image
+  (``cxr_engine.lung_fields.segment_lungs``, on ONNX Runtime when it is installed, else torch); the
+  image is cropped to the lungs' bounding box widened by :data:`LUNG_BOX_MARGIN` (10 %) of the box's
+  height and width on each side and clipped to the image; then steps 2–4 run on the crop. When the
+  lung fields are not found (the plausibility check fails) the whole image is used, as cxr-pre-1, and a
+  warning is logged naming the file. The crop box is where the heat-map is placed back
+  (``cxr_engine.input_frame``, ``cxr_engine.predictions.heatmap_in_image_geometry``).
+
+Pipeline of cxr-pre-1:
 
 1. Start from the display image: ``CxrImage.display()`` — modality LUT, the default VOI and
    MONOCHROME1 inversion applied, float32 in [0, 1] at full dynamic range (not 8-bit). PNG/JPEG
@@ -23,7 +36,18 @@ from __future__ import annotations
 import numpy as np
 
 PREPROCESSING_VERSION = "cxr-pre-1"
+LUNG_BOX_VERSION = "cxr-pre-2"
+PREPROCESSING_VERSIONS = (PREPROCESSING_VERSION, LUNG_BOX_VERSION)
+#: cxr-pre-2: the lungs' bounding box is widened by this share of its height and width on every side.
+LUNG_BOX_MARGIN = 0.10
 STRETCH_PERCENTILES = (0.5, 99.5)
+
+
+def check_preprocessing_version(version: str, where: object) -> None:
+    """``ValueError`` naming ``where`` (a model card, a run) when ``version`` is not one this engine knows."""
+    if version not in PREPROCESSING_VERSIONS:
+        raise ValueError(f"{where}: unknown preprocessing_version {version!r} "
+                         f"(this engine knows {', '.join(PREPROCESSING_VERSIONS)})")
 
 
 def _as_unit_float(display: np.ndarray) -> np.ndarray:

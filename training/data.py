@@ -1,7 +1,8 @@
 """Training data: split-manifest rows -> (model input tensor, class index).
 
-Per image: ``read_image`` -> ``standardised(image, size)`` (the engine's own steps 1–3, so
-training sees exactly what inference sees) -> augmentation (training only: border swap, geometry
+Per image: ``read_image`` -> ``standardised(image, size, version=...)`` (the engine's own steps
+1–3 of the run's preprocessing version, cxr-pre-1 or cxr-pre-2's lung box, so training sees exactly
+what inference sees) -> augmentation (training only: border swap, geometry
 and intensity, acquisition shift) -> ``normalise``.
 Standardised images are cached in memory as float16, one cache per split and size, so only the
 first epoch decodes files (or none, after :meth:`ImageCache.precompute`).
@@ -28,7 +29,7 @@ from torch.utils.data import Dataset, Sampler
 from cxr_engine.io import read_image
 from cxr_engine.model_card import CLASSES
 from cxr_engine.predictions import standardised
-from cxr_engine.preprocessing import contrast_stretch, normalise
+from cxr_engine.preprocessing import PREPROCESSING_VERSION, contrast_stretch, normalise
 
 from .degradation import (MARKER_TEXTS, cropped, recompressed, repositioned, resampled, sharpened, with_markers,
                           zoomed_out)
@@ -72,21 +73,24 @@ def limit_rows(rows: list[dict], limit: int | None, seed: int = 0) -> list[dict]
     return picked
 
 
-def standardised_image(path: str | Path, size: int) -> np.ndarray:
-    """The engine's steps 1–3 for one file: (size, size) float32 in [0, 1] (pixel padding left out of the stretch)."""
-    return standardised(read_image(path), size)
+def standardised_image(path: str | Path, size: int, version: str = PREPROCESSING_VERSION) -> np.ndarray:
+    """The engine's steps 1–3 of preprocessing ``version`` for one file: (size, size) float32 in [0, 1]
+    (pixel padding left out of the stretch; cxr-pre-2 crops to the lung box first)."""
+    return standardised(read_image(path), size, version=version)
 
 
 class ImageCache:
-    """Standardised images of one split at one size, float16, filled lazily or all at once.
+    """Standardised images of one split at one size and preprocessing version, float16, filled lazily
+    or all at once.
 
     With DataLoader workers each worker holds its own copy of what it fills lazily, so call
     :meth:`precompute` first when using workers (forked workers then share the filled array).
     """
 
-    def __init__(self, paths: Sequence[str], size: int):
+    def __init__(self, paths: Sequence[str], size: int, version: str = PREPROCESSING_VERSION):
         self.paths = list(paths)
         self.size = size
+        self.version = version
         self.images = np.zeros((len(self.paths), size, size), dtype=np.float16)
         self.filled = np.zeros(len(self.paths), dtype=bool)
 
@@ -96,7 +100,7 @@ class ImageCache:
     def get(self, index: int) -> np.ndarray:
         """float32 (size, size) image ``index``, decoded on first use."""
         if not self.filled[index]:
-            self.images[index] = standardised_image(self.paths[index], self.size)
+            self.images[index] = standardised_image(self.paths[index], self.size, self.version)
             self.filled[index] = True
         return self.images[index].astype(np.float32)
 
@@ -106,7 +110,7 @@ class ImageCache:
 
         todo = np.flatnonzero(~self.filled).tolist()
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            results = pool.map(lambda i: (i, standardised_image(self.paths[i], self.size)), todo)
+            results = pool.map(lambda i: (i, standardised_image(self.paths[i], self.size, self.version)), todo)
             for index, image in tqdm(results, total=len(todo), desc=desc, disable=not progress, mininterval=5):
                 self.images[index] = image
                 self.filled[index] = True
@@ -296,10 +300,11 @@ class ManifestDataset(Dataset):
 
     def __init__(self, rows: list[dict], size: int, mean: Sequence[float], std: Sequence[float],
                  in_chans: int = 3, augment: Augment | None = None, border_swap: BorderSwap | None = None,
-                 acquisition: AcquisitionShift | None = None, framing: FramingShift | None = None):
+                 acquisition: AcquisitionShift | None = None, framing: FramingShift | None = None,
+                 preprocessing: str = PREPROCESSING_VERSION):
         self.rows = rows
         self.labels = [CLASSES.index(row["label"]) for row in rows]
-        self.cache = ImageCache([row["path"] for row in rows], size)
+        self.cache = ImageCache([row["path"] for row in rows], size, preprocessing)
         self.mean, self.std, self.in_chans = tuple(mean), tuple(std), in_chans
         self.augment = augment
         self.border_swap = border_swap if border_swap is not None and border_swap.p > 0 else None

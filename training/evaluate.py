@@ -35,7 +35,7 @@ import numpy as np
 
 from cxr_engine.model_card import CLASSES, ModelCard
 from cxr_engine.predictions import standardised
-from cxr_engine.preprocessing import PREPROCESSING_VERSION
+from cxr_engine.preprocessing import PREPROCESSING_VERSION, check_preprocessing_version
 from cxr_engine.registry import get_architecture
 from cxr_engine.weights import sha256_file
 
@@ -83,8 +83,7 @@ def card_from_run(run: Path) -> ModelCard:
     if not weights.exists():
         raise FileNotFoundError(f"{run}: no best.safetensors yet")
     version = info.get("preprocessing_version", PREPROCESSING_VERSION)
-    if version != PREPROCESSING_VERSION:
-        raise ValueError(f"{run}: trained with preprocessing {version}, the engine has {PREPROCESSING_VERSION}")
+    check_preprocessing_version(version, f"{run}/run.json")
     arch = get_architecture(info["args"]["arch"])
     return ModelCard(
         name=run.name, architecture=arch.name, classes=list(CLASSES),

@@ -40,7 +40,7 @@ import torch.distributed as torch_dist
 from torch.utils.data import DataLoader, Subset
 
 from cxr_engine.model_card import CLASSES, ModelCard
-from cxr_engine.preprocessing import PREPROCESSING_VERSION
+from cxr_engine.preprocessing import PREPROCESSING_VERSION, PREPROCESSING_VERSIONS
 from cxr_engine.registry import build_model, get_architecture, list_architectures
 from cxr_engine.weights import save_weights, sha256_file
 
@@ -116,6 +116,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=None,
                         help="DataLoader workers (default: 0 on CPU, up to 8 on CUDA)")
     parser.add_argument("--limit", type=int, default=None, help="use at most N images per split (tests, timing)")
+    parser.add_argument("--preprocessing", choices=PREPROCESSING_VERSIONS, default=PREPROCESSING_VERSION,
+                        help="the model input's preprocessing version (cxr_engine.preprocessing): cxr-pre-1 the "
+                             "whole image, cxr-pre-2 cropped to the lungs' bounding box plus 10 %% (default: "
+                             "%(default)s); recorded in run.json and the card"),
     parser.add_argument("--val-limit", type=int, default=None,
                         help="validate each epoch on at most N images, balanced by class (saves time on CPU)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -188,9 +192,11 @@ def set_rng_state(state: dict) -> None:
 
 # --------------------------------------------------------------------------- data
 
-def cache_file(cache_dir: Path, split: str, size: int, paths: Sequence[str]) -> Path:
+def cache_file(cache_dir: Path, split: str, size: int, paths: Sequence[str], version: str = PREPROCESSING_VERSION
+               ) -> Path:
+    """The shared decode cache of one split: its size, preprocessing version and images are in the name."""
     digest = hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
-    return cache_dir / f"{split}_{size}px_{PREPROCESSING_VERSION}_{digest}.npy"
+    return cache_dir / f"{split}_{size}px_{version}_{digest}.npy"
 
 
 def fill_cache(dataset: ManifestDataset, split: str, args: argparse.Namespace, dist: Dist) -> None:
@@ -201,7 +207,7 @@ def fill_cache(dataset: ManifestDataset, split: str, args: argparse.Namespace, d
     if args.cache_dir is None:
         dataset.cache.precompute(threads, progress=dist.is_main, desc=f"decode {split}")
         return
-    path = cache_file(args.cache_dir, split, dataset.cache.size, dataset.cache.paths)
+    path = cache_file(args.cache_dir, split, dataset.cache.size, dataset.cache.paths, dataset.cache.version)
     if dist.is_main and not dataset.cache.load(path):
         dataset.cache.precompute(threads, progress=True, desc=f"decode {split}")
         args.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -223,8 +229,9 @@ def build_datasets(args: argparse.Namespace, size: int, dist: Dist) -> tuple[Man
             raise ValueError(f"{args.manifest}: no rows in the {split!r} split")
     train = ManifestDataset(rows["train"], size, arch.mean, arch.std, IN_CHANS, Augment(),
                             BorderSwap(p=args.border_swap), AcquisitionShift(p=args.acquisition_shift),
-                            FramingShift(p=args.framing_shift))
-    val = ManifestDataset(rows["val"], size, arch.mean, arch.std, IN_CHANS, augment=None)
+                            FramingShift(p=args.framing_shift), preprocessing=args.preprocessing)
+    val = ManifestDataset(rows["val"], size, arch.mean, arch.std, IN_CHANS, augment=None,
+                          preprocessing=args.preprocessing)
     fill_cache(train, "train", args, dist)
     fill_cache(val, "val", args, dist)
     return train, val
@@ -443,6 +450,10 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, scaler, args) -> di
     for key in ("arch", "size", "manifest_sha256"):
         if saved.get(key) != getattr(args, key):
             raise ValueError(f"{path}: checkpoint has {key}={saved.get(key)!r}, this run {getattr(args, key)!r}")
+    # A checkpoint from before --preprocessing existed was trained on cxr-pre-1.
+    if saved.get("preprocessing", PREPROCESSING_VERSION) != args.preprocessing:
+        raise ValueError(f"{path}: checkpoint has preprocessing {saved.get('preprocessing', PREPROCESSING_VERSION)!r}, "
+                         f"this run {args.preprocessing!r}")
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
@@ -467,7 +478,7 @@ def write_run_json(args: argparse.Namespace, dist: Dist, datasets: tuple[Manifes
         "world_size": dist.world_size,
         "device": str(dist.device),
         "args": plain_args(args),
-        "preprocessing_version": PREPROCESSING_VERSION,
+        "preprocessing_version": args.preprocessing,
         "manifest": str(args.manifest),
         "manifest_copy": str(args.split_manifest),
         "manifest_sha256": args.manifest_sha256,
@@ -498,7 +509,7 @@ def save_best(model, args: argparse.Namespace, metrics: dict, epoch: int) -> Non
     sha = save_weights(model, args.out / "best.safetensors")
     card = ModelCard(
         name=args.out.name, architecture=args.arch, classes=list(CLASSES), input_size=args.size,
-        in_chans=IN_CHANS, mean=list(arch.mean), std=list(arch.std), preprocessing_version=PREPROCESSING_VERSION,
+        in_chans=IN_CHANS, mean=list(arch.mean), std=list(arch.std), preprocessing_version=args.preprocessing,
         weights_file="best.safetensors", weights_sha256=sha,
         training_data={"split_manifest": str(args.manifest), "split_manifest_sha256": args.manifest_sha256},
         validation_metrics={**metrics, "epoch": epoch},
