@@ -12,7 +12,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar, QToolButton
 
 from . import pacs_controller
-from .annotation_model import ARROW, ELLIPSE, RECTANGLE, RULER, TEXT
+from .annotation_model import ANGLE, ARROW, ELLIPSE, RECTANGLE, RULER, TEXT
 from .image_view import NAVIGATE, WINDOW_LEVEL
 
 TOOLS = (
@@ -20,9 +20,10 @@ TOOLS = (
     (WINDOW_LEVEL, "W/L", "W", "Left-drag sets window (horizontal) and level (vertical)"),
     (ARROW, "Arrow", "A", "Draw an arrow: drag from the tail to the tip"),
     (TEXT, "Text", "T", "Click to place a text note"),
-    (ELLIPSE, "Ellipse", "E", "Drag to draw an ellipse"),
-    (RECTANGLE, "Rectangle", "B", "Drag to draw a rectangle"),
+    (ELLIPSE, "Ellipse", "E", "Drag to draw an elliptical ROI: mean, SD, min/max of the modality values and area"),
+    (RECTANGLE, "Rectangle", "B", "Drag to draw a rectangular ROI: mean, SD, min/max of the modality values and area"),
     (RULER, "Ruler", "M", "Drag to measure (mm when the file gives pixel spacing)"),
+    (ANGLE, "Angle", "G", "Drag the first arm to the vertex, then click where the second arm ends"),
 )
 
 

@@ -1,7 +1,8 @@
 """Graphics items that draw ``Annotation`` records on the image item (image pixel coordinates).
 
 Items are selectable and movable; a move writes the translated record back through the
-``on_change`` callback. Lines keep a constant on-screen width (cosmetic pens) and text stays
+``on_change`` callback. The end points of arrows, rulers and angles and the corners of ellipses and
+rectangles can be dragged one at a time (a square marks each on a selected item). Lines keep a constant on-screen width (cosmetic pens) and text stays
 upright and readable at any zoom.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsSimpleTextItem
 
-from .annotation_model import ARROW, ELLIPSE, RECTANGLE, RULER, TEXT, Annotation
+from .annotation_model import ANGLE, ARROW, ELLIPSE, MEASURED, RECTANGLE, TEXT, Annotation
 
 COLOUR = QColor(255, 210, 31)
 OUTLINE = QColor(0, 0, 0, 200)
@@ -21,6 +22,10 @@ OUTLINE = QColor(0, 0, 0, 200)
 LINE_PX = 2.0
 #: Lines can be picked this far from the stroke, as a fraction of the image diagonal.
 PICK_FRACTION = 0.004
+#: An end point is grabbed within this many picking margins of it (``_pick_margin``).
+HANDLE_PICKS = 2.5
+#: The squares marking a selected item's draggable points, in screen pixels.
+HANDLE_PX = 7.0
 
 OnChange = Callable[[Annotation], None]
 
@@ -86,7 +91,7 @@ class _Movable:
 
 
 class ShapeAnnotationItem(_Movable, QGraphicsPathItem):
-    """An arrow, ellipse, rectangle or ruler."""
+    """An arrow, ellipse, rectangle, ruler or angle; measured kinds carry a label."""
 
     def __init__(self, annotation: Annotation, image_diagonal: float, on_change: OnChange | None = None,
                  label: str = "", parent: QGraphicsItem | None = None, pixel_scale: tuple[float, float] = (1.0, 1.0)):
@@ -95,7 +100,8 @@ class ShapeAnnotationItem(_Movable, QGraphicsPathItem):
         # Image pixels -> display units (the parent's physical-aspect scale): arrow heads and
         # ruler caps are shaped in display units, so they look right on non-square pixels.
         self._scale = (float(pixel_scale[0]), float(pixel_scale[1]))
-        self._label = _Label(label, self) if annotation.kind == RULER else None
+        self._label = _Label(label, self) if annotation.kind in MEASURED else None
+        self._grabbed: int | None = None  # index of the point being dragged
         self.setPen(_pen())
         self._init_movable(annotation, on_change)
         self._rebuild()
@@ -115,22 +121,86 @@ class ShapeAnnotationItem(_Movable, QGraphicsPathItem):
         return self._label.text() if self._label is not None else ""
 
     def _rebuild(self) -> None:
-        (x1, y1), (x2, y2) = self.annotation.points
+        points = [QPointF(x, y) for x, y in self.annotation.points]
         path = QPainterPath()
         kind = self.annotation.kind
+        anchor = points[-1]
         if kind in (ELLIPSE, RECTANGLE):
-            rect = QRectF(QPointF(x1, y1), QPointF(x2, y2)).normalized()
+            rect = QRectF(points[0], points[1]).normalized()
             path.addEllipse(rect) if kind == ELLIPSE else path.addRect(rect)
+            anchor = rect.bottomRight()
+        elif kind == ANGLE:
+            path.moveTo(points[0])
+            path.lineTo(points[1])
+            path.lineTo(points[2])
+            anchor = points[1]
         else:
-            path.moveTo(x1, y1)
-            path.lineTo(x2, y2)
+            path.moveTo(points[0])
+            path.lineTo(points[1])
             if kind == ARROW:
-                self._add_head(path, QLineF(x2, y2, x1, y1))
+                self._add_head(path, QLineF(points[1], points[0]))
             else:
-                self._add_caps(path, QLineF(x1, y1, x2, y2))
+                self._add_caps(path, QLineF(points[0], points[1]))
+        self.prepareGeometryChange()
         self.setPath(path)
         if self._label is not None:
-            self._label.setPos(QPointF(x2, y2) + QPointF(4.0, 4.0))
+            self._label.setPos(anchor + QPointF(4.0, 4.0))
+
+    # ------------------------------------------------------------------ dragging one point
+    def point_near(self, pos: QPointF) -> int | None:
+        """Index of the draggable point within reach of ``pos`` (item coordinates), nearest first."""
+        reach = HANDLE_PICKS * self._pick_margin()
+        best = None
+        for i, (x, y) in enumerate(self.annotation.points):
+            distance = math.hypot(pos.x() - x, pos.y() - y)
+            if distance <= reach and (best is None or distance < best[1]):
+                best = (i, distance)
+        return best[0] if best else None
+
+    def move_point(self, index: int, pos: QPointF) -> None:
+        """Put point ``index`` at ``pos`` (item coordinates) and report the change."""
+        points = list(self.annotation.points)
+        points[index] = (pos.x(), pos.y())
+        self.annotation = Annotation(self.annotation.kind, tuple(points), self.annotation.text, self.annotation.id)
+        self._rebuild()
+        if self._on_change is not None:
+            self._on_change(self.current_annotation())
+
+    def mousePressEvent(self, event):
+        index = self.point_near(event.pos()) if event.button() == Qt.MouseButton.LeftButton else None
+        if index is not None and self._on_change is not None:
+            self._grabbed = index
+            self.setSelected(True)
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event):
+        if self._grabbed is not None:
+            self.move_point(self._grabbed, event.pos())
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event):
+        if self._grabbed is not None:
+            self._grabbed = None
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def paint(self, painter, option, widget=None):
+        super().paint(painter, option, widget)
+        if not self.isSelected():
+            return
+        scale = math.hypot(painter.worldTransform().m11(), painter.worldTransform().m12()) or 1.0
+        half = HANDLE_PX / 2.0 / scale
+        painter.save()
+        painter.setPen(QPen(OUTLINE, 0))
+        painter.setBrush(QBrush(COLOUR))
+        for x, y in self.annotation.points:
+            painter.drawRect(QRectF(x - half, y - half, 2 * half, 2 * half))
+        painter.restore()
 
     def _display(self, point: QPointF) -> QPointF:
         return QPointF(point.x() * self._scale[0], point.y() * self._scale[1])
@@ -166,12 +236,16 @@ class ShapeAnnotationItem(_Movable, QGraphicsPathItem):
         stroker = QPainterPathStroker()
         stroker.setWidth(2.0 * self._pick_margin())
         outline = stroker.createStroke(self.path())
+        outline.setFillRule(Qt.FillRule.WindingFill)
         if self.annotation.kind in (ELLIPSE, RECTANGLE):
             outline.addPath(self.path())
+        reach = HANDLE_PICKS * self._pick_margin()
+        for x, y in self.annotation.points:  # the grab zones of the draggable points
+            outline.addEllipse(QPointF(x, y), reach, reach)
         return outline
 
     def boundingRect(self) -> QRectF:
-        margin = self._pick_margin()
+        margin = HANDLE_PICKS * self._pick_margin()
         return self.path().boundingRect().adjusted(-margin, -margin, margin, margin)
 
     def _pick_margin(self) -> float:

@@ -10,8 +10,10 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-ARROW, TEXT, ELLIPSE, RECTANGLE, RULER = "arrow", "text", "ellipse", "rectangle", "ruler"
-KINDS = (ARROW, TEXT, ELLIPSE, RECTANGLE, RULER)
+ARROW, TEXT, ELLIPSE, RECTANGLE, RULER, ANGLE = "arrow", "text", "ellipse", "rectangle", "ruler", "angle"
+KINDS = (ARROW, TEXT, ELLIPSE, RECTANGLE, RULER, ANGLE)
+#: Kinds whose label is a measurement (length, angle, or ROI statistics): ``measurements.label_for``.
+MEASURED = (RULER, ANGLE, ELLIPSE, RECTANGLE)
 
 _ids = itertools.count(1)
 
@@ -22,7 +24,8 @@ Point = tuple[float, float]
 class Annotation:
     """One mark: ``points`` are (x, y) = (column, row) in image pixels.
 
-    Text has one point (its anchor); every other kind has two (start/end or opposite corners).
+    Text has one point (its anchor); an angle three (one arm's end, the vertex, the other arm's
+    end); every other kind two (start/end or opposite corners).
     """
 
     kind: str
@@ -33,7 +36,7 @@ class Annotation:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown annotation kind {self.kind!r}; known: {', '.join(KINDS)}")
-        expected = 1 if self.kind == TEXT else 2
+        expected = 1 if self.kind == TEXT else 3 if self.kind == ANGLE else 2
         if len(self.points) != expected:
             raise ValueError(f"a {self.kind} needs {expected} point(s), got {len(self.points)}")
 

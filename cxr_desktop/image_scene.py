@@ -17,7 +17,8 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPixmapItem, QGraphicsScene
 
 from .annotation_items import ShapeAnnotationItem, make_item
-from .annotation_model import RULER, Annotation, AnnotationStore, measure
+from .annotation_model import Annotation, AnnotationStore, measure
+from .measurements import label_for, report_line
 from .heatmap_layer import HeatmapLayer
 from .qimage import to_qimage, to_rgb_array
 from .viewer_model import ViewerModel
@@ -105,9 +106,18 @@ class ImageScene(QGraphicsScene):
         source = image.spacing_source if image is not None else None
         return str(measure(annotation.points[0], annotation.points[1], spacing, source))
 
+    def label_for(self, annotation: Annotation) -> str:
+        """The measurement a ruler, angle, ellipse or rectangle shows on the current image ("" for others)."""
+        return label_for(annotation, self.model.image)
+
+    def measurement_lines(self) -> list[str]:
+        """One line per measured annotation of the current image, oldest first (for the PDF)."""
+        lines = [report_line(a, self.model.image) for a in self.annotations.for_path(self.model.path)]
+        return [line for line in lines if line] if self.model.image is not None else []
+
     def preview_item(self, annotation: Annotation) -> QGraphicsItem:
         """An unstored item that follows the mouse while the reader draws ``annotation``."""
-        label = self.ruler_label(annotation) if annotation.kind == RULER else ""
+        label = self.label_for(annotation)
         item = make_item(annotation, self.image_diagonal, None, label, self.model.pixel_scale)
         item.setParentItem(self.image_item)
         return item
@@ -135,12 +145,12 @@ class ImageScene(QGraphicsScene):
 
     def _add_item(self, annotation: Annotation) -> QGraphicsItem:
         path = self.model.path
-        label = self.ruler_label(annotation) if annotation.kind == RULER else ""
+        label = self.label_for(annotation)
 
         def on_change(changed: Annotation, path: Path = path) -> None:
             self.annotations.update(path, changed)
-            if isinstance(item, ShapeAnnotationItem) and changed.kind == RULER:
-                item.set_label(self.ruler_label(changed))
+            if isinstance(item, ShapeAnnotationItem):
+                item.set_label(self.label_for(changed))
 
         item = make_item(annotation, self.image_diagonal, on_change, label, self.model.pixel_scale)
         item.setParentItem(self.image_item)

@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen, QTransfo
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsSimpleTextItem, QGraphicsView
 
 from .annotation_items import ShapeAnnotationItem, TextAnnotationItem
-from .annotation_model import RULER, TEXT, Annotation
+from .annotation_model import ANGLE, TEXT, Annotation
 from .formatting import corner_text, pixel_readout
 from .image_scene import ImageScene
 from .presets import drag_start_window, drag_step, drag_window
@@ -118,6 +118,10 @@ class ImageView(QGraphicsView):
         if self.model.image is None:
             return super().mousePressEvent(event)
         button, pos = event.button(), event.position()
+        if self._drag is not None and self._drag[0] == "angle":
+            self._finish_angle(pos, keep=button == Qt.MouseButton.LeftButton)
+            event.accept()
+            return
         if button == Qt.MouseButton.RightButton or (button == Qt.MouseButton.LeftButton and self.mode == WINDOW_LEVEL):
             image = self.model.image
             self._drag = ("wl", pos, (drag_start_window(image, self.model.voi), drag_step(image)))
@@ -152,9 +156,13 @@ class ImageView(QGraphicsView):
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
         elif kind == "draw":
             item, first = payload
-            points = (first, self._point_tuple(pos))
-            ruler = item.annotation.kind == RULER
-            item.set_points(points, self.image_scene.ruler_label(Annotation(RULER, points)) if ruler else "")
+            end = self._point_tuple(pos)
+            points = (first, end, end) if item.annotation.kind == ANGLE else (first, end)
+            item.set_points(points, self.image_scene.label_for(Annotation(item.annotation.kind, points)))
+        elif kind == "angle":  # the first arm is down; the second follows the mouse until a click
+            item, (end_a, vertex) = payload
+            points = (end_a, vertex, self._point_tuple(pos))
+            item.set_points(points, self.image_scene.label_for(Annotation(ANGLE, points)))
         event.accept()
 
     def mouseReleaseEvent(self, event):
@@ -163,10 +171,19 @@ class ImageView(QGraphicsView):
         kind, start, payload = self._drag
         self._drag = None
         self.unsetCursor()
+        if kind == "angle":
+            self._drag = (kind, start, payload)  # the release of the first arm's drag: wait for the click
+            return
         if kind == "draw":
             item, first = payload
+            long_enough = (event.position() - start).manhattanLength() >= MIN_DRAW_PX
+            if item.annotation.kind == ANGLE and long_enough:
+                vertex = self._point_tuple(event.position())
+                self._drag = ("angle", start, (item, (first, vertex)))
+                event.accept()
+                return
             self.image_scene.removeItem(item)
-            if (event.position() - start).manhattanLength() >= MIN_DRAW_PX:
+            if long_enough and item.annotation.kind != ANGLE:
                 annotation = Annotation(item.annotation.kind, (first, self._point_tuple(event.position())))
                 self.image_scene.commit(annotation)
                 self.annotationCommitted.emit(annotation)
@@ -190,8 +207,19 @@ class ImageView(QGraphicsView):
         if self.mode == TEXT:
             self.textRequested.emit(x, y)
             return
-        item = self.image_scene.preview_item(Annotation(self.mode, ((x, y), (x, y))))
+        points = ((x, y),) * (3 if self.mode == ANGLE else 2)
+        item = self.image_scene.preview_item(Annotation(self.mode, points))
         self._drag = ("draw", pos, (item, (x, y)))
+
+    def _finish_angle(self, pos, keep: bool = True) -> None:
+        """Store the angle being drawn with its second arm ending at ``pos`` (or drop it)."""
+        item, (end_a, vertex) = self._drag[2]
+        self._drag = None
+        self.image_scene.removeItem(item)
+        if keep:
+            annotation = Annotation(ANGLE, (end_a, vertex, self._point_tuple(pos)))
+            self.image_scene.commit(annotation)
+            self.annotationCommitted.emit(annotation)
 
     def _point_tuple(self, pos) -> tuple[float, float]:
         point = self.image_point(pos)

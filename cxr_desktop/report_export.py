@@ -140,7 +140,7 @@ class ReportExport(QObject):
             not_classified_reason="" if prediction is not None else reason,
             warnings=image_warnings(item.image, w.service.card.input_size if w.service.card else None),
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0,
-            measurements=w.lungs.report_lines(path),
+            measurements=(*w.lungs.report_lines(path), *scene.measurement_lines()),
         )
 
     @while_alive
