@@ -62,7 +62,10 @@ SHIFTS: dict[str, tuple[str, Callable[[np.ndarray, str], np.ndarray]]] = {
 
 
 def shifted_display(path: str, size: int, name: str) -> np.ndarray:
-    """The engine's standardised image of ``path`` after shift ``name``, clipped to [0, 1]."""
+    """The engine's standardised image of ``path`` after shift ``name``, clipped to [0, 1].
+
+    Always the whole film (cxr-pre-1 steps 1–3): the classifier then applies its own preprocessing
+    to it, so a cxr-pre-2 (lung box) model segments the shifted film again and crops that."""
     from cxr_engine.io import read_image
     from cxr_engine.predictions import standardised
 
