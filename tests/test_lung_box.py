@@ -21,8 +21,6 @@ from model_factory import BUNDLED_CARD
 
 pytest.importorskip("onnxruntime")
 
-SIIM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"  # CR PA, 1024 x 1024
-
 
 @pytest.fixture(scope="module")
 def box_card() -> ModelCard:
