@@ -84,8 +84,9 @@ QT_STRIP = (
 QT_STRIP_LIBRARIES = ("*Qt6Quick*", "*Qt6Qml*", "*Qt6Pdf*", "*Qt6Network*", "*Qt6Svg*", "*Qt6VirtualKeyboard*",
                       "*Qt6EglFS*", "*Qt6EglFs*")
 
-#: pylibjpeg finds its decoder plugins through entry points, so their metadata must travel.
-METADATA = ("pylibjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "pydicom")
+#: pylibjpeg finds its decoder plugins through entry points, so their metadata must travel; the app's
+#: own gives the version shown in Help → About.
+METADATA = ("pylibjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle", "pydicom", "cxr-reader")
 #: Decoder packages pydicom and pylibjpeg import by name at run time.
 DECODER_IMPORTS = ("pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm", "pydicom.pixels.decoders.pylibjpeg",
                    "pydicom.pixels.decoders.pyjpegls", "pydicom.pixels.decoders.gdcm",
@@ -128,11 +129,12 @@ def model_files(variant: str, models_dir: Path | None = None) -> list[DataFile]:
 
 
 def data_files(variant: str) -> list[DataFile]:
-    """Every data file of ``variant``: models, the sample study, GDCM's dictionaries."""
+    """Every data file of ``variant``: models, the sample study, the user guide (Help → User guide)."""
     samples = REPO / "resources" / "samples"
     files = model_files(variant)
     files += [DataFile(path, str(PurePath("resources", "samples", *path.relative_to(samples).parent.parts)))
               for path in sorted(samples.rglob("*")) if path.is_file()]
+    files.append(DataFile(REPO / "docs" / "user_guide.md", "docs"))
     return files
 
 
