@@ -52,6 +52,8 @@ def create(window) -> SimpleNamespace:
                              "Write an annotated PDF summary of the image on screen")
     a.export_study = _action(window, "Export PDF (whole study)…", lambda: window.export_pdf("study"), "Ctrl+Shift+E",
                              "Write an annotated PDF summary of every image in this study")
+    a.export_view = _action(window, "Export view as image…", window.export_view, "Ctrl+Shift+S",
+                            "Save the image as displayed as PNG or JPEG, with or without annotations and heat-map")
     a.settings = _action(window, "Settings…", window.open_settings)
     a.dicom_nodes = _action(window, "DICOM nodes…", lambda: pacs_controller.open_dicom_nodes(window),
                             tip="The PACS and other DICOM nodes to query, retrieve from and send to; Verify")
@@ -136,6 +138,7 @@ def install(window, a: SimpleNamespace) -> None:
     file_menu.addSeparator()
     file_menu.addAction(a.export_image)
     file_menu.addAction(a.export_study)
+    file_menu.addAction(a.export_view)
     file_menu.addSeparator()
     file_menu.addAction(a.query_retrieve)
     file_menu.addAction(a.send_result)

@@ -183,14 +183,16 @@ class ImageScene(QGraphicsScene):
             self.removeItem(item)
 
     # ------------------------------------------------------------------ export
-    def render_image(self, max_side: int = 2048, heatmap: bool | None = None, annotations: bool = True) -> np.ndarray:
+    def render_image(self, max_side: int = 2048, heatmap: bool | None = None, annotations: bool = True,
+                     area: QRectF | None = None) -> np.ndarray:
         """RGB uint8 of the image as displayed (orientation, window, layers), at most ``max_side`` px.
 
-        ``heatmap`` forces the heat-map layer on or off (default: as shown).
+        ``heatmap`` forces the heat-map layer on or off (default: as shown). ``area`` is the part of
+        the scene to render (e.g. what a view shows; default: the whole image), never upscaled.
         """
         if self.model.image is None:
             raise RuntimeError("no image to render")
-        rect = self.image_item.sceneBoundingRect()
+        rect = area if area is not None and not area.isEmpty() else self.image_item.sceneBoundingRect()
         scale = min(1.0, max_side / max(rect.width(), rect.height()))
         width, height = max(1, round(rect.width() * scale)), max(1, round(rect.height() * scale))
         selected = [item for item in self._annotation_items.values() if item.isSelected()]

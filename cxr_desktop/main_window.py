@@ -493,6 +493,12 @@ class MainWindow(QMainWindow):
         self.settings.model, self.settings.device, self.settings.backend = model, device, backend
         self.classification.reload(model, device, backend)
 
+    def export_view(self):
+        """Ask for the options and the file, then write the view as PNG or JPEG (``view_export``)."""
+        from .view_export import run_view_export_dialog
+
+        return run_view_export_dialog(self)
+
     def export_pdf(self, scope: str) -> None:
         """Ask for the options and the file, then write the report (``scope``: image or study)."""
         from .export_dialog import run_export_dialog
