@@ -113,9 +113,10 @@ class HeaderViewer(QDialog):
         self.tree.addTopLevelItems([self._item(element) for element in shown])
         if text:
             self.tree.expandAll()
-        total, matches = _count(self.elements), _count(shown)
+        total = _count(self.elements)
+        matches = sum(1 for element in _walk(shown) if element.matches(text)) if text else total
         private = sum(1 for element in _walk(self.elements) if element.private)
-        summary = f"{total} data elements, {private} private"
+        summary = f"{total} data elements ({private} private)"
         self.status.setText(f"{matches} of {summary} match “{text}”" if text else summary)
 
     def _item(self, element: HeaderElement) -> QTreeWidgetItem:

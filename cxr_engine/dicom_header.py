@@ -140,10 +140,23 @@ def value_text(value, vr: str = "", limit: int = MAX_VALUE_CHARS) -> str:
         text = "\\".join(str(v) for v in value)
     else:
         text = str(value)
+        if vr == "UI":
+            text = _with_uid_name(text)
     text = printable(text, limit=None)
     if len(text) > limit:
         return f"{text[: limit - 1]}… ({len(text):,} characters)"
     return text
+
+
+def _with_uid_name(uid: str) -> str:
+    """A UID followed by its registered name (PS3.6 Annex A) when pydicom knows it."""
+    from pydicom.uid import UID
+
+    clean = uid.strip("\x00 ")
+    if not clean.replace(".", "").isdigit():
+        return uid
+    name = UID(clean).name
+    return f"{uid} ({name})" if name and name != clean else uid
 
 
 def _tag_text(tag) -> str:

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QPoint, QPointF, Qt  # noqa: E402
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt  # noqa: E402
 from PySide6.QtGui import QAction, QKeySequence  # noqa: E402
 from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -70,6 +70,40 @@ def test_no_two_actions_share_a_key(make_window):
                 "Ctrl+I", "Ctrl+L", "Ctrl+1", "Ctrl+2", "Ctrl+4", *PRESET_KEYS):
         assert key in owners, key
     assert owners["Ctrl+P"] == "Print…" and owners["Ctrl+E"].startswith("Export PDF")
+
+
+class _ShortcutSpy(QObject):
+    """Swallows the shortcut events an action receives, noting which action got them (so no
+    dialog opens and nothing closes while every key is tried)."""
+
+    def __init__(self):
+        super().__init__()
+        self.hits: list[QAction] = []
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Shortcut:
+            self.hits.append(obj)
+            return True
+        return False
+
+
+def test_every_shortcut_reaches_its_own_action(qtbot, make_window, study):
+    window = make_window(show=True)
+    open_and_wait(qtbot, window, study)
+    spy = _ShortcutSpy()
+    actions = [a for a in window.findChildren(QAction) if a.shortcuts() and a.isEnabled()]
+    for action in actions:
+        action.installEventFilter(spy)
+    tried = 0
+    for action in actions:
+        for key in action.shortcuts():
+            spy.hits.clear()
+            window.activateWindow()
+            window.view.setFocus()
+            QTest.keySequence(window.view, key)
+            assert spy.hits == [action], (key.toString(), action.text(), [a.text() for a in spy.hits])
+            tried += 1
+    assert tried >= 40
 
 
 def test_arrows_and_page_keys_move_between_images_and_series(qtbot, make_window, two_series):

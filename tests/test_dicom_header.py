@@ -31,6 +31,9 @@ def test_every_element_of_a_real_file_is_listed_in_tag_order(dicom_dir):
     assert name.tag == "(0010,0010)" and name.vr == "PN" and name.value == str(ds.PatientName)
     spacing = next(r for r in rows if r.keyword == "PixelSpacing")
     assert spacing.value == "\\".join(str(v) for v in ds.PixelSpacing)  # multi-values as in the file
+    syntax = next(r for r in rows if r.keyword == "TransferSyntaxUID")
+    uid = ds.file_meta.TransferSyntaxUID
+    assert syntax.value == f"{uid} ({uid.name})"  # a registered UID with its name (PS3.6 Annex A)
     pixels = next(r for r in rows if r.keyword == "PixelData")
     assert pixels.value.startswith("<") and "bytes" in pixels.value
 
