@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from cxr_engine.decode_cache import CachedDecoder
+from cxr_engine.decode_pool import decode_in_order
 from cxr_engine.errors import CxrError
 from cxr_engine.image import CxrImage
 from cxr_engine.isolation import read_image_isolated
+from cxr_engine.reduced_decode import DecodeRequest
 from cxr_engine.rendering import Renderer
 
 logger = logging.getLogger(__name__)
@@ -43,11 +47,42 @@ def thumbnail(image: CxrImage, size: int = THUMBNAIL_PX) -> np.ndarray:
     return cv2.resize(pixels, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
+_shared_decoder: CachedDecoder | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_decoder() -> CachedDecoder:
+    """The app's decoding pool (one isolated worker per core, ``cxr_engine.decode_pool``) behind one
+    cache (``cxr_engine.decode_cache``), shared by the thumbnails and classify-all so that a film is
+    decoded once per size. Started on first use; its workers end with the app."""
+    global _shared_decoder
+    with _shared_lock:
+        if _shared_decoder is None:
+            import atexit
+
+            from cxr_engine.decode_pool import DecodePool
+
+            _shared_decoder = CachedDecoder(DecodePool())
+            atexit.register(_shared_decoder.close)
+        return _shared_decoder
+
+
+def read_in_order(paths: list[Path], request: DecodeRequest):
+    """``(path, CxrImage or the exception)`` per file in order, decoded as ``request`` asks through
+    :func:`shared_decoder`, as many at once as it has workers."""
+    decoder = shared_decoder()
+    return decode_in_order(paths, lambda path: decoder.read(path, request), decoder.pool.workers)
+
+
 def thumbnails(paths: list[Path]):
-    """Generator worker: yields ``(path, thumbnail or None, error reason)`` per file."""
-    for path in paths:
+    """Generator worker: yields ``(path, thumbnail or None, error reason)`` per file, in order.
+
+    Each file is decoded at the least resolution the thumbnail needs (``DecodeRequest.thumbnail``)."""
+    for path, image in read_in_order(paths, DecodeRequest.thumbnail(THUMBNAIL_PX)):
         try:
-            yield path, thumbnail(read_image_isolated(path)), ""
+            if isinstance(image, Exception):
+                raise image
+            yield path, thumbnail(image), ""
         except CxrError as exc:
             yield path, None, getattr(exc, "reason", str(exc))
         except Exception as exc:  # a decoder bug must not stop the other thumbnails

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from cxr_engine.errors import CxrError, ModelError
+from cxr_engine.errors import ModelError
 from cxr_engine.model_card import ModelCard, default_card, find_card
 
 from .workers import Worker, create_worker, while_alive
@@ -87,24 +87,54 @@ def _cam(classifier, image, target_class: str):
     return classifier.predict_with_cam(image, target_class or None)
 
 
-def classify_paths(classifier, paths: list[Path]):
-    """Generator worker: yields ``(done, total, path, prediction or None, error or "")`` per file.
+#: Images per forward pass in "classify all".
+BATCH_SIZE = 8
 
-    Files are decoded in this thread's isolated decoding worker (``cxr_engine.isolation``), so a
-    damaged file cannot crash or hang the app.
+
+def classify_paths(classifier, paths: list[Path], batch_size: int = BATCH_SIZE):
+    """Generator worker: yields ``(done, total, path, prediction or None, error or "")`` per file, in order.
+
+    Files are decoded at the resolution the model input needs (``DecodeRequest.for_model``) by the
+    app's shared pool of isolated decoding workers and its cache (``image_jobs.shared_decoder``), so
+    a damaged file cannot crash or hang the app and a film decoded before is not decoded again;
+    they are classified ``batch_size`` at a time.
     """
-    from cxr_engine.isolation import read_image_isolated
+    from cxr_engine.reduced_decode import DecodeRequest
 
-    total = len(paths)
-    for done, path in enumerate(paths, start=1):
-        try:
-            prediction = classifier.predict([read_image_isolated(path)])[0]
-            yield done, total, path, prediction, ""
-        except CxrError as exc:
-            yield done, total, path, None, getattr(exc, "reason", str(exc))
-        except Exception as exc:  # one bad image must not stop the batch
+    from .image_jobs import read_in_order
+
+    total, done, batch = len(paths), 0, []
+
+    def flush():
+        nonlocal done
+        for path, prediction, reason in _predict_batch(classifier, batch):
+            done += 1
+            yield done, total, path, prediction, reason
+        batch.clear()
+
+    for path, image in read_in_order(paths, DecodeRequest.for_model(classifier.card.input_size)):
+        if isinstance(image, Exception):
+            yield from flush()
+            done += 1
+            yield done, total, path, None, _reason(image)
+            continue
+        batch.append((path, image))
+        if len(batch) >= batch_size:
+            yield from flush()
+    yield from flush()
+
+
+def _predict_batch(classifier, batch: list) -> list:
+    """``(path, prediction or None, reason)`` per ``(path, image)``; one image that fails is
+    retried alone so that it does not fail its neighbours."""
+    try:
+        predictions = classifier.predict([image for _, image in batch])
+        return [(path, prediction, "") for (path, _), prediction in zip(batch, predictions)]
+    except Exception as exc:  # one bad image must not stop the batch
+        if len(batch) == 1:
             logger.exception("classification failed for one file")
-            yield done, total, path, None, f"{type(exc).__name__}: {exc}"
+            return [(batch[0][0], None, f"{type(exc).__name__}: {exc}")]
+        return [row for item in batch for row in _predict_batch(classifier, [item])]
 
 
 class ClassifierService(QObject):

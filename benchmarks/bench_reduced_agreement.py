@@ -1,0 +1,190 @@
+"""Does a reduced decode give the model's call of the full decode? Agreement on real and re-encoded films.
+
+Classifies each film twice with the bundled model, once from the full decode and once from the
+reduced decode the CLI uses (``DecodeRequest.for_model``: at least twice the model's input size
+on the short side), and reports top-class agreement, the largest difference of any class
+probability, and the reduction factors seen:
+
+- every DICOM file in ``--dicom`` folders (the real films of ``../shared/data``);
+- DICOM re-encodings of test-split images (generated once into ``--work``, reused after):
+  each image is enlarged (bicubic) to ``--long-side`` pixels on its long side, like a CR/DX film,
+  then stored as 12-bit JPEG 2000 lossless (MONOCHROME2, values ×4095/255) and as 8-bit JPEG
+  baseline (quality 90). cxr3's images are at most 256 px, so without the enlargement no
+  reduction would happen; an enlarged image is smoother than a real film, which the real files
+  above are there to balance.
+
+    python -m benchmarks.bench_reduced_agreement --manifest training/work/curated/split_manifest.csv -n 300
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_reduced_agreement", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--manifest", type=Path, default=REPO / "training/work/curated/split_manifest.csv",
+                        help="split manifest whose test rows are re-encoded")
+    parser.add_argument("-n", type=int, default=300, help="test-split images to re-encode (same number per class; seeded)")
+    parser.add_argument("--long-side", type=int, default=2048, help="long side of the re-encoded films, pixels")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/cxr-reduced-agreement"), help="where the re-encodings go")
+    parser.add_argument("--dicom", type=Path, nargs="*", default=[SHARED / "dicom", SHARED / "dicom_rsna"])
+    parser.add_argument("--model", default=None, help="model name or card (default: the default bundled model)")
+    parser.add_argument("--out", type=Path, help="write the per-film results as CSV here")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    from cxr_engine.backends import create_classifier
+    from cxr_engine.model_card import default_card, find_card
+
+    card = find_card(args.model) if args.model else default_card()
+    classifier = create_classifier(card, backend="onnx")
+    classifier.load()
+    groups: dict[str, list[Path]] = {}
+    for folder in args.dicom:
+        if folder.exists():
+            groups[f"real DICOM ({folder.name})"] = sorted(p for p in folder.rglob("*.dcm"))
+    if args.n > 0:
+        j2k, jpeg = make_reencodings(args.manifest, args.n, args.long_side, args.work, args.seed)
+        groups[f"test split as 12-bit J2K lossless, {args.long_side} px"] = j2k
+        groups[f"test split as 8-bit JPEG q90, {args.long_side} px"] = jpeg
+    rows, summary = [], {}
+    for name, paths in groups.items():
+        results = [compare(path, classifier) for path in paths]
+        rows += [{"group": name, **r} for r in results]
+        summary[name] = summarise(results)
+        print(f"{name}: {json.dumps(summary[name])}", flush=True)
+    everything = [r for r in rows]
+    summary["all"] = summarise(everything)
+    print(f"all: {json.dumps(summary['all'])}")
+    if args.out:
+        with open(args.out, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return 0
+
+
+def compare(path: Path, classifier) -> dict:
+    from cxr_engine.io import read_image
+    from cxr_engine.reduced_decode import DecodeRequest
+
+    started = time.perf_counter()
+    full = read_image(path)
+    full_s = time.perf_counter() - started
+    started = time.perf_counter()
+    reduced = read_image(path, DecodeRequest.for_model(classifier.card.input_size))
+    reduced_s = time.perf_counter() - started
+    a, b = classifier.predict([full, reduced])
+    return {"path": str(path), "reduction": reduced.reduction, "full": a.label, "reduced": b.label,
+            "max_probability_difference": float(np.max(np.abs(np.subtract(a.probabilities, b.probabilities)))),
+            "full_decode_s": round(full_s, 4), "reduced_decode_s": round(reduced_s, 4)}
+
+
+def summarise(results: list[dict]) -> dict:
+    if not results:
+        return {"films": 0}
+    agree = sum(r["full"] == r["reduced"] for r in results)
+    reductions: dict[int, int] = {}
+    for r in results:
+        reductions[r["reduction"]] = reductions.get(r["reduction"], 0) + 1
+    return {"films": len(results), "top_class_agreement": round(agree / len(results), 4), "disagreements": len(results) - agree,
+            "largest_probability_difference": round(max(r["max_probability_difference"] for r in results), 4),
+            "median_probability_difference": round(float(np.median([r["max_probability_difference"] for r in results])), 5),
+            "reductions": {str(k): v for k, v in sorted(reductions.items())},
+            "median_decode_ms_full_vs_reduced": [round(1000 * float(np.median([r[k] for r in results])), 1)
+                                                 for k in ("full_decode_s", "reduced_decode_s")]}
+
+
+def make_reencodings(manifest: Path, n: int, long_side: int, work: Path, seed: int) -> tuple[list[Path], list[Path]]:
+    """(J2K files, JPEG files) for ``n`` seeded test-split images, written once into ``work``."""
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        test = [row for row in csv.DictReader(handle) if row["split"] == "test"]
+    rng = random.Random(seed)
+    by_label: dict[str, list[dict]] = {}
+    for row in sorted(test, key=lambda r: r["id"]):
+        by_label.setdefault(row["label"], []).append(row)
+    chosen = []
+    for label in sorted(by_label):
+        chosen += rng.sample(by_label[label], min(len(by_label[label]), n // len(by_label)))
+    j2k_dir, jpeg_dir = work / f"j2k_{long_side}", work / f"jpeg_{long_side}"
+    j2k_dir.mkdir(parents=True, exist_ok=True)
+    jpeg_dir.mkdir(parents=True, exist_ok=True)
+    j2k, jpeg = [], []
+    for row in chosen:
+        source = Path(row["path"]) if row.get("path") else SHARED / "cxr3" / row["file"]
+        j2k.append(j2k_dir / f"{row['label']}_{row['id']}.dcm")
+        jpeg.append(jpeg_dir / f"{row['label']}_{row['id']}.dcm")
+        if not (j2k[-1].exists() and jpeg[-1].exists()):
+            grey = enlarged(source, long_side)
+            write_j2k(grey, j2k[-1])
+            write_jpeg(grey, jpeg[-1])
+    return j2k, jpeg
+
+
+def enlarged(source: Path, long_side: int) -> np.ndarray:
+    """float32 [0, 1] greyscale of ``source`` scaled (bicubic) to ``long_side`` on its long side."""
+    import cv2
+
+    grey = cv2.imread(str(source), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255.0
+    height, width = grey.shape
+    scale = long_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.clip(cv2.resize(grey, size, interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+
+
+def _dataset(rows: int, cols: int, bits: int):
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import SecondaryCaptureImageStorage, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.Modality, ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID = "DX", "BENCH", generate_uid(), generate_uid()
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, cols, 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = (16 if bits > 8 else 8), bits, bits - 1, 0
+    return ds
+
+
+def write_j2k(grey: np.ndarray, path: Path) -> None:
+    from pydicom.uid import JPEG2000Lossless, ExplicitVRLittleEndian
+
+    values = np.rint(grey * 4095).astype(np.uint16)
+    ds = _dataset(*values.shape, bits=12)
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.PixelData = values.tobytes()
+    ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg")
+    ds.save_as(path, enforce_file_format=True)
+
+
+def write_jpeg(grey: np.ndarray, path: Path) -> None:
+    from PIL import Image
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    values = np.rint(grey * 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(values).save(buffer, format="JPEG", quality=90)
+    ds = _dataset(*values.shape, bits=8)
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.PixelData = encapsulate([buffer.getvalue()])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
