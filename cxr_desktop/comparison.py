@@ -79,8 +79,9 @@ class _DropTarget(QObject):
 class Viewport(QObject):
     """An extra viewport: its own model, scene and view, decoding and classifying off the GUI thread.
 
-    The heat-map layer's visibility and opacity, the corner overlay and the tool follow the main
-    viewer's, so one toggle serves every viewport; the heat-map itself is this image's own.
+    The heat-map layer's visibility, opacity and style (colour or outline), the corner overlay and
+    the tool follow the main viewer's, so one toggle serves every viewport; the heat-map itself is
+    this image's own.
     """
 
     shown = Signal(object)  # Path now on screen
@@ -98,6 +99,8 @@ class Viewport(QObject):
         self.model.set_heatmap_opacity(main.heatmap_opacity)
         self.model.set_heatmap_visible(main.heatmap_visible)
         self.model.set_corner_overlay(main.corner_overlay)
+        self.model.set_heatmap_style(main.heatmap_style)
+        main.heatmapStyleChanged.connect(self.model.set_heatmap_style)
         main.heatmapVisibleChanged.connect(self.model.set_heatmap_visible)
         main.heatmapOpacityChanged.connect(self.model.set_heatmap_opacity)
         main.cornerOverlayChanged.connect(self.model.set_corner_overlay)
@@ -154,7 +157,8 @@ class Viewport(QObject):
     @while_alive
     def _on_cam(self, path: Path, cam) -> None:
         if self.model.image is not None and Path(path) == self.model.path:
-            self.model.set_heatmap(cam.heatmap, cam.target_class)
+            # As the main viewer's (ClassificationController): scaled by the class's probability.
+            self.model.set_heatmap(cam.heatmap, cam.target_class, cam.prediction.probability(cam.target_class))
 
     def _ask_text(self, x: float, y: float) -> None:
         text, ok = QInputDialog.getText(self.view, "Text annotation", "Text:")

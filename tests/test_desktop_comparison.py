@@ -17,6 +17,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
 from cxr_desktop.annotation_model import ARROW, Annotation  # noqa: E402
 from cxr_desktop.comparison import view_geometry  # noqa: E402
 from cxr_desktop.presets import drag_start_window  # noqa: E402
+from cxr_desktop.viewer_model import HEATMAP_OUTLINE  # noqa: E402
 
 from test_desktop import (  # noqa: E402,F401  (fixtures)
     MONO1, SIIM, WAIT_MS, card, drag, make_window, open_and_wait, private_settings, select, study, wait_classified,
@@ -193,6 +194,10 @@ def test_each_viewport_keeps_its_own_heatmap_and_annotations(qtbot, compared, st
     assert np.array_equal(other_map, window.service.cached_cam(viewport.model.path).heatmap)
     window.acts.heatmap.trigger()
     assert viewport.scene.heatmap_item.isVisible() and window.scene.heatmap_item.isVisible()
+    cam = window.service.cached_cam(viewport.model.path)
+    assert viewport.model.heatmap_probability == pytest.approx(cam.prediction.probability(cam.target_class))
+    window.viewer.set_heatmap_style(HEATMAP_OUTLINE)  # one style for every viewport
+    assert viewport.model.heatmap_style == HEATMAP_OUTLINE
 
     arrow = viewport.scene.commit(Annotation(ARROW, ((10.0, 10.0), (80.0, 90.0)))).annotation
     assert window.annotations.for_path(viewport.model.path) == [arrow]
