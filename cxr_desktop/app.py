@@ -22,6 +22,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--screenshot", type=Path, metavar="OUT.png",
                         help="open PATH, wait for the first classification, save a screenshot of the window, exit")
     parser.add_argument("--overlay", action="store_true", help="with --screenshot: show the Grad-CAM heat-map")
+    parser.add_argument("--heatmap-style", choices=("colour", "outline"), default="colour",
+                        help="with --overlay: a colour wash (default) or one outline where Grad-CAM x class "
+                             "probability reaches 0.5")
     parser.add_argument("--lung-outline", action="store_true",
                         help="with --screenshot / --export-pdf: outline the lung fields on the first image")
     parser.add_argument("--ctr", action="store_true",
@@ -76,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     automation = None
     if args.screenshot is not None or args.export_pdf is not None or args.result_json is not None:
         task = AutomationTask(args.screenshot, args.overlay, args.export_pdf, args.deidentify, args.timeout,
-                              result_json=args.result_json, lung_outline=args.lung_outline, ctr=args.ctr)
+                              result_json=args.result_json, lung_outline=args.lung_outline, ctr=args.ctr,
+                              heatmap_style=args.heatmap_style)
         automation = Automation(window, task)
     window.show()
     logger.info("window shown %.2f s after start (torch imported: %s)", time.perf_counter() - started,

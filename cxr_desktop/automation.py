@@ -38,6 +38,7 @@ class AutomationTask:
     result_json: Path | None = None
     lung_outline: bool = False  # outline the lung fields (waits for them)
     ctr: bool = False  # show the cardiothoracic ratio's lines (waits for them)
+    heatmap_style: str = "colour"  # or "outline" (viewer_model.HEATMAP_STYLES)
 
 
 class Automation(QObject):
@@ -113,6 +114,7 @@ class Automation(QObject):
             return
         self._acted = True
         if self.task.overlay:
+            self.window.viewer.set_heatmap_style(self.task.heatmap_style)
             self.window.viewer.set_heatmap_visible(True)
         # Let thumbnails arrive and the layout settle before the picture is taken.
         then = lambda: self._wait_for_thumbnails(lambda: QTimer.singleShot(200, self._produce))  # noqa: E731

@@ -1,6 +1,6 @@
-"""The model's limits under the AI result: intended use, what the shown probability meant in
-validation, known weak spots, all from the model card (``cxr_engine.model_limits``), the same
-lines the PDF prints."""
+"""The model's limits under the AI result: what the shown probability meant in validation and the
+known weak spots, from the model card (``cxr_engine.model_limits``), the same lines the PDF prints
+(the card's intended use is the result panel's notice, as it is the PDF's)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from cxr_engine.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE
+from cxr_engine.model_limits import model_limits
 from cxr_engine.overlay import OUTLINE_LEVEL
 
 from .color_bar import ColorBar
@@ -67,10 +68,10 @@ class ResultPanel(QWidget):
         self.warnings_label.setWordWrap(True)
         self.warnings_label.setStyleSheet("color:#ffb347;")
         box.addWidget(self.warnings_label)
-        notice = QLabel(INTENDED_USE)
-        notice.setWordWrap(True)
-        notice.setStyleSheet(NOTICE_STYLE)
-        box.addWidget(notice)
+        self.notice = QLabel(INTENDED_USE)  # the card's own intended use once a model is chosen
+        self.notice.setWordWrap(True)
+        self.notice.setStyleSheet(NOTICE_STYLE)
+        box.addWidget(self.notice)
         layout.addWidget(classification)
         self.limits = LimitsPanel(result)
         layout.addWidget(self.limits)
@@ -140,6 +141,7 @@ class ResultPanel(QWidget):
             warnings.insert(0, "This model is below the project's quality bar: for testing only.")
         self.warnings_label.setText("\n".join(f"⚠ {w}" for w in warnings))
         self.warnings_label.setVisible(bool(warnings))
+        self.notice.setText(model_limits(r.card).intended_use if r.card is not None else INTENDED_USE)
         self._sync_cam_class()
         self.cam_class.setEnabled(r.has_model and r.state in (DONE, CLASSIFYING))
 

@@ -1,7 +1,7 @@
 """What a reader must know about the model beside its answer, in words, from the model card only.
 
-The AI panel and the PDF print the same lines (``limits_lines``): the card's intended use, a
-calibration statement for the shown probability from the card's validation reliability table
+The AI panel and the PDF print the same text (``ModelLimits``): the card's intended use (in
+each one's intended-use notice), then the same lines (``ModelLimits.lines``): a calibration statement for the shown probability from the card's validation reliability table
 ("of 100 validation films given a COVID-19 probability of 90–100 %, 97 were COVID-19"), and the
 known limits the card's test figures show (populations the model mostly gets wrong, what it calls
 films from outside its training sources, the three classes). No figure is written here: a
@@ -182,15 +182,15 @@ def _weak_age_groups(metrics: dict) -> list[str]:
 
 @dataclass(frozen=True)
 class ModelLimits:
-    """The three parts of the statement; ``lines()`` is the text both the panel and the PDF print."""
+    """The three parts of the statement. The intended use goes in the panel's and the PDF's notice;
+    ``lines()`` (calibration, then the known limits) is the text both print under it."""
 
     intended_use: str
     calibration: str
     limits: tuple[str, ...]
 
     def lines(self) -> list[str]:
-        return [f"Intended use: {self.intended_use}", *([self.calibration] if self.calibration else []),
-                *[f"Known limit: {line}" for line in self.limits]]
+        return [*([self.calibration] if self.calibration else []), *[f"Known limit: {line}" for line in self.limits]]
 
     def text(self) -> str:
         return "\n".join(self.lines())

@@ -303,7 +303,7 @@ def _draw_header(ctx: _Context, page: ReportPage, top: float) -> float:
 
 def _draw_notice(ctx: _Context, page: ReportPage, top: float) -> float:
     """The intended-use box: the card's own statement, framed so that it cannot be missed."""
-    intended = ctx.card.intended_use if ctx.card and ctx.card.intended_use else INTENDED_USE
+    intended = model_limits(ctx.card).intended_use if ctx.card else INTENDED_USE
     flowables = [
         ctx.para("INTENDED USE", "notice_title"),
         ctx.para(intended, "notice"),

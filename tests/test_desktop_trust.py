@@ -150,7 +150,10 @@ def test_limits_text_in_the_panel_and_the_pdf_equals_the_cards(qtbot, classified
         b = min(int(p * 10), 9)
         count, positives = table["by_class"][cls]["count"][b], table["by_class"][cls]["positives"][b]
         assert f"({positives} of {count})" in panel.text()
-    assert card.intended_use in panel.text()
+    result_panel = ResultPanel(result, ViewerModel(), _dummy_action())
+    qtbot.addWidget(result_panel)
+    notice = result_panel.notice
+    assert notice.text() == expected.intended_use == card.intended_use
 
     page = ReportPage.for_image(image, renderer.render(), cam=top)
     pdf = build_report_pdf([page], model_card=card, deidentify=True)
@@ -159,5 +162,5 @@ def test_limits_text_in_the_panel_and_the_pdf_equals_the_cards(qtbot, classified
     from pypdf import PdfReader
 
     words = _words(PdfReader(BytesIO(pdf)).pages[0].extract_text())
-    for line in expected.lines():
+    for line in [expected.intended_use, *expected.lines()]:
         assert _words(line) in words
