@@ -35,6 +35,14 @@ def _action(window, text: str, slot=None, keys=(), tip: str = "", checkable: boo
     return action
 
 
+def _viewer_action(window, text: str, slot, key: str) -> QAction:
+    """An action whose key works while the focus is in the viewer page (any viewport)."""
+    action = _action(window, text, slot, (key,))
+    action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    window.comparison.addAction(action)
+    return action
+
+
 def _menu(window, title: str) -> QMenu | None:
     for action in window.menuBar().actions():
         menu = action.menu()
@@ -67,8 +75,12 @@ def install(window) -> SimpleNamespace:
     a.undo.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Undo))
     a.redo = window.history.stack.createRedoAction(window, "Redo")
     a.redo.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Redo) or [QKeySequence("Ctrl+Y")])
-    a.next_series = _action(window, "Next series", lambda: window.browser.select_next_series(1), ("Down",))
-    a.previous_series = _action(window, "Previous series", lambda: window.browser.select_next_series(-1), ("Up",))
+    # The arrow keys act while the viewer has the focus: in the study browser they keep moving
+    # through its rows and opening or closing its branches.
+    a.next_series = _viewer_action(window, "Next series", lambda: window.browser.select_next_series(1), "Down")
+    a.previous_series = _viewer_action(window, "Previous series", lambda: window.browser.select_next_series(-1), "Up")
+    a.next_image_arrow = _viewer_action(window, "Next image", lambda: window.browser.select_next(1), "Right")
+    a.previous_image_arrow = _viewer_action(window, "Previous image", lambda: window.browser.select_next(-1), "Left")
     # "?" is typed with Shift on most layouts; platforms differ in whether the shortcut sees it.
     a.shortcuts = _action(window, "Keyboard shortcuts", lambda: show_shortcuts(window), ("F1", "?", "Shift+?"))
     a.guide = _action(window, "User guide", lambda: show_guide(window))
@@ -83,8 +95,6 @@ def install(window) -> SimpleNamespace:
         a.presets.append(action)
 
     acts = window.acts
-    acts.next_image.setShortcuts([*acts.next_image.shortcuts(), QKeySequence("Right")])
-    acts.previous_image.setShortcuts([*acts.previous_image.shortcuts(), QKeySequence("Left")])
     for mode, action in acts.tool.items():
         action.triggered.connect(lambda _=False, m=mode: comparison.set_mode(m))
     acts.preset_menu.aboutToShow.connect(lambda: _label_preset_keys(acts.preset_menu))

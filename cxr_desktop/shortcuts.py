@@ -44,7 +44,7 @@ def shortcut_rows(window) -> list[tuple[str, str, str]]:
     for top in window.menuBar().actions():
         if top.menu() is not None:
             walk(top.menu(), _plain(top.menu().title()))
-    for action in window.actions():
+    for action in window.findChildren(QAction):  # keys not in a menu (presets 2-9, arrows in the viewer)
         add("Viewer", action)
     return rows
 

@@ -118,6 +118,11 @@ def test_arrows_and_page_keys_move_between_images_and_series(qtbot, make_window,
     press(qtbot, window, Qt.Key.Key_Up)  # nothing before the first series
     qtbot.wait(50)
     assert window.viewer.path == two_series / "a1.dcm"
+    # In the study browser the arrows keep their tree meaning: Down is the next row, not the next series.
+    window.browser.setFocus()
+    with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS) as shown:
+        qtbot.keyClick(window.browser, Qt.Key.Key_Down)
+    assert Path(shown.args[0]) == two_series / "a2.dcm"
 
 
 def test_number_keys_apply_the_presets_in_menu_order(qtbot, make_window, study):
