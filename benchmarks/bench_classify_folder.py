@@ -11,7 +11,9 @@ Each case builds its folder once (in ``--work``), then, in the same run:
 
 ``cxr-classify`` runs as a user runs it (``python -m cxr_engine FOLDER --csv …``, default options:
 isolated decoding pool, reduced decodes for the model, ONNX Runtime on a CPU); ``--compare-full``
-adds a run with ``--full-decode --decode-workers 1`` (the decoding of the previous release).
+adds a run with ``--full-decode --decode-workers 1``, and ``--baseline DIR`` a run of the
+``cxr_engine`` of another source tree (e.g. ``git archive fdad1e6 | tar -x -C DIR``, the
+release before reduced decoding and the pool) on the same folder, right after.
 Peak memory is the largest sum of the resident memory of the command and its decoding workers,
 sampled every 50 ms from /proc. The load average is printed before and after.
 
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=int, default=500, help="cxr3 JPEG images in the small folder")
     parser.add_argument("--rounds", type=int, default=1, help="times each measurement is repeated, alternating")
     parser.add_argument("--compare-full", action="store_true", help="also time --full-decode --decode-workers 1")
+    parser.add_argument("--baseline", type=Path, metavar="DIR", help="also time the cxr_engine of this source tree")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "cxr-bench-folders")
     parser.add_argument("cli_args", nargs="*", help="extra cxr-classify options (after --)")
     args = parser.parse_args(argv)
@@ -57,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             if case == "j2k":
                 line += f"; ratio to pydicom's decode {elapsed / seconds:.2f}"
             print(line, flush=True)
+            if args.baseline:
+                elapsed, peak = run_cli(folder, args.cli_args, cwd=args.baseline)
+                print(f"[{case} round {round_number}] baseline {args.baseline}: {elapsed:.2f} s = "
+                      f"{count / elapsed:.1f} films/s, peak {peak / 2**20:.0f} MiB", flush=True)
             if args.compare_full:
                 elapsed, peak = run_cli(folder, ["--full-decode", "--decode-workers", "1", *args.cli_args])
                 print(f"[{case} round {round_number}] cxr-classify --full-decode --decode-workers 1: {elapsed:.2f} s = "
@@ -127,12 +134,14 @@ def pydicom_full_decode(folder: Path) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def run_cli(folder: Path, extra: list[str]) -> tuple[float, int]:
-    """(wall seconds from process start to exit, peak summed RSS bytes of the process tree)."""
+def run_cli(folder: Path, extra: list[str], cwd: Path | None = None) -> tuple[float, int]:
+    """(wall seconds from process start to exit, peak summed RSS bytes of the process tree);
+    ``cwd``: run the ``cxr_engine`` found there instead of this one."""
     with tempfile.TemporaryDirectory(prefix="cxr-bench-") as temp:
-        command = [sys.executable, "-m", "cxr_engine", str(folder), "--csv", str(Path(temp) / "out.csv"), "-q", *extra]
+        quiet = ["-q"] if cwd is None else []  # a baseline may predate -q
+        command = [sys.executable, "-m", "cxr_engine", str(folder), "--csv", str(Path(temp) / "out.csv"), *quiet, *extra]
         started = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=cwd)
         peak = [0]
         sampler = threading.Thread(target=_sample_memory, args=(process, peak), daemon=True)
         sampler.start()

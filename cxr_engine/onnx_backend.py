@@ -102,6 +102,15 @@ def grad_cam(
     return min_max_scale(np.maximum(scaled, 0))
 
 
+def session_options(onnxruntime):
+    """Session options of every classifier session: intra-op threads that have no work sleep
+    instead of spinning (ONNX Runtime's default spins), so that the decoding workers running next
+    to the model (``cxr_engine.decode_pool``) get the cores between two batches."""
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 def verified_onnx_bytes(card: ModelCard) -> bytes:
     """The card's ONNX file once its sha256 matches the card; ``ModelIntegrityError`` otherwise.
 
@@ -148,7 +157,7 @@ class OnnxClassifier(CardBackedClassifier):
 
             data = verified_onnx_bytes(self.card)
             try:
-                session = onnxruntime.InferenceSession(data, providers=list(self.providers))
+                session = onnxruntime.InferenceSession(data, session_options(onnxruntime), providers=list(self.providers))
             except Exception as exc:  # onnxruntime raises its own, unexported error types
                 raise ModelError(f"{self.card.onnx_path}: ONNX Runtime cannot load it ({exc})") from exc
             metadata = session.get_modelmeta().custom_metadata_map

@@ -82,3 +82,61 @@ def test_cli_rows_in_input_order_and_the_same_calls_as_full_decoding(dicom_dir, 
         if a["status"] == "ok":
             for column in ("p_normal", "p_pneumonia", "p_covid"):
                 assert float(a[column]) == pytest.approx(float(b[column]), abs=0.05)
+
+
+class _CountingPool:
+    """Stands in for a DecodePool: counts reads, fails for 'bad', sleeps so that reads overlap."""
+
+    def __init__(self):
+        self.reads = []
+        self.lock = threading.Lock()
+
+    def read(self, path, request):
+        with self.lock:
+            self.reads.append((path, request.min_side))
+        time.sleep(0.05)
+        if path.name == "bad":
+            raise ImageReadError(path, "broken")
+        import numpy as np
+
+        from cxr_engine.image import CxrImage
+
+        values = np.zeros((100, 100), np.uint16)
+        return CxrImage(path=path, stored=values, modality=values.astype(np.int32))
+
+    def close(self):
+        pass
+
+
+class TestCachedDecoder:
+    def test_one_decode_per_file_and_size_even_when_asked_at_once(self):
+        from cxr_engine.decode_cache import CachedDecoder
+
+        pool = _CountingPool()
+        decoder = CachedDecoder(pool)
+        small, large = DecodeRequest(96), DecodeRequest(448)
+        threads = [threading.Thread(target=decoder.read, args=(Path("a"), small)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        decoder.read(Path("a"), large)
+        decoder.read(Path("a"), small)
+        assert sorted(pool.reads) == [(Path("a"), 96), (Path("a"), 448)] and decoder.decodes == 2
+
+    def test_errors_are_not_cached_and_the_budget_evicts_the_oldest(self):
+        from cxr_engine.decode_cache import CachedDecoder, image_bytes
+
+        pool = _CountingPool()
+        decoder = CachedDecoder(pool, max_bytes=2 * 60_000)  # room for two 100×100 images (uint16 + int32)
+        for _ in range(2):
+            with pytest.raises(ImageReadError, match="broken"):
+                decoder.read(Path("bad"), DecodeRequest(96))
+        assert decoder.decodes == 2
+        first = decoder.read(Path("1"), DecodeRequest(96))
+        assert image_bytes(first) == 60_000
+        decoder.read(Path("2"), DecodeRequest(96))
+        decoder.read(Path("3"), DecodeRequest(96))
+        assert decoder.cached_bytes == 120_000
+        decoder.read(Path("1"), DecodeRequest(96))  # evicted: decoded again
+        assert [p.name for p, _ in pool.reads].count("1") == 2
