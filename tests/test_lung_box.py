@@ -180,3 +180,11 @@ def test_training_reads_the_lung_box_through_the_engine_and_keys_its_cache_by_ve
     assert sorted(p.name.split("_")[2] for p in cache.glob("*.npy")) == [LUNG_BOX_VERSION] * 2
     with pytest.raises(ValueError, match="preprocessing"):
         train.main(smoke_args(manifest, out, 2, "--resume", str(out / "last.pt")))
+
+
+def test_a_distillation_teacher_of_another_preprocessing_version_is_refused():
+    pytest.importorskip("torch")
+    from training.distill import load_teacher
+
+    with pytest.raises(ValueError, match="teacher preprocessing cxr-pre-1 differs from the student's cxr-pre-2"):
+        load_teacher(BUNDLED_CARD, 224, "cpu", LUNG_BOX_VERSION)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from cxr_engine.model_card import CLASSES, ModelCard
+from cxr_engine.preprocessing import PREPROCESSING_VERSION
 from cxr_engine.weights import load_model
 
 log = logging.getLogger("training.distill")
@@ -68,9 +69,15 @@ class DistillationLoss(HardLabelLoss):
         return (1.0 - self.weight) * hard + self.weight * soft
 
 
-def load_teacher(card_path: str | Path, input_size: int, device: torch.device) -> tuple[torch.nn.Module, ModelCard]:
-    """The teacher named by a model card JSON (weights checked against its sha256), ready on ``device``."""
+def load_teacher(card_path: str | Path, input_size: int, device: torch.device,
+                 preprocessing: str = PREPROCESSING_VERSION) -> tuple[torch.nn.Module, ModelCard]:
+    """The teacher named by a model card JSON (weights checked against its sha256), ready on ``device``;
+    ``ValueError`` when its classes, input size or preprocessing version differ from the student's (the
+    teacher sees the student's standardised image)."""
     card = ModelCard.load(card_path)
+    if card.preprocessing_version != preprocessing:
+        raise ValueError(f"{card_path}: teacher preprocessing {card.preprocessing_version} differs from the "
+                         f"student's {preprocessing}")
     if list(card.classes) != list(CLASSES):
         raise ValueError(f"{card_path}: teacher classes {card.classes} differ from {list(CLASSES)}")
     if card.input_size != input_size:
@@ -86,6 +93,6 @@ def make_criterion(args, student_mean: Sequence[float], student_std: Sequence[fl
     """The training loss ``args`` ask for: plain, or distilled when ``args.teacher`` is set."""
     if not args.teacher:
         return HardLabelLoss(args.label_smoothing)
-    teacher, card = load_teacher(args.teacher, args.size, device)
+    teacher, card = load_teacher(args.teacher, args.size, device, getattr(args, "preprocessing", PREPROCESSING_VERSION))
     return DistillationLoss(teacher, card, student_mean, student_std, args.distill_weight, args.distill_temperature,
                             args.label_smoothing).to(device)
