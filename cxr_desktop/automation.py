@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 from cxr_engine.atomic import write_bytes_atomic
 
+from . import layout_state
 from .report_export import ExportRequest
 from .result_model import NO_MODEL
 
@@ -48,6 +49,7 @@ class Automation(QObject):
         super().__init__(window)
         self.window, self.task = window, task
         self.exit_code: int | None = None
+        layout_state.for_unattended_run(window)  # not the last session's toggles, size or viewports
         self._started = time.perf_counter()
         self._first: Path | None = None
         self._acted = False

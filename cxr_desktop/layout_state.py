@@ -119,8 +119,26 @@ def restore(window) -> None:
     window.comparison.set_layout(layout.comparison if layout.comparison in ("1x1", "1x2", "2x2") else "1x1")
 
 
+#: A window property: set, ``save`` keeps the reader's stored layout (an unattended run).
+FROZEN = "cxr_layout_frozen"
+
+
+def for_unattended_run(window) -> None:
+    """The first-start layout (size, toggles, one viewport), and nothing stored at exit: an
+    unattended run (screenshot, PDF, JSON) shows what its options ask for, whatever the reader
+    left on, and leaves the reader's layout as it was."""
+    window.setGeometry(first_geometry(available_geometry(window)))
+    window.viewer.set_corner_overlay(True)
+    window.viewer.set_heatmap_visible(False)
+    window.lungs.set_outline_visible(False)
+    window.comparison.set_layout("1x1")
+    window.setProperty(FROZEN, True)
+
+
 def save(window) -> None:
-    """Store what ``restore`` reads."""
+    """Store what ``restore`` reads (not for a window of an unattended run)."""
+    if window.property(FROZEN):
+        return
     layout = LayoutSettings(window.settings.store)
     layout.set_bytes("geometry", window.saveGeometry())
     layout.set_bytes("state", window.saveState())

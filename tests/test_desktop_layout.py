@@ -203,3 +203,27 @@ def test_help_shows_the_version_and_the_user_guide(qtbot, make_window):
     help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
     assert [a.text() for a in help_menu.actions() if not a.isSeparator()] == ["Keyboard shortcuts", "User guide",
                                                                                "About"]
+
+
+def test_an_unattended_run_ignores_and_keeps_the_readers_layout(qtbot, card, private_settings, tmp_path):
+    from cxr_desktop.automation import Automation, AutomationTask
+
+    store = QSettings(str(private_settings), QSettings.Format.IniFormat)
+    layout = layout_state.LayoutSettings(store)
+    layout.set_toggle("heatmap", True)
+    layout.set_toggle("corner_overlay", False)
+    layout.comparison = "2x2"
+    store.sync()
+    window = _window(qtbot, card, private_settings)
+    assert window.viewer.heatmap_visible and window.comparison.layout_name == "2x2"  # a session restores them
+    window.close()
+    window.deleteLater()
+
+    window = _window(qtbot, card, private_settings)
+    Automation(window, AutomationTask(screenshot=tmp_path / "shot.png", timeout_s=60))
+    assert not window.viewer.heatmap_visible and window.viewer.corner_overlay
+    assert window.comparison.layout_name == "1x1"
+    window.close()
+    window.deleteLater()
+    store.sync()
+    assert layout.toggle("heatmap", False) and layout.comparison == "2x2"  # left as the reader had it
