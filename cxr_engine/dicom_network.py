@@ -331,18 +331,22 @@ def _associate(node: DicomNode, settings: NetworkSettings, contexts: Iterable[tu
                          tls_args=tls, evt_handlers=handlers or [])
     if assoc.is_established:
         return assoc
+    check = f"check that the node knows this app's AE title {settings.calling_ae!r} and is called {node.ae_title!r}"
     if assoc.is_rejected:
-        raise DicomNetworkError(node, f"refused the association: check that the node knows this app's AE title "
-                                      f"{settings.calling_ae!r} and is called {node.ae_title!r}")
-    raise DicomNetworkError(node, "the connection opened but the association failed (aborted by the node, "
-                                  f"no answer within {settings.timeout_s:g} s, or TLS {'failed' if node.tls else 'expected'})")
+        raise DicomNetworkError(node, f"refused the association: {check}")
+    # A rejection can also arrive as a closed connection, so the AE titles are named here too.
+    raise DicomNetworkError(node, f"the association failed (the node closed it or gave no answer within "
+                                  f"{settings.timeout_s:g} s): {check}, and that it "
+                                  f"{'speaks' if node.tls else 'does not expect'} DICOM TLS")
 
 
 def _probe(node: DicomNode, timeout_s: float) -> None:
-    """Open and close a TCP connection, so that the usual failures are told plainly."""
+    """Open and close a TCP connection (with the TLS handshake for a TLS node), so that the usual
+    failures are told plainly."""
     try:
-        with socket.create_connection((node.host, int(node.port)), timeout=timeout_s):
-            pass
+        with socket.create_connection((node.host, int(node.port)), timeout=timeout_s) as connection:
+            if node.tls:
+                _handshake(node, connection)
     except socket.gaierror as exc:
         raise DicomNetworkError(node, f"host {node.host!r} not found ({exc.strerror or exc})") from exc
     except ConnectionRefusedError as exc:
@@ -351,6 +355,19 @@ def _probe(node: DicomNode, timeout_s: float) -> None:
         raise DicomNetworkError(node, f"no answer within {timeout_s:g} s") from exc
     except OSError as exc:
         raise DicomNetworkError(node, f"cannot connect ({exc.strerror or exc})") from exc
+
+
+def _handshake(node: DicomNode, connection: socket.socket) -> None:
+    try:
+        with _tls_context(node).wrap_socket(connection, server_hostname=node.host):
+            pass
+    except ssl.SSLCertVerificationError as exc:
+        raise DicomNetworkError(node, f"the node's TLS certificate is not trusted ({exc.verify_message}): "
+                                      "give its CA certificate") from exc
+    except (ssl.SSLError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+        raise DicomNetworkError(node, f"the TLS handshake failed ({reason}): does the node speak DICOM TLS "
+                                      "on this port?") from exc
 
 
 def _tls_context(node: DicomNode) -> ssl.SSLContext:

@@ -35,10 +35,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def orthanc(folder: Path, store_scp_port: int | None = None):
+def orthanc(folder: Path, store_scp_port: int | None = None, tls: bool = False):
     """Run Orthanc with storage under ``folder``; yields (node, settings, http_port). ``store_scp_port``
-    registers this app's own store SCP (for C-MOVE) at that loopback port."""
+    registers this app's own store SCP (for C-MOVE) at that loopback port. With ``tls`` it speaks
+    DICOM TLS only, with a fresh self-signed certificate for 127.0.0.1 (``node.ca_file`` trusts it)."""
     binary = orthanc_binary()
+    folder.mkdir(parents=True, exist_ok=True)
     dicom_port, http_port = free_port(), free_port()
     config = {
         "Name": "cxr-reader-test",
@@ -62,11 +64,17 @@ def orthanc(folder: Path, store_scp_port: int | None = None):
         "Plugins": [],
         "StableAge": 1,
     }
+    ca_file = ""
+    if tls:
+        ca_file = str(_self_signed_certificate(folder))
+        config.update({"DicomTlsEnabled": True, "DicomTlsCertificate": ca_file,
+                       "DicomTlsPrivateKey": str(folder / "key.pem"), "DicomTlsTrustedCertificates": ca_file,
+                       "DicomTlsRemoteCertificateRequired": False})
     config_path = folder / "orthanc.json"
     config_path.write_text(json.dumps(config, indent=2))
     log = (folder / "orthanc.log").open("w")
     process = subprocess.Popen([binary, str(config_path)], stdout=log, stderr=subprocess.STDOUT, cwd=folder)
-    node = DicomNode(ORTHANC_AE, "127.0.0.1", dicom_port, name="test Orthanc")
+    node = DicomNode(ORTHANC_AE, "127.0.0.1", dicom_port, tls=tls, ca_file=ca_file, name="test Orthanc")
     settings = NetworkSettings(calling_ae=CLIENT_AE, timeout_s=10)
     try:
         _wait_for_echo(process, node, settings, folder / "orthanc.log")
@@ -79,6 +87,16 @@ def orthanc(folder: Path, store_scp_port: int | None = None):
             process.kill()
             process.wait()
         log.close()
+
+
+def _self_signed_certificate(folder: Path) -> Path:
+    """``cert.pem`` and ``key.pem`` for CN and IP 127.0.0.1, valid two days (needs the openssl command)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed (needed for a test certificate)")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(folder / "key.pem"),
+                    "-out", str(folder / "cert.pem"), "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    return folder / "cert.pem"
 
 
 def _wait_for_echo(process, node: DicomNode, settings: NetworkSettings, log: Path) -> None:

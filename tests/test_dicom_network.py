@@ -52,7 +52,7 @@ class TestRefusals:
     def test_wrong_called_ae_is_refused(self, server):
         node, settings, _ = server
         wrong = DicomNode("NOTORTHANC", node.host, node.port)
-        with pytest.raises(DicomNetworkError, match="refused the association: .* called 'NOTORTHANC'"):
+        with pytest.raises(DicomNetworkError, match="knows this app's AE title 'CXRTEST' and is called 'NOTORTHANC'"):
             verify(wrong, settings)
 
     def test_nothing_listening(self, server):
@@ -66,6 +66,13 @@ class TestRefusals:
         _, settings, _ = server
         with pytest.raises(DicomNetworkError, match="host 'no-such-host.invalid' not found"):
             verify(DicomNode("ANY", "no-such-host.invalid", 104), settings)
+
+    def test_tls_to_a_plain_node(self, server):
+        import dataclasses
+
+        node, settings, _ = server
+        with pytest.raises(DicomNetworkError, match="TLS handshake failed"):
+            verify(dataclasses.replace(node, tls=True), settings)
 
     def test_unknown_calling_ae_may_not_query(self, server):
         node, _, _ = server
@@ -183,4 +190,21 @@ def test_cli_send_refused_is_told(server, tmp_path, dicom_dir, capsys):
                  "--csv", str(tmp_path / "r.csv"), "--send", f"WRONGAE@{node.host}:{node.port}",
                  "--ae-title", CLIENT_AE])
     assert code == EXIT_SOME_FAILED
-    assert "refused the association" in capsys.readouterr().err
+    assert "knows this app's AE title 'CXRTEST' and is called 'WRONGAE'" in capsys.readouterr().err
+
+
+def test_tls(tmp_path, dicom_dir):
+    """A node that speaks DICOM TLS only: verified, queried and sent to with its certificate trusted;
+    without TLS, or without trusting its certificate, the failure is told."""
+    import dataclasses
+
+    orthanc_binary()
+    with orthanc(tmp_path / "orthanc", tls=True) as (node, settings, _):
+        verify(node, settings)
+        sent = send_files(node, [dicom_dir / "RG1_J2KI.dcm"], settings)
+        assert sent.failed == [] and len(sent.done) == 1
+        assert len(find_studies(node, StudyQuery(), settings)) == 1
+        with pytest.raises(DicomNetworkError, match="association failed"):
+            verify(dataclasses.replace(node, tls=False), NetworkSettings(settings.calling_ae, timeout_s=3))
+        with pytest.raises(DicomNetworkError, match="TLS certificate is not trusted .*self-signed"):
+            verify(dataclasses.replace(node, ca_file=""), settings)
