@@ -9,6 +9,8 @@ pydicom can defer them (defined-length values; encapsulated pixel data is read).
 """
 from __future__ import annotations
 
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,9 @@ DEFER_SIZE = "64 KB"
 #: VRs whose value is binary: shown as their length and first bytes, never as text.
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "ox", "ob or ow", "OB or OW", "US or OW"})
 _PREVIEW_BYTES = 16
+#: What converting one damaged element's value may raise: that element shows the reason, the rest stays.
+_VALUE_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError, NotImplementedError,
+                 UnicodeError, EOFError, LookupError, struct.error, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -77,9 +82,12 @@ def read_header(path: str | Path) -> tuple[HeaderElement, ...]:
         elements = header_elements(ds)
     except (InvalidDicomError, OSError) as exc:
         raise ImageReadError(path, f"not a readable DICOM file ({exc})") from exc
-    except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError, NotImplementedError,
-            RecursionError, UnicodeError, EOFError) as exc:
-        raise ImageReadError(path, f"damaged DICOM header ({type(exc).__name__}: {exc})") from exc
+    except MemoryError as exc:
+        raise ImageReadError(path, "not enough memory to read this header (damaged or crafted lengths?)") from exc
+    except RecursionError as exc:
+        raise ImageReadError(path, "damaged DICOM header (sequences nested too deeply)") from exc
+    except _value_errors() as exc:
+        raise ImageReadError(path, f"damaged DICOM header ({type(exc).__name__}: {printable(exc)})") from exc
     # Without the DICM prefix pydicom reads any bytes as some elements: demand a known one.
     if not meta and not any(element.keyword for element in elements):
         raise ImageReadError(path, "not a DICOM file (no DICM prefix and no standard data element)")
@@ -88,14 +96,33 @@ def read_header(path: str | Path) -> tuple[HeaderElement, ...]:
 
 def header_elements(dataset) -> tuple[HeaderElement, ...]:
     """Rows for every element of a pydicom ``Dataset`` (or ``FileMetaDataset``), sequences included."""
-    rows = []
+    rows, errors = [], _value_errors()
     for tag in sorted(dataset.keys()):
         raw = dataset.get_item(tag)
         if getattr(raw, "value", True) is None and getattr(raw, "length", 0):
             rows.append(_deferred_row(dataset, tag, raw))  # left on disk by defer_size
             continue
-        rows.append(_row(dataset[tag]))
+        try:
+            rows.append(_row(dataset[tag]))
+        except errors as exc:  # one damaged value must not hide the others
+            rows.append(_unreadable_row(tag, raw, exc))
     return tuple(rows)
+
+
+def _value_errors() -> tuple[type[Exception], ...]:
+    """``_VALUE_ERRORS`` and pydicom's own (imported late: the engine imports pydicom lazily)."""
+    from pydicom.errors import BytesLengthException
+
+    return _VALUE_ERRORS + (BytesLengthException,)
+
+
+def _unreadable_row(tag, raw, exc: Exception) -> HeaderElement:
+    from pydicom.tag import Tag
+
+    tag = Tag(tag)
+    reason = printable(f"{type(exc).__name__}: {exc}")
+    return HeaderElement(_tag_text(tag), "", "Private tag data" if tag.is_private else "Unreadable",
+                         str(getattr(raw, "VR", "") or ""), f"<cannot be read: {reason}>", bool(tag.is_private))
 
 
 def _row(element) -> HeaderElement:

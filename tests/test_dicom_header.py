@@ -83,3 +83,46 @@ def test_a_file_that_is_not_dicom_is_refused_with_its_name(tmp_path):
     path.write_text("not a DICOM file")
     with pytest.raises(ImageReadError, match="notes.txt"):
         read_header(path)
+
+
+def test_damaged_and_crafted_files_end_in_rows_or_a_clear_refusal(shared_data, tmp_path):
+    """Seeded mutations of the real files (benchmarks.fuzz_cases): every one is listed (a damaged
+    value as "<cannot be read: …>") or refused with ImageReadError, never another exception."""
+    import time
+    import warnings
+
+    from benchmarks.fuzz_cases import load_seeds, make_case
+
+    seeds = load_seeds(shared_data)
+    outcomes = {"listed": 0, "refused": 0}
+    for index in range(300):
+        case = make_case(index, seeds, seed=11)
+        path = tmp_path / f"case{index}{case.suffix}"
+        path.write_bytes(case.data)
+        started = time.perf_counter()
+        try:
+            with warnings.catch_warnings():  # pydicom warns about most damaged values
+                warnings.simplefilter("ignore")
+                read_header(path)
+            outcomes["listed"] += 1
+        except ImageReadError as exc:
+            assert exc.path == path and exc.reason
+            outcomes["refused"] += 1
+        assert time.perf_counter() - started < 5.0, case.mutation
+    assert outcomes["listed"] >= 50 and outcomes["refused"] >= 50, outcomes
+
+
+def test_one_damaged_value_is_shown_as_such_and_the_others_are_listed(tmp_path, dicom_dir):
+    import pydicom
+
+    ds = pydicom.dcmread(dicom_dir / SIIM)
+    ds.save_as(tmp_path / "clean.dcm", enforce_file_format=True)
+    data = (tmp_path / "clean.dcm").read_bytes()
+    rows_element = b"\x28\x00\x10\x00US\x02\x00" + int(ds.Rows).to_bytes(2, "little")
+    assert data.count(rows_element) == 1  # explicit VR little endian, as the file is written
+    damaged = data.replace(rows_element, b"\x28\x00\x10\x00US\x03\x00" + int(ds.Rows).to_bytes(2, "little") + b"\x00")
+    path = tmp_path / "damaged.dcm"
+    path.write_bytes(damaged)
+    rows = {r.tag: r for r in read_header(path)}
+    assert rows["(0028,0010)"].value.startswith("<cannot be read: ")
+    assert rows["(0028,0011)"].value == str(ds.Columns) and rows["(0010,0020)"].value == str(ds.PatientID)
