@@ -21,8 +21,8 @@ PREFIX = "cxr-classify: "
 
 @dataclass
 class BatchCounts:
-    """What a batch did: ``classified`` (status ok), ``failed`` (status error), and
-    ``out_of_scope`` among the classified (``None`` while the rows carry no such field: issue 17)."""
+    """What a batch did: ``classified`` (status ok), ``failed`` (status error), and ``out_of_scope``:
+    rows whose ``out_of_scope`` reason is not empty (``None`` when the rows carry no such field)."""
 
     classified: int = 0
     failed: int = 0
