@@ -30,7 +30,8 @@ from .dicom_settings import DicomSettings
 from .workers import Worker, create_worker, while_alive
 
 KIND_TEXT = {"sc": "Secondary Capture (film, heat-map and result)", "sr": "Structured report (SR)",
-             "pdf": "PDF report (Encapsulated PDF)"}
+             "pdf": "PDF report (Encapsulated PDF)",
+             "gsps": "Annotations and window (presentation state, reopens over the original film)"}
 
 
 def displayed_film(viewer, cam) -> np.ndarray:
@@ -51,19 +52,18 @@ def displayed_film(viewer, cam) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def write_only(folder: Path, card, image, cam, film, kinds, deidentify: bool, progress, should_cancel):
-    """Worker: write the outputs into ``folder``; the written objects."""
+def write_only(folder: Path, card, image, cam, film, kinds, deidentify: bool, shown: dict, progress, should_cancel):
+    """Worker: write the outputs into ``folder``; the written objects. ``shown`` holds the
+    presentation state's ``marks``, ``window`` and ``inverted`` (``DicomOutputWriter.write``)."""
     progress((0, 0, "writing the DICOM outputs"))
     writer = DicomOutputWriter(folder, card, deidentify=deidentify, kinds=kinds)
-    return writer.write(image, cam, warnings=tuple(image.warnings), displayed_rgb=film)
+    return writer.write(image, cam, warnings=tuple(image.warnings), displayed_rgb=film, **shown)
 
 
-def write_and_send(node, network, folder: Path, card, image, cam, film, kinds, deidentify: bool,
+def write_and_send(node, network, folder: Path, card, image, cam, film, kinds, deidentify: bool, shown: dict,
                    progress, should_cancel):
     """Worker: write the outputs into ``folder`` (a fresh outbox) and send them; the transfer report."""
-    progress((0, 0, "writing the DICOM outputs"))
-    writer = DicomOutputWriter(folder, card, deidentify=deidentify, kinds=kinds)
-    objects = writer.write(image, cam, warnings=tuple(image.warnings), displayed_rgb=film)
+    objects = write_only(folder, card, image, cam, film, kinds, deidentify, shown, progress, should_cancel)
     if should_cancel():
         raise OperationCancelled("cancelled before sending")
     return send_files(node, [o.path for o in objects], network,
@@ -77,8 +77,10 @@ class SendResultsDialog(QDialog):
     saved = Signal(object)  # the written objects
     status_changed = Signal(str)
 
-    def __init__(self, settings: DicomSettings, card, image, cam, film: np.ndarray, parent=None):
+    def __init__(self, settings: DicomSettings, card, image, cam, film: np.ndarray, parent=None, *,
+                 marks=(), window: tuple[float, float] | None = None, inverted: bool | None = None):
         super().__init__(parent)
+        self.shown = {"marks": tuple(marks), "window": window, "inverted": inverted}
         self.setWindowTitle("AI result as DICOM objects")
         self.settings, self.card, self.image, self.cam, self.film = settings, card, image, cam, film
         self._worker: Worker | None = None
@@ -89,6 +91,10 @@ class SendResultsDialog(QDialog):
         self.kinds = {kind: QCheckBox(text) for kind, text in KIND_TEXT.items()}
         for box in self.kinds.values():
             box.setChecked(True)
+        if not marks:
+            self.kinds["gsps"].setChecked(False)
+            self.kinds["gsps"].setEnabled(False)
+            self.kinds["gsps"].setToolTip("The image has no annotations")
         self.deidentify = QCheckBox("De-identify (PS3.15 Annex E: pseudonymous patient, new study)")
         form = QFormLayout()
         form.addRow("Node", self.node_box)
@@ -130,7 +136,7 @@ class SendResultsDialog(QDialog):
             return None
         outbox = self.settings.cache_folder / "outbox" / time.strftime("%Y%m%d-%H%M%S")
         worker = create_worker(write_and_send, node, self.settings.network(), outbox, self.card, self.image, self.cam,
-                               self.film, kinds, self.deidentify.isChecked(), _progress=True)
+                               self.film, kinds, self.deidentify.isChecked(), self.shown, _progress=True)
         worker.progress.connect(self._on_progress)
         worker.returned.connect(lambda report: self._done(node, report))
         worker.errored.connect(self._failed)
@@ -153,7 +159,7 @@ class SendResultsDialog(QDialog):
         if not kinds or self._worker is not None:
             return None
         worker = create_worker(write_only, Path(folder), self.card, self.image, self.cam, self.film, kinds,
-                               self.deidentify.isChecked(), _progress=True)
+                               self.deidentify.isChecked(), self.shown, _progress=True)
         worker.returned.connect(lambda objects: self._saved(folder, objects))
         worker.errored.connect(self._failed)
         worker.when_finished(self._finished)

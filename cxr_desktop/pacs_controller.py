@@ -41,6 +41,19 @@ def open_query_retrieve(window):
     return panel
 
 
+def shown_state(window) -> dict:
+    """The presentation state of the image on screen: its annotations, the window (centre, width)
+    when a window (not a VOI LUT table) is shown, and whether high values are shown dark."""
+    from cxr_engine.windowing import Window
+
+    viewer = window.viewer
+    store = getattr(window, "annotations", None)
+    marks = tuple(store.for_path(viewer.image.path)) if store is not None else ()
+    voi = viewer.voi
+    return {"marks": marks, "window": (voi.center, voi.width) if isinstance(voi, Window) else None,
+            "inverted": viewer.display_inverted}
+
+
 def send_result(window):
     """Ask where to send the AI result of the image on screen, then send it; None when there is
     no classified image yet (the reason is shown)."""
@@ -57,7 +70,7 @@ def send_result(window):
                                 f"{Path(image.path).name} is not a DICOM file: there is no study to add the result to.")
         return None
     dialog = SendResultsDialog(dicom_settings(window), window.classification.card, image, cam,
-                               displayed_film(window.viewer, cam), window)
+                               displayed_film(window.viewer, cam), window, **shown_state(window))
     dialog.show()
     window._send_dialog = dialog
     return dialog

@@ -184,6 +184,7 @@ def test_window_retrieves_opens_classifies_and_sends(qtbot, make_window, server,
     """From the main window: Query/Retrieve opens the retrieved study in the browser; the image on
     screen, once classified, is sent back with its SC, SR and PDF."""
     from cxr_desktop import pacs_controller
+    from cxr_desktop.annotation_model import ARROW, Annotation
     from cxr_engine.dicom_network import StudyQuery, find_studies
     from test_desktop import wait_classified
 
@@ -208,11 +209,16 @@ def test_window_retrieves_opens_classifies_and_sends(qtbot, make_window, server,
 
     wait_classified(qtbot, window)
     window.viewer.rotate(90)
+    window.annotations.add(window.viewer.image.path, Annotation(ARROW, ((300.0, 400.0), (600.0, 700.0))))
     dialog = pacs_controller.send_result(window)
     assert dialog is not None and dialog.film.shape[0] < dialog.film.shape[1]  # shown turned: a landscape capture
+    assert dialog.kinds["gsps"].isChecked() and dialog.shown["inverted"] == window.viewer.display_inverted
     with qtbot.waitSignal(dialog.sent, timeout=WAIT_MS) as sent:
         dialog.send()
-    assert sent.args[0].failed == [] and len(sent.args[0].done) == 3
+    assert sent.args[0].failed == [] and len(sent.args[0].done) == 4
+    gsps = pydicom.dcmread(next(p for p in sent.args[0].done if p.name.endswith("_gsps.dcm")))
+    shaft = gsps.GraphicAnnotationSequence[0].GraphicObjectSequence[0]
+    assert [float(v) for v in shaft.GraphicData] == [300.0, 400.0, 600.0, 700.0]
     dialog.close()
     [study] = find_studies(node, StudyQuery(accession_number=str(film.AccessionNumber)), network)
-    assert set(study.modalities.split("\\")) >= {"SR", "DOC"}
+    assert set(study.modalities.split("\\")) >= {"SR", "DOC", "PR"}

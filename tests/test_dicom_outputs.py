@@ -18,6 +18,7 @@ highdicom = pytest.importorskip("highdicom")
 
 from cxr_engine.dicom_outputs import DicomOutputError, DicomOutputWriter  # noqa: E402
 from cxr_engine.dicom_outputs.encapsulated_pdf import pdf_bytes  # noqa: E402
+from cxr_engine.dicom_outputs.presentation_state import Mark  # noqa: E402
 from cxr_engine.dicom_outputs.secondary_capture import NOTICE, capture_pixels, line_height  # noqa: E402
 from cxr_engine.dicom_outputs.writer import default_film, result_lines  # noqa: E402
 from cxr_engine.io import read_image  # noqa: E402
@@ -46,6 +47,16 @@ ANNEX_E_EMPTY_OR_ABSENT = (
     "NameOfPhysiciansReadingStudy", "PhysiciansOfRecord", "RequestingPhysician", "StationName",
     "DeviceSerialNumber", "PatientBirthTime", "PatientWeight", "PatientSize", "AdmittingDiagnosesDescription",
     "AdditionalPatientHistory", "PatientComments", "AcquisitionDate", "SeriesDate", "InstitutionalDepartmentName",
+)
+
+
+MARKS = (
+    Mark("arrow", ((100.0, 100.0), (200.0, 150.0))),
+    Mark("text", ((50.0, 60.0),), "nodule?"),
+    Mark("ellipse", ((210.0, 220.0), (300.0, 260.0))),
+    Mark("rectangle", ((10.0, 10.0), (40.0, 50.0))),
+    Mark("ruler", ((100.0, 300.0), (300.0, 300.0))),
+    Mark("angle", ((100.0, 100.0), (150.0, 150.0), (200.0, 100.0))),
 )
 
 
@@ -85,14 +96,15 @@ def classified(identified_film, classifier):
 def outputs(tmp_path_factory, classified, card):
     image, cam = classified
     writer = DicomOutputWriter(tmp_path_factory.mktemp("out"), card)
-    return {obj.kind: obj for obj in writer.write(image, cam, warnings=("a test warning",))}
+    return {obj.kind: obj for obj in writer.write(image, cam, warnings=("a test warning",), marks=MARKS,
+                                                    window=(1200.0, 800.0))}
 
 
 @pytest.fixture(scope="module")
 def deidentified(tmp_path_factory, classified, card):
     image, cam = classified
     writer = DicomOutputWriter(tmp_path_factory.mktemp("deid"), card, deidentify=True)
-    return {obj.kind: obj for obj in writer.write(image, cam)}
+    return {obj.kind: obj for obj in writer.write(image, cam, marks=MARKS)}
 
 
 def _source(path: Path) -> pydicom.Dataset:
@@ -218,6 +230,40 @@ class TestEncapsulatedPdf:
         assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
         text = PdfReader(io.BytesIO(data)).pages[0].extract_text()
         assert "CXR Reader" in text and "PID-987654" in text
+
+
+class TestPresentationState:
+    def test_annotations_and_window_reopen_over_the_film(self, outputs, identified_film, classified):
+        image, _ = classified
+        source = _source(identified_film)
+        ds = pydicom.dcmread(outputs["gsps"].path)
+        assert ds.SOPClassUID == pydicom.uid.GrayscaleSoftcopyPresentationStateStorage
+        assert ds.StudyInstanceUID == source.StudyInstanceUID and ds.Modality == "PR" and ds.SeriesNumber == 9904
+        referenced = ds.ReferencedSeriesSequence[0]
+        assert referenced.SeriesInstanceUID == source.SeriesInstanceUID
+        assert referenced.ReferencedImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+        annotation = ds.GraphicAnnotationSequence[0]
+        graphics = [(g.GraphicType, [float(v) for v in g.GraphicData]) for g in annotation.GraphicObjectSequence]
+        assert [kind for kind, _ in graphics] == ["POLYLINE", "POLYLINE", "ELLIPSE", "POLYLINE", "POLYLINE", "POLYLINE"]
+        assert graphics[0][1] == [100, 100, 200, 150]  # the arrow's shaft; [1] is its head
+        assert graphics[1][1][2:4] == [200, 150]
+        assert graphics[2][1] == [210, 240, 300, 240, 255, 220, 255, 260]  # major axis, then minor
+        assert graphics[3][1] == [10, 10, 40, 10, 40, 50, 10, 50, 10, 10]
+        assert all(g.GraphicAnnotationUnits == "PIXEL" for g in annotation.GraphicObjectSequence)
+        texts = [t.UnformattedTextValue for t in annotation.TextObjectSequence]
+        spacing = image.spacing_mm
+        ruler = f"{200 * spacing[1]:.1f} mm" if spacing else "200 px"
+        assert texts == ["nodule?", ruler, "90.0°"]
+        voi = ds.SoftcopyVOILUTSequence[0]
+        assert (float(voi.WindowCenter), float(voi.WindowWidth)) == (1200.0, 800.0)
+        assert source.PhotometricInterpretation == "MONOCHROME1" and ds.PresentationLUTShape == "INVERSE"
+
+    def test_unknown_kinds_and_empty_marks(self):
+        from cxr_engine.dicom_outputs.presentation_state import graphics
+
+        with pytest.raises(ValueError, match="unknown annotation kind 'spline'"):
+            graphics([Mark("spline", ((0, 0), (1, 1)))])
+        assert graphics([Mark("ellipse", ((5, 5), (5, 9))), Mark("text", ((1, 1),), "")]) == ([], [])
 
 
 class TestSeries:

@@ -22,8 +22,9 @@ from .source import Deidentifier, read_source_header, reference_dataset
 
 logger = logging.getLogger(__name__)
 
-#: Output kinds in writing order, with the series number each gets in its study.
-KINDS: dict[str, int] = {"sc": 9901, "sr": 9902, "pdf": 9903}
+#: Output kinds in writing order, with the series number each gets in its study. ``gsps`` (the
+#: reader's annotations) is written only when there are marks to show.
+KINDS: dict[str, int] = {"sc": 9901, "sr": 9902, "pdf": 9903, "gsps": 9904}
 MANUFACTURER = "CXR Reader project"
 
 
@@ -38,7 +39,7 @@ class DicomOutputError(CxrError):
 
 @dataclass(frozen=True)
 class WrittenObject:
-    """One DICOM object on disk: ``kind`` is ``sc``, ``sr`` or ``pdf``."""
+    """One DICOM object on disk: ``kind`` is ``sc``, ``sr``, ``pdf`` or ``gsps``."""
 
     kind: str
     path: Path
@@ -68,12 +69,13 @@ class DicomOutputWriter:
     card: object
     deidentify: bool = False
     retain_patient_characteristics: bool = False
-    kinds: Sequence[str] = tuple(KINDS)
+    kinds: Sequence[str] = ("sc", "sr", "pdf", "gsps")
     _deidentifier: Deidentifier | None = field(default=None, init=False, repr=False)
     _series: dict[tuple[str, str], _Series] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self):
         self.folder = Path(self.folder)
+        self.kinds = tuple(self.kinds)
         unknown = set(self.kinds) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown DICOM output kinds {sorted(unknown)} (known: {', '.join(KINDS)})")
@@ -91,14 +93,19 @@ class DicomOutputWriter:
         return f"weights sha256:{self.card.weights_sha256[:16]}"
 
     def write(self, image: CxrImage, cam: CamResult, *, warnings: Sequence[str] = (), stem: str | None = None,
-              displayed_rgb: np.ndarray | None = None, pdf: bytes | None = None) -> list[WrittenObject]:
+              displayed_rgb: np.ndarray | None = None, pdf: bytes | None = None, marks: Sequence = (),
+              window: tuple[float, float] | None = None, inverted: bool | None = None) -> list[WrittenObject]:
         """Make and write the outputs for one classified film; raises ``DicomOutputError``.
 
         ``cam`` holds the prediction and the heat-map shown. ``displayed_rgb`` (uint8 (H, W, 3),
         square pixels) is the film as the reader saw it, heat-map included; by default the film's
         own window with the heat-map at the usual opacity. ``pdf`` is the report to encapsulate;
         by default a one-page report of this film (de-identified when the writer is).
-        ``stem`` names the files (``<stem>_sc.dcm``...), by default the film's file name.
+        ``stem`` names the files (``<stem>_sc.dcm``...), by default the film's file name. ``marks``
+        (``presentation_state.Mark`` or anything with ``kind``, ``points``, ``text``) and ``window``
+        ((centre, width) in modality units) make the Grayscale Softcopy Presentation State when
+        ``gsps`` is among the kinds and there is a mark; ``inverted`` says the film was shown with
+        high values dark (default: as the film asks, ``image.invert``).
         """
         source_path = Path(image.path)
         try:
@@ -111,6 +118,10 @@ class DicomOutputWriter:
                 # A source's one-word Patient's Name ("Anonymized") is copied as it is.
                 warnings_module.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
                 objects = self._build(image, cam, reference, tuple(warnings), displayed_rgb, pdf)
+                if "gsps" in self.kinds and marks:
+                    shown_inverted = image.invert if inverted is None else inverted
+                    objects.append(("gsps", self._presentation_state(image, header, reference, marks, window,
+                                                                     shown_inverted)))
             stem = stem or source_path.stem[:60]
             return [self._save(kind, dataset, stem) for kind, dataset in objects]
         except DicomOutputError:
@@ -149,6 +160,20 @@ class DicomOutputWriter:
             document = pdf if pdf is not None else self._report(image, cam, warnings)
             built.append(("pdf", build_encapsulated_pdf(reference, document, **self._next("pdf", study), **common)))
         return built
+
+    def _presentation_state(self, image, header, reference, marks, window, inverted):
+        from .presentation_state import IMAGE_KEYWORDS, build_presentation_state
+
+        for keyword in IMAGE_KEYWORDS:
+            if keyword in header:
+                setattr(reference, keyword, header[keyword].value)
+        try:
+            return build_presentation_state(
+                reference, marks, window=window, inverted=inverted, spacing_mm=image.spacing_mm,
+                **self._next("gsps", str(reference.StudyInstanceUID)), manufacturer=MANUFACTURER,
+                software_version=self.software_version)
+        except ValueError as exc:
+            raise DicomOutputError(image.path, f"the annotations cannot be written as a presentation state: {exc}") from exc
 
     def algorithm_parameters(self) -> list[str]:
         card = self.card

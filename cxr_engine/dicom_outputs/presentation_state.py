@@ -1,0 +1,155 @@
+"""The reader's annotations (and the window shown) as a Grayscale Softcopy Presentation State
+(PS3.3 A.33.1, built by highdicom's ``GrayscaleSoftcopyPresentationState``), so that they reopen
+over the original film in another viewer.
+
+Marks are in image pixel coordinates (x, y) = (column, row) with the top-left corner of the first
+pixel at (0, 0): exactly GSPS's PIXEL units (PS3.3 C.10.5.1.2), so points are written unchanged.
+GSPS has no arrow, ruler or angle, so they become polylines (an arrow also gets its head as a second
+polyline) with their measurement as a text object; an ellipse given by two opposite corners becomes
+an ELLIPSE by its major and minor axes; a rectangle a closed polyline.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from highdicom.pr import (
+    GraphicAnnotation,
+    GraphicLayer,
+    GraphicObject,
+    GrayscaleSoftcopyPresentationState,
+    SoftcopyVOILUTTransformation,
+    TextObject,
+)
+from highdicom import PresentationLUTTransformation
+from pydicom.dataset import Dataset
+
+MARK_KINDS = ("arrow", "text", "ellipse", "rectangle", "ruler", "angle")
+LAYER = "CXR_READER"  # CS: at most 16 characters
+#: Pixel description attributes GSPS needs of the referenced image.
+IMAGE_KEYWORDS = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored",
+                  "HighBit", "PixelRepresentation")
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One annotation: ``kind`` in ``MARK_KINDS``; ``points`` (x, y) image pixels: one for text, three
+    for an angle (arm end, vertex, arm end), two otherwise; ``text`` the note or label (a ruler's and
+    an angle's label are measured here when empty)."""
+
+    kind: str
+    points: tuple[tuple[float, float], ...]
+    text: str = ""
+
+
+def graphics(marks: Sequence, spacing_mm: tuple[float, float] | None = None) -> tuple[list[GraphicObject], list[TextObject]]:
+    """GSPS graphic and text objects for ``marks`` (anything with ``kind``, ``points``, ``text``);
+    ``ValueError`` for an unknown kind. A mark with no extent (a zero-size ellipse) is left out."""
+    objects: list[GraphicObject] = []
+    texts: list[TextObject] = []
+    for mark in marks:
+        if mark.kind not in MARK_KINDS:
+            raise ValueError(f"unknown annotation kind {mark.kind!r}; known: {', '.join(MARK_KINDS)}")
+        points = [(float(x), float(y)) for x, y in mark.points]
+        text = str(getattr(mark, "text", "") or "")
+        if mark.kind == "text":
+            if text:
+                texts.append(TextObject(text[:64], "PIXEL", anchor_point=points[0], anchor_point_visible=False))
+            continue
+        if mark.kind == "ellipse":
+            axes = _ellipse_axes(points[0], points[1])
+            if axes is not None:
+                objects.append(GraphicObject("ELLIPSE", np.array(axes), "PIXEL"))
+        elif mark.kind == "rectangle":
+            (x0, y0), (x1, y1) = points
+            objects.append(_polyline([(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]))
+        elif mark.kind == "arrow":
+            objects.append(_polyline(points))
+            head = _arrow_head(points[0], points[1])
+            if head is not None:
+                objects.append(_polyline(head))
+        elif mark.kind == "ruler":
+            objects.append(_polyline(points))
+            text = text or _length(points[0], points[1], spacing_mm)
+        elif mark.kind == "angle":
+            objects.append(_polyline(points))
+            text = text or f"{_angle(*points):.1f}°"
+        if text:
+            texts.append(TextObject(text[:64], "PIXEL", anchor_point=points[-1], anchor_point_visible=False))
+    return objects, texts
+
+
+def build_presentation_state(reference: Dataset, marks: Sequence, *, series_instance_uid: str, series_number: int,
+                             sop_instance_uid: str, instance_number: int, manufacturer: str, software_version: str,
+                             window: tuple[float, float] | None = None, inverted: bool = False,
+                             spacing_mm: tuple[float, float] | None = None) -> GrayscaleSoftcopyPresentationState:
+    """The GSPS that shows ``marks`` on the image ``reference`` describes (``source.reference_dataset``
+    plus ``IMAGE_KEYWORDS``), in its study; ``window`` is (centre, width) in modality units, the
+    window the reader used, else the viewer's own choice. ``inverted``: the film was shown with high
+    values dark (a MONOCHROME1 film, or the reader's invert), so the Presentation LUT Shape is INVERSE
+    (PS3.3 C.11.6), else IDENTITY. ``ValueError`` when no mark can be drawn."""
+    objects, texts = graphics(marks, spacing_mm)
+    if not objects and not texts:
+        raise ValueError("no annotation to put in a presentation state")
+    layer = GraphicLayer(layer_name=LAYER, order=1, description="Annotations made in CXR Reader")
+    annotation = GraphicAnnotation(referenced_images=[reference], graphic_layer=layer,
+                                   graphic_objects=objects or None, text_objects=texts or None)
+    voi = [SoftcopyVOILUTTransformation(window_center=float(window[0]), window_width=float(window[1]))] if window else None
+    gsps = GrayscaleSoftcopyPresentationState(
+        referenced_images=[reference], series_instance_uid=series_instance_uid, series_number=series_number,
+        sop_instance_uid=sop_instance_uid, instance_number=instance_number, manufacturer=manufacturer,
+        manufacturer_model_name="CXR Reader", software_versions=software_version, device_serial_number="",
+        content_label="CXR_ANNOTATIONS", content_description="Reader's annotations (research use only)",
+        graphic_annotations=[annotation], graphic_layers=[layer], voi_lut_transformations=voi,
+        presentation_lut_transformation=PresentationLUTTransformation(
+            presentation_lut_shape="INVERSE" if inverted else "IDENTITY"),
+    )
+    for keyword in ("PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence"):
+        if keyword in reference:
+            setattr(gsps, keyword, reference[keyword].value)
+    if any(not text.text_value.isascii() for text in texts):
+        # A note or "°" outside the default repertoire: every string of the object is then written as UTF-8.
+        gsps.SpecificCharacterSet = "ISO_IR 192"
+    return gsps
+
+
+def _polyline(points) -> GraphicObject:
+    return GraphicObject("POLYLINE", np.array(points, dtype=np.float64), "PIXEL")
+
+
+def _ellipse_axes(a, b):
+    """Major-axis then minor-axis end points of the ellipse inscribed in the box with corners a and b."""
+    cx, cy = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
+    rx, ry = abs(b[0] - a[0]) / 2, abs(b[1] - a[1]) / 2
+    if rx <= 0 or ry <= 0:
+        return None
+    horizontal = [(cx - rx, cy), (cx + rx, cy)]
+    vertical = [(cx, cy - ry), (cx, cy + ry)]
+    return horizontal + vertical if rx >= ry else vertical + horizontal
+
+
+def _arrow_head(tail, tip, fraction: float = 0.2, spread_deg: float = 25.0):
+    """The head's two barbs and the tip as one polyline: barb, tip, barb."""
+    dx, dy = tip[0] - tail[0], tip[1] - tail[1]
+    length = math.hypot(dx, dy)
+    if length <= 0:
+        return None
+    back, spread, size = math.atan2(-dy, -dx), math.radians(spread_deg), length * fraction
+    barbs = [(tip[0] + size * math.cos(back + turn), tip[1] + size * math.sin(back + turn)) for turn in (spread, -spread)]
+    return [barbs[0], tip, barbs[1]]
+
+
+def _length(a, b, spacing_mm) -> str:
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    if spacing_mm:
+        return f"{math.hypot(dx * spacing_mm[1], dy * spacing_mm[0]):.1f} mm"
+    return f"{math.hypot(dx, dy):.0f} px"
+
+
+def _angle(a, vertex, b) -> float:
+    first = math.atan2(a[1] - vertex[1], a[0] - vertex[0])
+    second = math.atan2(b[1] - vertex[1], b[0] - vertex[0])
+    degrees = abs(math.degrees(first - second)) % 360
+    return 360 - degrees if degrees > 180 else degrees
