@@ -149,6 +149,9 @@ class Automation(QObject):
             then()
 
     def _produce(self) -> None:
+        image = self.window.viewer.image
+        if image is not None:  # the image checks' worker may not have answered yet: the outputs need them
+            self.window.result.set_image_check(self.window.classification.image_check(image))
         for path, save, what in ((self.task.result_json, self._save_result, "result"),
                                  (self.task.screenshot, self._save_screenshot, "screenshot")):
             if path is None:
@@ -176,7 +179,8 @@ class Automation(QObject):
 
     def shown_result(self) -> dict:
         """What the result panel shows for the first image: file, model, predicted class, the
-        class probabilities (as computed, unrounded) and the image's warnings; ``prediction`` and
+        class probabilities (as computed, unrounded), the image's warnings and the image checks'
+        ``out_of_scope`` reasons (``""`` in scope); ``prediction`` and
         ``probabilities`` are null, with ``message`` saying why, when there is no classification."""
         result = self.window.result
         prediction = result.prediction
@@ -186,6 +190,7 @@ class Automation(QObject):
             "prediction": prediction.label if prediction is not None else None,
             "probabilities": prediction.as_dict() if prediction is not None else None,
             "warnings": list(result.image_warnings),
+            "out_of_scope": result.out_of_scope,
             "message": result.message if prediction is None else "",
         }
 

@@ -11,9 +11,16 @@ from PySide6.QtCore import QObject, Signal
 from .model_service import ClassifierService, choose_model
 from .result_model import FAILED, ResultModel
 from .viewer_model import ViewerModel
-from .workers import Worker, while_alive
+from .workers import Worker, create_worker, while_alive
 
 logger = logging.getLogger(__name__)
+
+
+def _check_image(image):
+    """Worker: the bundled image checks' verdict on ``image`` (None when none are bundled)."""
+    from cxr_engine.image_checks import check_image
+
+    return check_image(image)
 
 
 class ClassificationController(QObject):
@@ -38,6 +45,7 @@ class ClassificationController(QObject):
         self._batch: Worker | None = None
         self._batch_ok = 0
         self._closing = False
+        self._checks: dict[Path, object] = {}  # path -> ImageCheck (None where no checker is bundled)
         self.service.loaded.connect(self._on_loaded)
         self.service.failed.connect(self._on_failed)
         self.service.camReady.connect(self._on_cam)
@@ -100,7 +108,38 @@ class ClassificationController(QObject):
             return
         if self.service.ready and self.service.cached_cam(image.path, self.result.cam_class) is None:
             self.result.set_classifying()
+        self._request_check(image)
         self.service.request_cam(image, self.result.cam_class)
+
+    def _request_check(self, image) -> None:
+        """Run the image checks (``cxr_engine.image_checks``) on ``image`` in a worker, once per image."""
+        path = Path(image.path)
+        if path in self._checks:
+            self.result.set_image_check(self._checks[path])
+            return
+        worker = create_worker(_check_image, image)
+        worker.returned.connect(lambda check: self._on_check(path, check))
+        worker.errored.connect(lambda exc: logger.warning("image checks failed on one image: %s", exc))
+        worker.start()
+
+    def forget(self, path: Path) -> None:
+        """Forget what is known of ``path``'s image (checks, heat-maps, prediction): it was replaced."""
+        self._checks.pop(Path(path), None)
+        self.service.forget(path)
+
+    def image_check(self, image):
+        """The image checks' verdict on ``image``: the cached one, else computed now (a few ms; for
+        pages of a report on images never shown)."""
+        path = Path(image.path)
+        if path not in self._checks:
+            self._checks[path] = _check_image(image)
+        return self._checks[path]
+
+    @while_alive
+    def _on_check(self, path: Path, check) -> None:
+        self._checks[path] = check
+        if path == self.viewer.path:
+            self.result.set_image_check(check)
 
     @while_alive
     def _on_cam(self, path: Path, cam) -> None:

@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
         self.acts = window_actions.create(self)
         self.browser = StudyBrowser()
         self.result_panel = ResultPanel(self.result, self.viewer, self.acts.heatmap)
+        self.result_panel.correctRequested.connect(self.show_corrected)
         self.lung_panel = LungPanel(self.lungs, self.acts.lung_outline, self.acts.ctr)
         self.problems = ProblemsPanel()
         self.comparison = ComparisonView(self)  # the viewer page: 1×1, 1×2 or 2×2 viewports, self.view first
@@ -396,6 +397,21 @@ class MainWindow(QMainWindow):
             self.result.set_image(())
             self.view.set_message(f"This file cannot be displayed:\n{reason}")
             self.imageFailed.emit(path, reason)
+
+    def show_corrected(self) -> None:
+        """Replace the shown image by the film turned and/or inverted as the image checks say
+        (``cxr_engine.image_checks.reoriented``; the file is not changed) and classify it again."""
+        from cxr_engine.image_checks import reoriented
+        from cxr_engine.rendering import Renderer
+
+        check, image = self.result.image_check, self.viewer.image
+        if image is None or check is None or not check.correctable:
+            return
+        upright = reoriented(image, check.reasons)
+        loaded = LoadedImage(upright, Renderer(upright))
+        self.images.put(Path(image.path), loaded)
+        self.classification.forget(image.path)
+        self._display(loaded)
 
     def _display(self, loaded: LoadedImage) -> None:
         self.view.set_message("")

@@ -191,6 +191,12 @@ class ClassifierService(QObject):
         if self._pending is not None:
             self.request_cam(*self._pending)
 
+    def forget(self, path: Path) -> None:
+        """Drop the cached heat-maps and prediction of ``path`` (its image was replaced, e.g. shown corrected)."""
+        for key in [key for key in self._cams if key[0] == Path(path)]:
+            del self._cams[key]
+        self.predictions.pop(Path(path), None)
+
     def cached_cam(self, path: Path, target_class: str = ""):
         return self._cams.get((Path(path), target_class))
 

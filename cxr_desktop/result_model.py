@@ -29,17 +29,23 @@ class ResultModel(QObject):
         self.classes: tuple[str, ...] = ()
         self.prediction = None
         self.image_warnings: tuple[str, ...] = ()
+        #: The image checks' verdict on the current image (``cxr_engine.image_checks.ImageCheck``), or None.
+        self.image_check = None
+        self.scope_limit: float | None = None  # the card's out-of-scope threshold (cxr_engine.scope_score)
         self.cam_class = ""
 
     def set_model(self, name: str, summary: str, classes: tuple[str, ...], below_bar: bool, card=None) -> None:
         self.model_name, self.model_summary, self.classes, self.below_bar = name, summary, tuple(classes), below_bar
         self.card = card
+        from cxr_engine.scope_score import threshold
+
+        self.scope_limit = threshold(card)
         self.state, self.message = LOADING, "Loading the model…"
         self.changed.emit()
 
     def set_no_model(self, message: str) -> None:
         self.model_name = self.model_summary = self.device = self.model_warning = ""
-        self.card = None
+        self.card, self.scope_limit = None, None
         self.classes, self.prediction, self.below_bar = (), None, False
         self.state, self.message = NO_MODEL, message
         self.changed.emit()
@@ -58,8 +64,25 @@ class ResultModel(QObject):
     def set_image(self, warnings: tuple[str, ...]) -> None:
         """A new image is shown: forget the old prediction and heat-map target."""
         self.image_warnings, self.prediction = tuple(warnings), None
+        self.image_check = None
         self.cam_class = ""
         self.changed.emit()
+
+    def set_image_check(self, check) -> None:
+        """The image checks' verdict on the current image (None: not checked)."""
+        if check != self.image_check:
+            self.image_check = check
+            self.changed.emit()
+
+    @property
+    def out_of_scope(self) -> str:
+        """The current image's out-of-scope reasons: the image checks', and ``uncertain`` when the
+        prediction passes the card's out-of-scope threshold (``cxr_engine.scope_score``); ``""`` in scope."""
+        from cxr_engine.scope_score import out_of_scope
+
+        reasons = self.image_check.reasons if self.image_check is not None else ""
+        prediction = self.prediction if self.state == DONE else None
+        return out_of_scope(reasons, prediction.probabilities if prediction is not None else None, self.scope_limit)
 
     def set_classifying(self) -> None:
         self.state, self.message = CLASSIFYING, "Classifying…"

@@ -5,7 +5,7 @@ reader's choices back through their setters.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
@@ -14,12 +14,14 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QLabel,
     QProgressBar,
+    QPushButton,
     QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from cxr_engine.image_checks import banner, heatmap_note
 from cxr_engine.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE
 from cxr_engine.model_limits import model_limits
 from cxr_engine.overlay import OUTLINE_LEVEL
@@ -32,6 +34,7 @@ from .viewer_model import HEATMAP_COLOUR, HEATMAP_OUTLINE, ViewerModel
 
 NOTICE_STYLE = "background:#5a4300; color:#ffe9a8; border:1px solid #a07800; border-radius:3px; padding:4px;"
 TOP_STYLE = "font-size:15pt; font-weight:bold;"
+SCOPE_STYLE = "background:#6b1d1d; color:#ffd7d7; border:1px solid #c0392b; border-radius:3px; padding:4px;"
 TOP_BAR_STYLE = "QProgressBar::chunk{background:#d9822b;}"
 
 
@@ -40,7 +43,12 @@ def display_name(cls: str) -> str:
 
 
 class ResultPanel(QWidget):
-    """Classification result and Grad-CAM controls for the image in the viewer."""
+    """Classification result and Grad-CAM controls for the image in the viewer.
+
+    ``correctRequested`` fires when the reader asks to see a film the image checks found turned or
+    inverted as it should be, and have it classified again."""
+
+    correctRequested = Signal()
 
     def __init__(self, result: ResultModel, viewer: ViewerModel, heatmap_action: QAction, parent=None):
         super().__init__(parent)
@@ -56,6 +64,18 @@ class ResultPanel(QWidget):
         self.status_label.setWordWrap(True)
         box.addWidget(self.top_label)
         box.addWidget(self.status_label)
+        self.scope_banner = QLabel()
+        self.scope_banner.setObjectName("scopeBanner")
+        self.scope_banner.setWordWrap(True)
+        self.scope_banner.setStyleSheet(SCOPE_STYLE)
+        self.scope_banner.setVisible(False)
+        box.addWidget(self.scope_banner)
+        self.correct_button = QPushButton("View corrected and reclassify")
+        self.correct_button.setToolTip("Show the film turned and/or inverted as the image checks say it should be, "
+                                       "and classify it again (the file is not changed)")
+        self.correct_button.clicked.connect(self.correctRequested)
+        self.correct_button.setVisible(False)
+        box.addWidget(self.correct_button)
         self.bars_box = QGridLayout()
         self.bars_box.setColumnStretch(1, 1)
         box.addLayout(self.bars_box)
@@ -131,6 +151,9 @@ class ResultPanel(QWidget):
             row.show_probability(p, prediction is not None and cls == prediction.label)
         self.status_label.setText(r.message)
         self.status_label.setVisible(bool(r.message))
+        self.scope_banner.setText(banner(r.out_of_scope) if r.out_of_scope else "")
+        self.scope_banner.setVisible(bool(r.out_of_scope))
+        self.correct_button.setVisible(r.image_check is not None and r.image_check.correctable)
         if r.model_name:
             device = f" on {r.device}" if r.device else ""
             self.model_label.setText(f"Model: {r.model_summary}{device}")
@@ -143,6 +166,7 @@ class ResultPanel(QWidget):
         self.warnings_label.setVisible(bool(warnings))
         self.notice.setText(model_limits(r.card).intended_use if r.card is not None else INTENDED_USE)
         self._sync_cam_class()
+        self._sync_cam_note()
         self.cam_class.setEnabled(r.has_model and r.state in (DONE, CLASSIFYING))
 
     def _rebuild_bars(self, classes: tuple[str, ...]) -> None:
@@ -177,11 +201,12 @@ class ResultPanel(QWidget):
         v = self.viewer
         shown = f"Evidence for {display_name(v.heatmap_class)} (probability {percent(v.heatmap_probability)})"
         if v.heatmap_style == HEATMAP_OUTLINE:
-            self.cam_note.setText(f"{shown}: outlined where Grad-CAM × probability ≥ {OUTLINE_LEVEL:g}"
-                                  + ("" if v.heatmap_probability >= OUTLINE_LEVEL else " (never, at this probability)")
-                                  + ".")
+            note = (f"{shown}: outlined where Grad-CAM × probability ≥ {OUTLINE_LEVEL:g}"
+                    + ("" if v.heatmap_probability >= OUTLINE_LEVEL else " (never, at this probability)") + ".")
         else:
-            self.cam_note.setText(f"{shown}: colour = Grad-CAM × probability, comparable between classes and images.")
+            note = f"{shown}: colour = Grad-CAM × probability, comparable between classes and images."
+        scope = self.result.out_of_scope
+        self.cam_note.setText(f"{note}\n⚠ {heatmap_note(scope)}" if scope else note)
 
     def _sync_cam_style(self) -> None:
         index = self.cam_style.findData(self.viewer.heatmap_style)

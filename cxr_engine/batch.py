@@ -13,7 +13,7 @@ from .io import read_image
 logger = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("path", "status", "prediction", "p_normal", "p_pneumonia", "p_covid", "model", "message")
-EXTRA_COLUMNS = ("cam_path", "warnings", "heatmap_path", "lung_mask_path")
+EXTRA_COLUMNS = ("cam_path", "warnings", "heatmap_path", "lung_mask_path", "out_of_scope")
 
 
 @dataclass
@@ -30,6 +30,8 @@ class ResultRow:
     warnings: tuple[str, ...] = ()
     heatmap_path: Path | None = None
     lung_mask_path: Path | None = None
+    #: ``""`` in scope, else the image checks' reasons separated by ``;`` (``cxr_engine.image_checks``).
+    out_of_scope: str = ""
 
     def as_csv(self) -> dict[str, str]:
         def p(cls: str) -> str:
@@ -48,6 +50,7 @@ class ResultRow:
             "warnings": "; ".join(self.warnings),
             "heatmap_path": str(self.heatmap_path) if self.heatmap_path else "",
             "lung_mask_path": str(self.lung_mask_path) if self.lung_mask_path else "",
+            "out_of_scope": self.out_of_scope,
         }
 
 
@@ -133,6 +136,8 @@ def classify_files(
     lung_dir: Path | None = None,
     lung_segmenter=None,
     decode_threads: int = 1,
+    checker=None,
+    auto_orient: bool = False,
 ) -> Iterator[ResultRow]:
     """Yield one row per file, in order; a failing file becomes an ``error`` row, never an exception.
 
@@ -144,11 +149,26 @@ def classify_files(
     input's pixel grid (``*_heatmap.png``, 0–65535 for 0–1); with ``lung_dir`` and
     ``lung_segmenter`` (``cxr_engine.lung_fields.LungSegmenter``) its lung mask (``*_lungs.png``,
     8-bit, 255 = lung, at the input's pixel grid), the plausibility warning going to ``warnings``.
+    With ``checker`` (``cxr_engine.image_checks.ImageChecker``) each film is checked before it is
+    classified and its reasons go to ``out_of_scope`` and ``warnings``; ``uncertain`` is added where the
+    classifier's card records an out-of-scope threshold that the prediction passes
+    (``cxr_engine.scope_score``); with ``auto_orient`` too, a film
+    found turned and/or inverted is classified (heat-map and lung mask included) as it looks corrected,
+    and says so in ``warnings``.
     """
     pending: list[tuple[int, Path, object]] = []
+    checks: dict[int, tuple[str, str]] = {}  # index -> (out_of_scope, warning)
+    from .scope_score import out_of_scope as scope_text, threshold
+
+    limit = threshold(getattr(classifier, "card", None))
 
     def flush() -> Iterator[ResultRow]:
         rows = _classify_pending(pending, classifier, cam_dir)
+        for (index, _, _), row in zip(pending, rows):
+            out_of_scope, warning = checks.pop(index, ("", ""))
+            if row.status == "ok":
+                row.out_of_scope = scope_text(out_of_scope, row.probabilities.values(), limit)
+                row.warnings = (*row.warnings, warning) if warning else row.warnings
         if lung_dir is not None and lung_segmenter is not None:
             for (index, path, image), row in zip(pending, rows):
                 if row.status == "ok":
@@ -168,10 +188,29 @@ def classify_files(
             yield from flush()
             yield _error_row(path, f"unexpected error: {type(image).__name__}: {image}", classifier)
             continue
+        if checker is not None:
+            image, checks[index] = _checked(image, path, checker, auto_orient)
         pending.append((index, path, image))
         if len(pending) >= batch_size:
             yield from flush()
     yield from flush()
+
+
+def _checked(image, path: Path, checker, auto_orient: bool):
+    """(the image to classify, (out_of_scope, warning)); a failing check becomes a warning."""
+    from .image_checks import describe, reoriented
+
+    try:
+        check = checker.check(image)
+        if auto_orient and check.correctable:
+            upright = reoriented(image, check.reasons)
+            again = checker.check(upright)
+            note = f"auto-orient: the film looked {describe(check.reasons)}; classified as corrected"
+            return upright, (again.reasons, "; ".join(filter(None, (note, again.warning))))
+        return image, (check.reasons, check.warning)
+    except Exception as exc:  # the classification stands without the check
+        logger.exception("image check failed for %s", path)
+        return image, ("", f"image check failed: {type(exc).__name__}: {exc}")
 
 
 def _classify_pending(pending, classifier, cam_dir: Path | None) -> list[ResultRow]:

@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write each image's lung mask from the bundled lung model here (NNNNN_<stem>_lungs.png, "
                              "8-bit, 255 = lung, at the image's pixel grid); implausible lung fields add a warning; "
                              "not searched for inputs")
+    parser.add_argument("--auto-orient", action="store_true",
+                        help="classify a film that the image checks find turned (90/180/270 degrees) or inverted as "
+                             "it looks corrected (the file is not changed); the warnings column says so, and "
+                             "out_of_scope holds what the checks find on the corrected film")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
     parser.add_argument("--isolation", action=argparse.BooleanOptionalAction, default=True,
                         help="decode each file in a worker process with a time limit, so a damaged or "
@@ -166,6 +170,14 @@ def _start_reader(args, input_size: int):
     return DecodePool(args.decode_workers or available_cores(), request, timeout_s=args.decode_timeout).start()
 
 
+def _image_checker():
+    """The bundled image checks (``cxr_engine.image_checks``), or None (logged) when they are missing:
+    every film is then classified with an empty ``out_of_scope``."""
+    from .image_checks import default_checker
+
+    return default_checker()
+
+
 def _write_results(files, classifier, args, reader, segmenter=None, problems=None) -> int:
     import time
 
@@ -180,7 +192,8 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
     rows = classify_files(files, dicom.wrap(classifier) if dicom else classifier, cam_dir=args.cam_dir,
                           batch_size=args.batch_size,
                           reader=_with_known_problems(reader, problems or {}),
-                          lung_dir=args.lung_mask_dir, lung_segmenter=segmenter, decode_threads=workers)
+                          lung_dir=args.lung_mask_dir, lung_segmenter=segmenter, decode_threads=workers,
+                          checker=_image_checker(), auto_orient=args.auto_orient)
     counts, started = BatchCounts(), time.monotonic()
     with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
             (reader if args.isolation else contextlib.nullcontext()):

@@ -35,6 +35,7 @@ from .atomic import write_bytes_atomic
 from .deidentify import redact_text, report_identifiers
 from .errors import CxrError
 from .image import CxrImage, ImageMetadata
+from .image_checks import banner, heatmap_note
 from .inference import CamResult, Prediction
 from .model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
 from .model_limits import model_limits
@@ -114,6 +115,9 @@ class ReportPage:
     pixel_aspect: float = 1.0
     #: Reader's measurements in words (e.g. ``cardiothoracic.report_line``), one line each.
     measurements: tuple[str, ...] = ()
+    #: The image checks' reasons (``cxr_engine.image_checks``; ``""`` in scope): a banner above the
+    #: probabilities and a line under the heat-map legend.
+    out_of_scope: str = ""
 
     def __post_init__(self):
         _check_rgb(self.displayed, "displayed image")
@@ -384,7 +388,7 @@ def _draw_images(ctx: _Context, page: ReportPage, top: float) -> float:
     _draw_panel(ctx, page.displayed, MARGIN, panel_top, panel_w, page.pixel_aspect)
     if page.heatmap is not None:
         _draw_panel(ctx, page.heatmap, right_x, panel_top, panel_w, page.pixel_aspect)
-        bottom = _draw_legend(ctx, right_x, panel_top - PANEL_H - 5, panel_w, target)
+        bottom = _draw_legend(ctx, right_x, panel_top - PANEL_H - 5, panel_w, target, page.out_of_scope)
     else:
         _draw_empty_panel(ctx, right_x, panel_top, panel_w, _no_heatmap_reason(page))
         bottom = panel_top - PANEL_H
@@ -423,9 +427,10 @@ def _draw_empty_panel(ctx: _Context, x: float, top: float, width: float, reason:
     para.drawOn(c, x + 15, top - PANEL_H / 2 - h / 2)
 
 
-def _draw_legend(ctx: _Context, x: float, top: float, width: float, target: str) -> float:
+def _draw_legend(ctx: _Context, x: float, top: float, width: float, target: str, out_of_scope: str = "") -> float:
     """A 0 → 1 colour bar of Grad-CAM × class probability in the overlay's colour map (vector
-    rectangles), with the legend's words (``overlay.LEGEND_SHORT``; the app's tooltip says it at length)."""
+    rectangles), with the legend's words (``overlay.LEGEND_SHORT``; the app's tooltip says it at length)
+    and, for a film outside the model's scope, a line saying the map is not reliable either."""
     c = ctx.canvas
     c.setFont(ctx.fonts.regular, 7.5)
     c.setFillColor(MUTED)
@@ -436,7 +441,10 @@ def _draw_legend(ctx: _Context, x: float, top: float, width: float, target: str)
         c.setFillColorRGB(*(rgb / 255.0))
         c.rect(bar_x + i * bar_w / steps, top - 8, bar_w / steps + 0.3, 7, stroke=0, fill=1)
     note = f"{LEGEND_TITLE}{f' for {target}' if target else ''}. {LEGEND_SHORT}"
-    return _draw_stack(ctx, [ctx.para(note, "small")], x, top - 11, width)
+    flowables = [ctx.para(note, "small")]
+    if out_of_scope:
+        flowables.append(ctx.rich(ctx.fonts.markup(heatmap_note(out_of_scope)), "warning"))
+    return _draw_stack(ctx, flowables, x, top - 11, width)
 
 
 def _draw_results(ctx: _Context, page: ReportPage, top: float) -> float:
@@ -453,7 +461,10 @@ def _result_flowables(ctx: _Context, page: ReportPage, width: float) -> list[Flo
     if prediction is None:
         reason = page.not_classified_reason or "no result for this image"
         return [ctx.rich(f"<b>Not classified:</b> {ctx.fonts.markup(reason)}", "alert")]
-    flowables: list[Flowable] = [_probability_table(ctx, prediction, width)]
+    flowables: list[Flowable] = []
+    if page.out_of_scope:
+        flowables.append(ctx.rich(f"<b>{ctx.fonts.markup(banner(page.out_of_scope))}</b>", "alert"))
+    flowables.append(_probability_table(ctx, prediction, width))
     flowables.append(ctx.para(f"Classified by {prediction.model_name}.", "small"))
     if page.cam_target and page.cam_target != prediction.label:
         flowables.append(ctx.para(f"The heat-map shows evidence for {_display_name(page.cam_target)}, "

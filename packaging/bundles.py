@@ -111,7 +111,8 @@ def model_files(variant: str, models_dir: Path | None = None) -> list[DataFile]:
 
     lite: the card and its ``.onnx`` (a card without an ONNX export is left out: ONNX Runtime
     could not run it). The safetensors are left out too: only the torch backend reads them, and
-    the ONNX Runtime backend checks the ``.onnx`` against its own sha256 in the card.
+    the ONNX Runtime backend checks the ``.onnx`` against its own sha256 in the card. A card marked
+    ``torch_free`` (the image checks: parameters read with numpy) keeps its weights file in both.
     full: the card, the safetensors and, when there is one, the ``.onnx`` (``auto`` still runs
     ONNX Runtime on a CPU-only machine).
     """
@@ -121,6 +122,8 @@ def model_files(variant: str, models_dir: Path | None = None) -> list[DataFile]:
     for card_path in sorted(folder.glob("*.json")):
         card = json.loads(card_path.read_text(encoding="utf-8"))
         names = [card.get("onnx_file", "")] if variant == "lite" else [card["weights_file"], card.get("onnx_file", "")]
+        if variant == "lite" and card.get("torch_free"):  # weights read with numpy (the image checks)
+            names.append(card["weights_file"])
         names = [n for n in names if n]
         if not names:
             continue

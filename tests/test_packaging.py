@@ -66,8 +66,15 @@ class TestWhatEachBundleHolds:
         for data in bundles.model_files("lite"):
             if data.source.suffix == ".json":
                 card = json.loads(data.source.read_text(encoding="utf-8"))
+                if card.get("torch_free"):  # the image checks: numpy parameters, no ONNX export
+                    continue
                 onnx = data.source.with_name(card["onnx_file"])
                 assert hashlib.sha256(onnx.read_bytes()).hexdigest() == card["onnx_sha256"]
+
+    def test_the_image_checks_ship_in_both_bundles(self, bundles):
+        for variant in bundles.VARIANTS:
+            names = {f.source.name for f in bundles.model_files(variant)}
+            assert {"image-checks.json", "image-checks.mlp"} <= names, variant
 
     def test_a_card_without_an_onnx_export_stays_out_of_lite(self, bundles, tmp_path):
         (tmp_path / "a.json").write_text(json.dumps({"weights_file": "a.safetensors", "onnx_file": "a.onnx"}))

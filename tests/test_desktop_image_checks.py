@@ -1,0 +1,54 @@
+"""The app's out-of-scope banner and "View corrected and reclassify" (pytest-qt, offscreen), with the
+bundled classifier on ONNX Runtime and the bundled image checks, on a real film stored upside down."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+pytest.importorskip("onnxruntime")
+
+import cv2  # noqa: E402
+
+from cxr_engine.io import read_image  # noqa: E402
+from cxr_engine.model_card import ModelCard  # noqa: E402
+
+from model_factory import BUNDLED_CARD  # noqa: E402
+from test_desktop import WAIT_MS, make_window, open_and_wait, private_settings  # noqa: E402,F401  (fixtures)
+
+
+@pytest.fixture(scope="module")
+def card():
+    return ModelCard.load(BUNDLED_CARD)
+
+
+@pytest.fixture()
+def upside_down(tmp_path, dicom_dir):
+    film = (read_image(dicom_dir / "RG1_J2KI.dcm").display() * 255).astype(np.uint8)
+    folder = tmp_path / "study"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "upside_down.png"), np.rot90(film, 2))
+    return folder
+
+
+def test_banner_and_view_corrected_and_reclassify(qtbot, make_window, upside_down):
+    window = make_window(show=True)
+    window.classification.start()
+    open_and_wait(qtbot, window, upside_down)
+    panel = window.result_panel
+    qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None,
+                    timeout=WAIT_MS)
+    assert window.result.image_check.reasons == "rotated-180"
+    assert panel.scope_banner.isVisible() and "upside down" in panel.scope_banner.text()
+    assert "not reliable" in panel.scope_banner.text() and "not reliable either" in panel.cam_note.text()
+    assert panel.correct_button.isVisible()
+    shown_before = window.viewer.image
+    with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS):
+        panel.correct_button.click()
+    qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None
+                    and window.viewer.heatmap is not None, timeout=WAIT_MS)
+    assert not window.result.image_check.flagged
+    assert "upside down" not in panel.scope_banner.text() and not panel.correct_button.isVisible()
+    np.testing.assert_array_equal(window.viewer.image.modality, np.rot90(shown_before.modality, 2))
+    assert window.viewer.heatmap.shape == window.viewer.image.shape
