@@ -1,9 +1,9 @@
 """Graphics items that draw ``Annotation`` records on the image item (image pixel coordinates).
 
 Items are selectable and movable; a move writes the translated record back through the
-``on_change`` callback. The end points of arrows, rulers and angles and the corners of ellipses and
-rectangles can be dragged one at a time (a square marks each on a selected item). Lines keep a constant on-screen width (cosmetic pens) and text stays
-upright and readable at any zoom.
+``on_change`` callback. The end points of arrows, rulers and angles and the corners of ellipses
+and rectangles can be dragged one at a time (a square marks each on a selected item). Lines keep
+a constant on-screen width (cosmetic pens) and text stays upright and readable at any zoom.
 """
 from __future__ import annotations
 
