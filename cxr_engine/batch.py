@@ -30,7 +30,8 @@ class ResultRow:
     warnings: tuple[str, ...] = ()
     heatmap_path: Path | None = None
     lung_mask_path: Path | None = None
-    #: ``""`` in scope, else the image checks' reasons separated by ``;`` (``cxr_engine.image_checks``).
+    #: ``""`` in scope, else short reasons separated by ``;``: the image checks' (``cxr_engine.image_checks``)
+    #: and ``uncertain`` (``cxr_engine.scope_score``).
     out_of_scope: str = ""
 
     def as_csv(self) -> dict[str, str]:
@@ -156,18 +157,21 @@ def classify_files(
     found turned and/or inverted is classified (heat-map and lung mask included) as it looks corrected,
     and says so in ``warnings``.
     """
-    pending: list[tuple[int, Path, object]] = []
-    checks: dict[int, tuple[str, str]] = {}  # index -> (out_of_scope, warning)
-    from .scope_score import out_of_scope as scope_text, threshold
+    from .scope_score import REASON, WORDS, is_uncertain, threshold
 
+    pending: list[tuple[int, Path, object]] = []
+    checks: dict[int, tuple[str, str]] = {}  # index -> (the image checks' reasons, their warning)
     limit = threshold(getattr(classifier, "card", None))
 
     def flush() -> Iterator[ResultRow]:
         rows = _classify_pending(pending, classifier, cam_dir)
         for (index, _, _), row in zip(pending, rows):
-            out_of_scope, warning = checks.pop(index, ("", ""))
+            reasons, warning = checks.pop(index, ("", ""))
             if row.status == "ok":
-                row.out_of_scope = scope_text(out_of_scope, row.probabilities.values(), limit)
+                uncertain = is_uncertain(row.probabilities.values(), limit)
+                row.out_of_scope = ";".join(filter(None, (reasons, REASON if uncertain else "")))
+                if uncertain:
+                    warning = "; ".join(filter(None, (warning, f"out of scope: {WORDS}")))
                 row.warnings = (*row.warnings, warning) if warning else row.warnings
         if lung_dir is not None and lung_segmenter is not None:
             for (index, path, image), row in zip(pending, rows):

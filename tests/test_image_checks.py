@@ -3,6 +3,7 @@ the real DICOM files, the CSV column, --auto-orient, the PDF and the torch-free 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 
@@ -195,7 +196,6 @@ def test_desktop_shows_the_banner_in_the_result_the_screenshot_and_the_pdf(tmp_p
     pytest.importorskip("PySide6")
     pytest.importorskip("onnxruntime")
     pypdf = pytest.importorskip("pypdf")
-    import json
     import os
     import subprocess
     import sys
@@ -220,3 +220,27 @@ def test_desktop_shows_the_banner_in_the_result_the_screenshot_and_the_pdf(tmp_p
     text = " ".join(" ".join(p.extract_text() for p in pypdf.PdfReader(pdf).pages).split())
     assert "Outside what this model was trained for: shown as a negative (inverted)" in text
     assert "heat-map is not reliable either" in text
+
+
+def test_uncertain_follows_the_cards_threshold(tmp_path, dicom_dir):
+    """``uncertain`` in ``out_of_scope`` (and worded in ``warnings``) exactly when 1 − the top probability
+    passes the threshold the card records; no threshold, no flag."""
+    from cxr_engine.scope_score import SCORE_KEY
+
+    data = json.loads(BUNDLED_CARD.read_text())
+    shutil.copy(BUNDLED_CARD.with_name(data["onnx_file"]), tmp_path / data["onnx_file"])
+    film = dicom_dir / "CR-MONO1-10-chest.dcm"
+    common = [str(film), "--backend", "onnx", "--no-isolation"]
+    outcomes = {}
+    for name, entry in (("strict", {"score": "msp", "threshold": 0.0}), ("lax", {"score": "msp", "threshold": 0.99}),
+                        ("none", None)):
+        card = {key: value for key, value in data.items() if key != SCORE_KEY}
+        if entry:
+            card[SCORE_KEY] = entry
+        (tmp_path / f"{name}.json").write_text(json.dumps(card))
+        out = tmp_path / f"{name}.csv"
+        assert main([*common, "--model", str(tmp_path / f"{name}.json"), "--csv", str(out)]) == 0
+        outcomes[name] = _rows(out)[film.name]
+    assert outcomes["strict"]["out_of_scope"] == "uncertain" and "out of scope: the model is unsure" in outcomes["strict"]["warnings"]
+    assert outcomes["lax"]["out_of_scope"] == "" and outcomes["none"]["out_of_scope"] == ""
+    assert "unsure" not in outcomes["lax"]["warnings"]

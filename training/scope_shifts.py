@@ -1,0 +1,93 @@
+"""How often films shifted in processing or framing are flagged: by the image checks, and by a card's
+out-of-scope threshold (``cxr_engine.scope_score``, recorded by ``training.scope_score --write-card``).
+
+    python -m training.scope_shifts --card resources/models/efficientnet-lite0.json \
+        --manifest training/work/curated/split_manifest.csv --limit 300 --report training/reports/scope_lite0
+
+Every ``--limit``-th-spread test-split film, untouched and after each shift of
+``training.processing_shift.SHIFTS`` and ``training.framing_shift.FRAMING_SHIFTS`` (the same shifts
+the classifier's evaluation applies). Writes ``shifts.json`` into the report folder.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from cxr_engine.image_checks import ImageChecker, check_card
+from cxr_engine.model_card import ModelCard
+from cxr_engine.scope_score import is_uncertain, threshold
+
+from .script_logging import script_logging
+
+logger = logging.getLogger("training.scope_shifts")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--card", type=Path, required=True)
+    parser.add_argument("--manifest", type=Path, default=Path("training/work/curated/split_manifest.csv"))
+    parser.add_argument("--limit", type=int, default=300, help="test films, spread over the split (default 300)")
+    parser.add_argument("--report", type=Path, required=True)
+    args = parser.parse_args(argv)
+    args.report.mkdir(parents=True, exist_ok=True)
+    with script_logging(args.report / "scope_shifts.log"):
+        return _run(args)
+
+
+def _run(args) -> int:
+    from cxr_engine.backends import create_classifier
+
+    from .framing_shift import FRAMING_SHIFTS, framed_display
+    from .processing_shift import SHIFTS, shifted_display
+
+    card = ModelCard.load(args.card)
+    limit = threshold(card)
+    if limit is None:
+        raise SystemExit(f"{args.card}: no out-of-scope threshold recorded (run training.scope_score --write-card)")
+    classifier = create_classifier(card, backend="onnx").load()
+    checker = ImageChecker(check_card()).load()
+    with open(args.manifest, newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["split"] == "test"]
+    rows = rows[::max(1, len(rows) // args.limit)][:args.limit]
+    size = card.input_size
+    makers = {"untouched": lambda path: _plain(path, size)}
+    makers.update({name: (lambda path, n=name: shifted_display(path, size, n)) for name in SHIFTS})
+    makers.update({name: (lambda path, n=name: framed_display(path, size, n)) for name in FRAMING_SHIFTS})
+    results = {}
+    for name, make in makers.items():
+        images = [make(r["path"]) for r in rows]
+        checks = [checker.check(image) for image in images]
+        predictions = classifier.predict(images)
+        uncertain = [is_uncertain(p.probabilities, limit) for p in predictions]
+        results[name] = {"n": len(images), "image_checks_flagged": float(np.mean([c.flagged for c in checks])),
+                         "uncertain_flagged": float(np.mean(uncertain)),
+                         "either_flagged": float(np.mean([c.flagged or u for c, u in zip(checks, uncertain)])),
+                         "image_check_reasons": _counts(c.reasons for c in checks if c.flagged)}
+        logger.info("%s: image checks %.3f, uncertain %.3f", name, results[name]["image_checks_flagged"],
+                    results[name]["uncertain_flagged"])
+    (args.report / "shifts.json").write_text(json.dumps({"card": str(args.card), "threshold": limit,
+                                                         "films": len(rows), "shifts": results}, indent=2) + "\n")
+    return 0
+
+
+def _plain(path: str, size: int) -> np.ndarray:
+    from cxr_engine.io import read_image
+    from cxr_engine.predictions import standardised
+
+    return standardised(read_image(path), size)
+
+
+def _counts(reasons) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for reason in reasons:
+        out[reason] = out.get(reason, 0) + 1
+    return out
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
