@@ -208,6 +208,17 @@ def test_undo_and_redo_every_annotation_edit(qtbot, make_window, study):
     window.desk.redo.trigger()
     assert flat(stored()[0].points) == pytest.approx(flat(moved.points))
 
+    # Dragging an end point (item 7) is one step too.
+    item = scene.annotation_items()[0]
+    before_end = stored()[0].points
+    end = QPointF(view.mapFromScene(item.mapToScene(QPointF(*before_end[1]))))
+    drag(view, end, end + QPointF(25, 35), steps=5)
+    (stretched,) = stored()
+    assert flat(stretched.points[:1]) == pytest.approx(flat(before_end[:1]))
+    assert flat(stretched.points[1:]) != pytest.approx(flat(before_end[1:]))
+    press(qtbot, window, Qt.Key.Key_Z, CTRL)
+    assert flat(stored()[0].points) == pytest.approx(flat(before_end))
+
     # Deleting, and editing a note's text.
     scene.annotation_items()[0].setSelected(True)
     press(qtbot, window, Qt.Key.Key_Delete)
