@@ -20,7 +20,7 @@ from cxr_desktop.presets import drag_start_window  # noqa: E402
 from cxr_desktop.viewer_model import HEATMAP_OUTLINE  # noqa: E402
 
 from test_desktop import (  # noqa: E402,F401  (fixtures)
-    MONO1, SIIM, WAIT_MS, card, drag, make_window, open_and_wait, private_settings, select, study, wait_classified,
+    SIIM, WAIT_MS, card, drag, make_window, open_and_wait, private_settings, select, study, wait_classified,
 )
 
 

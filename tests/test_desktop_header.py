@@ -3,7 +3,6 @@ file's tags with search, private elements marked, following the image; never in 
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 

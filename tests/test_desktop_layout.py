@@ -27,7 +27,7 @@ from cxr_desktop.qimage import to_rgb_array  # noqa: E402
 from cxr_desktop.settings import SETTINGS_ENV, AppSettings  # noqa: E402
 
 from test_desktop import (  # noqa: E402,F401  (fixtures)
-    SIIM, WAIT_MS, card, drag, make_window, open_and_wait, private_settings, select, study,
+    SIIM, card, drag, make_window, open_and_wait, private_settings, select, study,
 )
 
 REPO = Path(__file__).resolve().parents[1]
