@@ -9,6 +9,8 @@ from PySide6.QtCore import QByteArray, QRect, QSize
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import QApplication, QMainWindow
 
+from .comparison import LAYOUTS
+
 #: The size a first window asks for, in device-independent pixels, when the screen has room.
 PREFERRED_SIZE = QSize(1440, 900)
 #: A first window covers at most this fraction of the available screen (taskbars excluded).
@@ -110,24 +112,30 @@ def restore(window) -> None:
         window.setGeometry(first_geometry(available))
     else:
         window.setGeometry(fit_inside(window.geometry(), available))
+    window.setProperty(DEFAULT_STATE, window.saveState())  # the docks as built, for unattended runs
     state = layout.bytes("state")
     if state is not None:
         window.restoreState(state)
     window.viewer.set_corner_overlay(layout.toggle("corner_overlay", True))
     window.viewer.set_heatmap_visible(layout.toggle("heatmap", False))
     window.lungs.set_outline_visible(layout.toggle("lung_outline", False))
-    window.comparison.set_layout(layout.comparison if layout.comparison in ("1x1", "1x2", "2x2") else "1x1")
+    window.comparison.set_layout(layout.comparison if layout.comparison in LAYOUTS else "1x1")
 
 
 #: A window property: set, ``save`` keeps the reader's stored layout (an unattended run).
 FROZEN = "cxr_layout_frozen"
+#: A window property: the docks and toolbars as the window built them, before ``restore``.
+DEFAULT_STATE = "cxr_default_state"
 
 
 def for_unattended_run(window) -> None:
-    """The first-start layout (size, toggles, one viewport), and nothing stored at exit: an
+    """The first-start layout (size, docks, toggles, one viewport), and nothing stored at exit: an
     unattended run (screenshot, PDF, JSON) shows what its options ask for, whatever the reader
     left on, and leaves the reader's layout as it was."""
     window.setGeometry(first_geometry(available_geometry(window)))
+    default_state = window.property(DEFAULT_STATE)
+    if default_state is not None:
+        window.restoreState(default_state)
     window.viewer.set_corner_overlay(True)
     window.viewer.set_heatmap_visible(False)
     window.lungs.set_outline_visible(False)

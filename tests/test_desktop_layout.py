@@ -216,6 +216,7 @@ def test_an_unattended_run_ignores_and_keeps_the_readers_layout(qtbot, card, pri
     store.sync()
     window = _window(qtbot, card, private_settings)
     assert window.viewer.heatmap_visible and window.comparison.layout_name == "2x2"  # a session restores them
+    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, window.findChild(QDockWidget, "result"))
     window.close()
     window.deleteLater()
 
@@ -223,6 +224,8 @@ def test_an_unattended_run_ignores_and_keeps_the_readers_layout(qtbot, card, pri
     Automation(window, AutomationTask(screenshot=tmp_path / "shot.png", timeout_s=60))
     assert not window.viewer.heatmap_visible and window.viewer.corner_overlay
     assert window.comparison.layout_name == "1x1"
+    result = window.findChild(QDockWidget, "result")
+    assert window.dockWidgetArea(result) == Qt.DockWidgetArea.RightDockWidgetArea  # where the window puts it
     window.close()
     window.deleteLater()
     store.sync()
