@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", type=int, default=500, help="cxr3 JPEG images in the small folder")
     parser.add_argument("--rounds", type=int, default=1, help="times each measurement is repeated, alternating")
     parser.add_argument("--compare-full", action="store_true", help="also time --full-decode --decode-workers 1")
+    parser.add_argument("--make-only", action="store_true", help="only build the folders (and print where)")
     parser.add_argument("--baseline", type=Path, metavar="DIR", help="also time the cxr_engine of this source tree")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "cxr-bench-folders")
     parser.add_argument("cli_args", nargs="*", help="extra cxr-classify options (after --)")
@@ -50,11 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()}; {os.cpu_count()} cores", flush=True)
     for case in args.cases:
         folder = make_folder(case, args)
+        if args.make_only:
+            print(folder)
+            continue
         count = sum(1 for p in folder.iterdir() if p.is_file())
         for round_number in range(1, args.rounds + 1):
             if case == "j2k":
                 seconds = pydicom_full_decode(folder)
                 print(f"[{case} round {round_number}] pydicom pixel_array of {count} files: {seconds:.2f} s", flush=True)
+            if case == "small":
+                rate = model_only_rate(min(count, 64))
+                print(f"[{case} round {round_number}] the model alone (ONNX Runtime, batches of 8, inputs ready): "
+                      f"{rate:.1f} films/s, the ceiling for any folder", flush=True)
             elapsed, peak = run_cli(folder, args.cli_args)
             line = f"[{case} round {round_number}] cxr-classify {count} files: {elapsed:.2f} s = {count / elapsed:.1f} films/s, peak {peak / 2**20:.0f} MiB"
             if case == "j2k":
@@ -131,6 +139,25 @@ def pydicom_full_decode(folder: Path) -> float:
             "    pydicom.dcmread(p).pixel_array\n"
             "print(time.perf_counter() - t)\n")
     done = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def model_only_rate(images: int) -> float:
+    """Films/s of the bundled default model on ONNX Runtime alone (batches of 8 of a prepared
+    input, session already loaded; the first batch not counted), in a fresh process."""
+    code = ("import sys, time, numpy as np\n"
+            "from cxr_engine.backends import create_classifier\n"
+            "from cxr_engine.model_card import default_card\n"
+            "c = create_classifier(default_card(), backend='onnx').load()\n"
+            "s = c.card.input_size\n"
+            "x = np.random.default_rng(0).normal(size=(8, c.card.in_chans, s, s)).astype(np.float32)\n"
+            "c._logits(x)\n"
+            "n = int(sys.argv[1]) // 8 * 8\n"
+            "t = time.perf_counter()\n"
+            "for _ in range(n // 8):\n"
+            "    c._logits(x)\n"
+            "print(n / (time.perf_counter() - t))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(images)], capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])
 
 

@@ -3,9 +3,17 @@
 Measures, in one fresh process: time from process start to the main window shown (and whether
 torch was imported by then), to the first image on screen, to its first classification with
 Grad-CAM, and the resident memory with a folder open after every thumbnail and a "classify all".
+Also: when every thumbnail is shown (``thumbnails_done_s``; ``thumbnails_s`` from the start of the
+thumbnail job, which waits for the model to load), how long "classify all" takes
+(``classify_all_s``, started with the first classification, while thumbnails may still load), the
+longest stall of the GUI thread from opening the folder to the end (``max_gui_stall_ms``: the
+longest gap between two ticks of a 10 ms timer, less 10 ms) and the resident memory of the app
+with its decoding workers (``rss_with_workers_mib``).
 
     python -m benchmarks.make_dicom_folder /tmp/bench100 -n 100
     QT_QPA_PLATFORM=offscreen python -m benchmarks.bench_desktop /tmp/bench100 --model CARD.json
+    python -m benchmarks.bench_classify_folder --cases j2k --films 100 --make-only   # 100 J2K films
+    QT_QPA_PLATFORM=offscreen python -m benchmarks.bench_desktop /tmp/cxr-bench-folders/j2k_100 --model efficientnet-lite0
 """
 from __future__ import annotations
 
@@ -26,6 +34,50 @@ def rss_mib() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_tree_mib() -> float:
+    """Resident memory of this process and its children (the decoding workers), MiB."""
+    import os
+
+    total = 0
+    for pid in [os.getpid(), *_children(os.getpid())]:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 2**20
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+class StallMeter:
+    """The longest gap between two ticks of a ``period_ms`` timer on the GUI thread, less the period."""
+
+    def __init__(self, period_ms: int = 10):
+        from PySide6.QtCore import QTimer
+
+        self.period_s, self.longest_s, self.last = period_ms / 1000, 0.0, None
+        self.timer = QTimer()
+        self.timer.setInterval(period_ms)
+        self.timer.timeout.connect(self.tick)
+
+    def start(self) -> None:
+        self.last = time.perf_counter()
+        self.timer.start()
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        self.longest_s = max(self.longest_s, now - self.last - self.period_s)
+        self.last = now
 
 
 def main() -> None:
@@ -61,6 +113,7 @@ def main() -> None:
         times.setdefault("rss_after_first_classification_mib", rss_mib())
         if "classify_all_started" not in times:
             times["classify_all_started"] = True
+            times["classify_all_started_s"] = time.perf_counter() - T0
             window.classify_everything()  # thumbnails keep loading meanwhile
 
     def done(count):
@@ -70,13 +123,42 @@ def main() -> None:
         times["rss_with_folder_open_mib"] = rss_mib()
         app.quit()
 
+    stalls = StallMeter()
+
+    def thumbnails_shown():
+        paths = window.browser.image_paths()
+        worker = window.thumbnail_worker
+        if worker is not None and "thumbnails_started_s" not in times:
+            times["thumbnails_started_s"] = time.perf_counter() - T0
+        failed = {str(path) for path, _ in window.problems.problems()}
+        if paths and all(not window.browser._images[p].icon(0).isNull() or str(p) in failed for p in paths):
+            times.setdefault("thumbnails_done_s", time.perf_counter() - T0)
+
+    thumbnail_check = QTimer()
+    thumbnail_check.timeout.connect(thumbnails_shown)
+    thumbnail_check.start(20)
+
+    def finished(count):
+        times["max_gui_stall_ms"] = 1000 * stalls.longest_s
+        times["rss_with_workers_mib"] = rss_tree_mib()
+        done(count)
+
+    def open_folder():
+        times["open_s"] = time.perf_counter() - T0
+        stalls.start()
+        window.open_paths([args.folder])
+
     window.camShown.connect(after_first_cam)
-    window.classifyAllFinished.connect(done)
-    QTimer.singleShot(0, lambda: window.open_paths([args.folder]))
+    window.classifyAllFinished.connect(finished)
+    QTimer.singleShot(0, open_folder)
     QTimer.singleShot(600_000, app.quit)
     app.exec()
     window.close()
     times.pop("classify_all_started", None)
+    if "classify_all_done_s" in times and "classify_all_started_s" in times:
+        times["classify_all_s"] = times["classify_all_done_s"] - times["classify_all_started_s"]
+    if "thumbnails_done_s" in times and "thumbnails_started_s" in times:
+        times["thumbnails_s"] = times["thumbnails_done_s"] - times["thumbnails_started_s"]
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in times.items()}, indent=2))
 
 
