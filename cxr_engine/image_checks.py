@@ -32,6 +32,7 @@ import numpy as np
 from .errors import ModelError
 from .image import CxrImage
 from .model_card import INTENDED_USE, CardFile
+from .scope_score import REASON as UNCERTAIN, WORDS as UNCERTAIN_WORDS
 from .weights import verified_bytes
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ UPRIGHT = "upright"
 NOT_CHEST = "not-a-chest-radiograph"
 CROPPED = "cropped"
 INVERTED = "inverted"
-#: Clockwise turns (degrees) that bring the stored image to its shown orientation, by reason.
+#: How far a film with each reason is turned clockwise from upright (degrees).
 ROTATIONS = {"rotated-90": 90, "rotated-180": 180, "rotated-270": 270}
 CHECK_CLASSES = (
     UPRIGHT, "rotated-90", "rotated-180", "rotated-270",
@@ -60,7 +61,7 @@ REASON_WORDS = {
     INVERTED: "shown as a negative (inverted)",
     CROPPED: "cropped to part of the chest",
     NOT_CHEST: "not a chest radiograph",
-    "uncertain": "the model is unsure between its classes, as it rarely is on films like its training data",
+    UNCERTAIN: UNCERTAIN_WORDS,  # the classifier's own out-of-scope score, not an image check
 }
 
 
@@ -123,7 +124,7 @@ def _hog(grey: np.ndarray) -> np.ndarray:
 
 
 def features(thumb: np.ndarray) -> np.ndarray:
-    """(F,) float32 features of a :func:`thumbnail`: the 16×16 mean-pooled image (layout: where is
+    """(919,) float32 features of a :func:`thumbnail`: the 16×16 mean-pooled image (layout: where is
     bright, where dark), signed HOG over 8×8 cells (edge directions: which way the ribs and the
     mediastinum run), a 16-bin histogram, row and column mean profiles and texture statistics
     (share of flat pixels, mean absolute Laplacian) that tell photographs and screenshots from films."""
