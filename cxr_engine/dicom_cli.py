@@ -148,6 +148,10 @@ class DicomRun:
             except DicomNetworkError as exc:
                 print(f"cxr-classify: --send {exc}", file=sys.stderr)
                 return len(self.written)
+            except Exception as exc:  # a library error mid-send: told, not a traceback
+                logger.exception("sending to %s failed", node)
+                print(f"cxr-classify: --send {node}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                return len(self.written)
             for path, reason in report.failed:
                 print(f"cxr-classify: --send {node}: {path}: {reason}", file=sys.stderr)
             logger.info("sent %d of %d DICOM outputs to %s", len(report.done), len(self.written), node)

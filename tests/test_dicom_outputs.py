@@ -298,6 +298,27 @@ class TestSeries:
             DicomOutputWriter(tmp_path / "out", card).write(image, classifier.predict_with_cam(image))
 
 
+def test_a_source_with_invalid_header_values(tmp_path, dicom_dir, classifier, card):
+    """966_fixed.dcm stores a hash as Patient's Birth Date (DA): the outputs leave it empty."""
+    image = read_image(dicom_dir / "966_fixed.dcm")
+    written = DicomOutputWriter(tmp_path, card).write(image, classifier.predict_with_cam(image))
+    assert [o.kind for o in written] == ["sc", "sr", "pdf"]
+    for obj in written:
+        ds = pydicom.dcmread(obj.path)
+        assert ds.PatientBirthDate == "" and ds.PatientID == image.metadata.patient_id
+
+
+def test_any_failure_names_the_film(tmp_path, classified, card, monkeypatch):
+    from cxr_engine.dicom_outputs import secondary_capture
+
+    image, cam = classified
+    monkeypatch.setattr(secondary_capture.SCImage, "from_ref_dataset",
+                        classmethod(lambda cls, *a, **k: (_ for _ in ()).throw(TypeError("library says no"))))
+    with pytest.raises(DicomOutputError, match="could not be made: TypeError: library says no") as error:
+        DicomOutputWriter(tmp_path, card).write(image, cam)
+    assert error.value.path == Path(image.path)
+
+
 class TestDeidentified:
     def _all_values(self, ds) -> list[str]:
         values = []

@@ -7,6 +7,7 @@ identifier that slipped through a copy of the whole header.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 from ..errors import CxrError
+
+logger = logging.getLogger(__name__)
 
 #: Patient, study and source-image attributes an identified output copies from the source.
 COPIED_KEYWORDS: tuple[str, ...] = (
@@ -131,7 +134,25 @@ def reference_dataset(source: Dataset, deidentifier: Deidentifier | None = None)
                     "AccessionNumber", "StudyID", "ReferringPhysicianName"):
         if keyword not in out or out[keyword].value is None:
             setattr(out, keyword, "")
+    _drop_invalid_dates(out)
     return out
+
+
+def _drop_invalid_dates(ds: Dataset) -> None:
+    """Empty a date or time the source stores in a form its VR does not allow (a real file holds a
+    hash as Patient's Birth Date): the outputs' libraries refuse it, and these are Type 2."""
+    from pydicom.valuerep import DA, TM
+
+    for keyword, vr in (("PatientBirthDate", DA), ("StudyDate", DA), ("StudyTime", TM)):
+        value = str(ds.get(keyword, "") or "").strip()
+        if not value:
+            continue
+        try:
+            vr(value)
+        except ValueError:
+            # The value is the patient's: it is never logged.
+            logger.info("%s is not a valid %s: left empty in the DICOM outputs", keyword, vr.__name__)
+            setattr(ds, keyword, "")
 
 
 def _code_item(value: str, scheme: str, meaning: str) -> Dataset:

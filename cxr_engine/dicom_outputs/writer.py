@@ -130,6 +130,9 @@ class DicomOutputWriter:
             raise DicomOutputError(source_path, getattr(exc, "reason", str(exc))) from exc
         except OSError as exc:
             raise DicomOutputError(source_path, f"cannot write to {self.folder} ({exc.strerror or exc})") from exc
+        except Exception as exc:  # a header value the libraries refuse: this film fails, the batch goes on
+            logger.exception("DICOM outputs failed for %s", source_path)
+            raise DicomOutputError(source_path, f"the DICOM outputs could not be made: {type(exc).__name__}: {exc}") from exc
 
     def _holds(self, source: Path) -> bool:
         folder = Path(os.path.realpath(self.folder))
