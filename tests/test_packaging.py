@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -161,7 +162,8 @@ class TestSmokeChecks:
         assert "does not parse" in smoke.check_pdf(tmp_path / "fake.pdf")[0]
 
     def test_info_check_holds_each_variant_to_its_promise(self, smoke):
-        libraries = ["onnxruntime", "cv2", "reportlab", "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm"]
+        libraries = ["onnxruntime", "cv2", "reportlab", "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm",
+                     "highdicom", "pynetdicom"]
         info = {"frozen": True, "importable": dict.fromkeys(libraries, True) | {"torch": False},
                 "decoders": {"jpeg_2000": ["gdcm", "pylibjpeg"]},
                 "decoded": {"a.dcm": {"engine": "ok 10x10 uint16", "plugins": {"gdcm": "ok", "pylibjpeg": "error: x"}}}}
@@ -173,6 +175,35 @@ class TestSmokeChecks:
         assert "cannot import torch" in smoke.check_info(info, "full")
         info["importable"]["torch"] = True
         assert "torch is importable, but the lite bundle must not hold it" in smoke.check_info(info, "lite")
+
+
+def test_dicom_outputs_check(smoke):
+    films = {"a.dcm": {f"{who}/{kind}": f"ok x; same study: {who == 'identified'}"
+                       for who in ("identified", "deidentified") for kind in ("sc", "sr", "pdf")}}
+    info = {"films": films, "network": "ok 86 retrieve contexts", "torch_imported": False}
+    assert smoke.check_dicom_outputs(info, "lite") == []
+    del films["a.dcm"]["deidentified/sr"]
+    films["a.dcm"]["identified/sc"] = "ok x; same study: False"
+    info["torch_imported"] = True
+    problems = smoke.check_dicom_outputs(info, "lite")
+    assert problems == ["a.dcm: identified sc: ok x; same study: False", "a.dcm: deidentified sr: missing",
+                        "the DICOM outputs imported torch in the lite bundle"]
+    assert smoke.check_dicom_outputs({"error": "boom"}, "lite") == ["the DICOM outputs could not start: boom"]
+
+
+def test_dicom_outputs_from_source(tmp_path):
+    """The bundles' ``--dicom-outputs`` check, run from source on one sample film."""
+    pytest.importorskip("highdicom")
+    pytest.importorskip("onnxruntime")
+    sample = sorted((REPO / "resources" / "samples" / "study").glob("*.dcm"))[0]
+    out = tmp_path / "dicom.json"
+    proc = subprocess.run([sys.executable, str(PACKAGING / "cxr_reader.py"), "--dicom-outputs", str(out),
+                           str(tmp_path / "objects"), str(sample)], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    info = json.loads(out.read_text())
+    assert load("smoke_test").check_dicom_outputs(info, "lite") == []
+    assert info["torch_imported"] is False
 
 
 def test_bundle_info_from_source_lists_the_decoders(tmp_path):

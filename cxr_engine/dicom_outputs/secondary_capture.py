@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 from highdicom.sc import SCImage
 from pydicom.dataset import Dataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
+from pydicom.uid import ExplicitVRLittleEndian
 
 #: Longest side, in pixels, of the captured film (larger films are shrunk; the band is added below).
 MAX_SIDE = 2048
@@ -117,5 +117,3 @@ def _copy_deidentification(reference: Dataset, target: Dataset) -> None:
         if keyword in reference:
             setattr(target, keyword, reference[keyword].value)
 
-
-SOP_CLASS_UID = SecondaryCaptureImageStorage
