@@ -85,7 +85,7 @@ def compare(path: Path, classifier) -> dict:
     full = read_image(path)
     full_s = time.perf_counter() - started
     started = time.perf_counter()
-    reduced = read_image(path, DecodeRequest.for_model(classifier.card.input_size))
+    reduced = read_image(path, DecodeRequest.for_model(classifier.card.input_size, classifier.card.preprocessing_version))
     reduced_s = time.perf_counter() - started
     a, b = classifier.predict([full, reduced])
     return {"path": str(path), "reduction": reduced.reduction, "full": a.label, "reduced": b.label,

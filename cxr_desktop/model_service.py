@@ -112,7 +112,8 @@ def classify_paths(classifier, paths: list[Path], batch_size: int = BATCH_SIZE):
             yield done, total, path, prediction, reason
         batch.clear()
 
-    for path, image in read_in_order(paths, DecodeRequest.for_model(classifier.card.input_size)):
+    card = classifier.card
+    for path, image in read_in_order(paths, DecodeRequest.for_model(card.input_size, card.preprocessing_version)):
         if isinstance(image, Exception):
             yield from flush()
             done += 1

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as exc:
         print(f"cxr-classify: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    reader = _start_reader(args, card.input_size)  # decoding workers start while the inputs are scanned
+    reader = _start_reader(args, card)  # decoding workers start while the inputs are scanned
     try:
         return _classify_inputs(args, card, reader)
     finally:
@@ -157,14 +157,14 @@ def _classify_inputs(args, card, reader) -> int:
     return _write_results(files, classifier, args, reader, segmenter, inputs.problems)
 
 
-def _start_reader(args, input_size: int):
+def _start_reader(args, card):
     """What decodes the inputs, as :func:`_decode_request` says: a started ``DecodePool`` of
     ``--decode-workers`` isolated workers (default one per core), or ``read_image`` in this
     process without ``--isolation``."""
     from .decode_pool import DecodePool, available_cores
     from .io import read_image
 
-    request = _decode_request(args, input_size)
+    request = _decode_request(args, card)
     if not args.isolation:
         return functools.partial(read_image, request=request)
     return DecodePool(args.decode_workers or available_cores(), request, timeout_s=args.decode_timeout).start()
@@ -216,14 +216,14 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
     return EXIT_SOME_FAILED if failures or unsent else EXIT_OK
 
 
-def _decode_request(args, input_size: int):
+def _decode_request(args, card):
     """Full resolution where outputs are drawn at the image's pixel grid (heat-maps, lung masks) or
     ``--full-decode`` asks for it; else what the model input needs (``DecodeRequest.for_model``)."""
     from .reduced_decode import FULL, DecodeRequest
 
     if args.full_decode or args.cam_dir or args.lung_mask_dir or dicom_cli.wanted(args):
         return FULL
-    return DecodeRequest.for_model(input_size)
+    return DecodeRequest.for_model(card.input_size, card.preprocessing_version)
 
 
 def _with_known_problems(reader, problems: dict):

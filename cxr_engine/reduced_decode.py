@@ -57,8 +57,17 @@ class DecodeRequest:
         return self.min_side is None
 
     @classmethod
-    def for_model(cls, input_size: int) -> "DecodeRequest":
-        """What the model input needs: ``MODEL_DECODE_FACTOR`` × ``input_size`` pixels on the short side."""
+    def for_model(cls, input_size: int, preprocessing_version: str | None = None) -> "DecodeRequest":
+        """What the model input needs: ``MODEL_DECODE_FACTOR`` × ``input_size`` pixels on the short side.
+
+        Full resolution for a preprocessing that crops the image before resizing it (cxr-pre-2's
+        lung box): the crop's size is known only after segmentation, and the agreement of reduced
+        decodes was measured for the whole-image preprocessing (cxr-pre-1) only.
+        """
+        from .preprocessing import LUNG_BOX_VERSION
+
+        if preprocessing_version == LUNG_BOX_VERSION:
+            return cls()
         return cls(MODEL_DECODE_FACTOR * int(input_size))
 
     @classmethod

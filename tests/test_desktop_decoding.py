@@ -58,7 +58,8 @@ def test_thumbnails_and_classify_all_decode_each_film_once_per_size(qtbot, films
         # The model's copies are reduced where the syntax allows (J2K and JPEG), the others full.
         from cxr_engine.reduced_decode import DecodeRequest
 
-        request = DecodeRequest.for_model(window.classification.card.input_size)
+        card = window.classification.card
+        request = DecodeRequest.for_model(card.input_size, card.preprocessing_version)
         reductions = {p.name: decoder.read(p, request).reduction for p in paths}
         assert reductions == {"966_fixed.dcm": 4, "RG1_J2KI.dcm": 2, "Fake_MONOHR1.dcm": 2, "CR-MONO1-10-chest.dcm": 1}
         assert decoder.decodes - before == 2 * len(FILMS)

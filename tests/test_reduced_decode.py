@@ -37,6 +37,8 @@ class TestRequest:
     def test_full_and_model_requests(self):
         assert FULL.full and not MODEL_REQUEST.full
         assert MODEL_REQUEST.min_side == 448
+        assert DecodeRequest.for_model(224, "cxr-pre-1") == MODEL_REQUEST
+        assert DecodeRequest.for_model(224, "cxr-pre-2").full  # the lung box crops: full resolution
 
     def test_a_nonpositive_size_is_refused(self):
         with pytest.raises(ValueError, match="min_side"):
