@@ -127,3 +127,20 @@ def test_reduced_decode_through_the_isolated_worker(dicom_dir):
     local = read_image(path, MODEL_REQUEST)
     assert isolated.reduction == 4 and np.array_equal(isolated.stored, local.stored)
     assert full.reduction == 1 and full.shape == (2128, 2000)
+
+
+def test_signed_j2k_is_read_back_as_signed_stored_values(tmp_path):
+    """pydicom's signed 16-bit MR_small.dcm as J2K lossless: Pillow offsets signed samples by
+    2**(precision-1); undone, the reduced values are the full decode's block means to within the
+    wavelet's low-pass (an offset error would be 32,768 off)."""
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import JPEG2000Lossless
+
+    ds = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+    assert ds.PixelRepresentation == 1
+    ds.compress(JPEG2000Lossless, encoding_plugin="pylibjpeg")
+    ds.save_as(tmp_path / "mr_j2k.dcm")
+    full, reduced = read_image(tmp_path / "mr_j2k.dcm"), read_image(tmp_path / "mr_j2k.dcm", DecodeRequest(16))
+    assert reduced.reduction == 4 and reduced.stored.dtype == full.stored.dtype == np.int16
+    difference = np.abs(reduced.stored.astype(np.float64) - _block_means(full.stored, 4))
+    assert np.median(difference) < 0.05 * (int(full.stored.max()) - int(full.stored.min()))
