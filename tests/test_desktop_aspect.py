@@ -143,6 +143,7 @@ def test_heatmap_and_annotations_stay_on_the_same_pixels_on_a_nonsquare_film(qtb
     hot = np.argwhere(np.abs(scene.render_image(heatmap=True, annotations=False).astype(int) - plain).sum(2) > 60)
     assert hot.size and hot.mean(0) == pytest.approx((110, 310), abs=2.0)
     assert hot[:, 0].min() >= 94 and hot[:, 0].max() <= 126  # the layer's smoothing blurs the edge a little
+    box.set_label("")  # the rectangle's ROI statistics label (issue 18) is not the geometry checked here
     marked = np.argwhere(np.abs(scene.render_image(heatmap=False, annotations=True).astype(int) - plain).sum(2) > 60)
     assert marked.mean(0) == pytest.approx((110, 310), abs=2.0)
     assert (marked[:, 0].min(), marked[:, 0].max()) == pytest.approx((100, 120), abs=3)
