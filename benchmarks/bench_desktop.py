@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--model", default="")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--limit", type=float, default=600.0, help="seconds before giving up (figures so far are printed)")
     args = parser.parse_args()
 
     from PySide6.QtCore import QTimer
@@ -151,7 +152,13 @@ def main() -> None:
     window.camShown.connect(after_first_cam)
     window.classifyAllFinished.connect(finished)
     QTimer.singleShot(0, open_folder)
-    QTimer.singleShot(600_000, app.quit)
+
+    def give_up():
+        times["gave_up_s"] = time.perf_counter() - T0
+        times["max_gui_stall_ms"] = 1000 * stalls.longest_s
+        app.quit()
+
+    QTimer.singleShot(int(args.limit * 1000), give_up)
     app.exec()
     window.close()
     times.pop("classify_all_started", None)
