@@ -204,6 +204,7 @@ class ImageScene(QGraphicsScene):
         side = max(width, height)
         line_scale, text_scale = max(1.0, side / EXPORT_LINE_PX), max(1.0, side / EXPORT_TEXT_PX)
         marks = [*self._annotation_items.values(), *self._overlays]
+        self.heatmap_layer.outline_item.set_export_scale(line_scale, text_scale)
         was_visible = [item.isVisible() for item in marks]
         for item in marks:
             item.setVisible(annotations and item.isVisible())
@@ -211,7 +212,6 @@ class ImageScene(QGraphicsScene):
         target = QImage(width, height, QImage.Format.Format_RGB888)
         target.fill(QColor(0, 0, 0))
         painter = QPainter(target)
-        self.heatmap_layer.outline_item.set_export_scale(line_scale, text_scale)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         self.render(painter, QRectF(0, 0, width, height), rect)
@@ -220,8 +220,8 @@ class ImageScene(QGraphicsScene):
         for item, visible in zip(marks, was_visible):
             item.setVisible(visible)
             item.set_export_scale(1.0, 1.0)
+        self.heatmap_layer.outline_item.set_export_scale(1.0, 1.0)
         for item in selected:
             item.setSelected(True)
         return to_rgb_array(target)
 
-        self.heatmap_layer.outline_item.set_export_scale(1.0, 1.0)
