@@ -16,6 +16,7 @@ from PySide6.QtCore import QPointF  # noqa: E402
 
 from cxr_desktop.annotation_model import AnnotationStore  # noqa: E402
 from cxr_desktop.heatmap import heatmap_rgba  # noqa: E402
+from cxr_desktop.heatmap_layer import OUTLINE_PX  # noqa: E402
 from cxr_desktop.image_scene import ImageScene  # noqa: E402
 from cxr_desktop.limits_panel import LimitsPanel  # noqa: E402
 from cxr_desktop.result_model import ResultModel  # noqa: E402
@@ -107,6 +108,8 @@ def test_outline_mode_draws_one_contour_at_the_stated_level(qtbot, classified, c
     outside = [(r, c) for r, c in zip(*np.nonzero(shown < OUTLINE_LEVEL - 0.1))][::997]
     assert not any(path.contains(QPointF(c + 0.5, r + 0.5)) for r, c in outside)
     assert tint(scene) > 0.1  # exported with the heat-map
+    scene.render_image(2048, heatmap=True)  # a large rendering draws the outline thicker ...
+    assert layer.outline_item.pen().widthF() == OUTLINE_PX  # ... and the screen's line is back afterwards
 
     viewer.set_heatmap(weak.heatmap, weak.target_class, weak.prediction.probability(weak.target_class))
     assert layer.outline_item.path().isEmpty()
