@@ -27,13 +27,17 @@ TOOLS = (
 )
 
 
-def _action(window, text: str, slot=None, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:
+def make_action(window, text: str, slot=None, shortcut=None, tip: str = "", checkable: bool = False) -> QAction:
+    """A window-wide QAction; ``shortcut`` is one key sequence or a tuple/list of them (the first is
+    named in the tooltip)."""
     action = QAction(text, window)
-    if shortcut:
-        action.setShortcut(QKeySequence(shortcut))
+    keys = list(shortcut) if isinstance(shortcut, (tuple, list)) else ([shortcut] if shortcut else [])
+    if keys:
+        action.setShortcuts([QKeySequence(k) for k in keys])
         action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
     if tip:
-        action.setToolTip(f"{tip} ({QKeySequence(shortcut).toString()})" if shortcut else tip)
+        first = QKeySequence(keys[0]).toString(QKeySequence.SequenceFormat.NativeText) if keys else ""
+        action.setToolTip(f"{tip} ({first})" if first else tip)
         action.setStatusTip(tip)
     action.setCheckable(checkable)
     if slot is not None:
@@ -45,67 +49,67 @@ def create(window) -> SimpleNamespace:
     """Every action of ``window``, connected; menus and toolbars are added by ``install``."""
     v = window.viewer
     a = SimpleNamespace()
-    a.open_folder = _action(window, "Open folder…", window.open_folder_dialog, QKeySequence.StandardKey.Open)
-    a.open_files = _action(window, "Open files…", window.open_files_dialog, "Ctrl+Shift+O")
-    a.open_sample = _action(window, "Open sample study", window.open_sample)
-    a.export_image = _action(window, "Export PDF (this image)…", lambda: window.export_pdf("image"), "Ctrl+E",
+    a.open_folder = make_action(window, "Open folder…", window.open_folder_dialog, QKeySequence.StandardKey.Open)
+    a.open_files = make_action(window, "Open files…", window.open_files_dialog, "Ctrl+Shift+O")
+    a.open_sample = make_action(window, "Open sample study", window.open_sample)
+    a.export_image = make_action(window, "Export PDF (this image)…", lambda: window.export_pdf("image"), "Ctrl+E",
                              "Write an annotated PDF summary of the image on screen")
-    a.export_study = _action(window, "Export PDF (whole study)…", lambda: window.export_pdf("study"), "Ctrl+Shift+E",
+    a.export_study = make_action(window, "Export PDF (whole study)…", lambda: window.export_pdf("study"), "Ctrl+Shift+E",
                              "Write an annotated PDF summary of every image in this study")
-    a.export_view = _action(window, "Export view as image…", window.export_view, "Ctrl+Shift+S",
+    a.export_view = make_action(window, "Export view as image…", window.export_view, "Ctrl+Shift+S",
                             "Save the image as displayed as PNG or JPEG, with or without annotations and heat-map")
-    a.settings = _action(window, "Settings…", window.open_settings)
-    a.dicom_nodes = _action(window, "DICOM nodes…", lambda: pacs_controller.open_dicom_nodes(window),
+    a.settings = make_action(window, "Settings…", window.open_settings)
+    a.dicom_nodes = make_action(window, "DICOM nodes…", lambda: pacs_controller.open_dicom_nodes(window),
                             tip="The PACS and other DICOM nodes to query, retrieve from and send to; Verify")
-    a.query_retrieve = _action(window, "Query/Retrieve…", lambda: pacs_controller.open_query_retrieve(window),
+    a.query_retrieve = make_action(window, "Query/Retrieve…", lambda: pacs_controller.open_query_retrieve(window),
                                tip="Find studies on a DICOM node and retrieve one into the cache folder")
-    a.send_result = _action(window, "Send AI result to a DICOM node…", lambda: pacs_controller.send_result(window),
+    a.send_result = make_action(window, "Send AI result to a DICOM node…", lambda: pacs_controller.send_result(window),
                             tip="Secondary Capture, structured report and PDF of the image on screen, sent on request")
     # Ctrl+Q everywhere (Cmd+Q on macOS): the platform's StandardKey.Quit is empty on Windows and
     # on platforms without a theme, where the menu promised a shortcut that did nothing.
-    a.quit = _action(window, "Quit", window.close, "Ctrl+Q")
+    a.quit = make_action(window, "Quit", window.close, "Ctrl+Q")
 
-    a.fit = _action(window, "Fit", window.view.fit, "F", "Fit the image to the window")
-    a.one_to_one = _action(window, "1:1", window.view.actual_size, "1", "One image pixel per screen pixel")
-    a.zoom_in = _action(window, "Zoom in", lambda: window.view.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
-    a.zoom_out = _action(window, "Zoom out", lambda: window.view.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
-    a.auto_window = _action(window, "Auto W/L", window.apply_auto_window, "Shift+A",
+    a.fit = make_action(window, "Fit", window.view.fit, "F", "Fit the image to the window")
+    a.one_to_one = make_action(window, "1:1", window.view.actual_size, "1", "One image pixel per screen pixel")
+    a.zoom_in = make_action(window, "Zoom in", lambda: window.view.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
+    a.zoom_out = make_action(window, "Zoom out", lambda: window.view.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
+    a.auto_window = make_action(window, "Auto W/L", window.apply_auto_window, "Shift+A",
                             "Automatic window from the image's own values")
-    a.invert = _action(window, "Invert", v.set_user_invert, "I", "Invert the grey scale", checkable=True)
-    a.rotate = _action(window, "Rotate", lambda: v.rotate(90), "R", "Rotate 90° clockwise")
-    a.flip_h = _action(window, "Flip H", lambda on: v.set_flip(horizontal=on), "Shift+H", "Mirror left–right",
+    a.invert = make_action(window, "Invert", v.set_user_invert, "I", "Invert the grey scale", checkable=True)
+    a.rotate = make_action(window, "Rotate", lambda: v.rotate(90), "R", "Rotate 90° clockwise")
+    a.flip_h = make_action(window, "Flip H", lambda on: v.set_flip(horizontal=on), "Shift+H", "Mirror left–right",
                        checkable=True)
-    a.flip_v = _action(window, "Flip V", lambda on: v.set_flip(vertical=on), "Shift+V", "Mirror top–bottom",
+    a.flip_v = make_action(window, "Flip V", lambda on: v.set_flip(vertical=on), "Shift+V", "Mirror top–bottom",
                        checkable=True)
-    a.reset = _action(window, "Reset", window.reset_view, "Home", "Default window, upright, fitted")
-    a.corner_overlay = _action(window, "Info overlay", v.set_corner_overlay, "O",
+    a.reset = make_action(window, "Reset", window.reset_view, "Home", "Default window, upright, fitted")
+    a.corner_overlay = make_action(window, "Info overlay", v.set_corner_overlay, "O",
                                "Show or hide the patient and technique text in the corners", checkable=True)
     a.corner_overlay.setChecked(v.corner_overlay)
-    a.heatmap = _action(window, "Heat-map", v.set_heatmap_visible, "H", "Show or hide the Grad-CAM heat-map",
+    a.heatmap = make_action(window, "Heat-map", v.set_heatmap_visible, "H", "Show or hide the Grad-CAM heat-map",
                         checkable=True)
     lungs = window.lungs
-    a.lung_outline = _action(window, "Lung outline", lungs.set_outline_visible, "L",
+    a.lung_outline = make_action(window, "Lung outline", lungs.set_outline_visible, "L",
                              "Outline the lung fields found by the lung model", checkable=True)
-    a.ctr = _action(window, "CTR", lungs.set_ctr_visible, "C",
+    a.ctr = make_action(window, "CTR", lungs.set_ctr_visible, "C",
                     "Cardiothoracic ratio: lines proposed from the lung fields, ends draggable (frontal films)",
                     checkable=True)
     lungs.outlineVisibleChanged.connect(lambda on: _set_checked(a.lung_outline, on))
     lungs.ctrVisibleChanged.connect(lambda on: _set_checked(a.ctr, on))
-    a.next_image = _action(window, "Next image", lambda: window.browser.select_next(1),
+    a.next_image = make_action(window, "Next image", lambda: window.browser.select_next(1),
                            QKeySequence.StandardKey.MoveToNextPage)
-    a.previous_image = _action(window, "Previous image", lambda: window.browser.select_next(-1),
+    a.previous_image = make_action(window, "Previous image", lambda: window.browser.select_next(-1),
                                QKeySequence.StandardKey.MoveToPreviousPage)
-    a.delete = _action(window, "Delete annotation", window.scene.delete_selected, QKeySequence.StandardKey.Delete)
-    a.classify_study = _action(window, "Classify study", window.classify_study, None,
+    a.delete = make_action(window, "Delete annotation", window.scene.delete_selected, QKeySequence.StandardKey.Delete)
+    a.classify_study = make_action(window, "Classify study", window.classify_study, None,
                                "Classify every image of the current study")
-    a.classify_all = _action(window, "Classify all", window.classify_everything, None,
+    a.classify_all = make_action(window, "Classify all", window.classify_everything, None,
                              "Classify every image that was opened")
-    a.about = _action(window, "About", window.about)
+    a.about = make_action(window, "About", window.about)
 
     a.tools = QActionGroup(window)
     a.tool = {}
     for mode, text, key, tip in TOOLS:
-        action = _action(window, text, None, key, tip, checkable=True)
+        action = make_action(window, text, None, key, tip, checkable=True)
         action.triggered.connect(lambda _=False, m=mode: window.set_tool(m))
         a.tools.addAction(action)
         a.tool[mode] = action

@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMenu, QToolBar, QToolButton
 
 from . import layout_state
+from .actions import make_action
 from .presets import presets_for
 
 #: Keys 2–9 apply the first eight window presets of the current image (``1`` is 1:1).
@@ -20,24 +21,11 @@ LAYOUT_ACTIONS = (("1x1", "One viewport (1×1)", "Ctrl+1"), ("1x2", "Two viewpor
                   ("2x2", "Four viewports (2×2)", "Ctrl+4"))
 
 
-def _action(window, text: str, slot=None, keys=(), tip: str = "", checkable: bool = False) -> QAction:
-    action = QAction(text, window)
-    if keys:
-        action.setShortcuts([QKeySequence(k) for k in keys])
-        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-    if tip:
-        first = QKeySequence(keys[0]).toString(QKeySequence.SequenceFormat.NativeText) if keys else ""
-        action.setToolTip(f"{tip} ({first})" if first else tip)
-        action.setStatusTip(tip)
-    action.setCheckable(checkable)
-    if slot is not None:
-        (action.toggled if checkable else action.triggered).connect(slot)
-    return action
 
 
 def _viewer_action(window, text: str, slot, key: str) -> QAction:
     """An action whose key works while the focus is in the viewer page (any viewport)."""
-    action = _action(window, text, slot, (key,))
+    action = make_action(window, text, slot, (key,))
     action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
     window.comparison.addAction(action)
     return action
@@ -59,17 +47,17 @@ def install(window) -> SimpleNamespace:
     a.layout_group = QActionGroup(window)
     a.layouts = {}
     for name, text, key in LAYOUT_ACTIONS:
-        action = _action(window, text, None, (key,), f"Show {text.split(' (')[0].lower()}", checkable=True)
+        action = make_action(window, text, None, (key,), f"Show {text.split(' (')[0].lower()}", checkable=True)
         action.triggered.connect(lambda _=False, n=name: comparison.set_layout(n))
         a.layout_group.addAction(action)
         a.layouts[name] = action
     comparison.layoutChanged.connect(lambda n: a.layouts[n].setChecked(True))
     a.layouts[comparison.layout_name].setChecked(True)
-    a.link = _action(window, "Link viewports", comparison.linker.set_enabled, ("Ctrl+L",),
+    a.link = make_action(window, "Link viewports", comparison.linker.set_enabled, ("Ctrl+L",),
                      "Window/level, zoom and pan of one viewport move the others by the same amount", checkable=True)
-    a.header = _action(window, "DICOM header…", lambda: show_header(window), ("Ctrl+I",),
+    a.header = make_action(window, "DICOM header…", lambda: show_header(window), ("Ctrl+I",),
                        "Every tag of the image's file, with search")
-    a.print = _action(window, "Print…", lambda: _print(window), (QKeySequence.StandardKey.Print,),
+    a.print = make_action(window, "Print…", lambda: _print(window), (QKeySequence.StandardKey.Print,),
                       "Print the image as shown (no patient identifiers)")
     a.undo = window.history.stack.createUndoAction(window, "Undo")
     a.undo.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Undo))
@@ -82,14 +70,14 @@ def install(window) -> SimpleNamespace:
     a.next_image_arrow = _viewer_action(window, "Next image", lambda: window.browser.select_next(1), "Right")
     a.previous_image_arrow = _viewer_action(window, "Previous image", lambda: window.browser.select_next(-1), "Left")
     # "?" is typed with Shift on most layouts; platforms differ in whether the shortcut sees it.
-    a.shortcuts = _action(window, "Keyboard shortcuts", lambda: show_shortcuts(window), ("F1", "?", "Shift+?"))
-    a.guide = _action(window, "User guide", lambda: show_guide(window))
-    a.larger_text = _action(window, "Larger text", lambda: layout_state.change_font_size(window, 1.0))
-    a.smaller_text = _action(window, "Smaller text", lambda: layout_state.change_font_size(window, -1.0))
-    a.default_text = _action(window, "Default text size", lambda: layout_state.change_font_size(window, 0.0))
+    a.shortcuts = make_action(window, "Keyboard shortcuts", lambda: show_shortcuts(window), ("F1", "?", "Shift+?"))
+    a.guide = make_action(window, "User guide", lambda: show_guide(window))
+    a.larger_text = make_action(window, "Larger text", lambda: layout_state.change_font_size(window, 1.0))
+    a.smaller_text = make_action(window, "Smaller text", lambda: layout_state.change_font_size(window, -1.0))
+    a.default_text = make_action(window, "Default text size", lambda: layout_state.change_font_size(window, 0.0))
     a.presets = []
     for index, key in enumerate(PRESET_KEYS):
-        action = _action(window, f"Window preset {index + 1}", lambda _=False, i=index: apply_nth_preset(window, i),
+        action = make_action(window, f"Window preset {index + 1}", lambda _=False, i=index: apply_nth_preset(window, i),
                          (key,))
         window.addAction(action)
         a.presets.append(action)

@@ -192,14 +192,7 @@ class ImageCheckCard(CardFile):
 
 def check_card(name_or_path: str | None = None, models_dir: Path | None = None) -> ImageCheckCard:
     """The bundled image-check card (default ``image-checks``), or a card JSON by path."""
-    if name_or_path and Path(name_or_path).suffix == ".json":
-        return ImageCheckCard.load(name_or_path)
-    from .resources import models_dir as default_dir
-
-    path = Path(models_dir or default_dir()) / f"{name_or_path or DEFAULT_NAME}.json"
-    if not path.exists():
-        raise ModelError(f"{path}: no image-check model bundled")
-    return ImageCheckCard.load(path)
+    return ImageCheckCard.named(name_or_path, DEFAULT_NAME, "image-check model", models_dir)
 
 
 @dataclass(frozen=True)

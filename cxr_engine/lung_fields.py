@@ -103,14 +103,7 @@ class LungModelCard(CardFile):
 
 def lung_card(name_or_path: str | None = None, models_dir: Path | None = None) -> LungModelCard:
     """The bundled lung model's card (default ``lung-unet``), or a card JSON by path."""
-    if name_or_path and Path(name_or_path).suffix == ".json":
-        return LungModelCard.load(name_or_path)
-    from .resources import models_dir as default_dir
-
-    path = Path(models_dir or default_dir()) / f"{name_or_path or DEFAULT_NAME}.json"
-    if not path.exists():
-        raise ModelError(f"{path}: no lung segmentation model bundled")
-    return LungModelCard.load(path)
+    return LungModelCard.named(name_or_path, DEFAULT_NAME, "lung segmentation model", models_dir)
 
 
 # --------------------------------------------------------------------------- geometry and plausibility

@@ -49,6 +49,19 @@ class CardFile:
             raise ModelError(f"{path}: cannot read model card ({exc})") from exc
 
     @classmethod
+    def named(cls, name_or_path: str | None, default_name: str, what: str, models_dir: Path | None = None):
+        """The card ``<name_or_path or default_name>.json`` in the models folder (default: the bundled
+        one), or a card JSON by path; ``ModelError`` naming ``what`` when there is none."""
+        if name_or_path and Path(name_or_path).suffix == ".json":
+            return cls.load(name_or_path)
+        from .resources import models_dir as default_dir
+
+        path = Path(models_dir or default_dir()) / f"{name_or_path or default_name}.json"
+        if not path.exists():
+            raise ModelError(f"{path}: no {what} bundled")
+        return cls.load(path)
+
+    @classmethod
     def from_json_data(cls, data: dict, path: Path):
         """The card from its JSON object, remembered at ``path``; ``ModelError`` when it is not an object
         or lacks a ``REQUIRED`` field. Unknown keys are ignored (cards written by later versions)."""
