@@ -19,7 +19,8 @@ highdicom = pytest.importorskip("highdicom")
 from cxr_engine.dicom_outputs import DicomOutputError, DicomOutputWriter  # noqa: E402
 from cxr_engine.dicom_outputs.encapsulated_pdf import pdf_bytes  # noqa: E402
 from cxr_engine.dicom_outputs.presentation_state import Mark  # noqa: E402
-from cxr_engine.dicom_outputs.secondary_capture import NOTICE, capture_pixels, line_height  # noqa: E402
+from cxr_engine.dicom_outputs.secondary_capture import (  # noqa: E402
+    NOTICE, SCOPE_HEADING, band_warning_lines, capture_pixels, line_height)
 from cxr_engine.dicom_outputs.writer import default_film, result_lines  # noqa: E402
 from cxr_engine.io import read_image  # noqa: E402
 from cxr_engine.model_card import ModelCard  # noqa: E402
@@ -131,7 +132,8 @@ class TestSecondaryCapture:
         image, cam = classified
         pixels = pydicom.dcmread(outputs["sc"].path).pixel_array
         rows, cols = image.display_shape
-        assert pixels.shape == (rows + 3 * line_height(cols), cols, 3)
+        # Two result lines, the red scope heading and the one warning ("a test warning"), the notice.
+        assert pixels.shape == (rows + 5 * line_height(cols), cols, 3)
         film = pixels[:rows]
         hot = np.unravel_index(np.argmax(cam.heatmap), cam.heatmap.shape)
         r, g, b = (int(v) for v in film[hot])
@@ -143,12 +145,45 @@ class TestSecondaryCapture:
         # Each band line holds text: bright pixels on black, the notice in amber.
         band = pixels[rows:]
         height = line_height(cols)
-        for number in range(3):
+        for number in range(5):
             line = band[number * height:(number + 1) * height]
             assert (line.max(axis=2) > 200).sum() > 50, f"band line {number} holds no text"
-        notice = band[2 * height:]
+        heading = band[2 * height:3 * height]
+        lit = heading[heading.max(axis=2) > 200].astype(int)
+        assert np.all(lit[:, 0] > lit[:, 1] + 100), "the out-of-scope heading is not red"
+        notice = band[4 * height:]
         lit = notice[notice.max(axis=2) > 200]
         assert np.all(lit[:, 0] >= lit[:, 2]), "the notice is not amber"
+
+    def test_band_carries_the_warnings_of_an_out_of_scope_film(self, classified):
+        """Finding 3: the SC (what PACS shows) said "AI result: COVID-19 91%" and nothing else for an
+        inverted, upside-down film whose SR and CSV flag it out of scope."""
+        image, cam = classified
+        film = default_film(image, cam)
+        warning = ("image check: shown as a negative (inverted), upside down (turned 180\u00b0): outside what "
+                   "the model was trained for")
+        plain = capture_pixels(film, result_lines(cam))
+        flagged = capture_pixels(film, result_lines(cam), warnings=(warning, "lateral view: the model is made "
+                                                                    "for frontal (PA/AP) chest films"))
+        rows, height = film.shape[0], line_height(film.shape[1])
+        assert plain.shape[0] == rows + 3 * height
+        added = band_warning_lines((warning, "lateral view: the model is made for frontal (PA/AP) chest films"))
+        assert flagged.shape[0] == rows + (3 + len(added)) * height
+        assert added[0][0] == SCOPE_HEADING and "NOT RELIABLE" in SCOPE_HEADING
+        text = " ".join(line for line, _ in added[1:])
+        assert "turned 180 deg" in text and "lateral view" in text and "?" not in text
+        assert all(len(line) <= 64 for line, _ in added)
+        heading = flagged[rows + 2 * height:rows + 3 * height]
+        lit = heading[heading.max(axis=2) > 200].astype(int)
+        assert len(lit) > 50 and np.all(lit[:, 0] > lit[:, 1] + 100), "no red out-of-scope heading"
+
+    def test_written_capture_carries_the_writer_warnings(self, outputs, deidentified, classified):
+        image, _ = classified
+        rows, cols = image.display_shape
+        with_warning = pydicom.dcmread(outputs["sc"].path).pixel_array
+        without = pydicom.dcmread(deidentified["sc"].path).pixel_array
+        assert with_warning.shape[0] == rows + 5 * line_height(cols)
+        assert without.shape[0] == rows + 3 * line_height(cols)
 
     def test_band_text_follows_the_result(self, classified):
         image, cam = classified

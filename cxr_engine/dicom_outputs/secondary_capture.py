@@ -4,6 +4,8 @@ highdicom's ``SCImage``).
 """
 from __future__ import annotations
 
+import textwrap
+import unicodedata
 from typing import Sequence
 
 import numpy as np
@@ -18,14 +20,24 @@ NOTICE = "RESEARCH USE ONLY - NOT FOR DIAGNOSIS"
 _BAND_BG = 0
 _TEXT_RGB = (255, 255, 255)
 _NOTICE_RGB = (255, 200, 60)
+_SCOPE_RGB = (255, 60, 60)
+#: Heads the warnings in the band, as the SR's out-of-scope flag is Yes when there is any warning.
+SCOPE_HEADING = "OUTSIDE THE MODEL'S SCOPE - RESULT NOT RELIABLE:"
+#: Characters per band line for a warning (longer warnings wrap), so the text stays readable.
+WRAP_WIDTH = 64
+#: Characters the Hershey font lacks, spelled in ASCII (the rest go through NFKD, then "?").
+_ASCII_SPELLING = {"\u2013": "-", "\u2014": "-", "\u2212": "-", "\u00b0": " deg", "\u2026": "...",
+                   "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00d7": "x"}
 
 
 def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: str = NOTICE,
-                   max_side: int = MAX_SIDE) -> np.ndarray:
+                   max_side: int = MAX_SIDE, warnings: Sequence[str] = ()) -> np.ndarray:
     """RGB uint8 (H', W, 3): ``film_rgb`` (uint8 (H, W, 3), the film as displayed, heat-map included,
     square pixels) shrunk to ``max_side`` when larger, above a black band holding ``result_lines``
-    (white) and ``notice`` (amber), one line each. Text is ASCII (OpenCV's Hershey font); other
-    characters print as "?". The band is ``line_height(W)`` rows per line.
+    (white), then, when there are ``warnings`` (the suitability warnings the SR and the CSV carry),
+    ``SCOPE_HEADING`` (red) and each warning wrapped at ``WRAP_WIDTH`` characters (amber), then
+    ``notice`` (amber). Text is ASCII (OpenCV's Hershey font): dashes, quotes and "°" are spelled in
+    ASCII, other characters print as "?". The band is ``line_height(W)`` rows per line.
     """
     import cv2
 
@@ -37,12 +49,24 @@ def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: st
         film_rgb = cv2.resize(film_rgb, (max(1, round(cols * scale)), max(1, round(rows * scale))),
                               interpolation=cv2.INTER_AREA)
     width = film_rgb.shape[1]
-    lines = [(line, _TEXT_RGB) for line in result_lines] + [(notice, _NOTICE_RGB)]
+    lines = [(line, _TEXT_RGB) for line in result_lines] + band_warning_lines(warnings) + [(notice, _NOTICE_RGB)]
     line_h = line_height(width)
     band = np.full((line_h * len(lines), width, 3), _BAND_BG, np.uint8)
     for number, (text, rgb) in enumerate(lines):
         _put_line(band, _ascii(text), number * line_h, line_h, rgb)
     return np.ascontiguousarray(np.concatenate([film_rgb, band], axis=0))
+
+
+def band_warning_lines(warnings: Sequence[str]) -> list[tuple[str, tuple[int, int, int]]]:
+    """(text, RGB) band lines for ``warnings``: none without warnings, else the red heading and each
+    warning wrapped at ``WRAP_WIDTH`` characters, continuation lines indented."""
+    if not warnings:
+        return []
+    lines = [(SCOPE_HEADING, _SCOPE_RGB)]
+    for warning in warnings:
+        wrapped = textwrap.wrap(_ascii(warning), WRAP_WIDTH, initial_indent="- ", subsequent_indent="  ")
+        lines.extend((line, _NOTICE_RGB) for line in wrapped)
+    return lines
 
 
 def line_height(width: int) -> int:
@@ -63,7 +87,10 @@ def _put_line(band: np.ndarray, text: str, top: int, height: int, rgb: tuple[int
 
 
 def _ascii(text: str) -> str:
-    return text.encode("ascii", "replace").decode("ascii")
+    spelled = "".join(_ASCII_SPELLING.get(char, char) for char in text)
+    spelled = "".join(" " if unicodedata.category(char)[0] in "CZ" else char
+                      for char in unicodedata.normalize("NFKD", spelled) if not unicodedata.combining(char))
+    return spelled.encode("ascii", "replace").decode("ascii")
 
 
 def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_instance_uid: str,

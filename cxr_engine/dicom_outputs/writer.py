@@ -148,7 +148,7 @@ class DicomOutputWriter:
         built = []
         if "sc" in self.kinds:
             film = displayed_rgb if displayed_rgb is not None else default_film(image, cam)
-            pixels = capture_pixels(film, result_lines(cam))
+            pixels = capture_pixels(film, result_lines(cam), warnings=warnings)
             # The source's orientation holds for the default film (as stored); the app's displayed
             # film may be rotated or flipped, so its orientation is left unknown.
             orientation = source_orientation(reference) if displayed_rgb is None else None
