@@ -417,7 +417,8 @@ class MainWindow(QMainWindow):
         self.view.set_message("")
         self.viewer.set_image(loaded.image, loaded.renderer)
         card = self.classification.card
-        self.result.set_image(image_warnings(loaded.image, card.input_size if card else None))
+        self.result.set_image(image_warnings(loaded.image, card.input_size if card else None),
+                              loaded.image.metadata.view_position)
         self.imageShown.emit(loaded.image.path)
         self.classification.classify_current()
 

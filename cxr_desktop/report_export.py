@@ -68,11 +68,11 @@ def write_pdf(request: ExportRequest, pages, card) -> Path:
                             reader_name=request.reader_name, app_version=_app_version())
 
 
-def _out_of_scope(check, prediction, limit) -> str:
+def _out_of_scope(check, prediction, limit, view_position: str) -> str:
     from cxr_engine.scope_score import out_of_scope
 
     return out_of_scope(check.reasons if check is not None else "", prediction.probabilities if prediction else None,
-                        limit)
+                        limit, view_position)
 
 
 class ReportExport(QObject):
@@ -147,7 +147,8 @@ class ReportExport(QObject):
             not_classified_reason="" if prediction is not None else reason,
             warnings=image_warnings(item.image, w.service.card.input_size if w.service.card else None),
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0,
-            out_of_scope=_out_of_scope(w.classification.image_check(item.image), prediction, w.result.scope_limit),
+            out_of_scope=_out_of_scope(w.classification.image_check(item.image), prediction, w.result.scope_limit,
+                                       item.image.metadata.view_position),
             measurements=(*w.lungs.report_lines(path), *scene.measurement_lines()),
         )
 

@@ -31,6 +31,7 @@ class ResultModel(QObject):
         self.image_warnings: tuple[str, ...] = ()
         #: The image checks' verdict on the current image (``cxr_engine.image_checks.ImageCheck``), or None.
         self.image_check = None
+        self.view_position = ""  # the current image's View Position (0018,5101)
         self.scope_limit: float | None = None  # the card's out-of-scope threshold (cxr_engine.scope_score)
         self.cam_class = ""
 
@@ -61,9 +62,11 @@ class ResultModel(QObject):
         self.state, self.message, self.prediction = FAILED, message, None
         self.changed.emit()
 
-    def set_image(self, warnings: tuple[str, ...]) -> None:
-        """A new image is shown: forget the old prediction and heat-map target."""
+    def set_image(self, warnings: tuple[str, ...], view_position: str = "") -> None:
+        """A new image is shown: forget the old prediction and heat-map target. ``view_position`` is its
+        header's View Position (a lateral one puts the film out of scope)."""
         self.image_warnings, self.prediction = tuple(warnings), None
+        self.view_position = view_position
         self.image_check = None
         self.cam_class = ""
         self.changed.emit()
@@ -82,7 +85,8 @@ class ResultModel(QObject):
 
         reasons = self.image_check.reasons if self.image_check is not None else ""
         prediction = self.prediction if self.state == DONE else None
-        return out_of_scope(reasons, prediction.probabilities if prediction is not None else None, self.scope_limit)
+        return out_of_scope(reasons, prediction.probabilities if prediction is not None else None, self.scope_limit,
+                            self.view_position)
 
     def set_classifying(self) -> None:
         self.state, self.message = CLASSIFYING, "Classifying…"

@@ -30,8 +30,8 @@ class ResultRow:
     warnings: tuple[str, ...] = ()
     heatmap_path: Path | None = None
     lung_mask_path: Path | None = None
-    #: ``""`` in scope, else short reasons separated by ``;``: the image checks' (``cxr_engine.image_checks``)
-    #: and ``uncertain`` (``cxr_engine.scope_score``).
+    #: ``""`` in scope, else short reasons separated by ``;``: ``lateral`` (the header's View Position), the
+    #: image checks' (``cxr_engine.image_checks``) and ``uncertain`` (``cxr_engine.scope_score.out_of_scope``).
     out_of_scope: str = ""
 
     def as_csv(self) -> dict[str, str]:
@@ -150,14 +150,15 @@ def classify_files(
     input's pixel grid (``*_heatmap.png``, 0–65535 for 0–1); with ``lung_dir`` and
     ``lung_segmenter`` (``cxr_engine.lung_fields.LungSegmenter``) its lung mask (``*_lungs.png``,
     8-bit, 255 = lung, at the input's pixel grid), the plausibility warning going to ``warnings``.
-    With ``checker`` (``cxr_engine.image_checks.ImageChecker``) each film is checked before it is
-    classified and its reasons go to ``out_of_scope`` and ``warnings``; ``uncertain`` is added where the
-    classifier's card records an out-of-scope threshold that the prediction passes
+    ``out_of_scope`` holds ``lateral`` when the header's View Position is lateral
+    (``cxr_engine.scope_score.out_of_scope``). With ``checker`` (``cxr_engine.image_checks.ImageChecker``)
+    each film is checked before it is classified and its reasons go to ``out_of_scope`` and ``warnings``;
+    ``uncertain`` is added where the classifier's card records an out-of-scope threshold that the prediction passes
     (``cxr_engine.scope_score``); with ``auto_orient`` too, a film
     found turned and/or inverted is classified (heat-map and lung mask included) as it looks corrected,
     and says so in ``warnings``.
     """
-    from .scope_score import REASON, WORDS, is_uncertain, threshold
+    from .scope_score import WORDS, is_uncertain, out_of_scope, threshold
 
     pending: list[tuple[int, Path, object]] = []
     checks: dict[int, tuple[str, str]] = {}  # index -> (the image checks' reasons, their warning)
@@ -165,11 +166,12 @@ def classify_files(
 
     def flush() -> Iterator[ResultRow]:
         rows = _classify_pending(pending, classifier, cam_dir)
-        for (index, _, _), row in zip(pending, rows):
+        for (index, _, image), row in zip(pending, rows):
             reasons, warning = checks.pop(index, ("", ""))
             if row.status == "ok":
                 uncertain = is_uncertain(row.probabilities.values(), limit)
-                row.out_of_scope = ";".join(filter(None, (reasons, REASON if uncertain else "")))
+                row.out_of_scope = out_of_scope(reasons, tuple(row.probabilities.values()), limit,
+                                                image.metadata.view_position)
                 if uncertain:
                     warning = "; ".join(filter(None, (warning, f"out of scope: {WORDS}")))
                 row.warnings = (*row.warnings, warning) if warning else row.warnings

@@ -33,6 +33,7 @@ from .errors import ModelError
 from .image import CxrImage
 from .model_card import INTENDED_USE, CardFile
 from .scope_score import REASON as UNCERTAIN, WORDS as UNCERTAIN_WORDS
+from .suitability import LATERAL
 from .weights import verified_bytes
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ REASON_WORDS = {
     INVERTED: "shown as a negative (inverted)",
     CROPPED: "cropped to part of the chest",
     NOT_CHEST: "not a chest radiograph",
+    LATERAL: "a lateral view (the model is made for frontal PA/AP films)",  # from the header's View Position
     UNCERTAIN: UNCERTAIN_WORDS,  # the classifier's own out-of-scope score, not an image check
 }
 

@@ -13,6 +13,8 @@ import numpy as np
 from .image import CxrImage
 
 LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "XTABLE"}
+#: The out-of-scope reason (``cxr_engine.scope_score.out_of_scope``) of a film whose header records a lateral view.
+LATERAL = "lateral"
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO", "PORT CHEST", "CHEST_LAT", "CHEST PA"}
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR", "OT", ""}
 TRAINING_AGES = "children aged 1–5 years and adults"
@@ -33,12 +35,23 @@ def age_in_years(age: str) -> float | None:
     return value / {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}[unit]
 
 
+def is_lateral(view_position: str) -> bool:
+    """Whether a View Position (0018,5101) value names a lateral (or cross-table / decubitus) view."""
+    view = (view_position or "").strip().upper()
+    return view in LATERAL_VIEWS or "LAT" in view
+
+
+def header_scope_reasons(view_position: str) -> str:
+    """The out-of-scope reasons the header alone gives: :data:`LATERAL` for a lateral View Position
+    (the image checks cannot tell a lateral film; none were there to learn from), else ``""``."""
+    return LATERAL if is_lateral(view_position) else ""
+
+
 def assess(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
     """Warnings about view, body part, modality, age and size (empty when nothing is off)."""
     meta = image.metadata
     warnings = []
-    view = meta.view_position.strip().upper()
-    if view in LATERAL_VIEWS or "LAT" in view:
+    if is_lateral(meta.view_position):
         warnings.append("lateral view: the model is made for frontal (PA/AP) chest films")
     body_part = meta.body_part.strip().upper()
     if body_part and body_part not in CHEST_BODY_PARTS:
