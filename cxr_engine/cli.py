@@ -24,12 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cxr-classify",
         description=(
             "Classify frontal chest X-rays (DICOM, PNG, JPEG; folders are searched recursively) as "
-            "normal, pneumonia or covid. Research use only; not a medical device. The output folders "
-            "(--cam-dir, --lung-mask-dir) are left out of the folders searched, so a rerun does not "
-            "classify its own outputs."
+            "normal, pneumonia or covid. Research use only; not a medical device. Source files and folders "
+            "are never written: an output path that is an input or lies inside an input folder is refused."
         ),
         epilog="Exit status: 0 all inputs classified, 1 some failed (the rest are still written), 2 bad usage "
-               "(including an output path that cannot be written: checked before any work starts).",
+               "(including an output path that cannot be written, or that is an input or lies inside an input "
+               "folder: checked before any work starts).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument("--model", help="bundled model name or a model card .json (default: the best bundled model)")
@@ -41,11 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cam-dir", type=Path, metavar="DIR",
                         help="write a PNG of each image with its Grad-CAM heat-map here (NNNNN_<stem>_cam.png), and "
                              "the raw heat-map as a 16-bit greyscale PNG at the image's pixel grid "
-                             "(NNNNN_<stem>_heatmap.png, 0-65535 for 0-1); not searched for inputs")
+                             "(NNNNN_<stem>_heatmap.png, 0-65535 for 0-1); never inside an input folder")
     parser.add_argument("--lung-mask-dir", type=Path, metavar="DIR",
                         help="write each image's lung mask from the bundled lung model here (NNNNN_<stem>_lungs.png, "
                              "8-bit, 255 = lung, at the image's pixel grid); implausible lung fields add a warning; "
-                             "not searched for inputs")
+                             "never inside an input folder")
     parser.add_argument("--auto-orient", action="store_true",
                         help="classify a film that the image checks find turned (90/180/270 degrees) or inverted as "
                              "it looks corrected (the file is not changed); the warnings column says so, and "
@@ -88,14 +88,15 @@ def _select_card(name: str | None):
 
 def output_path_problems(args) -> list[str]:
     """One line per output path that cannot be written (``--csv FILE: reason``); the output folders
-    are created on the way (see ``cxr_engine.output_paths``)."""
+    are created on the way (see ``cxr_engine.output_paths``), except where an output would write an
+    input or into an input folder: that is refused before anything is created."""
     from .output_paths import file_problem, folder_problem
 
     checks = (("--csv", args.csv, file_problem), ("--cam-dir", args.cam_dir, folder_problem),
               ("--lung-mask-dir", args.lung_mask_dir, folder_problem))
     lines = []
     for option, path, check in checks:
-        reason = check(path) if path is not None else None
+        reason = check(path, args.paths) if path is not None else None
         if reason:
             lines.append(f"{option} {path}: {reason}")
     return lines + dicom_cli.output_problems(args)

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dicom-out", type=Path, metavar="DIR",
                        help="write per classified DICOM film a Secondary Capture (film, heat-map and result burned "
                             "in), a Comprehensive SR (TID 1500) and the PDF report as an Encapsulated PDF, in the "
-                            "film's study (new series); not searched for inputs; never a folder holding an input")
+                            "film's study (new series); never an input folder, inside one, or the folder of an input file")
     group.add_argument("--deidentify", action="store_true",
                        help="with --dicom-out/--send: de-identify the outputs (PS3.15 Annex E basic profile: "
                             "pseudonymous patient, new UIDs, dates emptied)")
@@ -39,7 +39,7 @@ def output_problems(args) -> list[str]:
 
     lines = []
     if args.dicom_out is not None:
-        reason = folder_problem(args.dicom_out)
+        reason = folder_problem(args.dicom_out, args.paths)
         if reason:
             lines.append(f"--dicom-out {args.dicom_out}: {reason}")
     if args.send:

@@ -1,26 +1,30 @@
 """Checks on a batch run's output paths before any work starts: can each output folder be created and
 written in, is the CSV path a file path that can be written. Each check gives the reason a path cannot
-be used (None when it can), worded to follow the path: ``afile/out.csv: afile is a file, not a folder``."""
+be used (None when it can), worded to follow the path: ``afile/out.csv: afile is a file, not a folder``;
+:func:`source_problem` refuses an output that would write an input file or into an input folder."""
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
-def folder_problem(path: Path) -> str | None:
-    """Why ``path`` cannot be used as an output folder (None when it can). Creates the folder (and its
-    parents) and writes and removes a probe file in it: only trying tells, e.g. under ``/proc``."""
+def folder_problem(path: Path, inputs: Iterable[str | os.PathLike[str]] = ()) -> str | None:
+    """Why ``path`` cannot be used as an output folder (None when it can). Unless it would write a
+    source (:func:`source_problem` with the run's ``inputs``), creates the folder (and its parents) and
+    writes and removes a probe file in it: only trying tells, e.g. under ``/proc``."""
     path = Path(path)
     blocking = _blocking_file(path)
     if blocking is not None:
         return "is a file, not a folder" if blocking == path else f"{blocking} is a file, not a folder"
-    return _create_and_probe(path, "the folder")
+    return source_problem(path, inputs, folder=True) or _create_and_probe(path, "the folder")
 
 
-def file_problem(path: Path) -> str | None:
+def file_problem(path: Path, inputs: Iterable[str | os.PathLike[str]] = ()) -> str | None:
     """Why ``path`` cannot be written as an output file (None when it can): not a folder nor a device,
-    in a folder that can be created and written in (the file is written beside itself, then renamed)."""
+    not one of the run's ``inputs`` nor inside an input folder (:func:`source_problem`), in a folder
+    that can be created and written in (the file is written beside itself, then renamed)."""
     path = Path(path)
     if path.is_dir():
         return "is a folder, not a file"
@@ -29,7 +33,7 @@ def file_problem(path: Path) -> str | None:
     blocking = _blocking_file(path.parent)
     if blocking is not None:
         return f"{blocking} is a file, not a folder"
-    return _create_and_probe(path.parent, f"its folder {path.parent}")
+    return source_problem(path, inputs, folder=False) or _create_and_probe(path.parent, f"its folder {path.parent}")
 
 
 def _create_and_probe(folder: Path, what: str) -> str | None:
@@ -53,4 +57,21 @@ def _blocking_file(path: Path) -> Path | None:
             return None
         if candidate.exists() or candidate.is_symlink():
             return candidate
+    return None
+
+
+def source_problem(path: Path, inputs: Iterable[str | os.PathLike[str]], *, folder: bool) -> str | None:
+    """Why ``path`` must not be written because it would write a source (None when it may): it is
+    one of ``inputs`` (links resolved), lies inside an input folder, or, for an output ``folder``, is
+    the folder an input file lies in. Checked before anything is created: source files and folders
+    are never written."""
+    target = Path(os.path.realpath(path))
+    for raw in inputs:
+        source = Path(os.path.realpath(raw))
+        if target == source:
+            return "is an input; source files and folders are never written"
+        if source.is_dir() and source in target.parents:
+            return f"lies inside the input folder {raw}; source folders are never written"
+        if folder and source.is_file() and target == source.parent:
+            return f"holds the input {raw}; source folders are never written"
     return None

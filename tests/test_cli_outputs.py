@@ -58,17 +58,41 @@ def test_a_folder_that_cannot_be_created_stops_the_run(film_folder, card, monkey
         "cxr-classify: --cam-dir /proc/x: cannot create the folder: No such file or directory"]
 
 
-def test_a_rerun_does_not_classify_its_own_outputs(film_folder, card, tmp_path):
-    if not LUNG_CARD.exists():
-        pytest.skip(f"no lung model bundled at {LUNG_CARD}")
-    args = [str(film_folder), "--model", str(card.path), "--device", "cpu", "--no-isolation",
-            "--cam-dir", str(film_folder / "cams"), "--lung-mask-dir", str(film_folder / "lungs")]
-    for run in ("first", "second"):
-        out = tmp_path / f"{run}.csv"
-        assert main([*args, "--csv", str(out)]) == 0
-        assert [Path(row["path"]).name for row in read_rows(out)[1]] == ["film.jpg"], run
-    assert {p.name for p in (film_folder / "cams").iterdir()} == {"00000_film_cam.png", "00000_film_heatmap.png"}
-    assert "not searched for inputs" in " ".join(build_parser().format_help().split())
+@pytest.mark.parametrize("option, target, reason", [
+    ("--csv", "trap/film.jpg", "lies inside the input folder trap; source folders are never written"),
+    ("--csv", "film.jpg", "is an input; source files and folders are never written"),
+    ("--csv", "trap/sub/out.csv", "lies inside the input folder trap; source folders are never written"),
+    ("--cam-dir", "trap/cams", "lies inside the input folder trap; source folders are never written"),
+    ("--lung-mask-dir", "trap", "is an input; source files and folders are never written"),
+    ("--dicom-out", "trap/dicom", "lies inside the input folder trap; source folders are never written"),
+    ("--cam-dir", "link/cams", "lies inside the input folder trap; source folders are never written"),
+])
+def test_an_output_that_would_write_a_source_is_refused_before_any_work(
+        option, target, reason, film_folder, card, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("link").symlink_to("trap")
+    before = {p: p.read_bytes() for p in film_folder.rglob("*")}
+    no_work(monkeypatch)
+    shutil.copy(film_folder / "film.jpg", "film.jpg")
+    code = main(["trap", "film.jpg", "--model", str(card.path), option, target, "--device", "cpu"])
+    assert code == EXIT_USAGE
+    assert capsys.readouterr().err.splitlines() == [f"cxr-classify: {option} {target}: {reason}"]
+    assert {p: p.read_bytes() for p in film_folder.rglob("*")} == before  # nothing written or created
+
+
+def test_an_output_folder_holding_an_input_file_is_refused(film_folder, card, monkeypatch, capsys):
+    no_work(monkeypatch)
+    film = film_folder / "film.jpg"
+    assert main([str(film), "--model", str(card.path), "--dicom-out", str(film_folder)]) == EXIT_USAGE
+    assert capsys.readouterr().err.strip() == (f"cxr-classify: --dicom-out {film_folder}: holds the input {film}; "
+                                               "source folders are never written")
+
+
+def test_a_csv_beside_an_input_file_is_allowed(film_folder, card):
+    film = film_folder / "film.jpg"
+    assert main([str(film), "--model", str(card.path), "--device", "cpu", "--no-isolation",
+                 "--csv", str(film_folder / "r.csv")]) == 0
+    assert "never inside an input folder" in " ".join(build_parser().format_help().split())
 
 
 def test_a_file_the_folder_scan_cannot_read_is_logged_once(film_folder, card, caplog):
