@@ -7,6 +7,8 @@ scan: it becomes a :class:`ScanError` record with a short reason.
 Detection rules, per file found by the walk:
 
 * hidden files (``.DS_Store``, ``._IM0001``) and hidden folders are skipped quietly;
+* a symbolic link whose target lies outside the chosen folder is not followed and becomes a
+  :class:`ScanError` (links inside it are followed; each folder is read once, so loops end);
 * the ``DICM`` prefix at byte 128 marks a DICOM file;
 * without the prefix, a file named ``*.dcm``/``*.dicom``/``*.dic``/``*.ima`` or with no
   extension (or a numeric one, as in UID-named files) is read with ``force=True`` and kept
@@ -487,10 +489,14 @@ def _walk(
 ) -> Iterator[Path]:
     """Yield regular files under ``root`` depth-first in name order, each folder once.
 
-    Hidden folders are not entered. Symlinked folders are followed, but a folder reached
-    twice (a link loop, or two links to one place) is listed only the first time.
+    Hidden folders are not entered. Symbolic links (to files or folders) are followed only where
+    their target lies inside ``root`` (links resolved): a link out of the chosen folder is not
+    followed and becomes one :class:`ScanError`, so a scan never reaches another patient's folder
+    that the user did not choose. A folder reached twice (a link loop, or two links to one place)
+    is listed only the first time.
     """
     visited: set[str] = set()
+    real_root = os.path.realpath(root)
     stack = [root]
     while stack and not cancelled():
         directory = stack.pop()
@@ -510,6 +516,12 @@ def _walk(
         subdirs = []
         for entry in entries:
             try:
+                if entry.is_symlink() and not _links_inside(entry.path, real_root):
+                    reason = (f"symbolic link to {os.path.realpath(entry.path)}, outside the chosen folder "
+                              f"{root}: not followed")
+                    logger.warning("Cannot scan %s: %s", entry.path, reason)
+                    errors.append(ScanError(Path(entry.path), reason))
+                    continue
                 if entry.is_dir():
                     if not entry.name.startswith("."):  # .git, .Trashes, .Spotlight-V100
                         subdirs.append(Path(entry.path))
@@ -518,6 +530,12 @@ def _walk(
             except OSError:  # a broken link or a file that vanished meanwhile
                 continue
         stack.extend(reversed(subdirs))
+
+
+def _links_inside(link: str, real_root: str) -> bool:
+    """Whether the symbolic link ``link`` (resolved to its final target) points into ``real_root``."""
+    target = os.path.realpath(link)
+    return target == real_root or target.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def _resolved(path: Path) -> Path:

@@ -246,3 +246,30 @@ def test_patient_names_stay_out_of_logs_and_repr(generated, caplog):
     assert "SYNTH^PATIENT" not in caplog.text
     assert "SYNTH^PATIENT" not in repr(result)
     assert result.patients[0].name == "SYNTH^PATIENT^0000"
+
+
+def test_links_out_of_the_chosen_folder_are_not_followed_but_named(tmp_path, dicom_dir):
+    """A link to the parent folder, to another patient's folder or file is not followed (one problem
+    each); links inside the chosen folder, and the chosen folder given as a link, still are."""
+    from cxr_engine.batch import discover_inputs
+
+    chosen, other = tmp_path / "chosen", tmp_path / "other"
+    (chosen / "sub").mkdir(parents=True)
+    other.mkdir()
+    shutil.copy(dicom_dir / "CR-MONO1-10-chest.dcm", chosen / "sub" / "film.dcm")
+    shutil.copy(dicom_dir / "RG1_J2KI.dcm", other / "someone_else.dcm")
+    outside = {chosen / "up": "..", chosen / "theirs": "../other", chosen / "their_film.dcm": "../other/someone_else.dcm"}
+    for link, target in outside.items():
+        link.symlink_to(target)
+    (chosen / "again").symlink_to("sub")  # inside: followed, the film still found once
+    (chosen / "sub" / "loop").symlink_to("..")  # inside, a loop: ends
+    (tmp_path / "chosen_link").symlink_to("chosen")
+
+    for root in (chosen, tmp_path / "chosen_link"):
+        result = scan(root, include_raster=True)
+        assert [inst.path.name for inst in result.all_instances()] == ["film.dcm"]
+        assert sorted(e.path.name for e in result.errors) == sorted(p.name for p in outside)
+        assert all("outside the chosen folder" in e.reason and "not followed" in e.reason for e in result.errors)
+    inputs = discover_inputs([chosen])
+    assert [p.name for p in inputs.files if p not in inputs.problems] == ["film.dcm"]
+    assert not any("someone_else" in str(p) for p in inputs.files)
