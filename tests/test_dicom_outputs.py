@@ -50,6 +50,8 @@ ANNEX_E_EMPTY_OR_ABSENT = (
     "AdditionalPatientHistory", "PatientComments", "AcquisitionDate", "SeriesDate", "InstitutionalDepartmentName",
 )
 
+#: A warning with the non-ASCII characters the app writes ("°", an en dash).
+NON_ASCII_WARNING = "a test warning \u2013 turned 180\u00b0"
 
 MARKS = (
     Mark("arrow", ((100.0, 100.0), (200.0, 150.0))),
@@ -80,6 +82,9 @@ def classifier(card):
 def identified_film(tmp_path_factory, dicom_dir) -> Path:
     """A copy of a real film whose header carries a full set of identifiers (the source is not touched)."""
     ds = pydicom.dcmread(dicom_dir / FILM, force=True)
+    # No Specific Character Set: the outputs must still hold the app's non-ASCII text (finding 4).
+    if "SpecificCharacterSet" in ds:
+        del ds.SpecificCharacterSet
     for keyword, value in IDENTIFIED.items():
         setattr(ds, keyword, value)
     path = tmp_path_factory.mktemp("identified") / "film.dcm"
@@ -97,7 +102,7 @@ def classified(identified_film, classifier):
 def outputs(tmp_path_factory, classified, card):
     image, cam = classified
     writer = DicomOutputWriter(tmp_path_factory.mktemp("out"), card)
-    return {obj.kind: obj for obj in writer.write(image, cam, warnings=("a test warning",), marks=MARKS,
+    return {obj.kind: obj for obj in writer.write(image, cam, warnings=(NON_ASCII_WARNING,), marks=MARKS,
                                                     window=(1200.0, 800.0))}
 
 
@@ -234,7 +239,7 @@ class TestStructuredReport:
         assert (evaluations["Image outside the model's intended scope"].value) == "373066001"  # Yes: one warning
         texts = [item.TextValue for item in group[0].ContentSequence if item.ValueType == "TEXT"
                  and item.ConceptNameCodeSequence[0].CodeMeaning == "Suitability warning"]
-        assert texts == ["a test warning"]
+        assert texts == [NON_ASCII_WARNING]
         algorithm = {item.ConceptNameCodeSequence[0].CodeMeaning: item.TextValue
                      for item in group[0].ContentSequence if item.ValueType == "TEXT"}
         assert algorithm["Algorithm Name"] == "efficientnet-lite0"
@@ -424,8 +429,65 @@ class TestDcmtk:
         assert "Comprehensive SR Document" in run.stdout
         assert "Probability of Normal" in run.stdout and "Probability of COVID-19" in run.stdout
         assert any(f"({code},SCT" in run.stdout for code in ("17621005", "233604007", "840539006"))
-        problems = [line for line in run.stderr.splitlines() if line.startswith(("E:", "W:"))]
+        # dcmtk's VR checker knows single-byte character sets only and says so for UTF-8; that note
+        # is about dcmtk, not the file (the value itself must read, see the TEXT line below).
+        problems = [line for line in run.stderr.splitlines() if line.startswith(("E:", "W:"))
+                    and "VR checker does not support this Specific Character Set: ISO_IR 192" not in line]
         assert problems == [], problems
+        if which == "outputs":
+            assert 'TEXT:(,,"Suitability warning")="a test warning \u2013 turned 1' in run.stdout, run.stdout  # dsrdump cuts long text
+
+
+class TestCharacterSet:
+    """Finding 4: a source without Specific Character Set gave an SR with a raw 0xB0 for "°" and "?"
+    for an en dash, no (0008,0005), and dsrdump failed on the TEXT item."""
+
+    def test_outputs_with_non_ascii_text_are_utf8(self, outputs, identified_film):
+        assert "SpecificCharacterSet" not in _source(identified_film)
+        sr = pydicom.dcmread(outputs["sr"].path, stop_before_pixels=True)
+        assert sr.SpecificCharacterSet == "ISO_IR 192"
+        gsps = pydicom.dcmread(outputs["gsps"].path)  # the angle's label reads "90.0°"
+        assert gsps.SpecificCharacterSet == "ISO_IR 192"
+        assert any("\u00b0" in str(e.value) for e in gsps.iterall() if e.VR == "ST")
+
+    def test_all_ascii_outputs_keep_the_default_repertoire(self, outputs, deidentified):
+        for obj in [outputs["sc"], deidentified["sc"], deidentified["sr"], deidentified["pdf"]]:
+            ds = pydicom.dcmread(obj.path, stop_before_pixels=True)
+            assert [e for e in ds.iterall() if e.VR in ("PN", "LO", "SH", "UT", "ST", "LT") and not str(e.value).isascii()] == []
+            assert "SpecificCharacterSet" not in ds, obj.kind
+
+    def test_sr_text_reads_back_exactly(self, outputs, recwarn):
+        ds = pydicom.dcmread(outputs["sr"].path)
+        texts = []
+
+        def walk(items):
+            for item in items:
+                if item.ValueType == "TEXT":
+                    texts.append(item.TextValue)
+                walk(item.get("ContentSequence", []))
+
+        walk(ds.ContentSequence)
+        assert NON_ASCII_WARNING in texts
+        assert NON_ASCII_WARNING.encode("utf-8") in outputs["sr"].path.read_bytes()
+        assert not [w for w in recwarn if "encode" in str(w.message).lower()]
+
+    def test_non_ascii_patient_name_is_kept(self, tmp_path, dicom_dir, classifier, card):
+        ds = pydicom.dcmread(dicom_dir / FILM, force=True)
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        ds.PatientName = "M\u00fcller^J\u00f6rg"
+        source = tmp_path / "latin1.dcm"
+        ds.save_as(source, enforce_file_format=True)
+        image = read_image(source)
+        out = tmp_path / "out"
+        out.mkdir()
+        written = DicomOutputWriter(out, card, kinds=("sr",)).write(image, classifier.predict_with_cam(image),
+                                                                     warnings=(NON_ASCII_WARNING,))
+        sr = pydicom.dcmread(written[0].path)
+        assert str(sr.PatientName) == "M\u00fcller^J\u00f6rg"
+        run = subprocess.run(["dsrdump", str(written[0].path)], capture_output=True, text=True) \
+            if shutil.which("dsrdump") else None
+        if run is not None:
+            assert run.returncode == 0, run.stderr
 
 
 def test_cli_dicom_out_without_torch_and_offline(tmp_path, dicom_dir):

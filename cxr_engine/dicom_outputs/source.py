@@ -22,14 +22,14 @@ logger = logging.getLogger(__name__)
 
 #: Patient, study and source-image attributes an identified output copies from the source.
 COPIED_KEYWORDS: tuple[str, ...] = (
-    "SpecificCharacterSet", "PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate",
+    "PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate",
     "PatientSex", "PatientAge", "StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber",
     "StudyID", "ReferringPhysicianName", "StudyDescription", "SeriesInstanceUID", "SOPClassUID",
     "SOPInstanceUID", "Modality", "BodyPartExamined", "PatientOrientation", "Manufacturer", "InstitutionName",
 )
 
 #: What a de-identified output keeps of those (PS3.15 Table E.1-1 lists none of them).
-RETAINED_KEYWORDS: tuple[str, ...] = ("SpecificCharacterSet", "SOPClassUID", "Modality", "BodyPartExamined",
+RETAINED_KEYWORDS: tuple[str, ...] = ("SOPClassUID", "Modality", "BodyPartExamined",
                                       "PatientOrientation")
 #: Kept only with the Retain Patient Characteristics Option.
 PATIENT_CHARACTERISTICS: tuple[str, ...] = ("PatientSex", "PatientAge")
@@ -38,6 +38,15 @@ REPLACED_UIDS: tuple[str, ...] = ("StudyInstanceUID", "SeriesInstanceUID", "SOPI
 #: Given a zero-length value (action Z; the patient's name and ID get a pseudonym instead, see below).
 EMPTIED_KEYWORDS: tuple[str, ...] = ("PatientBirthDate", "StudyDate", "StudyTime", "AccessionNumber",
                                       "StudyID", "ReferringPhysicianName")
+
+#: Specific Character Set (0008,0005) of an output holding non-ASCII text: UTF-8 (PS3.3 C.12.1.1.2,
+#: PS3.5 6.1.2.3), which holds both the source's values (decoded by pydicom from the source's own
+#: character set) and the app's text ("turned 180°", dashes); copying a source's character set, or
+#: its absence (ASCII), would leave such text unencodable. An all-ASCII output drops it
+#: (``settle_character_set``): the default repertoire, read by every viewer.
+OUTPUT_CHARACTER_SET = "ISO_IR 192"
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
+                       "UR", "UT"})
 
 #: (0012,0064) De-identification Method Code Sequence values (PS3.16 CID 7050).
 BASIC_PROFILE = ("113100", "DCM", "Basic Application Confidentiality Profile")
@@ -122,7 +131,8 @@ class Deidentifier:
 def reference_dataset(source: Dataset, deidentifier: Deidentifier | None = None) -> Dataset:
     """The attributes the outputs take from ``source``: ``COPIED_KEYWORDS`` as they are, or with
     ``deidentifier`` only what Annex E lets through. Type 2 attributes the outputs need are
-    present (empty when the source lacks them)."""
+    present (empty when the source lacks them). Specific Character Set is ``OUTPUT_CHARACTER_SET``
+    whatever the source's."""
     if deidentifier is not None:
         out = deidentifier.apply(source)
     else:
@@ -134,8 +144,24 @@ def reference_dataset(source: Dataset, deidentifier: Deidentifier | None = None)
                     "AccessionNumber", "StudyID", "ReferringPhysicianName"):
         if keyword not in out or out[keyword].value is None:
             setattr(out, keyword, "")
+    out.SpecificCharacterSet = OUTPUT_CHARACTER_SET
     _drop_invalid_dates(out)
     return out
+
+
+def settle_character_set(ds: Dataset) -> Dataset:
+    """Give ``ds`` (an output about to be written) Specific Character Set ``OUTPUT_CHARACTER_SET``
+    when any text value, nested sequences included, is non-ASCII, and none otherwise; returns ``ds``."""
+    def non_ascii(value) -> bool:
+        values = value if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
+        return any(not str(v).isascii() for v in values if v is not None)
+
+    needed = any(elem.VR in _TEXT_VRS and elem.value is not None and non_ascii(elem.value) for elem in ds.iterall())
+    if needed:
+        ds.SpecificCharacterSet = OUTPUT_CHARACTER_SET
+    elif "SpecificCharacterSet" in ds:
+        del ds.SpecificCharacterSet
+    return ds
 
 
 def _drop_invalid_dates(ds: Dataset) -> None:

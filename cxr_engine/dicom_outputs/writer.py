@@ -18,7 +18,7 @@ from pydicom.uid import generate_uid
 from ..errors import CxrError
 from ..image import CxrImage
 from ..predictions import CamResult
-from .source import Deidentifier, read_source_header, reference_dataset
+from .source import Deidentifier, read_source_header, reference_dataset, settle_character_set
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ class DicomOutputWriter:
         from ..atomic import write_bytes_atomic
 
         buffer = io.BytesIO()
-        dataset.save_as(buffer, enforce_file_format=True)
+        settle_character_set(dataset).save_as(buffer, enforce_file_format=True)
         path = self.folder / f"{stem}_{kind}.dcm"
         write_bytes_atomic(path, buffer.getvalue())
         logger.info("wrote %s (%s)", path, kind)
