@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cxr_engine.display_text import format_person_name
 from cxr_engine.image import CxrImage, ImageMetadata
 from cxr_engine.windowing import VoiLut, Window
 
 
 def person_name(pn: str) -> str:
-    """DICOM PN ``DOE^JANE^^DR`` → ``DOE, JANE DR``; empty stays empty."""
-    parts = [p.strip() for p in pn.split("=")[0].split("^")]
-    family, rest = parts[0], " ".join(p for p in parts[1:] if p)
-    return f"{family}, {rest}" if family and rest else family or rest
+    """DICOM PN ``DOE^JANE^^DR`` → ``DOE, JANE DR``, control characters as U+FFFD; empty stays empty
+    (``cxr_engine.display_text.format_person_name``)."""
+    return format_person_name(pn)
 
 
 def dicom_date(da: str) -> str:

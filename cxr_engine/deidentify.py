@@ -21,7 +21,12 @@ from __future__ import annotations
 import re
 from dataclasses import fields
 
+from .display_text import format_person_name, printable
 from .image import ImageMetadata
+
+__all__ = ["IDENTIFYING_FIELDS", "RETAINED_FIELDS", "REDACTED", "report_identifiers", "redact_text",
+           "identifying_terms", "name_parts", "date_spellings", "format_person_name", "format_date",
+           "format_time", "format_age"]
 
 #: ``ImageMetadata`` field → (DICOM tag, Annex E basic-profile action code).
 IDENTIFYING_FIELDS: dict[str, tuple[str, str]] = {
@@ -64,7 +69,8 @@ def report_identifiers(
 ) -> list[tuple[str, str]]:
     """(label, value) rows for a report's identification block, in display order.
 
-    Rows whose value is absent are omitted. With ``deidentify``, every field in
+    Rows whose value is absent are omitted; control characters show as U+FFFD
+    (``display_text.printable``). With ``deidentify``, every field in
     ``IDENTIFYING_FIELDS`` is left out (sex and age stay when ``retain_patient_characteristics``).
     """
     hidden = _hidden_fields(deidentify, retain_patient_characteristics)
@@ -87,7 +93,7 @@ def report_identifiers(
         ("Series UID", m["series_instance_uid"]),
         ("Image UID", m["sop_instance_uid"]),
     ]
-    return [(label, value) for label, value in rows if value]
+    return [(label, printable(value)) for label, value in rows if value]
 
 
 def redact_text(text: str, metadata: ImageMetadata) -> str:
@@ -137,16 +143,6 @@ def date_spellings(value: str) -> list[str]:
     y, m, d = value[:4], value[4:6], value[6:]
     return [value, f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{y}.{m}.{d}",
             f"{d}.{m}.{y}", f"{d}/{m}/{y}", f"{d}-{m}-{y}", f"{m}/{d}/{y}", f"{m}-{d}-{y}"]
-
-
-def format_person_name(value: str) -> str:
-    """``DOE^JANE^Q`` → ``DOE, JANE Q``; other spellings unchanged."""
-    first_group = value.split("=")[0]
-    if "^" not in first_group:
-        return value.strip()
-    family, *rest = (c.strip() for c in first_group.split("^"))
-    given = " ".join(c for c in rest[:2] if c)
-    return ", ".join(p for p in (family, given) if p)
 
 
 def format_date(value: str) -> str:

@@ -155,11 +155,14 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
 
 
 def read_metadata(ds) -> ImageMetadata:
-    """The attributes in ``ImageMetadata`` from a dataset, as stripped strings."""
+    """The attributes in ``ImageMetadata`` from a dataset, as stripped strings, control characters
+    as U+FFFD (``display_text.printable``: the values are shown in the viewer and the reports)."""
+    from .display_text import printable
+
     values = {}
     for field_name, keyword in _METADATA_KEYWORDS.items():
         value = ds.get(keyword, "")
-        values[field_name] = "" if value is None else str(value).strip()
+        values[field_name] = "" if value is None else printable(str(value).strip())
     return ImageMetadata(**values)
 
 

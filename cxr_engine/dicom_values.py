@@ -8,10 +8,13 @@ from __future__ import annotations
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from .display_text import printable
+
 
 def text_value(ds: Dataset, keyword: str) -> str:
     """The attribute's value as stripped text; multiple values joined with a backslash (the DICOM
-    value delimiter, PS3.5 6.4); ``""`` when absent or unreadable."""
+    value delimiter, PS3.5 6.4); ``""`` when absent or unreadable. Control characters become
+    U+FFFD (``display_text.printable``): these values are shown and written."""
     try:
         value = ds.get(keyword)
     except Exception:  # a malformed value must not lose the whole file
@@ -19,8 +22,8 @@ def text_value(ds: Dataset, keyword: str) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, tuple, MultiValue)):
-        return "\\".join(str(v).strip() for v in value)
-    return str(value).strip()
+        return printable("\\".join(str(v).strip() for v in value))
+    return printable(str(value).strip())
 
 
 def int_value(ds: Dataset, keyword: str) -> int | None:

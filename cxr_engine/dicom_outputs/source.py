@@ -145,8 +145,22 @@ def reference_dataset(source: Dataset, deidentifier: Deidentifier | None = None)
         if keyword not in out or out[keyword].value is None:
             setattr(out, keyword, "")
     out.SpecificCharacterSet = OUTPUT_CHARACTER_SET
+    _replace_control_characters(out)
     _drop_invalid_dates(out)
     return out
+
+
+def _replace_control_characters(ds: Dataset) -> None:
+    """Control characters in a copied text value (a Patient's Name holding ESC, CR, LF) become U+FFFD
+    (``display_text.printable``), so no output carries them into a PACS's display."""
+    from ..display_text import printable
+
+    for elem in ds:
+        if elem.VR not in _TEXT_VRS or elem.VM != 1 or elem.value is None:
+            continue
+        text = str(elem.value)
+        if printable(text) != text:
+            elem.value = printable(text)
 
 
 def settle_character_set(ds: Dataset) -> Dataset:
