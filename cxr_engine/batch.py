@@ -63,6 +63,8 @@ class Inputs:
 
     files: list[Path]
     problems: dict[Path, str] = field(default_factory=dict)
+    #: Files the folder scans skipped because this program wrote them (``cxr_engine.own_outputs``).
+    own_outputs: list[Path] = field(default_factory=list)
 
 
 def discover_inputs(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> Inputs:
@@ -76,12 +78,15 @@ def discover_inputs(paths: Iterable[str | Path], exclude: Iterable[str | Path] =
     (found case-insensitively), and PNG/JPEG; hidden entries are skipped. Each image is
     listed once, in walk order, and each file the scan could not read is listed with its
     reason in ``problems``; DICOM objects that are not images (reports, presentation states)
-    are left out, as the app leaves them out of its study tree.
+    are left out, as the app leaves them out of its study tree. Files this program wrote found in a
+    folder (heat-map and lung-mask PNGs, its DICOM result objects) are not inputs: they go to
+    ``own_outputs`` (``cxr_engine.own_outputs``).
     """
     from .scanning import is_dicomdir_file, scan
 
     files: list[Path] = []
     problems: dict[Path, str] = {}
+    own: list[Path] = []
     excluded = [Path(os.path.realpath(folder)) for folder in exclude]
     for raw in paths:
         path = Path(raw)
@@ -92,6 +97,7 @@ def discover_inputs(paths: Iterable[str | Path], exclude: Iterable[str | Path] =
         reasons = {error.path: error.reason for error in result.errors}
         images = set(result.image_files())
         reached = set(result.order)
+        own.extend(result.own_outputs)
         for found in result.order:
             if excluded and _inside(found, excluded):
                 continue
@@ -103,7 +109,7 @@ def discover_inputs(paths: Iterable[str | Path], exclude: Iterable[str | Path] =
             if error.path not in reached and not (excluded and _inside(error.path, excluded)):
                 files.append(error.path)
                 problems[error.path] = error.reason
-    return Inputs(files, problems)
+    return Inputs(files, problems, own)
 
 
 def _inside(path: Path, folders: list[Path]) -> bool:

@@ -25,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Classify frontal chest X-rays (DICOM, PNG, JPEG; folders are searched recursively) as "
             "normal, pneumonia or covid. Research use only; not a medical device. Source files and folders "
-            "are never written: an output path that is an input or lies inside an input folder is refused."
+            "are never written: an output path that is an input or lies inside an input folder is refused. "
+            "Files this program wrote (heat-maps, lung masks, AI result DICOM objects) found in a folder are "
+            "skipped."
         ),
         epilog="Exit status: 0 all inputs classified, 1 some failed (the rest are still written), 2 bad usage "
                "(including an output path that cannot be written, or that is an input or lies inside an input "
@@ -133,6 +135,9 @@ def _classify_inputs(args, card, reader) -> int:
     outputs = [folder for folder in (args.cam_dir, args.lung_mask_dir, args.dicom_out) if folder is not None]
     inputs = discover_inputs(args.paths, exclude=outputs)
     files = inputs.files
+    if inputs.own_outputs and not args.quiet:
+        print(f"cxr-classify: skipped {len(inputs.own_outputs)} file(s) this program wrote (heat-maps, lung masks, "
+              f"AI result DICOM objects), e.g. {inputs.own_outputs[0]}; -v lists them", file=sys.stderr)
     if not files:
         beside = " (outside the output folders)" if outputs else ""
         print(f"cxr-classify: no DICOM, PNG or JPEG files found in the given paths{beside}", file=sys.stderr)

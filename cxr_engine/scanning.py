@@ -17,9 +17,13 @@ Detection rules, per file found by the walk:
 * with ``include_raster=True``, a ``*.png``/``*.jpg``/``*.jpeg`` file without the prefix is a
   PNG/JPEG image (its size read from its header); one whose header is unreadable is a
   :class:`ScanError`;
+* files this program wrote (``cxr_engine.own_outputs``: heat-map and lung-mask PNGs named as
+  ``cxr-classify`` names them, DICOM objects whose Manufacturer is ``CXR Reader project``) are
+  not films: they are skipped, logged and listed in ``own_outputs``;
 * everything else is skipped quietly and counted in ``skipped_non_dicom``.
 
-A file given directly to :func:`scan` is always tried, and any failure is reported.
+A file given directly to :func:`scan` is always tried (even one this program wrote), and any
+failure is reported.
 
 A DICOMDIR's Referenced File IDs are found on disk as written, else case-insensitively and with
 or without an ISO 9660 version (``;1``) or trailing dot, as on a CD copied to (or mounted on) a
@@ -52,7 +56,7 @@ from pydicom.uid import (
     MediaStorageDirectoryStorage,
 )
 
-from . import messages
+from . import messages, own_outputs
 from .dicom_values import file_meta, int_value, text_value
 from .dicomdir import UnreadableDicomdir, dicomdir_references
 from .dicomdir import find_referenced_file  # noqa: F401  (importable from here, as before)
@@ -102,6 +106,8 @@ _HEADER_TAGS = [
     "ViewPosition",
     "SamplesPerPixel",
     "BitsAllocated",
+    "Manufacturer",  # these two tell this program's own outputs (cxr_engine.own_outputs)
+    "SoftwareVersions",
 ]
 _IDENTIFYING_TAGS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Rows")
 
@@ -198,7 +204,8 @@ class ScanResult:
     wall-clock seconds. ``cancelled`` is True when ``should_cancel`` stopped the scan early,
     in which case the tree holds what was read until then. ``order`` lists every file the scan
     considered and every missing DICOMDIR reference, in the order it reached them (folder
-    walk order, then DICOMDIR references).
+    walk order, then DICOMDIR references). ``own_outputs`` lists the files skipped because this
+    program wrote them (``cxr_engine.own_outputs``), in the order reached.
     """
 
     patients: tuple[Patient, ...]
@@ -209,6 +216,7 @@ class ScanResult:
     elapsed_s: float
     cancelled: bool = False
     order: tuple[Path, ...] = field(default=(), repr=False)
+    own_outputs: tuple[Path, ...] = field(default=(), repr=False)
 
     def all_studies(self) -> list[Study]:
         """Every study, in tree order."""
@@ -282,6 +290,10 @@ def is_dicomdir_file(path: str | os.PathLike[str]) -> bool:
 # --------------------------------------------------------------------------- the scanner
 
 
+class _OwnOutput(Exception):
+    """Internal: a file this program wrote (a heat-map, a mask, an AI result object), with the note."""
+
+
 class _Rejected(Exception):
     """Internal: a file is not a usable DICOM instance. ``reason`` None means skip quietly."""
 
@@ -320,6 +332,7 @@ class _Scanner:
         self._files_seen = 0
         self._dicom_files = 0
         self._skipped = 0
+        self._own: list[Path] = []
         self._cancelled = False
 
     def run(self, root: Path) -> ScanResult:
@@ -340,6 +353,7 @@ class _Scanner:
             elapsed_s=time.perf_counter() - start,
             cancelled=self._cancelled,
             order=tuple(self._order),
+            own_outputs=tuple(self._own),
         )
         logger.info(
             "Scanned %s: %d files, %d instances, %d errors, %d skipped in %.2f s%s",
@@ -381,15 +395,21 @@ class _Scanner:
         self._files_seen += 1
         self._order.append(path)
         try:
+            explicit = path in self._explicit
             if self._include_raster and _is_raster_candidate(path):
-                self._headers.append(_raster_header(path))
+                self._headers.append(_raster_header(path, skip_own=not explicit))
                 return
-            ds = _read_header(path, explicit=path in self._explicit)
+            ds = _read_header(path, explicit=explicit)
+            if not explicit and own_outputs.is_own_dicom(ds):
+                raise _OwnOutput(own_outputs.DICOM_NOTE)
             if _is_dicomdir(ds):
                 self._read_dicomdir(path)
             else:
                 self._headers.append(_header_from(ds, path))
             self._dicom_files += 1
+        except _OwnOutput as own:
+            logger.info("Skipped %s: %s", path, own)
+            self._own.append(path)
         except _Rejected as rejected:
             if rejected.reason is None:
                 self._skipped += 1
@@ -627,20 +647,24 @@ def _is_raster_candidate(path: Path) -> bool:
         return True  # reported by _raster_header
 
 
-def _raster_header(path: Path) -> _Header:
-    """A PNG/JPEG file as an instance of its own patient; its size from the header only."""
+def _raster_header(path: Path, *, skip_own: bool = True) -> _Header:
+    """A PNG/JPEG file as an instance of its own patient; its size from the header only. With
+    ``skip_own``, a heat-map or lung mask this program wrote raises ``_OwnOutput``."""
     from PIL import Image
 
     try:
         with Image.open(path) as probe:
             columns, rows = probe.size
             file_format = "png" if probe.format == "PNG" else "jpeg"
+            own = skip_own and file_format == "png" and own_outputs.is_own_png(path, probe)
     except OSError as exc:
         if isinstance(exc, FileNotFoundError) or exc.errno is not None:
             raise _Rejected(f"could not read file: {exc.strerror or exc}") from exc
         raise _Rejected(_short(messages.not_png_or_jpeg(exc))) from exc
     except Exception as exc:  # Pillow raises several types on damaged headers
         raise _Rejected(_short(messages.not_png_or_jpeg(exc))) from exc
+    if own:
+        raise _OwnOutput(own_outputs.PNG_NOTE)
     instance = Instance(
         path=path, sop_instance_uid="", sop_class_uid="", instance_number=None, rows=rows,
         columns=columns, number_of_frames=1, bits_stored=None, photometric="", transfer_syntax="",

@@ -95,6 +95,40 @@ def test_a_csv_beside_an_input_file_is_allowed(film_folder, card):
     assert "never inside an input folder" in " ".join(build_parser().format_help().split())
 
 
+def test_a_rerun_skips_what_the_last_run_wrote_but_never_a_film(film_folder, dicom_dir, tmp_path, capsys):
+    """Heat-maps, lung masks and the SC/SR/PDF of a first run, copied into the input folder (as a study
+    pulled back from PACS holds the AI series), are skipped with a note on the rerun; the films, and a
+    greyscale film named like a lung mask, are still classified."""
+    pytest.importorskip("onnxruntime")
+    if not LUNG_CARD.exists():
+        pytest.skip(f"no lung model bundled at {LUNG_CARD}")
+    from PIL import Image
+
+    from cxr_engine import own_outputs
+    from cxr_engine.dicom_outputs.writer import MANUFACTURER
+
+    assert own_outputs.MANUFACTURER == MANUFACTURER  # what the scan recognises is what the writer sets
+    bundled = LUNG_CARD.parent / "efficientnet-lite0.json"
+    shutil.copy(dicom_dir / "CR-MONO1-10-chest.dcm", film_folder / "chest.dcm")
+    out = tmp_path / "first"
+    args = ["--model", str(bundled), "--backend", "onnx", "--device", "cpu", "--no-isolation"]
+    assert main([str(film_folder), *args, "--csv", str(tmp_path / "first.csv"), "--cam-dir", str(out / "cams"),
+                 "--lung-mask-dir", str(out / "lungs"), "--dicom-out", str(out / "dicom")]) == 0
+    written = sorted(p.name for p in out.rglob("*") if p.is_file())
+    assert len(written) == 2 * 2 + 2 + 3, written  # cam + heat-map per film, a mask per film, SC/SR/PDF
+    shutil.copytree(out, film_folder / "pulled_back")
+    Image.open(film_folder / "film.jpg").convert("L").save(film_folder / "00007_film_lungs.png")
+    capsys.readouterr()
+
+    assert main([str(film_folder), *args, "--csv", str(tmp_path / "second.csv")]) == 0
+    names = sorted(Path(row["path"]).name for row in read_rows(tmp_path / "second.csv")[1])
+    assert names == ["00007_film_lungs.png", "chest.dcm", "film.jpg"]
+    assert "cxr-classify: skipped 9 file(s) this program wrote" in capsys.readouterr().err
+    assert main([str(film_folder / "pulled_back" / "dicom" / next(
+        p.name for p in (out / "dicom").iterdir() if p.name.endswith("_sc.dcm"))), *args, "-q",
+        "--csv", str(tmp_path / "third.csv")]) == 0  # named directly: the user's choice, classified
+
+
 def test_a_file_the_folder_scan_cannot_read_is_logged_once(film_folder, card, caplog):
     (film_folder / "garbage.dcm").write_bytes(b"\x00\x01not dicom at all" * 50)
     with caplog.at_level(logging.WARNING):
