@@ -8,7 +8,16 @@ lives in one place:
   applies the Basic Application Level Confidentiality Profile (PS3.15 Table E.1-1) to every
   attribute of ``ImageMetadata``: attributes the profile removes (X), empties (Z) or replaces
   by new UIDs (U) are left out; only attributes the profile does not list are shown.
-* ``redact_text`` removes the patient's name parts, IDs and birth date from free text.
+* ``redact_text`` removes the patient's name parts, IDs and birth date from free text that a
+  person wrote (the reader's comment, text notes): every name component goes, wherever it stands,
+  so "patient Test Lateral" loses both words even when they are ordinary words.
+* ``redact_generated_text`` does the same for the app's own messages (suitability warnings), which
+  are written from a fixed vocabulary ("lateral view: ...") plus values from the file: there, IDs,
+  accession number and birth date go wherever they stand, the full name (two or more components,
+  in any order, with or without a comma or carets) goes wherever it stands, and a single name
+  component goes only inside a path or file-name token (one holding "/", "\\", "_", a dot between
+  letters, or a digit), where the file's name carries it. So a patient named "Test^Lateral" keeps
+  "lateral view" in the warnings, while "/data/Lateral_Test/1.dcm" and "Test Lateral" go.
 
 Patient's Sex (0010,0040; Z) and Patient's Age (0010,1010; X) are removed by default, as the
 basic profile requires; ``retain_patient_characteristics=True`` keeps them, which is what the
@@ -25,6 +34,7 @@ from .display_text import format_person_name, printable
 from .image import ImageMetadata
 
 __all__ = ["IDENTIFYING_FIELDS", "RETAINED_FIELDS", "REDACTED", "report_identifiers", "redact_text",
+           "redact_generated_text", "full_name_patterns",
            "identifying_terms", "name_parts", "date_spellings", "format_person_name", "format_date",
            "format_time", "format_age"]
 
@@ -110,6 +120,54 @@ def redact_text(text: str, metadata: ImageMetadata) -> str:
         return text
     alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
     pattern = re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
+    return pattern.sub(REDACTED, text)
+
+
+def redact_generated_text(text: str, metadata: ImageMetadata) -> str:
+    """``text``, one of the app's own messages (a suitability warning), with the patient's ID,
+    accession number, birth date and full name replaced by ``REDACTED`` wherever they stand, and a
+    single name component only inside a path or file-name token (see the module docstring): the
+    message's own words ("lateral", "normal") stay even when the patient's name is one of them.
+    Case-insensitive.
+    """
+    if not text:
+        return text
+    whole = {v.strip() for v in (metadata.patient_id, metadata.accession_number)}
+    whole.update(date_spellings(metadata.patient_birth_date))
+    text = _substitute(text, [re.escape(t) for t in whole if len(t) >= _MIN_PART_LENGTH])
+    text = _substitute(text, full_name_patterns(metadata.patient_name))
+    parts = [re.escape(p) for p in name_parts(metadata.patient_name)]
+    if not parts:
+        return text
+    return re.sub(r"\S+", lambda token: _substitute(token.group(0), parts) if _PATH_LIKE.search(token.group(0))
+                  else token.group(0), text)
+
+
+#: A token that names a file or folder rather than being a word of a sentence.
+_PATH_LIKE = re.compile(r"[/\\_]|\w\.\w|\d")
+
+
+def full_name_patterns(person_name: str) -> list[str]:
+    """Regular expressions for the spellings of a DICOM PN value's full name in text: family, given
+    and middle name (when two or more are present) in the orders "FAMILY GIVEN MIDDLE",
+    "FAMILY, GIVEN", "GIVEN MIDDLE FAMILY", "GIVEN FAMILY", separated by spaces, commas, carets or
+    underscores; one per ``=`` group. A one-component name gives none."""
+    patterns = []
+    for group in person_name.split("="):
+        family, given, middle = ([c.strip() for c in group.split("^")] + ["", ""])[:3]
+        if not (family and given):
+            continue
+        orders = [(family, given, middle), (family, given), (given, middle, family), (given, family)]
+        for order in orders:
+            words = [w for w in order if w]
+            patterns.append(r"[\s,^_]+".join(re.escape(w) for w in words))
+    return sorted(set(patterns), key=len, reverse=True)
+
+
+def _substitute(text: str, alternatives: list[str]) -> str:
+    if not text or not alternatives:
+        return text
+    pattern = re.compile(rf"(?<![^\W_])(?:{'|'.join(alternatives)})(?![^\W_])", re.IGNORECASE)
     return pattern.sub(REDACTED, text)
 
 

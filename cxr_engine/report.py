@@ -32,7 +32,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
 
 from .atomic import write_bytes_atomic
-from .deidentify import redact_text, report_identifiers
+from .deidentify import redact_generated_text, redact_text, report_identifiers
 from .errors import CxrError
 from .image import CxrImage, ImageMetadata
 from .image_checks import banner, heatmap_note
@@ -550,7 +550,7 @@ def _draw_measurements(ctx: _Context, page: ReportPage, top: float) -> float:
 def _draw_warnings(ctx: _Context, page: ReportPage, top: float) -> float:
     flowables: list[Flowable] = [ctx.para("Image checks", "heading")]
     if page.warnings:
-        warnings = [redact_text(w, page.metadata) if ctx.deidentify else w for w in page.warnings]
+        warnings = [redact_generated_text(w, page.metadata) if ctx.deidentify else w for w in page.warnings]
         flowables += [ctx.rich(ctx.fonts.markup(w), "warning") for w in warnings]
         for flowable in flowables[1:]:
             flowable.bulletText = "•" if ctx.fonts.unicode else "-"

@@ -14,7 +14,8 @@ pypdf = pytest.importorskip("pypdf")
 
 from cxr_engine import report  # noqa: E402
 from cxr_engine.deidentify import (  # noqa: E402
-    IDENTIFYING_FIELDS, REDACTED, RETAINED_FIELDS, date_spellings, format_person_name, redact_text,
+    IDENTIFYING_FIELDS, REDACTED, RETAINED_FIELDS, date_spellings, format_person_name, full_name_patterns,
+    redact_generated_text, redact_text,
     report_identifiers,
 )
 from cxr_engine.image import ImageMetadata  # noqa: E402
@@ -179,6 +180,21 @@ class TestDeidentifiedExport:
         for value in identifiers(metadata) + ["Dr Ann Reader", page.file_name]:
             assert value.casefold() not in everything, value
 
+    def test_a_name_that_is_a_word_leaves_the_warnings_whole(self, tmp_path, images, card):
+        """Finding 5: a patient "Test^Lateral" turned the lateral warning into "[removed] view: ..."."""
+        from dataclasses import replace
+
+        page = page_for(images["CR-MONO1-10-chest.dcm"], card, comment="patient Test Lateral, seen today")
+        metadata = replace(page.metadata, patient_name="Test^Lateral")
+        page = replace(page, metadata=metadata, warnings=(
+            "lateral view: the model is made for frontal (PA/AP) chest films",
+            "could not read /films/Lateral_Test/prior.dcm"))
+        text, info, _ = pdf_text(write(tmp_path, [page], card, deidentify=True))
+        assert "lateral view: the model is made for frontal (PA/AP) chest films" in text
+        assert f"/films/{REDACTED}/prior.dcm" in text
+        assert f"patient {REDACTED} {REDACTED}, seen today" in text
+        assert "test lateral" not in text.casefold() and "lateral_test" not in text.casefold()
+
     def test_sex_and_age_are_removed(self, tmp_path, card):
         text, _, _ = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=True))
         assert "Female" not in text and "44 years" not in text
@@ -270,3 +286,33 @@ class TestRedactText:
 
     def test_nothing_to_redact(self):
         assert redact_text("clear lungs", ImageMetadata()) == "clear lungs"
+
+
+class TestRedactGeneratedText:
+    """The app's own messages lose identifiers, not their words (finding 5)."""
+
+    LATERAL = ImageMetadata(patient_name="Test^Lateral", patient_id="PID-1", accession_number="ACC-9",
+                            patient_birth_date="19800101")
+
+    def test_message_words_stay_when_the_name_is_one_of_them(self):
+        warning = "lateral view: the model is made for frontal (PA/AP) chest films"
+        assert redact_generated_text(warning, self.LATERAL) == warning
+        assert redact_generated_text("normal, lateral.", self.LATERAL) == "normal, lateral."
+
+    def test_full_name_in_any_order_goes(self):
+        for spelling in ("Test Lateral", "LATERAL TEST", "Lateral, Test", "test^lateral", "Lateral_Test"):
+            assert redact_generated_text(f"seen: {spelling}.", self.LATERAL) == f"seen: {REDACTED}.", spelling
+
+    def test_name_components_in_paths_and_ids_go(self):
+        out = redact_generated_text("cannot read C:\\scans\\lateral\\PID-1.dcm (ACC-9, 01.01.1980)", self.LATERAL)
+        assert out == f"cannot read C:\\scans\\{REDACTED}\\{REDACTED}.dcm ({REDACTED}, {REDACTED})"
+        assert redact_generated_text("/data/test/x.dcm", self.LATERAL) == f"/data/{REDACTED}/x.dcm"
+
+    def test_free_text_still_loses_every_component(self):
+        assert redact_text("patient Test Lateral in lateral view", self.LATERAL) == \
+            f"patient {REDACTED} {REDACTED} in {REDACTED} view"
+
+    def test_full_name_patterns(self):
+        assert full_name_patterns("Anonymized") == []
+        assert full_name_patterns("DOE^^") == []
+        assert len(full_name_patterns("DOE^JANE^Q=山田^太郎")) == 6  # 4 orders with the middle name, 2 without
