@@ -29,9 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
             "Files this program wrote (heat-maps, lung masks, AI result DICOM objects) found in a folder are "
             "skipped."
         ),
-        epilog="Exit status: 0 all inputs classified, 1 some failed (the rest are still written), 2 bad usage "
-               "(including an output path that cannot be written, or that is an input or lies inside an input "
-               "folder: checked before any work starts).",
+        epilog="Exit status: 0 all inputs classified (and, with --send, all outputs sent); 1 some inputs failed "
+               "or, with --send, some outputs were not sent (the rest are still written); 2 the run did not start: "
+               "bad usage, no image found, an output path that cannot be written or that is an input or lies inside "
+               "an input folder, a model that cannot be loaded, or a --send node that does not answer Verify (C-ECHO); "
+               "all checked before any film is classified.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument("--model", help="bundled model name or a model card .json (default: the best bundled model)")
@@ -113,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.decode_workers is not None and args.decode_workers < 1:
         parser.error("--decode-workers must be at least 1")
     problems = output_path_problems(args)
+    if not problems:
+        problems = [line for line in [dicom_cli.node_problem(args)] if line]
     for line in problems:
         print(f"cxr-classify: {line}", file=sys.stderr)
     if problems:

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "pseudonymous patient, new UIDs, dates emptied)")
     group.add_argument("--send", metavar="AE@HOST:PORT",
                        help="send the DICOM outputs to this node (C-STORE) when the run ends; without --dicom-out "
-                            "they are written to a temporary folder first")
+                            "they are written to a temporary folder first. The node is verified (C-ECHO) before any "
+                            "film is classified: no answer stops the run with exit status 2")
     group.add_argument("--ae-title", default=None, metavar="AE",
                        help="this program's AE title when sending (default CXRREADER)")
     group.add_argument("--network-timeout", type=float, default=30.0, metavar="S",
@@ -57,6 +58,25 @@ def output_problems(args) -> list[str]:
     if args.network_timeout <= 0:
         lines.append(f"--network-timeout {args.network_timeout:g}: must be positive")
     return lines
+
+
+def node_problem(args) -> str | None:
+    """With ``--send``: Verify (C-ECHO) the node before any film is classified, so that a node that is
+    down, unreachable or refuses this AE title stops the run at once (``--send NODE: reason``); None
+    when it answers or nothing is sent."""
+    from .dicom_network import DicomNetworkError, DicomNode, NetworkSettings, verify
+
+    if not args.send:
+        return None
+    node = DicomNode.parse(args.send)
+    try:
+        verify(node, NetworkSettings(args.ae_title or "CXRREADER", args.network_timeout))
+    except DicomNetworkError as exc:
+        return f"--send {exc} (checked with Verify (C-ECHO) before classifying; nothing was classified)"
+    except Exception as exc:  # a library error: told, not a traceback
+        logger.exception("Verify (C-ECHO) of %s failed", node)
+        return f"--send {node}: Verify (C-ECHO) failed: {type(exc).__name__}: {exc}"
+    return None
 
 
 def wanted(args) -> bool:

@@ -181,16 +181,48 @@ def test_cli_send_deidentified(server, tmp_path, dicom_dir):
     assert new[0].study_instance_uid != str(_header(film).StudyInstanceUID)
 
 
-def test_cli_send_refused_is_told(server, tmp_path, dicom_dir, capsys):
-    pytest.importorskip("onnxruntime")
-    from cxr_engine.cli import EXIT_SOME_FAILED, main
+def _no_classifier(monkeypatch):
+    import cxr_engine.backends
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a film was classified before the --send node was verified")
+
+    monkeypatch.setattr(cxr_engine.backends, "create_classifier", refuse)
+
+
+def test_cli_send_refused_is_told_before_classifying(server, tmp_path, dicom_dir, capsys, monkeypatch):
+    from cxr_engine.cli import EXIT_USAGE, main
 
     node, _, _ = server
+    _no_classifier(monkeypatch)
     code = main([str(dicom_dir / "CR-MONO1-10-chest.dcm"), "--model", str(CARD), "--backend", "onnx", "-q",
                  "--csv", str(tmp_path / "r.csv"), "--send", f"WRONGAE@{node.host}:{node.port}",
                  "--ae-title", CLIENT_AE])
-    assert code == EXIT_SOME_FAILED
-    assert "knows this app's AE title 'CXRTEST' and is called 'WRONGAE'" in capsys.readouterr().err
+    assert code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "knows this app's AE title 'CXRTEST' and is called 'WRONGAE'" in err
+    assert "checked with Verify (C-ECHO) before classifying; nothing was classified" in err
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_cli_send_to_a_node_that_is_not_there_stops_before_classifying(tmp_path, dicom_dir, capsys, monkeypatch):
+    """No server listens on the port: one line naming the node, exit 2, no film classified (it used to
+    be found only after the whole batch, with exit 1)."""
+    import socket
+
+    from cxr_engine.cli import EXIT_USAGE, build_parser, main
+
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _no_classifier(monkeypatch)
+    code = main([str(dicom_dir / "CR-MONO1-10-chest.dcm"), "--model", str(CARD), "-q", "--network-timeout", "5",
+                 "--csv", str(tmp_path / "r.csv"), "--send", f"NOBODY@127.0.0.1:{port}"])
+    assert code == EXIT_USAGE
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"cxr-classify: --send NOBODY@127.0.0.1:{port}: "), lines
+    assert not (tmp_path / "r.csv").exists()
+    assert "does not answer Verify (C-ECHO)" in " ".join(build_parser().format_help().split())
 
 
 def test_tls(tmp_path, dicom_dir):
