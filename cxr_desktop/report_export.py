@@ -146,7 +146,7 @@ class ReportExport(QObject):
             cam_target=cam.target_class if cam is not None else None,
             not_classified_reason="" if prediction is not None else reason,
             warnings=image_warnings(item.image, w.service.card.input_size if w.service.card else None),
-            comment=self.request.comment, file_name=path.name, pixel_aspect=1.0,
+            comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=w.viewer.heatmap_style,
             out_of_scope=_out_of_scope(w.classification.image_check(item.image), prediction, w.result.scope_limit,
                                        item.image.metadata.view_position),
             measurements=(*w.lungs.report_lines(path), *scene.measurement_lines()),

@@ -29,11 +29,15 @@ LEGEND_NOTE = (
     f"given less than {FADE[0] * 100:.0f} % shows no colour. The outline encloses where the value is at least "
     f"{OUTLINE_LEVEL:g}."
 )
-#: The same in two lines, for the PDF's legend.
+#: The same in two lines, for the PDF's legend (``OUTLINE_NOTE`` follows it when the map is an outline).
 LEGEND_SHORT = (
     "Grad-CAM (1 at the image's strongest point) × the class's probability: comparable between classes and "
-    f"images; below {FADE[0]:g} not drawn. Outline mode: contour at {OUTLINE_LEVEL:g}."
+    f"images; below {FADE[0]:g} not drawn."
 )
+#: The PDF legend's words for a heat-map drawn as an outline.
+OUTLINE_NOTE = f"Outline: contour where the value reaches {OUTLINE_LEVEL:g}."
+#: The heat-map's two looks: colours over the film, or one contour at ``OUTLINE_LEVEL``.
+HEATMAP_STYLES = ("colour", "outline")
 
 
 def shown_heat(heatmap: np.ndarray, probability: float) -> np.ndarray:

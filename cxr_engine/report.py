@@ -39,7 +39,7 @@ from .image_checks import banner, heatmap_note
 from .inference import CamResult, Prediction
 from .model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
 from .model_limits import model_limits
-from .overlay import LEGEND_SHORT, LEGEND_TITLE, blend, colorize, shown_heat
+from .overlay import HEATMAP_STYLES, LEGEND_SHORT, LEGEND_TITLE, OUTLINE_NOTE, blend, colorize, shown_heat
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +118,14 @@ class ReportPage:
     #: The image checks' reasons (``cxr_engine.image_checks``; ``""`` in scope): a banner above the
     #: probabilities and a line under the heat-map legend.
     out_of_scope: str = ""
+    #: How ``heatmap`` draws the map (``overlay.HEATMAP_STYLES``): "colour" or "outline"; the legend
+    #: names the outline's level only for an outline.
+    heatmap_style: str = "colour"
 
     def __post_init__(self):
         _check_rgb(self.displayed, "displayed image")
+        if self.heatmap_style not in HEATMAP_STYLES:
+            raise ValueError(f"heatmap_style must be one of {HEATMAP_STYLES}, got {self.heatmap_style!r}")
         if not (np.isfinite(self.pixel_aspect) and self.pixel_aspect > 0):
             raise ValueError(f"pixel_aspect must be a positive number, got {self.pixel_aspect}")
         if self.heatmap is not None:
@@ -176,6 +181,7 @@ def build_report_pdf(pages: Sequence[ReportPage], *, model_card: ModelCard | Non
     With ``deidentify``, identifiers are left out (``deidentify.report_identifiers``), the
     comment is redacted, and the file name and reader's name are withheld too: file names are
     often UIDs or patient names, and Annex E removes the names of reading physicians.
+    ``app_version`` is the version number alone (``0.1.0``): the footer reads "CXR Reader 0.1.0".
     """
     if not pages:
         raise ValueError("a report needs at least one page")
@@ -388,7 +394,8 @@ def _draw_images(ctx: _Context, page: ReportPage, top: float) -> float:
     _draw_panel(ctx, page.displayed, MARGIN, panel_top, panel_w, page.pixel_aspect)
     if page.heatmap is not None:
         _draw_panel(ctx, page.heatmap, right_x, panel_top, panel_w, page.pixel_aspect)
-        bottom = _draw_legend(ctx, right_x, panel_top - PANEL_H - 5, panel_w, target, page.out_of_scope)
+        bottom = _draw_legend(ctx, right_x, panel_top - PANEL_H - 5, panel_w, target, page.out_of_scope,
+                              outline=page.heatmap_style == "outline")
     else:
         _draw_empty_panel(ctx, right_x, panel_top, panel_w, _no_heatmap_reason(page))
         bottom = panel_top - PANEL_H
@@ -427,10 +434,12 @@ def _draw_empty_panel(ctx: _Context, x: float, top: float, width: float, reason:
     para.drawOn(c, x + 15, top - PANEL_H / 2 - h / 2)
 
 
-def _draw_legend(ctx: _Context, x: float, top: float, width: float, target: str, out_of_scope: str = "") -> float:
+def _draw_legend(ctx: _Context, x: float, top: float, width: float, target: str, out_of_scope: str = "",
+                 outline: bool = False) -> float:
     """A 0 → 1 colour bar of Grad-CAM × class probability in the overlay's colour map (vector
-    rectangles), with the legend's words (``overlay.LEGEND_SHORT``; the app's tooltip says it at length)
-    and, for a film outside the model's scope, a line saying the map is not reliable either."""
+    rectangles), with the legend's words (``overlay.LEGEND_SHORT``, and ``overlay.OUTLINE_NOTE`` for an
+    ``outline``; the app's tooltip says it at length) and, for a film outside the model's scope, a line
+    saying the map is not reliable either."""
     c = ctx.canvas
     c.setFont(ctx.fonts.regular, 7.5)
     c.setFillColor(MUTED)
@@ -440,7 +449,7 @@ def _draw_legend(ctx: _Context, x: float, top: float, width: float, target: str,
     for i, rgb in enumerate(colorize(np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :])[0]):
         c.setFillColorRGB(*(rgb / 255.0))
         c.rect(bar_x + i * bar_w / steps, top - 8, bar_w / steps + 0.3, 7, stroke=0, fill=1)
-    note = f"{LEGEND_TITLE}{f' for {target}' if target else ''}. {LEGEND_SHORT}"
+    note = f"{LEGEND_TITLE}{f' for {target}' if target else ''}. {LEGEND_SHORT}" + (f" {OUTLINE_NOTE}" if outline else "")
     flowables = [ctx.para(note, "small")]
     if out_of_scope:
         flowables.append(ctx.rich(ctx.fonts.markup(heatmap_note(out_of_scope)), "warning"))

@@ -482,6 +482,21 @@ def test_pdf_export_of_a_study_has_classes_probabilities_and_identifiers(qtbot, 
     assert "Research use only" in text
 
 
+def test_pdf_legend_names_the_outline_only_in_outline_mode(qtbot, make_window, identified_study, tmp_path):
+    """Finding 17: the PDF said "Outline mode: contour at 0.5" under a colour heat-map."""
+    pytest.importorskip("pypdf")
+    from cxr_engine.overlay import OUTLINE_NOTE
+
+    window = make_window(show=True)
+    first = open_and_wait(qtbot, window, identified_study)
+    wait_classified(qtbot, window)
+    _, colour = pdf_text(export(qtbot, window, ExportRequest((first,), tmp_path / "colour.pdf", False, "")))
+    window.viewer.set_heatmap_style("outline")
+    _, outline = pdf_text(export(qtbot, window, ExportRequest((first,), tmp_path / "outline.pdf", False, "")))
+    assert "contour" not in colour
+    assert " ".join(OUTLINE_NOTE.split()[:3]) in " ".join(outline.split())
+
+
 def test_deidentified_pdf_export_holds_no_patient_name_or_id(qtbot, make_window, identified_study, tmp_path):
     pytest.importorskip("pypdf")
     window = make_window(show=True)

@@ -438,6 +438,19 @@ class TestDcmtk:
             assert 'TEXT:(,,"Suitability warning")="a test warning \u2013 turned 1' in run.stdout, run.stdout  # dsrdump cuts long text
 
 
+def test_encapsulated_report_footer_names_the_app_once(outputs):
+    """Finding 17: the PDF inside --dicom-out said "CXR Reader CXR Reader 0.1.0" in its footer."""
+    pypdf = pytest.importorskip("pypdf")
+    import io
+
+    from cxr_engine import __version__
+
+    reader = pypdf.PdfReader(io.BytesIO(pdf_bytes(pydicom.dcmread(outputs["pdf"].path))))
+    text = " ".join(page.extract_text() for page in reader.pages)
+    assert f"CXR Reader {__version__} ·" in text and "CXR Reader CXR Reader" not in text
+    assert "contour" not in text  # the default film's heat-map is drawn in colour
+
+
 class TestCharacterSet:
     """Finding 4: a source without Specific Character Set gave an SR with a raw 0xB0 for "°" and "?"
     for an en dash, no (0008,0005), and dsrdump failed on the TEXT item."""

@@ -166,6 +166,28 @@ class TestContent:
             write(tmp_path, [], card, deidentify=False)
 
 
+class TestHeatmapLegend:
+    """Finding 17: the legend said "Outline mode: contour at 0.5" under a colour heat-map."""
+
+    @pytest.mark.parametrize("style", ["colour", "outline"])
+    def test_outline_level_only_for_an_outline(self, tmp_path, images, card, style):
+        from dataclasses import replace
+
+        page = replace(page_for(images["CR-MONO1-10-chest.dcm"], card), heatmap_style=style)
+        text, _, _ = pdf_text(write(tmp_path, [page], card, deidentify=False))
+        assert "Grad-CAM × class probability for Pneumonia" in text
+        assert ("contour" in text) == (style == "outline"), text
+
+    def test_unknown_style_is_refused(self, images, card):
+        with pytest.raises(ValueError, match="heatmap_style"):
+            page_for(images["CR-MONO1-10-chest.dcm"], card).__class__(
+                displayed=np.zeros((4, 4), np.uint8), heatmap_style="contours")
+
+    def test_footer_names_the_app_once(self, tmp_path, images, card):
+        text, _, _ = pdf_text(write(tmp_path, [page_for(images["CR-MONO1-10-chest.dcm"], card)], card, deidentify=False))
+        assert "CXR Reader 0.1.0 · Research use only" in text and "CXR Reader CXR Reader" not in text
+
+
 class TestDeidentifiedExport:
     @pytest.mark.parametrize("name", ["CR-MONO1-10-chest.dcm", "JPEG2KLossless_1s_1f_u_16_16.dcm", "synthetic"])
     def test_no_identifier_in_text_or_document_info(self, tmp_path, images, card, name):

@@ -191,13 +191,14 @@ class DicomOutputWriter:
                     sop_instance_uid=generate_uid(), instance_number=number)
 
     def _report(self, image: CxrImage, cam: CamResult, warnings) -> bytes:
+        from .. import __version__
         from ..rendering import render
         from ..report import ReportPage, build_report_pdf
 
         page = ReportPage.for_image(image, render(image), cam=cam)
         page = replace(page, warnings=tuple(warnings) or page.warnings)
         return build_report_pdf([page], model_card=self.card, deidentify=self.deidentify,
-                                app_version=self.software_version)
+                                app_version=__version__)  # the footer says "CXR Reader <version>"
 
     def _save(self, kind: str, dataset: Dataset, stem: str) -> WrittenObject:
         from ..atomic import write_bytes_atomic
