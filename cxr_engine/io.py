@@ -5,7 +5,7 @@ from pathlib import Path
 
 from .errors import ImageReadError
 from .image import CxrImage
-from .raster_io import RASTER_SUFFIXES, read_raster
+from .raster_io import RASTER_SUFFIXES, raster_signature, read_raster
 from .reduced_decode import FULL, DecodeRequest
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".dic"}
@@ -17,6 +17,14 @@ def is_dicom_file(path: str | Path) -> bool:
         with open(path, "rb") as handle:
             handle.seek(128)
             return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _starts_as_raster(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return raster_signature(handle.read(8)) is not None
     except OSError:
         return False
 
@@ -34,6 +42,6 @@ def read_image(path: str | Path, request: DecodeRequest = FULL) -> CxrImage:
         raise ImageReadError(path, "no such file")
     if path.is_dir():
         raise ImageReadError(path, "is a folder, not an image file")
-    if path.suffix.lower() in RASTER_SUFFIXES and not is_dicom_file(path):
-        return read_raster(path)
+    if not is_dicom_file(path) and (path.suffix.lower() in RASTER_SUFFIXES or _starts_as_raster(path)):
+        return read_raster(path)  # a PNG or JPEG by name or by content (a JPEG named .dcm)
     return read_dicom(path, request)

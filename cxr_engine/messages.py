@@ -7,6 +7,8 @@ through :func:`printable` first, so a damaged value never puts control bytes int
 """
 from __future__ import annotations
 
+import re
+
 #: How many characters of a value from a file a message quotes by default (then ``…``).
 _MAX_VALUE = 80
 
@@ -103,6 +105,19 @@ def no_decoder(syntax: object, detail: str = "") -> str:
 
 
 # --------------------------------------------------------------------------- PNG / JPEG
+
+
+def image_too_large(size: str, limit: int) -> str:
+    """An image whose header gives more pixels than this program decodes (``size`` in words, e.g.
+    ``50000×50000``); worded alike for DICOM, PNG and JPEG."""
+    return f"image too large: {size} exceeds {limit:,} pixels"
+
+
+def raster_too_large(error: BaseException, limit: int) -> str:
+    """Pillow's DecompressionBombError ("Image size (N pixels) exceeds limit of M pixels, could be
+    decompression bomb DOS attack.") as :func:`image_too_large` words it."""
+    match = re.search(r"\((\d+) pixels\)", str(error))
+    return image_too_large(f"{int(match.group(1)):,} pixels" if match else "the header's size", limit)
 
 
 def not_png_or_jpeg(error: BaseException | str) -> str:

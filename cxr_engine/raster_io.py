@@ -6,11 +6,19 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageReadError, UnsupportedImageError
-from .messages import not_png_or_jpeg
+from .messages import image_too_large, not_png_or_jpeg, raster_too_large
 from .image import CxrImage
 from .windowing import Window
 
 RASTER_SUFFIXES = {".png", ".jpg", ".jpeg"}
+_SIGNATURES = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
+
+
+def raster_signature(head: bytes) -> str | None:
+    """``"PNG"`` or ``"JPEG"`` when ``head`` (a file's first bytes) begins with that format's signature
+    (PNG: ISO/IEC 15948 5.2; JPEG: the SOI marker and the next marker's ``FF``), else None. A DICOM
+    file cannot begin so (its preamble or first element tag comes first)."""
+    return next((name for signature, name in _SIGNATURES.items() if head.startswith(signature)), None)
 
 
 def read_raster(path: str | Path, max_pixels: int | None = None) -> CxrImage:
@@ -105,11 +113,11 @@ def _check_header_size(path: Path, data: np.ndarray, max_pixels: int) -> int:
             width, height = probe.size
             orientation = _orientation(probe, data)
     except Image.DecompressionBombError as exc:  # Pillow's own, lower limit on the header's size
-        raise UnsupportedImageError(path, f"image too large: {exc}") from exc
+        raise UnsupportedImageError(path, raster_too_large(exc, max_pixels)) from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise ImageReadError(path, not_png_or_jpeg(exc)) from exc  # worded as the scan words it
     if width * height > max_pixels:
-        raise UnsupportedImageError(path, f"image too large: {width}×{height} exceeds {max_pixels:,} pixels")
+        raise UnsupportedImageError(path, image_too_large(f"{width}×{height}", max_pixels))
     return orientation
 
 

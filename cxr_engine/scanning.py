@@ -14,9 +14,11 @@ Detection rules, per file found by the walk:
   extension (or a numeric one, as in UID-named files) is read with ``force=True`` and kept
   only if it has study, series or instance attributes. A failure is a :class:`ScanError`
   for the DICOM-named file and a quiet skip for the extension-less one;
-* with ``include_raster=True``, a ``*.png``/``*.jpg``/``*.jpeg`` file without the prefix is a
-  PNG/JPEG image (its size read from its header); one whose header is unreadable is a
-  :class:`ScanError`;
+* with ``include_raster=True``, a ``*.png``/``*.jpg``/``*.jpeg`` file without the prefix, or any
+  file that begins with the PNG or JPEG signature (a JPEG named ``.dcm``), is a PNG/JPEG image
+  (its size read from its header); one whose header is unreadable or too large is a
+  :class:`ScanError`; without ``include_raster`` such a DICOM-named file is one saying what it is;
+* a broken symbolic link is a :class:`ScanError` (a hidden one is skipped quietly);
 * files this program wrote (``cxr_engine.own_outputs``: heat-map and lung-mask PNGs named as
   ``cxr-classify`` names them, DICOM objects whose Manufacturer is ``CXR Reader project``) are
   not films: they are skipped, logged and listed in ``own_outputs``;
@@ -62,6 +64,7 @@ from .dicomdir import UnreadableDicomdir, dicomdir_references
 from .dicomdir import find_referenced_file  # noqa: F401  (importable from here, as before)
 from .errors import ImageReadError, UnsupportedImageError
 from .pixel_layout import expects_pixels, inspect_pixel_data, pixel_data_problem
+from .raster_io import raster_signature
 
 logger = logging.getLogger(__name__)
 
@@ -536,6 +539,10 @@ def _walk(
         subdirs = []
         for entry in entries:
             try:
+                if entry.is_symlink() and not os.path.exists(entry.path):
+                    if not entry.name.startswith("."):
+                        errors.append(_broken_link(Path(entry.path)))
+                    continue
                 if entry.is_symlink() and not _links_inside(entry.path, real_root):
                     reason = (f"symbolic link to {os.path.realpath(entry.path)}, outside the chosen folder "
                               f"{root}: not followed")
@@ -547,9 +554,19 @@ def _walk(
                         subdirs.append(Path(entry.path))
                 elif entry.is_file():
                     yield Path(entry.path)
-            except OSError:  # a broken link or a file that vanished meanwhile
+            except OSError:  # a file that vanished meanwhile
                 continue
         stack.extend(reversed(subdirs))
+
+
+def _broken_link(path: Path) -> ScanError:
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    reason = f"broken symbolic link: its target {messages.printable(target, 160)} does not exist"
+    logger.warning("Cannot scan %s: %s", path, reason)
+    return ScanError(path, reason)
 
 
 def _links_inside(link: str, real_root: str) -> bool:
@@ -581,10 +598,14 @@ def _read_header(path: Path, *, explicit: bool) -> Dataset:
     try:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
-            has_magic = fh.read(_MAGIC_OFFSET + len(_MAGIC))[_MAGIC_OFFSET:] == _MAGIC
+            head = fh.read(_MAGIC_OFFSET + len(_MAGIC))
+            has_magic = head[_MAGIC_OFFSET:] == _MAGIC
             if not (has_magic or may_be_dicom):
                 raise _Rejected(None)
             report = report or has_magic
+            raster = None if has_magic else raster_signature(head)
+            if raster:
+                raise _Rejected(f"a {raster} image, not a DICOM file" if report else None)
             if size == 0:
                 raise _Rejected(messages.EMPTY_FILE if report else None)
             fh.seek(0)
@@ -637,14 +658,19 @@ def _check_complete(ds: Dataset, *, end: int, size: int, report: bool) -> None:
 
 
 def _is_raster_candidate(path: Path) -> bool:
-    """A PNG/JPEG by name that does not carry the DICOM prefix (a ``.png`` DICOM is DICOM)."""
-    if path.suffix.lower() not in RASTER_SUFFIXES or path.name.startswith("."):
+    """A PNG/JPEG by name, or by content whatever its name (a JPEG named ``.dcm``), that does not carry
+    the DICOM prefix (a ``.png`` DICOM is DICOM)."""
+    if path.name.startswith("."):
         return False
+    named = path.suffix.lower() in RASTER_SUFFIXES
     try:
         with open(path, "rb") as fh:
-            return fh.read(_MAGIC_OFFSET + len(_MAGIC))[_MAGIC_OFFSET:] != _MAGIC
+            head = fh.read(_MAGIC_OFFSET + len(_MAGIC))
     except OSError:
-        return True  # reported by _raster_header
+        return named  # reported by _raster_header
+    if head[_MAGIC_OFFSET:] == _MAGIC:
+        return False
+    return named or raster_signature(head) is not None
 
 
 def _raster_header(path: Path, *, skip_own: bool = True) -> _Header:
@@ -657,6 +683,10 @@ def _raster_header(path: Path, *, skip_own: bool = True) -> _Header:
             columns, rows = probe.size
             file_format = "png" if probe.format == "PNG" else "jpeg"
             own = skip_own and file_format == "png" and own_outputs.is_own_png(path, probe)
+    except Image.DecompressionBombError as exc:  # Pillow's limit on the header's size
+        from .dicom_io import MAX_PIXELS
+
+        raise _Rejected(messages.raster_too_large(exc, MAX_PIXELS)) from exc
     except OSError as exc:
         if isinstance(exc, FileNotFoundError) or exc.errno is not None:
             raise _Rejected(f"could not read file: {exc.strerror or exc}") from exc

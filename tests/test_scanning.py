@@ -273,3 +273,54 @@ def test_links_out_of_the_chosen_folder_are_not_followed_but_named(tmp_path, dic
     inputs = discover_inputs([chosen])
     assert [p.name for p in inputs.files if p not in inputs.problems] == ["film.dcm"]
     assert not any("someone_else" in str(p) for p in inputs.files)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims ``width`` × ``height`` 8-bit grey pixels, with one tiny IDAT."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+
+
+class TestMessages:
+    """What a scan says, worded alike in the scan, the reader and the CLI (tester finding 13)."""
+
+    def test_a_huge_png_header_reads_image_too_large(self, tmp_path):
+        from cxr_engine.dicom_io import MAX_PIXELS
+        from cxr_engine.errors import UnsupportedImageError
+        from cxr_engine.io import read_image
+
+        (tmp_path / "bomb.png").write_bytes(_png_header_only(50_000, 50_000))
+        expected = f"image too large: 2,500,000,000 pixels exceeds {MAX_PIXELS:,} pixels"
+        assert [e.reason for e in scan(tmp_path, include_raster=True).errors] == [expected]
+        with pytest.raises(UnsupportedImageError, match=f"^{tmp_path / 'bomb.png'}: {expected}$"):
+            read_image(tmp_path / "bomb.png")
+
+    def test_a_jpeg_named_dcm_is_read_by_content(self, tmp_path, cxr3_dir):
+        import numpy as np
+
+        from cxr_engine.io import read_image
+
+        jpeg = next((cxr3_dir / "images" / "normal").glob("*.jpg"))
+        shutil.copy(jpeg, tmp_path / "exported.dcm")
+        result = scan(tmp_path, include_raster=True)
+        assert result.errors == ()
+        [instance] = result.all_instances()
+        assert instance.file_format == "jpeg" and instance.path.name == "exported.dcm"
+        assert np.array_equal(read_image(tmp_path / "exported.dcm").stored, read_image(jpeg).stored)
+        # a scan for DICOM only names what the file is instead of a DICOM parser's complaint
+        assert [e.reason for e in scan(tmp_path).errors] == ["a JPEG image, not a DICOM file"]
+
+    def test_a_broken_link_is_named(self, tmp_path, dicom_dir):
+        shutil.copy(dicom_dir / "CR-MONO1-10-chest.dcm", tmp_path / "film.dcm")
+        (tmp_path / "gone.dcm").symlink_to(tmp_path / "deleted.dcm")
+        (tmp_path / ".hidden.dcm").symlink_to(tmp_path / "deleted.dcm")  # hidden: quiet, as hidden files are
+        result = scan(tmp_path, include_raster=True)
+        assert [inst.path.name for inst in result.all_instances()] == ["film.dcm"]
+        assert [(e.path.name, e.reason) for e in result.errors] == [
+            ("gone.dcm", f"broken symbolic link: its target {tmp_path / 'deleted.dcm'} does not exist")]
