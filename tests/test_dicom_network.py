@@ -225,6 +225,27 @@ def test_cli_send_to_a_node_that_is_not_there_stops_before_classifying(tmp_path,
     assert "does not answer Verify (C-ECHO)" in " ".join(build_parser().format_help().split())
 
 
+def test_cli_send_twice_duplicates_nothing(server, tmp_path, dicom_dir):
+    """A rerun of the same film and model makes the same SOP Instance UIDs: sent again, the node holds
+    the three AI objects once (tester finding 15: every run used to add three more)."""
+    pytest.importorskip("onnxruntime")
+    from cxr_engine.cli import main
+
+    node, settings, _ = server
+    film = dicom_dir / "RG1_J2KI.dcm"
+    study = str(_header(film).StudyInstanceUID)
+
+    def instances() -> int:
+        [match] = [m for m in find_studies(node, StudyQuery(), settings) if m.study_instance_uid == study]
+        return int(match.instances)
+
+    before = instances()
+    for run in ("first", "second"):
+        assert main([str(film), "--model", str(CARD), "--backend", "onnx", "-q", "--csv", str(tmp_path / f"{run}.csv"),
+                     "--send", f"{node.ae_title}@{node.host}:{node.port}", "--ae-title", CLIENT_AE]) == 0
+        assert instances() == before + 3, run
+
+
 def test_tls(tmp_path, dicom_dir):
     """A node that speaks DICOM TLS only: verified, queried and sent to with its certificate trusted;
     without TLS, or without trusting its certificate, the failure is told."""

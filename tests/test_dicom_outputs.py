@@ -311,11 +311,31 @@ class TestSeries:
         image, cam = classified
         writer = DicomOutputWriter(tmp_path, card, kinds=("sc", "sr"))
         first = writer.write(image, cam, stem="a")
-        second = writer.write(image, cam, stem="b")
+        second = writer.write(image, cam, stem="b", warnings=("another result",))
         assert [o.kind for o in first] == ["sc", "sr"]
         a, b = (pydicom.dcmread(o.path) for o in (first[0], second[0]))
         assert a.SeriesInstanceUID == b.SeriesInstanceUID and a.SeriesNumber == 9901
         assert (a.InstanceNumber, b.InstanceNumber) == (1, 2) and a.SOPInstanceUID != b.SOPInstanceUID
+
+    def test_a_rerun_makes_the_same_uids_so_a_resend_duplicates_nothing(self, tmp_path, classified, card):
+        """Two runs (two writers) on the same film and result: the same series and SOP Instance UIDs for
+        every kind, annotations included; another result (a warning more) is a new instance of the same
+        series; de-identified objects share nothing with the identified ones (tester finding 15)."""
+        image, cam = classified
+
+        def uids(folder, **options):
+            writer = DicomOutputWriter(tmp_path / folder, card, deidentify=options.pop("deidentify", False))
+            return {o.kind: (str(pydicom.dcmread(o.path).SeriesInstanceUID), o.sop_instance_uid)
+                    for o in writer.write(image, cam, marks=MARKS, window=(1200.0, 800.0), **options)}
+
+        first, again = uids("run1"), uids("run2")
+        assert set(first) == {"sc", "sr", "pdf", "gsps"} and first == again
+        other = uids("run3", warnings=("another result",))
+        for kind in ("sc", "sr", "pdf"):
+            assert other[kind][0] == first[kind][0] and other[kind][1] != first[kind][1], kind
+        assert other["gsps"] == first["gsps"]  # the same marks on the same film
+        anonymous = uids("deid", deidentify=True)
+        assert not {u for pair in anonymous.values() for u in pair} & {u for pair in first.values() for u in pair}
 
     def test_never_writes_into_a_source_folder(self, tmp_path, dicom_dir, classifier, card):
         film = tmp_path / "study" / "film.dcm"

@@ -1,5 +1,6 @@
 """Writes the DICOM outputs of classified films into a folder: per film a Secondary Capture, a
-Comprehensive SR and an Encapsulated PDF, each kind in one new series per study and session.
+Comprehensive SR and an Encapsulated PDF, each kind in one series per study, program version and
+model, with UIDs derived from what each object shows, so that a rerun sent again duplicates nothing.
 """
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ logger = logging.getLogger(__name__)
 #: reader's annotations) is written only when there are marks to show.
 KINDS: dict[str, int] = {"sc": 9901, "sr": 9902, "pdf": 9903, "gsps": 9904}
 MANUFACTURER = "CXR Reader project"
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
 
 
 class DicomOutputError(CxrError):
@@ -144,7 +151,7 @@ class DicomOutputWriter:
         from .structured_report import build_structured_report
 
         common = dict(manufacturer=MANUFACTURER, software_version=self.software_version)
-        study = str(reference.StudyInstanceUID)
+        result = (repr(tuple(cam.prediction.probabilities)), *warnings)
         built = []
         if "sc" in self.kinds:
             film = displayed_rgb if displayed_rgb is not None else default_film(image, cam)
@@ -153,15 +160,20 @@ class DicomOutputWriter:
             # film may be rotated or flipped, so its orientation is left unknown.
             orientation = source_orientation(reference) if displayed_rgb is None else None
             built.append(("sc", build_secondary_capture(reference, pixels, patient_orientation=orientation,
-                                                        **self._next("sc", study), **common)))
+                                                        **self._next("sc", reference, _digest(pixels.tobytes())),
+                                                        **common)))
         if "sr" in self.kinds:
             built.append(("sr", build_structured_report(
                 reference, cam.prediction, model_version=self.model_version, warnings=warnings,
                 device_uid=generate_uid(entropy_srcs=["CXR Reader", self.card.name]),
-                parameters=self.algorithm_parameters(), **self._next("sr", study), **common)))
+                parameters=self.algorithm_parameters(),
+                **self._next("sr", reference, result, self.model_version, *self.algorithm_parameters()), **common)))
         if "pdf" in self.kinds:
             document = pdf if pdf is not None else self._report(image, cam, warnings)
-            built.append(("pdf", build_encapsulated_pdf(reference, document, **self._next("pdf", study), **common)))
+            # The report this writer makes says what ``result`` says; one given by the caller is its own content.
+            content = result if pdf is None else (_digest(pdf),)
+            built.append(("pdf", build_encapsulated_pdf(reference, document, **self._next("pdf", reference, *content),
+                                                        **common)))
         return built
 
     def _presentation_state(self, image, header, reference, marks, window, inverted):
@@ -173,7 +185,9 @@ class DicomOutputWriter:
         try:
             return build_presentation_state(
                 reference, marks, window=window, inverted=inverted, spacing_mm=image.spacing_mm,
-                **self._next("gsps", str(reference.StudyInstanceUID)), manufacturer=MANUFACTURER,
+                **self._next("gsps", reference, repr([(m.kind, repr(m.points), getattr(m, "text", "")) for m in marks]),
+                             repr(window), repr(inverted)),
+                manufacturer=MANUFACTURER,
                 software_version=self.software_version)
         except ValueError as exc:
             raise DicomOutputError(image.path, f"the annotations cannot be written as a presentation state: {exc}") from exc
@@ -183,12 +197,26 @@ class DicomOutputWriter:
         return [f"temperature={card.temperature:.6g}", f"preprocessing={card.preprocessing_version}",
                 f"input_size={card.input_size}"]
 
-    def _next(self, kind: str, study: str) -> dict:
-        series = self._series.setdefault((study, kind), _Series(generate_uid(), KINDS[kind]))
+    def _next(self, kind: str, reference: Dataset, *content: str) -> dict:
+        """Series and instance attributes of the next ``kind`` object about the film ``reference``.
+
+        The UIDs are derived (``generate_uid(entropy_srcs=...)``, a hash under pydicom's root) from what
+        the object is: the series from the study, the kind, this program's version and the model's
+        weights; the instance from those, the film and ``content`` (what the object shows). A rerun
+        that makes the same result therefore makes the same UIDs, and sending it again replaces
+        nothing and duplicates nothing in a PACS; a different result (another window, warning or
+        model) is a new instance of the same series. De-identified objects derive from the
+        de-identified UIDs, so they never match the identified ones."""
+        study = str(reference.StudyInstanceUID)
+        made_by = [self.software_version, self.card.weights_sha256, kind]
+        series = self._series.setdefault(
+            (study, kind), _Series(generate_uid(entropy_srcs=["CXR Reader series", study, *made_by]), KINDS[kind]))
         number = series.next_instance
         series.next_instance += 1
+        instance = generate_uid(entropy_srcs=["CXR Reader instance", study, str(reference.SOPInstanceUID), *made_by,
+                                              *map(str, content)])
         return dict(series_instance_uid=series.uid, series_number=series.number,
-                    sop_instance_uid=generate_uid(), instance_number=number)
+                    sop_instance_uid=instance, instance_number=number)
 
     def _report(self, image: CxrImage, cam: CamResult, warnings) -> bytes:
         from .. import __version__
