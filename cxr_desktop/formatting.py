@@ -42,6 +42,16 @@ def percent(p: float) -> str:
     return f"{100.0 * p:.1f} %"
 
 
+def heatmap_caption(target_class: str, probability: float) -> str:
+    """``Heat-map: COVID-19 98.8 %``: the class a heat-map shows evidence for and the model's
+    probability of it, shown in the corner of each viewport (``""`` without a class)."""
+    from cxr_engine.model_card import CLASS_DISPLAY_NAMES
+
+    if not target_class:
+        return ""
+    return f"Heat-map: {CLASS_DISPLAY_NAMES.get(target_class, target_class)} {percent(probability)}"
+
+
 @dataclass(frozen=True)
 class CornerText:
     """Four blocks of lines for the viewer's corners."""

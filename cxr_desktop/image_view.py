@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsSimpleTextItem, QG
 
 from .annotation_items import ShapeAnnotationItem, TextAnnotationItem
 from .annotation_model import ANGLE, TEXT, Annotation
-from .formatting import corner_text, pixel_readout
+from .formatting import CornerText, corner_text, heatmap_caption, pixel_readout
 from .image_scene import ImageScene
 from .presets import drag_start_window, drag_step, drag_window
 
@@ -56,7 +56,8 @@ class ImageView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.model.imageChanged.connect(self.fit)
         self.model.orientationChanged.connect(self._refit_if_fitted)
-        for signal in (self.model.windowChanged, self.model.cornerOverlayChanged, self.model.orientationChanged):
+        for signal in (self.model.windowChanged, self.model.cornerOverlayChanged, self.model.orientationChanged,
+                       self.model.heatmapChanged, self.model.heatmapVisibleChanged):
             signal.connect(self.viewport().update)
 
     # ------------------------------------------------------------------ zoom
@@ -258,6 +259,13 @@ class ImageView(QGraphicsView):
             if (dx, dy) != (shift.dx(), shift.dy()):
                 item.setTransform(QTransform.fromTranslate(dx, dy))
 
+    def heatmap_caption(self) -> str:
+        """The shown heat-map's class and probability (``formatting.heatmap_caption``); ``""`` when none is shown."""
+        model = self.model
+        if model.heatmap is None or not model.heatmap_visible:
+            return ""
+        return heatmap_caption(model.heatmap_class, model.heatmap_probability)
+
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
         image = self.model.image
         if image is None and self.message:
@@ -267,10 +275,18 @@ class ImageView(QGraphicsView):
             area = QRectF(self.viewport().rect()).adjusted(16, 16, -16, -16)
             painter.drawText(area, int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap), self.message)
             painter.restore()
-        if image is None or not self.model.corner_overlay:
+        if image is None:
             return
-        text = corner_text(image.metadata, image.shape, self.model.voi, self.zoom, self.model.rotation,
-                           self.model.flip_h, self.model.flip_v, self.model.user_invert)
+        caption = self.heatmap_caption()
+        if self.model.corner_overlay:
+            text = corner_text(image.metadata, image.shape, self.model.voi, self.zoom, self.model.rotation,
+                               self.model.flip_h, self.model.flip_v, self.model.user_invert)
+        elif caption:
+            text = CornerText((), (), (), ())
+        else:
+            return
+        if caption:  # which class the heat-map is for, in every viewport (1×2 and 2×2 films look alike otherwise)
+            text = CornerText(text.top_left, text.top_right, text.bottom_left, (caption, *text.bottom_right))
         painter.save()
         painter.resetTransform()
         font = QFont(self.font())
