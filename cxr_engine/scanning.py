@@ -539,13 +539,14 @@ def _walk(
         subdirs = []
         for entry in entries:
             try:
+                if entry.is_symlink() and entry.name.startswith("."):
+                    continue  # hidden, as hidden files and folders are
                 if entry.is_symlink() and not os.path.exists(entry.path):
-                    if not entry.name.startswith("."):
-                        errors.append(_broken_link(Path(entry.path)))
+                    errors.append(_broken_link(Path(entry.path)))
                     continue
                 if entry.is_symlink() and not _links_inside(entry.path, real_root):
-                    reason = (f"symbolic link to {os.path.realpath(entry.path)}, outside the chosen folder "
-                              f"{root}: not followed")
+                    reason = (f"symbolic link to {messages.printable(os.path.realpath(entry.path), 160)}, "
+                              f"outside the chosen folder {messages.printable(root, 160)}: not followed")
                     logger.warning("Cannot scan %s: %s", entry.path, reason)
                     errors.append(ScanError(Path(entry.path), reason))
                     continue
