@@ -243,19 +243,18 @@ class ImageView(QGraphicsView):
         super().paintEvent(event)
 
     def keep_labels_inside(self) -> None:
-        """Shift each measurement label that would stick out of the view back inside it, by a
+        """Shift each measurement label that would stick out of the view back inside it, and each
+        label that would overprint another one clear of it (:func:`arranged_labels`), by a
         translation in screen pixels (its position, the end point it labels, is unchanged)."""
         port = QRectF(self.viewport().rect()).adjusted(LABEL_MARGIN_PX, LABEL_MARGIN_PX,
                                                        -LABEL_MARGIN_PX, -LABEL_MARGIN_PX)
-        for item in self.image_scene.items():
-            if not (isinstance(item, QGraphicsSimpleTextItem) and isinstance(item.parentItem(), ShapeAnnotationItem)
-                    and item.flags() & QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations):
-                continue
-            anchor = self.mapFromScene(item.parentItem().mapToScene(item.pos()))
-            size = item.boundingRect().size() * item.scale()
+        labels = [item for item in self.image_scene.items()
+                  if isinstance(item, QGraphicsSimpleTextItem) and isinstance(item.parentItem(), ShapeAnnotationItem)
+                  and item.isVisible() and item.flags() & QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations]
+        boxes = [QRectF(self.mapFromScene(item.parentItem().mapToScene(item.pos())),
+                        item.boundingRect().size() * item.scale()) for item in labels]
+        for item, (dx, dy) in zip(labels, arranged_labels(boxes, port)):
             shift = item.transform()
-            dx = _inside(anchor.x(), size.width(), port.left(), port.right())
-            dy = _inside(anchor.y(), size.height(), port.top(), port.bottom())
             if (dx, dy) != (shift.dx(), shift.dy()):
                 item.setTransform(QTransform.fromTranslate(dx, dy))
 
@@ -312,6 +311,28 @@ class ImageView(QGraphicsView):
             painter.setPen(QPen(QColor(235, 235, 235)))
             painter.drawText(area, int(align), block)
         painter.restore()
+
+
+def arranged_labels(boxes: list[QRectF], port: QRectF, gap: float = 2.0) -> list[tuple[float, float]]:
+    """The (dx, dy) screen shift of each label box (viewport pixels) that keeps it inside ``port`` and
+    clear of the labels placed before it (top to bottom): a label that would overprint another moves
+    below it, or above it where there is no room below."""
+    placed: list[QRectF] = []
+    shifts: list[tuple[float, float]] = [(0.0, 0.0)] * len(boxes)
+    for index in sorted(range(len(boxes)), key=lambda i: (boxes[i].top(), boxes[i].left())):
+        box = boxes[index]
+        spot = box.translated(_inside(box.left(), box.width(), port.left(), port.right()),
+                              _inside(box.top(), box.height(), port.top(), port.bottom()))
+        for _ in range(len(placed) + 1):
+            hit = next((other for other in placed if other.intersects(spot)), None)
+            if hit is None:
+                break
+            below = hit.bottom() + gap
+            top = below if below + spot.height() <= port.bottom() else hit.top() - gap - spot.height()
+            spot.moveTop(max(top, port.top()))
+        placed.append(spot)
+        shifts[index] = (spot.left() - box.left(), spot.top() - box.top())
+    return shifts
 
 
 def _inside(start: float, length: float, low: float, high: float) -> float:
