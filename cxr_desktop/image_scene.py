@@ -20,6 +20,7 @@ from .annotation_items import ShapeAnnotationItem, make_item
 from .annotation_model import Annotation, AnnotationStore, measure
 from .measurements import label_for, report_line
 from .heatmap_layer import HeatmapLayer
+from .label_layout import LABEL_MARGIN_PX, measurement_labels, place_labels
 from .qimage import to_qimage, to_rgb_array
 from .viewer_model import ViewerModel
 
@@ -214,8 +215,15 @@ class ImageScene(QGraphicsScene):
         painter = QPainter(target)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        # Measurement labels inside the picture and clear of each other at its own size, not the view's.
+        labels = measurement_labels(self) if annotations else []
+        place_labels(labels, lambda item: (item.parentItem().mapToScene(item.pos()) - rect.topLeft()) * scale,
+                     QRectF(0, 0, width, height).adjusted(LABEL_MARGIN_PX, LABEL_MARGIN_PX,
+                                                          -LABEL_MARGIN_PX, -LABEL_MARGIN_PX))
         self.render(painter, QRectF(0, 0, width, height), rect)
         painter.end()
+        for label in labels:  # the view places them again for the screen on its next paint
+            label.setTransform(QTransform())
         self.heatmap_layer.sync_visibility()
         for item, visible in zip(marks, was_visible):
             item.setVisible(visible)

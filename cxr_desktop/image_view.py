@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsSimpleTextItem, QG
 
 from .annotation_items import ShapeAnnotationItem, TextAnnotationItem
 from .annotation_model import ANGLE, TEXT, Annotation
+from .label_layout import LABEL_MARGIN_PX, arranged_labels, measurement_labels, place_labels  # noqa: F401
 from .formatting import CornerText, corner_text, heatmap_caption, pixel_readout
 from .image_scene import ImageScene
 from .presets import drag_start_window, drag_step, drag_window
@@ -23,8 +24,6 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 WHEEL_STEP = 1.15
 #: A drawn shape shorter than this many screen pixels is treated as a stray click.
 MIN_DRAW_PX = 4.0
-#: Screen pixels kept between a measurement's label and the edge of the view.
-LABEL_MARGIN_PX = 4.0
 
 
 class ImageView(QGraphicsView):
@@ -248,15 +247,8 @@ class ImageView(QGraphicsView):
         translation in screen pixels (its position, the end point it labels, is unchanged)."""
         port = QRectF(self.viewport().rect()).adjusted(LABEL_MARGIN_PX, LABEL_MARGIN_PX,
                                                        -LABEL_MARGIN_PX, -LABEL_MARGIN_PX)
-        labels = [item for item in self.image_scene.items()
-                  if isinstance(item, QGraphicsSimpleTextItem) and isinstance(item.parentItem(), ShapeAnnotationItem)
-                  and item.isVisible() and item.flags() & QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations]
-        boxes = [QRectF(self.mapFromScene(item.parentItem().mapToScene(item.pos())),
-                        item.boundingRect().size() * item.scale()) for item in labels]
-        for item, (dx, dy) in zip(labels, arranged_labels(boxes, port)):
-            shift = item.transform()
-            if (dx, dy) != (shift.dx(), shift.dy()):
-                item.setTransform(QTransform.fromTranslate(dx, dy))
+        place_labels(measurement_labels(self.image_scene),
+                     lambda item: QPointF(self.mapFromScene(item.parentItem().mapToScene(item.pos()))), port)
 
     def heatmap_caption(self) -> str:
         """The shown heat-map's class and probability (``formatting.heatmap_caption``); ``""`` when none is shown."""
@@ -311,35 +303,3 @@ class ImageView(QGraphicsView):
             painter.setPen(QPen(QColor(235, 235, 235)))
             painter.drawText(area, int(align), block)
         painter.restore()
-
-
-def arranged_labels(boxes: list[QRectF], port: QRectF, gap: float = 2.0) -> list[tuple[float, float]]:
-    """The (dx, dy) screen shift of each label box (viewport pixels) that keeps it inside ``port`` and
-    clear of the labels placed before it (top to bottom): a label that would overprint another moves
-    below it, or above it where there is no room below."""
-    placed: list[QRectF] = []
-    shifts: list[tuple[float, float]] = [(0.0, 0.0)] * len(boxes)
-    for index in sorted(range(len(boxes)), key=lambda i: (boxes[i].top(), boxes[i].left())):
-        box = boxes[index]
-        spot = box.translated(_inside(box.left(), box.width(), port.left(), port.right()),
-                              _inside(box.top(), box.height(), port.top(), port.bottom()))
-        for _ in range(len(placed) + 1):
-            hit = next((other for other in placed if other.intersects(spot)), None)
-            if hit is None:
-                break
-            below = hit.bottom() + gap
-            top = below if below + spot.height() <= port.bottom() else hit.top() - gap - spot.height()
-            spot.moveTop(max(top, port.top()))
-        placed.append(spot)
-        shifts[index] = (spot.left() - box.left(), spot.top() - box.top())
-    return shifts
-
-
-def _inside(start: float, length: float, low: float, high: float) -> float:
-    """The shift that brings [start, start + length] within [low, high] (0 when it already is;
-    the start wins when the span is longer than the room)."""
-    if start + length > high:
-        return max(high - length, low) - start
-    if start < low:
-        return low - start
-    return 0.0

@@ -43,3 +43,38 @@ def test_two_roi_labels_side_by_side_do_not_overprint(qtbot, make_window, study)
     assert len(shown) == 2
     assert not shown[0].intersects(shown[1]), shown
     assert all(QRectF(view.viewport().rect()).contains(r) for r in shown), shown
+
+
+def test_an_exported_picture_keeps_a_label_near_its_edge_whole(qtbot, dicom_dir):
+    """A ruler along the right edge of the film: its label ("… mm") would run past the picture's right
+    edge; the export moves it inside (the view's own placement is for the screen, not the picture)."""
+    import numpy as np
+
+    from cxr_desktop.annotation_model import RULER, Annotation, AnnotationStore
+    from cxr_desktop.image_scene import ImageScene
+    from cxr_desktop.image_view import ImageView
+    from cxr_desktop.viewer_model import ViewerModel
+    from cxr_engine.io import read_image
+    from cxr_engine.rendering import Renderer
+
+    image = read_image(dicom_dir / "CR-MONO1-10-chest.dcm")
+    model = ViewerModel()
+    scene = ImageScene(model, AnnotationStore())
+    view = ImageView(scene)
+    qtbot.addWidget(view)
+    view.resize(900, 900)
+    view.show()
+    qtbot.waitExposed(view)
+    model.set_image(image, Renderer(image))
+    width = image.shape[1]
+    item = scene.commit(Annotation(RULER, ((width - 20.0, 100.0), (width - 20.0, 300.0))))
+    assert item.label_text().endswith((" mm", " px"))  # the unit is part of the label
+    rgb = scene.render_image(max_side=width)
+    assert rgb.shape[1] == width
+
+    def label_coloured(block):
+        return ((block[..., 0] > 200) & (block[..., 1] > 160) & (block[..., 2] < 90)).any()
+
+    assert label_coloured(rgb[300:340, width - 120:width - 24]), "the label is not drawn left of the ruler's end"
+    assert not label_coloured(rgb[300:340, width - 3:]), "the label runs past the picture's right edge"
+    assert np.array_equal(np.array([item._label.transform().dx()]), np.array([0.0]))  # reset after the export
