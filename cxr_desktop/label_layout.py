@@ -60,8 +60,7 @@ def place_labels(labels: list, anchor, port: QRectF) -> None:
 
     boxes = [QRectF(anchor(item), item.boundingRect().size() * item.scale()) for item in labels]
     for item, (dx, dy) in zip(labels, arranged_labels(boxes, port)):
-        # The item's transform is applied before its scale: a device shift is divided by it.
-        scale = item.scale() or 1.0
-        wanted = QTransform.fromTranslate(dx / scale, dy / scale)
+        # Qt scales the item first, then applies its transform: the shift is in device pixels as it is.
+        wanted = QTransform.fromTranslate(dx, dy)
         if wanted != item.transform():
             item.setTransform(wanted)

@@ -57,7 +57,7 @@ def test_an_exported_picture_keeps_a_label_near_its_edge_whole(qtbot, dicom_dir)
     from cxr_engine.io import read_image
     from cxr_engine.rendering import Renderer
 
-    image = read_image(dicom_dir / "CR-MONO1-10-chest.dcm")
+    image = read_image(dicom_dir / "966_fixed.dcm")  # large enough for the export's text scale (> 1)
     model = ViewerModel()
     scene = ImageScene(model, AnnotationStore())
     view = ImageView(scene)
@@ -66,15 +66,17 @@ def test_an_exported_picture_keeps_a_label_near_its_edge_whole(qtbot, dicom_dir)
     view.show()
     qtbot.waitExposed(view)
     model.set_image(image, Renderer(image))
-    width = image.shape[1]
-    item = scene.commit(Annotation(RULER, ((width - 20.0, 100.0), (width - 20.0, 300.0))))
-    assert item.label_text().endswith((" mm", " px"))  # the unit is part of the label
-    rgb = scene.render_image(max_side=width)
-    assert rgb.shape[1] == width
+    height, width = image.shape
+    item = scene.commit(Annotation(RULER, ((width - 20.0, 0.3 * height), (width - 20.0, 0.6 * height))))
+    assert item.label_text().endswith(" mm")
+    rgb = scene.render_image(max_side=1024)
+    factor = rgb.shape[1] / width
+    assert item._label.scale() == 1.0 and factor < 1.0
+    rows = slice(round(0.6 * height * factor) + 15, round(0.6 * height * factor) + 80)  # below the end cap
 
     def label_coloured(block):
         return ((block[..., 0] > 200) & (block[..., 1] > 160) & (block[..., 2] < 90)).any()
 
-    assert label_coloured(rgb[300:340, width - 120:width - 24]), "the label is not drawn left of the ruler's end"
-    assert not label_coloured(rgb[300:340, width - 3:]), "the label runs past the picture's right edge"
+    assert label_coloured(rgb[rows, -250:-24]), "the label is not drawn left of the ruler's end"
+    assert not label_coloured(rgb[rows, -3:]), "the label runs past the picture's right edge"
     assert np.array_equal(np.array([item._label.transform().dx()]), np.array([0.0]))  # reset after the export
