@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsSimpleTextItem
 
 from cxr_engine.cardiothoracic import CardiothoracicRatio, Line
@@ -23,6 +23,7 @@ CARDIAC_COLOUR = QColor(255, 128, 64)
 DARK = QColor(0, 0, 0, 200)
 LINE_PX = 2.0
 HANDLE_PX = 6.0  # handle radius on screen
+LABEL_GAP_PX = 4.0  # screen pixels between the ratio's label and the handle above it
 
 
 def _pen(colour: QColor, width: float = LINE_PX, style=Qt.PenStyle.SolidLine) -> QPen:
@@ -171,9 +172,16 @@ class CtrOverlayItem(_Unpickable, QGraphicsPathItem):
     def _relabel(self) -> None:
         self.label.setText(f"CTR {self.ctr.ratio:.2f}" + (f" ({self.caption})" if self.caption else ""))
         (x1, y1), (x2, y2) = self.ctr.thoracic.start, self.ctr.thoracic.end
-        self.label.setPos(QPointF(min(x1, x2), max(y1, y2)) + QPointF(0.0, 6.0))
+        self.label.setPos(QPointF(x1, y1) if x1 <= x2 else QPointF(x2, y2))  # under the thoracic line's left end
+        self._place_label(self.label.scale())
+
+    def _place_label(self, text_factor: float) -> None:
+        # Below that end's handle on screen, whatever the zoom: the shift is in device pixels (Qt scales
+        # the label before its transform), as large as the handle is drawn.
+        self.label.setTransform(QTransform.fromTranslate(0.0, (HANDLE_PX + LABEL_GAP_PX) * text_factor))
 
     def set_export_scale(self, line_factor: float, text_factor: float) -> None:
         for line in (self.thoracic, self.cardiac):
             line.set_export_scale(line_factor, text_factor)
         self.label.setScale(text_factor)
+        self._place_label(text_factor)
