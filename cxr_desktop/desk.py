@@ -86,6 +86,7 @@ def install(window) -> SimpleNamespace:
     for mode, action in acts.tool.items():
         action.triggered.connect(lambda _=False, m=mode: comparison.set_mode(m))
     acts.preset_menu.aboutToShow.connect(lambda: _label_preset_keys(acts.preset_menu))
+    window.viewer.imageChanged.connect(lambda: name_preset_keys(window, a.presets))
     for viewport in comparison.viewports:
         window.history.watch(viewport.scene)
         viewport.view.textEditRequested.connect(window._edit_text)
@@ -143,6 +144,16 @@ def _label_preset_keys(menu: QMenu) -> None:
         if action.text().startswith("Save current window"):
             break
         action.setText(f"{action.text().split(chr(9))[0]}\t{key}")
+
+
+def name_preset_keys(window, actions) -> None:
+    """Name each preset key's action after the preset it applies to the current image ("Window preset:
+    Lung"), so the shortcuts sheet lists names, not numbers; "Window preset N" with no image or preset."""
+    image = window.viewer.image
+    presets = presets_for(image, window.settings.window_presets) if image is not None else []
+    for index, action in enumerate(actions):
+        action.setText(f"Window preset: {presets[index].name}" if index < len(presets)
+                       else f"Window preset {index + 1}")
 
 
 def apply_nth_preset(window, index: int) -> None:
