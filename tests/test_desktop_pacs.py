@@ -174,6 +174,7 @@ def test_send_result(qtbot, dicom_settings, dicom_dir, server):
         ds = pydicom.dcmread(obj.path)
         assert ds.PatientIdentityRemoved == "YES" and ds.StudyInstanceUID != image.metadata.study_instance_uid
 
+    qtbot.waitUntil(lambda: dialog._worker is None, timeout=WAIT_MS)  # the save's worker has finished
     with qtbot.waitSignal(dialog.status_changed, timeout=WAIT_MS,
                           check_params_cb=lambda text: text.startswith("Not done")) as signal:
         dialog.save_to(Path(image.path).parent)
