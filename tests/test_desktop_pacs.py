@@ -106,11 +106,14 @@ def test_query_retrieve_panel(qtbot, dicom_settings, dicom_dir):
 
     film = pydicom.dcmread(dicom_dir / "RG1_J2KI.dcm", stop_before_pixels=True)
     panel.patient_id.setText(str(film.PatientID))
+    # `searched` comes before the worker has finished; until then the panel ignores a new request
+    qtbot.waitUntil(lambda: panel.search_button.isEnabled(), timeout=WAIT_MS)
     with qtbot.waitSignal(panel.searched, timeout=WAIT_MS) as signal:
         panel.search()
     assert signal.args[0] >= 1
     row = next(i for i, m in enumerate(panel.matches) if m.study_instance_uid == film.StudyInstanceUID)
     panel.table.selectRow(row)
+    qtbot.waitUntil(lambda: panel.search_button.isEnabled(), timeout=WAIT_MS)
     with qtbot.waitSignal(panel.retrieved, timeout=WAIT_MS) as signal:
         panel.retrieve_selected()
     folder = Path(signal.args[0])
@@ -203,6 +206,7 @@ def test_window_retrieves_opens_classifies_and_sends(qtbot, make_window, server,
     with qtbot.waitSignal(panel.searched, timeout=WAIT_MS):
         panel.search()
     assert [m.study_instance_uid for m in panel.matches] == [film.StudyInstanceUID]
+    qtbot.waitUntil(lambda: panel.search_button.isEnabled(), timeout=WAIT_MS)  # the search's worker has finished
     with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS) as shown:
         panel.retrieve_selected()
     assert Path(shown.args[0]).parent == settings.cache_folder / film.StudyInstanceUID
