@@ -158,3 +158,11 @@ class CxrImage:
         if self.invert:
             out = 1.0 - out
         return out
+
+    def display_sample(self, side: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
+        """The display image subsampled to about ``side`` px on its short side (every
+        ``max(1, min(shape) // side)``-th pixel each way) and its padding mask subsampled alike
+        (None without padding): for checks that need no full-size image."""
+        step = max(1, min(self.shape) // side)
+        padding = None if self.padding is None else self.padding[::step, ::step]
+        return self.display(step=step), padding

@@ -92,9 +92,7 @@ def thumbnail(image: CxrImage | np.ndarray) -> np.ndarray:
     from .preprocessing import standardise
 
     if isinstance(image, CxrImage):
-        step = max(1, min(image.shape) // 256)
-        display = image.display(step=step)
-        padding = None if image.padding is None else image.padding[::step, ::step]
+        display, padding = image.display_sample()
         return standardise(display, THUMB, padding)
     array = np.asarray(image)
     if array.ndim != 2:

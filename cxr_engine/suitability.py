@@ -78,10 +78,9 @@ def is_nearly_uniform(image: CxrImage) -> bool:
     model would still give a confident-looking class."""
     from .preprocessing import STRETCH_PERCENTILES
 
-    step = max(1, min(image.shape) // 256)
-    values = image.display(step=step)
-    if image.padding is not None:
-        kept = values[~image.padding[::step, ::step]]
+    values, padding = image.display_sample()
+    if padding is not None:
+        kept = values[~padding]
         values = kept if kept.size else values
     if values.size < 2:
         return True
