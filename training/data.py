@@ -341,36 +341,56 @@ class DistributedWeightedSampler(Sampler[int]):
 
     Every rank draws the same ``num_samples`` indices (seeded by ``seed`` + epoch) and keeps every
     ``world_size``-th one from its rank on, so ranks see disjoint shares of one weighted draw.
-    Call :meth:`set_epoch` each epoch, as with ``DistributedSampler``.
+    Call :meth:`set_epoch` each epoch, as with ``DistributedSampler``; ``start`` skips the first
+    draws of this rank's share (a run resumed mid-epoch).
     """
 
     def __init__(self, weights: torch.Tensor, num_samples: int, rank: int, world_size: int, seed: int = 0):
         self.weights = weights
         self.num_samples = int(math.ceil(num_samples / world_size)) * world_size
-        self.rank, self.world_size, self.seed, self.epoch = rank, world_size, seed, 0
+        self.rank, self.world_size, self.seed, self.epoch, self.start = rank, world_size, seed, 0, 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    @property
+    def epoch_length(self) -> int:
+        """Draws of one whole epoch on this rank (``len`` is what is left after ``start``)."""
+        return self.num_samples // self.world_size
 
     def __len__(self) -> int:
-        return self.num_samples // self.world_size
+        return max(0, self.epoch_length - self.start)
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         draw = torch.multinomial(self.weights, self.num_samples, replacement=True, generator=generator)
-        return iter(draw[self.rank::self.world_size].tolist())
+        return iter(draw[self.rank::self.world_size][self.start:].tolist())
 
 
 class EpochWeightedSampler(torch.utils.data.WeightedRandomSampler):
-    """``WeightedRandomSampler`` reseeded by ``set_epoch``, so a resumed run draws what it would have."""
+    """``WeightedRandomSampler`` reseeded by ``set_epoch``, so a resumed run draws what it would have;
+    ``start`` skips the epoch's first draws (a run resumed mid-epoch)."""
 
     def __init__(self, weights: torch.Tensor, num_samples: int, seed: int = 0):
         super().__init__(weights, num_samples, replacement=True, generator=torch.Generator())
         self.seed = seed
         self.set_epoch(0)
 
-    def set_epoch(self, epoch: int) -> None:
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
         self.generator.manual_seed(self.seed + epoch)
+        self.start = start
+
+    @property
+    def epoch_length(self) -> int:
+        """Draws of one whole epoch (``len`` is what is left after ``start``)."""
+        return self.num_samples
+
+    def __len__(self) -> int:
+        return max(0, self.num_samples - self.start)
+
+    def __iter__(self) -> Iterator[int]:
+        draw = list(super().__iter__())
+        return iter(draw[self.start:])
 
 
 def train_sampler(dataset: ManifestDataset, epoch_samples: int | None, rank: int, world_size: int,

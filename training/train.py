@@ -7,6 +7,14 @@ class-balanced sampling from the manifest's ``sample_weight``; CUDA AMP on GPU.
 Every epoch is evaluated on the validation split (accuracy, macro-F1, per-class F1, per-source
 accuracy); training stops early when macro-F1 has not improved for ``--patience`` epochs.
 
+Long CPU runs: ``--size-schedule 128:10,160:12,224:4`` trains the first epochs at smaller inputs
+(``training.stages``; each size decoded once into ``--cache-dir``) under one learning-rate schedule
+for the whole plan; ``--checkpoint-every N`` also writes ``last.pt`` every N optimiser steps, and
+``--resume`` continues mid-epoch from the same sampler position and RNG state (on the CPU with
+no DataLoader workers the resumed run takes the very steps the uninterrupted one would);
+``--stop-at-step N`` ends a stage after step N; ``--restart-from RUN`` starts again from a run's
+best weights when its ``last.pt`` is lost.
+
 Outputs in ``--out`` (rank 0 only): ``train.log``, ``metrics.jsonl`` (one line per epoch),
 ``last.pt`` (checkpoint: tensors and plain values only, loaded with ``weights_only=True``),
 ``best.safetensors`` + ``best.json`` (model card draft) at the best validation macro-F1, ``run.json``.
@@ -30,6 +38,7 @@ import shlex
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -42,13 +51,14 @@ from torch.utils.data import DataLoader, Subset
 from cxr_engine.model_card import CLASSES, ModelCard
 from cxr_engine.preprocessing import PREPROCESSING_VERSION, PREPROCESSING_VERSIONS
 from cxr_engine.registry import build_model, get_architecture, list_architectures
-from cxr_engine.weights import save_weights, sha256_file
+from cxr_engine.weights import load_model, save_weights, sha256_file
 
 from .data import (AcquisitionShift, Augment, BorderSwap, FramingShift, ManifestDataset, limit_rows, read_manifest,
                    train_sampler)
-from .distill import make_criterion
+from .distill import card_path_of, make_criterion
 from .pretrained import load_pretrained_backbone
 from .script_logging import script_logging
+from .stages import SizeSchedule
 
 log = logging.getLogger("training.train")
 
@@ -82,6 +92,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pretrained", default="none",
                         help="backbone safetensors from training.pretrained, or 'none' to train from scratch")
     parser.add_argument("--size", type=int, default=None, help="input size in px (default: the architecture's)")
+    parser.add_argument("--size-schedule", default=None,
+                        help="progressive resizing, SIZE:EPOCHS stages in order, e.g. 128:10,160:12,224:4 "
+                             "(training.stages); the epochs add up to --epochs and the last size is the model's "
+                             "input size")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=32, help="per process")
     parser.add_argument("--lr", type=float, default=1e-3, help="peak AdamW learning rate")
@@ -104,13 +118,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="probability of a random crop / zoom-out onto a border / shift and rotation, "
                              "with burned-in markers (training.data.FramingShift; 0 = off)")
     parser.add_argument("--teacher", type=Path, default=None,
-                        help="model card JSON of a model to distil from "
-                             "(e.g. resources/models/efficientnet-lite0.json; training.distill)")
+                        help="model card JSON or training run folder (its best.json) of a model to distil from "
+                             "(e.g. resources/models/efficientnet-lite0.json or training/work/runs/lite0_224_sqrt; "
+                             "training.distill)")
     parser.add_argument("--distill-weight", type=float, default=0.7,
                         help="share of the loss from the teacher's soft targets (with --teacher)")
     parser.add_argument("--distill-temperature", type=float, default=2.0, help="softmax temperature for distillation")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--resume", type=Path, default=None, help="last.pt checkpoint to continue from")
+    parser.add_argument("--checkpoint-every", type=int, default=0,
+                        help="also write last.pt every N optimiser steps, so --resume continues mid-epoch (0: only "
+                             "at the end of each epoch)")
+    parser.add_argument("--stop-at-step", type=int, default=None,
+                        help="end this stage after optimiser step N (counted over the whole run), checkpoint "
+                             "written; continue later with --resume")
+    parser.add_argument("--restart-from", type=Path, default=None,
+                        help="when last.pt is lost: start from this run folder's best weights (or a card), at the "
+                             "epoch after the one they were saved at, with a fresh optimiser")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--workers", type=int, default=None,
@@ -140,7 +164,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--distill-temperature must be positive")
     if args.freeze_backbone_epochs >= args.epochs:
         parser.error("--freeze-backbone-epochs must be smaller than --epochs")
+    if args.checkpoint_every < 0:
+        parser.error("--checkpoint-every must be 0 (off) or a number of steps")
+    if args.resume and args.restart_from:
+        parser.error("give --resume (a checkpoint) or --restart-from (best weights), not both")
+    if args.size_schedule:
+        try:
+            schedule = SizeSchedule.parse(args.size_schedule)
+        except ValueError as exc:
+            parser.error(f"--size-schedule: {exc}")
+        if schedule.epochs != args.epochs:
+            parser.error(f"--size-schedule {schedule} has {schedule.epochs} epochs, --epochs {args.epochs}")
+        if args.size is not None and args.size != schedule.final_size:
+            parser.error(f"--size {args.size} differs from the schedule's last size {schedule.final_size}")
+        args.size_schedule = str(schedule)
     return args
+
+
+def size_schedule(args: argparse.Namespace) -> SizeSchedule:
+    """The run's input size per epoch: ``--size-schedule``, or ``--size`` throughout."""
+    if args.size_schedule:
+        return SizeSchedule.parse(args.size_schedule)
+    return SizeSchedule.constant(args.size, args.epochs)
 
 
 def setup_distributed(device_arg: str) -> Dist:
@@ -219,14 +264,20 @@ def fill_cache(dataset: ManifestDataset, split: str, args: argparse.Namespace, d
             dataset.cache.precompute(threads, progress=False)
 
 
-def build_datasets(args: argparse.Namespace, size: int, dist: Dist) -> tuple[ManifestDataset, ManifestDataset]:
-    arch = get_architecture(args.arch)
+def split_rows(args: argparse.Namespace) -> dict[str, list[dict]]:
+    """The train and validation rows this run uses (``--limit``, ``--val-limit`` applied)."""
     rows = {split: limit_rows(read_manifest(args.split_manifest, split), args.limit, args.seed)
             for split in ("train", "val")}
     rows["val"] = limit_rows(rows["val"], args.val_limit, args.seed)
     for split, split_rows in rows.items():
         if not split_rows:
             raise ValueError(f"{args.manifest}: no rows in the {split!r} split")
+    return rows
+
+
+def build_datasets(args: argparse.Namespace, rows: dict[str, list[dict]], size: int, dist: Dist
+                   ) -> tuple[ManifestDataset, ManifestDataset]:
+    arch = get_architecture(args.arch)
     train = ManifestDataset(rows["train"], size, arch.mean, arch.std, IN_CHANS, Augment(),
                             BorderSwap(p=args.border_swap), AcquisitionShift(p=args.acquisition_shift),
                             FramingShift(p=args.framing_shift), preprocessing=args.preprocessing)
@@ -255,6 +306,30 @@ def build_val_loader(dataset: ManifestDataset, args: argparse.Namespace, dist: D
     """This rank's share of the validation split (every world_size-th image, no padding)."""
     shard = Subset(dataset, list(range(dist.rank, len(dataset), dist.world_size)))
     return DataLoader(shard, batch_size=args.batch_size, shuffle=False, **loader_kwargs(args, dist))
+
+
+def steps_per_epoch(train_images: int, args: argparse.Namespace, dist: Dist) -> int:
+    """Optimiser steps in one epoch: what ``len`` of :func:`build_train_loader`'s loader gives, known
+    before any image is decoded (the learning-rate schedule needs it first)."""
+    per_rank = math.ceil((args.epoch_samples or train_images) / dist.world_size)
+    return per_rank // args.batch_size if per_rank >= args.batch_size else 1
+
+
+@dataclass
+class SizedData:
+    """The datasets and loaders of one input size; a run holds one at a time."""
+
+    size: int
+    train_set: ManifestDataset
+    val_set: ManifestDataset
+    train_loader: DataLoader
+    val_loader: DataLoader
+
+    @classmethod
+    def build(cls, args: argparse.Namespace, rows: dict[str, list[dict]], size: int, dist: Dist) -> "SizedData":
+        train_set, val_set = build_datasets(args, rows, size, dist)
+        return cls(size, train_set, val_set, build_train_loader(train_set, args, dist),
+                   build_val_loader(val_set, args, dist))
 
 
 # --------------------------------------------------------------------------- model and optimisation
@@ -355,15 +430,34 @@ def progress(iterable, dist: Dist, **kwargs):
                 mininterval=1.0 if sys.stderr.isatty() else 30.0, **kwargs)
 
 
+@dataclass
+class EpochPosition:
+    """Where an epoch stands: optimiser steps done in it and the summed loss of the images seen so far
+    (restored from a mid-epoch checkpoint, so the epoch's mean loss covers the whole epoch)."""
+
+    step: int = 0
+    loss_sum: float = 0.0
+    seen: int = 0
+
+
 def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, dist: Dist, epoch: int,
-                    deadline: float | None = None) -> dict:
-    """One pass over ``loader``; stops early once ``time.perf_counter()`` passes ``deadline``."""
+                    deadline: float | None = None, position: EpochPosition | None = None,
+                    on_start=None, on_step=None) -> dict:
+    """One pass over ``loader`` (what is left of it after ``position.step``); stops early once
+    ``time.perf_counter()`` passes ``deadline``, or when ``on_step(position, epoch_steps)``, called
+    after every optimiser step, returns True (``"stopped"`` in the record: the epoch is unfinished).
+    ``on_start()`` runs once the loader's iterator exists, before the first batch is drawn."""
     model.train()
-    total_loss, seen, start, truncated = 0.0, 0, time.perf_counter(), False
-    bar = progress(loader, dist, desc=f"train {epoch}")
+    position = position or EpochPosition()
+    epoch_steps = position.step + len(loader)
+    start, truncated, stopped, seen_here = time.perf_counter(), False, False, 0
+    batches = iter(loader)
+    if on_start is not None:
+        on_start()
+    bar = progress(batches, dist, desc=f"train {epoch}", total=len(loader))
     for images, labels in bar:
         if deadline is not None and time.perf_counter() > deadline:
-            log.warning("time budget spent: epoch %d cut short after %d images", epoch, seen)
+            log.warning("time budget spent: epoch %d cut short after %d images", epoch, position.seen)
             truncated = True
             break
         images = images.to(dist.device, non_blocking=True, memory_format=torch.channels_last)
@@ -375,12 +469,19 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, dist
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        total_loss += float(loss.detach()) * len(labels)
-        seen += len(labels)
-        bar.set_postfix(loss=f"{total_loss / seen:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", refresh=False)
+        position.loss_sum += float(loss.detach()) * len(labels)
+        position.seen += len(labels)
+        position.step += 1
+        seen_here += len(labels)
+        bar.set_postfix(loss=f"{position.loss_sum / position.seen:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                        refresh=False)
+        if on_step is not None and on_step(position, epoch_steps):
+            stopped = True
+            break
     seconds = time.perf_counter() - start
-    return {"train_loss": total_loss / max(1, seen), "train_images": seen * dist.world_size, "truncated": truncated,
-            "train_seconds": seconds, "train_img_per_s": seen * dist.world_size / max(seconds, 1e-9)}
+    return {"train_loss": position.loss_sum / max(1, position.seen), "train_images": position.seen * dist.world_size,
+            "truncated": truncated, "stopped": stopped, "train_seconds": seconds,
+            "train_img_per_s": seen_here * dist.world_size / max(seconds, 1e-9)}
 
 
 @torch.no_grad()
@@ -443,8 +544,17 @@ def save_checkpoint(path: Path, model, optimizer, scheduler, scaler, state: dict
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, model, optimizer, scheduler, scaler, args) -> dict:
-    """Restore everything saved by :func:`save_checkpoint`; returns the loop state."""
+MID_EPOCH_KEYS = ("batch_size", "epoch_samples", "world_size")
+SCHEDULE_KEYS = ("epochs", "size_schedule", "lr", "warmup_epochs", "freeze_backbone_epochs")
+
+
+def load_checkpoint(path: Path, model, optimizer, scheduler, scaler, args, world_size: int = 1
+                    ) -> tuple[dict, dict | None]:
+    """Restore everything saved by :func:`save_checkpoint`; returns the loop state and, for a checkpoint
+    written mid-epoch, the RNG state to set once that epoch's loader iterator exists (creating it
+    draws a seed; at an epoch's end the RNG state is set here). ``ValueError`` when the checkpoint
+    belongs to another model, input or split, or, mid-epoch, to another batch size, epoch length or
+    number of processes (the sampler position would not be the same)."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     saved = checkpoint["args"]
     for key in ("arch", "size", "manifest_sha256"):
@@ -454,12 +564,51 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, scaler, args) -> di
     if saved.get("preprocessing", PREPROCESSING_VERSION) != args.preprocessing:
         raise ValueError(f"{path}: checkpoint has preprocessing {saved.get('preprocessing', PREPROCESSING_VERSION)!r}, "
                          f"this run {args.preprocessing!r}")
+    state = {k: checkpoint[k] for k in ("epoch", "best_score", "best_epoch", "bad_epochs")}
+    position = EpochPosition(int(checkpoint.get("step_in_epoch", 0)), float(checkpoint.get("epoch_loss_sum", 0.0)),
+                             int(checkpoint.get("epoch_seen", 0)))
+    if position.step:
+        now = {**vars(args), "world_size": world_size}
+        for key in MID_EPOCH_KEYS:
+            if saved.get(key, checkpoint.get(key)) != now[key]:
+                raise ValueError(f"{path}: written mid-epoch with {key}={saved.get(key, checkpoint.get(key))!r}, "
+                                 f"this run {now[key]!r}: resume with the same value")
+    changed = [k for k in SCHEDULE_KEYS if saved.get(k) != getattr(args, k)]
+    if changed:
+        log.warning("%s: %s changed since the checkpoint; the learning-rate schedule is recomputed for this run's "
+                    "values from step %d on", path, ", ".join(changed), checkpoint.get("global_step", 0))
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     scheduler.load_state_dict(checkpoint["scheduler"])
     scaler.load_state_dict(checkpoint["scaler"])
+    state["position"] = position
+    if position.step:
+        return state, checkpoint["rng"]
     set_rng_state(checkpoint["rng"])
-    return {k: checkpoint[k] for k in ("epoch", "best_score", "best_epoch", "bad_epochs")}
+    return state, None
+
+
+def restart_from_best(path: Path, model, scheduler, steps: int, args) -> dict:
+    """Load the best weights of a run folder (or a card; sha256 checked) into ``model`` and move the
+    learning-rate schedule to the end of the epoch they were saved at; returns the loop state.
+    The optimiser starts afresh: its moments were in the lost checkpoint."""
+    card = ModelCard.load(card_path_of(path))
+    if card.architecture != args.arch or card.preprocessing_version != args.preprocessing:
+        raise ValueError(f"{path}: weights of {card.architecture} ({card.preprocessing_version}), this run trains "
+                         f"{args.arch} ({args.preprocessing})")
+    model.load_state_dict(load_model(card).state_dict())
+    metrics = card.validation_metrics or {}
+    if "epoch" not in metrics or "macro_f1" not in metrics:
+        raise ValueError(f"{path}: its card has no validation epoch and macro-F1 (not written by training.train)")
+    epoch = int(metrics["epoch"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()": on purpose
+        scheduler.last_epoch = epoch * steps - 1
+        scheduler.step()
+    log.info("restarting from %s: epoch %d's weights (validation macro-F1 %.4f), learning rate %.2e", path, epoch,
+             metrics["macro_f1"], scheduler.get_last_lr()[0])
+    return {"epoch": epoch, "best_score": float(metrics["macro_f1"]), "best_epoch": epoch, "bad_epochs": 0,
+            "position": EpochPosition()}
 
 
 def versions() -> dict:
@@ -472,7 +621,7 @@ def versions() -> dict:
             "cuda": torch.version.cuda if torch.cuda.is_available() else None, "platform": platform.platform()}
 
 
-def write_run_json(args: argparse.Namespace, dist: Dist, datasets: tuple[ManifestDataset, ManifestDataset]) -> None:
+def write_run_json(args: argparse.Namespace, dist: Dist, rows: dict[str, list[dict]]) -> None:
     record = {
         "command": shlex.join(getattr(sys, "orig_argv", sys.argv)),
         "world_size": dist.world_size,
@@ -482,8 +631,9 @@ def write_run_json(args: argparse.Namespace, dist: Dist, datasets: tuple[Manifes
         "manifest": str(args.manifest),
         "manifest_copy": str(args.split_manifest),
         "manifest_sha256": args.manifest_sha256,
-        "train_images": len(datasets[0]),
-        "val_images": len(datasets[1]),
+        "train_images": len(rows["train"]),
+        "val_images": len(rows["val"]),
+        "size_schedule": str(size_schedule(args)),
         "versions": versions(),
         "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
@@ -503,12 +653,13 @@ def snapshot_manifest(args: argparse.Namespace, dist: Dist) -> None:
     args.split_manifest, args.manifest_sha256 = copy, sha256_file(copy)
 
 
-def save_best(model, args: argparse.Namespace, metrics: dict, epoch: int) -> None:
-    """``best.safetensors`` and a model card draft (``meets_bar`` is for the evaluation step to set)."""
+def save_best(model, args: argparse.Namespace, metrics: dict, epoch: int, size: int | None = None) -> None:
+    """``best.safetensors`` and a model card draft (``meets_bar`` is for the evaluation step to set);
+    its input size is ``size``, the one the epoch trained and validated at (default ``args.size``)."""
     arch = get_architecture(args.arch)
     sha = save_weights(model, args.out / "best.safetensors")
     card = ModelCard(
-        name=args.out.name, architecture=args.arch, classes=list(CLASSES), input_size=args.size,
+        name=args.out.name, architecture=args.arch, classes=list(CLASSES), input_size=size or args.size,
         in_chans=IN_CHANS, mean=list(arch.mean), std=list(arch.std), preprocessing_version=args.preprocessing,
         weights_file="best.safetensors", weights_sha256=sha,
         training_data={"split_manifest": str(args.manifest), "split_manifest_sha256": args.manifest_sha256},
@@ -524,8 +675,9 @@ def log_epoch(args: argparse.Namespace, record: dict) -> None:
     with open(args.out / "metrics.jsonl", "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
     f1 = " ".join(f"{c}={record['f1'][c]:.3f}" for c in CLASSES)
-    log.info("epoch %d/%d: train loss %.4f (%.1f img/s), val loss %.4f acc %.4f macro-F1 %.4f [%s]%s",
-             record["epoch"], args.epochs, record["train_loss"], record["train_img_per_s"], record["val_loss"],
+    log.info("epoch %d/%d at %d px: train loss %.4f (%.1f img/s), val loss %.4f acc %.4f macro-F1 %.4f [%s]%s",
+             record["epoch"], args.epochs, record["size"], record["train_loss"], record["train_img_per_s"],
+             record["val_loss"],
              record["accuracy"], record["macro_f1"], f1, " *best*" if record["is_best"] else "")
     log.info("  per-source val accuracy: %s",
              ", ".join(f"{s} {a:.3f}" for s, a in record["per_source_accuracy"].items()))
@@ -537,45 +689,93 @@ def run(args: argparse.Namespace, dist: Dist) -> dict:
     """The training loop; returns the final loop state."""
     seed_everything(args.seed + dist.rank)
     snapshot_manifest(args, dist)
-    train_set, val_set = build_datasets(args, args.size, dist)
+    rows = split_rows(args)
+    schedule = size_schedule(args)
     if dist.is_main:
-        write_run_json(args, dist, (train_set, val_set))
-    log.info("train %d images, val %d; %s at %d px on %s x%d", len(train_set), len(val_set), args.arch,
-             args.size, dist.device, dist.world_size)
-    train_loader = build_train_loader(train_set, args, dist)
-    val_loader = build_val_loader(val_set, args, dist)
+        write_run_json(args, dist, rows)
+    log.info("train %d images, val %d; %s at %s px on %s x%d", len(rows["train"]), len(rows["val"]), args.arch,
+             schedule, dist.device, dist.world_size)
 
     model = create_model(args, dist)
     optimizer = make_optimizer(model, args.lr, args.weight_decay)
-    scheduler = make_scheduler(optimizer, args, len(train_loader))
+    steps = steps_per_epoch(len(rows["train"]), args, dist)
+    scheduler = make_scheduler(optimizer, args, steps)
     scaler = torch.amp.GradScaler("cuda", enabled=dist.device.type == "cuda")
     arch = get_architecture(args.arch)
     criterion = make_criterion(args, arch.mean, arch.std, dist.device)
-    state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0}
+    state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "position": EpochPosition()}
+    pending_rng = None
     if args.resume:
-        state = load_checkpoint(args.resume, model, optimizer, scheduler, scaler, args)
-        log.info("resumed from %s after epoch %d (best macro-F1 %.4f)", args.resume, state["epoch"],
+        state, pending_rng = load_checkpoint(args.resume, model, optimizer, scheduler, scaler, args, dist.world_size)
+        log.info("resumed from %s after epoch %d and %d steps of the next (step %d of %d; best macro-F1 %.4f)",
+                 args.resume, state["epoch"], state["position"].step, scheduler.last_epoch, args.epochs * steps,
                  state["best_score"])
         if dist.rank > 0:
             # The checkpoint holds rank 0's RNG; other ranks need their own augmentation stream.
-            torch.manual_seed(args.seed + dist.rank + 1000 * state["epoch"])
+            torch.manual_seed(args.seed + dist.rank + 1000 * state["epoch"] + scheduler.last_epoch)
+            pending_rng = None
+    elif args.restart_from:
+        state = restart_from_best(args.restart_from, model, scheduler, steps, args)
     net, net_head_only = model, None
     started = time.perf_counter()
     # Ranks would disagree on when to stop mid-epoch, so under DDP only whole epochs are skipped.
     deadline = started + args.time_budget_min * 60 if args.time_budget_min and not dist.enabled else None
+
+    def checkpoint(epoch_position: EpochPosition) -> None:
+        if dist.is_main:
+            save_checkpoint(args.out / "last.pt", model, optimizer, scheduler, scaler,
+                            {**{k: state[k] for k in ("epoch", "best_score", "best_epoch", "bad_epochs")},
+                             "step_in_epoch": epoch_position.step, "epoch_loss_sum": epoch_position.loss_sum,
+                             "epoch_seen": epoch_position.seen, "global_step": scheduler.last_epoch,
+                             "world_size": dist.world_size}, args)
+
+    def restore_rng() -> None:
+        if pending_rng is not None:
+            set_rng_state(pending_rng)
+
+    def after_step(position: EpochPosition, epoch_steps: int) -> bool:
+        """Mid-epoch checkpoints and stops (an epoch's last step is the epoch's own checkpoint)."""
+        if position.step >= epoch_steps:
+            return False
+        step = scheduler.last_epoch
+        stop = args.stop_at_step is not None and step >= args.stop_at_step
+        out_of_time = deadline is not None and time.perf_counter() > deadline
+        if stop or out_of_time or (args.checkpoint_every and step % args.checkpoint_every == 0):
+            checkpoint(position)
+            log.info("checkpoint at step %d (epoch %d, step %d of %d)", step, state["epoch"] + 1, position.step,
+                     epoch_steps)
+        if out_of_time:
+            log.warning("time budget spent: stopped at step %d; continue with --resume %s", step,
+                        args.out / "last.pt")
+        return stop or out_of_time
+
+    data = None
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
         if stop_for_time(args, started, state, epoch):
             break
         epoch_start = time.perf_counter()
+        size = schedule.size_for_epoch(epoch)
+        if data is None or data.size != size:
+            data = None  # free the previous size's images before decoding the next
+            data = SizedData.build(args, rows, size, dist)
         head_only = epoch <= args.freeze_backbone_epochs
         set_backbone_trainable(model, not head_only)
         if dist.enabled and net_head_only != head_only:
             # DDP syncs only the parameters trainable when it is built: rebuild it when that changes.
             net, net_head_only = wrap_ddp(model, dist), head_only
-        train_loader.sampler.set_epoch(epoch)
-        record = train_one_epoch(net, train_loader, optimizer, scheduler, scaler, criterion, dist, epoch, deadline)
-        record.update(evaluate(model, val_loader, val_set, dist))
-        record["epoch"], record["lr"] = epoch, scheduler.get_last_lr()[0]
+        position = state.pop("position", None) or EpochPosition()
+        data.train_loader.sampler.set_epoch(epoch, start=position.step * args.batch_size)
+        # With --checkpoint-every the time budget ends the run at a step boundary, resumable mid-epoch;
+        # without it an epoch cut short is validated and counted as done.
+        step_deadline = None if args.checkpoint_every else deadline
+        record = train_one_epoch(net, data.train_loader, optimizer, scheduler, scaler, criterion, dist, epoch,
+                                 step_deadline, position, on_start=restore_rng, on_step=after_step)
+        pending_rng = None
+        if record["stopped"]:
+            break
+        record.update(evaluate(model, data.val_loader, data.val_set, dist))
+        record["epoch"], record["lr"], record["size"] = epoch, scheduler.get_last_lr()[0], size
+        record["step"] = scheduler.last_epoch
         record["head_only"] = head_only
         record["is_best"] = record["macro_f1"] > state["best_score"]
         state["epoch"] = epoch
@@ -588,10 +788,13 @@ def run(args: argparse.Namespace, dist: Dist) -> dict:
         if dist.is_main:
             log_epoch(args, record)
             if record["is_best"]:
-                save_best(model, args, {k: record[k] for k in ("accuracy", "macro_f1", "f1", "val_loss")}, epoch)
-            save_checkpoint(args.out / "last.pt", model, optimizer, scheduler, scaler,
-                            {k: state[k] for k in ("epoch", "best_score", "best_epoch", "bad_epochs")}, args)
+                save_best(model, args, {k: record[k] for k in ("accuracy", "macro_f1", "f1", "val_loss")}, epoch,
+                          size)
+        checkpoint(EpochPosition())
         if record["truncated"]:
+            break
+        if args.stop_at_step is not None and scheduler.last_epoch >= args.stop_at_step:
+            log.info("stage done at step %d; continue with --resume %s", scheduler.last_epoch, args.out / "last.pt")
             break
         if state["bad_epochs"] >= args.patience:
             log.info("early stop: no better validation macro-F1 for %d epochs", args.patience)
@@ -619,6 +822,8 @@ def stop_for_time(args: argparse.Namespace, started: float, state: dict, epoch: 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.size_schedule:
+        args.size = SizeSchedule.parse(args.size_schedule).final_size
     args.size = args.size or get_architecture(args.arch).input_size
     if args.threads:
         torch.set_num_threads(args.threads)

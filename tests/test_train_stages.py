@@ -1,0 +1,183 @@
+"""Long CPU runs in stages: mid-epoch checkpoints and resume, progressive resizing, restart from the
+best weights, distillation from a run folder at another input size (training.train, training.stages)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")  # training needs torch; a torch-free environment skips this file
+
+from test_train import write_tiny_manifest  # noqa: E402  (the shared tiny split of real cxr3 films)
+
+
+@pytest.fixture(scope="module")
+def tiny_manifest(cxr3_dir, tmp_path_factory) -> Path:
+    return write_tiny_manifest(cxr3_dir, tmp_path_factory.mktemp("manifest"))
+
+
+def staged_args(manifest: Path, out: Path, *extra: str) -> list[str]:
+    """Two epochs of 4 steps (batch 4 of 16 draws), 48 px then 64 px, every augmentation on (they draw
+    from the RNG the checkpoint must restore), one thread so that the arithmetic is repeatable."""
+    return ["--manifest", str(manifest), "--arch", "efficientnet_b0", "--size-schedule", "48:1,64:1",
+            "--epochs", "2", "--batch-size", "4", "--epoch-samples", "16", "--limit", "24", "--threads", "1",
+            "--device", "cpu", "--warmup-epochs", "0.5", "--border-swap", "0.7", "--acquisition-shift", "0.8",
+            "--framing-shift", "0.7", "--out", str(out), *extra]
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def final_weights(out: Path) -> dict:
+    return torch.load(out / "last.pt", map_location="cpu", weights_only=True)["model"]
+
+
+class TestSizeSchedule:
+    def test_parse_and_sizes_per_epoch(self):
+        from training.stages import SizeSchedule
+
+        schedule = SizeSchedule.parse("128:10, 160:12,224:4")
+        assert schedule.epochs == 26 and schedule.final_size == 224 and str(schedule) == "128:10,160:12,224:4"
+        assert [schedule.size_for_epoch(e) for e in (1, 10, 11, 22, 23, 26, 27)] == [128, 128, 160, 160, 224, 224, 224]
+
+    @pytest.mark.parametrize("text", ["128", "128:0", "16:3", "a:b", "128:2,"])
+    def test_bad_stage_is_named(self, text):
+        from training.stages import SizeSchedule
+
+        with pytest.raises(ValueError, match="SIZE:EPOCHS"):
+            SizeSchedule.parse(text)
+
+    def test_epochs_must_add_up(self, tiny_manifest, tmp_path, capsys):
+        from training import train
+
+        with pytest.raises(SystemExit):
+            train.parse_args(staged_args(tiny_manifest, tmp_path)[:-2] + ["--epochs", "3", "--out", str(tmp_path)])
+        assert "has 2 epochs, --epochs 3" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_manifest, tmp_path_factory) -> Path:
+    """The reference: the whole two-epoch plan in one go."""
+    from training import train
+
+    out = tmp_path_factory.mktemp("uninterrupted") / "run"
+    cache = out.parent / "cache"
+    assert train.main(staged_args(tiny_manifest, out, "--cache-dir", str(cache))) == 0
+    return out
+
+
+class TestStagedRun:
+    def test_each_epoch_trains_and_validates_at_its_size_decoded_once(self, uninterrupted):
+        assert [(r["epoch"], r["size"], r["step"]) for r in records(uninterrupted)] == [(1, 48, 4), (2, 64, 8)]
+        cached = sorted(p.name.split("_")[1] for p in (uninterrupted.parent / "cache").glob("*.npy"))
+        assert cached == ["48px", "48px", "64px", "64px"]  # train and val, once per size
+        card = json.loads((uninterrupted / "best.json").read_text())
+        best = next(r for r in records(uninterrupted) if r["epoch"] == card["validation_metrics"]["epoch"])
+        assert card["input_size"] == best["size"]
+        assert json.loads((uninterrupted / "run.json").read_text())["size_schedule"] == "48:1,64:1"
+
+    def test_interrupted_mid_epoch_twice_ends_where_the_uninterrupted_run_ends(self, tiny_manifest, uninterrupted,
+                                                                               tmp_path):
+        from training import train
+
+        out = tmp_path / "run"
+        cache = uninterrupted.parent / "cache"
+        # Stage 1 stops after step 3 of epoch 1's 4: a checkpoint, no validation yet.
+        assert train.main(staged_args(tiny_manifest, out, "--cache-dir", str(cache), "--stop-at-step", "3")) == 0
+        checkpoint = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+        assert (checkpoint["epoch"], checkpoint["step_in_epoch"], checkpoint["global_step"]) == (0, 3, 3)
+        assert checkpoint["scheduler"]["last_epoch"] == 3 and checkpoint["epoch_seen"] == 12
+        assert not (out / "metrics.jsonl").exists()
+        # Stage 2 finishes epoch 1 and stops in epoch 2 (the 64-px stage); stage 3 ends the plan.
+        resume = ("--cache-dir", str(cache), "--resume", str(out / "last.pt"))
+        assert train.main(staged_args(tiny_manifest, out, *resume, "--stop-at-step", "6")) == 0
+        assert torch.load(out / "last.pt", map_location="cpu", weights_only=True)["step_in_epoch"] == 2
+        assert train.main(staged_args(tiny_manifest, out, *resume)) == 0
+
+        expected, got = records(uninterrupted), records(out)
+        assert [r["epoch"] for r in got] == [1, 2]
+        for want, have in zip(expected, got):
+            assert have["train_loss"] == pytest.approx(want["train_loss"], rel=1e-5, abs=1e-6)
+            assert have["val_loss"] == pytest.approx(want["val_loss"], rel=1e-5, abs=1e-6)
+            assert (have["lr"], have["step"], have["train_images"]) == (want["lr"], want["step"],
+                                                                        want["train_images"])
+        reference, resumed = final_weights(uninterrupted), final_weights(out)
+        assert reference.keys() == resumed.keys()
+        for name, tensor in reference.items():
+            torch.testing.assert_close(resumed[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+
+    def test_a_mid_epoch_checkpoint_refuses_another_batch_size(self, tiny_manifest, tmp_path):
+        from training import train
+
+        out = tmp_path / "run"
+        assert train.main(staged_args(tiny_manifest, out, "--stop-at-step", "2")) == 0
+        args = staged_args(tiny_manifest, out, "--resume", str(out / "last.pt"))
+        args[args.index("--batch-size") + 1] = "8"
+        with pytest.raises(ValueError, match="mid-epoch with batch_size=4"):
+            train.main(args)
+
+    def test_restart_from_the_best_weights_when_the_checkpoint_is_lost(self, tiny_manifest, uninterrupted,
+                                                                     tmp_path):
+        from training import train
+
+        card = json.loads((uninterrupted / "best.json").read_text())
+        best_epoch = card["validation_metrics"]["epoch"]
+        out = tmp_path / "restarted"
+        args = staged_args(tiny_manifest, out, "--restart-from", str(uninterrupted))
+        args[args.index("--size-schedule") + 1] = "48:1,64:2"
+        args[args.index("--epochs") + 1] = "3"
+        assert train.main(args) == 0
+        got = records(out)
+        assert [r["epoch"] for r in got] == list(range(best_epoch + 1, 4))
+        assert got[0]["step"] == (best_epoch + 1) * 4  # the schedule went on from the best epoch's end
+        assert "restarting from" in (out / "train.log").read_text()
+
+
+class TestDistillationAcrossSizes:
+    def test_the_teacher_sees_the_batch_at_its_own_size(self):
+        from types import SimpleNamespace
+
+        from training.distill import DistillationLoss
+
+        seen = []
+
+        class Recorder(torch.nn.Module):
+            def forward(self, x):
+                seen.append(x.clone())
+                return torch.zeros(len(x), 3)
+
+        card = SimpleNamespace(mean=[0.0] * 3, std=[1.0] * 3, input_size=32)
+        loss = DistillationLoss(Recorder(), card, [0.0] * 3, [1.0] * 3, weight=0.5, temperature=2.0,
+                                label_smoothing=0.0)
+        flat = torch.full((2, 3, 16, 16), 0.25)
+        loss(torch.zeros(2, 3), torch.tensor([0, 1]), flat)
+        assert seen[0].shape == (2, 3, 32, 32)
+        torch.testing.assert_close(seen[0], torch.full((2, 3, 32, 32), 0.25))  # interpolation keeps a flat image
+
+    def test_a_run_folder_names_its_best_card_and_an_unfinished_one_is_refused(self, tmp_path):
+        from training.distill import card_path_of
+
+        (tmp_path / "best.json").write_text("{}")
+        assert card_path_of(tmp_path) == tmp_path / "best.json"
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        with pytest.raises(ValueError, match="without best.json"):
+            card_path_of(empty)
+
+    def test_smoke_train_at_64_px_distilled_from_a_224_px_run_folder(self, tiny_manifest, tmp_path):
+        from training import train
+
+        teacher = tmp_path / "teacher"
+        teacher.mkdir()
+        bundled = Path(__file__).resolve().parents[1] / "resources/models"
+        card = json.loads((bundled / "efficientnet-lite0.json").read_text())
+        (teacher / card["weights_file"]).symlink_to(bundled / card["weights_file"])
+        (teacher / "best.json").write_text(json.dumps(card))
+        out = tmp_path / "student"
+        args = staged_args(tiny_manifest, out, "--teacher", str(teacher), "--stop-at-step", "2")
+        assert train.main(args) == 0
+        assert np.isfinite(torch.load(out / "last.pt", map_location="cpu", weights_only=True)["epoch_loss_sum"])
+        assert "teacher" in (out / "train.log").read_text()
