@@ -113,7 +113,7 @@ def write_jpeg_film(source: Path, target: Path) -> None:
     from pydicom.encaps import encapsulate
     from pydicom.uid import JPEGBaseline8Bit, generate_uid
 
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     values = np.rint(read_image(source).display() * 255).astype(np.uint8)
     buffer = io.BytesIO()
@@ -146,8 +146,8 @@ def model_only_rate(images: int) -> float:
     """Films/s of the bundled default model on ONNX Runtime alone (batches of 8 of a prepared
     input, session already loaded; the first batch not counted), in a fresh process."""
     code = ("import sys, time, numpy as np\n"
-            "from cxr_engine.backends import create_classifier\n"
-            "from cxr_engine.model_card import default_card\n"
+            "from cxr_engine.models.backends import create_classifier\n"
+            "from cxr_engine.models.model_card import default_card\n"
             "c = create_classifier(default_card(), backend='onnx').load()\n"
             "s = c.card.input_size\n"
             "x = np.random.default_rng(0).normal(size=(8, c.card.in_chans, s, s)).astype(np.float32)\n"

@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from cxr_engine.backends import create_classifier
-from cxr_engine.dicom_outputs import DicomOutputWriter
-from cxr_engine.io import read_image
-from cxr_engine.model_card import default_card
+from cxr_engine.models.backends import create_classifier
+from cxr_engine.outputs.dicom_outputs import DicomOutputWriter
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.model_card import default_card
 
 DATA = Path(os.environ.get("CXR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 FILMS = ("CR-MONO1-10-chest.dcm", "966_fixed.dcm")

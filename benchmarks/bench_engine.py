@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr_engine.image import CxrImage
-from cxr_engine.io import read_image
-from cxr_engine.rendering import Renderer
-from cxr_engine.windowing import Window
+from cxr_engine.pixels.image import CxrImage
+from cxr_engine.reading.read import read_image
+from cxr_engine.pixels.rendering import Renderer
+from cxr_engine.pixels.windowing import Window
 
 DATA = Path(os.environ.get("CXR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -36,7 +36,7 @@ def timed(fn, repeats: int) -> float:
 
 def bench_decode(repeats: int) -> None:
     """Decode in process and through the isolated worker (the CLI's and the app's default)."""
-    from cxr_engine.isolation import IsolatedReader
+    from cxr_engine.reading.isolation import IsolatedReader
 
     with IsolatedReader() as isolated:
         for path in sorted((DATA / "dicom").glob("*.dcm")):
@@ -71,15 +71,15 @@ def bench_scan(n_files: int) -> None:
 
 
 def _classifiers():
-    from cxr_engine.inference import Classifier
-    from cxr_engine.model_card import CLASSES, ModelCard, list_bundled
-    from cxr_engine.preprocessing import PREPROCESSING_VERSION
-    from cxr_engine.registry import build_model, get_architecture
+    from cxr_engine.models.torch_backend import Classifier
+    from cxr_engine.models.model_card import CLASSES, ModelCard, list_bundled
+    from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION
+    from cxr_engine.models.registry import build_model, get_architecture
 
     for card in list_bundled():
         yield f"{card.name} (bundled, torch)", Classifier(card, device="cpu")
         if card.onnx_file:
-            from cxr_engine.onnx_backend import OnnxClassifier
+            from cxr_engine.models.onnx_backend import OnnxClassifier
 
             yield f"{card.name} (bundled, onnx)", OnnxClassifier(card)
     for name in ("densenet121", "efficientnet_b1"):

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from cxr_engine.errors import DecoderBugError, DecoderCrashError, DecodeTimeoutError, ImageReadError
-from cxr_engine.isolation import IsolatedReader
+from cxr_engine.reading.isolation import IsolatedReader
 
 from .fuzz_cases import DEFAULT_SHARED, FuzzCase, fuzz_check, generate_cases, load_seeds
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr_engine.image_checks import ImageChecker, check_card, features, thumbnail
-from cxr_engine.io import read_image
+from cxr_engine.models.image_checks import ImageChecker, check_card, features, thumbnail
+from cxr_engine.reading.read import read_image
 
 DATA = Path(os.environ.get("CXR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 TARGET_MS = 10.0

@@ -101,7 +101,7 @@ def ensure_folder(folder: Path, n_files: int, n_junk: int, cxr3: Path) -> dict:
 # --------------------------------------------------------------------------- measurements (child processes)
 
 def child_engine_scan(folder: Path, cancel_after_s: float | None) -> dict:
-    from cxr_engine.scanning import scan
+    from cxr_engine.reading.scanning import scan
 
     cancel = threading.Event()
     cancelled_at = []

@@ -13,10 +13,10 @@ import argparse
 import os
 from pathlib import Path
 
-from cxr_engine.io import read_image
-from cxr_engine.lung_fields import LungSegmenter, lung_card
-from cxr_engine.predictions import standardised_in_frame
-from cxr_engine.preprocessing import LUNG_BOX_VERSION, PREPROCESSING_VERSION
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.lung_fields import LungSegmenter, lung_card
+from cxr_engine.models.classifier import standardised_in_frame
+from cxr_engine.pixels.preprocessing import LUNG_BOX_VERSION, PREPROCESSING_VERSION
 
 from .bench_lung_fields import timed
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     def segment(image, display):
         return segmenter.segment(image, display=display)
 
-    from cxr_engine.input_frame import input_frame
+    from cxr_engine.pixels.input_frame import input_frame
 
     for path in FILMS:
         if not path.exists():

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr_engine.io import read_image
-from cxr_engine.lung_fields import LungSegmenter, lung_card
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.lung_fields import LungSegmenter, lung_card
 
 DATA = Path(os.environ.get("CXR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 TARGET_MS = 30.0
@@ -40,7 +40,7 @@ def _classifier_ms(args) -> tuple[str, float] | None:
     """The default bundled classifier's ONNX model run alone, timed the same way (a yardstick for a loaded machine)."""
     import onnxruntime
 
-    from cxr_engine.model_card import default_card
+    from cxr_engine.models.model_card import default_card
 
     card = default_card()
     if card is None or card.onnx_path is None or not card.onnx_path.exists():

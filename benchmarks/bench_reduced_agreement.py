@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
-    from cxr_engine.backends import create_classifier
-    from cxr_engine.model_card import default_card, find_card
+    from cxr_engine.models.backends import create_classifier
+    from cxr_engine.models.model_card import default_card, find_card
 
     card = find_card(args.model) if args.model else default_card()
     classifier = create_classifier(card, backend="onnx")
@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def compare(path: Path, classifier) -> dict:
-    from cxr_engine.io import read_image
-    from cxr_engine.reduced_decode import DecodeRequest
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.reading.reduced_decode import DecodeRequest
 
     started = time.perf_counter()
     full = read_image(path)

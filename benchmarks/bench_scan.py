@@ -1,4 +1,4 @@
-"""Time :func:`cxr_engine.scanning.scan` on a generated folder of DICOM files.
+"""Time :func:`cxr_engine.reading.scanning.scan` on a generated folder of DICOM files.
 
     python -m benchmarks.bench_scan -n 2000 --cxr3 /work/shared/data/cxr3
 
@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cxr_engine.scanning import scan
+from cxr_engine.reading.scanning import scan
 
 try:
     from benchmarks.make_dicom_folder import DEFAULT_CXR3, make_dicom_folder

@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from tqdm import tqdm
 
-    from cxr_engine.backends import create_classifier
-    from cxr_engine.model_card import find_card
-    from cxr_engine.io import read_image
+    from cxr_engine.models.backends import create_classifier
+    from cxr_engine.models.model_card import find_card
+    from cxr_engine.reading.read import read_image
     from training.data import read_manifest
 
     torch.set_num_threads(args.threads)

@@ -89,7 +89,7 @@ def load_seeds(shared: Path = DEFAULT_SHARED, rasters: int = 3) -> list[SeedFile
     import cv2
     import pydicom
 
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     dicom_dir, cxr3 = shared / "dicom", shared / "cxr3"
     seeds = []
@@ -386,9 +386,9 @@ def fuzz_check(path: str) -> None:
     Returns None when all is well; a reader error propagates (a clean, expected outcome); a
     broken invariant raises ``AssertionError`` (counted as a bug by the harness).
     """
-    from cxr_engine.io import read_image
-    from cxr_engine.preprocessing import standardise
-    from cxr_engine.rendering import render
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.pixels.preprocessing import standardise
+    from cxr_engine.pixels.rendering import render
 
     image = read_image(path)
     assert image.modality.ndim == 2 and min(image.modality.shape) > 0, f"bad shape {image.modality.shape}"

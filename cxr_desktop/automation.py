@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QBuffer, QIODevice, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
-from cxr_engine.atomic import write_bytes_atomic
+from cxr_engine.outputs.atomic import write_bytes_atomic
 
 from . import layout_state
 from .report_export import ExportRequest

@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 def _check_image(image):
     """Worker: the bundled image checks' verdict on ``image`` (None when none are bundled)."""
-    from cxr_engine.image_checks import check_image
+    from cxr_engine.models.image_checks import check_image
 
     return check_image(image)
 
@@ -112,7 +112,7 @@ class ClassificationController(QObject):
         self.service.request_cam(image, self.result.cam_class)
 
     def _request_check(self, image) -> None:
-        """Run the image checks (``cxr_engine.image_checks``) on ``image`` in a worker, once per image."""
+        """Run the image checks (``cxr_engine.models.image_checks``) on ``image`` in a worker, once per image."""
         path = Path(image.path)
         if path in self._checks:
             self.result.set_image_check(self._checks[path])

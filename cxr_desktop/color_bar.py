@@ -5,7 +5,7 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from cxr_engine.overlay import LEGEND_NOTE, LEGEND_TITLE, OUTLINE_LEVEL
+from cxr_engine.pixels.overlay import LEGEND_NOTE, LEGEND_TITLE, OUTLINE_LEVEL
 
 from .heatmap import TRANSPARENT_BELOW, legend_rgb
 from .qimage import to_qimage

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cxr_engine.windowing import LINEAR, Window
+from cxr_engine.pixels.windowing import LINEAR, Window
 
 from .annotation_model import TEXT, Annotation
 from .formatting import dicom_date

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from cxr_engine.dicom_network import DicomNode, NetworkSettings, verify
+from cxr_engine.network.dicom_network import DicomNode, NetworkSettings, verify
 
 from .dicom_settings import DicomSettings
 from .workers import Worker, create_worker, while_alive

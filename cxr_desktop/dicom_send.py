@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from cxr_engine.dicom_network import OperationCancelled, send_files
-from cxr_engine.dicom_outputs import DicomOutputWriter
+from cxr_engine.network.dicom_network import OperationCancelled, send_files
+from cxr_engine.outputs.dicom_outputs import DicomOutputWriter
 
 from .dicom_settings import DicomSettings
 from .workers import Worker, create_worker, while_alive
@@ -38,8 +38,8 @@ def displayed_film(viewer, cam) -> np.ndarray:
     """RGB uint8: the viewer's film in its current window and polarity, the heat-map over it at the
     viewer's opacity, square pixels, then turned and flipped as on screen (rotation clockwise, then
     flips along the screen axes, as ``ImageScene`` does)."""
-    from cxr_engine.overlay import blend
-    from cxr_engine.rendering import to_square_pixels
+    from cxr_engine.pixels.overlay import blend
+    from cxr_engine.pixels.rendering import to_square_pixels
 
     grey = viewer.render()
     rgb = blend(grey, cam.heatmap, viewer.heatmap_opacity) if viewer.heatmap_visible else np.repeat(grey[..., None], 3, 2)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
-from cxr_engine.dicom_network import DEFAULT_CALLING_AE, DEFAULT_TIMEOUT_S, DicomNode, NetworkSettings
+from cxr_engine.network.dicom_network import DEFAULT_CALLING_AE, DEFAULT_TIMEOUT_S, DicomNode, NetworkSettings
 
 _NODES = "dicom/nodes"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cxr_engine.display_text import format_person_name
-from cxr_engine.image import CxrImage, ImageMetadata
-from cxr_engine.windowing import VoiLut, Window
+from cxr_engine.pixels.image import CxrImage, ImageMetadata
+from cxr_engine.pixels.windowing import VoiLut, Window
 
 
 def person_name(pn: str) -> str:
@@ -45,7 +45,7 @@ def percent(p: float) -> str:
 def heatmap_caption(target_class: str, probability: float) -> str:
     """``Heat-map: COVID-19 98.8 %``: the class a heat-map shows evidence for and the model's
     probability of it, shown in the corner of each viewport (``""`` without a class)."""
-    from cxr_engine.model_card import CLASS_DISPLAY_NAMES
+    from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES
 
     if not target_class:
         return ""

@@ -1,6 +1,6 @@
 """The DICOM header viewer: the current image's full tag tree with search, in its own window.
 
-It mirrors ``cxr_engine.dicom_header`` rows (read in a worker, never in the GUI thread) and
+It mirrors ``cxr_engine.reading.dicom_header`` rows (read in a worker, never in the GUI thread) and
 follows the image on screen. It is a window of its own, never part of the scene, so nothing of
 it reaches a rendering or an exported (de-identified or not) report.
 """
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from cxr_engine.dicom_header import HeaderElement, filter_elements, read_header
+from cxr_engine.reading.dicom_header import HeaderElement, filter_elements, read_header
 
 from .workers import Worker, create_worker, while_alive
 

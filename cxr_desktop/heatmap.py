@@ -1,13 +1,13 @@
 """The heat-map layer as an RGBA array: engine colours, transparent where evidence is weak. No Qt.
 
-Colours mean Grad-CAM × the probability of the class shown (``cxr_engine.overlay.shown_heat``),
+Colours mean Grad-CAM × the probability of the class shown (``cxr_engine.pixels.overlay.shown_heat``),
 so a class the model gives 2 % is drawn fainter (here: not at all) than one it gives 97 %.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from cxr_engine.overlay import FADE, colorize, heat_alpha, shown_heat
+from cxr_engine.pixels.overlay import FADE, colorize, heat_alpha, shown_heat
 
 #: Heat at or below this shows no colour, so the whole film is not tinted blue.
 TRANSPARENT_BELOW = FADE[0]

@@ -2,7 +2,7 @@
 
 Both are children of the image item, in image pixel coordinates, so they follow zoom, rotation,
 flips and the physical pixel aspect. The outline is the contour where Grad-CAM × class
-probability reaches ``cxr_engine.overlay.OUTLINE_LEVEL``; it takes no mouse clicks, so the reader
+probability reaches ``cxr_engine.pixels.overlay.OUTLINE_LEVEL``; it takes no mouse clicks, so the reader
 pans and draws through it.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem
 
-from cxr_engine.overlay import outline_contours, shown_heat
+from cxr_engine.pixels.overlay import outline_contours, shown_heat
 
 from .heatmap import heatmap_rgba
 from .qimage import to_qimage

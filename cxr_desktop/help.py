@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrowser, QVBoxLayout
 
-from cxr_engine.model_card import INTENDED_USE
+from cxr_engine.models.model_card import INTENDED_USE
 
 DISTRIBUTION = "cxr-reader"
 GUIDE_NAME = "user_guide.md"

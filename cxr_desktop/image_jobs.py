@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr_engine.decode_cache import CachedDecoder
-from cxr_engine.decode_pool import decode_in_order
+from cxr_engine.reading.decode_cache import CachedDecoder
+from cxr_engine.reading.decode_pool import decode_in_order
 from cxr_engine.errors import CxrError
-from cxr_engine.image import CxrImage
-from cxr_engine.isolation import read_image_isolated
-from cxr_engine.reduced_decode import DecodeRequest
-from cxr_engine.rendering import Renderer
+from cxr_engine.pixels.image import CxrImage
+from cxr_engine.reading.isolation import read_image_isolated
+from cxr_engine.reading.reduced_decode import DecodeRequest
+from cxr_engine.pixels.rendering import Renderer
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +52,15 @@ _shared_lock = threading.Lock()
 
 
 def shared_decoder() -> CachedDecoder:
-    """The app's decoding pool (one isolated worker per core, ``cxr_engine.decode_pool``) behind one
-    cache (``cxr_engine.decode_cache``), shared by the thumbnails and classify-all so that a film is
+    """The app's decoding pool (one isolated worker per core, ``cxr_engine.reading.decode_pool``) behind one
+    cache (``cxr_engine.reading.decode_cache``), shared by the thumbnails and classify-all so that a film is
     decoded once per size. Started on first use; its workers end with the app."""
     global _shared_decoder
     with _shared_lock:
         if _shared_decoder is None:
             import atexit
 
-            from cxr_engine.decode_pool import DecodePool
+            from cxr_engine.reading.decode_pool import DecodePool
 
             _shared_decoder = CachedDecoder(DecodePool())
             atexit.register(_shared_decoder.close)

@@ -1,12 +1,12 @@
 """The model's limits under the AI result: what the shown probability meant in validation and the
-known weak spots, from the model card (``cxr_engine.model_limits``), the same lines the PDF prints
+known weak spots, from the model card (``cxr_engine.models.model_limits``), the same lines the PDF prints
 (the card's intended use is the result panel's notice, as it is the PDF's)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
 
-from cxr_engine.model_limits import model_limits
+from cxr_engine.models.model_limits import model_limits
 
 from .result_model import DONE, ResultModel
 

@@ -16,8 +16,8 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from cxr_engine.cardiothoracic import CardiothoracicRatio, projection_text, report_line
-from cxr_engine.suitability import lung_fields_refusal
+from cxr_engine.models.cardiothoracic import CardiothoracicRatio, projection_text, report_line
+from cxr_engine.models.suitability import lung_fields_refusal
 
 from .lung_items import CtrOverlayItem, LungOutlineItem
 from .lung_jobs import LungJobResult, lung_job

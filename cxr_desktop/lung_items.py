@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsSimpleTextItem
 
-from cxr_engine.cardiothoracic import CardiothoracicRatio, Line
+from cxr_engine.models.cardiothoracic import CardiothoracicRatio, Line
 
 OUTLINE_COLOUR = QColor(64, 224, 160)
 THORACIC_COLOUR = QColor(90, 180, 255)

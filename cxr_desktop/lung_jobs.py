@@ -8,9 +8,9 @@ from typing import Callable
 
 import numpy as np
 
-from cxr_engine.cardiothoracic import CardiothoracicRatio, CtrNotFound, ctr_offered, propose_ctr
-from cxr_engine.image import CxrImage
-from cxr_engine.lung_fields import LungFields
+from cxr_engine.models.cardiothoracic import CardiothoracicRatio, CtrNotFound, ctr_offered, propose_ctr
+from cxr_engine.pixels.image import CxrImage
+from cxr_engine.models.lung_fields import LungFields
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def lung_job(image: CxrImage, segment: Callable[[CxrImage], LungFields] | None =
     """Segment ``image``'s lungs (the bundled model unless ``segment`` is given) and propose its CTR;
     run in a worker thread."""
     if segment is None:
-        from cxr_engine.lung_fields import segment_lungs as segment
+        from cxr_engine.models.lung_fields import segment_lungs as segment
     fields = segment(image)
     contours = outline(fields.mask) if fields.found else ()
     offered, reason = ctr_offered(image.metadata.view_position, fields.found)

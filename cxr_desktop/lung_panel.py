@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout
 
-from cxr_engine.cardiothoracic import projection, projection_note, projection_text
+from cxr_engine.models.cardiothoracic import projection, projection_note, projection_text
 
 from .lung_controller import LungFieldsController
 

@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cxr_engine.model_card import list_bundled
+from cxr_engine.models.model_card import list_bundled
 from cxr_engine.resources import samples_dir
-from cxr_engine.suitability import image_warnings
+from cxr_engine.models.suitability import image_warnings
 
 from . import actions as window_actions
 from . import desk, layout_state
@@ -400,9 +400,9 @@ class MainWindow(QMainWindow):
 
     def show_corrected(self) -> None:
         """Replace the shown image by the film turned and/or inverted as the image checks say
-        (``cxr_engine.image_checks.reoriented``; the file is not changed) and classify it again."""
-        from cxr_engine.image_checks import reoriented
-        from cxr_engine.rendering import Renderer
+        (``cxr_engine.models.image_checks.reoriented``; the file is not changed) and classify it again."""
+        from cxr_engine.models.image_checks import reoriented
+        from cxr_engine.pixels.rendering import Renderer
 
         check, image = self.result.image_check, self.viewer.image
         if image is None or check is None or not check.correctable:

@@ -1,12 +1,12 @@
 """The text a measured annotation shows: a ruler's length, an angle, an ROI's statistics. No Qt.
 
-Computed by the engine (``annotation_model.measure``, ``cxr_engine.roi``) from the image's own
+Computed by the engine (``annotation_model.measure``, ``cxr_engine.pixels.roi``) from the image's own
 modality values and spacing; recomputed whenever the annotation is drawn, moved or reshaped.
 """
 from __future__ import annotations
 
-from cxr_engine.image import CxrImage
-from cxr_engine.roi import angle_degrees, roi_stats
+from cxr_engine.pixels.image import CxrImage
+from cxr_engine.pixels.roi import angle_degrees, roi_stats
 
 from .annotation_model import ANGLE, ELLIPSE, RECTANGLE, RULER, Annotation, measure
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from cxr_engine.errors import ModelError
-from cxr_engine.model_card import ModelCard, default_card, find_card
+from cxr_engine.models.model_card import ModelCard, default_card, find_card
 
 from .workers import Worker, create_worker, while_alive
 
@@ -54,11 +54,11 @@ def choose_model(requested: str = "", models_dir: Path | None = None) -> ModelCh
 def _load(card: ModelCard, device: str, backend: str = "auto"):
     """Worker: build and verify the classifier; falls back to the CPU when CUDA is missing.
 
-    ``backend`` is the reader's setting (``cxr_engine.backends.BACKENDS``): ``auto`` runs ONNX
+    ``backend`` is the reader's setting (``cxr_engine.models.backends.BACKENDS``): ``auto`` runs ONNX
     Runtime on the CPU when the model has an ONNX export (no torch import at all) and torch where a
     GPU is present or no export exists; ``torch`` and ``onnx`` insist on that library.
     """
-    from cxr_engine.backends import create_classifier
+    from cxr_engine.models.backends import create_classifier
 
     warning = ""
     try:
@@ -71,7 +71,7 @@ def _load(card: ModelCard, device: str, backend: str = "auto"):
     if "torch" in sys.modules:
         import torch
 
-        from cxr_engine.inference import Classifier
+        from cxr_engine.models.torch_backend import Classifier
 
         # Leave a core to the GUI and the decoding workers: with every core busy in torch's
         # OpenMP pool, decoding and inference slow each other down several times over.
@@ -99,7 +99,7 @@ def classify_paths(classifier, paths: list[Path], batch_size: int = BATCH_SIZE):
     a damaged file cannot crash or hang the app and a film decoded before is not decoded again;
     they are classified ``batch_size`` at a time.
     """
-    from cxr_engine.reduced_decode import DecodeRequest
+    from cxr_engine.reading.reduced_decode import DecodeRequest
 
     from .image_jobs import read_in_order
 

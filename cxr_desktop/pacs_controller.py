@@ -44,7 +44,7 @@ def open_query_retrieve(window):
 def shown_state(window) -> dict:
     """The presentation state of the image on screen: its annotations, the window (centre, width)
     when a window (not a VOI LUT table) is shown, and whether high values are shown dark."""
-    from cxr_engine.windowing import Window
+    from cxr_engine.pixels.windowing import Window
 
     viewer = window.viewer
     store = getattr(window, "annotations", None)

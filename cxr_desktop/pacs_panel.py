@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from cxr_engine.deidentify import format_date, format_person_name
-from cxr_engine.dicom_network import OperationCancelled, StudyMatch, StudyQuery, find_studies, retrieve_study
+from cxr_engine.outputs.deidentify import format_date, format_person_name
+from cxr_engine.network.dicom_network import OperationCancelled, StudyMatch, StudyQuery, find_studies, retrieve_study
 
 from .dicom_settings import DicomSettings
 from .workers import Worker, create_worker, while_alive

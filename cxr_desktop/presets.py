@@ -15,8 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
-from cxr_engine.image import CxrImage
-from cxr_engine.windowing import LINEAR, VoiLut, Window
+from cxr_engine.pixels.image import CxrImage
+from cxr_engine.pixels.windowing import LINEAR, VoiLut, Window
 
 #: Dragging this many screen pixels changes the width (or centre) by one auto-window width.
 DRAG_PIXELS_PER_AUTO_WIDTH = 500.0

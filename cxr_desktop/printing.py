@@ -8,7 +8,7 @@ from PySide6.QtGui import QFont, QPainter
 from PySide6.QtPrintSupport import QPrintDialog, QPrinter
 from PySide6.QtWidgets import QMessageBox
 
-from cxr_engine.model_card import INTENDED_USE
+from cxr_engine.models.model_card import INTENDED_USE
 
 from .formatting import voi_text
 from .qimage import to_qimage

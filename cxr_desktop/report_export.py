@@ -1,4 +1,4 @@
-"""PDF export of one image or a whole study through ``cxr_engine.report``.
+"""PDF export of one image or a whole study through ``cxr_engine.outputs.report``.
 
 Three steps: a worker decodes and classifies what is not cached yet; the GUI thread renders
 each image through an ``ImageScene`` exactly as the viewer draws it (window, orientation,
@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from cxr_engine.errors import CxrError
-from cxr_engine.suitability import image_warnings
+from cxr_engine.models.suitability import image_warnings
 
 from .image_jobs import LoadedImage, load_image
 from .image_scene import ImageScene
@@ -62,14 +62,14 @@ def gather(paths, loaded: dict, cams: dict, classifier, no_model_reason: str):
 
 def write_pdf(request: ExportRequest, pages, card) -> Path:
     """Worker: the engine's atomic PDF writer."""
-    from cxr_engine.report import write_report_pdf
+    from cxr_engine.outputs.report import write_report_pdf
 
     return write_report_pdf(request.destination, pages, model_card=card, deidentify=request.deidentify,
                             reader_name=request.reader_name, app_version=_app_version())
 
 
 def _out_of_scope(check, prediction, limit, view_position: str) -> str:
-    from cxr_engine.scope_score import out_of_scope
+    from cxr_engine.models.scope_score import out_of_scope
 
     return out_of_scope(check.reasons if check is not None else "", prediction.probabilities if prediction else None,
                         limit, view_position)
@@ -121,7 +121,7 @@ class ReportExport(QObject):
             self.skipped.append((path, f"{type(exc).__name__}: {exc}"))
 
     def _page(self, path: Path, item: LoadedImage, cam, reason: str):
-        from cxr_engine.report import ReportPage
+        from cxr_engine.outputs.report import ReportPage
 
         w = self.window
         if path == w.viewer.path:

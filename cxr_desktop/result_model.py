@@ -21,7 +21,7 @@ class ResultModel(QObject):
         self.state = NO_MODEL
         self.message = ""
         self.model_name = ""
-        self.card = None  # the model card in use (cxr_engine.model_card.ModelCard), for its limits
+        self.card = None  # the model card in use (cxr_engine.models.model_card.ModelCard), for its limits
         self.model_summary = ""
         self.below_bar = False
         self.device = ""
@@ -29,16 +29,16 @@ class ResultModel(QObject):
         self.classes: tuple[str, ...] = ()
         self.prediction = None
         self.image_warnings: tuple[str, ...] = ()
-        #: The image checks' verdict on the current image (``cxr_engine.image_checks.ImageCheck``), or None.
+        #: The image checks' verdict on the current image (``cxr_engine.models.image_checks.ImageCheck``), or None.
         self.image_check = None
         self.view_position = ""  # the current image's View Position (0018,5101)
-        self.scope_limit: float | None = None  # the card's out-of-scope threshold (cxr_engine.scope_score)
+        self.scope_limit: float | None = None  # the card's out-of-scope threshold (cxr_engine.models.scope_score)
         self.cam_class = ""
 
     def set_model(self, name: str, summary: str, classes: tuple[str, ...], below_bar: bool, card=None) -> None:
         self.model_name, self.model_summary, self.classes, self.below_bar = name, summary, tuple(classes), below_bar
         self.card = card
-        from cxr_engine.scope_score import threshold
+        from cxr_engine.models.scope_score import threshold
 
         self.scope_limit = threshold(card)
         self.state, self.message = LOADING, "Loading the model…"
@@ -80,8 +80,8 @@ class ResultModel(QObject):
     @property
     def out_of_scope(self) -> str:
         """The current image's out-of-scope reasons: the image checks', and ``uncertain`` when the
-        prediction passes the card's out-of-scope threshold (``cxr_engine.scope_score``); ``""`` in scope."""
-        from cxr_engine.scope_score import out_of_scope
+        prediction passes the card's out-of-scope threshold (``cxr_engine.models.scope_score``); ``""`` in scope."""
+        from cxr_engine.models.scope_score import out_of_scope
 
         reasons = self.image_check.reasons if self.image_check is not None else ""
         prediction = self.prediction if self.state == DONE else None

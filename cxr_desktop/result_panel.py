@@ -21,10 +21,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cxr_engine.image_checks import banner, heatmap_note
-from cxr_engine.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE
-from cxr_engine.model_limits import model_limits
-from cxr_engine.overlay import OUTLINE_LEVEL
+from cxr_engine.models.image_checks import banner, heatmap_note
+from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE
+from cxr_engine.models.model_limits import model_limits
+from cxr_engine.pixels.overlay import OUTLINE_LEVEL
 
 from .color_bar import ColorBar
 from .formatting import percent

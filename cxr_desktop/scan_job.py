@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from cxr_engine.scanning import ScanResult, scan
+from cxr_engine.reading.scanning import ScanResult, scan
 
 #: Progress is reported at most this often, so thousands of files do not flood the GUI.
 PROGRESS_INTERVAL_S = 0.1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from cxr_engine.backends import BACKENDS
+from cxr_engine.models.backends import BACKENDS
 
 from .presets import PercentileBand
 
@@ -114,7 +114,7 @@ class AppSettings:
     @property
     def backend(self) -> str:
         """Inference backend: ``auto`` (ONNX Runtime on a CPU-only machine when the model has an ONNX
-        export, else torch), ``torch`` or ``onnx``; see ``cxr_engine.backends``."""
+        export, else torch), ``torch`` or ``onnx``; see ``cxr_engine.models.backends``."""
         value = self._get("model/backend", "auto", str)
         return value if value in BACKENDS else "auto"
 

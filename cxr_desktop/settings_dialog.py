@@ -6,7 +6,7 @@ import importlib.util
 
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel, QPushButton
 
-from cxr_engine.model_card import ModelCard
+from cxr_engine.models.model_card import ModelCard
 
 from .settings import BACKENDS, DEVICES
 

@@ -7,7 +7,7 @@ from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from cxr_engine.scanning import Instance, ScanResult
+from cxr_engine.reading.scanning import Instance, ScanResult
 
 from .formatting import dicom_date, person_name
 from .qimage import to_qimage

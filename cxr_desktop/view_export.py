@@ -3,8 +3,8 @@ with or without annotations and heat-map, optionally with the corner text burned
 
 De-identified exports burn no identifiers into the pixels: no corner text (names, IDs, dates,
 institution, descriptions), and text annotations are redacted like the PDF's comment
-(``cxr_engine.deidentify.redact_text``); the file itself carries no metadata
-(``cxr_engine.image_export``). What the film's own pixels show (burned-in labels from the
+(``cxr_engine.outputs.deidentify.redact_text``); the file itself carries no metadata
+(``cxr_engine.outputs.image_export``). What the film's own pixels show (burned-in labels from the
 modality) is not changed.
 """
 from __future__ import annotations
@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from cxr_engine.deidentify import redact_text
-from cxr_engine.image_export import write_view_image
+from cxr_engine.outputs.deidentify import redact_text
+from cxr_engine.outputs.image_export import write_view_image
 
 from .annotation_items import TextAnnotationItem
 from .formatting import corner_text

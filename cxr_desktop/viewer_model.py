@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from cxr_engine.image import CxrImage
-from cxr_engine.windowing import VoiLut, Window
+from cxr_engine.pixels.image import CxrImage
+from cxr_engine.pixels.windowing import VoiLut, Window
 
 HEATMAP_COLOUR, HEATMAP_OUTLINE = "colour", "outline"
 HEATMAP_STYLES = (HEATMAP_COLOUR, HEATMAP_OUTLINE)
@@ -128,7 +128,7 @@ class ViewerModel(QObject):
     def set_heatmap(self, heatmap: np.ndarray | None, target_class: str = "", probability: float = 1.0) -> None:
         """The Grad-CAM map for the current image (image geometry, [0, 1], min-max within the image) or
         None; ``probability`` is the model's probability of ``target_class``, by which the map is
-        scaled when shown (``cxr_engine.overlay.shown_heat``)."""
+        scaled when shown (``cxr_engine.pixels.overlay.shown_heat``)."""
         if heatmap is not None and self.image is not None and heatmap.shape != self.image.shape:
             raise ValueError(f"heat-map {heatmap.shape} does not match the image {self.image.shape}")
         self.heatmap, self.heatmap_class, self.heatmap_probability = heatmap, target_class, float(probability)

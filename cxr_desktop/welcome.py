@@ -4,7 +4,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
 
-from cxr_engine.model_card import INTENDED_USE
+from cxr_engine.models.model_card import INTENDED_USE
 
 
 class WelcomePanel(QWidget):

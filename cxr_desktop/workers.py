@@ -170,7 +170,7 @@ def create_worker(func: Callable[..., Any], *args, _start: bool = False, _pool: 
 
     With ``_progress=True`` ``func`` also receives ``progress(value)``, which emits the worker's
     ``progress`` signal, and ``should_cancel()``, true once ``quit()`` was called: the shape of
-    callback APIs such as ``cxr_engine.scanning.scan``.
+    callback APIs such as ``cxr_engine.reading.scanning.scan``.
     """
     worker = Worker(func, *args, **kwargs)
     if _progress:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .errors import CxrError
-from .io import read_image
+from .reading.read import read_image
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class ResultRow:
     heatmap_path: Path | None = None
     lung_mask_path: Path | None = None
     #: ``""`` in scope, else short reasons separated by ``;``: ``lateral`` (the header's View Position), the
-    #: image checks' (``cxr_engine.image_checks``) and ``uncertain`` (``cxr_engine.scope_score.out_of_scope``).
+    #: image checks' (``cxr_engine.models.image_checks``) and ``uncertain`` (``cxr_engine.models.scope_score.out_of_scope``).
     out_of_scope: str = ""
 
     def as_csv(self) -> dict[str, str]:
@@ -63,7 +63,7 @@ class Inputs:
 
     files: list[Path]
     problems: dict[Path, str] = field(default_factory=dict)
-    #: Files the folder scans skipped because this program wrote them (``cxr_engine.own_outputs``).
+    #: Files the folder scans skipped because this program wrote them (``cxr_engine.outputs.own_outputs``).
     own_outputs: list[Path] = field(default_factory=list)
 
 
@@ -72,7 +72,7 @@ def discover_inputs(paths: Iterable[str | Path], exclude: Iterable[str | Path] =
     lies in the ``exclude`` folders (the run's own output folders, so that a rerun does not classify
     the heat-maps and masks of the last run).
 
-    Folders and DICOMDIRs are read by ``cxr_engine.scanning.scan(include_raster=True)``, the
+    Folders and DICOMDIRs are read by ``cxr_engine.reading.scanning.scan(include_raster=True)``, the
     scan the desktop app runs, so both find the same files: DICOM recognised by content or
     suffix (``IM0001.ima``, UID-named files without a suffix), the files a DICOMDIR lists
     (found case-insensitively), and PNG/JPEG; hidden entries are skipped. Each image is
@@ -80,9 +80,9 @@ def discover_inputs(paths: Iterable[str | Path], exclude: Iterable[str | Path] =
     reason in ``problems``; DICOM objects that are not images (reports, presentation states)
     are left out, as the app leaves them out of its study tree. Files this program wrote found in a
     folder (heat-map and lung-mask PNGs, its DICOM result objects) are not inputs: they go to
-    ``own_outputs`` (``cxr_engine.own_outputs``).
+    ``own_outputs`` (``cxr_engine.outputs.own_outputs``).
     """
-    from .scanning import is_dicomdir_file, scan
+    from .reading.scanning import is_dicomdir_file, scan
 
     files: list[Path] = []
     problems: dict[Path, str] = {}
@@ -149,22 +149,22 @@ def classify_files(
     """Yield one row per file, in order; a failing file becomes an ``error`` row, never an exception.
 
     ``reader`` decodes one file (``read_image``, or an ``IsolatedReader`` / a
-    ``cxr_engine.decode_pool.DecodePool`` to keep native decoders in worker processes with a time
+    ``cxr_engine.reading.decode_pool.DecodePool`` to keep native decoders in worker processes with a time
     limit); ``decode_threads`` files are decoded at once, ahead of the model (``reader`` must then be
     thread-safe; the rows keep the input order either way). With ``cam_dir`` each classified input gets
     its heat-map overlay (``*_cam.png``) and the raw heat-map as a 16-bit greyscale PNG at the
     input's pixel grid (``*_heatmap.png``, 0–65535 for 0–1); with ``lung_dir`` and
-    ``lung_segmenter`` (``cxr_engine.lung_fields.LungSegmenter``) its lung mask (``*_lungs.png``,
+    ``lung_segmenter`` (``cxr_engine.models.lung_fields.LungSegmenter``) its lung mask (``*_lungs.png``,
     8-bit, 255 = lung, at the input's pixel grid), the plausibility warning going to ``warnings``.
     ``out_of_scope`` holds ``lateral`` when the header's View Position is lateral
-    (``cxr_engine.scope_score.out_of_scope``). With ``checker`` (``cxr_engine.image_checks.ImageChecker``)
+    (``cxr_engine.models.scope_score.out_of_scope``). With ``checker`` (``cxr_engine.models.image_checks.ImageChecker``)
     each film is checked before it is classified and its reasons go to ``out_of_scope`` and ``warnings``;
     ``uncertain`` is added where the classifier's card records an out-of-scope threshold that the prediction passes
-    (``cxr_engine.scope_score``); with ``auto_orient`` too, a film
+    (``cxr_engine.models.scope_score``); with ``auto_orient`` too, a film
     found turned and/or inverted is classified (heat-map and lung mask included) as it looks corrected,
     and says so in ``warnings``.
     """
-    from .scope_score import WORDS, is_uncertain, out_of_scope, threshold
+    from .models.scope_score import WORDS, is_uncertain, out_of_scope, threshold
 
     pending: list[tuple[int, Path, object]] = []
     checks: dict[int, tuple[str, str]] = {}  # index -> (the image checks' reasons, their warning)
@@ -188,7 +188,7 @@ def classify_files(
         pending.clear()
         yield from rows
 
-    from .decode_pool import decode_in_order
+    from .reading.decode_pool import decode_in_order
 
     for index, (path, image) in enumerate(decode_in_order(files, reader, decode_threads)):
         if isinstance(image, CxrError):
@@ -210,7 +210,7 @@ def classify_files(
 
 def _checked(image, path: Path, checker, auto_orient: bool):
     """(the image to classify, (out_of_scope, warning)); a failing check becomes a warning."""
-    from .image_checks import describe, reoriented
+    from .models.image_checks import describe, reoriented
 
     try:
         check = checker.check(image)
@@ -243,9 +243,9 @@ def _classify_pending(pending, classifier, cam_dir: Path | None) -> list[ResultR
 
 
 def _classify_with_cam(index: int, path: Path, image, classifier, cam_dir: Path):
-    from .atomic import write_bytes_atomic
-    from .overlay import blend
-    from .rendering import render, to_square_pixels
+    from .outputs.atomic import write_bytes_atomic
+    from .pixels.overlay import blend
+    from .pixels.rendering import render, to_square_pixels
 
     result = classifier.predict_with_cam(image)
     # Shown at the physical aspect (non-square pixels), image and heat-map resampled together.
@@ -277,7 +277,7 @@ def _png_bytes(array) -> bytes:
 
 def _add_lung_mask(row: ResultRow, index: int, path: Path, image, segmenter, lung_dir: Path) -> None:
     """Segment the lungs of one classified input and write its mask; a failure becomes a warning."""
-    from .atomic import write_bytes_atomic
+    from .outputs.atomic import write_bytes_atomic
 
     try:
         fields = segmenter.segment(image)
@@ -293,7 +293,7 @@ def _add_lung_mask(row: ResultRow, index: int, path: Path, image, segmenter, lun
 
 
 def _ok_row(path: Path, image, prediction, cam_path: Path | None, classifier) -> ResultRow:
-    from .suitability import image_warnings
+    from .models.suitability import image_warnings
 
     return ResultRow(
         path=path,

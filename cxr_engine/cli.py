@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from . import dicom_cli
-from .backends import BACKENDS
+from .models.backends import BACKENDS
 from .batch import CSV_COLUMNS, EXTRA_COLUMNS, classify_files, discover_inputs
 from .errors import ImageReadError, ModelError
 
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _select_card(name: str | None):
-    from .model_card import default_card, find_card, list_bundled
+    from .models.model_card import default_card, find_card, list_bundled
 
     if name:
         card = find_card(name)
@@ -92,9 +92,9 @@ def _select_card(name: str | None):
 
 def output_path_problems(args) -> list[str]:
     """One line per output path that cannot be written (``--csv FILE: reason``); the output folders
-    are created on the way (see ``cxr_engine.output_paths``), except where an output would write an
+    are created on the way (see ``cxr_engine.outputs.output_paths``), except where an output would write an
     input or into an input folder: that is refused before anything is created."""
-    from .output_paths import file_problem, folder_problem
+    from .outputs.output_paths import file_problem, folder_problem
 
     checks = (("--csv", args.csv, file_problem), ("--cam-dir", args.cam_dir, folder_problem),
               ("--lung-mask-dir", args.lung_mask_dir, folder_problem))
@@ -147,7 +147,7 @@ def _classify_inputs(args, card, reader) -> int:
         print(f"cxr-classify: no DICOM, PNG or JPEG files found in the given paths{beside}", file=sys.stderr)
         return EXIT_USAGE
 
-    from .backends import create_classifier
+    from .models.backends import create_classifier
 
     try:
         classifier = create_classifier(card, backend=args.backend, device=args.device)
@@ -157,7 +157,7 @@ def _classify_inputs(args, card, reader) -> int:
         return EXIT_USAGE
     segmenter = None
     if args.lung_mask_dir:
-        from .lung_fields import LungSegmenter, lung_card
+        from .models.lung_fields import LungSegmenter, lung_card
 
         try:
             segmenter = LungSegmenter(lung_card()).load()
@@ -171,8 +171,8 @@ def _start_reader(args, card):
     """What decodes the inputs, as :func:`_decode_request` says: a started ``DecodePool`` of
     ``--decode-workers`` isolated workers (default one per core), or ``read_image`` in this
     process without ``--isolation``."""
-    from .decode_pool import DecodePool, available_cores
-    from .io import read_image
+    from .reading.decode_pool import DecodePool, available_cores
+    from .reading.read import read_image
 
     request = _decode_request(args, card)
     if not args.isolation:
@@ -181,9 +181,9 @@ def _start_reader(args, card):
 
 
 def _image_checker():
-    """The bundled image checks (``cxr_engine.image_checks``), or None (logged) when they are missing:
+    """The bundled image checks (``cxr_engine.models.image_checks``), or None (logged) when they are missing:
     every film is then classified with an empty ``out_of_scope``."""
-    from .image_checks import default_checker
+    from .models.image_checks import default_checker
 
     return default_checker()
 
@@ -191,10 +191,10 @@ def _image_checker():
 def _write_results(files, classifier, args, reader, segmenter=None, problems=None) -> int:
     import time
 
-    from .atomic import atomic_output
+    from .outputs.atomic import atomic_output
     from .cli_progress import BatchCounts, progress, summary_line
 
-    from .decode_pool import available_cores
+    from .reading.decode_pool import available_cores
 
     failures = 0
     workers = args.decode_workers or available_cores()
@@ -229,7 +229,7 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
 def _decode_request(args, card):
     """Full resolution where outputs are drawn at the image's pixel grid (heat-maps, lung masks) or
     ``--full-decode`` asks for it; else what the model input needs (``DecodeRequest.for_model``)."""
-    from .reduced_decode import FULL, DecodeRequest
+    from .reading.reduced_decode import FULL, DecodeRequest
 
     if args.full_decode or args.cam_dir or args.lung_mask_dir or dicom_cli.wanted(args):
         return FULL

@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def output_problems(args) -> list[str]:
     """One line per DICOM option that cannot be used (``--send X: reason``), checked before any work."""
-    from .dicom_network import DicomNode
-    from .output_paths import folder_problem
+    from .network.dicom_network import DicomNode
+    from .outputs.output_paths import folder_problem
 
     lines = []
     if args.dicom_out is not None:
@@ -64,7 +64,7 @@ def node_problem(args) -> str | None:
     """With ``--send``: Verify (C-ECHO) the node before any film is classified, so that a node that is
     down, unreachable or refuses this AE title stops the run at once (``--send NODE: reason``); None
     when it answers or nothing is sent."""
-    from .dicom_network import DicomNetworkError, DicomNode, NetworkSettings, verify
+    from .network.dicom_network import DicomNetworkError, DicomNode, NetworkSettings, verify
 
     if not args.send:
         return None
@@ -113,7 +113,7 @@ class DicomRun:
     send at the end."""
 
     def __init__(self, args, card):
-        from .dicom_outputs import DicomOutputWriter
+        from .outputs.dicom_outputs import DicomOutputWriter
 
         self.args = args
         self._temporary = None
@@ -133,7 +133,7 @@ class DicomRun:
     def on_row(self, row) -> None:
         """Write the outputs of one classified row (rows come in input order); a failure becomes one
         of the row's warnings."""
-        from .dicom_outputs import DicomOutputError
+        from .outputs.dicom_outputs import DicomOutputError
 
         index = self._rows
         self._rows += 1
@@ -153,7 +153,7 @@ class DicomRun:
 
     def finish(self) -> int:
         """Send what was written when ``--send`` asks; returns the number of files that failed."""
-        from .dicom_network import DicomNetworkError, DicomNode, NetworkSettings, send_files
+        from .network.dicom_network import DicomNetworkError, DicomNode, NetworkSettings, send_files
 
         try:
             if not self.args.send:

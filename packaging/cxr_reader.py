@@ -5,7 +5,7 @@ libraries it can import, which pixel decoders pydicom finds, its resources, and 
 given: the engine's reading of it and a decode with every pydicom plugin that claims its transfer
 syntax) and exits; the smoke test reads it. It needs no console, which a Windows bundle lacks.
 ``cxr-reader --segment-lungs OUT.json FILE ...`` runs the bundled lung model
-(``cxr_engine.lung_fields``, ONNX Runtime) on each file and writes the mask size, whether two
+(``cxr_engine.models.lung_fields``, ONNX Runtime) on each file and writes the mask size, whether two
 plausible lungs were found, the lung share and whether torch was imported, for the smoke test.
 ``cxr-reader --dicom-outputs OUT.json DIR FILE ...`` classifies each DICOM file with the bundled
 model (ONNX Runtime), writes its DICOM outputs (Secondary Capture, Comprehensive SR, Encapsulated
@@ -37,7 +37,7 @@ def decode_check(path: str) -> dict:
     from pydicom import dcmread
     from pydicom.pixels import get_decoder, pixel_array
 
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     result: dict = {"transfer_syntax": "", "engine": "", "plugins": {}}
     try:
@@ -95,8 +95,8 @@ def bundle_info(dicoms: list[str] = ()) -> dict:
 
 def segment_lungs_info(paths: list[str]) -> dict:
     """The bundled lung model on each file: {"films": {path: result}, "torch_imported": bool}."""
-    from cxr_engine.io import read_image
-    from cxr_engine.lung_fields import LungSegmenter, lung_card
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.models.lung_fields import LungSegmenter, lung_card
 
     films = {}
     try:
@@ -122,10 +122,10 @@ def dicom_outputs_info(folder: str, paths: list[str]) -> dict:
     import highdicom
     import pydicom
 
-    from cxr_engine.backends import create_classifier
-    from cxr_engine.dicom_outputs import DicomOutputWriter
-    from cxr_engine.io import read_image
-    from cxr_engine.model_card import default_card
+    from cxr_engine.models.backends import create_classifier
+    from cxr_engine.outputs.dicom_outputs import DicomOutputWriter
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.models.model_card import default_card
 
     films: dict = {}
     try:
@@ -158,7 +158,7 @@ def dicom_outputs_info(folder: str, paths: list[str]) -> dict:
             result["error"] = f"{type(exc).__name__}: {exc}"
         films[path] = result
     try:
-        from cxr_engine.dicom_network import StudyQuery, retrieve_contexts
+        from cxr_engine.network.dicom_network import StudyQuery, retrieve_contexts
 
         StudyQuery(patient_id="X").identifier()
         network = f"ok {len(retrieve_contexts())} retrieve contexts"

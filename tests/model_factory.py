@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cxr_engine.model_card import CLASSES, ModelCard
-from cxr_engine.preprocessing import PREPROCESSING_VERSION
-from cxr_engine.registry import build_model, get_architecture
-from cxr_engine.weights import save_weights
+from cxr_engine.models.model_card import CLASSES, ModelCard
+from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION
+from cxr_engine.models.registry import build_model, get_architecture
+from cxr_engine.models.weights import save_weights
 
 #: The bundled classifier with its ONNX export: for tests of plumbing that need a real card but not
 #: torch (``--backend onnx`` never imports it).

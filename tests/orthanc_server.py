@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cxr_engine.dicom_network import DicomNetworkError, DicomNode, NetworkSettings, verify
+from cxr_engine.network.dicom_network import DicomNetworkError, DicomNode, NetworkSettings, verify
 
 ORTHANC_AE = "ORTHANCTEST"
 CLIENT_AE = "CXRTEST"

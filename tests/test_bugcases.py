@@ -143,7 +143,7 @@ def test_declared16_lut_case_warns_that_its_range_came_from_the_data(cli_rows):
 
 def test_the_exif_twin_is_a_re_encoding_of_the_same_film():
     """Justifies the JPEG tolerance above: read upright, the case matches its twin to within JPEG noise."""
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     case, twin = read_image(BUGCASES / "exif-rotated.jpg"), read_image(BUGCASES / "upright-ref.jpg")
     assert case.shape == twin.shape

@@ -110,10 +110,10 @@ def test_runs_as_a_module(dicom_dir, card, tmp_path):
 def test_a_crashing_decoder_becomes_an_error_row_and_the_batch_goes_on(dicom_dir, tmp_path):
     import isolation_tasks
     from cxr_engine.batch import classify_files
-    from cxr_engine.isolation import IsolatedReader
+    from cxr_engine.reading.isolation import IsolatedReader
     from model_factory import make_random_model
 
-    from cxr_engine.inference import Classifier
+    from cxr_engine.models.torch_backend import Classifier
 
     classifier = Classifier(make_random_model(tmp_path / "model"), device="cpu")
     files = [dicom_dir / "CR-MONO1-10-chest.dcm", tmp_path / "crafted.dcm", dicom_dir / "Fake_MONOHR1.dcm"]

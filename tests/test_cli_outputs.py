@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import cxr_engine.backends
+import cxr_engine.models.backends
 from cxr_engine.cli import EXIT_USAGE, build_parser, main
 
 from test_cli import LUNG_CARD, card, read_rows  # noqa: F401  (card is a fixture)
@@ -28,7 +28,7 @@ def no_work(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the classifier was loaded before the output paths were checked")
 
-    monkeypatch.setattr(cxr_engine.backends, "create_classifier", refuse)
+    monkeypatch.setattr(cxr_engine.models.backends, "create_classifier", refuse)
 
 
 @pytest.mark.parametrize("option, target, reason", [
@@ -104,8 +104,8 @@ def test_a_rerun_skips_what_the_last_run_wrote_but_never_a_film(film_folder, dic
         pytest.skip(f"no lung model bundled at {LUNG_CARD}")
     from PIL import Image
 
-    from cxr_engine import own_outputs
-    from cxr_engine.dicom_outputs.writer import MANUFACTURER
+    from cxr_engine.outputs import own_outputs
+    from cxr_engine.outputs.dicom_outputs.writer import MANUFACTURER
 
     assert own_outputs.MANUFACTURER == MANUFACTURER  # what the scan recognises is what the writer sets
     bundled = LUNG_CARD.parent / "efficientnet-lite0.json"

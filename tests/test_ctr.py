@@ -1,4 +1,4 @@
-"""The cardiothoracic ratio in the engine (cxr_engine.cardiothoracic): drawn masks and films whose answer
+"""The cardiothoracic ratio in the engine (cxr_engine.models.cardiothoracic): drawn masks and films whose answer
 is known by construction, lines moved by hand, the projection rules and wording, a real cxr3 film with
 its reference lung mask (and the bundled model's mask of the same film), 20 adult normal films and the
 bug-case film with the bundled model."""
@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cxr_engine.cardiothoracic import (AP_NOTE, CtrNotFound, Line, ctr_offered, measure_ctr, projection,
+from cxr_engine.models.cardiothoracic import (AP_NOTE, CtrNotFound, Line, ctr_offered, measure_ctr, projection,
                                        projection_note, propose_ctr, report_line)
 from training.ctr_checks import CXR3_GROUPS, cxr3_films, edge_steps
 
@@ -205,7 +205,7 @@ def test_real_film_thoracic_ends_on_the_reference_mask_and_cardiac_ends_on_densi
 
 def test_the_bundled_model_mask_gives_a_thoracic_diameter_like_the_reference(real):
     pytest.importorskip("onnxruntime")
-    from cxr_engine.lung_fields import LungSegmenter, lung_card
+    from cxr_engine.models.lung_fields import LungSegmenter, lung_card
 
     try:
         card = lung_card()
@@ -224,7 +224,7 @@ def test_the_bundled_model_mask_gives_a_thoracic_diameter_like_the_reference(rea
 @pytest.fixture(scope="module")
 def segmenter():
     pytest.importorskip("onnxruntime")
-    from cxr_engine.lung_fields import LungSegmenter, lung_card
+    from cxr_engine.models.lung_fields import LungSegmenter, lung_card
 
     try:
         return LungSegmenter(lung_card(), backend="onnx").load()
@@ -235,7 +235,7 @@ def segmenter():
 def test_adult_normal_films_get_a_plausible_ratio_with_ends_on_density_edges(shared_data, segmenter):
     """The 20 adult normal films of ``training.ctr_checks`` (NIH ChestX-ray14 "No Finding"): with the
     lungs' medial mask edges taken as the heart borders the ratio was about 0.2; an adult's is ~0.4-0.5."""
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     films = cxr3_films(shared_data, *CXR3_GROUPS["adult_normal"])
     assert len(films) == 20
@@ -268,7 +268,7 @@ def test_the_cardiac_ends_lie_on_the_heart_borders_of_the_bug_case_film(segmente
     by the spine (ratio 0.2). The heart borders on this upright PA film are clear."""
     if not BUGCASE_FILM.is_file():
         pytest.skip(f"bug-case film not found at {BUGCASE_FILM} (set CXR_BUGCASES)")
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     image = read_image(BUGCASE_FILM)
     fields = segmenter.segment(image)

@@ -296,7 +296,7 @@ class TestFolder:
 
 def test_folder_reads_dicom_through_the_engine(dicom_dir, tmp_path):
     if curate.dicom_reader() is None:
-        pytest.skip("cxr_engine.io.read_image is not available: .dcm files are skipped")
+        pytest.skip("cxr_engine.reading.read.read_image is not available: .dcm files are skipped")
     root = tmp_path / "dcm"
     (root / "normal").mkdir(parents=True)
     for name in ("CR-MONO1-10-chest.dcm", "Fake_MONOHR1.dcm"):

@@ -1,4 +1,4 @@
-"""The decode pool and the ordered read-ahead (cxr_engine.decode_pool), and cxr-classify through them."""
+"""The decode pool and the ordered read-ahead (cxr_engine.reading.decode_pool), and cxr-classify through them."""
 from __future__ import annotations
 
 import csv
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cxr_engine.decode_pool import DecodePool, decode_in_order
+from cxr_engine.reading.decode_pool import DecodePool, decode_in_order
 from cxr_engine.errors import ImageReadError
-from cxr_engine.reduced_decode import DecodeRequest
+from cxr_engine.reading.reduced_decode import DecodeRequest
 
 
 class TestDecodeInOrder:
@@ -99,7 +99,7 @@ class _CountingPool:
             raise ImageReadError(path, "broken")
         import numpy as np
 
-        from cxr_engine.image import CxrImage
+        from cxr_engine.pixels.image import CxrImage
 
         values = np.zeros((100, 100), np.uint16)
         return CxrImage(path=path, stored=values, modality=values.astype(np.int32))
@@ -110,7 +110,7 @@ class _CountingPool:
 
 class TestCachedDecoder:
     def test_one_decode_per_file_and_size_even_when_asked_at_once(self):
-        from cxr_engine.decode_cache import CachedDecoder
+        from cxr_engine.reading.decode_cache import CachedDecoder
 
         pool = _CountingPool()
         decoder = CachedDecoder(pool)
@@ -125,7 +125,7 @@ class TestCachedDecoder:
         assert sorted(pool.reads) == [(Path("a"), 96), (Path("a"), 448)] and decoder.decodes == 2
 
     def test_errors_are_not_cached_and_the_budget_evicts_the_oldest(self):
-        from cxr_engine.decode_cache import CachedDecoder, image_bytes
+        from cxr_engine.reading.decode_cache import CachedDecoder, image_bytes
 
         pool = _CountingPool()
         decoder = CachedDecoder(pool, max_bytes=2 * 60_000)  # room for two 100×100 images (uint16 + int32)

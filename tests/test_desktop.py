@@ -18,7 +18,7 @@ from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from cxr_engine.windowing import percentile_window  # noqa: E402
+from cxr_engine.pixels.windowing import percentile_window  # noqa: E402
 from cxr_desktop.annotation_model import RULER, TEXT, Annotation  # noqa: E402
 from cxr_desktop.image_view import WINDOW_LEVEL  # noqa: E402
 from cxr_desktop.main_window import MainWindow  # noqa: E402
@@ -352,8 +352,8 @@ def test_dialogs_build_from_the_current_state(qtbot, make_window, card):
 
 def test_backend_setting_is_stored_and_used_to_load_the_model(qtbot, make_window, card, private_settings):
     from cxr_desktop.settings_dialog import SettingsDialog
-    from cxr_engine.inference import Classifier
-    from cxr_engine.onnx_backend import OnnxClassifier
+    from cxr_engine.models.torch_backend import Classifier
+    from cxr_engine.models.onnx_backend import OnnxClassifier
 
     bundled = str(REPO / "resources" / "models" / "efficientnet-lite0.json")
     window = make_window()
@@ -459,7 +459,7 @@ def export(qtbot, window: MainWindow, request: ExportRequest) -> Path:
 
 def test_pdf_export_of_a_study_has_classes_probabilities_and_identifiers(qtbot, make_window, identified_study, tmp_path):
     pytest.importorskip("pypdf")
-    from cxr_engine.report import format_probability
+    from cxr_engine.outputs.report import format_probability
 
     window = make_window(show=True)
     first = open_and_wait(qtbot, window, identified_study)
@@ -485,7 +485,7 @@ def test_pdf_export_of_a_study_has_classes_probabilities_and_identifiers(qtbot, 
 def test_pdf_legend_names_the_outline_only_in_outline_mode(qtbot, make_window, identified_study, tmp_path):
     """Finding 17: the PDF said "Outline mode: contour at 0.5" under a colour heat-map."""
     pytest.importorskip("pypdf")
-    from cxr_engine.overlay import OUTLINE_NOTE
+    from cxr_engine.pixels.overlay import OUTLINE_NOTE
 
     window = make_window(show=True)
     first = open_and_wait(qtbot, window, identified_study)
@@ -559,7 +559,7 @@ def test_the_app_never_writes_into_the_folder_it_reads(qtbot, make_window, study
 def test_large_scans_fill_the_tree_in_steps(qtbot, study):
     from cxr_desktop.problems_panel import ProblemsPanel
     from cxr_desktop.study_browser import StudyBrowser
-    from cxr_engine.scanning import scan
+    from cxr_engine.reading.scanning import scan
 
     browser = StudyBrowser()
     qtbot.addWidget(browser)

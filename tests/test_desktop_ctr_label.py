@@ -11,7 +11,7 @@ from PySide6.QtCore import QRectF  # noqa: E402
 from PySide6.QtWidgets import QGraphicsScene, QGraphicsView  # noqa: E402
 
 from cxr_desktop.lung_items import CtrOverlayItem  # noqa: E402
-from cxr_engine.cardiothoracic import CardiothoracicRatio, Line  # noqa: E402
+from cxr_engine.models.cardiothoracic import CardiothoracicRatio, Line  # noqa: E402
 
 
 @pytest.mark.parametrize("zoom", [0.2, 0.38, 1.0, 3.0])

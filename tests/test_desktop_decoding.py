@@ -56,7 +56,7 @@ def test_thumbnails_and_classify_all_decode_each_film_once_per_size(qtbot, films
         assert decoder.decodes - before == 2 * len(FILMS)  # one decode per film for thumbnails, one for the model
         assert all(window.browser._images[p].text(1) for p in paths)
         # The model's copies are reduced where the syntax allows (J2K and JPEG), the others full.
-        from cxr_engine.reduced_decode import DecodeRequest
+        from cxr_engine.reading.reduced_decode import DecodeRequest
 
         card = window.classification.card
         request = DecodeRequest.for_model(card.input_size, card.preprocessing_version)

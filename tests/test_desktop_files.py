@@ -20,9 +20,9 @@ from PySide6.QtCore import QEvent, QMimeData, QPointF, QSettings, Qt, QUrl  # no
 from PySide6.QtGui import QDropEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from cxr_engine.io import read_image  # noqa: E402
-from cxr_engine.scanning import NO_PATIENT_ID, scan  # noqa: E402
-from cxr_engine.suitability import image_warnings  # noqa: E402
+from cxr_engine.reading.read import read_image  # noqa: E402
+from cxr_engine.reading.scanning import NO_PATIENT_ID, scan  # noqa: E402
+from cxr_engine.models.suitability import image_warnings  # noqa: E402
 from cxr_desktop.main_window import MainWindow  # noqa: E402
 from cxr_desktop.settings import AppSettings  # noqa: E402
 from cxr_desktop.study_browser import StudyBrowser  # noqa: E402

@@ -13,8 +13,8 @@ from cxr_desktop.formatting import heatmap_caption  # noqa: E402
 from cxr_desktop.image_scene import ImageScene  # noqa: E402
 from cxr_desktop.image_view import ImageView  # noqa: E402
 from cxr_desktop.viewer_model import ViewerModel  # noqa: E402
-from cxr_engine.io import read_image  # noqa: E402
-from cxr_engine.rendering import Renderer  # noqa: E402
+from cxr_engine.reading.read import read_image  # noqa: E402
+from cxr_engine.pixels.rendering import Renderer  # noqa: E402
 
 
 def test_the_caption_names_the_class_and_its_probability():

@@ -54,8 +54,8 @@ def test_an_exported_picture_keeps_a_label_near_its_edge_whole(qtbot, dicom_dir)
     from cxr_desktop.image_scene import ImageScene
     from cxr_desktop.image_view import ImageView
     from cxr_desktop.viewer_model import ViewerModel
-    from cxr_engine.io import read_image
-    from cxr_engine.rendering import Renderer
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.pixels.rendering import Renderer
 
     image = read_image(dicom_dir / "966_fixed.dcm")  # large enough for the export's text scale (> 1)
     model = ViewerModel()

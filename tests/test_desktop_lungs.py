@@ -21,8 +21,8 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPointF  # noqa: E402
 
-from cxr_engine.cardiothoracic import AP_NOTE, Line, propose_ctr  # noqa: E402
-from cxr_engine.lung_fields import NOT_FOUND_WARNING, LungFields, check_plausibility  # noqa: E402
+from cxr_engine.models.cardiothoracic import AP_NOTE, Line, propose_ctr  # noqa: E402
+from cxr_engine.models.lung_fields import NOT_FOUND_WARNING, LungFields, check_plausibility  # noqa: E402
 from cxr_desktop.lung_items import CtrOverlayItem, LungOutlineItem  # noqa: E402
 from cxr_desktop.report_export import ExportRequest  # noqa: E402
 from cxr_desktop.settings import SETTINGS_ENV  # noqa: E402
@@ -168,7 +168,7 @@ def test_plausibility_warning_is_shown_instead_of_an_outline(qtbot, make_window,
 
 def test_bundled_model_outlines_the_lungs_of_a_real_film(qtbot, make_window, pa_film):
     pytest.importorskip("onnxruntime")
-    from cxr_engine.lung_fields import lung_card
+    from cxr_engine.models.lung_fields import lung_card
 
     try:
         lung_card()

@@ -18,9 +18,9 @@ from cxr_desktop.annotation_model import (  # noqa: E402
 from cxr_desktop.image_scene import ImageScene  # noqa: E402
 from cxr_desktop.image_view import NAVIGATE, ImageView  # noqa: E402
 from cxr_desktop.viewer_model import ViewerModel  # noqa: E402
-from cxr_engine.io import read_image  # noqa: E402
-from cxr_engine.rendering import Renderer  # noqa: E402
-from cxr_engine.roi import angle_degrees, roi_stats  # noqa: E402
+from cxr_engine.reading.read import read_image  # noqa: E402
+from cxr_engine.pixels.rendering import Renderer  # noqa: E402
+from cxr_engine.pixels.roi import angle_degrees, roi_stats  # noqa: E402
 
 from test_desktop import drag, mouse  # noqa: E402
 

@@ -18,7 +18,7 @@ from PySide6.QtCore import QSettings  # noqa: E402
 from cxr_desktop.dicom_nodes_dialog import DicomNodesDialog  # noqa: E402
 from cxr_desktop.dicom_settings import DicomSettings  # noqa: E402
 from cxr_desktop.pacs_panel import QueryRetrievePanel  # noqa: E402
-from cxr_engine.dicom_network import DicomNode, send_files  # noqa: E402
+from cxr_engine.network.dicom_network import DicomNode, send_files  # noqa: E402
 from orthanc_server import CLIENT_AE, orthanc, orthanc_binary  # noqa: E402
 from test_desktop import card, make_window, private_settings  # noqa: E402,F401  (fixtures)
 
@@ -146,11 +146,11 @@ def test_no_node_no_network(qtbot, tmp_path):
 def test_send_result(qtbot, dicom_settings, dicom_dir, server):
     pytest.importorskip("onnxruntime")
     from cxr_desktop.dicom_send import SendResultsDialog
-    from cxr_engine.backends import create_classifier
-    from cxr_engine.dicom_network import StudyQuery, find_studies
-    from cxr_engine.dicom_outputs.writer import default_film
-    from cxr_engine.io import read_image
-    from cxr_engine.model_card import ModelCard
+    from cxr_engine.models.backends import create_classifier
+    from cxr_engine.network.dicom_network import StudyQuery, find_studies
+    from cxr_engine.outputs.dicom_outputs.writer import default_film
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.models.model_card import ModelCard
 
     node, network = server
     card = ModelCard.load(CARD)
@@ -189,7 +189,7 @@ def test_window_retrieves_opens_classifies_and_sends(qtbot, make_window, server,
     screen, once classified, is sent back with its SC, SR and PDF."""
     from cxr_desktop import pacs_controller
     from cxr_desktop.annotation_model import ARROW, Annotation
-    from cxr_engine.dicom_network import StudyQuery, find_studies
+    from cxr_engine.network.dicom_network import StudyQuery, find_studies
     from test_desktop import wait_classified
 
     node, network = server

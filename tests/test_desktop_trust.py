@@ -22,9 +22,9 @@ from cxr_desktop.limits_panel import LimitsPanel  # noqa: E402
 from cxr_desktop.result_model import ResultModel  # noqa: E402
 from cxr_desktop.result_panel import ResultPanel  # noqa: E402
 from cxr_desktop.viewer_model import HEATMAP_OUTLINE, ViewerModel  # noqa: E402
-from cxr_engine.model_card import ModelCard  # noqa: E402
-from cxr_engine.model_limits import model_limits  # noqa: E402
-from cxr_engine.overlay import OUTLINE_LEVEL, shown_heat  # noqa: E402
+from cxr_engine.models.model_card import ModelCard  # noqa: E402
+from cxr_engine.models.model_limits import model_limits  # noqa: E402
+from cxr_engine.pixels.overlay import OUTLINE_LEVEL, shown_heat  # noqa: E402
 
 from model_factory import BUNDLED_CARD  # noqa: E402
 
@@ -39,9 +39,9 @@ def card() -> ModelCard:
 @pytest.fixture(scope="module")
 def classified(dicom_dir, card):
     """The film, its renderer, and the CAMs of its most and least probable classes."""
-    from cxr_engine.backends import create_classifier
-    from cxr_engine.io import read_image
-    from cxr_engine.rendering import Renderer
+    from cxr_engine.models.backends import create_classifier
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.pixels.rendering import Renderer
 
     image = read_image(dicom_dir / FILM)
     classifier = create_classifier(card, backend="onnx", device="cpu")
@@ -132,7 +132,7 @@ def _words(text: str) -> str:
 
 
 def test_limits_text_in_the_panel_and_the_pdf_equals_the_cards(qtbot, classified, card):
-    from cxr_engine.report import ReportPage, build_report_pdf
+    from cxr_engine.outputs.report import ReportPage, build_report_pdf
 
     image, renderer, top, _ = classified
     result = ResultModel()

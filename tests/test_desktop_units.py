@@ -11,8 +11,8 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import QSettings  # noqa: E402
 
-from cxr_engine.image import CxrImage, ImageMetadata  # noqa: E402
-from cxr_engine.windowing import LINEAR, Window, percentile_window  # noqa: E402
+from cxr_engine.pixels.image import CxrImage, ImageMetadata  # noqa: E402
+from cxr_engine.pixels.windowing import LINEAR, Window, percentile_window  # noqa: E402
 from cxr_desktop.annotation_model import ARROW, RULER, TEXT, Annotation, AnnotationStore, measure  # noqa: E402
 from cxr_desktop.formatting import corner_text, dicom_date, person_name, pixel_readout  # noqa: E402
 from cxr_desktop.heatmap import OPAQUE_FROM, TRANSPARENT_BELOW, heatmap_rgba  # noqa: E402

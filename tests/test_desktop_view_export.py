@@ -17,8 +17,8 @@ from cxr_desktop.image_scene import ImageScene  # noqa: E402
 from cxr_desktop.image_view import ImageView  # noqa: E402
 from cxr_desktop.view_export import ViewExportDialog, ViewExportOptions, export_view, render_view  # noqa: E402
 from cxr_desktop.viewer_model import ViewerModel  # noqa: E402
-from cxr_engine.io import read_image  # noqa: E402
-from cxr_engine.rendering import Renderer  # noqa: E402
+from cxr_engine.reading.read import read_image  # noqa: E402
+from cxr_engine.pixels.rendering import Renderer  # noqa: E402
 
 FILM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"  # SIIM CR, 1024 x 1024, spacing 0.168
 NAME, PATIENT_ID = "Testperson^Annabel", "PID-4711-X"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cxr_engine.dicom_header import MAX_VALUE_CHARS, filter_elements, read_header, value_text
+from cxr_engine.reading.dicom_header import MAX_VALUE_CHARS, filter_elements, read_header, value_text
 from cxr_engine.errors import ImageReadError
 
 SIIM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from cxr_engine.errors import ImageReadError
-from cxr_engine.io import read_image
-from cxr_engine.rendering import render
+from cxr_engine.reading.read import read_image
+from cxr_engine.pixels.rendering import render
 
 SIIM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"
 FAKE_MONO1 = "Fake_MONOHR1.dcm"

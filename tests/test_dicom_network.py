@@ -1,4 +1,4 @@
-"""The DICOM network client (cxr_engine.dicom_network) against a real Orthanc started by the test on
+"""The DICOM network client (cxr_engine.network.dicom_network) against a real Orthanc started by the test on
 loopback, seeded with the shared DICOM files: Verify, refusals told plainly, C-FIND by each key,
 C-GET into a cache folder, and the round trip query → retrieve → classify → send SC + SR + PDF →
 query again and read the stored objects back. Also ``cxr-classify --send``."""
@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("pynetdicom")
 
-from cxr_engine.dicom_network import (  # noqa: E402
+from cxr_engine.network.dicom_network import (  # noqa: E402
     DicomNetworkError,
     DicomNode,
     NetworkSettings,
@@ -116,10 +116,10 @@ def test_round_trip(server, tmp_path):
     pytest.importorskip("onnxruntime")
     import highdicom
 
-    from cxr_engine.backends import create_classifier
-    from cxr_engine.dicom_outputs import DicomOutputWriter
-    from cxr_engine.io import read_image
-    from cxr_engine.model_card import ModelCard
+    from cxr_engine.models.backends import create_classifier
+    from cxr_engine.outputs.dicom_outputs import DicomOutputWriter
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.models.model_card import ModelCard
 
     node, settings, seed = server
     source = _header(next(p for p in seed if p.name == RSNA_FILM))
@@ -182,12 +182,12 @@ def test_cli_send_deidentified(server, tmp_path, dicom_dir):
 
 
 def _no_classifier(monkeypatch):
-    import cxr_engine.backends
+    import cxr_engine.models.backends
 
     def refuse(*args, **kwargs):
         raise AssertionError("a film was classified before the --send node was verified")
 
-    monkeypatch.setattr(cxr_engine.backends, "create_classifier", refuse)
+    monkeypatch.setattr(cxr_engine.models.backends, "create_classifier", refuse)
 
 
 def test_cli_send_refused_is_told_before_classifying(server, tmp_path, dicom_dir, capsys, monkeypatch):

@@ -1,4 +1,4 @@
-"""The DICOM outputs of a classification (cxr_engine.dicom_outputs) on real films: each object read
+"""The DICOM outputs of a classification (cxr_engine.outputs.dicom_outputs) on real films: each object read
 back with pydicom and highdicom, the Secondary Capture's pixels, the SR item by item, the
 Encapsulated PDF, de-identification against the Annex E identifiers, dcmdump/dsrdump, and
 ``cxr-classify --dicom-out`` (also without torch and offline)."""
@@ -16,15 +16,15 @@ import pytest
 
 highdicom = pytest.importorskip("highdicom")
 
-from cxr_engine.dicom_outputs import DicomOutputError, DicomOutputWriter  # noqa: E402
-from cxr_engine.dicom_outputs.encapsulated_pdf import pdf_bytes  # noqa: E402
-from cxr_engine.dicom_outputs.presentation_state import Mark  # noqa: E402
-from cxr_engine.dicom_outputs.secondary_capture import (  # noqa: E402
+from cxr_engine.outputs.dicom_outputs import DicomOutputError, DicomOutputWriter  # noqa: E402
+from cxr_engine.outputs.dicom_outputs.encapsulated_pdf import pdf_bytes  # noqa: E402
+from cxr_engine.outputs.dicom_outputs.presentation_state import Mark  # noqa: E402
+from cxr_engine.outputs.dicom_outputs.secondary_capture import (  # noqa: E402
     NOTICE, SCOPE_HEADING, band_warning_lines, capture_pixels, line_height)
-from cxr_engine.dicom_outputs.writer import default_film, result_lines  # noqa: E402
-from cxr_engine.io import read_image  # noqa: E402
-from cxr_engine.model_card import ModelCard  # noqa: E402
-from cxr_engine.overlay import FADE  # noqa: E402
+from cxr_engine.outputs.dicom_outputs.writer import default_film, result_lines  # noqa: E402
+from cxr_engine.reading.read import read_image  # noqa: E402
+from cxr_engine.models.model_card import ModelCard  # noqa: E402
+from cxr_engine.pixels.overlay import FADE  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CARD = REPO / "resources" / "models" / "efficientnet-lite0.json"
@@ -71,7 +71,7 @@ def card() -> ModelCard:
 @pytest.fixture(scope="module")
 def classifier(card):
     pytest.importorskip("onnxruntime")
-    from cxr_engine.backends import create_classifier
+    from cxr_engine.models.backends import create_classifier
 
     model = create_classifier(card, backend="onnx", device="cpu")
     model.load()
@@ -248,7 +248,7 @@ class TestStructuredReport:
         assert source_image.referenced_sop_instance_uid == source.SOPInstanceUID
 
     def test_each_class_has_its_snomed_finding(self):
-        from cxr_engine.dicom_outputs.codes import finding_concept
+        from cxr_engine.outputs.dicom_outputs.codes import finding_concept
 
         assert {c: finding_concept(c).value for c in ("normal", "pneumonia", "covid")} == {
             "normal": "17621005", "pneumonia": "233604007", "covid": "840539006"}
@@ -299,7 +299,7 @@ class TestPresentationState:
         assert source.PhotometricInterpretation == "MONOCHROME1" and ds.PresentationLUTShape == "INVERSE"
 
     def test_unknown_kinds_and_empty_marks(self):
-        from cxr_engine.dicom_outputs.presentation_state import graphics
+        from cxr_engine.outputs.dicom_outputs.presentation_state import graphics
 
         with pytest.raises(ValueError, match="unknown annotation kind 'spline'"):
             graphics([Mark("spline", ((0, 0), (1, 1)))])
@@ -369,7 +369,7 @@ def test_a_source_with_invalid_header_values(tmp_path, dicom_dir, classifier, ca
 
 
 def test_any_failure_names_the_film(tmp_path, classified, card, monkeypatch):
-    from cxr_engine.dicom_outputs import secondary_capture
+    from cxr_engine.outputs.dicom_outputs import secondary_capture
 
     image, cam = classified
     monkeypatch.setattr(secondary_capture.SCImage, "from_ref_dataset",
@@ -422,7 +422,7 @@ class TestDeidentified:
         assert sr.content.get_image_measurement_groups()[0].source_images[0].referenced_sop_instance_uid == referenced
 
     def test_two_patients_get_two_pseudonyms(self):
-        from cxr_engine.dicom_outputs.source import Deidentifier
+        from cxr_engine.outputs.dicom_outputs.source import Deidentifier
 
         deid = Deidentifier()
         assert deid.pseudonym("", "A^B", "") != deid.pseudonym("", "C^D", "")

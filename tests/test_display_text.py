@@ -10,7 +10,7 @@ import pydicom
 import pytest
 
 from cxr_engine.display_text import REPLACEMENT, format_person_name, printable
-from cxr_engine.io import read_image
+from cxr_engine.reading.read import read_image
 
 FILM = "CR-MONO1-10-chest.dcm"
 EVIL_NAME = "Evil\x1b[31m^Name\r\nInjected: yes"
@@ -53,7 +53,7 @@ def test_image_metadata_is_printable(crafted):
 
 
 def test_study_tree_record_is_printable(crafted):
-    from cxr_engine.scanning import scan
+    from cxr_engine.reading.scanning import scan
 
     result = scan(crafted.parent)
     names = [patient.name for patient in result.patients]
@@ -62,7 +62,7 @@ def test_study_tree_record_is_printable(crafted):
 
 def test_viewer_corner_text_has_no_injected_line(crafted):
     formatting = pytest.importorskip("cxr_desktop.formatting")
-    from cxr_engine.windowing import Window
+    from cxr_engine.pixels.windowing import Window
 
     image = read_image(crafted)
     corners = formatting.corner_text(image.metadata, (440, 440), Window(1000.0, 2000.0), 1.0, 0, False, False, False)
@@ -75,11 +75,11 @@ def test_pdf_patient_block_stays_on_one_line(crafted, tmp_path):
     pypdf = pytest.importorskip("pypdf")
     import numpy as np
 
-    from cxr_engine.deidentify import report_identifiers
-    from cxr_engine.model_card import CLASSES
-    from cxr_engine.predictions import Prediction
-    from cxr_engine.rendering import render
-    from cxr_engine.report import ReportPage, write_report_pdf
+    from cxr_engine.outputs.deidentify import report_identifiers
+    from cxr_engine.models.model_card import CLASSES
+    from cxr_engine.models.classifier import Prediction
+    from cxr_engine.pixels.rendering import render
+    from cxr_engine.outputs.report import ReportPage, write_report_pdf
 
     image = read_image(crafted)
     rows = dict(report_identifiers(image.metadata, deidentify=False))
@@ -97,7 +97,7 @@ def test_pdf_patient_block_stays_on_one_line(crafted, tmp_path):
 
 def test_dicom_outputs_carry_no_control_characters(crafted, tmp_path):
     pytest.importorskip("highdicom")
-    from cxr_engine.dicom_outputs.source import read_source_header, reference_dataset
+    from cxr_engine.outputs.dicom_outputs.source import read_source_header, reference_dataset
 
     reference = reference_dataset(read_source_header(crafted))
     assert str(reference.PatientName) == "Evil\ufffd[31m^Name\ufffd\ufffdInjected: yes"

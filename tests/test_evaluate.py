@@ -219,9 +219,9 @@ def make_run(folder: Path, rows: list[dict], seed: int) -> Path:
     """A training-run folder with random efficientnet_b0 weights at 64 px."""
     import torch
 
-    from cxr_engine.preprocessing import PREPROCESSING_VERSION
-    from cxr_engine.registry import build_model
-    from cxr_engine.weights import save_weights, sha256_file
+    from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION
+    from cxr_engine.models.registry import build_model
+    from cxr_engine.models.weights import save_weights, sha256_file
 
     folder.mkdir(parents=True)
     manifest = write_manifest(rows, folder / "split_manifest.csv")
@@ -291,10 +291,10 @@ def test_evaluate_writes_report_metrics_and_figures(evaluated):
 
 
 def test_export_writes_a_verified_card_that_reproduces_the_test_accuracy(evaluated):
-    from cxr_engine.inference import Classifier
-    from cxr_engine.io import read_image
-    from cxr_engine.model_card import ModelCard
-    from cxr_engine.weights import sha256_file, verify_weights
+    from cxr_engine.models.torch_backend import Classifier
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.models.model_card import ModelCard
+    from cxr_engine.models.weights import sha256_file, verify_weights
     from training import export
 
     models = evaluated["tmp"] / "models"
@@ -326,8 +326,8 @@ def test_export_refuses_weights_that_changed_since_evaluation(evaluated, tmp_pat
 
     import torch
 
-    from cxr_engine.registry import build_model
-    from cxr_engine.weights import save_weights
+    from cxr_engine.models.registry import build_model
+    from cxr_engine.models.weights import save_weights
     from training import export
 
     run = tmp_path / "run"

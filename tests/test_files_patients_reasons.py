@@ -29,10 +29,10 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from cxr_engine.batch import discover_inputs, expand_inputs
 from cxr_engine.errors import ImageReadError, UnsupportedImageError
-from cxr_engine.io import read_image
-from cxr_engine.isolation import read_image_isolated
+from cxr_engine.reading.read import read_image
+from cxr_engine.reading.isolation import read_image_isolated
 from cxr_engine.messages import printable
-from cxr_engine.scanning import NO_PATIENT_ID, scan
+from cxr_engine.reading.scanning import NO_PATIENT_ID, scan
 
 from model_factory import BUNDLED_CARD
 

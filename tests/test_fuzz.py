@@ -32,7 +32,7 @@ def test_cases_are_reproducible_one_by_one(shared_data):
 
 def test_absurd_png_size_is_refused_before_decoding(shared_data, tmp_path):
     from cxr_engine.errors import UnsupportedImageError
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     png = next(s for s in load_seeds(shared_data) if s.name.endswith("_grey8.png"))
     rng = random.Random(0)

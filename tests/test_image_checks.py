@@ -13,9 +13,9 @@ import pytest
 
 from cxr_engine.cli import main
 from cxr_engine.errors import ModelError, ModelIntegrityError
-from cxr_engine.image_checks import (CHECK_CLASSES, FEATURE_VERSION, ImageCheckCard, ImageChecker, banner,
+from cxr_engine.models.image_checks import (CHECK_CLASSES, FEATURE_VERSION, ImageCheckCard, ImageChecker, banner,
                                      check_card, corrected_display, features, reoriented, thumbnail)
-from cxr_engine.io import read_image
+from cxr_engine.reading.read import read_image
 
 from conftest import REPO_ROOT
 from model_factory import BUNDLED_CARD
@@ -164,9 +164,9 @@ def test_pdf_says_the_film_is_out_of_scope(dicom_dir):
 
     pypdf = pytest.importorskip("pypdf")
 
-    from cxr_engine.inference import Prediction
-    from cxr_engine.report import ReportPage, build_report_pdf
-    from cxr_engine.rendering import render
+    from cxr_engine.models.torch_backend import Prediction
+    from cxr_engine.outputs.report import ReportPage, build_report_pdf
+    from cxr_engine.pixels.rendering import render
 
     image = read_image(dicom_dir / "Fake_MONOHR1.dcm")
     shown = np.repeat(render(image)[..., None], 3, axis=2)
@@ -182,8 +182,8 @@ def test_pdf_says_the_film_is_out_of_scope(dicom_dir):
 
 def test_checks_run_without_torch(dicom_dir):
     code = PRELUDE + """
-from cxr_engine.image_checks import check_image
-from cxr_engine.io import read_image
+from cxr_engine.models.image_checks import check_image
+from cxr_engine.reading.read import read_image
 check = check_image(read_image(sys.argv[1]))
 print(json.dumps({"reasons": check.reasons, "torch": any(m.split(".")[0] == "torch" for m in sys.modules)}))
 """
@@ -225,7 +225,7 @@ def test_desktop_shows_the_banner_in_the_result_the_screenshot_and_the_pdf(tmp_p
 def test_uncertain_follows_the_cards_threshold(tmp_path, dicom_dir):
     """``uncertain`` in ``out_of_scope`` (and worded in ``warnings``) exactly when 1 − the top probability
     passes the threshold the card records; no threshold, no flag."""
-    from cxr_engine.scope_score import SCORE_KEY
+    from cxr_engine.models.scope_score import SCORE_KEY
 
     data = json.loads(BUNDLED_CARD.read_text())
     shutil.copy(BUNDLED_CARD.with_name(data["onnx_file"]), tmp_path / data["onnx_file"])

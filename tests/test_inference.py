@@ -6,10 +6,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cxr_engine.inference import Classifier, resolve_device
-from cxr_engine.io import read_image
-from cxr_engine.model_card import ModelCard
-from cxr_engine.preprocessing import PREPROCESSING_VERSION
+from cxr_engine.models.torch_backend import Classifier, resolve_device
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.model_card import ModelCard
+from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION
 
 from concurrency import run_in_threads
 from model_factory import make_random_model

@@ -9,9 +9,9 @@ import pytest
 
 import isolation_tasks
 from cxr_engine.errors import DecoderBugError, DecoderCrashError, DecodeTimeoutError, ImageReadError
-from cxr_engine.image_wire import decode_image, encode_image
-from cxr_engine.io import read_image
-from cxr_engine.isolation import IsolatedReader
+from cxr_engine.reading.image_wire import decode_image, encode_image
+from cxr_engine.reading.read import read_image
+from cxr_engine.reading.isolation import IsolatedReader
 
 
 @pytest.fixture()

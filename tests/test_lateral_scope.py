@@ -1,6 +1,6 @@
 """A lateral film (View Position LL/RL in its header) is out of scope everywhere: the CSV's
 ``out_of_scope`` and the summary's count (CLI), the app's red banner and the PDF page, all from
-``cxr_engine.scope_score.out_of_scope`` (tester finding 6)."""
+``cxr_engine.models.scope_score.out_of_scope`` (tester finding 6)."""
 from __future__ import annotations
 
 import csv
@@ -11,9 +11,9 @@ import pytest
 
 from cxr_engine.cli import main
 from cxr_engine.cli_progress import BatchCounts
-from cxr_engine.image_checks import banner
-from cxr_engine.scope_score import out_of_scope
-from cxr_engine.suitability import LATERAL, header_scope_reasons
+from cxr_engine.models.image_checks import banner
+from cxr_engine.models.scope_score import out_of_scope
+from cxr_engine.models.suitability import LATERAL, header_scope_reasons
 
 from model_factory import BUNDLED_CARD
 

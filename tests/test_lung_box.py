@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from cxr_engine.errors import ModelError
-from cxr_engine.input_frame import FALLBACK_WARNING, input_frame
-from cxr_engine.io import read_image
-from cxr_engine.model_card import ModelCard
-from cxr_engine.predictions import heatmap_in_image_geometry, model_input, model_input_in_frame, standardised
-from cxr_engine.preprocessing import LUNG_BOX_MARGIN, LUNG_BOX_VERSION, PREPROCESSING_VERSION, normalise, standardise
+from cxr_engine.pixels.input_frame import FALLBACK_WARNING, input_frame
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.model_card import ModelCard
+from cxr_engine.models.classifier import heatmap_in_image_geometry, model_input, model_input_in_frame, standardised
+from cxr_engine.pixels.preprocessing import LUNG_BOX_MARGIN, LUNG_BOX_VERSION, PREPROCESSING_VERSION, normalise, standardise
 
 from model_factory import BUNDLED_CARD
 
@@ -35,7 +35,7 @@ def film(dicom_dir):
 
 @pytest.fixture(scope="module")
 def lungs(film):
-    from cxr_engine.lung_fields import segment_lungs
+    from cxr_engine.models.lung_fields import segment_lungs
 
     fields = segment_lungs(film)
     assert fields.found
@@ -78,7 +78,7 @@ def test_a_crop_sized_map_lands_in_its_box_zero_outside():
 
 
 def test_the_heatmap_of_a_lung_box_film_lies_inside_the_box(film, lungs, box_card):
-    from cxr_engine.onnx_backend import OnnxClassifier
+    from cxr_engine.models.onnx_backend import OnnxClassifier
 
     r0, c0, r1, c1 = lungs.box(LUNG_BOX_MARGIN)
     result = OnnxClassifier(box_card).predict_with_cam(film)
@@ -98,7 +98,7 @@ def test_a_film_without_lung_fields_falls_back_to_the_whole_image_with_a_warning
     if path is None:
         pytest.skip("pydicom's MR_small.dcm is not installed")
     image = read_image(path)
-    with caplog.at_level(logging.WARNING, logger="cxr_engine.input_frame"):
+    with caplog.at_level(logging.WARNING, logger="cxr_engine.pixels.input_frame"):
         actual, frame = model_input_in_frame(box_card, image)
     assert frame.whole and frame.warning == FALLBACK_WARNING
     assert any(FALLBACK_WARNING in r.getMessage() and "MR_small.dcm" in r.getMessage() for r in caplog.records)
@@ -138,9 +138,9 @@ def test_a_shifted_film_is_segmented_again(film):
 def test_onnx_and_torch_give_the_same_lung_box_and_results(film, box_card):
     pytest.importorskip("torch")
     pytest.importorskip("segmentation_models_pytorch")
-    from cxr_engine.inference import Classifier
-    from cxr_engine.lung_fields import LungSegmenter, lung_card
-    from cxr_engine.onnx_backend import OnnxClassifier
+    from cxr_engine.models.torch_backend import Classifier
+    from cxr_engine.models.lung_fields import LungSegmenter, lung_card
+    from cxr_engine.models.onnx_backend import OnnxClassifier
 
     card = lung_card()
     onnx_box = LungSegmenter(card, backend="onnx").segment(film).box(LUNG_BOX_MARGIN)

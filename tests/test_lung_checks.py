@@ -47,7 +47,7 @@ def test_heatmap_share_in_mask_by_hand():
 
 
 def test_own_lungs_masked_display_uses_the_film_mask_and_falls_back(cxr3_dir):
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
     from training.lung_checks import own_lungs_masked_display
 
     path = str(next((cxr3_dir / "images" / "normal").glob("*.jpg")))

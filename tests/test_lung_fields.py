@@ -1,4 +1,4 @@
-"""The bundled lung model (cxr_engine.lung_fields): Dice on held-out masks, the mask in the image's own
+"""The bundled lung model (cxr_engine.models.lung_fields): Dice on held-out masks, the mask in the image's own
 pixel grid (non-square, flipped, rotated), the plausibility warning, integrity, and the card staying
 out of the classifier registry."""
 from __future__ import annotations
@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from cxr_engine.errors import ModelError, ModelIntegrityError
-from cxr_engine.io import read_image
-from cxr_engine.lung_fields import (NOT_FOUND_WARNING, LungModelCard, LungSegmenter, check_plausibility, lung_card,
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.lung_fields import (NOT_FOUND_WARNING, LungModelCard, LungSegmenter, check_plausibility, lung_card,
                                     mask_at_grid)
-from cxr_engine.model_card import ModelCard, default_card, find_card, list_bundled
+from cxr_engine.models.model_card import ModelCard, default_card, find_card, list_bundled
 
 pytest.importorskip("onnxruntime")
 
@@ -169,8 +169,8 @@ def test_onnx_path_never_imports_torch(card, held_out):
         "        if name.split('.')[0] in {'torch', 'torchvision', 'timm', 'segmentation_models_pytorch', 'safetensors'}:\n"
         "            raise ModuleNotFoundError(name)\n"
         "sys.meta_path.insert(0, NoTorch())\n"
-        "from cxr_engine.io import read_image\n"
-        "from cxr_engine.lung_fields import segment_lungs\n"
+        "from cxr_engine.reading.read import read_image\n"
+        "from cxr_engine.models.lung_fields import segment_lungs\n"
         "fields = segment_lungs(read_image(sys.argv[1]))\n"
         "print(json.dumps({'lung': int(fields.mask.sum()), 'found': fields.found,\n"
         "                  'torch': any(m.split('.')[0] == 'torch' for m in sys.modules)}))\n"
@@ -191,7 +191,7 @@ def test_torch_path_agrees_with_onnx(card, segmenter, held_out):
 
 
 def test_clean_mask_drops_specks_and_fills_holes():
-    from cxr_engine.lung_fields import clean_mask
+    from cxr_engine.models.lung_fields import clean_mask
 
     mask = np.zeros((100, 100), bool)
     mask[20:80, 10:40] = True
@@ -204,7 +204,7 @@ def test_clean_mask_drops_specks_and_fills_holes():
 
 
 def test_lung_box_with_margin_is_clipped_to_the_image():
-    from cxr_engine.lung_fields import LungFields
+    from cxr_engine.models.lung_fields import LungFields
 
     mask = np.zeros((100, 80), bool)
     mask[10:90, 5:35] = True

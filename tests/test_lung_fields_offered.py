@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxr_engine.image import CxrImage, ImageMetadata
-from cxr_engine.suitability import lung_fields_refusal
+from cxr_engine.pixels.image import CxrImage, ImageMetadata
+from cxr_engine.models.suitability import lung_fields_refusal
 
 
 def image(modality: str, source_format: str = "dicom") -> CxrImage:
@@ -39,7 +39,7 @@ def test_a_dicom_without_a_modality_is_refused():
 
 def test_the_real_ct_slice_is_refused():
     pydicom_data = pytest.importorskip("pydicom.data")
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     ct = read_image(pydicom_data.get_testdata_file("CT_small.dcm"))
     assert lung_fields_refusal(ct) == "lung fields are drawn on chest radiographs only (this is CT)"

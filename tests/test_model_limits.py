@@ -1,4 +1,4 @@
-"""The model's limits in words, from whatever card is loaded (cxr_engine.model_limits)."""
+"""The model's limits in words, from whatever card is loaded (cxr_engine.models.model_limits)."""
 from __future__ import annotations
 
 import dataclasses
@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from cxr_engine.model_card import ModelCard
-from cxr_engine.model_limits import calibration_line, known_limits, model_limits, reliability_table
-from cxr_engine.predictions import Prediction
+from cxr_engine.models.model_card import ModelCard
+from cxr_engine.models.model_limits import calibration_line, known_limits, model_limits, reliability_table
+from cxr_engine.models.classifier import Prediction
 
 from model_factory import BUNDLED_CARD
 

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from cxr_engine.errors import ModelError, ModelIntegrityError
-from cxr_engine.model_card import ModelCard, default_card, find_card, list_bundled
-from cxr_engine.registry import build_model, get_architecture, list_architectures, resolve_layer
-from cxr_engine.weights import load_model
+from cxr_engine.models.model_card import ModelCard, default_card, find_card, list_bundled
+from cxr_engine.models.registry import build_model, get_architecture, list_architectures, resolve_layer
+from cxr_engine.models.weights import load_model
 
 from model_factory import make_random_model
 

@@ -21,14 +21,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from cxr_engine.backends import create_classifier, gpu_driver_present  # noqa: E402
+from cxr_engine.models.backends import create_classifier, gpu_driver_present  # noqa: E402
 from cxr_engine.cli import main  # noqa: E402
 from cxr_engine.errors import ModelError, ModelIntegrityError  # noqa: E402
-from cxr_engine.inference import Classifier  # noqa: E402
-from cxr_engine.io import read_image  # noqa: E402
-from cxr_engine.model_card import ModelCard  # noqa: E402
-from cxr_engine.onnx_backend import META_WEIGHTS_SHA256, OnnxClassifier, min_max_scale  # noqa: E402
-from cxr_engine.weights import load_model, save_weights, sha256_file  # noqa: E402
+from cxr_engine.models.torch_backend import Classifier  # noqa: E402
+from cxr_engine.reading.read import read_image  # noqa: E402
+from cxr_engine.models.model_card import ModelCard  # noqa: E402
+from cxr_engine.models.onnx_backend import META_WEIGHTS_SHA256, OnnxClassifier, min_max_scale  # noqa: E402
+from cxr_engine.models.weights import load_model, save_weights, sha256_file  # noqa: E402
 from training.export_onnx import export_onnx  # noqa: E402
 
 from concurrency import run_in_threads  # noqa: E402
@@ -216,10 +216,10 @@ sys.meta_path.insert(0, NoTorch())
 CLASSIFY = """
 import json, sys
 import numpy as np
-from cxr_engine.backends import create_classifier
+from cxr_engine.models.backends import create_classifier
 from cxr_engine.errors import ModelError
-from cxr_engine.io import read_image
-from cxr_engine.model_card import ModelCard
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.model_card import ModelCard
 
 card = ModelCard.load(sys.argv[1])
 image = read_image(sys.argv[2])

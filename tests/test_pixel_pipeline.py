@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from cxr_engine.errors import ImageReadError, UnsupportedImageError
-from cxr_engine.io import read_image
-from cxr_engine.rendering import render
+from cxr_engine.reading.read import read_image
+from cxr_engine.pixels.rendering import render
 
 BUGCASES = Path(os.environ.get("CXR_BUGCASES", Path(__file__).resolve().parents[2] / "shared" / "bugcases"))
 
@@ -184,7 +184,7 @@ def test_jpeg2000_with_an_overlay_in_the_high_bits_reads_like_its_native_twin():
 def test_every_frame_is_masked_and_sign_extended_to_bits_stored(signed):
     from pydicom.dataset import Dataset
 
-    from cxr_engine.dicom_io import mask_to_bits_stored
+    from cxr_engine.reading.dicom_io import mask_to_bits_stored
 
     ds = Dataset()
     ds.BitsAllocated, ds.BitsStored, ds.PixelRepresentation = 16, 12, int(signed)
@@ -219,7 +219,7 @@ def _padded(tmp_path: Path, photometric: str) -> Path:
 @pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
 def test_padding_is_left_out_of_auto_window_full_range_presets_and_model_stretch(tmp_path, photometric):
     from cxr_desktop.presets import Auto, FullRange, PercentileBand
-    from cxr_engine.preprocessing import standardise
+    from cxr_engine.pixels.preprocessing import standardise
 
     image = read_image(_padded(tmp_path, photometric))
     assert image.padding is not None and image.padding.any()
@@ -251,7 +251,7 @@ def test_pixel_padding_range_limit_and_signed_padding(tmp_path):
 
 
 def test_padding_mask_crosses_the_worker(tmp_path):
-    from cxr_engine.isolation import IsolatedReader
+    from cxr_engine.reading.isolation import IsolatedReader
 
     with IsolatedReader() as reader:
         image = reader.read(bugcase("padding-autowindow.dcm"))
@@ -261,9 +261,9 @@ def test_padding_mask_crosses_the_worker(tmp_path):
 # ------------------------------------------------------------------ 5. non-square pixels
 
 def test_non_square_pixels_expose_their_physical_aspect():
-    from cxr_engine.report import ReportPage
-    from cxr_engine.rendering import to_square_pixels
-    from cxr_engine.suitability import assess
+    from cxr_engine.outputs.report import ReportPage
+    from cxr_engine.pixels.rendering import to_square_pixels
+    from cxr_engine.models.suitability import assess
 
     image = read_image(bugcase("nonsquare-pixels.dcm"))
     assert image.shape == (220, 440)
@@ -290,7 +290,7 @@ def test_pdf_panels_keep_the_physical_aspect():
     import re
 
     pypdf = pytest.importorskip("pypdf")
-    from cxr_engine.report import ReportPage, build_report_pdf
+    from cxr_engine.outputs.report import ReportPage, build_report_pdf
 
     page = ReportPage(displayed=np.zeros((100, 200), np.uint8), pixel_aspect=2.0)
     pdf = pypdf.PdfReader(io.BytesIO(build_report_pdf([page], model_card=None, deidentify=False)))
@@ -343,7 +343,7 @@ def test_exif_rotated_jpeg_reads_like_its_upright_twin():
 # ------------------------------------------------------------------ 7. byte order across the worker
 
 def test_big_endian_arrays_cross_the_worker_unchanged():
-    from cxr_engine.isolation import IsolatedReader
+    from cxr_engine.reading.isolation import IsolatedReader
 
     path = pydicom_file("MR_small_expb.dcm")
     direct = read_image(path)
@@ -357,9 +357,9 @@ def test_big_endian_arrays_cross_the_worker_unchanged():
 
 
 def test_wire_keeps_byte_order_of_every_array():
-    from cxr_engine.image import CxrImage
-    from cxr_engine.image_wire import decode_image, encode_image
-    from cxr_engine.windowing import VoiLut
+    from cxr_engine.pixels.image import CxrImage
+    from cxr_engine.reading.image_wire import decode_image, encode_image
+    from cxr_engine.pixels.windowing import VoiLut
 
     values = np.array([[127, 2145], [-32767, 32518]], dtype=">i2")
     image = CxrImage(path=Path("x.dcm"), stored=values, modality=values.astype(">f8"),
@@ -433,7 +433,7 @@ def test_pydicom_32bit_colour_files_keep_white(name):
 @pytest.mark.parametrize("name", ["JPGExtended.dcm", "JPEG-lossy.dcm"])
 def test_12bit_jpeg_extended_decodes_to_pydicoms_reference_values(name):
     pytest.importorskip("imagecodecs")
-    from cxr_engine.isolation import IsolatedReader
+    from cxr_engine.reading.isolation import IsolatedReader
 
     path = pydicom_file(name)
     image = read_image(path)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cxr_engine.cli import main
-from cxr_engine.io import read_image
+from cxr_engine.reading.read import read_image
 
 from model_factory import make_random_model
 
@@ -26,10 +26,10 @@ def no_network(monkeypatch):
 
 
 def test_classification_and_pdf_export_work_without_a_network(no_network, tmp_path, dicom_dir, caplog):
-    from cxr_engine.inference import Classifier
-    from cxr_engine.model_card import ModelCard
-    from cxr_engine.rendering import render
-    from cxr_engine.report import ReportPage, write_report_pdf
+    from cxr_engine.models.torch_backend import Classifier
+    from cxr_engine.models.model_card import ModelCard
+    from cxr_engine.pixels.rendering import render
+    from cxr_engine.outputs.report import ReportPage, write_report_pdf
 
     card = make_random_model(tmp_path / "model")
     caplog.set_level(logging.DEBUG)

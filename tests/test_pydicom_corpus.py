@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 from cxr_engine.errors import ImageReadError
-from cxr_engine.io import read_image
-from cxr_engine.windowing import Window, apply_voi_lut_table, apply_window
+from cxr_engine.reading.read import read_image
+from cxr_engine.pixels.windowing import Window, apply_voi_lut_table, apply_window
 
 pydicom = pytest.importorskip("pydicom")
 
@@ -74,7 +74,7 @@ def corpus_summary(request):
 
 @pytest.fixture(scope="module")
 def reader():
-    from cxr_engine.isolation import IsolatedReader
+    from cxr_engine.reading.isolation import IsolatedReader
 
     with IsolatedReader() as isolated:
         yield isolated

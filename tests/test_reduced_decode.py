@@ -1,4 +1,4 @@
-"""Reduced-resolution decoding (cxr_engine.reduced_decode): the same pipeline at a smaller size,
+"""Reduced-resolution decoding (cxr_engine.reading.reduced_decode): the same pipeline at a smaller size,
 on every real DICOM file, and the model input it gives."""
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import numpy as np
 import pydicom
 import pytest
 
-from cxr_engine.io import read_image
-from cxr_engine.isolation import IsolatedReader, ReadTask
-from cxr_engine.preprocessing import standardise
-from cxr_engine.reduced_decode import FULL, DecodeRequest, j2k_header, reduction_factor
-from cxr_engine.reduced_decode import _first_frame, _pillow_sizes_level
+from cxr_engine.reading.read import read_image
+from cxr_engine.reading.isolation import IsolatedReader, ReadTask
+from cxr_engine.pixels.preprocessing import standardise
+from cxr_engine.reading.reduced_decode import FULL, DecodeRequest, j2k_header, reduction_factor
+from cxr_engine.reading.reduced_decode import _first_frame, _pillow_sizes_level
 
 MODEL_REQUEST = DecodeRequest.for_model(224)
 #: Files of ../shared/data/dicom a reduced decode must shrink (JPEG 2000 lossless and lossy, JPEG

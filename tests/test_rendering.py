@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from cxr_engine.image import CxrImage
-from cxr_engine.io import read_image
-from cxr_engine.rendering import Renderer, render, to_uint8
-from cxr_engine.windowing import SIGMOID, VoiLut, Window
+from cxr_engine.pixels.image import CxrImage
+from cxr_engine.reading.read import read_image
+from cxr_engine.pixels.rendering import Renderer, render, to_uint8
+from cxr_engine.pixels.windowing import SIGMOID, VoiLut, Window
 
 
 def synthetic(values: np.ndarray, invert: bool = False) -> CxrImage:

@@ -12,18 +12,18 @@ import pytest
 pytest.importorskip("reportlab")
 pypdf = pytest.importorskip("pypdf")
 
-from cxr_engine import report  # noqa: E402
-from cxr_engine.deidentify import (  # noqa: E402
+from cxr_engine.outputs import report  # noqa: E402
+from cxr_engine.outputs.deidentify import (  # noqa: E402
     IDENTIFYING_FIELDS, REDACTED, RETAINED_FIELDS, date_spellings, format_person_name, full_name_patterns,
     redact_generated_text, redact_text,
     report_identifiers,
 )
-from cxr_engine.image import ImageMetadata  # noqa: E402
-from cxr_engine.inference import CamResult, Prediction  # noqa: E402
-from cxr_engine.io import read_image  # noqa: E402
-from cxr_engine.model_card import CLASSES, INTENDED_USE, ModelCard  # noqa: E402
-from cxr_engine.rendering import render  # noqa: E402
-from cxr_engine.report import ReportPage, write_report_pdf  # noqa: E402
+from cxr_engine.pixels.image import ImageMetadata  # noqa: E402
+from cxr_engine.models.torch_backend import CamResult, Prediction  # noqa: E402
+from cxr_engine.reading.read import read_image  # noqa: E402
+from cxr_engine.models.model_card import CLASSES, INTENDED_USE, ModelCard  # noqa: E402
+from cxr_engine.pixels.rendering import render  # noqa: E402
+from cxr_engine.outputs.report import ReportPage, write_report_pdf  # noqa: E402
 
 PROBS = (0.123, 0.7134, 0.1636)  # → "12.3%", "71.3%", "16.4%"
 SYNTHETIC = ImageMetadata(
@@ -243,7 +243,7 @@ class TestAtomicWrite:
         assert [p.name for p in tmp_path.iterdir()] == ["report.pdf"]
 
     def test_failure_while_writing_leaves_the_old_file(self, tmp_path, card, monkeypatch):
-        import cxr_engine.atomic
+        import cxr_engine.outputs.atomic
 
         path = tmp_path / "report.pdf"
         path.write_bytes(b"old report")
@@ -251,7 +251,7 @@ class TestAtomicWrite:
         def full_disk(*args, **kwargs):
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(cxr_engine.atomic.os, "replace", full_disk)
+        monkeypatch.setattr(cxr_engine.outputs.atomic.os, "replace", full_disk)
         with pytest.raises(report.ReportError, match="No space left"):
             write(tmp_path, [synthetic_page(card)], card, deidentify=False)
         assert path.read_bytes() == b"old report"

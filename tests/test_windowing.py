@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cxr_engine.windowing import (
+from cxr_engine.pixels.windowing import (
     LINEAR,
     LINEAR_EXACT,
     SIGMOID,

@@ -52,9 +52,9 @@ print(json.dumps({"code": code, "torch_imported": any(m.split(".")[0] == "torch"
 """
 
 BACKENDS = PRELUDE + """
-from cxr_engine.backends import choose_backend, create_classifier
+from cxr_engine.models.backends import choose_backend, create_classifier
 from cxr_engine.errors import ModelError
-from cxr_engine.model_card import ModelCard
+from cxr_engine.models.model_card import ModelCard
 
 card = ModelCard.load(sys.argv[1])
 try:

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cxr_engine.model_card import CLASSES
+from cxr_engine.models.model_card import CLASSES
 
 from .data import read_manifest
 from .metrics import accuracy, confusion_matrix, precision_recall_f1
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the comparison as JSON here")
     args = parser.parse_args(argv)
 
-    from cxr_engine.model_card import find_card
+    from cxr_engine.models.model_card import find_card
 
     card = find_card(args.model)
     rows = read_manifest(args.manifest, "test")

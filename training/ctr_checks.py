@@ -1,4 +1,4 @@
-"""The proposed cardiothoracic ratio (``cxr_engine.cardiothoracic.propose_ctr``) on groups of real
+"""The proposed cardiothoracic ratio (``cxr_engine.models.cardiothoracic.propose_ctr``) on groups of real
 frontal films: its distribution per group, whether each cardiac end lies on a density edge, and a
 contact sheet of the proposed lines to look at.
 
@@ -26,9 +26,9 @@ import cv2
 import numpy as np
 
 from cxr_engine.batch import expand_inputs
-from cxr_engine.cardiothoracic import CardiothoracicRatio, CtrNotFound, propose_ctr
-from cxr_engine.io import read_image
-from cxr_engine.lung_fields import LungSegmenter, lung_card
+from cxr_engine.models.cardiothoracic import CardiothoracicRatio, CtrNotFound, propose_ctr
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.lung_fields import LungSegmenter, lung_card
 
 DEFAULT_DATA = Path(os.environ.get("CXR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 TILE = 256

@@ -122,9 +122,9 @@ def load_folder(root: Path, patients_csv: Path | None = None,
 
 
 def dicom_reader() -> Callable | None:
-    """``cxr_engine.io.read_image`` when the engine provides it, else None (DICOM is then skipped)."""
+    """``cxr_engine.reading.read.read_image`` when the engine provides it, else None (DICOM is then skipped)."""
     try:
-        from cxr_engine.io import read_image
+        from cxr_engine.reading.read import read_image
     except ImportError:
         return None
     return read_image
@@ -158,7 +158,7 @@ def read_grey(path: str | Path, read_dicom: Callable | None = None) -> np.ndarra
     path = Path(path)
     if path.suffix.lower() == DICOM_SUFFIX:
         if read_dicom is None:
-            raise ValueError(f"{path}: DICOM needs cxr_engine.io.read_image")
+            raise ValueError(f"{path}: DICOM needs cxr_engine.reading.read.read_image")
         image = read_dicom(path)
         if hasattr(image, "display"):  # a CxrImage: display() is the VOI-applied [0, 1] image
             return np.clip(np.round(image.display() * 255.0), 0, 255).astype(np.uint8)
@@ -687,7 +687,7 @@ def _load(args: argparse.Namespace) -> tuple[list[dict], list[str], Callable | N
         return rows, columns, read_dicom
     patients = args.patients or (args.folder / "patients.csv")
     if read_dicom is None:
-        log.info("cxr_engine.io.read_image not available: .dcm files are skipped")
+        log.info("cxr_engine.reading.read.read_image not available: .dcm files are skipped")
     rows, columns = load_folder(args.folder, patients if patients.is_file() else None, read_dicom is not None)
     log.info("folder %s: %d images", args.folder, len(rows))
     return rows, columns, read_dicom

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from cxr_engine.io import read_image
-from cxr_engine.model_card import CLASSES
-from cxr_engine.predictions import standardised
-from cxr_engine.preprocessing import PREPROCESSING_VERSION, contrast_stretch, normalise
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.model_card import CLASSES
+from cxr_engine.models.classifier import standardised
+from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION, contrast_stretch, normalise
 
 from .degradation import (MARKER_TEXTS, cropped, recompressed, repositioned, resampled, sharpened, with_markers,
                           zoomed_out)

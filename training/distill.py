@@ -19,9 +19,9 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from cxr_engine.model_card import CLASSES, ModelCard
-from cxr_engine.preprocessing import PREPROCESSING_VERSION
-from cxr_engine.weights import load_model
+from cxr_engine.models.model_card import CLASSES, ModelCard
+from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION
+from cxr_engine.models.weights import load_model
 
 log = logging.getLogger("training.distill")
 

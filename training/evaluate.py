@@ -1,6 +1,6 @@
 """Evaluate a trained model through the engine: metrics, calibration, shortcut probes, Grad-CAM, report.
 
-Every image goes through ``cxr_engine.io.read_image`` and ``Classifier.predict``: the exact path
+Every image goes through ``cxr_engine.reading.read.read_image`` and ``Classifier.predict``: the exact path
 of inference in the app. Steps:
 
 1. logits for the validation and test splits (cached in ``OUT/logits.npz``);
@@ -33,11 +33,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from cxr_engine.model_card import CLASSES, ModelCard
-from cxr_engine.predictions import standardised
-from cxr_engine.preprocessing import PREPROCESSING_VERSION, check_preprocessing_version
-from cxr_engine.registry import get_architecture
-from cxr_engine.weights import sha256_file
+from cxr_engine.models.model_card import CLASSES, ModelCard
+from cxr_engine.models.classifier import standardised
+from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION, check_preprocessing_version
+from cxr_engine.models.registry import get_architecture
+from cxr_engine.models.weights import sha256_file
 
 from . import metrics as M
 from .external_files import external_lines, external_section
@@ -101,7 +101,7 @@ def run_manifest(run: Path) -> Path:
 
 def make_classifier(card: ModelCard, device: str, model=None):
     """A ``Classifier`` whose probabilities are plain softmax (temperature 1): see ``metrics.as_logits``."""
-    from cxr_engine.inference import Classifier
+    from cxr_engine.models.torch_backend import Classifier
 
     return Classifier(dataclasses.replace(card, temperature=1.0), device=device, model=model)
 
@@ -155,7 +155,7 @@ def masked_display(path: str, size: int) -> np.ndarray:
     Fed to ``Classifier.predict`` as a display image, it goes through the engine's steps again:
     at size x size the resize is the identity and the contrast stretch nearly so.
     """
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     return mask_lungs(standardised(read_image(path), size))
 
@@ -167,7 +167,7 @@ def predict_logits(classifier, paths: Sequence[str], batch_size: int, desc: str,
     """(N, K) logits (see ``metrics.as_logits``) for ``paths``; ``loader`` maps a path to what is classified."""
     from tqdm import tqdm
 
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     loader = loader or read_image
     chunks = []
@@ -452,7 +452,7 @@ def plot_reliability(before: dict, after: dict, path: Path, ece: tuple[float, fl
 
 def plot_masked_examples(rows: Sequence[dict], size: int, path: Path, segmenter=None) -> None:
     """Two test images per class, standardised, above their lungs-masked version (as the test masked them)."""
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     examples = [r for c in CLASSES for r in [r for r in rows if r["label"] == c][:2]]
     fig = new_figure(2.0 * len(examples), 4.2)
@@ -483,9 +483,9 @@ def pick_cases(labels: np.ndarray, preds: np.ndarray, per_kind: int, seed: int) 
 
 def cam_panel(classifier, path: str) -> np.ndarray:
     """RGB uint8: the rendered image with the Grad-CAM of its predicted class blended over it."""
-    from cxr_engine.io import read_image
-    from cxr_engine.overlay import blend
-    from cxr_engine.rendering import render
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.pixels.overlay import blend
+    from cxr_engine.pixels.rendering import render
 
     image = read_image(path)
     return blend(render(image), classifier.predict_with_cam(image).heatmap)
@@ -740,7 +740,7 @@ def lung_segmenter(args):
     if args.no_lung_checks:
         return None
     from cxr_engine.errors import ModelError
-    from cxr_engine.lung_fields import LungSegmenter, lung_card
+    from cxr_engine.models.lung_fields import LungSegmenter, lung_card
 
     try:
         return LungSegmenter(lung_card(args.lung_model), threads=args.threads)
@@ -779,7 +779,7 @@ def draw_figures(args, results: dict, classifier, test_rows, test_logits, card: 
 
 def evaluate(args: argparse.Namespace, command: str) -> dict:
     """Run every step; writes the report folder and returns the metrics."""
-    from cxr_engine.weights import load_model
+    from cxr_engine.models.weights import load_model
 
     seed_everything(args.seed)
     card = load_card(args)

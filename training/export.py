@@ -24,8 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
-from cxr_engine.model_card import CLASSES, INTENDED_USE, ModelCard
-from cxr_engine.weights import sha256_file
+from cxr_engine.models.model_card import CLASSES, INTENDED_USE, ModelCard
+from cxr_engine.models.weights import sha256_file
 
 from . import metrics as M
 from .evaluate import (
@@ -129,7 +129,7 @@ def choose_half(mode: str, check: dict | None) -> bool:
 
 def write_weights(model, path: Path, half: bool) -> str:
     """Save the weights; refuses (and removes) a file of 16 MiB or more. Returns the sha256."""
-    from cxr_engine.weights import save_weights
+    from cxr_engine.models.weights import save_weights
 
     path.parent.mkdir(parents=True, exist_ok=True)
     sha = save_weights(model, path, half=half)
@@ -335,7 +335,7 @@ def verify(card_path: Path, expected_model) -> ModelCard:
     """Reload the written card and weights through the engine and compare with what was meant."""
     import torch
 
-    from cxr_engine.weights import load_model
+    from cxr_engine.models.weights import load_model
 
     card = ModelCard.load(card_path)
     loaded = load_model(card).state_dict()
@@ -372,7 +372,7 @@ def build_card(args, run_card: ModelCard, report: dict, section: dict, check: di
 
 def export(args: argparse.Namespace, command: str) -> ModelCard:
     """Write the weights and card into ``args.models_dir``; returns the reloaded card."""
-    from cxr_engine.weights import load_model
+    from cxr_engine.models.weights import load_model
 
     run_card = card_from_run(args.run)
     report = load_report(args.report, run_card, args.allow_subset)

@@ -5,10 +5,10 @@
 Writes ``<name>.safetensors``, ``<name>.onnx`` (opset 17, dynamic batch: ``input`` (B, 3, S, S)
 float32 -> ``probability`` (B, 1, S, S), the sigmoid already applied; batch norms kept as nodes and
 weights float16 holds exactly stored as float16 + Cast, as ``training.export_onnx`` does) and the
-segmentation model card ``<name>.json`` (``cxr_engine.lung_fields.LungModelCard``: sha256 of both
+segmentation model card ``<name>.json`` (``cxr_engine.models.lung_fields.LungModelCard``: sha256 of both
 files, training data, licence, Dice figures, input size, preprocessing version, intended use and
 the commands). ONNX Runtime must reproduce torch (probabilities within 1e-4) before anything is
-written; the card's Dice figures are then measured through ``cxr_engine.lung_fields`` on ONNX
+written; the card's Dice figures are then measured through ``cxr_engine.models.lung_fields`` on ONNX
 Runtime, at each test film's own pixel grid.
 """
 from __future__ import annotations
@@ -28,12 +28,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from cxr_engine.atomic import write_bytes_atomic
+from cxr_engine.outputs.atomic import write_bytes_atomic
 from cxr_engine.errors import ModelError
-from cxr_engine.io import read_image
-from cxr_engine.lung_fields import (FORMAT, INPUT_NAME, INTENDED_USE, META_FORMAT, META_MODEL, META_WEIGHTS_SHA256,
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.lung_fields import (FORMAT, INPUT_NAME, INTENDED_USE, META_FORMAT, META_MODEL, META_WEIGHTS_SHA256,
                                     OUTPUT_NAME, LungModelCard, LungSegmenter)
-from cxr_engine.weights import save_weights
+from cxr_engine.models.weights import save_weights
 
 from .export_onnx import OPSET, _add_metadata, _store_exact_float16
 from .segment import DATA_LICENCE, build_unet, dice, evaluate_at_grid, read_mask, summarise
@@ -88,7 +88,7 @@ def check_against_torch(data: bytes, model: torch.nn.Module, size: int) -> float
 
 
 def engine_dice(card: LungModelCard, data: Path, rows: list[dict]) -> tuple[dict, list[dict]]:
-    """Dice per film through ``cxr_engine.lung_fields`` on ONNX Runtime, at each film's own grid."""
+    """Dice per film through ``cxr_engine.models.lung_fields`` on ONNX Runtime, at each film's own grid."""
     segmenter = LungSegmenter(card, backend="onnx")
     results = []
     for row in rows:
@@ -179,9 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                "started from the ImageNet EfficientNet-Lite0 weights (training.pretrained). Input: the "
                "classifier's preprocessing steps 1-3 at input_size, replicated to 3 channels; output: lung "
                "probability at input_size, resized back to the image's pixel grid (bilinear), thresholded at "
-               "0.5, specks and holes removed (cxr_engine.lung_fields.clean_mask). Float16 rounding of the "
+               "0.5, specks and holes removed (cxr_engine.models.lung_fields.clean_mask). Float16 rounding of the "
                f"weights: test mean Dice change {mean_change:.1e}, largest change of one test mask's Dice "
-               f"{change:.1e}. Dice figures are at each film's own pixel grid, through cxr_engine.lung_fields on "
+               f"{change:.1e}. Dice figures are at each film's own pixel grid, through cxr_engine.models.lung_fields on "
                "ONNX Runtime."),
         created_by_command=run["command"] + " && python -m training.export_lung_unet " + shlex.join(argv),
     )

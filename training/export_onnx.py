@@ -1,4 +1,4 @@
-"""Export a model to ONNX for the torch-free backend (``cxr_engine.onnx_backend``) and record it in its card.
+"""Export a model to ONNX for the torch-free backend (``cxr_engine.models.onnx_backend``) and record it in its card.
 
     python -m training.export_onnx --card resources/models/<name>.json [--out FILE.onnx]
 
@@ -26,12 +26,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from cxr_engine.atomic import write_bytes_atomic
+from cxr_engine.outputs.atomic import write_bytes_atomic
 from cxr_engine.errors import ModelError
-from cxr_engine.model_card import ModelCard
-from cxr_engine.onnx_backend import FEATURES_NAME, INPUT_NAME, LOGITS_NAME, export_metadata
-from cxr_engine.registry import get_architecture, resolve_layer
-from cxr_engine.weights import load_model
+from cxr_engine.models.model_card import ModelCard
+from cxr_engine.models.onnx_backend import FEATURES_NAME, INPUT_NAME, LOGITS_NAME, export_metadata
+from cxr_engine.models.registry import get_architecture, resolve_layer
+from cxr_engine.models.weights import load_model
 
 logger = logging.getLogger("training.export_onnx")
 

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from cxr_engine.errors import ImageReadError
-from cxr_engine.model_card import CLASSES
+from cxr_engine.models.model_card import CLASSES
 
 from . import metrics as M
 
@@ -47,7 +47,7 @@ def labelled_summary(rows: list[dict]) -> dict:
 def external_section(classifier, folder: Path, temperature: float) -> dict:
     """One row per file: what the header says, the reader's label when ``labels.csv`` gives one,
     and the temperature-scaled probabilities."""
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     labels = folder_labels(folder)
     rows = []

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from cxr_engine.preprocessing import contrast_stretch
+from cxr_engine.pixels.preprocessing import contrast_stretch
 
 from .degradation import cropped, repositioned, with_markers, zoomed_out
 from .processing_shift import shifts_over
@@ -60,8 +60,8 @@ def framed_display(path: str, size: int, name: str) -> np.ndarray:
 
     Always the whole film (cxr-pre-1 steps 1–3): the classifier then applies its own preprocessing
     to it, so a cxr-pre-2 (lung box) model segments the shifted film again and crops that."""
-    from cxr_engine.io import read_image
-    from cxr_engine.predictions import standardised
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.models.classifier import standardised
 
     grey = standardised(read_image(path), size)
     return contrast_stretch(np.clip(FRAMING_SHIFTS[name][1](grey), 0.0, 1.0))
@@ -76,7 +76,7 @@ def check_framing(section: dict | None) -> list[str]:
 
 def framing_lines(section: dict | None, table: Callable) -> list[str]:
     """The report's section (``table`` is the report's markdown table helper)."""
-    from cxr_engine.model_card import CLASSES
+    from cxr_engine.models.model_card import CLASSES
 
     lines = ["## Framing-shift test", ""]
     if not section:

@@ -1,4 +1,4 @@
-"""Fit, threshold and measure the image-check head (``cxr_engine.image_checks``); write its card.
+"""Fit, threshold and measure the image-check head (``cxr_engine.models.image_checks``); write its card.
 
     python -m training.image_checks --manifest training/work/curated/split_manifest.csv \
         --out resources/models/image-checks.json --report training/reports/image_checks
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr_engine.image_checks import (CHECK_CLASSES, CROPPED, FEATURE_VERSION, NOT_CHEST, UPRIGHT,
+from cxr_engine.models.image_checks import (CHECK_CLASSES, CROPPED, FEATURE_VERSION, NOT_CHEST, UPRIGHT,
                                      ImageCheckCard, ImageChecker, Mlp, features, thumbnail)
 
 from .script_logging import script_logging

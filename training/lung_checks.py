@@ -1,4 +1,4 @@
-"""Checks against each film's own lung fields (the bundled lung-field model, ``cxr_engine.lung_fields``).
+"""Checks against each film's own lung fields (the bundled lung-field model, ``cxr_engine.models.lung_fields``).
 
 - **Lungs-masked test with the film's own mask**: the standardised image's lung fields, dilated
   by ``DILATE_FRACTION`` of the side (so the lung edges and costophrenic angles go too), are
@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from cxr_engine.model_card import CLASSES
+from cxr_engine.models.model_card import CLASSES
 
 #: Dilation of the lung mask before blanking, as a fraction of the image side.
 DILATE_FRACTION = 0.03
@@ -47,8 +47,8 @@ def own_lungs_masked_display(path: str, size: int, segmenter, fallback: Callable
 
     When the lung fields are not found, ``fallback`` (the fixed-rectangle blanking) is applied instead.
     """
-    from cxr_engine.io import read_image
-    from cxr_engine.predictions import standardised
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.models.classifier import standardised
 
     image = read_image(path)
     grey = standardised(image, size)
@@ -68,7 +68,7 @@ def heatmap_share_in_mask(heatmap: np.ndarray, mask: np.ndarray) -> float | None
 def heatmap_in_lungs_section(classifier, segmenter, rows: Sequence[dict], per_class: int, seed: int) -> dict:
     """Grad-CAM of the predicted class on up to ``per_class`` test films of each true class (seeded):
     the share of its positive mass inside the film's own lung mask, per predicted class."""
-    from cxr_engine.io import read_image
+    from cxr_engine.reading.read import read_image
 
     rng = np.random.default_rng(seed)
     picked = []
@@ -138,9 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import json
     from pathlib import Path
 
-    from cxr_engine.lung_fields import LungSegmenter, lung_card
-    from cxr_engine.model_card import ModelCard
-    from cxr_engine.weights import load_model
+    from cxr_engine.models.lung_fields import LungSegmenter, lung_card
+    from cxr_engine.models.model_card import ModelCard
+    from cxr_engine.models.weights import load_model
 
     from .evaluate import make_classifier, split_rows
 

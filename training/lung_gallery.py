@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 from cxr_engine.batch import expand_inputs
-from cxr_engine.io import read_image
-from cxr_engine.lung_fields import LungSegmenter, lung_card
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.lung_fields import LungSegmenter, lung_card
 
 DEFAULT_DATA = Path(os.environ.get("CXR_DATA", "../shared/data"))
 TILE = 256

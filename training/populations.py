@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from cxr_engine.model_card import CLASSES
+from cxr_engine.models.model_card import CLASSES
 
 from . import metrics as M
 from .curate import coarse_age
@@ -163,8 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import argparse
     import json
 
-    from cxr_engine.io import read_image
-    from cxr_engine.model_card import ModelCard
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.models.model_card import ModelCard
 
     from .evaluate import make_classifier, prediction_rows, split_rows
 
@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sources", nargs="+", required=True, help="the sources whose films are classified")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
-    from cxr_engine.weights import load_model
+    from cxr_engine.models.weights import load_model
 
     card = ModelCard.load(args.card)
     classifier = make_classifier(card, args.device, model=load_model(card))

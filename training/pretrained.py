@@ -97,7 +97,7 @@ def convert(variant: str, out_dir: Path) -> Path:
     """Write the backbone, classifier and provenance JSON into ``out_dir``; returns the backbone path."""
     from safetensors.torch import save_file
 
-    from cxr_engine.weights import sha256_file
+    from cxr_engine.models.weights import sha256_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
     model = imagenet_model(variant)

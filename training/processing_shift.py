@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from cxr_engine.model_card import CLASSES
+from cxr_engine.models.model_card import CLASSES
 
 from . import metrics as M
 from .degradation import recompressed, resampled, sharpened
@@ -66,8 +66,8 @@ def shifted_display(path: str, size: int, name: str) -> np.ndarray:
 
     Always the whole film (cxr-pre-1 steps 1–3): the classifier then applies its own preprocessing
     to it, so a cxr-pre-2 (lung box) model segments the shifted film again and crops that."""
-    from cxr_engine.io import read_image
-    from cxr_engine.predictions import standardised
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.models.classifier import standardised
 
     grey = standardised(read_image(path), size)
     return np.clip(SHIFTS[name][1](grey, path), 0.0, 1.0).astype(np.float32)

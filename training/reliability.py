@@ -1,5 +1,5 @@
 """Validation reliability figures for a bundled model card: "of 100 validation films given a COVID-19
-probability of 90–100 %, N were COVID-19", as the app and the PDF state them (``cxr_engine.model_limits``).
+probability of 90–100 %, N were COVID-19", as the app and the PDF state them (``cxr_engine.models.model_limits``).
 
     python -m training.reliability --card resources/models/efficientnet-lite0.json \\
         --manifest training/work/curated/split_manifest.csv --write
@@ -54,8 +54,8 @@ def classify(card, rows: Sequence[dict], backend: str, batch_size: int = 16) -> 
     read stops the run with its path: the split's films are all readable by construction."""
     from tqdm import tqdm
 
-    from cxr_engine.backends import create_classifier
-    from cxr_engine.io import read_image
+    from cxr_engine.models.backends import create_classifier
+    from cxr_engine.reading.read import read_image
 
     classifier = create_classifier(card, backend=backend, device="cpu")
     classifier.load()
@@ -70,7 +70,7 @@ def classify(card, rows: Sequence[dict], backend: str, batch_size: int = 16) -> 
 def reliability_section(card, manifest: Path, split: str, rows: Sequence[dict], probs: np.ndarray,
                         sources: Sequence[str], command: str, n_bins: int = 10) -> dict:
     """The card's ``validation_metrics.reliability`` object."""
-    from cxr_engine.model_limits import reliability_table
+    from cxr_engine.models.model_limits import reliability_table
 
     labels = np.array([list(card.classes).index(r["label"]) for r in rows], dtype=np.int64)
     table = reliability_table(probs, labels, card.classes, n_bins)
@@ -85,7 +85,7 @@ def reliability_section(card, manifest: Path, split: str, rows: Sequence[dict], 
 
 def write_into_card(card_path: Path, section: dict) -> None:
     """Store ``section`` as ``validation_metrics.reliability``, keeping every other key as it was."""
-    from cxr_engine.atomic import write_text_atomic
+    from cxr_engine.outputs.atomic import write_text_atomic
 
     data = json.loads(card_path.read_text(encoding="utf-8"))
     data.setdefault("validation_metrics", {})["reliability"] = section
@@ -93,7 +93,7 @@ def write_into_card(card_path: Path, section: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from cxr_engine.model_card import ModelCard
+    from cxr_engine.models.model_card import ModelCard
 
     parser = argparse.ArgumentParser(prog="python -m training.reliability", description=__doc__.split("\n\n")[0])
     parser.add_argument("--card", type=Path, required=True, help="model card JSON")

@@ -18,7 +18,7 @@ report gives, per score, the share of the test split and of ``cxr_other`` (films
 without pneumonia-like opacity) flagged at that threshold, the curve (in-scope test flag rate against
 cxr_other flag rate over thresholds), the AUROC, and the calls on the cxr_other films left unflagged.
 With ``--write-card`` the MSP threshold is recorded in the card (key ``out_of_scope``), where the engine
-reads it (``cxr_engine.scope_score``): rerun for every new card.
+reads it (``cxr_engine.models.scope_score``): rerun for every new card.
 """
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr_engine.model_card import ModelCard
-from cxr_engine.scope_score import SCORE_KEY, msp_score
+from cxr_engine.models.model_card import ModelCard
+from cxr_engine.models.scope_score import SCORE_KEY, msp_score
 
 from .script_logging import script_logging
 
@@ -61,9 +61,9 @@ def run_model(card: ModelCard, paths: list[Path], batch_size: int = 16) -> tuple
     reader and model input."""
     import onnxruntime
 
-    from cxr_engine.io import read_image
-    from cxr_engine.onnx_backend import FEATURES_NAME, INPUT_NAME, LOGITS_NAME, verified_onnx_bytes
-    from cxr_engine.predictions import model_input
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.models.onnx_backend import FEATURES_NAME, INPUT_NAME, LOGITS_NAME, verified_onnx_bytes
+    from cxr_engine.models.classifier import model_input
 
     session = onnxruntime.InferenceSession(verified_onnx_bytes(card), providers=["CPUExecutionProvider"])
     logits, pooled = [], []
@@ -178,7 +178,7 @@ def _run(args) -> int:
 
 def _record(card_path: Path, msp: dict, args) -> None:
     """Add the MSP threshold to the card's JSON (every other key kept as it is)."""
-    from cxr_engine.atomic import write_text_atomic
+    from cxr_engine.outputs.atomic import write_text_atomic
 
     data = json.loads(card_path.read_text(encoding="utf-8"))
     data[SCORE_KEY] = {

@@ -1,5 +1,5 @@
 """How often films shifted in processing or framing are flagged: by the image checks, and by a card's
-out-of-scope threshold (``cxr_engine.scope_score``, recorded by ``training.scope_score --write-card``).
+out-of-scope threshold (``cxr_engine.models.scope_score``, recorded by ``training.scope_score --write-card``).
 
     python -m training.scope_shifts --card resources/models/efficientnet-lite0.json \
         --manifest training/work/curated/split_manifest.csv --limit 300 --report training/reports/scope_lite0
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr_engine.image_checks import ImageChecker, check_card
-from cxr_engine.model_card import ModelCard
-from cxr_engine.scope_score import is_uncertain, threshold
+from cxr_engine.models.image_checks import ImageChecker, check_card
+from cxr_engine.models.model_card import ModelCard
+from cxr_engine.models.scope_score import is_uncertain, threshold
 
 from .script_logging import script_logging
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args) -> int:
-    from cxr_engine.backends import create_classifier
+    from cxr_engine.models.backends import create_classifier
 
     from .framing_shift import FRAMING_SHIFTS, framed_display
     from .processing_shift import SHIFTS, shifted_display
@@ -76,8 +76,8 @@ def _run(args) -> int:
 
 
 def _plain(path: str, size: int) -> np.ndarray:
-    from cxr_engine.io import read_image
-    from cxr_engine.predictions import standardised
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.models.classifier import standardised
 
     return standardised(read_image(path), size)
 

@@ -5,7 +5,7 @@ CC BY 4.0; 255 = lung, both lungs including the part behind the heart). The spli
 patient-disjoint (seeded group split on ``cxr3/manifest.csv``'s ``patient_id``) into
 train/val/test and written to ``--out/split.csv``.
 
-Input: the engine's own preprocessing steps 1–3 (``cxr_engine.preprocessing.standardise``) at
+Input: the engine's own preprocessing steps 1–3 (``cxr_engine.pixels.preprocessing.standardise``) at
 ``--size``, then step 4 (``normalise``, the Lite mean/std, 3 channels); the target mask is resized
 to the same grid. Training augmentation, every geometric step applied to image and mask alike
 (:class:`PairedAugment`): framing (a crop towards the thorax, a zoom-out onto a black/white/grey
@@ -16,7 +16,7 @@ classifier's processing shift (``training.data.AcquisitionShift``). Loss: soft D
 
 Every epoch is validated (mean Dice at the model grid); the best epoch's weights are kept and, at
 the end, evaluated on the test split at each film's own pixel grid, exactly as
-``cxr_engine.lung_fields`` returns masks (probability resized back, threshold 0.5, specks and holes
+``cxr_engine.models.lung_fields`` returns masks (probability resized back, threshold 0.5, specks and holes
 removed: ``fields_from_probability``).
 
 Outputs in ``--out``: ``train.log``, ``metrics.jsonl`` (one line per epoch), ``split.csv``,
@@ -46,11 +46,11 @@ import cv2
 import numpy as np
 import torch
 
-from cxr_engine.io import read_image
-from cxr_engine.lung_fields import fields_from_probability
-from cxr_engine.preprocessing import PREPROCESSING_VERSION, contrast_stretch, normalise, standardise
-from cxr_engine.registry import TF_LITE_MEAN, TF_LITE_STD
-from cxr_engine.weights import save_weights
+from cxr_engine.reading.read import read_image
+from cxr_engine.models.lung_fields import fields_from_probability
+from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION, contrast_stretch, normalise, standardise
+from cxr_engine.models.registry import TF_LITE_MEAN, TF_LITE_STD
+from cxr_engine.models.weights import save_weights
 
 from .data import AcquisitionShift, Augment
 from .script_logging import script_logging

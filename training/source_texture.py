@@ -41,8 +41,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from cxr_engine.errors import ImageReadError
-    from cxr_engine.io import read_image
-    from cxr_engine.preprocessing import standardise
+    from cxr_engine.reading.read import read_image
+    from cxr_engine.pixels.preprocessing import standardise
 
     from .data import read_manifest, standardised_image
     from .external_files import external_files

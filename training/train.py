@@ -48,10 +48,10 @@ import torch
 import torch.distributed as torch_dist
 from torch.utils.data import DataLoader, Subset
 
-from cxr_engine.model_card import CLASSES, ModelCard
-from cxr_engine.preprocessing import PREPROCESSING_VERSION, PREPROCESSING_VERSIONS
-from cxr_engine.registry import build_model, get_architecture, list_architectures
-from cxr_engine.weights import load_model, save_weights, sha256_file
+from cxr_engine.models.model_card import CLASSES, ModelCard
+from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION, PREPROCESSING_VERSIONS
+from cxr_engine.models.registry import build_model, get_architecture, list_architectures
+from cxr_engine.models.weights import load_model, save_weights, sha256_file
 
 from .data import (AcquisitionShift, Augment, BorderSwap, FramingShift, ManifestDataset, limit_rows, read_manifest,
                    train_sampler)
@@ -141,7 +141,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="DataLoader workers (default: 0 on CPU, up to 8 on CUDA)")
     parser.add_argument("--limit", type=int, default=None, help="use at most N images per split (tests, timing)")
     parser.add_argument("--preprocessing", choices=PREPROCESSING_VERSIONS, default=PREPROCESSING_VERSION,
-                        help="the model input's preprocessing version (cxr_engine.preprocessing): cxr-pre-1 the "
+                        help="the model input's preprocessing version (cxr_engine.pixels.preprocessing): cxr-pre-1 the "
                              "whole image, cxr-pre-2 cropped to the lungs' bounding box plus 10 %% (default: "
                              "%(default)s); recorded in run.json and the card"),
     parser.add_argument("--val-limit", type=int, default=None,

@@ -1,0 +1,168 @@
+"""What every inference backend shares: results, the model input, probabilities and heat-map geometry.
+
+Imports numpy only at module level (cv2 lazily), so that torch-free backends can use it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..pixels.image import CxrImage
+from ..pixels.input_frame import InputFrame, input_frame
+from .model_card import CLASS_DISPLAY_NAMES, ModelCard
+from ..pixels.preprocessing import PREPROCESSING_VERSION, normalise, standardise
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Calibrated class probabilities for one image."""
+
+    classes: tuple[str, ...]
+    probabilities: tuple[float, ...]
+    model_name: str
+
+    @property
+    def index(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def label(self) -> str:
+        return self.classes[self.index]
+
+    @property
+    def display_label(self) -> str:
+        return CLASS_DISPLAY_NAMES.get(self.label, self.label)
+
+    def probability(self, cls: str) -> float:
+        return self.probabilities[self.classes.index(cls)]
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.classes, self.probabilities))
+
+
+@dataclass(frozen=True)
+class CamResult:
+    """A Grad-CAM heat-map in the image's own geometry (rows, columns of ``CxrImage.shape``).
+
+    ``heatmap`` is float32 in [0, 1]: pytorch-grad-cam's ReLU'd map min-max scaled per image,
+    so it shows where evidence for ``target_class`` is relatively strongest within this image;
+    values are not comparable across images.
+    """
+
+    heatmap: np.ndarray
+    target_class: str
+    prediction: Prediction
+
+
+def display_of(image: CxrImage | np.ndarray) -> np.ndarray:
+    """The display array of a ``CxrImage``, or ``image`` itself when it already is one."""
+    return image.display() if isinstance(image, CxrImage) else image
+
+
+def standardised_in_frame(image: CxrImage | np.ndarray, size: int, display: np.ndarray | None = None,
+                          version: str = PREPROCESSING_VERSION, frame: InputFrame | None = None
+                          ) -> tuple[np.ndarray, InputFrame]:
+    """Preprocessing ``version`` up to step 3 for one image: ((size, size) float32 greyscale in [0, 1],
+    the frame it was made from).
+
+    ``display`` is ``image``'s display array when the caller already has it; ``frame`` the image's
+    frame when already decided (else :func:`cxr_engine.pixels.input_frame.input_frame`: the whole image for
+    cxr-pre-1, the lung box for cxr-pre-2). A ``CxrImage``'s padding is left out of the contrast
+    stretch (``cxr_engine.pixels.preprocessing``). ``ValueError`` for an unknown version.
+    """
+    display = display_of(image) if display is None else display
+    padding = image.padding if isinstance(image, CxrImage) else None
+    frame = input_frame(image, version, display) if frame is None else frame
+    return standardise(frame.crop(display), size, frame.crop(padding)), frame
+
+
+def standardised(image: CxrImage | np.ndarray, size: int, display: np.ndarray | None = None,
+                 version: str = PREPROCESSING_VERSION) -> np.ndarray:
+    """Preprocessing ``version`` (default cxr-pre-1, the whole image) up to step 3 for one image:
+    (size, size) float32 greyscale in [0, 1]. Training, its evaluation's shifted and masked test
+    images and inference all start from this (:func:`standardised_in_frame`)."""
+    return standardised_in_frame(image, size, display, version)[0]
+
+
+def model_input_in_frame(card: ModelCard, image: CxrImage | np.ndarray, display: np.ndarray | None = None
+                         ) -> tuple[np.ndarray, InputFrame]:
+    """The (in_chans, size, size) float32 model input for one image as ``card`` defines it (its
+    ``preprocessing_version``; step 4, ``normalise``, after :func:`standardised_in_frame`), and the
+    frame it was made from."""
+    grey, frame = standardised_in_frame(image, card.input_size, display, card.preprocessing_version)
+    return normalise(grey, tuple(card.mean), tuple(card.std), card.in_chans), frame
+
+
+def model_input(card: ModelCard, image: CxrImage | np.ndarray, display: np.ndarray | None = None) -> np.ndarray:
+    """The (in_chans, size, size) float32 model input for one image, as ``card`` defines it."""
+    return model_input_in_frame(card, image, display)[0]
+
+
+def prediction_from_logits(card: ModelCard, logits: np.ndarray) -> Prediction:
+    """Softmax of ``logits / card.temperature`` (computed in float64) as a ``Prediction``."""
+    scaled = np.asarray(logits, dtype=np.float64) / card.temperature
+    scaled -= scaled.max()
+    probs = np.exp(scaled) / np.exp(scaled).sum()
+    return Prediction(tuple(card.classes), tuple(float(p) for p in probs), card.name)
+
+
+def heatmap_in_image_geometry(cam: np.ndarray, image_shape: tuple[int, ...],
+                              box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """A model-input-sized [0, 1] map in the image's own pixel grid: float32 ``image_shape[:2]``, clipped
+    to [0, 1].
+
+    ``box`` (row0, col0, row1, col1; ends exclusive) is where the model input was cropped from
+    (``InputFrame.box``; cxr-pre-2's lung box): the map is resized (bilinear) to the box and placed in
+    it, zero outside. Without a box, or with the whole image's, it is resized to the whole image.
+    """
+    import cv2
+
+    height, width = image_shape[:2]
+    r0, c0, r1, c1 = box if box is not None else (0, 0, height, width)
+    resized = cv2.resize(np.asarray(cam, dtype=np.float32), (c1 - c0, r1 - r0), interpolation=cv2.INTER_LINEAR)
+    if (r0, c0, r1, c1) == (0, 0, height, width):
+        return np.clip(resized, 0.0, 1.0)
+    heatmap = np.zeros((height, width), dtype=np.float32)
+    heatmap[r0:r1, c0:c1] = np.clip(resized, 0.0, 1.0)
+    return heatmap
+
+
+class CardBackedClassifier:
+    """What every backend's classifier derives from its model card: name, classes, model input."""
+
+    card: ModelCard
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.card.classes)
+
+    def preprocess(self, image: CxrImage | np.ndarray, display: np.ndarray | None = None) -> np.ndarray:
+        """The model input for one image (``CxrImage`` or a [0, 1] / uint8 display array);
+        ``display`` is its display array when already computed."""
+        return model_input(self.card, image, display)
+
+    def prepare(self, image: CxrImage | np.ndarray, display: np.ndarray | None = None
+                ) -> tuple[np.ndarray, InputFrame]:
+        """The model input for one image and the frame it was made from (where its heat-map goes)."""
+        return model_input_in_frame(self.card, image, display)
+
+    def predict(self, images: Sequence[CxrImage | np.ndarray]) -> list[Prediction]:
+        """Probabilities for each image, in order (one batched pass through the backend)."""
+        if not images:
+            return []
+        batch = np.stack([self.preprocess(image) for image in images])
+        return [prediction_from_logits(self.card, row) for row in self._logits(batch)]
+
+    def _logits(self, batch: np.ndarray) -> np.ndarray:
+        """(B, classes) raw logits for a preprocessed batch; each backend runs its own model."""
+        raise NotImplementedError
+
+    def _target_index(self, logits: np.ndarray, target_class: str | None) -> int:
+        """The heat-map's class: ``target_class``, or the predicted one when it is None."""
+        return int(np.argmax(logits)) if target_class is None else self.classes.index(target_class)

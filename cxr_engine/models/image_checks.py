@@ -1,0 +1,368 @@
+"""Image checks from the pixels: is this a frontal chest film the right way up, as a positive, uncropped?
+
+Every film is checked before its class is shown. A small multilayer perceptron (one hidden ReLU layer,
+softmax output) reads fixed features of a 64×64 thumbnail (:func:`features`) and answers one of
+:data:`CHECK_CLASSES`: ``upright`` (a frontal chest film as the classifier expects it), one of the
+seven other orientations and polarities (turned 90°, 180° or 270° clockwise, inverted, or both), a
+film ``cropped`` to about a quarter of the chest, or ``not-a-chest-radiograph`` (photographs, CT, MR,
+ultrasound and nuclear-medicine images, screenshots and test patterns). A film is flagged when the
+head's ``upright`` probability falls below the card's threshold (chosen on validation films only by
+``training/image_checks.py``); the reason is then the most probable other class.
+
+The head does not read the classifier's features, so retraining a classifier does not invalidate it.
+Its parameters are plain arrays in a JSON text file (``image-checks.mlp``) checked against the sha256
+in its card (``resources/models/image-checks.json``; no pickle) and the forward pass is numpy, so it runs in
+the torch-free bundle. Imports numpy at module level and cv2 lazily.
+
+What it cannot tell: a left-right mirrored film (the heart's side is not a safe cue), a lateral
+chest film (no lateral films to learn from: only the header's View Position says so,
+``cxr_engine.models.suitability``), a child's chest, and radiographs of other body parts (no such images
+were available to train on; photographs, CT and MR were).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from ..pixels.image import CxrImage
+from .model_card import INTENDED_USE, CardFile
+from .scope_score import REASON as UNCERTAIN, WORDS as UNCERTAIN_WORDS
+from .suitability import LATERAL
+from .weights import verified_bytes
+
+logger = logging.getLogger(__name__)
+
+TASK = "image-checks"
+DEFAULT_NAME = "image-checks"
+FEATURE_VERSION = "cxr-checks-1"
+#: The thumbnail the features are computed on (pixels each way).
+THUMB = 64
+UPRIGHT = "upright"
+NOT_CHEST = "not-a-chest-radiograph"
+CROPPED = "cropped"
+INVERTED = "inverted"
+#: How far a film with each reason is turned clockwise from upright (degrees).
+ROTATIONS = {"rotated-90": 90, "rotated-180": 180, "rotated-270": 270}
+CHECK_CLASSES = (
+    UPRIGHT, "rotated-90", "rotated-180", "rotated-270",
+    INVERTED, "inverted;rotated-90", "inverted;rotated-180", "inverted;rotated-270",
+    CROPPED, NOT_CHEST,
+)
+#: Plain words for each reason, for the banner, the PDF and the warnings.
+REASON_WORDS = {
+    "rotated-90": "turned 90° clockwise",
+    "rotated-180": "upside down (turned 180°)",
+    "rotated-270": "turned 90° counter-clockwise",
+    INVERTED: "shown as a negative (inverted)",
+    CROPPED: "cropped to part of the chest",
+    NOT_CHEST: "not a chest radiograph",
+    LATERAL: "a lateral view (the model is made for frontal PA/AP films)",  # from the header's View Position
+    UNCERTAIN: UNCERTAIN_WORDS,  # the classifier's own out-of-scope score, not an image check
+}
+
+
+def describe(reasons: str) -> str:
+    """``inverted;rotated-180`` -> ``shown as a negative (inverted), upside down (turned 180°)``."""
+    return ", ".join(REASON_WORDS.get(part, part) for part in reasons.split(";") if part)
+
+
+def banner(reasons: str) -> str:
+    """The sentence shown above the probabilities (app, PDF) when a film is flagged."""
+    return (f"Outside what this model was trained for: {describe(reasons)}; "
+            "the probabilities below are not reliable.")
+
+
+def heatmap_note(reasons: str) -> str:
+    """The line under the heat-map legend when a film is flagged."""
+    return f"Outside what this model was trained for ({describe(reasons)}): the heat-map is not reliable either."
+
+
+# --------------------------------------------------------------------------- features
+
+def thumbnail(image: CxrImage | np.ndarray) -> np.ndarray:
+    """(THUMB, THUMB) float32 in [0, 1]: the display image (a ``CxrImage``'s, subsampled to about
+    256 px, padding left out of the stretch; or a 2-D uint8 / [0, 1] float array) resized without crop
+    or padding and contrast-stretched like the model input (``preprocessing.standardise``)."""
+    from ..pixels.preprocessing import standardise
+
+    if isinstance(image, CxrImage):
+        display, padding = image.display_sample()
+        return standardise(display, THUMB, padding)
+    array = np.asarray(image)
+    if array.ndim != 2:
+        raise ValueError(f"expected a 2-D greyscale image, got shape {array.shape}")
+    step = max(1, min(array.shape) // 256)
+    return standardise(array[::step, ::step], THUMB)
+
+
+#: Signed gradient directions (0–360°) per HOG cell: a film turned 180° or inverted reverses them.
+HOG_BINS = 8
+HOG_CELL = 8
+
+
+def _hog(grey: np.ndarray) -> np.ndarray:
+    """Histograms of signed gradient directions, magnitude-weighted, per ``HOG_CELL`` cell (Dalal &
+    Triggs 2005, without block normalisation): (THUMB / HOG_CELL)² × HOG_BINS values, each cell's
+    histogram divided by the image's mean gradient magnitude."""
+    import cv2
+
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    magnitude = np.hypot(gx, gy)
+    bins = (np.floor((np.arctan2(gy, gx) + np.pi) / (2 * np.pi) * HOG_BINS).astype(np.int64)) % HOG_BINS
+    cells = THUMB // HOG_CELL
+    cell_index = (np.arange(THUMB) // HOG_CELL)
+    index = (cell_index[:, None] * cells + cell_index[None, :]) * HOG_BINS + bins
+    histogram = np.bincount(index.ravel(), weights=magnitude.ravel(), minlength=cells * cells * HOG_BINS)
+    return (histogram / (magnitude.mean() * HOG_CELL * HOG_CELL + 1e-6)).astype(np.float32)
+
+
+def features(thumb: np.ndarray) -> np.ndarray:
+    """(919,) float32 features of a :func:`thumbnail`: the 16×16 mean-pooled image (layout: where is
+    bright, where dark), signed HOG over 8×8 cells (edge directions: which way the ribs and the
+    mediastinum run), a 16-bin histogram, row and column mean profiles and texture statistics
+    (share of flat pixels, mean absolute Laplacian) that tell photographs and screenshots from films."""
+    import cv2
+
+    thumb = np.asarray(thumb, dtype=np.float32)
+    if thumb.shape != (THUMB, THUMB):
+        raise ValueError(f"expected a ({THUMB}, {THUMB}) thumbnail, got {thumb.shape}")
+    pooled = thumb.reshape(16, 4, 16, 4).mean(axis=(1, 3)).ravel()
+    histogram = np.histogram(thumb, bins=16, range=(0.0, 1.0))[0] / thumb.size
+    rows, cols = thumb.mean(axis=1), thumb.mean(axis=0)
+    laplacian = np.abs(cv2.Laplacian(thumb, cv2.CV_32F))
+    flat = np.abs(np.diff(thumb, axis=1)) < 1e-3
+    texture = np.array([laplacian.mean(), np.median(laplacian), flat.mean(),
+                        float((thumb <= 0.0).mean()), float((thumb >= 1.0).mean()), thumb.mean(), thumb.std()],
+                       dtype=np.float32)
+    return np.concatenate([pooled, _hog(thumb), histogram, rows, cols, texture]).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- the card and the head
+
+@dataclass
+class ImageCheckCard(CardFile):
+    """The image-check head's card: its parameters file (JSON arrays, sha256), classes, threshold and
+    how well it did (JSON beside the parameters, ``resources/models/image-checks.json``)."""
+
+    name: str
+    feature_version: str
+    classes: list[str]
+    weights_file: str
+    weights_sha256: str
+    threshold: float
+    task: str = TASK
+    #: The parameters are plain JSON arrays read by numpy: the torch-free bundle ships them.
+    torch_free: bool = True
+    training_data: dict = field(default_factory=dict)
+    validation_metrics: dict = field(default_factory=dict)
+    test_metrics: dict = field(default_factory=dict)
+    intended_use: str = INTENDED_USE
+    notes: str = ""
+    created_by_command: str = ""
+    path: Path | None = field(default=None, repr=False, compare=False)
+
+    REQUIRED = ("name", "feature_version", "classes", "weights_file", "weights_sha256", "threshold")
+
+    @property
+    def weights_path(self) -> Path:
+        return self.beside(self.weights_file)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ImageCheckCard":
+        """The card at ``path``; ``ModelError`` when unreadable, incomplete, of another task, or made
+        for features this engine does not compute."""
+        path = Path(path)
+        data = cls.read_json(path)
+        if not isinstance(data, dict) or data.get("task") != TASK:
+            raise ModelError(f"{path}: not an image-check card (task is not {TASK!r})")
+        card = cls.from_json_data(data, path)
+        if card.feature_version != FEATURE_VERSION:
+            raise ModelError(f"{path}: features {card.feature_version!r}, this engine computes {FEATURE_VERSION!r}")
+        if UPRIGHT not in card.classes:
+            raise ModelError(f"{path}: the classes must include {UPRIGHT!r}")
+        return card
+
+
+def check_card(name_or_path: str | None = None, models_dir: Path | None = None) -> ImageCheckCard:
+    """The bundled image-check card (default ``image-checks``), or a card JSON by path."""
+    return ImageCheckCard.named(name_or_path, DEFAULT_NAME, "image-check model", models_dir)
+
+
+@dataclass(frozen=True)
+class Mlp:
+    """Standardised features -> ReLU hidden layers -> softmax; the parameters are float32 arrays."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """(N, F) features -> (N, classes) float64 probabilities."""
+        h = (np.asarray(x, dtype=np.float32) - self.mean) / self.scale
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = h @ w + b
+            if i < len(self.weights) - 1:
+                h = np.maximum(h, 0.0)
+        h = h.astype(np.float64)
+        h -= h.max(axis=1, keepdims=True)
+        e = np.exp(h)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def to_json(self) -> str:
+        """The parameters as JSON arrays, each float32 value with 9 significant digits (it reads back as
+        the same float32)."""
+        def text(array: np.ndarray) -> str:
+            array = np.asarray(array, np.float32)
+            if array.ndim > 1:
+                return "[" + ",".join(text(row) for row in array) + "]"
+            return "[" + ",".join(f"{float(v):.9g}" for v in array) + "]"
+
+        return ('{"mean":' + text(self.mean) + ',"scale":' + text(self.scale)
+                + ',"weights":[' + ",".join(text(w) for w in self.weights) + "]"
+                + ',"biases":[' + ",".join(text(b) for b in self.biases) + "]}")
+
+    @classmethod
+    def from_json(cls, text: str | bytes, where: object) -> "Mlp":
+        try:
+            data = json.loads(text)
+            arrays = lambda items: tuple(np.asarray(a, dtype=np.float32) for a in items)  # noqa: E731
+            mlp = cls(np.asarray(data["mean"], np.float32), np.asarray(data["scale"], np.float32),
+                      arrays(data["weights"]), arrays(data["biases"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{where}: not image-check parameters ({exc})") from exc
+        return mlp
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """What the checks made of one film: ``reasons`` is ``""`` in scope, else the flagged class
+    (e.g. ``inverted;rotated-180``); ``probabilities`` maps every check class to its probability."""
+
+    reasons: str
+    probabilities: dict[str, float]
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.reasons)
+
+    @property
+    def correctable(self) -> bool:
+        """Whether turning and/or inverting the film would make it upright (no crop, a chest film)."""
+        return self.flagged and all(part == INVERTED or part in ROTATIONS for part in self.reasons.split(";"))
+
+    @property
+    def warning(self) -> str:
+        """The warning for the reader (``""`` in scope)."""
+        if not self.flagged:
+            return ""
+        return f"image check: {describe(self.reasons)}: outside what the model was trained for"
+
+
+class ImageChecker:
+    """The image-check head, loaded lazily from its card; thread-safe."""
+
+    def __init__(self, card: ImageCheckCard):
+        self.card = card
+        self._mlp: Mlp | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> "ImageChecker":
+        """Verify the parameters against the card's sha256 and read them; ``ModelIntegrityError`` /
+        ``ModelError`` otherwise."""
+        with self._lock:
+            if self._mlp is None:
+                data = verified_bytes(self.card.weights_path, self.card.weights_sha256, "image-check parameters")
+                mlp = Mlp.from_json(data, self.card.weights_path)
+                if mlp.weights[-1].shape[1] != len(self.card.classes):
+                    raise ModelError(f"{self.card.weights_path}: {mlp.weights[-1].shape[1]} outputs, "
+                                     f"the card names {len(self.card.classes)} classes")
+                self._mlp = mlp
+        return self
+
+    def probabilities(self, feature_rows: np.ndarray) -> np.ndarray:
+        """(N, F) :func:`features` -> (N, classes) probabilities in the card's class order."""
+        self.load()
+        return self._mlp.probabilities(feature_rows)
+
+    def decide(self, probabilities: np.ndarray) -> ImageCheck:
+        """One row of :meth:`probabilities` -> :class:`ImageCheck` (flagged below the card's threshold)."""
+        probs = {c: float(p) for c, p in zip(self.card.classes, probabilities)}
+        if probs[UPRIGHT] >= self.card.threshold:
+            return ImageCheck("", probs)
+        others = {c: p for c, p in probs.items() if c != UPRIGHT}
+        return ImageCheck(max(others, key=others.get), probs)
+
+    def check(self, image: CxrImage | np.ndarray) -> ImageCheck:
+        """Check one film (a ``CxrImage`` or a 2-D display array)."""
+        return self.decide(self.probabilities(features(thumbnail(image))[None])[0])
+
+
+_DEFAULT: ImageChecker | None = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_checker() -> ImageChecker | None:
+    """The bundled image checker, shared (created on first use); ``None`` when none is bundled or it
+    cannot be read (logged once): the films are then classified without these checks."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            try:
+                _DEFAULT = ImageChecker(check_card()).load()
+            except ModelError as exc:
+                logger.warning("image checks unavailable: %s", exc)
+                _DEFAULT = False  # type: ignore[assignment]
+        return _DEFAULT or None
+
+
+def check_image(image: CxrImage | np.ndarray, checker: ImageChecker | None = None) -> ImageCheck | None:
+    """The bundled (or given) checker's verdict on one film; ``None`` when no checker is available."""
+    checker = checker or default_checker()
+    return checker.check(image) if checker else None
+
+
+# --------------------------------------------------------------------------- corrections
+
+def reoriented(image: CxrImage, reasons: str) -> CxrImage:
+    """A copy of ``image`` shown upright: turned back (stored and modality values, padding, spacing and
+    pixel aspect together) and/or with its display inversion toggled, per ``reasons`` (only
+    :data:`ROTATIONS` and ``inverted`` are undone). The stored values are never changed in place."""
+    from dataclasses import replace
+
+    parts = reasons.split(";")
+    turns = sum(ROTATIONS[part] // 90 for part in parts if part in ROTATIONS) % 4
+    changes: dict = {}
+    if turns:
+        # The film is turned k×90° clockwise; np.rot90 turns counter-clockwise, so k quarter turns undo it.
+        def back(array):
+            return None if array is None else np.ascontiguousarray(np.rot90(array, k=turns))
+
+        changes.update(stored=back(image.stored), modality=back(image.modality), padding=back(image.padding))
+        if turns % 2:
+            swap = lambda pair: None if pair is None else (pair[1], pair[0])  # noqa: E731
+            changes.update(spacing_mm=swap(image.spacing_mm), pixel_aspect_ratio=swap(image.pixel_aspect_ratio))
+    if INVERTED in parts:
+        changes["invert"] = not image.invert
+    return replace(image, **changes) if changes else image
+
+
+def corrected_display(display: np.ndarray, reasons: str) -> np.ndarray:
+    """The [0, 1] display array as it would look upright: turned back and/or inverted per ``reasons``
+    (only :data:`ROTATIONS` and ``inverted`` are undone)."""
+    out = np.asarray(display)
+    parts = reasons.split(";")
+    for part in parts:
+        if part in ROTATIONS:
+            # The film is turned k×90° clockwise: np.rot90 turns counter-clockwise, so k quarter turns undo it.
+            out = np.rot90(out, k=ROTATIONS[part] // 90)
+    if INVERTED in parts:
+        out = (1.0 - out) if out.dtype.kind == "f" else (np.iinfo(out.dtype).max - out)
+    return np.ascontiguousarray(out)

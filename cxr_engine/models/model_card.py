@@ -1,0 +1,193 @@
+"""Model cards: the JSON beside each weights file that says what the weights are and may be used for."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import ModelError
+from ..pixels.preprocessing import check_preprocessing_version
+from .registry import get_architecture
+
+CLASSES = ("normal", "pneumonia", "covid")
+CLASS_DISPLAY_NAMES = {"normal": "Normal", "pneumonia": "Pneumonia", "covid": "COVID-19"}
+INTENDED_USE = "Research use only; not a medical device. Not for diagnosis or treatment decisions."
+
+
+class CardFile:
+    """What every model card does with its JSON file (the classifier's :class:`ModelCard` and the lung
+    model's ``lung_fields.LungModelCard``): files named relative to the card's folder, written
+    atomically, read back with the fields it must have (``REQUIRED``) checked.
+
+    For dataclasses with a ``path`` field (the card's JSON, not saved in it).
+    """
+
+    REQUIRED: tuple[str, ...] = ()
+
+    def beside(self, name: str) -> Path:
+        """``name`` in the card's folder (the working directory for a card never saved or loaded)."""
+        return (self.path.parent if self.path else Path.cwd()) / name
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("path")
+        return json.dumps(data, indent=2) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        """Write the card atomically to ``path`` and remember it there."""
+        from ..outputs.atomic import write_text_atomic
+
+        write_text_atomic(Path(path), self.to_json())
+        self.path = Path(path)
+
+    @staticmethod
+    def read_json(path: Path) -> dict:
+        """The card file's JSON; ``ModelError`` when it cannot be read or parsed."""
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{path}: cannot read model card ({exc})") from exc
+
+    @classmethod
+    def named(cls, name_or_path: str | None, default_name: str, what: str, models_dir: Path | None = None):
+        """The card ``<name_or_path or default_name>.json`` in the models folder (default: the bundled
+        one), or a card JSON by path; ``ModelError`` naming ``what`` when there is none."""
+        if name_or_path and Path(name_or_path).suffix == ".json":
+            return cls.load(name_or_path)
+        from ..resources import models_dir as default_dir
+
+        path = Path(models_dir or default_dir()) / f"{name_or_path or default_name}.json"
+        if not path.exists():
+            raise ModelError(f"{path}: no {what} bundled")
+        return cls.load(path)
+
+    @classmethod
+    def from_json_data(cls, data: dict, path: Path):
+        """The card from its JSON object, remembered at ``path``; ``ModelError`` when it is not an object
+        or lacks a ``REQUIRED`` field. Unknown keys are ignored (cards written by later versions)."""
+        if not isinstance(data, dict):
+            raise ModelError(f"{path}: a model card must be a JSON object")
+        missing = [f for f in cls.REQUIRED if f not in data]
+        if missing:
+            raise ModelError(f"{path}: model card lacks {', '.join(missing)}")
+        known = {f for f in cls.__dataclass_fields__ if f != "path"}
+        card = cls(**{k: v for k, v in data.items() if k in known})
+        card.path = path
+        return card
+
+
+@dataclass
+class ModelCard(CardFile):
+    """Everything needed to rebuild, verify and honestly present one set of weights."""
+
+    name: str
+    architecture: str
+    classes: list[str]
+    input_size: int
+    in_chans: int
+    mean: list[float]
+    std: list[float]
+    preprocessing_version: str
+    weights_file: str
+    weights_sha256: str
+    weights_dtype: str = "float32"
+    onnx_file: str = ""  # the same network exported for ONNX Runtime (training.export_onnx); optional
+    onnx_sha256: str = ""
+    temperature: float = 1.0
+    meets_bar: bool = False
+    training_data: dict = field(default_factory=dict)
+    test_metrics: dict = field(default_factory=dict)
+    validation_metrics: dict = field(default_factory=dict)
+    licence: str = ""
+    intended_use: str = INTENDED_USE
+    notes: str = ""
+    created_by_command: str = ""
+    path: Path | None = field(default=None, repr=False, compare=False)
+
+    REQUIRED = ("name", "architecture", "classes", "input_size", "in_chans", "mean", "std",
+                "preprocessing_version", "weights_file", "weights_sha256")
+
+    @property
+    def weights_path(self) -> Path:
+        """The weights file, relative to the card's folder."""
+        return self.beside(self.weights_file)
+
+    @property
+    def onnx_path(self) -> Path | None:
+        """The ONNX export, relative to the card's folder; ``None`` when the card names none."""
+        return self.beside(self.onnx_file) if self.onnx_file else None
+
+    def display_classes(self) -> list[str]:
+        return [CLASS_DISPLAY_NAMES.get(c, c) for c in self.classes]
+
+    def summary(self) -> str:
+        """One line for status bars, CSV rows and reports."""
+        acc = self.test_metrics.get("accuracy")
+        score = f", test accuracy {acc:.3f}" if isinstance(acc, (int, float)) else ""
+        bar = "" if self.meets_bar else " (below the project's bar)"
+        return f"{self.name} [{self.architecture}, {self.input_size}px{score}]{bar}"
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ModelCard":
+        """The classifier card at ``path``; ``ModelError`` when it is unreadable, incomplete or
+        inconsistent, or another task's card (the lung model's)."""
+        path = Path(path)
+        data = cls.read_json(path)
+        if isinstance(data, dict) and data.get("task", "classification") != "classification":
+            # e.g. the lung segmentation model's card (cxr_engine.models.lung_fields): never a classifier
+            raise ModelError(f"{path}: a {data['task']} model card, not a classifier's")
+        card = cls.from_json_data(data, path)
+        card.validate()
+        return card
+
+    def validate(self) -> None:
+        """Raise ``ModelError`` when the card is inconsistent."""
+        where = self.path or self.name
+        try:
+            get_architecture(self.architecture)
+        except KeyError as exc:
+            raise ModelError(f"{where}: {exc.args[0]}") from None
+        if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
+            raise ModelError(f"{where}: mean/std must have {self.in_chans} values")
+        if not self.classes or len(set(self.classes)) != len(self.classes):
+            raise ModelError(f"{where}: classes must be a non-empty list of unique names")
+        if self.temperature <= 0:
+            raise ModelError(f"{where}: temperature must be positive, got {self.temperature}")
+        try:
+            check_preprocessing_version(self.preprocessing_version, where)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
+
+
+def list_bundled(models_dir: Path | None = None) -> list[ModelCard]:
+    """Every readable model card in ``models_dir`` (default: the bundled ``resources/models``)."""
+    from ..resources import models_dir as default_dir
+
+    folder = Path(models_dir) if models_dir else default_dir()
+    cards = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            cards.append(ModelCard.load(path))
+        except ModelError:
+            continue
+    return cards
+
+
+def default_card(models_dir: Path | None = None) -> ModelCard | None:
+    """The model offered first: among cards that meet the bar, the best validation macro-F1."""
+    eligible = [c for c in list_bundled(models_dir) if c.meets_bar]
+    if not eligible:
+        return None
+    return max(eligible, key=lambda c: c.validation_metrics.get("macro_f1", 0.0))
+
+
+def find_card(name_or_path: str, models_dir: Path | None = None) -> ModelCard:
+    """A bundled model by name, or a card JSON by path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".json" and candidate.exists():
+        return ModelCard.load(candidate)
+    for card in list_bundled(models_dir):
+        if card.name == name_or_path:
+            return card
+    names = ", ".join(c.name for c in list_bundled(models_dir)) or "none"
+    raise ModelError(f"no bundled model named {name_or_path!r} (bundled: {names})")

@@ -1,0 +1,111 @@
+"""Is this image something the model was made for? Plain warnings shown next to every result.
+
+The model was trained on frontal (PA/AP) chest radiographs of young children (1–5 years) and
+adults. Warnings never quote identifying values (such as the age), so they are safe to print in
+de-identified reports.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..pixels.image import CxrImage
+
+LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "XTABLE"}
+#: The out-of-scope reason (``cxr_engine.models.scope_score.out_of_scope``) of a film whose header records a lateral view.
+LATERAL = "lateral"
+CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO", "PORT CHEST", "CHEST_LAT", "CHEST PA"}
+RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR", "OT", ""}
+TRAINING_AGES = "children aged 1–5 years and adults"
+#: A display image whose 0.5th–99.5th percentile span (the model input's contrast stretch,
+#: ``preprocessing.STRETCH_PERCENTILES``) is below this share of the display range holds no film.
+UNIFORM_SPAN = 0.02
+NO_CONTENT_WARNING = "the image is nearly uniform (no visible film): no class can mean anything"
+#: Secondary Capture storage SOP classes (PS3.4 B.5): converted, digitised or screen-captured images.
+SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
+
+
+def age_in_years(age: str) -> float | None:
+    """DICOM Age String (``nnnD/W/M/Y``, PS3.5 Table 6.2-1) in years; bare numbers are years."""
+    match = re.fullmatch(r"\s*(\d{1,3})\s*([DWMY]?)\s*", age or "", flags=re.IGNORECASE)
+    if not match:
+        return None
+    value, unit = int(match.group(1)), (match.group(2) or "Y").upper()
+    return value / {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}[unit]
+
+
+def is_lateral(view_position: str) -> bool:
+    """Whether a View Position (0018,5101) value names a lateral (or cross-table / decubitus) view."""
+    view = (view_position or "").strip().upper()
+    return view in LATERAL_VIEWS or "LAT" in view
+
+
+def header_scope_reasons(view_position: str) -> str:
+    """The out-of-scope reasons the header alone gives: :data:`LATERAL` for a lateral View Position
+    (the image checks cannot tell a lateral film; none were there to learn from), else ``""``."""
+    return LATERAL if is_lateral(view_position) else ""
+
+
+def assess(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
+    """Warnings about view, body part, modality, age and size (empty when nothing is off)."""
+    meta = image.metadata
+    warnings = []
+    if is_lateral(meta.view_position):
+        warnings.append("lateral view: the model is made for frontal (PA/AP) chest films")
+    body_part = meta.body_part.strip().upper()
+    if body_part and body_part not in CHEST_BODY_PARTS:
+        warnings.append(f"body part {body_part}: the model is made for chest films")
+    modality = meta.modality.strip().upper()
+    if modality not in RADIOGRAPH_MODALITIES:
+        warnings.append(f"modality {modality} is not a projection radiograph")
+    if meta.sop_class_uid == SECONDARY_CAPTURE_PREFIX or meta.sop_class_uid.startswith(SECONDARY_CAPTURE_PREFIX + "."):
+        warnings.append("secondary capture: a converted or digitised copy, not the original radiograph")
+    years = age_in_years(meta.patient_age)
+    if years is not None and (years < 1 or 6 <= years < 18):
+        warnings.append(f"patient age outside the training data ({TRAINING_AGES})")
+    if is_nearly_uniform(image):
+        warnings.append(NO_CONTENT_WARNING)
+    # The physical extent at square pixels: a 220×440 image with rows twice as far apart is 440×440.
+    if input_size and min(image.display_shape) < input_size:
+        warnings.append(f"image smaller than the model input ({input_size} px): detail is missing")
+    return tuple(warnings)
+
+
+def is_nearly_uniform(image: CxrImage) -> bool:
+    """Whether the display image (padding left out) spans less than ``UNIFORM_SPAN`` of [0, 1]
+    between its 0.5th and 99.5th percentiles: a blank, black, white or one-pixel image, which the
+    model would still give a confident-looking class."""
+    from ..pixels.preprocessing import STRETCH_PERCENTILES
+
+    values, padding = image.display_sample()
+    if padding is not None:
+        kept = values[~padding]
+        values = kept if kept.size else values
+    if values.size < 2:
+        return True
+    low, high = np.percentile(values, STRETCH_PERCENTILES)
+    return bool(high - low < UNIFORM_SPAN)
+
+
+#: Modalities of projection radiographs (PS3.3 C.7.3.1.1.1): the lung outline and the CTR are drawn on these.
+PROJECTION_MODALITIES = {"CR", "DX", "DR", "RG"}
+
+
+def lung_fields_refusal(image: CxrImage) -> str:
+    """Why the lung outline and the cardiothoracic ratio are not offered on ``image``; ``""`` when
+    they are: on projection radiographs only, a DICOM with Modality CR, DX, DR or RG, or a PNG/JPEG
+    (no header to say otherwise); never on CT, MR, US, NM, PT, RT, SEG, … where the lung model
+    would outline whatever looks like a lung (e.g. around a vertebra on an axial CT slice)."""
+    if image.source_format != "dicom":
+        return ""
+    modality = image.metadata.modality.strip().upper()
+    if modality in PROJECTION_MODALITIES:
+        return ""
+    what = f"this is {modality}" if modality else "this DICOM file records no modality"
+    return f"lung fields are drawn on chest radiographs only ({what})"
+
+
+def image_warnings(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
+    """The reader's warnings (decoding, windows, colour) followed by the suitability ones."""
+    return tuple(image.warnings) + assess(image, input_size)

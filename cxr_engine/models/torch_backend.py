@@ -1,0 +1,127 @@
+"""Classification and Grad-CAM for one image or a batch, on CUDA when present, else the CPU."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+
+from ..pixels.image import CxrImage
+from .model_card import ModelCard
+from .classifier import (
+    CamResult,
+    CardBackedClassifier,
+    Prediction,
+    display_of,
+    heatmap_in_image_geometry,
+    prediction_from_logits,
+)
+from .registry import get_architecture, resolve_layer
+
+__all__ = ["CamResult", "Classifier", "Prediction", "resolve_device"]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(requested: str = "auto") -> str:
+    """``auto`` → ``cuda`` when a GPU is usable, else ``cpu``; anything else is checked and kept."""
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but no usable GPU is present")
+    if requested != "cpu" and not requested.startswith("cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda[:N], got {requested!r}")
+    return requested
+
+
+class Classifier(CardBackedClassifier):
+    """A bundled model ready to classify; loads lazily and is safe to share between threads.
+
+    One lock serialises model use: torch modules with Grad-CAM hooks are not re-entrant.
+    """
+
+    def __init__(self, card: ModelCard, device: str = "auto", model=None):
+        self.card = card
+        self.requested_device = device
+        self._model = model
+        self._device: str | None = None
+        self._cam = None
+        self._lock = threading.RLock()
+
+    @property
+    def device(self) -> str:
+        """The device in use (resolves ``auto`` without loading the model)."""
+        if self._device is None:
+            self._device = resolve_device(self.requested_device)
+        return self._device
+
+    def device_description(self) -> str:
+        import torch
+
+        if self.device.startswith("cuda"):
+            return f"CUDA ({torch.cuda.get_device_name(torch.device(self.device))})"
+        return "CPU"
+
+    def load(self) -> "Classifier":
+        """Load and verify the weights now (otherwise the first prediction does it)."""
+        with self._lock:
+            if self._cam is not None:
+                return self
+            from pytorch_grad_cam import GradCAM
+
+            from .weights import load_model
+
+            if self._model is None:
+                self._model = load_model(self.card)
+                logger.info("loaded model %s on %s", self.card.name, self.device)
+            self._model = self._model.eval().to(self.device)
+            layer = resolve_layer(self._model, get_architecture(self.card.architecture).cam_layer)
+            # One CAM object for the classifier's life: its hooks are registered once, here.
+            self._cam = GradCAM(model=self._model, target_layers=[layer])
+        return self
+
+    def _logits(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        with self._lock:
+            self.load()
+            with torch.no_grad():
+                # Calling through the CAM's wrapper resets its activation buffers each time,
+                # so a forward pass without CAM never grows them.
+                logits = self._cam.activations_and_grads(torch.from_numpy(batch).to(self.device))
+            self._cam.activations_and_grads.activations = []
+        return logits.float().cpu().numpy()
+
+    def predict_with_cam(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> CamResult:
+        """Prediction and Grad-CAM heat-map from one forward/backward pass.
+
+        ``target_class`` defaults to the predicted class.
+        """
+        import torch
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        display = display_of(image)
+        batch, frame = self.prepare(image, display)
+        tensor = torch.from_numpy(batch[None])
+        with self._lock:
+            self.load()
+            # targets=None lets the CAM target the predicted class from the same forward pass.
+            targets = None if target_class is None else [ClassifierOutputTarget(self.classes.index(target_class))]
+            with torch.enable_grad():
+                cams = self._cam(input_tensor=tensor, targets=targets)
+            logits = self._cam.outputs.detach().float().cpu().numpy()
+            self._cam.activations_and_grads.activations = []
+            self._cam.activations_and_grads.gradients = []
+        target_index = self._target_index(logits[0], target_class)
+        heatmap = heatmap_in_image_geometry(cams[0], display.shape, frame.box)
+        return CamResult(heatmap, self.classes[target_index], prediction_from_logits(self.card, logits[0]))
+
+    def close(self) -> None:
+        """Remove the Grad-CAM hooks and drop the model."""
+        with self._lock:
+            if self._cam is not None:
+                self._cam.activations_and_grads.release()
+                self._cam = None
+            self._model = None

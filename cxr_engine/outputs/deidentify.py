@@ -1,0 +1,237 @@
+"""What a report may show about the patient and study, per DICOM PS3.15 Annex E.
+
+The report's identification block and the reader's free text are the two places where a
+patient's identity could leak into an exported PDF. This module decides both, so the rule
+lives in one place:
+
+* ``report_identifiers`` gives the rows of the identification block. De-identified, it
+  applies the Basic Application Level Confidentiality Profile (PS3.15 Table E.1-1) to every
+  attribute of ``ImageMetadata``: attributes the profile removes (X), empties (Z) or replaces
+  by new UIDs (U) are left out; only attributes the profile does not list are shown.
+* ``redact_text`` removes the patient's name parts, IDs and birth date from free text that a
+  person wrote (the reader's comment, text notes): every name component goes, wherever it stands,
+  so "patient Test Lateral" loses both words even when they are ordinary words.
+* ``redact_generated_text`` does the same for the app's own messages (suitability warnings), which
+  are written from a fixed vocabulary ("lateral view: ...") plus values from the file: there, IDs,
+  accession number and birth date go wherever they stand, the full name (two or more components,
+  in any order, with or without a comma or carets) goes wherever it stands, and a single name
+  component goes only inside a path or file-name token (one holding "/", "\\", "_", a dot between
+  letters, or a digit), where the file's name carries it. So a patient named "Test^Lateral" keeps
+  "lateral view" in the warnings, while "/data/Lateral_Test/1.dcm" and "Test Lateral" go.
+
+Patient's Sex (0010,0040; Z) and Patient's Age (0010,1010; X) are removed by default, as the
+basic profile requires; ``retain_patient_characteristics=True`` keeps them, which is what the
+profile's *Retain Patient Characteristics Option* permits (Table E.1-1, "Rtn. Pat. Chars.").
+Study date and time are dropped, not coarsened: the basic profile empties them, and a
+"year only" note would need the *Retain Longitudinal Temporal Information* option.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+
+from ..display_text import format_person_name, printable
+from ..pixels.image import ImageMetadata
+
+__all__ = ["IDENTIFYING_FIELDS", "RETAINED_FIELDS", "REDACTED", "report_identifiers", "redact_text",
+           "redact_generated_text", "full_name_patterns",
+           "identifying_terms", "name_parts", "date_spellings", "format_person_name", "format_date",
+           "format_time", "format_age"]
+
+#: ``ImageMetadata`` field → (DICOM tag, Annex E basic-profile action code).
+IDENTIFYING_FIELDS: dict[str, tuple[str, str]] = {
+    "patient_name": ("(0010,0010)", "Z"),
+    "patient_id": ("(0010,0020)", "Z"),
+    "patient_birth_date": ("(0010,0030)", "Z"),
+    "patient_sex": ("(0010,0040)", "Z"),
+    "patient_age": ("(0010,1010)", "X"),
+    "study_instance_uid": ("(0020,000D)", "U"),
+    "study_date": ("(0008,0020)", "Z"),
+    "study_time": ("(0008,0030)", "Z"),
+    "study_description": ("(0008,1030)", "X"),
+    "accession_number": ("(0008,0050)", "Z"),
+    "series_instance_uid": ("(0020,000E)", "U"),
+    "series_description": ("(0008,103E)", "X"),
+    "sop_instance_uid": ("(0008,0018)", "U"),
+    "institution_name": ("(0008,0080)", "X/Z/D"),
+}
+
+#: Fields that Table E.1-1 does not list: kept in a de-identified report.
+RETAINED_FIELDS: tuple[str, ...] = (
+    "series_number", "instance_number", "modality", "body_part", "view_position", "manufacturer",
+    "sop_class_uid",
+)
+
+#: Kept only with the Retain Patient Characteristics Option.
+PATIENT_CHARACTERISTICS: tuple[str, ...] = ("patient_sex", "patient_age")
+
+REDACTED = "[removed]"
+
+_SEX = {"M": "Male", "F": "Female", "O": "Other"}
+_AGE_UNITS = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
+# Name components that identify: family, given, middle (prefix and suffix, e.g. "Dr", do not).
+_IDENTIFYING_NAME_COMPONENTS = 3
+_MIN_PART_LENGTH = 2
+
+
+def report_identifiers(
+    metadata: ImageMetadata, deidentify: bool, *, retain_patient_characteristics: bool = False
+) -> list[tuple[str, str]]:
+    """(label, value) rows for a report's identification block, in display order.
+
+    Rows whose value is absent are omitted; control characters show as U+FFFD
+    (``display_text.printable``). With ``deidentify``, every field in
+    ``IDENTIFYING_FIELDS`` is left out (sex and age stay when ``retain_patient_characteristics``).
+    """
+    hidden = _hidden_fields(deidentify, retain_patient_characteristics)
+    m = {f.name: ("" if f.name in hidden else getattr(metadata, f.name)) for f in fields(metadata)}
+    rows = [
+        ("Patient", format_person_name(m["patient_name"])),
+        ("Patient ID", m["patient_id"]),
+        ("Birth date", format_date(m["patient_birth_date"])),
+        ("Sex", _SEX.get(m["patient_sex"].upper(), m["patient_sex"])),
+        ("Age", format_age(m["patient_age"])),
+        ("Accession number", m["accession_number"]),
+        ("Study date", _join(format_date(m["study_date"]), format_time(m["study_time"]))),
+        ("Study", m["study_description"]),
+        ("Series", _join(m["series_number"], m["series_description"], sep=" · ")),
+        ("Instance", m["instance_number"]),
+        ("Modality / view", _join(m["modality"], m["view_position"], m["body_part"], sep=" · ")),
+        ("Institution", m["institution_name"]),
+        ("Manufacturer", m["manufacturer"]),
+        ("Study UID", m["study_instance_uid"]),
+        ("Series UID", m["series_instance_uid"]),
+        ("Image UID", m["sop_instance_uid"]),
+    ]
+    return [(label, printable(value)) for label, value in rows if value]
+
+
+def redact_text(text: str, metadata: ImageMetadata) -> str:
+    """``text`` with the patient's name parts, patient ID, accession number and birth date
+    replaced by ``REDACTED``, case-insensitively.
+
+    Name parts come from the DICOM PN value (``FAMILY^GIVEN^MIDDLE^PREFIX^SUFFIX``, with
+    ``=``-separated alphabetic/ideographic/phonetic groups); parts shorter than two characters
+    are ignored. A match must not be glued to other letters or digits, so "Al" does not eat
+    "normal".
+    """
+    terms = identifying_terms(metadata)
+    if not text or not terms:
+        return text
+    alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
+    return pattern.sub(REDACTED, text)
+
+
+def redact_generated_text(text: str, metadata: ImageMetadata) -> str:
+    """``text``, one of the app's own messages (a suitability warning), with the patient's ID,
+    accession number, birth date and full name replaced by ``REDACTED`` wherever they stand, and a
+    single name component only inside a path or file-name token (see the module docstring): the
+    message's own words ("lateral", "normal") stay even when the patient's name is one of them.
+    Case-insensitive.
+    """
+    if not text:
+        return text
+    whole = {v.strip() for v in (metadata.patient_id, metadata.accession_number)}
+    whole.update(date_spellings(metadata.patient_birth_date))
+    text = _substitute(text, [re.escape(t) for t in whole if len(t) >= _MIN_PART_LENGTH])
+    text = _substitute(text, full_name_patterns(metadata.patient_name))
+    parts = [re.escape(p) for p in name_parts(metadata.patient_name)]
+    if not parts:
+        return text
+    return re.sub(r"\S+", lambda token: _substitute(token.group(0), parts) if _PATH_LIKE.search(token.group(0))
+                  else token.group(0), text)
+
+
+#: A token that names a file or folder rather than being a word of a sentence.
+_PATH_LIKE = re.compile(r"[/\\_]|\w\.\w|\d")
+
+
+def full_name_patterns(person_name: str) -> list[str]:
+    """Regular expressions for the spellings of a DICOM PN value's full name in text: family, given
+    and middle name (when two or more are present) in the orders "FAMILY GIVEN MIDDLE",
+    "FAMILY, GIVEN", "GIVEN MIDDLE FAMILY", "GIVEN FAMILY", separated by spaces, commas, carets or
+    underscores; one per ``=`` group. A one-component name gives none."""
+    patterns = []
+    for group in person_name.split("="):
+        family, given, middle = ([c.strip() for c in group.split("^")] + ["", ""])[:3]
+        if not (family and given):
+            continue
+        orders = [(family, given, middle), (family, given), (given, middle, family), (given, family)]
+        for order in orders:
+            words = [w for w in order if w]
+            patterns.append(r"[\s,^_]+".join(re.escape(w) for w in words))
+    return sorted(set(patterns), key=len, reverse=True)
+
+
+def _substitute(text: str, alternatives: list[str]) -> str:
+    if not text or not alternatives:
+        return text
+    pattern = re.compile(rf"(?<![^\W_])(?:{'|'.join(alternatives)})(?![^\W_])", re.IGNORECASE)
+    return pattern.sub(REDACTED, text)
+
+
+def identifying_terms(metadata: ImageMetadata) -> set[str]:
+    """Every string ``redact_text`` removes for this patient."""
+    terms = set(name_parts(metadata.patient_name))
+    terms.update(v.strip() for v in (metadata.patient_id, metadata.accession_number))
+    terms.update(date_spellings(metadata.patient_birth_date))
+    return {t for t in terms if len(t) >= _MIN_PART_LENGTH}
+
+
+def name_parts(person_name: str) -> list[str]:
+    """The identifying pieces of a DICOM PN value: each whole component and each word in it."""
+    parts = []
+    for group in person_name.split("="):
+        components = group.split("^")
+        if len(components) == 1:
+            components = [group]  # free-form names ("Jane Doe", "Anonymized") have no carets
+        for component in components[:_IDENTIFYING_NAME_COMPONENTS]:
+            component = component.strip()
+            words = re.split(r"[\s,]+", component)
+            parts.extend(p for p in [component, *words] if len(p) >= _MIN_PART_LENGTH)
+    return parts
+
+
+def date_spellings(value: str) -> list[str]:
+    """Common spellings of a DICOM DA value (``YYYYMMDD``): ISO, dotted, slashed, both orders."""
+    value = value.strip()
+    if not re.fullmatch(r"\d{8}", value):
+        return [value] if value else []
+    y, m, d = value[:4], value[4:6], value[6:]
+    return [value, f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{y}.{m}.{d}",
+            f"{d}.{m}.{y}", f"{d}/{m}/{y}", f"{d}-{m}-{y}", f"{m}/{d}/{y}", f"{m}-{d}-{y}"]
+
+
+def format_date(value: str) -> str:
+    """DICOM DA ``YYYYMMDD`` → ``YYYY-MM-DD``; anything else unchanged."""
+    value = value.strip()
+    return f"{value[:4]}-{value[4:6]}-{value[6:]}" if re.fullmatch(r"\d{8}", value) else value
+
+
+def format_time(value: str) -> str:
+    """DICOM TM ``HHMMSS.frac`` → ``HH:MM``; anything else unchanged."""
+    value = value.strip()
+    return f"{value[:2]}:{value[2:4]}" if re.match(r"\d{4}", value) else value
+
+
+def format_age(value: str) -> str:
+    """DICOM AS ``062Y`` → ``62 years``; a bare number is taken as years."""
+    value = value.strip()
+    match = re.fullmatch(r"(\d{1,3})([DWMY])?", value.upper())
+    if not match:
+        return value
+    return f"{int(match.group(1))} {_AGE_UNITS[match.group(2) or 'Y']}"
+
+
+def _hidden_fields(deidentify: bool, retain_patient_characteristics: bool) -> set[str]:
+    if not deidentify:
+        return set()
+    hidden = set(IDENTIFYING_FIELDS)
+    if retain_patient_characteristics:
+        hidden -= set(PATIENT_CHARACTERISTICS)
+    return hidden
+
+
+def _join(*values: str, sep: str = " ") -> str:
+    return sep.join(v for v in values if v)

@@ -1,0 +1,92 @@
+"""The Comprehensive SR of one classification: a TID 1500 Measurement Report (highdicom) whose one
+measurement group (TID 1501) names the algorithm (TID 4019: model name and version), holds each
+class's probability, the most probable class as the group's Finding (SNOMED CT), the out-of-scope
+flag with each suitability warning, and references the source image.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from highdicom.sr import (
+    AlgorithmIdentification,
+    ComprehensiveSR,
+    DeviceObserverIdentifyingAttributes,
+    Measurement,
+    MeasurementReport,
+    MeasurementsAndQualitativeEvaluations,
+    ObservationContext,
+    ObserverContext,
+    QualitativeEvaluation,
+    RelationshipTypeValues,
+    SourceImageForMeasurementGroup,
+    TextContentItem,
+    TrackingIdentifier,
+)
+from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
+
+from ...models.classifier import Prediction
+from . import codes as cxr_codes
+
+TRACKING_LABEL = "CXR Reader classification"
+
+
+def algorithm_identification(model_name: str, model_version: str, parameters: Sequence[str] = ()) -> AlgorithmIdentification:
+    """TID 4019 for a model: ``model_version`` is e.g. the weights' SHA-256 prefix (LO: 64 characters)."""
+    return AlgorithmIdentification(name=model_name[:64], version=model_version[:64],
+                                   parameters=[p[:64] for p in parameters] or None)
+
+
+def build_structured_report(reference: Dataset, prediction: Prediction, *, model_version: str,
+                            warnings: Sequence[str], series_instance_uid: str, series_number: int,
+                            sop_instance_uid: str, instance_number: int, manufacturer: str,
+                            device_uid: str, software_version: str, parameters: Sequence[str] = ()) -> ComprehensiveSR:
+    """The Comprehensive SR (PS3.3 A.35.3) for ``prediction`` of the image ``reference`` describes.
+
+    ``reference`` (``source.reference_dataset``) gives the patient, study and the source image,
+    which is the SR's evidence and the measurement group's source image. Probabilities are
+    measurements in UCUM unit "1" (0–1), one per class, named by the private concepts
+    "Probability of <class>" (``codes.probability_concept``). ``warnings`` become the out-of-scope
+    flag (Yes when any) and one TEXT item each.
+    """
+    algorithm = algorithm_identification(prediction.model_name, model_version, parameters)
+    device = ObserverContext(
+        observer_type=codes.DCM.Device,
+        observer_identifying_attributes=DeviceObserverIdentifyingAttributes(
+            uid=device_uid, name="CXR Reader", manufacturer_name=manufacturer, model_name=prediction.model_name[:64]),
+    )
+    measurements = [
+        Measurement(name=cxr_codes.probability_concept(cls), value=float(p), unit=cxr_codes.NO_UNITS)
+        for cls, p in zip(prediction.classes, prediction.probabilities)
+    ]
+    evaluations = [QualitativeEvaluation(name=cxr_codes.OUT_OF_SCOPE, value=cxr_codes.YES if warnings else cxr_codes.NO)]
+    group = MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=TrackingIdentifier(identifier=TRACKING_LABEL),
+        algorithm_id=algorithm,
+        # TID 1501 row 3, (121071, DCM, "Finding"): the most probable class.
+        finding_type=cxr_codes.finding_concept(prediction.label),
+        measurements=measurements,
+        qualitative_evaluations=evaluations,
+        source_images=[SourceImageForMeasurementGroup(reference.SOPClassUID, reference.SOPInstanceUID)],
+    )
+    container = group[0]
+    for warning in warnings:
+        container.ContentSequence.append(TextContentItem(
+            name=cxr_codes.SUITABILITY_WARNING, value=warning[:1024],
+            relationship_type=RelationshipTypeValues.CONTAINS))
+    report = MeasurementReport(
+        observation_context=ObservationContext(observer_device_context=device),
+        procedure_reported=cxr_codes.PLAIN_CHEST_XRAY,
+        imaging_measurements=[group],
+    )
+    sr = ComprehensiveSR(
+        evidence=[reference], content=report[0], series_instance_uid=series_instance_uid,
+        series_number=series_number, sop_instance_uid=sop_instance_uid, instance_number=instance_number,
+        manufacturer=manufacturer, is_complete=True, is_final=False, is_verified=False,
+        series_description="CXR Reader AI result (research use only)",
+        software_versions=software_version, coding_schemes=[cxr_codes.private_scheme_item()],
+    )
+    for keyword in ("PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence"):
+        if keyword in reference:
+            setattr(sr, keyword, reference[keyword].value)
+    return sr

@@ -1,0 +1,267 @@
+"""Writes the DICOM outputs of classified films into a folder: per film a Secondary Capture, a
+Comprehensive SR and an Encapsulated PDF, each kind in one series per study, program version and
+model, with UIDs derived from what each object shows, so that a rerun sent again duplicates nothing.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import warnings as warnings_module
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
+
+from ...errors import CxrError
+from ...pixels.image import CxrImage
+from ...models.classifier import CamResult
+from .source import Deidentifier, read_source_header, reference_dataset, settle_character_set
+
+logger = logging.getLogger(__name__)
+
+#: Output kinds in writing order, with the series number each gets in its study. ``gsps`` (the
+#: reader's annotations) is written only when there are marks to show.
+KINDS: dict[str, int] = {"sc": 9901, "sr": 9902, "pdf": 9903, "gsps": 9904}
+MANUFACTURER = "CXR Reader project"
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+class DicomOutputError(CxrError):
+    """One film's DICOM outputs could not be made or written; names the film and the reason."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class WrittenObject:
+    """One DICOM object on disk: ``kind`` is ``sc``, ``sr``, ``pdf`` or ``gsps``."""
+
+    kind: str
+    path: Path
+    sop_instance_uid: str
+    study_instance_uid: str
+
+
+@dataclass
+class _Series:
+    uid: str
+    number: int
+    next_instance: int = 1
+
+
+@dataclass
+class DicomOutputWriter:
+    """Makes and writes the DICOM outputs of one session (a CLI run, one export from the app).
+
+    ``card`` is the classifier's ``ModelCard``. With ``deidentify`` every object carries only what
+    PS3.15 Annex E's basic profile lets through (``source.Deidentifier``; the same new study UID
+    for every film of a study) and the PDF is the de-identified report. ``kinds`` chooses the
+    objects (default all). Files are written atomically; a folder that holds the source film is
+    refused, so nothing is ever written into a source folder.
+    """
+
+    folder: Path
+    card: object
+    deidentify: bool = False
+    retain_patient_characteristics: bool = False
+    kinds: Sequence[str] = ("sc", "sr", "pdf", "gsps")
+    _deidentifier: Deidentifier | None = field(default=None, init=False, repr=False)
+    _series: dict[tuple[str, str], _Series] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self):
+        self.folder = Path(self.folder)
+        self.kinds = tuple(self.kinds)
+        unknown = set(self.kinds) - set(KINDS)
+        if unknown:
+            raise ValueError(f"unknown DICOM output kinds {sorted(unknown)} (known: {', '.join(KINDS)})")
+        if self.deidentify:
+            self._deidentifier = Deidentifier(self.retain_patient_characteristics)
+
+    @property
+    def software_version(self) -> str:
+        from ... import __version__
+
+        return f"CXR Reader {__version__}"
+
+    @property
+    def model_version(self) -> str:
+        return f"weights sha256:{self.card.weights_sha256[:16]}"
+
+    def write(self, image: CxrImage, cam: CamResult, *, warnings: Sequence[str] = (), stem: str | None = None,
+              displayed_rgb: np.ndarray | None = None, pdf: bytes | None = None, marks: Sequence = (),
+              window: tuple[float, float] | None = None, inverted: bool | None = None) -> list[WrittenObject]:
+        """Make and write the outputs for one classified film; raises ``DicomOutputError``.
+
+        ``cam`` holds the prediction and the heat-map shown. ``displayed_rgb`` (uint8 (H, W, 3),
+        square pixels) is the film as the reader saw it, heat-map included; by default the film's
+        own window with the heat-map at the usual opacity. ``pdf`` is the report to encapsulate;
+        by default a one-page report of this film (de-identified when the writer is).
+        ``stem`` names the files (``<stem>_sc.dcm``...), by default the film's file name. ``marks``
+        (``presentation_state.Mark`` or anything with ``kind``, ``points``, ``text``) and ``window``
+        ((centre, width) in modality units) make the Grayscale Softcopy Presentation State when
+        ``gsps`` is among the kinds and there is a mark; ``inverted`` says the film was shown with
+        high values dark (default: as the film asks, ``image.invert``).
+        """
+        source_path = Path(image.path)
+        try:
+            if self._holds(source_path):
+                raise DicomOutputError(source_path, f"the DICOM output folder {self.folder} holds the source "
+                                                    "film; choose a folder outside the source folders")
+            header = read_source_header(source_path)
+            reference = reference_dataset(header, self._deidentifier)
+            with warnings_module.catch_warnings():
+                # A source's one-word Patient's Name ("Anonymized") is copied as it is.
+                warnings_module.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
+                objects = self._build(image, cam, reference, tuple(warnings), displayed_rgb, pdf)
+                if "gsps" in self.kinds and marks:
+                    shown_inverted = image.invert if inverted is None else inverted
+                    objects.append(("gsps", self._presentation_state(image, header, reference, marks, window,
+                                                                     shown_inverted)))
+            stem = stem or source_path.stem[:60]
+            return [self._save(kind, dataset, stem) for kind, dataset in objects]
+        except DicomOutputError:
+            raise
+        except CxrError as exc:
+            raise DicomOutputError(source_path, getattr(exc, "reason", str(exc))) from exc
+        except OSError as exc:
+            raise DicomOutputError(source_path, f"cannot write to {self.folder} ({exc.strerror or exc})") from exc
+        except Exception as exc:  # a header value the libraries refuse: this film fails, the batch goes on
+            logger.exception("DICOM outputs failed for %s", source_path)
+            raise DicomOutputError(source_path, f"the DICOM outputs could not be made: {type(exc).__name__}: {exc}") from exc
+
+    def _holds(self, source: Path) -> bool:
+        folder = Path(os.path.realpath(self.folder))
+        return folder in Path(os.path.realpath(source)).parents
+
+    def _build(self, image, cam, reference, warnings, displayed_rgb, pdf) -> list[tuple[str, Dataset]]:
+        from .encapsulated_pdf import build_encapsulated_pdf
+        from .secondary_capture import build_secondary_capture, capture_pixels
+        from .structured_report import build_structured_report
+
+        common = dict(manufacturer=MANUFACTURER, software_version=self.software_version)
+        result = (repr(tuple(cam.prediction.probabilities)), *warnings)
+        built = []
+        if "sc" in self.kinds:
+            film = displayed_rgb if displayed_rgb is not None else default_film(image, cam)
+            pixels = capture_pixels(film, result_lines(cam), warnings=warnings)
+            # The source's orientation holds for the default film (as stored); the app's displayed
+            # film may be rotated or flipped, so its orientation is left unknown.
+            orientation = source_orientation(reference) if displayed_rgb is None else None
+            built.append(("sc", build_secondary_capture(reference, pixels, patient_orientation=orientation,
+                                                        **self._next("sc", reference, _digest(pixels.tobytes())),
+                                                        **common)))
+        if "sr" in self.kinds:
+            built.append(("sr", build_structured_report(
+                reference, cam.prediction, model_version=self.model_version, warnings=warnings,
+                device_uid=generate_uid(entropy_srcs=["CXR Reader", self.card.name]),
+                parameters=self.algorithm_parameters(),
+                **self._next("sr", reference, result, self.model_version, *self.algorithm_parameters()), **common)))
+        if "pdf" in self.kinds:
+            document = pdf if pdf is not None else self._report(image, cam, warnings)
+            # The report this writer makes says what ``result`` says; one given by the caller is its own content.
+            content = result if pdf is None else (_digest(pdf),)
+            built.append(("pdf", build_encapsulated_pdf(reference, document, **self._next("pdf", reference, *content),
+                                                        **common)))
+        return built
+
+    def _presentation_state(self, image, header, reference, marks, window, inverted):
+        from .presentation_state import IMAGE_KEYWORDS, build_presentation_state
+
+        for keyword in IMAGE_KEYWORDS:
+            if keyword in header:
+                setattr(reference, keyword, header[keyword].value)
+        try:
+            return build_presentation_state(
+                reference, marks, window=window, inverted=inverted, spacing_mm=image.spacing_mm,
+                **self._next("gsps", reference, repr([(m.kind, repr(m.points), getattr(m, "text", "")) for m in marks]),
+                             repr(window), repr(inverted)),
+                manufacturer=MANUFACTURER,
+                software_version=self.software_version)
+        except ValueError as exc:
+            raise DicomOutputError(image.path, f"the annotations cannot be written as a presentation state: {exc}") from exc
+
+    def algorithm_parameters(self) -> list[str]:
+        card = self.card
+        return [f"temperature={card.temperature:.6g}", f"preprocessing={card.preprocessing_version}",
+                f"input_size={card.input_size}"]
+
+    def _next(self, kind: str, reference: Dataset, *content: str) -> dict:
+        """Series and instance attributes of the next ``kind`` object about the film ``reference``.
+
+        The UIDs are derived (``generate_uid(entropy_srcs=...)``, a hash under pydicom's root) from what
+        the object is: the series from the study, the kind, this program's version and the model's
+        weights; the instance from those, the film and ``content`` (what the object shows). A rerun
+        that makes the same result therefore makes the same UIDs, and sending it again replaces
+        nothing and duplicates nothing in a PACS; a different result (another window, warning or
+        model) is a new instance of the same series. De-identified objects derive from the
+        de-identified UIDs, so they never match the identified ones."""
+        study = str(reference.StudyInstanceUID)
+        made_by = [self.software_version, self.card.weights_sha256, kind]
+        series = self._series.setdefault(
+            (study, kind), _Series(generate_uid(entropy_srcs=["CXR Reader series", study, *made_by]), KINDS[kind]))
+        number = series.next_instance
+        series.next_instance += 1
+        instance = generate_uid(entropy_srcs=["CXR Reader instance", study, str(reference.SOPInstanceUID), *made_by,
+                                              *map(str, content)])
+        return dict(series_instance_uid=series.uid, series_number=series.number,
+                    sop_instance_uid=instance, instance_number=number)
+
+    def _report(self, image: CxrImage, cam: CamResult, warnings) -> bytes:
+        from ... import __version__
+        from ...pixels.rendering import render
+        from ..report import ReportPage, build_report_pdf
+
+        page = ReportPage.for_image(image, render(image), cam=cam)
+        page = replace(page, warnings=tuple(warnings) or page.warnings)
+        return build_report_pdf([page], model_card=self.card, deidentify=self.deidentify,
+                                app_version=__version__)  # the footer says "CXR Reader <version>"
+
+    def _save(self, kind: str, dataset: Dataset, stem: str) -> WrittenObject:
+        from ..atomic import write_bytes_atomic
+
+        buffer = io.BytesIO()
+        settle_character_set(dataset).save_as(buffer, enforce_file_format=True)
+        path = self.folder / f"{stem}_{kind}.dcm"
+        write_bytes_atomic(path, buffer.getvalue())
+        logger.info("wrote %s (%s)", path, kind)
+        return WrittenObject(kind, path, str(dataset.SOPInstanceUID), str(dataset.StudyInstanceUID))
+
+
+def source_orientation(reference: Dataset) -> tuple[str, str] | None:
+    """The source's Patient Orientation (0020,0020) when it has two values, else None."""
+    value = reference.get("PatientOrientation")
+    values = [] if not value else [value] if isinstance(value, str) else [str(v).strip() for v in value]
+    return (values[0], values[1]) if len(values) == 2 and all(values) else None
+
+
+def default_film(image: CxrImage, cam: CamResult, opacity: float = 0.5) -> np.ndarray:
+    """The film in its own default window with the heat-map over it, at square pixels (RGB uint8)."""
+    from ...pixels.overlay import blend
+    from ...pixels.rendering import render, to_square_pixels
+
+    return to_square_pixels(blend(render(image), cam.heatmap, opacity), image.pixel_aspect)
+
+
+def result_lines(cam: CamResult) -> list[str]:
+    """The result in words for the capture: ``AI result: COVID-19 84% (efficientnet-lite0)`` and
+    ``Normal 10%  Pneumonia 6% | heat-map: COVID-19``."""
+    from ...models.model_card import CLASS_DISPLAY_NAMES
+
+    prediction = cam.prediction
+    others = "  ".join(f"{CLASS_DISPLAY_NAMES.get(c, c)} {p:.0%}"
+                       for c, p in zip(prediction.classes, prediction.probabilities) if c != prediction.label)
+    target = CLASS_DISPLAY_NAMES.get(cam.target_class, cam.target_class)
+    return [f"AI result: {prediction.display_label} {prediction.probability(prediction.label):.0%} "
+            f"({prediction.model_name})", f"{others} | heat-map: {target}"]

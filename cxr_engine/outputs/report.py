@@ -1,0 +1,691 @@
+"""The exported PDF: one A4 summary page per classified image, written atomically.
+
+Each page holds the intended-use notice, the patient/study identification (or the
+de-identified subset, see ``cxr_engine.outputs.deidentify``), the image as the reader saw it beside
+its Grad-CAM heat-map with a colour legend, the class probabilities, the model's card
+summary, the image's warnings, the reader's comment and the generation time. All text is
+real PDF text (searchable); images are embedded as JPEG.
+
+The whole document is built in memory and only then written with
+``cxr_engine.outputs.atomic.write_bytes_atomic``, so a failure at any step leaves any earlier file
+at the destination untouched.
+"""
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+from xml.sax.saxutils import escape
+
+import numpy as np
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
+
+from .atomic import write_bytes_atomic
+from .deidentify import redact_generated_text, redact_text, report_identifiers
+from ..errors import CxrError
+from ..pixels.image import CxrImage, ImageMetadata
+from ..models.image_checks import banner, heatmap_note
+from ..models.torch_backend import CamResult, Prediction
+from ..models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
+from ..models.model_limits import model_limits
+from ..pixels.overlay import HEATMAP_STYLES, LEGEND_SHORT, LEGEND_TITLE, OUTLINE_NOTE, blend, colorize, shown_heat
+
+logger = logging.getLogger(__name__)
+
+TITLE = "CXR Reader — chest X-ray AI summary"
+#: Longest side, in pixels, of an image embedded in the PDF.
+MAX_IMAGE_SIDE = 1200
+JPEG_QUALITY = 85
+#: TrueType (regular, bold) pairs tried in order; without any, the PDF's built-in Helvetica is
+#: used and characters outside Windows-1252 print as "?".
+FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
+    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+    ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf"),
+    ("C:/Windows/Fonts/arial.ttf", "C:/Windows/Fonts/arialbd.ttf"),
+)
+
+PAGE_W, PAGE_H = A4
+MARGIN = 36.0
+CONTENT_W = PAGE_W - 2 * MARGIN
+SECTION_GAP = 9.0
+FOOTER_TOP = MARGIN + 14
+PANEL_H = 212.0  # room under the panels for the model limits (issue 18)
+PANEL_GAP = 12.0
+
+INK = colors.HexColor("#1F2933")
+MUTED = colors.HexColor("#616E7C")
+RULE = colors.HexColor("#CBD2D9")
+ACCENT = colors.HexColor("#0B4F6C")
+PANEL_BG = colors.HexColor("#F3F5F7")
+WARN_EDGE = colors.HexColor("#B45309")
+WARN_FILL = colors.HexColor("#FFF4E0")
+ALERT = colors.HexColor("#B91C1C")
+GOOD = colors.HexColor("#1E6B3A")
+HIGHLIGHT = colors.HexColor("#E3EEF4")
+
+# Long UIDs read better on one small line under the identification table than in its cells.
+_UID_LABELS = ("Study UID", "Series UID", "Image UID")
+
+
+class ReportError(CxrError):
+    """A report could not be written; names the destination and the reason."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True, eq=False)
+class ReportPage:
+    """What one report page shows about one image.
+
+    ``displayed`` is the image as the reader saw it (window, annotations and overlay as on
+    screen), uint8 RGB (H, W, 3) or greyscale (H, W), rendered by the caller; for a
+    de-identified report the caller must render it without the demographics corner text,
+    since pixels cannot be redacted here. ``heatmap`` is
+    the same image with the Grad-CAM colours for ``cam_target``. ``prediction`` is None when
+    the image was not classified; ``not_classified_reason`` then says why. ``measurements`` are
+    lines of text such as the cardiothoracic ratio, printed under "Measurements" when present.
+    ``pixel_aspect`` is the physical height / width of one pixel of ``displayed`` and ``heatmap``
+    (``CxrImage.pixel_aspect`` when they are in the image's own geometry; 1.0 when the caller
+    rendered them with square pixels already): the panels are drawn at the physical aspect.
+    """
+
+    displayed: np.ndarray
+    metadata: ImageMetadata = field(default_factory=ImageMetadata)
+    heatmap: np.ndarray | None = None
+    prediction: Prediction | None = None
+    cam_target: str | None = None
+    not_classified_reason: str = ""
+    warnings: tuple[str, ...] = ()
+    comment: str = ""
+    file_name: str = ""
+    pixel_aspect: float = 1.0
+    #: Reader's measurements in words (e.g. ``cardiothoracic.report_line``), one line each.
+    measurements: tuple[str, ...] = ()
+    #: The image checks' reasons (``cxr_engine.models.image_checks``; ``""`` in scope): a banner above the
+    #: probabilities and a line under the heat-map legend.
+    out_of_scope: str = ""
+    #: How ``heatmap`` draws the map (``overlay.HEATMAP_STYLES``): "colour" or "outline"; the legend
+    #: names the outline's level only for an outline.
+    heatmap_style: str = "colour"
+
+    def __post_init__(self):
+        _check_rgb(self.displayed, "displayed image")
+        if self.heatmap_style not in HEATMAP_STYLES:
+            raise ValueError(f"heatmap_style must be one of {HEATMAP_STYLES}, got {self.heatmap_style!r}")
+        if not (np.isfinite(self.pixel_aspect) and self.pixel_aspect > 0):
+            raise ValueError(f"pixel_aspect must be a positive number, got {self.pixel_aspect}")
+        if self.heatmap is not None:
+            _check_rgb(self.heatmap, "heat-map image")
+
+    @classmethod
+    def for_image(cls, image: CxrImage, displayed: np.ndarray, *, cam: CamResult | None = None,
+                  prediction: Prediction | None = None, not_classified_reason: str = "",
+                  comment: str = "", opacity: float = 0.5) -> "ReportPage":
+        """A page for ``image``: metadata, warnings and file name from the image, and the
+        heat-map panel rendered from ``cam`` over the image's default window. ``displayed`` is
+        taken to be in the image's own geometry when it has its shape (then the image's pixel
+        aspect applies to both panels), else to be square-pixelled already."""
+        from ..pixels.rendering import render
+
+        heatmap = None
+        if cam is not None:
+            shown = shown_heat(cam.heatmap, cam.prediction.probability(cam.target_class))
+            heatmap = blend(render(image), shown, opacity)
+        return cls(
+            displayed=displayed, metadata=image.metadata, heatmap=heatmap,
+            prediction=prediction or (cam.prediction if cam else None),
+            cam_target=cam.target_class if cam else None, not_classified_reason=not_classified_reason,
+            warnings=tuple(image.warnings), comment=comment, file_name=Path(image.path).name,
+            pixel_aspect=image.pixel_aspect if tuple(displayed.shape[:2]) == tuple(image.shape) else 1.0,
+        )
+
+
+def write_report_pdf(path: str | Path, pages: Sequence[ReportPage], *, model_card: ModelCard | None,
+                     deidentify: bool, reader_name: str = "", generated_at: datetime | None = None,
+                     app_version: str = "") -> Path:
+    """Write the report to ``path`` atomically (a reader sees the old file or the new one).
+
+    Raises ``ReportError`` when the file cannot be written; any other failure while building
+    the document propagates, and in every case an existing file at ``path`` is untouched.
+    """
+    path = Path(path)
+    data = build_report_pdf(pages, model_card=model_card, deidentify=deidentify, reader_name=reader_name,
+                            generated_at=generated_at, app_version=app_version)
+    try:
+        write_bytes_atomic(path, data)
+    except OSError as exc:
+        raise ReportError(path, f"cannot write the report ({exc.strerror or exc})") from exc
+    logger.info("wrote a %d-page report (%d bytes, de-identified=%s)", len(pages), len(data), deidentify)
+    return path
+
+
+def build_report_pdf(pages: Sequence[ReportPage], *, model_card: ModelCard | None, deidentify: bool,
+                     reader_name: str = "", generated_at: datetime | None = None,
+                     app_version: str = "") -> bytes:
+    """The report as PDF bytes: one A4 page per entry of ``pages``.
+
+    With ``deidentify``, identifiers are left out (``deidentify.report_identifiers``), the
+    comment is redacted, and the file name and reader's name are withheld too: file names are
+    often UIDs or patient names, and Annex E removes the names of reading physicians.
+    ``app_version`` is the version number alone (``0.1.0``): the footer reads "CXR Reader 0.1.0".
+    """
+    if not pages:
+        raise ValueError("a report needs at least one page")
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=A4, pageCompression=1)
+    ctx = _Context(canvas, _fonts(FONT_CANDIDATES), model_card, deidentify,
+                   "" if deidentify else reader_name.strip(),
+                   _timestamp(generated_at or datetime.now().astimezone()), app_version, len(pages))
+    _set_document_info(ctx)
+    for number, page in enumerate(pages, start=1):
+        _draw_page(ctx, page, number)
+        canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- fonts and styles
+
+@dataclass(frozen=True)
+class _Fonts:
+    regular: str
+    bold: str
+    unicode: bool
+
+    def text(self, value: str) -> str:
+        """``value`` as these fonts can print it (unsupported characters become "?")."""
+        return value if self.unicode else value.encode("cp1252", "replace").decode("cp1252")
+
+    def markup(self, value: str) -> str:
+        """``value`` escaped for a reportlab ``Paragraph``, line breaks kept."""
+        return escape(self.text(value)).replace("\r\n", "\n").replace("\n", "<br/>")
+
+
+@lru_cache(maxsize=None)
+def _fonts(candidates: tuple[tuple[str, str], ...]) -> _Fonts:
+    """The first usable TrueType pair, registered with reportlab; else the built-in Helvetica."""
+    for regular, bold in candidates:
+        if not (Path(regular).is_file() and Path(bold).is_file()):
+            continue
+        names = (f"CxrReport-{Path(regular).stem}", f"CxrReport-{Path(bold).stem}")
+        try:
+            for name, file in zip(names, (regular, bold)):
+                pdfmetrics.registerFont(TTFont(name, file))
+        except (TTFError, OSError) as exc:
+            logger.warning("cannot use font %s: %s", regular, exc)
+            continue
+        pdfmetrics.registerFontFamily(names[0], normal=names[0], bold=names[1], italic=names[0],
+                                      boldItalic=names[1])
+        return _Fonts(names[0], names[1], unicode=True)
+    logger.info("no TrueType font found; the report uses Helvetica (Windows-1252 characters only)")
+    return _Fonts("Helvetica", "Helvetica-Bold", unicode=False)
+
+
+@lru_cache(maxsize=None)
+def _styles(fonts: _Fonts) -> dict[str, ParagraphStyle]:
+    base = ParagraphStyle("body", fontName=fonts.regular, fontSize=8.5, leading=11, textColor=INK)
+    return {
+        "body": base,
+        "small": ParagraphStyle("small", base, fontSize=7.5, leading=9.5, textColor=MUTED),
+        "heading": ParagraphStyle("heading", base, fontName=fonts.bold, fontSize=9.5, leading=12,
+                                  textColor=ACCENT, spaceAfter=2),
+        "label": ParagraphStyle("label", base, fontSize=7.5, leading=9.5, textColor=MUTED),
+        "value": ParagraphStyle("value", base, fontSize=8, leading=10),
+        "cell": ParagraphStyle("cell", base, fontSize=9, leading=11),
+        "cell_bold": ParagraphStyle("cell_bold", base, fontName=fonts.bold, fontSize=9, leading=11),
+        "warning": ParagraphStyle("warning", base, textColor=WARN_EDGE, leftIndent=8, bulletIndent=0),
+        "notice_title": ParagraphStyle("notice_title", base, fontName=fonts.bold, fontSize=9,
+                                       leading=11.5, textColor=WARN_EDGE),
+        "notice": ParagraphStyle("notice", base, fontName=fonts.bold, fontSize=9, leading=11.5),
+        "alert": ParagraphStyle("alert", base, fontName=fonts.bold, textColor=ALERT),
+        "good": ParagraphStyle("good", base, textColor=GOOD),
+    }
+
+
+@dataclass
+class _Context:
+    """What every page of one report shares."""
+
+    canvas: Canvas
+    fonts: _Fonts
+    card: ModelCard | None
+    deidentify: bool
+    reader_name: str
+    generated: str
+    app_version: str
+    total: int
+
+    def para(self, text: str, style: str) -> Paragraph:
+        return Paragraph(self.fonts.markup(text), _styles(self.fonts)[style])
+
+    def rich(self, markup: str, style: str) -> Paragraph:
+        """A paragraph from markup whose variable parts went through ``fonts.markup``."""
+        return Paragraph(markup, _styles(self.fonts)[style])
+
+
+def _set_document_info(ctx: _Context) -> None:
+    """Title, author and subject: never a patient identifier."""
+    canvas = ctx.canvas
+    canvas.setTitle(TITLE)
+    canvas.setAuthor(ctx.fonts.text(ctx.reader_name) or "CXR Reader")
+    canvas.setSubject(f"AI summary of {ctx.total} chest X-ray image(s). {INTENDED_USE}")
+    canvas.setCreator(f"CXR Reader {ctx.app_version}".strip())
+
+
+# --------------------------------------------------------------------------- page sections
+
+def _draw_page(ctx: _Context, page: ReportPage, number: int) -> None:
+    top = PAGE_H - MARGIN
+    for section in (_draw_header, _draw_notice, _draw_identification, _draw_images, _draw_results,
+                    _draw_limits, _draw_measurements, _draw_warnings):
+        top = section(ctx, page, top) - SECTION_GAP
+    _draw_comment(ctx, page, top)
+    _draw_footer(ctx, number)
+
+
+def _draw_header(ctx: _Context, page: ReportPage, top: float) -> float:
+    c = ctx.canvas
+    c.setFillColor(ACCENT)
+    c.setFont(ctx.fonts.bold, 15)
+    c.drawString(MARGIN, top - 14, TITLE)
+    c.setFillColor(MUTED)
+    c.setFont(ctx.fonts.regular, 8)
+    c.drawRightString(PAGE_W - MARGIN, top - 13, f"Generated {ctx.generated}")
+    c.setStrokeColor(RULE)
+    c.setLineWidth(0.8)
+    c.line(MARGIN, top - 21, PAGE_W - MARGIN, top - 21)
+    return top - 21
+
+
+def _draw_notice(ctx: _Context, page: ReportPage, top: float) -> float:
+    """The intended-use box: the card's own statement, framed so that it cannot be missed."""
+    intended = model_limits(ctx.card).intended_use if ctx.card else INTENDED_USE
+    flowables = [
+        ctx.para("INTENDED USE", "notice_title"),
+        ctx.para(intended, "notice"),
+        ctx.para("The probabilities and heat-map are a model's output offered as a second opinion; they "
+                 "support, and never replace, the reader's own interpretation of the image.", "body"),
+    ]
+    pad = 7
+    height = _stack_height(ctx, flowables, CONTENT_W - 2 * pad - 4) + 2 * pad
+    c = ctx.canvas
+    c.setFillColor(WARN_FILL)
+    c.setStrokeColor(WARN_EDGE)
+    c.setLineWidth(1.2)
+    c.roundRect(MARGIN, top - height, CONTENT_W, height, 3, stroke=1, fill=1)
+    c.setFillColor(WARN_EDGE)
+    c.rect(MARGIN, top - height, 4, height, stroke=0, fill=1)
+    _draw_stack(ctx, flowables, MARGIN + pad + 4, top - pad, CONTENT_W - 2 * pad - 4)
+    return top - height
+
+
+def _draw_identification(ctx: _Context, page: ReportPage, top: float) -> float:
+    rows = report_identifiers(page.metadata, ctx.deidentify)
+    uids = [(label, value) for label, value in rows if label in _UID_LABELS]
+    rows = [row for row in rows if row not in uids]
+    if page.file_name and not ctx.deidentify:
+        rows.append(("File", page.file_name))
+    heading = "Patient and study"
+    if ctx.deidentify:
+        heading += " (de-identified)"
+        _draw_badge(ctx, "DE-IDENTIFIED", top)
+    flowables = [ctx.para(heading, "heading")]
+    if ctx.deidentify:
+        flowables.append(ctx.para("De-identified report: patient and study identifiers are removed as the "
+                                  "DICOM PS3.15 Annex E basic profile requires.", "small"))
+    flowables.append(_identifier_table(ctx, rows) if rows else ctx.para("No identifying attributes recorded.",
+                                                                         "small"))
+    if uids:
+        flowables.append(ctx.para("; ".join(f"{label}: {value}" for label, value in uids), "small"))
+    return _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
+
+
+def _draw_badge(ctx: _Context, text: str, top: float) -> None:
+    c = ctx.canvas
+    width = pdfmetrics.stringWidth(text, ctx.fonts.bold, 7.5) + 12
+    c.setFillColor(ACCENT)
+    c.roundRect(PAGE_W - MARGIN - width, top - 12, width, 12, 2, stroke=0, fill=1)
+    c.setFillColor(colors.white)
+    c.setFont(ctx.fonts.bold, 7.5)
+    c.drawCentredString(PAGE_W - MARGIN - width / 2, top - 9, text)
+
+
+def _identifier_table(ctx: _Context, rows: list[tuple[str, str]]) -> Table:
+    """Label/value pairs in two columns, filled top to bottom (patient left, study right)."""
+    half = (len(rows) + 1) // 2
+    left, right = rows[:half], rows[half:] + [("", "")] * (2 * half - len(rows))
+    data = [[ctx.para(l1, "label"), ctx.para(v1, "value"), ctx.para(l2, "label"), ctx.para(v2, "value")]
+            for (l1, v1), (l2, v2) in zip(left, right)]
+    label_w = 80
+    value_w = CONTENT_W / 2 - label_w
+    table = Table(data, colWidths=[label_w, value_w, label_w, value_w])
+    table.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("TOPPADDING", (0, 0), (-1, -1), 1),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+        ("LEFTPADDING", (0, 0), (-1, -1), 4),
+        ("BACKGROUND", (0, 0), (-1, -1), PANEL_BG),
+    ]))
+    return table
+
+
+def _draw_images(ctx: _Context, page: ReportPage, top: float) -> float:
+    panel_w = (CONTENT_W - PANEL_GAP) / 2
+    right_x = MARGIN + panel_w + PANEL_GAP
+    target = _display_name(page.cam_target) if page.cam_target else ""
+    _caption(ctx, "Image as displayed", MARGIN, top)
+    has_target = page.heatmap is not None and target
+    _caption(ctx, f"Grad-CAM heat-map: evidence for {target}" if has_target else "Grad-CAM heat-map", right_x, top)
+    panel_top = top - 14
+    _draw_panel(ctx, page.displayed, MARGIN, panel_top, panel_w, page.pixel_aspect)
+    if page.heatmap is not None:
+        _draw_panel(ctx, page.heatmap, right_x, panel_top, panel_w, page.pixel_aspect)
+        bottom = _draw_legend(ctx, right_x, panel_top - PANEL_H - 5, panel_w, target, page.out_of_scope,
+                              outline=page.heatmap_style == "outline")
+    else:
+        _draw_empty_panel(ctx, right_x, panel_top, panel_w, _no_heatmap_reason(page))
+        bottom = panel_top - PANEL_H
+    note = "Window, annotations and overlay as shown in the viewer."
+    left_bottom = _draw_stack(ctx, [ctx.para(note, "small")], MARGIN, panel_top - PANEL_H - 4, panel_w)
+    return min(bottom, left_bottom)
+
+
+def _caption(ctx: _Context, text: str, x: float, top: float) -> None:
+    ctx.canvas.setFillColor(INK)
+    ctx.canvas.setFont(ctx.fonts.bold, 8.5)
+    ctx.canvas.drawString(x, top - 9, ctx.fonts.text(text))
+
+
+def _draw_panel(ctx: _Context, rgb: np.ndarray, x: float, top: float, width: float,
+                pixel_aspect: float = 1.0) -> None:
+    """``rgb`` fitted inside a black panel at its physical aspect (pixels ``pixel_aspect`` times
+    as tall as wide)."""
+    reader, (w, h) = _jpeg(rgb)
+    h = h * pixel_aspect
+    c = ctx.canvas
+    c.setFillColor(colors.black)
+    c.rect(x, top - PANEL_H, width, PANEL_H, stroke=0, fill=1)
+    scale = min(width / w, PANEL_H / h)
+    draw_w, draw_h = w * scale, h * scale
+    c.drawImage(reader, x + (width - draw_w) / 2, top - PANEL_H + (PANEL_H - draw_h) / 2, draw_w, draw_h)
+
+
+def _draw_empty_panel(ctx: _Context, x: float, top: float, width: float, reason: str) -> None:
+    c = ctx.canvas
+    c.setFillColor(PANEL_BG)
+    c.setStrokeColor(RULE)
+    c.rect(x, top - PANEL_H, width, PANEL_H, stroke=1, fill=1)
+    para = ctx.para(reason, "small")
+    _, h = para.wrap(width - 30, PANEL_H)
+    para.drawOn(c, x + 15, top - PANEL_H / 2 - h / 2)
+
+
+def _draw_legend(ctx: _Context, x: float, top: float, width: float, target: str, out_of_scope: str = "",
+                 outline: bool = False) -> float:
+    """A 0 → 1 colour bar of Grad-CAM × class probability in the overlay's colour map (vector
+    rectangles), with the legend's words (``overlay.LEGEND_SHORT``, and ``overlay.OUTLINE_NOTE`` for an
+    ``outline``; the app's tooltip says it at length) and, for a film outside the model's scope, a line
+    saying the map is not reliable either."""
+    c = ctx.canvas
+    c.setFont(ctx.fonts.regular, 7.5)
+    c.setFillColor(MUTED)
+    c.drawString(x, top - 7.5, "0")
+    c.drawRightString(x + width, top - 7.5, "1")
+    bar_x, bar_w, steps = x + 20, width - 42, 96
+    for i, rgb in enumerate(colorize(np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :])[0]):
+        c.setFillColorRGB(*(rgb / 255.0))
+        c.rect(bar_x + i * bar_w / steps, top - 8, bar_w / steps + 0.3, 7, stroke=0, fill=1)
+    note = f"{LEGEND_TITLE}{f' for {target}' if target else ''}. {LEGEND_SHORT}" + (f" {OUTLINE_NOTE}" if outline else "")
+    flowables = [ctx.para(note, "small")]
+    if out_of_scope:
+        flowables.append(ctx.rich(ctx.fonts.markup(heatmap_note(out_of_scope)), "warning"))
+    return _draw_stack(ctx, flowables, x, top - 11, width)
+
+
+def _draw_results(ctx: _Context, page: ReportPage, top: float) -> float:
+    col_w = (CONTENT_W - PANEL_GAP) / 2
+    left = [ctx.para("AI result", "heading"), *_result_flowables(ctx, page, col_w)]
+    right = [ctx.para("Model", "heading"), *_model_flowables(ctx)]
+    bottom_left = _draw_stack(ctx, left, MARGIN, top, col_w)
+    bottom_right = _draw_stack(ctx, right, MARGIN + col_w + PANEL_GAP, top, col_w)
+    return min(bottom_left, bottom_right)
+
+
+def _result_flowables(ctx: _Context, page: ReportPage, width: float) -> list[Flowable]:
+    prediction = page.prediction
+    if prediction is None:
+        reason = page.not_classified_reason or "no result for this image"
+        return [ctx.rich(f"<b>Not classified:</b> {ctx.fonts.markup(reason)}", "alert")]
+    flowables: list[Flowable] = []
+    if page.out_of_scope:
+        flowables.append(ctx.rich(f"<b>{ctx.fonts.markup(banner(page.out_of_scope))}</b>", "alert"))
+    flowables.append(_probability_table(ctx, prediction, width))
+    flowables.append(ctx.para(f"Classified by {prediction.model_name}.", "small"))
+    if page.cam_target and page.cam_target != prediction.label:
+        flowables.append(ctx.para(f"The heat-map shows evidence for {_display_name(page.cam_target)}, "
+                                  "not the top class.", "small"))
+    return flowables
+
+
+def _probability_table(ctx: _Context, prediction: Prediction, width: float) -> Table:
+    """Class, probability (one decimal) and a bar per class; the top class in bold."""
+    bar_w = width - 150
+    rows = [[ctx.para("Class", "label"), ctx.para("Probability", "label"), ""]]
+    for i, (cls, p) in enumerate(zip(prediction.classes, prediction.probabilities)):
+        style = "cell_bold" if i == prediction.index else "cell"
+        rows.append([ctx.para(_display_name(cls), style), ctx.para(format_probability(p), style),
+                     _Bar(p, bar_w, 7, ACCENT if i == prediction.index else MUTED)])
+    table = Table(rows, colWidths=[80, 62, bar_w + 8])
+    top_row = prediction.index + 1
+    table.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+        ("TOPPADDING", (0, 0), (-1, -1), 2),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+        ("LINEBELOW", (0, 0), (-1, 0), 0.6, RULE),
+        ("BACKGROUND", (0, top_row), (-1, top_row), HIGHLIGHT),
+    ]))
+    return table
+
+
+def _model_flowables(ctx: _Context) -> list[Flowable]:
+    card = ctx.card
+    if card is None:
+        return [ctx.para("No model card available.", "small")]
+    flowables = [ctx.rich(f"<b>{ctx.fonts.markup(card.name)}</b>", "body"),
+                 ctx.para(f"Card: {card.summary()}", "small"),
+                 ctx.para(f"Architecture {card.architecture}, input {card.input_size} px, classes "
+                          f"{', '.join(card.display_classes())}.", "small")]
+    flowables += [ctx.para(line, "small") for line in _metric_lines(card.test_metrics)]
+    if card.meets_bar:
+        flowables.append(ctx.para("Meets the project's accuracy bar on its test set.", "good"))
+    else:
+        flowables.append(ctx.para("Caution: this model is below the project's accuracy bar.", "alert"))
+    return flowables
+
+
+def _metric_lines(metrics: dict) -> list[str]:
+    """Test-set figures in words; empty when the card has none."""
+    lines = []
+    parts = []
+    if isinstance(metrics.get("accuracy"), (int, float)):
+        parts.append(f"accuracy {format_probability(metrics['accuracy'])}")
+    if isinstance(metrics.get("macro_f1"), (int, float)):
+        parts.append(f"macro-F1 {metrics['macro_f1']:.3f}")
+    if isinstance(metrics.get("n"), int):
+        parts.append(f"n = {metrics['n']:,}")
+    if parts:
+        lines.append("Test set: " + ", ".join(parts) + ".")
+    recall = metrics.get("recall")
+    if isinstance(recall, dict) and recall:
+        per_class = " · ".join(f"{_display_name(k)} {format_probability(v)}" for k, v in recall.items()
+                               if isinstance(v, (int, float)))
+        lines.append(f"Sensitivity: {per_class}.")
+    return lines
+
+
+def _draw_limits(ctx: _Context, page: ReportPage, top: float) -> float:
+    """The model's limits from its card, the lines the app's AI panel shows (``model_limits``)."""
+    if ctx.card is None:
+        return top + SECTION_GAP
+    flowables: list[Flowable] = [ctx.para("Model limits (from the model card)", "heading")]
+    flowables += [ctx.para(line, "small") for line in model_limits(ctx.card, page.prediction).lines()]
+    return _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
+
+
+def _draw_measurements(ctx: _Context, page: ReportPage, top: float) -> float:
+    """The reader's measurements (nothing, not even a heading, when there are none)."""
+    if not page.measurements:
+        return top + SECTION_GAP
+    flowables: list[Flowable] = [ctx.para("Measurements", "heading")]
+    flowables += [ctx.para(line, "body") for line in page.measurements]
+    return _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
+
+
+def _draw_warnings(ctx: _Context, page: ReportPage, top: float) -> float:
+    flowables: list[Flowable] = [ctx.para("Image checks", "heading")]
+    if page.warnings:
+        warnings = [redact_generated_text(w, page.metadata) if ctx.deidentify else w for w in page.warnings]
+        flowables += [ctx.rich(ctx.fonts.markup(w), "warning") for w in warnings]
+        for flowable in flowables[1:]:
+            flowable.bulletText = "•" if ctx.fonts.unicode else "-"
+    else:
+        flowables.append(ctx.para("No warnings for this image.", "small"))
+    return _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
+
+
+def _draw_comment(ctx: _Context, page: ReportPage, top: float) -> float:
+    """The reader's comment in a box that fills the rest of the page; shrunk, then cut with a
+    visible note, when it does not fit."""
+    heading = ctx.para("Reader's comment", "heading")
+    top = _draw_stack(ctx, [heading], MARGIN, top, CONTENT_W)
+    reader = [ctx.para(f"Reader: {ctx.reader_name}", "small")] if ctx.reader_name else []
+    reader_h = _stack_height(ctx, reader, CONTENT_W)
+    pad = 5
+    box_h = max(top - FOOTER_TOP - SECTION_GAP - reader_h, 20)
+    comment = redact_text(page.comment, page.metadata) if ctx.deidentify else page.comment
+    body = _fit_comment(ctx, comment.strip(), CONTENT_W - 2 * pad, box_h - 2 * pad)
+    c = ctx.canvas
+    c.setStrokeColor(RULE)
+    c.setLineWidth(0.8)
+    c.rect(MARGIN, top - box_h, CONTENT_W, box_h, stroke=1, fill=0)
+    _draw_stack(ctx, body, MARGIN + pad, top - pad, CONTENT_W - 2 * pad)
+    return _draw_stack(ctx, reader, MARGIN, top - box_h - 3, CONTENT_W)
+
+
+def _fit_comment(ctx: _Context, comment: str, width: float, height: float) -> list[Flowable]:
+    if not comment:
+        return [ctx.para("(no comment)", "small")]
+    markup = ctx.fonts.markup(comment)
+    base = _styles(ctx.fonts)["body"]
+    for size in (9.0, 8.0, 7.0):
+        para = Paragraph(markup, ParagraphStyle("comment", base, fontSize=size, leading=size * 1.25))
+        if para.wrap(width, height)[1] <= height:
+            return [para]
+    logger.warning("reader's comment too long for one page; cut")
+    note = ctx.para("[comment cut here: too long for one page]", "alert")
+    parts = para.split(width, height - note.wrap(width, height)[1])
+    return [*parts[:1], note]
+
+
+def _draw_footer(ctx: _Context, number: int) -> None:
+    c = ctx.canvas
+    c.setStrokeColor(RULE)
+    c.setLineWidth(0.8)
+    c.line(MARGIN, FOOTER_TOP, PAGE_W - MARGIN, FOOTER_TOP)
+    c.setFont(ctx.fonts.regular, 7.5)
+    c.setFillColor(MUTED)
+    version = f" {ctx.app_version}" if ctx.app_version else ""
+    c.drawString(MARGIN, FOOTER_TOP - 10, f"CXR Reader{version} · {INTENDED_USE}")
+    c.drawRightString(PAGE_W - MARGIN, FOOTER_TOP - 10, f"Page {number} of {ctx.total}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+def format_probability(p: float) -> str:
+    """0.7134 → ``71.3%``."""
+    return f"{100.0 * p:.1f}%"
+
+
+class _Bar(Flowable):
+    """A horizontal bar of ``fraction`` × ``width``."""
+
+    def __init__(self, fraction: float, width: float, height: float, colour):
+        super().__init__()
+        self.fraction, self.bar_w, self.bar_h, self.colour = min(max(fraction, 0.0), 1.0), width, height, colour
+
+    def wrap(self, avail_width, avail_height):
+        return self.bar_w, self.bar_h
+
+    def draw(self):
+        self.canv.setFillColor(PANEL_BG)
+        self.canv.rect(0, 0, self.bar_w, self.bar_h, stroke=0, fill=1)
+        self.canv.setFillColor(self.colour)
+        self.canv.rect(0, 0, self.bar_w * self.fraction, self.bar_h, stroke=0, fill=1)
+
+
+def _draw_stack(ctx: _Context, flowables: list[Flowable], x: float, top: float, width: float) -> float:
+    """Draw ``flowables`` one under the other from ``top``; returns the bottom y."""
+    y = top
+    for flowable in flowables:
+        _, h = flowable.wrapOn(ctx.canvas, width, PAGE_H)
+        flowable.drawOn(ctx.canvas, x, y - h)
+        y -= h + _space_after(flowable)
+    return y
+
+
+def _stack_height(ctx: _Context, flowables: list[Flowable], width: float) -> float:
+    return sum(f.wrapOn(ctx.canvas, width, PAGE_H)[1] + _space_after(f) for f in flowables)
+
+
+def _space_after(flowable: Flowable) -> float:
+    style = getattr(flowable, "style", None)
+    return getattr(style, "spaceAfter", 0) or 0
+
+
+def _jpeg(rgb: np.ndarray) -> tuple[ImageReader, tuple[int, int]]:
+    """``rgb`` downscaled to ``MAX_IMAGE_SIDE`` and JPEG-encoded (embedded as-is, DCTDecode)."""
+    from PIL import Image
+
+    image = Image.fromarray(np.ascontiguousarray(rgb))
+    image.thumbnail((MAX_IMAGE_SIDE, MAX_IMAGE_SIDE), Image.Resampling.LANCZOS)
+    data = io.BytesIO()
+    image.save(data, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    data.seek(0)
+    return ImageReader(data), image.size
+
+
+def _check_rgb(array: np.ndarray, what: str) -> None:
+    if not isinstance(array, np.ndarray) or array.dtype != np.uint8:
+        raise ValueError(f"the {what} must be a uint8 array, got {getattr(array, 'dtype', type(array))}")
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)) or 0 in array.shape:
+        raise ValueError(f"the {what} must be (H, W) or (H, W, 3), got shape {array.shape}")
+
+
+def _display_name(cls: str) -> str:
+    return CLASS_DISPLAY_NAMES.get(cls, cls)
+
+
+def _no_heatmap_reason(page: ReportPage) -> str:
+    if page.prediction is None:
+        return "No heat-map: the image was not classified."
+    return "No heat-map was computed for this image."
+
+
+def _timestamp(moment: datetime) -> str:
+    zone = moment.strftime("%Z")
+    return moment.strftime("%Y-%m-%d %H:%M") + (f" {zone}" if zone else "")

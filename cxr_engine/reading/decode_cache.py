@@ -1,0 +1,99 @@
+"""Decoded images kept per file and size, so that a film is decoded once for each use of it.
+
+``CachedDecoder`` sits in front of a ``DecodePool``: ``read(path, request)`` returns the image
+decoded earlier for the same file and ``DecodeRequest`` while it is in the cache, waits for a
+decode of it already running in another thread, and otherwise decodes it in the pool. The cache
+is bounded by the bytes of its arrays (least recently used first out). Errors are not cached:
+the next read tries again (and reports again).
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
+from pathlib import Path
+
+from ..pixels.image import CxrImage
+from .reduced_decode import FULL, DecodeRequest
+
+#: Default cache budget: about 80 films at twice a 224-px model's input (532×500, 1.6 MB each) next to their thumbnails.
+DEFAULT_MAX_BYTES = 128 * 2**20
+
+
+def image_bytes(image: CxrImage) -> int:
+    """Bytes held by an image's arrays (stored values, modality values when separate, padding)."""
+    total = image.stored.nbytes
+    if image.modality is not image.stored:
+        total += image.modality.nbytes
+    if image.padding is not None:
+        total += image.padding.nbytes
+    return total
+
+
+class CachedDecoder:
+    """A ``DecodePool`` (anything with ``read(path, request)``) with a per-(file, request) cache.
+
+    Thread-safe. ``decodes`` counts the reads that reached the pool (failed ones included).
+    Files are keyed by their path as given; a file changed on disk while cached is not noticed
+    (the app never writes into the folders it reads).
+    """
+
+    def __init__(self, pool, max_bytes: int = DEFAULT_MAX_BYTES):
+        self.pool = pool
+        self.max_bytes = max_bytes
+        self.decodes = 0
+        self._lock = threading.Lock()
+        self._images: OrderedDict[tuple[Path, int | None], CxrImage] = OrderedDict()
+        self._bytes = 0
+        self._running: dict[tuple[Path, int | None], Future] = {}
+
+    def read(self, path: str | Path, request: DecodeRequest = FULL) -> CxrImage:
+        """``path`` decoded as ``request`` asks; raises the pool's ``ImageReadError`` for a bad file."""
+        key = (Path(path), request.min_side)
+        with self._lock:
+            image = self._images.get(key)
+            if image is not None:
+                self._images.move_to_end(key)
+                return image
+            running = self._running.get(key)
+            if running is None:
+                mine = self._running[key] = Future()
+                self.decodes += 1
+        if running is not None:
+            return running.result()
+        try:
+            image = self.pool.read(key[0], request)
+        except BaseException as exc:
+            with self._lock:
+                del self._running[key]
+            mine.set_exception(exc)
+            raise
+        with self._lock:
+            del self._running[key]
+            self._store(key, image)
+        mine.set_result(image)
+        return image
+
+    def _store(self, key, image: CxrImage) -> None:
+        size = image_bytes(image)
+        if size > self.max_bytes:
+            return
+        self._images[key] = image
+        self._bytes += size
+        while self._bytes > self.max_bytes:
+            _, dropped = self._images.popitem(last=False)
+            self._bytes -= image_bytes(dropped)
+
+    @property
+    def cached_bytes(self) -> int:
+        return self._bytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._images.clear()
+            self._bytes = 0
+
+    def close(self) -> None:
+        """Empty the cache and stop the pool's workers."""
+        self.clear()
+        self.pool.close()

@@ -1,0 +1,882 @@
+"""Scan a folder, a file or a DICOMDIR into Patient → Study → Series → Instance.
+
+Only headers are read (``stop_before_pixels=True`` plus ``specific_tags``); pixel data is
+never touched, so a scan of thousands of files takes seconds. One bad file never stops a
+scan: it becomes a :class:`ScanError` record with a short reason.
+
+Detection rules, per file found by the walk:
+
+* hidden files (``.DS_Store``, ``._IM0001``) and hidden folders are skipped quietly;
+* a symbolic link whose target lies outside the chosen folder is not followed and becomes a
+  :class:`ScanError` (links inside it are followed; each folder is read once, so loops end);
+* the ``DICM`` prefix at byte 128 marks a DICOM file;
+* without the prefix, a file named ``*.dcm``/``*.dicom``/``*.dic``/``*.ima`` or with no
+  extension (or a numeric one, as in UID-named files) is read with ``force=True`` and kept
+  only if it has study, series or instance attributes. A failure is a :class:`ScanError`
+  for the DICOM-named file and a quiet skip for the extension-less one;
+* with ``include_raster=True``, a ``*.png``/``*.jpg``/``*.jpeg`` file without the prefix, or any
+  file that begins with the PNG or JPEG signature (a JPEG named ``.dcm``), is a PNG/JPEG image
+  (its size read from its header); one whose header is unreadable or too large is a
+  :class:`ScanError`; without ``include_raster`` such a DICOM-named file is one saying what it is;
+* a broken symbolic link is a :class:`ScanError` (a hidden one is skipped quietly);
+* files this program wrote (``cxr_engine.outputs.own_outputs``: heat-map and lung-mask PNGs named as
+  ``cxr-classify`` names them, DICOM objects whose Manufacturer is ``CXR Reader project``) are
+  not films: they are skipped, logged and listed in ``own_outputs``;
+* everything else is skipped quietly and counted in ``skipped_non_dicom``.
+
+A file given directly to :func:`scan` is always tried (even one this program wrote), and any
+failure is reported.
+
+A DICOMDIR's Referenced File IDs are found on disk as written, else case-insensitively and with
+or without an ISO 9660 version (``;1``) or trailing dot, as on a CD copied to (or mounted on) a
+case-sensitive file system; a reference leaving the DICOMDIR's folder is an error
+(:mod:`cxr_engine.reading.dicomdir`).
+
+Patients are grouped by Patient ID *and* name and birth date (and Issuer of Patient ID): two
+people are never merged because an attribute is empty. A file without ID and name is a patient
+of its own (one per Study Instance UID, else per file).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import (
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    UID,
+    MediaStorageDirectoryStorage,
+)
+
+from .. import messages
+from ..outputs import own_outputs
+from .dicom_values import file_meta, int_value, text_value
+from .dicomdir import UnreadableDicomdir, dicomdir_references
+from .dicomdir import find_referenced_file  # noqa: F401  (importable from here, as before)
+from ..errors import ImageReadError, UnsupportedImageError
+from .pixel_layout import expects_pixels, inspect_pixel_data, pixel_data_problem
+from .raster_io import raster_signature
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, "int | None", Path], None]
+CancelCallback = Callable[[], bool]
+
+NO_PATIENT_ID = "(no patient ID)"
+DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
+#: PNG/JPEG files a scan with ``include_raster=True`` takes as images (as ``raster_io`` reads them).
+RASTER_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+
+_MAGIC_OFFSET = 128
+_MAGIC = b"DICM"
+_MAX_REASON = 200
+
+# Everything the tree needs; pydicom seeks past the values of all other elements.
+_HEADER_TAGS = [
+    "SpecificCharacterSet",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyDescription",
+    "AccessionNumber",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "Modality",
+    "BodyPartExamined",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "InstanceNumber",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "BitsStored",
+    "PhotometricInterpretation",
+    "ViewPosition",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "Manufacturer",  # these two tell this program's own outputs (cxr_engine.outputs.own_outputs)
+    "SoftwareVersions",
+]
+_IDENTIFYING_TAGS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Rows")
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One DICOM file (or, from a scan with ``include_raster``, one PNG/JPEG file: ``file_format``
+    ``"png"``/``"jpeg"``, its size in ``rows``/``columns`` and every DICOM field empty).
+
+    Text fields are ``""`` and numbers ``None`` when the tag is absent.
+    """
+
+    path: Path
+    sop_instance_uid: str
+    sop_class_uid: str
+    instance_number: int | None
+    rows: int | None
+    columns: int | None
+    number_of_frames: int
+    bits_stored: int | None
+    photometric: str
+    transfer_syntax: str
+    modality: str
+    view_position: str
+    body_part: str
+    file_format: str = "dicom"
+
+    @property
+    def is_image(self) -> bool:
+        """True when the header describes pixel data (Rows and Columns are present)."""
+        return bool(self.rows and self.columns)
+
+
+@dataclass(frozen=True)
+class Series:
+    """Instances sharing a SeriesInstanceUID; ``uid`` is ``""`` for a file without one."""
+
+    uid: str
+    number: int | None
+    description: str
+    modality: str
+    body_part: str
+    instances: tuple[Instance, ...]
+
+
+@dataclass(frozen=True)
+class Study:
+    """Series sharing a StudyInstanceUID; ``date`` is DICOM DA (YYYYMMDD), ``time`` TM."""
+
+    uid: str
+    date: str
+    time: str
+    description: str
+    accession_number: str
+    series: tuple[Series, ...]
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Studies of one person: the same Patient ID (``NO_PATIENT_ID`` when absent), Issuer of
+    Patient ID, name and birth date; see :func:`patient_key`.
+
+    ``name`` (DICOM PN, e.g. ``DOE^JANE``), ``birth_date`` and ``key`` are left out of ``repr``
+    so that logging a patient never writes their name. ``key`` (a tuple of strings) is what the
+    patient was grouped by: equal keys from two scans are the same person.
+    """
+
+    patient_id: str
+    name: str = field(repr=False)
+    birth_date: str = field(repr=False)
+    sex: str
+    studies: tuple[Study, ...]
+    issuer: str = ""
+    key: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ScanError:
+    """A file (or folder) that could not be scanned, and why, in words."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What a scan found.
+
+    ``files_seen`` counts every regular file considered; ``dicom_files`` those read as DICOM
+    (instances and DICOMDIRs); ``skipped_non_dicom`` those skipped quietly. ``elapsed_s`` is
+    wall-clock seconds. ``cancelled`` is True when ``should_cancel`` stopped the scan early,
+    in which case the tree holds what was read until then. ``order`` lists every file the scan
+    considered and every missing DICOMDIR reference, in the order it reached them (folder
+    walk order, then DICOMDIR references). ``own_outputs`` lists the files skipped because this
+    program wrote them (``cxr_engine.outputs.own_outputs``), in the order reached.
+    """
+
+    patients: tuple[Patient, ...]
+    errors: tuple[ScanError, ...]
+    files_seen: int
+    dicom_files: int
+    skipped_non_dicom: int
+    elapsed_s: float
+    cancelled: bool = False
+    order: tuple[Path, ...] = field(default=(), repr=False)
+    own_outputs: tuple[Path, ...] = field(default=(), repr=False)
+
+    def all_studies(self) -> list[Study]:
+        """Every study, in tree order."""
+        return [study for patient in self.patients for study in patient.studies]
+
+    def all_series(self) -> list[Series]:
+        """Every series, in tree order."""
+        return [series for study in self.all_studies() for series in study.series]
+
+    def all_instances(self) -> list[Instance]:
+        """Every instance, in tree order."""
+        return [inst for series in self.all_series() for inst in series.instances]
+
+    def image_files(self) -> list[Path]:
+        """The path of every image (DICOM with Rows and Columns, or PNG/JPEG) in the order the
+        scan reached it: what a batch run classifies."""
+        images = {inst.path for inst in self.all_instances() if inst.is_image}
+        return [path for path in self.order if path in images]
+
+    def find_instance(self, path: str | os.PathLike[str]) -> Instance | None:
+        """The instance read from ``path`` (compared after resolving links), or None."""
+        wanted = _resolved(Path(path))
+        for inst in self.all_instances():
+            if inst.path == Path(path) or _resolved(inst.path) == wanted:
+                return inst
+        return None
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def scan(
+    path: str | os.PathLike[str],
+    *,
+    progress: ProgressCallback | None = None,
+    should_cancel: CancelCallback | None = None,
+    include_raster: bool = False,
+) -> ScanResult:
+    """Scan a folder (recursively), a single DICOM file or a DICOMDIR.
+
+    ``progress(done, total, current_path)`` is called after each file; ``total`` is None
+    while folders are still being listed and may grow when a DICOMDIR references files
+    outside the walk. ``should_cancel()`` is polled before each file and folder. With
+    ``include_raster`` PNG/JPEG files are images too (the desktop app and ``cxr-classify``
+    scan so, and so find the same files).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
+    root = Path(path).absolute()
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: no such file or folder")
+    return _Scanner(progress, should_cancel, include_raster).run(root)
+
+
+def is_dicomdir_file(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a DICOMDIR (its file meta says Media Storage Directory Storage)."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            return False
+        with open(path, "rb") as fh:
+            if fh.read(_MAGIC_OFFSET + len(_MAGIC))[_MAGIC_OFFSET:] != _MAGIC:
+                return False
+        meta = pydicom.filereader.read_file_meta_info(path)
+    except Exception:  # unreadable: not a DICOMDIR this function can vouch for
+        return False
+    return meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
+
+
+# --------------------------------------------------------------------------- the scanner
+
+
+class _OwnOutput(Exception):
+    """Internal: a file this program wrote (a heat-map, a mask, an AI result object), with the note."""
+
+
+class _Rejected(Exception):
+    """Internal: a file is not a usable DICOM instance. ``reason`` None means skip quietly."""
+
+    def __init__(self, reason: str | None):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class _Header:
+    """The header of one instance, flattened, before grouping."""
+
+    instance: Instance
+    patient: dict[str, str]
+    study: dict[str, str]
+    series: dict[str, str | int | None]
+    patient_key: tuple[str, ...]
+    study_key: str
+    series_key: str
+
+
+class _Scanner:
+    """State of one scan: the queue of files, what was read, and the counters."""
+
+    def __init__(self, progress: ProgressCallback | None, should_cancel: CancelCallback | None,
+                 include_raster: bool = False):
+        self._progress = progress
+        self._should_cancel = should_cancel or (lambda: False)
+        self._include_raster = include_raster
+        self._order: list[Path] = []
+        self._queue: list[Path] = []
+        self._explicit: set[Path] = set()
+        self._queued: set[Path] = set()
+        self._headers: list[_Header] = []
+        self._errors: list[ScanError] = []
+        self._files_seen = 0
+        self._dicom_files = 0
+        self._skipped = 0
+        self._own: list[Path] = []
+        self._cancelled = False
+
+    def run(self, root: Path) -> ScanResult:
+        start = time.perf_counter()
+        if root.is_dir():
+            for file in _walk(root, self._errors, self._cancel_requested, self._report_dir):
+                self._enqueue(file)
+        else:
+            self._enqueue(root)
+            self._explicit.add(root)
+        self._process_queue()
+        result = ScanResult(
+            patients=_build_tree(self._headers),
+            errors=tuple(self._errors),
+            files_seen=self._files_seen,
+            dicom_files=self._dicom_files,
+            skipped_non_dicom=self._skipped,
+            elapsed_s=time.perf_counter() - start,
+            cancelled=self._cancelled,
+            order=tuple(self._order),
+            own_outputs=tuple(self._own),
+        )
+        logger.info(
+            "Scanned %s: %d files, %d instances, %d errors, %d skipped in %.2f s%s",
+            root, result.files_seen, len(self._headers), len(result.errors),
+            result.skipped_non_dicom, result.elapsed_s, " (cancelled)" if result.cancelled else "",
+        )
+        return result
+
+    def _cancel_requested(self) -> bool:
+        if not self._cancelled and self._should_cancel():
+            logger.info("Scan cancelled")
+            self._cancelled = True
+        return self._cancelled
+
+    def _report_dir(self, directory: Path) -> None:
+        if self._progress is not None:
+            self._progress(0, None, directory)
+
+    def _enqueue(self, path: Path) -> None:
+        # Deduplicate on the resolved path: symlinks and DICOMDIR references to files the
+        # walk already found must not be read twice.
+        key = _resolved(path)
+        if key not in self._queued:
+            self._queued.add(key)
+            self._queue.append(path)
+
+    def _process_queue(self) -> None:
+        done = 0
+        while done < len(self._queue):  # the queue grows when a DICOMDIR is read
+            if self._cancel_requested():
+                return
+            path = self._queue[done]
+            self._process(path)
+            done += 1
+            if self._progress is not None:
+                self._progress(done, len(self._queue), path)
+
+    def _process(self, path: Path) -> None:
+        self._files_seen += 1
+        self._order.append(path)
+        try:
+            explicit = path in self._explicit
+            if self._include_raster and _is_raster_candidate(path):
+                self._headers.append(_raster_header(path, skip_own=not explicit))
+                return
+            ds = _read_header(path, explicit=explicit)
+            if not explicit and own_outputs.is_own_dicom(ds):
+                raise _OwnOutput(own_outputs.DICOM_NOTE)
+            if _is_dicomdir(ds):
+                self._read_dicomdir(path)
+            else:
+                self._headers.append(_header_from(ds, path))
+            self._dicom_files += 1
+        except _OwnOutput as own:
+            logger.info("Skipped %s: %s", path, own)
+            self._own.append(path)
+        except _Rejected as rejected:
+            if rejected.reason is None:
+                self._skipped += 1
+                logger.debug("Skipped non-DICOM file %s", path)
+            else:
+                self._add_error(path, rejected.reason)
+        except Exception as exc:  # one odd file must never stop a scan
+            self._add_error(path, _short(f"unexpected error: {type(exc).__name__}: {exc}"))
+
+    def _read_dicomdir(self, path: Path) -> None:
+        try:
+            refs = dicomdir_references(path)
+        except UnreadableDicomdir as exc:
+            raise _Rejected(_short(str(exc))) from exc
+        for ref, problem in refs:
+            if problem is None:
+                self._enqueue(ref)
+            else:
+                self._order.append(ref)
+                self._add_error(ref, problem)
+
+    def _add_error(self, path: Path, reason: str) -> None:
+        reason = messages.printable(reason, _MAX_REASON)
+        logger.warning("Cannot scan %s: %s", path, reason)
+        self._errors.append(ScanError(path, reason))
+
+
+# --------------------------------------------------------------------------- why no image
+
+
+def no_image_error(path: str | os.PathLike[str], ds: Dataset | None = None) -> ImageReadError:
+    """The error for a DICOM file read without Pixel Data (see :func:`why_no_image`):
+    ``UnsupportedImageError`` for a whole object that is not an image (DICOMDIR, report,
+    Float Pixel Data), ``ImageReadError`` for a damaged or cut file."""
+    path = Path(path)
+    reason = why_no_image(path, ds) or "the DICOM file holds no pixel data"
+    whole = reason.startswith(("a DICOM", "a DICOMDIR", "the image is stored as"))
+    return (UnsupportedImageError if whole else ImageReadError)(path, reason)
+
+
+def check_pixel_data(path: str | os.PathLike[str]) -> None:
+    """Raise ``ImageReadError`` when the file's pixel data is cut short (:func:`pixel_data_problem`)."""
+    problem = pixel_data_problem(path)
+    if problem is not None:
+        raise ImageReadError(Path(path), problem)
+
+
+
+def why_no_image(path: str | os.PathLike[str], ds: Dataset | None = None) -> str | None:
+    """Why the DICOM file at ``path`` gives no image, in the words a scan uses, or None when
+    its header and pixel data look whole (a decoder must then say what is wrong).
+
+    For the decoder (``dicom_io``), so that a file reads the same in the viewer, the Problems
+    list and the CLI: a header the scan rejects gets the scan's reason; a DICOMDIR, a report,
+    a presentation state or another object without pixels is named; Float/Double Float Pixel
+    Data is named; pixel data cut short says how many bytes of how many. ``ds``, the dataset
+    already read in full (if any), is consulted for the Float Pixel Data elements.
+    """
+    path = Path(path)
+    try:
+        header = _read_header(path, explicit=True)
+    except _Rejected as rejected:
+        return rejected.reason or messages.NOT_DICOM_NO_ATTRIBUTES
+    except Exception as exc:  # never let the explanation itself fail
+        return _short(messages.not_dicom(f"{type(exc).__name__}: {exc}"))
+    if _is_dicomdir(header):
+        try:
+            count = len(dicomdir_references(path))
+        except Exception:
+            count = None
+        return messages.dicomdir(count)
+    for keyword in ("FloatPixelData", "DoubleFloatPixelData"):
+        if ds is not None and keyword in ds:
+            return messages.float_pixel_data(keyword)
+    has_pixels, problem = inspect_pixel_data(path)
+    if problem is not None or has_pixels:
+        return problem
+    if expects_pixels(header):
+        return "the DICOM header describes an image, but the file holds no Pixel Data element"
+    sop_class = text_value(header, "SOPClassUID") or text_value(file_meta(header), "MediaStorageSOPClassUID")
+    if not sop_class:
+        return messages.not_an_image("object without a SOP Class UID (of unknown kind)")
+    kind = messages.uid_text(sop_class)
+    if kind.endswith(" Storage"):
+        kind = kind[: -len(" Storage")]
+    return messages.not_an_image(kind)
+
+
+# --------------------------------------------------------------------------- walking
+
+
+def _walk(
+    root: Path,
+    errors: list[ScanError],
+    cancelled: CancelCallback,
+    on_dir: Callable[[Path], None],
+) -> Iterator[Path]:
+    """Yield regular files under ``root`` depth-first in name order, each folder once.
+
+    Hidden folders are not entered. Symbolic links (to files or folders) are followed only where
+    their target lies inside ``root`` (links resolved): a link out of the chosen folder is not
+    followed and becomes one :class:`ScanError`, so a scan never reaches another patient's folder
+    that the user did not choose. A folder reached twice (a link loop, or two links to one place)
+    is listed only the first time.
+    """
+    visited: set[str] = set()
+    real_root = os.path.realpath(root)
+    stack = [root]
+    while stack and not cancelled():
+        directory = stack.pop()
+        real = os.path.realpath(directory)
+        if real in visited:
+            logger.debug("Folder %s already scanned, not following it again", directory)
+            continue
+        visited.add(real)
+        on_dir(directory)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
+        except OSError as exc:
+            reason = f"could not list folder: {exc.strerror or exc}"
+            logger.warning("Cannot scan %s: %s", directory, reason)
+            errors.append(ScanError(directory, reason))
+            continue
+        subdirs = []
+        for entry in entries:
+            try:
+                if entry.is_symlink() and entry.name.startswith("."):
+                    continue  # hidden, as hidden files and folders are
+                if entry.is_symlink() and not os.path.exists(entry.path):
+                    errors.append(_broken_link(Path(entry.path)))
+                    continue
+                if entry.is_symlink() and not _links_inside(entry.path, real_root):
+                    reason = (f"symbolic link to {messages.printable(os.path.realpath(entry.path), 160)}, "
+                              f"outside the chosen folder {messages.printable(root, 160)}: not followed")
+                    logger.warning("Cannot scan %s: %s", entry.path, reason)
+                    errors.append(ScanError(Path(entry.path), reason))
+                    continue
+                if entry.is_dir():
+                    if not entry.name.startswith("."):  # .git, .Trashes, .Spotlight-V100
+                        subdirs.append(Path(entry.path))
+                elif entry.is_file():
+                    yield Path(entry.path)
+            except OSError:  # a file that vanished meanwhile
+                continue
+        stack.extend(reversed(subdirs))
+
+
+def _broken_link(path: Path) -> ScanError:
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    reason = f"broken symbolic link: its target {messages.printable(target, 160)} does not exist"
+    logger.warning("Cannot scan %s: %s", path, reason)
+    return ScanError(path, reason)
+
+
+def _links_inside(link: str, real_root: str) -> bool:
+    """Whether the symbolic link ``link`` (resolved to its final target) points into ``real_root``."""
+    target = os.path.realpath(link)
+    return target == real_root or target.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path.absolute()
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_header(path: Path, *, explicit: bool) -> Dataset:
+    """Read the header of one file, or raise ``_Rejected`` with the reason (None: skip quietly).
+
+    Failures are reported for files that claim to be DICOM (the prefix, a DICOM suffix, or
+    a file given explicitly); other candidates that fail are skipped quietly.
+    """
+    if path.name.startswith(".") and not explicit:  # .DS_Store, AppleDouble ._IM0001
+        raise _Rejected(None)
+    report = explicit or path.suffix.lower() in DICOM_SUFFIXES
+    may_be_dicom = report or _has_no_extension(path)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(_MAGIC_OFFSET + len(_MAGIC))
+            has_magic = head[_MAGIC_OFFSET:] == _MAGIC
+            if not (has_magic or may_be_dicom):
+                raise _Rejected(None)
+            report = report or has_magic
+            raster = None if has_magic else raster_signature(head)
+            if raster:
+                raise _Rejected(f"a {raster} image, not a DICOM file" if report else None)
+            if size == 0:
+                raise _Rejected(messages.EMPTY_FILE if report else None)
+            fh.seek(0)
+            ds = _parse(fh, force=not has_magic, report=report)
+            end = fh.tell()
+    except OSError as exc:
+        raise _Rejected(f"could not read file: {exc.strerror or exc}") from exc
+    _check_complete(ds, end=end, size=size, report=report)
+    return ds
+
+
+def _parse(fh: BinaryIO, *, force: bool, report: bool) -> Dataset:
+    """``dcmread`` the header, turning pydicom's exceptions into a short reason."""
+    try:
+        return pydicom.dcmread(
+            fh, stop_before_pixels=True, specific_tags=_HEADER_TAGS, force=force
+        )
+    except OSError:
+        raise
+    except InvalidDicomError as exc:
+        reason = messages.not_dicom(str(exc))
+    except (EOFError, struct.error) as exc:
+        reason = f"truncated DICOM header: {messages.printable(exc, 160)}"
+    except Exception as exc:  # pydicom raises many types on malformed headers
+        reason = messages.not_dicom(f"{type(exc).__name__}: {exc}")
+    raise _Rejected(_short(reason) if report else None)
+
+
+def _check_complete(ds: Dataset, *, end: int, size: int, report: bool) -> None:
+    """Reject a dataset that pydicom read without complaint but that is not usable.
+
+    pydicom does not raise on a file cut short: it seeks past the end of the file (with
+    ``specific_tags``) or keeps a short value. The read position tells: it lies beyond the
+    end of the file when an element was cut, and at the end of the file when the header
+    describes an image whose pixel data never came.
+    """
+    identified = _is_dicomdir(ds) or any(tag in ds for tag in _IDENTIFYING_TAGS) or (
+        "MediaStorageSOPInstanceUID" in file_meta(ds)
+    )
+    if not identified:
+        if not report:
+            raise _Rejected(None)
+        if end > size:
+            raise _Rejected(messages.NOT_DICOM_LENGTHS)
+        raise _Rejected(messages.NOT_DICOM_NO_ATTRIBUTES)
+    if end > size:
+        raise _Rejected(messages.truncated_header(size))
+    if end == size and expects_pixels(ds):
+        raise _Rejected(messages.ends_before_pixel_data(size))
+
+
+def _is_raster_candidate(path: Path) -> bool:
+    """A PNG/JPEG by name, or by content whatever its name (a JPEG named ``.dcm``), that does not carry
+    the DICOM prefix (a ``.png`` DICOM is DICOM)."""
+    if path.name.startswith("."):
+        return False
+    named = path.suffix.lower() in RASTER_SUFFIXES
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_MAGIC_OFFSET + len(_MAGIC))
+    except OSError:
+        return named  # reported by _raster_header
+    if head[_MAGIC_OFFSET:] == _MAGIC:
+        return False
+    return named or raster_signature(head) is not None
+
+
+def _raster_header(path: Path, *, skip_own: bool = True) -> _Header:
+    """A PNG/JPEG file as an instance of its own patient; its size from the header only. With
+    ``skip_own``, a heat-map or lung mask this program wrote raises ``_OwnOutput``."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as probe:
+            columns, rows = probe.size
+            file_format = "png" if probe.format == "PNG" else "jpeg"
+            own = skip_own and file_format == "png" and own_outputs.is_own_png(path, probe)
+    except Image.DecompressionBombError as exc:  # Pillow's limit on the header's size
+        from .dicom_io import MAX_PIXELS
+
+        raise _Rejected(messages.raster_too_large(exc, MAX_PIXELS)) from exc
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) or exc.errno is not None:
+            raise _Rejected(f"could not read file: {exc.strerror or exc}") from exc
+        raise _Rejected(_short(messages.not_png_or_jpeg(exc))) from exc
+    except Exception as exc:  # Pillow raises several types on damaged headers
+        raise _Rejected(_short(messages.not_png_or_jpeg(exc))) from exc
+    if own:
+        raise _OwnOutput(own_outputs.PNG_NOTE)
+    instance = Instance(
+        path=path, sop_instance_uid="", sop_class_uid="", instance_number=None, rows=rows,
+        columns=columns, number_of_frames=1, bits_stored=None, photometric="", transfer_syntax="",
+        modality="", view_position="", body_part="", file_format=file_format,
+    )
+    key = ("file", str(path))
+    return _Header(
+        instance=instance,
+        patient={"patient_id": NO_PATIENT_ID, "name": "", "birth_date": "", "sex": "", "issuer": ""},
+        study={"uid": "", "date": "", "time": "", "description": "", "accession_number": ""},
+        series={"uid": "", "number": None, "description": ""},
+        patient_key=key,
+        study_key=f"file:{path}",
+        series_key=f"file:{path}",
+    )
+
+
+def _has_no_extension(path: Path) -> bool:
+    """True for ``IM0001`` and for UID-named files such as ``1.2.840.113619.2.55.3.1``."""
+    suffix = path.suffix
+    return suffix == "" or suffix[1:].isdigit()
+
+
+def _is_dicomdir(ds: Dataset) -> bool:
+    return file_meta(ds).get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage
+
+
+def _short(reason: str) -> str:
+    reason = " ".join(reason.split())
+    return reason if len(reason) <= _MAX_REASON else reason[: _MAX_REASON - 1] + "…"
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _transfer_syntax(ds: Dataset) -> str:
+    """The file meta's transfer syntax, or the encoding pydicom found in a meta-less file."""
+    uid = text_value(file_meta(ds), "TransferSyntaxUID")
+    if uid:
+        return uid
+    implicit, little = getattr(ds, "original_encoding", (None, None))
+    if implicit is None:
+        return ""
+    if implicit:
+        return ImplicitVRLittleEndian
+    return ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+
+
+def _header_from(ds: Dataset, path: Path) -> _Header:
+    """Flatten one dataset into the attributes of each level and its grouping keys."""
+    sop_uid = text_value(ds, "SOPInstanceUID") or text_value(file_meta(ds), "MediaStorageSOPInstanceUID")
+    sop_class = text_value(ds, "SOPClassUID") or text_value(file_meta(ds), "MediaStorageSOPClassUID")
+    instance = Instance(
+        path=path,
+        sop_instance_uid=sop_uid,
+        sop_class_uid=sop_class,
+        instance_number=int_value(ds, "InstanceNumber"),
+        rows=int_value(ds, "Rows"),
+        columns=int_value(ds, "Columns"),
+        number_of_frames=int_value(ds, "NumberOfFrames") or 1,
+        bits_stored=int_value(ds, "BitsStored"),
+        photometric=text_value(ds, "PhotometricInterpretation"),
+        transfer_syntax=_transfer_syntax(ds),
+        modality=text_value(ds, "Modality"),
+        view_position=text_value(ds, "ViewPosition"),
+        body_part=text_value(ds, "BodyPartExamined"),
+    )
+    raw_id = text_value(ds, "PatientID")
+    name = text_value(ds, "PatientName")
+    birth_date = text_value(ds, "PatientBirthDate")
+    issuer = text_value(ds, "IssuerOfPatientID")
+    study_uid = text_value(ds, "StudyInstanceUID")
+    series_uid = text_value(ds, "SeriesInstanceUID")
+    # A missing UID cannot be grouped with anything: key it on the file itself.
+    study_key = study_uid or f"file:{path}"
+    return _Header(
+        instance=instance,
+        patient={
+            "patient_id": raw_id or NO_PATIENT_ID,
+            "name": name,
+            "birth_date": birth_date,
+            "sex": text_value(ds, "PatientSex"),
+            "issuer": issuer,
+        },
+        study={
+            "uid": study_uid,
+            "date": text_value(ds, "StudyDate"),
+            "time": text_value(ds, "StudyTime"),
+            "description": text_value(ds, "StudyDescription"),
+            "accession_number": text_value(ds, "AccessionNumber"),
+        },
+        series={
+            "uid": series_uid,
+            "number": int_value(ds, "SeriesNumber"),
+            "description": text_value(ds, "SeriesDescription"),
+        },
+        patient_key=patient_key(raw_id, name, birth_date, issuer, study_key),
+        study_key=study_key,
+        series_key=series_uid or f"file:{path}",
+    )
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+def patient_key(patient_id: str, name: str, birth_date: str, issuer: str = "",
+                study_key: str = "") -> tuple[str, ...]:
+    """What tells one person from another: files with equal keys are one patient.
+
+    Patient ID, Issuer of Patient ID, name (PN compared without letter case, surrounding spaces
+    or empty trailing components) and birth date must all agree: two people who share an ID
+    but not a name stay apart, and so do two people without an ID. Without an ID, a name *and*
+    a birth date are needed to join studies; with less (no ID, and no name or no birth date),
+    the person is only known within one study, so ``study_key`` (the Study Instance UID, else
+    the file) is part of the key and no two studies are ever merged on an empty attribute.
+    """
+    norm_name = _normalised_name(name)
+    key = (issuer.strip(), patient_id.strip(), norm_name, birth_date.strip())
+    if not patient_id.strip() and not (norm_name and birth_date.strip()):
+        key += (study_key,)
+    return key
+
+
+def _normalised_name(name: str) -> str:
+    groups = []
+    for group in name.split("="):
+        components = [" ".join(c.split()) for c in group.split("^")]
+        groups.append("^".join(components).rstrip("^"))
+    return "=".join(groups).rstrip("=").casefold()
+
+
+
+def _build_tree(headers: Iterable[_Header]) -> tuple[Patient, ...]:
+    """Group headers into sorted patients; the first header seen fills each level's fields."""
+    tree: dict[tuple, tuple[_Header, dict[str, tuple[_Header, dict[str, list[_Header]]]]]] = {}
+    for header in headers:
+        _, studies = tree.setdefault(header.patient_key, (header, {}))
+        _, series = studies.setdefault(header.study_key, (header, {}))
+        series.setdefault(header.series_key, []).append(header)
+    patients = [
+        Patient(
+            **first.patient,
+            key=first.patient_key,
+            studies=tuple(sorted(
+                (_make_study(study_first, series) for study_first, series in studies.values()),
+                key=_study_order,
+            )),
+        )
+        for first, studies in tree.values()
+    ]
+    return tuple(sorted(patients, key=_patient_order))
+
+
+def _make_study(first: _Header, series: dict[str, list[_Header]]) -> Study:
+    made = (_make_series(members) for members in series.values())
+    return Study(**first.study, series=tuple(sorted(made, key=_series_order)))
+
+
+def _make_series(members: list[_Header]) -> Series:
+    instances = sorted((h.instance for h in members), key=_instance_order)
+    first = instances[0]
+    return Series(
+        **members[0].series,
+        modality=first.modality,
+        body_part=first.body_part,
+        instances=tuple(instances),
+    )
+
+
+def _patient_order(patient: Patient) -> tuple:
+    return (patient.name == "", patient.name.casefold(), patient.patient_id, patient.key)
+
+
+def _study_order(study: Study) -> tuple:
+    return (study.date == "", study.date, study.time, study.uid)
+
+
+def _series_order(series: Series) -> tuple:
+    return (series.number is None, series.number or 0, series.uid)
+
+
+def _instance_order(instance: Instance) -> tuple:
+    return (instance.instance_number is None, instance.instance_number or 0, str(instance.path))
