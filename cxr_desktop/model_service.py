@@ -7,22 +7,19 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from cxr_engine.errors import ModelError
-from cxr_engine.models.model_card import ModelCard, default_card, find_card
+from cxr_engine import ModelCard, ModelError, choose_card
+from cxr_engine.models.loading import MODEL_ENV
 
 from .workers import Worker, create_worker, while_alive
 
 logger = logging.getLogger(__name__)
 
-#: A card path or bundled model name that overrides the settings (tests, kiosks).
-MODEL_ENV = "CXR_MODEL_CARD"
 #: Heat-maps are full-resolution float32 arrays; keep only a few.
 CAM_CACHE_SIZE = 6
 
@@ -37,49 +34,29 @@ class ModelChoice:
 
 def choose_model(requested: str = "", models_dir: Path | None = None) -> ModelChoice:
     """``requested`` (name or card path; ``$CXR_MODEL_CARD`` when empty), else the best bundled
-    model that meets the project's bar. A below-bar model is used only when asked for by name."""
-    requested = requested or os.environ.get(MODEL_ENV, "")
-    if requested:
-        try:
-            return ModelChoice(find_card(requested, models_dir))
-        except ModelError as exc:
+    model that meets the project's bar (the engine's ``choose_card``), or None with the reason in words.
+    A below-bar model is used only when asked for by name."""
+    try:
+        return ModelChoice(choose_card(requested or None, models_dir))
+    except ModelError as exc:
+        if requested or os.environ.get(MODEL_ENV):
             return ModelChoice(None, f"The chosen model is not available: {exc}")
-    card = default_card(models_dir)
-    if card is None:
         return ModelChoice(None, "No model available: no bundled model meets the project's bar yet. "
                                  "Images can still be viewed; a test model can be chosen in Settings.")
-    return ModelChoice(card)
 
 
 def _load(card: ModelCard, device: str, backend: str = "auto"):
-    """Worker: build and verify the classifier; falls back to the CPU when CUDA is missing.
+    """Worker: the engine's ``load_classifier`` on ``backend`` (``cxr_engine.models.backends.BACKENDS``)
+    and ``device``, falling back to the CPU when the device cannot be used; torch, when it runs, leaves
+    a core to the GUI and the decoding workers (with every core busy in torch's OpenMP pool, decoding
+    and inference slow each other down several times over).
+    Returns (classifier, where it runs in words, the fallback warning or "")."""
+    from cxr_engine import load_classifier
+    from cxr_engine.models.loading import runtime_description
 
-    ``backend`` is the reader's setting (``cxr_engine.models.backends.BACKENDS``): ``auto`` runs ONNX
-    Runtime on the CPU when the model has an ONNX export (no torch import at all) and torch where a
-    GPU is present or no export exists; ``torch`` and ``onnx`` insist on that library.
-    """
-    from cxr_engine.models.backends import create_classifier
-
-    warning = ""
-    try:
-        classifier = create_classifier(card, backend=backend, device=device)
-        _ = classifier.device
-    except ValueError as exc:
-        warning = f"{exc}; using the CPU"
-        classifier = create_classifier(card, backend=backend, device="cpu")
-    description = ""
-    if "torch" in sys.modules:
-        import torch
-
-        from cxr_engine.models.torch_backend import Classifier
-
-        # Leave a core to the GUI and the decoding workers: with every core busy in torch's
-        # OpenMP pool, decoding and inference slow each other down several times over.
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
-        if isinstance(classifier, Classifier):
-            description = f" (PyTorch {torch.__version__.split('+')[0]})"
-    classifier.load()
-    return classifier, classifier.device_description() + description, warning
+    classifier = load_classifier(card, backend=backend, device=device, cpu_fallback=True,
+                                 threads=max(1, (os.cpu_count() or 2) - 1))
+    return classifier, runtime_description(classifier), classifier.load_warning
 
 
 def _cam(classifier, image, target_class: str):
@@ -92,50 +69,28 @@ BATCH_SIZE = 8
 
 
 def classify_paths(classifier, paths: list[Path], batch_size: int = BATCH_SIZE):
-    """Generator worker: yields ``(done, total, path, prediction or None, error or "")`` per file, in order.
+    """Generator worker: yields ``(done, total, path, prediction or None, error or "")`` per file, in order,
+    from the engine's ``classify_files``.
 
     Files are decoded at the resolution the model input needs (``DecodeRequest.for_model``) by the
     app's shared pool of isolated decoding workers and its cache (``image_jobs.shared_decoder``), so
     a damaged file cannot crash or hang the app and a film decoded before is not decoded again;
     they are classified ``batch_size`` at a time.
     """
+    from cxr_engine import classify_files
     from cxr_engine.reading.reduced_decode import DecodeRequest
 
-    from .image_jobs import read_in_order
+    from .image_jobs import shared_decoder
 
-    total, done, batch = len(paths), 0, []
-
-    def flush():
-        nonlocal done
-        for path, prediction, reason in _predict_batch(classifier, batch):
+    card, decoder = classifier.card, shared_decoder()
+    request = DecodeRequest.for_model(card.input_size, card.preprocessing_version)
+    events = classify_files(paths, classifier, batch_size=batch_size, reader=lambda path: decoder.read(path, request),
+                            decode_threads=decoder.pool.workers)
+    done, total = 0, len(paths)
+    for event in events:
+        if event.done:
             done += 1
-            yield done, total, path, prediction, reason
-        batch.clear()
-
-    card = classifier.card
-    for path, image in read_in_order(paths, DecodeRequest.for_model(card.input_size, card.preprocessing_version)):
-        if isinstance(image, Exception):
-            yield from flush()
-            done += 1
-            yield done, total, path, None, _reason(image)
-            continue
-        batch.append((path, image))
-        if len(batch) >= batch_size:
-            yield from flush()
-    yield from flush()
-
-
-def _predict_batch(classifier, batch: list) -> list:
-    """``(path, prediction or None, reason)`` per ``(path, image)``; one image that fails is
-    retried alone so that it does not fail its neighbours."""
-    try:
-        predictions = classifier.predict([image for _, image in batch])
-        return [(path, prediction, "") for (path, _), prediction in zip(batch, predictions)]
-    except Exception as exc:  # one bad image must not stop the batch
-        if len(batch) == 1:
-            logger.exception("classification failed for one file")
-            return [(batch[0][0], None, f"{type(exc).__name__}: {exc}")]
-        return [row for item in batch for row in _predict_batch(classifier, [item])]
+            yield done, total, event.path, event.prediction, event.reason
 
 
 class ClassifierService(QObject):

@@ -38,33 +38,41 @@ class ExportRequest:
 
 
 def gather(paths, loaded: dict, cams: dict, classifier, no_model_reason: str):
-    """Generator worker: ``(path, LoadedImage or None, CamResult or None, reason)`` per image.
+    """Generator worker: ``(path, LoadedImage or None, CamResult or None, reason)`` per image, in order.
 
-    Uses what the viewer already decoded and classified; decodes and classifies the rest.
+    Uses what the viewer already decoded and classified; the rest is decoded and classified, heat-map
+    included, by the engine's ``classify_files`` (one image at a time), or only decoded without a model.
     """
+    from cxr_engine import classify_files
+
+    items: dict[Path, LoadedImage] = {}
+
+    def read(path: Path):
+        items[path] = loaded.get(path) or load_image(path)
+        return items[path].image
+
+    wanted = [path for path in paths if path not in cams] if classifier is not None else []
+    events = (event for event in classify_files(wanted, classifier, heatmaps=True, batch_size=1, reader=read)
+              if event.done)
     for path in paths:
+        if classifier is not None and path not in cams:
+            event = next(events)
+            item = items.pop(path, None)
+            yield path, item if event.image is not None else None, event.heatmap, event.reason
+            continue
         try:
             item = loaded.get(path) or load_image(path)
         except CxrError as exc:
             yield path, None, None, getattr(exc, "reason", str(exc))
             continue
-        cam, reason = cams.get(path), ""
-        if cam is None and classifier is not None:
-            try:
-                cam = classifier.predict_with_cam(item.image)
-            except Exception as exc:  # the page still shows the image, with the reason
-                logger.exception("classification for the report failed")
-                reason = f"classification failed: {type(exc).__name__}: {exc}"
-        elif cam is None:
-            reason = no_model_reason
-        yield path, item, cam, reason
+        yield path, item, cams.get(path), "" if path in cams else no_model_reason
 
 
 def write_pdf(request: ExportRequest, pages, card) -> Path:
     """Worker: the engine's atomic PDF writer."""
-    from cxr_engine.outputs.report import write_report_pdf
+    from cxr_engine.outputs.report import write_report
 
-    return write_report_pdf(request.destination, pages, model_card=card, deidentify=request.deidentify,
+    return write_report(request.destination, pages, model_card=card, deidentify=request.deidentify,
                             reader_name=request.reader_name, app_version=_app_version())
 
 

@@ -5,15 +5,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from cxr_engine.reading.scanning import ScanResult, scan
+from cxr_engine import ScanResult, find_images
 
 #: Progress is reported at most this often, so thousands of files do not flood the GUI.
 PROGRESS_INTERVAL_S = 0.1
 
 
 def scan_paths(paths: list[Path], progress: Callable[[object], None], should_cancel: Callable[[], bool]) -> list[ScanResult]:
-    """Scan each path in turn; ``progress`` receives ``(files done, total or None, current name)``."""
-    results = []
+    """Scan each path in turn (``cxr_engine.find_images``): one ``ScanResult`` per path; ``progress``
+    receives ``(files done, total or None, current name)``."""
     last = 0.0
 
     def report(done: int, total: int | None, path: Path) -> None:
@@ -23,9 +23,8 @@ def scan_paths(paths: list[Path], progress: Callable[[object], None], should_can
             last = now
             progress((done, total, Path(path).name))
 
-    for path in paths:
-        if should_cancel():
-            break
-        # PNG/JPEG too: the app opens what cxr-classify reads (the same scan finds its files).
-        results.append(scan(path, progress=report, should_cancel=should_cancel, include_raster=True))
-    return results
+    missing = [path for path in paths if not Path(path).exists()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]}: no such file or folder")
+    # The engine's one discovery (PNG/JPEG included): the app opens what cxr-classify reads.
+    return find_images(paths, progress=report, should_cancel=should_cancel).scans

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import dicom_cli
 from .models.backends import BACKENDS
-from .batch import CSV_COLUMNS, EXTRA_COLUMNS, classify_files, discover_inputs
+from .batch import CSV_COLUMNS, EXTRA_COLUMNS, result_rows
 from .errors import ImageReadError, ModelError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                "all checked before any film is classified.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    parser.add_argument("--model", help="bundled model name or a model card .json (default: the best bundled model)")
+    parser.add_argument("--model", help="bundled model name or a model card .json (default: $CXR_MODEL_CARD when set, else "
+                             "the best bundled model)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model")
     parser.add_argument("--backend", default="auto", choices=BACKENDS,
                         help="inference library (default auto: torch on a GPU, else ONNX Runtime when the model has "
@@ -76,18 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _select_card(name: str | None):
-    from .models.model_card import default_card, find_card, list_bundled
+    """The card ``--model`` names, else ``$CXR_MODEL_CARD``'s, else the best bundled one (``choose_card``)."""
+    from .models.loading import choose_card
 
-    if name:
-        card = find_card(name)
-        if not card.meets_bar:
-            logger.warning("model %s does not meet the project's accuracy bar (see its model card)", card.name)
-        return card
-    card = default_card()
-    if card is None:
-        bundled = ", ".join(c.name for c in list_bundled()) or "none"
-        raise ModelError(f"no bundled model meets the project's bar; choose one with --model (bundled: {bundled})")
-    return card
+    try:
+        return choose_card(name)
+    except ModelError as exc:
+        raise ModelError(str(exc) if name else f"{exc}; choose one with --model") from None
 
 
 def output_path_problems(args) -> list[str]:
@@ -137,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
 def _classify_inputs(args, card, reader) -> int:
     """Find the inputs, load the model(s) and write the results; ``reader`` decodes one file."""
     outputs = [folder for folder in (args.cam_dir, args.lung_mask_dir, args.dicom_out) if folder is not None]
-    inputs = discover_inputs(args.paths, exclude=outputs)
+    from .reading.discovery import find_images
+
+    inputs = find_images(args.paths, exclude=outputs)
     files = inputs.files
     if inputs.own_outputs and not args.quiet:
         print(f"cxr-classify: skipped {len(inputs.own_outputs)} file(s) this program wrote (heat-maps, lung masks, "
@@ -147,11 +145,10 @@ def _classify_inputs(args, card, reader) -> int:
         print(f"cxr-classify: no DICOM, PNG or JPEG files found in the given paths{beside}", file=sys.stderr)
         return EXIT_USAGE
 
-    from .models.backends import create_classifier
+    from .models.loading import load_classifier
 
     try:
-        classifier = create_classifier(card, backend=args.backend, device=args.device)
-        classifier.load()
+        classifier = load_classifier(card, backend=args.backend, device=args.device)
     except (ModelError, ValueError) as exc:
         print(f"cxr-classify: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -199,11 +196,11 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
     failures = 0
     workers = args.decode_workers or available_cores()
     dicom = dicom_cli.DicomRun(args, classifier.card) if dicom_cli.wanted(args) else None
-    rows = classify_files(files, dicom.wrap(classifier) if dicom else classifier, cam_dir=args.cam_dir,
-                          batch_size=args.batch_size,
-                          reader=_with_known_problems(reader, problems or {}),
-                          lung_dir=args.lung_mask_dir, lung_segmenter=segmenter, decode_threads=workers,
-                          checker=_image_checker(), auto_orient=args.auto_orient)
+    rows = result_rows(files, dicom.wrap(classifier) if dicom else classifier, cam_dir=args.cam_dir,
+                       batch_size=args.batch_size,
+                       reader=_with_known_problems(reader, problems or {}),
+                       lung_dir=args.lung_mask_dir, lung_segmenter=segmenter, decode_threads=workers,
+                       checker=_image_checker(), auto_orient=args.auto_orient)
     counts, started = BatchCounts(), time.monotonic()
     with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
             (reader if args.isolation else contextlib.nullcontext()):

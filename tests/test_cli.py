@@ -109,7 +109,7 @@ def test_runs_as_a_module(dicom_dir, card, tmp_path):
 
 def test_a_crashing_decoder_becomes_an_error_row_and_the_batch_goes_on(dicom_dir, tmp_path):
     import isolation_tasks
-    from cxr_engine.batch import classify_files
+    from cxr_engine.batch import result_rows
     from cxr_engine.reading.isolation import IsolatedReader
     from model_factory import make_random_model
 
@@ -121,7 +121,7 @@ def test_a_crashing_decoder_becomes_an_error_row_and_the_batch_goes_on(dicom_dir
         def reader(path):
             return (crashing if path.name == "crafted.dcm" else normal).read(path)
 
-        rows = list(classify_files(files, classifier, reader=reader))
+        rows = list(result_rows(files, classifier, reader=reader))
     assert [r.status for r in rows] == ["ok", "error", "ok"]
     assert "decoder crashed (SIGSEGV)" in rows[1].message
 

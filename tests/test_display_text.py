@@ -79,7 +79,7 @@ def test_pdf_patient_block_stays_on_one_line(crafted, tmp_path):
     from cxr_engine.models.model_card import CLASSES
     from cxr_engine.models.classifier import Prediction
     from cxr_engine.pixels.rendering import render
-    from cxr_engine.outputs.report import ReportPage, write_report_pdf
+    from cxr_engine.outputs.report import ReportPage, write_report
 
     image = read_image(crafted)
     rows = dict(report_identifiers(image.metadata, deidentify=False))
@@ -88,7 +88,7 @@ def test_pdf_patient_block_stays_on_one_line(crafted, tmp_path):
     page = ReportPage.for_image(image, np.repeat(grey[..., None], 3, axis=2),
                                 prediction=Prediction(tuple(CLASSES), (0.2, 0.3, 0.5), "test-model"))
     path = tmp_path / "evil.pdf"
-    write_report_pdf(path, [page], model_card=None, deidentify=False, app_version="0.1.0")
+    write_report(path, [page], model_card=None, deidentify=False, app_version="0.1.0")
     text = pypdf.PdfReader(path).pages[0].extract_text()
     lines = text.splitlines()
     assert not any(line.strip().startswith("Injected: yes") for line in lines), text

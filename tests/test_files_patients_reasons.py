@@ -27,7 +27,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.fileset import FileSet
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from cxr_engine.batch import discover_inputs, expand_inputs
+from cxr_engine import find_images
 from cxr_engine.errors import ImageReadError, UnsupportedImageError
 from cxr_engine.reading.read import read_image
 from cxr_engine.reading.isolation import read_image_isolated
@@ -66,8 +66,8 @@ def test_bugcase_dicomdir_with_lower_case_files_finds_its_image():
         result = scan(target)
         assert result.errors == (), result.errors
         assert image_paths(result) == {image}
-    assert expand_inputs([dicomdir]) == [image]  # the CLI reads the image, not "not a DICOM file"
-    assert expand_inputs([dicomdir.parent]) == [image]  # once, though the walk meets it too
+    assert find_images([dicomdir]).files == [image]  # the CLI reads the image, not "not a DICOM file"
+    assert find_images([dicomdir.parent]).files == [image]  # once, though the walk meets it too
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_dicomdir_references_are_found_whatever_the_case_version_or_trailing_dot
     assert result.errors == ()
     assert len(image_paths(result)) == 3
     assert all(p.is_file() for p in image_paths(result))
-    assert len(expand_inputs([fileset / "DICOMDIR"])) == 3
+    assert len(find_images([fileset / "DICOMDIR"]).files) == 3
 
 
 def test_references_written_with_iso9660_versions_find_plain_files(fileset):
@@ -156,7 +156,7 @@ def mixed_folder(tmp_path, dicom_dir, cxr3_dir, fileset) -> Path:
 def test_cli_and_desktop_find_the_same_files(mixed_folder):
     from cxr_desktop.scan_job import scan_paths
 
-    cli = expand_inputs([mixed_folder])
+    cli = find_images([mixed_folder]).files
     (desktop,) = scan_paths([mixed_folder], progress=lambda value: None, should_cancel=lambda: False)
     names = sorted(p.relative_to(mixed_folder).as_posix().lower() for p in cli)
     assert len(names) == 7, names  # IM0001.ima, the UID-named file, film.jpg, film.png, 3 in cd/
@@ -414,7 +414,7 @@ def test_app_and_cli_word_each_fault_alike(tmp_path, dicom_dir):
         with pytest.raises(ImageReadError) as info:
             read_image(folder / name)
         assert info.value.reason == app[name]
-    assert discover_inputs([folder / "report.dcm"]).files == [folder / "report.dcm"]
+    assert find_images([folder / "report.dcm"]).files == [folder / "report.dcm"]
 
 
 def test_cli_classifies_the_image_a_dicomdir_lists(capsys):

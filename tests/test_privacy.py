@@ -29,7 +29,7 @@ def test_classification_and_pdf_export_work_without_a_network(no_network, tmp_pa
     from cxr_engine.models.torch_backend import Classifier
     from cxr_engine.models.model_card import ModelCard
     from cxr_engine.pixels.rendering import render
-    from cxr_engine.outputs.report import ReportPage, write_report_pdf
+    from cxr_engine.outputs.report import ReportPage, write_report
 
     card = make_random_model(tmp_path / "model")
     caplog.set_level(logging.DEBUG)
@@ -40,7 +40,7 @@ def test_classification_and_pdf_export_work_without_a_network(no_network, tmp_pa
     grey = render(image)
     page = ReportPage(displayed=np.dstack([grey] * 3), metadata=image.metadata, prediction=result.prediction,
                       cam_target=result.target_class)
-    write_report_pdf(tmp_path / "report.pdf", [page], model_card=card, deidentify=True)
+    write_report(tmp_path / "report.pdf", [page], model_card=card, deidentify=True)
     assert (tmp_path / "report.pdf").stat().st_size > 1000
     name_parts = [p for p in str(image.metadata.patient_name).replace("^", " ").split() if len(p) > 2]
     assert name_parts, "the test file should carry a patient name"

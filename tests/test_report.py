@@ -23,7 +23,7 @@ from cxr_engine.models.torch_backend import CamResult, Prediction  # noqa: E402
 from cxr_engine.reading.read import read_image  # noqa: E402
 from cxr_engine.models.model_card import CLASSES, INTENDED_USE, ModelCard  # noqa: E402
 from cxr_engine.pixels.rendering import render  # noqa: E402
-from cxr_engine.outputs.report import ReportPage, write_report_pdf  # noqa: E402
+from cxr_engine.outputs.report import ReportPage, write_report  # noqa: E402
 
 PROBS = (0.123, 0.7134, 0.1636)  # → "12.3%", "71.3%", "16.4%"
 SYNTHETIC = ImageMetadata(
@@ -95,7 +95,7 @@ def identifiers(metadata: ImageMetadata) -> list[str]:
 
 def write(tmp_path, pages, card, deidentify, name="report.pdf", **kwargs):
     path = tmp_path / name
-    write_report_pdf(path, pages, model_card=card, deidentify=deidentify, reader_name="Dr Ann Reader",
+    write_report(path, pages, model_card=card, deidentify=deidentify, reader_name="Dr Ann Reader",
                      generated_at=WHEN, app_version="0.1.0", **kwargs)
     return path
 

@@ -251,7 +251,7 @@ def test_patient_names_stay_out_of_logs_and_repr(generated, caplog):
 def test_links_out_of_the_chosen_folder_are_not_followed_but_named(tmp_path, dicom_dir):
     """A link to the parent folder, to another patient's folder or file is not followed (one problem
     each); links inside the chosen folder, and the chosen folder given as a link, still are."""
-    from cxr_engine.batch import discover_inputs
+    from cxr_engine import find_images
 
     chosen, other = tmp_path / "chosen", tmp_path / "other"
     (chosen / "sub").mkdir(parents=True)
@@ -270,7 +270,7 @@ def test_links_out_of_the_chosen_folder_are_not_followed_but_named(tmp_path, dic
         assert [inst.path.name for inst in result.all_instances()] == ["film.dcm"]
         assert sorted(e.path.name for e in result.errors) == sorted(p.name for p in outside)
         assert all("outside the chosen folder" in e.reason and "not followed" in e.reason for e in result.errors)
-    inputs = discover_inputs([chosen])
+    inputs = find_images([chosen])
     assert [p.name for p in inputs.files if p not in inputs.problems] == ["film.dcm"]
     assert not any("someone_else" in str(p) for p in inputs.files)
 

@@ -25,7 +25,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from cxr_engine.batch import expand_inputs
+from cxr_engine import find_images
 from cxr_engine.models.cardiothoracic import CardiothoracicRatio, CtrNotFound, propose_ctr
 from cxr_engine.reading.read import read_image
 from cxr_engine.models.lung_fields import LungSegmenter, lung_card
@@ -61,7 +61,7 @@ def groups(data: Path, seed: int = 0) -> dict[str, list[Path]]:
         out = {name: cxr3_films(data, *spec, seed=seed) for name, spec in CXR3_GROUPS.items()}
     for folder in ("dicom", "dicom_rsna"):
         if (data / folder).is_dir():
-            out[folder] = expand_inputs([data / folder])
+            out[folder] = find_images([data / folder]).files
     return out
 
 

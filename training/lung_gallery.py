@@ -20,7 +20,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from cxr_engine.batch import expand_inputs
+from cxr_engine import find_images
 from cxr_engine.reading.read import read_image
 from cxr_engine.models.lung_fields import LungSegmenter, lung_card
 
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.kermany:
         groups["kermany_children"] = kermany_children(args.data, args.kermany, args.seed)
     for entry in args.files:
-        groups[Path(entry).name or "files"] = expand_inputs([entry])
+        groups[Path(entry).name or "files"] = find_images([entry]).files
     records = []
     for name, paths in groups.items():
         tiles = []

@@ -133,6 +133,8 @@ class CardBackedClassifier:
     """What every backend's classifier derives from its model card: name, classes, model input."""
 
     card: ModelCard
+    #: Why the classifier runs elsewhere than asked (``load_classifier``'s CPU fallback); "" when it does not.
+    load_warning: str = ""
 
     @property
     def name(self) -> str:

@@ -154,13 +154,15 @@ class ReportPage:
         )
 
 
-def write_report_pdf(path: str | Path, pages: Sequence[ReportPage], *, model_card: ModelCard | None,
+def write_report(path: str | Path, pages: Sequence[ReportPage], *, model_card: ModelCard | None,
                      deidentify: bool, reader_name: str = "", generated_at: datetime | None = None,
                      app_version: str = "") -> Path:
-    """Write the report to ``path`` atomically (a reader sees the old file or the new one).
+    """Write the PDF report, one A4 page per ``ReportPage`` (see :func:`build_report_pdf`), to ``path``
+    atomically (a reader sees the old file or the new one); returns ``path``.
 
-    Raises ``ReportError`` when the file cannot be written; any other failure while building
-    the document propagates, and in every case an existing file at ``path`` is untouched.
+    Raises ``ReportError`` when the file cannot be written, ``ValueError`` for no pages; any other
+    failure while building the document propagates, and in every case an existing file at ``path``
+    is untouched.
     """
     path = Path(path)
     data = build_report_pdf(pages, model_card=model_card, deidentify=deidentify, reader_name=reader_name,

@@ -1,0 +1,160 @@
+"""The one path from files to predictions: decode, check, classify (with heat-maps if asked), and
+turn every failure into a reason. The CLI, the desktop app and the PDF export all run it."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .errors import CxrError
+from .reading.read import read_image
+
+logger = logging.getLogger(__name__)
+
+#: The stages a file goes through, as :class:`FileEvent` ``stage``.
+DECODED, CLASSIFIED, FAILED = "decoded", "classified", "failed"
+
+
+@dataclass(frozen=True)
+class FileEvent:
+    """One step of one file in :func:`classify_files`.
+
+    ``stage`` is ``decoded`` (``image`` is set), then ``classified`` or ``failed`` (the file's last event).
+    ``index`` is the file's position in the list given. A ``classified`` event has ``prediction``
+    (``Prediction``), ``heatmap`` (a ``CamResult``: prediction and float32 heat-map in the image's
+    rows × columns, [0, 1]) when heat-maps were asked for, ``warnings`` (the reader's and the
+    suitability ones, the image checks', ``out of scope: ...``) and ``out_of_scope`` (``""`` in scope,
+    else short reasons separated by ``;``). A ``failed`` event has ``reason`` in words, and ``image``
+    when the file was decoded but could not be classified.
+    """
+
+    stage: str
+    index: int
+    path: Path
+    image: object | None = None
+    prediction: object | None = None
+    heatmap: object | None = None
+    warnings: tuple[str, ...] = ()
+    out_of_scope: str = ""
+    reason: str = ""
+
+    @property
+    def done(self) -> bool:
+        """True for the file's last event (``classified`` or ``failed``)."""
+        return self.stage != DECODED
+
+
+def classify_files(
+    files: Iterable[str | Path],
+    classifier,
+    *,
+    heatmaps: bool = False,
+    batch_size: int = 8,
+    reader: Callable[[Path], object] = read_image,
+    decode_threads: int = 1,
+    checker=None,
+    auto_orient: bool = False,
+) -> Iterator[FileEvent]:
+    """Classify ``files`` with ``classifier`` (see ``load_classifier``), yielding a :class:`FileEvent`
+    per file and stage: ``decoded`` when a file is read, then its ``classified`` or ``failed`` event.
+    The final events come in the order of ``files``; a failing file is a ``failed`` event, never an
+    exception. To cancel, stop iterating and close the generator: nothing more is classified, and reads
+    not yet started are dropped.
+
+    ``reader`` decodes one file into a ``CxrImage`` (``read_image``, or a
+    ``cxr_engine.reading.decode_pool.DecodePool`` that keeps native decoders in worker processes with a
+    time limit); ``decode_threads`` files are decoded at once, ahead of the model (``reader`` must then be
+    thread-safe). Images are classified ``batch_size`` at a time in one forward pass; when a batch fails
+    each of its images is retried alone, so one bad image does not fail its neighbours. With ``heatmaps``
+    each image gets its Grad-CAM heat-map (one image per pass). With ``checker``
+    (``cxr_engine.models.image_checks.ImageChecker``) each film is checked before it is classified, its
+    reasons going to ``out_of_scope`` and ``warnings``; with ``auto_orient`` too, a film found turned
+    and/or inverted is classified as it looks corrected, and says so in ``warnings``. ``uncertain`` is
+    added to ``out_of_scope`` where the card records an out-of-scope threshold that the prediction
+    passes (``cxr_engine.models.scope_score``); ``lateral`` where the header's View Position is lateral.
+    """
+    from .models.scope_score import WORDS, is_uncertain, out_of_scope, threshold
+    from .reading.decode_pool import decode_in_order
+
+    pending: list[tuple[int, Path, object]] = []
+    checks: dict[int, tuple[str, str]] = {}  # index -> (the image checks' reasons, their warning)
+    limit = threshold(getattr(classifier, "card", None))
+
+    def flush() -> Iterator[FileEvent]:
+        events = _classify_pending(pending, classifier, heatmaps)
+        pending.clear()
+        for event in events:
+            reasons, warning = checks.pop(event.index, ("", ""))
+            if event.stage == CLASSIFIED:
+                probabilities = tuple(event.prediction.probabilities)
+                if is_uncertain(probabilities, limit):
+                    warning = "; ".join(filter(None, (warning, f"out of scope: {WORDS}")))
+                event = replace(event, warnings=(*event.warnings, warning) if warning else event.warnings,
+                                out_of_scope=out_of_scope(reasons, probabilities, limit,
+                                                          event.image.metadata.view_position))
+            yield event
+
+    for index, (path, image) in enumerate(decode_in_order([Path(f) for f in files], reader, decode_threads)):
+        if isinstance(image, Exception):
+            yield from flush()  # the final events keep the input order
+            yield FileEvent(FAILED, index, path, reason=_read_reason(path, image))
+            continue
+        if checker is not None:
+            image, checks[index] = _checked(image, path, checker, auto_orient)
+        yield FileEvent(DECODED, index, path, image)
+        pending.append((index, path, image))
+        if len(pending) >= batch_size:
+            yield from flush()
+    yield from flush()
+
+
+def _read_reason(path: Path, error: Exception) -> str:
+    if isinstance(error, CxrError):
+        return getattr(error, "reason", str(error))
+    logger.error("unexpected error reading %s", path, exc_info=error)  # a decoder bug must not end the batch
+    return f"unexpected error: {type(error).__name__}: {error}"
+
+
+def _checked(image, path: Path, checker, auto_orient: bool):
+    """(the image to classify, (out_of_scope reasons, warning)); a failing check becomes a warning."""
+    from .models.image_checks import describe, reoriented
+
+    try:
+        check = checker.check(image)
+        if auto_orient and check.correctable:
+            upright = reoriented(image, check.reasons)
+            again = checker.check(upright)
+            note = f"auto-orient: the film looked {describe(check.reasons)}; classified as corrected"
+            return upright, (again.reasons, "; ".join(filter(None, (note, again.warning))))
+        return image, (check.reasons, check.warning)
+    except Exception as exc:  # the classification stands without the check
+        logger.exception("image check failed for %s", path)
+        return image, ("", f"image check failed: {type(exc).__name__}: {exc}")
+
+
+def _classify_pending(pending: list[tuple[int, Path, object]], classifier, heatmaps: bool) -> list[FileEvent]:
+    """One final event per pending image, in order; a failed batch is retried one image at a time."""
+    if not pending:
+        return []
+    try:
+        if heatmaps:
+            return [_classified(index, path, image, classifier, classifier.predict_with_cam(image))
+                    for index, path, image in pending]
+        predictions = classifier.predict([image for _, _, image in pending])
+        return [_classified(index, path, image, classifier, None, prediction)
+                for (index, path, image), prediction in zip(pending, predictions)]
+    except Exception as exc:
+        if len(pending) == 1:
+            index, path, image = pending[0]
+            logger.exception("classification failed for %s", path)
+            return [FileEvent(FAILED, index, path, image, reason=f"classification failed: {type(exc).__name__}: {exc}")]
+        return [event for item in pending for event in _classify_pending([item], classifier, heatmaps)]
+
+
+def _classified(index: int, path: Path, image, classifier, heatmap, prediction=None) -> FileEvent:
+    from .models.suitability import image_warnings
+
+    prediction = heatmap.prediction if heatmap is not None else prediction
+    return FileEvent(CLASSIFIED, index, path, image, prediction, heatmap,
+                     warnings=image_warnings(image, classifier.card.input_size))

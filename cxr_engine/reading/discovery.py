@@ -1,0 +1,98 @@
+"""One way to find the images in what a user named: files, folders and DICOMDIRs.
+
+The CLI and the desktop app both call :func:`find_images`, so they find the same files: it runs the
+study scan (:func:`cxr_engine.reading.scanning.scan` with PNG/JPEG included) on every folder,
+DICOMDIR and file, and lists the images in the order the scan reached them.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .scanning import ScanResult, is_dicomdir_file, scan
+
+
+@dataclass
+class FoundImages:
+    """What :func:`find_images` found.
+
+    ``files``: the images in order, and the files named directly (whatever they are); ``problems``:
+    the reason, in the words of the app's Problems list, for each listed file the scan found unreadable;
+    ``own_outputs``: files skipped because this program wrote them (``cxr_engine.outputs.own_outputs``);
+    ``scans``: one ``ScanResult`` (the Patient → Study → Series tree) per path scanned, in the order given;
+    ``cancelled``: True when ``should_cancel`` stopped the search (what was found until then is kept).
+    """
+
+    files: list[Path]
+    problems: dict[Path, str] = field(default_factory=dict)
+    own_outputs: list[Path] = field(default_factory=list)
+    scans: list[ScanResult] = field(default_factory=list)
+    cancelled: bool = False
+
+
+def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str | os.PathLike[str]] = (), *,
+                should_cancel: Callable[[], bool] | None = None,
+                progress: Callable[[int, int | None, Path], None] | None = None) -> FoundImages:
+    """The images in ``paths``: files named directly (always listed, whatever they are), and what a
+    folder (recursively) or a DICOMDIR holds, except what lies in the ``exclude`` folders (e.g. a run's
+    own output folders, so that a rerun does not classify the heat-maps and masks of the last run).
+
+    Found by content and by name: DICOM files with the ``DICM`` prefix, or named ``*.dcm``, ``*.dicom``,
+    ``*.dic``, ``*.ima``, or without a suffix or with a numeric one (UID-named files); the files a
+    DICOMDIR lists (found case-insensitively); PNG and JPEG. Hidden entries are skipped; symbolic links
+    inside the folder are followed, each folder once (loops end); links leaving it are problems. Each
+    image is listed once, in walk order; DICOM objects that are not images (reports, presentation
+    states) are left out. The rules are the scan's (:mod:`cxr_engine.reading.scanning`).
+
+    ``should_cancel()`` is polled before each file and folder; ``progress(done, total or None, path)``
+    is called after each file of each scan. A path that does not exist is listed as a file (reading
+    it fails with the reason); nothing is raised for one bad path.
+    """
+    found = FoundImages([])
+    excluded = [Path(os.path.realpath(folder)) for folder in exclude]
+    for raw in paths:
+        if should_cancel is not None and should_cancel():
+            found.cancelled = True
+            break
+        path = Path(raw)
+        direct = not (path.is_dir() or is_dicomdir_file(path))
+        if direct and not path.exists():  # listed: reading it gives the reason
+            found.files.append(path)
+            continue
+        result = scan(path, progress=progress, should_cancel=should_cancel, include_raster=True)
+        found.scans.append(result)
+        found.own_outputs.extend(result.own_outputs)
+        if direct:
+            found.files.append(path)
+            continue
+        _add_listed(found, result, excluded)
+        if result.cancelled:
+            found.cancelled = True
+            break
+    return found
+
+
+def _add_listed(found: FoundImages, result: ScanResult, excluded: list[Path]) -> None:
+    """The images and unreadable files of a folder or DICOMDIR scan, in the order reached."""
+    reasons = {error.path: error.reason for error in result.errors}
+    images = set(result.image_files())
+    reached = set(result.order)
+    for path in result.order:
+        if excluded and _inside(path, excluded):
+            continue
+        if path in images or path in reasons:
+            found.files.append(path)
+        if path in reasons:
+            found.problems[path] = reasons[path]
+    for error in result.errors:  # folders that could not be listed
+        if error.path not in reached and not (excluded and _inside(error.path, excluded)):
+            found.files.append(error.path)
+            found.problems[error.path] = error.reason
+
+
+def _inside(path: Path, folders: list[Path]) -> bool:
+    """Whether ``path`` (links resolved) is one of ``folders`` (resolved) or lies under one of them."""
+    path = Path(os.path.realpath(path))
+    return any(path == folder or folder in path.parents for folder in folders)
