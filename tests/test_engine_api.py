@@ -122,6 +122,47 @@ def test_find_images_can_be_cancelled(films):
     assert found.cancelled and len(found.files) < 4
 
 
+def test_the_cli_and_the_desktop_find_the_same_files(tmp_path, dicom_dir):
+    """A folder with ``IM0001.ima``, a UID-named file without a suffix, a DICOMDIR, a PNG and a
+    symbolic-link loop: ``cxr-classify`` classifies exactly the images the app's study tree shows."""
+    import csv
+
+    import cv2
+    import pydicom
+    from pydicom.fileset import FileSet
+    from pydicom.uid import generate_uid
+
+    from cxr_desktop.scan_job import scan_paths
+    from cxr_engine.cli import main
+
+    folder = tmp_path / "study"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(dicom_dir / "Fake_MONOHR1.dcm", folder / "IM0001.ima")
+    shutil.copy(dicom_dir / CR, folder / "1.2.392.200036.9125.0.19950720112207")
+    cv2.imwrite(str(folder / "film.png"), np.full((300, 300), 128, np.uint8))
+    (folder / "sub" / "loop").symlink_to("..")
+    ds = pydicom.dcmread(dicom_dir / SIIM)
+    for keyword, value in (("StudyID", "1"), ("SeriesNumber", 1), ("InstanceNumber", 1)):
+        if not ds.get(keyword):
+            setattr(ds, keyword, value)  # what a DICOMDIR record needs (PS3.3 F.5)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.save_as(tmp_path / "staged.dcm")
+    fileset = FileSet()
+    fileset.add(tmp_path / "staged.dcm")
+    fileset.write(folder / "cd")
+
+    out = tmp_path / "results.csv"
+    assert main([str(folder), "--model", str(BUNDLED_CARD), "--backend", "onnx", "--no-isolation", "--csv", str(out),
+                 "-q"]) == 0
+    with open(out, newline="") as handle:
+        cli = [Path(row["path"]) for row in csv.DictReader(handle)]
+    (desktop,) = scan_paths([folder], progress=lambda value: None, should_cancel=lambda: False)
+    names = sorted(path.relative_to(folder).parts[0] for path in cli)
+    assert names == ["1.2.392.200036.9125.0.19950720112207", "IM0001.ima", "cd", "film.png"]
+    assert len(cli) == len(set(cli)), "each file once, though the loop and the DICOMDIR reach them again"
+    assert set(cli) == {inst.path for inst in desktop.all_instances() if inst.is_image}
+
+
 # ----------------------------------------------------------------------------- models
 
 
