@@ -112,7 +112,8 @@ def model_files(variant: str, models_dir: Path | None = None) -> list[DataFile]:
     lite: the card and its ``.onnx`` (a card without an ONNX export is left out: ONNX Runtime
     could not run it). The safetensors are left out too: only the torch backend reads them, and
     the ONNX Runtime backend checks the ``.onnx`` against its own sha256 in the card. A card marked
-    ``torch_free`` (the image checks: parameters read with numpy) keeps its weights file in both.
+    ``torch_free`` (the image checks: parameters read with numpy) keeps its weights file in both, and a
+    classifier card's out-of-scope heads (``scope_heads``' file, read with numpy) go in both.
     full: the card, the safetensors and, when there is one, the ``.onnx`` (``auto`` still runs
     ONNX Runtime on a CPU-only machine).
     """
@@ -124,6 +125,8 @@ def model_files(variant: str, models_dir: Path | None = None) -> list[DataFile]:
         names = [card.get("onnx_file", "")] if variant == "lite" else [card["weights_file"], card.get("onnx_file", "")]
         if variant == "lite" and card.get("torch_free"):  # weights read with numpy (the image checks)
             names.append(card["weights_file"])
+        # The out-of-scope heads' parameters (numpy, both backends: cxr_engine.models.scope_heads).
+        names.append((card.get("scope_heads") or {}).get("file", ""))
         names = [n for n in names if n]
         if not names:
             continue

@@ -22,6 +22,9 @@ class Prediction:
     classes: tuple[str, ...]
     probabilities: tuple[float, ...]
     model_name: str
+    #: The out-of-scope heads' reasons on the classifier's pooled features (``cxr_engine.models.scope_heads``;
+    #: ``""`` when none is flagged or the card has no heads).
+    scope_reasons: str = ""
 
     @property
     def index(self) -> int:
@@ -100,12 +103,18 @@ def model_input(card: ModelCard, image: CxrImage | np.ndarray, display: np.ndarr
     return model_input_in_frame(card, image, display)[0]
 
 
-def prediction_from_logits(card: ModelCard, logits: np.ndarray) -> Prediction:
-    """Softmax of ``logits / card.temperature`` (computed in float64) as a ``Prediction``."""
+def prediction_from_logits(card: ModelCard, logits: np.ndarray, features: np.ndarray | None = None,
+                           image: CxrImage | np.ndarray | None = None) -> Prediction:
+    """Softmax of ``logits / card.temperature`` (computed in float64) as a ``Prediction``; with the
+    image's (C,) pooled ``features`` its ``scope_reasons`` are the card's out-of-scope heads' reasons
+    (``cxr_engine.models.scope_heads``; ``image`` gives the header's age)."""
+    from .scope_heads import film_reasons
+
     scaled = np.asarray(logits, dtype=np.float64) / card.temperature
     scaled -= scaled.max()
     probs = np.exp(scaled) / np.exp(scaled).sum()
-    return Prediction(tuple(card.classes), tuple(float(p) for p in probs), card.name)
+    return Prediction(tuple(card.classes), tuple(float(p) for p in probs), card.name,
+                      film_reasons(card, features, image))
 
 
 def heatmap_in_image_geometry(cam: np.ndarray, image_shape: tuple[int, ...],
@@ -159,11 +168,20 @@ class CardBackedClassifier:
         if not images:
             return []
         batch = np.stack([self.preprocess(image) for image in images])
-        return [prediction_from_logits(self.card, row) for row in self._logits(batch)]
+        logits, pooled = self._logits_and_features(batch)
+        if pooled is None:
+            return [prediction_from_logits(self.card, row) for row in logits]
+        return [prediction_from_logits(self.card, row, features, image)
+                for row, features, image in zip(logits, pooled, images)]
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
         """(B, classes) raw logits for a preprocessed batch; each backend runs its own model."""
         raise NotImplementedError
+
+    def _logits_and_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(B, classes) raw logits and (B, C) pooled features (the Grad-CAM layer's map averaged over
+        space; ``None`` from a backend that does not give them) for a preprocessed batch."""
+        return self._logits(batch), None
 
     def _target_index(self, logits: np.ndarray, target_class: str | None) -> int:
         """The heat-map's class: ``target_class``, or the predicted one when it is None."""

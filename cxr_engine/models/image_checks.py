@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import ModelError
 from ..pixels.image import CxrImage
 from .model_card import INTENDED_USE, CardFile
+from .scope_heads import WORDS as HEAD_WORDS
 from .scope_score import REASON as UNCERTAIN, WORDS as UNCERTAIN_WORDS
 from .suitability import LATERAL
 from .weights import verified_bytes
@@ -64,6 +65,7 @@ REASON_WORDS = {
     NOT_CHEST: "not a chest radiograph",
     LATERAL: "a lateral view (the model is made for frontal PA/AP films)",  # from the header's View Position
     UNCERTAIN: UNCERTAIN_WORDS,  # the classifier's own out-of-scope score, not an image check
+    **HEAD_WORDS,  # the out-of-scope heads on the classifier's features (other-findings, child-chest)
 }
 
 

@@ -179,6 +179,12 @@ class OnnxClassifier(CardBackedClassifier):
             (logits,) = self._session.run([LOGITS_NAME], {INPUT_NAME: batch})
         return logits
 
+    def _logits_and_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            self.load()
+            logits, features = self._session.run([LOGITS_NAME, FEATURES_NAME], {INPUT_NAME: batch})
+        return logits, features.mean(axis=(2, 3))
+
     def predict_with_cam(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> CamResult:
         """Prediction and Grad-CAM heat-map from one run; ``target_class`` defaults to the predicted class."""
         display = display_of(image)
@@ -191,7 +197,8 @@ class OnnxClassifier(CardBackedClassifier):
         target_index = self._target_index(logits[0], target_class)
         cam = grad_cam(features[0], class_weights, target_index, batch.shape[2:])
         heatmap = heatmap_in_image_geometry(cam, display.shape, frame.box)
-        return CamResult(heatmap, self.classes[target_index], prediction_from_logits(self.card, logits[0]))
+        prediction = prediction_from_logits(self.card, logits[0], features[0].mean(axis=(1, 2)), image)
+        return CamResult(heatmap, self.classes[target_index], prediction)
 
     def close(self) -> None:
         """End the session; a later prediction starts a new one."""

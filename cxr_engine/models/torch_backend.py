@@ -83,6 +83,9 @@ class Classifier(CardBackedClassifier):
         return self
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
+        return self._logits_and_features(batch)[0]
+
+    def _logits_and_features(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         with self._lock:
@@ -91,8 +94,9 @@ class Classifier(CardBackedClassifier):
                 # Calling through the CAM's wrapper resets its activation buffers each time,
                 # so a forward pass without CAM never grows them.
                 logits = self._cam.activations_and_grads(torch.from_numpy(batch).to(self.device))
+            pooled = _pooled(self._cam.activations_and_grads.activations)
             self._cam.activations_and_grads.activations = []
-        return logits.float().cpu().numpy()
+        return logits.float().cpu().numpy(), pooled
 
     def predict_with_cam(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> CamResult:
         """Prediction and Grad-CAM heat-map from one forward/backward pass.
@@ -112,11 +116,13 @@ class Classifier(CardBackedClassifier):
             with torch.enable_grad():
                 cams = self._cam(input_tensor=tensor, targets=targets)
             logits = self._cam.outputs.detach().float().cpu().numpy()
+            pooled = _pooled(self._cam.activations_and_grads.activations)
             self._cam.activations_and_grads.activations = []
             self._cam.activations_and_grads.gradients = []
         target_index = self._target_index(logits[0], target_class)
         heatmap = heatmap_in_image_geometry(cams[0], display.shape, frame.box)
-        return CamResult(heatmap, self.classes[target_index], prediction_from_logits(self.card, logits[0]))
+        prediction = prediction_from_logits(self.card, logits[0], pooled[0], image)
+        return CamResult(heatmap, self.classes[target_index], prediction)
 
     def close(self) -> None:
         """Remove the Grad-CAM hooks and drop the model."""
@@ -125,3 +131,8 @@ class Classifier(CardBackedClassifier):
                 self._cam.activations_and_grads.release()
                 self._cam = None
             self._model = None
+
+
+def _pooled(activations) -> np.ndarray:
+    """(B, C) float32: the Grad-CAM layer's (B, C, h, w) activations, as the hooks kept them, averaged over space."""
+    return activations[-1].float().mean(dim=(2, 3)).cpu().numpy()
