@@ -8,8 +8,9 @@ class CxrError(Exception):
     """Base class of every error the engine raises on purpose."""
 
 
-class ImageReadError(CxrError):
-    """A file could not be read or decoded into an image."""
+class FileError(CxrError):
+    """One file could not be read or written: ``path`` names it, ``reason`` says why in words a
+    user can act on; the message is ``"<path>: <reason>"``."""
 
     def __init__(self, path: str | Path, reason: str):
         from .messages import printable
@@ -18,6 +19,10 @@ class ImageReadError(CxrError):
         # Text from a damaged file (a UID, a decoder's message) may hold control bytes: escaped.
         self.reason = printable(reason, limit=None)
         super().__init__(f"{self.path}: {self.reason}")
+
+
+class ImageReadError(FileError):
+    """A file could not be read or decoded into an image."""
 
 
 class UnsupportedImageError(ImageReadError):
@@ -51,3 +56,15 @@ class DecodeTimeoutError(ImageReadError):
 
 class DecoderBugError(ImageReadError):
     """A decoder raised an exception the engine does not expect (a bug, reported plainly)."""
+
+
+class ReportError(FileError):
+    """A PDF report could not be written; ``path`` is the destination."""
+
+
+class SourceHeaderError(FileError):
+    """The source file's DICOM header cannot give the outputs a patient, study and image."""
+
+
+class DicomOutputError(FileError):
+    """One film's DICOM outputs could not be made or written; ``path`` is the film."""

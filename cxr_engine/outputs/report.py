@@ -33,7 +33,7 @@ from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
 
 from .atomic import write_bytes_atomic
 from .deidentify import redact_generated_text, redact_text, report_identifiers
-from ..errors import CxrError
+from ..errors import ReportError
 from ..pixels.image import CxrImage, ImageMetadata
 from ..models.image_checks import banner, heatmap_note
 from ..models.torch_backend import CamResult, Prediction
@@ -76,15 +76,6 @@ HIGHLIGHT = colors.HexColor("#E3EEF4")
 
 # Long UIDs read better on one small line under the identification table than in its cells.
 _UID_LABELS = ("Study UID", "Series UID", "Image UID")
-
-
-class ReportError(CxrError):
-    """A report could not be written; names the destination and the reason."""
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 @dataclass(frozen=True, eq=False)

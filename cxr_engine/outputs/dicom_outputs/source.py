@@ -16,7 +16,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from ...errors import CxrError
+from ...errors import SourceHeaderError
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +51,6 @@ _TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN
 #: (0012,0064) De-identification Method Code Sequence values (PS3.16 CID 7050).
 BASIC_PROFILE = ("113100", "DCM", "Basic Application Confidentiality Profile")
 RETAIN_PATIENT_CHARACTERISTICS = ("113108", "DCM", "Retain Patient Characteristics Option")
-
-
-class SourceHeaderError(CxrError):
-    """The source file's DICOM header cannot give the outputs a patient, study and image."""
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 def read_source_header(path: str | Path) -> Dataset:

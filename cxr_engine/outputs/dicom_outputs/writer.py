@@ -16,7 +16,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
-from ...errors import CxrError
+from ...errors import CxrError, DicomOutputError
 from ...pixels.image import CxrImage
 from ...models.classifier import CamResult
 from .source import Deidentifier, read_source_header, reference_dataset, settle_character_set
@@ -33,15 +33,6 @@ def _digest(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
-
-
-class DicomOutputError(CxrError):
-    """One film's DICOM outputs could not be made or written; names the film and the reason."""
-
-    def __init__(self, path: str | Path, reason: str):
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
 
 
 @dataclass(frozen=True)
