@@ -165,3 +165,20 @@ class TestRealFilms:
         assert rows[SIIM_FILM]["out_of_scope"].split(";")[0] == OTHER_FINDINGS
         assert rows["Fake_MONOHR1.dcm"]["out_of_scope"].split(";")[0] == "inverted"
         assert OTHER_FINDINGS not in rows["Fake_MONOHR1.dcm"]["out_of_scope"]
+
+
+def test_heads_run_without_torch(dicom_dir):
+    """The lite bundle's path: ONNX Runtime and numpy only."""
+    pytest.importorskip("onnxruntime")
+    from test_without_torch import PRELUDE, run_python
+
+    code = PRELUDE + """
+from cxr_engine.models.model_card import ModelCard
+from cxr_engine.models.onnx_backend import OnnxClassifier
+from cxr_engine.reading.read import read_image
+classifier = OnnxClassifier(ModelCard.load(sys.argv[2])).load()
+prediction = classifier.predict([read_image(sys.argv[1])])[0]
+print(json.dumps({"reasons": prediction.scope_reasons,
+                  "torch": any(m.split(".")[0] == "torch" for m in sys.modules)}))
+"""
+    assert run_python(code, dicom_dir / SIIM_FILM, BUNDLED_CARD) == {"reasons": OTHER_FINDINGS, "torch": False}
