@@ -80,7 +80,7 @@ def _out_of_scope(check, prediction, limit, view_position: str) -> str:
     from cxr_engine.models.scope_score import out_of_scope
 
     return out_of_scope(check.reasons if check is not None else "", prediction.probabilities if prediction else None,
-                        limit, view_position)
+                        limit, view_position, getattr(prediction, "scope_reasons", ""))
 
 
 class ReportExport(QObject):

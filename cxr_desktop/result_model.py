@@ -86,7 +86,7 @@ class ResultModel(QObject):
         reasons = self.image_check.reasons if self.image_check is not None else ""
         prediction = self.prediction if self.state == DONE else None
         return out_of_scope(reasons, prediction.probabilities if prediction is not None else None, self.scope_limit,
-                            self.view_position)
+                            self.view_position, getattr(prediction, "scope_reasons", ""))
 
     def set_classifying(self) -> None:
         self.state, self.message = CLASSIFYING, "Classifying…"

@@ -92,7 +92,8 @@ def classify_files(
                     warning = "; ".join(filter(None, (warning, f"out of scope: {WORDS}")))
                 event = replace(event, warnings=(*event.warnings, warning) if warning else event.warnings,
                                 out_of_scope=out_of_scope(reasons, probabilities, limit,
-                                                          event.image.metadata.view_position))
+                                                          event.image.metadata.view_position,
+                                                          event.prediction.scope_reasons))
             yield event
 
     for index, (path, image) in enumerate(decode_in_order([Path(f) for f in files], reader, decode_threads)):
