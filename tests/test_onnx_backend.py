@@ -276,3 +276,39 @@ def test_cli_runs_on_the_onnx_backend(exported, dicom_dir, tmp_path):
         assert row["status"] == "ok" and row["model"] == exported.name and Path(row["cam_path"]).exists()
         got = [float(row[f"p_{c}"]) for c in exported.classes]
         np.testing.assert_allclose(got, want.probabilities, atol=PROBABILITY_ATOL, rtol=0)
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    from cxr_engine.models.model_card import find_card
+
+    card = find_card("efficientnet-lite0")  # a tf_ EfficientNet: "same" padding computed from the shape
+    if card.onnx_path is None or not card.onnx_path.exists():
+        pytest.skip("the bundled efficientnet-lite0 has no ONNX file here")
+    return card
+
+
+class TestOneImagePerRun:
+    """On the CPU the session's batch axis is fixed at one image (faster: see ``session_options``)."""
+
+    def test_cpu_session_takes_one_image(self, bundled):
+        classifier = OnnxClassifier(bundled).load()
+        assert classifier._session.get_inputs()[0].shape[0] == 1
+
+    def test_batch_run_image_by_image_equals_a_free_batch_axis(self, bundled, dicom_dir, large_image):
+        import onnxruntime
+
+        from cxr_engine.models.onnx_backend import session_options, verified_onnx_bytes
+
+        images = [large_image, read_image(dicom_dir / "CR-MONO1-10-chest.dcm"),
+                  read_image(dicom_dir / "RG1_J2KI.dcm")]
+        classifier = OnnxClassifier(bundled)
+        batch = np.stack([classifier.preprocess(image) for image in images])
+        logits, pooled = classifier._logits_and_features(batch)
+        free = onnxruntime.InferenceSession(verified_onnx_bytes(bundled), session_options(onnxruntime),
+                                            providers=["CPUExecutionProvider"])
+        assert free.get_inputs()[0].shape[0] == "batch"
+        want_logits, want_features = free.run(["logits", "features"], {"input": batch})
+        np.testing.assert_allclose(logits, want_logits, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(pooled, want_features.mean(axis=(2, 3)), rtol=0, atol=1e-5)
+        assert [p.label for p in classifier.predict(images)] == [bundled.classes[i] for i in want_logits.argmax(1)]
