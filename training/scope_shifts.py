@@ -1,5 +1,6 @@
-"""How often films shifted in processing or framing are flagged: by the image checks, and by a card's
-out-of-scope threshold (``cxr_engine.models.scope_score``, recorded by ``training.scope_score --write-card``).
+"""How often films shifted in processing or framing are flagged: by the image checks, by a card's
+out-of-scope threshold (``cxr_engine.models.scope_score``, recorded by ``training.scope_score --write-card``)
+and by its out-of-scope heads (``cxr_engine.models.scope_heads``, ``training.scope_heads --write-card``).
 
     python -m training.scope_shifts --card resources/models/efficientnet-lite0.json \
         --manifest training/work/curated/split_manifest.csv --limit 300 --report training/reports/scope_lite0
@@ -20,6 +21,7 @@ import numpy as np
 
 from cxr_engine.models.image_checks import ImageChecker, check_card
 from cxr_engine.models.model_card import ModelCard
+from cxr_engine.models.scope_heads import CHILD, OTHER_FINDINGS
 from cxr_engine.models.scope_score import is_uncertain, threshold
 
 from .script_logging import script_logging
@@ -54,6 +56,7 @@ def _run(args) -> int:
     with open(args.manifest, newline="", encoding="utf-8") as handle:
         rows = [r for r in csv.DictReader(handle) if r["split"] == "test"]
     rows = rows[::max(1, len(rows) // args.limit)][:args.limit]
+    adults = np.array([r["age_group"] != "pediatric" for r in rows])
     size = card.input_size
     makers = {"untouched": lambda path: _plain(path, size)}
     makers.update({name: (lambda path, n=name: shifted_display(path, size, n)) for name in SHIFTS})
@@ -64,12 +67,21 @@ def _run(args) -> int:
         checks = [checker.check(image) for image in images]
         predictions = classifier.predict(images)
         uncertain = [is_uncertain(p.probabilities, limit) for p in predictions]
+        heads = [p.scope_reasons.split(";") for p in predictions]
+        other = [OTHER_FINDINGS in h for h in heads]
+        child = np.array([CHILD in h for h in heads])
         results[name] = {"n": len(images), "image_checks_flagged": float(np.mean([c.flagged for c in checks])),
                          "uncertain_flagged": float(np.mean(uncertain)),
                          "either_flagged": float(np.mean([c.flagged or u for c, u in zip(checks, uncertain)])),
-                         "image_check_reasons": _counts(c.reasons for c in checks if c.flagged)}
-        logger.info("%s: image checks %.3f, uncertain %.3f", name, results[name]["image_checks_flagged"],
-                    results[name]["uncertain_flagged"])
+                         "image_check_reasons": _counts(c.reasons for c in checks if c.flagged),
+                         # The out-of-scope heads (cxr_engine.models.scope_heads) on the same films; the images
+                         # carry no header, so child-chest applies to all of them.
+                         "other_findings_flagged": float(np.mean(other)),
+                         "child_chest_flagged_adults": float(child[adults].mean()) if adults.any() else None,
+                         "child_chest_flagged_children": float(child[~adults].mean()) if (~adults).any() else None}
+        logger.info("%s: image checks %.3f, uncertain %.3f, other-findings %.3f, child-chest on adults %.3f", name,
+                    results[name]["image_checks_flagged"], results[name]["uncertain_flagged"],
+                    results[name]["other_findings_flagged"], results[name]["child_chest_flagged_adults"] or 0.0)
     (args.report / "shifts.json").write_text(json.dumps({"card": str(args.card), "threshold": limit,
                                                          "films": len(rows), "shifts": results}, indent=2) + "\n")
     return 0
