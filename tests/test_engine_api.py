@@ -99,7 +99,8 @@ def test_find_images_lists_folders_in_walk_order_and_named_files_always(tmp_path
     found = find_images([films[0].parent, notes, tmp_path / "missing.dcm"])
     assert isinstance(found, FoundImages)
     assert sorted(found.files[:4]) == sorted(films) and found.files[4:] == [notes, tmp_path / "missing.dcm"]
-    assert "broken.dcm" in str(list(found.problems)) and set(found.problems) == {films[1]}
+    assert set(found.problems) == {films[1], notes}  # with the scan's reasons (the app's words)
+    assert "not a valid DICOM file" in found.problems[notes]
     assert len(found.scans) == 2 and not found.cancelled  # the missing file is not scanned
 
 

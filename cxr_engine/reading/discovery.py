@@ -19,7 +19,8 @@ class FoundImages:
     """What :func:`find_images` found.
 
     ``files``: the images in order, and the files named directly (whatever they are); ``problems``:
-    the reason, in the words of the app's Problems list, for each listed file the scan found unreadable;
+    the reason, in the words of the app's Problems list, for each listed file the scan found unreadable
+    (logged by the scan);
     ``own_outputs``: files skipped because this program wrote them (``cxr_engine.outputs.own_outputs``);
     ``scans``: one ``ScanResult`` (the Patient → Study → Series tree) per path scanned, in the order given;
     ``cancelled``: True when ``should_cancel`` stopped the search (what was found until then is kept).
@@ -66,6 +67,8 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
         found.own_outputs.extend(result.own_outputs)
         if direct:
             found.files.append(path)
+            if result.errors:  # the scan has logged it; reading the file again would only repeat the reason
+                found.problems[path] = result.errors[0].reason
             continue
         _add_listed(found, result, excluded)
         if result.cancelled:
