@@ -2,10 +2,9 @@
 inference backend."""
 from __future__ import annotations
 
-import importlib.util
-
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel, QPushButton
 
+from cxr_engine.libraries import library_installed
 from cxr_engine.models.model_card import ModelCard
 
 from .settings import BACKENDS, DEVICES
@@ -18,14 +17,6 @@ BACKEND_TEXT = {
 }
 #: The library each explicit backend needs; the lite bundle ships without torch.
 BACKEND_LIBRARY = {"torch": "torch", "onnx": "onnxruntime"}
-
-
-def library_installed(module: str) -> bool:
-    """Whether ``module`` can be imported here, found without importing it (torch takes seconds)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 class SettingsDialog(QDialog):

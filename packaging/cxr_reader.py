@@ -61,19 +61,13 @@ def decode_check(path: str) -> dict:
 
 def bundle_info(dicoms: list[str] = ()) -> dict:
     """What this (frozen or source) program can import and decode; imports no inference library."""
-    import importlib.util
     import logging
 
     logging.getLogger("pydicom").setLevel(logging.ERROR)
     from pydicom.pixels import get_decoder
 
+    from cxr_engine.libraries import library_installed
     from cxr_engine.resources import resources_dir
-
-    def importable(name: str) -> bool:
-        try:
-            return importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):
-            return False
 
     decoders = {}
     for name, uid in TRANSFER_SYNTAXES.items():
@@ -86,7 +80,7 @@ def bundle_info(dicoms: list[str] = ()) -> dict:
         "frozen": bool(getattr(sys, "frozen", False)),
         "python": sys.version.split()[0],
         "platform": sys.platform,
-        "importable": {name: importable(name) for name in LIBRARIES},
+        "importable": {name: library_installed(name) for name in LIBRARIES},
         "decoders": decoders,
         "resources": sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()),
         "decoded": {path: decode_check(path) for path in dicoms},

@@ -5,12 +5,12 @@ preprocess(), predict(images), predict_with_cam(image, target_class), close().
 """
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import sys
 
 from ..errors import ModelError
+from ..libraries import library_installed
 from .model_card import ModelCard
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def create_classifier(card: ModelCard, backend: str = "auto", device: str = "aut
         logger.info("backend auto: using %s for model %s", backend, card.name)
     if backend == "onnx":
         return _onnx_classifier(card, device)
-    if not _importable("torch"):
+    if not library_installed("torch"):
         raise ModelError("PyTorch is not installed here; use the ONNX backend"
                          + ("" if card.onnx_file else f" (model {card.name!r} has no ONNX export yet)"))
     from .torch_backend import Classifier
@@ -44,13 +44,13 @@ def choose_backend(card: ModelCard, device: str = "auto") -> str:
     names an ONNX file and onnxruntime is installed; else ``torch`` on the CPU."""
     if device.startswith("cuda") or (device == "auto" and _torch_has_gpu()):
         return "torch"
-    if card.onnx_file and _importable("onnxruntime"):
+    if card.onnx_file and library_installed("onnxruntime"):
         return "onnx"
     return "torch"
 
 
 def _onnx_classifier(card: ModelCard, device: str):
-    if not _importable("onnxruntime"):
+    if not library_installed("onnxruntime"):
         raise ModelError("onnxruntime is not installed here; use the torch backend")
     from .onnx_backend import CPU_PROVIDERS, OnnxClassifier
 
@@ -63,17 +63,10 @@ def _onnx_classifier(card: ModelCard, device: str):
     return OnnxClassifier(card, ("CUDAExecutionProvider", *CPU_PROVIDERS))
 
 
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def _torch_has_gpu() -> bool:
     """Whether torch is installed and sees a GPU. Importing torch takes seconds, so a machine whose
     GPU driver library cannot even be loaded is answered without it."""
-    if not _importable("torch") or not gpu_driver_present():
+    if not library_installed("torch") or not gpu_driver_present():
         return False
     import torch
 

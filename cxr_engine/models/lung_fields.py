@@ -291,9 +291,9 @@ class LungSegmenter:
                 return self
             backend = self.backend
             if backend == "auto":
-                import importlib.util
+                from ..libraries import library_installed
 
-                backend = "onnx" if importlib.util.find_spec("onnxruntime") is not None else "torch"
+                backend = "onnx" if library_installed("onnxruntime") else "torch"
             self._run = self._load_onnx() if backend == "onnx" else self._load_torch()
             self.backend = backend
         return self
