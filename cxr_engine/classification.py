@@ -65,7 +65,8 @@ def classify_files(
     ``reader`` decodes one file into a ``CxrImage`` (``read_image``, or a
     ``cxr_engine.reading.decode_pool.DecodePool`` that keeps native decoders in worker processes with a
     time limit); ``decode_threads`` files are decoded at once, ahead of the model (``reader`` must then be
-    thread-safe). Images are classified ``batch_size`` at a time in one forward pass; when a batch fails
+    thread-safe). Images are classified ``batch_size`` at a time in one forward pass, in a thread of its
+    own while the next batch is read and checked (``classifier`` is called from that thread); when a batch fails
     each of its images is retried alone, so one bad image does not fail its neighbours. With ``heatmaps``
     each image gets its Grad-CAM heat-map (one image per pass). With ``checker``
     (``cxr_engine.models.image_checks.ImageChecker``) each film is checked before it is classified, its
@@ -74,17 +75,31 @@ def classify_files(
     added to ``out_of_scope`` where the card records an out-of-scope threshold that the prediction
     passes (``cxr_engine.models.scope_score``); ``lateral`` where the header's View Position is lateral.
     """
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from .models.scope_score import WORDS, is_uncertain, out_of_scope, threshold
     from .reading.decode_pool import decode_in_order
 
     pending: list[tuple[int, Path, object]] = []
     checks: dict[int, tuple[str, str]] = {}  # index -> (the image checks' reasons, their warning)
     limit = threshold(getattr(classifier, "card", None))
+    # One batch at a time is in the model (its own thread; ONNX Runtime and torch release the GIL)
+    # while this thread decodes, checks and collects the next one, so that the two overlap.
+    model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cxr-model")
+    in_model: list[Future] = []
 
     def flush() -> Iterator[FileEvent]:
-        events = _classify_pending(pending, classifier, heatmaps)
-        pending.clear()
-        for event in events:
+        """Hand the pending images to the model, once the batch before them has come out."""
+        yield from collect()
+        if pending:
+            in_model.append(model_thread.submit(_classify_pending, list(pending), classifier, heatmaps))
+            pending.clear()
+
+    def collect() -> Iterator[FileEvent]:
+        """The final events of the batch in the model, once it is done."""
+        if not in_model:
+            return
+        for event in in_model.pop().result():
             reasons, warning = checks.pop(event.index, ("", ""))
             if event.stage == CLASSIFIED:
                 probabilities = tuple(event.prediction.probabilities)
@@ -96,18 +111,23 @@ def classify_files(
                                                           event.prediction.scope_reasons))
             yield event
 
-    for index, (path, image) in enumerate(decode_in_order([Path(f) for f in files], reader, decode_threads)):
-        if isinstance(image, Exception):
-            yield from flush()  # the final events keep the input order
-            yield FileEvent(FAILED, index, path, reason=_read_reason(path, image))
-            continue
-        if checker is not None:
-            image, checks[index] = _checked(image, path, checker, auto_orient)
-        yield FileEvent(DECODED, index, path, image)
-        pending.append((index, path, image))
-        if len(pending) >= batch_size:
-            yield from flush()
-    yield from flush()
+    try:
+        for index, (path, image) in enumerate(decode_in_order([Path(f) for f in files], reader, decode_threads)):
+            if isinstance(image, Exception):
+                yield from flush()  # the final events keep the input order
+                yield from collect()
+                yield FileEvent(FAILED, index, path, reason=_read_reason(path, image))
+                continue
+            if checker is not None:
+                image, checks[index] = _checked(image, path, checker, auto_orient)
+            yield FileEvent(DECODED, index, path, image)
+            pending.append((index, path, image))
+            if len(pending) >= batch_size:
+                yield from flush()
+        yield from flush()
+        yield from collect()
+    finally:  # on cancel, a batch already in the model finishes there unseen; nothing new starts
+        model_thread.shutdown(wait=False, cancel_futures=True)
 
 
 def _read_reason(path: Path, error: Exception) -> str:

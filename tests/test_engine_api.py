@@ -257,6 +257,30 @@ def test_classify_files_stops_when_the_caller_stops(films, classifier):
     assert list(events) == []
 
 
+def test_classify_files_reads_the_next_batch_while_the_model_runs(films, classifier):
+    import threading
+
+    second_read = threading.Event()
+    seen = []
+
+    def reader(path):
+        if path == films[3]:
+            second_read.set()
+        return read_image(path)
+
+    class Recording:
+        card, name, classes = classifier.card, classifier.name, classifier.classes
+
+        def predict(self, images):
+            # the first batch waits (bounded) until the next file is being read: only an overlap sets it
+            seen.append((threading.current_thread() is threading.main_thread(), second_read.wait(timeout=10)))
+            return classifier.predict(images)
+
+    events = [e for e in classify_files([films[2], films[3]], Recording(), reader=reader, batch_size=1) if e.done]
+    assert [e.path for e in events] == [films[2], films[3]] and {e.stage for e in events} == {"classified"}
+    assert seen[0] == (False, True)  # in the model's own thread, the next read already started
+
+
 def test_a_classification_failure_keeps_the_image_and_says_why(films, classifier):
     class Broken:
         card, name, classes = classifier.card, classifier.name, classifier.classes
