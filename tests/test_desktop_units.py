@@ -207,3 +207,16 @@ def test_signal_emission_keeps_reference_counts_of_true_and_false():
         emitter.value.emit(index)
     assert len(received) == 200
     assert sys.getrefcount(True) + sys.getrefcount(False) - before > -50, "Signal.emit leaks bool references"
+
+
+def test_heatmap_layer_has_the_engine_colours_and_the_fade_alpha():
+    from cxr_engine.pixels.overlay import colorize, heat_alpha
+
+    heat = np.random.default_rng(0).random((37, 53), dtype=np.float32)
+    heat[0, :4] = [0.0, 1.0, TRANSPARENT_BELOW, OPAQUE_FROM]
+    for probability in (1.0, 0.63, 0.2, 0.0):
+        shown = heat * np.float32(probability)
+        want = np.dstack([colorize(shown), np.rint(heat_alpha(shown) * 255.0).astype(np.uint8)])
+        rgba = heatmap_rgba(heat, probability)
+        assert rgba.flags.c_contiguous and rgba.dtype == np.uint8
+        np.testing.assert_array_equal(rgba, want)
