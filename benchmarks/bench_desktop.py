@@ -8,7 +8,10 @@ thumbnail job, which waits for the model to load), how long "classify all" takes
 (``classify_all_s``, started with the first classification, while thumbnails may still load), the
 longest stall of the GUI thread from opening the folder to the end (``max_gui_stall_ms``: the
 longest gap between two ticks of a 10 ms timer, less 10 ms) and the resident memory of the app
-with its decoding workers (``rss_with_workers_mib``).
+with its decoding workers (``rss_with_workers_mib``). With ``--stall-stacks MS`` a watchdog thread
+samples the GUI thread's Python stack every 20 ms while it is more than MS late, and each stall
+longer than MS is printed with its start, length and the GUI thread's most frequent stack (what
+blocked it), plus the other threads' innermost frames (a thread holding the GIL shows there).
 
     python -m benchmarks.make_dicom_folder /tmp/bench100 -n 100
     QT_QPA_PLATFORM=offscreen python -m benchmarks.bench_desktop /tmp/bench100 --model CARD.json
@@ -60,24 +63,85 @@ def _children(pid: int) -> list[int]:
 
 
 class StallMeter:
-    """The longest gap between two ticks of a ``period_ms`` timer on the GUI thread, less the period."""
+    """The longest gap between two ticks of a ``period_ms`` timer on the GUI thread, less the period;
+    with ``sample_over_ms`` also the GUI thread's stacks during each stall longer than that."""
 
-    def __init__(self, period_ms: int = 10):
+    def __init__(self, period_ms: int = 10, sample_over_ms: float | None = None):
+        import threading
+
         from PySide6.QtCore import QTimer
 
         self.period_s, self.longest_s, self.last = period_ms / 1000, 0.0, None
         self.timer = QTimer()
         self.timer.setInterval(period_ms)
         self.timer.timeout.connect(self.tick)
+        self.sample_over_s = None if sample_over_ms is None else sample_over_ms / 1000
+        self.stalls: list[dict] = []  # start_s (since T0), length_ms, samples (GUI stacks), others
+        self._samples: list[tuple[str, str]] = []
+        self._gui_thread = threading.get_ident()
+        self._stop = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="stall-watchdog", daemon=True)
 
     def start(self) -> None:
         self.last = time.perf_counter()
         self.timer.start()
+        if self.sample_over_s is not None:
+            self._watchdog.start()
+
+    def stop(self) -> None:
+        self._stop.set()
 
     def tick(self) -> None:
         now = time.perf_counter()
-        self.longest_s = max(self.longest_s, now - self.last - self.period_s)
+        gap = now - self.last - self.period_s
+        self.longest_s = max(self.longest_s, gap)
+        samples, self._samples = self._samples, []
+        if self.sample_over_s is not None and gap > self.sample_over_s:
+            self.stalls.append({"start_s": round(self.last - T0, 2), "length_ms": round(1000 * gap),
+                                "samples": samples})
         self.last = now
+
+    def _watch(self) -> None:
+        import sys
+        import traceback
+
+        while not self._stop.wait(0.02):
+            last = self.last
+            if time.perf_counter() - last <= self.sample_over_s:
+                continue
+            frames = sys._current_frames()
+            gui = frames.get(self._gui_thread)
+            stack = "".join(traceback.format_list(traceback.extract_stack(gui)[-8:])) if gui is not None else "?"
+            others = "; ".join(f"{_thread_name(ident)}: {_innermost(frame)}" for ident, frame in frames.items()
+                               if ident not in (self._gui_thread, self._watchdog.ident))
+            if last == self.last:
+                self._samples.append((stack, others))
+
+    def report(self) -> str:
+        """Each sampled stall: when, how long, the GUI thread's most frequent stack and the other threads then."""
+        from collections import Counter
+
+        lines = []
+        for stall in sorted(self.stalls, key=lambda s: -s["length_ms"]):
+            lines.append(f"--- stall of {stall['length_ms']} ms at {stall['start_s']} s ({len(stall['samples'])} samples)")
+            if stall["samples"]:
+                stack, count = Counter(s for s, _ in stall["samples"]).most_common(1)[0]
+                lines.append(f"GUI thread ({count} of {len(stall['samples'])} samples):\n{stack.rstrip()}")
+                lines.append(f"other threads at the first sample: {stall['samples'][0][1]}")
+        return "\n".join(lines)
+
+
+def _thread_name(ident: int) -> str:
+    import threading
+
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return thread.name
+    return str(ident)
+
+
+def _innermost(frame) -> str:
+    return f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno} {frame.f_code.co_name}"
 
 
 def main() -> None:
@@ -86,6 +150,8 @@ def main() -> None:
     parser.add_argument("--model", default="")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--limit", type=float, default=600.0, help="seconds before giving up (figures so far are printed)")
+    parser.add_argument("--stall-stacks", type=float, metavar="MS",
+                        help="print the GUI thread's stacks during each stall longer than MS milliseconds")
     args = parser.parse_args()
 
     from PySide6.QtCore import QTimer
@@ -124,7 +190,7 @@ def main() -> None:
         times["rss_with_folder_open_mib"] = rss_mib()
         app.quit()
 
-    stalls = StallMeter()
+    stalls = StallMeter(sample_over_ms=args.stall_stacks)
 
     def thumbnails_shown():
         paths = window.browser.image_paths()
@@ -160,6 +226,7 @@ def main() -> None:
 
     QTimer.singleShot(int(args.limit * 1000), give_up)
     app.exec()
+    stalls.stop()
     window.close()
     times.pop("classify_all_started", None)
     if "classify_all_done_s" in times and "classify_all_started_s" in times:
@@ -167,6 +234,8 @@ def main() -> None:
     if "thumbnails_done_s" in times and "thumbnails_started_s" in times:
         times["thumbnails_s"] = times["thumbnails_done_s"] - times["thumbnails_started_s"]
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in times.items()}, indent=2))
+    if args.stall_stacks is not None:
+        print(stalls.report())
 
 
 if __name__ == "__main__":
