@@ -353,6 +353,9 @@ def test_a_loso_run_distilled_from_a_teacher_that_saw_the_source_is_refused(cxr3
     run["args"]["teacher"] = str(teacher_run / "best.json")
     (loso / "run.json").write_text(json.dumps(run))
     assert held_out_source(loso, rows, None) == "covid_cxnet"  # a LOSO teacher is fine
+    run["args"]["teacher"] = str(teacher_run)  # named by its run folder (training.train --teacher RUN)
+    (loso / "run.json").write_text(json.dumps(run))
+    assert held_out_source(loso, rows, None) == "covid_cxnet"
 
     bundled = Path(__file__).resolve().parents[1] / "resources/models/efficientnet-lite0.json"
     run["args"]["teacher"] = str(bundled)  # trained on covid_cxnet: the held-out source leaks through it

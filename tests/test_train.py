@@ -404,3 +404,18 @@ class TestGpuScript:
         result = self.run_script(str(tmp_path / "gpu"), DRY_RUN="1", LOSO_SOURCE="")
         assert result.returncode == 0, result.stderr
         assert "loso_manifest" not in result.stdout and result.stdout.count("training.train") == 2
+
+    def test_dry_run_recipe_teacher_and_resume(self, tmp_path):
+        out = tmp_path / "gpu"
+        (out / "densenet121").mkdir(parents=True)
+        (out / "densenet121" / "last.pt").write_bytes(b"")
+        result = self.run_script(str(out), DRY_RUN="1", TEACHER="runs/lite0_224_sqrt")
+        assert result.returncode == 0, result.stderr
+        runs = [line for line in result.stdout.splitlines() if "training.train" in line]
+        assert len(runs) == 4
+        for line in runs:
+            assert "--framing-shift 0.7" in line and "--border-swap 0.7" in line and "--acquisition-shift 0.8" in line
+            assert "--checkpoint-every 200" in line
+        assert all("--teacher runs/lite0_224_sqrt" in line for line in runs[:2])
+        assert not any("--teacher" in line for line in runs[2:])  # twins: no teacher that saw the held-out source
+        assert f"--resume {out / 'densenet121' / 'last.pt'}" in runs[0] and "--resume" not in runs[1]

@@ -365,7 +365,10 @@ def trained_sources(manifest: Path) -> set[str]:
 
 
 def teacher_sources(card_path: Path) -> set[str]:
-    """Sources a distillation teacher trained or validated on, from its card's split manifest or source table."""
+    """Sources a distillation teacher (a model card or a run folder's ``best.json``) trained or validated on,
+    from its card's split manifest or source table."""
+    if card_path.is_dir():
+        card_path = card_path / "best.json"
     data = json.loads(card_path.read_text(encoding="utf-8")).get("training_data") or {}
     manifest = data.get("split_manifest")
     if manifest and Path(manifest).is_file():
