@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cxr_engine.display_text import format_date
 from cxr_engine.pixels.windowing import LINEAR, Window
 
 from .annotation_model import TEXT, Annotation
-from .formatting import dicom_date
 from .image_jobs import LoadedImage, load_image
 from .image_scene import ImageScene
 from .image_view import ImageView
@@ -318,7 +318,7 @@ class OfferBar(QWidget):
         self.lateral = lateral
         parts = []
         if prior:
-            parts.append(f"A prior study of this patient is open: {dicom_date(prior[0])}.")
+            parts.append(f"A prior study of this patient is open: {format_date(prior[0])}.")
         if lateral:
             parts.append("This study also holds a lateral film.")
         self.label.setText(" ".join(parts))

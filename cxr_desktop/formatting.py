@@ -3,31 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cxr_engine.display_text import format_person_name
+from cxr_engine.display_text import format_age, format_date, format_person_name, format_time
 from cxr_engine.pixels.image import CxrImage, ImageMetadata
 from cxr_engine.pixels.windowing import VoiLut, Window
-
-
-def person_name(pn: str) -> str:
-    """DICOM PN ``DOE^JANE^^DR`` → ``DOE, JANE DR``, control characters as U+FFFD; empty stays empty
-    (``cxr_engine.display_text.format_person_name``)."""
-    return format_person_name(pn)
-
-
-def dicom_date(da: str) -> str:
-    """DICOM DA ``YYYYMMDD`` → ``YYYY-MM-DD``; anything else is returned unchanged."""
-    da = da.strip()
-    if len(da) == 8 and da.isdigit():
-        return f"{da[:4]}-{da[4:6]}-{da[6:]}"
-    return da
-
-
-def dicom_time(tm: str) -> str:
-    """DICOM TM ``HHMMSS.frac`` → ``HH:MM``; anything else is returned unchanged."""
-    tm = tm.strip()
-    if len(tm) >= 4 and tm[:4].isdigit():
-        return f"{tm[:2]}:{tm[2:4]}"
-    return tm
 
 
 def voi_text(voi: Window | VoiLut) -> str:
@@ -64,11 +42,12 @@ class CornerText:
 
 def corner_text(meta: ImageMetadata, shape: tuple[int, int], voi: Window | VoiLut, zoom: float,
                 rotation: int, flip_h: bool, flip_v: bool, inverted: bool) -> CornerText:
-    """Demographics (top), technique (bottom left) and display state (bottom right)."""
-    sex_age = " ".join(v for v in (meta.patient_sex, meta.patient_age) if v)
-    top_left = [person_name(meta.patient_name), f"ID {meta.patient_id}" if meta.patient_id else "",
-                f"Born {dicom_date(meta.patient_birth_date)}" if meta.patient_birth_date else "", sex_age]
-    when = " ".join(v for v in (dicom_date(meta.study_date), dicom_time(meta.study_time)) if v)
+    """Demographics (top), technique (bottom left) and display state (bottom right); names, dates, times
+    and ages as the PDF report writes them (``cxr_engine.display_text``)."""
+    sex_age = " ".join(v for v in (meta.patient_sex, format_age(meta.patient_age)) if v)
+    top_left = [format_person_name(meta.patient_name), f"ID {meta.patient_id}" if meta.patient_id else "",
+                f"Born {format_date(meta.patient_birth_date)}" if meta.patient_birth_date else "", sex_age]
+    when = " ".join(v for v in (format_date(meta.study_date), format_time(meta.study_time)) if v)
     top_right = [meta.institution_name, meta.study_description, when,
                  f"Acc {meta.accession_number}" if meta.accession_number else ""]
     technique = " ".join(v for v in (meta.modality, meta.view_position, meta.body_part) if v)

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from cxr_engine.outputs.deidentify import format_date, format_person_name
+from cxr_engine.display_text import format_date, format_person_name
 from cxr_engine.network.dicom_network import OperationCancelled, StudyMatch, StudyQuery, find_studies, retrieve_study
 
 from .dicom_settings import DicomSettings

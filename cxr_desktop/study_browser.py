@@ -7,9 +7,9 @@ from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
+from cxr_engine.display_text import format_date, format_person_name
 from cxr_engine.reading.scanning import Instance, ScanResult
 
-from .formatting import dicom_date, person_name
 from .qimage import to_qimage
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -302,7 +302,7 @@ def _join(*parts: str) -> str:
 
 
 def _patient_text(name: str, patient_id: str) -> str:
-    shown = person_name(name) or "(no name)"
+    shown = format_person_name(name) or "(no name)"
     return f"{shown}  [{patient_id}]" if patient_id else shown
 
 
@@ -312,7 +312,7 @@ def _patient_label(patient) -> str:
     if first is not None and first.file_format != "dicom" and not patient.name:
         return f"{first.path.name}  [{patient.patient_id}]"
     text = _patient_text(patient.name, patient.patient_id)
-    return f"{text}  · born {dicom_date(patient.birth_date)}" if patient.birth_date else text
+    return f"{text}  · born {format_date(patient.birth_date)}" if patient.birth_date else text
 
 
 def _first_instance(study) -> Instance | None:
@@ -322,4 +322,4 @@ def _first_instance(study) -> Instance | None:
 def _study_label(study, first: Instance | None) -> str:
     if first is not None and first.file_format != "dicom":
         return f"{first.file_format.upper()} image (no study details)"
-    return _join(dicom_date(study.date), study.description) or "Study"
+    return _join(format_date(study.date), study.description) or "Study"

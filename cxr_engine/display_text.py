@@ -8,9 +8,11 @@ characters in a decoded value only in the long text VRs (LT, ST, UT), none of wh
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 
 REPLACEMENT = "\ufffd"
+_AGE_UNITS = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
 #: Format characters kept: zero-width non-joiner and joiner spell names in Persian and Indic scripts.
 _KEPT_FORMAT_CHARACTERS = frozenset("\u200c\u200d")
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
@@ -36,3 +38,28 @@ def format_person_name(value) -> str:
     family, *rest = (c.strip() for c in first_group.split("^"))
     others = " ".join(c for c in rest if c)
     return ", ".join(p for p in (family, others) if p)
+
+
+def format_date(value) -> str:
+    """A DICOM DA value (PS3.5 6.2, ``YYYYMMDD``) as an ISO 8601 date: ``19620314`` → ``1962-03-14``, the
+    same in every locale and on every face (viewer corners, study tree, PACS list, PDF); anything else
+    (a partial or damaged date) as it is, control characters as U+FFFD; empty stays empty."""
+    value = printable(str(value or "")).strip()
+    return f"{value[:4]}-{value[4:6]}-{value[6:]}" if re.fullmatch(r"[0-9]{8}", value) else value
+
+
+def format_time(value) -> str:
+    """A DICOM TM value (PS3.5 6.2, ``HHMMSS.FFFFFF``, seconds optional) as ``HH:MM``: ``143015.25`` →
+    ``14:30``; anything else as it is, control characters as U+FFFD."""
+    value = printable(str(value or "")).strip()
+    return f"{value[:2]}:{value[2:4]}" if re.match(r"[0-9]{4}", value) else value
+
+
+def format_age(value) -> str:
+    """A DICOM AS value (PS3.5 6.2, ``nnnD|W|M|Y``) in words: ``062Y`` → ``62 years``, ``003W`` →
+    ``3 weeks``; a bare number is taken as years; anything else as it is, control characters as U+FFFD."""
+    value = printable(str(value or "")).strip()
+    match = re.fullmatch(r"([0-9]{1,3})([DWMY])?", value.upper())
+    if not match:
+        return value
+    return f"{int(match.group(1))} {_AGE_UNITS[match.group(2) or 'Y']}"

@@ -14,7 +14,7 @@ from PySide6.QtCore import QSettings  # noqa: E402
 from cxr_engine.pixels.image import CxrImage, ImageMetadata  # noqa: E402
 from cxr_engine.pixels.windowing import LINEAR, Window, percentile_window  # noqa: E402
 from cxr_desktop.annotation_model import ARROW, RULER, TEXT, Annotation, AnnotationStore, measure  # noqa: E402
-from cxr_desktop.formatting import corner_text, dicom_date, person_name, pixel_readout  # noqa: E402
+from cxr_desktop.formatting import corner_text, pixel_readout  # noqa: E402
 from cxr_desktop.heatmap import OPAQUE_FROM, TRANSPARENT_BELOW, heatmap_rgba  # noqa: E402
 from cxr_desktop.presets import (  # noqa: E402
     DRAG_PIXELS_PER_AUTO_WIDTH, Auto, FromFile, PercentileBand, drag_step, drag_window, presets_for, percentile_band,
@@ -73,11 +73,6 @@ class TestDragWindow:
 
 
 class TestText:
-    def test_person_name_and_date(self):
-        assert person_name("DOE^JANE^^DR") == "DOE, JANE DR"
-        assert person_name("Anonymized") == "Anonymized"
-        assert dicom_date("20240131") == "2024-01-31" and dicom_date("") == ""
-
     def test_corner_text_leaves_out_empty_lines(self):
         image = ramp_image(False)
         text = corner_text(image.metadata, image.shape, Window(500, 400), 0.5, 90, True, False, False)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from cxr_engine.display_text import REPLACEMENT, format_person_name, printable
+from cxr_engine.display_text import REPLACEMENT, format_age, format_date, format_person_name, format_time, printable
 from cxr_engine.reading.read import read_image
 
 FILM = "CR-MONO1-10-chest.dcm"
@@ -44,6 +44,49 @@ class TestPrintable:
         shown = format_person_name(EVIL_NAME)
         assert shown == "Evil\ufffd[31m, Name\ufffd\ufffdInjected: yes"
         assert not CONTROL.search(shown)
+
+    def test_date_is_iso_8601_in_every_locale(self):
+        assert format_date("19620314") == "1962-03-14"
+        assert format_date(" 20240131 ") == "2024-01-31"
+        for kept in ("", "1962", "2024-01-31", "196203", "\u0661\u0669\u0666\u0662\u0660\u0663\u0661\u0664"):
+            assert format_date(kept) == kept  # partial, already formatted, or not ASCII digits: as it is
+        assert format_date("1962\x1b0314") == "1962\ufffd0314"
+        assert format_date(None) == ""
+
+    def test_time_and_age(self):
+        assert format_time("143015.25") == "14:30" and format_time("0905") == "09:05" and format_time("9") == "9"
+        assert format_age("062Y") == "62 years" and format_age("003W") == "3 weeks" and format_age("62") == "62 years"
+        assert format_age("") == "" and format_age("old") == "old"
+
+
+#: Real films with a caret-separated name, a birth date, study date and time, or only an age.
+SAME_ON_EVERY_FACE = ("JPEG2KLossless_1s_1f_u_16_16.dcm", "RG1_J2KI.dcm", "CR-MONO1-10-chest.dcm",
+                      "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm")
+
+
+@pytest.mark.parametrize("film", SAME_ON_EVERY_FACE)
+def test_the_viewer_and_the_pdf_show_a_name_dates_and_age_alike(film, dicom_dir):
+    """The viewer's corner text and the PDF's identification block write each header value the same way."""
+    formatting = pytest.importorskip("cxr_desktop.formatting")
+    from cxr_engine.outputs.deidentify import report_identifiers
+    from cxr_engine.pixels.windowing import Window
+
+    meta = read_image(dicom_dir / film).metadata
+    corners = formatting.corner_text(meta, (440, 440), Window(1000.0, 2000.0), 1.0, 0, False, False, False)
+    screen = "\n".join((*corners.top_left, *corners.top_right))
+    pdf = dict(report_identifiers(meta, deidentify=False))
+    compared = [(pdf.get("Patient"), meta.patient_name), (pdf.get("Birth date"), meta.patient_birth_date),
+                (pdf.get("Age"), meta.patient_age), (pdf.get("Study date"), meta.study_date)]
+    assert any(shown for shown, _ in compared), "the film has nothing to compare"
+    for shown, stored in compared:
+        if stored.strip():
+            assert shown and shown in screen, (shown, screen)
+    if "^" in meta.patient_name:
+        family = meta.patient_name.split("^")[0]
+        assert pdf["Patient"].startswith(f"{family}, ") and corners.top_left[0] == pdf["Patient"]
+    if meta.patient_birth_date:
+        assert f"Born {format_date(meta.patient_birth_date)}" in corners.top_left
+        assert pdf["Birth date"][4] == "-" == pdf["Birth date"][7]
 
 
 def test_image_metadata_is_printable(crafted):

@@ -14,10 +14,11 @@ pypdf = pytest.importorskip("pypdf")
 
 from cxr_engine.outputs import report  # noqa: E402
 from cxr_engine.outputs.deidentify import (  # noqa: E402
-    IDENTIFYING_FIELDS, REDACTED, RETAINED_FIELDS, date_spellings, format_person_name, full_name_patterns,
+    IDENTIFYING_FIELDS, REDACTED, RETAINED_FIELDS, date_spellings, full_name_patterns,
     redact_generated_text, redact_text,
     report_identifiers,
 )
+from cxr_engine.display_text import format_person_name  # noqa: E402
 from cxr_engine.pixels.image import ImageMetadata  # noqa: E402
 from cxr_engine.models.torch_backend import CamResult, Prediction  # noqa: E402
 from cxr_engine.reading.read import read_image  # noqa: E402

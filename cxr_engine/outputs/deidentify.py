@@ -30,13 +30,12 @@ from __future__ import annotations
 import re
 from dataclasses import fields
 
-from ..display_text import format_person_name, printable
+from ..display_text import format_age, format_date, format_person_name, format_time, printable
 from ..pixels.image import ImageMetadata
 
 __all__ = ["IDENTIFYING_FIELDS", "RETAINED_FIELDS", "REDACTED", "report_identifiers", "redact_text",
            "redact_generated_text", "full_name_patterns",
-           "identifying_terms", "name_parts", "date_spellings", "format_person_name", "format_date",
-           "format_time", "format_age"]
+           "identifying_terms", "name_parts", "date_spellings"]
 
 #: ``ImageMetadata`` field → (DICOM tag, Annex E basic-profile action code).
 IDENTIFYING_FIELDS: dict[str, tuple[str, str]] = {
@@ -68,7 +67,6 @@ PATIENT_CHARACTERISTICS: tuple[str, ...] = ("patient_sex", "patient_age")
 REDACTED = "[removed]"
 
 _SEX = {"M": "Male", "F": "Female", "O": "Other"}
-_AGE_UNITS = {"D": "days", "W": "weeks", "M": "months", "Y": "years"}
 # Name components that identify: family, given, middle (prefix and suffix, e.g. "Dr", do not).
 _IDENTIFYING_NAME_COMPONENTS = 3
 _MIN_PART_LENGTH = 2
@@ -201,27 +199,6 @@ def date_spellings(value: str) -> list[str]:
     y, m, d = value[:4], value[4:6], value[6:]
     return [value, f"{y}-{m}-{d}", f"{y}/{m}/{d}", f"{y}.{m}.{d}",
             f"{d}.{m}.{y}", f"{d}/{m}/{y}", f"{d}-{m}-{y}", f"{m}/{d}/{y}", f"{m}-{d}-{y}"]
-
-
-def format_date(value: str) -> str:
-    """DICOM DA ``YYYYMMDD`` → ``YYYY-MM-DD``; anything else unchanged."""
-    value = value.strip()
-    return f"{value[:4]}-{value[4:6]}-{value[6:]}" if re.fullmatch(r"\d{8}", value) else value
-
-
-def format_time(value: str) -> str:
-    """DICOM TM ``HHMMSS.frac`` → ``HH:MM``; anything else unchanged."""
-    value = value.strip()
-    return f"{value[:2]}:{value[2:4]}" if re.match(r"\d{4}", value) else value
-
-
-def format_age(value: str) -> str:
-    """DICOM AS ``062Y`` → ``62 years``; a bare number is taken as years."""
-    value = value.strip()
-    match = re.fullmatch(r"(\d{1,3})([DWMY])?", value.upper())
-    if not match:
-        return value
-    return f"{int(match.group(1))} {_AGE_UNITS[match.group(2) or 'Y']}"
 
 
 def _hidden_fields(deidentify: bool, retain_patient_characteristics: bool) -> set[str]:
