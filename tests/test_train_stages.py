@@ -109,6 +109,16 @@ class TestStagedRun:
         for name, tensor in reference.items():
             torch.testing.assert_close(resumed[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
 
+    def test_the_time_budget_stops_at_a_step_boundary_resumable_mid_epoch(self, tiny_manifest, tmp_path):
+        from training import train
+
+        out = tmp_path / "run"
+        assert train.main(staged_args(tiny_manifest, out, "--checkpoint-every", "100",
+                                      "--time-budget-min", "0.00001")) == 0
+        checkpoint = torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+        assert (checkpoint["epoch"], checkpoint["step_in_epoch"]) == (0, 1)
+        assert not (out / "metrics.jsonl").exists()
+
     def test_a_mid_epoch_checkpoint_refuses_another_batch_size(self, tiny_manifest, tmp_path):
         from training import train
 
