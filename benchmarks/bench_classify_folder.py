@@ -61,17 +61,23 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"[{case} round {round_number}] pydicom pixel_array of {count} files: {seconds:.2f} s", flush=True)
             if case == "small":
                 rate = model_only_rate(min(count, 64))
-                print(f"[{case} round {round_number}] the model alone (ONNX Runtime, batches of 8, inputs ready): "
-                      f"{rate:.1f} films/s, the ceiling for any folder", flush=True)
+                print(f"[{case} round {round_number}] the model alone (the engine's ONNX classifier, 8 prepared inputs "
+                      f"per call): {rate:.1f} films/s, the ceiling for any folder", flush=True)
+            cpu_before = _children_cpu_s()
             elapsed, peak = run_cli(folder, args.cli_args)
-            line = f"[{case} round {round_number}] cxr-classify {count} files: {elapsed:.2f} s = {count / elapsed:.1f} films/s, peak {peak / 2**20:.0f} MiB"
+            cpu = _children_cpu_s() - cpu_before
+            line = (f"[{case} round {round_number}] cxr-classify {count} files: {elapsed:.2f} s = {count / elapsed:.1f} films/s, "
+                    f"CPU {cpu:.2f} s (command and workers), peak {peak / 2**20:.0f} MiB, load {os.getloadavg()[0]:.1f}")
             if case == "j2k":
                 line += f"; ratio to pydicom's decode {elapsed / seconds:.2f}"
             print(line, flush=True)
             if args.baseline:
+                cpu_before = _children_cpu_s()
                 elapsed, peak = run_cli(folder, args.cli_args, cwd=args.baseline)
+                cpu = _children_cpu_s() - cpu_before
                 print(f"[{case} round {round_number}] baseline {args.baseline}: {elapsed:.2f} s = "
-                      f"{count / elapsed:.1f} films/s, peak {peak / 2**20:.0f} MiB", flush=True)
+                      f"{count / elapsed:.1f} films/s, CPU {cpu:.2f} s, peak {peak / 2**20:.0f} MiB, "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
             if args.compare_full:
                 elapsed, peak = run_cli(folder, ["--full-decode", "--decode-workers", "1", *args.cli_args])
                 print(f"[{case} round {round_number}] cxr-classify --full-decode --decode-workers 1: {elapsed:.2f} s = "
@@ -182,6 +188,14 @@ def run_cli(folder: Path, extra: list[str], cwd: Path | None = None) -> tuple[fl
         if rows != sum(1 for p in folder.iterdir() if p.is_file()):
             raise RuntimeError(f"cxr-classify wrote {rows} rows for {folder}")
     return elapsed, peak[0]
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of this process's finished children (and theirs, once reaped)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _sample_memory(process: subprocess.Popen, peak: list[int]) -> None:
