@@ -188,7 +188,13 @@ def main() -> None:
         times["images"] = len(window.browser.image_paths())
         times["classified"] = count
         times["rss_with_folder_open_mib"] = rss_mib()
-        app.quit()
+        quit_when_done()
+
+    def quit_when_done():
+        """The run ends once classify-all is done and every thumbnail is shown (or at --limit)."""
+        if "classify_all_done_s" in times and "thumbnails_done_s" in times:
+            times["max_gui_stall_ms"] = 1000 * stalls.longest_s
+            app.quit()
 
     stalls = StallMeter(sample_over_ms=args.stall_stacks)
 
@@ -199,7 +205,9 @@ def main() -> None:
             times["thumbnails_started_s"] = time.perf_counter() - T0
         failed = {str(path) for path, _ in window.problems.problems()}
         if paths and all(not window.browser._images[p].icon(0).isNull() or str(p) in failed for p in paths):
-            times.setdefault("thumbnails_done_s", time.perf_counter() - T0)
+            if "thumbnails_done_s" not in times:
+                times["thumbnails_done_s"] = time.perf_counter() - T0
+                quit_when_done()
 
     thumbnail_check = QTimer()
     thumbnail_check.timeout.connect(thumbnails_shown)
