@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from cxr_engine.display_text import format_percent
 from cxr_engine.network.dicom_network import OperationCancelled, send_files
 from cxr_engine.outputs.dicom_outputs import DicomOutputWriter
 
@@ -101,7 +102,7 @@ class SendResultsDialog(QDialog):
         for box in self.kinds.values():
             form.addRow("", box)
         form.addRow("", self.deidentify)
-        self.status = QLabel(f"{cam.prediction.display_label} {cam.prediction.probability(cam.prediction.label):.0%} "
+        self.status = QLabel(f"{cam.prediction.display_label} {format_percent(cam.prediction.probability(cam.prediction.label), 0)} "
                              f"— {Path(image.path).name}")
         self.status.setWordWrap(True)
         self.progress = QProgressBar()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cxr_engine.display_text import format_age, format_date, format_person_name, format_time
+from cxr_engine.display_text import format_age, format_date, format_percent, format_person_name, format_time
 from cxr_engine.pixels.image import CxrImage, ImageMetadata
 from cxr_engine.pixels.windowing import VoiLut, Window
 
@@ -15,11 +15,6 @@ def voi_text(voi: Window | VoiLut) -> str:
     return f"C {voi.center:.6g} W {voi.width:.6g}"
 
 
-def percent(p: float) -> str:
-    """A probability as a percentage with one decimal: ``71.2 %``."""
-    return f"{100.0 * p:.1f} %"
-
-
 def heatmap_caption(target_class: str, probability: float) -> str:
     """``Heat-map: COVID-19 98.8 %``: the class a heat-map shows evidence for and the model's
     probability of it, shown in the corner of each viewport (``""`` without a class)."""
@@ -27,7 +22,7 @@ def heatmap_caption(target_class: str, probability: float) -> str:
 
     if not target_class:
         return ""
-    return f"Heat-map: {CLASS_DISPLAY_NAMES.get(target_class, target_class)} {percent(probability)}"
+    return f"Heat-map: {CLASS_DISPLAY_NAMES.get(target_class, target_class)} {format_percent(probability)}"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cxr_engine.display_text import format_percent
 from cxr_engine.models.model_card import list_bundled
 from cxr_engine.resources import samples_dir
 from cxr_engine.models.suitability import image_warnings
@@ -36,7 +37,6 @@ from .annotation_history import AnnotationHistory, RecordedAnnotationStore
 from .annotation_model import TEXT, Annotation
 from .classification import ClassificationController
 from .comparison import ComparisonView
-from .formatting import percent
 from .image_jobs import ImageCache, LoadedImage, load_image, thumbnails
 from .image_scene import ImageScene
 from .image_view import ImageView
@@ -424,8 +424,8 @@ class MainWindow(QMainWindow):
 
     @while_alive
     def _on_predicted(self, path: Path, prediction) -> None:
-        summary = ", ".join(f"{c}: {percent(p)}" for c, p in zip(prediction.classes, prediction.probabilities))
-        self.browser.set_result(path, f"{prediction.display_label} {percent(prediction.probabilities[prediction.index])}",
+        summary = ", ".join(f"{c}: {format_percent(p)}" for c, p in zip(prediction.classes, prediction.probabilities))
+        self.browser.set_result(path, f"{prediction.display_label} {format_percent(prediction.probabilities[prediction.index])}",
                                 f"{summary} ({prediction.model_name})")
 
     def _on_problem_count(self, count: int) -> None:

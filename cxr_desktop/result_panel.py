@@ -21,13 +21,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cxr_engine.display_text import format_percent
 from cxr_engine.models.image_checks import banner, heatmap_note
 from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE
 from cxr_engine.models.model_limits import model_limits
 from cxr_engine.pixels.overlay import OUTLINE_LEVEL
 
 from .color_bar import ColorBar
-from .formatting import percent
 from .limits_panel import LimitsPanel
 from .result_model import CLASSIFYING, DONE, NO_MODEL, ResultModel
 from .viewer_model import HEATMAP_COLOUR, HEATMAP_OUTLINE, ViewerModel
@@ -143,7 +143,7 @@ class ResultPanel(QWidget):
         self._rebuild_bars(r.classes)
         prediction = r.prediction if r.state == DONE else None
         if prediction is not None:
-            self.top_label.setText(f"{prediction.display_label}  {percent(prediction.probabilities[prediction.index])}")
+            self.top_label.setText(f"{prediction.display_label}  {format_percent(prediction.probabilities[prediction.index])}")
         else:
             self.top_label.setText("No model available" if r.state == NO_MODEL else "—")
         for cls, row in self.bars.items():
@@ -199,7 +199,7 @@ class ResultPanel(QWidget):
             self.cam_note.setText("No heat-map for this image yet." if self.result.has_model else "")
             return
         v = self.viewer
-        shown = f"Evidence for {display_name(v.heatmap_class)} (probability {percent(v.heatmap_probability)})"
+        shown = f"Evidence for {display_name(v.heatmap_class)} (probability {format_percent(v.heatmap_probability)})"
         if v.heatmap_style == HEATMAP_OUTLINE:
             note = (f"{shown}: outlined where Grad-CAM × probability ≥ {OUTLINE_LEVEL:g}"
                     + ("" if v.heatmap_probability >= OUTLINE_LEVEL else " (never, at this probability)") + ".")
@@ -232,7 +232,7 @@ class ProbabilityRow:
     def show_probability(self, p: float | None, top: bool) -> None:
         """``p`` in [0, 1], or None while there is no result."""
         self.bar.setValue(0 if p is None else round(1000 * p))
-        self.value.setText("–" if p is None else percent(p))
+        self.value.setText("–" if p is None else format_percent(p))
         weight = "font-weight:bold;" if top else ""
         for label in (self.name, self.value):
             label.setStyleSheet(weight)

@@ -40,6 +40,12 @@ def format_person_name(value) -> str:
     return ", ".join(p for p in (family, others) if p)
 
 
+def format_percent(fraction: float, decimals: int = 1) -> str:
+    """A fraction (a probability, an accuracy) as a percentage with a space before the sign (SI,
+    ISO 80000-1): ``0.7134`` → ``71.3 %``, ``format_percent(0.91, 0)`` → ``91 %``."""
+    return f"{100.0 * fraction:.{decimals}f} %"
+
+
 def format_date(value) -> str:
     """A DICOM DA value (PS3.5 6.2, ``YYYYMMDD``) as an ISO 8601 date: ``19620314`` → ``1962-03-14``, the
     same in every locale and on every face (viewer corners, study tree, PACS list, PDF); anything else

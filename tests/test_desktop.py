@@ -459,7 +459,7 @@ def export(qtbot, window: MainWindow, request: ExportRequest) -> Path:
 
 def test_pdf_export_of_a_study_has_classes_probabilities_and_identifiers(qtbot, make_window, identified_study, tmp_path):
     pytest.importorskip("pypdf")
-    from cxr_engine.outputs.report import format_probability
+    from cxr_engine.display_text import format_percent
 
     window = make_window(show=True)
     first = open_and_wait(qtbot, window, identified_study)
@@ -477,7 +477,7 @@ def test_pdf_export_of_a_study_has_classes_probabilities_and_identifiers(qtbot, 
         assert name in text
     prediction = window.result.prediction
     for p in prediction.probabilities:
-        assert format_probability(p) in text
+        assert format_percent(p) in text
     assert "DOE" in text and "PAT-4711" in text and "check the left base" in text
     assert "Research use only" in text
 

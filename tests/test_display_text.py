@@ -9,7 +9,8 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from cxr_engine.display_text import REPLACEMENT, format_age, format_date, format_person_name, format_time, printable
+from cxr_engine.display_text import (REPLACEMENT, format_age, format_date, format_percent, format_person_name,
+                                     format_time, printable)
 from cxr_engine.reading.read import read_image
 
 FILM = "CR-MONO1-10-chest.dcm"
@@ -57,6 +58,10 @@ class TestPrintable:
         assert format_time("143015.25") == "14:30" and format_time("0905") == "09:05" and format_time("9") == "9"
         assert format_age("062Y") == "62 years" and format_age("003W") == "3 weeks" and format_age("62") == "62 years"
         assert format_age("") == "" and format_age("old") == "old"
+
+    def test_percent_has_a_space_before_the_sign(self):
+        assert format_percent(0.7134) == "71.3 %" and format_percent(0.91, 0) == "91 %"
+        assert format_percent(1.0) == "100.0 %" and format_percent(0.0004, 2) == "0.04 %"
 
 
 #: Real films with a caret-separated name, a birth date, study date and time, or only an age.

@@ -26,7 +26,7 @@ from cxr_engine.models.model_card import CLASSES, INTENDED_USE, ModelCard  # noq
 from cxr_engine.pixels.rendering import render  # noqa: E402
 from cxr_engine.outputs.report import ReportPage, write_report  # noqa: E402
 
-PROBS = (0.123, 0.7134, 0.1636)  # → "12.3%", "71.3%", "16.4%"
+PROBS = (0.123, 0.7134, 0.1636)  # → "12.3 %", "71.3 %", "16.4 %"
 SYNTHETIC = ImageMetadata(
     patient_name="DOE^JANE^Q", patient_id="PAT123", patient_birth_date="19800101", patient_sex="F",
     patient_age="044Y", study_instance_uid="1.2.3.4.5.6", study_date="20240131", study_time="101500",
@@ -106,11 +106,11 @@ class TestContent:
         page = page_for(images["CR-MONO1-10-chest.dcm"], card, comment="Right lower zone opacity.")
         text, info, count = pdf_text(write(tmp_path, [page], card, deidentify=False))
         assert count == 1
-        for expected in ("Normal 12.3%", "Pneumonia 71.3%", "COVID-19 16.4%", INTENDED_USE,
+        for expected in ("Normal 12.3 %", "Pneumonia 71.3 %", "COVID-19 16.4 %", INTENDED_USE,
                          "effnet-b0-test", "this model is below the project's accuracy bar",
                          "Grad-CAM heat-map: evidence for Pneumonia", "Grad-CAM × class probability for Pneumonia",
                          "Right lower zone opacity.", "Dr Ann Reader", "2025-03-04 15:30", "Page 1 of 1",
-                         "FUJI95714", "CR-MONO1-10-chest.dcm", "Test set: accuracy 91.2%"):
+                         "FUJI95714", "CR-MONO1-10-chest.dcm", "Test set: accuracy 91.2 %"):
             assert expected in text, expected
         assert "CXR Reader — chest X-ray AI summary" in info
 
@@ -123,8 +123,8 @@ class TestContent:
                 bold_runs.append(text.strip())
 
         pypdf.PdfReader(path).pages[0].extract_text(visitor_text=visitor)
-        assert "Pneumonia" in bold_runs and "71.3%" in bold_runs
-        assert "Normal" not in bold_runs and "12.3%" not in bold_runs
+        assert "Pneumonia" in bold_runs and "71.3 %" in bold_runs
+        assert "Normal" not in bold_runs and "12.3 %" not in bold_runs
 
     def test_images_are_embedded_as_jpeg_and_small(self, tmp_path, images, card):
         path = write(tmp_path, [page_for(images["JPEG2KLossless_1s_1f_u_16_16.dcm"], card)], card, False)
@@ -146,13 +146,13 @@ class TestContent:
         page = ReportPage(displayed=np.zeros((8, 8), np.uint8), metadata=ImageMetadata(patient_name="Жанна^Ωμέγα"),
                           prediction=Prediction(tuple(CLASSES), PROBS, card.name), comment="Зона")
         text, _, _ = pdf_text(write(tmp_path, [page], card, deidentify=False))
-        assert "?????, ?????" in text and "Pneumonia 71.3%" in text
+        assert "?????, ?????" in text and "Pneumonia 71.3 %" in text
 
     def test_not_classified_page(self, tmp_path, card):
         page = ReportPage(displayed=np.zeros((16, 16, 3), np.uint8), not_classified_reason="image too small")
         text, _, _ = pdf_text(write(tmp_path, [page], card, deidentify=False))
         assert "Not classified: image too small" in text
-        assert "71.3%" not in text and "No heat-map" in text
+        assert "71.3 %" not in text and "No heat-map" in text
 
     def test_a_study_of_three_images_gives_three_pages(self, tmp_path, images, card):
         pages = [page_for(image, card) for image in images.values()]
@@ -198,7 +198,7 @@ class TestDeidentifiedExport:
             metadata = images[name].metadata
             page = page_for(images[name], card, comment=f"Seen with {metadata.patient_name}.")
         text, info, _ = pdf_text(write(tmp_path, [page], card, deidentify=True))
-        assert "De-identified report" in text and "Pneumonia 71.3%" in text and INTENDED_USE in text
+        assert "De-identified report" in text and "Pneumonia 71.3 %" in text and INTENDED_USE in text
         everything = f"{text} {info}".casefold()
         for value in identifiers(metadata) + ["Dr Ann Reader", page.file_name]:
             assert value.casefold() not in everything, value

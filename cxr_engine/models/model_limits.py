@@ -19,6 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..display_text import format_percent
 from .model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
 
 #: A population check is a known limit when the model gets at most this share of it right ...
@@ -33,10 +34,6 @@ AGE_GROUP_GAP = 0.10
 
 def _name(cls: str) -> str:
     return CLASS_DISPLAY_NAMES.get(cls, cls)
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.0f} %"
 
 
 # --------------------------------------------------------------------------- the reliability table
@@ -102,7 +99,7 @@ def calibration_line(card: ModelCard, cls: str, probability: float) -> str:
     found = calibration_for(card, cls, probability)
     if found is None:
         return (f"Calibration: the model card holds no validation reliability figures for these weights, so "
-                f"what {_pct(probability)} means in practice is not known.")
+                f"what {format_percent(probability, 0)} means in practice is not known.")
     band = f"{found.low * 100:.0f}–{found.high * 100:.0f} %"
     table = reliability_of(card)
     split = table.get("split", "val")
@@ -157,7 +154,7 @@ def _weak_populations(checks) -> list[str]:
         others = {c: v for c, v in (check.get("predicted") or {}).items() if c != target and v}
         instead = "; ".join(f"{v} called {_name(c)}" for c, v in sorted(others.items(), key=lambda kv: -kv[1]))
         label = str(check.get("check", target)).replace(" covid", " COVID-19")
-        lines.append(f"{label[:1].upper()}{label[1:]}: {hits} of {n} test films ({_pct(hits / n)})"
+        lines.append(f"{label[:1].upper()}{label[1:]}: {hits} of {n} test films ({format_percent(hits / n, 0)})"
                      + (f"; {instead}." if instead else "."))
     return lines
 
@@ -173,8 +170,8 @@ def _weak_age_groups(metrics: dict) -> list[str]:
         n, accuracy = figures.get("n"), figures.get("accuracy")
         if isinstance(n, int) and n >= MIN_FILMS and isinstance(accuracy, (int, float)) \
                 and accuracy <= overall - AGE_GROUP_GAP:
-            lines.append(f"Films of the age group \"{group}\": accuracy {_pct(accuracy)} on {n} test films "
-                         f"(whole test split {_pct(overall)}).")
+            lines.append(f"Films of the age group \"{group}\": accuracy {format_percent(accuracy, 0)} on {n} test films "
+                         f"(whole test split {format_percent(overall, 0)}).")
     return lines
 
 

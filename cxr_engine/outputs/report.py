@@ -33,6 +33,7 @@ from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
 
 from .atomic import write_bytes_atomic
 from .deidentify import redact_generated_text, redact_text, report_identifiers
+from ..display_text import format_percent
 from ..errors import ReportError
 from ..pixels.image import CxrImage, ImageMetadata
 from ..models.image_checks import banner, heatmap_note
@@ -480,7 +481,7 @@ def _probability_table(ctx: _Context, prediction: Prediction, width: float) -> T
     rows = [[ctx.para("Class", "label"), ctx.para("Probability", "label"), ""]]
     for i, (cls, p) in enumerate(zip(prediction.classes, prediction.probabilities)):
         style = "cell_bold" if i == prediction.index else "cell"
-        rows.append([ctx.para(_display_name(cls), style), ctx.para(format_probability(p), style),
+        rows.append([ctx.para(_display_name(cls), style), ctx.para(format_percent(p), style),
                      _Bar(p, bar_w, 7, ACCENT if i == prediction.index else MUTED)])
     table = Table(rows, colWidths=[80, 62, bar_w + 8])
     top_row = prediction.index + 1
@@ -516,7 +517,7 @@ def _metric_lines(metrics: dict) -> list[str]:
     lines = []
     parts = []
     if isinstance(metrics.get("accuracy"), (int, float)):
-        parts.append(f"accuracy {format_probability(metrics['accuracy'])}")
+        parts.append(f"accuracy {format_percent(metrics['accuracy'])}")
     if isinstance(metrics.get("macro_f1"), (int, float)):
         parts.append(f"macro-F1 {metrics['macro_f1']:.3f}")
     if isinstance(metrics.get("n"), int):
@@ -525,7 +526,7 @@ def _metric_lines(metrics: dict) -> list[str]:
         lines.append("Test set: " + ", ".join(parts) + ".")
     recall = metrics.get("recall")
     if isinstance(recall, dict) and recall:
-        per_class = " · ".join(f"{_display_name(k)} {format_probability(v)}" for k, v in recall.items()
+        per_class = " · ".join(f"{_display_name(k)} {format_percent(v)}" for k, v in recall.items()
                                if isinstance(v, (int, float)))
         lines.append(f"Sensitivity: {per_class}.")
     return lines
@@ -608,11 +609,6 @@ def _draw_footer(ctx: _Context, number: int) -> None:
 
 
 # --------------------------------------------------------------------------- helpers
-
-def format_probability(p: float) -> str:
-    """0.7134 → ``71.3%``."""
-    return f"{100.0 * p:.1f}%"
-
 
 class _Bar(Flowable):
     """A horizontal bar of ``fraction`` × ``width``."""

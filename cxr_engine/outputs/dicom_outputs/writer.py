@@ -246,13 +246,14 @@ def default_film(image: CxrImage, cam: CamResult, opacity: float = 0.5) -> np.nd
 
 
 def result_lines(cam: CamResult) -> list[str]:
-    """The result in words for the capture: ``AI result: COVID-19 84% (efficientnet-lite0)`` and
-    ``Normal 10%  Pneumonia 6% | heat-map: COVID-19``."""
+    """The result in words for the capture: ``AI result: COVID-19 84 % (efficientnet-lite0)`` and
+    ``Normal 10 %  Pneumonia 6 % | heat-map: COVID-19``."""
+    from ...display_text import format_percent
     from ...models.model_card import CLASS_DISPLAY_NAMES
 
     prediction = cam.prediction
-    others = "  ".join(f"{CLASS_DISPLAY_NAMES.get(c, c)} {p:.0%}"
+    others = "  ".join(f"{CLASS_DISPLAY_NAMES.get(c, c)} {format_percent(p, 0)}"
                        for c, p in zip(prediction.classes, prediction.probabilities) if c != prediction.label)
     target = CLASS_DISPLAY_NAMES.get(cam.target_class, cam.target_class)
-    return [f"AI result: {prediction.display_label} {prediction.probability(prediction.label):.0%} "
+    return [f"AI result: {prediction.display_label} {format_percent(prediction.probability(prediction.label), 0)} "
             f"({prediction.model_name})", f"{others} | heat-map: {target}"]
