@@ -111,7 +111,7 @@ class StallMeter:
                 continue
             frames = sys._current_frames()
             gui = frames.get(self._gui_thread)
-            stack = "".join(traceback.format_list(traceback.extract_stack(gui)[-8:])) if gui is not None else "?"
+            stack = "".join(traceback.format_list(traceback.extract_stack(gui)[-14:])) if gui is not None else "?"
             others = "; ".join(f"{_thread_name(ident)}: {_innermost(frame)}" for ident, frame in frames.items()
                                if ident not in (self._gui_thread, self._watchdog.ident))
             if last == self.last:
