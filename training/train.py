@@ -716,6 +716,10 @@ def run(args: argparse.Namespace, dist: Dist) -> dict:
             pending_rng = None
     elif args.restart_from:
         state = restart_from_best(args.restart_from, model, scheduler, steps, args)
+    if args.stop_at_step is not None and scheduler.last_epoch >= args.stop_at_step:
+        log.warning("already at step %d, past --stop-at-step %d: nothing to train", scheduler.last_epoch,
+                    args.stop_at_step)
+        return state
     net, net_head_only = model, None
     started = time.perf_counter()
     # Ranks would disagree on when to stop mid-epoch, so under DDP only whole epochs are skipped.
@@ -739,7 +743,8 @@ def run(args: argparse.Namespace, dist: Dist) -> dict:
             return False
         step = scheduler.last_epoch
         stop = args.stop_at_step is not None and step >= args.stop_at_step
-        out_of_time = deadline is not None and time.perf_counter() > deadline
+        # Without --checkpoint-every the time budget keeps its old meaning (train_one_epoch's deadline).
+        out_of_time = bool(args.checkpoint_every) and deadline is not None and time.perf_counter() > deadline
         if stop or out_of_time or (args.checkpoint_every and step % args.checkpoint_every == 0):
             checkpoint(position)
             log.info("checkpoint at step %d (epoch %d, step %d of %d)", step, state["epoch"] + 1, position.step,
