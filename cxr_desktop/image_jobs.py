@@ -16,6 +16,7 @@ from cxr_engine.pixels.image import CxrImage
 from cxr_engine.reading.isolation import read_image_isolated
 from cxr_engine.reading.reduced_decode import DecodeRequest
 from cxr_engine.pixels.rendering import Renderer
+from cxr_engine.pixels.resampling import resize_area
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +40,10 @@ def load_image(path: Path) -> LoadedImage:
 def thumbnail(image: CxrImage, size: int = THUMBNAIL_PX) -> np.ndarray:
     """uint8 greyscale, longest side ``size``, with the image's default window, at the physical
     aspect (``CxrImage.display_shape``: non-square pixels are not squashed)."""
-    import cv2
-
     pixels = Renderer(image).render()
     height, width = image.display_shape
     scale = size / max(height, width)
-    return cv2.resize(pixels, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    return resize_area(pixels, max(1, round(height * scale)), max(1, round(width * scale)))
 
 
 _shared_decoder: CachedDecoder | None = None

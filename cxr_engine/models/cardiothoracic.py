@@ -34,6 +34,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..pixels.resampling import resize_area, resize_bilinear
+
 #: A normal PA film has a CTR below this (Danzer 1919).
 NORMAL_PA_LIMIT = 0.5
 #: Rows from this fraction of the lungs' height down (0 = apex, 1 = base) are searched.
@@ -189,10 +191,10 @@ def _smoothed(display: np.ndarray, lung_height: int, thorax_width: int) -> np.nd
     if factor == 1:
         return cv2.GaussianBlur(grey, (0, 0), sigmaX=sigma_x, sigmaY=sigma_y, borderType=cv2.BORDER_REFLECT)
     rows, cols = grey.shape
-    small = cv2.resize(grey, (max(1, cols // factor), max(1, rows // factor)), interpolation=cv2.INTER_AREA)
+    small = resize_area(grey, max(1, rows // factor), max(1, cols // factor))
     small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma_x / factor, sigmaY=sigma_y / factor,
                              borderType=cv2.BORDER_REFLECT)
-    return cv2.resize(small, (cols, rows), interpolation=cv2.INTER_LINEAR)
+    return resize_bilinear(small, rows, cols)
 
 
 def _border_index(gradient: np.ndarray, min_step: float) -> float:

@@ -13,6 +13,7 @@ from ..pixels.image import CxrImage
 from ..pixels.input_frame import InputFrame, input_frame
 from .model_card import CLASS_DISPLAY_NAMES, ModelCard
 from ..pixels.preprocessing import PREPROCESSING_VERSION, normalise, standardise
+from ..pixels.resampling import resize_bilinear
 
 
 @dataclass(frozen=True)
@@ -126,11 +127,9 @@ def heatmap_in_image_geometry(cam: np.ndarray, image_shape: tuple[int, ...],
     (``InputFrame.box``; cxr-pre-2's lung box): the map is resized (bilinear) to the box and placed in
     it, zero outside. Without a box, or with the whole image's, it is resized to the whole image.
     """
-    import cv2
-
     height, width = image_shape[:2]
     r0, c0, r1, c1 = box if box is not None else (0, 0, height, width)
-    resized = cv2.resize(np.asarray(cam, dtype=np.float32), (c1 - c0, r1 - r0), interpolation=cv2.INTER_LINEAR)
+    resized = resize_bilinear(np.asarray(cam, dtype=np.float32), r1 - r0, c1 - c0)
     if (r0, c0, r1, c1) == (0, 0, height, width):
         return np.clip(resized, 0.0, 1.0)
     heatmap = np.zeros((height, width), dtype=np.float32)

@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ModelError
+from ..pixels.resampling import resize_bilinear
 from .model_card import INTENDED_USE, CardFile
 from .weights import verified_bytes
 
@@ -114,12 +115,10 @@ def mask_at_grid(probability: np.ndarray, shape: tuple[int, int], threshold: flo
     The model input is the whole image resized without crop or padding (preprocessing step 2), so the
     probability map is resized back the same way (bilinear) before thresholding.
     """
-    import cv2
-
     rows, cols = int(shape[0]), int(shape[1])
     prob = np.ascontiguousarray(probability, dtype=np.float32)
     if prob.shape != (rows, cols):
-        prob = cv2.resize(prob, (cols, rows), interpolation=cv2.INTER_LINEAR)
+        prob = resize_bilinear(prob, rows, cols)
     return prob >= threshold
 
 

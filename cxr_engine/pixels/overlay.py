@@ -14,6 +14,24 @@ import numpy as np
 
 #: The colour map used everywhere a heat-map is shown (OpenCV's name), low → high evidence.
 COLORMAP_NAME = "JET"
+#: OpenCV's COLORMAP_JET (MATLAB's jet interpolated to 256 entries, rounded) as the corners of its
+#: piecewise-linear channels: (index, value) per channel, red, green, blue. Interpolated at every
+#: index they give OpenCV's 256 × 3 table exactly (``tests/test_resampling.py`` compares with cv2).
+JET_CORNERS = (
+    ((0, 0), (95, 0), (96, 2), (159, 254), (160, 255), (223, 255), (224, 252), (255, 128)),
+    ((0, 0), (32, 0), (95, 252), (96, 255), (159, 255), (160, 252), (223, 0), (255, 0)),
+    ((0, 128), (31, 252), (32, 255), (95, 255), (96, 254), (158, 6), (159, 1), (160, 0), (255, 0)),
+)
+
+
+def colour_table(corners=JET_CORNERS) -> np.ndarray:
+    """The colour map as a uint8 (256, 3) RGB table, entry i for heat i / 255."""
+    index = np.arange(256)
+    channels = [np.interp(index, [i for i, _ in corner], [v for _, v in corner]) for corner in corners]
+    return np.rint(np.stack(channels, axis=1)).astype(np.uint8)
+
+
+_COLOURS = colour_table()
 #: Heat at or below FADE[0] shows no colour (the film is not tinted everywhere); at or above
 #: FADE[1] the colour has its full opacity. Screen, CLI heat-maps and reports share it.
 FADE = (0.2, 0.5)
@@ -66,12 +84,9 @@ def outline_contours(shown: np.ndarray, level: float = OUTLINE_LEVEL) -> list[np
 
 
 def colorize(heatmap: np.ndarray) -> np.ndarray:
-    """RGB uint8 (H, W, 3) colours for a [0, 1] heat-map."""
-    import cv2
-
+    """RGB uint8 (H, W, 3) colours for a [0, 1] heat-map (:data:`JET_CORNERS`' table)."""
     index = np.rint(np.clip(heatmap, 0.0, 1.0) * 255).astype(np.uint8)
-    bgr = cv2.applyColorMap(index, getattr(cv2, f"COLORMAP_{COLORMAP_NAME}"))
-    return bgr[..., ::-1].copy()
+    return _COLOURS[index]
 
 
 def blend(grey: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, fade: tuple[float, float] = FADE) -> np.ndarray:

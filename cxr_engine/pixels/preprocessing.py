@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .resampling import resize_area, resize_bilinear
+
 PREPROCESSING_VERSION = "cxr-pre-1"
 LUNG_BOX_VERSION = "cxr-pre-2"
 PREPROCESSING_VERSIONS = (PREPROCESSING_VERSION, LUNG_BOX_VERSION)
@@ -89,20 +91,18 @@ def standardise(display: np.ndarray, size: int, padding: np.ndarray | None = Non
     ``padding`` (bool, ``display``'s shape, True = padding) is left out of the contrast stretch's
     percentiles; a model-input pixel counts as padding when more than half of it was.
     """
-    import cv2
-
     if display.ndim != 2:
         raise ValueError(f"expected a 2-D greyscale image, got shape {display.shape}")
     grey = _as_unit_float(display)
     height, width = grey.shape
     shrinking = height >= size and width >= size
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    resized = cv2.resize(grey, (size, size), interpolation=interpolation)
+    resize = resize_area if shrinking else resize_bilinear
+    resized = resize(grey, size, size)
     keep = None
     if padding is not None:
         if padding.shape != grey.shape:
             raise ValueError(f"padding mask {padding.shape} does not match the image {grey.shape}")
-        keep = cv2.resize(padding.astype(np.float32), (size, size), interpolation=interpolation) <= 0.5
+        keep = resize(padding.astype(np.float32), size, size) <= 0.5
     return contrast_stretch(resized, keep)
 
 

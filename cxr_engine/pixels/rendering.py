@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .image import CxrImage
+from .resampling import resize_bilinear
 from .windowing import VoiLut, Window, apply_voi_lut_table, apply_window
 
 # A LUT over more entries than this costs more than the formula it replaces.
@@ -72,8 +73,6 @@ def to_square_pixels(pixels: np.ndarray, pixel_aspect: float) -> np.ndarray:
     coarser axis is stretched, giving ``CxrImage.display_shape``. Square pixels (within 0.1 %)
     return ``pixels`` itself. Same dtype.
     """
-    import cv2
-
     if abs(pixel_aspect - 1.0) < 1e-3:
         return pixels
     rows, cols = pixels.shape[:2]
@@ -81,4 +80,4 @@ def to_square_pixels(pixels: np.ndarray, pixel_aspect: float) -> np.ndarray:
         rows = max(1, round(rows * pixel_aspect))
     else:
         cols = max(1, round(cols / pixel_aspect))
-    return cv2.resize(np.ascontiguousarray(pixels), (cols, rows), interpolation=cv2.INTER_LINEAR)
+    return resize_bilinear(pixels, rows, cols)

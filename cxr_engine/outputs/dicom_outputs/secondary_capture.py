@@ -13,6 +13,8 @@ from highdicom.sc import SCImage
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from ...pixels.resampling import resize_area
+
 #: Longest side, in pixels, of the captured film (larger films are shrunk; the band is added below).
 MAX_SIDE = 2048
 #: Burned into every capture, in capitals so it reads at thumbnail size.
@@ -39,15 +41,12 @@ def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: st
     ``notice`` (amber). Text is ASCII (OpenCV's Hershey font): dashes, quotes and "°" are spelled in
     ASCII, other characters print as "?". The band is ``line_height(W)`` rows per line.
     """
-    import cv2
-
     if film_rgb.dtype != np.uint8 or film_rgb.ndim != 3 or film_rgb.shape[2] != 3:
         raise ValueError(f"film must be uint8 (H, W, 3), got {film_rgb.dtype} {film_rgb.shape}")
     rows, cols = film_rgb.shape[:2]
     scale = min(1.0, max_side / max(rows, cols))
     if scale < 1.0:
-        film_rgb = cv2.resize(film_rgb, (max(1, round(cols * scale)), max(1, round(rows * scale))),
-                              interpolation=cv2.INTER_AREA)
+        film_rgb = resize_area(film_rgb, max(1, round(rows * scale)), max(1, round(cols * scale)))
     width = film_rgb.shape[1]
     lines = [(line, _TEXT_RGB) for line in result_lines] + band_warning_lines(warnings) + [(notice, _NOTICE_RGB)]
     line_h = line_height(width)
