@@ -4,6 +4,23 @@ Every function takes values after the modality LUT and returns float32 in [0, 1]
 darkest displayed value before any MONOCHROME1 / Presentation LUT inversion). They never
 mutate their input. Callers that render 8-bit images build a lookup table with these same
 functions (see ``cxr_engine.pixels.rendering``) so that there is one definition of the maths.
+
+What is pydicom's and what stays here:
+
+- The window (LINEAR, LINEAR_EXACT, SIGMOID) is ``pydicom.pixels.apply_windowing``
+  (:func:`apply_window`); pydicom scales its output to the dataset's stored range, and a
+  one-bit unsigned range asks it for [0, 1].
+- The VOI LUT table lookup (:func:`apply_voi_lut_table`) stays hand-written. pydicom's
+  ``apply_voi`` reads the table from the dataset and types it by the descriptor's third value,
+  which real files get wrong both ways (``cxr_engine.reading.dicom_io._voi_lut``: 12-bit entries
+  under a 16-bit descriptor show near-black, 12-bit entries under an 8-bit one overflow uint8) and
+  which pydicom refuses for 9 bits; here the table arrives already read and judged by the reader
+  (in its decoding worker process), and the lookup is the same clamp-and-gather.
+- The fast 8-bit rendering LUT and interactive window/level (``cxr_engine.pixels.rendering``) and
+  the window choice (:func:`percentile_window`, :func:`window_fits`) have no pydicom counterpart.
+
+``tests/test_windowing_pydicom.py`` compares both with pydicom on the bug cases and on pydicom's own
+test files.
 """
 from __future__ import annotations
 
@@ -84,22 +101,28 @@ def window_fits(values: np.ndarray, window: Window, min_fraction: float = 0.01) 
 def apply_window(values: np.ndarray, window: Window) -> np.ndarray:
     """Map modality values through ``window``; float32 in [0, 1].
 
-    Implements the three functions of PS3.3 C.11.2.1.2.1 / C.11.2.1.3.2 with
-    y_min = 0 and y_max = 1.
+    The three functions of PS3.3 C.11.2.1.2.1 / C.11.2.1.3.2 with y_min = 0 and y_max = 1, computed
+    by ``pydicom.pixels.apply_windowing``.
     """
-    x = np.asarray(values, dtype=np.float64)
-    c, w = window.center, window.width
-    if window.function == LINEAR:
-        # y = ((x - (c - 0.5)) / (w - 1) + 0.5), clipped at c - 0.5 ± (w - 1) / 2
-        if w == 1:
-            y = (x > c - 0.5).astype(np.float64)
-        else:
-            y = np.clip((x - (c - 0.5)) / (w - 1) + 0.5, 0.0, 1.0)
-    elif window.function == LINEAR_EXACT:
-        y = np.clip((x - c) / w + 0.5, 0.0, 1.0)
-    else:
-        y = 1.0 / (1.0 + np.exp(-4.0 * (x - c) / w))
-    return y.astype(np.float32)
+    from pydicom.pixels import apply_windowing
+
+    return apply_windowing(np.asarray(values), _window_dataset(window)).astype(np.float32)
+
+
+def _window_dataset(window: Window):
+    """A dataset holding only what ``apply_windowing`` reads: ``window`` and a one-bit unsigned
+    stored range, so that its output range is [0, 1]. Centre and width go in as FD, not DS, so
+    that no digit is lost to DS's 16 characters."""
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsStored = 1
+    ds.PixelRepresentation = 0
+    ds.add_new("WindowCenter", "FD", float(window.center))
+    ds.add_new("WindowWidth", "FD", float(window.width))
+    ds.VOILUTFunction = window.function
+    return ds
 
 
 def apply_voi_lut_table(values: np.ndarray, lut: VoiLut) -> np.ndarray:
