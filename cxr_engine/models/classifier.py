@@ -1,6 +1,6 @@
 """What every inference backend shares: results, the model input, probabilities and heat-map geometry.
 
-Imports numpy only at module level (cv2 lazily), so that torch-free backends can use it.
+Imports numpy only (no torch, no OpenCV), so that torch-free backends can use it.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Classification and exact Grad-CAM with ONNX Runtime; imports numpy, cv2 and onnxruntime, never torch.
+"""Classification and exact Grad-CAM with ONNX Runtime; imports numpy and onnxruntime, never torch.
 
 The ONNX file (written by ``training.export_onnx``) maps ``input`` (B, C, S, S) to ``logits``
 (B, classes) and ``features`` (B, K, h, w), the activation map of the architecture's Grad-CAM
