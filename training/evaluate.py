@@ -25,7 +25,6 @@ import datetime
 import hashlib
 import json
 import logging
-import random
 import shlex
 import sys
 from pathlib import Path
@@ -47,6 +46,7 @@ from .populations import (POPULATION_BAR, check_populations, other_lines, other_
                           population_section, read_other_manifest)
 from .processing_shift import SHIFT_MARGIN, SHIFTS, check_shifts, shift_lines, shift_section, shifted_display
 from .script_logging import script_logging
+from .seeding import seed_everything
 
 log = logging.getLogger("training.evaluate")
 
@@ -692,14 +692,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         p.error("--batch-size and --limit must be at least 1")
     return args
-
-
-def seed_everything(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def load_card(args: argparse.Namespace) -> ModelCard:

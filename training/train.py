@@ -33,7 +33,6 @@ import logging
 import math
 import os
 import platform
-import random
 import shlex
 import shutil
 import sys
@@ -58,6 +57,7 @@ from .data import (AcquisitionShift, Augment, BorderSwap, FramingShift, Manifest
 from .distill import card_path_of, make_criterion
 from .pretrained import load_pretrained_backbone
 from .script_logging import script_logging
+from .seeding import rng_state, seed_everything, set_rng_state
 from .stages import SizeSchedule
 
 log = logging.getLogger("training.train")
@@ -202,37 +202,6 @@ def setup_distributed(device_arg: str) -> Dist:
     torch_dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
     return Dist(torch_dist.get_rank(), torch_dist.get_world_size(), device)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict:
-    """Every RNG's state as tensors and plain values (loadable with ``weights_only=True``)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 # --------------------------------------------------------------------------- data
