@@ -191,3 +191,14 @@ class TestDistillationAcrossSizes:
         assert train.main(args) == 0
         assert np.isfinite(torch.load(out / "last.pt", map_location="cpu", weights_only=True)["epoch_loss_sum"])
         assert "teacher" in (out / "train.log").read_text()
+
+    def test_teacher_sizes_reports_each_size(self, tiny_manifest, capsys):
+        from training import teacher_sizes
+
+        card = Path(__file__).resolve().parents[1] / "resources/models/efficientnet-lite0.json"
+        assert teacher_sizes.main(["--teacher", str(card), "--manifest", str(tiny_manifest), "--sizes", "96",
+                                   "--limit", "6"]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert "6 validation films" in lines[0]
+        assert lines[1].startswith("224 px -> 224 px:") and lines[1].endswith("same call as at 224 px for 1.000")
+        assert lines[2].startswith("96 px -> 224 px: accuracy ")
