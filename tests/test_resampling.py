@@ -97,6 +97,9 @@ class TestResizeBilinear:
         resize_bilinear(values, 5, 9)
         resize_area(values, 2, 3)
         np.testing.assert_array_equal(values, before)
+        same = resize_bilinear(values, 3, 4)  # an unchanged size is a copy, as cv2.resize gives
+        assert same is not values and not np.shares_memory(same, values)
+        np.testing.assert_array_equal(same, values)
 
 
 def test_model_input_equals_opencv_within_tolerance(films):

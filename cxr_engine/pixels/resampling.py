@@ -110,7 +110,9 @@ def _along(vector: np.ndarray, axis: int, ndim: int) -> np.ndarray:
 
 
 def _as_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` in ``dtype`` (float32 for a float dtype), always a new array: an unchanged size
+    must not hand the caller its own input back."""
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return np.ascontiguousarray(values, dtype=np.float32)
+    return np.array(values, dtype=np.float32, order="C", copy=True)
