@@ -8,7 +8,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from .model_service import ClassifierService, choose_model
+from .controllers.classification import choose_model
+from .controllers.export_context import ExportContext
+from .model_service import ClassifierService
 from .result_model import FAILED, ResultModel
 from .viewer_model import ViewerModel
 from .workers import Worker, create_worker, while_alive
@@ -34,12 +36,13 @@ class ClassificationController(QObject):
     batchProgress = Signal(int, int, str)  # done, total, file name
     batchFinished = Signal(int)  # images classified
 
-    def __init__(self, viewer: ViewerModel, result: ResultModel, model: str = "", device: str = "auto",
+    def __init__(self, viewer: ViewerModel, result: ResultModel, decoder_source, model: str = "", device: str = "auto",
                  models_dir: Path | None = None, parent: QObject | None = None, backend: str = "auto"):
+        """``decoder_source()`` gives the decode cache classify-all reads through (the workspace's)."""
         super().__init__(parent)
         self.viewer, self.result = viewer, result
         self.model, self.device, self.backend, self.models_dir = model, device, backend, models_dir
-        self.service = ClassifierService(self)
+        self.service = ClassifierService(result.results, decoder_source, self)
         self.card = None
         self.started = False
         self._batch: Worker | None = None
@@ -125,7 +128,7 @@ class ClassificationController(QObject):
     def forget(self, path: Path) -> None:
         """Forget what is known of ``path``'s image (checks, heat-maps, prediction): it was replaced."""
         self._checks.pop(Path(path), None)
-        self.service.forget(path)
+        self.result.results.forget(path)
 
     def image_check(self, image):
         """The image checks' verdict on ``image``: the cached one, else computed now (a few ms; for
@@ -145,7 +148,7 @@ class ClassificationController(QObject):
     def _on_cam(self, path: Path, cam) -> None:
         if path != self.viewer.path:
             return  # the reader moved on; the result stays cached
-        self.result.set_prediction(cam.prediction)
+        self.result.set_prediction()  # the service stored cam.prediction for this path
         self.viewer.set_heatmap(cam.heatmap, cam.target_class, cam.prediction.probability(cam.target_class))
         self.camShown.emit(path)
 
@@ -154,6 +157,13 @@ class ClassificationController(QObject):
         self.problem.emit(path, f"classification failed: {reason}")
         if path == self.viewer.path:
             self.result.set_failed(f"Classification failed: {reason}")
+
+    def export_context(self, workspace) -> ExportContext:
+        """What a PDF export reads of the classification now, with ``workspace``'s films."""
+        service, result = self.service, self.result
+        return ExportContext(workspace, result.results, service.classifier if service.ready else None, service.card,
+                             result.message if service.card is None else "the model is not loaded",
+                             self.viewer.path, result.cam_class, result.scope_limit, self.image_check)
 
     # ------------------------------------------------------------------ classify all
     def classify_paths(self, paths: list[Path]) -> Worker | None:

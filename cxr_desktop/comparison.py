@@ -16,7 +16,6 @@ from PySide6.QtCore import QEvent, QObject, QPointF, Signal
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QPushButton,
     QVBoxLayout,
@@ -26,12 +25,12 @@ from PySide6.QtWidgets import (
 from cxr_engine.display_text import format_date
 from cxr_engine.pixels.windowing import LINEAR, Window
 
-from .annotation_model import TEXT, Annotation
-from .image_jobs import LoadedImage, load_image
+from .image_jobs import LoadedImage
 from .image_scene import ImageScene
 from .image_view import ImageView
 from .presets import drag_start_window
 from .study_browser import PATHS_MIME
+from .text_prompts import ask_text
 from .viewer_model import ViewerModel
 from .workers import create_worker, while_alive
 
@@ -111,14 +110,14 @@ class Viewport(QObject):
         self.drop_target = _DropTarget(self.view, self.show_path)
 
     def show_path(self, path: Path) -> None:
-        """Decode ``path`` (from the window's cache when there) and show it here."""
+        """Decode ``path`` (through the window's workspace: once, from its shared cache) and show it here."""
         self.path = Path(path)
-        cached = self.window.images.get(self.path)
+        cached = self.window.workspace.get(self.path)
         if cached is not None:
             self._display(cached)
             return
         self.view.set_message("Loading…")
-        worker = create_worker(load_image, self.path)
+        worker = create_worker(self.window.workspace.load, self.path)
         worker.returned.connect(lambda loaded, p=self.path: self._on_loaded(p, loaded))
         worker.errored.connect(lambda exc, p=self.path: self._on_failed(p, exc))
         worker.start()
@@ -130,7 +129,6 @@ class Viewport(QObject):
 
     @while_alive
     def _on_loaded(self, path: Path, loaded: LoadedImage) -> None:
-        self.window.images.put(path, loaded)
         if path == self.path:
             self._display(loaded)
 
@@ -161,9 +159,7 @@ class Viewport(QObject):
             self.model.set_heatmap(cam.heatmap, cam.target_class, cam.prediction.probability(cam.target_class))
 
     def _ask_text(self, x: float, y: float) -> None:
-        text, ok = QInputDialog.getText(self.view, "Text annotation", "Text:")
-        if ok and text.strip():
-            self.scene.commit(Annotation(TEXT, ((x, y),), text.strip()))
+        ask_text(self.view, self.scene, x, y)
 
 
 class ViewLinker(QObject):

@@ -1,9 +1,8 @@
-"""Worker functions that decode images: one for the viewer, a generator for thumbnails. No Qt."""
+"""The app's one decode cache, the decoded film the viewer shows, and the thumbnails' worker. No Qt."""
 from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from cxr_engine.reading.decode_cache import CachedDecoder
 from cxr_engine.reading.decode_pool import decode_in_order
 from cxr_engine.errors import CxrError
 from cxr_engine.pixels.image import CxrImage
-from cxr_engine.reading.isolation import read_image_isolated
 from cxr_engine.reading.reduced_decode import DecodeRequest
 from cxr_engine.pixels.rendering import Renderer
 from cxr_engine.pixels.resampling import resize_area
@@ -31,12 +29,6 @@ class LoadedImage:
     renderer: Renderer
 
 
-def load_image(path: Path) -> LoadedImage:
-    """Decode ``path`` (in a decoding worker process) and prepare its renderer; run in a worker thread."""
-    image = read_image_isolated(path)
-    return LoadedImage(image, Renderer(image))
-
-
 def thumbnail(image: CxrImage, size: int = THUMBNAIL_PX) -> np.ndarray:
     """uint8 greyscale, longest side ``size``, with the image's default window, at the physical
     aspect (``CxrImage.display_shape``: non-square pixels are not squashed)."""
@@ -52,8 +44,9 @@ _shared_lock = threading.Lock()
 
 def shared_decoder() -> CachedDecoder:
     """The app's decoding pool (one isolated worker per core, ``cxr_engine.reading.decode_pool``) behind one
-    cache (``cxr_engine.reading.decode_cache``), shared by the thumbnails and classify-all so that a film is
-    decoded once per size. Started on first use; its workers end with the app."""
+    cache (``cxr_engine.reading.decode_cache``), shared by the viewer, the thumbnails, classify-all and the
+    PDF export (through ``controllers.workspace.StudyWorkspace``) so that a film is decoded once per size.
+    Started on first use; its workers end with the app."""
     global _shared_decoder
     with _shared_lock:
         if _shared_decoder is None:
@@ -66,18 +59,18 @@ def shared_decoder() -> CachedDecoder:
         return _shared_decoder
 
 
-def read_in_order(paths: list[Path], request: DecodeRequest):
+def read_in_order(paths: list[Path], request: DecodeRequest, decoder: CachedDecoder):
     """``(path, CxrImage or the exception)`` per file in order, decoded as ``request`` asks through
-    :func:`shared_decoder`, as many at once as it has workers."""
-    decoder = shared_decoder()
+    ``decoder``, as many at once as its pool has workers."""
     return decode_in_order(paths, lambda path: decoder.read(path, request), decoder.pool.workers)
 
 
-def thumbnails(paths: list[Path]):
+def thumbnails(paths: list[Path], decoder: CachedDecoder):
     """Generator worker: yields ``(path, thumbnail or None, error reason)`` per file, in order.
 
-    Each file is decoded at the least resolution the thumbnail needs (``DecodeRequest.thumbnail``)."""
-    for path, image in read_in_order(paths, DecodeRequest.thumbnail(THUMBNAIL_PX)):
+    Each file is decoded through ``decoder`` at the least resolution the thumbnail needs
+    (``DecodeRequest.thumbnail``)."""
+    for path, image in read_in_order(paths, DecodeRequest.thumbnail(THUMBNAIL_PX), decoder):
         try:
             if isinstance(image, Exception):
                 raise image
@@ -87,26 +80,3 @@ def thumbnails(paths: list[Path]):
         except Exception as exc:  # a decoder bug must not stop the other thumbnails
             logger.exception("thumbnail failed for one file")
             yield path, None, f"{type(exc).__name__}: {exc}"
-
-
-class ImageCache:
-    """The few most recently shown images (decoded radiographs are tens of megabytes each)."""
-
-    def __init__(self, size: int = 4):
-        self.size = size
-        self._items: OrderedDict[Path, LoadedImage] = OrderedDict()
-
-    def get(self, path: Path) -> LoadedImage | None:
-        item = self._items.get(Path(path))
-        if item is not None:
-            self._items.move_to_end(Path(path))
-        return item
-
-    def put(self, path: Path, loaded: LoadedImage) -> None:
-        self._items[Path(path)] = loaded
-        self._items.move_to_end(Path(path))
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        self._items.clear()

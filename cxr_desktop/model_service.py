@@ -1,96 +1,20 @@
-"""The classifier behind the app: chosen from the model cards, loaded and used only in workers.
-
-Inference libraries (ONNX Runtime, or torch for the torch backend) are imported by the worker
-functions here and nowhere else in the app, so the main window appears before they load.
-"""
+"""The classifier behind the app, as a Qt adapter: loads the model and computes heat-maps and
+classify-all batches in workers (``controllers.classification``), storing every result in the one
+``ClassificationResults`` and announcing it through signals."""
 from __future__ import annotations
 
 import logging
-import os
-from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from cxr_engine import ModelCard, ModelError, choose_card
-from cxr_engine.models.loading import MODEL_ENV
+from cxr_engine import ModelCard
 
+from .controllers import classification as jobs
+from .controllers.results import ClassificationResults
 from .workers import Worker, create_worker, while_alive
 
 logger = logging.getLogger(__name__)
-
-#: Heat-maps are full-resolution float32 arrays; keep only a few.
-CAM_CACHE_SIZE = 6
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """The card to use, or None with the reason in words."""
-
-    card: ModelCard | None
-    message: str = ""
-
-
-def choose_model(requested: str = "", models_dir: Path | None = None) -> ModelChoice:
-    """``requested`` (name or card path; ``$CXR_MODEL_CARD`` when empty), else the best bundled
-    model that meets the project's bar (the engine's ``choose_card``), or None with the reason in words.
-    A below-bar model is used only when asked for by name."""
-    try:
-        return ModelChoice(choose_card(requested or None, models_dir))
-    except ModelError as exc:
-        if requested or os.environ.get(MODEL_ENV):
-            return ModelChoice(None, f"The chosen model is not available: {exc}")
-        return ModelChoice(None, "No model available: no bundled model meets the project's bar yet. "
-                                 "Images can still be viewed; a test model can be chosen in Settings.")
-
-
-def _load(card: ModelCard, device: str, backend: str = "auto"):
-    """Worker: the engine's ``load_classifier`` on ``backend`` (``cxr_engine.models.backends.BACKENDS``)
-    and ``device``, falling back to the CPU when the device cannot be used; torch, when it runs, leaves
-    a core to the GUI and the decoding workers (with every core busy in torch's OpenMP pool, decoding
-    and inference slow each other down several times over).
-    Returns (classifier, where it runs in words, the fallback warning or "")."""
-    from cxr_engine import load_classifier
-    from cxr_engine.models.loading import runtime_description
-
-    classifier = load_classifier(card, backend=backend, device=device, cpu_fallback=True,
-                                 threads=max(1, (os.cpu_count() or 2) - 1))
-    return classifier, runtime_description(classifier), classifier.load_warning
-
-
-def _cam(classifier, image, target_class: str):
-    """Worker: prediction and heat-map for one image."""
-    return classifier.predict_with_cam(image, target_class or None)
-
-
-#: Images per forward pass in "classify all".
-BATCH_SIZE = 8
-
-
-def classify_paths(classifier, paths: list[Path], batch_size: int = BATCH_SIZE):
-    """Generator worker: yields ``(done, total, path, prediction or None, error or "")`` per file, in order,
-    from the engine's ``classify_files``.
-
-    Files are decoded at the resolution the model input needs (``DecodeRequest.for_model``) by the
-    app's shared pool of isolated decoding workers and its cache (``image_jobs.shared_decoder``), so
-    a damaged file cannot crash or hang the app and a film decoded before is not decoded again;
-    they are classified ``batch_size`` at a time.
-    """
-    from cxr_engine import classify_files
-    from cxr_engine.reading.reduced_decode import DecodeRequest
-
-    from .image_jobs import shared_decoder
-
-    card, decoder = classifier.card, shared_decoder()
-    request = DecodeRequest.for_model(card.input_size, card.preprocessing_version)
-    events = classify_files(paths, classifier, batch_size=batch_size, reader=lambda path: decoder.read(path, request),
-                            decode_threads=decoder.pool.workers)
-    done, total = 0, len(paths)
-    for event in events:
-        if event.done:
-            done += 1
-            yield done, total, event.path, event.prediction, event.reason
 
 
 class ClassifierService(QObject):
@@ -106,15 +30,17 @@ class ClassifierService(QObject):
     camFailed = Signal(object, str)
     predicted = Signal(object, object)
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, results: ClassificationResults, decoder_source, parent: QObject | None = None):
+        """``decoder_source()`` gives the decode cache classify-all reads through (the workspace's)."""
         super().__init__(parent)
+        self.results = results
+        self._decoder_source = decoder_source
         self.card: ModelCard | None = None
         self.classifier = None
         self.device_text = ""
         self._loading: Worker | None = None
         self._pending: tuple | None = None
-        self._cams: OrderedDict[tuple[Path, str], object] = OrderedDict()
-        self.predictions: dict[Path, object] = {}
+        results.subscribe(self.predicted.emit)
 
     @property
     def ready(self) -> bool:
@@ -123,9 +49,8 @@ class ClassifierService(QObject):
     def load(self, card: ModelCard, device: str = "auto", backend: str = "auto") -> Worker:
         """Start loading ``card`` on ``device`` with ``backend``; results arrive as ``loaded`` or ``failed``."""
         self.card, self.classifier = card, None
-        self._cams.clear()
-        self.predictions.clear()
-        worker = create_worker(_load, card, device, backend)
+        self.results.clear()
+        worker = create_worker(jobs.load, card, device, backend)
         worker.returned.connect(self._on_loaded)
         worker.errored.connect(self._on_load_failed)
         self._loading = worker
@@ -143,23 +68,20 @@ class ClassifierService(QObject):
             return
         self.classifier, self.device_text = classifier, device_text
         logger.info("model %s ready on %s", classifier.name, device_text)
+        # Taken before ``loaded``: a comparison viewport asks for its own heat-map on it, which would
+        # otherwise replace the main viewer's pending request.
+        pending, self._pending = self._pending, None
         self.loaded.emit(device_text, warning)
-        if self._pending is not None:
-            self.request_cam(*self._pending)
-
-    def forget(self, path: Path) -> None:
-        """Drop the cached heat-maps and prediction of ``path`` (its image was replaced, e.g. shown corrected)."""
-        for key in [key for key in self._cams if key[0] == Path(path)]:
-            del self._cams[key]
-        self.predictions.pop(Path(path), None)
+        if pending is not None:
+            self.request_cam(*pending)
 
     def cached_cam(self, path: Path, target_class: str = ""):
-        return self._cams.get((Path(path), target_class))
+        return self.results.heatmap(path, target_class)
 
     def request_cam(self, image, target_class: str = "") -> Worker | None:
         """Classify ``image`` with a heat-map for ``target_class`` (``""`` = predicted class).
 
-        Answers at once from the cache, after loading when the model is not ready, else in a worker.
+        Answers at once from the results, after loading when the model is not ready, else in a worker.
         """
         path = Path(image.path)
         cached = self.cached_cam(path, target_class)
@@ -170,7 +92,7 @@ class ClassifierService(QObject):
             self._pending = (image, target_class)
             return None
         self._pending = None
-        worker = create_worker(_cam, self.classifier, image, target_class)
+        worker = create_worker(jobs.heatmap, self.classifier, image, target_class)
         worker.returned.connect(lambda cam: self._on_cam(path, target_class, cam))
         worker.errored.connect(lambda exc: self._on_cam_failed(path, exc))
         worker.start()
@@ -182,19 +104,14 @@ class ClassifierService(QObject):
 
     @while_alive
     def _on_cam(self, path: Path, target_class: str, cam) -> None:
-        self._cams[(path, target_class)] = cam
-        self._cams[(path, cam.target_class)] = cam
-        while len(self._cams) > CAM_CACHE_SIZE:
-            self._cams.popitem(last=False)
-        self.predictions[path] = cam.prediction
-        self.predicted.emit(path, cam.prediction)
+        self.results.add_heatmap(path, target_class, cam)
         self.camReady.emit(path, cam)
 
     def classify_all(self, paths: list[Path]) -> Worker:
         """A generator worker classifying ``paths`` (not started: connect, then ``start()``)."""
         if not self.ready:
             raise RuntimeError("the model is not loaded yet")
-        worker = create_worker(classify_paths, self.classifier, list(paths))
+        worker = create_worker(jobs.classify_paths, self.classifier, list(paths), self._decoder_source())
         worker.yielded.connect(self._on_batch_item)
         return worker
 
@@ -202,8 +119,7 @@ class ClassifierService(QObject):
     def _on_batch_item(self, value) -> None:
         _, _, path, prediction, _ = value
         if prediction is not None:
-            self.predictions[Path(path)] = prediction
-            self.predicted.emit(Path(path), prediction)
+            self.results.add_prediction(Path(path), prediction)
 
 
 def _reason(exc: Exception) -> str:

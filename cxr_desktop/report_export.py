@@ -1,8 +1,9 @@
 """PDF export of one image or a whole study through ``cxr_engine.outputs.report``.
 
-Three steps: a worker decodes and classifies what is not cached yet; the GUI thread renders
-each image through an ``ImageScene`` exactly as the viewer draws it (window, orientation,
-annotations, heat-map); a second worker writes the PDF atomically.
+Three steps: a worker decodes and classifies what is not known yet (``controllers.export_context.gather``);
+the GUI thread renders each image through an ``ImageScene`` exactly as the viewer draws it (window,
+orientation, annotations, heat-map); a second worker writes the PDF atomically. What the export reads
+of the app comes as an ``ExportContext`` (its data) and an ``ExportView`` (how films are drawn).
 """
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from cxr_engine.errors import CxrError
 from cxr_engine.models.suitability import image_warnings
 
-from .image_jobs import LoadedImage, load_image
+from .controllers.export_context import ExportContext, gather, known_heatmaps
+from .image_jobs import LoadedImage
 from .image_scene import ImageScene
 from .viewer_model import ViewerModel
 from .workers import Worker, create_worker, while_alive
@@ -37,37 +38,6 @@ class ExportRequest:
     reader_name: str = ""
 
 
-def gather(paths, loaded: dict, cams: dict, classifier, no_model_reason: str):
-    """Generator worker: ``(path, LoadedImage or None, CamResult or None, reason)`` per image, in order.
-
-    Uses what the viewer already decoded and classified; the rest is decoded and classified, heat-map
-    included, by the engine's ``classify_files`` (one image at a time), or only decoded without a model.
-    """
-    from cxr_engine import classify_files
-
-    items: dict[Path, LoadedImage] = {}
-
-    def read(path: Path):
-        items[path] = loaded.get(path) or load_image(path)
-        return items[path].image
-
-    wanted = [path for path in paths if path not in cams] if classifier is not None else []
-    events = (event for event in classify_files(wanted, classifier, heatmaps=True, batch_size=1, reader=read)
-              if event.done)
-    for path in paths:
-        if classifier is not None and path not in cams:
-            event = next(events)
-            item = items.pop(path, None)
-            yield path, item if event.image is not None else None, event.heatmap, event.reason
-            continue
-        try:
-            item = loaded.get(path) or load_image(path)
-        except CxrError as exc:
-            yield path, None, None, getattr(exc, "reason", str(exc))
-            continue
-        yield path, item, cams.get(path), "" if path in cams else no_model_reason
-
-
 def write_pdf(request: ExportRequest, pages, card) -> Path:
     """Worker: the engine's atomic PDF writer."""
     from cxr_engine.outputs.report import write_report
@@ -83,6 +53,17 @@ def _out_of_scope(check, prediction, limit, view_position: str) -> str:
                         limit, view_position, getattr(prediction, "scope_reasons", ""))
 
 
+@dataclass(frozen=True)
+class ExportView:
+    """How films are drawn for the report: the film on screen as its ``scene`` shows it, the others
+    with the viewer's heat-map settings, the shared annotations and the lung-fields decorations."""
+
+    scene: ImageScene
+    viewer: ViewerModel
+    annotations: object  # the annotation store
+    lungs: object  # LungFieldsController (decorate, report_lines)
+
+
 class ReportExport(QObject):
     """One export run; ``finished(path)`` or ``failed(message)`` ends it."""
 
@@ -90,25 +71,16 @@ class ReportExport(QObject):
     finished = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, window, request: ExportRequest):
-        super().__init__(window)
-        self.window, self.request = window, request
+    def __init__(self, context: ExportContext, view: ExportView, request: ExportRequest, parent: QObject | None = None):
+        super().__init__(parent)
+        self.context, self.view, self.request = context, view, request
         self.pages: list = []
         self.skipped: list[tuple[Path, str]] = []
         self.worker: Worker | None = None
 
     def start(self) -> Worker:
-        w = self.window
-        loaded = {p: w.images.get(p) for p in self.request.paths if w.images.get(p) is not None}
-        cams = {}
-        for path in self.request.paths:
-            target = w.result.cam_class if path == w.viewer.path else ""
-            cam = w.service.cached_cam(path, target)
-            if cam is not None:
-                cams[path] = cam
-        classifier = w.service.classifier if w.service.ready else None
-        reason = w.result.message if w.service.card is None else "the model is not loaded"
-        self.worker = create_worker(gather, list(self.request.paths), loaded, cams, classifier, reason)
+        paths = list(self.request.paths)
+        self.worker = create_worker(gather, self.context, paths, known_heatmaps(self.context, paths))
         self.worker.yielded.connect(self._add_page)
         self.worker.returned.connect(lambda _: self._write())
         self.worker.errored.connect(lambda exc: self._fail(f"Export failed: {exc}"))
@@ -131,33 +103,34 @@ class ReportExport(QObject):
     def _page(self, path: Path, item: LoadedImage, cam, reason: str):
         from cxr_engine.outputs.report import ReportPage
 
-        w = self.window
-        if path == w.viewer.path:
-            scene = w.scene  # the image on screen: exactly as the reader set it up
+        context, view = self.context, self.view
+        if path == context.current_path:
+            scene = view.scene  # the image on screen: exactly as the reader set it up
         else:
             model = ViewerModel()
-            scene = ImageScene(model, w.annotations)
+            scene = ImageScene(model, view.annotations)
             model.set_image(item.image, item.renderer)
-            model.set_heatmap_opacity(w.viewer.heatmap_opacity)
-            model.set_heatmap_visible(w.viewer.heatmap_visible)
+            model.set_heatmap_opacity(view.viewer.heatmap_opacity)
+            model.set_heatmap_visible(view.viewer.heatmap_visible)
             if cam is not None:
                 model.set_heatmap(cam.heatmap, cam.target_class, cam.prediction.probability(cam.target_class))
-                model.set_heatmap_style(w.viewer.heatmap_style)
-            w.lungs.decorate(scene, path)
+                model.set_heatmap_style(view.viewer.heatmap_style)
+            view.lungs.decorate(scene, path)
         # The scene renders at the physical aspect (non-square pixels already squared), so the
         # page must not stretch the panels again: pixel_aspect=1.0, not the image's own.
         displayed = scene.render_image(RENDER_PX)
         heat = scene.render_image(RENDER_PX, heatmap=True, annotations=False) if cam is not None else None
-        prediction = cam.prediction if cam is not None else w.service.predictions.get(path)
+        prediction = cam.prediction if cam is not None else context.prediction(path)
+        card = context.card
         return ReportPage(
             displayed=displayed, metadata=item.image.metadata, heatmap=heat, prediction=prediction,
             cam_target=cam.target_class if cam is not None else None,
             not_classified_reason="" if prediction is not None else reason,
-            warnings=image_warnings(item.image, w.service.card.input_size if w.service.card else None),
-            comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=w.viewer.heatmap_style,
-            out_of_scope=_out_of_scope(w.classification.image_check(item.image), prediction, w.result.scope_limit,
+            warnings=image_warnings(item.image, card.input_size if card else None),
+            comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=view.viewer.heatmap_style,
+            out_of_scope=_out_of_scope(context.image_check(item.image), prediction, context.scope_limit,
                                        item.image.metadata.view_position),
-            measurements=(*w.lungs.report_lines(path), *scene.measurement_lines()),
+            measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),
         )
 
     @while_alive
@@ -166,7 +139,7 @@ class ReportExport(QObject):
             reasons = "; ".join(r for _, r in self.skipped) or "nothing to export"
             self.failed.emit(f"No page could be made: {reasons}")
             return
-        writer = create_worker(write_pdf, self.request, list(self.pages), self.window.service.card)
+        writer = create_worker(write_pdf, self.request, list(self.pages), self.context.card)
         writer.returned.connect(self._done)
         writer.errored.connect(lambda exc: self._fail(f"The PDF could not be written: {exc}"))
         self.worker = writer
@@ -188,3 +161,39 @@ def _app_version() -> str:
         return version("cxr-reader")
     except PackageNotFoundError:
         return ""
+
+
+class PdfExports(QObject):
+    """Starts the window's PDF exports and reports how each ended: ``exportFinished(path)`` (files left
+    out go to ``problems``) or ``exportFailed(message)``, with a line in the status bar either way."""
+
+    exportFinished = Signal(object)
+    exportFailed = Signal(str)
+
+    def __init__(self, context_source, view: ExportView, progress, problems, status_bar, parent: QObject | None = None):
+        """``context_source()`` gives the ``ExportContext`` of the moment an export starts."""
+        super().__init__(parent)
+        self._context_source, self.view = context_source, view
+        self.progress, self.problems, self.status_bar = progress, problems, status_bar
+        self.export: ReportExport | None = None
+        self._closing = False
+
+    def start(self, request: ExportRequest) -> ReportExport:
+        export = self.export = ReportExport(self._context_source(), self.view, request, self)
+        export.progress.connect(lambda done, total: self.progress.set_progress(done, total))
+        export.finished.connect(lambda path: self._on_finished(export, path))
+        export.failed.connect(self._on_failed)
+        self.progress.track("Exporting PDF", export.start())
+        return export
+
+    @while_alive
+    def _on_finished(self, export: ReportExport, path: Path) -> None:
+        for skipped_path, reason in export.skipped:
+            self.problems.add(skipped_path, f"left out of the PDF: {reason}")
+        self.status_bar.showMessage(f"PDF written: {path}", 10000)
+        self.exportFinished.emit(path)
+
+    @while_alive
+    def _on_failed(self, message: str) -> None:
+        self.status_bar.showMessage(message, 10000)
+        self.exportFailed.emit(message)

@@ -1,7 +1,11 @@
 """The classification state of the current image, observed by the result panel."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QObject, Signal
+
+from .controllers.results import ClassificationResults
 
 NO_MODEL, LOADING, READY, CLASSIFYING, DONE, FAILED = "no_model", "loading", "ready", "classifying", "done", "failed"
 
@@ -16,8 +20,12 @@ class ResultModel(QObject):
     changed = Signal()
     camClassChanged = Signal(str)
 
-    def __init__(self, parent: QObject | None = None):
+    def __init__(self, parent: QObject | None = None, results: ClassificationResults | None = None):
         super().__init__(parent)
+        #: The one owner of predictions (``controllers.results``); this model only says which is shown.
+        self.results = results if results is not None else ClassificationResults()
+        self.path: Path | None = None  # the current image's file
+        self._classified = False  # the current image's prediction is on screen
         self.state = NO_MODEL
         self.message = ""
         self.model_name = ""
@@ -27,7 +35,6 @@ class ResultModel(QObject):
         self.device = ""
         self.model_warning = ""
         self.classes: tuple[str, ...] = ()
-        self.prediction = None
         self.image_warnings: tuple[str, ...] = ()
         #: The image checks' verdict on the current image (``cxr_engine.models.image_checks.ImageCheck``), or None.
         self.image_check = None
@@ -47,7 +54,7 @@ class ResultModel(QObject):
     def set_no_model(self, message: str) -> None:
         self.model_name = self.model_summary = self.device = self.model_warning = ""
         self.card, self.scope_limit = None, None
-        self.classes, self.prediction, self.below_bar = (), None, False
+        self.classes, self._classified, self.below_bar = (), False, False
         self.state, self.message = NO_MODEL, message
         self.changed.emit()
 
@@ -59,13 +66,15 @@ class ResultModel(QObject):
         self.changed.emit()
 
     def set_model_failed(self, message: str) -> None:
-        self.state, self.message, self.prediction = FAILED, message, None
+        self.state, self.message, self._classified = FAILED, message, False
         self.changed.emit()
 
-    def set_image(self, warnings: tuple[str, ...], view_position: str = "") -> None:
-        """A new image is shown: forget the old prediction and heat-map target. ``view_position`` is its
-        header's View Position (a lateral one puts the film out of scope)."""
-        self.image_warnings, self.prediction = tuple(warnings), None
+    def set_image(self, warnings: tuple[str, ...], view_position: str = "", path: Path | None = None) -> None:
+        """A new image (of file ``path``) is shown: no prediction shown, the predicted class as the
+        heat-map target. ``view_position`` is its header's View Position (a lateral one puts the film
+        out of scope)."""
+        self.image_warnings, self._classified = tuple(warnings), False
+        self.path = Path(path) if path is not None else None
         self.view_position = view_position
         self.image_check = None
         self.cam_class = ""
@@ -92,8 +101,17 @@ class ResultModel(QObject):
         self.state, self.message = CLASSIFYING, "Classifying…"
         self.changed.emit()
 
-    def set_prediction(self, prediction) -> None:
-        self.state, self.message, self.prediction = DONE, "", prediction
+    @property
+    def prediction(self):
+        """The current image's ``Prediction`` from ``results`` once it is shown as classified, else None."""
+        return self.results.prediction(self.path) if self._classified else None
+
+    def set_prediction(self, prediction=None) -> None:
+        """Show the current image as classified; ``prediction`` is stored in ``results`` for it first
+        (None: it is there already)."""
+        if prediction is not None:
+            self.results.add_prediction(self.path, prediction)
+        self.state, self.message, self._classified = DONE, "", True
         self.changed.emit()
 
     def set_failed(self, message: str) -> None:

@@ -72,3 +72,13 @@ class SettingsDialog(QDialog):
 
     def backend(self) -> str:
         return self.backend_box.currentData()
+
+
+def run_settings_dialog(window, models_dir=None) -> None:
+    """Show the Settings dialog for ``window``'s settings; on OK, ``window.apply_settings`` its choice."""
+    from cxr_engine.models.model_card import list_bundled
+
+    settings = window.settings
+    dialog = SettingsDialog(list_bundled(models_dir), settings.model, settings.device, window, backend=settings.backend)
+    if dialog.exec():
+        window.apply_settings(dialog.model(), dialog.device(), dialog.backend())

@@ -7,7 +7,7 @@ from PySide6.QtCore import QMimeData, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from cxr_engine.display_text import format_date, format_person_name
+from cxr_engine.display_text import format_date, format_percent, format_person_name
 from cxr_engine.reading.scanning import Instance, ScanResult
 
 from .qimage import to_qimage
@@ -286,6 +286,12 @@ class StudyBrowser(QTreeWidget):
         if item is not None:
             item.setText(RESULT, text)
             item.setToolTip(RESULT, tooltip)
+
+    def show_prediction(self, path: Path, prediction) -> None:
+        """Mirror ``path``'s ``Prediction``: the top class and its probability, all classes in the tooltip."""
+        summary = ", ".join(f"{c}: {format_percent(p)}" for c, p in zip(prediction.classes, prediction.probabilities))
+        self.set_result(path, f"{prediction.display_label} {format_percent(prediction.probabilities[prediction.index])}",
+                        f"{summary} ({prediction.model_name})")
 
     def mark_problem(self, path: Path, reason: str) -> None:
         """Show that ``path`` could not be read or classified, with the reason as a tooltip."""

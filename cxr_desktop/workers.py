@@ -1,19 +1,28 @@
-"""Run long work off the GUI thread, reporting through signals (after superqt's thread workers).
+"""Run long work off the GUI thread, reporting through signals: superqt's thread workers, started at
+once in the global ``QThreadPool`` and kept alive until they finish.
 
-A worker runs a function, or a generator whose yields are progress and cancellation points, in
-a ``QThreadPool``. Its signals say ``started``, ``yielded(value)``, ``returned(value)``,
-``errored(exception)`` and ``finished``; they arrive queued on the GUI thread, so handlers may
-touch widgets. An exception never dies in the thread: it becomes ``errored``.
+``create_worker(func, ...)`` gives superqt's ``GeneratorWorker`` for a generator function (its yields
+are progress and cancellation points: ``quit()`` stops it at the next one, which emits ``aborted``
+instead of ``returned``) and its ``FunctionWorker`` otherwise (``quit()`` only asks: a function given
+``_progress=True`` polls ``should_cancel()`` and still returns what it has, e.g. a cancelled scan's
+partial result). Signals: ``started``, ``progress(value)``, ``yielded(value)``, ``returned(value)``,
+``errored(exception)``, ``aborted``, ``finished``; they arrive queued on the GUI thread, so handlers
+may touch widgets. An exception never dies in the thread: it becomes ``errored``.
 """
 from __future__ import annotations
 
 import functools
 import inspect
 import logging
+import os
 from typing import Any, Callable
 
 import shiboken6
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
+
+# superqt reaches Qt through qtpy, which would take PyQt5 first were it installed too.
+os.environ.setdefault("QT_API", "pyside6")
+from superqt.utils import FunctionWorker, GeneratorWorker  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -22,72 +31,38 @@ _ACTIVE: set["Worker"] = set()
 
 
 class WorkerSignals(QObject):
-    """The signals of one worker (a QRunnable cannot have its own)."""
+    """The signals superqt's workers emit, and ``progress`` for callback-style functions."""
 
     started = Signal()
-    progress = Signal(object)
-    yielded = Signal(object)
+    finished = Signal()
+    _finished = Signal(object)
     returned = Signal(object)
     errored = Signal(object)
+    warned = Signal(tuple)
+    yielded = Signal(object)
+    paused = Signal()
+    resumed = Signal()
     aborted = Signal()
-    finished = Signal()
+    progress = Signal(object)
 
 
-class Worker(QRunnable):
-    """Runs ``func(*args, **kwargs)``; a generator function's yields are emitted as ``yielded``.
+class _AppWorker:
+    """What the app adds to superqt's workers: a start in the pool now (not at the next event loop
+    turn, so ``quit_all`` at exit finds every worker), ``when_finished``, and the thread's warnings
+    and errors in the log."""
 
-    ``quit()`` asks a generator worker to stop at its next yield (it then emits ``aborted``
-    instead of ``returned``); a plain function can poll ``abort_requested`` itself.
-    """
-
-    def __init__(self, func: Callable[..., Any], *args, **kwargs):
-        super().__init__()
-        self.setAutoDelete(False)
-        self._func, self._args, self._kwargs = func, args, kwargs
+    def _set_up(self, func: Callable[..., Any]) -> None:
         self.signals = WorkerSignals()
-        self.abort_requested = False
-        self.is_running = False
+        self.name = getattr(func, "__name__", "worker")
         self.done = False  # set on the GUI thread once ``finished`` was delivered there
         self._when_finished: list[Callable[[], None]] = []
-        self.name = getattr(func, "__name__", "worker")
-
-    # Signal shortcuts so callers write ``worker.returned.connect(...)``.
-    @property
-    def started(self):
-        return self.signals.started
-
-    @property
-    def progress(self):
-        return self.signals.progress
-
-    @property
-    def yielded(self):
-        return self.signals.yielded
-
-    @property
-    def returned(self):
-        return self.signals.returned
-
-    @property
-    def errored(self):
-        return self.signals.errored
-
-    @property
-    def aborted(self):
-        return self.signals.aborted
-
-    @property
-    def finished(self):
-        return self.signals.finished
-
-    def quit(self) -> None:
-        """Ask the worker to stop at its next chance."""
-        self.abort_requested = True
+        self.signals.finished.connect(self._on_finished)
+        self.signals.warned.connect(_log_warning)
+        self.signals.errored.connect(lambda exc: logger.debug("worker %s failed", self.name, exc_info=exc))
 
     def start(self, pool: QThreadPool | None = None) -> "Worker":
         """Queue the worker in ``pool`` (default: the global pool)."""
         _ACTIVE.add(self)
-        self.signals.finished.connect(self._on_finished)
         (pool or QThreadPool.globalInstance()).start(self)
         return self
 
@@ -109,46 +84,37 @@ class Worker(QRunnable):
         for callback in callbacks:
             callback()
 
-    def emit(self, name: str, *args) -> None:
-        """Emit the signal ``name`` unless its object is gone: at exit, Qt may delete the signals
-        of a worker still finishing (the window waited for it, but not forever), and its result
-        has no receiver left. Emitting then would raise "Signal source has been deleted"."""
-        try:
-            getattr(self.signals, name).emit(*args)
-        except RuntimeError:
-            if shiboken6.isValid(self.signals):
-                raise
-            self.abort_requested = True  # nobody listens: stop at the next chance
-            logger.debug("worker %s: %s not delivered, its signals are gone", self.name, name)
 
-    def run(self) -> None:  # runs in the pool thread
-        self.is_running = True
-        self.emit("started")
-        try:
-            if inspect.isgeneratorfunction(self._func):
-                self._run_generator()
-            else:
-                self.emit("returned", self._func(*self._args, **self._kwargs))
-        except Exception as exc:
-            logger.debug("worker %s failed", self.name, exc_info=True)
-            self.emit("errored", exc)
-        finally:
-            self.is_running = False
-            self.emit("finished")
+class GeneratorJob(_AppWorker, GeneratorWorker):
+    """superqt's ``GeneratorWorker`` with the app's additions."""
 
-    def _run_generator(self) -> None:
-        gen = self._func(*self._args, **self._kwargs)
-        while True:
-            if self.abort_requested:
-                gen.close()
-                self.emit("aborted")
-                return
-            try:
-                value = next(gen)
-            except StopIteration as stop:
-                self.emit("returned", stop.value)
-                return
-            self.emit("yielded", value)
+    def __init__(self, func: Callable[..., Any], *args, **kwargs):
+        super().__init__(func, *args, **kwargs)
+        self._set_up(func)
+
+
+class FunctionJob(_AppWorker, FunctionWorker):
+    """superqt's ``FunctionWorker`` with the app's additions; ``quit()`` sets ``cancel_requested``."""
+
+    def __init__(self, func: Callable[..., Any], *args, **kwargs):
+        super().__init__(func, *args, **kwargs)
+        self._set_up(func)
+        self.cancel_requested = False
+
+    def quit(self) -> None:
+        # Not superqt's abort: that would drop the value a cancelled function still returns.
+        self.cancel_requested = True
+
+
+Worker = GeneratorJob | FunctionJob
+
+
+def _log_warning(showwarning_args: tuple) -> None:
+    """A warning superqt caught while a worker ran, logged (not issued again: while any worker runs,
+    superqt's ``catch_warnings`` routes every thread's warnings to it, so a warning issued here would
+    come straight back)."""
+    message, category, filename, lineno = showwarning_args[:4]
+    logger.debug("%s:%s: %s: %s", filename, lineno, category.__name__, message)
 
 
 def while_alive(method):
@@ -166,19 +132,27 @@ def while_alive(method):
 
 def create_worker(func: Callable[..., Any], *args, _start: bool = False, _pool: QThreadPool | None = None,
                   _progress: bool = False, **kwargs) -> Worker:
-    """A ``Worker`` for ``func``; started at once with ``_start=True`` (connect signals first otherwise).
+    """A worker for ``func``; started at once with ``_start=True`` (connect signals first otherwise).
 
     With ``_progress=True`` ``func`` also receives ``progress(value)``, which emits the worker's
     ``progress`` signal, and ``should_cancel()``, true once ``quit()`` was called: the shape of
     callback APIs such as ``cxr_engine.reading.scanning.scan``.
     """
-    worker = Worker(func, *args, **kwargs)
     if _progress:
-        worker._kwargs.update(progress=lambda value: worker.emit("progress", value),
-                              should_cancel=lambda: worker.abort_requested)
+        box: list[Worker] = []
+        kwargs.update(progress=lambda value: box[0].signals.progress.emit(value),
+                      should_cancel=lambda: bool(box) and _cancelled(box[0]))
+    job = GeneratorJob if inspect.isgeneratorfunction(func) else FunctionJob
+    worker = job(func, *args, **kwargs)
+    if _progress:
+        box.append(worker)
     if _start:
         worker.start(_pool)
     return worker
+
+
+def _cancelled(worker: Worker) -> bool:
+    return worker.abort_requested or getattr(worker, "cancel_requested", False)
 
 
 def active_workers() -> list[Worker]:

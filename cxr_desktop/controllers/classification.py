@@ -1,0 +1,81 @@
+"""Classification without Qt: which model, loading it, one film's heat-map, and classify-all.
+
+The functions named "worker" run in the Qt adapter's worker threads (``cxr_desktop.model_service``);
+inference libraries (ONNX Runtime, or torch for the torch backend) are imported by them and nowhere
+else in the app, so the main window appears before they load.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cxr_engine import ModelCard, ModelError, choose_card
+from cxr_engine.models.loading import MODEL_ENV
+
+#: Images per forward pass in "classify all".
+BATCH_SIZE = 8
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The card to use, or None with the reason in words."""
+
+    card: ModelCard | None
+    message: str = ""
+
+
+def choose_model(requested: str = "", models_dir: Path | None = None) -> ModelChoice:
+    """``requested`` (name or card path; ``$CXR_MODEL_CARD`` when empty), else the best bundled
+    model that meets the project's bar (the engine's ``choose_card``), or None with the reason in words.
+    A below-bar model is used only when asked for by name."""
+    try:
+        return ModelChoice(choose_card(requested or None, models_dir))
+    except ModelError as exc:
+        if requested or os.environ.get(MODEL_ENV):
+            return ModelChoice(None, f"The chosen model is not available: {exc}")
+        return ModelChoice(None, "No model available: no bundled model meets the project's bar yet. "
+                                 "Images can still be viewed; a test model can be chosen in Settings.")
+
+
+def load(card: ModelCard, device: str, backend: str = "auto"):
+    """Worker: the engine's ``load_classifier`` on ``backend`` (``cxr_engine.models.backends.BACKENDS``)
+    and ``device``, falling back to the CPU when the device cannot be used; torch, when it runs, leaves
+    a core to the GUI and the decoding workers (with every core busy in torch's OpenMP pool, decoding
+    and inference slow each other down several times over).
+    Returns (classifier, where it runs in words, the fallback warning or "")."""
+    from cxr_engine import load_classifier
+    from cxr_engine.models.loading import runtime_description
+
+    classifier = load_classifier(card, backend=backend, device=device, cpu_fallback=True,
+                                 threads=max(1, (os.cpu_count() or 2) - 1))
+    return classifier, runtime_description(classifier), classifier.load_warning
+
+
+def heatmap(classifier, image, target_class: str):
+    """Worker: the ``CamResult`` (prediction and heat-map) of one film for ``target_class``
+    (``""``: the predicted class)."""
+    return classifier.predict_with_cam(image, target_class or None)
+
+
+def classify_paths(classifier, paths: list[Path], decoder, batch_size: int = BATCH_SIZE):
+    """Generator worker: yields ``(done, total, path, prediction or None, error or "")`` per file, in order,
+    from the engine's ``classify_files``.
+
+    Files are decoded at the resolution the model input needs (``DecodeRequest.for_model``) by
+    ``decoder`` (the workspace's shared decode cache, in front of isolated decoding workers, so a
+    damaged file cannot crash or hang the app and a film decoded before is not decoded again);
+    they are classified ``batch_size`` at a time.
+    """
+    from cxr_engine import classify_files
+    from cxr_engine.reading.reduced_decode import DecodeRequest
+
+    card = classifier.card
+    request = DecodeRequest.for_model(card.input_size, card.preprocessing_version)
+    events = classify_files(paths, classifier, batch_size=batch_size, reader=lambda path: decoder.read(path, request),
+                            decode_threads=decoder.pool.workers)
+    done, total = 0, len(paths)
+    for event in events:
+        if event.done:
+            done += 1
+            yield done, total, event.path, event.prediction, event.reason

@@ -1,0 +1,78 @@
+"""What a PDF export needs from the app, gathered once when it starts, and the pages' data.
+
+``ExportContext`` replaces reaching into the main window: the workspace (decoded films), the one
+``ClassificationResults``, the loaded classifier (or why there is none) and the current film's
+heat-map class. ``gather`` is the worker step that decodes and classifies what is missing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from cxr_engine.errors import CxrError
+
+from .results import ClassificationResults
+from .workspace import StudyWorkspace
+
+
+@dataclass(frozen=True)
+class ExportContext:
+    """The app's state an export reads; ``classifier`` None when no model is loaded (``no_model_reason``
+    says why). ``current_path``/``current_class``: the film on screen and its heat-map's class
+    (``""``: the predicted one); other films use the predicted class."""
+
+    workspace: StudyWorkspace
+    results: ClassificationResults
+    classifier: object | None
+    card: object | None  # cxr_engine.ModelCard
+    no_model_reason: str
+    current_path: Path | None
+    current_class: str
+    scope_limit: float | None
+    image_check: Callable[[object], object]  # CxrImage -> ImageCheck or None
+
+    def heatmap(self, path: Path):
+        """The ``CamResult`` already computed for ``path`` as it is (or would be) shown, or None."""
+        return self.results.heatmap(path, self.current_class if Path(path) == self.current_path else "")
+
+    def prediction(self, path: Path):
+        return self.results.prediction(path)
+
+
+def known_heatmaps(context: ExportContext, paths: list[Path]) -> dict[Path, object]:
+    """The ``CamResult``s already computed for ``paths`` (read on the thread that updates the results)."""
+    return {path: cam for path in paths if (cam := context.heatmap(path)) is not None}
+
+
+def gather(context: ExportContext, paths: list[Path], cams: dict[Path, object]):
+    """Generator worker: ``(path, LoadedImage or None, CamResult or None, reason)`` per film, in order.
+
+    ``cams``: the heat-maps known when the export started (``known_heatmaps``). Films come from the
+    workspace (decoded once, through its shared cache); what has no heat-map yet is classified with one
+    by the engine's ``classify_files`` (one film at a time), or only decoded without a model.
+    """
+    from cxr_engine import classify_files
+
+    workspace, classifier = context.workspace, context.classifier
+    items: dict[Path, object] = {}
+
+    def read(path: Path):
+        items[path] = workspace.load(path)
+        return items[path].image
+
+    wanted = [path for path in paths if path not in cams] if classifier is not None else []
+    events = (event for event in classify_files(wanted, classifier, heatmaps=True, batch_size=1, reader=read)
+              if event.done)
+    for path in paths:
+        if classifier is not None and path not in cams:
+            event = next(events)
+            item = items.pop(path, None)
+            yield path, item if event.image is not None else None, event.heatmap, event.reason
+            continue
+        try:
+            item = workspace.load(path)
+        except CxrError as exc:
+            yield path, None, None, getattr(exc, "reason", str(exc))
+            continue
+        yield path, item, cams.get(path), "" if path in cams else context.no_model_reason

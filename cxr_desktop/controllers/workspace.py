@@ -1,0 +1,102 @@
+"""The study workspace: what the reader opened, what the scan found, and the decoded films.
+
+Every decode in the app (the viewer, the comparison viewports, the thumbnails, classify-all, the PDF
+export) goes through one ``CachedDecoder`` (``cxr_engine.reading.decode_cache``) in front of the
+app's pool of isolated decoding workers, so a film is decoded once per size (``DecodeRequest``).
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable
+
+from cxr_engine import ScanResult
+from cxr_engine.reading.reduced_decode import FULL
+
+from ..image_jobs import LoadedImage, shared_decoder
+from ..scan_job import scan_paths
+
+#: Films kept with their renderers for the viewer (decoded radiographs are tens of megabytes each).
+SHOWN_CACHE_SIZE = 4
+
+
+class StudyWorkspace:
+    """The paths opened, their ``ScanResult``s (the study tree's data) and the films shown lately.
+
+    ``load(path)`` may run in any thread: it returns the film at full resolution with its renderer,
+    decoded through the shared cache. ``decoder`` (default: the app's ``shared_decoder()``) is anything
+    with ``read(path, request)``; tests pass a counting one.
+    """
+
+    def __init__(self, decoder=None, shown_cache_size: int = SHOWN_CACHE_SIZE):
+        self._decoder = decoder
+        self.size = shown_cache_size
+        self.opened: list[Path] = []
+        self.scans: list[ScanResult] = []
+        self._shown: OrderedDict[Path, LoadedImage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def decoder(self):
+        """The one decode cache of the app (started on first use)."""
+        if self._decoder is None:
+            self._decoder = shared_decoder()
+        return self._decoder
+
+    # ------------------------------------------------------------------ opening and scanning
+    def open(self, paths: list[Path]) -> None:
+        """Start over with ``paths``: no scan results, no films shown."""
+        self.opened = [Path(p) for p in paths]
+        self.scans = []
+        self.clear()
+
+    def scan(self, progress: Callable[[object], None], should_cancel: Callable[[], bool]) -> list[ScanResult]:
+        """Scan what was opened (``cxr_engine.find_images``); run in a worker. Raises
+        ``FileNotFoundError`` naming the first path that does not exist."""
+        return scan_paths(self.opened, progress=progress, should_cancel=should_cancel)
+
+    def set_scans(self, scans: list[ScanResult]) -> None:
+        self.scans = list(scans)
+
+    @property
+    def cancelled(self) -> bool:
+        return any(scan.cancelled for scan in self.scans)
+
+    def problems(self) -> list[tuple[Path, str]]:
+        """``(path, reason)`` for every file the scan could not use."""
+        return [(error.path, error.reason) for scan in self.scans for error in scan.errors]
+
+    # ------------------------------------------------------------------ decoded films
+    def load(self, path: Path) -> LoadedImage:
+        """``path`` at full resolution with its renderer: the one kept, else decoded through the shared
+        cache (in the calling thread; raises ``ImageReadError`` naming the file and the reason)."""
+        path = Path(path)
+        loaded = self.get(path)
+        if loaded is None:
+            from cxr_engine.pixels.rendering import Renderer
+
+            image = self.decoder.read(path, FULL)
+            loaded = LoadedImage(image, Renderer(image))
+            self.put(path, loaded)
+        return loaded
+
+    def get(self, path: Path) -> LoadedImage | None:
+        """The film kept for ``path``, or None."""
+        with self._lock:
+            loaded = self._shown.get(Path(path))
+            if loaded is not None:
+                self._shown.move_to_end(Path(path))
+            return loaded
+
+    def put(self, path: Path, loaded: LoadedImage) -> None:
+        """Keep ``loaded`` as ``path``'s film (e.g. the film shown corrected; the file is not changed)."""
+        with self._lock:
+            self._shown[Path(path)] = loaded
+            self._shown.move_to_end(Path(path))
+            while len(self._shown) > self.size:
+                self._shown.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._shown.clear()

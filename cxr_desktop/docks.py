@@ -1,0 +1,47 @@
+"""The main window's docks: the study tree on the left, the result and lung panels on the right, the
+Problems list below (hidden until needed)."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea, QVBoxLayout, QWidget
+
+
+def _stacked(*widgets) -> QWidget:
+    """One widget holding ``widgets`` one under the other."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    for widget in widgets:
+        layout.addWidget(widget)
+    layout.addStretch(1)
+    return box
+
+
+def _scrolling(widget: QWidget) -> QScrollArea:
+    """``widget`` in a scroll area, so a dock never makes the window taller than a small screen."""
+    area = QScrollArea()
+    area.setWidget(widget)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    return area
+
+
+def build(window, browser, result_panel, lung_panel, problems) -> QDockWidget:
+    """Add the docks to ``window``; returns the Problems dock."""
+    left = QDockWidget("Studies", window)
+    left.setObjectName("studies")
+    left.setWidget(browser)
+    left.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
+    right = QDockWidget("Result", window)
+    right.setObjectName("result")
+    right.setWidget(_scrolling(_stacked(result_panel, lung_panel)))
+    right.setFeatures(left.features())
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
+    problems_dock = QDockWidget("Problems: files that could not be read", window)
+    problems_dock.setObjectName("problems")
+    problems_dock.setWidget(problems)
+    window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, problems_dock)
+    problems_dock.hide()
+    window.resizeDocks([left, right], [330, 300], Qt.Orientation.Horizontal)
+    return problems_dock

@@ -1,0 +1,62 @@
+"""The main window's status bar: the pixel readout, job progress, the problems count and the model in use."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy
+
+from .job_progress import JobProgress
+
+
+class ModelLabel(QLabel):
+    """Mirrors the ``ClassificationController``: the model's name and where it runs, or why there is none;
+    the classify ``actions`` are enabled only while a model is loaded."""
+
+    def __init__(self, classification, result, actions):
+        super().__init__()
+        self.classification, self.result, self.actions = classification, result, actions
+        classification.modelChosen.connect(self.show_chosen)
+        classification.modelReady.connect(self.show_ready)
+        classification.modelUnavailable.connect(self.show_unavailable)
+        self.show_chosen()
+
+    def _enable(self, enabled: bool) -> None:
+        for action in self.actions:
+            action.setEnabled(enabled)
+
+    def show_chosen(self) -> None:
+        card = self.classification.card
+        self.setText(f"Model: {card.name} (loading…)" if card else "No model")
+        self.setToolTip(card.summary() if card else self.result.message)
+        self._enable(False)
+
+    def show_ready(self, device_text: str) -> None:
+        self.setText(f"Model: {self.classification.card.name} · {device_text}")
+        self._enable(True)
+
+    def show_unavailable(self, message: str) -> None:
+        if self.classification.card is not None:
+            self.setText("Model failed to load")
+            self.setToolTip(message)
+
+
+def build(window, problems_dock, model_label: ModelLabel) -> None:
+    """Fill ``window``'s status bar; sets ``window.readout``, ``progress``, ``problems_button`` and ``model_label``."""
+    bar = window.statusBar()
+    window.readout = QLabel()
+    # Ignored: a long readout is cut, never widening the window beyond a small screen.
+    window.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    bar.addWidget(window.readout, 1)
+    window.progress = JobProgress()
+    bar.addPermanentWidget(window.progress)
+    window.problems_button = QPushButton()
+    window.problems_button.setFlat(True)
+    window.problems_button.hide()
+    window.problems_button.clicked.connect(problems_dock.show)
+    bar.addPermanentWidget(window.problems_button)
+    window.model_label = model_label
+    bar.addPermanentWidget(model_label)
+    window.problems.countChanged.connect(lambda count: _show_problem_count(window.problems_button, count))
+
+
+def _show_problem_count(button: QPushButton, count: int) -> None:
+    button.setText(f"⚠ {count} file(s) could not be read")
+    button.setVisible(count > 0)
