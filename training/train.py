@@ -52,6 +52,7 @@ from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION, PREPROCESSING
 from cxr_engine.models.registry import build_model, get_architecture, list_architectures
 from cxr_engine.models.weights import load_model, save_weights, sha256_file
 
+from . import metrics as M
 from .data import (AcquisitionShift, Augment, BorderSwap, FramingShift, ManifestDataset, limit_rows, read_manifest,
                    train_sampler)
 from .distill import card_path_of, make_criterion
@@ -366,21 +367,19 @@ def autocast(dist: Dist):
 # --------------------------------------------------------------------------- metrics
 
 def classification_metrics(labels: np.ndarray, preds: np.ndarray, sources: Sequence[str]) -> dict:
-    """Accuracy, macro-F1, per-class precision/recall/F1, per-source accuracy, confusion matrix."""
-    k = len(CLASSES)
-    confusion = np.bincount(labels * k + preds, minlength=k * k).reshape(k, k)
-    tp = np.diag(confusion).astype(float)
-    precision = np.divide(tp, confusion.sum(0), out=np.zeros(k), where=confusion.sum(0) > 0)
-    recall = np.divide(tp, confusion.sum(1), out=np.zeros(k), where=confusion.sum(1) > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=precision + recall > 0)
-    present = confusion.sum(1) > 0
+    """Accuracy, macro-F1, per-class precision/recall/F1, per-source accuracy and the confusion matrix of
+    one epoch's validation (``training.metrics``). The epoch log records an undefined value (a class
+    never predicted, or without images) as 0.0, and the macro-F1 of no images as 0.0."""
+    confusion = M.confusion_matrix(labels, preds, len(CLASSES))
+    precision, recall, f1 = (np.nan_to_num(v, nan=0.0) for v in M.precision_recall_f1(confusion))
     per_source = {}
     for source in sorted(set(sources)):
         mask = np.array([s == source for s in sources])
-        per_source[source] = float((labels[mask] == preds[mask]).mean())
+        per_source[source] = M.accuracy(labels[mask], preds[mask])
+    macro_f1 = M.macro_f1(confusion)
     return {
-        "accuracy": float((labels == preds).mean()) if len(labels) else 0.0,
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
+        "accuracy": M.accuracy(labels, preds),
+        "macro_f1": 0.0 if macro_f1 is None else macro_f1,
         "f1": dict(zip(CLASSES, map(float, f1))),
         "precision": dict(zip(CLASSES, map(float, precision))),
         "recall": dict(zip(CLASSES, map(float, recall))),
