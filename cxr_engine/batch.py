@@ -5,15 +5,26 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from .classification import CLASSIFIED
 from .reading.read import read_image
 
 logger = logging.getLogger(__name__)
 
-CSV_COLUMNS = ("path", "status", "prediction", "p_normal", "p_pneumonia", "p_covid", "model", "message")
 EXTRA_COLUMNS = ("cam_path", "warnings", "heatmap_path", "lung_mask_path", "out_of_scope")
+
+
+def probability_column(cls: str) -> str:
+    """The CSV column of one class's probability: ``p_<class>`` with the card's class name (``p_covid``)."""
+    return f"p_{cls}"
+
+
+def csv_columns(classes: Sequence[str]) -> tuple[str, ...]:
+    """The CSV header for a model whose card lists ``classes`` (in the card's order): ``path``, ``status``,
+    ``prediction``, one ``p_<class>`` per class, ``model``, ``message``, then :data:`EXTRA_COLUMNS`.
+    The bundled cards' ``normal, pneumonia, covid`` give ``p_normal, p_pneumonia, p_covid``."""
+    return ("path", "status", "prediction", *map(probability_column, classes), "model", "message", *EXTRA_COLUMNS)
 
 
 @dataclass
@@ -34,7 +45,9 @@ class ResultRow:
     #: image checks' (``cxr_engine.models.image_checks``) and ``uncertain`` (``cxr_engine.models.scope_score.out_of_scope``).
     out_of_scope: str = ""
 
-    def as_csv(self) -> dict[str, str]:
+    def as_csv(self, classes: Sequence[str]) -> dict[str, str]:
+        """The row under :func:`csv_columns` of ``classes``: probabilities with six decimals, empty where
+        the file was not classified."""
         def p(cls: str) -> str:
             return f"{self.probabilities[cls]:.6f}" if cls in self.probabilities else ""
 
@@ -42,9 +55,7 @@ class ResultRow:
             "path": str(self.path),
             "status": self.status,
             "prediction": self.prediction,
-            "p_normal": p("normal"),
-            "p_pneumonia": p("pneumonia"),
-            "p_covid": p("covid"),
+            **{probability_column(cls): p(cls) for cls in classes},
             "model": self.model,
             "message": self.message,
             "cam_path": str(self.cam_path) if self.cam_path else "",

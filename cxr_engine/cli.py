@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import dicom_cli
 from .models.backends import BACKENDS
-from .batch import CSV_COLUMNS, EXTRA_COLUMNS, result_rows
+from .batch import csv_columns, result_rows
 from .errors import ImageReadError, ModelError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -204,12 +204,12 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
     counts, started = BatchCounts(), time.monotonic()
     with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
             (reader if args.isolation else contextlib.nullcontext()):
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS + EXTRA_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=csv_columns(classifier.classes))
         writer.writeheader()
         for row in progress(rows, len(files), quiet=args.quiet):
             if dicom:
                 dicom.on_row(row)
-            writer.writerow(row.as_csv())
+            writer.writerow(row.as_csv(classifier.classes))
             handle.flush()
             counts.add(row)
             if row.status != "ok":

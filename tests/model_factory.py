@@ -20,18 +20,18 @@ BUNDLED_CARD = Path(__file__).resolve().parents[1] / "resources" / "models" / "e
 
 
 def make_random_model(folder: Path, name: str = "random-test", architecture: str = "efficientnet_b0",
-                      input_size: int = 64, seed: int = 0) -> ModelCard:
+                      input_size: int = 64, seed: int = 0, classes: tuple[str, ...] = tuple(CLASSES)) -> ModelCard:
     torch = pytest.importorskip("torch")
 
     torch.manual_seed(seed)
     arch = get_architecture(architecture)
-    model = build_model(architecture, num_classes=len(CLASSES))
+    model = build_model(architecture, num_classes=len(classes))
     folder.mkdir(parents=True, exist_ok=True)
     sha = save_weights(model, folder / f"{name}.safetensors")
     card = ModelCard(
         name=name,
         architecture=architecture,
-        classes=list(CLASSES),
+        classes=list(classes),
         input_size=input_size,
         in_chans=3,
         mean=list(arch.mean),

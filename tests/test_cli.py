@@ -65,6 +65,22 @@ def test_batch_writes_every_row_and_reports_failures(mixed_folder, card, tmp_pat
     assert "not a" in by_name["garbage.dcm"]["message"]
 
 
+def test_the_probability_columns_are_the_cards_classes(dicom_dir, tmp_path):
+    """A model with other classes gets a ``p_<class>`` column per class of its card, in the card's order."""
+    other = make_random_model(tmp_path / "model", name="two-class", classes=("normal", "tuberculosis"))
+    out = tmp_path / "results.csv"
+    code = main([str(dicom_dir / "CR-MONO1-10-chest.dcm"), str(tmp_path / "model" / "two-class.json"), "--model",
+                 str(other.path), "--csv", str(out), "--device", "cpu", "--no-isolation", "--quiet"])
+    assert code == 1  # the card itself is no image
+    header, rows = read_rows(out)
+    assert header[:7] == ["path", "status", "prediction", "p_normal", "p_tuberculosis", "model", "message"]
+    assert not {"p_pneumonia", "p_covid"} & set(header)
+    film, card_file = rows
+    assert film["status"] == "ok" and film["prediction"] in {"normal", "tuberculosis"}
+    assert float(film["p_normal"]) + float(film["p_tuberculosis"]) == pytest.approx(1.0, abs=1e-4)
+    assert card_file["status"] == "error" and card_file["p_tuberculosis"] == ""
+
+
 def test_all_good_inputs_exit_zero_and_csv_goes_to_stdout(dicom_dir, card, capsys):
     code = main([str(dicom_dir / "CR-MONO1-10-chest.dcm"), "--model", str(card.path), "--device", "cpu"])
     assert code == 0
