@@ -18,7 +18,7 @@ import numpy as np
 from cxr_engine.pixels.preprocessing import contrast_stretch
 
 from .degradation import cropped, repositioned, with_markers, zoomed_out
-from .processing_shift import shifts_over
+from .processing_shift import shifts_over, whole_film_standardised
 
 #: Largest share of test calls that any single framing shift may change.
 FRAMING_CHANGE_MARGIN = 0.05
@@ -56,15 +56,9 @@ FRAMING_SHIFTS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
 
 
 def framed_display(path: str, size: int, name: str) -> np.ndarray:
-    """The engine's standardised image of ``path`` after framing shift ``name``, stretched again, in [0, 1].
-
-    Always the whole film (cxr-pre-1 steps 1–3): the classifier then applies its own preprocessing
-    to it, so a cxr-pre-2 (lung box) model segments the shifted film again and crops that."""
-    from cxr_engine.reading.read import read_image
-    from cxr_engine.models.classifier import standardised
-
-    grey = standardised(read_image(path), size)
-    return contrast_stretch(np.clip(FRAMING_SHIFTS[name][1](grey), 0.0, 1.0))
+    """``processing_shift.whole_film_standardised`` of ``path`` after framing shift ``name``, stretched
+    again, in [0, 1]."""
+    return contrast_stretch(np.clip(FRAMING_SHIFTS[name][1](whole_film_standardised(path, size)), 0.0, 1.0))
 
 
 def check_framing(section: dict | None) -> list[str]:

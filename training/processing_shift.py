@@ -61,16 +61,20 @@ SHIFTS: dict[str, tuple[str, Callable[[np.ndarray, str], np.ndarray]]] = {
 }
 
 
-def shifted_display(path: str, size: int, name: str) -> np.ndarray:
-    """The engine's standardised image of ``path`` after shift ``name``, clipped to [0, 1].
-
-    Always the whole film (cxr-pre-1 steps 1–3): the classifier then applies its own preprocessing
-    to it, so a cxr-pre-2 (lung box) model segments the shifted film again and crops that."""
+def whole_film_standardised(path: str, size: int) -> np.ndarray:
+    """The engine's standardised image of the film at ``path``: (size, size) float32 in [0, 1], always
+    the whole film (cxr-pre-1 steps 1–3), which the processing and framing shifts change. The classifier
+    then applies its own preprocessing to the shifted image, so a cxr-pre-2 (lung box) model segments
+    the shifted film again and crops that."""
     from cxr_engine.reading.read import read_image
     from cxr_engine.models.classifier import standardised
 
-    grey = standardised(read_image(path), size)
-    return np.clip(SHIFTS[name][1](grey, path), 0.0, 1.0).astype(np.float32)
+    return standardised(read_image(path), size)
+
+
+def shifted_display(path: str, size: int, name: str) -> np.ndarray:
+    """:func:`whole_film_standardised` of ``path`` after shift ``name``, clipped to [0, 1]."""
+    return np.clip(SHIFTS[name][1](whole_film_standardised(path, size), path), 0.0, 1.0).astype(np.float32)
 
 
 def shift_section(labels: Sequence[int], plain_logits: np.ndarray, shifted: dict[str, np.ndarray],
