@@ -772,7 +772,10 @@ def run(args: argparse.Namespace, dist: Dist) -> dict:
         if state["bad_epochs"] >= args.patience:
             log.info("early stop: no better validation macro-F1 for %d epochs", args.patience)
             break
-    log.info("done: best validation macro-F1 %.4f at epoch %d", state["best_score"], state["best_epoch"])
+    if state["best_epoch"]:
+        log.info("done: best validation macro-F1 %.4f at epoch %d", state["best_score"], state["best_epoch"])
+    else:
+        log.info("done at step %d: no epoch finished yet, no best weights", scheduler.last_epoch)
     return state
 
 
