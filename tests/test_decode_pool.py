@@ -140,3 +140,21 @@ class TestCachedDecoder:
         assert decoder.cached_bytes == 120_000
         decoder.read(Path("1"), DecodeRequest(96))  # evicted: decoded again
         assert [p.name for p, _ in pool.reads].count("1") == 2
+
+    def test_a_file_without_reduced_decodes_is_decoded_once_for_every_size(self, dicom_dir):
+        from cxr_engine.reading.decode_cache import CachedDecoder
+
+        cxr3_jpeg = next((dicom_dir.parent / "cxr3" / "images").rglob("*.jpg"), None)
+        if cxr3_jpeg is None:
+            pytest.skip("no cxr3 JPEG image in ../shared/data")
+        pool = _CountingPool()
+        decoder = CachedDecoder(pool)
+        jpeg_ls, j2k = dicom_dir / "RG1_JLSN.dcm", dicom_dir / "966_fixed.dcm"
+        for path in (jpeg_ls, cxr3_jpeg, j2k):
+            for request in (DecodeRequest(96), DecodeRequest(448), DecodeRequest()):
+                decoder.read(path, request)
+        # JPEG-LS has no resolution levels and a PNG/JPEG file is read in full: one full decode each;
+        # the JPEG 2000 film is decoded at each size asked
+        assert sorted(pool.reads, key=str) == sorted([(jpeg_ls, None), (cxr3_jpeg, None), (j2k, 96), (j2k, 448),
+                                                      (j2k, None)], key=str)
+        assert decoder.decodes == 5

@@ -2,9 +2,11 @@
 
 ``CachedDecoder`` sits in front of a ``DecodePool``: ``read(path, request)`` returns the image
 decoded earlier for the same file and ``DecodeRequest`` while it is in the cache, waits for a
-decode of it already running in another thread, and otherwise decodes it in the pool. The cache
-is bounded by the bytes of its arrays (least recently used first out). Errors are not cached:
-the next read tries again (and reports again).
+decode of it already running in another thread, and otherwise decodes it in the pool. A file
+whose every request gives its full decode (``read.full_decode_only``: PNG/JPEG files, DICOM
+syntaxes without resolution levels or DCT scaling) is decoded once, at full resolution, for every
+request. The cache is bounded by the bytes of its arrays (least recently used first out). Errors
+are not cached: the next read tries again (and reports again).
 """
 from __future__ import annotations
 
@@ -46,10 +48,14 @@ class CachedDecoder:
         self._images: OrderedDict[tuple[Path, int | None], CxrImage] = OrderedDict()
         self._bytes = 0
         self._running: dict[tuple[Path, int | None], Future] = {}
+        self._full_only: dict[Path, bool] = {}
 
     def read(self, path: str | Path, request: DecodeRequest = FULL) -> CxrImage:
         """``path`` decoded as ``request`` asks; raises the pool's ``ImageReadError`` for a bad file."""
-        key = (Path(path), request.min_side)
+        path = Path(path)
+        if not request.full and self._full_decode_only(path):
+            request = FULL  # the same image whatever the size asked: one decode serves them all
+        key = (path, request.min_side)
         with self._lock:
             image = self._images.get(key)
             if image is not None:
@@ -74,6 +80,14 @@ class CachedDecoder:
         mine.set_result(image)
         return image
 
+    def _full_decode_only(self, path: Path) -> bool:
+        known = self._full_only.get(path)
+        if known is None:
+            from .read import full_decode_only
+
+            known = self._full_only[path] = full_decode_only(path)
+        return known
+
     def _store(self, key, image: CxrImage) -> None:
         size = image_bytes(image)
         if size > self.max_bytes:
@@ -92,6 +106,7 @@ class CachedDecoder:
         with self._lock:
             self._images.clear()
             self._bytes = 0
+            self._full_only.clear()
 
     def close(self) -> None:
         """Empty the cache and stop the pool's workers."""

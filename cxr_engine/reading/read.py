@@ -45,3 +45,30 @@ def read_image(path: str | Path, request: DecodeRequest = FULL) -> CxrImage:
     if not is_dicom_file(path) and (path.suffix.lower() in RASTER_SUFFIXES or _starts_as_raster(path)):
         return read_raster(path)  # a PNG or JPEG by name or by content (a JPEG named .dcm)
     return read_dicom(path, request)
+
+
+def full_decode_only(path: str | Path) -> bool:
+    """True when every ``DecodeRequest`` of ``path`` gives the same image, its full decode: a PNG or
+    JPEG file (always read in full), or a DICOM file whose transfer syntax offers no reduced path or
+    that is multi-frame or colour (``reduced_decode.decode_reduced`` then declines whatever the size).
+    Known from the file's first bytes and its header, without decoding. False when that is not sure
+    (a single-frame greyscale JPEG 2000 or JPEG file, a header that cannot be read): the decode may
+    then differ by size."""
+    import pydicom
+
+    from .reduced_decode import J2K_SYNTAXES, JPEG_SYNTAXES
+
+    path = Path(path)
+    try:
+        if not path.is_file():
+            return False
+        if not is_dicom_file(path):
+            return path.suffix.lower() in RASTER_SUFFIXES or _starts_as_raster(path)
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True,
+                             specific_tags=["NumberOfFrames", "SamplesPerPixel"])
+        syntax = str(ds.file_meta.TransferSyntaxUID)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    except Exception:  # an unreadable header: the decode itself will say what is wrong
+        return False
+    return syntax not in J2K_SYNTAXES | JPEG_SYNTAXES or frames != 1 or samples != 1
