@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in FILMS:
             image = read_image(DATA / "dicom" / name)
-            cam = classifier.predict_with_cam(image)
+            cam = classifier.predict_with_heatmap(image)
             rows, cols = image.shape
             print(f"{name} ({cols}x{rows}):")
             cases = [("Secondary Capture", ("sc",), False), ("Comprehensive SR", ("sr",), False),

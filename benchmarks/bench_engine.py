@@ -98,7 +98,7 @@ def bench_classify(repeats: int) -> None:
     for label, classifier in _classifiers():
         classifier.load()
         predict = timed(lambda: classifier.predict([image]), repeats)
-        cam = timed(lambda: classifier.predict_with_cam(image), repeats)
+        cam = timed(lambda: classifier.predict_with_heatmap(image), repeats)
         size = classifier.card.input_size
         print(f"classify {label} @{size}px: {predict:7.1f} ms; classify + Grad-CAM: {cam:7.1f} ms")
         classifier.close()

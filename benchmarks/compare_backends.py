@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_manifest(args.manifest, args.split)[: args.limit]
     warm_up = read_image(rows[0]["path"])
     for model in (torch_model, onnx_model):  # first calls build caches and hooks: not timed
-        model.predict_with_cam(warm_up)
+        model.predict_with_heatmap(warm_up)
 
     disagreements, max_diff, compared = [], 0.0, 0
     cam_times: dict[str, list[float]] = {"torch": [], "onnx": []}
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             results = {}
             for name, model in (("torch", torch_model), ("onnx", onnx_model))[:: 1 if index % 2 else -1]:
                 start = time.perf_counter()
-                results[name] = model.predict_with_cam(image)
+                results[name] = model.predict_with_heatmap(image)
                 cam_times[name].append(time.perf_counter() - start)
             cam_diff = max(cam_diff, float(np.abs(results["torch"].heatmap - results["onnx"].heatmap).max()))
             first = {name: result.prediction for name, result in results.items()}

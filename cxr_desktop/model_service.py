@@ -21,7 +21,7 @@ class ClassifierService(QObject):
     """Loads the chosen model in the background and answers classification requests.
 
     Signals: ``loaded(device_text, warning)``, ``failed(message)``,
-    ``camReady(path, CamResult)``, ``camFailed(path, message)``, ``predicted(path, Prediction)``.
+    ``camReady(path, HeatmapResult)``, ``camFailed(path, message)``, ``predicted(path, Prediction)``.
     """
 
     loaded = Signal(str, str)

@@ -1,5 +1,6 @@
 """Run long work off the GUI thread, reporting through signals: superqt's thread workers, started at
-once in the global ``QThreadPool`` and kept alive until they finish.
+once in the global ``QThreadPool`` and kept alive until they finish. superqt is imported with the
+first worker (importing it loads all its widgets, a few tenths of a second), after the window shows.
 
 ``create_worker(func, ...)`` gives superqt's ``GeneratorWorker`` for a generator function (its yields
 are progress and cancellation points: ``quit()`` stops it at the next one, which emits ``aborted``
@@ -19,10 +20,6 @@ from typing import Any, Callable
 
 import shiboken6
 from PySide6.QtCore import QObject, QThreadPool, Signal
-
-# superqt reaches Qt through qtpy, which would take PyQt5 first were it installed too.
-os.environ.setdefault("QT_API", "pyside6")
-from superqt.utils import FunctionWorker, GeneratorWorker  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +43,11 @@ class WorkerSignals(QObject):
     progress = Signal(object)
 
 
-class _AppWorker:
-    """What the app adds to superqt's workers: a start in the pool now (not at the next event loop
-    turn, so ``quit_all`` at exit finds every worker), ``when_finished``, and the thread's warnings
-    and errors in the log."""
+class Worker:
+    """What the app adds to superqt's ``GeneratorWorker`` and ``FunctionWorker`` (every worker here is
+    both one of those and a ``Worker``): a start in the pool now (not at the next event loop turn, so
+    ``quit_all`` at exit finds every worker), ``when_finished``, and the thread's warnings and errors
+    in the log."""
 
     def _set_up(self, func: Callable[..., Any]) -> None:
         self.signals = WorkerSignals()
@@ -85,28 +83,31 @@ class _AppWorker:
             callback()
 
 
-class GeneratorJob(_AppWorker, GeneratorWorker):
-    """superqt's ``GeneratorWorker`` with the app's additions."""
+@functools.cache
+def _worker_classes() -> tuple[type, type]:
+    """The app's generator and function workers, built on superqt's on first use."""
+    # superqt reaches Qt through qtpy, which would take PyQt5 first were it installed too.
+    os.environ.setdefault("QT_API", "pyside6")
+    from superqt.utils import FunctionWorker, GeneratorWorker
 
-    def __init__(self, func: Callable[..., Any], *args, **kwargs):
-        super().__init__(func, *args, **kwargs)
-        self._set_up(func)
+    class GeneratorJob(Worker, GeneratorWorker):
+        def __init__(self, func: Callable[..., Any], *args, **kwargs):
+            super().__init__(func, *args, **kwargs)
+            self._set_up(func)
 
+    class FunctionJob(Worker, FunctionWorker):
+        """``quit()`` sets ``cancel_requested``."""
 
-class FunctionJob(_AppWorker, FunctionWorker):
-    """superqt's ``FunctionWorker`` with the app's additions; ``quit()`` sets ``cancel_requested``."""
+        def __init__(self, func: Callable[..., Any], *args, **kwargs):
+            super().__init__(func, *args, **kwargs)
+            self._set_up(func)
+            self.cancel_requested = False
 
-    def __init__(self, func: Callable[..., Any], *args, **kwargs):
-        super().__init__(func, *args, **kwargs)
-        self._set_up(func)
-        self.cancel_requested = False
+        def quit(self) -> None:
+            # Not superqt's abort: that would drop the value a cancelled function still returns.
+            self.cancel_requested = True
 
-    def quit(self) -> None:
-        # Not superqt's abort: that would drop the value a cancelled function still returns.
-        self.cancel_requested = True
-
-
-Worker = GeneratorJob | FunctionJob
+    return GeneratorJob, FunctionJob
 
 
 def _log_warning(showwarning_args: tuple) -> None:
@@ -142,8 +143,8 @@ def create_worker(func: Callable[..., Any], *args, _start: bool = False, _pool: 
         box: list[Worker] = []
         kwargs.update(progress=lambda value: box[0].signals.progress.emit(value),
                       should_cancel=lambda: bool(box) and _cancelled(box[0]))
-    job = GeneratorJob if inspect.isgeneratorfunction(func) else FunctionJob
-    worker = job(func, *args, **kwargs)
+    generator_job, function_job = _worker_classes()
+    worker = (generator_job if inspect.isgeneratorfunction(func) else function_job)(func, *args, **kwargs)
     if _progress:
         box.append(worker)
     if _start:

@@ -22,7 +22,7 @@ class FileEvent:
 
     ``stage`` is ``decoded`` (``image`` is set), then ``classified`` or ``failed`` (the file's last event).
     ``index`` is the file's position in the list given. A ``classified`` event has ``prediction``
-    (``Prediction``), ``heatmap`` (a ``CamResult``: prediction and float32 heat-map in the image's
+    (``Prediction``), ``heatmap`` (a ``HeatmapResult``: prediction and float32 heat-map in the image's
     rows × columns, [0, 1]) when heat-maps were asked for, ``warnings`` (the reader's and the
     suitability ones, the image checks', ``out of scope: ...``) and ``out_of_scope`` (``""`` in scope,
     else short reasons separated by ``;``). A ``failed`` event has ``reason`` in words, and ``image``
@@ -160,7 +160,7 @@ def _classify_pending(pending: list[tuple[int, Path, object]], classifier, heatm
         return []
     try:
         if heatmaps:
-            return [_classified(index, path, image, classifier, classifier.predict_with_cam(image))
+            return [_classified(index, path, image, classifier, classifier.predict_with_heatmap(image))
                     for index, path, image in pending]
         predictions = classifier.predict([image for _, _, image in pending])
         return [_classified(index, path, image, classifier, None, prediction)

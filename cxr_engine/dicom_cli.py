@@ -85,7 +85,7 @@ def wanted(args) -> bool:
 
 class CamRecorder:
     """The classifier, computing every prediction with its Grad-CAM (the capture needs the heat-map)
-    and keeping (image, CamResult) per input path until :meth:`take` collects it."""
+    and keeping (image, HeatmapResult) per input path until :meth:`take` collects it."""
 
     def __init__(self, classifier):
         self._inner = classifier
@@ -95,10 +95,10 @@ class CamRecorder:
         return getattr(self._inner, name)
 
     def predict(self, images):
-        return [self.predict_with_cam(image).prediction for image in images]
+        return [self.predict_with_heatmap(image).prediction for image in images]
 
-    def predict_with_cam(self, image, target_class: str | None = None):
-        result = self._inner.predict_with_cam(image, target_class)
+    def predict_with_heatmap(self, image, target_class: str | None = None):
+        result = self._inner.predict_with_heatmap(image, target_class)
         path = getattr(image, "path", None)
         if path is not None:
             self._results[Path(path)] = (image, result)

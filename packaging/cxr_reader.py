@@ -134,7 +134,7 @@ def dicom_outputs_info(folder: str, paths: list[str]) -> dict:
         result: dict = {}
         try:
             image = read_image(path)
-            cam = classifier.predict_with_cam(image)
+            cam = classifier.predict_with_heatmap(image)
             for name, writer in writers.items():
                 for obj in writer.write(image, cam, warnings=tuple(image.warnings)):
                     ds = pydicom.dcmread(obj.path)

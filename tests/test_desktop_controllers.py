@@ -15,7 +15,7 @@ from cxr_desktop.controllers.export_context import ExportContext, gather, known_
 from cxr_desktop.controllers.results import ClassificationResults
 from cxr_desktop.controllers.workspace import StudyWorkspace
 from cxr_engine import read_image
-from cxr_engine.models.classifier import CamResult, Prediction
+from cxr_engine.models.classifier import HeatmapResult, Prediction
 from cxr_engine.reading.decode_cache import CachedDecoder
 from cxr_engine.reading.reduced_decode import DecodeRequest
 
@@ -51,8 +51,8 @@ def prediction(p_normal: float) -> Prediction:
     return Prediction(CLASSES, (p_normal, rest, rest), "test-model")
 
 
-def cam(target: str, p_normal: float = 0.6) -> CamResult:
-    return CamResult(np.zeros((4, 4), np.float32), target, prediction(p_normal))
+def cam(target: str, p_normal: float = 0.6) -> HeatmapResult:
+    return HeatmapResult(np.zeros((4, 4), np.float32), target, prediction(p_normal))
 
 
 class TestStudyWorkspace:
@@ -163,3 +163,14 @@ def test_the_controllers_import_no_qt():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == "[]"
+
+
+def test_the_window_module_loads_superqt_only_with_the_first_worker():
+    """Importing superqt loads all its widgets (a few tenths of a second): the window must not wait for it."""
+    pytest.importorskip("PySide6")
+    pytest.importorskip("superqt")
+    code = ("import sys; import cxr_desktop.main_window; before = 'superqt' in sys.modules; "
+            "from cxr_desktop.workers import create_worker; create_worker(print); print(before, 'superqt' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.split() == ["False", "True"], out.stderr

@@ -46,9 +46,9 @@ def classified(dicom_dir, card):
     image = read_image(dicom_dir / FILM)
     classifier = create_classifier(card, backend="onnx", device="cpu")
     classifier.load()
-    top = classifier.predict_with_cam(image)
+    top = classifier.predict_with_heatmap(image)
     order = np.argsort(top.prediction.probabilities)
-    weak = classifier.predict_with_cam(image, card.classes[order[0]])
+    weak = classifier.predict_with_heatmap(image, card.classes[order[0]])
     return image, Renderer(image), top, weak
 
 

@@ -137,7 +137,7 @@ def test_round_trip(server, tmp_path):
     card = ModelCard.load(CARD)
     classifier = create_classifier(card, backend="onnx", device="cpu")
     image = read_image(film)
-    cam = classifier.predict_with_cam(image)
+    cam = classifier.predict_with_heatmap(image)
     written = DicomOutputWriter(tmp_path / "outputs", card).write(image, cam)
     sent = send_files(node, [o.path for o in written], settings)
     assert sent.failed == [] and len(sent.done) == 3

@@ -95,7 +95,7 @@ def identified_film(tmp_path_factory, dicom_dir) -> Path:
 @pytest.fixture(scope="module")
 def classified(identified_film, classifier):
     image = read_image(identified_film)
-    return image, classifier.predict_with_cam(image)
+    return image, classifier.predict_with_heatmap(image)
 
 
 @pytest.fixture(scope="module")
@@ -342,7 +342,7 @@ class TestSeries:
         film.parent.mkdir()
         shutil.copy(dicom_dir / FILM, film)
         image = read_image(film)
-        cam = classifier.predict_with_cam(image)
+        cam = classifier.predict_with_heatmap(image)
         with pytest.raises(DicomOutputError, match="holds the source film"):
             DicomOutputWriter(tmp_path, card).write(image, cam)
         assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["film.dcm"]
@@ -355,13 +355,13 @@ class TestSeries:
         cv2.imwrite(str(png), np.tile(np.linspace(0, 255, 256, dtype=np.uint8), (256, 1)))
         image = read_image(png)
         with pytest.raises(DicomOutputError, match="not a readable DICOM file|no StudyInstanceUID"):
-            DicomOutputWriter(tmp_path / "out", card).write(image, classifier.predict_with_cam(image))
+            DicomOutputWriter(tmp_path / "out", card).write(image, classifier.predict_with_heatmap(image))
 
 
 def test_a_source_with_invalid_header_values(tmp_path, dicom_dir, classifier, card):
     """966_fixed.dcm stores a hash as Patient's Birth Date (DA): the outputs leave it empty."""
     image = read_image(dicom_dir / "966_fixed.dcm")
-    written = DicomOutputWriter(tmp_path, card).write(image, classifier.predict_with_cam(image))
+    written = DicomOutputWriter(tmp_path, card).write(image, classifier.predict_with_heatmap(image))
     assert [o.kind for o in written] == ["sc", "sr", "pdf"]
     for obj in written:
         ds = pydicom.dcmread(obj.path)
@@ -513,7 +513,7 @@ class TestCharacterSet:
         image = read_image(source)
         out = tmp_path / "out"
         out.mkdir()
-        written = DicomOutputWriter(out, card, kinds=("sr",)).write(image, classifier.predict_with_cam(image),
+        written = DicomOutputWriter(out, card, kinds=("sr",)).write(image, classifier.predict_with_heatmap(image),
                                                                      warnings=(NON_ASCII_WARNING,))
         sr = pydicom.dcmread(written[0].path)
         assert str(sr.PatientName) == "M\u00fcller^J\u00f6rg"

@@ -28,7 +28,7 @@ def test_every_file_and_function_it_names_exists():
     for name in files:
         candidates = [ROOT / name, ROOT / "cxr_engine" / name, ROOT / "cxr_engine" / name.split(".py")[0]]
         assert any(c.exists() for c in candidates), name
-    classes = {"CxrImage": "cxr_engine.pixels.image", "CamResult": "cxr_engine.models.classifier"}
+    classes = {"CxrImage": "cxr_engine.pixels.image", "HeatmapResult": "cxr_engine.models.classifier"}
     for module, attribute in re.findall(r"`((?:\w+/)*\w+)\.(\w+)(?:\(\))?`", text):
         if attribute in ("md", "py", "json"):
             continue

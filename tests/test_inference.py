@@ -40,22 +40,22 @@ def test_predict_batch_gives_probabilities(classifier, dicom_dir):
 
 def test_cam_has_the_image_geometry_and_unit_range(classifier, dicom_dir):
     image = read_image(dicom_dir / "966_fixed.dcm")
-    result = classifier.predict_with_cam(image)
+    result = classifier.predict_with_heatmap(image)
     assert result.heatmap.shape == image.shape == (2128, 2000)
     assert result.heatmap.dtype == np.float32
     assert 0.0 <= result.heatmap.min() and result.heatmap.max() <= 1.0
     assert result.target_class == result.prediction.label
-    other = classifier.predict_with_cam(image, target_class="covid")
+    other = classifier.predict_with_heatmap(image, target_class="covid")
     assert other.target_class == "covid"
 
 
 def test_cam_object_is_reused_and_hooks_do_not_accumulate(classifier, dicom_dir):
     image = read_image(dicom_dir / "CR-MONO1-10-chest.dcm")
-    classifier.predict_with_cam(image)
+    classifier.predict_with_heatmap(image)
     cam = classifier._cam
     hooks_before = sum(len(m._forward_hooks) for m in classifier._model.modules())
     for _ in range(3):
-        classifier.predict_with_cam(image)
+        classifier.predict_with_heatmap(image)
         classifier.predict([image, image])
     assert classifier._cam is cam
     assert sum(len(m._forward_hooks) for m in classifier._model.modules()) == hooks_before
@@ -65,7 +65,7 @@ def test_cam_object_is_reused_and_hooks_do_not_accumulate(classifier, dicom_dir)
 def test_threads_share_one_classifier_safely(classifier, dicom_dir):
     image = read_image(dicom_dir / "CR-MONO1-10-chest.dcm")
     expected = classifier.predict([image])[0].probabilities
-    results, errors = run_in_threads(lambda: classifier.predict_with_cam(image).prediction.probabilities, 4)
+    results, errors = run_in_threads(lambda: classifier.predict_with_heatmap(image).prediction.probabilities, 4)
     assert not errors
     for probs in results:
         np.testing.assert_allclose(probs, expected, atol=1e-5)
@@ -95,7 +95,7 @@ def test_cam_lines_up_with_the_image_it_explains():
     display = np.zeros((300, 500), dtype=np.float32)
     yy, xx = np.mgrid[:300, :500]
     display[(yy - 60) ** 2 + (xx - 400) ** 2 < 30**2] = 1.0
-    result = classifier.predict_with_cam(display, target_class="pneumonia")
+    result = classifier.predict_with_heatmap(display, target_class="pneumonia")
     assert result.heatmap.shape == (300, 500)
     peak_row, peak_col = np.unravel_index(np.argmax(result.heatmap), result.heatmap.shape)
     assert abs(peak_row - 60) < 30 and abs(peak_col - 400) < 30

@@ -81,7 +81,7 @@ def test_the_heatmap_of_a_lung_box_film_lies_inside_the_box(film, lungs, box_car
     from cxr_engine.models.onnx_backend import OnnxClassifier
 
     r0, c0, r1, c1 = lungs.box(LUNG_BOX_MARGIN)
-    result = OnnxClassifier(box_card).predict_with_cam(film)
+    result = OnnxClassifier(box_card).predict_with_heatmap(film)
     heatmap = result.heatmap
     assert heatmap.shape == film.shape
     outside = np.ones(film.shape, bool)
@@ -146,8 +146,8 @@ def test_onnx_and_torch_give_the_same_lung_box_and_results(film, box_card):
     onnx_box = LungSegmenter(card, backend="onnx").segment(film).box(LUNG_BOX_MARGIN)
     torch_box = LungSegmenter(card, backend="torch").segment(film).box(LUNG_BOX_MARGIN)
     assert np.abs(np.subtract(onnx_box, torch_box)).max() <= 4
-    want = Classifier(box_card, device="cpu").predict_with_cam(film)
-    got = OnnxClassifier(box_card).predict_with_cam(film)
+    want = Classifier(box_card, device="cpu").predict_with_heatmap(film)
+    got = OnnxClassifier(box_card).predict_with_heatmap(film)
     np.testing.assert_allclose(got.prediction.probabilities, want.prediction.probabilities, atol=1e-4, rtol=0)
     assert float(np.abs(got.heatmap - want.heatmap).max()) <= 1e-3
 

@@ -113,8 +113,8 @@ class TestSameResultsAsTorch:
         torch_backend, onnx_backend = Classifier(exported, device="cpu"), OnnxClassifier(exported)
         structured = 0
         for target in (None, *exported.classes):
-            want = torch_backend.predict_with_cam(large_image, target)
-            got = onnx_backend.predict_with_cam(large_image, target)
+            want = torch_backend.predict_with_heatmap(large_image, target)
+            got = onnx_backend.predict_with_heatmap(large_image, target)
             assert got.target_class == want.target_class
             assert got.heatmap.shape == want.heatmap.shape == large_image.shape
             assert got.heatmap.dtype == np.float32
@@ -170,8 +170,8 @@ class TestIntegrity:
 def test_threads_share_one_session_safely(exported, dicom_dir):
     image = read_image(dicom_dir / "CR-MONO1-10-chest.dcm")
     classifier = OnnxClassifier(exported)
-    expected = classifier.predict_with_cam(image)
-    results, errors = run_in_threads(lambda: classifier.predict_with_cam(image), 4)
+    expected = classifier.predict_with_heatmap(image)
+    results, errors = run_in_threads(lambda: classifier.predict_with_heatmap(image), 4)
     assert not errors and len(results) == 4
     for result in results:
         np.testing.assert_array_equal(result.heatmap, expected.heatmap)
@@ -225,7 +225,7 @@ from cxr_engine.models.model_card import ModelCard
 card = ModelCard.load(sys.argv[1])
 image = read_image(sys.argv[2])
 classifier = create_classifier(card)
-result = classifier.predict_with_cam(image, sys.argv[4])
+result = classifier.predict_with_heatmap(image, sys.argv[4])
 np.save(sys.argv[3], result.heatmap)
 try:
     create_classifier(card, "torch")
@@ -251,7 +251,7 @@ def test_engine_classifies_and_explains_without_torch(exported, dicom_dir, large
     assert out["backend"] == "OnnxClassifier" and out["device"].startswith("CPU (ONNX Runtime")
     assert out["torch_refused"] and not out["torch_imported"]
     torch_backend = Classifier(exported, device="cpu")
-    expected = torch_backend.predict_with_cam(large_image, target)
+    expected = torch_backend.predict_with_heatmap(large_image, target)
     np.testing.assert_allclose(out["probabilities"], expected.prediction.probabilities, atol=PROBABILITY_ATOL, rtol=0)
     heatmap = np.load(tmp_path / "cam.npy", allow_pickle=False)
     assert float(np.abs(heatmap - expected.heatmap).max()) <= HEATMAP_ATOL

@@ -36,7 +36,7 @@ def test_classification_and_pdf_export_work_without_a_network(no_network, tmp_pa
     path = dicom_dir / "JPEG2KLossless_1s_1f_u_16_16.dcm"
     assert main([str(path), "--model", str(card.path), "--csv", str(tmp_path / "r.csv"), "--cam-dir", str(tmp_path / "cams"), "-v"]) == 0
     image = read_image(path)
-    result = Classifier(ModelCard.load(card.path), device="cpu").predict_with_cam(image)
+    result = Classifier(ModelCard.load(card.path), device="cpu").predict_with_heatmap(image)
     grey = render(image)
     page = ReportPage(displayed=np.dstack([grey] * 3), metadata=image.metadata, prediction=result.prediction,
                       cam_target=result.target_class)

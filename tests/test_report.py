@@ -20,7 +20,7 @@ from cxr_engine.outputs.deidentify import (  # noqa: E402
 )
 from cxr_engine.display_text import format_person_name  # noqa: E402
 from cxr_engine.pixels.image import ImageMetadata  # noqa: E402
-from cxr_engine.models.torch_backend import CamResult, Prediction  # noqa: E402
+from cxr_engine.models.torch_backend import HeatmapResult, Prediction  # noqa: E402
 from cxr_engine.reading.read import read_image  # noqa: E402
 from cxr_engine.models.model_card import CLASSES, INTENDED_USE, ModelCard  # noqa: E402
 from cxr_engine.pixels.rendering import render  # noqa: E402
@@ -64,7 +64,7 @@ def gaussian_blob(shape, centre=(0.55, 0.35), sigma=0.15) -> np.ndarray:
 def page_for(image, card, comment="", **kwargs) -> ReportPage:
     grey = render(image)
     prediction = Prediction(tuple(CLASSES), PROBS, card.name)
-    cam = CamResult(gaussian_blob(grey.shape), "pneumonia", prediction)
+    cam = HeatmapResult(gaussian_blob(grey.shape), "pneumonia", prediction)
     return ReportPage.for_image(image, np.repeat(grey[..., None], 3, axis=2), cam=cam, comment=comment, **kwargs)
 
 

@@ -133,7 +133,7 @@ class TestRealFilms:
 
     def test_heat_map_pass_gives_the_same_reasons(self, classifier, dicom_dir):
         image = read_image(dicom_dir / SIIM_FILM)
-        assert classifier.predict_with_cam(image).prediction.scope_reasons == classifier.predict([image])[0].scope_reasons
+        assert classifier.predict_with_heatmap(image).prediction.scope_reasons == classifier.predict([image])[0].scope_reasons
 
     def test_torch_backend_pools_the_same_features(self, card, classifier, dicom_dir):
         pytest.importorskip("torch")
@@ -144,7 +144,7 @@ class TestRealFilms:
         torch_classifier = Classifier(card, device="cpu")
         try:
             logits, pooled = torch_classifier._logits_and_features(batch)
-            cam_prediction = torch_classifier.predict_with_cam(image).prediction
+            cam_prediction = torch_classifier.predict_with_heatmap(image).prediction
         finally:
             torch_classifier.close()
         onnx_logits, onnx_pooled = classifier._logits_and_features(batch)

@@ -491,7 +491,7 @@ def cam_panel(classifier, path: str) -> np.ndarray:
     from cxr_engine.pixels.rendering import render
 
     image = read_image(path)
-    return blend(render(image), classifier.predict_with_cam(image).heatmap)
+    return blend(render(image), classifier.predict_with_heatmap(image).heatmap)
 
 
 def plot_gradcam_montage(classifier, rows: Sequence[dict], probs: np.ndarray, per_kind: int, seed: int,

@@ -83,7 +83,7 @@ def heatmap_in_lungs_section(classifier, segmenter, rows: Sequence[dict], per_cl
         if not fields.found:
             not_found += 1
             continue
-        cam = classifier.predict_with_cam(image)
+        cam = classifier.predict_with_heatmap(image)
         share = heatmap_share_in_mask(cam.heatmap, fields.mask)
         if share is not None:
             films.append({"file": row["path"], "label": row["label"], "pred": cam.target_class,

@@ -53,9 +53,9 @@ def load(card: ModelCard, device: str, backend: str = "auto"):
 
 
 def heatmap(classifier, image, target_class: str):
-    """Worker: the ``CamResult`` (prediction and heat-map) of one film for ``target_class``
+    """Worker: the ``HeatmapResult`` (prediction and heat-map) of one film for ``target_class``
     (``""``: the predicted class)."""
-    return classifier.predict_with_cam(image, target_class or None)
+    return classifier.predict_with_heatmap(image, target_class or None)
 
 
 def classify_paths(classifier, paths: list[Path], decoder, batch_size: int = BATCH_SIZE):

@@ -33,7 +33,7 @@ class ExportContext:
     image_check: Callable[[object], object]  # CxrImage -> ImageCheck or None
 
     def heatmap(self, path: Path):
-        """The ``CamResult`` already computed for ``path`` as it is (or would be) shown, or None."""
+        """The ``HeatmapResult`` already computed for ``path`` as it is (or would be) shown, or None."""
         return self.results.heatmap(path, self.current_class if Path(path) == self.current_path else "")
 
     def prediction(self, path: Path):
@@ -41,12 +41,12 @@ class ExportContext:
 
 
 def known_heatmaps(context: ExportContext, paths: list[Path]) -> dict[Path, object]:
-    """The ``CamResult``s already computed for ``paths`` (read on the thread that updates the results)."""
+    """The ``HeatmapResult``s already computed for ``paths`` (read on the thread that updates the results)."""
     return {path: cam for path in paths if (cam := context.heatmap(path)) is not None}
 
 
 def gather(context: ExportContext, paths: list[Path], cams: dict[Path, object]):
-    """Generator worker: ``(path, LoadedImage or None, CamResult or None, reason)`` per film, in order.
+    """Generator worker: ``(path, LoadedImage or None, HeatmapResult or None, reason)`` per film, in order.
 
     ``cams``: the heat-maps known when the export started (``known_heatmaps``). Films come from the
     workspace (decoded once, through its shared cache); what has no heat-map yet is classified with one

@@ -2,7 +2,7 @@
 
 The result panel, the study tree, the comparison viewports, the PDF export and the DICOM send all
 read from here; nothing else keeps a prediction. A heat-map comes with the prediction of the same
-forward pass (``CamResult``), so storing one stores the other.
+forward pass (``HeatmapResult``), so storing one stores the other.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ class ClassificationResults:
         return self._predictions.get(_key(path))
 
     def heatmap(self, path: Path, target_class: str = ""):
-        """The ``CamResult`` (prediction and heat-map) of ``path`` for ``target_class``, or None."""
+        """The ``HeatmapResult`` (prediction and heat-map) of ``path`` for ``target_class``, or None."""
         return self._heatmaps.get((Path(path), target_class))
 
     def add_prediction(self, path: Path | None, prediction) -> None:
@@ -48,7 +48,7 @@ class ClassificationResults:
             callback(_key(path), prediction)
 
     def add_heatmap(self, path: Path, requested_class: str, cam) -> None:
-        """Store ``cam`` (a ``CamResult``) under the class asked for and under its own target class,
+        """Store ``cam`` (a ``HeatmapResult``) under the class asked for and under its own target class,
         and its prediction."""
         path = Path(path)
         self._heatmaps[(path, requested_class)] = cam

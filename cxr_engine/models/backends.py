@@ -1,7 +1,7 @@
 """Choosing the inference backend: torch (``inference.Classifier``) or ONNX Runtime (``onnx_backend.OnnxClassifier``).
 
 Both offer the same interface: name, classes, card, device, device_description(), load(),
-preprocess(), predict(images), predict_with_cam(image, target_class), close().
+preprocess(), predict(images), predict_with_heatmap(image, target_class), close().
 """
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ class Prediction:
 
 
 @dataclass(frozen=True)
-class CamResult:
+class HeatmapResult:
     """A Grad-CAM heat-map in the image's own geometry (rows, columns of ``CxrImage.shape``).
 
     ``heatmap`` is float32 in [0, 1]: pytorch-grad-cam's ReLU'd map min-max scaled per image,

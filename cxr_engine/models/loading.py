@@ -56,7 +56,7 @@ def load_classifier(model: str | os.PathLike[str] | ModelCard | None = None, *, 
 
     The weights are checked against the card's sha256 and loaded without pickle. The returned object
     has ``card``, ``name``, ``classes``, ``device``, ``device_description()``, ``predict(images)`` (a
-    list of ``Prediction``), ``predict_with_cam(image, target_class=None)`` (a ``CamResult`` whose
+    list of ``Prediction``), ``predict_with_heatmap(image, target_class=None)`` (a ``HeatmapResult`` whose
     ``heatmap`` is float32 in the image's rows × columns) and ``close()``.
 
     Raises:

@@ -22,7 +22,7 @@ from ..pixels.image import CxrImage
 from ..pixels.resampling import resize_bilinear
 from .model_card import ModelCard
 from .classifier import (
-    CamResult,
+    HeatmapResult,
     CardBackedClassifier,
     display_of,
     heatmap_in_image_geometry,
@@ -208,7 +208,7 @@ class OnnxClassifier(CardBackedClassifier):
         logits, features = self._run([LOGITS_NAME, FEATURES_NAME], batch)
         return logits, features.mean(axis=(2, 3))
 
-    def predict_with_cam(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> CamResult:
+    def predict_with_heatmap(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> HeatmapResult:
         """Prediction and Grad-CAM heat-map from one run; ``target_class`` defaults to the predicted class."""
         display = display_of(image)
         model_input, frame = self.prepare(image, display)
@@ -220,7 +220,7 @@ class OnnxClassifier(CardBackedClassifier):
         cam = grad_cam(features[0], class_weights, target_index, batch.shape[2:])
         heatmap = heatmap_in_image_geometry(cam, display.shape, frame.box)
         prediction = prediction_from_logits(self.card, logits[0], features[0].mean(axis=(1, 2)), image)
-        return CamResult(heatmap, self.classes[target_index], prediction)
+        return HeatmapResult(heatmap, self.classes[target_index], prediction)
 
     def close(self) -> None:
         """End the session; a later prediction starts a new one."""

@@ -9,7 +9,7 @@ import numpy as np
 from ..pixels.image import CxrImage
 from .model_card import ModelCard
 from .classifier import (
-    CamResult,
+    HeatmapResult,
     CardBackedClassifier,
     Prediction,
     display_of,
@@ -18,7 +18,7 @@ from .classifier import (
 )
 from .registry import get_architecture, resolve_layer
 
-__all__ = ["CamResult", "Classifier", "Prediction", "resolve_device"]
+__all__ = ["HeatmapResult", "Classifier", "Prediction", "resolve_device"]
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class Classifier(CardBackedClassifier):
             self._cam.activations_and_grads.activations = []
         return logits.float().cpu().numpy(), pooled
 
-    def predict_with_cam(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> CamResult:
+    def predict_with_heatmap(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> HeatmapResult:
         """Prediction and Grad-CAM heat-map from one forward/backward pass.
 
         ``target_class`` defaults to the predicted class.
@@ -122,7 +122,7 @@ class Classifier(CardBackedClassifier):
         target_index = self._target_index(logits[0], target_class)
         heatmap = heatmap_in_image_geometry(cams[0], display.shape, frame.box)
         prediction = prediction_from_logits(self.card, logits[0], pooled[0], image)
-        return CamResult(heatmap, self.classes[target_index], prediction)
+        return HeatmapResult(heatmap, self.classes[target_index], prediction)
 
     def close(self) -> None:
         """Remove the Grad-CAM hooks and drop the model."""

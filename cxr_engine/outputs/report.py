@@ -37,7 +37,7 @@ from ..display_text import format_percent
 from ..errors import ReportError
 from ..pixels.image import CxrImage, ImageMetadata
 from ..models.image_checks import banner, heatmap_note
-from ..models.torch_backend import CamResult, Prediction
+from ..models.torch_backend import HeatmapResult, Prediction
 from ..models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
 from ..models.model_limits import model_limits
 from ..pixels.overlay import HEATMAP_STYLES, LEGEND_SHORT, LEGEND_TITLE, OUTLINE_NOTE, blend, colorize, shown_heat
@@ -124,7 +124,7 @@ class ReportPage:
             _check_rgb(self.heatmap, "heat-map image")
 
     @classmethod
-    def for_image(cls, image: CxrImage, displayed: np.ndarray, *, cam: CamResult | None = None,
+    def for_image(cls, image: CxrImage, displayed: np.ndarray, *, cam: HeatmapResult | None = None,
                   prediction: Prediction | None = None, not_classified_reason: str = "",
                   comment: str = "", opacity: float = 0.5) -> "ReportPage":
         """A page for ``image``: metadata, warnings and file name from the image, and the

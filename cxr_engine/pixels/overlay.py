@@ -1,7 +1,7 @@
 """Heat-map colouring and blending, shared by the CLI, the app and the reports.
 
 **What a colour means** (the app and the PDF): a Grad-CAM map is min-max scaled within its
-image (``predictions.CamResult``), so on its own a class the model gives 2 % would look as red as
+image (``predictions.HeatmapResult``), so on its own a class the model gives 2 % would look as red as
 the winning class. Before it is shown the map is multiplied by the probability of the class it
 explains (``shown_heat``): 1.0 (dark red) is the strongest evidence in a film the model is
 certain of; a 2 % class peaks at 0.02 and, below ``FADE[0]``, is not drawn at all. Colours can

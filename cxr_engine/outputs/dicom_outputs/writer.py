@@ -18,7 +18,7 @@ from pydicom.uid import generate_uid
 
 from ...errors import CxrError, DicomOutputError
 from ...pixels.image import CxrImage
-from ...models.classifier import CamResult
+from ...models.classifier import HeatmapResult
 from .source import Deidentifier, read_source_header, reference_dataset, settle_character_set
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class DicomOutputWriter:
     def model_version(self) -> str:
         return f"weights sha256:{self.card.weights_sha256[:16]}"
 
-    def write(self, image: CxrImage, cam: CamResult, *, warnings: Sequence[str] = (), stem: str | None = None,
+    def write(self, image: CxrImage, cam: HeatmapResult, *, warnings: Sequence[str] = (), stem: str | None = None,
               displayed_rgb: np.ndarray | None = None, pdf: bytes | None = None, marks: Sequence = (),
               window: tuple[float, float] | None = None, inverted: bool | None = None) -> list[WrittenObject]:
         """Make and write the outputs for one classified film; raises ``DicomOutputError``.
@@ -209,7 +209,7 @@ class DicomOutputWriter:
         return dict(series_instance_uid=series.uid, series_number=series.number,
                     sop_instance_uid=instance, instance_number=number)
 
-    def _report(self, image: CxrImage, cam: CamResult, warnings) -> bytes:
+    def _report(self, image: CxrImage, cam: HeatmapResult, warnings) -> bytes:
         from ... import __version__
         from ...pixels.rendering import render
         from ..report import ReportPage, build_report_pdf
@@ -237,7 +237,7 @@ def source_orientation(reference: Dataset) -> tuple[str, str] | None:
     return (values[0], values[1]) if len(values) == 2 and all(values) else None
 
 
-def default_film(image: CxrImage, cam: CamResult, opacity: float = 0.5) -> np.ndarray:
+def default_film(image: CxrImage, cam: HeatmapResult, opacity: float = 0.5) -> np.ndarray:
     """The film in its own default window with the heat-map over it, at square pixels (RGB uint8)."""
     from ...pixels.overlay import blend
     from ...pixels.rendering import render, to_square_pixels
@@ -245,7 +245,7 @@ def default_film(image: CxrImage, cam: CamResult, opacity: float = 0.5) -> np.nd
     return to_square_pixels(blend(render(image), cam.heatmap, opacity), image.pixel_aspect)
 
 
-def result_lines(cam: CamResult) -> list[str]:
+def result_lines(cam: HeatmapResult) -> list[str]:
     """The result in words for the capture: ``AI result: COVID-19 84 % (efficientnet-lite0)`` and
     ``Normal 10 %  Pneumonia 6 % | heat-map: COVID-19``."""
     from ...display_text import format_percent
