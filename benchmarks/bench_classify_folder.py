@@ -144,8 +144,7 @@ def pydicom_full_decode(folder: Path) -> float:
             "for p in sorted(pathlib.Path(sys.argv[1]).iterdir()):\n"
             "    pydicom.dcmread(p).pixel_array\n"
             "print(time.perf_counter() - t)\n")
-    done = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, check=True)
-    return float(done.stdout.strip().splitlines()[-1])
+    return _number_from_fresh_process(code, str(folder))
 
 
 def model_only_rate(images: int) -> float:
@@ -163,7 +162,13 @@ def model_only_rate(images: int) -> float:
             "for _ in range(n // 8):\n"
             "    c._logits(x)\n"
             "print(n / (time.perf_counter() - t))\n")
-    done = subprocess.run([sys.executable, "-c", code, str(images)], capture_output=True, text=True, check=True)
+    return _number_from_fresh_process(code, str(images))
+
+
+def _number_from_fresh_process(code: str, argument: str) -> float:
+    """The number ``code`` prints last, run as ``python -c code argument`` in a fresh process (nothing
+    imported or cached by this one)."""
+    done = subprocess.run([sys.executable, "-c", code, argument], capture_output=True, text=True, check=True)
     return float(done.stdout.strip().splitlines()[-1])
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,18 +18,9 @@ from cxr_engine.reading.read import read_image
 from cxr_engine.pixels.rendering import Renderer
 from cxr_engine.pixels.windowing import Window
 
+from .timing import median_ms
+
 DATA = Path(os.environ.get("CXR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-def timed(fn, repeats: int) -> float:
-    """Median wall time of ``fn()`` in milliseconds over ``repeats`` calls (after one warm-up)."""
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples)
 
 
 def bench_decode(repeats: int) -> None:
@@ -40,8 +29,8 @@ def bench_decode(repeats: int) -> None:
 
     with IsolatedReader() as isolated:
         for path in sorted((DATA / "dicom").glob("*.dcm")):
-            ms = timed(lambda: read_image(path), max(1, repeats // 2))
-            iso_ms = timed(lambda: isolated.read(path), max(1, repeats // 2))
+            ms = median_ms(lambda: read_image(path), max(1, repeats // 2))
+            iso_ms = median_ms(lambda: isolated.read(path), max(1, repeats // 2))
             image = read_image(path)
             print(f"decode  {path.name[:40]:40s} {image.shape[0]}×{image.shape[1]}: {ms:7.1f} ms in process, "
                   f"{iso_ms:7.1f} ms isolated (+{iso_ms - ms:.1f} ms)")
@@ -57,8 +46,8 @@ def bench_render(repeats: int) -> None:
         low, high = image.value_range
         windows = [Window(low + (high - low) * f, (high - low) * 0.5) for f in np.linspace(0.3, 0.7, 8)]
         counter = iter(range(10**9))
-        per_window = timed(lambda: renderer.render(windows[next(counter) % len(windows)]), repeats * 4)
-        setup = timed(lambda: Renderer(image), repeats)
+        per_window = median_ms(lambda: renderer.render(windows[next(counter) % len(windows)]), repeats * 4)
+        setup = median_ms(lambda: Renderer(image), repeats)
         print(f"render  {label}: {per_window:6.1f} ms per window change (renderer set-up {setup:.1f} ms once per image)")
 
 
@@ -97,8 +86,8 @@ def bench_classify(repeats: int) -> None:
     print(f"classify on CPU with {torch.get_num_threads()} torch threads, image 2128×2000 (preprocessing included)")
     for label, classifier in _classifiers():
         classifier.load()
-        predict = timed(lambda: classifier.predict([image]), repeats)
-        cam = timed(lambda: classifier.predict_with_heatmap(image), repeats)
+        predict = median_ms(lambda: classifier.predict([image]), repeats)
+        cam = median_ms(lambda: classifier.predict_with_heatmap(image), repeats)
         size = classifier.card.input_size
         print(f"classify {label} @{size}px: {predict:7.1f} ms; classify + Grad-CAM: {cam:7.1f} ms")
         classifier.close()

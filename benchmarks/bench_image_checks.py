@@ -11,8 +11,8 @@ out-of-scope heads add to the classifier's pass (:func:`heads_cost`).
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import statistics
 import time
 from pathlib import Path
 
@@ -21,20 +21,12 @@ import numpy as np
 from cxr_engine.models.image_checks import ImageChecker, check_card, features, thumbnail
 from cxr_engine.reading.read import read_image
 
+from .timing import median_ms
+
 DATA = Path(os.environ.get("CXR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 TARGET_MS = 10.0
-
-
-def timed(fn, repeats: int) -> float:
-    """Median CPU time of ``fn()`` in milliseconds over ``repeats`` calls (after three warm-ups)."""
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        samples.append((time.process_time() - start) * 1000)
-    return statistics.median(samples)
+#: This benchmark's measure: CPU time of this process, after three warm-ups.
+timed = functools.partial(median_ms, warmups=3, clock=time.process_time)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,8 +10,8 @@ With ``--threads 1`` it also prints the model run's CPU time, the idle-core figu
 from __future__ import annotations
 
 import argparse
+import functools
 import os
-import statistics
 import time
 from pathlib import Path
 
@@ -20,20 +20,12 @@ import numpy as np
 from cxr_engine.reading.read import read_image
 from cxr_engine.models.lung_fields import LungSegmenter, lung_card
 
+from .timing import median_ms
+
 DATA = Path(os.environ.get("CXR_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 TARGET_MS = 30.0
-
-
-def timed(fn, repeats: int, clock=time.perf_counter) -> float:
-    """Median time of ``fn()`` in milliseconds by ``clock`` over ``repeats`` calls (after three warm-ups)."""
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        samples.append((clock() - start) * 1000)
-    return statistics.median(samples)
+#: This benchmark's measure (also bench_lung_box's): wall time unless a clock is given, after three warm-ups.
+timed = functools.partial(median_ms, warmups=3)
 
 
 def _classifier_ms(args) -> tuple[str, float] | None:
@@ -81,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads == 1:
         # On a busy machine wall time includes waiting for a core; one thread's CPU time does not, and
         # is what the run takes on an idle core.
-        cpu_ms = timed(lambda: segmenter.predict(batch), args.repeats, time.process_time)
+        cpu_ms = timed(lambda: segmenter.predict(batch), args.repeats, clock=time.process_time)
         print(f"  CPU time of that run (1 thread): {cpu_ms:.1f} ms "
               f"({'meets' if cpu_ms <= TARGET_MS else 'MISSES'} the target on an idle core)")
     reference = _classifier_ms(args)
