@@ -19,19 +19,32 @@ OPAQUE_FROM = FADE[1]
 _PACKED_COLOURS = colour_table().astype(np.uint32) @ np.array([1, 1 << 8, 1 << 16], dtype=np.uint32)
 
 
+#: Rows built at a time: the temporaries stay in the CPU's cache instead of ~90 MB of fresh pages.
+_BLOCK_ROWS = 64
+
+
 def heatmap_rgba(heatmap: np.ndarray, probability: float = 1.0) -> np.ndarray:
     """RGBA uint8 (H, W, 4) for a [0, 1] heat-map scaled by its class ``probability``; alpha ramps
     from 0 to 255 over the two thresholds of the scaled value. The colours are ``colorize``'s.
+    ``ValueError`` for a probability outside [0, 1] (``shown_heat``).
 
-    Built on the GUI thread whenever a heat-map is shown, so in one gather of 32-bit words rather
-    than per channel: a 2128×2000 map takes about 22 ms of CPU instead of 75 ms (same bytes).
+    Built on the GUI thread whenever a heat-map is shown, so in blocks of rows, each one gather of
+    packed 32-bit words: a 2128×2000 map takes 11–16 ms of CPU instead of 75–100 ms channel by
+    channel over the whole map (the same bytes; ``benchmarks/README.md``).
     """
-    shown = shown_heat(heatmap, probability)
-    index = np.rint(np.clip(shown, 0.0, 1.0) * 255).astype(np.uint8)  # as ``colorize`` indexes its table
-    words = np.rint(heat_alpha(shown) * 255.0).astype(np.uint32)
-    words <<= 24
-    words |= np.take(_PACKED_COLOURS, index)
-    return words.astype("<u4", copy=False).view(np.uint8).reshape(*shown.shape, 4)
+    shown_heat(np.zeros(0, np.float32), probability)  # refuses a probability outside [0, 1]
+    heat = np.asarray(heatmap, dtype=np.float32)
+    height, width = heat.shape
+    words = np.empty((height, width), dtype=np.uint32)
+    for row in range(0, height, _BLOCK_ROWS):
+        shown = shown_heat(heat[row:row + _BLOCK_ROWS], probability)
+        index = np.rint(np.clip(shown, 0.0, 1.0) * 255).astype(np.uint8)  # as ``colorize`` indexes its table
+        alpha = np.rint(heat_alpha(shown) * 255.0).astype(np.uint32)
+        alpha <<= 24
+        block = words[row:row + _BLOCK_ROWS]
+        np.take(_PACKED_COLOURS, index, out=block, mode="clip")  # "clip": no bounds pass, uint8 always fits
+        block |= alpha
+    return words.astype("<u4", copy=False).view(np.uint8).reshape(height, width, 4)
 
 
 def legend_rgb(length: int = 256) -> np.ndarray:

@@ -207,7 +207,7 @@ def test_signal_emission_keeps_reference_counts_of_true_and_false():
 def test_heatmap_layer_has_the_engine_colours_and_the_fade_alpha():
     from cxr_engine.pixels.overlay import colorize, heat_alpha
 
-    heat = np.random.default_rng(0).random((37, 53), dtype=np.float32)
+    heat = np.random.default_rng(0).random((150, 53), dtype=np.float32)  # more than one block of rows
     heat[0, :4] = [0.0, 1.0, TRANSPARENT_BELOW, OPAQUE_FROM]
     for probability in (1.0, 0.63, 0.2, 0.0):
         shown = heat * np.float32(probability)
