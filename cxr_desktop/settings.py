@@ -30,26 +30,55 @@ def open_settings() -> QSettings:
     return QSettings(ORGANISATION, APPLICATION)
 
 
+class Preference:
+    """One stored preference of :class:`AppSettings`, under ``key``: read as ``kind`` (``default`` when the
+    key is absent, unreadable, or, with ``choices``, not one of them); ``clamp`` (low, high) bounds a number
+    read back. Setting a value outside ``choices`` raises ``ValueError``; ``None`` is stored as ``""``."""
+
+    def __init__(self, key: str, default, kind=str, *, choices: tuple | None = None,
+                 clamp: tuple[float, float] | None = None, doc: str = ""):
+        self.key, self.default, self.kind, self.choices, self.clamp = key, default, kind, choices, clamp
+        self.__doc__ = doc
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, settings: "AppSettings | None", owner=None):
+        if settings is None:
+            return self
+        try:
+            value = self.kind(settings.store.value(self.key, self.default))
+        except (TypeError, ValueError):
+            return self.default
+        if self.choices is not None and value not in self.choices:
+            return self.default
+        if self.clamp is not None:
+            value = min(max(value, self.clamp[0]), self.clamp[1])
+        return value
+
+    def __set__(self, settings: "AppSettings", value) -> None:
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{self.name} must be one of {self.choices}, got {value!r}")
+        settings.store.setValue(self.key, self.kind("" if value is None else value))
+
+
 class AppSettings:
     """The app's preferences; every getter has a safe default for a first start."""
 
+    last_folder = Preference("files/last_folder", "")
+    last_export_folder = Preference("files/last_export_folder", "")
+    reader_name = Preference("report/reader_name", "",
+                             doc="The reading physician's name printed on reports (never on de-identified ones).")
+    cam_opacity = Preference("view/cam_opacity", 0.4, float, clamp=(0.0, 1.0), doc="Heat-map layer opacity in [0, 1].")
+    model = Preference("model/name", "", doc="A bundled model's name or a card path; ``\"\"`` means the best "
+                       "bundled model that meets the bar.")
+    device = Preference("model/device", "auto", choices=DEVICES)
+    backend = Preference("model/backend", "auto", choices=BACKENDS,
+                         doc="Inference backend: ``auto`` (ONNX Runtime on a CPU-only machine when the model has "
+                             "an ONNX export, else torch), ``torch`` or ``onnx``; see ``cxr_engine.models.backends``.")
+
     def __init__(self, store: QSettings | None = None):
         self.store = store or open_settings()
-
-    def _get(self, key: str, default, kind):
-        value = self.store.value(key, default)
-        try:
-            return kind(value)
-        except (TypeError, ValueError):
-            return default
-
-    @property
-    def last_folder(self) -> str:
-        return self._get("files/last_folder", "", str)
-
-    @last_folder.setter
-    def last_folder(self, value: str) -> None:
-        self.store.setValue("files/last_folder", str(value))
 
     @property
     def recent_folders(self) -> list[str]:
@@ -64,65 +93,6 @@ class AppSettings:
         recent = [path] + [p for p in self.recent_folders if p != path]
         self.store.setValue("files/recent", recent[:MAX_RECENT])
         self.last_folder = path if Path(path).is_dir() else str(Path(path).parent)
-
-    @property
-    def last_export_folder(self) -> str:
-        return self._get("files/last_export_folder", "", str)
-
-    @last_export_folder.setter
-    def last_export_folder(self, value: str) -> None:
-        self.store.setValue("files/last_export_folder", str(value))
-
-    @property
-    def reader_name(self) -> str:
-        """The reading physician's name printed on reports (never on de-identified ones)."""
-        return self._get("report/reader_name", "", str)
-
-    @reader_name.setter
-    def reader_name(self, value: str) -> None:
-        self.store.setValue("report/reader_name", value)
-
-    @property
-    def cam_opacity(self) -> float:
-        """Heat-map layer opacity in [0, 1]."""
-        return min(max(self._get("view/cam_opacity", 0.4, float), 0.0), 1.0)
-
-    @cam_opacity.setter
-    def cam_opacity(self, value: float) -> None:
-        self.store.setValue("view/cam_opacity", float(value))
-
-    @property
-    def model(self) -> str:
-        """A bundled model's name or a card path; ``""`` means the best bundled model that meets the bar."""
-        return self._get("model/name", "", str)
-
-    @model.setter
-    def model(self, value: str) -> None:
-        self.store.setValue("model/name", value or "")
-
-    @property
-    def device(self) -> str:
-        value = self._get("model/device", "auto", str)
-        return value if value in DEVICES else "auto"
-
-    @device.setter
-    def device(self, value: str) -> None:
-        if value not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {value!r}")
-        self.store.setValue("model/device", value)
-
-    @property
-    def backend(self) -> str:
-        """Inference backend: ``auto`` (ONNX Runtime on a CPU-only machine when the model has an ONNX
-        export, else torch), ``torch`` or ``onnx``; see ``cxr_engine.models.backends``."""
-        value = self._get("model/backend", "auto", str)
-        return value if value in BACKENDS else "auto"
-
-    @backend.setter
-    def backend(self, value: str) -> None:
-        if value not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {value!r}")
-        self.store.setValue("model/backend", value)
 
     @property
     def window_presets(self) -> tuple[PercentileBand, ...]:

@@ -140,6 +140,19 @@ def test_settings_round_trip_in_a_private_file(tmp_path):
     assert again.backend == "auto"
 
 
+def test_a_hand_edited_settings_file_reads_as_safe_values(tmp_path):
+    settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    settings.store.setValue("view/cam_opacity", 7)
+    assert settings.cam_opacity == 1.0
+    settings.store.setValue("view/cam_opacity", "half")
+    assert settings.cam_opacity == 0.4
+    settings.store.setValue("model/device", "tpu")
+    assert settings.device == "auto"
+    settings.model = None
+    assert settings.model == ""
+    assert AppSettings.reader_name.__doc__.startswith("The reading physician's name")
+
+
 class TestWorkers:
     def test_function_worker_signals_in_order(self, qtbot):
         worker = create_worker(lambda x: x * 2, 21)
