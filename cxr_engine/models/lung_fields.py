@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..pixels.resampling import resize_bilinear
-from .model_card import INTENDED_USE, CardFile
+from .model_card import CardRecord
 from .weights import verified_bytes
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ MAX_STRAY_SHARE = 0.25
 
 
 @dataclass
-class LungModelCard(CardFile):
+class LungModelCard(CardRecord):
     """What the lung model is, where its files are and how well it segments (JSON beside the files)."""
 
     name: str
@@ -66,14 +66,6 @@ class LungModelCard(CardFile):
     encoder: str = ""
     decoder_channels: list[int] = field(default_factory=list)
     threshold: float = 0.5
-    training_data: dict = field(default_factory=dict)
-    test_metrics: dict = field(default_factory=dict)
-    validation_metrics: dict = field(default_factory=dict)
-    licence: str = ""
-    intended_use: str = INTENDED_USE
-    notes: str = ""
-    created_by_command: str = ""
-    path: Path | None = field(default=None, repr=False, compare=False)
 
     REQUIRED = ("name", "input_size", "in_chans", "mean", "std", "preprocessing_version",
                 "weights_file", "weights_sha256", "onnx_file", "onnx_sha256")

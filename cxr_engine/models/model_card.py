@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import ModelError
@@ -76,8 +76,32 @@ class CardFile:
         return card
 
 
+@dataclass(kw_only=True)
+class CardRecord(CardFile):
+    """What a model's card records besides the model itself (the classifier's :class:`ModelCard`, the lung
+    model's ``lung_fields.LungModelCard``): the data it learned from, its test and validation figures,
+    licence, intended use, notes and the command that made it; ``path`` is the card's JSON file (not
+    saved in it). Keyword-only, and written after the model's own fields."""
+
+    training_data: dict = field(default_factory=dict)
+    test_metrics: dict = field(default_factory=dict)
+    validation_metrics: dict = field(default_factory=dict)
+    licence: str = ""
+    intended_use: str = INTENDED_USE
+    notes: str = ""
+    created_by_command: str = ""
+    path: Path | None = field(default=None, repr=False, compare=False)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data.pop("path")
+        record = [f.name for f in fields(CardRecord) if f.name != "path"]
+        ordered = {k: v for k, v in data.items() if k not in record} | {k: data[k] for k in record}
+        return json.dumps(ordered, indent=2) + "\n"
+
+
 @dataclass
-class ModelCard(CardFile):
+class ModelCard(CardRecord):
     """Everything needed to rebuild, verify and honestly present one set of weights."""
 
     name: str
@@ -95,14 +119,6 @@ class ModelCard(CardFile):
     onnx_sha256: str = ""
     temperature: float = 1.0
     meets_bar: bool = False
-    training_data: dict = field(default_factory=dict)
-    test_metrics: dict = field(default_factory=dict)
-    validation_metrics: dict = field(default_factory=dict)
-    licence: str = ""
-    intended_use: str = INTENDED_USE
-    notes: str = ""
-    created_by_command: str = ""
-    path: Path | None = field(default=None, repr=False, compare=False)
 
     REQUIRED = ("name", "architecture", "classes", "input_size", "in_chans", "mean", "std",
                 "preprocessing_version", "weights_file", "weights_sha256")
