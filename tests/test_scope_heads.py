@@ -39,6 +39,17 @@ def classifier(card):
     return OnnxClassifier(card).load()
 
 
+def _kermany_films(shared_data, count: int) -> list[Path]:
+    """The first ``count`` Kermany pneumonia films of cxr3 (children aged 1–5; JPEGs, so no age in a header)."""
+    manifest = shared_data / "cxr3" / "manifest.csv"
+    if not manifest.exists():
+        pytest.skip(f"{manifest} is not on this machine")
+    with open(manifest, newline="") as handle:
+        rows = sorted((r for r in csv.DictReader(handle)
+                       if r["source"] == "kermany_pediatric" and r["label"] == "pneumonia"), key=lambda r: r["id"])
+    return [shared_data / "cxr3" / r["file"] for r in rows[:count]]
+
+
 def _test_rows(shared_data, source: str, label: str, count: int) -> list[Path]:
     curated = REPO_ROOT / "training" / "work" / "curated" / "split_manifest.csv"
     if not curated.exists():
@@ -57,7 +68,10 @@ class TestParameters:
         assert hashlib.sha256(params.read_bytes()).hexdigest() == value["sha256"]
         assert value["created_by_command"].startswith("python -m training.scope_heads")
         heads = load_heads(card)
-        assert list(heads.heads) == [OTHER_FINDINGS, CHILD]
+        # The other-findings head ships only past its validation gate (training.scope_heads), recorded in the card.
+        gate = value["other_findings"]
+        assert isinstance(gate["shipped"], bool) and "validation RSNA adult pneumonia" in gate["why"]
+        assert list(heads.heads) == [OTHER_FINDINGS, CHILD] if gate["shipped"] else [CHILD]
         assert all(h.weights.shape == (value["features"],) and np.isfinite(h.threshold) for h in heads.heads.values())
 
     def test_tampered_parameters_are_refused_and_give_no_reasons(self, tmp_path, card, caplog):
@@ -152,22 +166,23 @@ class TestRealFilms:
         np.testing.assert_allclose(logits, onnx_logits, atol=2e-2)
         assert cam_prediction.scope_reasons == classifier.predict([image])[0].scope_reasons
 
-    def test_csv_column_on_the_real_dicom_files(self, tmp_path, dicom_dir):
-        """The post-operative SIIM film (sternotomy wires) is flagged by the other-findings head; its copy
-        stored as a negative gets the image check's reason only."""
+    def test_csv_column_on_real_files(self, tmp_path, dicom_dir, shared_data):
+        """A child's JPEG (no header, so no age) gets the child head's reason in the CSV; the SIIM film
+        stored as a negative gets the image check's reason only (the heads read upright films)."""
         from cxr_engine.cli import main
 
+        child = _kermany_films(shared_data, 1)[0]
         out = tmp_path / "r.csv"
-        assert main([str(dicom_dir / SIIM_FILM), str(dicom_dir / "Fake_MONOHR1.dcm"), "--csv", str(out),
+        assert main([str(child), str(dicom_dir / "Fake_MONOHR1.dcm"), "--csv", str(out),
                      "--model", str(BUNDLED_CARD), "--backend", "onnx", "--no-isolation"]) == 0
         with open(out, newline="") as handle:
             rows = {Path(r["path"]).name: r for r in csv.DictReader(handle)}
-        assert rows[SIIM_FILM]["out_of_scope"].split(";")[0] == OTHER_FINDINGS
+        assert CHILD in rows[child.name]["out_of_scope"].split(";")
         assert rows["Fake_MONOHR1.dcm"]["out_of_scope"].split(";")[0] == "inverted"
-        assert OTHER_FINDINGS not in rows["Fake_MONOHR1.dcm"]["out_of_scope"]
+        assert CHILD not in rows["Fake_MONOHR1.dcm"]["out_of_scope"]
 
 
-def test_heads_run_without_torch(dicom_dir):
+def test_heads_run_without_torch(shared_data):
     """The lite bundle's path: ONNX Runtime and numpy only."""
     pytest.importorskip("onnxruntime")
     from test_without_torch import PRELUDE, run_python
@@ -181,4 +196,5 @@ prediction = classifier.predict([read_image(sys.argv[1])])[0]
 print(json.dumps({"reasons": prediction.scope_reasons,
                   "torch": any(m.split(".")[0] == "torch" for m in sys.modules)}))
 """
-    assert run_python(code, dicom_dir / SIIM_FILM, BUNDLED_CARD) == {"reasons": OTHER_FINDINGS, "torch": False}
+    child = _kermany_films(shared_data, 1)[0]
+    assert run_python(code, child, BUNDLED_CARD) == {"reasons": CHILD, "torch": False}

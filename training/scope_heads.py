@@ -20,8 +20,10 @@ there first, ``--threads`` each, when missing). Two heads (``cxr_engine.models.s
   children (never used by this head), i.e. children from other sources than Kermany's hospital.
 
 Reported on the test split and cxr_other's held-out third only: ``summary.json``, ``report.md`` and
-``curve.png`` in ``--report``. With ``--write-card`` the parameters go to ``<card>.scope-heads.json``
-beside the card and the card's ``scope_heads`` entry names them with their sha256.
+``curve.png`` in ``--report``. With ``--write-card`` the parameters go to ``<card>.scope-heads`` beside
+the card and the card's ``scope_heads`` entry names them with their sha256. The other-findings head is
+written only when it passes :data:`OTHER_FINDINGS_MAX_RSNA_PNEUMONIA` on validation (it is measured and
+reported either way).
 """
 from __future__ import annotations
 
@@ -49,6 +51,11 @@ WEIGHTS_K = (1, 3, 5, 10)
 STRENGTHS_C = (0.001, 0.003, 0.01)
 CHILD_K = 5
 CURVE_QUANTILES = (0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
+#: The other-findings head ships only when, at its threshold, it warns on at most this share of the
+#: validation split's radiologist-read adult pneumonia (RSNA, cxr_other's own hospital). Its message says
+#: the film shows findings outside the three classes and that the probabilities are not reliable: on
+#: adult pneumonia, the film the model most needs to be trusted on, that warning must be the exception.
+OTHER_FINDINGS_MAX_RSNA_PNEUMONIA = 0.15
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, weights: np.ndarray, c: float) -> Head:
@@ -149,7 +156,12 @@ def fit_other_findings(data: Data, flag_rate: float) -> tuple[Head, dict]:
             logger.info("other-findings k=%s C=%s: cxr_other val %.3f, RSNA pneumonia val %.3f", k, c, other_val, rsna_val)
             if best is None or tried[-1]["score"] > best[0]:
                 best = (tried[-1]["score"], with_threshold(head, threshold), k, c)
-    return best[1], {"chosen": {"k": best[2], "C": best[3]}, "tried": tried}
+    chosen = next(t for t in tried if (t["k"], t["C"]) == (best[2], best[3]))
+    shipped = chosen["rsna_pneumonia_val_flagged"] <= OTHER_FINDINGS_MAX_RSNA_PNEUMONIA
+    why = (f"validation RSNA adult pneumonia warned {chosen['rsna_pneumonia_val_flagged']:.1%} "
+           f"{'<=' if shipped else '>'} {OTHER_FINDINGS_MAX_RSNA_PNEUMONIA:.0%} (cxr_other validation third "
+           f"{chosen['other_val_flagged']:.1%})")
+    return best[1], {"chosen": {"k": best[2], "C": best[3]}, "tried": tried, "shipped": shipped, "why": why}
 
 
 def fit_child(data: Data, flag_rate: float) -> tuple[Head, dict]:
@@ -274,6 +286,9 @@ def write_report(path: Path, summary: dict) -> None:
         "## other-findings (cxr_other: RSNA 'No Lung Opacity / Not Normal')", "",
         f"Chosen on validation: k = {o['selection']['chosen']['k']} (NIH/RSNA training films' weight), "
         f"C = {o['selection']['chosen']['C']}; threshold flags {_pct(o['val_flagged'])} of validation films.", "",
+        f"**{'Shipped' if o['selection']['shipped'] else 'Not shipped'}** in the card's parameters: "
+        f"{o['selection']['why']} (the gate: at most {OTHER_FINDINGS_MAX_RSNA_PNEUMONIA:.0%} of the validation "
+        "split's radiologist-read adult pneumonia warned).", "",
         f"- cxr_other held-out third flagged: **{_pct(o['other_heldout_third'])}**",
         f"- in-scope test films flagged: **{_pct(o['test_flagged'])}**",
         f"- test RSNA pneumonia (adult opacity) flagged: {_pct(o['test_rsna_pneumonia'])}",
@@ -316,8 +331,9 @@ def record(card_path: Path, heads: ScopeHeads, summary: dict) -> Path:
     o, c = summary["other_findings"], summary["child_chest"]
     data[CARD_KEY] = {
         "file": params.name, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        "features": int(heads.heads[OTHER_FINDINGS].mean.shape[0]),
-        "other_findings": {"cxr_other_heldout_flagged": o["other_heldout_third"]["rate"],
+        "features": int(next(iter(heads.heads.values())).mean.shape[0]),
+        "other_findings": {"shipped": o["selection"]["shipped"], "why": o["selection"]["why"],
+                           "cxr_other_heldout_flagged": o["other_heldout_third"]["rate"],
                            "test_flagged": o["test_flagged"]["rate"],
                            "test_rsna_pneumonia_flagged": o["test_rsna_pneumonia"]["rate"],
                            "test_nih_normal_flagged": o["test_nih_normal"]["rate"]},
@@ -367,8 +383,11 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("other-findings: cxr_other held-out %.3f, test %.3f, RSNA pneumonia %.3f, NIH normal %.3f",
                     o["other_heldout_third"]["rate"], o["test_flagged"]["rate"], o["test_rsna_pneumonia"]["rate"],
                     o["test_nih_normal"]["rate"])
+        logger.info("other-findings %s: %s", "shipped" if other_selection["shipped"] else "NOT shipped",
+                    other_selection["why"])
         if args.write_card:
-            params = record(args.card, ScopeHeads({OTHER_FINDINGS: other_head, CHILD: child_head}), summary)
+            shipped = {OTHER_FINDINGS: other_head} if other_selection["shipped"] else {}
+            params = record(args.card, ScopeHeads({**shipped, CHILD: child_head}), summary)
             logger.info("wrote %s and the card's %s entry", params, CARD_KEY)
         logger.info("done in %.0f s", time.time() - started)
     return 0
