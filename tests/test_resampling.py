@@ -49,23 +49,33 @@ class TestResizeArea:
         # At factors dividing the size exactly the mean is kept (every input pixel weighs the same).
         assert resize_area(values[:91, :130], 13, 26).mean() == pytest.approx(values[:91, :130].mean(), abs=1e-5)
 
-    def test_matches_opencv_on_real_films(self, films):
+    def test_is_opencvs_bit_for_bit_on_real_films(self, films):
+        """The model input's resize: the same float32 values as OpenCV, not merely close ones."""
         cv2 = _cv2()
         for display in films:
-            for rows, cols in ((224, 224), (300, 257), (display.shape[0] // 3, display.shape[1] // 2)):
+            sizes = ((224, 224), (300, 257), (display.shape[0] // 3, display.shape[1] // 2),
+                     (display.shape[0] - 1, display.shape[1] - 7))
+            for rows, cols in sizes:
                 ours = resize_area(display, rows, cols)
                 theirs = cv2.resize(display, (cols, rows), interpolation=cv2.INTER_AREA)
                 assert ours.dtype == np.float32 and ours.shape == (rows, cols)
-                assert np.abs(ours - theirs).max() < FLOAT_TOLERANCE, (display.shape, rows, cols)
+                np.testing.assert_array_equal(ours, theirs, err_msg=f"{display.shape} -> {(rows, cols)}")
 
-    def test_uint8_and_colour_within_one_grey_level(self, films):
+    @pytest.mark.parametrize("factors", [(2, 2), (3, 3), (4, 2), (1, 3), (5, 5)])
+    def test_whole_number_factors_bit_for_bit(self, factors, films):
+        cv2 = _cv2()
+        grey = films[0][:224 * factors[0], :224 * factors[1]]
+        for values in (grey, np.rint(grey * 255).astype(np.uint8)):
+            theirs = cv2.resize(values, (224, 224), interpolation=cv2.INTER_AREA)
+            np.testing.assert_array_equal(resize_area(values, 224, 224), theirs)
+
+    def test_uint8_colour_bit_for_bit(self, films):
         cv2 = _cv2()
         grey = np.rint(films[0] * 255).astype(np.uint8)
         rgb = np.dstack([grey, grey // 2, 255 - grey])
         ours = resize_area(rgb, 500, 411)
         assert ours.dtype == np.uint8 and ours.shape == (500, 411, 3)
-        theirs = cv2.resize(rgb, (411, 500), interpolation=cv2.INTER_AREA)
-        assert np.abs(ours.astype(int) - theirs).max() <= 1
+        np.testing.assert_array_equal(ours, cv2.resize(rgb, (411, 500), interpolation=cv2.INTER_AREA))
 
     def test_refuses_bad_sizes(self):
         with pytest.raises(ValueError, match="positive"):
@@ -102,16 +112,16 @@ class TestResizeBilinear:
         np.testing.assert_array_equal(same, values)
 
 
-def test_model_input_equals_opencv_within_tolerance(films):
-    """Preprocessing steps 1-3 (the model's input) through numpy equal OpenCV's within 1e-5 on real films."""
+def test_model_input_equals_opencvs(films):
+    """Preprocessing steps 1-3 (the model's input) through numpy equal OpenCV's on real films."""
     cv2 = _cv2()
     for display in films:
         ours = standardise(display, 224)
         resized = cv2.resize(display, (224, 224), interpolation=cv2.INTER_AREA)
         step = max(1, min(resized.shape) // 256)
         low, high = np.percentile(resized[::step, ::step], (0.5, 99.5))
-        theirs = np.clip((resized - low) / (high - low), 0.0, 1.0)
-        assert np.abs(ours - theirs).max() < FLOAT_TOLERANCE
+        theirs = np.clip((resized - low) / (high - low), 0.0, 1.0).astype(np.float32)
+        np.testing.assert_array_equal(ours, theirs)
 
 
 class TestColourTable:

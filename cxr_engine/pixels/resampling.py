@@ -4,8 +4,8 @@ Both follow OpenCV's ``cv2.resize`` conventions, which the bundled models were t
 input, preprocessing step 2), so that the engine needs no OpenCV:
 
 - :func:`resize_area` is ``INTER_AREA`` when shrinking: each output pixel is the mean of the input
-  over its footprint, a partly covered input pixel weighed by the covered fraction (exact box
-  integration, a few weighted gathers per axis).
+  over its footprint, a partly covered input pixel weighed by the covered fraction, with OpenCV's
+  float32 weights and summing order, so that the model input is OpenCV's bit for bit.
 - :func:`resize_bilinear` is ``INTER_LINEAR``: pixel centres at half-integers, output pixel ``x``
   samples the input at ``(x + 0.5) * in / out - 0.5``, coordinates outside clamp to the edge
   pixel (border replicate), no anti-aliasing when shrinking.
@@ -13,9 +13,9 @@ input, preprocessing step 2), so that the engine needs no OpenCV:
 Why not ``PIL.Image.resize``: Pillow's ``BOX`` filter weighs each input pixel by the filter's value at
 the pixel's centre (a partly covered pixel counts fully or not at all), and its ``BILINEAR`` widens the
 kernel when shrinking; at 224 × 224 from the RSNA films both differ from OpenCV's area average by up
-to 0.07 (BOX) and 0.10 (BILINEAR) of the range at edges, a different model input. These two are short and follow OpenCV to float32 rounding (``tests/test_resampling.py``), except
-that OpenCV's area mode drops overlaps under 1e-3 of a pixel: at shrink factors close to 1 it differs by
-up to 2e-3 of the range.
+to 0.07 (BOX) and 0.10 (BILINEAR) of the range at edges, a different model input. The area average
+here equals OpenCV's bit for bit when shrinking (float32 and uint8), the bilinear one to float32 rounding
+(about 1e-7; ``tests/test_resampling.py``).
 
 Arrays are (H, W) or (H, W, C). Float input gives float32; integer input is rounded and clipped to its
 own dtype (OpenCV's uint8 bilinear path works in fixed point and can differ by one grey level).
@@ -34,8 +34,19 @@ def resize_area(pixels: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """
     array = _checked(pixels, rows, cols)
     out = array.astype(np.float32, copy=False)
-    for axis, size in ((0, rows), (1, cols)):
-        out = (_area_axis if size <= out.shape[axis] else _bilinear_axis)(out, size, axis)
+    height, width = out.shape[:2]
+    if (height, width) == (2 * rows, 2 * cols) and np.issubdtype(array.dtype, np.integer):
+        # OpenCV halves integer images in integers, rounding half up.
+        quad = array[0::2, 0::2].astype(np.int64) + array[0::2, 1::2] + array[1::2, 0::2] + array[1::2, 1::2]
+        return ((quad + 2) // 4).astype(array.dtype)
+    if rows <= height and cols <= width:
+        if height % rows == 0 and width % cols == 0 and (height // rows, width // cols) != (2, 2):
+            out = _block_mean(out, height // rows, width // cols)
+        else:  # OpenCV sums each row across first, then the rows (the same float32 order)
+            out = _area_axis(_area_axis(out, cols, axis=1), rows, axis=0)
+    else:
+        for axis, size in ((1, cols), (0, rows)):
+            out = (_area_axis if size <= out.shape[axis] else _bilinear_axis)(out, size, axis)
     return _as_dtype(out, array.dtype)
 
 
@@ -62,18 +73,41 @@ def _checked(pixels: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def _area_axis(values: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Box integration along ``axis``: output pixel k covers input [k, k + 1) * scale; each input pixel
-    weighs the length it shares with that span, divided by the scale."""
+    """Box integration along ``axis``: output pixel k covers input [k, k + 1) × scale; each input pixel
+    weighs the share of the span it covers. The weights are OpenCV's (``computeResizeAreaTab``): float32,
+    a partly covered pixel's weight dropped when it covers 1e-3 of a pixel or less, the last span cut at
+    the edge."""
     length = values.shape[axis]
     if size == length:
         return values
     scale = length / size
     start = np.arange(size, dtype=np.float64) * scale
-    taps = int(np.ceil(scale)) + 1
-    index = np.floor(start)[None, :].astype(np.int64) + np.arange(taps)[:, None]
-    overlap = np.minimum(index + 1, start + scale) - np.maximum(index, start)
-    weight = np.clip(overlap, 0.0, None) / scale
-    return _weighted_sum(values, np.minimum(index, length - 1), weight, axis)
+    end = start + scale
+    cell = np.minimum(scale, length - start)
+    last = np.minimum(np.floor(end).astype(np.int64), length - 1)
+    first = np.minimum(np.ceil(start).astype(np.int64), last)
+    index = (first - 1)[None, :] + np.arange(int(np.ceil(scale)) + 2)[:, None]
+    weight = np.where((index >= first) & (index < last), 1.0 / cell, 0.0)
+    lead = first - start
+    weight = np.where((index == first - 1) & (lead > 1e-3), lead / cell, weight)
+    tail = end - last
+    weight = np.where((index == last) & (tail > 1e-3), np.minimum(np.minimum(tail, 1.0), cell) / cell, weight)
+    return _weighted_sum(values, np.clip(index, 0, length - 1), weight, axis)
+
+
+def _block_mean(values: np.ndarray, down_rows: int, down_cols: int) -> np.ndarray:
+    """Mean of each ``down_rows`` × ``down_cols`` block, summed in OpenCV's order for whole-number
+    factors (``resizeAreaFast``: the block's pixels row by row, four at a time) and times 1 / area."""
+    rows, cols = values.shape[0] // down_rows, values.shape[1] // down_cols
+    parts = [values[i:rows * down_rows:down_rows, j:cols * down_cols:down_cols]
+             for i in range(down_rows) for j in range(down_cols)]
+    total = np.zeros_like(parts[0])
+    whole = len(parts) - len(parts) % 4
+    for k in range(0, whole, 4):
+        total = total + (((parts[k] + parts[k + 1]) + parts[k + 2]) + parts[k + 3])
+    for part in parts[whole:]:
+        total = total + part
+    return total * np.float32(1.0 / (down_rows * down_cols))
 
 
 def _bilinear_axis(values: np.ndarray, size: int, axis: int) -> np.ndarray:
@@ -96,7 +130,7 @@ def _weighted_sum(values: np.ndarray, index: np.ndarray, weight: np.ndarray, axi
     (taps, size)); float32. One gather per tap keeps the work proportional to the output."""
     out = None
     for tap_index, tap_weight in zip(index, weight.astype(np.float32)):
-        if not tap_weight.any():
+        if out is not None and not tap_weight.any():
             continue
         term = np.take(values, tap_index, axis=axis) * _along(tap_weight, axis, values.ndim)
         out = term if out is None else out + term
