@@ -168,19 +168,33 @@ def check_info(info: dict, variant: str, reference: dict | None = None) -> list[
     return problems
 
 
+def _check_films(info: dict, none_done: str, failed: str, check_film) -> list[str]:
+    """The problems of a run's films (``info["films"]``: path -> result), in film order: ``none_done``
+    when there is no film, ``<file name>: <failed>: <error>`` for a film whose result holds an error,
+    else what ``check_film(file name, result)`` finds."""
+    problems = [] if info.get("films") else [none_done]
+    for path, result in info.get("films", {}).items():
+        name = Path(path).name
+        if result.get("error"):
+            problems.append(f"{name}: {failed}: {result['error']}")
+        else:
+            problems += check_film(name, result)
+    return problems
+
+
 def check_lungs(info: dict, variant: str) -> list[str]:
     """Problems in ``--segment-lungs`` output for the sample study (frontal chest films, each must be found)."""
     if info.get("error"):
         return [f"the lung model does not load: {info['error']}"]
-    problems = [] if info.get("films") else ["--segment-lungs segmented no film"]
-    for path, result in info.get("films", {}).items():
-        name = Path(path).name
-        if result.get("error"):
-            problems.append(f"{name}: lung segmentation failed: {result['error']}")
-        elif result.get("mask") != result.get("image"):
-            problems.append(f"{name}: lung mask {result.get('mask')} is not the image's size {result.get('image')}")
-        elif not result.get("found"):
-            problems.append(f"{name}: lung fields not found ({result.get('warning')})")
+
+    def film(name: str, result: dict) -> list[str]:
+        if result.get("mask") != result.get("image"):
+            return [f"{name}: lung mask {result.get('mask')} is not the image's size {result.get('image')}"]
+        if not result.get("found"):
+            return [f"{name}: lung fields not found ({result.get('warning')})"]
+        return []
+
+    problems = _check_films(info, "--segment-lungs segmented no film", "lung segmentation failed", film)
     if variant == "lite" and info.get("torch_imported"):
         problems.append("lung segmentation imported torch in the lite bundle")
     return problems
@@ -191,17 +205,17 @@ def check_dicom_outputs(info: dict, variant: str) -> list[str]:
     film's study) and de-identified (in a new study), each read back; the network module loads."""
     if info.get("error"):
         return [f"the DICOM outputs could not start: {info['error']}"]
-    problems = [] if info.get("films") else ["--dicom-outputs wrote nothing"]
-    for path, result in info.get("films", {}).items():
-        name = Path(path).name
-        if result.get("error"):
-            problems.append(f"{name}: DICOM outputs failed: {result['error']}")
-            continue
+
+    def film(name: str, result: dict) -> list[str]:
+        problems = []
         for who, study in (("identified", "True"), ("deidentified", "False")):
             for kind in ("sc", "sr", "pdf"):
                 outcome = result.get(f"{who}/{kind}", "missing")
                 if not outcome.startswith("ok") or not outcome.endswith(f"same study: {study}"):
                     problems.append(f"{name}: {who} {kind}: {outcome}")
+        return problems
+
+    problems = _check_films(info, "--dicom-outputs wrote nothing", "DICOM outputs failed", film)
     if not str(info.get("network", "")).startswith("ok"):
         problems.append(f"the DICOM network module: {info.get('network')}")
     if variant == "lite" and info.get("torch_imported"):
