@@ -46,6 +46,10 @@ class ImageShowing(QObject):
         self._worker = worker
         worker.start()
 
+    def close(self) -> None:
+        """Ignore films still decoding: the window is closing."""
+        self._closing = True
+
     def clear(self, message: str = "") -> None:
         self._wanted = None
         self.viewer.set_image(None)

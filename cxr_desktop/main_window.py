@@ -268,7 +268,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event):
         self._closing = True
-        self.opening.close()
+        for adapter in (self.opening, self.showing, self.exports):
+            adapter.close()
         self.classification.stop()
         if not quit_all(15_000):
             logger.warning("some background work was still running at exit")

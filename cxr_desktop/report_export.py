@@ -178,6 +178,10 @@ class PdfExports(QObject):
         self.export: ReportExport | None = None
         self._closing = False
 
+    def close(self) -> None:
+        """Report nothing more: the window is closing."""
+        self._closing = True
+
     def start(self, request: ExportRequest) -> ReportExport:
         export = self.export = ReportExport(self._context_source(), self.view, request, self)
         export.progress.connect(lambda done, total: self.progress.set_progress(done, total))
