@@ -136,11 +136,17 @@ def load(folder: Path, split: str) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--card``, ``--manifest``, ``--other``: what the features are computed from (here and in
+    ``training.scope_heads``, which computes missing features with the same three)."""
     parser.add_argument("--card", type=Path, default=Path("resources/models/efficientnet-lite0.json"))
     parser.add_argument("--manifest", type=Path, default=Path("training/work/curated/split_manifest.csv"))
     parser.add_argument("--other", type=Path, required=True, help="cxr_other's manifest.csv")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_input_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("training/work/scope_features"))
     parser.add_argument("--train-limit", type=int, default=1500)
     parser.add_argument("--threads", type=int, default=1)

@@ -348,9 +348,7 @@ def record(card_path: Path, heads: ScopeHeads, summary: dict) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--card", type=Path, default=Path("resources/models/efficientnet-lite0.json"))
-    parser.add_argument("--manifest", type=Path, default=Path("training/work/curated/split_manifest.csv"))
-    parser.add_argument("--other", type=Path, required=True, help="cxr_other's manifest.csv")
+    scope_features.add_input_arguments(parser)
     parser.add_argument("--features", type=Path, default=Path("training/work/scope_features"))
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--val-flag-rate", type=float, default=0.05)
