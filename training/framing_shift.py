@@ -18,7 +18,8 @@ import numpy as np
 from cxr_engine.pixels.preprocessing import contrast_stretch
 
 from .degradation import cropped, repositioned, with_markers, zoomed_out
-from .processing_shift import shifts_over, whole_film_standardised
+from .processing_shift import shifts_over, shifts_table, whole_film_standardised
+from .report_sections import section_lines
 
 #: Largest share of test calls that any single framing shift may change.
 FRAMING_CHANGE_MARGIN = 0.05
@@ -70,18 +71,10 @@ def check_framing(section: dict | None) -> list[str]:
 
 def framing_lines(section: dict | None, table: Callable) -> list[str]:
     """The report's section (``table`` is the report's markdown table helper)."""
-    from cxr_engine.models.model_card import CLASSES
-
-    lines = ["## Framing-shift test", ""]
-    if not section:
-        return lines + ["Not run (`--no-shift-test`).", ""]
-    lines += ["Each framing was applied with fixed settings to every standardised test image, which was "
-              "contrast-stretched again and classified. A diagnosis does not depend on framing, so the "
-              f"measure is the share of calls that change (allowed: {section['margin']:.2f}). "
-              f"Plain test accuracy {section['plain_accuracy']:.3f}.", ""]
-    lines += table(["shift", "what", "accuracy", "drop", "calls changed", *(f"recall {c}" for c in CLASSES),
-                    "predicted n/p/c"],
-                   [[name, row["description"], row["accuracy"], row["accuracy_drop"], row["changed"],
-                     *(row["recall"][c] for c in CLASSES), "/".join(str(row["predicted"][c]) for c in CLASSES)]
-                    for name, row in section["shifts"].items()])
-    return lines
+    def body(section: dict) -> list[str]:
+        return ["Each framing was applied with fixed settings to every standardised test image, which was "
+                "contrast-stretched again and classified. A diagnosis does not depend on framing, so the "
+                f"measure is the share of calls that change (allowed: {section['margin']:.2f}). "
+                f"Plain test accuracy {section['plain_accuracy']:.3f}.", ""
+                ] + shifts_table(section, table, before_recall=[("calls changed", "changed")])
+    return section_lines("Framing-shift test", section, "Not run (`--no-shift-test`).", body)

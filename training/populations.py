@@ -20,6 +20,7 @@ from cxr_engine.models.model_card import CLASSES
 
 from . import metrics as M
 from .curate import coarse_age
+from .report_sections import section_lines
 
 ADULT_PNEUMONIA_SOURCE = "rsna_pneumonia"
 
@@ -138,16 +139,16 @@ def other_section(rows: Sequence[dict], probabilities: np.ndarray) -> dict:
 
 
 def other_lines(section: dict | None, table: Callable) -> list[str]:
-    lines = ["## Films with other findings (`cxr_other`, never trained)", ""]
-    if not section:
-        return lines + ["Not run (give `--other-manifest`).", ""]
-    lines += ["Radiologists read these as abnormal without pneumonia-like opacity: none of the three answers is "
-              "right. The calls show where the model puts what it does not know "
-              f"({section['n']} films; top probability quartiles "
-              + ", ".join(f"{q:.2f}" for q in section["top_probability_quartiles"]) + ").", ""]
-    body = [["all", section["n"], _counts(section["predicted"])]]
-    body += [[age, sum(c.values()), _counts(c)] for age, c in section["by_age_group"].items()]
-    return lines + table(["age group", "n", "called n/p/c"], body) + [""]
+    def body(section: dict) -> list[str]:
+        rows = [["all", section["n"], _counts(section["predicted"])]]
+        rows += [[age, sum(c.values()), _counts(c)] for age, c in section["by_age_group"].items()]
+        return ["Radiologists read these as abnormal without pneumonia-like opacity: none of the three answers is "
+                "right. The calls show where the model puts what it does not know "
+                f"({section['n']} films; top probability quartiles "
+                + ", ".join(f"{q:.2f}" for q in section["top_probability_quartiles"]) + ").", ""
+                ] + table(["age group", "n", "called n/p/c"], rows) + [""]
+    return section_lines("Films with other findings (`cxr_other`, never trained)", section,
+                         "Not run (give `--other-manifest`).", body)
 
 
 # ----------------------------------------------------------------------------- command line

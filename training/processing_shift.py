@@ -21,6 +21,7 @@ from cxr_engine.models.model_card import CLASSES
 
 from . import metrics as M
 from .degradation import recompressed, resampled, sharpened
+from .report_sections import section_lines
 
 #: Largest accuracy drop under any shift that still counts as "reads the disease, not the processing".
 SHIFT_MARGIN = 0.05
@@ -117,18 +118,24 @@ def check_shifts(section: dict | None) -> list[str]:
 
 def shift_lines(section: dict | None, table: Callable) -> list[str]:
     """The report's section (``table`` is the report's markdown table helper)."""
-    lines = ["## Processing-shift test", ""]
-    if not section:
-        return lines + ["Not run (`--no-shift-test`).", ""]
-    lines += ["Each shift was applied with fixed settings to every standardised test image, which then went "
-              "through `Classifier.predict` again. Sources differ in exactly these respects, so a model that "
-              "loses accuracy here reads how an image was made rather than the lungs. The settings lie inside "
-              "the training's `AcquisitionShift` ranges: this shows whether that invariance was learned. "
-              f"Plain test accuracy {section['plain_accuracy']:.3f}; allowed drop {section['margin']:.2f}.", ""]
-    lines += table(["shift", "what", "accuracy", "drop", "macro-F1", *(f"recall {c}" for c in CLASSES),
-                    "predictions changed", "predicted n/p/c"],
-                   [[name, row["description"], row["accuracy"], row["accuracy_drop"], row["macro_f1"],
-                     *(row["recall"][c] for c in CLASSES), row["changed"],
-                     "/".join(str(row["predicted"][c]) for c in CLASSES)]
-                    for name, row in section["shifts"].items()])
-    return lines
+    def body(section: dict) -> list[str]:
+        return ["Each shift was applied with fixed settings to every standardised test image, which then went "
+                "through `Classifier.predict` again. Sources differ in exactly these respects, so a model that "
+                "loses accuracy here reads how an image was made rather than the lungs. The settings lie inside "
+                "the training's `AcquisitionShift` ranges: this shows whether that invariance was learned. "
+                f"Plain test accuracy {section['plain_accuracy']:.3f}; allowed drop {section['margin']:.2f}.", ""
+                ] + shifts_table(section, table, before_recall=[("macro-F1", "macro_f1")],
+                                 after_recall=[("predictions changed", "changed")])
+    return section_lines("Processing-shift test", section, "Not run (`--no-shift-test`).", body)
+
+
+def shifts_table(section: dict, table: Callable, before_recall: Sequence[tuple[str, str]],
+                 after_recall: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """One row per shift of ``section``: name, description, accuracy, drop, the ``(header, key)`` measures of
+    ``before_recall``, each class's recall, those of ``after_recall``, the predicted counts (n/p/c)."""
+    header = ["shift", "what", "accuracy", "drop", *(h for h, _ in before_recall), *(f"recall {c}" for c in CLASSES),
+              *(h for h, _ in after_recall), "predicted n/p/c"]
+    return table(header, [[name, row["description"], row["accuracy"], row["accuracy_drop"],
+                           *(row[key] for _, key in before_recall), *(row["recall"][c] for c in CLASSES),
+                           *(row[key] for _, key in after_recall), "/".join(str(row["predicted"][c]) for c in CLASSES)]
+                          for name, row in section["shifts"].items()])
