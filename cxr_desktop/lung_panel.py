@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QTool
 from cxr_engine.models.cardiothoracic import projection, projection_note, projection_text
 
 from .lung_controller import LungFieldsController
+from .text_label import text_label
 
 WARNING_STYLE = "color:#ffb347;"
 RATIO_STYLE = "font-size:15pt; font-weight:bold;"
@@ -29,18 +30,14 @@ class LungPanel(QGroupBox):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
-        self.status_label = QLabel()
-        self.status_label.setWordWrap(True)
+        self.status_label = text_label()
         layout.addWidget(self.status_label)
         self.ratio_label = QLabel()
         self.ratio_label.setStyleSheet(RATIO_STYLE)
         layout.addWidget(self.ratio_label)
-        self.detail_label = QLabel()
-        self.detail_label.setWordWrap(True)
-        self.detail_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail_label = text_label(selectable=True)
         layout.addWidget(self.detail_label)
-        self.note_label = QLabel()
-        self.note_label.setWordWrap(True)
+        self.note_label = text_label()
         layout.addWidget(self.note_label)
         self.reset_button = QPushButton("Reset lines to the proposal")
         self.reset_button.clicked.connect(lungs.reset_ctr)

@@ -30,6 +30,7 @@ from cxr_engine.pixels.overlay import OUTLINE_LEVEL
 from .color_bar import ColorBar
 from .limits_panel import LimitsPanel
 from .result_model import CLASSIFYING, DONE, NO_MODEL, ResultModel
+from .text_label import text_label
 from .viewer_model import HEATMAP_COLOUR, HEATMAP_OUTLINE, ViewerModel
 
 NOTICE_STYLE = "background:#5a4300; color:#ffe9a8; border:1px solid #a07800; border-radius:3px; padding:4px;"
@@ -60,14 +61,11 @@ class ResultPanel(QWidget):
         box = QVBoxLayout(classification)
         self.top_label = QLabel()
         self.top_label.setStyleSheet(TOP_STYLE)
-        self.status_label = QLabel()
-        self.status_label.setWordWrap(True)
+        self.status_label = text_label()
         box.addWidget(self.top_label)
         box.addWidget(self.status_label)
-        self.scope_banner = QLabel()
+        self.scope_banner = text_label(style=SCOPE_STYLE)
         self.scope_banner.setObjectName("scopeBanner")
-        self.scope_banner.setWordWrap(True)
-        self.scope_banner.setStyleSheet(SCOPE_STYLE)
         self.scope_banner.setVisible(False)
         box.addWidget(self.scope_banner)
         self.correct_button = QPushButton("View corrected and reclassify")
@@ -80,17 +78,11 @@ class ResultPanel(QWidget):
         self.bars_box.setColumnStretch(1, 1)
         box.addLayout(self.bars_box)
         self.bars: dict[str, ProbabilityRow] = {}
-        self.model_label = QLabel()
-        self.model_label.setWordWrap(True)
-        self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.model_label = text_label(selectable=True)
         box.addWidget(self.model_label)
-        self.warnings_label = QLabel()
-        self.warnings_label.setWordWrap(True)
-        self.warnings_label.setStyleSheet("color:#ffb347;")
+        self.warnings_label = text_label(style="color:#ffb347;")
         box.addWidget(self.warnings_label)
-        self.notice = QLabel(INTENDED_USE)  # the card's own intended use once a model is chosen
-        self.notice.setWordWrap(True)
-        self.notice.setStyleSheet(NOTICE_STYLE)
+        self.notice = text_label(INTENDED_USE, style=NOTICE_STYLE)  # the card's own intended use once a model is chosen
         box.addWidget(self.notice)
         layout.addWidget(classification)
         self.limits = LimitsPanel(result)
@@ -120,9 +112,7 @@ class ResultPanel(QWidget):
         form.addRow("Style", self.cam_style)
         self.legend = ColorBar()
         form.addRow(self.legend)
-        self.cam_note = QLabel()
-        self.cam_note.setWordWrap(True)
-        self.cam_note.setStyleSheet("color:palette(mid);")
+        self.cam_note = text_label(style="color:palette(mid);")
         form.addRow(self.cam_note)
         layout.addWidget(cam)
         layout.addStretch(1)
