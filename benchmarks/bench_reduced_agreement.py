@@ -18,18 +18,16 @@ probability, and the reduction factors seen:
 from __future__ import annotations
 
 import argparse
-import csv
 import io
-import json
 import logging
-import random
 import time
 from pathlib import Path
 
 import numpy as np
 
+from .agreement import SHARED, compare_groups, sample_test_split, source_file, write_rows
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,20 +58,9 @@ def main(argv: list[str] | None = None) -> int:
         j2k, jpeg = make_reencodings(args.manifest, args.n, args.long_side, args.work, args.seed)
         groups[f"test split as 12-bit J2K lossless, {args.long_side} px"] = j2k
         groups[f"test split as 8-bit JPEG q90, {args.long_side} px"] = jpeg
-    rows, summary = [], {}
-    for name, paths in groups.items():
-        results = [compare(path, classifier) for path in paths]
-        rows += [{"group": name, **r} for r in results]
-        summary[name] = summarise(results)
-        print(f"{name}: {json.dumps(summary[name])}", flush=True)
-    everything = [r for r in rows]
-    summary["all"] = summarise(everything)
-    print(f"all: {json.dumps(summary['all'])}")
+    rows, _ = compare_groups(groups, lambda path: compare(path, classifier), summarise)
     if args.out:
-        with open(args.out, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        write_rows(args.out, rows)
     return 0
 
 
@@ -110,21 +97,13 @@ def summarise(results: list[dict]) -> dict:
 
 def make_reencodings(manifest: Path, n: int, long_side: int, work: Path, seed: int) -> tuple[list[Path], list[Path]]:
     """(J2K files, JPEG files) for ``n`` seeded test-split images, written once into ``work``."""
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        test = [row for row in csv.DictReader(handle) if row["split"] == "test"]
-    rng = random.Random(seed)
-    by_label: dict[str, list[dict]] = {}
-    for row in sorted(test, key=lambda r: r["id"]):
-        by_label.setdefault(row["label"], []).append(row)
-    chosen = []
-    for label in sorted(by_label):
-        chosen += rng.sample(by_label[label], min(len(by_label[label]), n // len(by_label)))
+    chosen = sample_test_split(manifest, n, seed)
     j2k_dir, jpeg_dir = work / f"j2k_{long_side}", work / f"jpeg_{long_side}"
     j2k_dir.mkdir(parents=True, exist_ok=True)
     jpeg_dir.mkdir(parents=True, exist_ok=True)
     j2k, jpeg = [], []
     for row in chosen:
-        source = Path(row["path"]) if row.get("path") else SHARED / "cxr3" / row["file"]
+        source = source_file(row)
         j2k.append(j2k_dir / f"{row['label']}_{row['id']}.dcm")
         jpeg.append(jpeg_dir / f"{row['label']}_{row['id']}.dcm")
         if not (j2k[-1].exists() and jpeg[-1].exists()):

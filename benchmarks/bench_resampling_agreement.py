@@ -17,10 +17,8 @@ Needs OpenCV (``opencv-python-headless``, the ``train`` extra) for the reference
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
-import random
 import time
 from contextlib import contextmanager
 from dataclasses import replace
@@ -28,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .agreement import SHARED, compare_groups, sample_test_split, source_file, write_rows
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
 #: Modules that import the resize functions by name, where the OpenCV reference is put for the second pass.
 USERS = ("cxr_engine.pixels.preprocessing", "cxr_engine.models.classifier", "cxr_engine.models.lung_fields")
 
@@ -57,20 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.n > 0 and args.manifest.exists():
         groups[f"test split enlarged to {args.long_side} px"] = enlarged_test_films(args.manifest, args.n,
                                                                                     args.long_side, args.seed)
-    rows, summary = [], {}
-    for name, images in groups.items():
-        results = [compare(image, classifier) for image in images]
-        rows += [{"group": name, **r} for r in results]
-        summary[name] = summarise(results)
-        print(f"{name}: {json.dumps(summary[name])}", flush=True)
-    summary["all"] = summarise(rows)
-    print(f"all: {json.dumps(summary['all'])}")
+    rows, _ = compare_groups(groups, lambda image: compare(image, classifier), summarise)
     print(f"resize of one film to the model input, median ms: {json.dumps(resize_times(groups))}")
-    if args.out and rows:
-        with open(args.out, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    if args.out:
+        write_rows(args.out, rows)
     return 0
 
 
@@ -150,22 +139,15 @@ def enlarged_test_films(manifest: Path, n: int, long_side: int, seed: int) -> li
 
     from cxr_engine import read_image
 
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        test = [row for row in csv.DictReader(handle) if row["split"] == "test"]
-    by_label: dict[str, list[dict]] = {}
-    for row in sorted(test, key=lambda r: r["id"]):
-        by_label.setdefault(row["label"], []).append(row)
-    rng = random.Random(seed)
     films = []
-    for label in sorted(by_label):
-        for row in rng.sample(by_label[label], min(len(by_label[label]), n // len(by_label))):
-            image = read_image(Path(row["path"]) if row.get("path") else SHARED / "cxr3" / row["file"])
-            rows, cols = image.shape
-            scale = long_side / max(rows, cols)
-            size = (max(1, round(cols * scale * 0.93)), max(1, round(rows * scale)))
-            grey = cv2.resize(image.stored.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
-            stored = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
-            films.append(replace(image, stored=stored, modality=stored, padding=None))
+    for row in sample_test_split(manifest, n, seed):
+        image = read_image(source_file(row))
+        rows, cols = image.shape
+        scale = long_side / max(rows, cols)
+        size = (max(1, round(cols * scale * 0.93)), max(1, round(rows * scale)))
+        grey = cv2.resize(image.stored.astype(np.float32), size, interpolation=cv2.INTER_CUBIC)
+        stored = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+        films.append(replace(image, stored=stored, modality=stored, padding=None))
     return films
 
 
