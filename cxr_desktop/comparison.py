@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from cxr_engine.display_text import format_date
 from cxr_engine.pixels.windowing import LINEAR, Window
 
+from .formatting import cannot_display_text, failure_reason
 from .image_jobs import LoadedImage
 from .image_scene import ImageScene
 from .image_view import ImageView
@@ -134,10 +135,10 @@ class Viewport(QObject):
 
     @while_alive
     def _on_failed(self, path: Path, exc: Exception) -> None:
-        reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
         if path == self.path:
+            reason = failure_reason(exc)
             self.model.set_image(None)
-            self.view.set_message(f"This file cannot be displayed:\n{reason}")
+            self.view.set_message(cannot_display_text(reason))
             self.failed.emit(path, reason)
 
     def _display(self, loaded: LoadedImage) -> None:

@@ -15,6 +15,17 @@ def voi_text(voi: Window | VoiLut) -> str:
     return f"C {voi.center:.6g} W {voi.width:.6g}"
 
 
+def failure_reason(exc: BaseException) -> str:
+    """What the reader is told about a failed job: the engine error's ``reason`` (the file's problem in
+    words, e.g. ``FileError``), else the exception's type and message."""
+    return getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+
+
+def cannot_display_text(reason: str) -> str:
+    """The viewport's message for a file that could not be decoded."""
+    return f"This file cannot be displayed:\n{reason}"
+
+
 def heatmap_caption(target_class: str, probability: float) -> str:
     """``Heat-map: COVID-19 98.8 %``: the class a heat-map shows evidence for and the model's
     probability of it, shown in the corner of each viewport (``""`` without a class)."""

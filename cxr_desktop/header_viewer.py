@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from cxr_engine.reading.dicom_header import HeaderElement, filter_elements, read_header
 
+from .formatting import failure_reason
 from .workers import Worker, create_worker, while_alive
 
 COLUMNS = ("Tag", "Name", "VR", "Value")
@@ -101,7 +102,7 @@ class HeaderViewer(QDialog):
     def _on_failed(self, path: Path, exc: Exception) -> None:
         if path != self.path:
             return
-        reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+        reason = failure_reason(exc)
         self.status.setText(f"{path.name}: {reason}")
         self.failed.emit(path, reason)
 

@@ -9,6 +9,7 @@ from PySide6.QtCore import QObject, Signal
 from cxr_engine.models.suitability import image_warnings
 
 from .controllers.workspace import StudyWorkspace
+from .formatting import cannot_display_text, failure_reason
 from .image_jobs import LoadedImage
 from .workers import Worker, create_worker, while_alive
 
@@ -77,12 +78,12 @@ class ImageShowing(QObject):
 
     @while_alive
     def _on_failed(self, path: Path, exc: Exception) -> None:
-        reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+        reason = failure_reason(exc)
         self.problem.emit(path, reason)
         if path == self._wanted:
             self.viewer.set_image(None)
             self.result.set_image(())
-            self.view.set_message(f"This file cannot be displayed:\n{reason}")
+            self.view.set_message(cannot_display_text(reason))
             self.imageFailed.emit(path, reason)
 
     def _display(self, loaded: LoadedImage) -> None:

@@ -12,6 +12,7 @@ from cxr_engine import ModelCard
 
 from .controllers import classification as jobs
 from .controllers.results import ClassificationResults
+from .formatting import failure_reason
 from .workers import Worker, create_worker, while_alive
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class ClassifierService(QObject):
 
     @while_alive
     def _on_cam_failed(self, path: Path, exc: Exception) -> None:
-        self.camFailed.emit(path, _reason(exc))
+        self.camFailed.emit(path, failure_reason(exc))
 
     @while_alive
     def _on_cam(self, path: Path, target_class: str, cam) -> None:
@@ -120,7 +121,3 @@ class ClassifierService(QObject):
         _, _, path, prediction, _ = value
         if prediction is not None:
             self.results.add_prediction(Path(path), prediction)
-
-
-def _reason(exc: Exception) -> str:
-    return getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"

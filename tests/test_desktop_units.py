@@ -228,3 +228,17 @@ def test_heatmap_layer_has_the_engine_colours_and_the_fade_alpha():
         rgba = heatmap_rgba(heat, probability)
         assert rgba.flags.c_contiguous and rgba.dtype == np.uint8
         np.testing.assert_array_equal(rgba, want)
+
+
+def test_a_failure_reads_as_the_files_reason_else_the_exceptions_type_and_message(tmp_path):
+    from cxr_desktop.formatting import cannot_display_text, failure_reason
+    from cxr_engine import read_image
+    from cxr_engine.errors import FileError
+
+    broken = tmp_path / "broken.dcm"
+    broken.write_bytes(b"not a DICOM file at all")
+    with pytest.raises(FileError) as caught:
+        read_image(broken)
+    assert failure_reason(caught.value) == caught.value.reason and "broken.dcm" not in caught.value.reason
+    assert failure_reason(MemoryError("out of memory")) == "MemoryError: out of memory"
+    assert cannot_display_text("truncated") == "This file cannot be displayed:\ntruncated"
