@@ -2,13 +2,27 @@
 groups of films that prints each group's summary, and the per-film CSV."""
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import random
 from pathlib import Path
 from typing import Callable, Iterable
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def add_film_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every agreement benchmark takes: the split manifest, the real DICOM folders, the
+    model, the per-film CSV and the sample's seed."""
+    parser.add_argument("--manifest", type=Path, default=REPO / "training/work/curated/split_manifest.csv",
+                        help="split manifest whose test rows are sampled")
+    parser.add_argument("--dicom", type=Path, nargs="*", default=[SHARED / "dicom", SHARED / "dicom_rsna"],
+                        help="folders of real DICOM films, each classified as a group")
+    parser.add_argument("--model", default=None, help="model name or card (default: the default bundled model)")
+    parser.add_argument("--out", type=Path, help="write the per-film results as CSV here")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the test-split sample")
 
 
 def sample_test_split(manifest: Path, n: int, seed: int) -> list[dict]:

@@ -25,22 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .agreement import SHARED, compare_groups, sample_test_split, source_file, write_rows
+from .agreement import add_film_arguments, compare_groups, sample_test_split, source_file, write_rows
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_reduced_agreement", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--manifest", type=Path, default=REPO / "training/work/curated/split_manifest.csv",
-                        help="split manifest whose test rows are re-encoded")
     parser.add_argument("-n", type=int, default=300, help="test-split images to re-encode (same number per class; seeded)")
     parser.add_argument("--long-side", type=int, default=2048, help="long side of the re-encoded films, pixels")
     parser.add_argument("--work", type=Path, default=Path("/tmp/cxr-reduced-agreement"), help="where the re-encodings go")
-    parser.add_argument("--dicom", type=Path, nargs="*", default=[SHARED / "dicom", SHARED / "dicom_rsna"])
-    parser.add_argument("--model", default=None, help="model name or card (default: the default bundled model)")
-    parser.add_argument("--out", type=Path, help="write the per-film results as CSV here")
-    parser.add_argument("--seed", type=int, default=0)
+    add_film_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 

@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .agreement import SHARED, compare_groups, sample_test_split, source_file, write_rows
+from .agreement import add_film_arguments, compare_groups, sample_test_split, source_file, write_rows
 
-REPO = Path(__file__).resolve().parents[1]
 #: Modules that import the resize functions by name, where the OpenCV reference is put for the second pass.
 USERS = ("cxr_engine.pixels.preprocessing", "cxr_engine.models.classifier", "cxr_engine.models.lung_fields")
 
@@ -36,13 +35,9 @@ USERS = ("cxr_engine.pixels.preprocessing", "cxr_engine.models.classifier", "cxr
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_resampling_agreement",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--manifest", type=Path, default=REPO / "training/work/curated/split_manifest.csv")
     parser.add_argument("-n", type=int, default=300, help="test-split images (same number per class; seeded)")
     parser.add_argument("--long-side", type=int, default=2021, help="long side of the enlarged test images, pixels")
-    parser.add_argument("--dicom", type=Path, nargs="*", default=[SHARED / "dicom", SHARED / "dicom_rsna"])
-    parser.add_argument("--model", default=None, help="model name or card (default: the default bundled model)")
-    parser.add_argument("--out", type=Path, help="write the per-film results as CSV here")
-    parser.add_argument("--seed", type=int, default=0)
+    add_film_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
