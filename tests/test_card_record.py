@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from cxr_engine.models.lung_fields import LungModelCard
-from cxr_engine.models.model_card import CardRecord, ModelCard
+from cxr_engine.errors import ModelError
+from cxr_engine.models.model_card import CardRecord, ModelCard, NetworkCard
 
 RECORD = ["training_data", "test_metrics", "validation_metrics", "licence", "intended_use", "notes",
           "created_by_command"]
@@ -35,3 +36,18 @@ def test_the_record_is_keyword_only_and_declared_once():
     for card in (ModelCard, LungModelCard):
         assert issubclass(card, CardRecord)
         assert not any(name in vars(card).get("__annotations__", {}) for name in RECORD)
+
+
+NETWORK = ["name", "architecture", "input_size", "in_chans", "mean", "std", "preprocessing_version",
+           "weights_file", "weights_sha256"]
+
+
+def test_the_network_and_its_input_are_declared_once_and_checked_alike():
+    for card in (ModelCard, LungModelCard):
+        assert issubclass(card, NetworkCard)
+        assert not any(name in vars(card).get("__annotations__", {}) for name in NETWORK)
+        assert all(name in card.REQUIRED for name in NETWORK if name != "architecture")
+    lung = LungModelCard.named(None, "lung-unet", "lung model")
+    lung.std = lung.std[:1] if len(lung.std) > 1 else lung.std * 2
+    with pytest.raises(ModelError, match="mean/std must have"):
+        lung.check_input(lung.path)

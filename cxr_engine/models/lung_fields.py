@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..pixels.resampling import resize_bilinear
-from .model_card import CardRecord
+from .model_card import NetworkCard
 from .weights import verified_bytes
 
 logger = logging.getLogger(__name__)
@@ -47,18 +47,10 @@ MAX_STRAY_SHARE = 0.25
 
 
 @dataclass
-class LungModelCard(CardRecord):
-    """What the lung model is, where its files are and how well it segments (JSON beside the files)."""
+class LungModelCard(NetworkCard):
+    """What the lung model is, where its files are and how well it segments (JSON beside the files);
+    ``weights_file`` is the safetensors weights (torch path)."""
 
-    name: str
-    architecture: str
-    input_size: int
-    in_chans: int
-    mean: list[float]
-    std: list[float]
-    preprocessing_version: str
-    weights_file: str
-    weights_sha256: str
     onnx_file: str
     onnx_sha256: str
     task: str = TASK
@@ -69,11 +61,6 @@ class LungModelCard(CardRecord):
 
     REQUIRED = ("name", "input_size", "in_chans", "mean", "std", "preprocessing_version",
                 "weights_file", "weights_sha256", "onnx_file", "onnx_sha256")
-
-    @property
-    def weights_path(self) -> Path:
-        """The safetensors weights (torch path), relative to the card's folder."""
-        return self.beside(self.weights_file)
 
     @property
     def onnx_path(self) -> Path:
@@ -89,8 +76,7 @@ class LungModelCard(CardRecord):
         if not isinstance(data, dict) or data.get("task") != TASK:
             raise ModelError(f"{path}: not a segmentation model card (task is not {TASK!r})")
         card = cls.from_json_data(data, path)
-        if len(card.mean) != card.in_chans or len(card.std) != card.in_chans:
-            raise ModelError(f"{path}: mean/std must have {card.in_chans} values")
+        card.check_input(path)
         return card
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 from ..errors import ModelError
 from ..pixels.preprocessing import check_preprocessing_version
@@ -97,16 +98,22 @@ class CardRecord(CardFile):
         data.pop("path")
         record = [f.name for f in fields(CardRecord) if f.name != "path"]
         ordered = {k: v for k, v in data.items() if k not in record} | {k: data[k] for k in record}
-        return json.dumps(ordered, indent=2) + "\n"
+        return json.dumps(self._ordered_model_keys(ordered), indent=2) + "\n"
+
+    def _ordered_model_keys(self, data: dict) -> dict:
+        return data
 
 
 @dataclass
-class ModelCard(CardRecord):
-    """Everything needed to rebuild, verify and honestly present one set of weights."""
+class NetworkCard(CardRecord):
+    """What a network's card (the classifier's :class:`ModelCard`, the lung model's
+    ``lung_fields.LungModelCard``) says of the network: its name and architecture, the input it expects
+    (side ``input_size`` in pixels, ``in_chans`` channels, per-channel ``mean``/``std`` of the [0, 1]
+    input, the ``cxr_engine.pixels.preprocessing`` version: timm's data config) and its weights file
+    with that file's SHA-256 (checked before loading)."""
 
     name: str
     architecture: str
-    classes: list[str]
     input_size: int
     in_chans: int
     mean: list[float]
@@ -114,6 +121,33 @@ class ModelCard(CardRecord):
     preprocessing_version: str
     weights_file: str
     weights_sha256: str
+
+    #: The card's own fields that its JSON holds between ``architecture`` and ``input_size``.
+    WRITTEN_BEFORE_INPUT: ClassVar[tuple[str, ...]] = ()
+
+    def _ordered_model_keys(self, data: dict) -> dict:
+        keys = list(data)
+        for offset, name in enumerate(self.WRITTEN_BEFORE_INPUT):
+            keys.remove(name)
+            keys.insert(keys.index("architecture") + 1 + offset, name)
+        return {k: data[k] for k in keys}
+
+    @property
+    def weights_path(self) -> Path:
+        """The weights file, relative to the card's folder."""
+        return self.beside(self.weights_file)
+
+    def check_input(self, where) -> None:
+        """``ModelError`` naming ``where`` when ``mean`` or ``std`` has not ``in_chans`` values."""
+        if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
+            raise ModelError(f"{where}: mean/std must have {self.in_chans} values")
+
+
+@dataclass
+class ModelCard(NetworkCard):
+    """Everything needed to rebuild, verify and honestly present one set of weights."""
+
+    classes: list[str]
     weights_dtype: str = "float32"
     onnx_file: str = ""  # the same network exported for ONNX Runtime (training.export_onnx); optional
     onnx_sha256: str = ""
@@ -122,11 +156,7 @@ class ModelCard(CardRecord):
 
     REQUIRED = ("name", "architecture", "classes", "input_size", "in_chans", "mean", "std",
                 "preprocessing_version", "weights_file", "weights_sha256")
-
-    @property
-    def weights_path(self) -> Path:
-        """The weights file, relative to the card's folder."""
-        return self.beside(self.weights_file)
+    WRITTEN_BEFORE_INPUT = ("classes",)
 
     @property
     def onnx_path(self) -> Path | None:
@@ -163,8 +193,7 @@ class ModelCard(CardRecord):
             get_architecture(self.architecture)
         except KeyError as exc:
             raise ModelError(f"{where}: {exc.args[0]}") from None
-        if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
-            raise ModelError(f"{where}: mean/std must have {self.in_chans} values")
+        self.check_input(where)
         if not self.classes or len(set(self.classes)) != len(self.classes):
             raise ModelError(f"{where}: classes must be a non-empty list of unique names")
         if self.temperature <= 0:
