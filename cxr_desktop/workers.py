@@ -46,8 +46,8 @@ class WorkerSignals(QObject):
 class Worker:
     """What the app adds to superqt's ``GeneratorWorker`` and ``FunctionWorker`` (every worker here is
     both one of those and a ``Worker``): a start in the pool now (not at the next event loop turn, so
-    ``quit_all`` at exit finds every worker), ``when_finished``, and the thread's warnings and errors
-    in the log."""
+    ``quit_all`` at exit finds every worker), ``when_finished``, the thread's errors in the log, and a
+    ``run`` that leaves the process-wide warnings filters alone."""
 
     def _set_up(self, func: Callable[..., Any]) -> None:
         self.signals = WorkerSignals()
@@ -55,7 +55,6 @@ class Worker:
         self.done = False  # set on the GUI thread once ``finished`` was delivered there
         self._when_finished: list[Callable[[], None]] = []
         self.signals.finished.connect(self._on_finished)
-        self.signals.warned.connect(_log_warning)
         self.signals.errored.connect(lambda exc: logger.debug("worker %s failed", self.name, exc_info=exc))
 
     def start(self, pool: QThreadPool | None = None) -> "Worker":
@@ -74,6 +73,25 @@ class Worker:
             callback()
         else:
             self._when_finished.append(callback)
+
+    def run(self) -> None:
+        """superqt's ``WorkerBase.run`` without its ``warnings.catch_warnings()``: that context manager is
+        not thread-safe (Python's ``warnings`` docs), and with two workers running at once it can leave
+        ``warnings.showwarning`` pointing at a finished worker's signals, so a later warning on any thread
+        emits on a deleted QObject and the process crashes. Warnings stay with the ``logging`` setup."""
+        self.started.emit()
+        self._running = True
+        try:
+            result = self.work()
+            if isinstance(result, Exception):
+                raise result
+            if not self.abort_requested:
+                self.returned.emit(result)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes ``errored``, never a dead thread
+            self.errored.emit(exc)
+        self._running = False
+        self.finished.emit()
+        self._finished.emit(self)
 
     def _on_finished(self) -> None:  # on the GUI thread
         _ACTIVE.discard(self)
@@ -108,14 +126,6 @@ def _worker_classes() -> tuple[type, type]:
             self.cancel_requested = True
 
     return GeneratorJob, FunctionJob
-
-
-def _log_warning(showwarning_args: tuple) -> None:
-    """A warning superqt caught while a worker ran, logged (not issued again: while any worker runs,
-    superqt's ``catch_warnings`` routes every thread's warnings to it, so a warning issued here would
-    come straight back)."""
-    message, category, filename, lineno = showwarning_args[:4]
-    logger.debug("%s:%s: %s: %s", filename, lineno, category.__name__, message)
 
 
 def while_alive(method):

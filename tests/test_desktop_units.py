@@ -173,6 +173,33 @@ class TestWorkers:
             worker.start()
         assert [type(e) for e in errors] == [OSError]
 
+    def test_overlapping_workers_leave_the_warnings_hook_alone(self, qtbot):
+        """Two workers that overlap and end in start order: superqt's own ``run`` swaps
+        ``warnings.showwarning`` per worker with a non-thread-safe ``catch_warnings``, which left the
+        first worker's hook installed for good (a later warning then emitted on a deleted object)."""
+        import threading
+        import warnings
+
+        original = warnings.showwarning
+        running = [threading.Event(), threading.Event()]
+        may_end = [threading.Event(), threading.Event()]
+
+        def job(i):
+            running[i].set()
+            may_end[i].wait(5)
+            return i
+
+        first, second = create_worker(job, 0), create_worker(job, 1)
+        first.start()
+        assert running[0].wait(5)
+        second.start()
+        assert running[1].wait(5)
+        may_end[0].set()
+        qtbot.waitUntil(lambda: first.done, timeout=5000)
+        may_end[1].set()
+        qtbot.waitUntil(lambda: second.done, timeout=5000)
+        assert warnings.showwarning is original
+
     def test_generator_worker_yields_and_can_be_cancelled(self, qtbot):
         seen = []
 
