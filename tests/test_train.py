@@ -403,7 +403,9 @@ class TestGpuScript:
     def test_dry_run_without_loso_twins(self, tmp_path):
         result = self.run_script(str(tmp_path / "gpu"), DRY_RUN="1", LOSO_SOURCE="")
         assert result.returncode == 0, result.stderr
-        assert "loso_manifest" not in result.stdout and result.stdout.count("training.train") == 2
+        # Without curated manifests (a clean clone) the script makes them, loso_manifest included; no twin
+        # manifest excludes a source.
+        assert "--exclude-source" not in result.stdout and result.stdout.count("training.train") == 2
 
     def test_dry_run_recipe_teacher_and_resume(self, tmp_path):
         out = tmp_path / "gpu"
