@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,13 @@ def dicom_dir() -> Path:
 @pytest.fixture(scope="session")
 def cxr3_dir() -> Path:
     return _need(SHARED_DATA / "cxr3")
+
+
+def film_folder(tmp_path: Path, dicom_dir: Path, names) -> Path:
+    """``tmp_path/films`` holding copies of the real DICOM files ``names`` and one damaged file."""
+    folder = tmp_path / "films"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(dicom_dir / name, folder / name)
+    (folder / "damaged.dcm").write_bytes(b"DICM" * 40)
+    return folder

@@ -2,7 +2,6 @@
 cache, the one owner of classification results, and what a PDF export gathers. Real films; no Qt."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -18,6 +17,8 @@ from cxr_engine import read_image
 from cxr_engine.models.classifier import HeatmapResult, Prediction
 from cxr_engine.reading.decode_cache import CachedDecoder
 from cxr_engine.reading.reduced_decode import DecodeRequest
+
+from conftest import film_folder
 
 FILMS = ["966_fixed.dcm", "RG1_J2KI.dcm"]
 CLASSES = ("Normal", "Pneumonia", "COVID-19")
@@ -38,12 +39,7 @@ class CountingPool:
 
 @pytest.fixture()
 def films(tmp_path, dicom_dir) -> Path:
-    folder = tmp_path / "films"
-    folder.mkdir()
-    for name in FILMS:
-        shutil.copy(dicom_dir / name, folder / name)
-    (folder / "damaged.dcm").write_bytes(b"DICM" * 40)
-    return folder
+    return film_folder(tmp_path, dicom_dir, FILMS)
 
 
 def prediction(p_normal: float) -> Prediction:

@@ -3,7 +3,6 @@
 (cxr_desktop.image_jobs.shared_decoder, behind cxr_desktop.controllers.workspace.StudyWorkspace)."""
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from cxr_desktop.settings import SETTINGS_ENV, AppSettings  # noqa: E402
 
 from cxr_engine.reading.reduced_decode import DecodeRequest  # noqa: E402
 
+from conftest import film_folder  # noqa: E402
 from model_factory import BUNDLED_CARD  # noqa: E402
 
 WAIT_MS = 120_000
@@ -30,12 +30,7 @@ FILMS = ["966_fixed.dcm", "RG1_J2KI.dcm", "Fake_MONOHR1.dcm", "CR-MONO1-10-chest
 
 @pytest.fixture()
 def films(tmp_path, dicom_dir) -> Path:
-    folder = tmp_path / "films"
-    folder.mkdir()
-    for name in FILMS:
-        shutil.copy(dicom_dir / name, folder / name)
-    (folder / "damaged.dcm").write_bytes(b"DICM" * 40)
-    return folder
+    return film_folder(tmp_path, dicom_dir, FILMS)
 
 
 class CountingPool:
