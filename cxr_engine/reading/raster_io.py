@@ -1,6 +1,7 @@
 """Read PNG / JPEG radiographs into a ``CxrImage`` (greyscale, values kept as stored)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,6 @@ def read_raster(path: str | Path, max_pixels: int | None = None) -> CxrImage:
     stored on its side reads upright. 8-bit files get the identity window (0 → black,
     255 → white); 16-bit files their full range.
     """
-    import cv2
-
     from .dicom_io import MAX_PIXELS
 
     path = Path(path)
@@ -41,18 +40,12 @@ def read_raster(path: str | Path, max_pixels: int | None = None) -> CxrImage:
     if data.size == 0:
         raise ImageReadError(path, "empty file")
     orientation = _check_header_size(path, data, max_pixels or MAX_PIXELS)
-    # IMREAD_UNCHANGED keeps 16-bit PNGs but ignores EXIF, so the orientation is applied below.
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ImageReadError(path, "not a decodable PNG or JPEG image (corrupt or truncated)")
+    image, warnings = _decode(path, data.tobytes())
     image = np.ascontiguousarray(apply_exif_orientation(image, orientation))
-    warnings = []
     if image.ndim == 3:
-        channels = image.shape[2]
-        code = cv2.COLOR_BGRA2GRAY if channels == 4 else cv2.COLOR_BGR2GRAY
-        if not _is_grey(image[..., :3]):
+        if not _is_grey(image):
             warnings.append("colour image converted to greyscale")
-        image = cv2.cvtColor(image, code)
+        image = rgb_to_grey(image)
     if image.dtype not in (np.uint8, np.uint16):
         raise UnsupportedImageError(path, f"unsupported pixel type {image.dtype}")
     bits = 8 if image.dtype == np.uint8 else 16
@@ -69,8 +62,59 @@ def read_raster(path: str | Path, max_pixels: int | None = None) -> CxrImage:
     )
 
 
-def _is_grey(bgr: np.ndarray) -> bool:
-    return bool(np.array_equal(bgr[..., 0], bgr[..., 1]) and np.array_equal(bgr[..., 1], bgr[..., 2]))
+def _decode(path: Path, data: bytes) -> tuple[np.ndarray, list[str]]:
+    """The stored pixels (Pillow): uint8 or uint16 (H, W) for grey files, uint8 (H, W, 3) RGB for
+    colour, palette and CMYK files; alpha is dropped (a radiograph has none to show). 1-, 2- and
+    4-bit grey PNGs are scaled to 0–255 (as libpng's expansion does), 16-bit grey PNGs keep their
+    values. Pillow reads 16-bit colour PNGs at 8 bits per channel, which is said in a warning."""
+    from PIL import Image
+
+    warnings: list[str] = []
+    try:
+        with Image.open(io.BytesIO(data)) as decoded:
+            decoded.load()
+            mode = decoded.mode
+            if mode.startswith("I;16"):
+                image = np.asarray(decoded).astype(np.uint16)
+            elif mode == "I":  # a 16-bit grey PNG in older Pillow releases
+                image = np.asarray(decoded)
+                if image.size and (image.min() < 0 or image.max() > 65535):
+                    raise UnsupportedImageError(path, f"unsupported pixel type {image.dtype}")
+                image = image.astype(np.uint16)
+            elif mode in ("L", "1"):
+                image = np.asarray(decoded.convert("L"))
+            elif mode == "LA":
+                image = np.asarray(decoded)[..., 0]
+            else:
+                if _is_16_bit_colour_png(data):
+                    warnings.append("16-bit colour PNG read at 8 bits per channel")
+                image = np.asarray(decoded.convert("RGB"))
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageReadError(path, "not a decodable PNG or JPEG image (corrupt or truncated)") from exc
+    return image, warnings
+
+
+def _is_16_bit_colour_png(data: bytes) -> bool:
+    """True for a PNG whose IHDR (ISO/IEC 15948 11.2.2) declares bit depth 16 and colour type 2 or 6."""
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 25 and data[24] == 16 and data[25] in (2, 6)
+
+
+#: ITU-R BT.601 luma weights in 15-bit fixed point, rounded, as OpenCV's RGB→grey conversion uses
+#: them (``cv2.COLOR_BGR2GRAY``), so greyscale values match the images the models were trained on.
+_LUMA_R, _LUMA_G, _LUMA_B, _LUMA_SHIFT = 9798, 19235, 3735, 15
+
+
+def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
+    """Grey (H, W) of the same dtype (uint8 or uint16) from ``rgb`` (H, W, 3[+]): round(0.299 R +
+    0.587 G + 0.114 B) in OpenCV's fixed point (ITU-R BT.601), bit-exact with ``cv2.cvtColor``."""
+    channels = rgb[..., :3].astype(np.int64)
+    grey = (channels[..., 0] * _LUMA_R + channels[..., 1] * _LUMA_G + channels[..., 2] * _LUMA_B
+            + (1 << (_LUMA_SHIFT - 1))) >> _LUMA_SHIFT
+    return grey.astype(rgb.dtype)
+
+
+def _is_grey(rgb: np.ndarray) -> bool:
+    return bool(np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]))
 
 
 #: EXIF Orientation → (rows reversed, columns reversed, transposed first): PS "TIFF 6.0" / EXIF 2.3
@@ -103,10 +147,9 @@ def apply_exif_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _check_header_size(path: Path, data: np.ndarray, max_pixels: int) -> int:
-    """Refuse absurd dimensions from the header before cv2 allocates memory for them; return
+    """Refuse absurd dimensions from the header before the decoder allocates memory for them; return
     the EXIF Orientation (1 when absent or unreadable)."""
     from PIL import Image, UnidentifiedImageError
-    import io
 
     try:
         with Image.open(io.BytesIO(data.tobytes())) as probe:
