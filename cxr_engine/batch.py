@@ -131,7 +131,7 @@ def _write_heatmaps(row: ResultRow, event, cam_dir: Path) -> None:
     # Shown at the physical aspect (non-square pixels), image and heat-map resampled together.
     rgb = to_square_pixels(blend(render(image), event.heatmap.heatmap), image.pixel_aspect)
     row.cam_path = cam_dir / cam_file_name(event.path, event.index)
-    write_bytes_atomic(row.cam_path, _png_bytes(rgb[..., ::-1]))
+    write_bytes_atomic(row.cam_path, _png_bytes(rgb))
     row.heatmap_path = cam_dir / output_file_name(event.path, event.index, "heatmap")
     write_bytes_atomic(row.heatmap_path, _png_bytes(heatmap_png_array(event.heatmap.heatmap)))
 
@@ -144,12 +144,20 @@ def heatmap_png_array(heatmap) -> "np.ndarray":
 
 
 def _png_bytes(array) -> bytes:
-    import cv2
+    """Lossless PNG (Pillow) of ``array``: uint8 (H, W, 3) RGB, uint8 (H, W) grey or uint16 (H, W)
+    16-bit grey; ``ValueError`` for another dtype or shape."""
+    import io
 
-    ok, encoded = cv2.imencode(".png", array)
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return encoded.tobytes()
+    import numpy as np
+    from PIL import Image
+
+    array = np.ascontiguousarray(array)
+    if not ((array.dtype == np.uint8 and (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)))
+            or (array.dtype == np.uint16 and array.ndim == 2)):
+        raise ValueError(f"cannot write a {array.dtype} {array.shape} array as PNG")
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def _add_lung_mask(row: ResultRow, index: int, path: Path, image, segmenter, lung_dir: Path) -> None:

@@ -100,3 +100,24 @@ def test_rgb_to_grey_is_opencvs_conversion():
         rgb = rng.integers(0, top + 1, size=(64, 64, 3), dtype=dtype)
         rgb[0, :3] = [[0, 0, 0], [top, top, top], [top, 0, top]]
         assert np.array_equal(rgb_to_grey(rgb), cv2.cvtColor(np.ascontiguousarray(rgb[..., ::-1]), cv2.COLOR_BGR2GRAY))
+
+
+def test_batch_pngs_decode_as_opencvs_did():
+    """The *_cam.png (RGB), *_heatmap.png (16-bit grey) and *_lungs.png (8-bit grey) outputs, written
+    with Pillow, hold the same pixels, channel order and bit depth as cv2.imencode wrote."""
+    from cxr_engine.batch import _png_bytes, heatmap_png_array
+
+    grey = _film_crop()
+    heatmap = grey.astype(np.float64) / 255.0
+    rgb = np.stack([grey, np.roll(grey, 5, axis=0), 255 - grey], axis=-1)
+    mask = np.where(grey > 128, 255, 0).astype(np.uint8)
+    for ours_input, opencv_input in ((rgb, rgb[..., ::-1]), (heatmap_png_array(heatmap),) * 2, (mask, mask)):
+        ours = _png_bytes(ours_input)
+        ok, theirs = cv2.imencode(".png", np.ascontiguousarray(opencv_input))
+        assert ok
+        theirs = theirs.tobytes()
+        assert ours[24:26] == theirs[24:26]  # IHDR bit depth and colour type
+        decoded = cv2.imdecode(np.frombuffer(ours, np.uint8), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(decoded, cv2.imdecode(np.frombuffer(theirs, np.uint8), cv2.IMREAD_UNCHANGED))
+    with pytest.raises(ValueError, match="float64"):
+        _png_bytes(heatmap)
