@@ -34,6 +34,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..pixels.components import connected_components
 from ..pixels.resampling import resize_area, resize_bilinear
 
 #: A normal PA film has a CTR below this (Danzer 1919).
@@ -146,14 +147,11 @@ def measure_ctr(thoracic: Line, cardiac: Line, spacing_mm: tuple[float, float] |
 
 def _two_lungs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Bool masks of the two largest components, image-left first."""
-    import cv2
-
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if count < 3:
+    parts = connected_components(mask, connectivity=8)
+    if parts.count < 2:
         raise CtrNotFound("two separate lungs are not found in the mask")
-    order = np.argsort(stats[1:, cv2.CC_STAT_AREA])[::-1][:2] + 1
-    left, right = sorted(order, key=lambda i: centroids[i][0])
-    return labels == left, labels == right
+    left, right = sorted(parts.largest_first()[:2], key=lambda i: parts.centroids[i][0])
+    return parts.labels == left, parts.labels == right
 
 
 def _row_edges(lung: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

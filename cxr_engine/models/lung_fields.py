@@ -8,7 +8,7 @@ it and, when they do not look like two lungs of a frontal chest film, a warning
 The model sees the classifier's own preprocessing steps 1–3 (``cxr_engine.pixels.preprocessing``: the
 whole image resized without crop or padding, robust contrast stretch) at the card's input size;
 its probability map is resized back the same way (bilinear) and thresholded. The ONNX Runtime
-path imports numpy, cv2 and onnxruntime only, never torch; a torch path (the safetensors, built
+path imports numpy and onnxruntime only, never torch; a torch path (the safetensors, built
 with ``segmentation-models-pytorch``) is there for a machine that has them. Both files are checked
 against the sha256 in the segmentation model card (``resources/models/lung-unet.json``), which
 the classifier registry never lists (``task`` is ``segmentation``).
@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ModelError
+from ..pixels.components import connected_components
 from ..pixels.resampling import resize_bilinear
 from .model_card import NetworkCard
 from .weights import verified_bytes
@@ -104,18 +105,16 @@ def clean_mask(mask: np.ndarray, speck_share: float = 0.005, speck_of_largest: f
     """``mask`` without specks and holes: components smaller than ``speck_share`` of the image and
     ``speck_of_largest`` of the largest component are dropped, and holes enclosed by a lung are filled
     (the reference masks cover the whole lung, opacities included)."""
-    import cv2
-
     mask = np.ascontiguousarray(mask, dtype=np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if count > 1:
-        areas = stats[1:, cv2.CC_STAT_AREA]
+    parts = connected_components(mask, connectivity=8)
+    if parts.count > 0:
+        areas = parts.areas[1:]
         small = (areas < speck_share * mask.size) & (areas < speck_of_largest * areas.max())
         keep = np.concatenate([[False], ~small])
-        mask = keep[labels].astype(np.uint8)
+        mask = keep[parts.labels].astype(np.uint8)
     # Holes: background not connected to the border (padded by one pixel so the border is one region).
     padded = np.pad(1 - mask, 1, constant_values=1)
-    _, background = cv2.connectedComponents(padded, connectivity=4)
+    background = connected_components(padded, connectivity=4).labels
     outside = background[1:-1, 1:-1] == background[0, 0]
     return ~outside
 
@@ -180,15 +179,13 @@ def check_plausibility(mask: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)
     small (``MAX_STRAY_SHARE`` of the mask). Positions are fractions of the sides, so the check does
     not depend on the image's size or aspect.
     """
-    import cv2
-
     rows, cols = mask.shape
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if count < 3:  # background plus fewer than two components
+    parts = connected_components(mask, connectivity=8)
+    if parts.count < 2:
         return (), NOT_FOUND_WARNING
-    order = np.argsort(stats[1:, cv2.CC_STAT_AREA])[::-1] + 1
-    two = sorted(order[:2], key=lambda i: centroids[i][0])
-    areas = [int(stats[i, cv2.CC_STAT_AREA]) for i in two]
+    centroids = parts.centroids
+    two = sorted(parts.largest_first()[:2], key=lambda i: centroids[i][0])
+    areas = [int(parts.areas[i]) for i in two]
     total = rows * cols
     shares = [a / total for a in areas]
     centres = [(float(centroids[i][1]) / rows, float(centroids[i][0]) / cols) for i in two]
@@ -206,7 +203,7 @@ def check_plausibility(mask: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)
     lungs = []
     sy, sx = scale
     for side, i, area in zip(("image-left", "image-right"), two, areas):
-        x, y, w, h = (int(v) for v in stats[i, :4])
+        x, y, w, h = (int(v) for v in parts.boxes[i])
         box = (int(round(y * sy)), int(round(x * sx)), int(round((y + h) * sy)), int(round((x + w) * sx)))
         centre = ((float(centroids[i][1]) + 0.5) * sy - 0.5, (float(centroids[i][0]) + 0.5) * sx - 0.5)
         lungs.append(Lung(side, int(round(area * sy * sx)), box, centre))
