@@ -12,7 +12,7 @@ head's ``upright`` probability falls below the card's threshold (chosen on valid
 The head does not read the classifier's features, so retraining a classifier does not invalidate it.
 Its parameters are plain arrays in a JSON text file (``image-checks.mlp``) checked against the sha256
 in its card (``resources/models/image-checks.json``; no pickle) and the forward pass is numpy, so it runs in
-the torch-free bundle. Imports numpy at module level and cv2 lazily.
+the torch-free bundle. Imports numpy only (its filters are numpy, bit-exact with OpenCV's).
 
 What it cannot tell: a left-right mirrored film (the heart's side is not a safe cue), a lateral
 chest film (no lateral films to learn from: only the header's View Position says so,
@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..pixels.filters import laplacian, sobel_x, sobel_y
 from ..pixels.image import CxrImage
 from .model_card import INTENDED_USE, CardFile
 from .scope_heads import WORDS as HEAD_WORDS
@@ -112,10 +113,7 @@ def _hog(grey: np.ndarray) -> np.ndarray:
     """Histograms of signed gradient directions, magnitude-weighted, per ``HOG_CELL`` cell (Dalal &
     Triggs 2005, without block normalisation): (THUMB / HOG_CELL)² × HOG_BINS values, each cell's
     histogram divided by the image's mean gradient magnitude."""
-    import cv2
-
-    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+    gx, gy = sobel_x(grey), sobel_y(grey)
     magnitude = np.hypot(gx, gy)
     bins = (np.floor((np.arctan2(gy, gx) + np.pi) / (2 * np.pi) * HOG_BINS).astype(np.int64)) % HOG_BINS
     cells = THUMB // HOG_CELL
@@ -130,17 +128,15 @@ def features(thumb: np.ndarray) -> np.ndarray:
     bright, where dark), signed HOG over 8×8 cells (edge directions: which way the ribs and the
     mediastinum run), a 16-bin histogram, row and column mean profiles and texture statistics
     (share of flat pixels, mean absolute Laplacian) that tell photographs and screenshots from films."""
-    import cv2
-
     thumb = np.asarray(thumb, dtype=np.float32)
     if thumb.shape != (THUMB, THUMB):
         raise ValueError(f"expected a ({THUMB}, {THUMB}) thumbnail, got {thumb.shape}")
     pooled = thumb.reshape(16, 4, 16, 4).mean(axis=(1, 3)).ravel()
     histogram = np.histogram(thumb, bins=16, range=(0.0, 1.0))[0] / thumb.size
     rows, cols = thumb.mean(axis=1), thumb.mean(axis=0)
-    laplacian = np.abs(cv2.Laplacian(thumb, cv2.CV_32F))
+    edges = np.abs(laplacian(thumb))
     flat = np.abs(np.diff(thumb, axis=1)) < 1e-3
-    texture = np.array([laplacian.mean(), np.median(laplacian), flat.mean(),
+    texture = np.array([edges.mean(), np.median(edges), flat.mean(),
                         float((thumb <= 0.0).mean()), float((thumb >= 1.0).mean()), thumb.mean(), thumb.std()],
                        dtype=np.float32)
     return np.concatenate([pooled, _hog(thumb), histogram, rows, cols, texture]).astype(np.float32)
