@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import textwrap
 import unicodedata
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -27,7 +28,8 @@ _SCOPE_RGB = (255, 60, 60)
 SCOPE_HEADING = "OUTSIDE THE MODEL'S SCOPE - RESULT NOT RELIABLE:"
 #: Characters per band line for a warning (longer warnings wrap), so the text stays readable.
 WRAP_WIDTH = 64
-#: Characters the Hershey font lacks, spelled in ASCII (the rest go through NFKD, then "?").
+#: Characters spelled in ASCII in the band (the rest go through NFKD, then "?"), so it reads the same
+#: with every font in ``BAND_FONTS``.
 _ASCII_SPELLING = {"\u2013": "-", "\u2014": "-", "\u2212": "-", "\u00b0": " deg", "\u2026": "...",
                    "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00d7": "x"}
 
@@ -38,8 +40,9 @@ def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: st
     square pixels) shrunk to ``max_side`` when larger, above a black band holding ``result_lines``
     (white), then, when there are ``warnings`` (the suitability warnings the SR and the CSV carry),
     ``SCOPE_HEADING`` (red) and each warning wrapped at ``WRAP_WIDTH`` characters (amber), then
-    ``notice`` (amber). Text is ASCII (OpenCV's Hershey font): dashes, quotes and "°" are spelled in
-    ASCII, other characters print as "?". The band is ``line_height(W)`` rows per line.
+    ``notice`` (amber). Text is ASCII, drawn with Pillow in the first font of ``BAND_FONTS`` found:
+    dashes, quotes and "°" are spelled in ASCII, other characters print as "?". The band is
+    ``line_height(W)`` rows per line.
     """
     if film_rgb.dtype != np.uint8 or film_rgb.ndim != 3 or film_rgb.shape[2] != 3:
         raise ValueError(f"film must be uint8 (H, W, 3), got {film_rgb.dtype} {film_rgb.shape}")
@@ -73,16 +76,50 @@ def line_height(width: int) -> int:
     return max(22, round(width * 0.04))
 
 
-def _put_line(band: np.ndarray, text: str, top: int, height: int, rgb: tuple[int, int, int]) -> None:
-    import cv2
+#: TrueType fonts tried in order for the band (DejaVu Sans Bold, as the PDF report uses DejaVu);
+#: without any, Pillow's built-in scalable font (Aileron) is used, so the lite bundle needs no font file.
+BAND_FONTS: tuple[str, ...] = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",
+    "C:/Windows/Fonts/arialbd.ttf",
+)
+_REFERENCE_SIZE = 100
+#: Glyphs spanning the font's capital height and descender, sized to fit the line.
+_TALLEST = "H(gy)"
 
-    font = cv2.FONT_HERSHEY_SIMPLEX
+
+@lru_cache(maxsize=64)
+def _band_font(size: int):
+    """The band's font (Pillow ``FreeTypeFont``) at ``size`` pixels."""
+    from PIL import ImageFont
+
+    for candidate in BAND_FONTS:
+        try:
+            return ImageFont.truetype(candidate, size)
+        except OSError:
+            continue
+    return ImageFont.load_default(size=size)
+
+
+def _put_line(band: np.ndarray, text: str, top: int, height: int, rgb: tuple[int, int, int]) -> None:
+    """Draw ``text`` (anti-aliased, Pillow ``ImageDraw``) left-aligned in rows ``top``..``top + height``
+    of ``band``, as large as fits within a margin of ``height // 5`` (at least 4) pixels: the font's
+    capital-to-descender box (``_TALLEST``) in the line's height, ``text`` in the band's width."""
+    from PIL import Image, ImageDraw
+
     margin = max(4, height // 5)
-    (w, h), _ = cv2.getTextSize(text, font, 1.0, 1)
-    scale = min((height - 2 * margin) / max(h, 1), (band.shape[1] - 2 * margin) / max(w, 1))
-    thickness = max(1, round(scale * 1.5))
-    (w, h), baseline = cv2.getTextSize(text, font, scale, thickness)
-    cv2.putText(band, text, (margin, top + (height + h) // 2), font, scale, rgb, thickness, cv2.LINE_AA)
+    width = band.shape[1]
+    reference = _band_font(_REFERENCE_SIZE)
+    text_w = max(reference.getlength(text), 1.0)
+    box = reference.getbbox(_TALLEST)
+    size = int(_REFERENCE_SIZE * min((height - 2 * margin) / max(box[3] - box[1], 1), (width - 2 * margin) / text_w))
+    font = _band_font(max(size, 1))
+    box_top, box_bottom = font.getbbox(_TALLEST)[1::2]
+    region = Image.fromarray(np.ascontiguousarray(band[top:top + height]))
+    # Anchor "la": y is the ascender line; shift it so the tallest glyphs' box sits mid-line.
+    y = (height - (box_bottom - box_top)) / 2 - box_top
+    ImageDraw.Draw(region).text((margin, y), text, fill=rgb, font=font, anchor="la")
+    band[top:top + height] = np.asarray(region)
 
 
 def _ascii(text: str) -> str:
