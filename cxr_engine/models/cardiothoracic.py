@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..pixels.components import connected_components
+from ..pixels.filters import gaussian_blur
 from ..pixels.resampling import resize_area, resize_bilinear
 
 #: A normal PA film has a CTR below this (Danzer 1919).
@@ -181,17 +182,14 @@ def _smoothed(display: np.ndarray, lung_height: int, thorax_width: int) -> np.nd
     """``display`` as float32, Gaussian-smoothed by ``SMOOTH_ROWS`` of the lungs' height down the rows and
     ``SMOOTH_COLUMNS`` of the thorax's width along them. A large film is blurred at a reduced size (at
     least 3 pixels per sigma) and resized back: the same smooth field, a tenth of the time."""
-    import cv2
-
     grey = np.ascontiguousarray(display, dtype=np.float32)
     sigma_x, sigma_y = max(0.5, SMOOTH_COLUMNS * thorax_width), max(1.0, SMOOTH_ROWS * lung_height)
     factor = max(1, int(min(sigma_x, sigma_y) // 3))
     if factor == 1:
-        return cv2.GaussianBlur(grey, (0, 0), sigmaX=sigma_x, sigmaY=sigma_y, borderType=cv2.BORDER_REFLECT)
+        return gaussian_blur(grey, sigma_x, sigma_y)
     rows, cols = grey.shape
     small = resize_area(grey, max(1, rows // factor), max(1, cols // factor))
-    small = cv2.GaussianBlur(small, (0, 0), sigmaX=sigma_x / factor, sigmaY=sigma_y / factor,
-                             borderType=cv2.BORDER_REFLECT)
+    small = gaussian_blur(small, sigma_x / factor, sigma_y / factor)
     return resize_bilinear(small, rows, cols)
 
 
