@@ -45,6 +45,7 @@ def test_real_jpeg_films_read_bit_exact_as_opencv():
         ours = read_raster(film).stored
         theirs = opencv_read(film)
         assert ours.dtype == theirs.dtype and ours.shape == theirs.shape, film
+        assert ours.flags.writeable and ours.flags.c_contiguous, film
         assert np.array_equal(ours, theirs), f"{film}: {np.abs(ours.astype(int) - theirs).max()} max difference"
 
 

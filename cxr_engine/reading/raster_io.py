@@ -41,7 +41,8 @@ def read_raster(path: str | Path, max_pixels: int | None = None) -> CxrImage:
         raise ImageReadError(path, "empty file")
     orientation = _check_header_size(path, data, max_pixels or MAX_PIXELS)
     image, warnings = _decode(path, data.tobytes())
-    image = np.ascontiguousarray(apply_exif_orientation(image, orientation))
+    # Writable and C-ordered as OpenCV's arrays were (Pillow's buffer is read-only).
+    image = np.require(apply_exif_orientation(image, orientation), requirements=("C", "W"))
     if image.ndim == 3:
         if not _is_grey(image):
             warnings.append("colour image converted to greyscale")
@@ -81,7 +82,9 @@ def _decode(path: Path, data: bytes) -> tuple[np.ndarray, list[str]]:
                 if image.size and (image.min() < 0 or image.max() > 65535):
                     raise UnsupportedImageError(path, f"unsupported pixel type {image.dtype}")
                 image = image.astype(np.uint16)
-            elif mode in ("L", "1"):
+            elif mode == "L":
+                image = np.asarray(decoded)
+            elif mode == "1":
                 image = np.asarray(decoded.convert("L"))
             elif mode == "LA":
                 image = np.asarray(decoded)[..., 0]
