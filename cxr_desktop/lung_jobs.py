@@ -9,6 +9,7 @@ from typing import Callable
 import numpy as np
 
 from cxr_engine.models.cardiothoracic import CardiothoracicRatio, CtrNotFound, ctr_offered, propose_ctr
+from cxr_engine.pixels.contours import outer_contours
 from cxr_engine.pixels.image import CxrImage
 from cxr_engine.models.lung_fields import LungFields
 
@@ -33,11 +34,7 @@ class LungJobResult:
 
 def outline(mask: np.ndarray) -> tuple[np.ndarray, ...]:
     """The outer boundary of each component of ``mask``, as (x, y) polygons through pixel centres."""
-    import cv2
-
-    contours, _ = cv2.findContours(np.ascontiguousarray(mask, dtype=np.uint8), cv2.RETR_EXTERNAL,
-                                   cv2.CHAIN_APPROX_SIMPLE)
-    return tuple(c.reshape(-1, 2).astype(np.float64) + 0.5 for c in contours if len(c) >= 3)
+    return tuple(c.astype(np.float64) + 0.5 for c in outer_contours(mask) if len(c) >= 3)
 
 
 def lung_job(image: CxrImage, segment: Callable[[CxrImage], LungFields] | None = None) -> LungJobResult:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .contours import outer_contours, polygon_area
+
 #: The colour map used everywhere a heat-map is shown (OpenCV's name), low → high evidence.
 COLORMAP_NAME = "JET"
 #: OpenCV's COLORMAP_JET (MATLAB's jet interpolated to 256 entries, rounded) as the corners of its
@@ -71,16 +73,13 @@ def shown_heat(heatmap: np.ndarray, probability: float) -> np.ndarray:
 def outline_contours(shown: np.ndarray, level: float = OUTLINE_LEVEL) -> list[np.ndarray]:
     """Closed contours around the regions where ``shown`` (a ``shown_heat`` map, H×W) is at least
     ``level``: a list of float32 (N, 2) arrays of (x, y) = (column, row) pixel-centre coordinates,
-    largest region first; empty when no pixel reaches the level. OpenCV's border following
-    (Suzuki & Abe 1985) on the thresholded map; holes are not traced."""
-    import cv2
-
-    mask = (np.asarray(shown) >= level).astype(np.uint8)
+    largest region first (equal areas in raster order); empty when no pixel reaches the level. Border
+    following (Suzuki & Abe 1985, ``contours.outer_contours``) on the thresholded map; holes are not traced."""
+    mask = np.asarray(shown) >= level
     if not mask.any():
         return []
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    ordered = sorted(contours, key=lambda c: cv2.contourArea(c), reverse=True)
-    return [c.reshape(-1, 2).astype(np.float32) for c in ordered]
+    ordered = sorted(outer_contours(mask), key=polygon_area, reverse=True)
+    return [c.astype(np.float32) for c in ordered]
 
 
 def colorize(heatmap: np.ndarray) -> np.ndarray:
