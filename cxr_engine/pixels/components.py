@@ -21,13 +21,15 @@ class Components:
     of their first pixel. ``areas``: int64 (count + 1,) pixels per label (``areas[0]`` = background).
     ``centroids``: float64 (count + 1, 2) mean (x, y) = (column, row) per label (row 0 = background's).
     ``boxes``: int64 (count + 1, 4) bounding box (x, y, width, height) per label, in pixels
-    (OpenCV's ``CC_STAT_LEFT``, ``TOP``, ``WIDTH``, ``HEIGHT``).
+    (OpenCV's ``CC_STAT_LEFT``, ``TOP``, ``WIDTH``, ``HEIGHT``). ``first_pixels``: int64 (count + 1,)
+    flat (row-major) index of each component's first pixel in raster order (``[0]`` unused, 0).
     """
 
     labels: np.ndarray
     areas: np.ndarray
     centroids: np.ndarray
     boxes: np.ndarray
+    first_pixels: np.ndarray
 
     @property
     def count(self) -> int:
@@ -44,9 +46,10 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
     step = np.diff(padded, axis=1)
-    start_rows, starts = np.nonzero(step == 1)
-    _, ends = np.nonzero(step == -1)
-    return start_rows, starts, ends
+    # In each row starts and ends alternate, so the changes in raster order are start, end, start, ...
+    changes = np.flatnonzero(step)
+    rows, columns = np.divmod(changes, step.shape[1])
+    return rows[0::2], columns[0::2], columns[1::2]
 
 
 def _touching_pairs(rows: np.ndarray, starts: np.ndarray, ends: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +99,7 @@ def connected_components(mask: np.ndarray, connectivity: int = 8) -> Components:
     roots = _roots(len(rows), here, above)
     # Roots are first runs, and runs are in raster order: numbering unique roots in order numbers the
     # components by their first pixel.
-    _, run_label = np.unique(roots, return_inverse=True)
+    _, first_run, run_label = np.unique(roots, return_index=True, return_inverse=True)
     run_label = run_label.reshape(-1) + 1
     count = int(run_label.max(initial=0))
     lengths = ends - starts
@@ -121,8 +124,13 @@ def connected_components(mask: np.ndarray, connectivity: int = 8) -> Components:
     np.maximum.at(bottom, run_label, rows + 1)
     left[0] = top[0] = right[0] = bottom[0] = 0
     if areas[0]:
-        ys, xs = np.nonzero(labels == 0)
-        centroids[0] = xs.mean(), ys.mean()
-        left[0], top[0], right[0], bottom[0] = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        height, width = mask.shape
+        centroids[0] = ((height * width * (width - 1) / 2.0 - sum_x[1:].sum()) / areas[0],
+                        (width * height * (height - 1) / 2.0 - sum_y[1:].sum()) / areas[0])
+        background = labels == 0
+        bg_rows, bg_cols = np.flatnonzero(background.any(axis=1)), np.flatnonzero(background.any(axis=0))
+        left[0], top[0], right[0], bottom[0] = bg_cols[0], bg_rows[0], bg_cols[-1] + 1, bg_rows[-1] + 1
     boxes = np.stack([left, top, right - left, bottom - top], axis=1)
-    return Components(labels, areas, centroids, boxes)
+    first_pixels = np.zeros(count + 1, dtype=np.int64)
+    first_pixels[1:] = rows[first_run] * mask.shape[1] + starts[first_run]
+    return Components(labels, areas, centroids, boxes, first_pixels)

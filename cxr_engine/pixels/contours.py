@@ -69,13 +69,9 @@ def outer_contours(mask: np.ndarray) -> list[np.ndarray]:
     background = connected_components(1 - padded, connectivity=4).labels
     outside = background[0, 0]
     width = padded.shape[1]
-    first = np.full(regions.count + 1, padded.size, dtype=np.int64)
-    flat_labels = regions.labels.ravel()
-    set_pixels = np.flatnonzero(flat_labels)
-    np.minimum.at(first, flat_labels[set_pixels], set_pixels)
     pixels = padded.tobytes()
     contours = []
-    for start in np.sort(first[1:]).tolist():
+    for start in regions.first_pixels[1:].tolist():
         if background.ravel()[start - 1] != outside:
             continue
         points = np.array(_trace(pixels, width, start), dtype=np.int32) - 1
