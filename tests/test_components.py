@@ -26,6 +26,7 @@ def test_diagonal_neighbours_join_under_8_connectivity_only():
     assert eight.centroids[1].tolist() == [0.5, 0.5] and eight.centroids[3].tolist() == [0.5, 3.0]
     assert eight.boxes[2].tolist() == [3, 0, 1, 2]
     assert eight.largest_first().tolist() == [1, 2, 3, 4]
+    assert eight.first_pixels[1:].tolist() == [0, 3, 12, 15]
 
 
 def test_empty_full_and_bad_input():
