@@ -25,11 +25,13 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 def opencv_read(path: Path) -> np.ndarray:
     import cv2
+    from PIL import Image
 
-    from cxr_engine.reading.raster_io import _check_header_size, apply_exif_orientation
+    from cxr_engine.reading.raster_io import apply_exif_orientation
 
     data = np.fromfile(path, dtype=np.uint8)
-    orientation = _check_header_size(path, data, 10**9)
+    with Image.open(path) as probe:  # the orientation as the engine reads it (EXIF 0x0112)
+        orientation = int(probe.getexif().get(0x0112, 1) or 1)
     image = np.ascontiguousarray(apply_exif_orientation(cv2.imdecode(data, cv2.IMREAD_UNCHANGED), orientation))
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY if image.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
