@@ -77,6 +77,8 @@ def classify_files(
     """
     from concurrent.futures import Future, ThreadPoolExecutor
 
+    from .models.image_checks import describe
+    from .models.scope_heads import WORDS as HEAD_WORDS
     from .models.scope_score import WORDS, is_uncertain, out_of_scope, threshold
     from .reading.decode_pool import decode_in_order
 
@@ -103,12 +105,16 @@ def classify_files(
             reasons, warning = checks.pop(event.index, ("", ""))
             if event.stage == CLASSIFIED:
                 probabilities = tuple(event.prediction.probabilities)
+                scope = out_of_scope(reasons, probabilities, limit, event.image.metadata.view_position,
+                                     event.prediction.scope_reasons)
+                # The heads' reasons (e.g. child-chest) are worded in ``warnings`` as the others are.
+                heads = ";".join(part for part in scope.split(";") if part in HEAD_WORDS)
+                if heads:
+                    warning = "; ".join(filter(None, (warning, f"out of scope: {describe(heads)}")))
                 if is_uncertain(probabilities, limit):
                     warning = "; ".join(filter(None, (warning, f"out of scope: {WORDS}")))
                 event = replace(event, warnings=(*event.warnings, warning) if warning else event.warnings,
-                                out_of_scope=out_of_scope(reasons, probabilities, limit,
-                                                          event.image.metadata.view_position,
-                                                          event.prediction.scope_reasons))
+                                out_of_scope=scope)
             yield event
 
     try:

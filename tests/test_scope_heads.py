@@ -178,6 +178,7 @@ class TestRealFilms:
         with open(out, newline="") as handle:
             rows = {Path(r["path"]).name: r for r in csv.DictReader(handle)}
         assert CHILD in rows[child.name]["out_of_scope"].split(";")
+        assert "out of scope: looks like a child's chest" in rows[child.name]["warnings"]  # worded too
         assert rows["Fake_MONOHR1.dcm"]["out_of_scope"].split(";")[0] == "inverted"
         assert CHILD not in rows["Fake_MONOHR1.dcm"]["out_of_scope"]
 
