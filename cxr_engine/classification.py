@@ -3,6 +3,7 @@ turn every failure into a reason. The CLI, the desktop app and the PDF export al
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -75,6 +76,8 @@ def classify_files(
     added to ``out_of_scope`` where the card records an out-of-scope threshold that the prediction
     passes (``cxr_engine.models.scope_score``); ``lateral`` where the header's View Position is lateral.
     """
+    if isinstance(files, (str, os.PathLike)):  # one file, not an iterable of its characters
+        files = [files]
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from .models.image_checks import describe

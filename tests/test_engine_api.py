@@ -228,6 +228,14 @@ def test_classify_files_yields_each_stage_in_order_with_reasons(films, classifie
     assert all(order.index((i, "decoded")) < order.index((i, "classified")) for i in (0, 2, 3))
 
 
+def test_a_single_path_string_is_one_path_not_its_characters(films, classifier):
+    """A plain ``str`` (or ``Path``) given where a list is expected means that one file or folder."""
+    assert [Path(p) for p in find_images(str(films[0])).files] == [films[0]]
+    assert len(find_images(films[0].parent).files) == len(find_images([films[0].parent]).files)
+    final = [event for event in classify_files(str(films[0]), classifier) if event.done]
+    assert [(event.path, event.stage) for event in final] == [(films[0], "classified")]
+
+
 def test_classify_files_gives_heat_maps_in_the_image_geometry(films, classifier):
     (event,) = [e for e in classify_files(films[:1], classifier, heatmaps=True) if e.done]
     heatmap = event.heatmap.heatmap

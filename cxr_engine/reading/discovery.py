@@ -49,8 +49,11 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
 
     ``should_cancel()`` is polled before each file and folder; ``progress(done, total or None, path)``
     is called after each file of each scan. A path that does not exist is listed as a file (reading
-    it fails with the reason); nothing is raised for one bad path.
+    it fails with the reason); nothing is raised for one bad path. A single ``str`` or ``PathLike`` is
+    taken as one path.
     """
+    if isinstance(paths, (str, os.PathLike)):  # one path, not an iterable of its characters
+        paths = [paths]
     found = FoundImages([])
     excluded = [Path(os.path.realpath(folder)) for folder in exclude]
     for raw in paths:
