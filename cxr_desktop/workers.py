@@ -19,12 +19,14 @@ import os
 from typing import Any, Callable
 
 import shiboken6
-from PySide6.QtCore import QObject, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, QTimer, Signal
 
 logger = logging.getLogger(__name__)
 
 # Workers are kept alive here until they finish: the pool does not own Python objects.
 _ACTIVE: set["Worker"] = set()
+#: How long after a worker's last signal it is let go (run() returns within microseconds of it).
+RELEASE_DELAY_MS = 100
 
 
 class WorkerSignals(QObject):
@@ -55,6 +57,9 @@ class Worker:
         self.done = False  # set on the GUI thread once ``finished`` was delivered there
         self._when_finished: list[Callable[[], None]] = []
         self.signals.finished.connect(self._on_finished)
+        self.signals._finished.connect(self._on_run_ended)
+        # Python owns the runnable: the pool must not delete it (and its signals) behind the wrapper's back.
+        self.setAutoDelete(False)
         self.signals.errored.connect(lambda exc: logger.debug("worker %s failed", self.name, exc_info=exc))
 
     def start(self, pool: QThreadPool | None = None) -> "Worker":
@@ -93,8 +98,12 @@ class Worker:
         self.finished.emit()
         self._finished.emit(self)
 
+    def _on_run_ended(self, _worker) -> None:  # on the GUI thread, after run()'s last emit
+        # Released a moment later, so that run() has returned and the last reference to the worker (and
+        # its signals QObject, which belongs to the GUI thread) is dropped here, not in the pool's thread.
+        QTimer.singleShot(RELEASE_DELAY_MS, lambda: _ACTIVE.discard(self))
+
     def _on_finished(self) -> None:  # on the GUI thread
-        _ACTIVE.discard(self)
         self.done = True
         callbacks, self._when_finished = self._when_finished, []
         for callback in callbacks:
