@@ -37,8 +37,10 @@ NEVER = ("tkinter", "_tkinter", "IPython", "jupyter_client", "notebook", "pytest
          "PySide6.QtXml", "PySide6.QtHelp", "PySide6.QtDesigner", "PySide6.QtUiTools")
 #: Only the torch stack and ONNX tooling use these; ONNX Runtime's inference path does not
 #: (sympy serves its symbolic shape tools, onnx the exporter).
+#: cv2: the engine and the desktop read, resize, filter and trace with numpy/Pillow (issue 16); only the
+#: torch-side Grad-CAM of the full bundle (pytorch_grad_cam) still imports OpenCV.
 LITE_ONLY_EXCLUDES = ("matplotlib", "scipy", "sklearn", "sympy", "mpmath", "onnx", "networkx", "jinja2",
-                      "fsspec", "pandas")
+                      "fsspec", "pandas", "cv2")
 #: triton compiles GPU kernels at run time (torch.compile); the app never compiles. The NVIDIA
 #: runtime libraries stay in *full*: the CUDA build of torch links against them.
 FULL_EXCLUDES = ("triton", "torch.utils.tensorboard", "tensorboard", "torchaudio", "IPython")
@@ -48,7 +50,7 @@ FULL_EXCLUDES = ("triton", "torch.utils.tensorboard", "tensorboard", "torchaudio
 LITE_FORBIDDEN = ("torch", "torch/*", "torchvision", "torchvision/*", "timm", "timm/*", "pytorch_grad_cam",
                   "pytorch_grad_cam/*", "triton", "triton/*", "nvidia", "nvidia/*", "*libtorch*", "*torch_cpu*",
                   "*torch_cuda*", "*c10*", "*cudnn*", "*cublas*", "*cufft*", "*cusparse*", "*nccl*", "*triton*",
-                  "safetensors", "safetensors/*")
+                  "safetensors", "safetensors/*", "cv2", "cv2/*", "opencv_python*", "opencv_python*/*")
 
 #: Qt pieces the app does not need, as globs on the destination path (``/``-joined). The app's
 #: text is English, so no translations; it writes PNG through Qt's built-in format; it runs on a

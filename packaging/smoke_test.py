@@ -145,11 +145,11 @@ def check_info(info: dict, variant: str, reference: dict | None = None) -> list[
     decode that succeeds in ``reference`` (the same check run from source) also succeeding here."""
     problems = [] if info.get("frozen") else ["the program does not run frozen"]
     importable = info.get("importable", {})
-    need = ["onnxruntime", "cv2", "reportlab", "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm",
+    need = ["onnxruntime", "reportlab", "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm",
             "highdicom", "pynetdicom"]
-    absent = ["torch", "torchvision", "timm", "pytorch_grad_cam", "triton"] if variant == "lite" else ["triton"]
+    absent = ["torch", "torchvision", "timm", "pytorch_grad_cam", "triton", "cv2"] if variant == "lite" else ["triton"]
     if variant == "full":
-        need += ["torch", "torchvision", "timm", "pytorch_grad_cam"]
+        need += ["torch", "torchvision", "timm", "pytorch_grad_cam", "cv2"]
     problems += [f"cannot import {name}" for name in need if not importable.get(name)]
     problems += [f"{name} is importable, but the {variant} bundle must not hold it"
                  for name in absent if importable.get(name)]
