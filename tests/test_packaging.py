@@ -113,8 +113,8 @@ class TestWhatEachBundleHolds:
             (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp_path / rel).write_bytes(b"")
         hits = bundles.forbidden_entries(tmp_path)
-        assert {"torch", "nvidia", "c10.dll", "timm", "nvidia/cudnn/lib/libcudnn.so.9"} <= set(hits)
-        assert not [h for h in hits if h.startswith(("onnxruntime", "cv2"))]
+        assert {"torch", "nvidia", "c10.dll", "timm", "nvidia/cudnn/lib/libcudnn.so.9", "cv2"} <= set(hits)
+        assert not [h for h in hits if h.startswith("onnxruntime")]
 
     def test_torch_free_requirements_leave_out_the_torch_stack(self):
         names = {load("torch_free_requirements").distribution(r)
@@ -162,9 +162,9 @@ class TestSmokeChecks:
         assert "does not parse" in smoke.check_pdf(tmp_path / "fake.pdf")[0]
 
     def test_info_check_holds_each_variant_to_its_promise(self, smoke):
-        libraries = ["onnxruntime", "cv2", "reportlab", "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm",
+        libraries = ["onnxruntime", "reportlab", "pydicom", "pylibjpeg", "openjpeg", "rle", "jpeg_ls", "gdcm",
                      "highdicom", "pynetdicom"]
-        info = {"frozen": True, "importable": dict.fromkeys(libraries, True) | {"torch": False},
+        info = {"frozen": True, "importable": dict.fromkeys(libraries, True) | {"torch": False, "cv2": False},
                 "decoders": {"jpeg_2000": ["gdcm", "pylibjpeg"]},
                 "decoded": {"a.dcm": {"engine": "ok 10x10 uint16", "plugins": {"gdcm": "ok", "pylibjpeg": "error: x"}}}}
         reference = {"decoders": {"jpeg_2000": ["gdcm", "pillow", "pylibjpeg"]},
@@ -175,6 +175,9 @@ class TestSmokeChecks:
         assert "cannot import torch" in smoke.check_info(info, "full")
         info["importable"]["torch"] = True
         assert "torch is importable, but the lite bundle must not hold it" in smoke.check_info(info, "lite")
+        assert "cannot import cv2" in smoke.check_info(info, "full")  # the full bundle's Grad-CAM needs OpenCV
+        info["importable"]["cv2"] = True
+        assert "cv2 is importable, but the lite bundle must not hold it" in smoke.check_info(info, "lite")
 
 
 def test_dicom_outputs_check(smoke):
