@@ -42,3 +42,19 @@ def film_folder(tmp_path: Path, dicom_dir: Path, names) -> Path:
         shutil.copy(dicom_dir / name, folder / name)
     (folder / "damaged.dcm").write_bytes(b"DICM" * 40)
     return folder
+
+
+def real_lung_masks(cxr3_dir: Path, count: int) -> list:
+    """The first ``count`` lung masks of cxr3 as bool arrays, each full size, inverted (many background
+    pieces and holes) and at a lung model's coarser grid (every 5th pixel)."""
+    import numpy as np
+    from PIL import Image
+
+    files = sorted((cxr3_dir / "lung_masks").glob("*.png"))[:count]
+    if not files:
+        pytest.skip(f"no lung masks in {cxr3_dir / 'lung_masks'}")
+    masks = []
+    for path in files:
+        mask = np.asarray(Image.open(path).convert("L")) > 127
+        masks += [mask, ~mask, mask[::5, ::5]]
+    return masks

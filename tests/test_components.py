@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from cxr_engine.models.cardiothoracic import _two_lungs
 from cxr_engine.models.lung_fields import check_plausibility, clean_mask
 from cxr_engine.pixels.components import connected_components
+
+from conftest import real_lung_masks
 
 MASKS = 40
 
@@ -39,22 +40,10 @@ def test_empty_full_and_bad_input():
         connected_components(np.ones(3))
 
 
-def real_masks(cxr3_dir) -> list[np.ndarray]:
-    files = sorted((cxr3_dir / "lung_masks").glob("*.png"))[:MASKS]
-    if not files:
-        pytest.skip(f"no lung masks in {cxr3_dir / 'lung_masks'}")
-    masks = []
-    for path in files:
-        mask = np.asarray(Image.open(path).convert("L")) > 127
-        # Full size, inverted (many background pieces and holes) and at a lung model's coarser grid.
-        masks += [mask, ~mask, mask[::5, ::5]]
-    return masks
-
-
 @pytest.mark.parametrize("connectivity", [8, 4])
 def test_same_components_as_opencv_on_real_lung_masks(cxr3_dir, connectivity):
     cv2 = pytest.importorskip("cv2", reason="OpenCV is not installed (the lite bundle has none)")
-    for mask in real_masks(cxr3_dir):
+    for mask in real_lung_masks(cxr3_dir, MASKS):
         count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
                                                                             connectivity=connectivity)
         ours = connected_components(mask, connectivity)
@@ -72,7 +61,7 @@ def test_same_components_as_opencv_on_real_lung_masks(cxr3_dir, connectivity):
 def test_lung_steps_as_with_opencv_on_real_lung_masks(cxr3_dir):
     """clean_mask, check_plausibility and the CTR's two lungs give what the OpenCV code gave."""
     cv2 = pytest.importorskip("cv2", reason="OpenCV is not installed (the lite bundle has none)")
-    for mask in real_masks(cxr3_dir)[::3]:
+    for mask in real_lung_masks(cxr3_dir, MASKS)[::3]:
         noisy = mask.copy()
         noisy[::37, ::41] ^= True  # specks and pin-holes for clean_mask to remove
         count, labels, stats, _ = cv2.connectedComponentsWithStats(noisy.astype(np.uint8), connectivity=8)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from cxr_desktop.lung_jobs import outline
 from cxr_engine.pixels.contours import outer_contours, polygon_area
 from cxr_engine.pixels.overlay import outline_contours
+
+from conftest import real_lung_masks
 
 MASKS = 30
 
@@ -39,22 +40,11 @@ def test_outline_contours_largest_first_and_lung_outline_through_pixel_centres()
     assert sorted(c[0].tolist() for c in lungs) == [[2.5, 2.5], [8.5, 8.5]]
 
 
-def real_masks(cxr3_dir) -> list[np.ndarray]:
-    files = sorted((cxr3_dir / "lung_masks").glob("*.png"))[:MASKS]
-    if not files:
-        pytest.skip(f"no lung masks in {cxr3_dir / 'lung_masks'}")
-    masks = []
-    for path in files:
-        mask = np.asarray(Image.open(path).convert("L")) > 127
-        masks += [mask, ~mask, mask[::5, ::5]]
-    return masks
-
-
 def test_same_points_and_areas_as_opencv_on_real_lung_masks(cxr3_dir):
     cv2 = pytest.importorskip("cv2", reason="OpenCV is not installed (the lite bundle has none)")
     rng = np.random.default_rng(16)
     speckled = [rng.random((60, 80)) < 0.4 for _ in range(10)]  # many touching and nested regions
-    for mask in real_masks(cxr3_dir) + speckled:
+    for mask in real_lung_masks(cxr3_dir, MASKS) + speckled:
         theirs, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         ours = outer_contours(mask)
         assert sorted(c.reshape(-1, 2).tolist() for c in theirs) == sorted(c.tolist() for c in ours)
