@@ -28,6 +28,7 @@ import numpy as np
 
 from cxr_engine.models.model_card import CLASSES
 
+from . import metrics as M
 from .evaluate import (
     LogitCache,
     card_from_run,
@@ -59,14 +60,10 @@ def figures(rows: Sequence[dict], logits: np.ndarray, offsets: np.ndarray) -> di
     shifted = logits + offsets
     labels = label_indices(rows)
     preds = shifted.argmax(axis=1)
-    f1 = []
-    for k in range(len(CLASSES)):
-        tp = int(((preds == k) & (labels == k)).sum())
-        denominator = int((preds == k).sum() + (labels == k).sum())
-        f1.append(2 * tp / denominator if denominator else 0.0)
+    _, _, f1 = M.precision_recall_f1(M.confusion_matrix(labels, preds, len(CLASSES)))
     populations = population_section(prediction_rows(rows, shifted))
     rsna = populations["adult_pneumonia_rsna"]
-    return {"accuracy": float((preds == labels).mean()), "f1": f1,
+    return {"accuracy": M.accuracy(labels, preds), "f1": np.nan_to_num(f1).tolist(),
             "adult_pneumonia_recall": rsna["recall"] or 0.0,
             "adult_pneumonia_precision": rsna["precision"] if rsna["precision"] is not None else 1.0,
             "adult_normal_called_covid": populations["adult_normal_called_covid"]["rate"] or 0.0,
