@@ -18,8 +18,6 @@ The public API (stable names; everything else is the engine's inside):
 """
 from __future__ import annotations
 
-import importlib
-
 __version__ = "0.1.0"
 
 #: Public name → the module that defines it.
@@ -50,10 +48,13 @@ def __getattr__(name: str):
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'cxr_engine' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later look-ups skip this function
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC})
+    """The public API and ``__version__``; not the helpers, imports and subpackages the module also holds."""
+    return sorted([*__all__, "__version__"])

@@ -67,6 +67,14 @@ def test_every_public_name_is_documented_and_lives_in_a_public_module(name):
     assert name in dir(cxr_engine)
 
 
+def test_dir_gives_the_public_api_only():
+    # Not the module's helpers and imports (importlib, _PUBLIC, annotations) nor the subpackages that
+    # importing the engine's modules sets on it (reading, pixels, ...): those are the engine's inside.
+    names = dir(cxr_engine)
+    assert names == sorted([*cxr_engine.__all__, "__version__"])
+    assert all(getattr(cxr_engine, name) is not None for name in names)
+
+
 def test_an_unknown_name_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'classify'"):
         cxr_engine.classify  # noqa: B018
