@@ -77,7 +77,12 @@ def read_run(run: Path) -> dict:
 
 
 def card_from_run(run: Path) -> ModelCard:
-    """An in-memory model card for ``run/best.safetensors`` (temperature 1, sha256 of the file now)."""
+    """An in-memory model card for ``run/best.safetensors`` (temperature 1, sha256 of the file now).
+
+    Its input size is the one the best epoch trained and validated at: ``best.json``'s when that draft
+    card names these weights (a ``--size-schedule`` run may keep an epoch of an earlier, smaller size),
+    else the run's ``--size``.
+    """
     info = read_run(run)
     weights = (run / "best.safetensors").resolve()
     if not weights.exists():
@@ -85,12 +90,26 @@ def card_from_run(run: Path) -> ModelCard:
     version = info.get("preprocessing_version", PREPROCESSING_VERSION)
     check_preprocessing_version(version, f"{run}/run.json")
     arch = get_architecture(info["args"]["arch"])
+    sha = sha256_file(weights)
     return ModelCard(
         name=run.name, architecture=arch.name, classes=list(CLASSES),
-        input_size=int(info["args"].get("size") or arch.input_size), in_chans=IN_CHANS,
+        input_size=best_input_size(run, sha) or int(info["args"].get("size") or arch.input_size), in_chans=IN_CHANS,
         mean=list(arch.mean), std=list(arch.std), preprocessing_version=version,
-        weights_file=str(weights), weights_sha256=sha256_file(weights),
+        weights_file=str(weights), weights_sha256=sha,
     )
+
+
+def best_input_size(run: Path, weights_sha256: str) -> int | None:
+    """The input size ``run/best.json`` records for the weights with ``weights_sha256``; None when the
+    draft card is absent or names other weights (logged)."""
+    path = run / "best.json"
+    if not path.exists():
+        return None
+    draft = json.loads(path.read_text(encoding="utf-8"))
+    if draft.get("weights_sha256") != weights_sha256:
+        log.warning("%s names other weights than best.safetensors; using the run's --size", path)
+        return None
+    return int(draft["input_size"])
 
 
 def run_manifest(run: Path) -> Path:
