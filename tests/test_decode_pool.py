@@ -5,8 +5,10 @@ import csv
 import shutil
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cxr_engine.reading.decode_pool import DecodePool, decode_in_order
@@ -102,7 +104,8 @@ class _CountingPool:
         from cxr_engine.pixels.image import CxrImage
 
         values = np.zeros((100, 100), np.uint16)
-        return CxrImage(path=path, stored=values, modality=values.astype(np.int32))
+        return CxrImage(path=path, stored=values, modality=values.astype(np.int32),
+                        reduction=1 if request.full else 2)  # as a film with resolution levels
 
     def close(self):
         pass
@@ -158,3 +161,52 @@ class TestCachedDecoder:
         assert sorted(pool.reads, key=str) == sorted([(jpeg_ls, None), (cxr3_jpeg, None), (j2k, 96), (j2k, 448),
                                                       (j2k, None)], key=str)
         assert decoder.decodes == 5
+
+    def test_a_reduced_decode_that_fell_back_serves_every_later_size_and_the_viewer(self, dicom_dir):
+        """Pillow's OpenJPEG refuses this file's code stream at every reduce level, so its thumbnail's
+        decode is the full one: the model input and the viewer get that same decode, as
+        ``read_image`` with the model's request (the CLI's way) would give."""
+        from cxr_engine.reading.decode_cache import CachedDecoder
+        from cxr_engine.reading.decode_pool import DecodePool
+        from cxr_engine.reading.read import read_image
+
+        path = dicom_dir / "JPEG2KLossless_1s_1f_u_16_16.dcm"
+        if not path.exists():
+            pytest.skip(f"{path.name} not in ../shared/data/dicom")
+        with DecodePool(1) as pool:
+            counting = _Counting(pool)
+            decoder = CachedDecoder(counting)
+            thumbnail = decoder.read(path, DecodeRequest.thumbnail(96))
+            model = decoder.read(path, DecodeRequest.for_model(224))
+            full = decoder.read(path, DecodeRequest())
+        assert counting.reads == [(path, 96)] and decoder.decodes == 1
+        assert thumbnail.reduction == 1 and model is thumbnail and full is thumbnail
+        cli = read_image(path, DecodeRequest.for_model(224))
+        assert cli.reduction == 1 and np.array_equal(cli.modality, model.modality)
+
+    def test_a_request_waits_for_a_smaller_one_of_the_same_file_that_may_serve_it(self):
+        from cxr_engine.reading.decode_cache import CachedDecoder
+
+        class FallingBack(_CountingPool):
+            def read(self, path, request):
+                return replace(super().read(path, request), reduction=1)  # no level was usable
+
+        pool = FallingBack()
+        decoder = CachedDecoder(pool)
+        small = threading.Thread(target=decoder.read, args=(Path("a"), DecodeRequest(96)))
+        small.start()
+        time.sleep(0.01)
+        large = [decoder.read(Path("a"), DecodeRequest(448)), decoder.read(Path("a"), DecodeRequest())]
+        small.join()
+        assert pool.reads == [(Path("a"), 96)] and large[0] is large[1]
+        decoder.read(Path("a"), DecodeRequest(48))  # fewer pixels: may reduce further, so it is decoded
+        assert pool.reads == [(Path("a"), 96), (Path("a"), 48)]
+
+
+class _Counting:
+    def __init__(self, pool):
+        self.pool, self.reads = pool, []
+
+    def read(self, path, request):
+        self.reads.append((path, request.min_side))
+        return self.pool.read(path, request)

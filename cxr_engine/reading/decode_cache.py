@@ -5,8 +5,14 @@ decoded earlier for the same file and ``DecodeRequest`` while it is in the cache
 decode of it already running in another thread, and otherwise decodes it in the pool. A file
 whose every request gives its full decode (``read.full_decode_only``: PNG/JPEG files, DICOM
 syntaxes without resolution levels or DCT scaling) is decoded once, at full resolution, for every
-request. The cache is bounded by the bytes of its arrays (least recently used first out). Errors
-are not cached: the next read tries again (and reports again).
+request. A reduced request that fell back to the full decode (the film is too small to reduce, or
+the decoder refused the code stream at that level, as Pillow's OpenJPEG refuses
+``JPEG2KLossless_1s_1f_u_16_16.dcm`` at every level) is kept as the file's full decode: it serves the
+viewer, and every later request of the file for at least as many pixels, which would fall back too
+(a larger ``min_side`` never gets a larger reduction; a stream refused at a coarser level is taken
+as refused at the finer ones). A request waits for a running decode of the same file that may serve
+it before starting its own. The cache is bounded by the bytes of its arrays (least recently used
+first out). Errors are not cached: the next read tries again (and reports again).
 """
 from __future__ import annotations
 
@@ -49,26 +55,36 @@ class CachedDecoder:
         self._bytes = 0
         self._running: dict[tuple[Path, int | None], Future] = {}
         self._full_only: dict[Path, bool] = {}
+        #: Per file, the smallest ``min_side`` whose reduced decode fell back to the full decode.
+        self._falls_back: dict[Path, int] = {}
 
     def read(self, path: str | Path, request: DecodeRequest = FULL) -> CxrImage:
         """``path`` decoded as ``request`` asks; raises the pool's ``ImageReadError`` for a bad file."""
         path = Path(path)
         if not request.full and self._full_decode_only(path):
             request = FULL  # the same image whatever the size asked: one decode serves them all
-        key = (path, request.min_side)
-        with self._lock:
-            image = self._images.get(key)
-            if image is not None:
-                self._images.move_to_end(key)
-                return image
-            running = self._running.get(key)
-            if running is None:
-                mine = self._running[key] = Future()
-                self.decodes += 1
-        if running is not None:
-            return running.result()
+        while True:
+            with self._lock:
+                request = self._served_by(path, request)
+                key = (path, request.min_side)
+                image = self._images.get(key)
+                if image is not None:
+                    self._images.move_to_end(key)
+                    return image
+                own = self._running.get(key)
+                other = None if own is not None else self._may_serve(path, request)
+                if own is None and other is None:
+                    mine = self._running[key] = Future()
+                    self.decodes += 1
+                    break
+            if own is not None:
+                return own.result()
+            try:  # then look again: it may have fallen back to the full decode, which serves this request
+                other.result()
+            except Exception:
+                pass  # its file may still decode at this size; this request tries and reports for itself
         try:
-            image = self.pool.read(key[0], request)
+            image = self.pool.read(path, request)
         except BaseException as exc:
             with self._lock:
                 del self._running[key]
@@ -76,9 +92,27 @@ class CachedDecoder:
             raise
         with self._lock:
             del self._running[key]
+            if not request.full and image.reduction == 1:  # fell back: this is the file's full decode
+                self._falls_back[path] = min(request.min_side, self._falls_back.get(path, request.min_side))
+                key = (path, None)
             self._store(key, image)
         mine.set_result(image)
         return image
+
+    def _served_by(self, path: Path, request: DecodeRequest) -> DecodeRequest:
+        """``FULL`` where an earlier request of ``path`` for no more pixels fell back to the full decode."""
+        smallest = self._falls_back.get(path)
+        if request.full or smallest is None or request.min_side < smallest:
+            return request
+        return FULL
+
+    def _may_serve(self, path: Path, request: DecodeRequest) -> Future | None:
+        """A running decode of ``path`` that would serve ``request`` if it fell back: one for no more
+        pixels (any size, for a full-resolution request)."""
+        for (running_path, min_side), future in self._running.items():
+            if running_path == path and min_side is not None and (request.full or min_side <= request.min_side):
+                return future
+        return None
 
     def _full_decode_only(self, path: Path) -> bool:
         known = self._full_only.get(path)
@@ -92,6 +126,9 @@ class CachedDecoder:
         size = image_bytes(image)
         if size > self.max_bytes:
             return
+        replaced = self._images.pop(key, None)  # a full decode that another request stored meanwhile
+        if replaced is not None:
+            self._bytes -= image_bytes(replaced)
         self._images[key] = image
         self._bytes += size
         while self._bytes > self.max_bytes:
@@ -107,6 +144,7 @@ class CachedDecoder:
             self._images.clear()
             self._bytes = 0
             self._full_only.clear()
+            self._falls_back.clear()
 
     def close(self) -> None:
         """Empty the cache and stop the pool's workers."""
