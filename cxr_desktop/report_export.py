@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from cxr_engine.models.image_checks import scope_warning
 from cxr_engine.models.suitability import image_warnings
 
 from .controllers.export_context import ExportContext, gather, known_heatmaps
@@ -122,14 +123,17 @@ class ReportExport(QObject):
         heat = scene.render_image(RENDER_PX, heatmap=True, annotations=False) if cam is not None else None
         prediction = cam.prediction if cam is not None else context.prediction(path)
         card = context.card
+        check = context.image_check(item.image)
+        scope = _out_of_scope(check, prediction, context.scope_limit, item.image.metadata.view_position)
+        # The same warnings as the CSV's column: the image's, then what the checks and scope heads found.
+        scope_text = scope_warning(scope, check.warning if check is not None else None)
         return ReportPage(
             displayed=displayed, metadata=item.image.metadata, heatmap=heat, prediction=prediction,
             cam_target=cam.target_class if cam is not None else None,
             not_classified_reason="" if prediction is not None else reason,
-            warnings=image_warnings(item.image, card.input_size if card else None),
+            warnings=(*image_warnings(item.image, card.input_size if card else None), *filter(None, [scope_text])),
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=view.viewer.heatmap_style,
-            out_of_scope=_out_of_scope(context.image_check(item.image), prediction, context.scope_limit,
-                                       item.image.metadata.view_position),
+            out_of_scope=scope,
             measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),
         )
 

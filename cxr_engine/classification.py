@@ -80,9 +80,8 @@ def classify_files(
         files = [files]
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from .models.image_checks import describe
-    from .models.scope_heads import WORDS as HEAD_WORDS
-    from .models.scope_score import WORDS, is_uncertain, out_of_scope, threshold
+    from .models.image_checks import scope_warning
+    from .models.scope_score import out_of_scope, threshold
     from .reading.decode_pool import decode_in_order
 
     pending: list[tuple[int, Path, object]] = []
@@ -110,12 +109,7 @@ def classify_files(
                 probabilities = tuple(event.prediction.probabilities)
                 scope = out_of_scope(reasons, probabilities, limit, event.image.metadata.view_position,
                                      event.prediction.scope_reasons)
-                # The heads' reasons (e.g. child-chest) are worded in ``warnings`` as the others are.
-                heads = ";".join(part for part in scope.split(";") if part in HEAD_WORDS)
-                if heads:
-                    warning = "; ".join(filter(None, (warning, f"out of scope: {describe(heads)}")))
-                if is_uncertain(probabilities, limit):
-                    warning = "; ".join(filter(None, (warning, f"out of scope: {WORDS}")))
+                warning = scope_warning(scope, warning)
                 event = replace(event, warnings=(*event.warnings, warning) if warning else event.warnings,
                                 out_of_scope=scope)
             yield event

@@ -86,6 +86,29 @@ def heatmap_note(reasons: str) -> str:
     return f"Outside what this model was trained for ({describe(reasons)}): the heat-map is not reliable either."
 
 
+def check_warning(reasons: str) -> str:
+    """The image checks' warning for their ``reasons`` (``""`` in scope), as ``ImageCheck.warning``."""
+    return f"image check: {describe(reasons)}: outside what the model was trained for" if reasons else ""
+
+
+def scope_warning(out_of_scope: str, image_check_warning: str | None = None) -> str:
+    """The warning text of a film's ``out_of_scope`` reasons (``scope_score.out_of_scope``), the one
+    wording of the CSV ``warnings`` column, the app's export and the PDF's "Image checks": the image
+    checks' warning (``image_check_warning`` when given, as it may say the film was auto-oriented;
+    else :func:`check_warning` of their reasons), then ``out of scope: ...`` for the out-of-scope
+    heads' reasons and for ``uncertain``; parts joined by ``"; "``, ``""`` in scope. ``lateral`` is
+    left out: ``suitability.assess`` words it from the header already."""
+    parts = [part for part in out_of_scope.split(";") if part]
+    checks = ";".join(part for part in parts if part not in HEAD_WORDS and part not in (UNCERTAIN, LATERAL))
+    heads = ";".join(part for part in parts if part in HEAD_WORDS)
+    texts = [check_warning(checks) if image_check_warning is None else image_check_warning]
+    if heads:
+        texts.append(f"out of scope: {describe(heads)}")
+    if UNCERTAIN in parts:
+        texts.append(f"out of scope: {UNCERTAIN_WORDS}")
+    return "; ".join(filter(None, texts))
+
+
 # --------------------------------------------------------------------------- features
 
 def thumbnail(image: CxrImage | np.ndarray) -> np.ndarray:
@@ -259,9 +282,7 @@ class ImageCheck:
     @property
     def warning(self) -> str:
         """The warning for the reader (``""`` in scope)."""
-        if not self.flagged:
-            return ""
-        return f"image check: {describe(self.reasons)}: outside what the model was trained for"
+        return check_warning(self.reasons)
 
 
 class ImageChecker:

@@ -36,7 +36,7 @@ from .deidentify import redact_generated_text, redact_text, report_identifiers
 from ..display_text import format_percent
 from ..errors import ReportError
 from ..pixels.image import CxrImage, ImageMetadata
-from ..models.image_checks import banner, heatmap_note
+from ..models.image_checks import banner, describe, heatmap_note, scope_warning
 from ..models.torch_backend import HeatmapResult, Prediction
 from ..models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
 from ..models.model_limits import model_limits
@@ -551,15 +551,25 @@ def _draw_measurements(ctx: _Context, page: ReportPage, top: float) -> float:
 
 
 def _draw_warnings(ctx: _Context, page: ReportPage, top: float) -> float:
+    """The page's warnings; a page flagged out of scope without them says why in the warnings' words
+    (``image_checks.scope_warning``), never "No warnings" under the banner."""
     flowables: list[Flowable] = [ctx.para("Image checks", "heading")]
-    if page.warnings:
-        warnings = [redact_generated_text(w, page.metadata) if ctx.deidentify else w for w in page.warnings]
+    lines = page.warnings or _scope_lines(page.out_of_scope)
+    if lines:
+        warnings = [redact_generated_text(w, page.metadata) if ctx.deidentify else w for w in lines]
         flowables += [ctx.rich(ctx.fonts.markup(w), "warning") for w in warnings]
         for flowable in flowables[1:]:
             flowable.bulletText = "•" if ctx.fonts.unicode else "-"
     else:
         flowables.append(ctx.para("No warnings for this image.", "small"))
     return _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
+
+
+def _scope_lines(out_of_scope: str) -> tuple[str, ...]:
+    if not out_of_scope:
+        return ()
+    # ``scope_warning`` leaves a lateral view to the header's own warning, which this page lacks.
+    return (scope_warning(out_of_scope) or f"out of scope: {describe(out_of_scope)}",)
 
 
 def _draw_comment(ctx: _Context, page: ReportPage, top: float) -> float:

@@ -1,0 +1,56 @@
+"""The app's PDF export says what the out-of-scope heads found (tester: a child's film exported with a
+``child-chest`` banner over "Image checks: No warnings"), in the CSV's words; with the bundled classifier
+on ONNX Runtime, on a real child's film from cxr3 (offscreen)."""
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("pypdf")
+
+from cxr_engine.models.image_checks import scope_warning  # noqa: E402
+from cxr_engine.models.model_card import ModelCard  # noqa: E402
+from cxr_engine.models.scope_heads import CHILD  # noqa: E402
+from cxr_desktop.report_export import ExportRequest  # noqa: E402
+
+from model_factory import BUNDLED_CARD  # noqa: E402
+from test_desktop import WAIT_MS, export, make_window, open_and_wait, pdf_text, private_settings  # noqa: E402,F401
+
+
+@pytest.fixture(scope="module")
+def card():
+    return ModelCard.load(BUNDLED_CARD)
+
+
+@pytest.fixture()
+def child_study(tmp_path, shared_data):
+    manifest = shared_data / "cxr3" / "manifest.csv"
+    if not manifest.exists():
+        pytest.skip(f"{manifest} is not on this machine")
+    with open(manifest, newline="") as handle:
+        row = min((r for r in csv.DictReader(handle)
+                   if r["source"] == "kermany_pediatric" and r["label"] == "pneumonia"), key=lambda r: r["id"])
+    folder = tmp_path / "child"
+    folder.mkdir()
+    shutil.copy(shared_data / "cxr3" / row["file"], folder / "child.jpg")
+    return folder
+
+
+def test_pdf_of_a_child_film_names_the_child_head_under_its_banner(qtbot, make_window, child_study, tmp_path):
+    window = make_window(show=True)
+    window.classification.start()
+    first = open_and_wait(qtbot, window, child_study)
+    qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None,
+                    timeout=WAIT_MS)
+    assert window.result.out_of_scope == CHILD
+    assert window.result_panel.scope_banner.isVisible()
+    _, text = pdf_text(export(qtbot, window, ExportRequest((first,), tmp_path / "child.pdf", False, "")))
+    text = " ".join(text.split())
+    assert "Outside what this model was trained for" in text
+    assert "No warnings" not in text
+    assert " ".join(scope_warning(CHILD).split()[:10]) in text

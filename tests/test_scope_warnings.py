@@ -1,0 +1,117 @@
+"""One wording of what the image checks and the out-of-scope heads found (``image_checks.scope_warning``):
+the CSV's ``warnings`` column and the PDF's "Image checks" say the same, and the PDF never prints
+"No warnings" under an out-of-scope banner (tester: a child's film, ``child-chest`` banner, "No warnings")."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cxr_engine.models.image_checks import check_warning, describe, scope_warning
+from cxr_engine.models.scope_heads import CHILD, OTHER_FINDINGS, WORDS as HEAD_WORDS
+from cxr_engine.models.scope_score import WORDS as UNCERTAIN_WORDS
+from cxr_engine.outputs.report import ReportPage, build_report_pdf
+
+from model_factory import BUNDLED_CARD
+
+NO_WARNINGS = "No warnings for this image."
+
+
+class TestScopeWarning:
+    def test_in_scope_is_empty(self):
+        assert scope_warning("") == ""
+
+    def test_a_head_is_worded_as_out_of_scope(self):
+        assert scope_warning(CHILD) == f"out of scope: {HEAD_WORDS[CHILD]}"
+        assert scope_warning(f"{OTHER_FINDINGS};{CHILD}") == f"out of scope: {describe(f'{OTHER_FINDINGS};{CHILD}')}"
+
+    def test_uncertain_after_the_heads(self):
+        assert scope_warning(f"{CHILD};uncertain") == (f"out of scope: {HEAD_WORDS[CHILD]}; "
+                                                       f"out of scope: {UNCERTAIN_WORDS}")
+
+    def test_image_check_reasons_in_the_checks_own_words(self):
+        assert scope_warning("inverted;rotated-180") == check_warning("inverted;rotated-180")
+        assert "upside down" in scope_warning("inverted;rotated-180")
+
+    def test_the_checks_own_warning_wins_when_given(self):
+        note = "auto-orient: the film looked upside down; classified as corrected"
+        assert scope_warning("uncertain", note) == f"{note}; out of scope: {UNCERTAIN_WORDS}"
+
+    def test_lateral_is_left_to_the_header_warning(self):
+        assert scope_warning("lateral") == ""
+
+
+def _pdf_text(data: bytes) -> str:
+    import io
+
+    from pypdf import PdfReader
+
+    return " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages).split())
+
+
+class TestReportPage:
+    def test_a_banner_without_warnings_still_says_why(self):
+        page = ReportPage(displayed=np.zeros((64, 64), np.uint8), out_of_scope=CHILD)
+        text = _pdf_text(build_report_pdf([page], model_card=None, deidentify=False))
+        assert NO_WARNINGS not in text
+        assert " ".join(scope_warning(CHILD).split()[:8]) in text
+
+    def test_a_lateral_banner_without_warnings_says_lateral(self):
+        page = ReportPage(displayed=np.zeros((64, 64), np.uint8), out_of_scope="lateral")
+        text = _pdf_text(build_report_pdf([page], model_card=None, deidentify=False))
+        assert NO_WARNINGS not in text and "a lateral view" in text
+
+    def test_in_scope_without_warnings_says_so(self):
+        page = ReportPage(displayed=np.zeros((64, 64), np.uint8))
+        assert NO_WARNINGS in _pdf_text(build_report_pdf([page], model_card=None, deidentify=False))
+
+
+def _kermany_child(shared_data) -> Path:
+    manifest = shared_data / "cxr3" / "manifest.csv"
+    if not manifest.exists():
+        pytest.skip(f"{manifest} is not on this machine")
+    with open(manifest, newline="") as handle:
+        rows = sorted((r for r in csv.DictReader(handle)
+                       if r["source"] == "kermany_pediatric" and r["label"] == "pneumonia"), key=lambda r: r["id"])
+    return shared_data / "cxr3" / rows[0]["file"]
+
+
+def test_csv_and_pdf_say_the_same_for_a_real_child_film_and_an_adult_film(tmp_path, shared_data):
+    """cxr-classify's CSV and a PDF page made from the same ``classify_files`` event carry the same words:
+    the child's JPEG (no header age) gets the child head's warning under its banner; an adult NIH film in
+    scope gets neither banner nor warning."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("pypdf")
+    from dataclasses import replace
+
+    from cxr_engine import classify_files, load_classifier
+    from cxr_engine.cli import main
+    from cxr_engine.models.image_checks import default_checker
+    from cxr_engine.pixels.rendering import render
+
+    child = _kermany_child(shared_data)
+    adult = shared_data / "cxr3" / "images" / "normal" / "019795c67ec99c90.jpg"  # nih_cxr14, normal
+    if not adult.exists():
+        pytest.skip(f"{adult} is not on this machine")
+    out = tmp_path / "r.csv"
+    assert main([str(child), str(adult), "--csv", str(out), "--model", str(BUNDLED_CARD), "--backend", "onnx",
+                 "--no-isolation", "--quiet"]) == 0
+    with open(out, newline="") as handle:
+        rows = {Path(r["path"]).name: r for r in csv.DictReader(handle)}
+    assert rows[child.name]["out_of_scope"] == CHILD and scope_warning(CHILD) in rows[child.name]["warnings"]
+
+    classifier = load_classifier(str(BUNDLED_CARD), backend="onnx")
+    events = [e for e in classify_files([child, adult], classifier, checker=default_checker()) if e.done]
+    for event in events:
+        assert "; ".join(event.warnings) == rows[event.path.name]["warnings"]
+        assert event.out_of_scope == rows[event.path.name]["out_of_scope"]
+        page = replace(ReportPage.for_image(event.image, render(event.image), prediction=event.prediction),
+                       warnings=event.warnings, out_of_scope=event.out_of_scope)
+        text = _pdf_text(build_report_pdf([page], model_card=classifier.card, deidentify=False))
+        if event.path == child:
+            assert "Outside what this model was trained for" in text and NO_WARNINGS not in text
+            assert " ".join(HEAD_WORDS[CHILD].split()[:6]) in text
+        else:
+            assert "Outside what this model was trained for" not in text and NO_WARNINGS in text
