@@ -123,11 +123,14 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
     spacing, spacing_source = _spacing(ds)
     if spacing is not None and reduction > 1:
         spacing = (spacing[0] * reduction, spacing[1] * reduction)
-    windows, (voi_luts, lut_warnings) = _windows(ds), _voi_luts(ds)
-    warnings += lut_warnings
+    voi_luts, lut_warnings = _voi_luts(ds)
+    windows, window_warnings = _windows(ds, has_voi_lut=bool(voi_luts))
+    warnings += window_warnings + lut_warnings
     preferred = None
     sample = modality[::4, ::4] if padding is None else modality[::4, ::4][~padding[::4, ::4]]
-    if windows and not voi_luts and not any(window_fits(sample, w) for w in windows):
+    if not windows and not voi_luts and _multi(ds.get("WindowWidth")):  # the file's windows were all invalid
+        preferred = percentile_window(sample)
+    elif windows and not voi_luts and not any(window_fits(sample, w) for w in windows):
         preferred = percentile_window(sample)
         warnings.append(
             f"the file's window {windows[0].center:g}/{windows[0].width:g} lies outside the pixel "
@@ -506,23 +509,44 @@ def _multi(value) -> list:
         return [value]
 
 
-def _windows(ds) -> tuple[Window, ...]:
-    """Every window the file offers (0028,1050/1051), with its explanation and VOI function."""
+def _windows(ds, has_voi_lut: bool = False) -> tuple[tuple[Window, ...], list[str]]:
+    """Every valid window the file offers (0028,1050/1051), with its explanation and VOI function, and
+    a film warning for each one left out.
+
+    A Window Width below 1 (LINEAR) or not above 0 (LINEAR_EXACT, SIGMOID) is invalid (PS3.3
+    C.11.2.1.2), as is a value that is not a number: such a window is left out, and when none is left
+    (and ``has_voi_lut`` is false) the reader shows the automatic percentile window. An unknown VOI LUT
+    Function (0028,1056) is read as LINEAR, its default. These go to the image's warnings (the CSV's
+    warnings column, the app's panel), not to the log, so a batch run with ``--quiet`` stays quiet."""
     centers = _multi(ds.get("WindowCenter"))
     widths = _multi(ds.get("WindowWidth"))
     explanations = _multi(ds.get("WindowCenterWidthExplanation"))
     function = str(ds.get("VOILUTFunction", LINEAR) or LINEAR).strip().upper()
+    warnings = []
     if function not in VOI_FUNCTIONS:
-        logger.warning("unknown VOI LUT Function %r; using LINEAR", function)
+        warnings.append(f"unknown VOI LUT Function (0028,1056) {messages.printable(function)!r}: windows read as LINEAR")
         function = LINEAR
-    windows = []
+    windows, invalid = [], []
     for i, (center, width) in enumerate(zip(centers, widths)):
         explanation = str(explanations[i]) if i < len(explanations) else ""
         try:
             windows.append(Window(float(center), float(width), function, explanation))
-        except (TypeError, ValueError) as exc:
-            logger.warning("ignoring window %s/%s: %s", center, width, exc)
-    return tuple(windows)
+        except (TypeError, ValueError):
+            invalid.append(f"{_number_text(center)}/{_number_text(width)}")
+    if invalid:
+        rule = "at least 1" if function == LINEAR else "above 0"
+        instead = "left out" if windows or has_voi_lut else "showing an automatic window instead"
+        warnings.append(f"invalid window {', '.join(invalid)} (centre/width) in the file: Window Width (0028,1051) "
+                        f"must be {rule} for {function} (PS3.3 C.11.2.1.2); {instead}")
+    return tuple(windows), warnings
+
+
+def _number_text(value) -> str:
+    """A DS value as a short number (``550``, ``-5``), or its text when it is not a number."""
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return messages.printable(value)
 
 
 def _voi_luts(ds) -> tuple[tuple[VoiLut, ...], list[str]]:
