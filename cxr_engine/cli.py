@@ -36,42 +36,47 @@ def build_parser() -> argparse.ArgumentParser:
                "all checked before any film is classified.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    parser.add_argument("--model", help="bundled model name or a model card .json (default: $CXR_MODEL_CARD when set, else "
-                             "the best bundled model)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where to run the model")
-    parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="inference library (default auto: torch on a GPU, else ONNX Runtime when the model has "
-                             "an ONNX export, else torch on the CPU)")
-    parser.add_argument("--csv", type=Path, metavar="FILE", help="write the results here (default: standard output)")
-    parser.add_argument("--cam-dir", type=Path, metavar="DIR",
-                        help="write a PNG of each image with its Grad-CAM heat-map here (NNNNN_<stem>_cam.png), and "
-                             "the raw heat-map as a 16-bit greyscale PNG at the image's pixel grid "
-                             "(NNNNN_<stem>_heatmap.png, 0-65535 for 0-1); never inside an input folder")
-    parser.add_argument("--lung-mask-dir", type=Path, metavar="DIR",
-                        help="write each image's lung mask from the bundled lung model here (NNNNN_<stem>_lungs.png, "
-                             "8-bit, 255 = lung, at the image's pixel grid); implausible lung fields add a warning; "
-                             "never inside an input folder")
-    parser.add_argument("--auto-orient", action="store_true",
-                        help="classify a film that the image checks find turned (90/180/270 degrees) or inverted as "
-                             "it looks corrected (the file is not changed); the warnings column says so, and "
-                             "out_of_scope holds what the checks find on the corrected film")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
-    parser.add_argument("--isolation", action=argparse.BooleanOptionalAction, default=True,
-                        help="decode each file in a worker process with a time limit, so a damaged or "
-                             "crafted file cannot crash or hang the batch")
-    parser.add_argument("--decode-timeout", type=float, default=60.0, metavar="S",
-                        help="seconds one file may take to decode (with --isolation)")
-    parser.add_argument("--decode-workers", type=int, metavar="N",
-                        help="files decoded at once, each in its own worker process with --isolation "
-                             "(default: one per core)")
-    parser.add_argument("--full-decode", action="store_true",
-                        help="decode every image at full resolution; by default, without --cam-dir or "
-                             "--lung-mask-dir, JPEG 2000 and JPEG images are decoded at the smallest stored "
-                             "resolution that keeps twice the model's input size on the short side")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bar or lines and no summary line on standard error (a file that "
                              "fails is still named there)")
+    classification = parser.add_argument_group("classification")
+    classification.add_argument("--model",
+                                help="bundled model name or a model card .json (default: $CXR_MODEL_CARD when set, "
+                                     "else the best bundled model)")
+    classification.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                                help="where to run the model")
+    classification.add_argument("--backend", default="auto", choices=BACKENDS,
+                                help="inference library (default auto: torch on a GPU, else ONNX Runtime when the "
+                                     "model has an ONNX export, else torch on the CPU)")
+    classification.add_argument("--batch-size", type=int, default=8, help="images per forward pass (default 8)")
+    classification.add_argument("--auto-orient", action="store_true",
+                                help="classify a film that the image checks find turned (90/180/270 degrees) or "
+                                     "inverted as it looks corrected (the file is not changed); the warnings column "
+                                     "says so, and out_of_scope holds what the checks find on the corrected film")
+    outputs = parser.add_argument_group("outputs")
+    outputs.add_argument("--csv", type=Path, metavar="FILE", help="write the results here (default: standard output)")
+    outputs.add_argument("--cam-dir", type=Path, metavar="DIR",
+                         help="write a PNG of each image with its Grad-CAM heat-map here (NNNNN_<stem>_cam.png), and "
+                              "the raw heat-map as a 16-bit greyscale PNG at the image's pixel grid "
+                              "(NNNNN_<stem>_heatmap.png, 0-65535 for 0-1); never inside an input folder")
+    outputs.add_argument("--lung-mask-dir", type=Path, metavar="DIR",
+                         help="write each image's lung mask from the bundled lung model here (NNNNN_<stem>_lungs.png, "
+                              "8-bit, 255 = lung, at the image's pixel grid); implausible lung fields add a warning; "
+                              "never inside an input folder")
+    decoding = parser.add_argument_group("decoding")
+    decoding.add_argument("--isolation", action=argparse.BooleanOptionalAction, default=True,
+                          help="decode each file in a worker process with a time limit, so a damaged or "
+                               "crafted file cannot crash or hang the batch")
+    decoding.add_argument("--decode-timeout", type=float, default=60.0, metavar="S",
+                          help="seconds one file may take to decode (with --isolation)")
+    decoding.add_argument("--full-decode", action="store_true",
+                          help="decode every image at full resolution; by default, without --cam-dir or "
+                               "--lung-mask-dir, JPEG 2000 and JPEG images are decoded at the smallest stored "
+                               "resolution that keeps twice the model's input size on the short side")
+    decoding.add_argument("--decode-workers", type=int, metavar="N",
+                          help="files decoded at once, each in its own worker process with --isolation "
+                               "(default: one per core)")
     dicom_cli.add_arguments(parser)
     return parser
 
@@ -140,6 +145,8 @@ def _classify_inputs(args, card, reader) -> int:
     if inputs.own_outputs and not args.quiet:
         print(f"cxr-classify: skipped {len(inputs.own_outputs)} file(s) this program wrote (heat-maps, lung masks, "
               f"AI result DICOM objects), e.g. {inputs.own_outputs[0]}; -v lists them", file=sys.stderr)
+    if inputs.copies and not args.quiet:
+        _print_copies(inputs.copies)
     if not files:
         beside = " (outside the output folders)" if outputs else ""
         print(f"cxr-classify: no DICOM, PNG or JPEG files found in the given paths{beside}", file=sys.stderr)
@@ -161,7 +168,21 @@ def _classify_inputs(args, card, reader) -> int:
         except (ModelError, ValueError) as exc:
             print(f"cxr-classify: lung model: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    return _write_results(files, classifier, args, reader, segmenter, inputs.problems)
+    return _write_results(files, classifier, args, reader, segmenter, inputs.problems, inputs.copies)
+
+
+#: Copies named one by one on standard error; the rest are counted (each is in the warnings column).
+COPIES_SHOWN = 5
+
+
+def _print_copies(copies: dict) -> None:
+    from .reading.copies import copies_note
+
+    for path, others in list(copies.items())[:COPIES_SHOWN]:
+        print(f"cxr-classify: {path}: {copies_note(others)}; classified once", file=sys.stderr)
+    if len(copies) > COPIES_SHOWN:
+        print(f"cxr-classify: {len(copies) - COPIES_SHOWN} more images stored as several files, each classified "
+              "once (see the warnings column)", file=sys.stderr)
 
 
 def _start_reader(args, card):
@@ -185,12 +206,13 @@ def _image_checker():
     return default_checker()
 
 
-def _write_results(files, classifier, args, reader, segmenter=None, problems=None) -> int:
+def _write_results(files, classifier, args, reader, segmenter=None, problems=None, copies=None) -> int:
     import time
 
     from .outputs.atomic import atomic_output
     from .cli_progress import BatchCounts, progress, summary_line
 
+    from .reading.copies import copies_note
     from .reading.decode_pool import available_cores
 
     failures = 0
@@ -207,6 +229,8 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
         writer = csv.DictWriter(handle, fieldnames=csv_columns(classifier.classes))
         writer.writeheader()
         for row in progress(rows, len(files), quiet=args.quiet):
+            if (copies or {}).get(row.path):
+                row.warnings = (*row.warnings, copies_note(copies[row.path]))
             if dicom:
                 dicom.on_row(row)
             writer.writerow(row.as_csv(classifier.classes))

@@ -104,6 +104,21 @@ def test_bad_usage_exits_two(tmp_path, card, capsys):
     assert "no DICOM, PNG or JPEG files" in capsys.readouterr().err
 
 
+def test_help_groups_the_options_by_what_they_do():
+    from cxr_engine.cli import build_parser
+
+    parser = build_parser()
+    groups = {group.title: [(a.option_strings or [a.dest])[0] for a in group._group_actions]
+              for group in parser._action_groups}
+    assert groups["classification"] == ["--model", "--device", "--backend", "--batch-size", "--auto-orient"]
+    assert groups["outputs"] == ["--csv", "--cam-dir", "--lung-mask-dir"]
+    assert groups["decoding"] == ["--isolation", "--decode-timeout", "--full-decode", "--decode-workers"]
+    assert groups["options"] == ["-h", "-v", "-q"]
+    help_text = parser.format_help()
+    titles = ["\nclassification:", "\noutputs:", "\ndecoding:", "\nDICOM outputs and sending"]
+    assert [help_text.index(title) for title in titles] == sorted(help_text.index(title) for title in titles)
+
+
 def test_tampered_weights_stop_the_cli_with_a_reason(tmp_path, dicom_dir, capsys):
     card = make_random_model(tmp_path / "m")
     data = bytearray(card.weights_path.read_bytes())
