@@ -145,8 +145,6 @@ def _classify_inputs(args, card, reader) -> int:
     if inputs.own_outputs and not args.quiet:
         print(f"cxr-classify: skipped {len(inputs.own_outputs)} file(s) this program wrote (heat-maps, lung masks, "
               f"AI result DICOM objects), e.g. {inputs.own_outputs[0]}; -v lists them", file=sys.stderr)
-    if inputs.copies and not args.quiet:
-        _print_copies(inputs.copies)
     if not files:
         beside = " (outside the output folders)" if outputs else ""
         print(f"cxr-classify: no DICOM, PNG or JPEG files found in the given paths{beside}", file=sys.stderr)
@@ -168,21 +166,7 @@ def _classify_inputs(args, card, reader) -> int:
         except (ModelError, ValueError) as exc:
             print(f"cxr-classify: lung model: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    return _write_results(files, classifier, args, reader, segmenter, inputs.problems, inputs.copies)
-
-
-#: Copies named one by one on standard error; the rest are counted (each is in the warnings column).
-COPIES_SHOWN = 5
-
-
-def _print_copies(copies: dict) -> None:
-    from .reading.copies import copies_note
-
-    for path, others in list(copies.items())[:COPIES_SHOWN]:
-        print(f"cxr-classify: {path}: {copies_note(others)}; classified once", file=sys.stderr)
-    if len(copies) > COPIES_SHOWN:
-        print(f"cxr-classify: {len(copies) - COPIES_SHOWN} more images stored as several files, each classified "
-              "once (see the warnings column)", file=sys.stderr)
+    return _write_results(files, classifier, args, reader, segmenter, inputs.problems)
 
 
 def _start_reader(args, card):
@@ -206,13 +190,12 @@ def _image_checker():
     return default_checker()
 
 
-def _write_results(files, classifier, args, reader, segmenter=None, problems=None, copies=None) -> int:
+def _write_results(files, classifier, args, reader, segmenter=None, problems=None) -> int:
     import time
 
     from .outputs.atomic import atomic_output
     from .cli_progress import BatchCounts, progress, summary_line
 
-    from .reading.copies import copies_note
     from .reading.decode_pool import available_cores
 
     failures = 0
@@ -229,8 +212,6 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
         writer = csv.DictWriter(handle, fieldnames=csv_columns(classifier.classes))
         writer.writeheader()
         for row in progress(rows, len(files), quiet=args.quiet):
-            if (copies or {}).get(row.path):
-                row.warnings = (*row.warnings, copies_note(copies[row.path]))
             if dicom:
                 dicom.on_row(row)
             writer.writerow(row.as_csv(classifier.classes))
