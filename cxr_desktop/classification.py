@@ -36,13 +36,13 @@ class ClassificationController(QObject):
     batchProgress = Signal(int, int, str)  # done, total, file name
     batchFinished = Signal(int)  # images classified
 
-    def __init__(self, viewer: ViewerModel, result: ResultModel, decoder_source, model: str = "", device: str = "auto",
+    def __init__(self, viewer: ViewerModel, result: ResultModel, workspace_source, model: str = "", device: str = "auto",
                  models_dir: Path | None = None, parent: QObject | None = None, backend: str = "auto"):
-        """``decoder_source()`` gives the decode cache classify-all reads through (the workspace's)."""
+        """``workspace_source()`` gives the ``StudyWorkspace`` the model reads films from (its decode cache)."""
         super().__init__(parent)
         self.viewer, self.result = viewer, result
         self.model, self.device, self.backend, self.models_dir = model, device, backend, models_dir
-        self.service = ClassifierService(result.results, decoder_source, self)
+        self.service = ClassifierService(result.results, workspace_source, self)
         self.card = None
         self.started = False
         self._batch: Worker | None = None

@@ -77,7 +77,7 @@ class MainWindow(QMainWindow):
         self.annotations = RecordedAnnotationStore()
         self.history = AnnotationHistory(self.annotations, self)
         self.classification = ClassificationController(
-            self.viewer, self.result, lambda: self.workspace.decoder, model or self.settings.model,
+            self.viewer, self.result, lambda: self.workspace, model or self.settings.model,
             device or self.settings.device, models_dir, self, backend=backend or self.settings.backend)
         self.service = self.classification.service
 

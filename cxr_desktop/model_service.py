@@ -31,11 +31,12 @@ class ClassifierService(QObject):
     camFailed = Signal(object, str)
     predicted = Signal(object, object)
 
-    def __init__(self, results: ClassificationResults, decoder_source, parent: QObject | None = None):
-        """``decoder_source()`` gives the decode cache classify-all reads through (the workspace's)."""
+    def __init__(self, results: ClassificationResults, workspace_source, parent: QObject | None = None):
+        """``workspace_source()`` gives the ``StudyWorkspace`` whose decode cache classify-all and the
+        heat-maps read films through (``controllers.classification.model_request``)."""
         super().__init__(parent)
         self.results = results
-        self._decoder_source = decoder_source
+        self._workspace_source = workspace_source
         self.card: ModelCard | None = None
         self.classifier = None
         self.device_text = ""
@@ -93,7 +94,7 @@ class ClassifierService(QObject):
             self._pending = (image, target_class)
             return None
         self._pending = None
-        worker = create_worker(jobs.heatmap, self.classifier, image, target_class)
+        worker = create_worker(jobs.heatmap, self.classifier, image, target_class, self._workspace_source())
         worker.returned.connect(lambda cam: self._on_cam(path, target_class, cam))
         worker.errored.connect(lambda exc: self._on_cam_failed(path, exc))
         worker.start()
@@ -112,7 +113,7 @@ class ClassifierService(QObject):
         """A generator worker classifying ``paths`` (not started: connect, then ``start()``)."""
         if not self.ready:
             raise RuntimeError("the model is not loaded yet")
-        worker = create_worker(jobs.classify_paths, self.classifier, list(paths), self._decoder_source())
+        worker = create_worker(jobs.classify_paths, self.classifier, list(paths), self._workspace_source().decoder)
         worker.yielded.connect(self._on_batch_item)
         return worker
 

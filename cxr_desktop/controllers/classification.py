@@ -52,10 +52,32 @@ def load(card: ModelCard, device: str, backend: str = "auto"):
     return classifier, runtime_description(classifier), classifier.load_warning
 
 
-def heatmap(classifier, image, target_class: str):
+def model_request(card: ModelCard):
+    """The ``DecodeRequest`` a film is decoded with for ``card``'s model input, in the app as in
+    ``cxr-classify`` (``DecodeRequest.for_model``)."""
+    from cxr_engine.reading.reduced_decode import DecodeRequest
+
+    return DecodeRequest.for_model(card.input_size, card.preprocessing_version)
+
+
+def heatmap(classifier, image, target_class: str, workspace=None):
     """Worker: the ``HeatmapResult`` (prediction and heat-map) of one film for ``target_class``
-    (``""``: the predicted class)."""
-    return classifier.predict_with_heatmap(image, target_class or None)
+    (``""``: the predicted class), the heat-map on ``image``'s pixel grid (the film shown).
+
+    With ``workspace`` (a ``StudyWorkspace``) and a film from a file, the model reads the film as
+    ``workspace.model_image`` gives it (``model_request``: the same model input as classify-all and
+    ``cxr-classify``), so the panel, the tree and the PDF show one probability per film; the heat-map of
+    that prediction is then put on the full-resolution grid (``heatmap_at_full_resolution``).
+    """
+    from cxr_engine.models.classifier import heatmap_at_full_resolution
+
+    source = image
+    if workspace is not None and getattr(image, "path", None) is not None:
+        source = workspace.model_image(Path(image.path), model_request(classifier.card))
+    result = classifier.predict_with_heatmap(source, target_class or None)
+    if source is image:
+        return result
+    return heatmap_at_full_resolution(result, source.reduction // max(1, image.reduction), image.shape)
 
 
 def classify_paths(classifier, paths: list[Path], decoder, batch_size: int = BATCH_SIZE):
@@ -68,10 +90,8 @@ def classify_paths(classifier, paths: list[Path], decoder, batch_size: int = BAT
     they are classified ``batch_size`` at a time.
     """
     from cxr_engine import classify_files
-    from cxr_engine.reading.reduced_decode import DecodeRequest
 
-    card = classifier.card
-    request = DecodeRequest.for_model(card.input_size, card.preprocessing_version)
+    request = model_request(classifier.card)
     events = classify_files(paths, classifier, batch_size=batch_size, reader=lambda path: decoder.read(path, request),
                             decode_threads=decoder.pool.workers)
     done, total = 0, len(paths)

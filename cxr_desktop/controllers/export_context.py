@@ -50,16 +50,22 @@ def gather(context: ExportContext, paths: list[Path], cams: dict[Path, object]):
 
     ``cams``: the heat-maps known when the export started (``known_heatmaps``). Films come from the
     workspace (decoded once, through its shared cache); what has no heat-map yet is classified with one
-    by the engine's ``classify_files`` (one film at a time), or only decoded without a model.
+    by the engine's ``classify_files`` (one film at a time) from the film as the model reads it
+    (``StudyWorkspace.model_image``, as classify-all and ``cxr-classify`` do: one probability per film),
+    its heat-map put on the full-resolution film; or only decoded without a model.
     """
     from cxr_engine import classify_files
+    from cxr_engine.models.classifier import heatmap_at_full_resolution
+
+    from .classification import model_request
 
     workspace, classifier = context.workspace, context.classifier
+    request = model_request(classifier.card) if classifier is not None else None
     items: dict[Path, object] = {}
 
     def read(path: Path):
         items[path] = workspace.load(path)
-        return items[path].image
+        return workspace.model_image(path, request)
 
     wanted = [path for path in paths if path not in cams] if classifier is not None else []
     events = (event for event in classify_files(wanted, classifier, heatmaps=True, batch_size=1, reader=read)
@@ -68,7 +74,11 @@ def gather(context: ExportContext, paths: list[Path], cams: dict[Path, object]):
         if classifier is not None and path not in cams:
             event = next(events)
             item = items.pop(path, None)
-            yield path, item if event.image is not None else None, event.heatmap, event.reason
+            cam = event.heatmap
+            if cam is not None and item is not None:
+                cam = heatmap_at_full_resolution(cam, event.image.reduction // max(1, item.image.reduction),
+                                                 item.image.shape)
+            yield path, item if event.image is not None else None, cam, event.reason
             continue
         try:
             item = workspace.load(path)

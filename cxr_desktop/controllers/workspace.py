@@ -3,6 +3,8 @@
 Every decode in the app (the viewer, the comparison viewports, the thumbnails, classify-all, the PDF
 export) goes through one ``CachedDecoder`` (``cxr_engine.reading.decode_cache``) in front of the
 app's pool of isolated decoding workers, so a film is decoded once per size (``DecodeRequest``).
+The viewer shows a film at full resolution; the model reads it as ``model_image`` gives it, the way
+``cxr-classify`` reads the file, so that a film has one prediction wherever it is shown.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from cxr_engine import ScanResult
-from cxr_engine.reading.reduced_decode import FULL
+from cxr_engine.reading.reduced_decode import FULL, DecodeRequest
 
 from ..image_jobs import LoadedImage, shared_decoder
 from ..scan_job import scan_paths
@@ -35,6 +37,7 @@ class StudyWorkspace:
         self.opened: list[Path] = []
         self.scans: list[ScanResult] = []
         self._shown: OrderedDict[Path, LoadedImage] = OrderedDict()
+        self._replaced: set[Path] = set()  # films shown otherwise than the file has them (corrected)
         self._lock = threading.Lock()
 
     @property
@@ -78,8 +81,18 @@ class StudyWorkspace:
 
             image = self.decoder.read(path, FULL)
             loaded = LoadedImage(image, Renderer(image))
-            self.put(path, loaded)
+            self._keep(path, loaded)
         return loaded
+
+    def model_image(self, path: Path, request: DecodeRequest):
+        """The ``CxrImage`` the model reads for ``path``'s film: the film as the reader replaced it (``put``),
+        else the file decoded as ``request`` (the model's ``DecodeRequest.for_model``, as ``cxr-classify``
+        and classify-all decode it) through the shared cache. In the calling thread; raises
+        ``ImageReadError`` naming the file and the reason."""
+        path = Path(path)
+        with self._lock:
+            replaced = self._shown.get(path) if path in self._replaced else None
+        return replaced.image if replaced is not None else self.decoder.read(path, request)
 
     def get(self, path: Path) -> LoadedImage | None:
         """The film kept for ``path``, or None."""
@@ -90,13 +103,21 @@ class StudyWorkspace:
             return loaded
 
     def put(self, path: Path, loaded: LoadedImage) -> None:
-        """Keep ``loaded`` as ``path``'s film (e.g. the film shown corrected; the file is not changed)."""
+        """Show ``loaded`` as ``path``'s film instead of the file's (e.g. the film corrected; the file is not
+        changed): the viewer and the model read it until it is dropped from the films kept."""
+        self._keep(path, loaded, replaced=True)
+
+    def _keep(self, path: Path, loaded: LoadedImage, replaced: bool = False) -> None:
+        path = Path(path)
         with self._lock:
-            self._shown[Path(path)] = loaded
-            self._shown.move_to_end(Path(path))
+            self._shown[path] = loaded
+            self._shown.move_to_end(path)
+            (self._replaced.add if replaced else self._replaced.discard)(path)
             while len(self._shown) > self.size:
-                self._shown.popitem(last=False)
+                dropped, _ = self._shown.popitem(last=False)
+                self._replaced.discard(dropped)
 
     def clear(self) -> None:
         with self._lock:
             self._shown.clear()
+            self._replaced.clear()

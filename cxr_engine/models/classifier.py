@@ -137,6 +137,27 @@ def heatmap_in_image_geometry(cam: np.ndarray, image_shape: tuple[int, ...],
     return heatmap
 
 
+def heatmap_at_full_resolution(result: HeatmapResult, reduction: int, shape: tuple[int, int]) -> HeatmapResult:
+    """``result``, computed on a film decoded ``reduction`` times smaller each way (``CxrImage.reduction``;
+    ``cxr_engine.reading.reduced_decode``), with its heat-map on the film's full-resolution pixel grid
+    ``shape`` (rows, columns): the same prediction and class, the map float32 in [0, 1].
+
+    Decoded pixel ``i`` covers full pixels ``[i·f, (i+1)·f)``, so the map is resized (bilinear, pixel
+    centres aligned) to ``ceil(rows / f)·f × ceil(columns / f)·f`` and cut to ``shape``. ``result``
+    itself when it already has that shape. ``ValueError`` when the map is not the reduced grid of ``shape``.
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    if result.heatmap.shape[:2] == (rows, cols):
+        return result
+    factor = int(reduction)
+    reduced = (-(-rows // factor), -(-cols // factor))
+    if factor < 1 or result.heatmap.shape[:2] != reduced:
+        raise ValueError(f"a {result.heatmap.shape[:2]} heat-map is not the ×{reduction} reduced grid of {(rows, cols)}")
+    enlarged = resize_bilinear(np.asarray(result.heatmap, dtype=np.float32), reduced[0] * factor, reduced[1] * factor)
+    heatmap = np.ascontiguousarray(np.clip(enlarged[:rows, :cols], 0.0, 1.0))
+    return HeatmapResult(heatmap, result.target_class, result.prediction)
+
+
 class CardBackedClassifier:
     """What every backend's classifier derives from its model card: name, classes, model input."""
 
