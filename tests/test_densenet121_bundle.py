@@ -143,3 +143,13 @@ def test_settings_offers_it(resources, qtbot):
     index = dialog.model_box.findData(NAME)
     assert index > 0 and "below the bar" in dialog.model_box.itemText(index)
     assert dialog.model() == NAME
+
+
+def test_a_draft_card_naming_other_weights_is_not_trusted_for_the_input_size(cxr3_dir, tmp_path):
+    from training.evaluate import card_from_run
+
+    run = make_schedule_run(tmp_path / "run", tiny_rows(cxr3_dir))
+    assert card_from_run(run).input_size == BEST_SIZE
+    draft = json.loads((run / "best.json").read_text(encoding="utf-8"))
+    (run / "best.json").write_text(json.dumps({**draft, "weights_sha256": "0" * 64}), encoding="utf-8")
+    assert card_from_run(run).input_size == FINAL_SIZE
