@@ -6,6 +6,7 @@ import contextlib
 import csv
 import functools
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -145,6 +146,8 @@ def _classify_inputs(args, card, reader) -> int:
     if inputs.own_outputs and not args.quiet:
         print(f"cxr-classify: skipped {len(inputs.own_outputs)} file(s) this program wrote (heat-maps, lung masks, "
               f"AI result DICOM objects), e.g. {inputs.own_outputs[0]}; -v lists them", file=sys.stderr)
+    if inputs.copies and not args.quiet:
+        _print_copies(inputs.copies)
     if not files:
         beside = " (outside the output folders)" if outputs else ""
         print(f"cxr-classify: no DICOM, PNG or JPEG files found in the given paths{beside}", file=sys.stderr)
@@ -166,7 +169,21 @@ def _classify_inputs(args, card, reader) -> int:
         except (ModelError, ValueError) as exc:
             print(f"cxr-classify: lung model: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    return _write_results(files, classifier, args, reader, segmenter, inputs.problems)
+    return _write_results(files, classifier, args, reader, segmenter, inputs.problems, inputs.copies)
+
+
+#: Copies named one by one on standard error; the rest are counted (each is in the warnings column).
+COPIES_SHOWN = 5
+
+
+def _print_copies(copies: dict) -> None:
+    from .reading.copies import copies_note
+
+    for path, others in list(copies.items())[:COPIES_SHOWN]:
+        print(f"cxr-classify: {path}: {copies_note(others)}; classified once", file=sys.stderr)
+    if len(copies) > COPIES_SHOWN:
+        print(f"cxr-classify: {len(copies) - COPIES_SHOWN} more images stored as several files, each classified "
+              "once (see the warnings column)", file=sys.stderr)
 
 
 def _start_reader(args, card):
@@ -190,15 +207,18 @@ def _image_checker():
     return default_checker()
 
 
-def _write_results(files, classifier, args, reader, segmenter=None, problems=None) -> int:
+def _write_results(files, classifier, args, reader, segmenter=None, problems=None, copies=None) -> int:
     import time
 
     from .outputs.atomic import atomic_output
     from .cli_progress import BatchCounts, progress, summary_line
 
+    from .reading.copies import copies_note
     from .reading.decode_pool import available_cores
 
     failures = 0
+    # The scan names instances by absolute path; a file given on the command line may be relative.
+    notes = {Path(os.path.abspath(path)): copies_note(others) for path, others in (copies or {}).items()}
     workers = args.decode_workers or available_cores()
     dicom = dicom_cli.DicomRun(args, classifier.card) if dicom_cli.wanted(args) else None
     rows = result_rows(files, dicom.wrap(classifier) if dicom else classifier, cam_dir=args.cam_dir,
@@ -212,6 +232,9 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
         writer = csv.DictWriter(handle, fieldnames=csv_columns(classifier.classes))
         writer.writeheader()
         for row in progress(rows, len(files), quiet=args.quiet):
+            note = notes.get(Path(os.path.abspath(row.path)))
+            if note:
+                row.warnings = (*row.warnings, note)
             if dicom:
                 dicom.on_row(row)
             writer.writerow(row.as_csv(classifier.classes))

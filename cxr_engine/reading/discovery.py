@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .copies import fold_copies
 from .scanning import ScanResult, is_dicomdir_file, scan
 
 
@@ -23,7 +24,9 @@ class FoundImages:
     (logged by the scan);
     ``own_outputs``: files skipped because this program wrote them (``cxr_engine.outputs.own_outputs``);
     ``scans``: one ``ScanResult`` (the Patient → Study → Series tree) per path scanned, in the order given;
-    ``cancelled``: True when ``should_cancel`` stopped the search (what was found until then is kept).
+    ``cancelled``: True when ``should_cancel`` stopped the search (what was found until then is kept);
+    ``copies``: the listed file of each SOP Instance found as more than one file -> its other files, which
+    are not listed (``cxr_engine.reading.copies``: the path that sorts first is kept).
     """
 
     files: list[Path]
@@ -31,6 +34,7 @@ class FoundImages:
     own_outputs: list[Path] = field(default_factory=list)
     scans: list[ScanResult] = field(default_factory=list)
     cancelled: bool = False
+    copies: dict[Path, tuple[Path, ...]] = field(default_factory=dict)
 
 
 def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str | os.PathLike[str]] = (), *,
@@ -45,7 +49,8 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
     DICOMDIR lists (found case-insensitively); PNG and JPEG. Hidden entries are skipped; symbolic links
     inside the folder are followed, each folder once (loops end); links leaving it are problems. Each
     image is listed once, in walk order; DICOM objects that are not images (reports, presentation
-    states) are left out. The rules are the scan's (:mod:`cxr_engine.reading.scanning`).
+    states) are left out. The rules are the scan's (:mod:`cxr_engine.reading.scanning`). A SOP Instance
+    stored as several files, in one path or across them, is listed once (``copies`` names the others).
 
     ``should_cancel()`` is polled before each file and folder; ``progress(done, total or None, path)``
     is called after each file of each scan. A path that does not exist is listed as a file (reading
@@ -77,7 +82,28 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
         if result.cancelled:
             found.cancelled = True
             break
+    _leave_out_copies(found, excluded)
     return found
+
+
+def _leave_out_copies(found: FoundImages, excluded: list[Path]) -> None:
+    """Fold copies across the scans (files in ``excluded`` folders take no part) and list each file
+    once (a file opened twice is one file)."""
+    found.scans = fold_copies(found.scans, (lambda path: _inside(path, excluded)) if excluded else None)
+    found.copies = {path: copies for result in found.scans for path, copies in result.copies.items()}
+    left_out = {_absolute(path) for copies in found.copies.values() for path in copies}
+    listed: set[Path] = set()
+    files = []
+    for path in found.files:
+        key = _absolute(path)
+        if key not in left_out and key not in listed:
+            listed.add(key)
+            files.append(path)
+    found.files = files
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path))
 
 
 def _add_listed(found: FoundImages, result: ScanResult, excluded: list[Path]) -> None:

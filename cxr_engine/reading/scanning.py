@@ -32,6 +32,10 @@ or without an ISO 9660 version (``;1``) or trailing dot, as on a CD copied to (o
 case-sensitive file system; a reference leaving the DICOMDIR's folder is an error
 (:mod:`cxr_engine.reading.dicomdir`).
 
+Every file is one instance here, copies of one SOP Instance too: ``find_images`` (which knows the
+folders left out) folds those into the file whose path sorts first, the others in ``Instance.copies``
+(:mod:`cxr_engine.reading.copies`).
+
 Patients are grouped by Patient ID *and* name and birth date (and Issuer of Patient ID): two
 people are never merged because an attribute is empty. A file without ID and name is a patient
 of its own (one per Study Instance UID, else per file).
@@ -141,6 +145,8 @@ class Instance:
     view_position: str
     body_part: str
     file_format: str = "dicom"
+    #: Other files holding this same SOP Instance, left out of the tree (``cxr_engine.reading.copies``).
+    copies: tuple[Path, ...] = ()
 
     @property
     def is_image(self) -> bool:
@@ -239,6 +245,11 @@ class ScanResult:
         scan reached it: what a batch run classifies."""
         images = {inst.path for inst in self.all_instances() if inst.is_image}
         return [path for path in self.order if path in images]
+
+    @property
+    def copies(self) -> dict[Path, tuple[Path, ...]]:
+        """The path of each instance stored more than once -> its other files (``Instance.copies``)."""
+        return {inst.path: inst.copies for inst in self.all_instances() if inst.copies}
 
     def find_instance(self, path: str | os.PathLike[str]) -> Instance | None:
         """The instance read from ``path`` (compared after resolving links), or None."""

@@ -1,0 +1,116 @@
+"""Copies of one SOP Instance: the same DICOM image stored as more than one file.
+
+A SOP Instance UID identifies one instance (PS3.3 C.12.1.1.1), so files with the same UID under the same
+patient, study and series whose bytes are identical are one image stored twice (a study copied into two
+folders, a file and its backup). A reader wants it once: listed once, classified once, exported once,
+with the other paths named. The file kept is the one whose path sorts first; the others are its
+``Instance.copies``.
+
+Nothing else is folded: files without a SOP Instance UID (and PNG/JPEG files), instances of different
+patients (``Patient.key``), studies or series, and files that share a UID but differ in any byte (an
+edited or re-encoded file, e.g. the same pixels relabelled MONOCHROME1, is a different object to read)
+stay separate. Only files that share a UID are read in full, to compare them. The same file reached twice
+(by two opened paths or links) is kept once without being called a copy.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .scanning import Instance, Patient, ScanResult, Series, Study
+
+
+def fold_copies(results: Sequence["ScanResult"], left_out: Callable[[Path], bool] | None = None) -> list["ScanResult"]:
+    """``results`` with each SOP Instance once, across all of them: the copy whose path sorts first
+    stays where it was found with the other paths in its ``copies`` (sorted), the others leave the
+    tree (series, studies and patients left empty go too). Instances whose path ``left_out`` (e.g. in an
+    excluded folder) take no part: they neither stand for nor count as copies. Returns new
+    ``ScanResult`` objects in the same order; ``order``, ``errors`` and the counters are unchanged."""
+    groups: dict[tuple, list["Instance"]] = {}
+    for result in results:
+        for patient in result.patients:
+            for study in patient.studies:
+                for series in study.series:
+                    for instance in series.instances:
+                        key = _identity(patient, study, series, instance)
+                        if key is not None and not (left_out is not None and left_out(instance.path)):
+                            groups.setdefault(key, []).append(instance)
+    kept: dict[int, "Instance"] = {}  # id(instance) -> the instance with its copies
+    dropped: set[int] = set()
+    for members in (same for group in groups.values() if len(group) > 1 for same in _by_content(group)):
+        if len(members) < 2:
+            continue
+        first = min(members, key=lambda m: str(m.path))
+        seen = {_same_file(first.path)}
+        copies = []
+        for path in sorted({p for m in members for p in (m.path, *m.copies)}, key=str):
+            if _same_file(path) not in seen:
+                seen.add(_same_file(path))
+                copies.append(path)
+        kept[id(first)] = replace(first, copies=tuple(copies))
+        dropped.update(id(m) for m in members if m is not first)
+    if not dropped and not kept:
+        return list(results)
+    return [replace(result, patients=_pruned(result.patients, kept, dropped)) for result in results]
+
+
+def copies_note(copies: Sequence[Path]) -> str:
+    """The warning on the kept file of an instance stored as ``copies`` too (CLI warnings column, app tooltip)."""
+    files = "file" if len(copies) == 1 else "files"
+    return (f"the same SOP Instance is also stored as {len(copies)} other {files}, left out: "
+            + ", ".join(str(path) for path in copies))
+
+
+def copy_reason(kept: Path) -> str:
+    """Why a copy is left out, in the words of the app's Problems list."""
+    return f"a copy of the SOP Instance in {kept}: listed, classified and exported once, as that file"
+
+
+def _identity(patient: "Patient", study: "Study", series: "Series", instance: "Instance") -> tuple | None:
+    """What makes two files one SOP Instance; None for a file that cannot be told apart so."""
+    if not (instance.sop_instance_uid and study.uid and series.uid and patient.key):
+        return None
+    return (patient.key, study.uid, series.uid, instance.sop_instance_uid, instance.sop_class_uid,
+            instance.rows, instance.columns, instance.number_of_frames)
+
+
+def _by_content(members: list["Instance"]) -> list[list["Instance"]]:
+    """``members`` (one UID) split by the files' bytes (size, then SHA-256); an unreadable file stays alone."""
+    parts: dict[object, list["Instance"]] = {}
+    for member in members:
+        parts.setdefault(_digest(member.path) or ("unreadable", id(member)), []).append(member)
+    return list(parts.values())
+
+
+def _digest(path: Path) -> tuple[int, str] | None:
+    try:
+        with open(path, "rb") as handle:
+            return os.fstat(handle.fileno()).st_size, hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def _same_file(path: Path) -> str:
+    return os.path.realpath(path)
+
+
+def _pruned(patients: tuple["Patient", ...], kept: dict[int, "Instance"], dropped: set[int]) -> tuple["Patient", ...]:
+    out_patients = []
+    for patient in patients:
+        studies = []
+        for study in patient.studies:
+            series_list = []
+            for series in study.series:
+                instances = tuple(kept.get(id(i), i) for i in series.instances if id(i) not in dropped)
+                if instances:
+                    series_list.append(replace(series, instances=instances))
+            if series_list:
+                studies.append(replace(study, series=tuple(series_list)))
+        if studies:
+            out_patients.append(replace(patient, studies=tuple(studies)))
+    return tuple(out_patients)
