@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from cxr_engine.display_text import format_date
 from cxr_engine.pixels.windowing import LINEAR, Window
 
-from .formatting import cannot_display_text, failure_reason
+from .formatting import cannot_display_text
 from .image_jobs import LoadedImage
 from .image_scene import ImageScene
 from .image_view import ImageView
@@ -33,7 +33,8 @@ from .presets import drag_start_window
 from .study_browser import PATHS_MIME
 from .text_prompts import ask_text
 from .viewer_model import ViewerModel
-from .workers import create_worker, while_alive
+from .wanted_image import WantedImageLoader
+from .workers import while_alive
 
 #: Layout name → (rows, columns) of viewports.
 LAYOUTS = {"1x1": (1, 1), "1x2": (1, 2), "2x2": (2, 2)}
@@ -95,7 +96,10 @@ class Viewport(QObject):
         self.scene = ImageScene(self.model, window.annotations, self)
         self.view = ImageView(self.scene)
         self.view.set_message(EMPTY_MESSAGE)
-        self.path: Path | None = None
+        self.loader = WantedImageLoader(window.workspace, self)
+        self.loader.loading.connect(lambda _: self.view.set_message("Loading…"))
+        self.loader.loaded.connect(self._display)
+        self.loader.failed.connect(self._on_failed)
         self.model.set_heatmap_opacity(main.heatmap_opacity)
         self.model.set_heatmap_visible(main.heatmap_visible)
         self.model.set_corner_overlay(main.corner_overlay)
@@ -110,36 +114,24 @@ class Viewport(QObject):
         self.view.pixelHovered.connect(window.view.pixelHovered)
         self.drop_target = _DropTarget(self.view, self.show_path)
 
+    @property
+    def path(self) -> Path | None:
+        """The film this viewport shows or is decoding; None when empty."""
+        return self.loader.wanted
+
     def show_path(self, path: Path) -> None:
         """Decode ``path`` (through the window's workspace: once, from its shared cache) and show it here."""
-        self.path = Path(path)
-        cached = self.window.workspace.get(self.path)
-        if cached is not None:
-            self._display(cached)
-            return
-        self.view.set_message("Loading…")
-        worker = create_worker(self.window.workspace.load, self.path)
-        worker.returned.connect(lambda loaded, p=self.path: self._on_loaded(p, loaded))
-        worker.errored.connect(lambda exc, p=self.path: self._on_failed(p, exc))
-        worker.start()
+        self.loader.want(path)
 
     def clear(self) -> None:
-        self.path = None
+        self.loader.forget()
         self.model.set_image(None)
         self.view.set_message(EMPTY_MESSAGE)
 
-    @while_alive
-    def _on_loaded(self, path: Path, loaded: LoadedImage) -> None:
-        if path == self.path:
-            self._display(loaded)
-
-    @while_alive
-    def _on_failed(self, path: Path, exc: Exception) -> None:
-        if path == self.path:
-            reason = failure_reason(exc)
-            self.model.set_image(None)
-            self.view.set_message(cannot_display_text(reason))
-            self.failed.emit(path, reason)
+    def _on_failed(self, path: Path, reason: str) -> None:
+        self.model.set_image(None)
+        self.view.set_message(cannot_display_text(reason))
+        self.failed.emit(path, reason)
 
     def _display(self, loaded: LoadedImage) -> None:
         self.view.set_message("")

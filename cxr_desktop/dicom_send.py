@@ -16,9 +16,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
     QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
 )
@@ -28,6 +25,7 @@ from cxr_engine.network.dicom_network import OperationCancelled, send_files
 from cxr_engine.outputs.dicom_outputs import DicomOutputWriter
 
 from .dicom_settings import DicomSettings
+from .job_row import JobRow
 from .workers import Worker, create_worker, while_alive
 
 KIND_TEXT = {"sc": "Secondary Capture (film, heat-map and result)", "sr": "Structured report (SR)",
@@ -102,33 +100,21 @@ class SendResultsDialog(QDialog):
         for box in self.kinds.values():
             form.addRow("", box)
         form.addRow("", self.deidentify)
-        self.status = QLabel(f"{cam.prediction.display_label} {format_percent(cam.prediction.probability(cam.prediction.label), 0)} "
-                             f"— {Path(image.path).name}")
-        self.status.setWordWrap(True)
-        self.progress = QProgressBar()
-        self.progress.hide()
         self.send_button = QPushButton("Send")
         self.send_button.clicked.connect(self.send)
         self.save_button = QPushButton("Save to folder…")
         self.save_button.clicked.connect(self._choose_folder)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self._cancel_or_close)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.progress, 1)
-        buttons.addWidget(self.cancel_button)
-        buttons.addWidget(self.save_button)
-        buttons.addWidget(self.send_button)
+        self.job = JobRow((self.save_button, self.send_button), status_above=True)
+        probability = format_percent(cam.prediction.probability(cam.prediction.label), 0)
+        self.job.status.setText(f"{cam.prediction.display_label} {probability} — {Path(image.path).name}")
+        self.job.statusChanged.connect(self.status_changed)
+        self.job.cancel_button.clicked.connect(self._cancel_or_close)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.status)
-        layout.addLayout(buttons)
+        layout.addWidget(self.job)
         if self.node_box.count() == 0:
             self.send_button.setEnabled(False)
-            self._set_status("No DICOM node is configured: add one in Settings → DICOM nodes.")
-
-    def _set_status(self, text: str) -> None:
-        self.status.setText(text)
-        self.status_changed.emit(text)
+            self.job.set_status("No DICOM node is configured: add one in Settings → DICOM nodes.")
 
     def send(self) -> Worker | None:
         node = self.node_box.currentData()
@@ -144,9 +130,8 @@ class SendResultsDialog(QDialog):
         worker.when_finished(self._finished)
         self._worker = worker
         self.send_button.setEnabled(False)
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self._set_status(f"Sending to {node}…")
+        self.job.show_busy()
+        self.job.set_status(f"Sending to {node}…")
         return worker.start()
 
     def _choose_folder(self) -> None:
@@ -167,48 +152,46 @@ class SendResultsDialog(QDialog):
         self._worker = worker
         self.send_button.setEnabled(False)
         self.save_button.setEnabled(False)
-        self._set_status(f"Writing into {folder}…")
+        self.job.set_status(f"Writing into {folder}…")
         return worker.start()
 
     @while_alive
     def _saved(self, folder: Path, objects) -> None:
-        self._set_status(f"Wrote {len(objects)} object(s) into {folder}: "
+        self.job.set_status(f"Wrote {len(objects)} object(s) into {folder}: "
                          + ", ".join(Path(o.path).name for o in objects))
         self.saved.emit(objects)
 
     @while_alive
     def _on_progress(self, value) -> None:
         done, total, name = value
-        if total:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-        self._set_status(f"{name}…" if not total else f"Sending {done}/{total}")
+        self.job.set_progress(done, total)
+        self.job.set_status(f"{name}…" if not total else f"Sending {done}/{total}")
 
     @while_alive
     def _done(self, node, report) -> None:
         failed = "".join(f"\n{Path(path).name}: {reason}" for path, reason in report.failed)
-        self._set_status(f"Sent {len(report.done)} object(s) to {node}.{failed}")
+        self.job.set_status(f"Sent {len(report.done)} object(s) to {node}.{failed}")
         self.sent.emit(report)
 
     @while_alive
     def _failed(self, exc: Exception) -> None:
         if isinstance(exc, OperationCancelled):
-            self._set_status("Cancelled.")
+            self.job.set_status("Cancelled.")
         else:
-            self._set_status(f"Not done: {getattr(exc, 'reason', None) or exc}")
+            self.job.set_status(f"Not done: {getattr(exc, 'reason', None) or exc}")
 
     @while_alive
     def _finished(self) -> None:
         self._worker = None
-        self.progress.hide()
+        self.job.hide_progress()
         self.send_button.setEnabled(self.node_box.count() > 0)
         self.save_button.setEnabled(True)
-        self.cancel_button.setText("Close")
+        self.job.cancel_button.setText("Close")
 
     def _cancel_or_close(self) -> None:
         if self._worker is not None:
             self._worker.quit()
-            self._set_status("Cancelling…")
+            self.job.set_status("Cancelling…")
         else:
             self.reject()
 

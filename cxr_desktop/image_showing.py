@@ -9,9 +9,9 @@ from PySide6.QtCore import QObject, Signal
 from cxr_engine.models.suitability import image_warnings
 
 from .controllers.workspace import StudyWorkspace
-from .formatting import cannot_display_text, failure_reason
+from .formatting import cannot_display_text
 from .image_jobs import LoadedImage
-from .workers import Worker, create_worker, while_alive
+from .wanted_image import WantedImageLoader
 
 
 class ImageShowing(QObject):
@@ -29,30 +29,22 @@ class ImageShowing(QObject):
         super().__init__(parent)
         self.workspace, self.viewer, self.result, self.view = workspace, viewer, result, view
         self.classification = classification
-        self._wanted: Path | None = None
-        self._worker: Worker | None = None
-        self._closing = False
+        self.loader = WantedImageLoader(workspace, self)
+        self.loader.loading.connect(lambda _: self.view.set_message("Loading…"))
+        self.loader.loaded.connect(self._display)
+        self.loader.failed.connect(self._on_failed)
+        self.loader.unreadable.connect(self.problem)
 
     def show(self, path: Path) -> None:
         """Decode ``path`` (in a worker unless the workspace keeps it) and show it."""
-        path = self._wanted = Path(path)
-        kept = self.workspace.get(path)
-        if kept is not None:
-            self._display(kept)
-            return
-        self.view.set_message("Loading…")
-        worker = create_worker(self.workspace.load, path)
-        worker.returned.connect(lambda loaded: self._on_loaded(path, loaded))
-        worker.errored.connect(lambda exc: self._on_failed(path, exc))
-        self._worker = worker
-        worker.start()
+        self.loader.want(path)
 
     def close(self) -> None:
         """Ignore films still decoding: the window is closing."""
-        self._closing = True
+        self.loader.close()
 
     def clear(self, message: str = "") -> None:
-        self._wanted = None
+        self.loader.forget()
         self.viewer.set_image(None)
         self.view.set_message(message)
 
@@ -71,20 +63,11 @@ class ImageShowing(QObject):
         self.classification.forget(image.path)
         self._display(loaded)
 
-    @while_alive
-    def _on_loaded(self, path: Path, loaded: LoadedImage) -> None:
-        if path == self._wanted:
-            self._display(loaded)
-
-    @while_alive
-    def _on_failed(self, path: Path, exc: Exception) -> None:
-        reason = failure_reason(exc)
-        self.problem.emit(path, reason)
-        if path == self._wanted:
-            self.viewer.set_image(None)
-            self.result.set_image(())
-            self.view.set_message(cannot_display_text(reason))
-            self.imageFailed.emit(path, reason)
+    def _on_failed(self, path: Path, reason: str) -> None:
+        self.viewer.set_image(None)
+        self.result.set_image(())
+        self.view.set_message(cannot_display_text(reason))
+        self.imageFailed.emit(path, reason)
 
     def _display(self, loaded: LoadedImage) -> None:
         self.view.set_message("")

@@ -1,27 +1,16 @@
 """A status-bar strip showing one long job (scan, classify all, export) with a Cancel button."""
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
-
+from .job_row import JobRow
 from .workers import Worker, while_alive
 
 
-class JobProgress(QWidget):
+class JobProgress(JobRow):
     """Mirrors the most recent job given to ``track``; hidden when nothing runs."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.label = QLabel()
-        self.bar = QProgressBar()
-        self.bar.setMaximumWidth(180)
-        self.bar.setMaximumHeight(16)
-        self.cancel = QPushButton("Cancel")
-        self.cancel.setMaximumHeight(20)
-        self.cancel.clicked.connect(self._cancel)
-        for widget in (self.label, self.bar, self.cancel):
-            layout.addWidget(widget)
+        super().__init__(compact=True, parent=parent)
+        self.cancel_button.clicked.connect(self._cancel)
         self._worker: Worker | None = None
         self.hide()
 
@@ -29,25 +18,23 @@ class JobProgress(QWidget):
         """Show ``title`` until ``worker`` finishes; Cancel asks it to quit."""
         self._worker = worker
         self._title = title
-        self.label.setText(title)
-        self.bar.setRange(0, 0)  # busy until the first count arrives
-        self.cancel.setEnabled(True)
+        self.set_status(title)
+        self.show_busy()  # until the first count arrives
+        self.cancel_button.setEnabled(True)
         self.show()
         worker.when_finished(lambda: self._finished(worker))
 
     @while_alive
     def set_progress(self, done: int, total: int | None, detail: str = "") -> None:
-        if total:
-            self.bar.setRange(0, total)
-            self.bar.setValue(done)
-        self.label.setText(f"{self._title} {done}/{total}" if total else f"{self._title} {done}")
-        self.label.setToolTip(detail)
+        super().set_progress(done, total)
+        self.set_status(f"{self._title} {done}/{total}" if total else f"{self._title} {done}")
+        self.status.setToolTip(detail)
 
     def _cancel(self) -> None:
         if self._worker is not None:
             self._worker.quit()
-            self.cancel.setEnabled(False)
-            self.label.setText(f"{self._title}: cancelling…")
+            self.cancel_button.setEnabled(False)
+            self.set_status(f"{self._title}: cancelling…")
 
     @while_alive
     def _finished(self, worker: Worker) -> None:

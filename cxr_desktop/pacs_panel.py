@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -29,6 +28,7 @@ from cxr_engine.display_text import format_date, format_person_name
 from cxr_engine.network.dicom_network import OperationCancelled, StudyMatch, StudyQuery, find_studies, retrieve_study
 
 from .dicom_settings import DicomSettings
+from .job_row import JobRow
 from .workers import Worker, create_worker, while_alive
 
 MAX_COLUMN_PX = 190
@@ -102,24 +102,15 @@ class QueryRetrievePanel(QDialog):
 
         self.retrieve_button = QPushButton("Retrieve and open")
         self.retrieve_button.clicked.connect(self.retrieve_selected)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.progress.hide()
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        actions = QHBoxLayout()
-        actions.addWidget(self.status, 1)
-        actions.addWidget(self.progress)
-        actions.addWidget(self.cancel_button)
-        actions.addWidget(self.retrieve_button)
+        self.job = JobRow((self.retrieve_button,))
+        self.job.statusChanged.connect(self.status_changed)
+        self.job.cancel_button.clicked.connect(self.cancel)
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.search_button, 0, Qt.AlignmentFlag.AlignRight)
         layout.addWidget(self.table, 1)
-        layout.addLayout(actions)
+        layout.addWidget(self.job)
         self.reload_nodes()
         self.resize(860, 520)
 
@@ -129,7 +120,7 @@ class QueryRetrievePanel(QDialog):
         for node in self.settings.nodes():
             self.node_box.addItem(str(node), node)
         if self.node_box.count() == 0:
-            self._set_status("No DICOM node is configured: add one in Settings → DICOM nodes.")
+            self.job.set_status("No DICOM node is configured: add one in Settings → DICOM nodes.")
         self._update_buttons()
 
     def _busy(self) -> bool:
@@ -139,11 +130,7 @@ class QueryRetrievePanel(QDialog):
         has_node = self.node_box.count() > 0
         self.search_button.setEnabled(has_node and not self._busy())
         self.retrieve_button.setEnabled(has_node and not self._busy() and bool(self.table.selectedItems()))
-        self.cancel_button.setEnabled(self._busy())
-
-    def _set_status(self, text: str) -> None:
-        self.status.setText(text)
-        self.status_changed.emit(text)
+        self.job.cancel_button.setEnabled(self._busy())
 
     def query(self) -> StudyQuery:
         dates = ""
@@ -157,7 +144,7 @@ class QueryRetrievePanel(QDialog):
         node = self.node_box.currentData()
         if node is None or self._busy():
             return None
-        self._set_status(f"Searching {node}…")
+        self.job.set_status(f"Searching {node}…")
         worker = create_worker(_find, node, self.query(), self.settings.network(), _progress=True)
         worker.returned.connect(self._show_matches)
         worker.errored.connect(lambda exc: self._failed("Search", exc))
@@ -178,7 +165,7 @@ class QueryRetrievePanel(QDialog):
             self.table.setColumnWidth(column, min(self.table.columnWidth(column), MAX_COLUMN_PX))
         if self.matches:
             self.table.selectRow(0)
-        self._set_status(f"{len(self.matches)} {'study' if len(self.matches) == 1 else 'studies'} found.")
+        self.job.set_status(f"{len(self.matches)} {'study' if len(self.matches) == 1 else 'studies'} found.")
         self.searched.emit(len(self.matches))
 
     # ------------------------------------------------------------------ retrieve
@@ -189,29 +176,26 @@ class QueryRetrievePanel(QDialog):
             return None
         match = self.matches[rows.pop()]
         folder = self.settings.cache_folder
-        self._set_status(f"Retrieving the study of {format_person_name(match.patient_name) or match.patient_id} …")
+        self.job.set_status(f"Retrieving the study of {format_person_name(match.patient_name) or match.patient_id} …")
         worker = create_worker(_retrieve, node, match.study_instance_uid, folder, self.settings.network(),
                                _progress=True)
         worker.progress.connect(self._on_progress)
         worker.returned.connect(lambda report: self._retrieved(report, folder, match))
         worker.errored.connect(lambda exc: self._failed("Retrieve", exc))
-        self.progress.setRange(0, 0)
-        self.progress.show()
+        self.job.show_busy()
         return self._run(worker)
 
     @while_alive
     def _on_progress(self, value) -> None:
         done, total, _ = value
-        if total:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-        self._set_status(f"Retrieving… {done} image(s) received")
+        self.job.set_progress(done, total)
+        self.job.set_status(f"Retrieving… {done} image(s) received")
 
     @while_alive
     def _retrieved(self, report, folder: Path, match: StudyMatch) -> None:
         study_folder = Path(folder) / match.study_instance_uid
         failed = f"; {len(report.failed)} not received: {report.failed[0][1]}" if report.failed else ""
-        self._set_status(f"{len(report.done)} file(s) retrieved into {study_folder}{failed}")
+        self.job.set_status(f"{len(report.done)} file(s) retrieved into {study_folder}{failed}")
         if report.done:
             self.retrieved.emit(study_folder)
 
@@ -227,21 +211,21 @@ class QueryRetrievePanel(QDialog):
     def _finished(self, worker: Worker) -> None:
         if worker is self._worker:
             self._worker = None
-            self.progress.hide()
+            self.job.hide_progress()
             self._update_buttons()
 
     @while_alive
     def _failed(self, what: str, exc: Exception) -> None:
         if isinstance(exc, OperationCancelled):
-            self._set_status(f"{what} cancelled.")
+            self.job.set_status(f"{what} cancelled.")
         else:
-            self._set_status(f"{what} failed: {getattr(exc, 'reason', None) or exc}")
+            self.job.set_status(f"{what} failed: {getattr(exc, 'reason', None) or exc}")
         self.searched.emit(-1)
 
     def cancel(self) -> None:
         if self._worker is not None:
             self._worker.quit()
-            self._set_status("Cancelling…")
+            self.job.set_status("Cancelling…")
 
     def done(self, result: int) -> None:
         self.cancel()

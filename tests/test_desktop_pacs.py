@@ -133,14 +133,14 @@ def test_query_failure_is_told(qtbot, tmp_path):
     with qtbot.waitSignal(panel.searched, timeout=WAIT_MS) as signal:
         panel.search()
     assert signal.args[0] == -1
-    assert panel.status.text().startswith("Search failed: connection refused")
+    assert panel.job.status.text().startswith("Search failed: connection refused")
 
 
 def test_no_node_no_network(qtbot, tmp_path):
     panel = QueryRetrievePanel(DicomSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)))
     qtbot.addWidget(panel)
     assert not panel.search_button.isEnabled() and panel.search() is None
-    assert "No DICOM node is configured" in panel.status.text()
+    assert "No DICOM node is configured" in panel.job.status.text()
 
 
 def test_send_result(qtbot, dicom_settings, dicom_dir, server):
