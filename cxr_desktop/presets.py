@@ -76,11 +76,20 @@ class Auto:
 
 @dataclass(frozen=True)
 class PercentileBand:
-    """The values between two percentiles of the image, counted from the darkest displayed pixel."""
+    """The values between two percentiles of the image (0–100), counted from the darkest displayed pixel.
+
+    Raises ``ValueError`` naming the preset unless 0 ≤ ``low`` ≤ ``high`` ≤ 100, so that a bad band
+    (a hand-edited settings file) is refused where it is made, not when the reader picks it.
+    """
 
     name: str
     low: float
     high: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.low <= self.high <= 100.0:
+            raise ValueError(f"window preset {self.name!r}: percentiles {self.low:g} to {self.high:g} are not "
+                             "0 <= low <= high <= 100")
 
     def voi_for(self, image: CxrImage) -> Window:
         low, high = (100.0 - self.high, 100.0 - self.low) if image.invert else (self.low, self.high)

@@ -45,6 +45,12 @@ class TestPresets:
             band = percentile_band(image, PercentileBand("x", 20, 90).voi_for(image), "x")
             assert (band.low, band.high) == pytest.approx((20, 90), abs=0.5)
 
+    def test_a_band_outside_0_to_100_or_upside_down_is_refused_naming_the_preset(self):
+        for low, high in ((-1.0, 50.0), (10.0, 100.5), (80.0, 20.0), (float("nan"), 50.0)):
+            with pytest.raises(ValueError, match="window preset 'Bad': percentiles"):
+                PercentileBand("Bad", low, high)
+        assert PercentileBand("Edge", 0.0, 0.0).voi_for(ramp_image(False)).width > 0
+
     def test_presets_list_the_files_own_windows_first(self):
         image = ramp_image(False, windows=[Window(500, 400, LINEAR, "CHEST")])
         names = [p.name for p in presets_for(image)]
@@ -138,6 +144,12 @@ def test_settings_round_trip_in_a_private_file(tmp_path):
         again.backend = "tensorflow"
     again.store.setValue("model/backend", "tensorflow")  # a hand-edited file falls back to auto
     assert again.backend == "auto"
+    again.store.beginWriteArray("view/window_presets", 2)  # a hand-edited band is left out, the others kept
+    again.store.setArrayIndex(1)
+    for key, value in (("name", "Upside down"), ("low", 90.0), ("high", 10.0)):
+        again.store.setValue(key, value)
+    again.store.endArray()
+    assert again.window_presets == (PercentileBand("Soft", 10, 80),)
 
 
 def test_a_hand_edited_settings_file_reads_as_safe_values(tmp_path):
