@@ -156,25 +156,32 @@ class Instance:
 
 @dataclass(frozen=True)
 class Series:
-    """Instances sharing a SeriesInstanceUID; ``uid`` is ``""`` for a file without one."""
+    """Instances sharing a SeriesInstanceUID; ``uid`` is ``""`` for a file without one.
 
+    Fields in the order of the General Series Module (PS3.3 Table C.7-5a); ``modality`` and
+    ``body_part`` are the first instance's.
+    """
+
+    modality: str
     uid: str
     number: int | None
     description: str
-    modality: str
     body_part: str
     instances: tuple[Instance, ...]
 
 
 @dataclass(frozen=True)
 class Study:
-    """Series sharing a StudyInstanceUID; ``date`` is DICOM DA (YYYYMMDD), ``time`` TM."""
+    """Series sharing a StudyInstanceUID; ``date`` is DICOM DA (YYYYMMDD), ``time`` TM.
+
+    Fields in the order of the General Study Module (PS3.3 Table C.7-3).
+    """
 
     uid: str
     date: str
     time: str
-    description: str
     accession_number: str
+    description: str
     series: tuple[Series, ...]
 
 
