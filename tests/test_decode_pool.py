@@ -163,14 +163,14 @@ class TestCachedDecoder:
         assert decoder.decodes == 5
 
     def test_a_reduced_decode_that_fell_back_serves_every_later_size_and_the_viewer(self, dicom_dir):
-        """Pillow's OpenJPEG refuses this file's code stream at every reduce level, so its thumbnail's
-        decode is the full one: the model input and the viewer get that same decode, as
-        ``read_image`` with the model's request (the CLI's way) would give."""
+        """This 440×440 uncompressed film (its header does not say so without the file meta) has no
+        cheaper decode, so its thumbnail's decode is the full one: the model input and the viewer get that
+        same decode, as ``read_image`` with the model's request (the CLI's way) would give."""
         from cxr_engine.reading.decode_cache import CachedDecoder
         from cxr_engine.reading.decode_pool import DecodePool
         from cxr_engine.reading.read import read_image
 
-        path = dicom_dir / "JPEG2KLossless_1s_1f_u_16_16.dcm"
+        path = dicom_dir / "CR-MONO1-10-chest.dcm"
         if not path.exists():
             pytest.skip(f"{path.name} not in ../shared/data/dicom")
         with DecodePool(1) as pool:

@@ -169,7 +169,7 @@ def _decode_j2k(stream: bytes, ds, rows: int, columns: int, min_side: int) -> tu
     factor = reduction_factor(rows, columns, min_side, factors)
     if factor == 1:
         return None
-    with Image.open(io.BytesIO(stream)) as image:
+    with Image.open(io.BytesIO(without_fragment_padding(stream))) as image:
         image.reduce = int(math.log2(factor))
         image.load()
         values = np.asarray(image)
@@ -181,6 +181,20 @@ def _decode_j2k(stream: bytes, ds, rows: int, columns: int, min_side: int) -> tu
     if header.signed:
         unsigned -= 1 << (header.precision - 1)
     return unsigned.astype(_stored_dtype(ds)), factor
+
+
+def without_fragment_padding(stream: bytes) -> bytes:
+    """A JPEG 2000 code stream without the zero bytes after its EOC marker (0xFFD9, ISO/IEC 15444-1 A.4.4).
+
+    DICOM pads an odd-length frame's last fragment with one zero byte (PS3.5 A.4: each fragment has an
+    even length); OpenJPEG through Pillow refuses a stream with anything after EOC ("broken data
+    stream": ``JPEG2KLossless_1s_1f_u_16_16.dcm``), where pylibjpeg-openjpeg's full decode ignores it.
+    ``stream`` itself when it ends with EOC, or when anything but zero bytes follows its last 0xFFD9.
+    """
+    end = stream.rfind(b"\xff\xd9")
+    if end < 0 or end + 2 == len(stream) or stream[end + 2:].strip(b"\x00"):
+        return stream
+    return stream[:end + 2]
 
 
 def _pillow_sizes_level(rows: int, columns: int, level: int) -> bool:
