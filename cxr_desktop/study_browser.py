@@ -8,6 +8,7 @@ from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from cxr_engine.display_text import format_date, format_percent, format_person_name
+from cxr_engine.reading.copies import copies_note
 from cxr_engine.reading.scanning import Instance, ScanResult
 
 from .qimage import to_qimage
@@ -138,7 +139,10 @@ class StudyBrowser(QTreeWidget):
         item.setData(0, PATH_ROLE, instance.path)
         item.setData(0, KIND_ROLE, "image")
         item.setData(0, VIEW_ROLE, instance.view_position.upper())
-        item.setToolTip(0, str(instance.path))
+        tip = str(instance.path)
+        if instance.copies:  # the same SOP Instance stored as other files too, listed here once
+            tip += "\n" + copies_note(instance.copies)
+        item.setToolTip(0, tip)
         item.setSizeHint(0, self._image_size_hint)
         parent.addChild(item)
         self._images[instance.path] = item

@@ -67,8 +67,13 @@ class StudyWorkspace:
         return any(scan.cancelled for scan in self.scans)
 
     def problems(self) -> list[tuple[Path, str]]:
-        """``(path, reason)`` for every file the scan could not use."""
-        return [(error.path, error.reason) for scan in self.scans for error in scan.errors]
+        """``(path, reason)`` for every file the scan could not use, and for each copy of a SOP Instance
+        that is listed once as another file (``cxr_engine.reading.copies``)."""
+        from cxr_engine.reading.copies import copy_reason
+
+        copies = [(copy, copy_reason(kept)) for scan in self.scans for kept, others in scan.copies.items()
+                  for copy in others]
+        return [(error.path, error.reason) for scan in self.scans for error in scan.errors] + copies
 
     # ------------------------------------------------------------------ decoded films
     def load(self, path: Path) -> LoadedImage:
