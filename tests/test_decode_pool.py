@@ -203,6 +203,28 @@ class TestCachedDecoder:
         assert pool.reads == [(Path("a"), 96), (Path("a"), 48)]
 
 
+    def test_a_reduced_decode_serves_larger_requests_its_short_side_still_holds(self, dicom_dir):
+        """RG1_J2KI.dcm (1955×1841) has only its ×2 level usable (``_pillow_sizes_level``): its thumbnail's
+        decode (978×921) is the one the model input asks for too, as ``read_image`` gives it."""
+        from cxr_engine.reading.decode_cache import CachedDecoder
+        from cxr_engine.reading.decode_pool import DecodePool
+        from cxr_engine.reading.read import read_image
+
+        path = dicom_dir / "RG1_J2KI.dcm"
+        if not path.exists():
+            pytest.skip(f"{path.name} not in ../shared/data/dicom")
+        with DecodePool(1) as pool:
+            counting = _Counting(pool)
+            decoder = CachedDecoder(counting)
+            thumbnail = decoder.read(path, DecodeRequest.thumbnail(96))
+            model = decoder.read(path, DecodeRequest.for_model(224))
+            assert counting.reads == [(path, 96)] and model is thumbnail and model.reduction == 2
+            assert np.array_equal(read_image(path, DecodeRequest.for_model(224)).modality, model.modality)
+            decoder.read(path, DecodeRequest(min(model.shape) + 1))  # more than it holds: decoded
+            decoder.read(path, DecodeRequest(48))  # fewer pixels: may reduce further, so it is decoded
+        assert counting.reads == [(path, 96), (path, min(model.shape) + 1), (path, 48)]
+
+
 class _Counting:
     def __init__(self, pool):
         self.pool, self.reads = pool, []

@@ -5,12 +5,13 @@ decoded earlier for the same file and ``DecodeRequest`` while it is in the cache
 decode of it already running in another thread, and otherwise decodes it in the pool. A file
 whose every request gives its full decode (``read.full_decode_only``: PNG/JPEG files, DICOM
 syntaxes without resolution levels or DCT scaling) is decoded once, at full resolution, for every
-request. A reduced request that fell back to the full decode (the film is too small to reduce, or
-the decoder refused the code stream at that level, as Pillow's OpenJPEG refuses
-``JPEG2KLossless_1s_1f_u_16_16.dcm`` at every level) is kept as the file's full decode: it serves the
-viewer, and every later request of the file for at least as many pixels, which would fall back too
-(a larger ``min_side`` never gets a larger reduction; a stream refused at a coarser level is taken
-as refused at the finer ones). A request waits for a running decode of the same file that may serve
+request. A reduced decode made for ``min_side`` m serves every later request of the file for m' pixels
+with m ≤ m' ≤ its own short side: that request would get the same reduction (no larger, as m' ≥ m; no
+smaller, as this one holds m'), e.g. ``RG1_J2KI.dcm``'s thumbnail and model input, which both come
+from its ×2 level. A reduced request that fell back to the full decode (the film is too small to
+reduce, or the decoder refused the code stream at that level) is kept as the file's full decode: it
+serves the viewer, and every later request of the file for at least as many pixels, which would fall
+back too (a stream refused at a coarser level is taken as refused at the finer ones). A request waits for a running decode of the same file that may serve
 it before starting its own. The cache is bounded by the bytes of its arrays (least recently used
 first out). Errors are not cached: the next read tries again (and reports again).
 """
@@ -67,6 +68,8 @@ class CachedDecoder:
             with self._lock:
                 request = self._served_by(path, request)
                 key = (path, request.min_side)
+                if key not in self._images and not request.full:
+                    key = self._same_reduction(path, request.min_side) or key
                 image = self._images.get(key)
                 if image is not None:
                     self._images.move_to_end(key)
@@ -105,6 +108,13 @@ class CachedDecoder:
         if request.full or smallest is None or request.min_side < smallest:
             return request
         return FULL
+
+    def _same_reduction(self, path: Path, min_side: int) -> tuple[Path, int] | None:
+        """The key of a cached reduced decode of ``path`` that a request for ``min_side`` would get too."""
+        for (cached_path, asked), image in self._images.items():
+            if cached_path == path and asked is not None and asked <= min_side <= min(image.shape):
+                return cached_path, asked
+        return None
 
     def _may_serve(self, path: Path, request: DecodeRequest) -> Future | None:
         """A running decode of ``path`` that would serve ``request`` if it fell back: one for no more
