@@ -38,7 +38,7 @@ def build(window, browser, result_panel, lung_panel, problems) -> QDockWidget:
     right.setWidget(_scrolling(_stacked(result_panel, lung_panel)))
     right.setFeatures(left.features())
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
-    problems_dock = QDockWidget("Problems: files that could not be read", window)
+    problems_dock = QDockWidget("Problems: files left out, and why", window)
     problems_dock.setObjectName("problems")
     problems_dock.setWidget(problems)
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, problems_dock)

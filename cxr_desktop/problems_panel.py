@@ -1,4 +1,4 @@
-"""A list of files that could not be read or classified, each with its reason in words."""
+"""A list of files left out (unreadable, not classified, copies of an image listed once), each with its reason in words."""
 from __future__ import annotations
 
 from pathlib import Path

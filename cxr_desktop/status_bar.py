@@ -58,5 +58,5 @@ def build(window, problems_dock, model_label: ModelLabel) -> None:
 
 
 def _show_problem_count(button: QPushButton, count: int) -> None:
-    button.setText(f"⚠ {count} file(s) could not be read")
+    button.setText(f"⚠ {count} file(s) left out")
     button.setVisible(count > 0)
