@@ -19,6 +19,16 @@ from .viewer_model import HEATMAP_OUTLINE, ViewerModel
 
 OUTLINE_COLOUR = QColor(255, 64, 32)
 OUTLINE_PX = 2.5
+#: The colour wash is built from every n-th heat-map pixel, n chosen to keep at most this many on its
+#: long side, and scaled onto the image: the heat-map is smooth (a 7×7 Grad-CAM resized), and a whole
+#: 2128×2000 layer held the GUI thread 100–190 ms under load (its numpy steps wait for the GIL behind
+#: the decoding and classification threads; ``benchmarks/README.md``).
+LAYER_MAX_PX = 1100
+
+
+def layer_step(shape: tuple[int, ...]) -> int:
+    """n for a heat-map of ``shape`` (rows, columns): the least that keeps ``LAYER_MAX_PX`` on the long side."""
+    return max(1, -(-max(shape[:2]) // LAYER_MAX_PX))
 
 
 class HeatmapOutlineItem(QGraphicsPathItem):
@@ -84,7 +94,12 @@ class HeatmapLayer:
             if self.model.heatmap_style == HEATMAP_OUTLINE:
                 self.outline_item.set_contours(outline_contours(shown_heat(heatmap, p)))
             else:
-                self.pixmap_item.setPixmap(QPixmap.fromImage(to_qimage(heatmap_rgba(heatmap, p))))
+                step = layer_step(heatmap.shape)
+                self.pixmap_item.setPixmap(QPixmap.fromImage(to_qimage(heatmap_rgba(heatmap[::step, ::step], p))))
+                # Layer pixel i, drawn over image pixels [i·n, (i+1)·n) shifted by (1 - n) / 2, is centred on
+                # the centre of image pixel i·n, the one it was sampled at.
+                self.pixmap_item.setScale(step)
+                self.pixmap_item.setPos((1 - step) / 2, (1 - step) / 2)
         self.sync_visibility()
 
     def sync_visibility(self, visible: bool | None = None) -> None:

@@ -59,6 +59,15 @@ def shared_decoder() -> CachedDecoder:
         return _shared_decoder
 
 
+def start_shared_decoder() -> threading.Thread:
+    """Start the shared decoder's workers now, in a background thread (each spawns and imports its
+    decoders, about half a second of CPU), so that the first film and thumbnails opened do not wait for
+    them. Returns the (daemon) thread."""
+    thread = threading.Thread(target=lambda: shared_decoder().pool.start(), name="cxr-decoders-start", daemon=True)
+    thread.start()
+    return thread
+
+
 def read_in_order(paths: list[Path], request: DecodeRequest, decoder: CachedDecoder):
     """``(path, CxrImage or the exception)`` per file in order, decoded as ``request`` asks through
     ``decoder``, as many at once as its pool has workers."""
