@@ -144,7 +144,8 @@ class DicomRun:
             row.warnings = (*row.warnings, "no DICOM outputs: not a DICOM file (no study to add them to)")
             return
         try:
-            objects = self.writer.write(image, cam, warnings=row.warnings, stem=f"{index:05d}_{Path(row.path).stem[:60]}")
+            objects = self.writer.write(image, cam, warnings=row.warnings, stem=f"{index:05d}_{Path(row.path).stem[:60]}",
+                                        out_of_scope=row.out_of_scope)
         except DicomOutputError as exc:
             logger.warning("%s", exc)
             row.warnings = (*row.warnings, f"DICOM outputs not written: {exc.reason}")

@@ -115,3 +115,27 @@ def test_csv_and_pdf_say_the_same_for_a_real_child_film_and_an_adult_film(tmp_pa
             assert " ".join(HEAD_WORDS[CHILD].split()[:6]) in text
         else:
             assert "Outside what this model was trained for" not in text and NO_WARNINGS in text
+
+
+def test_the_pdf_inside_dicom_out_has_the_banner_of_its_warnings(tmp_path, dicom_dir):
+    """The encapsulated report of ``--dicom-out`` showed the out-of-scope warnings without the banner."""
+    pytest.importorskip("onnxruntime")
+    pypdf = pytest.importorskip("pypdf")
+    import io
+
+    import pydicom
+
+    from cxr_engine.cli import main
+    from cxr_engine.outputs.dicom_outputs.encapsulated_pdf import pdf_bytes
+
+    out, table = tmp_path / "dicom_out", tmp_path / "r.csv"
+    assert main([str(dicom_dir / "Fake_MONOHR1.dcm"), "--dicom-out", str(out), "--csv", str(table), "--model",
+                 str(BUNDLED_CARD), "--backend", "onnx", "--no-isolation", "--quiet"]) == 0
+    with open(table, newline="") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert row["out_of_scope"].startswith("inverted")
+    [pdf] = out.glob("*_pdf.dcm")
+    reader = pypdf.PdfReader(io.BytesIO(pdf_bytes(pydicom.dcmread(pdf))))
+    text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+    assert "Outside what this model was trained for: shown as a negative (inverted)" in text
+    assert " ".join(scope_warning(row["out_of_scope"]).split()[:8]) in text

@@ -92,13 +92,15 @@ class DicomOutputWriter:
 
     def write(self, image: CxrImage, cam: HeatmapResult, *, warnings: Sequence[str] = (), stem: str | None = None,
               displayed_rgb: np.ndarray | None = None, pdf: bytes | None = None, marks: Sequence = (),
-              window: tuple[float, float] | None = None, inverted: bool | None = None) -> list[WrittenObject]:
+              window: tuple[float, float] | None = None, inverted: bool | None = None,
+              out_of_scope: str = "") -> list[WrittenObject]:
         """Make and write the outputs for one classified film; raises ``DicomOutputError``.
 
         ``cam`` holds the prediction and the heat-map shown. ``displayed_rgb`` (uint8 (H, W, 3),
         square pixels) is the film as the reader saw it, heat-map included; by default the film's
         own window with the heat-map at the usual opacity. ``pdf`` is the report to encapsulate;
-        by default a one-page report of this film (de-identified when the writer is).
+        by default a one-page report of this film (de-identified when the writer is), with the banner of
+        its ``out_of_scope`` reasons (``scope_score.out_of_scope``; ``""`` in scope).
         ``stem`` names the files (``<stem>_sc.dcm``...), by default the film's file name. ``marks``
         (``presentation_state.Mark`` or anything with ``kind``, ``points``, ``text``) and ``window``
         ((centre, width) in modality units) make the Grayscale Softcopy Presentation State when
@@ -115,7 +117,7 @@ class DicomOutputWriter:
             with warnings_module.catch_warnings():
                 # A source's one-word Patient's Name ("Anonymized") is copied as it is.
                 warnings_module.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
-                objects = self._build(image, cam, reference, tuple(warnings), displayed_rgb, pdf)
+                objects = self._build(image, cam, reference, tuple(warnings), displayed_rgb, pdf, out_of_scope)
                 if "gsps" in self.kinds and marks:
                     shown_inverted = image.invert if inverted is None else inverted
                     objects.append(("gsps", self._presentation_state(image, header, reference, marks, window,
@@ -136,7 +138,7 @@ class DicomOutputWriter:
         folder = Path(os.path.realpath(self.folder))
         return folder in Path(os.path.realpath(source)).parents
 
-    def _build(self, image, cam, reference, warnings, displayed_rgb, pdf) -> list[tuple[str, Dataset]]:
+    def _build(self, image, cam, reference, warnings, displayed_rgb, pdf, out_of_scope="") -> list[tuple[str, Dataset]]:
         from .encapsulated_pdf import build_encapsulated_pdf
         from .secondary_capture import build_secondary_capture, capture_pixels
         from .structured_report import build_structured_report
@@ -160,7 +162,7 @@ class DicomOutputWriter:
                 parameters=self.algorithm_parameters(),
                 **self._next("sr", reference, result, self.model_version, *self.algorithm_parameters()), **common)))
         if "pdf" in self.kinds:
-            document = pdf if pdf is not None else self._report(image, cam, warnings)
+            document = pdf if pdf is not None else self._report(image, cam, warnings, out_of_scope)
             # The report this writer makes says what ``result`` says; one given by the caller is its own content.
             content = result if pdf is None else (_digest(pdf),)
             built.append(("pdf", build_encapsulated_pdf(reference, document, **self._next("pdf", reference, *content),
@@ -209,13 +211,13 @@ class DicomOutputWriter:
         return dict(series_instance_uid=series.uid, series_number=series.number,
                     sop_instance_uid=instance, instance_number=number)
 
-    def _report(self, image: CxrImage, cam: HeatmapResult, warnings) -> bytes:
+    def _report(self, image: CxrImage, cam: HeatmapResult, warnings, out_of_scope: str = "") -> bytes:
         from ... import __version__
         from ...pixels.rendering import render
         from ..report import ReportPage, build_report_pdf
 
         page = ReportPage.for_image(image, render(image), cam=cam)
-        page = replace(page, warnings=tuple(warnings) or page.warnings)
+        page = replace(page, warnings=tuple(warnings) or page.warnings, out_of_scope=out_of_scope)
         return build_report_pdf([page], model_card=self.card, deidentify=self.deidentify,
                                 app_version=__version__)  # the footer says "CXR Reader <version>"
 
