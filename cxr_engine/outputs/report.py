@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +62,10 @@ CONTENT_W = PAGE_W - 2 * MARGIN
 SECTION_GAP = 9.0
 FOOTER_TOP = MARGIN + 14
 PANEL_H = 212.0  # room under the panels for the model limits (issue 18)
+#: The panels shrink towards this height when the sections under them would leave the reader's comment
+#: less than ``MIN_COMMENT_H`` (long warnings, a banner, many measurements).
+MIN_PANEL_H = 120.0
+MIN_COMMENT_H = 40.0
 PANEL_GAP = 12.0
 
 INK = colors.HexColor("#1F2933")
@@ -262,6 +266,10 @@ class _Context:
     generated: str
     app_version: str
     total: int
+    #: Height of this page's image panels (``_panel_height``).
+    panel_h: float = PANEL_H
+    #: Set on a scratch context that only measures the page: the panels' images are not encoded.
+    measuring: bool = False
 
     def para(self, text: str, style: str) -> Paragraph:
         return Paragraph(self.fonts.markup(text), _styles(self.fonts)[style])
@@ -283,12 +291,31 @@ def _set_document_info(ctx: _Context) -> None:
 # --------------------------------------------------------------------------- page sections
 
 def _draw_page(ctx: _Context, page: ReportPage, number: int) -> None:
+    ctx.panel_h = _panel_height(ctx, page)
+    _draw_comment(ctx, page, _draw_sections(ctx, page))
+    _draw_footer(ctx, number)
+
+
+def _draw_sections(ctx: _Context, page: ReportPage) -> float:
+    """Every section above the reader's comment; returns the y where the comment starts."""
     top = PAGE_H - MARGIN
     for section in (_draw_header, _draw_notice, _draw_identification, _draw_images, _draw_results,
                     _draw_limits, _draw_measurements, _draw_warnings):
         top = section(ctx, page, top) - SECTION_GAP
-    _draw_comment(ctx, page, top)
-    _draw_footer(ctx, number)
+    return top
+
+
+def _panel_height(ctx: _Context, page: ReportPage) -> float:
+    """``PANEL_H``, or less (down to ``MIN_PANEL_H``) when the page laid out on a scratch canvas leaves the
+    reader's comment box under ``MIN_COMMENT_H`` above the footer: the page never runs into its footer
+    while the images can give room."""
+    scratch = replace(ctx, canvas=Canvas(io.BytesIO(), pagesize=A4), panel_h=PANEL_H, measuring=True)
+    comment_top = _draw_sections(scratch, page)
+    reader = [ctx.para(f"Reader: {ctx.reader_name}", "small")] if ctx.reader_name else []
+    needed = (_stack_height(scratch, [ctx.para("Reader's comment", "heading"), *reader], CONTENT_W)
+              + MIN_COMMENT_H + SECTION_GAP)
+    shortfall = FOOTER_TOP + needed - comment_top
+    return PANEL_H if shortfall <= 0 else max(PANEL_H - shortfall, MIN_PANEL_H)
 
 
 def _draw_header(ctx: _Context, page: ReportPage, top: float) -> float:
@@ -388,13 +415,13 @@ def _draw_images(ctx: _Context, page: ReportPage, top: float) -> float:
     _draw_panel(ctx, page.displayed, MARGIN, panel_top, panel_w, page.pixel_aspect)
     if page.heatmap is not None:
         _draw_panel(ctx, page.heatmap, right_x, panel_top, panel_w, page.pixel_aspect)
-        bottom = _draw_legend(ctx, right_x, panel_top - PANEL_H - 5, panel_w, target, page.out_of_scope,
+        bottom = _draw_legend(ctx, right_x, panel_top - ctx.panel_h - 5, panel_w, target, page.out_of_scope,
                               outline=page.heatmap_style == "outline")
     else:
         _draw_empty_panel(ctx, right_x, panel_top, panel_w, _no_heatmap_reason(page))
-        bottom = panel_top - PANEL_H
+        bottom = panel_top - ctx.panel_h
     note = "Window, annotations and overlay as shown in the viewer."
-    left_bottom = _draw_stack(ctx, [ctx.para(note, "small")], MARGIN, panel_top - PANEL_H - 4, panel_w)
+    left_bottom = _draw_stack(ctx, [ctx.para(note, "small")], MARGIN, panel_top - ctx.panel_h - 4, panel_w)
     return min(bottom, left_bottom)
 
 
@@ -408,24 +435,27 @@ def _draw_panel(ctx: _Context, rgb: np.ndarray, x: float, top: float, width: flo
                 pixel_aspect: float = 1.0) -> None:
     """``rgb`` fitted inside a black panel at its physical aspect (pixels ``pixel_aspect`` times
     as tall as wide)."""
+    if ctx.measuring:
+        return
     reader, (w, h) = _jpeg(rgb)
     h = h * pixel_aspect
+    panel_h = ctx.panel_h
     c = ctx.canvas
     c.setFillColor(colors.black)
-    c.rect(x, top - PANEL_H, width, PANEL_H, stroke=0, fill=1)
-    scale = min(width / w, PANEL_H / h)
+    c.rect(x, top - panel_h, width, panel_h, stroke=0, fill=1)
+    scale = min(width / w, panel_h / h)
     draw_w, draw_h = w * scale, h * scale
-    c.drawImage(reader, x + (width - draw_w) / 2, top - PANEL_H + (PANEL_H - draw_h) / 2, draw_w, draw_h)
+    c.drawImage(reader, x + (width - draw_w) / 2, top - panel_h + (panel_h - draw_h) / 2, draw_w, draw_h)
 
 
 def _draw_empty_panel(ctx: _Context, x: float, top: float, width: float, reason: str) -> None:
     c = ctx.canvas
     c.setFillColor(PANEL_BG)
     c.setStrokeColor(RULE)
-    c.rect(x, top - PANEL_H, width, PANEL_H, stroke=1, fill=1)
+    c.rect(x, top - ctx.panel_h, width, ctx.panel_h, stroke=1, fill=1)
     para = ctx.para(reason, "small")
-    _, h = para.wrap(width - 30, PANEL_H)
-    para.drawOn(c, x + 15, top - PANEL_H / 2 - h / 2)
+    _, h = para.wrap(width - 30, ctx.panel_h)
+    para.drawOn(c, x + 15, top - ctx.panel_h / 2 - h / 2)
 
 
 def _draw_legend(ctx: _Context, x: float, top: float, width: float, target: str, out_of_scope: str = "",
