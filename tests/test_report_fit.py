@@ -62,14 +62,13 @@ def test_only_a_page_that_needs_room_gets_smaller_panels(dicom_dir, monkeypatch)
     from cxr_engine.outputs import report
 
     heights = []
-    original = report._draw_images
+    original = report._panel_height
 
     def spy(ctx, page, top):
-        if not ctx.measuring:
-            heights.append(ctx.panel_h)
-        return original(ctx, page, top)
+        heights.append(original(ctx, page, top))
+        return heights[-1]
 
-    monkeypatch.setattr(report, "_draw_images", spy)
+    monkeypatch.setattr(report, "_panel_height", spy)
     card = ModelCard.load(BUNDLED_CARD)
     short = _page(dicom_dir)
     long = replace(short, warnings=LONG_WARNINGS, out_of_scope="inverted;uncertain")

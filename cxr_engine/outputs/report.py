@@ -291,26 +291,35 @@ def _set_document_info(ctx: _Context) -> None:
 # --------------------------------------------------------------------------- page sections
 
 def _draw_page(ctx: _Context, page: ReportPage, number: int) -> None:
-    ctx.panel_h = _panel_height(ctx, page)
-    _draw_comment(ctx, page, _draw_sections(ctx, page))
+    top = _draw_sections(ctx, page, PAGE_H - MARGIN, _head_sections())
+    ctx.panel_h = _panel_height(ctx, page, top)
+    _draw_comment(ctx, page, _draw_sections(ctx, page, top, _body_sections()))
     _draw_footer(ctx, number)
 
 
-def _draw_sections(ctx: _Context, page: ReportPage) -> float:
-    """Every section above the reader's comment; returns the y where the comment starts."""
-    top = PAGE_H - MARGIN
-    for section in (_draw_header, _draw_notice, _draw_identification, _draw_images, _draw_results,
-                    _draw_limits, _draw_measurements, _draw_warnings):
+def _head_sections() -> tuple:
+    """The page's sections above the images."""
+    return (_draw_header, _draw_notice, _draw_identification)
+
+
+def _body_sections() -> tuple:
+    """The page's sections from the images down to the reader's comment."""
+    return (_draw_images, _draw_results, _draw_limits, _draw_measurements, _draw_warnings)
+
+
+def _draw_sections(ctx: _Context, page: ReportPage, top: float, sections) -> float:
+    """``sections`` one under the other from ``top``; returns the y where the next one starts."""
+    for section in sections:
         top = section(ctx, page, top) - SECTION_GAP
     return top
 
 
-def _panel_height(ctx: _Context, page: ReportPage) -> float:
-    """``PANEL_H``, or less (down to ``MIN_PANEL_H``) when the page laid out on a scratch canvas leaves the
-    reader's comment box under ``MIN_COMMENT_H`` above the footer: the page never runs into its footer
-    while the images can give room."""
+def _panel_height(ctx: _Context, page: ReportPage, top: float) -> float:
+    """``PANEL_H``, or less (down to ``MIN_PANEL_H``) when the sections from the images down, laid out
+    from ``top`` on a scratch canvas, leave the reader's comment box under ``MIN_COMMENT_H`` above the
+    footer: the page never runs into its footer while the images can give room."""
     scratch = replace(ctx, canvas=Canvas(io.BytesIO(), pagesize=A4), panel_h=PANEL_H, measuring=True)
-    comment_top = _draw_sections(scratch, page)
+    comment_top = _draw_sections(scratch, page, top, _body_sections())
     reader = [ctx.para(f"Reader: {ctx.reader_name}", "small")] if ctx.reader_name else []
     needed = (_stack_height(scratch, [ctx.para("Reader's comment", "heading"), *reader], CONTENT_W)
               + MIN_COMMENT_H + SECTION_GAP)
@@ -718,3 +727,4 @@ def _no_heatmap_reason(page: ReportPage) -> str:
 def _timestamp(moment: datetime) -> str:
     zone = moment.strftime("%Z")
     return moment.strftime("%Y-%m-%d %H:%M") + (f" {zone}" if zone else "")
+
