@@ -59,11 +59,17 @@ def shared_decoder() -> CachedDecoder:
         return _shared_decoder
 
 
-def start_shared_decoder() -> threading.Thread:
-    """Start the shared decoder's workers now, in a background thread (each spawns and imports its
-    decoders, about half a second of CPU), so that the first film and thumbnails opened do not wait for
-    them. Returns the (daemon) thread."""
-    thread = threading.Thread(target=lambda: shared_decoder().pool.start(), name="cxr-decoders-start", daemon=True)
+def warm_up() -> threading.Thread:
+    """Start, in a background thread, what the first film and thumbnails opened would otherwise wait for:
+    the shared decoder's workers (each spawns and imports its decoders, about half a second of CPU) and
+    ``numpy.ma``, which numpy imports on the first ``np.percentile`` (the first automatic window), a
+    100–170 ms GUI stall under load (``benchmarks/README.md``). Returns the (daemon) thread."""
+    def work():
+        import numpy.ma  # noqa: F401
+
+        shared_decoder().pool.start()
+
+    thread = threading.Thread(target=work, name="cxr-warm-up", daemon=True)
     thread.start()
     return thread
 

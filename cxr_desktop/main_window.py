@@ -22,7 +22,7 @@ from .annotation_history import AnnotationHistory, RecordedAnnotationStore
 from .classification import ClassificationController
 from .comparison import ComparisonView
 from .controllers.workspace import StudyWorkspace
-from .image_jobs import start_shared_decoder
+from .image_jobs import warm_up
 from .image_scene import ImageScene
 from .image_showing import ImageShowing
 from .image_view import ImageView
@@ -162,7 +162,7 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         # After the first paint, so the window is on screen before torch is imported.
         QTimer.singleShot(0, self.start_model)
-        QTimer.singleShot(0, start_shared_decoder)  # the decoding workers ready before a folder is opened
+        QTimer.singleShot(0, warm_up)  # the decoding workers ready before a folder is opened
 
     # ------------------------------------------------------------------ opening
     def open_folder_dialog(self) -> None:

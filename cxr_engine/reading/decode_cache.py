@@ -82,7 +82,7 @@ class CachedDecoder:
                     break
             if own is not None:
                 return own.result()
-            try:  # then look again: it may have fallen back to the full decode, which serves this request
+            try:  # then look again: it may serve this request (``_may_serve``)
                 other.result()
             except Exception:
                 pass  # its file may still decode at this size; this request tries and reports for itself
@@ -117,8 +117,8 @@ class CachedDecoder:
         return None
 
     def _may_serve(self, path: Path, request: DecodeRequest) -> Future | None:
-        """A running decode of ``path`` that would serve ``request`` if it fell back: one for no more
-        pixels (any size, for a full-resolution request)."""
+        """A running decode of ``path`` that may serve ``request`` once done (if it falls back, or holds as
+        many pixels at the same reduction): one for no more pixels (any size, for a full-resolution request)."""
         for (running_path, min_side), future in self._running.items():
             if running_path == path and min_side is not None and (request.full or min_side <= request.min_side):
                 return future
