@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 
 from cxr_engine.reading.decode_pool import DecodePool, decode_in_order
@@ -72,6 +73,10 @@ def test_cli_rows_in_input_order_and_the_same_calls_as_full_decoding(dicom_dir, 
     for i, name in enumerate(["966_fixed.dcm", "RG1_J2KI.dcm", "Fake_MONOHR1.dcm", "RG1_JLSN.dcm"] * 2):
         names.append(f"{i:02d}_{name}")
         shutil.copy(dicom_dir / name, folder / names[-1])
+        if i >= 4:  # a second instance of the film, not a copy of the first (copies are classified once)
+            ds = pydicom.dcmread(folder / names[-1])
+            ds.SOPInstanceUID = pydicom.uid.generate_uid(entropy_srcs=[names[-1]])
+            ds.save_as(folder / names[-1])
     (folder / "03b_junk.dcm").write_bytes(b"\0" * 300)
     names.insert(4, "03b_junk.dcm")
     reduced, full = tmp_path / "reduced.csv", tmp_path / "full.csv"
