@@ -2,8 +2,8 @@
 
     python -m benchmarks.bench_lung_box [--repeats 20] [--threads N]
 
-For a 256 px cxr3 film and a 2128×2000 DICOM (decoded once; the display array computed once, as the
-classifiers do), prints the median time of the classifier's standardised input (steps 1–3 at 224 px)
+For a 256 px cxr3 film and a 2128×2000 DICOM (decoded once; the presentation values computed once, as the
+classifiers do), prints the median time of the classifier's unnormalised model input (steps 1–3 at 224 px)
 under cxr-pre-1 (whole image) and cxr-pre-2 (lung model on ONNX Runtime, box, crop, then the same
 steps), and the difference: the time cxr-pre-2 adds to each classified film.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cxr_engine.reading.read import read_image
 from cxr_engine.models.lung_fields import LungSegmenter, lung_card
-from cxr_engine.models.classifier import standardised_in_frame
+from cxr_engine.models.classifier import unnormalised_input_in_frame
 from cxr_engine.pixels.preprocessing import LUNG_BOX_VERSION, PREPROCESSING_VERSION
 
 from .bench_lung_fields import timed
@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         image = read_image(path)
         display = image.display()
-        whole_ms = timed(lambda: standardised_in_frame(image, SIZE, display, PREPROCESSING_VERSION), args.repeats)
-        box_ms = timed(lambda: standardised_in_frame(image, SIZE, display, LUNG_BOX_VERSION,
+        whole_ms = timed(lambda: unnormalised_input_in_frame(image, SIZE, display, PREPROCESSING_VERSION), args.repeats)
+        box_ms = timed(lambda: unnormalised_input_in_frame(image, SIZE, display, LUNG_BOX_VERSION,
                                                      input_frame(image, LUNG_BOX_VERSION, display, segment)),
                        args.repeats)
         frame = input_frame(image, LUNG_BOX_VERSION, display, segment)

@@ -110,7 +110,7 @@ def summarise(results: list[dict]) -> dict:
 
 
 def resize_times(groups: dict[str, list]) -> dict:
-    """Median ms to shrink a film's display image to 224 × 224, numpy against OpenCV (the largest group)."""
+    """Median ms to shrink a film's presentation values to 224 × 224, numpy against OpenCV (the largest group)."""
     import cv2
 
     from cxr_engine.pixels.resampling import resize_area

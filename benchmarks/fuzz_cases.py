@@ -387,7 +387,7 @@ def fuzz_check(path: str) -> None:
     broken invariant raises ``AssertionError`` (counted as a bug by the harness).
     """
     from cxr_engine.reading.read import read_image
-    from cxr_engine.pixels.preprocessing import standardise
+    from cxr_engine.pixels.preprocessing import resize_and_stretch
     from cxr_engine.pixels.rendering import render
 
     image = read_image(path)
@@ -397,6 +397,6 @@ def fuzz_check(path: str) -> None:
     assert 0.0 <= float(shown.min()) and float(shown.max()) <= 1.0, "display leaves [0, 1]"
     rgb = render(image)
     assert rgb.dtype == np.uint8 and rgb.shape[:2] == image.shape, "render has the wrong type or shape"
-    model_input = standardise(shown, 64)
+    model_input = resize_and_stretch(shown, 64)
     assert model_input.shape == (64, 64) and np.isfinite(model_input).all(), "preprocessing is not finite"
     return None

@@ -13,8 +13,8 @@ GLOSSARY = ROOT / "docs" / "glossary.md"
 
 def test_the_newcomers_terms_are_there():
     text = GLOSSARY.read_text(encoding="utf-8").lower()
-    for term in ("stored value", "modality lut", "voi lut", "presentation lut", "display image", "model input",
-                 "standardised image", "logits", "temperature", "grad-cam", "heat-map", "out of scope", "card",
+    for term in ("stored value", "modality lut", "voi lut", "presentation lut", "presentation values", "p-values",
+                 "rendered image", "model input", "unnormalised model input", "input normalisation", "logits", "temperature", "grad-cam", "heat-map", "out of scope", "card",
                  "preprocessing version"):
         assert term in text, term
     assert "glossary.md" in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -14,8 +14,10 @@ from cxr_engine.errors import ModelError
 from cxr_engine.pixels.input_frame import FALLBACK_WARNING, input_frame
 from cxr_engine.reading.read import read_image
 from cxr_engine.models.model_card import ModelCard
-from cxr_engine.models.classifier import heatmap_in_image_geometry, model_input, model_input_in_frame, standardised
-from cxr_engine.pixels.preprocessing import LUNG_BOX_MARGIN, LUNG_BOX_VERSION, PREPROCESSING_VERSION, normalise, standardise
+from cxr_engine.models.classifier import (heatmap_in_image_geometry, model_input, model_input_in_frame,
+                                          unnormalised_input)
+from cxr_engine.pixels.preprocessing import (LUNG_BOX_MARGIN, LUNG_BOX_VERSION, PREPROCESSING_VERSION, normalise,
+                                             resize_and_stretch)
 
 from model_factory import BUNDLED_CARD
 
@@ -42,7 +44,7 @@ def lungs(film):
     return fields
 
 
-def test_the_lung_box_input_is_the_crop_standardised_by_hand(film, lungs, box_card):
+def test_the_lung_box_input_is_the_crop_made_by_hand(film, lungs, box_card):
     r0, c0, r1, c1 = box = lungs.box(LUNG_BOX_MARGIN)
     rows = np.flatnonzero(lungs.mask.any(axis=1))
     cols = np.flatnonzero(lungs.mask.any(axis=0))
@@ -54,14 +56,14 @@ def test_the_lung_box_input_is_the_crop_standardised_by_hand(film, lungs, box_ca
     assert box != (0, 0, *film.shape)
     display = film.display()
     padding = None if film.padding is None else film.padding[r0:r1, c0:c1]
-    by_hand = normalise(standardise(display[r0:r1, c0:c1], box_card.input_size, padding),
+    by_hand = normalise(resize_and_stretch(display[r0:r1, c0:c1], box_card.input_size, padding),
                         tuple(box_card.mean), tuple(box_card.std), box_card.in_chans)
     actual, frame = model_input_in_frame(box_card, film)
     assert frame.box == box and frame.warning is None
     np.testing.assert_array_equal(actual, by_hand)
     # cxr-pre-1 is still the whole film.
     whole = model_input(dataclasses.replace(box_card, preprocessing_version=PREPROCESSING_VERSION), film)
-    np.testing.assert_array_equal(whole, normalise(standardise(display, box_card.input_size, film.padding),
+    np.testing.assert_array_equal(whole, normalise(resize_and_stretch(display, box_card.input_size, film.padding),
                                                    tuple(box_card.mean), tuple(box_card.std), box_card.in_chans))
     assert not np.array_equal(whole, actual)
 
@@ -114,18 +116,18 @@ def test_a_card_with_an_unknown_preprocessing_version_is_refused(tmp_path):
     with pytest.raises(ModelError, match=r"future\.json.*unknown preprocessing_version 'cxr-pre-9'"):
         ModelCard.load(path)
     with pytest.raises(ValueError, match="unknown preprocessing_version"):
-        standardised(np.zeros((8, 8)), 4, version="cxr-pre-9")
+        unnormalised_input(np.zeros((8, 8)), 4, version="cxr-pre-9")
     data["preprocessing_version"] = LUNG_BOX_VERSION
     path.write_text(json.dumps(data), encoding="utf-8")
     assert ModelCard.load(path).preprocessing_version == "cxr-pre-2"
 
 
 def test_a_shifted_film_is_segmented_again(film):
-    """The evaluation's framing shifts hand the classifier the shifted whole film (a display array, the
-    cxr-pre-1 standardised image): its lung box is found on that film, not carried over."""
+    """The evaluation's framing shifts hand the classifier the shifted whole film (presentation values, the
+    cxr-pre-1 unnormalised model input): its lung box is found on that film, not carried over."""
     from training.framing_shift import FRAMING_SHIFTS, framed_display
 
-    grey = standardised(film, 256)
+    grey = unnormalised_input(film, 256)
     box = input_frame(grey, LUNG_BOX_VERSION).box
     zoomed = framed_display(str(film.path), 256, "zoom out, black border")  # 80 % of each side, centred
     np.testing.assert_array_equal(zoomed, framed_display(str(film.path), 256, "zoom out, black border"))
@@ -165,9 +167,9 @@ def test_training_reads_the_lung_box_through_the_engine_and_keys_its_cache_by_ve
     dataset = ManifestDataset(rows, 64, (0.5,) * 3, (0.5,) * 3, preprocessing=LUNG_BOX_VERSION)
     tensor, _ = dataset[0]
     image = read_image(rows[0]["path"])
-    expected = normalise(standardised(image, 64, version=LUNG_BOX_VERSION), (0.5,) * 3, (0.5,) * 3, 3)
+    expected = normalise(unnormalised_input(image, 64, version=LUNG_BOX_VERSION), (0.5,) * 3, (0.5,) * 3, 3)
     np.testing.assert_allclose(tensor.numpy(), expected, atol=2e-3)  # float16 cache
-    assert not np.allclose(expected, normalise(standardised(image, 64), (0.5,) * 3, (0.5,) * 3, 3), atol=0.05)
+    assert not np.allclose(expected, normalise(unnormalised_input(image, 64), (0.5,) * 3, (0.5,) * 3, 3), atol=0.05)
     paths = [row["path"] for row in rows]
     assert train.cache_file(tmp_path, "val", 64, paths, LUNG_BOX_VERSION).name.startswith("val_64px_cxr-pre-2_")
     assert train.cache_file(tmp_path, "val", 64, paths) != train.cache_file(tmp_path, "val", 64, paths, LUNG_BOX_VERSION)

@@ -219,7 +219,7 @@ def _padded(tmp_path: Path, photometric: str) -> Path:
 @pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
 def test_padding_is_left_out_of_auto_window_full_range_presets_and_model_stretch(tmp_path, photometric):
     from cxr_desktop.presets import Auto, FullRange, PercentileBand
-    from cxr_engine.pixels.preprocessing import standardise
+    from cxr_engine.pixels.preprocessing import resize_and_stretch
 
     image = read_image(_padded(tmp_path, photometric))
     assert image.padding is not None and image.padding.any()
@@ -231,7 +231,7 @@ def test_padding_is_left_out_of_auto_window_full_range_presets_and_model_stretch
     assert FullRange().voi_for(image).low >= 1400
     assert PercentileBand("Lung", 0.5, 90).voi_for(image).low >= 1400
     # Model input: the anatomy is stretched over the full range; padding does not take one end.
-    grey = standardise(image.display(), 64, image.padding)
+    grey = resize_and_stretch(image.display(), 64, image.padding)
     import cv2
 
     anatomy = cv2.resize(image.padding.astype(np.float32), (64, 64), interpolation=cv2.INTER_AREA) == 0

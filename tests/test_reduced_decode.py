@@ -13,7 +13,7 @@ import pytest
 
 from cxr_engine.reading.read import read_image
 from cxr_engine.reading.isolation import IsolatedReader, ReadTask
-from cxr_engine.pixels.preprocessing import standardise
+from cxr_engine.pixels.preprocessing import resize_and_stretch
 from cxr_engine.reading.reduced_decode import FULL, DecodeRequest, j2k_header, reduction_factor, without_fragment_padding
 from cxr_engine.reading.reduced_decode import _first_frame, _pillow_sizes_level
 
@@ -93,8 +93,8 @@ def test_one_pipeline_whatever_the_size(dicom_dir, name):
 def test_the_model_input_from_a_reduced_decode_is_the_model_input(dicom_dir):
     for name in REDUCED:
         full, reduced = read_image(dicom_dir / name), read_image(dicom_dir / name, MODEL_REQUEST)
-        a = standardise(full.display(), 224, full.padding)
-        b = standardise(reduced.display(), 224, reduced.padding)
+        a = resize_and_stretch(full.display(), 224, full.padding)
+        b = resize_and_stretch(reduced.display(), 224, reduced.padding)
         assert np.abs(a - b).mean() < 0.01, name
 
 

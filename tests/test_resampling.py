@@ -10,7 +10,7 @@ import pytest
 
 from cxr_engine import read_image
 from cxr_engine.pixels.overlay import colorize, colour_table
-from cxr_engine.pixels.preprocessing import standardise
+from cxr_engine.pixels.preprocessing import resize_and_stretch
 from cxr_engine.pixels.resampling import resize_area, resize_bilinear
 
 #: Float32 agreement with OpenCV: both sum a few products in float32.
@@ -19,7 +19,7 @@ FLOAT_TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def films(dicom_dir):
-    """The real DICOM films' display images (float32 [0, 1]) and 8-bit renderings, two shapes each."""
+    """The real DICOM films' presentation values (float32 [0, 1]) and 8-bit renderings, two shapes each."""
     paths = [dicom_dir / "966_fixed.dcm", dicom_dir / "CR-MONO1-10-chest.dcm", dicom_dir / "RG1_JLSN.dcm"]
     images = [read_image(p) for p in paths if p.exists()]
     if not images:
@@ -116,7 +116,7 @@ def test_model_input_equals_opencvs(films):
     """Preprocessing steps 1-3 (the model's input) through numpy equal OpenCV's on real films."""
     cv2 = _cv2()
     for display in films:
-        ours = standardise(display, 224)
+        ours = resize_and_stretch(display, 224)
         resized = cv2.resize(display, (224, 224), interpolation=cv2.INTER_AREA)
         step = max(1, min(resized.shape) // 256)
         low, high = np.percentile(resized[::step, ::step], (0.5, 99.5))

@@ -198,12 +198,12 @@ class TestData:
         """Sharpness must stop telling sources apart: the shift has to move it both ways."""
         import cv2
 
-        from training.data import AcquisitionShift, standardised_image
+        from training.data import AcquisitionShift, read_unnormalised_input
 
         def detail(image):
             return float(cv2.Laplacian(image, cv2.CV_32F).std() / image.std())
 
-        grey = standardised_image(next((cxr3_dir / "images" / "normal").glob("*.jpg")), 224)
+        grey = read_unnormalised_input(next((cxr3_dir / "images" / "normal").glob("*.jpg")), 224)
         ratios = [detail(AcquisitionShift(p=1.0)(grey, np.random.default_rng(s))) / detail(grey) for s in range(60)]
         assert min(ratios) < 0.7 and max(ratios) > 1.5
         assert sum(abs(r - 1.0) < 0.02 for r in ratios) < 10  # few draws leave the image as it was

@@ -1,10 +1,10 @@
 """Training data: split-manifest rows -> (model input tensor, class index).
 
-Per image: ``read_image`` -> ``standardised(image, size, version=...)`` (the engine's own steps
+Per image: ``read_image`` -> ``unnormalised_input(image, size, version=...)`` (the engine's own steps
 1–3 of the run's preprocessing version, cxr-pre-1 or cxr-pre-2's lung box, so training sees exactly
 what inference sees) -> augmentation (training only: border swap, geometry
 and intensity, acquisition shift) -> ``normalise``.
-Standardised images are cached in memory as float16, one cache per split and size, so only the
+Unnormalised model inputs are cached in memory as float16, one cache per split and size, so only the
 first epoch decodes files (or none, after :meth:`ImageCache.precompute`).
 
 Sampling: ``WeightedRandomSampler`` over the manifest's ``sample_weight`` (class- and
@@ -28,7 +28,7 @@ from torch.utils.data import Dataset, Sampler
 
 from cxr_engine.reading.read import read_image
 from cxr_engine.models.model_card import CLASSES
-from cxr_engine.models.classifier import standardised
+from cxr_engine.models.classifier import unnormalised_input
 from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION, contrast_stretch, normalise
 
 from .degradation import (MARKER_TEXTS, cropped, recompressed, repositioned, resampled, sharpened, with_markers,
@@ -73,14 +73,14 @@ def limit_rows(rows: list[dict], limit: int | None, seed: int = 0) -> list[dict]
     return picked
 
 
-def standardised_image(path: str | Path, size: int, version: str = PREPROCESSING_VERSION) -> np.ndarray:
+def read_unnormalised_input(path: str | Path, size: int, version: str = PREPROCESSING_VERSION) -> np.ndarray:
     """The engine's steps 1–3 of preprocessing ``version`` for one file: (size, size) float32 in [0, 1]
     (pixel padding left out of the stretch; cxr-pre-2 crops to the lung box first)."""
-    return standardised(read_image(path), size, version=version)
+    return unnormalised_input(read_image(path), size, version=version)
 
 
 class ImageCache:
-    """Standardised images of one split at one size and preprocessing version, float16, filled lazily
+    """Unnormalised model inputs of one split at one size and preprocessing version, float16, filled lazily
     or all at once.
 
     With DataLoader workers each worker holds its own copy of what it fills lazily, so call
@@ -100,7 +100,7 @@ class ImageCache:
     def get(self, index: int) -> np.ndarray:
         """float32 (size, size) image ``index``, decoded on first use."""
         if not self.filled[index]:
-            self.images[index] = standardised_image(self.paths[index], self.size, self.version)
+            self.images[index] = read_unnormalised_input(self.paths[index], self.size, self.version)
             self.filled[index] = True
         return self.images[index].astype(np.float32)
 
@@ -110,7 +110,7 @@ class ImageCache:
 
         todo = np.flatnonzero(~self.filled).tolist()
         with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-            results = pool.map(lambda i: (i, standardised_image(self.paths[i], self.size, self.version)), todo)
+            results = pool.map(lambda i: (i, read_unnormalised_input(self.paths[i], self.size, self.version)), todo)
             for index, image in tqdm(results, total=len(todo), desc=desc, disable=not progress, mininterval=5):
                 self.images[index] = image
                 self.filled[index] = True
@@ -218,11 +218,11 @@ class FramingShift:
     cxr3's adult normals come from one hospital with one framing; other hospitals crop tightly to
     the thorax, leave wide borders, position the patient off-centre and burn in markers, and a
     model that learned the one framing calls such normal films COVID-19. With probability ``p``
-    the standardised image is either cropped (a box of ``crop`` of each side, anywhere in the
+    the unnormalised model input is either cropped (a box of ``crop`` of each side, anywhere in the
     image: a tight thorax crop is the extreme), or zoomed out onto a black, white or grey canvas
     (``zoom`` of each side) or shifted and rotated leaving uncovered corners; then, with
     ``markers_p``, burned-in text is added. The result is contrast-stretched again, as
-    ``standardise`` would stretch such a film at inference.
+    ``resize_and_stretch`` would stretch such a film at inference.
     """
 
     p: float = 0.0

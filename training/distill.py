@@ -96,7 +96,7 @@ def load_teacher(card_path: str | Path, input_size: int, device: torch.device,
                  preprocessing: str = PREPROCESSING_VERSION, resize: bool = False) -> tuple[torch.nn.Module, ModelCard]:
     """The teacher named by a model card JSON or a run folder (weights checked against the card's sha256),
     ready on ``device``; ``ValueError`` when its classes or preprocessing version differ from the student's
-    (the teacher sees the student's standardised image), or its input size does, unless ``resize``
+    (the teacher sees the student's unnormalised model input), or its input size does, unless ``resize``
     (the batch is then resized to the teacher's size, see :class:`DistillationLoss`)."""
     card_path = card_path_of(card_path)
     card = ModelCard.load(card_path)

@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from cxr_engine.models.model_card import CLASSES, ModelCard
-from cxr_engine.models.classifier import standardised
+from cxr_engine.models.classifier import unnormalised_input
 from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION, check_preprocessing_version
 from cxr_engine.models.registry import get_architecture
 from cxr_engine.models.weights import sha256_file
@@ -52,14 +52,14 @@ log = logging.getLogger("training.evaluate")
 
 IN_CHANS = 3  # training.train feeds the greyscale image replicated to 3 channels
 CACHE_FILE = "logits.npz"
-# Blanked region of the standardised image, as fractions of its side: rows 15-90 % and columns
+# Blanked region of the unnormalised model input, as fractions of its side: rows 15-90 % and columns
 # 15-85 %, a rectangle over both lung fields of a frontal film (an inscribed ellipse left the
 # apices and costophrenic angles visible); the border keeps shoulders, markers and text.
 MASK_ROWS = (0.15, 0.90)
 MASK_COLS = (0.15, 0.85)
 MASK = {"shape": "rectangle", "rows": list(MASK_ROWS), "cols": list(MASK_COLS),
-        "fill": "median of the standardised image outside the rectangle",
-        "applied_to": "standardised image, before normalisation"}
+        "fill": "median of the unnormalised model input outside the rectangle",
+        "applied_to": "unnormalised model input (before normalisation)"}
 BAR = {"accuracy": 0.90, "f1": 0.90, "ece": 0.05}
 #: How far above the majority-class rate the lungs-masked accuracy may be (see check_shortcuts).
 MASKED_MARGIN = 0.10
@@ -157,7 +157,7 @@ def lung_mask(size: int) -> np.ndarray:
 
 
 def mask_lungs(grey: np.ndarray) -> np.ndarray:
-    """A copy of a standardised [0, 1] square image with the lung rectangle filled by the border's median.
+    """A copy of an unnormalised [0, 1] square model input with the lung rectangle filled by the border's median.
 
     The median of the border, not of the whole image: opaque lungs would brighten a whole-image
     median and leak the diagnosis into the fill.
@@ -169,14 +169,14 @@ def mask_lungs(grey: np.ndarray) -> np.ndarray:
 
 
 def masked_display(path: str, size: int) -> np.ndarray:
-    """The engine's standardised image of ``path`` with the lungs blanked.
+    """The engine's unnormalised model input of ``path`` with the lungs blanked.
 
-    Fed to ``Classifier.predict`` as a display image, it goes through the engine's steps again:
+    Fed to ``Classifier.predict`` as presentation values, it goes through the engine's steps again:
     at size x size the resize is the identity and the contrast stretch nearly so.
     """
     from cxr_engine.reading.read import read_image
 
-    return mask_lungs(standardised(read_image(path), size))
+    return mask_lungs(unnormalised_input(read_image(path), size))
 
 
 # --------------------------------------------------------------------------- prediction and cache
@@ -473,17 +473,18 @@ def plot_reliability(before: dict, after: dict, path: Path, ece: tuple[float, fl
 
 
 def plot_masked_examples(rows: Sequence[dict], size: int, path: Path, segmenter=None) -> None:
-    """Two test images per class, standardised, above their lungs-masked version (as the test masked them)."""
+    """Two test images per class as unnormalised model inputs, above their lungs-masked version (as the test
+    masked them)."""
     from cxr_engine.reading.read import read_image
 
     examples = [r for c in CLASSES for r in [r for r in rows if r["label"] == c][:2]]
     fig = new_figure(2.0 * len(examples), 4.2)
     axes = np.atleast_2d(fig.subplots(2, len(examples), squeeze=False))
     for col, row in enumerate(examples):
-        grey = standardised(read_image(row["path"]), size)
+        grey = unnormalised_input(read_image(row["path"]), size)
         masked = (mask_lungs(grey) if segmenter is None
                   else own_lungs_masked_display(row["path"], size, segmenter, mask_lungs)[0])
-        for r, (image, label) in enumerate(((grey, "standardised"), (masked, "lungs masked"))):
+        for r, (image, label) in enumerate(((grey, "model input"), (masked, "lungs masked"))):
             axes[r, col].imshow(image, cmap="gray", vmin=0, vmax=1)
             axes[r, col].set_title(f"{row['label']}: {label}", fontsize=8)
             axes[r, col].axis("off")
@@ -650,7 +651,7 @@ def masked_lines(masked: dict) -> list[str]:
         what = rectangle
     lines = ["## Lungs-masked test", "",
              f"In every test image {what} was filled with the median of the rest of the image, on the "
-             "standardised image before normalisation; the masked image then went through "
+             "unnormalised model input (before normalisation); the masked image then went through "
              "`Classifier.predict` like any other.", ""]
     lines += md_table(["n", "accuracy", "macro-F1", *(f"recall {c}" for c in CLASSES), "predicted n/p/c",
                        "chance", "majority class"],

@@ -3,8 +3,8 @@
 cxr3's adult normals come from one hospital; other places crop tightly to the thorax, leave
 wide black or grey borders, position the patient off-centre or slightly rotated and burn in
 markers, and a model that learned the one framing calls such normal films COVID-19. Each
-shift below is applied, with fixed settings, to the standardised test image, which is then
-contrast-stretched again (as ``standardise`` stretches a film framed that way) and goes through
+shift below is applied, with fixed settings, to the unnormalised model input of each test image, which is then
+contrast-stretched again (as ``resize_and_stretch`` stretches a film framed that way) and goes through
 ``Classifier.predict``. The measure is the share of calls that change: a film's diagnosis does
 not depend on its framing. ``training.data.FramingShift`` draws from the same steps in training,
 so this shows whether that invariance was learned.
@@ -18,7 +18,7 @@ import numpy as np
 from cxr_engine.pixels.preprocessing import contrast_stretch
 
 from .degradation import cropped, repositioned, with_markers, zoomed_out
-from .processing_shift import shifts_over, shifts_table, whole_film_standardised
+from .processing_shift import shifts_over, shifts_table, whole_film_unnormalised_input
 from .report_sections import section_lines
 
 #: Largest share of test calls that any single framing shift may change.
@@ -46,7 +46,7 @@ def markers(grey: np.ndarray) -> np.ndarray:
                                ("ERECT", 0.10, 0.72, 0.045, 1.0)))
 
 
-#: name -> (what it does, function of the standardised image).
+#: name -> (what it does, function of the unnormalised model input).
 FRAMING_SHIFTS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     "thorax crop": ("rows 8–92 %, columns 10–90 % kept and resized back (a tight crop to the thorax)", thorax_crop),
     "zoom out, black border": ("film shrunk to 80 % of each side, centred on black", zoom_out_black),
@@ -57,9 +57,9 @@ FRAMING_SHIFTS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
 
 
 def framed_display(path: str, size: int, name: str) -> np.ndarray:
-    """``processing_shift.whole_film_standardised`` of ``path`` after framing shift ``name``, stretched
+    """``processing_shift.whole_film_unnormalised_input`` of ``path`` after framing shift ``name``, stretched
     again, in [0, 1]."""
-    return contrast_stretch(np.clip(FRAMING_SHIFTS[name][1](whole_film_standardised(path, size)), 0.0, 1.0))
+    return contrast_stretch(np.clip(FRAMING_SHIFTS[name][1](whole_film_unnormalised_input(path, size)), 0.0, 1.0))
 
 
 def check_framing(section: dict | None) -> list[str]:
@@ -72,8 +72,8 @@ def check_framing(section: dict | None) -> list[str]:
 def framing_lines(section: dict | None, table: Callable) -> list[str]:
     """The report's section (``table`` is the report's markdown table helper)."""
     def body(section: dict) -> list[str]:
-        return ["Each framing was applied with fixed settings to every standardised test image, which was "
-                "contrast-stretched again and classified. A diagnosis does not depend on framing, so the "
+        return ["Each framing was applied with fixed settings to every test image's unnormalised model input, "
+                "which was contrast-stretched again and classified. A diagnosis does not depend on framing, so the "
                 f"measure is the share of calls that change (allowed: {section['margin']:.2f}). "
                 f"Plain test accuracy {section['plain_accuracy']:.3f}.", ""
                 ] + shifts_table(section, table, before_recall=[("calls changed", "changed")])

@@ -1,6 +1,6 @@
 """Checks against each film's own lung fields (the bundled lung-field model, ``cxr_engine.models.lung_fields``).
 
-- **Lungs-masked test with the film's own mask**: the standardised image's lung fields, dilated
+- **Lungs-masked test with the film's own mask**: the unnormalised model input's lung fields, dilated
   by ``DILATE_FRACTION`` of the side (so the lung edges and costophrenic angles go too), are
   filled with the median of the rest of the image; a model that still scores well reads
   something outside the lungs. A film whose lung fields are not found falls back to the fixed
@@ -23,7 +23,7 @@ DILATE_FRACTION = 0.03
 
 
 def mask_at_size(mask: np.ndarray, size: int) -> np.ndarray:
-    """A bool mask resized (nearest) to ``size`` x ``size``, the standardised image's grid."""
+    """A bool mask resized (nearest) to ``size`` x ``size``, the unnormalised model input's grid."""
     return cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
@@ -34,7 +34,7 @@ def dilated(mask: np.ndarray, fraction: float = DILATE_FRACTION) -> np.ndarray:
 
 
 def blank_lungs(grey: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """A copy of the standardised image with ``mask`` filled by the median of the pixels outside it."""
+    """A copy of the unnormalised model input with ``mask`` filled by the median of the pixels outside it."""
     out = grey.copy()
     outside = grey[~mask]
     out[mask] = float(np.median(outside)) if outside.size else 0.5
@@ -43,15 +43,15 @@ def blank_lungs(grey: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def own_lungs_masked_display(path: str, size: int, segmenter, fallback: Callable[[np.ndarray], np.ndarray]
                              ) -> tuple[np.ndarray, bool]:
-    """(standardised image of ``path`` with its own dilated lung fields blanked, lungs found?).
+    """(unnormalised model input of ``path`` with its own dilated lung fields blanked, lungs found?).
 
     When the lung fields are not found, ``fallback`` (the fixed-rectangle blanking) is applied instead.
     """
     from cxr_engine.reading.read import read_image
-    from cxr_engine.models.classifier import standardised
+    from cxr_engine.models.classifier import unnormalised_input
 
     image = read_image(path)
-    grey = standardised(image, size)
+    grey = unnormalised_input(image, size)
     fields = segmenter.segment(image)
     if not fields.found:
         return fallback(grey), False

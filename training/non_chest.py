@@ -9,7 +9,7 @@ Sources (each image's family keeps its variants, e.g. one MR slice stored eight 
 - scikit-learn's two sample photographs (``sklearn.datasets.load_sample_images``).
 
 No radiograph of another body part is among them (no hands, knees or pelves): the check set cannot say
-how such films are flagged. Every image is returned as a 2-D uint8 display array (colour converted
+how such films are flagged. Every image is returned as a 2-D uint8 array of presentation values (colour converted
 to luma).
 """
 from __future__ import annotations

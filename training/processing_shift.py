@@ -4,7 +4,7 @@ Sources differ in resolution, sharpening, noise and compression, and in cxr3 tho
 line up with the label (the adult normals are the smoothest images). A model that reads them
 calls a sharp or noisy normal film COVID-19, and every real detector's image is sharper and
 noisier than a resampled web JPEG. Each shift below is applied, with fixed settings, to the
-standardised test image before it goes through ``Classifier.predict`` again; a robust model's
+unnormalised model input of each test image before it goes through ``Classifier.predict`` again; a robust model's
 accuracy barely moves. The settings sit inside the ranges that ``training.data.AcquisitionShift``
 draws from during training, so this measures whether that invariance was learned, not how the
 model does on an unseen hospital (the leave-one-source-out run estimates that).
@@ -52,7 +52,7 @@ def jpeg_q40(grey: np.ndarray, path: str) -> np.ndarray:
     return recompressed(np.clip(grey, 0.0, 1.0), 40)
 
 
-#: name -> (what it does, function of (standardised image, file path)).
+#: name -> (what it does, function of (unnormalised model input, file path)).
 SHIFTS: dict[str, tuple[str, Callable[[np.ndarray, str], np.ndarray]]] = {
     "sharpen": ("unsharp mask, sigma 1 px, amount 1", sharpen),
     "blur": ("Gaussian blur, sigma 0.8 px", blur),
@@ -62,20 +62,20 @@ SHIFTS: dict[str, tuple[str, Callable[[np.ndarray, str], np.ndarray]]] = {
 }
 
 
-def whole_film_standardised(path: str, size: int) -> np.ndarray:
-    """The engine's standardised image of the film at ``path``: (size, size) float32 in [0, 1], always
+def whole_film_unnormalised_input(path: str, size: int) -> np.ndarray:
+    """The engine's unnormalised model input of the film at ``path``: (size, size) float32 in [0, 1], always
     the whole film (cxr-pre-1 steps 1–3), which the processing and framing shifts change. The classifier
     then applies its own preprocessing to the shifted image, so a cxr-pre-2 (lung box) model segments
     the shifted film again and crops that."""
     from cxr_engine.reading.read import read_image
-    from cxr_engine.models.classifier import standardised
+    from cxr_engine.models.classifier import unnormalised_input
 
-    return standardised(read_image(path), size)
+    return unnormalised_input(read_image(path), size)
 
 
 def shifted_display(path: str, size: int, name: str) -> np.ndarray:
-    """:func:`whole_film_standardised` of ``path`` after shift ``name``, clipped to [0, 1]."""
-    return np.clip(SHIFTS[name][1](whole_film_standardised(path, size), path), 0.0, 1.0).astype(np.float32)
+    """:func:`whole_film_unnormalised_input` of ``path`` after shift ``name``, clipped to [0, 1]."""
+    return np.clip(SHIFTS[name][1](whole_film_unnormalised_input(path, size), path), 0.0, 1.0).astype(np.float32)
 
 
 def shift_section(labels: Sequence[int], plain_logits: np.ndarray, shifted: dict[str, np.ndarray],
@@ -119,9 +119,9 @@ def check_shifts(section: dict | None) -> list[str]:
 def shift_lines(section: dict | None, table: Callable) -> list[str]:
     """The report's section (``table`` is the report's markdown table helper)."""
     def body(section: dict) -> list[str]:
-        return ["Each shift was applied with fixed settings to every standardised test image, which then went "
-                "through `Classifier.predict` again. Sources differ in exactly these respects, so a model that "
-                "loses accuracy here reads how an image was made rather than the lungs. The settings lie inside "
+        return ["Each shift was applied with fixed settings to every test image's unnormalised model input, "
+                "which then went through `Classifier.predict` again. Sources differ in exactly these respects, "
+                "so a model that loses accuracy here reads how an image was made rather than the lungs. The settings lie inside "
                 "the training's `AcquisitionShift` ranges: this shows whether that invariance was learned. "
                 f"Plain test accuracy {section['plain_accuracy']:.3f}; allowed drop {section['margin']:.2f}.", ""
                 ] + shifts_table(section, table, before_recall=[("macro-F1", "macro_f1")],

@@ -89,9 +89,9 @@ def _run(args) -> int:
 
 def _plain(path: str, size: int) -> np.ndarray:
     from cxr_engine.reading.read import read_image
-    from cxr_engine.models.classifier import standardised
+    from cxr_engine.models.classifier import unnormalised_input
 
-    return standardised(read_image(path), size)
+    return unnormalised_input(read_image(path), size)
 
 
 def _counts(reasons) -> dict[str, int]:

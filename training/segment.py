@@ -5,7 +5,7 @@ CC BY 4.0; 255 = lung, both lungs including the part behind the heart). The spli
 patient-disjoint (seeded group split on ``cxr3/manifest.csv``'s ``patient_id``) into
 train/val/test and written to ``--out/split.csv``.
 
-Input: the engine's own preprocessing steps 1–3 (``cxr_engine.pixels.preprocessing.standardise``) at
+Input: the engine's own preprocessing steps 1–3 (``cxr_engine.pixels.preprocessing.resize_and_stretch``) at
 ``--size``, then step 4 (``normalise``, the Lite mean/std, 3 channels); the target mask is resized
 to the same grid. Training augmentation, every geometric step applied to image and mask alike
 (:class:`PairedAugment`): framing (a crop towards the thorax, a zoom-out onto a black/white/grey
@@ -48,7 +48,7 @@ import torch
 
 from cxr_engine.reading.read import read_image
 from cxr_engine.models.lung_fields import fields_from_probability
-from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION, contrast_stretch, normalise, standardise
+from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION, contrast_stretch, normalise, resize_and_stretch
 from cxr_engine.models.registry import TF_LITE_MEAN, TF_LITE_STD
 from cxr_engine.models.weights import save_weights
 
@@ -140,13 +140,13 @@ def read_mask(path: Path) -> np.ndarray:
 
 
 def load_pair(data: Path, row: dict, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(standardised image, mask as float in [0, 1]) at ``size`` x ``size``."""
+    """(unnormalised model input, mask as float in [0, 1]) at ``size`` x ``size``."""
     display = read_image(data / row["image"]).display()
     mask = read_mask(data / row["mask"])
     if mask.shape != display.shape:
         raise ValueError(f"{row['mask']}: mask {mask.shape} and image {display.shape} differ in size")
     resized = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
-    return standardise(display, size), resized
+    return resize_and_stretch(display, size), resized
 
 
 def _affine_pair(grey: np.ndarray, mask: np.ndarray, matrix: np.ndarray, border: int, fill: float):
@@ -167,7 +167,7 @@ class PairedAugment:
 
     Framing with probability ``framing_p`` (as ``training.data.FramingShift``: a crop keeping ``crop``
     of each side; a zoom-out to ``zoom`` of each side on a black, white or grey canvas; a
-    rotation/shift leaving uncovered corners; then markers) and re-stretched as ``standardise``
+    rotation/shift leaving uncovered corners; then markers) and re-stretched as ``resize_and_stretch``
     would; then ``Augment``'s affine jitter (replicated borders) and intensity; flips and quarter
     turns; then ``AcquisitionShift``.
     """
@@ -269,7 +269,7 @@ def summarise(scores: Sequence[float]) -> dict:
 
 @torch.no_grad()
 def predict(model, images: Sequence[np.ndarray], batch_size: int = 8) -> np.ndarray:
-    """Lung probabilities (N, size, size) for standardised images."""
+    """Lung probabilities (N, size, size) for unnormalised model inputs."""
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
@@ -297,7 +297,7 @@ def evaluate_at_grid(model, data: Path, rows: list[dict], size: int, out: Path |
                      worst: int = 5) -> tuple[dict, list[dict]]:
     """Dice per film at its own pixel grid (as the engine returns masks); overlays of the ``worst`` under ``out``."""
     displays = [read_image(data / row["image"]).display() for row in rows]
-    probs = predict(model, [standardise(d, size) for d in displays])
+    probs = predict(model, [resize_and_stretch(d, size) for d in displays])
     results = []
     for row, display, prob in zip(rows, displays, probs):
         ref = read_mask(data / row["mask"])

@@ -1,7 +1,7 @@
-"""How sharp/noisy each source's images are, after the engine's standardisation.
+"""How sharp/noisy each source's images are, in the engine's unnormalised model input.
 
 Prints the median "detail" (standard deviation of the Laplacian over that of the image, on the
-central 64 % of the standardised image) per label × source of a split manifest, and per file of
+central 64 % of the unnormalised model input) per label × source of a split manifest, and per file of
 an optional folder of outside images (e.g. real DICOM files). When detail lines up with the label,
 a model can learn the label from how images were processed: ``AcquisitionShift`` exists for that.
 
@@ -34,7 +34,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--manifest", type=Path, required=True, help="split manifest from training.curate")
     p.add_argument("--folder", type=Path, help="also measure every image file in this folder")
     p.add_argument("--per-group", type=int, default=150, help="images sampled per label x source (default 150)")
-    p.add_argument("--size", type=int, default=224, help="standardised size in px (default 224)")
+    p.add_argument("--size", type=int, default=224, help="model input size in px (default 224)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -42,9 +42,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     from cxr_engine.errors import ImageReadError
     from cxr_engine.reading.read import read_image
-    from cxr_engine.pixels.preprocessing import standardise
+    from cxr_engine.pixels.preprocessing import resize_and_stretch
 
-    from .data import read_manifest, standardised_image
+    from .data import read_manifest, read_unnormalised_input
     from .external_files import external_files
 
     args = parse_args(argv)
@@ -55,12 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'label':<10} {'source':<28} {'n':>5} {'median detail':>14}")
     for (label, source), rows in sorted(groups.items()):
         sample = rng.sample(rows, min(args.per_group, len(rows)))
-        values = [detail(standardised_image(r["path"], args.size)) for r in sample]
+        values = [detail(read_unnormalised_input(r["path"], args.size)) for r in sample]
         print(f"{label:<10} {source:<28} {len(sample):>5} {np.median(values):>14.3f}")
     if args.folder:
         for path in external_files(args.folder):
             try:
-                value = f"{detail(standardise(read_image(path).display(), args.size)):.3f}"
+                value = f"{detail(resize_and_stretch(read_image(path).display(), args.size)):.3f}"
             except ImageReadError as error:
                 value = f"unreadable ({error})"
             print(f"{'file':<10} {path.name:<28} {1:>5} {value:>14}")

@@ -3,7 +3,7 @@
     python -m training.teacher_sizes --teacher training/work/runs/lite0_224_sqrt \\
         --manifest training/work/curated_sqrt/split_manifest.csv --sizes 160 128 --limit 150
 
-A student trained with ``--size-schedule`` hands the teacher its batch standardised at 128 or
+A student trained with ``--size-schedule`` hands the teacher its batch of unnormalised model inputs at 128 or
 160 px and resized to the teacher's input size (``training.distill.DistillationLoss``). For
 ``--limit`` validation films (balanced by class, no augmentation), this prints the teacher's
 accuracy at its own size and at each smaller size so resized, and how often the resized call

@@ -12,7 +12,7 @@ import numpy as np
 from ..pixels.image import CxrImage
 from ..pixels.input_frame import InputFrame, input_frame
 from .model_card import CLASS_DISPLAY_NAMES, ModelCard
-from ..pixels.preprocessing import PREPROCESSING_VERSION, normalise, standardise
+from ..pixels.preprocessing import PREPROCESSING_VERSION, normalise, resize_and_stretch
 from ..pixels.resampling import resize_bilinear
 
 
@@ -61,17 +61,18 @@ class HeatmapResult:
 
 
 def display_of(image: CxrImage | np.ndarray) -> np.ndarray:
-    """The display array of a ``CxrImage``, or ``image`` itself when it already is one."""
+    """The presentation values of a ``CxrImage`` (``CxrImage.display()``), or ``image`` itself when it
+    already is such an array."""
     return image.display() if isinstance(image, CxrImage) else image
 
 
-def standardised_in_frame(image: CxrImage | np.ndarray, size: int, display: np.ndarray | None = None,
-                          version: str = PREPROCESSING_VERSION, frame: InputFrame | None = None
-                          ) -> tuple[np.ndarray, InputFrame]:
-    """Preprocessing ``version`` up to step 3 for one image: ((size, size) float32 greyscale in [0, 1],
-    the frame it was made from).
+def unnormalised_input_in_frame(image: CxrImage | np.ndarray, size: int, display: np.ndarray | None = None,
+                                version: str = PREPROCESSING_VERSION, frame: InputFrame | None = None
+                                ) -> tuple[np.ndarray, InputFrame]:
+    """Preprocessing ``version`` up to step 3 for one image, the model input before normalisation:
+    ((size, size) float32 greyscale in [0, 1], the frame it was made from).
 
-    ``display`` is ``image``'s display array when the caller already has it; ``frame`` the image's
+    ``display`` is ``image``'s presentation values when the caller already has them; ``frame`` the image's
     frame when already decided (else :func:`cxr_engine.pixels.input_frame.input_frame`: the whole image for
     cxr-pre-1, the lung box for cxr-pre-2). A ``CxrImage``'s padding is left out of the contrast
     stretch (``cxr_engine.pixels.preprocessing``). ``ValueError`` for an unknown version.
@@ -79,23 +80,23 @@ def standardised_in_frame(image: CxrImage | np.ndarray, size: int, display: np.n
     display = display_of(image) if display is None else display
     padding = image.padding if isinstance(image, CxrImage) else None
     frame = input_frame(image, version, display) if frame is None else frame
-    return standardise(frame.crop(display), size, frame.crop(padding)), frame
+    return resize_and_stretch(frame.crop(display), size, frame.crop(padding)), frame
 
 
-def standardised(image: CxrImage | np.ndarray, size: int, display: np.ndarray | None = None,
-                 version: str = PREPROCESSING_VERSION) -> np.ndarray:
-    """Preprocessing ``version`` (default cxr-pre-1, the whole image) up to step 3 for one image:
-    (size, size) float32 greyscale in [0, 1]. Training, its evaluation's shifted and masked test
-    images and inference all start from this (:func:`standardised_in_frame`)."""
-    return standardised_in_frame(image, size, display, version)[0]
+def unnormalised_input(image: CxrImage | np.ndarray, size: int, display: np.ndarray | None = None,
+                       version: str = PREPROCESSING_VERSION) -> np.ndarray:
+    """Preprocessing ``version`` (default cxr-pre-1, the whole image) up to step 3 for one image, the
+    model input before normalisation: (size, size) float32 greyscale in [0, 1]. Training, its evaluation's shifted and masked test
+    images and inference all start from this (:func:`unnormalised_input_in_frame`)."""
+    return unnormalised_input_in_frame(image, size, display, version)[0]
 
 
 def model_input_in_frame(card: ModelCard, image: CxrImage | np.ndarray, display: np.ndarray | None = None
                          ) -> tuple[np.ndarray, InputFrame]:
     """The (in_chans, size, size) float32 model input for one image as ``card`` defines it (its
-    ``preprocessing_version``; step 4, ``normalise``, after :func:`standardised_in_frame`), and the
+    ``preprocessing_version``; step 4, ``normalise``, after :func:`unnormalised_input_in_frame`), and the
     frame it was made from."""
-    grey, frame = standardised_in_frame(image, card.input_size, display, card.preprocessing_version)
+    grey, frame = unnormalised_input_in_frame(image, card.input_size, display, card.preprocessing_version)
     return normalise(grey, tuple(card.mean), tuple(card.std), card.in_chans), frame
 
 
@@ -174,8 +175,8 @@ class CardBackedClassifier:
         return tuple(self.card.classes)
 
     def preprocess(self, image: CxrImage | np.ndarray, display: np.ndarray | None = None) -> np.ndarray:
-        """The model input for one image (``CxrImage`` or a [0, 1] / uint8 display array);
-        ``display`` is its display array when already computed."""
+        """The model input for one image (``CxrImage`` or a [0, 1] / uint8 array of presentation values);
+        ``display`` is its presentation values when already computed."""
         return model_input(self.card, image, display)
 
     def prepare(self, image: CxrImage | np.ndarray, display: np.ndarray | None = None

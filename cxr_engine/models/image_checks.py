@@ -112,19 +112,19 @@ def scope_warning(out_of_scope: str, image_check_warning: str | None = None) -> 
 # --------------------------------------------------------------------------- features
 
 def thumbnail(image: CxrImage | np.ndarray) -> np.ndarray:
-    """(THUMB, THUMB) float32 in [0, 1]: the display image (a ``CxrImage``'s, subsampled to about
+    """(THUMB, THUMB) float32 in [0, 1]: the presentation values (a ``CxrImage``'s, subsampled to about
     256 px, padding left out of the stretch; or a 2-D uint8 / [0, 1] float array) resized without crop
-    or padding and contrast-stretched like the model input (``preprocessing.standardise``)."""
-    from ..pixels.preprocessing import standardise
+    or padding and contrast-stretched like the model input (``preprocessing.resize_and_stretch``)."""
+    from ..pixels.preprocessing import resize_and_stretch
 
     if isinstance(image, CxrImage):
         display, padding = image.display_sample()
-        return standardise(display, THUMB, padding)
+        return resize_and_stretch(display, THUMB, padding)
     array = np.asarray(image)
     if array.ndim != 2:
         raise ValueError(f"expected a 2-D greyscale image, got shape {array.shape}")
     step = max(1, min(array.shape) // 256)
-    return standardise(array[::step, ::step], THUMB)
+    return resize_and_stretch(array[::step, ::step], THUMB)
 
 
 #: Signed gradient directions (0–360°) per HOG cell: a film turned 180° or inverted reverses them.
@@ -320,7 +320,7 @@ class ImageChecker:
         return ImageCheck(max(others, key=others.get), probs)
 
     def check(self, image: CxrImage | np.ndarray) -> ImageCheck:
-        """Check one film (a ``CxrImage`` or a 2-D display array)."""
+        """Check one film (a ``CxrImage`` or a 2-D array of presentation values)."""
         return self.decide(self.probabilities(features(thumbnail(image))[None])[0])
 
 
@@ -374,7 +374,7 @@ def reoriented(image: CxrImage, reasons: str) -> CxrImage:
 
 
 def corrected_display(display: np.ndarray, reasons: str) -> np.ndarray:
-    """The [0, 1] display array as it would look upright: turned back and/or inverted per ``reasons``
+    """The [0, 1] presentation values as they would look upright: turned back and/or inverted per ``reasons``
     (only :data:`ROTATIONS` and ``inverted`` are undone)."""
     out = np.asarray(display)
     parts = reasons.split(";")

@@ -1,6 +1,6 @@
 """Lung fields: the bundled lung U-Net's mask at an image's own pixel grid, and a plausibility check.
 
-``segment_lungs(image)`` returns :class:`LungFields`: a bool mask of the image's display array
+``segment_lungs(image)`` returns :class:`LungFields`: a bool mask of the image's
 shape (rows, columns of ``CxrImage.shape``), whatever the model's input size, the two lungs found in
 it and, when they do not look like two lungs of a frontal chest film, a warning
 (:data:`NOT_FOUND_WARNING`).
@@ -321,9 +321,9 @@ class LungSegmenter:
 
     def model_input(self, display: np.ndarray, padding: np.ndarray | None = None) -> np.ndarray:
         """(in_chans, size, size) float32: the engine's preprocessing at the card's input size."""
-        from ..pixels.preprocessing import normalise, standardise
+        from ..pixels.preprocessing import normalise, resize_and_stretch
 
-        grey = standardise(display, self.card.input_size, padding)
+        grey = resize_and_stretch(display, self.card.input_size, padding)
         return normalise(grey, tuple(self.card.mean), tuple(self.card.std), self.card.in_chans)
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
@@ -338,8 +338,8 @@ class LungSegmenter:
         return self.predict(np.stack([self.model_input(*_display_and_padding(image)) for image in images]))
 
     def segment(self, image, display: np.ndarray | None = None) -> LungFields:
-        """Lung fields of one ``CxrImage`` (or a 2-D display array) at its own pixel grid; ``display`` is
-        the image's display array when the caller already has it."""
+        """Lung fields of one ``CxrImage`` (or a 2-D array of presentation values) at its own pixel grid;
+        ``display`` is the image's presentation values when the caller already has them."""
         if display is None:
             display, padding = _display_and_padding(image)
         else:
@@ -368,5 +368,5 @@ def default_segmenter() -> LungSegmenter:
 
 
 def segment_lungs(image, segmenter: LungSegmenter | None = None) -> LungFields:
-    """Lung fields of ``image`` (a ``CxrImage`` or a 2-D display array) at its own pixel grid."""
+    """Lung fields of ``image`` (a ``CxrImage`` or a 2-D array of presentation values) at its own pixel grid."""
     return (segmenter or default_segmenter()).segment(image)

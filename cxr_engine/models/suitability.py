@@ -18,8 +18,8 @@ LATERAL = "lateral"
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO", "PORT CHEST", "CHEST_LAT", "CHEST PA"}
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR", "OT", ""}
 TRAINING_AGES = "children aged 1–5 years and adults"
-#: A display image whose 0.5th–99.5th percentile span (the model input's contrast stretch,
-#: ``preprocessing.STRETCH_PERCENTILES``) is below this share of the display range holds no film.
+#: Presentation values whose 0.5th–99.5th percentile span (the model input's contrast stretch,
+#: ``preprocessing.STRETCH_PERCENTILES``) is below this share of [0, 1] hold no film.
 UNIFORM_SPAN = 0.02
 NO_CONTENT_WARNING = "the image is nearly uniform (no visible film): no class can mean anything"
 #: Secondary Capture storage SOP classes (PS3.4 B.5): converted, digitised or screen-captured images.
@@ -73,7 +73,7 @@ def assess(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
 
 
 def is_nearly_uniform(image: CxrImage) -> bool:
-    """Whether the display image (padding left out) spans less than ``UNIFORM_SPAN`` of [0, 1]
+    """Whether the presentation values (padding left out) spans less than ``UNIFORM_SPAN`` of [0, 1]
     between its 0.5th and 99.5th percentiles: a blank, black, white or one-pixel image, which the
     model would still give a confident-looking class."""
     from ..pixels.preprocessing import STRETCH_PERCENTILES

@@ -143,9 +143,12 @@ class CxrImage:
         return self.auto_window()
 
     def display(self, voi: Window | VoiLut | None = None, step: int = 1) -> np.ndarray:
-        """Float32 image in [0, 1] after VOI and inversion: the full-dynamic-range display image.
+        """The presentation values: float32 in [0, 1], the modality values after the VOI (``voi``, default
+        :meth:`default_voi`) and the final inversion (``invert``), at full dynamic range (not 8-bit).
 
-        This is what the model sees (through ``cxr_engine.pixels.preprocessing``) and what 8-bit
+        DICOM's grayscale pipeline (PS3.3 C.11): modality LUT -> VOI LUT -> Presentation LUT -> P-Values;
+        here the Presentation LUT is IDENTITY or INVERSE and the P-Values are scaled to [0, 1]. This is
+        what the model sees (through ``cxr_engine.pixels.preprocessing``) and what 8-bit
         rendering quantises. ``step`` > 1 gives every ``step``-th pixel each way (the same VOI),
         for statistics that need no full-size image.
         """
@@ -160,7 +163,7 @@ class CxrImage:
         return out
 
     def display_sample(self, side: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
-        """The display image subsampled to about ``side`` px on its short side (every
+        """The presentation values (:meth:`display`) subsampled to about ``side`` px on its short side (every
         ``max(1, min(shape) // side)``-th pixel each way) and its padding mask subsampled alike
         (None without padding): for checks that need no full-size image."""
         step = max(1, min(self.shape) // side)

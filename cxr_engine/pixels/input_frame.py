@@ -2,7 +2,7 @@
 plus a margin (cxr-pre-2, "lung box"; ``cxr_engine.pixels.preprocessing`` describes both versions).
 
 :func:`input_frame` decides the box once per image; the model input is made from the crop
-(``cxr_engine.models.classifier.standardised``) and the heat-map is put back into the same box
+(``cxr_engine.models.classifier.unnormalised_input``) and the heat-map is put back into the same box
 (``cxr_engine.models.classifier.heatmap_in_image_geometry``). numpy only at import; the lung model is
 loaded on first use (``cxr_engine.models.lung_fields``).
 """
@@ -62,7 +62,7 @@ def _default_segment(image, display: np.ndarray):
 
 def input_frame(image: CxrImage | np.ndarray, version: str, display: np.ndarray | None = None,
                 segment: Segment | None = None) -> InputFrame:
-    """The frame of ``image`` (a ``CxrImage`` or a 2-D display array) under preprocessing ``version``.
+    """The frame of ``image`` (a ``CxrImage`` or a 2-D array of presentation values) under preprocessing ``version``.
 
     cxr-pre-2: the lungs' bounding box from ``segment`` (default: the bundled lung model) widened by
     ``LUNG_BOX_MARGIN`` of its height and width each side, clipped to the image

@@ -15,9 +15,9 @@ A model card records the preprocessing version its model was trained with
 
 Pipeline of cxr-pre-1:
 
-1. Start from the display image: ``CxrImage.display()`` — modality LUT, the default VOI and
-   MONOCHROME1 inversion applied, float32 in [0, 1] at full dynamic range (not 8-bit). PNG/JPEG
-   files are their pixel values / 255.
+1. Start from the presentation values: ``CxrImage.display()`` — modality LUT, the default VOI and
+   MONOCHROME1 / Presentation LUT Shape INVERSE inversion applied (PS3.3 C.11), float32 in [0, 1] at
+   full dynamic range (not 8-bit). PNG/JPEG files are their pixel values / 255.
 2. Resize the whole image (no crop, no padding) to ``size``×``size`` with area interpolation
    when shrinking; the aspect ratio is not kept, so a heat-map resized back to the image's
    shape lines up with it exactly. Padding was avoided on purpose: black bars would appear
@@ -28,8 +28,9 @@ Pipeline of cxr-pre-1:
    the percentiles, so a padded border cannot wash the anatomy out; without padding nothing changes.
 4. Replicate to ``in_chans`` channels and normalise with the model's mean and std.
 
-Steps 1–3 give ``standardise``'s greyscale [0, 1] image, where training applies its
-augmentations; step 4 is ``normalise``.
+Steps 1–3 give ``resize_and_stretch``'s greyscale [0, 1] image, the unnormalised model input, where
+training applies its augmentations; step 4 is ``normalise`` (input normalisation with the card's mean
+and std).
 """
 from __future__ import annotations
 
@@ -56,10 +57,10 @@ def _as_unit_float(display: np.ndarray) -> np.ndarray:
     if display.dtype == np.uint8:
         return display.astype(np.float32) / 255.0
     if display.dtype.kind != "f":
-        raise ValueError(f"display image must be uint8 or float in [0, 1], got {display.dtype}")
+        raise ValueError(f"presentation values must be uint8 or float in [0, 1], got {display.dtype}")
     if display.size and (np.nanmin(display) < -1e-3 or np.nanmax(display) > 1 + 1e-3):
         raise ValueError(
-            f"display image values must lie in [0, 1], got {np.nanmin(display):.3g}..{np.nanmax(display):.3g}"
+            f"presentation values must lie in [0, 1], got {np.nanmin(display):.3g}..{np.nanmax(display):.3g}"
         )
     return np.nan_to_num(display.astype(np.float32, copy=False), nan=0.0)
 
@@ -85,9 +86,11 @@ def contrast_stretch(grey: np.ndarray, keep: np.ndarray | None = None) -> np.nda
     return np.clip((grey - low) / (high - low), 0.0, 1.0).astype(np.float32)
 
 
-def standardise(display: np.ndarray, size: int, padding: np.ndarray | None = None) -> np.ndarray:
-    """Steps 1–3: a (size, size) float32 greyscale image in [0, 1].
+def resize_and_stretch(display: np.ndarray, size: int, padding: np.ndarray | None = None) -> np.ndarray:
+    """Steps 1–3, the unnormalised model input: ``display`` (2-D presentation values, float in [0, 1] or
+    uint8) resized to a (size, size) float32 greyscale image and contrast-stretched to [0, 1].
 
+    ``ValueError`` for an array that is not 2-D or not in [0, 1], or a ``padding`` of another shape.
     ``padding`` (bool, ``display``'s shape, True = padding) is left out of the contrast stretch's
     percentiles; a model-input pixel counts as padding when more than half of it was.
     """
@@ -120,5 +123,5 @@ def to_model_input(
     display: np.ndarray, size: int, mean: tuple[float, ...], std: tuple[float, ...], in_chans: int = 3,
     padding: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The whole pipeline: display image → (in_chans, size, size) float32 model input."""
-    return normalise(standardise(display, size, padding), mean, std, in_chans)
+    """The whole pipeline: presentation values → (in_chans, size, size) float32 model input."""
+    return normalise(resize_and_stretch(display, size, padding), mean, std, in_chans)
