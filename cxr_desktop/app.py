@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from cxr_engine.cli_types import positive
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -39,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run the model")
     parser.add_argument("--backend", choices=("auto", "torch", "onnx"),
                         help="inference backend for this session (default: the Settings choice, else auto)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+    parser.add_argument("--timeout", type=positive(float), default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
                         help=f"limit for --screenshot / --export-pdf / --result-json (default {DEFAULT_TIMEOUT_S:g})")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     args = parser.parse_args(argv)
@@ -52,6 +54,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--lung-outline and --ctr go with --screenshot or --export-pdf")
     if args.deidentify and args.export_pdf is None:
         parser.error("--deidentify goes with --export-pdf")
+    if args.path is not None:
+        from cxr_engine.outputs.output_paths import source_problem
+
+        for option, out in (("--screenshot", args.screenshot), ("--export-pdf", args.export_pdf),
+                            ("--result-json", args.result_json)):
+            reason = source_problem(out, [args.path]) if out is not None else None
+            if reason:
+                parser.error(f"{option} {out}: {reason}")
     return args
 
 

@@ -51,18 +51,21 @@ def displayed_film(viewer, cam) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def write_only(folder: Path, card, image, cam, film, kinds, deidentify: bool, shown: dict, progress, should_cancel):
+def write_only(folder: Path, card, image, cam, film, kinds, deidentify: bool, shown: dict, progress, should_cancel,
+               inputs=(), outbox: bool = False):
     """Worker: write the outputs into ``folder``; the written objects. ``shown`` holds the
-    presentation state's ``marks``, ``window`` and ``inverted`` (``DicomOutputWriter.write``)."""
+    presentation state's ``marks``, ``window`` and ``inverted`` (``DicomOutputWriter.write``);
+    ``inputs`` the paths open in the app, ``outbox`` says ``folder`` is the app's own outbox."""
     progress((0, 0, "writing the DICOM outputs"))
-    writer = DicomOutputWriter(folder, card, deidentify=deidentify, kinds=kinds)
+    writer = DicomOutputWriter(folder, card, deidentify=deidentify, kinds=kinds, inputs=tuple(inputs), outbox=outbox)
     return writer.write(image, cam, warnings=tuple(image.warnings), displayed_rgb=film, **shown)
 
 
 def write_and_send(node, network, folder: Path, card, image, cam, film, kinds, deidentify: bool, shown: dict,
                    progress, should_cancel):
     """Worker: write the outputs into ``folder`` (a fresh outbox) and send them; the transfer report."""
-    objects = write_only(folder, card, image, cam, film, kinds, deidentify, shown, progress, should_cancel)
+    objects = write_only(folder, card, image, cam, film, kinds, deidentify, shown, progress, should_cancel,
+                         outbox=True)
     if should_cancel():
         raise OperationCancelled("cancelled before sending")
     return send_files(node, [o.path for o in objects], network,
@@ -77,8 +80,9 @@ class SendResultsDialog(QDialog):
     status_changed = Signal(str)
 
     def __init__(self, settings: DicomSettings, card, image, cam, film: np.ndarray, parent=None, *,
-                 marks=(), window: tuple[float, float] | None = None, inverted: bool | None = None):
+                 marks=(), window: tuple[float, float] | None = None, inverted: bool | None = None, inputs=()):
         super().__init__(parent)
+        self.inputs = tuple(inputs)  # the paths open in the app: no folder of theirs is written
         self.shown = {"marks": tuple(marks), "window": window, "inverted": inverted}
         self.setWindowTitle("AI result as DICOM objects")
         self.settings, self.card, self.image, self.cam, self.film = settings, card, image, cam, film
@@ -140,12 +144,13 @@ class SendResultsDialog(QDialog):
             self.save_to(Path(folder))
 
     def save_to(self, folder: Path) -> Worker | None:
-        """Write the chosen objects into ``folder`` (never a folder that holds the film) in a worker."""
+        """Write the chosen objects into ``folder`` in a worker; a source folder (of the film or of what is
+        open, ``output_paths.source_problem``) is refused with the reason in the status."""
         kinds = tuple(kind for kind, box in self.kinds.items() if box.isChecked())
         if not kinds or self._worker is not None:
             return None
         worker = create_worker(write_only, Path(folder), self.card, self.image, self.cam, self.film, kinds,
-                               self.deidentify.isChecked(), self.shown, _progress=True)
+                               self.deidentify.isChecked(), self.shown, inputs=self.inputs, _progress=True)
         worker.returned.connect(lambda objects: self._saved(folder, objects))
         worker.errored.connect(self._failed)
         worker.when_finished(self._finished)

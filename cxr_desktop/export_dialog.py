@@ -68,6 +68,10 @@ def run_export_dialog(window, scope: str) -> None:
     if not destination:
         return
     destination = Path(destination).with_suffix(".pdf")
+    reason = window.workspace.output_problem(destination, paths)
+    if reason:
+        QMessageBox.warning(window, "Export PDF", f"{destination} {reason}. Choose a folder outside the studies' folders.")
+        return
     window.settings.reader_name = dialog.reader.text().strip()
     window.settings.last_export_folder = str(destination.parent)
     window.start_export(ExportRequest(tuple(paths), destination, dialog.deidentify.isChecked(),

@@ -70,7 +70,8 @@ def send_result(window):
                                 f"{Path(image.path).name} is not a DICOM file: there is no study to add the result to.")
         return None
     dialog = SendResultsDialog(dicom_settings(window), window.classification.card, image, cam,
-                               displayed_film(window.viewer, cam), window, **shown_state(window))
+                               displayed_film(window.viewer, cam), window, **shown_state(window),
+                               inputs=window.workspace.opened)
     dialog.show()
     window._send_dialog = dialog
     return dialog

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from cxr_engine.models.image_checks import scope_warning
 from cxr_engine.models.suitability import image_warnings
@@ -186,8 +186,16 @@ class PdfExports(QObject):
         """Report nothing more: the window is closing."""
         self._closing = True
 
-    def start(self, request: ExportRequest) -> ReportExport:
-        export = self.export = ReportExport(self._context_source(), self.view, request, self)
+    def start(self, request: ExportRequest) -> ReportExport | None:
+        """Start the export, or None when its destination would write into a source folder
+        (``StudyWorkspace.output_problem``): ``exportFailed`` then names the file and the reason."""
+        context = self._context_source()
+        reason = context.workspace.output_problem(request.destination, request.paths)
+        if reason:
+            message = f"The PDF was not written: {request.destination} {reason}"
+            QTimer.singleShot(0, lambda: self._on_failed(message))  # after the caller has connected
+            return None
+        export = self.export = ReportExport(context, self.view, request, self)
         export.progress.connect(lambda done, total: self.progress.set_progress(done, total))
         export.finished.connect(lambda path: self._on_finished(export, path))
         export.failed.connect(self._on_failed)

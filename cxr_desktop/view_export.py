@@ -162,6 +162,10 @@ def run_view_export_dialog(window) -> Path | None:
     path = Path(destination)
     if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         path = path.with_suffix(".jpg" if chosen.startswith("JPEG") else ".png")
+    reason = window.workspace.output_problem(path, [window.viewer.path])
+    if reason:
+        QMessageBox.warning(window, "Export view", f"{path} {reason}. Choose a folder outside the studies' folders.")
+        return None
     try:
         export_view(window.view, path, dialog.options())
     except (OSError, ValueError, RuntimeError) as exc:

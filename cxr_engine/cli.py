@@ -26,14 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Classify frontal chest X-rays (DICOM, PNG, JPEG; folders are searched recursively) as "
             "normal, pneumonia or covid. Research use only; not a medical device. Source files and folders "
-            "are never written: an output path that is an input or lies inside an input folder is refused. "
+            "are never written: an output (--csv, heat-maps, lung masks, DICOM objects) that is an input, or "
+            "lies inside an input folder or the folder of an input file, is refused. "
             "Files this program wrote (heat-maps, lung masks, AI result DICOM objects) found in a folder are "
             "skipped."
         ),
         epilog="Exit status: 0 all inputs classified (and, with --send, all outputs sent); 1 some inputs failed "
                "or, with --send, some outputs were not sent (the rest are still written); 2 the run did not start: "
                "bad usage, no image found, an output path that cannot be written or that is an input or lies inside "
-               "an input folder, a model that cannot be loaded, or a --send node that does not answer Verify (C-ECHO); "
+               "an input folder or the folder of an input file, a model that cannot be loaded, or a --send node "
+               "that does not answer Verify (C-ECHO); "
                "all checked before any film is classified.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
@@ -60,11 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     outputs.add_argument("--cam-dir", type=Path, metavar="DIR",
                          help="write a PNG of each image with its Grad-CAM heat-map here (NNNNN_<stem>_cam.png), and "
                               "the raw heat-map as a 16-bit greyscale PNG at the image's pixel grid "
-                              "(NNNNN_<stem>_heatmap.png, 0-65535 for 0-1); never inside an input folder")
+                              "(NNNNN_<stem>_heatmap.png, 0-65535 for 0-1); never inside an input folder or the folder of an input file")
     outputs.add_argument("--lung-mask-dir", type=Path, metavar="DIR",
                          help="write each image's lung mask from the bundled lung model here (NNNNN_<stem>_lungs.png, "
                               "8-bit, 255 = lung, at the image's pixel grid); implausible lung fields add a warning; "
-                              "never inside an input folder")
+                              "never inside an input folder or the folder of an input file")
     decoding = parser.add_argument_group("decoding")
     decoding.add_argument("--isolation", action=argparse.BooleanOptionalAction, default=True,
                           help="decode each file in a worker process with a time limit, so a damaged or "

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dicom-out", type=Path, metavar="DIR",
                        help="write per classified DICOM film a Secondary Capture (film, heat-map and result burned "
                             "in), a Comprehensive SR (TID 1500) and the PDF report as an Encapsulated PDF, in the "
-                            "film's study (new series); never an input folder, inside one, or the folder of an input file")
+                            "film's study (new series); never inside an input folder or the folder of an input file")
     group.add_argument("--deidentify", action="store_true",
                        help="with --dicom-out/--send: de-identify the outputs (PS3.15 Annex E basic profile: "
                             "pseudonymous patient, new UIDs, dates emptied)")
@@ -121,7 +121,8 @@ class DicomRun:
         if folder is None:
             self._temporary = tempfile.mkdtemp(prefix="cxr-dicom-out-")
             folder = Path(self._temporary)
-        self.writer = DicomOutputWriter(Path(folder), card, deidentify=args.deidentify)
+        self.writer = DicomOutputWriter(Path(folder), card, deidentify=args.deidentify,
+                                        inputs=tuple(args.paths), outbox=self._temporary is not None)
         self.written: list[Path] = []
         self.recorder = None
         self._rows = 0

@@ -88,11 +88,29 @@ def test_an_output_folder_holding_an_input_file_is_refused(film_folder, card, mo
                                                "source folders are never written")
 
 
-def test_a_csv_beside_an_input_file_is_allowed(film_folder, card):
+@pytest.mark.parametrize("option, target", [
+    ("--csv", "r.csv"), ("--csv", "sub/r.csv"), ("--cam-dir", "sub"), ("--lung-mask-dir", "sub/deeper"),
+    ("--dicom-out", "sub"),
+])
+def test_no_output_goes_in_or_below_the_folder_of_an_input_file(option, target, film_folder, card, monkeypatch,
+                                                                 capsys):
+    """A film named on its own protects its folder as a folder named does: a study folder never fills
+    with the CSV, heat-maps or DICOM objects of a run on one of its films."""
+    no_work(monkeypatch)
+    film = film_folder / "film.jpg"
+    assert main([str(film), "--model", str(card.path), option, str(film_folder / target)]) == EXIT_USAGE
+    assert capsys.readouterr().err.strip() == (f"cxr-classify: {option} {film_folder / target}: lies in the folder "
+                                               f"of the input {film}; source folders are never written")
+    assert sorted(p.name for p in film_folder.iterdir()) == ["film.jpg"]
+
+
+def test_outputs_beside_the_input_folder_are_written(film_folder, card, tmp_path):
     film = film_folder / "film.jpg"
     assert main([str(film), "--model", str(card.path), "--device", "cpu", "--no-isolation",
-                 "--csv", str(film_folder / "r.csv")]) == 0
-    assert "never inside an input folder" in " ".join(build_parser().format_help().split())
+                 "--csv", str(tmp_path / "r.csv")]) == 0
+    assert (tmp_path / "r.csv").is_file() and sorted(p.name for p in film_folder.iterdir()) == ["film.jpg"]
+    help_text = " ".join(build_parser().format_help().split())
+    assert "never inside an input folder or the folder of an input file" in help_text
 
 
 def test_a_rerun_skips_what_the_last_run_wrote_but_never_a_film(film_folder, dicom_dir, tmp_path, capsys):

@@ -181,7 +181,7 @@ def test_send_result(qtbot, dicom_settings, dicom_dir, server):
     with qtbot.waitSignal(dialog.status_changed, timeout=WAIT_MS,
                           check_params_cb=lambda text: text.startswith("Not done")) as signal:
         dialog.save_to(Path(image.path).parent)
-    assert "holds the source film" in signal.args[0]
+    assert "holds the input" in signal.args[0] and "source folders are never written" in signal.args[0]
 
 
 def test_window_retrieves_opens_classifies_and_sends(qtbot, make_window, server, tmp_path, dicom_dir):

@@ -343,9 +343,15 @@ class TestSeries:
         shutil.copy(dicom_dir / FILM, film)
         image = read_image(film)
         cam = classifier.predict_with_heatmap(image)
-        with pytest.raises(DicomOutputError, match="holds the source film"):
-            DicomOutputWriter(tmp_path, card).write(image, cam)
+        with pytest.raises(DicomOutputError, match="holds the input .*film.dcm; source folders are never written"):
+            DicomOutputWriter(film.parent, card).write(image, cam)
+        with pytest.raises(DicomOutputError, match="lies in the folder of the input"):
+            DicomOutputWriter(film.parent / "ai", card).write(image, cam)
+        with pytest.raises(DicomOutputError, match="lies inside the input folder"):  # the session's other inputs
+            DicomOutputWriter(tmp_path / "ai", card, inputs=(tmp_path,)).write(image, cam)
         assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["film.dcm"]
+        written = DicomOutputWriter(tmp_path / "ai", card, kinds=("sr",)).write(image, cam)  # beside the study
+        assert [w.path.parent for w in written] == [tmp_path / "ai"]
 
     def test_a_raster_image_has_no_study(self, tmp_path, classifier, card):
         import cv2
@@ -508,7 +514,8 @@ class TestCharacterSet:
         ds = pydicom.dcmread(dicom_dir / FILM, force=True)
         ds.SpecificCharacterSet = "ISO_IR 100"
         ds.PatientName = "M\u00fcller^J\u00f6rg"
-        source = tmp_path / "latin1.dcm"
+        source = tmp_path / "study" / "latin1.dcm"
+        source.parent.mkdir()
         ds.save_as(source, enforce_file_format=True)
         image = read_image(source)
         out = tmp_path / "out"

@@ -66,6 +66,14 @@ class StudyWorkspace:
     def cancelled(self) -> bool:
         return any(scan.cancelled for scan in self.scans)
 
+    def output_problem(self, path: Path, films=()) -> str | None:
+        """Why an export must not be written at ``path`` (None when it may): the CLI's one rule
+        (``cxr_engine.outputs.output_paths.source_problem``) with what was opened and the exported
+        ``films`` as the inputs, so no export lands in a folder a study was opened from."""
+        from cxr_engine.outputs.output_paths import source_problem
+
+        return source_problem(Path(path), [*self.opened, *films])
+
     def problems(self) -> list[tuple[Path, str]]:
         """``(path, reason)`` for every file the scan could not use, and for each copy of a SOP Instance
         that is listed once as another file (``cxr_engine.reading.copies``)."""

@@ -1,7 +1,8 @@
 """Checks on a batch run's output paths before any work starts: can each output folder be created and
 written in, is the CSV path a file path that can be written. Each check gives the reason a path cannot
 be used (None when it can), worded to follow the path: ``afile/out.csv: afile is a file, not a folder``;
-:func:`source_problem` refuses an output that would write an input file or into an input folder."""
+:func:`source_problem` refuses an output that is an input, lies inside an input folder, or lies in (or
+below) the folder that holds an input file."""
 from __future__ import annotations
 
 import os
@@ -18,12 +19,12 @@ def folder_problem(path: Path, inputs: Iterable[str | os.PathLike[str]] = ()) ->
     blocking = _blocking_file(path)
     if blocking is not None:
         return "is a file, not a folder" if blocking == path else f"{blocking} is a file, not a folder"
-    return source_problem(path, inputs, folder=True) or _create_and_probe(path, "the folder")
+    return source_problem(path, inputs) or _create_and_probe(path, "the folder")
 
 
 def file_problem(path: Path, inputs: Iterable[str | os.PathLike[str]] = ()) -> str | None:
     """Why ``path`` cannot be written as an output file (None when it can): not a folder nor a device,
-    not one of the run's ``inputs`` nor inside an input folder (:func:`source_problem`), in a folder
+    not one of the run's ``inputs`` nor in a source folder (:func:`source_problem`), in a folder
     that can be created and written in (the file is written beside itself, then renamed)."""
     path = Path(path)
     if path.is_dir():
@@ -33,7 +34,7 @@ def file_problem(path: Path, inputs: Iterable[str | os.PathLike[str]] = ()) -> s
     blocking = _blocking_file(path.parent)
     if blocking is not None:
         return f"{blocking} is a file, not a folder"
-    return source_problem(path, inputs, folder=False) or _create_and_probe(path.parent, f"its folder {path.parent}")
+    return source_problem(path, inputs) or _create_and_probe(path.parent, f"its folder {path.parent}")
 
 
 def _create_and_probe(folder: Path, what: str) -> str | None:
@@ -60,11 +61,12 @@ def _blocking_file(path: Path) -> Path | None:
     return None
 
 
-def source_problem(path: Path, inputs: Iterable[str | os.PathLike[str]], *, folder: bool) -> str | None:
-    """Why ``path`` must not be written because it would write a source (None when it may): it is
-    one of ``inputs`` (links resolved), lies inside an input folder, or, for an output ``folder``, is
-    the folder an input file lies in. Checked before anything is created: source files and folders
-    are never written."""
+def source_problem(path: Path, inputs: Iterable[str | os.PathLike[str]]) -> str | None:
+    """Why ``path`` must not be written because it would write a source (None when it may). The one
+    rule for every output of the CLI and the app: an output (file or folder) is never an input, nor
+    inside an input folder, nor in the folder that holds an input file (nor below it), so the folders a
+    reader's studies came from stay as they were. Links are resolved; checked before anything is
+    created."""
     target = Path(os.path.realpath(path))
     for raw in inputs:
         source = Path(os.path.realpath(raw))
@@ -72,6 +74,7 @@ def source_problem(path: Path, inputs: Iterable[str | os.PathLike[str]], *, fold
             return "is an input; source files and folders are never written"
         if source.is_dir() and source in target.parents:
             return f"lies inside the input folder {raw}; source folders are never written"
-        if folder and source.is_file() and target == source.parent:
-            return f"holds the input {raw}; source folders are never written"
+        if not source.is_dir() and (target == source.parent or source.parent in target.parents):
+            where = "holds" if target == source.parent else "lies in the folder of"
+            return f"{where} the input {raw}; source folders are never written"
     return None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import warnings as warnings_module
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ from pydicom.uid import generate_uid
 from ...errors import CxrError, DicomOutputError
 from ...pixels.image import CxrImage
 from ...models.classifier import HeatmapResult
+from ..output_paths import source_problem
 from .source import Deidentifier, read_source_header, reference_dataset, settle_character_set
 
 logger = logging.getLogger(__name__)
@@ -59,8 +59,11 @@ class DicomOutputWriter:
     ``card`` is the classifier's ``ModelCard``. With ``deidentify`` every object carries only what
     PS3.15 Annex E's basic profile lets through (``source.Deidentifier``; the same new study UID
     for every film of a study) and the PDF is the de-identified report. ``kinds`` chooses the
-    objects (default all). Files are written atomically; a folder that holds the source film is
-    refused, so nothing is ever written into a source folder.
+    objects (default all). ``inputs`` are the session's other source paths (the CLI's inputs, the
+    folders open in the app); ``outbox`` says ``folder`` is this program's own temporary folder of
+    objects to send (not checked against the sources). Files are written atomically; a folder that the one output rule
+    (``output_paths.source_problem``) refuses for the film or ``inputs`` is refused, so nothing is
+    ever written into a source folder.
     """
 
     folder: Path
@@ -68,6 +71,8 @@ class DicomOutputWriter:
     deidentify: bool = False
     retain_patient_characteristics: bool = False
     kinds: Sequence[str] = ("sc", "sr", "pdf", "gsps")
+    inputs: Sequence[Path] = ()
+    outbox: bool = False
     _deidentifier: Deidentifier | None = field(default=None, init=False, repr=False)
     _series: dict[tuple[str, str], _Series] = field(default_factory=dict, init=False, repr=False)
 
@@ -109,9 +114,9 @@ class DicomOutputWriter:
         """
         source_path = Path(image.path)
         try:
-            if self._holds(source_path):
-                raise DicomOutputError(source_path, f"the DICOM output folder {self.folder} holds the source "
-                                                    "film; choose a folder outside the source folders")
+            reason = None if self.outbox else source_problem(self.folder, (source_path, *self.inputs))
+            if reason:
+                raise DicomOutputError(source_path, f"the DICOM output folder {self.folder} {reason}")
             header = read_source_header(source_path)
             reference = reference_dataset(header, self._deidentifier)
             with warnings_module.catch_warnings():
@@ -133,10 +138,6 @@ class DicomOutputWriter:
         except Exception as exc:  # a header value the libraries refuse: this film fails, the batch goes on
             logger.exception("DICOM outputs failed for %s", source_path)
             raise DicomOutputError(source_path, f"the DICOM outputs could not be made: {type(exc).__name__}: {exc}") from exc
-
-    def _holds(self, source: Path) -> bool:
-        folder = Path(os.path.realpath(self.folder))
-        return folder in Path(os.path.realpath(source)).parents
 
     def _build(self, image, cam, reference, warnings, displayed_rgb, pdf, out_of_scope="") -> list[tuple[str, Dataset]]:
         from .encapsulated_pdf import build_encapsulated_pdf
