@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .classification import CLASSIFIED
-from .reading.read import read_image
+from .classification import BUNDLED_CHECKER, CLASSIFIED
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +43,10 @@ class ResultRow:
     #: ``""`` in scope, else short reasons separated by ``;``: ``lateral`` (the header's View Position), the
     #: image checks' (``cxr_engine.models.image_checks``) and ``uncertain`` (``cxr_engine.models.scope_score.out_of_scope``).
     out_of_scope: str = ""
+    #: The film the outputs are drawn from (a ``CxrImage`` at full resolution, turned as classified) and
+    #: its ``HeatmapResult`` on that grid, when outputs were asked for; not written to the CSV.
+    film: object | None = field(default=None, repr=False, compare=False)
+    heatmap: object | None = field(default=None, repr=False, compare=False)
 
     def as_csv(self, classes: Sequence[str]) -> dict[str, str]:
         """The row under :func:`csv_columns` of ``classes``: probabilities with six decimals, empty where
@@ -81,12 +84,14 @@ def result_rows(
     classifier,
     cam_dir: Path | None = None,
     batch_size: int = 8,
-    reader: Callable[[Path], object] = read_image,
+    reader: Callable[[Path], object] | None = None,
     lung_dir: Path | None = None,
     lung_segmenter=None,
     decode_threads: int = 1,
-    checker=None,
+    checker=BUNDLED_CHECKER,
     auto_orient: bool = False,
+    heatmaps: bool = False,
+    full_reader: Callable[[Path], object] | None = None,
 ) -> Iterator[ResultRow]:
     """One CSV row per file, in order, from :func:`cxr_engine.classification.classify_files` (which
     see for ``reader``, ``decode_threads``, ``batch_size``, ``checker`` and ``auto_orient``); a failing
@@ -96,12 +101,20 @@ def result_rows(
     heat-map as a 16-bit greyscale PNG at the input's pixel grid (``*_heatmap.png``, 0–65535 for 0–1);
     with ``lung_dir`` and ``lung_segmenter`` (``cxr_engine.models.lung_fields.LungSegmenter``) its lung
     mask (``*_lungs.png``, 8-bit, 255 = lung, at the input's pixel grid), the plausibility warning going
-    to ``warnings``.
+    to ``warnings``. With ``heatmaps`` (or ``cam_dir``) each ok row carries its ``film`` and ``heatmap``
+    (for the DICOM outputs).
+
+    The model reads each file as ``reader`` decodes it (by default the reduced decode the model input
+    needs, as in the desktop app), so asking for outputs never changes a probability or a reason. The
+    outputs are drawn on the full-resolution film: where ``reader`` gave a reduced one, ``full_reader``
+    (default ``read_image`` at full resolution) decodes the file again, the film is turned as it was
+    classified (``auto_orient``) and the heat-map is put on its grid (``heatmap_at_full_resolution``).
     """
     from .classification import classify_files
 
-    events = classify_files(files, classifier, heatmaps=cam_dir is not None, batch_size=batch_size, reader=reader,
-                            decode_threads=decode_threads, checker=checker, auto_orient=auto_orient)
+    events = classify_files(files, classifier, heatmaps=heatmaps or cam_dir is not None, batch_size=batch_size,
+                            reader=reader, decode_threads=decode_threads, checker=checker, auto_orient=auto_orient)
+    outputs = heatmaps or cam_dir is not None or (lung_dir is not None and lung_segmenter is not None)
     for event in events:
         if not event.done:
             continue
@@ -109,31 +122,61 @@ def result_rows(
             yield _error_row(event.path, event.reason, classifier)
             continue
         row = _ok_row(event, classifier)
+        if outputs:
+            row.film, row.heatmap = _full_resolution_film(event, full_reader, row)
         if cam_dir is not None:
             try:
-                _write_heatmaps(row, event, cam_dir)
+                _write_heatmaps(row, event.index, event.path, cam_dir)
             except Exception as exc:
                 logger.exception("classification failed for %s", event.path)
                 yield _error_row(event.path, f"classification failed: {type(exc).__name__}: {exc}", classifier)
                 continue
         if lung_dir is not None and lung_segmenter is not None:
-            _add_lung_mask(row, event.index, event.path, event.image, lung_segmenter, lung_dir)
+            _add_lung_mask(row, event.index, event.path, row.film, lung_segmenter, lung_dir)
         yield row
 
 
-def _write_heatmaps(row: ResultRow, event, cam_dir: Path) -> None:
+def _full_resolution_film(event, full_reader, row: ResultRow):
+    """(the full-resolution film, its heat-map on that grid) of a classified event, turned as it was
+    classified; the classified (reduced) film and its heat-map, with a warning, when the full decode fails."""
+    from .models.classifier import heatmap_at_full_resolution
+
+    image, heatmap = event.image, event.heatmap
+    if getattr(image, "reduction", 1) == 1:
+        return image, heatmap
+    if full_reader is None:
+        from .reading.read import read_image
+
+        full_reader = read_image
+    try:
+        full = full_reader(event.path)
+        if event.corrected:
+            from .models.image_checks import reoriented
+
+            full = reoriented(full, event.corrected)
+        if heatmap is not None:
+            heatmap = heatmap_at_full_resolution(heatmap, image.reduction // max(1, full.reduction), full.shape)
+    except Exception as exc:  # the classification stands; the outputs are drawn on the film it was made from
+        logger.warning("%s: full-resolution decode for the outputs failed: %s", event.path, exc)
+        row.warnings = (*row.warnings, f"outputs drawn on the reduced film (1/{image.reduction}): "
+                                       f"full-resolution decode failed: {getattr(exc, 'reason', exc)}")
+        return image, heatmap
+    return full, heatmap
+
+
+def _write_heatmaps(row: ResultRow, index: int, path: Path, cam_dir: Path) -> None:
     """The heat-map overlay (``*_cam.png``) and the raw heat-map (``*_heatmap.png``) of one classified file."""
     from .outputs.atomic import write_bytes_atomic
     from .pixels.overlay import blend
     from .pixels.rendering import render, to_square_pixels
 
-    image = event.image
+    image, heatmap = row.film, row.heatmap.heatmap
     # Shown at the physical aspect (non-square pixels), image and heat-map resampled together.
-    rgb = to_square_pixels(blend(render(image), event.heatmap.heatmap), image.pixel_aspect)
-    row.cam_path = cam_dir / cam_file_name(event.path, event.index)
+    rgb = to_square_pixels(blend(render(image), heatmap), image.pixel_aspect)
+    row.cam_path = cam_dir / cam_file_name(path, index)
     write_bytes_atomic(row.cam_path, _png_bytes(rgb))
-    row.heatmap_path = cam_dir / output_file_name(event.path, event.index, "heatmap")
-    write_bytes_atomic(row.heatmap_path, _png_bytes(heatmap_png_array(event.heatmap.heatmap)))
+    row.heatmap_path = cam_dir / output_file_name(path, index, "heatmap")
+    write_bytes_atomic(row.heatmap_path, _png_bytes(heatmap_png_array(heatmap)))
 
 
 def heatmap_png_array(heatmap) -> "np.ndarray":

@@ -17,6 +17,23 @@ logger = logging.getLogger(__name__)
 DECODED, CLASSIFIED, FAILED = "decoded", "classified", "failed"
 
 
+#: ``classify_files``' default ``checker``: the bundled image checks (``default_checker()``).
+BUNDLED_CHECKER = "bundled"
+
+
+def model_reader(card) -> Callable[[Path], object]:
+    """``read_image`` at the resolution ``card``'s model input needs (``DecodeRequest.for_model``: JPEG 2000
+    and JPEG films decoded at the smallest stored resolution that keeps twice the input size), the
+    decode ``cxr-classify`` and the desktop app classify from; full resolution without a card."""
+    import functools
+
+    from .reading.reduced_decode import DecodeRequest
+
+    if card is None:
+        return read_image
+    return functools.partial(read_image, request=DecodeRequest.for_model(card.input_size, card.preprocessing_version))
+
+
 @dataclass(frozen=True)
 class FileEvent:
     """One step of one file in :func:`classify_files`.
@@ -26,7 +43,10 @@ class FileEvent:
     (``Prediction``), ``heatmap`` (a ``HeatmapResult``: prediction and float32 heat-map in the image's
     rows × columns, [0, 1]) when heat-maps were asked for, ``warnings`` (the reader's and the
     suitability ones, the image checks', ``out of scope: ...``) and ``out_of_scope`` (``""`` in scope,
-    else short reasons separated by ``;``). A ``failed`` event has ``reason`` in words, and ``image``
+    else short reasons separated by ``;``), and ``corrected`` when ``auto_orient`` turned or inverted the
+    film before classifying it. ``image.reduction`` > 1 when the reader decoded a reduced film (the
+    default); ``cxr_engine.models.classifier.heatmap_at_full_resolution`` puts the heat-map on the full
+    film. A ``failed`` event has ``reason`` in words, and ``image``
     when the file was decoded but could not be classified.
     """
 
@@ -39,6 +59,9 @@ class FileEvent:
     warnings: tuple[str, ...] = ()
     out_of_scope: str = ""
     reason: str = ""
+    #: The image checks' reasons undone before classifying (``auto_orient``: e.g. ``inverted``,
+    #: ``rotated-180``); ``image`` and ``heatmap`` are then the corrected film's. ``""`` when none.
+    corrected: str = ""
 
     @property
     def done(self) -> bool:
@@ -52,9 +75,9 @@ def classify_files(
     *,
     heatmaps: bool = False,
     batch_size: int = 8,
-    reader: Callable[[Path], object] = read_image,
+    reader: Callable[[Path], object] | None = None,
     decode_threads: int = 1,
-    checker=None,
+    checker=BUNDLED_CHECKER,
     auto_orient: bool = False,
 ) -> Iterator[FileEvent]:
     """Classify ``files`` with ``classifier`` (see ``load_classifier``), yielding a :class:`FileEvent`
@@ -63,21 +86,30 @@ def classify_files(
     exception. To cancel, stop iterating and close the generator: nothing more is classified, and reads
     not yet started are dropped.
 
-    ``reader`` decodes one file into a ``CxrImage`` (``read_image``, or a
-    ``cxr_engine.reading.decode_pool.DecodePool`` that keeps native decoders in worker processes with a
-    time limit); ``decode_threads`` files are decoded at once, ahead of the model (``reader`` must then be
+    ``reader`` decodes one file into a ``CxrImage``; the default is ``read_image`` at the resolution the
+    model input needs (``DecodeRequest.for_model`` of the classifier's card, as ``cxr-classify`` and the
+    desktop app decode), so the same file gets the same probability here as there. A
+    ``cxr_engine.reading.decode_pool.DecodePool`` keeps native decoders in worker processes with a
+    time limit; ``decode_threads`` files are decoded at once, ahead of the model (``reader`` must then be
     thread-safe). Images are classified ``batch_size`` at a time in one forward pass, in a thread of its
     own while the next batch is read and checked (``classifier`` is called from that thread); when a batch fails
     each of its images is retried alone, so one bad image does not fail its neighbours. With ``heatmaps``
-    each image gets its Grad-CAM heat-map (one image per pass). With ``checker``
-    (``cxr_engine.models.image_checks.ImageChecker``) each film is checked before it is classified, its
-    reasons going to ``out_of_scope`` and ``warnings``; with ``auto_orient`` too, a film found turned
+    each image gets its Grad-CAM heat-map (one image per pass). Each film is checked
+    before it is classified by ``checker`` (default: the bundled image checks, ``default_checker()``, as
+    ``cxr-classify`` does; an ``ImageChecker``; ``None`` turns the checks off), its reasons going to
+    ``out_of_scope`` and ``warnings``; with ``auto_orient`` too, a film found turned
     and/or inverted is classified as it looks corrected, and says so in ``warnings``. ``uncertain`` is
     added to ``out_of_scope`` where the card records an out-of-scope threshold that the prediction
     passes (``cxr_engine.models.scope_score``); ``lateral`` where the header's View Position is lateral.
     """
     if isinstance(files, (str, os.PathLike)):  # one file, not an iterable of its characters
         files = [files]
+    if checker is BUNDLED_CHECKER:
+        from .models.image_checks import default_checker
+
+        checker = default_checker()
+    if reader is None:
+        reader = model_reader(getattr(classifier, "card", None))
     from concurrent.futures import Future, ThreadPoolExecutor
 
     from .models.image_checks import scope_warning
@@ -85,7 +117,7 @@ def classify_files(
     from .reading.decode_pool import decode_in_order
 
     pending: list[tuple[int, Path, object]] = []
-    checks: dict[int, tuple[str, str]] = {}  # index -> (the image checks' reasons, their warning)
+    checks: dict[int, tuple[str, str, str]] = {}  # index -> (the checks' reasons, their warning, reasons undone)
     limit = threshold(getattr(classifier, "card", None))
     # One batch at a time is in the model (its own thread; ONNX Runtime and torch release the GIL)
     # while this thread decodes, checks and collects the next one, so that the two overlap.
@@ -104,14 +136,14 @@ def classify_files(
         if not in_model:
             return
         for event in in_model.pop().result():
-            reasons, warning = checks.pop(event.index, ("", ""))
+            reasons, warning, corrected = checks.pop(event.index, ("", "", ""))
             if event.stage == CLASSIFIED:
                 probabilities = tuple(event.prediction.probabilities)
                 scope = out_of_scope(reasons, probabilities, limit, event.image.metadata.view_position,
                                      event.prediction.scope_reasons)
                 warning = scope_warning(scope, warning)
                 event = replace(event, warnings=(*event.warnings, warning) if warning else event.warnings,
-                                out_of_scope=scope)
+                                out_of_scope=scope, corrected=corrected)
             yield event
 
     try:
@@ -141,7 +173,8 @@ def _read_reason(path: Path, error: Exception) -> str:
 
 
 def _checked(image, path: Path, checker, auto_orient: bool):
-    """(the image to classify, (out_of_scope reasons, warning)); a failing check becomes a warning."""
+    """(the image to classify, (out_of_scope reasons, warning, the reasons undone by ``auto_orient``));
+    a failing check becomes a warning."""
     from .models.image_checks import describe, reoriented
 
     try:
@@ -150,11 +183,11 @@ def _checked(image, path: Path, checker, auto_orient: bool):
             upright = reoriented(image, check.reasons)
             again = checker.check(upright)
             note = f"auto-orient: the film looked {describe(check.reasons)}; classified as corrected"
-            return upright, (again.reasons, "; ".join(filter(None, (note, again.warning))))
-        return image, (check.reasons, check.warning)
+            return upright, (again.reasons, "; ".join(filter(None, (note, again.warning))), check.reasons)
+        return image, (check.reasons, check.warning, "")
     except Exception as exc:  # the classification stands without the check
         logger.exception("image check failed for %s", path)
-        return image, ("", f"image check failed: {type(exc).__name__}: {exc}")
+        return image, ("", f"image check failed: {type(exc).__name__}: {exc}", "")
 
 
 def _classify_pending(pending: list[tuple[int, Path, object]], classifier, heatmaps: bool) -> list[FileEvent]:

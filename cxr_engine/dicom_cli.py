@@ -1,7 +1,7 @@
 """``cxr-classify``'s DICOM options: ``--dicom-out DIR`` (Secondary Capture, Comprehensive SR and
 Encapsulated PDF per classified DICOM film), ``--deidentify``, and ``--send AE@HOST:PORT`` (C-STORE
 of those outputs to a node when the run ends). Kept out of ``cli.py`` so that the batch loop only
-calls :class:`DicomRun`'s three hooks."""
+calls :class:`DicomRun`'s two hooks."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +10,8 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+from .cli_types import positive
 
 logger = logging.getLogger("cxr_engine.cli")
 
@@ -29,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "film is classified: no answer stops the run with exit status 2")
     group.add_argument("--ae-title", default=None, metavar="AE",
                        help="this program's AE title when sending (default CXRREADER)")
-    group.add_argument("--network-timeout", type=float, default=30.0, metavar="S",
+    group.add_argument("--network-timeout", type=positive(float), default=30.0, metavar="S",
                        help="seconds to wait for any answer from the node (default 30)")
 
 
@@ -55,8 +57,6 @@ def output_problems(args) -> list[str]:
             lines.append(f"--ae-title {exc}")
     if args.deidentify and not (args.dicom_out or args.send):
         lines.append("--deidentify: applies to DICOM outputs; add --dicom-out DIR or --send AE@HOST:PORT")
-    if args.network_timeout <= 0:
-        lines.append(f"--network-timeout {args.network_timeout:g}: must be positive")
     return lines
 
 
@@ -83,34 +83,8 @@ def wanted(args) -> bool:
     return bool(args.dicom_out or args.send)
 
 
-class CamRecorder:
-    """The classifier, computing every prediction with its Grad-CAM (the capture needs the heat-map)
-    and keeping (image, HeatmapResult) per input path until :meth:`take` collects it."""
-
-    def __init__(self, classifier):
-        self._inner = classifier
-        self._results: dict[Path, tuple[object, object]] = {}
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def predict(self, images):
-        return [self.predict_with_heatmap(image).prediction for image in images]
-
-    def predict_with_heatmap(self, image, target_class: str | None = None):
-        result = self._inner.predict_with_heatmap(image, target_class)
-        path = getattr(image, "path", None)
-        if path is not None:
-            self._results[Path(path)] = (image, result)
-        return result
-
-    def take(self, path: Path):
-        return self._results.pop(Path(path), (None, None))
-
-
 class DicomRun:
-    """The DICOM side of one ``cxr-classify`` run: wrap the classifier, write each row's outputs,
-    send at the end."""
+    """The DICOM side of one ``cxr-classify`` run: write each row's outputs, send at the end."""
 
     def __init__(self, args, card):
         from .outputs.dicom_outputs import DicomOutputWriter
@@ -124,21 +98,17 @@ class DicomRun:
         self.writer = DicomOutputWriter(Path(folder), card, deidentify=args.deidentify,
                                         inputs=tuple(args.paths), outbox=self._temporary is not None)
         self.written: list[Path] = []
-        self.recorder = None
         self._rows = 0
 
-    def wrap(self, classifier):
-        self.recorder = CamRecorder(classifier)
-        return self.recorder
-
     def on_row(self, row) -> None:
-        """Write the outputs of one classified row (rows come in input order); a failure becomes one
-        of the row's warnings."""
+        """Write the outputs of one classified row (rows come in input order) from its full-resolution
+        ``film`` and ``heatmap`` (``cxr_engine.batch.result_rows`` with ``heatmaps``); a failure becomes
+        one of the row's warnings."""
         from .outputs.dicom_outputs import DicomOutputError
 
         index = self._rows
         self._rows += 1
-        image, cam = self.recorder.take(row.path) if self.recorder else (None, None)
+        image, cam = row.film, row.heatmap
         if row.status != "ok" or image is None:
             return
         if getattr(image, "source_format", "dicom") != "dicom":

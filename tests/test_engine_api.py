@@ -107,8 +107,9 @@ def test_find_images_lists_folders_in_walk_order_and_named_files_always(tmp_path
     found = find_images([films[0].parent, notes, tmp_path / "missing.dcm"])
     assert isinstance(found, FoundImages)
     assert sorted(found.files[:4]) == sorted(films) and found.files[4:] == [notes, tmp_path / "missing.dcm"]
-    assert set(found.problems) == {films[1], notes}  # with the scan's reasons (the app's words)
-    assert "not a valid DICOM file" in found.problems[notes]
+    assert set(found.problems) == {films[1], notes, tmp_path / "missing.dcm"}  # the scan's reasons (the app's words)
+    assert found.problems[notes] == "not a DICOM or image file"  # it never claimed to be DICOM
+    assert found.problems[tmp_path / "missing.dcm"] == "no such file or folder"
     assert len(found.scans) == 2 and not found.cancelled  # the missing file is not scanned
 
 
@@ -256,9 +257,16 @@ def test_classify_files_gives_heat_maps_in_the_image_geometry(films, classifier)
 
 
 def test_classify_files_agrees_with_predict(films, classifier):
+    """By default the film is read as the model input needs it (``model_reader``: the reduced decode
+    ``cxr-classify`` and the app use); with a full-resolution reader it is the full film's prediction."""
+    from cxr_engine.classification import model_reader
+
     (event,) = [e for e in classify_files(films[2:3], classifier) if e.done]
-    (direct,) = classifier.predict([read_image(films[2])])
+    (direct,) = classifier.predict([model_reader(classifier.card)(films[2])])
     assert event.prediction.probabilities == pytest.approx(direct.probabilities, abs=1e-6)
+    (full,) = [e for e in classify_files(films[2:3], classifier, reader=read_image) if e.done]
+    (direct,) = classifier.predict([read_image(films[2])])
+    assert full.prediction.probabilities == pytest.approx(direct.probabilities, abs=1e-6)
 
 
 def test_classify_files_stops_when_the_caller_stops(films, classifier):

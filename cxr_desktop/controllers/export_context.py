@@ -68,7 +68,8 @@ def gather(context: ExportContext, paths: list[Path], cams: dict[Path, object]):
         return workspace.model_image(path, request)
 
     wanted = [path for path in paths if path not in cams] if classifier is not None else []
-    events = (event for event in classify_files(wanted, classifier, heatmaps=True, batch_size=1, reader=read)
+    events = (event for event in classify_files(wanted, classifier, heatmaps=True, batch_size=1, reader=read,
+                                                    checker=None)
               if event.done)
     for path in paths:
         if classifier is not None and path not in cams:

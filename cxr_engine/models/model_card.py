@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
@@ -227,9 +228,13 @@ def default_card(models_dir: Path | None = None) -> ModelCard | None:
 
 
 def find_card(name_or_path: str, models_dir: Path | None = None) -> ModelCard:
-    """A bundled model by name, or a card JSON by path."""
+    """A bundled model by name, or a card JSON by path (a name ending in ``.json`` or holding a path
+    separator is a path). ``ModelError``: "no such model card file: PATH" for a path that does not exist,
+    "no bundled model named ..." for an unknown name, or why the card cannot be read."""
     candidate = Path(name_or_path)
-    if candidate.suffix == ".json" and candidate.exists():
+    if candidate.suffix.lower() == ".json" or os.sep in name_or_path or (os.altsep and os.altsep in name_or_path):
+        if not candidate.is_file():
+            raise ModelError(f"no such model card file: {name_or_path}")
         return ModelCard.load(candidate)
     for card in list_bundled(models_dir):
         if card.name == name_or_path:

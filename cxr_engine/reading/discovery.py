@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .copies import fold_copies
-from .scanning import ScanResult, is_dicomdir_file, scan
+from .scanning import ScanResult, is_dicomdir_file, missing_reason, scan
 
 
 @dataclass
@@ -53,8 +53,9 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
     stored as several files, in one path or across them, is listed once (``copies`` names the others).
 
     ``should_cancel()`` is polled before each file and folder; ``progress(done, total or None, path)``
-    is called after each file of each scan. A path that does not exist is listed as a file (reading
-    it fails with the reason); nothing is raised for one bad path. A single ``str`` or ``PathLike`` is
+    is called after each file of each scan. A path that does not exist (or a broken link, or a link
+    loop) is a problem (``no such file or folder``), listed so that it keeps its place and its CLI row;
+    nothing is raised for one bad path. A single ``str`` or ``PathLike`` is
     taken as one path.
     """
     if isinstance(paths, (str, os.PathLike)):  # one path, not an iterable of its characters
@@ -67,8 +68,9 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
             break
         path = Path(raw)
         direct = not (path.is_dir() or is_dicomdir_file(path))
-        if direct and not path.exists():  # listed: reading it gives the reason
+        if direct and not path.exists():  # listed, with the reason: a row of its own in the CLI
             found.files.append(path)
+            found.problems[path] = missing_reason(path)
             continue
         result = scan(path, progress=progress, should_cancel=should_cancel, include_raster=True)
         found.scans.append(result)

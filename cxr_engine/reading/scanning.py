@@ -42,6 +42,7 @@ of its own (one per Study Instance UID, else per file).
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import struct
@@ -220,7 +221,8 @@ class ScanResult:
     (instances and DICOMDIRs); ``skipped_non_dicom`` those skipped quietly. ``elapsed_s`` is
     wall-clock seconds. ``cancelled`` is True when ``should_cancel`` stopped the scan early,
     in which case the tree holds what was read until then. ``order`` lists every file the scan
-    considered and every missing DICOMDIR reference, in the order it reached them (folder
+    considered, every missing DICOMDIR reference and every path of the walk's errors (broken links,
+    links out of the folder, folders that could not be listed), in the order it reached them (folder
     walk order, then DICOMDIR references). ``own_outputs`` lists the files skipped because this
     program wrote them (``cxr_engine.outputs.own_outputs``), in the order reached.
     """
@@ -347,6 +349,7 @@ class _Scanner:
         self._include_raster = include_raster
         self._order: list[Path] = []
         self._queue: list[Path] = []
+        self._walk_marks: list[int | None] = []  # per queued file: the walk's errors found before it
         self._explicit: set[Path] = set()
         self._queued: set[Path] = set()
         self._headers: list[_Header] = []
@@ -361,7 +364,7 @@ class _Scanner:
         start = time.perf_counter()
         if root.is_dir():
             for file in _walk(root, self._errors, self._cancel_requested, self._report_dir):
-                self._enqueue(file)
+                self._enqueue(file, walk_errors=len(self._errors))
         else:
             self._enqueue(root)
             self._explicit.add(root)
@@ -394,24 +397,35 @@ class _Scanner:
         if self._progress is not None:
             self._progress(0, None, directory)
 
-    def _enqueue(self, path: Path) -> None:
+    def _enqueue(self, path: Path, walk_errors: int | None = None) -> None:
         # Deduplicate on the resolved path: symlinks and DICOMDIR references to files the
         # walk already found must not be read twice.
         key = _resolved(path)
         if key not in self._queued:
             self._queued.add(key)
             self._queue.append(path)
+            self._walk_marks.append(walk_errors)
 
     def _process_queue(self) -> None:
+        # The walk's errors come first in self._errors; each takes its place in ``order`` among the files.
+        walk_errors, placed = len(self._errors), 0
         done = 0
         while done < len(self._queue):  # the queue grows when a DICOMDIR is read
             if self._cancel_requested():
                 return
             path = self._queue[done]
+            mark = self._walk_marks[done]
+            if mark is not None and mark > placed:
+                self._order.extend(error.path for error in self._errors[placed:mark])
+                placed = mark
+            if placed < walk_errors and mark is None:  # the walk is over: DICOMDIR references follow
+                self._order.extend(error.path for error in self._errors[placed:walk_errors])
+                placed = walk_errors
             self._process(path)
             done += 1
             if self._progress is not None:
                 self._progress(done, len(self._queue), path)
+        self._order.extend(error.path for error in self._errors[placed:walk_errors])
 
     def _process(self, path: Path) -> None:
         self._files_seen += 1
@@ -580,13 +594,27 @@ def _walk(
 
 
 def _broken_link(path: Path) -> ScanError:
-    try:
-        target = os.readlink(path)
-    except OSError:
-        target = "?"
-    reason = f"broken symbolic link: its target {messages.printable(target, 160)} does not exist"
+    reason = missing_reason(path)
     logger.warning("Cannot scan %s: %s", path, reason)
     return ScanError(path, reason)
+
+
+def missing_reason(path: str | os.PathLike[str]) -> str:
+    """Why ``path``, which does not lead to a file or folder, cannot be read: a symbolic link loop (the
+    link leads back to itself, ``ELOOP``), a broken symbolic link (its target does not exist), or
+    no such file or folder."""
+    try:
+        os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop: the link leads back to itself"
+    if os.path.islink(path):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return f"broken symbolic link: its target {messages.printable(target, 160)} does not exist"
+    return "no such file or folder"
 
 
 def _links_inside(link: str, real_root: str) -> bool:
@@ -633,8 +661,22 @@ def _read_header(path: Path, *, explicit: bool) -> Dataset:
             end = fh.tell()
     except OSError as exc:
         raise _Rejected(f"could not read file: {exc.strerror or exc}") from exc
-    _check_complete(ds, end=end, size=size, report=report)
+    except _Rejected as rejected:
+        raise _unclaimed(rejected, path, has_magic) from None
+    try:
+        _check_complete(ds, end=end, size=size, report=report)
+    except _Rejected as rejected:
+        raise _unclaimed(rejected, path, has_magic) from None
     return ds
+
+
+def _unclaimed(rejected: "_Rejected", path: Path, has_magic: bool) -> "_Rejected":
+    """``rejected``, except that a file which does not parse as DICOM and never claimed to be one (no
+    ``DICM`` prefix, no DICOM suffix: a text file named directly) is "not a DICOM or image file"."""
+    claims = has_magic or path.suffix.lower() in DICOM_SUFFIXES
+    if rejected.reason and not claims and rejected.reason.startswith("not a valid DICOM file"):
+        return _Rejected(messages.NOT_DICOM_OR_IMAGE)
+    return rejected
 
 
 def _parse(fh: BinaryIO, *, force: bool, report: bool) -> Dataset:
