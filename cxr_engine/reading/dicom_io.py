@@ -11,6 +11,7 @@ import numpy as np
 from .. import messages
 from ..errors import ImageReadError, UnsupportedImageError
 from ..pixels.image import CxrImage, ImageMetadata
+from .header_checks import SPACING_KEYWORDS, spacing_warnings, valid_rescale_slope, valid_spacing
 from .reduced_decode import FULL, DecodeRequest
 from ..pixels.windowing import LINEAR, VOI_FUNCTIONS, VoiLut, Window, percentile_window, window_fits
 
@@ -119,8 +120,10 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
         raise UnsupportedImageError(path, f"unexpected pixel array shape {stored.shape}")
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise UnsupportedImageError(path, f"Photometric Interpretation {photometric!r} is not supported")
-    modality = _modality_values(stored, ds)
+    slope, slope_warning = valid_rescale_slope(ds)
+    modality = _modality_values(stored, ds, slope if slope_warning else None)
     spacing, spacing_source = _spacing(ds)
+    warnings += [*filter(None, [slope_warning]), *spacing_warnings(ds, spacing_source)]
     if spacing is not None and reduction > 1:
         spacing = (spacing[0] * reduction, spacing[1] * reduction)
     voi_luts, lut_warnings = _voi_luts(ds)
@@ -427,8 +430,9 @@ def _lut_entries(data, n_entries: int, bits: int, ds) -> np.ndarray:
     return table
 
 
-def _modality_values(stored: np.ndarray, ds) -> np.ndarray:
-    """Modality LUT or rescale (PS3.3 C.11.1); integers stay integers when exact.
+def _modality_values(stored: np.ndarray, ds, slope: float | None = None) -> np.ndarray:
+    """Modality LUT or rescale (PS3.3 C.11.1); integers stay integers when exact. ``slope`` replaces
+    an invalid Rescale Slope (``header_checks.valid_rescale_slope``).
 
     Rescale is pydicom's ``apply_modality_lut`` (float64, so exact for 32-bit values). A Modality
     LUT Sequence is read here instead: pydicom's builds a ``uint{bits}`` type from the descriptor
@@ -440,6 +444,9 @@ def _modality_values(stored: np.ndarray, ds) -> np.ndarray:
     if ds.get("ModalityLUTSequence"):
         first_mapped, table, _ = lut_from_item(ds.ModalityLUTSequence[0], ds)
         out = table[np.clip(stored.astype(np.int64) - first_mapped, 0, table.size - 1)]
+    elif slope is not None:
+        intercept = _finite(ds.get("RescaleIntercept", 0))
+        out = stored.astype(np.float64) * slope + intercept
     else:
         out = apply_modality_lut(stored, ds)
     if out.dtype.kind == "f" and np.all(np.isfinite(out)):
@@ -454,6 +461,14 @@ def _modality_values(stored: np.ndarray, ds) -> np.ndarray:
         if out.size and out.min() >= -(2**31) and out.max() < 2**31:
             return out.astype(np.int32)
     return out
+
+
+def _finite(value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if np.isfinite(number) else 0.0
 
 
 def _padding_mask(stored: np.ndarray, ds) -> np.ndarray | None:
@@ -600,13 +615,10 @@ def _pixel_aspect_ratio(ds) -> tuple[float, float] | None:
 
 
 def _spacing(ds) -> tuple[tuple[float, float] | None, str | None]:
-    """PixelSpacing when valid, else ImagerPixelSpacing; zeros and junk count as absent."""
-    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
-        values = _multi(ds.get(keyword))
-        try:
-            row, col = (float(v) for v in values[:2])
-        except (TypeError, ValueError):
-            continue
-        if row > 0 and col > 0 and np.isfinite(row) and np.isfinite(col):
-            return (row, col), keyword
+    """PixelSpacing when valid, else ImagerPixelSpacing; zeros and junk count as absent (and are named
+    in the film's warnings, ``header_checks.spacing_warnings``)."""
+    for keyword in SPACING_KEYWORDS:
+        spacing = valid_spacing(_multi(ds.get(keyword)))
+        if spacing is not None:
+            return spacing, keyword
     return None, None

@@ -1,0 +1,81 @@
+"""Header values that the pixels depend on, checked against the standard's valid values: each problem
+becomes a film warning (the CSV's warnings column, the app's panel, the PDF) naming the attribute, its
+value and what the reader is shown instead.
+
+- Rescale Slope (0028,1053): the modality LUT's ``output = slope × stored value + intercept``
+  (PS3.3 C.11.1.1.2). A slope of 0 maps every pixel to one value (a blank film) and a non-number maps
+  none; such a slope is read as 1, so the film is shown and classified as stored (plus the intercept).
+- Pixel Spacing (0028,0030) and Imager Pixel Spacing (0018,1164): two positive numbers, row then
+  column spacing in mm (PS3.3 10.7.1.3, C.8.11.4). An invalid one is not used: measurements fall back
+  to the other attribute, else lengths are in pixels.
+"""
+from __future__ import annotations
+
+import math
+
+#: The spacing attributes in the order they calibrate a film (``dicom_io._spacing``).
+SPACING_KEYWORDS = {"PixelSpacing": "Pixel Spacing (0028,0030)", "ImagerPixelSpacing": "Imager Pixel Spacing (0018,1164)"}
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _shown(value) -> str:
+    from ..display_text import printable
+
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return printable("\\".join(str(v) for v in value))
+    return printable(str(value))
+
+
+def valid_rescale_slope(ds) -> tuple[float | None, str | None]:
+    """``(slope, warning)``: ``(None, None)`` when the file has no Rescale Slope (or a Modality LUT
+    Sequence, which takes its place), ``(1.0, warning)`` when it is 0 or not a number, else the slope
+    and None."""
+    if ds.get("ModalityLUTSequence") or "RescaleSlope" not in ds:
+        return None, None
+    try:
+        raw = ds.RescaleSlope
+    except Exception:  # a value pydicom cannot parse
+        raw = ds["RescaleSlope"].value
+    slope = _number(raw)
+    if slope is not None and slope != 0:
+        return slope, None
+    what = "0, which maps every pixel to one value" if slope == 0 else "not a number"
+    return 1.0, (f"invalid Rescale Slope (0028,1053) '{_shown(raw)}': {what} (PS3.3 C.11.1.1.2); the modality "
+                 "LUT is invalid, so the film is shown and classified with slope 1 (stored values plus the "
+                 "intercept): values and the file's windows may not mean what they say")
+
+
+def valid_spacing(value) -> tuple[float, float] | None:
+    """(row, column) spacing in mm when ``value`` holds two finite positive numbers first, else None."""
+    values = list(value) if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
+    numbers = [_number(v) for v in values[:2]]
+    if len(numbers) < 2 or any(n is None or n <= 0 for n in numbers):
+        return None
+    return numbers[0], numbers[1]
+
+
+def spacing_warnings(ds, used: str | None) -> list[str]:
+    """One warning per spacing attribute present but not two positive numbers; ``used`` is the keyword
+    that calibrates the film (None: lengths are in pixels)."""
+    warnings = []
+    for keyword, name in SPACING_KEYWORDS.items():
+        if keyword not in ds or keyword == used:
+            continue
+        try:
+            raw = ds.get(keyword)
+        except Exception:
+            raw = ds[keyword].value
+        if raw is None or raw == "" or valid_spacing(raw) is not None:
+            continue
+        instead = (f"measurements use {SPACING_KEYWORDS[used]}" if used
+                   else "no calibrated measurements: lengths are in pixels")
+        warnings.append(f"invalid {name} '{_shown(raw)}': must be two positive numbers in mm (PS3.3 10.7.1.3); "
+                        f"{instead}")
+    return warnings

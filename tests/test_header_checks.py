@@ -1,0 +1,74 @@
+"""Invalid header values the pixels depend on (Rescale Slope, Pixel Spacing) are named in the film's
+warnings and replaced as the warning says; real DICOMs from /work/shared copied and edited in tmp."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pydicom
+import pytest
+
+from cxr_engine.reading.read import read_image
+
+SIIM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"  # CR, PixelSpacing 0.168, no rescale
+
+
+@pytest.fixture()
+def edited(tmp_path, dicom_dir):
+    """``edited(name, **attributes)``: a copy of the real SIIM film with those attributes set (None: removed)."""
+    def make(name: str, **attributes):
+        path = tmp_path / f"{name}.dcm"
+        shutil.copy(dicom_dir / SIIM, path)
+        ds = pydicom.dcmread(path)
+        for keyword, value in attributes.items():
+            if value is None:
+                delattr(ds, keyword)
+            else:
+                setattr(ds, keyword, value)
+        ds.save_as(path)
+        return path
+    return make
+
+
+class TestRescaleSlope:
+    @pytest.mark.parametrize("slope", ["0", "0.0"])
+    def test_a_zero_slope_is_named_and_read_as_one(self, edited, slope):
+        path = edited("slope0", RescaleSlope=slope, RescaleIntercept="-24")
+        before = path.read_bytes()
+        image = read_image(path)
+        [warning] = [w for w in image.warnings if "Rescale Slope" in w]
+        assert warning.startswith("invalid Rescale Slope (0028,1053) '0")
+        assert "maps every pixel to one value (PS3.3 C.11.1.1.2)" in warning and "with slope 1" in warning
+        np.testing.assert_array_equal(image.modality, image.stored.astype(np.int64) - 24)
+        assert not any("nearly uniform" in w or "lies outside the pixel values" in w for w in image.warnings)
+        assert path.read_bytes() == before  # the source is never modified
+
+    def test_a_valid_slope_gives_no_warning(self, edited):
+        image = read_image(edited("slope2", RescaleSlope="2", RescaleIntercept="0"))
+        assert not any("Rescale Slope" in w for w in image.warnings)
+        np.testing.assert_array_equal(image.modality, image.stored.astype(np.int64) * 2)
+
+
+class TestPixelSpacing:
+    @pytest.mark.parametrize("value, shown", [(["0", "0"], "0\\0"), (["-0.168", "-0.168"], "-0.168\\-0.168"),
+                                              (["0.168"], "0.168")])
+    def test_an_invalid_spacing_is_named_and_lengths_are_in_pixels(self, edited, value, shown):
+        from cxr_desktop.annotation_model import measure
+
+        image = read_image(edited("spacing", PixelSpacing=value))
+        assert image.spacing_mm is None
+        assert [w for w in image.warnings if "Spacing" in w] == [
+            f"invalid Pixel Spacing (0028,0030) '{shown}': must be two positive numbers in mm (PS3.3 10.7.1.3); "
+            "no calibrated measurements: lengths are in pixels"]
+        assert str(measure((0, 0), (30, 40), image.spacing_mm, image.spacing_source)) == "50 px"
+
+    def test_imager_pixel_spacing_calibrates_when_pixel_spacing_is_invalid(self, edited):
+        image = read_image(edited("fallback", PixelSpacing=["0", "0"], ImagerPixelSpacing=["0.2", "0.2"]))
+        assert image.spacing_mm == (0.2, 0.2) and image.spacing_source == "ImagerPixelSpacing"
+        assert [w for w in image.warnings if "Spacing" in w] == [
+            "invalid Pixel Spacing (0028,0030) '0\\0': must be two positive numbers in mm (PS3.3 10.7.1.3); "
+            "measurements use Imager Pixel Spacing (0018,1164)"]
+
+    def test_the_real_film_gives_no_spacing_warning(self, dicom_dir):
+        image = read_image(dicom_dir / SIIM)
+        assert image.spacing_mm == (0.168, 0.168) and not any("Spacing" in w for w in image.warnings)
