@@ -11,17 +11,23 @@ from PySide6.QtCore import QObject, Signal
 from .controllers.classification import choose_model
 from .controllers.export_context import ExportContext
 from .model_service import ClassifierService
-from .result_model import FAILED, ResultModel
+from .result_model import DONE, FAILED, ResultModel
 from .viewer_model import ViewerModel
 from .workers import Worker, create_worker, while_alive
 
 logger = logging.getLogger(__name__)
 
 
-def _check_image(image):
-    """Worker: the bundled image checks' verdict on ``image`` (None when none are bundled)."""
+def _check_image(image, workspace=None, card=None):
+    """Worker: the bundled image checks' verdict (None when none are bundled) on ``image`` as the model
+    reads it: with ``workspace`` and the model's ``card``, the film ``workspace.model_image`` gives (the
+    decode and the correction classify-all and ``cxr-classify`` check), else ``image`` itself."""
     from cxr_engine.models.image_checks import check_image
 
+    from .controllers.classification import model_request
+
+    if workspace is not None and card is not None and getattr(image, "path", None) is not None:
+        image = workspace.model_image(Path(image.path), model_request(card))
     return check_image(image)
 
 
@@ -35,12 +41,16 @@ class ClassificationController(QObject):
     problem = Signal(object, str)  # path, reason
     batchProgress = Signal(int, int, str)  # done, total, file name
     batchFinished = Signal(int)  # images classified
+    #: path, its ``out_of_scope`` reasons (``""`` in scope), the image checks' reasons undone on it (``""``:
+    #: shown as stored); once the film's prediction and checks are known (the study tree marks it).
+    scopeShown = Signal(object, str, str)
 
     def __init__(self, viewer: ViewerModel, result: ResultModel, workspace_source, model: str = "", device: str = "auto",
                  models_dir: Path | None = None, parent: QObject | None = None, backend: str = "auto"):
         """``workspace_source()`` gives the ``StudyWorkspace`` the model reads films from (its decode cache)."""
         super().__init__(parent)
         self.viewer, self.result = viewer, result
+        self._workspace_source = workspace_source
         self.model, self.device, self.backend, self.models_dir = model, device, backend, models_dir
         self.service = ClassifierService(result.results, workspace_source, self)
         self.card = None
@@ -54,6 +64,7 @@ class ClassificationController(QObject):
         self.service.camReady.connect(self._on_cam)
         self.service.camFailed.connect(self._on_cam_failed)
         result.camClassChanged.connect(lambda _: self.classify_current())
+        result.changed.connect(self._show_current_scope)
         self.choose()
 
     # ------------------------------------------------------------------ the model
@@ -120,7 +131,7 @@ class ClassificationController(QObject):
         if path in self._checks:
             self.result.set_image_check(self._checks[path])
             return
-        worker = create_worker(_check_image, image)
+        worker = create_worker(_check_image, image, self._workspace_source(), self.card)
         worker.returned.connect(lambda check: self._on_check(path, check))
         worker.errored.connect(lambda exc: logger.warning("image checks failed on one image: %s", exc))
         worker.start()
@@ -129,13 +140,14 @@ class ClassificationController(QObject):
         """Forget what is known of ``path``'s image (checks, heat-maps, prediction): it was replaced."""
         self._checks.pop(Path(path), None)
         self.result.results.forget(path)
+        self.scopeShown.emit(Path(path), "", self._workspace_source().correction(path))
 
     def image_check(self, image):
         """The image checks' verdict on ``image``: the cached one, else computed now (a few ms; for
         pages of a report on images never shown)."""
         path = Path(image.path)
         if path not in self._checks:
-            self._checks[path] = _check_image(image)
+            self._checks[path] = _check_image(image, self._workspace_source(), self.card)
         return self._checks[path]
 
     @while_alive
@@ -143,6 +155,15 @@ class ClassificationController(QObject):
         self._checks[path] = check
         if path == self.viewer.path:
             self.result.set_image_check(check)
+
+    @while_alive
+    def _show_current_scope(self) -> None:
+        """Tell the study tree the shown film's out-of-scope reasons (as its banner) once its prediction
+        and its checks are known."""
+        path = self.result.path
+        if path is None or self.result.state != DONE or self.result.prediction is None or path not in self._checks:
+            return
+        self.scopeShown.emit(path, self.result.out_of_scope, self._workspace_source().correction(path))
 
     @while_alive
     def _on_cam(self, path: Path, cam) -> None:
@@ -185,12 +206,13 @@ class ClassificationController(QObject):
 
     @while_alive
     def _on_batch_item(self, value) -> None:
-        done, total, path, prediction, reason = value
+        done, total, path, prediction, reason, scope = value
         self.batchProgress.emit(done, total, Path(path).name)
         if prediction is None:
             self.problem.emit(path, reason)
         else:
             self._batch_ok += 1
+            self.scopeShown.emit(Path(path), scope, self._workspace_source().correction(path))
 
     @while_alive
     def _on_batch_finished(self) -> None:

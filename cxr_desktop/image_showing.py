@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from cxr_engine.models.image_checks import correction_note
 from cxr_engine.models.suitability import image_warnings
 
 from .controllers.workspace import StudyWorkspace
@@ -49,19 +50,16 @@ class ImageShowing(QObject):
         self.view.set_message(message)
 
     def show_corrected(self) -> None:
-        """Replace the shown film by the film turned and/or inverted as the image checks say
-        (``cxr_engine.models.image_checks.reoriented``; the file is not changed) and classify it again."""
-        from cxr_engine.models.image_checks import reoriented
-        from cxr_engine.pixels.rendering import Renderer
-
+        """Show the film turned and/or inverted back as the image checks say and classify it again, the
+        way ``cxr-classify --auto-orient`` does (``StudyWorkspace.correct``: the viewer's film and the
+        model's input are both corrected; the file is not changed)."""
         check, image = self.result.image_check, self.viewer.image
         if image is None or check is None or not check.correctable:
             return
-        upright = reoriented(image, check.reasons)
-        loaded = LoadedImage(upright, Renderer(upright))
-        self.workspace.put(Path(image.path), loaded)
-        self.classification.forget(image.path)
-        self._display(loaded)
+        path = Path(image.path)
+        self.workspace.correct(path, check.reasons)
+        self.classification.forget(path)
+        self._display(self.workspace.load(path))  # the kept film, corrected in place
 
     def _on_failed(self, path: Path, reason: str) -> None:
         self.viewer.set_image(None)
@@ -73,7 +71,8 @@ class ImageShowing(QObject):
         self.view.set_message("")
         self.viewer.set_image(loaded.image, loaded.renderer)
         card = self.classification.card
-        self.result.set_image(image_warnings(loaded.image, card.input_size if card else None),
-                              loaded.image.metadata.view_position, loaded.image.path)
+        note = correction_note(self.workspace.correction(loaded.image.path))
+        warnings = (*filter(None, [note]), *image_warnings(loaded.image, card.input_size if card else None))
+        self.result.set_image(warnings, loaded.image.metadata, loaded.image.path)
         self.imageShown.emit(loaded.image.path)
         self.classification.classify_current()

@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
         c.batchProgress.connect(lambda done, total, name: self.progress.set_progress(done, total, name))
         c.batchFinished.connect(self.classifyAllFinished)
         self.service.predicted.connect(self.browser.show_prediction)
+        c.scopeShown.connect(self.browser.show_scope)
         self.viewer.heatmapOpacityChanged.connect(lambda v: setattr(self.settings, "cam_opacity", v))
 
     @property

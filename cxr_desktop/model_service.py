@@ -113,12 +113,12 @@ class ClassifierService(QObject):
         """A generator worker classifying ``paths`` (not started: connect, then ``start()``)."""
         if not self.ready:
             raise RuntimeError("the model is not loaded yet")
-        worker = create_worker(jobs.classify_paths, self.classifier, list(paths), self._workspace_source().decoder)
+        worker = create_worker(jobs.classify_paths, self.classifier, list(paths), self._workspace_source())
         worker.yielded.connect(self._on_batch_item)
         return worker
 
     @while_alive
     def _on_batch_item(self, value) -> None:
-        _, _, path, prediction, _ = value
+        path, prediction = value[2], value[3]
         if prediction is not None:
             self.results.add_prediction(Path(path), prediction)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from cxr_engine.models.image_checks import scope_warning
+from cxr_engine.models.image_checks import correction_note, scope_warning
 from cxr_engine.models.suitability import image_warnings
 
 from .controllers.export_context import ExportContext, gather, known_heatmaps
@@ -47,11 +47,11 @@ def write_pdf(request: ExportRequest, pages, card) -> Path:
                             reader_name=request.reader_name, app_version=_app_version())
 
 
-def _out_of_scope(check, prediction, limit, view_position: str) -> str:
+def _out_of_scope(check, prediction, limit, header) -> str:
     from cxr_engine.models.scope_score import out_of_scope
 
     return out_of_scope(check.reasons if check is not None else "", prediction.probabilities if prediction else None,
-                        limit, view_position, getattr(prediction, "scope_reasons", ""))
+                        limit, header, getattr(prediction, "scope_reasons", ""))
 
 
 @dataclass(frozen=True)
@@ -124,14 +124,17 @@ class ReportExport(QObject):
         prediction = cam.prediction if cam is not None else context.prediction(path)
         card = context.card
         check = context.image_check(item.image)
-        scope = _out_of_scope(check, prediction, context.scope_limit, item.image.metadata.view_position)
-        # The same warnings as the CSV's column: the image's, then what the checks and scope heads found.
+        scope = _out_of_scope(check, prediction, context.scope_limit, item.image.metadata)
+        # The same warnings as the CSV's column: the correction's, the image's, then what the checks and
+        # scope heads found.
         scope_text = scope_warning(scope, check.warning if check is not None else None)
+        corrected = correction_note(context.workspace.correction(path))
         return ReportPage(
             displayed=displayed, metadata=item.image.metadata, heatmap=heat, prediction=prediction,
             cam_target=cam.target_class if cam is not None else None,
             not_classified_reason="" if prediction is not None else reason,
-            warnings=(*image_warnings(item.image, card.input_size if card else None), *filter(None, [scope_text])),
+            warnings=(*filter(None, [corrected]), *image_warnings(item.image, card.input_size if card else None),
+                      *filter(None, [scope_text])),
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=view.viewer.heatmap_style,
             out_of_scope=scope,
             measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),

@@ -38,7 +38,9 @@ class ResultModel(QObject):
         self.image_warnings: tuple[str, ...] = ()
         #: The image checks' verdict on the current image (``cxr_engine.models.image_checks.ImageCheck``), or None.
         self.image_check = None
-        self.view_position = ""  # the current image's View Position (0018,5101)
+        #: The current image's header (``ImageMetadata``; a View Position string in tests): its facts may
+        #: put the film out of scope (``cxr_engine.models.suitability.header_scope_reasons``).
+        self.header = None
         self.scope_limit: float | None = None  # the card's out-of-scope threshold (cxr_engine.models.scope_score)
         self.cam_class = ""
 
@@ -69,13 +71,13 @@ class ResultModel(QObject):
         self.state, self.message, self._classified = FAILED, message, False
         self.changed.emit()
 
-    def set_image(self, warnings: tuple[str, ...], view_position: str = "", path: Path | None = None) -> None:
+    def set_image(self, warnings: tuple[str, ...], header=None, path: Path | None = None) -> None:
         """A new image (of file ``path``) is shown: no prediction shown, the predicted class as the
-        heat-map target. ``view_position`` is its header's View Position (a lateral one puts the film
-        out of scope)."""
+        heat-map target. ``header`` is its ``ImageMetadata`` (a lateral view, another body part or
+        modality, or an age outside the training data put the film out of scope)."""
         self.image_warnings, self._classified = tuple(warnings), False
         self.path = Path(path) if path is not None else None
-        self.view_position = view_position
+        self.header = header
         self.image_check = None
         self.cam_class = ""
         self.changed.emit()
@@ -88,14 +90,14 @@ class ResultModel(QObject):
 
     @property
     def out_of_scope(self) -> str:
-        """The current image's out-of-scope reasons: the image checks', and ``uncertain`` when the
-        prediction passes the card's out-of-scope threshold (``cxr_engine.models.scope_score``); ``""`` in scope."""
+        """The current image's out-of-scope reasons: the header's, the image checks', and ``uncertain`` when
+        the prediction passes the card's out-of-scope threshold (``cxr_engine.models.scope_score``); ``""`` in scope."""
         from cxr_engine.models.scope_score import out_of_scope
 
         reasons = self.image_check.reasons if self.image_check is not None else ""
         prediction = self.prediction if self.state == DONE else None
         return out_of_scope(reasons, prediction.probabilities if prediction is not None else None, self.scope_limit,
-                            self.view_position, getattr(prediction, "scope_reasons", ""))
+                            self.header, getattr(prediction, "scope_reasons", ""))
 
     def set_classifying(self) -> None:
         self.state, self.message = CLASSIFYING, "Classifying…"

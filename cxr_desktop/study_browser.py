@@ -8,6 +8,8 @@ from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from cxr_engine.display_text import format_date, format_percent, format_person_name
+from cxr_engine.models.image_checks import banner, correction_note
+from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES
 from cxr_engine.reading.copies import copies_note
 from cxr_engine.reading.scanning import Instance, ScanResult
 
@@ -17,6 +19,10 @@ PATH_ROLE = Qt.ItemDataRole.UserRole
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
 DATE_ROLE = Qt.ItemDataRole.UserRole + 2  # a study's DICOM DA date
 VIEW_ROLE = Qt.ItemDataRole.UserRole + 3  # an image's View Position (PA, AP, LATERAL, ...)
+PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 4  # an image's Prediction, once classified
+SCOPE_ROLE = Qt.ItemDataRole.UserRole + 5  # (out_of_scope reasons, reasons undone by a correction)
+#: The result column of a film out of the model's scope: the banner's red.
+OUT_OF_SCOPE_COLOUR = QColor(231, 76, 60)
 #: What a drag from the browser carries: the dragged images' paths, one per line (UTF-8). Not
 #: file URLs: a drop on the window outside a viewport must not re-open them as a new folder.
 PATHS_MIME = "application/x-cxr-reader-paths"
@@ -292,10 +298,40 @@ class StudyBrowser(QTreeWidget):
             item.setToolTip(RESULT, tooltip)
 
     def show_prediction(self, path: Path, prediction) -> None:
-        """Mirror ``path``'s ``Prediction``: the top class and its probability, all classes in the tooltip."""
-        summary = ", ".join(f"{c}: {format_percent(p)}" for c, p in zip(prediction.classes, prediction.probabilities))
-        self.set_result(path, f"{prediction.display_label} {format_percent(prediction.probabilities[prediction.index])}",
-                        f"{summary} ({prediction.model_name})")
+        """Mirror ``path``'s ``Prediction``: the top class and its probability, every class in the tooltip
+        (display names: ``COVID-19``), with the out-of-scope mark :meth:`show_scope` gave it."""
+        item = self._images.get(Path(path))
+        if item is not None:
+            item.setData(RESULT, PREDICTION_ROLE, prediction)
+            self._show_result(item)
+
+    def show_scope(self, path: Path, out_of_scope: str, corrected: str = "") -> None:
+        """Mark ``path``'s result as its panel's banner does: ``out_of_scope`` reasons (``""`` in scope) put
+        a red ⚠ before it and the banner's sentence in its tooltip (``image_checks.banner``); ``corrected``
+        (the image checks' reasons undone on the film shown) adds "corrected" and the correction's note."""
+        item = self._images.get(Path(path))
+        if item is not None:
+            item.setData(RESULT, SCOPE_ROLE, (out_of_scope, corrected))
+            self._show_result(item)
+
+    def result_text(self, path: Path) -> tuple[str, str]:
+        """(text, tooltip) of ``path``'s result column."""
+        item = self._images.get(Path(path))
+        return (item.text(RESULT), item.toolTip(RESULT)) if item is not None else ("", "")
+
+    def _show_result(self, item: QTreeWidgetItem) -> None:
+        prediction = item.data(RESULT, PREDICTION_ROLE)
+        out_of_scope, corrected = item.data(RESULT, SCOPE_ROLE) or ("", "")
+        if prediction is None:
+            return
+        text = f"{prediction.display_label} {format_percent(prediction.probabilities[prediction.index])}"
+        summary = ", ".join(f"{CLASS_DISPLAY_NAMES.get(c, c)}: {format_percent(p)}"
+                            for c, p in zip(prediction.classes, prediction.probabilities))
+        tips = [banner(out_of_scope)] if out_of_scope else []
+        tips += [correction_note(corrected)] if corrected else []
+        item.setText(RESULT, ("⚠ " if out_of_scope else "") + text + (" · corrected" if corrected else ""))
+        item.setToolTip(RESULT, "\n".join([*tips, f"{summary} ({prediction.model_name})"]))
+        item.setForeground(RESULT, QBrush(OUT_OF_SCOPE_COLOUR) if out_of_scope else QBrush())
 
     def mark_problem(self, path: Path, reason: str) -> None:
         """Show that ``path`` could not be read or classified, with the reason as a tooltip."""

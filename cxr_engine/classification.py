@@ -139,7 +139,7 @@ def classify_files(
             reasons, warning, corrected = checks.pop(event.index, ("", "", ""))
             if event.stage == CLASSIFIED:
                 probabilities = tuple(event.prediction.probabilities)
-                scope = out_of_scope(reasons, probabilities, limit, event.image.metadata.view_position,
+                scope = out_of_scope(reasons, probabilities, limit, event.image.metadata,
                                      event.prediction.scope_reasons)
                 warning = scope_warning(scope, warning)
                 event = replace(event, warnings=(*event.warnings, warning) if warning else event.warnings,
@@ -175,14 +175,14 @@ def _read_reason(path: Path, error: Exception) -> str:
 def _checked(image, path: Path, checker, auto_orient: bool):
     """(the image to classify, (out_of_scope reasons, warning, the reasons undone by ``auto_orient``));
     a failing check becomes a warning."""
-    from .models.image_checks import describe, reoriented
+    from .models.image_checks import correction_note, reoriented
 
     try:
         check = checker.check(image)
         if auto_orient and check.correctable:
             upright = reoriented(image, check.reasons)
             again = checker.check(upright)
-            note = f"auto-orient: the film looked {describe(check.reasons)}; classified as corrected"
+            note = correction_note(check.reasons)
             return upright, (again.reasons, "; ".join(filter(None, (note, again.warning))), check.reasons)
         return image, (check.reasons, check.warning, "")
     except Exception as exc:  # the classification stands without the check

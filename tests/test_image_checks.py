@@ -14,7 +14,8 @@ import pytest
 from cxr_engine.cli import main
 from cxr_engine.errors import ModelError, ModelIntegrityError
 from cxr_engine.models.image_checks import (CHECK_CLASSES, FEATURE_VERSION, ImageCheckCard, ImageChecker, banner,
-                                     check_card, corrected_display, features, reoriented, thumbnail)
+                                     check_card, corrected_display, correction_note, features, reoriented,
+                                     thumbnail)
 from cxr_engine.reading.read import read_image
 
 from conftest import REPO_ROOT
@@ -154,7 +155,7 @@ class TestCli:
         assert rows["upside_down.png"]["out_of_scope"] == "rotated-180"
         assert "upside down" in rows["upside_down.png"]["warnings"]
         assert fixed["upside_down.png"]["out_of_scope"] == ""
-        assert "auto-orient" in fixed["upside_down.png"]["warnings"]
+        assert correction_note("rotated-180") in fixed["upside_down.png"]["warnings"]
         for cls in ("p_normal", "p_pneumonia", "p_covid"):  # classified as the upright film is
             assert float(fixed["upside_down.png"][cls]) == pytest.approx(float(rows["upright.png"][cls]), abs=0.02)
 

@@ -80,22 +80,28 @@ def heatmap(classifier, image, target_class: str, workspace=None):
     return heatmap_at_full_resolution(result, source.reduction // max(1, image.reduction), image.shape)
 
 
-def classify_paths(classifier, paths: list[Path], decoder, batch_size: int = BATCH_SIZE):
-    """Generator worker: yields ``(done, total, path, prediction or None, error or "")`` per file, in order,
-    from the engine's ``classify_files``.
+def classify_paths(classifier, paths: list[Path], workspace, batch_size: int = BATCH_SIZE, checks: bool = True):
+    """Generator worker: yields ``(done, total, path, prediction or None, error or "", out_of_scope)`` per
+    file, in order, from the engine's ``classify_files``, as ``cxr-classify`` classifies them.
 
-    Files are decoded at the resolution the model input needs (``DecodeRequest.for_model``) by
-    ``decoder`` (the workspace's shared decode cache, in front of isolated decoding workers, so a
-    damaged file cannot crash or hang the app and a film decoded before is not decoded again);
-    they are classified ``batch_size`` at a time.
+    Files are read as ``workspace.model_image`` gives them: decoded at the resolution the model input
+    needs (``DecodeRequest.for_model``) through the workspace's shared decode cache (in front of isolated
+    decoding workers, so a damaged file cannot crash or hang the app and a film decoded before is not
+    decoded again), corrected where the reader asked; with ``checks`` each is checked by the bundled image
+    checks and gets its ``out_of_scope`` reasons (``""`` in scope) from the engine; they are classified
+    ``batch_size`` at a time.
     """
     from cxr_engine import classify_files
+    from cxr_engine.models.image_checks import default_checker
+
+    checker = default_checker() if checks else None
 
     request = model_request(classifier.card)
-    events = classify_files(paths, classifier, batch_size=batch_size, reader=lambda path: decoder.read(path, request),
-                            decode_threads=decoder.pool.workers)
+    events = classify_files(paths, classifier, batch_size=batch_size,
+                            reader=lambda path: workspace.model_image(path, request),
+                            decode_threads=workspace.decoder.pool.workers, checker=checker)
     done, total = 0, len(paths)
     for event in events:
         if event.done:
             done += 1
-            yield done, total, event.path, event.prediction, event.reason
+            yield done, total, event.path, event.prediction, event.reason, event.out_of_scope

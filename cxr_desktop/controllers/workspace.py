@@ -37,7 +37,9 @@ class StudyWorkspace:
         self.opened: list[Path] = []
         self.scans: list[ScanResult] = []
         self._shown: OrderedDict[Path, LoadedImage] = OrderedDict()
-        self._replaced: set[Path] = set()  # films shown otherwise than the file has them (corrected)
+        #: The image checks' reasons undone for a film the reader asked to see corrected (turned and/or
+        #: inverted back, ``cxr_engine.models.image_checks.reoriented``); the file is not changed.
+        self._corrections: dict[Path, str] = {}
         self._lock = threading.Lock()
 
     @property
@@ -92,20 +94,49 @@ class StudyWorkspace:
         if loaded is None:
             from cxr_engine.pixels.rendering import Renderer
 
-            image = self.decoder.read(path, FULL)
+            image = self._corrected(path, self.decoder.read(path, FULL))
             loaded = LoadedImage(image, Renderer(image))
             self._keep(path, loaded)
         return loaded
 
     def model_image(self, path: Path, request: DecodeRequest):
-        """The ``CxrImage`` the model reads for ``path``'s film: the film as the reader replaced it (``put``),
-        else the file decoded as ``request`` (the model's ``DecodeRequest.for_model``, as ``cxr-classify``
-        and classify-all decode it) through the shared cache. In the calling thread; raises
-        ``ImageReadError`` naming the file and the reason."""
+        """The ``CxrImage`` the model reads for ``path``'s film: the file decoded as ``request`` (the model's
+        ``DecodeRequest.for_model``, as ``cxr-classify`` and classify-all decode it) through the shared
+        cache, then corrected as the reader asked (``correct``) the way ``cxr-classify --auto-orient``
+        corrects it, so both give one probability. In the calling thread; raises ``ImageReadError``
+        naming the file and the reason."""
+        path = Path(path)
+        return self._corrected(path, self.decoder.read(path, request))
+
+    def correct(self, path: Path, reasons: str) -> None:
+        """Show and classify ``path``'s film turned and/or inverted back per the image checks' ``reasons``
+        on the film as it is shown now (added to a correction made before) until another study is opened;
+        the file is not changed. The film kept for the viewer is corrected in place of a new decode."""
+        from cxr_engine.models.image_checks import combined_reasons, reoriented
+        from cxr_engine.pixels.rendering import Renderer
+
         path = Path(path)
         with self._lock:
-            replaced = self._shown.get(path) if path in self._replaced else None
-        return replaced.image if replaced is not None else self.decoder.read(path, request)
+            total = combined_reasons(self._corrections.get(path, ""), reasons)
+            if total:
+                self._corrections[path] = total
+            else:
+                self._corrections.pop(path, None)
+            kept = self._shown.get(path)
+            if kept is not None:
+                upright = reoriented(kept.image, reasons)
+                self._shown[path] = LoadedImage(upright, Renderer(upright))
+
+    def correction(self, path: Path | None) -> str:
+        """The image checks' reasons undone on ``path``'s film (``correct``), ``""`` when it is shown as stored."""
+        with self._lock:
+            return self._corrections.get(Path(path), "") if path is not None else ""
+
+    def _corrected(self, path: Path, image):
+        from cxr_engine.models.image_checks import reoriented
+
+        reasons = self.correction(path)
+        return reoriented(image, reasons) if reasons else image
 
     def get(self, path: Path) -> LoadedImage | None:
         """The film kept for ``path``, or None."""
@@ -115,22 +146,15 @@ class StudyWorkspace:
                 self._shown.move_to_end(Path(path))
             return loaded
 
-    def put(self, path: Path, loaded: LoadedImage) -> None:
-        """Show ``loaded`` as ``path``'s film instead of the file's (e.g. the film corrected; the file is not
-        changed): the viewer and the model read it until it is dropped from the films kept."""
-        self._keep(path, loaded, replaced=True)
-
-    def _keep(self, path: Path, loaded: LoadedImage, replaced: bool = False) -> None:
+    def _keep(self, path: Path, loaded: LoadedImage) -> None:
         path = Path(path)
         with self._lock:
             self._shown[path] = loaded
             self._shown.move_to_end(path)
-            (self._replaced.add if replaced else self._replaced.discard)(path)
             while len(self._shown) > self.size:
-                dropped, _ = self._shown.popitem(last=False)
-                self._replaced.discard(dropped)
+                self._shown.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
             self._shown.clear()
-            self._replaced.clear()
+            self._corrections.clear()

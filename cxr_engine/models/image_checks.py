@@ -35,7 +35,9 @@ from ..pixels.image import CxrImage
 from .model_card import INTENDED_USE, CardFile
 from .scope_heads import WORDS as HEAD_WORDS
 from .scope_score import REASON as UNCERTAIN, WORDS as UNCERTAIN_WORDS
-from .suitability import LATERAL
+from .suitability import (
+    AGE_OUTSIDE_TRAINING, HEADER_REASONS, LATERAL, NOT_CHEST_BODY_PART, NOT_RADIOGRAPH, TRAINING_AGES,
+)
 from .weights import verified_bytes
 
 logger = logging.getLogger(__name__)
@@ -64,7 +66,11 @@ REASON_WORDS = {
     INVERTED: "shown as a negative (inverted)",
     CROPPED: "cropped to part of the chest",
     NOT_CHEST: "not a chest radiograph",
-    LATERAL: "a lateral view (the model is made for frontal PA/AP films)",  # from the header's View Position
+    # From the header (``suitability.header_scope_reasons``):
+    LATERAL: "a lateral view (the model is made for frontal PA/AP films)",
+    NOT_CHEST_BODY_PART: "the header's Body Part Examined is not the chest",
+    NOT_RADIOGRAPH: "the header's Modality is not a projection radiograph (CR, DX)",
+    AGE_OUTSIDE_TRAINING: f"the header's patient age is outside the training data ({TRAINING_AGES})",
     UNCERTAIN: UNCERTAIN_WORDS,  # the classifier's own out-of-scope score, not an image check
     **HEAD_WORDS,  # the out-of-scope heads on the classifier's features (other-findings, child-chest)
 }
@@ -86,6 +92,16 @@ def heatmap_note(reasons: str) -> str:
     return f"Outside what this model was trained for ({describe(reasons)}): the heat-map is not reliable either."
 
 
+def correction_note(reasons: str) -> str:
+    """The warning of a film shown and classified turned and/or inverted back per the image checks'
+    ``reasons`` (``cxr-classify --auto-orient``; the app's "View corrected and reclassify"), the one
+    wording of the CSV ``warnings`` column, the app's panel and study tree and the PDF; ``""`` for none."""
+    if not reasons:
+        return ""
+    return f"shown corrected: the film looked {describe(reasons)} and is shown and classified as corrected; " \
+           "the file is not changed"
+
+
 def check_warning(reasons: str) -> str:
     """The image checks' warning for their ``reasons`` (``""`` in scope), as ``ImageCheck.warning``."""
     return f"image check: {describe(reasons)}: outside what the model was trained for" if reasons else ""
@@ -96,10 +112,11 @@ def scope_warning(out_of_scope: str, image_check_warning: str | None = None) -> 
     wording of the CSV ``warnings`` column, the app's export and the PDF's "Image checks": the image
     checks' warning (``image_check_warning`` when given, as it may say the film was auto-oriented;
     else :func:`check_warning` of their reasons), then ``out of scope: ...`` for the out-of-scope
-    heads' reasons and for ``uncertain``; parts joined by ``"; "``, ``""`` in scope. ``lateral`` is
-    left out: ``suitability.assess`` words it from the header already."""
+    heads' reasons and for ``uncertain``; parts joined by ``"; "``, ``""`` in scope. The header's reasons
+    (``suitability.HEADER_REASONS``) are left out: ``suitability.assess`` words them with the value already."""
     parts = [part for part in out_of_scope.split(";") if part]
-    checks = ";".join(part for part in parts if part not in HEAD_WORDS and part not in (UNCERTAIN, LATERAL))
+    checks = ";".join(part for part in parts
+                      if part not in HEAD_WORDS and part != UNCERTAIN and part not in HEADER_REASONS)
     heads = ";".join(part for part in parts if part in HEAD_WORDS)
     texts = [check_warning(checks) if image_check_warning is None else image_check_warning]
     if heads:
@@ -357,7 +374,7 @@ def reoriented(image: CxrImage, reasons: str) -> CxrImage:
     from dataclasses import replace
 
     parts = reasons.split(";")
-    turns = sum(ROTATIONS[part] // 90 for part in parts if part in ROTATIONS) % 4
+    turns = _turns(reasons)
     changes: dict = {}
     if turns:
         # The film is turned k×90° clockwise; np.rot90 turns counter-clockwise, so k quarter turns undo it.
@@ -371,6 +388,19 @@ def reoriented(image: CxrImage, reasons: str) -> CxrImage:
     if INVERTED in parts:
         changes["invert"] = not image.invert
     return replace(image, **changes) if changes else image
+
+
+def _turns(reasons: str) -> int:
+    """Quarter turns clockwise that ``reasons`` say the film is turned by (0–3)."""
+    return sum(ROTATIONS[part] // 90 for part in reasons.split(";") if part in ROTATIONS) % 4
+
+
+def combined_reasons(first: str, then: str) -> str:
+    """The reasons undone by undoing ``first`` and then ``then`` (found on the film corrected for
+    ``first``), as one :data:`CHECK_CLASSES` value (``inverted;rotated-180``); ``""`` when they cancel."""
+    turns = (_turns(first) + _turns(then)) % 4
+    inverted = (INVERTED in first.split(";")) != (INVERTED in then.split(";"))
+    return ";".join([INVERTED] * inverted + ([f"rotated-{turns * 90}"] if turns else []))
 
 
 def corrected_display(display: np.ndarray, reasons: str) -> np.ndarray:

@@ -48,18 +48,20 @@ def is_uncertain(probabilities, limit: float | None) -> bool:
     return limit is not None and 1.0 - max(probabilities) > limit
 
 
-def out_of_scope(check_reasons: str, probabilities, limit: float | None, view_position: str = "",
+def out_of_scope(check_reasons: str, probabilities, limit: float | None, header=None,
                  head_reasons: str = "") -> str:
     """The ``out_of_scope`` text of one film, the one place the CSV, the summary, the DICOM outputs, the
-    app's banner and the PDF take it from: the header's reasons (``lateral`` for a lateral
-    ``view_position``, ``cxr_engine.models.suitability.header_scope_reasons``), the image checks' reasons,
-    the out-of-scope heads' ``head_reasons`` (``Prediction.scope_reasons``, ``cxr_engine.models.scope_heads``;
-    left out when the header or the image checks already put the film out of scope, as the heads were made
-    for upright frontal chest films), then :data:`REASON` when the prediction's ``probabilities`` are
-    uncertain past ``limit``; ``""`` in scope."""
+    app's banner and study tree and the PDF take it from: the header's reasons
+    (``cxr_engine.models.suitability.header_scope_reasons`` of ``header``, the film's ``ImageMetadata``:
+    ``lateral``, ``body-part-not-chest``, ``modality-not-radiograph``, ``age-outside-training``; a string is
+    taken as a View Position alone), the image checks' reasons, the out-of-scope heads' ``head_reasons``
+    (``Prediction.scope_reasons``, ``cxr_engine.models.scope_heads``; left out when the header or the image
+    checks already put the film out of scope, as the heads were made for upright frontal chest films of
+    the training ages), then :data:`REASON` when the prediction's ``probabilities`` are uncertain past
+    ``limit``; ``""`` in scope."""
     from .suitability import header_scope_reasons
 
-    parts = [part for part in (header_scope_reasons(view_position), check_reasons) if part]
+    parts = [part for part in (header_scope_reasons(header), check_reasons) if part]
     if head_reasons and not parts:
         parts.append(head_reasons)
     if probabilities is not None and is_uncertain(probabilities, limit):

@@ -10,14 +10,24 @@ import re
 
 import numpy as np
 
+from ..display_text import printable
 from ..pixels.image import CxrImage
 
 LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "XTABLE"}
 #: The out-of-scope reason (``cxr_engine.models.scope_score.out_of_scope``) of a film whose header records a lateral view.
 LATERAL = "lateral"
+#: Out-of-scope reasons from other header facts (``header_scope_reasons``), worded in ``image_checks.REASON_WORDS``.
+NOT_CHEST_BODY_PART = "body-part-not-chest"
+NOT_RADIOGRAPH = "modality-not-radiograph"
+AGE_OUTSIDE_TRAINING = "age-outside-training"
+HEADER_REASONS = (LATERAL, NOT_CHEST_BODY_PART, NOT_RADIOGRAPH, AGE_OUTSIDE_TRAINING)
+#: Parts of a Body Part Examined value that name the chest (CID 4031 ``CHEST``; ``THORAX`` and its
+#: Romance spellings as some modalities write them).
+CHEST_WORDS = ("CHEST", "THORA", "TORAX", "TORACE", "LUNG", "TORSO")
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO", "PORT CHEST", "CHEST_LAT", "CHEST PA"}
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR", "OT", ""}
 TRAINING_AGES = "children aged 1–5 years and adults"
+AGE_WARNING = f"patient age outside the training data ({TRAINING_AGES})"
 #: Presentation values whose 0.5th–99.5th percentile span (the model input's contrast stretch,
 #: ``preprocessing.STRETCH_PERCENTILES``) is below this share of [0, 1] hold no film.
 UNIFORM_SPAN = 0.02
@@ -35,16 +45,69 @@ def age_in_years(age: str) -> float | None:
     return value / {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}[unit]
 
 
+def _date(value: str):
+    import datetime
+
+    try:
+        return datetime.datetime.strptime((value or "").strip(), "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def patient_age_years(meta) -> float | None:
+    """The patient's age in years at the study: Patient's Age (0010,1010) when it is a valid Age String,
+    else Study Date (0008,0020) minus Patient's Birth Date (0010,0030) when both are valid DA values
+    (PS3.5 6.2) and the birth is not after the study; ``None`` when the header does not say."""
+    years = age_in_years(getattr(meta, "patient_age", ""))
+    if years is not None:
+        return years
+    born, seen = _date(getattr(meta, "patient_birth_date", "")), _date(getattr(meta, "study_date", ""))
+    if born is None or seen is None or seen < born:
+        return None
+    return (seen - born).days / 365.25
+
+
+def is_training_age(years: float | None) -> bool:
+    """Whether an age (years; ``None``: unknown) is one the model was trained on or unknown:
+    children aged 1–5 years (under 6) and adults (18 and over)."""
+    return years is None or 1 <= years < 6 or years >= 18
+
+
+def is_chest_body_part(body_part: str) -> bool:
+    """Whether Body Part Examined (0018,0015) may be the chest: empty (not said), or a value holding
+    one of :data:`CHEST_WORDS` (``CHEST``, ``PORT CHEST``, ``CHEST_LAT``, ``THORAX``, ...)."""
+    value = (body_part or "").strip().upper()
+    return not value or value in CHEST_BODY_PARTS or any(word in value for word in CHEST_WORDS)
+
+
+def is_radiograph_modality(modality: str) -> bool:
+    """Whether Modality (0008,0060) may be a projection radiograph: CR, DX, DR, RG, OT (other, as many
+    converted films are) or empty."""
+    return (modality or "").strip().upper() in RADIOGRAPH_MODALITIES
+
+
 def is_lateral(view_position: str) -> bool:
     """Whether a View Position (0018,5101) value names a lateral (or cross-table / decubitus) view."""
     view = (view_position or "").strip().upper()
     return view in LATERAL_VIEWS or "LAT" in view
 
 
-def header_scope_reasons(view_position: str) -> str:
-    """The out-of-scope reasons the header alone gives: :data:`LATERAL` for a lateral View Position
-    (the image checks cannot tell a lateral film; none were there to learn from), else ``""``."""
-    return LATERAL if is_lateral(view_position) else ""
+def header_scope_reasons(header) -> str:
+    """The out-of-scope reasons the header alone gives, ``;``-joined in this order (``""``: none):
+    :data:`LATERAL` for a lateral View Position (the image checks cannot tell a lateral film),
+    :data:`NOT_CHEST_BODY_PART` when Body Part Examined names another part, :data:`NOT_RADIOGRAPH` when
+    Modality is not a projection radiograph, :data:`AGE_OUTSIDE_TRAINING` when the patient's age
+    (:func:`patient_age_years`) is under 1 or 6–17 years. ``header`` is an ``ImageMetadata``; a string is
+    taken as a View Position alone."""
+    if isinstance(header, str) or header is None:
+        return LATERAL if is_lateral(header or "") else ""
+    reasons = (
+        LATERAL if is_lateral(header.view_position) else "",
+        "" if is_chest_body_part(header.body_part) else NOT_CHEST_BODY_PART,
+        "" if is_radiograph_modality(header.modality) else NOT_RADIOGRAPH,
+        "" if is_training_age(patient_age_years(header)) else AGE_OUTSIDE_TRAINING,
+    )
+    return ";".join(reason for reason in reasons if reason)
 
 
 def assess(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
@@ -53,17 +116,14 @@ def assess(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
     warnings = []
     if is_lateral(meta.view_position):
         warnings.append("lateral view: the model is made for frontal (PA/AP) chest films")
-    body_part = meta.body_part.strip().upper()
-    if body_part and body_part not in CHEST_BODY_PARTS:
-        warnings.append(f"body part {body_part}: the model is made for chest films")
-    modality = meta.modality.strip().upper()
-    if modality not in RADIOGRAPH_MODALITIES:
-        warnings.append(f"modality {modality} is not a projection radiograph")
+    if not is_chest_body_part(meta.body_part):
+        warnings.append(f"body part {printable(meta.body_part.strip().upper())}: the model is made for chest films")
+    if not is_radiograph_modality(meta.modality):
+        warnings.append(f"modality {printable(meta.modality.strip().upper())} is not a projection radiograph")
     if meta.sop_class_uid == SECONDARY_CAPTURE_PREFIX or meta.sop_class_uid.startswith(SECONDARY_CAPTURE_PREFIX + "."):
         warnings.append("secondary capture: a converted or digitised copy, not the original radiograph")
-    years = age_in_years(meta.patient_age)
-    if years is not None and (years < 1 or 6 <= years < 18):
-        warnings.append(f"patient age outside the training data ({TRAINING_AGES})")
+    if not is_training_age(patient_age_years(meta)):
+        warnings.append(AGE_WARNING)
     if is_nearly_uniform(image):
         warnings.append(NO_CONTENT_WARNING)
     # The physical extent at square pixels: a 220×440 image with rows twice as far apart is 440×440.
