@@ -46,12 +46,45 @@ def format_percent(fraction: float, decimals: int = 1) -> str:
     return f"{100.0 * fraction:.{decimals}f} %"
 
 
+#: Shown in place of a header value that breaks its VR's rules (PS3.5 6.2): the raw text (a hash, a
+#: name) could be taken for the value, so it is not shown; the film's warnings name it.
+INVALID_DATE, INVALID_AGE = "invalid date", "invalid age"
+
+
+def valid_date(value) -> bool:
+    """Whether ``value`` is a DICOM DA value (PS3.5 6.2): ``YYYYMMDD`` (or the ACR-NEMA ``YYYY.MM.DD``
+    PS3.5 still reads) naming a real calendar date."""
+    import datetime
+
+    text = str(value or "").strip()
+    if re.fullmatch(r"[0-9]{4}\.[0-9]{2}\.[0-9]{2}", text):
+        text = text.replace(".", "")
+    if not re.fullmatch(r"[0-9]{8}", text):
+        return False
+    try:
+        datetime.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return False
+    return True
+
+
+def valid_age(value) -> bool:
+    """Whether ``value`` can be read as an age: a DICOM AS value (PS3.5 6.2, ``nnnD|W|M|Y``) or, leniently,
+    a bare number of years (what ``format_age`` and the age checks accept)."""
+    return re.fullmatch(r"([0-9]{1,3})([DWMY])?", str(value or "").strip().upper()) is not None
+
+
 def format_date(value) -> str:
     """A DICOM DA value (PS3.5 6.2, ``YYYYMMDD``) as an ISO 8601 date: ``19620314`` → ``1962-03-14``, the
-    same in every locale and on every face (viewer corners, study tree, PACS list, PDF); anything else
-    (a partial or damaged date) as it is, control characters as U+FFFD; empty stays empty."""
+    same in every locale and on every face (viewer corners, study tree, PACS list, PDF); a value that is
+    not a date (``valid_date``: a hash, ``20231345``) as ``INVALID_DATE``, never its text; empty stays empty."""
     value = printable(str(value or "")).strip()
-    return f"{value[:4]}-{value[4:6]}-{value[6:]}" if re.fullmatch(r"[0-9]{8}", value) else value
+    if not value:
+        return ""
+    if not valid_date(value):
+        return INVALID_DATE
+    digits = value.replace(".", "")
+    return f"{digits[:4]}-{digits[4:6]}-{digits[6:]}"
 
 
 def format_time(value) -> str:
@@ -63,9 +96,9 @@ def format_time(value) -> str:
 
 def format_age(value) -> str:
     """A DICOM AS value (PS3.5 6.2, ``nnnD|W|M|Y``) in words: ``062Y`` → ``62 years``, ``003W`` →
-    ``3 weeks``; a bare number is taken as years; anything else as it is, control characters as U+FFFD."""
+    ``3 weeks``; a bare number is taken as years; anything else (``abc``) as ``INVALID_AGE``; empty stays empty."""
     value = printable(str(value or "")).strip()
     match = re.fullmatch(r"([0-9]{1,3})([DWMY])?", value.upper())
     if not match:
-        return value
+        return INVALID_AGE if value else ""
     return f"{int(match.group(1))} {_AGE_UNITS[match.group(2) or 'Y']}"

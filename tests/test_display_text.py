@@ -49,15 +49,17 @@ class TestPrintable:
     def test_date_is_iso_8601_in_every_locale(self):
         assert format_date("19620314") == "1962-03-14"
         assert format_date(" 20240131 ") == "2024-01-31"
-        for kept in ("", "1962", "2024-01-31", "196203", "\u0661\u0669\u0666\u0662\u0660\u0663\u0661\u0664"):
-            assert format_date(kept) == kept  # partial, already formatted, or not ASCII digits: as it is
-        assert format_date("1962\x1b0314") == "1962\ufffd0314"
-        assert format_date(None) == ""
+        assert format_date("1962.03.14") == "1962-03-14"  # ACR-NEMA's form, still read (PS3.5 6.2)
+        hash_56 = "d14a028c2a3a2bc9476102bb288234c415a2b01f828ea62ac5b3e42f"  # 966_fixed.dcm's birth date
+        for broken in ("1962", "196203", "2024-01-31", "20231345", "19620230", hash_56, "1962\x1b0314",
+                       "\u0661\u0669\u0666\u0662\u0660\u0663\u0661\u0664"):
+            assert format_date(broken) == "invalid date"  # not a DA value: never its text
+        assert format_date(None) == "" and format_date("  ") == ""
 
     def test_time_and_age(self):
         assert format_time("143015.25") == "14:30" and format_time("0905") == "09:05" and format_time("9") == "9"
         assert format_age("062Y") == "62 years" and format_age("003W") == "3 weeks" and format_age("62") == "62 years"
-        assert format_age("") == "" and format_age("old") == "old"
+        assert format_age("") == "" and format_age("old") == "invalid age" and format_age("abc") == "invalid age"
 
     def test_percent_has_a_space_before_the_sign(self):
         assert format_percent(0.7134) == "71.3 %" and format_percent(0.91, 0) == "91 %"

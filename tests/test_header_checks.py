@@ -72,3 +72,59 @@ class TestPixelSpacing:
     def test_the_real_film_gives_no_spacing_warning(self, dicom_dir):
         image = read_image(dicom_dir / SIIM)
         assert image.spacing_mm == (0.168, 0.168) and not any("Spacing" in w for w in image.warnings)
+
+
+class TestShownHeaderText:
+    """Header text that breaks its VR's rules is shown as invalid (never its raw text) on every face, and
+    named in the film's warnings; 966_fixed.dcm and the JPEG 2000 film are real files from /work/shared."""
+
+    def faces(self, image):
+        """The viewer's corner text and the PDF's identification block of ``image``."""
+        formatting = pytest.importorskip("cxr_desktop.formatting")
+        from cxr_engine.outputs.deidentify import report_identifiers
+        from cxr_engine.pixels.windowing import Window
+
+        corners = formatting.corner_text(image.metadata, image.shape, Window(1000.0, 2000.0), 1.0, 0, False, False,
+                                         False)
+        return corners.top_left, dict(report_identifiers(image.metadata, deidentify=False))
+
+    def test_a_hash_as_birth_date_is_shown_as_invalid(self, tmp_path, dicom_dir):
+        path = tmp_path / "966_fixed.dcm"
+        if not (dicom_dir / path.name).is_file():
+            pytest.skip(f"{path.name} not in {dicom_dir}")
+        shutil.copy(dicom_dir / path.name, path)
+        image = read_image(path)
+        stored = image.metadata.patient_birth_date
+        assert len(stored) == 56  # the file's hash, kept as read
+        corners, pdf = self.faces(image)
+        assert "Born invalid date" in corners and pdf["Birth date"] == "invalid date"
+        assert not any(line.startswith("Born") and stored[:8] in line for line in corners)
+        assert ("invalid Patient's Birth Date (0010,0030): not a date (YYYYMMDD, PS3.5 6.2); shown as 'invalid date'"
+                in image.warnings)
+
+    def test_a_broken_age_is_a_warning_and_shown_as_invalid(self, edited):
+        image = read_image(edited("age", PatientAge="abc"))
+        assert ("invalid Patient's Age (0010,1010) 'abc': not an age (nnnD/W/M/Y, PS3.5 6.2); the age checks "
+                "cannot use it") in image.warnings
+        corners, pdf = self.faces(image)
+        assert any(line.endswith("invalid age") for line in corners) and pdf["Age"] == "invalid age"
+
+    def test_non_ascii_text_without_a_character_set_is_named(self, tmp_path, dicom_dir):
+        name = "JPEG2KLossless_1s_1f_u_16_16.dcm"  # Cyrillic names in Windows-1251, no (0008,0005)
+        shutil.copy(dicom_dir / name, tmp_path / name)
+        image = read_image(tmp_path / name)
+        [warning] = [w for w in image.warnings if "Specific Character Set" in w]
+        assert warning.startswith("Patient's Name, Institution Name, Manufacturer not ASCII but the file has no "
+                                  "Specific Character Set (0008,0005)")
+
+    @pytest.mark.parametrize("name", [SIIM, "CR-MONO1-10-chest.dcm"])
+    def test_valid_headers_give_none_of_these_warnings(self, dicom_dir, name):
+        image = read_image(dicom_dir / name)
+        assert not [w for w in image.warnings if w.startswith("invalid") or "Character Set" in w]
+        corners, pdf = self.faces(image)
+        assert "invalid" not in " ".join((*corners, *pdf.values()))
+
+    def test_a_latin1_name_with_its_character_set_is_not_flagged(self, edited):
+        image = read_image(edited("latin1", SpecificCharacterSet="ISO_IR 100", PatientName="M\u00fcller^J\u00f6rg"))
+        assert image.metadata.patient_name == "M\u00fcller^J\u00f6rg"
+        assert not any("Character Set" in w for w in image.warnings)

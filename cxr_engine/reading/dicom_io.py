@@ -11,7 +11,8 @@ import numpy as np
 from .. import messages
 from ..errors import ImageReadError, UnsupportedImageError
 from ..pixels.image import CxrImage, ImageMetadata
-from .header_checks import SPACING_KEYWORDS, spacing_warnings, valid_rescale_slope, valid_spacing
+from .header_checks import (SPACING_KEYWORDS, header_text_warnings, spacing_warnings, valid_rescale_slope,
+                            valid_spacing)
 from .reduced_decode import FULL, DecodeRequest
 from ..pixels.windowing import LINEAR, VOI_FUNCTIONS, VoiLut, Window, percentile_window, window_fits
 
@@ -123,7 +124,7 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
     slope, slope_warning = valid_rescale_slope(ds)
     modality = _modality_values(stored, ds, slope if slope_warning else None)
     spacing, spacing_source = _spacing(ds)
-    warnings += [*filter(None, [slope_warning]), *spacing_warnings(ds, spacing_source)]
+    warnings += [*filter(None, [slope_warning]), *spacing_warnings(ds, spacing_source), *header_text_warnings(ds)]
     if spacing is not None and reduction > 1:
         spacing = (spacing[0] * reduction, spacing[1] * reduction)
     voi_luts, lut_warnings = _voi_luts(ds)

@@ -79,3 +79,46 @@ def spacing_warnings(ds, used: str | None) -> list[str]:
         warnings.append(f"invalid {name} '{_shown(raw)}': must be two positive numbers in mm (PS3.3 10.7.1.3); "
                         f"{instead}")
     return warnings
+
+
+#: Text attributes the app, the CSV and the PDF show, by keyword, with their names.
+SHOWN_TEXT = {"PatientName": "Patient's Name", "PatientID": "Patient ID", "InstitutionName": "Institution Name",
+              "StudyDescription": "Study Description", "SeriesDescription": "Series Description",
+              "AccessionNumber": "Accession Number", "BodyPartExamined": "Body Part Examined",
+              "Manufacturer": "Manufacturer"}
+
+
+def header_text_warnings(ds) -> list[str]:
+    """Warnings for shown header values that break their VR's rules (PS3.5 6.2): a Patient's Birth Date
+    that is not a date and a Patient's Age that is not an age (shown as ``invalid date`` / ``invalid
+    age``, ``display_text``), and non-ASCII text in a file without Specific Character Set (0008,0005),
+    which then means ASCII (PS3.3 C.12.1.1.2): pydicom decodes it as ISO 8859-1, its fallback, so a
+    name written in another character set (a Cyrillic one in Windows-1251, say) shows as wrong letters."""
+    from ..display_text import valid_age, valid_date
+
+    warnings = []
+    birth_date, age = _text(ds, "PatientBirthDate"), _text(ds, "PatientAge")
+    if birth_date and not valid_date(birth_date):
+        warnings.append("invalid Patient's Birth Date (0010,0030): not a date (YYYYMMDD, PS3.5 6.2); shown as "
+                        "'invalid date'")
+    if age and not valid_age(age):
+        warnings.append(f"invalid Patient's Age (0010,1010) '{_shown(age)[:16]}': not an age (nnnD/W/M/Y, PS3.5 6.2); "
+                        "the age checks cannot use it")
+    if not _text(ds, "SpecificCharacterSet"):
+        names = [name for keyword, name in SHOWN_TEXT.items() if not _text(ds, keyword).isascii()]
+        if names:
+            warnings.append(f"{', '.join(names)} not ASCII but the file has no Specific Character Set (0008,0005): "
+                            "shown decoded as ISO 8859-1 (pydicom's fallback), which may show wrong letters")
+    return warnings
+
+
+def _text(ds, keyword: str) -> str:
+    try:
+        value = ds.get(keyword)
+    except Exception:  # a value pydicom cannot decode
+        return ""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value).strip()
+    return str(value).strip()
