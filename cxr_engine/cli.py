@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from . import dicom_cli
@@ -114,10 +115,39 @@ def output_path_problems(args) -> list[str]:
     return lines + dicom_cli.output_problems(args)
 
 
+@contextlib.contextmanager
+def _standard_error(verbose: bool):
+    """Standard error carries the CLI's own lines (``cxr-classify: ...``): the batch loop names each file
+    that fails, once, in input order, so the folder scan's log lines and pydicom's warnings about damaged
+    headers are left out (``cxr_engine.reading.library_output``); ``--verbose`` shows every log record,
+    with its level and logger. The loggers' levels and the warning filters are restored on the way out."""
+    from .reading.library_output import silence_pydicom
+
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        yield
+        return
+    logging.basicConfig(level=logging.WARNING, format="cxr-classify: %(message)s")
+    quiet = [logging.getLogger(name) for name in ("cxr_engine.reading.scanning", "pydicom")]
+    levels = [each.level for each in quiet]
+    with warnings.catch_warnings():
+        silence_pydicom()
+        quiet[0].setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for each, level in zip(quiet, levels):
+                each.setLevel(level)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with _standard_error(args.verbose):
+        return _run(args)
+
+
+def _run(args) -> int:
     problems = output_path_problems(args)
     if not problems:
         problems = [line for line in [dicom_cli.node_problem(args)] if line]
@@ -245,8 +275,7 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
             counts.add(row)
             if row.status != "ok":
                 failures += 1
-                if row.path not in (problems or {}):  # the folder scan has logged those already
-                    logger.warning("%s: %s", row.path, row.message)
+                print(f"cxr-classify: {row.path}: {row.message}", file=sys.stderr)
     logger.info("%d of %d inputs classified with %s on %s", len(files) - failures, len(files), classifier.name, classifier.device)
     if not args.quiet:
         print(summary_line(counts, time.monotonic() - started), file=sys.stderr)

@@ -233,7 +233,11 @@ def _limit_memory(limit_bytes: int | None) -> None:
 
 
 def _worker_main(conn, memory_limit_bytes: int | None) -> None:
-    """Serve requests until told to stop (``None``) or the parent goes away."""
+    """Serve requests until told to stop (``None``) or the parent goes away. pydicom's own warnings are
+    silenced here: each file's problem goes back to the parent in the reply, not to the shared stderr."""
+    from .library_output import silence_pydicom
+
+    silence_pydicom()
     _limit_memory(memory_limit_bytes)
     _preload_decoders()
     while True:
