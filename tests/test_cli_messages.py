@@ -115,3 +115,30 @@ def test_quiet_standard_error_holds_only_the_cli_lines_about_failed_files(dicom_
     assert all(line.startswith("cxr-classify: ") for line in lines), lines
     ok = {Path(row["path"]).name for row in rows(tmp_path / "out.csv") if row["status"] == "ok"}
     assert ok == {"966_fixed.dcm"}
+
+
+def test_a_copy_named_on_the_command_line_keeps_its_row(film, dicom_dir, tmp_path):
+    """Copies of one SOP Instance are classified once: as the file named (over one found in a folder),
+    as the first named of two named, and the rows keep the order of the inputs (tester item 7)."""
+    if not (dicom_dir / OTHER_FILM).exists():
+        pytest.skip(f"not in ../shared/data/dicom: {OTHER_FILM}")
+    folder = film.parent  # in/CR-MONO1-10-chest.dcm
+    shutil.copy(dicom_dir / OTHER_FILM, folder / OTHER_FILM)
+    (tmp_path / "b").mkdir()
+    named = Path(shutil.copy(film, tmp_path / "b" / "film.dcm"))  # the same instance, byte for byte
+
+    found = find_images([named, folder])
+    assert found.files == [named, folder / OTHER_FILM]
+    assert found.copies == {named: (film,)}
+    found = find_images([film, named])
+    assert found.files == [film] and found.copies == {film: (named,)}
+    found = find_images([named, film])
+    assert found.files == [named] and found.copies == {named: (film,)}
+    found = find_images([folder, named])  # the named file wins over the one walked, whatever the order
+    assert found.files == [folder / OTHER_FILM, named]
+
+    out = tmp_path / "out" / "out.csv"
+    assert main([str(named), str(folder), "--csv", str(out), *COMMON]) == 0
+    got = rows(out)
+    assert [row["path"] for row in got] == [str(named), str(folder / OTHER_FILM)]
+    assert str(film) in got[0]["warnings"]  # the copy left out is named in the kept row's warnings

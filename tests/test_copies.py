@@ -1,6 +1,7 @@
 """Copies of one SOP Instance (tester: a DICOM copied into two folders was listed, classified and exported
-once per copy): found once as the file whose path sorts first, the others named; different objects with
-the same UID, different patients and excluded folders are never folded. Real DICOM files copied into tmp
+once per copy): found once as the file named first (else, all found in folders, the one whose path sorts
+first), the others named; different objects with the same UID, different patients and excluded folders
+are never folded. Real DICOM files copied into tmp
 folders."""
 from __future__ import annotations
 
@@ -114,5 +115,5 @@ def test_cli_with_relative_paths_names_the_copies_too(two_folders, tmp_path):
     assert proc.returncode == 0, proc.stderr
     with open(out, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["path"] for r in rows] == [str(Path("a") / CR)]
-    assert str(two_folders / "b" / CR) in rows[0]["warnings"]
+    assert [r["path"] for r in rows] == [str(Path("b") / CR)]  # two named copies: the first named is kept
+    assert str(two_folders / "a" / CR) in rows[0]["warnings"]

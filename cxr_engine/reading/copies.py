@@ -3,8 +3,8 @@
 A SOP Instance UID identifies one instance (PS3.3 C.12.1.1.1), so files with the same UID under the same
 patient, study and series whose bytes are identical are one image stored twice (a study copied into two
 folders, a file and its backup). A reader wants it once: listed once, classified once, exported once,
-with the other paths named. The file kept is the one whose path sorts first; the others are its
-``Instance.copies``.
+with the other paths named. The file kept is the one the user named first, else (all found by
+walking folders) the one whose path sorts first; the others are its ``Instance.copies``.
 
 Nothing else is folded: files without a SOP Instance UID (and PNG/JPEG files), instances of different
 patients (``Patient.key``), studies or series, and files that share a UID but differ in any byte (an
@@ -25,12 +25,15 @@ if TYPE_CHECKING:
     from .scanning import Instance, Patient, ScanResult, Series, Study
 
 
-def fold_copies(results: Sequence["ScanResult"], left_out: Callable[[Path], bool] | None = None) -> list["ScanResult"]:
-    """``results`` with each SOP Instance once, across all of them: the copy whose path sorts first
-    stays where it was found with the other paths in its ``copies`` (sorted), the others leave the
-    tree (series, studies and patients left empty go too). Instances whose path ``left_out`` (e.g. in an
+def fold_copies(results: Sequence["ScanResult"], left_out: Callable[[Path], bool] | None = None,
+                named: Sequence[Path] = ()) -> list["ScanResult"]:
+    """``results`` with each SOP Instance once, across all of them: the copy kept is the first of
+    ``named`` (files the user named one by one, in the order named: a file named keeps its row), else
+    the copy whose path sorts first; it stays where it was found with the other paths in its ``copies``
+    (sorted), the others leave the tree (series, studies and patients left empty go too). Instances whose path ``left_out`` (e.g. in an
     excluded folder) take no part: they neither stand for nor count as copies. Returns new
     ``ScanResult`` objects in the same order; ``order``, ``errors`` and the counters are unchanged."""
+    rank = {_same_path(path): index for index, path in reversed(list(enumerate(named)))}
     groups: dict[tuple, list["Instance"]] = {}
     for result in results:
         for patient in result.patients:
@@ -45,7 +48,7 @@ def fold_copies(results: Sequence["ScanResult"], left_out: Callable[[Path], bool
     for members in (same for group in groups.values() if len(group) > 1 for same in _by_content(group)):
         if len(members) < 2:
             continue
-        first = min(members, key=lambda m: str(m.path))
+        first = min(members, key=lambda m: (rank.get(_same_path(m.path), len(rank)), str(m.path)))
         seen = {_same_file(first.path)}
         copies = []
         for path in sorted({p for m in members for p in (m.path, *m.copies)}, key=str):
@@ -97,6 +100,11 @@ def _digest(path: Path) -> tuple[int, str] | None:
 
 def _same_file(path: Path) -> str:
     return os.path.realpath(path)
+
+
+def _same_path(path: Path) -> Path:
+    """The path as named (links not resolved: a link named is the file the user chose), made absolute."""
+    return Path(os.path.abspath(path))
 
 
 def _pruned(patients: tuple["Patient", ...], kept: dict[int, "Instance"], dropped: set[int]) -> tuple["Patient", ...]:

@@ -26,7 +26,7 @@ class FoundImages:
     ``scans``: one ``ScanResult`` (the Patient → Study → Series tree) per path scanned, in the order given;
     ``cancelled``: True when ``should_cancel`` stopped the search (what was found until then is kept);
     ``copies``: the listed file of each SOP Instance found as more than one file -> its other files, which
-    are not listed (``cxr_engine.reading.copies``: the path that sorts first is kept).
+    are not listed (``cxr_engine.reading.copies``: the file named first is kept, else the path that sorts first).
     """
 
     files: list[Path]
@@ -50,7 +50,8 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
     inside the folder are followed, each folder once (loops end); links leaving it are problems. Each
     image is listed once, in walk order; DICOM objects that are not images (reports, presentation
     states) are left out. The rules are the scan's (:mod:`cxr_engine.reading.scanning`). A SOP Instance
-    stored as several files, in one path or across them, is listed once (``copies`` names the others).
+    stored as several files, in one path or across them, is listed once (``copies`` names the others):
+    as the file named first where the user named one or more of them, else as the one that sorts first.
 
     ``should_cancel()`` is polled before each file and folder; ``progress(done, total or None, path)``
     is called after each file of each scan. A path that does not exist (or a broken link, or a link
@@ -61,6 +62,7 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
     if isinstance(paths, (str, os.PathLike)):  # one path, not an iterable of its characters
         paths = [paths]
     found = FoundImages([])
+    named: list[Path] = []  # the files named one by one, in order
     excluded = [Path(os.path.realpath(folder)) for folder in exclude]
     for raw in paths:
         if should_cancel is not None and should_cancel():
@@ -77,6 +79,7 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
         found.own_outputs.extend(result.own_outputs)
         if direct:
             found.files.append(path)
+            named.append(path)
             if result.errors:  # the scan has logged it; reading the file again would only repeat the reason
                 found.problems[path] = result.errors[0].reason
             continue
@@ -84,14 +87,16 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
         if result.cancelled:
             found.cancelled = True
             break
-    _leave_out_copies(found, excluded)
+    _leave_out_copies(found, excluded, named)
     return found
 
 
-def _leave_out_copies(found: FoundImages, excluded: list[Path]) -> None:
-    """Fold copies across the scans (files in ``excluded`` folders take no part) and list each file
-    once (a file opened twice is one file)."""
-    found.scans = fold_copies(found.scans, (lambda path: _inside(path, excluded)) if excluded else None)
+def _leave_out_copies(found: FoundImages, excluded: list[Path], named: list[Path]) -> None:
+    """Fold copies across the scans (files in ``excluded`` folders take no part; of ``named``, the
+    files named one by one, the first named is kept) and list each file once (a file opened twice is
+    one file)."""
+    found.scans = fold_copies(found.scans, (lambda path: _inside(path, excluded)) if excluded else None,
+                              named=named)
     found.copies = {path: copies for result in found.scans for path, copies in result.copies.items()}
     left_out = {_absolute(path) for copies in found.copies.values() for path in copies}
     listed: set[Path] = set()
