@@ -7,6 +7,7 @@ import csv
 import functools
 import logging
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -18,6 +19,8 @@ from .batch import csv_columns, result_rows
 from .errors import ImageReadError, ModelError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
+#: A run stopped by Ctrl-C (SIGINT) or SIGTERM: 128 + the signal's number, as a shell reports it.
+EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
 
 logger = logging.getLogger("cxr_engine.cli")
 
@@ -142,9 +145,30 @@ def _standard_error(verbose: bool):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread as Ctrl-C raises ``KeyboardInterrupt``."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _interrupt_code(exc: BaseException) -> int:
+    return EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT
+
+
     args = parser.parse_args(argv)
-    with _standard_error(args.verbose):
-        return _run(args)
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        with _standard_error(args.verbose):
+            return _run(args)
+    except (KeyboardInterrupt, Terminated) as exc:  # before the results were being written
+        print("cxr-classify: interrupted before any file was classified; nothing was written", file=sys.stderr)
+        return _interrupt_code(exc)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
 
 
 def _run(args) -> int:
@@ -258,24 +282,39 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
                        lung_dir=args.lung_mask_dir, lung_segmenter=segmenter, decode_threads=workers,
                        checker=_image_checker(), auto_orient=args.auto_orient, heatmaps=dicom is not None,
                        full_reader=_full_reader(args, reader))
-    counts, started = BatchCounts(), time.monotonic()
+    counts, started, interrupted = BatchCounts(), time.monotonic(), None
     with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
             (reader if args.isolation else contextlib.nullcontext()):
         writer = csv.DictWriter(handle, fieldnames=csv_columns(classifier.classes))
         writer.writeheader()
-        for row in progress(rows, len(files), quiet=args.quiet):
-            note = notes.get(Path(os.path.abspath(row.path)))
-            if note:
-                row.warnings = (*row.warnings, note)
-            if dicom:
-                dicom.on_row(row)
-            row.film = row.heatmap = None  # the outputs are written; the next films need the memory
-            writer.writerow(row.as_csv(classifier.classes))
-            handle.flush()
-            counts.add(row)
-            if row.status != "ok":
-                failures += 1
-                print(f"cxr-classify: {row.path}: {row.message}", file=sys.stderr)
+        try:
+            for row in progress(rows, len(files), quiet=args.quiet):
+                note = notes.get(Path(os.path.abspath(row.path)))
+                if note:
+                    row.warnings = (*row.warnings, note)
+                if dicom:
+                    dicom.on_row(row)
+                row.film = row.heatmap = None  # the outputs are written; the next films need the memory
+                writer.writerow(row.as_csv(classifier.classes))
+                handle.flush()
+                counts.add(row)
+                if row.status != "ok":
+                    failures += 1
+                    print(f"cxr-classify: {row.path}: {row.message}", file=sys.stderr)
+        except (KeyboardInterrupt, Terminated) as exc:
+            # The rows written so far are kept: the CSV is completed (renamed into place) below, and a
+            # second Ctrl-C while the reads in flight end and the workers stop does not lose it.
+            interrupted = exc
+            for number in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(number, signal.SIG_IGN)
+            rows.close()
+    if interrupted is not None:
+        where = "the CSV" if args.csv else "standard output"
+        print(f"cxr-classify: interrupted after {counts.total} of {len(files)} files; {where} holds the "
+              f"{counts.total} rows", file=sys.stderr)
+        if dicom:
+            dicom.finish(send=False)
+        return _interrupt_code(interrupted)
     logger.info("%d of %d inputs classified with %s on %s", len(files) - failures, len(files), classifier.name, classifier.device)
     if not args.quiet:
         print(summary_line(counts, time.monotonic() - started), file=sys.stderr)

@@ -123,12 +123,13 @@ class DicomRun:
             return
         self.written.extend(obj.path for obj in objects)
 
-    def finish(self) -> int:
-        """Send what was written when ``--send`` asks; returns the number of files that failed."""
+    def finish(self, send: bool = True) -> int:
+        """Send what was written when ``--send`` asks and ``send`` is True (False: an interrupted run sends
+        nothing); returns the number of files that failed. The temporary outbox is removed either way."""
         from .network.dicom_network import DicomNetworkError, DicomNode, NetworkSettings, send_files
 
         try:
-            if not self.args.send:
+            if not (self.args.send and send):
                 return 0
             node = DicomNode.parse(self.args.send)
             settings = NetworkSettings(self.args.ae_title or "CXRREADER", self.args.network_timeout)

@@ -234,9 +234,13 @@ def _limit_memory(limit_bytes: int | None) -> None:
 
 def _worker_main(conn, memory_limit_bytes: int | None) -> None:
     """Serve requests until told to stop (``None``) or the parent goes away. pydicom's own warnings are
-    silenced here: each file's problem goes back to the parent in the reply, not to the shared stderr."""
+    silenced here: each file's problem goes back to the parent in the reply, not to the shared stderr.
+    Ctrl-C is ignored here (the parent stops the worker)."""
     from .library_output import silence_pydicom
 
+    # Ctrl-C in a terminal reaches the whole process group: the parent decides what stops, and stops
+    # this worker itself (a worker would otherwise die mid-read with its own traceback on stderr).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     silence_pydicom()
     _limit_memory(memory_limit_bytes)
     _preload_decoders()
