@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                "bad usage, no image found, an output path that cannot be written or that is an input or lies inside "
                "an input folder or the folder of an input file, a model that cannot be loaded, or a --send node "
                "that does not answer Verify (C-ECHO); "
-               "all checked before any film is classified.",
+               "all checked before any film is classified; 130 / 143 stopped by Ctrl-C / SIGTERM (the CSV holds "
+               "the rows written until then).",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
