@@ -69,7 +69,7 @@ def gather(context: ExportContext, paths: list[Path], cams: dict[Path, object]):
 
     wanted = [path for path in paths if path not in cams] if classifier is not None else []
     events = (event for event in classify_files(wanted, classifier, heatmaps=True, batch_size=1, reader=read,
-                                                    checker=None)
+                                                checker=None)  # report_export checks each film itself
               if event.done)
     for path in paths:
         if classifier is not None and path not in cams:
