@@ -124,7 +124,7 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
     slope, slope_warning = valid_rescale_slope(ds)
     modality = _modality_values(stored, ds, slope if slope_warning else None)
     spacing, spacing_source = _spacing(ds)
-    warnings += [*filter(None, [slope_warning]), *spacing_warnings(ds, spacing_source), *header_text_warnings(ds)]
+    warnings += [*filter(None, [slope_warning]), *spacing_warnings(ds, spacing_source)]
     if spacing is not None and reduction > 1:
         spacing = (spacing[0] * reduction, spacing[1] * reduction)
     voi_luts, lut_warnings = _voi_luts(ds)
@@ -140,6 +140,7 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
             f"the file's window {windows[0].center:g}/{windows[0].width:g} lies outside the pixel "
             f"values ({modality.min()}–{modality.max()}); showing an automatic window instead"
         )
+    warnings += header_text_warnings(ds)  # after the pixels' warnings: those change what is seen
     return CxrImage(
         path=path,
         stored=stored,
