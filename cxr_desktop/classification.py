@@ -44,6 +44,7 @@ class ClassificationController(QObject):
     #: path, its ``out_of_scope`` reasons (``""`` in scope), the image checks' reasons undone on it (``""``:
     #: shown as stored); once the film's prediction and checks are known (the study tree marks it).
     scopeShown = Signal(object, str, str)
+    resultForgotten = Signal(object)  # path whose prediction was dropped (its film was corrected)
 
     def __init__(self, viewer: ViewerModel, result: ResultModel, workspace_source, model: str = "", device: str = "auto",
                  models_dir: Path | None = None, parent: QObject | None = None, backend: str = "auto"):
@@ -140,7 +141,7 @@ class ClassificationController(QObject):
         """Forget what is known of ``path``'s image (checks, heat-maps, prediction): it was replaced."""
         self._checks.pop(Path(path), None)
         self.result.results.forget(path)
-        self.scopeShown.emit(Path(path), "", self._workspace_source().correction(path))
+        self.resultForgotten.emit(Path(path))
 
     def image_check(self, image):
         """The image checks' verdict on ``image``: the cached one, else computed now (a few ms; for

@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         c.batchFinished.connect(self.classifyAllFinished)
         self.service.predicted.connect(self.browser.show_prediction)
         c.scopeShown.connect(self.browser.show_scope)
+        c.resultForgotten.connect(self.browser.forget_result)
         self.viewer.heatmapOpacityChanged.connect(lambda v: setattr(self.settings, "cam_opacity", v))
 
     @property

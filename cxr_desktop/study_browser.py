@@ -314,6 +314,16 @@ class StudyBrowser(QTreeWidget):
             item.setData(RESULT, SCOPE_ROLE, (out_of_scope, corrected))
             self._show_result(item)
 
+    def forget_result(self, path: Path) -> None:
+        """``path``'s prediction and mark were dropped (its film is classified again): "…" until the new one."""
+        item = self._images.get(Path(path))
+        if item is not None:
+            item.setData(RESULT, PREDICTION_ROLE, None)
+            item.setData(RESULT, SCOPE_ROLE, None)
+            item.setText(RESULT, "…")
+            item.setToolTip(RESULT, "")
+            item.setForeground(RESULT, QBrush())
+
     def result_text(self, path: Path) -> tuple[str, str]:
         """(text, tooltip) of ``path``'s result column."""
         item = self._images.get(Path(path))
