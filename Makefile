@@ -22,8 +22,8 @@ setup: $(STAMP)
 # the default (see resources/models/*.json, "notes").
 MODEL ?= efficientnet-lite0
 run: setup
-	$(VENV)/bin/cxr-classify resources/samples --model $(MODEL) --csv out/sample_results.csv --cam-dir out/sample_cams
-	@echo "results: out/sample_results.csv, heat-maps: out/sample_cams/"
+	$(VENV)/bin/cxr-classify resources/samples --model $(MODEL) --csv out/sample_results.csv --heatmap-dir out/sample_heatmaps
+	@echo "results: out/sample_results.csv, heat-maps: out/sample_heatmaps/"
 
 test: setup
 	cd $(CURDIR) && $(VENV)/bin/lint-imports

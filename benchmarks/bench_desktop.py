@@ -172,11 +172,11 @@ def main() -> None:
         return record
 
     window.imageShown.connect(mark("first_image_s"))
-    window.camShown.connect(mark("first_classification_s"))
+    window.heatmapShown.connect(mark("first_classification_s"))
     window.scanFinished.connect(mark("scan_done_s"))
     window.modelReady.connect(mark("model_ready_s"))
 
-    def after_first_cam(*_):
+    def after_first_heatmap(*_):
         times.setdefault("rss_after_first_classification_mib", rss_mib())
         if "classify_all_started" not in times:
             times["classify_all_started"] = True
@@ -223,7 +223,7 @@ def main() -> None:
         stalls.start()
         window.open_paths([args.folder])
 
-    window.camShown.connect(after_first_cam)
+    window.heatmapShown.connect(after_first_heatmap)
     window.classifyAllFinished.connect(finished)
     QTimer.singleShot(0, open_folder)
 

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in FILMS:
             image = read_image(DATA / "dicom" / name)
-            cam = classifier.predict_with_heatmap(image)
+            heatmap_result = classifier.predict_with_heatmap(image)
             rows, cols = image.shape
             print(f"{name} ({cols}x{rows}):")
             cases = [("Secondary Capture", ("sc",), False), ("Comprehensive SR", ("sr",), False),
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                      ("all three, de-identified", ("sc", "sr", "pdf"), True)]
             for label, kinds, deidentify in cases:
                 writer = DicomOutputWriter(Path(tmp) / label.replace(" ", "_"), card, deidentify=deidentify, kinds=kinds)
-                wall, cpu = median_ms(lambda: writer.write(image, cam), args.repeats)
+                wall, cpu = median_ms(lambda: writer.write(image, heatmap_result), args.repeats)
                 print(f"  {label:<26} {wall:8.1f} ms wall {cpu:8.1f} ms CPU")
     return 0
 

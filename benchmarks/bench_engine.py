@@ -87,9 +87,9 @@ def bench_classify(repeats: int) -> None:
     for label, classifier in _classifiers():
         classifier.load()
         predict = median_ms(lambda: classifier.predict([image]), repeats)
-        cam = median_ms(lambda: classifier.predict_with_heatmap(image), repeats)
+        with_heatmap = median_ms(lambda: classifier.predict_with_heatmap(image), repeats)
         size = classifier.card.input_size
-        print(f"classify {label} @{size}px: {predict:7.1f} ms; classify + Grad-CAM: {cam:7.1f} ms")
+        print(f"classify {label} @{size}px: {predict:7.1f} ms; classify + Grad-CAM: {with_heatmap:7.1f} ms")
         classifier.close()
 
 

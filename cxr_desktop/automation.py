@@ -57,7 +57,7 @@ class Automation(QObject):
         window.scanFinished.connect(self._on_scanned)
         window.imageShown.connect(self._on_image)
         window.imageFailed.connect(self._on_failed)
-        window.camShown.connect(self._on_cam)
+        window.heatmapShown.connect(self._on_heatmap)
         window.modelUnavailable.connect(self._on_no_model)
         window.exportFinished.connect(self._on_exported)
         window.exportFailed.connect(self._fail)
@@ -105,7 +105,7 @@ class Automation(QObject):
         logger.warning("no model available: the output shows the image without a classification")
         self._act()
 
-    def _on_cam(self, path: Path) -> None:
+    def _on_heatmap(self, path: Path) -> None:
         if path == self._first:
             logger.info("first classification after %.2f s", time.perf_counter() - self._started)
             self._act()

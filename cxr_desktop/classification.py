@@ -37,7 +37,7 @@ class ClassificationController(QObject):
     modelChosen = Signal()  # a (new) choice was made: the model label and actions update
     modelReady = Signal(str)  # device description
     modelUnavailable = Signal(str)  # why there is no model (none chosen, or loading failed)
-    camShown = Signal(object)  # path whose prediction and heat-map are now on screen
+    heatmapShown = Signal(object)  # path whose prediction and heat-map are now on screen
     problem = Signal(object, str)  # path, reason
     batchProgress = Signal(int, int, str)  # done, total, file name
     batchFinished = Signal(int)  # images classified
@@ -62,9 +62,9 @@ class ClassificationController(QObject):
         self._checks: dict[Path, object] = {}  # path -> ImageCheck (None where no checker is bundled)
         self.service.loaded.connect(self._on_loaded)
         self.service.failed.connect(self._on_failed)
-        self.service.camReady.connect(self._on_cam)
-        self.service.camFailed.connect(self._on_cam_failed)
-        result.camClassChanged.connect(lambda _: self.classify_current())
+        self.service.heatmapReady.connect(self._on_heatmap)
+        self.service.heatmapFailed.connect(self._on_heatmap_failed)
+        result.heatmapClassChanged.connect(lambda _: self.classify_current())
         result.changed.connect(self._show_current_scope)
         self.choose()
 
@@ -121,10 +121,10 @@ class ClassificationController(QObject):
         image = self.viewer.image
         if image is None or self.card is None or (self.result.state == FAILED and not self.service.ready):
             return
-        if self.service.ready and self.service.cached_cam(image.path, self.result.cam_class) is None:
+        if self.service.ready and self.service.cached_heatmap(image.path, self.result.heatmap_class) is None:
             self.result.set_classifying()
         self._request_check(image)
-        self.service.request_cam(image, self.result.cam_class)
+        self.service.request_heatmap(image, self.result.heatmap_class)
 
     def _request_check(self, image) -> None:
         """Run the image checks (``cxr_engine.models.image_checks``) on ``image`` in a worker, once per image."""
@@ -167,15 +167,16 @@ class ClassificationController(QObject):
         self.scopeShown.emit(path, self.result.out_of_scope, self._workspace_source().correction(path))
 
     @while_alive
-    def _on_cam(self, path: Path, cam) -> None:
+    def _on_heatmap(self, path: Path, heatmap_result) -> None:
         if path != self.viewer.path:
             return  # the reader moved on; the result stays cached
-        self.result.set_prediction()  # the service stored cam.prediction for this path
-        self.viewer.set_heatmap(cam.heatmap, cam.target_class, cam.prediction.probability(cam.target_class))
-        self.camShown.emit(path)
+        self.result.set_prediction()  # the service stored heatmap_result.prediction for this path
+        self.viewer.set_heatmap(heatmap_result.heatmap, heatmap_result.target_class,
+                                heatmap_result.prediction.probability(heatmap_result.target_class))
+        self.heatmapShown.emit(path)
 
     @while_alive
-    def _on_cam_failed(self, path: Path, reason: str) -> None:
+    def _on_heatmap_failed(self, path: Path, reason: str) -> None:
         self.problem.emit(path, f"classification failed: {reason}")
         if path == self.viewer.path:
             self.result.set_failed(f"Classification failed: {reason}")
@@ -185,7 +186,7 @@ class ClassificationController(QObject):
         service, result = self.service, self.result
         return ExportContext(workspace, result.results, service.classifier if service.ready else None, service.card,
                              result.message if service.card is None else "the model is not loaded",
-                             self.viewer.path, result.cam_class, result.scope_limit, self.image_check)
+                             self.viewer.path, result.heatmap_class, result.scope_limit, self.image_check)
 
     # ------------------------------------------------------------------ classify all
     def classify_paths(self, paths: list[Path]) -> Worker | None:

@@ -108,8 +108,8 @@ class Viewport(QObject):
         main.heatmapVisibleChanged.connect(self.model.set_heatmap_visible)
         main.heatmapOpacityChanged.connect(self.model.set_heatmap_opacity)
         main.cornerOverlayChanged.connect(self.model.set_corner_overlay)
-        window.service.camReady.connect(self._on_cam)
-        window.service.loaded.connect(lambda *_: self._request_cam())
+        window.service.heatmapReady.connect(self._on_heatmap)
+        window.service.loaded.connect(lambda *_: self._request_heatmap())
         self.view.textRequested.connect(self._ask_text)
         self.view.pixelHovered.connect(window.view.pixelHovered)
         self.drop_target = _DropTarget(self.view, self.show_path)
@@ -136,20 +136,21 @@ class Viewport(QObject):
     def _display(self, loaded: LoadedImage) -> None:
         self.view.set_message("")
         self.model.set_image(loaded.image, loaded.renderer)
-        self._request_cam()
+        self._request_heatmap()
         self.shown.emit(self.path)
 
-    def _request_cam(self) -> None:
+    def _request_heatmap(self) -> None:
         service = self.window.service
         # Not before the model is ready: the service keeps one pending request, the main viewer's.
         if self.model.image is not None and service.ready:
-            service.request_cam(self.model.image, "")
+            service.request_heatmap(self.model.image, "")
 
     @while_alive
-    def _on_cam(self, path: Path, cam) -> None:
+    def _on_heatmap(self, path: Path, heatmap_result) -> None:
         if self.model.image is not None and Path(path) == self.model.path:
             # As the main viewer's (ClassificationController): scaled by the class's probability.
-            self.model.set_heatmap(cam.heatmap, cam.target_class, cam.prediction.probability(cam.target_class))
+            self.model.set_heatmap(heatmap_result.heatmap, heatmap_result.target_class,
+                                   heatmap_result.prediction.probability(heatmap_result.target_class))
 
     def _ask_text(self, x: float, y: float) -> None:
         ask_text(self.view, self.scene, x, y)

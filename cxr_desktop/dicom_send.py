@@ -33,7 +33,7 @@ KIND_TEXT = {"sc": "Secondary Capture (film, heat-map and result)", "sr": "Struc
              "gsps": "Annotations and window (presentation state, reopens over the original film)"}
 
 
-def displayed_film(viewer, cam) -> np.ndarray:
+def displayed_film(viewer, heatmap_result) -> np.ndarray:
     """RGB uint8: the viewer's film in its current window and polarity, the heat-map over it at the
     viewer's opacity, square pixels, then turned and flipped as on screen (rotation clockwise, then
     flips along the screen axes, as ``ImageScene`` does)."""
@@ -41,7 +41,10 @@ def displayed_film(viewer, cam) -> np.ndarray:
     from cxr_engine.pixels.rendering import to_square_pixels
 
     grey = viewer.render()
-    rgb = blend(grey, cam.heatmap, viewer.heatmap_opacity) if viewer.heatmap_visible else np.repeat(grey[..., None], 3, 2)
+    if viewer.heatmap_visible:
+        rgb = blend(grey, heatmap_result.heatmap, viewer.heatmap_opacity)
+    else:
+        rgb = np.repeat(grey[..., None], 3, 2)
     rgb = to_square_pixels(rgb, viewer.image.pixel_aspect)
     rgb = np.rot90(rgb, k=-(viewer.rotation // 90) % 4)
     if viewer.flip_h:
@@ -51,20 +54,20 @@ def displayed_film(viewer, cam) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
-def write_only(folder: Path, card, image, cam, film, kinds, deidentify: bool, shown: dict, progress, should_cancel,
-               inputs=(), outbox: bool = False):
+def write_only(folder: Path, card, image, heatmap_result, film, kinds, deidentify: bool, shown: dict, progress,
+               should_cancel, inputs=(), outbox: bool = False):
     """Worker: write the outputs into ``folder``; the written objects. ``shown`` holds the
     presentation state's ``marks``, ``window`` and ``inverted`` (``DicomOutputWriter.write``);
     ``inputs`` the paths open in the app, ``outbox`` says ``folder`` is the app's own outbox."""
     progress((0, 0, "writing the DICOM outputs"))
     writer = DicomOutputWriter(folder, card, deidentify=deidentify, kinds=kinds, inputs=tuple(inputs), outbox=outbox)
-    return writer.write(image, cam, warnings=tuple(image.warnings), displayed_rgb=film, **shown)
+    return writer.write(image, heatmap_result, warnings=tuple(image.warnings), displayed_rgb=film, **shown)
 
 
-def write_and_send(node, network, folder: Path, card, image, cam, film, kinds, deidentify: bool, shown: dict,
+def write_and_send(node, network, folder: Path, card, image, heatmap_result, film, kinds, deidentify: bool, shown: dict,
                    progress, should_cancel):
     """Worker: write the outputs into ``folder`` (a fresh outbox) and send them; the transfer report."""
-    objects = write_only(folder, card, image, cam, film, kinds, deidentify, shown, progress, should_cancel,
+    objects = write_only(folder, card, image, heatmap_result, film, kinds, deidentify, shown, progress, should_cancel,
                          outbox=True)
     if should_cancel():
         raise OperationCancelled("cancelled before sending")
@@ -79,13 +82,14 @@ class SendResultsDialog(QDialog):
     saved = Signal(object)  # the written objects
     status_changed = Signal(str)
 
-    def __init__(self, settings: DicomSettings, card, image, cam, film: np.ndarray, parent=None, *,
+    def __init__(self, settings: DicomSettings, card, image, heatmap_result, film: np.ndarray, parent=None, *,
                  marks=(), window: tuple[float, float] | None = None, inverted: bool | None = None, inputs=()):
         super().__init__(parent)
         self.inputs = tuple(inputs)  # the paths open in the app: no folder of theirs is written
         self.shown = {"marks": tuple(marks), "window": window, "inverted": inverted}
         self.setWindowTitle("AI result as DICOM objects")
-        self.settings, self.card, self.image, self.cam, self.film = settings, card, image, cam, film
+        self.settings, self.card, self.image, self.film = settings, card, image, film
+        self.heatmap_result = heatmap_result
         self._worker: Worker | None = None
         self._closing = False
         self.node_box = QComboBox()
@@ -109,8 +113,8 @@ class SendResultsDialog(QDialog):
         self.save_button = QPushButton("Save to folder…")
         self.save_button.clicked.connect(self._choose_folder)
         self.job = JobRow((self.save_button, self.send_button), status_above=True)
-        probability = format_percent(cam.prediction.probability(cam.prediction.label), 0)
-        self.job.status.setText(f"{cam.prediction.display_label} {probability} — {Path(image.path).name}")
+        probability = format_percent(heatmap_result.prediction.probability(heatmap_result.prediction.label), 0)
+        self.job.status.setText(f"{heatmap_result.prediction.display_label} {probability} — {Path(image.path).name}")
         self.job.statusChanged.connect(self.status_changed)
         self.job.cancel_button.clicked.connect(self._cancel_or_close)
         layout = QVBoxLayout(self)
@@ -126,8 +130,9 @@ class SendResultsDialog(QDialog):
         if node is None or not kinds or self._worker is not None:
             return None
         outbox = self.settings.cache_folder / "outbox" / time.strftime("%Y%m%d-%H%M%S")
-        worker = create_worker(write_and_send, node, self.settings.network(), outbox, self.card, self.image, self.cam,
-                               self.film, kinds, self.deidentify.isChecked(), self.shown, _progress=True)
+        worker = create_worker(write_and_send, node, self.settings.network(), outbox, self.card, self.image,
+                               self.heatmap_result, self.film, kinds,
+                               self.deidentify.isChecked(), self.shown, _progress=True)
         worker.progress.connect(self._on_progress)
         worker.returned.connect(lambda report: self._done(node, report))
         worker.errored.connect(self._failed)
@@ -149,7 +154,7 @@ class SendResultsDialog(QDialog):
         kinds = tuple(kind for kind, box in self.kinds.items() if box.isChecked())
         if not kinds or self._worker is not None:
             return None
-        worker = create_worker(write_only, Path(folder), self.card, self.image, self.cam, self.film, kinds,
+        worker = create_worker(write_only, Path(folder), self.card, self.image, self.heatmap_result, self.film, kinds,
                                self.deidentify.isChecked(), self.shown, inputs=self.inputs, _progress=True)
         worker.returned.connect(lambda objects: self._saved(folder, objects))
         worker.errored.connect(self._failed)

@@ -55,7 +55,7 @@ class MainWindow(QMainWindow):
     scanFinished = Signal(object)  # list[ScanResult]
     imageShown = Signal(object)  # Path
     imageFailed = Signal(object, str)
-    camShown = Signal(object)  # Path whose prediction and heat-map are on screen
+    heatmapShown = Signal(object)  # Path whose prediction and heat-map are on screen
     classifyAllFinished = Signal(int)
     modelReady = Signal(str)
     exportFinished = Signal(object)  # Path of the written PDF
@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
 
         self.workspace = StudyWorkspace()
         self.viewer = ViewerModel(self)
-        self.viewer.set_heatmap_opacity(self.settings.cam_opacity)
+        self.viewer.set_heatmap_opacity(self.settings.heatmap_opacity)
         self.result = ResultModel(self)
         self.annotations = RecordedAnnotationStore()
         self.history = AnnotationHistory(self.annotations, self)
@@ -136,14 +136,14 @@ class MainWindow(QMainWindow):
         c.modelReady.connect(self.modelReady)
         c.modelUnavailable.connect(lambda _: self.opening.start_thumbnails_when_model_settled())
         c.modelUnavailable.connect(self.modelUnavailable)
-        c.camShown.connect(self.camShown)
+        c.heatmapShown.connect(self.heatmapShown)
         c.problem.connect(self.opening.report_problem)
         c.batchProgress.connect(lambda done, total, name: self.progress.set_progress(done, total, name))
         c.batchFinished.connect(self.classifyAllFinished)
         self.service.predicted.connect(self.browser.show_prediction)
         c.scopeShown.connect(self.browser.show_scope)
         c.resultForgotten.connect(self.browser.forget_result)
-        self.viewer.heatmapOpacityChanged.connect(lambda v: setattr(self.settings, "cam_opacity", v))
+        self.viewer.heatmapOpacityChanged.connect(lambda v: setattr(self.settings, "heatmap_opacity", v))
 
     @property
     def scan_worker(self) -> Worker | None:

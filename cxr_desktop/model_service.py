@@ -22,13 +22,13 @@ class ClassifierService(QObject):
     """Loads the chosen model in the background and answers classification requests.
 
     Signals: ``loaded(device_text, warning)``, ``failed(message)``,
-    ``camReady(path, HeatmapResult)``, ``camFailed(path, message)``, ``predicted(path, Prediction)``.
+    ``heatmapReady(path, HeatmapResult)``, ``heatmapFailed(path, message)``, ``predicted(path, Prediction)``.
     """
 
     loaded = Signal(str, str)
     failed = Signal(str)
-    camReady = Signal(object, object)
-    camFailed = Signal(object, str)
+    heatmapReady = Signal(object, object)
+    heatmapFailed = Signal(object, str)
     predicted = Signal(object, object)
 
     def __init__(self, results: ClassificationResults, workspace_source, parent: QObject | None = None):
@@ -75,39 +75,39 @@ class ClassifierService(QObject):
         pending, self._pending = self._pending, None
         self.loaded.emit(device_text, warning)
         if pending is not None:
-            self.request_cam(*pending)
+            self.request_heatmap(*pending)
 
-    def cached_cam(self, path: Path, target_class: str = ""):
+    def cached_heatmap(self, path: Path, target_class: str = ""):
         return self.results.heatmap(path, target_class)
 
-    def request_cam(self, image, target_class: str = "") -> Worker | None:
+    def request_heatmap(self, image, target_class: str = "") -> Worker | None:
         """Classify ``image`` with a heat-map for ``target_class`` (``""`` = predicted class).
 
         Answers at once from the results, after loading when the model is not ready, else in a worker.
         """
         path = Path(image.path)
-        cached = self.cached_cam(path, target_class)
+        cached = self.cached_heatmap(path, target_class)
         if cached is not None:
-            self.camReady.emit(path, cached)
+            self.heatmapReady.emit(path, cached)
             return None
         if not self.ready:
             self._pending = (image, target_class)
             return None
         self._pending = None
         worker = create_worker(jobs.heatmap, self.classifier, image, target_class, self._workspace_source())
-        worker.returned.connect(lambda cam: self._on_cam(path, target_class, cam))
-        worker.errored.connect(lambda exc: self._on_cam_failed(path, exc))
+        worker.returned.connect(lambda heatmap_result: self._on_heatmap(path, target_class, heatmap_result))
+        worker.errored.connect(lambda exc: self._on_heatmap_failed(path, exc))
         worker.start()
         return worker
 
     @while_alive
-    def _on_cam_failed(self, path: Path, exc: Exception) -> None:
-        self.camFailed.emit(path, failure_reason(exc))
+    def _on_heatmap_failed(self, path: Path, exc: Exception) -> None:
+        self.heatmapFailed.emit(path, failure_reason(exc))
 
     @while_alive
-    def _on_cam(self, path: Path, target_class: str, cam) -> None:
-        self.results.add_heatmap(path, target_class, cam)
-        self.camReady.emit(path, cam)
+    def _on_heatmap(self, path: Path, target_class: str, heatmap_result) -> None:
+        self.results.add_heatmap(path, target_class, heatmap_result)
+        self.heatmapReady.emit(path, heatmap_result)
 
     def classify_all(self, paths: list[Path]) -> Worker:
         """A generator worker classifying ``paths`` (not started: connect, then ``start()``)."""

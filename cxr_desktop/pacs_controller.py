@@ -61,16 +61,16 @@ def send_result(window):
 
     image = window.viewer.image
     service = window.classification.service
-    cam = service.cached_cam(image.path, window.result.cam_class) if image is not None else None
-    if image is None or cam is None or window.classification.card is None:
+    heatmap_result = service.cached_heatmap(image.path, window.result.heatmap_class) if image is not None else None
+    if image is None or heatmap_result is None or window.classification.card is None:
         QMessageBox.information(window, "Send AI result", "Open and classify an image first.")
         return None
     if getattr(image, "source_format", "dicom") != "dicom":
         QMessageBox.information(window, "Send AI result",
                                 f"{Path(image.path).name} is not a DICOM file: there is no study to add the result to.")
         return None
-    dialog = SendResultsDialog(dicom_settings(window), window.classification.card, image, cam,
-                               displayed_film(window.viewer, cam), window, **shown_state(window),
+    dialog = SendResultsDialog(dicom_settings(window), window.classification.card, image, heatmap_result,
+                               displayed_film(window.viewer, heatmap_result), window, **shown_state(window),
                                inputs=window.workspace.opened)
     dialog.show()
     window._send_dialog = dialog

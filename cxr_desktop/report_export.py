@@ -90,18 +90,18 @@ class ReportExport(QObject):
 
     @while_alive
     def _add_page(self, value) -> None:
-        path, item, cam, reason = value
+        path, item, heatmap_result, reason = value
         self.progress.emit(len(self.pages) + len(self.skipped) + 1, len(self.request.paths))
         if item is None:
             self.skipped.append((path, reason))
             return
         try:
-            self.pages.append(self._page(path, item, cam, reason))
+            self.pages.append(self._page(path, item, heatmap_result, reason))
         except Exception as exc:
             logger.exception("rendering a report page failed")
             self.skipped.append((path, f"{type(exc).__name__}: {exc}"))
 
-    def _page(self, path: Path, item: LoadedImage, cam, reason: str):
+    def _page(self, path: Path, item: LoadedImage, heatmap_result, reason: str):
         from cxr_engine.outputs.report import ReportPage
 
         context, view = self.context, self.view
@@ -113,15 +113,16 @@ class ReportExport(QObject):
             model.set_image(item.image, item.renderer)
             model.set_heatmap_opacity(view.viewer.heatmap_opacity)
             model.set_heatmap_visible(view.viewer.heatmap_visible)
-            if cam is not None:
-                model.set_heatmap(cam.heatmap, cam.target_class, cam.prediction.probability(cam.target_class))
+            if heatmap_result is not None:
+                model.set_heatmap(heatmap_result.heatmap, heatmap_result.target_class,
+                                  heatmap_result.prediction.probability(heatmap_result.target_class))
                 model.set_heatmap_style(view.viewer.heatmap_style)
             view.lungs.decorate(scene, path)
         # The scene renders at the physical aspect (non-square pixels already squared), so the
         # page must not stretch the panels again: pixel_aspect=1.0, not the image's own.
         displayed = scene.render_image(RENDER_PX)
-        heat = scene.render_image(RENDER_PX, heatmap=True, annotations=False) if cam is not None else None
-        prediction = cam.prediction if cam is not None else context.prediction(path)
+        heat = scene.render_image(RENDER_PX, heatmap=True, annotations=False) if heatmap_result is not None else None
+        prediction = heatmap_result.prediction if heatmap_result is not None else context.prediction(path)
         card = context.card
         check = context.image_check(item.image)
         scope = _out_of_scope(check, prediction, context.scope_limit, item.image.metadata)
@@ -131,7 +132,7 @@ class ReportExport(QObject):
         corrected = correction_note(context.workspace.correction(path))
         return ReportPage(
             displayed=displayed, metadata=item.image.metadata, heatmap=heat, prediction=prediction,
-            cam_target=cam.target_class if cam is not None else None,
+            heatmap_class=heatmap_result.target_class if heatmap_result is not None else None,
             not_classified_reason="" if prediction is not None else reason,
             warnings=(*filter(None, [corrected]), *image_warnings(item.image, card.input_size if card else None),
                       *filter(None, [scope_text])),

@@ -11,14 +11,14 @@ NO_MODEL, LOADING, READY, CLASSIFYING, DONE, FAILED = "no_model", "loading", "re
 
 
 class ResultModel(QObject):
-    """Model in use, the current image's prediction (or why there is none), and the CAM target.
+    """Model in use, the current image's prediction (or why there is none), and the heat-map's class.
 
-    ``changed`` fires once per update; ``camClassChanged`` when the reader picks another class
+    ``changed`` fires once per update; ``heatmapClassChanged`` when the reader picks another class
     for the heat-map (``""`` = the predicted class).
     """
 
     changed = Signal()
-    camClassChanged = Signal(str)
+    heatmapClassChanged = Signal(str)
 
     def __init__(self, parent: QObject | None = None, results: ClassificationResults | None = None):
         super().__init__(parent)
@@ -42,7 +42,7 @@ class ResultModel(QObject):
         #: put the film out of scope (``cxr_engine.models.suitability.header_scope_reasons``).
         self.header = None
         self.scope_limit: float | None = None  # the card's out-of-scope threshold (cxr_engine.models.scope_score)
-        self.cam_class = ""
+        self.heatmap_class = ""
 
     def set_model(self, name: str, summary: str, classes: tuple[str, ...], below_bar: bool, card=None) -> None:
         self.model_name, self.model_summary, self.classes, self.below_bar = name, summary, tuple(classes), below_bar
@@ -79,7 +79,7 @@ class ResultModel(QObject):
         self.path = Path(path) if path is not None else None
         self.header = header
         self.image_check = None
-        self.cam_class = ""
+        self.heatmap_class = ""
         self.changed.emit()
 
     def set_image_check(self, check) -> None:
@@ -120,10 +120,10 @@ class ResultModel(QObject):
         self.state, self.message = FAILED, message
         self.changed.emit()
 
-    def set_cam_class(self, cls: str) -> None:
-        if cls != self.cam_class:
-            self.cam_class = cls
-            self.camClassChanged.emit(cls)
+    def set_heatmap_class(self, cls: str) -> None:
+        if cls != self.heatmap_class:
+            self.heatmap_class = cls
+            self.heatmapClassChanged.emit(cls)
 
     @property
     def has_model(self) -> bool:

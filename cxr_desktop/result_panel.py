@@ -88,8 +88,8 @@ class ResultPanel(QWidget):
         self.limits = LimitsPanel(result)
         layout.addWidget(self.limits)
 
-        cam = QGroupBox("Grad-CAM heat-map")
-        form = QFormLayout(cam)
+        heatmap_box = QGroupBox("Grad-CAM heat-map")
+        form = QFormLayout(heatmap_box)
         self.heatmap_button = QToolButton()
         self.heatmap_button.setDefaultAction(heatmap_action)
         self.heatmap_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -99,33 +99,33 @@ class ResultPanel(QWidget):
         self.opacity.setToolTip("Heat-map opacity")
         self.opacity.valueChanged.connect(lambda v: viewer.set_heatmap_opacity(v / 100.0))
         form.addRow("Opacity", self.opacity)
-        self.cam_class = QComboBox()
-        self.cam_class.setToolTip("The class whose evidence the heat-map shows")
-        self.cam_class.activated.connect(lambda i: result.set_cam_class(self.cam_class.itemData(i) or ""))
-        form.addRow("Class", self.cam_class)
-        self.cam_style = QComboBox()
-        self.cam_style.addItem("Colour", HEATMAP_COLOUR)
-        self.cam_style.addItem(f"Outline (≥ {OUTLINE_LEVEL:g})", HEATMAP_OUTLINE)
-        self.cam_style.setToolTip("Colour wash, or one contour where Grad-CAM × class probability reaches "
+        self.heatmap_class = QComboBox()
+        self.heatmap_class.setToolTip("The class whose evidence the heat-map shows")
+        self.heatmap_class.activated.connect(lambda i: result.set_heatmap_class(self.heatmap_class.itemData(i) or ""))
+        form.addRow("Class", self.heatmap_class)
+        self.heatmap_style = QComboBox()
+        self.heatmap_style.addItem("Colour", HEATMAP_COLOUR)
+        self.heatmap_style.addItem(f"Outline (≥ {OUTLINE_LEVEL:g})", HEATMAP_OUTLINE)
+        self.heatmap_style.setToolTip("Colour wash, or one contour where Grad-CAM × class probability reaches "
                                   f"{OUTLINE_LEVEL:g}")
-        self.cam_style.activated.connect(lambda i: viewer.set_heatmap_style(self.cam_style.itemData(i)))
-        form.addRow("Style", self.cam_style)
+        self.heatmap_style.activated.connect(lambda i: viewer.set_heatmap_style(self.heatmap_style.itemData(i)))
+        form.addRow("Style", self.heatmap_style)
         self.legend = ColorBar()
         form.addRow(self.legend)
-        self.cam_note = text_label(style="color:palette(mid);")
-        form.addRow(self.cam_note)
-        layout.addWidget(cam)
+        self.heatmap_caption = text_label(style="color:palette(mid);")
+        form.addRow(self.heatmap_caption)
+        layout.addWidget(heatmap_box)
         layout.addStretch(1)
 
         result.changed.connect(self._sync_result)
-        result.camClassChanged.connect(lambda _: self._sync_cam_class())
+        result.heatmapClassChanged.connect(lambda _: self._sync_heatmap_class())
         viewer.heatmapOpacityChanged.connect(lambda _: self._sync_opacity())
-        viewer.heatmapChanged.connect(self._sync_cam_note)
-        viewer.heatmapStyleChanged.connect(lambda _: (self._sync_cam_style(), self._sync_cam_note()))
+        viewer.heatmapChanged.connect(self._sync_heatmap_caption)
+        viewer.heatmapStyleChanged.connect(lambda _: (self._sync_heatmap_style(), self._sync_heatmap_caption()))
         self._sync_result()
         self._sync_opacity()
-        self._sync_cam_note()
-        self._sync_cam_style()
+        self._sync_heatmap_caption()
+        self._sync_heatmap_style()
 
     # ------------------------------------------------------------------ mirroring
     def _sync_result(self) -> None:
@@ -155,9 +155,9 @@ class ResultPanel(QWidget):
         self.warnings_label.setText("\n".join(f"⚠ {w}" for w in warnings))
         self.warnings_label.setVisible(bool(warnings))
         self.notice.setText(model_limits(r.card).intended_use if r.card is not None else INTENDED_USE)
-        self._sync_cam_class()
-        self._sync_cam_note()
-        self.cam_class.setEnabled(r.has_model and r.state in (DONE, CLASSIFYING))
+        self._sync_heatmap_class()
+        self._sync_heatmap_caption()
+        self.heatmap_class.setEnabled(r.has_model and r.state in (DONE, CLASSIFYING))
 
     def _rebuild_bars(self, classes: tuple[str, ...]) -> None:
         if tuple(self.bars) == tuple(classes):
@@ -166,27 +166,27 @@ class ResultPanel(QWidget):
             row.remove()
         self.bars = {cls: ProbabilityRow(self.bars_box, i, display_name(cls)) for i, cls in enumerate(classes)}
 
-    def _sync_cam_class(self) -> None:
+    def _sync_heatmap_class(self) -> None:
         r = self.result
         predicted = r.prediction.display_label if r.prediction is not None else "…"
         entries = [(f"Predicted class ({predicted})", "")] + [(display_name(c), c) for c in r.classes]
-        if [self.cam_class.itemData(i) for i in range(self.cam_class.count())] != [e[1] for e in entries]:
-            self.cam_class.clear()
+        if [self.heatmap_class.itemData(i) for i in range(self.heatmap_class.count())] != [e[1] for e in entries]:
+            self.heatmap_class.clear()
             for text, data in entries:
-                self.cam_class.addItem(text, data)
+                self.heatmap_class.addItem(text, data)
         else:
-            self.cam_class.setItemText(0, entries[0][0])
-        index = self.cam_class.findData(r.cam_class)
-        self.cam_class.setCurrentIndex(max(index, 0))
+            self.heatmap_class.setItemText(0, entries[0][0])
+        index = self.heatmap_class.findData(r.heatmap_class)
+        self.heatmap_class.setCurrentIndex(max(index, 0))
 
     def _sync_opacity(self) -> None:
         value = round(self.viewer.heatmap_opacity * 100)
         if self.opacity.value() != value:
             self.opacity.setValue(value)
 
-    def _sync_cam_note(self) -> None:
+    def _sync_heatmap_caption(self) -> None:
         if self.viewer.heatmap is None:
-            self.cam_note.setText("No heat-map for this image yet." if self.result.has_model else "")
+            self.heatmap_caption.setText("No heat-map for this image yet." if self.result.has_model else "")
             return
         v = self.viewer
         shown = f"Evidence for {display_name(v.heatmap_class)} (probability {format_percent(v.heatmap_probability)})"
@@ -196,12 +196,12 @@ class ResultPanel(QWidget):
         else:
             note = f"{shown}: colour = Grad-CAM × probability, comparable between classes and images."
         scope = self.result.out_of_scope
-        self.cam_note.setText(f"{note}\n⚠ {heatmap_note(scope)}" if scope else note)
+        self.heatmap_caption.setText(f"{note}\n⚠ {heatmap_note(scope)}" if scope else note)
 
-    def _sync_cam_style(self) -> None:
-        index = self.cam_style.findData(self.viewer.heatmap_style)
-        if index >= 0 and index != self.cam_style.currentIndex():
-            self.cam_style.setCurrentIndex(index)
+    def _sync_heatmap_style(self) -> None:
+        index = self.heatmap_style.findData(self.viewer.heatmap_style)
+        if index >= 0 and index != self.heatmap_style.currentIndex():
+            self.heatmap_style.setCurrentIndex(index)
 
 
 class ProbabilityRow:

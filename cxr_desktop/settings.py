@@ -33,11 +33,14 @@ def open_settings() -> QSettings:
 class Preference:
     """One stored preference of :class:`AppSettings`, under ``key``: read as ``kind`` (``default`` when the
     key is absent, unreadable, or, with ``choices``, not one of them); ``clamp`` (low, high) bounds a number
-    read back. Setting a value outside ``choices`` raises ``ValueError``; ``None`` is stored as ``""``."""
+    read back. Setting a value outside ``choices`` raises ``ValueError``; ``None`` is stored as ``""``.
+    ``former_keys`` are the names earlier versions stored it under: read (first found) while ``key`` is
+    absent, so a renamed preference keeps the reader's value; never written nor removed."""
 
     def __init__(self, key: str, default, kind=str, *, choices: tuple | None = None,
-                 clamp: tuple[float, float] | None = None, doc: str = ""):
+                 clamp: tuple[float, float] | None = None, former_keys: tuple[str, ...] = (), doc: str = ""):
         self.key, self.default, self.kind, self.choices, self.clamp = key, default, kind, choices, clamp
+        self.former_keys = former_keys
         self.__doc__ = doc
 
     def __set_name__(self, owner, name: str) -> None:
@@ -46,8 +49,9 @@ class Preference:
     def __get__(self, settings: "AppSettings | None", owner=None):
         if settings is None:
             return self
+        key = next((k for k in (self.key, *self.former_keys) if settings.store.contains(k)), self.key)
         try:
-            value = self.kind(settings.store.value(self.key, self.default))
+            value = self.kind(settings.store.value(key, self.default))
         except (TypeError, ValueError):
             return self.default
         if self.choices is not None and value not in self.choices:
@@ -69,7 +73,8 @@ class AppSettings:
     last_export_folder = Preference("files/last_export_folder", "")
     reader_name = Preference("report/reader_name", "",
                              doc="The reading physician's name printed on reports (never on de-identified ones).")
-    cam_opacity = Preference("view/cam_opacity", 0.4, float, clamp=(0.0, 1.0), doc="Heat-map layer opacity in [0, 1].")
+    heatmap_opacity = Preference("view/heatmap_opacity", 0.4, float, clamp=(0.0, 1.0),
+                                 former_keys=("view/cam_opacity",), doc="Heat-map layer opacity in [0, 1].")
     model = Preference("model/name", "", doc="A bundled model's name or a card path; ``\"\"`` means the best "
                        "bundled model that meets the bar.")
     device = Preference("model/device", "auto", choices=DEVICES)

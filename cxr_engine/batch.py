@@ -11,6 +11,8 @@ from .classification import BUNDLED_CHECKER, CLASSIFIED
 
 logger = logging.getLogger(__name__)
 
+#: The column "cam_path" holds the heat-map overlay's path (``ResultRow.overlay_path``), under the name
+#: that existing readers of the CSV know.
 EXTRA_COLUMNS = ("cam_path", "warnings", "heatmap_path", "lung_mask_path", "out_of_scope")
 
 
@@ -36,7 +38,7 @@ class ResultRow:
     probabilities: dict[str, float] = field(default_factory=dict)
     model: str = ""
     message: str = ""
-    cam_path: Path | None = None
+    overlay_path: Path | None = None
     warnings: tuple[str, ...] = ()
     heatmap_path: Path | None = None
     lung_mask_path: Path | None = None
@@ -61,7 +63,7 @@ class ResultRow:
             **{probability_column(cls): p(cls) for cls in classes},
             "model": self.model,
             "message": self.message,
-            "cam_path": str(self.cam_path) if self.cam_path else "",
+            "cam_path": str(self.overlay_path) if self.overlay_path else "",
             "warnings": "; ".join(self.warnings),
             "heatmap_path": str(self.heatmap_path) if self.heatmap_path else "",
             "lung_mask_path": str(self.lung_mask_path) if self.lung_mask_path else "",
@@ -70,19 +72,21 @@ class ResultRow:
 
 
 def output_file_name(path: Path, index: int, kind: str) -> str:
-    """A unique, readable PNG name for one of an input's outputs (``cam``, ``heatmap``, ``lungs``)."""
+    """A unique, readable PNG name for one of an input's outputs (``cam``: the heat-map overlay, ``heatmap``,
+    ``lungs``)."""
     return f"{index:05d}_{path.stem[:60]}_{kind}.png"
 
 
-def cam_file_name(path: Path, index: int) -> str:
-    """A unique, readable PNG name for an input's heat-map overlay."""
+def overlay_file_name(path: Path, index: int) -> str:
+    """A unique, readable PNG name for an input's heat-map overlay: ``NNNNN_<stem>_cam.png``, the name
+    scripts reading ``cxr-classify`` outputs know (and ``cxr_engine.outputs.own_outputs`` recognises)."""
     return output_file_name(path, index, "cam")
 
 
 def result_rows(
     files: list[Path],
     classifier,
-    cam_dir: Path | None = None,
+    heatmap_dir: Path | None = None,
     batch_size: int = 8,
     reader: Callable[[Path], object] | None = None,
     lung_dir: Path | None = None,
@@ -97,11 +101,11 @@ def result_rows(
     see for ``reader``, ``decode_threads``, ``batch_size``, ``checker`` and ``auto_orient``); a failing
     file becomes an ``error`` row, never an exception.
 
-    With ``cam_dir`` each classified input gets its heat-map overlay (``*_cam.png``) and the raw
+    With ``heatmap_dir`` each classified input gets its heat-map overlay (``*_cam.png``) and the raw
     heat-map as a 16-bit greyscale PNG at the input's pixel grid (``*_heatmap.png``, 0–65535 for 0–1);
     with ``lung_dir`` and ``lung_segmenter`` (``cxr_engine.models.lung_fields.LungSegmenter``) its lung
     mask (``*_lungs.png``, 8-bit, 255 = lung, at the input's pixel grid), the plausibility warning going
-    to ``warnings``. With ``heatmaps`` (or ``cam_dir``) each ok row carries its ``film`` and ``heatmap``
+    to ``warnings``. With ``heatmaps`` (or ``heatmap_dir``) each ok row carries its ``film`` and ``heatmap``
     (for the DICOM outputs).
 
     The model reads each file as ``reader`` decodes it (by default the reduced decode the model input
@@ -112,9 +116,9 @@ def result_rows(
     """
     from .classification import classify_files
 
-    events = classify_files(files, classifier, heatmaps=heatmaps or cam_dir is not None, batch_size=batch_size,
+    events = classify_files(files, classifier, heatmaps=heatmaps or heatmap_dir is not None, batch_size=batch_size,
                             reader=reader, decode_threads=decode_threads, checker=checker, auto_orient=auto_orient)
-    outputs = heatmaps or cam_dir is not None or (lung_dir is not None and lung_segmenter is not None)
+    outputs = heatmaps or heatmap_dir is not None or (lung_dir is not None and lung_segmenter is not None)
     for event in events:
         if not event.done:
             continue
@@ -124,9 +128,9 @@ def result_rows(
         row = _ok_row(event, classifier)
         if outputs:
             row.film, row.heatmap = _full_resolution_film(event, full_reader, row)
-        if cam_dir is not None:
+        if heatmap_dir is not None:
             try:
-                _write_heatmaps(row, event.index, event.path, cam_dir)
+                _write_heatmaps(row, event.index, event.path, heatmap_dir)
             except Exception as exc:
                 logger.exception("classification failed for %s", event.path)
                 yield _error_row(event.path, f"classification failed: {type(exc).__name__}: {exc}", classifier)
@@ -164,7 +168,7 @@ def _full_resolution_film(event, full_reader, row: ResultRow):
     return full, heatmap
 
 
-def _write_heatmaps(row: ResultRow, index: int, path: Path, cam_dir: Path) -> None:
+def _write_heatmaps(row: ResultRow, index: int, path: Path, heatmap_dir: Path) -> None:
     """The heat-map overlay (``*_cam.png``) and the raw heat-map (``*_heatmap.png``) of one classified file."""
     from .outputs.atomic import write_bytes_atomic
     from .pixels.overlay import blend
@@ -173,9 +177,9 @@ def _write_heatmaps(row: ResultRow, index: int, path: Path, cam_dir: Path) -> No
     image, heatmap = row.film, row.heatmap.heatmap
     # Shown at the physical aspect (non-square pixels), image and heat-map resampled together.
     rgb = to_square_pixels(blend(render(image), heatmap), image.pixel_aspect)
-    row.cam_path = cam_dir / cam_file_name(path, index)
-    write_bytes_atomic(row.cam_path, _png_bytes(rgb))
-    row.heatmap_path = cam_dir / output_file_name(path, index, "heatmap")
+    row.overlay_path = heatmap_dir / overlay_file_name(path, index)
+    write_bytes_atomic(row.overlay_path, _png_bytes(rgb))
+    row.heatmap_path = heatmap_dir / output_file_name(path, index, "heatmap")
     write_bytes_atomic(row.heatmap_path, _png_bytes(heatmap_png_array(heatmap)))
 
 

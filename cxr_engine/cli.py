@@ -65,10 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      "says so, and out_of_scope holds what the checks find on the corrected film")
     outputs = parser.add_argument_group("outputs")
     outputs.add_argument("--csv", type=Path, metavar="FILE", help="write the results here (default: standard output)")
-    outputs.add_argument("--cam-dir", type=Path, metavar="DIR",
+    outputs.add_argument("--heatmap-dir", type=Path, metavar="DIR",
                          help="write a PNG of each image with its Grad-CAM heat-map here (NNNNN_<stem>_cam.png), and "
                               "the raw heat-map as a 16-bit greyscale PNG at the image's pixel grid "
                               "(NNNNN_<stem>_heatmap.png, 0-65535 for 0-1); never inside an input folder or the folder of an input file")
+    # The option's earlier name, kept working for existing scripts; not shown in --help.
+    outputs.add_argument("--cam-dir", dest="heatmap_dir", type=Path, help=argparse.SUPPRESS)
     outputs.add_argument("--lung-mask-dir", type=Path, metavar="DIR",
                          help="write each image's lung mask from the bundled lung model here (NNNNN_<stem>_lungs.png, "
                               "8-bit, 255 = lung, at the image's pixel grid); implausible lung fields add a warning; "
@@ -109,7 +111,7 @@ def output_path_problems(args) -> list[str]:
     input or into an input folder: that is refused before anything is created."""
     from .outputs.output_paths import file_problem, folder_problem
 
-    checks = (("--csv", args.csv, file_problem), ("--cam-dir", args.cam_dir, folder_problem),
+    checks = (("--csv", args.csv, file_problem), ("--heatmap-dir", args.heatmap_dir, folder_problem),
               ("--lung-mask-dir", args.lung_mask_dir, folder_problem))
     lines = []
     for option, path, check in checks:
@@ -144,8 +146,6 @@ def _standard_error(verbose: bool):
                 each.setLevel(level)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread as Ctrl-C raises ``KeyboardInterrupt``."""
 
@@ -158,6 +158,8 @@ def _interrupt_code(exc: BaseException) -> int:
     return EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGTERM, _raise_terminated)
@@ -195,7 +197,7 @@ def _run(args) -> int:
 
 def _classify_inputs(args, card, reader) -> int:
     """Find the inputs, load the model(s) and write the results; ``reader`` decodes one file."""
-    outputs = [folder for folder in (args.cam_dir, args.lung_mask_dir, args.dicom_out) if folder is not None]
+    outputs = [folder for folder in (args.heatmap_dir, args.lung_mask_dir, args.dicom_out) if folder is not None]
     from .reading.discovery import find_images
 
     inputs = find_images(args.paths, exclude=outputs)
@@ -278,7 +280,7 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
     notes = {Path(os.path.abspath(path)): copies_note(others) for path, others in (copies or {}).items()}
     workers = args.decode_workers or available_cores()
     dicom = dicom_cli.DicomRun(args, classifier.card) if dicom_cli.wanted(args) else None
-    rows = result_rows(files, classifier, cam_dir=args.cam_dir, batch_size=args.batch_size,
+    rows = result_rows(files, classifier, heatmap_dir=args.heatmap_dir, batch_size=args.batch_size,
                        reader=_with_known_problems(reader, problems or {}),
                        lung_dir=args.lung_mask_dir, lung_segmenter=segmenter, decode_threads=workers,
                        checker=_image_checker(), auto_orient=args.auto_orient, heatmaps=dicom is not None,

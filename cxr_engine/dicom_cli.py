@@ -108,15 +108,15 @@ class DicomRun:
 
         index = self._rows
         self._rows += 1
-        image, cam = row.film, row.heatmap
+        image, heatmap_result = row.film, row.heatmap
         if row.status != "ok" or image is None:
             return
         if getattr(image, "source_format", "dicom") != "dicom":
             row.warnings = (*row.warnings, "no DICOM outputs: not a DICOM file (no study to add them to)")
             return
         try:
-            objects = self.writer.write(image, cam, warnings=row.warnings, stem=f"{index:05d}_{Path(row.path).stem[:60]}",
-                                        out_of_scope=row.out_of_scope)
+            objects = self.writer.write(image, heatmap_result, warnings=row.warnings,
+                                        stem=f"{index:05d}_{Path(row.path).stem[:60]}", out_of_scope=row.out_of_scope)
         except DicomOutputError as exc:
             logger.warning("%s", exc)
             row.warnings = (*row.warnings, f"DICOM outputs not written: {exc.reason}")

@@ -134,9 +134,9 @@ def dicom_outputs_info(folder: str, paths: list[str]) -> dict:
         result: dict = {}
         try:
             image = read_image(path)
-            cam = classifier.predict_with_heatmap(image)
+            heatmap_result = classifier.predict_with_heatmap(image)
             for name, writer in writers.items():
-                for obj in writer.write(image, cam, warnings=tuple(image.warnings)):
+                for obj in writer.write(image, heatmap_result, warnings=tuple(image.warnings)):
                     ds = pydicom.dcmread(obj.path)
                     if obj.kind == "sc":
                         detail = "x".join(str(n) for n in ds.pixel_array.shape)

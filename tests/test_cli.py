@@ -1,6 +1,7 @@
 """The batch CLI on a folder of real files mixed with corrupt, truncated and non-image ones."""
 from __future__ import annotations
 
+import argparse
 import csv
 import shutil
 import subprocess
@@ -44,8 +45,8 @@ def read_rows(path):
 
 def test_batch_writes_every_row_and_reports_failures(mixed_folder, card, tmp_path):
     out = tmp_path / "results.csv"
-    cams = tmp_path / "cams"
-    code = main([str(mixed_folder), "--model", str(card.path), "--csv", str(out), "--cam-dir", str(cams), "--device", "cpu"])
+    heatmap_dir = tmp_path / "heatmaps"
+    code = main([str(mixed_folder), "--model", str(card.path), "--csv", str(out), "--heatmap-dir", str(heatmap_dir), "--device", "cpu"])
     assert code == 1
     header, rows = read_rows(out)
     assert header[: len(COLUMNS)] == COLUMNS
@@ -57,7 +58,7 @@ def test_batch_writes_every_row_and_reports_failures(mixed_folder, card, tmp_pat
         total = sum(float(row[c]) for c in ("p_normal", "p_pneumonia", "p_covid"))
         assert total == pytest.approx(1.0, abs=1e-4)
         assert row["model"] == "random-test"
-        assert (cams / row["cam_path"].rsplit("/", 1)[-1]).exists()
+        assert (heatmap_dir / row["cam_path"].rsplit("/", 1)[-1]).exists()
     for name in ("truncated.dcm", "garbage.dcm", "broken.png"):
         row = by_name[name]
         assert row["status"] == "error" and row["prediction"] == "" and row["p_normal"] == ""
@@ -108,13 +109,15 @@ def test_help_groups_the_options_by_what_they_do():
     from cxr_engine.cli import build_parser
 
     parser = build_parser()
-    groups = {group.title: [(a.option_strings or [a.dest])[0] for a in group._group_actions]
+    groups = {group.title: [(a.option_strings or [a.dest])[0] for a in group._group_actions
+                            if a.help != argparse.SUPPRESS]
               for group in parser._action_groups}
     assert groups["classification"] == ["--model", "--device", "--backend", "--batch-size", "--auto-orient"]
-    assert groups["outputs"] == ["--csv", "--cam-dir", "--lung-mask-dir"]
+    assert groups["outputs"] == ["--csv", "--heatmap-dir", "--lung-mask-dir"]
     assert groups["decoding"] == ["--isolation", "--decode-timeout", "--full-decode", "--decode-workers"]
     assert groups["options"] == ["-h", "-v", "-q"]
     help_text = parser.format_help()
+    assert "--cam-dir" not in help_text
     titles = ["\nclassification:", "\noutputs:", "\ndecoding:", "\nDICOM outputs and sending"]
     assert [help_text.index(title) for title in titles] == sorted(help_text.index(title) for title in titles)
 
@@ -174,16 +177,16 @@ def non_square_film(tmp_path, cxr3_dir):
     return path, film
 
 
-def test_cam_dir_also_writes_the_raw_heatmap_as_16_bit_png_at_the_input_grid(non_square_film, card, tmp_path):
+def test_heatmap_dir_also_writes_the_raw_heatmap_as_16_bit_png_at_the_input_grid(non_square_film, card, tmp_path):
     import cv2
     import numpy as np
 
     path, film = non_square_film
-    out, cams = tmp_path / "r.csv", tmp_path / "cams"
-    assert main([str(path), "--model", str(card.path), "--csv", str(out), "--cam-dir", str(cams), "--device", "cpu"]) == 0
+    out, heatmap_dir = tmp_path / "r.csv", tmp_path / "heatmaps"
+    assert main([str(path), "--model", str(card.path), "--csv", str(out), "--heatmap-dir", str(heatmap_dir), "--device", "cpu"]) == 0
     row = read_rows(out)[1][0]
     heatmap_path = Path(row["heatmap_path"])
-    assert heatmap_path.name == "00000_chest film_heatmap.png" and heatmap_path.parent == cams
+    assert heatmap_path.name == "00000_chest film_heatmap.png" and heatmap_path.parent == heatmap_dir
     assert Path(row["cam_path"]).name == "00000_chest film_cam.png"
     raw = cv2.imread(str(heatmap_path), cv2.IMREAD_UNCHANGED)
     assert raw.dtype == np.uint16 and raw.shape == film.shape
@@ -192,6 +195,14 @@ def test_cam_dir_also_writes_the_raw_heatmap_as_16_bit_png_at_the_input_grid(non
     from cxr_engine.batch import heatmap_png_array
 
     assert heatmap_png_array(np.array([[0.0, 0.5, 1.0, 1.2]])).tolist() == [[0, 32768, 65535, 65535]]
+
+
+def test_the_former_cam_dir_option_still_names_the_heatmap_folder(tmp_path):
+    from cxr_engine.cli import build_parser
+
+    args = build_parser().parse_args([str(tmp_path), "--cam-dir", str(tmp_path / "old")])
+    assert args.heatmap_dir == tmp_path / "old"
+    assert build_parser().parse_args([str(tmp_path)]).heatmap_dir is None
 
 
 def test_lung_mask_dir_writes_a_binary_mask_at_the_input_grid(non_square_film, card, tmp_path):

@@ -33,8 +33,8 @@ def no_work(monkeypatch):
 @pytest.mark.parametrize("option, target, reason", [
     ("--csv", "afile/out.csv", "afile is a file, not a folder"),
     ("--csv", "existing_dir", "is a folder, not a file"),
-    ("--cam-dir", "afile", "is a file, not a folder"),
-    ("--cam-dir", "afile/x", "afile is a file, not a folder"),
+    ("--heatmap-dir", "afile", "is a file, not a folder"),
+    ("--heatmap-dir", "afile/x", "afile is a file, not a folder"),
     ("--lung-mask-dir", "afile/x", "afile is a file, not a folder"),
 ])
 def test_an_unwritable_output_path_stops_the_run_before_any_work(
@@ -52,19 +52,19 @@ def test_an_unwritable_output_path_stops_the_run_before_any_work(
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
 def test_a_folder_that_cannot_be_created_stops_the_run(film_folder, card, monkeypatch, capsys):
     no_work(monkeypatch)
-    assert main([str(film_folder), "--model", str(card.path), "--cam-dir", "/proc/x"]) == EXIT_USAGE
+    assert main([str(film_folder), "--model", str(card.path), "--heatmap-dir", "/proc/x"]) == EXIT_USAGE
     assert capsys.readouterr().err.splitlines() == [
-        "cxr-classify: --cam-dir /proc/x: cannot create the folder: No such file or directory"]
+        "cxr-classify: --heatmap-dir /proc/x: cannot create the folder: No such file or directory"]
 
 
 @pytest.mark.parametrize("option, target, reason", [
     ("--csv", "trap/film.jpg", "lies inside the input folder trap; source folders are never written"),
     ("--csv", "film.jpg", "is an input; source files and folders are never written"),
     ("--csv", "trap/sub/out.csv", "lies inside the input folder trap; source folders are never written"),
-    ("--cam-dir", "trap/cams", "lies inside the input folder trap; source folders are never written"),
+    ("--heatmap-dir", "trap/heatmaps", "lies inside the input folder trap; source folders are never written"),
     ("--lung-mask-dir", "trap", "is an input; source files and folders are never written"),
     ("--dicom-out", "trap/dicom", "lies inside the input folder trap; source folders are never written"),
-    ("--cam-dir", "link/cams", "lies inside the input folder trap; source folders are never written"),
+    ("--heatmap-dir", "link/heatmaps", "lies inside the input folder trap; source folders are never written"),
 ])
 def test_an_output_that_would_write_a_source_is_refused_before_any_work(
         option, target, reason, film_folder, card, tmp_path, monkeypatch, capsys):
@@ -88,7 +88,7 @@ def test_an_output_folder_holding_an_input_file_is_refused(film_folder, card, mo
 
 
 @pytest.mark.parametrize("option, target", [
-    ("--csv", "r.csv"), ("--csv", "sub/r.csv"), ("--cam-dir", "sub"), ("--lung-mask-dir", "sub/deeper"),
+    ("--csv", "r.csv"), ("--csv", "sub/r.csv"), ("--heatmap-dir", "sub"), ("--lung-mask-dir", "sub/deeper"),
     ("--dicom-out", "sub"),
 ])
 def test_no_output_goes_in_or_below_the_folder_of_an_input_file(option, target, film_folder, card, monkeypatch,
@@ -129,10 +129,10 @@ def test_a_rerun_skips_what_the_last_run_wrote_but_never_a_film(film_folder, dic
     shutil.copy(dicom_dir / "CR-MONO1-10-chest.dcm", film_folder / "chest.dcm")
     out = tmp_path / "first"
     args = ["--model", str(bundled), "--backend", "onnx", "--device", "cpu", "--no-isolation"]
-    assert main([str(film_folder), *args, "--csv", str(tmp_path / "first.csv"), "--cam-dir", str(out / "cams"),
+    assert main([str(film_folder), *args, "--csv", str(tmp_path / "first.csv"), "--heatmap-dir", str(out / "heatmaps"),
                  "--lung-mask-dir", str(out / "lungs"), "--dicom-out", str(out / "dicom")]) == 0
     written = sorted(p.name for p in out.rglob("*") if p.is_file())
-    assert len(written) == 2 * 2 + 2 + 3, written  # cam + heat-map per film, a mask per film, SC/SR/PDF
+    assert len(written) == 2 * 2 + 2 + 3, written  # overlay + heat-map per film, a mask per film, SC/SR/PDF
     shutil.copytree(out, film_folder / "pulled_back")
     Image.open(film_folder / "film.jpg").convert("L").save(film_folder / "00007_film_lungs.png")
     capsys.readouterr()

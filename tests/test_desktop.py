@@ -104,7 +104,7 @@ def select(qtbot, window: MainWindow, path: Path) -> None:
 def wait_classified(qtbot, window: MainWindow) -> None:
     window.start_model()
     if window.viewer.heatmap is None:
-        with qtbot.waitSignal(window.camShown, timeout=WAIT_MS):
+        with qtbot.waitSignal(window.heatmapShown, timeout=WAIT_MS):
             pass
 
 
@@ -258,8 +258,8 @@ def test_corner_overlay_and_heatmap_toggle(qtbot, make_window, study):
 
     # The heat-map follows the predicted class by default and any class on request.
     assert window.viewer.heatmap_class == window.result.prediction.label
-    combo = window.result_panel.cam_class
-    with qtbot.waitSignal(window.camShown, timeout=WAIT_MS):
+    combo = window.result_panel.heatmap_class
+    with qtbot.waitSignal(window.heatmapShown, timeout=WAIT_MS):
         combo.activated.emit(combo.findData("normal"))
     assert window.viewer.heatmap_class == "normal" and combo.currentData() == "normal"
 

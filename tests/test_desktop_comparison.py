@@ -186,16 +186,16 @@ def test_each_viewport_keeps_its_own_heatmap_and_annotations(qtbot, compared, st
     window, viewport = compared
     wait_classified(qtbot, window)
     if viewport.model.heatmap is None:
-        with qtbot.waitSignal(window.service.camReady, timeout=WAIT_MS):
+        with qtbot.waitSignal(window.service.heatmapReady, timeout=WAIT_MS):
             pass
     qtbot.waitUntil(lambda: viewport.model.heatmap is not None, timeout=WAIT_MS)
     main_map, other_map = window.viewer.heatmap, viewport.model.heatmap
     assert main_map.shape == window.viewer.image.shape and other_map.shape == viewport.model.image.shape
-    assert np.array_equal(other_map, window.service.cached_cam(viewport.model.path).heatmap)
+    assert np.array_equal(other_map, window.service.cached_heatmap(viewport.model.path).heatmap)
     window.acts.heatmap.trigger()
     assert viewport.scene.heatmap_item.isVisible() and window.scene.heatmap_item.isVisible()
-    cam = window.service.cached_cam(viewport.model.path)
-    assert viewport.model.heatmap_probability == pytest.approx(cam.prediction.probability(cam.target_class))
+    heatmap_result = window.service.cached_heatmap(viewport.model.path)
+    assert viewport.model.heatmap_probability == pytest.approx(heatmap_result.prediction.probability(heatmap_result.target_class))
     window.viewer.set_heatmap_style(HEATMAP_OUTLINE)  # one style for every viewport
     assert viewport.model.heatmap_style == HEATMAP_OUTLINE
 

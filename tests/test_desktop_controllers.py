@@ -47,7 +47,7 @@ def prediction(p_normal: float) -> Prediction:
     return Prediction(CLASSES, (p_normal, rest, rest), "test-model")
 
 
-def cam(target: str, p_normal: float = 0.6) -> HeatmapResult:
+def heatmap_result(target: str, p_normal: float = 0.6) -> HeatmapResult:
     return HeatmapResult(np.zeros((4, 4), np.float32), target, prediction(p_normal))
 
 
@@ -99,7 +99,7 @@ class TestClassificationResults:
     def test_a_heatmap_stores_its_prediction_under_both_classes(self, tmp_path):
         results, heard = ClassificationResults(), []
         results.subscribe(lambda path, p: heard.append((path.name, p.label)))
-        shown = cam("Normal")
+        shown = heatmap_result("Normal")
         results.add_heatmap(tmp_path / "a.dcm", "", shown)
         assert results.heatmap(tmp_path / "a.dcm") is shown and results.heatmap(tmp_path / "a.dcm", "Normal") is shown
         assert results.prediction(tmp_path / "a.dcm") is shown.prediction
@@ -108,14 +108,14 @@ class TestClassificationResults:
     def test_heatmaps_are_bounded_but_predictions_kept(self, tmp_path):
         results = ClassificationResults(heatmap_cache_size=2)
         for index in range(3):
-            results.add_heatmap(tmp_path / f"{index}.dcm", "Normal", cam("Normal"))
+            results.add_heatmap(tmp_path / f"{index}.dcm", "Normal", heatmap_result("Normal"))
         assert results.heatmap(tmp_path / "0.dcm", "Normal") is None
         assert results.heatmap(tmp_path / "2.dcm", "Normal") is not None
         assert all(results.prediction(tmp_path / f"{index}.dcm") is not None for index in range(3))
 
     def test_forget_drops_prediction_and_heatmaps_of_one_film(self, tmp_path):
         results = ClassificationResults()
-        results.add_heatmap(tmp_path / "a.dcm", "", cam("Normal"))
+        results.add_heatmap(tmp_path / "a.dcm", "", heatmap_result("Normal"))
         results.add_prediction(tmp_path / "b.dcm", prediction(0.2))
         results.forget(tmp_path / "a.dcm")
         assert results.prediction(tmp_path / "a.dcm") is None and results.heatmap(tmp_path / "a.dcm") is None
@@ -131,8 +131,8 @@ class TestExportContext:
     def test_the_film_on_screen_uses_its_shown_heatmap_class(self, tmp_path):
         results = ClassificationResults()
         on_screen, other = tmp_path / "a.dcm", tmp_path / "b.dcm"
-        results.add_heatmap(on_screen, "COVID-19", cam("COVID-19"))
-        results.add_heatmap(other, "", cam("Normal"))
+        results.add_heatmap(on_screen, "COVID-19", heatmap_result("COVID-19"))
+        results.add_heatmap(other, "", heatmap_result("Normal"))
         ctx = context(StudyWorkspace(CachedDecoder(CountingPool())), results, on_screen, "COVID-19")
         known = known_heatmaps(ctx, [on_screen, other])
         assert known[on_screen].target_class == "COVID-19" and known[other].target_class == "Normal"

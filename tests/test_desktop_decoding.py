@@ -75,7 +75,7 @@ def test_a_film_is_decoded_once_per_size_when_opened_viewed_classified_and_expor
         reads.pop((shown.name, model_px), None)
         assert reads == Counter({(p.name, thumbnail_px): 1 for p in paths})
         if window.viewer.heatmap is None:  # the current film's classification uses the film on screen
-            with qtbot.waitSignal(window.camShown, timeout=WAIT_MS):
+            with qtbot.waitSignal(window.heatmapShown, timeout=WAIT_MS):
                 pass
         for _ in range(2):  # the second "classify all" finds every film in the cache
             with qtbot.waitSignal(window.classifyAllFinished, timeout=WAIT_MS) as done:

@@ -41,7 +41,7 @@ def test_banner_and_view_corrected_and_reclassify(qtbot, make_window, upside_dow
                     timeout=WAIT_MS)
     assert window.result.image_check.reasons == "rotated-180"
     assert panel.scope_banner.isVisible() and "upside down" in panel.scope_banner.text()
-    assert "not reliable" in panel.scope_banner.text() and "not reliable either" in panel.cam_note.text()
+    assert "not reliable" in panel.scope_banner.text() and "not reliable either" in panel.heatmap_caption.text()
     assert panel.correct_button.isVisible()
     shown_before = window.viewer.image
     with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS):

@@ -68,22 +68,22 @@ def test_tree_panel_pdf_and_classify_files_give_one_probability_per_film(qtbot, 
         panel, reductions = {}, {}
         for path in paths:
             service.results.forget(path)  # the panel's own pass, not classify-all's stored prediction
-            with qtbot.waitSignal(window.camShown, timeout=WAIT_MS,
+            with qtbot.waitSignal(window.heatmapShown, timeout=WAIT_MS,
                                   check_params_cb=lambda shown, path=path: Path(shown) == path):
                 window.show_image(path)
             panel[path] = window.result.prediction
-            cam = service.results.heatmap(path)
-            assert cam.prediction is panel[path]  # the heat-map shown belongs to the prediction shown
-            assert window.viewer.heatmap is cam.heatmap and cam.heatmap.shape == window.viewer.image.shape
+            heatmap_result = service.results.heatmap(path)
+            assert heatmap_result.prediction is panel[path]  # the heat-map shown belongs to the prediction shown
+            assert window.viewer.heatmap is heatmap_result.heatmap and heatmap_result.heatmap.shape == window.viewer.image.shape
             assert window.viewer.image.reduction == 1  # the viewer keeps the full-resolution film
             reductions[path.name] = window.workspace.model_image(path, model_request(card)).reduction
 
         context = window.classification.export_context(window.workspace)
         pdf = {}
-        for path, item, cam, reason in gather(context, paths, {}):  # every film classified for the PDF
-            assert cam is not None, reason
-            assert cam.heatmap.shape == item.image.shape and item.image.reduction == 1
-            pdf[path] = cam.prediction
+        for path, item, heatmap_result, reason in gather(context, paths, {}):  # every film classified for the PDF
+            assert heatmap_result is not None, reason
+            assert heatmap_result.heatmap.shape == item.image.shape and item.image.reduction == 1
+            pdf[path] = heatmap_result.prediction
 
         for path in paths:
             expected = cli[path].probabilities

@@ -155,8 +155,8 @@ def test_send_result(qtbot, dicom_settings, dicom_dir, server):
     node, network = server
     card = ModelCard.load(CARD)
     image = read_image(dicom_dir / "RG1_J2KI.dcm")
-    cam = create_classifier(card, backend="onnx", device="cpu").predict_with_heatmap(image)
-    dialog = SendResultsDialog(dicom_settings, card, image, cam, default_film(image, cam))
+    heatmap_result = create_classifier(card, backend="onnx", device="cpu").predict_with_heatmap(image)
+    dialog = SendResultsDialog(dicom_settings, card, image, heatmap_result, default_film(image, heatmap_result))
     qtbot.addWidget(dialog)
     with qtbot.waitSignal(dialog.sent, timeout=WAIT_MS) as signal:
         dialog.send()

@@ -38,7 +38,7 @@ def card() -> ModelCard:
 
 @pytest.fixture(scope="module")
 def classified(dicom_dir, card):
-    """The film, its renderer, and the CAMs of its most and least probable classes."""
+    """The film, its renderer, and the heat-maps of its most and least probable classes."""
     from cxr_engine.models.backends import create_classifier
     from cxr_engine.reading.read import read_image
     from cxr_engine.pixels.rendering import Renderer
@@ -117,8 +117,8 @@ def test_outline_mode_draws_one_contour_at_the_stated_level(qtbot, classified, c
     result = ResultModel()
     panel = ResultPanel(result, viewer, _dummy_action())
     qtbot.addWidget(panel)
-    assert "never, at this probability" in panel.cam_note.text()
-    assert panel.cam_style.currentData() == HEATMAP_OUTLINE
+    assert "never, at this probability" in panel.heatmap_caption.text()
+    assert panel.heatmap_style.currentData() == HEATMAP_OUTLINE
 
 
 def _dummy_action():
@@ -158,7 +158,7 @@ def test_limits_text_in_the_panel_and_the_pdf_equals_the_cards(qtbot, classified
     notice = result_panel.notice
     assert notice.text() == expected.intended_use == card.intended_use
 
-    page = ReportPage.for_image(image, renderer.render(), cam=top)
+    page = ReportPage.for_image(image, renderer.render(), heatmap_result=top)
     pdf = build_report_pdf([page], model_card=card, deidentify=True)
     from io import BytesIO
 

@@ -131,11 +131,11 @@ def test_settings_round_trip_in_a_private_file(tmp_path):
         settings.add_recent(tmp_path / f"f{i}")
     settings.add_recent(tmp_path / "f3")
     assert settings.recent_folders[0] == str(tmp_path / "f3") and len(settings.recent_folders) == MAX_RECENT
-    settings.cam_opacity, settings.device, settings.model, settings.backend = 0.3, "cpu", "my-model", "onnx"
+    settings.heatmap_opacity, settings.device, settings.model, settings.backend = 0.3, "cpu", "my-model", "onnx"
     settings.save_window_preset(PercentileBand("Soft", 10, 80))
     settings.sync()
     again = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    assert (again.cam_opacity, again.device, again.model) == (pytest.approx(0.3), "cpu", "my-model")
+    assert (again.heatmap_opacity, again.device, again.model) == (pytest.approx(0.3), "cpu", "my-model")
     assert again.backend == "onnx"
     assert again.window_presets == (PercentileBand("Soft", 10, 80),)
     with pytest.raises(ValueError):
@@ -154,15 +154,28 @@ def test_settings_round_trip_in_a_private_file(tmp_path):
 
 def test_a_hand_edited_settings_file_reads_as_safe_values(tmp_path):
     settings = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    settings.store.setValue("view/cam_opacity", 7)
-    assert settings.cam_opacity == 1.0
-    settings.store.setValue("view/cam_opacity", "half")
-    assert settings.cam_opacity == 0.4
+    settings.store.setValue("view/heatmap_opacity", 7)
+    assert settings.heatmap_opacity == 1.0
+    settings.store.setValue("view/heatmap_opacity", "half")
+    assert settings.heatmap_opacity == 0.4
     settings.store.setValue("model/device", "tpu")
     assert settings.device == "auto"
     settings.model = None
     assert settings.model == ""
     assert AppSettings.reader_name.__doc__.startswith("The reading physician's name")
+
+
+def test_the_heatmap_opacity_saved_under_its_former_key_is_kept(tmp_path):
+    store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    store.setValue("view/cam_opacity", 0.25)  # as versions before the rename saved it
+    settings = AppSettings(store)
+    assert settings.heatmap_opacity == pytest.approx(0.25)
+    settings.heatmap_opacity = 0.6
+    settings.sync()
+    again = AppSettings(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    assert again.heatmap_opacity == pytest.approx(0.6)
+    assert float(again.store.value("view/heatmap_opacity")) == pytest.approx(0.6)
+    assert float(again.store.value("view/cam_opacity")) == pytest.approx(0.25)  # left for an older version
 
 
 class TestWorkers:

@@ -137,8 +137,8 @@ def test_round_trip(server, tmp_path):
     card = ModelCard.load(CARD)
     classifier = create_classifier(card, backend="onnx", device="cpu")
     image = read_image(film)
-    cam = classifier.predict_with_heatmap(image)
-    written = DicomOutputWriter(tmp_path / "outputs", card).write(image, cam)
+    heatmap_result = classifier.predict_with_heatmap(image)
+    written = DicomOutputWriter(tmp_path / "outputs", card).write(image, heatmap_result)
     sent = send_files(node, [o.path for o in written], settings)
     assert sent.failed == [] and len(sent.done) == 3
 
@@ -158,7 +158,7 @@ def test_round_trip(server, tmp_path):
     assert sc.pixel_array.shape[2] == 3
     group = highdicom.sr.srread(by_kind["sr"]).content.get_image_measurement_groups()[0]
     probabilities = {m.name.value: m.value for m in group.get_measurements()}
-    assert probabilities == pytest.approx({f"CXR-P-{c}": cam.prediction.probability(c) for c in card.classes})
+    assert probabilities == pytest.approx({f"CXR-P-{c}": heatmap_result.prediction.probability(c) for c in card.classes})
     assert group.source_images[0].referenced_sop_instance_uid == source.SOPInstanceUID
     pdf = pydicom.dcmread(by_kind["pdf"])
     assert bytes(pdf.EncapsulatedDocument).startswith(b"%PDF-")

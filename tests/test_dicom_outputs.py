@@ -100,17 +100,17 @@ def classified(identified_film, classifier):
 
 @pytest.fixture(scope="module")
 def outputs(tmp_path_factory, classified, card):
-    image, cam = classified
+    image, heatmap_result = classified
     writer = DicomOutputWriter(tmp_path_factory.mktemp("out"), card)
-    return {obj.kind: obj for obj in writer.write(image, cam, warnings=(NON_ASCII_WARNING,), marks=MARKS,
+    return {obj.kind: obj for obj in writer.write(image, heatmap_result, warnings=(NON_ASCII_WARNING,), marks=MARKS,
                                                     window=(1200.0, 800.0))}
 
 
 @pytest.fixture(scope="module")
 def deidentified(tmp_path_factory, classified, card):
-    image, cam = classified
+    image, heatmap_result = classified
     writer = DicomOutputWriter(tmp_path_factory.mktemp("deid"), card, deidentify=True)
-    return {obj.kind: obj for obj in writer.write(image, cam, marks=MARKS)}
+    return {obj.kind: obj for obj in writer.write(image, heatmap_result, marks=MARKS)}
 
 
 def _source(path: Path) -> pydicom.Dataset:
@@ -134,16 +134,16 @@ class TestSecondaryCapture:
             source.SOPClassUID, source.SOPInstanceUID)
 
     def test_pixels_hold_the_heatmap_and_the_text(self, outputs, classified):
-        image, cam = classified
+        image, heatmap_result = classified
         pixels = pydicom.dcmread(outputs["sc"].path).pixel_array
         rows, cols = image.display_shape
         # Two result lines, the red scope heading and the one warning ("a test warning"), the notice.
         assert pixels.shape == (rows + 5 * line_height(cols), cols, 3)
         film = pixels[:rows]
-        hot = np.unravel_index(np.argmax(cam.heatmap), cam.heatmap.shape)
+        hot = np.unravel_index(np.argmax(heatmap_result.heatmap), heatmap_result.heatmap.shape)
         r, g, b = (int(v) for v in film[hot])
         assert max(r, g, b) - min(r, g, b) > 40, "the heat-map's peak is not coloured"
-        cold = cam.heatmap < FADE[0]
+        cold = heatmap_result.heatmap < FADE[0]
         assert cold.any()
         grey = film[cold]
         assert np.all(grey[:, 0] == grey[:, 1]) and np.all(grey[:, 1] == grey[:, 2]), "cold film is tinted"
@@ -163,12 +163,12 @@ class TestSecondaryCapture:
     def test_band_carries_the_warnings_of_an_out_of_scope_film(self, classified):
         """Finding 3: the SC (what PACS shows) said "AI result: COVID-19 91%" and nothing else for an
         inverted, upside-down film whose SR and CSV flag it out of scope."""
-        image, cam = classified
-        film = default_film(image, cam)
+        image, heatmap_result = classified
+        film = default_film(image, heatmap_result)
         warning = ("image check: shown as a negative (inverted), upside down (turned 180\u00b0): outside what "
                    "the model was trained for")
-        plain = capture_pixels(film, result_lines(cam))
-        flagged = capture_pixels(film, result_lines(cam), warnings=(warning, "lateral view: the model is made "
+        plain = capture_pixels(film, result_lines(heatmap_result))
+        flagged = capture_pixels(film, result_lines(heatmap_result), warnings=(warning, "lateral view: the model is made "
                                                                     "for frontal (PA/AP) chest films"))
         rows, height = film.shape[0], line_height(film.shape[1])
         assert plain.shape[0] == rows + 3 * height
@@ -191,9 +191,9 @@ class TestSecondaryCapture:
         assert without.shape[0] == rows + 3 * line_height(cols)
 
     def test_band_text_follows_the_result(self, classified):
-        image, cam = classified
-        film = default_film(image, cam)
-        shown = capture_pixels(film, result_lines(cam))
+        image, heatmap_result = classified
+        film = default_film(image, heatmap_result)
+        shown = capture_pixels(film, result_lines(heatmap_result))
         other = capture_pixels(film, ["AI result: Pneumonia 99% (another model)", "x"])
         rows = film.shape[0]
         height = line_height(film.shape[1])
@@ -209,7 +209,7 @@ class TestSecondaryCapture:
 
 class TestStructuredReport:
     def test_content_item_by_item(self, outputs, identified_film, classified):
-        image, cam = classified
+        image, heatmap_result = classified
         source = _source(identified_film)
         ds = pydicom.dcmread(outputs["sr"].path)
         sr = highdicom.sr.srread(outputs["sr"].path)
@@ -227,12 +227,12 @@ class TestStructuredReport:
         group = groups[0]
         assert group.tracking_identifier == "CXR Reader classification"
         snomed = {"normal": "17621005", "pneumonia": "233604007", "covid": "840539006"}
-        assert (group.finding_type.value, group.finding_type.scheme_designator) == (snomed[cam.prediction.label], "SCT")
+        assert (group.finding_type.value, group.finding_type.scheme_designator) == (snomed[heatmap_result.prediction.label], "SCT")
         expected = {"Normal": "normal", "Pneumonia": "pneumonia", "COVID-19": "covid"}
         measured = {m.name.meaning.removeprefix("Probability of "): m for m in group.get_measurements()}
         assert set(measured) == set(expected)
         for meaning, cls in expected.items():
-            assert measured[meaning].value == pytest.approx(cam.prediction.probability(cls), abs=1e-9)
+            assert measured[meaning].value == pytest.approx(heatmap_result.prediction.probability(cls), abs=1e-9)
             assert (measured[meaning].unit.value, measured[meaning].unit.scheme_designator) == ("1", "UCUM")
             assert measured[meaning].name.scheme_designator == "99CXRREADER"
         evaluations = {q.name.meaning: q.value for q in group.get_qualitative_evaluations()}
@@ -308,10 +308,10 @@ class TestPresentationState:
 
 class TestSeries:
     def test_one_series_per_kind_and_study(self, tmp_path, classified, card):
-        image, cam = classified
+        image, heatmap_result = classified
         writer = DicomOutputWriter(tmp_path, card, kinds=("sc", "sr"))
-        first = writer.write(image, cam, stem="a")
-        second = writer.write(image, cam, stem="b", warnings=("another result",))
+        first = writer.write(image, heatmap_result, stem="a")
+        second = writer.write(image, heatmap_result, stem="b", warnings=("another result",))
         assert [o.kind for o in first] == ["sc", "sr"]
         a, b = (pydicom.dcmread(o.path) for o in (first[0], second[0]))
         assert a.SeriesInstanceUID == b.SeriesInstanceUID and a.SeriesNumber == 9901
@@ -321,12 +321,12 @@ class TestSeries:
         """Two runs (two writers) on the same film and result: the same series and SOP Instance UIDs for
         every kind, annotations included; another result (a warning more) is a new instance of the same
         series; de-identified objects share nothing with the identified ones (tester finding 15)."""
-        image, cam = classified
+        image, heatmap_result = classified
 
         def uids(folder, **options):
             writer = DicomOutputWriter(tmp_path / folder, card, deidentify=options.pop("deidentify", False))
             return {o.kind: (str(pydicom.dcmread(o.path).SeriesInstanceUID), o.sop_instance_uid)
-                    for o in writer.write(image, cam, marks=MARKS, window=(1200.0, 800.0), **options)}
+                    for o in writer.write(image, heatmap_result, marks=MARKS, window=(1200.0, 800.0), **options)}
 
         first, again = uids("run1"), uids("run2")
         assert set(first) == {"sc", "sr", "pdf", "gsps"} and first == again
@@ -342,15 +342,15 @@ class TestSeries:
         film.parent.mkdir()
         shutil.copy(dicom_dir / FILM, film)
         image = read_image(film)
-        cam = classifier.predict_with_heatmap(image)
+        heatmap_result = classifier.predict_with_heatmap(image)
         with pytest.raises(DicomOutputError, match="holds the input .*film.dcm; source folders are never written"):
-            DicomOutputWriter(film.parent, card).write(image, cam)
+            DicomOutputWriter(film.parent, card).write(image, heatmap_result)
         with pytest.raises(DicomOutputError, match="lies in the folder of the input"):
-            DicomOutputWriter(film.parent / "ai", card).write(image, cam)
+            DicomOutputWriter(film.parent / "ai", card).write(image, heatmap_result)
         with pytest.raises(DicomOutputError, match="lies inside the input folder"):  # the session's other inputs
-            DicomOutputWriter(tmp_path / "ai", card, inputs=(tmp_path,)).write(image, cam)
+            DicomOutputWriter(tmp_path / "ai", card, inputs=(tmp_path,)).write(image, heatmap_result)
         assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["film.dcm"]
-        written = DicomOutputWriter(tmp_path / "ai", card, kinds=("sr",)).write(image, cam)  # beside the study
+        written = DicomOutputWriter(tmp_path / "ai", card, kinds=("sr",)).write(image, heatmap_result)  # beside the study
         assert [w.path.parent for w in written] == [tmp_path / "ai"]
 
     def test_a_raster_image_has_no_study(self, tmp_path, classifier, card):
@@ -377,11 +377,11 @@ def test_a_source_with_invalid_header_values(tmp_path, dicom_dir, classifier, ca
 def test_any_failure_names_the_film(tmp_path, classified, card, monkeypatch):
     from cxr_engine.outputs.dicom_outputs import secondary_capture
 
-    image, cam = classified
+    image, heatmap_result = classified
     monkeypatch.setattr(secondary_capture.SCImage, "from_ref_dataset",
                         classmethod(lambda cls, *a, **k: (_ for _ in ()).throw(TypeError("library says no"))))
     with pytest.raises(DicomOutputError, match="could not be made: TypeError: library says no") as error:
-        DicomOutputWriter(tmp_path, card).write(image, cam)
+        DicomOutputWriter(tmp_path, card).write(image, heatmap_result)
     assert error.value.path == Path(image.path)
 
 

@@ -327,7 +327,7 @@ def test_write_report_writes_a_pdf_from_classify_files(tmp_path, films, classifi
     from cxr_engine.pixels.rendering import render
 
     (event,) = [e for e in classify_files(films[:1], classifier, heatmaps=True) if e.done]
-    page = ReportPage.for_image(event.image, render(event.image), cam=event.heatmap)
+    page = ReportPage.for_image(event.image, render(event.image), heatmap_result=event.heatmap)
     path = write_report(tmp_path / "report.pdf", [page], model_card=classifier.card, deidentify=True)
     assert path.read_bytes().startswith(b"%PDF") and path.stat().st_size > 10_000
 

@@ -172,7 +172,7 @@ def test_pdf_says_the_film_is_out_of_scope(dicom_dir):
     image = read_image(dicom_dir / "Fake_MONOHR1.dcm")
     shown = np.repeat(render(image)[..., None], 3, axis=2)
     prediction = Prediction(("normal", "pneumonia", "covid"), (0.1, 0.1, 0.8), "test")
-    page = ReportPage(displayed=shown, heatmap=shown, prediction=prediction, cam_target="covid",
+    page = ReportPage(displayed=shown, heatmap=shown, prediction=prediction, heatmap_class="covid",
                       out_of_scope="inverted")
     text = " ".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(
         build_report_pdf([page], model_card=None, deidentify=False))).pages)

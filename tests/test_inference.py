@@ -38,7 +38,7 @@ def test_predict_batch_gives_probabilities(classifier, dicom_dir):
     np.testing.assert_allclose(single.probabilities, predictions[0].probabilities, atol=1e-5)
 
 
-def test_cam_has_the_image_geometry_and_unit_range(classifier, dicom_dir):
+def test_heatmap_has_the_image_geometry_and_unit_range(classifier, dicom_dir):
     image = read_image(dicom_dir / "966_fixed.dcm")
     result = classifier.predict_with_heatmap(image)
     assert result.heatmap.shape == image.shape == (2128, 2000)
@@ -49,17 +49,17 @@ def test_cam_has_the_image_geometry_and_unit_range(classifier, dicom_dir):
     assert other.target_class == "covid"
 
 
-def test_cam_object_is_reused_and_hooks_do_not_accumulate(classifier, dicom_dir):
+def test_grad_cam_object_is_reused_and_hooks_do_not_accumulate(classifier, dicom_dir):
     image = read_image(dicom_dir / "CR-MONO1-10-chest.dcm")
     classifier.predict_with_heatmap(image)
-    cam = classifier._cam
+    grad_cam = classifier._grad_cam
     hooks_before = sum(len(m._forward_hooks) for m in classifier._model.modules())
     for _ in range(3):
         classifier.predict_with_heatmap(image)
         classifier.predict([image, image])
-    assert classifier._cam is cam
+    assert classifier._grad_cam is grad_cam
     assert sum(len(m._forward_hooks) for m in classifier._model.modules()) == hooks_before
-    assert len(cam.activations_and_grads.activations) == 0
+    assert len(grad_cam.activations_and_grads.activations) == 0
 
 
 def test_threads_share_one_classifier_safely(classifier, dicom_dir):
@@ -86,7 +86,7 @@ class _BlobModel(torch.nn.Module):
         return self.head(self.bn2(x).mean(dim=(2, 3)))
 
 
-def test_cam_lines_up_with_the_image_it_explains():
+def test_heatmap_lines_up_with_the_image_it_explains():
     """A bright disc on a non-square image: the heat-map peak lands on the disc."""
     card = ModelCard(name="blob", architecture="efficientnet_b0", classes=["normal", "pneumonia", "covid"],
                      input_size=64, in_chans=3, mean=[0.5] * 3, std=[0.25] * 3,

@@ -69,14 +69,14 @@ def test_the_lung_box_input_is_the_crop_made_by_hand(film, lungs, box_card):
 
 
 def test_a_crop_sized_map_lands_in_its_box_zero_outside():
-    cam = np.linspace(0, 1, 49, dtype=np.float32).reshape(7, 7)
-    heatmap = heatmap_in_image_geometry(cam, (100, 80), (10, 20, 60, 70))
+    input_heatmap = np.linspace(0, 1, 49, dtype=np.float32).reshape(7, 7)
+    heatmap = heatmap_in_image_geometry(input_heatmap, (100, 80), (10, 20, 60, 70))
     assert heatmap.shape == (100, 80) and heatmap.dtype == np.float32
     assert not heatmap[:10].any() and not heatmap[60:].any() and not heatmap[:, :20].any() and not heatmap[:, 70:].any()
     assert heatmap[10:60, 20:70].max() == pytest.approx(1.0, abs=0.02)
     # The whole image's box is the plain resize, as without a box.
-    np.testing.assert_array_equal(heatmap_in_image_geometry(cam, (100, 80), (0, 0, 100, 80)),
-                                  heatmap_in_image_geometry(cam, (100, 80)))
+    np.testing.assert_array_equal(heatmap_in_image_geometry(input_heatmap, (100, 80), (0, 0, 100, 80)),
+                                  heatmap_in_image_geometry(input_heatmap, (100, 80)))
 
 
 def test_the_heatmap_of_a_lung_box_film_lies_inside_the_box(film, lungs, box_card):

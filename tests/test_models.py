@@ -14,10 +14,10 @@ from model_factory import make_random_model
 
 
 @pytest.mark.parametrize("name", ["densenet121", "efficientnet_b1"])
-def test_promised_architectures_build_with_their_cam_layer(name):
+def test_promised_architectures_build_with_their_grad_cam_layer(name):
     pytest.importorskip("timm")
     model = build_model(name, num_classes=3)
-    layer = resolve_layer(model, get_architecture(name).cam_layer)
+    layer = resolve_layer(model, get_architecture(name).grad_cam_layer)
     assert layer is not None
     assert model.get_classifier().out_features == 3
 

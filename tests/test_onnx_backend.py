@@ -129,10 +129,10 @@ class TestSameResultsAsTorch:
     def test_min_max_scaling_is_pytorch_grad_cams(self):
         from pytorch_grad_cam.utils.image import scale_cam_image
 
-        cam = np.random.default_rng(0).random((7, 5), dtype=np.float32) * 3
+        heatmap = np.random.default_rng(0).random((7, 5), dtype=np.float32) * 3
         # The engine resizes with numpy (cxr_engine.pixels.resampling), pytorch-grad-cam with OpenCV: float32 rounding.
-        np.testing.assert_allclose(min_max_scale(cam, (64, 48)), scale_cam_image(cam[None], (64, 48))[0], rtol=0, atol=1e-6)
-        np.testing.assert_array_equal(min_max_scale(cam), scale_cam_image(cam[None])[0])
+        np.testing.assert_allclose(min_max_scale(heatmap, (64, 48)), scale_cam_image(heatmap[None], (64, 48))[0], rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(min_max_scale(heatmap), scale_cam_image(heatmap[None])[0])
 
 
 class TestIntegrity:
@@ -248,29 +248,29 @@ def _run_python(code: str, *args) -> dict:
 
 def test_engine_classifies_and_explains_without_torch(exported, dicom_dir, large_image, tmp_path):
     target = exported.classes[1]
-    out = _run_python(BLOCK_TORCH + CLASSIFY, exported.path, dicom_dir / "966_fixed.dcm", tmp_path / "cam.npy", target)
+    out = _run_python(BLOCK_TORCH + CLASSIFY, exported.path, dicom_dir / "966_fixed.dcm", tmp_path / "heatmap.npy", target)
     assert out["backend"] == "OnnxClassifier" and out["device"].startswith("CPU (ONNX Runtime")
     assert out["torch_refused"] and not out["torch_imported"]
     torch_backend = Classifier(exported, device="cpu")
     expected = torch_backend.predict_with_heatmap(large_image, target)
     np.testing.assert_allclose(out["probabilities"], expected.prediction.probabilities, atol=PROBABILITY_ATOL, rtol=0)
-    heatmap = np.load(tmp_path / "cam.npy", allow_pickle=False)
+    heatmap = np.load(tmp_path / "heatmap.npy", allow_pickle=False)
     assert float(np.abs(heatmap - expected.heatmap).max()) <= HEATMAP_ATOL
 
 
 def test_auto_does_not_import_torch_on_a_machine_without_a_gpu_driver(exported, dicom_dir, tmp_path):
     if gpu_driver_present():
         pytest.skip("a GPU driver is present: auto rightly imports torch to ask it about the GPU")
-    out = _run_python(CLASSIFY, exported.path, dicom_dir / "CR-MONO1-10-chest.dcm", tmp_path / "cam.npy",
+    out = _run_python(CLASSIFY, exported.path, dicom_dir / "CR-MONO1-10-chest.dcm", tmp_path / "heatmap.npy",
                       exported.classes[0])
     assert out["backend"] == "OnnxClassifier" and not out["torch_imported"]
 
 
 def test_cli_runs_on_the_onnx_backend(exported, dicom_dir, tmp_path):
     files = [dicom_dir / "966_fixed.dcm", dicom_dir / "CR-MONO1-10-chest.dcm"]
-    out, cams = tmp_path / "results.csv", tmp_path / "cams"
+    out, heatmap_dir = tmp_path / "results.csv", tmp_path / "heatmaps"
     assert main([*map(str, files), "--model", str(exported.path), "--backend", "onnx", "--csv", str(out),
-                 "--cam-dir", str(cams)]) == 0
+                 "--heatmap-dir", str(heatmap_dir)]) == 0
     with open(out, newline="") as handle:
         rows = list(csv.DictReader(handle))
     # The CLI reads each film as the model input needs it (the reduced decode), with or without heat-maps.

@@ -34,12 +34,12 @@ def test_classification_and_pdf_export_work_without_a_network(no_network, tmp_pa
     card = make_random_model(tmp_path / "model")
     caplog.set_level(logging.DEBUG)
     path = dicom_dir / "JPEG2KLossless_1s_1f_u_16_16.dcm"
-    assert main([str(path), "--model", str(card.path), "--csv", str(tmp_path / "r.csv"), "--cam-dir", str(tmp_path / "cams"), "-v"]) == 0
+    assert main([str(path), "--model", str(card.path), "--csv", str(tmp_path / "r.csv"), "--heatmap-dir", str(tmp_path / "heatmaps"), "-v"]) == 0
     image = read_image(path)
     result = Classifier(ModelCard.load(card.path), device="cpu").predict_with_heatmap(image)
     grey = render(image)
     page = ReportPage(displayed=np.dstack([grey] * 3), metadata=image.metadata, prediction=result.prediction,
-                      cam_target=result.target_class)
+                      heatmap_class=result.target_class)
     write_report(tmp_path / "report.pdf", [page], model_card=card, deidentify=True)
     assert (tmp_path / "report.pdf").stat().st_size > 1000
     name_parts = [p for p in str(image.metadata.patient_name).replace("^", " ").split() if len(p) > 2]

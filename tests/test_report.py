@@ -64,8 +64,9 @@ def gaussian_blob(shape, centre=(0.55, 0.35), sigma=0.15) -> np.ndarray:
 def page_for(image, card, comment="", **kwargs) -> ReportPage:
     grey = render(image)
     prediction = Prediction(tuple(CLASSES), PROBS, card.name)
-    cam = HeatmapResult(gaussian_blob(grey.shape), "pneumonia", prediction)
-    return ReportPage.for_image(image, np.repeat(grey[..., None], 3, axis=2), cam=cam, comment=comment, **kwargs)
+    heatmap_result = HeatmapResult(gaussian_blob(grey.shape), "pneumonia", prediction)
+    return ReportPage.for_image(image, np.repeat(grey[..., None], 3, axis=2), heatmap_result=heatmap_result,
+                                comment=comment, **kwargs)
 
 
 def synthetic_page(card, comment="") -> ReportPage:

@@ -93,8 +93,8 @@ class TestResizeBilinear:
     def test_matches_opencv_both_ways(self, films):
         cv2 = _cv2()
         rng = np.random.default_rng(0)
-        cam = rng.random((7, 7)).astype(np.float32)
-        cases = [(cam, (224, 224))] + [(display, size) for display in films
+        heatmap = rng.random((7, 7)).astype(np.float32)
+        cases = [(heatmap, (224, 224))] + [(display, size) for display in films
                                        for size in ((224, 224), (display.shape[0] + 37, display.shape[1] // 2))]
         for values, (rows, cols) in cases:
             ours = resize_bilinear(values, rows, cols)

@@ -158,13 +158,13 @@ class TestRealFilms:
         torch_classifier = Classifier(card, device="cpu")
         try:
             logits, pooled = torch_classifier._logits_and_features(batch)
-            cam_prediction = torch_classifier.predict_with_heatmap(image).prediction
+            heatmap_prediction = torch_classifier.predict_with_heatmap(image).prediction
         finally:
             torch_classifier.close()
         onnx_logits, onnx_pooled = classifier._logits_and_features(batch)
         np.testing.assert_allclose(pooled, onnx_pooled, atol=2e-2, rtol=2e-2)
         np.testing.assert_allclose(logits, onnx_logits, atol=2e-2)
-        assert cam_prediction.scope_reasons == classifier.predict([image])[0].scope_reasons
+        assert heatmap_prediction.scope_reasons == classifier.predict([image])[0].scope_reasons
 
     def test_csv_column_on_real_files(self, tmp_path, dicom_dir, shared_data):
         """A child's JPEG (no header, so no age) gets the child head's reason in the CSV; the SIIM film

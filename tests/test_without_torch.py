@@ -75,8 +75,8 @@ def run_python(code: str, *args) -> dict:
 
 
 def test_cli_classifies_the_sample_study_with_heatmaps_offline_without_torch(tmp_path):
-    out, cams = tmp_path / "results.csv", tmp_path / "cams"
-    result = run_python(CLI, SAMPLES, "--model", CARD, "--backend", "onnx", "--csv", out, "--cam-dir", cams)
+    out, heatmap_dir = tmp_path / "results.csv", tmp_path / "heatmaps"
+    result = run_python(CLI, SAMPLES, "--model", CARD, "--backend", "onnx", "--csv", out, "--heatmap-dir", heatmap_dir)
     assert result == {"code": 0, "torch_imported": False}
     with open(out, newline="") as handle:
         rows = list(csv.DictReader(handle))

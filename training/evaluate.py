@@ -504,7 +504,7 @@ def pick_cases(labels: np.ndarray, preds: np.ndarray, per_kind: int, seed: int) 
     return out
 
 
-def cam_panel(classifier, path: str) -> np.ndarray:
+def heatmap_panel(classifier, path: str) -> np.ndarray:
     """RGB uint8: the rendered image with the Grad-CAM of its predicted class blended over it."""
     from cxr_engine.reading.read import read_image
     from cxr_engine.pixels.overlay import blend
@@ -533,7 +533,7 @@ def plot_gradcam_montage(classifier, rows: Sequence[dict], probs: np.ndarray, pe
             if i is None:
                 continue
             ax = axes[k, col]
-            ax.imshow(cam_panel(classifier, rows[i]["path"]))
+            ax.imshow(heatmap_panel(classifier, rows[i]["path"]))
             ok = preds[i] == labels[i]
             ax.set_title(f"{'correct' if ok else 'WRONG'} true {CLASSES[labels[i]]}\n"
                          f"pred {CLASSES[preds[i]]} p={probs[i, preds[i]]:.2f}\n{rows[i].get('source', '')[:22]}",

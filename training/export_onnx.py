@@ -70,10 +70,11 @@ def export_onnx(card: ModelCard, out_path: str | Path | None = None) -> tuple[Pa
     Returns the file's path and sha256. The card is saved when it has a path.
     """
     model = load_model(card)
-    cam_layer = get_architecture(card.architecture).cam_layer
-    wrapper = LogitsAndFeatures(model, cam_layer).eval()
+    grad_cam_layer = get_architecture(card.architecture).grad_cam_layer
+    wrapper = LogitsAndFeatures(model, grad_cam_layer).eval()
     class_weights = _class_weights(model, wrapper, card)
-    data = _add_metadata(_store_exact_float16(_trace(wrapper, card)), export_metadata(card, cam_layer, class_weights))
+    metadata = export_metadata(card, grad_cam_layer, class_weights)
+    data = _add_metadata(_store_exact_float16(_trace(wrapper, card)), metadata)
     _check_against_torch(data, wrapper, card)
 
     out = Path(out_path) if out_path else card.weights_path.with_suffix(".onnx")

@@ -83,10 +83,10 @@ def heatmap_in_lungs_section(classifier, segmenter, rows: Sequence[dict], per_cl
         if not fields.found:
             not_found += 1
             continue
-        cam = classifier.predict_with_heatmap(image)
-        share = heatmap_share_in_mask(cam.heatmap, fields.mask)
+        heatmap_result = classifier.predict_with_heatmap(image)
+        share = heatmap_share_in_mask(heatmap_result.heatmap, fields.mask)
         if share is not None:
-            films.append({"file": row["path"], "label": row["label"], "pred": cam.target_class,
+            films.append({"file": row["path"], "label": row["label"], "pred": heatmap_result.target_class,
                           "share_in_lungs": share, "lung_area_share": float(fields.mask.mean())})
     by_class = {}
     for label in CLASSES:

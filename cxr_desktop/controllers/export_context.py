@@ -42,13 +42,13 @@ class ExportContext:
 
 def known_heatmaps(context: ExportContext, paths: list[Path]) -> dict[Path, object]:
     """The ``HeatmapResult``s already computed for ``paths`` (read on the thread that updates the results)."""
-    return {path: cam for path in paths if (cam := context.heatmap(path)) is not None}
+    return {path: heatmap_result for path in paths if (heatmap_result := context.heatmap(path)) is not None}
 
 
-def gather(context: ExportContext, paths: list[Path], cams: dict[Path, object]):
+def gather(context: ExportContext, paths: list[Path], heatmap_results: dict[Path, object]):
     """Generator worker: ``(path, LoadedImage or None, HeatmapResult or None, reason)`` per film, in order.
 
-    ``cams``: the heat-maps known when the export started (``known_heatmaps``). Films come from the
+    ``heatmap_results``: the heat-maps known when the export started (``known_heatmaps``). Films come from the
     workspace (decoded once, through its shared cache); what has no heat-map yet is classified with one
     by the engine's ``classify_files`` (one film at a time) from the film as the model reads it
     (``StudyWorkspace.model_image``, as classify-all and ``cxr-classify`` do: one probability per film),
@@ -67,23 +67,23 @@ def gather(context: ExportContext, paths: list[Path], cams: dict[Path, object]):
         items[path] = workspace.load(path)
         return workspace.model_image(path, request)
 
-    wanted = [path for path in paths if path not in cams] if classifier is not None else []
+    wanted = [path for path in paths if path not in heatmap_results] if classifier is not None else []
     events = (event for event in classify_files(wanted, classifier, heatmaps=True, batch_size=1, reader=read,
                                                 checker=None)  # report_export checks each film itself
               if event.done)
     for path in paths:
-        if classifier is not None and path not in cams:
+        if classifier is not None and path not in heatmap_results:
             event = next(events)
             item = items.pop(path, None)
-            cam = event.heatmap
-            if cam is not None and item is not None:
-                cam = heatmap_at_full_resolution(cam, event.image.reduction // max(1, item.image.reduction),
-                                                 item.image.shape)
-            yield path, item if event.image is not None else None, cam, event.reason
+            heatmap_result = event.heatmap
+            if heatmap_result is not None and item is not None:
+                reduction = event.image.reduction // max(1, item.image.reduction)
+                heatmap_result = heatmap_at_full_resolution(heatmap_result, reduction, item.image.shape)
+            yield path, item if event.image is not None else None, heatmap_result, event.reason
             continue
         try:
             item = workspace.load(path)
         except CxrError as exc:
             yield path, None, None, getattr(exc, "reason", str(exc))
             continue
-        yield path, item, cams.get(path), "" if path in cams else context.no_model_reason
+        yield path, item, heatmap_results.get(path), "" if path in heatmap_results else context.no_model_reason

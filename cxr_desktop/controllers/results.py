@@ -47,15 +47,15 @@ class ClassificationResults:
         for callback in list(self._listeners):
             callback(_key(path), prediction)
 
-    def add_heatmap(self, path: Path, requested_class: str, cam) -> None:
-        """Store ``cam`` (a ``HeatmapResult``) under the class asked for and under its own target class,
+    def add_heatmap(self, path: Path, requested_class: str, heatmap_result) -> None:
+        """Store ``heatmap_result`` (a ``HeatmapResult``) under the class asked for and under its own target class,
         and its prediction."""
         path = Path(path)
-        self._heatmaps[(path, requested_class)] = cam
-        self._heatmaps[(path, cam.target_class)] = cam
+        self._heatmaps[(path, requested_class)] = heatmap_result
+        self._heatmaps[(path, heatmap_result.target_class)] = heatmap_result
         while len(self._heatmaps) > self.heatmap_cache_size:
             self._heatmaps.popitem(last=False)
-        self.add_prediction(path, cam.prediction)
+        self.add_prediction(path, heatmap_result.prediction)
 
     def forget(self, path: Path) -> None:
         """Drop what is known of ``path``'s film (its image was replaced, e.g. shown corrected)."""

@@ -119,7 +119,7 @@ def prediction_from_logits(card: ModelCard, logits: np.ndarray, features: np.nda
                       film_reasons(card, features, image))
 
 
-def heatmap_in_image_geometry(cam: np.ndarray, image_shape: tuple[int, ...],
+def heatmap_in_image_geometry(input_heatmap: np.ndarray, image_shape: tuple[int, ...],
                               box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """A model-input-sized [0, 1] map in the image's own pixel grid: float32 ``image_shape[:2]``, clipped
     to [0, 1].
@@ -130,7 +130,7 @@ def heatmap_in_image_geometry(cam: np.ndarray, image_shape: tuple[int, ...],
     """
     height, width = image_shape[:2]
     r0, c0, r1, c1 = box if box is not None else (0, 0, height, width)
-    resized = resize_bilinear(np.asarray(cam, dtype=np.float32), r1 - r0, c1 - c0)
+    resized = resize_bilinear(np.asarray(input_heatmap, dtype=np.float32), r1 - r0, c1 - c0)
     if (r0, c0, r1, c1) == (0, 0, height, width):
         return np.clip(resized, 0.0, 1.0)
     heatmap = np.zeros((height, width), dtype=np.float32)

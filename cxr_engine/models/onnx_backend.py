@@ -37,21 +37,22 @@ FORMAT = "cxr-onnx-1"
 META_FORMAT = "cxr.format"
 META_MODEL = "cxr.model_name"
 META_ARCHITECTURE = "cxr.architecture"
-META_CAM_LAYER = "cxr.cam_layer"
+#: The metadata key exported files carry (``training.export_onnx``); the bundled models have it.
+META_GRAD_CAM_LAYER = "cxr.cam_layer"
 META_CLASSES = "cxr.classes"  # JSON list, in logit order
 META_WEIGHTS_SHA256 = "cxr.weights_sha256"  # the safetensors the export was made from
 META_CLASS_WEIGHTS = "cxr.class_weights"  # base64 of the (classes, K) matrix, little-endian float32
 CPU_PROVIDERS = ("CPUExecutionProvider",)
 
 
-def export_metadata(card: ModelCard, cam_layer: str, class_weights: np.ndarray) -> dict[str, str]:
+def export_metadata(card: ModelCard, grad_cam_layer: str, class_weights: np.ndarray) -> dict[str, str]:
     """The metadata an export stores for this backend (written by ``training.export_onnx``)."""
     weights = np.ascontiguousarray(class_weights, dtype="<f4")
     return {
         META_FORMAT: FORMAT,
         META_MODEL: card.name,
         META_ARCHITECTURE: card.architecture,
-        META_CAM_LAYER: cam_layer,
+        META_GRAD_CAM_LAYER: grad_cam_layer,
         META_CLASSES: json.dumps(list(card.classes)),
         META_WEIGHTS_SHA256: card.weights_sha256.lower(),
         META_CLASS_WEIGHTS: base64.b64encode(weights.tobytes()).decode("ascii"),
@@ -74,21 +75,21 @@ def class_weights_from_metadata(metadata: dict[str, str], card: ModelCard, where
     return weights.reshape(len(card.classes), -1)
 
 
-def min_max_scale(cam: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
+def min_max_scale(heatmap: np.ndarray, size: tuple[int, int] | None = None) -> np.ndarray:
     """pytorch-grad-cam's ``scale_cam_image`` for one map: (x − min) / (1e-7 + max), then
     a bilinear resize as ``cv2.resize``'s default (``resize_bilinear``) to ``size`` = (width, height) when
     given; float32."""
-    cam = cam - np.min(cam)
-    cam = cam / (1e-7 + np.max(cam))
+    heatmap = heatmap - np.min(heatmap)
+    heatmap = heatmap / (1e-7 + np.max(heatmap))
     if size is not None:
-        cam = resize_bilinear(np.float32(cam), size[1], size[0])
-    return np.float32(cam)
+        heatmap = resize_bilinear(np.float32(heatmap), size[1], size[0])
+    return np.float32(heatmap)
 
 
 def grad_cam(
     features: np.ndarray, class_weights: np.ndarray, target_index: int, input_hw: tuple[int, int]
 ) -> np.ndarray:
-    """pytorch-grad-cam's ``GradCAM`` map for one image from its CAM-layer activations ``features`` (K, h, w).
+    """pytorch-grad-cam's ``GradCAM`` map for one image from its Grad-CAM layer's activations ``features`` (K, h, w).
 
     Same steps as ``BaseCAM.forward`` with one target layer: channel weights (the mean gradient,
     here w_c / (h·w)), weighted sum over channels, ReLU, min-max scaling and resizing to the model
@@ -97,8 +98,8 @@ def grad_cam(
     """
     _, height, width = features.shape
     channel_weights = (class_weights[target_index] / np.float32(height * width)).astype(np.float32)
-    cam = (channel_weights[:, None, None] * features.astype(np.float32, copy=False)).sum(axis=0)
-    scaled = min_max_scale(np.maximum(cam, 0), (input_hw[1], input_hw[0]))
+    heatmap = (channel_weights[:, None, None] * features.astype(np.float32, copy=False)).sum(axis=0)
+    scaled = min_max_scale(np.maximum(heatmap, 0), (input_hw[1], input_hw[0]))
     return min_max_scale(np.maximum(scaled, 0))
 
 
@@ -217,8 +218,8 @@ class OnnxClassifier(CardBackedClassifier):
             logits, features = self._run([LOGITS_NAME, FEATURES_NAME], batch)
             class_weights = self._class_weights
         target_index = self._target_index(logits[0], target_class)
-        cam = grad_cam(features[0], class_weights, target_index, batch.shape[2:])
-        heatmap = heatmap_in_image_geometry(cam, display.shape, frame.box)
+        input_heatmap = grad_cam(features[0], class_weights, target_index, batch.shape[2:])
+        heatmap = heatmap_in_image_geometry(input_heatmap, display.shape, frame.box)
         prediction = prediction_from_logits(self.card, logits[0], features[0].mean(axis=(1, 2)), image)
         return HeatmapResult(heatmap, self.classes[target_index], prediction)
 

@@ -20,7 +20,7 @@ class Architecture:
 
     name: str
     timm_name: str
-    cam_layer: str  # dotted module path of the last feature map (after its activation)
+    grad_cam_layer: str  # dotted module path of the last feature map (after its activation)
     input_size: int = 224
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD

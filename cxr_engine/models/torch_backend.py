@@ -47,7 +47,7 @@ class Classifier(CardBackedClassifier):
         self.requested_device = device
         self._model = model
         self._device: str | None = None
-        self._cam = None
+        self._grad_cam = None
         self._lock = threading.RLock()
 
     @property
@@ -67,7 +67,7 @@ class Classifier(CardBackedClassifier):
     def load(self) -> "Classifier":
         """Load and verify the weights now (otherwise the first prediction does it)."""
         with self._lock:
-            if self._cam is not None:
+            if self._grad_cam is not None:
                 return self
             from pytorch_grad_cam import GradCAM
 
@@ -77,9 +77,9 @@ class Classifier(CardBackedClassifier):
                 self._model = load_model(self.card)
                 logger.info("loaded model %s on %s", self.card.name, self.device)
             self._model = self._model.eval().to(self.device)
-            layer = resolve_layer(self._model, get_architecture(self.card.architecture).cam_layer)
-            # One CAM object for the classifier's life: its hooks are registered once, here.
-            self._cam = GradCAM(model=self._model, target_layers=[layer])
+            layer = resolve_layer(self._model, get_architecture(self.card.architecture).grad_cam_layer)
+            # One GradCAM object for the classifier's life: its hooks are registered once, here.
+            self._grad_cam = GradCAM(model=self._model, target_layers=[layer])
         return self
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
@@ -91,11 +91,11 @@ class Classifier(CardBackedClassifier):
         with self._lock:
             self.load()
             with torch.no_grad():
-                # Calling through the CAM's wrapper resets its activation buffers each time,
-                # so a forward pass without CAM never grows them.
-                logits = self._cam.activations_and_grads(torch.from_numpy(batch).to(self.device))
-            pooled = _pooled(self._cam.activations_and_grads.activations)
-            self._cam.activations_and_grads.activations = []
+                # Calling through GradCAM's wrapper resets its activation buffers each time,
+                # so a forward pass without a heat-map never grows them.
+                logits = self._grad_cam.activations_and_grads(torch.from_numpy(batch).to(self.device))
+            pooled = _pooled(self._grad_cam.activations_and_grads.activations)
+            self._grad_cam.activations_and_grads.activations = []
         return logits.float().cpu().numpy(), pooled
 
     def predict_with_heatmap(self, image: CxrImage | np.ndarray, target_class: str | None = None) -> HeatmapResult:
@@ -111,25 +111,25 @@ class Classifier(CardBackedClassifier):
         tensor = torch.from_numpy(batch[None])
         with self._lock:
             self.load()
-            # targets=None lets the CAM target the predicted class from the same forward pass.
+            # targets=None lets GradCAM target the predicted class from the same forward pass.
             targets = None if target_class is None else [ClassifierOutputTarget(self.classes.index(target_class))]
             with torch.enable_grad():
-                cams = self._cam(input_tensor=tensor, targets=targets)
-            logits = self._cam.outputs.detach().float().cpu().numpy()
-            pooled = _pooled(self._cam.activations_and_grads.activations)
-            self._cam.activations_and_grads.activations = []
-            self._cam.activations_and_grads.gradients = []
+                input_heatmaps = self._grad_cam(input_tensor=tensor, targets=targets)
+            logits = self._grad_cam.outputs.detach().float().cpu().numpy()
+            pooled = _pooled(self._grad_cam.activations_and_grads.activations)
+            self._grad_cam.activations_and_grads.activations = []
+            self._grad_cam.activations_and_grads.gradients = []
         target_index = self._target_index(logits[0], target_class)
-        heatmap = heatmap_in_image_geometry(cams[0], display.shape, frame.box)
+        heatmap = heatmap_in_image_geometry(input_heatmaps[0], display.shape, frame.box)
         prediction = prediction_from_logits(self.card, logits[0], pooled[0], image)
         return HeatmapResult(heatmap, self.classes[target_index], prediction)
 
     def close(self) -> None:
         """Remove the Grad-CAM hooks and drop the model."""
         with self._lock:
-            if self._cam is not None:
-                self._cam.activations_and_grads.release()
-                self._cam = None
+            if self._grad_cam is not None:
+                self._grad_cam.activations_and_grads.release()
+                self._grad_cam = None
             self._model = None
 
 

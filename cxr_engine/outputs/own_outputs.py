@@ -1,5 +1,5 @@
 """Files this program wrote, recognised so that a scan does not take them for films: the PNGs of
-``cxr-classify --cam-dir/--lung-mask-dir`` (``NNNNN_<stem>_cam.png``, ``_heatmap.png``, ``_lungs.png``,
+``cxr-classify --heatmap-dir/--lung-mask-dir`` (``NNNNN_<stem>_cam.png``, ``_heatmap.png``, ``_lungs.png``,
 as ``cxr_engine.batch.output_file_name`` names them, in the mode each is written in) and the DICOM
 objects of ``cxr_engine.outputs.dicom_outputs`` (Secondary Capture, SR, Encapsulated PDF, presentation state:
 Manufacturer (0008,0070) ``CXR Reader project`` and Software Versions (0018,1020) ``CXR Reader <version>``,

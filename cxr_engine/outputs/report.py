@@ -91,7 +91,7 @@ class ReportPage:
     screen), uint8 RGB (H, W, 3) or greyscale (H, W), rendered by the caller; for a
     de-identified report the caller must render it without the demographics corner text,
     since pixels cannot be redacted here. ``heatmap`` is
-    the same image with the Grad-CAM colours for ``cam_target``. ``prediction`` is None when
+    the same image with the Grad-CAM colours for ``heatmap_class``. ``prediction`` is None when
     the image was not classified; ``not_classified_reason`` then says why. ``measurements`` are
     lines of text such as the cardiothoracic ratio, printed under "Measurements" when present.
     ``pixel_aspect`` is the physical height / width of one pixel of ``displayed`` and ``heatmap``
@@ -103,7 +103,7 @@ class ReportPage:
     metadata: ImageMetadata = field(default_factory=ImageMetadata)
     heatmap: np.ndarray | None = None
     prediction: Prediction | None = None
-    cam_target: str | None = None
+    heatmap_class: str | None = None
     not_classified_reason: str = ""
     warnings: tuple[str, ...] = ()
     comment: str = ""
@@ -128,23 +128,25 @@ class ReportPage:
             _check_rgb(self.heatmap, "heat-map image")
 
     @classmethod
-    def for_image(cls, image: CxrImage, displayed: np.ndarray, *, cam: HeatmapResult | None = None,
+    def for_image(cls, image: CxrImage, displayed: np.ndarray, *, heatmap_result: HeatmapResult | None = None,
                   prediction: Prediction | None = None, not_classified_reason: str = "",
                   comment: str = "", opacity: float = 0.5) -> "ReportPage":
         """A page for ``image``: metadata, warnings and file name from the image, and the
-        heat-map panel rendered from ``cam`` over the image's default window. ``displayed`` is
+        heat-map panel rendered from ``heatmap_result`` over the image's default window. ``displayed`` is
         taken to be in the image's own geometry when it has its shape (then the image's pixel
         aspect applies to both panels), else to be square-pixelled already."""
         from ..pixels.rendering import render
 
         heatmap = None
-        if cam is not None:
-            shown = shown_heat(cam.heatmap, cam.prediction.probability(cam.target_class))
+        if heatmap_result is not None:
+            probability = heatmap_result.prediction.probability(heatmap_result.target_class)
+            shown = shown_heat(heatmap_result.heatmap, probability)
             heatmap = blend(render(image), shown, opacity)
         return cls(
             displayed=displayed, metadata=image.metadata, heatmap=heatmap,
-            prediction=prediction or (cam.prediction if cam else None),
-            cam_target=cam.target_class if cam else None, not_classified_reason=not_classified_reason,
+            prediction=prediction or (heatmap_result.prediction if heatmap_result else None),
+            heatmap_class=heatmap_result.target_class if heatmap_result else None,
+            not_classified_reason=not_classified_reason,
             warnings=tuple(image.warnings), comment=comment, file_name=Path(image.path).name,
             pixel_aspect=image.pixel_aspect if tuple(displayed.shape[:2]) == tuple(image.shape) else 1.0,
         )
@@ -416,7 +418,7 @@ def _identifier_table(ctx: _Context, rows: list[tuple[str, str]]) -> Table:
 def _draw_images(ctx: _Context, page: ReportPage, top: float) -> float:
     panel_w = (CONTENT_W - PANEL_GAP) / 2
     right_x = MARGIN + panel_w + PANEL_GAP
-    target = _display_name(page.cam_target) if page.cam_target else ""
+    target = _display_name(page.heatmap_class) if page.heatmap_class else ""
     _caption(ctx, "Image as displayed", MARGIN, top)
     has_target = page.heatmap is not None and target
     _caption(ctx, f"Grad-CAM heat-map: evidence for {target}" if has_target else "Grad-CAM heat-map", right_x, top)
@@ -508,8 +510,8 @@ def _result_flowables(ctx: _Context, page: ReportPage, width: float) -> list[Flo
         flowables.append(ctx.rich(f"<b>{ctx.fonts.markup(banner(page.out_of_scope))}</b>", "alert"))
     flowables.append(_probability_table(ctx, prediction, width))
     flowables.append(ctx.para(f"Classified by {prediction.model_name}.", "small"))
-    if page.cam_target and page.cam_target != prediction.label:
-        flowables.append(ctx.para(f"The heat-map shows evidence for {_display_name(page.cam_target)}, "
+    if page.heatmap_class and page.heatmap_class != prediction.label:
+        flowables.append(ctx.para(f"The heat-map shows evidence for {_display_name(page.heatmap_class)}, "
                                   "not the top class.", "small"))
     return flowables
 

@@ -95,13 +95,14 @@ class DicomOutputWriter:
     def model_version(self) -> str:
         return f"weights sha256:{self.card.weights_sha256[:16]}"
 
-    def write(self, image: CxrImage, cam: HeatmapResult, *, warnings: Sequence[str] = (), stem: str | None = None,
+    def write(self, image: CxrImage, heatmap_result: HeatmapResult, *,
+              warnings: Sequence[str] = (), stem: str | None = None,
               displayed_rgb: np.ndarray | None = None, pdf: bytes | None = None, marks: Sequence = (),
               window: tuple[float, float] | None = None, inverted: bool | None = None,
               out_of_scope: str = "") -> list[WrittenObject]:
         """Make and write the outputs for one classified film; raises ``DicomOutputError``.
 
-        ``cam`` holds the prediction and the heat-map shown. ``displayed_rgb`` (uint8 (H, W, 3),
+        ``heatmap_result`` holds the prediction and the heat-map shown. ``displayed_rgb`` (uint8 (H, W, 3),
         square pixels) is the film as the reader saw it, heat-map included; by default the film's
         own window with the heat-map at the usual opacity. ``pdf`` is the report to encapsulate;
         by default a one-page report of this film (de-identified when the writer is), with the banner of
@@ -122,7 +123,8 @@ class DicomOutputWriter:
             with warnings_module.catch_warnings():
                 # A source's one-word Patient's Name ("Anonymized") is copied as it is.
                 warnings_module.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
-                objects = self._build(image, cam, reference, tuple(warnings), displayed_rgb, pdf, out_of_scope)
+                objects = self._build(image, heatmap_result, reference, tuple(warnings), displayed_rgb, pdf,
+                                      out_of_scope)
                 if "gsps" in self.kinds and marks:
                     shown_inverted = image.invert if inverted is None else inverted
                     objects.append(("gsps", self._presentation_state(image, header, reference, marks, window,
@@ -139,17 +141,18 @@ class DicomOutputWriter:
             logger.exception("DICOM outputs failed for %s", source_path)
             raise DicomOutputError(source_path, f"the DICOM outputs could not be made: {type(exc).__name__}: {exc}") from exc
 
-    def _build(self, image, cam, reference, warnings, displayed_rgb, pdf, out_of_scope="") -> list[tuple[str, Dataset]]:
+    def _build(self, image, heatmap_result, reference, warnings, displayed_rgb, pdf,
+               out_of_scope="") -> list[tuple[str, Dataset]]:
         from .encapsulated_pdf import build_encapsulated_pdf
         from .secondary_capture import build_secondary_capture, capture_pixels
         from .structured_report import build_structured_report
 
         common = dict(manufacturer=MANUFACTURER, software_version=self.software_version)
-        result = (repr(tuple(cam.prediction.probabilities)), *warnings)
+        result = (repr(tuple(heatmap_result.prediction.probabilities)), *warnings)
         built = []
         if "sc" in self.kinds:
-            film = displayed_rgb if displayed_rgb is not None else default_film(image, cam)
-            pixels = capture_pixels(film, result_lines(cam), warnings=warnings)
+            film = displayed_rgb if displayed_rgb is not None else default_film(image, heatmap_result)
+            pixels = capture_pixels(film, result_lines(heatmap_result), warnings=warnings)
             # The source's orientation holds for the default film (as stored); the app's displayed
             # film may be rotated or flipped, so its orientation is left unknown.
             orientation = source_orientation(reference) if displayed_rgb is None else None
@@ -158,12 +161,12 @@ class DicomOutputWriter:
                                                         **common)))
         if "sr" in self.kinds:
             built.append(("sr", build_structured_report(
-                reference, cam.prediction, model_version=self.model_version, warnings=warnings,
+                reference, heatmap_result.prediction, model_version=self.model_version, warnings=warnings,
                 device_uid=generate_uid(entropy_srcs=["CXR Reader", self.card.name]),
                 parameters=self.algorithm_parameters(),
                 **self._next("sr", reference, result, self.model_version, *self.algorithm_parameters()), **common)))
         if "pdf" in self.kinds:
-            document = pdf if pdf is not None else self._report(image, cam, warnings, out_of_scope)
+            document = pdf if pdf is not None else self._report(image, heatmap_result, warnings, out_of_scope)
             # The report this writer makes says what ``result`` says; one given by the caller is its own content.
             content = result if pdf is None else (_digest(pdf),)
             built.append(("pdf", build_encapsulated_pdf(reference, document, **self._next("pdf", reference, *content),
@@ -212,12 +215,12 @@ class DicomOutputWriter:
         return dict(series_instance_uid=series.uid, series_number=series.number,
                     sop_instance_uid=instance, instance_number=number)
 
-    def _report(self, image: CxrImage, cam: HeatmapResult, warnings, out_of_scope: str = "") -> bytes:
+    def _report(self, image: CxrImage, heatmap_result: HeatmapResult, warnings, out_of_scope: str = "") -> bytes:
         from ... import __version__
         from ...pixels.rendering import render
         from ..report import ReportPage, build_report_pdf
 
-        page = ReportPage.for_image(image, render(image), cam=cam)
+        page = ReportPage.for_image(image, render(image), heatmap_result=heatmap_result)
         page = replace(page, warnings=tuple(warnings) or page.warnings, out_of_scope=out_of_scope)
         return build_report_pdf([page], model_card=self.card, deidentify=self.deidentify,
                                 app_version=__version__)  # the footer says "CXR Reader <version>"
@@ -240,23 +243,23 @@ def source_orientation(reference: Dataset) -> tuple[str, str] | None:
     return (values[0], values[1]) if len(values) == 2 and all(values) else None
 
 
-def default_film(image: CxrImage, cam: HeatmapResult, opacity: float = 0.5) -> np.ndarray:
+def default_film(image: CxrImage, heatmap_result: HeatmapResult, opacity: float = 0.5) -> np.ndarray:
     """The film in its own default window with the heat-map over it, at square pixels (RGB uint8)."""
     from ...pixels.overlay import blend
     from ...pixels.rendering import render, to_square_pixels
 
-    return to_square_pixels(blend(render(image), cam.heatmap, opacity), image.pixel_aspect)
+    return to_square_pixels(blend(render(image), heatmap_result.heatmap, opacity), image.pixel_aspect)
 
 
-def result_lines(cam: HeatmapResult) -> list[str]:
+def result_lines(heatmap_result: HeatmapResult) -> list[str]:
     """The result in words for the capture: ``AI result: COVID-19 84 % (efficientnet-lite0)`` and
     ``Normal 10 %  Pneumonia 6 % | heat-map: COVID-19``."""
     from ...display_text import format_percent
     from ...models.model_card import CLASS_DISPLAY_NAMES
 
-    prediction = cam.prediction
+    prediction = heatmap_result.prediction
     others = "  ".join(f"{CLASS_DISPLAY_NAMES.get(c, c)} {format_percent(p, 0)}"
                        for c, p in zip(prediction.classes, prediction.probabilities) if c != prediction.label)
-    target = CLASS_DISPLAY_NAMES.get(cam.target_class, cam.target_class)
+    target = CLASS_DISPLAY_NAMES.get(heatmap_result.target_class, heatmap_result.target_class)
     return [f"AI result: {prediction.display_label} {format_percent(prediction.probability(prediction.label), 0)} "
             f"({prediction.model_name})", f"{others} | heat-map: {target}"]
