@@ -8,11 +8,12 @@ GIL; ``qtbot.waitUntil`` waits in an event loop as the app does.
 """
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
+import pydicom
 import pytest
+from pydicom.uid import generate_uid
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
@@ -20,14 +21,25 @@ pytest.importorskip("pytestqt")
 from test_desktop import WAIT_MS, card, make_window, open_and_wait, private_settings, wait_classified  # noqa: E402,F401
 
 
+#: Copies of each real film: with the shared decode cache, one pass over the 24 films takes about
+#: as long as one lung job, too short a batch to show anything under load.
+COPIES = 4
+
+
 @pytest.fixture()
 def many_films(tmp_path, dicom_dir, shared_data) -> Path:
-    """Every readable film of dicom/ and dicom_rsna/: enough for a batch that outlasts one lung job."""
+    """Every film of dicom/ and dicom_rsna/, each stored ``COPIES`` times as its own SOP Instance (a new
+    SOP Instance UID, so the copies are not folded into one): a batch that outlasts one lung job."""
     folder = tmp_path / "many"
     folder.mkdir()
     sources = sorted(dicom_dir.glob("*.dcm")) + sorted((shared_data / "dicom_rsna").rglob("*.dcm"))
-    for index, source in enumerate(sources):
-        shutil.copy(source, folder / f"{index:02d}_{source.name}")
+    for copy in range(COPIES):
+        for index, source in enumerate(sources):
+            dataset = pydicom.dcmread(source, force=True)
+            dataset.SOPInstanceUID = generate_uid()
+            if "MediaStorageSOPInstanceUID" in dataset.file_meta:
+                dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+            dataset.save_as(folder / f"{copy}_{index:02d}_{source.name}", enforce_file_format=False)
     return folder
 
 
