@@ -93,3 +93,32 @@ def test_wire_format_round_trips_and_refuses_object_arrays(dicom_dir):
     forged["stored"]["dtype"] = "object"
     with pytest.raises(ValueError, match="unexpected array dtype"):
         decode_image(json.dumps(forged).encode(), arrays)
+
+
+def test_a_worker_is_not_started_while_an_import_has_sys_path_edited(dicom_dir, tmp_path):
+    """OpenCV's loader puts its package folder (which holds a ``typing`` package) at the front of
+    ``sys.path`` while it loads; a worker spawned in that window died importing ``typing``. The worker
+    start waits for ``SYS_PATH_LOCK``, which such imports hold (``cxr_engine.spawning``)."""
+    import sys
+    import threading
+    import time
+
+    from cxr_engine.spawning import SYS_PATH_LOCK
+
+    shadow = tmp_path / "shadow"
+    (shadow / "typing").mkdir(parents=True)
+    (shadow / "typing" / "__init__.py").write_text("raise ImportError('the shadowing typing package')\n")
+    film = sorted(dicom_dir.glob("*.dcm"))[0]
+    reader = IsolatedReader(timeout_s=60)
+    results: list = []
+    with SYS_PATH_LOCK:
+        sys.path.insert(0, str(shadow))
+        try:
+            worker = threading.Thread(target=lambda: results.append(reader.read(film)))
+            worker.start()
+            time.sleep(0.5)  # the reader is now waiting to start its worker
+        finally:
+            sys.path.remove(str(shadow))
+    worker.join(60)
+    reader.close()
+    assert results and results[0] is not None and results[0].stored.size > 0

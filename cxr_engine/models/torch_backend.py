@@ -7,6 +7,7 @@ import threading
 import numpy as np
 
 from ..pixels.image import CxrImage
+from ..spawning import SYS_PATH_LOCK
 from .model_card import ModelCard
 from .classifier import (
     HeatmapResult,
@@ -69,7 +70,8 @@ class Classifier(CardBackedClassifier):
         with self._lock:
             if self._grad_cam is not None:
                 return self
-            from pytorch_grad_cam import GradCAM
+            with SYS_PATH_LOCK:  # it imports OpenCV, whose loader edits sys.path (see cxr_engine.spawning)
+                from pytorch_grad_cam import GradCAM
 
             from .weights import load_model
 

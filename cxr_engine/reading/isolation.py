@@ -26,6 +26,7 @@ from typing import Callable
 
 from ..errors import DecoderBugError, DecoderCrashError, DecodeTimeoutError, ImageReadError, UnsupportedImageError
 from ..pixels.image import CxrImage
+from ..spawning import SYS_PATH_LOCK
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ class IsolatedReader:
         replies_in, replies_out = context.Pipe(duplex=False)
         process = context.Process(target=_worker_main, args=(_Channel(requests_in, replies_out), self.memory_limit_bytes),
                                   name="cxr-decoder", daemon=True)
-        process.start()
+        with SYS_PATH_LOCK:  # not while another thread imports a library that edits sys.path
+            process.start()
         requests_in.close()
         replies_out.close()
         self._process, self._conn = process, _Channel(replies_in, requests_out)
