@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from cxr_engine.reading.decode_cache import CachedDecoder
-from cxr_engine.reading.decode_pool import decode_in_order
+from cxr_engine.reading.decode_pool import BATCH, THUMBNAIL, decode_in_order, decode_priority
 from cxr_engine.errors import CxrError
 from cxr_engine.pixels.image import CxrImage
 from cxr_engine.reading.reduced_decode import DecodeRequest
@@ -74,10 +74,15 @@ def warm_up() -> threading.Thread:
     return thread
 
 
-def read_in_order(paths: list[Path], request: DecodeRequest, decoder: CachedDecoder):
+def read_in_order(paths: list[Path], request: DecodeRequest, decoder: CachedDecoder, priority: int = BATCH):
     """``(path, CxrImage or the exception)`` per file in order, decoded as ``request`` asks through
-    ``decoder``, as many at once as its pool has workers."""
-    return decode_in_order(paths, lambda path: decoder.read(path, request), decoder.pool.workers)
+    ``decoder``, as many at once as its pool has workers, each waiting for a worker at ``priority``
+    (``cxr_engine.reading.decode_pool.decode_priority``)."""
+    def read(path: Path) -> CxrImage:
+        with decode_priority(priority):
+            return decoder.read(path, request)
+
+    return decode_in_order(paths, read, decoder.pool.workers)
 
 
 def thumbnails(paths: list[Path], decoder: CachedDecoder):
@@ -85,7 +90,7 @@ def thumbnails(paths: list[Path], decoder: CachedDecoder):
 
     Each file is decoded through ``decoder`` at the least resolution the thumbnail needs
     (``DecodeRequest.thumbnail``)."""
-    for path, image in read_in_order(paths, DecodeRequest.thumbnail(THUMBNAIL_PX), decoder):
+    for path, image in read_in_order(paths, DecodeRequest.thumbnail(THUMBNAIL_PX), decoder, THUMBNAIL):
         try:
             if isinstance(image, Exception):
                 raise image

@@ -237,3 +237,38 @@ class _Counting:
     def read(self, path, request):
         self.reads.append((path, request.min_side))
         return self.pool.read(path, request)
+
+
+def test_waiting_callers_get_a_worker_most_urgent_first():
+    """With every worker busy, a thumbnail that asks later goes before batch work that asked earlier,
+    and the film on screen before both; equal priorities keep their arrival order. (Scheduling only:
+    no worker process is started.)"""
+    from cxr_engine.reading.decode_pool import BATCH, THUMBNAIL, VIEW, DecodePool, decode_priority
+
+    pool = DecodePool(workers=1)
+    busy = pool._take_worker()  # the one worker, busy
+    order: list[str] = []
+
+    def wait_for_worker(name: str, level: int) -> None:
+        with decode_priority(level):
+            reader = pool._take_worker()
+        order.append(name)
+        pool._free.append(reader)  # give it back at once, as read() does
+        with pool._changed:
+            pool._changed.notify_all()
+
+    callers = [("batch 1", BATCH), ("batch 2", BATCH), ("thumbnail", THUMBNAIL), ("view", VIEW)]
+    threads = []
+    for name, level in callers:
+        thread = threading.Thread(target=wait_for_worker, args=(name, level))
+        thread.start()
+        threads.append(thread)
+        deadline = time.monotonic() + 10
+        while len(pool._waiting) < len(threads) and time.monotonic() < deadline:
+            time.sleep(0.01)  # this caller is queued before the next one asks
+    with pool._changed:
+        pool._free.append(busy)
+        pool._changed.notify_all()
+    for thread in threads:
+        thread.join(10)
+    assert order == ["view", "thumbnail", "batch 1", "batch 2"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from cxr_engine import ScanResult
+from cxr_engine.reading.decode_pool import VIEW, decode_priority
 from cxr_engine.reading.reduced_decode import FULL, DecodeRequest
 
 from ..image_jobs import LoadedImage, shared_decoder
@@ -94,7 +95,8 @@ class StudyWorkspace:
         if loaded is None:
             from cxr_engine.pixels.rendering import Renderer
 
-            image = self._corrected(path, self.decoder.read(path, FULL))
+            with decode_priority(VIEW):  # the film the reader asked for goes before thumbnails and batches
+                image = self._corrected(path, self.decoder.read(path, FULL))
             loaded = LoadedImage(image, Renderer(image))
             self._keep(path, loaded)
         return loaded

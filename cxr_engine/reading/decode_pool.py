@@ -2,16 +2,22 @@
 
 ``DecodePool`` holds one ``IsolatedReader`` (a worker process with a time and a memory limit,
 ``cxr_engine.reading.isolation``) per core; any thread may call it, and each call takes a free worker.
+When callers wait for one, the most urgent goes first (``decode_priority``: the film on screen, then
+thumbnails, then batch work such as classify-all), each level in arrival order.
 ``decode_in_order`` keeps a bounded number of files decoding ahead of the consumer and hands the
 results back in input order, so a batch writes its rows in the order it was given and holds at
 most ``max_pending`` decoded images in memory.
 """
 from __future__ import annotations
 
+import contextlib
+import heapq
+import itertools
 import logging
 import os
-import queue
+import threading
 from collections import deque
+from contextvars import ContextVar
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -21,6 +27,21 @@ from .isolation import DEFAULT_MEMORY_LIMIT_BYTES, DEFAULT_TIMEOUT_S, IsolatedRe
 from .reduced_decode import FULL, DecodeRequest
 
 logger = logging.getLogger(__name__)
+
+#: Decode priorities, most urgent first: the film the reader looks at, the thumbnails, batch work.
+VIEW, THUMBNAIL, BATCH = 0, 1, 2
+_priority: ContextVar[int] = ContextVar("decode_priority", default=BATCH)
+
+
+@contextlib.contextmanager
+def decode_priority(level: int):
+    """Within the block, this thread's decodes wait for a worker at ``level`` (``VIEW``, ``THUMBNAIL``
+    or ``BATCH``, the default) instead of in plain arrival order."""
+    token = _priority.set(level)
+    try:
+        yield
+    finally:
+        _priority.reset(token)
 
 
 def available_cores() -> int:
@@ -35,7 +56,7 @@ class DecodePool:
     """``workers`` isolated decoding workers (default: one per core) serving any thread.
 
     ``pool(path)`` / ``pool.read(path, request)`` decodes one file in a free worker (waiting for
-    one when all are busy) and raises ``ImageReadError`` naming the file and the reason, as
+    one when all are busy, the caller's ``decode_priority`` first) and raises ``ImageReadError`` naming the file and the reason, as
     ``IsolatedReader`` does. ``request`` defaults to the pool's own. Workers start on first use.
     Use as a context manager or call :meth:`close`.
     """
@@ -46,9 +67,10 @@ class DecodePool:
         self.request = request
         self._readers = [IsolatedReader(timeout_s, memory_limit_bytes, task=ReadTask(request.min_side))
                          for _ in range(self.workers)]
-        self._idle: queue.SimpleQueue[IsolatedReader] = queue.SimpleQueue()
-        for reader in self._readers:
-            self._idle.put(reader)
+        self._free = list(self._readers)
+        self._waiting: list[tuple[int, int]] = []  # (priority, arrival) of the callers waiting for a worker
+        self._arrivals = itertools.count()
+        self._changed = threading.Condition()
 
     def __call__(self, path: str | Path) -> CxrImage:
         return self.read(path)
@@ -62,11 +84,24 @@ class DecodePool:
     def read(self, path: str | Path, request: DecodeRequest | None = None) -> CxrImage:
         """``path`` decoded as ``request`` asks (default: the pool's request) in a free worker."""
         task = None if request is None or request == self.request else ReadTask(request.min_side)
-        reader = self._idle.get()
+        reader = self._take_worker()
         try:
             return reader.read(path, task)
         finally:
-            self._idle.put(reader)
+            with self._changed:
+                self._free.append(reader)
+                self._changed.notify_all()
+
+    def _take_worker(self) -> IsolatedReader:
+        """A free worker, once no more urgent (or earlier, equally urgent) caller is waiting for one."""
+        ticket = (_priority.get(), next(self._arrivals))
+        with self._changed:
+            heapq.heappush(self._waiting, ticket)
+            while not (self._free and self._waiting[0] == ticket):
+                self._changed.wait()
+            heapq.heappop(self._waiting)
+            self._changed.notify_all()  # the next waiter may take another free worker
+            return self._free.pop()
 
     def start(self) -> "DecodePool":
         """Start every worker now (each loads its decoders in parallel with the caller's work)."""
