@@ -58,3 +58,17 @@ def real_lung_masks(cxr3_dir: Path, count: int) -> list:
         mask = np.asarray(Image.open(path).convert("L")) > 127
         masks += [mask, ~mask, mask[::5, ::5]]
     return masks
+
+
+def kermany_children(shared_data: Path, count: int) -> list[Path]:
+    """The first ``count`` Kermany pneumonia films of cxr3 by id: children aged 1–5, JPEGs (so no age
+    in a header). Skips when the manifest is absent."""
+    import csv
+
+    manifest = shared_data / "cxr3" / "manifest.csv"
+    if not manifest.exists():
+        pytest.skip(f"{manifest} is not on this machine")
+    with open(manifest, newline="") as handle:
+        rows = sorted((r for r in csv.DictReader(handle)
+                       if r["source"] == "kermany_pediatric" and r["label"] == "pneumonia"), key=lambda r: r["id"])
+    return [shared_data / "cxr3" / r["file"] for r in rows[:count]]

@@ -3,7 +3,6 @@
 on ONNX Runtime, on a real child's film from cxr3 (offscreen)."""
 from __future__ import annotations
 
-import csv
 import shutil
 
 import pytest
@@ -18,6 +17,7 @@ from cxr_engine.models.model_card import ModelCard  # noqa: E402
 from cxr_engine.models.scope_heads import CHILD  # noqa: E402
 from cxr_desktop.report_export import ExportRequest  # noqa: E402
 
+from conftest import kermany_children  # noqa: E402
 from model_factory import BUNDLED_CARD  # noqa: E402
 from test_desktop import WAIT_MS, export, make_window, open_and_wait, pdf_text, private_settings  # noqa: E402,F401
 
@@ -29,15 +29,9 @@ def card():
 
 @pytest.fixture()
 def child_study(tmp_path, shared_data):
-    manifest = shared_data / "cxr3" / "manifest.csv"
-    if not manifest.exists():
-        pytest.skip(f"{manifest} is not on this machine")
-    with open(manifest, newline="") as handle:
-        row = min((r for r in csv.DictReader(handle)
-                   if r["source"] == "kermany_pediatric" and r["label"] == "pneumonia"), key=lambda r: r["id"])
     folder = tmp_path / "child"
     folder.mkdir()
-    shutil.copy(shared_data / "cxr3" / row["file"], folder / "child.jpg")
+    shutil.copy(kermany_children(shared_data, 1)[0], folder / "child.jpg")
     return folder
 
 

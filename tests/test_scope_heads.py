@@ -20,7 +20,7 @@ from cxr_engine.models.scope_heads import (CARD_KEY, CHILD, OTHER_FINDINGS, Head
 from cxr_engine.models.scope_score import out_of_scope
 from cxr_engine.reading.read import read_image
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, kermany_children
 from model_factory import BUNDLED_CARD
 
 SIIM_FILM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"  # post-operative: sternotomy wires
@@ -37,17 +37,6 @@ def classifier(card):
     from cxr_engine.models.onnx_backend import OnnxClassifier
 
     return OnnxClassifier(card).load()
-
-
-def _kermany_films(shared_data, count: int) -> list[Path]:
-    """The first ``count`` Kermany pneumonia films of cxr3 (children aged 1–5; JPEGs, so no age in a header)."""
-    manifest = shared_data / "cxr3" / "manifest.csv"
-    if not manifest.exists():
-        pytest.skip(f"{manifest} is not on this machine")
-    with open(manifest, newline="") as handle:
-        rows = sorted((r for r in csv.DictReader(handle)
-                       if r["source"] == "kermany_pediatric" and r["label"] == "pneumonia"), key=lambda r: r["id"])
-    return [shared_data / "cxr3" / r["file"] for r in rows[:count]]
 
 
 def _test_rows(shared_data, source: str, label: str, count: int) -> list[Path]:
@@ -171,7 +160,7 @@ class TestRealFilms:
         stored as a negative gets the image check's reason only (the heads read upright films)."""
         from cxr_engine.cli import main
 
-        child = _kermany_films(shared_data, 1)[0]
+        child = kermany_children(shared_data, 1)[0]
         out = tmp_path / "r.csv"
         assert main([str(child), str(dicom_dir / "Fake_MONOHR1.dcm"), "--csv", str(out),
                      "--model", str(BUNDLED_CARD), "--backend", "onnx", "--no-isolation"]) == 0
@@ -197,5 +186,5 @@ prediction = classifier.predict([read_image(sys.argv[1])])[0]
 print(json.dumps({"reasons": prediction.scope_reasons,
                   "torch": any(m.split(".")[0] == "torch" for m in sys.modules)}))
 """
-    child = _kermany_films(shared_data, 1)[0]
+    child = kermany_children(shared_data, 1)[0]
     assert run_python(code, child, BUNDLED_CARD) == {"reasons": CHILD, "torch": False}

@@ -14,6 +14,7 @@ from cxr_engine.models.scope_heads import CHILD, OTHER_FINDINGS, WORDS as HEAD_W
 from cxr_engine.models.scope_score import WORDS as UNCERTAIN_WORDS
 from cxr_engine.outputs.report import ReportPage, build_report_pdf
 
+from conftest import kermany_children
 from model_factory import BUNDLED_CARD
 
 NO_WARNINGS = "No warnings for this image."
@@ -68,16 +69,6 @@ class TestReportPage:
         assert NO_WARNINGS in _pdf_text(build_report_pdf([page], model_card=None, deidentify=False))
 
 
-def _kermany_child(shared_data) -> Path:
-    manifest = shared_data / "cxr3" / "manifest.csv"
-    if not manifest.exists():
-        pytest.skip(f"{manifest} is not on this machine")
-    with open(manifest, newline="") as handle:
-        rows = sorted((r for r in csv.DictReader(handle)
-                       if r["source"] == "kermany_pediatric" and r["label"] == "pneumonia"), key=lambda r: r["id"])
-    return shared_data / "cxr3" / rows[0]["file"]
-
-
 def test_csv_and_pdf_say_the_same_for_a_real_child_film_and_an_adult_film(tmp_path, shared_data):
     """cxr-classify's CSV and a PDF page made from the same ``classify_files`` event carry the same words:
     the child's JPEG (no header age) gets the child head's warning under its banner; an adult NIH film in
@@ -91,7 +82,7 @@ def test_csv_and_pdf_say_the_same_for_a_real_child_film_and_an_adult_film(tmp_pa
     from cxr_engine.models.image_checks import default_checker
     from cxr_engine.pixels.rendering import render
 
-    child = _kermany_child(shared_data)
+    child = kermany_children(shared_data, 1)[0]
     adult = shared_data / "cxr3" / "images" / "normal" / "019795c67ec99c90.jpg"  # nih_cxr14, normal
     if not adult.exists():
         pytest.skip(f"{adult} is not on this machine")
