@@ -29,7 +29,7 @@ class SettingsDialog(QDialog):
         self.model_box = QComboBox()
         self.model_box.addItem(DEFAULT_MODEL_TEXT, "")
         for card in cards:
-            mark = "" if card.meets_bar else "  — below the bar, for testing only"
+            mark = "" if card.meets_bar else "  — for testing only"  # summary() says it is below the bar
             self.model_box.addItem(f"{card.summary()}{mark}", card.name)
         if model and self.model_box.findData(model) < 0:
             self.model_box.addItem(model, model)
