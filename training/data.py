@@ -13,6 +13,7 @@ source-balanced by the curation step), or :class:`DistributedWeightedSampler` un
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import random
 from collections import defaultdict
@@ -301,7 +302,7 @@ class ManifestDataset(Dataset):
     def __init__(self, rows: list[dict], size: int, mean: Sequence[float], std: Sequence[float],
                  in_chans: int = 3, augment: Augment | None = None, border_swap: BorderSwap | None = None,
                  acquisition: AcquisitionShift | None = None, framing: FramingShift | None = None,
-                 preprocessing: str = PREPROCESSING_VERSION):
+                 preprocessing: str = PREPROCESSING_VERSION, framing_pairs: bool = False):
         self.rows = rows
         self.labels = [CLASSES.index(row["label"]) for row in rows]
         self.cache = ImageCache([row["path"] for row in rows], size, preprocessing)
@@ -310,6 +311,10 @@ class ManifestDataset(Dataset):
         self.border_swap = border_swap if border_swap is not None and border_swap.p > 0 else None
         self.acquisition = acquisition if acquisition is not None and acquisition.p > 0 else None
         self.framing = framing if framing is not None and framing.p > 0 else None
+        # Pairs for training.consistency: (view without framing shift, the same film framing-shifted).
+        self.framing_pairs = framing_pairs
+        if framing_pairs and self.framing is None:
+            raise ValueError("framing_pairs needs a framing shift (FramingShift with p > 0)")
         weights = self.sample_weights().numpy() if rows else np.ones(0)
         self.donor_probabilities = weights / weights.sum() if weights.sum() > 0 else None
 
@@ -317,20 +322,35 @@ class ManifestDataset(Dataset):
         return len(self.rows)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        """((C, size, size) float32 tensor, class index); with ``framing_pairs`` the tensor is
+        (2, C, size, size): the film without framing shift, then framing-shifted (at p = 1), both
+        through the same border swap, augmentation and acquisition-shift draws."""
         grey = self.cache.get(index)
-        if any(step is not None for step in (self.augment, self.border_swap, self.acquisition, self.framing)):
-            # Drawn from torch's RNG, which the DataLoader seeds per worker from the run's seed.
-            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
-            if self.border_swap is not None and rng.random() < self.border_swap.p:
-                donor = int(rng.choice(len(self.rows), p=self.donor_probabilities))
-                grey = self.border_swap(grey, self.cache.get(donor), rng)
+        if not any(step is not None for step in (self.augment, self.border_swap, self.acquisition, self.framing)):
+            return torch.from_numpy(normalise(grey, self.mean, self.std, self.in_chans)), self.labels[index]
+        # Drawn from torch's RNG, which the DataLoader seeds per worker from the run's seed.
+        rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
+        if self.border_swap is not None and rng.random() < self.border_swap.p:
+            donor = int(rng.choice(len(self.rows), p=self.donor_probabilities))
+            grey = self.border_swap(grey, self.cache.get(donor), rng)
+        if not self.framing_pairs:
             if self.framing is not None:
                 grey = self.framing(grey, rng)
-            if self.augment is not None:
-                grey = self.augment(grey, rng)
-            if self.acquisition is not None:
-                grey = self.acquisition(grey, rng)
-        return torch.from_numpy(normalise(grey, self.mean, self.std, self.in_chans)), self.labels[index]
+            return torch.from_numpy(self._normalised(self._after_framing(grey, rng))), self.labels[index]
+        framed = dataclasses.replace(self.framing, p=1.0)(grey, rng)
+        seed = int(rng.integers(0, 2**31 - 1))
+        views = [self._after_framing(view, np.random.default_rng(seed)) for view in (grey, framed)]
+        return torch.from_numpy(np.stack([self._normalised(view) for view in views])), self.labels[index]
+
+    def _after_framing(self, grey: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if self.augment is not None:
+            grey = self.augment(grey, rng)
+        if self.acquisition is not None:
+            grey = self.acquisition(grey, rng)
+        return grey
+
+    def _normalised(self, grey: np.ndarray) -> np.ndarray:
+        return normalise(grey, self.mean, self.std, self.in_chans)
 
     def sample_weights(self) -> torch.Tensor:
         return torch.tensor([float(row["sample_weight"]) for row in self.rows], dtype=torch.double)

@@ -15,6 +15,12 @@ no DataLoader workers the resumed run takes the very steps the uninterrupted one
 ``--stop-at-step N`` ends a stage after step N; ``--restart-from RUN`` starts again from a run's
 best weights when its ``last.pt`` is lost.
 
+Fine-tuning: ``--init-from RUN`` starts a new run (fresh optimiser and schedule) from another run's
+best weights. ``--consistency-weight W`` trains on pairs: each image without and with a framing shift
+(``training.data.FramingShift`` at p = 1), cross-entropy on both plus W times the Jensen-Shannon
+divergence between their predicted distributions (the consistency loss of AugMix, Hendrycks et al.,
+ICLR 2020), so that a film's call does not depend on how it was framed.
+
 Outputs in ``--out`` (rank 0 only): ``train.log``, ``metrics.jsonl`` (one line per epoch),
 ``last.pt`` (checkpoint: tensors and plain values only, loaded with ``weights_only=True``),
 ``best.safetensors`` + ``best.json`` (model card draft) at the best validation macro-F1, ``run.json``.
@@ -55,6 +61,7 @@ from cxr_engine.models.weights import load_model, save_weights, sha256_file
 from . import metrics as M
 from .data import (AcquisitionShift, Augment, BorderSwap, FramingShift, ManifestDataset, limit_rows, read_manifest,
                    train_sampler)
+from .consistency import FramingConsistencyLoss
 from .distill import card_path_of, make_criterion
 from .pretrained import load_pretrained_backbone
 from .script_logging import script_logging
@@ -136,6 +143,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--restart-from", type=Path, default=None,
                         help="when last.pt is lost: start from this run folder's best weights (or a card), at the "
                              "epoch after the one they were saved at, with a fresh optimiser")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="fine-tune: start from this run folder's best weights (or a card; classifier "
+                             "included) with a fresh optimiser and learning-rate schedule")
+    parser.add_argument("--consistency-weight", type=float, default=0.0,
+                        help="train on (film, framing-shifted film) pairs with this weight on the Jensen-Shannon "
+                             "divergence between their predictions (0 = off; AugMix uses 12)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--workers", type=int, default=None,
@@ -169,6 +182,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--checkpoint-every must be 0 (off) or a number of steps")
     if args.resume and args.restart_from:
         parser.error("give --resume (a checkpoint) or --restart-from (best weights), not both")
+    if args.init_from and args.restart_from:
+        parser.error("give --init-from (a new run from weights) or --restart-from (the same run), not both")
+    if args.consistency_weight < 0:
+        parser.error("--consistency-weight must be 0 (off) or positive")
     if args.size_schedule:
         try:
             schedule = SizeSchedule.parse(args.size_schedule)
@@ -250,7 +267,8 @@ def build_datasets(args: argparse.Namespace, rows: dict[str, list[dict]], size: 
     arch = get_architecture(args.arch)
     train = ManifestDataset(rows["train"], size, arch.mean, arch.std, IN_CHANS, Augment(),
                             BorderSwap(p=args.border_swap), AcquisitionShift(p=args.acquisition_shift),
-                            FramingShift(p=args.framing_shift), preprocessing=args.preprocessing)
+                            FramingShift(p=args.framing_shift), preprocessing=args.preprocessing,
+                            framing_pairs=args.consistency_weight > 0)
     val = ManifestDataset(rows["val"], size, arch.mean, arch.std, IN_CHANS, augment=None,
                           preprocessing=args.preprocessing)
     fill_cache(train, "train", args, dist)
@@ -428,6 +446,8 @@ def train_one_epoch(model, loader, optimizer, scheduler, scaler, criterion, dist
             log.warning("time budget spent: epoch %d cut short after %d images", epoch, position.seen)
             truncated = True
             break
+        if images.ndim == 5:  # (N, views, C, H, W) pairs for training.consistency
+            images = images.flatten(0, 1)
         images = images.to(dist.device, non_blocking=True, memory_format=torch.channels_last)
         labels = labels.to(dist.device, non_blocking=True)
         with autocast(dist):
@@ -460,6 +480,8 @@ def predict(model, loader, dist: Dist) -> tuple[list[int], list[int], list[float
     subset_indices = loader.dataset.indices
     offset = 0
     for images, labels in progress(loader, dist, desc="val", leave=False):
+        if images.ndim == 5:  # (N, views, C, H, W) pairs for training.consistency
+            images = images.flatten(0, 1)
         images = images.to(dist.device, non_blocking=True, memory_format=torch.channels_last)
         labels = labels.to(dist.device)
         with autocast(dist):
@@ -579,6 +601,17 @@ def restart_from_best(path: Path, model, scheduler, steps: int, args) -> dict:
             "position": EpochPosition()}
 
 
+def init_from_best(path: Path, model, args) -> None:
+    """Load the best weights of a run folder (or a card; sha256 checked), classifier included, into
+    ``model``: the start of a fine-tuning run, whose optimiser and schedule start afresh."""
+    card = ModelCard.load(card_path_of(path))
+    if card.architecture != args.arch or card.preprocessing_version != args.preprocessing:
+        raise ValueError(f"{path}: weights of {card.architecture} ({card.preprocessing_version}), this run trains "
+                         f"{args.arch} ({args.preprocessing})")
+    model.load_state_dict(load_model(card).state_dict())
+    log.info("fine-tuning from %s (validation macro-F1 %s)", path, (card.validation_metrics or {}).get("macro_f1"))
+
+
 def versions() -> dict:
     import cv2
     import safetensors
@@ -671,6 +704,8 @@ def run(args: argparse.Namespace, dist: Dist) -> dict:
     scaler = torch.amp.GradScaler("cuda", enabled=dist.device.type == "cuda")
     arch = get_architecture(args.arch)
     criterion = make_criterion(args, arch.mean, arch.std, dist.device)
+    if args.consistency_weight > 0:
+        criterion = FramingConsistencyLoss(criterion, args.consistency_weight)
     state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "position": EpochPosition()}
     pending_rng = None
     if args.resume:
@@ -684,6 +719,8 @@ def run(args: argparse.Namespace, dist: Dist) -> dict:
             pending_rng = None
     elif args.restart_from:
         state = restart_from_best(args.restart_from, model, scheduler, steps, args)
+    elif args.init_from:
+        init_from_best(args.init_from, model, args)
     if args.stop_at_step is not None and scheduler.last_epoch >= args.stop_at_step:
         log.warning("already at step %d, past --stop-at-step %d: nothing to train", scheduler.last_epoch,
                     args.stop_at_step)
