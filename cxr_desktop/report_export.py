@@ -50,7 +50,7 @@ def write_pdf(request: ExportRequest, pages, card) -> Path:
 def _out_of_scope(check, prediction, limit, header) -> str:
     from cxr_engine.models.scope_score import out_of_scope
 
-    return out_of_scope(check.reasons if check is not None else "", prediction.probabilities if prediction else None,
+    return out_of_scope(check.scope_reasons if check is not None else "", prediction.probabilities if prediction else None,
                         limit, header, getattr(prediction, "scope_reasons", ""))
 
 

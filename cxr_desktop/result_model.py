@@ -94,7 +94,7 @@ class ResultModel(QObject):
         the prediction passes the card's out-of-scope threshold (``cxr_engine.models.scope_score``); ``""`` in scope."""
         from cxr_engine.models.scope_score import out_of_scope
 
-        reasons = self.image_check.reasons if self.image_check is not None else ""
+        reasons = self.image_check.scope_reasons if self.image_check is not None else ""
         prediction = self.prediction if self.state == DONE else None
         return out_of_scope(reasons, prediction.probabilities if prediction is not None else None, self.scope_limit,
                             self.header, getattr(prediction, "scope_reasons", ""))

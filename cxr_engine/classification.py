@@ -183,8 +183,8 @@ def _checked(image, path: Path, checker, auto_orient: bool):
             upright = reoriented(image, check.reasons)
             again = checker.check(upright)
             note = correction_note(check.reasons)
-            return upright, (again.reasons, "; ".join(filter(None, (note, again.warning))), check.reasons)
-        return image, (check.reasons, check.warning, "")
+            return upright, (again.scope_reasons, "; ".join(filter(None, (note, again.warning))), check.reasons)
+        return image, (check.scope_reasons, check.warning, "")
     except Exception as exc:  # the classification stands without the check
         logger.exception("image check failed for %s", path)
         return image, ("", f"image check failed: {type(exc).__name__}: {exc}", "")

@@ -7,7 +7,11 @@ seven other orientations and polarities (turned 90°, 180° or 270° clockwise, 
 film ``cropped`` to about a quarter of the chest, or ``not-a-chest-radiograph`` (photographs, CT, MR,
 ultrasound and nuclear-medicine images, screenshots and test patterns). A film is flagged when the
 head's ``upright`` probability falls below the card's threshold (chosen on validation films only by
-``training/image_checks.py``); the reason is then the most probable other class.
+``training/image_checks.py``). The head's fault is then the most probable other class; the reason shown
+(:attr:`ImageCheck.scope_reasons`) is that fault only when the head finds it more probable than
+``upright``, else :data:`ATYPICAL` (the film is merely less typical than the threshold asks: naming a
+fault of 1 % probability, "not a chest radiograph" on a child's chest film, would tell the reader
+something the head does not believe).
 
 The head does not read the classifier's features, so retraining a classifier does not invalidate it.
 Its parameters are plain arrays in a JSON text file (``image-checks.mlp``) checked against the sha256
@@ -51,6 +55,8 @@ UPRIGHT = "upright"
 NOT_CHEST = "not-a-chest-radiograph"
 CROPPED = "cropped"
 INVERTED = "inverted"
+#: The reason of a flagged film on which ``upright`` is still the head's most probable class.
+ATYPICAL = "atypical-film"
 #: How far a film with each reason is turned clockwise from upright (degrees).
 ROTATIONS = {"rotated-90": 90, "rotated-180": 180, "rotated-270": 270}
 CHECK_CLASSES = (
@@ -66,6 +72,7 @@ REASON_WORDS = {
     INVERTED: "shown as a negative (inverted)",
     CROPPED: "cropped to part of the chest",
     NOT_CHEST: "not a chest radiograph",
+    ATYPICAL: "unlike the upright frontal chest films the image checks know (none of the faults they know is likely)",
     # From the header (``suitability.header_scope_reasons``):
     LATERAL: "a lateral view (the model is made for frontal PA/AP films)",
     NOT_CHEST_BODY_PART: "the header's Body Part Examined is not the chest",
@@ -281,8 +288,9 @@ class Mlp:
 
 @dataclass(frozen=True)
 class ImageCheck:
-    """What the checks made of one film: ``reasons`` is ``""`` in scope, else the flagged class
-    (e.g. ``inverted;rotated-180``); ``probabilities`` maps every check class to its probability."""
+    """What the checks made of one film: ``reasons`` is ``""`` in scope, else the head's fault, its most
+    probable class other than ``upright`` (e.g. ``inverted;rotated-180``; what the card's figures count);
+    ``probabilities`` maps every check class to its probability."""
 
     reasons: str
     probabilities: dict[str, float]
@@ -292,14 +300,28 @@ class ImageCheck:
         return bool(self.reasons)
 
     @property
+    def likely(self) -> bool:
+        """Whether the head finds the fault at least as probable as ``upright`` (flagged films only)."""
+        return self.flagged and self.probabilities.get(self.reasons, 0.0) >= self.probabilities.get(UPRIGHT, 0.0)
+
+    @property
+    def scope_reasons(self) -> str:
+        """The checks' part of the film's ``out_of_scope`` (``scope_score.out_of_scope``): ``""`` in scope,
+        the fault when :attr:`likely`, else :data:`ATYPICAL`."""
+        if not self.flagged:
+            return ""
+        return self.reasons if self.likely else ATYPICAL
+
+    @property
     def correctable(self) -> bool:
-        """Whether turning and/or inverting the film would make it upright (no crop, a chest film)."""
-        return self.flagged and all(part == INVERTED or part in ROTATIONS for part in self.reasons.split(";"))
+        """Whether turning and/or inverting the film would make it upright (no crop, a chest film), by a
+        fault the head finds likely."""
+        return self.likely and all(part == INVERTED or part in ROTATIONS for part in self.reasons.split(";"))
 
     @property
     def warning(self) -> str:
-        """The warning for the reader (``""`` in scope)."""
-        return check_warning(self.reasons)
+        """The warning for the reader (``""`` in scope), worded from :attr:`scope_reasons`."""
+        return check_warning(self.scope_reasons)
 
 
 class ImageChecker:

@@ -51,10 +51,12 @@ def is_uncertain(probabilities, limit: float | None) -> bool:
 def out_of_scope(check_reasons: str, probabilities, limit: float | None, header=None,
                  head_reasons: str = "") -> str:
     """The ``out_of_scope`` text of one film, the one place the CSV, the summary, the DICOM outputs, the
-    app's banner and study tree and the PDF take it from: the header's reasons
+    app's banner and study tree and the PDF take it from, most specific first: the header's reasons (facts
+    the file records)
     (``cxr_engine.models.suitability.header_scope_reasons`` of ``header``, the film's ``ImageMetadata``:
     ``lateral``, ``body-part-not-chest``, ``modality-not-radiograph``, ``age-outside-training``; a string is
-    taken as a View Position alone), the image checks' reasons, the out-of-scope heads' ``head_reasons``
+    taken as a View Position alone), the image checks' reasons (``ImageCheck.scope_reasons``: a fault the
+    head finds likely, else ``atypical-film``), the out-of-scope heads' ``head_reasons``
     (``Prediction.scope_reasons``, ``cxr_engine.models.scope_heads``; left out when the header or the image
     checks already put the film out of scope, as the heads were made for upright frontal chest films of
     the training ages), then :data:`REASON` when the prediction's ``probabilities`` are uncertain past
