@@ -2,7 +2,7 @@
 Problems list below (hidden until needed)."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QDockWidget, QFrame, QScrollArea, QVBoxLayout, QWidget
 
 
@@ -17,12 +17,27 @@ def _stacked(*widgets) -> QWidget:
     return box
 
 
+class _FittingScrollArea(QScrollArea):
+    """A vertical scroll area never narrower than its widget's minimum width (plus the scroll bar), so a
+    dock on a small screen scrolls its panel up and down but never cuts it off at the side: the window
+    takes the width from the viewer and the study tree instead."""
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        widget = self.widget()
+        if widget is None:
+            return hint
+        width = widget.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth()
+        return QSize(max(hint.width(), width), hint.height())
+
+
 def _scrolling(widget: QWidget) -> QScrollArea:
     """``widget`` in a scroll area, so a dock never makes the window taller than a small screen."""
-    area = QScrollArea()
+    area = _FittingScrollArea()
     area.setWidget(widget)
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     return area
 
 
