@@ -188,7 +188,9 @@ class MainWindow(QMainWindow):
         return self.opening.open([Path(p) for p in paths])
 
     def show_image(self, path: Path) -> None:
-        """Decode ``path`` (in a worker unless the workspace keeps it) and show it."""
+        """Decode ``path`` (in a worker unless the workspace keeps it) and show it; the study tree selects
+        and scrolls to it (``StudyBrowser.follow``: no second load)."""
+        self.browser.follow(path)
         self.showing.show(path)
 
     # ------------------------------------------------------------------ presets, tools, annotations

@@ -65,6 +65,7 @@ class StudyBrowser(QTreeWidget):
         self._nodes: dict[tuple, QTreeWidgetItem] = {}
         self._images: dict[Path, QTreeWidgetItem] = {}
         self._pressed: QTreeWidgetItem | None = None
+        self._following = False  # making the shown film current: no imageSelected (it is shown already)
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.currentItemChanged.connect(self._on_current_changed)
@@ -224,6 +225,22 @@ class StudyBrowser(QTreeWidget):
         self.scrollToItem(item)
         return True
 
+    def follow(self, path: Path) -> bool:
+        """Make ``path``'s image current and scroll to it, as the viewer shows it already (asked for by
+        the program: a test, the comparison, an opened file), without emitting ``imageSelected`` (no second
+        load); False when the tree does not hold it."""
+        item = self._images.get(Path(path))
+        if item is None:
+            return False
+        if self.current_path() != Path(path):
+            self._following = True
+            try:
+                self.setCurrentItem(item)
+            finally:
+                self._following = False
+        self.scrollToItem(item)
+        return True
+
     def select_next(self, step: int = 1) -> bool:
         """Move to the next (``step`` > 0) or previous image; False at either end."""
         paths = self.image_paths()
@@ -258,7 +275,7 @@ class StudyBrowser(QTreeWidget):
         return index.row(), index.internalId()
 
     def _on_current_changed(self, current: QTreeWidgetItem | None, _previous) -> None:
-        if current is not None and current.data(0, KIND_ROLE) == "image":
+        if not self._following and current is not None and current.data(0, KIND_ROLE) == "image":
             self.imageSelected.emit(current.data(0, PATH_ROLE))
 
     # ------------------------------------------------------------------ dragging
