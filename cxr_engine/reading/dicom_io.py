@@ -136,10 +136,7 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
         preferred = percentile_window(sample)
     elif windows and not voi_luts and not any(window_fits(sample, w) for w in windows):
         preferred = percentile_window(sample)
-        warnings.append(
-            f"the file's window {windows[0].center:g}/{windows[0].width:g} lies outside the pixel "
-            f"values ({modality.min()}–{modality.max()}); showing an automatic window instead"
-        )
+        warnings.append(window_outside_warning(windows[0], sample))
     warnings += header_text_warnings(ds)  # after the pixels' warnings: those change what is seen
     return CxrImage(
         path=path,
@@ -160,6 +157,18 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
         pixel_aspect_ratio=_pixel_aspect_ratio(ds),
         reduction=reduction,
     )
+
+
+def window_outside_warning(window: Window, sample: np.ndarray) -> str:
+    """The warning for a file's ``window`` that holds almost none of the modality values (``window_fits``
+    false on ``sample``): the window's own range (PS3.3 C.11.2.1.2) and on which side of it the film's
+    values lie (their median), never their minimum or maximum, which a reduced-resolution decode
+    (``reduced_decode``: the model's, a thumbnail's) gives slightly differently from the viewer's full
+    decode, so the CSV, the app and the PDF say the same words for one file."""
+    median = float(np.median(sample)) if np.size(sample) else window.center
+    side = "above" if median > window.high else "below" if median < window.low else "on both sides of"
+    return (f"the file's window {window.center:g}/{window.width:g} (values {window.low:g}–{window.high:g}) lies "
+            f"outside the pixel values, which lie {side} it (under 1 % inside); showing an automatic window instead")
 
 
 def read_metadata(ds) -> ImageMetadata:
