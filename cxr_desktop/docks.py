@@ -58,5 +58,24 @@ def build(window, browser, result_panel, lung_panel, problems) -> QDockWidget:
     problems_dock.setWidget(problems)
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, problems_dock)
     problems_dock.hide()
-    window.resizeDocks([left, right], [330, 300], Qt.Orientation.Horizontal)
+    fit_to_window(window)
     return problems_dock
+
+
+#: The side docks' widths (px) on a window wide enough; a narrower window gives them a share instead.
+STUDIES_WIDTH, RESULT_WIDTH = 330, 300
+#: The study tree's share of a narrow window's width (the result dock keeps at least its panel's width).
+STUDIES_SHARE, RESULT_SHARE = 0.25, 0.2
+
+
+def fit_to_window(window) -> None:
+    """Size the study tree and result docks for ``window``'s width (a first window, or an unattended run):
+    their full widths where there is room, else a share each, the result dock never narrower than its
+    panel, so the viewer keeps most of a small screen."""
+    left, right = window.findChild(QDockWidget, "studies"), window.findChild(QDockWidget, "result")
+    if left is None or right is None:
+        return
+    width = window.width()
+    studies = min(STUDIES_WIDTH, max(150, int(width * STUDIES_SHARE)))
+    result = min(RESULT_WIDTH, max(right.minimumSizeHint().width(), int(width * RESULT_SHARE)))
+    window.resizeDocks([left, right], [studies, result], Qt.Orientation.Horizontal)

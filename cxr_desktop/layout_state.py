@@ -9,6 +9,7 @@ from PySide6.QtCore import QByteArray, QRect, QSize
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import QApplication, QMainWindow
 
+from . import docks
 from .comparison import LAYOUTS
 
 #: The size a first window asks for, in device-independent pixels, when the screen has room.
@@ -110,6 +111,7 @@ def restore(window) -> None:
     geometry = layout.bytes("geometry")
     if geometry is None or not window.restoreGeometry(geometry):
         window.setGeometry(first_geometry(available))
+        docks.fit_to_window(window)
     else:
         window.setGeometry(fit_inside(window.geometry(), available))
     window.setProperty(DEFAULT_STATE, window.saveState())  # the docks as built, for unattended runs
@@ -136,6 +138,7 @@ def for_unattended_run(window) -> None:
     default_state = window.property(DEFAULT_STATE)
     if default_state is not None:
         window.restoreState(default_state)
+    docks.fit_to_window(window)
     window.viewer.set_corner_overlay(True)
     window.viewer.set_heatmap_visible(False)
     window.lungs.set_outline_visible(False)

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QBoxLayout, QHBoxLayout, QLabel, QListWidget, QPushButton, QSizePolicy, QVBoxLayout, QWidget,
+)
 
 from cxr_engine.models.model_card import INTENDED_USE
 
@@ -35,6 +37,10 @@ class WelcomePanel(QWidget):
         self.sample_button = self._button("Open sample study", self.openSample, buttons)
         buttons.addStretch(1)
         layout.addLayout(buttons)
+        self._buttons = buttons
+        # The viewer page, not this one, sets how narrow the centre may be (a small screen gives the
+        # width to the study tree and the result panel); a narrow panel puts its buttons in a column.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.recent_label = QLabel("Recent folders")
         self.recent = QListWidget()
         self.recent.setMaximumWidth(640)
@@ -49,6 +55,16 @@ class WelcomePanel(QWidget):
         notice.setMaximumWidth(640)
         layout.addWidget(notice, alignment=Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(2)
+
+    def resizeEvent(self, event) -> None:
+        buttons = (self.folder_button, self.files_button, self.sample_button)
+        margins = self.layout().contentsMargins()
+        row = (sum(b.sizeHint().width() for b in buttons) + 2 * max(self._buttons.spacing(), 0)
+               + margins.left() + margins.right())
+        direction = QBoxLayout.Direction.LeftToRight if event.size().width() >= row else QBoxLayout.Direction.TopToBottom
+        if self._buttons.direction() != direction:
+            self._buttons.setDirection(direction)
+        super().resizeEvent(event)
 
     def _button(self, text: str, signal, layout: QHBoxLayout) -> QPushButton:
         button = QPushButton(text)

@@ -1,7 +1,8 @@
 """The window fits a small screen (new-user test, finding 2): on the offscreen platform's 800×800 screen
 the result panel was cut off at its side (the dock narrower than the panel, its probabilities out of
 sight). Now the result dock is never narrower than the panel and scrolls only up and down: each class's
-probability is shown whole, inside the window, at the first window's size and at 800×800."""
+probability is shown whole, inside the window, at the first window's size and at 800×800; the viewer keeps
+about a third of the width and the study tree its thumbnails."""
 from __future__ import annotations
 
 import pytest
@@ -13,6 +14,7 @@ from PySide6.QtCore import QRect  # noqa: E402
 from PySide6.QtWidgets import QApplication, QScrollArea  # noqa: E402
 
 from cxr_desktop import layout_state  # noqa: E402
+from cxr_desktop.study_browser import ICON_PX  # noqa: E402
 
 from test_desktop import (  # noqa: E402,F401  (fixtures)
     card, make_window, open_and_wait, private_settings, study, wait_classified,
@@ -48,6 +50,10 @@ def test_the_probabilities_are_visible_on_an_800_pixel_screen(qtbot, make_window
             assert _shown_whole(widget, window), (cls, widget, widget.visibleRegion().boundingRect())
         assert row.value.text().endswith("%")
     assert _shown_whole(panel.top_label, window)
+    # The viewer keeps a usable share, and the study tree its thumbnails (it scrolls sideways instead).
+    assert window.centralWidget().width() >= 0.3 * window.width()
+    browser = window.browser
+    assert browser.columnWidth(0) >= 3 * browser.indentation() + ICON_PX
     window.grab().save(str(study.parent / "small_screen.png"))  # look at it: pytest's tmp_path
 
 
