@@ -19,12 +19,14 @@ class ImageShowing(QObject):
     """Puts the film the reader picks into the ``viewer`` model; ``view`` shows the progress messages.
 
     Signals: ``imageShown(path)``, ``imageFailed(path, reason)``; ``problem(path, reason)`` for the
-    Problems list.
+    Problems list; ``corrected(path, reasons)`` when the reader has the film shown corrected.
     """
 
     imageShown = Signal(object)
     imageFailed = Signal(object, str)
     problem = Signal(object, str)
+    #: (path, the image checks' reasons now undone on its film: ``""`` when it is shown as stored again)
+    corrected = Signal(object, str)
 
     def __init__(self, workspace: StudyWorkspace, viewer, result, view, classification, parent=None):
         super().__init__(parent)
@@ -58,6 +60,7 @@ class ImageShowing(QObject):
             return
         path = Path(image.path)
         self.workspace.correct(path, check.reasons)
+        self.corrected.emit(path, self.workspace.correction(path))
         self.classification.forget(path)
         self._display(self.workspace.load(path))  # the kept film, corrected in place
 

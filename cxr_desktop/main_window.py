@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
         self.view.textEditRequested.connect(self._edit_text)
         self.view.zoomChanged.connect(lambda _: self.view.viewport().update())
         self.result_panel.correctRequested.connect(self.showing.show_corrected)
+        self.showing.corrected.connect(self.browser.show_correction)
         self.opening.scanned.connect(self.scanFinished)
         self.opening.message.connect(self.view.set_message)
         self.showing.imageShown.connect(self.imageShown)

@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QSize, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPixmap
+from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPainter, QPixmap, QPolygon
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from cxr_engine.display_text import format_date, format_percent, format_person_name
-from cxr_engine.models.image_checks import banner, correction_note
+from cxr_engine.models.image_checks import banner, corrected_display, correction_note
 from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES
 from cxr_engine.reading.copies import copies_note
 from cxr_engine.reading.scanning import Instance, ScanResult
 
-from .qimage import to_qimage
+from .qimage import to_qimage, to_rgb_array
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -21,6 +21,10 @@ DATE_ROLE = Qt.ItemDataRole.UserRole + 2  # a study's DICOM DA date
 VIEW_ROLE = Qt.ItemDataRole.UserRole + 3  # an image's View Position (PA, AP, LATERAL, ...)
 PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 4  # an image's Prediction, once classified
 SCOPE_ROLE = Qt.ItemDataRole.UserRole + 5  # (out_of_scope reasons, reasons undone by a correction)
+THUMBNAIL_ROLE = Qt.ItemDataRole.UserRole + 6  # a corrected image's thumbnail as stored (uint8 greyscale)
+CORRECTION_ROLE = Qt.ItemDataRole.UserRole + 7  # the image checks' reasons undone on the film shown ("": none)
+#: The corner mark of a thumbnail shown corrected (the warnings' amber).
+CORRECTED_MARK_COLOUR = QColor(255, 179, 71)
 #: The result column of a film out of the model's scope: the banner's red.
 OUT_OF_SCOPE_COLOUR = QColor(231, 76, 60)
 #: What a drag from the browser carries: the dragged images' paths, one per line (UTF-8). Not
@@ -59,6 +63,8 @@ class StudyBrowser(QTreeWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(RESULT, QHeaderView.ResizeMode.ResizeToContents)
+        # A narrow tree (a small screen) scrolls sideways rather than squeeze the thumbnails out of sight.
+        header.setMinimumSectionSize(3 * self.indentation() + ICON_PX + 12)
         # Computed once: building Qt flag enums in Python costs ~25 µs a time (0.2 s per 20,000 rows).
         self._group_flags = QTreeWidgetItem().flags() & ~Qt.ItemFlag.ItemIsSelectable
         self._image_size_hint = QSize(ICON_PX + 8, ICON_PX + 4)
@@ -304,9 +310,46 @@ class StudyBrowser(QTreeWidget):
 
     # ------------------------------------------------------------------ decorations
     def set_thumbnail(self, path: Path, pixels) -> None:
+        """``path``'s thumbnail (uint8 greyscale, as stored), shown as the viewer shows the film (see
+        :meth:`show_correction`)."""
         item = self._images.get(Path(path))
-        if item is not None:
+        if item is None:
+            return
+        if item.data(0, CORRECTION_ROLE):
+            item.setData(0, THUMBNAIL_ROLE, pixels)  # kept for corrected films only (a few, not 20,000)
+            self._draw_thumbnail(item)
+        else:
             item.setIcon(0, QIcon(QPixmap.fromImage(to_qimage(pixels))))
+
+    def show_correction(self, path: Path, reasons: str) -> None:
+        """The viewer shows ``path``'s film turned and/or inverted back per the image checks' ``reasons``
+        (``""``: as stored): its thumbnail shows it so too, as the reader sees it, with an amber corner
+        mark and the correction's note in its tooltip, so that the tree never hides that the file differs."""
+        item = self._images.get(Path(path))
+        if item is None or (item.data(0, CORRECTION_ROLE) or "") == reasons:
+            return
+        if item.data(0, THUMBNAIL_ROLE) is None and not item.icon(0).isNull():  # the icon shows it as stored
+            item.setData(0, THUMBNAIL_ROLE, _grey_pixels(item.icon(0)))
+        item.setData(0, CORRECTION_ROLE, reasons)
+        tip = item.toolTip(0).split("\n\n")[0]  # the path (and copies), without an earlier note
+        item.setToolTip(0, f"{tip}\n\n{correction_note(reasons)}" if reasons else tip)
+        self._draw_thumbnail(item)
+
+    def thumbnail_correction(self, path: Path) -> str:
+        """The reasons undone on ``path``'s thumbnail (``""``: shown as stored)."""
+        item = self._images.get(Path(path))
+        return (item.data(0, CORRECTION_ROLE) or "") if item is not None else ""
+
+    def _draw_thumbnail(self, item: QTreeWidgetItem) -> None:
+        pixels = item.data(0, THUMBNAIL_ROLE)
+        if pixels is None:
+            return
+        reasons = item.data(0, CORRECTION_ROLE) or ""
+        shown = corrected_display(pixels, reasons) if reasons else pixels
+        pixmap = QPixmap.fromImage(to_qimage(shown))
+        if reasons:
+            _mark_corner(pixmap)
+        item.setIcon(0, QIcon(pixmap))
 
     def set_result(self, path: Path, text: str, tooltip: str = "") -> None:
         item = self._images.get(Path(path))
@@ -330,6 +373,7 @@ class StudyBrowser(QTreeWidget):
         if item is not None:
             item.setData(RESULT, SCOPE_ROLE, (out_of_scope, corrected))
             self._show_result(item)
+            self.show_correction(path, corrected)
 
     def forget_result(self, path: Path) -> None:
         """``path``'s prediction and mark were dropped (its film is classified again): "…" until the new one."""
@@ -368,6 +412,25 @@ class StudyBrowser(QTreeWidget):
             item.setToolTip(0, f"{path}\n{reason}")
             item.setText(RESULT, "⚠ error")
             item.setToolTip(RESULT, reason)
+
+
+def _grey_pixels(icon: QIcon):
+    """The uint8 greyscale pixels of a thumbnail icon at its own size."""
+    size = max(icon.availableSizes(), key=lambda s: s.width() * s.height(), default=QSize(ICON_PX, ICON_PX))
+    return to_rgb_array(icon.pixmap(size).toImage())[..., 0]
+
+
+def _mark_corner(pixmap: QPixmap) -> None:
+    """An amber triangle in ``pixmap``'s top-right corner, a quarter of its short side: the film is shown
+    corrected, not as stored."""
+    size = max(6, min(pixmap.width(), pixmap.height()) // 4)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(CORRECTED_MARK_COLOUR)
+    right = pixmap.width()
+    painter.drawPolygon(QPolygon([QPoint(right - size, 0), QPoint(right, 0), QPoint(right, size)]))
+    painter.end()
 
 
 def _join(*parts: str) -> str:
