@@ -188,3 +188,23 @@ print(json.dumps({"reasons": prediction.scope_reasons,
 """
     child = kermany_children(shared_data, 1)[0]
     assert run_python(code, child, BUNDLED_CARD) == {"reasons": CHILD, "torch": False}
+
+
+class TestFeatureCache:
+    def test_features_of_other_weights_or_another_split_are_never_read_back(self, tmp_path):
+        """The cache folder names the weights and the manifest: a retrained model under the same name, or
+        a new curation, gets its own features instead of the previous model's."""
+        import dataclasses
+
+        from cxr_engine.models.model_card import ModelCard
+        from training.scope_features import features_folder
+
+        card = ModelCard.load(Path(__file__).resolve().parents[1] / "resources/models/efficientnet-lite0.json")
+        manifest = tmp_path / "split_manifest.csv"
+        manifest.write_text("id,split\na,train\n")
+        first = features_folder(tmp_path, card, manifest)
+        assert first.name.startswith(card.name + "-") and first.parent == tmp_path
+        retrained = dataclasses.replace(card, weights_sha256="f" * 64)
+        assert features_folder(tmp_path, retrained, manifest) != first
+        manifest.write_text("id,split\na,val\n")
+        assert features_folder(tmp_path, card, manifest) != first

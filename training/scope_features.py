@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -144,6 +145,14 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--other", type=Path, required=True, help="cxr_other's manifest.csv")
 
 
+def features_folder(root: Path, card, manifest: Path) -> Path:
+    """Where the features of ``card``'s weights on ``manifest``'s films are cached: the folder name
+    holds the card's name, its weights' sha256 and the manifest's, so features of other weights (a
+    retrained model under the same name) or of another split are never read back."""
+    manifest_sha = hashlib.sha256(Path(manifest).read_bytes()).hexdigest()
+    return root / f"{card.name}-{card.weights_sha256[:12]}-{manifest_sha[:12]}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_input_arguments(parser)
@@ -153,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", nargs="+", default=["other", "val", "test", "train"])
     args = parser.parse_args(argv)
     extractor = Extractor(args.card, args.threads)
-    folder = args.out / extractor.card.name
+    folder = features_folder(args.out, extractor.card, args.manifest)
     folder.mkdir(parents=True, exist_ok=True)
     with script_logging(folder / "scope_features.log", file_mode="a"):
         rows = split_rows(read_manifest(args.manifest), args.train_limit)

@@ -4,7 +4,8 @@
         --manifest training/work/curated/split_manifest.csv \
         --other ../shared/data/cxr_other/manifest.csv --report training/reports/scope_heads_lite0 --write-card
 
-Features come from ``training/work/scope_features/<card name>/`` (``training.scope_features``; computed
+Features come from ``training/work/scope_features/<card name>-<weights sha256>-<manifest sha256>/``
+(``training.scope_features.features_folder``; computed
 there first, ``--threads`` each, when missing). Two heads (``cxr_engine.models.scope_heads``):
 
 - ``other-findings``: training films (label 0) against the *fit* third of ``cxr_other`` (label 1; the
@@ -362,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     with script_logging(args.report / "scope_heads.log"):
         started = time.time()
         card = ModelCard.load(args.card)
-        folder = args.features / card.name
+        folder = scope_features.features_folder(args.features, card, args.manifest)
         if not all((folder / f"{s}.npz").exists() for s in ("train", "val", "test", "other")):
             scope_features.main(["--card", str(args.card), "--manifest", str(args.manifest), "--other", str(args.other),
                                  "--out", str(args.features), "--threads", str(args.threads)])
