@@ -58,7 +58,7 @@ def build(window, browser, result_panel, lung_panel, problems) -> QDockWidget:
     problems_dock.setWidget(problems)
     window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, problems_dock)
     problems_dock.hide()
-    fit_to_window(window)
+    window.resizeDocks([left, right], [STUDIES_WIDTH, RESULT_WIDTH], Qt.Orientation.Horizontal)
     return problems_dock
 
 
