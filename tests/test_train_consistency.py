@@ -58,6 +58,32 @@ class TestConsistencyLoss:
             FramingConsistencyLoss(HardLabelLoss(0.0), 0.0)
 
 
+    def test_anchored_targets_come_from_the_unframed_view(self):
+        from training.consistency import FramingConsistencyLoss
+
+        seen = []
+
+        class RecordingBase(torch.nn.Module):
+            def forward(self, logits, labels, images):
+                seen.append(images.clone())
+                return logits.sum() * 0
+
+        clean, framed = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
+        images = torch.cat([clean, framed, clean + 2, framed + 2])  # two films, views adjacent
+        logits, labels = torch.zeros(4, 3), torch.tensor([0, 1])
+        FramingConsistencyLoss(RecordingBase(), 1.0)(logits, labels, images)
+        FramingConsistencyLoss(RecordingBase(), 1.0, anchor_on_clean=True)(logits, labels, images)
+        assert torch.equal(seen[0], images)
+        assert torch.equal(seen[1], torch.cat([clean, clean, clean + 2, clean + 2]))
+
+    def test_anchor_needs_a_teacher(self, tiny_manifest, tmp_path):
+        from training import train
+
+        with pytest.raises(SystemExit):
+            train.main(smoke_args(tiny_manifest, tmp_path / "x", 1, "--framing-shift", "0.5",
+                                  "--consistency-weight", "12", "--consistency-anchor"))
+
+
 class TestFramingPairs:
     def test_pairs_are_the_film_and_the_same_film_framed(self, tiny_manifest):
         from training.data import FramingShift, ManifestDataset, read_manifest

@@ -149,6 +149,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--consistency-weight", type=float, default=0.0,
                         help="train on (film, framing-shifted film) pairs with this weight on the Jensen-Shannon "
                              "divergence between their predictions (0 = off; AugMix uses 12)")
+    parser.add_argument("--consistency-anchor", action="store_true",
+                        help="with --teacher and --consistency-weight: both views are distilled towards the "
+                             "teacher's output on the unframed view (training.consistency)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--workers", type=int, default=None,
@@ -186,6 +189,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("give --init-from (a new run from weights) or --restart-from (the same run), not both")
     if args.consistency_weight < 0:
         parser.error("--consistency-weight must be 0 (off) or positive")
+    if args.consistency_anchor and not (args.teacher and args.consistency_weight > 0):
+        parser.error("--consistency-anchor needs --teacher and --consistency-weight")
     if args.size_schedule:
         try:
             schedule = SizeSchedule.parse(args.size_schedule)
@@ -705,7 +710,7 @@ def run(args: argparse.Namespace, dist: Dist) -> dict:
     arch = get_architecture(args.arch)
     criterion = make_criterion(args, arch.mean, arch.std, dist.device)
     if args.consistency_weight > 0:
-        criterion = FramingConsistencyLoss(criterion, args.consistency_weight)
+        criterion = FramingConsistencyLoss(criterion, args.consistency_weight, args.consistency_anchor)
     state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "position": EpochPosition()}
     pending_rng = None
     if args.resume:
