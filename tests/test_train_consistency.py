@@ -154,6 +154,8 @@ class TestFineTuning:
         with pytest.raises(SystemExit):
             train.main(smoke_args(tiny_manifest, tmp_path / "x", 1, "--init-from", str(base),
                                   "--restart-from", str(base)))
+        with pytest.raises(SystemExit):  # the second view needs a framing shift
+            train.main(smoke_args(tiny_manifest, tmp_path / "y", 1, "--consistency-weight", "12"))
 
 
 class TestFramingChoice:

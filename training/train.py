@@ -189,6 +189,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("give --init-from (a new run from weights) or --restart-from (the same run), not both")
     if args.consistency_weight < 0:
         parser.error("--consistency-weight must be 0 (off) or positive")
+    if args.consistency_weight > 0 and args.framing_shift <= 0:
+        parser.error("--consistency-weight needs --framing-shift (its second view is framing-shifted)")
     if args.consistency_anchor and not (args.teacher and args.consistency_weight > 0):
         parser.error("--consistency-anchor needs --teacher and --consistency-weight")
     if args.size_schedule:
