@@ -4,18 +4,16 @@
 range and the side the values lie on, the same at every resolution the decoders give."""
 from __future__ import annotations
 
-import csv
 
 import numpy as np
 import pytest
 
-from cxr_engine.cli import main
 from cxr_engine.pixels.windowing import Window
 from cxr_engine.reading.dicom_io import window_outside_warning
 from cxr_engine.reading.read import read_image
 from cxr_engine.reading.reduced_decode import DecodeRequest
 
-from model_factory import BUNDLED_CARD
+from model_factory import classify_one_to_csv
 
 J2K16 = "JPEG2KLossless_1s_1f_u_16_16.dcm"
 EXPECTED = ("the file's window 2725/5310 (values 70–5380) lies outside the pixel values, which lie above it "
@@ -44,11 +42,7 @@ def test_every_decode_resolution_gives_the_same_words(j2k16):
 
 
 def test_the_csv_says_what_the_app_says(j2k16, tmp_path):
-    out = tmp_path / "out.csv"
-    assert main([str(j2k16), "--csv", str(out), "--model", str(BUNDLED_CARD), "--backend", "onnx",
-                 "--no-isolation", "-q"]) == 0
-    with open(out, newline="") as handle:
-        (row,) = list(csv.DictReader(handle))
+    row = classify_one_to_csv(j2k16, tmp_path / "out.csv")
     viewer = read_image(j2k16)  # the app's viewer decodes at full resolution; its panel lists these warnings
     assert viewer.reduction == 1 and _window_warnings(viewer)[0] in row["warnings"]
 
