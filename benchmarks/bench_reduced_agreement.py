@@ -3,7 +3,10 @@
 Classifies each film twice with the bundled model, once from the full decode and once from the
 reduced decode the CLI uses (``DecodeRequest.for_model``: at least twice the model's input size
 on the short side), and reports top-class agreement, the largest difference of any class
-probability, and the reduction factors seen:
+probability, and the reduction factors seen. A third input is derived from the full decode, area-averaged
+(``cv2.INTER_AREA``) onto the reduced decode's grid: its largest difference from the reduced decode's
+probabilities says whether one full decode could serve both the model and the outputs drawn on the
+full-resolution film (heat-maps, DICOM objects) without changing a number (it cannot where it is not 0):
 
 - every DICOM file in ``--dicom`` folders (the real films of ``../shared/data``);
 - DICOM re-encodings of test-split images (generated once into ``--work``, reused after):
@@ -68,10 +71,30 @@ def compare(path: Path, classifier) -> dict:
     started = time.perf_counter()
     reduced = read_image(path, DecodeRequest.for_model(classifier.card.input_size, classifier.card.preprocessing_version))
     reduced_s = time.perf_counter() - started
-    a, b = classifier.predict([full, reduced])
+    a, b, c = classifier.predict([full, reduced, area_reduced(full, reduced)])
     return {"path": str(path), "reduction": reduced.reduction, "full": a.label, "reduced": b.label,
             "max_probability_difference": float(np.max(np.abs(np.subtract(a.probabilities, b.probabilities)))),
+            "derived_max_probability_difference": float(np.max(np.abs(np.subtract(c.probabilities, b.probabilities)))),
             "full_decode_s": round(full_s, 4), "reduced_decode_s": round(reduced_s, 4)}
+
+
+def area_reduced(full, reduced):
+    """``full`` (a ``CxrImage``) area-averaged onto ``reduced``'s pixel grid (stored and modality values as
+    float32, padding where at least half the area is padding); ``full`` itself when the grids are equal."""
+    from dataclasses import replace
+
+    from cxr_engine.pixels.resampling import resize_area
+
+    if full.shape == reduced.shape:
+        return full
+    rows, cols = reduced.shape
+
+    def shrink(values):
+        return resize_area(np.asarray(values, dtype=np.float32), rows, cols)
+
+    padding = None if full.padding is None else shrink(full.padding) >= 0.5
+    return replace(full, stored=shrink(full.stored), modality=shrink(full.modality), padding=padding,
+                   spacing_mm=reduced.spacing_mm, reduction=reduced.reduction)
 
 
 def summarise(results: list[dict]) -> dict:
@@ -84,6 +107,8 @@ def summarise(results: list[dict]) -> dict:
     return {"films": len(results), "top_class_agreement": round(agree / len(results), 4), "disagreements": len(results) - agree,
             "largest_probability_difference": round(max(r["max_probability_difference"] for r in results), 4),
             "median_probability_difference": round(float(np.median([r["max_probability_difference"] for r in results])), 5),
+            "largest_derived_difference": round(max(r["derived_max_probability_difference"] for r in results), 4),
+            "reduced_films_derived_identical": sum(r["derived_max_probability_difference"] == 0.0 for r in results if r["reduction"] > 1),
             "reductions": {str(k): v for k, v in sorted(reductions.items())},
             "median_decode_ms_full_vs_reduced": [round(1000 * float(np.median([r[k] for r in results])), 1)
                                                  for k in ("full_decode_s", "reduced_decode_s")]}
