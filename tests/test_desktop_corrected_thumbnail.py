@@ -5,8 +5,6 @@ it is, and a thumbnail that arrives after the correction is drawn corrected too.
 (found inverted by the image checks) and CR-MONO1-10-chest, with the bundled classifier on ONNX Runtime."""
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
@@ -17,27 +15,9 @@ pytest.importorskip("onnxruntime")
 from cxr_desktop.study_browser import CORRECTED_MARK_COLOUR, _grey_pixels  # noqa: E402
 from cxr_desktop.qimage import to_rgb_array  # noqa: E402
 from cxr_engine.models.image_checks import correction_note  # noqa: E402
-from cxr_engine.models.model_card import ModelCard  # noqa: E402
 
-from model_factory import BUNDLED_CARD  # noqa: E402
+from desktop_fixtures import FRONTAL, INVERTED_FILM, card, study  # noqa: E402,F401  (fixtures)
 from test_desktop import WAIT_MS, make_window, open_and_wait, private_settings, select  # noqa: E402,F401
-
-INVERTED_FILM = "Fake_MONOHR1.dcm"
-FRONTAL = "CR-MONO1-10-chest.dcm"
-
-
-@pytest.fixture(scope="module")
-def card():
-    return ModelCard.load(BUNDLED_CARD)
-
-
-@pytest.fixture()
-def study(tmp_path, dicom_dir):
-    folder = tmp_path / "study"
-    folder.mkdir()
-    for name in (INVERTED_FILM, FRONTAL):
-        shutil.copy(dicom_dir / name, folder / name)
-    return folder
 
 
 def _icon_rgb(browser, path):

@@ -12,15 +12,9 @@ pytest.importorskip("onnxruntime")
 import cv2  # noqa: E402
 
 from cxr_engine.reading.read import read_image  # noqa: E402
-from cxr_engine.models.model_card import ModelCard  # noqa: E402
 
-from model_factory import BUNDLED_CARD  # noqa: E402
+from desktop_fixtures import card  # noqa: E402,F401  (fixture)
 from test_desktop import WAIT_MS, make_window, open_and_wait, private_settings  # noqa: E402,F401  (fixtures)
-
-
-@pytest.fixture(scope="module")
-def card():
-    return ModelCard.load(BUNDLED_CARD)
 
 
 @pytest.fixture()

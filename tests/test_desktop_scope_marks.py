@@ -9,9 +9,6 @@ offscreen with the bundled classifier on ONNX Runtime, on copies of the real DIC
 """
 from __future__ import annotations
 
-import shutil
-
-import pydicom
 import pytest
 
 pytest.importorskip("PySide6")
@@ -20,31 +17,10 @@ pytest.importorskip("onnxruntime")
 
 from cxr_engine import classify_files  # noqa: E402
 from cxr_engine.models.image_checks import banner, correction_note, default_checker  # noqa: E402
-from cxr_engine.models.model_card import ModelCard  # noqa: E402
 from cxr_engine.models.suitability import AGE_OUTSIDE_TRAINING  # noqa: E402
 
-from model_factory import BUNDLED_CARD  # noqa: E402
+from desktop_fixtures import INVERTED_FILM, card, study, study_with_child  # noqa: E402,F401  (fixtures)
 from test_desktop import WAIT_MS, make_window, open_and_wait, private_settings, select  # noqa: E402,F401
-
-INVERTED_FILM = "Fake_MONOHR1.dcm"
-FRONTAL = "CR-MONO1-10-chest.dcm"
-
-
-@pytest.fixture(scope="module")
-def card():
-    return ModelCard.load(BUNDLED_CARD)
-
-
-@pytest.fixture()
-def study(tmp_path, dicom_dir):
-    folder = tmp_path / "study"
-    folder.mkdir()
-    for name in (INVERTED_FILM, FRONTAL):
-        shutil.copy(dicom_dir / name, folder / name)
-    child = pydicom.dcmread(dicom_dir / FRONTAL, force=True)
-    child.PatientAge, child.SOPInstanceUID = "010Y", pydicom.uid.generate_uid()
-    child.save_as(folder / "child.dcm")
-    return folder
 
 
 def _cli_events(window, paths, auto_orient=False):
@@ -54,17 +30,17 @@ def _cli_events(window, paths, auto_orient=False):
                                                            auto_orient=auto_orient) if event.done}
 
 
-def test_the_tree_marks_out_of_scope_films_after_classify_all(qtbot, make_window, study):
+def test_the_tree_marks_out_of_scope_films_after_classify_all(qtbot, make_window, study_with_child):
     window = make_window(show=True)
     window.classification.start()
-    open_and_wait(qtbot, window, study)
+    open_and_wait(qtbot, window, study_with_child)
     qtbot.waitUntil(lambda: window.classification.service.ready, timeout=WAIT_MS)
     with qtbot.waitSignal(window.classifyAllFinished, timeout=WAIT_MS):
         window.classify_everything()
     paths = window.browser.image_paths()
     cli = _cli_events(window, paths)
-    assert AGE_OUTSIDE_TRAINING in cli[study / "child.dcm"].out_of_scope
-    assert "inverted" in cli[study / INVERTED_FILM].out_of_scope
+    assert AGE_OUTSIDE_TRAINING in cli[study_with_child / "child.dcm"].out_of_scope
+    assert "inverted" in cli[study_with_child / INVERTED_FILM].out_of_scope
     for path in paths:
         text, tip = window.browser.result_text(path)
         scope = cli[path].out_of_scope
@@ -73,14 +49,15 @@ def test_the_tree_marks_out_of_scope_films_after_classify_all(qtbot, make_window
         assert "covid:" not in tip and "COVID-19: " in tip
 
 
-def test_view_corrected_gives_the_auto_orient_number_and_says_so(qtbot, make_window, study, tmp_path, dicom_dir):
+def test_view_corrected_gives_the_auto_orient_number_and_says_so(qtbot, make_window, study_with_child, tmp_path,
+                                                                  dicom_dir):
     pypdf = pytest.importorskip("pypdf")
     from cxr_desktop.report_export import ExportRequest
 
     window = make_window(show=True)
     window.classification.start()
-    open_and_wait(qtbot, window, study)
-    film = study / INVERTED_FILM
+    open_and_wait(qtbot, window, study_with_child)
+    film = study_with_child / INVERTED_FILM
     select(qtbot, window, film)
     qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None,
                     timeout=WAIT_MS)

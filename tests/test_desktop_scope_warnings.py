@@ -13,18 +13,12 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("pypdf")
 
 from cxr_engine.models.image_checks import scope_warning  # noqa: E402
-from cxr_engine.models.model_card import ModelCard  # noqa: E402
 from cxr_engine.models.scope_heads import CHILD  # noqa: E402
 from cxr_desktop.report_export import ExportRequest  # noqa: E402
 
 from conftest import kermany_children  # noqa: E402
-from model_factory import BUNDLED_CARD  # noqa: E402
+from desktop_fixtures import card  # noqa: E402,F401  (fixture)
 from test_desktop import WAIT_MS, export, make_window, open_and_wait, pdf_text, private_settings  # noqa: E402,F401
-
-
-@pytest.fixture(scope="module")
-def card():
-    return ModelCard.load(BUNDLED_CARD)
 
 
 @pytest.fixture()
