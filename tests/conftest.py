@@ -44,6 +44,18 @@ def film_folder(tmp_path: Path, dicom_dir: Path, names) -> Path:
     return folder
 
 
+def real_films(folder: Path, dicom_dir: Path, names) -> Path:
+    """``folder``, created, holding copies of the real DICOM files ``names``; skips the test, naming the
+    files, when any of them is not in ``dicom_dir``."""
+    missing = [name for name in names if not (dicom_dir / name).exists()]
+    if missing:
+        pytest.skip(f"not in {dicom_dir}: {', '.join(missing)}")
+    folder.mkdir(parents=True)
+    for name in names:
+        shutil.copy(dicom_dir / name, folder / name)
+    return folder
+
+
 def real_lung_masks(cxr3_dir: Path, count: int) -> list:
     """The first ``count`` lung masks of cxr3 as bool arrays, each full size, inverted (many background
     pieces and holes) and at a lung model's coarser grid (every 5th pixel)."""

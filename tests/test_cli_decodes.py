@@ -15,7 +15,6 @@ Real films from ``../shared/data/dicom`` (skipped with the reason when absent), 
 from __future__ import annotations
 
 import csv
-import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import pytest
 from cxr_engine.cli import main
 from cxr_engine.reading import dicom_io
 
+from conftest import real_films
 from model_factory import BUNDLED_CARD
 
 pytest.importorskip("onnxruntime")
@@ -36,14 +36,7 @@ COLUMNS = ("prediction", "p_normal", "p_pneumonia", "p_covid", "out_of_scope")
 
 @pytest.fixture(scope="module")
 def films(tmp_path_factory, dicom_dir) -> Path:
-    missing = [name for name in FILMS if not (dicom_dir / name).exists()]
-    if missing:
-        pytest.skip(f"not in ../shared/data/dicom: {', '.join(missing)}")
-    folder = tmp_path_factory.mktemp("decodes") / "films"
-    folder.mkdir()
-    for name in FILMS:
-        shutil.copy(dicom_dir / name, folder / name)
-    return folder
+    return real_films(tmp_path_factory.mktemp("decodes") / "films", dicom_dir, FILMS)
 
 
 def classify(films: Path, out: Path, monkeypatch, *output_options: str) -> tuple[dict, dict]:
