@@ -9,6 +9,10 @@ from PySide6.QtWidgets import (
 from cxr_engine.models.model_card import INTENDED_USE
 
 
+#: The widest the panel's text and buttons stand (px); a wider window centres them.
+COLUMN_WIDTH = 640
+
+
 class WelcomePanel(QWidget):
     """Buttons that emit what the reader wants to open."""
 
@@ -19,17 +23,25 @@ class WelcomePanel(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        layout = QVBoxLayout(self)
+        # The text and buttons stand in a centred column no wider than COLUMN_WIDTH. The column fills its
+        # width, and the word-wrapped labels fill the column: a label added to a layout with an alignment
+        # gets its size hint's width but the height for the layout's whole width, and loses its last lines.
+        outer = QHBoxLayout(self)
+        outer.addStretch(0)
+        self.column = QWidget()
+        self.column.setMaximumWidth(COLUMN_WIDTH)
+        outer.addWidget(self.column, stretch=1)  # all the width up to its maximum; the stretches share the rest
+        outer.addStretch(0)
+        layout = QVBoxLayout(self.column)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addStretch(1)
         title = QLabel("CXR Reader")
         title.setStyleSheet("font-size:22pt; font-weight:bold;")
-        layout.addWidget(title, alignment=Qt.AlignmentFlag.AlignHCenter)
-        intro = QLabel("Open a folder of chest X-ray DICOM studies (from a CD, a USB stick or a network export), "
-                       "a DICOMDIR, or single DICOM, PNG or JPEG files, or drop them on this window.")
-        intro.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        intro.setWordWrap(True)  # a narrow window (small screen, 150–200 % scaling) wraps it
-        intro.setMaximumWidth(640)
-        layout.addWidget(intro, alignment=Qt.AlignmentFlag.AlignHCenter)
+        title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(title)
+        self.intro = _wrapped("Open a folder of chest X-ray DICOM studies (from a CD, a USB stick or a network "
+                              "export), a DICOMDIR, or single DICOM, PNG or JPEG files, or drop them on this window.")
+        layout.addWidget(self.intro)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         self.folder_button = self._button("Open folder…", self.openFolder, buttons)
@@ -42,26 +54,23 @@ class WelcomePanel(QWidget):
         # width to the study tree and the result panel); a narrow panel puts its buttons in a column.
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.recent_label = QLabel("Recent folders")
+        self.recent_label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.recent = QListWidget()
-        self.recent.setMaximumWidth(640)
         self.recent.setMaximumHeight(160)
         self.recent.itemActivated.connect(lambda item: self.openRecent.emit(item.text()))
-        layout.addWidget(self.recent_label, alignment=Qt.AlignmentFlag.AlignHCenter)
-        layout.addWidget(self.recent, alignment=Qt.AlignmentFlag.AlignHCenter)
-        notice = QLabel(INTENDED_USE)
-        notice.setStyleSheet("color:#e0b040;")
-        notice.setWordWrap(True)
-        notice.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        notice.setMaximumWidth(640)
-        layout.addWidget(notice, alignment=Qt.AlignmentFlag.AlignHCenter)
+        layout.addWidget(self.recent_label)
+        layout.addWidget(self.recent)
+        self.notice = _wrapped(INTENDED_USE)
+        self.notice.setStyleSheet("color:#e0b040;")
+        layout.addWidget(self.notice)
         layout.addStretch(2)
 
     def resizeEvent(self, event) -> None:
         buttons = (self.folder_button, self.files_button, self.sample_button)
         margins = self.layout().contentsMargins()
-        row = (sum(b.sizeHint().width() for b in buttons) + 2 * max(self._buttons.spacing(), 0)
-               + margins.left() + margins.right())
-        direction = QBoxLayout.Direction.LeftToRight if event.size().width() >= row else QBoxLayout.Direction.TopToBottom
+        column = min(event.size().width() - margins.left() - margins.right(), COLUMN_WIDTH)
+        row = sum(b.sizeHint().width() for b in buttons) + 2 * max(self._buttons.spacing(), 0)
+        direction = QBoxLayout.Direction.LeftToRight if column >= row else QBoxLayout.Direction.TopToBottom
         if self._buttons.direction() != direction:
             self._buttons.setDirection(direction)
         super().resizeEvent(event)
@@ -78,3 +87,11 @@ class WelcomePanel(QWidget):
         self.recent.addItems(folders)
         self.recent_label.setVisible(bool(folders))
         self.recent.setVisible(bool(folders))
+
+
+def _wrapped(text: str) -> QLabel:
+    """A centred label wrapping ``text`` at word boundaries, as wide as its column."""
+    label = QLabel(text)
+    label.setWordWrap(True)  # a narrow window (small screen, 150–200 % scaling) wraps it
+    label.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+    return label
