@@ -37,6 +37,8 @@ NOTICE_STYLE = "background:#5a4300; color:#ffe9a8; border:1px solid #a07800; bor
 TOP_STYLE = "font-size:15pt; font-weight:bold;"
 SCOPE_STYLE = "background:#6b1d1d; color:#ffd7d7; border:1px solid #c0392b; border-radius:3px; padding:4px;"
 TOP_BAR_STYLE = "QProgressBar::chunk{background:#d9822b;}"
+#: The space (px) between the heat-map's colour bar, with its labels, and the caption under it.
+CAPTION_SPACING = 10
 
 
 def display_name(cls: str) -> str:
@@ -111,9 +113,12 @@ class ResultPanel(QWidget):
         self.heatmap_style.activated.connect(lambda i: viewer.set_heatmap_style(self.heatmap_style.itemData(i)))
         form.addRow("Style", self.heatmap_style)
         self.legend = ColorBar()
-        form.addRow(self.legend)
         self.heatmap_caption = text_label(style="color:palette(mid);")
-        form.addRow(self.heatmap_caption)
+        legend_block = QVBoxLayout()  # the caption stands clear of the colour bar's labels
+        legend_block.setSpacing(CAPTION_SPACING)
+        legend_block.addWidget(self.legend)
+        legend_block.addWidget(self.heatmap_caption)
+        form.addRow(legend_block)
         layout.addWidget(heatmap_box)
         layout.addStretch(1)
 

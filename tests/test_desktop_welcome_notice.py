@@ -15,41 +15,16 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QRect, Qt  # noqa: E402
-from PySide6.QtWidgets import QApplication, QLabel  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from cxr_desktop.welcome import WelcomePanel  # noqa: E402
 from cxr_engine.models.model_card import INTENDED_USE  # noqa: E402
 
+from label_geometry import clipped_labels  # noqa: E402
 from test_desktop import card, make_window, private_settings  # noqa: E402,F401  (fixtures)
 
 WINDOW_SIZES = [(800, 600), (1024, 768), (1280, 800), (1440, 900), (1920, 1080)]
 RECENT = [f"/media/cdrom/study {i}" for i in range(5)]
-
-
-def clipped_labels(welcome: WelcomePanel, window) -> list[str]:
-    """Why each word-wrapped label of ``welcome`` does not show its whole text inside ``window`` (``[]``:
-    all do): the text's bounding rectangle, wrapped at the label's width, must lie inside the label, the
-    label's height for its width must fit its height, and no parent may cut the label off."""
-    problems = []
-    for label in welcome.findChildren(QLabel):
-        if not label.isVisible() or not label.wordWrap():
-            continue
-        inside = label.contentsRect()
-        flags = int(label.alignment()) | int(Qt.TextFlag.TextWordWrap)
-        text = label.fontMetrics().boundingRect(QRect(inside.left(), inside.top(), inside.width(), 100_000), flags,
-                                                label.text())
-        name = label.text()[:30]
-        if not inside.contains(text):
-            problems.append(f"{name!r}: text {text} outside the label's {inside}")
-        if label.heightForWidth(label.width()) > label.height():
-            problems.append(f"{name!r}: needs {label.heightForWidth(label.width())} px, has {label.height()}")
-        if label.visibleRegion().boundingRect() != label.rect():
-            problems.append(f"{name!r}: cut by a parent to {label.visibleRegion().boundingRect()}")
-        corner = label.mapTo(window, label.rect().topLeft())
-        if not window.rect().contains(QRect(corner, label.size())):
-            problems.append(f"{name!r}: outside the window")
-    return problems
 
 
 @pytest.mark.parametrize("recent", [[], RECENT], ids=["first-start", "recent-folders"])
@@ -83,7 +58,8 @@ CHILD = """
 import json, sys
 from PySide6.QtWidgets import QApplication, QMainWindow, QStackedWidget
 sys.path.insert(0, {tests!r})
-from test_desktop_welcome_notice import WINDOW_SIZES, clipped_labels
+from label_geometry import clipped_labels
+from test_desktop_welcome_notice import WINDOW_SIZES
 from cxr_desktop.welcome import WelcomePanel
 app = QApplication([])
 window = QMainWindow()
