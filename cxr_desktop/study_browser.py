@@ -33,6 +33,12 @@ PATHS_MIME = "application/x-cxr-reader-paths"
 COLUMNS = ("Patient / study / series / image", "AI result")
 NAME, RESULT = range(len(COLUMNS))
 ICON_PX = 56
+#: Each tree level's indentation (px).
+INDENT_PX = 14
+#: The name column's least width (px): an image row's indentation (four levels: the patient, study and series
+#: above it, and the root's own, decorated) and its thumbnail with the item's margins. The tree is never
+#: narrower than this plus the result column, so it never scrolls sideways.
+NAME_MIN_PX = 4 * INDENT_PX + ICON_PX + 8
 #: Images added to the tree between two turns of the event loop.
 IMAGES_PER_STEP = 1000
 #: Trees with more images than this open with only the first patient expanded.
@@ -58,13 +64,16 @@ class StudyBrowser(QTreeWidget):
         self.setUniformRowHeights(False)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setAlternatingRowColors(True)
-        self.setIndentation(14)
+        self.setIndentation(INDENT_PX)
+        # The names take the width the result column leaves and elide; the result column is as wide as its
+        # text, which stands in lines ("COVID-19", "98.2 %") beside the thumbnail, so a narrow dock (a small
+        # screen) shows both columns whole. The tree's minimum width (minimumSizeHint) keeps the thumbnails.
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(RESULT, QHeaderView.ResizeMode.ResizeToContents)
-        # A narrow tree (a small screen) scrolls sideways rather than squeeze the thumbnails out of sight.
-        header.setMinimumSectionSize(3 * self.indentation() + ICON_PX + 12)
+        header.sectionResized.connect(self._on_section_resized)
         # Computed once: building Qt flag enums in Python costs ~25 µs a time (0.2 s per 20,000 rows).
         self._group_flags = QTreeWidgetItem().flags() & ~Qt.ItemFlag.ItemIsSelectable
         self._image_size_hint = QSize(ICON_PX + 8, ICON_PX + 4)
@@ -75,6 +84,18 @@ class StudyBrowser(QTreeWidget):
         self.setDragEnabled(True)
         self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.currentItemChanged.connect(self._on_current_changed)
+
+    def minimumSizeHint(self) -> QSize:
+        """Wide enough for the name column's ``NAME_MIN_PX``, the result column as its text needs and the
+        vertical scroll bar (reserved, shown or not), so that the tree never needs a horizontal one."""
+        hint = super().minimumSizeHint()
+        width = (NAME_MIN_PX + self.header().sectionSize(RESULT) + self.verticalScrollBar().sizeHint().width()
+                 + 2 * self.frameWidth())
+        return QSize(max(hint.width(), width), hint.height())
+
+    def _on_section_resized(self, section: int, _old: int, _new: int) -> None:
+        if section == RESULT:  # a wider result (a "⚠", "corrected") widens the tree's minimum, and its dock
+            self.updateGeometry()
 
     # ------------------------------------------------------------------ building
     def clear(self) -> None:
@@ -395,12 +416,12 @@ class StudyBrowser(QTreeWidget):
         out_of_scope, corrected = item.data(RESULT, SCOPE_ROLE) or ("", "")
         if prediction is None:
             return
-        text = f"{prediction.display_label} {format_percent(prediction.probabilities[prediction.index])}"
+        text = f"{prediction.display_label}\n{format_percent(prediction.probabilities[prediction.index])}"
         summary = ", ".join(f"{CLASS_DISPLAY_NAMES.get(c, c)}: {format_percent(p)}"
                             for c, p in zip(prediction.classes, prediction.probabilities))
         tips = [banner(out_of_scope)] if out_of_scope else []
         tips += [correction_note(corrected)] if corrected else []
-        item.setText(RESULT, ("⚠ " if out_of_scope else "") + text + (" · corrected" if corrected else ""))
+        item.setText(RESULT, ("⚠ " if out_of_scope else "") + text + ("\ncorrected" if corrected else ""))
         item.setToolTip(RESULT, "\n".join([*tips, f"{summary} ({prediction.model_name})"]))
         item.setForeground(RESULT, QBrush(OUT_OF_SCOPE_COLOUR) if out_of_scope else QBrush())
 
