@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 from cxr_engine.display_text import format_date
 from cxr_engine.pixels.windowing import LINEAR, Window
 
-from .formatting import cannot_display_text
+from .formatting import cannot_display_text, loading_text
 from .image_jobs import LoadedImage
 from .image_scene import ImageScene
 from .image_view import ImageView
@@ -97,7 +97,7 @@ class Viewport(QObject):
         self.view = ImageView(self.scene)
         self.view.set_message(EMPTY_MESSAGE)
         self.loader = WantedImageLoader(window.workspace, self)
-        self.loader.loading.connect(lambda _: self.view.set_message("Loading…"))
+        self.loader.loading.connect(self._show_loading)
         self.loader.loaded.connect(self._display)
         self.loader.failed.connect(self._on_failed)
         self.model.set_heatmap_opacity(main.heatmap_opacity)
@@ -127,6 +127,11 @@ class Viewport(QObject):
         self.loader.forget()
         self.model.set_image(None)
         self.view.set_message(EMPTY_MESSAGE)
+
+    def _show_loading(self, path: Path) -> None:
+        """As the main viewer's: the film shown before leaves at once while ``path`` decodes."""
+        self.model.set_image(None)
+        self.view.set_message(loading_text(path))
 
     def _on_failed(self, path: Path, reason: str) -> None:
         self.model.set_image(None)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from cxr_engine.display_text import format_age, format_date, format_percent, format_person_name, format_time
 from cxr_engine.pixels.image import CxrImage, ImageMetadata
@@ -84,3 +85,9 @@ def pixel_readout(image: CxrImage, row: int, col: int) -> str:
 def spacing_note(image: CxrImage) -> str:
     """`` at detector`` when only ImagerPixelSpacing calibrates the image (not corrected for magnification)."""
     return " at detector" if image.spacing_source == "ImagerPixelSpacing" else ""
+
+
+def loading_text(path) -> str:
+    """``Loading RG1_J2KI.dcm…``: what the viewer and the result panel say while the film of ``path`` is
+    being decoded, in place of the film and the result shown before it."""
+    return f"Loading {Path(path).name}…"

@@ -10,7 +10,7 @@ from cxr_engine.models.image_checks import correction_note
 from cxr_engine.models.suitability import image_warnings
 
 from .controllers.workspace import StudyWorkspace
-from .formatting import cannot_display_text
+from .formatting import cannot_display_text, loading_text
 from .image_jobs import LoadedImage
 from .wanted_image import WantedImageLoader
 
@@ -33,7 +33,7 @@ class ImageShowing(QObject):
         self.workspace, self.viewer, self.result, self.view = workspace, viewer, result, view
         self.classification = classification
         self.loader = WantedImageLoader(workspace, self)
-        self.loader.loading.connect(lambda _: self.view.set_message("Loading…"))
+        self.loader.loading.connect(self._show_loading)
         self.loader.loaded.connect(self._display)
         self.loader.failed.connect(self._on_failed)
         self.loader.unreadable.connect(self.problem)
@@ -47,9 +47,18 @@ class ImageShowing(QObject):
         self.loader.close()
 
     def clear(self, message: str = "") -> None:
+        """Show no film and no result, ``message`` in the viewer (e.g. while a folder is scanned)."""
         self.loader.forget()
         self.viewer.set_image(None)
+        self.result.set_image(())
         self.view.set_message(message)
+
+    def _show_loading(self, path: Path) -> None:
+        """While ``path`` decodes, the film and the result shown before it leave the screen at once: a
+        reader never sees one patient's film, overlay or AI result beside another one's selection."""
+        self.viewer.set_image(None)
+        self.result.set_decoding(path)
+        self.view.set_message(loading_text(path))
 
     def show_corrected(self) -> None:
         """Show the film turned and/or inverted back as the image checks say and classify it again, the

@@ -25,6 +25,7 @@ class ResultModel(QObject):
         #: The one owner of predictions (``controllers.results``); this model only says which is shown.
         self.results = results if results is not None else ClassificationResults()
         self.path: Path | None = None  # the current image's file
+        self.decoding = False  # the current image's file is being decoded (``set_decoding``)
         self._classified = False  # the current image's prediction is on screen
         self.state = NO_MODEL
         self.message = ""
@@ -75,8 +76,17 @@ class ResultModel(QObject):
         """A new image (of file ``path``) is shown: no prediction shown, the predicted class as the
         heat-map target. ``header`` is its ``ImageMetadata`` (a lateral view, another body part or
         modality, or an age outside the training data put the film out of scope)."""
-        self.image_warnings, self._classified = tuple(warnings), False
+        self._show_film(tuple(warnings), header, path, decoding=False)
+
+    def set_decoding(self, path: Path) -> None:
+        """The film of ``path`` is being decoded: nothing of the film shown before it (prediction, warnings,
+        header, image checks) stays on screen meanwhile; ``set_image`` follows once it is shown."""
+        self._show_film((), None, path, decoding=True)
+
+    def _show_film(self, warnings: tuple[str, ...], header, path: Path | None, decoding: bool) -> None:
+        self.image_warnings, self._classified = warnings, False
         self.path = Path(path) if path is not None else None
+        self.decoding = decoding
         self.header = header
         self.image_check = None
         self.heatmap_class = ""

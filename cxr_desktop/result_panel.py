@@ -28,6 +28,7 @@ from cxr_engine.models.model_limits import model_limits
 from cxr_engine.pixels.overlay import OUTLINE_LEVEL
 
 from .color_bar import ColorBar
+from .formatting import loading_text
 from .limits_panel import LimitsPanel
 from .result_model import CLASSIFYING, DONE, NO_MODEL, ResultModel
 from .text_label import text_label
@@ -144,8 +145,9 @@ class ResultPanel(QWidget):
         for cls, row in self.bars.items():
             p = prediction.probability(cls) if prediction is not None and cls in prediction.classes else None
             row.show_probability(p, prediction is not None and cls == prediction.label)
-        self.status_label.setText(r.message)
-        self.status_label.setVisible(bool(r.message))
+        status = loading_text(r.path) if r.decoding and r.path is not None else r.message
+        self.status_label.setText(status)
+        self.status_label.setVisible(bool(status))
         self.scope_banner.setText(banner(r.out_of_scope) if r.out_of_scope else "")
         self.scope_banner.setVisible(bool(r.out_of_scope))
         self.correct_button.setVisible(r.image_check is not None and r.image_check.correctable)
