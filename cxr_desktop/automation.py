@@ -58,6 +58,7 @@ class Automation(QObject):
         window.imageShown.connect(self._on_image)
         window.imageFailed.connect(self._on_failed)
         window.heatmapShown.connect(self._on_heatmap)
+        window.classification.problem.connect(self._on_not_classified)
         window.modelUnavailable.connect(self._on_no_model)
         window.exportFinished.connect(self._on_exported)
         window.exportFailed.connect(self._fail)
@@ -109,6 +110,17 @@ class Automation(QObject):
         if path == self._first:
             logger.info("first classification after %.2f s", time.perf_counter() - self._started)
             self._act()
+
+    def _on_not_classified(self, path: Path, problem: str) -> None:
+        """The first film gets no class (e.g. it holds no image): the outputs show the panel's message
+        (``shown_result``'s ``message``) instead of a class; ``--overlay`` has no heat-map to show."""
+        if self._first is None or Path(path) != self._first or self._acted:
+            return
+        if self.task.overlay:
+            self._fail(f"--overlay needs a heat-map, and {path} has none: {problem}")
+            return
+        logger.warning("%s: %s", path, problem)
+        QTimer.singleShot(0, self._act)  # once the panel shows the message
 
     # ------------------------------------------------------------------ acting
     def _act(self) -> None:

@@ -176,10 +176,11 @@ class ClassificationController(QObject):
         self.heatmapShown.emit(path)
 
     @while_alive
-    def _on_heatmap_failed(self, path: Path, reason: str) -> None:
-        self.problem.emit(path, f"classification failed: {reason}")
+    def _on_heatmap_failed(self, path: Path, problem: str) -> None:
+        """``problem``: ``not classified: ...`` or ``classification failed: ...`` (``formatting.classification_problem``)."""
+        self.problem.emit(path, problem)
         if path == self.viewer.path:
-            self.result.set_failed(f"Classification failed: {reason}")
+            self.result.set_failed(problem[:1].upper() + problem[1:])
 
     def export_context(self, workspace) -> ExportContext:
         """What a PDF export reads of the classification now, with ``workspace``'s films."""

@@ -22,6 +22,20 @@ def failure_reason(exc: BaseException) -> str:
     return getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
 
 
+#: How :func:`classification_problem` starts for a film that holds no image (the study tree says so, not "error").
+NOT_CLASSIFIED = "not classified"
+
+
+def classification_problem(exc: BaseException) -> str:
+    """What the reader is told when a film gets no class: ``not classified: <reason>`` for a film that
+    holds no image (the engine's ``NoImageContentError``: nothing went wrong, there is nothing to
+    classify), else ``classification failed: <reason>`` (:func:`failure_reason`)."""
+    from cxr_engine.errors import NoImageContentError
+
+    verb = NOT_CLASSIFIED if isinstance(exc, NoImageContentError) else "classification failed"
+    return f"{verb}: {failure_reason(exc)}"
+
+
 def cannot_display_text(reason: str) -> str:
     """The viewport's message for a file that could not be decoded."""
     return f"This file cannot be displayed:\n{reason}"

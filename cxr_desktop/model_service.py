@@ -12,7 +12,7 @@ from cxr_engine import ModelCard
 
 from .controllers import classification as jobs
 from .controllers.results import ClassificationResults
-from .formatting import failure_reason
+from .formatting import classification_problem
 from .workers import Worker, create_worker, while_alive
 
 logger = logging.getLogger(__name__)
@@ -22,7 +22,8 @@ class ClassifierService(QObject):
     """Loads the chosen model in the background and answers classification requests.
 
     Signals: ``loaded(device_text, warning)``, ``failed(message)``,
-    ``heatmapReady(path, HeatmapResult)``, ``heatmapFailed(path, message)``, ``predicted(path, Prediction)``.
+    ``heatmapReady(path, HeatmapResult)``, ``heatmapFailed(path, message)`` (``formatting.classification_problem``:
+    ``not classified: ...`` or ``classification failed: ...``), ``predicted(path, Prediction)``.
     """
 
     loaded = Signal(str, str)
@@ -102,7 +103,7 @@ class ClassifierService(QObject):
 
     @while_alive
     def _on_heatmap_failed(self, path: Path, exc: Exception) -> None:
-        self.heatmapFailed.emit(path, failure_reason(exc))
+        self.heatmapFailed.emit(path, classification_problem(exc))
 
     @while_alive
     def _on_heatmap(self, path: Path, target_class: str, heatmap_result) -> None:

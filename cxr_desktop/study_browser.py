@@ -13,6 +13,7 @@ from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES
 from cxr_engine.reading.copies import copies_note
 from cxr_engine.reading.scanning import Instance, ScanResult
 
+from .formatting import NOT_CLASSIFIED
 from .qimage import to_qimage, to_rgb_array
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -431,7 +432,7 @@ class StudyBrowser(QTreeWidget):
         if item is not None:
             item.setForeground(0, QBrush(QColor(230, 90, 90)))
             item.setToolTip(0, f"{path}\n{reason}")
-            item.setText(RESULT, "⚠ error")
+            item.setText(RESULT, NOT_CLASSIFIED if reason.startswith(NOT_CLASSIFIED) else "⚠ error")
             item.setToolTip(RESULT, reason)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from .classification import BUNDLED_CHECKER, CLASSIFIED
+from .classification import BUNDLED_CHECKER, CLASSIFIED, NOT_CLASSIFIED
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,9 @@ def csv_columns(classes: Sequence[str]) -> tuple[str, ...]:
 
 @dataclass
 class ResultRow:
-    """One input file's outcome; ``status`` is ``ok`` or ``error``."""
+    """One input file's outcome; ``status`` is ``ok``, ``error`` (the file could not be read or
+    classified) or ``not-classified`` (it holds no image: blank, near-constant or a few pixels across;
+    ``message`` says which, ``prediction`` and the probabilities are empty)."""
 
     path: Path
     status: str
@@ -99,7 +101,7 @@ def result_rows(
 ) -> Iterator[ResultRow]:
     """One CSV row per file, in order, from :func:`cxr_engine.classification.classify_files` (which
     see for ``reader``, ``decode_threads``, ``batch_size``, ``checker`` and ``auto_orient``); a failing
-    file becomes an ``error`` row, never an exception.
+    file becomes an ``error`` row, never an exception; a film that holds no image a ``not-classified`` row.
 
     With ``heatmap_dir`` each classified input gets its heat-map overlay (``*_cam.png``) and the raw
     heat-map as a 16-bit greyscale PNG at the input's pixel grid (``*_heatmap.png``, 0–65535 for 0–1);
@@ -121,6 +123,9 @@ def result_rows(
     outputs = heatmaps or heatmap_dir is not None or (lung_dir is not None and lung_segmenter is not None)
     for event in events:
         if not event.done:
+            continue
+        if event.stage == NOT_CLASSIFIED:
+            yield ResultRow(path=event.path, status=NOT_CLASSIFIED, model=classifier.name, message=event.reason)
             continue
         if event.stage != CLASSIFIED:
             yield _error_row(event.path, event.reason, classifier)

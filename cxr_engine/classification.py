@@ -13,8 +13,9 @@ from .reading.read import read_image
 
 logger = logging.getLogger(__name__)
 
-#: The stages a file goes through, as :class:`FileEvent` ``stage``.
-DECODED, CLASSIFIED, FAILED = "decoded", "classified", "failed"
+#: The stages a file goes through, as :class:`FileEvent` ``stage``. ``not-classified``: the file was read
+#: but holds no image to classify (blank, near-constant, a few pixels across: ``cxr_engine.pixels.content``).
+DECODED, CLASSIFIED, FAILED, NOT_CLASSIFIED = "decoded", "classified", "failed", "not-classified"
 
 
 #: ``classify_files``' default ``checker``: the bundled image checks (``default_checker()``).
@@ -38,7 +39,8 @@ def model_reader(card) -> Callable[[Path], object]:
 class FileEvent:
     """One step of one file in :func:`classify_files`.
 
-    ``stage`` is ``decoded`` (``image`` is set), then ``classified`` or ``failed`` (the file's last event).
+    ``stage`` is ``decoded`` (``image`` is set), then ``classified``, ``not-classified`` or ``failed`` (the
+    file's last event).
     ``index`` is the file's position in the list given. A ``classified`` event has ``prediction``
     (``Prediction``), ``heatmap`` (a ``HeatmapResult``: prediction and float32 heat-map in the image's
     rows × columns, [0, 1]) when heat-maps were asked for, ``warnings`` (the reader's and the
@@ -47,7 +49,8 @@ class FileEvent:
     film before classifying it. ``image.reduction`` > 1 when the reader decoded a reduced film (the
     default); ``cxr_engine.models.classifier.heatmap_at_full_resolution`` puts the heat-map on the full
     film. A ``failed`` event has ``reason`` in words, and ``image``
-    when the file was decoded but could not be classified.
+    when the file was decoded but could not be classified. A ``not-classified`` event has ``image`` and
+    ``reason`` (``cxr_engine.pixels.content.no_content_reason``: ``no image content: ...``) and no prediction.
     """
 
     stage: str
@@ -65,7 +68,7 @@ class FileEvent:
 
     @property
     def done(self) -> bool:
-        """True for the file's last event (``classified`` or ``failed``)."""
+        """True for the file's last event (``classified``, ``not-classified`` or ``failed``)."""
         return self.stage != DECODED
 
 
@@ -94,7 +97,9 @@ def classify_files(
     thread-safe). Images are classified ``batch_size`` at a time in one forward pass, in a thread of its
     own while the next batch is read and checked (``classifier`` is called from that thread); when a batch fails
     each of its images is retried alone, so one bad image does not fail its neighbours. With ``heatmaps``
-    each image gets its Grad-CAM heat-map (one image per pass). Each film is checked
+    each image gets its Grad-CAM heat-map (one image per pass). A film that holds no image (blank,
+    near-constant, under 32 px a side: ``cxr_engine.pixels.content``) is never given to the model: its
+    final event is ``not-classified`` with the reason. Each film is checked
     before it is classified by ``checker`` (default: the bundled image checks, ``default_checker()``, as
     ``cxr-classify`` does; an ``ImageChecker``; ``None`` turns the checks off), its reasons going to
     ``out_of_scope`` and ``warnings``; with ``auto_orient`` too, a film found turned
@@ -114,6 +119,7 @@ def classify_files(
 
     from .models.image_checks import scope_warning
     from .models.scope_score import out_of_scope, threshold
+    from .pixels.content import no_content_reason
     from .reading.decode_pool import decode_in_order
 
     pending: list[tuple[int, Path, object]] = []
@@ -152,6 +158,13 @@ def classify_files(
                 yield from flush()  # the final events keep the input order
                 yield from collect()
                 yield FileEvent(FAILED, index, path, reason=_read_reason(path, image))
+                continue
+            empty = no_content_reason(image)
+            if empty:
+                yield FileEvent(DECODED, index, path, image)
+                yield from flush()
+                yield from collect()
+                yield FileEvent(NOT_CLASSIFIED, index, path, image, reason=empty)
                 continue
             if checker is not None:
                 image, checks[index] = _checked(image, path, checker, auto_orient)

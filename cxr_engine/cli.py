@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
             "skipped."
         ),
         epilog="Exit status: 0 all inputs classified (and, with --send, all outputs sent); 1 some inputs failed "
-               "or, with --send, some outputs were not sent (the rest are still written); 2 the run did not start: "
+               "or were not classified (no image content), or, with --send, some outputs were not sent (the rest are still written); 2 the run did not start: "
                "bad usage, no image found, an output path that cannot be written or that is an input or lies inside "
                "an input folder or the folder of an input file, a model that cannot be loaded, or a --send node "
                "that does not answer Verify (C-ECHO); "

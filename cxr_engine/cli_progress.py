@@ -21,17 +21,21 @@ PREFIX = "cxr-classify: "
 
 @dataclass
 class BatchCounts:
-    """What a batch did: ``classified`` (status ok), ``failed`` (status error), and ``out_of_scope``:
-    rows whose ``out_of_scope`` reason is not empty (``None`` when the rows carry no such field)."""
+    """What a batch did: ``classified`` (status ok), ``not_classified`` (status not-classified: no image
+    content), ``failed`` (status error), and ``out_of_scope``: rows whose ``out_of_scope`` reason is not
+    empty (``None`` when the rows carry no such field)."""
 
     classified: int = 0
     failed: int = 0
     out_of_scope: int | None = None
+    not_classified: int = 0
 
     def add(self, row) -> None:
         """Count one ``batch.ResultRow``."""
         if row.status == "ok":
             self.classified += 1
+        elif row.status == "not-classified":
+            self.not_classified += 1
         else:
             self.failed += 1
         flag = getattr(row, "out_of_scope", None)
@@ -40,15 +44,17 @@ class BatchCounts:
 
     @property
     def total(self) -> int:
-        return self.classified + self.failed
+        return self.classified + self.not_classified + self.failed
 
 
 def summary_line(counts: BatchCounts, elapsed_s: float) -> str:
     """One line after the batch, e.g. ``cxr-classify: 38 classified, 2 failed, out of scope 0, 40 images in
-    12.3 s (3.25 images/s)``; "out of scope n/a" when the rows do not say."""
+    12.3 s (3.25 images/s)``; "out of scope n/a" when the rows do not say; ``N not classified (no image
+    content)`` after "classified" when there are such rows."""
     scope = "n/a" if counts.out_of_scope is None else str(counts.out_of_scope)
     rate = counts.total / elapsed_s if elapsed_s > 0 else float("nan")
-    return (f"{PREFIX}{counts.classified} classified, {counts.failed} failed, out of scope {scope}, "
+    empty = f"{counts.not_classified} not classified (no image content), " if counts.not_classified else ""
+    return (f"{PREFIX}{counts.classified} classified, {empty}{counts.failed} failed, out of scope {scope}, "
             f"{counts.total} images in {elapsed_s:.1f} s ({rate:.2f} images/s)")
 
 

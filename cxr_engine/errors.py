@@ -29,6 +29,11 @@ class UnsupportedImageError(ImageReadError):
     """A readable file whose content the engine does not handle (e.g. a multi-frame colour image)."""
 
 
+class NoImageContentError(FileError):
+    """A decoded film holds nothing to classify (blank, near-constant, or a few pixels across;
+    ``cxr_engine.pixels.content``): it gets no class, ``reason`` says why."""
+
+
 class ModelError(CxrError):
     """A model could not be found, built or loaded."""
 

@@ -212,8 +212,8 @@ def test_lung_mask_dir_writes_a_binary_mask_at_the_input_grid(non_square_film, c
     if not LUNG_CARD.exists():
         pytest.skip(f"no lung model bundled at {LUNG_CARD} (python -m training.export_lung_unet)")
     path, film = non_square_film
-    blank = path.parent / "blank.png"
-    cv2.imwrite(str(blank), np.zeros((120, 90), np.uint8))
+    blank = path.parent / "blank.png"  # no chest, but image content (a blank film is not classified at all)
+    cv2.imwrite(str(blank), np.tile(np.linspace(0, 255, 90).astype(np.uint8), (120, 1)))
     cv2.imwrite(str(path.parent / "flipped.png"), np.ascontiguousarray(film[:, ::-1]))
     cv2.imwrite(str(path.parent / "turned.png"), np.ascontiguousarray(np.rot90(film)))
     out, lungs = tmp_path / "r.csv", tmp_path / "lungs"

@@ -152,7 +152,7 @@ def test_the_cli_and_the_desktop_find_the_same_files(tmp_path, dicom_dir):
     (folder / "sub").mkdir(parents=True)
     shutil.copy(dicom_dir / "Fake_MONOHR1.dcm", folder / "IM0001.ima")
     shutil.copy(dicom_dir / CR, folder / "1.2.392.200036.9125.0.19950720112207")
-    cv2.imwrite(str(folder / "film.png"), np.full((300, 300), 128, np.uint8))
+    cv2.imwrite(str(folder / "film.png"), np.tile(np.linspace(0, 255, 300).astype(np.uint8), (300, 1)))  # has content
     (folder / "sub" / "loop").symlink_to("..")
     ds = pydicom.dcmread(dicom_dir / SIIM)
     for keyword, value in (("StudyID", "1"), ("SeriesNumber", 1), ("InstanceNumber", 1)):

@@ -100,8 +100,14 @@ def classify_paths(classifier, paths: list[Path], workspace, batch_size: int = B
     events = classify_files(paths, classifier, batch_size=batch_size,
                             reader=lambda path: workspace.model_image(path, request),
                             decode_threads=workspace.decoder.pool.workers, checker=checker)
+    from cxr_engine.classification import NOT_CLASSIFIED
+
+    from ..formatting import NOT_CLASSIFIED as NOT_CLASSIFIED_TEXT
+
     done, total = 0, len(paths)
     for event in events:
         if event.done:
             done += 1
-            yield done, total, event.path, event.prediction, event.reason, event.out_of_scope
+            # As the shown film's (formatting.classification_problem): a film without image content is not a failure.
+            reason = f"{NOT_CLASSIFIED_TEXT}: {event.reason}" if event.stage == NOT_CLASSIFIED else event.reason
+            yield done, total, event.path, event.prediction, reason, event.out_of_scope

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..pixels.content import require_content
 from ..pixels.image import CxrImage
 from ..pixels.input_frame import InputFrame, input_frame
 from .model_card import CLASS_DISPLAY_NAMES, ModelCard
@@ -176,16 +177,21 @@ class CardBackedClassifier:
 
     def preprocess(self, image: CxrImage | np.ndarray, display: np.ndarray | None = None) -> np.ndarray:
         """The model input for one image (``CxrImage`` or a [0, 1] / uint8 array of presentation values);
-        ``display`` is its presentation values when already computed."""
+        ``display`` is its presentation values when already computed. ``NoImageContentError`` for a
+        ``CxrImage`` that holds no image (``cxr_engine.pixels.content``): it gets no class."""
+        require_content(image)
         return model_input(self.card, image, display)
 
     def prepare(self, image: CxrImage | np.ndarray, display: np.ndarray | None = None
                 ) -> tuple[np.ndarray, InputFrame]:
-        """The model input for one image and the frame it was made from (where its heat-map goes)."""
+        """The model input for one image and the frame it was made from (where its heat-map goes);
+        ``NoImageContentError`` as :meth:`preprocess`."""
+        require_content(image)
         return model_input_in_frame(self.card, image, display)
 
     def predict(self, images: Sequence[CxrImage | np.ndarray]) -> list[Prediction]:
-        """Probabilities for each image, in order (one batched pass through the backend)."""
+        """Probabilities for each image, in order (one batched pass through the backend);
+        ``NoImageContentError`` when one of them holds no image (``classify_files`` leaves those out)."""
         if not images:
             return []
         batch = np.stack([self.preprocess(image) for image in images])

@@ -382,7 +382,12 @@ def default_checker() -> ImageChecker | None:
 
 
 def check_image(image: CxrImage | np.ndarray, checker: ImageChecker | None = None) -> ImageCheck | None:
-    """The bundled (or given) checker's verdict on one film; ``None`` when no checker is available."""
+    """The bundled (or given) checker's verdict on one film; ``None`` when no checker is available or the
+    film holds no image (``cxr_engine.pixels.content``: it gets no class, so no scope reasons either)."""
+    from ..pixels.content import no_content_reason
+
+    if isinstance(image, CxrImage) and no_content_reason(image):
+        return None
     checker = checker or default_checker()
     return checker.check(image) if checker else None
 
