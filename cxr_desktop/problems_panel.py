@@ -1,20 +1,30 @@
-"""A list of files left out (unreadable, not classified, copies of an image listed once), each with its reason in words."""
+"""A list of files left out (unreadable, not classified, copies of an image listed once), each with its reason in words.
+
+Identical copies of an image are one row per group (the tooltip names the files): they are not errors, and
+a folder of 200 copies made 199 rows."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from cxr_engine.reading.copies import copy_reason
 
 
 #: The file column is sized to its contents while the list is shorter than this.
 RESIZE_ROWS = 200
+#: Paths named in a copy group's tooltip; the rest are counted (a tooltip taller than the screen is cut).
+TOOLTIP_PATHS = 30
+PATH_ROLE = Qt.ItemDataRole.UserRole
 
 
 class ProblemsPanel(QTableWidget):
-    """One row per file and reason; ``countChanged`` tells the status bar."""
+    """One row per file and reason, and one per group of identical copies; ``countChanged`` (files left
+    out for a problem) and ``copiesChanged`` (identical copies left out) tell the status bar."""
 
     countChanged = Signal(int)
+    copiesChanged = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(0, 2, parent)
@@ -26,6 +36,8 @@ class ProblemsPanel(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setWordWrap(False)
         self._seen: set[tuple[str, str]] = set()
+        self._problem_rows = 0
+        self._copies = 0
 
     def add(self, path: Path | str, reason: str) -> None:
         """Record one problem (the same file and reason only once)."""
@@ -45,24 +57,62 @@ class ProblemsPanel(QTableWidget):
                 new.append((path, reason))
         if not new:
             return
+        self._add_rows([(path, Path(path).name or str(path), reason, str(path)) for path, reason in new])
+        self._problem_rows += len(new)
+        self.countChanged.emit(self._problem_rows)
+
+    def add_copies(self, groups) -> None:
+        """Record ``(kept, copies)`` groups, an image listed once as ``kept`` and its identical ``copies``
+        left out (``cxr_engine.reading.copies``): one row each, its tooltip naming the copies."""
+        rows = []
+        for kept, copies in groups:
+            key = (str(kept), "copies")
+            if copies and key not in self._seen:
+                self._seen.add(key)
+                what = "1 identical copy" if len(copies) == 1 else f"{len(copies)} identical copies"
+                rows.append((kept, f"{what} of {Path(kept).name}", copy_reason(Path(kept), len(copies)), _path_list(copies)))
+                self._copies += len(copies)
+        if rows:
+            self._add_rows(rows)
+            self.copiesChanged.emit(self._copies)
+
+    def _add_rows(self, rows) -> None:
+        """``(path, file text, reason, file tooltip)`` rows at the end, one resize for all."""
         first = self.rowCount()
-        self.setRowCount(first + len(new))
-        for row, (path, reason) in enumerate(new, start=first):
-            name = QTableWidgetItem(Path(path).name or str(path))
-            name.setToolTip(str(path))
+        self.setRowCount(first + len(rows))
+        for row, (path, text, reason, tip) in enumerate(rows, start=first):
+            name = QTableWidgetItem(text)
+            name.setData(PATH_ROLE, str(path))
+            name.setToolTip(tip)
             self.setItem(row, 0, name)
             detail = QTableWidgetItem(reason)
-            detail.setToolTip(reason)
+            detail.setToolTip(reason if tip == str(path) else f"{reason}\n\n{tip}")
             self.setItem(row, 1, detail)
         if first < RESIZE_ROWS:  # the width settles after the first rows; measuring thousands costs seconds
             self.resizeColumnToContents(0)
-        self.countChanged.emit(self.rowCount())
 
     def problems(self) -> list[tuple[str, str]]:
-        """(path, reason) pairs in the order they were reported."""
-        return [(self.item(r, 0).toolTip(), self.item(r, 1).text()) for r in range(self.rowCount())]
+        """(path, reason) pairs in the order they were reported (for a copy group, the file listed)."""
+        return [(self.item(r, 0).data(PATH_ROLE), self.item(r, 1).text()) for r in range(self.rowCount())]
+
+    def problem_count(self) -> int:
+        """Files left out for a problem (not counting identical copies)."""
+        return self._problem_rows
+
+    def copy_count(self) -> int:
+        """Identical copies left out, in all groups."""
+        return self._copies
 
     def clear_problems(self) -> None:
         self.setRowCount(0)
         self._seen.clear()
+        self._problem_rows = self._copies = 0
         self.countChanged.emit(0)
+        self.copiesChanged.emit(0)
+
+
+def _path_list(paths) -> str:
+    named = [str(path) for path in paths[:TOOLTIP_PATHS]]
+    if len(paths) > TOOLTIP_PATHS:
+        named.append(f"… and {len(paths) - TOOLTIP_PATHS} more")
+    return "\n".join(named)

@@ -54,9 +54,22 @@ def build(window, problems_dock, model_label: ModelLabel) -> None:
     bar.addPermanentWidget(window.problems_button)
     window.model_label = model_label
     bar.addPermanentWidget(model_label)
-    window.problems.countChanged.connect(lambda count: _show_problem_count(window.problems_button, count))
+    for signal in (window.problems.countChanged, window.problems.copiesChanged):
+        signal.connect(lambda _count: _show_problem_count(window.problems_button, window.problems))
 
 
-def _show_problem_count(button: QPushButton, count: int) -> None:
-    button.setText(f"⚠ {count} file(s) left out")
-    button.setVisible(count > 0)
+def problems_text(problems: int, copies: int) -> str:
+    """The status bar's words for ``problems`` files left out and ``copies`` identical copies listed once
+    (not errors: no warning sign for them alone)."""
+    parts = [f"⚠ {problems} file(s) left out"] if problems else []
+    if copies:
+        parts.append(f"{copies} identical {'copy' if copies == 1 else 'copies'} listed once")
+    return " · ".join(parts)
+
+
+def _show_problem_count(button: QPushButton, panel) -> None:
+    problems, copies = panel.problem_count(), panel.copy_count()
+    button.setText(problems_text(problems, copies))
+    button.setToolTip("Files that could not be used, and images stored as several identical files (same SOP "
+                      "Instance, same bytes: classified and exported once); click to see them" if copies else "")
+    button.setVisible(bool(problems or copies))

@@ -78,6 +78,7 @@ class StudyOpening(QObject):
             return  # a newer open replaced this scan
         self.workspace.set_scans(results)
         self.problems.add_many(self.workspace.problems())
+        self.problems.add_copies(self.workspace.copy_groups())
         steps = itertools.chain.from_iterable(self.browser.add_result_steps(result) for result in results)
         self._fill_tree(worker, steps)
 

@@ -206,7 +206,7 @@ def _classify_inputs(args, card, reader) -> int:
         print(f"cxr-classify: skipped {len(inputs.own_outputs)} file(s) this program wrote (heat-maps, lung masks, "
               f"AI result DICOM objects), e.g. {inputs.own_outputs[0]}; -v lists them", file=sys.stderr)
     if inputs.copies and not args.quiet:
-        _print_copies(inputs.copies)
+        _print_copies(inputs.copies, args.verbose)
     if not files:
         beside = " (outside the output folders)" if outputs else ""
         print(f"cxr-classify: no DICOM, PNG or JPEG files found in the given paths{beside}", file=sys.stderr)
@@ -235,11 +235,15 @@ def _classify_inputs(args, card, reader) -> int:
 COPIES_SHOWN = 5
 
 
-def _print_copies(copies: dict) -> None:
-    from .reading.copies import copies_note
+def _print_copies(copies: dict, verbose: bool) -> None:
+    """One line per image stored as several identical files (the first ``COPIES_SHOWN``); ``-v`` logs
+    every copy's path."""
+    from .reading.copies import copies_line
 
     for path, others in list(copies.items())[:COPIES_SHOWN]:
-        print(f"cxr-classify: {path}: {copies_note(others)}; classified once", file=sys.stderr)
+        print(f"cxr-classify: {copies_line(path, others)}" + ("" if verbose else "; -v lists them"), file=sys.stderr)
+        for other in others:
+            logger.info("%s: identical copy of %s, left out", other, path)
     if len(copies) > COPIES_SHOWN:
         print(f"cxr-classify: {len(copies) - COPIES_SHOWN} more images stored as several files, each classified "
               "once (see the warnings column)", file=sys.stderr)

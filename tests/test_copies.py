@@ -16,7 +16,7 @@ import pydicom
 import pytest
 
 from cxr_engine import find_images
-from cxr_engine.reading.copies import copies_note
+from cxr_engine.reading.copies import COPIES_NAMED, copies_line, copies_note
 
 from model_factory import BUNDLED_CARD
 
@@ -96,7 +96,8 @@ def test_cli_classifies_a_copied_instance_once_and_names_the_copies(two_folders,
     assert [Path(r["path"]) for r in rows] == [two_folders / "a" / CR, two_folders / "a" / J2K]
     note = copies_note((two_folders / "a" / "copy_of_chest.dcm", two_folders / "b" / CR))
     assert note in rows[0]["warnings"] and note not in rows[1]["warnings"]
-    assert f"{two_folders / 'a' / CR}: {note}" in proc.stderr
+    assert copies_line(two_folders / "a" / CR, (two_folders / "a" / "copy_of_chest.dcm", two_folders / "b" / CR)) \
+        in proc.stderr
     assert {p: p.stat().st_mtime_ns for p in two_folders.rglob("*.dcm")} == before  # sources untouched
 
     quiet = _cli([two_folders, "--csv", tmp_path / "q.csv", "--quiet"])
@@ -117,3 +118,36 @@ def test_cli_with_relative_paths_names_the_copies_too(two_folders, tmp_path):
         rows = list(csv.DictReader(handle))
     assert [r["path"] for r in rows] == [str(Path("b") / CR)]  # two named copies: the first named is kept
     assert str(two_folders / "a" / CR) in rows[0]["warnings"]
+
+
+@pytest.fixture()
+def copies200(tmp_path, dicom_dir) -> Path:
+    """200 byte-identical copies of one real film in one folder (the tester's ``copies200``)."""
+    folder = tmp_path / "copies200"
+    folder.mkdir()
+    for number in range(1, 201):
+        shutil.copy(dicom_dir / SIIM, folder / f"c{number}.dcm")
+    return folder
+
+
+def test_cli_reports_200_identical_copies_in_one_short_line(copies200, tmp_path):
+    """Tester: one 9 KB standard error line and CSV cell listed all 199 copies. Now: one line per group
+    saying how many copies of which file, the cell the count and the first paths, ``-v`` every path."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "r.csv"
+    proc = _cli([copies200, "--csv", out])
+    assert proc.returncode == 0, proc.stderr
+    copy_lines = [line for line in proc.stderr.splitlines() if "identical" in line]
+    assert copy_lines == [f"cxr-classify: 199 identical copies of {copies200 / 'c1.dcm'} left out (same SOP "
+                          "Instance, same bytes): classified once, as that file; -v lists them"]
+    with open(out, newline="") as handle:
+        [row] = list(csv.DictReader(handle))
+    assert row["path"] == str(copies200 / "c1.dcm")
+    assert (f"also stored as 199 other identical files, left out: {copies200 / 'c10.dcm'}, "
+            f"{copies200 / 'c100.dcm'} and {199 - COPIES_NAMED} more") in row["warnings"]
+    assert len(row["warnings"]) < 600 and str(copies200 / "c101.dcm") not in row["warnings"]
+
+    verbose = _cli([copies200, "--csv", tmp_path / "v.csv", "-v"])
+    listed = {line.split(": identical copy of")[0].split(" ")[-1] for line in verbose.stderr.splitlines()
+              if ": identical copy of " in line}
+    assert listed == {str(copies200 / f"c{number}.dcm") for number in range(2, 201)}

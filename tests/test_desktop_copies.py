@@ -11,12 +11,14 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from cxr_engine.reading.copies import copies_note, copy_reason  # noqa: E402
+from cxr_desktop.problems_panel import TOOLTIP_PATHS  # noqa: E402
 from cxr_desktop.report_export import ExportRequest  # noqa: E402
 
 from test_desktop import (WAIT_MS, card, export, make_window, open_and_wait, pdf_text,  # noqa: E402,F401
                           private_settings, wait_classified)
 
 CR = "CR-MONO1-10-chest.dcm"
+SIIM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"
 J2K = "JPEG2KLossless_1s_1f_u_16_16.dcm"
 
 
@@ -37,7 +39,7 @@ def test_a_copied_instance_is_listed_once_with_its_copies_named(qtbot, make_wind
     kept, copy = copied_study / "a" / CR, copied_study / "b" / CR
     assert window.browser.has_image(kept) and not window.browser.has_image(copy)
     assert copies_note((copy,)) in window.browser._images[kept].toolTip(0)
-    assert (str(copy), copy_reason(kept)) in window.problems.problems()
+    assert (str(kept), copy_reason(kept, 1)) in window.problems.problems()
 
     pytest.importorskip("pypdf")
     wait_classified(qtbot, window)
@@ -45,3 +47,27 @@ def test_a_copied_instance_is_listed_once_with_its_copies_named(qtbot, make_wind
     assert paths.count(kept) == 1 and copy not in paths
     pages, _ = pdf_text(export(qtbot, window, ExportRequest(tuple(paths), tmp_path / "r.pdf", False, "")))
     assert pages == len(paths)
+
+
+def test_200_identical_copies_are_one_problems_row_and_not_called_errors(qtbot, make_window, tmp_path, dicom_dir):
+    """Tester: 200 copies of one film gave "⚠ 199 file(s) left out" and 199 Problems rows. Now one row for
+    the group (its tooltip names the copies) and a status text that says they are identical copies."""
+    folder = tmp_path / "copies200"
+    folder.mkdir()
+    for number in range(1, 201):
+        shutil.copy(dicom_dir / SIIM, folder / f"c{number}.dcm")
+    window = make_window(show=True)
+    open_and_wait(qtbot, window, folder)
+    kept = folder / "c1.dcm"
+    assert window.browser.image_paths() == [kept]
+    assert window.problems.problems() == [(str(kept), copy_reason(kept, 199))]
+    assert window.problems.problem_count() == 0 and window.problems.copy_count() == 199
+    assert window.problems_button.isVisibleTo(window)
+    assert window.problems_button.text() == "199 identical copies listed once"
+    tip = window.problems.item(0, 0).toolTip().splitlines()
+    assert window.problems.item(0, 0).text() == "199 identical copies of c1.dcm"
+    assert tip[:2] == [str(folder / "c10.dcm"), str(folder / "c100.dcm")]
+    assert len(tip) == TOOLTIP_PATHS + 1 and tip[-1] == f"… and {199 - TOOLTIP_PATHS} more"
+
+    window.problems.add(folder / "broken.dcm", "empty file")  # a real problem is still counted as one
+    assert window.problems_button.text() == "⚠ 1 file(s) left out · 199 identical copies listed once"

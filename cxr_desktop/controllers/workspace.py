@@ -78,13 +78,13 @@ class StudyWorkspace:
         return source_problem(Path(path), [*self.opened, *films])
 
     def problems(self) -> list[tuple[Path, str]]:
-        """``(path, reason)`` for every file the scan could not use, and for each copy of a SOP Instance
-        that is listed once as another file (``cxr_engine.reading.copies``)."""
-        from cxr_engine.reading.copies import copy_reason
+        """``(path, reason)`` for every file the scan could not use."""
+        return [(error.path, error.reason) for scan in self.scans for error in scan.errors]
 
-        copies = [(copy, copy_reason(kept)) for scan in self.scans for kept, others in scan.copies.items()
-                  for copy in others]
-        return [(error.path, error.reason) for scan in self.scans for error in scan.errors] + copies
+    def copy_groups(self) -> list[tuple[Path, tuple[Path, ...]]]:
+        """``(kept, copies)`` for each SOP Instance stored as several identical files: listed once as
+        ``kept``, the ``copies`` left out (``cxr_engine.reading.copies``)."""
+        return [(kept, others) for scan in self.scans for kept, others in scan.copies.items()]
 
     # ------------------------------------------------------------------ decoded films
     def load(self, path: Path) -> LoadedImage:

@@ -62,16 +62,32 @@ def fold_copies(results: Sequence["ScanResult"], left_out: Callable[[Path], bool
     return [replace(result, patients=_pruned(result.patients, kept, dropped)) for result in results]
 
 
+#: Paths of a copy group named in a warning; the rest are counted (a folder of 200 copies made a 9 KB line).
+COPIES_NAMED = 2
+
+
 def copies_note(copies: Sequence[Path]) -> str:
-    """The warning on the kept file of an instance stored as ``copies`` too (CLI warnings column, app tooltip)."""
+    """The warning on the kept file of an instance stored as ``copies`` too (CLI warnings column, app
+    tooltip): the count and the first ``COPIES_NAMED`` paths (``cxr-classify -v`` and the app's Problems
+    list name every one)."""
     files = "file" if len(copies) == 1 else "files"
-    return (f"the same SOP Instance is also stored as {len(copies)} other {files}, left out: "
-            + ", ".join(str(path) for path in copies))
+    named = ", ".join(str(path) for path in copies[:COPIES_NAMED])
+    more = f" and {len(copies) - COPIES_NAMED} more" if len(copies) > COPIES_NAMED else ""
+    return f"the same SOP Instance is also stored as {len(copies)} other identical {files}, left out: {named}{more}"
 
 
-def copy_reason(kept: Path) -> str:
-    """Why a copy is left out, in the words of the app's Problems list."""
-    return f"a copy of the SOP Instance in {kept}: listed, classified and exported once, as that file"
+def copies_line(kept: Path, copies: Sequence[Path]) -> str:
+    """One line for a group of copies (the CLI's standard error): how many, of which file, and that they
+    are not errors."""
+    what = "copy" if len(copies) == 1 else "copies"
+    return (f"{len(copies)} identical {what} of {kept} left out (same SOP Instance, same bytes): "
+            "classified once, as that file")
+
+
+def copy_reason(kept: Path, count: int = 1) -> str:
+    """Why ``count`` copies are left out, in the words of the app's Problems list (one row per group)."""
+    what = "an identical copy" if count == 1 else f"{count} identical copies"
+    return f"{what} of the SOP Instance in {kept}: listed, classified and exported once, as that file"
 
 
 def _identity(patient: "Patient", study: "Study", series: "Series", instance: "Instance") -> tuple | None:
