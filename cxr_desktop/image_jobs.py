@@ -67,7 +67,12 @@ def warm_up() -> threading.Thread:
     def work():
         import numpy.ma  # noqa: F401
 
-        shared_decoder().pool.start()
+        from cxr_engine.errors import DecoderStartError
+
+        try:
+            shared_decoder().pool.start()
+        except DecoderStartError as exc:  # no traceback: each film opened says so where it would be shown
+            logger.warning("%s", exc)
 
     thread = threading.Thread(target=work, name="cxr-warm-up", daemon=True)
     thread.start()

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from .errors import CxrError
+from .errors import CxrError, DecoderStartError
 from .reading.read import read_image
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,8 @@ def classify_files(
     """Classify ``files`` with ``classifier`` (see ``load_classifier``), yielding a :class:`FileEvent`
     per file and stage: ``decoded`` when a file is read, then its ``classified`` or ``failed`` event.
     The final events come in the order of ``files``; a failing file is a ``failed`` event, never an
-    exception. To cancel, stop iterating and close the generator: nothing more is classified, and reads
+    exception; only a decoding worker that cannot start raises (``DecoderStartError``: not the file's
+    fault, and every next file would meet it). To cancel, stop iterating and close the generator: nothing more is classified, and reads
     not yet started are dropped.
 
     ``reader`` decodes one file into a ``CxrImage``; the default is ``read_image`` at the resolution the
@@ -154,6 +155,8 @@ def classify_files(
 
     try:
         for index, (path, image) in enumerate(decode_in_order([Path(f) for f in files], reader, decode_threads)):
+            if isinstance(image, DecoderStartError):
+                raise image  # no file's fault, and every next file would meet it too
             if isinstance(image, Exception):
                 yield from flush()  # the final events keep the input order
                 yield from collect()

@@ -16,13 +16,16 @@ from . import dicom_cli
 from .cli_types import positive
 from .models.backends import BACKENDS
 from .batch import csv_columns, result_rows
-from .errors import ImageReadError, ModelError
+from .errors import DecoderStartError, ImageReadError, ModelError
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 #: A run stopped by Ctrl-C (SIGINT) or SIGTERM: 128 + the signal's number, as a shell reports it.
 EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM
 
 logger = logging.getLogger("cxr_engine.cli")
+#: What to try when the decoding workers cannot start (``DecoderStartError``).
+NO_ISOLATION_HINT = ("; --no-isolation decodes in this process instead (without the workers' protection "
+                     "from damaged files)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -187,7 +190,11 @@ def _run(args) -> int:
     except ModelError as exc:
         print(f"cxr-classify: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    reader = _start_reader(args, card)  # decoding workers start while the inputs are scanned
+    try:
+        reader = _start_reader(args, card)  # decoding workers start while the inputs are scanned
+    except DecoderStartError as exc:
+        print(f"cxr-classify: {exc}; nothing was classified{NO_ISOLATION_HINT}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return _classify_inputs(args, card, reader)
     finally:
@@ -289,7 +296,7 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
                        lung_dir=args.lung_mask_dir, lung_segmenter=segmenter, decode_threads=workers,
                        checker=_image_checker(), auto_orient=args.auto_orient, heatmaps=dicom is not None,
                        full_reader=_full_reader(args, reader))
-    counts, started, interrupted = BatchCounts(), time.monotonic(), None
+    counts, started, interrupted, stopped = BatchCounts(), time.monotonic(), None, None
     with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
             (reader if args.isolation else contextlib.nullcontext()):
         writer = csv.DictWriter(handle, fieldnames=csv_columns(classifier.classes))
@@ -315,6 +322,16 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
             for number in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(number, signal.SIG_IGN)
             rows.close()
+        except DecoderStartError as exc:  # no file's fault: the rows so far are kept, no more can be read
+            stopped = exc
+            rows.close()
+    if stopped is not None:
+        done = (f"stopped after {counts.total} of {len(files)} files; {'the CSV' if args.csv else 'standard output'} "
+                f"holds their rows" if counts.total else "nothing was classified")
+        print(f"cxr-classify: {stopped}; {done}{NO_ISOLATION_HINT}", file=sys.stderr)
+        if dicom:
+            dicom.finish(send=False)
+        return EXIT_SOME_FAILED if counts.total else EXIT_USAGE
     if interrupted is not None:
         where = "the CSV" if args.csv else "standard output"
         print(f"cxr-classify: interrupted after {counts.total} of {len(files)} files; {where} holds the "

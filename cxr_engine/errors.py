@@ -55,6 +55,18 @@ class DecoderCrashError(ImageReadError):
     """The isolated decoding worker died while reading the file."""
 
 
+class DecoderStartError(CxrError):
+    """The isolated decoding worker process could not start, or died before it read its file: not the
+    file's fault, and no file can be decoded in workers until it is fixed. ``reason`` (also the message)
+    is ``the decoding process could not start: <why>``."""
+
+    def __init__(self, why: str):
+        from .messages import printable
+
+        self.reason = f"the decoding process could not start: {printable(why, limit=None)}"
+        super().__init__(self.reason)
+
+
 class DecodeTimeoutError(ImageReadError):
     """Decoding the file took longer than the isolation time limit."""
 

@@ -6,6 +6,9 @@ state with the GUI) and sends it one path at a time:
 
 - a decoder that crashes the worker, or runs past ``timeout_s``, costs only that worker; the
   file gets an ``ImageReadError`` saying so, and the next file starts a fresh worker;
+- a worker that cannot start (the interpreter cannot be run by this user, an import fails) or dies
+  before it is ready is not blamed on the file: ``DecoderStartError`` says why (the worker says it is
+  ready, after loading its decoders, before it is sent a file);
 - on POSIX the worker's address space is capped (``memory_limit_bytes``), so a decoder asking
   for absurd amounts of memory fails with ``MemoryError`` instead of exhausting the machine;
 - the worker replies with JSON and raw array bytes (:mod:`cxr_engine.reading.image_wire`), never a
@@ -24,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..errors import DecoderBugError, DecoderCrashError, DecodeTimeoutError, ImageReadError, UnsupportedImageError
+from ..errors import (
+    DecoderBugError, DecoderCrashError, DecoderStartError, DecodeTimeoutError, ImageReadError, UnsupportedImageError,
+)
 from ..pixels.image import CxrImage
 from ..spawning import SYS_PATH_LOCK
 
@@ -36,6 +41,9 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MEMORY_LIMIT_BYTES = 8 * 2**30
 #: Seconds allowed for the worker's replies once its first message has arrived.
 _REPLY_TIMEOUT_S = 30.0
+#: Seconds a new worker may take to load its decoders and say it is ready.
+START_TIMEOUT_S = 60.0
+_READY = {"status": "ready"}
 
 
 def default_task(path: str) -> CxrImage:
@@ -76,6 +84,7 @@ class IsolatedReader:
         self._lock = threading.Lock()
         self._process = None
         self._conn = None
+        self._ready = False
 
     def __call__(self, path: str | Path) -> CxrImage | None:
         return self.read(path)
@@ -88,22 +97,29 @@ class IsolatedReader:
 
     def read(self, path: str | Path, task: Callable[[str], CxrImage | None] | None = None) -> CxrImage | None:
         """``task``'s (default: the reader's own task's) result for ``path``; raises
-        ``ImageReadError`` naming the file and the reason."""
+        ``ImageReadError`` naming the file and the reason, ``DecoderStartError`` when no worker can
+        start (the file was not read)."""
         path = Path(path)
         request = (task or self.task, str(path))
         with self._lock:
             self._ensure_worker()
+            self._await_ready()
             try:
                 self._conn.send(request)
-            except (BrokenPipeError, OSError):
+            except (BrokenPipeError, OSError):  # it died idle: one fresh worker, then it must be the start
                 self._stop_worker()
                 self._ensure_worker()
-                self._conn.send(request)
+                self._await_ready()
+                try:
+                    self._conn.send(request)
+                except (BrokenPipeError, OSError) as exc:
+                    self._stop_worker()
+                    raise DecoderStartError(f"the worker stopped before it was sent the file ({exc})") from None
             return self._receive(path)
 
     def start(self) -> None:
         """Start the worker now (otherwise the first read does): it loads the decoders while the
-        caller does other work."""
+        caller does other work. ``DecoderStartError`` at once when the interpreter cannot be run."""
         with self._lock:
             self._ensure_worker()
 
@@ -117,18 +133,48 @@ class IsolatedReader:
         if self._process is not None and self._process.is_alive():
             return
         self._stop_worker()
+        problem = interpreter_problem()
+        if problem:
+            raise DecoderStartError(problem)
         context = multiprocessing.get_context("spawn")
         # Two one-way OS pipes rather than a duplex socket pair: no socket is ever opened.
         requests_out, requests_in = context.Pipe(duplex=False)[::-1]
         replies_in, replies_out = context.Pipe(duplex=False)
         process = context.Process(target=_worker_main, args=(_Channel(requests_in, replies_out), self.memory_limit_bytes),
                                   name="cxr-decoder", daemon=True)
-        with SYS_PATH_LOCK:  # not while another thread imports a library that edits sys.path
-            process.start()
+        try:
+            with SYS_PATH_LOCK:  # not while another thread imports a library that edits sys.path
+                process.start()
+        except OSError as exc:  # no process (out of processes or memory): nothing of the file was read
+            for end in (requests_in, requests_out, replies_in, replies_out):
+                end.close()
+            raise DecoderStartError(f"the worker process could not be created ({exc.strerror or exc})") from None
         requests_in.close()
         replies_out.close()
         self._process, self._conn = process, _Channel(replies_in, requests_out)
+        self._ready = False
         self.workers_started += 1
+
+    def _await_ready(self) -> None:
+        """Wait for a new worker's ready message; ``DecoderStartError`` when it dies or stays silent first."""
+        if self._ready:
+            return
+        why = ""
+        try:
+            if self._conn.poll(START_TIMEOUT_S):
+                if json.loads(self._conn.recv_bytes().decode("utf-8")) == _READY:
+                    self._ready = True
+                    return
+                why = "its first message was not the ready message"
+            elif self._process.is_alive():
+                why = f"it was not ready after {START_TIMEOUT_S:g} s"
+        except (EOFError, OSError, ValueError):
+            pass
+        process = self._process
+        self._stop_worker()
+        if not why:
+            why = f"the worker process ended{_describe_exit(process.exitcode)} before it was ready"
+        raise DecoderStartError(f"{why} (Python's own message, if it wrote one, is on standard error)")
 
     def _stop_worker(self, graceful: bool = False) -> None:
         process, conn = self._process, self._conn
@@ -209,6 +255,26 @@ class _Channel:
         self.outgoing.close()
 
 
+def interpreter_problem() -> str:
+    """Why this user cannot run the Python interpreter the workers are spawned with
+    (``multiprocessing``'s executable, links followed), ``""`` when it can: e.g. a virtual environment
+    whose interpreter links into a folder the user may not enter. Without this check the spawned child
+    fails before Python starts, silently, with exit status 255."""
+    import os
+    from multiprocessing import spawn
+
+    executable = os.fsdecode(spawn.get_executable())
+    try:
+        os.stat(executable)
+    except OSError as exc:
+        real = os.path.realpath(executable)
+        target = f" (it leads to {real})" if real != executable else ""
+        return f"this user cannot run the Python interpreter {executable}{target}: {exc.strerror}"
+    if not os.access(executable, os.X_OK):
+        return f"this user cannot run the Python interpreter {executable}: it is not executable"
+    return ""
+
+
 def _describe_exit(code: int | None) -> str:
     if code is None or code == 0:
         return ""
@@ -246,6 +312,10 @@ def _worker_main(conn, memory_limit_bytes: int | None) -> None:
     silence_pydicom()
     _limit_memory(memory_limit_bytes)
     _preload_decoders()
+    try:
+        conn.send_bytes(json.dumps(_READY).encode())
+    except OSError:  # the parent has gone
+        return
     while True:
         try:
             request = conn.recv()
