@@ -45,6 +45,8 @@ class ClassificationController(QObject):
     #: shown as stored); once the film's prediction and checks are known (the study tree marks it).
     scopeShown = Signal(object, str, str)
     resultForgotten = Signal(object)  # path whose prediction was dropped (its film was corrected)
+    #: Another model, device or backend was chosen: every film's prediction, check and heat-map was dropped.
+    resultsForgotten = Signal()
 
     def __init__(self, viewer: ViewerModel, result: ResultModel, workspace_source, model: str = "", device: str = "auto",
                  models_dir: Path | None = None, parent: QObject | None = None, backend: str = "auto"):
@@ -91,7 +93,9 @@ class ClassificationController(QObject):
         self.service.load(self.card, self.device, self.backend)
 
     def reload(self, model: str, device: str, backend: str | None = None) -> None:
-        """Apply a changed model, device or backend, and classify the current image again."""
+        """Apply a changed model, device or backend, and classify the current image again: nothing the
+        previous one said stays on screen (:meth:`forget_all`)."""
+        self.forget_all()
         self.model, self.device, self.started = model, device, False
         self.backend = backend or self.backend
         self.choose()
@@ -136,6 +140,18 @@ class ClassificationController(QObject):
         worker.returned.connect(lambda check: self._on_check(path, check))
         worker.errored.connect(lambda exc: logger.warning("image checks failed on one image: %s", exc))
         worker.start()
+
+    def forget_all(self) -> None:
+        """Drop every prediction, image check and heat-map (a running batch too): each belongs to the model
+        that made it. The panel, the viewer's heat-map and its caption clear at once; ``resultsForgotten``
+        tells the study tree and the comparison viewports."""
+        self.stop()
+        self._batch = None
+        self._checks.clear()
+        self.result.results.clear()
+        self.result.forget_prediction()
+        self.viewer.set_heatmap(None)
+        self.resultsForgotten.emit()
 
     def forget(self, path: Path) -> None:
         """Forget what is known of ``path``'s image (checks, heat-maps, prediction): it was replaced."""
@@ -198,8 +214,8 @@ class ClassificationController(QObject):
             self._batch.quit()
         worker = self.service.classify_all(paths)
         self._batch_ok = 0
-        worker.yielded.connect(self._on_batch_item)
-        worker.finished.connect(self._on_batch_finished)
+        worker.yielded.connect(lambda value: self._on_batch_item(value, worker))
+        worker.finished.connect(lambda: self._on_batch_finished(worker))
         self._batch = worker
         return worker.start()
 
@@ -208,7 +224,9 @@ class ClassificationController(QObject):
             self._batch.quit()
 
     @while_alive
-    def _on_batch_item(self, value) -> None:
+    def _on_batch_item(self, value, worker=None) -> None:
+        if worker is not None and worker is not self._batch:
+            return  # a batch of the previous model, stopped by a switch
         done, total, path, prediction, reason, scope = value
         self.batchProgress.emit(done, total, Path(path).name)
         if prediction is None:
@@ -218,5 +236,6 @@ class ClassificationController(QObject):
             self.scopeShown.emit(Path(path), scope, self._workspace_source().correction(path))
 
     @while_alive
-    def _on_batch_finished(self) -> None:
-        self.batchFinished.emit(self._batch_ok)
+    def _on_batch_finished(self, worker=None) -> None:
+        if worker is None or worker is self._batch:
+            self.batchFinished.emit(self._batch_ok)

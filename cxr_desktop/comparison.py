@@ -109,6 +109,7 @@ class Viewport(QObject):
         main.heatmapOpacityChanged.connect(self.model.set_heatmap_opacity)
         main.cornerOverlayChanged.connect(self.model.set_corner_overlay)
         window.service.heatmapReady.connect(self._on_heatmap)
+        window.classification.resultsForgotten.connect(lambda: self.model.set_heatmap(None))  # another model
         window.service.loaded.connect(lambda *_: self._request_heatmap())
         self.view.textRequested.connect(self._ask_text)
         self.view.pixelHovered.connect(window.view.pixelHovered)

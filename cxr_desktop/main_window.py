@@ -144,6 +144,7 @@ class MainWindow(QMainWindow):
         self.service.predicted.connect(self.browser.show_prediction)
         c.scopeShown.connect(self.browser.show_scope)
         c.resultForgotten.connect(self.browser.forget_result)
+        c.resultsForgotten.connect(self.browser.forget_results)
         self.viewer.heatmapOpacityChanged.connect(lambda v: setattr(self.settings, "heatmap_opacity", v))
 
     @property

@@ -95,18 +95,23 @@ class ClassifierService(QObject):
             self._pending = (image, target_class)
             return None
         self._pending = None
-        worker = create_worker(jobs.heatmap, self.classifier, image, target_class, self._workspace_source())
-        worker.returned.connect(lambda heatmap_result: self._on_heatmap(path, target_class, heatmap_result))
-        worker.errored.connect(lambda exc: self._on_heatmap_failed(path, exc))
+        classifier = self.classifier
+        worker = create_worker(jobs.heatmap, classifier, image, target_class, self._workspace_source())
+        worker.returned.connect(lambda heatmap_result: self._on_heatmap(path, target_class, heatmap_result, classifier))
+        worker.errored.connect(lambda exc: self._on_heatmap_failed(path, exc, classifier))
         worker.start()
         return worker
 
     @while_alive
-    def _on_heatmap_failed(self, path: Path, exc: Exception) -> None:
+    def _on_heatmap_failed(self, path: Path, exc: Exception, classifier=None) -> None:
+        if classifier is not None and classifier is not self.classifier:
+            return  # the previous model's answer: another model is chosen now
         self.heatmapFailed.emit(path, classification_problem(exc))
 
     @while_alive
-    def _on_heatmap(self, path: Path, target_class: str, heatmap_result) -> None:
+    def _on_heatmap(self, path: Path, target_class: str, heatmap_result, classifier=None) -> None:
+        if classifier is not None and classifier is not self.classifier:
+            return  # the previous model's result, never stored as (nor shown beside) the new model's
         self.results.add_heatmap(path, target_class, heatmap_result)
         self.heatmapReady.emit(path, heatmap_result)
 
@@ -114,12 +119,15 @@ class ClassifierService(QObject):
         """A generator worker classifying ``paths`` (not started: connect, then ``start()``)."""
         if not self.ready:
             raise RuntimeError("the model is not loaded yet")
-        worker = create_worker(jobs.classify_paths, self.classifier, list(paths), self._workspace_source())
-        worker.yielded.connect(self._on_batch_item)
+        classifier = self.classifier
+        worker = create_worker(jobs.classify_paths, classifier, list(paths), self._workspace_source())
+        worker.yielded.connect(lambda value: self._on_batch_item(value, classifier))
         return worker
 
     @while_alive
-    def _on_batch_item(self, value) -> None:
+    def _on_batch_item(self, value, classifier=None) -> None:
+        if classifier is not None and classifier is not self.classifier:
+            return
         path, prediction = value[2], value[3]
         if prediction is not None:
             self.results.add_prediction(Path(path), prediction)

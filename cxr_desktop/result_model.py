@@ -92,6 +92,12 @@ class ResultModel(QObject):
         self.heatmap_class = ""
         self.changed.emit()
 
+    def forget_prediction(self) -> None:
+        """The model changed: the current image's prediction and image checks (made for the previous model's
+        input) are no longer shown; its film, header and warnings stay."""
+        self._classified, self.image_check = False, None
+        self.changed.emit()
+
     def set_image_check(self, check) -> None:
         """The image checks' verdict on the current image (None: not checked)."""
         if check != self.image_check:

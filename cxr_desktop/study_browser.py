@@ -407,6 +407,11 @@ class StudyBrowser(QTreeWidget):
             item.setToolTip(RESULT, "")
             item.setForeground(RESULT, QBrush())
 
+    def forget_results(self) -> None:
+        """Every film's prediction and mark were dropped (another model was chosen): "…" until classified again."""
+        for path in self._images:
+            self.forget_result(path)
+
     def result_text(self, path: Path) -> tuple[str, str]:
         """(text, tooltip) of ``path``'s result column."""
         item = self._images.get(Path(path))

@@ -14,6 +14,7 @@ pytest.importorskip("pytestqt")
 pytest.importorskip("onnxruntime")
 
 from cxr_desktop.qimage import to_rgb_array  # noqa: E402
+from cxr_engine.display_text import format_percent  # noqa: E402
 
 from conftest import real_films  # noqa: E402
 from desktop_fixtures import card  # noqa: E402,F401  (fixture)
@@ -97,3 +98,57 @@ def test_a_comparison_viewport_clears_its_film_while_the_next_decodes(qtbot, mak
         viewport.show_path(films / SLOW)
         assert viewport.model.image is None and viewport.view.message == f"Loading {SLOW}…"
     assert viewport.model.path == films / SLOW
+
+
+def test_switching_the_model_drops_every_result_of_the_previous_one(qtbot, make_window, films):
+    """Classified with efficientnet-lite0, then Settings → Model efficientnet-b1: no film keeps a lite0
+    result, the heat-map and its caption go at once, a late lite0 batch item is dropped, and the shown
+    film gets b1's own call."""
+    from cxr_engine import classify_files, load_classifier
+    from cxr_engine.models.model_card import ModelCard
+
+    from model_factory import BUNDLED_CARD
+
+    other = BUNDLED_CARD.with_name("efficientnet-b1.json")
+    if not other.exists():
+        pytest.skip(f"second bundled model not found: {other}")
+    assert ModelCard.load(other).name != ModelCard.load(BUNDLED_CARD).name
+    window = make_window(show=True)
+    window.classification.start()
+    with qtbot.waitSignal(window.scanFinished, timeout=WAIT_MS):
+        window.open_paths([films])
+    qtbot.waitUntil(lambda: window.classification.service.ready, timeout=WAIT_MS)
+    first = films / FIRST
+    shown_and_classified(qtbot, window, first)
+    with qtbot.waitSignal(window.classifyAllFinished, timeout=WAIT_MS):
+        old_batch = window.classify_everything()
+    paths = window.browser.image_paths()
+    old_predictions = {p: window.result.results.prediction(p) for p in paths}
+    assert all(old_predictions.values())
+    assert all("%" in window.browser.result_text(p)[0] for p in paths)
+    panel = window.result_panel
+    assert panel.heatmap_caption.text().startswith("Evidence for")
+
+    with qtbot.waitSignal(window.modelReady, timeout=WAIT_MS):
+        window.apply_settings(str(other), "cpu", "onnx")
+        # At once: nothing lite0 said is on screen.
+        assert [window.browser.result_text(p)[0] for p in paths] == ["…"] * len(paths)
+        assert window.viewer.heatmap is None and window.view.heatmap_caption() == ""
+        assert "Evidence for" not in panel.heatmap_caption.text()
+        assert window.result.prediction is None and panel.top_label.text() == "—"
+        assert all(window.result.results.prediction(p) is None for p in paths)
+        assert window.result.image_check is None
+        assert window.result.model_name == ModelCard.load(other).name
+    # A lite0 batch item delivered late (its worker was stopped by the switch) changes nothing.
+    old_batch.yielded.emit((1, len(paths), first, old_predictions[first], "", ""))
+    assert window.browser.result_text(first)[0] == "…" and window.result.results.prediction(first) is None
+
+    qtbot.waitUntil(lambda: window.result.prediction is not None and window.viewer.heatmap is not None,
+                    timeout=WAIT_MS)
+    b1 = load_classifier(str(other), backend="onnx", device="cpu")
+    expected = next(e for e in classify_files([first], b1) if e.done).prediction
+    shown = window.result.prediction
+    np.testing.assert_allclose(shown.probabilities, expected.probabilities, atol=1e-4)
+    text, tip = window.browser.result_text(first)
+    assert format_percent(max(expected.probabilities)) in text and f"({expected.model_name})" in tip
+    assert panel.heatmap_caption.text().startswith("Evidence for")
