@@ -1,7 +1,8 @@
 """A list of files left out (unreadable, not classified, copies of an image listed once), each with its reason in words.
 
 Identical copies of an image are one row per group (the tooltip names the files): they are not errors, and
-a folder of 200 copies made 199 rows."""
+a folder of 200 copies made 199 rows. Different images that claim one SOP Instance UID are one row per UID:
+both are kept, but a report or a PACS may take one for the other."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from cxr_engine.reading.copies import copy_reason
+from cxr_engine.reading.uid_clashes import clash_note
 
 
 #: The file column is sized to its contents while the list is shorter than this.
@@ -20,11 +22,13 @@ PATH_ROLE = Qt.ItemDataRole.UserRole
 
 
 class ProblemsPanel(QTableWidget):
-    """One row per file and reason, and one per group of identical copies; ``countChanged`` (files left
-    out for a problem) and ``copiesChanged`` (identical copies left out) tell the status bar."""
+    """One row per file and reason, one per group of identical copies and one per SOP Instance UID that
+    different images claim; ``countChanged`` (files left out for a problem), ``copiesChanged`` (identical
+    copies left out) and ``clashesChanged`` (UIDs claimed by different images) tell the status bar."""
 
     countChanged = Signal(int)
     copiesChanged = Signal(int)
+    clashesChanged = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(0, 2, parent)
@@ -38,6 +42,7 @@ class ProblemsPanel(QTableWidget):
         self._seen: set[tuple[str, str]] = set()
         self._problem_rows = 0
         self._copies = 0
+        self._clashes = 0
 
     def add(self, path: Path | str, reason: str) -> None:
         """Record one problem (the same file and reason only once)."""
@@ -76,6 +81,21 @@ class ProblemsPanel(QTableWidget):
             self._add_rows(rows)
             self.copiesChanged.emit(self._copies)
 
+    def add_uid_clashes(self, clashes: dict) -> None:
+        """Record ``{uid: paths}``, different images that claim one SOP Instance UID
+        (``cxr_engine.reading.uid_clashes``): one row per UID, every image kept."""
+        rows = []
+        for uid, paths in clashes.items():
+            key = (uid, "uid")
+            if key not in self._seen:
+                self._seen.add(key)
+                rows.append((paths[0], ", ".join(Path(path).name for path in paths), clash_note(uid, paths),
+                             _path_list(paths)))
+                self._clashes += 1
+        if rows:
+            self._add_rows(rows)
+            self.clashesChanged.emit(self._clashes)
+
     def _add_rows(self, rows) -> None:
         """``(path, file text, reason, file tooltip)`` rows at the end, one resize for all."""
         first = self.rowCount()
@@ -103,12 +123,17 @@ class ProblemsPanel(QTableWidget):
         """Identical copies left out, in all groups."""
         return self._copies
 
+    def clash_count(self) -> int:
+        """SOP Instance UIDs that different images claim."""
+        return self._clashes
+
     def clear_problems(self) -> None:
         self.setRowCount(0)
         self._seen.clear()
-        self._problem_rows = self._copies = 0
+        self._problem_rows = self._copies = self._clashes = 0
         self.countChanged.emit(0)
         self.copiesChanged.emit(0)
+        self.clashesChanged.emit(0)
 
 
 def _path_list(paths) -> str:

@@ -130,12 +130,13 @@ class ReportExport(QObject):
         # scope heads found.
         scope_text = scope_warning(scope, check.warning if check is not None else None)
         corrected = correction_note(context.workspace.correction(path))
+        clash = context.workspace.uid_clash_note(path, self.request.deidentify)  # its Image UID may mean another
         return ReportPage(
             displayed=displayed, metadata=item.image.metadata, heatmap=heat, prediction=prediction,
             heatmap_class=heatmap_result.target_class if heatmap_result is not None else None,
             not_classified_reason="" if prediction is not None else reason,
             warnings=(*filter(None, [corrected]), *image_warnings(item.image, card.input_size if card else None),
-                      *filter(None, [scope_text])),
+                      *filter(None, [scope_text, clash])),
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=view.viewer.heatmap_style,
             out_of_scope=scope,
             measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),

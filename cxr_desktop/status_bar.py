@@ -54,22 +54,26 @@ def build(window, problems_dock, model_label: ModelLabel) -> None:
     bar.addPermanentWidget(window.problems_button)
     window.model_label = model_label
     bar.addPermanentWidget(model_label)
-    for signal in (window.problems.countChanged, window.problems.copiesChanged):
-        signal.connect(lambda _count: _show_problem_count(window.problems_button, window.problems))
+    panel = window.problems
+    for signal in (panel.countChanged, panel.copiesChanged, panel.clashesChanged):
+        signal.connect(lambda _count: _show_problem_count(window.problems_button, panel))
 
 
-def problems_text(problems: int, copies: int) -> str:
-    """The status bar's words for ``problems`` files left out and ``copies`` identical copies listed once
-    (not errors: no warning sign for them alone)."""
+def problems_text(problems: int, copies: int, clashes: int = 0) -> str:
+    """The status bar's words for ``problems`` files left out, ``clashes`` SOP Instance UIDs claimed by
+    different images and ``copies`` identical copies listed once (not errors: no warning sign for them alone)."""
     parts = [f"⚠ {problems} file(s) left out"] if problems else []
+    if clashes:
+        parts.append(f"⚠ {clashes} SOP Instance UID(s) shared by different images")
     if copies:
         parts.append(f"{copies} identical {'copy' if copies == 1 else 'copies'} listed once")
     return " · ".join(parts)
 
 
 def _show_problem_count(button: QPushButton, panel) -> None:
-    problems, copies = panel.problem_count(), panel.copy_count()
-    button.setText(problems_text(problems, copies))
-    button.setToolTip("Files that could not be used, and images stored as several identical files (same SOP "
-                      "Instance, same bytes: classified and exported once); click to see them" if copies else "")
-    button.setVisible(bool(problems or copies))
+    problems, copies, clashes = panel.problem_count(), panel.copy_count(), panel.clash_count()
+    button.setText(problems_text(problems, copies, clashes))
+    button.setToolTip("Files that could not be used, images stored as several identical files (same SOP Instance, "
+                      "same bytes: classified and exported once) and different images that claim one SOP Instance "
+                      "UID (each kept); click to see them" if copies or clashes else "")
+    button.setVisible(bool(problems or copies or clashes))

@@ -79,6 +79,7 @@ class StudyOpening(QObject):
         self.workspace.set_scans(results)
         self.problems.add_many(self.workspace.problems())
         self.problems.add_copies(self.workspace.copy_groups())
+        self.problems.add_uid_clashes(self.workspace.uid_clashes())
         steps = itertools.chain.from_iterable(self.browser.add_result_steps(result) for result in results)
         self._fill_tree(worker, steps)
 

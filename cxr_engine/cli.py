@@ -214,6 +214,8 @@ def _classify_inputs(args, card, reader) -> int:
               f"AI result DICOM objects), e.g. {inputs.own_outputs[0]}; -v lists them", file=sys.stderr)
     if inputs.copies and not args.quiet:
         _print_copies(inputs.copies, args.verbose)
+    if inputs.uid_clashes and not args.quiet:
+        _print_uid_clashes(inputs.uid_clashes)
     if not files:
         beside = " (outside the output folders)" if outputs else ""
         print(f"cxr-classify: no DICOM, PNG or JPEG files found in the given paths{beside}", file=sys.stderr)
@@ -235,7 +237,7 @@ def _classify_inputs(args, card, reader) -> int:
         except (ModelError, ValueError) as exc:
             print(f"cxr-classify: lung model: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    return _write_results(files, classifier, args, reader, segmenter, inputs.problems, inputs.copies)
+    return _write_results(files, classifier, args, reader, segmenter, inputs.problems, _file_notes(inputs))
 
 
 #: Copies named one by one on standard error; the rest are counted (each is in the warnings column).
@@ -254,6 +256,28 @@ def _print_copies(copies: dict, verbose: bool) -> None:
     if len(copies) > COPIES_SHOWN:
         print(f"cxr-classify: {len(copies) - COPIES_SHOWN} more images stored as several files, each classified "
               "once (see the warnings column)", file=sys.stderr)
+
+
+def _print_uid_clashes(clashes: dict) -> None:
+    from .reading.uid_clashes import clash_note
+
+    for uid, paths in clashes.items():
+        print(f"cxr-classify: warning: {clash_note(uid, paths)}", file=sys.stderr)
+
+
+def _file_notes(inputs) -> dict[Path, list[str]]:
+    """The warnings discovery adds to a file's row (absolute path -> lines): the copies left out for it,
+    the other images that claim its SOP Instance UID."""
+    from .reading.copies import copies_note
+    from .reading.uid_clashes import clash_note
+
+    notes: dict[Path, list[str]] = {}
+    for path, others in inputs.copies.items():
+        notes.setdefault(Path(os.path.abspath(path)), []).append(copies_note(others))
+    for uid, paths in inputs.uid_clashes.items():
+        for path in paths:
+            notes.setdefault(Path(os.path.abspath(path)), []).append(clash_note(uid, paths))
+    return notes
 
 
 def _start_reader(args, card):
@@ -277,18 +301,17 @@ def _image_checker():
     return default_checker()
 
 
-def _write_results(files, classifier, args, reader, segmenter=None, problems=None, copies=None) -> int:
+def _write_results(files, classifier, args, reader, segmenter=None, problems=None, notes=None) -> int:
     import time
 
     from .outputs.atomic import atomic_output
     from .cli_progress import BatchCounts, progress, summary_line
 
-    from .reading.copies import copies_note
     from .reading.decode_pool import available_cores
 
     failures = 0
     # The scan names instances by absolute path; a file given on the command line may be relative.
-    notes = {Path(os.path.abspath(path)): copies_note(others) for path, others in (copies or {}).items()}
+    notes = notes or {}
     workers = args.decode_workers or available_cores()
     dicom = dicom_cli.DicomRun(args, classifier.card) if dicom_cli.wanted(args) else None
     rows = result_rows(files, classifier, heatmap_dir=args.heatmap_dir, batch_size=args.batch_size,
@@ -303,9 +326,7 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
         writer.writeheader()
         try:
             for row in progress(rows, len(files), quiet=args.quiet):
-                note = notes.get(Path(os.path.abspath(row.path)))
-                if note:
-                    row.warnings = (*row.warnings, note)
+                row.warnings = (*row.warnings, *notes.get(Path(os.path.abspath(row.path)), ()))
                 if dicom:
                     dicom.on_row(row)
                 row.film = row.heatmap = None  # the outputs are written; the next films need the memory

@@ -71,3 +71,34 @@ def test_200_identical_copies_are_one_problems_row_and_not_called_errors(qtbot, 
 
     window.problems.add(folder / "broken.dcm", "empty file")  # a real problem is still counted as one
     assert window.problems_button.text() == "⚠ 1 file(s) left out · 199 identical copies listed once"
+
+
+def test_images_that_share_a_uid_are_both_shown_with_a_problems_row_and_a_pdf_note(qtbot, make_window, tmp_path,
+                                                                                     dicom_dir):
+    """Tester: Fake_MONOHR1 and the SIIM film share a SOP Instance UID; both were shown but the PDF printed the
+    same Image UID on both pages without a word."""
+    pytest.importorskip("pypdf")
+    from pypdf import PdfReader
+
+    from cxr_engine.reading.uid_clashes import clash_note
+
+    folder = tmp_path / "clash"
+    folder.mkdir()
+    for name in (SIIM, "Fake_MONOHR1.dcm"):
+        shutil.copy(dicom_dir / name, folder / name)
+    uid, paths = SIIM.removesuffix(".dcm"), (folder / SIIM, folder / "Fake_MONOHR1.dcm")
+    window = make_window(show=True)
+    open_and_wait(qtbot, window, folder)
+    qtbot.waitUntil(lambda: window.browser.image_count() == 2, timeout=WAIT_MS)  # never merged
+    assert window.problems.problems() == [(str(paths[0]), clash_note(uid, paths))]
+    assert window.problems_button.text() == "⚠ 1 SOP Instance UID(s) shared by different images"
+
+    wait_classified(qtbot, window)
+    pdf = export(qtbot, window, ExportRequest(tuple(window.browser.image_paths()), tmp_path / "r.pdf", False, ""))
+    pages = [" ".join(page.extract_text().split()) for page in PdfReader(str(pdf)).pages]
+    assert len(pages) == 2
+    assert all(f"two different images claim the same SOP Instance UID {uid}" in page for page in pages), pages
+    hidden = export(qtbot, window, ExportRequest(tuple(window.browser.image_paths()), tmp_path / "d.pdf", True, ""))
+    pages = [" ".join(page.extract_text().split()) for page in PdfReader(str(hidden)).pages]
+    note = "another image in the opened files claims this image's SOP Instance UID too"
+    assert all(note in page and uid not in page for page in pages), pages

@@ -86,6 +86,24 @@ class StudyWorkspace:
         ``kept``, the ``copies`` left out (``cxr_engine.reading.copies``)."""
         return [(kept, others) for scan in self.scans for kept, others in scan.copies.items()]
 
+    def uid_clashes(self) -> dict[str, tuple[Path, ...]]:
+        """SOP Instance UID -> the different images (two or more paths) that claim it, each listed as its
+        own image (``cxr_engine.reading.uid_clashes``)."""
+        from cxr_engine.reading.uid_clashes import uid_clashes
+
+        return uid_clashes(instance for scan in self.scans for instance in scan.all_instances()
+                           if instance.is_image)
+
+    def uid_clash_note(self, path: Path, deidentified: bool = False) -> str:
+        """The warning for ``path`` when other images claim its SOP Instance UID (``""`` when none do);
+        ``deidentified``: without the UID and the paths."""
+        from cxr_engine.reading.uid_clashes import clash_note, clash_note_deidentified
+
+        for uid, paths in self.uid_clashes().items():
+            if Path(path) in paths:
+                return clash_note_deidentified(len(paths)) if deidentified else clash_note(uid, paths)
+        return ""
+
     # ------------------------------------------------------------------ decoded films
     def load(self, path: Path) -> LoadedImage:
         """``path`` at full resolution with its renderer: the one kept, else decoded through the shared

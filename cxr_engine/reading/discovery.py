@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .copies import fold_copies
 from .scanning import ScanResult, is_dicomdir_file, missing_reason, scan
+from .uid_clashes import uid_clashes
 
 
 @dataclass
@@ -26,7 +27,9 @@ class FoundImages:
     ``scans``: one ``ScanResult`` (the Patient → Study → Series tree) per path scanned, in the order given;
     ``cancelled``: True when ``should_cancel`` stopped the search (what was found until then is kept);
     ``copies``: the listed file of each SOP Instance found as more than one file -> its other files, which
-    are not listed (``cxr_engine.reading.copies``: the file named first is kept, else the path that sorts first).
+    are not listed (``cxr_engine.reading.copies``: the file named first is kept, else the path that sorts first);
+    ``uid_clashes``: SOP Instance UID -> the listed files (two or more) that carry it with different bytes,
+    each listed as its own image (``cxr_engine.reading.uid_clashes``).
     """
 
     files: list[Path]
@@ -35,6 +38,7 @@ class FoundImages:
     scans: list[ScanResult] = field(default_factory=list)
     cancelled: bool = False
     copies: dict[Path, tuple[Path, ...]] = field(default_factory=dict)
+    uid_clashes: dict[str, tuple[Path, ...]] = field(default_factory=dict)
 
 
 def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str | os.PathLike[str]] = (), *,
@@ -107,6 +111,9 @@ def _leave_out_copies(found: FoundImages, excluded: list[Path], named: list[Path
             listed.add(key)
             files.append(path)
     found.files = files
+    instances = [instance for result in found.scans for instance in result.all_instances()
+                 if _absolute(instance.path) in listed]
+    found.uid_clashes = uid_clashes(instances)
 
 
 def _absolute(path: Path) -> Path:
