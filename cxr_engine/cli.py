@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 from . import dicom_cli
+from .cli_progress import say
 from .cli_types import positive
 from .models.backends import BACKENDS
 from .batch import csv_columns, result_rows
@@ -133,10 +134,10 @@ def _standard_error(verbose: bool):
     from .reading.library_output import silence_pydicom
 
     if verbose:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.INFO, handlers=[_log_handler("%(levelname)s %(name)s: %(message)s")])
         yield
         return
-    logging.basicConfig(level=logging.WARNING, format="cxr-classify: %(message)s")
+    logging.basicConfig(level=logging.WARNING, handlers=[_log_handler("cxr-classify: %(message)s")])
     quiet = [logging.getLogger(name) for name in ("cxr_engine.reading.scanning", "pydicom")]
     levels = [each.level for each in quiet]
     with warnings.catch_warnings():
@@ -147,6 +148,15 @@ def _standard_error(verbose: bool):
         finally:
             for each, level in zip(quiet, levels):
                 each.setLevel(level)
+
+
+def _log_handler(layout: str) -> logging.Handler:
+    """Standard error for log records, their control characters escaped (``cli_progress.PrintableFormatter``)."""
+    from .cli_progress import PrintableFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(PrintableFormatter(layout))
+    return handler
 
 
 class Terminated(BaseException):
@@ -170,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         with _standard_error(args.verbose):
             return _run(args)
     except (KeyboardInterrupt, Terminated) as exc:  # before the results were being written
-        print("cxr-classify: interrupted before any file was classified; nothing was written", file=sys.stderr)
+        say("interrupted before any file was classified; nothing was written")
         return _interrupt_code(exc)
     finally:
         for number, handler in handlers.items():
@@ -182,18 +192,18 @@ def _run(args) -> int:
     if not problems:
         problems = [line for line in [dicom_cli.node_problem(args)] if line]
     for line in problems:
-        print(f"cxr-classify: {line}", file=sys.stderr)
+        say(line)
     if problems:
         return EXIT_USAGE
     try:
         card = _select_card(args.model)
     except ModelError as exc:
-        print(f"cxr-classify: {exc}", file=sys.stderr)
+        say(str(exc))
         return EXIT_USAGE
     try:
         reader = _start_reader(args, card)  # decoding workers start while the inputs are scanned
     except DecoderStartError as exc:
-        print(f"cxr-classify: {exc}; nothing was classified{NO_ISOLATION_HINT}", file=sys.stderr)
+        say(f"{exc}; nothing was classified{NO_ISOLATION_HINT}")
         return EXIT_USAGE
     try:
         return _classify_inputs(args, card, reader)
@@ -210,15 +220,15 @@ def _classify_inputs(args, card, reader) -> int:
     inputs = find_images(args.paths, exclude=outputs)
     files = inputs.files
     if inputs.own_outputs and not args.quiet:
-        print(f"cxr-classify: skipped {len(inputs.own_outputs)} file(s) this program wrote (heat-maps, lung masks, "
-              f"AI result DICOM objects), e.g. {inputs.own_outputs[0]}; -v lists them", file=sys.stderr)
+        say(f"skipped {len(inputs.own_outputs)} file(s) this program wrote (heat-maps, lung masks, "
+            f"AI result DICOM objects), e.g. {inputs.own_outputs[0]}; -v lists them")
     if inputs.copies and not args.quiet:
         _print_copies(inputs.copies, args.verbose)
     if inputs.uid_clashes and not args.quiet:
         _print_uid_clashes(inputs.uid_clashes)
     if not files:
         beside = " (outside the output folders)" if outputs else ""
-        print(f"cxr-classify: no DICOM, PNG or JPEG files found in the given paths{beside}", file=sys.stderr)
+        say(f"no DICOM, PNG or JPEG files found in the given paths{beside}")
         return EXIT_USAGE
 
     from .models.loading import load_classifier
@@ -226,7 +236,7 @@ def _classify_inputs(args, card, reader) -> int:
     try:
         classifier = load_classifier(card, backend=args.backend, device=args.device)
     except (ModelError, ValueError) as exc:
-        print(f"cxr-classify: {exc}", file=sys.stderr)
+        say(str(exc))
         return EXIT_USAGE
     segmenter = None
     if args.lung_mask_dir:
@@ -235,7 +245,7 @@ def _classify_inputs(args, card, reader) -> int:
         try:
             segmenter = LungSegmenter(lung_card()).load()
         except (ModelError, ValueError) as exc:
-            print(f"cxr-classify: lung model: {exc}", file=sys.stderr)
+            say(f"lung model: {exc}")
             return EXIT_USAGE
     return _write_results(files, classifier, args, reader, segmenter, inputs.problems, _file_notes(inputs))
 
@@ -250,19 +260,19 @@ def _print_copies(copies: dict, verbose: bool) -> None:
     from .reading.copies import copies_line
 
     for path, others in list(copies.items())[:COPIES_SHOWN]:
-        print(f"cxr-classify: {copies_line(path, others)}" + ("" if verbose else "; -v lists them"), file=sys.stderr)
+        say(f"{copies_line(path, others)}" + ("" if verbose else "; -v lists them"))
         for other in others:
             logger.info("%s: identical copy of %s, left out", other, path)
     if len(copies) > COPIES_SHOWN:
-        print(f"cxr-classify: {len(copies) - COPIES_SHOWN} more images stored as several files, each classified "
-              "once (see the warnings column)", file=sys.stderr)
+        say(f"{len(copies) - COPIES_SHOWN} more images stored as several files, each classified "
+            "once (see the warnings column)")
 
 
 def _print_uid_clashes(clashes: dict) -> None:
     from .reading.uid_clashes import clash_note
 
     for uid, paths in clashes.items():
-        print(f"cxr-classify: warning: {clash_note(uid, paths)}", file=sys.stderr)
+        say(f"warning: {clash_note(uid, paths)}")
 
 
 def _file_notes(inputs) -> dict[Path, list[str]]:
@@ -335,7 +345,7 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
                 counts.add(row)
                 if row.status != "ok":
                     failures += 1
-                    print(f"cxr-classify: {row.path}: {row.message}", file=sys.stderr)
+                    say(f"{row.path}: {row.message}")
         except (KeyboardInterrupt, Terminated) as exc:
             # The rows written so far are kept: the CSV is completed (renamed into place) below, and a
             # second Ctrl-C while the reads in flight end and the workers stop does not lose it.
@@ -349,14 +359,14 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
     if stopped is not None:
         done = (f"stopped after {counts.total} of {len(files)} files; {'the CSV' if args.csv else 'standard output'} "
                 f"holds their rows" if counts.total else "nothing was classified")
-        print(f"cxr-classify: {stopped}; {done}{NO_ISOLATION_HINT}", file=sys.stderr)
+        say(f"{stopped}; {done}{NO_ISOLATION_HINT}")
         if dicom:
             dicom.finish(send=False)
         return EXIT_SOME_FAILED if counts.total else EXIT_USAGE
     if interrupted is not None:
         where = "the CSV" if args.csv else "standard output"
-        print(f"cxr-classify: interrupted after {counts.total} of {len(files)} files; {where} holds the "
-              f"{counts.total} rows", file=sys.stderr)
+        say(f"interrupted after {counts.total} of {len(files)} files; {where} holds the "
+            f"{counts.total} rows")
         if dicom:
             dicom.finish(send=False)
         return _interrupt_code(interrupted)

@@ -8,6 +8,7 @@ summary line counts what happened (``summary_line``). The CSV, on standard outpu
 """
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -17,6 +18,27 @@ from typing import Iterable, Iterator, TextIO
 PLAIN_EVERY_S = 2.0
 
 PREFIX = "cxr-classify: "
+
+
+def say(text: str, stream: TextIO | None = None) -> None:
+    """One line ``cxr-classify: <text>`` on ``stream`` (default ``sys.stderr``), every control character in
+    ``text`` escaped (``cxr_engine.messages.printable``: ``\\n``, ``\\x1b``): a file name holding a newline or
+    an ANSI escape sequence can neither split the line nor recolour the terminal. Every line the CLI writes
+    about its inputs and outputs goes through here (log records through :class:`PrintableFormatter`); the
+    CSV keeps the true path (its quoting holds any character)."""
+    from .messages import printable
+
+    print(PREFIX + printable(text, limit=None), file=stream if stream is not None else sys.stderr)
+
+
+class PrintableFormatter(logging.Formatter):
+    """A log formatter that escapes the control characters of each formatted message, as :func:`say` does
+    (a traceback, when the record has one, stays as Python wrote it)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from .messages import printable
+
+        return printable(super().formatMessage(record), limit=None)
 
 
 @dataclass

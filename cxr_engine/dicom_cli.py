@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
+from .cli_progress import say
 from .cli_types import positive
 
 logger = logging.getLogger("cxr_engine.cli")
@@ -134,19 +134,19 @@ class DicomRun:
             node = DicomNode.parse(self.args.send)
             settings = NetworkSettings(self.args.ae_title or "CXRREADER", self.args.network_timeout)
             if not self.written:
-                print(f"cxr-classify: nothing to send to {node}", file=sys.stderr)
+                say(f"nothing to send to {node}")
                 return 0
             try:
                 report = send_files(node, self.written, settings)
             except DicomNetworkError as exc:
-                print(f"cxr-classify: --send {exc}", file=sys.stderr)
+                say(f"--send {exc}")
                 return len(self.written)
             except Exception as exc:  # a library error mid-send: told, not a traceback
                 logger.exception("sending to %s failed", node)
-                print(f"cxr-classify: --send {node}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                say(f"--send {node}: {type(exc).__name__}: {exc}")
                 return len(self.written)
             for path, reason in report.failed:
-                print(f"cxr-classify: --send {node}: {path}: {reason}", file=sys.stderr)
+                say(f"--send {node}: {path}: {reason}")
             logger.info("sent %d of %d DICOM outputs to %s", len(report.done), len(self.written), node)
             return len(report.failed)
         finally:
