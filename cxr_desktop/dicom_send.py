@@ -57,7 +57,8 @@ def displayed_film(viewer, heatmap_result) -> np.ndarray:
 def write_only(folder: Path, card, image, heatmap_result, film, kinds, deidentify: bool, shown: dict, progress,
                should_cancel, inputs=(), outbox: bool = False):
     """Worker: write the outputs into ``folder``; the written objects. ``shown`` holds the
-    presentation state's ``marks``, ``window`` and ``inverted`` (``DicomOutputWriter.write``);
+    presentation state's ``marks``, ``window`` and ``inverted``, and the result's ``out_of_scope``
+    (``DicomOutputWriter.write``);
     ``inputs`` the paths open in the app, ``outbox`` says ``folder`` is the app's own outbox."""
     progress((0, 0, "writing the DICOM outputs"))
     writer = DicomOutputWriter(folder, card, deidentify=deidentify, kinds=kinds, inputs=tuple(inputs), outbox=outbox)
@@ -83,10 +84,12 @@ class SendResultsDialog(QDialog):
     status_changed = Signal(str)
 
     def __init__(self, settings: DicomSettings, card, image, heatmap_result, film: np.ndarray, parent=None, *,
-                 marks=(), window: tuple[float, float] | None = None, inverted: bool | None = None, inputs=()):
+                 marks=(), window: tuple[float, float] | None = None, inverted: bool | None = None, inputs=(),
+                 out_of_scope: str = ""):
         super().__init__(parent)
         self.inputs = tuple(inputs)  # the paths open in the app: no folder of theirs is written
-        self.shown = {"marks": tuple(marks), "window": window, "inverted": inverted}
+        # out_of_scope: the shown result's reasons; the SR then records no coded Finding.
+        self.shown = {"marks": tuple(marks), "window": window, "inverted": inverted, "out_of_scope": out_of_scope}
         self.setWindowTitle("AI result as DICOM objects")
         self.settings, self.card, self.image, self.film = settings, card, image, film
         self.heatmap_result = heatmap_result
@@ -113,7 +116,7 @@ class SendResultsDialog(QDialog):
         self.save_button = QPushButton("Save to folder…")
         self.save_button.clicked.connect(self._choose_folder)
         self.job = JobRow((self.save_button, self.send_button), status_above=True)
-        probability = format_percent(heatmap_result.prediction.probability(heatmap_result.prediction.label), 0)
+        probability = format_percent(heatmap_result.prediction.probability(heatmap_result.prediction.label))
         self.job.status.setText(f"{heatmap_result.prediction.display_label} {probability} — {Path(image.path).name}")
         self.job.statusChanged.connect(self.status_changed)
         self.job.cancel_button.clicked.connect(self._cancel_or_close)

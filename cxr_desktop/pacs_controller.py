@@ -71,7 +71,7 @@ def send_result(window):
         return None
     dialog = SendResultsDialog(dicom_settings(window), window.classification.card, image, heatmap_result,
                                displayed_film(window.viewer, heatmap_result), window, **shown_state(window),
-                               inputs=window.workspace.opened)
+                               inputs=window.workspace.opened, out_of_scope=window.result.out_of_scope)
     dialog.show()
     window._send_dialog = dialog
     return dialog

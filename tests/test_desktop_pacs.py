@@ -218,6 +218,7 @@ def test_window_retrieves_opens_classifies_and_sends(qtbot, make_window, server,
     dialog = pacs_controller.send_result(window)
     assert dialog is not None and dialog.film.shape[0] < dialog.film.shape[1]  # shown turned: a landscape capture
     assert dialog.kinds["gsps"].isChecked() and dialog.shown["inverted"] == window.viewer.display_inverted
+    assert dialog.shown["out_of_scope"] == window.result.out_of_scope  # the SR codes no Finding when out of scope
     with qtbot.waitSignal(dialog.sent, timeout=WAIT_MS) as sent:
         dialog.send()
     assert sent.args[0].failed == [] and len(sent.args[0].done) == 4

@@ -126,7 +126,8 @@ class TestSecondaryCapture:
         assert ds.StudyInstanceUID == source.StudyInstanceUID
         assert ds.SeriesInstanceUID != source.SeriesInstanceUID
         assert ds.SOPInstanceUID != source.SOPInstanceUID
-        assert ds.Modality == source.Modality == "CR"
+        # OT, not the film's CR: a derived RGB capture is no radiograph (secondary_capture's docstring, PS3.3 C.8.6.1).
+        assert (ds.Modality, source.Modality, ds.ConversionType) == ("OT", "CR", "WSD")
         assert ds.BurnedInAnnotation == "YES"
         assert (ds.PatientName, ds.PatientID, ds.AccessionNumber) == ("DOE^JANE^Q", "PID-987654", "ACC-55512")
         reference = ds.SourceImageSequence[0]
@@ -201,6 +202,20 @@ class TestSecondaryCapture:
         assert np.array_equal(shown[rows + 2 * height:], other[rows + 2 * height:])  # the same notice
         assert "NOT FOR DIAGNOSIS" in NOTICE
 
+    def test_band_prints_probabilities_with_one_decimal_as_the_app(self, classified):
+        """Tester: the capture said "COVID-19 81 %" where the app and the PDF say 80.8 %."""
+        from cxr_engine.display_text import format_percent
+        from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES
+
+        _, heatmap_result = classified
+        prediction = heatmap_result.prediction
+        first, second = result_lines(heatmap_result)
+        assert first.startswith(f"AI result: {prediction.display_label} "
+                                f"{format_percent(prediction.probability(prediction.label))} (")
+        for cls, p in zip(prediction.classes, prediction.probabilities):
+            if cls != prediction.label:
+                assert f"{CLASS_DISPLAY_NAMES[cls]} {100 * p:.1f} %" in second
+
     def test_large_film_is_shrunk(self):
         film = np.zeros((3000, 2400, 3), np.uint8)
         out = capture_pixels(film, ["a"], max_side=2048)
@@ -246,6 +261,31 @@ class TestStructuredReport:
         assert algorithm["Algorithm Version"].startswith("weights sha256:899266e2")
         source_image = group.source_images[0]
         assert source_image.referenced_sop_instance_uid == source.SOPInstanceUID
+
+    def test_an_out_of_scope_film_has_no_coded_finding(self, tmp_path, dicom_dir, classifier, card):
+        """Tester: the SR of Fake_MONOHR1 (flagged inverted) coded "Finding = COVID-19" as if it were a finding.
+        Now no Finding, the flag Yes and a TEXT naming the reasons and the class not recorded."""
+        from cxr_engine.display_text import format_percent
+
+        image = read_image(dicom_dir / "Fake_MONOHR1.dcm")
+        heatmap_result = classifier.predict_with_heatmap(image)
+        prediction = heatmap_result.prediction
+        written = DicomOutputWriter(tmp_path, card, kinds=("sr",)).write(image, heatmap_result, out_of_scope="inverted")
+        group = highdicom.sr.srread(written[0].path).content.get_image_measurement_groups()[0]
+        assert group.finding_type is None
+        assert {q.name.meaning: q.value.value for q in group.get_qualitative_evaluations()} == {
+            "Image outside the model's intended scope": "373066001"}  # Yes
+        texts = {item.ConceptNameCodeSequence[0].CodeMeaning: item.TextValue
+                 for item in group[0].ContentSequence if item.ValueType == "TEXT"}
+        probability = format_percent(prediction.probability(prediction.label))
+        assert texts["AI result not recorded as a finding"] == (
+            f"Outside the model's intended scope (inverted): the most probable class, {prediction.display_label} "
+            f"({probability}), is not reliable and is not recorded as a finding")
+        assert len(group.get_measurements()) == 3  # the probabilities stay
+
+        in_scope = DicomOutputWriter(tmp_path / "in", card, kinds=("sr",)).write(image, heatmap_result)
+        group = highdicom.sr.srread(in_scope[0].path).content.get_image_measurement_groups()[0]
+        assert group.finding_type is not None and group.finding_type.meaning == prediction.display_label
 
     def test_each_class_has_its_snomed_finding(self):
         from cxr_engine.outputs.dicom_outputs.codes import finding_concept

@@ -28,6 +28,8 @@ DIAGNOSTIC_IMAGING_REPORT = CodedConcept("18748-4", "LN", "Diagnostic imaging re
 
 OUT_OF_SCOPE = CodedConcept("CXR0001", PRIVATE_SCHEME, "Image outside the model's intended scope")
 SUITABILITY_WARNING = CodedConcept("CXR0002", PRIVATE_SCHEME, "Suitability warning")
+#: The TEXT that replaces the coded Finding of a film outside the model's scope (``structured_report``).
+NOT_A_FINDING = CodedConcept("CXR0003", PRIVATE_SCHEME, "AI result not recorded as a finding")
 
 
 def probability_concept(cls: str) -> CodedConcept:

@@ -138,10 +138,16 @@ def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_in
 
     ``reference`` comes from ``source.reference_dataset`` (patient, study and source image; the
     de-identified one when the outputs are de-identified). The capture is a new series of the same
-    study, Modality copied from the source, Burned In Annotation YES, and it references the
+    study, Modality OT (see below), Burned In Annotation YES, and it references the
     source image (Source Image Sequence, PS3.3 C.7.6.1.1.4). ``patient_orientation`` is the
     capture's row and column directions (e.g. ``("L", "F")``) when known: the source's own when the
     film is shown as stored; ``None`` leaves Patient Orientation empty (Type 2: unknown).
+
+    Modality is OT ("Other", PS3.3 C.7.3.1.1.1), highdicom's value for a Secondary Capture, not the
+    source's CR or DX: the SC Equipment module (C.8.6.1) lets Modality name the source equipment (Type 3),
+    but an RGB capture with burned-in text made on a workstation (Conversion Type WSD) is not a radiograph,
+    and with the film's modality a PACS files it under the study's CR/DX films (modality filters, hanging
+    protocols, Modalities in Study). The film it derives from is in Source Image Sequence.
     """
     known = patient_orientation is not None and len(patient_orientation) == 2 and all(patient_orientation)
     sc = SCImage.from_ref_dataset(
@@ -155,8 +161,7 @@ def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_in
     )
     if not known:
         sc.PatientOrientation = None
-    if reference.get("Modality"):
-        sc.Modality = reference.Modality
+    sc.Modality = "OT"
     sc.ConversionType = "WSD"  # made on a workstation (PS3.3 C.8.6.1), not digitised film
     sc.BurnedInAnnotation = "YES"
     sc.ImageType = ["DERIVED", "SECONDARY"]

@@ -2,6 +2,12 @@
 measurement group (TID 1501) names the algorithm (TID 4019: model name and version), holds each
 class's probability, the most probable class as the group's Finding (SNOMED CT), the out-of-scope
 flag with each suitability warning, and references the source image.
+
+A film outside the model's scope (``scope_score.out_of_scope``: inverted, lateral, a child's chest, ...) gets
+no coded Finding: TID 1501's Finding row (121071, DCM) is user-optional, and a PACS or a registry that reads
+coded findings would take "Finding = COVID-19" for a finding whatever the flag beside it says. The
+probabilities stay (they are what the model computed), the out-of-scope flag is Yes, and a TEXT "AI result
+not recorded as a finding" names the reasons and the class that was not recorded.
 """
 from __future__ import annotations
 
@@ -40,14 +46,16 @@ def algorithm_identification(model_name: str, model_version: str, parameters: Se
 def build_structured_report(reference: Dataset, prediction: Prediction, *, model_version: str,
                             warnings: Sequence[str], series_instance_uid: str, series_number: int,
                             sop_instance_uid: str, instance_number: int, manufacturer: str,
-                            device_uid: str, software_version: str, parameters: Sequence[str] = ()) -> ComprehensiveSR:
+                            device_uid: str, software_version: str, parameters: Sequence[str] = (),
+                            out_of_scope: str = "") -> ComprehensiveSR:
     """The Comprehensive SR (PS3.3 A.35.3) for ``prediction`` of the image ``reference`` describes.
 
     ``reference`` (``source.reference_dataset``) gives the patient, study and the source image,
     which is the SR's evidence and the measurement group's source image. Probabilities are
     measurements in UCUM unit "1" (0–1), one per class, named by the private concepts
     "Probability of <class>" (``codes.probability_concept``). ``warnings`` become the out-of-scope
-    flag (Yes when any) and one TEXT item each.
+    flag (Yes when any) and one TEXT item each. ``out_of_scope`` (the image checks' and scope heads'
+    reasons, ``""`` in scope) sets the flag too and replaces the coded Finding by a TEXT (module docstring).
     """
     algorithm = algorithm_identification(prediction.model_name, model_version, parameters)
     device = ObserverContext(
@@ -59,17 +67,22 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
         Measurement(name=cxr_codes.probability_concept(cls), value=float(p), unit=cxr_codes.NO_UNITS)
         for cls, p in zip(prediction.classes, prediction.probabilities)
     ]
-    evaluations = [QualitativeEvaluation(name=cxr_codes.OUT_OF_SCOPE, value=cxr_codes.YES if warnings else cxr_codes.NO)]
+    flagged = bool(warnings or out_of_scope)
+    evaluations = [QualitativeEvaluation(name=cxr_codes.OUT_OF_SCOPE, value=cxr_codes.YES if flagged else cxr_codes.NO)]
     group = MeasurementsAndQualitativeEvaluations(
         tracking_identifier=TrackingIdentifier(identifier=TRACKING_LABEL),
         algorithm_id=algorithm,
-        # TID 1501 row 3, (121071, DCM, "Finding"): the most probable class.
-        finding_type=cxr_codes.finding_concept(prediction.label),
+        # TID 1501 (121071, DCM, "Finding"): the most probable class, only for a film in the model's scope.
+        finding_type=None if out_of_scope else cxr_codes.finding_concept(prediction.label),
         measurements=measurements,
         qualitative_evaluations=evaluations,
         source_images=[SourceImageForMeasurementGroup(reference.SOPClassUID, reference.SOPInstanceUID)],
     )
     container = group[0]
+    if out_of_scope:
+        container.ContentSequence.append(TextContentItem(
+            name=cxr_codes.NOT_A_FINDING, value=not_a_finding_text(prediction, out_of_scope)[:1024],
+            relationship_type=RelationshipTypeValues.CONTAINS))
     for warning in warnings:
         container.ContentSequence.append(TextContentItem(
             name=cxr_codes.SUITABILITY_WARNING, value=warning[:1024],
@@ -90,3 +103,14 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
         if keyword in reference:
             setattr(sr, keyword, reference[keyword].value)
     return sr
+
+
+def not_a_finding_text(prediction: Prediction, out_of_scope: str) -> str:
+    """Why an out-of-scope film's most probable class is not coded as its Finding, e.g. ``Outside the
+    model's intended scope (inverted): the most probable class, COVID-19 (80.8 %), is not reliable and is
+    not recorded as a finding``."""
+    from ...display_text import format_percent
+
+    probability = format_percent(prediction.probability(prediction.label))
+    return (f"Outside the model's intended scope ({out_of_scope}): the most probable class, "
+            f"{prediction.display_label} ({probability}), is not reliable and is not recorded as a finding")

@@ -148,7 +148,7 @@ class DicomOutputWriter:
         from .structured_report import build_structured_report
 
         common = dict(manufacturer=MANUFACTURER, software_version=self.software_version)
-        result = (repr(tuple(heatmap_result.prediction.probabilities)), *warnings)
+        result = (repr(tuple(heatmap_result.prediction.probabilities)), *warnings, out_of_scope)
         built = []
         if "sc" in self.kinds:
             film = displayed_rgb if displayed_rgb is not None else default_film(image, heatmap_result)
@@ -162,6 +162,7 @@ class DicomOutputWriter:
         if "sr" in self.kinds:
             built.append(("sr", build_structured_report(
                 reference, heatmap_result.prediction, model_version=self.model_version, warnings=warnings,
+                out_of_scope=out_of_scope,
                 device_uid=generate_uid(entropy_srcs=["CXR Reader", self.card.name]),
                 parameters=self.algorithm_parameters(),
                 **self._next("sr", reference, result, self.model_version, *self.algorithm_parameters()), **common)))
@@ -252,14 +253,14 @@ def default_film(image: CxrImage, heatmap_result: HeatmapResult, opacity: float 
 
 
 def result_lines(heatmap_result: HeatmapResult) -> list[str]:
-    """The result in words for the capture: ``AI result: COVID-19 84 % (efficientnet-lite0)`` and
-    ``Normal 10 %  Pneumonia 6 % | heat-map: COVID-19``."""
+    """The result in words for the capture, with one decimal as the app and the PDF print it:
+    ``AI result: COVID-19 84.2 % (efficientnet-lite0)`` and ``Normal 10.1 %  Pneumonia 5.7 % | heat-map: COVID-19``."""
     from ...display_text import format_percent
     from ...models.model_card import CLASS_DISPLAY_NAMES
 
     prediction = heatmap_result.prediction
-    others = "  ".join(f"{CLASS_DISPLAY_NAMES.get(c, c)} {format_percent(p, 0)}"
+    others = "  ".join(f"{CLASS_DISPLAY_NAMES.get(c, c)} {format_percent(p)}"
                        for c, p in zip(prediction.classes, prediction.probabilities) if c != prediction.label)
     target = CLASS_DISPLAY_NAMES.get(heatmap_result.target_class, heatmap_result.target_class)
-    return [f"AI result: {prediction.display_label} {format_percent(prediction.probability(prediction.label), 0)} "
+    return [f"AI result: {prediction.display_label} {format_percent(prediction.probability(prediction.label))} "
             f"({prediction.model_name})", f"{others} | heat-map: {target}"]
