@@ -69,8 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the app; returns the process exit status."""
     started = time.perf_counter()
     args = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from cxr_engine.cli_progress import PrintableFormatter
+
+    log = logging.StreamHandler()  # file names in the log with their control characters escaped, as cxr-classify's
+    log.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[log])
     import shiboken6
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication

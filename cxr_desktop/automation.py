@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication
 from cxr_engine.outputs.atomic import write_bytes_atomic
 
 from . import layout_state
+from .formatting import no_image_text
 from .report_export import ExportRequest
 from .result_model import NO_MODEL
 
@@ -71,7 +72,7 @@ class Automation(QObject):
     # ------------------------------------------------------------------ waiting
     def _on_scanned(self, results) -> None:
         if not self.window.browser.image_paths():
-            self._fail("no readable DICOM image was found")
+            self._fail(no_image_text(results))
 
     def _on_image(self, path: Path) -> None:
         if self._first is None:

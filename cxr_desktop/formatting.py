@@ -36,6 +36,30 @@ def classification_problem(exc: BaseException) -> str:
     return f"{verb}: {failure_reason(exc)}"
 
 
+#: Unreadable files named one by one in :func:`no_image_text`; the rest are counted.
+NAMED_PROBLEMS = 3
+
+
+def no_image_text(results) -> str:
+    """Why the scans ``results`` (``ScanResult``s) gave no image to show, naming the files: the scan's
+    reasons (``path: reason``, as the Problems list words them, the first :data:`NAMED_PROBLEMS`), else the
+    DICOM objects without pixel data, else that nothing was found in the paths scanned. The reasons name
+    each file's kind themselves (``not a PNG or JPEG image (...)``, ``not a valid DICOM file: ...``)."""
+    from cxr_engine.messages import printable
+
+    errors = [error for result in results for error in result.errors]
+    if errors:
+        named = "; ".join(f"{printable(error.path, None)}: {error.reason}" for error in errors[:NAMED_PROBLEMS])
+        more = f"; {len(errors) - NAMED_PROBLEMS} more" if len(errors) > NAMED_PROBLEMS else ""
+        return f"no image can be read: {named}{more}"
+    objects = [instance.path for result in results for instance in result.all_instances() if not instance.is_image]
+    if objects:
+        more = f" and {len(objects) - 1} more" if len(objects) > 1 else ""
+        return (f"no image to show: {printable(objects[0], None)}{more} hold(s) no pixel data "
+                "(DICOM objects that are not images)")
+    return "no DICOM, PNG or JPEG image was found in the paths given"
+
+
 def cannot_display_text(reason: str) -> str:
     """The viewport's message for a file that could not be decoded."""
     return f"This file cannot be displayed:\n{reason}"
