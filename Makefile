@@ -22,7 +22,7 @@ setup: $(STAMP)
 # the default (see resources/models/*.json, "notes").
 MODEL ?= efficientnet-lite0
 run: setup
-	$(VENV)/bin/cxr-classify resources/samples --model $(MODEL) --csv out/sample_results.csv --heatmap-dir out/sample_heatmaps
+	$(VENV)/bin/cxr-classify resources/samples --model $(MODEL) --csv out/sample_results.csv --heatmap-dir out/sample_heatmaps --overwrite
 	@echo "results: out/sample_results.csv, heat-maps: out/sample_heatmaps/"
 
 test: setup

@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 all inputs classified (and, with --send, all outputs sent); 1 some inputs failed "
                "or were not classified (no image content), or, with --send, some outputs were not sent (the rest are still written); 2 the run did not start: "
                "bad usage, no image found, an output path that cannot be written or that is an input or lies inside "
-               "an input folder or the folder of an input file, a model that cannot be loaded, or a --send node "
+               "an input folder or the folder of an input file, an output folder holding an earlier run's files "
+               "(without --overwrite), a model that cannot be loaded, or a --send node "
                "that does not answer Verify (C-ECHO); "
                "all checked before any film is classified; 130 / 143 stopped by Ctrl-C / SIGTERM (the CSV holds "
                "the rows written until then).",
@@ -79,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
                          help="write each image's lung mask from the bundled lung model here (NNNNN_<stem>_lungs.png, "
                               "8-bit, 255 = lung, at the image's pixel grid); implausible lung fields add a warning; "
                               "never inside an input folder or the folder of an input file")
+    outputs.add_argument("--overwrite", action="store_true",
+                         help="an output folder (--heatmap-dir, --lung-mask-dir, --dicom-out) that holds files an "
+                              "earlier run wrote is refused, so that two runs' files never mix; with --overwrite "
+                              "those files are removed before the run (other files in the folder are left alone). "
+                              "The --csv file is always replaced whole")
     decoding = parser.add_argument_group("decoding")
     decoding.add_argument("--isolation", action=argparse.BooleanOptionalAction, default=True,
                           help="decode each file in a worker process with a time limit, so a damaged or "
@@ -122,7 +128,41 @@ def output_path_problems(args) -> list[str]:
         reason = check(path, args.paths) if path is not None else None
         if reason:
             lines.append(f"{option} {path}: {reason}")
-    return lines + dicom_cli.output_problems(args)
+    lines += dicom_cli.output_problems(args)
+    return lines or _earlier_run_problems(args)
+
+
+def _output_folders(args) -> list[tuple[str, Path]]:
+    folders = (("--heatmap-dir", args.heatmap_dir), ("--lung-mask-dir", args.lung_mask_dir),
+               ("--dicom-out", args.dicom_out))
+    return [(option, folder) for option, folder in folders if folder is not None]
+
+
+def _earlier_run_problems(args) -> list[str]:
+    """One line per output folder that holds an earlier run's files, unless ``--overwrite``
+    (``cxr_engine.outputs.earlier_outputs``)."""
+    from .outputs.earlier_outputs import earlier_outputs_problem
+
+    if args.overwrite:
+        return []
+    return [f"{option} {folder}: {reason}" for option, folder in _output_folders(args)
+            if (reason := earlier_outputs_problem(folder))]
+
+
+def _remove_earlier_outputs(args) -> str | None:
+    """With ``--overwrite``, remove the earlier run's files from the output folders; why not, else None."""
+    from .outputs.earlier_outputs import remove_earlier_outputs
+
+    if not args.overwrite:
+        return None
+    for option, folder in _output_folders(args):
+        try:
+            removed = remove_earlier_outputs(folder)
+        except OSError as exc:
+            return f"{option} {folder}: cannot remove a file an earlier run wrote: {exc.strerror or exc}"
+        if removed and not args.quiet:
+            say(f"{option} {folder}: removed {removed} file(s) an earlier run wrote (--overwrite)")
+    return None
 
 
 @contextlib.contextmanager
@@ -191,6 +231,8 @@ def _run(args) -> int:
     problems = output_path_problems(args)
     if not problems:
         problems = [line for line in [dicom_cli.node_problem(args)] if line]
+    if not problems:
+        problems = [line for line in [_remove_earlier_outputs(args)] if line]
     for line in problems:
         say(line)
     if problems:
