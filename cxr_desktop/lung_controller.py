@@ -3,7 +3,10 @@
 Segmentation runs in a worker (``lung_jobs.lung_job``) the first time either is switched on for an
 image, and its result is kept for the few most recent images. The outline and the CTR lines are
 overlay items of the ``ImageScene`` (children of the image item); when the plausibility check
-fails, ``status`` carries the engine's warning instead of an outline. The reader's CTR lines are
+fails, ``status`` carries the engine's warning instead of an outline. Neither is offered on a film
+that is not a projection radiograph, nor on one the image checks find inverted or turned
+(``suitability.lung_fields_refusal``; ``refusal`` says why): once the reader views it corrected, the
+lung fields are found again on the corrected film, the one on screen (``forget``). The reader's CTR lines are
 kept per image for the session (``CtrState``) and go into the PDF (``report_lines``).
 """
 from __future__ import annotations
@@ -52,7 +55,9 @@ class LungFieldsController(QObject):
 
     ``changed`` fires whenever ``status``, ``ctr_reason`` or the current ratio changes (the panel
     mirrors them); ``resultReady(path)`` once an image's lung fields are shown (or found missing, or
-    refused: only projection radiographs are segmented, ``suitability.lung_fields_refusal``).
+    refused: only upright projection radiographs are segmented, ``suitability.lung_fields_refusal``).
+    ``check(image)`` gives the image checks' verdict (``ImageCheck`` or None) on the film as shown, in
+    the worker; the window passes the classification's, the one its banner shows.
     """
 
     changed = Signal()
@@ -60,19 +65,23 @@ class LungFieldsController(QObject):
     outlineVisibleChanged = Signal(bool)
     ctrVisibleChanged = Signal(bool)
 
-    def __init__(self, viewer: ViewerModel, scene, segment: Callable | None = None, parent: QObject | None = None):
+    def __init__(self, viewer: ViewerModel, scene, segment: Callable | None = None, parent: QObject | None = None,
+                 check: Callable | None = None):
         super().__init__(parent)
-        self.viewer, self.scene, self.segment = viewer, scene, segment
+        self.viewer, self.scene, self.segment, self.check = viewer, scene, segment, check
         self.outline_visible = False
         self.ctr_visible = False
         self.status = ""
         self.ctr_reason = ""
+        #: Why the current film gets neither outline nor ratio (``""``: they are offered).
+        self.refusal = ""
         self.results: OrderedDict[Path, LungJobResult] = OrderedDict()
         self.ctr_states: dict[Path, CtrState] = {}
         self.outline_item: LungOutlineItem | None = None
         self.ctr_item: CtrOverlayItem | None = None
         self._worker: Worker | None = None
         self._worker_path: Path | None = None
+        self._stale: set[Worker] = set()  # workers whose film was replaced while they ran
         viewer.imageChanged.connect(self.refresh)
 
     # ------------------------------------------------------------------ toggles
@@ -102,14 +111,14 @@ class LungFieldsController(QObject):
     def refresh(self) -> None:
         """Redraw the overlays for the current image and the toggles (segmenting first if needed)."""
         self._remove_items()
-        self.status, self.ctr_reason = "", ""
+        self.status = self.ctr_reason = self.refusal = ""
         image = self.viewer.image
         if image is None or not (self.outline_visible or self.ctr_visible):
             self.changed.emit()
             return
         refusal = lung_fields_refusal(image)
         if refusal:  # not a projection radiograph: nothing to segment
-            self.status = self.ctr_reason = refusal
+            self.status = self.ctr_reason = self.refusal = refusal
             self.changed.emit()
             self.resultReady.emit(Path(image.path))
             return
@@ -117,6 +126,10 @@ class LungFieldsController(QObject):
         if result is None:
             self.status = WORKING
             self._start(image)
+            self.changed.emit()
+            return
+        if result.refusal:  # inverted or turned as shown
+            self.status = self.ctr_reason = self.refusal = result.refusal
             self.changed.emit()
             return
         fields = result.fields
@@ -166,14 +179,27 @@ class LungFieldsController(QObject):
         path = Path(image.path)
         if self._worker is not None and self._worker_path == path and not self._worker.done:
             return  # already on it
-        worker = create_worker(lung_job, image, self.segment)
-        worker.returned.connect(self._on_result)
-        worker.errored.connect(lambda exc, p=path: self._on_failed(p, exc))
+        worker = create_worker(lung_job, image, self.segment, self.check)
+        worker.returned.connect(lambda result, w=worker: self._on_result(result, w))
+        worker.errored.connect(lambda exc, p=path, w=worker: self._on_failed(p, exc, w))
         self._worker, self._worker_path = worker, path
         worker.start()
 
+    def forget(self, path: Path) -> None:
+        """Drop what is known of ``path``'s lung fields and CTR lines (a job still running on it is
+        ignored): its film was replaced, e.g. shown corrected, so they are found again on the new one."""
+        path = Path(path)
+        self.results.pop(path, None)
+        self.ctr_states.pop(path, None)
+        if self._worker is not None and self._worker_path == path:
+            self._stale.add(self._worker)
+            self._worker = None
+
     @while_alive
-    def _on_result(self, result: LungJobResult) -> None:
+    def _on_result(self, result: LungJobResult, worker: Worker | None = None) -> None:
+        if worker in self._stale:
+            self._stale.discard(worker)
+            return
         self.results[result.path] = result
         self.results.move_to_end(result.path)
         while len(self.results) > CACHE_SIZE:
@@ -183,7 +209,10 @@ class LungFieldsController(QObject):
             self.resultReady.emit(result.path)
 
     @while_alive
-    def _on_failed(self, path: Path, exc: Exception) -> None:
+    def _on_failed(self, path: Path, exc: Exception, worker: Worker | None = None) -> None:
+        if worker in self._stale:
+            self._stale.discard(worker)
+            return
         logger.warning("lung fields failed for one image: %s", exc)
         if self.viewer.path is not None and Path(self.viewer.path) == path:
             self.status = f"Lung fields could not be computed: {getattr(exc, 'reason', None) or exc}"
@@ -200,7 +229,7 @@ class LungFieldsController(QObject):
         """Draw ``path``'s outline and CTR lines, as the viewer would, on another ``ImageScene``
         (a report page of an image that is not on screen)."""
         result = self.results.get(Path(path))
-        if self.outline_visible and result is not None and result.fields.found:
+        if self.outline_visible and result is not None and result.fields is not None and result.fields.found:
             scene.add_overlay(LungOutlineItem(result.contours))
         state = self.ctr_states.get(Path(path))
         if self.ctr_visible and state is not None:

@@ -12,6 +12,7 @@ from cxr_engine.models.cardiothoracic import CardiothoracicRatio, CtrNotFound, c
 from cxr_engine.pixels.contours import outer_contours
 from cxr_engine.pixels.image import CxrImage
 from cxr_engine.models.lung_fields import LungFields
+from cxr_engine.models.suitability import lung_fields_refusal
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +24,16 @@ class LungJobResult:
     ``contours`` are closed polygons, (N, 2) float arrays of (x, y) image coordinates through the
     centres of the boundary pixels; empty when the fields were not found (``fields.warning``).
     ``ctr`` is the proposed ratio, or None with ``ctr_reason`` saying why it is not offered.
+    ``refusal`` says why neither is offered on the film as shown (``suitability.lung_fields_refusal``:
+    the image checks find it inverted or turned); ``fields`` is then None and nothing was segmented.
     """
 
     path: Path
-    fields: LungFields
+    fields: LungFields | None
     contours: tuple[np.ndarray, ...]
     ctr: CardiothoracicRatio | None
     ctr_reason: str
+    refusal: str = ""
 
 
 def outline(mask: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -37,9 +41,17 @@ def outline(mask: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(c.astype(np.float64) + 0.5 for c in outer_contours(mask) if len(c) >= 3)
 
 
-def lung_job(image: CxrImage, segment: Callable[[CxrImage], LungFields] | None = None) -> LungJobResult:
-    """Segment ``image``'s lungs (the bundled model unless ``segment`` is given) and propose its CTR;
-    run in a worker thread."""
+def lung_job(image: CxrImage, segment: Callable[[CxrImage], LungFields] | None = None,
+             check: Callable[[CxrImage], object] | None = None) -> LungJobResult:
+    """Segment ``image``'s lungs (the bundled model unless ``segment`` is given) and propose its CTR,
+    unless the image checks (``check``: the ``ImageCheck`` of ``image`` as shown, or None; the bundled
+    checks unless given) find it inverted or turned; run in a worker thread."""
+    if check is None:
+        from cxr_engine.models.image_checks import check_image as check
+    verdict = check(image)
+    refusal = lung_fields_refusal(image, verdict.scope_reasons if verdict is not None else "")
+    if refusal:
+        return LungJobResult(Path(image.path), None, (), None, refusal, refusal)
     if segment is None:
         from cxr_engine.models.lung_fields import segment_lungs as segment
     fields = segment(image)

@@ -48,10 +48,11 @@ class LungPanel(QGroupBox):
     def sync(self) -> None:
         lungs = self.lungs
         result = lungs.current_result
-        warning = result is not None and not result.fields.found and lungs.status == result.fields.warning
+        fields = result.fields if result is not None else None
+        warning = fields is not None and not fields.found and lungs.status == fields.warning
         self.status_label.setText(f"⚠ {lungs.status}" if warning or lungs.status.startswith("Lung fields could")
                                   else lungs.status)
-        self.status_label.setStyleSheet(WARNING_STYLE if warning else "")
+        self.status_label.setStyleSheet(WARNING_STYLE if warning or lungs.refusal else "")
         self.status_label.setVisible(bool(lungs.status))
         state = lungs.current_ctr
         for widget in (self.ratio_label, self.detail_label, self.note_label, self.reset_button):

@@ -84,7 +84,7 @@ class MainWindow(QMainWindow):
 
         self.scene = ImageScene(self.viewer, self.annotations, self)
         self.view = ImageView(self.scene)
-        self.lungs = LungFieldsController(self.viewer, self.scene, parent=self)
+        self.lungs = LungFieldsController(self.viewer, self.scene, parent=self, check=self.classification.image_check)
         self.welcome = WelcomePanel()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.view.zoomChanged.connect(lambda _: self.view.viewport().update())
         self.result_panel.correctRequested.connect(self.showing.show_corrected)
         self.showing.corrected.connect(self.browser.show_correction)
+        self.showing.corrected.connect(lambda path, _: self.lungs.forget(path))
         self.opening.scanned.connect(self.scanFinished)
         self.opening.message.connect(self.view.set_message)
         self.showing.imageShown.connect(self.imageShown)

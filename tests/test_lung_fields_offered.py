@@ -43,3 +43,58 @@ def test_the_real_ct_slice_is_refused():
 
     ct = read_image(pydicom_data.get_testdata_file("CT_small.dcm"))
     assert lung_fields_refusal(ct) == "lung fields are drawn on chest radiographs only (this is CT)"
+
+
+# ------------------------------------------------------------------ films the image checks flag
+
+#: Real films the bundled image checks flag, with their reasons, and the same film stored upright.
+INVERTED = "Fake_MONOHR1.dcm"  # stored as a negative
+UPSIDE_DOWN = "JPEG2KLossless_1s_1f_u_16_16.dcm"  # a negative, upside down
+UPRIGHT_TWIN = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"  # Fake_MONOHR1's film, stored right
+
+
+def checked(dicom_dir: Path, name: str):
+    from cxr_engine.models.image_checks import check_image
+    from cxr_engine.reading.read import read_image
+
+    path = dicom_dir / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not on this machine")
+    film = read_image(path)
+    return film, check_image(film)
+
+
+@pytest.mark.parametrize("name, words", [
+    (INVERTED, "the film looks shown as a negative (inverted)"),
+    (UPSIDE_DOWN, "upside down (turned 180°)"),
+])
+def test_a_film_the_image_checks_find_inverted_or_turned_is_refused_until_viewed_corrected(dicom_dir, name, words):
+    from cxr_engine.models.image_checks import check_image, reoriented
+
+    film, check = checked(dicom_dir, name)
+    assert check is not None and check.correctable
+    refusal = lung_fields_refusal(film, check.scope_reasons)
+    assert words in refusal and refusal.endswith(
+        "view it corrected to draw the lung fields and the cardiothoracic ratio")
+    assert lung_fields_refusal(film) == ""  # the header alone (a CR / DX film) does not refuse it
+    shown_corrected = reoriented(film, check.reasons)
+    assert lung_fields_refusal(shown_corrected, check_image(shown_corrected).scope_reasons) == ""
+
+
+def test_the_same_film_stored_upright_is_offered(dicom_dir):
+    film, check = checked(dicom_dir, UPRIGHT_TWIN)
+    assert lung_fields_refusal(film, check.scope_reasons) == ""
+
+
+@pytest.mark.parametrize("reasons", ["", "cropped", "atypical-film", "not-a-chest-radiograph", "child-chest"])
+def test_other_image_check_reasons_do_not_refuse_a_radiograph(reasons):
+    assert lung_fields_refusal(image("CR"), reasons) == ""
+
+
+@pytest.mark.parametrize("reasons", ["rotated-90", "rotated-270", "inverted;rotated-90", "cropped;rotated-180"])
+def test_every_turn_is_refused(reasons):
+    assert "turned" in lung_fields_refusal(image("DX"), reasons)
+
+
+def test_a_ct_slice_is_refused_for_its_modality_first():
+    assert "this is CT" in lung_fields_refusal(image("CT"), "inverted")

@@ -152,18 +152,33 @@ def is_nearly_uniform(image: CxrImage) -> bool:
 PROJECTION_MODALITIES = {"CR", "DX", "DR", "RG"}
 
 
-def lung_fields_refusal(image: CxrImage) -> str:
-    """Why the lung outline and the cardiothoracic ratio are not offered on ``image``; ``""`` when
-    they are: on projection radiographs only, a DICOM with Modality CR, DX, DR or RG, or a PNG/JPEG
-    (no header to say otherwise); never on CT, MR, US, NM, PT, RT, SEG, … where the lung model
-    would outline whatever looks like a lung (e.g. around a vertebra on an axial CT slice)."""
-    if image.source_format != "dicom":
+def lung_fields_refusal(image: CxrImage, image_check_reasons: str = "") -> str:
+    """Why the lung outline and the cardiothoracic ratio are not offered on ``image`` as shown; ``""`` when
+    they are. Offered on projection radiographs only, a DICOM with Modality CR, DX, DR or RG, or a PNG/JPEG
+    (no header to say otherwise); never on CT, MR, US, NM, PT, RT, SEG, … where the lung model would
+    outline whatever looks like a lung (e.g. around a vertebra on an axial CT slice). Nor on a film the
+    image checks find inverted or turned (``image_check_reasons``: ``ImageCheck.scope_reasons`` of
+    ``image`` as shown, the banner's reasons; ``inverted``, ``rotated-90/180/270``): the lung model and
+    the heart borders (``cardiothoracic.heart_borders``) expect an upright positive: on a negative or an
+    upside-down film they give a confident outline and a ratio that measures nothing (``Fake_MONOHR1.dcm``
+    stored as a negative; ``python -m training.ctr_checks``). On the film shown corrected
+    (``image_checks.reoriented``), whose checks no longer find the fault, they are offered."""
+    if image.source_format == "dicom":
+        modality = image.metadata.modality.strip().upper()
+        if modality not in PROJECTION_MODALITIES:
+            what = f"this is {modality}" if modality else "this DICOM file records no modality"
+            return f"lung fields are drawn on chest radiographs only ({what})"
+    return _orientation_refusal(image_check_reasons)
+
+
+def _orientation_refusal(image_check_reasons: str) -> str:
+    # image_checks imports this module for its reason names, so it is imported here, not at the top.
+    from .image_checks import INVERTED, ROTATIONS, describe
+
+    faults = ";".join(part for part in image_check_reasons.split(";") if part == INVERTED or part in ROTATIONS)
+    if not faults:
         return ""
-    modality = image.metadata.modality.strip().upper()
-    if modality in PROJECTION_MODALITIES:
-        return ""
-    what = f"this is {modality}" if modality else "this DICOM file records no modality"
-    return f"lung fields are drawn on chest radiographs only ({what})"
+    return f"the film looks {describe(faults)}: view it corrected to draw the lung fields and the cardiothoracic ratio"
 
 
 def image_warnings(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
