@@ -292,3 +292,23 @@ def test_the_cardiac_ends_lie_on_the_heart_borders_of_the_bug_case_film(segmente
     for y in (ry, ly):
         assert both[0] <= y <= both[-1] and y > (lung_rows[0] + lung_rows[-1]) / 2
     assert 0.42 < ctr.ratio < 0.58
+
+
+# ------------------------------------------------------------------------- films the image checks flag
+
+def test_ctr_checks_measures_an_inverted_film_corrected_as_the_app_does(dicom_dir, segmenter):
+    """Fake_MONOHR1.dcm is stored as a negative (the image checks say ``inverted``); measured as stored,
+    the report gave it a ratio far from its own film stored upright. ``training.ctr_checks`` now measures
+    it on the film corrected, as the app does once the reader views it corrected, and keeps the ratio as
+    stored in ``ctr_as_stored``."""
+    from training.ctr_checks import measure
+
+    names = ("Fake_MONOHR1.dcm", "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm")
+    missing = [name for name in names if not (dicom_dir / name).is_file()]
+    if missing:
+        pytest.skip(f"not in {dicom_dir}: {', '.join(missing)}")
+    inverted, _ = measure(dicom_dir / names[0], segmenter)
+    upright, _ = measure(dicom_dir / names[1], segmenter)
+    assert (inverted["corrected"], upright["corrected"], upright["ctr_as_stored"]) == ("inverted", "", "")
+    assert inverted["ctr"] == pytest.approx(upright["ctr"], abs=0.02)
+    assert abs(inverted["ctr_as_stored"] - upright["ctr"]) > 0.1

@@ -8,10 +8,15 @@ Groups (cxr3 films drawn with a fixed seed from its manifest): 20 adult normals 
 "No Finding", adults), 10 adult COVID-19 (Cohen et al. collection, adults), 10 adult pneumonia (RSNA,
 radiologists' "Lung Opacity", adults), 10 Kermany children (normal; children's hearts are relatively
 larger, a CTR up to about 0.6 is normal), and the real DICOM files of ``dicom/`` and ``dicom_rsna/``.
-Writes ``ctr_checks.csv`` (one row per film: the ratio and the density step at each cardiac end as
-a share of the film's range, positive = denser medially), ``ctr_sheet.jpg`` (lung outline green,
+Each film is measured as the app offers it (``suitability.lung_fields_refusal``): a DICOM that is not a
+projection radiograph is skipped with the reason; a film the bundled image checks find inverted or
+turned is measured on the film corrected (``image_checks.reoriented``), as the app measures it once the
+reader views it corrected, with its ratio as stored beside it (``ctr_as_stored``: what the app showed
+before it refused such films).
+Writes ``ctr_checks.csv`` (one row per film: the ratio, the image checks' reasons undone (``corrected``),
+the density step at each cardiac end as a share of the film's range, positive = denser medially), ``ctr_sheet.jpg`` (lung outline green,
 thoracic line blue, cardiac line orange, the ratio under each film) and ``summary.txt`` (the median,
-range and count within 0.35-0.60 per group, also printed).
+range and count within 0.35-0.60 per group, also printed, under the command that made it).
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ import numpy as np
 
 from cxr_engine import find_images
 from cxr_engine.models.cardiothoracic import CardiothoracicRatio, CtrNotFound, propose_ctr
+from cxr_engine.models.image_checks import check_image, reoriented
+from cxr_engine.models.suitability import lung_fields_refusal
 from cxr_engine.reading.read import read_image
 from cxr_engine.models.lung_fields import LungSegmenter, lung_card
 
@@ -89,24 +96,48 @@ def edge_steps(display: np.ndarray, mask: np.ndarray, ctr: CardiothoracicRatio) 
             border_step(grey, ctr.cardiac.end, -1, span) / scale)
 
 
-def measure(path: Path, segmenter: LungSegmenter) -> tuple[dict, np.ndarray]:
-    """One film's record and tile."""
+def measure(path: Path, segmenter: LungSegmenter) -> tuple[dict, np.ndarray | None]:
+    """One film's record and tile (None when the film is skipped)."""
     image = read_image(path)
+    record = {"file": path.name, "found": "", "ctr": "", "corrected": "", "ctr_as_stored": "", "right_step": "",
+              "left_step": "", "reason": lung_fields_refusal(image)}
+    if record["reason"]:  # not a projection radiograph
+        return record, None
+    check = check_image(image)
+    refusal = lung_fields_refusal(image, check.scope_reasons if check is not None else "")
+    if refusal:
+        if not check.correctable:
+            return dict(record, reason=refusal), None
+        as_stored, _ = propose(image, segmenter)
+        image = reoriented(image, check.reasons)
+        again = check_image(image)
+        still = lung_fields_refusal(image, again.scope_reasons if again is not None else "")
+        record.update(corrected=check.reasons, ctr_as_stored=round(as_stored.ratio, 3) if as_stored else "")
+        if still:
+            return dict(record, reason=f"corrected for {check.reasons}, still: {still}"), None
     display = image.display()
-    fields = segmenter.segment(image)
-    record = {"file": path.name, "found": fields.found, "ctr": "", "right_step": "", "left_step": "", "reason": ""}
-    ctr = None
-    if not fields.found:
-        record["reason"] = fields.warning
-    else:
-        try:
-            ctr = propose_ctr(fields.mask, display, image.spacing_mm)
-        except CtrNotFound as exc:
-            record["reason"] = str(exc)
+    ctr, fields = propose(image, segmenter, record)
+    record["found"] = fields.found
     if ctr is not None:
         steps = edge_steps(display, fields.mask, ctr)
         record.update(ctr=round(ctr.ratio, 3), right_step=round(steps[0], 3), left_step=round(steps[1], 3))
     return record, draw_tile(display, fields.mask if fields.found else None, ctr, path.name, record)
+
+
+def propose(image, segmenter: LungSegmenter, record: dict | None = None):
+    """``image``'s proposed ratio (None when there is none; the reason then goes into ``record``) and its
+    lung fields."""
+    fields = segmenter.segment(image)
+    reason = fields.warning if not fields.found else ""
+    ctr = None
+    if fields.found:
+        try:
+            ctr = propose_ctr(fields.mask, image.display(), image.spacing_mm)
+        except CtrNotFound as exc:
+            reason = str(exc)
+    if record is not None:
+        record["reason"] = reason
+    return ctr, fields
 
 
 def draw_tile(display: np.ndarray, mask: np.ndarray | None, ctr: CardiothoracicRatio | None, name: str,
@@ -130,6 +161,8 @@ def draw_tile(display: np.ndarray, mask: np.ndarray | None, ctr: CardiothoracicR
     canvas[:size[1], :size[0]] = rgb
     cv2.putText(canvas, name[:34], (2, TILE + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1)
     text = f"CTR {record['ctr']:.2f}" if record["ctr"] != "" else (record["reason"] or "")[:36]
+    if record.get("corrected"):
+        text += " (corrected)"
     cv2.putText(canvas, text, (2, TILE + 30), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 255, 0), 1)
     return canvas
 
@@ -146,8 +179,12 @@ def summary(records: list[dict], group: str) -> str:
     if not ratios.size:
         return f"{group}: no ratio on {total} films"
     in_range = int(((ratios >= 0.35) & (ratios <= 0.6)).sum())
+    corrected = sum(1 for r in records if r["group"] == group and r.get("corrected") and r["ctr"] != "")
+    skipped = sum(1 for r in records if r["group"] == group and r.get("found") == "" and r["ctr"] == "")
     return (f"{group}: {ratios.size} of {total} films with a ratio; median {np.median(ratios):.2f}, "
-            f"range {ratios.min():.2f}-{ratios.max():.2f}, 0.35-0.60: {in_range}")
+            f"range {ratios.min():.2f}-{ratios.max():.2f}, 0.35-0.60: {in_range}"
+            + (f"; {corrected} measured on the film corrected per the image checks" if corrected else "")
+            + (f"; {skipped} skipped (see reason)" if skipped else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -170,11 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 tiles.append(canvas)
         print(summary(records, group))
     cv2.imwrite(str(args.out / "ctr_sheet.jpg"), sheet(tiles), [cv2.IMWRITE_JPEG_QUALITY, 85])
-    (args.out / "summary.txt").write_text("\n".join(summary(records, group) for group in dict.fromkeys(
-        r["group"] for r in records)) + "\n", encoding="utf-8")
+    command = "python -m training.ctr_checks " + " ".join(sys.argv[1:] if argv is None else argv)
+    (args.out / "summary.txt").write_text("\n".join([f"command: {command}", *(
+        summary(records, group) for group in dict.fromkeys(r["group"] for r in records))]) + "\n", encoding="utf-8")
     with open(args.out / "ctr_checks.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["group", "file", "found", "ctr", "right_step", "left_step",
-                                                    "reason"], extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=["group", "file", "found", "ctr", "corrected", "ctr_as_stored",
+                                                    "right_step", "left_step", "reason"], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(records)
     return 0
