@@ -144,7 +144,7 @@ def test_round_trip(server, tmp_path):
 
     [after] = find_studies(node, StudyQuery(patient_id=str(source.PatientID)), settings)
     assert after.study_instance_uid == study and after.instances == "4"
-    assert set(after.modalities.split("\\")) == {str(source.Modality), "SR", "DOC"}
+    assert set(after.modalities.split("\\")) == {str(source.Modality), "OT", "SR", "DOC"}  # the SC is OT
 
     again = retrieve_study(node, study, tmp_path / "again", settings)
     stored = {str(_header(p).SOPInstanceUID): p for p in again.done}
