@@ -282,6 +282,10 @@ class TestStructuredReport:
             f"Outside the model's intended scope (inverted): the most probable class, {prediction.display_label} "
             f"({probability}), is not reliable and is not recorded as a finding")
         assert len(group.get_measurements()) == 3  # the probabilities stay
+        from cxr_engine.outputs.dicom_outputs.structured_report import not_a_finding_text
+
+        assert not_a_finding_text(prediction, "inverted;child").startswith(
+            "Outside the model's intended scope (inverted, child): ")
 
         in_scope = DicomOutputWriter(tmp_path / "in", card, kinds=("sr",)).write(image, heatmap_result)
         group = highdicom.sr.srread(in_scope[0].path).content.get_image_measurement_groups()[0]

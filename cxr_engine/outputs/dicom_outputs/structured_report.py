@@ -112,5 +112,6 @@ def not_a_finding_text(prediction: Prediction, out_of_scope: str) -> str:
     from ...display_text import format_percent
 
     probability = format_percent(prediction.probability(prediction.label))
-    return (f"Outside the model's intended scope ({out_of_scope}): the most probable class, "
+    reasons = ", ".join(reason for reason in out_of_scope.split(";") if reason)
+    return (f"Outside the model's intended scope ({reasons}): the most probable class, "
             f"{prediction.display_label} ({probability}), is not reliable and is not recorded as a finding")
