@@ -55,9 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="no progress bar or lines and no summary line on standard error (a file that "
                              "fails is still named there)")
     classification = parser.add_argument_group("classification")
-    classification.add_argument("--model",
-                                help="bundled model name or a model card .json (default: $CXR_MODEL_CARD when set, "
-                                     "else the best bundled model)")
+    classification.add_argument("--model", metavar="NAME|card.json", help=_model_help())
     classification.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                                 help="where to run the model")
     classification.add_argument("--backend", default="auto", choices=BACKENDS,
@@ -103,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
                                "(default: one per core)")
     dicom_cli.add_arguments(parser)
     return parser
+
+
+def _model_help() -> str:
+    """``--model``'s help, naming the bundled models and the default from their cards (JSON only: no model
+    is loaded, no inference library imported)."""
+    from .models.model_card import default_card, list_bundled
+
+    names = ", ".join(card.name for card in list_bundled()) or "none"
+    best = default_card()
+    default = f"{best.name}, the best bundled model that meets the project's bar" if best else \
+        "none: no bundled model meets the project's bar, so name one"
+    return f"a bundled model ({names}) or a model card .json (default: $CXR_MODEL_CARD when set, else {default})"
 
 
 def _select_card(name: str | None):

@@ -54,7 +54,8 @@ def test_a_folder_that_cannot_be_created_stops_the_run(film_folder, card, monkey
     no_work(monkeypatch)
     assert main([str(film_folder), "--model", str(card.path), "--heatmap-dir", "/proc/x"]) == EXIT_USAGE
     assert capsys.readouterr().err.splitlines() == [
-        "cxr-classify: --heatmap-dir /proc/x: cannot create the folder: No such file or directory"]
+        "cxr-classify: --heatmap-dir /proc/x: cannot create the folder: the folder above is not writable (it accepts "
+        "no new files, as the virtual /proc and /sys do)"]
 
 
 @pytest.mark.parametrize("option, target, reason", [

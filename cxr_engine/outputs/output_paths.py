@@ -5,6 +5,7 @@ be used (None when it can), worded to follow the path: ``afile/out.csv: afile is
 below) the folder that holds an input file."""
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterable
@@ -16,7 +17,10 @@ def folder_problem(path: Path, inputs: Iterable[str | os.PathLike[str]] = ()) ->
     source (:func:`source_problem` with the run's ``inputs``), creates the folder (and its parents) and
     writes and removes a probe file in it: only trying tells, e.g. under ``/proc``."""
     path = Path(path)
-    blocking = _blocking_file(path)
+    try:
+        blocking = _blocking_file(path)
+    except OSError as exc:
+        return _cannot_enter(exc)
     if blocking is not None:
         return "is a file, not a folder" if blocking == path else f"{blocking} is a file, not a folder"
     return source_problem(path, inputs) or _create_and_probe(path, "the folder")
@@ -27,28 +31,55 @@ def file_problem(path: Path, inputs: Iterable[str | os.PathLike[str]] = ()) -> s
     not one of the run's ``inputs`` nor in a source folder (:func:`source_problem`), in a folder
     that can be created and written in (the file is written beside itself, then renamed)."""
     path = Path(path)
-    if path.is_dir():
-        return "is a folder, not a file"
-    if path.exists() and not path.is_file():
-        return "is not a regular file"
-    blocking = _blocking_file(path.parent)
+    try:
+        if path.is_dir():
+            return "is a folder, not a file"
+        if path.exists() and not path.is_file():
+            return "is not a regular file"
+        blocking = _blocking_file(path.parent)
+    except OSError as exc:
+        return _cannot_enter(exc)
     if blocking is not None:
         return f"{blocking} is a file, not a folder"
     return source_problem(path, inputs) or _create_and_probe(path.parent, f"its folder {path.parent}")
 
 
 def _create_and_probe(folder: Path, what: str) -> str | None:
+    """``cannot create <what>: the folder above is not writable (...)`` or ``cannot be written there: <what>
+    is not writable (...)``, the cause in words (:func:`not_writable`), None when a probe file could be
+    written and removed."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        return f"cannot create {what}: {exc.strerror or exc}"
+        return f"cannot create {what}: the folder above is not writable ({not_writable(exc)})"
     try:
         fd, probe = tempfile.mkstemp(prefix=".cxr-probe-", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        return f"cannot write in {what}: {exc.strerror or exc}"
+        return f"cannot be written there: {what} is not writable ({not_writable(exc)})"
     return None
+
+
+def _cannot_enter(error: OSError) -> str:
+    """A path that cannot even be looked at: a folder on it that this user may not enter (``/root/x.csv``)."""
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "cannot be written there: this user may not enter a folder on its path (permission denied)"
+    return f"cannot be written there: {not_writable(error)}"
+
+
+def not_writable(error: OSError) -> str:
+    """Why a folder took no new file or folder, in words: the operating system's "No such file or directory"
+    for a file created in ``/proc`` names nothing that is missing."""
+    words = {
+        errno.EACCES: "permission denied: this user may not write there",
+        errno.EPERM: "permission denied: this user may not write there",
+        errno.EROFS: "it is on a read-only file system",
+        errno.ENOENT: "it accepts no new files, as the virtual /proc and /sys do",
+        errno.ENOSPC: "no space is left on its device",
+        errno.EDQUOT: "the disk quota is used up",
+    }
+    return words.get(error.errno, error.strerror or str(error))
 
 
 def _blocking_file(path: Path) -> Path | None:
