@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
 from ..display_text import printable
+from ..pixels.content import is_nearly_uniform
 from ..pixels.image import CxrImage
 
 LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "XTABLE"}
@@ -28,9 +27,6 @@ CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "TORSO", "PORT CHEST", "
 RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR", "OT", ""}
 TRAINING_AGES = "children aged 1–5 years and adults"
 AGE_WARNING = f"patient age outside the training data ({TRAINING_AGES})"
-#: Presentation values whose 0.5th–99.5th percentile span (the model input's contrast stretch,
-#: ``preprocessing.STRETCH_PERCENTILES``) is below this share of [0, 1] hold no film.
-UNIFORM_SPAN = 0.02
 NO_CONTENT_WARNING = "the image is nearly uniform (no visible film): no class can mean anything"
 #: Secondary Capture storage SOP classes (PS3.4 B.5): converted, digitised or screen-captured images.
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
@@ -130,22 +126,6 @@ def assess(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
     if input_size and min(image.display_shape) < input_size:
         warnings.append(f"image smaller than the model input ({input_size} px): detail is missing")
     return tuple(warnings)
-
-
-def is_nearly_uniform(image: CxrImage) -> bool:
-    """Whether the presentation values (padding left out) spans less than ``UNIFORM_SPAN`` of [0, 1]
-    between its 0.5th and 99.5th percentiles: a blank, black, white or one-pixel image, which the
-    model would still give a confident-looking class."""
-    from ..pixels.preprocessing import STRETCH_PERCENTILES
-
-    values, padding = image.display_sample()
-    if padding is not None:
-        kept = values[~padding]
-        values = kept if kept.size else values
-    if values.size < 2:
-        return True
-    low, high = np.percentile(values, STRETCH_PERCENTILES)
-    return bool(high - low < UNIFORM_SPAN)
 
 
 #: Modalities of projection radiographs (PS3.3 C.7.3.1.1.1): the lung outline and the CTR are drawn on these.
