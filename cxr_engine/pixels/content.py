@@ -7,7 +7,8 @@ The thresholds are far from every real film the project holds: over the 8 DICOMs
 ``dicom/``, the 16 of ``dicom_rsna/``, the 400 of ``cxr_other/`` and 1,500 of ``cxr3/`` (a seeded
 sample), the narrowest 0.5th–99.5th percentile span of the presentation values is 0.31 of [0, 1]
 (:data:`UNIFORM_SPAN` is 0.02) and the shortest side 81 pixels (:data:`MIN_SIDE_PX` is 32; the
-shortest in cxr3's manifest is 81 too).
+shortest in cxr3's manifest is 81 too); none is caught
+(``python -m benchmarks.content_margins --data ../shared/data -n 1500``).
 """
 from __future__ import annotations
 
