@@ -388,9 +388,11 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
         writer.writeheader()
         try:
             for row in progress(rows, len(files), quiet=args.quiet):
-                row.warnings = (*row.warnings, *notes.get(Path(os.path.abspath(row.path)), ()))
                 if dicom:
                     dicom.on_row(row)
+                # After the DICOM outputs: what discovery found about the file (copies, a shared UID) names
+                # local paths, and is no suitability warning to flag the result out of scope in the hospital record.
+                row.warnings = (*row.warnings, *notes.get(Path(os.path.abspath(row.path)), ()))
                 row.film = row.heatmap = None  # the outputs are written; the next films need the memory
                 writer.writerow(row.as_csv(classifier.classes))
                 handle.flush()

@@ -54,9 +54,10 @@ def test_cli_warns_and_both_rows_carry_the_note(clashing, tmp_path):
     pytest.importorskip("onnxruntime")
     (clashing / "copy_of_fake.dcm").unlink()
     out = tmp_path / "r.csv"
+    dicom_out = tmp_path / "dicom"
     proc = subprocess.run([sys.executable, "-m", "cxr_engine", str(clashing), "--csv", str(out), "--model",
-                           str(BUNDLED_CARD), "--backend", "onnx", "--no-isolation"], capture_output=True, text=True,
-                          timeout=300)
+                           str(BUNDLED_CARD), "--backend", "onnx", "--no-isolation", "--dicom-out", str(dicom_out)],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     note = clash_note(UID, (clashing / SIIM, clashing / FAKE_MONO1))
     assert f"cxr-classify: warning: {note}" in proc.stderr.splitlines()
@@ -64,3 +65,13 @@ def test_cli_warns_and_both_rows_carry_the_note(clashing, tmp_path):
         rows = list(csv.DictReader(handle))
     assert sorted(Path(r["path"]).name for r in rows) == sorted([SIIM, FAKE_MONO1])  # both kept, never merged
     assert all(note in row["warnings"] for row in rows)
+
+    # Not in the DICOM outputs: local paths have no place in the hospital record, and a shared UID is no
+    # reason to flag a result out of scope there.
+    reports = sorted(dicom_out.glob("*_sr.dcm"))
+    assert len(reports) == 2
+    for report in reports:
+        texts = []
+        pydicom.dcmread(report).walk(lambda _ds, elem: texts.append(str(elem.value)) if elem.keyword == "TextValue"
+                                     else None)
+        assert texts and not any("SOP Instance UID" in text or str(clashing) in text for text in texts), texts
