@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QAbstractItemView, QApplication, QHeaderView, QTableWidget, QTableWidgetItem
 
 from cxr_engine.reading.copies import copy_reason
 from cxr_engine.reading.uid_clashes import clash_note
@@ -19,6 +20,8 @@ RESIZE_ROWS = 200
 #: Paths named in a copy group's tooltip; the rest are counted (a tooltip taller than the screen is cut).
 TOOLTIP_PATHS = 30
 PATH_ROLE = Qt.ItemDataRole.UserRole
+#: Every file a row is about (a copy group's copies, the images that share a UID), for "Copy file paths".
+PATHS_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class ProblemsPanel(QTableWidget):
@@ -39,6 +42,12 @@ class ProblemsPanel(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setWordWrap(False)
+        copy = QAction("Copy file paths", self)
+        copy.setShortcut(QKeySequence.StandardKey.Copy)
+        copy.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        copy.triggered.connect(self.copy_paths)
+        self.addAction(copy)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self._seen: set[tuple[str, str]] = set()
         self._problem_rows = 0
         self._copies = 0
@@ -62,7 +71,7 @@ class ProblemsPanel(QTableWidget):
                 new.append((path, reason))
         if not new:
             return
-        self._add_rows([(path, Path(path).name or str(path), reason, str(path)) for path, reason in new])
+        self._add_rows([(path, Path(path).name or str(path), reason, str(path), (path,)) for path, reason in new])
         self._problem_rows += len(new)
         self.countChanged.emit(self._problem_rows)
 
@@ -75,7 +84,8 @@ class ProblemsPanel(QTableWidget):
             if copies and key not in self._seen:
                 self._seen.add(key)
                 what = "1 identical copy" if len(copies) == 1 else f"{len(copies)} identical copies"
-                rows.append((kept, f"{what} of {Path(kept).name}", copy_reason(Path(kept), len(copies)), _path_list(copies)))
+                rows.append((kept, f"{what} of {Path(kept).name}", copy_reason(Path(kept), len(copies)),
+                             _path_list(copies), copies))
                 self._copies += len(copies)
         if rows:
             self._add_rows(rows)
@@ -90,19 +100,20 @@ class ProblemsPanel(QTableWidget):
             if key not in self._seen:
                 self._seen.add(key)
                 rows.append((paths[0], ", ".join(Path(path).name for path in paths), clash_note(uid, paths),
-                             _path_list(paths)))
+                             _path_list(paths), paths))
                 self._clashes += 1
         if rows:
             self._add_rows(rows)
             self.clashesChanged.emit(self._clashes)
 
     def _add_rows(self, rows) -> None:
-        """``(path, file text, reason, file tooltip)`` rows at the end, one resize for all."""
+        """``(path, file text, reason, file tooltip, paths)`` rows at the end, one resize for all."""
         first = self.rowCount()
         self.setRowCount(first + len(rows))
-        for row, (path, text, reason, tip) in enumerate(rows, start=first):
+        for row, (path, text, reason, tip, paths) in enumerate(rows, start=first):
             name = QTableWidgetItem(text)
             name.setData(PATH_ROLE, str(path))
+            name.setData(PATHS_ROLE, [str(each) for each in paths])
             name.setToolTip(tip)
             self.setItem(row, 0, name)
             detail = QTableWidgetItem(reason)
@@ -110,6 +121,17 @@ class ProblemsPanel(QTableWidget):
             self.setItem(row, 1, detail)
         if first < RESIZE_ROWS:  # the width settles after the first rows; measuring thousands costs seconds
             self.resizeColumnToContents(0)
+
+    def selected_paths(self) -> list[str]:
+        """Every file the selected rows are about, in row order (a copy group: all its copies)."""
+        rows = sorted({index.row() for index in self.selectedIndexes()})
+        return [path for row in rows for path in self.item(row, 0).data(PATHS_ROLE)]
+
+    def copy_paths(self) -> None:
+        """Put the selected rows' file paths on the clipboard, one a line (the tooltip names only the first)."""
+        paths = self.selected_paths()
+        if paths:
+            QApplication.clipboard().setText("\n".join(paths))
 
     def problems(self) -> list[tuple[str, str]]:
         """(path, reason) pairs in the order they were reported (for a copy group, the file listed)."""
@@ -139,5 +161,5 @@ class ProblemsPanel(QTableWidget):
 def _path_list(paths) -> str:
     named = [str(path) for path in paths[:TOOLTIP_PATHS]]
     if len(paths) > TOOLTIP_PATHS:
-        named.append(f"… and {len(paths) - TOOLTIP_PATHS} more")
+        named.append(f"… and {len(paths) - TOOLTIP_PATHS} more (right-click: Copy file paths)")
     return "\n".join(named)

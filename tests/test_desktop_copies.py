@@ -1,6 +1,7 @@
 """The app lists a SOP Instance stored as several files once (tester: copies appeared once per file in the
 study tree and in exports): the file whose path sorts first, its tooltip naming the other files, each
-copy in the Problems list; a study export has one page per instance. Real DICOM files in tmp folders."""
+copies in one Problems row per image; a study export has one page per instance; different images that share a
+SOP Instance UID are both shown, with a Problems row and a note on their PDF pages. Real DICOM files in tmp folders."""
 from __future__ import annotations
 
 import shutil
@@ -9,6 +10,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
+
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from cxr_engine.reading.copies import copies_note, copy_reason  # noqa: E402
 from cxr_desktop.problems_panel import TOOLTIP_PATHS  # noqa: E402
@@ -67,7 +70,10 @@ def test_200_identical_copies_are_one_problems_row_and_not_called_errors(qtbot, 
     tip = window.problems.item(0, 0).toolTip().splitlines()
     assert window.problems.item(0, 0).text() == "199 identical copies of c1.dcm"
     assert tip[:2] == [str(folder / "c10.dcm"), str(folder / "c100.dcm")]
-    assert len(tip) == TOOLTIP_PATHS + 1 and tip[-1] == f"… and {199 - TOOLTIP_PATHS} more"
+    assert len(tip) == TOOLTIP_PATHS + 1 and tip[-1].startswith(f"… and {199 - TOOLTIP_PATHS} more")
+    window.problems.selectRow(0)  # every copy's path can be copied, not only those the tooltip names
+    window.problems.copy_paths()
+    assert set(QApplication.clipboard().text().splitlines()) == {str(folder / f"c{n}.dcm") for n in range(2, 201)}
 
     window.problems.add(folder / "broken.dcm", "empty file")  # a real problem is still counted as one
     assert window.problems_button.text() == "⚠ 1 file(s) left out · 199 identical copies listed once"
