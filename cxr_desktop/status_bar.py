@@ -1,6 +1,7 @@
 """The main window's status bar: the pixel readout, job progress, the problems count and the model in use."""
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QSizePolicy
 
 from .job_progress import JobProgress
@@ -64,16 +65,21 @@ def problems_text(problems: int, copies: int, clashes: int = 0) -> str:
     different images and ``copies`` identical copies listed once (not errors: no warning sign for them alone)."""
     parts = [f"⚠ {problems} file(s) left out"] if problems else []
     if clashes:
-        parts.append(f"⚠ {clashes} SOP Instance UID(s) shared by different images")
+        parts.append(f"⚠ {clashes} shared SOP Instance UID(s)")
     if copies:
         parts.append(f"{copies} identical {'copy' if copies == 1 else 'copies'} listed once")
     return " · ".join(parts)
 
 
+#: The problems button's widest text (elided beyond, whole in its tooltip), so it never widens a small screen's window.
+PROBLEMS_TEXT_MAX_PX = 420
+
+
 def _show_problem_count(button: QPushButton, panel) -> None:
     problems, copies, clashes = panel.problem_count(), panel.copy_count(), panel.clash_count()
-    button.setText(problems_text(problems, copies, clashes))
-    button.setToolTip("Files that could not be used, images stored as several identical files (same SOP Instance, "
-                      "same bytes: classified and exported once) and different images that claim one SOP Instance "
-                      "UID (each kept); click to see them" if copies or clashes else "")
+    text = problems_text(problems, copies, clashes)
+    button.setText(button.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, PROBLEMS_TEXT_MAX_PX))
+    button.setToolTip(f"{text}: files that could not be used, images stored as several identical files (same SOP "
+                      "Instance, same bytes: classified and exported once) and different images that claim one SOP "
+                      "Instance UID (each kept); click to see them" if copies or clashes else "")
     button.setVisible(bool(problems or copies or clashes))

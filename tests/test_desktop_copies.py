@@ -97,7 +97,7 @@ def test_images_that_share_a_uid_are_both_shown_with_a_problems_row_and_a_pdf_no
     open_and_wait(qtbot, window, folder)
     qtbot.waitUntil(lambda: window.browser.image_count() == 2, timeout=WAIT_MS)  # never merged
     assert window.problems.problems() == [(str(paths[0]), clash_note(uid, paths))]
-    assert window.problems_button.text() == "⚠ 1 SOP Instance UID(s) shared by different images"
+    assert window.problems_button.text() == "⚠ 1 shared SOP Instance UID(s)"
 
     wait_classified(qtbot, window)
     pdf = export(qtbot, window, ExportRequest(tuple(window.browser.image_paths()), tmp_path / "r.pdf", False, ""))
