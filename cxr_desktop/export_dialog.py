@@ -53,8 +53,40 @@ class ExportDialog(QDialog):
         form.addRow(buttons)
 
 
+def ask_pdf_file(window, start: Path) -> Path | None:
+    """The file the reader picks in a save dialog opened at ``start`` (made ``.pdf``), or None."""
+    destination, _ = QFileDialog.getSaveFileName(window, "Save the PDF summary", str(start), "PDF (*.pdf)")
+    return Path(destination).with_suffix(".pdf") if destination else None
+
+
+def refusal_text(destination: Path, reason: str) -> str:
+    """Why the PDF is not written at ``destination``: the output rule's ``reason`` (a source folder)."""
+    return f"{destination} {reason}. Choose a folder outside the studies' folders."
+
+
+def another_destination(window, workspace, tried: Path, message: str, films) -> Path | None:
+    """After the PDF was refused or could not be written at ``tried``: a warning with ``message`` (it names
+    the file and the reason) and "Choose another file…"; the file then picked, asked again while the
+    output rule refuses it (``StudyWorkspace.output_problem`` with ``films``), or None when the reader cancels."""
+    while True:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Export PDF", message,
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel, window)
+        box.button(QMessageBox.StandardButton.Save).setText("Choose another file…")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        if box.exec() != QMessageBox.StandardButton.Save:
+            return None
+        destination = ask_pdf_file(window, tried)
+        if destination is None:
+            return None
+        reason = workspace.output_problem(destination, films)
+        if not reason:
+            return destination
+        tried, message = destination, refusal_text(destination, reason)
+
+
 def run_export_dialog(window, scope: str) -> None:
-    """Ask for options and a destination, then start the export on ``window``."""
+    """Ask for options and a destination, then start the export on ``window`` (a refused or unwritable file
+    is named with its reason, and another one asked for: ``another_destination``)."""
     current = window.viewer.path
     if current is None:
         QMessageBox.information(window, "Export PDF", "Open an image first.")
@@ -63,16 +95,17 @@ def run_export_dialog(window, scope: str) -> None:
     dialog = ExportDialog(scope_text(len(paths), scope), window.settings.reader_name, window)
     if not dialog.exec():
         return
-    start = str(Path(window.settings.last_export_folder or Path.home()) / default_file_name())
-    destination, _ = QFileDialog.getSaveFileName(window, "Save the PDF summary", start, "PDF (*.pdf)")
-    if not destination:
+    destination = ask_pdf_file(window, Path(window.settings.last_export_folder or Path.home()) / default_file_name())
+    if destination is None:
         return
-    destination = Path(destination).with_suffix(".pdf")
     reason = window.workspace.output_problem(destination, paths)
     if reason:
-        QMessageBox.warning(window, "Export PDF", f"{destination} {reason}. Choose a folder outside the studies' folders.")
-        return
+        destination = another_destination(window, window.workspace, destination, refusal_text(destination, reason),
+                                          paths)
+        if destination is None:
+            return
     window.settings.reader_name = dialog.reader.text().strip()
     window.settings.last_export_folder = str(destination.parent)
     window.start_export(ExportRequest(tuple(paths), destination, dialog.deidentify.isChecked(),
-                                      dialog.comment.toPlainText().strip(), dialog.reader.text().strip()))
+                                      dialog.comment.toPlainText().strip(), dialog.reader.text().strip(),
+                                      offer_another_file=True))

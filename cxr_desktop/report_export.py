@@ -8,7 +8,7 @@ of the app comes as an ``ExportContext`` (its data) and an ``ExportView`` (how f
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -17,6 +17,7 @@ from cxr_engine.models.image_checks import correction_note, scope_warning
 from cxr_engine.models.suitability import image_warnings
 
 from .controllers.export_context import ExportContext, gather, known_heatmaps
+from .formatting import failure_reason
 from .image_jobs import LoadedImage
 from .image_scene import ImageScene
 from .viewer_model import ViewerModel
@@ -37,6 +38,9 @@ class ExportRequest:
     deidentify: bool
     comment: str = ""
     reader_name: str = ""
+    #: The reader started it (the export dialog): when the PDF cannot be written, a dialog names the file
+    #: and the reason and offers another file for the pages made. Off for automation (no one to ask).
+    offer_another_file: bool = False
 
 
 def write_pdf(request: ExportRequest, pages, card) -> Path:
@@ -66,11 +70,13 @@ class ExportView:
 
 
 class ReportExport(QObject):
-    """One export run; ``finished(path)`` or ``failed(message)`` ends it."""
+    """One export run; ``finished(path)``, ``failed(message)`` or ``writeFailed(destination, reason)`` ends it
+    (after ``writeFailed`` the pages are kept: ``write_to`` another file)."""
 
     progress = Signal(int, int)
     finished = Signal(object)
     failed = Signal(str)
+    writeFailed = Signal(object, str)
 
     def __init__(self, context: ExportContext, view: ExportView, request: ExportRequest, parent: QObject | None = None):
         super().__init__(parent)
@@ -142,17 +148,27 @@ class ReportExport(QObject):
             measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),
         )
 
+    def write_to(self, destination: Path) -> Worker | None:
+        """Write the pages already made to ``destination`` (the first file could not be written)."""
+        self.request = replace(self.request, destination=Path(destination))
+        return self._write()
+
     @while_alive
-    def _write(self) -> None:
+    def _write(self) -> Worker | None:
         if not self.pages:
             reasons = "; ".join(r for _, r in self.skipped) or "nothing to export"
             self.failed.emit(f"No page could be made: {reasons}")
-            return
+            return None
+        destination = self.request.destination
         writer = create_worker(write_pdf, self.request, list(self.pages), self.context.card)
         writer.returned.connect(self._done)
-        writer.errored.connect(lambda exc: self._fail(f"The PDF could not be written: {exc}"))
+        writer.errored.connect(lambda exc: self._write_failed(destination, exc))
         self.worker = writer
-        writer.start()
+        return writer.start()
+
+    @while_alive
+    def _write_failed(self, destination: Path, exc: Exception) -> None:
+        self.writeFailed.emit(destination, failure_reason(exc))
 
     @while_alive
     def _done(self, path: Path) -> None:
@@ -204,8 +220,26 @@ class PdfExports(QObject):
         export.progress.connect(lambda done, total: self.progress.set_progress(done, total))
         export.finished.connect(lambda path: self._on_finished(export, path))
         export.failed.connect(self._on_failed)
+        export.writeFailed.connect(lambda destination, reason: self._on_write_failed(export, destination, reason))
         self.progress.track("Exporting PDF", export.start())
         return export
+
+    @while_alive
+    def _on_write_failed(self, export: ReportExport, destination: Path, reason: str) -> None:
+        """Nothing the reader made is lost silently: for an export they started, a dialog names the file and
+        the reason and offers another file, where the pages already made are written."""
+        message = f"The PDF could not be written to {destination}: {reason}."
+        self.status_bar.showMessage(message, 10000)
+        if export.request.offer_another_file:
+            from .export_dialog import another_destination
+
+            another = another_destination(self.parent(), export.context.workspace, destination,
+                                          f"{message}\n\nChoose another file for the PDF.", export.request.paths)
+            if another is not None:
+                self.status_bar.showMessage(f"Writing the PDF to {another}…", 10000)
+                self.progress.track("Exporting PDF", export.write_to(another))
+                return
+        self._on_failed(f"The PDF was not written: {message}")
 
     @while_alive
     def _on_finished(self, export: ReportExport, path: Path) -> None:
