@@ -89,9 +89,13 @@ def describe(reasons: str) -> str:
 
 
 def banner(reasons: str) -> str:
-    """The sentence shown above the probabilities (app, PDF) when a film is flagged."""
-    return (f"Outside what this model was trained for: {describe(reasons)}; "
-            "the probabilities below are not reliable.")
+    """The text shown above the probabilities (app panel, study tree, PDF) when a film is flagged: one
+    reason on the first line, several as a bulleted list (one a line, so none runs into the next), and
+    on its own last line that the probabilities are not reliable; lines joined by ``"\\n"``."""
+    words = [REASON_WORDS.get(part, part) for part in reasons.split(";") if part]
+    lead = "Outside what this model was trained for:"
+    flagged = f"{lead} {words[0]}." if len(words) == 1 else "\n".join([lead, *(f"• {w}" for w in words)])
+    return f"{flagged}\nThe probabilities below are not reliable."
 
 
 def heatmap_note(reasons: str) -> str:
