@@ -45,6 +45,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -926,8 +927,17 @@ def _make_series(members: list[_Header]) -> Series:
     )
 
 
+def natural_key(text: str) -> tuple:
+    """A sort key that orders the numbers inside ``text`` by value and the rest case-blind: ``j2`` before
+    ``j10`` before ``J100`` (a reader's order; plain text order gives j1, j10, j100, j2). Text and number
+    parts alternate, so any two keys compare; ``text`` itself breaks ties (``01`` and ``1``)."""
+    parts = re.split(r"(\d+)", text)
+    return (tuple(int(part) if i % 2 else part.casefold() for i, part in enumerate(parts)), text)
+
+
 def _patient_order(patient: Patient) -> tuple:
-    return (patient.name == "", patient.name.casefold(), patient.patient_id, patient.key)
+    return (patient.name == "", natural_key(patient.name), natural_key(patient.patient_id),
+            tuple(natural_key(str(part)) for part in patient.key))  # a PNG/JPEG's own patient: ("file", path)
 
 
 def _study_order(study: Study) -> tuple:
@@ -939,4 +949,4 @@ def _series_order(series: Series) -> tuple:
 
 
 def _instance_order(instance: Instance) -> tuple:
-    return (instance.instance_number is None, instance.instance_number or 0, str(instance.path))
+    return (instance.instance_number is None, instance.instance_number or 0, natural_key(str(instance.path)))
