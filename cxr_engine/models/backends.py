@@ -20,12 +20,21 @@ BACKENDS = ("auto", "torch", "onnx")
 
 def create_classifier(card: ModelCard, backend: str = "auto", device: str = "auto"):
     """A classifier for ``card`` on ``backend`` (see ``choose_backend`` for ``auto``); nothing is loaded yet.
+    For an ensemble card an ``ensemble.EnsembleClassifier`` whose members run on that backend and device.
 
     ``device`` is ``auto``, ``cpu`` or ``cuda[:N]``. Raises ``ModelError`` when the backend's library
     or the card's ONNX file is missing, ``ValueError`` for a bad backend or an unusable device.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    from .ensemble_card import EnsembleCard
+
+    if isinstance(card, EnsembleCard):
+        from .ensemble import EnsembleClassifier
+
+        if backend == "auto":
+            backend = choose_backend(card, device)
+        return EnsembleClassifier(card, [create_classifier(m, backend, device) for m in card.member_cards])
     if backend == "auto":
         backend = choose_backend(card, device)
         logger.info("backend auto: using %s for model %s", backend, card.name)
@@ -41,10 +50,12 @@ def create_classifier(card: ModelCard, backend: str = "auto", device: str = "aut
 
 def choose_backend(card: ModelCard, device: str = "auto") -> str:
     """``torch`` when torch can use a GPU (or ``device`` asks for CUDA); else ``onnx`` when the card
-    names an ONNX file and onnxruntime is installed; else ``torch`` on the CPU."""
+    names an ONNX file (an ensemble: every member's card does) and onnxruntime is installed; else
+    ``torch`` on the CPU. An ensemble's members all run on the backend chosen here."""
     if device.startswith("cuda") or (device == "auto" and _torch_has_gpu()):
         return "torch"
-    if card.onnx_file and library_installed("onnxruntime"):
+    cards = getattr(card, "member_cards", None) or [card]
+    if all(c.onnx_file for c in cards) and library_installed("onnxruntime"):
         return "onnx"
     return "torch"
 

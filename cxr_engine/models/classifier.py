@@ -194,12 +194,17 @@ class CardBackedClassifier:
         ``NoImageContentError`` when one of them holds no image (``classify_files`` leaves those out)."""
         if not images:
             return []
-        batch = np.stack([self.preprocess(image) for image in images])
-        logits, pooled = self._logits_and_features(batch)
+        logits, pooled = self.logits_and_features(images)
         if pooled is None:
             return [prediction_from_logits(self.card, row) for row in logits]
         return [prediction_from_logits(self.card, row, features, image)
                 for row, features, image in zip(logits, pooled, images)]
+
+    def logits_and_features(self, images: Sequence[CxrImage | np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """For one or more images: (N, classes) float32 raw logits (before the card's temperature) and
+        (N, C) float32 pooled features (``None`` from a backend without them), one batched pass;
+        ``NoImageContentError`` as :meth:`predict`."""
+        return self._logits_and_features(np.stack([self.preprocess(image) for image in images]))
 
     def _logits(self, batch: np.ndarray) -> np.ndarray:
         """(B, classes) raw logits for a preprocessed batch; each backend runs its own model."""

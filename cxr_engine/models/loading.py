@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ModelError
-from .model_card import ModelCard, default_card, find_card, list_bundled
+from .model_card import ModelCard, default_card, find_card, is_classifier_card, list_bundled
 
 logger = logging.getLogger(__name__)
 
@@ -20,14 +20,15 @@ MODEL_ENV = "CXR_MODEL_CARD"
 
 
 def choose_card(model: str | os.PathLike[str] | ModelCard | None = None, models_dir: Path | None = None) -> ModelCard:
-    """The model card to use: ``model`` (a ``ModelCard``, a bundled model name or a card ``.json`` path),
+    """The model card to use: ``model`` (a ``ModelCard`` or ``EnsembleCard``, a bundled model name or a card
+    ``.json`` path; an ensemble card is chosen like any other),
     else ``$CXR_MODEL_CARD``, else the best bundled model that meets the project's bar.
 
     A model below the bar is used only when named (logged as a warning). Raises ``ModelError`` (its
     message names the model or card file and says why): no such model, an unreadable or inconsistent
     card (an unknown ``preprocessing_version`` included), or no bundled model that meets the bar.
     """
-    if isinstance(model, ModelCard):
+    if is_classifier_card(model):
         model.validate()
         return model
     requested = str(model) if model else os.environ.get(MODEL_ENV, "")
@@ -101,6 +102,9 @@ def runtime_description(classifier) -> str:
 def _is_torch(classifier) -> bool:
     if "torch" not in sys.modules:
         return False
+    from .ensemble import EnsembleClassifier
     from .torch_backend import Classifier
 
+    if isinstance(classifier, EnsembleClassifier):
+        return all(_is_torch(member) for member in classifier.members)
     return isinstance(classifier, Classifier)

@@ -183,6 +183,8 @@ class ModelCard(NetworkCard):
         if isinstance(data, dict) and data.get("task", "classification") != "classification":
             # e.g. the lung segmentation model's card (cxr_engine.models.lung_fields): never a classifier
             raise ModelError(f"{path}: a {data['task']} model card, not a classifier's")
+        if isinstance(data, dict) and data.get("architecture") == "ensemble":
+            raise ModelError(f"{path}: an ensemble card (cxr_engine.models.ensemble_card); load it with load_card")
         card = cls.from_json_data(data, path)
         card.validate()
         return card
@@ -205,15 +207,34 @@ class ModelCard(NetworkCard):
             raise ModelError(str(exc)) from None
 
 
+def load_card(path: str | Path):
+    """The classifier card at ``path``: a ``ModelCard``, or an ``ensemble_card.EnsembleCard`` for a card
+    whose architecture is ``ensemble`` (its members loaded and checked). ``ModelError`` as their ``load``."""
+    from .ensemble_card import EnsembleCard, is_ensemble_data
+
+    path = Path(path)
+    if is_ensemble_data(ModelCard.read_json(path)):
+        return EnsembleCard.load(path)
+    return ModelCard.load(path)
+
+
+def is_classifier_card(card) -> bool:
+    """Whether ``card`` is a classifier's card object (a ``ModelCard`` or an ``EnsembleCard``)."""
+    from .ensemble_card import EnsembleCard
+
+    return isinstance(card, (ModelCard, EnsembleCard))
+
+
 def list_bundled(models_dir: Path | None = None) -> list[ModelCard]:
-    """Every readable model card in ``models_dir`` (default: the bundled ``resources/models``)."""
+    """Every readable classifier card in ``models_dir`` (default: the bundled ``resources/models``),
+    ensembles (``EnsembleCard``) included."""
     from ..resources import models_dir as default_dir
 
     folder = Path(models_dir) if models_dir else default_dir()
     cards = []
     for path in sorted(folder.glob("*.json")):
         try:
-            cards.append(ModelCard.load(path))
+            cards.append(load_card(path))
         except ModelError:
             continue
     return cards
@@ -235,9 +256,14 @@ def find_card(name_or_path: str, models_dir: Path | None = None) -> ModelCard:
     if candidate.suffix.lower() == ".json" or os.sep in name_or_path or (os.altsep and os.altsep in name_or_path):
         if not candidate.is_file():
             raise ModelError(f"no such model card file: {name_or_path}")
-        return ModelCard.load(candidate)
+        return load_card(candidate)
     for card in list_bundled(models_dir):
         if card.name == name_or_path:
             return card
+    from ..resources import models_dir as default_dir
+
+    named = Path(models_dir or default_dir()) / f"{name_or_path}.json"
+    if named.is_file():
+        load_card(named)  # a card of that name that cannot be used: raises why (a member's sha256, ...)
     names = ", ".join(c.name for c in list_bundled(models_dir)) or "none"
     raise ModelError(f"no bundled model named {name_or_path!r} (bundled: {names})")
