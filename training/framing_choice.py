@@ -55,22 +55,36 @@ def framing_figures(labels: np.ndarray, plain: np.ndarray, framed: dict[str, np.
 
 
 def run_figures(run: Path, limit: int | None, seed: int, batch_size: int) -> dict:
+    labels, plain, framed = run_logits(run, limit, seed, batch_size)
+    return framing_figures(labels, plain, framed, operating_offsets(run))
+
+
+def run_logits(run: Path, limit: int | None, seed: int, batch_size: int
+               ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """The labels (N,), plain logits (N, K) and logits under each framing shift of ``limit`` validation
+    films of ``run`` (computed once, then read from ``<run>/val_logits.npz``)."""
     card = card_from_run(run)
     rows = split_rows(run_manifest(run), "val", limit, seed)
     paths = [r["path"] for r in rows]
     cache = LogitCache(run / "val_logits.npz")
-    classifier = make_classifier(card, "cpu")
+    loaded = []
+
+    def classifier():  # built only when some logits are not cached yet
+        if not loaded:
+            loaded.append(make_classifier(card, "cpu"))
+        return loaded[0]
+
     tag = "val" if limit is None else f"val{limit}s{seed}"
     plain = cached_logits(cache, tag, fingerprint(card, paths, "plain"),
-                          lambda: predict_logits(classifier, paths, batch_size, tag))
+                          lambda: predict_logits(classifier(), paths, batch_size, tag))
     framed = {}
     for name, (description, _) in FRAMING_SHIFTS.items():
         key = "".join(c if c.isalnum() else "_" for c in f"{tag}_framing_{name}")
         framed[name] = cached_logits(
             cache, key, fingerprint(card, paths, f"framing {name}: {description}"),
-            lambda name=name: predict_logits(classifier, paths, batch_size, key,
+            lambda name=name: predict_logits(classifier(), paths, batch_size, key,
                                              lambda p: framed_display(p, card.input_size, name)))
-    return framing_figures(label_indices(rows), plain, framed, operating_offsets(run))
+    return label_indices(rows), plain, framed
 
 
 def table(results: dict[str, dict]) -> list[str]:
