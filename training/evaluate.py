@@ -119,8 +119,16 @@ def run_manifest(run: Path) -> Path:
 
 
 def make_classifier(card: ModelCard, device: str, model=None):
-    """A ``Classifier`` whose probabilities are plain softmax (temperature 1): see ``metrics.as_logits``."""
+    """A ``Classifier`` whose probabilities are plain softmax (temperature 1): see ``metrics.as_logits``.
+    For an ensemble card (``cxr_engine.models.ensemble_card``) its ``EnsembleClassifier`` on torch, whose
+    temperature-1 probabilities are softmax of the ensemble's logits (offsets included)."""
+    from cxr_engine.models.ensemble_card import EnsembleCard
     from cxr_engine.models.torch_backend import Classifier
+
+    if isinstance(card, EnsembleCard):
+        from cxr_engine.models.backends import create_classifier
+
+        return create_classifier(dataclasses.replace(card, temperature=1.0), backend="torch", device=device)
 
     return Classifier(dataclasses.replace(card, temperature=1.0), device=device, model=model)
 
@@ -715,8 +723,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def load_card(args: argparse.Namespace) -> ModelCard:
-    """The evaluated model's card: from the run, or a saved card (its temperature is refitted here)."""
-    return card_from_run(args.run) if args.run else ModelCard.load(args.card)
+    """The evaluated model's card: from the run, or a saved card (an ensemble's too; its temperature is
+    refitted here)."""
+    from cxr_engine.models.model_card import load_card as load_saved_card
+
+    return card_from_run(args.run) if args.run else load_saved_card(args.card)
 
 
 def split_logits(args, classifier, card: ModelCard, cache: LogitCache | None, split: str,
@@ -799,7 +810,8 @@ def evaluate(args: argparse.Namespace, command: str) -> dict:
     seed_everything(args.seed)
     card = load_card(args)
     manifest = args.manifest or run_manifest(args.run)
-    classifier = make_classifier(card, args.device, model=load_model(card))
+    ensemble = card.architecture == "ensemble"  # no weights of its own: its members load theirs
+    classifier = make_classifier(card, args.device, model=None if ensemble else load_model(card))
     cache = None if args.no_cache else LogitCache(args.out / CACHE_FILE)
     val_rows = split_rows(manifest, "val", args.limit, args.seed)
     test_rows = split_rows(manifest, "test", args.limit, args.seed)
@@ -865,7 +877,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    args.out = args.out or Path("training/reports") / (args.run.name if args.run else ModelCard.load(args.card).name)
+    args.out = args.out or Path("training/reports") / (args.run.name if args.run else load_card(args).name)
     args.out.mkdir(parents=True, exist_ok=True)
     with script_logging(args.out / "evaluate.log"):
         command = shlex.join(["python", "-m", "training.evaluate", *argv])

@@ -1,0 +1,86 @@
+"""``python -m training.ensemble_card`` on real cxr3 films with two random-weight members, and
+``training.evaluate --card`` on the ensemble card it writes."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from cxr_engine.models.ensemble import ensemble_logits  # noqa: E402
+from cxr_engine.models.ensemble_card import EnsembleCard  # noqa: E402
+from cxr_engine.models.model_card import load_card  # noqa: E402
+from training import metrics as M  # noqa: E402
+from training.evaluate import CACHE_FILE, LogitCache, label_indices  # noqa: E402
+from training.operating_point import choose  # noqa: E402
+
+from model_factory import make_random_model  # noqa: E402
+from test_evaluate import tiny_rows, write_manifest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def made(cxr3_dir, tmp_path_factory):
+    from training import ensemble_card
+
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("ensemble_tool")
+    models, reports = tmp / "models", tmp / "reports"
+    rows = tiny_rows(cxr3_dir)
+    manifest = write_manifest(rows, tmp / "split_manifest.csv")
+    for name, seed in (("member-a", 1), ("member-b", 2)):
+        make_random_model(models, name=name, input_size=64, seed=seed)
+    argv = ["--member", "member-a:2", "--member", "member-b", "--name", "avg", "--manifest", str(manifest),
+            "--models-dir", str(models), "--reports-dir", str(reports), "--device", "cpu", "--batch-size", "8"]
+    assert ensemble_card.main(argv) == 0
+    return {"models": models, "reports": reports, "rows": rows, "manifest": manifest, "tmp": tmp, "argv": argv}
+
+
+def test_the_card_is_written_with_offsets_and_temperature_from_validation(made):
+    card = load_card(made["models"] / "avg.json")
+    assert isinstance(card, EnsembleCard) and not card.meets_bar
+    assert [(m["card"], m["weight"]) for m in card.members] == [("member-a", 2.0), ("member-b", 1.0)]
+    assert [m["weights_sha256"] for m in card.members] == [c.weights_sha256 for c in card.member_cards]
+    val = [r for r in made["rows"] if r["split"] == "val"]
+    labels = label_indices(val)
+    # The members' validation logits, as cached by the tool in each member's evaluation cache.
+    logits = []
+    for name in ("member-a", "member-b"):
+        cache = LogitCache(made["reports"] / name / CACHE_FILE)
+        assert cache.arrays["val"].shape == (len(val), 3)
+        logits.append(cache.arrays["val"])
+    averaged = ensemble_logits(logits, [2.0, 1.0], np.zeros(3))
+    offsets, _, _ = choose(val, averaged)
+    assert card.logit_offsets == offsets.tolist() and card.logit_offsets[0] == 0.0
+    assert card.temperature == pytest.approx(M.fit_temperature(averaged + offsets, labels))
+    assert card.validation_metrics["n"] == len(val)
+    assert set(card.validation_metrics["members_alone"]) == {"member-a", "member-b"}
+    assert "training.ensemble_card" in card.created_by_command
+
+
+def test_a_nested_ensemble_or_a_missing_member_is_refused(made):
+    from training import ensemble_card
+
+    base = ["--manifest", str(made["manifest"]), "--models-dir", str(made["models"]), "--device", "cpu",
+            "--reports-dir", str(made["reports"])]
+    assert ensemble_card.main(["--member", "avg", "--member", "member-a", "--name", "nested", *base]) == 2
+    assert ensemble_card.main(["--member", "absent", "--member", "member-a", "--name", "other", *base]) == 2
+    assert ensemble_card.main(["--member", "member-a", "--member", "member-b", "--name", "member-a", *base]) == 2
+    assert not (made["models"] / "nested.json").exists() and not (made["models"] / "other.json").exists()
+
+
+def test_evaluate_accepts_the_ensemble_card(made, dicom_dir):
+    from training import evaluate
+
+    out = made["tmp"] / "report"
+    argv = ["--card", str(made["models"] / "avg.json"), "--manifest", str(made["manifest"]), "--out", str(out),
+            "--batch-size", "8", "--device", "cpu", "--montage-per-kind", "1", "--no-shift-test",
+            "--no-lung-checks", "--heatmap-films-per-class", "1"]
+    assert evaluate.main(argv) == 0
+    results = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    card = load_card(made["models"] / "avg.json")
+    assert results["model"] == "avg" and results["architecture"] == "ensemble"
+    assert results["weights_sha256"] == card.weights_sha256
+    assert results["test"]["after_temperature"]["n"] == sum(r["split"] == "test" for r in made["rows"])
+    assert isinstance(results["bar"]["meets_bar"], bool) and (out / "gradcam_montage.png").is_file()
