@@ -113,7 +113,7 @@ def test_help_groups_the_options_by_what_they_do():
                             if a.help != argparse.SUPPRESS]
               for group in parser._action_groups}
     assert groups["classification"] == ["--model", "--device", "--backend", "--batch-size", "--auto-orient"]
-    assert groups["outputs"] == ["--csv", "--heatmap-dir", "--lung-mask-dir"]
+    assert groups["outputs"] == ["--csv", "--heatmap-dir", "--lung-mask-dir", "--overwrite"]
     assert groups["decoding"] == ["--isolation", "--decode-timeout", "--full-decode", "--decode-workers"]
     assert groups["options"] == ["-h", "-v", "-q"]
     help_text = parser.format_help()
