@@ -84,3 +84,15 @@ def test_evaluate_accepts_the_ensemble_card(made, dicom_dir):
     assert results["weights_sha256"] == card.weights_sha256
     assert results["test"]["after_temperature"]["n"] == sum(r["split"] == "test" for r in made["rows"])
     assert isinstance(results["bar"]["meets_bar"], bool) and (out / "gradcam_montage.png").is_file()
+    from training import ensemble_card
+
+    record = ["--name", "avg", "--models-dir", str(made["models"]), "--record", str(out / "metrics.json")]
+    assert ensemble_card.main(record) == 0
+    recorded = load_card(made["models"] / "avg.json")
+    assert recorded.test_metrics["accuracy"] == results["test"]["after_temperature"]["accuracy"]
+    assert recorded.meets_bar == results["bar"]["meets_bar"]
+    assert recorded.temperature == results["temperature"] and recorded.members == card.members
+    assert "training.evaluate" in recorded.created_by_command
+    other = made["tmp"] / "other_metrics.json"
+    other.write_text(json.dumps({**results, "weights_sha256": "0" * 64}), encoding="utf-8")
+    assert ensemble_card.main([*record[:-1], str(other)]) == 2  # another ensemble's evaluation

@@ -7,10 +7,14 @@ weighted mean of the members' log-probabilities (``cxr_engine.models.ensemble``)
 chosen on the validation split by ``training.operating_point.choose`` (the same constraints and grid as a
 single model's operating point), then its temperature is fitted on the validation split
 (``metrics.fit_temperature``). The card is written to the models folder with ``meets_bar`` false: the
-ensemble's test figures and its bar come from ``python -m training.evaluate --card <models>/<NAME>.json``.
+ensemble's test figures and its bar come from ``python -m training.evaluate --card <models>/<NAME>.json``,
+recorded into the card with ``--record <that evaluation's metrics.json>`` (the same bar as
+``training.export`` applies to a single model).
 
 Run: ``python -m training.ensemble_card --member efficientnet-lite0 --member efficientnet-b1:1.0 --name
-averaged --manifest data/splits/cxr3_split.csv [--models-dir resources/models]``
+averaged --manifest data/splits/cxr3_split.csv [--models-dir resources/models]``, then
+``python -m training.evaluate --card resources/models/averaged.json --manifest data/splits/cxr3_split.csv``
+and ``python -m training.ensemble_card --name averaged --record training/reports/averaged/metrics.json``.
 """
 from __future__ import annotations
 
@@ -137,12 +141,38 @@ def make_ensemble(args, command: str) -> EnsembleCard:
     return EnsembleCard.load(out)
 
 
+def record_evaluation(args, command: str) -> EnsembleCard:
+    """Write ``training.evaluate``'s report (``args.record``) of the ensemble into its card: test metrics,
+    the bar (``export.bar_failures``), the temperature the evaluation fitted on validation, notes and
+    commands; returns the card reloaded. ``ValueError`` when the report evaluated another ensemble, a
+    subset (without ``--allow-subset``) or a manifest that has changed since."""
+    from .export import bar_failures, card_notes, load_report, test_metrics
+
+    path = args.models_dir / f"{args.name}.json"
+    card = EnsembleCard.load(path)
+    report = load_report(args.record, card, args.allow_subset)
+    section = report["test"]
+    failures = bar_failures(report, section)
+    card.test_metrics = plain(test_metrics(section, report, args.record.parent, None, "float32"))
+    card.meets_bar = not failures
+    card.temperature = float(report["temperature"])
+    card.notes = (f"{card_notes(report, section, failures, None, False)} Averaged model of "
+                  f"{' + '.join(m['card'] for m in card.members)}: the weighted mean of their log-probabilities "
+                  "plus per-class offsets chosen on validation, then temperature scaling (cxr_engine.models.ensemble).")
+    card.created_by_command = "\n".join([card.created_by_command.split("\n")[0], report["command"], command])
+    card.save(path)
+    return EnsembleCard.load(path)
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training.ensemble_card", description=__doc__.split("\n\n")[0])
-    p.add_argument("--member", action="append", required=True, metavar="NAME[:WEIGHT]",
+    p.add_argument("--member", action="append", default=[], metavar="NAME[:WEIGHT]",
                    help="a bundled classifier card and its weight (default 1); at least two")
     p.add_argument("--name", required=True, help="the ensemble's name: the card's file stem in the models folder")
-    p.add_argument("--manifest", type=Path, required=True, help="split manifest whose val split fits offsets and T")
+    p.add_argument("--manifest", type=Path, help="split manifest whose val split fits offsets and T")
+    p.add_argument("--record", type=Path, metavar="METRICS_JSON",
+                   help="instead: write training.evaluate's metrics.json of the ensemble into its card")
+    p.add_argument("--allow-subset", action="store_true", help="with --record: accept an evaluation with --limit")
     p.add_argument("--models-dir", type=Path, default=Path("resources/models"), help="default resources/models")
     p.add_argument("--reports-dir", type=Path, default=Path("training/reports"),
                    help=f"where the members' evaluation logit caches are (<dir>/<member>/{CACHE_FILE})")
@@ -151,7 +181,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--device", default="auto", help="auto (default), cpu or cuda[:N]")
     p.add_argument("--no-cache", action="store_true", help="recompute the members' logits")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.record and (len(args.member) < 2 or not args.manifest):
+        p.error("give two or more --member and --manifest (or --record)")
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,8 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = shlex.join(["python", "-m", "training.ensemble_card", *argv])
         log.info("command: %s", command)
         try:
-            card = make_ensemble(args, command)
-        except (ModelError, ValueError) as exc:
+            card = record_evaluation(args, command) if args.record else make_ensemble(args, command)
+        except (ModelError, ValueError, OSError) as exc:
             log.error("%s", exc)
             return 2
         log.info("model card %s: %s; offsets %s, T = %.4f", card.path, card.summary(), card.logit_offsets,

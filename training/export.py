@@ -345,14 +345,20 @@ def verify(card_path: Path, expected_model) -> ModelCard:
     return card
 
 
-def build_card(args, run_card: ModelCard, report: dict, section: dict, check: dict | None, half: bool,
-               sha: str, command: str) -> ModelCard:
-    """The bundled model's card (``section``: test metrics of the shipped weights)."""
-    meets, failures = check_bar(section["after_temperature"], report.get("limit"))
+def bar_failures(report: dict, section: dict) -> list[str]:
+    """Why an evaluation (``report``, ``section``: its test section) misses the project's bar; empty when it meets it."""
+    _, failures = check_bar(section["after_temperature"], report.get("limit"))
     failures += check_shortcuts(report.get("lungs_masked"), report.get("loso"))
     failures += check_shifts(report.get("processing_shift"))
     failures += check_framing(report.get("framing_shift"))
     failures += check_populations(section.get("populations"))
+    return failures
+
+
+def build_card(args, run_card: ModelCard, report: dict, section: dict, check: dict | None, half: bool,
+               sha: str, command: str) -> ModelCard:
+    """The bundled model's card (``section``: test metrics of the shipped weights)."""
+    failures = bar_failures(report, section)
     meets = not failures
     dtype = "float16" if half else "float32"
     run_args = read_run(args.run)["args"]
