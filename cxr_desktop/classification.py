@@ -161,11 +161,13 @@ class ClassificationController(QObject):
 
     def image_check(self, image):
         """The image checks' verdict on ``image``: the cached one, else computed now (a few ms; for
-        pages of a report on images never shown)."""
-        path = Path(image.path)
-        if path not in self._checks:
-            self._checks[path] = _check_image(image, self._workspace_source(), self.card)
-        return self._checks[path]
+        pages of a report on images never shown, and the lung job's worker thread).
+
+        A verdict computed here is not cached: only ``_on_check`` (GUI thread) fills the cache, together
+        with the result panel, so the tree never learns a film's scope from a cache entry the panel's
+        result has not seen (and no worker thread writes the dict)."""
+        found = self._checks.get(Path(image.path))
+        return found if found is not None else _check_image(image, self._workspace_source(), self.card)
 
     @while_alive
     def _on_check(self, path: Path, check) -> None:
