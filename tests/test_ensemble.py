@@ -259,3 +259,24 @@ def test_settings_dialog_lists_the_ensemble(resources, qtbot, monkeypatch):
     index = dialog.model_box.findData(NAME)
     assert index > 0 and "ensemble of member-a + member-b" in dialog.model_box.itemText(index)
     assert dialog.model() == NAME
+
+
+def test_model_limits_and_reliability_table_work_from_the_ensemble_card(ensemble, models, cxr3_dir, tmp_path):
+    """The app's model-limits text reads only the card (its missing figures degrade to plain sentences);
+    training.reliability writes the table the calibration line needs, pinned to the ensemble's fingerprint."""
+    from cxr_engine.models.model_limits import calibration_line, model_limits
+    from training import reliability
+    from test_evaluate import tiny_rows, write_manifest
+
+    limits = model_limits(ensemble).lines()
+    assert limits and limits[0].startswith("Known limit: Only 3 classes")
+    assert "holds no validation reliability figures" in calibration_line(ensemble, "normal", 0.5)
+    folder = tmp_path / "models"
+    shutil.copytree(models, folder)
+    manifest = write_manifest(tiny_rows(cxr3_dir), tmp_path / "split_manifest.csv")
+    card_path = folder / f"{NAME}.json"
+    assert reliability.main(["--card", str(card_path), "--manifest", str(manifest), "--write"]) == 0
+    written = load_card(card_path)
+    table = written.validation_metrics["reliability"]
+    assert table["weights_sha256"] == written.weights_sha256 == ensemble.weights_sha256
+    assert "of the validation split" in calibration_line(written, "normal", 0.5)

@@ -82,6 +82,16 @@ def member_logits(args, card: ModelCard, rows: Sequence[dict]) -> np.ndarray:
     return cached_logits(cache, "val", fingerprint(card, paths, "plain"), compute)
 
 
+def member_sources(cards: Sequence[ModelCard]) -> dict:
+    """The members' training sources (``training_data.sources``; the first member's entry for a source
+    two members share): what the ensemble has seen."""
+    sources: dict = {}
+    for card in cards:
+        for name, entry in ((card.training_data or {}).get("sources") or {}).items():
+            sources.setdefault(name, entry)
+    return sources
+
+
 def plain(value):
     """``value`` with numpy scalars and arrays as JSON numbers and lists."""
     return json.loads(json.dumps(value, default=lambda v: v.tolist() if hasattr(v, "tolist") else float(v)))
@@ -109,8 +119,8 @@ def build_card(args, cards: Sequence[ModelCard], weights: Sequence[float], rows:
         name=args.name, architecture=ARCHITECTURE, classes=list(CLASSES),
         members=[{"card": c.name, "weight": float(w), "weights_sha256": c.weights_sha256} for c, w in zip(cards, weights)],
         logit_offsets=[float(v) for v in offsets], temperature=float(temperature), meets_bar=False,
-        training_data={"members": [c.name for c in cards], "split_manifest": str(manifest),
-                       "split_manifest_sha256": sha256_file(manifest)},
+        training_data={"sources": member_sources(cards), "members": [c.name for c in cards],
+                       "split_manifest": str(manifest), "split_manifest_sha256": sha256_file(manifest)},
         validation_metrics=plain({**validation, "split": "val", "limit": args.limit,
                                   "temperature_fitted_on": f"validation split ({len(rows)} images)",
                                   "operating_point": {"constraints": CONSTRAINTS, **chosen},

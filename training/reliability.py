@@ -93,7 +93,7 @@ def write_into_card(card_path: Path, section: dict) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from cxr_engine.models.model_card import ModelCard
+    from cxr_engine.models.model_card import load_card
 
     parser = argparse.ArgumentParser(prog="python -m training.reliability", description=__doc__.split("\n\n")[0])
     parser.add_argument("--card", type=Path, required=True, help="model card JSON")
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    card = ModelCard.load(args.card)
+    card = load_card(args.card)  # an ensemble's card too
     trained = set((card.training_data or {}).get("sources", {}))
     sources = None if args.all_sources or not trained else trained
     rows = split_rows(args.manifest, args.split, sources)
