@@ -280,3 +280,19 @@ def test_model_limits_and_reliability_table_work_from_the_ensemble_card(ensemble
     table = written.validation_metrics["reliability"]
     assert table["weights_sha256"] == written.weights_sha256 == ensemble.weights_sha256
     assert "of the validation split" in calibration_line(written, "normal", 0.5)
+
+
+def test_the_lite_bundle_runs_the_ensemble_on_onnx_runtime_without_torch(resources, dicom_dir, tmp_path, monkeypatch):
+    """As the lite bundle (no torch): ``--backend auto`` picks ONNX Runtime for every member, the CSV row
+    and heat-map are written, and torch is never imported."""
+    from test_without_torch import CLI, run_python
+
+    monkeypatch.setenv("CXR_RESOURCES", str(resources))
+    monkeypatch.delenv("CXR_MODEL_CARD", raising=False)
+    out, heatmaps = tmp_path / "results.csv", tmp_path / "heatmaps"
+    result = run_python(CLI, dicom_dir / "CR-MONO1-10-chest.dcm", "--model", NAME, "--device", "cpu",
+                        "--csv", out, "--heatmap-dir", heatmaps, "-q")
+    assert result == {"code": 0, "torch_imported": False}
+    with open(out, newline="", encoding="utf-8") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert row["status"] == "ok" and row["model"] == NAME and Path(row["cam_path"]).is_file()
