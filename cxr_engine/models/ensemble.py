@@ -43,7 +43,7 @@ def ensemble_logits(member_logits: Sequence[np.ndarray], weights: Sequence[float
     ``Σ w_m · log_softmax(l_m) / Σ w_m + offsets``. A member's logits may be shifted by any constant
     per image (e.g. its log-probabilities times its temperature): log_softmax removes it."""
     w = np.asarray(weights, dtype=np.float64)
-    stacked = np.stack([log_softmax(l) for l in member_logits])
+    stacked = np.stack([log_softmax(logits) for logits in member_logits])
     mean = np.tensordot(w, stacked, axes=1) / w.sum()
     return mean + np.asarray(offsets, dtype=np.float64)
 

@@ -251,7 +251,8 @@ def default_card(models_dir: Path | None = None) -> ModelCard | None:
 def find_card(name_or_path: str, models_dir: Path | None = None) -> ModelCard:
     """A bundled model by name, or a card JSON by path (a name ending in ``.json`` or holding a path
     separator is a path). ``ModelError``: "no such model card file: PATH" for a path that does not exist,
-    "no bundled model named ..." for an unknown name, or why the card cannot be read."""
+    "no bundled model named ..." for an unknown name (with why, when ``<models_dir>/<name>.json`` is a card
+    that cannot be used: another task's, an ensemble whose member changed), or why the card cannot be read."""
     candidate = Path(name_or_path)
     if candidate.suffix.lower() == ".json" or os.sep in name_or_path or (os.altsep and os.altsep in name_or_path):
         if not candidate.is_file():
@@ -263,7 +264,10 @@ def find_card(name_or_path: str, models_dir: Path | None = None) -> ModelCard:
     from ..resources import models_dir as default_dir
 
     named = Path(models_dir or default_dir()) / f"{name_or_path}.json"
-    if named.is_file():
-        load_card(named)  # a card of that name that cannot be used: raises why (a member's sha256, ...)
+    if named.is_file():  # a card of that name that cannot be used: say why (another task's, a member's sha256, ...)
+        try:
+            load_card(named)
+        except ModelError as exc:
+            raise ModelError(f"no bundled model named {name_or_path!r} can be used: {exc}") from None
     names = ", ".join(c.name for c in list_bundled(models_dir)) or "none"
     raise ModelError(f"no bundled model named {name_or_path!r} (bundled: {names})")
