@@ -85,6 +85,12 @@ def probabilities(row: dict) -> np.ndarray:
     return np.array([float(row[f"p_{cls}"]) for cls in CLASSES])
 
 
+def own_warnings(row: dict) -> str:
+    """The row's warnings about its own film: without the note that another opened file claims its SOP
+    Instance UID (the twins below are one image in two encodings, opened together here, alone in the app)."""
+    return "; ".join(w for w in row["warnings"].split("; ") if w and "claim the same SOP Instance UID" not in w)
+
+
 @pytest.fixture(scope="module")
 def card() -> Path:
     if not CARD.is_file():
@@ -138,7 +144,8 @@ def test_twins_give_the_figures_the_readme_quotes(cli_rows, twin):
 
 def test_declared16_lut_case_warns_that_its_range_came_from_the_data(cli_rows):
     assert "range was taken from the data" in cli_rows["voilut-declared16-data12.dcm"]["warnings"]
-    assert cli_rows["voilut-littleendian-ref.dcm"]["warnings"] == ""
+    assert own_warnings(cli_rows["voilut-littleendian-ref.dcm"]) == ""
+    assert "two different files claim the same SOP Instance UID" in cli_rows["voilut-littleendian-ref.dcm"]["warnings"]
 
 
 def test_the_exif_twin_is_a_re_encoding_of_the_same_film():
@@ -188,7 +195,7 @@ def test_app_shows_what_the_cli_gives_for_each_bug_case(cli_rows, card, tmp_path
     assert list(shown["probabilities"]) == list(CLASSES)
     np.testing.assert_allclose([shown["probabilities"][cls] for cls in CLASSES], probabilities(row),
                                rtol=0, atol=CSV_TOLERANCE)
-    assert "; ".join(shown["warnings"]) == row["warnings"]  # the same warnings, worded alike
+    assert "; ".join(shown["warnings"]) == own_warnings(row)  # the same warnings, worded alike
     # ... and so what the twin gives, through the app too.
     twin = dict(PAIRS)[case]
     np.testing.assert_allclose([shown["probabilities"][cls] for cls in CLASSES], probabilities(cli_rows[twin]),

@@ -19,7 +19,7 @@ from cxr_engine.cli import EXIT_SIGINT, EXIT_SIGTERM
 
 from model_factory import BUNDLED_CARD
 
-FILMS = 40
+FILMS = 100  # enough that a loaded machine cannot finish them between the test seeing rows and its signal
 
 
 @pytest.fixture()

@@ -103,8 +103,8 @@ def test_images_that_share_a_uid_are_both_shown_with_a_problems_row_and_a_pdf_no
     pdf = export(qtbot, window, ExportRequest(tuple(window.browser.image_paths()), tmp_path / "r.pdf", False, ""))
     pages = [" ".join(page.extract_text().split()) for page in PdfReader(str(pdf)).pages]
     assert len(pages) == 2
-    assert all(f"two different images claim the same SOP Instance UID {uid}" in page for page in pages), pages
+    assert all(f"two different files claim the same SOP Instance UID {uid}" in page for page in pages), pages
     hidden = export(qtbot, window, ExportRequest(tuple(window.browser.image_paths()), tmp_path / "d.pdf", True, ""))
     pages = [" ".join(page.extract_text().split()) for page in PdfReader(str(hidden)).pages]
-    note = "another image in the opened files claims this image's SOP Instance UID too"
+    note = "another of the opened files claims this image's SOP Instance UID too"
     assert all(note in page and uid not in page for page in pages), pages

@@ -57,7 +57,7 @@ def test_the_segmentation_card_is_never_a_classifier(card):
     assert card.task == "segmentation" and card.onnx_sha256 and card.weights_sha256
     assert "lung-unet" not in [c.name for c in list_bundled()]
     assert default_card() is None or default_card().name != "lung-unet"
-    with pytest.raises(ModelError, match="no bundled model named"):
+    with pytest.raises(ModelError, match="segmentation model card, not a classifier"):
         find_card("lung-unet")
     with pytest.raises(ModelError, match="segmentation model card, not a classifier"):
         ModelCard.load(CARD)

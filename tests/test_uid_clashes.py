@@ -39,7 +39,7 @@ def test_find_images_names_the_images_that_share_a_uid(clashing, dicom_dir):
     found = find_images([clashing])
     assert sorted(p.name for p in found.files) == sorted([SIIM, FAKE_MONO1])  # the copy is listed once
     assert found.uid_clashes == {UID: (clashing / SIIM, clashing / FAKE_MONO1)}
-    assert clash_note(UID, found.uid_clashes[UID]).startswith(f"two different images claim the same SOP Instance UID {UID}: ")
+    assert clash_note(UID, found.uid_clashes[UID]).startswith(f"two different files claim the same SOP Instance UID {UID}: ")
 
 
 def test_no_clash_for_copies_or_distinct_uids(tmp_path, dicom_dir):

@@ -31,14 +31,17 @@ def uid_clashes(instances: Iterable["Instance"]) -> dict[str, tuple[Path, ...]]:
 
 def clash_note(uid: str, paths: Iterable[Path]) -> str:
     """The warning for images that claim one UID (CLI warnings column and standard error, the app's
-    Problems list, the PDF): ``two different images claim the same SOP Instance UID <uid>: <a>, <b>``."""
+    Problems list, the PDF): ``two different files claim the same SOP Instance UID <uid>: <a>, <b>``.
+
+    "Files", not "images": the files differ in their bytes, which one image re-encoded (another transfer
+    syntax, as the bug cases' big- and little-endian twins) does as much as two different images do."""
     paths = list(paths)
     count = "two" if len(paths) == 2 else str(len(paths))
-    return (f"{count} different images claim the same SOP Instance UID {uid}: "
+    return (f"{count} different files claim the same SOP Instance UID {uid}: "
             + ", ".join(str(path) for path in paths) + " (each kept as its own image)")
 
 
 def clash_note_deidentified(count: int) -> str:
     """``clash_note`` for a de-identified report: no UID, no path (a file name may be a UID)."""
-    others = "another image in the opened files claims" if count == 2 else f"{count - 1} other images in the opened files claim"
+    others = "another of the opened files claims" if count == 2 else f"{count - 1} other opened files claim"
     return f"{others} this image's SOP Instance UID too (different pixels or header): each is kept as its own image"
