@@ -41,8 +41,10 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MEMORY_LIMIT_BYTES = 8 * 2**30
 #: Seconds allowed for the worker's replies once its first message has arrived.
 _REPLY_TIMEOUT_S = 30.0
-#: Seconds a new worker may take to load its decoders and say it is ready.
-START_TIMEOUT_S = 60.0
+#: Seconds a new worker that is still alive may take to load its decoders and say it is ready. Generous:
+#: a worker that dies fails at once, and on a starved machine (a training run or a virus scan holding the
+#: cores) the imports alone took over a minute, which then failed every film.
+START_TIMEOUT_S = 180.0
 _READY = {"status": "ready"}
 
 
