@@ -42,7 +42,10 @@ def test_an_interrupted_batch_keeps_the_rows_classified_so_far(many_films, tmp_p
     run = subprocess.Popen(
         [sys.executable, "-m", "cxr_engine", str(many_films), "--csv", str(csv_path), "--model", str(BUNDLED_CARD),
          "--backend", "onnx", "--device", "cpu", "--batch-size", "1", "--decode-workers", "1", "-q"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # As from a terminal: a shell that starts jobs in the background (CI under nohup ... &) hands them
+        # SIGINT ignored, and Python then installs no handler for it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # until a few rows are in the temporary CSV
