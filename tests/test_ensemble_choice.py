@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from training.ensemble_choice import average, log_softmax, table
+from cxr_engine.models.ensemble import log_softmax
+from training.ensemble_choice import average, table
 
 
 def test_log_softmax_matches_its_definition_and_is_shift_invariant():

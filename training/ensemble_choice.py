@@ -25,6 +25,8 @@ from typing import Sequence
 
 import numpy as np
 
+from cxr_engine.models.ensemble import ensemble_logits
+
 from .framing_choice import framing_figures, run_logits
 from .operating_point import choose, val_logits
 from .script_logging import script_logging
@@ -32,16 +34,11 @@ from .script_logging import script_logging
 log = logging.getLogger("training.ensemble_choice")
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise log-softmax of ``logits`` (N, K), float64."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
 def average(logits: Sequence[np.ndarray]) -> np.ndarray:
-    """The equal-weight mean of the members' log-probabilities: (N, K) from M arrays of (N, K)."""
-    return np.mean([log_softmax(z) for z in logits], axis=0)
+    """The equal-weight mean of the members' log-probabilities: (N, K) from M arrays of (N, K), by the
+    engine's own formula for an averaged model (``cxr_engine.models.ensemble.ensemble_logits``) with
+    equal weights and no offsets, so that what validation chooses is what the engine computes."""
+    return ensemble_logits(logits, [1.0] * len(logits), np.zeros(np.shape(logits[0])[-1]))
 
 
 def combo_figures(runs: Sequence[Path], limit: int, seed: int, batch_size: int, threads: int) -> dict:
