@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ModelError
-from .model_card import CLASS_DISPLAY_NAMES, CardRecord, ModelCard
+from .model_card import CardRecord, ModelCard, display_classes, summary_line
 
 ARCHITECTURE = "ensemble"
 
@@ -85,15 +85,11 @@ class EnsembleCard(CardRecord):
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def display_classes(self) -> list[str]:
-        return [CLASS_DISPLAY_NAMES.get(c, c) for c in self.classes]
+        return display_classes(self.classes)
 
     def summary(self) -> str:
         """One line for status bars, CSV rows and reports (as ``ModelCard.summary``)."""
-        acc = self.test_metrics.get("accuracy")
-        score = f", test accuracy {acc:.3f}" if isinstance(acc, (int, float)) else ""
-        bar = "" if self.meets_bar else " (below the project's bar)"
-        names = " + ".join(m["card"] for m in self.members)
-        return f"{self.name} [ensemble of {names}{score}]{bar}"
+        return summary_line(self, "ensemble of " + " + ".join(m["card"] for m in self.members))
 
     # ------------------------------------------------------------------ loading and checks
 

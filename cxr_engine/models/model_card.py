@@ -144,6 +144,20 @@ class NetworkCard(CardRecord):
             raise ModelError(f"{where}: mean/std must have {self.in_chans} values")
 
 
+def display_classes(classes) -> list[str]:
+    """A classifier card's class names as the reader sees them (``CLASS_DISPLAY_NAMES``)."""
+    return [CLASS_DISPLAY_NAMES.get(c, c) for c in classes]
+
+
+def summary_line(card, what: str) -> str:
+    """``name [what, test accuracy A] (below the project's bar)``: a classifier card's one line (any card
+    with ``name``, ``test_metrics`` and ``meets_bar``: ``ModelCard``, ``EnsembleCard``)."""
+    acc = card.test_metrics.get("accuracy")
+    score = f", test accuracy {acc:.3f}" if isinstance(acc, (int, float)) else ""
+    bar = "" if card.meets_bar else " (below the project's bar)"
+    return f"{card.name} [{what}{score}]{bar}"
+
+
 @dataclass
 class ModelCard(NetworkCard):
     """Everything needed to rebuild, verify and honestly present one set of weights."""
@@ -165,14 +179,11 @@ class ModelCard(NetworkCard):
         return self.beside(self.onnx_file) if self.onnx_file else None
 
     def display_classes(self) -> list[str]:
-        return [CLASS_DISPLAY_NAMES.get(c, c) for c in self.classes]
+        return display_classes(self.classes)
 
     def summary(self) -> str:
         """One line for status bars, CSV rows and reports."""
-        acc = self.test_metrics.get("accuracy")
-        score = f", test accuracy {acc:.3f}" if isinstance(acc, (int, float)) else ""
-        bar = "" if self.meets_bar else " (below the project's bar)"
-        return f"{self.name} [{self.architecture}, {self.input_size}px{score}]{bar}"
+        return summary_line(self, f"{self.architecture}, {self.input_size}px")
 
     @classmethod
     def load(cls, path: str | Path) -> "ModelCard":
