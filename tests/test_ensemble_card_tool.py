@@ -76,10 +76,16 @@ def test_evaluate_accepts_the_ensemble_card(made, dicom_dir):
     out = made["tmp"] / "report"
     argv = ["--card", str(made["models"] / "avg.json"), "--manifest", str(made["manifest"]), "--out", str(out),
             "--batch-size", "8", "--device", "cpu", "--montage-per-kind", "1", "--no-shift-test",
-            "--no-lung-checks", "--heatmap-films-per-class", "1"]
+            "--no-lung-checks", "--heatmap-films-per-class", "1", "--reports-dir", str(made["reports"])]
     assert evaluate.main(argv) == 0
     results = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     card = load_card(made["models"] / "avg.json")
+    # The average's test logits are its members' cached test logits combined by the engine's formula.
+    test = [r for r in made["rows"] if r["split"] == "test"]
+    member_test = [LogitCache(made["reports"] / name / CACHE_FILE).arrays["test"] for name in ("member-a", "member-b")]
+    z = ensemble_logits(member_test, card.member_weights, card.logit_offsets)
+    accuracy = float(np.mean(z.argmax(axis=1) == label_indices(test)))
+    assert results["test"]["after_temperature"]["accuracy"] == pytest.approx(accuracy)
     assert results["model"] == "avg" and results["architecture"] == "ensemble"
     assert results["weights_sha256"] == card.weights_sha256
     assert results["test"]["after_temperature"]["n"] == sum(r["split"] == "test" for r in made["rows"])
@@ -96,3 +102,45 @@ def test_evaluate_accepts_the_ensemble_card(made, dicom_dir):
     other = made["tmp"] / "other_metrics.json"
     other.write_text(json.dumps({**results, "weights_sha256": "0" * 64}), encoding="utf-8")
     assert ensemble_card.main([*record[:-1], str(other)]) == 2  # another ensemble's evaluation
+
+
+def test_the_averages_logits_from_member_caches_are_the_engines_own(made, cxr3_dir):
+    """What training.evaluate combines from the members' caches equals what the app's averaged model
+    computes on the same films (its logits z, up to a per-film constant that softmax ignores)."""
+    from cxr_engine.models.backends import create_classifier
+    from cxr_engine.reading.read import read_image
+    from training.evaluate import split_logits, parse_args
+
+    card = load_card(made["models"] / "avg.json")
+    rows = [r for r in made["rows"] if r["split"] == "test"][:3]
+    args = parse_args(["--card", str(made["models"] / "avg.json"), "--manifest", str(made["manifest"]),
+                       "--device", "cpu", "--reports-dir", str(made["tmp"] / "fresh_reports")])
+    from_members = split_logits(args, None, card, None, "first3", rows)
+    classifier = create_classifier(card, backend="torch", device="cpu")
+    engine_z, _ = classifier.logits_and_features([read_image(r["path"]) for r in rows])
+    classifier.close()
+    assert np.allclose(M.softmax(from_members), M.softmax(engine_z), atol=1e-5)
+    assert (made["tmp"] / "fresh_reports" / "member-a" / CACHE_FILE).is_file()
+
+
+def test_an_averaged_models_loso_averages_one_twin_per_member(made):
+    from test_evaluate import make_run
+    from training import evaluate
+
+    rows = [r for r in made["rows"] if r["source"] != "covid_cxnet"]
+    twins = [make_run(made["tmp"] / f"twin_{i}", rows, seed=10 + i) for i in range(2)]
+    base = ["--card", str(made["models"] / "avg.json"), "--manifest", str(made["manifest"]), "--batch-size", "8",
+            "--device", "cpu", "--montage-per-kind", "1", "--no-shift-test", "--no-lung-checks",
+            "--heatmap-films-per-class", "1", "--reports-dir", str(made["reports"])]
+    out = made["tmp"] / "report_loso"
+    with pytest.raises(ValueError, match="one twin per member"):
+        evaluate.main([*base, "--out", str(out), "--loso-run", str(twins[0])])
+    assert evaluate.main([*base, "--out", str(out), "--loso-run", str(twins[0]), "--loso-run", str(twins[1])]) == 0
+    loso = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["loso"]
+    assert loso["held_out_source"] == "covid_cxnet" and loso["run"] == f"{twins[0]} + {twins[1]}"
+    assert loso["n"] == sum(r["source"] == "covid_cxnet" for r in made["rows"])
+    twin_logits = [LogitCache(made["reports"] / name / CACHE_FILE).arrays["loso_covid_cxnet"]
+                   for name in ("member-a", "member-b")]
+    z = ensemble_logits(twin_logits, [2.0, 1.0], np.zeros(3))
+    held_out = [r for r in made["rows"] if r["source"] == "covid_cxnet"]
+    assert loso["accuracy"] == pytest.approx(float(np.mean(z.argmax(axis=1) == label_indices(held_out))))

@@ -10,10 +10,16 @@ of inference in the app. Steps:
 4. a lungs-masked test (the central thorax blanked) and per-source shortcut checks;
 5. a processing-shift test (sharpened, blurred, noisy, resampled, recompressed test images;
    ``training.processing_shift``);
-6. optionally a leave-one-source-out run evaluated on the source it never saw (``--loso-run``),
-   and the calls on unlabelled files from outside the dataset (``--external DIR``);
+6. optionally a leave-one-source-out run evaluated on the source it never saw (``--loso-run``; for an
+   averaged model one twin per member, averaged), and the calls on unlabelled files from outside the
+   dataset (``--external DIR``);
 7. a Grad-CAM montage of correct and wrong test cases per class;
 8. ``OUT/report.md`` and ``OUT/metrics.json`` (read by ``training.export``).
+
+An averaged model's (``--card`` of an ensemble) logits on any set of images are its members' temperature-1
+logits combined by the engine's own formula (``cxr_engine.models.ensemble.ensemble_logits``), so each
+member's logits come from, or go to, that member's evaluation cache (``--member-cache NAME=FILE``, default
+``<reports-dir>/<member>/logits.npz``): a member evaluated once is not run again for the average.
 
 Run: ``python -m training.evaluate --run training/work/runs/lite0_224``
 """
@@ -32,6 +38,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from cxr_engine.models.ensemble import ensemble_logits
+from cxr_engine.models.ensemble_card import EnsembleCard
 from cxr_engine.models.model_card import CLASSES, ModelCard
 from cxr_engine.models.classifier import unnormalised_input
 from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION, check_preprocessing_version
@@ -131,6 +139,29 @@ def make_classifier(card: ModelCard, device: str, model=None):
         return create_classifier(dataclasses.replace(card, temperature=1.0), backend="torch", device=device)
 
     return Classifier(dataclasses.replace(card, temperature=1.0), device=device, model=model)
+
+
+class LazyClassifier:
+    """``make_classifier(card)``, loaded on the first ``predict``: an averaged model's member, whose logits
+    its evaluation cache usually holds already."""
+
+    def __init__(self, card: ModelCard, device: str):
+        self.card, self.device, self._classifier = card, device, None
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(self.card.classes)
+
+    def predict(self, images):
+        if self._classifier is None:
+            from cxr_engine.models.weights import load_model
+
+            self._classifier = make_classifier(self.card, self.device, model=load_model(self.card))
+        return self._classifier.predict(images)
+
+    def close(self) -> None:
+        if self._classifier is not None:
+            self._classifier.close()
 
 
 # --------------------------------------------------------------------------- data
@@ -406,26 +437,51 @@ def teacher_sources(card_path: Path) -> set[str]:
                      "and no source table in its card)")
 
 
-def loso_section(args: argparse.Namespace, manifest: Path, cache: LogitCache) -> dict:
-    """The LOSO run's metrics on every image (all splits) of the source it never saw."""
+def loso_runs(args, card: ModelCard) -> list[Path]:
+    """The ``--loso-run`` folders: one for a single model; for an averaged model one per member, in the
+    card's member order (each trained with that member's recipe). ``ValueError`` otherwise."""
+    runs = list(args.loso_run)
+    want = len(card.members) if isinstance(card, EnsembleCard) else 1
+    if len(runs) != want:
+        raise ValueError(f"{card.name}: {len(runs)} --loso-run given, {want} expected"
+                         + (" (one twin per member, in the card's member order)" if want > 1 else ""))
+    return runs
+
+
+def loso_section(args: argparse.Namespace, manifest: Path, cache: LogitCache, card: ModelCard) -> dict:
+    """The LOSO run's metrics on every image (all splits) of the source it never saw. For an averaged model
+    its members' twins, averaged with the members' weights and no offsets (a single model's LOSO run has
+    none either); each twin's logits are cached beside its member's."""
     from .data import limit_rows, read_manifest
 
     all_rows = read_manifest(manifest)
-    source = held_out_source(args.loso_run, all_rows, args.loso_source)
+    runs = loso_runs(args, card)
+    sources = {held_out_source(run, all_rows, args.loso_source) for run in runs}
+    if len(sources) != 1:
+        raise ValueError(f"the --loso-run twins hold out different sources: {sorted(sources)}")
+    source = sources.pop()
     rows = limit_rows([r for r in all_rows if r.get("source") == source], args.limit, args.seed)
     if not rows:
         raise ValueError(f"{manifest}: no images from the held-out source {source!r}")
-    card = card_from_run(args.loso_run)
-    classifier = make_classifier(card, args.device)
     paths = [r["path"] for r in rows]
-    logits = cached_logits(cache, f"loso_{source}", fingerprint(card, paths, "plain"),
-                           lambda: predict_logits(classifier, paths, args.batch_size, f"LOSO {source}"))
-    classifier.close()
-    predicted = prediction_rows(rows, logits)
-    group = M.group_metrics(predicted, "source", CLASSES)[source]
+    caches = [m[2] for m in members(args, card)] if isinstance(card, EnsembleCard) else [cache]
+    twin_logits, twin_cards = [], []
+    for run, twin_cache in zip(runs, caches):
+        twin = card_from_run(run)
+        classifier = LazyClassifier(twin, args.device)
+        twin_logits.append(cached_logits(twin_cache, f"loso_{source}", fingerprint(twin, paths, "plain"),
+                                         lambda: predict_logits(classifier, paths, args.batch_size, f"LOSO {source}")))
+        classifier.close()
+        twin_cards.append(twin)
+    if isinstance(card, EnsembleCard):
+        logits = ensemble_logits(twin_logits, card.member_weights, np.zeros(len(card.classes)))
+    else:
+        logits = twin_logits[0]
+    group = M.group_metrics(prediction_rows(rows, logits), "source", CLASSES)[source]
     log.info("LOSO %s: accuracy %.4f on %d images", source, group["accuracy"], group["n"])
-    return {"run": str(args.loso_run), "held_out_source": source, "weights_sha256": card.weights_sha256,
-            "train_command": read_run(args.loso_run).get("command", ""), **group}
+    return {"run": " + ".join(str(run) for run in runs), "held_out_source": source,
+            "weights_sha256": " + ".join(twin.weights_sha256 for twin in twin_cards),
+            "train_command": "\n".join(read_run(run).get("command", "") for run in runs), **group}
 
 
 # --------------------------------------------------------------------------- figures
@@ -697,7 +753,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed for --limit and the Grad-CAM case choice (default 0)")
     p.add_argument("--montage-per-kind", type=int, default=4,
                    help="correct and wrong Grad-CAM cases per class (default 4)")
-    p.add_argument("--loso-run", type=Path, help="a run trained without one source, evaluated on that source")
+    p.add_argument("--loso-run", type=Path, action="append", default=[],
+                   help="a run trained without one source, evaluated on that source; for an averaged model one "
+                        "per member, in the card's member order, averaged")
     p.add_argument("--loso-source", help="the held-out source (default: the one source the LOSO run lacks)")
     p.add_argument("--no-shift-test", action="store_true",
                    help="skip the processing- and framing-shift tests (10 more passes over the test split)")
@@ -714,7 +772,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="manifest of films outside the three classes (../shared/data/cxr_other/manifest.csv) "
                         "whose calls the report counts")
     p.add_argument("--no-cache", action="store_true", help=f"recompute logits even when {CACHE_FILE} has them")
+    p.add_argument("--reports-dir", type=Path, default=Path("training/reports"),
+                   help=f"an averaged model's members' logit caches: <dir>/<member>/{CACHE_FILE} (default training/reports)")
+    p.add_argument("--member-cache", action="append", default=[], metavar="NAME=FILE",
+                   help=f"a member's {CACHE_FILE} elsewhere (e.g. its run's evaluation folder)")
     args = p.parse_args(argv)
+    try:
+        args.member_cache = dict(item.split("=", 1) for item in args.member_cache)
+    except ValueError:
+        p.error("--member-cache takes NAME=FILE")
     if args.card and not args.manifest:
         p.error("--card needs --manifest")
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
@@ -730,11 +796,33 @@ def load_card(args: argparse.Namespace) -> ModelCard:
     return card_from_run(args.run) if args.run else load_saved_card(args.card)
 
 
+def member_cache(args, card: ModelCard) -> LogitCache | None:
+    """The logit cache of an averaged model's member: ``--member-cache NAME=FILE`` or
+    ``<reports-dir>/<NAME>/logits.npz``; None with ``--no-cache``."""
+    if args.no_cache:
+        return None
+    path = Path(args.member_cache.get(card.name) or args.reports_dir / card.name / CACHE_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return LogitCache(path)
+
+
+def members(args, card: EnsembleCard) -> list[tuple[ModelCard, LazyClassifier, LogitCache | None]]:
+    """Each member's card, temperature-1 classifier (loaded when first needed) and cache, made once per run."""
+    made = getattr(args, "_members", None)
+    if made is None:
+        made = args._members = [(m, LazyClassifier(m, args.device), member_cache(args, m)) for m in card.member_cards]
+    return made
+
+
 def split_logits(args, classifier, card: ModelCard, cache: LogitCache | None, split: str,
                  rows: Sequence[dict], masked: bool = False, shift: str | None = None,
                  framing: str | None = None, segmenter=None) -> np.ndarray:
     """Logits of one split's images (lungs-masked when ``masked``, after a processing ``shift`` or a
-    ``framing`` shift), cached."""
+    ``framing`` shift), cached; an averaged model's from its members' (see the module)."""
+    if isinstance(card, EnsembleCard):
+        logits = [split_logits(args, member_classifier, member, member_cache_, split, rows, masked, shift, framing,
+                               segmenter) for member, member_classifier, member_cache_ in members(args, card)]
+        return ensemble_logits(logits, card.member_weights, card.logit_offsets)
     paths = [r["path"] for r in rows]
     variant, loader, name = "plain", None, split
     if masked and segmenter is not None:
@@ -839,7 +927,7 @@ def evaluate(args: argparse.Namespace, command: str) -> dict:
         "processing_shift": processing_shift_section(args, classifier, card, cache, test_rows, test_logits,
                                                      temperature),
         "framing_shift": framing_shift_section(args, classifier, card, cache, test_rows, test_logits, temperature),
-        "loso": loso_section(args, manifest, cache) if args.loso_run else None,
+        "loso": loso_section(args, manifest, cache, card) if args.loso_run else None,
         "external": [external_section(classifier, folder, temperature) for folder in args.external],
         "other_findings": other_findings_section(args, classifier, card, cache, temperature),
     }
