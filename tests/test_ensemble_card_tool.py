@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,3 +145,36 @@ def test_an_averaged_models_loso_averages_one_twin_per_member(made):
     z = ensemble_logits(twin_logits, [2.0, 1.0], np.zeros(3))
     held_out = [r for r in made["rows"] if r["source"] == "covid_cxnet"]
     assert loso["accuracy"] == pytest.approx(float(np.mean(z.argmax(axis=1) == label_indices(held_out))))
+
+
+def test_scope_score_gives_an_averaged_model_an_msp_threshold_from_validation(made, tmp_path):
+    """training.scope_score on an ensemble card: MSP and energy from z (no pooled features, so no
+    Mahalanobis), the MSP threshold chosen on validation and written where the engine reads it."""
+    import csv
+    import shutil
+
+    from cxr_engine.models.scope_score import SCORE_KEY, msp_score, threshold
+    from training import scope_score
+
+    models = tmp_path / "models"
+    shutil.copytree(made["models"], models)
+    films = [Path(r["path"]) for r in made["rows"][:4]]  # stand-ins for films with other findings
+    other = tmp_path / "other.csv"
+    with open(other, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, ["file", "finding", "age_group"])
+        writer.writeheader()
+        writer.writerows({"file": str(f), "finding": "effusion", "age_group": "adult"} for f in films)
+    argv = ["--card", str(models / "avg.json"), "--manifest", str(made["manifest"]), "--other", str(other),
+            "--report", str(tmp_path / "report"), "--reports-dir", str(made["reports"]), "--write-card"]
+    assert scope_score.main(argv) == 0
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary["scores"]) == {"msp", "energy"}
+    card = load_card(models / "avg.json")
+    entry = json.loads((models / "avg.json").read_text(encoding="utf-8"))[SCORE_KEY]
+    assert threshold(card) == entry["threshold"] == summary["scores"]["msp"]["threshold"]
+    val = [r for r in made["rows"] if r["split"] == "val"]
+    member_val = [LogitCache(made["reports"] / name / CACHE_FILE).arrays["val"] for name in ("member-a", "member-b")]
+    z = ensemble_logits(member_val, card.member_weights, card.logit_offsets)
+    flagged = float(np.mean(msp_score(card, z) > entry["threshold"]))
+    assert flagged == pytest.approx(summary["scores"]["msp"]["val_flagged"]) and flagged <= 0.5
+    assert len(val) == len(z) and "--reports-dir" in entry["created_by_command"]

@@ -19,6 +19,11 @@ without pneumonia-like opacity) flagged at that threshold, the curve (in-scope t
 cxr_other flag rate over thresholds), the AUROC, and the calls on the cxr_other films left unflagged.
 With ``--write-card`` the MSP threshold is recorded in the card (key ``out_of_scope``), where the engine
 reads it (``cxr_engine.models.scope_score``): rerun for every new card.
+
+An averaged model's card (``cxr_engine.models.ensemble_card``) has logits z but no pooled features of its
+own: it gets ``msp`` and ``energy`` from z on the validation, test and cxr_other films, computed as
+``training.evaluate`` does from its members' evaluation caches (``--reports-dir``, ``--member-cache``; a
+member not cached there is run), and no Mahalanobis score.
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ import argparse
 import csv
 import json
 import logging
+import shlex
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -123,6 +130,23 @@ def measure(name: str, val: np.ndarray, test: np.ndarray, other: np.ndarray, fla
             "auroc_test_vs_other": auroc(test, other), "curve": curve}
 
 
+def ensemble_outputs(args, card) -> tuple[dict[str, list[dict]], dict[str, np.ndarray]]:
+    """An averaged model's rows and logits z per split (val, test, other), through ``training.evaluate``'s
+    member caches (so the films and their order are the evaluation's)."""
+    from .evaluate import parse_args as evaluate_args
+    from .evaluate import split_logits, split_rows
+    from .populations import read_other_manifest
+
+    argv = ["--card", str(args.card), "--manifest", str(args.manifest), "--reports-dir", str(args.reports_dir)]
+    for item in args.member_cache:
+        argv += ["--member-cache", item]
+    evaluation = evaluate_args(argv)
+    rows = {"val": split_rows(args.manifest, "val", None, 0), "test": split_rows(args.manifest, "test", None, 0),
+            "other": read_other_manifest(args.other)}
+    return rows, {split: split_logits(evaluation, None, card, None, split, split_rows_)
+                  for split, split_rows_ in rows.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--card", type=Path, required=True)
@@ -132,7 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-limit", type=int, default=3000, help="training films the Mahalanobis fit reads")
     parser.add_argument("--val-flag-rate", type=float, default=0.05)
     parser.add_argument("--write-card", action="store_true", help="record the MSP threshold in the card")
+    parser.add_argument("--reports-dir", type=Path, default=Path("training/reports"),
+                        help="an averaged model's members' evaluation caches (as training.evaluate)")
+    parser.add_argument("--member-cache", action="append", default=[], metavar="NAME=FILE",
+                        help="a member's evaluation logits.npz elsewhere (as training.evaluate)")
     args = parser.parse_args(argv)
+    args.command = shlex.join(["python", "-m", "training.scope_score", *(sys.argv[1:] if argv is None else argv)])
     args.report.mkdir(parents=True, exist_ok=True)
     with script_logging(args.report / "scope_score.log"):
         return _run(args)
@@ -140,7 +169,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     started = time.time()
-    card = ModelCard.load(args.card)
+    from cxr_engine.models.model_card import load_card
+
+    card = load_card(args.card)
+    if card.architecture == "ensemble":
+        rows, logits = ensemble_outputs(args, card)
+        scores = {"msp": {k: msp_score(card, v) for k, v in logits.items()},
+                  "energy": {k: energy(v, card.temperature) for k, v in logits.items()}}
+        return _finish(args, card, rows, scores, logits["other"], started)
     rows = {"train": read_rows(args.manifest, "train", args.train_limit), "val": read_rows(args.manifest, "val", None),
             "test": read_rows(args.manifest, "test", None), "other": read_rows(args.other, None, None)}
     outputs = {}
@@ -159,10 +195,15 @@ def _run(args) -> int:
         "energy": {k: energy(v[0], card.temperature) for k, v in outputs.items()},
         "mahalanobis": {k: maha.score(v[1]) for k, v in outputs.items()},
     }
+    return _finish(args, card, rows, scores, outputs["other"][0], started)
+
+
+def _finish(args, card, rows: dict, scores: dict, other_logits: np.ndarray, started: float) -> int:
+    """Thresholds on validation, the test and cxr_other figures, the summary and (``--write-card``) the card."""
     results = {name: measure(name, s["val"], s["test"], s["other"], args.val_flag_rate) for name, s in scores.items()}
     for name, result in results.items():
         flagged = scores[name]["other"] > result["threshold"]
-        calls = np.array(card.classes)[outputs["other"][0].argmax(axis=1)]
+        calls = np.array(card.classes)[other_logits.argmax(axis=1)]
         result["other_calls_unflagged"] = dict(Counter(calls[~flagged].tolist()))
         result["other_calls_flagged"] = dict(Counter(calls[flagged].tolist()))
         logger.info("%s: test flagged %.3f, cxr_other flagged %.3f, AUROC %.3f", name, result["test_flagged"],
@@ -184,8 +225,7 @@ def _record(card_path: Path, msp: dict, args) -> None:
     data[SCORE_KEY] = {
         "score": "msp", "threshold": msp["threshold"], "val_flag_rate": args.val_flag_rate,
         "test_flagged": msp["test_flagged"], "cxr_other_flagged": msp["other_flagged"],
-        "created_by_command": f"python -m training.scope_score --card {args.card} --manifest {args.manifest} "
-                              f"--other {args.other} --report {args.report} --write-card",
+        "created_by_command": args.command,
     }
     write_text_atomic(card_path, json.dumps(data, indent=2) + "\n")
 
