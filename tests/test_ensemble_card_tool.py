@@ -178,3 +178,37 @@ def test_scope_score_gives_an_averaged_model_an_msp_threshold_from_validation(ma
     flagged = float(np.mean(msp_score(card, z) > entry["threshold"]))
     assert flagged == pytest.approx(summary["scores"]["msp"]["val_flagged"]) and flagged <= 0.5
     assert len(val) == len(z) and "--reports-dir" in entry["created_by_command"]
+
+
+def test_a_member_is_evaluated_from_the_run_its_float16_weights_came_from(made, tmp_path):
+    """--member-run NAME=RUN: the run's float32 weights stand in for the shipped float16 member (its
+    evaluation cache then serves), after checking they round to exactly the shipped weights."""
+    import dataclasses
+
+    from cxr_engine.models.weights import load_model, save_weights
+    from test_evaluate import make_run
+    from training.evaluate import card_from_run, members, parse_args
+
+    run = make_run(tmp_path / "run_a", made["rows"], seed=21)
+    run_model = load_model(card_from_run(run))
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("member-a", "member-b", "avg"):
+        (models / f"{name}.json").write_bytes((made["models"] / f"{name}.json").read_bytes())
+    (models / "member-b.safetensors").write_bytes((made["models"] / "member-b.safetensors").read_bytes())
+    member_a = load_card(models / "member-a.json")
+    sha = save_weights(run_model, models / "member-a.safetensors", half=True)
+    dataclasses.replace(member_a, architecture="efficientnet_b0", input_size=64, weights_sha256=sha,
+                        weights_dtype="float16").save(models / "member-a.json")
+    avg = json.loads((models / "avg.json").read_text(encoding="utf-8"))
+    avg["members"][0]["weights_sha256"] = sha
+    (models / "avg.json").write_text(json.dumps(avg), encoding="utf-8")
+    card = load_card(models / "avg.json")
+    argv = ["--card", str(models / "avg.json"), "--manifest", str(made["manifest"]), "--device", "cpu",
+            "--reports-dir", str(tmp_path / "reports"), "--member-run", f"member-a={run}"]
+    evaluated = [m[0] for m in members(parse_args(argv), card)]
+    assert evaluated[0].weights_sha256 != sha and evaluated[0].weights_dtype == "float32"
+    assert evaluated[1].weights_sha256 == card.member_cards[1].weights_sha256
+    other_run = make_run(tmp_path / "run_b", made["rows"], seed=22)
+    with pytest.raises(ValueError, match="not this run's"):
+        members(parse_args([*argv[:-1], f"member-a={other_run}"]), card)

@@ -19,7 +19,10 @@ of inference in the app. Steps:
 An averaged model's (``--card`` of an ensemble) logits on any set of images are its members' temperature-1
 logits combined by the engine's own formula (``cxr_engine.models.ensemble.ensemble_logits``), so each
 member's logits come from, or go to, that member's evaluation cache (``--member-cache NAME=FILE``, default
-``<reports-dir>/<member>/logits.npz``): a member evaluated once is not run again for the average.
+``<reports-dir>/<member>/logits.npz``): a member evaluated once is not run again for the average. With
+``--member-run NAME=RUN`` a member is evaluated from the run its bundled weights were exported from (the
+float32 weights, checked to round to the shipped float16 ones), so that run's evaluation cache serves;
+``training.check_cli`` then measures the shipped average itself.
 
 Run: ``python -m training.evaluate --run training/work/runs/lite0_224``
 """
@@ -776,11 +779,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help=f"an averaged model's members' logit caches: <dir>/<member>/{CACHE_FILE} (default training/reports)")
     p.add_argument("--member-cache", action="append", default=[], metavar="NAME=FILE",
                    help=f"a member's {CACHE_FILE} elsewhere (e.g. its run's evaluation folder)")
+    p.add_argument("--member-run", action="append", default=[], metavar="NAME=RUN",
+                   help="evaluate a member from the run it was exported from (float32; see the module)")
     args = p.parse_args(argv)
     try:
         args.member_cache = dict(item.split("=", 1) for item in args.member_cache)
+        args.member_run = dict(item.split("=", 1) for item in args.member_run)
     except ValueError:
-        p.error("--member-cache takes NAME=FILE")
+        p.error("--member-cache and --member-run take NAME=VALUE")
     if args.card and not args.manifest:
         p.error("--card needs --manifest")
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
@@ -806,11 +812,35 @@ def member_cache(args, card: ModelCard) -> LogitCache | None:
     return LogitCache(path)
 
 
+def exported_from(member: ModelCard, run: Path) -> ModelCard:
+    """The run's card, after checking that ``member``'s bundled weights are the run's (rounded to float16
+    when the member ships float16); ``ValueError`` otherwise."""
+    import torch
+
+    from cxr_engine.models.weights import load_model
+
+    run_card = card_from_run(run)
+    shipped, trained = load_model(member).state_dict(), load_model(run_card).state_dict()
+    half = member.weights_dtype == "float16"
+    for key, value in trained.items():
+        expected = value.half().float() if half and value.is_floating_point() else value
+        if key not in shipped or not torch.equal(shipped[key], expected):
+            raise ValueError(f"--member-run {member.name}={run}: the bundled weights are not this run's "
+                             f"({key} differs)")
+    return run_card
+
+
 def members(args, card: EnsembleCard) -> list[tuple[ModelCard, LazyClassifier, LogitCache | None]]:
-    """Each member's card, temperature-1 classifier (loaded when first needed) and cache, made once per run."""
+    """Each member's evaluated card (its run's with ``--member-run``), temperature-1 classifier (loaded when
+    first needed) and cache, made once per run."""
     made = getattr(args, "_members", None)
     if made is None:
-        made = args._members = [(m, LazyClassifier(m, args.device), member_cache(args, m)) for m in card.member_cards]
+        made = []
+        for member in card.member_cards:
+            run = args.member_run.get(member.name)
+            evaluated = exported_from(member, Path(run)) if run else member
+            made.append((evaluated, LazyClassifier(evaluated, args.device), member_cache(args, member)))
+        args._members = made
     return made
 
 
@@ -931,6 +961,11 @@ def evaluate(args: argparse.Namespace, command: str) -> dict:
         "external": [external_section(classifier, folder, temperature) for folder in args.external],
         "other_findings": other_findings_section(args, classifier, card, cache, temperature),
     }
+    if ensemble:
+        results["members_evaluated"] = [
+            {"card": shipped.name, "weights_sha256": shipped.weights_sha256, "run": args.member_run.get(shipped.name),
+             "evaluated_weights_sha256": evaluated.weights_sha256}
+            for shipped, (evaluated, _, _) in zip(card.member_cards, members(args, card))]
     meets, failures = check_bar(results["test"]["after_temperature"], args.limit)
     failures += check_shortcuts(results["lungs_masked"], results["loso"])
     failures += check_shifts(results["processing_shift"])

@@ -140,6 +140,8 @@ def ensemble_outputs(args, card) -> tuple[dict[str, list[dict]], dict[str, np.nd
     argv = ["--card", str(args.card), "--manifest", str(args.manifest), "--reports-dir", str(args.reports_dir)]
     for item in args.member_cache:
         argv += ["--member-cache", item]
+    for item in args.member_run:
+        argv += ["--member-run", item]
     evaluation = evaluate_args(argv)
     rows = {"val": split_rows(args.manifest, "val", None, 0), "test": split_rows(args.manifest, "test", None, 0),
             "other": read_other_manifest(args.other)}
@@ -160,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="an averaged model's members' evaluation caches (as training.evaluate)")
     parser.add_argument("--member-cache", action="append", default=[], metavar="NAME=FILE",
                         help="a member's evaluation logits.npz elsewhere (as training.evaluate)")
+    parser.add_argument("--member-run", action="append", default=[], metavar="NAME=RUN",
+                        help="a member evaluated from the run it was exported from (as training.evaluate)")
     args = parser.parse_args(argv)
     args.command = shlex.join(["python", "-m", "training.scope_score", *(sys.argv[1:] if argv is None else argv)])
     args.report.mkdir(parents=True, exist_ok=True)
