@@ -212,3 +212,14 @@ def test_a_member_is_evaluated_from_the_run_its_float16_weights_came_from(made, 
     other_run = make_run(tmp_path / "run_b", made["rows"], seed=22)
     with pytest.raises(ValueError, match="not this run's"):
         members(parse_args([*argv[:-1], f"member-a={other_run}"]), card)
+    # training.ensemble_card takes the same --member-run: the run's validation logits, in the given cache.
+    from training import ensemble_card
+    from training.evaluate import fingerprint
+
+    cache_file = tmp_path / "run_a_logits.npz"
+    assert ensemble_card.main(["--member", "member-a", "--member", "member-b", "--name", "avg2", "--manifest",
+                               str(made["manifest"]), "--models-dir", str(models), "--reports-dir",
+                               str(tmp_path / "reports"), "--device", "cpu", "--member-run", f"member-a={run}",
+                               "--member-cache", f"member-a={cache_file}"]) == 0
+    val_paths = [r["path"] for r in made["rows"] if r["split"] == "val"]
+    assert LogitCache(cache_file).get("val", fingerprint(card_from_run(run), val_paths, "plain")) is not None

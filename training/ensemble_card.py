@@ -64,8 +64,15 @@ def member_card(models_dir: Path, name: str) -> ModelCard:
 
 def member_logits(args, card: ModelCard, rows: Sequence[dict]) -> np.ndarray:
     """(N, K) temperature-1 log-probabilities of ``card`` on ``rows`` (``training.evaluate``'s logits),
-    from the member's evaluation cache when it matches."""
-    cache = None if args.no_cache else LogitCache(args.reports_dir / card.name / CACHE_FILE)
+    from the member's evaluation cache when it matches (``--member-cache``, ``--member-run``: as
+    ``training.evaluate``)."""
+    name = card.name
+    if name in args.member_run:
+        from .evaluate import exported_from
+
+        card = exported_from(card, Path(args.member_run[name]))
+    path = Path(args.member_cache[name]) if name in args.member_cache else args.reports_dir / name / CACHE_FILE
+    cache = None if args.no_cache else LogitCache(path)
     if cache is not None:
         cache.path.parent.mkdir(parents=True, exist_ok=True)
     paths = [row["path"] for row in rows]
@@ -186,6 +193,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--models-dir", type=Path, default=Path("resources/models"), help="default resources/models")
     p.add_argument("--reports-dir", type=Path, default=Path("training/reports"),
                    help=f"where the members' evaluation logit caches are (<dir>/<member>/{CACHE_FILE})")
+    p.add_argument("--member-cache", action="append", default=[], metavar="NAME=FILE",
+                   help=f"a member's {CACHE_FILE} elsewhere (as training.evaluate)")
+    p.add_argument("--member-run", action="append", default=[], metavar="NAME=RUN",
+                   help="a member's validation logits from the run it was exported from (as training.evaluate)")
     p.add_argument("--limit", type=int, help="at most N validation images, balanced by class (development only)")
     p.add_argument("--seed", type=int, default=0, help="seed for --limit (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
@@ -194,6 +205,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not args.record and (len(args.member) < 2 or not args.manifest):
         p.error("give two or more --member and --manifest (or --record)")
+    try:
+        args.member_cache = dict(item.split("=", 1) for item in args.member_cache)
+        args.member_run = dict(item.split("=", 1) for item in args.member_run)
+    except ValueError:
+        p.error("--member-cache and --member-run take NAME=VALUE")
     return args
 
 
