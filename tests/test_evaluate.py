@@ -404,3 +404,17 @@ def test_shifted_images_stay_in_range_and_noise_is_fixed_per_file(cxr3_dir):
         image = shifted_display(path, 224, name)
         assert image.shape == (224, 224) and image.dtype == np.float32 and 0 <= image.min() <= image.max() <= 1
     np.testing.assert_array_equal(shifted_display(path, 224, "noise"), shifted_display(path, 224, "noise"))
+
+
+def test_the_cards_confounding_note_counts_age_per_label(tmp_path):
+    from training.export import confounding_note
+
+    rows = [{"path": f"{i}.png", "label": label, "source": "s", "patient_id": str(i), "age_group": age,
+             "split": split, "sample_weight": "1", "licence": ""}
+            for i, (label, age, split) in enumerate([("pneumonia", "pediatric", "train"), ("pneumonia", "adult", "train"),
+                                                     ("pneumonia", "pediatric", "train"), ("normal", "adult", "train"),
+                                                     ("covid", "pediatric", "train"), ("normal", "pediatric", "test")])]
+    note = confounding_note(write_manifest(rows, tmp_path / "m.csv"))
+    assert note.startswith("Confounding: 2 of the 3 training pneumonia films are of children (1 adults)")
+    assert "1 of the 2 normal and COVID-19 films are of adults" in note
+    assert "could not be read" in confounding_note(tmp_path / "absent.csv")

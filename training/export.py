@@ -36,6 +36,7 @@ from .evaluate import (
     check_bar,
     check_shortcuts,
     fingerprint,
+    is_pediatric,
     label_indices,
     make_classifier,
     predict_logits,
@@ -235,6 +236,22 @@ def shortcut_note(checks: list[dict]) -> str:
     return "; ".join(parts)
 
 
+def confounding_note(manifest: Path) -> str:
+    """How age and source go with the label in the training split, in one sentence (counts from ``manifest``)."""
+    from .data import read_manifest
+
+    train = [r for r in read_manifest(manifest) if r["split"] == "train"] if manifest.is_file() else []
+    pneumonia = [r for r in train if r["label"] == "pneumonia"]
+    others = [r for r in train if r["label"] != "pneumonia"]
+    if not pneumonia or not others:
+        return "Confounding: the training split could not be read to count it."
+    children = sum(is_pediatric(r) for r in pneumonia)
+    adults_elsewhere = sum(not is_pediatric(r) for r in others)
+    return (f"Confounding: {children} of the {len(pneumonia)} training pneumonia films are of children "
+            f"({len(pneumonia) - children} adults) and {adults_elsewhere} of the {len(others)} normal and COVID-19 "
+            "films are of adults, so scores can partly reflect age or source.")
+
+
 def card_notes(report: dict, section: dict, failures: list[str], check: dict | None, half: bool) -> str:
     """Known limitations and how the numbers were made, as plain sentences."""
     masked, loso = report["lungs_masked"], report.get("loso")
@@ -243,8 +260,7 @@ def card_notes(report: dict, section: dict, failures: list[str], check: dict | N
         else "Does NOT meet the project's bar; failed: " + "; ".join(failures) + ". Not to be offered as default.",
         f"Temperature {report['temperature']:.4f} fitted on the validation split only (NLL); test metrics are "
         "after it, through the engine (read_image -> Classifier).",
-        "Confounding: nearly all pneumonia images are of young children from one hospital (Kermany) and nearly "
-        "all normal and COVID-19 images are of adults from other sources, so scores can reflect age or source. "
+        confounding_note(Path(report["manifest"])),
         f"Shortcut checks on the test split: {shortcut_note(section['shortcut_checks'])}.",
         f"Lungs-masked test accuracy {masked['accuracy']:.3f} (macro-F1 {fmt3(masked['macro_f1'])}; chance 0.333, "
         f"majority class {masked['majority_class_accuracy']:.3f}), measured with float32 weights: accuracy far above "
