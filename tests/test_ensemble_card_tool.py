@@ -140,9 +140,12 @@ def test_an_averaged_models_loso_averages_one_twin_per_member(made):
     loso = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["loso"]
     assert loso["held_out_source"] == "covid_cxnet" and loso["run"] == f"{twins[0]} + {twins[1]}"
     assert loso["n"] == sum(r["source"] == "covid_cxnet" for r in made["rows"])
-    twin_logits = [LogitCache(made["reports"] / name / CACHE_FILE).arrays["loso_covid_cxnet"]
-                   for name in ("member-a", "member-b")]
-    z = ensemble_logits(twin_logits, [2.0, 1.0], np.zeros(3))
+    caches = [LogitCache(made["reports"] / name / CACHE_FILE) for name in ("member-a", "member-b")]
+    twin_val = [c.arrays["loso_covid_cxnet_val"] for c in caches]
+    offsets, _, _ = choose([r for r in rows if r["split"] == "val"], ensemble_logits(twin_val, [2.0, 1.0], np.zeros(3)))
+    assert loso["offsets"] == offsets.tolist()
+    assert "chosen on the twins' validation split" in (out / "report.md").read_text(encoding="utf-8")
+    z = ensemble_logits([c.arrays["loso_covid_cxnet"] for c in caches], [2.0, 1.0], offsets)
     held_out = [r for r in made["rows"] if r["source"] == "covid_cxnet"]
     assert loso["accuracy"] == pytest.approx(float(np.mean(z.argmax(axis=1) == label_indices(held_out))))
 

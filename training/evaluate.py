@@ -453,8 +453,10 @@ def loso_runs(args, card: ModelCard) -> list[Path]:
 
 def loso_section(args: argparse.Namespace, manifest: Path, cache: LogitCache, card: ModelCard) -> dict:
     """The LOSO run's metrics on every image (all splits) of the source it never saw. For an averaged model
-    its members' twins, averaged with the members' weights and no offsets (a single model's LOSO run has
-    none either); each twin's logits are cached beside its member's."""
+    the recipe is replayed without the source: its members' twins averaged with the members' weights, and
+    per-class offsets chosen on the twins' own validation split by ``operating_point.choose``, as
+    ``training.ensemble_card`` chose the averaged model's (the plain average is reported too); each twin's
+    logits are cached beside its member's."""
     from .data import limit_rows, read_manifest
 
     all_rows = read_manifest(manifest)
@@ -476,15 +478,43 @@ def loso_section(args: argparse.Namespace, manifest: Path, cache: LogitCache, ca
                                          lambda: predict_logits(classifier, paths, args.batch_size, f"LOSO {source}")))
         classifier.close()
         twin_cards.append(twin)
+    extra: dict = {}
     if isinstance(card, EnsembleCard):
-        logits = ensemble_logits(twin_logits, card.member_weights, np.zeros(len(card.classes)))
+        plain = ensemble_logits(twin_logits, card.member_weights, np.zeros(len(card.classes)))
+        offsets, val_rows = twin_offsets(args, card, runs, twin_cards, caches, source)
+        logits = plain + offsets
+        without = M.group_metrics(prediction_rows(rows, plain), "source", CLASSES)[source]
+        extra = {"offsets": offsets.tolist(),
+                 "offsets_chosen_on": f"the twins' validation split ({len(val_rows)} films, {run_manifest(runs[0])})",
+                 "without_offsets": {"accuracy": without["accuracy"], "predicted": without["predicted"]}}
     else:
         logits = twin_logits[0]
     group = M.group_metrics(prediction_rows(rows, logits), "source", CLASSES)[source]
     log.info("LOSO %s: accuracy %.4f on %d images", source, group["accuracy"], group["n"])
     return {"run": " + ".join(str(run) for run in runs), "held_out_source": source,
             "weights_sha256": " + ".join(twin.weights_sha256 for twin in twin_cards),
-            "train_command": "\n".join(read_run(run).get("command", "") for run in runs), **group}
+            "train_command": "\n".join(read_run(run).get("command", "") for run in runs), **extra, **group}
+
+
+def twin_offsets(args, card: EnsembleCard, runs: Sequence[Path], twins: Sequence[ModelCard],
+                 caches: Sequence[LogitCache | None], source: str) -> tuple[np.ndarray, list[dict]]:
+    """Offsets for the twins' average, chosen on their (shared) validation split; ``ValueError`` when the
+    twins were validated on different films."""
+    from .operating_point import choose
+
+    val_rows = split_rows(run_manifest(runs[0]), "val", None, args.seed)
+    paths = [r["path"] for r in val_rows]
+    for run in runs[1:]:
+        if [r["path"] for r in split_rows(run_manifest(run), "val", None, args.seed)] != paths:
+            raise ValueError(f"the --loso-run twins {runs[0]} and {run} were validated on different films")
+    val_logits = []
+    for twin, twin_cache in zip(twins, caches):
+        classifier = LazyClassifier(twin, args.device)
+        val_logits.append(cached_logits(twin_cache, f"loso_{source}_val", fingerprint(twin, paths, "plain"),
+                                        lambda: predict_logits(classifier, paths, args.batch_size, "LOSO twin val")))
+        classifier.close()
+    offsets, _, _ = choose(val_rows, ensemble_logits(val_logits, card.member_weights, np.zeros(len(card.classes))))
+    return offsets, val_rows
 
 
 # --------------------------------------------------------------------------- figures
@@ -734,6 +764,10 @@ def loso_lines(loso: dict | None) -> list[str]:
         return lines + ["Not run. Train a run without one COVID-19 source and pass it with `--loso-run` "
                         "(see training/README.md).", ""]
     lines += [f"Run `{loso['run']}` never saw `{loso['held_out_source']}`; all its images (every split):", ""]
+    if "offsets" in loso:
+        lines += [f"The twins averaged, with offsets {loso['offsets']} chosen on {loso['offsets_chosen_on']} "
+                  f"(without them: accuracy {loso['without_offsets']['accuracy']:.3f}, predicted "
+                  f"{counts(loso['without_offsets']['predicted'])}).", ""]
     lines += md_table(["held-out source", "n", "accuracy", *(f"recall {c}" for c in CLASSES), "predicted n/p/c"],
                       [[loso["held_out_source"], loso["n"], loso["accuracy"], *(loso["recall"].get(c) for c in CLASSES),
                         counts(loso["predicted"])]])
