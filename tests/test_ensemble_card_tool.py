@@ -143,10 +143,12 @@ def test_an_averaged_models_loso_averages_one_twin_per_member(made):
     caches = [LogitCache(made["reports"] / name / CACHE_FILE) for name in ("member-a", "member-b")]
     twin_val = [c.arrays["loso_covid_cxnet_val"] for c in caches]
     offsets, _, _ = choose([r for r in rows if r["split"] == "val"], ensemble_logits(twin_val, [2.0, 1.0], np.zeros(3)))
-    assert loso["offsets"] == offsets.tolist()
+    assert loso["with_offsets_replayed"]["offsets"] == offsets.tolist()
     assert "chosen on the twins' validation split" in (out / "report.md").read_text(encoding="utf-8")
-    z = ensemble_logits([c.arrays["loso_covid_cxnet"] for c in caches], [2.0, 1.0], offsets)
+    z = ensemble_logits([c.arrays["loso_covid_cxnet"] for c in caches], [2.0, 1.0], np.zeros(3))
     held_out = [r for r in made["rows"] if r["source"] == "covid_cxnet"]
+    replayed = float(np.mean((z + offsets).argmax(axis=1) == label_indices(held_out)))
+    assert loso["with_offsets_replayed"]["accuracy"] == pytest.approx(replayed)
     assert loso["accuracy"] == pytest.approx(float(np.mean(z.argmax(axis=1) == label_indices(held_out))))
 
 

@@ -452,10 +452,11 @@ def loso_runs(args, card: ModelCard) -> list[Path]:
 
 
 def loso_section(args: argparse.Namespace, manifest: Path, cache: LogitCache, card: ModelCard) -> dict:
-    """The LOSO run's metrics on every image (all splits) of the source it never saw. For an averaged model
-    the recipe is replayed without the source: its members' twins averaged with the members' weights, and
-    per-class offsets chosen on the twins' own validation split by ``operating_point.choose``, as
-    ``training.ensemble_card`` chose the averaged model's (the plain average is reported too); each twin's
+    """The LOSO run's metrics on every image (all splits) of the source it never saw. A twin is scored as
+    trained, without the operating point its model's offsets add (so is a single model's). For an averaged
+    model: its members' twins averaged with the members' weights and no offsets; beside it, the recipe
+    replayed in full (``with_offsets_replayed``: offsets chosen on the twins' own validation split by
+    ``operating_point.choose``, as ``training.ensemble_card`` chose the averaged model's). Each twin's
     logits are cached beside its member's."""
     from .data import limit_rows, read_manifest
 
@@ -480,13 +481,12 @@ def loso_section(args: argparse.Namespace, manifest: Path, cache: LogitCache, ca
         twin_cards.append(twin)
     extra: dict = {}
     if isinstance(card, EnsembleCard):
-        plain = ensemble_logits(twin_logits, card.member_weights, np.zeros(len(card.classes)))
+        logits = ensemble_logits(twin_logits, card.member_weights, np.zeros(len(card.classes)))
         offsets, val_rows = twin_offsets(args, card, runs, twin_cards, caches, source)
-        logits = plain + offsets
-        without = M.group_metrics(prediction_rows(rows, plain), "source", CLASSES)[source]
-        extra = {"offsets": offsets.tolist(),
-                 "offsets_chosen_on": f"the twins' validation split ({len(val_rows)} films, {run_manifest(runs[0])})",
-                 "without_offsets": {"accuracy": without["accuracy"], "predicted": without["predicted"]}}
+        replayed = M.group_metrics(prediction_rows(rows, logits + offsets), "source", CLASSES)[source]
+        extra = {"with_offsets_replayed": {
+            "offsets": offsets.tolist(), "accuracy": replayed["accuracy"], "predicted": replayed["predicted"],
+            "offsets_chosen_on": f"the twins' validation split ({len(val_rows)} films, {run_manifest(runs[0])})"}}
     else:
         logits = twin_logits[0]
     group = M.group_metrics(prediction_rows(rows, logits), "source", CLASSES)[source]
@@ -764,10 +764,11 @@ def loso_lines(loso: dict | None) -> list[str]:
         return lines + ["Not run. Train a run without one COVID-19 source and pass it with `--loso-run` "
                         "(see training/README.md).", ""]
     lines += [f"Run `{loso['run']}` never saw `{loso['held_out_source']}`; all its images (every split):", ""]
-    if "offsets" in loso:
-        lines += [f"The twins averaged, with offsets {loso['offsets']} chosen on {loso['offsets_chosen_on']} "
-                  f"(without them: accuracy {loso['without_offsets']['accuracy']:.3f}, predicted "
-                  f"{counts(loso['without_offsets']['predicted'])}).", ""]
+    if "with_offsets_replayed" in loso:
+        replayed = loso["with_offsets_replayed"]
+        lines += [f"The twins averaged as trained (no offsets, as a single model's twin). With the averaged model's "
+                  f"operating point replayed, offsets {replayed['offsets']} chosen on {replayed['offsets_chosen_on']}: "
+                  f"accuracy {replayed['accuracy']:.3f}, predicted {counts(replayed['predicted'])}.", ""]
     lines += md_table(["held-out source", "n", "accuracy", *(f"recall {c}" for c in CLASSES), "predicted n/p/c"],
                       [[loso["held_out_source"], loso["n"], loso["accuracy"], *(loso["recall"].get(c) for c in CLASSES),
                         counts(loso["predicted"])]])
