@@ -29,9 +29,19 @@ NO_ISOLATION_HINT = ("; --no-isolation decodes in this process instead (without 
                      "from damaged files)")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter without line breaks at hyphens, so that a model's name
+    (``efficientnet-lite0-b1-average``) is never split across two lines of ``--help``."""
+
+    def _split_lines(self, text, width):
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cxr-classify",
+        prog="cxr-classify", formatter_class=_HelpFormatter,
         description=(
             "Classify frontal chest X-rays (DICOM, PNG, JPEG; folders are searched recursively) as "
             "normal, pneumonia or covid. Research use only; not a medical device. Source files and folders "

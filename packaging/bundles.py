@@ -117,13 +117,17 @@ def model_files(variant: str, models_dir: Path | None = None) -> list[DataFile]:
     ``torch_free`` (the image checks: parameters read with numpy) keeps its weights file in both, and a
     classifier card's out-of-scope heads (``scope_heads``' file, read with numpy) go in both.
     full: the card, the safetensors and, when there is one, the ``.onnx`` (``auto`` still runs
-    ONNX Runtime on a CPU-only machine).
+    ONNX Runtime on a CPU-only machine). An averaged model's card (``"architecture": "ensemble"``) has no
+    file of its own: it ships alone, in both, and runs from its members' cards and files.
     """
     _check_variant(variant)
     folder = models_dir or REPO / "resources" / "models"
     files = []
     for card_path in sorted(folder.glob("*.json")):
         card = json.loads(card_path.read_text(encoding="utf-8"))
+        if card.get("architecture") == "ensemble":
+            files.append(DataFile(card_path, "resources/models"))
+            continue
         names = [card.get("onnx_file", "")] if variant == "lite" else [card["weights_file"], card.get("onnx_file", "")]
         if variant == "lite" and card.get("torch_free"):  # weights read with numpy (the image checks)
             names.append(card["weights_file"])

@@ -43,12 +43,15 @@ TWIN_TOLERANCE = {
     # image (display mean 248 instead of 139).
     "voilut-declared16-data12.dcm": 2e-3,
     # The upright twin is a separate JPEG encoding of the same film (pixels differ by 0.35 grey
-    # levels on average, at most 8: checked below), which moves probabilities by ~3e-3. The
-    # fault (reading it on its side) moved COVID-19 from 0.89 to 0.50.
-    "exif-rotated.jpg": 1e-2,
+    # levels on average, at most 8: checked below), which moves probabilities by ~3e-3 with the
+    # efficientnet-lite0 bundled until 2026-11-29 and by ~1.5e-2 with today's. The fault (reading it
+    # on its side) moved COVID-19 from 0.89 to 0.50 with the former.
+    "exif-rotated.jpg": 2e-2,
 }
 
-#: What the README says the twins' correct results are (bundled efficientnet-lite0).
+#: The efficientnet-lite0 weights the README's figures were measured with (bundled until 2026-11-29).
+README_WEIGHTS = "899266e280595511c567ddea4393b97496c43bbc16d7bd3ef5905e5222035f11"
+#: What the README says the twins' correct results are (that efficientnet-lite0).
 README_FIGURES = {
     "voilut-littleendian-ref.dcm": ("normal", 0.91),
     "upright-ref.jpg": ("covid", 0.89),
@@ -87,8 +90,10 @@ def probabilities(row: dict) -> np.ndarray:
 
 def own_warnings(row: dict) -> str:
     """The row's warnings about its own film: without the note that another opened file claims its SOP
-    Instance UID (the twins below are one image in two encodings, opened together here, alone in the app)."""
-    return "; ".join(w for w in row["warnings"].split("; ") if w and "claim the same SOP Instance UID" not in w)
+    Instance UID (the twins below are one image in two encodings, opened together here, alone in the app)
+    and without its out-of-scope reason (the app gives that as ``out_of_scope``, compared on its own)."""
+    return "; ".join(w for w in row["warnings"].split("; ")
+                     if w and "claim the same SOP Instance UID" not in w and not w.startswith("out of scope:"))
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +142,10 @@ def test_cli_classifies_each_bug_case_as_its_twin(cli_rows, case, twin):
 def test_twins_give_the_figures_the_readme_quotes(cli_rows, twin):
     if twin not in cli_rows:
         pytest.skip(f"{twin} is no longer a twin in the README")
+    bundled = json.loads(CARD.read_text(encoding="utf-8"))["weights_sha256"]
+    if bundled != README_WEIGHTS:
+        pytest.skip(f"the README's figures were measured with efficientnet-lite0 weights {README_WEIGHTS[:12]}…; "
+                    f"the bundled ones are {bundled[:12]}… (the twin tests still require identical results)")
     cls, expected = README_FIGURES[twin]
     row = cli_rows[twin]
     assert row["prediction"] == cls and float(row[f"p_{cls}"]) == pytest.approx(expected, abs=0.01)
@@ -196,6 +205,7 @@ def test_app_shows_what_the_cli_gives_for_each_bug_case(cli_rows, card, tmp_path
     np.testing.assert_allclose([shown["probabilities"][cls] for cls in CLASSES], probabilities(row),
                                rtol=0, atol=CSV_TOLERANCE)
     assert "; ".join(shown["warnings"]) == own_warnings(row)  # the same warnings, worded alike
+    assert shown["out_of_scope"] == row["out_of_scope"]
     # ... and so what the twin gives, through the app too.
     twin = dict(PAIRS)[case]
     np.testing.assert_allclose([shown["probabilities"][cls] for cls in CLASSES], probabilities(cli_rows[twin]),

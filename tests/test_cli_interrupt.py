@@ -17,7 +17,7 @@ import pytest
 
 from cxr_engine.cli import EXIT_SIGINT, EXIT_SIGTERM
 
-from model_factory import BUNDLED_CARD
+from model_factory import default_card_path
 
 FILMS = 100  # enough that a loaded machine cannot finish them between the test seeing rows and its signal
 
@@ -40,7 +40,7 @@ def test_an_interrupted_batch_keeps_the_rows_classified_so_far(many_films, tmp_p
     out.mkdir()
     csv_path = out / "results.csv"
     run = subprocess.Popen(
-        [sys.executable, "-m", "cxr_engine", str(many_films), "--csv", str(csv_path), "--model", str(BUNDLED_CARD),
+        [sys.executable, "-m", "cxr_engine", str(many_films), "--csv", str(csv_path), "--model", str(default_card_path()),
          "--backend", "onnx", "--device", "cpu", "--batch-size", "1", "--decode-workers", "1", "-q"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # As from a terminal: a shell that starts jobs in the background (CI under nohup ... &) hands them

@@ -17,9 +17,9 @@ import pytest
 from cxr_engine import find_images
 from cxr_engine.cli import EXIT_USAGE, main
 
-from model_factory import BUNDLED_CARD
+from model_factory import default_card_path
 
-COMMON = ["--model", str(BUNDLED_CARD), "--backend", "onnx", "--device", "cpu", "-q", "--decode-workers", "1"]
+COMMON = ["--model", str(default_card_path()), "--backend", "onnx", "--device", "cpu", "-q", "--decode-workers", "1"]
 FILM = "CR-MONO1-10-chest.dcm"
 OTHER_FILM = "RG1_JLSN.dcm"
 

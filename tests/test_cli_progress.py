@@ -13,7 +13,7 @@ import pytest
 
 from cxr_engine.cli_progress import PLAIN_EVERY_S, BatchCounts, progress, summary_line
 
-from model_factory import BUNDLED_CARD
+from model_factory import default_card_path
 
 SUMMARY = re.compile(r"^cxr-classify: (\d+) classified, (\d+) failed, out of scope (\S+), (\d+) images in "
                      r"[\d.]+ s \([\d.]+ images/s\)$", re.MULTILINE)
@@ -65,7 +65,7 @@ def test_counts_and_summary_say_n_a_until_rows_carry_out_of_scope():
 
 
 def _run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "cxr_engine", *args, "--model", str(BUNDLED_CARD),
+    return subprocess.run([sys.executable, "-m", "cxr_engine", *args, "--model", str(default_card_path()),
                            "--backend", "onnx", "--device", "cpu"],
                           capture_output=True, text=True, timeout=300)
 

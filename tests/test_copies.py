@@ -18,7 +18,7 @@ import pytest
 from cxr_engine import find_images
 from cxr_engine.reading.copies import COPIES_NAMED, copies_line, copies_note
 
-from model_factory import BUNDLED_CARD
+from model_factory import default_card_path
 
 CR = "CR-MONO1-10-chest.dcm"
 J2K = "JPEG2KLossless_1s_1f_u_16_16.dcm"
@@ -81,7 +81,7 @@ def test_a_copy_in_an_excluded_folder_never_stands_for_the_film(tmp_path, dicom_
 
 
 def _cli(args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cxr_engine", *map(str, args), "--model", str(BUNDLED_CARD),
+    return subprocess.run([sys.executable, "-m", "cxr_engine", *map(str, args), "--model", str(default_card_path()),
                            "--backend", "onnx", "--no-isolation"], capture_output=True, text=True, timeout=300)
 
 

@@ -16,7 +16,7 @@ import pytest
 from cxr_engine.pixels.windowing import LINEAR_EXACT, Window
 from cxr_engine.reading.read import read_image
 
-from model_factory import BUNDLED_CARD
+from model_factory import default_card_path
 
 FILM = "CR-MONO1-10-chest.dcm"  # Window Center 550, Width 1024
 
@@ -71,7 +71,7 @@ def test_quiet_cli_prints_nothing_and_the_csv_says_why(dicom_dir, tmp_path):
     before = hashlib.sha256(zero.read_bytes()).hexdigest()
     out = tmp_path / "r.csv"
     proc = subprocess.run([sys.executable, "-m", "cxr_engine", str(folder), "--quiet", "--csv", str(out),
-                           "--model", str(BUNDLED_CARD), "--backend", "onnx"],
+                           "--model", str(default_card_path()), "--backend", "onnx"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""

@@ -63,11 +63,24 @@ class TestWhatEachBundleHolds:
         assert not any(name.endswith(".safetensors") for name in lite)
         assert {"efficientnet-lite0.json", "efficientnet-lite0.onnx", "efficientnet-lite0.safetensors"} <= full
 
+    def test_an_averaged_model_ships_with_its_members_in_both_bundles(self, bundles):
+        folder = Path(bundles.REPO) / "resources" / "models"
+        averaged = [path for path in sorted(folder.glob("*.json"))
+                    if json.loads(path.read_text(encoding="utf-8")).get("architecture") == "ensemble"]
+        if not averaged:
+            pytest.skip("no averaged model is bundled")
+        for variant in ("lite", "full"):
+            shipped = {f.source.name for f in bundles.model_files(variant)}
+            for path in averaged:
+                members = [m["card"] for m in json.loads(path.read_text(encoding="utf-8"))["members"]]
+                assert path.name in shipped and {f"{m}.json" for m in members} <= shipped
+                assert {f"{m}.onnx" for m in members} <= shipped
+
     def test_the_bundled_onnx_files_match_their_cards(self, bundles):
         for data in bundles.model_files("lite"):
             if data.source.suffix == ".json":
                 card = json.loads(data.source.read_text(encoding="utf-8"))
-                if card.get("torch_free"):  # the image checks: numpy parameters, no ONNX export
+                if card.get("torch_free") or card.get("architecture") == "ensemble":  # no ONNX export of their own
                     continue
                 onnx = data.source.with_name(card["onnx_file"])
                 assert hashlib.sha256(onnx.read_bytes()).hexdigest() == card["onnx_sha256"]

@@ -128,12 +128,29 @@ def known_limits(card: ModelCard) -> list[str]:
 def _three_classes(card: ModelCard, external) -> str:
     names = ", ".join(card.display_classes())
     line = f"Only {len(card.classes)} classes ({names}): every film gets one of them, also films with other findings or none."
-    predicted = external.get("predicted") if isinstance(external, dict) else None
-    if isinstance(predicted, dict) and predicted:
-        n = sum(int(v) for v in predicted.values())
-        calls = ", ".join(f"{int(v)} {_name(c)}" for c, v in predicted.items())
+    predicted = _unlabelled_calls(external)
+    if predicted:
+        n = sum(predicted.values())
+        calls = ", ".join(f"{v} {_name(c)}" for c, v in predicted.items())
         line += f" Of {n} real films from outside its training sources (diagnoses unknown) it called {calls}."
     return line
+
+
+def _unlabelled_calls(external) -> dict[str, int]:
+    """The calls on the card's external folders whose diagnoses are unknown (``test_metrics.external_files``:
+    one folder's dict, or a list of them; a folder with labels, ``by_label``, is left out), summed per class."""
+    folders = external if isinstance(external, list) else [external]
+    total: dict[str, int] = {}
+    for folder in folders:
+        predicted = folder.get("predicted") if isinstance(folder, dict) and not folder.get("by_label") else None
+        if not isinstance(predicted, dict):
+            continue
+        for cls, count in predicted.items():
+            try:
+                total[cls] = total.get(cls, 0) + int(count)
+            except (TypeError, ValueError):
+                continue
+    return total if sum(total.values()) else {}
 
 
 def _weak_populations(checks) -> list[str]:
