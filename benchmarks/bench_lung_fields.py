@@ -29,21 +29,28 @@ timed = functools.partial(median_ms, warmups=3)
 
 
 def _classifier_ms(args) -> tuple[str, float] | None:
-    """The default bundled classifier's ONNX model run alone, timed the same way (a yardstick for a loaded machine)."""
+    """The default bundled classifier's ONNX model run alone, timed the same way (a yardstick for a loaded
+    machine); an averaged model's members one after the other."""
     import onnxruntime
 
     from cxr_engine.models.model_card import default_card
 
     card = default_card()
-    if card is None or card.onnx_path is None or not card.onnx_path.exists():
+    if card is None:
+        return None
+    cards = card.member_cards if card.architecture == "ensemble" else [card]
+    if any(c.onnx_path is None or not c.onnx_path.exists() for c in cards):
         return None
     options = onnxruntime.SessionOptions()
     if args.threads:
         options.intra_op_num_threads = args.threads
-    session = onnxruntime.InferenceSession(str(card.onnx_path), options, providers=["CPUExecutionProvider"])
-    x = np.zeros((1, card.in_chans, card.input_size, card.input_size), np.float32)
-    name = session.get_inputs()[0].name
-    return card.name, timed(lambda: session.run(None, {name: x}), args.repeats)
+    total = 0.0
+    for member in cards:
+        session = onnxruntime.InferenceSession(str(member.onnx_path), options, providers=["CPUExecutionProvider"])
+        x = np.zeros((1, member.in_chans, member.input_size, member.input_size), np.float32)
+        name = session.get_inputs()[0].name
+        total += timed(lambda: session.run(None, {name: x}), args.repeats)
+    return card.name, total
 
 
 def main(argv: list[str] | None = None) -> int:
