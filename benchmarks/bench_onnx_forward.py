@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     from cxr_engine.models.onnx_backend import session_options, verified_onnx_bytes
 
     card = choose_card(args.model)
+    if card.architecture == "ensemble":
+        parser.error(f"{card.name} is an averaged model with no ONNX export of its own: name one of its members "
+                     f"({', '.join(m['card'] for m in card.members)}) with --model")
     data = verified_onnx_bytes(card)
     shape = (card.in_chans, card.input_size, card.input_size)
     print(f"{card.name} {shape}, ONNX Runtime {onnxruntime.__version__}, {os.cpu_count()} cores, "
