@@ -138,8 +138,8 @@ class TestSecondaryCapture:
         image, heatmap_result = classified
         pixels = pydicom.dcmread(outputs["sc"].path).pixel_array
         rows, cols = image.display_shape
-        # Two result lines, the red scope heading and the one warning ("a test warning"), the notice.
-        assert pixels.shape == (rows + 5 * line_height(cols), cols, 3)
+        # Two result lines, the one warning (in scope: no red heading), the notice.
+        assert pixels.shape == (rows + 4 * line_height(cols), cols, 3)
         film = pixels[:rows]
         hot = np.unravel_index(np.argmax(heatmap_result.heatmap), heatmap_result.heatmap.shape)
         r, g, b = (int(v) for v in film[hot])
@@ -151,13 +151,13 @@ class TestSecondaryCapture:
         # Each band line holds text: bright pixels on black, the notice in amber.
         band = pixels[rows:]
         height = line_height(cols)
-        for number in range(5):
+        for number in range(4):
             line = band[number * height:(number + 1) * height]
             assert (line.max(axis=2) > 200).sum() > 50, f"band line {number} holds no text"
-        heading = band[2 * height:3 * height]
-        lit = heading[heading.max(axis=2) > 200].astype(int)
-        assert np.all(lit[:, 0] > lit[:, 1] + 100), "the out-of-scope heading is not red"
-        notice = band[4 * height:]
+        warning = band[2 * height:3 * height]
+        lit = warning[warning.max(axis=2) > 200].astype(int)
+        assert not np.all(lit[:, 0] > lit[:, 1] + 100), "an in-scope film's warning is headed in red"
+        notice = band[3 * height:]
         lit = notice[notice.max(axis=2) > 200]
         assert np.all(lit[:, 0] >= lit[:, 2]), "the notice is not amber"
 
@@ -170,10 +170,10 @@ class TestSecondaryCapture:
                    "the model was trained for")
         plain = capture_pixels(film, result_lines(heatmap_result))
         flagged = capture_pixels(film, result_lines(heatmap_result), warnings=(warning, "lateral view: the model is made "
-                                                                    "for frontal (PA/AP) chest films"))
+                                                                    "for frontal (PA/AP) chest films"), out_of_scope=True)
         rows, height = film.shape[0], line_height(film.shape[1])
         assert plain.shape[0] == rows + 3 * height
-        added = band_warning_lines((warning, "lateral view: the model is made for frontal (PA/AP) chest films"))
+        added = band_warning_lines((warning, "lateral view: the model is made for frontal (PA/AP) chest films"), True)
         assert flagged.shape[0] == rows + (3 + len(added)) * height
         assert added[0][0] == SCOPE_HEADING and "NOT RELIABLE" in SCOPE_HEADING
         text = " ".join(line for line, _ in added[1:])
@@ -188,7 +188,7 @@ class TestSecondaryCapture:
         rows, cols = image.display_shape
         with_warning = pydicom.dcmread(outputs["sc"].path).pixel_array
         without = pydicom.dcmread(deidentified["sc"].path).pixel_array
-        assert with_warning.shape[0] == rows + 5 * line_height(cols)
+        assert with_warning.shape[0] == rows + 4 * line_height(cols)  # the warning; in scope: no red heading
         assert without.shape[0] == rows + 3 * line_height(cols)
 
     def test_band_text_follows_the_result(self, classified):
@@ -251,7 +251,8 @@ class TestStructuredReport:
             assert (measured[meaning].unit.value, measured[meaning].unit.scheme_designator) == ("1", "UCUM")
             assert measured[meaning].name.scheme_designator == "99CXRREADER"
         evaluations = {q.name.meaning: q.value for q in group.get_qualitative_evaluations()}
-        assert (evaluations["Image outside the model's intended scope"].value) == "373066001"  # Yes: one warning
+        # No: a suitability warning alone does not put a film out of scope (the CSV's and the app's verdict).
+        assert (evaluations["Image outside the model's intended scope"].value) == "373067005"
         texts = [item.TextValue for item in group[0].ContentSequence if item.ValueType == "TEXT"
                  and item.ConceptNameCodeSequence[0].CodeMeaning == "Suitability warning"]
         assert texts == [NON_ASCII_WARNING]
@@ -607,3 +608,31 @@ def test_cli_checks_dicom_options_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"--dicom-out {afile / 'sub'}: {afile} is a file, not a folder" in err
     assert "--send 'nonsense': expected AE@HOST:PORT" in err
+
+
+def test_a_capture_says_out_of_scope_only_when_the_csv_does(tmp_path, dicom_dir, classifier, card):
+    """Tester (2026-11-30): every dicom_rsna file carries the "secondary capture" warning, and its SC said
+    "OUTSIDE THE MODEL'S SCOPE" and its SR "out of scope: Yes" while the CSV, the app and the PDF kept it
+    in scope. Now a warning is listed, and the heading and the flag follow ``out_of_scope``."""
+    from cxr_engine.models.image_checks import scope_warning
+    from cxr_engine.outputs.dicom_outputs.writer import band_warnings
+
+    image = read_image(dicom_dir / "Fake_MONOHR1.dcm")
+    heatmap_result = classifier.predict_with_heatmap(image)
+    note = "secondary capture: a converted or digitised copy, not the original radiograph"
+    rows, cols = image.display_shape
+    height = line_height(cols)
+    for folder, scope, flag in (("in", "", "373067005"), ("out", "inverted", "373066001")):
+        written = DicomOutputWriter(tmp_path / folder, card, kinds=("sc", "sr")).write(
+            image, heatmap_result, warnings=(note,), out_of_scope=scope)
+        by_kind = {w.kind: w for w in written}
+        band = pydicom.dcmread(by_kind["sc"].path).pixel_array[rows:]
+        lines = 3 + len(band_warning_lines(band_warnings((note,), scope), bool(scope)))
+        assert band.shape[0] == lines * height
+        heading = band[2 * height:3 * height]  # the line after the two result lines
+        red = heading[(heading[..., 0] > 200) & (heading[..., 1] < 120)]
+        assert (len(red) > 50) == bool(scope)
+        group = highdicom.sr.srread(by_kind["sr"].path).content.get_image_measurement_groups()[0]
+        assert {q.name.meaning: q.value.value for q in group.get_qualitative_evaluations()} == {
+            "Image outside the model's intended scope": flag}
+    assert band_warnings((note,), "inverted")[0] == scope_warning("inverted")

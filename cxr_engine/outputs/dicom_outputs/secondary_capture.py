@@ -24,7 +24,7 @@ _BAND_BG = 0
 _TEXT_RGB = (255, 255, 255)
 _NOTICE_RGB = (255, 200, 60)
 _SCOPE_RGB = (255, 60, 60)
-#: Heads the warnings in the band, as the SR's out-of-scope flag is Yes when there is any warning.
+#: Heads the warnings in the band of a film out of the model's scope (the SR's out-of-scope flag Yes).
 SCOPE_HEADING = "OUTSIDE THE MODEL'S SCOPE - RESULT NOT RELIABLE:"
 #: Characters per band line for a warning (longer warnings wrap), so the text stays readable.
 WRAP_WIDTH = 64
@@ -35,11 +35,12 @@ _ASCII_SPELLING = {"\u2013": "-", "\u2014": "-", "\u2212": "-", "\u00b0": " deg"
 
 
 def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: str = NOTICE,
-                   max_side: int = MAX_SIDE, warnings: Sequence[str] = ()) -> np.ndarray:
+                   max_side: int = MAX_SIDE, warnings: Sequence[str] = (), out_of_scope: bool = False) -> np.ndarray:
     """RGB uint8 (H', W, 3): ``film_rgb`` (uint8 (H, W, 3), the film as displayed, heat-map included,
     square pixels) shrunk to ``max_side`` when larger, above a black band holding ``result_lines``
-    (white), then, when there are ``warnings`` (the suitability warnings the SR and the CSV carry),
-    ``SCOPE_HEADING`` (red) and each warning wrapped at ``WRAP_WIDTH`` characters (amber), then
+    (white), then ``SCOPE_HEADING`` (red) when the film is ``out_of_scope`` (the CSV's and the SR's
+    verdict), then each of ``warnings`` (the suitability warnings the SR and the CSV carry) wrapped at
+    ``WRAP_WIDTH`` characters (amber), then
     ``notice`` (amber). Text is ASCII, drawn with Pillow in the first font of ``BAND_FONTS`` found:
     dashes, quotes and "°" are spelled in ASCII, other characters print as "?". The band is
     ``line_height(W)`` rows per line.
@@ -51,7 +52,8 @@ def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: st
     if scale < 1.0:
         film_rgb = resize_area(film_rgb, max(1, round(rows * scale)), max(1, round(cols * scale)))
     width = film_rgb.shape[1]
-    lines = [(line, _TEXT_RGB) for line in result_lines] + band_warning_lines(warnings) + [(notice, _NOTICE_RGB)]
+    lines = [(line, _TEXT_RGB) for line in result_lines] + band_warning_lines(warnings, out_of_scope) + \
+        [(notice, _NOTICE_RGB)]
     line_h = line_height(width)
     band = np.full((line_h * len(lines), width, 3), _BAND_BG, np.uint8)
     for number, (text, rgb) in enumerate(lines):
@@ -59,12 +61,10 @@ def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: st
     return np.ascontiguousarray(np.concatenate([film_rgb, band], axis=0))
 
 
-def band_warning_lines(warnings: Sequence[str]) -> list[tuple[str, tuple[int, int, int]]]:
-    """(text, RGB) band lines for ``warnings``: none without warnings, else the red heading and each
-    warning wrapped at ``WRAP_WIDTH`` characters, continuation lines indented."""
-    if not warnings:
-        return []
-    lines = [(SCOPE_HEADING, _SCOPE_RGB)]
+def band_warning_lines(warnings: Sequence[str], out_of_scope: bool = False) -> list[tuple[str, tuple[int, int, int]]]:
+    """(text, RGB) band lines: the red heading when ``out_of_scope``, then each of ``warnings`` wrapped at
+    ``WRAP_WIDTH`` characters, continuation lines indented (none for a film in scope without warnings)."""
+    lines = [(SCOPE_HEADING, _SCOPE_RGB)] if out_of_scope else []
     for warning in warnings:
         wrapped = textwrap.wrap(_ascii(warning), WRAP_WIDTH, initial_indent="- ", subsequent_indent="  ")
         lines.extend((line, _NOTICE_RGB) for line in wrapped)

@@ -1,7 +1,8 @@
 """The Comprehensive SR of one classification: a TID 1500 Measurement Report (highdicom) whose one
 measurement group (TID 1501) names the algorithm (TID 4019: model name and version), holds each
 class's probability, the most probable class as the group's Finding (SNOMED CT), the out-of-scope
-flag with each suitability warning, and references the source image.
+flag (the CSV's and the app's out-of-scope verdict) with each suitability warning, and references the
+source image.
 
 A film outside the model's scope (``scope_score.out_of_scope``: inverted, lateral, a child's chest, ...) gets
 no coded Finding: TID 1501's Finding row (121071, DCM) is user-optional, and a PACS or a registry that reads
@@ -53,9 +54,11 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
     ``reference`` (``source.reference_dataset``) gives the patient, study and the source image,
     which is the SR's evidence and the measurement group's source image. Probabilities are
     measurements in UCUM unit "1" (0–1), one per class, named by the private concepts
-    "Probability of <class>" (``codes.probability_concept``). ``warnings`` become the out-of-scope
-    flag (Yes when any) and one TEXT item each. ``out_of_scope`` (the image checks' and scope heads'
-    reasons, ``""`` in scope) sets the flag too and replaces the coded Finding by a TEXT (module docstring).
+    "Probability of <class>" (``codes.probability_concept``). ``warnings`` become one TEXT item each
+    (a secondary capture, a missing header value: notes that do not by themselves put the film out of
+    scope). ``out_of_scope`` (the image checks', the header's, the scope heads' and the uncertainty
+    reasons, ``""`` in scope: the verdict the CSV and the app give) sets the out-of-scope flag to Yes and
+    replaces the coded Finding by a TEXT (module docstring).
     """
     algorithm = algorithm_identification(prediction.model_name, model_version, parameters)
     device = ObserverContext(
@@ -67,7 +70,7 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
         Measurement(name=cxr_codes.probability_concept(cls), value=float(p), unit=cxr_codes.NO_UNITS)
         for cls, p in zip(prediction.classes, prediction.probabilities)
     ]
-    flagged = bool(warnings or out_of_scope)
+    flagged = bool(out_of_scope)
     evaluations = [QualitativeEvaluation(name=cxr_codes.OUT_OF_SCOPE, value=cxr_codes.YES if flagged else cxr_codes.NO)]
     group = MeasurementsAndQualitativeEvaluations(
         tracking_identifier=TrackingIdentifier(identifier=TRACKING_LABEL),

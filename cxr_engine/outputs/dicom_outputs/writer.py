@@ -152,7 +152,8 @@ class DicomOutputWriter:
         built = []
         if "sc" in self.kinds:
             film = displayed_rgb if displayed_rgb is not None else default_film(image, heatmap_result)
-            pixels = capture_pixels(film, result_lines(heatmap_result), warnings=warnings)
+            pixels = capture_pixels(film, result_lines(heatmap_result), warnings=band_warnings(warnings, out_of_scope),
+                                    out_of_scope=bool(out_of_scope))
             # The source's orientation holds for the default film (as stored); the app's displayed
             # film may be rotated or flipped, so its orientation is left unknown.
             orientation = source_orientation(reference) if displayed_rgb is None else None
@@ -264,3 +265,15 @@ def result_lines(heatmap_result: HeatmapResult) -> list[str]:
     target = CLASS_DISPLAY_NAMES.get(heatmap_result.target_class, heatmap_result.target_class)
     return [f"AI result: {prediction.display_label} {format_percent(prediction.probability(prediction.label))} "
             f"({prediction.model_name})", f"{others} | heat-map: {target}"]
+
+
+def band_warnings(warnings: Sequence[str], out_of_scope: str) -> list[str]:
+    """The warnings the capture's band lists: ``warnings``, led by the out-of-scope reasons in the CSV's
+    words (``image_checks.scope_warning``) when the film is out of scope and no warning says them yet."""
+    from ...models.image_checks import scope_warning
+
+    band = list(warnings)
+    reason = scope_warning(out_of_scope) if out_of_scope else ""
+    if reason and all(reason not in warning for warning in band):
+        band.insert(0, reason)
+    return band
