@@ -108,7 +108,7 @@ class TestContent:
         text, info, count = pdf_text(write(tmp_path, [page], card, deidentify=False))
         assert count == 1
         for expected in ("Normal 12.3 %", "Pneumonia 71.3 %", "COVID-19 16.4 %", INTENDED_USE,
-                         "effnet-b0-test", "this model is below the project's accuracy bar",
+                         "effnet-b0-test", "this model is below the project's bar",
                          "Grad-CAM heat-map: evidence for Pneumonia", "Grad-CAM × class probability for Pneumonia",
                          "Right lower zone opacity.", "Dr Ann Reader", "2025-03-04 15:30", "Page 1 of 1",
                          "FUJI95714", "CR-MONO1-10-chest.dcm", "Test set: accuracy 91.2 %"):

@@ -35,7 +35,7 @@ def choose_card(model: str | os.PathLike[str] | ModelCard | None = None, models_
     if requested:
         card = find_card(requested, models_dir)
         if not card.meets_bar:
-            logger.warning("model %s does not meet the project's accuracy bar (see its model card)", card.name)
+            logger.warning("model %s does not meet the project's bar (its model card says which checks it fails)", card.name)
         return card
     card = default_card(models_dir)
     if card is None:

@@ -547,9 +547,9 @@ def _model_flowables(ctx: _Context) -> list[Flowable]:
                           f"{', '.join(card.display_classes())}.", "small")]
     flowables += [ctx.para(line, "small") for line in _metric_lines(card.test_metrics)]
     if card.meets_bar:
-        flowables.append(ctx.para("Meets the project's accuracy bar on its test set.", "good"))
+        flowables.append(ctx.para("Meets the project's bar on its test set (accuracy, F1, calibration, shortcut and shift checks).", "good"))
     else:
-        flowables.append(ctx.para("Caution: this model is below the project's accuracy bar.", "alert"))
+        flowables.append(ctx.para("Caution: this model is below the project's bar (its model card says which checks it fails).", "alert"))
     return flowables
 
 
