@@ -96,3 +96,22 @@ def test_the_statement_has_the_cards_intended_use_calibration_and_limits():
     assert lines[0].startswith("Calibration:") and "COVID-19 probability of 90–100 %" in lines[0]
     assert all(line.startswith("Known limit: ") for line in lines[1:]) and len(lines) > 1
     assert model_limits(card).lines()[0].startswith("Known limit: ")  # no prediction, no calibration line
+
+
+def test_known_limits_name_the_calls_on_other_findings_and_the_unseen_source():
+    """Tester (2026-11-30): the panel and the PDF never said that the average calls many films with other
+    findings pneumonia, nor how it does at a COVID-19 source it never saw."""
+    card = bundled()
+    changed = json.loads(json.dumps(card.test_metrics))
+    changed["other_findings"] = {"n": 400, "predicted": {"normal": 199, "pneumonia": 174, "covid": 27}}
+    changed["leave_one_source_out"] = {"held_out_source": "covid_cxnet", "n": 650, "accuracy": 0.9138,
+                                       "with_offsets_replayed": {"accuracy": 0.8862}}
+    lines = known_limits(dataclasses.replace(card, test_metrics=changed))
+    assert ("Of 400 films with other findings and no pneumonia-like opacity it called 199 Normal, 174 Pneumonia, "
+            "27 COVID-19.") in lines
+    assert any(line.startswith("Trained the same way without one COVID-19 source (covid_cxnet), it found COVID-19 "
+                               "in 91 % of that source's 650 films (89 % with its operating point") for line in lines)
+    del changed["other_findings"], changed["leave_one_source_out"]["with_offsets_replayed"]
+    lines = known_limits(dataclasses.replace(card, test_metrics=changed))
+    assert not any("other findings and no" in line for line in lines)
+    assert any("in 91 % of that source's 650 films:" in line for line in lines)

@@ -119,7 +119,8 @@ def calibration_line(card: ModelCard, cls: str, probability: float) -> str:
 def known_limits(card: ModelCard) -> list[str]:
     """The card's weak spots with their figures (test split unless said otherwise), most telling first."""
     metrics = card.test_metrics or {}
-    lines = [_three_classes(card, metrics.get("external_files"))]
+    lines = [_three_classes(card, metrics.get("external_files")), _other_findings(metrics.get("other_findings")),
+             _unseen_source(metrics.get("leave_one_source_out"))]
     lines += _weak_populations(metrics.get("shortcut_checks"))
     lines += _weak_age_groups(metrics)
     return [line for line in lines if line]
@@ -134,6 +135,37 @@ def _three_classes(card: ModelCard, external) -> str:
         calls = ", ".join(f"{v} {_name(c)}" for c, v in predicted.items())
         line += f" Of {n} real films from outside its training sources (diagnoses unknown) it called {calls}."
     return line
+
+
+def _other_findings(section) -> str:
+    """What the model calls films read as abnormal without pneumonia-like opacity (``other_findings``:
+    ``n`` and ``predicted``), or ``""`` when the card has no such figures."""
+    predicted = section.get("predicted") if isinstance(section, dict) else None
+    try:
+        counts = {cls: int(v) for cls, v in predicted.items()} if isinstance(predicted, dict) else {}
+    except (TypeError, ValueError):
+        return ""
+    if not sum(counts.values()):
+        return ""
+    calls = ", ".join(f"{v} {_name(c)}" for c, v in counts.items())
+    return f"Of {sum(counts.values())} films with other findings and no pneumonia-like opacity it called {calls}."
+
+
+def _unseen_source(section) -> str:
+    """COVID-19 found at a source the model's recipe never saw (``leave_one_source_out``: ``accuracy``,
+    ``n``, ``held_out_source`` and, for an averaged model, ``with_offsets_replayed``), or ``""``."""
+    if not isinstance(section, dict):
+        return ""
+    try:
+        accuracy, n = float(section["accuracy"]), int(section["n"])
+    except (KeyError, TypeError, ValueError):
+        return ""
+    line = (f"Trained the same way without one COVID-19 source ({section.get('held_out_source', '?')}), "
+            f"it found COVID-19 in {format_percent(accuracy, 0)} of that source's {n} films")
+    replayed = section.get("with_offsets_replayed")
+    if isinstance(replayed, dict) and isinstance(replayed.get("accuracy"), (int, float)):
+        line += f" ({format_percent(float(replayed['accuracy']), 0)} with its operating point chosen the same way)"
+    return line + ": expect some COVID-19 films from a new hospital to be called something else."
 
 
 def _unlabelled_calls(external) -> dict[str, int]:
