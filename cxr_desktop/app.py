@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot is not None or args.export_pdf is not None or args.result_json is not None:
         task = AutomationTask(args.screenshot, args.overlay, args.export_pdf, args.deidentify, args.timeout,
                               result_json=args.result_json, lung_outline=args.lung_outline, ctr=args.ctr,
-                              heatmap_style=args.heatmap_style)
+                              heatmap_style=args.heatmap_style, model_named=args.model is not None)
         automation = Automation(window, task)
     window.show()
     logger.info("window shown %.2f s after start (torch imported: %s)", time.perf_counter() - started,

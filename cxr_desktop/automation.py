@@ -2,7 +2,8 @@
 and/or the shown result as JSON, quit.
 
 The run ends with ``QApplication.exit(code)``: 0 on success, 1 with a logged reason otherwise
-(nothing to show, no readable image, model failure, export failure or the time limit). The first
+(nothing to show, no readable image, model failure, a model named with ``--model`` that cannot be
+used, export failure or the time limit). The first
 image that can be read is used: unreadable ones before it are skipped, each named in the log.
 """
 from __future__ import annotations
@@ -41,6 +42,7 @@ class AutomationTask:
     lung_outline: bool = False  # outline the lung fields (waits for them)
     ctr: bool = False  # show the cardiothoracic ratio's lines (waits for them)
     heatmap_style: str = "colour"  # or "outline" (viewer_model.HEATMAP_STYLES)
+    model_named: bool = False  # --model was given: a model that cannot be used fails the run
 
 
 class Automation(QObject):
@@ -101,6 +103,9 @@ class Automation(QObject):
             self._proceed_without_model()
 
     def _proceed_without_model(self) -> None:
+        if self.task.model_named:
+            self._fail("the model named with --model cannot be used: " + self.window.result.message)
+            return
         if self.task.overlay:
             self._fail("--overlay needs a model, and none is available: " + self.window.result.message)
             return

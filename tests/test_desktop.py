@@ -419,6 +419,18 @@ def test_automation_fails_cleanly_on_a_folder_without_images(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_automation_fails_when_the_named_model_cannot_be_used(study, tmp_path, monkeypatch):
+    """Tester (2026-11-30): ``cxr-desktop PATH --model nosuch --result-json OUT`` wrote a result without a
+    model and exited 0, where ``cxr-classify`` exits 2. Without ``--model`` an unusable default still
+    gives the image without a classification (exit 0; tests/test_desktop.py's no-model tests)."""
+    from cxr_desktop.app import main
+
+    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "s.ini"))
+    out = tmp_path / "result.json"
+    assert main([str(study), "--model", "nosuch", "--result-json", str(out), "--timeout", "120"]) == 1
+    assert not out.exists()
+
+
 # ---------------------------------------------------------------------------------------- PDF export
 
 PATIENT = {"PatientName": "DOE^JANE", "PatientID": "PAT-4711", "AccessionNumber": "ACC-0815",
