@@ -2,7 +2,7 @@
 
     QT_QPA_PLATFORM=offscreen:configfile=docs/offscreen_1600x1000.json .venv/bin/python docs/screenshots.py
 
-Opens the sample study with the bundled model, shows two of its films side by side (1×2, linked,
+Opens the sample study with the default bundled model, shows two of its films side by side (1×2, linked,
 each with its own heat-map), writes ``docs/screenshot_comparison.png``, then opens the header
 viewer on the second film, searches "UID" (sequences with a match open) and writes
 ``docs/screenshot_header.png``. The two films
@@ -43,7 +43,7 @@ def main() -> int:
 
     app = QApplication(sys.argv[:1])
     apply_dark_theme(app)
-    window = MainWindow(model="efficientnet-lite0", device="cpu")
+    window = MainWindow(model=None, device="cpu")  # the default model
     window.show()
     window.start_model()
     study = samples_dir() / "study"
