@@ -119,7 +119,8 @@ def calibration_line(card: ModelCard, cls: str, probability: float) -> str:
 def known_limits(card: ModelCard) -> list[str]:
     """The card's weak spots with their figures (test split unless said otherwise), most telling first."""
     metrics = card.test_metrics or {}
-    lines = [_three_classes(card, metrics.get("external_files")), _other_findings(metrics.get("other_findings")),
+    lines = [" ".join(filter(None, [_three_classes(card, metrics.get("external_files")),
+                                    _other_findings(metrics.get("other_findings"))])),
              _unseen_source(metrics.get("leave_one_source_out"))]
     lines += _weak_populations(metrics.get("shortcut_checks"))
     lines += _weak_age_groups(metrics)
@@ -148,7 +149,7 @@ def _other_findings(section) -> str:
     if not sum(counts.values()):
         return ""
     calls = ", ".join(f"{v} {_name(c)}" for c, v in counts.items())
-    return f"Of {sum(counts.values())} films with other findings and no pneumonia-like opacity it called {calls}."
+    return f"Of {sum(counts.values())} films with other findings (no pneumonia-like opacity) it called {calls}."
 
 
 def _unseen_source(section) -> str:
@@ -160,12 +161,12 @@ def _unseen_source(section) -> str:
         accuracy, n = float(section["accuracy"]), int(section["n"])
     except (KeyError, TypeError, ValueError):
         return ""
-    line = (f"Trained the same way without one COVID-19 source ({section.get('held_out_source', '?')}), "
-            f"it found COVID-19 in {format_percent(accuracy, 0)} of that source's {n} films")
+    line = (f"At a COVID-19 source its recipe never saw ({section.get('held_out_source', '?')}, {n} films) it "
+            f"found COVID-19 in {format_percent(accuracy, 0)}")
     replayed = section.get("with_offsets_replayed")
     if isinstance(replayed, dict) and isinstance(replayed.get("accuracy"), (int, float)):
-        line += f" ({format_percent(float(replayed['accuracy']), 0)} with its operating point chosen the same way)"
-    return line + ": expect some COVID-19 films from a new hospital to be called something else."
+        line += f" ({format_percent(float(replayed['accuracy']), 0)} with its operating point replayed)"
+    return line + "."
 
 
 def _unlabelled_calls(external) -> dict[str, int]:
