@@ -35,8 +35,8 @@ from cxr_engine.models.model_card import CLASSES, INTENDED_USE, ModelCard
 from cxr_engine.models.weights import sha256_file
 
 from . import metrics as M
-from .evaluate import CACHE_FILE, LogitCache, cached_logits, fingerprint, label_indices, make_classifier, \
-    predict_logits, split_rows
+from .evaluate import (add_member_options, cached_logits, exported_from, fingerprint, label_indices, make_classifier,
+                       member_cache, parse_member_options, predict_logits, split_rows)
 from .operating_point import CONSTRAINTS, choose
 from .script_logging import script_logging
 
@@ -66,15 +66,9 @@ def member_logits(args, card: ModelCard, rows: Sequence[dict]) -> np.ndarray:
     """(N, K) temperature-1 log-probabilities of ``card`` on ``rows`` (``training.evaluate``'s logits),
     from the member's evaluation cache when it matches (``--member-cache``, ``--member-run``: as
     ``training.evaluate``)."""
-    name = card.name
-    if name in args.member_run:
-        from .evaluate import exported_from
-
-        card = exported_from(card, Path(args.member_run[name]))
-    path = Path(args.member_cache[name]) if name in args.member_cache else args.reports_dir / name / CACHE_FILE
-    cache = None if args.no_cache else LogitCache(path)
-    if cache is not None:
-        cache.path.parent.mkdir(parents=True, exist_ok=True)
+    cache = member_cache(args, card)  # by the bundled member's name, before a --member-run replaces the card
+    if card.name in args.member_run:
+        card = exported_from(card, Path(args.member_run[card.name]))
     paths = [row["path"] for row in rows]
 
     def compute() -> np.ndarray:
@@ -191,12 +185,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="instead: write training.evaluate's metrics.json of the ensemble into its card")
     p.add_argument("--allow-subset", action="store_true", help="with --record: accept an evaluation with --limit")
     p.add_argument("--models-dir", type=Path, default=Path("resources/models"), help="default resources/models")
-    p.add_argument("--reports-dir", type=Path, default=Path("training/reports"),
-                   help=f"where the members' evaluation logit caches are (<dir>/<member>/{CACHE_FILE})")
-    p.add_argument("--member-cache", action="append", default=[], metavar="NAME=FILE",
-                   help=f"a member's {CACHE_FILE} elsewhere (as training.evaluate)")
-    p.add_argument("--member-run", action="append", default=[], metavar="NAME=RUN",
-                   help="a member's validation logits from the run it was exported from (as training.evaluate)")
+    add_member_options(p)
     p.add_argument("--limit", type=int, help="at most N validation images, balanced by class (development only)")
     p.add_argument("--seed", type=int, default=0, help="seed for --limit (default 0)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
@@ -205,11 +194,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not args.record and (len(args.member) < 2 or not args.manifest):
         p.error("give two or more --member and --manifest (or --record)")
-    try:
-        args.member_cache = dict(item.split("=", 1) for item in args.member_cache)
-        args.member_run = dict(item.split("=", 1) for item in args.member_run)
-    except ValueError:
-        p.error("--member-cache and --member-run take NAME=VALUE")
+    parse_member_options(p, args)
     return args
 
 

@@ -810,18 +810,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="manifest of films outside the three classes (../shared/data/cxr_other/manifest.csv) "
                         "whose calls the report counts")
     p.add_argument("--no-cache", action="store_true", help=f"recompute logits even when {CACHE_FILE} has them")
-    p.add_argument("--reports-dir", type=Path, default=Path("training/reports"),
-                   help=f"an averaged model's members' logit caches: <dir>/<member>/{CACHE_FILE} (default training/reports)")
-    p.add_argument("--member-cache", action="append", default=[], metavar="NAME=FILE",
-                   help=f"a member's {CACHE_FILE} elsewhere (e.g. its run's evaluation folder)")
-    p.add_argument("--member-run", action="append", default=[], metavar="NAME=RUN",
-                   help="evaluate a member from the run it was exported from (float32; see the module)")
+    add_member_options(p)
     args = p.parse_args(argv)
-    try:
-        args.member_cache = dict(item.split("=", 1) for item in args.member_cache)
-        args.member_run = dict(item.split("=", 1) for item in args.member_run)
-    except ValueError:
-        p.error("--member-cache and --member-run take NAME=VALUE")
+    parse_member_options(p, args)
     if args.card and not args.manifest:
         p.error("--card needs --manifest")
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
@@ -835,6 +826,27 @@ def load_card(args: argparse.Namespace) -> ModelCard:
     from cxr_engine.models.model_card import load_card as load_saved_card
 
     return card_from_run(args.run) if args.run else load_saved_card(args.card)
+
+
+def add_member_options(p: argparse.ArgumentParser) -> None:
+    """``--reports-dir``, ``--member-cache NAME=FILE`` and ``--member-run NAME=RUN``: where an averaged
+    model's members' logits come from (this module, ``training.ensemble_card``, ``training.scope_score``);
+    ``parse_member_options`` turns the last two into dicts."""
+    p.add_argument("--reports-dir", type=Path, default=Path("training/reports"),
+                   help=f"an averaged model's members' logit caches: <dir>/<member>/{CACHE_FILE} (default training/reports)")
+    p.add_argument("--member-cache", action="append", default=[], metavar="NAME=FILE",
+                   help=f"a member's {CACHE_FILE} elsewhere (e.g. its run's evaluation folder)")
+    p.add_argument("--member-run", action="append", default=[], metavar="NAME=RUN",
+                   help="a member evaluated from the run it was exported from (float32; see training.evaluate)")
+
+
+def parse_member_options(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``args.member_cache`` and ``args.member_run`` as {NAME: VALUE}; ``p.error`` for an item without "="."""
+    try:
+        args.member_cache = dict(item.split("=", 1) for item in args.member_cache)
+        args.member_run = dict(item.split("=", 1) for item in args.member_run)
+    except ValueError:
+        p.error("--member-cache and --member-run take NAME=VALUE")
 
 
 def member_cache(args, card: ModelCard) -> LogitCache | None:

@@ -138,10 +138,9 @@ def ensemble_outputs(args, card) -> tuple[dict[str, list[dict]], dict[str, np.nd
     from .populations import read_other_manifest
 
     argv = ["--card", str(args.card), "--manifest", str(args.manifest), "--reports-dir", str(args.reports_dir)]
-    for item in args.member_cache:
-        argv += ["--member-cache", item]
-    for item in args.member_run:
-        argv += ["--member-run", item]
+    for option, values in (("--member-cache", args.member_cache), ("--member-run", args.member_run)):
+        for name, value in values.items():
+            argv += [option, f"{name}={value}"]
     evaluation = evaluate_args(argv)
     rows = {"val": split_rows(args.manifest, "val", None, 0), "test": split_rows(args.manifest, "test", None, 0),
             "other": read_other_manifest(args.other)}
@@ -158,13 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-limit", type=int, default=3000, help="training films the Mahalanobis fit reads")
     parser.add_argument("--val-flag-rate", type=float, default=0.05)
     parser.add_argument("--write-card", action="store_true", help="record the MSP threshold in the card")
-    parser.add_argument("--reports-dir", type=Path, default=Path("training/reports"),
-                        help="an averaged model's members' evaluation caches (as training.evaluate)")
-    parser.add_argument("--member-cache", action="append", default=[], metavar="NAME=FILE",
-                        help="a member's evaluation logits.npz elsewhere (as training.evaluate)")
-    parser.add_argument("--member-run", action="append", default=[], metavar="NAME=RUN",
-                        help="a member evaluated from the run it was exported from (as training.evaluate)")
+    from .evaluate import add_member_options, parse_member_options
+
+    add_member_options(parser)  # an averaged model's members' evaluation caches
     args = parser.parse_args(argv)
+    parse_member_options(parser, args)
     args.command = shlex.join(["python", "-m", "training.scope_score", *(sys.argv[1:] if argv is None else argv)])
     args.report.mkdir(parents=True, exist_ok=True)
     with script_logging(args.report / "scope_score.log"):
