@@ -471,14 +471,8 @@ def loso_section(args: argparse.Namespace, manifest: Path, cache: LogitCache, ca
         raise ValueError(f"{manifest}: no images from the held-out source {source!r}")
     paths = [r["path"] for r in rows]
     caches = [m[2] for m in members(args, card)] if isinstance(card, EnsembleCard) else [cache]
-    twin_logits, twin_cards = [], []
-    for run, twin_cache in zip(runs, caches):
-        twin = card_from_run(run)
-        classifier = LazyClassifier(twin, args.device)
-        twin_logits.append(cached_logits(twin_cache, f"loso_{source}", fingerprint(twin, paths, "plain"),
-                                         lambda: predict_logits(classifier, paths, args.batch_size, f"LOSO {source}")))
-        classifier.close()
-        twin_cards.append(twin)
+    twin_cards = [card_from_run(run) for run in runs]
+    twin_logits = twins_logits(args, twin_cards, caches, f"loso_{source}", paths, f"LOSO {source}")
     extra: dict = {}
     if isinstance(card, EnsembleCard):
         logits = ensemble_logits(twin_logits, card.member_weights, np.zeros(len(card.classes)))
@@ -496,6 +490,18 @@ def loso_section(args: argparse.Namespace, manifest: Path, cache: LogitCache, ca
             "train_command": "\n".join(read_run(run).get("command", "") for run in runs), **extra, **group}
 
 
+def twins_logits(args, twins: Sequence[ModelCard], caches: Sequence[LogitCache | None], name: str,
+                 paths: Sequence[str], desc: str) -> list[np.ndarray]:
+    """Each twin's temperature-1 logits on ``paths``, stored under ``name`` in its cache (computed when absent)."""
+    logits = []
+    for twin, cache in zip(twins, caches):
+        classifier = LazyClassifier(twin, args.device)
+        logits.append(cached_logits(cache, name, fingerprint(twin, paths, "plain"),
+                                    lambda: predict_logits(classifier, paths, args.batch_size, desc)))
+        classifier.close()
+    return logits
+
+
 def twin_offsets(args, card: EnsembleCard, runs: Sequence[Path], twins: Sequence[ModelCard],
                  caches: Sequence[LogitCache | None], source: str) -> tuple[np.ndarray, list[dict]]:
     """Offsets for the twins' average, chosen on their (shared) validation split; ``ValueError`` when the
@@ -507,12 +513,7 @@ def twin_offsets(args, card: EnsembleCard, runs: Sequence[Path], twins: Sequence
     for run in runs[1:]:
         if [r["path"] for r in split_rows(run_manifest(run), "val", None, args.seed)] != paths:
             raise ValueError(f"the --loso-run twins {runs[0]} and {run} were validated on different films")
-    val_logits = []
-    for twin, twin_cache in zip(twins, caches):
-        classifier = LazyClassifier(twin, args.device)
-        val_logits.append(cached_logits(twin_cache, f"loso_{source}_val", fingerprint(twin, paths, "plain"),
-                                        lambda: predict_logits(classifier, paths, args.batch_size, "LOSO twin val")))
-        classifier.close()
+    val_logits = twins_logits(args, twins, caches, f"loso_{source}_val", paths, "LOSO twin val")
     offsets, _, _ = choose(val_rows, ensemble_logits(val_logits, card.member_weights, np.zeros(len(card.classes))))
     return offsets, val_rows
 
