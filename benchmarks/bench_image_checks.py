@@ -69,13 +69,13 @@ def heads_cost(image, repeats: int) -> None:
         print("out-of-scope heads: ONNX Runtime missing, not measured")
         return
     from cxr_engine.models.classifier import model_input
+    from cxr_engine.models.ensemble_card import networks
     from cxr_engine.models.model_card import default_card
     from cxr_engine.models.onnx_backend import FEATURES_NAME, INPUT_NAME, LOGITS_NAME, verified_onnx_bytes
     from cxr_engine.models.scope_heads import film_reasons, heads_for
 
-    default = default_card()
     # An averaged model has no features of its own: its members' heads run, each on its member's pass.
-    for card in default.member_cards if default.architecture == "ensemble" else [default]:
+    for card in networks(default_card()):
         if heads_for(card) is None:
             print(f"out-of-scope heads: the card {card.name} names none, not measured")
             continue

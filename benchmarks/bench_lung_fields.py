@@ -33,12 +33,13 @@ def _classifier_ms(args) -> tuple[str, float] | None:
     machine); an averaged model's members one after the other."""
     import onnxruntime
 
+    from cxr_engine.models.ensemble_card import networks
     from cxr_engine.models.model_card import default_card
 
     card = default_card()
     if card is None:
         return None
-    cards = card.member_cards if card.architecture == "ensemble" else [card]
+    cards = networks(card)
     if any(c.onnx_path is None or not c.onnx_path.exists() for c in cards):
         return None
     options = onnxruntime.SessionOptions()

@@ -296,3 +296,11 @@ def test_the_lite_bundle_runs_the_ensemble_on_onnx_runtime_without_torch(resourc
     with open(out, newline="", encoding="utf-8") as handle:
         (row,) = list(csv.DictReader(handle))
     assert row["status"] == "ok" and row["model"] == NAME and Path(row["cam_path"]).is_file()
+
+
+def test_networks_are_an_averaged_models_members_or_the_card_itself(ensemble):
+    from cxr_engine.models.ensemble_card import networks
+
+    assert [c.name for c in networks(ensemble)] == [m["card"] for m in ensemble.members]
+    single = ensemble.member_cards[0]
+    assert networks(single) == [single]

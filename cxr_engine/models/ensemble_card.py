@@ -174,3 +174,8 @@ def find_member(name: str, folder: Path, where) -> ModelCard:
                              "contain an ensemble")
         return ModelCard.load(path)
     raise ModelError(f"{where}: member {name!r} is not a model card in {folder}")
+
+
+def networks(card) -> list[ModelCard]:
+    """The single-network cards ``card`` runs: an averaged model's members (in its order), else ``[card]``."""
+    return list(card.member_cards) if isinstance(card, EnsembleCard) else [card]
