@@ -132,24 +132,18 @@ def _three_classes(card: ModelCard, external) -> str:
     line = f"Only {len(card.classes)} classes ({names}): every film gets one of them, also films with other findings or none."
     predicted = _unlabelled_calls(external)
     if predicted:
-        n = sum(predicted.values())
-        calls = ", ".join(f"{v} {_name(c)}" for c, v in predicted.items())
-        line += f" Of {n} real films from outside its training sources (diagnoses unknown) it called {calls}."
+        line += (f" Of {sum(predicted.values())} real films from outside its training sources (diagnoses unknown) it "
+                 f"called {_calls(predicted)}.")
     return line
 
 
 def _other_findings(section) -> str:
     """What the model calls films read as abnormal without pneumonia-like opacity (``other_findings``:
     ``n`` and ``predicted``), or ``""`` when the card has no such figures."""
-    predicted = section.get("predicted") if isinstance(section, dict) else None
-    try:
-        counts = {cls: int(v) for cls, v in predicted.items()} if isinstance(predicted, dict) else {}
-    except (TypeError, ValueError):
-        return ""
+    counts = _counts(section.get("predicted") if isinstance(section, dict) else None)
     if not sum(counts.values()):
         return ""
-    calls = ", ".join(f"{v} {_name(c)}" for c, v in counts.items())
-    return f"Of {sum(counts.values())} films with other findings (no pneumonia-like opacity) it called {calls}."
+    return f"Of {sum(counts.values())} films with other findings (no pneumonia-like opacity) it called {_calls(counts)}."
 
 
 def _unseen_source(section) -> str:
@@ -175,15 +169,26 @@ def _unlabelled_calls(external) -> dict[str, int]:
     folders = external if isinstance(external, list) else [external]
     total: dict[str, int] = {}
     for folder in folders:
-        predicted = folder.get("predicted") if isinstance(folder, dict) and not folder.get("by_label") else None
-        if not isinstance(predicted, dict):
-            continue
-        for cls, count in predicted.items():
-            try:
-                total[cls] = total.get(cls, 0) + int(count)
-            except (TypeError, ValueError):
-                continue
+        unlabelled = isinstance(folder, dict) and not folder.get("by_label")
+        for cls, count in _counts(folder.get("predicted") if unlabelled else None).items():
+            total[cls] = total.get(cls, 0) + count
     return total if sum(total.values()) else {}
+
+
+def _counts(predicted) -> dict[str, int]:
+    """A card's {class: count} of calls with integer counts (a count that is not a number is left out)."""
+    counts = {}
+    for cls, count in (predicted.items() if isinstance(predicted, dict) else ()):
+        try:
+            counts[cls] = int(count)
+        except (TypeError, ValueError):
+            continue
+    return counts
+
+
+def _calls(counts: dict[str, int]) -> str:
+    """The calls as text, e.g. "5 Normal, 1 Pneumonia, 2 COVID-19"."""
+    return ", ".join(f"{count} {_name(cls)}" for cls, count in counts.items())
 
 
 def _weak_populations(checks) -> list[str]:
