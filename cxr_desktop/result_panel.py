@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from cxr_engine.display_text import format_percent
 from cxr_engine.models.image_checks import banner, heatmap_note
-from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE
+from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, below_bar_text
 from cxr_engine.models.model_limits import model_limits
 from cxr_engine.pixels.overlay import OUTLINE_LEVEL
 
@@ -84,6 +84,7 @@ class ResultPanel(QWidget):
         self.model_label = text_label(selectable=True)
         box.addWidget(self.model_label)
         self.warnings_label = text_label(style="color:#ffb347;")
+        self.warnings_label.setTextFormat(Qt.TextFormat.PlainText)  # file names and "<" in model checks
         box.addWidget(self.warnings_label)
         self.notice = text_label(INTENDED_USE, style=NOTICE_STYLE)  # the card's own intended use once a model is chosen
         box.addWidget(self.notice)
@@ -158,7 +159,8 @@ class ResultPanel(QWidget):
             self.model_label.setText("Images can be viewed without a model; choose one in Settings when available.")
         warnings = list(r.image_warnings) + ([r.model_warning] if r.model_warning else [])
         if r.below_bar:
-            warnings.insert(0, "This model is below the project's quality bar: for testing only.")
+            why = below_bar_text(r.card, "This model") if r.card is not None else "This model is below the project's bar."
+            warnings.insert(0, f"{why} For testing only.")
         self.warnings_label.setText("\n".join(f"⚠ {w}" for w in warnings))
         self.warnings_label.setVisible(bool(warnings))
         self.notice.setText(model_limits(r.card).intended_use if r.card is not None else INTENDED_USE)

@@ -2,10 +2,11 @@
 inference backend."""
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QLabel, QPushButton
 
 from cxr_engine.libraries import library_installed
-from cxr_engine.models.model_card import ModelCard
+from cxr_engine.models.model_card import ModelCard, below_bar_text, best_card
 
 from .settings import BACKENDS, DEVICES
 
@@ -27,10 +28,15 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         form = QFormLayout(self)
         self.model_box = QComboBox()
-        self.model_box.addItem(DEFAULT_MODEL_TEXT, "")
+        best = best_card(cards)
+        self.model_box.addItem(f"{DEFAULT_MODEL_TEXT} (now {best.name})" if best else
+                               f"{DEFAULT_MODEL_TEXT} (none bundled: choose one)", "")
         for card in cards:
             mark = "" if card.meets_bar else "  — for testing only"  # summary() says it is below the bar
             self.model_box.addItem(f"{card.summary()}{mark}", card.name)
+            if not card.meets_bar:
+                self.model_box.setItemData(self.model_box.count() - 1, below_bar_text(card, card.name),
+                                           Qt.ItemDataRole.ToolTipRole)
         if model and self.model_box.findData(model) < 0:
             self.model_box.addItem(model, model)
         self.model_box.setCurrentIndex(max(self.model_box.findData(model), 0))

@@ -102,6 +102,12 @@ def test_the_card_records_the_best_epochs_size_float16_weights_and_the_onnx_expo
     assert sha256_file(card.weights_path) == card.weights_sha256
     assert card.onnx_file == f"{NAME}.onnx" and sha256_file(card.onnx_path) == card.onnx_sha256
     assert not card.meets_bar and "Random initialisation" in card.notes
+    from training.export import card_bar_failures
+
+    failures = card.test_metrics["bar_failures"]
+    assert failures and all(f in card.notes for f in failures)  # the card's own words, listed for the app
+    # a card cannot know the evaluation's --limit: that failure is the report's alone
+    assert failures[1:] == card_bar_failures(card.test_metrics) and failures[0].startswith("evaluated on a subset")
 
 
 def test_onnx_runtime_gives_torchs_probabilities_and_grad_cam(resources, films):
@@ -136,12 +142,16 @@ def test_cxr_classify_and_the_environment_name_it(resources, dicom_dir, tmp_path
 
 
 def test_settings_offers_it(resources, qtbot):
+    from PySide6.QtCore import Qt
+
     from cxr_desktop.settings_dialog import SettingsDialog
 
     dialog = SettingsDialog(list_bundled(), NAME, "cpu")
     qtbot.addWidget(dialog)
     index = dialog.model_box.findData(NAME)
     assert index > 0 and dialog.model_box.itemText(index).count("below the project's bar") == 1
+    tooltip = dialog.model_box.itemData(index, Qt.ItemDataRole.ToolTipRole)
+    assert tooltip.startswith(f"{NAME} is below the project's bar; it fails: evaluated on a subset")
     assert dialog.model() == NAME
 
 

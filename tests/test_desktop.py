@@ -18,6 +18,7 @@ from PySide6.QtCore import QEvent, QPointF, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtGui import QMouseEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from cxr_engine.models.model_card import below_bar_text  # noqa: E402
 from cxr_engine.pixels.windowing import percentile_window  # noqa: E402
 from cxr_desktop.annotation_model import RULER, TEXT, Annotation  # noqa: E402
 from cxr_desktop.image_view import WINDOW_LEVEL  # noqa: E402
@@ -231,6 +232,9 @@ def test_corner_overlay_and_heatmap_toggle(qtbot, make_window, study):
     window = make_window(show=True)
     open_and_wait(qtbot, window, study)
     wait_classified(qtbot, window)
+
+    # the test model is below the bar: the panel says so, and why (here: where its card says)
+    assert f"⚠ {below_bar_text(window.result.card, 'This model')} For testing only." in window.result_panel.warnings_label.text()
     view = window.view
 
     def corner() -> np.ndarray:
@@ -345,9 +349,23 @@ def test_dialogs_build_from_the_current_state(qtbot, make_window, card):
     settings = SettingsDialog([card], card.name, "cpu", window)
     assert settings.model() == card.name and settings.device() == "cpu"
     assert settings.model_box.itemText(1).count("below the project's bar") == 1 and "for testing only" in settings.model_box.itemText(1)
+    assert settings.model_box.itemData(1, Qt.ItemDataRole.ToolTipRole) == below_bar_text(card, card.name)
+    assert settings.model_box.itemText(0).endswith("(none bundled: choose one)")  # no card given meets the bar
     export = ExportDialog("2 image(s) from this study", "Dr Reader", window)
     assert export.reader.text() == "Dr Reader" and not export.deidentify.isChecked()
     assert default_file_name().startswith("cxr_report_") and default_file_name().endswith(".pdf")
+
+
+def test_settings_names_the_model_the_default_choice_is_now(qtbot):
+    from cxr_desktop.settings_dialog import DEFAULT_MODEL_TEXT, SettingsDialog
+    from cxr_engine.models.model_card import default_card, list_bundled
+
+    best = default_card()
+    if best is None:
+        pytest.skip("no bundled model meets the project's bar")
+    dialog = SettingsDialog(list_bundled(), "", "cpu")
+    qtbot.addWidget(dialog)
+    assert dialog.model_box.itemText(0) == f"{DEFAULT_MODEL_TEXT} (now {best.name})" and dialog.model() == ""
 
 
 def test_backend_setting_is_stored_and_used_to_load_the_model(qtbot, make_window, card, private_settings):

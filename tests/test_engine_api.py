@@ -190,6 +190,20 @@ def test_choose_card_by_name_path_and_environment(monkeypatch):
         choose_card("nosuch")
 
 
+def test_naming_a_model_below_the_bar_warns_with_the_checks_it_fails(monkeypatch, caplog):
+    from cxr_engine.models.model_card import bar_failures
+
+    monkeypatch.delenv("CXR_MODEL_CARD", raising=False)
+    with caplog.at_level("WARNING", logger="cxr_engine.models.loading"):
+        card = choose_card(BUNDLED_CARD)
+    if card.meets_bar:
+        assert not caplog.records
+        return
+    message = caplog.records[-1].getMessage()
+    assert message.startswith(f"model {card.name} is below the project's bar") and message.endswith("For testing only.")
+    assert all(f in message for f in bar_failures(card))
+
+
 def test_choose_card_without_a_choice_names_the_bundled_models(monkeypatch, tmp_path):
     monkeypatch.delenv("CXR_MODEL_CARD", raising=False)
     with pytest.raises(ModelError, match=r"no bundled model meets the project's bar.*bundled: none"):

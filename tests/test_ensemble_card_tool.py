@@ -98,6 +98,7 @@ def test_evaluate_accepts_the_ensemble_card(made, dicom_dir):
     recorded = load_card(made["models"] / "avg.json")
     assert recorded.test_metrics["accuracy"] == results["test"]["after_temperature"]["accuracy"]
     assert recorded.meets_bar == results["bar"]["meets_bar"]
+    assert recorded.test_metrics["bar_failures"] == results["bar"]["failures"]  # what the app shows
     assert recorded.temperature == results["temperature"] and recorded.members == card.members
     assert "training.evaluate" in recorded.created_by_command
     other = made["tmp"] / "other_metrics.json"

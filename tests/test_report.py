@@ -108,12 +108,25 @@ class TestContent:
         text, info, count = pdf_text(write(tmp_path, [page], card, deidentify=False))
         assert count == 1
         for expected in ("Normal 12.3 %", "Pneumonia 71.3 %", "COVID-19 16.4 %", INTENDED_USE,
-                         "effnet-b0-test", "this model is below the project's bar",
+                         "effnet-b0-test", "this model is below the project's bar (its model card says which",
                          "Grad-CAM heat-map: evidence for Pneumonia", "Grad-CAM × class probability for Pneumonia",
                          "Right lower zone opacity.", "Dr Ann Reader", "2025-03-04 15:30", "Page 1 of 1",
                          "FUJI95714", "CR-MONO1-10-chest.dcm", "Test set: accuracy 91.2 %"):
             assert expected in text, expected
         assert "CXR Reader — chest X-ray AI summary" in info
+
+    def test_a_model_below_the_bar_says_how_many_checks_it_fails(self, tmp_path, images, card):
+        from dataclasses import replace
+
+        failing = replace(card, test_metrics={**card.test_metrics, "bar_failures": ["test accuracy 0.912 < 0.92",
+                                                                                   "test ECE 0.0600 > 0.05"]})
+        page = page_for(images["CR-MONO1-10-chest.dcm"], failing)
+        text, _, _ = pdf_text(write(tmp_path, [page], failing, deidentify=False))
+        assert "below the project's bar: it fails 2 checks (its model card lists them)." in text
+        passing = replace(card, meets_bar=True)
+        text, _, _ = pdf_text(write(tmp_path, [page_for(images["CR-MONO1-10-chest.dcm"], passing)], passing,
+                                    deidentify=False, name="passing.pdf"))
+        assert "Meets the project's bar" in text and "below the project's bar" not in text
 
     def test_top_class_is_bold(self, tmp_path, images, card):
         path = write(tmp_path, [page_for(images["CR-MONO1-10-chest.dcm"], card)], card, deidentify=False)

@@ -164,7 +164,8 @@ def record_evaluation(args, command: str) -> EnsembleCard:
     report = load_report(args.record, card, args.allow_subset)
     section = report["test"]
     failures = bar_failures(report, section)
-    card.test_metrics = plain(test_metrics(section, report, args.record.parent, None, "float32"))
+    card.test_metrics = plain({**test_metrics(section, report, args.record.parent, None, "float32"),
+                               "bar_failures": failures})
     card.meets_bar = not failures
     card.temperature = float(report["temperature"])
     card.notes = (f"{card_notes(report, section, failures, None, False)} Averaged model of "

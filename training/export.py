@@ -363,11 +363,23 @@ def verify(card_path: Path, expected_model) -> ModelCard:
 
 def bar_failures(report: dict, section: dict) -> list[str]:
     """Why an evaluation (``report``, ``section``: its test section) misses the project's bar; empty when it meets it."""
-    _, failures = check_bar(section["after_temperature"], report.get("limit"))
-    failures += check_shortcuts(report.get("lungs_masked"), report.get("loso"))
-    failures += check_shifts(report.get("processing_shift"))
-    failures += check_framing(report.get("framing_shift"))
-    failures += check_populations(section.get("populations"))
+    return _failures(section["after_temperature"], report.get("limit"), report.get("lungs_masked"), report.get("loso"),
+                     report.get("processing_shift"), report.get("framing_shift"), section.get("populations"))
+
+
+def card_bar_failures(metrics: dict) -> list[str]:
+    """:func:`bar_failures` from a card's own ``test_metrics`` (the figures :func:`test_metrics` copied there
+    from the evaluation; a card is always of a whole test split)."""
+    return _failures(metrics, None, metrics.get("lungs_masked"), metrics.get("leave_one_source_out"),
+                     metrics.get("processing_shift"), metrics.get("framing_shift"), metrics.get("populations"))
+
+
+def _failures(after: dict, limit, masked, loso, processing, framing, populations) -> list[str]:
+    _, failures = check_bar(after, limit)
+    failures += check_shortcuts(masked, loso)
+    failures += check_shifts(processing)
+    failures += check_framing(framing)
+    failures += check_populations(populations)
     return failures
 
 
@@ -385,7 +397,7 @@ def build_card(args, run_card: ModelCard, report: dict, section: dict, check: di
         preprocessing_version=run_card.preprocessing_version, weights_file=f"{args.name}.safetensors",
         weights_sha256=sha, weights_dtype=dtype, temperature=report["temperature"], meets_bar=meets,
         training_data=training_data(manifest),
-        test_metrics=test_metrics(section, report, args.report.parent, check, dtype),
+        test_metrics={**test_metrics(section, report, args.report.parent, check, dtype), "bar_failures": failures},
         validation_metrics=validation_metrics(report, args.run), licence=LICENCE, intended_use=INTENDED_USE,
         notes=f"{card_notes(report, section, failures, check, half)} {origin_note(run_args)}",
         created_by_command=commands(args.run, report, command),

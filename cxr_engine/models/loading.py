@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ModelError
-from .model_card import ModelCard, default_card, find_card, is_classifier_card, list_bundled
+from .model_card import ModelCard, below_bar_text, default_card, find_card, is_classifier_card, list_bundled
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def choose_card(model: str | os.PathLike[str] | ModelCard | None = None, models_
     if requested:
         card = find_card(requested, models_dir)
         if not card.meets_bar:
-            logger.warning("model %s does not meet the project's bar (its model card says which checks it fails)", card.name)
+            logger.warning("%s For testing only.", below_bar_text(card, f"model {card.name}"))
         return card
     card = default_card(models_dir)
     if card is None:

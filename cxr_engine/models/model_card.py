@@ -158,6 +158,25 @@ def summary_line(card, what: str) -> str:
     return f"{card.name} [{what}{score}]{bar}"
 
 
+def bar_failures(card) -> list[str]:
+    """The checks of the project's bar a classifier card's model fails, in the words its evaluation wrote
+    them (``test_metrics["bar_failures"]``, list of str; ``training.export.bar_failures``); empty for a
+    model that meets the bar and for a card written before the list was recorded."""
+    failures = (card.test_metrics or {}).get("bar_failures")
+    return [str(f) for f in failures] if isinstance(failures, list) else []
+
+
+def below_bar_text(card, subject: str = "this model") -> str:
+    """``"<subject> is below the project's bar; it fails: A; B."`` (the card's recorded failures), or with
+    a pointer to its card when none are recorded; empty when the card's model meets the bar."""
+    if card.meets_bar:
+        return ""
+    failures = bar_failures(card)
+    if not failures:
+        return f"{subject} is below the project's bar (its model card says which checks it fails)."
+    return f"{subject} is below the project's bar; it fails: {'; '.join(failures)}."
+
+
 @dataclass
 class ModelCard(NetworkCard):
     """Everything needed to rebuild, verify and honestly present one set of weights."""
@@ -251,12 +270,17 @@ def list_bundled(models_dir: Path | None = None) -> list[ModelCard]:
     return cards
 
 
-def default_card(models_dir: Path | None = None) -> ModelCard | None:
-    """The model offered first: among cards that meet the bar, the best validation macro-F1."""
-    eligible = [c for c in list_bundled(models_dir) if c.meets_bar]
+def best_card(cards) -> ModelCard | None:
+    """Among ``cards``, those that meet the bar, the best validation macro-F1; ``None`` when none meets it."""
+    eligible = [c for c in cards if c.meets_bar]
     if not eligible:
         return None
     return max(eligible, key=lambda c: c.validation_metrics.get("macro_f1", 0.0))
+
+
+def default_card(models_dir: Path | None = None) -> ModelCard | None:
+    """The model offered first: among the bundled cards that meet the bar, the best validation macro-F1."""
+    return best_card(list_bundled(models_dir))
 
 
 def find_card(name_or_path: str, models_dir: Path | None = None) -> ModelCard:

@@ -38,7 +38,7 @@ from ..errors import ReportError
 from ..pixels.image import CxrImage, ImageMetadata
 from ..models.image_checks import banner, describe, heatmap_note, scope_warning
 from ..models.torch_backend import HeatmapResult, Prediction
-from ..models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
+from ..models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard, bar_failures, below_bar_text
 from ..models.model_limits import model_limits
 from ..pixels.overlay import HEATMAP_STYLES, LEGEND_SHORT, LEGEND_TITLE, OUTLINE_NOTE, blend, colorize, shown_heat
 
@@ -549,7 +549,11 @@ def _model_flowables(ctx: _Context) -> list[Flowable]:
     if card.meets_bar:
         flowables.append(ctx.para("Meets the project's bar on its test set (accuracy, F1, calibration, shortcut and shift checks).", "good"))
     else:
-        flowables.append(ctx.para("Caution: this model is below the project's bar (its model card says which checks it fails).", "alert"))
+        # the checks by name would crowd the page's half-width column: their count, and where they are listed
+        failed = len(bar_failures(card))
+        flowables.append(ctx.para(f"Caution: this model is below the project's bar: it fails {failed} "
+                                  f"check{'s' if failed > 1 else ''} (its model card lists them)." if failed else
+                                  f"Caution: {below_bar_text(card)}", "alert"))
     return flowables
 
 
