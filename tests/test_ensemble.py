@@ -104,7 +104,7 @@ class TestCard:
         assert isinstance(ensemble, EnsembleCard)
         assert [c.name for c in ensemble.member_cards] == ["member-a", "member-b"]
         assert ensemble.input_size == 96 and ensemble.preprocessing_version == "cxr-pre-1"
-        assert "ensemble of member-a + member-b" in ensemble.summary()
+        assert "average of member-a + member-b" in ensemble.summary()
         assert "below the project's bar" in ensemble.summary()
         saved = json.loads(ensemble.to_json())
         assert saved["members"][0]["card"] == "member-a" and "weights_file" not in saved
@@ -257,7 +257,7 @@ def test_settings_dialog_lists_the_ensemble(resources, qtbot, monkeypatch):
     dialog = SettingsDialog(list_bundled(resources / "models"), NAME, "cpu")
     qtbot.addWidget(dialog)
     index = dialog.model_box.findData(NAME)
-    assert index > 0 and "ensemble of member-a + member-b" in dialog.model_box.itemText(index)
+    assert index > 0 and "average of member-a + member-b" in dialog.model_box.itemText(index)
     assert dialog.model() == NAME
 
 

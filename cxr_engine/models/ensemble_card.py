@@ -89,7 +89,7 @@ class EnsembleCard(CardRecord):
 
     def summary(self) -> str:
         """One line for status bars, CSV rows and reports (as ``ModelCard.summary``)."""
-        return summary_line(self, "ensemble of " + " + ".join(m["card"] for m in self.members))
+        return summary_line(self, "average of " + " + ".join(m["card"] for m in self.members))
 
     # ------------------------------------------------------------------ loading and checks
 
