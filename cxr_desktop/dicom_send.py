@@ -42,7 +42,7 @@ def displayed_film(viewer, heatmap_result) -> np.ndarray:
 
     grey = viewer.render()
     if viewer.heatmap_visible:
-        rgb = blend(grey, heatmap_result.heatmap, viewer.heatmap_opacity)
+        rgb = blend(grey, heatmap_result.shown(), viewer.heatmap_opacity)
     else:
         rgb = np.repeat(grey[..., None], 3, 2)
     rgb = to_square_pixels(rgb, viewer.image.pixel_aspect)

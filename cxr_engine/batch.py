@@ -174,14 +174,15 @@ def _full_resolution_film(event, full_reader, row: ResultRow):
 
 
 def _write_heatmaps(row: ResultRow, index: int, path: Path, heatmap_dir: Path) -> None:
-    """The heat-map overlay (``*_cam.png``) and the raw heat-map (``*_heatmap.png``) of one classified file."""
+    """The heat-map overlay as the app shows it (``*_cam.png``: ``HeatmapResult.shown``) and the raw heat-map
+    (``*_heatmap.png``) of one classified file."""
     from .outputs.atomic import write_bytes_atomic
     from .pixels.overlay import blend
     from .pixels.rendering import render, to_square_pixels
 
     image, heatmap = row.film, row.heatmap.heatmap
     # Shown at the physical aspect (non-square pixels), image and heat-map resampled together.
-    rgb = to_square_pixels(blend(render(image), heatmap), image.pixel_aspect)
+    rgb = to_square_pixels(blend(render(image), row.heatmap.shown()), image.pixel_aspect)
     row.overlay_path = heatmap_dir / overlay_file_name(path, index)
     write_bytes_atomic(row.overlay_path, _png_bytes(rgb))
     row.heatmap_path = heatmap_dir / output_file_name(path, index, "heatmap")

@@ -12,6 +12,7 @@ import numpy as np
 from ..pixels.content import require_content
 from ..pixels.image import CxrImage
 from ..pixels.input_frame import InputFrame, input_frame
+from ..pixels.overlay import shown_heat
 from .model_card import CLASS_DISPLAY_NAMES, ModelCard
 from ..pixels.preprocessing import PREPROCESSING_VERSION, normalise, resize_and_stretch
 from ..pixels.resampling import resize_bilinear
@@ -59,6 +60,12 @@ class HeatmapResult:
     heatmap: np.ndarray
     target_class: str
     prediction: Prediction
+
+    def shown(self) -> np.ndarray:
+        """The map as the app, the PDF and every exported overlay colour it: float32 (H, W), ``heatmap`` times
+        the probability of ``target_class`` (``cxr_engine.pixels.overlay.shown_heat``), so that a class the
+        model gives 2 % shows no colour and maps compare between classes and films."""
+        return shown_heat(self.heatmap, self.prediction.probability(self.target_class))
 
 
 def display_of(image: CxrImage | np.ndarray) -> np.ndarray:

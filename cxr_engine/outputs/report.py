@@ -40,7 +40,7 @@ from ..models.image_checks import banner, describe, heatmap_note, scope_warning
 from ..models.torch_backend import HeatmapResult, Prediction
 from ..models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard, bar_failures, below_bar_text
 from ..models.model_limits import model_limits
-from ..pixels.overlay import HEATMAP_STYLES, LEGEND_SHORT, LEGEND_TITLE, OUTLINE_NOTE, blend, colorize, shown_heat
+from ..pixels.overlay import HEATMAP_STYLES, LEGEND_SHORT, LEGEND_TITLE, OUTLINE_NOTE, blend, colorize
 
 logger = logging.getLogger(__name__)
 
@@ -139,9 +139,7 @@ class ReportPage:
 
         heatmap = None
         if heatmap_result is not None:
-            probability = heatmap_result.prediction.probability(heatmap_result.target_class)
-            shown = shown_heat(heatmap_result.heatmap, probability)
-            heatmap = blend(render(image), shown, opacity)
+            heatmap = blend(render(image), heatmap_result.shown(), opacity)
         return cls(
             displayed=displayed, metadata=image.metadata, heatmap=heatmap,
             prediction=prediction or (heatmap_result.prediction if heatmap_result else None),

@@ -246,11 +246,12 @@ def source_orientation(reference: Dataset) -> tuple[str, str] | None:
 
 
 def default_film(image: CxrImage, heatmap_result: HeatmapResult, opacity: float = 0.5) -> np.ndarray:
-    """The film in its own default window with the heat-map over it, at square pixels (RGB uint8)."""
+    """The film in its own default window with the heat-map over it as the app shows it
+    (``HeatmapResult.shown``), at square pixels (RGB uint8)."""
     from ...pixels.overlay import blend
     from ...pixels.rendering import render, to_square_pixels
 
-    return to_square_pixels(blend(render(image), heatmap_result.heatmap, opacity), image.pixel_aspect)
+    return to_square_pixels(blend(render(image), heatmap_result.shown(), opacity), image.pixel_aspect)
 
 
 def result_lines(heatmap_result: HeatmapResult) -> list[str]:

@@ -1,0 +1,78 @@
+"""Every overlay of a heat-map colours what the app shows: Grad-CAM times the shown class's probability.
+
+The app and the PDF coloured ``shown_heat``; the DICOM Secondary Capture (app and CLI) and the CLI's
+``*_cam.png`` coloured the raw Grad-CAM, so a class at 30 % looked as red there as the winning class. A real
+film (``CR-MONO1-10-chest.dcm``, non-square-pixel handling included) and a synthetic heat-map.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cxr_engine.models.classifier import HeatmapResult, Prediction
+from cxr_engine.outputs.report import ReportPage
+from cxr_engine.pixels.overlay import blend, shown_heat
+from cxr_engine.pixels.rendering import render, to_square_pixels
+from cxr_engine.reading.read import read_image
+
+PROBABILITY = 0.3  # the shown class's probability: its map at most 0.3, so only faint colour
+
+
+@pytest.fixture(scope="module")
+def film(dicom_dir):
+    return read_image(dicom_dir / "CR-MONO1-10-chest.dcm")
+
+
+@pytest.fixture(scope="module")
+def result(film):
+    rows, cols = np.mgrid[: film.shape[0], : film.shape[1]]
+    heat = np.exp(-(((rows / film.shape[0] - 0.5) / 0.2) ** 2 + ((cols / film.shape[1] - 0.4) / 0.2) ** 2))
+    prediction = Prediction(classes=("normal", "pneumonia", "covid"), probabilities=(0.6, PROBABILITY, 0.1),
+                            model_name="test")
+    return HeatmapResult(heatmap=heat.astype(np.float32), target_class="pneumonia", prediction=prediction)
+
+
+def expected(film, result, opacity=0.5) -> np.ndarray:
+    return blend(render(film), shown_heat(result.heatmap, PROBABILITY), opacity)
+
+
+def test_shown_is_the_map_times_the_shown_class_probability(result):
+    np.testing.assert_array_equal(result.shown(), result.heatmap * np.float32(PROBABILITY))
+    assert result.shown().max() <= PROBABILITY + 1e-6
+
+
+def test_the_raw_and_the_shown_overlay_differ_on_this_film(film, result):
+    assert not np.array_equal(expected(film, result), blend(render(film), result.heatmap, 0.5))
+
+
+def test_the_pdf_panel(film, result):
+    page = ReportPage.for_image(film, render(film), heatmap_result=result)
+    np.testing.assert_array_equal(page.heatmap, expected(film, result))
+
+
+def test_the_secondary_capture_the_cli_writes(film, result):
+    from cxr_engine.outputs.dicom_outputs.writer import default_film
+
+    np.testing.assert_array_equal(default_film(film, result), to_square_pixels(expected(film, result), film.pixel_aspect))
+
+
+def test_the_secondary_capture_the_app_writes(film, result):
+    from cxr_desktop.dicom_send import displayed_film
+
+    viewer = SimpleNamespace(render=lambda: render(film), heatmap_visible=True, heatmap_opacity=0.7, image=film,
+                             rotation=0, flip_h=False, flip_v=False)
+    np.testing.assert_array_equal(displayed_film(viewer, result),
+                                  to_square_pixels(expected(film, result, 0.7), film.pixel_aspect))
+
+
+def test_the_cli_overlay_png_and_the_raw_map_beside_it(film, result, tmp_path):
+    from cxr_engine.batch import _write_heatmaps, heatmap_png_array
+
+    row = SimpleNamespace(film=film, heatmap=result)
+    _write_heatmaps(row, 0, film.path, tmp_path)
+    overlay = np.asarray(Image.open(row.overlay_path).convert("RGB"))
+    np.testing.assert_array_equal(overlay, to_square_pixels(expected(film, result), film.pixel_aspect))
+    np.testing.assert_array_equal(np.asarray(Image.open(row.heatmap_path)), heatmap_png_array(result.heatmap))  # raw
