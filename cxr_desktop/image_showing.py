@@ -68,7 +68,7 @@ class ImageShowing(QObject):
         if image is None or check is None or not check.correctable:
             return
         path = Path(image.path)
-        self.workspace.correct(path, check.reasons)
+        self.workspace.correct(path, check.correction)
         self.corrected.emit(path, self.workspace.correction(path))
         self.classification.forget(path)
         self._display(self.workspace.load(path))  # the kept film, corrected in place

@@ -196,10 +196,10 @@ def _checked(image, path: Path, checker, auto_orient: bool):
     try:
         check = checker.check(image)
         if auto_orient and check.correctable:
-            upright = reoriented(image, check.reasons)
+            upright = reoriented(image, check.correction)
             again = checker.check(upright)
-            note = correction_note(check.reasons)
-            return upright, (again.scope_reasons, "; ".join(filter(None, (note, again.warning))), check.reasons)
+            note = correction_note(check.correction)
+            return upright, (again.scope_reasons, "; ".join(filter(None, (note, again.warning))), check.correction)
         return image, (check.scope_reasons, check.warning, "")
     except Exception as exc:  # the classification stands without the check
         logger.exception("image check failed for %s", path)

@@ -88,7 +88,7 @@ class TestWhatEachBundleHolds:
     def test_the_image_checks_ship_in_both_bundles(self, bundles):
         for variant in bundles.VARIANTS:
             names = {f.source.name for f in bundles.model_files(variant)}
-            assert {"image-checks.json", "image-checks.mlp"} <= names, variant
+            assert {"image-checks.json", "image-checks.mlp", "image-laterality.json", "image-laterality.mlp"} <= names, variant
 
     def test_a_card_without_an_onnx_export_stays_out_of_lite(self, bundles, tmp_path):
         (tmp_path / "a.json").write_text(json.dumps({"weights_file": "a.safetensors", "onnx_file": "a.onnx"}))

@@ -109,12 +109,12 @@ def measure(path: Path, segmenter: LungSegmenter) -> tuple[dict, np.ndarray | No
         if not check.correctable:
             return dict(record, reason=refusal), None
         as_stored, _ = propose(image, segmenter)
-        image = reoriented(image, check.reasons)
+        image = reoriented(image, check.correction)
         again = check_image(image)
         still = lung_fields_refusal(image, again.scope_reasons if again is not None else "")
-        record.update(corrected=check.reasons, ctr_as_stored=round(as_stored.ratio, 3) if as_stored else "")
+        record.update(corrected=check.correction, ctr_as_stored=round(as_stored.ratio, 3) if as_stored else "")
         if still:
-            return dict(record, reason=f"corrected for {check.reasons}, still: {still}"), None
+            return dict(record, reason=f"corrected for {check.correction}, still: {still}"), None
     display = image.display()
     ctr, fields = propose(image, segmenter, record)
     record["found"] = fields.found

@@ -95,10 +95,11 @@ def burned_in_text(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def jitter(image: np.ndarray, rng: np.random.Generator, wider_framing: bool = False) -> np.ndarray:
+def jitter(image: np.ndarray, rng: np.random.Generator, wider_framing: bool = False, mirror: bool = True) -> np.ndarray:
     """What differs between hospitals without changing what the film is: framing (crops to 60–100 %
-    of the area, borders), a small tilt, mirroring, gamma, blur and noise. ``wider_framing``: crops
-    to 50–100 % and, on 30 % of films, burned-in markers (``--wider-framing``, not in the bundled head)."""
+    of the area, borders), a small tilt, mirroring (unless ``mirror`` is false: the laterality head's
+    examples), gamma, blur and noise. ``wider_framing``: crops to 50–100 % and, on 30 % of films,
+    burned-in markers (``--wider-framing``, not in the bundled head)."""
     import cv2
 
     out = image
@@ -113,7 +114,7 @@ def jitter(image: np.ndarray, rng: np.random.Generator, wider_framing: bool = Fa
         out = cv2.warpAffine(out, matrix, (cols, rows), borderMode=cv2.BORDER_REFLECT)
     if wider_framing and rng.random() < 0.3:
         out = burned_in_text(out, rng)
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 and mirror:
         out = out[:, ::-1]
     if rng.random() < 0.5:
         out = (255 * (out / 255.0) ** rng.uniform(0.6, 1.6)).astype(np.uint8)
@@ -203,7 +204,9 @@ def check_set(films, non_chest, rng) -> list[tuple[str, str, np.ndarray]]:
 
 # --------------------------------------------------------------------------- fit and measure
 
-def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int, seed: int, alpha: float = 1e-2) -> Mlp:
+def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int, seed: int, alpha: float = 1e-2,
+            classes: tuple[str, ...] = CHECK_CLASSES) -> Mlp:
+    """An MLP with one hidden ReLU layer of ``hidden`` units on standardised ``x``; ``y`` indexes ``classes``."""
     from sklearn.neural_network import MLPClassifier
 
     mean = x.mean(axis=0)
@@ -211,11 +214,15 @@ def fit_mlp(x: np.ndarray, y: np.ndarray, hidden: int, seed: int, alpha: float =
     model = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=alpha, max_iter=200, early_stopping=True,
                           validation_fraction=0.1, n_iter_no_change=10, random_state=seed)
     model.fit((x - mean) / scale, y)
-    if list(model.classes_) != list(range(len(CHECK_CLASSES))):
+    if list(model.classes_) != list(range(len(classes))):
         raise RuntimeError(f"some check classes had no training examples: {model.classes_}")
     logger.info("MLP: %d iterations, training loss %.4f", model.n_iter_, model.loss_)
+    weights, biases = list(model.coefs_), list(model.intercepts_)
+    if len(classes) == 2:  # sklearn's one logistic output z: softmax over (0, z) is the same probability
+        weights[-1] = np.hstack([np.zeros_like(weights[-1]), weights[-1]])
+        biases[-1] = np.r_[0.0, biases[-1]]
     return Mlp(mean.astype(np.float32), scale.astype(np.float32),
-               tuple(w.astype(np.float32) for w in model.coefs_), tuple(b.astype(np.float32) for b in model.intercepts_))
+               tuple(w.astype(np.float32) for w in weights), tuple(b.astype(np.float32) for b in biases))
 
 
 def framing_flags(checker: ImageChecker, films) -> dict:

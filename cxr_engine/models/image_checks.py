@@ -18,7 +18,14 @@ Its parameters are plain arrays in a JSON text file (``image-checks.mlp``) check
 in its card (``resources/models/image-checks.json``; no pickle) and the forward pass is numpy, so it runs in
 the torch-free bundle. Imports numpy only (its filters are numpy, bit-exact with OpenCV's).
 
-What it cannot tell: a left-right mirrored film (the heart's side is not a safe cue), a lateral
+Turned is not the only way to be upside down or on one's side: a film stored flipped top to bottom
+looks to this head like one turned 180° (and a transposed one like one turned 90°), and turning such a
+film back would show it mirrored left-right. So before a turned film is offered corrected, a second
+small head (:class:`LateralityHead`, ``image-laterality.json``) reads the film as turned back and says
+whether it now looks mirrored; the correction then mirrors it too (``mirrored`` in the reasons), and
+when that head is not confident, or not bundled, the film is not corrected automatically.
+
+What it cannot tell on a film that is not turned: a left-right mirrored film (not checked), a lateral
 chest film (no lateral films to learn from: only the header's View Position says so,
 ``cxr_engine.models.suitability``), a child's chest, and radiographs of other body parts (no such images
 were available to train on; photographs, CT and MR were).
@@ -55,6 +62,15 @@ UPRIGHT = "upright"
 NOT_CHEST = "not-a-chest-radiograph"
 CROPPED = "cropped"
 INVERTED = "inverted"
+#: Added to a turned film's reasons when the laterality head finds it mirrored once turned back: undone too.
+MIRRORED = "mirrored"
+LATERALITY_TASK = "image-laterality"
+LATERALITY_NAME = "image-laterality"
+#: The laterality head's classes: the film as shown, or mirrored left-right.
+LATERALITY_CLASSES = ("as-shown", MIRRORED)
+#: The warning's addition when a turned film's correction is withheld.
+NOT_CORRECTED = ("not corrected automatically: whether it was turned or also mirrored (flipped) could not be "
+                 "told; the viewer's rotate and flip tools can show it upright")
 #: The reason of a flagged film on which ``upright`` is still the head's most probable class.
 ATYPICAL = "atypical-film"
 #: How far a film with each reason is turned clockwise from upright (degrees).
@@ -64,10 +80,12 @@ CHECK_CLASSES = (
     INVERTED, "inverted;rotated-90", "inverted;rotated-180", "inverted;rotated-270",
     CROPPED, NOT_CHEST,
 )
+FLIPPED_WORDS = "flipped top to bottom (upside down and mirrored left-right)"
 #: Plain words for each reason, for the banner, the PDF and the warnings.
 REASON_WORDS = {
     "rotated-90": "turned 90° clockwise",
-    "rotated-180": "upside down (turned 180°)",
+    "rotated-180": "upside down",
+    MIRRORED: "mirrored left-right",
     "rotated-270": "turned 90° counter-clockwise",
     INVERTED: "shown as a negative (inverted)",
     CROPPED: "cropped to part of the chest",
@@ -84,15 +102,24 @@ REASON_WORDS = {
 
 
 def describe(reasons: str) -> str:
-    """``inverted;rotated-180`` -> ``shown as a negative (inverted), upside down (turned 180°)``."""
-    return ", ".join(REASON_WORDS.get(part, part) for part in reasons.split(";") if part)
+    """``inverted;rotated-180`` -> ``shown as a negative (inverted), upside down``;
+    ``rotated-180;mirrored`` -> ``flipped top to bottom (upside down and mirrored left-right)``."""
+    return ", ".join(_words(reasons))
+
+
+def _words(reasons: str) -> list[str]:
+    """Each reason's :data:`REASON_WORDS`; a film upside down and mirrored is worded as flipped, last."""
+    parts = [part for part in reasons.split(";") if part]
+    flipped = "rotated-180" in parts and MIRRORED in parts
+    words = [REASON_WORDS.get(part, part) for part in parts if not (flipped and part in ("rotated-180", MIRRORED))]
+    return words + [FLIPPED_WORDS] * flipped
 
 
 def banner(reasons: str) -> str:
     """The text shown above the probabilities (app panel, study tree, PDF) when a film is flagged: one
     reason on the first line, several as a bulleted list (one a line, so none runs into the next), and
     on its own last line that the probabilities are not reliable; lines joined by ``"\\n"``."""
-    words = [REASON_WORDS.get(part, part) for part in reasons.split(";") if part]
+    words = _words(reasons)
     lead = "Outside what this model was trained for:"
     flagged = f"{lead} {words[0]}." if len(words) == 1 else "\n".join([lead, *(f"• {w}" for w in words)])
     return f"{flagged}\nThe probabilities below are not reliable."
@@ -294,10 +321,13 @@ class Mlp:
 class ImageCheck:
     """What the checks made of one film: ``reasons`` is ``""`` in scope, else the head's fault, its most
     probable class other than ``upright`` (e.g. ``inverted;rotated-180``; what the card's figures count);
-    ``probabilities`` maps every check class to its probability."""
+    ``probabilities`` maps every check class to its probability. ``mirrored`` is, for a turned film, what
+    the laterality head made of it turned back: ``True`` (mirrored too), ``False`` (only turned) or
+    ``None`` (not told: not confident, or no laterality head); ``False`` for a film that is not turned."""
 
     reasons: str
     probabilities: dict[str, float]
+    mirrored: bool | None = False
 
     @property
     def flagged(self) -> bool:
@@ -309,30 +339,127 @@ class ImageCheck:
         return self.flagged and self.probabilities.get(self.reasons, 0.0) >= self.probabilities.get(UPRIGHT, 0.0)
 
     @property
+    def turned(self) -> bool:
+        return any(part in ROTATIONS for part in self.reasons.split(";"))
+
+    @property
     def scope_reasons(self) -> str:
         """The checks' part of the film's ``out_of_scope`` (``scope_score.out_of_scope``): ``""`` in scope,
-        the fault when :attr:`likely`, else :data:`ATYPICAL`."""
+        the fault (with :data:`MIRRORED` when the laterality head found the turned film mirrored) when
+        :attr:`likely`, else :data:`ATYPICAL`."""
         if not self.flagged:
             return ""
-        return self.reasons if self.likely else ATYPICAL
+        if not self.likely:
+            return ATYPICAL
+        return f"{self.reasons};{MIRRORED}" if self.mirrored else self.reasons
 
     @property
     def correctable(self) -> bool:
-        """Whether turning and/or inverting the film would make it upright (no crop, a chest film), by a
-        fault the head finds likely."""
-        return self.likely and all(part == INVERTED or part in ROTATIONS for part in self.reasons.split(";"))
+        """Whether turning (and mirroring) and/or inverting the film would make it upright (no crop, a chest
+        film), by a fault the head finds likely; a turned film only when the laterality head has told
+        whether it is also mirrored."""
+        known = all(part == INVERTED or part in ROTATIONS for part in self.reasons.split(";"))
+        return self.likely and known and not (self.turned and self.mirrored is None)
+
+    @property
+    def correction(self) -> str:
+        """The reasons to undo to show the film upright (``reoriented``), ``""`` when not :attr:`correctable`."""
+        return self.scope_reasons if self.correctable else ""
 
     @property
     def warning(self) -> str:
-        """The warning for the reader (``""`` in scope), worded from :attr:`scope_reasons`."""
-        return check_warning(self.scope_reasons)
+        """The warning for the reader (``""`` in scope), worded from :attr:`scope_reasons`; a likely turned
+        film whose mirroring was not told says it is not corrected automatically."""
+        text = check_warning(self.scope_reasons)
+        withheld = self.likely and self.turned and self.mirrored is None
+        return f"{text}; {NOT_CORRECTED}" if withheld else text
+
+
+@dataclass
+class LateralityCard(CardFile):
+    """The laterality head's card (``resources/models/image-laterality.json``): its parameters file (JSON
+    arrays, sha256), classes (:data:`LATERALITY_CLASSES`), the confidence ``threshold`` (a film is told
+    mirrored when p(mirrored) >= threshold, as shown when p(mirrored) <= 1 - threshold) and its figures."""
+
+    name: str
+    feature_version: str
+    classes: list[str]
+    weights_file: str
+    weights_sha256: str
+    threshold: float
+    task: str = LATERALITY_TASK
+    torch_free: bool = True
+    training_data: dict = field(default_factory=dict)
+    validation_metrics: dict = field(default_factory=dict)
+    test_metrics: dict = field(default_factory=dict)
+    intended_use: str = INTENDED_USE
+    notes: str = ""
+    created_by_command: str = ""
+    path: Path | None = field(default=None, repr=False, compare=False)
+
+    REQUIRED = ("name", "feature_version", "classes", "weights_file", "weights_sha256", "threshold")
+
+    @property
+    def weights_path(self) -> Path:
+        return self.beside(self.weights_file)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LateralityCard":
+        """The card at ``path``; ``ModelError`` when unreadable, incomplete, of another task, made for other
+        features, or with other classes or a threshold outside (0.5, 1]."""
+        path = Path(path)
+        data = cls.read_json(path)
+        if not isinstance(data, dict) or data.get("task") != LATERALITY_TASK:
+            raise ModelError(f"{path}: not a laterality card (task is not {LATERALITY_TASK!r})")
+        card = cls.from_json_data(data, path)
+        if card.feature_version != FEATURE_VERSION:
+            raise ModelError(f"{path}: features {card.feature_version!r}, this engine computes {FEATURE_VERSION!r}")
+        if tuple(card.classes) != LATERALITY_CLASSES or not 0.5 < float(card.threshold) <= 1.0:
+            raise ModelError(f"{path}: classes must be {list(LATERALITY_CLASSES)} and the threshold in (0.5, 1]")
+        return card
+
+
+def laterality_card(name_or_path: str | None = None, models_dir: Path | None = None) -> LateralityCard:
+    """The bundled laterality card (default ``image-laterality``), or a card JSON by path."""
+    return LateralityCard.named(name_or_path, LATERALITY_NAME, "laterality model", models_dir)
+
+
+class LateralityHead:
+    """Whether an upright film looks mirrored left-right (:class:`LateralityCard`); numpy only, thread-safe."""
+
+    def __init__(self, card: LateralityCard):
+        self.card = card
+        self._mlp: Mlp | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> "LateralityHead":
+        with self._lock:
+            if self._mlp is None:
+                data = verified_bytes(self.card.weights_path, self.card.weights_sha256, "laterality parameters")
+                mlp = Mlp.from_json(data, self.card.weights_path)
+                if mlp.weights[-1].shape[1] != len(LATERALITY_CLASSES):
+                    raise ModelError(f"{self.card.weights_path}: {mlp.weights[-1].shape[1]} outputs, expected 2")
+                self._mlp = mlp
+        return self
+
+    def p_mirrored(self, feature_rows: np.ndarray) -> np.ndarray:
+        """(N, F) :func:`features` of upright thumbnails -> (N,) probability that each is mirrored."""
+        self.load()
+        return self._mlp.probabilities(feature_rows)[:, LATERALITY_CLASSES.index(MIRRORED)]
+
+    def tell(self, p_mirrored: float) -> bool | None:
+        """``True`` (mirrored), ``False`` (as shown) or ``None`` (not confident) for one probability."""
+        if p_mirrored >= self.card.threshold:
+            return True
+        return False if p_mirrored <= 1.0 - self.card.threshold else None
 
 
 class ImageChecker:
-    """The image-check head, loaded lazily from its card; thread-safe."""
+    """The image-check head, loaded lazily from its card, with the laterality head when given; thread-safe."""
 
-    def __init__(self, card: ImageCheckCard):
+    def __init__(self, card: ImageCheckCard, laterality: LateralityHead | None = None):
         self.card = card
+        self.laterality = laterality
         self._mlp: Mlp | None = None
         self._lock = threading.Lock()
 
@@ -347,6 +474,8 @@ class ImageChecker:
                     raise ModelError(f"{self.card.weights_path}: {mlp.weights[-1].shape[1]} outputs, "
                                      f"the card names {len(self.card.classes)} classes")
                 self._mlp = mlp
+        if self.laterality is not None:
+            self.laterality.load()
         return self
 
     def probabilities(self, feature_rows: np.ndarray) -> np.ndarray:
@@ -354,17 +483,27 @@ class ImageChecker:
         self.load()
         return self._mlp.probabilities(feature_rows)
 
-    def decide(self, probabilities: np.ndarray) -> ImageCheck:
-        """One row of :meth:`probabilities` -> :class:`ImageCheck` (flagged below the card's threshold)."""
+    def decide(self, probabilities: np.ndarray, thumb: np.ndarray | None = None) -> ImageCheck:
+        """One row of :meth:`probabilities` -> :class:`ImageCheck` (flagged below the card's threshold).
+        ``thumb`` (the film's :func:`thumbnail`) lets the laterality head tell whether a turned film is
+        also mirrored; without it, or without that head, ``mirrored`` is ``None`` for a turned film."""
         probs = {c: float(p) for c, p in zip(self.card.classes, probabilities)}
         if probs[UPRIGHT] >= self.card.threshold:
             return ImageCheck("", probs)
         others = {c: p for c, p in probs.items() if c != UPRIGHT}
-        return ImageCheck(max(others, key=others.get), probs)
+        check = ImageCheck(max(others, key=others.get), probs)
+        if not (check.likely and check.turned):
+            return check
+        mirrored = None
+        if thumb is not None and self.laterality is not None:
+            upright = corrected_display(thumb, check.reasons)
+            mirrored = self.laterality.tell(float(self.laterality.p_mirrored(features(upright)[None])[0]))
+        return ImageCheck(check.reasons, probs, mirrored)
 
     def check(self, image: CxrImage | np.ndarray) -> ImageCheck:
         """Check one film (a ``CxrImage`` or a 2-D array of presentation values)."""
-        return self.decide(self.probabilities(features(thumbnail(image))[None])[0])
+        thumb = thumbnail(image)
+        return self.decide(self.probabilities(features(thumb)[None])[0], thumb)
 
 
 _DEFAULT: ImageChecker | None = None
@@ -378,11 +517,21 @@ def default_checker() -> ImageChecker | None:
     with _DEFAULT_LOCK:
         if _DEFAULT is None:
             try:
-                _DEFAULT = ImageChecker(check_card()).load()
+                _DEFAULT = ImageChecker(check_card(), _default_laterality()).load()
             except ModelError as exc:
                 logger.warning("image checks unavailable: %s", exc)
                 _DEFAULT = False  # type: ignore[assignment]
         return _DEFAULT or None
+
+
+def _default_laterality() -> LateralityHead | None:
+    """The bundled laterality head, or ``None`` (logged) when none is bundled or it cannot be read: turned
+    films are then never corrected automatically."""
+    try:
+        return LateralityHead(laterality_card()).load()
+    except ModelError as exc:
+        logger.warning("laterality head unavailable, turned films will not be corrected automatically: %s", exc)
+        return None
 
 
 def check_image(image: CxrImage | np.ndarray, checker: ImageChecker | None = None) -> ImageCheck | None:
@@ -399,18 +548,23 @@ def check_image(image: CxrImage | np.ndarray, checker: ImageChecker | None = Non
 # --------------------------------------------------------------------------- corrections
 
 def reoriented(image: CxrImage, reasons: str) -> CxrImage:
-    """A copy of ``image`` shown upright: turned back (stored and modality values, padding, spacing and
-    pixel aspect together) and/or with its display inversion toggled, per ``reasons`` (only
-    :data:`ROTATIONS` and ``inverted`` are undone). The stored values are never changed in place."""
+    """A copy of ``image`` shown upright: turned back, then mirrored left-right when ``reasons`` hold
+    :data:`MIRRORED` (stored and modality values, padding, spacing and pixel aspect together), and/or with
+    its display inversion toggled, per ``reasons`` (only :data:`ROTATIONS`, ``mirrored`` and ``inverted``
+    are undone). The stored values are never changed in place."""
     from dataclasses import replace
 
     parts = reasons.split(";")
     turns = _turns(reasons)
+    mirror = MIRRORED in parts
     changes: dict = {}
-    if turns:
-        # The film is turned k×90° clockwise; np.rot90 turns counter-clockwise, so k quarter turns undo it.
+    if turns or mirror:
         def back(array):
-            return None if array is None else np.ascontiguousarray(np.rot90(array, k=turns))
+            if array is None:
+                return None
+            # The film is turned k×90° clockwise; np.rot90 turns counter-clockwise, so k quarter turns undo it.
+            array = np.rot90(array, k=turns)
+            return np.ascontiguousarray(array[:, ::-1] if mirror else array)
 
         changes.update(stored=back(image.stored), modality=back(image.modality), padding=back(image.padding))
         if turns % 2:
@@ -428,21 +582,26 @@ def _turns(reasons: str) -> int:
 
 def combined_reasons(first: str, then: str) -> str:
     """The reasons undone by undoing ``first`` and then ``then`` (found on the film corrected for
-    ``first``), as one :data:`CHECK_CLASSES` value (``inverted;rotated-180``); ``""`` when they cancel."""
-    turns = (_turns(first) + _turns(then)) % 4
+    ``first``), as one value (``inverted;rotated-180``, ``rotated-90;mirrored``); ``""`` when they cancel.
+
+    Undoing reasons is turning back k quarter turns and then mirroring (m = 1) or not; a mirror reverses
+    the direction of the turns after it, so undoing (k1, m1) then (k2, m2) is undoing (k1 + (-1)^m1 k2, m1 xor m2).
+    """
+    first_mirror, then_mirror = MIRRORED in first.split(";"), MIRRORED in then.split(";")
+    turns = (_turns(first) + (-1) ** first_mirror * _turns(then)) % 4
     inverted = (INVERTED in first.split(";")) != (INVERTED in then.split(";"))
-    return ";".join([INVERTED] * inverted + ([f"rotated-{turns * 90}"] if turns else []))
+    mirror = first_mirror != then_mirror
+    return ";".join([INVERTED] * inverted + ([f"rotated-{turns * 90}"] if turns else []) + [MIRRORED] * mirror)
 
 
 def corrected_display(display: np.ndarray, reasons: str) -> np.ndarray:
-    """The [0, 1] presentation values as they would look upright: turned back and/or inverted per ``reasons``
-    (only :data:`ROTATIONS` and ``inverted`` are undone)."""
-    out = np.asarray(display)
+    """The [0, 1] presentation values as they would look upright: turned back (then mirrored, for
+    :data:`MIRRORED`) and/or inverted per ``reasons`` (only :data:`ROTATIONS`, ``mirrored`` and ``inverted``
+    are undone), as :func:`reoriented` shows the film."""
+    out = np.rot90(np.asarray(display), k=_turns(reasons))
     parts = reasons.split(";")
-    for part in parts:
-        if part in ROTATIONS:
-            # The film is turned k×90° clockwise: np.rot90 turns counter-clockwise, so k quarter turns undo it.
-            out = np.rot90(out, k=ROTATIONS[part] // 90)
+    if MIRRORED in parts:
+        out = out[:, ::-1]
     if INVERTED in parts:
         out = (1.0 - out) if out.dtype.kind == "f" else (np.iinfo(out.dtype).max - out)
     return np.ascontiguousarray(out)

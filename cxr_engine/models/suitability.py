@@ -138,7 +138,7 @@ def lung_fields_refusal(image: CxrImage, image_check_reasons: str = "") -> str:
     (no header to say otherwise); never on CT, MR, US, NM, PT, RT, SEG, … where the lung model would
     outline whatever looks like a lung (e.g. around a vertebra on an axial CT slice). Nor on a film the
     image checks find inverted or turned (``image_check_reasons``: ``ImageCheck.scope_reasons`` of
-    ``image`` as shown, the banner's reasons; ``inverted``, ``rotated-90/180/270``): the lung model and
+    ``image`` as shown, the banner's reasons; ``inverted``, ``rotated-90/180/270``, ``mirrored``): the lung model and
     the heart borders (``cardiothoracic.heart_borders``) expect an upright positive: on a negative or an
     upside-down film they give a confident outline and a ratio that measures nothing (``Fake_MONOHR1.dcm``
     stored as a negative; ``python -m training.ctr_checks``). On the film shown corrected
@@ -153,9 +153,10 @@ def lung_fields_refusal(image: CxrImage, image_check_reasons: str = "") -> str:
 
 def _orientation_refusal(image_check_reasons: str) -> str:
     # image_checks imports this module for its reason names, so it is imported here, not at the top.
-    from .image_checks import INVERTED, ROTATIONS, describe
+    from .image_checks import INVERTED, MIRRORED, ROTATIONS, describe
 
-    faults = ";".join(part for part in image_check_reasons.split(";") if part == INVERTED or part in ROTATIONS)
+    faults = ";".join(part for part in image_check_reasons.split(";")
+                      if part in (INVERTED, MIRRORED) or part in ROTATIONS)
     if not faults:
         return ""
     return f"the film looks {describe(faults)}: view it corrected to draw the lung fields and the cardiothoracic ratio"
