@@ -48,6 +48,7 @@ def uid_text(uid: object) -> str:
 
 NOT_DICOM_NO_ATTRIBUTES = "not a valid DICOM file: no study, series or instance attributes"
 NOT_DICOM_LENGTHS = "not a valid DICOM file: element lengths run past the end of the file"
+NOT_DICOM_ZEROS = "not a valid DICOM file: zero bytes where its first data element should be"
 EMPTY_FILE = "empty file"
 #: A file named directly that neither claims to be DICOM (no ``DICM`` prefix, no DICOM suffix) nor is a PNG/JPEG.
 NOT_DICOM_OR_IMAGE = "not a DICOM or image file"

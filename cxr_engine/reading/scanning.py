@@ -657,6 +657,11 @@ def _read_header(path: Path, *, explicit: bool) -> Dataset:
                 raise _Rejected(f"a {raster} image, not a DICOM file" if report else None)
             if size == 0:
                 raise _Rejected(messages.EMPTY_FILE if report else None)
+            # A run of zero bytes parses as endless empty elements (0000,0000): pydicom walks a 2 GB file
+            # of zeros for minutes. No DICOM file holds one where its first element is.
+            first = head[:8] if not has_magic else head[_MAGIC_OFFSET + len(_MAGIC):] + fh.read(8)
+            if first and not any(first):
+                raise _Rejected(messages.NOT_DICOM_ZEROS if report else None)
             fh.seek(0)
             ds = _parse(fh, force=not has_magic, report=report)
             end = fh.tell()
