@@ -43,6 +43,8 @@ def test_a_copied_instance_is_listed_once_with_its_copies_named(qtbot, make_wind
     assert window.browser.has_image(kept) and not window.browser.has_image(copy)
     assert copies_note((copy,)) in window.browser._images[kept].toolTip(0)
     assert (str(kept), copy_reason(kept, 1)) in window.problems.problems()
+    window.browser.select_path(kept)  # the result panel says so too, as cxr-classify's row does
+    qtbot.waitUntil(lambda: copies_note((copy,)) in window.result.image_warnings, timeout=WAIT_MS)
 
     pytest.importorskip("pypdf")
     wait_classified(qtbot, window)
@@ -100,6 +102,10 @@ def test_images_that_share_a_uid_are_both_shown_with_a_problems_row_and_a_pdf_no
     assert window.problems_button.text() == "⚠ 1 shared SOP Instance UID(s)"
 
     wait_classified(qtbot, window)
+    for path in paths:  # the panel (and the result JSON) carry the note as the CSV row and the PDF page do
+        window.browser.select_path(path)
+        qtbot.waitUntil(lambda: clash_note(uid, paths) in window.result.image_warnings, timeout=WAIT_MS)
+        assert clash_note(uid, paths) in window.result_panel.warnings_label.text()
     pdf = export(qtbot, window, ExportRequest(tuple(window.browser.image_paths()), tmp_path / "r.pdf", False, ""))
     pages = [" ".join(page.extract_text().split()) for page in PdfReader(str(pdf)).pages]
     assert len(pages) == 2

@@ -104,6 +104,14 @@ class StudyWorkspace:
                 return clash_note_deidentified(len(paths)) if deidentified else clash_note(uid, paths)
         return ""
 
+    def file_notes(self, path: Path) -> list[str]:
+        """The warnings the study's files add to ``path``'s result, as ``cxr-classify`` adds them to its
+        row: the identical copies left out for it, the other images that claim its SOP Instance UID."""
+        from cxr_engine.reading.copies import copies_note
+
+        notes = [copies_note(others) for kept, others in self.copy_groups() if Path(kept) == Path(path)]
+        return notes + list(filter(None, [self.uid_clash_note(path)]))
+
     # ------------------------------------------------------------------ decoded films
     def load(self, path: Path) -> LoadedImage:
         """``path`` at full resolution with its renderer: the one kept, else decoded through the shared
