@@ -437,6 +437,9 @@ class StudyBrowser(QTreeWidget):
         if item is not None:
             item.setForeground(0, QBrush(QColor(230, 90, 90)))
             item.setToolTip(0, f"{path}\n{reason}")
+            first, _, rest = item.text(0).partition("\n")
+            if Path(path).name not in first:  # failed copies of one film ("Image 16") told apart by file
+                item.setText(0, f"{first} · {Path(path).name}" + (f"\n{rest}" if rest else ""))
             item.setText(RESULT, NOT_CLASSIFIED if reason.startswith(NOT_CLASSIFIED) else "⚠ error")
             item.setToolTip(RESULT, reason)
 

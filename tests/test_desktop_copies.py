@@ -114,3 +114,21 @@ def test_images_that_share_a_uid_are_both_shown_with_a_problems_row_and_a_pdf_no
     pages = [" ".join(page.extract_text().split()) for page in PdfReader(str(hidden)).pages]
     note = "another of the opened files claims this image's SOP Instance UID too"
     assert all(note in page and uid not in page for page in pages), pages
+
+
+def test_files_that_fail_to_decode_are_told_apart_by_file_name(qtbot, make_window, tmp_path, dicom_dir):
+    """Tester: three damaged copies of one film showed as three identical rows, "Image 1 / CR / ⚠ error"."""
+    folder = tmp_path / "damaged"
+    folder.mkdir()
+    data = (dicom_dir / CR).read_bytes()
+    paths = [folder / "cut_early.dcm", folder / "cut_late.dcm"]
+    for path, share in zip(paths, (0.6, 0.8)):  # the header whole, the pixel data cut short
+        path.write_bytes(data[: int(len(data) * share)])
+    window = make_window(show=True)
+    window.open_paths([folder])
+    qtbot.waitUntil(lambda: window.browser.image_count() == 2, timeout=WAIT_MS)
+    for path in paths:
+        window.browser.select_path(path)
+        qtbot.waitUntil(lambda: window.browser._images[path].text(1) == "⚠ error", timeout=WAIT_MS)
+    labels = [window.browser._images[path].text(0).split("\n")[0] for path in paths]
+    assert labels[0] != labels[1] and all(path.name in label for path, label in zip(paths, labels)), labels
