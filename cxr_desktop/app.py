@@ -74,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.StreamHandler()  # file names in the log with their control characters escaped, as cxr-classify's
     log.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[log])
+    if not args.verbose:  # each file's problem is in the Problems panel in the app's words, as cxr-classify's
+        from cxr_engine.reading.library_output import silence_pydicom
+
+        silence_pydicom()
     import shiboken6
     from PySide6.QtCore import Qt, QTimer
     from PySide6.QtWidgets import QApplication

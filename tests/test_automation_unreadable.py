@@ -60,3 +60,12 @@ def test_with_no_readable_image_the_message_names_the_file(truncated, tmp_path):
     assert f"automation failed: no image can be read (1 tried); the last, {truncated}: pixel data truncated" \
         in proc.stderr
     assert not shot.exists()
+
+
+def test_pydicom_warnings_about_damaged_headers_stay_off_standard_error(dicom_dir, tmp_path):
+    """Tester: "UserWarning: The value length (56) exceeds the maximum length of 16 allowed for VR SH" on every
+    run on the project's DICOM folder; the app names each file's problem itself (``--verbose`` shows them)."""
+    proc, _, result = run_app(dicom_dir, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "UserWarning" not in proc.stderr and "pydicom:" not in proc.stderr, proc.stderr[-3000:]
+    assert json.loads(result.read_text(encoding="utf-8"))["prediction"] is not None
