@@ -207,7 +207,7 @@ class Automation(QObject):
             "model": prediction.model_name if prediction is not None else result.model_name or None,
             "prediction": prediction.label if prediction is not None else None,
             "probabilities": prediction.as_dict() if prediction is not None else None,
-            "warnings": list(result.image_warnings),
+            "warnings": list(result.warnings),
             "out_of_scope": result.out_of_scope,
             "message": result.message if prediction is None else "",
         }

@@ -105,6 +105,15 @@ class ResultModel(QObject):
             self.changed.emit()
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """The image's warnings, then, for a turned film the image checks could not offer corrected, why
+        (``ImageCheck.withheld``: the banner names the fault, not that the film is left as it is)."""
+        from cxr_engine.models.image_checks import NOT_CORRECTED
+
+        withheld = self.image_check is not None and self.image_check.withheld
+        return self.image_warnings + ((NOT_CORRECTED,) if withheld else ())
+
+    @property
     def out_of_scope(self) -> str:
         """The current image's out-of-scope reasons: the header's, the image checks', and ``uncertain`` when
         the prediction passes the card's out-of-scope threshold (``cxr_engine.models.scope_score``); ``""`` in scope."""

@@ -157,7 +157,7 @@ class ResultPanel(QWidget):
             self.model_label.setText(f"Model: {r.model_summary}{device}")
         else:
             self.model_label.setText("Images can be viewed without a model; choose one in Settings when available.")
-        warnings = list(r.image_warnings) + ([r.model_warning] if r.model_warning else [])
+        warnings = list(r.warnings) + ([r.model_warning] if r.model_warning else [])
         if r.below_bar:
             why = below_bar_text(r.card, "This model") if r.card is not None else "This model is below the project's bar."
             warnings.insert(0, f"{why} For testing only.")

@@ -46,3 +46,42 @@ def test_banner_and_view_corrected_and_reclassify(qtbot, make_window, upside_dow
     assert "upside down" not in panel.scope_banner.text() and not panel.correct_button.isVisible()
     np.testing.assert_array_equal(window.viewer.image.modality, np.rot90(shown_before.modality, 2))
     assert window.viewer.heatmap.shape == window.viewer.image.shape
+
+
+def test_a_flipped_film_is_shown_flipped_back_not_mirrored(qtbot, make_window, tmp_path, dicom_dir):
+    """A film stored flipped top to bottom: the banner says flipped, and the corrected view is the film itself."""
+    film = (read_image(dicom_dir / "RG1_J2KI.dcm").display() * 255).astype(np.uint8)
+    folder = tmp_path / "flipped"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "flipped.png"), np.ascontiguousarray(film[::-1]))
+    window = make_window(show=True)
+    window.classification.start()
+    open_and_wait(qtbot, window, folder)
+    panel = window.result_panel
+    qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None,
+                    timeout=WAIT_MS)
+    assert window.result.image_check.scope_reasons == "rotated-180;mirrored"
+    assert "flipped top to bottom" in panel.scope_banner.text() and panel.correct_button.isVisible()
+    stored = window.viewer.image.stored
+    with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS):
+        panel.correct_button.click()
+    qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None,
+                    timeout=WAIT_MS)
+    np.testing.assert_array_equal(window.viewer.image.stored, stored[::-1])  # flipped back, not turned
+
+
+def test_a_turned_film_it_cannot_tell_is_flagged_not_offered_and_the_panel_says_why(qtbot, make_window, tmp_path,
+                                                                                     dicom_dir):
+    from cxr_engine.models.image_checks import NOT_CORRECTED
+
+    film = (read_image(dicom_dir / "966_fixed.dcm").display() * 255).astype(np.uint8)
+    folder = tmp_path / "unsure"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "flipped.png"), np.ascontiguousarray(film[::-1]))
+    window = make_window(show=True)
+    window.classification.start()
+    open_and_wait(qtbot, window, folder)
+    qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None,
+                    timeout=WAIT_MS)
+    assert window.result.image_check.withheld and not window.result_panel.correct_button.isVisible()
+    assert NOT_CORRECTED in window.result.warnings and NOT_CORRECTED in window.result_panel.warnings_label.text()

@@ -66,8 +66,8 @@ class TestCorrections:
 
     def test_words(self):
         assert describe("rotated-180;mirrored") == "flipped top to bottom (upside down and mirrored left-right)"
-        assert describe("inverted;rotated-90;mirrored") == ("shown as a negative (inverted), turned 90° clockwise, "
-                                                           "mirrored left-right")
+        assert describe("inverted;rotated-90;mirrored") == ("shown as a negative (inverted), mirrored left-right, "
+                                                           "then turned 90° clockwise")  # the order that makes it
         assert describe("rotated-180") == "upside down"  # turned or flipped: what is known
         assert "• flipped top to bottom (upside down and mirrored left-right)" in banner("inverted;rotated-180;mirrored")
 
@@ -91,6 +91,13 @@ class TestRealFilms:
         check = default_checker().check(read_image(dicom_dir / UPSIDE_DOWN_J2K))
         assert check.reasons == "inverted;rotated-180" and check.mirrored is True
         assert check.scope_reasons == check.correction == "inverted;rotated-180;mirrored"
+
+    def test_a_mirrored_negative_is_mirrored_back_when_the_head_is_sure(self, checker, dicom_dir):
+        film = upright(dicom_dir, "RG1_J2KI.dcm")
+        check = checker.check(np.ascontiguousarray(255 - film[:, ::-1]))
+        assert check.correction == f"inverted;{MIRRORED}"
+        np.testing.assert_array_equal(corrected_display(255 - film[:, ::-1], check.correction), film)
+        assert checker.check(np.ascontiguousarray(255 - film)).correction == "inverted"  # nothing to mirror
 
     def test_without_the_laterality_head_no_turned_film_is_corrected(self, dicom_dir):
         check = ImageChecker(check_card()).load().check(stored(upright(dicom_dir, "RG1_J2KI.dcm"), 180, False))
@@ -130,7 +137,7 @@ class TestCard:
         card = laterality_card()
         assert tuple(card.classes) == ("as-shown", MIRRORED) and 0.5 < card.threshold <= 1.0
         assert card.torch_free and card.created_by_command.startswith("python -m training.laterality")
-        outcomes = card.test_metrics["turned_and_flipped_corrections"]["all"]
+        outcomes = card.test_metrics["turned_and_flipped_corrections"]["all_turned"]
         assert outcomes["wrong_share"] < 0.01 and outcomes["right_share"] > 0.75
 
     @pytest.mark.parametrize("change", [{"classes": ["a", "b"]}, {"threshold": 0.4}, {"task": "image-checks"}])
@@ -163,4 +170,4 @@ def test_the_training_command_on_a_few_films(tmp_path):
     card = LateralityCard.load(out)
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["threshold"] == card.threshold and summary["validation"]["error_among_told"] <= 0.005
-    assert summary["turned_and_flipped_corrections"]["all"]["n"] == 150 * 6
+    assert summary["turned_and_flipped_corrections"]["all"]["n"] == 150 * 8

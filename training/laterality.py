@@ -14,8 +14,8 @@ gamma, blur, noise; never mirrored), once as it is (``as-shown``) and once mirro
 thumbnail features (``cxr_engine.models.image_checks.features``). The confidence threshold is the smallest
 that keeps the error on the validation films it is confident about (each untouched film as it is and
 mirrored) at most ``--max-error``. Reported, never used for choices: the same on the test split, and the
-whole checker on test films turned 90°/180°/270°, each also flipped (turned after a left-right mirror):
-how many get the right correction, a wrong one, or none (not confident).
+whole checker on test films turned 90°/180°/270° or inverted, each also mirrored first (a turned one is then
+flipped): how many get the right correction, a wrong one, or none (not confident), per source too.
 """
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cxr_engine.models.image_checks import (FEATURE_VERSION, LATERALITY_CLASSES, MIRRORED, ROTATIONS, ImageChecker,
-                                            LateralityCard, LateralityHead, check_card)
+from cxr_engine.models.image_checks import (FEATURE_VERSION, INVERTED, LATERALITY_CLASSES, MIRRORED, ROTATIONS,
+                                            ImageChecker, LateralityCard, LateralityHead, check_card)
 
 from .image_checks import as_check_class, feature_rows, fit_mlp, jitter, read_films
 from .script_logging import script_logging
@@ -79,41 +79,60 @@ def choose_threshold(p: np.ndarray, y: np.ndarray, max_error: float) -> float:
                      f"told at most {max_error}")
 
 
-def turned_cases(films) -> list[tuple[str, str, np.ndarray]]:
-    """(film, the correction expected, stored film): each film turned 90°/180°/270°, and each also
-    flipped (mirrored left-right, then turned: its correction turns back and mirrors)."""
+def turned_cases(films) -> list[tuple[str, str, np.ndarray, str]]:
+    """(film, the correction expected, stored film, source): each film turned 90°/180°/270° and each also
+    flipped (mirrored left-right, then turned: its correction turns back and mirrors); and each as a
+    negative, and as a mirrored negative."""
     cases = []
     for row, film in films:
-        for name in ROTATIONS:
-            cases.append((row["path"], name, as_check_class(film, name)))
-            cases.append((row["path"], f"{name};{MIRRORED}", as_check_class(mirrored(film), name)))
+        for name in (*ROTATIONS, INVERTED):
+            cases.append((row["path"], name, as_check_class(film, name), row["source"]))
+            cases.append((row["path"], f"{name};{MIRRORED}", as_check_class(mirrored(film), name), row["source"]))
     return cases
 
 
+def outcome(expected: str, check) -> str:
+    """``right``; ``wrong`` (a correction that leaves the film turned, inverted or mirrored, or mirrors it);
+    ``left-mirrored`` (a mirrored negative shown as a positive, still mirrored as stored); ``withheld`` (found
+    turned, mirroring not told); ``missed`` (not found as the fault it has)."""
+    got = check.correction
+    if got == expected:
+        return "right"
+    if got and MIRRORED in expected and got == expected.replace(f";{MIRRORED}", "") and not check.turned:
+        return "left-mirrored"
+    if got:
+        return "wrong"
+    return "withheld" if check.withheld else "missed"
+
+
+OUTCOMES = ("right", "wrong", "left-mirrored", "withheld", "missed")
+
+
 def correction_outcomes(checker: ImageChecker, cases) -> dict:
-    """Per expected correction: right, wrong (another correction offered), withheld (the rotation found,
-    mirroring not told) and missed (not found as that rotation)."""
-    table: dict[str, Counter] = {}
-    for _, expected, image in cases:
-        check = checker.check(image)
-        counts = table.setdefault(expected, Counter())
-        counts["n"] += 1
-        rotation = expected.split(";")[0]
-        if check.correction == expected:
-            counts["right"] += 1
-        elif check.correction:
-            counts["wrong"] += 1
-        elif check.reasons == rotation and check.likely:
-            counts["withheld"] += 1
-        else:
-            counts["missed"] += 1
-    out = {k: {key: v[key] for key in ("n", "right", "wrong", "withheld", "missed")} for k, v in table.items()}
+    """Counts of each :func:`outcome` per expected correction, per source (its films' turned and flipped
+    cases), over the turned and flipped cases and in all, with the right, wrong and withheld shares."""
+    tables: dict[str, dict[str, Counter]] = {"by_correction": {}, "by_source_turned": {}}
     total = Counter()
-    for v in out.values():
-        total.update(v)
-    out["all"] = dict(total)
-    for v in out.values():
-        v["right_share"], v["wrong_share"] = v["right"] / v["n"], v["wrong"] / v["n"]
+    for _, expected, image, source in cases:
+        result = outcome(expected, checker.check(image))
+        keys = [("by_correction", expected)] + [("by_source_turned", source)] * (expected.split(";")[0] in ROTATIONS)
+        for table, key in keys:
+            tables[table].setdefault(key, Counter()).update({"n": 1, result: 1})
+        total.update({"n": 1, result: 1})
+
+    def shares(counts: Counter) -> dict:
+        row = {key: counts[key] for key in ("n", *OUTCOMES)}
+        row.update(right_share=counts["right"] / counts["n"], wrong_share=counts["wrong"] / counts["n"],
+                   withheld_share=counts["withheld"] / counts["n"])
+        return row
+
+    out = {name: {key: shares(counts) for key, counts in sorted(table.items())} for name, table in tables.items()}
+    out["all"] = shares(total)
+    turned = Counter()
+    for key, counts in tables["by_correction"].items():
+        if key.split(";")[0] in ROTATIONS:
+            turned.update(counts)
+    out["all_turned"] = shares(turned)
     return out
 
 
@@ -159,7 +178,9 @@ def _run(args, argv) -> int:
 
     checker = ImageChecker(check_card(), head).load()
     outcomes = correction_outcomes(checker, turned_cases(test))
-    logger.info("test films turned and flipped, corrections: %s", outcomes["all"])
+    logger.info("test films turned and flipped, corrections: %s", outcomes["all_turned"])
+    logger.info("by source: %s", {k: (round(v["right_share"], 3), round(v["wrong_share"], 4), round(v["withheld_share"], 3))
+                                  for k, v in outcomes["by_source_turned"].items()})
     card.training_data = {
         "films": f"{args.manifest} train split ({len(train)} films), each jittered (no mirroring) once as "
                  "it is and once mirrored left-right",

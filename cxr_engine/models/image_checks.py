@@ -25,7 +25,8 @@ small head (:class:`LateralityHead`, ``image-laterality.json``) reads the film a
 whether it now looks mirrored; the correction then mirrors it too (``mirrored`` in the reasons), and
 when that head is not confident, or not bundled, the film is not corrected automatically.
 
-What it cannot tell on a film that is not turned: a left-right mirrored film (not checked), a lateral
+A negative that is not turned is shown corrected either way, and mirrored back too when that head is sure
+it is mirrored. What it cannot tell: a mirrored film that is neither turned nor a negative (not checked), a lateral
 chest film (no lateral films to learn from: only the header's View Position says so,
 ``cxr_engine.models.suitability``), a child's chest, and radiographs of other body parts (no such images
 were available to train on; photographs, CT and MR were).
@@ -69,8 +70,8 @@ LATERALITY_NAME = "image-laterality"
 #: The laterality head's classes: the film as shown, or mirrored left-right.
 LATERALITY_CLASSES = ("as-shown", MIRRORED)
 #: The warning's addition when a turned film's correction is withheld.
-NOT_CORRECTED = ("not corrected automatically: whether it was turned or also mirrored (flipped) could not be "
-                 "told; the viewer's rotate and flip tools can show it upright")
+NOT_CORRECTED = ("not offered corrected: whether it is turned or flipped (turned and mirrored) could not be told, "
+                 "so turn or flip it by eye")
 #: The reason of a flagged film on which ``upright`` is still the head's most probable class.
 ATYPICAL = "atypical-film"
 #: How far a film with each reason is turned clockwise from upright (degrees).
@@ -108,11 +109,14 @@ def describe(reasons: str) -> str:
 
 
 def _words(reasons: str) -> list[str]:
-    """Each reason's :data:`REASON_WORDS`; a film upside down and mirrored is worded as flipped, last."""
+    """Each reason's :data:`REASON_WORDS`; a turned film also mirrored in one phrase, last, in the order that
+    makes the stored film from an upright one (mirrored, then turned): upside down and mirrored is flipped."""
     parts = [part for part in reasons.split(";") if part]
-    flipped = "rotated-180" in parts and MIRRORED in parts
-    words = [REASON_WORDS.get(part, part) for part in parts if not (flipped and part in ("rotated-180", MIRRORED))]
-    return words + [FLIPPED_WORDS] * flipped
+    turn = next((part for part in parts if part in ROTATIONS), "") if MIRRORED in parts else ""
+    words = [REASON_WORDS.get(part, part) for part in parts if not (turn and part in (turn, MIRRORED))]
+    if turn:
+        words.append(FLIPPED_WORDS if turn == "rotated-180" else f"mirrored left-right, then {REASON_WORDS[turn]}")
+    return words
 
 
 def banner(reasons: str) -> str:
@@ -321,9 +325,10 @@ class Mlp:
 class ImageCheck:
     """What the checks made of one film: ``reasons`` is ``""`` in scope, else the head's fault, its most
     probable class other than ``upright`` (e.g. ``inverted;rotated-180``; what the card's figures count);
-    ``probabilities`` maps every check class to its probability. ``mirrored`` is, for a turned film, what
-    the laterality head made of it turned back: ``True`` (mirrored too), ``False`` (only turned) or
-    ``None`` (not told: not confident, or no laterality head); ``False`` for a film that is not turned."""
+    ``probabilities`` maps every check class to its probability. ``mirrored`` is what the laterality head
+    made of a film the correction would turn or invert, once corrected: for a turned film ``True``
+    (mirrored too), ``False`` (only turned) or ``None`` (not told: not confident, or no laterality head);
+    for a negative that is not turned ``True`` only when the head is sure, else ``False``."""
 
     reasons: str
     probabilities: dict[str, float]
@@ -359,7 +364,7 @@ class ImageCheck:
         film), by a fault the head finds likely; a turned film only when the laterality head has told
         whether it is also mirrored."""
         known = all(part == INVERTED or part in ROTATIONS for part in self.reasons.split(";"))
-        return self.likely and known and not (self.turned and self.mirrored is None)
+        return self.likely and known and not self.withheld
 
     @property
     def correction(self) -> str:
@@ -367,12 +372,16 @@ class ImageCheck:
         return self.scope_reasons if self.correctable else ""
 
     @property
+    def withheld(self) -> bool:
+        """A likely turned film whose mirroring was not told: flagged, and not offered corrected."""
+        return self.likely and self.turned and self.mirrored is None
+
+    @property
     def warning(self) -> str:
-        """The warning for the reader (``""`` in scope), worded from :attr:`scope_reasons`; a likely turned
-        film whose mirroring was not told says it is not corrected automatically."""
+        """The warning for the reader (``""`` in scope), worded from :attr:`scope_reasons`; when
+        :attr:`withheld`, followed by :data:`NOT_CORRECTED`."""
         text = check_warning(self.scope_reasons)
-        withheld = self.likely and self.turned and self.mirrored is None
-        return f"{text}; {NOT_CORRECTED}" if withheld else text
+        return f"{text}; {NOT_CORRECTED}" if self.withheld else text
 
 
 @dataclass
@@ -492,13 +501,15 @@ class ImageChecker:
             return ImageCheck("", probs)
         others = {c: p for c, p in probs.items() if c != UPRIGHT}
         check = ImageCheck(max(others, key=others.get), probs)
-        if not (check.likely and check.turned):
-            return check
-        mirrored = None
+        if not (check.likely and all(part == INVERTED or part in ROTATIONS for part in check.reasons.split(";"))):
+            return check  # nothing the correction would undo
+        told = None
         if thumb is not None and self.laterality is not None:
             upright = corrected_display(thumb, check.reasons)
-            mirrored = self.laterality.tell(float(self.laterality.p_mirrored(features(upright)[None])[0]))
-        return ImageCheck(check.reasons, probs, mirrored)
+            told = self.laterality.tell(float(self.laterality.p_mirrored(features(upright)[None])[0]))
+        # A turned film is corrected only once told; a negative that is not turned is corrected either way,
+        # and mirrored back too when the head is sure it is mirrored.
+        return ImageCheck(check.reasons, probs, told if check.turned else told is True)
 
     def check(self, image: CxrImage | np.ndarray) -> ImageCheck:
         """Check one film (a ``CxrImage`` or a 2-D array of presentation values)."""
