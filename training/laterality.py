@@ -38,6 +38,9 @@ from .script_logging import script_logging
 
 logger = logging.getLogger("training.laterality")
 
+#: The sources of the adult films it was least sure about (``--near-copies``).
+NEAR_SOURCES = ("nih_cxr14", "rsna_pneumonia")
+
 THRESHOLDS = np.round(np.arange(0.5, 0.99951, 0.0005), 4)
 
 
@@ -45,11 +48,13 @@ def mirrored(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, ::-1])
 
 
-def examples(films, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels (0 as shown, 1 mirrored) of each film both ways; jittered when ``rng`` is given."""
+def examples(films, rng: np.random.Generator | None, copies: dict[str, int] | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels (0 as shown, 1 mirrored) of each film both ways; jittered when ``rng`` is given,
+    ``copies[source]`` times for a film of that source (default once)."""
     images, labels = [], []
-    for _, film in films:
-        for label in (0, 1):
+    for row, film in films:
+        for label in (0, 1) * (copies or {}).get(row["source"], 1):
             image = jitter(film, rng, mirror=False) if rng is not None else film
             images.append(mirrored(image) if label else image)
             labels.append(label)
@@ -145,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alpha", type=float, default=1e-2, help="L2 penalty of the MLP (default 0.01)")
     parser.add_argument("--max-error", type=float, default=0.005,
                         help="largest error among the validation films the head is confident about (default 0.005)")
+    parser.add_argument("--near-copies", type=int, default=1,
+                        help="jittered copies of each NIH and RSNA training film (the adults of the newer sources; "
+                             "default 1)")
     parser.add_argument("--limit", type=int, help="films per split (a quick trial)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -158,7 +166,7 @@ def _run(args, argv) -> int:
     rng = np.random.default_rng(args.seed)
     train, val, test = (read_films(args.manifest, split, args.limit) for split in ("train", "val", "test"))
     logger.info("films: train %d, val %d, test %d", len(train), len(val), len(test))
-    x, y = examples(train, rng)
+    x, y = examples(train, rng, {source: args.near_copies for source in NEAR_SOURCES})
     mlp = fit_mlp(x, y, args.hidden, args.seed, args.alpha, classes=LATERALITY_CLASSES)
 
     weights_path = args.out.with_name(args.out.stem + ".mlp")  # not *.json: those are read as model cards
