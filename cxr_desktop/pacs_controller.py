@@ -46,9 +46,19 @@ def shown_state(window) -> dict:
     when a window (not a VOI LUT table) is shown, and whether high values are shown dark."""
     from cxr_engine.pixels.windowing import Window
 
+    from dataclasses import replace
+
+    from cxr_engine.models.image_checks import stored_points
+
     viewer = window.viewer
     store = getattr(window, "annotations", None)
     marks = tuple(store.for_path(viewer.image.path)) if store is not None else ()
+    # Drawn on the film as shown; a presentation state refers to the film as stored: a film shown turned or
+    # flipped back (View corrected) has its marks written where they lie on the stored film.
+    correction = window.workspace.correction(viewer.image.path)
+    if correction:
+        shape = viewer.image.stored.shape[:2]
+        marks = tuple(replace(m, points=stored_points(m.points, correction, shape)) for m in marks)
     voi = viewer.voi
     return {"marks": marks, "window": (voi.center, voi.width) if isinstance(voi, Window) else None,
             "inverted": viewer.display_inverted}

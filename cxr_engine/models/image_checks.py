@@ -616,3 +616,23 @@ def corrected_display(display: np.ndarray, reasons: str) -> np.ndarray:
     if INVERTED in parts:
         out = (1.0 - out) if out.dtype.kind == "f" else (np.iinfo(out.dtype).max - out)
     return np.ascontiguousarray(out)
+
+
+def stored_points(points, reasons: str, shown_shape: tuple[int, int]) -> tuple[tuple[float, float], ...]:
+    """Points (x, y) = (column, row), continuous pixel coordinates with pixel (r, c) covering
+    [c, c+1) × [r, r+1), on the film shown corrected for ``reasons`` (:func:`reoriented`; its shape
+    ``shown_shape``, rows and columns), as the same places on the film as stored: what an annotation drawn
+    on the corrected view must be written as when it refers to the stored image (a presentation state)."""
+    turns, mirror = _turns(reasons), MIRRORED in reasons.split(";")
+    out = []
+    for x, y in points:
+        rows, cols = shown_shape
+        x, y = float(x), float(y)
+        if mirror:
+            x = cols - x
+        for _ in range(turns):  # shown = np.rot90(previous): previous (x, y) = (rows - y, x), shape transposed
+            x, y = rows - y, x
+            rows, cols = cols, rows
+        out.append((x, y))
+    return tuple(out)
+
