@@ -158,12 +158,20 @@ class TestCard:
             LateralityHead(LateralityCard.load(tmp_path / "image-laterality.json")).load()
 
 
-def test_the_training_command_on_a_few_films(tmp_path):
-    manifest = REPO_ROOT / "training" / "work" / "curated_sqrt" / "split_manifest.csv"
-    if not manifest.is_file():
-        pytest.skip(f"{manifest} (the curated split) is not on this machine")
+def test_the_training_command_on_a_few_films(tmp_path, shared_data):
+    """``training.laterality`` end to end on 150 cxr3 films per split (a split made here by patient, as the
+    curated manifest's columns ``split``, ``path`` and ``source``)."""
     from training import laterality
 
+    with open(shared_data / "cxr3" / "manifest.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))[::20]
+    manifest = tmp_path / "split_manifest.csv"
+    with open(manifest, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["split", "path", "source"])
+        writer.writeheader()
+        for row in rows:
+            split = ("train", "val", "test")[int(row["patient_id"].encode().hex(), 16) % 3]
+            writer.writerow({"split": split, "path": str(shared_data / "cxr3" / row["file"]), "source": row["source"]})
     out = tmp_path / "image-laterality.json"
     assert laterality.main(["--manifest", str(manifest), "--limit", "150", "--out", str(out),
                             "--report", str(tmp_path / "report")]) == 0
@@ -171,39 +179,3 @@ def test_the_training_command_on_a_few_films(tmp_path):
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["threshold"] == card.threshold and summary["validation"]["error_among_told"] <= 0.005
     assert summary["turned_and_flipped_corrections"]["all"]["n"] == 150 * 8
-
-
-class TestMarksOnACorrectedFilm:
-    """An annotation drawn on the film shown corrected is written (presentation state) where it lies on the
-    stored film: the corrections never moved the reader's marks with the film (a turned film's arrow was
-    written onto the stored film at the corrected view's coordinates)."""
-
-    @pytest.mark.parametrize("reasons", [r for r in ALL_REASONS if "rotated" in r or MIRRORED in r])
-    def test_every_pixel_maps_back_to_its_own_stored_pixel(self, reasons):
-        from cxr_engine.models.image_checks import stored_points
-
-        stored_film = np.arange(15).reshape(3, 5)
-        shown = corrected_display(stored_film, reasons.replace("inverted;", ""))
-        for row, col in itertools.product(range(shown.shape[0]), range(shown.shape[1])):
-            ((x, y),) = stored_points([(col + 0.5, row + 0.5)], reasons, shown.shape)
-            assert stored_film[int(y), int(x)] == shown[row, col]
-
-    def test_the_presentation_state_gets_the_stored_films_coordinates(self, dicom_dir):
-        from types import SimpleNamespace
-
-        from cxr_desktop.annotation_model import Annotation
-        from cxr_desktop.pacs_controller import shown_state
-
-        film = read_image(dicom_dir / "CR-MONO1-10-chest.dcm")
-        shown = reoriented(film, "rotated-90;mirrored")
-        arrow = Annotation("arrow", ((10.0, 20.0), (30.0, 40.0)))
-        window = SimpleNamespace(
-            viewer=SimpleNamespace(image=shown, voi=None, display_inverted=False),
-            annotations=SimpleNamespace(for_path=lambda path: [arrow]),
-            workspace=SimpleNamespace(correction=lambda path: "rotated-90;mirrored"))
-        (mark,) = shown_state(window)["marks"]
-        rows, cols = shown.stored.shape
-        # shown = mirror(rot90 ccw(stored)): stored (x, y) = (rows - y', x') with x' = cols - x
-        assert mark.points == ((rows - 20.0, cols - 10.0), (rows - 40.0, cols - 30.0)) and mark.kind == "arrow"
-        window.workspace = SimpleNamespace(correction=lambda path: "")
-        assert shown_state(window)["marks"] == (arrow,)  # shown as stored: unchanged
