@@ -6,8 +6,8 @@
 Why: the image-check head calls a film stored flipped top to bottom "upside down" like one turned 180°
 (it was trained mirror-blind, as hospitals show films either way), and turning such a film back shows it
 mirrored left-right: the reader would see the heart on the wrong side under a "shown corrected" note. This
-head reads a film once turned back and says whether it looks mirrored; a turned film is corrected only when
-it is confident.
+head reads a film once corrected (turned back, inverted back) and says whether it looks mirrored; a turned
+film is corrected only when it is confident, and a negative is mirrored back too when it is confident.
 
 Examples: every training-split film, jittered as the image-check head's examples are (framing, tilt,
 gamma, blur, noise; never mirrored), once as it is (``as-shown``) and once mirrored left-right; the same
@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import json
 import logging
+import shlex
 import sys
 import time
 from collections import Counter
@@ -200,10 +201,10 @@ def _run(args, argv) -> int:
                          "turned_and_flipped_corrections": outcomes,
                          "image_check_card": checker.card.weights_sha256}
     card.notes = ("Tells whether an upright frontal chest film looks mirrored left-right; used only on films the "
-                  "image checks find turned, once turned back, so that a film stored flipped is corrected by a "
-                  "flip and not shown mirrored. Not used on films as they come: a film of a patient whose heart "
-                  "is on the right (dextrocardia) looks mirrored to it. Research use only.")
-    card.created_by_command = "python -m training.laterality " + " ".join(argv if argv is not None else [])
+                  "image checks find turned or inverted, once corrected, so that a film stored flipped is corrected "
+                  "by a flip and not shown mirrored. Not used on films as they come: a film of a patient whose "
+                  "heart is on the right (dextrocardia) looks mirrored to it. Research use only.")
+    card.created_by_command = shlex.join(["python", "-m", "training.laterality", *argv])
     card.save(args.out)
     (args.report / "summary.json").write_text(json.dumps({
         "threshold": card.threshold, "validation": val_figures, "test": test_figures,
