@@ -27,6 +27,9 @@ class ImageShowing(QObject):
     problem = Signal(object, str)
     #: (path, the image checks' reasons now undone on its film: ``""`` when it is shown as stored again)
     corrected = Signal(object, str)
+    #: (path, the reasons about to be undone on the film as shown, its (rows, columns) as shown): the marks
+    #: drawn on it must follow it (``image_checks.shown_points``)
+    correcting = Signal(object, str, object)
 
     def __init__(self, workspace: StudyWorkspace, viewer, result, view, classification, parent=None):
         super().__init__(parent)
@@ -68,6 +71,7 @@ class ImageShowing(QObject):
         if image is None or check is None or not check.correctable:
             return
         path = Path(image.path)
+        self.correcting.emit(path, check.correction, tuple(image.stored.shape[:2]))
         self.workspace.correct(path, check.correction)
         self.corrected.emit(path, self.workspace.correction(path))
         self.classification.forget(path)

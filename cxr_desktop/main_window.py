@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
         self.view.textEditRequested.connect(self._edit_text)
         self.view.zoomChanged.connect(lambda _: self.view.viewport().update())
         self.result_panel.correctRequested.connect(self.showing.show_corrected)
+        self.showing.correcting.connect(self._move_marks_with_the_film)
         self.showing.corrected.connect(self.browser.show_correction)
         self.showing.corrected.connect(lambda path, _: self.lungs.forget(path))
         self.opening.scanned.connect(self.scanFinished)
@@ -197,6 +198,16 @@ class MainWindow(QMainWindow):
         self.showing.show(path)
 
     # ------------------------------------------------------------------ presets, tools, annotations
+    def _move_marks_with_the_film(self, path: Path, reasons: str, shape) -> None:
+        """The marks drawn on ``path``'s film stay on the same anatomy when it is shown turned or flipped back
+        (not an undo step: the correction itself is not one)."""
+        from dataclasses import replace
+
+        from cxr_engine.models.image_checks import shown_points
+
+        for mark in self.annotations.for_path(path):
+            self.annotations.replay(path, mark, replace(mark, points=shown_points(mark.points, reasons, shape)))
+
     def apply_preset(self, preset) -> None:
         self.presets.apply(preset)
 

@@ -38,6 +38,9 @@ def test_banner_and_view_corrected_and_reclassify(qtbot, make_window, upside_dow
     assert "not reliable" in panel.scope_banner.text() and "not reliable either" in panel.heatmap_caption.text()
     assert panel.correct_button.isVisible()
     shown_before = window.viewer.image
+    from cxr_desktop.annotation_model import Annotation
+
+    mark = window.annotations.add(shown_before.path, Annotation("text", ((10.5, 20.5),), "here"))
     with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS):
         panel.correct_button.click()
     qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None
@@ -46,6 +49,10 @@ def test_banner_and_view_corrected_and_reclassify(qtbot, make_window, upside_dow
     assert "upside down" not in panel.scope_banner.text() and not panel.correct_button.isVisible()
     np.testing.assert_array_equal(window.viewer.image.modality, np.rot90(shown_before.modality, 2))
     assert window.viewer.heatmap.shape == window.viewer.image.shape
+    (moved,) = window.annotations.for_path(shown_before.path)  # the mark stays on the same pixel of the film
+    (x, y), rows, cols = moved.points[0], *shown_before.shape
+    assert moved.id == mark.id and (x, y) == (cols - 10.5, rows - 20.5)
+    assert window.viewer.image.modality[int(y), int(x)] == shown_before.modality[20, 10]
 
 
 def test_a_flipped_film_is_shown_flipped_back_not_mirrored(qtbot, make_window, tmp_path, dicom_dir):

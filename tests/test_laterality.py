@@ -179,3 +179,40 @@ def test_the_training_command_on_a_few_films(tmp_path, shared_data):
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert summary["threshold"] == card.threshold and summary["validation"]["error_among_told"] <= 0.005
     assert summary["turned_and_flipped_corrections"]["all"]["n"] == 150 * 8
+
+
+class TestMarksOnACorrectedFilm:
+    """The reader's marks and a corrected film: they move with the film when it is turned or flipped back
+    (they stayed at their coordinates, on other anatomy), and a presentation state for the film shown
+    corrected writes them where they lie on the stored film (they were written at the view's coordinates)."""
+
+    @pytest.mark.parametrize("reasons", [r for r in ALL_REASONS if "rotated" in r or MIRRORED in r])
+    def test_every_pixel_maps_both_ways(self, reasons):
+        from cxr_engine.models.image_checks import shown_points, stored_points
+
+        stored_film = np.arange(15).reshape(3, 5)
+        shown = corrected_display(stored_film, reasons.replace("inverted;", ""))
+        for row, col in itertools.product(range(3), range(5)):
+            ((x, y),) = shown_points([(col + 0.5, row + 0.5)], reasons, stored_film.shape)
+            assert shown[int(y), int(x)] == stored_film[row, col]
+            assert stored_points([(x, y)], reasons, shown.shape) == ((col + 0.5, row + 0.5),)
+
+    def test_the_presentation_state_gets_the_stored_films_coordinates(self, dicom_dir):
+        from types import SimpleNamespace
+
+        from cxr_desktop.annotation_model import Annotation
+        from cxr_desktop.pacs_controller import shown_state
+
+        film = read_image(dicom_dir / "CR-MONO1-10-chest.dcm")
+        shown = reoriented(film, "rotated-90;mirrored")
+        arrow = Annotation("arrow", ((10.0, 20.0), (30.0, 40.0)))
+        window = SimpleNamespace(
+            viewer=SimpleNamespace(image=shown, voi=None, display_inverted=False),
+            annotations=SimpleNamespace(for_path=lambda path: [arrow]),
+            workspace=SimpleNamespace(correction=lambda path: "rotated-90;mirrored"))
+        (mark,) = shown_state(window)["marks"]
+        rows, cols = shown.stored.shape
+        # shown = mirror(rot90 ccw(stored)): stored (x, y) = (rows - y', x') with x' = cols - x
+        assert mark.points == ((rows - 20.0, cols - 10.0), (rows - 40.0, cols - 30.0)) and mark.kind == "arrow"
+        window.workspace = SimpleNamespace(correction=lambda path: "")
+        assert shown_state(window)["marks"] == (arrow,)  # shown as stored: unchanged

@@ -636,3 +636,21 @@ def stored_points(points, reasons: str, shown_shape: tuple[int, int]) -> tuple[t
         out.append((x, y))
     return tuple(out)
 
+
+def shown_points(points, reasons: str, stored_shape: tuple[int, int]) -> tuple[tuple[float, float], ...]:
+    """The inverse of :func:`stored_points`: points (x, y) on a film as it is (shape ``stored_shape``) as the
+    same places on it shown corrected for ``reasons``: where the reader's marks go when the film is turned
+    or flipped back under them."""
+    turns, mirror = _turns(reasons), MIRRORED in reasons.split(";")
+    out = []
+    for x, y in points:
+        rows, cols = stored_shape
+        x, y = float(x), float(y)
+        for _ in range(turns):  # np.rot90 (counter-clockwise): (x, y) -> (y, cols - x), shape transposed
+            x, y = y, cols - x
+            rows, cols = cols, rows
+        if mirror:
+            x = cols - x
+        out.append((x, y))
+    return tuple(out)
+
