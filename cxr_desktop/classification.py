@@ -62,10 +62,12 @@ class ClassificationController(QObject):
         self._batch_ok = 0
         self._closing = False
         self._checks: dict[Path, object] = {}  # path -> ImageCheck (None where no checker is bundled)
+        self._headers: dict[Path, object] = {}  # path -> the checked film's header (its scope needs the age)
         self.service.loaded.connect(self._on_loaded)
         self.service.failed.connect(self._on_failed)
         self.service.heatmapReady.connect(self._on_heatmap)
         self.service.heatmapFailed.connect(self._on_heatmap_failed)
+        self.service.predicted.connect(lambda path, _: self._show_scope_of_other(Path(path)))
         result.heatmapClassChanged.connect(lambda _: self.classify_current())
         result.changed.connect(self._show_current_scope)
         self.choose()
@@ -137,6 +139,7 @@ class ClassificationController(QObject):
             self.result.set_image_check(self._checks[path])
             return
         worker = create_worker(_check_image, image, self._workspace_source(), self.card)
+        self._headers[path] = image.metadata
         worker.returned.connect(lambda check: self._on_check(path, check))
         worker.errored.connect(lambda exc: logger.warning("image checks failed on one image: %s", exc))
         worker.start()
@@ -174,6 +177,23 @@ class ClassificationController(QObject):
         self._checks[path] = check
         if path == self.viewer.path:
             self.result.set_image_check(check)
+        else:
+            self._show_scope_of_other(path)
+
+    @while_alive
+    def _show_scope_of_other(self, path: Path) -> None:
+        """Tell the study tree the out-of-scope reasons of a film the reader has moved on from, once both its
+        prediction and its checks are known (whichever came last): the shown film's come from its panel
+        (``_show_current_scope``), and a film left before its checks came back kept a bare result."""
+        from cxr_engine.models.scope_score import out_of_scope
+
+        prediction = self.result.results.prediction(path)
+        if path == self.viewer.path or prediction is None or path not in self._checks:
+            return
+        check = self._checks[path]
+        scope = out_of_scope(check.scope_reasons if check is not None else "", prediction.probabilities,
+                             self.result.scope_limit, self._headers.get(path), getattr(prediction, "scope_reasons", ""))
+        self.scopeShown.emit(path, scope, self._workspace_source().correction(path))
 
     @while_alive
     def _show_current_scope(self) -> None:

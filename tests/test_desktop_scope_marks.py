@@ -82,3 +82,27 @@ def test_view_corrected_gives_the_auto_orient_number_and_says_so(qtbot, make_win
     text = " ".join(" ".join(page.extract_text() for page in pypdf.PdfReader(str(pdf)).pages).split())
     assert " ".join(note.split()[:8]) in text
     assert film.read_bytes() == (dicom_dir / INVERTED_FILM).read_bytes()  # the file is not changed
+
+
+def test_a_film_left_before_its_checks_came_back_keeps_its_mark(qtbot, make_window, study):
+    """Tester: moving to another film before the first one's checks finished left its tree row without the ⚠
+    (the mark followed only the shown film). Whichever of its prediction and its checks comes last now
+    marks it; here both are made to arrive while another film is shown."""
+    window = make_window(show=True)
+    window.classification.start()
+    open_and_wait(qtbot, window, study)
+    qtbot.waitUntil(lambda: window.classification.service.ready, timeout=WAIT_MS)
+    inverted, frontal = study / INVERTED_FILM, study / "CR-MONO1-10-chest.dcm"
+    select(qtbot, window, frontal)
+    classification = window.classification
+    classification._checks.pop(inverted, None)
+    film = window.workspace.load(inverted).image
+    check = default_checker().check(film)
+    prediction = classification.service.classifier.predict([film])[0]
+    classification._headers[inverted] = film.metadata
+    window.result.results.add_prediction(inverted, prediction)  # the prediction first, then the checks
+    with qtbot.waitSignal(classification.scopeShown, timeout=WAIT_MS) as shown:
+        classification._on_check(inverted, check)
+    assert shown.args[0] == inverted and "inverted" in shown.args[1]
+    text, tooltip = window.browser.result_text(inverted)
+    assert text.startswith("⚠") and banner(check.scope_reasons).split("\n")[0] in tooltip
