@@ -249,6 +249,10 @@ class ImageCheckCard(CardFile):
     path: Path | None = field(default=None, repr=False, compare=False)
 
     REQUIRED = ("name", "feature_version", "classes", "weights_file", "weights_sha256", "threshold")
+    #: The ``task`` a card file of this class holds, what the refusal of another calls it, and its parameters.
+    CARD_TASK = TASK
+    WHAT = "an image-check card"
+    PARAMETERS = "image-check parameters"
 
     @property
     def weights_path(self) -> Path:
@@ -256,18 +260,31 @@ class ImageCheckCard(CardFile):
 
     @classmethod
     def load(cls, path: str | Path) -> "ImageCheckCard":
-        """The card at ``path``; ``ModelError`` when unreadable, incomplete, of another task, or made
-        for features this engine does not compute."""
+        """The card at ``path``; ``ModelError`` when unreadable, incomplete, of another task, made for
+        features this engine does not compute, or with classes :meth:`check_classes` refuses."""
         path = Path(path)
         data = cls.read_json(path)
-        if not isinstance(data, dict) or data.get("task") != TASK:
-            raise ModelError(f"{path}: not an image-check card (task is not {TASK!r})")
+        if not isinstance(data, dict) or data.get("task") != cls.CARD_TASK:
+            raise ModelError(f"{path}: not {cls.WHAT} (task is not {cls.CARD_TASK!r})")
         card = cls.from_json_data(data, path)
         if card.feature_version != FEATURE_VERSION:
             raise ModelError(f"{path}: features {card.feature_version!r}, this engine computes {FEATURE_VERSION!r}")
-        if UPRIGHT not in card.classes:
-            raise ModelError(f"{path}: the classes must include {UPRIGHT!r}")
+        card.check_classes(path)
         return card
+
+    def check_classes(self, path: Path) -> None:
+        if UPRIGHT not in self.classes:
+            raise ModelError(f"{path}: the classes must include {UPRIGHT!r}")
+
+    def read_mlp(self) -> "Mlp":
+        """The parameters, verified against the card's sha256 (``ModelIntegrityError``), with one output
+        per class (``ModelError`` otherwise)."""
+        data = verified_bytes(self.weights_path, self.weights_sha256, self.PARAMETERS)
+        mlp = Mlp.from_json(data, self.weights_path)
+        if mlp.weights[-1].shape[1] != len(self.classes):
+            raise ModelError(f"{self.weights_path}: {mlp.weights[-1].shape[1]} outputs, "
+                             f"the card names {len(self.classes)} classes")
+        return mlp
 
 
 def check_card(name_or_path: str | None = None, models_dir: Path | None = None) -> ImageCheckCard:
@@ -348,6 +365,11 @@ class ImageCheck:
         return any(part in ROTATIONS for part in self.reasons.split(";"))
 
     @property
+    def undoable(self) -> bool:
+        """Whether the head's fault is only turns and/or inversion (what a correction can undo), and likely."""
+        return self.likely and all(part == INVERTED or part in ROTATIONS for part in self.reasons.split(";"))
+
+    @property
     def scope_reasons(self) -> str:
         """The checks' part of the film's ``out_of_scope`` (``scope_score.out_of_scope``): ``""`` in scope,
         the fault (with :data:`MIRRORED` when the laterality head found the turned film mirrored) when
@@ -363,8 +385,7 @@ class ImageCheck:
         """Whether turning (and mirroring) and/or inverting the film would make it upright (no crop, a chest
         film), by a fault the head finds likely; a turned film only when the laterality head has told
         whether it is also mirrored."""
-        known = all(part == INVERTED or part in ROTATIONS for part in self.reasons.split(";"))
-        return self.likely and known and not self.withheld
+        return self.undoable and not self.withheld
 
     @property
     def correction(self) -> str:
@@ -385,47 +406,20 @@ class ImageCheck:
 
 
 @dataclass
-class LateralityCard(CardFile):
-    """The laterality head's card (``resources/models/image-laterality.json``): its parameters file (JSON
-    arrays, sha256), classes (:data:`LATERALITY_CLASSES`), the confidence ``threshold`` (a film is told
-    mirrored when p(mirrored) >= threshold, as shown when p(mirrored) <= 1 - threshold) and its figures."""
+class LateralityCard(ImageCheckCard):
+    """The laterality head's card (``resources/models/image-laterality.json``), as the image-check card:
+    its parameters file (JSON arrays, sha256), classes (:data:`LATERALITY_CLASSES`), the confidence
+    ``threshold`` (a film is told mirrored when p(mirrored) >= threshold, as shown when p(mirrored) <=
+    1 - threshold) and its figures."""
 
-    name: str
-    feature_version: str
-    classes: list[str]
-    weights_file: str
-    weights_sha256: str
-    threshold: float
     task: str = LATERALITY_TASK
-    torch_free: bool = True
-    training_data: dict = field(default_factory=dict)
-    validation_metrics: dict = field(default_factory=dict)
-    test_metrics: dict = field(default_factory=dict)
-    intended_use: str = INTENDED_USE
-    notes: str = ""
-    created_by_command: str = ""
-    path: Path | None = field(default=None, repr=False, compare=False)
+    CARD_TASK = LATERALITY_TASK
+    WHAT = "a laterality card"
+    PARAMETERS = "laterality parameters"
 
-    REQUIRED = ("name", "feature_version", "classes", "weights_file", "weights_sha256", "threshold")
-
-    @property
-    def weights_path(self) -> Path:
-        return self.beside(self.weights_file)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "LateralityCard":
-        """The card at ``path``; ``ModelError`` when unreadable, incomplete, of another task, made for other
-        features, or with other classes or a threshold outside (0.5, 1]."""
-        path = Path(path)
-        data = cls.read_json(path)
-        if not isinstance(data, dict) or data.get("task") != LATERALITY_TASK:
-            raise ModelError(f"{path}: not a laterality card (task is not {LATERALITY_TASK!r})")
-        card = cls.from_json_data(data, path)
-        if card.feature_version != FEATURE_VERSION:
-            raise ModelError(f"{path}: features {card.feature_version!r}, this engine computes {FEATURE_VERSION!r}")
-        if tuple(card.classes) != LATERALITY_CLASSES or not 0.5 < float(card.threshold) <= 1.0:
+    def check_classes(self, path: Path) -> None:
+        if tuple(self.classes) != LATERALITY_CLASSES or not 0.5 < float(self.threshold) <= 1.0:
             raise ModelError(f"{path}: classes must be {list(LATERALITY_CLASSES)} and the threshold in (0.5, 1]")
-        return card
 
 
 def laterality_card(name_or_path: str | None = None, models_dir: Path | None = None) -> LateralityCard:
@@ -444,11 +438,7 @@ class LateralityHead:
     def load(self) -> "LateralityHead":
         with self._lock:
             if self._mlp is None:
-                data = verified_bytes(self.card.weights_path, self.card.weights_sha256, "laterality parameters")
-                mlp = Mlp.from_json(data, self.card.weights_path)
-                if mlp.weights[-1].shape[1] != len(LATERALITY_CLASSES):
-                    raise ModelError(f"{self.card.weights_path}: {mlp.weights[-1].shape[1]} outputs, expected 2")
-                self._mlp = mlp
+                self._mlp = self.card.read_mlp()
         return self
 
     def p_mirrored(self, feature_rows: np.ndarray) -> np.ndarray:
@@ -477,12 +467,7 @@ class ImageChecker:
         ``ModelError`` otherwise."""
         with self._lock:
             if self._mlp is None:
-                data = verified_bytes(self.card.weights_path, self.card.weights_sha256, "image-check parameters")
-                mlp = Mlp.from_json(data, self.card.weights_path)
-                if mlp.weights[-1].shape[1] != len(self.card.classes):
-                    raise ModelError(f"{self.card.weights_path}: {mlp.weights[-1].shape[1]} outputs, "
-                                     f"the card names {len(self.card.classes)} classes")
-                self._mlp = mlp
+                self._mlp = self.card.read_mlp()
         if self.laterality is not None:
             self.laterality.load()
         return self
@@ -501,7 +486,7 @@ class ImageChecker:
             return ImageCheck("", probs)
         others = {c: p for c, p in probs.items() if c != UPRIGHT}
         check = ImageCheck(max(others, key=others.get), probs)
-        if not (check.likely and all(part == INVERTED or part in ROTATIONS for part in check.reasons.split(";"))):
+        if not check.undoable:
             return check  # nothing the correction would undo
         told = None
         if thumb is not None and self.laterality is not None:
