@@ -185,14 +185,12 @@ class ClassificationController(QObject):
         """Tell the study tree the out-of-scope reasons of a film the reader has moved on from, once both its
         prediction and its checks are known (whichever came last): the shown film's come from its panel
         (``_show_current_scope``), and a film left before its checks came back kept a bare result."""
-        from cxr_engine.models.scope_score import out_of_scope
+        from cxr_engine.models.scope_score import film_out_of_scope
 
         prediction = self.result.results.prediction(path)
         if path == self.viewer.path or prediction is None or path not in self._checks:
             return
-        check = self._checks[path]
-        scope = out_of_scope(check.scope_reasons if check is not None else "", prediction.probabilities,
-                             self.result.scope_limit, self._headers.get(path), getattr(prediction, "scope_reasons", ""))
+        scope = film_out_of_scope(self._checks[path], prediction, self.result.scope_limit, self._headers.get(path))
         self.scopeShown.emit(path, scope, self._workspace_source().correction(path))
 
     @while_alive

@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from cxr_engine.models.image_checks import correction_note, scope_warning
+from cxr_engine.models.scope_score import film_out_of_scope
 from cxr_engine.models.suitability import image_warnings
 
 from .controllers.export_context import ExportContext, gather, known_heatmaps
@@ -49,13 +50,6 @@ def write_pdf(request: ExportRequest, pages, card) -> Path:
 
     return write_report(request.destination, pages, model_card=card, deidentify=request.deidentify,
                             reader_name=request.reader_name, app_version=_app_version())
-
-
-def _out_of_scope(check, prediction, limit, header) -> str:
-    from cxr_engine.models.scope_score import out_of_scope
-
-    return out_of_scope(check.scope_reasons if check is not None else "", prediction.probabilities if prediction else None,
-                        limit, header, getattr(prediction, "scope_reasons", ""))
 
 
 @dataclass(frozen=True)
@@ -131,7 +125,7 @@ class ReportExport(QObject):
         prediction = heatmap_result.prediction if heatmap_result is not None else context.prediction(path)
         card = context.card
         check = context.image_check(item.image)
-        scope = _out_of_scope(check, prediction, context.scope_limit, item.image.metadata)
+        scope = film_out_of_scope(check, prediction, context.scope_limit, item.image.metadata)
         # The same warnings as the CSV's column: the correction's, the image's, then what the checks and
         # scope heads found.
         scope_text = scope_warning(scope, check.warning if check is not None else None)

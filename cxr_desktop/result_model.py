@@ -117,12 +117,10 @@ class ResultModel(QObject):
     def out_of_scope(self) -> str:
         """The current image's out-of-scope reasons: the header's, the image checks', and ``uncertain`` when
         the prediction passes the card's out-of-scope threshold (``cxr_engine.models.scope_score``); ``""`` in scope."""
-        from cxr_engine.models.scope_score import out_of_scope
+        from cxr_engine.models.scope_score import film_out_of_scope
 
-        reasons = self.image_check.scope_reasons if self.image_check is not None else ""
         prediction = self.prediction if self.state == DONE else None
-        return out_of_scope(reasons, prediction.probabilities if prediction is not None else None, self.scope_limit,
-                            self.header, getattr(prediction, "scope_reasons", ""))
+        return film_out_of_scope(self.image_check, prediction, self.scope_limit, self.header)
 
     def set_classifying(self) -> None:
         self.state, self.message = CLASSIFYING, "Classifying…"

@@ -48,6 +48,14 @@ def is_uncertain(probabilities, limit: float | None) -> bool:
     return limit is not None and 1.0 - max(probabilities) > limit
 
 
+def film_out_of_scope(check, prediction, limit: float | None, header=None) -> str:
+    """:func:`out_of_scope` of a film from its image checks' verdict (``ImageCheck``; ``None``: not checked)
+    and its ``Prediction`` (``None``: not classified), as the app's panel, study tree and PDF need it."""
+    return out_of_scope(check.scope_reasons if check is not None else "",
+                        prediction.probabilities if prediction is not None else None, limit, header,
+                        getattr(prediction, "scope_reasons", ""))
+
+
 def out_of_scope(check_reasons: str, probabilities, limit: float | None, header=None,
                  head_reasons: str = "") -> str:
     """The ``out_of_scope`` text of one film, the one place the CSV, the summary, the DICOM outputs, the
