@@ -55,18 +55,24 @@ def test_banner_and_view_corrected_and_reclassify(qtbot, make_window, upside_dow
     assert window.viewer.image.modality[int(y), int(x)] == shown_before.modality[20, 10]
 
 
-def test_a_flipped_film_is_shown_flipped_back_not_mirrored(qtbot, make_window, tmp_path, dicom_dir):
-    """A film stored flipped top to bottom: the banner says flipped, and the corrected view is the film itself."""
-    film = (read_image(dicom_dir / "RG1_J2KI.dcm").display() * 255).astype(np.uint8)
+def open_flipped(qtbot, make_window, tmp_path, dicom_dir, name: str):
+    """The app on a PNG of ``name``'s film flipped top to bottom, once its checks and prediction are in."""
+    film = (read_image(dicom_dir / name).display() * 255).astype(np.uint8)
     folder = tmp_path / "flipped"
     folder.mkdir()
     cv2.imwrite(str(folder / "flipped.png"), np.ascontiguousarray(film[::-1]))
     window = make_window(show=True)
     window.classification.start()
     open_and_wait(qtbot, window, folder)
-    panel = window.result_panel
     qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None,
                     timeout=WAIT_MS)
+    return window
+
+
+def test_a_flipped_film_is_shown_flipped_back_not_mirrored(qtbot, make_window, tmp_path, dicom_dir):
+    """A film stored flipped top to bottom: the banner says flipped, and the corrected view is the film itself."""
+    window = open_flipped(qtbot, make_window, tmp_path, dicom_dir, "RG1_J2KI.dcm")
+    panel = window.result_panel
     assert window.result.image_check.scope_reasons == "rotated-180;mirrored"
     assert "flipped top to bottom" in panel.scope_banner.text() and panel.correct_button.isVisible()
     stored = window.viewer.image.stored
@@ -81,14 +87,6 @@ def test_a_turned_film_it_cannot_tell_is_flagged_not_offered_and_the_panel_says_
                                                                                      dicom_dir):
     from cxr_engine.models.image_checks import NOT_CORRECTED
 
-    film = (read_image(dicom_dir / "966_fixed.dcm").display() * 255).astype(np.uint8)
-    folder = tmp_path / "unsure"
-    folder.mkdir()
-    cv2.imwrite(str(folder / "flipped.png"), np.ascontiguousarray(film[::-1]))
-    window = make_window(show=True)
-    window.classification.start()
-    open_and_wait(qtbot, window, folder)
-    qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None,
-                    timeout=WAIT_MS)
+    window = open_flipped(qtbot, make_window, tmp_path, dicom_dir, "966_fixed.dcm")
     assert window.result.image_check.withheld and not window.result_panel.correct_button.isVisible()
     assert NOT_CORRECTED in window.result.warnings and NOT_CORRECTED in window.result_panel.warnings_label.text()
