@@ -37,6 +37,7 @@ class StudyWorkspace:
         self.size = shown_cache_size
         self.opened: list[Path] = []
         self.scans: list[ScanResult] = []
+        self._clashes: dict[str, tuple[Path, ...]] | None = None  # uid_clashes of ``scans``, made on first use
         self._shown: OrderedDict[Path, LoadedImage] = OrderedDict()
         #: The image checks' reasons undone for a film the reader asked to see corrected (turned and/or
         #: inverted back, ``cxr_engine.models.image_checks.reoriented``); the file is not changed.
@@ -54,7 +55,7 @@ class StudyWorkspace:
     def open(self, paths: list[Path]) -> None:
         """Start over with ``paths``: no scan results, no films shown."""
         self.opened = [Path(p) for p in paths]
-        self.scans = []
+        self.set_scans([])
         self.clear()
 
     def scan(self, progress: Callable[[object], None], should_cancel: Callable[[], bool]) -> list[ScanResult]:
@@ -64,6 +65,7 @@ class StudyWorkspace:
 
     def set_scans(self, scans: list[ScanResult]) -> None:
         self.scans = list(scans)
+        self._clashes = None
 
     @property
     def cancelled(self) -> bool:
@@ -91,8 +93,10 @@ class StudyWorkspace:
         own image (``cxr_engine.reading.uid_clashes``)."""
         from cxr_engine.reading.uid_clashes import uid_clashes
 
-        return uid_clashes(instance for scan in self.scans for instance in scan.all_instances()
-                           if instance.is_image)
+        if self._clashes is None:  # asked on every film shown (file_notes): once per study, not per film
+            self._clashes = uid_clashes(instance for scan in self.scans for instance in scan.all_instances()
+                                        if instance.is_image)
+        return self._clashes
 
     def uid_clash_note(self, path: Path, deidentified: bool = False) -> str:
         """The warning for ``path`` when other images claim its SOP Instance UID (``""`` when none do);
