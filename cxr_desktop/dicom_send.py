@@ -46,12 +46,18 @@ def displayed_film(viewer, heatmap_result) -> np.ndarray:
     else:
         rgb = np.repeat(grey[..., None], 3, 2)
     rgb = to_square_pixels(rgb, viewer.image.pixel_aspect)
-    rgb = np.rot90(rgb, k=-(viewer.rotation // 90) % 4)
+    return np.ascontiguousarray(screen_orientation(rgb, viewer))
+
+
+def screen_orientation(array: np.ndarray, viewer) -> np.ndarray:
+    """``array`` (rows, columns, ...) turned and flipped as the viewer shows its image: turned clockwise by
+    ``viewer.rotation``, then flipped along the screen axes, as ``ImageScene`` does."""
+    out = np.rot90(array, k=-(viewer.rotation // 90) % 4)
     if viewer.flip_h:
-        rgb = rgb[:, ::-1]
+        out = out[:, ::-1]
     if viewer.flip_v:
-        rgb = rgb[::-1]
-    return np.ascontiguousarray(rgb)
+        out = out[::-1]
+    return out
 
 
 def write_only(folder: Path, card, image, heatmap_result, film, kinds, deidentify: bool, shown: dict, progress,
@@ -85,11 +91,12 @@ class SendResultsDialog(QDialog):
 
     def __init__(self, settings: DicomSettings, card, image, heatmap_result, film: np.ndarray, parent=None, *,
                  marks=(), window: tuple[float, float] | None = None, inverted: bool | None = None, inputs=(),
-                 out_of_scope: str = ""):
+                 out_of_scope: str = "", spatial_transformation=None):
         super().__init__(parent)
         self.inputs = tuple(inputs)  # the paths open in the app: no folder of theirs is written
         # out_of_scope: the shown result's reasons; the SR then records no coded Finding.
-        self.shown = {"marks": tuple(marks), "window": window, "inverted": inverted, "out_of_scope": out_of_scope}
+        self.shown = {"marks": tuple(marks), "window": window, "inverted": inverted, "out_of_scope": out_of_scope,
+                      "spatial_transformation": spatial_transformation}
         self.setWindowTitle("AI result as DICOM objects")
         self.settings, self.card, self.image, self.film = settings, card, image, film
         self.heatmap_result = heatmap_result

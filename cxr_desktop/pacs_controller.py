@@ -43,12 +43,15 @@ def open_query_retrieve(window):
 
 def shown_state(window) -> dict:
     """The presentation state of the image on screen: its annotations, the window (centre, width)
-    when a window (not a VOI LUT table) is shown, and whether high values are shown dark."""
-    from cxr_engine.pixels.windowing import Window
-
+    when a window (not a VOI LUT table) is shown, whether high values are shown dark, and how the stored
+    film is turned and flipped on screen (the image checks' correction, then the reader's own turns and flips)."""
     from dataclasses import replace
 
-    from cxr_engine.models.image_checks import stored_points
+    from cxr_engine.models.image_checks import stored_points, turned_back
+    from cxr_engine.outputs.dicom_outputs.presentation_state import SpatialTransformation
+    from cxr_engine.pixels.windowing import Window
+
+    from .dicom_send import screen_orientation
 
     viewer = window.viewer
     store = getattr(window, "annotations", None)
@@ -60,8 +63,9 @@ def shown_state(window) -> dict:
         shape = viewer.image.stored.shape[:2]
         marks = tuple(replace(m, points=stored_points(m.points, correction, shape)) for m in marks)
     voi = viewer.voi
+    on_screen = SpatialTransformation.of(lambda stored: screen_orientation(turned_back(stored, correction or ""), viewer))
     return {"marks": marks, "window": (voi.center, voi.width) if isinstance(voi, Window) else None,
-            "inverted": viewer.display_inverted}
+            "inverted": viewer.display_inverted, "spatial_transformation": on_screen}
 
 
 def send_result(window):

@@ -225,6 +225,7 @@ def test_window_retrieves_opens_classifies_and_sends(qtbot, make_window, server,
     gsps = pydicom.dcmread(next(p for p in sent.args[0].done if p.name.endswith("_gsps.dcm")))
     shaft = gsps.GraphicAnnotationSequence[0].GraphicObjectSequence[0]
     assert [float(v) for v in shaft.GraphicData] == [300.0, 400.0, 600.0, 700.0]
+    assert (gsps.ImageRotation, gsps.ImageHorizontalFlip) == (90, "N")  # it reopens turned, as it was shown
     dialog.close()
     [study] = find_studies(node, StudyQuery(accession_number=str(film.AccessionNumber)), network)
     assert set(study.modalities.split("\\")) >= {"SR", "DOC", "PR"}

@@ -351,6 +351,115 @@ class TestPresentationState:
         assert graphics([Mark("ellipse", ((5, 5), (5, 9))), Mark("text", ((1, 1),), "")]) == ([], [])
 
 
+def _narrow_film(identified_film: Path, out: Path, columns: int = 300, spacing=None, aspect_ratio=None) -> Path:
+    """The identified film cropped to its first ``columns`` columns (not square, so a quarter turn shows),
+    with the given Pixel Spacing or Pixel Aspect Ratio (none by default)."""
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(identified_film, force=True)
+    pixels = np.ascontiguousarray(ds.pixel_array[:, :columns])
+    ds.Columns, ds.PixelData = columns, pixels.tobytes()
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing", "PixelAspectRatio"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    if spacing is not None:
+        ds.PixelSpacing = spacing
+    if aspect_ratio is not None:
+        ds.PixelAspectRatio = aspect_ratio
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(out, enforce_file_format=True)
+    return out
+
+
+def _pgm(path: Path) -> np.ndarray:
+    import re
+
+    data = path.read_bytes()
+    header = re.match(rb"P5\s+(\d+)\s+(\d+)\s+(\d+)\s", data)
+    width, height, top = (int(v) for v in header.groups())
+    return np.frombuffer(data[header.end():], dtype=np.uint8 if top < 256 else ">u2").reshape(height, width)
+
+
+class TestSpatialTransformation:
+    """A film shown turned or flipped: the presentation state says so (PS3.3 C.10.6), so that it reopens
+    as the reader saw it; it was always written upright."""
+
+    VIEWS = {  # what the app composes: quarter turns counter-clockwise (a correction), mirrors, its own turns
+        "none": lambda a: a, "turned back": lambda a: np.rot90(a), "mirrored": lambda a: a[:, ::-1],
+        "flipped": lambda a: a[::-1], "turned back, mirrored": lambda a: np.rot90(a)[:, ::-1],
+        "turned clockwise, flipped": lambda a: np.rot90(a, k=-1)[::-1],
+        "turned twice, mirrored, flipped": lambda a: np.rot90(a, k=2)[:, ::-1][::-1],
+        "mirrored, turned back thrice": lambda a: np.rot90(a[:, ::-1], k=3),
+    }
+
+    @pytest.mark.parametrize("name", VIEWS)
+    def test_every_view_is_one_rotation_and_flip(self, name):
+        from cxr_engine.outputs.dicom_outputs.presentation_state import SpatialTransformation
+
+        view = self.VIEWS[name]
+        film = np.arange(15).reshape(3, 5)  # not square: a quarter turn cannot pass for a mirror
+        transformation = SpatialTransformation.of(view)
+        assert np.array_equal(transformation.apply(film), view(film))
+        top_left, bottom_right = transformation.displayed_area(3, 5)
+        shown = view(film)
+        # The corners are the stored pixels (column, row), from 1, that the view puts top left and bottom right.
+        assert film[top_left[1] - 1, top_left[0] - 1] == shown[0, 0]
+        assert film[bottom_right[1] - 1, bottom_right[0] - 1] == shown[-1, -1]
+
+    def test_anything_else_is_refused(self):
+        from cxr_engine.outputs.dicom_outputs.presentation_state import SpatialTransformation
+
+        assert SpatialTransformation.of(lambda a: a.T) == SpatialTransformation(90, True)  # a diagonal mirror
+        with pytest.raises(ValueError, match="quarter turns and mirrors"):
+            SpatialTransformation.of(lambda a: a * 2)
+        with pytest.raises(ValueError, match="0, 90, 180 or 270"):
+            SpatialTransformation(45)
+
+    @pytest.mark.skipif(shutil.which("dcmp2pgm") is None, reason="dcmtk is not installed (Debian: apt-get install dcmtk)")
+    @pytest.mark.parametrize("rotation", (0, 90, 180, 270))
+    @pytest.mark.parametrize("flip", (False, True))
+    def test_dcmtk_shows_the_film_as_the_reader_saw_it(self, tmp_path, identified_film, classified, card, rotation,
+                                                         flip):
+        """dcmtk's presentation-state renderer (dcmp2pgm) applies the written state to the stored film: what it
+        shows is the view, and no other of the eight."""
+        from cxr_engine.outputs.dicom_outputs.presentation_state import SpatialTransformation
+
+        film = _narrow_film(identified_film, tmp_path / "films" / "narrow.dcm")
+        view = SpatialTransformation(rotation, flip)
+        (gsps,) = DicomOutputWriter(tmp_path / "out", card, kinds=("gsps",)).write(
+            read_image(film), classified[1], marks=MARKS[:1], inverted=True, spatial_transformation=view)
+        ds = pydicom.dcmread(gsps.path)
+        # written only for a view that is not the stored film's own
+        assert (int(ds.get("ImageRotation", 0)), ds.get("ImageHorizontalFlip", "N")) == (rotation, "Y" if flip else "N")
+        assert ("ImageRotation" in ds) == (view != SpatialTransformation())
+        subprocess.run(["dcmp2pgm", str(film), str(tmp_path / "plain.pgm")], check=True, capture_output=True)
+        subprocess.run(["dcmp2pgm", "-p", str(gsps.path), str(film), str(tmp_path / "state.pgm")], check=True,
+                       capture_output=True)
+        plain, shown = _pgm(tmp_path / "plain.pgm").astype(float), _pgm(tmp_path / "state.pgm").astype(float)
+
+        def likeness(candidate):
+            other = candidate.apply(plain)
+            return np.corrcoef(other.ravel(), shown.ravel())[0, 1] if other.shape == shown.shape else -1.0
+
+        assert likeness(view) > 0.99
+        others = [SpatialTransformation(r, f) for r in (0, 90, 180, 270) for f in (False, True)]
+        assert max(likeness(other) for other in others if other != view) < 0.95
+
+    def test_a_film_with_non_square_pixels_keeps_its_aspect(self, tmp_path, identified_film, classified, card):
+        """Presentation Pixel Aspect Ratio (C.10.4) from the stored film (highdicom writes 1\\1): a film whose
+        rows lie twice as far apart as its columns is not shown squashed where the state is honoured."""
+        cases = {"spacing": dict(spacing=[0.34, 0.17]), "ratio": dict(aspect_ratio=[1, 3]), "square": {}}
+        expected = {"spacing": [2, 1], "ratio": [1, 3], "square": [1, 1]}
+        for name, header in cases.items():
+            film = _narrow_film(identified_film, tmp_path / "films" / f"{name}.dcm", **header)
+            (gsps,) = DicomOutputWriter(tmp_path / name, card, kinds=("gsps",)).write(
+                read_image(film), classified[1], marks=MARKS[:1])
+            area = pydicom.dcmread(gsps.path).DisplayedAreaSelectionSequence[0]
+            assert [int(v) for v in area.PresentationPixelAspectRatio] == expected[name], name
+            assert "ImageRotation" not in pydicom.dcmread(gsps.path)  # shown as stored: no transformation written
+
+
 class TestSeries:
     def test_one_series_per_kind_and_study(self, tmp_path, classified, card):
         image, heatmap_result = classified

@@ -202,17 +202,28 @@ class TestMarksOnACorrectedFilm:
 
         from cxr_desktop.annotation_model import Annotation
         from cxr_desktop.pacs_controller import shown_state
+        from cxr_engine.outputs.dicom_outputs.presentation_state import SpatialTransformation
 
         film = read_image(dicom_dir / "CR-MONO1-10-chest.dcm")
         shown = reoriented(film, "rotated-90;mirrored")
         arrow = Annotation("arrow", ((10.0, 20.0), (30.0, 40.0)))
         window = SimpleNamespace(
-            viewer=SimpleNamespace(image=shown, voi=None, display_inverted=False),
+            viewer=SimpleNamespace(image=shown, voi=None, display_inverted=False, rotation=0, flip_h=False, flip_v=False),
             annotations=SimpleNamespace(for_path=lambda path: [arrow]),
             workspace=SimpleNamespace(correction=lambda path: "rotated-90;mirrored"))
         (mark,) = shown_state(window)["marks"]
         rows, cols = shown.stored.shape
         # shown = mirror(rot90 ccw(stored)): stored (x, y) = (rows - y', x') with x' = cols - x
         assert mark.points == ((rows - 20.0, cols - 10.0), (rows - 40.0, cols - 30.0)) and mark.kind == "arrow"
+        # ...and the view itself: turned back a quarter (270° clockwise), then mirrored (PS3.3 C.10.6 order).
+        assert shown_state(window)["spatial_transformation"] == SpatialTransformation(270, True)
+        # The reader then turns it a quarter clockwise and flips it top to bottom: a quarter turn carries the
+        # left-right mirror into a top-bottom one, which the flip undoes: the film is shown as stored.
+        window.viewer.rotation, window.viewer.flip_v = 90, True
+        assert shown_state(window)["spatial_transformation"] == SpatialTransformation(0, False)
+        window.viewer.flip_v = False  # without the flip: a top-bottom mirror, i.e. turned 180°, then mirrored
+        assert shown_state(window)["spatial_transformation"] == SpatialTransformation(180, True)
         window.workspace = SimpleNamespace(correction=lambda path: "")
+        window.viewer.rotation, window.viewer.flip_v = 0, False
         assert shown_state(window)["marks"] == (arrow,)  # shown as stored: unchanged
+        assert shown_state(window)["spatial_transformation"] == SpatialTransformation()

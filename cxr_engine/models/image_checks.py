@@ -590,15 +590,20 @@ def combined_reasons(first: str, then: str) -> str:
     return ";".join([INVERTED] * inverted + ([f"rotated-{turns * 90}"] if turns else []) + [MIRRORED] * mirror)
 
 
+def turned_back(array: np.ndarray, reasons: str) -> np.ndarray:
+    """A view of ``array`` (rows, columns, ...) turned back, then mirrored for :data:`MIRRORED`, per
+    ``reasons``, as :func:`reoriented` places the film's pixels; its values unchanged (inversion is not
+    a matter of place)."""
+    out = np.rot90(array, k=_turns(reasons))
+    return out[:, ::-1] if MIRRORED in reasons.split(";") else out
+
+
 def corrected_display(display: np.ndarray, reasons: str) -> np.ndarray:
     """The [0, 1] presentation values as they would look upright: turned back (then mirrored, for
     :data:`MIRRORED`) and/or inverted per ``reasons`` (only :data:`ROTATIONS`, ``mirrored`` and ``inverted``
     are undone), as :func:`reoriented` shows the film."""
-    out = np.rot90(np.asarray(display), k=_turns(reasons))
-    parts = reasons.split(";")
-    if MIRRORED in parts:
-        out = out[:, ::-1]
-    if INVERTED in parts:
+    out = turned_back(np.asarray(display), reasons)
+    if INVERTED in reasons.split(";"):
         out = (1.0 - out) if out.dtype.kind == "f" else (np.iinfo(out.dtype).max - out)
     return np.ascontiguousarray(out)
 

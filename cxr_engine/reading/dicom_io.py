@@ -625,6 +625,17 @@ def _pixel_aspect_ratio(ds) -> tuple[float, float] | None:
     return vertical, horizontal
 
 
+def stored_pixel_aspect(ds) -> float:
+    """Physical height / width of one stored pixel of the film ``ds`` describes, as ``CxrImage.pixel_aspect``
+    gives it: row / column spacing (Pixel Spacing, else Imager Pixel Spacing), else Pixel Aspect Ratio
+    (PS3.3 C.7.6.3.1.7), else 1.0."""
+    spacing, _ = _spacing(ds)
+    if spacing:
+        return float(spacing[0]) / float(spacing[1])
+    ratio = _pixel_aspect_ratio(ds)
+    return ratio[0] / ratio[1] if ratio else 1.0
+
+
 def _spacing(ds) -> tuple[tuple[float, float] | None, str | None]:
     """PixelSpacing when valid, else ImagerPixelSpacing; zeros and junk count as absent (and are named
     in the film's warnings, ``header_checks.spacing_warnings``)."""

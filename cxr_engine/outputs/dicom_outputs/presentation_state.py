@@ -7,12 +7,16 @@ pixel at (0, 0): exactly GSPS's PIXEL units (PS3.3 C.10.5.1.2), so points are wr
 GSPS has no arrow, ruler or angle, so they become polylines (an arrow also gets its head as a second
 polyline) with their measurement as a text object; an ellipse given by two opposite corners becomes
 an ELLIPSE by its major and minor axes; a rectangle a closed polyline.
+
+A film shown turned or flipped (corrected by the image checks, or by the reader) carries that view as the
+Spatial Transformation (PS3.3 C.10.6: turned clockwise, then mirrored left-right) with the Displayed
+Area's corners (C.10.4) named on the film as stored; marks in PIXEL units turn with the film.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from highdicom.pr import (
@@ -42,6 +46,47 @@ class Mark:
     kind: str
     points: tuple[tuple[float, float], ...]
     text: str = ""
+
+
+@dataclass(frozen=True)
+class SpatialTransformation:
+    """The view of a stored film as PS3.3 C.10.6 states it: Image Rotation (0070,0042), ``rotation``
+    degrees clockwise (0, 90, 180 or 270), then, when ``horizontal_flip``, Image Horizontal Flip
+    (0070,0041) mirrors the turned film left-right. Every view made of quarter turns and mirrors is one
+    of these eight."""
+
+    rotation: int = 0
+    horizontal_flip: bool = False
+
+    def __post_init__(self):
+        if self.rotation not in (0, 90, 180, 270):
+            raise ValueError(f"Image Rotation must be 0, 90, 180 or 270 degrees, not {self.rotation!r}")
+
+    def apply(self, array: np.ndarray) -> np.ndarray:
+        """``array`` (rows, columns, ...) as a viewer that honours this transformation shows it."""
+        out = np.rot90(array, k=-(self.rotation // 90))
+        return out[:, ::-1] if self.horizontal_flip else out
+
+    @classmethod
+    def of(cls, view: Callable[[np.ndarray], np.ndarray]) -> "SpatialTransformation":
+        """The transformation that shows a film as ``view`` does; ``view`` takes a 2-D array to the same
+        array turned and/or mirrored (quarter turns, ``[:, ::-1]``, ``[::-1]`` in any order) and must not
+        change its values. ``ValueError`` when ``view`` does anything else."""
+        corners = np.arange(4).reshape(2, 2)  # the eight views place a square's four corners eight ways
+        shown = np.asarray(view(corners))
+        for rotation in (0, 90, 180, 270):
+            for flip in (False, True):
+                candidate = cls(rotation, flip)
+                if np.array_equal(candidate.apply(corners), shown):
+                    return candidate
+        raise ValueError("the view is not made of quarter turns and mirrors")
+
+    def displayed_area(self, rows: int, columns: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Displayed Area Top Left and Bottom Right Hand Corners (PS3.3 C.10.4) of the whole film: the
+        stored pixels, (column, row) counted from 1, that the transformation puts top left and bottom right."""
+        stored = {0: (1, 1), 1: (columns, 1), 2: (1, rows), 3: (columns, rows)}
+        shown = self.apply(np.arange(4).reshape(2, 2))
+        return stored[int(shown[0, 0])], stored[int(shown[1, 1])]
 
 
 def graphics(marks: Sequence, spacing_mm: tuple[float, float] | None = None) -> tuple[list[GraphicObject], list[TextObject]]:
@@ -84,12 +129,17 @@ def graphics(marks: Sequence, spacing_mm: tuple[float, float] | None = None) -> 
 def build_presentation_state(reference: Dataset, marks: Sequence, *, series_instance_uid: str, series_number: int,
                              sop_instance_uid: str, instance_number: int, manufacturer: str, software_version: str,
                              window: tuple[float, float] | None = None, inverted: bool = False,
-                             spacing_mm: tuple[float, float] | None = None) -> GrayscaleSoftcopyPresentationState:
+                             spacing_mm: tuple[float, float] | None = None,
+                             spatial_transformation: SpatialTransformation | None = None,
+                             pixel_aspect: float = 1.0) -> GrayscaleSoftcopyPresentationState:
     """The GSPS that shows ``marks`` on the image ``reference`` describes (``source.reference_dataset``
     plus ``IMAGE_KEYWORDS``), in its study; ``window`` is (centre, width) in modality units, the
     window the reader used, else the viewer's own choice. ``inverted``: the film was shown with high
     values dark (a MONOCHROME1 film, or the reader's invert), so the Presentation LUT Shape is INVERSE
-    (PS3.3 C.11.6), else IDENTITY. ``ValueError`` when no mark can be drawn."""
+    (PS3.3 C.11.6), else IDENTITY. ``spatial_transformation``: the film was shown turned or flipped
+    (marks stay in the stored film's pixels). ``pixel_aspect``: physical height / width of a stored pixel
+    (``dicom_io.stored_pixel_aspect``), written as the Presentation Pixel Aspect Ratio (C.10.4) so that a film
+    with non-square pixels is not shown squashed. ``ValueError`` when no mark can be drawn."""
     objects, texts = graphics(marks, spacing_mm)
     if not objects and not texts:
         raise ValueError("no annotation to put in a presentation state")
@@ -106,6 +156,15 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
         presentation_lut_transformation=PresentationLUTTransformation(
             presentation_lut_shape="INVERSE" if inverted else "IDENTITY"),
     )
+    for area in gsps.DisplayedAreaSelectionSequence:
+        area.PresentationPixelAspectRatio = list(aspect_ratio_pair(pixel_aspect))
+    if spatial_transformation is not None and spatial_transformation != SpatialTransformation():
+        gsps.ImageRotation = spatial_transformation.rotation
+        gsps.ImageHorizontalFlip = "Y" if spatial_transformation.horizontal_flip else "N"
+        top_left, bottom_right = spatial_transformation.displayed_area(int(reference.Rows), int(reference.Columns))
+        for area in gsps.DisplayedAreaSelectionSequence:
+            area.DisplayedAreaTopLeftHandCorner = list(top_left)
+            area.DisplayedAreaBottomRightHandCorner = list(bottom_right)
     for keyword in ("PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence"):
         if keyword in reference:
             setattr(gsps, keyword, reference[keyword].value)
@@ -113,6 +172,19 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
         # A note or "°" outside the default repertoire: every string of the object is then written as UTF-8.
         gsps.SpecificCharacterSet = "ISO_IR 192"
     return gsps
+
+
+def aspect_ratio_pair(aspect: float, largest: int = 1000) -> tuple[int, int]:
+    """``aspect`` (vertical / horizontal) as the pair of integers (vertical, horizontal) an IS pair holds
+    (the nearest fraction with a denominator up to ``largest``; (1, 1) for square pixels)."""
+    from fractions import Fraction
+
+    if not (math.isfinite(aspect) and aspect > 0):
+        return 1, 1
+    ratio = Fraction(aspect).limit_denominator(largest)
+    if ratio.numerator == 0:
+        return 1, largest
+    return ratio.numerator, ratio.denominator
 
 
 def _polyline(points) -> GraphicObject:

@@ -9,7 +9,7 @@ import logging
 import warnings as warnings_module
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from pydicom.dataset import Dataset
@@ -20,6 +20,9 @@ from ...pixels.image import CxrImage
 from ...models.classifier import HeatmapResult
 from ..output_paths import source_problem
 from .source import Deidentifier, read_source_header, reference_dataset, settle_character_set
+
+if TYPE_CHECKING:
+    from .presentation_state import SpatialTransformation
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +102,7 @@ class DicomOutputWriter:
               warnings: Sequence[str] = (), stem: str | None = None,
               displayed_rgb: np.ndarray | None = None, pdf: bytes | None = None, marks: Sequence = (),
               window: tuple[float, float] | None = None, inverted: bool | None = None,
+              spatial_transformation: SpatialTransformation | None = None,
               out_of_scope: str = "") -> list[WrittenObject]:
         """Make and write the outputs for one classified film; raises ``DicomOutputError``.
 
@@ -111,7 +115,8 @@ class DicomOutputWriter:
         (``presentation_state.Mark`` or anything with ``kind``, ``points``, ``text``) and ``window``
         ((centre, width) in modality units) make the Grayscale Softcopy Presentation State when
         ``gsps`` is among the kinds and there is a mark; ``inverted`` says the film was shown with
-        high values dark (default: as the film asks, ``image.invert``).
+        high values dark (default: as the film asks, ``image.invert``); ``spatial_transformation`` that it was
+        shown turned or flipped (marks are in the stored film's pixels either way).
         """
         source_path = Path(image.path)
         try:
@@ -128,7 +133,7 @@ class DicomOutputWriter:
                 if "gsps" in self.kinds and marks:
                     shown_inverted = image.invert if inverted is None else inverted
                     objects.append(("gsps", self._presentation_state(image, header, reference, marks, window,
-                                                                     shown_inverted)))
+                                                                     shown_inverted, spatial_transformation)))
             stem = stem or source_path.stem[:60]
             return [self._save(kind, dataset, stem) for kind, dataset in objects]
         except DicomOutputError:
@@ -175,7 +180,8 @@ class DicomOutputWriter:
                                                         **common)))
         return built
 
-    def _presentation_state(self, image, header, reference, marks, window, inverted):
+    def _presentation_state(self, image, header, reference, marks, window, inverted, spatial_transformation):
+        from ...reading.dicom_io import stored_pixel_aspect
         from .presentation_state import IMAGE_KEYWORDS, build_presentation_state
 
         for keyword in IMAGE_KEYWORDS:
@@ -184,8 +190,9 @@ class DicomOutputWriter:
         try:
             return build_presentation_state(
                 reference, marks, window=window, inverted=inverted, spacing_mm=image.spacing_mm,
+                spatial_transformation=spatial_transformation, pixel_aspect=stored_pixel_aspect(header),
                 **self._next("gsps", reference, repr([(m.kind, repr(m.points), getattr(m, "text", "")) for m in marks]),
-                             repr(window), repr(inverted)),
+                             repr(window), repr(inverted), repr(spatial_transformation)),
                 manufacturer=MANUFACTURER,
                 software_version=self.software_version)
         except ValueError as exc:
