@@ -459,6 +459,22 @@ class TestSpatialTransformation:
             assert [int(v) for v in area.PresentationPixelAspectRatio] == expected[name], name
             assert "ImageRotation" not in pydicom.dcmread(gsps.path)  # shown as stored: no transformation written
 
+    def test_a_ruler_on_a_film_shown_turned_measures_the_stored_pixels(self, tmp_path, identified_film, classified,
+                                                                        card):
+        """The app hands over the film as shown (turned back a quarter: its spacing swapped) and the marks on
+        the stored film: a 200-pixel ruler along a stored row of 0.17 mm columns is 34.0 mm, not 68.0."""
+        from cxr_engine.models.image_checks import reoriented
+        from cxr_engine.outputs.dicom_outputs.presentation_state import SpatialTransformation
+
+        film = _narrow_film(identified_film, tmp_path / "films" / "turned.dcm", spacing=[0.34, 0.17])
+        shown = reoriented(read_image(film), "rotated-90")
+        assert shown.spacing_mm == (0.17, 0.34)
+        (gsps,) = DicomOutputWriter(tmp_path / "out", card, kinds=("gsps",)).write(
+            shown, classified[1], marks=[Mark("ruler", ((10.0, 10.0), (210.0, 10.0)))],
+            spatial_transformation=SpatialTransformation(270))
+        (text,) = pydicom.dcmread(gsps.path).GraphicAnnotationSequence[0].TextObjectSequence
+        assert text.UnformattedTextValue == "34.0 mm"
+
 
 class TestSeries:
     def test_one_series_per_kind_and_study(self, tmp_path, classified, card):

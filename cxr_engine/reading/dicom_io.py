@@ -625,11 +625,17 @@ def _pixel_aspect_ratio(ds) -> tuple[float, float] | None:
     return vertical, horizontal
 
 
+def stored_spacing(ds) -> tuple[float, float] | None:
+    """(row, column) spacing in mm of the stored pixels of the film ``ds`` describes, as ``CxrImage.spacing_mm``
+    has it for a full decode shown as stored: Pixel Spacing, else Imager Pixel Spacing; None without either."""
+    return _spacing(ds)[0]
+
+
 def stored_pixel_aspect(ds) -> float:
     """Physical height / width of one stored pixel of the film ``ds`` describes, as ``CxrImage.pixel_aspect``
     gives it: row / column spacing (Pixel Spacing, else Imager Pixel Spacing), else Pixel Aspect Ratio
     (PS3.3 C.7.6.3.1.7), else 1.0."""
-    spacing, _ = _spacing(ds)
+    spacing = stored_spacing(ds)
     if spacing:
         return float(spacing[0]) / float(spacing[1])
     ratio = _pixel_aspect_ratio(ds)

@@ -181,7 +181,7 @@ class DicomOutputWriter:
         return built
 
     def _presentation_state(self, image, header, reference, marks, window, inverted, spatial_transformation):
-        from ...reading.dicom_io import stored_pixel_aspect
+        from ...reading.dicom_io import stored_pixel_aspect, stored_spacing
         from .presentation_state import IMAGE_KEYWORDS, build_presentation_state
 
         for keyword in IMAGE_KEYWORDS:
@@ -189,7 +189,8 @@ class DicomOutputWriter:
                 setattr(reference, keyword, header[keyword].value)
         try:
             return build_presentation_state(
-                reference, marks, window=window, inverted=inverted, spacing_mm=image.spacing_mm,
+                # The marks are on the stored film: so are the spacing and aspect (the film shown may be turned).
+                reference, marks, window=window, inverted=inverted, spacing_mm=stored_spacing(header),
                 spatial_transformation=spatial_transformation, pixel_aspect=stored_pixel_aspect(header),
                 **self._next("gsps", reference, repr([(m.kind, repr(m.points), getattr(m, "text", "")) for m in marks]),
                              repr(window), repr(inverted), repr(spatial_transformation)),
