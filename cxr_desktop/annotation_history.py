@@ -130,6 +130,17 @@ class AnnotationHistory(QObject):
         if before != after:
             self.stack.push(_Edit(self, Path(path), before, after, f"move {after.kind}"))
 
+    def remap(self, path: Path, moved) -> None:
+        """Every recorded state of ``path``'s annotations becomes ``moved(annotation)``: when the film is shown
+        turned or flipped and its marks move with it (not an undo step), undoing an earlier edit must put a
+        mark where it then lay on the anatomy, not at the coordinates of the film as it was shown before."""
+        path = Path(path)
+        for index in range(self.stack.count()):
+            edit = self.stack.command(index)
+            if isinstance(edit, _Edit) and edit.path == path:
+                edit.before = None if edit.before is None else moved(edit.before)
+                edit.after = None if edit.after is None else moved(edit.after)
+
     def seal(self) -> None:
         """End the current drag: the next change starts a new undo step."""
         self.serial += 1

@@ -200,13 +200,18 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ presets, tools, annotations
     def _move_marks_with_the_film(self, path: Path, reasons: str, shape) -> None:
         """The marks drawn on ``path``'s film stay on the same anatomy when it is shown turned or flipped back
-        (not an undo step: the correction itself is not one)."""
+        (not an undo step: the correction itself is not one), and so do the marks the undo history holds."""
         from dataclasses import replace
 
         from cxr_engine.models.image_checks import shown_points
 
+        def moved(mark):
+            return replace(mark, points=shown_points(mark.points, reasons, shape))
+
         for mark in self.annotations.for_path(path):
-            self.annotations.replay(path, mark, replace(mark, points=shown_points(mark.points, reasons, shape)))
+            self.annotations.replay(path, mark, moved(mark))
+        if self.annotations.history is not None:
+            self.annotations.history.remap(path, moved)
 
     def apply_preset(self, preset) -> None:
         self.presets.apply(preset)

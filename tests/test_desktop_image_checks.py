@@ -40,7 +40,12 @@ def test_banner_and_view_corrected_and_reclassify(qtbot, make_window, upside_dow
     shown_before = window.viewer.image
     from cxr_desktop.annotation_model import Annotation
 
-    mark = window.annotations.add(shown_before.path, Annotation("text", ((10.5, 20.5),), "here"))
+    mark = window.annotations.add(shown_before.path, Annotation("text", ((4.5, 8.5),), "here"))
+    window.annotations.history.seal()
+    window.annotations.update(shown_before.path, mark.moved(6.0, 12.0))  # the reader drags it: an undo step
+    window.annotations.history.seal()
+    mark = window.annotations.get(shown_before.path, mark.id)
+    assert mark.points == ((10.5, 20.5),)
     with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS):
         panel.correct_button.click()
     qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None
@@ -53,6 +58,13 @@ def test_banner_and_view_corrected_and_reclassify(qtbot, make_window, upside_dow
     (x, y), rows, cols = moved.points[0], *shown_before.shape
     assert moved.id == mark.id and (x, y) == (cols - 10.5, rows - 20.5)
     assert window.viewer.image.modality[int(y), int(x)] == shown_before.modality[20, 10]
+    # Undoing the drag made before the correction puts the mark where it then lay on the anatomy, on the
+    # film as now shown (it went back to (4.5, 8.5) of the film turned back: other anatomy).
+    window.annotations.history.stack.undo()
+    (undone,) = window.annotations.for_path(shown_before.path)
+    assert undone.points == ((cols - 4.5, rows - 8.5),)
+    window.annotations.history.stack.redo()
+    assert window.annotations.for_path(shown_before.path)[0].points == ((cols - 10.5, rows - 20.5),)
 
 
 def open_flipped(qtbot, make_window, tmp_path, dicom_dir, name: str):
