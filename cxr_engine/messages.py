@@ -54,6 +54,32 @@ EMPTY_FILE = "empty file"
 NOT_DICOM_OR_IMAGE = "not a DICOM or image file"
 
 
+#: First bytes of files that are often given a DICOM name or dropped among films, with what they are.
+_FILE_SIGNATURES = {b"%PDF-": "a PDF document", b"PK\x03\x04": "a ZIP archive (or an Office document)",
+                    b"GIF87a": "a GIF image", b"GIF89a": "a GIF image", b"II*\x00": "a TIFF image",
+                    b"MM\x00*": "a TIFF image", b"RIFF": "a RIFF file (WebP image, WAV or AVI)",
+                    b"\x1f\x8b": "a gzip archive", b"7z\xbc\xaf\x27\x1c": "a 7-Zip archive"}
+
+
+def file_kind(head: bytes) -> str | None:
+    """What a file that is not DICOM is, from ``head`` (its first bytes, up to 132): one of the signatures
+    above, or "a text file" when every byte is printable text (UTF-8, tabs and line ends; a character cut
+    at the end of ``head`` is allowed); None when it cannot be told. A DICOM file cannot begin so: its
+    128-byte preamble and ``DICM`` (checked first by the caller) or its first tag, (0008,xxxx) little endian,
+    come first."""
+    for signature, kind in _FILE_SIGNATURES.items():
+        if head.startswith(signature):
+            return kind
+    if not head:
+        return None
+    text = head.decode("utf-8", errors="ignore")
+    if len(text.encode("utf-8")) < len(head) - 3:  # more than one character cut at the end: not UTF-8
+        return None
+    if all(ch.isprintable() or ch in "\t\n\r\f" for ch in text.lstrip("\ufeff")):
+        return "a text file"
+    return None
+
+
 def not_dicom(detail: str) -> str:
     """A file that does not parse as DICOM; ``detail`` says what the parser met."""
     return f"not a valid DICOM file: {printable(detail, 160)}"

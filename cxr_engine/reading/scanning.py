@@ -668,21 +668,26 @@ def _read_header(path: Path, *, explicit: bool) -> Dataset:
     except OSError as exc:
         raise _Rejected(f"could not read file: {exc.strerror or exc}") from exc
     except _Rejected as rejected:
-        raise _unclaimed(rejected, path, has_magic) from None
+        raise _unclaimed(rejected, path, has_magic, head) from None
     try:
         _check_complete(ds, end=end, size=size, report=report)
     except _Rejected as rejected:
-        raise _unclaimed(rejected, path, has_magic) from None
+        raise _unclaimed(rejected, path, has_magic, head) from None
     return ds
 
 
-def _unclaimed(rejected: "_Rejected", path: Path, has_magic: bool) -> "_Rejected":
-    """``rejected``, except that a file which does not parse as DICOM and never claimed to be one (no
-    ``DICM`` prefix, no DICOM suffix: a text file named directly) is "not a DICOM or image file"."""
-    claims = has_magic or path.suffix.lower() in DICOM_SUFFIXES
-    if rejected.reason and not claims and rejected.reason.startswith("not a valid DICOM file"):
-        return _Rejected(messages.NOT_DICOM_OR_IMAGE)
-    return rejected
+def _unclaimed(rejected: "_Rejected", path: Path, has_magic: bool, head: bytes = b"") -> "_Rejected":
+    """``rejected``, except for a file without the ``DICM`` prefix that does not parse as DICOM: when its first
+    bytes say what it is (``messages.file_kind``: text, PDF...), the reason names it ("a text file, not a
+    DICOM file"); one that never claimed to be DICOM either (no DICOM suffix: a file named directly) is
+    "not a DICOM or image file"."""
+    if not rejected.reason or has_magic or not rejected.reason.startswith("not a valid DICOM file"):
+        return rejected
+    claims = path.suffix.lower() in DICOM_SUFFIXES
+    kind = messages.file_kind(head)
+    if kind:
+        return _Rejected(f"{kind}, not a DICOM {'file' if claims else 'or image file'}")
+    return rejected if claims else _Rejected(messages.NOT_DICOM_OR_IMAGE)
 
 
 def _parse(fh: BinaryIO, *, force: bool, report: bool) -> Dataset:
