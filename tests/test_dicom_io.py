@@ -103,7 +103,7 @@ def test_source_files_are_never_modified(dicom_dir, tmp_path):
     "content, reason",
     [
         (b"", "empty file"),
-        (b"hello, this is a text file\n" * 10, "not a valid DICOM file"),
+        (b"hello, this is a text file\n" * 10, "a text file, not a DICOM file"),
     ],
 )
 def test_non_dicom_content_is_refused_with_the_file_name(tmp_path, content, reason):
