@@ -165,7 +165,11 @@ class QueryRetrievePanel(QDialog):
             self.table.setColumnWidth(column, min(self.table.columnWidth(column), MAX_COLUMN_PX))
         if self.matches:
             self.table.selectRow(0)
-        self.job.set_status(f"{len(self.matches)} {'study' if len(self.matches) == 1 else 'studies'} found.")
+        found = f"{len(self.matches)} {'study' if len(self.matches) == 1 else 'studies'} found."
+        if getattr(matches, "more", False):
+            found = (f"The first {len(self.matches)} studies are shown; the node holds more: narrow the search "
+                     "(patient, date or accession number).")
+        self.job.set_status(found)
         self.searched.emit(len(self.matches))
 
     # ------------------------------------------------------------------ retrieve
@@ -193,7 +197,8 @@ class QueryRetrievePanel(QDialog):
 
     @while_alive
     def _retrieved(self, report, folder: Path, match: StudyMatch) -> None:
-        study_folder = Path(folder) / match.study_instance_uid
+        # Where the files went (a UID with characters a file name cannot hold is written another way).
+        study_folder = report.folder or Path(folder) / match.study_instance_uid
         failed = f"; {len(report.failed)} not received: {report.failed[0][1]}" if report.failed else ""
         self.job.set_status(f"{len(report.done)} file(s) retrieved into {study_folder}{failed}")
         if report.done:

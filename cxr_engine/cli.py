@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import dicom_cli
 from .cli_progress import say
-from .cli_types import positive
+from .cli_types import output_path, positive
 from .models.backends import BACKENDS
 from .batch import csv_columns, result_rows
 from .errors import DecoderStartError, ImageReadError, ModelError
@@ -77,14 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      "inverted as it looks corrected (the file is not changed); the warnings column "
                                      "says so, and out_of_scope holds what the checks find on the corrected film")
     outputs = parser.add_argument_group("outputs")
-    outputs.add_argument("--csv", type=Path, metavar="FILE", help="write the results here (default: standard output)")
-    outputs.add_argument("--heatmap-dir", type=Path, metavar="DIR",
+    outputs.add_argument("--csv", type=output_path, metavar="FILE", help="write the results here (default: standard output)")
+    outputs.add_argument("--heatmap-dir", type=output_path, metavar="DIR",
                          help="write a PNG of each image with its Grad-CAM heat-map here (NNNNN_<stem>_cam.png), and "
                               "the raw heat-map as a 16-bit greyscale PNG at the image's pixel grid "
                               "(NNNNN_<stem>_heatmap.png, 0-65535 for 0-1); never inside an input folder or the folder of an input file")
     # The option's earlier name, kept working for existing scripts; not shown in --help.
-    outputs.add_argument("--cam-dir", dest="heatmap_dir", type=Path, help=argparse.SUPPRESS)
-    outputs.add_argument("--lung-mask-dir", type=Path, metavar="DIR",
+    outputs.add_argument("--cam-dir", dest="heatmap_dir", type=output_path, help=argparse.SUPPRESS)
+    outputs.add_argument("--lung-mask-dir", type=output_path, metavar="DIR",
                          help="write each image's lung mask from the bundled lung model here (NNNNN_<stem>_lungs.png, "
                               "8-bit, 255 = lung, at the image's pixel grid); implausible lung fields add a warning; "
                               "never inside an input folder or the folder of an input file")
@@ -189,7 +189,8 @@ def _remove_earlier_outputs(args) -> str | None:
 def _standard_error(verbose: bool):
     """Standard error carries the CLI's own lines (``cxr-classify: ...``): the batch loop names each file
     that fails, once, in input order, so the folder scan's log lines and pydicom's warnings about damaged
-    headers are left out (``cxr_engine.reading.library_output``); ``--verbose`` shows every log record,
+    headers are left out (``cxr_engine.reading.library_output``), as are pynetdicom's protocol log lines (the
+    send's own message says what happened); ``--verbose`` shows every log record,
     with its level and logger. The loggers' levels and the warning filters are restored on the way out."""
     from .reading.library_output import silence_pydicom
 
@@ -198,11 +199,14 @@ def _standard_error(verbose: bool):
         yield
         return
     logging.basicConfig(level=logging.WARNING, handlers=[_log_handler("cxr-classify: %(message)s")])
-    quiet = [logging.getLogger(name) for name in ("cxr_engine.reading.scanning", "pydicom")]
+    quiet = [logging.getLogger(name) for name in ("cxr_engine.reading.scanning", "pydicom", "pynetdicom")]
     levels = [each.level for each in quiet]
     with warnings.catch_warnings():
         silence_pydicom()
         quiet[0].setLevel(logging.ERROR)
+        # pynetdicom logs each protocol fault in its own words ("Unknown PDU type received '0x48'", "ACSE timeout
+        # reached ..."); the send's own line (DicomNetworkError) says what happened and what to check.
+        quiet[2].setLevel(logging.CRITICAL)
         try:
             yield
         finally:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Callable
 
 
@@ -22,3 +23,11 @@ def positive(kind: type) -> Callable[[str], int | float]:
 
     read.__name__ = f"positive {kind.__name__}"
     return read
+
+
+def output_path(text: str) -> Path:
+    """An ``argparse`` ``type`` for an output file or folder: a path, but never an empty one (``""`` would
+    be the current folder, written without the user having named it)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path: name the file or folder")
+    return Path(text)

@@ -11,14 +11,14 @@ import tempfile
 from pathlib import Path
 
 from .cli_progress import say
-from .cli_types import positive
+from .cli_types import output_path, positive
 
 logger = logging.getLogger("cxr_engine.cli")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("DICOM outputs and sending (nothing is sent unless --send is given)")
-    group.add_argument("--dicom-out", type=Path, metavar="DIR",
+    group.add_argument("--dicom-out", type=output_path, metavar="DIR",
                        help="write per classified DICOM film a Secondary Capture (film, heat-map and result burned "
                             "in), a Comprehensive SR (TID 1500) and the PDF report as an Encapsulated PDF, in the "
                             "film's study (new series); never inside an input folder or the folder of an input file")

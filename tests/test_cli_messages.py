@@ -47,6 +47,15 @@ def test_a_non_positive_number_is_a_usage_error(option, value, film, capsys):
     assert f"argument {option}: must be more than 0, not {value}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("option", ["--csv", "--heatmap-dir", "--lung-mask-dir", "--dicom-out"])
+def test_an_empty_output_path_is_a_usage_error(option, film, capsys):
+    """``--dicom-out ""`` wrote into the current folder without a word."""
+    with pytest.raises(SystemExit) as stop:
+        main([str(film), option, ""])
+    assert stop.value.code == EXIT_USAGE
+    assert f"argument {option}: an empty path: name the file or folder" in capsys.readouterr().err
+
+
 def test_a_missing_card_path_is_no_such_file_and_an_unknown_name_is_no_bundled_model(film, tmp_path, capsys):
     missing = tmp_path / "missing.json"
     assert main([str(film), "--model", str(missing)]) == EXIT_USAGE

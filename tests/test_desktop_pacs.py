@@ -102,7 +102,18 @@ def test_query_retrieve_panel(qtbot, dicom_settings, dicom_dir):
     studies = {str(pydicom.dcmread(p, force=True, stop_before_pixels=True).StudyInstanceUID)
                for p in dicom_dir.glob("*.dcm")}
     assert signal.args[0] == len(studies) == panel.table.rowCount()
+    assert panel.job.status.text() == f"{len(studies)} studies found."
     _screenshot(panel, "query_retrieve_panel.png")
+
+    from cxr_engine.network import dicom_network
+
+    with pytest.MonkeyPatch.context() as patch:  # the node holds more than a search lists: say so
+        patch.setattr(dicom_network, "FIND_LIMIT", 2)
+        qtbot.waitUntil(lambda: panel.search_button.isEnabled(), timeout=WAIT_MS)
+        with qtbot.waitSignal(panel.searched, timeout=WAIT_MS) as signal:
+            panel.search()
+    assert signal.args[0] == 2 == panel.table.rowCount()
+    assert panel.job.status.text().startswith("The first 2 studies are shown; the node holds more: narrow the search")
 
     film = pydicom.dcmread(dicom_dir / "RG1_J2KI.dcm", stop_before_pixels=True)
     panel.patient_id.setText(str(film.PatientID))

@@ -315,6 +315,8 @@ class TestEncapsulatedPdf:
         assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
         text = PdfReader(io.BytesIO(data)).pages[0].extract_text()
         assert "CXR Reader" in text and "PID-987654" in text
+        # no viewer made this page: it must not claim to show "as shown in the viewer"
+        assert "default window, as stored" in " ".join(text.split()) and "shown in the viewer" not in text
 
 
 class TestPresentationState:

@@ -4,8 +4,8 @@ retrieve (C-GET) into a local folder and send (C-STORE), against one configured 
 Nothing here runs unless a caller asks; the app and the CLI only call it for a node the user
 configured. Every failure becomes a ``DicomNetworkError`` that names the node and says plainly
 what happened (no answer, connection refused, association rejected, a status code and its
-meaning). Long operations take ``cancelled`` (a callable polled between responses: True aborts the
-association) and ``progress`` (called with (done, total, message)).
+meaning). Long operations take ``cancelled`` (a callable polled a few times a second while the node is
+awaited: True aborts the association at once) and ``progress`` (called with (done, total, message)).
 """
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ import logging
 import re
 import socket
 import ssl
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -23,6 +26,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CALLING_AE = "CXRREADER"
 DEFAULT_TIMEOUT_S = 30.0
+#: Studies a search lists at most (``find_studies``); a node that holds more says so (``FoundStudies.more``).
+FIND_LIMIT = 500
+#: How often a long operation asks ``cancelled`` while it waits for the node, in seconds.
+CANCEL_POLL_S = 0.2
 _AE_TITLE = re.compile(r"^[\x20-\x7e]{1,16}$")
 
 Progress = Callable[[int, int, str], None]
@@ -66,9 +73,12 @@ class DicomNode:
     def parse(cls, text: str) -> "DicomNode":
         """``AE@HOST:PORT`` (as ``cxr-classify --send`` takes it) → a node; ``ValueError`` naming the
         problem otherwise."""
-        match = re.fullmatch(r"([^@]{1,16})@(.+):(\d{1,5})", text.strip())
+        match = re.fullmatch(r"([^@]+)@(.+):(\d{1,5})", text.strip())
         if not match:
             raise ValueError(f"{text!r}: expected AE@HOST:PORT, e.g. ORTHANC@127.0.0.1:4242")
+        if len(match.group(1)) > 16:
+            raise ValueError(f"{text!r}: the AE title {match.group(1)!r} is {len(match.group(1))} characters long; "
+                             "an AE title has at most 16")
         return cls(match.group(1), match.group(2).strip("[]"), int(match.group(3)))
 
     def __str__(self) -> str:
@@ -90,7 +100,8 @@ class StudyQuery:
         from pydicom.dataset import Dataset
 
         ds = Dataset()
-        # UTF-8, so that a node that answers in the query's character set (Orthanc does) keeps every name.
+        # UTF-8, so that a node that answers in the query's character set keeps every name (Orthanc answers in
+        # its own DefaultEncoding, Latin-1 unless configured: names outside it come back as "?").
         ds.SpecificCharacterSet = "ISO_IR 192"
         ds.QueryRetrieveLevel = "STUDY"
         ds.PatientID = self.patient_id
@@ -118,12 +129,21 @@ class StudyMatch:
     instances: str = ""
 
 
+class FoundStudies(list):
+    """The studies a search found (``StudyMatch`` items, in the node's order); ``more`` is True when the node
+    holds more matches than were listed (the search stopped at its limit)."""
+
+    more: bool = False
+
+
 @dataclass
 class TransferReport:
-    """What a retrieve or a send did: files moved, and (file or SOP Instance UID, reason) failures."""
+    """What a retrieve or a send did: files moved, and (file or SOP Instance UID, reason) failures;
+    ``folder`` is where a retrieve wrote its files (None for a send)."""
 
     done: list[Path] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    folder: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -149,25 +169,30 @@ def verify(node: DicomNode, settings: NetworkSettings = NetworkSettings()) -> No
 
 
 def find_studies(node: DicomNode, query: StudyQuery, settings: NetworkSettings = NetworkSettings(),
-                 cancelled: Cancelled | None = None, limit: int = 500) -> list[StudyMatch]:
-    """C-FIND at study level with the Study Root model: the matching studies, at most ``limit``."""
+                 cancelled: Cancelled | None = None, limit: int | None = None) -> FoundStudies:
+    """C-FIND at study level with the Study Root model: the matching studies, at most ``limit`` (default
+    ``FIND_LIMIT``; ``FoundStudies.more`` says whether the node had more; the query is then cancelled)."""
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
 
+    limit = FIND_LIMIT if limit is None else limit
     assoc = _associate(node, settings, [(FIND, None)])
-    matches: list[StudyMatch] = []
+    matches = FoundStudies()
     try:
-        for status, identifier in assoc.send_c_find(query.identifier(), FIND):
-            _abort_if_cancelled(assoc, node, cancelled)
-            if not status:
-                raise _no_answer(assoc, node, settings, "the query (C-FIND)")
-            code = int(status.Status)
-            if code in (0xFF00, 0xFF01) and identifier is not None:
-                matches.append(_study_match(identifier))
-                if len(matches) >= limit:
-                    assoc.abort()
-                    return matches
-            elif code != 0x0000:
-                _check_status(node, status, "the query (C-FIND)")
+        with _watch(assoc, cancelled) as waited:
+            for status, identifier in assoc.send_c_find(query.identifier(), FIND):
+                _abort_if_cancelled(assoc, node, cancelled)
+                if not status:
+                    raise _no_answer(assoc, node, settings, "the query (C-FIND)", waited())
+                code = int(status.Status)
+                if code in (0xFF00, 0xFF01) and identifier is not None:
+                    if len(matches) >= limit:
+                        matches.more = True
+                        assoc.abort()
+                        return matches
+                    matches.append(_study_match(identifier))
+                elif code != 0x0000:
+                    _check_status(node, status, "the query (C-FIND)")
+        _raise_if_cancelled(node, cancelled)  # an association aborted by the watch may end the answers quietly
     finally:
         _close(assoc)
     return matches
@@ -176,17 +201,20 @@ def find_studies(node: DicomNode, query: StudyQuery, settings: NetworkSettings =
 def retrieve_study(node: DicomNode, study_instance_uid: str, folder: Path,
                    settings: NetworkSettings = NetworkSettings(), progress: Progress | None = None,
                    cancelled: Cancelled | None = None) -> TransferReport:
-    """C-GET of one study into ``folder/<Study Instance UID>/<SOP Instance UID>.dcm``.
+    """C-GET of one study into ``folder/<Study Instance UID>/<SOP Instance UID>.dcm`` (``report.folder``).
 
-    Files are written atomically as the node sends them; a file already there is replaced (the
-    same instance). What can be received: ``retrieve_contexts()``.
+    Series by series (a C-FIND at series level first): a node such as Orthanc ends a whole C-GET at the first
+    instance the client cannot take (an object of a kind it did not offer), so one odd object would keep
+    every film of the study away; now only its series fails, and is named. A node that lists no series is
+    asked for the study at once. Files are written atomically as the node sends them; a file already there is
+    replaced (the same instance). What can be received: ``retrieve_contexts()``. Raises ``DicomNetworkError``
+    when nothing at all came and every request failed (a refusal, not an odd object).
     """
-    from pydicom.dataset import Dataset
     from pynetdicom import build_role, evt
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as GET
 
     target = Path(folder) / _safe_name(study_instance_uid)
-    report = TransferReport()
+    report = TransferReport(folder=target)
 
     def on_store(event):
         try:
@@ -200,32 +228,101 @@ def retrieve_study(node: DicomNode, study_instance_uid: str, folder: Path,
             progress(len(report.done), 0, path.name)
         return 0x0000
 
+    series = _study_series(node, study_instance_uid, settings, cancelled)
+    requests = [_get_identifier(study_instance_uid, uid) for uid, _ in series] or [_get_identifier(study_instance_uid)]
     contexts = [(GET, None)] + retrieve_contexts()
     roles = [build_role(uid, scp_role=True) for uid in dict.fromkeys(sop for sop, _ in contexts[1:])]
     assoc = _associate(node, settings, contexts, ext_neg=roles, handlers=[(evt.EVT_C_STORE, on_store)])
-    identifier = Dataset()
-    identifier.QueryRetrieveLevel = "STUDY"
-    identifier.StudyInstanceUID = study_instance_uid
+    refusals: list[DicomNetworkError] = []
     try:
-        for status, _ in assoc.send_c_get(identifier, GET):
-            _abort_if_cancelled(assoc, node, cancelled)
-            if not status:
-                raise _no_answer(assoc, node, settings, "the retrieve (C-GET)")
-            code = int(status.Status)
-            if code == 0xFF00:
-                remaining = int(status.get("NumberOfRemainingSuboperations", 0) or 0)
-                if progress:
-                    progress(len(report.done), len(report.done) + remaining, "")
-            elif code == 0xB000:
-                failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
-                logger.warning("%s: retrieve finished with %d failed sub-operations", node, failed)
-                report.failed.append((study_instance_uid, f"the node could not send {failed} instance(s) "
-                                                          "(status B000: offered transfer syntaxes refused?)"))
-            elif code != 0x0000:
-                _check_status(node, status, "the retrieve (C-GET)")
+        with _watch(assoc, cancelled) as waited:
+            for number, identifier in enumerate(requests):
+                what = (f"series {series[number][0]} ({series[number][1] or 'modality not given'})" if series
+                        else study_instance_uid)
+                before = len(report.done)
+                for status, _ in assoc.send_c_get(identifier, GET):
+                    _abort_if_cancelled(assoc, node, cancelled)
+                    if not status:
+                        raise _no_answer(assoc, node, settings, "the retrieve (C-GET)", waited())
+                    code = int(status.Status)
+                    if code == 0xFF00:
+                        remaining = int(status.get("NumberOfRemainingSuboperations", 0) or 0)
+                        if progress:
+                            progress(len(report.done), len(report.done) + remaining, "")
+                    elif code == 0xB000 or (code != 0x0000 and (series or len(report.done) > before)):
+                        # Some instances (or this series) did not come, often objects of a kind this app does
+                        # not take: what came is kept and opened, what did not is named.
+                        failed = int(status.get("NumberOfFailedSuboperations", 0) or 0)
+                        logger.warning("%s: retrieve of %s finished with %s and %d failed sub-operations", node,
+                                       what, status_meaning(code), failed)
+                        report.failed.append((what, _partial_retrieve(code, failed, status)))
+                        if len(report.done) == before:
+                            refusals.append(DicomNetworkError(node, f"the retrieve (C-GET) failed: "
+                                                                    f"{status_meaning(code)}"))
+                    elif code != 0x0000:
+                        _check_status(node, status, "the retrieve (C-GET)")
+        _raise_if_cancelled(node, cancelled)
     finally:
         _close(assoc)
+    if not report.done and refusals and len(refusals) == len(requests):
+        raise refusals[0]  # nothing came of any series: the node refuses (told as before), not one odd object
     return report
+
+
+def _get_identifier(study_instance_uid: str, series_instance_uid: str = ""):
+    from pydicom.dataset import Dataset
+
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "SERIES" if series_instance_uid else "STUDY"
+    identifier.StudyInstanceUID = study_instance_uid
+    if series_instance_uid:
+        identifier.SeriesInstanceUID = series_instance_uid
+    return identifier
+
+
+def _study_series(node: DicomNode, study_instance_uid: str, settings: NetworkSettings,
+                  cancelled: Cancelled | None) -> list[tuple[str, str]]:
+    """(Series Instance UID, Modality) of each series of the study (C-FIND at series level, Study Root);
+    empty when the node lists none or refuses the query (the study is then retrieved whole)."""
+    from pydicom.dataset import Dataset
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
+
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = "SERIES"
+    identifier.StudyInstanceUID = study_instance_uid
+    identifier.SeriesInstanceUID = ""
+    identifier.Modality = ""
+    found: list[tuple[str, str]] = []
+    try:
+        assoc = _associate(node, settings, [(FIND, None)])
+    except DicomNetworkError:
+        return []
+    try:
+        with _watch(assoc, cancelled):
+            for status, answer in assoc.send_c_find(identifier, FIND):
+                _abort_if_cancelled(assoc, node, cancelled)
+                if not status:
+                    return []
+                if int(status.Status) in (0xFF00, 0xFF01) and answer is not None:
+                    uid = str(answer.get("SeriesInstanceUID", "") or "").strip()
+                    if uid and uid not in {known for known, _ in found}:
+                        found.append((uid, str(answer.get("Modality", "") or "").strip()))
+                elif int(status.Status) != 0x0000:
+                    return []
+        _raise_if_cancelled(node, cancelled)
+    finally:
+        _close(assoc)
+    return found
+
+
+def _partial_retrieve(code: int, failed: int, status) -> str:
+    count = f"{failed} instance(s)" if failed else "some instances"
+    uids = status.get("FailedSOPInstanceUIDList", "") or ""
+    listed = [str(uid) for uid in (uids if isinstance(uids, (list, tuple)) or type(uids).__name__ == "MultiValue"
+                                   else [uids]) if str(uid).strip()]
+    which = f" ({', '.join(listed[:3])}{', ...' if len(listed) > 3 else ''})" if listed else ""
+    return (f"the node could not send {count}{which}, {status_meaning(code)}: objects of a kind this app does "
+            "not receive, or in a transfer syntax it did not offer")
 
 
 def send_files(node: DicomNode, paths: Sequence[Path], settings: NetworkSettings = NetworkSettings(),
@@ -249,30 +346,58 @@ def send_files(node: DicomNode, paths: Sequence[Path], settings: NetworkSettings
         return report
     if len(contexts) > 128:
         raise DicomNetworkError(node, f"{len(contexts)} kinds of object in one send; at most 128 fit one association")
-    assoc = _associate(node, settings, [(sop, [ts]) for sop, ts in contexts])
+    assoc = _associate(node, settings, [(sop, store_syntaxes(ts)) for sop, ts in contexts])
     try:
-        for number, (path, ds) in enumerate(datasets, start=1):
-            _abort_if_cancelled(assoc, node, cancelled)
-            if progress:
-                progress(number - 1, len(datasets), path.name)
-            try:
-                status = assoc.send_c_store(ds)
-            except ValueError as exc:  # no accepted presentation context for this object
-                report.failed.append((str(path), f"the node accepts no {ds.SOPClassUID.name} in this transfer syntax ({exc})"))
-                continue
-            if not status:
-                raise _no_answer(assoc, node, settings, f"the send (C-STORE; {len(report.done)} of "
-                                                        f"{len(datasets)} files sent)")
-            code = int(status.Status)
-            if code == 0x0000 or 0xB000 <= code <= 0xBFFF:
-                report.done.append(path)
-            else:
-                report.failed.append((str(path), f"refused: {status_meaning(code)}"))
+        with _watch(assoc, cancelled) as waited:
+            for number, (path, ds) in enumerate(datasets, start=1):
+                _abort_if_cancelled(assoc, node, cancelled)
+                if progress:
+                    progress(number - 1, len(datasets), path.name)
+                try:
+                    status = assoc.send_c_store(ds)
+                except ValueError:  # no accepted presentation context for this object
+                    report.failed.append((str(path), _not_accepted(assoc, ds)))
+                    continue
+                if not status:
+                    _abort_if_cancelled(assoc, node, cancelled)
+                    raise _no_answer(assoc, node, settings, f"the send (C-STORE; {len(report.done)} of "
+                                                            f"{len(datasets)} files sent)", waited())
+                code = int(status.Status)
+                if code == 0x0000 or 0xB000 <= code <= 0xBFFF:
+                    report.done.append(path)
+                else:
+                    report.failed.append((str(path), f"refused: {status_meaning(code)}"))
+        _raise_if_cancelled(node, cancelled)
         if progress:
             progress(len(datasets), len(datasets), "")
     finally:
         _close(assoc)
     return report
+
+
+def store_syntaxes(transfer_syntax: str) -> list[str]:
+    """The transfer syntaxes a send offers for a file in ``transfer_syntax``: its own first, and for an
+    uncompressed little-endian file the other of Explicit and Implicit VR Little Endian as well (pynetdicom
+    re-encodes between them). Every storage node must take Implicit VR Little Endian (PS3.5 10.1); some take
+    nothing else. A compressed or big-endian file is offered only as it is."""
+    from pydicom import uid
+
+    plain = [uid.ExplicitVRLittleEndian, uid.ImplicitVRLittleEndian]
+    if transfer_syntax in plain:
+        return [transfer_syntax] + [other for other in plain if other != transfer_syntax]
+    return [transfer_syntax]
+
+
+def _not_accepted(assoc, ds) -> str:
+    """Why an object could not be sent on ``assoc``: its kind refused, or only its transfer syntax."""
+    from pydicom.uid import UID
+
+    sop, syntax = UID(str(ds.SOPClassUID)), UID(str(ds.file_meta.TransferSyntaxUID))
+    taken = sorted({str(UID(cx.transfer_syntax[0]).name) for cx in assoc.accepted_contexts
+                    if cx.abstract_syntax == sop})
+    if not taken:
+        return f"the node accepts no {sop.name} objects"
+    return f"the node accepts {sop.name} only in {', '.join(taken)}, not in {syntax.name}"
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -285,9 +410,13 @@ RETRIEVE_IMAGE_CLASS_NAMES: tuple[str, ...] = (
     "DigitalXRayImageStorageForProcessing", "SecondaryCaptureImageStorage", "CTImageStorage", "MRImageStorage",
 )
 #: Other objects a retrieve receives (this app's own outputs among them), uncompressed.
+#: An X-ray study often carries a radiation dose report (RDSR) or a CAD report beside its films: C-GET fails
+#: for any instance whose class was not offered, so these are offered too (they are kept, not shown).
 RETRIEVE_DOCUMENT_CLASS_NAMES: tuple[str, ...] = (
     "BasicTextSRStorage", "EnhancedSRStorage", "ComprehensiveSRStorage", "Comprehensive3DSRStorage",
+    "ExtensibleSRStorage", "XRayRadiationDoseSRStorage", "ChestCADSRStorage", "MammographyCADSRStorage",
     "KeyObjectSelectionDocumentStorage", "EncapsulatedPDFStorage", "GrayscaleSoftcopyPresentationStateStorage",
+    "ColorSoftcopyPresentationStateStorage",
 )
 
 
@@ -330,14 +459,28 @@ def _associate(node: DicomNode, settings: NetworkSettings, contexts: Iterable[tu
     assoc = ae.associate(node.host, int(node.port), ae_title=node.ae_title, ext_neg=ext_neg,
                          tls_args=tls, evt_handlers=handlers or [])
     if assoc.is_established:
+        # pynetdicom leaves the requestor's socket blocking without a limit once connected: a node that stops
+        # reading in the middle of a large film would hold this app's send (and any abort, which waits for it)
+        # for ever. A send or receive that makes no progress for the timeout now ends the connection.
+        raw = _raw_socket(assoc)
+        if raw is not None:
+            raw.settimeout(settings.timeout_s)
         return assoc
     check = f"check that the node knows this app's AE title {settings.calling_ae!r} and is called {node.ae_title!r}"
     if assoc.is_rejected:
         raise DicomNetworkError(node, f"refused the association: {check}")
+    if assoc.rejected_contexts and not assoc.accepted_contexts:
+        # The node answered, but accepted none of what was proposed; pynetdicom then aborts.
+        from pydicom.uid import UID
+
+        kinds = sorted({str(UID(cx.abstract_syntax).name) for cx in assoc.rejected_contexts})
+        raise DicomNetworkError(node, f"the node accepts none of the kinds of object offered "
+                                      f"({', '.join(kinds[:4])}{', ...' if len(kinds) > 4 else ''})")
     # A rejection can also arrive as a closed connection, so the AE titles are named here too.
     raise DicomNetworkError(node, f"the association failed (the node closed it or gave no answer within "
-                                  f"{settings.timeout_s:g} s): {check}, and that it "
-                                  f"{'speaks' if node.tls else 'does not expect'} DICOM TLS")
+                                  f"{settings.timeout_s:g} s): {check}, that it "
+                                  f"{'speaks' if node.tls else 'does not expect'} DICOM TLS, and that port "
+                                  f"{node.port} is its DICOM port (not its web port)")
 
 
 def _probe(node: DicomNode, timeout_s: float) -> None:
@@ -386,10 +529,68 @@ def _abort_if_cancelled(assoc, node: DicomNode, cancelled: Cancelled | None) -> 
         raise OperationCancelled(f"{node}: cancelled")
 
 
-def _no_answer(assoc, node: DicomNode, settings: NetworkSettings, what: str) -> DicomNetworkError:
-    if assoc.is_aborted:
-        return DicomNetworkError(node, f"the node ended the association during {what}: it may not allow "
-                                       f"this app's AE title {settings.calling_ae!r} to do this")
+def _raise_if_cancelled(node: DicomNode, cancelled: Cancelled | None) -> None:
+    if cancelled is not None and cancelled():
+        raise OperationCancelled(f"{node}: cancelled")
+
+
+@contextmanager
+def _watch(assoc, cancelled: Cancelled | None):
+    """While the block waits for the node: abort ``assoc`` as soon as ``cancelled()`` says so (pynetdicom's
+    calls block until an answer or the timeout, so polling between answers alone could keep a reader waiting
+    the whole timeout), and time the wait. Yields ``waited()``: seconds since the last answer."""
+    last = [time.monotonic()]
+    stop = threading.Event()
+
+    def watch():
+        while not stop.wait(CANCEL_POLL_S):
+            if cancelled is not None and cancelled() and assoc.is_established:
+                _stop(assoc)
+                return
+
+    def note_answer(event):
+        last[0] = time.monotonic()
+
+    from pynetdicom import evt
+
+    assoc.bind(evt.EVT_DIMSE_RECV, note_answer)
+    watcher = threading.Thread(target=watch, name="dicom-cancel-watch", daemon=True)
+    watcher.start()
+    try:
+        yield lambda: time.monotonic() - last[0]
+    finally:
+        stop.set()
+        watcher.join()
+        assoc.unbind(evt.EVT_DIMSE_RECV, note_answer)
+
+
+def _raw_socket(assoc) -> socket.socket | None:
+    return getattr(getattr(getattr(assoc, "dul", None), "socket", None), "socket", None)
+
+
+def _stop(assoc, grace_s: float = 1.0) -> None:
+    """Abort ``assoc`` (an A-ABORT to the node); when that does not finish within ``grace_s`` (the connection is
+    stuck sending to a node that no longer reads, and pynetdicom's abort waits for it), close the socket."""
+    aborter = threading.Thread(target=assoc.abort, name="dicom-abort", daemon=True)
+    aborter.start()
+    aborter.join(grace_s)
+    if aborter.is_alive():
+        raw = _raw_socket(assoc)
+        try:
+            if raw is not None:
+                raw.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _no_answer(assoc, node: DicomNode, settings: NetworkSettings, what: str,
+               waited_s: float | None = None) -> DicomNetworkError:
+    """No response to ``what``: either the wait ran out (pynetdicom then aborts the association itself) or the
+    node ended the association sooner; ``waited_s`` (seconds since the node last answered) tells which."""
+    timed_out = (waited_s >= 0.95 * settings.timeout_s) if waited_s is not None else not assoc.is_aborted
+    if not timed_out:
+        return DicomNetworkError(node, f"the node ended the association during {what} after {waited_s or 0:.1f} s: "
+                                       f"it may not allow this app's AE title {settings.calling_ae!r} to do this")
     return DicomNetworkError(node, f"no answer to {what} within {settings.timeout_s:g} s (a node that does not "
                                    f"allow this app's AE title {settings.calling_ae!r} to do this may stay silent)")
 

@@ -117,6 +117,8 @@ class ReportPage:
     #: How ``heatmap`` draws the map (``overlay.HEATMAP_STYLES``): "colour" or "outline"; the legend
     #: names the outline's level only for an outline.
     heatmap_style: str = "colour"
+    #: The line under the left panel: what ``displayed`` shows.
+    displayed_note: str = "Window, annotations and overlay as shown in the viewer."
 
     def __post_init__(self):
         _check_rgb(self.displayed, "displayed image")
@@ -429,8 +431,7 @@ def _draw_images(ctx: _Context, page: ReportPage, top: float) -> float:
     else:
         _draw_empty_panel(ctx, right_x, panel_top, panel_w, _no_heatmap_reason(page))
         bottom = panel_top - ctx.panel_h
-    note = "Window, annotations and overlay as shown in the viewer."
-    left_bottom = _draw_stack(ctx, [ctx.para(note, "small")], MARGIN, panel_top - ctx.panel_h - 4, panel_w)
+    left_bottom = _draw_stack(ctx, [ctx.para(page.displayed_note, "small")], MARGIN, panel_top - ctx.panel_h - 4, panel_w)
     return min(bottom, left_bottom)
 
 

@@ -231,7 +231,8 @@ class DicomOutputWriter:
         from ..report import ReportPage, build_report_pdf
 
         page = ReportPage.for_image(image, render(image), heatmap_result=heatmap_result)
-        page = replace(page, warnings=tuple(warnings) or page.warnings, out_of_scope=out_of_scope)
+        page = replace(page, warnings=tuple(warnings) or page.warnings, out_of_scope=out_of_scope,
+                       displayed_note="The film in its own default window, as stored (not a reader's view).")
         return build_report_pdf([page], model_card=self.card, deidentify=self.deidentify,
                                 app_version=__version__)  # the footer says "CXR Reader <version>"
 
