@@ -448,6 +448,32 @@ class TestSpatialTransformation:
         others = [SpatialTransformation(r, f) for r in (0, 90, 180, 270) for f in (False, True)]
         assert max(likeness(other) for other in others if other != view) < 0.95
 
+    @pytest.mark.skipif(shutil.which("dcmp2pgm") is None, reason="dcmtk is not installed (Debian: apt-get install dcmtk)")
+    @pytest.mark.parametrize("slope, intercept", [(1, -1000), (0.5, 20)])
+    def test_a_film_with_a_rescale_reopens_in_the_window_shown(self, tmp_path, identified_film, classified, card,
+                                                               slope, intercept):
+        """The window is in modality units, and a presentation state replaces the film's own modality LUT: the
+        state restates the rescale (found by a tester: a Rescale Intercept of -1000 reopened black)."""
+        from cxr_engine.pixels.rendering import render
+        from cxr_engine.pixels.windowing import Window
+
+        film = _narrow_film(identified_film, tmp_path / "films" / "rescaled.dcm")
+        ds = pydicom.dcmread(film)
+        ds.RescaleSlope, ds.RescaleIntercept = slope, intercept
+        ds.save_as(film, enforce_file_format=True)
+        image = read_image(film)
+        stored = pydicom.dcmread(film).pixel_array
+        window = Window(float(np.median(stored)) * slope + intercept, 400.0 * slope)
+        (gsps,) = DicomOutputWriter(tmp_path / "out", card, kinds=("gsps",)).write(
+            image, classified[1], marks=MARKS[:1], window=(window.center, window.width), inverted=image.invert)
+        subprocess.run(["dcmp2pgm", "-p", str(gsps.path), str(film), str(tmp_path / "state.pgm")], check=True,
+                       capture_output=True)
+        shown, expected = _pgm(tmp_path / "state.pgm").astype(float), render(image, window).astype(float)
+        assert shown.std() > 20  # not one flat grey (or black)
+        assert np.corrcoef(shown.ravel(), expected.ravel())[0, 1] > 0.99
+        state = pydicom.dcmread(gsps.path)
+        assert (float(state.RescaleSlope), float(state.RescaleIntercept)) == (slope, intercept)
+
     def test_a_film_with_non_square_pixels_keeps_its_aspect(self, tmp_path, identified_film, classified, card):
         """Presentation Pixel Aspect Ratio (C.10.4) from the stored film (highdicom writes 1\\1): a film whose
         rows lie twice as far apart as its columns is not shown squashed where the state is honoured."""

@@ -441,6 +441,21 @@ def _lut_entries(data, n_entries: int, bits: int, ds) -> np.ndarray:
     return table
 
 
+def applied_rescale(ds) -> tuple[float, float] | None:
+    """(slope, intercept) of the rescale this reader applies to the film ``ds`` describes (PS3.3 C.11.1; as
+    :func:`_modality_values` does: both attributes present, or an invalid slope taken as 1), None when it
+    applies none or a Modality LUT Sequence instead: what a presentation state of the film must restate,
+    since its window is in these modality units."""
+    if ds.get("ModalityLUTSequence"):
+        return None
+    slope, slope_warning = valid_rescale_slope(ds)
+    if slope_warning:
+        return 1.0, _finite(ds.get("RescaleIntercept", 0))
+    if "RescaleSlope" in ds and "RescaleIntercept" in ds:
+        return float(ds.RescaleSlope), float(ds.RescaleIntercept)
+    return None
+
+
 def _modality_values(stored: np.ndarray, ds, slope: float | None = None) -> np.ndarray:
     """Modality LUT or rescale (PS3.3 C.11.1); integers stay integers when exact. ``slope`` replaces
     an invalid Rescale Slope (``header_checks.valid_rescale_slope``).

@@ -131,7 +131,8 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
                              window: tuple[float, float] | None = None, inverted: bool = False,
                              spacing_mm: tuple[float, float] | None = None,
                              spatial_transformation: SpatialTransformation | None = None,
-                             pixel_aspect: float = 1.0) -> GrayscaleSoftcopyPresentationState:
+                             pixel_aspect: float = 1.0, modality_header: Dataset | None = None,
+                             ) -> GrayscaleSoftcopyPresentationState:
     """The GSPS that shows ``marks`` on the image ``reference`` describes (``source.reference_dataset``
     plus ``IMAGE_KEYWORDS``), in its study; ``window`` is (centre, width) in modality units, the
     window the reader used, else the viewer's own choice. ``inverted``: the film was shown with high
@@ -139,7 +140,10 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
     (PS3.3 C.11.6), else IDENTITY. ``spatial_transformation``: the film was shown turned or flipped
     (marks stay in the stored film's pixels). ``pixel_aspect``: physical height / width of a stored pixel
     (``dicom_io.stored_pixel_aspect``), written as the Presentation Pixel Aspect Ratio (C.10.4) so that a film
-    with non-square pixels is not shown squashed. ``ValueError`` when no mark can be drawn."""
+    with non-square pixels is not shown squashed. ``modality_header``: the film's header; its Modality LUT
+    (rescale or table, as this reader applies it: ``dicom_io.applied_rescale``) is restated in the state
+    (PS3.3 C.11.1), since a presentation state replaces the image's own and ``window`` is in modality units:
+    without it a film with a Rescale Intercept reopened black. ``ValueError`` when no mark can be drawn."""
     objects, texts = graphics(marks, spacing_mm)
     if not objects and not texts:
         raise ValueError("no annotation to put in a presentation state")
@@ -147,15 +151,21 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
     annotation = GraphicAnnotation(referenced_images=[reference], graphic_layer=layer,
                                    graphic_objects=objects or None, text_objects=texts or None)
     voi = [SoftcopyVOILUTTransformation(window_center=float(window[0]), window_width=float(window[1]))] if window else None
+    modality = _modality_lut(modality_header)
     gsps = GrayscaleSoftcopyPresentationState(
         referenced_images=[reference], series_instance_uid=series_instance_uid, series_number=series_number,
         sop_instance_uid=sop_instance_uid, instance_number=instance_number, manufacturer=manufacturer,
         manufacturer_model_name="CXR Reader", software_versions=software_version, device_serial_number="",
         content_label="CXR_ANNOTATIONS", content_description="Reader's annotations (research use only)",
         graphic_annotations=[annotation], graphic_layers=[layer], voi_lut_transformations=voi,
+        modality_lut_transformation=modality,
         presentation_lut_transformation=PresentationLUTTransformation(
             presentation_lut_shape="INVERSE" if inverted else "IDENTITY"),
     )
+    if modality_header is not None and modality_header.get("ModalityLUTSequence"):
+        from copy import deepcopy
+
+        gsps.ModalityLUTSequence = deepcopy(modality_header.ModalityLUTSequence)
     for area in gsps.DisplayedAreaSelectionSequence:
         area.PresentationPixelAspectRatio = list(aspect_ratio_pair(pixel_aspect))
     if spatial_transformation is not None and spatial_transformation != SpatialTransformation():
@@ -172,6 +182,21 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
         # A note or "°" outside the default repertoire: every string of the object is then written as UTF-8.
         gsps.SpecificCharacterSet = "ISO_IR 192"
     return gsps
+
+
+def _modality_lut(header: Dataset | None):
+    """highdicom's Modality LUT transformation restating the rescale this reader applies to the film, or None
+    (no rescale, or a Modality LUT Sequence, which is copied as it is)."""
+    from highdicom import ModalityLUTTransformation
+
+    from ...reading.dicom_io import applied_rescale
+
+    rescale = applied_rescale(header) if header is not None else None
+    if rescale is None or rescale == (1.0, 0.0):
+        return None
+    slope, intercept = rescale
+    rescale_type = str(header.get("RescaleType", "") or "").strip() or "US"  # US: unspecified (C.11.1.1.2)
+    return ModalityLUTTransformation(rescale_intercept=intercept, rescale_slope=slope, rescale_type=rescale_type)
 
 
 def aspect_ratio_pair(aspect: float, largest: int = 1000) -> tuple[int, int]:

@@ -192,6 +192,7 @@ class DicomOutputWriter:
                 # The marks are on the stored film: so are the spacing and aspect (the film shown may be turned).
                 reference, marks, window=window, inverted=inverted, spacing_mm=stored_spacing(header),
                 spatial_transformation=spatial_transformation, pixel_aspect=stored_pixel_aspect(header),
+                modality_header=header,
                 **self._next("gsps", reference, repr([(m.kind, repr(m.points), getattr(m, "text", "")) for m in marks]),
                              repr(window), repr(inverted), repr(spatial_transformation)),
                 manufacturer=MANUFACTURER,
