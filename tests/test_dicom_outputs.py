@@ -513,7 +513,14 @@ class TestSeries:
         assert [o.kind for o in first] == ["sc", "sr"]
         a, b = (pydicom.dcmread(o.path) for o in (first[0], second[0]))
         assert a.SeriesInstanceUID == b.SeriesInstanceUID and a.SeriesNumber == 9901
-        assert (a.InstanceNumber, b.InstanceNumber) == (1, 2) and a.SOPInstanceUID != b.SOPInstanceUID
+        assert a.SOPInstanceUID != b.SOPInstanceUID
+        # Each output carries its film's Instance Number (16), not a count within the run: the same object (same
+        # UID) written in a run of one film or of a whole folder had 1 in one and 2 in the other.
+        assert a.InstanceNumber == b.InstanceNumber == 16
+        alone = DicomOutputWriter(tmp_path / "alone", card, kinds=("sc",)).write(image, heatmap_result, stem="b",
+                                                                                warnings=("another result",))
+        again = pydicom.dcmread(alone[0].path)
+        assert again.SOPInstanceUID == b.SOPInstanceUID and again.InstanceNumber == b.InstanceNumber
 
     def test_a_rerun_makes_the_same_uids_so_a_resend_duplicates_nothing(self, tmp_path, classified, card):
         """Two runs (two writers) on the same film and result: the same series and SOP Instance UIDs for

@@ -52,7 +52,17 @@ class WrittenObject:
 class _Series:
     uid: str
     number: int
-    next_instance: int = 1
+
+
+def _film_instance_number(header: Dataset) -> int:
+    """An output's Instance Number: its film's (a positive integer), else 1. Not a count within the run: the
+    same object (the same SOP Instance UID, derived from its content) must carry the same number whichever
+    films were run with it."""
+    try:
+        number = int(str(header.get("InstanceNumber", "") or "").strip())
+    except ValueError:
+        return 1
+    return number if 0 < number < 2**31 else 1
 
 
 @dataclass
@@ -128,7 +138,8 @@ class DicomOutputWriter:
             with warnings_module.catch_warnings():
                 # A source's one-word Patient's Name ("Anonymized") is copied as it is.
                 warnings_module.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
-                objects = self._build(image, heatmap_result, reference, tuple(warnings), displayed_rgb, pdf,
+                objects = self._build(image, heatmap_result, reference, _film_instance_number(header),
+                                      tuple(warnings), displayed_rgb, pdf,
                                       out_of_scope)
                 if "gsps" in self.kinds and marks:
                     shown_inverted = image.invert if inverted is None else inverted
@@ -146,7 +157,7 @@ class DicomOutputWriter:
             logger.exception("DICOM outputs failed for %s", source_path)
             raise DicomOutputError(source_path, f"the DICOM outputs could not be made: {type(exc).__name__}: {exc}") from exc
 
-    def _build(self, image, heatmap_result, reference, warnings, displayed_rgb, pdf,
+    def _build(self, image, heatmap_result, reference, number, warnings, displayed_rgb, pdf,
                out_of_scope="") -> list[tuple[str, Dataset]]:
         from .encapsulated_pdf import build_encapsulated_pdf
         from .secondary_capture import build_secondary_capture, capture_pixels
@@ -163,7 +174,8 @@ class DicomOutputWriter:
             # film may be rotated or flipped, so its orientation is left unknown.
             orientation = source_orientation(reference) if displayed_rgb is None else None
             built.append(("sc", build_secondary_capture(reference, pixels, patient_orientation=orientation,
-                                                        **self._next("sc", reference, _digest(pixels.tobytes())),
+                                                        **self._next("sc", reference, _digest(pixels.tobytes()),
+                                                                     number=number),
                                                         **common)))
         if "sr" in self.kinds:
             built.append(("sr", build_structured_report(
@@ -171,12 +183,14 @@ class DicomOutputWriter:
                 out_of_scope=out_of_scope,
                 device_uid=generate_uid(entropy_srcs=["CXR Reader", self.card.name]),
                 parameters=self.algorithm_parameters(),
-                **self._next("sr", reference, result, self.model_version, *self.algorithm_parameters()), **common)))
+                **self._next("sr", reference, result, self.model_version, *self.algorithm_parameters(),
+                             number=number), **common)))
         if "pdf" in self.kinds:
             document = pdf if pdf is not None else self._report(image, heatmap_result, warnings, out_of_scope)
             # The report this writer makes says what ``result`` says; one given by the caller is its own content.
             content = result if pdf is None else (_digest(pdf),)
-            built.append(("pdf", build_encapsulated_pdf(reference, document, **self._next("pdf", reference, *content),
+            built.append(("pdf", build_encapsulated_pdf(reference, document,
+                                                        **self._next("pdf", reference, *content, number=number),
                                                         **common)))
         return built
 
@@ -194,7 +208,8 @@ class DicomOutputWriter:
                 spatial_transformation=spatial_transformation, pixel_aspect=stored_pixel_aspect(header),
                 modality_header=header,
                 **self._next("gsps", reference, repr([(m.kind, repr(m.points), getattr(m, "text", "")) for m in marks]),
-                             repr(window), repr(inverted), repr(spatial_transformation)),
+                             repr(window), repr(inverted), repr(spatial_transformation),
+                             number=_film_instance_number(header)),
                 manufacturer=MANUFACTURER,
                 software_version=self.software_version)
         except ValueError as exc:
@@ -205,8 +220,9 @@ class DicomOutputWriter:
         return [f"temperature={card.temperature:.6g}", f"preprocessing={card.preprocessing_version}",
                 f"input_size={card.input_size}"]
 
-    def _next(self, kind: str, reference: Dataset, *content: str) -> dict:
-        """Series and instance attributes of the next ``kind`` object about the film ``reference``.
+    def _next(self, kind: str, reference: Dataset, *content: str, number: int = 1) -> dict:
+        """Series and instance attributes of the next ``kind`` object about the film ``reference``, whose
+        Instance Number is ``number`` (``_film_instance_number``).
 
         The UIDs are derived (``generate_uid(entropy_srcs=...)``, a hash under pydicom's root) from what
         the object is: the series from the study, the kind, this program's version and the model's
@@ -219,8 +235,6 @@ class DicomOutputWriter:
         made_by = [self.software_version, self.card.weights_sha256, kind]
         series = self._series.setdefault(
             (study, kind), _Series(generate_uid(entropy_srcs=["CXR Reader series", study, *made_by]), KINDS[kind]))
-        number = series.next_instance
-        series.next_instance += 1
         instance = generate_uid(entropy_srcs=["CXR Reader instance", study, str(reference.SOPInstanceUID), *made_by,
                                               *map(str, content)])
         return dict(series_instance_uid=series.uid, series_number=series.number,
