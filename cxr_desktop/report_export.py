@@ -21,6 +21,7 @@ from .controllers.export_context import ExportContext, gather, known_heatmaps
 from .formatting import failure_reason
 from .image_jobs import LoadedImage
 from .image_scene import ImageScene
+from .view_export import text_annotations_redacted
 from .viewer_model import ViewerModel
 from .workers import Worker, create_worker, while_alive
 
@@ -120,7 +121,10 @@ class ReportExport(QObject):
             view.lungs.decorate(scene, path)
         # The scene renders at the physical aspect (non-square pixels already squared), so the
         # page must not stretch the panels again: pixel_aspect=1.0, not the image's own.
-        displayed = scene.render_image(RENDER_PX)
+        # A de-identified page shows the notes redacted as the view export does (the page's text layer is
+        # redacted by the report; these are pixels).
+        with text_annotations_redacted(scene, item.image.metadata, self.request.deidentify):
+            displayed = scene.render_image(RENDER_PX)
         heat = scene.render_image(RENDER_PX, heatmap=True, annotations=False) if heatmap_result is not None else None
         prediction = heatmap_result.prediction if heatmap_result is not None else context.prediction(path)
         card = context.card

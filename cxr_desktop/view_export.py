@@ -9,6 +9,7 @@ modality) is not changed.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -60,22 +61,31 @@ def render_view(view, options: ViewExportOptions) -> np.ndarray:
     if image is None:
         raise RuntimeError("no image to export")
     area = view.mapToScene(view.viewport().rect()).boundingRect() if options.visible_area else None
+    with text_annotations_redacted(scene, image.metadata, options.deidentify):
+        rgb = scene.render_image(MAX_EXPORT_PX, heatmap=options.heatmap, annotations=options.annotations, area=area)
+    if options.corner_text and not options.deidentify:
+        rgb = _with_corner_text(rgb, view)
+    return rgb
+
+
+@contextmanager
+def text_annotations_redacted(scene, metadata, active: bool = True):
+    """While the block runs, ``scene``'s text notes show the patient's name parts, IDs and birth date as
+    ``[removed]`` (``redact_text``; only when ``active``): what a de-identified picture or report page renders,
+    since pixels cannot be redacted afterwards. The notes are put back as typed afterwards."""
     redacted = []
-    if options.deidentify:
+    if active:
         for item in scene.annotation_items():
             if isinstance(item, TextAnnotationItem):
-                safe = redact_text(item.text(), image.metadata)
+                safe = redact_text(item.text(), metadata)
                 if safe != item.text():
                     redacted.append((item, item.text()))
                     item.setText(safe)
     try:
-        rgb = scene.render_image(MAX_EXPORT_PX, heatmap=options.heatmap, annotations=options.annotations, area=area)
+        yield
     finally:
         for item, text in redacted:
             item.setText(text)
-    if options.corner_text and not options.deidentify:
-        rgb = _with_corner_text(rgb, view)
-    return rgb
 
 
 def _with_corner_text(rgb: np.ndarray, view) -> np.ndarray:
