@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "film's study (new series); never inside an input folder or the folder of an input file")
     group.add_argument("--deidentify", action="store_true",
                        help="with --dicom-out/--send: de-identify the outputs (PS3.15 Annex E basic profile: "
-                            "pseudonymous patient, new UIDs, dates emptied)")
+                            "pseudonymous patient, new UIDs, dates emptied; files named by input number only, "
+                            "NNNNN_sc.dcm). The CSV, heat-map and lung-mask PNGs keep the input paths")
     group.add_argument("--send", metavar="AE@HOST:PORT",
                        help="send the DICOM outputs to this node (C-STORE) when the run ends; without --dicom-out "
                             "they are written to a temporary folder first. The node is verified (C-ECHO) before any "
@@ -115,8 +116,11 @@ class DicomRun:
             row.warnings = (*row.warnings, "no DICOM outputs: not a DICOM file (no study to add them to)")
             return
         try:
-            objects = self.writer.write(image, heatmap_result, warnings=row.warnings,
-                                        stem=f"{index:05d}_{Path(row.path).stem[:60]}", out_of_scope=row.out_of_scope)
+            # A de-identified object's file name must not carry the source's (often the patient's name or ID):
+            # the input's number alone, which the CSV row of the same number ties back to the film.
+            stem = f"{index:05d}" if self.writer.deidentify else f"{index:05d}_{Path(row.path).stem[:60]}"
+            objects = self.writer.write(image, heatmap_result, warnings=row.warnings, stem=stem,
+                                        out_of_scope=row.out_of_scope)
         except DicomOutputError as exc:
             logger.warning("%s", exc)
             row.warnings = (*row.warnings, f"DICOM outputs not written: {exc.reason}")

@@ -758,6 +758,24 @@ def test_cli_dicom_out_without_torch_and_offline(tmp_path, dicom_dir):
         assert ds.StudyInstanceUID == source.StudyInstanceUID
 
 
+def test_cli_deidentified_outputs_are_named_by_number_only(tmp_path, dicom_dir):
+    """A file name is often the patient's: de-identified outputs were named ``00000_DOE_JANE_1_sc.dcm``
+    (privacy tester's finding 2)."""
+    from cxr_engine.cli import main
+
+    study = tmp_path / "DOE_JANE_PAT-4711"
+    study.mkdir()
+    shutil.copy(dicom_dir / FILM, study / "DOE_JANE_1.dcm")
+    out = tmp_path / "dicom"
+    assert main([str(study), "--model", str(CARD), "--backend", "onnx", "--dicom-out", str(out), "--deidentify",
+                 "--csv", str(tmp_path / "r.csv"), "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["00000_pdf.dcm", "00000_sc.dcm", "00000_sr.dcm"]
+    identified = tmp_path / "identified"
+    assert main([str(study), "--model", str(CARD), "--backend", "onnx", "--dicom-out", str(identified),
+                 "--csv", str(tmp_path / "r2.csv"), "-q"]) == 0
+    assert sorted(p.name for p in identified.iterdir())[0] == "00000_DOE_JANE_1_pdf.dcm"  # not de-identified: kept
+
+
 def test_cli_checks_dicom_options_before_any_work(tmp_path, capsys):
     from cxr_engine.cli import EXIT_USAGE, main
 
