@@ -18,7 +18,15 @@ The public API (stable names; everything else is the engine's inside):
 """
 from __future__ import annotations
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# Offline and private: ONNX Runtime's official builds (1.2x on Linux and macOS too) record usage events
+# under ~/.cache/Microsoft/DeveloperTools and may upload them. Set before onnxruntime is first imported, this
+# is its full opt-out (no events, device identifier, cache or uploader); worker processes inherit it. An
+# administrator's own setting is kept. ``libraries.import_onnxruntime`` also switches its events off.
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 #: Public name → the module that defines it.
 _PUBLIC = {

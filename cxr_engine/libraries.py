@@ -13,3 +13,15 @@ def library_installed(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):
         return False
+
+
+def import_onnxruntime():
+    """``onnxruntime``, imported with its telemetry events switched off (``disable_telemetry_events``: Windows'
+    trace events; on other systems ``ORT_DISABLE_TELEMETRY``, set when ``cxr_engine`` is imported, already
+    keeps it from starting). Every use of ONNX Runtime in the engine imports it through here."""
+    import onnxruntime
+
+    disable = getattr(onnxruntime, "disable_telemetry_events", None)
+    if disable is not None:
+        disable()
+    return onnxruntime

@@ -46,3 +46,33 @@ def test_classification_and_pdf_export_work_without_a_network(no_network, tmp_pa
     assert name_parts, "the test file should carry a patient name"
     for part in name_parts:
         assert part not in caplog.text
+
+
+def test_onnx_runtime_records_and_keeps_nothing_about_its_use(tmp_path, dicom_dir):
+    """ONNX Runtime's official builds log usage events (with a device identifier) under the user's
+    ~/.cache/Microsoft/DeveloperTools and may upload them; the engine opts out before it is imported
+    (privacy tester's finding 3). A real run of the CLI on the ONNX backend, in a fresh home folder; the same
+    run without the opt-out (onnxruntime imported first, as a plain script would) shows the check can fail."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("onnxruntime")
+    repo = Path(__file__).resolve().parents[1]
+    film = dicom_dir / "CR-MONO1-10-chest.dcm"
+    cli = ("import sys\nfrom cxr_engine.cli import main\n"
+           f"sys.exit(main([{str(film)!r}, '--backend', 'onnx', '--csv', {str(tmp_path / 'r.csv')!r}, '-q']))")
+
+    def run(home: Path, first: str = "") -> Path:
+        env = {k: v for k, v in os.environ.items() if k not in ("ORT_DISABLE_TELEMETRY", "XDG_CACHE_HOME")}
+        env["HOME"] = str(home)
+        done = subprocess.run([sys.executable, "-c", first + cli], env=env, cwd=repo, capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0, done.stderr
+        return home / ".cache" / "Microsoft"
+
+    assert not run(tmp_path / "home").exists()
+    plain = run(tmp_path / "plain_home", first="import onnxruntime\n")  # imported before the engine: no opt-out
+    if not plain.exists():
+        pytest.skip("this onnxruntime records no usage events (no telemetry in this build)")

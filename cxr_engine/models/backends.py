@@ -67,7 +67,9 @@ def _onnx_classifier(card: ModelCard, device: str):
 
     if device in ("auto", "cpu"):
         return OnnxClassifier(card, CPU_PROVIDERS)
-    import onnxruntime
+    from ..libraries import import_onnxruntime
+
+    onnxruntime = import_onnxruntime()
 
     if device not in ("cuda", "cuda:0") or "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         raise ValueError(f"ONNX Runtime here cannot run on {device!r}; use cpu, or the torch backend for a GPU")

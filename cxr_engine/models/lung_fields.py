@@ -273,7 +273,9 @@ class LungSegmenter:
         return self
 
     def _load_onnx(self):
-        import onnxruntime
+        from ..libraries import import_onnxruntime
+
+        onnxruntime = import_onnxruntime()
 
         data = verified_bytes(self.card.onnx_path, self.card.onnx_sha256, "ONNX file named by the lung model card")
         options = onnxruntime.SessionOptions()

@@ -161,7 +161,9 @@ class OnnxClassifier(CardBackedClassifier):
         return "cuda" if self.providers[0].startswith("CUDA") else "cpu"
 
     def device_description(self) -> str:
-        import onnxruntime
+        from ..libraries import import_onnxruntime
+
+        onnxruntime = import_onnxruntime()
 
         where = "CUDA" if self.device == "cuda" else "CPU"
         return f"{where} (ONNX Runtime {onnxruntime.__version__})"
@@ -171,7 +173,9 @@ class OnnxClassifier(CardBackedClassifier):
         with self._lock:
             if self._session is not None:
                 return self
-            import onnxruntime
+            from ..libraries import import_onnxruntime
+
+            onnxruntime = import_onnxruntime()
 
             data = verified_onnx_bytes(self.card)
             try:
