@@ -69,10 +69,16 @@ def measure(start: Point, end: Point, spacing_mm: tuple[float, float] | None, sp
 
 
 class AnnotationStore:
-    """Annotations per image path, for this session only."""
+    """Annotations per image path; ``listeners`` (callables taking the path) hear of every change (the app
+    keeps the marks on disk through one: ``annotation_autosave``)."""
 
     def __init__(self):
         self._by_path: dict[Path, dict[int, Annotation]] = {}
+        self.listeners: list = []
+
+    def _tell(self, path: Path) -> None:
+        for listener in self.listeners:
+            listener(Path(path))
 
     def for_path(self, path: Path) -> list[Annotation]:
         """The annotations of one image, oldest first."""
@@ -80,6 +86,7 @@ class AnnotationStore:
 
     def add(self, path: Path, annotation: Annotation) -> Annotation:
         self._by_path.setdefault(Path(path), {})[annotation.id] = annotation
+        self._tell(path)
         return annotation
 
     def update(self, path: Path, annotation: Annotation) -> None:
@@ -87,9 +94,11 @@ class AnnotationStore:
         items = self._by_path.get(Path(path), {})
         if annotation.id in items:
             items[annotation.id] = annotation
+            self._tell(path)
 
     def remove(self, path: Path, annotation_id: int) -> None:
-        self._by_path.get(Path(path), {}).pop(annotation_id, None)
+        if self._by_path.get(Path(path), {}).pop(annotation_id, None) is not None:
+            self._tell(path)
 
     def count(self, path: Path) -> int:
         return len(self._by_path.get(Path(path), {}))

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtWidgets import QMainWindow, QStackedWidget
 
 from cxr_engine.resources import samples_dir
 
 from . import actions as window_actions
 from . import desk, docks, layout_state, status_bar, study_opening, text_prompts
+from .annotation_autosave import AnnotationAutosave, annotations_folder
 from .annotation_history import AnnotationHistory, RecordedAnnotationStore
 from .classification import ClassificationController
 from .comparison import ComparisonView
@@ -77,6 +78,11 @@ class MainWindow(QMainWindow):
         self.result = ResultModel(self)
         self.annotations = RecordedAnnotationStore()
         self.history = AnnotationHistory(self.annotations, self)
+        self._stored_shapes: dict[Path, tuple[int, int]] = {}  # each shown film's (rows, columns) as stored
+        store = self.settings.store
+        self.autosave = AnnotationAutosave(
+            self.annotations, annotations_folder(store.fileName() if store.format() == QSettings.Format.IniFormat
+                                                 else ""), self._marks_to_stored, self._marks_to_shown, self)
         self.classification = ClassificationController(
             self.viewer, self.result, lambda: self.workspace, model or self.settings.model,
             device or self.settings.device, models_dir, self, backend=backend or self.settings.backend)
@@ -129,6 +135,7 @@ class MainWindow(QMainWindow):
         self.showing.corrected.connect(lambda path, _: self.lungs.forget(path))
         self.opening.scanned.connect(self.scanFinished)
         self.opening.message.connect(self.view.set_message)
+        self.showing.imageShown.connect(self._bring_back_marks)
         self.showing.imageShown.connect(self.imageShown)
         self.showing.imageFailed.connect(self.imageFailed)
         self.showing.problem.connect(self.opening.report_problem)
@@ -213,6 +220,33 @@ class MainWindow(QMainWindow):
         if self.annotations.history is not None:
             self.annotations.history.remap(path, moved)
 
+    def _bring_back_marks(self, path: Path) -> None:
+        """A film shown: note its stored shape, and put back the marks kept for it (``annotation_autosave``)."""
+        from cxr_engine.models.image_checks import shown_shape
+
+        path = Path(path)
+        if self.viewer.image is not None and self.viewer.path == path:
+            # shown_shape is its own inverse: the shape as stored from the shape as shown
+            self._stored_shapes[path] = shown_shape(self.viewer.image.shape, self.workspace.correction(path) or "")
+        if self.autosave.restore(path) and self.viewer.path == path:
+            self.scene.reload_annotations()
+
+    def _marks_to_stored(self, path: Path, points):
+        from cxr_engine.models.image_checks import shown_shape, stored_points
+
+        reasons, stored = self.workspace.correction(path) or "", self._stored_shapes.get(Path(path))
+        if not reasons or stored is None:
+            return tuple(points)
+        return stored_points(points, reasons, shown_shape(stored, reasons))
+
+    def _marks_to_shown(self, path: Path, points):
+        from cxr_engine.models.image_checks import shown_points
+
+        reasons, stored = self.workspace.correction(path) or "", self._stored_shapes.get(Path(path))
+        if not reasons or stored is None:
+            return tuple(points)
+        return shown_points(points, reasons, stored)
+
     def apply_preset(self, preset) -> None:
         self.presets.apply(preset)
 
@@ -293,6 +327,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event):
         self._closing = True
+        self.autosave.save_now()
         for adapter in (self.opening, self.showing, self.exports):
             adapter.close()
         self.classification.stop()

@@ -608,6 +608,12 @@ def corrected_display(display: np.ndarray, reasons: str) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+def shown_shape(stored_shape: tuple[int, int], reasons: str) -> tuple[int, int]:
+    """(rows, columns) of a film of ``stored_shape`` shown corrected for ``reasons`` (a quarter turn swaps them)."""
+    rows, cols = stored_shape
+    return (cols, rows) if _turns(reasons) % 2 else (rows, cols)
+
+
 def stored_points(points, reasons: str, shown_shape: tuple[int, int]) -> tuple[tuple[float, float], ...]:
     """Points (x, y) = (column, row), continuous pixel coordinates with pixel (r, c) covering
     [c, c+1) × [r, r+1), on the film shown corrected for ``reasons`` (:func:`reoriented`; its shape

@@ -1,0 +1,135 @@
+"""The reader's marks are kept on this PC, so that closing the window, opening another folder or a crash
+loses none of them: each change is written within a moment (not at closing), and a film shown again, in
+this session or a later one, from this folder or a copy, gets its marks back.
+
+One JSON file per film in ``folder`` (``annotations_folder``), named by a digest of the film's bytes (its
+size, first and last 64 KiB: a copy of the same file has the same name, a different film never does, and
+the name says nothing of the patient). Points are written on the film as stored (a film shown turned or
+flipped back has its marks mapped with ``image_checks.stored_points``) and mapped onto the film as shown
+when they come back. The source files are never written; notes may hold patient data, so the folder stays
+on this PC (as the settings do) and the README says where it is.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, QStandardPaths, QTimer
+
+from cxr_engine.outputs.atomic import write_bytes_atomic
+
+from .annotation_model import KINDS, Annotation
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "cxr-reader-annotations-1"
+#: Bytes read from each end of a film for its digest.
+DIGEST_SPAN = 64 * 1024
+#: A change is written this long after the last one (a drag writes once).
+SAVE_DELAY_MS = 300
+
+
+def annotations_folder(settings_file: str = "") -> Path:
+    """Where the marks are kept: beside an INI settings file (``$CXR_DESKTOP_SETTINGS``, as the tests use), else
+    the platform's application data folder, ``annotations``."""
+    if settings_file:
+        return Path(settings_file).resolve().parent / "cxr-reader-annotations"
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".local" / "share" / "cxr-reader") / "annotations"
+
+
+def film_digest(path: Path) -> str:
+    """A name for the film at ``path`` from its bytes: sha256 of its size, first and last ``DIGEST_SPAN`` bytes
+    (the header with the film's UIDs, and the end of its pixel data). ``OSError`` when it cannot be read."""
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(0)
+        head = handle.read(DIGEST_SPAN)
+        handle.seek(max(size - DIGEST_SPAN, 0))
+        tail = handle.read(DIGEST_SPAN)
+    return hashlib.sha256(b"%d\0" % size + head + b"\0" + tail).hexdigest()[:40]
+
+
+class AnnotationAutosave(QObject):
+    """Writes ``store``'s marks of a film to ``folder`` shortly after each change, and puts a film's kept marks
+    back when it is shown with none. ``to_stored(path, points)`` and ``to_shown(path, points)`` map points
+    between the film as shown and as stored (identity when it is shown as stored)."""
+
+    def __init__(self, store, folder: Path, to_stored: Callable, to_shown: Callable, parent: QObject | None = None):
+        super().__init__(parent)
+        self.store, self.folder = store, Path(folder)
+        self.to_stored, self.to_shown = to_stored, to_shown
+        self._digests: dict[Path, str | None] = {}
+        self._dirty: set[Path] = set()
+        self._restoring = False
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(SAVE_DELAY_MS)
+        self._timer.timeout.connect(self.save_now)
+        store.listeners.append(self._changed)
+
+    # ------------------------------------------------------------------ saving
+    def _changed(self, path: Path) -> None:
+        if self._restoring:
+            return
+        self._dirty.add(Path(path))
+        self._timer.start()
+
+    def save_now(self) -> None:
+        """Write every film changed since the last write (also called on closing)."""
+        self._timer.stop()
+        dirty, self._dirty = self._dirty, set()
+        for path in dirty:
+            target = self._file(path)
+            if target is None:
+                continue
+            marks = self.store.for_path(path)
+            try:
+                if not marks:
+                    target.unlink(missing_ok=True)
+                    continue
+                record = {"format": FORMAT, "marks": [
+                    {"kind": m.kind, "points": [list(p) for p in self.to_stored(path, m.points)], "text": m.text}
+                    for m in marks]}
+                write_bytes_atomic(target, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
+            except (OSError, ValueError) as exc:  # a full disk or a read-only folder must not stop the reader
+                logger.warning("the marks of %s could not be kept in %s: %s", path.name, self.folder, exc)
+
+    # ------------------------------------------------------------------ restoring
+    def restore(self, path: Path) -> int:
+        """Put back the kept marks of the film at ``path`` when the store holds none for it; how many."""
+        path = Path(path)
+        if self.store.for_path(path):
+            return 0
+        target = self._file(path)
+        if target is None or not target.is_file():
+            return 0
+        try:
+            record = json.loads(target.read_text(encoding="utf-8"))
+            if record.get("format") != FORMAT:
+                raise ValueError(f"not {FORMAT}")
+            marks = [Annotation(m["kind"], tuple(self.to_shown(path, [tuple(map(float, p)) for p in m["points"]])),
+                                str(m.get("text", ""))) for m in record["marks"] if m.get("kind") in KINDS]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("the kept marks of %s could not be read (%s): %s", path.name, target, exc)
+            return 0
+        self._restoring = True
+        try:
+            for mark in marks:
+                self.store.replay(path, None, mark)  # not an undo step: the reader did not just draw it
+        finally:
+            self._restoring = False
+        return len(marks)
+
+    def _file(self, path: Path) -> Path | None:
+        if path not in self._digests:
+            try:
+                self._digests[path] = film_digest(path)
+            except OSError:
+                self._digests[path] = None
+        digest = self._digests[path]
+        return None if digest is None else self.folder / f"{digest}.json"

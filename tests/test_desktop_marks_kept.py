@@ -1,0 +1,92 @@
+"""The reader's marks outlive the window (privacy and data-safety tester's finding 4: closing the window, or
+a crash, lost every annotation without a word). Each change is kept on this PC within a moment, named by the
+film's bytes, and comes back when the film is shown again, from its folder or a copy; on a film shown turned
+back, they are kept on the film as stored and come back on the same anatomy. Real films, the app's windows.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+import cv2  # noqa: E402
+
+from cxr_desktop.annotation_autosave import FORMAT, annotations_folder, film_digest  # noqa: E402
+from cxr_desktop.annotation_model import ARROW, TEXT, Annotation  # noqa: E402
+from cxr_engine.reading.read import read_image  # noqa: E402
+
+from test_desktop import (WAIT_MS, card, make_window, open_and_wait, private_settings,  # noqa: E402,F401
+                          select, study)
+
+MARKS = (Annotation(ARROW, ((100.0, 120.0), (300.0, 340.0))), Annotation(TEXT, ((50.0, 60.0),), "left base?"))
+
+
+def marks_of(window, path):
+    return [(m.kind, m.points, m.text) for m in window.annotations.for_path(path)]
+
+
+def test_marks_come_back_after_closing_and_on_a_copy(qtbot, make_window, study, private_settings, tmp_path):
+    first = make_window(show=True)
+    film = open_and_wait(qtbot, first, study)
+    for mark in MARKS:
+        first.scene.commit(mark)
+    folder = annotations_folder(str(private_settings))
+    saved = folder / f"{film_digest(film)}.json"
+    qtbot.waitUntil(saved.is_file, timeout=WAIT_MS)  # written within a moment, not only at closing (a crash)
+    record = json.loads(saved.read_text(encoding="utf-8"))
+    assert record["format"] == FORMAT and [m["text"] for m in record["marks"]] == ["", "left base?"]
+    assert film.stem not in saved.name  # named by the film's bytes, never by its (often the patient's) name
+
+    second = make_window(show=True)
+    assert open_and_wait(qtbot, second, study) == film
+    assert marks_of(second, film) == [(m.kind, m.points, m.text) for m in MARKS]
+    assert len(second.scene.annotation_items()) == 2  # drawn
+    assert second.history.stack.count() == 0  # not undo steps: the reader did not just draw them
+    others = [p for p in study.rglob("*.dcm") if p != film]
+    select(qtbot, second, others[0])
+    assert marks_of(second, others[0]) == []  # another film gets none
+
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(film, copy / "renamed.dcm")
+    with qtbot.waitSignal(second.imageShown, timeout=WAIT_MS):
+        second.open_paths([copy])
+    assert marks_of(second, copy / "renamed.dcm") == marks_of(second, film)  # the same film, elsewhere
+
+    # Deleting the marks is kept too: the film comes back bare.
+    for mark in second.annotations.for_path(film):
+        second.annotations.remove(film, mark.id)
+    qtbot.waitUntil(lambda: not saved.exists(), timeout=WAIT_MS)
+
+
+def test_marks_on_a_film_shown_turned_back_come_back_on_the_same_anatomy(qtbot, make_window, tmp_path, dicom_dir,
+                                                                         private_settings):
+    film = (read_image(dicom_dir / "RG1_J2KI.dcm").display() * 255).astype(np.uint8)
+    folder = tmp_path / "upside_down"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "upside_down.png"), np.rot90(film, 2))
+    first = make_window(show=True)
+    first.classification.start()
+    shown = open_and_wait(qtbot, first, folder)
+    qtbot.waitUntil(lambda: first.result.image_check is not None and first.result.prediction is not None,
+                    timeout=WAIT_MS)
+    assert first.result.image_check.reasons == "rotated-180"
+    stored = first.viewer.image
+    with qtbot.waitSignal(first.imageShown, timeout=WAIT_MS):
+        first.result_panel.correct_button.click()
+    first.scene.commit(Annotation(TEXT, ((10.5, 20.5),), "here"))  # drawn on the film turned back
+    corrected = first.viewer.image
+    saved = annotations_folder(str(private_settings)) / f"{film_digest(shown)}.json"
+    qtbot.waitUntil(saved.is_file, timeout=WAIT_MS)
+
+    second = make_window(show=True)  # shows the film as stored
+    assert open_and_wait(qtbot, second, folder) == shown
+    ((x, y),) = second.annotations.for_path(shown)[0].points
+    rows, cols = stored.shape
+    assert (x, y) == (cols - 10.5, rows - 20.5)
+    assert stored.modality[int(y), int(x)] == corrected.modality[20, 10]
