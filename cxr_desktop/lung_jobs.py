@@ -62,7 +62,8 @@ def lung_job(image: CxrImage, segment: Callable[[CxrImage], LungFields] | None =
         offered, reason = False, f"no cardiothoracic ratio: {fields.warning}"
     if offered:
         try:
-            ctr = propose_ctr(fields.mask, image.display(), image.spacing_mm)
+            ctr = propose_ctr(fields.mask, image.display(), image.spacing_mm,
+                              detector=image.spacing_source == "ImagerPixelSpacing")
         except CtrNotFound as exc:
             reason = f"no cardiothoracic ratio proposed: {exc}"
     return LungJobResult(Path(image.path), fields, contours, ctr, reason)

@@ -74,6 +74,15 @@ def valid_age(value) -> bool:
     return re.fullmatch(r"([0-9]{1,3})([DWMY])?", str(value or "").strip().upper()) is not None
 
 
+def age_in_years(age: str) -> float | None:
+    """DICOM Age String (``nnnD/W/M/Y``, PS3.5 Table 6.2-1) in years; bare numbers are years."""
+    match = re.fullmatch(r"\s*(\d{1,3})\s*([DWMY]?)\s*", age or "", flags=re.IGNORECASE)
+    if not match:
+        return None
+    value, unit = int(match.group(1)), (match.group(2) or "Y").upper()
+    return value / {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}[unit]
+
+
 def format_date(value) -> str:
     """A DICOM DA value (PS3.5 6.2, ``YYYYMMDD``) as an ISO 8601 date: ``19620314`` → ``1962-03-14``, the
     same in every locale and on every face (viewer corners, study tree, PACS list, PDF); a value that is

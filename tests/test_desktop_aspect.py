@@ -150,9 +150,14 @@ def test_heatmap_and_annotations_stay_on_the_same_pixels_on_a_nonsquare_film(qtb
     assert (marked[:, 1].min(), marked[:, 1].max()) == pytest.approx((300, 320), abs=3)
 
 
-def test_a_ruler_drawn_on_a_nonsquare_film_measures_physical_distance(qtbot, make_window, nonsquare):
+def test_a_ruler_drawn_on_a_nonsquare_film_measures_physical_distance(qtbot, make_window, tmp_path, dicom_dir):
+    # 660 x 1320 at 0.34 x 0.17 mm: a 224-mm field of view (the bug case's 75 mm is no chest film's: its spacing
+    # is set aside for lengths, which are then in pixels, while its aspect still holds)
+    folder = tmp_path / "calibrated"
+    folder.mkdir()
+    make_film(dicom_dir, folder / "nonsquare.dcm", 660, 1320, [0.34, 0.17])
     window = make_window(show=True, with_model=False)
-    open_and_wait(qtbot, window, nonsquare)
+    open_and_wait(qtbot, window, folder)
     window.acts.tool[RULER].trigger()
     centre = QPointF(window.view.viewport().rect().center())
     drag(window.view, centre, centre + QPointF(120, 0))

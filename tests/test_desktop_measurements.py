@@ -24,7 +24,9 @@ from cxr_engine.pixels.roi import angle_degrees, roi_stats  # noqa: E402
 
 from test_desktop import drag, mouse  # noqa: E402
 
-FILM = "966_fixed.dcm"  # DX, MONOCHROME1, 12 bits stored, Pixel Spacing 0.16 mm, Rescale 1 / 0 (US)
+# DX, MONOCHROME1, 12 bits stored, Rescale 1 / 0 (US); Pixel Spacing 0.16 mm equal to its Imager Pixel Spacing with
+# no calibration type: not corrected for magnification, so lengths and areas say "(detector)" (PS3.3 10.7.1.3)
+FILM = "966_fixed.dcm"
 
 
 _RAW = {}
@@ -136,7 +138,7 @@ def test_an_ellipse_drawn_with_the_mouse_shows_its_statistics(qtbot, viewer, fil
     mean, sd, low, high, n, area = by_hand(film, ELLIPSE, *annotation.points)
     label = item_of(viewer, annotation.id).label_text()
     assert label.splitlines() == [f"mean {mean:.1f}  SD {sd:.1f}", f"min {low:.1f}  max {high:.1f}",
-                                  f"{area:.1f} mm² · {n} px"]
+                                  f"{area:.1f} mm² (detector) · {n} px"]
 
 
 def test_the_angle_tool_measures_three_clicked_points(qtbot, viewer):
@@ -166,7 +168,7 @@ def test_an_end_point_can_be_dragged_and_the_other_stays(qtbot, viewer, film, ki
     if kind == RULER:
         image = viewer.model.image
         assert item.label_text() == str(measure(*annotation.points, image.spacing_mm, image.spacing_source))
-        assert item.label_text().endswith(" mm")
+        assert item.label_text().endswith(" mm (detector)")
 
 
 def test_a_rectangle_corner_drag_updates_its_statistics(qtbot, viewer, film):
@@ -186,4 +188,4 @@ def test_measurements_go_to_the_pdf_lines(qtbot, viewer):
     scene.commit(Annotation(RULER, ((100.0, 100.0), (100.0, 725.0))))
     scene.commit(Annotation(ANGLE, ((0.0, 0.0), (10.0, 0.0), (10.0, 10.0))))
     lines = scene.measurement_lines()
-    assert lines[0] == "Ruler: 100.0 mm" and lines[1] == "Angle: 90.0°"
+    assert lines[0] == "Ruler: 100.0 mm (detector)" and lines[1] == "Angle: 90.0°"

@@ -16,11 +16,13 @@ NO_META = "CR-MONO1-10-chest.dcm"
 J2K_16 = "JPEG2KLossless_1s_1f_u_16_16.dcm"
 
 EXPECTED = {  # file: (rows, cols, photometric, spacing source)
-    SIIM: (1024, 1024, "MONOCHROME2", "PixelSpacing"),
+    # 1024 x 1024 with Pixel Spacing 0.168: a 172-mm field of view, a resized film that kept its spacing: set aside
+    SIIM: (1024, 1024, "MONOCHROME2", None),
     "1.3.6.1.4.1.11129.5.5.110503645592756492463169821050252582267888.dcm": (1024, 1024, "MONOCHROME2", None),
-    "966_fixed.dcm": (2128, 2000, "MONOCHROME1", "PixelSpacing"),
+    # Pixel Spacing equal to Imager Pixel Spacing, no calibration type: not corrected for magnification
+    "966_fixed.dcm": (2128, 2000, "MONOCHROME1", "ImagerPixelSpacing"),
     NO_META: (440, 440, "MONOCHROME1", None),
-    FAKE_MONO1: (1024, 1024, "MONOCHROME1", "PixelSpacing"),
+    FAKE_MONO1: (1024, 1024, "MONOCHROME1", None),
     J2K_16: (1416, 1420, "MONOCHROME2", "ImagerPixelSpacing"),
     "RG1_J2KI.dcm": (1955, 1841, "MONOCHROME1", None),  # PixelSpacing 0\0 counts as absent
     "RG1_JLSN.dcm": (1955, 1841, "MONOCHROME1", None),

@@ -80,7 +80,10 @@ def test_real_files_keep_their_reader_warnings_first(dicom_dir):
     warnings = image_warnings(image, 224)
     assert "outside the pixel values" in warnings[0]
     siim = read_image(dicom_dir / "Fake_MONOHR1.dcm")  # a workstation's secondary capture
-    assert image_warnings(siim, 224) == ("secondary capture: a converted or digitised copy, not the original radiograph",)
+    assert image_warnings(siim, 224) == (
+        "Pixel Spacing 0.168 × 0.168 mm gives a field of view of 172 × 172 mm, too small for a chest film: the spacing "
+        "is most likely the original film's, kept when the image was resized; lengths are given in pixels",
+        "secondary capture: a converted or digitised copy, not the original radiograph")
     assert image_warnings(read_image(dicom_dir / "RG1_J2KI.dcm"), 224) == (  # CR image storage, spacing 0.000\0.000
         "invalid Pixel Spacing (0028,0030) '0.000\\0.000': must be two positive numbers in mm (PS3.3 10.7.1.3); "
         "no calibrated measurements: lengths are in pixels",)

@@ -113,6 +113,9 @@ class CardiothoracicRatio:
     cardiac: Line
     spacing_mm: tuple[float, float] | None = None
     midline_x: float | None = None  # where the proposal put the midline (None once measured by hand)
+    #: The spacing is the detector's (Imager Pixel Spacing, or a Pixel Spacing not corrected for magnification):
+    #: lengths are those at the detector, larger than the patient's, and say so.
+    detector: bool = False
 
     @property
     def ratio(self) -> float:
@@ -135,9 +138,10 @@ class CardiothoracicRatio:
         return replace(self, thoracic=thoracic or self.thoracic, cardiac=cardiac or self.cardiac)
 
     def lengths_text(self) -> str:
-        """``cardiac 142 mm / thoracic 302 mm`` (px without pixel spacing)."""
+        """``cardiac 142 mm / thoracic 302 mm`` (``... (detector)`` at the detector; px without pixel spacing)."""
         if self.spacing_mm:
-            return f"cardiac {self.cardiac_mm:.0f} mm / thoracic {self.thoracic_mm:.0f} mm"
+            note = " (detector)" if self.detector else ""
+            return f"cardiac {self.cardiac_mm:.0f} mm / thoracic {self.thoracic_mm:.0f} mm{note}"
         return f"cardiac {self.cardiac.transverse_px:.0f} px / thoracic {self.thoracic.transverse_px:.0f} px"
 
 
@@ -286,7 +290,7 @@ def _heart_rows(searched: np.ndarray, heart_part: np.ndarray, medial_edge: np.nd
 
 
 def propose_ctr(mask: np.ndarray, display: np.ndarray,
-                spacing_mm: tuple[float, float] | None = None) -> CardiothoracicRatio:
+                spacing_mm: tuple[float, float] | None = None, detector: bool = False) -> CardiothoracicRatio:
     """The CTR proposed from a lung mask and the film (bool (rows, columns) mask, the two lungs as its
     two largest components, the image-left one being the patient's right on a PA/AP film as usually
     shown; ``display`` the film as shown, same shape, brighter = denser).
@@ -354,7 +358,7 @@ def propose_ctr(mask: np.ndarray, display: np.ndarray,
     i_right, i_left = _widest(mrd), _widest(mld)
     cardiac = Line((float(right_border[i_right]), float(right_rows[i_right]) + 0.5),
                    (float(left_border[i_left]), float(left_rows[i_left]) + 0.5))
-    return CardiothoracicRatio(thoracic, cardiac, tuple(spacing_mm) if spacing_mm else None, midline)
+    return CardiothoracicRatio(thoracic, cardiac, tuple(spacing_mm) if spacing_mm else None, midline, detector)
 
 
 # --------------------------------------------------------------------------- the film's projection

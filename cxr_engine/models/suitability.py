@@ -6,9 +6,7 @@ de-identified reports.
 """
 from __future__ import annotations
 
-import re
-
-from ..display_text import printable
+from ..display_text import age_in_years, printable  # noqa: F401  (age_in_years: part of this module's API)
 from ..pixels.content import is_nearly_uniform
 from ..pixels.image import CxrImage
 
@@ -30,15 +28,6 @@ AGE_WARNING = f"patient age outside the training data ({TRAINING_AGES})"
 NO_CONTENT_WARNING = "the image is nearly uniform (no visible film): no class can mean anything"
 #: Secondary Capture storage SOP classes (PS3.4 B.5): converted, digitised or screen-captured images.
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
-
-
-def age_in_years(age: str) -> float | None:
-    """DICOM Age String (``nnnD/W/M/Y``, PS3.5 Table 6.2-1) in years; bare numbers are years."""
-    match = re.fullmatch(r"\s*(\d{1,3})\s*([DWMY]?)\s*", age or "", flags=re.IGNORECASE)
-    if not match:
-        return None
-    value, unit = int(match.group(1)), (match.group(2) or "Y").upper()
-    return value / {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}[unit]
 
 
 def _date(value: str):

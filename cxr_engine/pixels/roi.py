@@ -51,7 +51,7 @@ def roi_mask(shape: tuple[int, int], kind: str, corner_a: Point, corner_b: Point
 class RoiStats:
     """Statistics of the modality values inside a region (``pixels`` of them; ``padding`` more were
     padding and left out). ``mean``, ``sd``, ``minimum``, ``maximum`` are None for an empty region.
-    ``area`` is in ``area_unit`` (``mm²`` with pixel spacing, else ``px``)."""
+    ``area`` is in ``area_unit`` (``mm²`` with pixel spacing, else ``px²``)."""
 
     pixels: int
     padding: int
@@ -97,7 +97,7 @@ def roi_stats(image: CxrImage, kind: str, corner_a: Point, corner_b: Point) -> R
         row_mm, col_mm = image.spacing_mm
         area, unit = area_px * row_mm * col_mm, "mm²"
     else:
-        area, unit = area_px, "px"
+        area, unit = area_px, "px²"
     detector = bool(image.spacing_mm) and image.spacing_source == "ImagerPixelSpacing"
     if values.size == 0:
         return RoiStats(0, padding, None, None, None, None, area, unit, detector)

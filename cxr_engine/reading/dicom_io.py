@@ -11,8 +11,8 @@ import numpy as np
 from .. import messages
 from ..errors import ImageReadError, UnsupportedImageError
 from ..pixels.image import CxrImage, ImageMetadata
-from .header_checks import (SPACING_KEYWORDS, header_text_warnings, spacing_warnings, valid_rescale_slope,
-                            valid_spacing)
+from .calibration import calibrated_spacing, raw_spacing
+from .header_checks import header_text_warnings, spacing_warnings, valid_rescale_slope
 from .reduced_decode import FULL, DecodeRequest
 from ..pixels.windowing import LINEAR, VOI_FUNCTIONS, VoiLut, Window, percentile_window, window_fits
 
@@ -123,8 +123,12 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
         raise UnsupportedImageError(path, f"Photometric Interpretation {photometric!r} is not supported")
     slope, slope_warning = valid_rescale_slope(ds)
     modality = _modality_values(stored, ds, slope if slope_warning else None)
-    spacing, spacing_source = _spacing(ds)
-    warnings += [*filter(None, [slope_warning]), *spacing_warnings(ds, spacing_source)]
+    spacing, spacing_source, spacing_set_aside = calibrated_spacing(ds)
+    warnings += [*filter(None, [slope_warning]), *spacing_warnings(ds, raw_spacing(ds)[1]),
+                 *filter(None, [spacing_set_aside])]
+    aspect_ratio = _pixel_aspect_ratio(ds)
+    if spacing_set_aside and aspect_ratio is None:
+        aspect_ratio = raw_spacing(ds)[0]  # the spacing's ratio still says the pixels' shape
     if spacing is not None and reduction > 1:
         spacing = (spacing[0] * reduction, spacing[1] * reduction)
     voi_luts, lut_warnings = _voi_luts(ds)
@@ -154,7 +158,7 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
         warnings=tuple(warnings),
         preferred_voi=preferred,
         padding=padding,
-        pixel_aspect_ratio=_pixel_aspect_ratio(ds),
+        pixel_aspect_ratio=aspect_ratio,
         reduction=reduction,
     )
 
@@ -642,26 +646,17 @@ def _pixel_aspect_ratio(ds) -> tuple[float, float] | None:
 
 def stored_spacing(ds) -> tuple[float, float] | None:
     """(row, column) spacing in mm of the stored pixels of the film ``ds`` describes, as ``CxrImage.spacing_mm``
-    has it for a full decode shown as stored: Pixel Spacing, else Imager Pixel Spacing; None without either."""
-    return _spacing(ds)[0]
+    has it for a full decode shown as stored (``calibration.calibrated_spacing``); None when lengths are in
+    pixels."""
+    return calibrated_spacing(ds)[0]
 
 
 def stored_pixel_aspect(ds) -> float:
     """Physical height / width of one stored pixel of the film ``ds`` describes, as ``CxrImage.pixel_aspect``
-    gives it: row / column spacing (Pixel Spacing, else Imager Pixel Spacing), else Pixel Aspect Ratio
-    (PS3.3 C.7.6.3.1.7), else 1.0."""
-    spacing = stored_spacing(ds)
+    gives it: row / column spacing (Pixel Spacing, else Imager Pixel Spacing, even one set aside for lengths),
+    else Pixel Aspect Ratio (PS3.3 C.7.6.3.1.7), else 1.0."""
+    spacing = raw_spacing(ds)[0]
     if spacing:
         return float(spacing[0]) / float(spacing[1])
     ratio = _pixel_aspect_ratio(ds)
     return ratio[0] / ratio[1] if ratio else 1.0
-
-
-def _spacing(ds) -> tuple[tuple[float, float] | None, str | None]:
-    """PixelSpacing when valid, else ImagerPixelSpacing; zeros and junk count as absent (and are named
-    in the film's warnings, ``header_checks.spacing_warnings``)."""
-    for keyword in SPACING_KEYWORDS:
-        spacing = valid_spacing(_multi(ds.get(keyword)))
-        if spacing is not None:
-            return spacing, keyword
-    return None, None
