@@ -66,7 +66,7 @@ def cannot_display_text(reason: str) -> str:
 
 
 def heatmap_caption(target_class: str, probability: float) -> str:
-    """``Heat-map: COVID-19 98.8 %``: the class a heat-map shows evidence for and the model's
+    """``Heat-map: COVID-19 98.8 %``: the class whose score a heat-map shows and the model's
     probability of it, shown in the corner of each viewport (``""`` without a class)."""
     from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES
 

@@ -198,12 +198,15 @@ class ResultPanel(QWidget):
             self.heatmap_caption.setText("No heat-map for this image yet." if self.result.has_model else "")
             return
         v = self.viewer
-        shown = f"Evidence for {display_name(v.heatmap_class)} (probability {format_percent(v.heatmap_probability)})"
+        # Grad-CAM shows where the class's score rose, not a finding (and for Normal, nothing clinical at all).
+        shown = (f"Where the {display_name(v.heatmap_class)} score rose "
+                 f"(probability {format_percent(v.heatmap_probability)})")
         if v.heatmap_style == HEATMAP_OUTLINE:
             note = (f"{shown}: outlined where Grad-CAM × probability ≥ {OUTLINE_LEVEL:g}"
                     + ("" if v.heatmap_probability >= OUTLINE_LEVEL else " (never, at this probability)") + ".")
         else:
-            note = f"{shown}: colour = Grad-CAM × probability, comparable between classes and images."
+            note = (f"{shown}: colour = Grad-CAM × probability; its strength compares between images, its shape "
+                    "is relative to this image.")
         scope = self.result.out_of_scope
         self.heatmap_caption.setText(f"{note}\n⚠ {heatmap_note(scope)}" if scope else note)
 

@@ -64,7 +64,7 @@ def test_the_caption_stands_clear_of_the_colour_bar(qtbot, text_size, width, fon
     qtbot.waitExposed(dock)
     QApplication.processEvents()
     legend, caption = panel.legend, panel.heatmap_caption
-    assert "Evidence for COVID-19" in caption.text() and "⚠" in caption.text()
+    assert "Where the COVID-19 score rose" in caption.text() and "⚠" in caption.text()
     assert caption.font().pointSizeF() == legend.font().pointSizeF() == font_pt
     box = legend.parentWidget()
     legend_rect, caption_rect = _in(legend, box), _in(caption, box)

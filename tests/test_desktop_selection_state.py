@@ -63,7 +63,7 @@ def test_selecting_another_film_clears_the_previous_film_and_result_at_once(qtbo
     assert panel.top_label.text() == "—"
     assert panel.status_label.text() == f"Loading {SLOW}…"
     assert all(row.value.text() == "–" for row in panel.bars.values())
-    assert "Evidence for" not in panel.heatmap_caption.text()
+    assert "Where the " not in panel.heatmap_caption.text()
     assert window.view.message == f"Loading {SLOW}…"
     pixels = viewport_pixels(window.view)
     assert pixels.mean() < 3, "the first film (or its corner overlay) is still drawn"
@@ -127,14 +127,14 @@ def test_switching_the_model_drops_every_result_of_the_previous_one(qtbot, make_
     assert all(old_predictions.values())
     assert all("%" in window.browser.result_text(p)[0] for p in paths)
     panel = window.result_panel
-    assert panel.heatmap_caption.text().startswith("Evidence for")
+    assert panel.heatmap_caption.text().startswith("Where the ")
 
     with qtbot.waitSignal(window.modelReady, timeout=WAIT_MS):
         window.apply_settings(str(other), "cpu", "onnx")
         # At once: nothing lite0 said is on screen.
         assert [window.browser.result_text(p)[0] for p in paths] == ["…"] * len(paths)
         assert window.viewer.heatmap is None and window.view.heatmap_caption() == ""
-        assert "Evidence for" not in panel.heatmap_caption.text()
+        assert "Where the " not in panel.heatmap_caption.text()
         assert window.result.prediction is None and panel.top_label.text() == "—"
         assert all(window.result.results.prediction(p) is None for p in paths)
         assert window.result.image_check is None
@@ -151,4 +151,4 @@ def test_switching_the_model_drops_every_result_of_the_previous_one(qtbot, make_
     np.testing.assert_allclose(shown.probabilities, expected.probabilities, atol=1e-4)
     text, tip = window.browser.result_text(first)
     assert format_percent(max(expected.probabilities)) in text and f"({expected.model_name})" in tip
-    assert panel.heatmap_caption.text().startswith("Evidence for")
+    assert panel.heatmap_caption.text().startswith("Where the ")

@@ -109,7 +109,7 @@ class TestContent:
         assert count == 1
         for expected in ("Normal 12.3 %", "Pneumonia 71.3 %", "COVID-19 16.4 %", INTENDED_USE,
                          "effnet-b0-test", "this model is below the project's bar (its model card says which",
-                         "Grad-CAM heat-map: evidence for Pneumonia", "Grad-CAM × class probability for Pneumonia",
+                         "Grad-CAM heat-map: where the Pneumonia score rose", "Grad-CAM × class probability for Pneumonia",
                          "Right lower zone opacity.", "Dr Ann Reader", "2025-03-04 15:30", "Page 1 of 1",
                          "FUJI95714", "CR-MONO1-10-chest.dcm", "Test set: accuracy 91.2 %"):
             assert expected in text, expected

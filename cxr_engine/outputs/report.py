@@ -421,7 +421,8 @@ def _draw_images(ctx: _Context, page: ReportPage, top: float) -> float:
     target = _display_name(page.heatmap_class) if page.heatmap_class else ""
     _caption(ctx, "Image as displayed", MARGIN, top)
     has_target = page.heatmap is not None and target
-    _caption(ctx, f"Grad-CAM heat-map: evidence for {target}" if has_target else "Grad-CAM heat-map", right_x, top)
+    _caption(ctx, f"Grad-CAM heat-map: where the {target} score rose" if has_target else "Grad-CAM heat-map",
+             right_x, top)
     panel_top = top - 14
     _draw_panel(ctx, page.displayed, MARGIN, panel_top, panel_w, page.pixel_aspect)
     if page.heatmap is not None:
@@ -510,8 +511,8 @@ def _result_flowables(ctx: _Context, page: ReportPage, width: float) -> list[Flo
     flowables.append(_probability_table(ctx, prediction, width))
     flowables.append(ctx.para(f"Classified by {prediction.model_name}.", "small"))
     if page.heatmap_class and page.heatmap_class != prediction.label:
-        flowables.append(ctx.para(f"The heat-map shows evidence for {_display_name(page.heatmap_class)}, "
-                                  "not the top class.", "small"))
+        flowables.append(ctx.para(f"The heat-map shows where the {_display_name(page.heatmap_class)} score rose, "
+                                  "not the top class's.", "small"))
     return flowables
 
 

@@ -43,16 +43,17 @@ OUTLINE_LEVEL = 0.5
 #: The legend's words, shared by the app's colour bar and the PDF.
 LEGEND_TITLE = "Grad-CAM × class probability"
 LEGEND_NOTE = (
-    "Colour = the model's relative evidence (Grad-CAM, 1 at the image's strongest point) times the "
-    "probability it gives the class shown, so maps compare between classes and images: dark red is the "
-    f"strongest evidence for a class called at about 100 %; below {FADE[0]:g} nothing is drawn, so a class "
-    f"given less than {FADE[0] * 100:.0f} % shows no colour. The outline encloses where the value is at least "
+    "Colour = Grad-CAM (where the model's score for the class shown rose most, 1 at this image's strongest "
+    "point) times the probability it gives the class: dark red only where a class called at about 100 % rose "
+    "most. The strength compares between classes and images; the shape is relative to this image alone. It "
+    f"shows where the model looked, not a finding. Below {FADE[0]:g} nothing is drawn, so a class given less "
+    f"than {FADE[0] * 100:.0f} % shows no colour. The outline encloses where the value is at least "
     f"{OUTLINE_LEVEL:g}."
 )
 #: The same in two lines, for the PDF's legend (``OUTLINE_NOTE`` follows it when the map is an outline).
 LEGEND_SHORT = (
-    "Grad-CAM (1 at the image's strongest point) × the class's probability: comparable between classes and "
-    f"images; below {FADE[0]:g} not drawn."
+    "Grad-CAM (1 at the image's peak) × the class's probability: strength compares between images, shape "
+    f"does not; below {FADE[0]:g} not drawn."
 )
 #: The PDF legend's words for a heat-map drawn as an outline.
 OUTLINE_NOTE = f"Outline: contour where the value reaches {OUTLINE_LEVEL:g}."
