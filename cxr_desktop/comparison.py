@@ -272,14 +272,36 @@ def set_view_geometry(view: ImageView, relative: float, centre: QPointF) -> None
 
 
 def prior_study(browser, path: Path) -> tuple[str, Path] | None:
-    """``(study date, first image)`` of the most recent study of the same patient dated before
-    the study of ``path``; None when there is none (or the dates are missing)."""
-    studies = browser.patient_studies(path)
-    current = next((date for date, paths in studies if Path(path) in paths), None)
-    if not current:
+    """``(study date, its frontal film)`` of the most recent study of the same patient made before the study
+    of ``path``: by date, and on the same day by study time (a morning and an evening portable film of an ICU
+    patient); None when there is none or the dates are missing. The film offered is the study's first frontal
+    one (PA or AP), else its first that is not a lateral, else its first: a lateral beside a frontal film
+    compares nothing."""
+    studies = browser.study_moments(path)
+    current = next(((date, time) for date, time, paths in studies if Path(path) in paths), None)
+    if current is None or not current[0]:
         return None
-    earlier = [(date, paths[0]) for date, paths in studies if date and date < current and paths]
-    return max(earlier, key=lambda pair: pair[0]) if earlier else None
+
+    def before(date: str, time: str) -> bool:
+        return bool(date) and (date < current[0] or (date == current[0] and bool(time) and bool(current[1])
+                                                     and _seconds(time) < _seconds(current[1])))
+
+    earlier = [(date, time, paths) for date, time, paths in studies if paths and before(date, time)]
+    if not earlier:
+        return None
+    date, _, paths = max(earlier, key=lambda study: (study[0], _seconds(study[1]) if study[1] else -1))
+    views = [browser.view_position(p) for p in paths]
+    film = next((p for p, v in zip(paths, views) if v in FRONTAL), None) or \
+        next((p for p, v in zip(paths, views) if v not in LATERAL), paths[0])
+    return date, film
+
+
+def _seconds(time: str) -> float:
+    """A DICOM TM value (``HHMMSS.FFFFFF``, or shorter: ``HHMM``, ``HH``) in seconds since midnight."""
+    digits = str(time).strip().replace(":", "")
+    whole, _, fraction = digits.partition(".")
+    whole = (whole + "0000")[:6] if whole.isdigit() else "000000"
+    return int(whole[:2]) * 3600 + int(whole[2:4]) * 60 + int(whole[4:6]) + float(f"0.{fraction or 0}")
 
 
 def lateral_of(browser, path: Path) -> Path | None:

@@ -19,6 +19,7 @@ from .qimage import to_qimage, to_rgb_array
 PATH_ROLE = Qt.ItemDataRole.UserRole
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1
 DATE_ROLE = Qt.ItemDataRole.UserRole + 2  # a study's DICOM DA date
+TIME_ROLE = Qt.ItemDataRole.UserRole + 8  # a study's DICOM TM time
 VIEW_ROLE = Qt.ItemDataRole.UserRole + 3  # an image's View Position (PA, AP, LATERAL, ...)
 PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 4  # an image's Prediction, once classified
 SCOPE_ROLE = Qt.ItemDataRole.UserRole + 5  # (out_of_scope reasons, reasons undone by a correction)
@@ -131,6 +132,7 @@ class StudyBrowser(QTreeWidget):
                 s_key = p_key + ("study", study.uid or f"file:{first.path if first else ''}")
                 s_item = self._node(s_key, p_item, _study_label(study, first), "study")
                 s_item.setData(0, DATE_ROLE, study.date)
+                s_item.setData(0, TIME_ROLE, study.time)
                 for series in study.series:
                     label = _join(f"Series {series.number}" if series.number is not None else "Series",
                                   series.modality, series.description)
@@ -209,7 +211,13 @@ class StudyBrowser(QTreeWidget):
 
     def patient_studies(self, path: Path) -> list[tuple[str, list[Path]]]:
         """``(study date (DICOM DA, "" when absent), image paths)`` of every study of the patient
-        whose image ``path`` is, in tree order; ``[]`` for a path not in the tree."""
+        whose image ``path`` is, in tree order; ``[]`` for a path not in the tree (``study_moments`` adds the
+        study time)."""
+        return [(date, paths) for date, _, paths in self.study_moments(path)]
+
+    def study_moments(self, path: Path) -> list[tuple[str, str, list[Path]]]:
+        """``(study date (DA), study time (TM), image paths)`` of every study of the patient whose image
+        ``path`` is, in tree order (``""`` for a date or time the header does not give)."""
         patient = self._images.get(Path(path))
         while patient is not None and patient.parent() is not None:
             patient = patient.parent()
@@ -220,7 +228,8 @@ class StudyBrowser(QTreeWidget):
         while stack:
             item = stack.pop()
             if item.data(0, KIND_ROLE) == "study":
-                studies.append((str(item.data(0, DATE_ROLE) or ""), self.paths_under(item)))
+                studies.append((str(item.data(0, DATE_ROLE) or ""), str(item.data(0, TIME_ROLE) or ""),
+                                self.paths_under(item)))
             else:
                 stack.extend(item.child(i) for i in reversed(range(item.childCount())))
         return studies

@@ -206,3 +206,38 @@ def test_each_viewport_keeps_its_own_heatmap_and_annotations(qtbot, compared, st
     # The same image later shown in the main viewer brings its annotation along.
     select(qtbot, window, viewport.model.path)
     assert [item.annotation.id for item in window.scene.annotation_items()] == [arrow.id]
+
+
+@pytest.fixture()
+def icu_day(tmp_path, dicom_dir) -> Path:
+    """One patient's two portable studies of one day (08:00 and 18:00, copies of a real film with new UIDs);
+    the morning study's first film is a lateral, its second the AP."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    folder = tmp_path / "icu_day"
+    folder.mkdir()
+    studies = {"080000": generate_uid(), "180000": generate_uid()}
+    files = (("morning_lat.dcm", "080000", "LATERAL"), ("morning_ap.dcm", "080000", "AP"),
+             ("evening_ap.dcm", "180000", "AP"))
+    for number, (name, time, view) in enumerate(files, start=1):
+        ds = pydicom.dcmread(dicom_dir / SIIM)
+        ds.PatientID, ds.PatientName = "ICU-7", "PORTABLE^PAT"
+        ds.StudyInstanceUID, ds.StudyDate, ds.StudyTime = studies[time], "20240301", time
+        ds.SeriesInstanceUID = generate_uid()
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.ViewPosition, ds.InstanceNumber = view, number
+        ds.save_as(folder / name)
+    return folder
+
+
+def test_a_same_day_study_is_the_prior_and_its_frontal_film_is_offered(qtbot, make_window, icu_day):
+    """A reading radiologist's finding: the morning portable of the same day was not offered (dates only were
+    compared), and a prior study whose first film is a lateral offered the lateral beside the current AP."""
+    window = make_window(show=True)
+    open_and_wait(qtbot, window, icu_day)
+    select(qtbot, window, icu_day / "evening_ap.dcm")
+    offers = window.comparison.offers
+    assert offers.prior == icu_day / "morning_ap.dcm"
+    select(qtbot, window, icu_day / "morning_ap.dcm")
+    assert offers.prior is None  # nothing earlier
