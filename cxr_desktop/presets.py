@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from cxr_engine.pixels.image import CxrImage
-from cxr_engine.pixels.windowing import LINEAR, VoiLut, Window
+from cxr_engine.pixels.windowing import LINEAR, VoiLut, Window, window_fits
 
 #: Dragging this many screen pixels changes the width (or centre) by one auto-window width.
 DRAG_PIXELS_PER_AUTO_WIDTH = 500.0
@@ -116,9 +116,13 @@ def presets_for(image: CxrImage, extra: tuple[PercentileBand, ...] = ()) -> list
     presets: list[WindowPreset] = [Default()]
     for i, lut in enumerate(image.voi_luts):
         presets.append(FromFile(i, f"File LUT {i + 1}" + (f": {lut.explanation}" if lut.explanation else ""), True))
+    sample = _sample(image) if image.windows else None
     for i, window in enumerate(image.windows):
         label = window.explanation or f"{window.center:g}/{window.width:g}"
-        presets.append(FromFile(i, f"File window {i + 1}: {label}"))
+        # A file's window outside its own pixel values renders one flat grey (a 16-bit film's 12-bit window):
+        # still offered, but marked, so a key press does not leave the reader looking at nothing.
+        dead = "" if window_fits(sample, window) else " (outside this film's values: shows nothing)"
+        presets.append(FromFile(i, f"File window {i + 1}: {label}{dead}"))
     presets += [FullRange(), Auto(), *CHEST_PRESETS, *extra]
     return presets
 

@@ -20,3 +20,15 @@ def test_the_sheet_names_each_preset_key(qtbot, make_window, study):
     rows = {what: keys for _, what, keys in shortcut_rows(window)}
     assert rows.get(f"Window preset: {names[0]}") == "2", rows
     assert not any(what.startswith("Window preset 1") for what in rows)
+
+
+def test_a_file_window_outside_the_films_values_is_marked(dicom_dir):
+    """A reading radiologist's finding: the 16-bit JPEG 2000 film (stored values 32744-65535) carries the window
+    2725/5310, which renders all white; it stays in the menu, marked, while a window that fits is not."""
+    from cxr_desktop.presets import presets_for
+    from cxr_engine.reading.read import read_image
+
+    names = [p.name for p in presets_for(read_image(dicom_dir / "JPEG2KLossless_1s_1f_u_16_16.dcm"))]
+    assert any(n.startswith("File window 1: 2725/5310 (outside this film's values: shows nothing)") for n in names)
+    fitting = [p.name for p in presets_for(read_image(dicom_dir / "966_fixed.dcm")) if p.name.startswith("File window")]
+    assert fitting and not any("shows nothing" in n for n in fitting)
