@@ -115,6 +115,21 @@ class TestContent:
             assert expected in text, expected
         assert "CXR Reader — chest X-ray AI summary" in info
 
+    def test_the_patients_age_group_leads_the_test_figures(self, tmp_path, images, card):
+        """A reading radiologist's finding: an adult's page led with the whole test split's accuracy, far above
+        the adults' own, which came later under the limits."""
+        from dataclasses import replace
+
+        grouped = replace(card, test_metrics={**card.test_metrics, "by_age_group": {
+            "adult": {"n": 134, "accuracy": 0.821}, "pediatric": {"n": 787, "accuracy": 0.959}}})
+        page = page_for(images["CR-MONO1-10-chest.dcm"], grouped)
+        adult = replace(page, metadata=replace(page.metadata, patient_age="075Y"))
+        text, _, _ = pdf_text(write(tmp_path, [adult], grouped, deidentify=False, name="adult.pdf"))
+        assert "Test accuracy: adults 82.1 % (n = 134), all 91.2 % (n = 1,234)." in " ".join(text.split())
+        unknown = replace(page, metadata=replace(page.metadata, patient_age="", patient_birth_date=""))
+        text, _, _ = pdf_text(write(tmp_path, [unknown], grouped, deidentify=False, name="unknown.pdf"))
+        assert "Test set: accuracy 91.2 %" in text and "adults 82.1" not in text  # age unknown: no group
+
     def test_a_model_below_the_bar_says_how_many_checks_it_fails(self, tmp_path, images, card):
         from dataclasses import replace
 
