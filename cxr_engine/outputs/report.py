@@ -576,7 +576,8 @@ def _metric_lines(metrics: dict, age_group: str = "") -> list[str]:
     if isinstance(group, dict) and isinstance(group.get("accuracy"), (int, float)) and isinstance(group.get("n"), int):
         parts.append(f"{'adults' if age_group == 'adult' else 'children'} "
                      f"{format_percent(group['accuracy'])} (n = {group['n']:,})")
-    if parts:  # the patient's group first; the whole test split's in the same line (the column is narrow)
+    grouped = bool(parts)
+    if grouped:  # the patient's group first; the whole test split's in the same line (the column is narrow)
         if isinstance(metrics.get("accuracy"), (int, float)):
             total = f" (n = {metrics['n']:,})" if isinstance(metrics.get("n"), int) else ""
             parts.append(f"all {format_percent(metrics['accuracy'])}{total}")
@@ -588,7 +589,7 @@ def _metric_lines(metrics: dict, age_group: str = "") -> list[str]:
         if isinstance(metrics.get("n"), int):
             parts.append(f"n = {metrics['n']:,}")
     if parts:
-        lines.append(("Test accuracy: " if group else "Test set: ") + ", ".join(parts) + ".")
+        lines.append(("Test accuracy: " if grouped else "Test set: ") + ", ".join(parts) + ".")
     recall = metrics.get("recall")
     if isinstance(recall, dict) and recall:
         per_class = " · ".join(f"{_display_name(k)} {format_percent(v)}" for k, v in recall.items()
