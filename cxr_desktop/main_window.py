@@ -254,7 +254,8 @@ class MainWindow(QMainWindow):
         self.presets.apply_auto()
 
     def reset_view(self) -> None:
-        """Default window, original polarity, upright and fitted."""
+        """Default window, original polarity, upright and fitted (and no preset carried to the next film)."""
+        self.presets.carried = None
         self.viewer.reset_display()
         self.view.fit()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QInputDialog
 
-from .presets import Auto, percentile_band, presets_for
+from .presets import Auto, carries_over, percentile_band, presets_for
 
 
 class PresetMenu(QObject):
@@ -14,7 +14,14 @@ class PresetMenu(QObject):
     def __init__(self, menu, viewer, settings, parent=None):
         super().__init__(parent)
         self.menu, self.viewer, self.settings = menu, viewer, settings
+        #: The preset the reader chose last when it carries over to the next film (``presets.carries_over``).
+        self.carried = None
         viewer.imageChanged.connect(self.rebuild)
+        viewer.imageChanged.connect(self._carry_over)
+
+    def _carry_over(self) -> None:
+        if self.carried is not None and self.viewer.image is not None:
+            self.viewer.set_voi(self.carried.voi_for(self.viewer.image), self.carried.name)
 
     def rebuild(self) -> None:
         self.menu.clear()
@@ -29,6 +36,7 @@ class PresetMenu(QObject):
 
     def apply(self, preset) -> None:
         if self.viewer.image is not None:
+            self.carried = preset if carries_over(preset) else None
             self.viewer.set_voi(preset.voi_for(self.viewer.image), preset.name)
 
     def apply_auto(self) -> None:

@@ -112,8 +112,11 @@ def _sample(image: CxrImage) -> np.ndarray:
 
 
 def presets_for(image: CxrImage, extra: tuple[PercentileBand, ...] = ()) -> list[WindowPreset]:
-    """Every preset offered for ``image``: the file's own first, then generic and chest ones."""
-    presets: list[WindowPreset] = [Default()]
+    """Every preset offered for ``image``, in the order of the keys 2–9: the ones every film has first (Default,
+    Auto, Full range, the chest bands, the reader's own ``extra``), so a key means the same on every film (a
+    reading radiologist's finding: with the file's own windows first, key 5 was Lung on one film and Auto on
+    the next), then the file's own VOI LUTs and windows."""
+    presets: list[WindowPreset] = [Default(), Auto(), FullRange(), *CHEST_PRESETS, *extra]
     for i, lut in enumerate(image.voi_luts):
         presets.append(FromFile(i, f"File LUT {i + 1}" + (f": {lut.explanation}" if lut.explanation else ""), True))
     sample = _sample(image) if image.windows else None
@@ -123,8 +126,13 @@ def presets_for(image: CxrImage, extra: tuple[PercentileBand, ...] = ()) -> list
         # still offered, but marked, so a key press does not leave the reader looking at nothing.
         dead = "" if window_fits(sample, window) else " (outside this film's values: shows nothing)"
         presets.append(FromFile(i, f"File window {i + 1}: {label}{dead}"))
-    presets += [FullRange(), Auto(), *CHEST_PRESETS, *extra]
     return presets
+
+
+def carries_over(preset: WindowPreset) -> bool:
+    """Whether ``preset`` means the same on the next film (every one but the file's own and Default): chosen on
+    one film, it is applied to the films shown after it, as a reader reading a series expects."""
+    return not isinstance(preset, (FromFile, Default))
 
 
 def drag_start_window(image: CxrImage, voi: Window | VoiLut) -> Window:
