@@ -68,7 +68,7 @@ def test_an_exported_picture_keeps_a_label_near_its_edge_whole(qtbot, dicom_dir)
     model.set_image(image, Renderer(image))
     height, width = image.shape
     item = scene.commit(Annotation(RULER, ((width - 20.0, 0.3 * height), (width - 20.0, 0.6 * height))))
-    assert item.label_text().endswith(" mm")
+    assert item.label_text().endswith(" mm (detector)")  # its Pixel Spacing repeats its Imager Pixel Spacing
     rgb = scene.render_image(max_side=1024)
     factor = rgb.shape[1] / width
     assert item._label.scale() == 1.0 and factor < 1.0

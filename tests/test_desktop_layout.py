@@ -178,7 +178,7 @@ def test_a_ruler_label_near_the_edge_stays_inside_the_view(qtbot, make_window, s
     assert QRectF(port).contains(shown), (shown, port)
     # Without the shift it would stick out: the end point is 3 px from the corner.
     assert label.transform().dx() < 0 and label.transform().dy() < 0
-    assert label.text().endswith(" mm")
+    assert label.text().endswith(" px")  # its Pixel Spacing 0.168 mm gives a 172-mm field of view: set aside (a resized film), lengths in px
 
 
 def test_export_dialog_wording():

@@ -209,8 +209,8 @@ def test_ctr_proposes_the_engine_lines_and_dragging_an_end_updates_the_ratio(qtb
     assert panel.ratio_label.text() == f"CTR {ratio:.2f}  (PA)"
     assert "as proposed" in panel.detail_label.text() and "below 0.5" in panel.note_label.text()
     assert window.lungs.report_lines(image.path) == (
-        f"Cardiothoracic ratio {ratio:.2f} (PA; cardiac {(left_x - right_x) * 0.168:.0f} mm / "
-        f"thoracic {871 * 0.168:.0f} mm), proposed by the lung-field model, not adjusted",)
+        f"Cardiothoracic ratio {ratio:.2f} (PA; cardiac {left_x - right_x:.0f} px / "
+        f"thoracic 871 px), proposed by the lung-field model, not adjusted",)  # a resized film: spacing set aside
 
     # Drag the cardiac line's left-border end 60 screen pixels to the right with the mouse.
     view, handle = window.view, item.cardiac.handles[1]
@@ -276,8 +276,8 @@ def test_pdf_holds_the_ratio_line_and_the_lines(qtbot, make_window, pa_film, tmp
     out = export(qtbot, window, ExportRequest((pa_film,), tmp_path / "ctr.pdf", False))
     _, text = pdf_text(out)
     flat = " ".join(text.split())
-    line = (f"Cardiothoracic ratio {ratio:.2f} (PA; cardiac {(left_x + 40 - right_x) * 0.168:.0f} mm / "
-            f"thoracic {871 * 0.168:.0f} mm), proposed by the lung-field model, adjusted by the reader")
+    line = (f"Cardiothoracic ratio {ratio:.2f} (PA; cardiac {left_x + 40 - right_x:.0f} px / "
+            f"thoracic 871 px), proposed by the lung-field model, adjusted by the reader")
     assert line in flat, flat
 
 

@@ -490,18 +490,18 @@ class TestSpatialTransformation:
     def test_a_ruler_on_a_film_shown_turned_measures_the_stored_pixels(self, tmp_path, identified_film, classified,
                                                                         card):
         """The app hands over the film as shown (turned back a quarter: its spacing swapped) and the marks on
-        the stored film: a 200-pixel ruler along a stored row of 0.17 mm columns is 34.0 mm, not 68.0."""
+        the stored film: a 200-pixel ruler along a stored row of 0.25 mm columns is 50.0 mm, not 100.0."""
         from cxr_engine.models.image_checks import reoriented
         from cxr_engine.outputs.dicom_outputs.presentation_state import SpatialTransformation
 
-        film = _narrow_film(identified_film, tmp_path / "films" / "turned.dcm", spacing=[0.34, 0.17])
+        film = _narrow_film(identified_film, tmp_path / "films" / "turned.dcm", spacing=[0.5, 0.25])  # 220 x 75 mm
         shown = reoriented(read_image(film), "rotated-90")
-        assert shown.spacing_mm == (0.17, 0.34)
+        assert shown.spacing_mm == (0.25, 0.5)
         (gsps,) = DicomOutputWriter(tmp_path / "out", card, kinds=("gsps",)).write(
             shown, classified[1], marks=[Mark("ruler", ((10.0, 10.0), (210.0, 10.0)))],
             spatial_transformation=SpatialTransformation(270))
         (text,) = pydicom.dcmread(gsps.path).GraphicAnnotationSequence[0].TextObjectSequence
-        assert text.UnformattedTextValue == "34.0 mm"
+        assert text.UnformattedTextValue == "50.0 mm"
 
 
 class TestSeries:

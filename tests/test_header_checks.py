@@ -69,9 +69,13 @@ class TestPixelSpacing:
             "invalid Pixel Spacing (0028,0030) '0\\0': must be two positive numbers in mm (PS3.3 10.7.1.3); "
             "measurements use Imager Pixel Spacing (0018,1164)"]
 
-    def test_the_real_film_gives_no_spacing_warning(self, dicom_dir):
+    def test_the_real_film_gives_no_invalid_spacing_warning(self, dicom_dir):
         image = read_image(dicom_dir / SIIM)
-        assert image.spacing_mm == (0.168, 0.168) and not any("Spacing" in w for w in image.warnings)
+        # valid, but a 172-mm field of view: set aside for lengths (``calibration``), the aspect kept
+        assert image.spacing_mm is None and image.pixel_aspect_ratio == (0.168, 0.168)
+        assert [w for w in image.warnings if "Spacing" in w] == [
+            "Pixel Spacing 0.168 × 0.168 mm gives a field of view of 172 × 172 mm, too small for a chest film: the "
+            "spacing is most likely the original film's, kept when the image was resized; lengths are given in pixels"]
 
 
 class TestShownHeaderText:

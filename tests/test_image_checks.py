@@ -3,6 +3,7 @@ the real DICOM files, the CSV column, --auto-orient, the PDF and the torch-free 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -70,10 +71,13 @@ class TestReoriented:
         if not path.exists():
             pytest.skip(f"{path} not found")
         image = read_image(path)
-        assert image.spacing_mm[0] != image.spacing_mm[1]
+        # its 75-mm field of view sets the spacing aside for lengths; its ratio stays the pixels' aspect
+        assert image.spacing_mm is None and image.pixel_aspect_ratio[0] != image.pixel_aspect_ratio[1]
         turned = reoriented(image, "rotated-270")
-        assert turned.spacing_mm == image.spacing_mm[::-1]
+        assert turned.pixel_aspect_ratio == image.pixel_aspect_ratio[::-1]
         assert turned.pixel_aspect == pytest.approx(1 / image.pixel_aspect)
+        calibrated = dataclasses.replace(image, spacing_mm=(0.34, 0.17))
+        assert reoriented(calibrated, "rotated-270").spacing_mm == (0.17, 0.34)
 
     def test_corrected_display_undoes_each_turn(self):
         upright = np.arange(12, dtype=np.float32).reshape(3, 4) / 11
