@@ -115,3 +115,23 @@ def test_known_limits_name_the_calls_on_other_findings_and_the_unseen_source():
     lines = known_limits(dataclasses.replace(card, test_metrics=changed))
     assert not any("(no pneumonia-like opacity)" in line for line in lines)
     assert "At a COVID-19 source its recipe never saw (covid_cxnet, 650 films) it found COVID-19 in 91 %." in lines
+
+
+def test_a_normal_call_says_it_is_not_a_normal_chest():
+    """A reading radiologist's finding: "Normal 97 %" on a film read as abnormal, with the calibration line
+    ("98 of 100 were Normal") first and the limit that explains it last. Beside a Normal call the statement
+    now says what Normal means and how many films with other findings the bundled model called Normal."""
+    from cxr_engine.models.classifier import Prediction
+    from cxr_engine.models.model_card import load_card
+    from cxr_engine.models.model_limits import model_limits
+    from cxr_engine.resources import models_dir
+
+    card = load_card(models_dir() / "efficientnet-lite0-b1-average.json")
+    counts = card.test_metrics["other_findings"]["predicted"]
+    normal = Prediction(classes=("normal", "pneumonia", "covid"), probabilities=(0.969, 0.02, 0.011), model_name="x")
+    first = model_limits(card, normal).lines()[0]
+    assert first.startswith("Calibration: ") and first.endswith(
+        f"Normal here means neither pneumonia nor COVID-19, not a normal chest: of {sum(counts.values())} films with "
+        f"other findings it called {counts['normal']} Normal.")
+    covid = Prediction(classes=("normal", "pneumonia", "covid"), probabilities=(0.011, 0.02, 0.969), model_name="x")
+    assert "not a normal chest" not in model_limits(card, covid).lines()[0]

@@ -146,6 +146,19 @@ def _other_findings(section) -> str:
     return f"Of {sum(counts.values())} films with other findings (no pneumonia-like opacity) it called {_calls(counts)}."
 
 
+def _normal_is_not_a_normal_chest(card: ModelCard) -> str:
+    """Said beside a Normal call (a reading radiologist's finding: "Normal 97 %" on a film read as abnormal,
+    while the limit that explains it came last): how many films with other findings the model called Normal;
+    ``""`` when the card has no such figures."""
+    section = (card.test_metrics or {}).get("other_findings")
+    counts = _counts(section.get("predicted") if isinstance(section, dict) else None)
+    total, normal = sum(counts.values()), counts.get("normal", 0)
+    if not total:
+        return ""
+    return (f"Normal here means neither pneumonia nor COVID-19, not a normal chest: of {total} films with other "
+            f"findings it called {normal} Normal.")
+
+
 def _unseen_source(section) -> str:
     """COVID-19 found at a source the model's recipe never saw (``leave_one_source_out``: ``accuracy``,
     ``n``, ``held_out_source`` and, for an averaged model, ``with_offsets_replayed``), or ``""``."""
@@ -254,4 +267,6 @@ def model_limits(card: ModelCard, prediction=None) -> ModelLimits:
     calibration = ""
     if prediction is not None:
         calibration = calibration_line(card, prediction.label, prediction.probabilities[prediction.index])
+        if prediction.label == "normal":
+            calibration = " ".join(filter(None, [calibration, _normal_is_not_a_normal_chest(card)]))
     return ModelLimits(card.intended_use or INTENDED_USE, calibration, tuple(known_limits(card)))
