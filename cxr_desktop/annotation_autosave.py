@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
+import os
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, QStandardPaths, QTimer
+from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
 from cxr_engine.outputs.atomic import write_bytes_atomic
 
@@ -57,7 +59,10 @@ def film_digest(path: Path) -> str:
 class AnnotationAutosave(QObject):
     """Writes ``store``'s marks of a film to ``folder`` shortly after each change, and puts a film's kept marks
     back when it is shown with none. ``to_stored(path, points)`` and ``to_shown(path, points)`` map points
-    between the film as shown and as stored (identity when it is shown as stored)."""
+    between the film as shown and as stored (identity when it is shown as stored). ``failed(message)``: marks
+    could not be written (the message names the film and the reason)."""
+
+    failed = Signal(str)
 
     def __init__(self, store, folder: Path, to_stored: Callable, to_shown: Callable, parent: QObject | None = None):
         super().__init__(parent)
@@ -65,6 +70,7 @@ class AnnotationAutosave(QObject):
         self.to_stored, self.to_shown = to_stored, to_shown
         self._digests: dict[Path, str | None] = {}
         self._dirty: set[Path] = set()
+        self._told: dict[Path, str] = {}
         self._restoring = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -79,10 +85,13 @@ class AnnotationAutosave(QObject):
         self._dirty.add(Path(path))
         self._timer.start()
 
-    def save_now(self) -> None:
-        """Write every film changed since the last write (also called on closing)."""
+    def save_now(self) -> set[Path]:
+        """Write every film changed since the last write (also called on closing and before another folder
+        opens); the films whose marks could not be written (they stay to be written at the next try, and
+        ``failed`` says so once per film and reason)."""
         self._timer.stop()
         dirty, self._dirty = self._dirty, set()
+        failed: set[Path] = set()
         for path in dirty:
             target = self._file(path)
             if target is None:
@@ -95,9 +104,19 @@ class AnnotationAutosave(QObject):
                 record = {"format": FORMAT, "marks": [
                     {"kind": m.kind, "points": [list(p) for p in self.to_stored(path, m.points)], "text": m.text}
                     for m in marks]}
+                self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
                 write_bytes_atomic(target, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
+                os.chmod(target, 0o600)  # notes may hold patient data: this user's only
             except (OSError, ValueError) as exc:  # a full disk or a read-only folder must not stop the reader
-                logger.warning("the marks of %s could not be kept in %s: %s", path.name, self.folder, exc)
+                failed.add(path)
+                reason = getattr(exc, "strerror", None) or str(exc)
+                logger.warning("the marks of %s could not be kept in %s: %s", path.name, self.folder, reason)
+                if self._told.get(path) != reason:
+                    self._told[path] = reason
+                    self.failed.emit(f"The marks on {path.name} could not be kept on this PC ({reason}): they "
+                                     f"last only while this window is open.")
+        self._dirty |= failed  # tried again at the next change or on closing
+        return failed
 
     # ------------------------------------------------------------------ restoring
     def restore(self, path: Path) -> int:
@@ -110,11 +129,10 @@ class AnnotationAutosave(QObject):
             return 0
         try:
             record = json.loads(target.read_text(encoding="utf-8"))
-            if record.get("format") != FORMAT:
+            if not isinstance(record, dict) or record.get("format") != FORMAT:
                 raise ValueError(f"not {FORMAT}")
-            marks = [Annotation(m["kind"], tuple(self.to_shown(path, [tuple(map(float, p)) for p in m["points"]])),
-                                str(m.get("text", ""))) for m in record["marks"] if m.get("kind") in KINDS]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            marks = [_mark(m, lambda points: self.to_shown(path, points)) for m in record["marks"]]
+        except Exception as exc:  # a damaged or foreign file: the film is shown without marks, never a crash
             logger.warning("the kept marks of %s could not be read (%s): %s", path.name, target, exc)
             return 0
         self._restoring = True
@@ -125,6 +143,10 @@ class AnnotationAutosave(QObject):
             self._restoring = False
         return len(marks)
 
+    def forget_films(self) -> None:
+        """Forget the films' digests (another folder opens: a file may have been replaced since)."""
+        self._digests.clear()
+
     def _file(self, path: Path) -> Path | None:
         if path not in self._digests:
             try:
@@ -133,3 +155,13 @@ class AnnotationAutosave(QObject):
                 self._digests[path] = None
         digest = self._digests[path]
         return None if digest is None else self.folder / f"{digest}.json"
+
+
+def _mark(item, to_shown) -> Annotation:
+    """One kept mark as an ``Annotation`` on the film as shown; ``ValueError`` for anything else."""
+    if not isinstance(item, dict) or item.get("kind") not in KINDS:
+        raise ValueError(f"not a mark: {item!r}"[:80])
+    points = [tuple(float(v) for v in point) for point in item["points"]]
+    if not points or any(len(p) != 2 or not all(math.isfinite(v) for v in p) for p in points):
+        raise ValueError(f"not a mark's points: {item['points']!r}"[:80])
+    return Annotation(item["kind"], tuple(to_shown(points)), str(item.get("text", "")))

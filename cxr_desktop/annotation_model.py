@@ -100,5 +100,13 @@ class AnnotationStore:
         if self._by_path.get(Path(path), {}).pop(annotation_id, None) is not None:
             self._tell(path)
 
+    def forget(self, path: Path) -> None:
+        """Drop ``path``'s annotations from memory without telling the listeners (they are kept elsewhere)."""
+        self._by_path.pop(Path(path), None)
+
+    def paths(self) -> list[Path]:
+        """The images that have annotations in memory."""
+        return [path for path, items in self._by_path.items() if items]
+
     def count(self, path: Path) -> int:
         return len(self._by_path.get(Path(path), {}))

@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self.autosave = AnnotationAutosave(
             self.annotations, annotations_folder(store.fileName() if store.format() == QSettings.Format.IniFormat
                                                  else ""), self._marks_to_stored, self._marks_to_shown, self)
+        self.autosave.failed.connect(lambda message: self.statusBar().showMessage(message, 30_000))
         self.classification = ClassificationController(
             self.viewer, self.result, lambda: self.workspace, model or self.settings.model,
             device or self.settings.device, models_dir, self, backend=backend or self.settings.backend)
@@ -194,9 +195,23 @@ class MainWindow(QMainWindow):
             return None
         self.classification.stop()
         self.comparison.clear()
+        self._put_marks_away()
         self.showing.clear("Scanning…")
         self.stack.setCurrentIndex(VIEWER_PAGE)
         return self.opening.open([Path(p) for p in paths])
+
+    def _put_marks_away(self) -> None:
+        """Before another folder replaces this one: the marks are kept on disk (on the films as stored) and
+        leave memory, with the undo history. Kept in memory, a film's marks stayed in the coordinates of its
+        corrected view once the reopened folder showed it as stored, and an undo reached films no longer open
+        (and deleted their kept marks). Marks that could not be written stay in memory."""
+        unsaved = self.autosave.save_now()
+        for path in self.annotations.paths():
+            if path not in unsaved:
+                self.annotations.forget(path)
+        self.history.stack.clear()
+        self.autosave.forget_films()
+        self._stored_shapes.clear()
 
     def show_image(self, path: Path) -> None:
         """Decode ``path`` (in a worker unless the workspace keeps it) and show it; the study tree selects

@@ -36,6 +36,9 @@ def test_a_spacing_that_makes_a_chest_too_small_is_set_aside():
     assert calibrated_spacing(header(1024, 1024, [0.143, 0.143]))[0] is None  # no age: an adult's rule
     # a young child's film may be that small; at the rule's edge a chest film keeps its spacing
     assert calibrated_spacing(header(1024, 1024, [0.143, 0.143], age="006Y"))[:2] == ((0.143, 0.143), "PixelSpacing")
+    infant = header(1000, 1200, [0.15, 0.15])
+    infant.PatientBirthDate, infant.StudyDate = "20230101", "20230701"  # six months old, no Patient's Age
+    assert calibrated_spacing(infant)[:2] == ((0.15, 0.15), "PixelSpacing")
     edge = MIN_CHEST_FIELD_MM / 1000
     assert calibrated_spacing(header(1000, 500, [edge, edge], age="040Y"))[:2] == ((edge, edge), "PixelSpacing")
 

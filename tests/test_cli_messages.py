@@ -80,7 +80,7 @@ def test_bad_inputs_get_their_reason_and_keep_their_place(film, dicom_dir, tmp_p
     assert code == 1
     got = [(Path(row["path"]).name, row["status"], row["message"]) for row in rows(out)]
     assert got == [
-        ("notes.txt", "error", "a text file, not a DICOM or image file"),
+        ("notes.txt", "error", "a text file: this program reads DICOM, PNG and JPEG files only"),
         ("CR-MONO1-10-chest.dcm", "ok", ""),
         ("b_broken.dcm", "error", "broken symbolic link: its target nowhere.dcm does not exist"),
         ("c_film.dcm", "ok", ""),

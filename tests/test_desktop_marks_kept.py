@@ -56,11 +56,13 @@ def test_marks_come_back_after_closing_and_on_a_copy(qtbot, make_window, study, 
     shutil.copy(film, copy / "renamed.dcm")
     with qtbot.waitSignal(second.imageShown, timeout=WAIT_MS):
         second.open_paths([copy])
-    assert marks_of(second, copy / "renamed.dcm") == marks_of(second, film)  # the same film, elsewhere
+    # the same film, elsewhere (the first folder's marks left memory with it: they are on disk)
+    assert marks_of(second, copy / "renamed.dcm") == [(m.kind, m.points, m.text) for m in MARKS]
+    assert marks_of(second, film) == []
 
     # Deleting the marks is kept too: the film comes back bare.
-    for mark in second.annotations.for_path(film):
-        second.annotations.remove(film, mark.id)
+    for mark in second.annotations.for_path(copy / "renamed.dcm"):
+        second.annotations.remove(copy / "renamed.dcm", mark.id)
     qtbot.waitUntil(lambda: not saved.exists(), timeout=WAIT_MS)
 
 
@@ -90,3 +92,75 @@ def test_marks_on_a_film_shown_turned_back_come_back_on_the_same_anatomy(qtbot, 
     rows, cols = stored.shape
     assert (x, y) == (cols - 10.5, rows - 20.5)
     assert stored.modality[int(y), int(x)] == corrected.modality[20, 10]
+
+
+def test_reopening_a_folder_shows_marks_on_the_film_as_stored(qtbot, make_window, tmp_path, dicom_dir,
+                                                              private_settings):
+    """A tester's finding: reopening the folder forgot the film's correction but kept its marks in memory at
+    the corrected view's coordinates (the opposite corner of the film as now shown), and wrote them so."""
+    film = (read_image(dicom_dir / "RG1_J2KI.dcm").display() * 255).astype(np.uint8)
+    folder = tmp_path / "upside_down"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "upside_down.png"), np.rot90(film, 2))
+    window = make_window(show=True)
+    window.classification.start()
+    shown = open_and_wait(qtbot, window, folder)
+    qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None,
+                    timeout=WAIT_MS)
+    stored = window.viewer.image
+    with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS):
+        window.result_panel.correct_button.click()
+    window.scene.commit(Annotation(TEXT, ((10.5, 20.5),), "here"))
+    assert open_and_wait(qtbot, window, folder) == shown  # the same folder again: shown as stored
+    rows, cols = stored.shape
+    assert window.annotations.for_path(shown)[0].points == ((cols - 10.5, rows - 20.5),)
+    record = json.loads((annotations_folder(str(private_settings)) / f"{film_digest(shown)}.json").read_text())
+    assert record["marks"][0]["points"] == [[cols - 10.5, rows - 20.5]]
+
+
+def test_an_undo_never_reaches_a_film_of_a_folder_no_longer_open(qtbot, make_window, study, tmp_path, dicom_dir,
+                                                                private_settings):
+    """A tester's finding: after opening another folder, Undo removed the previous folder's film's mark (off
+    screen) and deleted its kept file."""
+    window = make_window(show=True)
+    film = open_and_wait(qtbot, window, study)
+    window.scene.commit(MARKS[0])
+    saved = annotations_folder(str(private_settings)) / f"{film_digest(film)}.json"
+    qtbot.waitUntil(saved.is_file, timeout=WAIT_MS)
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(dicom_dir / "RG1_J2KI.dcm", other / "rg1.dcm")
+    open_and_wait(qtbot, window, other)
+    assert window.history.stack.count() == 0
+    window.history.stack.undo()
+    window.autosave.save_now()
+    assert saved.is_file()
+
+
+def test_marks_that_cannot_be_kept_are_said_and_written_once_they_can(qtbot, make_window, study, private_settings):
+    folder = annotations_folder(str(private_settings))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("a file where the folder should be")  # even root cannot write under it
+    window = make_window(show=True)
+    film = open_and_wait(qtbot, window, study)
+    window.scene.commit(MARKS[0])
+    qtbot.waitUntil(lambda: "could not be kept on this PC" in window.statusBar().currentMessage(), timeout=WAIT_MS)
+    assert film.name in window.statusBar().currentMessage()
+    folder.unlink()
+    window.autosave.save_now()  # as on closing: it was kept to be tried again
+    saved = folder / f"{film_digest(film)}.json"
+    assert saved.is_file() and oct(saved.stat().st_mode & 0o777) == "0o600"  # notes may hold patient data
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"format": "%s", "marks": ["x"]}' % FORMAT,
+                                     '{"format": "%s", "marks": [{"kind": "arrow", "points": [["nan", 1], [2, 3]]}]}'
+                                     % FORMAT, "not json"])
+def test_a_damaged_kept_file_leaves_the_film_without_marks(qtbot, make_window, study, private_settings, content):
+    first = sorted(study.rglob("*.dcm"))
+    folder = annotations_folder(str(private_settings))
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in first:
+        (folder / f"{film_digest(path)}.json").write_text(content)
+    window = make_window(show=True)
+    film = open_and_wait(qtbot, window, study)  # an exception in the slot fails the test (pytest-qt)
+    assert window.annotations.for_path(film) == []

@@ -108,7 +108,7 @@ def test_find_images_lists_folders_in_walk_order_and_named_files_always(tmp_path
     assert isinstance(found, FoundImages)
     assert sorted(found.files[:4]) == sorted(films) and found.files[4:] == [notes, tmp_path / "missing.dcm"]
     assert set(found.problems) == {films[1], notes, tmp_path / "missing.dcm"}  # the scan's reasons (the app's words)
-    assert found.problems[notes] == "a text file, not a DICOM or image file"  # it never claimed to be DICOM
+    assert found.problems[notes] == "a text file: this program reads DICOM, PNG and JPEG files only"  # it never claimed to be DICOM
     assert found.problems[tmp_path / "missing.dcm"] == "no such file or folder"
     assert len(found.scans) == 2 and not found.cancelled  # the missing file is not scanned
 

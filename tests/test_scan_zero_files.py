@@ -56,3 +56,11 @@ def test_a_zero_file_named_directly_is_refused(tmp_path):
     sparse(tmp_path / "notes")
     (error,) = scan(tmp_path / "notes").errors
     assert error.reason == NOT_DICOM_OR_IMAGE  # named directly, it claims nothing: neither DICOM nor an image
+
+
+def test_an_image_of_another_format_named_directly_is_not_called_no_image(tmp_path):
+    """A tester's finding: a GIF named directly read "a GIF image, not a DICOM or image file"."""
+    gif = tmp_path / "scan.gif"
+    gif.write_bytes(b"GIF89a" + bytes(100))
+    (error,) = scan(gif).errors
+    assert error.reason == "a GIF image: this program reads DICOM, PNG and JPEG files only"

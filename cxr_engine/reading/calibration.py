@@ -9,8 +9,9 @@ The spacing the app measures with is Pixel Spacing (0028,0030), else Imager Pixe
   longer side cannot be an adult's or an older child's chest film: such files are usually films resized for a
   dataset or a screen (a secondary capture of 1024 x 1024 pixels) that kept the original film's spacing, so a
   ruler would read about a third of the true length. Lengths are then given in pixels, with a warning; the
-  spacing's ratio still gives the pixels' aspect. A young child's film (Patient's Age under
-  ``YOUNG_CHILD_YEARS``) may be that small and keeps its spacing.
+  spacing's ratio still gives the pixels' aspect. A young child's film (under ``YOUNG_CHILD_YEARS`` by Patient's
+  Age, else by Study Date minus Birth Date) may be that small and keeps its spacing; with no age at all the
+  adult rule holds (lengths in pixels: never a wrong millimetre).
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def calibrated_spacing(ds) -> tuple[tuple[float, float] | None, str | None, str 
             source = "ImagerPixelSpacing"  # not corrected for magnification (PS3.3 10.7.1.3): at the detector
     rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     field = (rows * spacing[0], columns * spacing[1])
-    years = age_in_years(str(ds.get("PatientAge", "") or ""))
+    years = _age_years(ds)
     if rows and columns and max(field) < MIN_CHEST_FIELD_MM and (years is None or years >= YOUNG_CHILD_YEARS):
         name = SPACING_KEYWORDS[source if source in SPACING_KEYWORDS else "PixelSpacing"].split(" (")[0]
         return None, None, (
@@ -58,6 +59,22 @@ def calibrated_spacing(ds) -> tuple[tuple[float, float] | None, str | None, str 
             f"too small for a chest film: the spacing is most likely the original film's, kept when the image was "
             f"resized; lengths are given in pixels")
     return spacing, source, None
+
+
+def _age_years(ds) -> float | None:
+    """The patient's age at the study in years: Patient's Age, else Study Date minus Patient's Birth Date
+    (a de-identified or older header may carry only the dates); None when neither says."""
+    import datetime
+
+    years = age_in_years(str(ds.get("PatientAge", "") or ""))
+    if years is not None:
+        return years
+    try:
+        born = datetime.datetime.strptime(str(ds.get("PatientBirthDate", "") or "").strip(), "%Y%m%d").date()
+        seen = datetime.datetime.strptime(str(ds.get("StudyDate", "") or "").strip(), "%Y%m%d").date()
+    except ValueError:
+        return None
+    return (seen - born).days / 365.25 if seen >= born else None
 
 
 def _values(value) -> list:

@@ -685,8 +685,9 @@ def _unclaimed(rejected: "_Rejected", path: Path, has_magic: bool, head: bytes =
         return rejected
     claims = path.suffix.lower() in DICOM_SUFFIXES
     kind = messages.file_kind(head)
-    if kind:
-        return _Rejected(f"{kind}, not a DICOM {'file' if claims else 'or image file'}")
+    if kind:  # "a GIF image, not a DICOM or image file" would contradict itself
+        return _Rejected(f"{kind}, not a DICOM file" if claims else
+                         f"{kind}: this program reads DICOM, PNG and JPEG files only")
     return rejected if claims else _Rejected(messages.NOT_DICOM_OR_IMAGE)
 
 
