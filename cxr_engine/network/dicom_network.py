@@ -321,8 +321,9 @@ def _partial_retrieve(code: int, failed: int, status) -> str:
     listed = [str(uid) for uid in (uids if isinstance(uids, (list, tuple)) or type(uids).__name__ == "MultiValue"
                                    else [uids]) if str(uid).strip()]
     which = f" ({', '.join(listed[:3])}{', ...' if len(listed) > 3 else ''})" if listed else ""
-    return (f"the node could not send {count}{which}, {status_meaning(code)}: objects of a kind this app does "
-            "not receive, or in a transfer syntax it did not offer")
+    cause = ("objects of a kind this app does not receive, or in a transfer syntax it did not offer"
+             if code in (0xB000, 0xC000) or 0xA900 <= code <= 0xA9FF else "the node's own refusal")
+    return f"the node could not send {count}{which}, {status_meaning(code)}: {cause}"
 
 
 def send_files(node: DicomNode, paths: Sequence[Path], settings: NetworkSettings = NetworkSettings(),
