@@ -301,7 +301,8 @@ def _seconds(time: str) -> float:
     digits = str(time).strip().replace(":", "")
     whole, _, fraction = digits.partition(".")
     whole = (whole + "0000")[:6] if whole.isdigit() else "000000"
-    return int(whole[:2]) * 3600 + int(whole[2:4]) * 60 + int(whole[4:6]) + float(f"0.{fraction or 0}")
+    fraction = fraction if fraction.isdigit() else "0"  # a damaged value must not stop the offer
+    return int(whole[:2]) * 3600 + int(whole[2:4]) * 60 + int(whole[4:6]) + float(f"0.{fraction}")
 
 
 def lateral_of(browser, path: Path) -> Path | None:
