@@ -83,6 +83,23 @@ def age_in_years(age: str) -> float | None:
     return value / {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}[unit]
 
 
+def age_at_study(age: str, birth_date: str, study_date: str) -> float | None:
+    """The patient's age in years at the study: Patient's Age (0010,1010) when it is a valid Age String, else
+    Study Date (0008,0020) minus Patient's Birth Date (0010,0030) when both are valid DA values (PS3.5 6.2)
+    and the birth is not after the study; ``None`` when the header does not say."""
+    import datetime
+
+    years = age_in_years(age)
+    if years is not None:
+        return years
+    try:
+        born = datetime.datetime.strptime((birth_date or "").strip(), "%Y%m%d").date()
+        seen = datetime.datetime.strptime((study_date or "").strip(), "%Y%m%d").date()
+    except ValueError:
+        return None
+    return (seen - born).days / 365.25 if seen >= born else None
+
+
 def format_date(value) -> str:
     """A DICOM DA value (PS3.5 6.2, ``YYYYMMDD``) as an ISO 8601 date: ``19620314`` → ``1962-03-14``, the
     same in every locale and on every face (viewer corners, study tree, PACS list, PDF); a value that is

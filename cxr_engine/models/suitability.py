@@ -6,7 +6,7 @@ de-identified reports.
 """
 from __future__ import annotations
 
-from ..display_text import age_in_years, printable  # noqa: F401  (age_in_years: part of this module's API)
+from ..display_text import age_at_study, age_in_years, printable  # noqa: F401  (age_in_years: part of this module's API)
 from ..pixels.content import is_nearly_uniform
 from ..pixels.image import CxrImage
 
@@ -30,26 +30,10 @@ NO_CONTENT_WARNING = "the image is nearly uniform (no visible film): no class ca
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
 
 
-def _date(value: str):
-    import datetime
-
-    try:
-        return datetime.datetime.strptime((value or "").strip(), "%Y%m%d").date()
-    except ValueError:
-        return None
-
-
 def patient_age_years(meta) -> float | None:
-    """The patient's age in years at the study: Patient's Age (0010,1010) when it is a valid Age String,
-    else Study Date (0008,0020) minus Patient's Birth Date (0010,0030) when both are valid DA values
-    (PS3.5 6.2) and the birth is not after the study; ``None`` when the header does not say."""
-    years = age_in_years(getattr(meta, "patient_age", ""))
-    if years is not None:
-        return years
-    born, seen = _date(getattr(meta, "patient_birth_date", "")), _date(getattr(meta, "study_date", ""))
-    if born is None or seen is None or seen < born:
-        return None
-    return (seen - born).days / 365.25
+    """The patient's age in years at the study, from ``meta`` (an ``ImageMetadata``): ``display_text.age_at_study``."""
+    return age_at_study(getattr(meta, "patient_age", ""), getattr(meta, "patient_birth_date", ""),
+                        getattr(meta, "study_date", ""))
 
 
 def is_training_age(years: float | None) -> bool:

@@ -15,8 +15,8 @@ The spacing the app measures with is Pixel Spacing (0028,0030), else Imager Pixe
 """
 from __future__ import annotations
 
-from ..display_text import age_in_years
-from .header_checks import SPACING_KEYWORDS, valid_spacing
+from ..display_text import age_at_study
+from .header_checks import SPACING_KEYWORDS, multi_values, valid_spacing
 
 #: The smallest plausible field of view (longer side, mm) of a chest film of anyone but a young child.
 MIN_CHEST_FIELD_MM = 200.0
@@ -31,7 +31,7 @@ def raw_spacing(ds) -> tuple[tuple[float, float] | None, str | None]:
     Spacing; zeros and junk count as absent (and are named in the film's warnings,
     ``header_checks.spacing_warnings``)."""
     for keyword in SPACING_KEYWORDS:
-        spacing = valid_spacing(_values(ds.get(keyword)))
+        spacing = valid_spacing(multi_values(ds.get(keyword)))
         if spacing is not None:
             return spacing, keyword
     return None, None
@@ -46,12 +46,12 @@ def calibrated_spacing(ds) -> tuple[tuple[float, float] | None, str | None, str 
     if spacing is None:
         return None, None, None
     if source == "PixelSpacing" and not str(ds.get("PixelSpacingCalibrationType", "") or "").strip():
-        imager = valid_spacing(_values(ds.get("ImagerPixelSpacing")))
+        imager = valid_spacing(multi_values(ds.get("ImagerPixelSpacing")))
         if imager is not None and all(abs(a - b) <= SAME_SPACING_MM for a, b in zip(imager, spacing)):
             source = "ImagerPixelSpacing"  # not corrected for magnification (PS3.3 10.7.1.3): at the detector
     rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     field = (rows * spacing[0], columns * spacing[1])
-    years = _age_years(ds)
+    years = age_at_study(*(str(ds.get(k, "") or "") for k in ("PatientAge", "PatientBirthDate", "StudyDate")))
     if rows and columns and max(field) < MIN_CHEST_FIELD_MM and (years is None or years >= YOUNG_CHILD_YEARS):
         name = SPACING_KEYWORDS[source if source in SPACING_KEYWORDS else "PixelSpacing"].split(" (")[0]
         return None, None, (
@@ -59,28 +59,3 @@ def calibrated_spacing(ds) -> tuple[tuple[float, float] | None, str | None, str 
             f"too small for a chest film: the spacing is most likely the original film's, kept when the image was "
             f"resized; lengths are given in pixels")
     return spacing, source, None
-
-
-def _age_years(ds) -> float | None:
-    """The patient's age at the study in years: Patient's Age, else Study Date minus Patient's Birth Date
-    (a de-identified or older header may carry only the dates); None when neither says."""
-    import datetime
-
-    years = age_in_years(str(ds.get("PatientAge", "") or ""))
-    if years is not None:
-        return years
-    try:
-        born = datetime.datetime.strptime(str(ds.get("PatientBirthDate", "") or "").strip(), "%Y%m%d").date()
-        seen = datetime.datetime.strptime(str(ds.get("StudyDate", "") or "").strip(), "%Y%m%d").date()
-    except ValueError:
-        return None
-    return (seen - born).days / 365.25 if seen >= born else None
-
-
-def _values(value) -> list:
-    if value is None or value == "":
-        return []
-    try:
-        return list(value)
-    except TypeError:
-        return [value]

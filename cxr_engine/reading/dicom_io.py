@@ -12,7 +12,7 @@ from .. import messages
 from ..errors import ImageReadError, UnsupportedImageError
 from ..pixels.image import CxrImage, ImageMetadata
 from .calibration import calibrated_spacing, raw_spacing
-from .header_checks import header_text_warnings, spacing_warnings, valid_rescale_slope
+from .header_checks import header_text_warnings, multi_values, spacing_warnings, valid_rescale_slope
 from .reduced_decode import FULL, DecodeRequest
 from ..pixels.windowing import LINEAR, VOI_FUNCTIONS, VoiLut, Window, percentile_window, window_fits
 
@@ -136,7 +136,7 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
     warnings += window_warnings + lut_warnings
     preferred = None
     sample = modality[::4, ::4] if padding is None else modality[::4, ::4][~padding[::4, ::4]]
-    if not windows and not voi_luts and _multi(ds.get("WindowWidth")):  # the file's windows were all invalid
+    if not windows and not voi_luts and multi_values(ds.get("WindowWidth")):  # the file's windows were all invalid
         preferred = percentile_window(sample)
     elif windows and not voi_luts and not any(window_fits(sample, w) for w in windows):
         preferred = percentile_window(sample)
@@ -438,7 +438,7 @@ def _lut_entries(data, n_entries: int, bits: int, ds) -> np.ndarray:
         else:  # 8-bit entries packed two per word, the first in the low byte
             table = np.stack([words & 0xFF, words >> 8], axis=-1).reshape(-1).astype(np.int64)
     else:
-        table = np.asarray(_multi(data), dtype=np.int64).reshape(-1)
+        table = np.asarray(multi_values(data), dtype=np.int64).reshape(-1)
     table = table[:n_entries]
     if table.size == 0:
         raise ValueError("empty LUT Data")
@@ -528,7 +528,7 @@ def _padding_mask(stored: np.ndarray, ds) -> np.ndarray | None:
 
 def _stored_value(value, ds) -> int:
     """A US/SS attribute holding a stored pixel value, as the pixels' own signed or unsigned value."""
-    number = int(_multi(value)[0])
+    number = int(multi_values(value)[0])
     allocated = int(ds.get("BitsAllocated", 16) or 16)
     if int(ds.get("PixelRepresentation", 0) or 0) == 1 and number >= 2 ** (allocated - 1):
         number -= 2**allocated
@@ -545,15 +545,6 @@ def _needs_inversion(photometric: str, ds) -> bool:
     return shape == "INVERSE"
 
 
-def _multi(value) -> list:
-    if value is None or value == "":
-        return []
-    try:
-        return list(value)
-    except TypeError:
-        return [value]
-
-
 def _windows(ds, has_voi_lut: bool = False) -> tuple[tuple[Window, ...], list[str]]:
     """Every valid window the file offers (0028,1050/1051), with its explanation and VOI function, and
     a film warning for each one left out.
@@ -563,9 +554,9 @@ def _windows(ds, has_voi_lut: bool = False) -> tuple[tuple[Window, ...], list[st
     (and ``has_voi_lut`` is false) the reader shows the automatic percentile window. An unknown VOI LUT
     Function (0028,1056) is read as LINEAR, its default. These go to the image's warnings (the CSV's
     warnings column, the app's panel), not to the log, so a batch run with ``--quiet`` stays quiet."""
-    centers = _multi(ds.get("WindowCenter"))
-    widths = _multi(ds.get("WindowWidth"))
-    explanations = _multi(ds.get("WindowCenterWidthExplanation"))
+    centers = multi_values(ds.get("WindowCenter"))
+    widths = multi_values(ds.get("WindowWidth"))
+    explanations = multi_values(ds.get("WindowCenterWidthExplanation"))
     function = str(ds.get("VOILUTFunction", LINEAR) or LINEAR).strip().upper()
     warnings = []
     if function not in VOI_FUNCTIONS:
@@ -634,7 +625,7 @@ def _voi_lut(item, ds) -> tuple[VoiLut, str]:
 
 def _pixel_aspect_ratio(ds) -> tuple[float, float] | None:
     """(0028,0034) Pixel Aspect Ratio as (vertical, horizontal) when it holds two positive numbers."""
-    values = _multi(ds.get("PixelAspectRatio"))
+    values = multi_values(ds.get("PixelAspectRatio"))
     try:
         vertical, horizontal = (float(v) for v in values[:2]) if len(values) >= 2 else (None, None)
     except (TypeError, ValueError):

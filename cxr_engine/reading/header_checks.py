@@ -17,6 +17,16 @@ import math
 SPACING_KEYWORDS = {"PixelSpacing": "Pixel Spacing (0028,0030)", "ImagerPixelSpacing": "Imager Pixel Spacing (0018,1164)"}
 
 
+def multi_values(value) -> list:
+    """A DICOM value as a list: ``[]`` when empty, its items when multi-valued, else ``[value]``."""
+    if value is None or value == "":
+        return []
+    try:
+        return list(value)
+    except TypeError:
+        return [value]
+
+
 def _number(value) -> float | None:
     try:
         number = float(value)
