@@ -80,13 +80,18 @@ def orthanc(folder: Path, store_scp_port: int | None = None, tls: bool = False):
         _wait_for_echo(process, node, settings, folder / "orthanc.log")
         yield node, settings, http_port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process, 20)
         log.close()
+
+
+def stop_server(process: subprocess.Popen, grace_s: float) -> None:
+    """Ask a test's server process to end; kill it when it has not within ``grace_s`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _self_signed_certificate(folder: Path) -> Path:

@@ -66,21 +66,28 @@ def test_marks_come_back_after_closing_and_on_a_copy(qtbot, make_window, study, 
     qtbot.waitUntil(lambda: not saved.exists(), timeout=WAIT_MS)
 
 
-def test_marks_on_a_film_shown_turned_back_come_back_on_the_same_anatomy(qtbot, make_window, tmp_path, dicom_dir,
-                                                                         private_settings):
+def shown_corrected(qtbot, window, tmp_path, dicom_dir):
+    """``window`` on a real film stored upside down (a PNG), shown corrected: (its path, the film as stored)."""
     film = (read_image(dicom_dir / "RG1_J2KI.dcm").display() * 255).astype(np.uint8)
     folder = tmp_path / "upside_down"
     folder.mkdir()
     cv2.imwrite(str(folder / "upside_down.png"), np.rot90(film, 2))
-    first = make_window(show=True)
-    first.classification.start()
-    shown = open_and_wait(qtbot, first, folder)
-    qtbot.waitUntil(lambda: first.result.image_check is not None and first.result.prediction is not None,
+    window.classification.start()
+    shown = open_and_wait(qtbot, window, folder)
+    qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None,
                     timeout=WAIT_MS)
-    assert first.result.image_check.reasons == "rotated-180"
-    stored = first.viewer.image
-    with qtbot.waitSignal(first.imageShown, timeout=WAIT_MS):
-        first.result_panel.correct_button.click()
+    assert window.result.image_check.reasons == "rotated-180"
+    stored = window.viewer.image
+    with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS):
+        window.result_panel.correct_button.click()
+    return shown, stored
+
+
+def test_marks_on_a_film_shown_turned_back_come_back_on_the_same_anatomy(qtbot, make_window, tmp_path, dicom_dir,
+                                                                         private_settings):
+    first = make_window(show=True)
+    shown, stored = shown_corrected(qtbot, first, tmp_path, dicom_dir)
+    folder = shown.parent
     first.scene.commit(Annotation(TEXT, ((10.5, 20.5),), "here"))  # drawn on the film turned back
     corrected = first.viewer.image
     saved = annotations_folder(str(private_settings)) / f"{film_digest(shown)}.json"
@@ -98,18 +105,9 @@ def test_reopening_a_folder_shows_marks_on_the_film_as_stored(qtbot, make_window
                                                               private_settings):
     """A tester's finding: reopening the folder forgot the film's correction but kept its marks in memory at
     the corrected view's coordinates (the opposite corner of the film as now shown), and wrote them so."""
-    film = (read_image(dicom_dir / "RG1_J2KI.dcm").display() * 255).astype(np.uint8)
-    folder = tmp_path / "upside_down"
-    folder.mkdir()
-    cv2.imwrite(str(folder / "upside_down.png"), np.rot90(film, 2))
     window = make_window(show=True)
-    window.classification.start()
-    shown = open_and_wait(qtbot, window, folder)
-    qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None,
-                    timeout=WAIT_MS)
-    stored = window.viewer.image
-    with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS):
-        window.result_panel.correct_button.click()
+    shown, stored = shown_corrected(qtbot, window, tmp_path, dicom_dir)
+    folder = shown.parent
     window.scene.commit(Annotation(TEXT, ((10.5, 20.5),), "here"))
     assert open_and_wait(qtbot, window, folder) == shown  # the same folder again: shown as stored
     rows, cols = stored.shape

@@ -26,7 +26,7 @@ from cxr_engine.network.dicom_network import (  # noqa: E402
     send_files,
     store_syntaxes,
 )
-from orthanc_server import orthanc, free_port  # noqa: E402
+from orthanc_server import free_port, orthanc, stop_server  # noqa: E402
 
 STORESCP = "/usr/bin/storescp"  # dcmtk's (pynetdicom installs a command of the same name in the venv)
 SETTINGS = NetworkSettings(calling_ae="CXRTEST", timeout_s=10)
@@ -62,12 +62,7 @@ def storescp(folder: Path, *options: str):
                 time.sleep(0.1)
         yield node
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process, 10)
         log.close()
 
 
