@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from PySide6.QtCore import QBuffer, QIODevice, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
 from cxr_engine.outputs.atomic import write_bytes_atomic
+from cxr_engine.outputs.undecodable import escape_undecodable
 
 from . import layout_state
 from .formatting import no_image_text
@@ -70,6 +72,15 @@ class Automation(QObject):
         self._timer.timeout.connect(lambda: self._fail(
             f"timed out after {task.timeout_s:g} s" + (f" on {self._first}" if self._first is not None else "")))
         self._timer.start(int(task.timeout_s * 1000))
+        # An exception in any slot (Qt prints it and goes on) ends an unattended run at once, with status 1,
+        # rather than leaving the caller waiting for the time limit.
+        previous_hook = sys.excepthook
+
+        def fail_on_exception(kind, value, traceback) -> None:
+            previous_hook(kind, value, traceback)
+            self._fail(f"unexpected error: {kind.__name__}: {value}")
+
+        sys.excepthook = fail_on_exception
 
     # ------------------------------------------------------------------ waiting
     def _on_scanned(self, results) -> None:
@@ -179,6 +190,10 @@ class Automation(QObject):
             except OSError as exc:
                 self._fail(f"cannot write the {what} to {path}: {exc.strerror or exc}")
                 return
+            except Exception as exc:  # in a Qt slot an exception would not end the run: it would wait for the time limit
+                logger.exception("writing the %s to %s failed", what, path)
+                self._fail(f"cannot write the {what} to {path}: {type(exc).__name__}: {exc}")
+                return
         if self.task.pdf is not None:
             paths = self.window.browser.study_paths(self._first)
             self.window.start_export(ExportRequest(tuple(paths), self.task.pdf, self.task.deidentify))
@@ -213,7 +228,7 @@ class Automation(QObject):
         }
 
     def _save_result(self, path: Path) -> None:
-        text = json.dumps(self.shown_result(), indent=2, ensure_ascii=False) + "\n"
+        text = json.dumps(_escaped(self.shown_result()), indent=2, ensure_ascii=False) + "\n"
         write_bytes_atomic(path, text.encode("utf-8"))
         logger.info("result written to %s", path)
 
@@ -233,3 +248,14 @@ class Automation(QObject):
         self.exit_code = code
         self._timer.stop()
         QApplication.instance().exit(code)
+
+
+def _escaped(value):
+    """``value`` (JSON-ready) with every string's bytes that are not UTF-8 as ``\\xNN`` (a file name)."""
+    if isinstance(value, str):
+        return escape_undecodable(value)
+    if isinstance(value, dict):
+        return {key: _escaped(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(item) for item in value]
+    return value

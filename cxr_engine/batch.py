@@ -54,11 +54,14 @@ class ResultRow:
 
     def as_csv(self, classes: Sequence[str]) -> dict[str, str]:
         """The row under :func:`csv_columns` of ``classes``: probabilities with six decimals, empty where
-        the file was not classified."""
+        the file was not classified; bytes of a file name that are not UTF-8 as ``\\xNN``."""
         def p(cls: str) -> str:
             return f"{self.probabilities[cls]:.6f}" if cls in self.probabilities else ""
 
-        return {
+        from .outputs.undecodable import escape_undecodable
+
+        # A file name that is not UTF-8 (its path, and messages naming it) must not fail the whole CSV.
+        row = {
             "path": str(self.path),
             "status": self.status,
             "prediction": self.prediction,
@@ -71,6 +74,7 @@ class ResultRow:
             "lung_mask_path": str(self.lung_mask_path) if self.lung_mask_path else "",
             "out_of_scope": self.out_of_scope,
         }
+        return {key: escape_undecodable(value) for key, value in row.items()}
 
 
 def output_file_name(path: Path, index: int, kind: str) -> str:
@@ -136,10 +140,8 @@ def result_rows(
         if heatmap_dir is not None:
             try:
                 _write_heatmaps(row, event.index, event.path, heatmap_dir)
-            except Exception as exc:
-                logger.exception("classification failed for %s", event.path)
-                yield _error_row(event.path, f"classification failed: {type(exc).__name__}: {exc}", classifier)
-                continue
+            except Exception as exc:  # the classification stands (a full disk, a folder gone): only the PNG is missing
+                row.warnings = (*row.warnings, output_not_written("heat-map", heatmap_dir, exc, event.path))
         if lung_dir is not None and lung_segmenter is not None:
             _add_lung_mask(row, event.index, event.path, row.film, lung_segmenter, lung_dir)
         yield row
@@ -183,10 +185,22 @@ def _write_heatmaps(row: ResultRow, index: int, path: Path, heatmap_dir: Path) -
     image, heatmap = row.film, row.heatmap.heatmap
     # Shown at the physical aspect (non-square pixels), image and heat-map resampled together.
     rgb = to_square_pixels(blend(render(image), row.heatmap.shown()), image.pixel_aspect)
-    row.overlay_path = heatmap_dir / overlay_file_name(path, index)
-    write_bytes_atomic(row.overlay_path, _png_bytes(rgb))
-    row.heatmap_path = heatmap_dir / output_file_name(path, index, "heatmap")
-    write_bytes_atomic(row.heatmap_path, _png_bytes(heatmap_png_array(heatmap)))
+    overlay_path = heatmap_dir / overlay_file_name(path, index)
+    write_bytes_atomic(overlay_path, _png_bytes(rgb))
+    row.overlay_path = overlay_path  # named in the CSV only once written
+    heatmap_path = heatmap_dir / output_file_name(path, index, "heatmap")
+    write_bytes_atomic(heatmap_path, _png_bytes(heatmap_png_array(heatmap)))
+    row.heatmap_path = heatmap_path
+
+
+def output_not_written(what: str, folder: Path, exc: Exception, source: Path) -> str:
+    """The warning for an output PNG of ``source`` that could not be written to ``folder`` (logged too: a
+    traceback only for what is not a file-system error, such as a full disk or a folder removed)."""
+    if isinstance(exc, OSError):
+        logger.warning("%s of %s not written to %s: %s", what, source, folder, exc)
+        return f"{what} not written to {folder}: {exc.strerror or exc}"
+    logger.exception("%s of %s not written", what, source)
+    return f"{what} not written: {type(exc).__name__}: {exc}"
 
 
 def heatmap_png_array(heatmap) -> "np.ndarray":
@@ -221,7 +235,10 @@ def _add_lung_mask(row: ResultRow, index: int, path: Path, image, segmenter, lun
         fields = segmenter.segment(image)
         mask_path = lung_dir / output_file_name(path, index, "lungs")
         write_bytes_atomic(mask_path, _png_bytes(fields.as_png_array()))
-    except Exception as exc:  # the classification stands; the mask is an extra
+    except OSError as exc:  # the classification stands; the mask is an extra
+        row.warnings = (*row.warnings, output_not_written("lung mask", lung_dir, exc, path))
+        return
+    except Exception as exc:
         logger.exception("lung segmentation failed for %s", path)
         row.warnings = (*row.warnings, f"lung segmentation failed: {type(exc).__name__}: {exc}")
         return

@@ -381,11 +381,10 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
     import time
 
     from .outputs.atomic import atomic_output
-    from .cli_progress import BatchCounts, progress, summary_line
+    from .cli_progress import BatchCounts, summary_line
 
     from .reading.decode_pool import available_cores
 
-    failures = 0
     # The scan names instances by absolute path; a file given on the command line may be relative.
     notes = notes or {}
     workers = args.decode_workers or available_cores()
@@ -395,35 +394,27 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
                        lung_dir=args.lung_mask_dir, lung_segmenter=segmenter, decode_threads=workers,
                        checker=_image_checker(), auto_orient=args.auto_orient, heatmaps=dicom is not None,
                        full_reader=_full_reader(args, reader))
-    counts, started, interrupted, stopped = BatchCounts(), time.monotonic(), None, None
-    with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
-            (reader if args.isolation else contextlib.nullcontext()):
-        writer = csv.DictWriter(handle, fieldnames=csv_columns(classifier.classes))
-        writer.writeheader()
-        try:
-            for row in progress(rows, len(files), quiet=args.quiet):
-                if dicom:
-                    dicom.on_row(row)
-                # After the DICOM outputs: what discovery found about the file (copies, a shared UID) names
-                # local paths, and is no suitability warning to flag the result out of scope in the hospital record.
-                row.warnings = (*row.warnings, *notes.get(Path(os.path.abspath(row.path)), ()))
-                row.film = row.heatmap = None  # the outputs are written; the next films need the memory
-                writer.writerow(row.as_csv(classifier.classes))
-                handle.flush()
-                counts.add(row)
-                if row.status != "ok":
-                    failures += 1
-                    say(f"{row.path}: {row.message}")
-        except (KeyboardInterrupt, Terminated) as exc:
-            # The rows written so far are kept: the CSV is completed (renamed into place) below, and a
-            # second Ctrl-C while the reads in flight end and the workers stop does not lose it.
-            interrupted = exc
-            for number in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(number, signal.SIG_IGN)
-            rows.close()
-        except DecoderStartError as exc:  # no file's fault: the rows so far are kept, no more can be read
-            stopped = exc
-            rows.close()
+    counts, started, failures, written = BatchCounts(), time.monotonic(), 0, False
+    try:
+        with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
+                (reader if args.isolation else contextlib.nullcontext()):
+            interrupted, stopped, failures = _write_rows(handle, rows, files, classifier, args, dicom, notes, counts)
+            written = True  # every row is in; what can still fail is completing the CSV (fsync, rename)
+    except (_CsvNotWritten, OSError) as exc:
+        # Closing the CSV after a row failed to go in fails again (its buffer): the first failure is named.
+        cause = next((e for e in _exception_chain(exc) if isinstance(e, _CsvNotWritten)), None)
+        if cause is None and not (args.csv and written and isinstance(exc, OSError)):
+            raise
+        not_saved = str(cause) if cause is not None else exc.strerror or str(exc)
+    else:
+        not_saved = None
+    if not_saved is not None:  # a full disk, the folder removed: one line, not a traceback
+        rows.close()
+        say(f"cannot write --csv {args.csv}: {not_saved}; the rows of the {counts.total} files done are not saved"
+            + (" (the DICOM outputs written are kept, not sent)" if dicom else ""))
+        if dicom:
+            dicom.finish(send=False)
+        return EXIT_SOME_FAILED
     if stopped is not None:
         done = (f"stopped after {counts.total} of {len(files)} files; {'the CSV' if args.csv else 'standard output'} "
                 f"holds their rows" if counts.total else "nothing was classified")
@@ -443,6 +434,61 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
         print(summary_line(counts, time.monotonic() - started), file=sys.stderr)
     unsent = dicom.finish() if dicom else 0
     return EXIT_SOME_FAILED if failures or unsent else EXIT_OK
+
+
+def _exception_chain(exc: BaseException):
+    """``exc`` and the exceptions it was raised while handling (``__context__``), newest first."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__context__
+
+
+class _CsvNotWritten(Exception):
+    """A row could not be written to ``--csv`` (the disk is full, the folder is gone): the reason."""
+
+
+def _write_rows(handle, rows, files, classifier, args, dicom, notes, counts):
+    """Write each result row to ``handle`` (the CSV, or standard output) as it comes, the DICOM outputs first;
+    returns (the interruption, the decoder's stop, the number of failed files). ``_CsvNotWritten`` when
+    ``--csv`` cannot take a row."""
+    from .cli_progress import progress
+
+    interrupted = stopped = None
+    failures = 0
+    writer = csv.DictWriter(handle, fieldnames=csv_columns(classifier.classes))
+    writer.writeheader()
+    try:
+        for row in progress(rows, len(files), quiet=args.quiet):
+            if dicom:
+                dicom.on_row(row)
+            # After the DICOM outputs: what discovery found about the file (copies, a shared UID) names
+            # local paths, and is no suitability warning to flag the result out of scope in the hospital record.
+            row.warnings = (*row.warnings, *notes.get(Path(os.path.abspath(row.path)), ()))
+            row.film = row.heatmap = None  # the outputs are written; the next films need the memory
+            try:
+                writer.writerow(row.as_csv(classifier.classes))
+                handle.flush()
+            except OSError as exc:
+                if not args.csv:
+                    raise
+                raise _CsvNotWritten(exc.strerror or str(exc)) from exc
+            counts.add(row)
+            if row.status != "ok":
+                failures += 1
+                say(f"{row.path}: {row.message}")
+    except (KeyboardInterrupt, Terminated) as exc:
+        # The rows written so far are kept: the CSV is completed (renamed into place) below, and a
+        # second Ctrl-C while the reads in flight end and the workers stop does not lose it.
+        interrupted = exc
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
+        rows.close()
+    except DecoderStartError as exc:  # no file's fault: the rows so far are kept, no more can be read
+        stopped = exc
+        rows.close()
+    return interrupted, stopped, failures
 
 
 def _decode_request(args, card):

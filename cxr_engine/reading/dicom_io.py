@@ -210,8 +210,12 @@ def _check_size(ds, path: Path) -> None:
         rows, cols = int(ds.Rows), int(ds.Columns)
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise ImageReadError(path, f"missing or invalid Rows/Columns ({exc})") from exc
+    except AttributeError as exc:
+        missing = " and ".join(k for k in ("Rows", "Columns") if k not in ds) or "Rows or Columns"
+        raise ImageReadError(path, f"damaged DICOM image: the header has no {missing}, so the pixels "
+                                   "cannot be laid out") from exc
+    except (TypeError, ValueError) as exc:
+        raise ImageReadError(path, f"damaged DICOM image: invalid Rows/Columns ({exc})") from exc
     if rows <= 0 or cols <= 0:
         raise ImageReadError(path, f"invalid image size {rows}×{cols}")
     if rows * cols * frames * samples > MAX_PIXELS:

@@ -82,6 +82,9 @@ NO_PATIENT_ID = "(no patient ID)"
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
 #: PNG/JPEG files a scan with ``include_raster=True`` takes as images (as ``raster_io`` reads them).
 RASTER_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+#: Image formats this program does not read: a file so named whose first bytes say it is one (a TIFF, a GIF,
+#: a WebP) is an error naming its kind, so a film stored so is not left out of a folder without a word.
+OTHER_IMAGE_SUFFIXES = frozenset({".tif", ".tiff", ".gif", ".webp", ".bmp"})
 
 _MAGIC_OFFSET = 128
 _MAGIC = b"DICM"
@@ -149,11 +152,15 @@ class Instance:
     file_format: str = "dicom"
     #: Other files holding this same SOP Instance, left out of the tree (``cxr_engine.reading.copies``).
     copies: tuple[Path, ...] = ()
+    #: The header says the object is an image (Rows present, or an "... Image Storage" SOP class) even
+    #: where Rows or Columns is missing or 0: a damaged film, not an object of another kind.
+    image_header: bool = False
 
     @property
     def is_image(self) -> bool:
-        """True when the header describes pixel data (Rows and Columns are present)."""
-        return bool(self.rows and self.columns)
+        """True when the header describes pixel data: Rows and Columns are present, or the object is an
+        image whose size is missing or 0 (a damaged film, which a batch must name rather than leave out)."""
+        return bool(self.rows and self.columns) or self.image_header
 
 
 @dataclass(frozen=True)
@@ -352,6 +359,7 @@ class _Scanner:
         self._queue: list[Path] = []
         self._walk_marks: list[int | None] = []  # per queued file: the walk's errors found before it
         self._explicit: set[Path] = set()
+        self._referenced: set[Path] = set()  # files a DICOMDIR names
         self._queued: set[Path] = set()
         self._headers: list[_Header] = []
         self._errors: list[ScanError] = []
@@ -436,7 +444,8 @@ class _Scanner:
             if self._include_raster and _is_raster_candidate(path):
                 self._headers.append(_raster_header(path, skip_own=not explicit))
                 return
-            ds = _read_header(path, explicit=explicit)
+            # A file a DICOMDIR names is meant to be DICOM, whatever its name: a damaged one is named, not skipped.
+            ds = _read_header(path, explicit=explicit or path in self._referenced)
             if not explicit and own_outputs.is_own_dicom(ds):
                 raise _OwnOutput(own_outputs.DICOM_NOTE)
             if _is_dicomdir(ds):
@@ -451,6 +460,8 @@ class _Scanner:
             if rejected.reason is None:
                 self._skipped += 1
                 logger.debug("Skipped non-DICOM file %s", path)
+            elif path in self._referenced and not explicit:
+                self._add_error(path, f"referenced by DICOMDIR, but {rejected.reason}")
             else:
                 self._add_error(path, rejected.reason)
         except Exception as exc:  # one odd file must never stop a scan
@@ -463,6 +474,7 @@ class _Scanner:
             raise _Rejected(_short(str(exc))) from exc
         for ref, problem in refs:
             if problem is None:
+                self._referenced.add(ref)
                 self._enqueue(ref)
             else:
                 self._order.append(ref)
@@ -650,7 +662,9 @@ def _read_header(path: Path, *, explicit: bool) -> Dataset:
             head = fh.read(_MAGIC_OFFSET + len(_MAGIC))
             has_magic = head[_MAGIC_OFFSET:] == _MAGIC
             if not (has_magic or may_be_dicom):
-                raise _Rejected(None)
+                # A film saved as TIFF (or another image format) beside the others is named, not left out unseen.
+                kind = _other_image_kind(path, head)
+                raise _Rejected(f"{kind}: this program reads DICOM, PNG and JPEG files only" if kind else None)
             report = report or has_magic
             raster = None if has_magic else raster_signature(head)
             if raster:
@@ -674,6 +688,16 @@ def _read_header(path: Path, *, explicit: bool) -> Dataset:
     except _Rejected as rejected:
         raise _unclaimed(rejected, path, has_magic, head) from None
     return ds
+
+
+def _other_image_kind(path: Path, head: bytes) -> str | None:
+    """"a TIFF image" (GIF, WebP, BMP) for a file so named whose first bytes say so, else None."""
+    suffix = path.suffix.lower()
+    if suffix not in OTHER_IMAGE_SUFFIXES:
+        return None
+    if suffix == ".bmp":  # two signature bytes: trusted only with the name
+        return "a BMP image" if head.startswith(b"BM") else None
+    return messages.file_kind(head)
 
 
 def _unclaimed(rejected: "_Rejected", path: Path, has_magic: bool, head: bytes = b"") -> "_Rejected":
@@ -835,6 +859,7 @@ def _header_from(ds: Dataset, path: Path) -> _Header:
         modality=text_value(ds, "Modality"),
         view_position=text_value(ds, "ViewPosition"),
         body_part=text_value(ds, "BodyPartExamined"),
+        image_header=expects_pixels(ds),
     )
     raw_id = text_value(ds, "PatientID")
     name = text_value(ds, "PatientName")
