@@ -22,6 +22,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, Signal
 
 from cxr_engine.outputs.atomic import write_bytes_atomic
+from cxr_engine.outputs.undecodable import escape_undecodable
 
 from .annotation_model import KINDS, Annotation
 
@@ -113,7 +114,7 @@ class AnnotationAutosave(QObject):
                 logger.warning("the marks of %s could not be kept in %s: %s", path.name, self.folder, reason)
                 if self._told.get(path) != reason:
                     self._told[path] = reason
-                    self.failed.emit(f"The marks on {path.name} could not be kept on this PC ({reason}): they "
+                    self.failed.emit(f"The marks on {escape_undecodable(path.name)} could not be kept on this PC ({reason}): they "
                                      f"last only while this window is open.")
         self._dirty |= failed  # tried again at the next change or on closing
         return failed

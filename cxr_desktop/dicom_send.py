@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from cxr_engine.display_text import format_percent
 from cxr_engine.network.dicom_network import OperationCancelled, send_files
 from cxr_engine.outputs.dicom_outputs import DicomOutputWriter
+from cxr_engine.outputs.undecodable import escape_undecodable
 
 from .dicom_settings import DicomSettings
 from .job_row import JobRow
@@ -124,7 +125,7 @@ class SendResultsDialog(QDialog):
         self.save_button.clicked.connect(self._choose_folder)
         self.job = JobRow((self.save_button, self.send_button), status_above=True)
         probability = format_percent(heatmap_result.prediction.probability(heatmap_result.prediction.label))
-        self.job.status.setText(f"{heatmap_result.prediction.display_label} {probability} — {Path(image.path).name}")
+        self.job.status.setText(f"{heatmap_result.prediction.display_label} {probability} — {escape_undecodable(Path(image.path).name)}")
         self.job.statusChanged.connect(self.status_changed)
         self.job.cancel_button.clicked.connect(self._cancel_or_close)
         layout = QVBoxLayout(self)
@@ -189,7 +190,7 @@ class SendResultsDialog(QDialog):
 
     @while_alive
     def _done(self, node, report) -> None:
-        failed = "".join(f"\n{Path(path).name}: {reason}" for path, reason in report.failed)
+        failed = "".join(f"\n{escape_undecodable(Path(path).name)}: {reason}" for path, reason in report.failed)
         self.job.set_status(f"Sent {len(report.done)} object(s) to {node}.{failed}")
         self.sent.emit(report)
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cxr_engine.display_text import format_age, format_date, format_percent, format_person_name, format_time
+from cxr_engine.outputs.undecodable import escape_undecodable
 from cxr_engine.pixels.image import CxrImage, ImageMetadata
 from cxr_engine.pixels.windowing import VoiLut, Window
 
@@ -128,4 +129,4 @@ def spacing_note(image: CxrImage) -> str:
 def loading_text(path) -> str:
     """``Loading RG1_J2KI.dcm…``: what the viewer and the result panel say while the film of ``path`` is
     being decoded, in place of the film and the result shown before it."""
-    return f"Loading {Path(path).name}…"
+    return f"Loading {escape_undecodable(Path(path).name)}…"

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from cxr_engine.reading.dicom_header import HeaderElement, filter_elements, read_header
+from cxr_engine.outputs.undecodable import escape_undecodable
 
 from .formatting import failure_reason
 from .workers import Worker, create_worker, while_alive
@@ -82,7 +83,7 @@ class HeaderViewer(QDialog):
         if self.path is None:
             self.status.setText("No image is shown.")
             return
-        self.setWindowTitle(f"DICOM header — {self.path.name}")
+        self.setWindowTitle(f"DICOM header — {escape_undecodable(self.path.name)}")
         self.status.setText("Reading…")
         worker = create_worker(read_header, self.path)
         worker.returned.connect(lambda elements, p=self.path: self._on_read(p, elements))
@@ -103,7 +104,7 @@ class HeaderViewer(QDialog):
         if path != self.path:
             return
         reason = failure_reason(exc)
-        self.status.setText(f"{path.name}: {reason}")
+        self.status.setText(f"{escape_undecodable(path.name)}: {reason}")
         self.failed.emit(path, reason)
 
     # ------------------------------------------------------------------ the tree

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox
 
+from cxr_engine.outputs.undecodable import escape_undecodable
+
 from .dicom_settings import DicomSettings
 
 
@@ -81,7 +83,7 @@ def send_result(window):
         return None
     if getattr(image, "source_format", "dicom") != "dicom":
         QMessageBox.information(window, "Send AI result",
-                                f"{Path(image.path).name} is not a DICOM file: there is no study to add the result to.")
+                                f"{escape_undecodable(Path(image.path).name)} is not a DICOM file: there is no study to add the result to.")
         return None
     dialog = SendResultsDialog(dicom_settings(window), window.classification.card, image, heatmap_result,
                                displayed_film(window.viewer, heatmap_result), window, **shown_state(window),

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QHeaderView, QTableWidget, QTableWidgetItem
 
+from cxr_engine.outputs.undecodable import escape_undecodable
 from cxr_engine.reading.copies import copy_reason
 from cxr_engine.reading.uid_clashes import clash_note
 
@@ -49,7 +50,7 @@ class ProblemsPanel(QTableWidget):
         self.addAction(copy)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self._seen: set[tuple[str, str]] = set()
-        self._problem_rows = 0
+        self._problem_files: set[str] = set()  # one file may have several reasons (the scan's, the PDF's)
         self._copies = 0
         self._clashes = 0
 
@@ -71,9 +72,10 @@ class ProblemsPanel(QTableWidget):
                 new.append((path, reason))
         if not new:
             return
-        self._add_rows([(path, Path(path).name or str(path), reason, str(path), (path,)) for path, reason in new])
-        self._problem_rows += len(new)
-        self.countChanged.emit(self._problem_rows)
+        self._add_rows([(path, escape_undecodable(Path(path).name or str(path)), reason, escape_undecodable(path),
+                         (path,)) for path, reason in new])
+        self._problem_files.update(str(path) for path, _ in new)
+        self.countChanged.emit(len(self._problem_files))
 
     def add_copies(self, groups) -> None:
         """Record ``(kept, copies)`` groups, an image listed once as ``kept`` and its identical ``copies``
@@ -84,7 +86,7 @@ class ProblemsPanel(QTableWidget):
             if copies and key not in self._seen:
                 self._seen.add(key)
                 what = "1 identical copy" if len(copies) == 1 else f"{len(copies)} identical copies"
-                rows.append((kept, f"{what} of {Path(kept).name}", copy_reason(Path(kept), len(copies)),
+                rows.append((kept, f"{what} of {escape_undecodable(Path(kept).name)}", copy_reason(Path(kept), len(copies)),
                              _path_list(copies), copies))
                 self._copies += len(copies)
         if rows:
@@ -138,8 +140,9 @@ class ProblemsPanel(QTableWidget):
         return [(self.item(r, 0).data(PATH_ROLE), self.item(r, 1).text()) for r in range(self.rowCount())]
 
     def problem_count(self) -> int:
-        """Files left out for a problem (not counting identical copies)."""
-        return self._problem_rows
+        """Files left out for a problem, each once whatever the number of its reasons (not counting identical
+        copies)."""
+        return len(self._problem_files)
 
     def copy_count(self) -> int:
         """Identical copies left out, in all groups."""
@@ -152,7 +155,8 @@ class ProblemsPanel(QTableWidget):
     def clear_problems(self) -> None:
         self.setRowCount(0)
         self._seen.clear()
-        self._problem_rows = self._copies = self._clashes = 0
+        self._copies = self._clashes = 0
+        self._problem_files.clear()
         self.countChanged.emit(0)
         self.copiesChanged.emit(0)
         self.clashesChanged.emit(0)

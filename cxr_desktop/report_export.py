@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from cxr_engine.models.image_checks import correction_note, scope_warning
 from cxr_engine.models.scope_score import film_out_of_scope
+from cxr_engine.outputs.undecodable import escape_undecodable
 from cxr_engine.models.suitability import image_warnings
 
 from .controllers.export_context import ExportContext, gather, known_heatmaps
@@ -45,12 +46,12 @@ class ExportRequest:
     offer_another_file: bool = False
 
 
-def write_pdf(request: ExportRequest, pages, card) -> Path:
-    """Worker: the engine's atomic PDF writer."""
+def write_pdf(request: ExportRequest, pages, card, left_out=()) -> Path:
+    """Worker: the engine's atomic PDF writer; ``left_out`` (path, reason) gets the PDF's last page."""
     from cxr_engine.outputs.report import write_report
 
     return write_report(request.destination, pages, model_card=card, deidentify=request.deidentify,
-                            reader_name=request.reader_name, app_version=_app_version())
+                        reader_name=request.reader_name, app_version=_app_version(), left_out=left_out)
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class ReportExport(QObject):
             self.failed.emit(f"No page could be made: {reasons}")
             return None
         destination = self.request.destination
-        writer = create_worker(write_pdf, self.request, list(self.pages), self.context.card)
+        writer = create_worker(write_pdf, self.request, list(self.pages), self.context.card, list(self.skipped))
         writer.returned.connect(self._done)
         writer.errored.connect(lambda exc: self._write_failed(destination, exc))
         self.worker = writer
@@ -243,7 +244,9 @@ class PdfExports(QObject):
     def _on_finished(self, export: ReportExport, path: Path) -> None:
         for skipped_path, reason in export.skipped:
             self.problems.add(skipped_path, f"left out of the PDF: {reason}")
-        self.status_bar.showMessage(f"PDF written: {path}", 10000)
+        left_out = len({skipped_path for skipped_path, _ in export.skipped})
+        note = f" ({left_out} image(s) not included: listed on its last page and in Problems)" if left_out else ""
+        self.status_bar.showMessage(f"PDF written: {escape_undecodable(path)}{note}", 10000)
         self.exportFinished.emit(path)
 
     @while_alive

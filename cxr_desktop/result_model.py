@@ -29,6 +29,7 @@ class ResultModel(QObject):
         self._classified = False  # the current image's prediction is on screen
         self.state = NO_MODEL
         self.message = ""
+        self._film_failed = False  # FAILED is this film's own (not classified, classification failed), not the model's
         self.model_name = ""
         self.card = None  # the model card in use (cxr_engine.models.model_card.ModelCard), for its limits
         self.model_summary = ""
@@ -69,7 +70,7 @@ class ResultModel(QObject):
         self.changed.emit()
 
     def set_model_failed(self, message: str) -> None:
-        self.state, self.message, self._classified = FAILED, message, False
+        self.state, self.message, self._classified, self._film_failed = FAILED, message, False, False
         self.changed.emit()
 
     def set_image(self, warnings: tuple[str, ...], header=None, path: Path | None = None) -> None:
@@ -85,6 +86,8 @@ class ResultModel(QObject):
 
     def _show_film(self, warnings: tuple[str, ...], header, path: Path | None, decoding: bool) -> None:
         self.image_warnings, self._classified = warnings, False
+        if self.state == FAILED and self._film_failed:  # the film before's "Not classified: …" is not this film's
+            self.state, self.message, self._film_failed = READY, "", False
         self.path = Path(path) if path is not None else None
         self.decoding = decoding
         self.header = header
@@ -140,7 +143,8 @@ class ResultModel(QObject):
         self.changed.emit()
 
     def set_failed(self, message: str) -> None:
-        self.state, self.message = FAILED, message
+        """The current film could not be classified (``message`` says why); the next film shown clears it."""
+        self.state, self.message, self._film_failed = FAILED, message, True
         self.changed.emit()
 
     def set_heatmap_class(self, cls: str) -> None:

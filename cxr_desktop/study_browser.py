@@ -7,7 +7,8 @@ from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPainter, QPixmap, QPolygon
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from cxr_engine.display_text import format_date, format_percent, format_person_name
+from cxr_engine.display_text import format_date, format_percent, format_person_name, printable
+from cxr_engine.outputs.undecodable import escape_undecodable
 from cxr_engine.models.image_checks import banner, corrected_display, correction_note
 from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES
 from cxr_engine.reading.copies import copies_note
@@ -176,7 +177,7 @@ class StudyBrowser(QTreeWidget):
         item.setData(0, PATH_ROLE, instance.path)
         item.setData(0, KIND_ROLE, "image")
         item.setData(0, VIEW_ROLE, instance.view_position.upper())
-        tip = str(instance.path)
+        tip = escape_undecodable(instance.path)
         if instance.copies:  # the same SOP Instance stored as other files too, listed here once
             tip += "\n" + copies_note(instance.copies)
         item.setToolTip(0, tip)
@@ -445,10 +446,11 @@ class StudyBrowser(QTreeWidget):
         item = self._images.get(Path(path))
         if item is not None:
             item.setForeground(0, QBrush(QColor(230, 90, 90)))
-            item.setToolTip(0, f"{path}\n{reason}")
+            item.setToolTip(0, f"{escape_undecodable(path)}\n{reason}")
             first, _, rest = item.text(0).partition("\n")
-            if Path(path).name not in first:  # failed copies of one film ("Image 16") told apart by file
-                item.setText(0, f"{first} · {Path(path).name}" + (f"\n{rest}" if rest else ""))
+            name = escape_undecodable(Path(path).name)
+            if name not in first:  # failed copies of one film ("Image 16") told apart by file
+                item.setText(0, f"{first} · {name}" + (f"\n{rest}" if rest else ""))
             item.setText(RESULT, NOT_CLASSIFIED if reason.startswith(NOT_CLASSIFIED) else "⚠ error")
             item.setToolTip(RESULT, reason)
 
@@ -476,17 +478,21 @@ def _join(*parts: str) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def _patient_text(name: str, patient_id: str) -> str:
+def _patient_text(name: str, patient_id: str, issuer: str = "") -> str:
     shown = format_person_name(name) or "(no name)"
+    if issuer and patient_id:
+        patient_id = f"{patient_id}, issuer {printable(issuer)}"
     return f"{shown}  [{patient_id}]" if patient_id else shown
 
 
 def _patient_label(patient) -> str:
-    """Name and ID (``(no patient ID)`` for each person without one); a PNG/JPEG by its file name."""
+    """Name and ID (``(no patient ID)`` for each person without one) with its Issuer of Patient ID when there is
+    one (two hospitals' patients 12345 are two people, kept apart: the label must tell them apart too); a PNG/JPEG
+    by its file name."""
     first = next((_first_instance(study) for study in patient.studies), None)
     if first is not None and first.file_format != "dicom" and not patient.name:
-        return f"{first.path.name}  [{patient.patient_id}]"
-    text = _patient_text(patient.name, patient.patient_id)
+        return f"{escape_undecodable(first.path.name)}  [{patient.patient_id}]"
+    text = _patient_text(patient.name, patient.patient_id, patient.issuer)
     return f"{text}  · born {format_date(patient.birth_date)}" if patient.birth_date else text
 
 

@@ -141,3 +141,22 @@ def test_png_dropped_on_the_window_opens(qtbot, window, rasters):
         window.dropEvent(event)
     assert Path(shown.args[0]) == rasters / "small.png"
     assert window.problems.rowCount() == 0
+
+
+def test_two_issuers_patients_with_one_id_are_told_apart_in_the_tree(tmp_path, dicom_dir):
+    """Kept apart already; both nodes read "SMITH, JOHN [12345] · born 1960-01-01" (tester, 2026-11-30)."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from cxr_desktop.study_browser import _patient_label
+
+    folder = tmp_path / "two_hospitals"
+    folder.mkdir()
+    for issuer in ("HOSP_A", "HOSP_B"):
+        ds = pydicom.dcmread(dicom_dir / "CR-MONO1-10-chest.dcm", force=True)
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.IssuerOfPatientID = "SMITH^JOHN", "12345", "19600101", issuer
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = generate_uid(), generate_uid(), generate_uid()
+        ds.save_as(folder / f"{issuer}.dcm")
+    labels = sorted(_patient_label(patient) for patient in scan(folder).patients)
+    assert labels == ["SMITH, JOHN  [12345, issuer HOSP_A]  · born 1960-01-01",
+                      "SMITH, JOHN  [12345, issuer HOSP_B]  · born 1960-01-01"]

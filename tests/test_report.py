@@ -5,6 +5,7 @@ import io
 import re
 from dataclasses import fields
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -368,3 +369,28 @@ class TestRedactGeneratedText:
         assert full_name_patterns("Anonymized") == []
         assert full_name_patterns("DOE^^") == []
         assert len(full_name_patterns("DOE^JANE^Q=山田^太郎")) == 6  # 4 orders with the middle name, 2 without
+
+
+class TestImagesLeftOut:
+    """A study's damaged films were left out of its PDF without a word in it (tester, 2026-11-30): whoever
+    reads the PDF must know it does not cover every image chosen."""
+
+    LEFT_OUT = [(Path("DOE_JANE_im2.dcm"), "pixel data truncated: the file holds 349,526 of the 1,048,576 bytes"),
+                (Path("DOE_JANE_im3.dcm"), "invalid image size 0×1024")]
+
+    def test_a_last_page_names_each_image_left_out_and_why(self, tmp_path, card):
+        text, _, count = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=False,
+                                        left_out=self.LEFT_OUT))
+        assert count == 2 and "Page 2 of 2" in text
+        assert "2 of the 3 images chosen for this summary could not be included; the 1 page(s) before cover" in text
+        assert "DOE_JANE_im2.dcm: pixel data truncated: the file holds 349,526 of the 1,048,576 bytes" in text
+        assert "DOE_JANE_im3.dcm: invalid image size 0×1024" in text
+
+    def test_de_identified_it_withholds_the_file_names(self, tmp_path, card):
+        text, _, _ = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=True, left_out=self.LEFT_OUT))
+        assert "Image 1 not included: pixel data truncated" in text and "Image 2 not included: invalid" in text
+        assert "DOE" not in text
+
+    def test_without_images_left_out_there_is_no_such_page(self, tmp_path, card):
+        text, _, count = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=False))
+        assert count == 1 and "not included" not in text

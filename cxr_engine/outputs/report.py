@@ -33,6 +33,7 @@ from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
 
 from .atomic import write_bytes_atomic
 from .deidentify import redact_generated_text, redact_text, report_identifiers
+from .undecodable import escape_undecodable
 from ..display_text import format_percent
 from ..errors import ReportError
 from ..pixels.image import CxrImage, ImageMetadata
@@ -154,8 +155,9 @@ class ReportPage:
 
 def write_report(path: str | Path, pages: Sequence[ReportPage], *, model_card: ModelCard | None,
                      deidentify: bool, reader_name: str = "", generated_at: datetime | None = None,
-                     app_version: str = "") -> Path:
-    """Write the PDF report, one A4 page per ``ReportPage`` (see :func:`build_report_pdf`), to ``path``
+                     app_version: str = "", left_out: Sequence[tuple[Path, str]] = ()) -> Path:
+    """Write the PDF report, one A4 page per ``ReportPage`` (see :func:`build_report_pdf`; ``left_out``, the
+    films chosen that could not be included, with why, gets a last page), to ``path``
     atomically (a reader sees the old file or the new one); returns ``path``.
 
     Raises ``ReportError`` when the file cannot be written, ``ValueError`` for no pages; any other
@@ -164,7 +166,7 @@ def write_report(path: str | Path, pages: Sequence[ReportPage], *, model_card: M
     """
     path = Path(path)
     data = build_report_pdf(pages, model_card=model_card, deidentify=deidentify, reader_name=reader_name,
-                            generated_at=generated_at, app_version=app_version)
+                            generated_at=generated_at, app_version=app_version, left_out=left_out)
     try:
         write_bytes_atomic(path, data)
     except OSError as exc:
@@ -175,8 +177,10 @@ def write_report(path: str | Path, pages: Sequence[ReportPage], *, model_card: M
 
 def build_report_pdf(pages: Sequence[ReportPage], *, model_card: ModelCard | None, deidentify: bool,
                      reader_name: str = "", generated_at: datetime | None = None,
-                     app_version: str = "") -> bytes:
-    """The report as PDF bytes: one A4 page per entry of ``pages``.
+                     app_version: str = "", left_out: Sequence[tuple[Path, str]] = ()) -> bytes:
+    """The report as PDF bytes: one A4 page per entry of ``pages``, then, when ``left_out`` names films
+    (path, reason) that were chosen but could not be included (a damaged file), a last page listing them,
+    so that whoever reads the PDF knows it does not cover the whole study.
 
     With ``deidentify``, identifiers are left out (``deidentify.report_identifiers``), the
     comment is redacted, and the file name and reader's name are withheld too: file names are
@@ -189,10 +193,14 @@ def build_report_pdf(pages: Sequence[ReportPage], *, model_card: ModelCard | Non
     canvas = Canvas(buffer, pagesize=A4, pageCompression=1)
     ctx = _Context(canvas, _fonts(FONT_CANDIDATES), model_card, deidentify,
                    "" if deidentify else reader_name.strip(),
-                   _timestamp(generated_at or datetime.now().astimezone()), app_version, len(pages))
+                   _timestamp(generated_at or datetime.now().astimezone()), app_version,
+                   len(pages) + bool(left_out))
     _set_document_info(ctx)
     for number, page in enumerate(pages, start=1):
         _draw_page(ctx, page, number)
+        canvas.showPage()
+    if left_out:
+        _draw_left_out_page(ctx, left_out, len(pages), ctx.total)
         canvas.showPage()
     canvas.save()
     return buffer.getvalue()
@@ -670,6 +678,25 @@ def _fit_comment(ctx: _Context, comment: str, width: float, height: float) -> li
     note = ctx.para("[comment cut here: too long for one page]", "alert")
     parts = para.split(width, height - note.wrap(width, height)[1])
     return [*parts[:1], note]
+
+
+def _draw_left_out_page(ctx: _Context, left_out: Sequence[tuple[Path, str]], included: int, number: int) -> None:
+    """The last page: the films chosen for this summary that it does not hold, each with why (file names
+    withheld when de-identified: they are often the patient's name or UIDs)."""
+    top = _draw_header(ctx, None, PAGE_H - MARGIN) - SECTION_GAP
+    chosen = included + len(left_out)
+    flowables: list[Flowable] = [
+        ctx.para("Images not included in this summary", "heading"),
+        ctx.para(f"{len(left_out)} of the {chosen} images chosen for this summary could not be included; the "
+                 f"{included} page(s) before cover the others.", "body"),
+    ]
+    for index, (path, reason) in enumerate(left_out, start=1):
+        name = f"Image {index} not included" if ctx.deidentify else escape_undecodable(Path(path).name)
+        line = ctx.rich(f"{ctx.fonts.markup(name)}: {ctx.fonts.markup(reason)}", "warning")
+        line.bulletText = "•" if ctx.fonts.unicode else "-"
+        flowables.append(line)
+    _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
+    _draw_footer(ctx, number)
 
 
 def _draw_footer(ctx: _Context, number: int) -> None:
