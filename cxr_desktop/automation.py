@@ -74,13 +74,13 @@ class Automation(QObject):
         self._timer.start(int(task.timeout_s * 1000))
         # An exception in any slot (Qt prints it and goes on) ends an unattended run at once, with status 1,
         # rather than leaving the caller waiting for the time limit.
-        previous_hook = sys.excepthook
+        self._previous_hook = previous_hook = sys.excepthook
 
         def fail_on_exception(kind, value, traceback) -> None:
             previous_hook(kind, value, traceback)
             self._fail(f"unexpected error: {kind.__name__}: {value}")
 
-        sys.excepthook = fail_on_exception
+        self._hook = sys.excepthook = fail_on_exception
 
     # ------------------------------------------------------------------ waiting
     def _on_scanned(self, results) -> None:
@@ -247,6 +247,8 @@ class Automation(QObject):
             return
         self.exit_code = code
         self._timer.stop()
+        if sys.excepthook is self._hook:
+            sys.excepthook = self._previous_hook
         QApplication.instance().exit(code)
 
 

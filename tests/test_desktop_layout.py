@@ -231,3 +231,23 @@ def test_an_unattended_run_ignores_and_keeps_the_readers_layout(qtbot, card, pri
     window.deleteLater()
     store.sync()
     assert layout.toggle("heatmap", False) and layout.comparison == "2x2"  # left as the reader had it
+
+
+def test_an_exception_in_an_unattended_run_ends_it_at_once(qtbot, card, private_settings, tmp_path, monkeypatch):
+    """Qt prints an exception raised in a slot and goes on: an unattended run used to wait out its time limit
+    (300 s) after one (a file name that is not UTF-8 broke the result JSON)."""
+    import sys
+
+    from cxr_desktop.automation import Automation, AutomationTask
+
+    printed = []
+    monkeypatch.setattr(sys, "excepthook", lambda kind, value, tb: printed.append(str(value)))  # Qt's printing
+    window = _window(qtbot, card, private_settings)
+    automation = Automation(window, AutomationTask(screenshot=tmp_path / "shot.png", timeout_s=300))
+    try:
+        raise RuntimeError("broken in a slot")
+    except RuntimeError:
+        sys.excepthook(*sys.exc_info())  # what PySide6 calls for an exception in a slot
+    assert printed == ["broken in a slot"] and automation.exit_code == 1
+    window.close()
+    window.deleteLater()

@@ -22,6 +22,10 @@ Detection rules, per file found by the walk:
 * files this program wrote (``cxr_engine.outputs.own_outputs``: heat-map and lung-mask PNGs named as
   ``cxr-classify`` names them, DICOM objects whose Manufacturer is ``CXR Reader project``) are
   not films: they are skipped, logged and listed in ``own_outputs``;
+* a file named as an image format this program does not read (``*.tif``/``*.tiff``/``*.gif``/``*.webp``/
+  ``*.bmp``) whose first bytes say what it is is a :class:`ScanError` naming it ("a TIFF image: this program
+  reads DICOM, PNG and JPEG files only"): a film stored so is not left out without a word;
+* a file a DICOMDIR references is reported like a DICOM-named one (a damaged copy on a CD is named);
 * everything else is skipped quietly and counted in ``skipped_non_dicom``.
 
 A file given directly to :func:`scan` is always tried (even one this program wrote), and any
@@ -691,7 +695,8 @@ def _read_header(path: Path, *, explicit: bool) -> Dataset:
 
 
 def _other_image_kind(path: Path, head: bytes) -> str | None:
-    """"a TIFF image" (GIF, WebP, BMP) for a file so named whose first bytes say so, else None."""
+    """What a file named as an image format this program does not read is, from its first bytes ("a TIFF
+    image", "a BMP image", "a text file": ``messages.file_kind``), else None."""
     suffix = path.suffix.lower()
     if suffix not in OTHER_IMAGE_SUFFIXES:
         return None
