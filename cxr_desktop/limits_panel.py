@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
 
 from cxr_engine.models.model_limits import model_limits
+from cxr_engine.models.suitability import age_group_of
 
 from .result_model import DONE, ResultModel
 
@@ -33,7 +34,8 @@ class LimitsPanel(QGroupBox):
         if card is None:
             return ""
         prediction = self.result.prediction if self.result.state == DONE else None
-        return model_limits(card, prediction).text()
+        return model_limits(card, prediction, age_group_of(self.result.header),
+                            self.result.out_of_scope if prediction is not None else "").text()
 
     def sync(self) -> None:
         text = self.text()

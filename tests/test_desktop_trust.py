@@ -24,6 +24,7 @@ from cxr_desktop.result_panel import ResultPanel  # noqa: E402
 from cxr_desktop.viewer_model import HEATMAP_OUTLINE, ViewerModel  # noqa: E402
 from cxr_engine.models.model_card import ModelCard  # noqa: E402
 from cxr_engine.models.model_limits import model_limits  # noqa: E402
+from cxr_engine.models.suitability import age_group_of  # noqa: E402
 from cxr_engine.pixels.overlay import OUTLINE_LEVEL, shown_heat  # noqa: E402
 
 from model_factory import BUNDLED_CARD  # noqa: E402
@@ -141,8 +142,9 @@ def test_limits_text_in_the_panel_and_the_pdf_equals_the_cards(qtbot, classified
     assert panel.text() == ""
     result.set_model(card.name, card.summary(), tuple(card.classes), not card.meets_bar, card)
     result.set_ready("CPU")
+    result.set_image((), header=image.metadata, path=image.path)
     result.set_prediction(top.prediction)
-    expected = model_limits(card, top.prediction)
+    expected = model_limits(card, top.prediction, age_group_of(image.metadata), result.out_of_scope)
     assert panel.text_label.text() == expected.text() == panel.text()
 
     # The figures are the card's own, read here straight from its JSON.
@@ -151,8 +153,12 @@ def test_limits_text_in_the_panel_and_the_pdf_equals_the_cards(qtbot, classified
         cls = top.prediction.label
         p = top.prediction.probabilities[top.prediction.index]
         b = min(int(p * 10), 9)
-        count, positives = table["by_class"][cls]["count"][b], table["by_class"][cls]["positives"][b]
-        assert f"({positives} of {count})" in panel.text()
+        # The patient's age group's own bin; both side by side when the film gives no age.
+        for group in [age_group_of(image.metadata)] if age_group_of(image.metadata) else ["adult", "pediatric"]:
+            row = table["by_age_group"][group]["by_class"][cls]
+            count, positives = row["count"][b], row["positives"][b]
+            assert (f"({positives} of {count})" if count >= 20 else f"{positives} of the {count}") in panel.text() \
+                or count == 0
     result_panel = ResultPanel(result, ViewerModel(), _dummy_action())
     qtbot.addWidget(result_panel)
     notice = result_panel.notice

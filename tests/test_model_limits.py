@@ -48,9 +48,38 @@ def test_calibration_line_reads_the_cards_own_bin():
         pytest.skip("the bundled card has no reliability table (python -m training.reliability --write)")
     row = table["by_class"]["covid"]
     count, positives = row["count"][9], row["positives"][9]
-    line = calibration_line(card, "covid", 0.97)
+    pooled = dict(table)
+    pooled.pop("by_age_group", None)  # a table written before the age groups were
+    older = dataclasses.replace(card, validation_metrics={**card.validation_metrics, "reliability": pooled})
+    line = calibration_line(older, "covid", 0.97)
     assert line == (f"Calibration: of 100 films of the validation split given a COVID-19 probability of 90–100 %, "
                     f"{round(100 * positives / count)} were COVID-19 ({positives} of {count}).")
+
+
+def test_calibration_is_the_patients_age_groups_and_both_when_the_age_is_not_known():
+    """The pooled 90–100 % pneumonia bin (98 of 100) is children's: adults' pneumonia at 90–100 % was right far less
+    often in validation (a reading radiologist's finding), and an adult's film must be told so."""
+    card = bundled()
+    groups = card.validation_metrics["reliability"]["by_age_group"]
+    adult, child = (groups[g]["by_class"]["pneumonia"] for g in ("adult", "pediatric"))
+    assert adult["count"][9] >= 20 and child["count"][9] >= 20
+    adult_text = (f"{round(100 * adult['positives'][9] / adult['count'][9])} of 100 adults' films were Pneumonia "
+                  f"({adult['positives'][9]} of {adult['count'][9]})")
+    child_text = (f"{round(100 * child['positives'][9] / child['count'][9])} of 100 children's films were Pneumonia "
+                  f"({child['positives'][9]} of {child['count'][9]})")
+    start = "Calibration: of the validation split's films given a Pneumonia probability of 90–100 %, "
+    assert calibration_line(card, "pneumonia", 0.99, "adult") == start + adult_text + "."
+    assert calibration_line(card, "pneumonia", 0.99, "pediatric") == start + child_text + "."
+    assert calibration_line(card, "pneumonia", 0.99) == (start + adult_text + "; " + child_text
+                                                         + " (the patient's age is not known).")
+    assert adult["positives"][9] / adult["count"][9] < child["positives"][9] / child["count"][9] - 0.1
+
+
+def test_a_film_out_of_scope_gets_no_calibration_figure_but_an_uncertain_one_does():
+    card = bundled()
+    shown = prediction(card, (0.02, 0.01, 0.97))
+    assert model_limits(card, shown, "adult", "inverted").calibration.startswith("Calibration: not stated for this film")
+    assert "of 100 adults' films were COVID-19" in model_limits(card, shown, "adult", "uncertain").calibration
 
 
 def test_reliability_for_other_weights_or_none_is_not_used():

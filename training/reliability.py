@@ -72,11 +72,21 @@ def reliability_section(card, manifest: Path, split: str, rows: Sequence[dict], 
     """The card's ``validation_metrics.reliability`` object."""
     from cxr_engine.models.model_limits import reliability_table
 
+    from training.curate import coarse_age
+
     labels = np.array([list(card.classes).index(r["label"]) for r in rows], dtype=np.int64)
     table = reliability_table(probs, labels, card.classes, n_bins)
+    # Children's and adults' own tables: 93 % of the pneumonia films are children, so the pooled bins speak for
+    # children; an adult's film is told what the probability meant for adults (a reading radiologist's finding).
+    ages = np.array([coarse_age(r.get("age_group", "")) for r in rows])
+    by_age_group = {group: {"n": int((ages == group).sum()),
+                            **reliability_table(probs[ages == group], labels[ages == group], card.classes, n_bins)}
+                    for group in ("pediatric", "adult") if (ages == group).any()}
+    for group in by_age_group.values():
+        del group["edges"]  # the pooled table's
     return {"split": split, "n": len(rows), "sources": sorted(sources), "manifest": str(manifest),
             "manifest_sha256": sha256_of(manifest), "weights_sha256": card.weights_sha256,
-            "temperature": card.temperature, **table,
+            "temperature": card.temperature, **table, "by_age_group": by_age_group,
             "note": "one-vs-rest per class: count[b] films got that class's probability in bin b, positives[b] "
                     "of them had that label; through the engine with the card's temperature, which was "
                     "fitted on this split",

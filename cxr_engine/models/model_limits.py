@@ -21,6 +21,7 @@ import numpy as np
 
 from ..display_text import format_percent
 from .model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
+from .scope_score import REASON as UNCERTAIN
 
 #: A population check is a known limit when the model gets at most this share of it right ...
 WEAK_RATE = 0.5
@@ -82,28 +83,57 @@ class Calibration:
     positives: int
 
 
-def calibration_for(card: ModelCard, cls: str, probability: float) -> Calibration | None:
-    """The validation bin of ``probability`` for ``cls``; None without a usable table or class."""
+#: The age groups of a card's reliability table (``by_age_group``): (plural, singular) as the calibration line names them.
+AGE_GROUP_WORDS = {"adult": ("adults' films", "adult's film"), "pediatric": ("children's films", "child's film")}
+
+
+def calibration_for(card: ModelCard, cls: str, probability: float, age_group: str = "") -> Calibration | None:
+    """The validation bin of ``probability`` for ``cls``, among the films of ``age_group`` (``adult`` or
+    ``pediatric``: the table's ``by_age_group``) or all films (``""``); None without a usable table or class."""
     table = reliability_of(card)
-    if table is None or cls not in table.get("by_class", {}):
+    if table is None:
+        return None
+    by_class = table.get("by_class", {}) if not age_group else (table.get("by_age_group") or {}).get(
+        age_group, {}).get("by_class", {})
+    if cls not in by_class:
         return None
     edges = table["edges"]
     n_bins = len(edges) - 1
     b = min(max(int(np.floor(float(probability) * n_bins)), 0), n_bins - 1)
-    row = table["by_class"][cls]
+    row = by_class[cls]
     return Calibration(cls, edges[b], edges[b + 1], int(row["count"][b]), int(row["positives"][b]))
 
 
-def calibration_line(card: ModelCard, cls: str, probability: float) -> str:
-    """One sentence on what ``probability`` of ``cls`` has meant in validation."""
+def _group_clause(group: str, found: Calibration) -> str:
+    """``78 of 100 adults' films were Pneumonia (18 of 23)``, ``9 of the 12 …(too few for a rate)``, or
+    ``no child's film got one``."""
+    plural, singular = AGE_GROUP_WORDS[group]
+    if found.count == 0:
+        return f"no {singular} got one"
+    if found.count < MIN_BIN_FILMS:
+        return f"{found.positives} of the {found.count} {plural} were {_name(found.cls)} (too few for a rate)"
+    return (f"{round(100 * found.positives / found.count)} of 100 {plural} were {_name(found.cls)} "
+            f"({found.positives} of {found.count})")
+
+
+def calibration_line(card: ModelCard, cls: str, probability: float, age_group: str = "") -> str:
+    """One sentence on what ``probability`` of ``cls`` has meant in validation: for the patient's ``age_group``
+    (``adult``, ``pediatric``) when the card's table has it; for an unknown age (``""``) the children's and the
+    adults' figures side by side when it has both (the pooled bins are mostly children's pneumonia), else all
+    films'."""
     found = calibration_for(card, cls, probability)
     if found is None:
         return (f"Calibration: the model card holds no validation reliability figures for these weights, so "
                 f"what {format_percent(probability, 0)} means in practice is not known.")
     band = f"{found.low * 100:.0f}–{found.high * 100:.0f} %"
-    table = reliability_of(card)
-    split = table.get("split", "val")
+    split = reliability_of(card).get("split", "val")
     where = f"{'validation' if split == 'val' else split} split"
+    groups = [age_group] if age_group in AGE_GROUP_WORDS else list(AGE_GROUP_WORDS)
+    by_group = {g: calibration_for(card, cls, probability, g) for g in groups}
+    if all(by_group.values()):
+        clauses = "; ".join(_group_clause(g, f) for g, f in by_group.items())
+        unknown = "" if age_group in AGE_GROUP_WORDS else " (the patient's age is not known)"
+        return f"Calibration: of the {where}'s films given a {_name(cls)} probability of {band}, {clauses}{unknown}."
     if found.count == 0:
         return f"Calibration: no film of the {where} got a {_name(cls)} probability of {band}."
     if found.count < MIN_BIN_FILMS:
@@ -261,12 +291,22 @@ class ModelLimits:
         return "\n".join(self.lines())
 
 
-def model_limits(card: ModelCard, prediction=None) -> ModelLimits:
+#: The calibration line for a film the checks put out of scope: its validation bins say nothing about it.
+OUT_OF_SCOPE_CALIBRATION = ("Calibration: not stated for this film: it is outside what the model was trained for, "
+                            "and the validation figures are of films that were not.")
+
+
+def model_limits(card: ModelCard, prediction=None, age_group: str = "", out_of_scope: str = "") -> ModelLimits:
     """The statement for ``card`` and, when given, the ``predictions.Prediction`` on screen (its top
-    class's calibration); without a prediction there is no calibration line."""
+    class's calibration, for the patient's ``age_group``: ``adult``, ``pediatric`` or ``""`` when not known);
+    without a prediction there is no calibration line, and for a film flagged ``out_of_scope`` (the reasons;
+    ``uncertain`` alone is in scope) it says why none is given."""
     calibration = ""
-    if prediction is not None:
-        calibration = calibration_line(card, prediction.label, prediction.probabilities[prediction.index])
+    flagged = [reason for reason in out_of_scope.split(";") if reason and reason != UNCERTAIN]
+    if prediction is not None and flagged:
+        calibration = OUT_OF_SCOPE_CALIBRATION
+    elif prediction is not None:
+        calibration = calibration_line(card, prediction.label, prediction.probabilities[prediction.index], age_group)
         if prediction.label == "normal":
             calibration = " ".join(filter(None, [calibration, _normal_is_not_a_normal_chest(card)]))
     return ModelLimits(card.intended_use or INTENDED_USE, calibration, tuple(known_limits(card)))

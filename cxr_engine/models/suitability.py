@@ -138,3 +138,11 @@ def _orientation_refusal(image_check_reasons: str) -> str:
 def image_warnings(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
     """The reader's warnings (decoding, windows, colour) followed by the suitability ones."""
     return tuple(image.warnings) + assess(image, input_size)
+
+
+def age_group_of(metadata) -> str:
+    """The model card's age group of the patient of ``metadata`` (an ``ImageMetadata``; None counts as not
+    known): ``adult`` from 18 years, else ``pediatric``, by the header's age (``patient_age_years``); ``""`` when
+    the header does not say."""
+    years = patient_age_years(metadata)
+    return "" if years is None else ("adult" if years >= 18 else "pediatric")

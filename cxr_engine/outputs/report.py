@@ -566,12 +566,10 @@ def _model_flowables(ctx: _Context, page: ReportPage | None = None) -> list[Flow
 
 
 def _age_group(page: ReportPage | None) -> str:
-    """The card's age group of the page's patient (``adult`` from 18, else ``pediatric``), by the header's age;
-    ``""`` when the header does not say."""
-    from ..models.suitability import patient_age_years
+    """The card's age group of the page's patient (``suitability.age_group_of``); ``""`` when not known."""
+    from ..models.suitability import age_group_of
 
-    years = patient_age_years(page.metadata) if page is not None else None
-    return "" if years is None else ("adult" if years >= 18 else "pediatric")
+    return age_group_of(page.metadata) if page is not None else ""
 
 
 def _metric_lines(metrics: dict, age_group: str = "") -> list[str]:
@@ -611,7 +609,8 @@ def _draw_limits(ctx: _Context, page: ReportPage, top: float) -> float:
     if ctx.card is None:
         return top + SECTION_GAP
     flowables: list[Flowable] = [ctx.para("Model limits (from the model card)", "heading")]
-    flowables += [ctx.para(line, "small") for line in model_limits(ctx.card, page.prediction).lines()]
+    limits = model_limits(ctx.card, page.prediction, _age_group(page), page.out_of_scope)
+    flowables += [ctx.para(line, "small") for line in limits.lines()]
     return _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
 
 
