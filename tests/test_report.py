@@ -122,23 +122,30 @@ class TestContent:
         from dataclasses import replace
 
         grouped = replace(card, test_metrics={**card.test_metrics, "by_age_group": {
-            "adult": {"n": 134, "accuracy": 0.821}, "pediatric": {"n": 787, "accuracy": 0.959}}})
+            "adult": {"n": 134, "accuracy": 0.821, "recall": {"normal": 0.936, "pneumonia": 0.78, "covid": 0.739}},
+            "pediatric": {"n": 787, "accuracy": 0.959}}})
         page = page_for(images["CR-MONO1-10-chest.dcm"], grouped)
         adult = replace(page, metadata=replace(page.metadata, patient_age="075Y"))
         text, _, _ = pdf_text(write(tmp_path, [adult], grouped, deidentify=False, name="adult.pdf"))
-        assert "Test accuracy: adults 82.1 % (n = 134), all 91.2 % (n = 1,234)." in " ".join(text.split())
+        text = " ".join(text.split())
+        assert "Test accuracy: adults 82.1 % (n = 134), all 91.2 % (n = 1,234)." in text
+        # the adults' own sensitivities (COVID-19 74 % where all films' was higher), not the pooled ones
+        assert "Sensitivity (adults): Normal 93.6 % · Pneumonia 78.0 % · COVID-19 73.9 %." in text
         unknown = replace(page, metadata=replace(page.metadata, patient_age="", patient_birth_date=""))
         text, _, _ = pdf_text(write(tmp_path, [unknown], grouped, deidentify=False, name="unknown.pdf"))
         assert "Test set: accuracy 91.2 %" in text and "adults 82.1" not in text  # age unknown: no group
+        assert "Sensitivity (adults)" not in text
 
-    def test_a_model_below_the_bar_says_how_many_checks_it_fails(self, tmp_path, images, card):
+    def test_a_model_below_the_bar_names_the_checks_it_fails(self, tmp_path, images, card):
         from dataclasses import replace
 
         failing = replace(card, test_metrics={**card.test_metrics, "bar_failures": ["test accuracy 0.912 < 0.92",
                                                                                    "test ECE 0.0600 > 0.05"]})
         page = page_for(images["CR-MONO1-10-chest.dcm"], failing)
         text, _, _ = pdf_text(write(tmp_path, [page], failing, deidentify=False))
-        assert "below the project's bar: it fails 2 checks (its model card lists them)." in text
+        text = " ".join(text.split())
+        assert "Caution: below the project's bar (2 checks, under Model limits)." in text
+        assert "Below the project's bar: it fails test accuracy 0.912 < 0.92; test ECE 0.0600 > 0.05." in text
         passing = replace(card, meets_bar=True)
         text, _, _ = pdf_text(write(tmp_path, [page_for(images["CR-MONO1-10-chest.dcm"], passing)], passing,
                                     deidentify=False, name="passing.pdf"))

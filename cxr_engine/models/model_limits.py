@@ -160,11 +160,30 @@ def known_limits(card: ModelCard) -> list[str]:
 def _three_classes(card: ModelCard, external) -> str:
     names = ", ".join(card.display_classes())
     line = f"Only {len(card.classes)} classes ({names}): every film gets one of them, also films with other findings or none."
-    predicted = _unlabelled_calls(external)
-    if predicted:
-        line += (f" Of {sum(predicted.values())} real films from outside its training sources (diagnoses unknown) it "
-                 f"called {_calls(predicted)}.")
-    return line
+    # Only films whose diagnoses are known: the calls on test-suite files of unknown diagnosis (some from the
+    # training sources, one film stored twice, another as its negative) could not be judged by a reader.
+    labelled = _labelled_calls(external)
+    return f"{line} {labelled}" if labelled else line
+
+
+def _labelled_calls(external) -> str:
+    """What the model called the card's external films with radiologists' labels (``by_label``: per label
+    ``n``, ``predicted`` and ``correct``, None for a label outside the classes), or ``""``."""
+    folders = external if isinstance(external, list) else [external]
+    labels: dict[str, dict] = {}
+    for folder in folders:
+        for label, figures in ((folder.get("by_label") or {}) if isinstance(folder, dict) else {}).items():
+            if isinstance(figures, dict) and isinstance(figures.get("n"), int):
+                labels[label] = figures
+    if not labels:
+        return ""
+    right = [f"{_name(label)} {f['correct']} of {f['n']}" for label, f in labels.items()
+             if isinstance(f.get("correct"), int)]
+    other = [f"of {f['n']} with other findings it called {_calls(_counts(f.get('predicted')))}"
+             for label, f in labels.items() if f.get("correct") is None and _counts(f.get("predicted"))]
+    total = sum(f["n"] for f in labels.values())
+    return (f"Of {total} real DICOM films read by radiologists it called right "
+            + ", ".join(right) + ("; " + "; ".join(other) if other else "") + ".")
 
 
 def _other_findings(section) -> str:
@@ -204,18 +223,6 @@ def _unseen_source(section) -> str:
     if isinstance(replayed, dict) and isinstance(replayed.get("accuracy"), (int, float)):
         line += f" ({format_percent(float(replayed['accuracy']), 0)} with its operating point replayed)"
     return line + "."
-
-
-def _unlabelled_calls(external) -> dict[str, int]:
-    """The calls on the card's external folders whose diagnoses are unknown (``test_metrics.external_files``:
-    one folder's dict, or a list of them; a folder with labels, ``by_label``, is left out), summed per class."""
-    folders = external if isinstance(external, list) else [external]
-    total: dict[str, int] = {}
-    for folder in folders:
-        unlabelled = isinstance(folder, dict) and not folder.get("by_label")
-        for cls, count in _counts(folder.get("predicted") if unlabelled else None).items():
-            total[cls] = total.get(cls, 0) + count
-    return total if sum(total.values()) else {}
 
 
 def _counts(predicted) -> dict[str, int]:

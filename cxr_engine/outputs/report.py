@@ -65,7 +65,7 @@ FOOTER_TOP = MARGIN + 14
 PANEL_H = 212.0  # room under the panels for the model limits (issue 18)
 #: The panels shrink towards this height when the sections under them would leave the reader's comment
 #: less than ``MIN_COMMENT_H`` (long warnings, a banner, many measurements).
-MIN_PANEL_H = 120.0
+MIN_PANEL_H = 100.0
 MIN_COMMENT_H = 40.0
 PANEL_GAP = 12.0
 
@@ -260,6 +260,7 @@ def _styles(fonts: _Fonts) -> dict[str, ParagraphStyle]:
                                        leading=11.5, textColor=WARN_EDGE),
         "notice": ParagraphStyle("notice", base, fontName=fonts.bold, fontSize=9, leading=11.5),
         "alert": ParagraphStyle("alert", base, fontName=fonts.bold, textColor=ALERT),
+        "small_alert": ParagraphStyle("small_alert", base, fontSize=7.5, leading=9.5, textColor=ALERT),
         "good": ParagraphStyle("good", base, textColor=GOOD),
     }
 
@@ -549,8 +550,8 @@ def _model_flowables(ctx: _Context, page: ReportPage | None = None) -> list[Flow
     card = ctx.card
     if card is None:
         return [ctx.para("No model card available.", "small")]
+    # No card summary line: its name, architecture, pooled test accuracy and bar status are each said below.
     flowables = [ctx.rich(f"<b>{ctx.fonts.markup(card.name)}</b>", "body"),
-                 ctx.para(f"Card: {card.summary()}", "small"),
                  ctx.para(f"Architecture {card.architecture}, input {card.input_size} px, classes "
                           f"{', '.join(card.display_classes())}.", "small")]
     flowables += [ctx.para(line, "small") for line in _metric_lines(card.test_metrics, _age_group(page))]
@@ -559,9 +560,8 @@ def _model_flowables(ctx: _Context, page: ReportPage | None = None) -> list[Flow
     else:
         # the checks by name would crowd the page's half-width column: their count, and where they are listed
         failed = len(bar_failures(card))
-        flowables.append(ctx.para(f"Caution: this model is below the project's bar: it fails {failed} "
-                                  f"check{'s' if failed > 1 else ''} (its model card lists them)." if failed else
-                                  f"Caution: {below_bar_text(card)}", "alert"))
+        flowables.append(ctx.para(f"Caution: below the project's bar ({failed} check{'s' if failed > 1 else ''}, "
+                                  "under Model limits)." if failed else f"Caution: {below_bar_text(card)}", "alert"))
     return flowables
 
 
@@ -596,11 +596,14 @@ def _metric_lines(metrics: dict, age_group: str = "") -> list[str]:
             parts.append(f"n = {metrics['n']:,}")
     if parts:
         lines.append(("Test accuracy: " if grouped else "Test set: ") + ", ".join(parts) + ".")
-    recall = metrics.get("recall")
+    # The patient's group's sensitivities when the card has them (an adult's page showed the pooled 91 % for
+    # COVID-19, where adults' was 74 %), each class the group has films of.
+    recall = group.get("recall") if grouped and isinstance(group.get("recall"), dict) else metrics.get("recall")
+    whose = f" ({'adults' if age_group == 'adult' else 'children'})" if recall is not metrics.get("recall") else ""
     if isinstance(recall, dict) and recall:
         per_class = " · ".join(f"{_display_name(k)} {format_percent(v)}" for k, v in recall.items()
                                if isinstance(v, (int, float)))
-        lines.append(f"Sensitivity: {per_class}.")
+        lines.append(f"Sensitivity{whose}: {per_class}.")
     return lines
 
 
@@ -611,6 +614,11 @@ def _draw_limits(ctx: _Context, page: ReportPage, top: float) -> float:
     flowables: list[Flowable] = [ctx.para("Model limits (from the model card)", "heading")]
     limits = model_limits(ctx.card, page.prediction, _age_group(page), page.out_of_scope)
     flowables += [ctx.para(line, "small") for line in limits.lines()]
+    # By name, full width (the model column only counts them), each without its explanation (": the model reads
+    # the framing"): whoever reads the PDF sees which checks, in as few lines as the page can spare.
+    failures = [failure.split(": ")[0] for failure in bar_failures(ctx.card)] if not ctx.card.meets_bar else []
+    if failures:
+        flowables.append(ctx.para(f"Below the project's bar: it fails {'; '.join(failures)}.", "small_alert"))
     return _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
 
 
