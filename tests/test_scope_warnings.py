@@ -102,10 +102,10 @@ def test_csv_and_pdf_say_the_same_for_a_real_child_film_and_an_adult_film(tmp_pa
                        warnings=event.warnings, out_of_scope=event.out_of_scope)
         text = _pdf_text(build_report_pdf([page], model_card=classifier.card, deidentify=False))
         if event.path == child:
-            assert "Outside what this model was trained for" in text and NO_WARNINGS not in text
+            assert "Possibly outside what this model was trained for" in text and NO_WARNINGS not in text
             assert " ".join(HEAD_WORDS[CHILD].split()[:6]) in text
         else:
-            assert "Outside what this model was trained for" not in text and NO_WARNINGS in text
+            assert "outside what this model was trained for" not in text.lower() and NO_WARNINGS in text
 
 
 def test_the_pdf_inside_dicom_out_has_the_banner_of_its_warnings(tmp_path, dicom_dir):
@@ -130,3 +130,22 @@ def test_the_pdf_inside_dicom_out_has_the_banner_of_its_warnings(tmp_path, dicom
     text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
     assert "Outside what this model was trained for: shown as a negative (inverted)" in text
     assert " ".join(scope_warning(row["out_of_scope"]).split()[:8]) in text
+
+
+def test_a_film_that_may_be_in_scope_gets_a_milder_banner():
+    """A reading radiologist's finding: a correct adult pneumonia (98 %) was told "outside what this model was
+    trained for; the probabilities below are not reliable" because the child head fired on an adult ICU film,
+    and a borderline genuine pneumonia because the model was unsure."""
+    from cxr_engine.models.image_checks import banner, heatmap_note
+
+    unsure = banner("uncertain")
+    assert unsure.startswith("Note: the model is unsure") and "not reliable" not in unsure
+    child = banner(CHILD)
+    assert child.startswith("Possibly outside what this model was trained for: looks like a child's chest")
+    assert child.endswith("If the patient is an adult, the child's-chest check does not apply; for a child, the "
+                          "probabilities below are less reliable.")
+    assert banner(f"{CHILD};uncertain").startswith("Possibly outside")
+    for firm in ("inverted", "inverted;uncertain", f"lateral;{CHILD}"):
+        assert banner(firm).endswith("The probabilities below are not reliable.")
+        assert heatmap_note(firm).endswith("the heat-map is not reliable either.")
+    assert "not reliable" not in heatmap_note("uncertain") + heatmap_note(CHILD)

@@ -45,7 +45,7 @@ from ..errors import ModelError
 from ..pixels.filters import laplacian, sobel_x, sobel_y
 from ..pixels.image import CxrImage
 from .model_card import INTENDED_USE, CardFile
-from .scope_heads import WORDS as HEAD_WORDS
+from .scope_heads import CHILD as HEAD_CHILD, WORDS as HEAD_WORDS
 from .scope_score import REASON as UNCERTAIN, WORDS as UNCERTAIN_WORDS
 from .suitability import (
     AGE_OUTSIDE_TRAINING, HEADER_REASONS, LATERAL, NOT_CHEST_BODY_PART, NOT_RADIOGRAPH, TRAINING_AGES,
@@ -119,18 +119,41 @@ def _words(reasons: str) -> list[str]:
     return words
 
 
+#: A film flagged only by these reasons may well be in scope (a reading radiologist's finding: a correct adult
+#: pneumonia at 98 % was called "not reliable" because the child head fired, a borderline one because the model
+#: was unsure): the banner says so rather than "outside what this model was trained for".
+_UNSURE_ONLY = frozenset({UNCERTAIN})
+_MAYBE_CHILD = frozenset({HEAD_CHILD, UNCERTAIN})
+
+
 def banner(reasons: str) -> str:
     """The text shown above the probabilities (app panel, study tree, PDF) when a film is flagged: one
     reason on the first line, several as a bulleted list (one a line, so none runs into the next), and
-    on its own last line that the probabilities are not reliable; lines joined by ``"\\n"``."""
+    on its own last line what that means for the probabilities; lines joined by ``"\\n"``. A film flagged only
+    because the model is unsure (``uncertain``), or also because it looks like a child's chest while the
+    header gives no age (``child-chest``), gets a milder lead and last line: it may be in scope."""
     words = _words(reasons)
-    lead = "Outside what this model was trained for:"
+    parts = {part for part in reasons.split(";") if part}
+    if parts <= _UNSURE_ONLY:
+        lead, last = "Note:", "The probabilities below are a close call; the film may be unlike those it was trained on."
+    elif parts <= _MAYBE_CHILD:
+        lead = "Possibly outside what this model was trained for:"
+        last = ("If the patient is an adult, the child's-chest check does not apply; for a child, the probabilities "
+                "below are less reliable.")
+    else:
+        lead, last = "Outside what this model was trained for:", "The probabilities below are not reliable."
     flagged = f"{lead} {words[0]}." if len(words) == 1 else "\n".join([lead, *(f"• {w}" for w in words)])
-    return f"{flagged}\nThe probabilities below are not reliable."
+    return f"{flagged}\n{last}"
 
 
 def heatmap_note(reasons: str) -> str:
-    """The line under the heat-map legend when a film is flagged."""
+    """The line under the heat-map legend when a film is flagged (milder, as the banner, when it may be in scope)."""
+    parts = {part for part in reasons.split(";") if part}
+    if parts <= _UNSURE_ONLY:
+        return f"Note: {describe(reasons)}: read the heat-map with the same care."
+    if parts <= _MAYBE_CHILD:
+        return f"Possibly outside what this model was trained for ({describe(reasons)}): for a child, the heat-map is " \
+               "less reliable too."
     return f"Outside what this model was trained for ({describe(reasons)}): the heat-map is not reliable either."
 
 
