@@ -96,7 +96,7 @@ REASON_WORDS = {
     LATERAL: "a lateral view (the model is made for frontal PA/AP films)",
     NOT_CHEST_BODY_PART: "the header's Body Part Examined is not the chest",
     NOT_RADIOGRAPH: "the header's Modality is not a projection radiograph (CR, DX)",
-    AGE_OUTSIDE_TRAINING: f"the header's patient age is outside the training data ({TRAINING_AGES})",
+    AGE_OUTSIDE_TRAINING: f"the header's patient age is outside the training data but for a few films ({TRAINING_AGES})",
     UNCERTAIN: UNCERTAIN_WORDS,  # the classifier's own out-of-scope score, not an image check
     **HEAD_WORDS,  # the out-of-scope heads on the classifier's features (other-findings, child-chest)
 }
