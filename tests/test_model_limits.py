@@ -165,3 +165,14 @@ def test_a_normal_call_says_it_is_not_a_normal_chest():
         f"other findings it called {counts['normal']} Normal.")
     covid = Prediction(classes=("normal", "pneumonia", "covid"), probabilities=(0.011, 0.02, 0.969), model_name="x")
     assert "not a normal chest" not in model_limits(card, covid).lines()[0]
+
+
+def test_the_heat_maps_share_in_the_lungs_is_a_known_limit_from_the_card():
+    card = bundled()
+    section = card.test_metrics["heatmap_in_lungs"]
+    median, area = section["all"]["median"], section["mean_lung_area_share"]
+    text = "\n".join(known_limits(card))
+    assert (f"Heat-maps: a median {round(100 * median)} % of a map's weight lies in the lung fields, which cover "
+            f"{round(100 * area)} % of the film ({section['all']['n']} test films)") in text
+    bare = dataclasses.replace(card, test_metrics={k: v for k, v in card.test_metrics.items() if k != "heatmap_in_lungs"})
+    assert "Heat-maps:" not in "\n".join(known_limits(bare))

@@ -29,8 +29,11 @@ WEAK_RATE = 0.5
 MIN_FILMS = 5
 #: A bin with fewer validation films than this gets "N of n", not "of 100".
 MIN_BIN_FILMS = 20
-#: An age group is a known limit when its test accuracy is this far below the whole test split's.
+#: An age group is a known limit when its test accuracy is this far below the whole test split's ...
 AGE_GROUP_GAP = 0.10
+#: ... on at least this many test films (an accuracy of 7 films, the "likely adult" group's, says little and took
+#: a line of a crowded PDF page).
+MIN_AGE_GROUP_FILMS = 30
 
 
 def _name(cls: str) -> str:
@@ -154,7 +157,22 @@ def known_limits(card: ModelCard) -> list[str]:
              _unseen_source(metrics.get("leave_one_source_out"))]
     lines += _weak_populations(metrics.get("shortcut_checks"))
     lines += _weak_age_groups(metrics)
+    lines.append(_heatmap_in_lungs(metrics.get("heatmap_in_lungs")))
     return [line for line in lines if line]
+
+
+def _heatmap_in_lungs(section) -> str:
+    """How much of a heat-map lies in the film's lung fields (``heatmap_in_lungs``: ``all.median``, ``n`` and
+    ``mean_lung_area_share``), or ``""``: a reading radiologist saw a map centred on the heart beside "Pneumonia
+    99 %" and took it for where the opacity was."""
+    try:
+        median, n = float(section["all"]["median"]), int(section["all"]["n"])
+        area = float(section["mean_lung_area_share"])
+    except (KeyError, TypeError, ValueError):
+        return ""
+    return (f"Heat-maps: a median {format_percent(median, 0)} of a map's weight lies in the lung fields, which cover "
+            f"{format_percent(area, 0)} of the film ({n} test films); the rest lies outside them. A map shows where "
+            f"the score rose, not where an opacity is.")
 
 
 def _three_classes(card: ModelCard, external) -> str:
@@ -273,7 +291,7 @@ def _weak_age_groups(metrics: dict) -> list[str]:
         if not isinstance(figures, dict):
             continue
         n, accuracy = figures.get("n"), figures.get("accuracy")
-        if isinstance(n, int) and n >= MIN_FILMS and isinstance(accuracy, (int, float)) \
+        if isinstance(n, int) and n >= MIN_AGE_GROUP_FILMS and isinstance(accuracy, (int, float)) \
                 and accuracy <= overall - AGE_GROUP_GAP:
             lines.append(f"Films of the age group \"{group}\": accuracy {format_percent(accuracy, 0)} on {n} test films "
                          f"(whole test split {format_percent(overall, 0)}).")

@@ -65,7 +65,7 @@ FOOTER_TOP = MARGIN + 14
 PANEL_H = 212.0  # room under the panels for the model limits (issue 18)
 #: The panels shrink towards this height when the sections under them would leave the reader's comment
 #: less than ``MIN_COMMENT_H`` (long warnings, a banner, many measurements).
-MIN_PANEL_H = 100.0
+MIN_PANEL_H = 90.0
 MIN_COMMENT_H = 40.0
 PANEL_GAP = 12.0
 
