@@ -176,3 +176,15 @@ def test_the_heat_maps_share_in_the_lungs_is_a_known_limit_from_the_card():
             f"{round(100 * area)} % of the film ({section['all']['n']} test films)") in text
     bare = dataclasses.replace(card, test_metrics={k: v for k, v in card.test_metrics.items() if k != "heatmap_in_lungs"})
     assert "Heat-maps:" not in "\n".join(known_limits(bare))
+
+
+def test_films_with_other_findings_are_told_by_view_from_the_card():
+    """AP films with other findings were called pneumonia about twice as often as PA ones (a reading radiologist's
+    sample, then all 400 ``cxr_other`` films by ``python -m training.populations --other-manifest``)."""
+    card = bundled()
+    section = card.test_metrics["other_findings"]
+    ap, pa = section["by_view"]["AP"], section["by_view"]["PA"]
+    text = "\n".join(known_limits(card))
+    assert (f"Pneumonia for {ap['pneumonia']} of {sum(ap.values())} AP films (often portable films of sicker patients, "
+            f"with lines and tubes) against {pa['pneumonia']} of {sum(pa.values())} PA.") in text
+    assert ap["pneumonia"] / sum(ap.values()) > pa["pneumonia"] / sum(pa.values())

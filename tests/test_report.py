@@ -107,11 +107,11 @@ class TestContent:
     def test_probabilities_disclaimer_and_model(self, tmp_path, images, card):
         page = page_for(images["CR-MONO1-10-chest.dcm"], card, comment="Right lower zone opacity.")
         text, info, count = pdf_text(write(tmp_path, [page], card, deidentify=False))
-        assert count == 1
+        assert count == 2  # the film's page, then the model's known limits
         for expected in ("Normal 12.3 %", "Pneumonia 71.3 %", "COVID-19 16.4 %", INTENDED_USE,
                          "effnet-b0-test", "this model is below the project's bar (its model card says which",
                          "Grad-CAM heat-map: where the Pneumonia score rose", "Grad-CAM × class probability for Pneumonia",
-                         "Right lower zone opacity.", "Dr Ann Reader", "2025-03-04 15:30", "Page 1 of 1",
+                         "Right lower zone opacity.", "Dr Ann Reader", "2025-03-04 15:30", "Page 1 of 2",
                          "FUJI95714", "CR-MONO1-10-chest.dcm", "Test set: accuracy 91.2 %"):
             assert expected in text, expected
         assert "CXR Reader — chest X-ray AI summary" in info
@@ -144,7 +144,8 @@ class TestContent:
         page = page_for(images["CR-MONO1-10-chest.dcm"], failing)
         text, _, _ = pdf_text(write(tmp_path, [page], failing, deidentify=False))
         text = " ".join(text.split())
-        assert "Caution: below the project's bar (2 checks, under Model limits)." in text
+        assert "Caution: below the project's bar (2 checks, page 2)." in text and "Its known limits and the " \
+            "checks it fails (below the project's bar): page 2." in text
         assert "Below the project's bar: it fails test accuracy 0.912 < 0.92; test ECE 0.0600 > 0.05." in text
         passing = replace(card, meets_bar=True)
         text, _, _ = pdf_text(write(tmp_path, [page_for(images["CR-MONO1-10-chest.dcm"], passing)], passing,
@@ -194,8 +195,9 @@ class TestContent:
     def test_a_study_of_three_images_gives_three_pages(self, tmp_path, images, card):
         pages = [page_for(image, card) for image in images.values()]
         text, _, count = pdf_text(write(tmp_path, pages, card, deidentify=False))
-        assert count == 3
-        assert all(f"Page {i} of 3" in text for i in (1, 2, 3))
+        assert count == 4  # and the model's known limits, once
+        assert all(f"Page {i} of 4" in text for i in (1, 2, 3, 4))
+        assert text.count("The model and its known limits") == 1 and text.count("Its known limits") == 3
 
     def test_bad_input_is_refused(self, tmp_path, card):
         with pytest.raises(ValueError, match="uint8"):
@@ -388,7 +390,7 @@ class TestImagesLeftOut:
     def test_a_last_page_names_each_image_left_out_and_why(self, tmp_path, card):
         text, _, count = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=False,
                                         left_out=self.LEFT_OUT))
-        assert count == 2 and "Page 2 of 2" in text
+        assert count == 3 and "Page 2 of 3" in text  # the films, those left out, the model's limits
         assert "2 of the 3 images chosen for this summary could not be included; the 1 page(s) before cover" in text
         assert "DOE_JANE_im2.dcm: pixel data truncated: the file holds 349,526 of the 1,048,576 bytes" in text
         assert "DOE_JANE_im3.dcm: invalid image size 0×1024" in text
@@ -400,4 +402,4 @@ class TestImagesLeftOut:
 
     def test_without_images_left_out_there_is_no_such_page(self, tmp_path, card):
         text, _, count = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=False))
-        assert count == 1 and "not included" not in text
+        assert count == 2 and "not included" not in text

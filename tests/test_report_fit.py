@@ -53,7 +53,7 @@ def test_a_long_page_keeps_its_comment_box_above_the_footer(dicom_dir, measureme
                    measurements=measurements)
     data = build_report_pdf([page], model_card=ModelCard.load(BUNDLED_CARD), deidentify=False)
     assert _y_of(data, "(no comment)") > FOOTER_TOP + MIN_COMMENT_H / 2
-    assert _y_of(data, "Page 1 of 1") < FOOTER_TOP
+    assert _y_of(data, "Page 1 of 2") < FOOTER_TOP
 
 
 def test_only_a_page_that_needs_room_gets_smaller_panels(dicom_dir, monkeypatch):

@@ -127,14 +127,20 @@ def read_other_manifest(path: Path) -> list[dict]:
 
 
 def other_section(rows: Sequence[dict], probabilities: np.ndarray) -> dict:
-    """What films with other findings are called: counts per age group and the top probability's spread."""
+    """What films with other findings are called: counts per age group and per view (the manifest's ``view``:
+    AP, mostly portable films of sicker patients, against PA) and the top probability's spread."""
     preds = [CLASSES[i] for i in np.argmax(probabilities, axis=1)] if len(rows) else []
     top = probabilities.max(axis=1) if len(rows) else np.zeros(0)
-    by_age = {}
-    for age in sorted({r.get("age_group", "") for r in rows}):
-        idx = [i for i, r in enumerate(rows) if r.get("age_group", "") == age]
-        by_age[age] = M.prediction_counts((preds[i] for i in idx), CLASSES)
-    return {"n": len(rows), "predicted": M.prediction_counts(preds, CLASSES), "by_age_group": by_age,
+
+    def counts_by(key: str) -> dict:
+        groups = {}
+        for value in sorted({r.get(key, "") for r in rows}):
+            idx = [i for i, r in enumerate(rows) if r.get(key, "") == value]
+            groups[value] = M.prediction_counts((preds[i] for i in idx), CLASSES)
+        return groups
+
+    return {"n": len(rows), "predicted": M.prediction_counts(preds, CLASSES), "by_age_group": counts_by("age_group"),
+            "by_view": counts_by("view"),
             "top_probability_quartiles": [float(q) for q in np.percentile(top, [25, 50, 75])] if len(top) else []}
 
 
@@ -142,16 +148,47 @@ def other_lines(section: dict | None, table: Callable) -> list[str]:
     def body(section: dict) -> list[str]:
         rows = [["all", section["n"], _counts(section["predicted"])]]
         rows += [[age, sum(c.values()), _counts(c)] for age, c in section["by_age_group"].items()]
+        rows += [[f"view {view or '?'}", sum(c.values()), _counts(c)] for view, c in section.get("by_view", {}).items()]
         return ["Radiologists read these as abnormal without pneumonia-like opacity: none of the three answers is "
                 "right. The calls show where the model puts what it does not know "
                 f"({section['n']} films; top probability quartiles "
                 + ", ".join(f"{q:.2f}" for q in section["top_probability_quartiles"]) + ").", ""
-                ] + table(["age group", "n", "called n/p/c"], rows) + [""]
+                ] + table(["films", "n", "called n/p/c"], rows) + [""]
     return section_lines("Films with other findings (`cxr_other`, never trained)", section,
                          "Not run (give `--other-manifest`).", body)
 
 
 # ----------------------------------------------------------------------------- command line
+
+def write_by_view(card_path: Path, section: dict) -> None:
+    """Add ``section["by_view"]`` to the card's ``test_metrics.other_findings`` when ``section``'s calls equal the
+    card's (``ValueError`` otherwise: other weights or other films); every other key stays as it was."""
+    import json
+
+    from cxr_engine.outputs.atomic import write_text_atomic
+
+    data = json.loads(card_path.read_text(encoding="utf-8"))
+    recorded = (data.get("test_metrics") or {}).get("other_findings") or {}
+    if recorded.get("predicted") != section["predicted"]:
+        raise ValueError(f"{card_path}: its other_findings calls {recorded.get('predicted')} are not these "
+                         f"{section['predicted']}: not written")
+    recorded["by_view"] = section["by_view"]
+    write_text_atomic(card_path, json.dumps(data, indent=2) + "\n")
+
+
+def other_section_of_card(card_path: Path, manifest: Path) -> dict:
+    """:func:`other_section` of the films of ``manifest`` through the engine (``read_image``, the card's
+    classifier on ONNX Runtime, its temperature), as the app and ``cxr-classify`` call them."""
+    from cxr_engine.models.backends import create_classifier
+    from cxr_engine.models.model_card import load_card
+    from cxr_engine.reading.read import read_image
+
+    classifier = create_classifier(load_card(card_path), backend="onnx", device="cpu")
+    classifier.load()
+    rows = read_other_manifest(manifest)
+    probabilities = np.array([classifier.predict([read_image(r["path"])])[0].probabilities for r in rows])
+    return other_section(rows, probabilities)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Population figures of a bundled model on some sources of a split, without a whole evaluation.
@@ -171,11 +208,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m training.populations", description=main.__doc__.split("\n\n")[0])
     parser.add_argument("--card", type=Path, required=True, help="model card JSON")
-    parser.add_argument("--manifest", type=Path, required=True, help="split manifest from training.curate")
+    parser.add_argument("--manifest", type=Path, help="split manifest from training.curate (with --sources)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
-    parser.add_argument("--sources", nargs="+", required=True, help="the sources whose films are classified")
+    parser.add_argument("--sources", nargs="+", help="the sources whose films are classified")
+    parser.add_argument("--other-manifest", type=Path,
+                        help="instead: a cxr_other-style manifest, whose calls are counted by age group and view "
+                             "through the engine on ONNX Runtime (any card, an averaged one too)")
+    parser.add_argument("--write-card", action="store_true",
+                        help="with --other-manifest: add the calls by view to the card's test_metrics.other_findings "
+                             "(refused unless its calls are the card's own, i.e. the same weights and films)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    if args.other_manifest:
+        section = other_section_of_card(args.card, args.other_manifest)
+        print(json.dumps({"card": str(args.card), "other_manifest": str(args.other_manifest),
+                          "other_findings": section}, indent=1))
+        if args.write_card:
+            write_by_view(args.card, section)
+        return 0
+    if not (args.sources and args.manifest):
+        parser.error("give --manifest and --sources (or --other-manifest)")
     from cxr_engine.models.weights import load_model
 
     card = ModelCard.load(args.card)

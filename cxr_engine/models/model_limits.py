@@ -210,7 +210,13 @@ def _other_findings(section) -> str:
     counts = _counts(section.get("predicted") if isinstance(section, dict) else None)
     if not sum(counts.values()):
         return ""
-    return f"Of {sum(counts.values())} films with other findings (no pneumonia-like opacity) it called {_calls(counts)}."
+    line = f"Of {sum(counts.values())} films with other findings (no pneumonia-like opacity) it called {_calls(counts)}"
+    by_view = section.get("by_view") if isinstance(section.get("by_view"), dict) else {}
+    ap, pa = (_counts(by_view.get(view)) for view in ("AP", "PA"))
+    if sum(ap.values()) and sum(pa.values()):  # a reading radiologist saw portable AP films called pneumonia
+        line += (f": Pneumonia for {ap.get('pneumonia', 0)} of {sum(ap.values())} AP films (often portable films "
+                 f"of sicker patients, with lines and tubes) against {pa.get('pneumonia', 0)} of {sum(pa.values())} PA")
+    return line + "."
 
 
 def _normal_is_not_a_normal_chest(card: ModelCard) -> str:

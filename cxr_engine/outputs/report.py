@@ -65,7 +65,7 @@ FOOTER_TOP = MARGIN + 14
 PANEL_H = 212.0  # room under the panels for the model limits (issue 18)
 #: The panels shrink towards this height when the sections under them would leave the reader's comment
 #: less than ``MIN_COMMENT_H`` (long warnings, a banner, many measurements).
-MIN_PANEL_H = 90.0
+MIN_PANEL_H = 120.0
 MIN_COMMENT_H = 40.0
 PANEL_GAP = 12.0
 
@@ -179,8 +179,10 @@ def build_report_pdf(pages: Sequence[ReportPage], *, model_card: ModelCard | Non
                      reader_name: str = "", generated_at: datetime | None = None,
                      app_version: str = "", left_out: Sequence[tuple[Path, str]] = ()) -> bytes:
     """The report as PDF bytes: one A4 page per entry of ``pages``, then, when ``left_out`` names films
-    (path, reason) that were chosen but could not be included (a damaged file), a last page listing them,
-    so that whoever reads the PDF knows it does not cover the whole study.
+    (path, reason) that were chosen but could not be included (a damaged file), a page listing them,
+    so that whoever reads the PDF knows it does not cover the whole study, then, with a ``model_card``, a
+    last page with the model's known limits (``model_limits``; each film's page has its own calibration
+    line and points there: the same limits on every page crowded out the film's own sections).
 
     With ``deidentify``, identifiers are left out (``deidentify.report_identifiers``), the
     comment is redacted, and the file name and reader's name are withheld too: file names are
@@ -194,13 +196,16 @@ def build_report_pdf(pages: Sequence[ReportPage], *, model_card: ModelCard | Non
     ctx = _Context(canvas, _fonts(FONT_CANDIDATES), model_card, deidentify,
                    "" if deidentify else reader_name.strip(),
                    _timestamp(generated_at or datetime.now().astimezone()), app_version,
-                   len(pages) + bool(left_out))
+                   len(pages) + bool(left_out) + (model_card is not None))
     _set_document_info(ctx)
     for number, page in enumerate(pages, start=1):
         _draw_page(ctx, page, number)
         canvas.showPage()
     if left_out:
-        _draw_left_out_page(ctx, left_out, len(pages), ctx.total)
+        _draw_left_out_page(ctx, left_out, len(pages), len(pages) + 1)
+        canvas.showPage()
+    if model_card is not None:
+        _draw_model_limits_page(ctx, ctx.total)
         canvas.showPage()
     canvas.save()
     return buffer.getvalue()
@@ -260,8 +265,8 @@ def _styles(fonts: _Fonts) -> dict[str, ParagraphStyle]:
                                        leading=11.5, textColor=WARN_EDGE),
         "notice": ParagraphStyle("notice", base, fontName=fonts.bold, fontSize=9, leading=11.5),
         "alert": ParagraphStyle("alert", base, fontName=fonts.bold, textColor=ALERT),
-        "small_alert": ParagraphStyle("small_alert", base, fontSize=7.5, leading=9.5, textColor=ALERT),
         "good": ParagraphStyle("good", base, textColor=GOOD),
+        "item": ParagraphStyle("item", base, leftIndent=8, bulletIndent=0, spaceAfter=2),
     }
 
 
@@ -561,7 +566,7 @@ def _model_flowables(ctx: _Context, page: ReportPage | None = None) -> list[Flow
         # the checks by name would crowd the page's half-width column: their count, and where they are listed
         failed = len(bar_failures(card))
         flowables.append(ctx.para(f"Caution: below the project's bar ({failed} check{'s' if failed > 1 else ''}, "
-                                  "under Model limits)." if failed else f"Caution: {below_bar_text(card)}", "alert"))
+                                  f"page {ctx.total})." if failed else f"Caution: {below_bar_text(card)}", "alert"))
     return flowables
 
 
@@ -613,13 +618,33 @@ def _draw_limits(ctx: _Context, page: ReportPage, top: float) -> float:
         return top + SECTION_GAP
     flowables: list[Flowable] = [ctx.para("Model limits (from the model card)", "heading")]
     limits = model_limits(ctx.card, page.prediction, _age_group(page), page.out_of_scope)
-    flowables += [ctx.para(line, "small") for line in limits.lines()]
-    # By name, full width (the model column only counts them), each without its explanation (": the model reads
-    # the framing"): whoever reads the PDF sees which checks, in as few lines as the page can spare.
-    failures = [failure.split(": ")[0] for failure in bar_failures(ctx.card)] if not ctx.card.meets_bar else []
-    if failures:
-        flowables.append(ctx.para(f"Below the project's bar: it fails {'; '.join(failures)}.", "small_alert"))
+    if limits.calibration:
+        flowables.append(ctx.para(limits.calibration, "small"))
+    below = " and the checks it fails (below the project's bar)" if not ctx.card.meets_bar else ""
+    flowables.append(ctx.para(f"Its known limits{below}: page {ctx.total}.", "small"))
     return _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
+
+
+def _draw_model_limits_page(ctx: _Context, number: int) -> None:
+    """The last page: the model's known limits (the lines the app's panel shows under every result) and, for a
+    model below the project's bar, the checks it fails, by name."""
+    card = ctx.card
+    top = _draw_header(ctx, None, PAGE_H - MARGIN) - SECTION_GAP
+    flowables: list[Flowable] = [ctx.para(f"The model and its known limits (from the model card of {card.name})",
+                                          "heading"),
+                                 ctx.para(model_limits(card).intended_use, "body")]
+    for line in model_limits(card).limits:
+        item = ctx.para(line, "item")
+        item.bulletText = "•" if ctx.fonts.unicode else "-"
+        flowables.append(item)
+    failures = bar_failures(card) if not card.meets_bar else []
+    if failures:
+        flowables.append(ctx.para(f"Below the project's bar: it fails {'; '.join(failures)}.", "alert"))
+    elif card.meets_bar:
+        flowables.append(ctx.para("Meets the project's bar on its test set (accuracy, F1, calibration, shortcut and "
+                                  "shift checks).", "good"))
+    _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
+    _draw_footer(ctx, number)
 
 
 def _draw_measurements(ctx: _Context, page: ReportPage, top: float) -> float:
