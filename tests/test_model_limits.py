@@ -80,6 +80,8 @@ def test_a_film_out_of_scope_gets_no_calibration_figure_but_an_uncertain_one_doe
     shown = prediction(card, (0.02, 0.01, 0.97))
     assert model_limits(card, shown, "adult", "inverted").calibration.startswith("Calibration: not stated for this film")
     assert "of 100 adults' films were COVID-19" in model_limits(card, shown, "adult", "uncertain").calibration
+    # a film that only looks like a child's (no age) may be in scope: both groups' figures, as for any unknown age
+    assert "adults' films were COVID-19" in model_limits(card, shown, "", "child-chest;uncertain").calibration
 
 
 def test_reliability_for_other_weights_or_none_is_not_used():

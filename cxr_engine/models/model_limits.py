@@ -1,10 +1,12 @@
 """What a reader must know about the model beside its answer, in words, from the model card only.
 
 The AI panel and the PDF print the same text (``ModelLimits``): the card's intended use (in
-each one's intended-use notice), then the same lines (``ModelLimits.lines``): a calibration statement for the shown probability from the card's validation reliability table
-("of 100 validation films given a COVID-19 probability of 90–100 %, 97 were COVID-19"), and the
-known limits the card's test figures show (populations the model mostly gets wrong, what it calls
-films from outside its training sources, the three classes). No figure is written here: a
+each one's intended-use notice), then the same lines (``ModelLimits.lines``): a calibration statement for the
+shown probability from the card's validation reliability table, for the patient's age group ("of the validation
+split's films given a Pneumonia probability of 90–100 %, 78 of 100 adults' films were Pneumonia"; none for a film
+out of scope), and the known limits the card's test figures show (the three classes and what it calls films
+with other findings, by view; radiologist-read external films; a COVID-19 source it never saw; populations
+and age groups it mostly gets wrong; where its heat-maps lie). No figure is written here: a
 retrained model's card brings its own.
 
 The reliability table (``validation_metrics.reliability`` in the card, written by
@@ -21,6 +23,7 @@ import numpy as np
 
 from ..display_text import format_percent
 from .model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
+from .scope_heads import CHILD
 from .scope_score import REASON as UNCERTAIN
 
 #: A population check is a known limit when the model gets at most this share of it right ...
@@ -333,7 +336,8 @@ def model_limits(card: ModelCard, prediction=None, age_group: str = "", out_of_s
     without a prediction there is no calibration line, and for a film flagged ``out_of_scope`` (the reasons;
     ``uncertain`` alone is in scope) it says why none is given."""
     calibration = ""
-    flagged = [reason for reason in out_of_scope.split(";") if reason and reason != UNCERTAIN]
+    # "uncertain" and "child-chest" may well be in scope (the banner says so): their film keeps its figure.
+    flagged = [reason for reason in out_of_scope.split(";") if reason and reason not in (UNCERTAIN, CHILD)]
     if prediction is not None and flagged:
         calibration = OUT_OF_SCOPE_CALIBRATION
     elif prediction is not None:
