@@ -240,14 +240,16 @@ def test_an_exception_in_an_unattended_run_ends_it_at_once(qtbot, card, private_
 
     from cxr_desktop.automation import Automation, AutomationTask
 
-    printed = []
+    printed, exits = [], []
     monkeypatch.setattr(sys, "excepthook", lambda kind, value, tb: printed.append(str(value)))  # Qt's printing
+    # the run's end, recorded: a real QApplication.exit would end the event loops of the tests that follow
+    monkeypatch.setattr(QApplication, "exit", staticmethod(lambda code=0: exits.append(code)))
     window = _window(qtbot, card, private_settings)
     automation = Automation(window, AutomationTask(screenshot=tmp_path / "shot.png", timeout_s=300))
     try:
         raise RuntimeError("broken in a slot")
     except RuntimeError:
         sys.excepthook(*sys.exc_info())  # what PySide6 calls for an exception in a slot
-    assert printed == ["broken in a slot"] and automation.exit_code == 1
+    assert printed == ["broken in a slot"] and automation.exit_code == 1 and exits == [1]
     window.close()
     window.deleteLater()
