@@ -279,7 +279,7 @@ def test_model_limits_and_reliability_table_work_from_the_ensemble_card(ensemble
     written = load_card(card_path)
     table = written.validation_metrics["reliability"]
     assert table["weights_sha256"] == written.weights_sha256 == ensemble.weights_sha256
-    assert "of the validation split" in calibration_line(written, "normal", 0.5)
+    assert "validation films given a Normal probability" in calibration_line(written, "normal", 0.5)
 
 
 def test_the_lite_bundle_runs_the_ensemble_on_onnx_runtime_without_torch(resources, dicom_dir, tmp_path, monkeypatch):

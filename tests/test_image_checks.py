@@ -246,6 +246,6 @@ def test_uncertain_follows_the_cards_threshold(tmp_path, dicom_dir):
         out = tmp_path / f"{name}.csv"
         assert main([*common, "--model", str(tmp_path / f"{name}.json"), "--csv", str(out)]) == 0
         outcomes[name] = _rows(out)[film.name]
-    assert outcomes["strict"]["out_of_scope"] == "uncertain" and "out of scope: the model is unsure" in outcomes["strict"]["warnings"]
+    assert outcomes["strict"]["out_of_scope"] == "uncertain" and "note: the model is unsure" in outcomes["strict"]["warnings"]
     assert outcomes["lax"]["out_of_scope"] == "" and outcomes["none"]["out_of_scope"] == ""
     assert "unsure" not in outcomes["lax"]["warnings"]

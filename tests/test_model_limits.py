@@ -52,8 +52,8 @@ def test_calibration_line_reads_the_cards_own_bin():
     pooled.pop("by_age_group", None)  # a table written before the age groups were
     older = dataclasses.replace(card, validation_metrics={**card.validation_metrics, "reliability": pooled})
     line = calibration_line(older, "covid", 0.97)
-    assert line == (f"Calibration: of 100 films of the validation split given a COVID-19 probability of 90–100 %, "
-                    f"{round(100 * positives / count)} were COVID-19 ({positives} of {count}).")
+    assert line == (f"Calibration: of the {count} validation films given a COVID-19 probability of 90–100 %, "
+                    f"{positives} ({round(100 * positives / count)} %) were COVID-19.")
 
 
 def test_calibration_is_the_patients_age_groups_and_both_when_the_age_is_not_known():
@@ -63,11 +63,11 @@ def test_calibration_is_the_patients_age_groups_and_both_when_the_age_is_not_kno
     groups = card.validation_metrics["reliability"]["by_age_group"]
     adult, child = (groups[g]["by_class"]["pneumonia"] for g in ("adult", "pediatric"))
     assert adult["count"][9] >= 20 and child["count"][9] >= 20
-    adult_text = (f"{round(100 * adult['positives'][9] / adult['count'][9])} of 100 adults' films were Pneumonia "
-                  f"({adult['positives'][9]} of {adult['count'][9]})")
-    child_text = (f"{round(100 * child['positives'][9] / child['count'][9])} of 100 children's films were Pneumonia "
-                  f"({child['positives'][9]} of {child['count'][9]})")
-    start = "Calibration: of the validation split's films given a Pneumonia probability of 90–100 %, "
+    adult_text = (f"{adult['positives'][9]} of {adult['count'][9]} adults' films "
+                  f"({round(100 * adult['positives'][9] / adult['count'][9])} %) were Pneumonia")
+    child_text = (f"{child['positives'][9]} of {child['count'][9]} children's films "
+                  f"({round(100 * child['positives'][9] / child['count'][9])} %) were Pneumonia")
+    start = "Calibration: of the validation films given a Pneumonia probability of 90–100 %, "
     assert calibration_line(card, "pneumonia", 0.99, "adult") == start + adult_text + "."
     assert calibration_line(card, "pneumonia", 0.99, "pediatric") == start + child_text + "."
     assert calibration_line(card, "pneumonia", 0.99) == (start + adult_text + "; " + child_text
@@ -79,9 +79,9 @@ def test_a_film_out_of_scope_gets_no_calibration_figure_but_an_uncertain_one_doe
     card = bundled()
     shown = prediction(card, (0.02, 0.01, 0.97))
     assert model_limits(card, shown, "adult", "inverted").calibration.startswith("Calibration: not stated for this film")
-    assert "of 100 adults' films were COVID-19" in model_limits(card, shown, "adult", "uncertain").calibration
+    assert "adults' films (97 %) were COVID-19" in model_limits(card, shown, "adult", "uncertain").calibration
     # a film that only looks like a child's (no age) may be in scope: both groups' figures, as for any unknown age
-    assert "adults' films were COVID-19" in model_limits(card, shown, "", "child-chest;uncertain").calibration
+    assert "adults' films (97 %) were COVID-19" in model_limits(card, shown, "", "child-chest;uncertain").calibration
 
 
 def test_reliability_for_other_weights_or_none_is_not_used():

@@ -128,13 +128,35 @@ class TestContent:
         adult = replace(page, metadata=replace(page.metadata, patient_age="075Y"))
         text, _, _ = pdf_text(write(tmp_path, [adult], grouped, deidentify=False, name="adult.pdf"))
         text = " ".join(text.split())
-        assert "Test accuracy: adults 82.1 % (n = 134), all 91.2 % (n = 1,234)." in text
+        assert "Test accuracy: adults with a recorded age 82.1 % (n = 134), all 91.2 % (n = 1,234)." in text
         # the adults' own sensitivities (COVID-19 74 % where all films' was higher), not the pooled ones
-        assert "Sensitivity (adults): Normal 93.6 % · Pneumonia 78.0 % · COVID-19 73.9 %." in text
+        assert ("Sensitivity (adults with a recorded age): Normal 93.6 % · Pneumonia 78.0 % · COVID-19 73.9 %."
+                in text)
         unknown = replace(page, metadata=replace(page.metadata, patient_age="", patient_birth_date=""))
         text, _, _ = pdf_text(write(tmp_path, [unknown], grouped, deidentify=False, name="unknown.pdf"))
         assert "Test set: accuracy 91.2 %" in text and "adults 82.1" not in text  # age unknown: no group
-        assert "Sensitivity (adults)" not in text
+        assert "Sensitivity (adults" not in text
+        # a 6-year-old is in neither group (the children's figures are of 1-5-year-olds): no group's figures
+        six = replace(page, metadata=replace(page.metadata, patient_age="006Y"))
+        text, _, _ = pdf_text(write(tmp_path, [six], grouped, deidentify=False, name="six.pdf"))
+        assert "Test set: accuracy 91.2 %" in text and "children 95.9" not in text
+
+    def test_few_films_give_counts_and_an_adult_is_told_how_often_a_pneumonia_call_was_right(self, tmp_path, images,
+                                                                                          card):
+        from dataclasses import replace
+
+        grouped = replace(card, test_metrics={**card.test_metrics, "by_age_group": {
+            "pediatric": {"n": 787, "accuracy": 0.959, "recall": {"normal": 0.981, "pneumonia": 0.955, "covid": 0.0},
+                          "confusion": [[203, 3, 1], [26, 552, 0], [2, 0, 0]]},
+            "adult": {"n": 134, "accuracy": 0.821}},
+            "populations": {"adult_pneumonia_all_sources": {"n": 41, "called": 59, "hits": 32}}})
+        page = page_for(images["CR-MONO1-10-chest.dcm"], grouped)
+        child = replace(page, metadata=replace(page.metadata, patient_age="004Y"))
+        text, _, _ = pdf_text(write(tmp_path, [child], grouped, deidentify=False, name="child.pdf"))
+        assert "Sensitivity (children): Normal 98.1 % · Pneumonia 95.5 % · COVID-19 0 of 2." in " ".join(text.split())
+        adult = replace(page, metadata=replace(page.metadata, patient_age="060Y"))
+        text, _, _ = pdf_text(write(tmp_path, [adult], grouped, deidentify=False, name="adult.pdf"))
+        assert "In adults, a Pneumonia call was right 32 of 59 times." in " ".join(text.split())
 
     def test_a_model_below_the_bar_names_the_checks_it_fails(self, tmp_path, images, card):
         from dataclasses import replace

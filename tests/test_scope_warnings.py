@@ -24,13 +24,15 @@ class TestScopeWarning:
     def test_in_scope_is_empty(self):
         assert scope_warning("") == ""
 
-    def test_a_head_is_worded_as_out_of_scope(self):
-        assert scope_warning(CHILD) == f"out of scope: {HEAD_WORDS[CHILD]}"
-        assert scope_warning(f"{OTHER_FINDINGS};{CHILD}") == f"out of scope: {describe(f'{OTHER_FINDINGS};{CHILD}')}"
+    def test_a_head_is_worded_as_out_of_scope_the_child_head_as_possibly(self):
+        child = f"possibly out of scope: {HEAD_WORDS[CHILD]}; if the patient is an adult, this does not apply"
+        assert scope_warning(CHILD) == child
+        assert scope_warning(OTHER_FINDINGS) == f"out of scope: {HEAD_WORDS[OTHER_FINDINGS]}"
+        assert scope_warning(f"{OTHER_FINDINGS};{CHILD}") == f"out of scope: {HEAD_WORDS[OTHER_FINDINGS]}; {child}"
 
-    def test_uncertain_after_the_heads(self):
-        assert scope_warning(f"{CHILD};uncertain") == (f"out of scope: {HEAD_WORDS[CHILD]}; "
-                                                       f"out of scope: {UNCERTAIN_WORDS}")
+    def test_uncertain_after_the_heads_as_a_note(self):
+        assert scope_warning(f"{CHILD};uncertain") == (f"possibly out of scope: {HEAD_WORDS[CHILD]}; if the patient "
+                                                       f"is an adult, this does not apply; note: {UNCERTAIN_WORDS}")
 
     def test_image_check_reasons_in_the_checks_own_words(self):
         assert scope_warning("inverted;rotated-180") == check_warning("inverted;rotated-180")
@@ -38,7 +40,7 @@ class TestScopeWarning:
 
     def test_the_checks_own_warning_wins_when_given(self):
         note = "auto-orient: the film looked upside down; classified as corrected"
-        assert scope_warning("uncertain", note) == f"{note}; out of scope: {UNCERTAIN_WORDS}"
+        assert scope_warning("uncertain", note) == f"{note}; note: {UNCERTAIN_WORDS}"
 
     def test_lateral_is_left_to_the_header_warning(self):
         assert scope_warning("lateral") == ""

@@ -176,18 +176,24 @@ def scope_warning(out_of_scope: str, image_check_warning: str | None = None) -> 
     """The warning text of a film's ``out_of_scope`` reasons (``scope_score.out_of_scope``), the one
     wording of the CSV ``warnings`` column, the app's export and the PDF's "Image checks": the image
     checks' warning (``image_check_warning`` when given, as it may say the film was auto-oriented;
-    else :func:`check_warning` of their reasons), then ``out of scope: ...`` for the out-of-scope
-    heads' reasons and for ``uncertain``; parts joined by ``"; "``, ``""`` in scope. The header's reasons
+    else :func:`check_warning` of their reasons), then ``out of scope: ...`` for the other-findings head,
+    ``possibly out of scope: ...`` for the child head and ``note: ...`` for ``uncertain``; parts joined by
+    ``"; "``, ``""`` in scope. The header's reasons
     (``suitability.HEADER_REASONS``) are left out: ``suitability.assess`` words them with the value already."""
     parts = [part for part in out_of_scope.split(";") if part]
     checks = ";".join(part for part in parts
                       if part not in HEAD_WORDS and part != UNCERTAIN and part not in HEADER_REASONS)
-    heads = ";".join(part for part in parts if part in HEAD_WORDS)
+    heads = ";".join(part for part in parts if part in HEAD_WORDS and part != HEAD_CHILD)
     texts = [check_warning(checks) if image_check_warning is None else image_check_warning]
     if heads:
         texts.append(f"out of scope: {describe(heads)}")
+    # As milder as the banner where the film may well be in scope (a reading radiologist's finding: the CSV and
+    # the PDF's image checks said "out of scope" under a "Note" or "Possibly outside" banner).
+    if HEAD_CHILD in parts:
+        texts.append(f"possibly out of scope: {HEAD_WORDS[HEAD_CHILD]}; if the patient is an adult, this does not "
+                     "apply")
     if UNCERTAIN in parts:
-        texts.append(f"out of scope: {UNCERTAIN_WORDS}")
+        texts.append(f"note: {UNCERTAIN_WORDS}")
     return "; ".join(filter(None, texts))
 
 

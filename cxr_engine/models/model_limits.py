@@ -3,7 +3,7 @@
 The AI panel and the PDF print the same text (``ModelLimits``): the card's intended use (in
 each one's intended-use notice), then the same lines (``ModelLimits.lines``): a calibration statement for the
 shown probability from the card's validation reliability table, for the patient's age group ("of the validation
-split's films given a Pneumonia probability of 90–100 %, 78 of 100 adults' films were Pneumonia"; none for a film
+films given a Pneumonia probability of 90–100 %, 18 of 23 adults' films (78 %) were Pneumonia"; none for a film
 out of scope), and the known limits the card's test figures show (the three classes and what it calls films
 with other findings, by view; radiologist-read external films; a COVID-19 source it never saw; populations
 and age groups it mostly gets wrong; where its heat-maps lie). No figure is written here: a
@@ -110,44 +110,48 @@ def calibration_for(card: ModelCard, cls: str, probability: float, age_group: st
     return Calibration(cls, edges[b], edges[b + 1], int(row["count"][b]), int(row["positives"][b]))
 
 
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
+
+
 def _group_clause(group: str, found: Calibration) -> str:
-    """``78 of 100 adults' films were Pneumonia (18 of 23)``, ``9 of the 12 …(too few for a rate)``, or
-    ``no child's film got one``."""
+    """``18 of 23 adults' films (78 %) were Pneumonia``, ``1 of 6 adults' films was Pneumonia (too few for a
+    rate)``, or ``no child's film got one``."""
     plural, singular = AGE_GROUP_WORDS[group]
     if found.count == 0:
         return f"no {singular} got one"
+    were = f"{_were(found.positives)} {_name(found.cls)}"
     if found.count < MIN_BIN_FILMS:
-        return f"{found.positives} of the {found.count} {plural} were {_name(found.cls)} (too few for a rate)"
-    return (f"{round(100 * found.positives / found.count)} of 100 {plural} were {_name(found.cls)} "
-            f"({found.positives} of {found.count})")
+        return f"{found.positives} of {found.count} {plural} {were} (too few for a rate)"
+    return f"{found.positives} of {found.count} {plural} ({format_percent(found.positives / found.count, 0)}) {were}"
 
 
 def calibration_line(card: ModelCard, cls: str, probability: float, age_group: str = "") -> str:
     """One sentence on what ``probability`` of ``cls`` has meant in validation: for the patient's ``age_group``
     (``adult``, ``pediatric``) when the card's table has it; for an unknown age (``""``) the children's and the
     adults' figures side by side when it has both (the pooled bins are mostly children's pneumonia), else all
-    films'."""
+    films'. Counts first ("18 of 23 … (78 %)"): a rate of 23 films is a wide one."""
     found = calibration_for(card, cls, probability)
     if found is None:
         return (f"Calibration: the model card holds no validation reliability figures for these weights, so "
                 f"what {format_percent(probability, 0)} means in practice is not known.")
     band = f"{found.low * 100:.0f}–{found.high * 100:.0f} %"
     split = reliability_of(card).get("split", "val")
-    where = f"{'validation' if split == 'val' else split} split"
+    films = "validation films" if split == "val" else f"films of the {split} split"
     groups = [age_group] if age_group in AGE_GROUP_WORDS else list(AGE_GROUP_WORDS)
     by_group = {g: calibration_for(card, cls, probability, g) for g in groups}
     if all(by_group.values()):
         clauses = "; ".join(_group_clause(g, f) for g, f in by_group.items())
         unknown = "" if age_group in AGE_GROUP_WORDS else " (the patient's age is not known)"
-        return f"Calibration: of the {where}'s films given a {_name(cls)} probability of {band}, {clauses}{unknown}."
+        return f"Calibration: of the {films} given a {_name(cls)} probability of {band}, {clauses}{unknown}."
     if found.count == 0:
-        return f"Calibration: no film of the {where} got a {_name(cls)} probability of {band}."
+        return f"Calibration: none of the {films} got a {_name(cls)} probability of {band}."
+    were = f"{_were(found.positives)} {_name(cls)}"
     if found.count < MIN_BIN_FILMS:
-        return (f"Calibration: of the {found.count} films of the {where} given a {_name(cls)} probability of "
-                f"{band}, {found.positives} were {_name(cls)} (too few for a rate).")
-    per_100 = round(100 * found.positives / found.count)
-    return (f"Calibration: of 100 films of the {where} given a {_name(cls)} probability of {band}, "
-            f"{per_100} were {_name(cls)} ({found.positives} of {found.count}).")
+        return (f"Calibration: of the {found.count} {films} given a {_name(cls)} probability of {band}, "
+                f"{found.positives} {were} (too few for a rate).")
+    return (f"Calibration: of the {found.count} {films} given a {_name(cls)} probability of {band}, "
+            f"{found.positives} ({format_percent(found.positives / found.count, 0)}) {were}.")
 
 
 # --------------------------------------------------------------------------- known limits
@@ -327,7 +331,7 @@ class ModelLimits:
 
 #: The calibration line for a film the checks put out of scope: its validation bins say nothing about it.
 OUT_OF_SCOPE_CALIBRATION = ("Calibration: not stated for this film: it is outside what the model was trained for, "
-                            "and the validation figures are of films that were not.")
+                            "and the validation figures come only from films within its scope.")
 
 
 def model_limits(card: ModelCard, prediction=None, age_group: str = "", out_of_scope: str = "") -> ModelLimits:

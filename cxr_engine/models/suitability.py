@@ -144,8 +144,11 @@ def image_warnings(image: CxrImage, input_size: int | None = None) -> tuple[str,
 
 
 def age_group_of(metadata) -> str:
-    """The model card's age group of the patient of ``metadata`` (an ``ImageMetadata``; None counts as not
-    known): ``adult`` from 18 years, else ``pediatric``, by the header's age (``patient_age_years``); ``""`` when
-    the header does not say."""
+    """The model card's age group whose figures speak for the patient of ``metadata`` (an ``ImageMetadata``;
+    None counts as not known), by the header's age (``patient_age_years``): ``adult`` from 18 years, ``pediatric``
+    for the training children's ages (1–5 years); ``""`` when the header does not say, and for any other age (a
+    6-year-old was given the figures of the 1–5-year-olds)."""
     years = patient_age_years(metadata)
-    return "" if years is None else ("adult" if years >= 18 else "pediatric")
+    if years is None or not is_training_age(years):
+        return ""
+    return "adult" if years >= 18 else "pediatric"

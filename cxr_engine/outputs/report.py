@@ -577,16 +577,22 @@ def _age_group(page: ReportPage | None) -> str:
     return age_group_of(page.metadata) if page is not None else ""
 
 
+#: The test split's age groups as a page names them: its "adult" group is the films whose age is recorded (the
+#: presumed adults of the Kermany-like sources are counted in "all" only).
+GROUP_WORDS = {"adult": "adults with a recorded age", "pediatric": "children"}
+#: A class's sensitivity from fewer test films than this is given as counts ("COVID-19 0 of 2"), not a rate.
+MIN_RATE_FILMS = 20
+
+
 def _metric_lines(metrics: dict, age_group: str = "") -> list[str]:
     """Test-set figures in words, the patient's age group's first when the card has it (a reading
-    radiologist's finding: the whole test set's 94.6 % led on an adult's page whose age group scored 82 %);
-    empty when the card has none."""
+    radiologist's finding: the whole test set's 94.6 % led on an adult's page whose age group scored 82 %), and
+    for an adult how often a Pneumonia call was right in adults; empty when the card has none."""
     lines = []
     group = (metrics.get("by_age_group") or {}).get(age_group) if age_group else None
     parts = []
     if isinstance(group, dict) and isinstance(group.get("accuracy"), (int, float)) and isinstance(group.get("n"), int):
-        parts.append(f"{'adults' if age_group == 'adult' else 'children'} "
-                     f"{format_percent(group['accuracy'])} (n = {group['n']:,})")
+        parts.append(f"{GROUP_WORDS.get(age_group, age_group)} {format_percent(group['accuracy'])} (n = {group['n']:,})")
     grouped = bool(parts)
     if grouped:  # the patient's group first; the whole test split's in the same line (the column is narrow)
         if isinstance(metrics.get("accuracy"), (int, float)):
@@ -602,14 +608,34 @@ def _metric_lines(metrics: dict, age_group: str = "") -> list[str]:
     if parts:
         lines.append(("Test accuracy: " if grouped else "Test set: ") + ", ".join(parts) + ".")
     # The patient's group's sensitivities when the card has them (an adult's page showed the pooled 91 % for
-    # COVID-19, where adults' was 74 %), each class the group has films of.
-    recall = group.get("recall") if grouped and isinstance(group.get("recall"), dict) else metrics.get("recall")
-    whose = f" ({'adults' if age_group == 'adult' else 'children'})" if recall is not metrics.get("recall") else ""
+    # COVID-19, where adults' was 74 %); a class with few of the group's films as counts ("COVID-19 0 of 2"
+    # read as "never finds COVID-19 in children").
+    source = group if grouped and isinstance(group.get("recall"), dict) else metrics
+    recall, films = source.get("recall"), _films_per_class(source)
+    whose = f" ({GROUP_WORDS.get(age_group, age_group)})" if source is group else ""
     if isinstance(recall, dict) and recall:
-        per_class = " · ".join(f"{_display_name(k)} {format_percent(v)}" for k, v in recall.items()
+        per_class = " · ".join(_sensitivity_text(k, v, films.get(k)) for k, v in recall.items()
                                if isinstance(v, (int, float)))
         lines.append(f"Sensitivity{whose}: {per_class}.")
+    precision = ((metrics.get("populations") or {}).get("adult_pneumonia_all_sources") or {})
+    if age_group == "adult" and isinstance(precision.get("called"), int) and isinstance(precision.get("hits"), int):
+        lines.append(f"In adults, a Pneumonia call was right {precision['hits']} of {precision['called']} times.")
     return lines
+
+
+def _films_per_class(figures: dict) -> dict:
+    """Test films per true class from a figures dict's ``confusion`` (rows: true class, in the card's order,
+    which its ``recall`` keeps), or {} when the two do not match."""
+    confusion, recall = figures.get("confusion"), figures.get("recall")
+    if not isinstance(confusion, list) or not isinstance(recall, dict) or len(confusion) != len(recall):
+        return {}
+    return {cls: int(sum(row)) for cls, row in zip(recall, confusion)}
+
+
+def _sensitivity_text(cls: str, recall: float, films: int | None) -> str:
+    if films is not None and films < MIN_RATE_FILMS:
+        return f"{_display_name(cls)} {round(recall * films)} of {films}"
+    return f"{_display_name(cls)} {format_percent(recall)}"
 
 
 def _draw_limits(ctx: _Context, page: ReportPage, top: float) -> float:
