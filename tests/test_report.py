@@ -413,7 +413,7 @@ class TestImagesLeftOut:
         text, _, count = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=False,
                                         left_out=self.LEFT_OUT))
         assert count == 3 and "Page 2 of 3" in text  # the films, those left out, the model's limits
-        assert "2 of the 3 images chosen for this summary could not be included; the 1 page(s) before cover" in text
+        assert "2 of the 3 images of this export could not be included; the 1 page(s) before cover" in text
         assert "DOE_JANE_im2.dcm: pixel data truncated: the file holds 349,526 of the 1,048,576 bytes" in text
         assert "DOE_JANE_im3.dcm: invalid image size 0×1024" in text
 

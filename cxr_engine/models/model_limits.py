@@ -89,6 +89,8 @@ class Calibration:
     positives: int
 
 
+#: The test split's age groups as the known limits name them (its "adult" group: films whose age is recorded).
+AGE_GROUP_NAMES = {"adult": "Adults with a recorded age", "pediatric": "Children"}
 #: The age groups of a card's reliability table (``by_age_group``): (plural, singular) as the calibration line names them.
 AGE_GROUP_WORDS = {"adult": ("adults' films", "adult's film"), "pediatric": ("children's films", "child's film")}
 
@@ -202,13 +204,13 @@ def _labelled_calls(external) -> str:
                 labels[label] = figures
     if not labels:
         return ""
-    right = [f"{_name(label)} {f['correct']} of {f['n']}" for label, f in labels.items()
-             if isinstance(f.get("correct"), int)]
     other = [f"of {f['n']} with other findings it called {_calls(_counts(f.get('predicted')))}"
              for label, f in labels.items() if f.get("correct") is None and _counts(f.get("predicted"))]
     total = sum(f["n"] for f in labels.values())
-    return (f"Of {total} real DICOM films read by radiologists it called right "
-            + ", ".join(right) + ("; " + "; ".join(other) if other else "") + ".")
+    right = [f"{f['correct']} of {f['n']} {_name(label)}" for label, f in labels.items()
+             if isinstance(f.get("correct"), int)]
+    return (f"Of {total} real DICOM films read by radiologists it was right on "
+            + " and ".join(right) + " films" + ("; " + "; ".join(other) if other else "") + ".")
 
 
 def _other_findings(section) -> str:
@@ -248,8 +250,8 @@ def _unseen_source(section) -> str:
         accuracy, n = float(section["accuracy"]), int(section["n"])
     except (KeyError, TypeError, ValueError):
         return ""
-    line = (f"At a COVID-19 source its recipe never saw ({section.get('held_out_source', '?')}, {n} films) it "
-            f"found COVID-19 in {format_percent(accuracy, 0)}")
+    line = (f"A copy trained the same way without the {section.get('held_out_source', '?')} source found COVID-19 in "
+            f"{format_percent(accuracy, 0)} of that source's {n} COVID-19 films")
     replayed = section.get("with_offsets_replayed")
     if isinstance(replayed, dict) and isinstance(replayed.get("accuracy"), (int, float)):
         line += f" ({format_percent(float(replayed['accuracy']), 0)} with its operating point replayed)"
@@ -306,7 +308,8 @@ def _weak_age_groups(metrics: dict) -> list[str]:
         n, accuracy = figures.get("n"), figures.get("accuracy")
         if isinstance(n, int) and n >= MIN_AGE_GROUP_FILMS and isinstance(accuracy, (int, float)) \
                 and accuracy <= overall - AGE_GROUP_GAP:
-            lines.append(f"Films of the age group \"{group}\": accuracy {format_percent(accuracy, 0)} on {n} test films "
+            who = AGE_GROUP_NAMES.get(group, f"Films of the age group \"{group}\"")
+            lines.append(f"{who}: accuracy {format_percent(accuracy, 0)} on {n} test films "
                          f"(whole test split {format_percent(overall, 0)}).")
     return lines
 

@@ -44,7 +44,7 @@ CHILD = "child-chest"
 WORDS = {
     OTHER_FINDINGS: "looks like a film with findings outside the three classes (such as devices, an enlarged "
                     "heart, effusion, nodules or scarring)",
-    CHILD: "looks like a child's chest and the header gives no age (the model knows children aged 1–5 "
+    CHILD: "looks like a child's chest and the file gives no patient age (the model knows children aged 1–5 "
            "from one hospital only)",
 }
 

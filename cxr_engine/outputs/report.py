@@ -745,7 +745,7 @@ def _draw_left_out_page(ctx: _Context, left_out: Sequence[tuple[Path, str]], inc
     chosen = included + len(left_out)
     flowables: list[Flowable] = [
         ctx.para("Images not included in this summary", "heading"),
-        ctx.para(f"{len(left_out)} of the {chosen} images chosen for this summary could not be included; the "
+        ctx.para(f"{len(left_out)} of the {chosen} images of this export could not be included; the "
                  f"{included} page(s) before cover the others.", "body"),
     ]
     for index, (path, reason) in enumerate(left_out, start=1):
