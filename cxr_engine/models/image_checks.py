@@ -91,12 +91,12 @@ REASON_WORDS = {
     INVERTED: "shown as a negative (inverted)",
     CROPPED: "cropped to part of the chest",
     NOT_CHEST: "not a chest radiograph",
-    ATYPICAL: "unlike the upright frontal chest films the image checks know (none of the faults they know is likely)",
+    ATYPICAL: "unlike the upright frontal chest films the model was trained on (no specific fault found)",
     # From the header (``suitability.header_scope_reasons``):
     LATERAL: "a lateral view (the model is made for frontal PA/AP films)",
     NOT_CHEST_BODY_PART: "the header's Body Part Examined is not the chest",
     NOT_RADIOGRAPH: "the header's Modality is not a projection radiograph (CR, DX)",
-    AGE_OUTSIDE_TRAINING: f"the header's patient age is outside the training data but for a few films ({TRAINING_AGES})",
+    AGE_OUTSIDE_TRAINING: f"an age it has almost no training films of ({TRAINING_AGES})",
     UNCERTAIN: UNCERTAIN_WORDS,  # the classifier's own out-of-scope score, not an image check
     **HEAD_WORDS,  # the out-of-scope heads on the classifier's features (other-findings, child-chest)
 }
@@ -147,14 +147,16 @@ def banner(reasons: str) -> str:
 
 
 def heatmap_note(reasons: str) -> str:
-    """The line under the heat-map legend when a film is flagged (milder, as the banner, when it may be in scope)."""
+    """The line under the heat-map legend when a film is flagged (milder, as the banner, when it may be in scope).
+    The reasons themselves are the banner's: repeated here in full they pushed a crowded PDF page's comment box
+    past its footer."""
     parts = {part for part in reasons.split(";") if part}
     if parts <= _UNSURE_ONLY:
-        return f"Note: {describe(reasons)}: read the heat-map with the same care."
+        return "Note: the model is unsure on this film: read the heat-map with the same care."
     if parts <= _MAYBE_CHILD:
-        return f"Possibly outside what this model was trained for ({describe(reasons)}): for a child, the heat-map is " \
+        return "Possibly outside what this model was trained for (see the banner): for a child, the heat-map is " \
                "less reliable too."
-    return f"Outside what this model was trained for ({describe(reasons)}): the heat-map is not reliable either."
+    return "Outside what this model was trained for (see the banner): the heat-map is not reliable either."
 
 
 def correction_note(reasons: str) -> str:

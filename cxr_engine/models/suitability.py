@@ -26,7 +26,7 @@ RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR", "OT", ""}
 #: Its children are Kermany's (1–5 years, one hospital) but for a few dozen NIH and RSNA children of unknown
 #: ages: an age of 6–17 is outside *most* of the training data, not all (a reading radiologist's finding: the
 #: page of a 6-year-old said "outside the training data" beside the children's test accuracy).
-TRAINING_AGES = "its children are nearly all aged 1–5 years, from one hospital; the rest are adults"
+TRAINING_AGES = "its children are nearly all 1–5 years old, from one hospital"
 AGE_WARNING = f"patient age outside the training data but for a few films ({TRAINING_AGES})"
 NO_CONTENT_WARNING = "the image is nearly uniform (no visible film): no class can mean anything"
 #: Secondary Capture storage SOP classes (PS3.4 B.5): converted, digitised or screen-captured images.
