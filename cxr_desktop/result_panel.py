@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from cxr_engine.display_text import format_percent
-from cxr_engine.models.image_checks import banner, heatmap_note
+from cxr_engine.models.image_checks import banner, banner_is_firm, heatmap_note
 from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, below_bar_text
 from cxr_engine.models.model_limits import model_limits
 from cxr_engine.pixels.overlay import OUTLINE_LEVEL
@@ -37,6 +37,8 @@ from .viewer_model import HEATMAP_COLOUR, HEATMAP_OUTLINE, ViewerModel
 NOTICE_STYLE = "background:#5a4300; color:#ffe9a8; border:1px solid #a07800; border-radius:3px; padding:4px;"
 TOP_STYLE = "font-size:15pt; font-weight:bold;"
 SCOPE_STYLE = "background:#6b1d1d; color:#ffd7d7; border:1px solid #c0392b; border-radius:3px; padding:4px;"
+#: The banner of a film that may well be in scope (the model unsure; a child's chest without an age): not red.
+MAYBE_SCOPE_STYLE = "background:#3b4250; color:#e8ecf2; border:1px solid #8a96ab; border-radius:3px; padding:4px;"
 TOP_BAR_STYLE = "QProgressBar::chunk{background:#d9822b;}"
 #: The space (px) between the heat-map's colour bar, with its labels, and the caption under it.
 CAPTION_SPACING = 10
@@ -150,6 +152,7 @@ class ResultPanel(QWidget):
         self.status_label.setText(status)
         self.status_label.setVisible(bool(status))
         self.scope_banner.setText(banner(r.out_of_scope) if r.out_of_scope else "")
+        self.scope_banner.setStyleSheet(SCOPE_STYLE if banner_is_firm(r.out_of_scope) else MAYBE_SCOPE_STYLE)
         self.scope_banner.setVisible(bool(r.out_of_scope))
         self.correct_button.setVisible(r.image_check is not None and r.image_check.correctable)
         if r.model_name:

@@ -151,3 +151,10 @@ def test_a_film_that_may_be_in_scope_gets_a_milder_banner():
         assert banner(firm).endswith("The probabilities below are not reliable.")
         assert heatmap_note(firm).endswith("the heat-map is not reliable either.")
     assert "not reliable" not in heatmap_note("uncertain") + heatmap_note(CHILD)
+
+
+def test_only_a_firm_banner_is_red():
+    from cxr_engine.models.image_checks import banner_is_firm
+
+    assert not banner_is_firm("uncertain") and not banner_is_firm(CHILD) and not banner_is_firm(f"{CHILD};uncertain")
+    assert banner_is_firm("inverted") and banner_is_firm("inverted;uncertain") and banner_is_firm(f"lateral;{CHILD}")

@@ -126,6 +126,12 @@ _UNSURE_ONLY = frozenset({UNCERTAIN})
 _MAYBE_CHILD = frozenset({HEAD_CHILD, UNCERTAIN})
 
 
+def banner_is_firm(reasons: str) -> bool:
+    """Whether a film flagged with ``reasons`` is outside what the model was trained for (the red banner), rather
+    than maybe in scope (only ``uncertain``, or that and ``child-chest``: the milder banner, shown milder too)."""
+    return not {part for part in reasons.split(";") if part} <= _MAYBE_CHILD
+
+
 def banner(reasons: str) -> str:
     """The text shown above the probabilities (app panel, study tree, PDF) when a film is flagged: one
     reason on the first line, several as a bulleted list (one a line, so none runs into the next), and

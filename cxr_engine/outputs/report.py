@@ -37,7 +37,7 @@ from .undecodable import escape_undecodable
 from ..display_text import format_percent
 from ..errors import ReportError
 from ..pixels.image import CxrImage, ImageMetadata
-from ..models.image_checks import banner, describe, heatmap_note, scope_warning
+from ..models.image_checks import banner, banner_is_firm, describe, heatmap_note, scope_warning
 from ..models.torch_backend import HeatmapResult, Prediction
 from ..models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard, bar_failures, below_bar_text
 from ..models.model_limits import model_limits
@@ -267,6 +267,7 @@ def _styles(fonts: _Fonts) -> dict[str, ParagraphStyle]:
         "alert": ParagraphStyle("alert", base, fontName=fonts.bold, textColor=ALERT),
         "good": ParagraphStyle("good", base, textColor=GOOD),
         "item": ParagraphStyle("item", base, leftIndent=8, bulletIndent=0, spaceAfter=2),
+        "maybe": ParagraphStyle("maybe", base, textColor=WARN_EDGE),
     }
 
 
@@ -521,7 +522,8 @@ def _result_flowables(ctx: _Context, page: ReportPage, width: float) -> list[Flo
         return [ctx.rich(f"<b>Not classified:</b> {ctx.fonts.markup(reason)}", "alert")]
     flowables: list[Flowable] = []
     if page.out_of_scope:
-        flowables.append(ctx.rich(f"<b>{ctx.fonts.markup(banner(page.out_of_scope))}</b>", "alert"))
+        style = "alert" if banner_is_firm(page.out_of_scope) else "maybe"  # a maybe-in-scope film's in amber
+        flowables.append(ctx.rich(f"<b>{ctx.fonts.markup(banner(page.out_of_scope))}</b>", style))
     flowables.append(_probability_table(ctx, prediction, width))
     flowables.append(ctx.para(f"Classified by {prediction.model_name}.", "small"))
     if page.heatmap_class and page.heatmap_class != prediction.label:
