@@ -422,6 +422,14 @@ class TestImagesLeftOut:
         assert "Image 1 not included: pixel data truncated" in text and "Image 2 not included: invalid" in text
         assert "DOE" not in text
 
+    def test_many_images_left_out_fit_their_page(self, tmp_path, card):
+        many = [(Path(f"film_{i:03d}.dcm"), "pixel data truncated: the file holds 1,000 of the 1,048,576 bytes")
+                for i in range(200)]
+        text, _, count = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=False, left_out=many))
+        assert count == 3 and "200 of the 201 images of this export could not be included" in text
+        shown = text.count("film_")
+        assert 20 < shown < 200 and f"… and {200 - shown} more, each named with its reason in the app's Problems" in text
+
     def test_without_images_left_out_there_is_no_such_page(self, tmp_path, card):
         text, _, count = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=False))
         assert count == 2 and "not included" not in text

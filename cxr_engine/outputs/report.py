@@ -750,10 +750,18 @@ def _draw_left_out_page(ctx: _Context, left_out: Sequence[tuple[Path, str]], inc
         ctx.para(f"{len(left_out)} of the {chosen} images of this export could not be included; the "
                  f"{included} page(s) before cover the others.", "body"),
     ]
+    room = top - FOOTER_TOP - SECTION_GAP - _stack_height(ctx, flowables, CONTENT_W)
     for index, (path, reason) in enumerate(left_out, start=1):
         name = f"Image {index} not included" if ctx.deidentify else escape_undecodable(Path(path).name)
         line = ctx.rich(f"{ctx.fonts.markup(name)}: {ctx.fonts.markup(reason)}", "warning")
         line.bulletText = "•" if ctx.fonts.unicode else "-"
+        more = ctx.para(f"… and {len(left_out) - index + 1} more, each named with its reason in the app's "
+                        "Problems list.", "body")
+        # one page: the lines that fit, then how many more (a folder of 200 damaged files ran off the page)
+        if index < len(left_out) and _stack_height(ctx, [line, more], CONTENT_W) > room:
+            flowables.append(more)
+            break
+        room -= _stack_height(ctx, [line], CONTENT_W)
         flowables.append(line)
     _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
     _draw_footer(ctx, number)
