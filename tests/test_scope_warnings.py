@@ -25,14 +25,14 @@ class TestScopeWarning:
         assert scope_warning("") == ""
 
     def test_a_head_is_worded_as_out_of_scope_the_child_head_as_possibly(self):
-        child = f"possibly out of scope: {HEAD_WORDS[CHILD]}; if the patient is an adult, this does not apply"
+        child = f"possibly out of scope: {HEAD_WORDS[CHILD]}, unless the patient is an adult"
         assert scope_warning(CHILD) == child
         assert scope_warning(OTHER_FINDINGS) == f"out of scope: {HEAD_WORDS[OTHER_FINDINGS]}"
         assert scope_warning(f"{OTHER_FINDINGS};{CHILD}") == f"out of scope: {HEAD_WORDS[OTHER_FINDINGS]}; {child}"
 
     def test_uncertain_after_the_heads_as_a_note(self):
-        assert scope_warning(f"{CHILD};uncertain") == (f"possibly out of scope: {HEAD_WORDS[CHILD]}; if the patient "
-                                                       f"is an adult, this does not apply; note: {UNCERTAIN_WORDS}")
+        assert scope_warning(f"{CHILD};uncertain") == (f"possibly out of scope: {HEAD_WORDS[CHILD]}, unless the "
+                                                       f"patient is an adult; note: {UNCERTAIN_WORDS}")
 
     def test_image_check_reasons_in_the_checks_own_words(self):
         assert scope_warning("inverted;rotated-180") == check_warning("inverted;rotated-180")

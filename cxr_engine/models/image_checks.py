@@ -198,8 +198,8 @@ def scope_warning(out_of_scope: str, image_check_warning: str | None = None) -> 
     # As milder as the banner where the film may well be in scope (a reading radiologist's finding: the CSV and
     # the PDF's image checks said "out of scope" under a "Note" or "Possibly outside" banner).
     if HEAD_CHILD in parts:
-        texts.append(f"possibly out of scope: {HEAD_WORDS[HEAD_CHILD]}; if the patient is an adult, this does not "
-                     "apply")
+        # no "; " inside a warning: the CSV joins the warnings with it
+        texts.append(f"possibly out of scope: {HEAD_WORDS[HEAD_CHILD]}, unless the patient is an adult")
     if UNCERTAIN in parts:
         texts.append(f"note: {UNCERTAIN_WORDS}")
     return "; ".join(filter(None, texts))
