@@ -114,12 +114,14 @@ class ProblemsPanel(QTableWidget):
         self.setRowCount(first + len(rows))
         for row, (path, text, reason, tip, paths) in enumerate(rows, start=first):
             name = QTableWidgetItem(text)
-            name.setData(PATH_ROLE, str(path))
-            name.setData(PATHS_ROLE, [str(each) for each in paths])
+            # Path objects, kept by Qt as they are: a str would become a QString, which drops the bytes of a
+            # file name that are not UTF-8 (the path read back named a file that does not exist).
+            name.setData(PATH_ROLE, Path(path))
+            name.setData(PATHS_ROLE, [Path(each) for each in paths])
             name.setToolTip(tip)
             self.setItem(row, 0, name)
             detail = QTableWidgetItem(reason)
-            detail.setToolTip(reason if tip == str(path) else f"{reason}\n\n{tip}")
+            detail.setToolTip(reason if tip == escape_undecodable(path) else f"{reason}\n\n{tip}")
             self.setItem(row, 1, detail)
         if first < RESIZE_ROWS:  # the width settles after the first rows; measuring thousands costs seconds
             self.resizeColumnToContents(0)
@@ -127,17 +129,17 @@ class ProblemsPanel(QTableWidget):
     def selected_paths(self) -> list[str]:
         """Every file the selected rows are about, in row order (a copy group: all its copies)."""
         rows = sorted({index.row() for index in self.selectedIndexes()})
-        return [path for row in rows for path in self.item(row, 0).data(PATHS_ROLE)]
+        return [str(path) for row in rows for path in self.item(row, 0).data(PATHS_ROLE)]
 
     def copy_paths(self) -> None:
         """Put the selected rows' file paths on the clipboard, one a line (the tooltip names only the first)."""
         paths = self.selected_paths()
-        if paths:
-            QApplication.clipboard().setText("\n".join(paths))
+        if paths:  # the clipboard holds text: a file name's bytes that are not UTF-8 as \xNN
+            QApplication.clipboard().setText("\n".join(map(escape_undecodable, paths)))
 
     def problems(self) -> list[tuple[str, str]]:
         """(path, reason) pairs in the order they were reported (for a copy group, the file listed)."""
-        return [(self.item(r, 0).data(PATH_ROLE), self.item(r, 1).text()) for r in range(self.rowCount())]
+        return [(str(self.item(r, 0).data(PATH_ROLE)), self.item(r, 1).text()) for r in range(self.rowCount())]
 
     def problem_count(self) -> int:
         """Files left out for a problem, each once whatever the number of its reasons (not counting identical

@@ -101,7 +101,8 @@ class ReportExport(QObject):
             self.pages.append(self._page(path, item, heatmap_result, reason))
         except Exception as exc:
             logger.exception("rendering a report page failed")
-            self.skipped.append((path, f"{type(exc).__name__}: {exc}"))
+            # the reason alone (a FileError's text leads with its path, which a de-identified PDF withholds)
+            self.skipped.append((path, getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"))
 
     def _page(self, path: Path, item: LoadedImage, heatmap_result, reason: str):
         from cxr_engine.outputs.report import ReportPage

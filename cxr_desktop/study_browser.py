@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTree
 
 from cxr_engine.display_text import format_date, format_percent, format_person_name, printable
 from cxr_engine.outputs.undecodable import escape_undecodable
-from cxr_engine.models.image_checks import banner, corrected_display, correction_note
+from cxr_engine.models.image_checks import banner, banner_is_firm, corrected_display, correction_note
 from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES
 from cxr_engine.reading.copies import copies_note
 from cxr_engine.reading.scanning import Instance, ScanResult
@@ -30,6 +30,8 @@ CORRECTION_ROLE = Qt.ItemDataRole.UserRole + 7  # the image checks' reasons undo
 CORRECTED_MARK_COLOUR = QColor(255, 179, 71)
 #: The result column of a film out of the model's scope: the banner's red.
 OUT_OF_SCOPE_COLOUR = QColor(231, 76, 60)
+#: The result of a film that may well be in scope (``image_checks.banner_is_firm`` false): grey-blue, not red.
+MAYBE_SCOPE_COLOUR = QColor(138, 150, 171)
 #: What a drag from the browser carries: the dragged images' paths, one per line (UTF-8). Not
 #: file URLs: a drop on the window outside a viewport must not re-open them as a new folder.
 PATHS_MIME = "application/x-cxr-reader-paths"
@@ -399,7 +401,8 @@ class StudyBrowser(QTreeWidget):
 
     def show_scope(self, path: Path, out_of_scope: str, corrected: str = "") -> None:
         """Mark ``path``'s result as its panel's banner does: ``out_of_scope`` reasons (``""`` in scope) put
-        a red ⚠ before it and the banner's sentence in its tooltip (``image_checks.banner``); ``corrected``
+        a red ⚠ before it (a grey-blue ? when the film may well be in scope: ``image_checks.banner_is_firm``) and
+        the banner's sentence in its tooltip (``image_checks.banner``); ``corrected``
         (the image checks' reasons undone on the film shown) adds "corrected" and the correction's note."""
         item = self._images.get(Path(path))
         if item is not None:
@@ -437,9 +440,14 @@ class StudyBrowser(QTreeWidget):
                             for c, p in zip(prediction.classes, prediction.probabilities))
         tips = [banner(out_of_scope)] if out_of_scope else []
         tips += [correction_note(corrected)] if corrected else []
-        item.setText(RESULT, ("⚠ " if out_of_scope else "") + text + ("\ncorrected" if corrected else ""))
+        # A film that may well be in scope (the model unsure, a child's chest without an age) is marked as its
+        # panel's slate banner is, not red.
+        firm = bool(out_of_scope) and banner_is_firm(out_of_scope)
+        mark = "⚠ " if firm else ("? " if out_of_scope else "")
+        item.setText(RESULT, mark + text + ("\ncorrected" if corrected else ""))
         item.setToolTip(RESULT, "\n".join([*tips, f"{summary} ({prediction.model_name})"]))
-        item.setForeground(RESULT, QBrush(OUT_OF_SCOPE_COLOUR) if out_of_scope else QBrush())
+        item.setForeground(RESULT, QBrush(OUT_OF_SCOPE_COLOUR if firm else MAYBE_SCOPE_COLOUR) if out_of_scope
+                           else QBrush())
 
     def mark_problem(self, path: Path, reason: str) -> None:
         """Show that ``path`` could not be read or classified, with the reason as a tooltip."""

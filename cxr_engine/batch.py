@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from .classification import BUNDLED_CHECKER, CLASSIFIED, NOT_CLASSIFIED
+from .outputs.undecodable import escape_undecodable
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ class ResultRow:
     message: str = ""
     overlay_path: Path | None = None
     warnings: tuple[str, ...] = ()
+    #: Outputs of this run that could not be written (a full disk: ``output_not_written``). They name local
+    #: folders, so they go to the CSV only, after the film's own ``warnings``, never into the DICOM outputs.
+    output_warnings: tuple[str, ...] = ()
     heatmap_path: Path | None = None
     lung_mask_path: Path | None = None
     #: ``""`` in scope, else short reasons separated by ``;``: ``lateral`` (the header's View Position), the
@@ -58,8 +62,6 @@ class ResultRow:
         def p(cls: str) -> str:
             return f"{self.probabilities[cls]:.6f}" if cls in self.probabilities else ""
 
-        from .outputs.undecodable import escape_undecodable
-
         # A file name that is not UTF-8 (its path, and messages naming it) must not fail the whole CSV.
         row = {
             "path": str(self.path),
@@ -69,7 +71,7 @@ class ResultRow:
             "model": self.model,
             "message": self.message,
             "cam_path": str(self.overlay_path) if self.overlay_path else "",
-            "warnings": "; ".join(self.warnings),
+            "warnings": "; ".join((*self.warnings, *self.output_warnings)),
             "heatmap_path": str(self.heatmap_path) if self.heatmap_path else "",
             "lung_mask_path": str(self.lung_mask_path) if self.lung_mask_path else "",
             "out_of_scope": self.out_of_scope,
@@ -141,7 +143,7 @@ def result_rows(
             try:
                 _write_heatmaps(row, event.index, event.path, heatmap_dir)
             except Exception as exc:  # the classification stands (a full disk, a folder gone): only the PNG is missing
-                row.warnings = (*row.warnings, output_not_written("heat-map", heatmap_dir, exc, event.path))
+                row.output_warnings = (*row.output_warnings, output_not_written("heat-map", heatmap_dir, exc, event.path))
         if lung_dir is not None and lung_segmenter is not None:
             _add_lung_mask(row, event.index, event.path, row.film, lung_segmenter, lung_dir)
         yield row
@@ -236,7 +238,7 @@ def _add_lung_mask(row: ResultRow, index: int, path: Path, image, segmenter, lun
         mask_path = lung_dir / output_file_name(path, index, "lungs")
         write_bytes_atomic(mask_path, _png_bytes(fields.as_png_array()))
     except OSError as exc:  # the classification stands; the mask is an extra
-        row.warnings = (*row.warnings, output_not_written("lung mask", lung_dir, exc, path))
+        row.output_warnings = (*row.output_warnings, output_not_written("lung mask", lung_dir, exc, path))
         return
     except Exception as exc:
         logger.exception("lung segmentation failed for %s", path)

@@ -394,16 +394,19 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
                        lung_dir=args.lung_mask_dir, lung_segmenter=segmenter, decode_threads=workers,
                        checker=_image_checker(), auto_orient=args.auto_orient, heatmaps=dicom is not None,
                        full_reader=_full_reader(args, reader))
-    counts, started, failures, written = BatchCounts(), time.monotonic(), 0, False
+    counts, started, failures = BatchCounts(), time.monotonic(), 0
+    written = completed = False
     try:
-        with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle, \
-                (reader if args.isolation else contextlib.nullcontext()):
-            interrupted, stopped, failures = _write_rows(handle, rows, files, classifier, args, dicom, notes, counts)
-            written = True  # every row is in; what can still fail is completing the CSV (fsync, rename)
+        with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle:
+            with reader if args.isolation else contextlib.nullcontext():
+                interrupted, stopped, failures = _write_rows(handle, rows, files, classifier, args, dicom, notes,
+                                                             counts)
+            written = True  # every row is in and the decoders stopped; completing the CSV (fsync, rename) is left
+        completed = True
     except (_CsvNotWritten, OSError) as exc:
         # Closing the CSV after a row failed to go in fails again (its buffer): the first failure is named.
         cause = next((e for e in _exception_chain(exc) if isinstance(e, _CsvNotWritten)), None)
-        if cause is None and not (args.csv and written and isinstance(exc, OSError)):
+        if cause is None and not (args.csv and written and not completed and isinstance(exc, OSError)):
             raise
         not_saved = str(cause) if cause is not None else exc.strerror or str(exc)
     else:
@@ -478,6 +481,10 @@ def _write_rows(handle, rows, files, classifier, args, dicom, notes, counts):
             if row.status != "ok":
                 failures += 1
                 say(f"{row.path}: {row.message}")
+            elif row.output_warnings:  # classified, but an output asked for is missing: the run did not all it was asked
+                failures += 1
+                for warning in row.output_warnings:
+                    say(f"{row.path}: {warning}")
     except (KeyboardInterrupt, Terminated) as exc:
         # The rows written so far are kept: the CSV is completed (renamed into place) below, and a
         # second Ctrl-C while the reads in flight end and the workers stop does not lose it.

@@ -25,7 +25,8 @@ def say(text: str, stream: TextIO | None = None) -> None:
     ``text`` escaped (``cxr_engine.messages.printable``: ``\\n``, ``\\x1b``): a file name holding a newline or
     an ANSI escape sequence can neither split the line nor recolour the terminal. Every line the CLI writes
     about its inputs and outputs goes through here (log records through :class:`PrintableFormatter`); the
-    CSV keeps the true path (its quoting holds any character)."""
+    CSV keeps the true path (its quoting holds any character) but for the bytes of a file name that are not
+    UTF-8, written ``\\xNN`` (``outputs.undecodable``)."""
     from .messages import printable
 
     print(PREFIX + printable(text, limit=None), file=stream if stream is not None else sys.stderr)

@@ -11,6 +11,7 @@ import pydicom
 import pytest
 from PIL import Image
 
+import cxr_engine.outputs.atomic
 from cxr_engine.cli import main
 from cxr_engine.outputs.undecodable import escape_undecodable
 from cxr_engine.reading.scanning import scan
@@ -101,13 +102,22 @@ def test_a_full_disk_for_the_heatmaps_keeps_the_classification(film, card, tmp_p
     def disk_full(path, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr("cxr_engine.outputs.atomic.write_bytes_atomic", disk_full)
-    out, heatmaps = tmp_path / "results.csv", tmp_path / "heatmaps"
+    real_write = cxr_engine.outputs.atomic.write_bytes_atomic
+
+    def heatmaps_disk_full(path, data):
+        return (disk_full if "heatmaps" in str(path) else real_write)(path, data)
+
+    monkeypatch.setattr("cxr_engine.outputs.atomic.write_bytes_atomic", heatmaps_disk_full)
+    out, heatmaps, dicom_out = tmp_path / "results.csv", tmp_path / "heatmaps", tmp_path / "to_pacs"
+    # classified, but an output asked for is missing: the run says so and ends with status 1
     assert main([str(film), "--model", str(card.path), "--csv", str(out), "--heatmap-dir", str(heatmaps),
-                 "--device", "cpu"]) == 0
+                 "--dicom-out", str(dicom_out), "--deidentify", "--device", "cpu"]) == 1
     (row,) = read_rows(out)[1]
     assert row["status"] == "ok" and row["prediction"] and not row["cam_path"] and not row["heatmap_path"]
     assert f"heat-map not written to {heatmaps}: No space left on device" in row["warnings"]
+    # the local folder is no finding of the film: it stays out of the DICOM outputs bound for a PACS
+    written = list(dicom_out.iterdir())
+    assert written and not any(b"not written" in path.read_bytes() for path in written)
 
 
 def test_a_full_disk_for_the_csv_is_one_line_not_a_traceback(film, card, tmp_path, monkeypatch, capsys):

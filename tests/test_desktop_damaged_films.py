@@ -51,3 +51,6 @@ def test_the_problem_count_is_of_files_and_names_keep_their_odd_bytes(qapp):
     panel.add(Path("/films/rows0.dcm"), "invalid image size 0×1024")
     assert panel.rowCount() == 3 and panel.problem_count() == 2
     assert panel.item(0, 0).text() == "caf\\xe9.dcm" and panel.item(0, 0).toolTip().startswith("/films/caf\\xe9.dcm")
+    # the path read back is the file's own (a QString would have dropped the byte: "/films/caf.dcm")
+    assert panel.problems()[0] == (str(latin1), "pixel data truncated")
+    assert panel.item(0, 1).toolTip() == "pixel data truncated"

@@ -251,5 +251,6 @@ def test_an_exception_in_an_unattended_run_ends_it_at_once(qtbot, card, private_
     except RuntimeError:
         sys.excepthook(*sys.exc_info())  # what PySide6 calls for an exception in a slot
     assert printed == ["broken in a slot"] and automation.exit_code == 1 and exits == [1]
+    assert sys.excepthook is not automation._hook  # put back when the run ended
     window.close()
     window.deleteLater()

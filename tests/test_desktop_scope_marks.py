@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 pytest.importorskip("onnxruntime")
 
 from cxr_engine import classify_files  # noqa: E402
-from cxr_engine.models.image_checks import banner, correction_note, default_checker  # noqa: E402
+from cxr_engine.models.image_checks import banner, banner_is_firm, correction_note, default_checker  # noqa: E402
 from cxr_engine.models.suitability import AGE_OUTSIDE_TRAINING  # noqa: E402
 
 from desktop_fixtures import INVERTED_FILM, card, study, study_with_child  # noqa: E402,F401  (fixtures)
@@ -44,9 +44,14 @@ def test_the_tree_marks_out_of_scope_films_after_classify_all(qtbot, make_window
     for path in paths:
         text, tip = window.browser.result_text(path)
         scope = cli[path].out_of_scope
-        assert text.startswith("⚠ ") == bool(scope), (path.name, text)
+        assert text.startswith("⚠ ") == (bool(scope) and banner_is_firm(scope)), (path.name, text)
+        assert text.startswith("? ") == (bool(scope) and not banner_is_firm(scope)), (path.name, text)
         assert (banner(scope) in tip) if scope else ("Outside what" not in tip), (path.name, tip)
         assert "covid:" not in tip and "COVID-19: " in tip
+    # a film that may well be in scope (only unsure) is marked as its slate banner is: "?", not a red "⚠"
+    window.browser.show_scope(paths[0], "uncertain")
+    text, tip = window.browser.result_text(paths[0])
+    assert text.startswith("? ") and tip.startswith("Note: the model is unsure")
 
 
 def test_view_corrected_gives_the_auto_orient_number_and_says_so(qtbot, make_window, study_with_child, tmp_path,

@@ -418,8 +418,10 @@ class TestImagesLeftOut:
         assert "DOE_JANE_im3.dcm: invalid image size 0×1024" in text
 
     def test_de_identified_it_withholds_the_file_names(self, tmp_path, card):
-        text, _, _ = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=True, left_out=self.LEFT_OUT))
+        quoting = [*self.LEFT_OUT, (Path("/scans/DOE_JANE_im4.dcm"), "/scans/DOE_JANE_im4.dcm: could not read file")]
+        text, _, _ = pdf_text(write(tmp_path, [synthetic_page(card)], card, deidentify=True, left_out=quoting))
         assert "Image 1 not included: pixel data truncated" in text and "Image 2 not included: invalid" in text
+        assert "Image 3 not included: (file): could not read file" in text  # a reason that quoted its path
         assert "DOE" not in text
 
     def test_many_images_left_out_fit_their_page(self, tmp_path, card):

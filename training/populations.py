@@ -219,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(refused unless its calls are the card's own, i.e. the same weights and films)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    if args.write_card and not args.other_manifest:
+        parser.error("--write-card goes with --other-manifest")
     if args.other_manifest:
         section = other_section_of_card(args.card, args.other_manifest)
         print(json.dumps({"card": str(args.card), "other_manifest": str(args.other_manifest),

@@ -123,26 +123,26 @@ def _words(reasons: str) -> list[str]:
 #: pneumonia at 98 % was called "not reliable" because the child head fired, a borderline one because the model
 #: was unsure): the banner says so rather than "outside what this model was trained for".
 _UNSURE_ONLY = frozenset({UNCERTAIN})
-_MAYBE_CHILD = frozenset({HEAD_CHILD, UNCERTAIN})
+_MAYBE_IN_SCOPE = frozenset({HEAD_CHILD, UNCERTAIN})
 
 
 def banner_is_firm(reasons: str) -> bool:
     """Whether a film flagged with ``reasons`` is outside what the model was trained for (the red banner), rather
-    than maybe in scope (only ``uncertain``, or that and ``child-chest``: the milder banner, shown milder too)."""
-    return not {part for part in reasons.split(";") if part} <= _MAYBE_CHILD
+    than maybe in scope (only ``uncertain`` and/or ``child-chest``: the milder banner, shown milder too)."""
+    return not {part for part in reasons.split(";") if part} <= _MAYBE_IN_SCOPE
 
 
 def banner(reasons: str) -> str:
     """The text shown above the probabilities (app panel, study tree, PDF) when a film is flagged: one
     reason on the first line, several as a bulleted list (one a line, so none runs into the next), and
     on its own last line what that means for the probabilities; lines joined by ``"\\n"``. A film flagged only
-    because the model is unsure (``uncertain``), or also because it looks like a child's chest while the
-    header gives no age (``child-chest``), gets a milder lead and last line: it may be in scope."""
+    because the model is unsure (``uncertain``) and/or because it looks like a child's chest while the file
+    gives no age (``child-chest``) gets a milder lead and last line: it may be in scope."""
     words = _words(reasons)
     parts = {part for part in reasons.split(";") if part}
     if parts <= _UNSURE_ONLY:
         lead, last = "Note:", "The probabilities below are a close call; the film may be unlike those it was trained on."
-    elif parts <= _MAYBE_CHILD:
+    elif parts <= _MAYBE_IN_SCOPE:
         lead = "Possibly outside what this model was trained for:"
         last = ("If the patient is an adult, the child's-chest check does not apply; for a child, the probabilities "
                 "below are less reliable.")
@@ -159,7 +159,7 @@ def heatmap_note(reasons: str) -> str:
     parts = {part for part in reasons.split(";") if part}
     if parts <= _UNSURE_ONLY:
         return "Note: the model is unsure on this film: read the heat-map with the same care."
-    if parts <= _MAYBE_CHILD:
+    if parts <= _MAYBE_IN_SCOPE:
         return "Possibly outside what this model was trained for (see the banner): for a child, the heat-map is " \
                "less reliable too."
     return "Outside what this model was trained for (see the banner): the heat-map is not reliable either."

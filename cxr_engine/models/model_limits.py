@@ -23,14 +23,13 @@ import numpy as np
 
 from ..display_text import format_percent
 from .model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
-from .scope_heads import CHILD
-from .scope_score import REASON as UNCERTAIN
+from .image_checks import banner_is_firm
 
 #: A population check is a known limit when the model gets at most this share of it right ...
 WEAK_RATE = 0.5
 #: ... and it holds at least this many test films (fewer say nothing).
 MIN_FILMS = 5
-#: A bin with fewer validation films than this gets "N of n", not "of 100".
+#: A bin with fewer validation films than this gets "N of n (too few for a rate)", no percentage.
 MIN_BIN_FILMS = 20
 #: An age group is a known limit when its test accuracy is this far below the whole test split's ...
 AGE_GROUP_GAP = 0.10
@@ -89,8 +88,9 @@ class Calibration:
     positives: int
 
 
-#: The test split's age groups as the known limits name them (its "adult" group: films whose age is recorded).
-AGE_GROUP_NAMES = {"adult": "Adults with a recorded age", "pediatric": "Children"}
+#: The test split's age groups as the limits and the PDF name them (its "adult" group: films whose age is
+#: recorded; the presumed adults of the Kermany-like sources are counted in "all" only).
+AGE_GROUP_NAMES = {"adult": "adults with a recorded age", "pediatric": "children"}
 #: The age groups of a card's reliability table (``by_age_group``): (plural, singular) as the calibration line names them.
 AGE_GROUP_WORDS = {"adult": ("adults' films", "adult's film"), "pediatric": ("children's films", "child's film")}
 
@@ -202,15 +202,18 @@ def _labelled_calls(external) -> str:
         for label, figures in ((folder.get("by_label") or {}) if isinstance(folder, dict) else {}).items():
             if isinstance(figures, dict) and isinstance(figures.get("n"), int):
                 labels[label] = figures
-    if not labels:
-        return ""
-    other = [f"of {f['n']} with other findings it called {_calls(_counts(f.get('predicted')))}"
-             for label, f in labels.items() if f.get("correct") is None and _counts(f.get("predicted"))]
-    total = sum(f["n"] for f in labels.values())
     right = [f"{f['correct']} of {f['n']} {_name(label)}" for label, f in labels.items()
              if isinstance(f.get("correct"), int)]
-    return (f"Of {total} real DICOM films read by radiologists it was right on "
-            + " and ".join(right) + " films" + ("; " + "; ".join(other) if other else "") + ".")
+    other = [(f["n"], _calls(_counts(f.get("predicted")))) for f in labels.values()
+             if f.get("correct") is None and _counts(f.get("predicted"))]
+    total = sum(f["n"] for f in labels.values())
+    if right:
+        return (f"Of {total} real DICOM films read by radiologists it was right on {' and '.join(right)} films"
+                + "".join(f"; of {n} with other findings it called {calls}" for n, calls in other) + ".")
+    if other:
+        return (f"Of {total} real DICOM films radiologists read as showing other findings it called "
+                + "; ".join(calls for _, calls in other) + ".")
+    return ""
 
 
 def _other_findings(section) -> str:
@@ -308,7 +311,7 @@ def _weak_age_groups(metrics: dict) -> list[str]:
         n, accuracy = figures.get("n"), figures.get("accuracy")
         if isinstance(n, int) and n >= MIN_AGE_GROUP_FILMS and isinstance(accuracy, (int, float)) \
                 and accuracy <= overall - AGE_GROUP_GAP:
-            who = AGE_GROUP_NAMES.get(group, f"Films of the age group \"{group}\"")
+            who = AGE_GROUP_NAMES[group].capitalize() if group in AGE_GROUP_NAMES else f"Films of the age group \"{group}\""
             lines.append(f"{who}: accuracy {format_percent(accuracy, 0)} on {n} test films "
                          f"(whole test split {format_percent(overall, 0)}).")
     return lines
@@ -340,12 +343,12 @@ OUT_OF_SCOPE_CALIBRATION = ("Calibration: not stated for this film: it is outsid
 def model_limits(card: ModelCard, prediction=None, age_group: str = "", out_of_scope: str = "") -> ModelLimits:
     """The statement for ``card`` and, when given, the ``predictions.Prediction`` on screen (its top
     class's calibration, for the patient's ``age_group``: ``adult``, ``pediatric`` or ``""`` when not known);
-    without a prediction there is no calibration line, and for a film flagged ``out_of_scope`` (the reasons;
-    ``uncertain`` alone is in scope) it says why none is given."""
+    without a prediction there is no calibration line, and for a film flagged ``out_of_scope`` (the reasons) by
+    the firm banner (``image_checks.banner_is_firm``) it says why none is given."""
     calibration = ""
-    # "uncertain" and "child-chest" may well be in scope (the banner says so): their film keeps its figure.
-    flagged = [reason for reason in out_of_scope.split(";") if reason and reason not in (UNCERTAIN, CHILD)]
-    if prediction is not None and flagged:
+    # a film that may well be in scope (the model unsure, a child's chest without an age: the milder banner)
+    # keeps its figure
+    if prediction is not None and out_of_scope and banner_is_firm(out_of_scope):
         calibration = OUT_OF_SCOPE_CALIBRATION
     elif prediction is not None:
         calibration = calibration_line(card, prediction.label, prediction.probabilities[prediction.index], age_group)

@@ -40,7 +40,7 @@ from ..pixels.image import CxrImage, ImageMetadata
 from ..models.image_checks import banner, banner_is_firm, describe, heatmap_note, scope_warning
 from ..models.torch_backend import HeatmapResult, Prediction
 from ..models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard, bar_failures, below_bar_text
-from ..models.model_limits import model_limits
+from ..models.model_limits import AGE_GROUP_NAMES, model_limits
 from ..pixels.overlay import HEATMAP_STYLES, LEGEND_SHORT, LEGEND_TITLE, OUTLINE_NOTE, blend, colorize
 
 logger = logging.getLogger(__name__)
@@ -344,7 +344,7 @@ def _panel_height(ctx: _Context, page: ReportPage, top: float) -> float:
     return PANEL_H if shortfall <= 0 else max(PANEL_H - shortfall, MIN_PANEL_H)
 
 
-def _draw_header(ctx: _Context, page: ReportPage, top: float) -> float:
+def _draw_header(ctx: _Context, page: ReportPage | None, top: float) -> float:
     c = ctx.canvas
     c.setFillColor(ACCENT)
     c.setFont(ctx.fonts.bold, 15)
@@ -579,9 +579,6 @@ def _age_group(page: ReportPage | None) -> str:
     return age_group_of(page.metadata) if page is not None else ""
 
 
-#: The test split's age groups as a page names them: its "adult" group is the films whose age is recorded (the
-#: presumed adults of the Kermany-like sources are counted in "all" only).
-GROUP_WORDS = {"adult": "adults with a recorded age", "pediatric": "children"}
 #: A class's sensitivity from fewer test films than this is given as counts ("COVID-19 0 of 2"), not a rate.
 MIN_RATE_FILMS = 20
 
@@ -594,7 +591,7 @@ def _metric_lines(metrics: dict, age_group: str = "") -> list[str]:
     group = (metrics.get("by_age_group") or {}).get(age_group) if age_group else None
     parts = []
     if isinstance(group, dict) and isinstance(group.get("accuracy"), (int, float)) and isinstance(group.get("n"), int):
-        parts.append(f"{GROUP_WORDS.get(age_group, age_group)} {format_percent(group['accuracy'])} (n = {group['n']:,})")
+        parts.append(f"{AGE_GROUP_NAMES.get(age_group, age_group)} {format_percent(group['accuracy'])} (n = {group['n']:,})")
     grouped = bool(parts)
     if grouped:  # the patient's group first; the whole test split's in the same line (the column is narrow)
         if isinstance(metrics.get("accuracy"), (int, float)):
@@ -614,7 +611,7 @@ def _metric_lines(metrics: dict, age_group: str = "") -> list[str]:
     # read as "never finds COVID-19 in children").
     source = group if grouped and isinstance(group.get("recall"), dict) else metrics
     recall, films = source.get("recall"), _films_per_class(source)
-    whose = f" ({GROUP_WORDS.get(age_group, age_group)})" if source is group else ""
+    whose = f" ({AGE_GROUP_NAMES.get(age_group, age_group)})" if source is group else ""
     if isinstance(recall, dict) and recall:
         per_class = " · ".join(_sensitivity_text(k, v, films.get(k)) for k, v in recall.items()
                                if isinstance(v, (int, float)))
@@ -658,17 +655,20 @@ def _draw_model_limits_page(ctx: _Context, number: int) -> None:
     model below the project's bar, the checks it fails, by name."""
     card = ctx.card
     top = _draw_header(ctx, None, PAGE_H - MARGIN) - SECTION_GAP
+    limits = model_limits(card)
     flowables: list[Flowable] = [ctx.para(f"The model and its known limits (from the model card of {card.name})",
                                           "heading"),
-                                 ctx.para(model_limits(card).intended_use, "body")]
-    for line in model_limits(card).limits:
+                                 ctx.para(limits.intended_use, "body")]
+    for line in limits.limits:
         item = ctx.para(line, "item")
         item.bulletText = "•" if ctx.fonts.unicode else "-"
         flowables.append(item)
     failures = bar_failures(card) if not card.meets_bar else []
     if failures:
         flowables.append(ctx.para(f"Below the project's bar: it fails {'; '.join(failures)}.", "alert"))
-    elif card.meets_bar:
+    elif not card.meets_bar:  # a card written before the failures were recorded
+        flowables.append(ctx.para(below_bar_text(card, "This model"), "alert"))
+    else:
         flowables.append(ctx.para("Meets the project's bar on its test set (accuracy, F1, calibration, shortcut and "
                                   "shift checks).", "good"))
     _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
@@ -753,12 +753,15 @@ def _draw_left_out_page(ctx: _Context, left_out: Sequence[tuple[Path, str]], inc
     room = top - FOOTER_TOP - SECTION_GAP - _stack_height(ctx, flowables, CONTENT_W)
     for index, (path, reason) in enumerate(left_out, start=1):
         name = f"Image {index} not included" if ctx.deidentify else escape_undecodable(Path(path).name)
-        line = ctx.rich(f"{ctx.fonts.markup(name)}: {ctx.fonts.markup(reason)}", "warning")
+        if ctx.deidentify:  # a reason may quote the path or the file name (often the patient's)
+            reason = reason.replace(str(path), "(file)").replace(Path(path).name, "(file)")
+        line = ctx.rich(f"{ctx.fonts.markup(name)}: {ctx.fonts.markup(escape_undecodable(reason))}", "warning")
         line.bulletText = "•" if ctx.fonts.unicode else "-"
         more = ctx.para(f"… and {len(left_out) - index + 1} more, each named with its reason in the app's "
                         "Problems list.", "body")
         # one page: the lines that fit, then how many more (a folder of 200 damaged files ran off the page)
-        if index < len(left_out) and _stack_height(ctx, [line, more], CONTENT_W) > room:
+        needed = [line, more] if index < len(left_out) else [line]
+        if _stack_height(ctx, needed, CONTENT_W) > room:
             flowables.append(more)
             break
         room -= _stack_height(ctx, [line], CONTENT_W)

@@ -363,7 +363,7 @@ class _Scanner:
         self._queue: list[Path] = []
         self._walk_marks: list[int | None] = []  # per queued file: the walk's errors found before it
         self._explicit: set[Path] = set()
-        self._referenced: set[Path] = set()  # files a DICOMDIR names
+        self._referenced: set[Path] = set()  # files a DICOMDIR names (resolved)
         self._queued: set[Path] = set()
         self._headers: list[_Header] = []
         self._errors: list[ScanError] = []
@@ -449,7 +449,8 @@ class _Scanner:
                 self._headers.append(_raster_header(path, skip_own=not explicit))
                 return
             # A file a DICOMDIR names is meant to be DICOM, whatever its name: a damaged one is named, not skipped.
-            ds = _read_header(path, explicit=explicit or path in self._referenced)
+            referenced = bool(self._referenced) and _resolved(path) in self._referenced  # no resolve without a DICOMDIR
+            ds = _read_header(path, explicit=explicit or referenced)
             if not explicit and own_outputs.is_own_dicom(ds):
                 raise _OwnOutput(own_outputs.DICOM_NOTE)
             if _is_dicomdir(ds):
@@ -464,7 +465,7 @@ class _Scanner:
             if rejected.reason is None:
                 self._skipped += 1
                 logger.debug("Skipped non-DICOM file %s", path)
-            elif path in self._referenced and not explicit:
+            elif self._referenced and _resolved(path) in self._referenced and not explicit:
                 self._add_error(path, f"referenced by DICOMDIR, but {rejected.reason}")
             else:
                 self._add_error(path, rejected.reason)
@@ -478,7 +479,7 @@ class _Scanner:
             raise _Rejected(_short(str(exc))) from exc
         for ref, problem in refs:
             if problem is None:
-                self._referenced.add(ref)
+                self._referenced.add(_resolved(ref))
                 self._enqueue(ref)
             else:
                 self._order.append(ref)
