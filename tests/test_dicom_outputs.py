@@ -287,6 +287,9 @@ class TestStructuredReport:
 
         assert not_a_finding_text(prediction, "inverted;child").startswith(
             "Outside the model's intended scope (inverted, child): ")
+        # worded as the app's and the PDF's milder banner when the film may well be in scope
+        assert not_a_finding_text(prediction, "child-chest;uncertain").startswith(
+            "Possibly outside the model's intended scope (child-chest, uncertain): ")
 
         in_scope = DicomOutputWriter(tmp_path / "in", card, kinds=("sr",)).write(image, heatmap_result)
         group = highdicom.sr.srread(in_scope[0].path).content.get_image_measurement_groups()[0]

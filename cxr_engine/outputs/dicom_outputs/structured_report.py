@@ -114,7 +114,13 @@ def not_a_finding_text(prediction: Prediction, out_of_scope: str) -> str:
     not recorded as a finding``."""
     from ...display_text import format_percent
 
+    from ...models.image_checks import banner_is_firm
+
     probability = format_percent(prediction.probability(prediction.label))
     reasons = ", ".join(reason for reason in out_of_scope.split(";") if reason)
+    if not banner_is_firm(out_of_scope):  # worded as the app's and the PDF's milder banner; still not coded
+        return (f"Possibly outside the model's intended scope ({reasons}): the most probable class, "
+                f"{prediction.display_label} ({probability}), is a close call or may not apply, and is not recorded "
+                "as a finding")
     return (f"Outside the model's intended scope ({reasons}): the most probable class, "
             f"{prediction.display_label} ({probability}), is not reliable and is not recorded as a finding")
