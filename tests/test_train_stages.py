@@ -145,6 +145,35 @@ class TestStagedRun:
         assert got[0]["step"] == (best_epoch + 1) * 4  # the schedule went on from the best epoch's end
         assert "restarting from" in (out / "train.log").read_text()
 
+    def test_a_kept_restart_point_continues_after_the_last_epoch_and_keeps_the_best(self, tiny_manifest,
+                                                                                     uninterrupted, tmp_path):
+        """The run of 2026-11-30 was lost with its machine (training/work is not in git): ``training.keep_run``
+        writes the last epoch's model, pickle-free, where git keeps it; ``--restart-from`` its ``latest.json``
+        goes on from that epoch, and the run's best so far stays the score to beat."""
+        from training import keep_run, train
+
+        kept = tmp_path / "kept"
+        latest = keep_run.keep(uninterrupted, kept)
+        metrics = json.loads(latest.read_text())["validation_metrics"]
+        best = json.loads((uninterrupted / "best.json").read_text())["validation_metrics"]
+        assert metrics["epoch"] == 2 and (metrics["best_epoch"], metrics["best_macro_f1"]) == (
+            best["epoch"], pytest.approx(best["macro_f1"]))
+        assert sorted(p.name for p in kept.iterdir()) == ["best.json", "latest.json", "latest.safetensors",
+                                                          "metrics.jsonl", "run.json"]
+        reference = final_weights(uninterrupted)
+        from safetensors.torch import load_file
+
+        for name, tensor in load_file(kept / "latest.safetensors").items():
+            torch.testing.assert_close(tensor, reference[name], msg=name)  # the last epoch's model, as trained
+        out = tmp_path / "restarted"
+        args = staged_args(tiny_manifest, out, "--restart-from", str(latest))
+        args[args.index("--size-schedule") + 1] = "48:1,64:2"
+        args[args.index("--epochs") + 1] = "3"
+        assert train.main(args) == 0
+        (third,) = records(out)
+        assert (third["epoch"], third["step"]) == (3, 12)  # after the kept epoch 2, at the schedule's step
+        assert third["is_best"] == (third["macro_f1"] > best["macro_f1"])
+
 
 class TestDistillationAcrossSizes:
     def test_the_teacher_sees_the_batch_at_its_own_size(self):

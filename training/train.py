@@ -586,8 +586,9 @@ def load_checkpoint(path: Path, model, optimizer, scheduler, scaler, args, world
 
 
 def restart_from_best(path: Path, model, scheduler, steps: int, args) -> dict:
-    """Load the best weights of a run folder (or a card; sha256 checked) into ``model`` and move the
-    learning-rate schedule to the end of the epoch they were saved at; returns the loop state.
+    """Load the best weights of a run folder (or a card, such as the ``latest.json`` of ``training.keep_run``;
+    sha256 checked) into ``model`` and move the learning-rate schedule to the end of the epoch they were saved
+    at; returns the loop state (a kept restart point's best so far stays the best).
     The optimiser starts afresh: its moments were in the lost checkpoint."""
     card = ModelCard.load(card_path_of(path))
     if card.architecture != args.arch or card.preprocessing_version != args.preprocessing:
@@ -604,7 +605,11 @@ def restart_from_best(path: Path, model, scheduler, steps: int, args) -> dict:
         scheduler.step()
     log.info("restarting from %s: epoch %d's weights (validation macro-F1 %.4f), learning rate %.2e", path, epoch,
              metrics["macro_f1"], scheduler.get_last_lr()[0])
-    return {"epoch": epoch, "best_score": float(metrics["macro_f1"]), "best_epoch": epoch, "bad_epochs": 0,
+    # A restart point kept by training.keep_run is the last epoch, not always the best: the run's best so far
+    # stays the score to beat (else a worse epoch would overwrite best.safetensors).
+    best_score = float(metrics.get("best_macro_f1", metrics["macro_f1"]))
+    best_epoch = int(metrics.get("best_epoch", epoch))
+    return {"epoch": epoch, "best_score": best_score, "best_epoch": best_epoch, "bad_epochs": epoch - best_epoch,
             "position": EpochPosition()}
 
 

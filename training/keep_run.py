@@ -1,0 +1,85 @@
+"""Keep a long training run's restart point in git, where a new machine finds it.
+
+A session's processes end with it, and ``training/work/`` (ignored by git) may not come back with its
+machine: the DenseNet121 run of 2026-11-30 lost 38 epochs that way. This writes, into a folder that is
+committed, what ``training.train --restart-from`` needs to continue the run on any machine:
+
+- ``latest.safetensors``: the model of the run's ``last.pt`` (float32, as trained; ``weights_only`` load,
+  no pickle kept), and ``latest.json``: a card draft naming it, whose ``validation_metrics`` are the last
+  finished epoch's (``epoch``, ``macro_f1``) with the run's best so far (``best_epoch``, ``best_macro_f1``:
+  a restart does not take a worse epoch for a better one);
+- ``best.json``, ``metrics.jsonl`` and ``run.json``, copied (small); ``best.safetensors`` only with
+  ``--with-best`` (27 MiB more per commit for a DenseNet121).
+
+The optimiser's moments are not kept (twice the model's size): a restart starts them afresh, at the
+learning rate the schedule has reached (``training.train.restart_from_best``).
+
+    python -m training.keep_run --run training/work/runs/densenet121_cpu22 --out training/checkpoints/densenet121_cpu22
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Sequence
+
+SMALL_FILES = ("best.json", "metrics.jsonl", "run.json")
+
+
+def last_finished_epoch(metrics_path: Path, epoch: int) -> dict:
+    """The ``metrics.jsonl`` record of ``epoch`` (the last one written when it appears more than once: a
+    restarted run trains some epochs again); ``ValueError`` when there is none."""
+    records = [json.loads(line) for line in metrics_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    found = [r for r in records if r.get("epoch") == epoch]
+    if not found:
+        raise ValueError(f"{metrics_path}: no record of epoch {epoch}, the last one last.pt finished")
+    return found[-1]
+
+
+def keep(run: Path, out: Path, with_best: bool = False) -> Path:
+    """Write the restart point of ``run`` into ``out`` (see the module docstring); returns ``latest.json``."""
+    import torch
+
+    from cxr_engine.models.weights import save_weights
+
+    checkpoint = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    epoch = int(checkpoint["epoch"])
+    if epoch < 1:
+        raise ValueError(f"{run}/last.pt: no epoch has finished yet; nothing worth keeping")
+    record = last_finished_epoch(run / "metrics.jsonl", epoch)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SMALL_FILES + (("best.safetensors",) if with_best else ()):
+        shutil.copyfile(run / name, out / name)
+    # save_weights reads a model's state dict: the checkpoint's, as it was saved
+    sha = save_weights(SimpleNamespace(state_dict=lambda: checkpoint["model"]), out / "latest.safetensors")
+    card = json.loads((run / "best.json").read_text(encoding="utf-8"))
+    card.update(weights_file="latest.safetensors", weights_sha256=sha, input_size=int(record["size"]),
+                validation_metrics={"epoch": epoch, "macro_f1": float(record["macro_f1"]),
+                                    "accuracy": float(record["accuracy"]), "best_epoch": int(checkpoint["best_epoch"]),
+                                    "best_macro_f1": float(checkpoint["best_score"]),
+                                    "global_step": int(checkpoint.get("global_step", 0))},
+                notes=f"Restart point kept by training.keep_run: the model after epoch {epoch} "
+                      f"(and {int(checkpoint.get('step_in_epoch', 0))} steps of the next) of {run.name}; "
+                      "not a model to ship.")
+    latest = out / "latest.json"
+    latest.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return latest
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.keep_run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, required=True, help="the training run's folder (its last.pt)")
+    parser.add_argument("--out", type=Path, required=True, help="the folder kept in git")
+    parser.add_argument("--with-best", action="store_true", help="also copy best.safetensors")
+    args = parser.parse_args(argv)
+    latest = keep(args.run, args.out, args.with_best)
+    metrics = json.loads(latest.read_text(encoding="utf-8"))["validation_metrics"]
+    print(f"{latest}: epoch {metrics['epoch']} (validation macro-F1 {metrics['macro_f1']:.4f}; best so far "
+          f"{metrics['best_macro_f1']:.4f} at epoch {metrics['best_epoch']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
