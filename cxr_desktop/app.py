@@ -20,7 +20,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description="CXR Reader: view chest X-ray DICOM studies with an AI second reader "
                     "(research use only; not a medical device).",
     )
-    parser.add_argument("path", nargs="?", type=Path, help="a folder, DICOMDIR or DICOM file to open")
+    parser.add_argument("path", nargs="?", type=Path, help="a folder, DICOMDIR or DICOM/PNG/JPEG file to open")
     parser.add_argument("--screenshot", type=Path, metavar="OUT.png",
                         help="open PATH, wait for the first classification, save a screenshot of the window, exit")
     parser.add_argument("--overlay", action="store_true", help="with --screenshot: show the Grad-CAM heat-map")

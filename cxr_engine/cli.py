@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "twice the model's input size on the short side, as the desktop app does (the "
                                "heat-maps, lung masks and DICOM outputs are drawn on the full-resolution film "
                                "either way). The probabilities can then differ a little from the default's and "
-                               "the app's (by up to 0.03 on the real test DICOMs)")
+                               "the app's (by up to 0.04 on the real test DICOMs)")
     decoding.add_argument("--decode-workers", type=positive(int), metavar="N",
                           help="files decoded at once, each in its own worker process with --isolation "
                                "(default: one per core)")

@@ -78,7 +78,7 @@ def summary_line(counts: BatchCounts, elapsed_s: float) -> str:
     rate = counts.total / elapsed_s if elapsed_s > 0 else float("nan")
     empty = f"{counts.not_classified} not classified (no image content), " if counts.not_classified else ""
     return (f"{PREFIX}{counts.classified} classified, {empty}{counts.failed} failed, out of scope {scope}, "
-            f"{counts.total} images in {elapsed_s:.1f} s ({rate:.2f} images/s)")
+            f"{counts.total} image{'' if counts.total == 1 else 's'} in {elapsed_s:.1f} s ({rate:.2f} images/s)")
 
 
 def progress(rows: Iterable, total: int, quiet: bool = False, stream: TextIO | None = None,

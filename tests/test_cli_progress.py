@@ -15,7 +15,7 @@ from cxr_engine.cli_progress import PLAIN_EVERY_S, BatchCounts, progress, summar
 
 from model_factory import default_card_path
 
-SUMMARY = re.compile(r"^cxr-classify: (\d+) classified, (\d+) failed, out of scope (\S+), (\d+) images in "
+SUMMARY = re.compile(r"^cxr-classify: (\d+) classified, (\d+) failed, out of scope (\S+), (\d+) images? in "
                      r"[\d.]+ s \([\d.]+ images/s\)$", re.MULTILINE)
 
 

@@ -171,7 +171,8 @@ def write_report(path: str | Path, pages: Sequence[ReportPage], *, model_card: M
         write_bytes_atomic(path, data)
     except OSError as exc:
         raise ReportError(path, f"cannot write the report ({exc.strerror or exc})") from exc
-    logger.info("wrote a %d-page report (%d bytes, de-identified=%s)", len(pages), len(data), deidentify)
+    logger.info("wrote a report of %d film page(s) and its closing pages (%d bytes, de-identified=%s)", len(pages),
+                len(data), deidentify)
     return path
 
 
