@@ -15,8 +15,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from cxr_engine.models.image_checks import correction_note, scope_warning
 from cxr_engine.models.scope_score import film_out_of_scope
-from cxr_engine.outputs.undecodable import escape_undecodable
 from cxr_engine.models.suitability import image_warnings
+from cxr_engine.outputs.undecodable import escape_undecodable
 
 from .controllers.export_context import ExportContext, gather, known_heatmaps
 from .formatting import failure_reason
@@ -47,7 +47,7 @@ class ExportRequest:
 
 
 def write_pdf(request: ExportRequest, pages, card, left_out=()) -> Path:
-    """Worker: the engine's atomic PDF writer; ``left_out`` (path, reason) gets the PDF's last page."""
+    """Worker: the engine's atomic PDF writer; ``left_out`` (path, reason) gets a page of the PDF."""
     from cxr_engine.outputs.report import write_report
 
     return write_report(request.destination, pages, model_card=card, deidentify=request.deidentify,

@@ -157,7 +157,7 @@ def write_report(path: str | Path, pages: Sequence[ReportPage], *, model_card: M
                      deidentify: bool, reader_name: str = "", generated_at: datetime | None = None,
                      app_version: str = "", left_out: Sequence[tuple[Path, str]] = ()) -> Path:
     """Write the PDF report, one A4 page per ``ReportPage`` (see :func:`build_report_pdf`; ``left_out``, the
-    films chosen that could not be included, with why, gets a last page), to ``path``
+    films chosen that could not be included, with why, gets a page of its own), to ``path``
     atomically (a reader sees the old file or the new one); returns ``path``.
 
     Raises ``ReportError`` when the file cannot be written, ``ValueError`` for no pages; any other
