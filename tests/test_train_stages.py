@@ -145,6 +145,15 @@ class TestStagedRun:
         assert got[0]["step"] == (best_epoch + 1) * 4  # the schedule went on from the best epoch's end
         assert "restarting from" in (out / "train.log").read_text()
 
+    def test_a_new_run_into_a_folder_holding_a_run_is_refused(self, tiny_manifest, uninterrupted, capsys):
+        """A restart command pasted without its --restart-from started the run again from scratch in the kept
+        folder (its epochs added to the old metrics, its best weights overwritten)."""
+        from training import train
+
+        with pytest.raises(SystemExit):
+            train.parse_args(staged_args(tiny_manifest, uninterrupted))
+        assert "holds a run already (last.pt, metrics.jsonl): --resume its last.pt" in capsys.readouterr().err
+
     def test_a_kept_restart_point_continues_after_the_last_epoch_and_keeps_the_best(self, tiny_manifest,
                                                                                      uninterrupted, tmp_path):
         """The run of 2026-11-30 was lost with its machine (training/work is not in git): ``training.keep_run``
@@ -158,8 +167,8 @@ class TestStagedRun:
         best = json.loads((uninterrupted / "best.json").read_text())["validation_metrics"]
         assert metrics["epoch"] == 2 and (metrics["best_epoch"], metrics["best_macro_f1"]) == (
             best["epoch"], pytest.approx(best["macro_f1"]))
-        assert sorted(p.name for p in kept.iterdir()) == ["best.json", "latest.json", "latest.safetensors",
-                                                          "metrics.jsonl", "run.json"]
+        assert sorted(p.name for p in kept.iterdir()) == ["latest.json", "latest.safetensors", "metrics.jsonl",
+                                                          "run.json"]
         reference = final_weights(uninterrupted)
         from safetensors.torch import load_file
 

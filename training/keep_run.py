@@ -8,8 +8,13 @@ committed, what ``training.train --restart-from`` needs to continue the run on a
   no pickle kept), and ``latest.json``: a card draft naming it, whose ``validation_metrics`` are the last
   finished epoch's (``epoch``, ``macro_f1``) with the run's best so far (``best_epoch``, ``best_macro_f1``:
   a restart does not take a worse epoch for a better one);
-- ``best.json``, ``metrics.jsonl`` and ``run.json``, copied (small); ``best.safetensors`` only with
-  ``--with-best`` (27 MiB more per commit for a DenseNet121).
+- ``metrics.jsonl`` and ``run.json``, copied (small); ``best.json`` and ``best.safetensors`` only with
+  ``--with-best`` (27 MiB more per commit for a DenseNet121; a restarted run writes both again at its first
+  epoch better than the best so far).
+
+``last.pt`` is written every ``--checkpoint-every`` steps: kept mid-epoch, its model holds some steps of the
+next epoch, which a restart (from that epoch's end) trains again. Keep right after an epoch ends for an exact
+restart point.
 
 The optimiser's moments are not kept (twice the model's size): a restart starts them afresh, at the
 learning rate the schedule has reached (``training.train.restart_from_best``).
@@ -20,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Sequence
 
-SMALL_FILES = ("best.json", "metrics.jsonl", "run.json")
+SMALL_FILES = ("metrics.jsonl", "run.json")
+log = logging.getLogger(__name__)
 
 
 def last_finished_epoch(metrics_path: Path, epoch: int) -> dict:
@@ -50,11 +57,16 @@ def keep(run: Path, out: Path, with_best: bool = False) -> Path:
         raise ValueError(f"{run}/last.pt: no epoch has finished yet; nothing worth keeping")
     record = last_finished_epoch(run / "metrics.jsonl", epoch)
     out.mkdir(parents=True, exist_ok=True)
-    for name in SMALL_FILES + (("best.safetensors",) if with_best else ()):
+    # best.json names best.safetensors: kept together or not at all (a restart writes both at its first better epoch)
+    for name in SMALL_FILES + (("best.json", "best.safetensors") if with_best else ()):
         shutil.copyfile(run / name, out / name)
+    if checkpoint.get("step_in_epoch"):
+        log.warning("%s/last.pt is %d steps into epoch %d: a restart from the kept model trains them again (keep "
+                    "right after an epoch ends for an exact restart point)", run, checkpoint["step_in_epoch"],
+                    epoch + 1)
     # save_weights reads a model's state dict: the checkpoint's, as it was saved
     sha = save_weights(SimpleNamespace(state_dict=lambda: checkpoint["model"]), out / "latest.safetensors")
-    card = json.loads((run / "best.json").read_text(encoding="utf-8"))
+    card = json.loads((run / "best.json").read_text(encoding="utf-8"))  # the run's card draft, for its fields
     card.update(weights_file="latest.safetensors", weights_sha256=sha, input_size=int(record["size"]),
                 validation_metrics={"epoch": epoch, "macro_f1": float(record["macro_f1"]),
                                     "accuracy": float(record["accuracy"]), "best_epoch": int(checkpoint["best_epoch"]),
@@ -74,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="the folder kept in git")
     parser.add_argument("--with-best", action="store_true", help="also copy best.safetensors")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     latest = keep(args.run, args.out, args.with_best)
     metrics = json.loads(latest.read_text(encoding="utf-8"))["validation_metrics"]
     print(f"{latest}: epoch {metrics['epoch']} (validation macro-F1 {metrics['macro_f1']:.4f}; best so far "

@@ -187,6 +187,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("give --resume (a checkpoint) or --restart-from (best weights), not both")
     if args.init_from and args.restart_from:
         parser.error("give --init-from (a new run from weights) or --restart-from (the same run), not both")
+    # A new run into a folder that holds one would add its epochs to that run's metrics and overwrite its best
+    # weights (a restart command pasted without its --restart-from started the run again from scratch there).
+    held = [name for name in ("last.pt", "metrics.jsonl") if (args.out / name).exists()]
+    if held and not (args.resume or args.restart_from):
+        parser.error(f"--out {args.out} holds a run already ({', '.join(held)}): --resume its last.pt, "
+                     "--restart-from its kept card, or choose another --out")
     if args.consistency_weight < 0:
         parser.error("--consistency-weight must be 0 (off) or positive")
     if args.consistency_weight > 0 and args.framing_shift <= 0:
@@ -603,12 +609,13 @@ def restart_from_best(path: Path, model, scheduler, steps: int, args) -> dict:
         warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()": on purpose
         scheduler.last_epoch = epoch * steps - 1
         scheduler.step()
-    log.info("restarting from %s: epoch %d's weights (validation macro-F1 %.4f), learning rate %.2e", path, epoch,
-             metrics["macro_f1"], scheduler.get_last_lr()[0])
     # A restart point kept by training.keep_run is the last epoch, not always the best: the run's best so far
     # stays the score to beat (else a worse epoch would overwrite best.safetensors).
     best_score = float(metrics.get("best_macro_f1", metrics["macro_f1"]))
     best_epoch = int(metrics.get("best_epoch", epoch))
+    log.info("restarting from %s: epoch %d's weights (validation macro-F1 %.4f; best so far %.4f at epoch %d), "
+             "learning rate %.2e", path, epoch, metrics["macro_f1"], best_score, best_epoch,
+             scheduler.get_last_lr()[0])
     return {"epoch": epoch, "best_score": best_score, "best_epoch": best_epoch, "bad_epochs": epoch - best_epoch,
             "position": EpochPosition()}
 
