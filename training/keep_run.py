@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.keep_run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, required=True, help="the training run's folder (its last.pt)")
     parser.add_argument("--out", type=Path, required=True, help="the folder kept in git")
-    parser.add_argument("--with-best", action="store_true", help="also copy best.safetensors")
+    parser.add_argument("--with-best", action="store_true", help="also copy best.json and best.safetensors")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     latest = keep(args.run, args.out, args.with_best)
