@@ -4,8 +4,8 @@ A session's processes end with it, and ``training/work/`` (ignored by git) may n
 machine: the DenseNet121 run of 2026-11-30 lost 38 epochs that way. This writes, into a folder that is
 committed, what ``training.train --restart-from`` needs to continue the run on any machine:
 
-- ``latest.safetensors``: the model of the run's ``last.pt`` (float32, as trained; ``weights_only`` load,
-  no pickle kept), and ``latest.json``: a card draft naming it, whose ``validation_metrics`` are the last
+- ``latest.safetensors``: the model of the run's ``last.pt`` in float16 (``weights_only`` load, no pickle
+  kept; a restart loads it back into float32 and trains on), and ``latest.json``: a card draft naming it, whose ``validation_metrics`` are the last
   finished epoch's (``epoch``, ``macro_f1``) with the run's best so far (``best_epoch``, ``best_macro_f1``:
   a restart does not take a worse epoch for a better one);
 - ``metrics.jsonl`` and ``run.json``, copied (small); ``best.json`` and ``best.safetensors`` only with
@@ -65,9 +65,10 @@ def keep(run: Path, out: Path, with_best: bool = False) -> Path:
                     "right after an epoch ends for an exact restart point)", run, checkpoint["step_in_epoch"],
                     epoch + 1)
     # save_weights reads a model's state dict: the checkpoint's, as it was saved
-    sha = save_weights(SimpleNamespace(state_dict=lambda: checkpoint["model"]), out / "latest.safetensors")
+    # float16 (13.5 MiB for a DenseNet121, under the repo's 20 MB a file): load_model trains on from float32
+    sha = save_weights(SimpleNamespace(state_dict=lambda: checkpoint["model"]), out / "latest.safetensors", half=True)
     card = json.loads((run / "best.json").read_text(encoding="utf-8"))  # the run's card draft, for its fields
-    card.update(weights_file="latest.safetensors", weights_sha256=sha, input_size=int(record["size"]),
+    card.update(weights_file="latest.safetensors", weights_sha256=sha, weights_dtype="float16", input_size=int(record["size"]),
                 validation_metrics={"epoch": epoch, "macro_f1": float(record["macro_f1"]),
                                     "accuracy": float(record["accuracy"]), "best_epoch": int(checkpoint["best_epoch"]),
                                     "best_macro_f1": float(checkpoint["best_score"]),
