@@ -12,10 +12,12 @@ from types import SimpleNamespace
 import pytest
 
 from cxr_engine.cli_progress import PLAIN_EVERY_S, BatchCounts, progress, summary_line
+from cxr_engine.models.image_checks import banner_is_firm
 
 from model_factory import default_card_path
 
-SUMMARY = re.compile(r"^cxr-classify: (\d+) classified, (\d+) failed, out of scope (\S+), (\d+) images? in "
+SUMMARY = re.compile(r"^cxr-classify: (\d+) classified, (\d+) failed, out of scope (\S+?)"
+                     r"(?:, possibly out of scope (\d+))?, (\d+) images? in "
                      r"[\d.]+ s \([\d.]+ images/s\)$", re.MULTILINE)
 
 
@@ -62,6 +64,17 @@ def test_counts_and_summary_say_n_a_until_rows_carry_out_of_scope():
     counts.add(SimpleNamespace(status="ok", out_of_scope="lateral view: the model reads frontal films"))
     counts.add(SimpleNamespace(status="ok", out_of_scope=""))
     assert counts.out_of_scope == 1 and "out of scope 1," in summary_line(counts, 1.0)
+    assert "possibly" not in summary_line(counts, 1.0)
+
+
+def test_the_summary_counts_films_that_may_be_in_scope_apart():
+    """A film flagged only as maybe in scope (the milder banner: ``uncertain``, ``child-chest``) is not counted as
+    out of scope: a radiologist reading "out of scope 5" expected five films the model was not made for."""
+    counts = BatchCounts()
+    for flag in ("inverted", "uncertain", "child-chest;uncertain", "child-chest;other-findings", ""):
+        counts.add(SimpleNamespace(status="ok", out_of_scope=flag))
+    assert (counts.out_of_scope, counts.possibly_out_of_scope) == (2, 2)
+    assert ", out of scope 2, possibly out of scope 2, 5 images" in summary_line(counts, 1.0)
 
 
 def _run_cli(*args):
@@ -81,12 +94,14 @@ def test_piped_run_without_csv_shows_progress_and_a_summary_and_keeps_stdout_csv
     assert "3/3 images" in done.stderr
     match = SUMMARY.search(done.stderr)
     assert match, done.stderr
-    assert (match.group(1), match.group(2), match.group(4)) == ("2", "1", "3")
+    assert (match.group(1), match.group(2), match.group(5)) == ("2", "1", "3")
     assert "cxr-classify:" not in done.stdout and done.stdout.startswith("path,status,")
     assert len(done.stdout.strip().splitlines()) == 4
     # The summary counts the rows whose out_of_scope is set (issue 17), whatever the bundled checks flag.
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
-    assert match.group(3) == str(sum(bool(r["out_of_scope"]) for r in rows))
+    firm = sum(bool(r["out_of_scope"]) and banner_is_firm(r["out_of_scope"]) for r in rows)
+    maybe = sum(bool(r["out_of_scope"]) and not banner_is_firm(r["out_of_scope"]) for r in rows)
+    assert (match.group(3), match.group(4) or "0") == (str(firm), str(maybe))
 
     quiet = _run_cli(str(folder / "CR-MONO1-10-chest.dcm"), "--quiet", "--csv", str(tmp_path / "out.csv"))
     assert quiet.returncode == 0 and quiet.stdout == ""

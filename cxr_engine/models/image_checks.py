@@ -102,6 +102,12 @@ REASON_WORDS = {
 }
 
 
+def reason_list(reasons: str) -> list[str]:
+    """The reasons of an ``out_of_scope`` value, in order: ``"inverted;rotated-180"`` -> ``["inverted",
+    "rotated-180"]``; ``""`` -> ``[]`` (empty parts are dropped)."""
+    return [part for part in reasons.split(";") if part]
+
+
 def describe(reasons: str) -> str:
     """``inverted;rotated-180`` -> ``shown as a negative (inverted), upside down``;
     ``rotated-180;mirrored`` -> ``flipped top to bottom (upside down and mirrored left-right)``."""
@@ -111,7 +117,7 @@ def describe(reasons: str) -> str:
 def _words(reasons: str) -> list[str]:
     """Each reason's :data:`REASON_WORDS`; a turned film also mirrored in one phrase, last, in the order that
     makes the stored film from an upright one (mirrored, then turned): upside down and mirrored is flipped."""
-    parts = [part for part in reasons.split(";") if part]
+    parts = reason_list(reasons)
     turn = next((part for part in parts if part in ROTATIONS), "") if MIRRORED in parts else ""
     words = [REASON_WORDS.get(part, part) for part in parts if not (turn and part in (turn, MIRRORED))]
     if turn:
@@ -129,7 +135,7 @@ _MAYBE_IN_SCOPE = frozenset({HEAD_CHILD, UNCERTAIN})
 def banner_is_firm(reasons: str) -> bool:
     """Whether a film flagged with ``reasons`` is outside what the model was trained for (the red banner), rather
     than maybe in scope (only ``uncertain`` and/or ``child-chest``: the milder banner, shown milder too)."""
-    return not {part for part in reasons.split(";") if part} <= _MAYBE_IN_SCOPE
+    return not set(reason_list(reasons)) <= _MAYBE_IN_SCOPE
 
 
 def banner(reasons: str) -> str:
@@ -139,7 +145,7 @@ def banner(reasons: str) -> str:
     because the model is unsure (``uncertain``) and/or because it looks like a child's chest while the file
     gives no age (``child-chest``) gets a milder lead and last line: it may be in scope."""
     words = _words(reasons)
-    parts = {part for part in reasons.split(";") if part}
+    parts = set(reason_list(reasons))
     if parts <= _UNSURE_ONLY:
         lead, last = "Note:", "The probabilities below are a close call; the film may be unlike those it was trained on."
     elif parts <= _MAYBE_IN_SCOPE:
@@ -156,7 +162,7 @@ def heatmap_note(reasons: str) -> str:
     """The line under the heat-map legend when a film is flagged (milder, as the banner, when it may be in scope).
     The reasons themselves are the banner's: repeated here in full they pushed a crowded PDF page's comment box
     past its footer."""
-    parts = {part for part in reasons.split(";") if part}
+    parts = set(reason_list(reasons))
     if parts <= _UNSURE_ONLY:
         return "Note: the model is unsure on this film: read the heat-map with the same care."
     if parts <= _MAYBE_IN_SCOPE:
@@ -188,7 +194,7 @@ def scope_warning(out_of_scope: str, image_check_warning: str | None = None) -> 
     ``possibly out of scope: ...`` for the child head and ``note: ...`` for ``uncertain``; parts joined by
     ``"; "``, ``""`` in scope. The header's reasons
     (``suitability.HEADER_REASONS``) are left out: ``suitability.assess`` words them with the value already."""
-    parts = [part for part in out_of_scope.split(";") if part]
+    parts = reason_list(out_of_scope)
     checks = ";".join(part for part in parts
                       if part not in HEAD_WORDS and part != UNCERTAIN and part not in HEADER_REASONS)
     heads = ";".join(part for part in parts if part in HEAD_WORDS and part != HEAD_CHILD)
@@ -399,12 +405,12 @@ class ImageCheck:
 
     @property
     def turned(self) -> bool:
-        return any(part in ROTATIONS for part in self.reasons.split(";"))
+        return any(part in ROTATIONS for part in reason_list(self.reasons))
 
     @property
     def undoable(self) -> bool:
         """Whether the head's fault is only turns and/or inversion (what a correction can undo), and likely."""
-        return self.likely and all(part == INVERTED or part in ROTATIONS for part in self.reasons.split(";"))
+        return self.likely and all(part == INVERTED or part in ROTATIONS for part in reason_list(self.reasons))
 
     @property
     def scope_reasons(self) -> str:
@@ -587,7 +593,7 @@ def reoriented(image: CxrImage, reasons: str) -> CxrImage:
     are undone). The stored values are never changed in place."""
     from dataclasses import replace
 
-    parts = reasons.split(";")
+    parts = reason_list(reasons)
     turns = _turns(reasons)
     mirror = MIRRORED in parts
     changes: dict = {}
@@ -610,7 +616,7 @@ def reoriented(image: CxrImage, reasons: str) -> CxrImage:
 
 def _turns(reasons: str) -> int:
     """Quarter turns clockwise that ``reasons`` say the film is turned by (0–3)."""
-    return sum(ROTATIONS[part] // 90 for part in reasons.split(";") if part in ROTATIONS) % 4
+    return sum(ROTATIONS[part] // 90 for part in reason_list(reasons) if part in ROTATIONS) % 4
 
 
 def combined_reasons(first: str, then: str) -> str:
@@ -620,9 +626,9 @@ def combined_reasons(first: str, then: str) -> str:
     Undoing reasons is turning back k quarter turns and then mirroring (m = 1) or not; a mirror reverses
     the direction of the turns after it, so undoing (k1, m1) then (k2, m2) is undoing (k1 + (-1)^m1 k2, m1 xor m2).
     """
-    first_mirror, then_mirror = MIRRORED in first.split(";"), MIRRORED in then.split(";")
+    first_mirror, then_mirror = MIRRORED in reason_list(first), MIRRORED in reason_list(then)
     turns = (_turns(first) + (-1) ** first_mirror * _turns(then)) % 4
-    inverted = (INVERTED in first.split(";")) != (INVERTED in then.split(";"))
+    inverted = (INVERTED in reason_list(first)) != (INVERTED in reason_list(then))
     mirror = first_mirror != then_mirror
     return ";".join([INVERTED] * inverted + ([f"rotated-{turns * 90}"] if turns else []) + [MIRRORED] * mirror)
 
@@ -632,7 +638,7 @@ def turned_back(array: np.ndarray, reasons: str) -> np.ndarray:
     ``reasons``, as :func:`reoriented` places the film's pixels; its values unchanged (inversion is not
     a matter of place)."""
     out = np.rot90(array, k=_turns(reasons))
-    return out[:, ::-1] if MIRRORED in reasons.split(";") else out
+    return out[:, ::-1] if MIRRORED in reason_list(reasons) else out
 
 
 def corrected_display(display: np.ndarray, reasons: str) -> np.ndarray:
@@ -640,7 +646,7 @@ def corrected_display(display: np.ndarray, reasons: str) -> np.ndarray:
     :data:`MIRRORED`) and/or inverted per ``reasons`` (only :data:`ROTATIONS`, ``mirrored`` and ``inverted``
     are undone), as :func:`reoriented` shows the film."""
     out = turned_back(np.asarray(display), reasons)
-    if INVERTED in reasons.split(";"):
+    if INVERTED in reason_list(reasons):
         out = (1.0 - out) if out.dtype.kind == "f" else (np.iinfo(out.dtype).max - out)
     return np.ascontiguousarray(out)
 
@@ -656,7 +662,7 @@ def stored_points(points, reasons: str, shown_shape: tuple[int, int]) -> tuple[t
     [c, c+1) × [r, r+1), on the film shown corrected for ``reasons`` (:func:`reoriented`; its shape
     ``shown_shape``, rows and columns), as the same places on the film as stored: what an annotation drawn
     on the corrected view must be written as when it refers to the stored image (a presentation state)."""
-    turns, mirror = _turns(reasons), MIRRORED in reasons.split(";")
+    turns, mirror = _turns(reasons), MIRRORED in reason_list(reasons)
     out = []
     for x, y in points:
         rows, cols = shown_shape
@@ -674,7 +680,7 @@ def shown_points(points, reasons: str, stored_shape: tuple[int, int]) -> tuple[t
     """The inverse of :func:`stored_points`: points (x, y) on a film as it is (shape ``stored_shape``) as the
     same places on it shown corrected for ``reasons``: where the reader's marks go when the film is turned
     or flipped back under them."""
-    turns, mirror = _turns(reasons), MIRRORED in reasons.split(";")
+    turns, mirror = _turns(reasons), MIRRORED in reason_list(reasons)
     out = []
     for x, y in points:
         rows, cols = stored_shape

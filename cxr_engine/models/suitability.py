@@ -129,9 +129,9 @@ def lung_fields_refusal(image: CxrImage, image_check_reasons: str = "") -> str:
 
 def _orientation_refusal(image_check_reasons: str) -> str:
     # image_checks imports this module for its reason names, so it is imported here, not at the top.
-    from .image_checks import INVERTED, MIRRORED, ROTATIONS, describe
+    from .image_checks import INVERTED, MIRRORED, ROTATIONS, describe, reason_list
 
-    faults = ";".join(part for part in image_check_reasons.split(";")
+    faults = ";".join(part for part in reason_list(image_check_reasons)
                       if part in (INVERTED, MIRRORED) or part in ROTATIONS)
     if not faults:
         return ""
