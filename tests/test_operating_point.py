@@ -79,3 +79,22 @@ def test_a_run_without_a_classifier_bias_is_refused(tmp_path):
     (run / "run.json").write_text("{}")
     with pytest.raises(ValueError, match="classifier.bias"):
         op.write_run(run, tmp_path / "out", np.zeros(3), {}, {}, "")
+
+
+def test_the_copied_draft_card_names_the_new_weights_so_the_best_epochs_size_is_kept(tmp_path):
+    """A ``--size-schedule`` run's best epoch may be at 160 px: evaluation reads that size from ``best.json``
+    only when it names the weights it sits beside (before the fix the copy named the run's, and a 160-px
+    DenseNet121 epoch was evaluated at the run's last size)."""
+    from safetensors.numpy import save_file
+
+    from cxr_engine.models.weights import sha256_file
+    from training.evaluate import best_input_size
+
+    run, out = tmp_path / "run", tmp_path / "run_op"
+    run.mkdir()
+    save_file({"classifier.bias": np.zeros(3, dtype=np.float32)}, str(run / "best.safetensors"))
+    (run / "run.json").write_text(json.dumps({"args": {"arch": "densenet121", "size": 224}}))
+    (run / "best.json").write_text(json.dumps({"input_size": 160, "weights_sha256": sha256_file(run / "best.safetensors")}))
+    op.write_run(run, out, np.array([0.0, 0.5, -0.25]), {}, {}, "")
+    assert best_input_size(out, sha256_file(out / "best.safetensors")) == 160
+    assert json.loads((out / "best.json").read_text())["weights_sha256"] != sha256_file(run / "best.safetensors")

@@ -124,15 +124,30 @@ def write_run(run: Path, out: Path, offsets: np.ndarray, chosen: dict, base: dic
         raise ValueError(f"{run}/best.safetensors: no {BIAS_KEY} of shape ({len(CLASSES)},)")
     tensors[BIAS_KEY] = (tensors[BIAS_KEY].astype(np.float64) + offsets).astype(tensors[BIAS_KEY].dtype)
     save_file(tensors, str(out / "best.safetensors"))
-    for name in ("best.json", "metrics.jsonl", "train.log", "split_manifest.csv"):
+    for name in ("metrics.jsonl", "train.log", "split_manifest.csv"):
         if (run / name).exists():
             shutil.copy2(run / name, out / name)
+    if (run / "best.json").exists():
+        _write_draft_card(run, out)
     info = json.loads((run / "run.json").read_text(encoding="utf-8"))
     info["operating_point"] = {
         "base_run": str(run), "logit_offsets": dict(zip(CLASSES, offsets.tolist())),
         "chosen_on": "validation split (all of it)", "constraints": CONSTRAINTS,
         "validation_before": base, "validation_after": chosen, "command": command}
     (out / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+
+
+def _write_draft_card(run: Path, out: Path) -> None:
+    """``run/best.json`` (the draft card of the best epoch: its input size among others) into ``out``, naming the
+    new weights when it named the run's: ``training.evaluate`` takes the input size from the draft only when its
+    sha256 is the weights' own, so a copy naming the old ones put a 160-px epoch of a ``--size-schedule`` run
+    through evaluation at the run's last size."""
+    from cxr_engine.models.weights import sha256_file
+
+    draft = json.loads((run / "best.json").read_text(encoding="utf-8"))
+    if draft.get("weights_sha256") == sha256_file(run / "best.safetensors"):
+        draft["weights_sha256"] = sha256_file(out / "best.safetensors")
+    (out / "best.json").write_text(json.dumps(draft, indent=2) + "\n", encoding="utf-8")
 
 
 def summary(name: str, f: dict) -> str:
