@@ -358,7 +358,7 @@ class TestDistillation:
     def test_a_teacher_of_another_input_size_is_refused(self):
         from training.distill import load_teacher
 
-        with pytest.raises(ValueError, match="input size"):
+        with pytest.raises(ValueError, match="input size.*--size-schedule 64:EPOCHS"):
             load_teacher(REPO_ROOT / "resources/models/efficientnet-lite0.json", 64, torch.device("cpu"))
 
     def test_smoke_train_distilled_from_the_bundled_model(self, tiny_manifest, tmp_path):

@@ -107,7 +107,8 @@ def load_teacher(card_path: str | Path, input_size: int, device: torch.device,
         raise ValueError(f"{card_path}: teacher classes {card.classes} differ from {list(CLASSES)}")
     if card.input_size != input_size and not resize:
         raise ValueError(f"{card_path}: teacher input size {card.input_size} px differs from the student's "
-                         f"{input_size} px; train the student at {card.input_size} px")
+                         f"{input_size} px; train the student at {card.input_size} px, or give --size-schedule "
+                         f"{input_size}:EPOCHS (the teacher then sees each batch resized to its own size)")
     model = load_model(card).to(device, memory_format=torch.channels_last)
     log.info("teacher %s (%s, sha256 %s…)", card.name, card.architecture, card.weights_sha256[:12])
     return model, card
