@@ -46,15 +46,17 @@ class PrintableFormatter(logging.Formatter):
 class BatchCounts:
     """What a batch did: ``classified`` (status ok), ``not_classified`` (status not-classified: no image
     content), ``failed`` (status error), ``out_of_scope``: rows flagged as outside what the model was
-    trained for (the firm banner, ``image_checks.banner_is_firm``), and ``possibly_out_of_scope``: rows
-    flagged only as maybe in scope (``uncertain``, ``child-chest``); both ``None`` when the rows carry no
-    ``out_of_scope`` field."""
+    trained for (the firm banner, ``image_checks.banner_is_firm``), ``possibly_out_of_scope``: rows flagged
+    as maybe in scope (``child-chest``, with or without ``uncertain``), and ``close_calls``: rows flagged only
+    ``uncertain`` (the banner's "close call"); all three ``None`` when the rows carry no ``out_of_scope``
+    field."""
 
     classified: int = 0
     failed: int = 0
     out_of_scope: int | None = None
     not_classified: int = 0
     possibly_out_of_scope: int | None = None
+    close_calls: int | None = None
 
     def add(self, row) -> None:
         """Count one ``batch.ResultRow``."""
@@ -66,11 +68,13 @@ class BatchCounts:
             self.failed += 1
         flag = getattr(row, "out_of_scope", None)
         if flag is not None:
-            from .models.image_checks import banner_is_firm
+            from .models.image_checks import UNCERTAIN, banner_is_firm, reason_list
 
             firm = bool(flag) and banner_is_firm(flag)
+            close_call = reason_list(flag) == [UNCERTAIN]
             self.out_of_scope = (self.out_of_scope or 0) + firm
-            self.possibly_out_of_scope = (self.possibly_out_of_scope or 0) + (bool(flag) and not firm)
+            self.possibly_out_of_scope = (self.possibly_out_of_scope or 0) + (bool(flag) and not firm and not close_call)
+            self.close_calls = (self.close_calls or 0) + close_call
 
     @property
     def total(self) -> int:
@@ -80,11 +84,14 @@ class BatchCounts:
 def summary_line(counts: BatchCounts, elapsed_s: float) -> str:
     """One line after the batch, e.g. ``cxr-classify: 38 classified, 2 failed, out of scope 0, 40 images in
     12.3 s (3.25 images/s)``; "out of scope n/a" when the rows do not say; ``N not classified (no image
-    content)`` after "classified" when there are such rows; ``possibly out of scope N`` after the out-of-scope
-    count when some films are flagged only as maybe in scope (the milder banner), counted apart from it."""
+    content)`` after "classified" when there are such rows; after the out-of-scope count, counted apart from
+    it as the app's milder banners word them, ``possibly out of scope N`` (the child's-chest check on a film
+    without an age) and ``close calls N`` (the model unsure), each when not zero."""
     scope = "n/a" if counts.out_of_scope is None else str(counts.out_of_scope)
     if counts.possibly_out_of_scope:
         scope += f", possibly out of scope {counts.possibly_out_of_scope}"
+    if counts.close_calls:
+        scope += f", close calls {counts.close_calls}"
     rate = counts.total / elapsed_s if elapsed_s > 0 else float("nan")
     empty = f"{counts.not_classified} not classified (no image content), " if counts.not_classified else ""
     return (f"{PREFIX}{counts.classified} classified, {empty}{counts.failed} failed, out of scope {scope}, "

@@ -17,7 +17,7 @@ from cxr_engine.models.image_checks import banner_is_firm
 from model_factory import default_card_path
 
 SUMMARY = re.compile(r"^cxr-classify: (\d+) classified, (\d+) failed, out of scope (\S+?)"
-                     r"(?:, possibly out of scope (\d+))?, (\d+) images? in "
+                     r"(?:, possibly out of scope (\d+))?(?:, close calls (\d+))?, (\d+) images? in "
                      r"[\d.]+ s \([\d.]+ images/s\)$", re.MULTILINE)
 
 
@@ -68,13 +68,14 @@ def test_counts_and_summary_say_n_a_until_rows_carry_out_of_scope():
 
 
 def test_the_summary_counts_films_that_may_be_in_scope_apart():
-    """A film flagged only as maybe in scope (the milder banner: ``uncertain``, ``child-chest``) is not counted as
-    out of scope: a radiologist reading "out of scope 5" expected five films the model was not made for."""
+    """A film flagged only as maybe in scope (the milder banners: ``child-chest``; ``uncertain`` alone, a close
+    call) is not counted as out of scope: a radiologist reading "out of scope 5" expected five films the model
+    was not made for, and a close call is no scope question at all."""
     counts = BatchCounts()
-    for flag in ("inverted", "uncertain", "child-chest;uncertain", "child-chest;other-findings", ""):
+    for flag in ("inverted", "uncertain", "child-chest;uncertain", "child-chest;other-findings", "", "uncertain"):
         counts.add(SimpleNamespace(status="ok", out_of_scope=flag))
-    assert (counts.out_of_scope, counts.possibly_out_of_scope) == (2, 2)
-    assert ", out of scope 2, possibly out of scope 2, 5 images" in summary_line(counts, 1.0)
+    assert (counts.out_of_scope, counts.possibly_out_of_scope, counts.close_calls) == (2, 1, 2)
+    assert ", out of scope 2, possibly out of scope 1, close calls 2, 6 images" in summary_line(counts, 1.0)
 
 
 def _run_cli(*args):
@@ -94,14 +95,15 @@ def test_piped_run_without_csv_shows_progress_and_a_summary_and_keeps_stdout_csv
     assert "3/3 images" in done.stderr
     match = SUMMARY.search(done.stderr)
     assert match, done.stderr
-    assert (match.group(1), match.group(2), match.group(5)) == ("2", "1", "3")
+    assert (match.group(1), match.group(2), match.group(6)) == ("2", "1", "3")
     assert "cxr-classify:" not in done.stdout and done.stdout.startswith("path,status,")
     assert len(done.stdout.strip().splitlines()) == 4
     # The summary counts the rows whose out_of_scope is set (issue 17), whatever the bundled checks flag.
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     firm = sum(bool(r["out_of_scope"]) and banner_is_firm(r["out_of_scope"]) for r in rows)
-    maybe = sum(bool(r["out_of_scope"]) and not banner_is_firm(r["out_of_scope"]) for r in rows)
-    assert (match.group(3), match.group(4) or "0") == (str(firm), str(maybe))
+    close = sum(r["out_of_scope"] == "uncertain" for r in rows)
+    maybe = sum(bool(r["out_of_scope"]) for r in rows) - firm - close
+    assert (match.group(3), match.group(4) or "0", match.group(5) or "0") == (str(firm), str(maybe), str(close))
 
     quiet = _run_cli(str(folder / "CR-MONO1-10-chest.dcm"), "--quiet", "--csv", str(tmp_path / "out.csv"))
     assert quiet.returncode == 0 and quiet.stdout == ""
