@@ -74,5 +74,34 @@ def test_the_cli_overlay_png_and_the_raw_map_beside_it(film, result, tmp_path):
     row = SimpleNamespace(film=film, heatmap=result)
     _write_heatmaps(row, 0, film.path, tmp_path)
     overlay = np.asarray(Image.open(row.overlay_path).convert("RGB"))
-    np.testing.assert_array_equal(overlay, to_square_pixels(expected(film, result), film.pixel_aspect))
+    shown = to_square_pixels(expected(film, result), film.pixel_aspect)
+    np.testing.assert_array_equal(overlay[:shown.shape[0]], shown)  # the image as the app shows it, then its caption
+    assert overlay.shape[1] == shown.shape[1] and overlay.shape[0] > shown.shape[0]
     np.testing.assert_array_equal(np.asarray(Image.open(row.heatmap_path)), heatmap_png_array(result.heatmap))  # raw
+
+
+def test_the_cli_overlay_png_says_which_class_its_map_is_of(result):
+    """A ``*_cam.png`` opened on its own showed a red area with nothing saying it was the Normal score's map at
+    90 % (a reading radiologist's finding): its caption names the class, the probability and the model."""
+    from cxr_engine.batch import heatmap_caption
+
+    lines = heatmap_caption(result)
+    assert lines[0].startswith("Grad-CAM heat-map: where the Pneumonia score rose (Pneumonia ")
+    assert result.prediction.model_name in lines[0] and "not where a finding is" in lines[1] and "Red = strongest" in lines[1]
+    assert "not reliable" in heatmap_caption(result, "inverted")[-1]
+
+
+def test_the_caption_strip_holds_text_and_leaves_the_image_alone():
+    from cxr_engine.pixels.caption import STRIP_RGB, with_caption
+
+    image = np.full((300, 400, 3), 90, np.uint8)
+    out = with_caption(image, ["Grad-CAM heat-map: where the Normal score rose (Normal 89.8 %)", "second line"])
+    assert out.shape[0] > 300 and out.shape[1] == 400
+    np.testing.assert_array_equal(out[:300], image)
+    strip = out[300:]
+    assert (strip == STRIP_RGB).all(axis=-1).mean() > 0.5 and strip.max() > 200  # dark, with white text on it
+    assert with_caption(image, []) is image
+    narrow = with_caption(np.zeros((50, 60, 3), np.uint8), ["a line far too long for an image sixty pixels wide"])
+    assert narrow.shape[1] == 60
+    with pytest.raises(ValueError):
+        with_caption(np.zeros((5, 5), np.uint8), ["x"])
