@@ -149,7 +149,9 @@ def classify_files(
                 scope = out_of_scope(reasons, probabilities, limit, event.image.metadata,
                                      event.prediction.scope_reasons)
                 warning = scope_warning(scope, warning)
-                event = replace(event, warnings=(*event.warnings, warning) if warning else event.warnings,
+                # The classification's own note first: header notes (pixel spacing, secondary capture) come on
+                # nearly every converted film, and led the column (a reading radiologist's finding).
+                event = replace(event, warnings=(warning, *event.warnings) if warning else event.warnings,
                                 out_of_scope=scope, corrected=corrected)
             yield event
 
