@@ -132,8 +132,8 @@ class ReportExport(QObject):
         card = context.card
         check = context.image_check(item.image)
         scope = film_out_of_scope(check, prediction, context.scope_limit, item.image.metadata)
-        # The same warnings as the CSV's column: the correction's, the image's, then what the checks and
-        # scope heads found.
+        # The same warnings as the CSV's column, in its order: the correction's, what the checks and scope heads
+        # found, then the image's own (header) notes, which come on nearly every converted film.
         scope_text = scope_warning(scope, check.warning if check is not None else None)
         corrected = correction_note(context.workspace.correction(path))
         clash = context.workspace.uid_clash_note(path, self.request.deidentify)  # its Image UID may mean another
@@ -141,8 +141,8 @@ class ReportExport(QObject):
             displayed=displayed, metadata=item.image.metadata, heatmap=heat, prediction=prediction,
             heatmap_class=heatmap_result.target_class if heatmap_result is not None else None,
             not_classified_reason="" if prediction is not None else reason,
-            warnings=(*filter(None, [corrected]), *image_warnings(item.image, card.input_size if card else None),
-                      *filter(None, [scope_text, clash])),
+            warnings=(*filter(None, [corrected, scope_text]), *image_warnings(item.image, card.input_size if card else None),
+                      *filter(None, [clash])),
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=view.viewer.heatmap_style,
             out_of_scope=scope,
             measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),

@@ -181,14 +181,14 @@ def _write_heatmaps(row: ResultRow, index: int, path: Path, heatmap_dir: Path) -
     """The heat-map overlay as the app shows it (``*_cam.png``: ``HeatmapResult.shown``) and the raw heat-map
     (``*_heatmap.png``) of one classified file."""
     from .outputs.atomic import write_bytes_atomic
-    from .pixels.caption import with_caption
+    from .outputs.png_caption import with_caption
     from .pixels.overlay import blend
     from .pixels.rendering import render, to_square_pixels
 
     image, heatmap = row.film, row.heatmap.heatmap
     # Shown at the physical aspect (non-square pixels), image and heat-map resampled together.
     rgb = to_square_pixels(blend(render(image), row.heatmap.shown()), image.pixel_aspect)
-    rgb = with_caption(rgb, heatmap_caption(row.heatmap, getattr(row, "out_of_scope", "")))
+    rgb = with_caption(rgb, heatmap_caption(row.heatmap, row.out_of_scope))
     overlay_path = heatmap_dir / overlay_file_name(path, index)
     write_bytes_atomic(overlay_path, _png_bytes(rgb))
     row.overlay_path = overlay_path  # named in the CSV only once written
@@ -198,20 +198,21 @@ def _write_heatmaps(row: ResultRow, index: int, path: Path, heatmap_dir: Path) -
 
 
 def heatmap_caption(result, out_of_scope: str = "") -> list[str]:
-    """The lines under a ``*_cam.png`` (``pixels.caption.with_caption``): the class whose score the map shows
-    with its probability, what the colour means, and the heat-map note of a flagged film
-    (``image_checks.heatmap_note``), as the PDF's caption and legend say them."""
+    """The paragraphs under a ``*_cam.png`` (``outputs.png_caption.with_caption``): the class whose score the
+    map shows, its probability and the model; the legend's words (``pixels.overlay.LEGEND_SHORT``, as the PDF
+    says them) and what a map is not; and a flagged film's reasons and what they mean for the map
+    (``image_checks.standalone_heatmap_note``: the PNG has no banner)."""
     from .display_text import format_percent
     from .models.classifier import CLASS_DISPLAY_NAMES
-    from .models.image_checks import heatmap_note
+    from .models.image_checks import standalone_heatmap_note
+    from .pixels.overlay import LEGEND_SHORT
 
     name = CLASS_DISPLAY_NAMES.get(result.target_class, result.target_class)
-    lines = [f"Grad-CAM heat-map: where the {name} score rose ({name} "
-             f"{format_percent(result.prediction.probability(result.target_class))}, {result.prediction.model_name})",
-             "Red = strongest, blue = weakest, scaled by that probability: what drove the score, not where a finding is."]
-    if out_of_scope:
-        lines.append(heatmap_note(out_of_scope))
-    return lines
+    probability = format_percent(result.prediction.probability(result.target_class))
+    lines = [f"Grad-CAM heat-map: where the {name} score rose ({name} {probability}, {result.prediction.model_name}).",
+             f"Red = strongest. {LEGEND_SHORT} It shows what drove the score, not where a finding is."]
+    note = standalone_heatmap_note(out_of_scope)
+    return lines + ([note] if note else [])
 
 
 def output_not_written(what: str, folder: Path, exc: Exception, source: Path) -> str:

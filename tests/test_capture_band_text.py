@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cxr_engine.outputs import band_text
 from cxr_engine.outputs.dicom_outputs import secondary_capture
 from cxr_engine.outputs.dicom_outputs.secondary_capture import capture_pixels, line_height
 from cxr_engine.reading.raster_io import read_raster
@@ -24,15 +25,15 @@ def film() -> np.ndarray:
     return np.stack([read_raster(FILM).stored] * 3, axis=-1)
 
 
-@pytest.mark.parametrize("fonts", [secondary_capture.BAND_FONTS, ()], ids=["system-font", "pillow-built-in"])
+@pytest.mark.parametrize("fonts", [band_text.BAND_FONTS, ()], ids=["system-font", "pillow-built-in"])
 def test_band_is_drawn_without_opencv(film, monkeypatch, fonts):
     monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 now raises ImportError
-    monkeypatch.setattr(secondary_capture, "BAND_FONTS", fonts)
-    secondary_capture._band_font.cache_clear()
+    monkeypatch.setattr(band_text, "BAND_FONTS", fonts)
+    band_text.band_font.cache_clear()
     try:
         pixels = capture_pixels(film, LINES, warnings=(WARNING,))
     finally:
-        secondary_capture._band_font.cache_clear()
+        band_text.band_font.cache_clear()
     rows, cols = film.shape[:2]
     height = line_height(cols)
     assert np.array_equal(pixels[:rows], film)

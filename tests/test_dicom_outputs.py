@@ -290,6 +290,8 @@ class TestStructuredReport:
         # worded as the app's and the PDF's milder banner when the film may well be in scope
         assert not_a_finding_text(prediction, "child-chest;uncertain").startswith(
             "Possibly outside the model's intended scope (child-chest, uncertain): ")
+        # a close call alone is no question of scope (the banner's "Note: ... a close call"; a code review)
+        assert not_a_finding_text(prediction, "uncertain").startswith("A close call (the model is unsure")
 
         in_scope = DicomOutputWriter(tmp_path / "in", card, kinds=("sr",)).write(image, heatmap_result)
         group = highdicom.sr.srread(in_scope[0].path).content.get_image_measurement_groups()[0]

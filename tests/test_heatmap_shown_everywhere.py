@@ -71,7 +71,7 @@ def test_the_secondary_capture_the_app_writes(film, result):
 def test_the_cli_overlay_png_and_the_raw_map_beside_it(film, result, tmp_path):
     from cxr_engine.batch import _write_heatmaps, heatmap_png_array
 
-    row = SimpleNamespace(film=film, heatmap=result)
+    row = SimpleNamespace(film=film, heatmap=result, out_of_scope="")
     _write_heatmaps(row, 0, film.path, tmp_path)
     overlay = np.asarray(Image.open(row.overlay_path).convert("RGB"))
     shown = to_square_pixels(expected(film, result), film.pixel_aspect)
@@ -80,19 +80,31 @@ def test_the_cli_overlay_png_and_the_raw_map_beside_it(film, result, tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(row.heatmap_path)), heatmap_png_array(result.heatmap))  # raw
 
 
-def test_the_cli_overlay_png_says_which_class_its_map_is_of(result):
+def test_the_cli_overlay_png_says_which_class_its_map_is_of(film, result, tmp_path):
     """A ``*_cam.png`` opened on its own showed a red area with nothing saying it was the Normal score's map at
-    90 % (a reading radiologist's finding): its caption names the class, the probability and the model."""
-    from cxr_engine.batch import heatmap_caption
+    90 % (a reading radiologist's finding): its caption names the class, the probability and the model, and a
+    flagged film's reasons (the PNG has no banner)."""
+    from cxr_engine.batch import _write_heatmaps, heatmap_caption
+    from cxr_engine.pixels.overlay import LEGEND_SHORT
 
     lines = heatmap_caption(result)
     assert lines[0].startswith("Grad-CAM heat-map: where the Pneumonia score rose (Pneumonia ")
-    assert result.prediction.model_name in lines[0] and "not where a finding is" in lines[1] and "Red = strongest" in lines[1]
-    assert "not reliable" in heatmap_caption(result, "inverted")[-1]
+    assert result.prediction.model_name in lines[0] and LEGEND_SHORT in lines[1] and "not where a finding" in lines[1]
+    assert len(lines) == 2
+    assert heatmap_caption(result, "inverted")[-1] == ("Outside what this model was trained for (shown as a negative "
+                                                       "(inverted)): the heat-map is not reliable.")
+    assert heatmap_caption(result, "uncertain")[-1].startswith("Close call")
+    assert "less reliable" in heatmap_caption(result, "child-chest")[-1]
+    heights = []
+    for flag in ("", "inverted"):
+        row = SimpleNamespace(film=film, heatmap=result, out_of_scope=flag)
+        _write_heatmaps(row, 0, film.path, tmp_path / (flag or "in-scope"))
+        heights.append(Image.open(row.overlay_path).size[1])
+    assert heights[1] > heights[0]  # the flagged film's note is on its PNG
 
 
 def test_the_caption_strip_holds_text_and_leaves_the_image_alone():
-    from cxr_engine.pixels.caption import STRIP_RGB, with_caption
+    from cxr_engine.outputs.png_caption import STRIP_RGB, with_caption
 
     image = np.full((300, 400, 3), 90, np.uint8)
     out = with_caption(image, ["Grad-CAM heat-map: where the Normal score rose (Normal 89.8 %)", "second line"])
@@ -102,6 +114,25 @@ def test_the_caption_strip_holds_text_and_leaves_the_image_alone():
     assert (strip == STRIP_RGB).all(axis=-1).mean() > 0.5 and strip.max() > 200  # dark, with white text on it
     assert with_caption(image, []) is image
     narrow = with_caption(np.zeros((50, 60, 3), np.uint8), ["a line far too long for an image sixty pixels wide"])
-    assert narrow.shape[1] == 60
+    assert narrow.shape[1] == 60 and narrow.shape[0] > 50
     with pytest.raises(ValueError):
         with_caption(np.zeros((5, 5), np.uint8), ["x"])
+
+
+@pytest.mark.parametrize("width", [60, 256, 512, 2000])
+def test_caption_lines_wrap_at_the_width_and_keep_every_word(width):
+    """The caption's safety wording was cut with "..." on a 512-px film (a code review): lines wrap instead."""
+    from cxr_engine.outputs.band_text import band_font, wrap_to_width
+
+    font = band_font(11)
+    text = ("Grad-CAM heat-map: where the Normal score rose (Normal 89.8 %, efficientnet-lite0-b1-average). "
+            "It shows what drove the score, not where a finding is. /a/very/long/path/without/any/spaces/in/it.dcm")
+    lines = wrap_to_width(text, font, width)
+    assert all(font.getlength(line) <= width for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+def test_caption_text_is_ascii_in_any_font():
+    from cxr_engine.outputs.band_text import ascii_text
+
+    assert ascii_text("Pneumonie – Lungenentzündung × 2 …") == "Pneumonie - Lungenentzundung x 2 ..."

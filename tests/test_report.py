@@ -162,6 +162,12 @@ class TestContent:
         assert "Sensitivity (adults" in words and "Pneumonia 78.0 %" in words
         assert "In adults with a recorded age, a Pneumonia call was right 32 of 43 times." in words
         assert "of 59" not in words
+        # A damaged card (a short row, a missing count) leaves the line out; the page is still made.
+        for confusion in ([[5], [3], [1]], [[44, 3, 0], [6, None, 3], [4, 8, 34]]):
+            damaged = replace(grouped, test_metrics={**grouped.test_metrics, "by_age_group": {
+                "adult": {**grouped.test_metrics["by_age_group"]["adult"], "confusion": confusion}}})
+            text, _, _ = pdf_text(write(tmp_path, [adult], damaged, deidentify=False, name="damaged.pdf"))
+            assert "Pneumonia call was right" not in " ".join(text.split())
 
     def test_a_model_below_the_bar_names_the_checks_it_fails(self, tmp_path, images, card):
         from dataclasses import replace

@@ -36,7 +36,19 @@ def test_weights_that_are_not_the_cards_are_refused(tmp_path):
     card_path = _card(tmp_path)
     weights = card_path.parent / json.loads(card_path.read_text())["weights_file"]
     weights.write_bytes(weights.read_bytes()[:-8] + np.zeros(8, np.uint8).tobytes())
+    (tmp_path / "m.csv").write_text("id,path,split,label\n")
     with pytest.raises(ValueError, match="sha256"):
+        write_run(card_path, tmp_path / "m.csv", tmp_path / "run")
+
+
+def test_a_missing_manifest_or_another_normalisation_is_refused(tmp_path):
+    card_path = _card(tmp_path)
+    with pytest.raises(FileNotFoundError, match="manifest"):
+        write_run(card_path, tmp_path / "missing.csv", tmp_path / "run")
+    (tmp_path / "m.csv").write_text("id,path,split,label\n")
+    data = json.loads(card_path.read_text())
+    card_path.write_text(json.dumps({**data, "mean": [0.1, 0.2, 0.3]}))
+    with pytest.raises(ValueError, match="mean or std"):
         write_run(card_path, tmp_path / "m.csv", tmp_path / "run")
 
 

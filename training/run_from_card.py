@@ -17,7 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
-from cxr_engine.models.model_card import ModelCard
+from cxr_engine.models.model_card import CLASSES, ModelCard
+from cxr_engine.models.registry import get_architecture
 from cxr_engine.models.weights import sha256_file
 
 
@@ -25,20 +26,30 @@ def write_run(card_path: Path, manifest: Path, out: Path) -> Path:
     """Write the run folder ``out`` for the card at ``card_path``; returns ``out``.
 
     Raises ``cxr_engine.models.model_card.ModelError`` for a card that is not a single classifier's (an averaged
-    model's, the lung model's), ``FileNotFoundError`` when its weights are missing, ``ValueError`` when they do
-    not match its sha256 and ``FileExistsError`` when ``out`` already holds a run."""
+    model's, the lung model's), ``FileNotFoundError`` when its weights or the manifest are missing,
+    ``ValueError`` when the weights do not match its sha256 or its classes, mean or std are not those a
+    training run of its architecture has, and ``FileExistsError`` when ``out`` already holds a run."""
     card = ModelCard.load(card_path)
     weights = card.weights_path
     if not weights.is_file():
         raise FileNotFoundError(f"{card_path}: its weights {weights} are missing")
+    if not Path(manifest).is_file():
+        raise FileNotFoundError(f"no split manifest at {manifest}")
     if sha256_file(weights) != card.weights_sha256:
         raise ValueError(f"{weights}: sha256 differs from the card's {card.weights_sha256[:12]}…")
+    # A run's card is rebuilt from its architecture (training.evaluate.card_from_run): a card that differs
+    # from it in classes or normalisation would be read wrongly, silently.
+    arch = get_architecture(card.architecture)
+    if list(card.classes) != list(CLASSES) or list(card.mean) != list(arch.mean) or list(card.std) != list(arch.std):
+        raise ValueError(f"{card_path}: classes, mean or std differ from {card.architecture}'s as training runs use "
+                         "them; a run folder would misread it")
     if (out / "run.json").exists():
         raise FileExistsError(f"{out}: already a run folder")
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(weights, out / "best.safetensors")
     draft = json.loads(card_path.read_text(encoding="utf-8"))
-    draft["weights_file"] = "best.safetensors"
+    # The raw network only: no ONNX file comes along, and the tools fit their own temperature and offsets.
+    draft.update(weights_file="best.safetensors", onnx_file="", onnx_sha256="", temperature=1.0)
     (out / "best.json").write_text(json.dumps(draft, indent=2) + "\n", encoding="utf-8")
     info = {"args": {"arch": card.architecture, "size": card.input_size, "manifest": str(manifest)},
             "preprocessing_version": card.preprocessing_version,

@@ -171,6 +171,21 @@ def heatmap_note(reasons: str) -> str:
     return "Outside what this model was trained for (see the banner): the heat-map is not reliable either."
 
 
+def standalone_heatmap_note(reasons: str) -> str:
+    """The flagged film's line on an image that travels without the app's banner (``cxr-classify``'s
+    ``*_cam.png`` caption): :func:`heatmap_note`'s verdict with the reasons themselves, which the banner would
+    have given; ``""`` in scope."""
+    parts = set(reason_list(reasons))
+    if not parts:
+        return ""
+    if parts <= _UNSURE_ONLY:
+        return "Close call: the model is unsure between its classes; read the heat-map with the same care."
+    if parts <= _MAYBE_IN_SCOPE:
+        return (f"Possibly outside what this model was trained for ({describe(reasons)}): for a child, the heat-map "
+                "is less reliable.")
+    return f"Outside what this model was trained for ({describe(reasons)}): the heat-map is not reliable."
+
+
 def correction_note(reasons: str) -> str:
     """The warning of a film shown and classified turned and/or inverted back per the image checks'
     ``reasons`` (``cxr-classify --auto-orient``; the app's "View corrected and reclassify"), the one

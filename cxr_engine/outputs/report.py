@@ -629,12 +629,12 @@ def _calls_right(figures: dict, cls: str) -> tuple[int, int] | None:
     in the order of its ``recall``), or None. From the same films as the sensitivities beside it: the adults' line
     once counted calls over every adult source, presumed adults included (32 of 59), under a heading of 134 adults
     with a recorded age, among whom it was 32 of 43."""
-    films = _films_per_class(figures)
-    if cls not in films:
+    if cls not in _films_per_class(figures):  # no square matrix of counts: the line is left out
         return None
+    confusion = figures["confusion"]
     index = list(figures["recall"]).index(cls)
-    made = int(sum(row[index] for row in figures["confusion"]))
-    return (int(figures["confusion"][index][index]), made) if made else None
+    made = sum(row[index] for row in confusion)
+    return (confusion[index][index], made) if made else None
 
 
 def _films_per_class(figures: dict) -> dict:
@@ -643,7 +643,10 @@ def _films_per_class(figures: dict) -> dict:
     confusion, recall = figures.get("confusion"), figures.get("recall")
     if not isinstance(confusion, list) or not isinstance(recall, dict) or len(confusion) != len(recall):
         return {}
-    return {cls: int(sum(row)) for cls, row in zip(recall, confusion)}
+    if not all(isinstance(row, list) and len(row) == len(confusion)
+               and all(isinstance(n, int) and not isinstance(n, bool) for n in row) for row in confusion):
+        return {}  # not a square matrix of counts: a damaged card leaves the counts out, the page is still made
+    return {cls: sum(row) for cls, row in zip(recall, confusion)}
 
 
 def _sensitivity_text(cls: str, recall: float, films: int | None) -> str:

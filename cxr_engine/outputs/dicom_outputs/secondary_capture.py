@@ -5,8 +5,6 @@ highdicom's ``SCImage``).
 from __future__ import annotations
 
 import textwrap
-import unicodedata
-from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -15,6 +13,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from ...pixels.resampling import resize_area
+from ..band_text import ascii_text, band_font
 
 #: Longest side, in pixels, of the captured film (larger films are shrunk; the band is added below).
 MAX_SIDE = 2048
@@ -28,12 +27,6 @@ _SCOPE_RGB = (255, 60, 60)
 SCOPE_HEADING = "OUTSIDE THE MODEL'S SCOPE - RESULT NOT RELIABLE:"
 #: Characters per band line for a warning (longer warnings wrap), so the text stays readable.
 WRAP_WIDTH = 64
-#: Characters spelled in ASCII in the band (the rest go through NFKD, then "?"), so it reads the same
-#: with every font in ``BAND_FONTS``.
-_ASCII_SPELLING = {"\u2013": "-", "\u2014": "-", "\u2212": "-", "\u00b0": " deg", "\u2026": "...",
-                   "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00d7": "x"}
-
-
 def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: str = NOTICE,
                    max_side: int = MAX_SIDE, warnings: Sequence[str] = (), out_of_scope: bool = False) -> np.ndarray:
     """RGB uint8 (H', W, 3): ``film_rgb`` (uint8 (H, W, 3), the film as displayed, heat-map included,
@@ -41,7 +34,7 @@ def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: st
     (white), then ``SCOPE_HEADING`` (red) when the film is ``out_of_scope`` (the CSV's and the SR's
     verdict), then each of ``warnings`` (the suitability warnings the SR and the CSV carry) wrapped at
     ``WRAP_WIDTH`` characters (amber), then
-    ``notice`` (amber). Text is ASCII, drawn with Pillow in the first font of ``BAND_FONTS`` found:
+    ``notice`` (amber). Text is ASCII, drawn with Pillow in the first font of ``band_text.BAND_FONTS`` found:
     dashes, quotes and "°" are spelled in ASCII, other characters print as "?". The band is
     ``line_height(W)`` rows per line.
     """
@@ -57,7 +50,7 @@ def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: st
     line_h = line_height(width)
     band = np.full((line_h * len(lines), width, 3), _BAND_BG, np.uint8)
     for number, (text, rgb) in enumerate(lines):
-        _put_line(band, _ascii(text), number * line_h, line_h, rgb)
+        _put_line(band, ascii_text(text), number * line_h, line_h, rgb)
     return np.ascontiguousarray(np.concatenate([film_rgb, band], axis=0))
 
 
@@ -66,7 +59,7 @@ def band_warning_lines(warnings: Sequence[str], out_of_scope: bool = False) -> l
     ``WRAP_WIDTH`` characters, continuation lines indented (none for a film in scope without warnings)."""
     lines = [(SCOPE_HEADING, _SCOPE_RGB)] if out_of_scope else []
     for warning in warnings:
-        wrapped = textwrap.wrap(_ascii(warning), WRAP_WIDTH, initial_indent="- ", subsequent_indent="  ")
+        wrapped = textwrap.wrap(ascii_text(warning), WRAP_WIDTH, initial_indent="- ", subsequent_indent="  ")
         lines.extend((line, _NOTICE_RGB) for line in wrapped)
     return lines
 
@@ -76,29 +69,9 @@ def line_height(width: int) -> int:
     return max(22, round(width * 0.04))
 
 
-#: TrueType fonts tried in order for the band (DejaVu Sans Bold, as the PDF report uses DejaVu);
-#: without any, Pillow's built-in scalable font (Aileron) is used, so the lite bundle needs no font file.
-BAND_FONTS: tuple[str, ...] = (
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf",
-    "C:/Windows/Fonts/arialbd.ttf",
-)
 _REFERENCE_SIZE = 100
 #: Glyphs spanning the font's capital height and descender, sized to fit the line.
 _TALLEST = "H(gy)"
-
-
-@lru_cache(maxsize=64)
-def _band_font(size: int):
-    """The band's font (Pillow ``FreeTypeFont``) at ``size`` pixels."""
-    from PIL import ImageFont
-
-    for candidate in BAND_FONTS:
-        try:
-            return ImageFont.truetype(candidate, size)
-        except OSError:
-            continue
-    return ImageFont.load_default(size=size)
 
 
 def _put_line(band: np.ndarray, text: str, top: int, height: int, rgb: tuple[int, int, int]) -> None:
@@ -109,24 +82,17 @@ def _put_line(band: np.ndarray, text: str, top: int, height: int, rgb: tuple[int
 
     margin = max(4, height // 5)
     width = band.shape[1]
-    reference = _band_font(_REFERENCE_SIZE)
+    reference = band_font(_REFERENCE_SIZE)
     text_w = max(reference.getlength(text), 1.0)
     box = reference.getbbox(_TALLEST)
     size = int(_REFERENCE_SIZE * min((height - 2 * margin) / max(box[3] - box[1], 1), (width - 2 * margin) / text_w))
-    font = _band_font(max(size, 1))
+    font = band_font(max(size, 1))
     box_top, box_bottom = font.getbbox(_TALLEST)[1::2]
     region = Image.fromarray(np.ascontiguousarray(band[top:top + height]))
     # Anchor "la": y is the ascender line; shift it so the tallest glyphs' box sits mid-line.
     y = (height - (box_bottom - box_top)) / 2 - box_top
     ImageDraw.Draw(region).text((margin, y), text, fill=rgb, font=font, anchor="la")
     band[top:top + height] = np.asarray(region)
-
-
-def _ascii(text: str) -> str:
-    spelled = "".join(_ASCII_SPELLING.get(char, char) for char in text)
-    spelled = "".join(" " if unicodedata.category(char)[0] in "CZ" else char
-                      for char in unicodedata.normalize("NFKD", spelled) if not unicodedata.combining(char))
-    return spelled.encode("ascii", "replace").decode("ascii")
 
 
 def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_instance_uid: str,

@@ -10,6 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .band_text import ascii_text, band_font, wrap_to_width
+
 #: Caption text and background, RGB.
 TEXT_RGB = (255, 255, 255)
 STRIP_RGB = (24, 24, 24)
@@ -18,38 +20,28 @@ FONT_FRACTION = 1 / 48
 FONT_MIN_PX, FONT_MAX_PX = 11, 40
 
 
-def with_caption(rgb: np.ndarray, lines: Sequence[str]) -> np.ndarray:
-    """``rgb`` (H, W, 3) uint8 with a dark strip appended below holding ``lines`` of white text, one a line,
-    left-aligned; the image's own rows are unchanged. Text too wide for the image is set smaller, down to
-    ``FONT_MIN_PX``, then cut with "…". Returns a new (H + strip, W, 3) uint8 array; ``rgb`` itself when
-    ``lines`` is empty. ``ValueError`` for an array that is not (H, W, 3) uint8."""
-    from PIL import Image, ImageDraw, ImageFont
+def with_caption(rgb: np.ndarray, paragraphs: Sequence[str]) -> np.ndarray:
+    """``rgb`` (H, W, 3) uint8 with a dark strip appended below holding ``paragraphs`` of white text, each
+    starting on a new line and wrapped at the image's width (every word kept), in ASCII
+    (``band_text.ascii_text``) in the font chain of the DICOM capture's band; the image's own rows are
+    unchanged. Returns a new (H + strip, W, 3) uint8 array; ``rgb`` itself when ``paragraphs`` is empty.
+    ``ValueError`` for an array that is not (H, W, 3) uint8."""
+    from PIL import Image, ImageDraw
 
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"with_caption needs an (H, W, 3) uint8 image, got {rgb.shape} {rgb.dtype}")
-    lines = [line for line in lines if line]
-    if not lines:
+    paragraphs = [ascii_text(text) for text in paragraphs if text]
+    if not paragraphs:
         return rgb
     width = rgb.shape[1]
-    margin = max(4, width // 100)
+    margin = max(3, width // 100)
     size = int(np.clip(round(width * FONT_FRACTION), FONT_MIN_PX, FONT_MAX_PX))
-    font = ImageFont.load_default(size=size)
-    while size > FONT_MIN_PX and max(font.getlength(line) for line in lines) > width - 2 * margin:
-        size -= 1
-        font = ImageFont.load_default(size=size)
-    lines = [_fit(line, font, width - 2 * margin) for line in lines]
-    line_h = int(round(size * 1.35))
+    font = band_font(size)
+    lines = [line for text in paragraphs for line in wrap_to_width(text, font, max(width - 2 * margin, 1))]
+    line_h = int(round(size * 1.3))
     strip = Image.new("RGB", (width, 2 * margin + line_h * len(lines)), STRIP_RGB)
     draw = ImageDraw.Draw(strip)
     for i, line in enumerate(lines):
         draw.text((margin, margin + i * line_h), line, fill=TEXT_RGB, font=font)
     return np.concatenate([rgb, np.asarray(strip, dtype=np.uint8)], axis=0)
-
-
-def _fit(line: str, font, room: float) -> str:
-    if font.getlength(line) <= room:
-        return line
-    while line and font.getlength(line + "…") > room:
-        line = line[:-1]
-    return line + "…"
