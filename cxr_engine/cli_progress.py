@@ -68,13 +68,12 @@ class BatchCounts:
             self.failed += 1
         flag = getattr(row, "out_of_scope", None)
         if flag is not None:
-            from .models.image_checks import UNCERTAIN, banner_is_firm, reason_list
+            from .models.image_checks import CLOSE_CALL, FIRM, MAYBE, banner_kind
 
-            firm = bool(flag) and banner_is_firm(flag)
-            close_call = reason_list(flag) == [UNCERTAIN]
-            self.out_of_scope = (self.out_of_scope or 0) + firm
-            self.possibly_out_of_scope = (self.possibly_out_of_scope or 0) + (bool(flag) and not firm and not close_call)
-            self.close_calls = (self.close_calls or 0) + close_call
+            kind = banner_kind(flag)
+            self.out_of_scope = (self.out_of_scope or 0) + (kind == FIRM)
+            self.possibly_out_of_scope = (self.possibly_out_of_scope or 0) + (kind == MAYBE)
+            self.close_calls = (self.close_calls or 0) + (kind == CLOSE_CALL)
 
     @property
     def total(self) -> int:

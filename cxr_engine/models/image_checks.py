@@ -132,10 +132,27 @@ _UNSURE_ONLY = frozenset({UNCERTAIN})
 _MAYBE_IN_SCOPE = frozenset({HEAD_CHILD, UNCERTAIN})
 
 
+#: The three banners a flagged film gets (:func:`banner_kind`).
+FIRM, MAYBE, CLOSE_CALL = "firm", "maybe", "close-call"
+
+
+def banner_kind(reasons: str) -> str:
+    """Which banner a film flagged with ``reasons`` gets: :data:`CLOSE_CALL` for ``uncertain`` alone ("Note: ... a
+    close call"), :data:`MAYBE` for ``child-chest`` with or without ``uncertain`` (possibly outside), :data:`FIRM`
+    for any other reason (outside what the model was trained for); ``""`` in scope. The one rule the banner, the
+    heat-map notes, the SR and the CLI's summary word and count by."""
+    parts = set(reason_list(reasons))
+    if not parts:
+        return ""
+    if parts <= _UNSURE_ONLY:
+        return CLOSE_CALL
+    return MAYBE if parts <= _MAYBE_IN_SCOPE else FIRM
+
+
 def banner_is_firm(reasons: str) -> bool:
     """Whether a film flagged with ``reasons`` is outside what the model was trained for (the red banner), rather
     than maybe in scope (only ``uncertain`` and/or ``child-chest``: the milder banner, shown milder too)."""
-    return not set(reason_list(reasons)) <= _MAYBE_IN_SCOPE
+    return banner_kind(reasons) == FIRM
 
 
 def banner(reasons: str) -> str:
@@ -145,10 +162,10 @@ def banner(reasons: str) -> str:
     because the model is unsure (``uncertain``) and/or because it looks like a child's chest while the file
     gives no age (``child-chest``) gets a milder lead and last line: it may be in scope."""
     words = _words(reasons)
-    parts = set(reason_list(reasons))
-    if parts <= _UNSURE_ONLY:
+    kind = banner_kind(reasons)
+    if kind in ("", CLOSE_CALL):
         lead, last = "Note:", "The probabilities below are a close call; the film may be unlike those it was trained on."
-    elif parts <= _MAYBE_IN_SCOPE:
+    elif kind == MAYBE:
         lead = "Possibly outside what this model was trained for:"
         last = ("If the patient is an adult, the child's-chest check does not apply; for a child, the probabilities "
                 "below are less reliable.")
@@ -162,10 +179,10 @@ def heatmap_note(reasons: str) -> str:
     """The line under the heat-map legend when a film is flagged (milder, as the banner, when it may be in scope).
     The reasons themselves are the banner's: repeated here in full they pushed a crowded PDF page's comment box
     past its footer."""
-    parts = set(reason_list(reasons))
-    if parts <= _UNSURE_ONLY:
+    kind = banner_kind(reasons)
+    if kind in ("", CLOSE_CALL):
         return "Note: the model is unsure on this film: read the heat-map with the same care."
-    if parts <= _MAYBE_IN_SCOPE:
+    if kind == MAYBE:
         return "Possibly outside what this model was trained for (see the banner): for a child, the heat-map is " \
                "less reliable too."
     return "Outside what this model was trained for (see the banner): the heat-map is not reliable either."
@@ -175,12 +192,12 @@ def standalone_heatmap_note(reasons: str) -> str:
     """The flagged film's line on an image that travels without the app's banner (``cxr-classify``'s
     ``*_cam.png`` caption): :func:`heatmap_note`'s verdict with the reasons themselves, which the banner would
     have given; ``""`` in scope."""
-    parts = set(reason_list(reasons))
-    if not parts:
+    kind = banner_kind(reasons)
+    if not kind:
         return ""
-    if parts <= _UNSURE_ONLY:
+    if kind == CLOSE_CALL:
         return "Close call: the model is unsure between its classes; read the heat-map with the same care."
-    if parts <= _MAYBE_IN_SCOPE:
+    if kind == MAYBE:
         return (f"Possibly outside what this model was trained for ({describe(reasons)}): for a child, the heat-map "
                 "is less reliable.")
     return f"Outside what this model was trained for ({describe(reasons)}): the heat-map is not reliable."

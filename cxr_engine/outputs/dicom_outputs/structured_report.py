@@ -114,14 +114,15 @@ def not_a_finding_text(prediction: Prediction, out_of_scope: str) -> str:
     not recorded as a finding``."""
     from ...display_text import format_percent
 
-    from ...models.image_checks import UNCERTAIN, banner_is_firm, reason_list
+    from ...models.image_checks import CLOSE_CALL, FIRM, banner_kind, reason_list
 
     probability = format_percent(prediction.probability(prediction.label))
     reasons = ", ".join(reason_list(out_of_scope))
-    if reason_list(out_of_scope) == [UNCERTAIN]:  # the banner's "close call": no question of scope
+    kind = banner_kind(out_of_scope)
+    if kind == CLOSE_CALL:  # the banner's "close call": no question of scope
         return (f"A close call (the model is unsure between its classes): the most probable class, "
                 f"{prediction.display_label} ({probability}), is not recorded as a finding")
-    if not banner_is_firm(out_of_scope):  # worded as the app's and the PDF's milder banner; still not coded
+    if kind != FIRM:  # worded as the app's and the PDF's milder banner; still not coded
         return (f"Possibly outside the model's intended scope ({reasons}): the most probable class, "
                 f"{prediction.display_label} ({probability}), is a close call or may not apply, and is not recorded "
                 "as a finding")
