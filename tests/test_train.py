@@ -355,6 +355,34 @@ class TestDistillation:
         blended(0.7).backward()
         assert student.grad is not None and all(p.grad is None for p in teacher.parameters())
 
+    def test_an_averaged_teacher_gives_the_members_mean_log_probabilities(self):
+        from types import SimpleNamespace
+
+        import torch.nn.functional as F
+        from training.distill import DistillationLoss
+
+        torch.manual_seed(0)
+        members = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 3)) for _ in range(2)]
+        card = SimpleNamespace(member_cards=[SimpleNamespace(mean=[0.0] * 3, std=[1.0] * 3, input_size=4),
+                                             SimpleNamespace(mean=[0.5] * 3, std=[0.5] * 3, input_size=4)],
+                               member_weights=[1.0, 3.0])
+        loss = DistillationLoss(members, card, [0.0] * 3, [1.0] * 3, 1.0, 2.0, 0.0)
+        images = torch.randn(5, 3, 4, 4)
+        expected = (F.log_softmax(members[0](images), 1) + 3 * F.log_softmax(members[1]((images - 0.5) / 0.5), 1)) / 4
+        torch.testing.assert_close(loss.teacher_logits(images), expected.detach(), atol=1e-5, rtol=0)
+        assert float(loss(expected.detach(), torch.zeros(5, dtype=torch.long), images)) == pytest.approx(0, abs=1e-6)
+
+    def test_the_bundled_average_loads_as_a_teacher(self):
+        from training.distill import load_teacher
+
+        from cxr_engine.models.ensemble_card import EnsembleCard
+
+        teacher, card = load_teacher(REPO_ROOT / "resources/models/efficientnet-lite0-b1-average.json", 160,
+                                     torch.device("cpu"), resize=True)
+        assert isinstance(card, EnsembleCard) and len(teacher) == 2
+        with pytest.raises(ValueError, match=r"member efficientnet-lite0.*input size 224 px"):
+            load_teacher(REPO_ROOT / "resources/models/efficientnet-lite0-b1-average.json", 160, torch.device("cpu"))
+
     def test_a_teacher_of_another_input_size_is_refused(self):
         from training.distill import load_teacher
 

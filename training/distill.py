@@ -19,7 +19,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from cxr_engine.models.model_card import CLASSES, ModelCard
+from cxr_engine.models.ensemble_card import EnsembleCard, networks
+from cxr_engine.models.model_card import CLASSES, load_card
 from cxr_engine.pixels.preprocessing import PREPROCESSING_VERSION
 from cxr_engine.models.weights import load_model
 
@@ -45,33 +46,57 @@ class DistillationLoss(HardLabelLoss):
     map of the same pre-processed image). A batch of another size than the card's ``input_size``
     is resized to it first (bilinear, antialiased when shrinking; it commutes with the affine map),
     so a student trained at 128 or 160 px still gets the soft targets of a 224-px teacher.
+
+    An averaged teacher (``teacher`` a sequence of networks, ``teacher_card`` an ensemble card with
+    ``member_cards`` and ``member_weights``): each member sees the batch in its own normalisation and
+    size, and the teacher's logits are the members' weighted mean log-probabilities, the engine's
+    ``cxr_engine.models.ensemble.ensemble_logits`` without the ensemble's ``logit_offsets`` (those
+    are the ensemble's operating point; the student gets its own from its validation split).
     """
 
-    def __init__(self, teacher: torch.nn.Module, teacher_card: ModelCard, student_mean: Sequence[float],
+    def __init__(self, teacher, teacher_card, student_mean: Sequence[float],
                  student_std: Sequence[float], weight: float, temperature: float, label_smoothing: float):
         super().__init__(label_smoothing)
-        self.teacher = teacher.eval().requires_grad_(False)
-        self.teacher_size = getattr(teacher_card, "input_size", None)
+        networks = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
+        cards = list(getattr(teacher_card, "member_cards", None) or [teacher_card])
+        if len(networks) != len(cards):
+            raise ValueError(f"{len(networks)} teacher networks for {len(cards)} cards")
+        self.averaged = len(networks) > 1
+        self.teachers = torch.nn.ModuleList(net.eval().requires_grad_(False) for net in networks)
+        self.teacher_sizes = [getattr(card, "input_size", None) for card in cards]
+        member_weights = list(getattr(teacher_card, "member_weights", None) or [1.0])
+        self.register_buffer("member_weights", torch.tensor(member_weights, dtype=torch.float32))
         self.weight, self.temperature = weight, temperature
         s_mean, s_std = torch.tensor(student_mean), torch.tensor(student_std)
-        t_mean, t_std = torch.tensor(teacher_card.mean), torch.tensor(teacher_card.std)
-        # teacher_input = (student_input * s_std + s_mean - t_mean) / t_std
-        self.register_buffer("scale", (s_std / t_std).view(1, -1, 1, 1))
-        self.register_buffer("shift", ((s_mean - t_mean) / t_std).view(1, -1, 1, 1))
+        for index, card in enumerate(cards):
+            t_mean, t_std = torch.tensor(card.mean), torch.tensor(card.std)
+            # teacher_input = (student_input * s_std + s_mean - t_mean) / t_std
+            self.register_buffer(f"scale_{index}", (s_std / t_std).view(1, -1, 1, 1))
+            self.register_buffer(f"shift_{index}", ((s_mean - t_mean) / t_std).view(1, -1, 1, 1))
 
     def train(self, mode: bool = True) -> "DistillationLoss":
         super().train(mode)
-        self.teacher.eval()  # its batch-norm statistics are fixed
+        self.teachers.eval()  # their batch-norm statistics are fixed
         return self
+
+    def member_logits(self, index: int, images: torch.Tensor) -> torch.Tensor:
+        """Teacher network ``index``'s (N, classes) float32 raw logits for the student's (N, C, H, W) batch."""
+        size = self.teacher_sizes[index]
+        if size and tuple(images.shape[-2:]) != (size, size):
+            images = F.interpolate(images.float(), size=(size, size), mode="bilinear",
+                                   align_corners=False, antialias=images.shape[-1] > size)
+            images = images.contiguous(memory_format=torch.channels_last)
+        scale, shift = getattr(self, f"scale_{index}"), getattr(self, f"shift_{index}")
+        return self.teachers[index](images * scale + shift).float()
 
     @torch.no_grad()
     def teacher_logits(self, images: torch.Tensor) -> torch.Tensor:
-        """The teacher's (N, classes) float32 logits for the student's (N, C, H, W) batch."""
-        if self.teacher_size and tuple(images.shape[-2:]) != (self.teacher_size, self.teacher_size):
-            images = F.interpolate(images.float(), size=(self.teacher_size, self.teacher_size), mode="bilinear",
-                                   align_corners=False, antialias=images.shape[-1] > self.teacher_size)
-            images = images.contiguous(memory_format=torch.channels_last)
-        return self.teacher(images * self.scale + self.shift).float()
+        """The teacher's (N, classes) float32 logits for the student's (N, C, H, W) batch: a single
+        network's raw logits, or an averaged teacher's weighted mean log-probabilities."""
+        if not self.averaged:
+            return self.member_logits(0, images)
+        stacked = torch.stack([F.log_softmax(self.member_logits(i, images), dim=1) for i in range(len(self.teachers))])
+        return torch.tensordot(self.member_weights, stacked, dims=1) / self.member_weights.sum()
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         hard = super().forward(logits, labels, images)
@@ -93,25 +118,35 @@ def card_path_of(path: str | Path) -> Path:
 
 
 def load_teacher(card_path: str | Path, input_size: int, device: torch.device,
-                 preprocessing: str = PREPROCESSING_VERSION, resize: bool = False) -> tuple[torch.nn.Module, ModelCard]:
+                 preprocessing: str = PREPROCESSING_VERSION, resize: bool = False):
     """The teacher named by a model card JSON or a run folder (weights checked against the card's sha256),
-    ready on ``device``; ``ValueError`` when its classes or preprocessing version differ from the student's
-    (the teacher sees the student's unnormalised model input), or its input size does, unless ``resize``
-    (the batch is then resized to the teacher's size, see :class:`DistillationLoss`)."""
+    ready on ``device``, and its card: ``(network, ModelCard)``, or for an averaged model's card
+    (``cxr_engine.models.ensemble_card``; members found beside it and checked against their pinned
+    sha256) ``([member networks], EnsembleCard)``. ``ValueError`` when a network's classes or
+    preprocessing version differ from the student's (the teacher sees the student's unnormalised
+    model input), or its input size does, unless ``resize`` (the batch is then resized to each
+    network's size, see :class:`DistillationLoss`); ``ModelError`` for an unreadable card."""
     card_path = card_path_of(card_path)
-    card = ModelCard.load(card_path)
-    if card.preprocessing_version != preprocessing:
-        raise ValueError(f"{card_path}: teacher preprocessing {card.preprocessing_version} differs from the "
-                         f"student's {preprocessing}")
-    if list(card.classes) != list(CLASSES):
-        raise ValueError(f"{card_path}: teacher classes {card.classes} differ from {list(CLASSES)}")
-    if card.input_size != input_size and not resize:
-        raise ValueError(f"{card_path}: teacher input size {card.input_size} px differs from the student's "
-                         f"{input_size} px; train the student at {card.input_size} px, or give --size-schedule "
-                         f"{input_size}:EPOCHS (the teacher then sees each batch resized to its own size)")
-    model = load_model(card).to(device, memory_format=torch.channels_last)
-    log.info("teacher %s (%s, sha256 %s…)", card.name, card.architecture, card.weights_sha256[:12])
-    return model, card
+    card = load_card(card_path)
+    cards = networks(card)
+    for member in cards:
+        where = card_path if member is card else f"{card_path} (member {member.name})"
+        if member.preprocessing_version != preprocessing:
+            raise ValueError(f"{where}: teacher preprocessing {member.preprocessing_version} differs from the "
+                             f"student's {preprocessing}")
+        if list(member.classes) != list(CLASSES):
+            raise ValueError(f"{where}: teacher classes {member.classes} differ from {list(CLASSES)}")
+        if member.input_size != input_size and not resize:
+            raise ValueError(f"{where}: teacher input size {member.input_size} px differs from the student's "
+                             f"{input_size} px; train the student at {member.input_size} px, or give --size-schedule "
+                             f"{input_size}:EPOCHS (the teacher then sees each batch resized to its own size)")
+    models = [load_model(member).to(device, memory_format=torch.channels_last) for member in cards]
+    for member in cards:
+        log.info("teacher %s (%s, sha256 %s…)", member.name, member.architecture, member.weights_sha256[:12])
+    if isinstance(card, EnsembleCard):
+        log.info("teacher: the average of %s", " + ".join(member.name for member in cards))
+        return models, card
+    return models[0], card
 
 
 def make_criterion(args, student_mean: Sequence[float], student_std: Sequence[float],

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = limit_rows(read_manifest(args.manifest, "val"), args.limit, 0)
     # resize=True: any student size is accepted; the card's own size is read from it.
     teacher, card = load_teacher(args.teacher, 0, torch.device("cpu"), resize=True)
+    if isinstance(teacher, list):
+        parser.error(f"{args.teacher}: an averaged model; give one of its members' cards")
     calls, labels = {}, None
     for size in [card.input_size, *args.sizes]:
         dataset = ManifestDataset(rows, size, card.mean, card.std, card.in_chans,
