@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from cxr_engine.cli import EXIT_SIGINT, EXIT_SIGTERM
+from cxr_engine.reading.scanning import natural_key
 
 from model_factory import default_card_path
 
@@ -70,5 +71,7 @@ def test_an_interrupted_batch_keeps_the_rows_classified_so_far(many_films, tmp_p
     with open(csv_path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == int(match[1]) and 3 <= len(rows) < FILMS
-    assert [Path(row["path"]).name for row in rows] == sorted(p.name for p in many_films.iterdir())[:len(rows)]
+    # in the study tree's order, as the app lists them: each JPEG its own patient, by file name, numbers by value
+    in_tree_order = sorted((str(p) for p in many_films.iterdir()), key=natural_key)
+    assert [row["path"] for row in rows] == in_tree_order[:len(rows)]
     assert all(row["status"] == "ok" and row["p_normal"] for row in rows)

@@ -79,11 +79,13 @@ def test_bad_inputs_get_their_reason_and_keep_their_place(film, dicom_dir, tmp_p
     code = main([str(notes), str(folder), str(gone), "--csv", str(out), *COMMON])
     assert code == 1
     got = [(Path(row["path"]).name, row["status"], row["message"]) for row in rows(out)]
+    # Each path named keeps its place; within the folder its films come in the study tree's order, then what
+    # could not be read, in walk order.
     assert got == [
         ("notes.txt", "error", "a text file: this program reads DICOM, PNG and JPEG files only"),
         ("CR-MONO1-10-chest.dcm", "ok", ""),
-        ("b_broken.dcm", "error", "broken symbolic link: its target nowhere.dcm does not exist"),
         ("c_film.dcm", "ok", ""),
+        ("b_broken.dcm", "error", "broken symbolic link: its target nowhere.dcm does not exist"),
         ("d_loop", "error", "symbolic link loop: the link leads back to itself"),
         ("gone.dcm", "error", "no such file or folder"),
     ]

@@ -65,6 +65,7 @@ def test_pool_decodes_in_parallel_workers_and_reports_bad_files(dicom_dir, tmp_p
 
 
 def test_cli_rows_in_input_order_and_the_same_calls_as_full_decoding(dicom_dir, tmp_path):
+    from cxr_engine import find_images
     from cxr_engine.cli import main
 
     folder = tmp_path / "films"
@@ -83,7 +84,8 @@ def test_cli_rows_in_input_order_and_the_same_calls_as_full_decoding(dicom_dir, 
     assert main([str(folder), "--csv", str(reduced), "--backend", "onnx", "--decode-workers", "2", "-q"]) == 1
     assert main([str(folder), "--csv", str(full), "--backend", "onnx", "--full-decode", "-q"]) == 1
     rows = {which: list(csv.DictReader(path.open())) for which, path in (("reduced", reduced), ("full", full))}
-    assert [Path(row["path"]).name for row in rows["reduced"]] == sorted(names)
+    assert sorted(Path(row["path"]).name for row in rows["reduced"]) == sorted(names)
+    assert [Path(row["path"]) for row in rows["reduced"]] == find_images([folder]).files  # the app's order
     for a, b in zip(rows["reduced"], rows["full"]):
         assert (a["path"], a["status"], a["prediction"]) == (b["path"], b["status"], b["prediction"])
         if a["status"] == "ok":

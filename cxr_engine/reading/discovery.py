@@ -2,7 +2,9 @@
 
 The CLI and the desktop app both call :func:`find_images`, so they find the same files: it runs the
 study scan (:func:`cxr_engine.reading.scanning.scan` with PNG/JPEG included) on every folder,
-DICOMDIR and file, and lists the images in the order the scan reached them.
+DICOMDIR and file, and lists a folder's images in reading order, the study tree's
+(:meth:`~cxr_engine.reading.scanning.ScanResult.image_files`): the order the app's study browser shows,
+so the CLI's first row is the app's first film.
 """
 from __future__ import annotations
 
@@ -20,7 +22,8 @@ from .uid_clashes import uid_clashes
 class FoundImages:
     """What :func:`find_images` found.
 
-    ``files``: the images in order, and the files named directly (whatever they are); ``problems``:
+    ``files``: the images in reading order (see :func:`find_images`), and the files named directly
+    (whatever they are); ``problems``:
     the reason, in the words of the app's Problems list, for each listed file the scan found unreadable
     (logged by the scan);
     ``own_outputs``: files skipped because this program wrote them (``cxr_engine.outputs.own_outputs``);
@@ -52,8 +55,10 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
     ``*.dic``, ``*.ima``, or without a suffix or with a numeric one (UID-named files); the files a
     DICOMDIR lists (found case-insensitively); PNG and JPEG. Hidden entries are skipped; symbolic links
     inside the folder are followed, each folder once (loops end); links leaving it are problems. Each
-    image is listed once, in walk order; DICOM objects that are not images (reports, presentation
-    states) are left out. The rules are the scan's (:mod:`cxr_engine.reading.scanning`). A SOP Instance
+    image is listed once, ``paths`` in the order given and a folder's or DICOMDIR's images in reading order
+    (``ScanResult.image_files``: the study tree's, patients by name and ID, then study date, series and image
+    numbers), followed by the files it could not read in walk order; DICOM objects that are not images
+    (reports, presentation states) are left out. The rules are the scan's (:mod:`cxr_engine.reading.scanning`). A SOP Instance
     stored as several files, in one path or across them, is listed once (``copies`` names the others):
     as the file named first where the user named one or more of them, else as the one that sorts first.
 
@@ -121,16 +126,14 @@ def _absolute(path: Path) -> Path:
 
 
 def _add_listed(found: FoundImages, result: ScanResult, excluded: list[Path]) -> None:
-    """The images and unreadable files of a folder or DICOMDIR scan, in the order reached."""
+    """The images of a folder or DICOMDIR scan in reading order (``ScanResult.image_files``, the study tree's),
+    then the files and folders it could not read, in the order reached."""
+    found.files.extend(path for path in result.image_files() if not (excluded and _inside(path, excluded)))
     reasons = {error.path: error.reason for error in result.errors}
-    images = set(result.image_files())
     reached = set(result.order)
     for path in result.order:
-        if excluded and _inside(path, excluded):
-            continue
-        if path in images or path in reasons:
+        if path in reasons and not (excluded and _inside(path, excluded)):
             found.files.append(path)
-        if path in reasons:
             found.problems[path] = reasons[path]
     for error in result.errors:  # folders that could not be listed
         if error.path not in reached and not (excluded and _inside(error.path, excluded)):

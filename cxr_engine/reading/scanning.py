@@ -262,10 +262,12 @@ class ScanResult:
         return [inst for series in self.all_series() for inst in series.instances]
 
     def image_files(self) -> list[Path]:
-        """The path of every image (DICOM with Rows and Columns, or PNG/JPEG) in the order the
-        scan reached it: what a batch run classifies."""
-        images = {inst.path for inst in self.all_instances() if inst.is_image}
-        return [path for path in self.order if path in images]
+        """The path of every image (DICOM with Rows and Columns, or PNG/JPEG) in reading order: the study
+        tree's, as the app's study browser lists them (patients by name, then ID; a patient's studies by
+        date and time; series and images by number, then file name; numbers in number order, see
+        :func:`natural_key`; a PNG/JPEG is a patient of its own, after the named ones). What a batch run
+        classifies, in this order, so that ``cxr-classify``'s first row is the app's first film."""
+        return [inst.path for inst in self.all_instances() if inst.is_image]
 
     @property
     def copies(self) -> dict[Path, tuple[Path, ...]]:
