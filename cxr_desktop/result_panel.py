@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from cxr_engine.display_text import format_percent
-from cxr_engine.models.image_checks import banner, banner_is_firm, heatmap_note
+from cxr_engine.models.image_checks import banner, banner_is_firm, beside_banner, heatmap_note
 from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, below_bar_text
 from cxr_engine.models.model_limits import model_limits
 from cxr_engine.pixels.overlay import OUTLINE_LEVEL
@@ -160,7 +160,8 @@ class ResultPanel(QWidget):
             self.model_label.setText(f"Model: {r.model_summary}{device}")
         else:
             self.model_label.setText("Images can be viewed without a model; choose one in Settings when available.")
-        warnings = list(r.warnings) + ([r.model_warning] if r.model_warning else [])
+        # The banner names its reasons: a header warning saying one again (the age, a lateral view) is left out.
+        warnings = list(beside_banner(r.warnings, r.out_of_scope)) + ([r.model_warning] if r.model_warning else [])
         if r.below_bar:
             why = below_bar_text(r.card, "This model") if r.card is not None else "This model is below the project's bar."
             warnings.insert(0, f"{why} For testing only.")

@@ -13,7 +13,7 @@ from cxr_engine.cli import main
 from cxr_engine.cli_progress import BatchCounts
 from cxr_engine.models.image_checks import banner
 from cxr_engine.models.scope_score import out_of_scope
-from cxr_engine.models.suitability import LATERAL, header_scope_reasons
+from cxr_engine.models.suitability import LATERAL, LATERAL_WARNING, header_scope_reasons
 
 from model_factory import BUNDLED_CARD
 
@@ -71,5 +71,6 @@ def test_the_app_shows_the_red_banner_for_a_lateral_film(qtbot):
     model.set_image(("lateral view: the model is made for frontal (PA/AP) chest films",), "LL")
     assert model.out_of_scope == LATERAL
     assert panel.scope_banner.text() == banner(LATERAL) and not panel.scope_banner.isHidden()
+    assert LATERAL_WARNING not in panel.warnings_label.text()  # the banner says it; no second line repeats it
     model.set_image((), "PA")
     assert model.out_of_scope == "" and panel.scope_banner.isHidden()

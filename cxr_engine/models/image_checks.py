@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +49,7 @@ from .model_card import INTENDED_USE, CardFile
 from .scope_heads import CHILD as HEAD_CHILD, WORDS as HEAD_WORDS
 from .scope_score import REASON as UNCERTAIN, WORDS as UNCERTAIN_WORDS
 from .suitability import (
-    AGE_OUTSIDE_TRAINING, HEADER_REASONS, LATERAL, NOT_CHEST_BODY_PART, NOT_RADIOGRAPH, TRAINING_AGES,
+    AGE_OUTSIDE_TRAINING, BANNER_SAYS, HEADER_REASONS, LATERAL, NOT_CHEST_BODY_PART, NOT_RADIOGRAPH, TRAINING_AGES,
 )
 from .weights import verified_bytes
 
@@ -173,6 +174,16 @@ def banner(reasons: str) -> str:
         lead, last = "Outside what this model was trained for:", "The probabilities below are not reliable."
     flagged = f"{lead} {words[0]}." if len(words) == 1 else "\n".join([lead, *(f"• {w}" for w in words)])
     return f"{flagged}\n{last}"
+
+
+def beside_banner(warnings: Iterable[str], reasons: str) -> tuple[str, ...]:
+    """The warning lines to show under the banner of a film flagged with ``reasons`` (the app's result panel):
+    ``warnings`` (strings, in order) less the header's warning of each reason the banner lists already
+    (``suitability.BANNER_SAYS``: the patient's age outside the training data, a lateral view), so the reader
+    meets each fact once, in the banner. ``reasons`` ``""`` (no banner) keeps them all. The CSV's ``warnings``,
+    which no banner stands beside, keep every one."""
+    said = {BANNER_SAYS[part] for part in reason_list(reasons) if part in BANNER_SAYS}
+    return tuple(warning for warning in warnings if warning not in said)
 
 
 def heatmap_note(reasons: str) -> str:

@@ -28,6 +28,12 @@ RADIOGRAPH_MODALITIES = {"CR", "DX", "RG", "DR", "OT", ""}
 #: page of a 6-year-old said "outside the training data" beside the children's test accuracy).
 TRAINING_AGES = "its children are nearly all 1–5 years old, from one hospital"
 AGE_WARNING = f"patient age outside the training data but for a few films ({TRAINING_AGES})"
+LATERAL_WARNING = "lateral view: the model is made for frontal (PA/AP) chest films"
+#: The header reasons whose warning (:func:`assess`) says no more than the banner's words for the reason
+#: (``image_checks.REASON_WORDS``), so that a display showing the banner leaves it out
+#: (``image_checks.beside_banner``). The body part's and the modality's warnings name the file's value, which
+#: the banner does not: they stay.
+BANNER_SAYS = {LATERAL: LATERAL_WARNING, AGE_OUTSIDE_TRAINING: AGE_WARNING}
 NO_CONTENT_WARNING = "the image is nearly uniform (no visible film): no class can mean anything"
 #: Secondary Capture storage SOP classes (PS3.4 B.5): converted, digitised or screen-captured images.
 SECONDARY_CAPTURE_PREFIX = "1.2.840.10008.5.1.4.1.1.7"
@@ -87,7 +93,7 @@ def assess(image: CxrImage, input_size: int | None = None) -> tuple[str, ...]:
     meta = image.metadata
     warnings = []
     if is_lateral(meta.view_position):
-        warnings.append("lateral view: the model is made for frontal (PA/AP) chest films")
+        warnings.append(LATERAL_WARNING)
     if not is_chest_body_part(meta.body_part):
         warnings.append(f"body part {printable(meta.body_part.strip().upper())}: the model is made for chest films")
     if not is_radiograph_modality(meta.modality):

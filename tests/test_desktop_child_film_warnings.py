@@ -1,0 +1,62 @@
+"""The real RSNA film of a 6-year-old (``00aecb01…``, Patient's Age 6, a secondary capture) in the app, with the
+bundled classifier on ONNX Runtime (offscreen): flagged by its age and the image checks.
+
+- The panel says the age once: the red banner lists it as a reason, and the orange warning lines no longer
+  repeat it (``image_checks.beside_banner``); the other warnings stay."""
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+pytest.importorskip("onnxruntime")
+
+from cxr_engine.models.image_checks import ATYPICAL, describe  # noqa: E402
+from cxr_engine.models.suitability import AGE_OUTSIDE_TRAINING, AGE_WARNING, TRAINING_AGES  # noqa: E402
+
+from desktop_fixtures import card  # noqa: E402,F401  (fixture)
+from test_desktop import WAIT_MS, make_window, open_and_wait, private_settings  # noqa: E402,F401
+
+CHILD = "00aecb01-a116-45a2-956c-08d2fa55433f.dcm"
+
+
+@pytest.fixture()
+def child_study(tmp_path, shared_data):
+    source = shared_data / "dicom_rsna" / CHILD
+    if not source.exists():
+        pytest.skip(f"{source} (the RSNA film of a 6-year-old) not found")
+    folder = tmp_path / "child"
+    folder.mkdir()
+    shutil.copy(source, folder / CHILD)
+    return folder
+
+
+def _classified(qtbot, window, folder):
+    window.classification.start()
+    first = open_and_wait(qtbot, window, folder)
+    qtbot.waitUntil(lambda: window.result.image_check is not None and window.result.prediction is not None,
+                    timeout=WAIT_MS)
+    return first
+
+
+def _age_mentions(text: str) -> int:
+    """How often ``text`` says "age" as a word (not inside "image" or "percentage")."""
+    return len(re.findall(r"\bage\b", text, flags=re.IGNORECASE))
+
+
+def test_the_panel_states_the_age_once_in_the_banner(qtbot, make_window, child_study):
+    window = make_window(show=True)
+    _classified(qtbot, window, child_study)
+    panel = window.result_panel
+    assert window.result.out_of_scope == f"{AGE_OUTSIDE_TRAINING};{ATYPICAL}"
+    assert AGE_WARNING in window.result.warnings  # the film's warnings hold it; the panel shows it once
+    banner, lines = panel.scope_banner.text(), panel.warnings_label.text()
+    assert panel.scope_banner.isVisible() and describe(AGE_OUTSIDE_TRAINING) in banner
+    shown = f"{banner}\n{lines}" if panel.warnings_label.isVisible() else banner
+    assert _age_mentions(shown) == 1, shown
+    assert shown.count(TRAINING_AGES) == 1, shown
+    assert "secondary capture" in lines and panel.warnings_label.isVisible()  # the other warnings stay
+
