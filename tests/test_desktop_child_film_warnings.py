@@ -2,7 +2,9 @@
 bundled classifier on ONNX Runtime (offscreen): flagged by its age and the image checks.
 
 - The panel says the age once: the red banner lists it as a reason, and the orange warning lines no longer
-  repeat it (``image_checks.beside_banner``); the other warnings stay."""
+  repeat it (``image_checks.beside_banner``); the other warnings stay.
+- The app's PDF lists the film's warnings in the CSV's order, the classification's own note (the image
+  checks') first, then the header's notes (secondary capture, age)."""
 from __future__ import annotations
 
 import re
@@ -16,9 +18,11 @@ pytest.importorskip("onnxruntime")
 
 from cxr_engine.models.image_checks import ATYPICAL, describe  # noqa: E402
 from cxr_engine.models.suitability import AGE_OUTSIDE_TRAINING, AGE_WARNING, TRAINING_AGES  # noqa: E402
+from cxr_desktop.report_export import ExportRequest  # noqa: E402
 
 from desktop_fixtures import card  # noqa: E402,F401  (fixture)
-from test_desktop import WAIT_MS, make_window, open_and_wait, private_settings  # noqa: E402,F401
+from model_factory import classify_one_to_csv  # noqa: E402
+from test_desktop import WAIT_MS, export, make_window, open_and_wait, pdf_text, private_settings  # noqa: E402,F401
 
 CHILD = "00aecb01-a116-45a2-956c-08d2fa55433f.dcm"
 
@@ -60,3 +64,17 @@ def test_the_panel_states_the_age_once_in_the_banner(qtbot, make_window, child_s
     assert shown.count(TRAINING_AGES) == 1, shown
     assert "secondary capture" in lines and panel.warnings_label.isVisible()  # the other warnings stay
 
+
+def test_the_apps_pdf_lists_the_warnings_in_the_csvs_order(qtbot, make_window, child_study, tmp_path):
+    row = classify_one_to_csv(child_study / CHILD, tmp_path / "row.csv")
+    expected = row["warnings"].split("; ")
+    assert len(expected) >= 2 and expected[0].startswith("image check: ")  # the classification's note first
+    window = make_window(show=True)
+    first = _classified(qtbot, window, child_study)
+    _, text = pdf_text(export(qtbot, window, ExportRequest((first,), tmp_path / "child.pdf", False, "")))
+    text = " ".join(text.split())
+    checks = text[text.index("Image checks"):]
+    starts = [" ".join(warning.split()[:5]) for warning in expected]
+    assert all(checks.count(start) == 1 for start in starts), (starts, checks)
+    positions = [checks.index(start) for start in starts]
+    assert positions == sorted(positions), (starts, checks)
