@@ -1,6 +1,7 @@
 """The study browser: Patient → Study → Series → Image, mirroring engine ``ScanResult`` trees."""
 from __future__ import annotations
 
+import bisect
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
@@ -12,7 +13,9 @@ from cxr_engine.outputs.undecodable import escape_undecodable
 from cxr_engine.models.image_checks import banner, banner_is_firm, corrected_display, correction_note
 from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES
 from cxr_engine.reading.copies import copies_note
-from cxr_engine.reading.scanning import Instance, ScanResult
+from cxr_engine.reading.scanning import (
+    Instance, ScanResult, instance_order, patient_order, series_order, study_order,
+)
 
 from .formatting import NOT_CLASSIFIED
 from .qimage import to_qimage, to_rgb_array
@@ -48,6 +51,8 @@ NAME_MIN_PX = 4 * INDENT_PX + ICON_PX + 8
 IMAGES_PER_STEP = 1000
 #: Trees with more images than this open with only the first patient expanded.
 EXPAND_ALL_IMAGES = 2000
+#: The node key of the tree's top level (its children are the patients).
+ROOT: tuple = ()
 
 
 class StudyBrowser(QTreeWidget):
@@ -56,7 +61,9 @@ class StudyBrowser(QTreeWidget):
     Nodes with the same patient (``Patient.key``: ID, issuer, name and birth date, never an
     empty attribute alone), study UID and series UID are merged, so several scans (files opened
     one by one) make one tree; two people are never shown as one. PNG/JPEG files, which carry
-    no patient details, are each shown as a patient of their own, named by the file.
+    no patient details, are each shown as a patient of their own, named by the file. Every level keeps
+    the scan's reading order (``scanning.patient_order`` … ``instance_order``) when a later scan adds to
+    it: a prior study opened from another folder goes in by its date, not at the end.
     """
 
     imageSelected = Signal(object)
@@ -84,6 +91,8 @@ class StudyBrowser(QTreeWidget):
         self._image_size_hint = QSize(ICON_PX + 8, ICON_PX + 4)
         self._nodes: dict[tuple, QTreeWidgetItem] = {}
         self._images: dict[Path, QTreeWidgetItem] = {}
+        # A node's key (ROOT for the top level) -> its children's reading-order sort keys, in tree order.
+        self._child_orders: dict[tuple, list[tuple]] = {}
         self._pressed: QTreeWidgetItem | None = None
         self._following = False  # making the shown film current: no imageSelected (it is shown already)
         self.setDragEnabled(True)
@@ -107,6 +116,7 @@ class StudyBrowser(QTreeWidget):
         super().clear()
         self._nodes.clear()
         self._images.clear()
+        self._child_orders.clear()
 
     def add_result(self, result: ScanResult) -> None:
         """Add every image of ``result`` under its patient, study and series."""
@@ -121,28 +131,39 @@ class StudyBrowser(QTreeWidget):
         New patients are built detached and attached in one call per step: inserting rows one
         by one into the shown tree costs a view update each.
         """
-        new_patients: list[QTreeWidgetItem] = []
+        new_patients: list[QTreeWidgetItem] = []  # built detached; they go after every attached patient
         added = 0
         for patient in result.patients:
             p_key = ("patient",) + (patient.key or (patient.patient_id,))
             p_item = self._nodes.get(p_key)
             if p_item is None:
-                p_item = self._node(p_key, None, _patient_label(patient), "patient", attach=False)
-                new_patients.append(p_item)
+                p_item = self._node(p_key, None, _patient_label(patient), "patient")
+                index = self._place(ROOT, patient_order(patient))
+                if index == self.topLevelItemCount() + len(new_patients):
+                    new_patients.append(p_item)
+                else:  # before a patient of an earlier scan: in its place
+                    self.addTopLevelItems(new_patients)
+                    new_patients = []
+                    self.insertTopLevelItem(index, p_item)
             for study in patient.studies:
                 first = _first_instance(study)
                 # A study without a UID is one file's own: never merged with another such study.
                 s_key = p_key + ("study", study.uid or f"file:{first.path if first else ''}")
-                s_item = self._node(s_key, p_item, _study_label(study, first), "study")
+                s_item = self._child_node(s_key, p_key, p_item, _study_label(study, first), "study",
+                                          study_order(study))
                 s_item.setData(0, DATE_ROLE, study.date)
                 s_item.setData(0, TIME_ROLE, study.time)
                 for series in study.series:
                     label = _join(f"Series {series.number}" if series.number is not None else "Series",
                                   series.modality, series.description)
-                    se_item = self._node(s_key + ("series", series.uid), s_item, label, "series")
+                    # As the scan: a series without a UID is one file's own.
+                    uid = series.uid or f"file:{series.instances[0].path if series.instances else ''}"
+                    se_key = s_key + ("series", uid)
+                    se_item = self._child_node(se_key, s_key, s_item, label, "series", series_order(series))
                     for instance in series.instances:
                         if instance.is_image and instance.path not in self._images:
-                            self._add_image(se_item, instance, series.modality)
+                            self._add_image(se_item, self._place(se_key, instance_order(instance)), instance,
+                                            series.modality)
                             added += 1
             if added >= images_per_step:
                 self.addTopLevelItems(new_patients)
@@ -157,20 +178,35 @@ class StudyBrowser(QTreeWidget):
             self.expandRecursively(self.indexFromItem(self.topLevelItem(0)))
 
     def _node(self, key: tuple, parent: QTreeWidgetItem | None, text: str, kind: str,
-              attach: bool = True) -> QTreeWidgetItem:
+              index: int | None = None) -> QTreeWidgetItem:
+        """The node ``key``, made (detached when ``parent`` is None, else as ``parent``'s child ``index``,
+        default last) when it does not exist yet."""
         item = self._nodes.get(key)
         if item is None:
             item = QTreeWidgetItem([text])
             item.setData(0, KIND_ROLE, kind)
             item.setFlags(self._group_flags)
             if parent is not None:
-                parent.addChild(item)
-            elif attach:
-                self.addTopLevelItem(item)
+                parent.insertChild(parent.childCount() if index is None else index, item)
             self._nodes[key] = item
         return item
 
-    def _add_image(self, parent: QTreeWidgetItem, instance: Instance, modality: str) -> None:
+    def _child_node(self, key: tuple, parent_key: tuple, parent: QTreeWidgetItem, text: str, kind: str,
+                    order: tuple) -> QTreeWidgetItem:
+        """The node ``key`` under ``parent``, made in its reading-order place (sort key ``order``) when new."""
+        if key in self._nodes:
+            return self._nodes[key]
+        return self._node(key, parent, text, kind, self._place(parent_key, order))
+
+    def _place(self, parent_key: tuple, order: tuple) -> int:
+        """Record a new child of ``parent_key`` with sort key ``order``; return its index among the children
+        (after any equal key, so one scan's own order is kept)."""
+        orders = self._child_orders.setdefault(parent_key, [])
+        index = bisect.bisect_right(orders, order)
+        orders.insert(index, order)
+        return index
+
+    def _add_image(self, parent: QTreeWidgetItem, index: int, instance: Instance, modality: str) -> None:
         number = f"Image {instance.instance_number}" if instance.instance_number is not None else "Image"
         technique = " ".join(v for v in (instance.modality or modality, instance.view_position) if v)
         if instance.file_format != "dicom":
@@ -184,7 +220,7 @@ class StudyBrowser(QTreeWidget):
             tip += "\n" + copies_note(instance.copies)
         item.setToolTip(0, tip)
         item.setSizeHint(0, self._image_size_hint)
-        parent.addChild(item)
+        parent.insertChild(index, item)
         self._images[instance.path] = item
 
     # ------------------------------------------------------------------ queries

@@ -947,21 +947,21 @@ def _build_tree(headers: Iterable[_Header]) -> tuple[Patient, ...]:
             key=first.patient_key,
             studies=tuple(sorted(
                 (_make_study(study_first, series) for study_first, series in studies.values()),
-                key=_study_order,
+                key=study_order,
             )),
         )
         for first, studies in tree.values()
     ]
-    return tuple(sorted(patients, key=_patient_order))
+    return tuple(sorted(patients, key=patient_order))
 
 
 def _make_study(first: _Header, series: dict[str, list[_Header]]) -> Study:
     made = (_make_series(members) for members in series.values())
-    return Study(**first.study, series=tuple(sorted(made, key=_series_order)))
+    return Study(**first.study, series=tuple(sorted(made, key=series_order)))
 
 
 def _make_series(members: list[_Header]) -> Series:
-    instances = sorted((h.instance for h in members), key=_instance_order)
+    instances = sorted((h.instance for h in members), key=instance_order)
     first = instances[0]
     return Series(
         **members[0].series,
@@ -979,18 +979,21 @@ def natural_key(text: str) -> tuple:
     return (tuple(int(part) if i % 2 else part.casefold() for i, part in enumerate(parts)), text)
 
 
-def _patient_order(patient: Patient) -> tuple:
+# The study tree's reading order, one sort key per level (also the study browser's, so several scans merged
+# into one tree keep it): patients by name, then ID (unnamed last); studies by date and time (undated last);
+# series and instances by number (unnumbered last), then UID or path.
+def patient_order(patient: Patient) -> tuple:
     return (patient.name == "", natural_key(patient.name), natural_key(patient.patient_id),
             tuple(natural_key(str(part)) for part in patient.key))  # a PNG/JPEG's own patient: ("file", path)
 
 
-def _study_order(study: Study) -> tuple:
+def study_order(study: Study) -> tuple:
     return (study.date == "", study.date, study.time, study.uid)
 
 
-def _series_order(series: Series) -> tuple:
+def series_order(series: Series) -> tuple:
     return (series.number is None, series.number or 0, series.uid)
 
 
-def _instance_order(instance: Instance) -> tuple:
+def instance_order(instance: Instance) -> tuple:
     return (instance.instance_number is None, instance.instance_number or 0, natural_key(str(instance.path)))
