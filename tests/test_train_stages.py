@@ -185,6 +185,27 @@ class TestStagedRun:
         assert third["is_best"] == (third["macro_f1"] > best["macro_f1"])
 
 
+    def test_a_finished_runs_best_epoch_is_kept_in_float16_and_starts_a_new_stage(self, tiny_manifest,
+                                                                                  uninterrupted, tmp_path):
+        from safetensors.torch import load_file
+        from training import keep_run, train
+
+        kept = tmp_path / "kept"
+        best = keep_run.keep_best(uninterrupted, kept)
+        card = json.loads(best.read_text())
+        assert card["validation_metrics"] == json.loads((uninterrupted / "best.json").read_text())["validation_metrics"]
+        assert (card["weights_file"], card["weights_dtype"]) == ("best.safetensors", "float16")
+        assert sorted(p.name for p in kept.iterdir()) == ["best.json", "best.safetensors", "metrics.jsonl", "run.json"]
+        reference = load_file(uninterrupted / "best.safetensors")
+        for name, tensor in load_file(kept / "best.safetensors").items():
+            want = reference[name].half() if reference[name].is_floating_point() else reference[name]
+            torch.testing.assert_close(tensor, want, rtol=0, atol=0, msg=name)
+        args = staged_args(tiny_manifest, tmp_path / "next", "--init-from", str(best))
+        args[args.index("--size-schedule") + 1] = "64:1"
+        args[args.index("--epochs") + 1] = "1"
+        assert train.main(args) == 0
+
+
 class TestDistillationAcrossSizes:
     def test_the_teacher_sees_the_batch_at_its_own_size(self):
         from types import SimpleNamespace

@@ -12,6 +12,11 @@ committed, what ``training.train --restart-from`` needs to continue the run on a
   ``--with-best`` (27 MiB more per commit for a DenseNet121; a restarted run writes both again at its first
   epoch better than the best so far).
 
+A finished run (``--best-only``) keeps its best epoch instead: ``best.safetensors`` in float16 and ``best.json``,
+its card draft naming it (its ``validation_metrics`` unchanged), with ``metrics.jsonl`` and ``run.json``; no
+restart point. That is what ``training.train --init-from`` a later stage, ``training.operating_point`` and
+``training.evaluate`` take.
+
 ``last.pt`` is written every ``--checkpoint-every`` steps: kept mid-epoch, its model holds some steps of the
 next epoch, which a restart (from that epoch's end) trains again. Keep right after an epoch ends for an exact
 restart point.
@@ -81,13 +86,43 @@ def keep(run: Path, out: Path, with_best: bool = False) -> Path:
     return latest
 
 
+def keep_best(run: Path, out: Path) -> Path:
+    """Write the best epoch of a finished ``run`` into ``out`` (float16 ``best.safetensors``, ``best.json``
+    naming it, ``metrics.jsonl``, ``run.json``); returns ``best.json``. ``ValueError`` when the run has no
+    best epoch yet."""
+    from safetensors.torch import load_file
+
+    from cxr_engine.models.weights import save_weights
+
+    card_path = run / "best.json"
+    if not card_path.is_file():
+        raise ValueError(f"{run}: no best.json (no epoch has finished yet); nothing worth keeping")
+    card = json.loads(card_path.read_text(encoding="utf-8"))
+    state = load_file(run / card.get("weights_file", "best.safetensors"))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SMALL_FILES:
+        shutil.copyfile(run / name, out / name)
+    sha = save_weights(SimpleNamespace(state_dict=lambda: state), out / "best.safetensors", half=True)
+    card.update(weights_file="best.safetensors", weights_sha256=sha, weights_dtype="float16")
+    best = out / "best.json"
+    best.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return best
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.keep_run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, required=True, help="the training run's folder (its last.pt)")
     parser.add_argument("--out", type=Path, required=True, help="the folder kept in git")
     parser.add_argument("--with-best", action="store_true", help="also copy best.json and best.safetensors")
+    parser.add_argument("--best-only", action="store_true",
+                        help="a finished run: keep its best epoch (float16) instead of a restart point")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.best_only:
+        best = keep_best(args.run, args.out)
+        metrics = json.loads(best.read_text(encoding="utf-8"))["validation_metrics"]
+        print(f"{best}: epoch {metrics['epoch']} (validation macro-F1 {metrics['macro_f1']:.4f}), float16")
+        return 0
     latest = keep(args.run, args.out, args.with_best)
     metrics = json.loads(latest.read_text(encoding="utf-8"))["validation_metrics"]
     print(f"{latest}: epoch {metrics['epoch']} (validation macro-F1 {metrics['macro_f1']:.4f}; best so far "
