@@ -372,6 +372,22 @@ class TestDistillation:
         torch.testing.assert_close(loss.teacher_logits(images), expected.detach(), atol=1e-5, rtol=0)
         assert float(loss(expected.detach(), torch.zeros(5, dtype=torch.long), images)) == pytest.approx(0, abs=1e-6)
 
+        class Fixed(torch.nn.Module):  # a member whose float32 logits autocast cannot touch
+            def __init__(self, logits):
+                super().__init__()
+                self.logits = logits
+
+            def forward(self, x):
+                return self.logits
+
+        fixed = [torch.randn(5, 3) * 4, torch.randn(5, 3) * 4]
+        loss = DistillationLoss([Fixed(x) for x in fixed], card, [0.0] * 3, [1.0] * 3, 1.0, 2.0, 0.0)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # as CUDA's float16 autocast: the mean stays float32
+            averaged = loss.teacher_logits(images)
+        assert averaged.dtype == torch.float32
+        torch.testing.assert_close(averaged, (F.log_softmax(fixed[0], 1) + 3 * F.log_softmax(fixed[1], 1)) / 4,
+                                   atol=1e-6, rtol=0)
+
     def test_the_bundled_average_loads_as_a_teacher(self):
         from training.distill import load_teacher
 

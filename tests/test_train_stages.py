@@ -3,6 +3,7 @@ best weights, distillation from a run folder at another input size (training.tra
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -200,6 +201,11 @@ class TestStagedRun:
         for name, tensor in load_file(kept / "best.safetensors").items():
             want = reference[name].half() if reference[name].is_floating_point() else reference[name]
             torch.testing.assert_close(tensor, want, rtol=0, atol=0, msg=name)
+        torn = tmp_path / "torn"  # stopped after writing best.safetensors, before best.json
+        shutil.copytree(uninterrupted, torn)
+        (torn / "best.safetensors").write_bytes((torn / "best.safetensors").read_bytes() + b" ")
+        with pytest.raises(ValueError, match="sha256 is not the one"):
+            keep_run.keep_best(torn, tmp_path / "kept_torn")
         args = staged_args(tiny_manifest, tmp_path / "next", "--init-from", str(best))
         args[args.index("--size-schedule") + 1] = "64:1"
         args[args.index("--epochs") + 1] = "1"

@@ -96,7 +96,8 @@ class DistillationLoss(HardLabelLoss):
         if not self.averaged:
             return self.member_logits(0, images)
         stacked = torch.stack([F.log_softmax(self.member_logits(i, images), dim=1) for i in range(len(self.teachers))])
-        return torch.tensordot(self.member_weights, stacked, dims=1) / self.member_weights.sum()
+        # Element-wise, not tensordot: a matrix product would run in float16 under CUDA autocast.
+        return (stacked * self.member_weights.view(-1, 1, 1)).sum(0) / self.member_weights.sum()
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         hard = super().forward(logits, labels, images)

@@ -14,8 +14,8 @@ committed, what ``training.train --restart-from`` needs to continue the run on a
 
 A finished run (``--best-only``) keeps its best epoch instead: ``best.safetensors`` in float16 and ``best.json``,
 its card draft naming it (its ``validation_metrics`` unchanged), with ``metrics.jsonl`` and ``run.json``; no
-restart point. That is what ``training.train --init-from`` a later stage, ``training.operating_point`` and
-``training.evaluate`` take.
+restart point. That is what ``training.train --init-from`` a later stage takes (``training.operating_point``
+and ``training.evaluate`` need the run folder itself: its ``run.json`` names the run's split manifest).
 
 ``last.pt`` is written every ``--checkpoint-every`` steps: kept mid-epoch, its model holds some steps of the
 next epoch, which a restart (from that epoch's end) trains again. Keep right after an epoch ends for an exact
@@ -89,16 +89,22 @@ def keep(run: Path, out: Path, with_best: bool = False) -> Path:
 def keep_best(run: Path, out: Path) -> Path:
     """Write the best epoch of a finished ``run`` into ``out`` (float16 ``best.safetensors``, ``best.json``
     naming it, ``metrics.jsonl``, ``run.json``); returns ``best.json``. ``ValueError`` when the run has no
-    best epoch yet."""
+    best epoch yet, when its weights are not the ones ``best.json`` names, or when ``out`` is ``run``."""
     from safetensors.torch import load_file
 
-    from cxr_engine.models.weights import save_weights
+    from cxr_engine.models.weights import save_weights, sha256_file
 
     card_path = run / "best.json"
     if not card_path.is_file():
         raise ValueError(f"{run}: no best.json (no epoch has finished yet); nothing worth keeping")
+    if out.resolve() == run.resolve():
+        raise ValueError(f"{out}: the run's own folder; keep it somewhere else")
     card = json.loads(card_path.read_text(encoding="utf-8"))
-    state = load_file(run / card.get("weights_file", "best.safetensors"))
+    weights = run / card.get("weights_file", "best.safetensors")
+    # a run stopped between writing best.safetensors and best.json leaves another epoch's weights under the card
+    if sha256_file(weights) != card.get("weights_sha256"):
+        raise ValueError(f"{weights}: its sha256 is not the one {card_path} names (stopped while writing them?)")
+    state = load_file(weights)
     out.mkdir(parents=True, exist_ok=True)
     for name in SMALL_FILES:
         shutil.copyfile(run / name, out / name)
@@ -118,8 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a finished run: keep its best epoch (float16) instead of a restart point")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.best_only and args.with_best:
+        parser.error("--best-only keeps the best epoch alone; --with-best adds it to a restart point")
     if args.best_only:
-        best = keep_best(args.run, args.out)
+        try:
+            best = keep_best(args.run, args.out)
+        except ValueError as exc:
+            parser.error(str(exc))
         metrics = json.loads(best.read_text(encoding="utf-8"))["validation_metrics"]
         print(f"{best}: epoch {metrics['epoch']} (validation macro-F1 {metrics['macro_f1']:.4f}), float16")
         return 0
