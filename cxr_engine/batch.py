@@ -51,6 +51,10 @@ class ResultRow:
     #: ``""`` in scope, else short reasons separated by ``;``: ``lateral`` (the header's View Position), the
     #: image checks' (``cxr_engine.models.image_checks``) and ``uncertain`` (``cxr_engine.models.scope_score.out_of_scope``).
     out_of_scope: str = ""
+    #: The image checks' reasons undone before classifying (``--auto-orient``: ``FileEvent.corrected``, e.g.
+    #: ``rotated-180``): the film, its heat-map and its outputs are the corrected film's; not a CSV column
+    #: (``warnings`` says so in words). ``""`` when the film is shown as stored.
+    corrected: str = ""
     #: The film the outputs are drawn from (a ``CxrImage`` at full resolution, turned as classified) and
     #: its ``HeatmapResult`` on that grid, when outputs were asked for; not written to the CSV.
     film: object | None = field(default=None, repr=False, compare=False)
@@ -188,7 +192,7 @@ def _write_heatmaps(row: ResultRow, index: int, path: Path, heatmap_dir: Path) -
     image, heatmap = row.film, row.heatmap.heatmap
     # Shown at the physical aspect (non-square pixels), image and heat-map resampled together.
     rgb = to_square_pixels(blend(render(image), row.heatmap.shown()), image.pixel_aspect)
-    rgb = with_caption(rgb, heatmap_caption(row.heatmap, row.out_of_scope))
+    rgb = with_caption(rgb, heatmap_caption(row.heatmap, row.out_of_scope, row.corrected))
     overlay_path = heatmap_dir / overlay_file_name(path, index)
     write_bytes_atomic(overlay_path, _png_bytes(rgb))
     row.overlay_path = overlay_path  # named in the CSV only once written
@@ -197,14 +201,16 @@ def _write_heatmaps(row: ResultRow, index: int, path: Path, heatmap_dir: Path) -
     row.heatmap_path = heatmap_path
 
 
-def heatmap_caption(result, out_of_scope: str = "") -> list[str]:
-    """The paragraphs under a ``*_cam.png`` (``outputs.png_caption.with_caption``): the class whose score the
-    map shows, its probability and the model; the legend's words (``pixels.overlay.LEGEND_SHORT``, as the PDF
-    says them) and what a map is not; and a flagged film's reasons and what they mean for the map
-    (``image_checks.standalone_heatmap_note``: the PNG has no banner)."""
+def heatmap_caption(result, out_of_scope: str = "", corrected: str = "") -> list[str]:
+    """The paragraphs under a ``*_cam.png`` (``outputs.png_caption.with_caption``): first, for a film shown
+    ``corrected`` (``--auto-orient``), that it is turned and/or inverted from the stored file and how
+    (``image_checks.correction_note``, the CSV's wording: beside the film in PACS it looked like another one);
+    the class whose score the map shows, its probability and the model; the legend's words
+    (``pixels.overlay.LEGEND_SHORT``, as the PDF says them) and what a map is not; and a flagged film's reasons
+    and what they mean for the map (``image_checks.standalone_heatmap_note``: the PNG has no banner)."""
     from .display_text import format_percent
     from .models.classifier import CLASS_DISPLAY_NAMES
-    from .models.image_checks import standalone_heatmap_note
+    from .models.image_checks import correction_note, standalone_heatmap_note
     from .pixels.overlay import LEGEND_SHORT
 
     name = CLASS_DISPLAY_NAMES.get(result.target_class, result.target_class)
@@ -212,7 +218,8 @@ def heatmap_caption(result, out_of_scope: str = "") -> list[str]:
     lines = [f"Grad-CAM heat-map: where the {name} score rose ({name} {probability}, {result.prediction.model_name}).",
              f"Red = strongest. {LEGEND_SHORT} It shows what drove the score, not where a finding is."]
     note = standalone_heatmap_note(out_of_scope)
-    return lines + ([note] if note else [])
+    shown = correction_note(corrected)
+    return ([f"{shown[:1].upper()}{shown[1:]}."] if shown else []) + lines + ([note] if note else [])
 
 
 def output_not_written(what: str, folder: Path, exc: Exception, source: Path) -> str:
@@ -272,7 +279,8 @@ def _add_lung_mask(row: ResultRow, index: int, path: Path, image, segmenter, lun
 def _ok_row(event, classifier) -> ResultRow:
     prediction = event.prediction
     return ResultRow(path=event.path, status="ok", prediction=prediction.label, probabilities=prediction.as_dict(),
-                     model=prediction.model_name, warnings=event.warnings, out_of_scope=event.out_of_scope)
+                     model=prediction.model_name, warnings=event.warnings, out_of_scope=event.out_of_scope,
+                     corrected=event.corrected)
 
 
 def _error_row(path: Path, reason: str, classifier) -> ResultRow:

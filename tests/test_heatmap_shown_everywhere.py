@@ -71,7 +71,7 @@ def test_the_secondary_capture_the_app_writes(film, result):
 def test_the_cli_overlay_png_and_the_raw_map_beside_it(film, result, tmp_path):
     from cxr_engine.batch import _write_heatmaps, heatmap_png_array
 
-    row = SimpleNamespace(film=film, heatmap=result, out_of_scope="")
+    row = SimpleNamespace(film=film, heatmap=result, out_of_scope="", corrected="")
     _write_heatmaps(row, 0, film.path, tmp_path)
     overlay = np.asarray(Image.open(row.overlay_path).convert("RGB"))
     shown = to_square_pixels(expected(film, result), film.pixel_aspect)
@@ -97,10 +97,45 @@ def test_the_cli_overlay_png_says_which_class_its_map_is_of(film, result, tmp_pa
     assert "less reliable" in heatmap_caption(result, "child-chest")[-1]
     heights = []
     for flag in ("", "inverted"):
-        row = SimpleNamespace(film=film, heatmap=result, out_of_scope=flag)
+        row = SimpleNamespace(film=film, heatmap=result, out_of_scope=flag, corrected="")
         _write_heatmaps(row, 0, film.path, tmp_path / (flag or "in-scope"))
         heights.append(Image.open(row.overlay_path).size[1])
     assert heights[1] > heights[0]  # the flagged film's note is on its PNG
+
+
+def test_the_cli_overlay_png_of_a_film_shown_corrected_says_so(dicom_dir, tmp_path, monkeypatch):
+    """``--auto-orient`` showed the upside-down JPEG 2000 film turned and un-inverted on its ``*_cam.png``, but
+    only the CSV's ``warnings`` said so: beside the stored film in PACS the PNG looked like another film (a
+    tester's finding). Its caption says first that the film is shown corrected and how, in the CSV's words
+    (the caption text the CLI draws, read where it is drawn)."""
+    import csv
+    from pathlib import Path
+
+    from cxr_engine.cli import main
+    from cxr_engine.models.image_checks import check_image, correction_note
+    from cxr_engine.outputs import png_caption
+    from conftest import real_films
+    from model_factory import BUNDLED_CARD
+
+    turned, upright = "JPEG2KLossless_1s_1f_u_16_16.dcm", "RG1_J2KI.dcm"
+    drawn = []
+    draw = png_caption.with_caption
+    monkeypatch.setattr(png_caption, "with_caption", lambda rgb, paragraphs: drawn.append(list(paragraphs))
+                        or draw(rgb, paragraphs))
+    folder = real_films(tmp_path / "in", dicom_dir, [turned, upright])
+    table = tmp_path / "out.csv"
+    assert main([str(folder), "--auto-orient", "--heatmap-dir", str(tmp_path / "maps"), "--csv", str(table),
+                 "--model", str(BUNDLED_CARD), "--backend", "onnx", "--no-isolation"]) == 0
+    with open(table, newline="") as handle:
+        rows = {Path(row["path"]).name: row for row in csv.DictReader(handle)}
+    assert len(drawn) == 2 and all(Path(row["cam_path"]).is_file() for row in rows.values())
+    captions = dict(zip(rows, drawn))  # drawn in the CSV's order
+    note = correction_note(check_image(read_image(folder / turned)).correction)
+    assert "upside down" in note and note in rows[turned]["warnings"]
+    assert captions[turned][0] == "S" + note[1:] + "."  # "Shown corrected: the film looked ... is not changed."
+    assert captions[turned][1].startswith("Grad-CAM heat-map:")
+    assert captions[upright][0].startswith("Grad-CAM heat-map:")
+    assert not any("corrected" in line for line in captions[upright])
 
 
 def test_the_caption_strip_holds_text_and_leaves_the_image_alone():
