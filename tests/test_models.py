@@ -63,3 +63,17 @@ def test_default_model_is_never_one_below_the_bar(tmp_path):
     assert find_card("weak", tmp_path).name == "weak"
     with pytest.raises(ModelError, match="no bundled model named"):
         find_card("nope", tmp_path)
+
+
+def test_another_tasks_card_is_named_with_its_article(capsys, dicom_dir):
+    """``cxr-classify FILE --model image-checks`` said "a image-checks model card" (a tester's finding)."""
+    from cxr_engine.cli import main
+
+    with pytest.raises(ModelError, match="an image-checks model card, not a classifier's"):
+        find_card("image-checks")
+    with pytest.raises(ModelError, match="an image-laterality model card, not a classifier's"):
+        find_card("image-laterality")
+    with pytest.raises(ModelError, match=": a segmentation model card, not a classifier's"):
+        find_card("lung-unet")
+    assert main([str(dicom_dir / "RG1_J2KI.dcm"), "--model", "image-checks", "--no-isolation"]) == 2
+    assert "an image-checks model card, not a classifier's" in capsys.readouterr().err

@@ -78,6 +78,11 @@ class CardFile:
         return card
 
 
+def with_article(word: str) -> str:
+    """``word`` after its indefinite article: ``a segmentation``, ``an image-checks`` (by its first letter)."""
+    return f"{'an' if word[:1].lower() in tuple('aeiou') else 'a'} {word}"
+
+
 @dataclass(kw_only=True)
 class CardRecord(CardFile):
     """What a model's card records besides the model itself (the classifier's :class:`ModelCard`, the lung
@@ -212,7 +217,7 @@ class ModelCard(NetworkCard):
         data = cls.read_json(path)
         if isinstance(data, dict) and data.get("task", "classification") != "classification":
             # e.g. the lung segmentation model's card (cxr_engine.models.lung_fields): never a classifier
-            raise ModelError(f"{path}: a {data['task']} model card, not a classifier's")
+            raise ModelError(f"{path}: {with_article(str(data['task']))} model card, not a classifier's")
         if isinstance(data, dict) and data.get("architecture") == "ensemble":
             raise ModelError(f"{path}: an ensemble card (cxr_engine.models.ensemble_card); load it with load_card")
         card = cls.from_json_data(data, path)
