@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
         self.browser = StudyBrowser()
         self.result_panel = ResultPanel(self.result, self.viewer, self.acts.heatmap)
         self.lung_panel = LungPanel(self.lungs, self.acts.lung_outline, self.acts.ctr)
-        self.problems = ProblemsPanel()
+        self.problems = ProblemsPanel(in_tree=self.browser.has_image)
         self.comparison = ComparisonView(self)  # the viewer page: 1×1, 1×2 or 2×2 viewports, self.view first
         self.stack.addWidget(self.comparison)
         self.problems_dock = docks.build(self, self.browser, self.result_panel, self.lung_panel, self.problems)

@@ -1,10 +1,12 @@
-"""A list of files left out (unreadable, not classified, copies of an image listed once), each with its reason in words.
+"""A list of files left out (unreadable, copies of an image listed once) and of the tree's images that could not
+be read or classified, each with its reason in words.
 
 Identical copies of an image are one row per group (the tooltip names the files): they are not errors, and
 a folder of 200 copies made 199 rows. Different images that claim one SOP Instance UID are one row per UID:
 both are kept, but a report or a PACS may take one for the other."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -27,15 +29,21 @@ PATHS_ROLE = Qt.ItemDataRole.UserRole + 1
 
 class ProblemsPanel(QTableWidget):
     """One row per file and reason, one per group of identical copies and one per SOP Instance UID that
-    different images claim; ``countChanged`` (files left out for a problem), ``copiesChanged`` (identical
-    copies left out) and ``clashesChanged`` (UIDs claimed by different images) tell the status bar."""
+    different images claim; ``countChanged`` (files with a problem, in the tree or not), ``copiesChanged``
+    (identical copies left out) and ``clashesChanged`` (UIDs claimed by different images) tell the status bar.
+
+    ``in_tree(path) -> bool`` says whether a file is one of the study tree's images: its problem (pixels that
+    cannot be decoded, a film not classified) is then counted by ``unclassified_count``, never as a file left
+    out (``problem_count``), so the tree's images and the files left out add up to the files found. Without
+    it, every file with a problem is counted as left out."""
 
     countChanged = Signal(int)
     copiesChanged = Signal(int)
     clashesChanged = Signal(int)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, in_tree: Callable[[Path], bool] | None = None):
         super().__init__(0, 2, parent)
+        self._in_tree = in_tree or (lambda _path: False)
         self.setHorizontalHeaderLabels(["File", "Problem"])
         self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
         self.horizontalHeader().setStretchLastSection(True)
@@ -143,8 +151,13 @@ class ProblemsPanel(QTableWidget):
 
     def problem_count(self) -> int:
         """Files left out for a problem, each once whatever the number of its reasons (not counting identical
-        copies)."""
-        return len(self._problem_files)
+        copies, nor the tree's images that could not be read or classified: ``unclassified_count``)."""
+        return len(self._problem_files) - self.unclassified_count()
+
+    def unclassified_count(self) -> int:
+        """The study tree's images with a problem (pixels that cannot be decoded, not classified, left out of
+        a PDF), each once: they are in the tree, not left out."""
+        return sum(1 for path in self._problem_files if self._in_tree(Path(path)))
 
     def copy_count(self) -> int:
         """Identical copies left out, in all groups."""

@@ -60,10 +60,13 @@ def build(window, problems_dock, model_label: ModelLabel) -> None:
         signal.connect(lambda _count: _show_problem_count(window.problems_button, panel))
 
 
-def problems_text(problems: int, copies: int, clashes: int = 0) -> str:
-    """The status bar's words for ``problems`` files left out, ``clashes`` SOP Instance UIDs claimed by
+def problems_text(problems: int, copies: int, clashes: int = 0, unclassified: int = 0) -> str:
+    """The status bar's words for ``problems`` files left out, ``unclassified`` images of the tree that could
+    not be read or classified (in the tree, so not left out), ``clashes`` SOP Instance UIDs claimed by
     different images and ``copies`` identical copies listed once (not errors: no warning sign for them alone)."""
     parts = [f"⚠ {problems} file(s) left out"] if problems else []
+    if unclassified:
+        parts.append(f"⚠ {unclassified} image(s) not classified")
     if clashes:
         parts.append(f"⚠ {clashes} shared SOP Instance UID(s)")
     if copies:
@@ -77,9 +80,11 @@ PROBLEMS_TEXT_MAX_PX = 420
 
 def _show_problem_count(button: QPushButton, panel) -> None:
     problems, copies, clashes = panel.problem_count(), panel.copy_count(), panel.clash_count()
-    text = problems_text(problems, copies, clashes)
+    unclassified = panel.unclassified_count()
+    text = problems_text(problems, copies, clashes, unclassified)
     button.setText(button.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, PROBLEMS_TEXT_MAX_PX))
-    button.setToolTip(f"{text}: files that could not be used, images stored as several identical files (same SOP "
+    button.setToolTip(f"{text}: files that could not be used (not in the study tree), images in the tree that "
+                      "could not be read or classified, images stored as several identical files (same SOP "
                       "Instance, same bytes: classified and exported once) and different images that claim one SOP "
-                      "Instance UID (each kept); click to see them" if copies or clashes else "")
-    button.setVisible(bool(problems or copies or clashes))
+                      "Instance UID (each kept); click to see them" if copies or clashes or unclassified else "")
+    button.setVisible(bool(problems or unclassified or copies or clashes))
