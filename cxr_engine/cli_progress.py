@@ -1,9 +1,10 @@
 """What ``cxr-classify`` tells the person running it while and after it works (on standard error).
 
 On a terminal a tqdm progress bar; when standard error is piped or redirected, plain lines
-("cxr-classify: 12/40 images, 3.1 images/s, 8 s left") at most every ``PLAIN_EVERY_S`` seconds
-plus the last one, so a log file is readable; ``--quiet`` prints neither. After the batch one
-summary line counts what happened (``summary_line``). The CSV, on standard output or in
+("cxr-classify: 12/40 files, 3.1 files/s, 8 s left") at most every ``PLAIN_EVERY_S`` seconds
+plus the last one, so a log file is readable; ``--quiet`` prints neither. They count files, not images:
+a file that cannot be read, or holds no image, is one of them. After the batch one summary line counts
+what happened (``summary_line``). The CSV, on standard output or in
 ``--csv``, never carries any of this.
 """
 from __future__ import annotations
@@ -81,20 +82,21 @@ class BatchCounts:
 
 
 def summary_line(counts: BatchCounts, elapsed_s: float) -> str:
-    """One line after the batch, e.g. ``cxr-classify: 38 classified, 2 failed, out of scope 0, 40 images in
-    12.3 s (3.25 images/s)``; "out of scope n/a" when the rows do not say; ``N not classified (no image
-    content)`` after "classified" when there are such rows; after the out-of-scope count, counted apart from
-    it as the app's milder banners word them, ``possibly out of scope N`` (the child's-chest check on a film
-    without an age) and ``close calls N`` (the model unsure), each when not zero."""
-    scope = "n/a" if counts.out_of_scope is None else str(counts.out_of_scope)
-    if counts.possibly_out_of_scope:
-        scope += f", possibly out of scope {counts.possibly_out_of_scope}"
-    if counts.close_calls:
-        scope += f", close calls {counts.close_calls}"
+    """One line after the batch, e.g. ``cxr-classify: 38 classified, 2 failed, out of scope 1, possibly out
+    of scope 0, close calls 2, 40 files in 12.3 s (3.25 files/s)``; ``N not classified (no image content)``
+    after "classified" when there are such rows. The three scope counts always come together, each a number
+    (0 included: a log reader sees the checks ran and found none) or all three "n/a" when the rows do not say:
+    "out of scope" (the firm banner), then, counted apart from it as the app's milder banners word them,
+    "possibly out of scope" (the child's-chest check on a film without an age) and "close calls" (the model
+    unsure). The total and the rate count files, as the rows do: a file that could not be read is no image."""
+    known = counts.out_of_scope is not None
+    scope = ", ".join(f"{what} {number if known else 'n/a'}" for what, number in (
+        ("out of scope", counts.out_of_scope), ("possibly out of scope", counts.possibly_out_of_scope),
+        ("close calls", counts.close_calls)))
     rate = counts.total / elapsed_s if elapsed_s > 0 else float("nan")
     empty = f"{counts.not_classified} not classified (no image content), " if counts.not_classified else ""
-    return (f"{PREFIX}{counts.classified} classified, {empty}{counts.failed} failed, out of scope {scope}, "
-            f"{counts.total} image{'' if counts.total == 1 else 's'} in {elapsed_s:.1f} s ({rate:.2f} images/s)")
+    return (f"{PREFIX}{counts.classified} classified, {empty}{counts.failed} failed, {scope}, "
+            f"{counts.total} file{'' if counts.total == 1 else 's'} in {elapsed_s:.1f} s ({rate:.2f} files/s)")
 
 
 def progress(rows: Iterable, total: int, quiet: bool = False, stream: TextIO | None = None,
@@ -108,7 +110,7 @@ def progress(rows: Iterable, total: int, quiet: bool = False, stream: TextIO | N
     if _is_terminal(stream):
         from tqdm import tqdm
 
-        yield from tqdm(rows, total=total, unit="image", file=stream)
+        yield from tqdm(rows, total=total, unit="file", file=stream)
         return
     yield from _plain_lines(rows, total, stream, clock)
 
@@ -127,10 +129,10 @@ def _plain_lines(rows: Iterable, total: int, stream: TextIO, clock) -> Iterator:
 
 
 def _plain_line(done: int, total: int, elapsed_s: float) -> str:
-    line = f"{PREFIX}{done}/{total} images"
+    line = f"{PREFIX}{done}/{total} files"
     if elapsed_s > 0:
         rate = done / elapsed_s
-        line += f", {rate:.2f} images/s"
+        line += f", {rate:.2f} files/s"
         if done < total and rate > 0:
             line += f", {(total - done) / rate:.0f} s left"
     return line
