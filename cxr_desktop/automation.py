@@ -212,8 +212,9 @@ class Automation(QObject):
 
     def shown_result(self) -> dict:
         """What the result panel shows for the first image: file, model, predicted class, the
-        class probabilities (as computed, unrounded), the image's warnings and the image checks'
-        ``out_of_scope`` reasons (``""`` in scope); ``prediction`` and
+        class probabilities (as computed, unrounded), the film's whole warnings as the CSV's ``warnings``
+        column gives them (``ResultModel.film_warnings``: also those the panel leaves to its banner) and the
+        image checks' ``out_of_scope`` reasons (``""`` in scope); ``prediction`` and
         ``probabilities`` are null, with ``message`` saying why, when there is no classification."""
         result = self.window.result
         prediction = result.prediction
@@ -222,7 +223,7 @@ class Automation(QObject):
             "model": prediction.model_name if prediction is not None else result.model_name or None,
             "prediction": prediction.label if prediction is not None else None,
             "probabilities": prediction.as_dict() if prediction is not None else None,
-            "warnings": list(result.warnings),
+            "warnings": list(result.film_warnings),
             "out_of_scope": result.out_of_scope,
             "message": result.message if prediction is None else "",
         }

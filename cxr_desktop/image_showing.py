@@ -88,8 +88,7 @@ class ImageShowing(QObject):
         self.viewer.set_image(loaded.image, loaded.renderer)
         card = self.classification.card
         note = correction_note(self.workspace.correction(loaded.image.path))
-        warnings = (*filter(None, [note]), *image_warnings(loaded.image, card.input_size if card else None),
-                    *self.workspace.file_notes(loaded.image.path))
-        self.result.set_image(warnings, loaded.image.metadata, loaded.image.path)
+        self.result.set_image(image_warnings(loaded.image, card.input_size if card else None), loaded.image.metadata,
+                              loaded.image.path, note, tuple(self.workspace.file_notes(loaded.image.path)))
         self.imageShown.emit(loaded.image.path)
         self.classification.classify_current()

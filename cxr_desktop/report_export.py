@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from cxr_engine.models.image_checks import correction_note, scope_warning
+from cxr_engine.models.image_checks import correction_note, film_warnings
 from cxr_engine.models.scope_score import film_out_of_scope
 from cxr_engine.models.suitability import image_warnings
 from cxr_engine.outputs.undecodable import escape_undecodable
@@ -132,17 +132,15 @@ class ReportExport(QObject):
         card = context.card
         check = context.image_check(item.image)
         scope = film_out_of_scope(check, prediction, context.scope_limit, item.image.metadata)
-        # The same warnings as the CSV's column, in its order: the correction's, what the checks and scope heads
-        # found, then the image's own (header) notes, which come on nearly every converted film.
-        scope_text = scope_warning(scope, check.warning if check is not None else None)
+        # The same warnings as the CSV's column, in its order (``film_warnings``).
         corrected = correction_note(context.workspace.correction(path))
         clash = context.workspace.uid_clash_note(path, self.request.deidentify)  # its Image UID may mean another
         return ReportPage(
             displayed=displayed, metadata=item.image.metadata, heatmap=heat, prediction=prediction,
             heatmap_class=heatmap_result.target_class if heatmap_result is not None else None,
             not_classified_reason="" if prediction is not None else reason,
-            warnings=(*filter(None, [corrected, scope_text]), *image_warnings(item.image, card.input_size if card else None),
-                      *filter(None, [clash])),
+            warnings=film_warnings(scope, check.warning if check is not None else None,
+                                   image_warnings(item.image, card.input_size if card else None), corrected, [clash]),
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=view.viewer.heatmap_style,
             out_of_scope=scope,
             measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),

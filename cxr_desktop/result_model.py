@@ -37,7 +37,9 @@ class ResultModel(QObject):
         self.device = ""
         self.model_warning = ""
         self.classes: tuple[str, ...] = ()
+        #: The current image's warnings for the panel: its correction's note, its own, then the file's notes.
         self.image_warnings: tuple[str, ...] = ()
+        self._film_parts: tuple[str, tuple[str, ...], tuple[str, ...]] = ("", (), ())  # (corrected, own, notes)
         #: The image checks' verdict on the current image (``cxr_engine.models.image_checks.ImageCheck``), or None.
         self.image_check = None
         #: The current image's header (``ImageMetadata``; a View Position string in tests): its facts may
@@ -73,19 +75,24 @@ class ResultModel(QObject):
         self.state, self.message, self._classified, self._film_failed = FAILED, message, False, False
         self.changed.emit()
 
-    def set_image(self, warnings: tuple[str, ...], header=None, path: Path | None = None) -> None:
+    def set_image(self, warnings: tuple[str, ...], header=None, path: Path | None = None, corrected: str = "",
+                  notes: tuple[str, ...] = ()) -> None:
         """A new image (of file ``path``) is shown: no prediction shown, the predicted class as the
-        heat-map target. ``header`` is its ``ImageMetadata`` (a lateral view, another body part or
-        modality, or an age outside the training data put the film out of scope)."""
-        self._show_film(tuple(warnings), header, path, decoding=False)
+        heat-map target. ``warnings`` are the image's own (``suitability.image_warnings``), ``corrected``
+        the note of a film shown corrected (``image_checks.correction_note``), ``notes`` the file's (identical
+        copies, a shared SOP Instance UID). ``header`` is its ``ImageMetadata`` (a lateral view, another body
+        part or modality, or an age outside the training data put the film out of scope)."""
+        self._show_film((corrected, tuple(warnings), tuple(notes)), header, path, decoding=False)
 
     def set_decoding(self, path: Path) -> None:
         """The film of ``path`` is being decoded: nothing of the film shown before it (prediction, warnings,
         header, image checks) stays on screen meanwhile; ``set_image`` follows once it is shown."""
-        self._show_film((), None, path, decoding=True)
+        self._show_film(("", (), ()), None, path, decoding=True)
 
-    def _show_film(self, warnings: tuple[str, ...], header, path: Path | None, decoding: bool) -> None:
-        self.image_warnings, self._classified = warnings, False
+    def _show_film(self, parts: tuple[str, tuple[str, ...], tuple[str, ...]], header, path: Path | None,
+                   decoding: bool) -> None:
+        corrected, own, notes = self._film_parts = parts
+        self.image_warnings, self._classified = (*filter(None, [corrected]), *own, *notes), False
         if self.state == FAILED and self._film_failed:  # the film before's "Not classified: …" is not this film's
             self.state, self.message, self._film_failed = READY, "", False
         self.path = Path(path) if path is not None else None
@@ -115,6 +122,17 @@ class ResultModel(QObject):
 
         withheld = self.image_check is not None and self.image_check.withheld
         return self.image_warnings + ((NOT_CORRECTED,) if withheld else ())
+
+    @property
+    def film_warnings(self) -> tuple[str, ...]:
+        """The current image's whole warnings, as the CSV's ``warnings`` column and the PDF give them, in their
+        order (``image_checks.film_warnings``): with what the image checks and the model's scope found, which
+        the panel leaves to its banner (the record for ``--result-json``)."""
+        from cxr_engine.models.image_checks import film_warnings
+
+        corrected, own, notes = self._film_parts
+        check = self.image_check
+        return film_warnings(self.out_of_scope, check.warning if check is not None else None, own, corrected, notes)
 
     @property
     def out_of_scope(self) -> str:

@@ -118,7 +118,7 @@ def classify_files(
         reader = model_reader(getattr(classifier, "card", None))
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from .models.image_checks import scope_warning
+    from .models.image_checks import film_warnings
     from .models.scope_score import out_of_scope, threshold
     from .pixels.content import no_content_reason
     from .reading.decode_pool import decode_in_order
@@ -148,10 +148,9 @@ def classify_files(
                 probabilities = tuple(event.prediction.probabilities)
                 scope = out_of_scope(reasons, probabilities, limit, event.image.metadata,
                                      event.prediction.scope_reasons)
-                warning = scope_warning(scope, warning)
                 # The classification's own note first: header notes (pixel spacing, secondary capture) come on
                 # nearly every converted film, and led the column (a reading radiologist's finding).
-                event = replace(event, warnings=(warning, *event.warnings) if warning else event.warnings,
+                event = replace(event, warnings=film_warnings(scope, warning, event.warnings),
                                 out_of_scope=scope, corrected=corrected)
             yield event
 

@@ -58,14 +58,14 @@ def make_random_model(folder: Path, name: str = "random-test", architecture: str
     return card
 
 
-def classify_one_to_csv(path: Path, out: Path) -> dict:
-    """``cxr-classify PATH --csv OUT`` with the bundled card on ONNX Runtime, in process (no decoding
+def classify_one_to_csv(path: Path, out: Path, card: Path = BUNDLED_CARD) -> dict:
+    """``cxr-classify PATH --csv OUT`` with the bundled ``card`` on ONNX Runtime, in process (no decoding
     worker), quiet; returns the CSV's one row (asserts the run succeeded and wrote exactly one row)."""
     import csv
 
     from cxr_engine.cli import main
 
-    assert main([str(path), "--csv", str(out), "--model", str(BUNDLED_CARD), "--backend", "onnx",
+    assert main([str(path), "--csv", str(out), "--model", str(card), "--backend", "onnx",
                  "--no-isolation", "-q"]) == 0
     with open(out, newline="") as handle:
         (row,) = list(csv.DictReader(handle))

@@ -20,14 +20,14 @@ pytest.importorskip("onnxruntime")
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_app(folder: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess, Path, Path]:
+def run_app(folder: Path, tmp_path: Path, card: Path = BUNDLED_CARD) -> tuple[subprocess.CompletedProcess, Path, Path]:
     from cxr_desktop.settings import SETTINGS_ENV
 
     shot, result = tmp_path / "shot.png", tmp_path / "result.json"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", **{SETTINGS_ENV: str(tmp_path / "settings.ini")})
     proc = subprocess.run(
         [sys.executable, "-m", "cxr_desktop", str(folder), "--screenshot", str(shot), "--result-json", str(result),
-         "--model", str(BUNDLED_CARD), "--backend", "onnx", "--device", "cpu", "--timeout", "240"],
+         "--model", str(card), "--backend", "onnx", "--device", "cpu", "--timeout", "240"],
         capture_output=True, text=True, cwd=REPO, env=env, timeout=300,
     )
     return proc, shot, result

@@ -21,7 +21,7 @@ from cxr_engine.models.suitability import AGE_OUTSIDE_TRAINING, AGE_WARNING, TRA
 from cxr_desktop.report_export import ExportRequest  # noqa: E402
 
 from desktop_fixtures import card  # noqa: E402,F401  (fixture)
-from model_factory import classify_one_to_csv  # noqa: E402
+from model_factory import classify_one_to_csv, default_card_path  # noqa: E402
 from test_desktop import WAIT_MS, export, make_window, open_and_wait, pdf_text, private_settings  # noqa: E402,F401
 
 CHILD = "00aecb01-a116-45a2-956c-08d2fa55433f.dcm"
@@ -78,3 +78,30 @@ def test_the_apps_pdf_lists_the_warnings_in_the_csvs_order(qtbot, make_window, c
     assert all(checks.count(start) == 1 for start in starts), (starts, checks)
     positions = [checks.index(start) for start in starts]
     assert positions == sorted(positions), (starts, checks)
+
+
+@pytest.mark.parametrize("source", [f"dicom_rsna/{CHILD}", "dicom/RG1_J2KI.dcm"])
+def test_the_result_json_gives_the_csvs_warnings(shared_data, tmp_path, source):
+    """Tester: ``--result-json`` gave the panel's warning lines, which leave to the banner what the image checks
+    and the model found: for the child's film (out of scope: age, atypical film) the JSON lacked "image check:
+    unlike the upright frontal chest films…", for ``RG1_J2KI`` (``uncertain``) "note: the model is unsure…".
+    The JSON is a record, as the CSV row: the same warnings, in the same order."""
+    import json
+
+    from test_automation_unreadable import run_app
+
+    film = shared_data / source
+    if not film.exists():
+        pytest.skip(f"{film} not found")
+    folder = tmp_path / "study"
+    folder.mkdir()
+    shutil.copy(film, folder / film.name)
+    card = default_card_path()  # the app's and the CLI's model without --model, as the tester ran them
+    row = classify_one_to_csv(folder / film.name, tmp_path / "row.csv", card)
+    proc, _, result = run_app(folder, tmp_path, card)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shown = json.loads(result.read_text(encoding="utf-8"))
+    assert shown["out_of_scope"] == row["out_of_scope"] != ""
+    assert "; ".join(shown["warnings"]) == row["warnings"]  # the CSV's column joins them ("; " is in some too)
+    said = "image check: " if film.name == CHILD else "note: the model is unsure"
+    assert any(warning.startswith(said) for warning in shown["warnings"]), shown["warnings"]

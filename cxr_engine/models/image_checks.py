@@ -220,8 +220,8 @@ def correction_note(reasons: str) -> str:
     wording of the CSV ``warnings`` column, the app's panel and study tree and the PDF; ``""`` for none."""
     if not reasons:
         return ""
-    return f"shown corrected: the film looked {describe(reasons)} and is shown and classified as corrected; " \
-           "the file is not changed"
+    return f"shown corrected: the image checks found the film {describe(reasons)}; it is shown and classified " \
+           "corrected, and the file is not changed"
 
 
 def check_warning(reasons: str) -> str:
@@ -252,6 +252,19 @@ def scope_warning(out_of_scope: str, image_check_warning: str | None = None) -> 
     if UNCERTAIN in parts:
         texts.append(f"note: {UNCERTAIN_WORDS}")
     return "; ".join(filter(None, texts))
+
+
+def film_warnings(out_of_scope: str, image_check_warning: str | None, header_warnings: Iterable[str],
+                  corrected: str = "", notes: Iterable[str] = ()) -> tuple[str, ...]:
+    """A classified film's whole warnings, in the one order of the CSV ``warnings`` column, the app's PDF and
+    its ``--result-json``: ``corrected`` (:func:`correction_note`: the film is shown turned or inverted back),
+    the classification's own note (:func:`scope_warning` of ``out_of_scope`` and ``image_check_warning``), the
+    film's ``header_warnings`` (decoding, windows, suitability: ``suitability.image_warnings``), which come on
+    nearly every converted film and so follow, then ``notes`` about the file (identical copies, a shared SOP
+    Instance UID). Empty texts are left out. The app's panel shows these less what its banner says already
+    (:func:`beside_banner`); the record keeps every one."""
+    return tuple(filter(None, (corrected, scope_warning(out_of_scope, image_check_warning), *header_warnings,
+                               *notes)))
 
 
 # --------------------------------------------------------------------------- features
