@@ -232,6 +232,15 @@ class TestContent:
         assert all(f"Page {i} of 4" in text for i in (1, 2, 3, 4))
         assert text.count("The model and its known limits") == 1 and text.count("Its known limits") == 3
 
+    def test_the_subject_counts_films_not_pages(self, tmp_path, images, card):
+        """Tester: a one-film PDF's Subject said "AI summary of 2 chest X-ray image(s)": it counted the model's
+        limits page (and a page of films left out) as films."""
+        page = page_for(images["CR-MONO1-10-chest.dcm"], card)
+        for left_out, pages in (((), 2), ([(Path("im2.dcm"), "invalid image size 0×1024")], 3)):
+            path = write(tmp_path, [page], card, deidentify=False, left_out=left_out)
+            assert len(pypdf.PdfReader(path).pages) == pages
+            assert pypdf.PdfReader(path).metadata.subject == f"AI summary of 1 chest X-ray image(s). {INTENDED_USE}"
+
     def test_bad_input_is_refused(self, tmp_path, card):
         with pytest.raises(ValueError, match="uint8"):
             ReportPage(displayed=np.zeros((4, 4), np.float32))

@@ -198,7 +198,7 @@ def build_report_pdf(pages: Sequence[ReportPage], *, model_card: ModelCard | Non
                    "" if deidentify else reader_name.strip(),
                    _timestamp(generated_at or datetime.now().astimezone()), app_version,
                    len(pages) + bool(left_out) + (model_card is not None))
-    _set_document_info(ctx)
+    _set_document_info(ctx, len(pages))
     for number, page in enumerate(pages, start=1):
         _draw_page(ctx, page, number)
         canvas.showPage()
@@ -297,12 +297,13 @@ class _Context:
         return Paragraph(markup, _styles(self.fonts)[style])
 
 
-def _set_document_info(ctx: _Context) -> None:
-    """Title, author and subject: never a patient identifier."""
+def _set_document_info(ctx: _Context, films: int) -> None:
+    """Title, author and subject (the number of ``films`` summarised, one page each: not ``ctx.total``, which
+    counts the left-out and the model's limits pages too): never a patient identifier."""
     canvas = ctx.canvas
     canvas.setTitle(TITLE)
     canvas.setAuthor(ctx.fonts.text(ctx.reader_name) or "CXR Reader")
-    canvas.setSubject(f"AI summary of {ctx.total} chest X-ray image(s). {INTENDED_USE}")
+    canvas.setSubject(f"AI summary of {films} chest X-ray image(s). {INTENDED_USE}")
     canvas.setCreator(f"CXR Reader {ctx.app_version}".strip())
 
 
