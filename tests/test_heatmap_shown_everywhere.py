@@ -132,7 +132,7 @@ def test_the_cli_overlay_png_of_a_film_shown_corrected_says_so(dicom_dir, tmp_pa
     captions = dict(zip(rows, drawn))  # drawn in the CSV's order
     note = correction_note(check_image(read_image(folder / turned)).correction)
     assert "upside down" in note and note in rows[turned]["warnings"]
-    assert captions[turned][0] == "S" + note[1:] + "."  # "Shown corrected: the film looked ... is not changed."
+    assert captions[turned][0] == "S" + note[1:] + "."  # "Shown corrected: the image checks found the film ... is not changed."
     assert captions[turned][1].startswith("Grad-CAM heat-map:")
     assert captions[upright][0].startswith("Grad-CAM heat-map:")
     assert not any("corrected" in line for line in captions[upright])
