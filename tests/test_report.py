@@ -135,7 +135,16 @@ class TestContent:
         unknown = replace(page, metadata=replace(page.metadata, patient_age="", patient_birth_date=""))
         text, _, _ = pdf_text(write(tmp_path, [unknown], grouped, deidentify=False, name="unknown.pdf"))
         assert "Test set: accuracy 91.2 %" in text and "adults 82.1" not in text  # age unknown: no group
-        assert "Sensitivity (adults" not in text
+        assert "Sensitivity (adults" not in text  # the children's figures lack sensitivities: the pooled ones
+        both = replace(grouped, test_metrics={**grouped.test_metrics, "by_age_group": {
+            **grouped.test_metrics["by_age_group"],
+            "pediatric": {"n": 787, "accuracy": 0.959, "recall": {"normal": 0.981, "pneumonia": 0.955, "covid": 0.5}}}})
+        text, _, _ = pdf_text(write(tmp_path, [unknown], both, deidentify=False, name="unknown_both.pdf"))
+        text = " ".join(text.split())
+        # age unknown and both groups' sensitivities on the card: each group's, not the pooled (mostly children's)
+        assert ("Sensitivity (adults with a recorded age): Normal 93.6 % · Pneumonia 78.0 % · COVID-19 73.9 %."
+                in text) and "Sensitivity (children): Normal 98.1 % · Pneumonia 95.5 %" in text
+        assert "Sensitivity: " not in text
         # a 6-year-old is in neither group (the children's figures are of 1-5-year-olds): no group's figures
         six = replace(page, metadata=replace(page.metadata, patient_age="006Y"))
         text, _, _ = pdf_text(write(tmp_path, [six], grouped, deidentify=False, name="six.pdf"))
