@@ -37,8 +37,6 @@ class ResultModel(QObject):
         self.device = ""
         self.model_warning = ""
         self.classes: tuple[str, ...] = ()
-        #: The current image's warnings for the panel: its correction's note, its own, then the file's notes.
-        self.image_warnings: tuple[str, ...] = ()
         self._film_parts: tuple[str, tuple[str, ...], tuple[str, ...]] = ("", (), ())  # (corrected, own, notes)
         #: The image checks' verdict on the current image (``cxr_engine.models.image_checks.ImageCheck``), or None.
         self.image_check = None
@@ -91,8 +89,7 @@ class ResultModel(QObject):
 
     def _show_film(self, parts: tuple[str, tuple[str, ...], tuple[str, ...]], header, path: Path | None,
                    decoding: bool) -> None:
-        corrected, own, notes = self._film_parts = parts
-        self.image_warnings, self._classified = (*filter(None, [corrected]), *own, *notes), False
+        self._film_parts, self._classified = parts, False
         if self.state == FAILED and self._film_failed:  # the film before's "Not classified: …" is not this film's
             self.state, self.message, self._film_failed = READY, "", False
         self.path = Path(path) if path is not None else None
@@ -122,6 +119,12 @@ class ResultModel(QObject):
 
         withheld = self.image_check is not None and self.image_check.withheld
         return self.image_warnings + ((NOT_CORRECTED,) if withheld else ())
+
+    @property
+    def image_warnings(self) -> tuple[str, ...]:
+        """The current image's warnings for the panel: its correction's note, its own, then the file's notes."""
+        corrected, own, notes = self._film_parts
+        return (*filter(None, [corrected]), *own, *notes)
 
     @property
     def film_warnings(self) -> tuple[str, ...]:

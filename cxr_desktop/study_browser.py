@@ -137,7 +137,7 @@ class StudyBrowser(QTreeWidget):
             p_key = ("patient",) + (patient.key or (patient.patient_id,))
             p_item = self._nodes.get(p_key)
             if p_item is None:
-                p_item = self._node(p_key, None, _patient_label(patient), "patient")
+                p_item = self._node(p_key, _patient_label(patient), "patient")
                 index = self._place(ROOT, patient_order(patient))
                 if index == self.topLevelItemCount() + len(new_patients):
                     new_patients.append(p_item)
@@ -177,18 +177,16 @@ class StudyBrowser(QTreeWidget):
             # open the first patient only (selecting an image later opens its own branch).
             self.expandRecursively(self.indexFromItem(self.topLevelItem(0)))
 
-    def _node(self, key: tuple, parent: QTreeWidgetItem | None, text: str, kind: str,
-              index: int | None = None) -> QTreeWidgetItem:
-        """The node ``key``, made (detached when ``parent`` is None, else as ``parent``'s child ``index``,
-        default last) when it does not exist yet."""
-        item = self._nodes.get(key)
-        if item is None:
-            item = QTreeWidgetItem([text])
-            item.setData(0, KIND_ROLE, kind)
-            item.setFlags(self._group_flags)
-            if parent is not None:
-                parent.insertChild(parent.childCount() if index is None else index, item)
-            self._nodes[key] = item
+    def _node(self, key: tuple, text: str, kind: str, parent: QTreeWidgetItem | None = None,
+              index: int = 0) -> QTreeWidgetItem:
+        """A new node ``key``: ``parent``'s child ``index``, or detached without a ``parent`` (a patient, which
+        the caller attaches)."""
+        item = QTreeWidgetItem([text])
+        item.setData(0, KIND_ROLE, kind)
+        item.setFlags(self._group_flags)
+        if parent is not None:
+            parent.insertChild(index, item)
+        self._nodes[key] = item
         return item
 
     def _child_node(self, key: tuple, parent_key: tuple, parent: QTreeWidgetItem, text: str, kind: str,
@@ -196,7 +194,7 @@ class StudyBrowser(QTreeWidget):
         """The node ``key`` under ``parent``, made in its reading-order place (sort key ``order``) when new."""
         if key in self._nodes:
             return self._nodes[key]
-        return self._node(key, parent, text, kind, self._place(parent_key, order))
+        return self._node(key, text, kind, parent, self._place(parent_key, order))
 
     def _place(self, parent_key: tuple, order: tuple) -> int:
         """Record a new child of ``parent_key`` with sort key ``order``; return its index among the children

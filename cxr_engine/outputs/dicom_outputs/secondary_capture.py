@@ -27,6 +27,8 @@ _SCOPE_RGB = (255, 60, 60)
 SCOPE_HEADING = "OUTSIDE THE MODEL'S SCOPE - RESULT NOT RELIABLE:"
 #: Characters per band line for a warning (longer warnings wrap), so the text stays readable.
 WRAP_WIDTH = 64
+
+
 def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: str = NOTICE,
                    max_side: int = MAX_SIDE, warnings: Sequence[str] = (), out_of_scope: bool = False) -> np.ndarray:
     """RGB uint8 (H', W, 3): ``film_rgb`` (uint8 (H, W, 3), the film as displayed, heat-map included,
