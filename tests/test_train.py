@@ -388,6 +388,71 @@ class TestDistillation:
         torch.testing.assert_close(averaged, (F.log_softmax(fixed[0], 1) + 3 * F.log_softmax(fixed[1], 1)) / 4,
                                    atol=1e-6, rtol=0)
 
+    def test_batch_similarity_is_the_row_normalised_gram_matrix_of_any_width(self):
+        from training.distill import batch_similarity, similarity_loss
+
+        features = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 2.0]])
+        gram = torch.tensor([[1.0, 1.0, 0.0], [1.0, 2.0, 2.0], [0.0, 2.0, 4.0]])
+        expected = gram / gram.norm(dim=1, keepdim=True)
+        torch.testing.assert_close(batch_similarity(features), expected)
+        # the same films in a wider network, scaled: the same similarity, so no loss
+        wider = torch.cat([features, torch.zeros(3, 5)], dim=1) * 7.0
+        assert float(similarity_loss(batch_similarity(wider), batch_similarity(features))) == pytest.approx(0, abs=1e-7)
+        other = batch_similarity(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+        by_hand = ((batch_similarity(features) - other) ** 2).sum() / 9
+        torch.testing.assert_close(similarity_loss(batch_similarity(features), other), by_hand)
+
+    def test_feature_distillation_adds_the_similarity_loss_of_the_pooled_features(self):
+        from types import SimpleNamespace
+
+        from training.distill import DistillationLoss, batch_similarity, similarity_loss
+
+        class Pooled(torch.nn.Module):  # timm's interface: forward_features, forward_head(pre_logits), get_classifier
+            def __init__(self, width):
+                super().__init__()
+                self.body, self.head = torch.nn.Linear(3 * 4 * 4, width), torch.nn.Linear(width, 3)
+
+            def forward_features(self, x):
+                return torch.relu(self.body(x.flatten(1)))
+
+            def forward_head(self, x, pre_logits=False):
+                return x if pre_logits else self.head(x)
+
+            def get_classifier(self):
+                return self.head
+
+            def forward(self, x):
+                return self.forward_head(self.forward_features(x))
+
+        torch.manual_seed(0)
+        teacher, student = Pooled(12), Pooled(5)
+        card = SimpleNamespace(mean=[0.0] * 3, std=[1.0] * 3, input_size=4)
+        images, labels = torch.randn(6, 3, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+        plain = DistillationLoss(teacher, card, [0.0] * 3, [1.0] * 3, 0.5, 2.0, 0.1)
+        with pytest.raises(ValueError, match="needs the student network"):
+            DistillationLoss(teacher, card, [0.0] * 3, [1.0] * 3, 0.5, 2.0, 0.1, feature_weight=3.0)
+        featured = DistillationLoss(teacher, card, [0.0] * 3, [1.0] * 3, 0.5, 2.0, 0.1, feature_weight=3.0,
+                                    student=student)
+        logits = student(images)
+        expected = plain(logits, labels, images) + 3.0 * similarity_loss(
+            batch_similarity(student.forward_features(images)), batch_similarity(teacher.forward_features(images)))
+        got = featured(logits, labels, images)
+        torch.testing.assert_close(got, expected)
+        got.backward()
+        assert student.body.weight.grad.abs().sum() > 0 and teacher.body.weight.grad is None
+        with pytest.raises(RuntimeError, match="pooled features of this batch were not seen"):
+            featured(torch.randn(6, 3), labels, images)  # logits not made by the hooked student
+
+    def test_feature_distillation_needs_a_teacher_and_no_framing_pairs(self, tiny_manifest, tmp_path):
+        from training import train
+
+        with pytest.raises(SystemExit):
+            train.main(smoke_args(tiny_manifest, tmp_path / "a", 1, "--feature-distill-weight", "5"))
+        card = str(REPO_ROOT / "resources/models/efficientnet-lite0.json")
+        with pytest.raises(SystemExit):
+            train.main(smoke_args(tiny_manifest, tmp_path / "b", 1, "--teacher", card, "--feature-distill-weight", "5",
+                                  "--framing-shift", "0.5", "--consistency-weight", "12"))
+
     def test_the_bundled_average_loads_as_a_teacher(self):
         from training.distill import load_teacher
 
@@ -411,7 +476,9 @@ class TestDistillation:
 
         out = tmp_path / "distilled"
         card = REPO_ROOT / "resources/models/efficientnet-lite0.json"
-        args = smoke_args(tiny_manifest, out, 1, "--teacher", str(card), "--distill-weight", "0.7")
+        # the pooled features too: the student's classifier input against the teacher's pre-logits
+        args = smoke_args(tiny_manifest, out, 1, "--teacher", str(card), "--distill-weight", "0.7",
+                          "--feature-distill-weight", "5")
         args[args.index("--size") + 1] = "224"
         assert train.main(args) == 0
         record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])

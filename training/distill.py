@@ -9,6 +9,10 @@ what it reads in the thorax, not a shortcut the augmentation removed.
 The teacher is named by its model card JSON or by a training run's folder (its ``best.json``,
 e.g. ``training/work/runs/lite0_224_sqrt``). A student trained at several sizes
 (``--size-schedule``) hands the teacher its batch resized to the teacher's own input size.
+
+Optionally (``--feature-distill-weight``) the student also learns which films of a batch the teacher's
+pooled features hold alike: similarity-preserving distillation (Tung & Mori 2019, "Similarity-Preserving
+Knowledge Distillation", ICCV), which needs no projection between the two networks' feature widths.
 """
 from __future__ import annotations
 
@@ -52,11 +56,25 @@ class DistillationLoss(HardLabelLoss):
     size, and the teacher's logits are the members' weighted mean log-probabilities, the engine's
     ``cxr_engine.models.ensemble.ensemble_logits`` without the ensemble's ``logit_offsets`` (those
     are the ensemble's operating point; the student gets its own from its validation split).
+
+    ``feature_weight`` > 0 adds ``feature_weight * similarity_loss`` between the batch similarities of
+    the student's pooled features (the input of ``student.get_classifier()``, caught by a forward
+    pre-hook, so the loss must be given the logits of that network's forward pass) and the teacher's
+    (timm's pre-logits; an averaged teacher's: the members' weighted mean similarity).
     """
 
     def __init__(self, teacher, teacher_card, student_mean: Sequence[float],
-                 student_std: Sequence[float], weight: float, temperature: float, label_smoothing: float):
+                 student_std: Sequence[float], weight: float, temperature: float, label_smoothing: float,
+                 feature_weight: float = 0.0, student: torch.nn.Module | None = None):
         super().__init__(label_smoothing)
+        if feature_weight > 0 and student is None:
+            raise ValueError("feature distillation needs the student network (its pooled features)")
+        self.feature_weight = feature_weight
+        self._student_features: torch.Tensor | None = None
+        if feature_weight > 0:
+            # The input of the student's classifier is its pooled (N, D) features (timm's pre-logits).
+            head = getattr(student, "module", student).get_classifier()
+            head.register_forward_pre_hook(self._keep_student_features)
         networks = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
         cards = list(getattr(teacher_card, "member_cards", None) or [teacher_card])
         if len(networks) != len(cards):
@@ -79,32 +97,80 @@ class DistillationLoss(HardLabelLoss):
         self.teachers.eval()  # their batch-norm statistics are fixed
         return self
 
+    def _keep_student_features(self, module, inputs) -> None:
+        self._student_features = inputs[0]
+
     def member_logits(self, index: int, images: torch.Tensor) -> torch.Tensor:
         """Teacher network ``index``'s (N, classes) float32 raw logits for the student's (N, C, H, W) batch."""
+        return self.member_outputs(index, images)[0]
+
+    def member_outputs(self, index: int, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Teacher network ``index``'s float32 ``(logits (N, classes), pooled features (N, D))`` for the
+        student's (N, C, H, W) batch; the features (timm's pre-logits) only with feature distillation, else None."""
         size = self.teacher_sizes[index]
         if size and tuple(images.shape[-2:]) != (size, size):
             images = F.interpolate(images.float(), size=(size, size), mode="bilinear",
                                    align_corners=False, antialias=images.shape[-1] > size)
             images = images.contiguous(memory_format=torch.channels_last)
         scale, shift = getattr(self, f"scale_{index}"), getattr(self, f"shift_{index}")
-        return self.teachers[index](images * scale + shift).float()
+        network = self.teachers[index]
+        if self.feature_weight <= 0:
+            return network(images * scale + shift).float(), None
+        features = network.forward_head(network.forward_features(images * scale + shift), pre_logits=True)
+        return network.get_classifier()(features).float(), features.float()
+
+    def _weighted_mean(self, stacked: torch.Tensor) -> torch.Tensor:
+        # Element-wise, not tensordot: a matrix product would run in float16 under CUDA autocast.
+        weights = self.member_weights.view(-1, *([1] * (stacked.ndim - 1)))
+        return (stacked * weights).sum(0) / self.member_weights.sum()
 
     @torch.no_grad()
-    def teacher_logits(self, images: torch.Tensor) -> torch.Tensor:
-        """The teacher's (N, classes) float32 logits for the student's (N, C, H, W) batch: a single
-        network's raw logits, or an averaged teacher's weighted mean log-probabilities."""
+    def teacher_targets(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The teacher's float32 ``(logits (N, classes), similarity (N, N))`` for the student's (N, C, H, W)
+        batch: a single network's raw logits, or an averaged teacher's weighted mean log-probabilities;
+        the similarity is :func:`batch_similarity` of the pooled features (an averaged teacher's: the
+        members' weighted mean), None without feature distillation."""
+        outputs = [self.member_outputs(i, images) for i in range(len(self.teachers))]
+        similarity = None
+        if self.feature_weight > 0:
+            similarity = self._weighted_mean(torch.stack([batch_similarity(f) for _, f in outputs]))
         if not self.averaged:
-            return self.member_logits(0, images)
-        stacked = torch.stack([F.log_softmax(self.member_logits(i, images), dim=1) for i in range(len(self.teachers))])
-        # Element-wise, not tensordot: a matrix product would run in float16 under CUDA autocast.
-        return (stacked * self.member_weights.view(-1, 1, 1)).sum(0) / self.member_weights.sum()
+            return outputs[0][0], similarity
+        return self._weighted_mean(torch.stack([F.log_softmax(l, dim=1) for l, _ in outputs])), similarity
+
+    def teacher_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The teacher's (N, classes) float32 logits for the student's (N, C, H, W) batch (:meth:`teacher_targets`)."""
+        return self.teacher_targets(images)[0]
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
         hard = super().forward(logits, labels, images)
         t = self.temperature
-        soft = F.kl_div(F.log_softmax(logits.float() / t, dim=1), F.log_softmax(self.teacher_logits(images) / t, dim=1),
+        teacher_logits, teacher_similarity = self.teacher_targets(images)
+        soft = F.kl_div(F.log_softmax(logits.float() / t, dim=1), F.log_softmax(teacher_logits / t, dim=1),
                         log_target=True, reduction="batchmean") * t * t
-        return (1.0 - self.weight) * hard + self.weight * soft
+        loss = (1.0 - self.weight) * hard + self.weight * soft
+        if self.feature_weight > 0:
+            if self._student_features is None or len(self._student_features) != len(logits):
+                raise RuntimeError("the student's pooled features of this batch were not seen (was the loss "
+                                   "given the logits of the network it was made with?)")
+            student_similarity = batch_similarity(self._student_features.float())
+            self._student_features = None
+            loss = loss + self.feature_weight * similarity_loss(student_similarity, teacher_similarity)
+        return loss
+
+
+def batch_similarity(features: torch.Tensor) -> torch.Tensor:
+    """The (N, N) float32 similarity of a batch's (N, D) features: the Gram matrix ``F Fᵀ`` with each row
+    scaled to unit L2 norm (Tung & Mori 2019, eq. 2); comparable across networks of any width D."""
+    features = features.float().flatten(1)
+    return F.normalize(features @ features.t(), p=2, dim=1)
+
+
+def similarity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Similarity-preserving loss between two (N, N) batch similarities: ``‖G_s − G_t‖²_F / N²``
+    (Tung & Mori 2019, eq. 3, one layer pair)."""
+    n = student.shape[0]
+    return ((student - teacher) ** 2).sum() / (n * n)
 
 
 def card_path_of(path: str | Path) -> Path:
@@ -151,8 +217,9 @@ def load_teacher(card_path: str | Path, input_size: int, device: torch.device,
 
 
 def make_criterion(args, student_mean: Sequence[float], student_std: Sequence[float],
-                   device: torch.device) -> torch.nn.Module:
-    """The training loss ``args`` ask for: plain, or distilled when ``args.teacher`` is set."""
+                   device: torch.device, student: torch.nn.Module | None = None) -> torch.nn.Module:
+    """The training loss ``args`` ask for: plain, or distilled when ``args.teacher`` is set (its pooled
+    features too, from ``student``'s classifier input, when ``args.feature_distill_weight`` > 0)."""
     if not args.teacher:
         return HardLabelLoss(args.label_smoothing)
     # A student trained at several sizes sees the teacher at the teacher's own size.
@@ -160,4 +227,4 @@ def make_criterion(args, student_mean: Sequence[float], student_std: Sequence[fl
     teacher, card = load_teacher(args.teacher, args.size, device, getattr(args, "preprocessing", PREPROCESSING_VERSION),
                                  resize=resize)
     return DistillationLoss(teacher, card, student_mean, student_std, args.distill_weight, args.distill_temperature,
-                            args.label_smoothing).to(device)
+                            args.label_smoothing, getattr(args, "feature_distill_weight", 0.0), student).to(device)

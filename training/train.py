@@ -132,6 +132,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--distill-weight", type=float, default=0.7,
                         help="share of the loss from the teacher's soft targets (with --teacher)")
     parser.add_argument("--distill-temperature", type=float, default=2.0, help="softmax temperature for distillation")
+    parser.add_argument("--feature-distill-weight", type=float, default=0.0,
+                        help="with --teacher: weight of a similarity-preserving loss between the student's and the "
+                             "teacher's pooled features of each batch (Tung & Mori 2019; training.distill; 0 = off)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--resume", type=Path, default=None, help="last.pt checkpoint to continue from")
     parser.add_argument("--checkpoint-every", type=int, default=0,
@@ -197,6 +200,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--consistency-weight must be 0 (off) or positive")
     if args.consistency_weight > 0 and args.framing_shift <= 0:
         parser.error("--consistency-weight needs --framing-shift (its second view is framing-shifted)")
+    if args.feature_distill_weight < 0:
+        parser.error("--feature-distill-weight must be 0 (off) or positive")
+    if args.feature_distill_weight > 0 and not args.teacher:
+        parser.error("--feature-distill-weight needs --teacher")
+    if args.feature_distill_weight > 0 and args.consistency_weight > 0:
+        parser.error("--feature-distill-weight and --consistency-weight cannot be combined (the two views' "
+                     "features are not distilled apart)")
     if args.consistency_anchor and not (args.teacher and args.consistency_weight > 0):
         parser.error("--consistency-anchor needs --teacher and --consistency-weight")
     if args.size_schedule:
@@ -722,7 +732,7 @@ def run(args: argparse.Namespace, dist: Dist) -> dict:
     scheduler = make_scheduler(optimizer, args, steps)
     scaler = torch.amp.GradScaler("cuda", enabled=dist.device.type == "cuda")
     arch = get_architecture(args.arch)
-    criterion = make_criterion(args, arch.mean, arch.std, dist.device)
+    criterion = make_criterion(args, arch.mean, arch.std, dist.device, student=model)
     if args.consistency_weight > 0:
         criterion = FramingConsistencyLoss(criterion, args.consistency_weight, args.consistency_anchor)
     state = {"epoch": 0, "best_score": -1.0, "best_epoch": 0, "bad_epochs": 0, "position": EpochPosition()}
