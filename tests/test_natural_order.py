@@ -18,6 +18,21 @@ def test_natural_key_orders_numbers_by_value():
     assert sorted(shuffled, key=natural_key) == ["j", "j01", "j1", "J2", "j10", "j20", "j100", "k"]
 
 
+def test_hexadecimal_identifiers_keep_their_text_order():
+    # anonymised names that are UUIDs (the RSNA films'): by value their digit runs would read 3 < 4 < 313
+    uuids = ["00313ee0-9eaa-42f4-b0ab-c148ed3241cd", "003D8FA0-6bf1-40ed-b54c-ac657f8495c5",
+             "0004cfab-14fd-4e49-80ba-63a80b6bddd6", "00322d4d-1c29-4943-afc9-b6754be640eb"]
+    assert sorted(uuids, key=natural_key) == sorted(uuids, key=str.casefold)
+    assert sorted(["0a1f3000", "0a1f2000", "0a1f1000a"], key=natural_key) == ["0a1f1000a", "0a1f2000", "0a1f3000"]
+    # a short name of hex letters and digits is a name, not an identifier
+    assert sorted(["abc123", "abc45"], key=natural_key) == ["abc45", "abc123"]
+    # names and numbers with no hex letters keep the number order; so do mixed names that are not hex
+    assert sorted(["1.2.10", "1.2.9"], key=natural_key) == ["1.2.9", "1.2.10"]
+    assert sorted(["Case 10", "Case 9", "case2"], key=natural_key) == ["case2", "Case 9", "Case 10"]
+    # any two keys still compare
+    assert sorted(["j10", "0004cfab", "j2", "10"], key=natural_key)
+
+
 def test_numbered_jpeg_files_are_listed_in_natural_order(tmp_path, cxr3_dir):
     film = next((cxr3_dir / "images" / "normal").glob("*.jpg"), None)
     if film is None:

@@ -21,15 +21,15 @@ from model_factory import BUNDLED_CARD  # noqa: E402
 from test_desktop import make_window, open_and_wait, private_settings  # noqa: E402,F401  (fixtures)
 
 #: file name in the study -> the RSNA film copied there (its Patient's Name is the original stem): by path the
-#: JPEG comes first and ``c.dcm`` last; by patient name, numbers in number order (00f08de1 < 0004cfab <
-#: 00313ee0: 0 < 4 < 313), ``c.dcm`` is first and the JPEG, which has no patient name, last.
+#: JPEG comes first and ``c.dcm`` last; by patient name (UUIDs: in text order, 0004cfab < 00313ee0 < 00f08de1),
+#: ``b.dcm`` is first and the JPEG, which has no patient name, last.
 RSNA_COPIES = {
     "a.dcm": "00313ee0-9eaa-42f4-b0ab-c148ed3241cd.dcm",
     "b.dcm": "0004cfab-14fd-4e49-80ba-63a80b6bddd6.dcm",
     "c.dcm": "00f08de1-517e-4652-a04f-d1dc9ee48593.dcm",
 }
 JPEG_NAME = "0_film.jpg"
-TREE_ORDER = ["c.dcm", "b.dcm", "a.dcm", JPEG_NAME]
+TREE_ORDER = ["b.dcm", "a.dcm", "c.dcm", JPEG_NAME]
 
 
 @pytest.fixture()

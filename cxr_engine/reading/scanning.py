@@ -971,10 +971,19 @@ def _make_series(members: list[_Header]) -> Series:
     )
 
 
+# A hexadecimal identifier, e.g. an anonymised name that is a UUID ("0004cfab-14fd-4e49-…", RSNA's films):
+# at least eight hex digits (letters among them), then groups joined by "-", ".", "_" or ":". Its digit runs are not numbers.
+HEX_IDENTIFIER = re.compile(r"(?=[^a-f]*[a-f])[0-9a-f]{8,}(?:[-._:][0-9a-f]{2,})*", re.IGNORECASE)
+
+
 def natural_key(text: str) -> tuple:
     """A sort key that orders the numbers inside ``text`` by value and the rest case-blind: ``j2`` before
     ``j10`` before ``J100`` (a reader's order; plain text order gives j1, j10, j100, j2). Text and number
-    parts alternate, so any two keys compare; ``text`` itself breaks ties (``01`` and ``1``)."""
+    parts alternate, so any two keys compare; ``text`` itself breaks ties (``01`` and ``1``). A hexadecimal
+    identifier (:data:`HEX_IDENTIFIER`, e.g. a UUID) sorts as one text part, case-blind: by value its digit
+    runs would scramble it (``003d8fa0`` between ``0004cfab`` and ``00313ee0``)."""
+    if HEX_IDENTIFIER.fullmatch(text):
+        return ((text.casefold(),), text)
     parts = re.split(r"(\d+)", text)
     return (tuple(int(part) if i % 2 else part.casefold() for i, part in enumerate(parts)), text)
 
