@@ -134,13 +134,15 @@ class ReportExport(QObject):
         scope = film_out_of_scope(check, prediction, context.scope_limit, item.image.metadata)
         # The same warnings as the CSV's column, in its order (``film_warnings``).
         corrected = correction_note(context.workspace.correction(path))
-        clash = context.workspace.uid_clash_note(path, self.request.deidentify)  # its Image UID may mean another
+        # As the CSV row and the panel: the identical copies left out, another image claiming its UID (which its
+        # Image UID may then mean); de-identified, without the paths and the UID.
+        notes = context.workspace.file_notes(path, self.request.deidentify)
         return ReportPage(
             displayed=displayed, metadata=item.image.metadata, heatmap=heat, prediction=prediction,
             heatmap_class=heatmap_result.target_class if heatmap_result is not None else None,
             not_classified_reason="" if prediction is not None else reason,
             warnings=film_warnings(scope, check.warning if check is not None else None,
-                                   image_warnings(item.image, card.input_size if card else None), corrected, [clash]),
+                                   image_warnings(item.image, card.input_size if card else None), corrected, notes),
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=view.viewer.heatmap_style,
             out_of_scope=scope,
             measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),

@@ -33,7 +33,8 @@ def csv_columns(classes: Sequence[str]) -> tuple[str, ...]:
 class ResultRow:
     """One input file's outcome; ``status`` is ``ok``, ``error`` (the file could not be read or
     classified) or ``not-classified`` (it holds no image: blank, near-constant or a few pixels across;
-    ``message`` says which, ``prediction`` and the probabilities are empty)."""
+    ``message`` says which, ``prediction`` and the probabilities are empty). A film read but not classified
+    keeps its own ``warnings`` (``FileEvent.warnings``), as the app shows them for it."""
 
     path: Path
     status: str
@@ -135,10 +136,11 @@ def result_rows(
         if not event.done:
             continue
         if event.stage == NOT_CLASSIFIED:
-            yield ResultRow(path=event.path, status=NOT_CLASSIFIED, model=classifier.name, message=event.reason)
+            yield ResultRow(path=event.path, status=NOT_CLASSIFIED, model=classifier.name, message=event.reason,
+                            warnings=event.warnings)
             continue
         if event.stage != CLASSIFIED:
-            yield _error_row(event.path, event.reason, classifier)
+            yield _error_row(event.path, event.reason, classifier, event.warnings)
             continue
         row = _ok_row(event, classifier)
         if outputs:
@@ -283,5 +285,5 @@ def _ok_row(event, classifier) -> ResultRow:
                      corrected=event.corrected)
 
 
-def _error_row(path: Path, reason: str, classifier) -> ResultRow:
-    return ResultRow(path=path, status="error", model=classifier.name, message=reason)
+def _error_row(path: Path, reason: str, classifier, warnings: tuple[str, ...] = ()) -> ResultRow:
+    return ResultRow(path=path, status="error", model=classifier.name, message=reason, warnings=warnings)

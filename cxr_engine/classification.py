@@ -51,6 +51,9 @@ class FileEvent:
     film. A ``failed`` event has ``reason`` in words, and ``image``
     when the file was decoded but could not be classified. A ``not-classified`` event has ``image`` and
     ``reason`` (``cxr_engine.pixels.content.no_content_reason``: ``no image content: ...``) and no prediction.
+    Either, with ``image``, keeps the ``warnings`` that hold without a class, as the app's panel, PDF and
+    ``--result-json`` give them for such a film (``image_checks.film_warnings`` without a prediction: the
+    header's and decoding warnings, the image checks' when they ran); a file that could not be read has none.
     """
 
     stage: str
@@ -152,6 +155,10 @@ def classify_files(
                 # nearly every converted film, and led the column (a reading radiologist's finding).
                 event = replace(event, warnings=film_warnings(scope, warning, event.warnings),
                                 out_of_scope=scope, corrected=corrected)
+            elif event.image is not None:  # read, then classification failed: what the film itself shows stands
+                scope = out_of_scope(reasons, None, limit, event.image.metadata)
+                event = replace(event, warnings=film_warnings(scope, warning, _own_warnings(event.image, classifier)),
+                                corrected=corrected)
             yield event
 
     try:
@@ -168,7 +175,8 @@ def classify_files(
                 yield FileEvent(DECODED, index, path, image)
                 yield from flush()
                 yield from collect()
-                yield FileEvent(NOT_CLASSIFIED, index, path, image, reason=empty)
+                yield FileEvent(NOT_CLASSIFIED, index, path, image, reason=empty,
+                                warnings=_own_warnings(image, classifier))
                 continue
             if checker is not None:
                 image, checks[index] = _checked(image, path, checker, auto_orient)
@@ -227,8 +235,13 @@ def _classify_pending(pending: list[tuple[int, Path, object]], classifier, heatm
 
 
 def _classified(index: int, path: Path, image, classifier, heatmap, prediction=None) -> FileEvent:
+    prediction = heatmap.prediction if heatmap is not None else prediction
+    return FileEvent(CLASSIFIED, index, path, image, prediction, heatmap, warnings=_own_warnings(image, classifier))
+
+
+def _own_warnings(image, classifier) -> tuple[str, ...]:
+    """The film's own warnings (``suitability.image_warnings``: decoding, windows, suitability), which hold
+    whether or not it is classified."""
     from .models.suitability import image_warnings
 
-    prediction = heatmap.prediction if heatmap is not None else prediction
-    return FileEvent(CLASSIFIED, index, path, image, prediction, heatmap,
-                     warnings=image_warnings(image, classifier.card.input_size))
+    return image_warnings(image, getattr(getattr(classifier, "card", None), "input_size", None))

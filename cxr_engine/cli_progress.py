@@ -82,10 +82,11 @@ class BatchCounts:
 
 
 def summary_line(counts: BatchCounts, elapsed_s: float) -> str:
-    """One line after the batch, e.g. ``cxr-classify: 38 classified, 2 failed, out of scope 1, possibly out
-    of scope 0, close calls 2, 40 files in 12.3 s (3.25 files/s)``; ``N not classified (no image content)``
-    after "classified" when there are such rows. The three scope counts always come together, each a number
-    (0 included: a log reader sees the checks ran and found none) or all three "n/a" when the rows do not say:
+    """One line after the batch, e.g. ``cxr-classify: 38 classified, 0 not classified (no image content), 2 failed,
+    out of scope 1, possibly out of scope 0, close calls 2, 40 files in 12.3 s (3.25 files/s)``. The three
+    outcomes are always counted, 0 included (a tester's finding: "not classified" was left out at 0), and the
+    three scope counts always come together, each a number (0 included: a log reader sees the checks ran and
+    found none; every run's line holds the same fields) or all three "n/a" when the rows do not say:
     "out of scope" (the firm banner), then, counted apart from it as the app's milder banners word them,
     "possibly out of scope" (the child's-chest check on a film without an age) and "close calls" (the model
     unsure). The total and the rate count files, as the rows do: a file that could not be read is no image."""
@@ -94,8 +95,8 @@ def summary_line(counts: BatchCounts, elapsed_s: float) -> str:
         ("out of scope", counts.out_of_scope), ("possibly out of scope", counts.possibly_out_of_scope),
         ("close calls", counts.close_calls)))
     rate = counts.total / elapsed_s if elapsed_s > 0 else float("nan")
-    empty = f"{counts.not_classified} not classified (no image content), " if counts.not_classified else ""
-    return (f"{PREFIX}{counts.classified} classified, {empty}{counts.failed} failed, {scope}, "
+    return (f"{PREFIX}{counts.classified} classified, {counts.not_classified} not classified (no image content), "
+            f"{counts.failed} failed, {scope}, "
             f"{counts.total} file{'' if counts.total == 1 else 's'} in {elapsed_s:.1f} s ({rate:.2f} files/s)")
 
 

@@ -16,7 +16,8 @@ from cxr_engine.models.image_checks import banner_is_firm
 
 from model_factory import default_card_path
 
-SUMMARY = re.compile(r"^cxr-classify: (\d+) classified, (\d+) failed, out of scope (\S+?)"
+SUMMARY = re.compile(r"^cxr-classify: (\d+) classified, \d+ not classified \(no image content\), (\d+) failed, "
+                     r"out of scope (\S+?)"
                      r", possibly out of scope (\S+?), close calls (\S+?), (\d+) files? in "
                      r"[\d.]+ s \([\d.]+ files/s\)$", re.MULTILINE)
 
@@ -60,12 +61,23 @@ def test_counts_and_summary_say_n_a_until_rows_carry_out_of_scope():
     for status in ("ok", "ok", "error"):
         counts.add(SimpleNamespace(status=status))
     line = summary_line(counts, 2.0)
-    assert line == ("cxr-classify: 2 classified, 1 failed, out of scope n/a, possibly out of scope n/a, close calls n/a, "
-                    "3 files in 2.0 s (1.50 files/s)")
+    assert line == ("cxr-classify: 2 classified, 0 not classified (no image content), 1 failed, out of scope n/a, "
+                    "possibly out of scope n/a, close calls n/a, 3 files in 2.0 s (1.50 files/s)")
     counts.add(SimpleNamespace(status="ok", out_of_scope="lateral view: the model reads frontal films"))
     counts.add(SimpleNamespace(status="ok", out_of_scope=""))
     assert counts.out_of_scope == 1 and ", out of scope 1, possibly out of scope 0, close calls 0, 5 files" in \
         summary_line(counts, 1.0)
+
+
+def test_the_summary_always_counts_the_films_not_classified():
+    """The summary printed "N not classified" only when N was not 0, while the three scope counts always come
+    (a tester's finding): every outcome is counted on every run, 0 included, in one place."""
+    counts = BatchCounts()
+    counts.add(SimpleNamespace(status="ok", out_of_scope=""))
+    assert summary_line(counts, 1.0).startswith(
+        "cxr-classify: 1 classified, 0 not classified (no image content), 0 failed, out of scope 0, ")
+    counts.add(SimpleNamespace(status="not-classified"))
+    assert ", 1 not classified (no image content), 0 failed, " in summary_line(counts, 1.0)
 
 
 def test_the_summary_counts_films_that_may_be_in_scope_apart():

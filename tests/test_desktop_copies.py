@@ -132,3 +132,32 @@ def test_files_that_fail_to_decode_are_told_apart_by_file_name(qtbot, make_windo
         qtbot.waitUntil(lambda: window.browser._images[path].text(1) == "⚠ error", timeout=WAIT_MS)
     labels = [window.browser._images[path].text(0).split("\n")[0] for path in paths]
     assert labels[0] != labels[1] and all(path.name in label for path, label in zip(paths, labels)), labels
+
+
+def test_the_pdf_names_the_copies_left_out_and_a_deidentified_one_counts_them(qtbot, make_window, tmp_path,
+                                                                             dicom_dir):
+    """Tester: the CSV row of a film stored as two identical files says so, the app's PDF page did not. It does
+    now, and a de-identified PDF counts the copies without naming a file (a name may be the patient's)."""
+    pytest.importorskip("pypdf")
+    from pypdf import PdfReader
+
+    root = tmp_path / "study"
+    for folder in ("a", "b"):
+        (root / folder).mkdir(parents=True)
+    kept, copy = root / "a" / CR, root / "b" / "jane_roe_chest.dcm"
+    shutil.copy(dicom_dir / CR, kept)
+    shutil.copy(dicom_dir / CR, copy)
+    window = make_window(show=True)
+    open_and_wait(qtbot, window, root)
+    qtbot.waitUntil(lambda: window.browser.image_paths() == [kept], timeout=WAIT_MS)
+    wait_classified(qtbot, window)
+
+    def first_page(deidentify: bool) -> str:
+        pdf = export(qtbot, window, ExportRequest((kept,), tmp_path / f"r{deidentify:d}.pdf", deidentify, ""))
+        return "".join(PdfReader(str(pdf)).pages[0].extract_text().split())  # a long path wraps anywhere
+
+    said = "".join(copies_note((copy,)).split())
+    assert said in first_page(False)
+    hidden = first_page(True)
+    assert "".join("the same SOP Instance is also stored as 1 other identical file, left out".split()) in hidden
+    assert "jane" not in hidden.lower() and str(root).replace(" ", "") not in hidden

@@ -126,3 +126,42 @@ def test_the_app_shows_no_class_for_a_blank_film(tmp_path):
 
     text = " ".join(PdfReader(pdf).pages[0].extract_text().split())
     assert "Not classified: no image content: every pixel has the same value" in text
+
+
+def blanked_dicom(source: Path, target: Path) -> Path:
+    """A copy of the real DICOM ``source`` whose pixels are all 0 (uncompressed): its header stays as it was."""
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    ds = pydicom.dcmread(source)
+    ds.PixelData = bytes(ds.Rows * ds.Columns * (ds.BitsAllocated // 8) * ds.get("SamplesPerPixel", 1))
+    ds["PixelData"].VR = "OB" if ds.BitsAllocated == 8 else "OW"
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.save_as(target, enforce_file_format=True)
+    return target
+
+
+def test_a_film_not_classified_keeps_its_header_warnings_in_the_csv(tmp_path, shared_data):
+    """Tester: the app's ``--result-json`` gave a film that was not classified its header warnings, while its CSV
+    row had none. The facts of the header hold whether or not the film gets a class: the row keeps them, in the
+    order the app gives them (``suitability.image_warnings``), and a file that cannot be read has none."""
+    pytest.importorskip("onnxruntime")
+    from cxr_engine.cli import main
+    from cxr_engine.models.suitability import image_warnings
+    from cxr_engine.models.model_card import ModelCard
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    source, other = sorted((shared_data / "dicom_rsna").glob("*.dcm"))[:2]  # secondary captures, too small a spacing
+    blank = blanked_dicom(source, folder / "blank.dcm")
+    (folder / "truncated.dcm").write_bytes(other.read_bytes()[:3000])
+    out = tmp_path / "out.csv"
+    main([str(folder), "--csv", str(out), "--model", str(BUNDLED_CARD), "--backend", "onnx", "--no-isolation", "-q"])
+    with open(out, newline="") as handle:
+        rows = {Path(row["path"]).name: row for row in csv.DictReader(handle)}
+    row = rows["blank.dcm"]
+    assert row["status"] == "not-classified", row
+    expected = image_warnings(read_image(blank), ModelCard.load(BUNDLED_CARD).input_size)
+    assert any("secondary capture" in w for w in expected) and any("Pixel Spacing" in w for w in expected)
+    assert row["warnings"] == "; ".join(expected)
+    assert rows["truncated.dcm"]["status"] == "error" and rows["truncated.dcm"]["warnings"] == ""

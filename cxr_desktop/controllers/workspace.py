@@ -108,13 +108,15 @@ class StudyWorkspace:
                 return clash_note_deidentified(len(paths)) if deidentified else clash_note(uid, paths)
         return ""
 
-    def file_notes(self, path: Path) -> list[str]:
+    def file_notes(self, path: Path, deidentified: bool = False) -> list[str]:
         """The warnings the study's files add to ``path``'s result, as ``cxr-classify`` adds them to its
-        row: the identical copies left out for it, the other images that claim its SOP Instance UID."""
-        from cxr_engine.reading.copies import copies_note
+        row: the identical copies left out for it, the other images that claim its SOP Instance UID;
+        ``deidentified``: without paths or UIDs (a de-identified PDF: file names may be the patient's)."""
+        from cxr_engine.reading.copies import copies_note, copies_note_deidentified
 
-        notes = [copies_note(others) for kept, others in self.copy_groups() if Path(kept) == Path(path)]
-        return notes + list(filter(None, [self.uid_clash_note(path)]))
+        notes = [copies_note_deidentified(len(others)) if deidentified else copies_note(others)
+                 for kept, others in self.copy_groups() if Path(kept) == Path(path)]
+        return notes + list(filter(None, [self.uid_clash_note(path, deidentified)]))
 
     # ------------------------------------------------------------------ decoded films
     def load(self, path: Path) -> LoadedImage:

@@ -76,6 +76,13 @@ def copies_note(copies: Sequence[Path]) -> str:
     return f"the same SOP Instance is also stored as {len(copies)} other identical {files}, left out: {named}{more}"
 
 
+def copies_note_deidentified(count: int) -> str:
+    """:func:`copies_note` for a de-identified report: the count alone, no path (a file or folder name may be
+    the patient's name or a UID)."""
+    files = "file" if count == 1 else "files"
+    return f"the same SOP Instance is also stored as {count} other identical {files}, left out"
+
+
 def copies_line(kept: Path, copies: Sequence[Path]) -> str:
     """One line for a group of copies (the CLI's standard error): how many, of which file, and that they
     are not errors."""
