@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 from cxr_engine.display_text import format_percent
 from cxr_engine.models.image_checks import banner, banner_is_firm, beside_banner, heatmap_note
 from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, below_bar_text
-from cxr_engine.models.model_limits import model_limits
+from cxr_engine.models.model_limits import metric_lines, model_limits
+from cxr_engine.models.suitability import age_group_of
 from cxr_engine.pixels.overlay import OUTLINE_LEVEL
 
 from .color_bar import ColorBar
@@ -36,10 +37,15 @@ from .viewer_model import HEATMAP_COLOUR, HEATMAP_OUTLINE, ViewerModel
 
 NOTICE_STYLE = "background:#5a4300; color:#ffe9a8; border:1px solid #a07800; border-radius:3px; padding:4px;"
 TOP_STYLE = "font-size:15pt; font-weight:bold;"
+#: The top class of a film outside what the model was trained for (the red banner): shown, but not as a call.
+OUT_OF_SCOPE_TOP_STYLE = "font-size:10pt; color:palette(mid);"
+#: Its words before the class: the same large type as a normal result was read as a confident call.
+OUT_OF_SCOPE_TOP = "Not reliable:"
 SCOPE_STYLE = "background:#6b1d1d; color:#ffd7d7; border:1px solid #c0392b; border-radius:3px; padding:4px;"
 #: The banner of a film that may well be in scope (the model unsure; a child's chest without an age): not red.
 MAYBE_SCOPE_STYLE = "background:#3b4250; color:#e8ecf2; border:1px solid #8a96ab; border-radius:3px; padding:4px;"
 TOP_BAR_STYLE = "QProgressBar::chunk{background:#d9822b;}"
+MUTED_BAR_STYLE = "QProgressBar::chunk{background:palette(mid);}"
 #: The space (px) between the heat-map's colour bar, with its labels, and the caption under it.
 CAPTION_SPACING = 10
 
@@ -64,15 +70,14 @@ class ResultPanel(QWidget):
 
         classification = QGroupBox("AI classification")
         box = QVBoxLayout(classification)
-        self.top_label = QLabel()
-        self.top_label.setStyleSheet(TOP_STYLE)
-        self.status_label = text_label()
-        box.addWidget(self.top_label)
-        box.addWidget(self.status_label)
-        self.scope_banner = text_label(style=SCOPE_STYLE)
+        self.scope_banner = text_label(style=SCOPE_STYLE)  # above the top class and the probabilities it speaks of
         self.scope_banner.setObjectName("scopeBanner")
         self.scope_banner.setVisible(False)
         box.addWidget(self.scope_banner)
+        self.top_label = text_label(style=TOP_STYLE)
+        self.status_label = text_label()
+        box.addWidget(self.top_label)
+        box.addWidget(self.status_label)
         self.correct_button = QPushButton("View corrected and reclassify")
         self.correct_button.setToolTip("Show the film turned and/or inverted as the image checks say it should be, "
                                        "and classify it again (the file is not changed)")
@@ -141,23 +146,27 @@ class ResultPanel(QWidget):
         r = self.result
         self._rebuild_bars(r.classes)
         prediction = r.prediction if r.state == DONE else None
+        scope = r.out_of_scope
+        firm = banner_is_firm(scope)  # outside what the model was trained for: its top class is no call
         if prediction is not None:
-            self.top_label.setText(f"{prediction.display_label}  {format_percent(prediction.probabilities[prediction.index])}")
+            top = f"{prediction.display_label}  {format_percent(prediction.probabilities[prediction.index])}"
+            self.top_label.setText(f"{OUT_OF_SCOPE_TOP} {top}" if firm else top)
         else:
             self.top_label.setText("No model available" if r.state == NO_MODEL else "—")
+        self.top_label.setStyleSheet(OUT_OF_SCOPE_TOP_STYLE if prediction is not None and firm else TOP_STYLE)
         for cls, row in self.bars.items():
             p = prediction.probability(cls) if prediction is not None and cls in prediction.classes else None
-            row.show_probability(p, prediction is not None and cls == prediction.label)
+            row.show_probability(p, prediction is not None and cls == prediction.label, muted=firm)
         status = loading_text(r.path) if r.decoding and r.path is not None else r.message
         self.status_label.setText(status)
         self.status_label.setVisible(bool(status))
-        self.scope_banner.setText(banner(r.out_of_scope) if r.out_of_scope else "")
-        self.scope_banner.setStyleSheet(SCOPE_STYLE if banner_is_firm(r.out_of_scope) else MAYBE_SCOPE_STYLE)
-        self.scope_banner.setVisible(bool(r.out_of_scope))
+        self.scope_banner.setText(self._banner_text(scope, prediction))
+        self.scope_banner.setStyleSheet(SCOPE_STYLE if firm else MAYBE_SCOPE_STYLE)
+        self.scope_banner.setVisible(bool(scope))
         self.correct_button.setVisible(r.image_check is not None and r.image_check.correctable)
         if r.model_name:
             device = f" on {r.device}" if r.device else ""
-            self.model_label.setText(f"Model: {r.model_summary}{device}")
+            self.model_label.setText("\n".join([f"Model: {r.model_summary}{device}", *self._test_figures()]))
         else:
             self.model_label.setText("Images can be viewed without a model; choose one in Settings when available.")
         # The banner names its reasons: a header warning saying one again (the age, a lateral view) is left out.
@@ -171,6 +180,21 @@ class ResultPanel(QWidget):
         self._sync_heatmap_class()
         self._sync_heatmap_caption()
         self.heatmap_class.setEnabled(r.has_model and r.state in (DONE, CLASSIFYING))
+
+    def _banner_text(self, scope: str, prediction) -> str:
+        """``image_checks.banner`` of the film's out-of-scope reasons; a close call with its figures."""
+        if not scope:
+            return ""
+        top = prediction.probabilities[prediction.index] if prediction is not None else None
+        return banner(scope, top, self.result.scope_limit)
+
+    def _test_figures(self) -> list[str]:
+        """The card's test figures for the film's patient, the PDF's lines (``model_limits.metric_lines``): the age
+        group's own when the header gives an age, else the adults' and the children's sensitivities apart (the pooled
+        ones are mostly children's)."""
+        if self.result.card is None:
+            return []
+        return metric_lines(self.result.card.test_metrics or {}, age_group_of(self.result.header))
 
     def _rebuild_bars(self, classes: tuple[str, ...]) -> None:
         if tuple(self.bars) == tuple(classes):
@@ -235,14 +259,15 @@ class ProbabilityRow:
         for column, widget in enumerate((self.name, self.bar, self.value)):
             grid.addWidget(widget, row, column)
 
-    def show_probability(self, p: float | None, top: bool) -> None:
-        """``p`` in [0, 1], or None while there is no result."""
+    def show_probability(self, p: float | None, top: bool, muted: bool = False) -> None:
+        """``p`` in [0, 1], or None while there is no result; ``muted`` (a film outside the model's scope): the top
+        class neither bold nor in colour, every row greyed."""
         self.bar.setValue(0 if p is None else round(1000 * p))
         self.value.setText("–" if p is None else format_percent(p))
-        weight = "font-weight:bold;" if top else ""
+        style = "color:palette(mid);" if muted else "font-weight:bold;" if top else ""
         for label in (self.name, self.value):
-            label.setStyleSheet(weight)
-        self.bar.setStyleSheet(TOP_BAR_STYLE if top else "")
+            label.setStyleSheet(style)
+        self.bar.setStyleSheet(MUTED_BAR_STYLE if muted else TOP_BAR_STYLE if top else "")
 
     def remove(self) -> None:
         for widget in (self.name, self.bar, self.value):

@@ -42,11 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..display_text import format_percent
 from ..errors import ModelError
 from ..pixels.filters import laplacian, sobel_x, sobel_y
 from ..pixels.image import CxrImage
 from .model_card import INTENDED_USE, CardFile
 from .scope_heads import CHILD as HEAD_CHILD, WORDS as HEAD_WORDS
+from ..display_text import format_percent
 from .scope_score import REASON as UNCERTAIN, WORDS as UNCERTAIN_WORDS
 from .suitability import (
     AGE_OUTSIDE_TRAINING, BANNER_SAYS, HEADER_REASONS, LATERAL, NOT_CHEST_BODY_PART, NOT_RADIOGRAPH, TRAINING_AGES,
@@ -156,17 +158,20 @@ def banner_is_firm(reasons: str) -> bool:
     return banner_kind(reasons) == FIRM
 
 
-def banner(reasons: str) -> str:
+def banner(reasons: str, top_probability: float | None = None, limit: float | None = None) -> str:
     """The text shown above the probabilities (app panel, study tree, PDF) when a film is flagged: one
     reason on the first line, several as a bulleted list (one a line, so none runs into the next), and
-    on its own last line what that means for the probabilities; lines joined by ``"\\n"``. A film flagged only
+    on its own last line what that means for the probabilities; lines joined by ``"\n"``. A film flagged only
     because the model is unsure (``uncertain``) and/or because it looks like a child's chest while the file
-    gives no age (``child-chest``) gets a milder lead and last line: it may be in scope."""
+    gives no age (``child-chest``) gets a milder lead and last line: it may be in scope. A close call
+    (``uncertain`` alone) states its rule with the figures when the film's ``top_probability`` and the card's
+    out-of-scope ``limit`` (``scope_score.threshold``: flagged when 1 - top probability exceeds it) are given,
+    and says that unsure is not wrong: the calibration line beside it may say most such calls were right."""
     words = _words(reasons)
     kind = banner_kind(reasons)
     if kind in ("", CLOSE_CALL):
-        lead, last = "Note:", "The probabilities below are a close call; the film may be unlike those it was trained on."
-    elif kind == MAYBE:
+        return close_call_banner(top_probability, limit)
+    if kind == MAYBE:
         lead = "Possibly outside what this model was trained for:"
         last = ("If the patient is an adult, the child's-chest check does not apply; for a child, the probabilities "
                 "below are less reliable.")
@@ -174,6 +179,20 @@ def banner(reasons: str) -> str:
         lead, last = "Outside what this model was trained for:", "The probabilities below are not reliable."
     flagged = f"{lead} {words[0]}." if len(words) == 1 else "\n".join([lead, *(f"• {w}" for w in words)])
     return f"{flagged}\n{last}"
+
+
+def close_call_banner(top_probability: float | None = None, limit: float | None = None) -> str:
+    """:func:`banner` of a close call: with both figures, "Close call: the top class has 59.7 %, below the 66.6 % it
+    reaches on most validation films ..." (a reader took "a close call" beside a calibration line saying 19 of 21
+    such films were right for a contradiction); without them, the reason's words."""
+    if top_probability is not None and limit is not None:
+        lead = (f"Close call: the top class has {format_percent(top_probability)}, below the "
+                f"{format_percent(1 - limit)} it reaches on most validation films: the model is unsure between its "
+                f"classes.")
+    else:
+        lead = f"Note: {UNCERTAIN_WORDS} (a close call)."
+    return (f"{lead}\nUnsure is not wrong: the calibration line says how often calls at this probability were "
+            f"right; a film unlike the training films can also make the model unsure.")
 
 
 def beside_banner(warnings: Iterable[str], reasons: str) -> tuple[str, ...]:

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..display_text import format_percent
 from .model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
-from .image_checks import banner_is_firm
+from .image_checks import banner_is_firm, reason_list
+from .scope_heads import CHILD as HEAD_CHILD
 
 #: A population check is a known limit when the model gets at most this share of it right ...
 WEAK_RATE = 0.5
@@ -154,6 +155,122 @@ def calibration_line(card: ModelCard, cls: str, probability: float, age_group: s
                 f"{found.positives} {were} (too few for a rate).")
     return (f"Calibration: of the {found.count} {films} given a {_name(cls)} probability of {band}, "
             f"{found.positives} ({format_percent(found.positives / found.count, 0)}) {were}.")
+
+
+def children_source_note(card: ModelCard) -> str:
+    """Said beside the children's calibration figure of a child's film (a tester's finding: a child's chest without
+    an age read "96 % were Normal", a figure nearly all from one source): how many of the reliability table's
+    children's films come from its largest children-only source (``training_data.sources``: a source whose
+    ``age_groups`` are all ``pediatric``, counted in the table's split), when that is most of them; else ``""``."""
+    table = reliability_of(card)
+    children = ((table or {}).get("by_age_group") or {}).get("pediatric") or {}
+    total, split = children.get("n"), (table or {}).get("split", "val")
+    counts = {}
+    for name, source in ((card.training_data or {}).get("sources") or {}).items():
+        if isinstance(source, dict) and set(source.get("age_groups") or ()) == {"pediatric"}:
+            films = (source.get("images") or {}).get(split) or {}
+            counts[name] = sum(n for n in films.values() if isinstance(n, int))
+    if not isinstance(total, int) or not counts:
+        return ""
+    name, n = max(counts.items(), key=lambda kv: kv[1])
+    if not 0 < total <= 2 * n:
+        return ""
+    films = "validation films" if split == "val" else f"films of the {split} split"
+    return (f"Of the {total} children's {films}, {n} are from one source ({name}): the children's figures may not "
+            f"hold for a child filmed elsewhere.")
+
+
+# --------------------------------------------------------------------------- test figures
+
+#: A class's sensitivity from fewer test films than this is given as counts ("COVID-19 0 of 2"), not a rate.
+MIN_RATE_FILMS = 20
+
+
+def metric_lines(metrics: dict, age_group: str = "") -> list[str]:
+    """The card's test-set figures (``test_metrics``) in words, for the PDF's model column and the app's panel: the
+    patient's age group's (``age_group``: ``adult``, ``pediatric`` or ``""`` when not known) first when the card has it (a reading
+    radiologist's finding: the whole test set's 94.6 % led on an adult's page whose age group scored 82 %), and
+    for an adult how often a Pneumonia call was right in that group; empty when the card has none."""
+    lines = []
+    group = (metrics.get("by_age_group") or {}).get(age_group) if age_group else None
+    parts = []
+    if isinstance(group, dict) and isinstance(group.get("accuracy"), (int, float)) and isinstance(group.get("n"), int):
+        parts.append(f"{AGE_GROUP_NAMES.get(age_group, age_group)} {format_percent(group['accuracy'])} (n = {group['n']:,})")
+    grouped = bool(parts)
+    if grouped:  # the patient's group first; the whole test split's in the same line (the column is narrow)
+        if isinstance(metrics.get("accuracy"), (int, float)):
+            total = f" (n = {metrics['n']:,})" if isinstance(metrics.get("n"), int) else ""
+            parts.append(f"all {format_percent(metrics['accuracy'])}{total}")
+    else:
+        if isinstance(metrics.get("accuracy"), (int, float)):
+            parts.append(f"accuracy {format_percent(metrics['accuracy'])}")
+        if isinstance(metrics.get("macro_f1"), (int, float)):
+            parts.append(f"macro-F1 {metrics['macro_f1']:.3f}")
+        if isinstance(metrics.get("n"), int):
+            parts.append(f"n = {metrics['n']:,}")
+    if parts:
+        lines.append(("Test accuracy: " if grouped else "Test set: ") + ", ".join(parts) + ".")
+    # The patient's group's sensitivities when the card has them (an adult's page showed the pooled 91 % for
+    # COVID-19, where adults' was 74 %); a class with few of the group's films as counts ("COVID-19 0 of 2"
+    # read as "never finds COVID-19 in children").
+    source = group if grouped and isinstance(group.get("recall"), dict) else metrics
+    whose = f" ({AGE_GROUP_NAMES.get(age_group, age_group)})" if source is group else ""
+    by_group = metrics.get("by_age_group") or {}
+    both = [name for name in ("adult", "pediatric") if isinstance(by_group.get(name), dict)
+            and isinstance(by_group[name].get("recall"), dict) and by_group[name]["recall"]]
+    if not age_group and len(both) == 2:
+        # Age not known: each group's sensitivities, not the pooled ones, which are mostly children's (a tester's
+        # finding: a JPEG of an adult read Pneumonia 94 % beside the adults' 78 %).
+        lines += [_sensitivity_line(by_group[name], f" ({AGE_GROUP_NAMES.get(name, name)})") for name in both]
+    elif (line := _sensitivity_line(source, whose)):
+        lines.append(line)
+    right = _calls_right(group, "pneumonia") if age_group == "adult" and source is group else None
+    if right is not None:
+        lines.append(f"In {AGE_GROUP_NAMES.get(age_group, age_group)}, a Pneumonia call was right {right[0]} of "
+                     f"{right[1]} times.")
+    return lines
+
+
+def _sensitivity_line(figures: dict, whose: str) -> str:
+    """``Sensitivity{whose}: Normal 93.6 % · …`` from a figures dict's ``recall`` (counts for a class with few
+    films); ``""`` when it has none."""
+    recall, films = figures.get("recall"), _films_per_class(figures)
+    if not isinstance(recall, dict) or not recall:
+        return ""
+    per_class = " · ".join(_sensitivity_text(k, v, films.get(k)) for k, v in recall.items()
+                           if isinstance(v, (int, float)))
+    return f"Sensitivity{whose}: {per_class}."
+
+
+def _calls_right(figures: dict, cls: str) -> tuple[int, int] | None:
+    """(right, made) of the calls of ``cls`` in a figures dict's ``confusion`` (rows: true class, columns: the call,
+    in the order of its ``recall``), or None. From the same films as the sensitivities beside it: the adults' line
+    once counted calls over every adult source, presumed adults included (32 of 59), under a heading of 134 adults
+    with a recorded age, among whom it was 32 of 43."""
+    if cls not in _films_per_class(figures):  # no square matrix of counts: the line is left out
+        return None
+    confusion = figures["confusion"]
+    index = list(figures["recall"]).index(cls)
+    made = sum(row[index] for row in confusion)
+    return (confusion[index][index], made) if made else None
+
+
+def _films_per_class(figures: dict) -> dict:
+    """Test films per true class from a figures dict's ``confusion`` (rows: true class, in the card's order,
+    which its ``recall`` keeps), or {} when the two do not match."""
+    confusion, recall = figures.get("confusion"), figures.get("recall")
+    if not isinstance(confusion, list) or not isinstance(recall, dict) or len(confusion) != len(recall):
+        return {}
+    if not all(isinstance(row, list) and len(row) == len(confusion)
+               and all(isinstance(n, int) and not isinstance(n, bool) for n in row) for row in confusion):
+        return {}  # not a square matrix of counts: a damaged card leaves the counts out, the page is still made
+    return {cls: sum(row) for cls, row in zip(recall, confusion)}
+
+
+def _sensitivity_text(cls: str, recall: float, films: int | None) -> str:
+    if films is not None and films < MIN_RATE_FILMS:
+        return f"{CLASS_DISPLAY_NAMES.get(cls, cls)} {round(recall * films)} of {films}"
+    return f"{CLASS_DISPLAY_NAMES.get(cls, cls)} {format_percent(recall)}"
 
 
 # --------------------------------------------------------------------------- known limits
@@ -352,6 +469,9 @@ def model_limits(card: ModelCard, prediction=None, age_group: str = "", out_of_s
         calibration = OUT_OF_SCOPE_CALIBRATION
     elif prediction is not None:
         calibration = calibration_line(card, prediction.label, prediction.probabilities[prediction.index], age_group)
+        # a child's film (by its age, or the child's-chest check without one): its figure is the children's
+        if age_group == "pediatric" or (not age_group and HEAD_CHILD in reason_list(out_of_scope)):
+            calibration = " ".join(filter(None, [calibration, children_source_note(card)]))
         if prediction.label == "normal":
             calibration = " ".join(filter(None, [calibration, _normal_is_not_a_normal_chest(card)]))
     return ModelLimits(card.intended_use or INTENDED_USE, calibration, tuple(known_limits(card)))

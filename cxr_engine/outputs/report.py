@@ -40,7 +40,8 @@ from ..pixels.image import CxrImage, ImageMetadata
 from ..models.image_checks import banner, banner_is_firm, describe, heatmap_note, scope_warning
 from ..models.torch_backend import HeatmapResult, Prediction
 from ..models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard, bar_failures, below_bar_text
-from ..models.model_limits import AGE_GROUP_NAMES, model_limits
+from ..models.model_limits import metric_lines, model_limits
+from ..models.scope_score import threshold
 from ..pixels.overlay import HEATMAP_STYLES, LEGEND_SHORT, LEGEND_TITLE, OUTLINE_NOTE, blend, colorize
 
 logger = logging.getLogger(__name__)
@@ -525,7 +526,9 @@ def _result_flowables(ctx: _Context, page: ReportPage, width: float) -> list[Flo
     flowables: list[Flowable] = []
     if page.out_of_scope:
         style = "alert" if banner_is_firm(page.out_of_scope) else "maybe"  # a maybe-in-scope film's in amber
-        flowables.append(ctx.rich(f"<b>{ctx.fonts.markup(banner(page.out_of_scope))}</b>", style))
+        # a close call with its figures, as the app's panel says it
+        text = banner(page.out_of_scope, prediction.probabilities[prediction.index], threshold(ctx.card))
+        flowables.append(ctx.rich(f"<b>{ctx.fonts.markup(text)}</b>", style))
     flowables.append(_probability_table(ctx, prediction, width))
     flowables.append(ctx.para(f"Classified by {prediction.model_name}.", "small"))
     if page.heatmap_class and page.heatmap_class != prediction.label:
@@ -563,7 +566,7 @@ def _model_flowables(ctx: _Context, page: ReportPage | None = None) -> list[Flow
     flowables = [ctx.rich(f"<b>{ctx.fonts.markup(card.name)}</b>", "body"),
                  ctx.para(f"Architecture {card.architecture}, input {card.input_size} px, classes "
                           f"{', '.join(card.display_classes())}.", "small")]
-    flowables += [ctx.para(line, "small") for line in _metric_lines(card.test_metrics, _age_group(page))]
+    flowables += [ctx.para(line, "small") for line in metric_lines(card.test_metrics, _age_group(page))]
     if card.meets_bar:
         flowables.append(ctx.para("Meets the project's bar on its test set (accuracy, F1, calibration, shortcut and shift checks).", "good"))
     else:
@@ -579,96 +582,6 @@ def _age_group(page: ReportPage | None) -> str:
     from ..models.suitability import age_group_of
 
     return age_group_of(page.metadata) if page is not None else ""
-
-
-#: A class's sensitivity from fewer test films than this is given as counts ("COVID-19 0 of 2"), not a rate.
-MIN_RATE_FILMS = 20
-
-
-def _metric_lines(metrics: dict, age_group: str = "") -> list[str]:
-    """Test-set figures in words, the patient's age group's first when the card has it (a reading
-    radiologist's finding: the whole test set's 94.6 % led on an adult's page whose age group scored 82 %), and
-    for an adult how often a Pneumonia call was right in that group; empty when the card has none."""
-    lines = []
-    group = (metrics.get("by_age_group") or {}).get(age_group) if age_group else None
-    parts = []
-    if isinstance(group, dict) and isinstance(group.get("accuracy"), (int, float)) and isinstance(group.get("n"), int):
-        parts.append(f"{AGE_GROUP_NAMES.get(age_group, age_group)} {format_percent(group['accuracy'])} (n = {group['n']:,})")
-    grouped = bool(parts)
-    if grouped:  # the patient's group first; the whole test split's in the same line (the column is narrow)
-        if isinstance(metrics.get("accuracy"), (int, float)):
-            total = f" (n = {metrics['n']:,})" if isinstance(metrics.get("n"), int) else ""
-            parts.append(f"all {format_percent(metrics['accuracy'])}{total}")
-    else:
-        if isinstance(metrics.get("accuracy"), (int, float)):
-            parts.append(f"accuracy {format_percent(metrics['accuracy'])}")
-        if isinstance(metrics.get("macro_f1"), (int, float)):
-            parts.append(f"macro-F1 {metrics['macro_f1']:.3f}")
-        if isinstance(metrics.get("n"), int):
-            parts.append(f"n = {metrics['n']:,}")
-    if parts:
-        lines.append(("Test accuracy: " if grouped else "Test set: ") + ", ".join(parts) + ".")
-    # The patient's group's sensitivities when the card has them (an adult's page showed the pooled 91 % for
-    # COVID-19, where adults' was 74 %); a class with few of the group's films as counts ("COVID-19 0 of 2"
-    # read as "never finds COVID-19 in children").
-    source = group if grouped and isinstance(group.get("recall"), dict) else metrics
-    whose = f" ({AGE_GROUP_NAMES.get(age_group, age_group)})" if source is group else ""
-    by_group = metrics.get("by_age_group") or {}
-    both = [name for name in ("adult", "pediatric") if isinstance(by_group.get(name), dict)
-            and isinstance(by_group[name].get("recall"), dict) and by_group[name]["recall"]]
-    if not age_group and len(both) == 2:
-        # Age not known: each group's sensitivities, not the pooled ones, which are mostly children's (a tester's
-        # finding: a JPEG of an adult read Pneumonia 94 % beside the adults' 78 %).
-        lines += [_sensitivity_line(by_group[name], f" ({AGE_GROUP_NAMES.get(name, name)})") for name in both]
-    elif (line := _sensitivity_line(source, whose)):
-        lines.append(line)
-    right = _calls_right(group, "pneumonia") if age_group == "adult" and source is group else None
-    if right is not None:
-        lines.append(f"In {AGE_GROUP_NAMES.get(age_group, age_group)}, a Pneumonia call was right {right[0]} of "
-                     f"{right[1]} times.")
-    return lines
-
-
-def _sensitivity_line(figures: dict, whose: str) -> str:
-    """``Sensitivity{whose}: Normal 93.6 % · …`` from a figures dict's ``recall`` (counts for a class with few
-    films); ``""`` when it has none."""
-    recall, films = figures.get("recall"), _films_per_class(figures)
-    if not isinstance(recall, dict) or not recall:
-        return ""
-    per_class = " · ".join(_sensitivity_text(k, v, films.get(k)) for k, v in recall.items()
-                           if isinstance(v, (int, float)))
-    return f"Sensitivity{whose}: {per_class}."
-
-
-def _calls_right(figures: dict, cls: str) -> tuple[int, int] | None:
-    """(right, made) of the calls of ``cls`` in a figures dict's ``confusion`` (rows: true class, columns: the call,
-    in the order of its ``recall``), or None. From the same films as the sensitivities beside it: the adults' line
-    once counted calls over every adult source, presumed adults included (32 of 59), under a heading of 134 adults
-    with a recorded age, among whom it was 32 of 43."""
-    if cls not in _films_per_class(figures):  # no square matrix of counts: the line is left out
-        return None
-    confusion = figures["confusion"]
-    index = list(figures["recall"]).index(cls)
-    made = sum(row[index] for row in confusion)
-    return (confusion[index][index], made) if made else None
-
-
-def _films_per_class(figures: dict) -> dict:
-    """Test films per true class from a figures dict's ``confusion`` (rows: true class, in the card's order,
-    which its ``recall`` keeps), or {} when the two do not match."""
-    confusion, recall = figures.get("confusion"), figures.get("recall")
-    if not isinstance(confusion, list) or not isinstance(recall, dict) or len(confusion) != len(recall):
-        return {}
-    if not all(isinstance(row, list) and len(row) == len(confusion)
-               and all(isinstance(n, int) and not isinstance(n, bool) for n in row) for row in confusion):
-        return {}  # not a square matrix of counts: a damaged card leaves the counts out, the page is still made
-    return {cls: sum(row) for cls, row in zip(recall, confusion)}
-
-
-def _sensitivity_text(cls: str, recall: float, films: int | None) -> str:
-    if films is not None and films < MIN_RATE_FILMS:
-        return f"{_display_name(cls)} {round(recall * films)} of {films}"
-    return f"{_display_name(cls)} {format_percent(recall)}"
 
 
 def _draw_limits(ctx: _Context, page: ReportPage, top: float) -> float:
