@@ -4,12 +4,13 @@ known weak spots, from the model card (``cxr_engine.models.model_limits``), the 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
+from PySide6.QtWidgets import QGroupBox, QVBoxLayout
 
 from cxr_engine.models.model_limits import model_limits
 from cxr_engine.models.suitability import age_group_of
 
 from .result_model import DONE, ResultModel
+from .text_label import text_label
 
 
 class LimitsPanel(QGroupBox):
@@ -19,11 +20,8 @@ class LimitsPanel(QGroupBox):
         super().__init__("Model limits (from the model card)", parent)
         self.result = result
         layout = QVBoxLayout(self)
-        self.text_label = QLabel()
-        self.text_label.setWordWrap(True)
+        self.text_label = text_label(style="font-size:9pt;", selectable=True)
         self.text_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.text_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.text_label.setStyleSheet("font-size:9pt;")
         layout.addWidget(self.text_label)
         result.changed.connect(self.sync)
         self.sync()

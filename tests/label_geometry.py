@@ -5,6 +5,11 @@ from PySide6.QtCore import QRect, Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
 
+def shown_text(label: QLabel) -> str:
+    """The text Qt lays out: a ``WrappedLabel``'s with its break opportunities in long tokens."""
+    return QLabel.text(label)
+
+
 def label_problems(label: QLabel, window: QWidget, *, visible: bool = True) -> list[str]:
     """Why ``label`` does not show its whole text (``[]``: it does): the text's bounding rectangle, wrapped
     at the label's width, must lie inside the label's contents rectangle and the label's height for its
@@ -16,7 +21,7 @@ def label_problems(label: QLabel, window: QWidget, *, visible: bool = True) -> l
     horizontal = label.alignment() & Qt.AlignmentFlag.AlignHorizontal_Mask
     flags = int(horizontal | Qt.AlignmentFlag.AlignTop) | (int(Qt.TextFlag.TextWordWrap) if label.wordWrap() else 0)
     text = label.fontMetrics().boundingRect(QRect(inside.left(), inside.top(), inside.width(), 100_000), flags,
-                                            label.text())
+                                            shown_text(label))
     name = label.text()[:30]
     if not inside.contains(text):
         problems.append(f"{name!r}: text {text} outside the label's {inside}")
