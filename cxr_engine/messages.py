@@ -95,6 +95,14 @@ def ends_before_pixel_data(size: int) -> str:
     return f"truncated DICOM file: it ends at byte {size:,}, before its pixel data"
 
 
+def no_pixel_data(rows: int | None, columns: int | None) -> str:
+    """An image's header is whole and the file ends with it, with no pixel data element at all (not cut:
+    :func:`ends_before_pixel_data`)."""
+    image = f"a {columns} × {rows} image" if rows and columns else "an image"
+    return (f"no pixel data: the header describes {image} but the file has no Pixel Data element "
+            "(a header-only export?)")
+
+
 def truncated_pixel_data(present: int, expected: int, *, encapsulated: bool = False) -> str:
     """The pixel data holds fewer bytes than the header says it must (``expected`` is a minimum
     for compressed data, whose full length is not known until it ends)."""

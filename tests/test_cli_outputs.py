@@ -154,3 +154,33 @@ def test_a_file_the_folder_scan_cannot_read_is_named_once(film_folder, card, cap
     about = [line for line in capsys.readouterr().err.splitlines() if "garbage.dcm" in line]
     assert len(about) == 1, about
     assert about[0].startswith(f"cxr-classify: {film_folder / 'garbage.dcm'}: not a")  # with the reason
+
+
+@pytest.mark.parametrize("option, target", [("--csv", "out/ne.csv"), ("--heatmap-dir", "out/maps")])
+def test_a_missing_input_is_named_not_taken_for_a_file_whose_folder_is_kept(option, target, card, tmp_path,
+                                                                            capsys):
+    """Tester: ``cxr-classify /tmp/h76/nonexist --csv /tmp/h76/out/ne.csv`` was refused ("lies in the folder of
+    the input /tmp/h76/nonexist; source folders are never written", exit 2): a path that does not exist was
+    taken for a file and its parent for the folder holding it, and the real fault never named. Now the run says
+    the input does not exist, as it does with the output elsewhere: an error row, exit 1."""
+    missing = tmp_path / "nonexist"
+    out = tmp_path / "out" / "rows.csv"
+    args = ["--csv", str(out)] if option != "--csv" else []
+    code = main([str(missing), "--model", str(card.path), option, str(tmp_path / target), *args, "--device", "cpu",
+                 "--no-isolation"])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert f"cxr-classify: {missing}: no such file or folder" in err and "source folders" not in err
+    _, rows = read_rows(tmp_path / target if option == "--csv" else out)
+    assert [(row["path"], row["status"], row["message"]) for row in rows] == [
+        (str(missing), "error", "no such file or folder")]
+
+
+def test_an_output_inside_a_missing_input_is_refused_before_it_is_created(tmp_path, card, monkeypatch, capsys):
+    """Created, the output's folder would become the missing input: refused, naming that it does not exist."""
+    no_work(monkeypatch)
+    missing = tmp_path / "nonexist"
+    assert main([str(missing), "--model", str(card.path), "--csv", str(missing / "ne.csv")]) == EXIT_USAGE
+    assert capsys.readouterr().err.strip() == (f"cxr-classify: --csv {missing / 'ne.csv'}: lies inside the input "
+                                               f"{missing}, which does not exist")
+    assert not missing.exists()

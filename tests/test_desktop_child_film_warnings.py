@@ -3,8 +3,8 @@ bundled classifier on ONNX Runtime (offscreen): flagged by its age and the image
 
 - The panel says the age once: the red banner lists it as a reason, and the orange warning lines no longer
   repeat it (``image_checks.beside_banner``); the other warnings stay.
-- The app's PDF lists the film's warnings in the CSV's order, the classification's own note (the image
-  checks') first, then the header's notes (secondary capture, age)."""
+- The app's PDF lists the film's warnings in the CSV's order less those its banner says (the image checks'
+  note, the age), as the panel."""
 from __future__ import annotations
 
 import re
@@ -68,16 +68,20 @@ def test_the_panel_states_the_age_once_in_the_banner(qtbot, make_window, child_s
 def test_the_apps_pdf_lists_the_warnings_in_the_csvs_order(qtbot, make_window, child_study, tmp_path):
     row = classify_one_to_csv(child_study / CHILD, tmp_path / "row.csv")
     expected = row["warnings"].split("; ")
-    assert len(expected) >= 2 and expected[0].startswith("image check: ")  # the classification's note first
+    assert len(expected) >= 3 and expected[0].startswith("image check: ")  # the classification's note first
+    assert AGE_WARNING in expected  # the CSV keeps every warning
     window = make_window(show=True)
     first = _classified(qtbot, window, child_study)
     _, text = pdf_text(export(qtbot, window, ExportRequest((first,), tmp_path / "child.pdf", False, "")))
     text = " ".join(text.split())
-    checks = text[text.index("Image checks"):]
-    starts = [" ".join(warning.split()[:5]) for warning in expected]
+    checks = text[text.index("Image checks"):text.index("Reader's comment")]
+    said = [expected[0], AGE_WARNING]  # what the banner lists: left out under it
+    starts = [" ".join(warning.split()[:5]) for warning in expected if warning not in said]
+    assert starts and all(" ".join(warning.split()[:5]) not in checks for warning in said), checks
     assert all(checks.count(start) == 1 for start in starts), (starts, checks)
     positions = [checks.index(start) for start in starts]
     assert positions == sorted(positions), (starts, checks)
+    assert text[:text.index("Reader's comment")].count(TRAINING_AGES) == 1, text  # in the banner only
 
 
 @pytest.mark.parametrize("source", [f"dicom_rsna/{CHILD}", "dicom/RG1_J2KI.dcm"])

@@ -150,9 +150,46 @@ class TestErrors:
     def test_file_ending_before_pixel_data_is_an_error(self, folder):
         path = _dicoms(folder)[0]
         data = path.read_bytes()
-        path.write_bytes(data[: data.rindex(b"\xe0\x7f\x10\x00")])  # (7FE0,0010) tag
+        path.write_bytes(data[: data.rindex(b"\xe0\x7f\x10\x00") + 4])  # cut after the (7FE0,0010) tag
         (error,) = scan(folder).errors
-        assert error.path == path and "before its pixel data" in error.reason
+        assert error.path == path and error.reason.startswith("truncated DICOM file") \
+            and "before its pixel data" in error.reason
+
+    def test_a_whole_file_without_pixel_data_says_so(self, shared_data, tmp_path):
+        """Tester: a real RSNA film saved without its Pixel Data (a whole file, nothing cut) was reported as
+        "truncated DICOM file: it ends at byte 994, before its pixel data". The scan (the app's list), the
+        decoder (the app's viewer) and cxr-classify's row now say it holds no pixel data, in one wording."""
+        import csv
+
+        from cxr_engine.cli import main
+        from cxr_engine.errors import ImageReadError
+        from cxr_engine.messages import no_pixel_data
+        from cxr_engine.reading.read import read_image
+
+        from model_factory import BUNDLED_CARD
+
+        source = shared_data / "dicom_rsna" / "0004cfab-14fd-4e49-80ba-63a80b6bddd6.dcm"
+        if not source.exists():
+            pytest.skip(f"{source} not found")
+        ds = pydicom.dcmread(source)
+        del ds.PixelData
+        folder = tmp_path / "study"
+        folder.mkdir()
+        path = folder / "header_only.dcm"
+        ds.save_as(path)
+        expected = no_pixel_data(1024, 1024)
+        assert expected.startswith("no pixel data: the header describes a 1024 × 1024 image")
+        (error,) = scan(folder).errors
+        assert error.reason == expected
+        with pytest.raises(ImageReadError) as raised:
+            read_image(path)
+        assert raised.value.reason == expected
+        out = tmp_path / "out" / "rows.csv"
+        assert main([str(folder), "--csv", str(out), "--model", str(BUNDLED_CARD), "--backend", "onnx",
+                     "--no-isolation", "-q"]) == 1
+        with open(out, newline="") as handle:
+            (row,) = list(csv.DictReader(handle))
+        assert (row["status"], row["message"]) == ("error", expected)
 
     def test_explicit_non_dicom_file_is_reported(self, generated):
         result = scan(generated / "preview.png")

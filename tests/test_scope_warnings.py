@@ -1,6 +1,8 @@
 """One wording of what the image checks and the out-of-scope heads found (``image_checks.scope_warning``):
-the CSV's ``warnings`` column and the PDF's "Image checks" say the same, and the PDF never prints
-"No warnings" under an out-of-scope banner (tester: a child's film, ``child-chest`` banner, "No warnings")."""
+the CSV's ``warnings`` column says it; the PDF's "Image checks" leaves to the banner above it what the banner
+says already (``image_checks.beside_banner``, as the app's panel: tester, a close call's "note: the model is
+unsure ..." and a child's age repeated word for word under the banner), and never prints "No warnings" under
+an out-of-scope banner (tester: a child's film, ``child-chest`` banner, "No warnings")."""
 from __future__ import annotations
 
 import csv
@@ -9,13 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cxr_engine.models.image_checks import check_warning, describe, scope_warning
+from cxr_engine.models.image_checks import (
+    NOT_CORRECTED, beside_banner, check_warning, describe, film_warnings, scope_warning,
+)
+from cxr_engine.models.suitability import AGE_OUTSIDE_TRAINING, AGE_WARNING
 from cxr_engine.models.scope_heads import CHILD, OTHER_FINDINGS, WORDS as HEAD_WORDS
 from cxr_engine.models.scope_score import WORDS as UNCERTAIN_WORDS
 from cxr_engine.outputs.report import ReportPage, build_report_pdf
 
 from conftest import kermany_children
-from model_factory import BUNDLED_CARD
+from model_factory import BUNDLED_CARD, default_card_path
 
 NO_WARNINGS = "No warnings for this image."
 
@@ -44,6 +49,33 @@ class TestScopeWarning:
 
     def test_lateral_is_left_to_the_header_warning(self):
         assert scope_warning("lateral") == ""
+
+
+SECONDARY = "secondary capture: a converted or digitised copy, not the original radiograph"
+
+
+class TestBesideBanner:
+    """What the banner says is left out of the lines under it: the classification's own note, statement by
+    statement, and the header's warning of a reason it lists; everything else stays, in order."""
+
+    def test_a_close_calls_note_is_left_to_the_banner(self):
+        warnings = film_warnings("uncertain", None, [SECONDARY])
+        assert warnings == (f"note: {UNCERTAIN_WORDS}", SECONDARY)  # the CSV's column keeps it
+        assert beside_banner(warnings, "uncertain") == (SECONDARY,)
+
+    def test_the_checks_fault_and_the_age_are_left_to_the_banner(self):
+        reasons = f"{AGE_OUTSIDE_TRAINING};atypical-film"
+        warnings = film_warnings(reasons, None, [SECONDARY, AGE_WARNING])
+        assert beside_banner(warnings, reasons) == (SECONDARY,)
+
+    def test_what_the_banner_does_not_say_stays(self):
+        reasons = "rotated-90;uncertain"
+        warnings = film_warnings(reasons, f"{check_warning('rotated-90')}; {NOT_CORRECTED}", [SECONDARY])
+        assert beside_banner(warnings, reasons) == (NOT_CORRECTED, SECONDARY)
+
+    def test_without_a_banner_every_warning_stays(self):
+        warnings = (f"note: {UNCERTAIN_WORDS}", SECONDARY)
+        assert beside_banner(warnings, "") == warnings
 
 
 def _pdf_text(data: bytes) -> str:
@@ -131,7 +163,9 @@ def test_the_pdf_inside_dicom_out_has_the_banner_of_its_warnings(tmp_path, dicom
     reader = pypdf.PdfReader(io.BytesIO(pdf_bytes(pydicom.dcmread(pdf))))
     text = " ".join(" ".join(page.extract_text() for page in reader.pages).split())
     assert "Outside what this model was trained for: shown as a negative (inverted)" in text
-    assert " ".join(scope_warning(row["out_of_scope"]).split()[:8]) in text
+    # said once, in the banner: the CSV's column keeps the warning, the page's "Image checks" leave it out
+    assert scope_warning(row["out_of_scope"]) in row["warnings"]
+    assert " ".join(scope_warning(row["out_of_scope"]).split()[:8]) not in text
 
 
 def test_a_film_that_may_be_in_scope_gets_a_milder_banner():
@@ -158,3 +192,41 @@ def test_only_a_firm_banner_is_red():
 
     assert not banner_is_firm("uncertain") and not banner_is_firm(CHILD) and not banner_is_firm(f"{CHILD};uncertain")
     assert banner_is_firm("inverted") and banner_is_firm("inverted;uncertain") and banner_is_firm(f"lateral;{CHILD}")
+
+
+def _start(text: str, words: int = 8) -> str:
+    return " ".join(text.split()[:words])
+
+
+def test_the_pdf_says_once_what_its_banner_says_for_real_films(shared_data, dicom_dir):
+    """Real films with a banner, classified by the app's default model: the RSNA film of a 6-year-old (age, image
+    checks), an RSNA close call and the inverted Fake_MONOHR1. Their page states each reason in the banner only;
+    its "Image checks" keep the other warnings; the classification's events (the CSV's column) keep every one."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("pypdf")
+    from dataclasses import replace
+
+    from cxr_engine import classify_files, load_classifier
+    from cxr_engine.models.image_checks import default_checker
+    from cxr_engine.pixels.rendering import render
+
+    child = shared_data / "dicom_rsna" / "00aecb01-a116-45a2-956c-08d2fa55433f.dcm"
+    close_call = shared_data / "dicom_rsna" / "0004cfab-14fd-4e49-80ba-63a80b6bddd6.dcm"
+    inverted = dicom_dir / "Fake_MONOHR1.dcm"
+    if not (child.exists() and close_call.exists()):
+        pytest.skip("the RSNA films are not on this machine")
+    classifier = load_classifier(str(default_card_path()), backend="onnx")
+    events = {e.path: e for e in classify_files([child, close_call, inverted], classifier,
+                                                checker=default_checker()) if e.done}
+    assert events[child].out_of_scope.startswith(AGE_OUTSIDE_TRAINING)
+    assert events[close_call].out_of_scope == "uncertain"
+    assert events[inverted].out_of_scope.startswith("inverted")
+    for path, event in events.items():
+        said = [*scope_warning(event.out_of_scope).split("; "), *([AGE_WARNING] if path == child else [])]
+        assert all(statement in "; ".join(event.warnings) for statement in said)  # the CSV keeps them
+        page = replace(ReportPage.for_image(event.image, render(event.image), prediction=event.prediction),
+                       warnings=event.warnings, out_of_scope=event.out_of_scope)
+        text = _pdf_text(build_report_pdf([page], model_card=classifier.card, deidentify=False))
+        checks = text[text.index("Image checks"):text.index("Reader's comment")]
+        assert all(_start(statement) not in text for statement in said), (path.name, checks)
+        assert _start(SECONDARY) in checks and NO_WARNINGS not in checks, (path.name, checks)

@@ -48,7 +48,6 @@ from ..pixels.filters import laplacian, sobel_x, sobel_y
 from ..pixels.image import CxrImage
 from .model_card import INTENDED_USE, CardFile
 from .scope_heads import CHILD as HEAD_CHILD, WORDS as HEAD_WORDS
-from ..display_text import format_percent
 from .scope_score import REASON as UNCERTAIN, WORDS as UNCERTAIN_WORDS
 from .suitability import (
     AGE_OUTSIDE_TRAINING, BANNER_SAYS, HEADER_REASONS, LATERAL, NOT_CHEST_BODY_PART, NOT_RADIOGRAPH, TRAINING_AGES,
@@ -196,13 +195,18 @@ def close_call_banner(top_probability: float | None = None, limit: float | None 
 
 
 def beside_banner(warnings: Iterable[str], reasons: str) -> tuple[str, ...]:
-    """The warning lines to show under the banner of a film flagged with ``reasons`` (the app's result panel):
-    ``warnings`` (strings, in order) less the header's warning of each reason the banner lists already
-    (``suitability.BANNER_SAYS``: the patient's age outside the training data, a lateral view), so the reader
-    meets each fact once, in the banner. ``reasons`` ``""`` (no banner) keeps them all. The CSV's ``warnings``,
-    which no banner stands beside, keep every one."""
+    """The warning lines to show under the banner of a film flagged with ``reasons`` (the app's result panel, the
+    PDF's "Image checks"): ``warnings`` (strings, in order) less what the banner says already, so the reader meets
+    each fact once, in the banner: the statements of the classification's own note (:func:`scope_warning` of
+    ``reasons``, its ``"; "``-joined parts: the image checks' fault, the heads', a close call's "note: ...") and
+    the header's warning of each reason the banner lists (``suitability.BANNER_SAYS``: the patient's age outside
+    the training data, a lateral view). A statement the banner does not make stays (:data:`NOT_CORRECTED` after
+    the checks' fault); a line left with none goes. ``reasons`` ``""`` (no banner) keeps them all. The CSV's
+    ``warnings``, which no banner stands beside, keep every one."""
     said = {BANNER_SAYS[part] for part in reason_list(reasons) if part in BANNER_SAYS}
-    return tuple(warning for warning in warnings if warning not in said)
+    said.update(scope_warning(reasons).split("; ") if reasons else ())
+    kept = ("; ".join(part for part in warning.split("; ") if part not in said) for warning in warnings)
+    return tuple(filter(None, kept))
 
 
 def heatmap_note(reasons: str) -> str:

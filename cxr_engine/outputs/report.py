@@ -37,7 +37,7 @@ from .undecodable import escape_undecodable
 from ..display_text import format_percent
 from ..errors import ReportError
 from ..pixels.image import CxrImage, ImageMetadata
-from ..models.image_checks import banner, banner_is_firm, describe, heatmap_note, scope_warning
+from ..models.image_checks import banner, banner_is_firm, beside_banner, describe, heatmap_note, scope_warning
 from ..models.torch_backend import HeatmapResult, Prediction
 from ..models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard, bar_failures, below_bar_text
 from ..models.model_limits import metric_lines, model_limits
@@ -47,6 +47,8 @@ from ..pixels.overlay import HEATMAP_STYLES, LEGEND_SHORT, LEGEND_TITLE, OUTLINE
 logger = logging.getLogger(__name__)
 
 TITLE = "CXR Reader — chest X-ray AI summary"
+#: "Image checks" under a banner that says all the film's warnings say.
+NO_MORE_WARNINGS = "No other warnings: the banner above says why this film is flagged."
 #: Longest side, in pixels, of an image embedded in the PDF.
 MAX_IMAGE_SIDE = 1200
 JPEG_QUALITY = 85
@@ -632,17 +634,22 @@ def _draw_measurements(ctx: _Context, page: ReportPage, top: float) -> float:
 
 
 def _draw_warnings(ctx: _Context, page: ReportPage, top: float) -> float:
-    """The page's warnings; a page flagged out of scope without them says why in the warnings' words
-    (``image_checks.scope_warning``), never "No warnings" under the banner."""
+    """The page's warnings; under a banner less what it says already (``image_checks.beside_banner``, as the
+    app's panel), and never "No warnings" there; a page flagged out of scope without a banner (not classified)
+    says why in the warnings' words (``image_checks.scope_warning``)."""
     flowables: list[Flowable] = [ctx.para("Image checks", "heading")]
-    lines = page.warnings or _scope_lines(page.out_of_scope)
+    with_banner = page.prediction is not None and bool(page.out_of_scope)  # as ``_result_flowables`` draws it
+    if with_banner:
+        lines = beside_banner(page.warnings, page.out_of_scope)
+    else:
+        lines = page.warnings or _scope_lines(page.out_of_scope)
     if lines:
         warnings = [redact_generated_text(w, page.metadata) if ctx.deidentify else w for w in lines]
         flowables += [ctx.rich(ctx.fonts.markup(w), "warning") for w in warnings]
         for flowable in flowables[1:]:
             flowable.bulletText = "•" if ctx.fonts.unicode else "-"
     else:
-        flowables.append(ctx.para("No warnings for this image.", "small"))
+        flowables.append(ctx.para(NO_MORE_WARNINGS if with_banner else "No warnings for this image.", "small"))
     return _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from .. import messages
@@ -37,6 +38,8 @@ def expects_pixels(ds: Dataset) -> bool:
 _PIXEL_TAGS = {(0x7FE0, 0x0010), (0x7FE0, 0x0008), (0x7FE0, 0x0009)}
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+#: The Sequence Delimitation Item (FFFE,E0DD) with its zero length, little and big endian.
+_SEQUENCE_ENDS = (b"\xfe\xff\xdd\xe0\x00\x00\x00\x00", b"\xff\xfe\xe0\xdd\x00\x00\x00\x00")
 
 
 def pixel_data_problem(path: str | os.PathLike[str]) -> str | None:
@@ -60,7 +63,7 @@ def inspect_pixel_data(path: Path) -> tuple[bool, str | None]:
             ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True, specific_tags=_LAYOUT_TAGS)
             start = fh.tell()
             if start >= size:
-                return False, messages.ends_before_pixel_data(size) if expects_pixels(ds) else None
+                return False, missing_pixel_data(ds, path, size) if expects_pixels(ds) else None
             implicit, little = getattr(ds, "original_encoding", (None, None))
             if implicit is None:
                 return False, None
@@ -94,6 +97,32 @@ def inspect_pixel_data(path: Path) -> tuple[bool, str | None]:
     if (group, element) == (0x7FE0, 0x0010) and expected and length < expected:
         return True, messages.truncated_pixel_data(length, expected)
     return True, None
+
+
+def missing_pixel_data(ds: Dataset, path: Path, size: int) -> str:
+    """Why an image whose dataset (``ds``: Rows, Columns) reads to the end of its file (``size`` bytes) without
+    pixel data gives none: the file holds none (``messages.no_pixel_data``) when it ends with a whole element,
+    else it was cut short before it (``messages.ends_before_pixel_data``; pydicom stops without a word in the
+    next element's tag)."""
+    if _ends_whole(path, size):
+        return messages.no_pixel_data(int_value(ds, "Rows"), int_value(ds, "Columns"))
+    return messages.ends_before_pixel_data(size)
+
+
+def _ends_whole(path: Path, size: int) -> bool:
+    """Whether the DICOM file at ``path`` ends where its last top-level element does: a defined length ends at
+    ``size``; an undefined one with its Sequence Delimitation Item, the file's last 8 bytes."""
+    try:
+        with open(path, "rb") as fh:
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+            last = ds.get_item(max(ds.keys()))
+            if isinstance(last, RawDataElement) and last.length != _UNDEFINED_LENGTH:
+                return last.value_tell + last.length == size
+            fh.seek(max(0, size - 8))
+            return fh.read(8) in _SEQUENCE_ENDS
+    except Exception:  # an odd header: not judged whole
+        logger.debug("could not tell whether %s ends with a whole element", path, exc_info=True)
+        return False
 
 
 def _native_size(ds: Dataset) -> int | None:

@@ -74,7 +74,7 @@ from .dicom_values import file_meta, int_value, text_value
 from .dicomdir import UnreadableDicomdir, dicomdir_references
 from .dicomdir import find_referenced_file  # noqa: F401  (importable from here, as before)
 from ..errors import ImageReadError, UnsupportedImageError
-from .pixel_layout import expects_pixels, inspect_pixel_data, pixel_data_problem
+from .pixel_layout import expects_pixels, inspect_pixel_data, missing_pixel_data, pixel_data_problem
 from .raster_io import raster_signature
 
 logger = logging.getLogger(__name__)
@@ -691,7 +691,7 @@ def _read_header(path: Path, *, explicit: bool) -> Dataset:
     except _Rejected as rejected:
         raise _unclaimed(rejected, path, has_magic, head) from None
     try:
-        _check_complete(ds, end=end, size=size, report=report)
+        _check_complete(ds, path, end=end, size=size, report=report)
     except _Rejected as rejected:
         raise _unclaimed(rejected, path, has_magic, head) from None
     return ds
@@ -740,13 +740,14 @@ def _parse(fh: BinaryIO, *, force: bool, report: bool) -> Dataset:
     raise _Rejected(_short(reason) if report else None)
 
 
-def _check_complete(ds: Dataset, *, end: int, size: int, report: bool) -> None:
+def _check_complete(ds: Dataset, path: Path, *, end: int, size: int, report: bool) -> None:
     """Reject a dataset that pydicom read without complaint but that is not usable.
 
     pydicom does not raise on a file cut short: it seeks past the end of the file (with
     ``specific_tags``) or keeps a short value. The read position tells: it lies beyond the
     end of the file when an element was cut, and at the end of the file when the header
-    describes an image whose pixel data never came.
+    describes an image whose pixel data never came (``pixel_layout.missing_pixel_data``: none in the file, or
+    cut short before it).
     """
     identified = _is_dicomdir(ds) or any(tag in ds for tag in _IDENTIFYING_TAGS) or (
         "MediaStorageSOPInstanceUID" in file_meta(ds)
@@ -760,7 +761,7 @@ def _check_complete(ds: Dataset, *, end: int, size: int, report: bool) -> None:
     if end > size:
         raise _Rejected(messages.truncated_header(size))
     if end == size and expects_pixels(ds):
-        raise _Rejected(messages.ends_before_pixel_data(size))
+        raise _Rejected(missing_pixel_data(ds, path, size))
 
 
 def _is_raster_candidate(path: Path) -> bool:
