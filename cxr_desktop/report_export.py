@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from cxr_engine.models.ensemble import disagreement_note
 from cxr_engine.models.image_checks import correction_note, film_warnings
 from cxr_engine.models.scope_score import film_out_of_scope
 from cxr_engine.models.suitability import image_warnings
@@ -142,7 +143,8 @@ class ReportExport(QObject):
             heatmap_class=heatmap_result.target_class if heatmap_result is not None else None,
             not_classified_reason="" if prediction is not None else reason,
             warnings=film_warnings(scope, check.warning if check is not None else None,
-                                   image_warnings(item.image, card.input_size if card else None), corrected, notes),
+                                   image_warnings(item.image, card.input_size if card else None), corrected, notes,
+                                   disagreement_note(card, prediction) if prediction is not None else ""),
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=view.viewer.heatmap_style,
             out_of_scope=scope,
             measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),

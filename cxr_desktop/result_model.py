@@ -122,9 +122,18 @@ class ResultModel(QObject):
 
     @property
     def image_warnings(self) -> tuple[str, ...]:
-        """The current image's warnings for the panel: its correction's note, its own, then the file's notes."""
+        """The current image's warnings for the panel: its correction's note, the model's note on it, its own, then
+        the file's notes."""
         corrected, own, notes = self._film_parts
-        return (*filter(None, [corrected]), *own, *notes)
+        return (*filter(None, [corrected, self.model_note]), *own, *notes)
+
+    @property
+    def model_note(self) -> str:
+        """The model's note on the current image's prediction (``ensemble.disagreement_note``: an averaged model's
+        networks disagree), ``""`` without one."""
+        from cxr_engine.models.ensemble import disagreement_note
+
+        return disagreement_note(self.card, self.prediction) if self.state == DONE and self.prediction else ""
 
     @property
     def film_warnings(self) -> tuple[str, ...]:
@@ -135,7 +144,8 @@ class ResultModel(QObject):
 
         corrected, own, notes = self._film_parts
         check = self.image_check
-        return film_warnings(self.out_of_scope, check.warning if check is not None else None, own, corrected, notes)
+        return film_warnings(self.out_of_scope, check.warning if check is not None else None, own, corrected, notes,
+                             self.model_note)
 
     @property
     def out_of_scope(self) -> str:

@@ -121,6 +121,7 @@ def classify_files(
         reader = model_reader(getattr(classifier, "card", None))
     from concurrent.futures import Future, ThreadPoolExecutor
 
+    from .models.ensemble import disagreement_note
     from .models.image_checks import film_warnings
     from .models.scope_score import out_of_scope, threshold
     from .pixels.content import no_content_reason
@@ -153,7 +154,8 @@ def classify_files(
                                      event.prediction.scope_reasons)
                 # The classification's own note first: header notes (pixel spacing, secondary capture) come on
                 # nearly every converted film, and led the column (a reading radiologist's finding).
-                event = replace(event, warnings=film_warnings(scope, warning, event.warnings),
+                note = disagreement_note(classifier.card, event.prediction)
+                event = replace(event, warnings=film_warnings(scope, warning, event.warnings, model_note=note),
                                 out_of_scope=scope, corrected=corrected)
             elif event.image is not None:  # read, then classification failed: what the film itself shows stands
                 scope = out_of_scope(reasons, None, limit, event.image.metadata)

@@ -28,6 +28,9 @@ class Prediction:
     #: The out-of-scope heads' reasons on the classifier's pooled features (``cxr_engine.models.scope_heads``;
     #: ``""`` when none is flagged or the card has no heads).
     scope_reasons: str = ""
+    #: An averaged model's members and each one's own top class, in member order (``((name, class), ...)``;
+    #: ``()`` for a single network): ``cxr_engine.models.ensemble.disagreement_note``.
+    member_calls: tuple[tuple[str, str], ...] = ()
 
     @property
     def index(self) -> int:

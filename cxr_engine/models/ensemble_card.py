@@ -19,6 +19,8 @@ from ..errors import ModelError
 from .model_card import CardRecord, ModelCard, display_classes, summary_line
 
 ARCHITECTURE = "ensemble"
+#: The card key of how often the members disagree and how often the average is then right (training.member_agreement).
+AGREEMENT_KEY = "member_agreement"
 
 
 def is_ensemble_data(data) -> bool:
@@ -39,6 +41,9 @@ class EnsembleCard(CardRecord):
     logit_offsets: list[float]
     temperature: float = 1.0
     meets_bar: bool = False
+    #: :data:`AGREEMENT_KEY`: ``films``, ``disagree``, ``right_when_disagree``, ``right_when_agree`` of the
+    #: validation split (``split``), the test split's under ``test`` ({} when not measured).
+    member_agreement: dict = field(default_factory=dict)
 
     REQUIRED = ("name", "architecture", "classes", "members", "logit_offsets")
 

@@ -278,16 +278,17 @@ def scope_warning(out_of_scope: str, image_check_warning: str | None = None) -> 
 
 
 def film_warnings(out_of_scope: str, image_check_warning: str | None, header_warnings: Iterable[str],
-                  corrected: str = "", notes: Iterable[str] = ()) -> tuple[str, ...]:
+                  corrected: str = "", notes: Iterable[str] = (), model_note: str = "") -> tuple[str, ...]:
     """A classified film's whole warnings, in the one order of the CSV ``warnings`` column, the app's PDF and
     its ``--result-json``: ``corrected`` (:func:`correction_note`: the film is shown turned or inverted back),
     the classification's own note (:func:`scope_warning` of ``out_of_scope`` and ``image_check_warning``), the
+    model's ``model_note`` on this film (``ensemble.disagreement_note``: an averaged model's networks disagree), the
     film's ``header_warnings`` (decoding, windows, suitability: ``suitability.image_warnings``), which come on
     nearly every converted film and so follow, then ``notes`` about the file (identical copies, a shared SOP
     Instance UID). Empty texts are left out. The app's panel shows these less what its banner says already
     (:func:`beside_banner`); the record keeps every one."""
-    return tuple(filter(None, (corrected, scope_warning(out_of_scope, image_check_warning), *header_warnings,
-                               *notes)))
+    return tuple(filter(None, (corrected, scope_warning(out_of_scope, image_check_warning), model_note,
+                               *header_warnings, *notes)))
 
 
 # --------------------------------------------------------------------------- features
