@@ -144,7 +144,7 @@ class ReportExport(QObject):
             not_classified_reason="" if prediction is not None else reason,
             warnings=film_warnings(scope, check.warning if check is not None else None,
                                    image_warnings(item.image, card.input_size if card else None), corrected, notes,
-                                   disagreement_note(card, prediction) if prediction is not None else ""),
+                                   disagreement_note(card, prediction, scope) if prediction is not None else ""),
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=view.viewer.heatmap_style,
             out_of_scope=scope,
             measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),

@@ -154,7 +154,7 @@ def classify_files(
                                      event.prediction.scope_reasons)
                 # The classification's own note first: header notes (pixel spacing, secondary capture) come on
                 # nearly every converted film, and led the column (a reading radiologist's finding).
-                note = disagreement_note(classifier.card, event.prediction)
+                note = disagreement_note(classifier.card, event.prediction, scope)
                 event = replace(event, warnings=film_warnings(scope, warning, event.warnings, model_note=note),
                                 out_of_scope=scope, corrected=corrected)
             elif event.image is not None:  # read, then classification failed: what the film itself shows stands

@@ -157,21 +157,31 @@ def test_a_file_the_folder_scan_cannot_read_is_named_once(film_folder, card, cap
 
 
 @pytest.mark.parametrize("option, target", [("--csv", "out/ne.csv"), ("--heatmap-dir", "out/maps")])
-def test_a_missing_input_is_named_not_taken_for_a_file_whose_folder_is_kept(option, target, card, tmp_path,
-                                                                            capsys):
-    """Tester: ``cxr-classify /tmp/h76/nonexist --csv /tmp/h76/out/ne.csv`` was refused ("lies in the folder of
-    the input /tmp/h76/nonexist; source folders are never written", exit 2): a path that does not exist was
-    taken for a file and its parent for the folder holding it, and the real fault never named. Now the run says
-    the input does not exist, as it does with the output elsewhere: an error row, exit 1."""
+def test_a_missing_inputs_folder_stays_protected_and_the_refusal_says_it_is_missing(option, target, card, tmp_path,
+                                                                                    monkeypatch, capsys):
+    """Tester: ``cxr-classify /tmp/h76/nonexist --csv /tmp/h76/out/ne.csv`` was refused with "lies in the folder of
+    the input /tmp/h76/nonexist; source folders are never written", never saying the input does not exist. A
+    mistyped name in a study folder must not open that folder to outputs (a reviewer's finding), so the refusal
+    stands, and says first what is wrong."""
+    no_work(monkeypatch)
     missing = tmp_path / "nonexist"
+    assert main([str(missing), "--model", str(card.path), option, str(tmp_path / target)]) == EXIT_USAGE
+    assert capsys.readouterr().err.strip() == (
+        f"cxr-classify: {option} {tmp_path / target}: lies in the folder of the input {missing}, which does not "
+        f"exist; source folders are never written")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_missing_input_elsewhere_is_named_in_its_row(card, tmp_path, capsys):
+    """An input that does not exist, with the outputs elsewhere: an error row naming it, exit 1."""
+    (tmp_path / "in").mkdir()
+    missing = tmp_path / "in" / "nonexist"
     out = tmp_path / "out" / "rows.csv"
-    args = ["--csv", str(out)] if option != "--csv" else []
-    code = main([str(missing), "--model", str(card.path), option, str(tmp_path / target), *args, "--device", "cpu",
-                 "--no-isolation"])
+    code = main([str(missing), "--model", str(card.path), "--csv", str(out), "--device", "cpu", "--no-isolation"])
     err = capsys.readouterr().err
     assert code == 1, err
-    assert f"cxr-classify: {missing}: no such file or folder" in err and "source folders" not in err
-    _, rows = read_rows(tmp_path / target if option == "--csv" else out)
+    assert f"cxr-classify: {missing}: no such file or folder" in err
+    _, rows = read_rows(out)
     assert [(row["path"], row["status"], row["message"]) for row in rows] == [
         (str(missing), "error", "no such file or folder")]
 
@@ -182,5 +192,5 @@ def test_an_output_inside_a_missing_input_is_refused_before_it_is_created(tmp_pa
     missing = tmp_path / "nonexist"
     assert main([str(missing), "--model", str(card.path), "--csv", str(missing / "ne.csv")]) == EXIT_USAGE
     assert capsys.readouterr().err.strip() == (f"cxr-classify: --csv {missing / 'ne.csv'}: lies inside the input "
-                                               f"{missing}, which does not exist")
+                                               f"{missing}, which does not exist; source folders are never written")
     assert not missing.exists()

@@ -44,9 +44,14 @@ def test_the_note_names_each_networks_call_and_the_cards_figures():
                                           "right_when_disagree": 0.5508, "right_when_agree": 0.9589,
                                           "test": {"films": 2071, "disagree": 130, "right_when_disagree": 0.7615}})
     note = disagreement_note(card, _prediction(("lite0", "pneumonia"), ("b1", "covid")))
-    assert note == ("the averaged networks disagree on this film (lite0: Pneumonia, b1: COVID-19): where they "
-                    "disagreed, the average was right on 55 % of 118 validation films and 76 % of 130 test films, "
-                    "against 96 % where they agreed")
+    assert note == ("the averaged networks disagree on this film (lite0: Pneumonia, b1: COVID-19): such calls were "
+                    "right less often than the calibration line's figures, which count all films (55 % of 118 "
+                    "validation and 76 % of 130 test films, against 96 % where the networks agreed)")
+    # outside the model's scope no validation figure speaks for the film: the fact alone
+    inverted = disagreement_note(card, _prediction(("lite0", "pneumonia"), ("b1", "covid")), "inverted")
+    assert inverted == "the averaged networks disagree on this film (lite0: Pneumonia, b1: COVID-19)"
+    # a close call keeps the figures
+    assert disagreement_note(card, _prediction(("lite0", "pneumonia"), ("b1", "covid")), "uncertain") == note
     assert disagreement_note(card, _prediction(("lite0", "covid"), ("b1", "covid"))) == ""
     assert disagreement_note(card, _prediction()) == ""  # a single network
     card.member_agreement = {}
@@ -74,7 +79,7 @@ def test_the_bundled_average_keeps_its_members_calls_on_a_real_film(shared_data)
     note = disagreement_note(card, prediction)
     assert note.startswith("the averaged networks disagree on this film (")
     figures = card.member_agreement
-    assert f"of {figures['disagree']:,} validation films" in note  # the card's own figures
+    assert f"of {figures['disagree']:,} validation and" in note  # the card's own figures
     assert f"of {figures['test']['disagree']:,} test films" in note
 
 

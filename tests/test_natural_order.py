@@ -23,9 +23,11 @@ def test_hexadecimal_identifiers_keep_their_text_order():
     uuids = ["00313ee0-9eaa-42f4-b0ab-c148ed3241cd", "003D8FA0-6bf1-40ed-b54c-ac657f8495c5",
              "0004cfab-14fd-4e49-80ba-63a80b6bddd6", "00322d4d-1c29-4943-afc9-b6754be640eb"]
     assert sorted(uuids, key=natural_key) == sorted(uuids, key=str.casefold)
-    assert sorted(["0a1f3000", "0a1f2000", "0a1f1000a"], key=natural_key) == ["0a1f1000a", "0a1f2000", "0a1f3000"]
-    # a short name of hex letters and digits is a name, not an identifier
+    hashes = ["0a1f3000aaaa0000", "0a1f200000000000b", "0a1f1000aaaa0000"]  # 16+ hex digits: a hash, text order
+    assert sorted(hashes, key=natural_key) == sorted(hashes)
+    # a shorter name of hex letters and digits is a name, not an identifier (a reviewer's finding: ACE100000)
     assert sorted(["abc123", "abc45"], key=natural_key) == ["abc45", "abc123"]
+    assert sorted(["ACE100000", "ACE20000"], key=natural_key) == ["ACE20000", "ACE100000"]
     # names and numbers with no hex letters keep the number order; so do mixed names that are not hex
     assert sorted(["1.2.10", "1.2.9"], key=natural_key) == ["1.2.9", "1.2.10"]
     assert sorted(["Case 10", "Case 9", "case2"], key=natural_key) == ["case2", "Case 9", "Case 10"]

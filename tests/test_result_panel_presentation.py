@@ -106,9 +106,11 @@ def test_a_close_call_banner_gives_its_rule_and_does_not_contradict_the_calibrat
     text = panel.scope_banner.text()
     assert panel.scope_banner.isVisibleTo(panel)
     # the rule (1 - top probability above the card's threshold) in figures ...
-    assert f"the top class has {format_percent(0.55)}, below the {format_percent(1 - result.scope_limit)}" in text
-    # ... and that it is no verdict on the call, whose record is the calibration line below
-    assert "Unsure is not wrong" in text and "how often calls at this probability were right" in text
+    assert (f"the top class has {format_percent(0.55)}; the model flags films whose top class is under "
+            f"{format_percent(1 - result.scope_limit)}") in text
+    # ... and no verdict on the call: how often such calls were right is the calibration line's to say
+    assert "How often calls at this probability were right: the calibration line." in text
+    assert "not wrong" not in text
     assert "are a close call" not in text
     assert panel.limits.text().startswith("Calibration: of the validation films given a Pneumonia probability of "
                                           "50–60 %")

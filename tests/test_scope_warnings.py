@@ -230,3 +230,13 @@ def test_the_pdf_says_once_what_its_banner_says_for_real_films(shared_data, dico
         checks = text[text.index("Image checks"):text.index("Reader's comment")]
         assert all(_start(statement) not in text for statement in said), (path.name, checks)
         assert _start(SECONDARY) in checks and NO_WARNINGS not in checks, (path.name, checks)
+
+
+def test_a_close_call_banner_never_reads_a_figure_under_itself():
+    """A reviewer's finding: a top probability just over the flag line could read "66.6 % ... under 66.6 %"."""
+    from cxr_engine.models.image_checks import close_call_banner
+
+    text = close_call_banner(0.6652, 0.3346)  # 66.52 % and 66.54 % both round to 66.5 %
+    assert "the top class has 66.52 %; the model flags films whose top class is under 66.54 %" in text
+    assert "the top class has 57.2 %; the model flags films whose top class is under 66.5 %" in close_call_banner(
+        0.572, 0.3346)

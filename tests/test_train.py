@@ -440,8 +440,18 @@ class TestDistillation:
         torch.testing.assert_close(got, expected)
         got.backward()
         assert student.body.weight.grad.abs().sum() > 0 and teacher.body.weight.grad is None
-        with pytest.raises(RuntimeError, match="pooled features of this batch were not seen"):
-            featured(torch.randn(6, 3), labels, images)  # logits not made by the hooked student
+        with pytest.raises(RuntimeError, match="no pooled features of the student for this batch"):
+            featured(torch.randn(6, 3), labels, images)  # the student's features were used up by the call before
+        other = Pooled(5)
+        other(images)  # a forward pass of another network feeds nothing
+        with pytest.raises(RuntimeError, match="no pooled features of the student for this batch"):
+            featured(torch.randn(6, 3), labels, images)
+        featured.remove_hook()
+        student(images)
+        with pytest.raises(RuntimeError, match="no pooled features"):
+            featured(torch.randn(6, 3), labels, images)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # as CUDA's float16 autocast: the similarity stays float32
+            assert batch_similarity(torch.randn(6, 7)).dtype == torch.float32
 
     def test_feature_distillation_needs_a_teacher_and_no_framing_pairs(self, tiny_manifest, tmp_path):
         from training import train

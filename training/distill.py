@@ -71,10 +71,11 @@ class DistillationLoss(HardLabelLoss):
             raise ValueError("feature distillation needs the student network (its pooled features)")
         self.feature_weight = feature_weight
         self._student_features: torch.Tensor | None = None
+        self._hook = None
         if feature_weight > 0:
             # The input of the student's classifier is its pooled (N, D) features (timm's pre-logits).
             head = getattr(student, "module", student).get_classifier()
-            head.register_forward_pre_hook(self._keep_student_features)
+            self._hook = head.register_forward_pre_hook(self._keep_student_features)
         networks = list(teacher) if isinstance(teacher, (list, tuple)) else [teacher]
         cards = list(getattr(teacher_card, "member_cards", None) or [teacher_card])
         if len(networks) != len(cards):
@@ -99,6 +100,12 @@ class DistillationLoss(HardLabelLoss):
 
     def _keep_student_features(self, module, inputs) -> None:
         self._student_features = inputs[0]
+
+    def remove_hook(self) -> None:
+        """Stop catching the student's features (a student reused with another loss must not feed this one)."""
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
 
     def member_logits(self, index: int, images: torch.Tensor) -> torch.Tensor:
         """Teacher network ``index``'s (N, classes) float32 raw logits for the student's (N, C, H, W) batch."""
@@ -151,26 +158,29 @@ class DistillationLoss(HardLabelLoss):
         loss = (1.0 - self.weight) * hard + self.weight * soft
         if self.feature_weight > 0:
             if self._student_features is None or len(self._student_features) != len(logits):
-                raise RuntimeError("the student's pooled features of this batch were not seen (was the loss "
-                                   "given the logits of the network it was made with?)")
-            student_similarity = batch_similarity(self._student_features.float())
-            self._student_features = None
-            loss = loss + self.feature_weight * similarity_loss(student_similarity, teacher_similarity)
+                raise RuntimeError("no pooled features of the student for this batch (the loss must be given the "
+                                   "logits of a forward pass of the network it was made with, once each)")
+            features, self._student_features = self._student_features, None
+            loss = loss + self.feature_weight * similarity_loss(batch_similarity(features), teacher_similarity)
         return loss
 
 
 def batch_similarity(features: torch.Tensor) -> torch.Tensor:
     """The (N, N) float32 similarity of a batch's (N, D) features: the Gram matrix ``F Fᵀ`` with each row
-    scaled to unit L2 norm (Tung & Mori 2019, eq. 2); comparable across networks of any width D."""
-    features = features.float().flatten(1)
-    return F.normalize(features @ features.t(), p=2, dim=1)
+    scaled to unit L2 norm (Tung & Mori 2019, eq. 2); comparable across networks of any width D. Computed
+    in float32 under autocast too (a matrix product would otherwise run in float16 / bfloat16)."""
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        features = features.float().flatten(1)
+        return F.normalize(features @ features.t(), p=2, dim=1)
 
 
 def similarity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """Similarity-preserving loss between two (N, N) batch similarities: ``‖G_s − G_t‖²_F / N²``
-    (Tung & Mori 2019, eq. 3, one layer pair)."""
+    (Tung & Mori 2019, eq. 3, one layer pair). Its values are small (about 0.03 for a DenseNet121 at 160 px
+    against the bundled average's features, batch 16), hence weights of several units
+    (``--feature-distill-weight 8`` here; the paper's CIFAR weight, 3000, sums several layer pairs)."""
     n = student.shape[0]
-    return ((student - teacher) ** 2).sum() / (n * n)
+    return ((student.float() - teacher.float()) ** 2).sum() / (n * n)
 
 
 def card_path_of(path: str | Path) -> Path:

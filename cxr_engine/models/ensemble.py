@@ -176,14 +176,16 @@ class EnsembleClassifier:
             member.close()
 
 
-def disagreement_note(card, prediction: Prediction) -> str:
+def disagreement_note(card, prediction: Prediction, out_of_scope: str = "") -> str:
     """The note for a film whose averaged networks' own top classes differ (``prediction.member_calls``), with
     how often the average was right on such films when ``card`` (an ``EnsembleCard``) has the figures
-    (``member_agreement``, validation and test): "the averaged networks disagree on this film
-    (efficientnet-lite0: Pneumonia, efficientnet-b1: COVID-19): where they disagreed, the average was right on
-    55 % of 118 validation films and 76 % of 130 test films, against 96 % where they agreed". ``""`` when they
-    agree or the model is a single network."""
+    (``member_agreement``, validation and test) and the film is not outside the model's scope (``out_of_scope``
+    with a firm banner: no validation figure speaks for it): "the averaged networks disagree on this film
+    (efficientnet-lite0: Pneumonia, efficientnet-b1: COVID-19): such calls were right less often than the
+    calibration line's figures, which count all films (55 % of 118 validation and 76 % of 130 test films,
+    against 96 % where the networks agreed)". ``""`` when they agree or the model is a single network."""
     from ..display_text import format_percent
+    from .image_checks import banner_is_firm
     from .model_card import CLASS_DISPLAY_NAMES
 
     calls = prediction.member_calls
@@ -193,12 +195,12 @@ def disagreement_note(card, prediction: Prediction) -> str:
     note = f"the averaged networks disagree on this film ({named})"
     figures = getattr(card, "member_agreement", None) or {}
     splits = [(figures.get("split", "val"), figures), ("test", figures.get("test") or {})]
-    rates = [f"{format_percent(f['right_when_disagree'], 0)} of {f['disagree']:,} {SPLIT_WORDS.get(name, name)} films"
+    rates = [f"{format_percent(f['right_when_disagree'], 0)} of {f['disagree']:,} {SPLIT_WORDS.get(name, name)}"
              for name, f in splits if isinstance(f.get("disagree"), int) and isinstance(f.get("right_when_disagree"), float)]
     agreed = figures.get("right_when_agree")
-    if rates and isinstance(agreed, float):
-        note += (f": where they disagreed, the average was right on {' and '.join(rates)}, against "
-                 f"{format_percent(agreed, 0)} where they agreed")
+    if rates and isinstance(agreed, float) and not (out_of_scope and banner_is_firm(out_of_scope)):
+        note += (f": such calls were right less often than the calibration line's figures, which count all films "
+                 f"({' and '.join(rates)} films, against {format_percent(agreed, 0)} where the networks agreed)")
     return note
 
 

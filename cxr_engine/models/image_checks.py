@@ -165,7 +165,7 @@ def banner(reasons: str, top_probability: float | None = None, limit: float | No
     gives no age (``child-chest``) gets a milder lead and last line: it may be in scope. A close call
     (``uncertain`` alone) states its rule with the figures when the film's ``top_probability`` and the card's
     out-of-scope ``limit`` (``scope_score.threshold``: flagged when 1 - top probability exceeds it) are given,
-    and says that unsure is not wrong: the calibration line beside it may say most such calls were right."""
+    and leaves how often such calls were right to the calibration line beside it (:func:`close_call_banner`)."""
     words = _words(reasons)
     kind = banner_kind(reasons)
     if kind in ("", CLOSE_CALL):
@@ -181,17 +181,18 @@ def banner(reasons: str, top_probability: float | None = None, limit: float | No
 
 
 def close_call_banner(top_probability: float | None = None, limit: float | None = None) -> str:
-    """:func:`banner` of a close call: with both figures, "Close call: the top class has 59.7 %, below the 66.6 % it
-    reaches on most validation films ..." (a reader took "a close call" beside a calibration line saying 19 of 21
-    such films were right for a contradiction); without them, the reason's words."""
+    """:func:`banner` of a close call: with both figures, "Close call: the top class has 49.3 %; the model flags
+    films whose top class is under 66.6 % (about 1 in 20 validation films) ..." (a reader took "a close call"
+    beside a calibration line saying 19 of 21 such films were right for a contradiction; the calibration line, not
+    the banner, says how often such calls were right); without them, the reason's words."""
     if top_probability is not None and limit is not None:
-        lead = (f"Close call: the top class has {format_percent(top_probability)}, below the "
-                f"{format_percent(1 - limit)} it reaches on most validation films: the model is unsure between its "
-                f"classes.")
+        # one more decimal where one would show the two equal (66.6 % "under" 66.6 %)
+        decimals = 1 if format_percent(top_probability) != format_percent(1 - limit) else 2
+        lead = (f"Close call: the top class has {format_percent(top_probability, decimals)}; the model flags films "
+                f"whose top class is under {format_percent(1 - limit, decimals)}: it is unsure between its classes.")
     else:
         lead = f"Note: {UNCERTAIN_WORDS} (a close call)."
-    return (f"{lead}\nUnsure is not wrong: the calibration line says how often calls at this probability were "
-            f"right; a film unlike the training films can also make the model unsure.")
+    return f"{lead}\nHow often calls at this probability were right: the calibration line."
 
 
 def beside_banner(warnings: Iterable[str], reasons: str) -> tuple[str, ...]:

@@ -96,20 +96,19 @@ def source_problem(path: Path, inputs: Iterable[str | os.PathLike[str]]) -> str 
     """Why ``path`` must not be written because it would write a source (None when it may). The one
     rule for every output of the CLI and the app: an output (file or folder) is never an input, nor
     inside an input folder, nor in the folder that holds an input file (nor below it), so the folders a
-    reader's studies came from stay as they were. An input that does not exist has no folder (the run names it
-    missing): only an output inside it is refused. Links are resolved; checked before anything is created."""
+    reader's studies came from stay as they were. An input that does not exist (a mistyped name in a study
+    folder, say) keeps its folder protected all the same, and the refusal says first that it does not exist
+    (a tester's finding: it read as if the output lay inside the input). Links are resolved; checked before
+    anything is created."""
     target = Path(os.path.realpath(path))
     for raw in inputs:
         source = Path(os.path.realpath(raw))
         if target == source:
             return "is an input; source files and folders are never written"
-        if not source.exists():  # its parent is no source folder: the run itself says the input is missing
-            if source in target.parents:  # created, the output's folder would become the input
-                return f"lies inside the input {raw}, which does not exist"
-            continue
-        if source.is_dir() and source in target.parents:
-            return f"lies inside the input folder {raw}; source folders are never written"
+        missing = "" if os.path.lexists(raw) else ", which does not exist"
+        if source in target.parents and (missing or source.is_dir()):
+            return f"lies inside the input {'folder ' if not missing else ''}{raw}{missing}; source folders are never written"
         if not source.is_dir() and (target == source.parent or source.parent in target.parents):
             where = "holds" if target == source.parent else "lies in the folder of"
-            return f"{where} the input {raw}; source folders are never written"
+            return f"{where} the input {raw}{missing}; source folders are never written"
     return None

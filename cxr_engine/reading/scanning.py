@@ -972,9 +972,11 @@ def _make_series(members: list[_Header]) -> Series:
     )
 
 
-# A hexadecimal identifier, e.g. an anonymised name that is a UUID ("0004cfab-14fd-4e49-…", RSNA's films):
-# at least eight hex digits (letters among them), then groups joined by "-", ".", "_" or ":". Its digit runs are not numbers.
-HEX_IDENTIFIER = re.compile(r"(?=[^a-f]*[a-f])[0-9a-f]{8,}(?:[-._:][0-9a-f]{2,})*", re.IGNORECASE)
+# A hexadecimal identifier, e.g. an anonymised name that is a UUID ("0004cfab-14fd-4e49-…", RSNA's films) or a
+# hash of 16 or more hex digits, letters among them. Its digit runs are not numbers. Shorter names of hex letters
+# and digits ("ACE100000", "abc123") are names, whose numbers sort by value.
+HEX_IDENTIFIER = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?=[^a-f]*[a-f])[0-9a-f]{16,}",
+                            re.IGNORECASE)
 
 
 def natural_key(text: str) -> tuple:
