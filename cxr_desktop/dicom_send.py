@@ -64,12 +64,15 @@ def screen_orientation(array: np.ndarray, viewer) -> np.ndarray:
 def write_only(folder: Path, card, image, heatmap_result, film, kinds, deidentify: bool, shown: dict, progress,
                should_cancel, inputs=(), outbox: bool = False):
     """Worker: write the outputs into ``folder``; the written objects. ``shown`` holds the
-    presentation state's ``marks``, ``window`` and ``inverted``, and the result's ``out_of_scope``
+    presentation state's ``marks``, ``window`` and ``inverted``, the result's ``out_of_scope`` and the film's
+    whole ``warnings`` (``ResultModel.film_warnings``: as the CSV's, the PDF's and ``--result-json``'s, so the SR
+    and the SC say what ``cxr-classify --dicom-out`` says of the same film; without them, the decoder's own)
     (``DicomOutputWriter.write``);
     ``inputs`` the paths open in the app, ``outbox`` says ``folder`` is the app's own outbox."""
     progress((0, 0, "writing the DICOM outputs"))
     writer = DicomOutputWriter(folder, card, deidentify=deidentify, kinds=kinds, inputs=tuple(inputs), outbox=outbox)
-    return writer.write(image, heatmap_result, warnings=tuple(image.warnings), displayed_rgb=film, **shown)
+    shown = {"warnings": tuple(image.warnings), **shown}
+    return writer.write(image, heatmap_result, displayed_rgb=film, **shown)
 
 
 def write_and_send(node, network, folder: Path, card, image, heatmap_result, film, kinds, deidentify: bool, shown: dict,
@@ -92,12 +95,14 @@ class SendResultsDialog(QDialog):
 
     def __init__(self, settings: DicomSettings, card, image, heatmap_result, film: np.ndarray, parent=None, *,
                  marks=(), window: tuple[float, float] | None = None, inverted: bool | None = None, inputs=(),
-                 out_of_scope: str = "", spatial_transformation=None):
+                 out_of_scope: str = "", spatial_transformation=None, warnings: tuple[str, ...] | None = None):
         super().__init__(parent)
         self.inputs = tuple(inputs)  # the paths open in the app: no folder of theirs is written
         # out_of_scope: the shown result's reasons; the SR then records no coded Finding.
         self.shown = {"marks": tuple(marks), "window": window, "inverted": inverted, "out_of_scope": out_of_scope,
                       "spatial_transformation": spatial_transformation}
+        if warnings is not None:  # the film's whole warnings (``ResultModel.film_warnings``), as the CLI writes them
+            self.shown["warnings"] = tuple(warnings)
         self.setWindowTitle("AI result as DICOM objects")
         self.settings, self.card, self.image, self.film = settings, card, image, film
         self.heatmap_result = heatmap_result

@@ -98,7 +98,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
 
         self.acts = window_actions.create(self)
-        self.browser = StudyBrowser()
+        self.browser = StudyBrowser(card_source=lambda: self.classification.card)
         self.result_panel = ResultPanel(self.result, self.viewer, self.acts.heatmap)
         self.lung_panel = LungPanel(self.lungs, self.acts.lung_outline, self.acts.ctr)
         self.problems = ProblemsPanel(in_tree=self.browser.has_image)

@@ -87,7 +87,9 @@ def send_result(window):
         return None
     dialog = SendResultsDialog(dicom_settings(window), window.classification.card, image, heatmap_result,
                                displayed_film(window.viewer, heatmap_result), window, **shown_state(window),
-                               inputs=window.workspace.opened, out_of_scope=window.result.out_of_scope)
+                               inputs=window.workspace.opened, out_of_scope=window.result.out_of_scope,
+                               # the film's whole warnings, as its PDF, --result-json and cxr-classify's outputs
+                               warnings=window.result.film_warnings)
     dialog.show()
     window._send_dialog = dialog
     return dialog

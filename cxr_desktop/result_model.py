@@ -122,10 +122,11 @@ class ResultModel(QObject):
 
     @property
     def image_warnings(self) -> tuple[str, ...]:
-        """The current image's warnings for the panel: its correction's note, the model's note on it, its own, then
-        the file's notes."""
+        """The current image's warnings for the panel: its correction's note, its own, then the file's notes. Not
+        the model's note on its prediction (:attr:`model_note`): the panel shows it under the probabilities, apart
+        from the header's notes (a tester found it buried among them); :attr:`film_warnings` keeps it."""
         corrected, own, notes = self._film_parts
-        return (*filter(None, [corrected, self.model_note]), *own, *notes)
+        return (*filter(None, [corrected]), *own, *notes)
 
     @property
     def model_note(self) -> str:
@@ -133,7 +134,9 @@ class ResultModel(QObject):
         networks disagree), ``""`` without one."""
         from cxr_engine.models.ensemble import disagreement_note
 
-        return disagreement_note(self.card, self.prediction) if self.state == DONE and self.prediction else ""
+        if self.state != DONE or not self.prediction:
+            return ""
+        return disagreement_note(self.card, self.prediction, self.out_of_scope)
 
     @property
     def film_warnings(self) -> tuple[str, ...]:

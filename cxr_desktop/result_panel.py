@@ -44,6 +44,9 @@ OUT_OF_SCOPE_TOP = "Not reliable:"
 SCOPE_STYLE = "background:#6b1d1d; color:#ffd7d7; border:1px solid #c0392b; border-radius:3px; padding:4px;"
 #: The banner of a film that may well be in scope (the model unsure; a child's chest without an age): not red.
 MAYBE_SCOPE_STYLE = "background:#3b4250; color:#e8ecf2; border:1px solid #8a96ab; border-radius:3px; padding:4px;"
+#: The model's note on the film (``ensemble.disagreement_note``: the averaged networks disagree), under the
+#: probabilities it speaks of: the close call's calm grey-blue, not the orange of the header's notes.
+MODEL_NOTE_STYLE = "background:#2c323c; color:#dfe5ee; border:1px solid #6c7789; border-radius:3px; padding:4px;"
 TOP_BAR_STYLE = "QProgressBar::chunk{background:#d9822b;}"
 MUTED_BAR_STYLE = "QProgressBar::chunk{background:palette(mid);}"
 #: The space (px) between the heat-map's colour bar, with its labels, and the caption under it.
@@ -88,6 +91,11 @@ class ResultPanel(QWidget):
         self.bars_box.setColumnStretch(1, 1)
         box.addLayout(self.bars_box)
         self.bars: dict[str, ProbabilityRow] = {}
+        self.model_note = text_label(style=MODEL_NOTE_STYLE)  # right under the top class and its probabilities
+        self.model_note.setObjectName("modelNote")
+        self.model_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.model_note.setVisible(False)
+        box.addWidget(self.model_note)
         self.model_label = text_label(selectable=True)
         box.addWidget(self.model_label)
         self.warnings_label = text_label(style="color:#ffb347;")
@@ -164,9 +172,15 @@ class ResultPanel(QWidget):
         self.scope_banner.setStyleSheet(SCOPE_STYLE if firm else MAYBE_SCOPE_STYLE)
         self.scope_banner.setVisible(bool(scope))
         self.correct_button.setVisible(r.image_check is not None and r.image_check.correctable)
+        note = r.model_note  # the CSV's, the PDF's and the JSON's warnings keep it (ResultModel.film_warnings)
+        self.model_note.setText(note[:1].upper() + note[1:])
+        self.model_note.setVisible(bool(note))
         if r.model_name:
             device = f" on {r.device}" if r.device else ""
-            self.model_label.setText("\n".join([f"Model: {r.model_summary}{device}", *self._test_figures()]))
+            figures = self._test_figures(prediction)
+            # the figures say the test accuracy (with its n): the summary's "test accuracy 0.946" would say it twice
+            summary = r.card.summary(score=False) if figures and r.card is not None else r.model_summary
+            self.model_label.setText("\n".join([f"Model: {summary}{device}", *figures]))
         else:
             self.model_label.setText("Images can be viewed without a model; choose one in Settings when available.")
         # The banner names its reasons: a header warning saying one again (the age, a lateral view) is left out.
@@ -188,13 +202,16 @@ class ResultPanel(QWidget):
         top = prediction.probabilities[prediction.index] if prediction is not None else None
         return banner(scope, top, self.result.scope_limit)
 
-    def _test_figures(self) -> list[str]:
+    def _test_figures(self, prediction) -> list[str]:
         """The card's test figures for the film's patient, the PDF's lines (``model_limits.metric_lines``): the age
         group's own when the header gives an age, else the adults' and the children's sensitivities apart (the pooled
-        ones are mostly children's)."""
-        if self.result.card is None:
+        ones are mostly children's, and nearly all from one source: said beside them); for an adult, how often a call
+        of the film's top class was right (none without a call)."""
+        card = self.result.card
+        if card is None:
             return []
-        return metric_lines(self.result.card.test_metrics or {}, age_group_of(self.result.header))
+        return metric_lines(card.test_metrics or {}, age_group_of(self.result.header),
+                            called=prediction.label if prediction is not None else "", card=card)
 
     def _rebuild_bars(self, classes: tuple[str, ...]) -> None:
         if tuple(self.bars) == tuple(classes):

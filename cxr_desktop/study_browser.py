@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTree
 
 from cxr_engine.display_text import format_date, format_percent, format_person_name, printable
 from cxr_engine.outputs.undecodable import escape_undecodable
+from cxr_engine.models.ensemble import disagreement_note
 from cxr_engine.models.image_checks import banner, banner_is_firm, corrected_display, correction_note
 from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES
 from cxr_engine.reading.copies import copies_note
@@ -68,8 +69,11 @@ class StudyBrowser(QTreeWidget):
 
     imageSelected = Signal(object)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, card_source=None):
+        """``card_source()`` gives the model card of the predictions shown (None: none), whose figures an averaged
+        model's note on a film its networks disagree on gives (``ensemble.disagreement_note``)."""
         super().__init__(parent)
+        self._card_source = card_source or (lambda: None)
         self.setColumnCount(len(COLUMNS))
         self.setHeaderLabels(COLUMNS)
         self.setIconSize(QSize(ICON_PX, ICON_PX))
@@ -435,9 +439,10 @@ class StudyBrowser(QTreeWidget):
 
     def show_scope(self, path: Path, out_of_scope: str, corrected: str = "") -> None:
         """Mark ``path``'s result as its panel's banner does: ``out_of_scope`` reasons (``""`` in scope) put
-        a red ⚠ before it (a grey-blue ? when the film may well be in scope: ``image_checks.banner_is_firm``) and
-        the banner's sentence in its tooltip (``image_checks.banner``); ``corrected``
-        (the image checks' reasons undone on the film shown) adds "corrected" and the correction's note."""
+        a red ⚠ before it (a grey-blue ? when the film may well be in scope: ``image_checks.banner_is_firm``, or
+        an averaged model's networks disagree on it, with the note) and the banner's sentence in its tooltip
+        (``image_checks.banner``); ``corrected`` (the image checks' reasons undone on the film shown) adds
+        "corrected" and the correction's note."""
         item = self._images.get(Path(path))
         if item is not None:
             item.setData(RESULT, SCOPE_ROLE, (out_of_scope, corrected))
@@ -472,15 +477,18 @@ class StudyBrowser(QTreeWidget):
         text = f"{prediction.display_label}\n{format_percent(prediction.probabilities[prediction.index])}"
         summary = ", ".join(f"{CLASS_DISPLAY_NAMES.get(c, c)}: {format_percent(p)}"
                             for c, p in zip(prediction.classes, prediction.probabilities))
+        # An averaged model whose networks disagree on the film: its panel's note under the probabilities.
+        note = disagreement_note(self._card_source(), prediction, out_of_scope)
         tips = [banner(out_of_scope)] if out_of_scope else []
+        tips += [note[:1].upper() + note[1:]] if note else []
         tips += [correction_note(corrected)] if corrected else []
-        # A film that may well be in scope (the model unsure, a child's chest without an age) is marked as its
-        # panel's slate banner is, not red.
+        # A film that may well be in scope (the model unsure, a child's chest without an age), or whose networks
+        # disagree, is marked as its panel's slate banner is, not red.
         firm = bool(out_of_scope) and banner_is_firm(out_of_scope)
-        mark = "⚠ " if firm else ("? " if out_of_scope else "")
+        mark = "⚠ " if firm else ("? " if out_of_scope or note else "")
         item.setText(RESULT, mark + text + ("\ncorrected" if corrected else ""))
         item.setToolTip(RESULT, "\n".join([*tips, f"{summary} ({prediction.model_name})"]))
-        item.setForeground(RESULT, QBrush(OUT_OF_SCOPE_COLOUR if firm else MAYBE_SCOPE_COLOUR) if out_of_scope
+        item.setForeground(RESULT, QBrush(OUT_OF_SCOPE_COLOUR if firm else MAYBE_SCOPE_COLOUR) if mark
                            else QBrush())
 
     def mark_problem(self, path: Path, reason: str) -> None:

@@ -12,19 +12,55 @@ from PySide6.QtWidgets import QLabel
 ZWSP = "\u200b"
 #: A run without spaces this long (a UID, a path, a digest) may not fit a side panel's width on one line.
 LONG_TOKEN = re.compile(r"[^\s<>]{16,}")
+#: Where a token may break: after these.
+SEPARATORS = frozenset("./\\_-")
+#: A run without a separator gets a break opportunity after this many characters (a digest).
+RUN = 24
+#: An HTML entity of rich text ("&amp;", "&#39;", "&#x2F;"): one character on screen, never broken.
+ENTITY = re.compile(r"&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);")
+
+
+def _break_units(units: list[str]) -> str:
+    """The token of ``units`` (characters, or a rich text's entities, each one unit) with a zero-width space after
+    each separator but the last unit, and after every ``RUN`` units without one."""
+    out, run = [], 0
+    for i, unit in enumerate(units):
+        out.append(unit)
+        run += 1
+        if i == len(units) - 1:
+            break
+        if unit in SEPARATORS or run == RUN:
+            out.append(ZWSP)
+            run = 0
+    return "".join(out)
 
 
 def _break_token(match: re.Match) -> str:
-    token = re.sub(r"(?<=[./\\_-])(?!$)", ZWSP, match.group())  # after each separator but the last character
-    return re.sub(f"[^{ZWSP}]{{24}}(?=[^{ZWSP}])", lambda run: run.group() + ZWSP, token)  # a digest: every 24
+    return _break_units(list(match.group()))
+
+
+def _break_rich_token(match: re.Match) -> str:
+    token = match.group()
+    units, at = [], 0
+    for entity in ENTITY.finditer(token):  # each entity one unit: "&a\u200bmp;" would show as text
+        units += list(token[at:entity.start()]) + [entity.group()]
+        at = entity.end()
+    return _break_units(units + list(token[at:]))
 
 
 def breakable(text: str, rich: bool = False) -> str:
     """``text`` with zero-width spaces in its long unbroken tokens, after '.', '/', '\\', '_' and '-' (and
     every 24 characters where there are none), so that word wrap can break a UID or a path instead of
-    cutting it off at the label's edge; in ``rich`` text, not inside its tags."""
-    parts = re.split(r"(<[^>]*>)", text) if rich else [text]
-    return "".join(part if part.startswith("<") and rich else LONG_TOKEN.sub(_break_token, part) for part in parts)
+    cutting it off at the label's edge; in ``rich`` text, not inside its tags nor its entities ("&amp;")."""
+    if not rich:
+        return LONG_TOKEN.sub(_break_token, text)
+    parts = re.split(r"(<[^>]*>)", text)
+    return "".join(part if part.startswith("<") else LONG_TOKEN.sub(_break_rich_token, part) for part in parts)
+
+
+def _lines_alike(text: str) -> str:
+    """``text`` with its line ends (CR LF, CR, U+2029, U+2028) as LF."""
+    return re.sub("\r\n|[\r\u2028\u2029]", "\n", text)
 
 
 class WrappedLabel(QLabel):
@@ -75,14 +111,17 @@ class WrappedLabel(QLabel):
         self._clean_clipboard()
 
     def _clean_clipboard(self) -> None:
-        """Our selection as Qt copied it, with the zero-width spaces, is put back without them."""
+        """Our selection as Qt copied it, with the zero-width spaces, is put back without them. Qt's
+        ``selectedText()`` ends lines with U+2029 (U+2028 for a ``<br>``) where the clipboard has LF (a
+        multi-line selection kept its zero-width spaces): the two are compared with their line ends alike."""
         copied = super().selectedText()
         if ZWSP not in copied:
             return
         clipboard = QGuiApplication.clipboard()
         for mode in (QClipboard.Mode.Clipboard, QClipboard.Mode.Selection):
-            if clipboard.text(mode) == copied:
-                clipboard.setText(copied.replace(ZWSP, ""), mode)
+            text = clipboard.text(mode)
+            if ZWSP in text and _lines_alike(text) == _lines_alike(copied):
+                clipboard.setText(text.replace(ZWSP, ""), mode)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

@@ -60,6 +60,10 @@ class ResultRow:
     #: its ``HeatmapResult`` on that grid, when outputs were asked for; not written to the CSV.
     film: object | None = field(default=None, repr=False, compare=False)
     heatmap: object | None = field(default=None, repr=False, compare=False)
+    #: An averaged model's members and each one's own top class (``Prediction.member_calls``; ``()`` for a single
+    #: network or a file not classified): the summary counts the films they disagree on. Not a CSV column (the
+    #: ``warnings`` say it in words).
+    member_calls: tuple[tuple[str, str], ...] = ()
 
     def as_csv(self, classes: Sequence[str]) -> dict[str, str]:
         """The row under :func:`csv_columns` of ``classes``: probabilities with six decimals, empty where
@@ -208,10 +212,13 @@ def heatmap_caption(result, out_of_scope: str = "", corrected: str = "") -> list
     ``corrected`` (``--auto-orient``), that it is turned and/or inverted from the stored file and how
     (``image_checks.correction_note``, the CSV's wording: beside the film in PACS it looked like another one);
     the class whose score the map shows, its probability and the model; the legend's words
-    (``pixels.overlay.LEGEND_SHORT``, as the PDF says them) and what a map is not; and a flagged film's reasons
-    and what they mean for the map (``image_checks.standalone_heatmap_note``: the PNG has no banner)."""
+    (``pixels.overlay.LEGEND_SHORT``, as the PDF says them) and what a map is not; a flagged film's reasons
+    and what they mean for the map (``image_checks.standalone_heatmap_note``: the PNG has no banner); and that an
+    averaged model's networks disagree on the film (``ensemble.disagreement_words``: the app's panel and the CSV's
+    warnings give the whole note)."""
     from .display_text import format_percent
     from .models.classifier import CLASS_DISPLAY_NAMES
+    from .models.ensemble import disagreement_words
     from .models.image_checks import correction_note, standalone_heatmap_note
     from .pixels.overlay import LEGEND_SHORT
 
@@ -221,7 +228,9 @@ def heatmap_caption(result, out_of_scope: str = "", corrected: str = "") -> list
              f"Red = strongest. {LEGEND_SHORT} It shows what drove the score, not where a finding is."]
     note = standalone_heatmap_note(out_of_scope)
     shown = correction_note(corrected)
-    return ([f"{shown[:1].upper()}{shown[1:]}."] if shown else []) + lines + ([note] if note else [])
+    split = disagreement_words(result.prediction)
+    return ([f"{shown[:1].upper()}{shown[1:]}."] if shown else []) + lines + ([note] if note else []) + (
+        [f"{split[:1].upper()}{split[1:]}."] if split else [])
 
 
 def output_not_written(what: str, folder: Path, exc: Exception, source: Path) -> str:
@@ -282,7 +291,7 @@ def _ok_row(event, classifier) -> ResultRow:
     prediction = event.prediction
     return ResultRow(path=event.path, status="ok", prediction=prediction.label, probabilities=prediction.as_dict(),
                      model=prediction.model_name, warnings=event.warnings, out_of_scope=event.out_of_scope,
-                     corrected=event.corrected)
+                     corrected=event.corrected, member_calls=tuple(prediction.member_calls))
 
 
 def _error_row(path: Path, reason: str, classifier, warnings: tuple[str, ...] = ()) -> ResultRow:

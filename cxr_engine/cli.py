@@ -394,7 +394,11 @@ def _write_results(files, classifier, args, reader, segmenter=None, problems=Non
                        lung_dir=args.lung_mask_dir, lung_segmenter=segmenter, decode_threads=workers,
                        checker=_image_checker(), auto_orient=args.auto_orient, heatmaps=dicom is not None,
                        full_reader=_full_reader(args, reader))
-    counts, started, failures = BatchCounts(), time.monotonic(), 0
+    # an averaged model's run always says on how many films its networks disagreed, 0 included
+    from .models.ensemble_card import EnsembleCard
+
+    averaged = isinstance(classifier.card, EnsembleCard)
+    counts, started, failures = BatchCounts(disagree=0 if averaged else None), time.monotonic(), 0
     written = completed = False
     try:
         with (atomic_output(args.csv, "w") if args.csv else _stdout()) as handle:

@@ -50,7 +50,9 @@ class BatchCounts:
     trained for (the firm banner, ``image_checks.banner_is_firm``), ``possibly_out_of_scope``: rows flagged
     as maybe in scope (``child-chest``, with or without ``uncertain``), and ``close_calls``: rows flagged only
     ``uncertain`` (the banner's "close call"); all three ``None`` when the rows carry no ``out_of_scope``
-    field."""
+    field. ``disagree``: classified rows whose averaged networks' own top classes differ (``member_calls``,
+    ``ensemble.disagreement_note``), counted apart from the scope counts (a film may be both); ``None`` for a single
+    network (give ``disagree=0`` for an averaged model: its 0 is said too)."""
 
     classified: int = 0
     failed: int = 0
@@ -58,6 +60,7 @@ class BatchCounts:
     not_classified: int = 0
     possibly_out_of_scope: int | None = None
     close_calls: int | None = None
+    disagree: int | None = None
 
     def add(self, row) -> None:
         """Count one ``batch.ResultRow``."""
@@ -75,6 +78,10 @@ class BatchCounts:
             self.out_of_scope = (self.out_of_scope or 0) + (kind == FIRM)
             self.possibly_out_of_scope = (self.possibly_out_of_scope or 0) + (kind == MAYBE)
             self.close_calls = (self.close_calls or 0) + (kind == CLOSE_CALL)
+        calls = getattr(row, "member_calls", None) or ()
+        if calls:  # an averaged model's row
+            split = row.status == "ok" and len({cls for _, cls in calls}) > 1
+            self.disagree = (self.disagree or 0) + split
 
     @property
     def total(self) -> int:
@@ -83,17 +90,21 @@ class BatchCounts:
 
 def summary_line(counts: BatchCounts, elapsed_s: float) -> str:
     """One line after the batch, e.g. ``cxr-classify: 38 classified, 0 not classified (no image content), 2 failed,
-    out of scope 1, possibly out of scope 0, close calls 2, 40 files in 12.3 s (3.25 files/s)``. The three
-    outcomes are always counted, 0 included (a tester's finding: "not classified" was left out at 0), and the
-    three scope counts always come together, each a number (0 included: a log reader sees the checks ran and
-    found none; every run's line holds the same fields) or all three "n/a" when the rows do not say:
+    out of scope 1, possibly out of scope 0, close calls 2, networks disagree 3, 40 files in 12.3 s (3.25
+    files/s)``. The three outcomes are always counted, 0 included (a tester's finding: "not classified" was left
+    out at 0), and the three scope counts always come together, each a number (0 included: a log reader sees the
+    checks ran and found none; every run's line holds the same fields) or all three "n/a" when the rows do not say:
     "out of scope" (the firm banner), then, counted apart from it as the app's milder banners word them,
     "possibly out of scope" (the child's-chest check on a film without an age) and "close calls" (the model
-    unsure). The total and the rate count files, as the rows do: a file that could not be read is no image."""
+    unsure). An averaged model's run then says on how many films its networks disagreed ("networks disagree 3",
+    0 included; a single network's run has no such field). The total and the rate count files, as the rows do: a
+    file that could not be read is no image."""
     known = counts.out_of_scope is not None
     scope = ", ".join(f"{what} {number if known else 'n/a'}" for what, number in (
         ("out of scope", counts.out_of_scope), ("possibly out of scope", counts.possibly_out_of_scope),
         ("close calls", counts.close_calls)))
+    if counts.disagree is not None:
+        scope += f", networks disagree {counts.disagree}"
     rate = counts.total / elapsed_s if elapsed_s > 0 else float("nan")
     return (f"{PREFIX}{counts.classified} classified, {counts.not_classified} not classified (no image content), "
             f"{counts.failed} failed, {scope}, "

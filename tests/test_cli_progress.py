@@ -18,7 +18,7 @@ from model_factory import default_card_path
 
 SUMMARY = re.compile(r"^cxr-classify: (\d+) classified, \d+ not classified \(no image content\), (\d+) failed, "
                      r"out of scope (\S+?)"
-                     r", possibly out of scope (\S+?), close calls (\S+?), (\d+) files? in "
+                     r", possibly out of scope (\S+?), close calls (\S+?)(?:, networks disagree \d+)?, (\d+) files? in "
                      r"[\d.]+ s \([\d.]+ files/s\)$", re.MULTILINE)
 
 
@@ -101,6 +101,33 @@ def test_the_three_scope_counts_follow_one_rule():
     counts = BatchCounts()
     counts.add(SimpleNamespace(status="ok", out_of_scope="child-chest"))
     assert ", out of scope 0, possibly out of scope 1, close calls 0, 1 file in" in summary_line(counts, 1.0)
+
+
+def test_an_averaged_models_summary_counts_the_films_its_networks_disagree_on():
+    """The summary counted close calls but not the films an averaged model's two networks split on: "networks
+    disagree N", always for an averaged model (0 included), never for a single network; a film may be both."""
+    split, agreed = (("lite0", "pneumonia"), ("b1", "covid")), (("lite0", "covid"), ("b1", "covid"))
+    counts = BatchCounts(disagree=0)
+    counts.add(SimpleNamespace(status="ok", out_of_scope="", member_calls=agreed))
+    assert summary_line(counts, 1.0).endswith(", close calls 0, networks disagree 0, 1 file in 1.0 s (1.00 files/s)")
+    counts.add(SimpleNamespace(status="ok", out_of_scope="uncertain", member_calls=split))
+    counts.add(SimpleNamespace(status="ok", out_of_scope="", member_calls=split))
+    counts.add(SimpleNamespace(status="error"))
+    assert counts.disagree == 2 and counts.close_calls == 1
+    assert ", close calls 1, networks disagree 2, 4 files in" in summary_line(counts, 1.0)
+    # a single network's run: no such field
+    single = BatchCounts()
+    single.add(SimpleNamespace(status="ok", out_of_scope=""))
+    assert "disagree" not in summary_line(single, 1.0)
+
+
+def test_the_readme_example_summary_line_has_the_fields_an_averaged_run_prints():
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    example = re.search(r"`(cxr-classify: \d+ classified, .*?files/s\))`", readme)
+    assert example and SUMMARY.match(example.group(1)), example
+    assert ", close calls 2, networks disagree " in example.group(1)
 
 
 def test_the_summary_counts_files_that_are_no_images_as_files(tmp_path, dicom_dir, capsys):

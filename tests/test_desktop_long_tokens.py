@@ -72,3 +72,43 @@ def test_copying_a_selected_long_token_gives_it_without_zero_width_spaces(qtbot)
     label.setFocus()
     qtbot.keyClick(label, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     assert QGuiApplication.clipboard().text() == text
+
+
+def test_copying_a_multi_line_selection_gives_it_without_zero_width_spaces(qtbot):
+    """Qt's ``selectedText()`` ends lines with U+2029 where the clipboard has "\\n": a selection of two lines (the
+    Model box's) went to the clipboard with its zero-width spaces (a code review)."""
+    text = ("Model: /work/shared/models/efficientnet-lite0.onnx\n"
+            "Members: /work/shared/models/efficientnet-b1.onnx")
+    label = text_label(text, selectable=True)
+    qtbot.addWidget(label)
+    label.setFixedWidth(160)
+    label.show()
+    assert ZWSP in shown_text(label) and label.text() == text
+    label.setSelection(0, len(shown_text(label)))
+    assert "\u2029" in label.selectedText() and ZWSP not in label.selectedText()
+    label.setFocus()
+    qtbot.keyClick(label, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    copied = QGuiApplication.clipboard().text()
+    assert ZWSP not in copied and copied.replace("\r\n", "\n") == text
+    # text copied from elsewhere is left alone
+    QGuiApplication.clipboard().setText(f"another{ZWSP}program")
+    label._clean_clipboard()
+    assert QGuiApplication.clipboard().text() == f"another{ZWSP}program"
+
+
+def test_breaks_in_rich_text_keep_html_entities_whole():
+    """``breakable`` put a zero-width space inside "&amp;" ("&a\\u200bmp;"), which then showed as text."""
+    import html
+
+    for token in ("R&amp;D_department_of_radiology_and_imaging_at_the_hospital",
+                  "0123456789abcdefghij&amp;&lt;&gt;&quot;&#39;&#x2F;0123456789abcdefghijklmnop",
+                  "abcdefghijklmnopqrstuvw&amp;xyz0123456789abcdefghijklmnopqrstuvw&eacute;xyz"):
+        rich = f"<b>{token}</b>"
+        broken = breakable(rich, rich=True)
+        assert ZWSP in broken and broken.replace(ZWSP, "") == rich
+        entities = re.findall(r"&[^;\s<>]*;?", token)
+        assert re.findall(r"&[^;\s<>]*;?", broken.replace(ZWSP, "|")) == entities  # each entity whole
+        assert not re.search(f"&[^;]*{ZWSP}", broken)
+        assert html.unescape(broken.replace(ZWSP, "")) == html.unescape(rich)
+    # plain text is broken as before: "&amp;" there is five characters, not an entity
+    assert breakable("a" * 22 + "&amp;bbbbbbbbbbbbbbb") == "a" * 22 + "&a" + ZWSP + "mp;bbbbbbbbbbbbbbb"

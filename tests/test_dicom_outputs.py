@@ -819,3 +819,70 @@ def test_a_capture_says_out_of_scope_only_when_the_csv_does(tmp_path, dicom_dir,
         assert {q.name.meaning: q.value.value for q in group.get_qualitative_evaluations()} == {
             "Image outside the model's intended scope": flag}
     assert band_warnings((note,), "inverted")[0] == scope_warning("inverted")
+
+
+def _band_heading_colour(band: np.ndarray, height: int) -> str:
+    """The colour of the band's third line (the heading after the two result lines): red, amber, grey or none."""
+    line = band[2 * height:3 * height].astype(int)
+    lit = line[line.max(axis=2) > 180]
+    if len(lit) < 50:
+        return "none"
+    r, g, b = np.median(lit, axis=0)
+    if r > 200 and g < 120:
+        return "red"
+    if r > 200 and g > 150 and b < 120:
+        return "amber"
+    return "grey" if abs(r - g) < 25 and abs(g - b) < 25 else f"other {r, g, b}"
+
+
+@pytest.mark.parametrize("scope, heading, colour, flag", [
+    ("uncertain", "CLOSE CALL", "grey", "373067005"),  # No: a close call is no question of scope
+    ("child-chest", "POSSIBLY OUTSIDE", "amber", "261665006"),  # Unknown: in scope if the patient is an adult
+    ("child-chest;uncertain", "POSSIBLY OUTSIDE", "amber", "261665006"),
+    ("inverted;uncertain", "OUTSIDE THE MODEL'S SCOPE", "red", "373066001"),  # Yes
+])
+def test_the_dicom_outputs_follow_the_apps_three_banners(tmp_path, dicom_dir, classifier, card, scope, heading,
+                                                         colour, flag):
+    """Tester: a close call's SC band said "OUTSIDE THE MODEL'S SCOPE - RESULT NOT RELIABLE" and its SR "Image
+    outside the model's intended scope: Yes" while the app and the PDF showed it grey, as may be in scope. The
+    band's heading and the SR's flag now follow ``image_checks.banner_kind``."""
+    from cxr_engine.outputs.dicom_outputs.secondary_capture import scope_heading
+
+    image = read_image(dicom_dir / FILM)
+    heatmap_result = classifier.predict_with_heatmap(image)
+    written = {w.kind: w for w in DicomOutputWriter(tmp_path, card, kinds=("sc", "sr")).write(
+        image, heatmap_result, out_of_scope=scope)}
+    rows, cols = image.display_shape
+    band = pydicom.dcmread(written["sc"].path).pixel_array[rows:]
+    assert _band_heading_colour(band, line_height(cols)) == colour
+    from cxr_engine.models.image_checks import banner_kind
+
+    text, _ = scope_heading(banner_kind(scope))
+    assert text.startswith(heading) and (colour == "red") == ("NOT RELIABLE" in text)
+    group = highdicom.sr.srread(written["sr"].path).content.get_image_measurement_groups()[0]
+    assert [q.value.value for q in group.get_qualitative_evaluations()] == [flag]
+
+
+def test_cli_dicom_outputs_of_a_real_close_call_say_close_call(tmp_path, shared_data):
+    """The tester's film: ``cxr-classify 0004cfab….dcm --dicom-out`` (a close call: the app's grey banner) made a red
+    "OUTSIDE THE MODEL'S SCOPE" band and an SR flag Yes."""
+    import csv
+
+    from cxr_engine.cli import main
+
+    film = shared_data / "dicom_rsna" / RSNA_FILM
+    if not film.exists():
+        pytest.skip(f"not found: {film}")
+    out = tmp_path / "dicom"
+    assert main([str(film), "--backend", "onnx", "--device", "cpu", "--no-isolation", "-q", "--dicom-out", str(out),
+                 "--csv", str(tmp_path / "r.csv")]) == 0
+    with open(tmp_path / "r.csv", newline="", encoding="utf-8") as handle:
+        row = next(csv.DictReader(handle))
+    if row["out_of_scope"] != "uncertain":
+        pytest.skip(f"the default model does not find {RSNA_FILM} a close call ({row['out_of_scope']!r})")
+    sc = pydicom.dcmread(next(out.glob("*_sc.dcm")))
+    band = sc.pixel_array[read_image(film).display_shape[0]:]  # the band under the film (1024 px: not shrunk)
+    assert _band_heading_colour(band, line_height(sc.Columns)) == "grey"
+    group = highdicom.sr.srread(next(out.glob("*_sr.dcm"))).content.get_image_measurement_groups()[0]
+    assert {q.name.meaning: q.value.meaning for q in group.get_qualitative_evaluations()} == {
+        "Image outside the model's intended scope": "No"}

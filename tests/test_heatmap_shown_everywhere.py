@@ -103,6 +103,25 @@ def test_the_cli_overlay_png_says_which_class_its_map_is_of(film, result, tmp_pa
     assert heights[1] > heights[0]  # the flagged film's note is on its PNG
 
 
+def test_the_cli_overlay_png_says_when_the_averaged_networks_disagree(result):
+    """A ``*_cam.png`` carried a close call's line but not that the two networks disagreed: a short line says so,
+    after the close call's; none where they agree or for a single network."""
+    from dataclasses import replace
+
+    from cxr_engine.batch import heatmap_caption
+
+    split = replace(result, prediction=replace(result.prediction, member_calls=(
+        ("efficientnet-lite0", "pneumonia"), ("efficientnet-b1", "covid"))))
+    lines = heatmap_caption(split)
+    assert lines[-1] == "The two networks disagree (Pneumonia vs COVID-19)."
+    assert len(lines) == 3
+    close = heatmap_caption(split, "uncertain")
+    assert close[-2].startswith("Close call") and close[-1] == "The two networks disagree (Pneumonia vs COVID-19)."
+    agreed = replace(result, prediction=replace(result.prediction, member_calls=(
+        ("efficientnet-lite0", "covid"), ("efficientnet-b1", "covid"))))
+    assert not any("disagree" in line for line in heatmap_caption(agreed) + heatmap_caption(result))
+
+
 def test_the_cli_overlay_png_of_a_film_shown_corrected_says_so(dicom_dir, tmp_path, monkeypatch):
     """``--auto-orient`` showed the upside-down JPEG 2000 film turned and un-inverted on its ``*_cam.png``, but
     only the CSV's ``warnings`` said so: beside the stored film in PACS the PNG looked like another film (a

@@ -117,5 +117,38 @@ def test_the_csv_and_the_apps_panel_carry_the_note(shared_data, tmp_path, qtbot)
     result.set_image((), image.metadata, image.path)
     result.set_prediction(create_classifier(card, backend="onnx", device="cpu").predict([image])[0])
     assert result.state == DONE
-    assert result.image_warnings[0].startswith("the averaged networks disagree on this film (")
+    assert result.model_note.startswith("the averaged networks disagree on this film (")
+    # the panel shows it under the probabilities, not among the header's notes; the film's warnings keep it
+    assert result.model_note not in result.image_warnings
     assert result.model_note in result.film_warnings
+
+
+def test_the_cli_summary_and_the_cam_png_say_the_networks_disagree(shared_data, tmp_path, capsys, monkeypatch):
+    """``cxr-classify`` on a film the bundled networks split on: its ``*_cam.png`` caption says so in a line (it had
+    a close call's line, none for this), and the summary counts it ("networks disagree 1", beside "close calls")."""
+    pytest.importorskip("onnxruntime")
+    import re
+    import shutil
+
+    from cxr_engine.cli import main
+    from cxr_engine.outputs import png_caption
+
+    film = shared_data / "dicom_rsna" / SPLIT_FILM
+    if not film.exists():
+        pytest.skip(f"not found: {film}")
+    if not isinstance(default_card(), EnsembleCard):
+        pytest.skip("the default model is not an averaged one")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(film, folder / film.name)
+    drawn = []
+    draw = png_caption.with_caption
+    monkeypatch.setattr(png_caption, "with_caption", lambda rgb, paragraphs: drawn.append(list(paragraphs))
+                        or draw(rgb, paragraphs))
+    assert main([str(folder), "--backend", "onnx", "--device", "cpu", "--csv", str(tmp_path / "rows.csv"),
+                 "--heatmap-dir", str(tmp_path / "maps"), "--no-isolation"]) == 0
+    (caption,) = drawn
+    assert re.fullmatch(r"The two networks disagree \((Normal|Pneumonia|COVID-19) vs (Normal|Pneumonia|COVID-19)\)\.",
+                        caption[-1]), caption
+    err = capsys.readouterr().err
+    assert re.search(r", close calls \d+, networks disagree 1, 1 file in ", err), err

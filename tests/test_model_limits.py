@@ -191,3 +191,53 @@ def test_films_with_other_findings_are_told_by_view_from_the_card():
     assert (f"Pneumonia for {ap['pneumonia']} of {sum(ap.values())} AP films (often portable films of sicker patients, "
             f"with lines and tubes) against {pa['pneumonia']} of {sum(pa.values())} PA.") in text
     assert ap["pneumonia"] / sum(ap.values()) > pa["pneumonia"] / sum(pa.values())
+
+
+def test_the_adults_calls_right_line_is_the_called_classs_and_the_default_stays_pneumonias():
+    """A tester read "a Pneumonia call was right 32 of 43 times" under Normal and COVID-19 calls: the caller gives the
+    film's class (``called``); without it the line is a Pneumonia call's, as the PDF prints it today."""
+    from cxr_engine.models.model_limits import metric_lines
+
+    card = bundled()
+    adults = card.test_metrics["by_age_group"]["adult"]
+    confusion, classes = adults["confusion"], list(adults["recall"])
+
+    def right(cls: str) -> str:
+        i = classes.index(cls)
+        made = sum(row[i] for row in confusion)
+        name = {"normal": "Normal", "pneumonia": "Pneumonia", "covid": "COVID-19"}[cls]
+        return f"In adults with a recorded age, a {name} call was right {confusion[i][i]} of {made} times."
+
+    assert metric_lines(card.test_metrics, "adult")[-1] == right("pneumonia")  # the default: today's line
+    for cls in ("normal", "covid", "pneumonia"):
+        lines = metric_lines(card.test_metrics, "adult", called=cls)
+        assert lines[-1] == right(cls)
+        assert sum("call was right" in line for line in lines) == 1
+    # no call (no film classified): no such line
+    assert not any("call was right" in line for line in metric_lines(card.test_metrics, "adult", called=""))
+
+
+def test_the_childrens_sensitivities_say_they_are_nearly_all_from_one_source():
+    """The test split's children are nearly all one source's (Kermany): said beside their sensitivities, from the
+    card's own counts, when the caller gives the card; not beside the adults'."""
+    from cxr_engine.models.model_limits import metric_lines
+
+    card = bundled()
+    children = card.test_metrics["by_age_group"]["pediatric"]["n"]
+    kermany = sum(card.training_data["sources"]["kermany_pediatric"]["images"]["test"].values())
+    note = (f"Of the {children:,} children's test films, {kermany:,} are from one source (kermany_pediatric): the "
+            f"children's figures may not hold for a child filmed elsewhere.")
+    for group in ("", "pediatric"):
+        lines = metric_lines(card.test_metrics, group, card=card)
+        (line,) = [line for line in lines if line.startswith("Sensitivity (children): ")]
+        assert line.endswith(f". {note}")
+        assert sum(note in line for line in lines) == 1  # beside the children's, not the adults'
+    assert not any("from one source" in line for line in metric_lines(card.test_metrics, "adult", card=card))
+    assert not any("from one source" in line for line in metric_lines(card.test_metrics, ""))  # no card: as before
+    # another card's counts, another note: nothing is written in
+    other = dataclasses.replace(card, training_data={**card.training_data, "sources": {
+        **card.training_data["sources"],
+        "kermany_pediatric": {**card.training_data["sources"]["kermany_pediatric"],
+                              "images": {"test": {"normal": 300, "pneumonia": 400}}}}})
+    assert f"{children:,} children's test films, 700 are from one source" in " ".join(
+        metric_lines(other.test_metrics, "", card=other))

@@ -86,7 +86,8 @@ def test_a_film_without_an_age_gets_the_adults_and_the_childrens_sensitivities_a
     assert f"Sensitivity (adults with a recorded age): Normal {format_percent(adults['normal'])}" in text
     assert f"Sensitivity (children): Normal {format_percent(children['normal'])}" in text
     assert "Sensitivity: " not in text  # not the pooled figures
-    assert text.splitlines()[1:] == metric_lines(card.test_metrics, "")  # the PDF's lines, from the same function
+    # the PDF's lines, from the same function
+    assert text.splitlines()[1:] == metric_lines(card.test_metrics, "", called=panel.result.prediction.label, card=card)
 
     film = shared_data / "dicom_rsna" / ADULT  # an adult's DICOM (age 54): the adults' figures only
     if film.exists():
@@ -159,12 +160,13 @@ def test_an_out_of_scope_films_class_is_shown_below_the_banner_not_as_a_call(qtb
     assert "bold" not in row.name.styleSheet() and "#d9822b" not in row.bar.styleSheet()
     assert all(r.value.text().endswith("%") for r in panel.bars.values())  # every probability still shown
 
-    # The PDF is not the panel: its probability table gives the class as before, without the panel's prefix.
+    # The PDF says the same in its own words: "Not reliable: ..." above its greyed table, every probability shown.
     page = ReportPage.for_image(image, Renderer(image).render(), prediction=prediction)
     page = type(page)(**{**page.__dict__, "out_of_scope": result.out_of_scope})
     text = _words("\n".join(p.extract_text() for p in PdfReader(BytesIO(
         build_report_pdf([page], model_card=card, deidentify=True))).pages))
-    assert OUT_OF_SCOPE_TOP not in text and format_percent(prediction.probabilities[prediction.index]) in text
+    assert f"{OUT_OF_SCOPE_TOP} {prediction.display_label}" in text
+    assert format_percent(prediction.probabilities[prediction.index]) in text
 
     # An in-scope adult film keeps the large type.
     film = shared_data / "dicom_rsna" / "009482dc-3db5-48d4-8580-5c89c4f01334.dcm"
@@ -173,3 +175,58 @@ def test_an_out_of_scope_films_class_is_shown_below_the_banner_not_as_a_call(qtb
         if not result.out_of_scope:
             assert panel.top_label.styleSheet() == TOP_STYLE
             assert panel.top_label.text().startswith(result.prediction.display_label)
+
+
+def test_the_networks_disagreement_is_its_own_line_under_the_probabilities_not_a_header_warning(qtbot, card,
+                                                                                                 shared_data):
+    """A tester found the note buried in the orange warnings, styled like the Pixel Spacing notes: it stands under the
+    top class and its probabilities in the close call's grey-blue; the film's warnings (CSV, JSON, PDF) keep it."""
+    from cxr_desktop.result_panel import MODEL_NOTE_STYLE
+
+    film = shared_data / "dicom_rsna" / ADULT
+    if not film.exists():
+        pytest.skip(f"not found: {film}")
+    image = read_image(film)
+    split = Prediction(tuple(card.classes), (0.05, 0.15, 0.80), card.name, "",
+                       (("efficientnet-lite0", "pneumonia"), ("efficientnet-b1", "covid")))
+    result, panel = _panel(qtbot, card, image, prediction=split)
+    note = result.model_note
+    assert note.startswith("the averaged networks disagree on this film (efficientnet-lite0: Pneumonia, "
+                           "efficientnet-b1: COVID-19)")
+    assert panel.model_note.isVisibleTo(panel) and panel.model_note.text() == "T" + note[1:]
+    assert panel.model_note.styleSheet() == MODEL_NOTE_STYLE and "#ffb347" not in MODEL_NOTE_STYLE
+    box = panel.top_label.parentWidget().layout()
+    bars = box.indexOf(panel.bars_box)
+    assert box.indexOf(panel.top_label) < bars < box.indexOf(panel.model_note) < box.indexOf(panel.model_label)
+    assert "disagree" not in panel.warnings_label.text()  # not among the orange warnings ...
+    assert note not in result.image_warnings
+    assert note in result.film_warnings  # ... but the CSV's, JSON's and PDF's warnings keep it
+
+    # networks that agree: no line
+    agreed = Prediction(tuple(card.classes), (0.05, 0.15, 0.80), card.name, "",
+                        (("efficientnet-lite0", "covid"), ("efficientnet-b1", "covid")))
+    _, panel = _panel(qtbot, card, image, prediction=agreed)
+    assert not panel.model_note.isVisibleTo(panel) and panel.model_note.text() == ""
+
+
+def test_the_model_box_gives_the_called_classs_figure_and_the_test_accuracy_once(qtbot, card, shared_data):
+    """The adults' "a Pneumonia call was right 32 of 43 times" stood under every call: the panel gives the called
+    class's; and the model line's "test accuracy 0.946" is not said again beside the next line's "all 94.6 %"."""
+    from cxr_engine.models.model_limits import metric_lines
+
+    film = shared_data / "dicom_rsna" / ADULT
+    if not film.exists():
+        pytest.skip(f"not found: {film}")
+    image = read_image(film)
+    for probabilities, name in (((0.8, 0.1, 0.1), "Normal"), ((0.1, 0.1, 0.8), "COVID-19"),
+                                ((0.1, 0.8, 0.1), "Pneumonia")):
+        prediction = Prediction(tuple(card.classes), probabilities, card.name)
+        _, panel = _panel(qtbot, card, image, prediction=prediction)
+        lines = panel.model_label.text().splitlines()
+        calls = [line for line in lines if "call was right" in line]
+        assert len(calls) == 1 and calls[0].startswith(f"In adults with a recorded age, a {name} call was right")
+        assert lines[1:] == metric_lines(card.test_metrics, "adult", called=prediction.label, card=card)
+        accuracy = format_percent(card.test_metrics["accuracy"])
+        assert f"all {accuracy}" in lines[1]
+        assert "test accuracy" not in lines[0] and f"{card.test_metrics['accuracy']:.3f}" not in lines[0]
+        assert lines[0].startswith(f"Model: {card.name} [")

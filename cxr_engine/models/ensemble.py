@@ -205,3 +205,29 @@ def disagreement_note(card, prediction: Prediction, out_of_scope: str = "") -> s
 
 
 SPLIT_WORDS = {"val": "validation", "test": "test"}
+
+
+def disagreement_words(prediction: Prediction) -> str:
+    """:func:`disagreement_note` in a few words, for where a line is all there is room for (a ``*_cam.png``'s
+    caption): "the two networks disagree (Pneumonia vs COVID-19)", each class once in member order; ``""`` when
+    they agree or the model is a single network."""
+    from .model_card import CLASS_DISPLAY_NAMES
+
+    calls = tuple(getattr(prediction, "member_calls", ()) or ())
+    called = list(dict.fromkeys(cls for _, cls in calls))
+    if len(called) < 2:
+        return ""
+    networks = "the two networks" if len(calls) == 2 else "the averaged networks"
+    return f"{networks} disagree ({' vs '.join(CLASS_DISPLAY_NAMES.get(cls, cls) for cls in called)})"
+
+
+#: How every :func:`disagreement_note` begins: what tells it apart among a film's warnings
+#: (:func:`is_disagreement_note`).
+DISAGREEMENT_PREFIX = "the averaged networks disagree on this film ("
+
+
+def is_disagreement_note(warning: str) -> bool:
+    """Whether ``warning``, one of a film's warnings (``image_checks.film_warnings``), is the averaged networks'
+    :func:`disagreement_note`: a note on the model's result, not an image check (the PDF shows it under the
+    probabilities; the CSV and the DICOM outputs keep it among the warnings)."""
+    return warning.startswith(DISAGREEMENT_PREFIX)

@@ -92,9 +92,9 @@ class EnsembleCard(CardRecord):
     def display_classes(self) -> list[str]:
         return display_classes(self.classes)
 
-    def summary(self) -> str:
+    def summary(self, score: bool = True) -> str:
         """One line for status bars, CSV rows and reports (as ``ModelCard.summary``)."""
-        return summary_line(self, "average of " + " + ".join(m["card"] for m in self.members))
+        return summary_line(self, "average of " + " + ".join(m["card"] for m in self.members), score)
 
     # ------------------------------------------------------------------ loading and checks
 

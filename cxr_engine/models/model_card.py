@@ -154,11 +154,12 @@ def display_classes(classes) -> list[str]:
     return [CLASS_DISPLAY_NAMES.get(c, c) for c in classes]
 
 
-def summary_line(card, what: str) -> str:
+def summary_line(card, what: str, score: bool = True) -> str:
     """``name [what, test accuracy A] (below the project's bar)``: a classifier card's one line (any card
-    with ``name``, ``test_metrics`` and ``meets_bar``: ``ModelCard``, ``EnsembleCard``)."""
+    with ``name``, ``test_metrics`` and ``meets_bar``: ``ModelCard``, ``EnsembleCard``); without the accuracy
+    when not ``score`` (the AI panel gives it on the next line, ``model_limits.metric_lines``)."""
     acc = card.test_metrics.get("accuracy")
-    score = f", test accuracy {acc:.3f}" if isinstance(acc, (int, float)) else ""
+    score = f", test accuracy {acc:.3f}" if score and isinstance(acc, (int, float)) else ""
     bar = "" if card.meets_bar else " (below the project's bar)"
     return f"{card.name} [{what}{score}]{bar}"
 
@@ -205,9 +206,9 @@ class ModelCard(NetworkCard):
     def display_classes(self) -> list[str]:
         return display_classes(self.classes)
 
-    def summary(self) -> str:
-        """One line for status bars, CSV rows and reports."""
-        return summary_line(self, f"{self.architecture}, {self.input_size}px")
+    def summary(self, score: bool = True) -> str:
+        """One line for status bars, CSV rows and reports (``score``: with the test accuracy)."""
+        return summary_line(self, f"{self.architecture}, {self.input_size}px", score)
 
     @classmethod
     def load(cls, path: str | Path) -> "ModelCard":

@@ -157,14 +157,20 @@ def calibration_line(card: ModelCard, cls: str, probability: float, age_group: s
             f"{found.positives} ({format_percent(found.positives / found.count, 0)}) {were}.")
 
 
-def children_source_note(card: ModelCard) -> str:
+def children_source_note(card: ModelCard, split: str = "") -> str:
     """Said beside the children's calibration figure of a child's film (a tester's finding: a child's chest without
     an age read "96 % were Normal", a figure nearly all from one source): how many of the reliability table's
     children's films come from its largest children-only source (``training_data.sources``: a source whose
-    ``age_groups`` are all ``pediatric``, counted in the table's split), when that is most of them; else ``""``."""
-    table = reliability_of(card)
-    children = ((table or {}).get("by_age_group") or {}).get("pediatric") or {}
-    total, split = children.get("n"), (table or {}).get("split", "val")
+    ``age_groups`` are all ``pediatric``, counted in the table's split), when that is most of them; else ``""``.
+    ``split="test"``: of the test split's children (``test_metrics["by_age_group"]["pediatric"]``), whose
+    sensitivities :func:`metric_lines` gives."""
+    if split == "test":
+        children = ((card.test_metrics or {}).get("by_age_group") or {}).get("pediatric") or {}
+    else:
+        table = reliability_of(card)
+        children = ((table or {}).get("by_age_group") or {}).get("pediatric") or {}
+        split = (table or {}).get("split", "val")
+    total = children.get("n") if isinstance(children, dict) else None
     counts = {}
     for name, source in ((card.training_data or {}).get("sources") or {}).items():
         if isinstance(source, dict) and set(source.get("age_groups") or ()) == {"pediatric"}:
@@ -175,8 +181,8 @@ def children_source_note(card: ModelCard) -> str:
     name, n = max(counts.items(), key=lambda kv: kv[1])
     if not 0 < total <= 2 * n:
         return ""
-    films = "validation films" if split == "val" else f"films of the {split} split"
-    return (f"Of the {total} children's {films}, {n} are from one source ({name}): the children's figures may not "
+    films = {"val": "validation films", "test": "test films"}.get(split, f"films of the {split} split")
+    return (f"Of the {total:,} children's {films}, {n:,} are from one source ({name}): the children's figures may not "
             f"hold for a child filmed elsewhere.")
 
 
@@ -186,11 +192,16 @@ def children_source_note(card: ModelCard) -> str:
 MIN_RATE_FILMS = 20
 
 
-def metric_lines(metrics: dict, age_group: str = "") -> list[str]:
+def metric_lines(metrics: dict, age_group: str = "", called: str | None = None,
+                 card: ModelCard | None = None) -> list[str]:
     """The card's test-set figures (``test_metrics``) in words, for the PDF's model column and the app's panel: the
     patient's age group's (``age_group``: ``adult``, ``pediatric`` or ``""`` when not known) first when the card has it (a reading
     radiologist's finding: the whole test set's 94.6 % led on an adult's page whose age group scored 82 %), and
-    for an adult how often a Pneumonia call was right in that group; empty when the card has none."""
+    for an adult how often a call of the class ``called`` (the film's top class; ``""``: no call, no such line) was
+    right in that group: a Pneumonia call's when ``called`` is not given (a tester read "a Pneumonia call was right
+    32 of 43 times" under a COVID-19 call). With the ``card`` (``metrics`` its ``test_metrics``), the children's
+    sensitivities say how many of the test split's children come from one source (:func:`children_source_note`).
+    Empty when the card has none."""
     lines = []
     group = (metrics.get("by_age_group") or {}).get(age_group) if age_group else None
     parts = []
@@ -221,14 +232,24 @@ def metric_lines(metrics: dict, age_group: str = "") -> list[str]:
     if not age_group and len(both) == 2:
         # Age not known: each group's sensitivities, not the pooled ones, which are mostly children's (a tester's
         # finding: a JPEG of an adult read Pneumonia 94 % beside the adults' 78 %).
-        lines += [_sensitivity_line(by_group[name], f" ({AGE_GROUP_NAMES.get(name, name)})") for name in both]
+        lines += [_children_source(_sensitivity_line(by_group[name], f" ({AGE_GROUP_NAMES.get(name, name)})"), name,
+                                   card) for name in both]
     elif (line := _sensitivity_line(source, whose)):
-        lines.append(line)
-    right = _calls_right(group, "pneumonia") if age_group == "adult" and source is group else None
+        lines.append(_children_source(line, age_group if source is group else "", card))
+    cls = "pneumonia" if called is None else called
+    right = _calls_right(group, cls) if cls and age_group == "adult" and source is group else None
     if right is not None:
-        lines.append(f"In {AGE_GROUP_NAMES.get(age_group, age_group)}, a Pneumonia call was right {right[0]} of "
+        lines.append(f"In {AGE_GROUP_NAMES.get(age_group, age_group)}, a {_name(cls)} call was right {right[0]} of "
                      f"{right[1]} times.")
     return lines
+
+
+def _children_source(line: str, group: str, card: ModelCard | None) -> str:
+    """A sensitivity ``line`` of the age ``group``; the children's with, beside it, how many of the test split's
+    children come from one source (:func:`children_source_note`), when the ``card`` is given."""
+    if group != "pediatric" or card is None or not line:
+        return line
+    return " ".join(filter(None, [line, children_source_note(card, "test")]))
 
 
 def _sensitivity_line(figures: dict, whose: str) -> str:

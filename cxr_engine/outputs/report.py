@@ -1,4 +1,5 @@
-"""The exported PDF: one A4 summary page per classified image, written atomically.
+"""The exported PDF: one A4 summary page per classified image (and a continuation page after a page whose
+sections do not fit above the reader's comment box, :func:`_plan_page`), written atomically.
 
 Each page holds the intended-use notice, the patient/study identification (or the
 de-identified subset, see ``cxr_engine.outputs.deidentify``), the image as the reader saw it beside
@@ -37,6 +38,7 @@ from .undecodable import escape_undecodable
 from ..display_text import format_percent
 from ..errors import ReportError
 from ..pixels.image import CxrImage, ImageMetadata
+from ..models.ensemble import is_disagreement_note
 from ..models.image_checks import banner, banner_is_firm, beside_banner, describe, heatmap_note, scope_warning
 from ..models.torch_backend import HeatmapResult, Prediction
 from ..models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard, bar_failures, below_bar_text
@@ -47,6 +49,8 @@ from ..pixels.overlay import HEATMAP_STYLES, LEGEND_SHORT, LEGEND_TITLE, OUTLINE
 logger = logging.getLogger(__name__)
 
 TITLE = "CXR Reader — chest X-ray AI summary"
+#: Before the top class of a film outside what the model was trained for (the firm banner), as the app's panel.
+NOT_RELIABLE = "Not reliable:"
 #: "Image checks" under a banner that says all the film's warnings say.
 NO_MORE_WARNINGS = "No other warnings: the banner above says why this film is flagged."
 #: Longest side, in pixels, of an image embedded in the PDF.
@@ -182,7 +186,8 @@ def write_report(path: str | Path, pages: Sequence[ReportPage], *, model_card: M
 def build_report_pdf(pages: Sequence[ReportPage], *, model_card: ModelCard | None, deidentify: bool,
                      reader_name: str = "", generated_at: datetime | None = None,
                      app_version: str = "", left_out: Sequence[tuple[Path, str]] = ()) -> bytes:
-    """The report as PDF bytes: one A4 page per entry of ``pages``, then, when ``left_out`` names films
+    """The report as PDF bytes: one A4 page per entry of ``pages`` (followed by a continuation page where its
+    sections would leave the reader's comment box under ``MIN_COMMENT_H``, :func:`_plan_page`), then, when ``left_out`` names films
     (path, reason) that were chosen but could not be included (a damaged file), a page listing them,
     so that whoever reads the PDF knows it does not cover the whole study, then, with a ``model_card``, a
     last page with the model's known limits (``model_limits``; each film's page has its own calibration
@@ -202,11 +207,19 @@ def build_report_pdf(pages: Sequence[ReportPage], *, model_card: ModelCard | Non
                    _timestamp(generated_at or datetime.now().astimezone()), app_version,
                    len(pages) + bool(left_out) + (model_card is not None))
     _set_document_info(ctx, len(pages))
-    for number, page in enumerate(pages, start=1):
-        _draw_page(ctx, page, number)
+    plans = [_plan_page(ctx, page) for page in pages]
+    ctx.total += sum(bool(plan.moved) for plan in plans)  # a crowded film's continuation pages
+    number = 0
+    for page, plan in zip(pages, plans):
+        number += 1
+        _draw_page(ctx, page, number, plan)
         canvas.showPage()
+        if plan.moved:
+            number += 1
+            _draw_continuation_page(ctx, page, plan, number)
+            canvas.showPage()
     if left_out:
-        _draw_left_out_page(ctx, left_out, len(pages), len(pages) + 1)
+        _draw_left_out_page(ctx, left_out, len(pages), number + 1, before=number)
         canvas.showPage()
     if model_card is not None:
         _draw_model_limits_page(ctx, ctx.total)
@@ -272,6 +285,8 @@ def _styles(fonts: _Fonts) -> dict[str, ParagraphStyle]:
         "good": ParagraphStyle("good", base, textColor=GOOD),
         "item": ParagraphStyle("item", base, leftIndent=8, bulletIndent=0, spaceAfter=2),
         "maybe": ParagraphStyle("maybe", base, textColor=WARN_EDGE),
+        "model_note": ParagraphStyle("model_note", base, fontSize=7.5, leading=9.5, textColor=WARN_EDGE,
+                                     spaceBefore=2),
     }
 
 
@@ -312,10 +327,89 @@ def _set_document_info(ctx: _Context, films: int) -> None:
 
 # --------------------------------------------------------------------------- page sections
 
-def _draw_page(ctx: _Context, page: ReportPage, number: int) -> None:
+@dataclass(frozen=True)
+class _Plan:
+    """How one film's page is laid out (:func:`_plan_page`)."""
+
+    #: Height of its image panels.
+    panel_h: float = PANEL_H
+    #: The sections drawn on a continuation page after it, in page order (``_draw_comment`` when even the reader's
+    #: comment box had to go there); none for a page that holds everything.
+    moved: tuple = ()
+
+
+def _draw_page(ctx: _Context, page: ReportPage, number: int, plan: _Plan | None = None) -> None:
+    """The film's page; what ``plan`` (by default :func:`_plan_page`'s) moves is left to the continuation page
+    that follows (:func:`_draw_continuation_page`), with a line saying where it went."""
+    plan = plan or _plan_page(ctx, page)
     top = _draw_sections(ctx, page, PAGE_H - MARGIN, _head_sections())
-    ctx.panel_h = _panel_height(ctx, page, top)
-    _draw_comment(ctx, page, _draw_sections(ctx, page, top, _body_sections()))
+    ctx.panel_h = plan.panel_h
+    bottom = _draw_sections(ctx, page, top, _kept_sections(plan.moved))
+    if plan.moved:
+        bottom = _draw_stack(ctx, [_continued_note(ctx, plan.moved, number + 1)], MARGIN, bottom, CONTENT_W) \
+            - SECTION_GAP
+    if _draw_comment not in plan.moved:
+        _draw_comment(ctx, page, bottom)
+    _draw_footer(ctx, number)
+
+
+def _plan_page(ctx: _Context, page: ReportPage) -> _Plan:
+    """Where ``page``'s sections go so that the reader's comment box keeps at least ``MIN_COMMENT_H`` above the
+    footer: first the panels shrink (:func:`_panel_height`, down to ``MIN_PANEL_H``); when that is not room
+    enough (a long banner, the averaged networks' note, long warnings, many measurements), the lower-priority
+    sections move to a continuation page, one at a time until the comment fits (:func:`_movable_sections`: the
+    model's limits, the measurements, then the image checks), the panels growing back as far as the room allows;
+    as a last resort the comment box goes there too. The images, the result and the model never move. (The panels
+    alone were the only give: a close call with the networks' note and three warnings left the comment box one
+    line high, the footer running through it.)"""
+    scratch = _measuring(ctx, PANEL_H)
+    top = _draw_sections(scratch, page, PAGE_H - MARGIN, _head_sections())
+    panel_h = _panel_height(ctx, page, top)
+    moved: tuple = ()
+    for section in (*_movable_sections(), _draw_comment):
+        if _shortfall(ctx, page, top, panel_h, moved) <= 0:
+            break
+        if section is not _draw_comment and section(scratch, page, top) >= top:  # draws nothing on this page
+            continue
+        moved = tuple(s for s in (*_body_sections(), _draw_comment) if s in (*moved, section))
+        panel_h = _panel_height_for(ctx, page, top, moved)
+    return _Plan(panel_h, moved)
+
+
+def _movable_sections() -> tuple:
+    """The body sections a crowded page moves to a continuation page, first moved first."""
+    return (_draw_limits, _draw_measurements, _draw_warnings)
+
+
+#: What the line left on the page calls each moved section.
+_SECTION_NAMES = {"_draw_limits": "Model limits", "_draw_measurements": "Measurements",
+                  "_draw_warnings": "Image checks", "_draw_comment": "Reader's comment"}
+
+
+def _kept_sections(moved: tuple) -> list:
+    return [section for section in _body_sections() if section not in moved]
+
+
+def _continued_note(ctx: _Context, moved: tuple, number: int) -> Flowable:
+    names = ", ".join(_SECTION_NAMES[section.__name__] for section in moved)
+    return ctx.rich(f"<b>Continued on page {number}:</b> {ctx.fonts.markup(names)}.", "maybe")
+
+
+def _draw_continuation_page(ctx: _Context, page: ReportPage, plan: _Plan, number: int) -> None:
+    """The sections of the film on page ``number - 1`` that did not fit there (``plan.moved``), under a heading
+    naming that page and the film (patient and file as the page identifies them)."""
+    top = _draw_header(ctx, None, PAGE_H - MARGIN) - SECTION_GAP
+    who = [value for label, value in report_identifiers(page.metadata, ctx.deidentify)
+           if label in ("Patient", "Patient ID") and value]
+    if page.file_name and not ctx.deidentify:
+        who.append(page.file_name)
+    flowables = [ctx.para(f"Continued from page {number - 1}", "heading")]
+    if who:
+        flowables.append(ctx.para(" · ".join(dict.fromkeys(who)), "small"))
+    top = _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W) - SECTION_GAP
+    top = _draw_sections(ctx, page, top, [section for section in _body_sections() if section in plan.moved])
+    if _draw_comment in plan.moved:
+        _draw_comment(ctx, page, top)
     _draw_footer(ctx, number)
 
 
@@ -339,14 +433,35 @@ def _draw_sections(ctx: _Context, page: ReportPage, top: float, sections) -> flo
 def _panel_height(ctx: _Context, page: ReportPage, top: float) -> float:
     """``PANEL_H``, or less (down to ``MIN_PANEL_H``) when the sections from the images down, laid out
     from ``top`` on a scratch canvas, leave the reader's comment box under ``MIN_COMMENT_H`` above the
-    footer: the page never runs into its footer while the images can give room."""
-    scratch = replace(ctx, canvas=Canvas(io.BytesIO(), pagesize=A4), panel_h=PANEL_H, measuring=True)
-    comment_top = _draw_sections(scratch, page, top, _body_sections())
-    reader = [ctx.para(f"Reader: {ctx.reader_name}", "small")] if ctx.reader_name else []
-    needed = (_stack_height(scratch, [ctx.para("Reader's comment", "heading"), *reader], CONTENT_W)
-              + MIN_COMMENT_H + SECTION_GAP)
-    shortfall = FOOTER_TOP + needed - comment_top
+    footer. Where ``MIN_PANEL_H`` is not room enough, :func:`_plan_page` moves sections to a continuation page."""
+    return _panel_height_for(ctx, page, top, ())
+
+
+def _panel_height_for(ctx: _Context, page: ReportPage, top: float, moved: tuple) -> float:
+    """:func:`_panel_height` of the page without the sections ``moved`` to its continuation page."""
+    shortfall = _shortfall(ctx, page, top, PANEL_H, moved)
     return PANEL_H if shortfall <= 0 else max(PANEL_H - shortfall, MIN_PANEL_H)
+
+
+def _measuring(ctx: _Context, panel_h: float) -> _Context:
+    """A scratch copy of ``ctx`` that lays sections out without drawing on the report."""
+    return replace(ctx, canvas=Canvas(io.BytesIO(), pagesize=A4), panel_h=panel_h, measuring=True)
+
+
+def _shortfall(ctx: _Context, page: ReportPage, top: float, panel_h: float, moved: tuple) -> float:
+    """How far (points) the page's body from ``top``, with panels ``panel_h`` high and without the sections
+    ``moved`` (with the line saying where they went), leaves the reader's comment box under ``MIN_COMMENT_H``
+    above the footer; <= 0 when it fits (a moved comment box needs only that line)."""
+    scratch = _measuring(ctx, panel_h)
+    bottom = _draw_sections(scratch, page, top, _kept_sections(moved))
+    if moved:
+        bottom -= _stack_height(scratch, [_continued_note(ctx, moved, 99)], CONTENT_W) + SECTION_GAP
+    needed = 0.0
+    if _draw_comment not in moved:
+        reader = [ctx.para(f"Reader: {ctx.reader_name}", "small")] if ctx.reader_name else []
+        needed = (_stack_height(scratch, [ctx.para("Reader's comment", "heading"), *reader], CONTENT_W)
+                  + MIN_COMMENT_H + SECTION_GAP)
+    return FOOTER_TOP + needed - bottom
 
 
 def _draw_header(ctx: _Context, page: ReportPage | None, top: float) -> float:
@@ -531,7 +646,13 @@ def _result_flowables(ctx: _Context, page: ReportPage, width: float) -> list[Flo
         # a close call with its figures, as the app's panel says it
         text = banner(page.out_of_scope, prediction.probabilities[prediction.index], threshold(ctx.card))
         flowables.append(ctx.rich(f"<b>{ctx.fonts.markup(text)}</b>", style))
-    flowables.append(_probability_table(ctx, prediction, width))
+    firm = bool(page.out_of_scope) and banner_is_firm(page.out_of_scope)
+    if firm:  # as the app's panel: the top class is shown, small and grey, but not as a call
+        top = f"{_display_name(prediction.label)} {format_percent(prediction.probabilities[prediction.index])}"
+        flowables.append(ctx.para(f"{NOT_RELIABLE} {top}", "small"))
+    flowables.append(_probability_table(ctx, prediction, width, muted=firm))
+    # The model's own note on this film (the averaged networks disagree): about the result, not an image check.
+    flowables += [ctx.rich(ctx.fonts.markup(note), "model_note") for note in _model_notes(ctx, page)]
     flowables.append(ctx.para(f"Classified by {prediction.model_name}.", "small"))
     if page.heatmap_class and page.heatmap_class != prediction.label:
         flowables.append(ctx.para(f"The heat-map shows where the {_display_name(page.heatmap_class)} score rose, "
@@ -539,14 +660,17 @@ def _result_flowables(ctx: _Context, page: ReportPage, width: float) -> list[Flo
     return flowables
 
 
-def _probability_table(ctx: _Context, prediction: Prediction, width: float) -> Table:
-    """Class, probability (one decimal) and a bar per class; the top class in bold."""
+def _probability_table(ctx: _Context, prediction: Prediction, width: float, muted: bool = False) -> Table:
+    """Class, probability (one decimal) and a bar per class; the top class in bold on a highlighted row with a
+    dark bar, unless ``muted`` (a film outside what the model was trained for, the firm banner: as the app's
+    panel, every row plain with a grey bar, since its top class is no call)."""
     bar_w = width - 150
     rows = [[ctx.para("Class", "label"), ctx.para("Probability", "label"), ""]]
     for i, (cls, p) in enumerate(zip(prediction.classes, prediction.probabilities)):
-        style = "cell_bold" if i == prediction.index else "cell"
+        top = i == prediction.index and not muted
+        style = "cell_bold" if top else "cell"
         rows.append([ctx.para(_display_name(cls), style), ctx.para(format_percent(p), style),
-                     _Bar(p, bar_w, 7, ACCENT if i == prediction.index else MUTED)])
+                     _Bar(p, bar_w, 7, ACCENT if top else MUTED)])
     table = Table(rows, colWidths=[80, 62, bar_w + 8])
     top_row = prediction.index + 1
     table.setStyle(TableStyle([
@@ -555,9 +679,16 @@ def _probability_table(ctx: _Context, prediction: Prediction, width: float) -> T
         ("TOPPADDING", (0, 0), (-1, -1), 2),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
         ("LINEBELOW", (0, 0), (-1, 0), 0.6, RULE),
-        ("BACKGROUND", (0, top_row), (-1, top_row), HIGHLIGHT),
+        *([] if muted else [("BACKGROUND", (0, top_row), (-1, top_row), HIGHLIGHT)]),
     ]))
     return table
+
+
+def _model_notes(ctx: _Context, page: ReportPage) -> list[str]:
+    """The page's warnings that are notes on the model's result (``ensemble.is_disagreement_note``), shown under
+    the probabilities rather than among the image checks (de-identified as the image checks are)."""
+    notes = [w for w in page.warnings if is_disagreement_note(w)]
+    return [redact_generated_text(w, page.metadata) for w in notes] if ctx.deidentify else notes
 
 
 def _model_flowables(ctx: _Context, page: ReportPage | None = None) -> list[Flowable]:
@@ -568,7 +699,10 @@ def _model_flowables(ctx: _Context, page: ReportPage | None = None) -> list[Flow
     flowables = [ctx.rich(f"<b>{ctx.fonts.markup(card.name)}</b>", "body"),
                  ctx.para(f"Architecture {card.architecture}, input {card.input_size} px, classes "
                           f"{', '.join(card.display_classes())}.", "small")]
-    flowables += [ctx.para(line, "small") for line in metric_lines(card.test_metrics, _age_group(page))]
+    # the figure of the class called (as the app's Model box); the children's source beside their sensitivities
+    called = page.prediction.label if page is not None and page.prediction is not None else ""
+    flowables += [ctx.para(line, "small")
+                  for line in metric_lines(card.test_metrics, _age_group(page), called=called, card=card)]
     if card.meets_bar:
         flowables.append(ctx.para("Meets the project's bar on its test set (accuracy, F1, calibration, shortcut and shift checks).", "good"))
     else:
@@ -639,10 +773,12 @@ def _draw_warnings(ctx: _Context, page: ReportPage, top: float) -> float:
     says why in the warnings' words (``image_checks.scope_warning``)."""
     flowables: list[Flowable] = [ctx.para("Image checks", "heading")]
     with_banner = page.prediction is not None and bool(page.out_of_scope)  # as ``_result_flowables`` draws it
+    # The averaged networks' disagreement is not an image check: "AI result" shows it (``_model_notes``).
+    own = tuple(w for w in page.warnings if not (page.prediction is not None and is_disagreement_note(w)))
     if with_banner:
-        lines = beside_banner(page.warnings, page.out_of_scope)
+        lines = beside_banner(own, page.out_of_scope)
     else:
-        lines = page.warnings or _scope_lines(page.out_of_scope)
+        lines = own or _scope_lines(page.out_of_scope)
     if lines:
         warnings = [redact_generated_text(w, page.metadata) if ctx.deidentify else w for w in lines]
         flowables += [ctx.rich(ctx.fonts.markup(w), "warning") for w in warnings]
@@ -694,15 +830,17 @@ def _fit_comment(ctx: _Context, comment: str, width: float, height: float) -> li
     return [*parts[:1], note]
 
 
-def _draw_left_out_page(ctx: _Context, left_out: Sequence[tuple[Path, str]], included: int, number: int) -> None:
+def _draw_left_out_page(ctx: _Context, left_out: Sequence[tuple[Path, str]], included: int, number: int,
+                        before: int | None = None) -> None:
     """The last page: the films chosen for this summary that it does not hold, each with why (file names
-    withheld when de-identified: they are often the patient's name or UIDs)."""
+    withheld when de-identified: they are often the patient's name or UIDs); ``included`` films are on the
+    ``before`` pages before it (default one page each; more with continuation pages)."""
     top = _draw_header(ctx, None, PAGE_H - MARGIN) - SECTION_GAP
     chosen = included + len(left_out)
     flowables: list[Flowable] = [
         ctx.para("Images not included in this summary", "heading"),
         ctx.para(f"{len(left_out)} of the {chosen} images of this export could not be included; the "
-                 f"{included} page(s) before cover the others.", "body"),
+                 f"{included if before is None else before} page(s) before cover the others.", "body"),
     ]
     room = top - FOOTER_TOP - SECTION_GAP - _stack_height(ctx, flowables, CONTENT_W)
     for index, (path, reason) in enumerate(left_out, start=1):

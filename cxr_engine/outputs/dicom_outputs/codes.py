@@ -21,6 +21,8 @@ CLASS_FINDINGS: dict[str, CodedConcept] = {
 PLAIN_CHEST_XRAY = CodedConcept("399208008", "SCT", "Plain chest X-ray")
 YES = CodedConcept("373066001", "SCT", "Yes")
 NO = CodedConcept("373067005", "SCT", "No")
+#: The out-of-scope flag of a film only possibly outside the model's scope (``image_checks.MAYBE``).
+UNKNOWN = CodedConcept("261665006", "SCT", "Unknown")
 NO_UNITS = CodedConcept("1", "UCUM", "no units")
 
 #: Named in the Encapsulated PDF's Concept Name Code Sequence (the document's kind; LOINC).

@@ -23,18 +23,29 @@ _BAND_BG = 0
 _TEXT_RGB = (255, 255, 255)
 _NOTICE_RGB = (255, 200, 60)
 _SCOPE_RGB = (255, 60, 60)
-#: Heads the warnings in the band of a film out of the model's scope (the SR's out-of-scope flag Yes).
+_MAYBE_RGB = (255, 200, 60)
+_CLOSE_CALL_RGB = (215, 215, 215)
+#: Heads the warnings in the band of a film outside the model's scope (``image_checks.FIRM``: the app's red
+#: banner; the SR's out-of-scope flag Yes).
 SCOPE_HEADING = "OUTSIDE THE MODEL'S SCOPE - RESULT NOT RELIABLE:"
+#: Heads them for a film possibly out of scope (``image_checks.MAYBE``: a child's chest without an age; the SR's
+#: flag Unknown).
+MAYBE_HEADING = "POSSIBLY OUTSIDE THE MODEL'S SCOPE - LESS RELIABLE FOR A CHILD:"
+#: Heads them for a close call (``image_checks.CLOSE_CALL``: the model unsure, the film may well be in scope; the
+#: SR's flag No), in grey as the app's banner.
+CLOSE_CALL_HEADING = "CLOSE CALL - THE MODEL IS UNSURE BETWEEN ITS CLASSES:"
 #: Characters per band line for a warning (longer warnings wrap), so the text stays readable.
 WRAP_WIDTH = 64
 
 
 def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: str = NOTICE,
-                   max_side: int = MAX_SIDE, warnings: Sequence[str] = (), out_of_scope: bool = False) -> np.ndarray:
+                   max_side: int = MAX_SIDE, warnings: Sequence[str] = (),
+                   out_of_scope: bool | str = False) -> np.ndarray:
     """RGB uint8 (H', W, 3): ``film_rgb`` (uint8 (H, W, 3), the film as displayed, heat-map included,
     square pixels) shrunk to ``max_side`` when larger, above a black band holding ``result_lines``
-    (white), then ``SCOPE_HEADING`` (red) when the film is ``out_of_scope`` (the CSV's and the SR's
-    verdict), then each of ``warnings`` (the suitability warnings the SR and the CSV carry) wrapped at
+    (white), then the heading of the film's banner kind when it is flagged (``out_of_scope``: the
+    ``image_checks.banner_kind`` of its reasons, as the app's banner; ``True`` is ``FIRM``; see
+    :func:`scope_heading`), then each of ``warnings`` (the suitability warnings the SR and the CSV carry) wrapped at
     ``WRAP_WIDTH`` characters (amber), then
     ``notice`` (amber). Text is ASCII, drawn with Pillow in the first font of ``band_text.BAND_FONTS`` found:
     dashes, quotes and "°" are spelled in ASCII, other characters print as "?". The band is
@@ -56,10 +67,26 @@ def capture_pixels(film_rgb: np.ndarray, result_lines: Sequence[str], notice: st
     return np.ascontiguousarray(np.concatenate([film_rgb, band], axis=0))
 
 
-def band_warning_lines(warnings: Sequence[str], out_of_scope: bool = False) -> list[tuple[str, tuple[int, int, int]]]:
-    """(text, RGB) band lines: the red heading when ``out_of_scope``, then each of ``warnings`` wrapped at
-    ``WRAP_WIDTH`` characters, continuation lines indented (none for a film in scope without warnings)."""
-    lines = [(SCOPE_HEADING, _SCOPE_RGB)] if out_of_scope else []
+def scope_heading(kind: bool | str) -> tuple[str, tuple[int, int, int]] | None:
+    """The band's heading (text, RGB) of a film with the banner ``kind`` (``image_checks.banner_kind``; ``True``
+    for ``FIRM``, as callers that only knew "out of scope" passed it): red ``SCOPE_HEADING`` for a film outside
+    the model's scope, amber ``MAYBE_HEADING`` for one possibly outside, grey ``CLOSE_CALL_HEADING`` for a close
+    call (a close call was headed "OUTSIDE THE MODEL'S SCOPE" while the app and the PDF showed it grey, as may be
+    in scope); ``None`` in scope."""
+    from ...models.image_checks import CLOSE_CALL, FIRM, MAYBE
+
+    kind = FIRM if kind is True else kind or ""
+    return {FIRM: (SCOPE_HEADING, _SCOPE_RGB), MAYBE: (MAYBE_HEADING, _MAYBE_RGB),
+            CLOSE_CALL: (CLOSE_CALL_HEADING, _CLOSE_CALL_RGB)}.get(kind)
+
+
+def band_warning_lines(warnings: Sequence[str],
+                       out_of_scope: bool | str = False) -> list[tuple[str, tuple[int, int, int]]]:
+    """(text, RGB) band lines: the heading of the banner kind ``out_of_scope`` (:func:`scope_heading`), then each
+    of ``warnings`` wrapped at ``WRAP_WIDTH`` characters, continuation lines indented (none for a film in scope
+    without warnings)."""
+    heading = scope_heading(out_of_scope)
+    lines = [heading] if heading else []
     for warning in warnings:
         wrapped = textwrap.wrap(ascii_text(warning), WRAP_WIDTH, initial_indent="- ", subsequent_indent="  ")
         lines.extend((line, _NOTICE_RGB) for line in wrapped)

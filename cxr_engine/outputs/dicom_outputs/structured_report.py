@@ -4,11 +4,15 @@ class's probability, the most probable class as the group's Finding (SNOMED CT),
 flag (the CSV's and the app's out-of-scope verdict) with each suitability warning, and references the
 source image.
 
-A film outside the model's scope (``scope_score.out_of_scope``: inverted, lateral, a child's chest, ...) gets
+The flag follows the app's three banners (``image_checks.banner_kind``): Yes for a film outside the model's
+scope, Unknown for one possibly outside (a child's chest in a file without an age), No in scope and for a close
+call (the model unsure between its classes: no question of scope).
+
+A flagged film (``scope_score.out_of_scope``: inverted, lateral, a child's chest, a close call, ...) gets
 no coded Finding: TID 1501's Finding row (121071, DCM) is user-optional, and a PACS or a registry that reads
 coded findings would take "Finding = COVID-19" for a finding whatever the flag beside it says. The
-probabilities stay (they are what the model computed), the out-of-scope flag is Yes, and a TEXT "AI result
-not recorded as a finding" names the reasons and the class that was not recorded.
+probabilities stay (they are what the model computed), and a TEXT "AI result not recorded as a finding" names
+the reasons (or the close call) and the class that was not recorded.
 """
 from __future__ import annotations
 
@@ -55,10 +59,11 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
     which is the SR's evidence and the measurement group's source image. Probabilities are
     measurements in UCUM unit "1" (0–1), one per class, named by the private concepts
     "Probability of <class>" (``codes.probability_concept``). ``warnings`` become one TEXT item each
-    (a secondary capture, a missing header value: notes that do not by themselves put the film out of
-    scope). ``out_of_scope`` (the image checks', the header's, the scope heads' and the uncertainty
-    reasons, ``""`` in scope: the verdict the CSV and the app give) sets the out-of-scope flag to Yes and
-    replaces the coded Finding by a TEXT (module docstring).
+    (the film's whole warnings, as the CSV's: the scope note, the averaged networks' disagreement, a secondary
+    capture, a missing header value). ``out_of_scope`` (the image checks', the header's, the scope heads' and the
+    uncertainty reasons, ``""`` in scope: the verdict the CSV and the app give) sets the out-of-scope flag by the
+    app's banner kind (:func:`scope_flag`: Yes, Unknown for possibly, No for a close call) and replaces the coded
+    Finding by a TEXT (module docstring).
     """
     algorithm = algorithm_identification(prediction.model_name, model_version, parameters)
     device = ObserverContext(
@@ -70,8 +75,7 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
         Measurement(name=cxr_codes.probability_concept(cls), value=float(p), unit=cxr_codes.NO_UNITS)
         for cls, p in zip(prediction.classes, prediction.probabilities)
     ]
-    flagged = bool(out_of_scope)
-    evaluations = [QualitativeEvaluation(name=cxr_codes.OUT_OF_SCOPE, value=cxr_codes.YES if flagged else cxr_codes.NO)]
+    evaluations = [QualitativeEvaluation(name=cxr_codes.OUT_OF_SCOPE, value=scope_flag(out_of_scope))]
     group = MeasurementsAndQualitativeEvaluations(
         tracking_identifier=TrackingIdentifier(identifier=TRACKING_LABEL),
         algorithm_id=algorithm,
@@ -106,6 +110,18 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
         if keyword in reference:
             setattr(sr, keyword, reference[keyword].value)
     return sr
+
+
+def scope_flag(out_of_scope: str):
+    """The value of "Image outside the model's intended scope" for a film flagged with ``out_of_scope``, by the
+    app's banner (``image_checks.banner_kind``): Yes only outside the scope (``FIRM``, the red banner), Unknown
+    when possibly outside (``MAYBE``: a child's chest in a file without an age; in scope if the patient is an
+    adult), No in scope and for a close call (``CLOSE_CALL``: the model unsure, no question of scope; it was Yes,
+    while the app and the PDF showed the film grey as a close call)."""
+    from ...models.image_checks import FIRM, MAYBE, banner_kind
+
+    kind = banner_kind(out_of_scope)
+    return cxr_codes.YES if kind == FIRM else cxr_codes.UNKNOWN if kind == MAYBE else cxr_codes.NO
 
 
 def not_a_finding_text(prediction: Prediction, out_of_scope: str) -> str:

@@ -159,6 +159,7 @@ class DicomOutputWriter:
 
     def _build(self, image, heatmap_result, reference, number, warnings, displayed_rgb, pdf,
                out_of_scope="") -> list[tuple[str, Dataset]]:
+        from ...models.image_checks import banner_kind
         from .encapsulated_pdf import build_encapsulated_pdf
         from .secondary_capture import build_secondary_capture, capture_pixels
         from .structured_report import build_structured_report
@@ -168,8 +169,9 @@ class DicomOutputWriter:
         built = []
         if "sc" in self.kinds:
             film = displayed_rgb if displayed_rgb is not None else default_film(image, heatmap_result)
+            # Headed by the film's banner kind, as the app and the PDF show it: a close call is not "outside".
             pixels = capture_pixels(film, result_lines(heatmap_result), warnings=band_warnings(warnings, out_of_scope),
-                                    out_of_scope=bool(out_of_scope))
+                                    out_of_scope=banner_kind(out_of_scope))
             # The source's orientation holds for the default film (as stored); the app's displayed
             # film may be rotated or flipped, so its orientation is left unknown.
             orientation = source_orientation(reference) if displayed_rgb is None else None
