@@ -176,9 +176,9 @@ def batch_similarity(features: torch.Tensor) -> torch.Tensor:
 
 def similarity_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     """Similarity-preserving loss between two (N, N) batch similarities: ``‖G_s − G_t‖²_F / N²``
-    (Tung & Mori 2019, eq. 3, one layer pair). Its values are small (about 0.03 for a DenseNet121 at 160 px
-    against the bundled average's features, batch 16), hence weights of several units
-    (``--feature-distill-weight 8`` here; the paper's CIFAR weight, 3000, sums several layer pairs)."""
+    (Tung & Mori 2019, eq. 3, one layer pair). Its values are small next to a cross-entropy (row-normalised
+    matrices, divided by N²), hence weights of several units (``--feature-distill-weight 8`` was tried; the
+    paper's CIFAR weight, 3000, sums several layer pairs)."""
     n = student.shape[0]
     return ((student.float() - teacher.float()) ** 2).sum() / (n * n)
 

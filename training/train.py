@@ -135,7 +135,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--feature-distill-weight", type=float, default=0.0,
                         help="with --teacher: weight of a similarity-preserving loss between the student's and the "
                              "teacher's pooled features of each batch (Tung & Mori 2019; training.distill; 0 = off; "
-                             "the loss is about 0.03, so weights of several units: 8 was tried)")
+                             "the loss is small, so weights of several units: 8 was tried)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--resume", type=Path, default=None, help="last.pt checkpoint to continue from")
     parser.add_argument("--checkpoint-every", type=int, default=0,
