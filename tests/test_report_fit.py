@@ -118,6 +118,8 @@ def test_a_page_too_tall_for_its_panels_moves_sections_to_a_continuation_page(di
     for line in ("Cardiothoracic ratio 0.48", "secondary capture: a converted", "Pixel Spacing 0.194311",
                  "Calibration:", "the averaged networks disagree"):
         assert line in whole
+    # the close call's banner sends the reader to the calibration line: it stays beside the result
+    assert "Calibration:" in texts[0] and "Cardiothoracic ratio 0.48" in texts[1]
 
 
 def test_a_page_that_fits_gets_no_continuation_page(dicom_dir):

@@ -358,7 +358,7 @@ def _plan_page(ctx: _Context, page: ReportPage) -> _Plan:
     footer: first the panels shrink (:func:`_panel_height`, down to ``MIN_PANEL_H``); when that is not room
     enough (a long banner, the averaged networks' note, long warnings, many measurements), the lower-priority
     sections move to a continuation page, one at a time until the comment fits (:func:`_movable_sections`: the
-    model's limits, the measurements, then the image checks), the panels growing back as far as the room allows;
+    measurements, the image checks, then the model's limits), the panels growing back as far as the room allows;
     as a last resort the comment box goes there too. The images, the result and the model never move. (The panels
     alone were the only give: a close call with the networks' note and three warnings left the comment box one
     line high, the footer running through it.)"""
@@ -377,8 +377,9 @@ def _plan_page(ctx: _Context, page: ReportPage) -> _Plan:
 
 
 def _movable_sections() -> tuple:
-    """The body sections a crowded page moves to a continuation page, first moved first."""
-    return (_draw_limits, _draw_measurements, _draw_warnings)
+    """The body sections a crowded page moves to a continuation page, first moved first: the model's limits last,
+    since its calibration line is what a close call's banner sends the reader to."""
+    return (_draw_measurements, _draw_warnings, _draw_limits)
 
 
 #: What the line left on the page calls each moved section.
