@@ -22,6 +22,7 @@ from cxr_desktop.report_export import ExportRequest  # noqa: E402
 
 from desktop_fixtures import card  # noqa: E402,F401  (fixture)
 from model_factory import classify_one_to_csv, default_card_path  # noqa: E402
+from real_films import rsna_study  # noqa: E402
 from test_desktop import WAIT_MS, export, make_window, open_and_wait, pdf_text, private_settings  # noqa: E402,F401
 
 CHILD = "00aecb01-a116-45a2-956c-08d2fa55433f.dcm"
@@ -29,13 +30,7 @@ CHILD = "00aecb01-a116-45a2-956c-08d2fa55433f.dcm"
 
 @pytest.fixture()
 def child_study(tmp_path, shared_data):
-    source = shared_data / "dicom_rsna" / CHILD
-    if not source.exists():
-        pytest.skip(f"{source} (the RSNA film of a 6-year-old) not found")
-    folder = tmp_path / "child"
-    folder.mkdir()
-    shutil.copy(source, folder / CHILD)
-    return folder
+    return rsna_study(shared_data, CHILD, tmp_path / "child", "the RSNA film of a 6-year-old")
 
 
 def _classified(qtbot, window, folder):

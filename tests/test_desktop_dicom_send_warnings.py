@@ -6,7 +6,6 @@ Real film ``dicom_rsna/00313ee0…`` (a close call the bundled average's two net
 default model on ONNX Runtime, offscreen; the SR's "Suitability warning" texts read back with highdicom."""
 from __future__ import annotations
 
-import shutil
 
 import pytest
 
@@ -17,6 +16,7 @@ highdicom = pytest.importorskip("highdicom")
 
 from cxr_engine.models.ensemble import is_disagreement_note  # noqa: E402
 from cxr_engine.models.model_card import default_card  # noqa: E402
+from real_films import rsna_study  # noqa: E402
 from test_desktop import WAIT_MS, make_window, open_and_wait, private_settings, wait_classified  # noqa: E402,F401
 
 FILM = "00313ee0-9eaa-42f4-b0ab-c148ed3241cd.dcm"
@@ -41,12 +41,7 @@ def test_the_apps_dicom_outputs_carry_the_same_warnings_as_the_clis(qtbot, make_
     from cxr_desktop import pacs_controller
     from cxr_engine.cli import main
 
-    source = shared_data / "dicom_rsna" / FILM
-    if not source.exists():
-        pytest.skip(f"not found: {source}")
-    folder = tmp_path / "in"
-    folder.mkdir()
-    shutil.copy(source, folder / FILM)
+    folder = rsna_study(shared_data, FILM, tmp_path / "in")
 
     cli_out = tmp_path / "cli"
     assert main([str(folder / FILM), "--backend", "onnx", "--device", "cpu", "--no-isolation", "-q",

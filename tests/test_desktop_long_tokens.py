@@ -60,18 +60,29 @@ def test_breaks_go_in_long_tokens_only_and_never_in_rich_text_tags():
     assert breakable(f"<b>{path}</b><br/>", rich=True).endswith("dcm</b><br/>")
 
 
-def test_copying_a_selected_long_token_gives_it_without_zero_width_spaces(qtbot):
-    text = "Model: /work/shared/models/efficientnet-lite0.onnx"
+def _selected_narrow_label(qtbot, text: str):
+    """A selectable side-panel label 160 px wide showing ``text`` (its long tokens broken), all of it selected."""
     label = text_label(text, selectable=True)
     qtbot.addWidget(label)
     label.setFixedWidth(160)
     label.show()
     assert ZWSP in shown_text(label) and label.text() == text
     label.setSelection(0, len(shown_text(label)))
-    assert label.selectedText() == text
+    return label
+
+
+def _copy(qtbot, label) -> str:
+    """What Ctrl+C on ``label``'s selection puts on the clipboard."""
     label.setFocus()
     qtbot.keyClick(label, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
-    assert QGuiApplication.clipboard().text() == text
+    return QGuiApplication.clipboard().text()
+
+
+def test_copying_a_selected_long_token_gives_it_without_zero_width_spaces(qtbot):
+    text = "Model: /work/shared/models/efficientnet-lite0.onnx"
+    label = _selected_narrow_label(qtbot, text)
+    assert label.selectedText() == text
+    assert _copy(qtbot, label) == text
 
 
 def test_copying_a_multi_line_selection_gives_it_without_zero_width_spaces(qtbot):
@@ -79,16 +90,9 @@ def test_copying_a_multi_line_selection_gives_it_without_zero_width_spaces(qtbot
     Model box's) went to the clipboard with its zero-width spaces (a code review)."""
     text = ("Model: /work/shared/models/efficientnet-lite0.onnx\n"
             "Members: /work/shared/models/efficientnet-b1.onnx")
-    label = text_label(text, selectable=True)
-    qtbot.addWidget(label)
-    label.setFixedWidth(160)
-    label.show()
-    assert ZWSP in shown_text(label) and label.text() == text
-    label.setSelection(0, len(shown_text(label)))
+    label = _selected_narrow_label(qtbot, text)
     assert "\u2029" in label.selectedText() and ZWSP not in label.selectedText()
-    label.setFocus()
-    qtbot.keyClick(label, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
-    copied = QGuiApplication.clipboard().text()
+    copied = _copy(qtbot, label)
     assert ZWSP not in copied and copied.replace("\r\n", "\n") == text
     # text copied from elsewhere is left alone
     QGuiApplication.clipboard().setText(f"another{ZWSP}program")

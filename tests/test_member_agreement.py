@@ -13,6 +13,8 @@ from cxr_engine.models.ensemble_card import EnsembleCard
 from cxr_engine.models.model_card import default_card
 from training.member_agreement import agreement_figures
 
+from real_films import rsna_film, rsna_study
+
 #: An RSNA film (other findings, no opacity) on which the bundled members disagree.
 SPLIT_FILM = "00322d4d-1c29-4943-afc9-b6754be640eb.dcm"
 
@@ -58,19 +60,28 @@ def test_the_note_names_each_networks_call_and_the_cards_figures():
     assert disagreement_note(card, _prediction(("lite0", "normal"), ("b1", "covid"))).endswith("b1: COVID-19)")
 
 
-def test_the_bundled_average_keeps_its_members_calls_on_a_real_film(shared_data):
+@pytest.fixture()
+def split_film(shared_data):
+    """The real RSNA film the bundled networks split on; skipped without it or without an averaged default model."""
+    if not isinstance(default_card(), EnsembleCard):
+        pytest.skip("the default model is not an averaged one")
+    return rsna_film(shared_data, SPLIT_FILM)
+
+
+@pytest.fixture()
+def split_folder(split_film, shared_data, tmp_path):
+    """A folder holding a copy of :func:`split_film` (the CLI's input)."""
+    return rsna_study(shared_data, SPLIT_FILM, tmp_path / "in")
+
+
+def test_the_bundled_average_keeps_its_members_calls_on_a_real_film(split_film):
     pytest.importorskip("onnxruntime")
     from cxr_engine.models.backends import create_classifier
     from cxr_engine.reading.read import read_image
 
-    film = shared_data / "dicom_rsna" / SPLIT_FILM
-    if not film.exists():
-        pytest.skip(f"not found: {film}")
     card = default_card()
-    if not isinstance(card, EnsembleCard):
-        pytest.skip("the default model is not an averaged one")
     classifier = create_classifier(card, backend="onnx", device="cpu")
-    image = read_image(film)
+    image = read_image(split_film)
     prediction = classifier.predict([image])[0]
     names = [member.name for member in card.member_cards]
     assert [name for name, _ in prediction.member_calls] == names
@@ -83,21 +94,13 @@ def test_the_bundled_average_keeps_its_members_calls_on_a_real_film(shared_data)
     assert f"of {figures['test']['disagree']:,} test films" in note
 
 
-def test_the_csv_and_the_apps_panel_carry_the_note(shared_data, tmp_path, qtbot):
+def test_the_csv_and_the_apps_panel_carry_the_note(split_folder, split_film, tmp_path, qtbot):
     pytest.importorskip("onnxruntime")
     import csv
-    import shutil
 
     from cxr_engine.cli import main
 
-    film = shared_data / "dicom_rsna" / SPLIT_FILM
-    if not film.exists():
-        pytest.skip(f"not found: {film}")
-    if not isinstance(default_card(), EnsembleCard):
-        pytest.skip("the default model is not an averaged one")
-    folder = tmp_path / "in"
-    folder.mkdir()
-    shutil.copy(film, folder / film.name)
+    folder = split_folder
     out = tmp_path / "rows.csv"
     main([str(folder), "--backend", "onnx", "--device", "cpu", "--csv", str(out), "--no-isolation", "--quiet"])
     with open(out, newline="", encoding="utf-8") as handle:
@@ -110,7 +113,7 @@ def test_the_csv_and_the_apps_panel_carry_the_note(shared_data, tmp_path, qtbot)
     from cxr_engine.reading.read import read_image
 
     card = default_card()
-    image = read_image(film)
+    image = read_image(split_film)
     result = ResultModel()
     result.set_model(card.name, card.summary(), tuple(card.classes), not card.meets_bar, card)
     result.set_ready("CPU")
@@ -123,24 +126,16 @@ def test_the_csv_and_the_apps_panel_carry_the_note(shared_data, tmp_path, qtbot)
     assert result.model_note in result.film_warnings
 
 
-def test_the_cli_summary_and_the_cam_png_say_the_networks_disagree(shared_data, tmp_path, capsys, monkeypatch):
+def test_the_cli_summary_and_the_cam_png_say_the_networks_disagree(split_folder, tmp_path, capsys, monkeypatch):
     """``cxr-classify`` on a film the bundled networks split on: its ``*_cam.png`` caption says so in a line (it had
     a close call's line, none for this), and the summary counts it ("networks disagree 1", beside "close calls")."""
     pytest.importorskip("onnxruntime")
     import re
-    import shutil
 
     from cxr_engine.cli import main
     from cxr_engine.outputs import png_caption
 
-    film = shared_data / "dicom_rsna" / SPLIT_FILM
-    if not film.exists():
-        pytest.skip(f"not found: {film}")
-    if not isinstance(default_card(), EnsembleCard):
-        pytest.skip("the default model is not an averaged one")
-    folder = tmp_path / "in"
-    folder.mkdir()
-    shutil.copy(film, folder / film.name)
+    folder = split_folder
     drawn = []
     draw = png_caption.with_caption
     monkeypatch.setattr(png_caption, "with_caption", lambda rgb, paragraphs: drawn.append(list(paragraphs))

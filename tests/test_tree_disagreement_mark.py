@@ -3,7 +3,6 @@
 (``ensemble.disagreement_note``, with the figures of the card the ``card_source`` gives)."""
 from __future__ import annotations
 
-import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +13,8 @@ pytest.importorskip("pytestqt")
 from cxr_engine.models.classifier import Prediction  # noqa: E402
 from cxr_engine.models.ensemble import disagreement_note  # noqa: E402
 from cxr_engine.reading.scanning import scan  # noqa: E402
+
+from real_films import rsna_study  # noqa: E402
 
 SPLIT_FILM = "00322d4d-1c29-4943-afc9-b6754be640eb.dcm"
 CARD = SimpleNamespace(member_agreement={"split": "val", "films": 2090, "disagree": 118, "right_when_disagree": 0.5508,
@@ -26,10 +27,7 @@ CLASSES = ("normal", "pneumonia", "covid")
 def tree(qtbot, shared_data, tmp_path):
     from cxr_desktop.study_browser import StudyBrowser
 
-    source = shared_data / "dicom_rsna" / SPLIT_FILM
-    if not source.exists():
-        pytest.skip(f"{source} not found")
-    shutil.copy(source, tmp_path / SPLIT_FILM)
+    rsna_study(shared_data, SPLIT_FILM, tmp_path)
     browser = StudyBrowser(card_source=lambda: CARD)
     qtbot.addWidget(browser)
     browser.add_result(scan(tmp_path))
