@@ -8,6 +8,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from cxr_engine.display_text import sentence_case
+
 from .controllers.classification import choose_model
 from .controllers.export_context import ExportContext
 from .model_service import ClassifierService
@@ -216,7 +218,7 @@ class ClassificationController(QObject):
         """``problem``: ``not classified: ...`` or ``classification failed: ...`` (``formatting.classification_problem``)."""
         self.problem.emit(path, problem)
         if path == self.viewer.path:
-            self.result.set_failed(problem[:1].upper() + problem[1:])
+            self.result.set_failed(sentence_case(problem))
 
     def export_context(self, workspace) -> ExportContext:
         """What a PDF export reads of the classification now, with ``workspace``'s films."""

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cxr_engine.display_text import format_percent
+from cxr_engine.display_text import format_percent, sentence_case
 from cxr_engine.models.image_checks import banner, banner_is_firm, beside_banner, heatmap_note
 from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, below_bar_text
 from cxr_engine.models.model_limits import metric_lines, model_limits
@@ -173,7 +173,7 @@ class ResultPanel(QWidget):
         self.scope_banner.setVisible(bool(scope))
         self.correct_button.setVisible(r.image_check is not None and r.image_check.correctable)
         note = r.model_note  # the CSV's, the PDF's and the JSON's warnings keep it (ResultModel.film_warnings)
-        self.model_note.setText(note[:1].upper() + note[1:])
+        self.model_note.setText(sentence_case(note))
         self.model_note.setVisible(bool(note))
         if r.model_name:
             device = f" on {r.device}" if r.device else ""

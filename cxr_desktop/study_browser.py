@@ -8,7 +8,7 @@ from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPainter, QPixmap, QPolygon
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from cxr_engine.display_text import format_date, format_percent, format_person_name, printable
+from cxr_engine.display_text import format_date, format_percent, format_person_name, printable, sentence_case
 from cxr_engine.outputs.undecodable import escape_undecodable
 from cxr_engine.models.ensemble import disagreement_note
 from cxr_engine.models.image_checks import banner, banner_is_firm, corrected_display, correction_note
@@ -480,7 +480,7 @@ class StudyBrowser(QTreeWidget):
         # An averaged model whose networks disagree on the film: its panel's note under the probabilities.
         note = disagreement_note(self._card_source(), prediction, out_of_scope)
         tips = [banner(out_of_scope)] if out_of_scope else []
-        tips += [note[:1].upper() + note[1:]] if note else []
+        tips += [sentence_case(note)] if note else []
         tips += [correction_note(corrected)] if corrected else []
         # A film that may well be in scope (the model unsure, a child's chest without an age), or whose networks
         # disagree, is marked as its panel's slate banner is, not red.

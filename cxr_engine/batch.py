@@ -216,7 +216,7 @@ def heatmap_caption(result, out_of_scope: str = "", corrected: str = "") -> list
     and what they mean for the map (``image_checks.standalone_heatmap_note``: the PNG has no banner); and that an
     averaged model's networks disagree on the film (``ensemble.disagreement_words``: the app's panel and the CSV's
     warnings give the whole note)."""
-    from .display_text import format_percent
+    from .display_text import format_percent, sentence_case
     from .models.classifier import CLASS_DISPLAY_NAMES
     from .models.ensemble import disagreement_words
     from .models.image_checks import correction_note, standalone_heatmap_note
@@ -229,8 +229,8 @@ def heatmap_caption(result, out_of_scope: str = "", corrected: str = "") -> list
     note = standalone_heatmap_note(out_of_scope)
     shown = correction_note(corrected)
     split = disagreement_words(result.prediction)
-    return ([f"{shown[:1].upper()}{shown[1:]}."] if shown else []) + lines + ([note] if note else []) + (
-        [f"{split[:1].upper()}{split[1:]}."] if split else [])
+    return ([f"{sentence_case(shown)}."] if shown else []) + lines + ([note] if note else []) + (
+        [f"{sentence_case(split)}."] if split else [])
 
 
 def output_not_written(what: str, folder: Path, exc: Exception, source: Path) -> str:

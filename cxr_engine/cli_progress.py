@@ -80,7 +80,9 @@ class BatchCounts:
             self.close_calls = (self.close_calls or 0) + (kind == CLOSE_CALL)
         calls = getattr(row, "member_calls", None) or ()
         if calls:  # an averaged model's row
-            split = row.status == "ok" and len({cls for _, cls in calls}) > 1
+            from .models.ensemble import members_disagree
+
+            split = row.status == "ok" and members_disagree(calls)
             self.disagree = (self.disagree or 0) + split
 
     @property

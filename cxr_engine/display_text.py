@@ -40,6 +40,13 @@ def format_person_name(value) -> str:
     return ", ".join(p for p in (family, others) if p)
 
 
+def sentence_case(text: str) -> str:
+    """``text`` with its first character upper-cased and the rest as it is (``str.capitalize`` would lower-case
+    the rest: "the averaged networks disagree (efficientnet-b1: COVID-19)" → "The averaged networks disagree
+    (efficientnet-b1: COVID-19)")."""
+    return text[:1].upper() + text[1:]
+
+
 def format_percent(fraction: float, decimals: int = 1) -> str:
     """A fraction (a probability, an accuracy) as a percentage with a space before the sign (SI,
     ISO 80000-1): ``0.7134`` → ``71.3 %``, ``format_percent(0.91, 0)`` → ``91 %``."""

@@ -176,6 +176,17 @@ class EnsembleClassifier:
             member.close()
 
 
+def members_disagree(member_calls) -> bool:
+    """Whether an averaged model's members' own top classes differ (``Prediction.member_calls``: ``((name,
+    class), ...)``; ``()`` for a single network: no)."""
+    return len({cls for _, cls in member_calls or ()}) > 1
+
+
+#: How every :func:`disagreement_note` begins: what tells it apart among a film's warnings
+#: (:func:`is_disagreement_note`).
+DISAGREEMENT_PREFIX = "the averaged networks disagree on this film ("
+
+
 def disagreement_note(card, prediction: Prediction, out_of_scope: str = "") -> str:
     """The note for a film whose averaged networks' own top classes differ (``prediction.member_calls``), with
     how often the average was right on such films when ``card`` (an ``EnsembleCard``) has the figures
@@ -189,10 +200,10 @@ def disagreement_note(card, prediction: Prediction, out_of_scope: str = "") -> s
     from .model_card import CLASS_DISPLAY_NAMES
 
     calls = prediction.member_calls
-    if len({cls for _, cls in calls}) < 2:
+    if not members_disagree(calls):
         return ""
     named = ", ".join(f"{name}: {CLASS_DISPLAY_NAMES.get(cls, cls)}" for name, cls in calls)  # the CSV joins by "; "
-    note = f"the averaged networks disagree on this film ({named})"
+    note = f"{DISAGREEMENT_PREFIX}{named})"
     figures = getattr(card, "member_agreement", None) or {}
     splits = [(figures.get("split", "val"), figures), ("test", figures.get("test") or {})]
     rates = [f"{format_percent(f['right_when_disagree'], 0)} of {f['disagree']:,} {SPLIT_WORDS.get(name, name)}"
@@ -214,16 +225,11 @@ def disagreement_words(prediction: Prediction) -> str:
     from .model_card import CLASS_DISPLAY_NAMES
 
     calls = tuple(getattr(prediction, "member_calls", ()) or ())
-    called = list(dict.fromkeys(cls for _, cls in calls))
-    if len(called) < 2:
+    if not members_disagree(calls):
         return ""
+    called = list(dict.fromkeys(cls for _, cls in calls))
     networks = "the two networks" if len(calls) == 2 else "the averaged networks"
     return f"{networks} disagree ({' vs '.join(CLASS_DISPLAY_NAMES.get(cls, cls) for cls in called)})"
-
-
-#: How every :func:`disagreement_note` begins: what tells it apart among a film's warnings
-#: (:func:`is_disagreement_note`).
-DISAGREEMENT_PREFIX = "the averaged networks disagree on this film ("
 
 
 def is_disagreement_note(warning: str) -> bool:

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..display_text import format_percent
+from ..display_text import format_percent, sentence_case
 from .model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
 from .image_checks import banner_is_firm, reason_list
 from .scope_heads import CHILD as HEAD_CHILD
@@ -433,7 +433,7 @@ def _weak_populations(checks) -> list[str]:
         others = {c: v for c, v in (check.get("predicted") or {}).items() if c != target and v}
         instead = "; ".join(f"{v} called {_name(c)}" for c, v in sorted(others.items(), key=lambda kv: -kv[1]))
         label = str(check.get("check", target)).replace(" covid", " COVID-19")
-        lines.append(f"{label[:1].upper()}{label[1:]}: {hits} of {n} test films ({format_percent(hits / n, 0)})"
+        lines.append(f"{sentence_case(label)}: {hits} of {n} test films ({format_percent(hits / n, 0)})"
                      + (f"; {instead}." if instead else "."))
     return lines
 
