@@ -1,5 +1,6 @@
 """Which part of an image the classifier sees: the whole image (cxr-pre-1) or the lungs' bounding box
-plus a margin (cxr-pre-2, "lung box"; ``cxr_engine.pixels.preprocessing`` describes both versions).
+plus a margin (cxr-pre-2, "lung box"; ``cxr_engine.pixels.preprocessing`` describes both versions),
+in either version without a border of padding (Pixel Padding Value, PS3.3 C.7.5.1.1.2: not image data).
 
 :func:`input_frame` decides the box once per image; the model input is made from the crop
 (``cxr_engine.models.classifier.unnormalised_input``) and the heat-map is put back into the same box
@@ -48,6 +49,39 @@ class InputFrame:
         return array[r0:r1, c0:c1]
 
 
+#: A padding border is cut off only when the image data inside it spans at least this many pixels each way.
+MIN_CONTENT_SIDE = 32
+
+
+def content_box(padding: np.ndarray | None) -> tuple[int, int, int, int] | None:
+    """The bounding box (row0, col0, row1, col1; ends exclusive) of the pixels that are image data, when
+    padding (``CxrImage.padding``: bool, True = padding) frames them; None when there is no padding, it
+    forms no border (the box is the whole image), or the image data inside spans fewer than
+    :data:`MIN_CONTENT_SIDE` pixels either way (the whole image is used then, as without padding).
+
+    Padding is not image data (PS3.3 C.7.5.1.1.2): a modality fills the area outside the exposed field
+    with it. Left in the model input it is a black frame the training films never had (they carry no
+    padding), and it moved a film's call: ``../shared/bugcases/padding-autowindow.dcm`` was pneumonia 0.78
+    with its border; without it normal 0.51 / pneumonia 0.45, as its unpadded original
+    (``CR-MONO1-10-chest.dcm``) cut to the same box (0.52 / 0.44)."""
+    if padding is None or not padding.any():
+        return None
+    rows = np.flatnonzero(~padding.all(axis=1))
+    cols = np.flatnonzero(~padding.all(axis=0))
+    if rows.size == 0 or cols.size == 0:
+        return None
+    box = (int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+    if box == (0, 0, *padding.shape) or min(box[2] - box[0], box[3] - box[1]) < MIN_CONTENT_SIDE:
+        return None
+    return box
+
+
+def _intersect(box: tuple[int, int, int, int], other: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+    r0, c0 = max(box[0], other[0]), max(box[1], other[1])
+    r1, c1 = min(box[2], other[2]), min(box[3], other[3])
+    return (r0, c0, r1, c1) if r1 > r0 and c1 > c0 else None
+
+
 def whole_image(shape: tuple[int, ...]) -> InputFrame:
     """The frame of cxr-pre-1: the whole image."""
     rows, cols = int(shape[0]), int(shape[1])
@@ -64,21 +98,27 @@ def input_frame(image: CxrImage | np.ndarray, version: str, display: np.ndarray 
                 segment: Segment | None = None) -> InputFrame:
     """The frame of ``image`` (a ``CxrImage`` or a 2-D array of presentation values) under preprocessing ``version``.
 
+    Both versions first leave out a border of padding: a ``CxrImage`` whose padding frames its image
+    data is seen inside :func:`content_box` (cxr-pre-1: that box; cxr-pre-2: the lung box cut to it).
     cxr-pre-2: the lungs' bounding box from ``segment`` (default: the bundled lung model) widened by
     ``LUNG_BOX_MARGIN`` of its height and width each side, clipped to the image
-    (``LungFields.box``); the whole image with ``FALLBACK_WARNING`` (logged with the file) when the
-    lung fields are not found. ``ValueError`` for an unknown version.
+    (``LungFields.box``); the whole image (without its padding border) with ``FALLBACK_WARNING``
+    (logged with the file) when the lung fields are not found. ``ValueError`` for an unknown version.
     """
     check_preprocessing_version(version, "preprocessing")
     if display is None:
         display = image.display() if isinstance(image, CxrImage) else np.asarray(image)
     frame = whole_image(display.shape)
+    padding = image.padding if isinstance(image, CxrImage) else None
+    content = content_box(padding) if padding is not None and padding.shape == display.shape else None
+    unpadded = frame if content is None else InputFrame(content, frame.shape)
     if version != LUNG_BOX_VERSION:
-        return frame
+        return unpadded
     fields = (segment or _default_segment)(image, display)
     box = fields.box(LUNG_BOX_MARGIN)
     if box is None:
         where = getattr(image, "path", None) or "image"
         logger.warning("%s: %s", where, FALLBACK_WARNING)
-        return InputFrame(frame.box, frame.shape, FALLBACK_WARNING)
-    return InputFrame(tuple(int(v) for v in box), frame.shape)
+        return InputFrame(unpadded.box, frame.shape, FALLBACK_WARNING)
+    box = tuple(int(v) for v in box)
+    return InputFrame(_intersect(box, unpadded.box) or unpadded.box, frame.shape)

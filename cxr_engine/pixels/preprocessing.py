@@ -13,6 +13,11 @@ A model card records the preprocessing version its model was trained with
   warning is logged naming the file. The crop box is where the heat-map is placed back
   (``cxr_engine.pixels.input_frame``, ``cxr_engine.models.classifier.heatmap_in_image_geometry``).
 
+Both versions first cut off a border of padding (Pixel Padding Value, PS3.3 C.7.5.1.1.2: not image data;
+``cxr_engine.pixels.input_frame.content_box``): a DICOM film whose padding frames its image data is seen
+inside the data's bounding box, and its heat-map is placed back there. The training films (PNG/JPEG) carry
+no padding, so this changes nothing the models were trained or measured on.
+
 Pipeline of cxr-pre-1:
 
 1. Start from the presentation values: ``CxrImage.display()`` — modality LUT, the default VOI and
