@@ -193,6 +193,7 @@ class TestContent:
         text, _, _ = pdf_text(write(tmp_path, [page_for(images["CR-MONO1-10-chest.dcm"], passing)], passing,
                                     deidentify=False, name="passing.pdf"))
         assert "Meets the project's bar" in text and "below the project's bar" not in text
+        assert " ".join(text.split()).count("Meets the project's bar") == 1, "said once: in the film page's Model box"
 
     def test_top_class_is_bold(self, tmp_path, images, card):
         path = write(tmp_path, [page_for(images["CR-MONO1-10-chest.dcm"], card)], card, deidentify=False)

@@ -752,9 +752,7 @@ def _draw_model_limits_page(ctx: _Context, number: int) -> None:
         flowables.append(ctx.para(f"Below the project's bar: it fails {'; '.join(failures)}.", "alert"))
     elif not card.meets_bar:  # a card written before the failures were recorded
         flowables.append(ctx.para(below_bar_text(card, "This model"), "alert"))
-    else:
-        flowables.append(ctx.para("Meets the project's bar on its test set (accuracy, F1, calibration, shortcut and "
-                                  "shift checks).", "good"))
+    # a model that meets the bar: each film page's Model box says so; said here too, it was said twice per report
     _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
     _draw_footer(ctx, number)
 
