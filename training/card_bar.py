@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Sequence
 
 from cxr_engine.models.model_card import load_card
-from cxr_engine.outputs.atomic import write_text_atomic
 
+from .card_keys import write_card
 from .export import card_bar_failures
 from .script_logging import script_logging
 
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with script_logging():
         edited = [(path, *recorded(path)) for path in args.cards]  # every card checked before any is written
         for path, data, failures in edited:
-            write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+            write_card(path, data)
             print(f"{path}: {len(failures)} failure(s)" + "".join(f"\n  - {f}" for f in failures))
     return 0
 

@@ -124,11 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _record(card_path: Path, results: dict, command: str) -> None:
     """Add the figures to the card's JSON (every other key kept as it is)."""
-    from cxr_engine.outputs.atomic import write_text_atomic
+    from .card_keys import set_card_keys
 
-    data = json.loads(card_path.read_text(encoding="utf-8"))
-    data[AGREEMENT_KEY] = {"split": "val", **results["val"], "test": results["test"], "created_by_command": command}
-    write_text_atomic(card_path, json.dumps(data, indent=2) + "\n")
+    set_card_keys(card_path, {AGREEMENT_KEY: {"split": "val", **results["val"], "test": results["test"],
+                                              "created_by_command": command}})
 
 
 if __name__ == "__main__":

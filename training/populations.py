@@ -163,17 +163,16 @@ def other_lines(section: dict | None, table: Callable) -> list[str]:
 def write_by_view(card_path: Path, section: dict) -> None:
     """Add ``section["by_view"]`` to the card's ``test_metrics.other_findings`` when ``section``'s calls equal the
     card's (``ValueError`` otherwise: other weights or other films); every other key stays as it was."""
-    import json
+    from .card_keys import update_card
 
-    from cxr_engine.outputs.atomic import write_text_atomic
+    def edit(data: dict) -> None:
+        recorded = (data.get("test_metrics") or {}).get("other_findings") or {}
+        if recorded.get("predicted") != section["predicted"]:
+            raise ValueError(f"{card_path}: its other_findings calls {recorded.get('predicted')} are not these "
+                             f"{section['predicted']}: not written")
+        recorded["by_view"] = section["by_view"]
 
-    data = json.loads(card_path.read_text(encoding="utf-8"))
-    recorded = (data.get("test_metrics") or {}).get("other_findings") or {}
-    if recorded.get("predicted") != section["predicted"]:
-        raise ValueError(f"{card_path}: its other_findings calls {recorded.get('predicted')} are not these "
-                         f"{section['predicted']}: not written")
-    recorded["by_view"] = section["by_view"]
-    write_text_atomic(card_path, json.dumps(data, indent=2) + "\n")
+    update_card(card_path, edit)
 
 
 def other_section_of_card(card_path: Path, manifest: Path) -> dict:

@@ -95,11 +95,12 @@ def reliability_section(card, manifest: Path, split: str, rows: Sequence[dict], 
 
 def write_into_card(card_path: Path, section: dict) -> None:
     """Store ``section`` as ``validation_metrics.reliability``, keeping every other key as it was."""
-    from cxr_engine.outputs.atomic import write_text_atomic
+    from .card_keys import update_card
 
-    data = json.loads(card_path.read_text(encoding="utf-8"))
-    data.setdefault("validation_metrics", {})["reliability"] = section
-    write_text_atomic(card_path, json.dumps(data, indent=2) + "\n")
+    def edit(data: dict) -> None:
+        data.setdefault("validation_metrics", {})["reliability"] = section
+
+    update_card(card_path, edit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

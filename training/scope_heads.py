@@ -325,12 +325,13 @@ def record(card_path: Path, heads: ScopeHeads, summary: dict) -> Path:
     """Write the parameters beside the card and name them, with their sha256, in the card's JSON."""
     from cxr_engine.outputs.atomic import write_text_atomic
 
+    from .card_keys import set_card_keys
+
     params = card_path.with_name(card_path.stem + PARAMS_SUFFIX)
     text = heads.to_json()
     write_text_atomic(params, text)
-    data = json.loads(card_path.read_text(encoding="utf-8"))
     o, c = summary["other_findings"], summary["child_chest"]
-    data[CARD_KEY] = {
+    entry = {
         "file": params.name, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "features": int(next(iter(heads.heads.values())).mean.shape[0]),
         "other_findings": {"shipped": o["selection"]["shipped"], "why": o["selection"]["why"],
@@ -343,7 +344,7 @@ def record(card_path: Path, heads: ScopeHeads, summary: dict) -> Path:
                         "test_nih_rsna_adults_flagged": c["test"]["adults_nih_rsna"]["rate"]},
         "created_by_command": summary["command"],
     }
-    write_text_atomic(card_path, json.dumps(data, indent=2) + "\n")
+    set_card_keys(card_path, {CARD_KEY: entry})
     return params
 
 

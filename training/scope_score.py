@@ -220,15 +220,13 @@ def _finish(args, card, rows: dict, scores: dict, other_logits: np.ndarray, star
 
 def _record(card_path: Path, msp: dict, args) -> None:
     """Add the MSP threshold to the card's JSON (every other key kept as it is)."""
-    from cxr_engine.outputs.atomic import write_text_atomic
+    from .card_keys import set_card_keys
 
-    data = json.loads(card_path.read_text(encoding="utf-8"))
-    data[SCORE_KEY] = {
+    set_card_keys(card_path, {SCORE_KEY: {
         "score": "msp", "threshold": msp["threshold"], "val_flag_rate": args.val_flag_rate,
         "test_flagged": msp["test_flagged"], "cxr_other_flagged": msp["other_flagged"],
         "created_by_command": args.command,
-    }
-    write_text_atomic(card_path, json.dumps(data, indent=2) + "\n")
+    }})
 
 
 if __name__ == "__main__":
