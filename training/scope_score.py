@@ -11,7 +11,11 @@ map, the layer its Grad-CAM reads):
 - ``energy``: -T·logsumexp(logits / T) with the card's temperature T (Liu et al. 2020);
 - ``mahalanobis``: the smallest class-conditional Mahalanobis distance of the pooled features with a
   shared covariance (Lee et al. 2018), in a 64-dimensional PCA of the features, fitted on training
-  films only (``--train-limit`` of them).
+  films only (``--train-limit`` of them);
+- ``knn``: 1 - the cosine similarity of the L2-normalised pooled features to their ``--knn-k``-th nearest
+  training film (Sun et al. 2022, "Out-of-distribution detection with deep nearest neighbors", ICML), the
+  same training films. Measured only: the engine ships the MSP threshold, and a nearest-neighbour score
+  would need the training films' features in the bundle.
 
 Each threshold flags ``--val-flag-rate`` of the untouched validation films (chosen there only). The
 report gives, per score, the share of the test split and of ``cxr_other`` (films read as abnormal
@@ -109,6 +113,26 @@ class Mahalanobis:
         return np.sqrt(np.einsum("nkd,de,nke->nk", d, self.precision, d).min(axis=1))
 
 
+class NearestNeighbours:
+    """Distance to the k-th nearest training film in the L2-normalised pooled features (Sun et al. 2022)."""
+
+    def __init__(self, features: np.ndarray, k: int):
+        if not 1 <= k <= len(features):
+            raise ValueError(f"--knn-k {k} must lie in 1..{len(features)} (the training films read)")
+        self.bank, self.k = _unit_rows(features), k
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """(N,) float64: 1 - the cosine similarity to the k-th most similar training film."""
+        similarity = _unit_rows(features) @ self.bank.T
+        kth = -np.partition(-similarity, self.k - 1, axis=1)[:, self.k - 1]
+        return 1.0 - kth.astype(np.float64)
+
+
+def _unit_rows(features: np.ndarray) -> np.ndarray:
+    features = np.asarray(features, dtype=np.float32)
+    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+
+
 def auroc(inside: np.ndarray, outside: np.ndarray) -> float:
     """P(score of an outside film > score of an inside film), ties counting half."""
     from scipy.stats import rankdata
@@ -155,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--other", type=Path, required=True, help="cxr_other's manifest.csv")
     parser.add_argument("--report", type=Path, required=True)
     parser.add_argument("--train-limit", type=int, default=3000, help="training films the Mahalanobis fit reads")
+    parser.add_argument("--knn-k", type=int, default=50, help="the nearest training film counted by the knn score")
     parser.add_argument("--val-flag-rate", type=float, default=0.05)
     parser.add_argument("--write-card", action="store_true", help="record the MSP threshold in the card")
     from .evaluate import add_member_options, parse_member_options
@@ -196,6 +221,8 @@ def _run(args) -> int:
         "energy": {k: energy(v[0], card.temperature) for k, v in outputs.items()},
         "mahalanobis": {k: maha.score(v[1]) for k, v in outputs.items()},
     }
+    neighbours = NearestNeighbours(outputs["train"][1], args.knn_k)
+    scores["knn"] = {k: neighbours.score(v[1]) for k, v in outputs.items()}
     return _finish(args, card, rows, scores, outputs["other"][0], started)
 
 
