@@ -33,7 +33,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="with --screenshot / --export-pdf: show the cardiothoracic ratio's proposed lines")
     parser.add_argument("--export-pdf", type=Path, metavar="OUT.pdf",
                         help="open PATH, wait for the first classification, write the first study's PDF, exit")
-    parser.add_argument("--deidentify", action="store_true", help="with --export-pdf: leave out patient identifiers")
+    parser.add_argument("--deidentify", action="store_true",
+                        help="with --export-pdf and/or --result-json: leave out patient identifiers (the PDF as "
+                             "File > Export PDF's De-identify; the JSON names the image by number, without its path, "
+                             "UIDs or identifiers); text burned into the image is not removed")
     parser.add_argument("--result-json", type=Path, metavar="OUT.json",
                         help="open PATH, wait for the first classification, write the class probabilities "
                              "shown for the first image as JSON, exit (with or without --screenshot / --export-pdf)")
@@ -52,8 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--overlay goes with --screenshot")
     if (args.lung_outline or args.ctr) and args.screenshot is None and args.export_pdf is None:
         parser.error("--lung-outline and --ctr go with --screenshot or --export-pdf")
-    if args.deidentify and args.export_pdf is None:
-        parser.error("--deidentify goes with --export-pdf")
+    if args.deidentify and args.export_pdf is None and args.result_json is None:
+        parser.error("--deidentify goes with --export-pdf or --result-json")
     if args.path is not None:
         from cxr_engine.outputs.output_paths import source_problem
 

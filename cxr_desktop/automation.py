@@ -215,9 +215,14 @@ class Automation(QObject):
         class probabilities (as computed, unrounded), the film's whole warnings as the CSV's ``warnings``
         column gives them (``ResultModel.film_warnings``: also those the panel leaves to its banner) and the
         image checks' ``out_of_scope`` reasons (``""`` in scope); ``prediction`` and
-        ``probabilities`` are null, with ``message`` saying why, when there is no classification."""
+        ``probabilities`` are null, with ``message`` saying why, when there is no classification.
+        With ``--deidentify`` it is de-identified as the PDF is: ``path`` is ``"image 1"`` (the input's number, not
+        its name), the file's notes are the de-identified ones (no path, no UID) and every text goes through
+        ``deidentify.redact_generated_text`` (no identifier, quoted identifying value, UID, path or file name)."""
         result = self.window.result
         prediction = result.prediction
+        if self.task.deidentify:
+            return self._deidentified(result, prediction)
         return {
             "path": str(self._first) if self._first is not None else None,
             "model": prediction.model_name if prediction is not None else result.model_name or None,
@@ -226,6 +231,30 @@ class Automation(QObject):
             "warnings": list(result.film_warnings),
             "out_of_scope": result.out_of_scope,
             "message": result.message if prediction is None else "",
+        }
+
+    def _deidentified(self, result, prediction) -> dict:
+        from cxr_engine.outputs.deidentify import redact_generated_text
+        from cxr_engine.pixels.image import ImageMetadata
+
+        image = self.window.viewer.image
+        first = self._first
+        shown = image is not None and first is not None and Path(image.path) == first
+        metadata = image.metadata if shown else ImageMetadata()
+        paths = (*([first] if first is not None else []), *self.window.workspace.opened)
+        notes = self.window.workspace.file_notes(first, deidentified=True) if first is not None else []
+
+        def clean(text: str) -> str:
+            return redact_generated_text(text, metadata, paths=paths)
+
+        return {
+            "path": "image 1" if first is not None else None,
+            "model": prediction.model_name if prediction is not None else result.model_name or None,
+            "prediction": prediction.label if prediction is not None else None,
+            "probabilities": prediction.as_dict() if prediction is not None else None,
+            "warnings": [clean(w) for w in result.film_warnings_with_notes(notes)],
+            "out_of_scope": result.out_of_scope,
+            "message": clean(result.message) if prediction is None else "",
         }
 
     def _save_result(self, path: Path) -> None:

@@ -68,22 +68,65 @@ def write_only(folder: Path, card, image, heatmap_result, film, kinds, deidentif
     whole ``warnings`` (``ResultModel.film_warnings``: as the CSV's, the PDF's and ``--result-json``'s, so the SR
     and the SC say what ``cxr-classify --dicom-out`` says of the same film; without them, the decoder's own)
     (``DicomOutputWriter.write``);
-    ``inputs`` the paths open in the app, ``outbox`` says ``folder`` is the app's own outbox."""
+    ``inputs`` the paths open in the app, ``outbox`` says ``folder`` is the app's own outbox.
+    De-identified, the objects carry ``shown``'s ``deidentified_warnings`` instead (the file's notes without paths
+    or UIDs, as the de-identified PDF gives them: ``Workspace.file_notes(path, deidentified=True)``), and are
+    named by the writer without the film's file name (``DicomOutputWriter.deidentified_stem``)."""
     progress((0, 0, "writing the DICOM outputs"))
     writer = DicomOutputWriter(folder, card, deidentify=deidentify, kinds=kinds, inputs=tuple(inputs), outbox=outbox)
     shown = {"warnings": tuple(image.warnings), **shown}
+    deidentified_warnings = shown.pop("deidentified_warnings", None)
+    if deidentify and deidentified_warnings is not None:
+        shown["warnings"] = tuple(deidentified_warnings)
     return writer.write(image, heatmap_result, displayed_rgb=film, **shown)
 
 
 def write_and_send(node, network, folder: Path, card, image, heatmap_result, film, kinds, deidentify: bool, shown: dict,
                    progress, should_cancel):
-    """Worker: write the outputs into ``folder`` (a fresh outbox) and send them; the transfer report."""
-    objects = write_only(folder, card, image, heatmap_result, film, kinds, deidentify, shown, progress, should_cancel,
-                         outbox=True)
-    if should_cancel():
-        raise OperationCancelled("cancelled before sending")
-    return send_files(node, [o.path for o in objects], network,
-                      progress=lambda done, total, name: progress((done, total, name)), cancelled=should_cancel)
+    """Worker: write the outputs into ``folder`` (a fresh outbox) and send them; the transfer report. The outbox
+    (identified objects, unless de-identified) is removed once every object is sent, and when the reader cancels;
+    after a failed send it stays, so the objects can be sent again, and the status says where (``OutboxKept``, or
+    the report's ``folder`` when the node refused some)."""
+    try:
+        objects = write_only(folder, card, image, heatmap_result, film, kinds, deidentify, shown, progress,
+                             should_cancel, outbox=True)
+        if should_cancel():
+            raise OperationCancelled("cancelled before sending")
+        report = send_files(node, [o.path for o in objects], network,
+                            progress=lambda done, total, name: progress((done, total, name)), cancelled=should_cancel)
+    except OperationCancelled:
+        remove_outbox(folder)  # nothing was asked to be kept: the reader cancelled
+        raise
+    except Exception as exc:
+        if not any(Path(folder).glob("*.dcm")):
+            remove_outbox(folder)
+            raise
+        raise OutboxKept(folder, exc) from exc
+    if report.failed:
+        report.folder = Path(folder)  # where the objects are kept for a retry; the status names it
+    else:
+        remove_outbox(folder)
+    return report
+
+
+class OutboxKept(Exception):
+    """A send failed after its objects were written: they stay in ``folder`` for a retry."""
+
+    def __init__(self, folder: Path, cause: Exception):
+        self.folder, self.cause = Path(folder), cause
+        self.reason = f"{getattr(cause, 'reason', None) or cause} (the objects are kept in {folder} to send again)"
+        super().__init__(self.reason)
+
+
+def remove_outbox(folder: Path) -> None:
+    """Remove one of the app's outbox folders (``<cache>/outbox/<time>``) and the ``outbox`` folder when empty."""
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        Path(folder).parent.rmdir()  # only when no other outbox is kept
+    except OSError:
+        pass
 
 
 class SendResultsDialog(QDialog):
@@ -95,7 +138,8 @@ class SendResultsDialog(QDialog):
 
     def __init__(self, settings: DicomSettings, card, image, heatmap_result, film: np.ndarray, parent=None, *,
                  marks=(), window: tuple[float, float] | None = None, inverted: bool | None = None, inputs=(),
-                 out_of_scope: str = "", spatial_transformation=None, warnings: tuple[str, ...] | None = None):
+                 out_of_scope: str = "", spatial_transformation=None, warnings: tuple[str, ...] | None = None,
+                 deidentified_warnings: tuple[str, ...] | None = None):
         super().__init__(parent)
         self.inputs = tuple(inputs)  # the paths open in the app: no folder of theirs is written
         # out_of_scope: the shown result's reasons; the SR then records no coded Finding.
@@ -103,6 +147,8 @@ class SendResultsDialog(QDialog):
                       "spatial_transformation": spatial_transformation}
         if warnings is not None:  # the film's whole warnings (``ResultModel.film_warnings``), as the CLI writes them
             self.shown["warnings"] = tuple(warnings)
+        if deidentified_warnings is not None:  # the same with the file's notes de-identified (no path, no UID)
+            self.shown["deidentified_warnings"] = tuple(deidentified_warnings)
         self.setWindowTitle("AI result as DICOM objects")
         self.settings, self.card, self.image, self.film = settings, card, image, film
         self.heatmap_result = heatmap_result
@@ -196,7 +242,8 @@ class SendResultsDialog(QDialog):
     @while_alive
     def _done(self, node, report) -> None:
         failed = "".join(f"\n{escape_undecodable(Path(path).name)}: {reason}" for path, reason in report.failed)
-        self.job.set_status(f"Sent {len(report.done)} object(s) to {node}.{failed}")
+        kept = f"\nThe objects are kept in {report.folder} to send again." if report.failed and report.folder else ""
+        self.job.set_status(f"Sent {len(report.done)} object(s) to {node}.{failed}{kept}")
         self.sent.emit(report)
 
     @while_alive

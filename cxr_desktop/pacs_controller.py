@@ -89,7 +89,10 @@ def send_result(window):
                                displayed_film(window.viewer, heatmap_result), window, **shown_state(window),
                                inputs=window.workspace.opened, out_of_scope=window.result.out_of_scope,
                                # the film's whole warnings, as its PDF, --result-json and cxr-classify's outputs
-                               warnings=window.result.film_warnings)
+                               warnings=window.result.film_warnings,
+                               # de-identified: the file's notes without paths or UIDs, as the de-identified PDF's
+                               deidentified_warnings=window.result.film_warnings_with_notes(
+                                   window.workspace.file_notes(image.path, deidentified=True)))
     dialog.show()
     window._send_dialog = dialog
     return dialog

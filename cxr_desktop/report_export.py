@@ -106,7 +106,7 @@ class ReportExport(QObject):
             self.skipped.append((path, getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"))
 
     def _page(self, path: Path, item: LoadedImage, heatmap_result, reason: str):
-        from cxr_engine.outputs.report import ReportPage
+        from cxr_engine.outputs.report import ReportPage, source_burned_in_annotation
 
         context, view = self.context, self.view
         if path == context.current_path:
@@ -148,6 +148,8 @@ class ReportExport(QObject):
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=view.viewer.heatmap_style,
             out_of_scope=scope,
             measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),
+            # A de-identified page says text burned into the film is not removed (and when the source says it has some).
+            burned_in_annotation=source_burned_in_annotation(item.image),
         )
 
     def write_to(self, destination: Path) -> Worker | None:

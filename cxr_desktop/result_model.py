@@ -143,12 +143,17 @@ class ResultModel(QObject):
         """The current image's whole warnings, as the CSV's ``warnings`` column and the PDF give them, in their
         order (``image_checks.film_warnings``): with what the image checks and the model's scope found, which
         the panel leaves to its banner (the record for ``--result-json``)."""
+        return self.film_warnings_with_notes(self._film_parts[2])
+
+    def film_warnings_with_notes(self, notes) -> tuple[str, ...]:
+        """:attr:`film_warnings` with ``notes`` as the file's notes: a de-identified output's
+        (``Workspace.file_notes(path, deidentified=True)``: the copies counted, no path, no UID)."""
         from cxr_engine.models.image_checks import film_warnings
 
-        corrected, own, notes = self._film_parts
+        corrected, own, _ = self._film_parts
         check = self.image_check
-        return film_warnings(self.out_of_scope, check.warning if check is not None else None, own, corrected, notes,
-                             self.model_note)
+        return film_warnings(self.out_of_scope, check.warning if check is not None else None, own, corrected,
+                             tuple(notes), self.model_note)
 
     @property
     def out_of_scope(self) -> str:

@@ -195,10 +195,12 @@ def test_send_result(qtbot, dicom_settings, dicom_dir, server):
     assert "holds the input" in signal.args[0] and "source folders are never written" in signal.args[0]
 
 
-def test_window_retrieves_opens_classifies_and_sends(qtbot, make_window, server, tmp_path, dicom_dir):
+def test_window_retrieves_opens_classifies_and_sends(qtbot, make_window, server, tmp_path, dicom_dir, monkeypatch):
     """From the main window: Query/Retrieve opens the retrieved study in the browser; the image on
-    screen, once classified, is sent back with its SC, SR and PDF."""
-    from cxr_desktop import pacs_controller
+    screen, once classified, is sent back with its SC, SR and PDF (and its outbox removed once they are sent)."""
+    import shutil
+
+    from cxr_desktop import dicom_send, pacs_controller
     from cxr_desktop.annotation_model import ARROW, Annotation
     from cxr_engine.network.dicom_network import StudyQuery, find_studies
     from test_desktop import wait_classified
@@ -230,10 +232,23 @@ def test_window_retrieves_opens_classifies_and_sends(qtbot, make_window, server,
     assert dialog is not None and dialog.film.shape[0] < dialog.film.shape[1]  # shown turned: a landscape capture
     assert dialog.kinds["gsps"].isChecked() and dialog.shown["inverted"] == window.viewer.display_inverted
     assert dialog.shown["out_of_scope"] == window.result.out_of_scope  # the SR codes no Finding when out of scope
+    # The outbox is removed once every object is sent (privacy audit): the test keeps a copy of what was sent.
+    copies = tmp_path / "sent"
+    copies.mkdir()
+    real_send = dicom_send.send_files
+
+    def send_and_keep_a_copy(node, paths, *args, **kwargs):
+        for path in paths:
+            shutil.copy(path, copies / Path(path).name)
+        return real_send(node, paths, *args, **kwargs)
+
+    monkeypatch.setattr(dicom_send, "send_files", send_and_keep_a_copy)
     with qtbot.waitSignal(dialog.sent, timeout=WAIT_MS) as sent:
         dialog.send()
     assert sent.args[0].failed == [] and len(sent.args[0].done) == 4
-    gsps = pydicom.dcmread(next(p for p in sent.args[0].done if p.name.endswith("_gsps.dcm")))
+    assert not any(path.exists() for path in sent.args[0].done)  # the outbox is gone
+    assert not (settings.cache_folder / "outbox").exists()
+    gsps = pydicom.dcmread(next(copies / p.name for p in sent.args[0].done if p.name.endswith("_gsps.dcm")))
     shaft = gsps.GraphicAnnotationSequence[0].GraphicObjectSequence[0]
     assert [float(v) for v in shaft.GraphicData] == [300.0, 400.0, 600.0, 700.0]
     assert (gsps.ImageRotation, gsps.ImageHorizontalFlip) == (90, "N")  # it reopens turned, as it was shown

@@ -189,7 +189,11 @@ class TestSecondaryCapture:
         with_warning = pydicom.dcmread(outputs["sc"].path).pixel_array
         without = pydicom.dcmread(deidentified["sc"].path).pixel_array
         assert with_warning.shape[0] == rows + 4 * line_height(cols)  # the warning; in scope: no red heading
-        assert without.shape[0] == rows + 3 * line_height(cols)
+        # No warning given; de-identified, its note says text burned into the film is not removed.
+        from cxr_engine.outputs.deidentify import pixel_text_note
+
+        note = band_warning_lines([f"De-identified: {pixel_text_note()}"])
+        assert without.shape[0] == rows + (3 + len(note)) * line_height(cols)
 
     def test_band_text_follows_the_result(self, classified):
         image, heatmap_result = classified

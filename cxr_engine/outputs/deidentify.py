@@ -17,7 +17,13 @@ lives in one place:
   in any order, with or without a comma or carets) goes wherever it stands, and a single name
   component goes only inside a path or file-name token (one holding "/", "\\", "_", a dot between
   letters, or a digit), where the file's name carries it. So a patient named "Test^Lateral" keeps
-  "lateral view" in the warnings, while "/data/Lateral_Test/1.dcm" and "Test Lateral" go.
+  "lateral view" in the warnings, while "/data/Lateral_Test/1.dcm" and "Test Lateral" go. The same
+  messages also lose, whatever the patient: a value quoted after the name or tag of an identifying
+  attribute (``IDENTIFYING_FIELDS``: "invalid Patient's Age (0010,1010) '...'" keeps its words, not the
+  value), the source's own UIDs and any other non-standard UID, absolute paths, and the names of the
+  ``paths`` given (the source files: a file or folder name is often the patient's name, ID or a UID).
+* ``pixel_text_note`` says what de-identification leaves: text burned into the image's pixels (the
+  Clean Pixel Data Option is not applied), in one wording for the PDF, the SC and the SR.
 
 Patient's Sex (0010,0040; Z) and Patient's Age (0010,1010; X) are removed by default, as the
 basic profile requires; ``retain_patient_characteristics=True`` keeps them, which is what the
@@ -29,12 +35,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import fields
+from pathlib import PurePath
 
 from ..display_text import format_age, format_date, format_person_name, format_time, printable
 from ..pixels.image import ImageMetadata
 
 __all__ = ["IDENTIFYING_FIELDS", "RETAINED_FIELDS", "REDACTED", "report_identifiers", "redact_text",
-           "redact_generated_text", "full_name_patterns",
+           "redact_generated_text", "full_name_patterns", "pixel_text_note", "deidentified_badge",
            "identifying_terms", "name_parts", "date_spellings"]
 
 #: ``ImageMetadata`` field → (DICOM tag, Annex E basic-profile action code).
@@ -121,28 +128,94 @@ def redact_text(text: str, metadata: ImageMetadata) -> str:
     return pattern.sub(REDACTED, text)
 
 
-def redact_generated_text(text: str, metadata: ImageMetadata) -> str:
+def redact_generated_text(text: str, metadata: ImageMetadata, paths=()) -> str:
     """``text``, one of the app's own messages (a suitability warning), with the patient's ID,
     accession number, birth date and full name replaced by ``REDACTED`` wherever they stand, and a
     single name component only inside a path or file-name token (see the module docstring): the
     message's own words ("lateral", "normal") stay even when the patient's name is one of them.
-    Case-insensitive.
+    Also replaced: a value quoted after an identifying attribute's name or tag, the source's UIDs and
+    any other UID outside the standard's root, absolute paths, and each of ``paths`` (the source
+    files), its file name and (inside a path or file-name token) its stem. Case-insensitive.
     """
     if not text:
         return text
-    whole = {v.strip() for v in (metadata.patient_id, metadata.accession_number)}
+    text = _QUOTED_IDENTIFYING.sub(lambda m: f"{m.group(1)}'{REDACTED}'", text)
+    text = _ABSOLUTE_PATH.sub(REDACTED, text)
+    whole = {v.strip() for v in (metadata.patient_id, metadata.accession_number, metadata.study_instance_uid,
+                                 metadata.series_instance_uid, metadata.sop_instance_uid)}
     whole.update(date_spellings(metadata.patient_birth_date))
+    stems = set()
+    for path in paths:
+        path = PurePath(path)
+        whole.update((str(path), path.name))
+        stems.add(path.stem)
     text = _substitute(text, [re.escape(t) for t in whole if len(t) >= _MIN_PART_LENGTH])
+    text = _UID.sub(lambda m: m.group(0) if m.group(0).startswith(_STANDARD_UID_ROOT) else REDACTED, text)
+    text = _in_path_tokens(text, [re.escape(s) for s in stems if len(s) >= _MIN_PART_LENGTH])
     text = _substitute(text, full_name_patterns(metadata.patient_name))
-    parts = [re.escape(p) for p in name_parts(metadata.patient_name)]
-    if not parts:
+    return _in_path_tokens(text, [re.escape(p) for p in name_parts(metadata.patient_name)])
+
+
+def _in_path_tokens(text: str, alternatives: list[str]) -> str:
+    """``text`` with ``alternatives`` replaced only inside path or file-name tokens (``_PATH_LIKE``)."""
+    if not alternatives:
         return text
-    return re.sub(r"\S+", lambda token: _substitute(token.group(0), parts) if _PATH_LIKE.search(token.group(0))
+    return re.sub(r"\S+", lambda token: _substitute(token.group(0), alternatives) if _PATH_LIKE.search(token.group(0))
                   else token.group(0), text)
 
 
 #: A token that names a file or folder rather than being a word of a sentence.
 _PATH_LIKE = re.compile(r"[/\\_]|\w\.\w|\d")
+#: An absolute path (POSIX, a Windows drive or a UNC share), not a slash inside a word ("nnnD/W/M/Y", "40/400").
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.\-/\\])(?:/(?=[^\s/])|[A-Za-z]:[\\/]|\\\\(?=\w))[^\s,;'\"()\[\]]*")
+#: A DICOM UID (PS3.5 9.1: digits and dots; here three or more components and ten or more characters, so a
+#: version such as "3.6.7" is not one); the standard's own (transfer syntaxes, SOP classes) are no one's.
+_UID = re.compile(r"(?<![\w.])(?=[0-9.]{10})[0-9]+(?:\.[0-9]+){2,}(?![\w.]*\w)")
+_STANDARD_UID_ROOT = "1.2.840.10008."
+
+
+def _attribute_name(tag: str) -> str:
+    """The standard name of the attribute ``(gggg,eeee)`` (pydicom's dictionary), ``""`` when unknown."""
+    try:
+        from pydicom.datadict import dictionary_description
+
+        return dictionary_description(int(tag.strip("()").replace(",", ""), 16))
+    except Exception:  # pydicom absent or an unknown tag: the tag alone then
+        return ""
+
+
+def _quoted_identifying() -> re.Pattern:
+    """A quoted value after the name and/or tag of an attribute of ``IDENTIFYING_FIELDS`` (a header check's
+    "invalid Patient's Age (0010,1010) 'X'"): group 1 is what precedes the quote."""
+    tags = [tag for tag, _ in IDENTIFYING_FIELDS.values()]
+    names = [name for name in map(_attribute_name, tags) if name]
+    tag_or_name = "|".join(re.escape(t) for t in sorted({*tags, *names}, key=len, reverse=True))
+    tag = r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)"
+    return re.compile(rf"((?:{tag_or_name})(?:\s*{tag})?\s*[:=]?\s*)'[^'\n]*'", re.IGNORECASE)
+
+
+_QUOTED_IDENTIFYING = _quoted_identifying()
+
+#: What de-identification leaves in the pixels (PS3.15 Annex E: cleaning them is the Clean Pixel Data Option,
+#: which is not applied): one wording for the PDF, the Secondary Capture and the SR.
+PIXEL_TEXT_NOT_REMOVED = "Text burned into the image, if any, is not removed"
+PIXEL_TEXT_SAID = ("Text burned into the image is not removed, and the source says its image has some "
+                   "(Burned In Annotation YES)")
+
+
+def pixel_text_note(burned_in_annotation: str = "") -> str:
+    """The sentence every de-identified output carries about the pixels, by the source's Burned In Annotation
+    (0028,0301): ``YES`` says the source has some; anything else (NO, absent) says "if any"."""
+    return (PIXEL_TEXT_SAID if str(burned_in_annotation or "").strip().upper() == "YES"
+            else PIXEL_TEXT_NOT_REMOVED) + "."
+
+
+def deidentified_badge(burned_in_annotation: str = "") -> str:
+    """The de-identified PDF's badge: what was de-identified (the header), and for a source with burned-in
+    annotation that its image text stays."""
+    if str(burned_in_annotation or "").strip().upper() == "YES":
+        return "HEADER DE-IDENTIFIED - BURNED-IN TEXT KEPT"
+    return "HEADER DE-IDENTIFIED"
 
 
 def full_name_patterns(person_name: str) -> list[str]:

@@ -33,7 +33,8 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
 
 from .atomic import write_bytes_atomic
-from .deidentify import redact_generated_text, redact_text, report_identifiers
+from .deidentify import (deidentified_badge, pixel_text_note, redact_generated_text, redact_text,
+                         report_identifiers)
 from .undecodable import escape_undecodable
 from ..display_text import format_percent
 from ..errors import ReportError
@@ -127,6 +128,10 @@ class ReportPage:
     heatmap_style: str = "colour"
     #: The line under the left panel: what ``displayed`` shows.
     displayed_note: str = "Window, annotations and overlay as shown in the viewer."
+    #: The source's Burned In Annotation (0028,0301) (``reading.dicom_io.burned_in_annotation``: ``YES``, ``NO``,
+    #: ``""``): a de-identified page says text burned into the image is not removed, and for ``YES`` that the
+    #: source says its image has some (``deidentify.pixel_text_note``).
+    burned_in_annotation: str = ""
 
     def __post_init__(self):
         _check_rgb(self.displayed, "displayed image")
@@ -157,7 +162,16 @@ class ReportPage:
             not_classified_reason=not_classified_reason,
             warnings=tuple(image.warnings), comment=comment, file_name=Path(image.path).name,
             pixel_aspect=image.pixel_aspect if tuple(displayed.shape[:2]) == tuple(image.shape) else 1.0,
+            burned_in_annotation=source_burned_in_annotation(image),
         )
+
+
+def source_burned_in_annotation(image: CxrImage) -> str:
+    """``image``'s source's Burned In Annotation (``reading.dicom_io.burned_in_annotation``); ``""`` for a PNG or
+    JPEG (nothing said)."""
+    from ..reading.dicom_io import burned_in_annotation
+
+    return burned_in_annotation(image.path) if getattr(image, "source_format", "dicom") == "dicom" else ""
 
 
 def write_report(path: str | Path, pages: Sequence[ReportPage], *, model_card: ModelCard | None,
@@ -510,11 +524,14 @@ def _draw_identification(ctx: _Context, page: ReportPage, top: float) -> float:
     heading = "Patient and study"
     if ctx.deidentify:
         heading += " (de-identified)"
-        _draw_badge(ctx, "DE-IDENTIFIED", top)
+        _draw_badge(ctx, deidentified_badge(page.burned_in_annotation), top)
     flowables = [ctx.para(heading, "heading")]
     if ctx.deidentify:
-        flowables.append(ctx.para("De-identified report: patient and study identifiers are removed as the "
-                                  "DICOM PS3.15 Annex E basic profile requires.", "small"))
+        # What is done and what is not: the header's identifiers go (basic profile); the pixels are not cleaned
+        # (the Clean Pixel Data Option is not applied), so text burned into the film stays.
+        flowables.append(ctx.para("De-identified report: patient and study identifiers in the header are removed as "
+                                  "the DICOM PS3.15 Annex E basic profile requires. "
+                                  + pixel_text_note(page.burned_in_annotation), "small"))
     flowables.append(_identifier_table(ctx, rows) if rows else ctx.para("No identifying attributes recorded.",
                                                                          "small"))
     if uids:
@@ -689,7 +706,13 @@ def _model_notes(ctx: _Context, page: ReportPage) -> list[str]:
     """The page's warnings that are notes on the model's result (``ensemble.is_disagreement_note``), shown under
     the probabilities rather than among the image checks (de-identified as the image checks are)."""
     notes = [w for w in page.warnings if is_disagreement_note(w)]
-    return [redact_generated_text(w, page.metadata) for w in notes] if ctx.deidentify else notes
+    return [_deidentified_warning(w, page) for w in notes] if ctx.deidentify else notes
+
+
+def _deidentified_warning(warning: str, page: ReportPage) -> str:
+    """A warning of ``page`` on a de-identified report (``deidentify.redact_generated_text``): nor the patient's
+    identifiers, nor a quoted identifying value, a UID, a path or the file's name."""
+    return redact_generated_text(warning, page.metadata, paths=(page.file_name,) if page.file_name else ())
 
 
 def _model_flowables(ctx: _Context, page: ReportPage | None = None) -> list[Flowable]:
@@ -779,7 +802,7 @@ def _draw_warnings(ctx: _Context, page: ReportPage, top: float) -> float:
     else:
         lines = own or _scope_lines(page.out_of_scope)
     if lines:
-        warnings = [redact_generated_text(w, page.metadata) if ctx.deidentify else w for w in lines]
+        warnings = [_deidentified_warning(w, page) if ctx.deidentify else w for w in lines]
         flowables += [ctx.rich(ctx.fonts.markup(w), "warning") for w in warnings]
         for flowable in flowables[1:]:
             flowable.bulletText = "•" if ctx.fonts.unicode else "-"

@@ -187,6 +187,22 @@ def read_metadata(ds) -> ImageMetadata:
     return ImageMetadata(**values)
 
 
+def burned_in_annotation(source) -> str:
+    """The source's Burned In Annotation (0028,0301), upper case (``YES``, ``NO``), ``""`` when absent or
+    unreadable. ``source`` is a dataset or the path of a DICOM file (its header alone is read). Not in
+    ``ImageMetadata``: it says nothing of the patient, only whether the pixels may (text such as a name burned
+    into the film), which de-identification does not clean (``outputs.deidentify.pixel_text_note``)."""
+    try:
+        if not hasattr(source, "get"):
+            from pydicom import dcmread
+
+            source = dcmread(source, stop_before_pixels=True, force=True, specific_tags=[(0x0028, 0x0301)])
+        value = source.get("BurnedInAnnotation", "")
+    except Exception:  # not a DICOM file, unreadable: nothing said
+        return ""
+    return str(value or "").strip().upper()
+
+
 def _assume_transfer_syntax(ds, path: Path) -> None:
     """Give a file without file meta (old ACR-NEMA style) the syntax it was parsed with."""
     from pydicom.dataset import FileMetaDataset

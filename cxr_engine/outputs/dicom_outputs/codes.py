@@ -32,6 +32,8 @@ OUT_OF_SCOPE = CodedConcept("CXR0001", PRIVATE_SCHEME, "Image outside the model'
 SUITABILITY_WARNING = CodedConcept("CXR0002", PRIVATE_SCHEME, "Suitability warning")
 #: The TEXT that replaces the coded Finding of a film outside the model's scope (``structured_report``).
 NOT_A_FINDING = CodedConcept("CXR0003", PRIVATE_SCHEME, "AI result not recorded as a finding")
+#: The TEXT of a de-identified SR that says what de-identification leaves (``deidentify.pixel_text_note``).
+DEIDENTIFICATION_NOTE = CodedConcept("CXR0004", PRIVATE_SCHEME, "De-identification note")
 
 
 def probability_concept(cls: str) -> CodedConcept:

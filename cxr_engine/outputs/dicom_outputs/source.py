@@ -110,13 +110,40 @@ class Deidentifier:
         if not self.retain_patient_characteristics:
             out.PatientSex = ""
         out.PatientIdentityRemoved = "YES"
-        out.DeidentificationMethod = "PS3.15 Annex E Basic Application Level Confidentiality Profile" + (
-            ", Retain Patient Characteristics Option" if self.retain_patient_characteristics else "")
+        # What was done, then what was not (PS3.3 C.7.1.1: the method may be multi-valued): the pixels are not
+        # cleaned (Annex E's Clean Pixel Data Option), so text burned into the film stays.
+        out.DeidentificationMethod = ["PS3.15 Annex E Basic Application Level Confidentiality Profile" + (
+            ", Retain Patient Characteristics Option" if self.retain_patient_characteristics else ""),
+            pixel_text_method(str(source.get("BurnedInAnnotation", "") or ""))]
         out.DeidentificationMethodCodeSequence = [_code_item(*code) for code in self.method_codes()]
         return out
 
     def method_codes(self) -> list[tuple[str, str, str]]:
         return [BASIC_PROFILE] + ([RETAIN_PATIENT_CHARACTERISTICS] if self.retain_patient_characteristics else [])
+
+
+#: The De-identification Method value (LO, 64 characters) saying the pixels are not cleaned.
+PIXEL_TEXT_METHOD = "Burned-in text, if any, not removed"
+PIXEL_TEXT_METHOD_SAID = "Burned-in text not removed; source Burned In Annotation YES"
+
+
+def pixel_text_method(burned_in_annotation: str) -> str:
+    """``deidentify.pixel_text_note`` as a De-identification Method (0012,0063) value."""
+    return PIXEL_TEXT_METHOD_SAID if burned_in_annotation.strip().upper() == "YES" else PIXEL_TEXT_METHOD
+
+
+def withdraw_identity_removed(dataset: Dataset) -> Dataset:
+    """A de-identified object that shows the source's pixels when the source says they hold burned-in text
+    (Burned In Annotation YES): Patient Identity Removed (0012,0062) means removed "from the Attributes and the
+    Pixel Data" (PS3.3 C.7.1.1), which is not done, so it becomes NO and the method attributes, required only
+    with YES (Type 1C), go. Returns ``dataset``."""
+    # Elements are removed, never changed in place: a library may share an element with the reference dataset
+    # (and so with the session's other objects).
+    for keyword in ("PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence"):
+        if keyword in dataset:
+            delattr(dataset, keyword)
+    dataset.PatientIdentityRemoved = "NO"
+    return dataset
 
 
 def reference_dataset(source: Dataset, deidentifier: Deidentifier | None = None) -> Dataset:

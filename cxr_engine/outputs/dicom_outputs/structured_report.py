@@ -52,7 +52,7 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
                             warnings: Sequence[str], series_instance_uid: str, series_number: int,
                             sop_instance_uid: str, instance_number: int, manufacturer: str,
                             device_uid: str, software_version: str, parameters: Sequence[str] = (),
-                            out_of_scope: str = "") -> ComprehensiveSR:
+                            out_of_scope: str = "", deidentification_note: str = "") -> ComprehensiveSR:
     """The Comprehensive SR (PS3.3 A.35.3) for ``prediction`` of the image ``reference`` describes.
 
     ``reference`` (``source.reference_dataset``) gives the patient, study and the source image,
@@ -63,7 +63,8 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
     capture, a missing header value). ``out_of_scope`` (the image checks', the header's, the scope heads' and the
     uncertainty reasons, ``""`` in scope: the verdict the CSV and the app give) sets the out-of-scope flag by the
     app's banner kind (:func:`scope_flag`: Yes, Unknown for possibly, No for a close call) and replaces the coded
-    Finding by a TEXT (module docstring).
+    Finding by a TEXT (module docstring). ``deidentification_note`` (a de-identified SR's
+    ``deidentify.pixel_text_note``) is one TEXT "De-identification note".
     """
     algorithm = algorithm_identification(prediction.model_name, model_version, parameters)
     device = ObserverContext(
@@ -93,6 +94,10 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
     for warning in warnings:
         container.ContentSequence.append(TextContentItem(
             name=cxr_codes.SUITABILITY_WARNING, value=warning[:1024],
+            relationship_type=RelationshipTypeValues.CONTAINS))
+    if deidentification_note:  # a de-identified SR: what de-identification leaves (text burned into the film)
+        container.ContentSequence.append(TextContentItem(
+            name=cxr_codes.DEIDENTIFICATION_NOTE, value=deidentification_note[:1024],
             relationship_type=RelationshipTypeValues.CONTAINS))
     report = MeasurementReport(
         observation_context=ObservationContext(observer_device_context=device),

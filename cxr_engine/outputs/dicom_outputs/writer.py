@@ -18,6 +18,8 @@ from pydicom.uid import generate_uid
 from ...errors import CxrError, DicomOutputError
 from ...pixels.image import CxrImage
 from ...models.classifier import HeatmapResult
+from ...reading.dicom_io import burned_in_annotation
+from ..deidentify import pixel_text_note
 from ..output_paths import source_problem
 from .source import Deidentifier, read_source_header, reference_dataset, settle_character_set
 
@@ -121,7 +123,13 @@ class DicomOutputWriter:
         own window with the heat-map at the usual opacity. ``pdf`` is the report to encapsulate;
         by default a one-page report of this film (de-identified when the writer is), with the banner of
         its ``out_of_scope`` reasons (``scope_score.out_of_scope``; ``""`` in scope).
-        ``stem`` names the files (``<stem>_sc.dcm``...), by default the film's file name. ``marks``
+        ``stem`` names the files (``<stem>_sc.dcm``...), by default the film's file name; de-identified, never
+        the film's (a file name is often the patient's name or ID): a ``stem`` that carries the film's file name
+        or an identifier of its patient is not used, and the default is ``deidentified_stem``'s (``anon-`` and a
+        digest of the new SOP Instance UID). De-identified, ``warnings`` go through
+        ``deidentify.redact_generated_text`` (no identifier, quoted identifying value, UID, path or file name) and
+        each object says that text burned into the film is not removed (``deidentify.pixel_text_note``; the source's
+        Burned In Annotation decides the wording). ``marks``
         (``presentation_state.Mark`` or anything with ``kind``, ``points``, ``text``) and ``window``
         ((centre, width) in modality units) make the Grayscale Softcopy Presentation State when
         ``gsps`` is among the kinds and there is a mark; ``inverted`` says the film was shown with
@@ -135,16 +143,23 @@ class DicomOutputWriter:
                 raise DicomOutputError(source_path, f"the DICOM output folder {self.folder} {reason}")
             header = read_source_header(source_path)
             reference = reference_dataset(header, self._deidentifier)
+            burned_in = burned_in_annotation(header)
+            if self.deidentify:
+                warnings = self.deidentified_warnings(warnings, image, source_path)
             with warnings_module.catch_warnings():
                 # A source's one-word Patient's Name ("Anonymized") is copied as it is.
                 warnings_module.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
                 objects = self._build(image, heatmap_result, reference, _film_instance_number(header),
                                       tuple(warnings), displayed_rgb, pdf,
-                                      out_of_scope)
+                                      out_of_scope, burned_in)
                 if "gsps" in self.kinds and marks:
+                    if self.deidentify:  # the reader's notes as the de-identified PDF prints them
+                        marks = deidentified_marks(marks, image.metadata)
                     shown_inverted = image.invert if inverted is None else inverted
                     objects.append(("gsps", self._presentation_state(image, header, reference, marks, window,
                                                                      shown_inverted, spatial_transformation)))
+            if self.deidentify:
+                stem = self.deidentified_stem(stem, image, reference)
             stem = stem or source_path.stem[:60]
             return [self._save(kind, dataset, stem) for kind, dataset in objects]
         except DicomOutputError:
@@ -157,43 +172,77 @@ class DicomOutputWriter:
             logger.exception("DICOM outputs failed for %s", source_path)
             raise DicomOutputError(source_path, f"the DICOM outputs could not be made: {type(exc).__name__}: {exc}") from exc
 
+    def deidentified_warnings(self, warnings: Sequence[str], image: CxrImage, source_path: Path) -> tuple[str, ...]:
+        """``warnings`` as a de-identified object may carry them (``deidentify.redact_generated_text``): without the
+        patient's identifiers, a quoted identifying value, a UID, a path, or the name of the film's file or of
+        another input. The caller's own de-identified wording (``copies.copies_note_deidentified``...) passes as
+        it is; this is the rule no caller can forget."""
+        from ..deidentify import redact_generated_text
+
+        paths = (source_path, *(Path(p) for p in self.inputs))
+        return tuple(redact_generated_text(w, image.metadata, paths=paths) for w in warnings)
+
+    def deidentified_stem(self, stem: str | None, image: CxrImage, reference: Dataset) -> str:
+        """The file-name stem of a de-identified object: ``stem`` unless it carries the film's file name or stem
+        or an identifier of its patient (``deidentify.redact_text``), each as a whole word, else ``anon-`` and
+        twelve hex digits of the new SOP Instance UID (its salt is the session's: nothing traces it back)."""
+        import re
+
+        from ..deidentify import redact_text
+
+        source = Path(image.path)
+        own = [re.escape(t) for t in (source.name, source.stem) if len(t) >= 2]
+        carries = bool(own) and re.search(rf"(?<![^\W_])(?:{'|'.join(own)})(?![^\W_])", stem or "", re.IGNORECASE)
+        if stem and not carries and redact_text(stem, image.metadata) == stem:
+            return stem
+        if stem:
+            logger.info("a de-identified object's name would carry its source's: named by its new UID instead")
+        return "anon-" + _digest(str(reference.SOPInstanceUID).encode())[:12]
+
     def _build(self, image, heatmap_result, reference, number, warnings, displayed_rgb, pdf,
-               out_of_scope="") -> list[tuple[str, Dataset]]:
+               out_of_scope="", burned_in="") -> list[tuple[str, Dataset]]:
         from ...models.image_checks import banner_kind
         from .encapsulated_pdf import build_encapsulated_pdf
         from .secondary_capture import build_secondary_capture, capture_pixels
         from .structured_report import build_structured_report
+        from .source import withdraw_identity_removed
 
+        # A de-identified object says what de-identification leaves: text burned into the film.
+        note = pixel_text_note(burned_in) if self.deidentify else ""
+        # ... and an object showing a film whose source says it has such text claims no identity removed.
+        shows_identity = self.deidentify and burned_in == "YES"
         common = dict(manufacturer=MANUFACTURER, software_version=self.software_version)
         result = (repr(tuple(heatmap_result.prediction.probabilities)), *warnings, out_of_scope)
         built = []
         if "sc" in self.kinds:
             film = displayed_rgb if displayed_rgb is not None else default_film(image, heatmap_result)
             # Headed by the film's banner kind, as the app and the PDF show it: a close call is not "outside".
-            pixels = capture_pixels(film, result_lines(heatmap_result), warnings=band_warnings(warnings, out_of_scope),
+            band = band_warnings(warnings, out_of_scope) + ([f"De-identified: {note}"] if note else [])
+            pixels = capture_pixels(film, result_lines(heatmap_result), warnings=band,
                                     out_of_scope=banner_kind(out_of_scope))
             # The source's orientation holds for the default film (as stored); the app's displayed
             # film may be rotated or flipped, so its orientation is left unknown.
             orientation = source_orientation(reference) if displayed_rgb is None else None
-            built.append(("sc", build_secondary_capture(reference, pixels, patient_orientation=orientation,
-                                                        **self._next("sc", reference, _digest(pixels.tobytes()),
-                                                                     number=number),
-                                                        **common)))
+            sc = build_secondary_capture(reference, pixels, patient_orientation=orientation,
+                                         **self._next("sc", reference, _digest(pixels.tobytes()), number=number),
+                                         **common)
+            built.append(("sc", withdraw_identity_removed(sc) if shows_identity else sc))
         if "sr" in self.kinds:
             built.append(("sr", build_structured_report(
                 reference, heatmap_result.prediction, model_version=self.model_version, warnings=warnings,
-                out_of_scope=out_of_scope,
+                out_of_scope=out_of_scope, deidentification_note=note,
                 device_uid=generate_uid(entropy_srcs=["CXR Reader", self.card.name]),
                 parameters=self.algorithm_parameters(),
                 **self._next("sr", reference, result, self.model_version, *self.algorithm_parameters(),
                              number=number), **common)))
         if "pdf" in self.kinds:
-            document = pdf if pdf is not None else self._report(image, heatmap_result, warnings, out_of_scope)
+            document = pdf if pdf is not None else self._report(image, heatmap_result, warnings, out_of_scope,
+                                                                 burned_in)
             # The report this writer makes says what ``result`` says; one given by the caller is its own content.
             content = result if pdf is None else (_digest(pdf),)
-            built.append(("pdf", build_encapsulated_pdf(reference, document,
-                                                        **self._next("pdf", reference, *content, number=number),
-                                                        **common)))
+            encapsulated = build_encapsulated_pdf(reference, document,
+                                                  **self._next("pdf", reference, *content, number=number), **common)
+            built.append(("pdf", withdraw_identity_removed(encapsulated) if shows_identity else encapsulated))
         return built
 
     def _presentation_state(self, image, header, reference, marks, window, inverted, spatial_transformation):
@@ -242,14 +291,16 @@ class DicomOutputWriter:
         return dict(series_instance_uid=series.uid, series_number=series.number,
                     sop_instance_uid=instance, instance_number=number)
 
-    def _report(self, image: CxrImage, heatmap_result: HeatmapResult, warnings, out_of_scope: str = "") -> bytes:
+    def _report(self, image: CxrImage, heatmap_result: HeatmapResult, warnings, out_of_scope: str = "",
+                burned_in: str = "") -> bytes:
         from ... import __version__
         from ...pixels.rendering import render
         from ..report import ReportPage, build_report_pdf
 
         page = ReportPage.for_image(image, render(image), heatmap_result=heatmap_result)
         page = replace(page, warnings=tuple(warnings) or page.warnings, out_of_scope=out_of_scope,
-                       displayed_note="The film in its own default window, as stored (not a reader's view).")
+                       displayed_note="The film in its own default window, as stored (not a reader's view).",
+                       burned_in_annotation=burned_in)
         return build_report_pdf([page], model_card=self.card, deidentify=self.deidentify,
                                 app_version=__version__)  # the footer says "CXR Reader <version>"
 
@@ -262,6 +313,15 @@ class DicomOutputWriter:
         write_bytes_atomic(path, buffer.getvalue())
         logger.info("wrote %s (%s)", path, kind)
         return WrittenObject(kind, path, str(dataset.SOPInstanceUID), str(dataset.StudyInstanceUID))
+
+
+def deidentified_marks(marks: Sequence, metadata) -> list:
+    """``marks`` as ``presentation_state.Mark`` with their text through ``deidentify.redact_text`` (the patient's
+    name parts, ID, accession number and birth date become ``[removed]``), as the de-identified PDF shows notes."""
+    from ..deidentify import redact_text
+    from .presentation_state import Mark
+
+    return [Mark(m.kind, tuple(m.points), redact_text(getattr(m, "text", "") or "", metadata)) for m in marks]
 
 
 def source_orientation(reference: Dataset) -> tuple[str, str] | None:

@@ -1,0 +1,141 @@
+"""The app's de-identified outputs (privacy audit, 2026-11-30): *File → Send AI result…* with De-identify, the
+``--result-json`` record with ``--deidentify``, and the Send outbox.
+
+* Send / Save to folder with De-identify passed the film's identified warnings (the identical copy's paths, a UID
+  clash's UID and paths) into the SR, the SC band and the Encapsulated PDF, and named the files after the source
+  (``ZZLEAKNAME_chest1_sc.dcm``): the objects now carry the de-identified notes, as the app's de-identified PDF
+  does, and a name without the film's;
+* ``cxr-desktop PATH --result-json OUT --deidentify`` kept the input path and the original UID in the JSON;
+* the Send outbox (``<cache>/outbox/<time>``, identified objects) stayed on disk after a successful send.
+
+Real films from ``dicom_rsna``, copied into a folder and file named after a test patient, with an identical copy
+in a second folder; the app's random test model (``test_desktop.card``), offscreen.
+"""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+highdicom = pytest.importorskip("highdicom")
+
+from cxr_desktop.settings import SETTINGS_ENV  # noqa: E402
+from cxr_engine.network.dicom_network import TransferReport  # noqa: E402
+from cxr_engine.reading.copies import copies_note_deidentified  # noqa: E402
+from real_films import rsna_film  # noqa: E402
+from test_desktop import WAIT_MS, card, make_window, open_and_wait, private_settings, wait_classified  # noqa: E402,F401
+
+FILM = "0004cfab-14fd-4e49-80ba-63a80b6bddd6.dcm"
+NAME, PATIENT_ID = "Zzleakname^Zzgiven", "ZZPID4242"
+
+
+@pytest.fixture()
+def named_study(tmp_path, shared_data) -> Path:
+    """``in/Zzleakname/Zzleakname_chest.dcm`` (a real film given the test patient) and an identical copy in
+    ``in/copy_Zzleakname/``: the app lists it once, with a note naming the copy's path."""
+    ds = pydicom.dcmread(rsna_film(shared_data, FILM))
+    ds.PatientName, ds.PatientID = NAME, PATIENT_ID
+    folder = tmp_path / "in"
+    (folder / "Zzleakname").mkdir(parents=True)
+    (folder / "copy_Zzleakname").mkdir()
+    ds.save_as(folder / "Zzleakname" / "Zzleakname_chest.dcm")
+    shutil.copy(folder / "Zzleakname" / "Zzleakname_chest.dcm", folder / "copy_Zzleakname" / "Zzleakname_copy.dcm")
+    return folder
+
+
+def _sr_warnings(path) -> list[str]:
+    group = highdicom.sr.srread(path).content.get_image_measurement_groups()[0]
+    return [item.TextValue for item in group[0].ContentSequence
+            if item.ValueType == "TEXT" and item.ConceptNameCodeSequence[0].CodeMeaning == "Suitability warning"]
+
+
+def test_deidentified_save_carries_the_deidentified_notes_and_not_the_films_name(qtbot, make_window, named_study,
+                                                                                 tmp_path):
+    from pypdf import PdfReader
+
+    from cxr_desktop import pacs_controller
+    from cxr_engine.outputs.dicom_outputs.encapsulated_pdf import pdf_bytes
+
+    window = make_window(show=True)
+    shown = open_and_wait(qtbot, window, named_study)
+    wait_classified(qtbot, window)
+    assert any(str(named_study) in note for note in window.result.film_warnings)  # the identified note names paths
+    uid = str(pydicom.dcmread(shown, stop_before_pixels=True).SOPInstanceUID)
+    dialog = pacs_controller.send_result(window)
+    assert dialog is not None
+    dialog.deidentify.setChecked(True)
+    out = tmp_path / "out"
+    with qtbot.waitSignal(dialog.saved, timeout=WAIT_MS) as saved:
+        dialog.save_to(out)
+    qtbot.waitUntil(lambda: dialog._worker is None, timeout=WAIT_MS)
+    objects = saved.args[0]
+    assert sorted(o.kind for o in objects) == ["pdf", "sc", "sr"]
+    for obj in objects:
+        assert "zzleakname" not in obj.path.name.lower() and "chest" not in obj.path.name, obj.path.name
+        ds = pydicom.dcmread(obj.path)
+        text = " | ".join(str(e.value) for e in ds.iterall() if e.VR not in ("SQ", "OB", "OW", "UN"))
+        if obj.kind == "pdf":
+            text += "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf_bytes(ds))).pages)
+        for secret in (str(tmp_path), "Zzleakname", "ZZPID4242", uid):
+            assert secret.lower() not in text.lower(), f"{obj.kind}: {secret!r}"
+    sr = next(o.path for o in objects if o.kind == "sr")
+    assert copies_note_deidentified(1) in _sr_warnings(sr)  # the note is kept, as the de-identified PDF gives it
+    dialog.close()
+
+
+def test_result_json_is_deidentified_with_deidentify(named_study, card, tmp_path, monkeypatch):
+    from cxr_desktop.app import main
+
+    monkeypatch.setenv(SETTINGS_ENV, str(tmp_path / "s.ini"))
+    out = tmp_path / "out" / "result.json"
+    assert main([str(named_study), "--model", str(card.path), "--result-json", str(out), "--deidentify",
+                 "--timeout", "120"]) == 0
+    text = out.read_text(encoding="utf-8")
+    result = json.loads(text)
+    assert result["path"] == "image 1" and result["probabilities"] is not None
+    assert copies_note_deidentified(1) in result["warnings"]
+    first = next(named_study.rglob("*.dcm"))
+    for secret in (str(tmp_path), "Zzleakname", str(pydicom.dcmread(first, stop_before_pixels=True).SOPInstanceUID)):
+        assert secret.lower() not in text.lower(), secret
+
+
+@pytest.mark.parametrize("outcome", ["sent", "refused", "unreachable"])
+def test_the_send_outbox_is_removed_after_a_successful_send_only(tmp_path, monkeypatch, outcome):
+    """The outbox holds identified objects: gone once all are sent; kept, and named, when a send fails."""
+    from cxr_desktop import dicom_send
+    from cxr_engine.network.dicom_network import DicomNetworkError
+
+    outbox = tmp_path / "cache" / "outbox" / "20261130-120000"
+
+    def write_only(folder, *args, **kwargs):
+        Path(folder).mkdir(parents=True)
+        path = Path(folder) / "x_sc.dcm"
+        path.write_bytes(b"DICM")
+        return [type("Written", (), {"path": path})()]
+
+    def send_files(node, paths, network, progress=None, cancelled=None):
+        if outcome == "unreachable":
+            raise DicomNetworkError("TEST@127.0.0.1:4999", "connection refused")
+        return TransferReport(done=list(paths) if outcome == "sent" else [],
+                              failed=[] if outcome == "sent" else [(str(paths[0]), "refused (A700)")])
+
+    monkeypatch.setattr(dicom_send, "write_only", write_only)
+    monkeypatch.setattr(dicom_send, "send_files", send_files)
+    call = (None, None, outbox, None, None, None, None, ("sc",), False, {}, lambda value: None, lambda: False)
+    if outcome == "unreachable":
+        with pytest.raises(dicom_send.OutboxKept) as kept:
+            dicom_send.write_and_send(*call)
+        assert str(outbox) in kept.value.reason and "connection refused" in kept.value.reason
+        assert (outbox / "x_sc.dcm").exists()
+        return
+    report = dicom_send.write_and_send(*call)
+    if outcome == "sent":
+        assert not outbox.exists() and not outbox.parent.exists()
+    else:
+        assert (outbox / "x_sc.dcm").exists() and report.folder == outbox
