@@ -301,6 +301,9 @@ def thumbnail(image: CxrImage | np.ndarray) -> np.ndarray:
     from ..pixels.preprocessing import resize_and_stretch
 
     if isinstance(image, CxrImage):
+        # A padding border is kept here, unlike in the classifier's input (``input_frame.content_box``): these
+        # checks judge the picture as a whole, and were fitted on films many of which have a dark frame; cut
+        # to its data, padding-autowindow.dcm (a tighter field than its original) was called atypical.
         display, padding = image.display_sample()
         return resize_and_stretch(display, THUMB, padding)
     array = np.asarray(image)
