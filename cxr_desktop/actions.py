@@ -95,9 +95,9 @@ def create(window) -> SimpleNamespace:
                     checkable=True)
     lungs.outlineVisibleChanged.connect(lambda on: _set_checked(a.lung_outline, on))
     lungs.ctrVisibleChanged.connect(lambda on: _set_checked(a.ctr, on))
-    a.next_image = make_action(window, "Next image", lambda: window.browser.select_next(1),
+    a.next_image = make_action(window, "Next image", lambda: step_film(window, 1),
                            QKeySequence.StandardKey.MoveToNextPage)
-    a.previous_image = make_action(window, "Previous image", lambda: window.browser.select_next(-1),
+    a.previous_image = make_action(window, "Previous image", lambda: step_film(window, -1),
                                QKeySequence.StandardKey.MoveToPreviousPage)
     a.delete = make_action(window, "Delete annotation", window.scene.delete_selected, QKeySequence.StandardKey.Delete)
     a.classify_study = make_action(window, "Classify study", window.classify_study, None,
@@ -124,6 +124,22 @@ def create(window) -> SimpleNamespace:
     v.heatmapVisibleChanged.connect(lambda on: _set_checked(a.heatmap, on))
     v.cornerOverlayChanged.connect(lambda on: _set_checked(a.corner_overlay, on))
     return a
+
+
+#: How long the status bar says that a film or series key found no next one (ms).
+END_OF_LIST_MS = 3000
+
+
+def step_film(window, step: int, series: bool = False) -> bool:
+    """Show the next (``step`` > 0) or previous image (``series``: the first image of the next or previous
+    series) in the study browser's order; at either end of the list the status bar says so for a moment
+    ("Last film of the list"), so a key that moves nothing is not mistaken for one that was not heard."""
+    browser = window.browser
+    moved = browser.select_next_series(step) if series else browser.select_next(step)
+    if not moved and browser.image_paths():  # with no film at all there is no list to be at the end of
+        what = "series" if series else "film"
+        window.statusBar().showMessage(f"{'Last' if step > 0 else 'First'} {what} of the list", END_OF_LIST_MS)
+    return moved
 
 
 def _set_checked(action: QAction, checked: bool) -> None:

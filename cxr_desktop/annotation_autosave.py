@@ -1,6 +1,9 @@
 """The reader's marks are kept on this PC, so that closing the window, opening another folder or a crash
 loses none of them: each change is written within a moment (not at closing), and a film shown again, in
-this session or a later one, from this folder or a copy, gets its marks back.
+this session or a later one, from this folder or a copy, gets its marks back. The same file keeps the film's
+other readings: the cardiothoracic ratio's lines as the reader adjusted them (``keep_ctr``, ``ctr_for``; the
+lung controller puts them back on the model's proposal) and the PDF comment written for it (``keep_comment``,
+``comment_for``; the export dialog offers it again).
 
 One JSON file per film in ``folder`` (``annotations_folder``), named by a digest of the film's bytes (its
 size, first and last 64 KiB: a copy of the same file has the same name, a different film never does, and
@@ -33,6 +36,8 @@ FORMAT = "cxr-reader-annotations-1"
 DIGEST_SPAN = 64 * 1024
 #: A change is written this long after the last one (a drag writes once).
 SAVE_DELAY_MS = 300
+#: The cardiothoracic ratio's lines kept when the reader moved them (``keep_ctr``).
+CTR_LINES = ("thoracic", "cardiac")
 
 
 def annotations_folder(settings_file: str = "") -> Path:
@@ -64,6 +69,8 @@ class AnnotationAutosave(QObject):
     could not be written (the message names the film and the reason)."""
 
     failed = Signal(str)
+    #: Another folder opens (``forget_films``): what is kept of its films is on disk, read again when shown.
+    filmsForgotten = Signal()
 
     def __init__(self, store, folder: Path, to_stored: Callable, to_shown: Callable, parent: QObject | None = None):
         super().__init__(parent)
@@ -72,6 +79,12 @@ class AnnotationAutosave(QObject):
         self._digests: dict[Path, str | None] = {}
         self._dirty: set[Path] = set()
         self._told: dict[Path, str] = {}
+        #: Per film, the readings kept beside the marks (``ctr``: the reader's lines on the film as stored;
+        #: ``comment``), read from its file the first time they are asked for or changed.
+        self._extras: dict[Path, dict] = {}
+        #: The films whose marks the store holds as kept (their file was read, or the reader changed them);
+        #: for another film, a write keeps the marks already in its file.
+        self._marks_known: set[Path] = set()
         self._restoring = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -83,6 +96,7 @@ class AnnotationAutosave(QObject):
     def _changed(self, path: Path) -> None:
         if self._restoring:
             return
+        self._marks_known.add(Path(path))
         self._dirty.add(Path(path))
         self._timer.start()
 
@@ -97,14 +111,17 @@ class AnnotationAutosave(QObject):
             target = self._file(path)
             if target is None:
                 continue
-            marks = self.store.for_path(path)
             try:
-                if not marks:
+                extras = self._extras_of(path)
+                if path in self._marks_known:
+                    marks = [{"kind": m.kind, "points": [list(p) for p in self.to_stored(path, m.points)],
+                              "text": m.text} for m in self.store.for_path(path)]
+                else:  # never shown with its marks this session: those in its file stay as they are
+                    marks = list((self._read(path) or {}).get("marks") or [])
+                if not marks and not extras:
                     target.unlink(missing_ok=True)
                     continue
-                record = {"format": FORMAT, "marks": [
-                    {"kind": m.kind, "points": [list(p) for p in self.to_stored(path, m.points)], "text": m.text}
-                    for m in marks]}
+                record = {"format": FORMAT, "marks": marks, **extras}
                 self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
                 write_bytes_atomic(target, json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"))
                 os.chmod(target, 0o600)  # notes may hold patient data: this user's only
@@ -123,18 +140,17 @@ class AnnotationAutosave(QObject):
     def restore(self, path: Path) -> int:
         """Put back the kept marks of the film at ``path`` when the store holds none for it; how many."""
         path = Path(path)
+        self._extras_of(path)
+        self._marks_known.add(path)
         if self.store.for_path(path):
             return 0
-        target = self._file(path)
-        if target is None or not target.is_file():
+        record = self._read(path)
+        if record is None:
             return 0
         try:
-            record = json.loads(target.read_text(encoding="utf-8"))
-            if not isinstance(record, dict) or record.get("format") != FORMAT:
-                raise ValueError(f"not {FORMAT}")
             marks = [_mark(m, lambda points: self.to_shown(path, points)) for m in record["marks"]]
         except Exception as exc:  # a damaged or foreign file: the film is shown without marks, never a crash
-            logger.warning("the kept marks of %s could not be read (%s): %s", path.name, target, exc)
+            logger.warning("the kept marks of %s could not be read (%s): %s", path.name, self._file(path), exc)
             return 0
         self._restoring = True
         try:
@@ -144,9 +160,74 @@ class AnnotationAutosave(QObject):
             self._restoring = False
         return len(marks)
 
+    # ------------------------------------------------------------------ the film's other readings
+    def ctr_for(self, path: Path) -> dict | None:
+        """The cardiothoracic ratio's lines as the reader left them on the film at ``path``, on the film as
+        shown: ``{"thoracic": ((x, y), (x, y)), "cardiac": (...)}``; None when the reader never moved them."""
+        path = Path(path)
+        kept = self._extras_of(path).get("ctr")
+        if kept is None:
+            return None
+        return {name: tuple((float(x), float(y)) for x, y in self.to_shown(path, kept[name])) for name in CTR_LINES}
+
+    def keep_ctr(self, path: Path, lines: dict | None) -> None:
+        """Keep the reader's ratio lines on the film at ``path`` (on the film as shown, as ``ctr_for`` gives
+        them), or forget them (None: the lines are the model's proposal again)."""
+        path = Path(path)
+        extras = self._extras_of(path)
+        if lines is None:
+            extras.pop("ctr", None)
+        else:
+            extras["ctr"] = {name: [[float(v) for v in p] for p in self.to_stored(path, lines[name])]
+                             for name in CTR_LINES}
+        self._dirty.add(path)
+        self._timer.start()
+
+    def comment_for(self, path: Path) -> str:
+        """The PDF comment last written for the film at ``path`` (``""``: none)."""
+        return self._extras_of(Path(path)).get("comment", "")
+
+    def keep_comment(self, path: Path, text: str) -> None:
+        """Keep ``text`` as the PDF comment of the film at ``path`` (an empty one forgets it)."""
+        path, text = Path(path), str(text).strip()
+        extras = self._extras_of(path)
+        if extras.get("comment", "") == text:
+            return
+        if text:
+            extras["comment"] = text
+        else:
+            extras.pop("comment", None)
+        self._dirty.add(path)
+        self._timer.start()
+
+    def _extras_of(self, path: Path) -> dict:
+        """The readings kept for ``path`` beside its marks (read from its file the first time)."""
+        if path not in self._extras:
+            self._extras[path] = _extras((self._read(path) or {}), path.name)
+        return self._extras[path]
+
+    def _read(self, path: Path) -> dict | None:
+        """The record kept for the film at ``path``; None without one (or a damaged or foreign one)."""
+        target = self._file(path)
+        if target is None or not target.is_file():
+            return None
+        try:
+            record = json.loads(target.read_text(encoding="utf-8"))
+            if (not isinstance(record, dict) or record.get("format") != FORMAT
+                    or not isinstance(record.get("marks"), list)):
+                raise ValueError(f"not {FORMAT}")
+        except Exception as exc:  # a damaged or foreign file: nothing kept, never a crash
+            logger.warning("the kept marks of %s could not be read (%s): %s", path.name, target, exc)
+            return None
+        return record
+
     def forget_films(self) -> None:
-        """Forget the films' digests (another folder opens: a file may have been replaced since)."""
-        self._digests.clear()
+        """Forget the films' digests and what was read from their files (another folder opens: a file may have
+        been replaced since); what could not be written yet stays to be written (``save_now``)."""
+        self._digests = {path: digest for path, digest in self._digests.items() if path in self._dirty}
+        self._extras = {path: extras for path, extras in self._extras.items() if path in self._dirty}
+        self._marks_known &= self._dirty
+        self.filmsForgotten.emit()
 
     def _file(self, path: Path) -> Path | None:
         if path not in self._digests:
@@ -156,6 +237,30 @@ class AnnotationAutosave(QObject):
                 self._digests[path] = None
         digest = self._digests[path]
         return None if digest is None else self.folder / f"{digest}.json"
+
+
+def _extras(record: dict, name: str) -> dict:
+    """The readings of a kept ``record`` beside its marks: ``ctr`` (checked) and ``comment``; those that are
+    damaged are left out (and logged)."""
+    extras: dict = {}
+    ctr = record.get("ctr")
+    if ctr is not None:
+        try:
+            extras["ctr"] = {line: _line(ctr[line]) for line in CTR_LINES}
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.warning("the kept ratio lines of %s could not be read: %s", name, exc)
+    comment = record.get("comment")
+    if isinstance(comment, str) and comment.strip():
+        extras["comment"] = comment
+    return extras
+
+
+def _line(points) -> list[list[float]]:
+    """A kept line's two ends; ``ValueError`` for anything else."""
+    line = [[float(v) for v in point] for point in points]
+    if len(line) != 2 or any(len(p) != 2 or not all(math.isfinite(v) for v in p) for p in line):
+        raise ValueError(f"not a line: {points!r}"[:80])
+    return line
 
 
 def _mark(item, to_shown) -> Annotation:

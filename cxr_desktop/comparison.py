@@ -1,35 +1,46 @@
 """Comparison: the viewer as 1×1, 1×2 or 2×2 viewports, linked on request, with priors offered.
 
 The first viewport is the main viewer (the current image: the browser's selection, the result
-panel, the toolbar and the keys act on it). The others each own a ``ViewerModel``, an
-``ImageScene`` and an ``ImageView``, so each keeps its own window, zoom, heat-map and (through
-the shared per-image ``AnnotationStore``) the annotations of the image it shows. Images reach
-them by dragging a study, series or image from the browser, or from the offer bar, which
-proposes the same patient's prior study or, for a frontal film, the lateral of the same study.
+panel and the toolbar act on it). The others each own a ``ViewerModel``, an ``ImageScene`` and an
+``ImageView``, so each keeps its own window, zoom, heat-map and (through the shared per-image
+``AnnotationStore``) the annotations of the image it shows. Images reach them by dragging a study,
+series or image from the browser, or from the offer bar (or **P**), which proposes the same patient's
+prior study or, for a frontal film, the lateral of the same study.
+
+With more than one viewport shown, each is captioned ("Current", "Prior", "Later study", "Same study",
+with the study's date and time) and the active one (the viewport with the keyboard focus, else the
+current film's) is framed in orange: the display keys (window presets 2–9, auto window, invert, rotate,
+flips, fit, 1:1, reset) act on it; the other keys act on the current film. A film of another patient
+is never kept silently: when the current film changes to another patient, every viewport holding a
+film that is not the new patient's is emptied, and one dragged in on purpose is captioned in red.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import shiboken6
-from PySide6.QtCore import QEvent, QObject, QPointF, Signal
+from PySide6.QtCore import QEvent, QKeyCombination, QObject, QPointF, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
-from cxr_engine.display_text import format_date
+from cxr_engine.display_text import format_date, format_time
 from cxr_engine.pixels.windowing import LINEAR, Window
 
 from .formatting import cannot_display_text, loading_text
 from .image_jobs import LoadedImage
 from .image_scene import ImageScene
 from .image_view import ImageView
-from .presets import drag_start_window
+from .presets import Auto, drag_start_window, presets_for
 from .study_browser import PATHS_MIME
 from .text_prompts import ask_text
 from .viewer_model import ViewerModel
@@ -41,8 +52,19 @@ LAYOUTS = {"1x1": (1, 1), "1x2": (1, 2), "2x2": (2, 2)}
 FRONTAL = frozenset({"PA", "AP"})
 LATERAL = frozenset({"LATERAL", "LL", "RL", "LAT"})
 EMPTY_MESSAGE = "Drag a study, series or image here from the study browser"
+#: Shown in a viewport emptied because the current film changed to another patient.
+OTHER_PATIENT_MESSAGE = ("The film shown here was another patient's and was removed when the current film "
+                         "changed to {patient}.\n\n" + EMPTY_MESSAGE)
 ACTIVE_STYLE = "border: 2px solid #d9822b;"
 IDLE_STYLE = "border: 2px solid #202020;"
+OTHER_PATIENT_FRAME = "border: 2px solid #b03030;"
+#: A viewport's caption; one showing another patient's film than the current one stands out in red.
+CAPTION_STYLE = "color:#e0e0e0; background:#202020; padding:1px 4px;"
+OTHER_PATIENT_STYLE = "color:#ffffff; background:#b03030; font-weight:bold; padding:1px 4px;"
+#: The key that shows the offered prior study beside the current film ("Compare side by side").
+COMPARE_KEY = "P"
+CURRENT, PRIOR, LATER, SAME_STUDY, SAME_FILM, OTHER_STUDY = (
+    "Current", "Prior", "Later study", "Same study", "Same film", "Other study")
 
 
 def dropped_paths(mime) -> list[Path]:
@@ -87,6 +109,7 @@ class Viewport(QObject):
 
     shown = Signal(object)  # Path now on screen
     failed = Signal(object, str)
+    changed = Signal()  # the film wanted here changed (shown, decoding or emptied)
 
     def __init__(self, window, parent: QObject | None = None):
         super().__init__(parent)
@@ -123,11 +146,30 @@ class Viewport(QObject):
     def show_path(self, path: Path) -> None:
         """Decode ``path`` (through the window's workspace: once, from its shared cache) and show it here."""
         self.loader.want(path)
+        self.changed.emit()
 
-    def clear(self) -> None:
+    def clear(self, message: str = EMPTY_MESSAGE) -> None:
         self.loader.forget()
         self.model.set_image(None)
-        self.view.set_message(EMPTY_MESSAGE)
+        self.view.set_message(message)
+        self.changed.emit()
+
+    def apply_preset(self, preset) -> None:
+        """Apply a window preset (``presets``) to this viewport's film, as the main viewer's keys do to its own."""
+        if self.model.image is not None:
+            self.model.set_voi(preset.voi_for(self.model.image), preset.name)
+
+    def apply_nth_preset(self, index: int) -> None:
+        """The ``index``-th preset offered for this film (the presets menu's order, keys 2–9)."""
+        if self.model.image is not None:
+            presets = presets_for(self.model.image, self.window.settings.window_presets)
+            if index < len(presets):
+                self.apply_preset(presets[index])
+
+    def reset(self) -> None:
+        """Default window, original polarity, upright and fitted."""
+        self.model.reset_display()
+        self.view.fit()
 
     def _show_loading(self, path: Path) -> None:
         """As the main viewer's: the film shown before leaves at once while ``path`` decodes."""
@@ -271,8 +313,8 @@ def set_view_geometry(view: ImageView, relative: float, centre: QPointF) -> None
 # ---------------------------------------------------------------------------------------- offers
 
 
-def prior_study(browser, path: Path) -> tuple[str, Path] | None:
-    """``(study date, its frontal film)`` of the most recent study of the same patient made before the study
+def prior_study(browser, path: Path) -> tuple[str, str, Path] | None:
+    """``(study date, study time, its frontal film)`` of the most recent study of the same patient made before the study
     of ``path``: by date, and on the same day by study time (a morning and an evening portable film of an ICU
     patient); None when there is none or the dates are missing. The film offered is the study's first frontal
     one (PA or AP), else its first that is not a lateral, else its first: a lateral beside a frontal film
@@ -289,11 +331,36 @@ def prior_study(browser, path: Path) -> tuple[str, Path] | None:
     earlier = [(date, time, paths) for date, time, paths in studies if paths and before(date, time)]
     if not earlier:
         return None
-    date, _, paths = max(earlier, key=lambda study: (study[0], _seconds(study[1]) if study[1] else -1))
+    date, time, paths = max(earlier, key=lambda study: (study[0], _seconds(study[1]) if study[1] else -1))
     views = [browser.view_position(p) for p in paths]
     film = next((p for p, v in zip(paths, views) if v in FRONTAL), None) or \
         next((p for p, v in zip(paths, views) if v not in LATERAL), paths[0])
-    return date, film
+    return date, time, film
+
+
+def moment_text(date: str, time: str) -> str:
+    """A study's date and time as shown ("2024-05-10 07:00"; the date alone without a time)."""
+    return " ".join(part for part in (format_date(date), format_time(time)) if part)
+
+
+def relation(browser, path: Path, current: Path | None) -> str:
+    """What the film ``path`` is to the ``current`` one of the same patient: ``SAME_FILM``, ``SAME_STUDY``,
+    ``PRIOR`` (an earlier study: by date, on the same day by time), ``LATER`` or ``OTHER_STUDY`` (no dates to
+    tell); ``OTHER_STUDY`` without a current film."""
+    if current is None:
+        return OTHER_STUDY
+    if Path(path) == Path(current):
+        return SAME_FILM
+    if Path(current) in browser.study_paths(path):
+        return SAME_STUDY
+    (date, time, _), (now_date, now_time, _) = browser.study_moment(path), browser.study_moment(current)
+    if not date or not now_date:
+        return OTHER_STUDY
+    if date != now_date:
+        return PRIOR if date < now_date else LATER
+    if time and now_time and _seconds(time) != _seconds(now_time):
+        return PRIOR if _seconds(time) < _seconds(now_time) else LATER
+    return OTHER_STUDY
 
 
 def _seconds(time: str) -> float:
@@ -324,26 +391,97 @@ class OfferBar(QWidget):
         self.label.setWordWrap(True)
         row.addWidget(self.label, 1)
         self.prior_button = QPushButton("Compare side by side")
+        self.prior_button.setToolTip(f"Show the prior study beside the current film ({COMPARE_KEY})")
         self.lateral_button = QPushButton("Show lateral beside")
         row.addWidget(self.prior_button)
         row.addWidget(self.lateral_button)
-        self.setStyleSheet("background:#1f2d3d;")
+        self.setStyleSheet("background:#1f2d3d; color:#e8e8e8;")
         self.prior: Path | None = None
         self.lateral: Path | None = None
         self.hide()
 
-    def offer(self, prior: tuple[str, Path] | None, lateral: Path | None) -> None:
-        self.prior = prior[1] if prior else None
+    def offer(self, prior: tuple[str, str, Path] | None, lateral: Path | None,
+              current: tuple[str, str] = ("", "")) -> None:
+        """Offer ``prior`` (``prior_study``) and/or ``lateral``; ``current`` is the current film's study (date,
+        time): a prior of the same day is named with both times, the date alone not telling them apart."""
+        self.prior = prior[2] if prior else None
         self.lateral = lateral
         parts = []
         if prior:
-            parts.append(f"A prior study of this patient is open: {format_date(prior[0])}.")
+            date, time, _ = prior
+            if date == current[0] and time:
+                now = f" (this film {format_time(current[1])})" if current[1] else ""
+                parts.append(f"An earlier study of this patient from the same day is open: "
+                             f"{moment_text(date, time)}{now}.")
+            else:
+                parts.append(f"A prior study of this patient is open: {format_date(date)}.")
         if lateral:
             parts.append("This study also holds a lateral film.")
         self.label.setText(" ".join(parts))
         self.prior_button.setVisible(prior is not None)
         self.lateral_button.setVisible(lateral is not None)
         self.setVisible(bool(parts))
+
+
+class Caption(QLabel):
+    """One line that never widens its pane: cut with "…" to the width it has, the whole text in its tooltip."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.full_text = ""
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+
+    def set_full_text(self, text: str) -> None:
+        self.full_text = text
+        self.setToolTip(text)
+        self._elide()
+
+    def text(self) -> str:  # the whole caption, not the shown cut
+        return self.full_text
+
+    def resizeEvent(self, event):
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = self.contentsRect().width() - 8  # the style's padding
+        shown = self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideRight, max(width, 20))
+        if shown != super().text():
+            self.setText(shown)
+
+
+class Pane(QFrame):
+    """One viewport's place in the grid: a caption over its view; the active pane is framed in orange."""
+
+    def __init__(self, view: ImageView, index: int, parent=None):
+        super().__init__(parent)
+        self.setObjectName(f"pane{index}")
+        self.view = view
+        self.caption = Caption()
+        self.caption.setObjectName("caption")
+        self.caption.setStyleSheet(CAPTION_STYLE)
+        self.caption.hide()
+        self.box = QVBoxLayout(self)
+        self.box.setContentsMargins(0, 0, 0, 0)
+        self.box.setSpacing(0)
+        self.box.addWidget(self.caption)
+        self.box.addWidget(view, 1)
+        self.active = False
+        self.other_patient = False
+
+    def show_frame(self, framed: bool, active: bool) -> None:
+        """``framed`` (more than one viewport shown): a caption and a frame, orange when ``active``."""
+        self.active = active and framed
+        self.caption.setVisible(framed)
+        idle = OTHER_PATIENT_FRAME if self.other_patient else IDLE_STYLE
+        style = (ACTIVE_STYLE if active else idle) if framed else "border: none;"
+        self.setStyleSheet(f"QFrame#{self.objectName()} {{ {style} }}")
+
+    def set_caption(self, text: str, other_patient: bool = False) -> None:
+        self.other_patient = other_patient
+        self.caption.set_full_text(text)
+        self.caption.setStyleSheet(OTHER_PATIENT_STYLE if other_patient else CAPTION_STYLE)
 
 
 class ComparisonView(QWidget):
@@ -355,16 +493,22 @@ class ComparisonView(QWidget):
         super().__init__(parent)
         self.window = window
         self.layout_name = "1x1"
+        self.current: Path | None = None  # the current film: selected in the browser, shown in the main viewer
+        self.active = 0  # the active viewport: 0 the main one, i + 1 ``viewports[i]``
         self.offers = OfferBar()
         self.linker = ViewLinker(self)
         self.linker.add(window.viewer, window.view)
         self.viewports: list[Viewport] = []
         for _ in range(3):
             viewport = Viewport(window, self)
-            viewport.view.setParent(self)  # owned by the page even while its slot is hidden
-            viewport.view.hide()
             self.viewports.append(viewport)
             self.linker.add(viewport.model, viewport.view)
+            viewport.changed.connect(self._refresh)
+            viewport.view.installEventFilter(self)  # the display keys act on the viewport with the focus
+        # Each pane is owned by the page even while its slot is hidden.
+        self.panes = [Pane(view, index, self) for index, view in enumerate(self.views)]
+        for pane in self.panes:
+            pane.hide()
         self.main_drop_target = _DropTarget(window.view, window.browser.select_path)
         self.grid = QGridLayout()
         self.grid.setSpacing(2)
@@ -376,7 +520,18 @@ class ComparisonView(QWidget):
         box.addLayout(self.grid, 1)
         self.offers.prior_button.clicked.connect(lambda: self.compare_with(self.offers.prior))
         self.offers.lateral_button.clicked.connect(lambda: self.compare_with(self.offers.lateral))
-        window.imageShown.connect(self._offer_for)
+        # The reader's choice (before its film decodes), then the film shown or failed: a viewport never
+        # keeps another patient's film beside the new current one while it decodes.
+        window.browser.imageSelected.connect(self._set_current)
+        window.imageShown.connect(self._set_current)
+        window.imageFailed.connect(lambda path, _reason: self._set_current(path))
+        QApplication.instance().focusChanged.connect(self._on_focus)
+        self.compare_action = QAction("Compare side by side (prior study)", window)
+        self.compare_action.setShortcut(QKeySequence(COMPARE_KEY))
+        self.compare_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.compare_action.setToolTip(f"Show the prior study offered beside the current film ({COMPARE_KEY})")
+        self.compare_action.triggered.connect(self.compare_prior)
+        window.addAction(self.compare_action)
         self.set_layout("1x1")
 
     @property
@@ -389,16 +544,19 @@ class ComparisonView(QWidget):
         if name not in LAYOUTS:
             raise ValueError(f"unknown layout {name!r}; known: {', '.join(LAYOUTS)}")
         rows, columns = LAYOUTS[name]
-        for view in self.views:
-            self.grid.removeWidget(view)
-            view.hide()
-        for index, view in enumerate(self.views[: rows * columns]):
-            self.grid.addWidget(view, index // columns, index % columns)
-            view.show()
+        for pane in self.panes:
+            self.grid.removeWidget(pane)
+            pane.hide()
+        for index, pane in enumerate(self.panes[: rows * columns]):
+            self.grid.addWidget(pane, index // columns, index % columns)
+            pane.show()
         for i in range(2):  # equal shares, whatever each view's size hint
             self.grid.setRowStretch(i, 1 if i < rows else 0)
             self.grid.setColumnStretch(i, 1 if i < columns else 0)
         self.layout_name = name
+        if self.active >= rows * columns:
+            self.active = 0
+        self._refresh()
         self.layoutChanged.emit(name)
 
     def set_mode(self, mode: str) -> None:
@@ -413,19 +571,131 @@ class ComparisonView(QWidget):
             self.set_layout("1x2")
         self.viewports[slot].show_path(path)
 
+    def compare_prior(self) -> None:
+        """"Compare side by side" (``COMPARE_KEY``): the prior study offered beside the current film."""
+        if self.offers.prior is not None:
+            self.compare_with(self.offers.prior)
+            return
+        shown = self._shown_paths()
+        prior = prior_study(self.window.browser, self.current) if self.current is not None else None
+        text = ("The prior study is on screen already." if prior and prior[2] in shown
+                else "No earlier study of this patient is open.")
+        self.window.statusBar().showMessage(text, 5000)
+
     def clear(self) -> None:
         """Empty the comparison viewports (a new folder was opened)."""
+        self.current = None
         for viewport in self.viewports:
             viewport.clear()
         self.offers.offer(None, None)
 
-    def _offer_for(self, path: Path) -> None:
-        browser = self.window.browser
-        shown = {viewport.path for viewport in self.viewports[: self._visible() - 1]}
-        prior = prior_study(browser, path)
-        lateral = lateral_of(browser, path)
-        self.offers.offer(prior if prior and prior[1] not in shown else None, lateral if lateral not in shown else None)
+    # ------------------------------------------------------------------ the current film
+    def _set_current(self, path) -> None:
+        """The current film is ``path`` now. When it is another patient's than the one before, every viewport
+        holding a film that is not this patient's is emptied (saying why); one showing this very film is emptied
+        too (nothing to compare). Captions and offers follow."""
+        path = Path(path)
+        before, self.current = self.current, path
+        if path != before:
+            browser = self.window.browser
+            patient = browser.patient_of(path)
+            changed = before is None or patient is None or patient != browser.patient_of(before)
+            for viewport in self.viewports:
+                if viewport.path is None:
+                    continue
+                if changed and (patient is None or browser.patient_of(viewport.path) != patient):
+                    viewport.clear(OTHER_PATIENT_MESSAGE.format(patient=browser.patient_text(path) or path.name))
+                elif viewport.path == path:
+                    viewport.clear()
+        self._refresh()
+
+    def _shown_paths(self) -> set[Path]:
+        return {viewport.path for viewport in self.viewports[: self._visible() - 1] if viewport.path is not None}
+
+    def _refresh(self) -> None:
+        """Offers, captions and the active frame for the current film and what the viewports show."""
+        if not shiboken6.isValid(self):
+            return
+        browser, path = self.window.browser, self.current
+        if path is None or not browser.has_image(path):
+            self.offers.offer(None, None)
+        else:
+            shown = self._shown_paths()
+            prior = prior_study(browser, path)
+            lateral = lateral_of(browser, path)
+            date, time, _ = browser.study_moment(path)
+            self.offers.offer(prior if prior and prior[2] not in shown else None,
+                              lateral if lateral not in shown else None, (date, time))
+        framed = self._visible() > 1
+        for index, pane in enumerate(self.panes):
+            pane.set_caption(*self._caption(index))
+            pane.show_frame(framed, index == self.active)
+
+    def _caption(self, index: int) -> tuple[str, bool]:
+        """(a viewport's caption, whether it shows another patient's film than the current one)."""
+        browser, current = self.window.browser, self.current
+        path = current if index == 0 else self.viewports[index - 1].path
+        if path is None or not browser.has_image(path):
+            return (CURRENT if index == 0 else "Empty"), False
+        date, time, description = browser.study_moment(path)
+        details = " · ".join(part for part in (moment_text(date, time), description) if part)
+        if index == 0:
+            return " · ".join(part for part in (CURRENT, details) if part), False
+        other = current is not None and browser.has_image(current) and browser.patient_of(path) != browser.patient_of(current)
+        if other:
+            return f"⚠ Another patient: {browser.patient_text(path)}" + (f" · {details}" if details else ""), True
+        return " · ".join(part for part in (relation(browser, path, current), details) if part), False
 
     def _visible(self) -> int:
         rows, columns = LAYOUTS[self.layout_name]
         return rows * columns
+
+    # ------------------------------------------------------------------ the active viewport and its keys
+    def _on_focus(self, _old, new) -> None:
+        """The viewport with the keyboard focus is the active one; with the focus anywhere else, the main one."""
+        if not shiboken6.isValid(self):
+            return
+        views = self.views[: self._visible()]
+        active = next((index for index, view in enumerate(views) if new is view), 0)
+        if active != self.active:
+            self.active = active
+            self._refresh()
+
+    def eventFilter(self, obj, event):
+        """In a comparison viewport with the focus, the display keys act on its own film (not the main one)."""
+        kind = event.type()
+        if kind in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            viewport = next((v for v in self.viewports if v.view is obj), None)
+            handler = self._pane_key(viewport, event) if viewport is not None else None
+            if handler is not None:
+                event.accept()
+                if kind == QEvent.Type.KeyPress:
+                    handler()
+                return True
+        return super().eventFilter(obj, event)
+
+    def _pane_key(self, viewport: Viewport, event):
+        """What ``event``'s key does to ``viewport`` (None: not a display key; it acts as anywhere else)."""
+        try:
+            pressed = QKeySequence(QKeyCombination(event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier,
+                                                   Qt.Key(event.key())))
+        except ValueError:  # a key Qt does not name
+            return None
+        model, view = viewport.model, viewport.view
+        acts, desk = self.window.acts, getattr(self.window, "desk", None)
+        pairs = [
+            ("fit", view.fit), ("one_to_one", view.actual_size),
+            ("auto_window", lambda: viewport.apply_preset(Auto())),
+            ("invert", lambda: model.set_user_invert(not model.user_invert)),
+            ("rotate", lambda: model.rotate(90)),
+            ("flip_h", lambda: model.set_flip(horizontal=not model.flip_h)),
+            ("flip_v", lambda: model.set_flip(vertical=not model.flip_v)),
+            ("reset", viewport.reset),
+        ]
+        actions = [(getattr(acts, name, None), slot) for name, slot in pairs]
+        actions += [(action, lambda i=i: viewport.apply_nth_preset(i))
+                    for i, action in enumerate(getattr(desk, "presets", []) if desk is not None else [])]
+        for action, slot in actions:
+            if action is not None and any(key == pressed for key in action.shortcuts()):
+                return slot
+        return None

@@ -1,4 +1,5 @@
-"""The reader's desk: comparison layouts, the DICOM header, keyboard navigation, undo/redo,
+"""The reader's desk: comparison layouts, the DICOM header, keyboard navigation (films, series, Shift+arrow
+pan, Esc out of a drawing tool, the focus handed back to the viewer after a side-panel click), undo/redo,
 printing, help and text size, as actions added to the main window's menus and toolbar.
 
 ``install(window)`` runs once, after the window's own actions (``actions.py``) are in place.
@@ -7,18 +8,28 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QMenu, QToolBar, QToolButton
+from PySide6.QtWidgets import QAbstractButton, QAbstractSlider, QApplication, QMenu, QToolBar, QToolButton
 
 from . import layout_state
-from .actions import make_action
+from .actions import make_action, step_film
+from .image_view import NAVIGATE, ImageView
 from .presets import presets_for
 
 #: Keys 2–9 apply the first eight window presets of the current image (``1`` is 1:1).
 PRESET_KEYS = "23456789"
 LAYOUT_ACTIONS = (("1x1", "One viewport (1×1)", "Ctrl+1"), ("1x2", "Two viewports (1×2)", "Ctrl+2"),
                   ("2x2", "Four viewports (2×2)", "Ctrl+4"))
+#: Shift+arrow pans the focused viewport by this share of its width or height (the arrows alone move
+#: between films and series).
+PAN_SHARE = 0.125
+#: (text, key, columns, rows): the direction a pan key moves the view over the film, in viewport widths
+#: and heights (Shift+Right shows more of what lies to the right on screen).
+PAN_ACTIONS = (("Pan left", "Shift+Left", -1, 0), ("Pan right", "Shift+Right", 1, 0),
+               ("Pan up", "Shift+Up", 0, -1), ("Pan down", "Shift+Down", 0, 1))
+#: How long the status bar keeps a pan key's or Esc's note (ms).
+NOTE_MS = 3000
 
 
 
@@ -65,10 +76,16 @@ def install(window) -> SimpleNamespace:
     a.redo.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.Redo) or [QKeySequence("Ctrl+Y")])
     # The arrow keys act while the viewer has the focus: in the study browser they keep moving
     # through its rows and opening or closing its branches.
-    a.next_series = _viewer_action(window, "Next series", lambda: window.browser.select_next_series(1), "Down")
-    a.previous_series = _viewer_action(window, "Previous series", lambda: window.browser.select_next_series(-1), "Up")
-    a.next_image_arrow = _viewer_action(window, "Next image", lambda: window.browser.select_next(1), "Right")
-    a.previous_image_arrow = _viewer_action(window, "Previous image", lambda: window.browser.select_next(-1), "Left")
+    a.next_series = _viewer_action(window, "Next series", lambda: step_film(window, 1, series=True), "Down")
+    a.previous_series = _viewer_action(window, "Previous series", lambda: step_film(window, -1, series=True), "Up")
+    a.next_image_arrow = _viewer_action(window, "Next image", lambda: step_film(window, 1), "Right")
+    a.previous_image_arrow = _viewer_action(window, "Previous image", lambda: step_film(window, -1), "Left")
+    # Shift+arrows pan the viewport with the focus (after Ctrl++, the film can be read without the mouse).
+    a.pan = [_viewer_action(window, text, lambda _=False, c=columns, r=rows: pan_focused(window, c, r), key)
+             for text, key, columns, rows in PAN_ACTIONS]
+    # Esc leaves a drawing tool: the shape being drawn is dropped and the Navigate tool comes back.
+    a.navigate = _viewer_action(window, "Cancel drawing, back to the Navigate tool",
+                                lambda: cancel_tool(window), "Esc")
     # "?" is typed with Shift on most layouts; platforms differ in whether the shortcut sees it.
     a.shortcuts = make_action(window, "Keyboard shortcuts", lambda: show_shortcuts(window), ("F1", "?", "Shift+?"))
     a.guide = make_action(window, "User guide", lambda: show_guide(window))
@@ -92,6 +109,11 @@ def install(window) -> SimpleNamespace:
         viewport.view.textEditRequested.connect(window._edit_text)
     window.history.watch(window.scene)
     window.imageShown.connect(lambda path: _follow_header(window, path))
+    a.focus_back = ViewerFocusReturn(window)
+    for panel in (getattr(window, "result_panel", None), getattr(window, "lung_panel", None)):
+        for control in (panel.findChildren(QAbstractSlider) + panel.findChildren(QAbstractButton)
+                        if panel is not None else []):
+            a.focus_back.watch(control)
     _place(window, a)
     layout_state.restore(window)
     return a
@@ -135,6 +157,80 @@ def _place(window, a: SimpleNamespace) -> None:
         button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         toolbar.addWidget(button)
         toolbar.addAction(a.link)
+
+
+def focused_view(window) -> ImageView:
+    """The viewport with the keyboard focus (any of the comparison's), else the main viewer."""
+    focus = QApplication.focusWidget()
+    for view in window.comparison.views:
+        if focus is view or (focus is not None and view.isAncestorOf(focus)):
+            return view
+    return window.view
+
+
+def pan_focused(window, columns: int, rows: int) -> bool:
+    """Move the focused viewport over its film by ``PAN_SHARE`` of its size, ``columns`` widths to the
+    right and ``rows`` heights down (negative: left, up), as a middle-drag would; False, with a note in the
+    status bar, when the film cannot move that way (all of it in view, or at its edge)."""
+    view = focused_view(window)
+    if view.model.image is None:
+        return False
+    port = view.viewport().rect()
+    film = view.mapFromScene(view.image_scene.image_item.sceneBoundingRect()).boundingRect()
+    across = film.left() >= -1 and film.right() <= port.right() + 1  # all of the film's width in view
+    down = film.top() >= -1 and film.bottom() <= port.bottom() + 1
+    moved = fits = False
+    for bar, share, size, inside in ((view.horizontalScrollBar(), columns, port.width(), across),
+                                     (view.verticalScrollBar(), rows, port.height(), down)):
+        if share and inside:  # a pan that way would only show the margin
+            fits = True
+        elif share:
+            before = bar.value()
+            bar.setValue(before + round(share * PAN_SHARE * size))
+            moved = moved or bar.value() != before
+    if moved:
+        view.fit_mode = False  # a resize keeps the panned view, as after a pan with the mouse
+        view.viewport().update()
+        return True
+    window.statusBar().showMessage("The whole film is in view: zoom in (Ctrl++) to pan" if fits
+                                   else "At the film's edge", NOTE_MS)
+    return False
+
+
+def cancel_tool(window) -> None:
+    """Esc: drop any shape being drawn in any viewport and go back to the Navigate tool."""
+    cancelled = any([view.cancel_drawing() for view in window.comparison.views])
+    navigate = window.acts.tool[NAVIGATE]
+    was_navigating = navigate.isChecked() and window.view.mode == NAVIGATE
+    if not was_navigating:
+        navigate.trigger()  # checks it and sets the mode in every viewport (window.set_tool, comparison.set_mode)
+    if cancelled or not was_navigating:
+        window.statusBar().showMessage(("Drawing cancelled; " if cancelled else "") + "Navigate tool", NOTE_MS)
+
+
+class ViewerFocusReturn(QObject):
+    """Hands the keyboard focus back to the viewer after the mouse let go of a side-panel control (the
+    heat-map opacity slider, a button), so the film keys (→, ←, PageDown, 2–9) act on the film again, not
+    on the control. A control reached with Tab keeps the focus: only a mouse release hands it back."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+
+    def watch(self, control) -> None:
+        control.installEventFilter(self)
+
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.MouseButtonRelease:
+            # After the control has handled its own release (a slider's value is set by then).
+            QTimer.singleShot(0, self, lambda control=obj: self._give_back(control))
+        return False
+
+    def _give_back(self, control) -> None:
+        window = self.window
+        if QApplication.focusWidget() is not control or window.stack.currentWidget() is not window.comparison:
+            return  # the click moved the focus elsewhere (a dialog), or no film is shown
+        window.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
 
 def _label_preset_keys(menu: QMenu) -> None:

@@ -1,4 +1,9 @@
-"""The export dialog: de-identify, reader's name and comment, then where to save the PDF."""
+"""The export dialog: de-identify, reader's name and comment, then where to save the PDF.
+
+What the reader types is not lost when the export goes no further (a cancelled save dialog, a refused file):
+the comment is kept with the film the dialog was opened on, in the session and on this PC beside its marks
+(``AnnotationAutosave.keep_comment``), and offered again next time; the reader's name is kept in the settings as
+soon as the dialog is confirmed."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -33,7 +38,7 @@ def scope_text(count: int, scope: str) -> str:
 class ExportDialog(QDialog):
     """Options for one PDF export."""
 
-    def __init__(self, scope_text: str, reader_name: str = "", parent=None):
+    def __init__(self, scope_text: str, reader_name: str = "", parent=None, comment: str = ""):
         super().__init__(parent)
         self.setWindowTitle("Export PDF summary")
         form = QFormLayout(self)
@@ -43,7 +48,7 @@ class ExportDialog(QDialog):
         self.reader = QLineEdit(reader_name)
         self.reader.setPlaceholderText("optional; withheld when de-identifying")
         form.addRow("Reader", self.reader)
-        self.comment = QPlainTextEdit()
+        self.comment = QPlainTextEdit(comment)
         self.comment.setPlaceholderText("Reader's comment (printed on every page)")
         self.comment.setMinimumHeight(100)
         form.addRow("Comment", self.comment)
@@ -86,15 +91,22 @@ def another_destination(window, workspace, tried: Path, message: str, films) -> 
 
 def run_export_dialog(window, scope: str) -> None:
     """Ask for options and a destination, then start the export on ``window`` (a refused or unwritable file
-    is named with its reason, and another one asked for: ``another_destination``)."""
+    is named with its reason, and another one asked for: ``another_destination``). The comment last written
+    for the current film is offered again; what the reader leaves in the box is kept with that film, even when
+    the export goes no further, and the reader's name once the dialog is confirmed."""
     current = window.viewer.path
     if current is None:
         QMessageBox.information(window, "Export PDF", "Open an image first.")
         return
     paths = [current] if scope == "image" else window.browser.study_paths(current)
-    dialog = ExportDialog(scope_text(len(paths), scope), window.settings.reader_name, window)
-    if not dialog.exec():
+    keeper = window.autosave
+    dialog = ExportDialog(scope_text(len(paths), scope), window.settings.reader_name, window,
+                          comment=keeper.comment_for(current))
+    confirmed = dialog.exec()
+    keeper.keep_comment(current, dialog.comment.toPlainText())  # typed is kept, even when not exported
+    if not confirmed:
         return
+    window.settings.reader_name = dialog.reader.text().strip()
     destination = ask_pdf_file(window, Path(window.settings.last_export_folder or Path.home()) / default_file_name())
     if destination is None:
         return
@@ -104,7 +116,6 @@ def run_export_dialog(window, scope: str) -> None:
                                           paths)
         if destination is None:
             return
-    window.settings.reader_name = dialog.reader.text().strip()
     window.settings.last_export_folder = str(destination.parent)
     window.start_export(ExportRequest(tuple(paths), destination, dialog.deidentify.isChecked(),
                                       dialog.comment.toPlainText().strip(), dialog.reader.text().strip(),

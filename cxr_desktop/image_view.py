@@ -221,6 +221,18 @@ class ImageView(QGraphicsView):
             self.image_scene.commit(annotation)
             self.annotationCommitted.emit(annotation)
 
+    def cancel_drawing(self) -> bool:
+        """Drop the shape being drawn (a drag not let go yet, an angle waiting for its second arm); True
+        when there was one. Nothing is stored."""
+        if self._drag is None or self._drag[0] not in ("draw", "angle"):
+            return False
+        item = self._drag[2][0]
+        self._drag = None
+        self.unsetCursor()
+        if item.scene() is not None:
+            self.image_scene.removeItem(item)
+        return True
+
     def _point_tuple(self, pos) -> tuple[float, float]:
         point = self.image_point(pos)
         return (point.x(), point.y())

@@ -7,7 +7,10 @@ fails, ``status`` carries the engine's warning instead of an outline. Neither is
 that is not a projection radiograph, nor on one the image checks find inverted or turned
 (``suitability.lung_fields_refusal``; ``refusal`` says why): once the reader views it corrected, the
 lung fields are found again on the corrected film, the one on screen (``forget``). The reader's CTR lines are
-kept per image for the session (``CtrState``) and go into the PDF (``report_lines``).
+kept per image (``CtrState``) and go into the PDF (``report_lines``); lines the reader moved are also kept on this
+PC beside the film's marks (``keeper``, the window's ``AnnotationAutosave``: by the film's bytes, on the film as
+stored), so the film shows them again, "adjusted by the reader", after the window is closed or another folder
+opened (the lung fields are then found again, and the reader's lines put on the model's proposal).
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from cxr_engine.models.cardiothoracic import CardiothoracicRatio, projection_text, report_line
+from cxr_engine.models.cardiothoracic import CardiothoracicRatio, Line, projection_text, report_line
 from cxr_engine.models.suitability import lung_fields_refusal
 
 from .lung_items import CtrOverlayItem, LungOutlineItem
@@ -57,7 +60,9 @@ class LungFieldsController(QObject):
     mirrors them); ``resultReady(path)`` once an image's lung fields are shown (or found missing, or
     refused: only upright projection radiographs are segmented, ``suitability.lung_fields_refusal``).
     ``check(image)`` gives the image checks' verdict (``ImageCheck`` or None) on the film as shown, in
-    the worker; the window passes the classification's, the one its banner shows.
+    the worker; the window passes the classification's, the one its banner shows. ``keeper`` (optional; the
+    window's ``AnnotationAutosave``) keeps the lines the reader moved (``keep_ctr``) and gives them back
+    (``ctr_for``); its ``filmsForgotten`` (another folder opens) drops what is known of the films here.
     """
 
     changed = Signal()
@@ -66,9 +71,10 @@ class LungFieldsController(QObject):
     ctrVisibleChanged = Signal(bool)
 
     def __init__(self, viewer: ViewerModel, scene, segment: Callable | None = None, parent: QObject | None = None,
-                 check: Callable | None = None):
+                 check: Callable | None = None, keeper=None):
         super().__init__(parent)
         self.viewer, self.scene, self.segment, self.check = viewer, scene, segment, check
+        self.keeper = keeper
         self.outline_visible = False
         self.ctr_visible = False
         self.status = ""
@@ -83,6 +89,8 @@ class LungFieldsController(QObject):
         self._worker_path: Path | None = None
         self._stale: set[Worker] = set()  # workers whose film was replaced while they ran
         viewer.imageChanged.connect(self.refresh)
+        if keeper is not None:
+            keeper.filmsForgotten.connect(self.forget_all)
 
     # ------------------------------------------------------------------ toggles
     def set_outline_visible(self, visible: bool) -> None:
@@ -150,7 +158,7 @@ class LungFieldsController(QObject):
             return
         state = self.ctr_states.get(result.path)
         if state is None:
-            state = CtrState(result.ctr, result.ctr, image.metadata.view_position)
+            state = CtrState(result.ctr, self._kept_ctr(result.path, result.ctr), image.metadata.view_position)
             self.ctr_states[result.path] = state
         self.ctr_item = make_ctr_item(state, lambda ctr, path=result.path: self._on_dragged(path, ctr))
         self.scene.add_overlay(self.ctr_item)
@@ -159,6 +167,7 @@ class LungFieldsController(QObject):
         state = self.ctr_states.get(path)
         if state is not None:
             state.current = ctr
+            self._keep(path, state)
             self.changed.emit()
 
     def reset_ctr(self) -> None:
@@ -166,7 +175,23 @@ class LungFieldsController(QObject):
         state = self.current_ctr
         if state is not None:
             state.current = state.proposed
+            self._keep(Path(self.viewer.path), state)
             self.refresh()
+
+    def _kept_ctr(self, path: Path, proposed: CardiothoracicRatio) -> CardiothoracicRatio:
+        """``proposed`` with the lines the reader left on ``path``'s film (kept by ``keeper``), if any."""
+        lines = self.keeper.ctr_for(path) if self.keeper is not None else None
+        if lines is None:
+            return proposed
+        return proposed.with_lines(Line(*lines["thoracic"]), Line(*lines["cardiac"]))
+
+    def _keep(self, path: Path, state: CtrState) -> None:
+        """Have ``keeper`` keep the reader's lines on ``path``'s film (or forget them: back to the proposal)."""
+        if self.keeper is None:
+            return
+        ctr = state.current
+        self.keeper.keep_ctr(path, {"thoracic": (ctr.thoracic.start, ctr.thoracic.end),
+                                    "cardiac": (ctr.cardiac.start, ctr.cardiac.end)} if state.adjusted else None)
 
     def _remove_items(self) -> None:
         for item in (self.outline_item, self.ctr_item):
@@ -194,6 +219,13 @@ class LungFieldsController(QObject):
         if self._worker is not None and self._worker_path == path:
             self._stale.add(self._worker)
             self._worker = None
+
+    def forget_all(self) -> None:
+        """Drop what is known of every film's lung fields and CTR lines (another folder opens: a film may show
+        otherwise, e.g. no longer corrected, or have been replaced); the lines the reader moved come back
+        from ``keeper`` when the film is shown again."""
+        for path in {*self.results, *self.ctr_states, *([self._worker_path] if self._worker_path else [])}:
+            self.forget(path)
 
     @while_alive
     def _on_result(self, result: LungJobResult, worker: Worker | None = None) -> None:

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout
 
-from cxr_engine.models.cardiothoracic import projection, projection_note, projection_text
+from cxr_engine.models.cardiothoracic import implausible_note, projection, projection_note, projection_text
 
 from .lung_controller import LungFieldsController
 from .text_label import text_label
@@ -69,6 +69,8 @@ class LungPanel(QGroupBox):
         origin = "adjusted by the reader" if state.adjusted else "as proposed by the lung-field model"
         self.detail_label.setText(f"{ctr.lengths_text()}; {origin}. Drag a line's ends onto the heart borders "
                                   "and the inner rib margins.")
-        self.note_label.setText(projection_note(view))
-        self.note_label.setStyleSheet(WARNING_STYLE if projection(view) == "AP" else "")
+        implausible = implausible_note(ctr, state.adjusted)  # an unadjusted proposal outside the plausible range
+        warning = f"⚠ {implausible[0].upper()}{implausible[1:]}\n" if implausible else ""
+        self.note_label.setText(warning + projection_note(view))
+        self.note_label.setStyleSheet(WARNING_STYLE if implausible or projection(view) == "AP" else "")
         self.reset_button.setEnabled(state.adjusted)

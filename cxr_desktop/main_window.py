@@ -91,7 +91,8 @@ class MainWindow(QMainWindow):
 
         self.scene = ImageScene(self.viewer, self.annotations, self)
         self.view = ImageView(self.scene)
-        self.lungs = LungFieldsController(self.viewer, self.scene, parent=self, check=self.classification.image_check)
+        self.lungs = LungFieldsController(self.viewer, self.scene, parent=self, check=self.classification.image_check,
+                                          keeper=self.autosave)
         self.welcome = WelcomePanel()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
@@ -140,6 +141,8 @@ class MainWindow(QMainWindow):
         self.showing.imageShown.connect(self.imageShown)
         self.showing.imageFailed.connect(self.imageFailed)
         self.showing.problem.connect(self.opening.report_problem)
+        self.showing.imageFailed.connect(self.opening.first_failed)  # opening shows the first readable film
+        self.showing.imageShown.connect(self.opening.first_shown)
         self.exports.exportFinished.connect(self.exportFinished)
         self.exports.exportFailed.connect(self.exportFailed)
         c = self.classification

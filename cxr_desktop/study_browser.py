@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QDrag, QIcon, QPainter, QPixmap, QPolygon
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
-from cxr_engine.display_text import format_date, format_percent, format_person_name, printable, sentence_case
+from cxr_engine.display_text import (
+    format_date, format_percent, format_person_name, format_time, printable, sentence_case,
+)
 from cxr_engine.outputs.undecodable import escape_undecodable
 from cxr_engine.models.ensemble import disagreement_note
 from cxr_engine.models.image_checks import banner, banner_is_firm, corrected_display, correction_note
@@ -30,6 +33,12 @@ PREDICTION_ROLE = Qt.ItemDataRole.UserRole + 4  # an image's Prediction, once cl
 SCOPE_ROLE = Qt.ItemDataRole.UserRole + 5  # (out_of_scope reasons, reasons undone by a correction)
 THUMBNAIL_ROLE = Qt.ItemDataRole.UserRole + 6  # a corrected image's thumbnail as stored (uint8 greyscale)
 CORRECTION_ROLE = Qt.ItemDataRole.UserRole + 7  # the image checks' reasons undone on the film shown ("": none)
+PATIENT_ROLE = Qt.ItemDataRole.UserRole + 9  # a patient's node key as text: two films are one person's when equal
+DESCRIPTION_ROLE = Qt.ItemDataRole.UserRole + 10  # a study's Study Description
+#: The result column of a film outside the model's scope (the panel's red banner): no class, no score, which
+#: its tooltip gives marked "Not reliable:" as the panel does.
+OUT_OF_SCOPE_RESULT = "⚠ out of\nscope"
+NOT_RELIABLE = "Not reliable:"
 #: The corner mark of a thumbnail shown corrected (the warnings' amber).
 CORRECTED_MARK_COLOUR = QColor(255, 179, 71)
 #: The result column of a film out of the model's scope: the banner's red.
@@ -137,11 +146,13 @@ class StudyBrowser(QTreeWidget):
         """
         new_patients: list[QTreeWidgetItem] = []  # built detached; they go after every attached patient
         added = 0
+        dated: list[QTreeWidgetItem] = []  # patients given a study: their studies' labels are looked at again
         for patient in result.patients:
             p_key = ("patient",) + (patient.key or (patient.patient_id,))
             p_item = self._nodes.get(p_key)
             if p_item is None:
                 p_item = self._node(p_key, _patient_label(patient), "patient")
+                p_item.setData(0, PATIENT_ROLE, repr(p_key))
                 index = self._place(ROOT, patient_order(patient))
                 if index == self.topLevelItemCount() + len(new_patients):
                     new_patients.append(p_item)
@@ -153,10 +164,15 @@ class StudyBrowser(QTreeWidget):
                 first = _first_instance(study)
                 # A study without a UID is one file's own: never merged with another such study.
                 s_key = p_key + ("study", study.uid or f"file:{first.path if first else ''}")
+                known = s_key in self._nodes
                 s_item = self._child_node(s_key, p_key, p_item, _study_label(study, first), "study",
                                           study_order(study))
-                s_item.setData(0, DATE_ROLE, study.date)
-                s_item.setData(0, TIME_ROLE, study.time)
+                if not known:
+                    s_item.setData(0, DATE_ROLE, study.date)
+                    s_item.setData(0, TIME_ROLE, study.time)
+                    s_item.setData(0, DESCRIPTION_ROLE, study.description)
+                    if study.date and (not dated or dated[-1] is not p_item):
+                        dated.append(p_item)
                 for series in study.series:
                     label = _join(f"Series {series.number}" if series.number is not None else "Series",
                                   series.modality, series.description)
@@ -174,6 +190,8 @@ class StudyBrowser(QTreeWidget):
                 new_patients, added = [], 0
                 yield
         self.addTopLevelItems(new_patients)
+        for p_item in dated:
+            _label_same_day_studies(p_item)
         if len(self._images) <= EXPAND_ALL_IMAGES:
             self.expandAll()
         elif self.topLevelItemCount():
@@ -274,6 +292,33 @@ class StudyBrowser(QTreeWidget):
             else:
                 stack.extend(item.child(i) for i in reversed(range(item.childCount())))
         return studies
+
+    def patient_of(self, path: Path) -> str | None:
+        """The identity of the patient whose image ``path`` is (equal for two films of one person, as the tree
+        groups them); None for a path not in the tree."""
+        patient = self._patient_item(path)
+        return str(patient.data(0, PATIENT_ROLE) or id(patient)) if patient is not None else None
+
+    def patient_text(self, path: Path) -> str:
+        """The patient row's label of ``path``'s image (name, ID, birth date); ``""`` for a path not in the tree."""
+        patient = self._patient_item(path)
+        return patient.text(0) if patient is not None else ""
+
+    def study_moment(self, path: Path) -> tuple[str, str, str]:
+        """``(study date (DA), study time (TM), study description)`` of the study holding ``path``'s image
+        (``""`` each when unknown)."""
+        item = self._images.get(Path(path))
+        while item is not None and item.data(0, KIND_ROLE) != "study":
+            item = item.parent()
+        if item is None:
+            return "", "", ""
+        return tuple(str(item.data(0, role) or "") for role in (DATE_ROLE, TIME_ROLE, DESCRIPTION_ROLE))
+
+    def _patient_item(self, path: Path) -> QTreeWidgetItem | None:
+        item = self._images.get(Path(path))
+        while item is not None and item.parent() is not None:
+            item = item.parent()
+        return item
 
     def view_position(self, path: Path) -> str:
         """The image's View Position (0018,5101) in capitals (``PA``, ``LATERAL``…), ``""`` when unknown."""
@@ -486,8 +531,12 @@ class StudyBrowser(QTreeWidget):
         # disagree, is marked as its panel's slate banner is, not red.
         firm = bool(out_of_scope) and banner_is_firm(out_of_scope)
         mark = "⚠ " if firm else ("? " if out_of_scope or note else "")
-        item.setText(RESULT, mark + text + ("\ncorrected" if corrected else ""))
-        item.setToolTip(RESULT, "\n".join([*tips, f"{summary} ({prediction.model_name})"]))
+        # Outside the model's scope, its top class is no call (the panel greys it, "Not reliable:"): the worklist
+        # says so instead of showing the class and score as a result; the tooltip keeps them, marked.
+        shown = OUT_OF_SCOPE_RESULT if firm else mark + text
+        scores = f"{summary} ({prediction.model_name})"
+        item.setText(RESULT, shown + ("\ncorrected" if corrected else ""))
+        item.setToolTip(RESULT, "\n".join([*tips, f"{NOT_RELIABLE} {scores}" if firm else scores]))
         item.setForeground(RESULT, QBrush(OUT_OF_SCOPE_COLOUR if firm else MAYBE_SCOPE_COLOUR) if mark
                            else QBrush())
 
@@ -544,6 +593,18 @@ def _patient_label(patient) -> str:
         return f"{escape_undecodable(first.path.name)}  [{patient.patient_id}]"
     text = _patient_text(patient.name, patient.patient_id, patient.issuer)
     return f"{text}  · born {format_date(patient.birth_date)}" if patient.birth_date else text
+
+
+def _label_same_day_studies(patient: QTreeWidgetItem) -> None:
+    """Label ``patient``'s dated studies "date · description", with the study time after the date where the date
+    alone does not tell them apart (a morning and an afternoon film of one day)."""
+    studies = [patient.child(i) for i in range(patient.childCount())]
+    studies = [s for s in studies if s.data(0, KIND_ROLE) == "study" and s.data(0, DATE_ROLE)]
+    days = Counter(str(s.data(0, DATE_ROLE)) for s in studies)
+    for study in studies:
+        date, time = str(study.data(0, DATE_ROLE)), str(study.data(0, TIME_ROLE) or "")
+        when = f"{format_date(date)} {format_time(time)}" if days[date] > 1 and time else format_date(date)
+        study.setText(0, _join(when, str(study.data(0, DESCRIPTION_ROLE) or "")) or "Study")
 
 
 def _first_instance(study) -> Instance | None:

@@ -16,6 +16,8 @@ from .workers import Worker, create_worker, while_alive
 logger = logging.getLogger(__name__)
 
 _TREE_FILLED = object()  # what the tree-filling steps return once exhausted
+#: Unreadable films passed over, at most, looking for the first readable one to show on opening.
+SKIP_AT_MOST = 100
 
 
 class StudyOpening(QObject):
@@ -23,7 +25,9 @@ class StudyOpening(QObject):
     files that cannot be used go to ``problems`` (and are marked in the tree).
 
     Once the tree holds everything found, the opened paths become recent folders (``settings``,
-    mirrored by ``welcome``), ``status_bar`` says how many images there are and the first is selected.
+    mirrored by ``welcome``), ``status_bar`` says how many images there are and the first is selected; when
+    its film cannot be shown (``first_failed``), the next one is, up to the first readable one (as
+    ``--screenshot`` does), the unreadable ones staying listed, marked with their reason.
     Signals: ``scanned(list[ScanResult])`` at the end (``[]`` when the scan failed), after ``message(text)``
     when there is nothing to show (why, for the viewer).
     """
@@ -43,12 +47,16 @@ class StudyOpening(QObject):
         self.thumbnail_worker: Worker | None = None
         self._pending_thumbnails: list[Path] = []
         self._closing = False
+        self._first: Path | None = None  # the film chosen on opening, until it is shown or the reader moves on
+        self._skipped = 0
+        browser.imageSelected.connect(self._on_selected)
 
     def open(self, paths: list[Path]) -> Worker:
         """Forget what was open and scan ``paths`` (folders recursively, DICOMDIRs, DICOM, PNG and JPEG files)."""
         self.stop()
         self.browser.clear()
         self._pending_thumbnails = []
+        self._first, self._skipped = None, 0
         self.problems.clear_problems()
         self.workspace.open(paths)
         worker = create_worker(self.workspace.scan, _progress=True)
@@ -105,10 +113,36 @@ class StudyOpening(QObject):
         self.status_bar.showMessage(f"{len(images)} image(s) found{cancelled}", 8000)
         logger.info("opened %d path(s): %d images, %d problems", len(opened), len(images), self.problems.rowCount())
         if images:
+            self._first = images[0]
             self.browser.select_path(images[0])
         else:
             hint = " See Problems below." if self.problems.rowCount() else ""
             self.message.emit("No DICOM, PNG or JPEG images found here." + hint)
+
+    def first_failed(self, path: Path, _reason: str = "") -> None:
+        """The viewer could not show ``path``: when it is the film chosen on opening (and still the selected one),
+        show the next film in the tree instead, so that opening a folder shows its first readable film, not a
+        "cannot be displayed" screen (``path`` stays listed, marked with its reason, ``report_problem``)."""
+        path = Path(path)
+        if self._first is None or path != self._first or self.browser.current_path() != path:
+            return
+        images = self.browser.image_paths()
+        later = images[images.index(path) + 1:] if path in images else []
+        self._skipped += 1
+        if not later or self._skipped > SKIP_AT_MOST:
+            self._first = None
+            return
+        logger.info("skipped %s on opening: it cannot be shown", path)
+        self._first = later[0]
+        self.browser.select_path(later[0])
+
+    def _on_selected(self, path: Path) -> None:
+        if self._first is not None and Path(path) != self._first:
+            self._first = None  # the reader chose another film
+
+    def first_shown(self, path: Path) -> None:
+        """A film is on screen: the one chosen on opening was readable (or the reader chose another)."""
+        self._first = None
 
     @while_alive
     def _on_failed(self, worker: Worker, exc: Exception) -> None:

@@ -208,9 +208,13 @@ def test_ctr_proposes_the_engine_lines_and_dragging_an_end_updates_the_ratio(qtb
     panel = window.lung_panel
     assert panel.ratio_label.text() == f"CTR {ratio:.2f}  (PA)"
     assert "as proposed" in panel.detail_label.text() and "below 0.5" in panel.note_label.text()
+    # The drawn lungs give a ratio above the README's plausible 0.35-0.60: the unadjusted proposal says so.
+    assert ratio > 0.6 and panel.note_label.text().startswith(f"⚠ Implausible proposal ({ratio:.2f}")
     assert window.lungs.report_lines(image.path) == (
         f"Cardiothoracic ratio {ratio:.2f} (PA; cardiac {left_x - right_x:.0f} px / "
-        f"thoracic 871 px), proposed by the lung-field model, not adjusted",)  # a resized film: spacing set aside
+        f"thoracic 871 px), proposed by the lung-field model, not adjusted. Implausible proposal ({ratio:.2f}, "
+        "outside 0.35-0.60): check the lines on the film and drag them onto the heart borders and the inner rib "
+        "margins",)  # a resized film: spacing set aside
 
     # Drag the cardiac line's left-border end 60 screen pixels to the right with the mouse.
     view, handle = window.view, item.cardiac.handles[1]
@@ -242,7 +246,9 @@ def test_ctr_says_ap_magnifies_and_is_not_offered_on_a_lateral_film(qtbot, make_
     open_and_wait(qtbot, window, ap)
     show_lungs(qtbot, window, ctr=True)
     assert window.lungs.ctr_item.label_text().endswith("(AP)")
-    assert window.lung_panel.note_label.text() == AP_NOTE == "AP magnifies the heart: CTR overestimated"
+    # The last line of the box (under the implausible proposal's warning: the drawn lungs give 0.68).
+    assert AP_NOTE == "AP magnifies the heart: CTR overestimated"
+    assert window.lung_panel.note_label.text().splitlines()[-1] == AP_NOTE
     assert window.lungs.report_lines(window.viewer.path)[0].endswith(AP_NOTE)
 
     lateral = film_with_view(dicom_dir, tmp_path / "ll", "LL")

@@ -8,6 +8,10 @@ value and what the reader is shown instead.
 - Pixel Spacing (0028,0030) and Imager Pixel Spacing (0018,1164): two positive numbers, row then
   column spacing in mm (PS3.3 10.7.1.3, C.8.11.4). An invalid one is not used: measurements fall back
   to the other attribute, else lengths are in pixels.
+- Patient's Age (0010,1010) against Patient's Birth Date (0010,0030) and the Study Date (0008,0020)
+  (else Acquisition Date, else Content Date): more than a year apart, the warning names both ages. The
+  age checks (``suitability.patient_age_years``: training ages, child or adult) keep using Patient's
+  Age, the age at the study as the modality recorded it, and the warning says so.
 """
 from __future__ import annotations
 
@@ -119,7 +123,70 @@ def header_text_warnings(ds) -> list[str]:
         if names:
             warnings.append(f"{', '.join(names)} not ASCII but the file has no Specific Character Set (0008,0005): "
                             "shown decoded as ISO 8859-1 (pydicom's fallback), which may show wrong letters")
+    disagreement = age_disagreement_warning(ds)
+    if disagreement:
+        warnings.append(disagreement)
     return warnings
+
+
+#: The dates an age at the study is computed to, in order of preference.
+AGE_REFERENCE_DATES = (("StudyDate", "Study Date (0008,0020)"), ("AcquisitionDate", "Acquisition Date (0008,0022)"),
+                       ("ContentDate", "Content Date (0008,0023)"))
+#: Patient's Age and the age from the dates may be this many years apart before the warning.
+AGE_TOLERANCE_YEARS = 1.0
+_AGE_UNIT_YEARS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
+
+
+def _date(value: str):
+    import datetime
+
+    from ..display_text import valid_date
+
+    if not valid_date(value):
+        return None
+    digits = value.strip().replace(".", "")
+    return datetime.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+
+
+def age_disagreement_warning(ds) -> str | None:
+    """A warning when Patient's Age (0010,1010) and the age from Patient's Birth Date (0010,0030) to the
+    Study Date (0008,0020) (else Acquisition Date (0008,0022), else Content Date (0008,0023)) are more
+    than ``AGE_TOLERANCE_YEARS`` apart; None when they agree or when the age, the birth date or every
+    reference date is missing or invalid, or the birth is after that date.
+
+    An Age String ``nnnY`` means completed years, so it stands for the interval [n, n + 1) years
+    (``nnnM`` for [n, n + 1) months, ...); the warning fires when the age from the dates lies more than the
+    tolerance outside that interval. Both values are quoted after an attribute's name, so a de-identified
+    report (``deidentify.redact_generated_text``) drops them with the birth and study dates."""
+    from ..display_text import age_in_years, format_date, valid_age
+
+    age = _text(ds, "PatientAge")
+    if not age or not valid_age(age):
+        return None
+    years = age_in_years(age)
+    born = _date(_text(ds, "PatientBirthDate"))
+    if years is None or born is None:
+        return None
+    for keyword, name in AGE_REFERENCE_DATES:
+        seen = _date(_text(ds, keyword))
+        if seen is not None:
+            break
+    else:
+        return None
+    if seen < born:
+        return None
+    unit = (age.strip().upper()[-1:] if age.strip()[-1:].isalpha() else "Y")
+    by_dates = (seen - born).days / 365.25
+    low, high = years, years + _AGE_UNIT_YEARS.get(unit, 1.0)
+    if max(low - by_dates, by_dates - high) <= AGE_TOLERANCE_YEARS:
+        return None
+    shown_age = _shown(age)[:16]
+    by_dates_text = f"{int(by_dates)} years" if by_dates >= 2 else f"{by_dates * 12:.0f} months"
+    return (f"Patient's Age (0010,1010) '{shown_age}' disagrees with Patient's Birth Date (0010,0030) "
+            f"'{format_date(_text(ds, 'PatientBirthDate'))}' at the {name} '{format_date(_text(ds, keyword))}', "
+            f"which give Patient's Age: '{by_dates_text}' (more than {AGE_TOLERANCE_YEARS:g} year apart); one of "
+            f"them is wrong: the age checks (training ages, child or adult) use Patient's Age (0010,1010) "
+            f"'{shown_age}'")
 
 
 def _text(ds, keyword: str) -> str:

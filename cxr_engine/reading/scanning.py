@@ -105,6 +105,9 @@ _HEADER_TAGS = [
     "StudyInstanceUID",
     "StudyDate",
     "StudyTime",
+    "SeriesTime",  # these three stand in for an absent StudyTime (same-day studies told apart)
+    "AcquisitionTime",
+    "ContentTime",
     "StudyDescription",
     "AccessionNumber",
     "SeriesInstanceUID",
@@ -185,7 +188,8 @@ class Series:
 
 @dataclass(frozen=True)
 class Study:
-    """Series sharing a StudyInstanceUID; ``date`` is DICOM DA (YYYYMMDD), ``time`` TM.
+    """Series sharing a StudyInstanceUID; ``date`` is DICOM DA (YYYYMMDD), ``time`` TM (the Study Time, else
+    the first file's Series, Acquisition or Content Time).
 
     Fields in the order of the General Study Module (PS3.3 Table C.7-3).
     """
@@ -890,7 +894,9 @@ def _header_from(ds: Dataset, path: Path) -> _Header:
         study={
             "uid": study_uid,
             "date": text_value(ds, "StudyDate"),
-            "time": text_value(ds, "StudyTime"),
+            # Study Time, else the Series, Acquisition or Content Time: two studies of one day told apart
+            "time": (text_value(ds, "StudyTime") or text_value(ds, "SeriesTime") or text_value(ds, "AcquisitionTime")
+                     or text_value(ds, "ContentTime")),
             "description": text_value(ds, "StudyDescription"),
             "accession_number": text_value(ds, "AccessionNumber"),
         },

@@ -1,0 +1,128 @@
+"""Three things a radiologist's test found printed without a word of warning, on real films copied into tmp:
+an ROI label whose area and pixel count read as one number twice, a Patient's Age that disagrees with the
+birth and study dates, and a proposed cardiothoracic ratio outside the range the README calls plausible."""
+from __future__ import annotations
+
+import shutil
+
+import pydicom
+import pytest
+
+from cxr_engine.models.cardiothoracic import (PLAUSIBLE_RANGE, CardiothoracicRatio, Line, implausible_note,
+                                              report_line)
+from cxr_engine.models.suitability import patient_age_years
+from cxr_engine.outputs.deidentify import redact_generated_text
+from cxr_engine.pixels.roi import ELLIPSE, roi_mask, roi_stats
+from cxr_engine.reading.read import read_image
+
+SIIM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"  # CR, PixelSpacing 0.168
+
+
+@pytest.fixture()
+def edited(tmp_path, dicom_dir):
+    """``edited(**attributes)``: a copy of the real SIIM film with those attributes set (None: removed)."""
+    def make(**attributes):
+        path = tmp_path / f"film{len(list(tmp_path.iterdir()))}.dcm"
+        shutil.copy(dicom_dir / SIIM, path)
+        ds = pydicom.dcmread(path)
+        for keyword, value in attributes.items():
+            if value is None:
+                if keyword in ds:
+                    delattr(ds, keyword)
+            else:
+                setattr(ds, keyword, value)
+        ds.save_as(path)
+        return path
+    return make
+
+
+def age_warnings(image) -> list[str]:
+    return [w for w in image.warnings if "disagrees with Patient's Birth Date" in w]
+
+
+# ------------------------------------------------------------------------------------- Patient's Age
+
+def test_an_age_that_disagrees_with_the_birth_and_study_dates_is_named_with_both_ages(edited):
+    image = read_image(edited(PatientAge="028Y", PatientBirthDate="19600101", StudyDate="20240301"))
+    [warning] = age_warnings(image)
+    assert warning == ("Patient's Age (0010,1010) '028Y' disagrees with Patient's Birth Date (0010,0030) "
+                       "'1960-01-01' at the Study Date (0008,0020) '2024-03-01', which give Patient's Age: "
+                       "'64 years' (more than 1 year apart); one of them is wrong: the age checks (training ages, "
+                       "child or adult) use Patient's Age (0010,1010) '028Y'")
+    assert patient_age_years(image.metadata) == 28  # what the warning says the age checks use
+    # De-identified (the PDF's option), neither age nor either date is left.
+    redacted = redact_generated_text(warning, image.metadata)
+    for value in ("028Y", "1960", "2024", "64 years"):
+        assert value not in redacted
+
+
+@pytest.mark.parametrize("attributes", [
+    {"PatientAge": "063Y", "PatientBirthDate": "19600501", "StudyDate": "20240301"},  # 63.8 years: agrees
+    {"PatientAge": "062Y", "PatientBirthDate": "19600501", "StudyDate": "20240301"},  # a year off at most
+    {"PatientAge": "014M", "PatientBirthDate": "20230101", "StudyDate": "20240301"},  # months
+    {"PatientAge": "028Y", "PatientBirthDate": None, "StudyDate": "20240301"},  # no birth date
+    {"PatientAge": "028Y", "PatientBirthDate": "19600101", "StudyDate": None, "AcquisitionDate": None,
+     "ContentDate": None},  # no date to compute to
+    {"PatientAge": "028Y", "PatientBirthDate": "19601301", "StudyDate": "20240301"},  # not a date
+    {"PatientAge": "028Y", "PatientBirthDate": "19600101", "StudyDate": "2024XX01", "AcquisitionDate": None,
+     "ContentDate": None},  # not a date
+    {"PatientAge": "028Y", "PatientBirthDate": "20250101", "StudyDate": "20240301"},  # born after the study
+    {"PatientAge": None, "PatientBirthDate": "19600101", "StudyDate": "20240301"},  # no age
+    {"PatientAge": "abc", "PatientBirthDate": "19600101", "StudyDate": "20240301"},  # not an age
+])
+def test_no_age_warning_on_consistent_or_incomplete_headers(edited, attributes):
+    assert age_warnings(read_image(edited(**attributes))) == []
+
+
+def test_without_a_study_date_the_acquisition_date_is_used(edited):
+    image = read_image(edited(PatientAge="010Y", PatientBirthDate="19600101", StudyDate=None,
+                              AcquisitionDate="20240301"))
+    [warning] = age_warnings(image)
+    assert "at the Acquisition Date (0008,0022) '2024-03-01'" in warning and "'64 years'" in warning
+
+
+# ------------------------------------------------------------------------------------- ROI label
+
+def test_the_roi_label_names_the_area_and_the_pixel_count(shared_data, dicom_dir):
+    from cxr_desktop.annotation_model import ELLIPSE as ELLIPSE_KIND, Annotation
+    from cxr_desktop.measurements import label_for, report_line as measurement_line
+
+    path = shared_data / "dicom_rsna" / "00704310-78a8-4b38-8475-49f4573b2dbb.dcm"  # resized: areas in px²
+    film = read_image(path)
+    assert film.spacing_mm is None
+    corners = ((300.0, 300.0), (470.0, 439.0))
+    stats = roi_stats(film, ELLIPSE, *corners)
+    n = int(roi_mask(film.shape, ELLIPSE, *corners)[2].sum())
+    assert stats.pixels == n and abs(stats.area - n) < 0.01 * n  # the two close numbers of the report
+    last = stats.lines()[-1]
+    assert last == f"area {stats.area:,.0f} px² · n = {n:,} pixels"
+    assert last.startswith("area 18,") and "n = 18," in last
+    label = label_for(Annotation(ELLIPSE_KIND, corners), film)
+    assert label.splitlines()[0].startswith("mean ") and "  SD " in label.splitlines()[0]
+    line = measurement_line(Annotation(ELLIPSE_KIND, corners), film)
+    assert line == "Ellipse ROI: " + "; ".join(stats.lines())  # the PDF's line: "; " between, not ", "
+    # With pixel spacing the area is in mm², the count still in pixels.
+    calibrated = read_image(dicom_dir / "966_fixed.dcm")  # Imager Pixel Spacing: mm² at the detector
+    stats = roi_stats(calibrated, ELLIPSE, *corners)
+    assert stats.lines()[-1] == f"area {stats.area:,.1f} mm² (detector) · n = {stats.pixels:,} pixels"
+
+
+# ------------------------------------------------------------------------------------- CTR plausibility
+
+def ratio_of(value: float) -> CardiothoracicRatio:
+    return CardiothoracicRatio(Line((0.0, 10.0), (100.0, 10.0)), Line((20.0, 12.0), (20.0 + 100 * value, 12.0)))
+
+
+def test_an_unadjusted_proposal_outside_the_readmes_range_is_called_implausible():
+    assert PLAUSIBLE_RANGE == (0.35, 0.60)
+    low = report_line(ratio_of(0.31), "PA", adjusted=False)
+    assert low == ("Cardiothoracic ratio 0.31 (PA; cardiac 31 px / thoracic 100 px), proposed by the lung-field "
+                   "model, not adjusted. Implausible proposal (0.31, outside 0.35-0.60): check the lines on the film "
+                   "and drag them onto the heart borders and the inner rib margins")
+    assert "Implausible proposal (0.65," in report_line(ratio_of(0.65), "AP", adjusted=False)
+    assert report_line(ratio_of(0.65), "AP", adjusted=False).endswith("CTR overestimated")
+    for value in (0.35, 0.47, 0.60):
+        assert implausible_note(ratio_of(value), adjusted=False) == ""
+    # The reader's own lines are the reader's: no flag, whatever the value.
+    assert implausible_note(ratio_of(0.31), adjusted=True) == ""
+    assert "mplausible" not in report_line(ratio_of(0.31), "PA", adjusted=True)
