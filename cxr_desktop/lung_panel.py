@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout
 
-from cxr_engine.models.cardiothoracic import implausible_note, projection, projection_note, projection_text
+from cxr_engine.models.cardiothoracic import projection, projection_note, projection_text, unusual_proposal_note
 
 from .lung_controller import LungFieldsController
 from .text_label import text_label
@@ -69,8 +69,8 @@ class LungPanel(QGroupBox):
         origin = "adjusted by the reader" if state.adjusted else "as proposed by the lung-field model"
         self.detail_label.setText(f"{ctr.lengths_text()}; {origin}. Drag a line's ends onto the heart borders "
                                   "and the inner rib margins.")
-        implausible = implausible_note(ctr, state.adjusted)  # an unadjusted proposal outside the plausible range
-        warning = f"⚠ {implausible[0].upper()}{implausible[1:]}\n" if implausible else ""
+        unusual = unusual_proposal_note(ctr, state.adjusted)  # an unadjusted proposal outside the range it gave on normal films
+        warning = f"⚠ {unusual[0].upper()}{unusual[1:]}\n" if unusual else ""
         self.note_label.setText(warning + projection_note(view))
-        self.note_label.setStyleSheet(WARNING_STYLE if implausible or projection(view) == "AP" else "")
+        self.note_label.setStyleSheet(WARNING_STYLE if unusual or projection(view) == "AP" else "")
         self.reset_button.setEnabled(state.adjusted)

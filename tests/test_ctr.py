@@ -160,9 +160,10 @@ def test_the_ratio_is_offered_on_frontal_films_only(view, kind, offered_found, o
 def test_report_line_says_pa_or_ap_and_whether_the_reader_adjusted_it():
     ctr = propose_ctr(two_lungs(), film(two_lungs()), spacing_mm=(0.5, 0.5))
     assert report_line(ctr, "PA", False) == ("Cardiothoracic ratio 0.24 (PA; cardiac 10 mm / thoracic 42 mm), "
-                                             "proposed by the lung-field model, not adjusted. Implausible proposal "
-                                             "(0.24, outside 0.35-0.60): check the lines on the film and drag them "
-                                             "onto the heart borders and the inner rib margins")
+                                             "proposed by the lung-field model, not adjusted. Check the proposal "
+                                             "(0.24, below the 0.35-0.60 it gave on normal films): the lines may sit "
+                                             "on another edge; drag them onto the heart borders and the inner rib "
+                                             "margins")
     assert report_line(ctr, "AP", True) == ("Cardiothoracic ratio 0.24 (AP; cardiac 10 mm / thoracic 42 mm), "
                                             "proposed by the lung-field model, adjusted by the reader. " + AP_NOTE)
     assert "view not recorded" in report_line(ctr, "", False)

@@ -34,11 +34,12 @@ def test_the_ctr_box_and_pdf_line_flag_the_low_proposal_on_a_real_film(qtbot, ma
     ratio = state.current.ratio
     assert ratio < PLAUSIBLE_RANGE[0]  # 0.31 when measured
     note = window.lung_panel.note_label.text()
-    assert note.startswith(f"⚠ Implausible proposal ({ratio:.2f}, outside 0.35-0.60): check the lines")
+    assert note.startswith(f"⚠ Check the proposal ({ratio:.2f}, below the 0.35-0.60 it gave on normal films): "
+                           "the lines may sit on another edge")
     assert window.lung_panel.note_label.styleSheet()  # in the warning colour
     assert "normal on a PA film" in note
     [line] = window.lungs.report_lines(film)
-    assert f"Implausible proposal ({ratio:.2f}" in line
+    assert f"Check the proposal ({ratio:.2f}, below" in line
     # Once the reader drags a line, the ratio is theirs: the flag goes.
     item = window.lungs.ctr_item
     start = item.cardiac.handles[1].pos()

@@ -8,7 +8,7 @@ import shutil
 import pydicom
 import pytest
 
-from cxr_engine.models.cardiothoracic import (PLAUSIBLE_RANGE, CardiothoracicRatio, Line, implausible_note,
+from cxr_engine.models.cardiothoracic import (PLAUSIBLE_RANGE, CardiothoracicRatio, Line, unusual_proposal_note,
                                               report_line)
 from cxr_engine.models.suitability import patient_age_years
 from cxr_engine.outputs.deidentify import redact_generated_text
@@ -113,16 +113,19 @@ def ratio_of(value: float) -> CardiothoracicRatio:
     return CardiothoracicRatio(Line((0.0, 10.0), (100.0, 10.0)), Line((20.0, 12.0), (20.0 + 100 * value, 12.0)))
 
 
-def test_an_unadjusted_proposal_outside_the_readmes_range_is_called_implausible():
+def test_an_unadjusted_proposal_outside_the_readmes_range_asks_to_be_checked():
     assert PLAUSIBLE_RANGE == (0.35, 0.60)
     low = report_line(ratio_of(0.31), "PA", adjusted=False)
     assert low == ("Cardiothoracic ratio 0.31 (PA; cardiac 31 px / thoracic 100 px), proposed by the lung-field "
-                   "model, not adjusted. Implausible proposal (0.31, outside 0.35-0.60): check the lines on the film "
-                   "and drag them onto the heart borders and the inner rib margins")
-    assert "Implausible proposal (0.65," in report_line(ratio_of(0.65), "AP", adjusted=False)
+                   "model, not adjusted. Check the proposal (0.31, below the 0.35-0.60 it gave on normal films): the "
+                   "lines may sit on another edge; drag them onto the heart borders and the inner rib margins")
+    # Above the range an enlarged heart is as likely as a misplaced line: the note says both, never "implausible".
+    high = report_line(ratio_of(0.65), "AP", adjusted=False)
+    assert "Check the proposal (0.65, above the 0.35-0.60 it gave on normal films): an enlarged heart" in high
+    assert "mplausible" not in high
     assert report_line(ratio_of(0.65), "AP", adjusted=False).endswith("CTR overestimated")
     for value in (0.35, 0.47, 0.60):
-        assert implausible_note(ratio_of(value), adjusted=False) == ""
+        assert unusual_proposal_note(ratio_of(value), adjusted=False) == ""
     # The reader's own lines are the reader's: no flag, whatever the value.
-    assert implausible_note(ratio_of(0.31), adjusted=True) == ""
-    assert "mplausible" not in report_line(ratio_of(0.31), "PA", adjusted=True)
+    assert unusual_proposal_note(ratio_of(0.31), adjusted=True) == ""
+    assert "Check the proposal" not in report_line(ratio_of(0.31), "PA", adjusted=True)

@@ -70,7 +70,7 @@ BORDER_MEDIAN_ROWS = 0.1
 #: maximum; lower is robust to a few rows where another edge was found).
 WIDEST_PERCENTILE = 75
 
-#: A proposal outside this range is flagged as implausible (the reader checks and drags the lines): the range
+#: A proposal outside this range is flagged for the reader to check (and drag the lines): the range
 #: the README and ``python -m training.ctr_checks`` measure the proposal against (on 20 adult normal films
 #: 19 proposals fell within it; on 16 RSNA DICOM files 15).
 PLAUSIBLE_RANGE = (0.35, 0.60)
@@ -412,10 +412,12 @@ def projection_note(view_position: str) -> str:
     return f"projection not recorded: below {NORMAL_PA_LIMIT:g} is normal on a PA film, AP overestimates"
 
 
-def implausible_note(ctr: CardiothoracicRatio, adjusted: bool) -> str:
+def unusual_proposal_note(ctr: CardiothoracicRatio, adjusted: bool) -> str:
     """``""``, or, for a proposal the reader has not adjusted whose ratio lies outside ``PLAUSIBLE_RANGE``
-    (or is not a number), the warning that it is implausible and must be checked: ``implausible proposal
-    (0.31, outside 0.35-0.60): check the lines on the film and drag them onto the borders``. A ratio the
+    (or is not a number), the request to check it, worded by side: below the range the lines most likely sit on
+    another edge (``check the proposal (0.31, below the 0.35-0.60 it gave on normal films): the lines may sit on
+    another edge; …``); above it an enlarged heart is as likely as a misplaced line, so the note says both and
+    does not call the value implausible (a reviewer's finding: cardiomegaly is often 0.6-0.75). A ratio the
     reader adjusted is the reader's, whatever its value."""
     if adjusted:
         return ""
@@ -423,18 +425,21 @@ def implausible_note(ctr: CardiothoracicRatio, adjusted: bool) -> str:
     ratio = ctr.ratio
     if ratio == ratio and low <= ratio <= high:  # ratio == ratio: not nan
         return ""
-    value = f"{ratio:.2f}" if ratio == ratio else "no ratio"
-    return (f"implausible proposal ({value}, outside {low:.2f}-{high:.2f}): check the lines on the film and "
-            "drag them onto the heart borders and the inner rib margins")
+    drag = "drag them onto the heart borders and the inner rib margins"
+    if ratio != ratio:
+        return f"no ratio proposed: check the lines on the film and {drag}"
+    side, why = (("below", "the lines may sit on another edge") if ratio < low else
+                 ("above", "an enlarged heart, or lines on another edge: check them on the film"))
+    return f"check the proposal ({ratio:.2f}, {side} the {low:.2f}-{high:.2f} it gave on normal films): {why}; {drag}"
 
 
 def report_line(ctr: CardiothoracicRatio, view_position: str, adjusted: bool) -> str:
     """The report's sentence, e.g. ``Cardiothoracic ratio 0.47 (PA; cardiac 142 mm / thoracic 302 mm),
     proposed by the lung-field model, adjusted by the reader`` (+ the AP caveat on an AP film; + the
-    ``implausible_note`` for an unadjusted proposal outside ``PLAUSIBLE_RANGE``)."""
+    ``unusual_proposal_note`` for an unadjusted proposal outside ``PLAUSIBLE_RANGE``)."""
     text = (f"Cardiothoracic ratio {ctr.ratio:.2f} ({projection_text(view_position)}; {ctr.lengths_text()}), "
             f"proposed by the lung-field model, {'adjusted by the reader' if adjusted else 'not adjusted'}")
-    note = implausible_note(ctr, adjusted)
+    note = unusual_proposal_note(ctr, adjusted)
     if note:
         text += f". {note[0].upper()}{note[1:]}"
     if projection(view_position) == "AP":
