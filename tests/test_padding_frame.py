@@ -5,7 +5,6 @@ CR film ``CR-MONO1-10-chest.dcm`` with a border overwritten by padding: without 
 classified as that film cut to the same box, not pneumonia 0.78 as it was with the border."""
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
