@@ -9,8 +9,8 @@ modality LUT / Rescale Slope and Intercept, PS3.3 C.11.1, in the file's units); 
 (Pixel Padding Value, ``CxrImage.padding``) are left out and counted. The SD is the population
 standard deviation (numpy's default, ddof=0), as viewers such as OsiriX and RadiAnt report.
 Areas are the drawn shape's geometric area (π/4 · width · height for an ellipse) in mm² from
-``spacing_mm`` (row, column), else in px²; the label names it "area" and the count of pixels measured
-"n = … pixels", so the two close numbers are not read as one.
+``spacing_mm`` (row, column), else in px²; the label names it "area" and, on a line of its own, the count of
+pixels measured "n = … pixels", so the two close numbers are not read as one.
 """
 from __future__ import annotations
 
@@ -65,11 +65,11 @@ class RoiStats:
     detector: bool = False  # the spacing is ImagerPixelSpacing (at the detector, not the patient)
 
     def lines(self) -> list[str]:
-        """Two or three short lines for a label next to the region: mean and SD, min and max (all in the
-        modality values' units), then the drawn shape's area and the number of pixels measured, each
-        named, as ``area 18,561 px² · n = 18,559 pixels`` (an area in px² and a pixel count are close
-        numbers that mean different things: the geometric area of the shape and the pixels whose centre
-        lies inside it)."""
+        """Short lines for a label next to the region: mean and SD, min and max (all in the modality values'
+        units), the drawn shape's area (``area 18,561 px²``) and, on a line of its own, the number of pixels
+        measured (``n = 18,559 pixels``): an area in px² and a pixel count are close numbers that mean different
+        things (the geometric area of the shape and the pixels whose centre lies inside it), and on one line
+        the label grew wider than a 1×2 viewport. One line when the region holds no image pixels."""
         area = f"area {self.area:,.1f} {self.area_unit}" if self.area_unit == "mm²" else \
             f"area {self.area:,.0f} {self.area_unit}"
         area += " (detector)" if self.detector else ""
@@ -77,7 +77,7 @@ class RoiStats:
             return [f"no image pixels · {area}"]
         lines = [f"mean {_value(self.mean)}  SD {_value(self.sd)}",
                  f"min {_value(self.minimum)}  max {_value(self.maximum)}",
-                 f"{area} · n = {self.pixels:,} {'pixel' if self.pixels == 1 else 'pixels'}"]
+                 area, f"n = {self.pixels:,} {'pixel' if self.pixels == 1 else 'pixels'}"]
         if self.padding:
             lines[-1] += f" ({self.padding:,} padding {'pixel' if self.padding == 1 else 'pixels'} left out)"
         return lines
