@@ -84,12 +84,17 @@ def write_only(folder: Path, card, image, heatmap_result, film, kinds, deidentif
 def write_and_send(node, network, folder: Path, card, image, heatmap_result, film, kinds, deidentify: bool, shown: dict,
                    progress, should_cancel):
     """Worker: write the outputs into ``folder`` (a fresh outbox) and send them; the transfer report. The outbox
-    (identified objects, unless de-identified) is removed once every object is sent, and when the reader cancels;
-    after a failed send it stays, so the objects can be sent again, and the status says where (``OutboxKept``, or
+    (identified objects, unless de-identified) is removed once every object is sent, when the reader cancels, and
+    when writing fails (a partial set is no set to send again: the write error is raised as it is); after a failed
+    send of objects all written it stays, so they can be sent again, and the status says where (``OutboxKept``, or
     the report's ``folder`` when the node refused some)."""
     try:
         objects = write_only(folder, card, image, heatmap_result, film, kinds, deidentify, shown, progress,
                              should_cancel, outbox=True)
+    except BaseException:
+        remove_outbox(folder)  # nothing, or an incomplete set: the write error says why
+        raise
+    try:
         if should_cancel():
             raise OperationCancelled("cancelled before sending")
         report = send_files(node, [o.path for o in objects], network,
@@ -98,9 +103,6 @@ def write_and_send(node, network, folder: Path, card, image, heatmap_result, fil
         remove_outbox(folder)  # nothing was asked to be kept: the reader cancelled
         raise
     except Exception as exc:
-        if not any(Path(folder).glob("*.dcm")):
-            remove_outbox(folder)
-            raise
         raise OutboxKept(folder, exc) from exc
     if report.failed:
         report.folder = Path(folder)  # where the objects are kept for a retry; the status names it
@@ -110,7 +112,7 @@ def write_and_send(node, network, folder: Path, card, image, heatmap_result, fil
 
 
 class OutboxKept(Exception):
-    """A send failed after its objects were written: they stay in ``folder`` for a retry."""
+    """A send failed after its objects were all written: they stay in ``folder`` for a retry."""
 
     def __init__(self, folder: Path, cause: Exception):
         self.folder, self.cause = Path(folder), cause

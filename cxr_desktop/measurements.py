@@ -29,7 +29,7 @@ def label_for(annotation: Annotation, image: CxrImage | None) -> str:
 def report_line(annotation: Annotation, image: CxrImage | None) -> str:
     """One line for the PDF's measurements, the label's lines joined by "; " (a ", " would run into the
     thousands separators of "area 18,561 px²"): "Ellipse ROI: mean 512.3  SD 20.1; min 480.0  max 560.0;
-    area 18,561 px² · n = 18,559 pixels"; "" when not measured."""
+    area 18,561 px²; n = 18,559 pixels"; "" when not measured."""
     label = label_for(annotation, image)
     if not label:
         return ""

@@ -148,8 +148,9 @@ class ReportExport(QObject):
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=view.viewer.heatmap_style,
             out_of_scope=scope,
             measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),
-            # A de-identified page says text burned into the film is not removed (and when the source says it has some).
-            burned_in_annotation=source_burned_in_annotation(item.image),
+            # A de-identified page says text burned into the film is not removed (and when the source says it has some):
+            # as the decoder recorded it (no header is read here, on the GUI thread).
+            burned_in_annotation=source_burned_in_annotation(item.image) if self.request.deidentify else "",
         )
 
     def write_to(self, destination: Path) -> Worker | None:

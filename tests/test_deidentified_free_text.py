@@ -13,6 +13,11 @@ test patient's identifiers under a folder and file named after the patient:
   some), and an object showing such a film claims no Patient Identity Removed;
 * a header check quoting an invalid Patient's Age ("invalid Patient's Age (0010,1010) 'ZZAGE1933'") was copied
   into de-identified outputs: a value quoted after an identifying attribute's name or tag is removed.
+
+A review of those fixes found, each tested below: a path with spaces ("/data/Jones Mary/CT 12/img1.dcm") lost only
+its first word; a numeric file stem ("55.dcm") removed "55" from "55 % of 118"; the CLI's numbered stem was replaced
+when the source happened to be named after the same number; the report re-read each source's header (on the app's
+GUI thread) for Burned In Annotation, which the decoder now records in ``ImageMetadata``.
 """
 from __future__ import annotations
 
@@ -127,6 +132,28 @@ def test_a_stem_that_carries_the_source_name_is_not_used_when_deidentifying(tmp_
     assert identified[0].path.name == "Zzleakname_chest_sr.dcm"  # identified objects keep the film's name
 
 
+def test_the_clis_number_is_kept_for_a_source_named_after_the_same_number(tmp_path, dicom_dir, classifier, card):
+    """``cxr-classify --deidentify --dicom-out`` names the objects by the input's number (docs/dicom_outputs.md):
+    a source that happens to be called ``00003.dcm`` must not turn its objects into ``anon-...``."""
+    source = tmp_path / "in" / "00003.dcm"
+    source.parent.mkdir()
+    ds = pydicom.dcmread(dicom_dir / CR_FILM, force=True)
+    ds.PatientName, ds.PatientID, ds.PatientAge = NAME, PATIENT_ID, "045Y"
+    ds.save_as(source)
+    image = read_image(source)
+    writer = DicomOutputWriter(tmp_path / "out", card, deidentify=True, kinds=("sr",))
+    [number] = writer.write(image, classifier.predict_with_heatmap(image), stem="00003")
+    assert number.path.name == "00003_sr.dcm"
+    reference = pydicom.Dataset()
+    reference.SOPInstanceUID = "2.25.1234567890"
+    assert writer.deidentified_stem("00003", image, reference) == "00003"
+    assert writer.deidentified_stem("00003_x", image, reference).startswith("anon-")  # the source's name, not a number
+    # A number that is the patient's ID is still not used.
+    as_id = type(image)(path=image.path, stored=image.stored, modality=image.modality,
+                        metadata=ImageMetadata(patient_id="00003"))
+    assert writer.deidentified_stem("00003", as_id, reference).startswith("anon-")
+
+
 @pytest.mark.parametrize("burned_in", ["YES", None])
 def test_deidentified_objects_say_burned_in_text_is_not_removed(tmp_path, dicom_dir, classifier, card, burned_in):
     from cxr_engine.outputs.deidentify import pixel_text_note
@@ -159,23 +186,35 @@ def test_deidentified_objects_say_burned_in_text_is_not_removed(tmp_path, dicom_
     assert _sr_texts(plain[0].path, "De-identification note") == []
 
 
-def test_the_report_reads_burned_in_annotation_from_the_source(tmp_path, dicom_dir):
-    """The app's Export PDF and ``cxr-desktop --export-pdf --deidentify`` build their pages with ``for_image``."""
+def test_the_report_reads_burned_in_annotation_from_the_source(tmp_path, dicom_dir, monkeypatch):
+    """The app's Export PDF and ``cxr-desktop --export-pdf --deidentify`` build their pages with ``for_image``: the
+    source's Burned In Annotation comes with the decoded film (``ImageMetadata``, also across the isolated
+    decoder's wire format), and no page reads the source's header again (the app makes pages on its GUI thread)."""
     from cxr_engine.outputs.deidentify import pixel_text_note
     from cxr_engine.outputs.report import ReportPage, build_report_pdf
     from cxr_engine.pixels.rendering import render
+    from cxr_engine.reading.image_wire import decode_image, encode_image
     from pypdf import PdfReader
 
     source = named_film(dicom_dir / CR_FILM, tmp_path / "in", burned_in="YES", age="045Y")
     image = read_image(source)
+    assert image.metadata.burned_in_annotation == "YES"
+    assert decode_image(*encode_image(image)).metadata.burned_in_annotation == "YES"
+    assert read_image(dicom_dir / CR_FILM).metadata.burned_in_annotation == ""  # absent: nothing said
+
+    reads = []
+    real = pydicom.dcmread
+    monkeypatch.setattr(pydicom, "dcmread", lambda *args, **kwargs: reads.append(args) or real(*args, **kwargs))
     page = ReportPage.for_image(image, render(image))
+    identified = " ".join(PdfReader(io.BytesIO(build_report_pdf([page], model_card=None, deidentify=False)))
+                          .pages[0].extract_text().split())
+    assert reads == []  # no header read for a page, let alone an identified one
+    assert "burned into" not in identified
     assert page.burned_in_annotation == "YES"
     text = " ".join(PdfReader(io.BytesIO(build_report_pdf([page], model_card=None, deidentify=True)))
                     .pages[0].extract_text().split())
     assert pixel_text_note("YES") in text and "HEADER DE-IDENTIFIED - BURNED-IN TEXT KEPT" in text
-    identified = " ".join(PdfReader(io.BytesIO(build_report_pdf([page], model_card=None, deidentify=False)))
-                          .pages[0].extract_text().split())
-    assert "burned into" not in identified
+    assert reads == []
 
 
 def test_generated_text_loses_quoted_identifying_values_uids_and_paths():
@@ -209,3 +248,61 @@ def test_a_deidentified_presentation_state_carries_the_notes_redacted(tmp_path, 
     texts = [t.UnformattedTextValue for layer in pydicom.dcmread(gsps.path).GraphicAnnotationSequence
              for t in layer.get("TextObjectSequence", [])]
     assert texts == [f"{REDACTED} {REDACTED} {REDACTED}: nodule?"]
+
+
+@pytest.mark.parametrize("path, folder", [
+    ("/data/Jones Mary/CT 12/img1.dcm", "/data/Jones Mary"),
+    ("C:\\Users\\Mary Jones\\scan.dcm", "C:\\Users\\Mary Jones"),
+    ("\\\\server\\share\\Mary Jones\\CT 12\\img 1.dcm", "\\\\server\\share\\Mary Jones"),
+])
+def test_a_path_with_spaces_goes_whole(path, folder):
+    """A folder or file named with spaces lost only its first word ("[removed] Mary/CT 12/[removed]")."""
+    metadata = ImageMetadata()
+    for paths in ((path, folder), (path,), ()):  # the source's paths given, or any other path
+        assert redact_generated_text(f"also stored as {path}", metadata, paths=paths) == f"also stored as {REDACTED}"
+        assert redact_generated_text(f"left out: {path}, {path} and 2 more", metadata, paths=paths) == \
+            f"left out: {REDACTED}, {REDACTED} and 2 more"
+        assert redact_generated_text(f"files in {folder}, kept", metadata, paths=paths) == f"files in {REDACTED}, kept"
+    # A folder given, as spelt (lower case: no capitalised words to go by), and what follows it in the same path.
+    assert redact_generated_text("in /data/jones mary and more", metadata, paths=("/data/jones mary/x.dcm",)) == \
+        f"in {REDACTED} and more"
+    assert redact_generated_text("in /data/jones mary/ct 1/x y.dcm: unreadable", metadata,
+                                 paths=("/data/jones mary/ct 1/x y.dcm",)) == f"in {REDACTED}: unreadable"
+    # Neither a folder given inside a longer name ("/data" of "/database") nor ordinary words after a path go.
+    assert redact_generated_text("/database and folder /data/scans are kept", metadata, paths=("/data/x.dcm",)) == \
+        f"{REDACTED} and folder {REDACTED} are kept"
+
+
+def test_ordinary_sentences_are_no_paths():
+    metadata = ImageMetadata()
+    for kept in ("window 40/400, nnnD/W/M/Y, 1/2 of the film (PA/AP) and/or lateral",
+                 "not an age (nnnD/W/M/Y, PS3.5 6.2); the age checks cannot use it",
+                 "55 % of 118 validation films; 1024 x 1024 pixels"):
+        assert redact_generated_text(kept, metadata, paths=("/in/Jones Mary/x.dcm",)) == kept
+
+
+def test_a_file_stem_without_a_letter_is_no_identifier():
+    """A source file "55.dcm" turned "55 % of 118 validation" into "[removed] % of 118 validation"."""
+    metadata = ImageMetadata()
+    text = "the model is sure on 55 % of 118 validation films; input 1024 x 1024"
+    assert redact_generated_text(text, metadata, paths=("/in/55.dcm", "/in/1024.dcm", "55.dcm")) == text
+    # The file itself still goes, as a path or a file name, and a stem with a letter still goes in a file name.
+    assert redact_generated_text("cannot read /in/55.dcm or 55.dcm", metadata, paths=("/in/55.dcm",)) == \
+        f"cannot read {REDACTED} or {REDACTED}"
+    assert redact_generated_text("copy scan55_b.png", metadata, paths=("/in/scan55.dcm",)) == \
+        f"copy {REDACTED}_b.png"
+
+
+@pytest.mark.parametrize("name", [
+    "Acquisition Date (0008,0022)", "Content Date (0008,0023)", "Series Time (0008,0031)", "Study Time (0008,0030)",
+    "Acquisition DateTime (0008,002A)", "Content Time (0008,0033)", "Instance Creation Date (0008,0012)",
+])
+def test_a_value_quoted_after_an_identifying_date_or_time_goes(name):
+    """Table E.1-1 removes, empties or replaces these (not K): their quoted values go, their words stay."""
+    text = f"at the {name} '2024-05-10 10:11', something"
+    assert redact_generated_text(text, ImageMetadata()) == f"at the {name} '{REDACTED}', something"
+    bare = name.split(" (")[0]
+    assert redact_generated_text(f"{bare}: '2024'", ImageMetadata()) == f"{bare}: '{REDACTED}'"
+    # A date attribute that Table E.1-1 does not list (kept by the profile) keeps its quoted value.
+    kept = "Date of Gain Calibration (0014,3076) '2024-05-10'"
+    assert redact_generated_text(kept, ImageMetadata()) == kept

@@ -139,3 +139,72 @@ def test_the_send_outbox_is_removed_after_a_successful_send_only(tmp_path, monke
         assert not outbox.exists() and not outbox.parent.exists()
     else:
         assert (outbox / "x_sc.dcm").exists() and report.folder == outbox
+
+
+def _fake_outbox_calls(monkeypatch, outbox: Path, *, write_fails_after: int | None = None, send=None,
+                       cancel_after_write: bool = False):
+    """``write_and_send``'s arguments with ``write_only`` writing two objects (failing, after
+    ``write_fails_after`` of them, with the engine's write error) and ``send`` standing for ``send_files``."""
+    from cxr_desktop import dicom_send
+    from cxr_engine.outputs.dicom_outputs import DicomOutputError
+
+    def write_only(folder, *args, **kwargs):
+        Path(folder).mkdir(parents=True)
+        written = []
+        for kind in ("sc", "sr"):
+            if write_fails_after is not None and len(written) == write_fails_after:
+                raise DicomOutputError(Path("film.dcm"), f"cannot write to {folder} (No space left on device)")
+            path = Path(folder) / f"x_{kind}.dcm"
+            path.write_bytes(b"DICM")
+            written.append(type("Written", (), {"path": path})())
+        return written
+
+    def send_files(node, paths, network, progress=None, cancelled=None):
+        if send is not None:
+            return send(paths, cancelled)
+        return TransferReport(done=list(paths), failed=[])
+
+    monkeypatch.setattr(dicom_send, "write_only", write_only)
+    monkeypatch.setattr(dicom_send, "send_files", send_files)
+
+    def should_cancel():
+        return cancel_after_write and any(outbox.glob("*.dcm"))
+
+    return (None, None, outbox, None, None, None, None, ("sc", "sr"), False, {}, lambda value: None, should_cancel)
+
+
+@pytest.mark.parametrize("written", [0, 1])
+def test_a_failed_write_removes_the_partial_outbox_and_says_the_write_error(tmp_path, monkeypatch, written):
+    """Writing failed part-way (one object of two on disk): an incomplete set is not kept 'to send again'; the
+    reader gets the write error, and nothing is left in the outbox."""
+    from cxr_desktop import dicom_send
+    from cxr_engine.outputs.dicom_outputs import DicomOutputError
+
+    outbox = tmp_path / "cache" / "outbox" / "20261130-120000"
+    sent = []
+    call = _fake_outbox_calls(monkeypatch, outbox, write_fails_after=written,
+                              send=lambda paths, cancelled: sent.append(paths))
+    with pytest.raises(DicomOutputError) as failed:
+        dicom_send.write_and_send(*call)
+    assert not isinstance(failed.value, dicom_send.OutboxKept)
+    assert "No space left on device" in str(failed.value) and "to send again" not in str(failed.value)
+    assert not outbox.exists() and not outbox.parent.exists() and sent == []
+
+
+@pytest.mark.parametrize("when", ["after writing", "while sending"])
+def test_cancelling_a_send_removes_the_outbox(tmp_path, monkeypatch, when):
+    from cxr_desktop import dicom_send
+    from cxr_engine.network.dicom_network import OperationCancelled
+
+    outbox = tmp_path / "cache" / "outbox" / "20261130-120000"
+    sent = []
+
+    def send(paths, cancelled):
+        sent.append(paths)
+        raise OperationCancelled("cancelled after 1 of 2 objects")
+
+    call = _fake_outbox_calls(monkeypatch, outbox, send=send, cancel_after_write=when == "after writing")
+    with pytest.raises(OperationCancelled):
+        dicom_send.write_and_send(*call)
+    assert not outbox.exists() and not outbox.parent.exists()
+    assert (sent == []) == (when == "after writing")  # cancelled before sending: nothing was offered to the node

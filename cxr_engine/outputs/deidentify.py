@@ -19,9 +19,14 @@ lives in one place:
   letters, or a digit), where the file's name carries it. So a patient named "Test^Lateral" keeps
   "lateral view" in the warnings, while "/data/Lateral_Test/1.dcm" and "Test Lateral" go. The same
   messages also lose, whatever the patient: a value quoted after the name or tag of an identifying
-  attribute (``IDENTIFYING_FIELDS``: "invalid Patient's Age (0010,1010) '...'" keeps its words, not the
-  value), the source's own UIDs and any other non-standard UID, absolute paths, and the names of the
-  ``paths`` given (the source files: a file or folder name is often the patient's name, ID or a UID).
+  attribute (``IDENTIFYING_FIELDS``, and every date, time and date-time attribute that Table E.1-1 lists,
+  ``IDENTIFYING_DATE_TIME_TAGS``: "invalid Patient's Age (0010,1010) '...'" and "at the Content Date
+  (0008,0023) '...'" keep their words, not the value), an age said in words ("an age of 64 years", the
+  header check's age from the dates), the source's own UIDs and any other non-standard UID, absolute
+  paths (spaces included: the ``paths`` given and their folders first, as they are spelt; then any other, up
+  to an image file's extension or, for a last name of capitalised words, the end of the clause), and the
+  names of the ``paths`` given (the source files: a file or folder name is often the patient's name, ID or a
+  UID; a stem without a letter, "55" of "55.dcm", is no one's and stays in the text).
 * ``pixel_text_note`` says what de-identification leaves: text burned into the image's pixels (the
   Clean Pixel Data Option is not applied), in one wording for the PDF, the SC and the SR.
 
@@ -35,14 +40,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import fields
-from pathlib import PurePath
+from pathlib import PurePath, PureWindowsPath
 
 from ..display_text import format_age, format_date, format_person_name, format_time, printable
 from ..pixels.image import ImageMetadata
+from ..reading.header_checks import AGE_FROM_DATES
 
 __all__ = ["IDENTIFYING_FIELDS", "RETAINED_FIELDS", "REDACTED", "report_identifiers", "redact_text",
            "redact_generated_text", "full_name_patterns", "pixel_text_note", "deidentified_badge",
-           "identifying_terms", "name_parts", "date_spellings"]
+           "identifying_terms", "name_parts", "date_spellings", "IDENTIFYING_DATE_TIME_TAGS",
+           "KEPT_DATE_TIME_TAGS"]
 
 #: ``ImageMetadata`` field → (DICOM tag, Annex E basic-profile action code).
 IDENTIFYING_FIELDS: dict[str, tuple[str, str]] = {
@@ -65,7 +72,7 @@ IDENTIFYING_FIELDS: dict[str, tuple[str, str]] = {
 #: Fields that Table E.1-1 does not list: kept in a de-identified report.
 RETAINED_FIELDS: tuple[str, ...] = (
     "series_number", "instance_number", "modality", "body_part", "view_position", "manufacturer",
-    "sop_class_uid",
+    "sop_class_uid", "burned_in_annotation",
 )
 
 #: Kept only with the Retain Patient Characteristics Option.
@@ -133,27 +140,68 @@ def redact_generated_text(text: str, metadata: ImageMetadata, paths=()) -> str:
     accession number, birth date and full name replaced by ``REDACTED`` wherever they stand, and a
     single name component only inside a path or file-name token (see the module docstring): the
     message's own words ("lateral", "normal") stay even when the patient's name is one of them.
-    Also replaced: a value quoted after an identifying attribute's name or tag, the source's UIDs and
-    any other UID outside the standard's root, absolute paths, and each of ``paths`` (the source
-    files), its file name and (inside a path or file-name token) its stem. Case-insensitive.
+    Also replaced: a value quoted after an identifying attribute's name or tag (``IDENTIFYING_FIELDS`` and the
+    date and time attributes of ``IDENTIFYING_DATE_TIME_TAGS``), an age in words ("an age of 64 years"), the
+    source's UIDs and any other UID outside the standard's root, each of ``paths`` (the source files) and its
+    folders as spelt (longest first), then any other absolute path, each of ``paths``' file names and (inside a
+    path or file-name token) their stems that hold a letter. Case-insensitive.
     """
     if not text:
         return text
     text = _QUOTED_IDENTIFYING.sub(lambda m: f"{m.group(1)}'{REDACTED}'", text)
-    text = _ABSOLUTE_PATH.sub(REDACTED, text)
+    text = _AGE_IN_WORDS.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    text = _absolute_paths(paths).sub(REDACTED, text)
     whole = {v.strip() for v in (metadata.patient_id, metadata.accession_number, metadata.study_instance_uid,
                                  metadata.series_instance_uid, metadata.sop_instance_uid)}
     whole.update(date_spellings(metadata.patient_birth_date))
     stems = set()
     for path in paths:
-        path = PurePath(path)
+        path = _pure_path(path)
         whole.update((str(path), path.name))
-        stems.add(path.stem)
+        if re.search(r"[^\W\d_]", path.stem):  # "55" of "55.dcm" is no one's: "55 % of 118" stays
+            stems.add(path.stem)
     text = _substitute(text, [re.escape(t) for t in whole if len(t) >= _MIN_PART_LENGTH])
     text = _UID.sub(lambda m: m.group(0) if m.group(0).startswith(_STANDARD_UID_ROOT) else REDACTED, text)
     text = _in_path_tokens(text, [re.escape(s) for s in stems if len(s) >= _MIN_PART_LENGTH])
     text = _substitute(text, full_name_patterns(metadata.patient_name))
     return _in_path_tokens(text, [re.escape(p) for p in name_parts(metadata.patient_name)])
+
+
+def _pure_path(path) -> PurePath:
+    """``path`` as a pure path of its own system's spelling: a drive ("C:\\...") or a UNC share ("\\\\host\\...")
+    is a Windows path wherever this runs, so that its folders are found."""
+    text = str(path)
+    if re.match(r"[A-Za-z]:[\\/]|\\\\", text):
+        return PureWindowsPath(text)
+    return PurePath(path)
+
+
+#: How many folders above each of ``paths`` are removed as spelt (``/data/Jones Mary/CT 12/1.dcm`` also removes
+#: ``/data/Jones Mary/CT 12``, ``/data/Jones Mary`` and ``/data``), the anchor ("/", "C:\\") never.
+_PATH_FOLDERS = 4
+
+
+def _known_paths(paths) -> list[str]:
+    """The absolute ``paths`` and their folders (up to ``_PATH_FOLDERS`` above), longest first."""
+    known = set()
+    for path in paths:
+        path = _pure_path(path)
+        if not path.is_absolute():  # a file name alone, a relative path: removed as words, not as a path
+            continue
+        known.add(str(path))
+        known.update(str(p) for p in list(path.parents)[:_PATH_FOLDERS] if str(p) != path.anchor)
+    return sorted((k for k in known if len(k) >= _MIN_PART_LENGTH), key=len, reverse=True)
+
+
+def _absolute_paths(paths=()) -> re.Pattern:
+    """``_ABSOLUTE_PATH``, with the absolute ``paths`` and their folders (``_known_paths``) as starts of their own:
+    each goes as spelt, spaces included, with what follows it in the same path."""
+    known = _known_paths(paths)
+    if not known:
+        return _ABSOLUTE_PATH
+    spelt = "|".join(re.escape(k) for k in known)
+    return re.compile(rf"{_PATH_START_BOUNDARY}(?i:{spelt})(?:{_PATH_REST_AFTER_FOLDER}|{_PATH_END})"
+                      rf"|{_ABSOLUTE_PATH.pattern}")
 
 
 def _in_path_tokens(text: str, alternatives: list[str]) -> str:
@@ -166,12 +214,47 @@ def _in_path_tokens(text: str, alternatives: list[str]) -> str:
 
 #: A token that names a file or folder rather than being a word of a sentence.
 _PATH_LIKE = re.compile(r"[/\\_]|\w\.\w|\d")
-#: An absolute path (POSIX, a Windows drive or a UNC share), not a slash inside a word ("nnnD/W/M/Y", "40/400").
-_ABSOLUTE_PATH = re.compile(r"(?<![\w.\-/\\])(?:/(?=[^\s/])|[A-Za-z]:[\\/]|\\\\(?=\w))[^\s,;'\"()\[\]]*")
+#: Absolute paths. A path starts with "/" (not inside a word: "nnnD/W/M/Y", "40/400", "1/2 of"), a drive ("C:\\") or a
+#: UNC share ("\\\\host"); its folders may hold spaces (a separator follows each: "/data/Jones Mary/CT 12/"); its last
+#: name holds spaces only when it ends with an image file's extension ("Mary Jones.dcm") or, made of capitalised
+#: words or numbers, ends the clause ("/data/Jones Mary," "C:\\Users\\Mary Jones"): "/data/x and 2 more" keeps
+#: "and 2 more". No name holds a clause's punctuation (,;:'"()[]).
+_PATH_WORD = r"[^\s\\/,;:'\"()\[\]]+"
+_PATH_SEPARATOR = r"[\\/]"
+_IMAGE_EXTENSION = r"\.(?:dcm|dicom|png|jpe?g|j2k|jp2)"
+_CLAUSE_END = r"(?=[.!?]?(?:\s*[,;:()\[\]'\"]|\s*$)|[.!?]\s)"
+_PATH_LAST = (rf"(?:(?:{_PATH_WORD} +)*?[^\s\\/,;:'\"()\[\]]*?{_IMAGE_EXTENSION}(?![^\s,;:'\"()\[\]])"
+              rf"|{_PATH_WORD}(?: +[A-Z0-9][^\s\\/,;:'\"()\[\]]*)+{_CLAUSE_END}"
+              rf"|{_PATH_WORD})")
+#: After a start: folders, each followed by a separator, then the last name (or nothing after a trailing separator).
+_PATH_REST = rf"(?:{_PATH_WORD}(?: +{_PATH_WORD})*{_PATH_SEPARATOR})*(?:{_PATH_LAST})?"
+#: After a known folder spelt out: a separator and the rest of the path.
+_PATH_REST_AFTER_FOLDER = rf"{_PATH_SEPARATOR}{_PATH_REST}"
+#: A known path spelt out ends there (not "/data" in "/database").
+_PATH_END = r"(?![^\s,;:'\"()\[\]])"
+_PATH_START_BOUNDARY = r"(?<![\w.\-/\\])"
+_ABSOLUTE_PATH = re.compile(
+    rf"{_PATH_START_BOUNDARY}(?:/(?=[^\s/])|[A-Za-z]:[\\/]|\\\\(?=\w)){_PATH_REST}")
 #: A DICOM UID (PS3.5 9.1: digits and dots; here three or more components and ten or more characters, so a
 #: version such as "3.6.7" is not one); the standard's own (transfer syntaxes, SOP classes) are no one's.
 _UID = re.compile(r"(?<![\w.])(?=[0-9.]{10})[0-9]+(?:\.[0-9]+){2,}(?![\w.]*\w)")
 _STANDARD_UID_ROOT = "1.2.840.10008."
+#: An age said in words: "an age of 64 years" (``header_checks.AGE_FROM_DATES``, the age from the birth and study
+#: dates); group 1 is what precedes the value. Patient's Age is identifying (Table E.1-1: X).
+_AGE_IN_WORDS = re.compile(
+    rf"({re.escape(AGE_FROM_DATES)}\s+)'?\d+(?:\.\d+)?\s*(?:years?|months?|weeks?|days?|[DWMY])\b'?", re.IGNORECASE)
+
+#: Date, time and date-time attributes (VR DA, DT, TM, pydicom's dictionary) that Table E.1-1 of PS3.15 does not list,
+#: so the basic profile keeps them (K): a value quoted after them stays. Every other one is removed, emptied or
+#: replaced by the profile (Acquisition Date X/Z, Content Date Z/D, Series Time X/D, Study Time Z...; the *Retain
+#: Longitudinal Temporal Information* option is what keeps them), so its quoted value goes.
+KEPT_DATE_TIME_TAGS: frozenset[int] = frozenset({
+    0x00080404, 0x00080416, 0x0008041F,  # Item Inventory, Expiration, Study Update DateTime
+    0x00140102, 0x00140103, 0x00141020,  # Secondary Review Date / Time, Expiry Date
+    0x00143076, 0x00143077,  # Date / Time of Gain Calibration
+    0x00144076, 0x00144078, 0x0014407A,  # Procedure Creation / Expiration / Last Modified Date
+    0x40101025, 0x40101026, 0x4010102B, 0x40101041,  # DICOS route, alarm and owner times
+})
 
 
 def _attribute_name(tag: str) -> str:
@@ -184,14 +267,31 @@ def _attribute_name(tag: str) -> str:
         return ""
 
 
+def _date_time_attributes() -> dict[str, str]:
+    """``(gggg,eeee)`` → name of every date, time and date-time attribute in pydicom's dictionary that Table E.1-1
+    lists (not in ``KEPT_DATE_TIME_TAGS``); empty without pydicom."""
+    try:
+        from pydicom.datadict import DicomDictionary
+    except Exception:  # pydicom absent: the identifying fields' tags alone then
+        return {}
+    return {f"({tag >> 16:04X},{tag & 0xFFFF:04X})": entry[2] for tag, entry in DicomDictionary.items()
+            if entry[0] in ("DA", "DT", "TM") and tag not in KEPT_DATE_TIME_TAGS}
+
+
+#: ``(gggg,eeee)`` → name of each date, time and date-time attribute whose quoted value a de-identified message loses.
+IDENTIFYING_DATE_TIME_TAGS: dict[str, str] = _date_time_attributes()
+
+
 def _quoted_identifying() -> re.Pattern:
-    """A quoted value after the name and/or tag of an attribute of ``IDENTIFYING_FIELDS`` (a header check's
-    "invalid Patient's Age (0010,1010) 'X'"): group 1 is what precedes the quote."""
-    tags = [tag for tag, _ in IDENTIFYING_FIELDS.values()]
-    names = [name for name in map(_attribute_name, tags) if name]
+    """A quoted value after the name and/or tag of an attribute of ``IDENTIFYING_FIELDS`` or of
+    ``IDENTIFYING_DATE_TIME_TAGS`` (a header check's "invalid Patient's Age (0010,1010) 'X'", "at the Content Date
+    (0008,0023) 'X'"): group 1 is what precedes the quote."""
+    fields_tags = [tag for tag, _ in IDENTIFYING_FIELDS.values()]
+    tags = fields_tags + list(IDENTIFYING_DATE_TIME_TAGS)
+    names = [name for name in map(_attribute_name, fields_tags) if name] + list(IDENTIFYING_DATE_TIME_TAGS.values())
     tag_or_name = "|".join(re.escape(t) for t in sorted({*tags, *names}, key=len, reverse=True))
     tag = r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)"
-    return re.compile(rf"((?:{tag_or_name})(?:\s*{tag})?\s*[:=]?\s*)'[^'\n]*'", re.IGNORECASE)
+    return re.compile(rf"((?<![\w'])(?:{tag_or_name})(?:\s*{tag})?\s*[:=]?\s*)'[^'\n]*'", re.IGNORECASE)
 
 
 _QUOTED_IDENTIFYING = _quoted_identifying()

@@ -128,7 +128,7 @@ class ReportPage:
     heatmap_style: str = "colour"
     #: The line under the left panel: what ``displayed`` shows.
     displayed_note: str = "Window, annotations and overlay as shown in the viewer."
-    #: The source's Burned In Annotation (0028,0301) (``reading.dicom_io.burned_in_annotation``: ``YES``, ``NO``,
+    #: The source's Burned In Annotation (0028,0301) (``ImageMetadata.burned_in_annotation``: ``YES``, ``NO``,
     #: ``""``): a de-identified page says text burned into the image is not removed, and for ``YES`` that the
     #: source says its image has some (``deidentify.pixel_text_note``).
     burned_in_annotation: str = ""
@@ -167,11 +167,11 @@ class ReportPage:
 
 
 def source_burned_in_annotation(image: CxrImage) -> str:
-    """``image``'s source's Burned In Annotation (``reading.dicom_io.burned_in_annotation``); ``""`` for a PNG or
-    JPEG (nothing said)."""
-    from ..reading.dicom_io import burned_in_annotation
-
-    return burned_in_annotation(image.path) if getattr(image, "source_format", "dicom") == "dicom" else ""
+    """``image``'s source's Burned In Annotation (0028,0301), as the decoder recorded it
+    (``ImageMetadata.burned_in_annotation``: ``YES``, ``NO``, ``""``; ``""`` for a PNG or JPEG, nothing said). No
+    file is read: a page is made on the app's GUI thread, and its source may lie on a slow share."""
+    metadata = getattr(image, "metadata", None)
+    return str(getattr(metadata, "burned_in_annotation", "") or "").strip().upper()
 
 
 def write_report(path: str | Path, pages: Sequence[ReportPage], *, model_card: ModelCard | None,

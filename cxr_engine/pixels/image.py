@@ -34,6 +34,10 @@ class ImageMetadata:
     manufacturer: str = ""
     institution_name: str = ""
     sop_class_uid: str = ""
+    #: Burned In Annotation (0028,0301), upper case (``YES``, ``NO``; ``""`` absent): not the patient's, but whether
+    #: the pixels may carry text such as a name, which de-identification does not clean
+    #: (``outputs.deidentify.pixel_text_note``).
+    burned_in_annotation: str = ""
 
 
 @dataclass(frozen=True, eq=False)

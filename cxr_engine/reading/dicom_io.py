@@ -43,6 +43,7 @@ _METADATA_KEYWORDS = {
     "manufacturer": "Manufacturer",
     "institution_name": "InstitutionName",
     "sop_class_uid": "SOPClassUID",
+    "burned_in_annotation": "BurnedInAnnotation",
 }
 
 
@@ -184,14 +185,15 @@ def read_metadata(ds) -> ImageMetadata:
     for field_name, keyword in _METADATA_KEYWORDS.items():
         value = ds.get(keyword, "")
         values[field_name] = "" if value is None else printable(str(value).strip())
+    values["burned_in_annotation"] = values["burned_in_annotation"].upper()
     return ImageMetadata(**values)
 
 
 def burned_in_annotation(source) -> str:
     """The source's Burned In Annotation (0028,0301), upper case (``YES``, ``NO``), ``""`` when absent or
-    unreadable. ``source`` is a dataset or the path of a DICOM file (its header alone is read). Not in
-    ``ImageMetadata``: it says nothing of the patient, only whether the pixels may (text such as a name burned
-    into the film), which de-identification does not clean (``outputs.deidentify.pixel_text_note``)."""
+    unreadable. ``source`` is a dataset or the path of a DICOM file (its header alone is read). A decoded film has
+    it already (``ImageMetadata.burned_in_annotation``, filled by ``read_metadata``): this is for a header read
+    alone (the DICOM outputs' source header)."""
     try:
         if not hasattr(source, "get"):
             from pydicom import dcmread

@@ -132,6 +132,9 @@ def header_text_warnings(ds) -> list[str]:
 #: The dates an age at the study is computed to, in order of preference.
 AGE_REFERENCE_DATES = (("StudyDate", "Study Date (0008,0020)"), ("AcquisitionDate", "Acquisition Date (0008,0022)"),
                        ("ContentDate", "Content Date (0008,0023)"))
+#: The words before the age from the dates in the warning ("which give an age of 64 years"): a de-identified output
+#: (``outputs.deidentify.redact_generated_text``) removes the value after them, as it removes Patient's Age.
+AGE_FROM_DATES = "an age of"
 #: Patient's Age and the age from the dates may be this many years apart before the warning.
 AGE_TOLERANCE_YEARS = 1.0
 _AGE_UNIT_YEARS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
@@ -156,8 +159,10 @@ def age_disagreement_warning(ds) -> str | None:
 
     An Age String ``nnnY`` means completed years, so it stands for the interval [n, n + 1) years
     (``nnnM`` for [n, n + 1) months, ...); the warning fires when the age from the dates lies more than the
-    tolerance outside that interval. Both values are quoted after an attribute's name, so a de-identified
-    report (``deidentify.redact_generated_text``) drops them with the birth and study dates."""
+    tolerance outside that interval. Patient's Age and the three dates are quoted after their attributes' names and
+    tags, and the age from the dates follows ``AGE_FROM_DATES`` ("which give an age of 64 years"), not the name of
+    Patient's Age, which it is not: a de-identified report (``deidentify.redact_generated_text``) drops each of them,
+    by those rules (a quoted value after an identifying attribute, date or time; an age in words)."""
     from ..display_text import age_in_years, format_date, valid_age
 
     age = _text(ds, "PatientAge")
@@ -184,7 +189,7 @@ def age_disagreement_warning(ds) -> str | None:
     by_dates_text = f"{int(by_dates)} years" if by_dates >= 2 else f"{by_dates * 12:.0f} months"
     return (f"Patient's Age (0010,1010) '{shown_age}' disagrees with Patient's Birth Date (0010,0030) "
             f"'{format_date(_text(ds, 'PatientBirthDate'))}' at the {name} '{format_date(_text(ds, keyword))}', "
-            f"which give Patient's Age: '{by_dates_text}' (more than {AGE_TOLERANCE_YEARS:g} year apart); one of "
+            f"which give {AGE_FROM_DATES} {by_dates_text} (more than {AGE_TOLERANCE_YEARS:g} year apart); one of "
             f"them is wrong: the age checks (training ages, child or adult) use Patient's Age (0010,1010) "
             f"'{shown_age}'")
 

@@ -185,14 +185,19 @@ class DicomOutputWriter:
     def deidentified_stem(self, stem: str | None, image: CxrImage, reference: Dataset) -> str:
         """The file-name stem of a de-identified object: ``stem`` unless it carries the film's file name or stem
         or an identifier of its patient (``deidentify.redact_text``), each as a whole word, else ``anon-`` and
-        twelve hex digits of the new SOP Instance UID (its salt is the session's: nothing traces it back)."""
+        twelve hex digits of the new SOP Instance UID (its salt is the session's: nothing traces it back). A stem of
+        digits alone is the CLI's input number (``dicom_cli``: ``00003``, tied to the CSV row of that number): the
+        run's, not the source's, so it is kept even when the source file happens to be named ``00003.dcm``; only an
+        identifier of the patient (an ID that is that number) still sends it to ``anon-``."""
         import re
 
         from ..deidentify import redact_text
 
         source = Path(image.path)
         own = [re.escape(t) for t in (source.name, source.stem) if len(t) >= 2]
-        carries = bool(own) and re.search(rf"(?<![^\W_])(?:{'|'.join(own)})(?![^\W_])", stem or "", re.IGNORECASE)
+        input_number = bool(stem) and stem.isascii() and stem.isdigit()
+        carries = (not input_number and bool(own)
+                   and re.search(rf"(?<![^\W_])(?:{'|'.join(own)})(?![^\W_])", stem or "", re.IGNORECASE))
         if stem and not carries and redact_text(stem, image.metadata) == stem:
             return stem
         if stem:
