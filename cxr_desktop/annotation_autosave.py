@@ -96,8 +96,13 @@ class AnnotationAutosave(QObject):
     def _changed(self, path: Path) -> None:
         if self._restoring:
             return
-        self._marks_known.add(Path(path))
-        self._dirty.add(Path(path))
+        path = Path(path)
+        if path not in self._marks_known:
+            # A mark drawn on a film whose kept marks were never put back (a viewport that did not ``restore``):
+            # they join the store now, so that the next write keeps them with it instead of replacing them.
+            self._marks_known.add(path)
+            self._put_back(path, self._kept_marks(path))
+        self._dirty.add(path)
         self._timer.start()
 
     def save_now(self) -> set[Path]:
@@ -144,14 +149,20 @@ class AnnotationAutosave(QObject):
         self._marks_known.add(path)
         if self.store.for_path(path):
             return 0
+        return self._put_back(path, self._kept_marks(path))
+
+    def _kept_marks(self, path: Path) -> list[Annotation]:
+        """The marks kept in ``path``'s file, on the film as shown (``[]``: none, or a damaged or foreign file)."""
         record = self._read(path)
         if record is None:
-            return 0
+            return []
         try:
-            marks = [_mark(m, lambda points: self.to_shown(path, points)) for m in record["marks"]]
+            return [_mark(m, lambda points: self.to_shown(path, points)) for m in record["marks"]]
         except Exception as exc:  # a damaged or foreign file: the film is shown without marks, never a crash
             logger.warning("the kept marks of %s could not be read (%s): %s", path.name, self._file(path), exc)
-            return 0
+            return []
+
+    def _put_back(self, path: Path, marks: list[Annotation]) -> int:
         self._restoring = True
         try:
             for mark in marks:

@@ -4,7 +4,9 @@ and/or the shown result as JSON, quit.
 The run ends with ``QApplication.exit(code)``: 0 on success, 1 with a logged reason otherwise
 (nothing to show, no readable image, model failure, a model named with ``--model`` that cannot be
 used, export failure or the time limit). The first
-image that can be read is used: unreadable ones before it are skipped, each named in the log.
+image that can be read is used: unreadable ones before it are skipped, each named in the log, by the app's own
+rule for opening a folder (``study_opening.StudyOpening.first_failed``: the same cap, and nothing skipped when the
+decoding process cannot start).
 """
 from __future__ import annotations
 
@@ -58,10 +60,9 @@ class Automation(QObject):
         self._started = time.perf_counter()
         self._first: Path | None = None
         self._acted = False
-        self._skipped: list[Path] = []
         window.scanFinished.connect(self._on_scanned)
         window.imageShown.connect(self._on_image)
-        window.imageFailed.connect(self._on_failed)
+        window.opening.noFilmShown.connect(self._on_no_film)
         window.heatmapShown.connect(self._on_heatmap)
         window.classification.problem.connect(self._on_not_classified)
         window.modelUnavailable.connect(self._on_no_model)
@@ -93,19 +94,10 @@ class Automation(QObject):
         if self.window.result.state == NO_MODEL:
             self._proceed_without_model()
 
-    def _on_failed(self, path: Path, reason: str) -> None:
-        """An image cannot be read: before the first one is shown, go on to the next image."""
-        if self._first is not None:
-            return  # the image the outputs are made of is shown already
-        path = Path(path)
-        logger.warning("skipped %s: it cannot be read: %s", path, reason)
-        self._skipped.append(path)
-        images = self.window.browser.image_paths()
-        later = images[images.index(path) + 1:] if path in images else []
-        if not later:
-            self._fail(f"no image can be read ({len(self._skipped)} tried); the last, {path}: {reason}")
-            return
-        self.window.browser.select_path(later[0])
+    def _on_no_film(self, why: str) -> None:
+        """Opening stopped looking for a readable first image (each unreadable one skipped is named in the log)."""
+        if self._first is None:
+            self._fail(why)
 
     def _on_no_model(self, message: str) -> None:
         if self.window.result.state != NO_MODEL:

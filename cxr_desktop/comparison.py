@@ -10,12 +10,16 @@ prior study or, for a frontal film, the lateral of the same study.
 With more than one viewport shown, each is captioned ("Current", "Prior", "Later study", "Same study",
 with the study's date and time) and the active one (the viewport with the keyboard focus, else the
 current film's) is framed in orange: the display keys (window presets 2–9, auto window, invert, rotate,
-flips, fit, 1:1, reset) act on it; the other keys act on the current film. A film of another patient
-is never kept silently: when the current film changes to another patient, every viewport holding a
-film that is not the new patient's is emptied, and one dragged in on purpose is captioned in red.
+flips, fit, 1:1, reset) act on it; the other keys, the toolbar and the menus act on the current film (the
+frame's tooltip says so). A film of another patient is never kept silently: when the current film changes to
+another patient, every viewport holding a film that is known to be another patient's is emptied, and one dragged
+in on purpose is captioned in red. A film whose patient is not identified (a PNG or JPEG, a DICOM file without
+Patient ID and without name and birth date: known only within its own study, ``scanning.patient_key``) cannot be
+told to be another patient's or the same one's: it is kept, captioned "Patient not known to be the same".
 """
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import shiboken6
@@ -61,6 +65,16 @@ OTHER_PATIENT_FRAME = "border: 2px solid #b03030;"
 #: A viewport's caption; one showing another patient's film than the current one stands out in red.
 CAPTION_STYLE = "color:#e0e0e0; background:#202020; padding:1px 4px;"
 OTHER_PATIENT_STYLE = "color:#ffffff; background:#b03030; font-weight:bold; padding:1px 4px;"
+#: A viewport's caption when its film and the current one cannot be told to be one patient's or two.
+UNKNOWN_PATIENT_STYLE = "color:#202020; background:#e0b030; font-weight:bold; padding:1px 4px;"
+#: The caption's start for another patient's film, and for a film not known to be the current patient's.
+ANOTHER_PATIENT, PATIENT_NOT_KNOWN = "⚠ Another patient", "⚠ Patient not known to be the same"
+#: What the pane's frame means (its tooltip, with the caption's whole text).
+FRAME_TIP = ("Framed in orange: the active viewport. The display keys (window presets 2–9, Shift+A, I, R, "
+             "Shift+H, Shift+V, F, 1, Home) act on its film; the toolbar, the menus and the other keys act on the "
+             "current film (the first viewport).")
+#: ``same_patient``'s answers.
+SAME, OTHER, UNKNOWN = "same", "other", "unknown"
 #: The key that shows the offered prior study beside the current film ("Compare side by side").
 COMPARE_KEY = "P"
 CURRENT, PRIOR, LATER, SAME_STUDY, SAME_FILM, OTHER_STUDY = (
@@ -176,13 +190,16 @@ class Viewport(QObject):
         self.model.set_image(None)
         self.view.set_message(loading_text(path))
 
-    def _on_failed(self, path: Path, reason: str) -> None:
+    def _on_failed(self, path: Path, reason: str, file_fault: bool = True) -> None:
         self.model.set_image(None)
-        self.view.set_message(cannot_display_text(reason))
+        self.view.set_message(cannot_display_text(reason, file_fault))
         self.failed.emit(path, reason)
 
     def _display(self, loaded: LoadedImage) -> None:
         self.view.set_message("")
+        # The film's kept marks first (the scene draws the store's marks of the film it is given): a mark drawn
+        # here then joins them; without them the next write kept only the marks drawn here.
+        self.window.bring_back_marks(loaded.image.path, loaded.image)
         self.model.set_image(loaded.image, loaded.renderer)
         self._request_heatmap()
         self.shown.emit(self.path)
@@ -380,6 +397,33 @@ def lateral_of(browser, path: Path) -> Path | None:
     return next((p for p in study if browser.view_position(p) in LATERAL), None)
 
 
+def patient_identified(browser, path: Path) -> bool:
+    """Whether the patient of ``path``'s film is identified beyond its own study: a Patient ID, or a name and a
+    birth date (``scanning.patient_key``, whose key holds the study or the file otherwise: a PNG or JPEG, a DICOM
+    file without them)."""
+    text = browser.patient_of(path)
+    try:
+        key = ast.literal_eval(text) if text is not None else ()
+    except (ValueError, SyntaxError):
+        return False
+    if not isinstance(key, tuple):
+        return False
+    key = key[1:] if key[:1] == ("patient",) else key
+    return len(key) == 4  # (issuer, patient ID, name, birth date), nothing of the study's or the file's
+
+
+def same_patient(browser, path: Path, other: Path) -> str:
+    """``SAME`` when the films ``path`` and ``other`` are one patient's (as the tree groups them), ``OTHER`` when
+    both patients are identified and differ, ``UNKNOWN`` when one of them is not identified (it may be the same
+    person: nothing tells)."""
+    mine, theirs = browser.patient_of(path), browser.patient_of(other)
+    if mine is not None and mine == theirs:
+        return SAME
+    if patient_identified(browser, path) and patient_identified(browser, other):
+        return OTHER
+    return UNKNOWN
+
+
 class OfferBar(QWidget):
     """A line above the viewports offering the prior study or the lateral film of the current image."""
 
@@ -469,6 +513,7 @@ class Pane(QFrame):
         self.box.addWidget(view, 1)
         self.active = False
         self.other_patient = False
+        self.unknown_patient = False
 
     def show_frame(self, framed: bool, active: bool) -> None:
         """``framed`` (more than one viewport shown): a caption and a frame, orange when ``active``."""
@@ -478,10 +523,14 @@ class Pane(QFrame):
         style = (ACTIVE_STYLE if active else idle) if framed else "border: none;"
         self.setStyleSheet(f"QFrame#{self.objectName()} {{ {style} }}")
 
-    def set_caption(self, text: str, other_patient: bool = False) -> None:
-        self.other_patient = other_patient
+    def set_caption(self, text: str, other_patient: bool = False, unknown_patient: bool = False) -> None:
+        """``other_patient``: another patient's film than the current one (red); ``unknown_patient``: not known to
+        be the current patient's (amber)."""
+        self.other_patient, self.unknown_patient = other_patient, unknown_patient and not other_patient
         self.caption.set_full_text(text)
-        self.caption.setStyleSheet(OTHER_PATIENT_STYLE if other_patient else CAPTION_STYLE)
+        self.caption.setToolTip(f"{text}\n\n{FRAME_TIP}")
+        self.caption.setStyleSheet(OTHER_PATIENT_STYLE if other_patient
+                                   else UNKNOWN_PATIENT_STYLE if self.unknown_patient else CAPTION_STYLE)
 
 
 class ComparisonView(QWidget):
@@ -524,7 +573,7 @@ class ComparisonView(QWidget):
         # keeps another patient's film beside the new current one while it decodes.
         window.browser.imageSelected.connect(self._set_current)
         window.imageShown.connect(self._set_current)
-        window.imageFailed.connect(lambda path, _reason: self._set_current(path))
+        window.imageFailed.connect(lambda path, *_: self._set_current(path))
         QApplication.instance().focusChanged.connect(self._on_focus)
         self.compare_action = QAction("Compare side by side (prior study)", window)
         self.compare_action.setShortcut(QKeySequence(COMPARE_KEY))
@@ -592,8 +641,9 @@ class ComparisonView(QWidget):
     # ------------------------------------------------------------------ the current film
     def _set_current(self, path) -> None:
         """The current film is ``path`` now. When it is another patient's than the one before, every viewport
-        holding a film that is not this patient's is emptied (saying why); one showing this very film is emptied
-        too (nothing to compare). Captions and offers follow."""
+        holding a film known to be another patient's is emptied (saying why); a film whose patient is not identified
+        (``same_patient``: ``UNKNOWN``) is kept, its caption saying so; one showing this very film is emptied too
+        (nothing to compare). Captions and offers follow."""
         path = Path(path)
         before, self.current = self.current, path
         if path != before:
@@ -603,7 +653,8 @@ class ComparisonView(QWidget):
             for viewport in self.viewports:
                 if viewport.path is None:
                     continue
-                if changed and (patient is None or browser.patient_of(viewport.path) != patient):
+                if changed and (patient is None or browser.patient_of(viewport.path) is None
+                                or same_patient(browser, viewport.path, path) == OTHER):
                     viewport.clear(OTHER_PATIENT_MESSAGE.format(patient=browser.patient_text(path) or path.name))
                 elif viewport.path == path:
                     viewport.clear()
@@ -631,20 +682,23 @@ class ComparisonView(QWidget):
             pane.set_caption(*self._caption(index))
             pane.show_frame(framed, index == self.active)
 
-    def _caption(self, index: int) -> tuple[str, bool]:
-        """(a viewport's caption, whether it shows another patient's film than the current one)."""
+    def _caption(self, index: int) -> tuple[str, bool, bool]:
+        """(a viewport's caption, whether it shows another patient's film than the current one, whether its film is
+        not known to be the current patient's)."""
         browser, current = self.window.browser, self.current
         path = current if index == 0 else self.viewports[index - 1].path
         if path is None or not browser.has_image(path):
-            return (CURRENT if index == 0 else "Empty"), False
+            return (CURRENT if index == 0 else "Empty"), False, False
         date, time, description = browser.study_moment(path)
         details = " · ".join(part for part in (moment_text(date, time), description) if part)
         if index == 0:
-            return " · ".join(part for part in (CURRENT, details) if part), False
-        other = current is not None and browser.has_image(current) and browser.patient_of(path) != browser.patient_of(current)
-        if other:
-            return f"⚠ Another patient: {browser.patient_text(path)}" + (f" · {details}" if details else ""), True
-        return " · ".join(part for part in (relation(browser, path, current), details) if part), False
+            return " · ".join(part for part in (CURRENT, details) if part), False, False
+        same = same_patient(browser, path, current) if current is not None and browser.has_image(current) else SAME
+        if same != SAME:
+            start = ANOTHER_PATIENT if same == OTHER else PATIENT_NOT_KNOWN
+            text = f"{start}: {browser.patient_text(path)}" + (f" · {details}" if details else "")
+            return text, same == OTHER, same == UNKNOWN
+        return " · ".join(part for part in (relation(browser, path, current), details) if part), False, False
 
     def _visible(self) -> int:
         rows, columns = LAYOUTS[self.layout_name]

@@ -61,9 +61,10 @@ def no_image_text(results) -> str:
     return "no DICOM, PNG or JPEG image was found in the paths given"
 
 
-def cannot_display_text(reason: str) -> str:
-    """The viewport's message for a file that could not be decoded."""
-    return f"This file cannot be displayed:\n{reason}"
+def cannot_display_text(reason: str, file_fault: bool = True) -> str:
+    """The viewport's message for a file that could not be decoded; without ``file_fault`` (the decoding process
+    could not start: ``DecoderStartError``) the file is not blamed, no film can be shown."""
+    return f"This file cannot be displayed:\n{reason}" if file_fault else f"No film can be displayed:\n{reason}"
 
 
 def heatmap_caption(target_class: str, probability: float) -> str:

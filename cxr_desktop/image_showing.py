@@ -18,12 +18,13 @@ from .wanted_image import WantedImageLoader
 class ImageShowing(QObject):
     """Puts the film the reader picks into the ``viewer`` model; ``view`` shows the progress messages.
 
-    Signals: ``imageShown(path)``, ``imageFailed(path, reason)``; ``problem(path, reason)`` for the
+    Signals: ``imageShown(path)``, ``imageFailed(path, reason, file_fault)`` (``file_fault`` false when the
+    decoding process could not start: no film can be shown, none is to blame); ``problem(path, reason)`` for the
     Problems list; ``corrected(path, reasons)`` when the reader has the film shown corrected.
     """
 
     imageShown = Signal(object)
-    imageFailed = Signal(object, str)
+    imageFailed = Signal(object, str, bool)
     problem = Signal(object, str)
     #: (path, the image checks' reasons now undone on its film: ``""`` when it is shown as stored again)
     corrected = Signal(object, str)
@@ -77,11 +78,11 @@ class ImageShowing(QObject):
         self.classification.forget(path)
         self._display(self.workspace.load(path))  # the kept film, corrected in place
 
-    def _on_failed(self, path: Path, reason: str) -> None:
+    def _on_failed(self, path: Path, reason: str, file_fault: bool = True) -> None:
         self.viewer.set_image(None)
         self.result.set_image(())
-        self.view.set_message(cannot_display_text(reason))
-        self.imageFailed.emit(path, reason)
+        self.view.set_message(cannot_display_text(reason, file_fault))
+        self.imageFailed.emit(path, reason, file_fault)
 
     def _display(self, loaded: LoadedImage) -> None:
         self.view.set_message("")

@@ -55,7 +55,7 @@ class MainWindow(QMainWindow):
 
     scanFinished = Signal(object)  # list[ScanResult]
     imageShown = Signal(object)  # Path
-    imageFailed = Signal(object, str)
+    imageFailed = Signal(object, str, bool)  # Path, reason, the file's fault (not: the decoder cannot start)
     heatmapShown = Signal(object)  # Path whose prediction and heat-map are on screen
     classifyAllFinished = Signal(int)
     modelReady = Signal(str)
@@ -239,15 +239,23 @@ class MainWindow(QMainWindow):
             self.annotations.history.remap(path, moved)
 
     def _bring_back_marks(self, path: Path) -> None:
-        """A film shown: note its stored shape, and put back the marks kept for it (``annotation_autosave``)."""
+        """A film shown in the main viewer: its kept marks back (``bring_back_marks``), drawn."""
+        path = Path(path)
+        shown = self.viewer.image if self.viewer.image is not None and self.viewer.path == path else None
+        if self.bring_back_marks(path, shown) and self.viewer.path == path:
+            self.scene.reload_annotations()
+
+    def bring_back_marks(self, path: Path, image=None) -> int:
+        """A film shown in any viewport (``image``, the ``CxrImage`` on screen): note its stored shape, and put back
+        the marks kept for it (``annotation_autosave``); how many. A comparison viewport calls it too, so that a
+        mark drawn there joins the film's kept marks instead of replacing them."""
         from cxr_engine.models.image_checks import shown_shape
 
         path = Path(path)
-        if self.viewer.image is not None and self.viewer.path == path:
+        if image is not None:
             # shown_shape is its own inverse: the shape as stored from the shape as shown
-            self._stored_shapes[path] = shown_shape(self.viewer.image.shape, self.workspace.correction(path) or "")
-        if self.autosave.restore(path) and self.viewer.path == path:
-            self.scene.reload_annotations()
+            self._stored_shapes[path] = shown_shape(image.shape, self.workspace.correction(path) or "")
+        return self.autosave.restore(path)
 
     def _marks_to_stored(self, path: Path, points):
         from cxr_engine.models.image_checks import shown_shape, stored_points

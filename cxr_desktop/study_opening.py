@@ -26,14 +26,17 @@ class StudyOpening(QObject):
 
     Once the tree holds everything found, the opened paths become recent folders (``settings``,
     mirrored by ``welcome``), ``status_bar`` says how many images there are and the first is selected; when
-    its film cannot be shown (``first_failed``), the next one is, up to the first readable one (as
-    ``--screenshot`` does), the unreadable ones staying listed, marked with their reason.
+    its film cannot be shown through the file's fault (``first_failed``), the next one is, up to the first
+    readable one (the one rule for the app and ``--screenshot``), the unreadable ones staying listed, marked with
+    their reason. When the decoding process cannot start, no film is skipped (none is to blame, none can be shown).
     Signals: ``scanned(list[ScanResult])`` at the end (``[]`` when the scan failed), after ``message(text)``
-    when there is nothing to show (why, for the viewer).
+    when there is nothing to show (why, for the viewer); ``noFilmShown(text)`` when opening stops looking for a
+    readable film without one (why: the films tried, or the decoding process that could not start).
     """
 
     scanned = Signal(object)
     message = Signal(str)
+    noFilmShown = Signal(str)
 
     def __init__(self, workspace: StudyWorkspace, browser, problems, progress, model_settled, settings, welcome,
                  status_bar, parent=None):
@@ -119,20 +122,30 @@ class StudyOpening(QObject):
             hint = " See Problems below." if self.problems.rowCount() else ""
             self.message.emit("No DICOM, PNG or JPEG images found here." + hint)
 
-    def first_failed(self, path: Path, _reason: str = "") -> None:
+    def first_failed(self, path: Path, reason: str = "", file_fault: bool = True) -> None:
         """The viewer could not show ``path``: when it is the film chosen on opening (and still the selected one),
         show the next film in the tree instead, so that opening a folder shows its first readable film, not a
-        "cannot be displayed" screen (``path`` stays listed, marked with its reason, ``report_problem``)."""
+        "cannot be displayed" screen (``path`` stays listed, marked with its reason, ``report_problem``), at most
+        ``SKIP_AT_MOST`` films passed over. Without ``file_fault`` (the decoding process could not start: the
+        next film would fail the same way, and no film is to blame) nothing is skipped: the viewer says why, once.
+        ``noFilmShown`` says why when it stops without a film on screen."""
         path = Path(path)
         if self._first is None or path != self._first or self.browser.current_path() != path:
             return
+        self._first = None
+        if not file_fault:
+            logger.warning("no film can be shown: %s", reason)
+            self.status_bar.showMessage(f"No film can be shown: {reason}", 30_000)
+            self.noFilmShown.emit(reason)
+            return
+        logger.warning("skipped %s: it cannot be read: %s", path, reason)
+        self._skipped += 1
         images = self.browser.image_paths()
         later = images[images.index(path) + 1:] if path in images else []
-        self._skipped += 1
         if not later or self._skipped > SKIP_AT_MOST:
-            self._first = None
+            cap = f", looking no further than {SKIP_AT_MOST} skipped" if later else ""
+            self.noFilmShown.emit(f"no image can be read ({self._skipped} tried{cap}); the last, {path}: {reason}")
             return
-        logger.info("skipped %s on opening: it cannot be shown", path)
         self._first = later[0]
         self.browser.select_path(later[0])
 

@@ -19,14 +19,16 @@ class WantedImageLoader(QObject):
     """Decodes the wanted film through ``workspace`` (once: from its shared cache when it keeps it).
 
     Signals: ``loading(path)`` when a decode starts; ``loaded(LoadedImage)`` and ``failed(path,
-    reason)`` for the path still wanted when its decode ends (``loaded`` at once for a kept film);
-    ``unreadable(path, reason)`` for every decode that fails, wanted or not (the Problems list names
-    each unreadable file). Nothing arrives from a decode that ends after ``close()``.
+    reason, file_fault)`` for the path still wanted when its decode ends (``loaded`` at once for a kept film;
+    ``file_fault`` false when the decoding process could not start, ``DecoderStartError``: not the file's
+    fault, no film can be decoded); ``unreadable(path, reason)`` for every decode that fails through the
+    file's fault, wanted or not (the Problems list names each unreadable file). Nothing arrives from a
+    decode that ends after ``close()``.
     """
 
     loading = Signal(object)
     loaded = Signal(object)
-    failed = Signal(object, str)
+    failed = Signal(object, str, bool)
     unreadable = Signal(object, str)
 
     def __init__(self, workspace: StudyWorkspace, parent: QObject | None = None):
@@ -64,7 +66,10 @@ class WantedImageLoader(QObject):
 
     @while_alive
     def _on_failed(self, path: Path, exc: Exception) -> None:
-        reason = failure_reason(exc)
-        self.unreadable.emit(path, reason)
+        from cxr_engine.errors import DecoderStartError
+
+        reason, file_fault = failure_reason(exc), not isinstance(exc, DecoderStartError)
+        if file_fault:  # a decoding process that cannot start is not blamed on the file (README)
+            self.unreadable.emit(path, reason)
         if path == self.wanted:
-            self.failed.emit(path, reason)
+            self.failed.emit(path, reason, file_fault)
