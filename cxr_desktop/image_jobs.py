@@ -10,7 +10,7 @@ import numpy as np
 
 from cxr_engine.reading.decode_cache import CachedDecoder
 from cxr_engine.reading.decode_pool import BATCH, THUMBNAIL, decode_in_order, decode_priority
-from cxr_engine.errors import CxrError
+from cxr_engine.errors import CxrError, DecoderStartError
 from cxr_engine.pixels.image import CxrImage
 from cxr_engine.reading.reduced_decode import DecodeRequest
 from cxr_engine.pixels.rendering import Renderer
@@ -91,17 +91,22 @@ def read_in_order(paths: list[Path], request: DecodeRequest, decoder: CachedDeco
 
 
 def thumbnails(paths: list[Path], decoder: CachedDecoder):
-    """Generator worker: yields ``(path, thumbnail or None, error reason)`` per file, in order.
+    """Generator worker: yields ``(path, thumbnail or None, error reason, file_fault)`` per file, in order.
 
     Each file is decoded through ``decoder`` at the least resolution the thumbnail needs
-    (``DecodeRequest.thumbnail``)."""
+    (``DecodeRequest.thumbnail``). ``file_fault`` is False for a decoding process that could not start
+    (``DecoderStartError``): no file is to blame and every other file would fail alike, so that is yielded
+    once and the worker stops."""
     for path, image in read_in_order(paths, DecodeRequest.thumbnail(THUMBNAIL_PX), decoder, THUMBNAIL):
         try:
             if isinstance(image, Exception):
                 raise image
-            yield path, thumbnail(image), ""
+            yield path, thumbnail(image), "", True
+        except DecoderStartError as exc:
+            yield path, None, exc.reason, False
+            return
         except CxrError as exc:
-            yield path, None, getattr(exc, "reason", str(exc))
+            yield path, None, getattr(exc, "reason", str(exc)), True
         except Exception as exc:  # a decoder bug must not stop the other thumbnails
             logger.exception("thumbnail failed for one file")
-            yield path, None, f"{type(exc).__name__}: {exc}"
+            yield path, None, f"{type(exc).__name__}: {exc}", True

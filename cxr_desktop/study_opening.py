@@ -176,13 +176,16 @@ class StudyOpening(QObject):
 
     @while_alive
     def _on_thumbnail(self, value) -> None:
-        path, pixels, reason = value
+        path, pixels, reason, file_fault = value
         if not self.browser.has_image(path):
             return  # from a folder that is no longer open
         if pixels is not None:
             self.browser.set_thumbnail(path, pixels)
-        else:
+        elif file_fault:
             self.report_problem(path, reason)
+        else:  # the decoding process could not start: no film is to blame (the worker stopped)
+            logger.warning("no thumbnails: %s", reason)
+            self.status_bar.showMessage(f"No thumbnails: {reason}", 30_000)
 
     def report_problem(self, path: Path, reason: str) -> None:
         """List ``path`` under Problems and mark it in the tree."""

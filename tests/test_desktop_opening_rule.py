@@ -133,3 +133,30 @@ def test_automation_stops_at_once_when_the_decoder_cannot_start(qtbot, make_wind
     assert automation.exit_code == 1 and len(tried) == 1
     assert "automation failed: the decoding process could not start: no interpreter" in caplog.text
     assert blamed(window) == 0
+
+
+def test_thumbnails_stop_at_a_decoder_that_cannot_start_and_blame_no_film(qtbot, make_window, tmp_path, shared_data,
+                                                                          monkeypatch):
+    """The thumbnails' worker met the same error once per film and put every film in Problems: now it says so
+    once (file_fault False) and stops."""
+    import cxr_desktop.image_jobs as image_jobs
+
+    films = _films(shared_data, tmp_path / "thumbs", 4)
+    tried: list[Path] = []
+
+    def cannot_start(paths, *args, **kwargs):
+        for path in paths:
+            tried.append(Path(path))
+            yield path, DecoderStartError("no interpreter")
+
+    monkeypatch.setattr(image_jobs, "read_in_order", cannot_start)
+    assert list(image_jobs.thumbnails(films, decoder=None)) == [
+        (films[0], None, "the decoding process could not start: no interpreter", False)]
+    assert tried == [films[0]]
+
+    window = make_window(show=True)
+    with qtbot.waitSignal(window.imageShown, timeout=WAIT_MS):  # the viewer's own decode is not patched
+        window.open_paths([tmp_path / "thumbs"])
+    qtbot.waitUntil(lambda: "No thumbnails" in window.statusBar().currentMessage(), timeout=WAIT_MS)
+    assert blamed(window) == 0
+    assert all(window.browser.result_text(film)[0] != "⚠ error" for film in films)
