@@ -694,11 +694,23 @@ class ComparisonView(QWidget):
         if index == 0:
             return " · ".join(part for part in (CURRENT, details) if part), False, False
         same = same_patient(browser, path, current) if current is not None and browser.has_image(current) else SAME
+        if same == UNKNOWN and self._differs_from_another_shown(index, path):
+            # an unidentified current film must not hide that two identified panes show different patients
+            same = OTHER
         if same != SAME:
             start = ANOTHER_PATIENT if same == OTHER else PATIENT_NOT_KNOWN
             text = f"{start}: {browser.patient_text(path)}" + (f" · {details}" if details else "")
             return text, same == OTHER, same == UNKNOWN
         return " · ".join(part for part in (relation(browser, path, current), details) if part), False, False
+
+    def _differs_from_another_shown(self, index: int, path: Path) -> bool:
+        """Whether the film of viewport ``index`` (``path``) is known to be another patient's (``OTHER``) than the
+        film of any other viewport on screen."""
+        browser = self.window.browser
+        others = [self.current, *(viewport.path for i, viewport in enumerate(self.viewports[: self._visible() - 1])
+                                  if i != index - 1)]
+        return any(same_patient(browser, path, other) == OTHER for other in others
+                   if other is not None and other != path and browser.has_image(other))
 
     def _visible(self) -> int:
         rows, columns = LAYOUTS[self.layout_name]

@@ -94,3 +94,24 @@ def test_a_png_beside_a_dicom_film_is_not_known_to_be_another_patient(qtbot, mak
     select(qtbot, window, png)  # the PNG current: DOE^JOHN's prior beside it is kept, said not known to be the same
     assert viewport.path == am
     assert comparison.panes[1].caption.text().startswith("⚠ Patient not known to be the same: DOE, JOHN")
+
+
+def test_an_unidentified_current_film_does_not_hide_two_different_patients_in_the_panes(qtbot, make_window, room):
+    """A tester's finding: with DOE^JOHN and ROE^JANE in two panes, making an unidentified film current captioned
+    both "not known to be the same", losing ROE's red "Another patient" though the two are known to differ."""
+    pm, am = room / "P001" / "pm" / "img.dcm", room / "P001" / "am" / "img.dcm"
+    anonymous, other = room / "anon" / "img.dcm", room / "P002" / "img.dcm"
+    window = make_window(show=True)
+    open_and_wait(qtbot, window, room)
+    select(qtbot, window, pm)
+    comparison = window.comparison
+    comparison.set_layout("2x2")
+    for slot, path in ((0, am), (1, other)):
+        with qtbot.waitSignal(comparison.viewports[slot].shown, timeout=WAIT_MS):
+            comparison.compare_with(path, slot)
+    assert comparison.panes[2].other_patient  # ROE^JANE beside DOE^JOHN
+    select(qtbot, window, anonymous)
+    assert comparison.viewports[0].path == am and comparison.viewports[1].path == other  # kept: identity unknown
+    for pane in comparison.panes[1:3]:
+        assert pane.caption.text().startswith("⚠ Another patient: "), pane.caption.text()
+        assert pane.other_patient and not pane.unknown_patient
