@@ -49,6 +49,26 @@ def test_content_box_is_the_image_datas_bounding_box():
     assert content_box(_mask((100, 80))) is None
 
 
+def test_a_stray_pixel_a_marker_or_a_line_in_the_border_does_not_bring_the_border_back():
+    """A tester's finding: one non-padding pixel at (2, 2) made the box (2, 2, 416, 392) and the film pneumonia
+    0.69 again. A burned-in marker or a one-pixel line in the border is not the image data's extent."""
+    padding = _mask((440, 440), CONTENT)
+    stray = padding.copy()
+    stray[2, 2] = False
+    assert content_box(stray) == CONTENT
+    marker = padding.copy()
+    marker[400:430, 5:40] = False  # an "R" burned into the bottom-left corner of the border
+    assert content_box(marker) == CONTENT
+    line = padding.copy()
+    line[3, :] = False  # a scan line across the whole border, apart from the data
+    assert content_box(line) == CONTENT
+    # A round field: its box is the circle's, but for the thin caps beyond a quarter of its widest chord.
+    rows, cols = np.mgrid[:200, :200]
+    circle = (rows - 100) ** 2 + (cols - 100) ** 2 > 90 ** 2
+    r0, c0, r1, c1 = content_box(circle)
+    assert 10 <= r0 <= 14 and 186 <= r1 <= 190 and 10 <= c0 <= 14 and 186 <= c1 <= 190
+
+
 def _image(values: np.ndarray, padding: np.ndarray | None) -> CxrImage:
     stored = np.asarray(values, dtype=np.uint16)
     return CxrImage(path=Path("synthetic.dcm"), stored=stored, modality=stored.astype(np.float32), photometric="MONOCHROME2",
