@@ -3,7 +3,7 @@ with or without annotations and heat-map, optionally with the corner text burned
 
 De-identified exports burn no identifiers into the pixels: no corner text (names, IDs, dates,
 institution, descriptions), and text annotations are redacted like the PDF's comment
-(``cxr_engine.outputs.deidentify.redact_text``); the file itself carries no metadata
+(``cxr_engine.outputs.deidentify.redact_free_text``); the file itself carries no metadata
 (``cxr_engine.outputs.image_export``). What the film's own pixels show (burned-in labels from the
 modality) is not changed.
 """
@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from cxr_engine.outputs.deidentify import redact_text
+from cxr_engine.outputs.deidentify import redact_free_text
 from cxr_engine.outputs.image_export import write_view_image
 
 from .annotation_items import TextAnnotationItem
@@ -71,13 +71,13 @@ def render_view(view, options: ViewExportOptions) -> np.ndarray:
 @contextmanager
 def text_annotations_redacted(scene, metadata, active: bool = True):
     """While the block runs, ``scene``'s text notes show the patient's name parts, IDs and birth date as
-    ``[removed]`` (``redact_text``; only when ``active``): what a de-identified picture or report page renders,
-    since pixels cannot be redacted afterwards. The notes are put back as typed afterwards."""
+    ``[removed]``, with paths, UIDs and typed dates (``redact_free_text``; only when ``active``): what a
+    de-identified picture or report page renders, since pixels cannot be redacted afterwards. The notes are put back as typed afterwards."""
     redacted = []
     if active:
         for item in scene.annotation_items():
             if isinstance(item, TextAnnotationItem):
-                safe = redact_text(item.text(), metadata)
+                safe = redact_free_text(item.text(), metadata)
                 if safe != item.text():
                     redacted.append((item, item.text()))
                     item.setText(safe)

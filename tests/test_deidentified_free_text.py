@@ -306,3 +306,27 @@ def test_a_value_quoted_after_an_identifying_date_or_time_goes(name):
     # A date attribute that Table E.1-1 does not list (kept by the profile) keeps its quoted value.
     kept = "Date of Gain Calibration (0014,3076) '2024-05-10'"
     assert redact_generated_text(kept, ImageMetadata()) == kept
+
+
+def test_testers_findings_folder_words_quoted_apostrophes_and_typed_dates():
+    """A tester's findings: an input folder named "in" or "chest" was removed as a word everywhere ("lengths are
+    given [removed] pixels"); a quoted value holding a quote left part of it ("'[removed]'0Y'"); a reader's comment
+    in a de-identified PDF kept a typed acquisition date and a typed path."""
+    from cxr_engine.outputs.deidentify import REDACTED, redact_free_text, redact_generated_text
+    from cxr_engine.pixels.image import ImageMetadata
+
+    metadata = ImageMetadata(patient_name="Müller^Zoë", patient_id="MZ1", patient_birth_date="19500202")
+    warning = "too small for a chest film: lengths are given in pixels"
+    assert redact_generated_text(warning, metadata, paths=("/data/chest",)) == warning
+    assert redact_generated_text(warning, metadata, paths=("in",)) == warning
+    # a file's own name still goes wherever it stands; the folder's name inside a path too
+    assert "ZZ_pa.dcm" not in redact_generated_text("also stored as ZZ_pa.dcm", metadata, paths=("/data/x/ZZ_pa.dcm",))
+    assert "chest" not in redact_generated_text("copy at /data/chest/a.dcm", metadata, paths=("/data/chest",))
+    aged = redact_generated_text("invalid Patient's Age (0010,1010) '5'0Y': not an age", metadata)
+    assert aged == f"invalid Patient's Age (0010,1010) '{REDACTED}': not an age"
+    comment = "seen 17.03.2019 and 2019-03-17, cf. /data/Zoë Müller, 1950 (Ward 3)/x.dcm; Müller well; 55 % better"
+    cleaned = redact_free_text(comment, metadata)
+    # (a typed path whose folder names hold commas and brackets is cut at them: "(Ward 3)" is left, a known limit)
+    for kept_out in ("17.03.2019", "2019-03-17", "/data", "Müller", "Zoë"):
+        assert kept_out not in cleaned, (kept_out, cleaned)
+    assert cleaned.startswith("seen ") and "55 % better" in cleaned

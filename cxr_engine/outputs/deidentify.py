@@ -47,7 +47,7 @@ from ..pixels.image import ImageMetadata
 from ..reading.header_checks import AGE_FROM_DATES
 
 __all__ = ["IDENTIFYING_FIELDS", "RETAINED_FIELDS", "REDACTED", "report_identifiers", "redact_text",
-           "redact_generated_text", "full_name_patterns", "pixel_text_note", "deidentified_badge",
+           "redact_generated_text", "redact_free_text", "full_name_patterns", "pixel_text_note", "deidentified_badge",
            "identifying_terms", "name_parts", "date_spellings", "IDENTIFYING_DATE_TIME_TAGS",
            "KEPT_DATE_TIME_TAGS"]
 
@@ -135,6 +135,24 @@ def redact_text(text: str, metadata: ImageMetadata) -> str:
     return pattern.sub(REDACTED, text)
 
 
+#: Dates as people type them (2019-03-17, 17.03.2019, 17/03/2019, 03/17/2019, 20190317): a reader's free text.
+_TYPED_DATE = re.compile(r"(?<![\w./-])(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|"
+                         r"(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))(?![\w/-]|\.\d)")
+
+
+def redact_free_text(text: str, metadata: ImageMetadata, paths=()) -> str:
+    """``text`` a person typed (the reader's comment, a note on a mark), as a de-identified output may carry it:
+    :func:`redact_text` (the patient's name parts, ID, accession number and birth date, wherever they stand), then
+    the rules of :func:`redact_generated_text` (quoted identifying values, UIDs, paths, file names), then any date
+    as people type it (``2019-03-17``, ``17.03.2019``, ``17/03/2019``, ``20190317``): the basic profile removes
+    the study's and acquisition's dates, and a typed date is most often one of them (a tester's comment "seen
+    17.03.2019" kept the Acquisition Date)."""
+    if not text:
+        return text
+    text = redact_generated_text(redact_text(text, metadata), metadata, paths)
+    return _TYPED_DATE.sub(REDACTED, text)
+
+
 def redact_generated_text(text: str, metadata: ImageMetadata, paths=()) -> str:
     """``text``, one of the app's own messages (a suitability warning), with the patient's ID,
     accession number, birth date and full name replaced by ``REDACTED`` wherever they stand, and a
@@ -157,7 +175,12 @@ def redact_generated_text(text: str, metadata: ImageMetadata, paths=()) -> str:
     stems = set()
     for path in paths:
         path = _pure_path(path)
-        whole.update((str(path), path.name))
+        # a path, and a file's name ("ZZ_pa.dcm"), go wherever they stand; a bare folder name ("chest", "in") is also
+        # a word, so it goes only inside path or file-name tokens (with the stems below)
+        if len(path.parts) > 1 or path.suffix:
+            whole.add(str(path))
+        if path.suffix:
+            whole.add(path.name)
         if re.search(r"[^\W\d_]", path.stem):  # "55" of "55.dcm" is no one's: "55 % of 118" stays
             stems.add(path.stem)
     text = _substitute(text, [re.escape(t) for t in whole if len(t) >= _MIN_PART_LENGTH])
@@ -291,7 +314,10 @@ def _quoted_identifying() -> re.Pattern:
     names = [name for name in map(_attribute_name, fields_tags) if name] + list(IDENTIFYING_DATE_TIME_TAGS.values())
     tag_or_name = "|".join(re.escape(t) for t in sorted({*tags, *names}, key=len, reverse=True))
     tag = r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)"
-    return re.compile(rf"((?<![\w'])(?:{tag_or_name})(?:\s*{tag})?\s*[:=]?\s*)'[^'\n]*'", re.IGNORECASE)
+    # the value runs to the quote that closes it, i.e. one before a space, punctuation or the end: a value may hold
+    # a quote itself ("5'0Y" left "'0Y'" behind)
+    return re.compile(rf"((?<![\w'])(?:{tag_or_name})(?:\s*{tag})?\s*[:=]?\s*)'[^\n]*?'(?=[\s:;,.)\]]|$)",
+                      re.IGNORECASE)
 
 
 _QUOTED_IDENTIFYING = _quoted_identifying()

@@ -33,7 +33,7 @@ from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
 
 from .atomic import write_bytes_atomic
-from .deidentify import (deidentified_badge, pixel_text_note, redact_generated_text, redact_text,
+from .deidentify import (deidentified_badge, pixel_text_note, redact_free_text, redact_generated_text,
                          report_identifiers)
 from .undecodable import escape_undecodable
 from ..display_text import format_percent
@@ -827,7 +827,8 @@ def _draw_comment(ctx: _Context, page: ReportPage, top: float) -> float:
     reader_h = _stack_height(ctx, reader, CONTENT_W)
     pad = 5
     box_h = max(top - FOOTER_TOP - SECTION_GAP - reader_h, 20)
-    comment = redact_text(page.comment, page.metadata) if ctx.deidentify else page.comment
+    paths = (page.file_name,) if page.file_name else ()
+    comment = redact_free_text(page.comment, page.metadata, paths) if ctx.deidentify else page.comment
     body = _fit_comment(ctx, comment.strip(), CONTENT_W - 2 * pad, box_h - 2 * pad)
     c = ctx.canvas
     c.setStrokeColor(RULE)

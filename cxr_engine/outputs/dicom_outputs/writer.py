@@ -321,12 +321,13 @@ class DicomOutputWriter:
 
 
 def deidentified_marks(marks: Sequence, metadata) -> list:
-    """``marks`` as ``presentation_state.Mark`` with their text through ``deidentify.redact_text`` (the patient's
-    name parts, ID, accession number and birth date become ``[removed]``), as the de-identified PDF shows notes."""
-    from ..deidentify import redact_text
+    """``marks`` as ``presentation_state.Mark`` with their text through ``deidentify.redact_free_text`` (the
+    patient's name parts, ID, accession number and birth date, paths, UIDs and typed dates become ``[removed]``),
+    as the de-identified PDF shows the reader's text."""
+    from ..deidentify import redact_free_text
     from .presentation_state import Mark
 
-    return [Mark(m.kind, tuple(m.points), redact_text(getattr(m, "text", "") or "", metadata)) for m in marks]
+    return [Mark(m.kind, tuple(m.points), redact_free_text(getattr(m, "text", "") or "", metadata)) for m in marks]
 
 
 def source_orientation(reference: Dataset) -> tuple[str, str] | None:
