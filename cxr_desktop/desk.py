@@ -10,7 +10,9 @@ from types import SimpleNamespace
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import QAbstractButton, QAbstractSlider, QApplication, QMenu, QToolBar, QToolButton
+from PySide6.QtWidgets import (
+    QAbstractButton, QAbstractSlider, QApplication, QComboBox, QMenu, QToolBar, QToolButton,
+)
 
 from . import layout_state
 from .actions import make_action, step_film
@@ -114,6 +116,8 @@ def install(window) -> SimpleNamespace:
         for control in (panel.findChildren(QAbstractSlider) + panel.findChildren(QAbstractButton)
                         if panel is not None else []):
             a.focus_back.watch(control)
+        for combo in panel.findChildren(QComboBox) if panel is not None else []:
+            a.focus_back.watch_combo(combo)  # the heat-map class and style
     _place(window, a)
     layout_state.restore(window)
     return a
@@ -210,21 +214,46 @@ def cancel_tool(window) -> None:
 
 class ViewerFocusReturn(QObject):
     """Hands the keyboard focus back to the viewer after the mouse let go of a side-panel control (the
-    heat-map opacity slider, a button), so the film keys (→, ←, PageDown, 2–9) act on the film again, not
-    on the control. A control reached with Tab keeps the focus: only a mouse release hands it back."""
+    heat-map opacity slider, a button), or picked an entry from a combo box's popup (the heat-map class and
+    style), so the film keys (→, ←, PageDown, 2–9) act on the film again, not on the control. A control reached
+    with Tab keeps the focus: only a mouse release hands it back, and a combo box picked from with the keyboard
+    (arrows, or its popup opened and closed with keys) keeps it."""
 
     def __init__(self, window):
         super().__init__(window)
         self.window = window
+        self._popups: dict[QObject, QComboBox] = {}  # a watched combo box's popup list viewport -> the combo box
+        self._mouse_pick: QComboBox | None = None  # set while a mouse release in its popup is being handled
 
     def watch(self, control) -> None:
         control.installEventFilter(self)
 
+    def watch_combo(self, combo: QComboBox) -> None:
+        """Hand the focus back after an entry of ``combo``'s popup was picked with the mouse: the release
+        in the popup's list comes first, then ``activated`` (while that release is handled)."""
+        viewport = combo.view().viewport()
+        self._popups[viewport] = combo
+        viewport.installEventFilter(self)  # installed after the popup's own filter: called before it
+        combo.activated.connect(lambda _index, combo=combo: self._picked(combo))
+
     def eventFilter(self, obj, event):
         if event.type() == QEvent.Type.MouseButtonRelease:
-            # After the control has handled its own release (a slider's value is set by then).
-            QTimer.singleShot(0, self, lambda control=obj: self._give_back(control))
+            combo = self._popups.get(obj)
+            if combo is not None:
+                self._mouse_pick = combo  # if this release picks an entry, activated follows at once
+                QTimer.singleShot(0, self, self._forget_pick)  # a release that picked nothing
+            else:
+                # After the control has handled its own release (a slider's value is set by then).
+                QTimer.singleShot(0, self, lambda control=obj: self._give_back(control))
         return False
+
+    def _forget_pick(self) -> None:
+        self._mouse_pick = None
+
+    def _picked(self, combo: QComboBox) -> None:
+        if self._mouse_pick is combo:
+            self._mouse_pick = None
+            QTimer.singleShot(0, self, lambda: self._give_back(combo))  # once the popup has closed
 
     def _give_back(self, control) -> None:
         window = self.window

@@ -269,5 +269,6 @@ class LungFieldsController(QObject):
 
 
 def make_ctr_item(state: CtrState, on_change=None) -> CtrOverlayItem:
-    """The overlay item for a ratio as the reader left it, captioned PA / AP."""
-    return CtrOverlayItem(state.current, projection_text(state.view_position), on_change)
+    """The overlay item for a ratio as the reader left it, captioned PA / AP (flagged while it is an unusual
+    proposal the reader has not adjusted)."""
+    return CtrOverlayItem(state.current, projection_text(state.view_position), on_change, proposed=state.proposed)

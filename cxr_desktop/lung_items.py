@@ -5,6 +5,10 @@ pixels under zoom, rotation, flips and non-square pixels, like the heat-map and 
 Lines are cosmetic (constant width on screen); the end handles and the ratio label ignore the
 view's transformations (constant size, upright). Only the handles can be picked: clicking on a
 line or inside a lung still pans the image.
+
+A proposal the reader has not adjusted whose ratio lies outside the range the model gave on normal
+films (``unusual_proposal_note``, as the CTR box and the PDF line say) carries "⚠ check" after the
+ratio, in the app's warning colour, until the reader moves a line.
 """
 from __future__ import annotations
 
@@ -15,12 +19,14 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QPainterPath, QPen, QTransform
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsPathItem, QGraphicsSimpleTextItem
 
-from cxr_engine.models.cardiothoracic import CardiothoracicRatio, Line
+from cxr_engine.models.cardiothoracic import CardiothoracicRatio, Line, unusual_proposal_note
 
 OUTLINE_COLOUR = QColor(64, 224, 160)
 THORACIC_COLOUR = QColor(90, 180, 255)
 CARDIAC_COLOUR = QColor(255, 128, 64)
 DARK = QColor(0, 0, 0, 200)
+WARNING_COLOUR = QColor("#ffb347")  # the app's warning colour (lung_panel.WARNING_STYLE, the result panel's warnings)
+CHECK_FLAG = "⚠ check"  # after the ratio of an unadjusted proposal outside the plausible range
 LINE_PX = 2.0
 HANDLE_PX = 6.0  # handle radius on screen
 LABEL_GAP_PX = 4.0  # screen pixels between the ratio's label and the handle above it
@@ -127,17 +133,19 @@ class CtrLineItem(_Unpickable, QGraphicsPathItem):
 
 
 class _Label(QGraphicsSimpleTextItem):
-    """Bold text with a dark outline that ignores zoom and rotation."""
+    """Bold text with a dark outline that ignores zoom and rotation (``upright=False``: a child of such a
+    label, drawn in its coordinates)."""
 
-    def __init__(self, parent: QGraphicsItem | None = None):
+    def __init__(self, parent: QGraphicsItem | None = None, colour: QColor = QColor(255, 255, 255),
+                 upright: bool = True):
         super().__init__("", parent)
         font = QFont()
         font.setPointSizeF(12.0)
         font.setBold(True)
         self.setFont(font)
-        self.setBrush(QBrush(QColor(255, 255, 255)))
+        self.setBrush(QBrush(colour))
         self.setPen(QPen(DARK, 0.8))
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, upright)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
 
     def shape(self) -> QPainterPath:
@@ -145,17 +153,25 @@ class _Label(QGraphicsSimpleTextItem):
 
 
 class CtrOverlayItem(_Unpickable, QGraphicsPathItem):
-    """The thoracic and cardiac lines and the ratio beside them; ``on_change(ratio)`` after a drag."""
+    """The thoracic and cardiac lines and the ratio beside them; ``on_change(ratio)`` after a drag.
+
+    ``proposed``: the model's proposal for this film, if known. While the lines are the proposal's and its
+    ratio is outside the plausible range (``unusual_proposal_note``), ``flag`` ("⚠ check", in the warning
+    colour) follows the ratio's label; moving a line (the ratio is the reader's) hides it."""
 
     def __init__(self, ctr: CardiothoracicRatio, caption: str = "",
-                 on_change: Callable[[CardiothoracicRatio], None] | None = None, parent: QGraphicsItem | None = None):
+                 on_change: Callable[[CardiothoracicRatio], None] | None = None, parent: QGraphicsItem | None = None,
+                 proposed: CardiothoracicRatio | None = None):
         super().__init__(parent)
         self.ctr = ctr
         self.caption = caption
+        self.proposed = proposed
         self._on_change = None
         self.thoracic = CtrLineItem(ctr.thoracic, THORACIC_COLOUR, lambda line: self._changed(thoracic=line), self)
         self.cardiac = CtrLineItem(ctr.cardiac, CARDIAC_COLOUR, lambda line: self._changed(cardiac=line), self)
         self.label = _Label(self)
+        self.flag = _Label(self.label, WARNING_COLOUR, upright=False)  # in the label's coordinates, after its text
+        self.flag.setText(CHECK_FLAG)
         self.setZValue(6)
         self._on_change = on_change
         self._relabel()
@@ -167,10 +183,25 @@ class CtrOverlayItem(_Unpickable, QGraphicsPathItem):
             self._on_change(self.ctr)
 
     def label_text(self) -> str:
+        """The ratio's label ("CTR 0.47 (PA)"), without the flag (``flag_text``)."""
         return self.label.text()
+
+    def flag_text(self) -> str:
+        """"⚠ check" while the flag shows after the label, else ""."""
+        return self.flag.text() if self.flag.isVisibleTo(self) else ""
+
+    def unusual(self) -> bool:
+        """The lines are the model's proposal and its ratio lies outside the plausible range."""
+        proposed = self.proposed
+        if proposed is None:
+            return False
+        adjusted = (self.ctr.thoracic, self.ctr.cardiac) != (proposed.thoracic, proposed.cardiac)
+        return bool(unusual_proposal_note(self.ctr, adjusted))
 
     def _relabel(self) -> None:
         self.label.setText(f"CTR {self.ctr.ratio:.2f}" + (f" ({self.caption})" if self.caption else ""))
+        self.flag.setVisible(self.unusual())
+        self.flag.setPos(self.label.boundingRect().width() + self.label.font().pointSizeF() / 2, 0.0)
         (x1, y1), (x2, y2) = self.ctr.thoracic.start, self.ctr.thoracic.end
         self.label.setPos(QPointF(x1, y1) if x1 <= x2 else QPointF(x2, y2))  # under the thoracic line's left end
         self._place_label(self.label.scale())
