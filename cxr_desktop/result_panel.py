@@ -25,7 +25,7 @@ from cxr_engine.display_text import format_percent, sentence_case
 from cxr_engine.models.image_checks import banner, banner_is_firm, beside_banner, heatmap_note
 from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, below_bar_text
 from cxr_engine.models.model_limits import metric_lines, model_limits
-from cxr_engine.models.suitability import age_group_of
+from cxr_engine.models.suitability import age_group_of, patient_age_years
 from cxr_engine.pixels.overlay import OUTLINE_LEVEL
 
 from .color_bar import ColorBar
@@ -211,7 +211,8 @@ class ResultPanel(QWidget):
         if card is None:
             return []
         return metric_lines(card.test_metrics or {}, age_group_of(self.result.header),
-                            called=prediction.label if prediction is not None else "", card=card)
+                            called=prediction.label if prediction is not None else "", card=card,
+                            age_years=patient_age_years(self.result.header))
 
     def _rebuild_bars(self, classes: tuple[str, ...]) -> None:
         if tuple(self.bars) == tuple(classes):

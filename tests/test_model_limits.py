@@ -241,3 +241,44 @@ def test_the_childrens_sensitivities_say_they_are_nearly_all_from_one_source():
                               "images": {"test": {"normal": 300, "pneumonia": 400}}}}})
     assert f"{children:,} children's test films, 700 are from one source" in " ".join(
         metric_lines(other.test_metrics, "", card=other))
+
+
+def test_an_age_the_model_was_not_trained_on_gets_no_groups_sensitivities():
+    """A tester's finding: a 6-year-old's Model box gave both the adults' and the 1-5-year-olds' sensitivities,
+    neither of which speaks for a 6-year-old. An age outside the training ages gets a line saying there are no test
+    figures for it; an unknown age still gets both groups', a training age its own group's."""
+    from cxr_engine.models.model_limits import metric_lines
+
+    card = bundled()
+    for years, words in ((6, "6 years"), (17.9, "17 years"), (0.5, "under 1 year")):
+        lines = metric_lines(card.test_metrics, "", card=card, age_years=years)
+        assert not any(line.startswith("Sensitivity") for line in lines), lines
+        assert (f"No test figures for a patient of {words}: the test split's children are 1–5 years old, its adults "
+                f"18 and older.") in lines
+        assert lines[0].startswith("Test set: accuracy")  # the whole test split's figure stays
+    unknown = metric_lines(card.test_metrics, "", card=card, age_years=None)
+    assert sum(line.startswith("Sensitivity (") for line in unknown) == 2
+    assert metric_lines(card.test_metrics, "adult", card=card, age_years=40) == metric_lines(
+        card.test_metrics, "adult", card=card)
+
+
+def test_the_pdf_of_a_six_year_old_gives_no_groups_sensitivities(tmp_path, shared_data):
+    """The RSNA film 00aecb01… is of a 6-year-old (Patient's Age 06Y): its PDF's Model box says there are no test
+    figures for that age instead of the adults' and children's sensitivities."""
+    film = shared_data / "dicom_rsna" / "00aecb01-a116-45a2-956c-08d2fa55433f.dcm"
+    if not film.exists():
+        pytest.skip(f"{film} not found")
+    from cxr_engine.outputs.report import ReportPage, build_report_pdf
+    from cxr_engine.pixels.rendering import render
+    from cxr_engine.reading.read import read_image
+
+    image = read_image(film)
+    card = bundled()
+    page = ReportPage.for_image(image, render(image), prediction=prediction(card, (0.1, 0.8, 0.1)))
+    pdf = tmp_path / "six.pdf"
+    pdf.write_bytes(build_report_pdf([page], model_card=card, deidentify=False))
+    from pypdf import PdfReader
+
+    text = " ".join(" ".join(page.extract_text() for page in PdfReader(str(pdf)).pages).split())
+    assert "No test figures for a patient of 6 years" in text
+    assert "Sensitivity (children)" not in text and "Sensitivity (adults" not in text

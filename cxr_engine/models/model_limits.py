@@ -25,6 +25,7 @@ from ..display_text import format_percent, sentence_case
 from .model_card import CLASS_DISPLAY_NAMES, INTENDED_USE, ModelCard
 from .image_checks import banner_is_firm, reason_list
 from .scope_heads import CHILD as HEAD_CHILD
+from .suitability import is_training_age
 
 #: A population check is a known limit when the model gets at most this share of it right ...
 WEAK_RATE = 0.5
@@ -193,7 +194,7 @@ MIN_RATE_FILMS = 20
 
 
 def metric_lines(metrics: dict, age_group: str = "", called: str | None = None,
-                 card: ModelCard | None = None) -> list[str]:
+                 card: ModelCard | None = None, age_years: float | None = None) -> list[str]:
     """The card's test-set figures (``test_metrics``) in words, for the PDF's model column and the app's panel: the
     patient's age group's (``age_group``: ``adult``, ``pediatric`` or ``""`` when not known) first when the card has it (a reading
     radiologist's finding: the whole test set's 94.6 % led on an adult's page whose age group scored 82 %), and
@@ -201,7 +202,10 @@ def metric_lines(metrics: dict, age_group: str = "", called: str | None = None,
     right in that group: a Pneumonia call's when ``called`` is not given (a tester read "a Pneumonia call was right
     32 of 43 times" under a COVID-19 call). With the ``card`` (``metrics`` its ``test_metrics``), the children's
     sensitivities say how many of the test split's children come from one source (:func:`children_source_note`).
-    Empty when the card has none."""
+    ``age_years`` (the header's age, ``suitability.patient_age_years``) outside the training ages (a 6- to
+    17-year-old, an infant) gets neither group's sensitivities, which speak for neither, but a line saying the test
+    split has no figures for that age (a tester's finding: a 6-year-old was given both groups'). Empty when the card
+    has none."""
     lines = []
     group = (metrics.get("by_age_group") or {}).get(age_group) if age_group else None
     parts = []
@@ -229,7 +233,9 @@ def metric_lines(metrics: dict, age_group: str = "", called: str | None = None,
     by_group = metrics.get("by_age_group") or {}
     both = [name for name in ("adult", "pediatric") if isinstance(by_group.get(name), dict)
             and isinstance(by_group[name].get("recall"), dict) and by_group[name]["recall"]]
-    if not age_group and len(both) == 2:
+    if not age_group and age_years is not None and not is_training_age(age_years):
+        lines.append(untrained_age_line(age_years))
+    elif not age_group and len(both) == 2:
         # Age not known: each group's sensitivities, not the pooled ones, which are mostly children's (a tester's
         # finding: a JPEG of an adult read Pneumonia 94 % beside the adults' 78 %).
         lines += [_children_source(_sensitivity_line(by_group[name], f" ({AGE_GROUP_NAMES.get(name, name)})"), name,
@@ -242,6 +248,13 @@ def metric_lines(metrics: dict, age_group: str = "", called: str | None = None,
         lines.append(f"In {AGE_GROUP_NAMES.get(age_group, age_group)}, a {_name(cls)} call was right {right[0]} of "
                      f"{right[1]} times.")
     return lines
+
+
+def untrained_age_line(years: float) -> str:
+    """The Model box's line for a patient whose age (``years``) the model was not trained on: no test figures."""
+    age = f"{int(years)} year{'s' if int(years) != 1 else ''}" if years >= 1 else "under 1 year"
+    return (f"No test figures for a patient of {age}: the test split's children are 1–5 years old, its adults 18 "
+            f"and older.")
 
 
 def _children_source(line: str, group: str, card: ModelCard | None) -> str:

@@ -726,7 +726,8 @@ def _model_flowables(ctx: _Context, page: ReportPage | None = None) -> list[Flow
     # the figure of the class called (as the app's Model box); the children's source beside their sensitivities
     called = page.prediction.label if page is not None and page.prediction is not None else ""
     flowables += [ctx.para(line, "small")
-                  for line in metric_lines(card.test_metrics, _age_group(page), called=called, card=card)]
+                  for line in metric_lines(card.test_metrics, _age_group(page), called=called, card=card,
+                                           age_years=_age_years(page))]
     if card.meets_bar:
         flowables.append(ctx.para("Meets the project's bar on its test set (accuracy, F1, calibration, shortcut and shift checks).", "good"))
     else:
@@ -735,6 +736,13 @@ def _model_flowables(ctx: _Context, page: ReportPage | None = None) -> list[Flow
         flowables.append(ctx.para(f"Caution: below the project's bar ({failed} check{'s' if failed > 1 else ''}, "
                                   f"page {ctx.total})." if failed else f"Caution: {below_bar_text(card)}", "alert"))
     return flowables
+
+
+def _age_years(page: ReportPage | None) -> float | None:
+    """The page's patient's age in years at the study (``suitability.patient_age_years``); None when not known."""
+    from ..models.suitability import patient_age_years
+
+    return patient_age_years(page.metadata) if page is not None else None
 
 
 def _age_group(page: ReportPage | None) -> str:
