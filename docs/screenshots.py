@@ -6,7 +6,8 @@ Opens the sample study with the default bundled model, shows two of its films si
 each with its own heat-map), writes ``docs/screenshot_comparison.png``, then opens the header
 viewer on the second film, searches "UID" (sequences with a match open) and writes
 ``docs/screenshot_header.png``. The two films
-are of different people: the sample study holds no prior of the same patient.
+are of different people (the sample study holds no prior of the same patient), so the second pane is framed
+and captioned in red as another patient's film, as the app shows a film dragged in from another patient.
 """
 from __future__ import annotations
 
