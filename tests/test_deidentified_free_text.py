@@ -30,7 +30,6 @@ import pytest
 highdicom = pytest.importorskip("highdicom")
 pytest.importorskip("pypdf")
 
-from cxr_engine.models.model_card import ModelCard  # noqa: E402
 from cxr_engine.outputs.deidentify import REDACTED, redact_generated_text  # noqa: E402
 from cxr_engine.outputs.dicom_outputs import DicomOutputWriter  # noqa: E402
 from cxr_engine.outputs.dicom_outputs.encapsulated_pdf import pdf_bytes  # noqa: E402
@@ -39,27 +38,12 @@ from cxr_engine.reading.copies import copies_note  # noqa: E402
 from cxr_engine.reading.read import read_image  # noqa: E402
 from cxr_engine.reading.uid_clashes import clash_note  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-CARD = REPO / "resources" / "models" / "efficientnet-lite0.json"
+from test_dicom_outputs import card, classifier  # noqa: E402,F401  (fixtures: the bundled Lite0 on ONNX Runtime)
+
 RSNA_FILM = "0004cfab-14fd-4e49-80ba-63a80b6bddd6.dcm"
 CR_FILM = "CR-MONO1-10-chest.dcm"
 NAME, PATIENT_ID, BIRTH, AGE = "Zzleakname^Zzgiven", "ZZPID4242", "19330101", "ZZAGE1933"
 SECRETS = ("Zzleakname", "Zzgiven", "ZZPID4242", "19330101", AGE)
-
-
-@pytest.fixture(scope="module")
-def card() -> ModelCard:
-    return ModelCard.load(CARD)
-
-
-@pytest.fixture(scope="module")
-def classifier(card):
-    pytest.importorskip("onnxruntime")
-    from cxr_engine.models.backends import create_classifier
-
-    model = create_classifier(card, backend="onnx", device="cpu")
-    model.load()
-    return model
 
 
 def named_film(source: Path, folder: Path, burned_in: str | None = None, age: str = AGE) -> Path:

@@ -4,8 +4,6 @@ films, as the CTR box and the PDF line do (tests/test_desktop_ctr_plausible.py):
 copied into tmp, the bundled lung model; and the item alone, for lines the reader left (restored) and no proposal."""
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 pytest.importorskip("PySide6")
@@ -19,8 +17,8 @@ from cxr_desktop.lung_items import CHECK_FLAG, WARNING_COLOUR, CtrOverlayItem  #
 from cxr_desktop.lung_panel import WARNING_STYLE  # noqa: E402
 from cxr_engine.models.cardiothoracic import PLAUSIBLE_RANGE, CardiothoracicRatio, Line  # noqa: E402
 
-from test_desktop import card, make_window, open_and_wait, private_settings  # noqa: E402,F401  (fixtures)
-from test_desktop_ctr_plausible import RSNA_LOW_CTR  # noqa: E402
+from test_desktop import card, make_window, private_settings  # noqa: E402,F401  (fixtures)
+from test_desktop_ctr_plausible import low_ctr_film_shown  # noqa: E402
 
 
 def on_screen(view, child) -> QRectF:
@@ -33,20 +31,7 @@ def test_the_warning_colour_is_the_panels():
 
 
 def test_the_label_on_the_film_flags_the_low_proposal_until_a_line_moves(qtbot, make_window, tmp_path, shared_data):
-    pytest.importorskip("onnxruntime")
-    source = shared_data / "dicom_rsna" / RSNA_LOW_CTR
-    if not source.exists():
-        pytest.skip(f"not in ../shared/data/dicom_rsna: {RSNA_LOW_CTR}")
-    folder = tmp_path / "low"
-    folder.mkdir()
-    shutil.copy(source, folder / RSNA_LOW_CTR)
-    window = make_window(show=True, with_model=False)
-    open_and_wait(qtbot, window, folder)
-    with qtbot.waitSignal(window.lungs.resultReady, timeout=60_000):
-        window.acts.ctr.trigger()
-    state = window.lungs.current_ctr
-    ratio = state.current.ratio
-    assert not state.adjusted and ratio < PLAUSIBLE_RANGE[0]  # 0.31 when measured
+    window, _, ratio = low_ctr_film_shown(qtbot, make_window, tmp_path, shared_data)
     item = window.lungs.ctr_item
     assert item.label_text() == f"CTR {ratio:.2f} (PA)"
     assert item.flag_text() == "⚠ check" and item.flag.isVisible()

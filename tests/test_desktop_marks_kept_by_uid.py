@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +20,15 @@ pytest.importorskip("pytestqt")
 import cv2  # noqa: E402
 import pydicom  # noqa: E402
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid  # noqa: E402
-from PySide6.QtCore import QEvent, QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from cxr_desktop.annotation_autosave import (FOUND_BY_UID, AnnotationAutosave, annotations_folder,  # noqa: E402
                                              film_digest, film_identity)
 from cxr_desktop.annotation_history import RecordedAnnotationStore  # noqa: E402
 from cxr_desktop.annotation_model import ARROW, TEXT, Annotation  # noqa: E402
-from cxr_desktop.main_window import MainWindow  # noqa: E402
-from cxr_desktop.settings import AppSettings  # noqa: E402
 from conftest import SHARED_DATA  # noqa: E402
 
 from test_desktop import WAIT_MS, card, open_and_wait, private_settings  # noqa: E402,F401
+from test_desktop_readings_kept import app_session  # noqa: E402
 
 RSNA = SHARED_DATA / "dicom_rsna"
 MARKS = (Annotation(ARROW, ((100.0, 120.0), (300.0, 340.0))), Annotation(TEXT, ((50.0, 60.0),), "left base?"))
@@ -51,21 +47,6 @@ def rsna_film(tmp_path) -> Path:
     return Path(shutil.copy(films[0], folder / "film.dcm"))
 
 
-@contextmanager
-def app_session(qtbot, card, settings_file):
-    """One run of the app on the test's own settings file (no model: the film is shown as stored)."""
-    window = MainWindow(AppSettings(QSettings(str(settings_file), QSettings.Format.IniFormat)), model="",
-                        device="cpu", models_dir=settings_file.parent / "no_models")
-    window.show()
-    qtbot.waitExposed(window)
-    try:
-        yield window
-    finally:
-        window.close()
-        window.deleteLater()
-        QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-
-
 def marks_of(window, path):
     return [(m.kind, m.points, m.text) for m in window.annotations.for_path(path)]
 
@@ -75,7 +56,7 @@ KEPT = [(m.kind, m.points, m.text) for m in MARKS]
 
 def keep_readings(qtbot, card, settings_file, film) -> Path:
     """A first session: marks, CTR lines and a comment on ``film``; its record (written within a moment)."""
-    with app_session(qtbot, card, settings_file) as first:
+    with app_session(qtbot, card, settings_file, with_model=False) as first:
         assert open_and_wait(qtbot, first, film.parent) == film
         for mark in MARKS:
             first.scene.commit(mark)
@@ -89,7 +70,7 @@ def keep_readings(qtbot, card, settings_file, film) -> Path:
 
 def reopened(qtbot, card, settings_file, film, told: list):
     """A later session showing ``film`` (``told``: what the autosave said to the reader)."""
-    session = app_session(qtbot, card, settings_file)
+    session = app_session(qtbot, card, settings_file, with_model=False)
     window = session.__enter__()
     window.autosave.failed.connect(told.append)
     assert open_and_wait(qtbot, window, film.parent) == film

@@ -15,14 +15,16 @@ SIIM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"  # CR, Pixel
 
 @pytest.fixture()
 def edited(tmp_path, dicom_dir):
-    """``edited(name, **attributes)``: a copy of the real SIIM film with those attributes set (None: removed)."""
-    def make(name: str, **attributes):
-        path = tmp_path / f"{name}.dcm"
+    """``edited(name, **attributes)``: a copy of the real SIIM film with those attributes set (None: removed, when
+    present); ``name`` (the file's stem) defaults to a new one per call."""
+    def make(name: str | None = None, **attributes):
+        path = tmp_path / f"{name or f'film{len(list(tmp_path.iterdir()))}'}.dcm"
         shutil.copy(dicom_dir / SIIM, path)
         ds = pydicom.dcmread(path)
         for keyword, value in attributes.items():
             if value is None:
-                delattr(ds, keyword)
+                if keyword in ds:
+                    delattr(ds, keyword)
             else:
                 setattr(ds, keyword, value)
         ds.save_as(path)

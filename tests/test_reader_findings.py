@@ -3,9 +3,6 @@ an ROI label whose area and pixel count read as one number twice, a Patient's Ag
 birth and study dates, and a proposed cardiothoracic ratio outside the range the README calls plausible."""
 from __future__ import annotations
 
-import shutil
-
-import pydicom
 import pytest
 
 from cxr_engine.models.cardiothoracic import (PLAUSIBLE_RANGE, CardiothoracicRatio, Line, unusual_proposal_note,
@@ -16,25 +13,7 @@ from cxr_engine.pixels.image import ImageMetadata
 from cxr_engine.pixels.roi import ELLIPSE, roi_mask, roi_stats
 from cxr_engine.reading.read import read_image
 
-SIIM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"  # CR, PixelSpacing 0.168
-
-
-@pytest.fixture()
-def edited(tmp_path, dicom_dir):
-    """``edited(**attributes)``: a copy of the real SIIM film with those attributes set (None: removed)."""
-    def make(**attributes):
-        path = tmp_path / f"film{len(list(tmp_path.iterdir()))}.dcm"
-        shutil.copy(dicom_dir / SIIM, path)
-        ds = pydicom.dcmread(path)
-        for keyword, value in attributes.items():
-            if value is None:
-                if keyword in ds:
-                    delattr(ds, keyword)
-            else:
-                setattr(ds, keyword, value)
-        ds.save_as(path)
-        return path
-    return make
+from test_header_checks import edited  # noqa: F401  (fixture: a copy of the real SIIM film, attributes set)
 
 
 def age_warnings(image) -> list[str]:
