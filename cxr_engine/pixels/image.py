@@ -52,9 +52,13 @@ class CxrImage:
     (``PixelSpacing`` is calibrated to the patient, ``ImagerPixelSpacing`` is at the detector).
     ``pixel_aspect_ratio`` is (0028,0034) Pixel Aspect Ratio (vertical, horizontal), used for the
     physical aspect when there is no spacing (see ``pixel_aspect``).
-    ``padding`` is None or a bool (rows, columns) mask, True where a pixel is padding rather than
-    image data (Pixel Padding Value / Range Limit, PS3.3 C.7.5.1.1.2): the automatic window,
-    the full range, the value statistics and the model input's contrast stretch ignore it.
+    ``padding`` is None or a bool (rows, columns) mask, True where a pixel is not image data: padding
+    (Pixel Padding Value / Range Limit, PS3.3 C.7.5.1.1.2) or outside the display shutter: the automatic
+    window, the full range, the value statistics and the model input's contrast stretch ignore it.
+    ``shutter`` is None or a bool (rows, columns) mask, True outside the Display Shutter's opening (PS3.3
+    C.7.6.11; ``cxr_engine.reading.display_shutter``), every such pixel also in ``padding``: rendering shows
+    them at ``shutter_value``, a P-value (0 black … 0xFFFF white) whatever the VOI and the inversion.
+    :meth:`display` leaves them as they are (the model leaves them out with the padding).
     ``reduction`` is 1 for a full-resolution decode, else the factor each way by which the file's
     pixel grid was subsampled at decode time (JPEG 2000 resolution levels, JPEG DCT scaling:
     ``cxr_engine.reading.reduced_decode``); ``spacing_mm`` is then that of the decoded pixels.
@@ -76,6 +80,8 @@ class CxrImage:
     #: Set by the reader when the file's own VOI is unusable (e.g. its window misses every pixel).
     preferred_voi: Window | VoiLut | None = None
     padding: np.ndarray | None = None
+    shutter: np.ndarray | None = None
+    shutter_value: int = 0
     pixel_aspect_ratio: tuple[float, float] | None = None
     reduction: int = 1
 

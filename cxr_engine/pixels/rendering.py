@@ -3,6 +3,7 @@
 For integer modality values (nearly every radiograph) a uint8 LUT over the value range is
 built once per window change and applied with one gather; float values fall back to the
 vectorised formula. The maths is ``cxr_engine.pixels.windowing``'s, so both paths agree.
+Pixels outside a display shutter (``CxrImage.shutter``) are shown last, at its P-value.
 """
 from __future__ import annotations
 
@@ -30,6 +31,20 @@ def to_uint8(unit: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+def p_value_to_uint8(p_value: int) -> int:
+    """A P-value (PS3.3 C.11.6: 0 black … 0xFFFF white) as the rendered image's 8-bit grey, by rounding."""
+    return int(round(min(max(int(p_value), 0), 0xFFFF) * 255 / 0xFFFF))
+
+
+def with_shutter(pixels: np.ndarray, image: CxrImage) -> np.ndarray:
+    """uint8 (H, W) ``pixels`` rendered from ``image``, with the pixels outside its display shutter set to the
+    shutter's P-value (PS3.3 C.7.6.11: after the Presentation LUT, so whatever the VOI and the inversion),
+    in place; ``pixels`` itself when there is no shutter."""
+    if image.shutter is not None:
+        np.putmask(pixels, image.shutter, np.uint8(p_value_to_uint8(image.shutter_value)))
+    return pixels
+
+
 class Renderer:
     """Renders one image to uint8 repeatedly (e.g. during a window/level drag).
 
@@ -51,14 +66,16 @@ class Renderer:
         """uint8 image (H, W) with ``voi`` (default: the image's own) and display inversion.
 
         ``invert`` defaults to the image's own polarity (MONOCHROME1 → inverted); pass
-        ``not image.invert`` for the user's "invert" toggle.
+        ``not image.invert`` for the user's "invert" toggle. Neither changes the pixels outside a
+        display shutter, shown at its P-value (:func:`with_shutter`).
         """
         voi = self.image.default_voi() if voi is None else voi
         invert = self.image.invert if invert is None else invert
         if self._low is not None:
             lut = build_lut(self._low, self._high, voi, invert)
-            return lut[self._index]
-        return to_uint8(self.image.display(voi) if invert == self.image.invert else 1.0 - self.image.display(voi))
+            return with_shutter(lut[self._index], self.image)
+        unit = self.image.display(voi) if invert == self.image.invert else 1.0 - self.image.display(voi)
+        return with_shutter(to_uint8(unit), self.image)
 
 
 def render(image: CxrImage, voi: Window | VoiLut | None = None, invert: bool | None = None) -> np.ndarray:

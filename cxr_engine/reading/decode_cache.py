@@ -30,12 +30,14 @@ DEFAULT_MAX_BYTES = 128 * 2**20
 
 
 def image_bytes(image: CxrImage) -> int:
-    """Bytes held by an image's arrays (stored values, modality values when separate, padding)."""
+    """Bytes held by an image's arrays (stored values, modality values when separate, padding, shutter)."""
     total = image.stored.nbytes
     if image.modality is not image.stored:
         total += image.modality.nbytes
     if image.padding is not None:
         total += image.padding.nbytes
+    if image.shutter is not None and image.shutter is not image.padding:  # the padding when the film has none
+        total += image.shutter.nbytes
     return total
 
 

@@ -12,6 +12,7 @@ from .. import messages
 from ..errors import ImageReadError, UnsupportedImageError
 from ..pixels.image import CxrImage, ImageMetadata
 from .calibration import calibrated_spacing, raw_spacing
+from .display_shutter import not_image_data, read_shutter
 from .header_checks import header_text_warnings, multi_values, spacing_warnings, valid_rescale_slope
 from .reduced_decode import FULL, DecodeRequest
 from ..pixels.windowing import LINEAR, VOI_FUNCTIONS, VoiLut, Window, percentile_window, window_fits
@@ -90,8 +91,12 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
     import pydicom
     from pydicom.errors import InvalidDicomError
 
+    from .pixel_layout import deflated_problem
     from .scanning import check_pixel_data, no_image_error
 
+    deflated = deflated_problem(path)  # before pydicom inflates a deflated data set whole, unbounded
+    if deflated:
+        raise ImageReadError(path, deflated)
     try:
         # Deferring large values keeps pixel data on disk until the size check has passed.
         ds = pydicom.dcmread(path, force=True, defer_size="512 KB")
@@ -122,6 +127,9 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
         raise UnsupportedImageError(path, f"unexpected pixel array shape {stored.shape}")
     if photometric not in ("MONOCHROME1", "MONOCHROME2"):
         raise UnsupportedImageError(path, f"Photometric Interpretation {photometric!r} is not supported")
+    shutter, shutter_warnings = read_shutter(ds, stored.shape, reduction, stored_pixel_aspect(ds))
+    padding = not_image_data(padding, shutter)  # outside the shutter is not image data, as padding is not
+    warnings += shutter_warnings
     slope, slope_warning = valid_rescale_slope(ds)
     modality = _modality_values(stored, ds, slope if slope_warning else None)
     spacing, spacing_source, spacing_set_aside = calibrated_spacing(ds)
@@ -137,7 +145,7 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
     warnings += window_warnings + lut_warnings
     preferred = None
     sample = modality[::4, ::4] if padding is None else modality[::4, ::4][~padding[::4, ::4]]
-    if not windows and not voi_luts and multi_values(ds.get("WindowWidth")):  # the file's windows were all invalid
+    if not windows and not voi_luts and _values_given(ds.get("WindowWidth")):  # the file's windows were all invalid
         preferred = percentile_window(sample)
     elif windows and not voi_luts and not any(window_fits(sample, w) for w in windows):
         preferred = percentile_window(sample)
@@ -159,6 +167,8 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
         warnings=tuple(warnings),
         preferred_voi=preferred,
         padding=padding,
+        shutter=None if shutter is None else shutter.mask,
+        shutter_value=0 if shutter is None else shutter.presentation_value,
         pixel_aspect_ratio=aspect_ratio,
         reduction=reduction,
     )
@@ -573,12 +583,15 @@ def _windows(ds, has_voi_lut: bool = False) -> tuple[tuple[Window, ...], list[st
 
     A Window Width below 1 (LINEAR) or not above 0 (LINEAR_EXACT, SIGMOID) is invalid (PS3.3
     C.11.2.1.2), as is a value that is not a number: such a window is left out, and when none is left
-    (and ``has_voi_lut`` is false) the reader shows the automatic percentile window. An unknown VOI LUT
-    Function (0028,1056) is read as LINEAR, its default. These go to the image's warnings (the CSV's
-    warnings column, the app's panel), not to the log, so a batch run with ``--quiet`` stays quiet."""
+    (and ``has_voi_lut`` is false) the reader shows the automatic percentile window. A pair with an empty
+    centre or width (``550\\`` and ``1024\\``: a trailing empty value some modalities write) is no window and
+    is skipped without a warning. An unknown VOI LUT Function (0028,1056) is read as LINEAR, its default.
+    These go to the image's warnings (the CSV's warnings column, the app's panel), not to the log, so a batch
+    run with ``--quiet`` stays quiet."""
     centers = multi_values(ds.get("WindowCenter"))
     widths = multi_values(ds.get("WindowWidth"))
-    explanations = multi_values(ds.get("WindowCenterWidthExplanation"))
+    explanation_value = ds.get("WindowCenterWidthExplanation")  # one explanation is a str, not a list of letters
+    explanations = [explanation_value] if isinstance(explanation_value, str) else multi_values(explanation_value)
     function = str(ds.get("VOILUTFunction", LINEAR) or LINEAR).strip().upper()
     warnings = []
     if function not in VOI_FUNCTIONS:
@@ -586,6 +599,8 @@ def _windows(ds, has_voi_lut: bool = False) -> tuple[tuple[Window, ...], list[st
         function = LINEAR
     windows, invalid = [], []
     for i, (center, width) in enumerate(zip(centers, widths)):
+        if _empty(center) or _empty(width):
+            continue
         explanation = str(explanations[i]) if i < len(explanations) else ""
         try:
             windows.append(Window(float(center), float(width), function, explanation))
@@ -597,6 +612,16 @@ def _windows(ds, has_voi_lut: bool = False) -> tuple[tuple[Window, ...], list[st
         warnings.append(f"invalid window {', '.join(invalid)} (centre/width) in the file: Window Width (0028,1051) "
                         f"must be {rule} for {function} (PS3.3 C.11.2.1.2); {instead}")
     return tuple(windows), warnings
+
+
+def _empty(value) -> bool:
+    """Whether one value of a multi-valued attribute is empty (``550\\`` holds 550 and an empty value)."""
+    return value is None or str(value).strip() == ""
+
+
+def _values_given(value) -> bool:
+    """Whether a multi-valued attribute holds at least one value that is not empty."""
+    return any(not _empty(item) for item in multi_values(value))
 
 
 def _number_text(value) -> str:

@@ -54,6 +54,8 @@ def encode_image(image: CxrImage) -> tuple[bytes, list[bytes]]:
         "warnings": list(image.warnings),
         "preferred_voi": voi(image.preferred_voi),
         "padding": None if image.padding is None else array(image.padding),
+        "shutter": None if image.shutter is None else array(image.shutter),
+        "shutter_value": image.shutter_value,
         "pixel_aspect_ratio": list(image.pixel_aspect_ratio) if image.pixel_aspect_ratio else None,
         "reduction": image.reduction,
     }
@@ -104,6 +106,8 @@ def decode_image(header_bytes: bytes, arrays: list[bytes]) -> CxrImage:
         warnings=tuple(str(w) for w in header["warnings"]),
         preferred_voi=voi(header["preferred_voi"]),
         padding=None if header.get("padding") is None else array(header["padding"]).astype(bool),
+        shutter=None if header.get("shutter") is None else array(header["shutter"]).astype(bool),
+        shutter_value=int(header.get("shutter_value", 0)),
         pixel_aspect_ratio=(float(ratio[0]), float(ratio[1])) if (ratio := header.get("pixel_aspect_ratio")) else None,
         reduction=int(header.get("reduction", 1)),
     )

@@ -61,6 +61,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
@@ -74,7 +75,7 @@ from .dicom_values import file_meta, int_value, text_value
 from .dicomdir import UnreadableDicomdir, dicomdir_references
 from .dicomdir import find_referenced_file  # noqa: F401  (importable from here, as before)
 from ..errors import ImageReadError, UnsupportedImageError
-from .pixel_layout import expects_pixels, inspect_pixel_data, missing_pixel_data, pixel_data_problem
+from .pixel_layout import deflated_problem, expects_pixels, inspect_pixel_data, missing_pixel_data, pixel_data_problem
 from .raster_io import raster_signature
 
 logger = logging.getLogger(__name__)
@@ -687,6 +688,9 @@ def _read_header(path: Path, *, explicit: bool) -> Dataset:
             first = head[:8] if not has_magic else head[_MAGIC_OFFSET + len(_MAGIC):] + fh.read(8)
             if first and not any(first):
                 raise _Rejected(messages.NOT_DICOM_ZEROS if report else None)
+            deflated = deflated_problem(path)  # before pydicom inflates a deflated data set whole, unbounded
+            if deflated:
+                raise _Rejected(deflated if report else None)
             fh.seek(0)
             ds = _parse(fh, force=not has_magic, report=report)
             end = fh.tell()
@@ -762,6 +766,8 @@ def _check_complete(ds: Dataset, path: Path, *, end: int, size: int, report: boo
         if end > size:
             raise _Rejected(messages.NOT_DICOM_LENGTHS)
         raise _Rejected(messages.NOT_DICOM_NO_ATTRIBUTES)
+    if text_value(file_meta(ds), "TransferSyntaxUID") == DeflatedExplicitVRLittleEndian:
+        return  # PS3.5 A.5: end and size count deflated bytes; deflated_problem judged the inflated ones
     if end > size:
         raise _Rejected(messages.truncated_header(size))
     if end == size and expects_pixels(ds):
