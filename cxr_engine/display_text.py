@@ -29,13 +29,18 @@ def printable(text: str) -> str:
 
 def format_person_name(value) -> str:
     """A DICOM PN value for display: ``DOE^JANE^Q`` → ``DOE, JANE Q``, ``DOE^JANE^^DR`` → ``DOE, JANE DR``
-    (family name, a comma, the other components; the alphabetic group only); a name without carets
-    (``Jane Doe``) as it is; control characters as U+FFFD (``printable``); empty stays empty.
+    (family name, a comma, the other components); a name without carets (``Jane Doe``) as it is; control
+    characters as U+FFFD (``printable``); empty stays empty.
+
+    Of the ``=``-separated component groups (alphabetic, ideographic, phonetic: PS3.5 6.2.1.2) the first that
+    holds a name is shown: the alphabetic one, else the ideographic, else the phonetic, since the standard lets
+    any group be empty (``=山田^太郎=やまだ^たろう``, as Japanese sites write it, → ``山田, 太郎``).
     """
-    first_group = printable(str(value or "")).split("=")[0]
-    if "^" not in first_group:
-        return first_group.strip()
-    family, *rest = (c.strip() for c in first_group.split("^"))
+    groups = printable(str(value or "")).split("=")
+    group = next((g for g in groups if g.replace("^", "").strip()), "")
+    if "^" not in group:
+        return group.strip()
+    family, *rest = (c.strip() for c in group.split("^"))
     others = " ".join(c for c in rest if c)
     return ", ".join(p for p in (family, others) if p)
 

@@ -50,7 +50,8 @@ from .model_card import INTENDED_USE, CardFile
 from .scope_heads import CHILD as HEAD_CHILD, WORDS as HEAD_WORDS
 from .scope_score import REASON as UNCERTAIN, WORDS as UNCERTAIN_WORDS
 from .suitability import (
-    AGE_OUTSIDE_TRAINING, BANNER_SAYS, HEADER_REASONS, LATERAL, NOT_CHEST_BODY_PART, NOT_RADIOGRAPH, TRAINING_AGES,
+    AGE_OUTSIDE_TRAINING, BANNER_SAYS, FOR_PROCESSING, HEADER_REASONS, LATERAL, NOT_CHEST_BODY_PART, NOT_RADIOGRAPH,
+    TRAINING_AGES,
 )
 from .weights import verified_bytes
 
@@ -98,6 +99,7 @@ REASON_WORDS = {
     LATERAL: "a lateral view (the model is made for frontal PA/AP films)",
     NOT_CHEST_BODY_PART: "the header's Body Part Examined is not the chest",
     NOT_RADIOGRAPH: "the header's Modality is not a projection radiograph (CR, DX)",
+    FOR_PROCESSING: "raw detector data (the header says for processing), not a film processed for viewing",
     AGE_OUTSIDE_TRAINING: f"an age it has almost no training films of ({TRAINING_AGES})",
     UNCERTAIN: UNCERTAIN_WORDS,  # the classifier's own out-of-scope score, not an image check
     **HEAD_WORDS,  # the out-of-scope heads on the classifier's features (other-findings, child-chest)
@@ -672,7 +674,7 @@ def check_image(image: CxrImage | np.ndarray, checker: ImageChecker | None = Non
 
 def reoriented(image: CxrImage, reasons: str) -> CxrImage:
     """A copy of ``image`` shown upright: turned back, then mirrored left-right when ``reasons`` hold
-    :data:`MIRRORED` (stored and modality values, padding, spacing and pixel aspect together), and/or with
+    :data:`MIRRORED` (stored and modality values, padding, shutter, spacing and pixel aspect together), and/or with
     its display inversion toggled, per ``reasons`` (only :data:`ROTATIONS`, ``mirrored`` and ``inverted``
     are undone). The stored values are never changed in place."""
     from dataclasses import replace
@@ -689,7 +691,8 @@ def reoriented(image: CxrImage, reasons: str) -> CxrImage:
             array = np.rot90(array, k=turns)
             return np.ascontiguousarray(array[:, ::-1] if mirror else array)
 
-        changes.update(stored=back(image.stored), modality=back(image.modality), padding=back(image.padding))
+        changes.update(stored=back(image.stored), modality=back(image.modality), padding=back(image.padding),
+                       shutter=back(image.shutter))
         if turns % 2:
             swap = lambda pair: None if pair is None else (pair[1], pair[0])  # noqa: E731
             changes.update(spacing_mm=swap(image.spacing_mm), pixel_aspect_ratio=swap(image.pixel_aspect_ratio))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from ..display_text import age_at_study, age_in_years, printable  # noqa: F401  (age_in_years: part of this module's API)
 from ..pixels.content import is_nearly_uniform
 from ..pixels.image import CxrImage
+from ..reading.header_checks import FOR_PROCESSING_SOP_CLASSES
 
 LATERAL_VIEWS = {"LL", "RL", "LAT", "LATERAL", "LLD", "RLD", "XTABLE"}
 #: The out-of-scope reason (``cxr_engine.models.scope_score.out_of_scope``) of a film whose header records a lateral view.
@@ -17,7 +18,9 @@ LATERAL = "lateral"
 NOT_CHEST_BODY_PART = "body-part-not-chest"
 NOT_RADIOGRAPH = "modality-not-radiograph"
 AGE_OUTSIDE_TRAINING = "age-outside-training"
-HEADER_REASONS = (LATERAL, NOT_CHEST_BODY_PART, NOT_RADIOGRAPH, AGE_OUTSIDE_TRAINING)
+#: Raw detector data, "for processing" (PS3.3 C.8.11.1.1.1): the model was trained on processed films only.
+FOR_PROCESSING = "for-processing"
+HEADER_REASONS = (LATERAL, NOT_CHEST_BODY_PART, NOT_RADIOGRAPH, FOR_PROCESSING, AGE_OUTSIDE_TRAINING)
 #: Parts of a Body Part Examined value that name the chest (CID 4031 ``CHEST``; ``THORAX`` and its
 #: Romance spellings as some modalities write them).
 CHEST_WORDS = ("CHEST", "THORA", "TORAX", "TORACE", "LUNG", "TORSO")
@@ -70,11 +73,20 @@ def is_lateral(view_position: str) -> bool:
     return view in LATERAL_VIEWS or "LAT" in view
 
 
+def is_for_processing(sop_class_uid: str, presentation_intent_type: str = "") -> bool:
+    """Whether SOP Class UID (0008,0016) is a "For Processing" storage class (PS3.4 B.5; DX, mammography,
+    intra-oral, breast projection) or Presentation Intent Type (0008,0068) says ``FOR PROCESSING``: raw detector
+    data (the reader's warning names which: ``header_checks.presentation_intent_warning``)."""
+    return ((sop_class_uid or "").strip() in FOR_PROCESSING_SOP_CLASSES
+            or (presentation_intent_type or "").strip().upper() == "FOR PROCESSING")
+
+
 def header_scope_reasons(header) -> str:
     """The out-of-scope reasons the header alone gives, ``;``-joined in this order (``""``: none):
     :data:`LATERAL` for a lateral View Position (the image checks cannot tell a lateral film),
     :data:`NOT_CHEST_BODY_PART` when Body Part Examined names another part, :data:`NOT_RADIOGRAPH` when
-    Modality is not a projection radiograph, :data:`AGE_OUTSIDE_TRAINING` when the patient's age
+    Modality is not a projection radiograph, :data:`FOR_PROCESSING` for an image for processing (its SOP class or
+    Presentation Intent Type, :func:`is_for_processing`), :data:`AGE_OUTSIDE_TRAINING` when the patient's age
     (:func:`patient_age_years`) is under 1 or 6–17 years. ``header`` is an ``ImageMetadata``; a string is
     taken as a View Position alone."""
     if isinstance(header, str) or header is None:
@@ -83,6 +95,7 @@ def header_scope_reasons(header) -> str:
         LATERAL if is_lateral(header.view_position) else "",
         "" if is_chest_body_part(header.body_part) else NOT_CHEST_BODY_PART,
         "" if is_radiograph_modality(header.modality) else NOT_RADIOGRAPH,
+        FOR_PROCESSING if is_for_processing(header.sop_class_uid, header.presentation_intent_type) else "",
         "" if is_training_age(patient_age_years(header)) else AGE_OUTSIDE_TRAINING,
     )
     return ";".join(reason for reason in reasons if reason)

@@ -73,7 +73,7 @@ IDENTIFYING_FIELDS: dict[str, tuple[str, str]] = {
 #: Fields that Table E.1-1 does not list: kept in a de-identified report.
 RETAINED_FIELDS: tuple[str, ...] = (
     "series_number", "instance_number", "modality", "body_part", "view_position", "manufacturer",
-    "sop_class_uid", "burned_in_annotation",
+    "sop_class_uid", "burned_in_annotation", "presentation_intent_type",
 )
 
 #: Kept only with the Retain Patient Characteristics Option.
@@ -126,14 +126,13 @@ def redact_text(text: str, metadata: ImageMetadata) -> str:
     Name parts come from the DICOM PN value (``FAMILY^GIVEN^MIDDLE^PREFIX^SUFFIX``, with
     ``=``-separated alphabetic/ideographic/phonetic groups); parts shorter than two characters
     are ignored. A match must not be glued to other letters or digits, so "Al" does not eat
-    "normal".
+    "normal"; but for an end in a script written without spaces between words (``_UNSPACED``), where
+    "患者山田太郎の" holds the name 山田太郎. A full name in such a script goes first, whole, so that a
+    one-character family name (王 of 王小明) goes with it.
     """
-    terms = identifying_terms(metadata)
-    if not text or not terms:
-        return text
-    alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
-    pattern = re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
-    return pattern.sub(REDACTED, text)
+    unspaced = [p for p in full_name_patterns(metadata.patient_name) if _UNSPACED.match(p[:1])]
+    return _substitute(text, unspaced + [re.escape(t) for t in sorted(identifying_terms(metadata), key=len,
+                                                                         reverse=True)])
 
 
 #: Dates as people type them (2019-03-17, 17.03.2019, 17/03/2019, 03/17/2019, 20190317): a reader's free text.
@@ -349,7 +348,8 @@ def full_name_patterns(person_name: str) -> list[str]:
     """Regular expressions for the spellings of a DICOM PN value's full name in text: family, given
     and middle name (when two or more are present) in the orders "FAMILY GIVEN MIDDLE",
     "FAMILY, GIVEN", "GIVEN MIDDLE FAMILY", "GIVEN FAMILY", separated by spaces, commas, carets or
-    underscores; one per ``=`` group. A one-component name gives none."""
+    underscores, or by nothing for a name in a script written without spaces (``_UNSPACED``: 山田太郎 of
+    ``=山田^太郎``); one per ``=`` group (alphabetic, ideographic, phonetic). A one-component name gives none."""
     patterns = []
     for group in person_name.split("="):
         family, given, middle = ([c.strip() for c in group.split("^")] + ["", ""])[:3]
@@ -358,14 +358,32 @@ def full_name_patterns(person_name: str) -> list[str]:
         orders = [(family, given, middle), (family, given), (given, middle, family), (given, family)]
         for order in orders:
             words = [w for w in order if w]
-            patterns.append(r"[\s,^_]+".join(re.escape(w) for w in words))
+            separator = r"[\s,^_]*" if all(_UNSPACED.fullmatch(w) for w in words) else r"[\s,^_]+"
+            patterns.append(separator.join(re.escape(w) for w in words))
     return sorted(set(patterns), key=len, reverse=True)
 
 
+#: Words of the scripts written without spaces between them (Han, Hiragana, Katakana, Hangul, whose particles
+#: join the name: 김철수는): a name in them is found inside a run of letters, not only as a word of its own.
+_UNSPACED_LETTER = ("\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+                    "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f")
+_UNSPACED = re.compile(f"[{_UNSPACED_LETTER}]+")
+
+
+def _bounded(alternative: str) -> str:
+    """The pattern ``alternative`` not glued to other letters or digits, at each end that is not a letter of a
+    script written without spaces (``_UNSPACED``), where a word has no such bound."""
+    before = "" if _UNSPACED.match(alternative[:1]) else r"(?<![^\W_])"
+    after = "" if _UNSPACED.match(alternative[-1:]) else r"(?![^\W_])"
+    return f"{before}(?:{alternative}){after}"
+
+
 def _substitute(text: str, alternatives: list[str]) -> str:
+    """``text`` with each of the patterns ``alternatives`` (the first that matches, in order) replaced by
+    ``REDACTED`` where it is not glued to other letters or digits (``_bounded``)."""
     if not text or not alternatives:
         return text
-    pattern = re.compile(rf"(?<![^\W_])(?:{'|'.join(alternatives)})(?![^\W_])", re.IGNORECASE)
+    pattern = re.compile("|".join(_bounded(alternative) for alternative in alternatives), re.IGNORECASE)
     return pattern.sub(REDACTED, text)
 
 

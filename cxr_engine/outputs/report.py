@@ -5,7 +5,9 @@ Each page holds the intended-use notice, the patient/study identification (or th
 de-identified subset, see ``cxr_engine.outputs.deidentify``), the image as the reader saw it beside
 its Grad-CAM heat-map with a colour legend, the class probabilities, the model's card
 summary, the image's warnings, the reader's comment and the generation time. All text is
-real PDF text (searchable); images are embedded as JPEG.
+real PDF text (searchable); images are embedded as JPEG. A character the report font lacks (a Chinese,
+Japanese or Korean name) prints in the first fallback font that has it (``FALLBACK_FONT_CANDIDATES``); one
+that no font here has prints as ``NO_GLYPH``, and the page says so.
 
 The whole document is built in memory and only then written with
 ``cxr_engine.outputs.atomic.write_bytes_atomic``, so a failure at any step leaves any earlier file
@@ -64,6 +66,23 @@ FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
     ("/usr/share/fonts/dejavu/DejaVuSans.ttf", "/usr/share/fonts/dejavu/DejaVuSans-Bold.ttf"),
     ("C:/Windows/Fonts/arial.ttf", "C:/Windows/Fonts/arialbd.ttf"),
 )
+#: TrueType fonts tried in order for each character the report font lacks (DejaVu Sans and Arial have no Chinese,
+#: Japanese or Korean letters: a name such as 王^小明 printed as empty boxes), registered on first use; each prints
+#: bold text too. TrueType outlines only: reportlab cannot embed CFF-outline fonts (Noto Sans CJK's .otf and .ttc,
+#: "postscript outlines are not supported").
+FALLBACK_FONT_CANDIDATES: tuple[str, ...] = (
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",  # Debian, Ubuntu: fonts-droid-fallback
+    "/usr/share/fonts/google-droid-sans-fonts/DroidSansFallbackFull.ttf",  # Fedora: google-droid-sans-fonts
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",  # fonts-wqy-microhei
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",  # fonts-wqy-zenhei
+    "C:/Windows/Fonts/msyh.ttc",  # Microsoft YaHei (Chinese)
+    "C:/Windows/Fonts/simsun.ttc",  # SimSun (Chinese)
+    "C:/Windows/Fonts/meiryo.ttc",  # Meiryo (Japanese)
+    "C:/Windows/Fonts/malgun.ttf",  # Malgun Gothic (Korean)
+    "/Library/Fonts/Arial Unicode.ttf",  # macOS
+)
+#: Printed for a character that no font here has, which a line on the page then names (:func:`_glyph_note`).
+NO_GLYPH = "\u25a1"  # WHITE SQUARE
 
 PAGE_W, PAGE_H = A4
 MARGIN = 36.0
@@ -216,7 +235,7 @@ def build_report_pdf(pages: Sequence[ReportPage], *, model_card: ModelCard | Non
         raise ValueError("a report needs at least one page")
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4, pageCompression=1)
-    ctx = _Context(canvas, _fonts(FONT_CANDIDATES), model_card, deidentify,
+    ctx = _Context(canvas, _fonts(FONT_CANDIDATES, FALLBACK_FONT_CANDIDATES), model_card, deidentify,
                    "" if deidentify else reader_name.strip(),
                    _timestamp(generated_at or datetime.now().astimezone()), app_version,
                    len(pages) + bool(left_out) + (model_card is not None))
@@ -249,19 +268,58 @@ class _Fonts:
     regular: str
     bold: str
     unicode: bool
+    #: The ``FALLBACK_FONT_CANDIDATES`` found here, for the characters ``regular`` lacks (TrueType report fonts only).
+    fallback_files: tuple[str, ...] = ()
 
     def text(self, value: str) -> str:
         """``value`` as these fonts can print it (unsupported characters become "?")."""
         return value if self.unicode else value.encode("cp1252", "replace").decode("cp1252")
 
     def markup(self, value: str) -> str:
-        """``value`` escaped for a reportlab ``Paragraph``, line breaks kept."""
-        return escape(self.text(value)).replace("\r\n", "\n").replace("\n", "<br/>")
+        """``value`` escaped for a reportlab ``Paragraph``, line breaks kept; each run of characters the report
+        font lacks in the first fallback font that has them (``<font face=...>``), and each character no font
+        has as :data:`NO_GLYPH` (:meth:`missing` names them)."""
+        parts = []
+        for font, run in self._runs(self.text(value)):
+            run = escape(run).replace("\r\n", "\n").replace("\n", "<br/>")
+            parts.append(f'<font face="{font}">{run}</font>' if font else run)
+        return "".join(parts)
+
+    def missing(self, value: str) -> list[str]:
+        """The characters of ``value`` that no font here prints (each once, in order): printed as
+        :data:`NO_GLYPH`, or as "?" by the built-in Helvetica (Windows-1252 characters only)."""
+        return [char for char in dict.fromkeys(value) if self._font_for(char) is None]
+
+    def _runs(self, value: str) -> list[tuple[str, str]]:
+        """``value`` as (font, text) runs: font ``""`` for the report font (regular or bold, as the style says),
+        else a fallback font's name; a character no font has is :data:`NO_GLYPH`, in the report font."""
+        runs: list[tuple[str, str]] = []
+        for char in value:
+            font = self._font_for(char)
+            if font is None:
+                font, char = "", NO_GLYPH
+            if runs and runs[-1][0] == font:
+                runs[-1] = (font, runs[-1][1] + char)
+            else:
+                runs.append((font, char))
+        return runs
+
+    def _font_for(self, char: str) -> str | None:
+        """``""`` when the report font prints ``char`` (spaces and line breaks always), else the name of the first
+        fallback font that has it, else None."""
+        if char.isspace():
+            return ""
+        if not self.unicode:
+            return "" if char.encode("cp1252", "ignore") else None
+        if ord(char) in _glyphs(self.regular):
+            return ""
+        return next((name for name in _fallback_fonts(self.fallback_files) if ord(char) in _glyphs(name)), None)
 
 
 @lru_cache(maxsize=None)
-def _fonts(candidates: tuple[tuple[str, str], ...]) -> _Fonts:
-    """The first usable TrueType pair, registered with reportlab; else the built-in Helvetica."""
+def _fonts(candidates: tuple[tuple[str, str], ...], fallbacks: tuple[str, ...] = ()) -> _Fonts:
+    """The first usable TrueType pair, registered with reportlab, with the ``fallbacks`` (font files) found here;
+    else the built-in Helvetica."""
     for regular, bold in candidates:
         if not (Path(regular).is_file() and Path(bold).is_file()):
             continue
@@ -274,9 +332,33 @@ def _fonts(candidates: tuple[tuple[str, str], ...]) -> _Fonts:
             continue
         pdfmetrics.registerFontFamily(names[0], normal=names[0], bold=names[1], italic=names[0],
                                       boldItalic=names[1])
-        return _Fonts(names[0], names[1], unicode=True)
+        return _Fonts(names[0], names[1], unicode=True,
+                      fallback_files=tuple(file for file in fallbacks if Path(file).is_file()))
     logger.info("no TrueType font found; the report uses Helvetica (Windows-1252 characters only)")
     return _Fonts("Helvetica", "Helvetica-Bold", unicode=False)
+
+
+@lru_cache(maxsize=None)
+def _fallback_fonts(files: tuple[str, ...]) -> tuple[str, ...]:
+    """The registered names of the fallback font ``files`` that reportlab can embed, in order (read once, on the
+    first character the report font lacks: DroidSansFallbackFull.ttf is 4 MB)."""
+    names = []
+    for file in files:
+        name = f"CxrReport-{Path(file).stem}"
+        try:
+            pdfmetrics.registerFont(TTFont(name, file))
+        except (TTFError, OSError) as exc:
+            logger.warning("cannot use fallback font %s: %s", file, exc)
+            continue
+        pdfmetrics.registerFontFamily(name, normal=name, bold=name, italic=name, boldItalic=name)
+        names.append(name)
+    return tuple(names)
+
+
+@lru_cache(maxsize=None)
+def _glyphs(font: str) -> frozenset[int]:
+    """The code points the registered TrueType ``font`` has a glyph for."""
+    return frozenset(pdfmetrics.getFont(font).face.charToGlyph)
 
 
 @lru_cache(maxsize=None)
@@ -421,6 +503,7 @@ def _draw_continuation_page(ctx: _Context, page: ReportPage, plan: _Plan, number
     flowables = [ctx.para(f"Continued from page {number - 1}", "heading")]
     if who:
         flowables.append(ctx.para(" · ".join(dict.fromkeys(who)), "small"))
+    flowables += _glyph_note(ctx, _printed_texts(ctx, page))
     top = _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W) - SECTION_GAP
     top = _draw_sections(ctx, page, top, [section for section in _body_sections() if section in plan.moved])
     if _draw_comment in plan.moved:
@@ -536,7 +619,46 @@ def _draw_identification(ctx: _Context, page: ReportPage, top: float) -> float:
                                                                          "small"))
     if uids:
         flowables.append(ctx.para("; ".join(f"{label}: {value}" for label, value in uids), "small"))
+    flowables += _glyph_note(ctx, _printed_texts(ctx, page), log=not ctx.measuring)
     return _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
+
+
+def _printed_texts(ctx: _Context, page: ReportPage) -> list[tuple[str, str]]:
+    """(where, text) of what ``page`` prints that comes from the file, the reader or the app rather than from this
+    module's own words: the identification as shown, the file's name, the warnings, the measurements, the reason
+    it was not classified, the reader's comment and name (each as printed, de-identified or not)."""
+    texts = list(report_identifiers(page.metadata, ctx.deidentify))
+    if page.file_name and not ctx.deidentify:
+        texts.append(("File", page.file_name))
+    for warning in page.warnings:
+        where = "AI result" if page.prediction is not None and is_disagreement_note(warning) else "Image checks"
+        texts.append((where, _deidentified_warning(warning, page) if ctx.deidentify else warning))
+    texts += [("Measurements", line) for line in page.measurements]
+    texts += [("AI result", page.not_classified_reason), ("Reader's comment", _printed_comment(ctx, page)),
+              ("Reader", ctx.reader_name)]
+    return texts
+
+
+def _glyph_note(ctx: _Context, texts: Sequence[tuple[str, str]], log: bool = False) -> list[Flowable]:
+    """A line in red naming the characters of ``texts`` ((where, text) pairs, as :func:`_printed_texts`) that no
+    font here has, which the page prints as :data:`NO_GLYPH` (or "?" in Helvetica), and where they are, so that
+    a name printed with boxes is not taken for the name; ``[]`` when every character prints. With ``log``, a
+    warning in the log says how many and where (never which: they may spell the patient's name)."""
+    missing = [(where, ctx.fonts.missing(text)) for where, text in texts if text]
+    places = list(dict.fromkeys(where for where, chars in missing if chars))
+    if not places:
+        return []
+    chars = list(dict.fromkeys(char for _, found in missing for char in found))
+    mark = NO_GLYPH if ctx.fonts.unicode else "?"
+    if log:
+        logger.warning("report: %d character(s) in %s have no glyph in any font here: printed as %s", len(chars),
+                       ", ".join(places), mark)
+    codes = ", ".join(f"U+{ord(char):04X}" for char in chars[:8]) + (", …" if len(chars) > 8 else "")
+    which, them = ("this character", "it") if len(chars) == 1 else ("these characters", "them")
+    advice = (f"Install a font that has {them} (for Chinese, Japanese and Korean: fonts-droid-fallback, or Microsoft "
+              "YaHei)" if ctx.fonts.unicode else "Install DejaVu Sans (fonts-dejavu-core)")
+    return [ctx.para(f"{', '.join(places)} shown with {mark}: no font on this computer has {which} ({codes}). "
+                     f"{advice} and export again.", "alert")]
 
 
 def _draw_badge(ctx: _Context, text: str, top: float) -> None:
@@ -835,15 +957,20 @@ def _draw_comment(ctx: _Context, page: ReportPage, top: float) -> float:
     reader_h = _stack_height(ctx, reader, CONTENT_W)
     pad = 5
     box_h = max(top - FOOTER_TOP - SECTION_GAP - reader_h, 20)
-    paths = (page.file_name,) if page.file_name else ()
-    comment = redact_free_text(page.comment, page.metadata, paths) if ctx.deidentify else page.comment
-    body = _fit_comment(ctx, comment.strip(), CONTENT_W - 2 * pad, box_h - 2 * pad)
+    body = _fit_comment(ctx, _printed_comment(ctx, page), CONTENT_W - 2 * pad, box_h - 2 * pad)
     c = ctx.canvas
     c.setStrokeColor(RULE)
     c.setLineWidth(0.8)
     c.rect(MARGIN, top - box_h, CONTENT_W, box_h, stroke=1, fill=0)
     _draw_stack(ctx, body, MARGIN + pad, top - pad, CONTENT_W - 2 * pad)
     return _draw_stack(ctx, reader, MARGIN, top - box_h - 3, CONTENT_W)
+
+
+def _printed_comment(ctx: _Context, page: ReportPage) -> str:
+    """The reader's comment as the page prints it: redacted on a de-identified report (``redact_free_text``)."""
+    paths = (page.file_name,) if page.file_name else ()
+    comment = redact_free_text(page.comment, page.metadata, paths) if ctx.deidentify else page.comment
+    return comment.strip()
 
 
 def _fit_comment(ctx: _Context, comment: str, width: float, height: float) -> list[Flowable]:
@@ -873,12 +1000,11 @@ def _draw_left_out_page(ctx: _Context, left_out: Sequence[tuple[Path, str]], inc
         ctx.para(f"{len(left_out)} of the {chosen} images of this export could not be included; the "
                  f"{included if before is None else before} page(s) before cover the others.", "body"),
     ]
+    lines = [_left_out_line(ctx, index, path, reason) for index, (path, reason) in enumerate(left_out, start=1)]
+    flowables += _glyph_note(ctx, [("Images not included", line) for line in lines], log=True)
     room = top - FOOTER_TOP - SECTION_GAP - _stack_height(ctx, flowables, CONTENT_W)
-    for index, (path, reason) in enumerate(left_out, start=1):
-        name = f"Image {index} not included" if ctx.deidentify else escape_undecodable(Path(path).name)
-        if ctx.deidentify:  # a reason may quote the path or the file name (often the patient's)
-            reason = reason.replace(str(path), "(file)").replace(Path(path).name, "(file)")
-        line = ctx.rich(f"{ctx.fonts.markup(name)}: {ctx.fonts.markup(escape_undecodable(reason))}", "warning")
+    for index, text in enumerate(lines, start=1):
+        line = ctx.para(text, "warning")
         line.bulletText = "•" if ctx.fonts.unicode else "-"
         more = ctx.para(f"… and {len(left_out) - index + 1} more, each named with its reason in the app's "
                         "Problems list.", "body")
@@ -891,6 +1017,14 @@ def _draw_left_out_page(ctx: _Context, left_out: Sequence[tuple[Path, str]], inc
         flowables.append(line)
     _draw_stack(ctx, flowables, MARGIN, top, CONTENT_W)
     _draw_footer(ctx, number)
+
+
+def _left_out_line(ctx: _Context, index: int, path, reason: str) -> str:
+    """A left-out film's line, "name: reason" (file names withheld when de-identified)."""
+    name = f"Image {index} not included" if ctx.deidentify else escape_undecodable(Path(path).name)
+    if ctx.deidentify:  # a reason may quote the path or the file name (often the patient's)
+        reason = reason.replace(str(path), "(file)").replace(Path(path).name, "(file)")
+    return f"{name}: {escape_undecodable(reason)}"
 
 
 def _draw_footer(ctx: _Context, number: int) -> None:

@@ -38,6 +38,8 @@ class ImageMetadata:
     #: the pixels may carry text such as a name, which de-identification does not clean
     #: (``outputs.deidentify.pixel_text_note``).
     burned_in_annotation: str = ""
+    #: Presentation Intent Type (0008,0068), upper case (``FOR PRESENTATION``, ``FOR PROCESSING``; ``""`` absent).
+    presentation_intent_type: str = ""
 
 
 @dataclass(frozen=True, eq=False)

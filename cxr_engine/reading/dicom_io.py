@@ -45,6 +45,7 @@ _METADATA_KEYWORDS = {
     "institution_name": "InstitutionName",
     "sop_class_uid": "SOPClassUID",
     "burned_in_annotation": "BurnedInAnnotation",
+    "presentation_intent_type": "PresentationIntentType",
 }
 
 
@@ -196,6 +197,7 @@ def read_metadata(ds) -> ImageMetadata:
         value = ds.get(keyword, "")
         values[field_name] = "" if value is None else printable(str(value).strip())
     values["burned_in_annotation"] = values["burned_in_annotation"].upper()
+    values["presentation_intent_type"] = values["presentation_intent_type"].upper()
     return ImageMetadata(**values)
 
 

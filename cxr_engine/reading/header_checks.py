@@ -12,10 +12,18 @@ value and what the reader is shown instead.
   (else Acquisition Date, else Content Date): more than a year apart, the warning names both ages. The
   age checks (``suitability.patient_age_years``: training ages, child or adult) keep using Patient's
   Age, the age at the study as the modality recorded it, and the warning says so.
+- Specific Character Set (0008,0005): a value that is not one of the defined terms (PS3.3 C.12.1.1.2) when a
+  shown value is not plain ASCII: named, with what pydicom assumed (its correction of a common misspelling, a
+  Python codec of that name, else ISO 8859-1) and so whether the letters shown may be wrong.
+- Presentation Intent Type (0008,0068) ``FOR PROCESSING``, or a "For Processing" storage SOP class (PS3.4 B.5):
+  raw detector data, to be processed before it is displayed (PS3.3 C.8.11.1.1.1). The model was trained on
+  processed films only; ``suitability.header_scope_reasons`` puts a film of such a SOP class out of scope.
 """
 from __future__ import annotations
 
+import codecs
 import math
+import re
 
 #: The spacing attributes in the order they calibrate a film (``dicom_io._spacing``).
 SPACING_KEYWORDS = {"PixelSpacing": "Pixel Spacing (0028,0030)", "ImagerPixelSpacing": "Imager Pixel Spacing (0018,1164)"}
@@ -107,7 +115,9 @@ def header_text_warnings(ds) -> list[str]:
     that is not a date and a Patient's Age that is not an age (shown as ``invalid date`` / ``invalid
     age``, ``display_text``), and non-ASCII text in a file without Specific Character Set (0008,0005),
     which then means ASCII (PS3.3 C.12.1.1.2): pydicom decodes it as ISO 8859-1, its fallback, so a
-    name written in another character set (a Cyrillic one in Windows-1251, say) shows as wrong letters."""
+    name written in another character set (a Cyrillic one in Windows-1251, say) shows as wrong letters;
+    with a Specific Character Set that is not a defined term, :func:`character_set_warning`. Then the header
+    facts that change what the pixels are (:func:`presentation_intent_warning`) and the age disagreement."""
     from ..display_text import valid_age, valid_date
 
     warnings = []
@@ -118,15 +128,104 @@ def header_text_warnings(ds) -> list[str]:
     if age and not valid_age(age):
         warnings.append(f"invalid Patient's Age (0010,1010) '{_shown(age)[:16]}': not an age (nnnD/W/M/Y, PS3.5 6.2); "
                         "the age checks cannot use it")
+    names = _not_plain_text(ds)
     if not _text(ds, "SpecificCharacterSet"):
-        names = [name for keyword, name in SHOWN_TEXT.items() if not _text(ds, keyword).isascii()]
         if names:
             warnings.append(f"{', '.join(names)} not ASCII but the file has no Specific Character Set (0008,0005): "
                             "shown decoded as ISO 8859-1 (pydicom's fallback), which may show wrong letters")
-    disagreement = age_disagreement_warning(ds)
-    if disagreement:
-        warnings.append(disagreement)
+    elif names:
+        warnings += filter(None, [character_set_warning(ds, names)])
+    warnings += filter(None, [presentation_intent_warning(ds), age_disagreement_warning(ds)])
     return warnings
+
+
+def _not_plain_text(ds) -> list[str]:
+    """The names (``SHOWN_TEXT``) of the shown values that are not plain ASCII: a letter beyond ASCII, or a control
+    character such as the escape that starts an ISO 2022 code extension."""
+    texts = {name: _text(ds, keyword) for keyword, name in SHOWN_TEXT.items()}
+    return [name for name, text in texts.items() if not (text.isascii() and text.isprintable())]
+
+
+def character_set_warning(ds, names: list[str]) -> str | None:
+    """The warning for a Specific Character Set (0008,0005) that holds a value pydicom does not know as a defined
+    term (PS3.3 C.12.1.1.2, ``pydicom.charset.python_encoding``; an empty first value, the default repertoire, is
+    one), naming the value and what the shown ``names`` (the values that are not plain ASCII) were decoded as:
+    pydicom's correction of a common misspelling (``ISO IR 100`` → ``ISO_IR 100``: the letters are right), a Python
+    codec of that name (``utf8``), else ISO 8859-1, its fallback, which may show wrong letters (``ISO_IR192`` with
+    UTF-8 bytes: ``MÃ¼ller``), and then the defined term the value differs from only in spaces, underscores,
+    hyphens or letter case, if one does. The first unknown value is named; None when every value is known."""
+    from pydicom.charset import python_encoding
+
+    raw = _raw(ds, "SpecificCharacterSet")
+    values = [str(v).strip() for v in ([raw] if isinstance(raw, str) else multi_values(raw))]
+    unknown = [value for value in values if value not in python_encoding]
+    if not unknown:
+        return None
+    value = unknown[0]
+    reading = _pydicom_reading(value)
+    near = _near_defined_term(value, python_encoding)
+    what = (f"Specific Character Set (0008,0005) '{_shown(value)}' is not a defined term (PS3.3 C.12.1.1.2"
+            + (f"; perhaps '{near}' misspelt)" if near and not reading else ")"))
+    if reading:
+        return f"{what}: {', '.join(names)} read as {reading}"
+    return f"{what}: {', '.join(names)} decoded as ISO 8859-1 (pydicom's fallback), which may show wrong letters"
+
+
+def _pydicom_reading(value: str) -> str | None:
+    """What pydicom decodes text of the unknown Specific Character Set ``value`` as, as
+    ``pydicom.charset.convert_encodings`` decides it: its correction of a common misspelling (``ISO IR 100``,
+    ``ISO-2022-IR 87``) or a Python codec of that name; None when it falls back to ISO 8859-1."""
+    from pydicom.charset import python_encoding
+
+    patched = None
+    if re.match("^ISO[^_]IR", value):
+        patched = "ISO_IR" + value[6:]
+    elif re.match("^(?=ISO.2022.IR.)(?!ISO 2022 IR )", value):
+        patched = "ISO 2022 IR " + value[12:]
+    if patched is not None:
+        return f"'{patched}' (pydicom's correction of a common misspelling)" if patched in python_encoding else None
+    try:
+        return f"the Python codec '{codecs.lookup(value).name}' of that name"
+    except LookupError:
+        return None
+
+
+def _near_defined_term(value: str, terms) -> str | None:
+    """The one defined term of ``terms`` that ``value`` matches once spaces, underscores and hyphens are dropped
+    and letter case ignored (``ISO_IR192`` → ``ISO_IR 192``); None when none or several do."""
+    def key(text: str) -> str:
+        return re.sub(r"[\s_-]", "", text).upper()
+
+    matches = {term for term in terms if term and key(term) == key(value)}
+    return matches.pop() if len(matches) == 1 else None
+
+
+#: The storage SOP classes of images "for processing" (PS3.4 B.5): raw detector data, which Presentation Intent
+#: Type (0008,0068) must then call ``FOR PROCESSING`` (PS3.3 C.8.11.1.1.1).
+FOR_PROCESSING_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.1.1.1": "Digital X-Ray Image Storage - For Processing",
+    "1.2.840.10008.5.1.4.1.1.1.2.1": "Digital Mammography X-Ray Image Storage - For Processing",
+    "1.2.840.10008.5.1.4.1.1.1.3.1": "Digital Intra-Oral X-Ray Image Storage - For Processing",
+    "1.2.840.10008.5.1.4.1.1.13.1.5": "Breast Projection X-Ray Image Storage - For Processing",
+}
+FOR_PROCESSING = "FOR PROCESSING"
+
+
+def presentation_intent_warning(ds) -> str | None:
+    """The warning for an image for processing: Presentation Intent Type (0008,0068) ``FOR PROCESSING`` and/or a
+    SOP Class UID of :data:`FOR_PROCESSING_SOP_CLASSES`, each named as the file says it. Such pixels are raw
+    detector data, "intended to be further processed before being displayed" (PS3.3 C.8.11.1.1.1): shown as
+    stored they look unlike a film, and the model, trained on processed films, is not reliable on them. None for
+    an image for presentation."""
+    intent = _text(ds, "PresentationIntentType").upper()
+    sop_class = FOR_PROCESSING_SOP_CLASSES.get(_text(ds, "SOPClassUID"))
+    said = ([f"Presentation Intent Type (0008,0068) '{FOR_PROCESSING}'"] if intent == FOR_PROCESSING else []) + \
+        ([f"SOP Class '{sop_class}'"] if sop_class else [])
+    if not said:
+        return None
+    return (f"image for processing ({' and '.join(said)}): raw detector data, meant to be processed before it is "
+            "displayed (PS3.3 C.8.11.1.1.1); shown as stored, and the model, trained on processed films (for "
+            "presentation), is not reliable on it")
 
 
 #: The dates an age at the study is computed to, in order of preference.
@@ -192,6 +291,14 @@ def age_disagreement_warning(ds) -> str | None:
             f"which give {AGE_FROM_DATES} {by_dates_text} (more than {AGE_TOLERANCE_YEARS:g} year apart); one of "
             f"them is wrong: the age checks (training ages, child or adult) use Patient's Age (0010,1010) "
             f"'{shown_age}'")
+
+
+def _raw(ds, keyword: str):
+    """The value of ``keyword`` in ``ds``, ``None`` when absent or unreadable."""
+    try:
+        return ds.get(keyword)
+    except Exception:  # a value pydicom cannot decode
+        return None
 
 
 def _text(ds, keyword: str) -> str:
