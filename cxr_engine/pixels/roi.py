@@ -5,8 +5,9 @@ viewer's scene uses them. A pixel belongs to a region when its centre (c + 0.5, 
 inside the rectangle or ellipse spanned by two opposite corners.
 
 Values are the image's modality values (``CxrImage.modality``: the stored values through the
-modality LUT / Rescale Slope and Intercept, PS3.3 C.11.1, in the file's units); padding pixels
-(Pixel Padding Value, ``CxrImage.padding``) are left out and counted. The SD is the population
+modality LUT / Rescale Slope and Intercept, PS3.3 C.11.1, in the file's units); pixels that are not image
+data (``CxrImage.padding``) are left out and counted, as padding (Pixel Padding Value, PS3.3 C.7.5.1.1.2) or as
+outside the display shutter (``CxrImage.shutter``, PS3.3 C.7.6.11), so the label says which. The SD is the population
 standard deviation (numpy's default, ddof=0), as viewers such as OsiriX and RadiAnt report.
 Areas are the drawn shape's geometric area (π/4 · width · height for an ellipse) in mm² from
 ``spacing_mm`` (row, column), else in px²; the label names it "area" and, on a line of its own, the count of
@@ -51,7 +52,8 @@ def roi_mask(shape: tuple[int, int], kind: str, corner_a: Point, corner_b: Point
 @dataclass(frozen=True)
 class RoiStats:
     """Statistics of the modality values inside a region (``pixels`` of them; ``padding`` more were
-    padding and left out). ``mean``, ``sd``, ``minimum``, ``maximum`` are None for an empty region.
+    padding and ``outside_shutter`` more lay outside the display shutter, both left out; a pixel outside the
+    shutter counts there whatever its value). ``mean``, ``sd``, ``minimum``, ``maximum`` are None for an empty region.
     ``area`` is in ``area_unit`` (``mm²`` with pixel spacing, else ``px²``)."""
 
     pixels: int
@@ -63,13 +65,17 @@ class RoiStats:
     area: float
     area_unit: str
     detector: bool = False  # the spacing is ImagerPixelSpacing (at the detector, not the patient)
+    outside_shutter: int = 0
 
     def lines(self) -> list[str]:
         """Short lines for a label next to the region: mean and SD, min and max (all in the modality values'
         units), the drawn shape's area (``area 18,561 px²``) and, on a line of its own, the number of pixels
         measured (``n = 18,559 pixels``): an area in px² and a pixel count are close numbers that mean different
         things (the geometric area of the shape and the pixels whose centre lies inside it), and on one line
-        the label grew wider than a 1×2 viewport. One line when the region holds no image pixels."""
+        the label grew wider than a 1×2 viewport. The pixels left out follow the count, named for what they are:
+        ``(12 padding pixels left out)``, ``(1,204 pixels outside the display shutter left out)`` or both
+        (``(12 padding pixels and 1,204 pixels outside the display shutter left out)``). One line when the region
+        holds no image pixels."""
         area = f"area {self.area:,.1f} {self.area_unit}" if self.area_unit == "mm²" else \
             f"area {self.area:,.0f} {self.area_unit}"
         area += " (detector)" if self.detector else ""
@@ -78,8 +84,14 @@ class RoiStats:
         lines = [f"mean {_value(self.mean)}  SD {_value(self.sd)}",
                  f"min {_value(self.minimum)}  max {_value(self.maximum)}",
                  area, f"n = {self.pixels:,} {'pixel' if self.pixels == 1 else 'pixels'}"]
+        left_out = []
         if self.padding:
-            lines[-1] += f" ({self.padding:,} padding {'pixel' if self.padding == 1 else 'pixels'} left out)"
+            left_out.append(f"{self.padding:,} padding {'pixel' if self.padding == 1 else 'pixels'}")
+        if self.outside_shutter:
+            left_out.append(f"{self.outside_shutter:,} {'pixel' if self.outside_shutter == 1 else 'pixels'} "
+                            "outside the display shutter")
+        if left_out:
+            lines[-1] += f" ({' and '.join(left_out)} left out)"
         return lines
 
 
@@ -91,10 +103,15 @@ def roi_stats(image: CxrImage, kind: str, corner_a: Point, corner_b: Point) -> R
     """Statistics of ``image``'s modality values in the rectangle or ellipse spanned by the corners."""
     rs, cs, mask = roi_mask(image.shape, kind, corner_a, corner_b)
     values = image.modality[rs, cs][mask] if mask.size else np.zeros(0, dtype=np.float64)
-    padding = 0
+    padding = outside_shutter = 0
     if image.padding is not None and mask.size:
-        pad = image.padding[rs, cs][mask]
-        padding = int(pad.sum())
+        pad = image.padding[rs, cs][mask]  # padding and the pixels outside the shutter
+        if image.shutter is not None:
+            outside = image.shutter[rs, cs][mask]
+            outside_shutter = int(outside.sum())
+            padding = int((pad & ~outside).sum())
+        else:
+            padding = int(pad.sum())
         values = values[~pad]
     (xa, ya), (xb, yb) = corner_a, corner_b
     width, height = abs(xb - xa), abs(yb - ya)
@@ -106,10 +123,10 @@ def roi_stats(image: CxrImage, kind: str, corner_a: Point, corner_b: Point) -> R
         area, unit = area_px, "px²"
     detector = bool(image.spacing_mm) and image.spacing_source == "ImagerPixelSpacing"
     if values.size == 0:
-        return RoiStats(0, padding, None, None, None, None, area, unit, detector)
+        return RoiStats(0, padding, None, None, None, None, area, unit, detector, outside_shutter)
     v = values.astype(np.float64)
     return RoiStats(int(v.size), padding, float(v.mean()), float(v.std()), float(v.min()), float(v.max()),
-                    area, unit, detector)
+                    area, unit, detector, outside_shutter)
 
 
 def angle_degrees(end_a: Point, vertex: Point, end_b: Point, row_col_scale: tuple[float, float] = (1.0, 1.0)) -> float:

@@ -11,10 +11,18 @@ an ELLIPSE by its major and minor axes; a rectangle a closed polyline.
 A film shown turned or flipped (corrected by the image checks, or by the reader) carries that view as the
 Spatial Transformation (PS3.3 C.10.6: turned clockwise, then mirrored left-right) with the Displayed
 Area's corners (C.10.4) named on the film as stored; marks in PIXEL units turn with the film.
+
+A viewer applying a presentation state ignores the film's own Display Shutter (PS3.4 N.2.3.1; the GSPS IOD holds
+its own, PS3.3 A.33.1): a state without one showed the collimated border again. So the film's shutter, as this
+reader applies it (``reading.display_shutter``), is restated: Shutter Shape and each shape's attributes as the film
+gives them, and the Shutter Presentation Value the reader shows. They stay in the stored film's pixels: the shutter
+comes before the Spatial Transformation in the pipeline (PS3.4 N.2.3.1–N.2.3.3), so it turns with the film as the
+marks do.
 """
 from __future__ import annotations
 
 import math
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -35,6 +43,13 @@ LAYER = "CXR_READER"  # CS: at most 16 characters
 #: Pixel description attributes GSPS needs of the referenced image.
 IMAGE_KEYWORDS = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored",
                   "HighBit", "PixelRepresentation")
+#: The Display Shutter attributes of each shape (PS3.3 C.7.6.11.1); BITMAP (an overlay) is not applied here.
+SHUTTER_KEYWORDS = {
+    "RECTANGULAR": ("ShutterLeftVerticalEdge", "ShutterRightVerticalEdge", "ShutterUpperHorizontalEdge",
+                    "ShutterLowerHorizontalEdge"),
+    "CIRCULAR": ("CenterOfCircularShutter", "RadiusOfCircularShutter"),
+    "POLYGONAL": ("VerticesOfThePolygonalShutter",),
+}
 
 
 @dataclass(frozen=True)
@@ -132,7 +147,7 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
                              spacing_mm: tuple[float, float] | None = None,
                              spatial_transformation: SpatialTransformation | None = None,
                              pixel_aspect: float = 1.0, modality_header: Dataset | None = None,
-                             ) -> GrayscaleSoftcopyPresentationState:
+                             display_shutter: Dataset | None = None) -> GrayscaleSoftcopyPresentationState:
     """The GSPS that shows ``marks`` on the image ``reference`` describes (``source.reference_dataset``
     plus ``IMAGE_KEYWORDS``), in its study; ``window`` is (centre, width) in modality units, the
     window the reader used, else the viewer's own choice. ``inverted``: the film was shown with high
@@ -143,7 +158,9 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
     with non-square pixels is not shown squashed. ``modality_header``: the film's header; its Modality LUT
     (rescale or table, as this reader applies it: ``dicom_io.applied_rescale``) is restated in the state
     (PS3.3 C.11.1), since a presentation state replaces the image's own and ``window`` is in modality units:
-    without it a film with a Rescale Intercept reopened black. ``ValueError`` when no mark can be drawn."""
+    without it a film with a Rescale Intercept reopened black. ``display_shutter``: the film's Display Shutter
+    (``display_shutter_attributes``), written as it is (PS3.3 C.7.6.11, C.11.12): a state replaces the film's
+    shutter, and without it the collimated border was shown again. ``ValueError`` when no mark can be drawn."""
     objects, texts = graphics(marks, spacing_mm)
     if not objects and not texts:
         raise ValueError("no annotation to put in a presentation state")
@@ -163,8 +180,6 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
             presentation_lut_shape="INVERSE" if inverted else "IDENTITY"),
     )
     if modality_header is not None and modality_header.get("ModalityLUTSequence"):
-        from copy import deepcopy
-
         gsps.ModalityLUTSequence = deepcopy(modality_header.ModalityLUTSequence)
     for area in gsps.DisplayedAreaSelectionSequence:
         area.PresentationPixelAspectRatio = list(aspect_ratio_pair(pixel_aspect))
@@ -175,6 +190,9 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
         for area in gsps.DisplayedAreaSelectionSequence:
             area.DisplayedAreaTopLeftHandCorner = list(top_left)
             area.DisplayedAreaBottomRightHandCorner = list(bottom_right)
+    if display_shutter is not None:
+        for element in display_shutter:
+            gsps[element.tag] = deepcopy(element)
     for keyword in ("PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence"):
         if keyword in reference:
             setattr(gsps, keyword, reference[keyword].value)
@@ -182,6 +200,35 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
         # A note or "°" outside the default repertoire: every string of the object is then written as UTF-8.
         gsps.SpecificCharacterSet = "ISO_IR 192"
     return gsps
+
+
+def display_shutter_attributes(header: Dataset) -> Dataset | None:
+    """The Display Shutter (PS3.3 C.7.6.11) of the film ``header`` describes, as a presentation state restates it:
+    Shutter Shape (its shapes this reader applies, BITMAP left out) and those shapes' attributes, the elements
+    as the film gives them in its stored pixels, and Shutter Presentation Value (0018,1622): the P-value the reader
+    shows the outside at (the film's own; else the L* of its CIELab value; else 0, black), which a grayscale state
+    must hold with a shutter (C.11.12). None when the reader applies no shutter to the film: none, open over the
+    whole image, or ignored as unreadable (``display_shutter.read_shutter``)."""
+    from ...reading.dicom_io import stored_pixel_aspect
+    from ...reading.display_shutter import read_shutter
+    from ...reading.header_checks import multi_values
+
+    if "ShutterShape" not in header:
+        return None
+    shutter, _ = read_shutter(header, (int(header.Rows), int(header.Columns)),
+                              pixel_aspect=stored_pixel_aspect(header))
+    if shutter is None:
+        return None
+    value = header.ShutterShape
+    shapes = [str(s).strip().upper() for s in ([value] if isinstance(value, str) else multi_values(value))]
+    shapes = [s for i, s in enumerate(shapes) if s in SHUTTER_KEYWORDS and s not in shapes[:i]]
+    attributes = Dataset()
+    attributes.ShutterShape = shapes[0] if len(shapes) == 1 else shapes
+    for shape in shapes:
+        for keyword in SHUTTER_KEYWORDS[shape]:
+            attributes[header[keyword].tag] = deepcopy(header[keyword])
+    attributes.ShutterPresentationValue = shutter.presentation_value
+    return attributes
 
 
 def _modality_lut(header: Dataset | None):

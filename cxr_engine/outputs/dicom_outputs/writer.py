@@ -252,7 +252,7 @@ class DicomOutputWriter:
 
     def _presentation_state(self, image, header, reference, marks, window, inverted, spatial_transformation):
         from ...reading.dicom_io import stored_pixel_aspect, stored_spacing
-        from .presentation_state import IMAGE_KEYWORDS, build_presentation_state
+        from .presentation_state import IMAGE_KEYWORDS, build_presentation_state, display_shutter_attributes
 
         for keyword in IMAGE_KEYWORDS:
             if keyword in header:
@@ -262,7 +262,7 @@ class DicomOutputWriter:
                 # The marks are on the stored film: so are the spacing and aspect (the film shown may be turned).
                 reference, marks, window=window, inverted=inverted, spacing_mm=stored_spacing(header),
                 spatial_transformation=spatial_transformation, pixel_aspect=stored_pixel_aspect(header),
-                modality_header=header,
+                modality_header=header, display_shutter=display_shutter_attributes(header),
                 **self._next("gsps", reference, repr([(m.kind, repr(m.points), getattr(m, "text", "")) for m in marks]),
                              repr(window), repr(inverted), repr(spatial_transformation),
                              number=_film_instance_number(header)),
