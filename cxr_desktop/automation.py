@@ -1,6 +1,11 @@
 """Unattended runs for tests and docs: open, wait for the first classification, screenshot, PDF
 and/or the shown result as JSON, quit.
 
+Each output is written as soon as what it shows is ready: the first film's result and heat-map (and its lung
+fields when asked); a screenshot also waits for the thumbnails of the study tree's rows in view, never for the
+whole folder's (a folder of 13,891 films took half a minute more to decode them all). The time limit's message
+names what was still awaited. The paths opened are a script's: they do not join the reader's recent folders.
+
 The run ends with ``QApplication.exit(code)``: 0 on success, 1 with a logged reason otherwise
 (nothing to show, no readable image, model failure, a model named with ``--model`` that cannot be
 used, export failure or the time limit). The first
@@ -30,6 +35,9 @@ from .result_model import NO_MODEL
 
 logger = logging.getLogger(__name__)
 
+#: How often a screenshot's wait for the thumbnails in view looks again, in milliseconds.
+THUMBNAIL_POLL_MS = 100
+
 
 @dataclass(frozen=True)
 class AutomationTask:
@@ -57,9 +65,12 @@ class Automation(QObject):
         self.window, self.task = window, task
         self.exit_code: int | None = None
         layout_state.for_unattended_run(window)  # not the last session's toggles, size or viewports
+        window.opening.remember_opened = False  # nor the reader's recent folders and last folder
         self._started = time.perf_counter()
         self._first: Path | None = None
         self._acted = False
+        self._scanned = False
+        self._awaiting = ""  # once acting: what the outputs still wait for (``_pending``)
         window.scanFinished.connect(self._on_scanned)
         window.imageShown.connect(self._on_image)
         window.opening.noFilmShown.connect(self._on_no_film)
@@ -71,7 +82,7 @@ class Automation(QObject):
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(lambda: self._fail(
-            f"timed out after {task.timeout_s:g} s" + (f" on {self._first}" if self._first is not None else "")))
+            f"timed out after {task.timeout_s:g} s waiting for {self._pending()}"))
         self._timer.start(int(task.timeout_s * 1000))
         # An exception in any slot (Qt prints it and goes on) ends an unattended run at once, with status 1,
         # rather than leaving the caller waiting for the time limit.
@@ -84,7 +95,18 @@ class Automation(QObject):
         self._hook = sys.excepthook = fail_on_exception
 
     # ------------------------------------------------------------------ waiting
+    def _pending(self) -> str:
+        """What the run waits for now, in words for the time limit's message."""
+        if self._first is None:
+            return "the first film to be shown" if self._scanned else "the scan of the paths given"
+        if self._acted:
+            return self._awaiting or f"the outputs of {self._first} to be made"
+        if not self.window.classification.settled:
+            return f"the model to load, to classify {self._first}"
+        return f"the classification and heat-map of {self._first}"
+
     def _on_scanned(self, results) -> None:
+        self._scanned = True
         if not self.window.browser.image_paths():
             self._fail(no_image_text(results))
 
@@ -139,7 +161,7 @@ class Automation(QObject):
         if self.task.overlay:
             self.window.viewer.set_heatmap_style(self.task.heatmap_style)
             self.window.viewer.set_heatmap_visible(True)
-        # Let thumbnails arrive and the layout settle before the picture is taken.
+        # A screenshot shows the thumbnails in view; the layout settles before the outputs are made.
         then = lambda: self._wait_for_thumbnails(lambda: QTimer.singleShot(200, self._produce))  # noqa: E731
         if self.task.lung_outline or self.task.ctr:
             self._wait_for_lungs(then)
@@ -150,10 +172,12 @@ class Automation(QObject):
         """Switch the lung outline / CTR on and go on once the first image's lung fields are shown."""
         lungs = self.window.lungs
         called = []
+        self._awaiting = f"the lung fields of {self._first}"
 
         def once(*_):
             if not called:
                 called.append(True)
+                self._awaiting = ""
                 then()
 
         lungs.resultReady.connect(once)
@@ -163,11 +187,29 @@ class Automation(QObject):
             once()
 
     def _wait_for_thumbnails(self, then) -> None:
-        worker = self.window.thumbnail_worker
-        if worker is not None:
-            worker.when_finished(then)
-        else:
+        """With a screenshot, call ``then`` once the thumbnails of the study tree's rows in view have come (each a
+        thumbnail or a reason, ``StudyOpening.thumbnails_to_come``), else at once: the result and the PDF need none."""
+        if self.task.screenshot is None:
             then()
+            return
+        opening, in_view = self.window.opening, self.window.browser.paths_in_view()
+        poll = QTimer(self)
+        poll.setInterval(THUMBNAIL_POLL_MS)
+
+        def check() -> None:
+            to_come = opening.thumbnails_to_come(in_view)
+            if to_come:
+                self._awaiting = (f"the thumbnails of {len(to_come)} of the {len(in_view)} film(s) in view in the "
+                                  f"study tree (the first: {to_come[0]})")
+                return
+            poll.stop()
+            poll.deleteLater()
+            self._awaiting = ""
+            then()
+
+        poll.timeout.connect(check)
+        poll.start()
+        check()
 
     def _produce(self) -> None:
         image = self.window.viewer.image
@@ -188,6 +230,7 @@ class Automation(QObject):
                 return
         if self.task.pdf is not None:
             paths = self.window.browser.study_paths(self._first)
+            self._awaiting = f"the PDF of the first study ({len(paths)} image(s)) to be written to {self.task.pdf}"
             self.window.start_export(ExportRequest(tuple(paths), self.task.pdf, self.task.deidentify))
         else:
             self._finish(0)

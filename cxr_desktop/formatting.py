@@ -44,7 +44,8 @@ NAMED_PROBLEMS = 3
 def no_image_text(results) -> str:
     """Why the scans ``results`` (``ScanResult``s) gave no image to show, naming the files: the scan's
     reasons (``path: reason``, as the Problems list words them, the first :data:`NAMED_PROBLEMS`), else the
-    DICOM objects without pixel data, else that nothing was found in the paths scanned. The reasons name
+    DICOM objects without pixel data, else that nothing was found in the paths scanned, with how many files this
+    program wrote were skipped (:func:`own_outputs_text`). The reasons name
     each file's kind themselves (``not a PNG or JPEG image (...)``, ``not a valid DICOM file: ...``)."""
     from cxr_engine.messages import printable
 
@@ -58,7 +59,20 @@ def no_image_text(results) -> str:
         more = f" and {len(objects) - 1} more" if len(objects) > 1 else ""
         return (f"no image to show: {printable(objects[0], None)}{more} hold(s) no pixel data "
                 "(DICOM objects that are not images)")
-    return "no DICOM, PNG or JPEG image was found in the paths given"
+    own = own_outputs_text(results)
+    return "no DICOM, PNG or JPEG image was found in the paths given" + (f": {own}" if own else "")
+
+
+def own_outputs_text(results) -> str:
+    """How many files the scans ``results`` skipped because this program wrote them (``ScanResult.own_outputs``:
+    heat-maps, lung masks, AI result objects), in ``cxr-classify``'s words, naming the first; ``""`` for none."""
+    from cxr_engine.messages import printable
+
+    own = [path for result in results for path in result.own_outputs]
+    if not own:
+        return ""
+    return (f"skipped {len(own)} file(s) this program wrote (heat-maps, lung masks, AI result DICOM objects), "
+            f"e.g. {printable(own[0], None)}")
 
 
 def cannot_display_text(reason: str, file_fault: bool = True) -> str:

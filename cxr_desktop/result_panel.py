@@ -206,13 +206,14 @@ class ResultPanel(QWidget):
         """The card's test figures for the film's patient, the PDF's lines (``model_limits.metric_lines``): the age
         group's own when the header gives an age, else the adults' and the children's sensitivities apart (the pooled
         ones are mostly children's, and nearly all from one source: said beside them); for an adult, how often a call
-        of the film's top class was right (none without a call)."""
+        of the film's top class was right (none without a call; withheld, saying why, for a film outside the model's
+        scope, as its calibration line is)."""
         card = self.result.card
         if card is None:
             return []
         return metric_lines(card.test_metrics or {}, age_group_of(self.result.header),
                             called=prediction.label if prediction is not None else "", card=card,
-                            age_years=patient_age_years(self.result.header))
+                            age_years=patient_age_years(self.result.header), out_of_scope=self.result.out_of_scope)
 
     def _rebuild_bars(self, classes: tuple[str, ...]) -> None:
         if tuple(self.bars) == tuple(classes):

@@ -2,11 +2,14 @@
 
 They live under the organisation "CXR Reader" in the platform's usual place. Setting
 ``CXR_DESKTOP_SETTINGS`` to a file path keeps them in that INI file instead (tests use it
-so that they never touch the user's preferences).
+so that they never touch the user's preferences). The file names the folders the reader opened (which can
+name patients): it is this user's only (``keep_private``), as the kept annotations are.
 """
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
@@ -20,6 +23,10 @@ APPLICATION = "CXR Reader"
 SETTINGS_ENV = "CXR_DESKTOP_SETTINGS"
 MAX_RECENT = 8
 DEVICES = ("auto", "cpu", "cuda")
+#: The settings file's mode, and its folder's when the folder is the app's own (as the annotations').
+PRIVATE_FILE, PRIVATE_FOLDER = 0o600, 0o700
+
+logger = logging.getLogger(__name__)
 
 
 def open_settings() -> QSettings:
@@ -28,6 +35,42 @@ def open_settings() -> QSettings:
     if override:
         return QSettings(override, QSettings.Format.IniFormat)
     return QSettings(ORGANISATION, APPLICATION)
+
+
+def keep_private(store: QSettings) -> None:
+    """Make ``store``'s file this user's only: mode ``PRIVATE_FILE``, in a folder of mode ``PRIVATE_FOLDER`` when
+    the folder is the app's own (``~/.config/CXR Reader/``) or did not exist. The file is created so before
+    QSettings first writes it: QSettings rewrites it through a temporary file renamed over it, which keeps an
+    existing file's mode, and would create a new one (and its folder) readable by all. A folder named with
+    ``CXR_DESKTOP_SETTINGS`` that exists is left as it is. Nothing on Windows (the registry, or ACLs rather than
+    modes); a failure is logged, never raised (the reader's work goes on)."""
+    kind = store.format()
+    if os.name == "nt" or kind not in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+        return
+    path = Path(store.fileName())
+    if not path.is_absolute():
+        return
+    # NativeFormat is an INI file on Linux and the BSDs, a property list in ~/Library/Preferences on macOS
+    ini = kind == QSettings.Format.IniFormat or sys.platform != "darwin"
+    own_folder = kind == QSettings.Format.NativeFormat and path.parent.name == ORGANISATION
+    try:
+        if not path.parent.exists():
+            path.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+        elif own_folder and path.parent.stat().st_mode & 0o777 != PRIVATE_FOLDER:
+            os.chmod(path.parent, PRIVATE_FOLDER)
+        if ini and not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE))
+        if path.exists() and path.stat().st_mode & 0o777 != PRIVATE_FILE:
+            os.chmod(path, PRIVATE_FILE)
+    except OSError as exc:
+        logger.warning("the settings file %s could not be made this user's only: %s", path, exc.strerror or exc)
+
+
+def absolute_path(value) -> str:
+    """``value`` as a stored folder or file path: itself when absolute, else ``""``. Earlier versions stored a
+    path as typed (``cxr-desktop .``): relative to a working directory long gone, it would open another folder."""
+    text = str(value or "")
+    return text if text and Path(text).is_absolute() else ""
 
 
 class Preference:
@@ -69,8 +112,9 @@ class Preference:
 class AppSettings:
     """The app's preferences; every getter has a safe default for a first start."""
 
-    last_folder = Preference("files/last_folder", "")
-    last_export_folder = Preference("files/last_export_folder", "")
+    last_folder = Preference("files/last_folder", "", absolute_path,
+                             doc="The folder of the last path opened, absolute (a relative one reads as ``\"\"``).")
+    last_export_folder = Preference("files/last_export_folder", "", absolute_path)
     reader_name = Preference("report/reader_name", "",
                              doc="The reading physician's name printed on reports (never on de-identified ones).")
     heatmap_opacity = Preference("view/heatmap_opacity", 0.4, float, clamp=(0.0, 1.0),
@@ -84,20 +128,25 @@ class AppSettings:
 
     def __init__(self, store: QSettings | None = None):
         self.store = store or open_settings()
+        keep_private(self.store)
 
     @property
     def recent_folders(self) -> list[str]:
+        """The paths opened last, most recent first, each absolute (``absolute_path``: a relative entry an earlier
+        version stored is left out)."""
         value = self.store.value("files/recent", [])
         if isinstance(value, str):  # QSettings returns a lone string for a one-item list
             value = [value]
-        return [str(v) for v in (value or []) if v]
+        return [path for path in (absolute_path(v) for v in (value or [])) if path]
 
     def add_recent(self, path: str | Path) -> None:
-        """Put ``path`` first in the recent list (no duplicates, at most ``MAX_RECENT``)."""
-        path = str(path)
+        """Put ``path``, made absolute (symbolic links resolved), first in the recent list (no duplicates, at most
+        ``MAX_RECENT``), and its folder (itself when a folder) in ``last_folder``."""
+        resolved = Path(path).resolve()
+        path = str(resolved)
         recent = [path] + [p for p in self.recent_folders if p != path]
         self.store.setValue("files/recent", recent[:MAX_RECENT])
-        self.last_folder = path if Path(path).is_dir() else str(Path(path).parent)
+        self.last_folder = path if resolved.is_dir() else str(resolved.parent)
 
     @property
     def window_presets(self) -> tuple[PercentileBand, ...]:
@@ -128,4 +177,6 @@ class AppSettings:
         self.store.endArray()
 
     def sync(self) -> None:
+        """Write the settings now, the file kept this user's only (``keep_private``)."""
         self.store.sync()
+        keep_private(self.store)

@@ -325,6 +325,15 @@ class StudyBrowser(QTreeWidget):
         item = self._images.get(Path(path))
         return str(item.data(0, VIEW_ROLE) or "") if item is not None else ""
 
+    def paths_in_view(self) -> list[Path]:
+        """The images whose rows the tree shows now (at least partly inside its viewport), top to bottom."""
+        paths, item, height = [], self.itemAt(0, 0), self.viewport().height()
+        while item is not None and self.visualItemRect(item).top() < height:
+            if item.data(0, KIND_ROLE) == "image":
+                paths.append(item.data(0, PATH_ROLE))
+            item = self.itemBelow(item)
+        return paths
+
     def current_path(self) -> Path | None:
         item = self.currentItem()
         return item.data(0, PATH_ROLE) if item is not None and item.data(0, KIND_ROLE) == "image" else None

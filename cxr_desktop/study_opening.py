@@ -10,6 +10,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog
 
 from .controllers.workspace import StudyWorkspace
+from .formatting import own_outputs_text
 from .image_jobs import thumbnails
 from .workers import Worker, create_worker, while_alive
 
@@ -25,7 +26,9 @@ class StudyOpening(QObject):
     files that cannot be used go to ``problems`` (and are marked in the tree).
 
     Once the tree holds everything found, the opened paths become recent folders (``settings``,
-    mirrored by ``welcome``), ``status_bar`` says how many images there are and the first is selected; when
+    mirrored by ``welcome``; not while ``remember_opened`` is off: an unattended run's paths are a script's, not
+    the reader's work), ``status_bar`` says how many images there are (and how many files this program wrote were
+    skipped, ``formatting.own_outputs_text``) and the first is selected; when
     its film cannot be shown through the file's fault (``first_failed``), the next one is, up to the first
     readable one (the one rule for the app and ``--screenshot``), the unreadable ones staying listed, marked with
     their reason. When the decoding process cannot start, no film is skipped (none is to blame, none can be shown).
@@ -49,9 +52,11 @@ class StudyOpening(QObject):
         self.scan_worker: Worker | None = None
         self.thumbnail_worker: Worker | None = None
         self._pending_thumbnails: list[Path] = []
+        self._thumbnailed: set[Path] = set()  # the films whose thumbnail job has answered (a thumbnail or a reason)
         self._closing = False
         self._first: Path | None = None  # the film chosen on opening, until it is shown or the reader moves on
         self._skipped = 0
+        self.remember_opened = True  # the opened paths go to the recent list and the last folder
         browser.imageSelected.connect(self._on_selected)
 
     def open(self, paths: list[Path]) -> Worker:
@@ -59,6 +64,7 @@ class StudyOpening(QObject):
         self.stop()
         self.browser.clear()
         self._pending_thumbnails = []
+        self._thumbnailed = set()
         self._first, self._skipped = None, 0
         self.problems.clear_problems()
         self.workspace.open(paths)
@@ -109,18 +115,20 @@ class StudyOpening(QObject):
 
     def _show_found(self) -> None:
         images, opened = self.browser.image_paths(), self.workspace.opened
-        for path in opened:
-            self.settings.add_recent(path)
-        self.welcome.set_recent(self.settings.recent_folders)
+        if self.remember_opened:
+            for path in opened:
+                self.settings.add_recent(path)
+            self.welcome.set_recent(self.settings.recent_folders)
         cancelled = " (scan cancelled)" if self.workspace.cancelled else ""
-        self.status_bar.showMessage(f"{len(images)} image(s) found{cancelled}", 8000)
+        own = own_outputs_text(self.workspace.scans)
+        self.status_bar.showMessage(f"{len(images)} image(s) found{cancelled}" + (f"; {own}" if own else ""), 8000)
         logger.info("opened %d path(s): %d images, %d problems", len(opened), len(images), self.problems.rowCount())
         if images:
             self._first = images[0]
             self.browser.select_path(images[0])
         else:
             hint = " See Problems below." if self.problems.rowCount() else ""
-            self.message.emit("No DICOM, PNG or JPEG images found here." + hint)
+            self.message.emit("No DICOM, PNG or JPEG images found here" + (f": {own}." if own else ".") + hint)
 
     def first_failed(self, path: Path, reason: str = "", file_fault: bool = True) -> None:
         """The viewer could not show ``path``: when it is the film chosen on opening (and still the selected one),
@@ -174,11 +182,20 @@ class StudyOpening(QObject):
             self.thumbnail_worker = worker
             worker.start()
 
+    def thumbnails_to_come(self, paths: list[Path]) -> list[Path]:
+        """Those of ``paths`` whose thumbnail (or reason for none) is still to come: ``[]`` once the thumbnails' job
+        has ended (or none is to start), whatever it reached."""
+        worker = self.thumbnail_worker
+        if not self._pending_thumbnails and (worker is None or worker.done):
+            return []
+        return [path for path in paths if path not in self._thumbnailed]
+
     @while_alive
     def _on_thumbnail(self, value) -> None:
         path, pixels, reason, file_fault = value
         if not self.browser.has_image(path):
             return  # from a folder that is no longer open
+        self._thumbnailed.add(path)
         if pixels is not None:
             self.browser.set_thumbnail(path, pixels)
         elif file_fault:

@@ -69,7 +69,7 @@ def page_fonts(path: Path) -> list[str]:
 def test_a_chinese_name_prints_in_the_fallback_font(tmp_path, chinese_film, caplog):
     fallbacks = _available(report.FALLBACK_FONT_CANDIDATES)
     if not fallbacks:
-        pytest.skip("no fallback font with Chinese letters installed (apt-get install fonts-droid-fallback)")
+        pytest.skip("no fallback font with Chinese letters installed (apt-get install fonts-wqy-microhei)")
     fonts = report._fonts(report.FONT_CANDIDATES, report.FALLBACK_FONT_CANDIDATES)
     assert fonts.missing("王小明") == []
     assert all(ord(char) not in report._glyphs(fonts.regular) for char in "王小明")  # not the report font's
@@ -108,7 +108,26 @@ def test_without_a_fallback_font_the_name_is_boxes_and_said_so(tmp_path, chinese
     assert not [font for font in page_fonts(path) if "Fallback" in font]
     assert f"{NO_GLYPH}, {NO_GLYPH}{NO_GLYPH}" in text
     assert ("Patient shown with □: no font on this computer has these characters (U+738B, U+5C0F, U+660E). Install "
-            "a font that has them (for Chinese, Japanese and Korean: fonts-droid-fallback") in text
+            "a font that has them (for Chinese, Japanese and Korean: fonts-wqy-microhei") in text
     messages = [r.getMessage() for r in caplog.records if "no glyph" in r.getMessage()]
     assert messages == ["report: 3 character(s) in Patient have no glyph in any font here: printed as □"]
     assert not any(char in message for message in messages for char in "王小明")  # never the name in the log
+
+
+def test_a_korean_name_prints_in_a_fallback_font_with_hangul(tmp_path, dicom_dir, caplog):
+    """Droid Sans Fallback has 3 of the 11,172 Hangul syllables (a tester's =홍^길동 printed as boxes with the advice
+    to install the font that was installed): a Hangul syllable goes to the first fallback font that has it."""
+    wqy = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+    if not Path(wqy).is_file():
+        pytest.skip(f"{wqy} is not installed (apt-get install fonts-wqy-microhei)")
+    ds = pydicom.dcmread(dicom_dir / "CR-MONO1-10-chest.dcm", force=True)
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "=홍^길동"
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.save_as(tmp_path / "korean.dcm")
+    with caplog.at_level(logging.WARNING, logger=report.__name__):
+        path = write(tmp_path, read_image(tmp_path / "korean.dcm"))
+    text = pdf_text(path)
+    assert "홍, 길동" in text
+    assert NO_GLYPH not in text and "no font on this computer" not in text
+    assert not [r for r in caplog.records if "no glyph" in r.getMessage()]

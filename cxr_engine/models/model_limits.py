@@ -194,7 +194,7 @@ MIN_RATE_FILMS = 20
 
 
 def metric_lines(metrics: dict, age_group: str = "", called: str | None = None,
-                 card: ModelCard | None = None, age_years: float | None = None) -> list[str]:
+                 card: ModelCard | None = None, age_years: float | None = None, out_of_scope: str = "") -> list[str]:
     """The card's test-set figures (``test_metrics``) in words, for the PDF's model column and the app's panel: the
     patient's age group's (``age_group``: ``adult``, ``pediatric`` or ``""`` when not known) first when the card has it (a reading
     radiologist's finding: the whole test set's 94.6 % led on an adult's page whose age group scored 82 %), and
@@ -204,8 +204,11 @@ def metric_lines(metrics: dict, age_group: str = "", called: str | None = None,
     sensitivities say how many of the test split's children come from one source (:func:`children_source_note`).
     ``age_years`` (the header's age, ``suitability.patient_age_years``) outside the training ages (a 6- to
     17-year-old, an infant) gets neither group's sensitivities, which speak for neither, but a line saying the test
-    split has no figures for that age (a tester's finding: a 6-year-old was given both groups'). Empty when the card
-    has none."""
+    split has no figures for that age (a tester's finding: a 6-year-old was given both groups'). A film flagged
+    ``out_of_scope`` (its reasons) by the firm banner (``image_checks.banner_is_firm``: its probabilities are not
+    reliable) gets no "call was right n of m" line, which would vouch for its call, but :data:`OUT_OF_SCOPE_CALLS`
+    (a tester's finding: "a COVID-19 call was right 34 of 37 times" under "Not reliable: COVID-19 93.7 %"); the
+    test set's figures, which describe the model, stay. Empty when the card has none."""
     lines = []
     group = (metrics.get("by_age_group") or {}).get(age_group) if age_group else None
     parts = []
@@ -244,10 +247,17 @@ def metric_lines(metrics: dict, age_group: str = "", called: str | None = None,
         lines.append(_children_source(line, age_group if source is group else "", card))
     cls = "pneumonia" if called is None else called
     right = _calls_right(group, cls) if cls and age_group == "adult" and source is group else None
-    if right is not None:
+    if right is not None and out_of_scope and banner_is_firm(out_of_scope):
+        lines.append(OUT_OF_SCOPE_CALLS)
+    elif right is not None:
         lines.append(f"In {AGE_GROUP_NAMES.get(age_group, age_group)}, a {_name(cls)} call was right {right[0]} of "
                      f"{right[1]} times.")
     return lines
+
+
+#: In place of the "call was right n of m" line for a film outside what the model was trained for (the firm banner).
+OUT_OF_SCOPE_CALLS = ("How often the top class was right: not stated for this film: it is outside what the model was "
+                      "trained for, and the test figures come only from films within its scope.")
 
 
 def untrained_age_line(years: float) -> str:

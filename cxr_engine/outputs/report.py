@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -38,7 +39,7 @@ from .atomic import write_bytes_atomic
 from .deidentify import (deidentified_badge, pixel_text_note, redact_free_text, redact_generated_text,
                          report_identifiers)
 from .undecodable import escape_undecodable
-from ..display_text import format_percent
+from ..display_text import REPLACEMENT, format_percent, printable
 from ..errors import ReportError
 from ..pixels.image import CxrImage, ImageMetadata
 from ..models.ensemble import is_disagreement_note
@@ -272,8 +273,15 @@ class _Fonts:
     fallback_files: tuple[str, ...] = ()
 
     def text(self, value: str) -> str:
-        """``value`` as these fonts can print it (unsupported characters become "?")."""
+        """``value`` as these fonts can print it: its control and format characters as the app shows them
+        (:func:`_printable`), and with the built-in Helvetica each character outside Windows-1252 as "?"."""
+        value = _printable(value)
         return value if self.unicode else value.encode("cp1252", "replace").decode("cp1252")
+
+    def width(self, value: str, size: float, bold: bool = False) -> float:
+        """The width in points of ``value`` printed at ``size`` points (each run in the font that prints it)."""
+        return sum(pdfmetrics.stringWidth(run, font or (self.bold if bold else self.regular), size)
+                   for font, run in self._runs(self.text(value)))
 
     def markup(self, value: str) -> str:
         """``value`` escaped for a reportlab ``Paragraph``, line breaks kept; each run of characters the report
@@ -287,8 +295,11 @@ class _Fonts:
 
     def missing(self, value: str) -> list[str]:
         """The characters of ``value`` that no font here prints (each once, in order): printed as
-        :data:`NO_GLYPH`, or as "?" by the built-in Helvetica (Windows-1252 characters only)."""
-        return [char for char in dict.fromkeys(value) if self._font_for(char) is None]
+        :data:`NO_GLYPH`, or as "?" by the built-in Helvetica (Windows-1252 characters only). A control or format
+        character is none of them: it is no letter a font could have, and prints as the app shows it
+        (:func:`_printable`)."""
+        return [char for char in dict.fromkeys(_printable(value))
+                if char != REPLACEMENT and self._font_for(char) is None]
 
     def _runs(self, value: str) -> list[tuple[str, str]]:
         """``value`` as (font, text) runs: font ``""`` for the report font (regular or bold, as the style says),
@@ -296,8 +307,8 @@ class _Fonts:
         runs: list[tuple[str, str]] = []
         for char in value:
             font = self._font_for(char)
-            if font is None:
-                font, char = "", NO_GLYPH
+            if font is None:  # U+FFFD, a control character's stand-in, as "?" in a font without it
+                font, char = "", "?" if char == REPLACEMENT else NO_GLYPH
             if runs and runs[-1][0] == font:
                 runs[-1] = (font, runs[-1][1] + char)
             else:
@@ -314,6 +325,12 @@ class _Fonts:
         if ord(char) in _glyphs(self.regular):
             return ""
         return next((name for name in _fallback_fonts(self.fallback_files) if ord(char) in _glyphs(name)), None)
+
+
+def _printable(value: str) -> str:
+    """``value`` with each control and format character as the app shows it elsewhere (``display_text.printable``:
+    U+FFFD, an ESC in a file name too), line breaks kept (a comment's lines) and a tab as a space."""
+    return "\n".join(printable(line) for line in value.replace("\r\n", "\n").replace("\t", " ").split("\n"))
 
 
 @lru_cache(maxsize=None)
@@ -655,8 +672,8 @@ def _glyph_note(ctx: _Context, texts: Sequence[tuple[str, str]], log: bool = Fal
                        ", ".join(places), mark)
     codes = ", ".join(f"U+{ord(char):04X}" for char in chars[:8]) + (", …" if len(chars) > 8 else "")
     which, them = ("this character", "it") if len(chars) == 1 else ("these characters", "them")
-    advice = (f"Install a font that has {them} (for Chinese, Japanese and Korean: fonts-droid-fallback, or Microsoft "
-              "YaHei)" if ctx.fonts.unicode else "Install DejaVu Sans (fonts-dejavu-core)")
+    advice = (f"Install a font that has {them} (for Chinese, Japanese and Korean: fonts-wqy-microhei, or Microsoft "
+              "YaHei and Malgun Gothic)" if ctx.fonts.unicode else "Install DejaVu Sans (fonts-dejavu-core)")
     return [ctx.para(f"{', '.join(places)} shown with {mark}: no font on this computer has {which} ({codes}). "
                      f"{advice} and export again.", "alert")]
 
@@ -672,22 +689,59 @@ def _draw_badge(ctx: _Context, text: str, top: float) -> None:
 
 
 def _identifier_table(ctx: _Context, rows: list[tuple[str, str]]) -> Table:
-    """Label/value pairs in two columns, filled top to bottom (patient left, study right)."""
+    """Label/value pairs in two columns, filled top to bottom (patient left, study right); each value as
+    :func:`_identification_value` fits it in its column."""
     half = (len(rows) + 1) // 2
     left, right = rows[:half], rows[half:] + [("", "")] * (2 * half - len(rows))
-    data = [[ctx.para(l1, "label"), ctx.para(v1, "value"), ctx.para(l2, "label"), ctx.para(v2, "value")]
-            for (l1, v1), (l2, v2) in zip(left, right)]
     label_w = 80
     value_w = CONTENT_W / 2 - label_w
+    room = value_w - _CELL_LEFT_PADDING - _CELL_RIGHT_PADDING
+    data = [[ctx.para(l1, "label"), _identification_value(ctx, l1, v1, room),
+             ctx.para(l2, "label"), _identification_value(ctx, l2, v2, room)]
+            for (l1, v1), (l2, v2) in zip(left, right)]
     table = Table(data, colWidths=[label_w, value_w, label_w, value_w])
     table.setStyle(TableStyle([
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("TOPPADDING", (0, 0), (-1, -1), 1),
         ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-        ("LEFTPADDING", (0, 0), (-1, -1), 4),
+        ("LEFTPADDING", (0, 0), (-1, -1), _CELL_LEFT_PADDING),
+        ("RIGHTPADDING", (0, 0), (-1, -1), _CELL_RIGHT_PADDING),
         ("BACKGROUND", (0, 0), (-1, -1), PANEL_BG),
     ]))
     return table
+
+
+_CELL_LEFT_PADDING, _CELL_RIGHT_PADDING = 4.0, 6.0
+#: Identification rows whose value is an identifier: printed on one line, never broken inside.
+ONE_LINE_LABELS = frozenset({"Patient ID", "Accession number", "File", "Instance"})
+#: The smallest size, in points, an identification value is shrunk to so that it fits its column.
+MIN_VALUE_PT = 5.5
+#: After these characters an identifier too long for its column even at ``MIN_VALUE_PT`` may go on the next line.
+_SEPARATOR_BREAK = re.compile(r"(?<=[-_./\\:;,^ ])")
+
+
+def _identification_value(ctx: _Context, label: str, value: str, width: float) -> Paragraph:
+    """``value`` of the identification row ``label`` in ``width`` points without a character of an identifier lost to
+    a line break inside it (a tester's finding: a 36-character RSNA Patient ID wrapped as "…9ab" / "4"): an
+    identifier (:data:`ONE_LINE_LABELS`) on one line, any other value's longest word whole, in the "value" style,
+    shrunk (down to :data:`MIN_VALUE_PT`) when it would not fit; an identifier still too wide at that size goes on
+    as many lines as it needs, each broken only after a separator (``-``, ``_``, ``.``, ``/``, …)."""
+    style = _styles(ctx.fonts)["value"]
+    units = [value] if label in ONE_LINE_LABELS else value.split()
+    widest = max((ctx.fonts.width(unit, style.fontSize) for unit in units), default=0.0)
+    if widest <= width:
+        return ctx.para(value, "value")
+    size = max(style.fontSize * width / widest * 0.999, MIN_VALUE_PT)  # the width scales with the size
+    smaller = ParagraphStyle(f"value-{size:.2f}", style, fontSize=size, leading=size * style.leading / style.fontSize)
+    if label not in ONE_LINE_LABELS or ctx.fonts.width(value, size) <= width:
+        return Paragraph(ctx.fonts.markup(value), smaller)
+    lines = [""]
+    for piece in _SEPARATOR_BREAK.split(value):
+        if lines[-1] and ctx.fonts.width(lines[-1] + piece, size) > width:
+            lines.append(piece)
+        else:
+            lines[-1] += piece
+    return Paragraph("<br/>".join(ctx.fonts.markup(line) for line in lines), smaller)
 
 
 def _draw_images(ctx: _Context, page: ReportPage, top: float) -> float:
@@ -845,11 +899,13 @@ def _model_flowables(ctx: _Context, page: ReportPage | None = None) -> list[Flow
     flowables = [ctx.rich(f"<b>{ctx.fonts.markup(card.name)}</b>", "body"),
                  ctx.para(f"Architecture {card.architecture}, input {card.input_size} px, classes "
                           f"{', '.join(card.display_classes())}.", "small")]
-    # the figure of the class called (as the app's Model box); the children's source beside their sensitivities
+    # the figure of the class called (as the app's Model box: withheld for a film outside the model's scope); the
+    # children's source beside their sensitivities
     called = page.prediction.label if page is not None and page.prediction is not None else ""
     flowables += [ctx.para(line, "small")
                   for line in metric_lines(card.test_metrics, _age_group(page), called=called, card=card,
-                                           age_years=_age_years(page))]
+                                           age_years=_age_years(page),
+                                           out_of_scope=page.out_of_scope if page is not None else "")]
     if card.meets_bar:
         flowables.append(ctx.para("Meets the project's bar on its test set (accuracy, F1, calibration, shortcut and shift checks).", "good"))
     else:
