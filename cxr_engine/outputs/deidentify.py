@@ -10,7 +10,13 @@ lives in one place:
   by new UIDs (U) are left out; only attributes the profile does not list are shown.
 * ``redact_text`` removes the patient's name parts, IDs and birth date from free text that a
   person wrote (the reader's comment, text notes): every name component goes, wherever it stands,
-  so "patient Test Lateral" loses both words even when they are ordinary words.
+  so "patient Test Lateral" loses both words even when they are ordinary words. A name is found as it is
+  written in its script: glued to the particles of the scripts written without spaces (患者山田太郎の), after
+  the one-letter proclitics Arabic and Hebrew join to the next word (لمحمد "to Muhammad", ולכהן "and to
+  Cohen": ``_PROCLITICS``), and with any apostrophe (O'Brien, O’Brien: ``_APOSTROPHES``). A one-character name
+  component alone (the family name 李 of ``=李^``) goes only before an honorific (李先生, 李さん, 이 씨:
+  ``_HONORIFICS``): the character alone is a common word (王 "king", 高 "tall", 이 "this"); with a given name,
+  the full name goes whole.
 * ``redact_generated_text`` does the same for the app's own messages (suitability warnings), which
   are written from a fixed vocabulary ("lateral view: ...") plus values from the file: there, IDs,
   accession number and birth date go wherever they stand, the full name (two or more components,
@@ -127,12 +133,15 @@ def redact_text(text: str, metadata: ImageMetadata) -> str:
     ``=``-separated alphabetic/ideographic/phonetic groups); parts shorter than two characters
     are ignored. A match must not be glued to other letters or digits, so "Al" does not eat
     "normal"; but for an end in a script written without spaces between words (``_UNSPACED``), where
-    "患者山田太郎の" holds the name 山田太郎. A full name in such a script goes first, whole, so that a
-    one-character family name (王 of 王小明) goes with it.
+    "患者山田太郎の" holds the name 山田太郎, and for Arabic and Hebrew, whose one-letter proclitics join the word
+    after them (``_PROCLITICS``: لمحمد, ולכהן). A full name in such a script goes first, whole, so that a
+    one-character family name (王 of 王小明) goes with it; a one-character name component alone goes only before an
+    honorific (``_HONORIFICS``: 李先生). Apostrophes match whatever their form (``_APOSTROPHES``: O’Brien for
+    O'Brien).
     """
     unspaced = [p for p in full_name_patterns(metadata.patient_name) if _UNSPACED.match(p[:1])]
-    return _substitute(text, unspaced + [re.escape(t) for t in sorted(identifying_terms(metadata), key=len,
-                                                                         reverse=True)])
+    terms = [_literal(t) for t in sorted(identifying_terms(metadata), key=len, reverse=True)]
+    return _before_honorifics(_substitute(text, unspaced + terms), metadata.patient_name)
 
 
 #: Dates as people type them (2019-03-17, 17.03.2019, 17/03/2019, 03/17/2019, 20190317): a reader's free text.
@@ -187,7 +196,7 @@ def redact_generated_text(text: str, metadata: ImageMetadata, paths=()) -> str:
     text = _UID.sub(lambda m: m.group(0) if m.group(0).startswith(_STANDARD_UID_ROOT) else REDACTED, text)
     text = _in_path_tokens(text, [re.escape(s) for s in stems if len(s) >= _MIN_PART_LENGTH])
     text = _substitute(text, full_name_patterns(metadata.patient_name))
-    return _in_path_tokens(text, [re.escape(p) for p in name_parts(metadata.patient_name)])
+    return _in_path_tokens(text, [_literal(p) for p in name_parts(metadata.patient_name)])
 
 
 def _pure_path(path) -> PurePath:
@@ -359,7 +368,7 @@ def full_name_patterns(person_name: str) -> list[str]:
         for order in orders:
             words = [w for w in order if w]
             separator = r"[\s,^_]*" if all(_UNSPACED.fullmatch(w) for w in words) else r"[\s,^_]+"
-            patterns.append(separator.join(re.escape(w) for w in words))
+            patterns.append(separator.join(_literal(w) for w in words))
     return sorted(set(patterns), key=len, reverse=True)
 
 
@@ -370,10 +379,76 @@ _UNSPACED_LETTER = ("\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff\u3400-
 _UNSPACED = re.compile(f"[{_UNSPACED_LETTER}]+")
 
 
+#: The apostrophes a name is typed with (O'Brien, O’Brien, Oʼ Brien): any of them matches any other.
+_APOSTROPHES = "'\u2019\u2018\u02bc\u00b4`"
+_ANY_APOSTROPHE = f"[{_APOSTROPHES}]"
+
+
+def _literal(term: str) -> str:
+    """The pattern of ``term`` as written, except that each apostrophe matches any of ``_APOSTROPHES``."""
+    return re.sub(f"[{_APOSTROPHES}]", lambda _: _ANY_APOSTROPHE, re.escape(term))
+
+
+def _proclitic_sequences(conjunctions: str, relatives: tuple[str, ...], prepositions: tuple[str, ...]) -> set[str]:
+    """Every sequence conjunction? relative? preposition? (at least one letter) of those given."""
+    return {c + r + p for c in ("", *conjunctions) for r in ("", *relatives) for p in ("", *prepositions)} - {""}
+
+
+#: The one-letter proclitics written joined to the word they precede, which may precede a name, by the script of
+#: the name's first letter (its range), as the sequences allowed (a conjunction, then a preposition; Hebrew's
+#: relative ש between them). Arabic: و "and", ف "so", then ب "with, at", ل "to, for" (وبمحمد, فلمحمد). Left out,
+#: since proclitic and name then often spell an ordinary word: ك "like", rarely before a name (ك + امل Amal is
+#: كامل "complete"), and the article ال (ال + صدر Sadr is الصدر "the chest"); a name written with the article has it
+#: in the Patient's Name. Hebrew: ו "and", ש "that" (also כש "when"), then ה "the", ב "in", כ "as",
+#: ל "to", מ "from" and מה "from the" (ולכהן, שלדוד). A name part shorter than ``_MIN_PROCLITIC_NAME`` letters
+#: takes none: כ + לי Li is כלי "vessel" (כלי דם), ש + לי is שלי "my".
+_PROCLITICS: dict[tuple[str, str], set[str]] = {
+    ("\u0600", "\u06ff"): _proclitic_sequences("وف", (), ("ب", "ل")),
+    ("\u0590", "\u05ff"): _proclitic_sequences("ו", ("ש", "כש"), ("ה", "ב", "כ", "ל", "מ", "מה")),
+}
+_MIN_PROCLITIC_NAME = 3
+
+
+def _proclitic_starts(alternative: str) -> str:
+    """The zero-width starts after which ``alternative`` may follow one of its script's proclitics (``_PROCLITICS``)
+    that begins a word, one lookbehind per length (Python's are fixed-width); ``""`` for other scripts and for a
+    leading word shorter than ``_MIN_PROCLITIC_NAME`` letters."""
+    word = re.match(r"[^\W\d_]+", alternative)
+    if not word or len(word.group(0)) < _MIN_PROCLITIC_NAME:
+        return ""
+    for (low, high), sequences in _PROCLITICS.items():
+        if low <= alternative[0] <= high:
+            lengths = sorted({len(sequence) for sequence in sequences})
+            return "".join(rf"|(?<=(?<![^\W_])(?:{'|'.join(q for q in sorted(sequences) if len(q) == n)}))"
+                           for n in lengths)
+    return ""
+
+
+#: Honorifics written after a family name (Chinese 先生 女士 小姐 老师 医生 太太, Japanese さん 様 氏 君 くん ちゃん 先生,
+#: Korean 씨 님 선생님, with or without a space): a one-character name component before one is the patient's name.
+_HONORIFICS = ("先生", "女士", "小姐", "老师", "老師", "医生", "醫生", "太太", "さん", "様", "氏", "君", "くん",
+               "ちゃん", "씨", "님", "선생님")
+
+
+def _before_honorifics(text: str, person_name: str) -> str:
+    """``text`` with each one-character identifying name component of ``person_name`` in a script written without
+    spaces (``_UNSPACED``: the family name 李 of ``=李^``) replaced by ``REDACTED`` where an honorific follows it
+    (``_HONORIFICS``: 李先生), and only there: alone it is too common a word to remove everywhere."""
+    characters = set()
+    for group in person_name.split("="):
+        characters.update(c.strip() for c in group.split("^")[:_IDENTIFYING_NAME_COMPONENTS])
+    characters = sorted(c for c in characters if len(c) == 1 and _UNSPACED.match(c))
+    if not text or not characters:
+        return text
+    honorific = "|".join(map(re.escape, _HONORIFICS))
+    return re.sub(f"[{''.join(map(re.escape, characters))}](?=\\s?(?:{honorific}))", REDACTED, text)
+
+
 def _bounded(alternative: str) -> str:
     """The pattern ``alternative`` not glued to other letters or digits, at each end that is not a letter of a
-    script written without spaces (``_UNSPACED``), where a word has no such bound."""
-    before = "" if _UNSPACED.match(alternative[:1]) else r"(?<![^\W_])"
+    script written without spaces (``_UNSPACED``), where a word has no such bound; an Arabic or Hebrew one may
+    follow a proclitic joined to it (``_proclitic_starts``)."""
+    before = "" if _UNSPACED.match(alternative[:1]) else rf"(?:(?<![^\W_]){_proclitic_starts(alternative)})"
     after = "" if _UNSPACED.match(alternative[-1:]) else r"(?![^\W_])"
     return f"{before}(?:{alternative}){after}"
 

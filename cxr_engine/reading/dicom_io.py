@@ -189,13 +189,18 @@ def window_outside_warning(window: Window, sample: np.ndarray) -> str:
 
 def read_metadata(ds) -> ImageMetadata:
     """The attributes in ``ImageMetadata`` from a dataset, as stripped strings, control characters
-    as U+FFFD (``display_text.printable``: the values are shown in the viewer and the reports)."""
+    as U+FFFD (``display_text.printable``: the values are shown in the viewer and the reports). A data set
+    without SOP Class UID (0008,0016) takes the file meta's Media Storage SOP Class UID (0002,0002), as the
+    scan (``scanning._header_from``) and the layout check (``pixel_layout.expects_pixels``) do: a film for
+    processing known only there is still one (``suitability.is_for_processing``)."""
     from ..display_text import printable
+    from .dicom_values import file_meta, text_value
 
     values = {}
     for field_name, keyword in _METADATA_KEYWORDS.items():
         value = ds.get(keyword, "")
         values[field_name] = "" if value is None else printable(str(value).strip())
+    values["sop_class_uid"] = values["sop_class_uid"] or text_value(file_meta(ds), "MediaStorageSOPClassUID")
     values["burned_in_annotation"] = values["burned_in_annotation"].upper()
     values["presentation_intent_type"] = values["presentation_intent_type"].upper()
     return ImageMetadata(**values)
@@ -592,8 +597,7 @@ def _windows(ds, has_voi_lut: bool = False) -> tuple[tuple[Window, ...], list[st
     run with ``--quiet`` stays quiet."""
     centers = multi_values(ds.get("WindowCenter"))
     widths = multi_values(ds.get("WindowWidth"))
-    explanation_value = ds.get("WindowCenterWidthExplanation")  # one explanation is a str, not a list of letters
-    explanations = [explanation_value] if isinstance(explanation_value, str) else multi_values(explanation_value)
+    explanations = multi_values(ds.get("WindowCenterWidthExplanation"))
     function = str(ds.get("VOILUTFunction", LINEAR) or LINEAR).strip().upper()
     warnings = []
     if function not in VOI_FUNCTIONS:

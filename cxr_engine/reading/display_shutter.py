@@ -15,10 +15,17 @@ model input leave them out as they leave padding out, and keeps them apart (``Cx
 rendering (``cxr_engine.pixels.rendering``). A shutter that cannot be read, whose opening lies entirely
 outside the image or that would hide every pixel is ignored with a film warning; BITMAP shutters (an overlay,
 C.7.6.15) are not supported: they are left out with a warning, the other shapes still apply.
+
+The shapes' attributes are Integer Strings (IS, PS3.5 6.2). A value that is a number but not an integer (``61.5``,
+or ``379.99999`` from a writer's float formatting) is read as the nearest integer, halves up, with a film warning
+naming the attribute and both values; ``DisplayShutter.values`` holds the integers applied, which a presentation
+state restates (``outputs.dicom_outputs.presentation_state``). A value stored under another VR (LO, SH, DS: a
+misencoded file) is read by its text, as one value (``header_checks.multi_values``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,14 +43,30 @@ _UNREADABLE = (ArithmeticError, LookupError, TypeError, ValueError, AttributeErr
 #: Coordinates closer than this are the same point (the opening's boundary is part of it).
 _EPS = 1e-9
 
+#: The most values not integers a warning quotes (a polygon may hold hundreds).
+_ROUNDED_SHOWN = 4
+
+#: The attributes of each shape this reader applies (PS3.3 C.7.6.11.1), with how many values each holds (None: the
+#: polygon's vertices, checked by :func:`_polygon`).
+SHAPE_ATTRIBUTES: dict[str, dict[str, int | None]] = {
+    RECTANGULAR: {"ShutterLeftVerticalEdge": 1, "ShutterRightVerticalEdge": 1, "ShutterUpperHorizontalEdge": 1,
+                  "ShutterLowerHorizontalEdge": 1},
+    CIRCULAR: {"CenterOfCircularShutter": 2, "RadiusOfCircularShutter": 1},
+    POLYGONAL: {"VerticesOfThePolygonalShutter": None},
+}
+
 
 @dataclass(frozen=True, eq=False)
 class DisplayShutter:
     """A film's shutter at its decoded pixel grid: ``mask`` bool (rows, columns), True outside the opening
-    (not shown, not image data); ``presentation_value`` the P-value (0..0xFFFF) those pixels are shown at."""
+    (not shown, not image data); ``presentation_value`` the P-value (0..0xFFFF) those pixels are shown at;
+    ``shapes`` the shapes applied (BITMAP left out) and ``values`` their attributes' integers as applied, keyword →
+    values, in the file's pixel numbers (``SHAPE_ATTRIBUTES``)."""
 
     mask: np.ndarray
     presentation_value: int = 0
+    shapes: tuple[str, ...] = ()
+    values: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 def read_shutter(ds, shape: tuple[int, int], reduction: int = 1,
@@ -57,11 +80,9 @@ def read_shutter(ds, shape: tuple[int, int], reduction: int = 1,
     it is ignored (then with a warning).
     """
     try:
-        value = ds.get("ShutterShape")
-        shapes = [str(s).strip().upper() for s in ([value] if isinstance(value, str) else multi_values(value))]
+        shapes = shutter_shapes(ds)
     except _UNREADABLE as exc:
         return None, [_ignored(f"Shutter Shape (0018,1600) cannot be read: {messages.printable(exc, 200)}")]
-    shapes = [s for i, s in enumerate(shapes) if s and s not in shapes[:i]]
     if not shapes:
         return None, []
     warnings = []
@@ -73,21 +94,46 @@ def read_shutter(ds, shape: tuple[int, int], reduction: int = 1,
         return None, warnings
     rows, cols = _pixel_centres(shape, reduction)
     opening = np.ones(shape[:2], dtype=bool)
+    applied, rounded = {}, []
     for name in shapes:
         try:
-            shape_opening = _opening(name, ds, rows, cols, pixel_aspect)
+            values, not_integers = shape_values(ds, name)
+            shape_opening = _opening(name, values, rows, cols, pixel_aspect)
         except _UNREADABLE as exc:
             return None, warnings + [_ignored(f"its {messages.printable(name)} shape cannot be read: "
                                               f"{messages.printable(exc, 200)}")]
         if not shape_opening.any():
             return None, warnings + [_ignored(f"its {name} opening lies entirely outside the image")]
         opening &= shape_opening
+        applied.update(values)
+        rounded += not_integers
     if not opening.any():
         return None, warnings + [_ignored(f"its shapes ({', '.join(shapes)}) leave no pixel of the image shown")]
     if opening.all():
         return None, warnings
     value, value_warning = presentation_value(ds)
-    return DisplayShutter(~opening, value), warnings + ([value_warning] if value_warning else [])
+    return (DisplayShutter(~opening, value, tuple(shapes), applied),
+            warnings + rounded + ([value_warning] if value_warning else []))
+
+
+def shutter_shapes(ds) -> list[str]:
+    """The shapes (0018,1600) Shutter Shape names, upper case, each once, in the file's order (BITMAP included);
+    raises what a malformed value raises (``_UNREADABLE``)."""
+    shapes = [str(s).strip().upper() for s in multi_values(ds.get("ShutterShape"))]
+    return [s for i, s in enumerate(shapes) if s and s not in shapes[:i]]
+
+
+def shape_values(ds, name: str) -> tuple[dict[str, tuple[int, ...]], list[str]]:
+    """(keyword → the integers the reader applies, a film warning per attribute holding a number that is not an
+    integer) for the attributes of shape ``name`` (``SHAPE_ATTRIBUTES``). ``ValueError`` for an unknown shape, an
+    absent attribute, a value that is not a number or a wrong count of values."""
+    if name not in SHAPE_ATTRIBUTES:
+        raise ValueError(f"unknown Shutter Shape {name!r}")
+    values, warnings = {}, []
+    for keyword, count in SHAPE_ATTRIBUTES[name].items():
+        values[keyword], warning = _integers(ds, keyword, count)
+        warnings += [warning] if warning else []
+    return values, warnings
 
 
 def not_image_data(padding: np.ndarray | None, shutter: DisplayShutter | None) -> np.ndarray | None:
@@ -106,9 +152,10 @@ def presentation_value(ds) -> tuple[int, str]:
     L* 0..100, PS3.3 C.10.7.1.1) on a greyscale display, the nearest to a grey; else 0, black."""
     try:
         if ds.get("ShutterPresentationValue") not in (None, ""):
-            value = int(multi_values(ds.ShutterPresentationValue)[0])
+            value = _integer(multi_values(ds.ShutterPresentationValue)[0], "ShutterPresentationValue")[0]
         elif ds.get("ShutterPresentationColorCIELabValue") not in (None, ""):
-            value = int(multi_values(ds.ShutterPresentationColorCIELabValue)[0])
+            value = _integer(multi_values(ds.ShutterPresentationColorCIELabValue)[0],
+                             "ShutterPresentationColorCIELabValue")[0]
         else:
             return 0, ""
     except _UNREADABLE as exc:
@@ -132,23 +179,50 @@ def _pixel_centres(shape: tuple[int, int], reduction: int) -> tuple[np.ndarray, 
             np.arange(shape[1], dtype=np.float64) * factor + offset)
 
 
-def _opening(name: str, ds, rows: np.ndarray, cols: np.ndarray, pixel_aspect: float) -> np.ndarray:
-    """bool (R, C), True inside shape ``name``'s opening; raises ``ValueError`` for an unknown or invalid shape."""
+def _opening(name: str, values: dict[str, tuple[int, ...]], rows: np.ndarray, cols: np.ndarray,
+             pixel_aspect: float) -> np.ndarray:
+    """bool (R, C), True inside shape ``name``'s opening, its attributes' ``values`` (:func:`shape_values`); raises
+    ``ValueError`` for an unknown or invalid shape."""
     if name == RECTANGULAR:
-        return _rectangle(ds, rows, cols)
+        return _rectangle(values, rows, cols)
     if name == CIRCULAR:
-        return _circle(ds, rows, cols, pixel_aspect)
+        return _circle(values, rows, cols, pixel_aspect)
     if name == POLYGONAL:
-        return _polygon(ds, rows, cols)
+        return _polygon(values, rows, cols)
     raise ValueError(f"unknown Shutter Shape {name!r}")
 
 
-def _integers(ds, keyword: str, count: int | None = None) -> list[int]:
-    """The IS attribute ``keyword`` as integers; ``ValueError`` when absent or not ``count`` values."""
-    values = [int(v) for v in multi_values(ds.get(keyword)) if str(v).strip() != ""]
-    if not values or (count is not None and len(values) != count):
-        raise ValueError(f"{_named(keyword)} is {'absent' if not values else f'{len(values)} values, not {count}'}")
-    return values
+def _integers(ds, keyword: str, count: int | None = None) -> tuple[tuple[int, ...], str]:
+    """(the IS attribute ``keyword`` as integers, a film warning when a value was not an integer, else "");
+    ``ValueError`` when absent, not a number or not ``count`` values."""
+    given = [str(v).strip() for v in multi_values(ds.get(keyword)) if str(v).strip() != ""]
+    read = [_integer(v, keyword) for v in given]
+    if not read or (count is not None and len(read) != count):
+        raise ValueError(f"{_named(keyword)} is {'absent' if not read else f'{len(read)} values, not {count}'}")
+    rounded = [(text, number) for text, (number, exact) in zip(given, read) if not exact]
+    values = tuple(number for number, _ in read)
+    if not rounded:
+        return values, ""
+    shown = rounded[:_ROUNDED_SHOWN]
+    more = ", …" if len(rounded) > len(shown) else ""
+    return values, (f"Display Shutter: {_named(keyword)} "
+                    f"{', '.join(repr(messages.printable(text, 40)) for text, _ in shown)}{more} "
+                    f"{'is not an integer' if len(rounded) == 1 else 'are not integers'} (IS, PS3.5 6.2): applied as "
+                    f"{', '.join(str(number) for _, number in shown)}{more}, the nearest pixel number")
+
+
+def _integer(value, keyword: str) -> tuple[int, bool]:
+    """(``value``, one value of an IS attribute read from its text, as the nearest integer, halves up; whether it
+    was an integer already). ``ValueError`` naming ``keyword`` when it is not a finite number."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise ValueError(f"{_named(keyword)} '{messages.printable(text, 40)}' is not a number")
+    nearest = math.floor(number + 0.5)
+    return nearest, nearest == number
 
 
 def _named(keyword: str) -> str:
@@ -159,21 +233,21 @@ def _named(keyword: str) -> str:
     return f"{dictionary_description(tag)} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
-def _rectangle(ds, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _rectangle(values: dict[str, tuple[int, ...]], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """RECTANGULAR (PS3.3 C.7.6.11.1.1): columns Left..Right and rows Upper..Lower Vertical / Horizontal Edge."""
-    (left,), (right,) = _integers(ds, "ShutterLeftVerticalEdge", 1), _integers(ds, "ShutterRightVerticalEdge", 1)
-    (upper,), (lower,) = (_integers(ds, "ShutterUpperHorizontalEdge", 1),
-                          _integers(ds, "ShutterLowerHorizontalEdge", 1))
+    (left,), (right,) = values["ShutterLeftVerticalEdge"], values["ShutterRightVerticalEdge"]
+    (upper,), (lower,) = values["ShutterUpperHorizontalEdge"], values["ShutterLowerHorizontalEdge"]
     if left > right or upper > lower:
         raise ValueError(f"edges left {left} right {right} upper {upper} lower {lower} enclose nothing")
     return ((rows >= upper) & (rows <= lower))[:, None] & ((cols >= left) & (cols <= right))[None, :]
 
 
-def _circle(ds, rows: np.ndarray, cols: np.ndarray, pixel_aspect: float) -> np.ndarray:
+def _circle(values: dict[str, tuple[int, ...]], rows: np.ndarray, cols: np.ndarray,
+            pixel_aspect: float) -> np.ndarray:
     """CIRCULAR: within Radius of Circular Shutter of its Center (row\\column). The radius counts pixels along
     a row, so on non-square pixels the circle spans radius / ``pixel_aspect`` rows each way."""
-    centre_row, centre_col = _integers(ds, "CenterOfCircularShutter", 2)
-    (radius,) = _integers(ds, "RadiusOfCircularShutter", 1)
+    centre_row, centre_col = values["CenterOfCircularShutter"]
+    (radius,) = values["RadiusOfCircularShutter"]
     if radius <= 0:
         raise ValueError(f"Radius of Circular Shutter {radius} is not positive")
     rise = (rows - centre_row) * pixel_aspect  # in column pixels
@@ -182,16 +256,16 @@ def _circle(ds, rows: np.ndarray, cols: np.ndarray, pixel_aspect: float) -> np.n
     return np.abs(cols - centre_col)[None, :] <= half_chord[:, None] + _EPS
 
 
-def _polygon(ds, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _polygon(values: dict[str, tuple[int, ...]], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """POLYGONAL: inside or on the polygon of Vertices of the Polygonal Shutter (row\\column pairs, at least 3).
 
     Scanline parity: on each row the edges crossing it (half-open in rows, so a vertex counts once) toggle
     inside / outside; a pixel exactly on a crossing, on a horizontal edge or at a vertex is inside."""
-    values = _integers(ds, "VerticesOfThePolygonalShutter")
-    if len(values) % 2 or len(values) < 6:
-        raise ValueError(f"{_named('VerticesOfThePolygonalShutter')} holds {len(values)} values, "
+    numbers = values["VerticesOfThePolygonalShutter"]
+    if len(numbers) % 2 or len(numbers) < 6:
+        raise ValueError(f"{_named('VerticesOfThePolygonalShutter')} holds {len(numbers)} values, "
                          "not 3 or more row\\column pairs")
-    vertices = np.asarray(values, dtype=np.float64).reshape(-1, 2)
+    vertices = np.asarray(numbers, dtype=np.float64).reshape(-1, 2)
     y1, x1 = vertices[:, 0], vertices[:, 1]
     y2, x2 = np.roll(y1, -1), np.roll(x1, -1)
     y = rows[:, None]

@@ -30,9 +30,16 @@ SPACING_KEYWORDS = {"PixelSpacing": "Pixel Spacing (0028,0030)", "ImagerPixelSpa
 
 
 def multi_values(value) -> list:
-    """A DICOM value as a list: ``[]`` when empty, its items when multi-valued, else ``[value]``."""
+    """A DICOM value as a list: ``[]`` when empty, its items when multi-valued, else ``[value]``.
+
+    A ``str`` is one value, never its letters: an attribute stored with a text VR (explicit VR LO where the
+    dictionary says IS: ``"61"``), or a single text value, reaches here as a plain string. A string holding the
+    value delimiter ``\\`` (PS3.5 6.4; pydicom gives a ``MultiValue`` for those when it knows the VR, a raw string
+    when it does not) is split on it. ``bytes`` (an OB/OW value) are their items, the byte values."""
     if value is None or value == "":
         return []
+    if isinstance(value, str):
+        return value.split("\\")
     try:
         return list(value)
     except TypeError:
@@ -76,8 +83,7 @@ def valid_rescale_slope(ds) -> tuple[float | None, str | None]:
 
 def valid_spacing(value) -> tuple[float, float] | None:
     """(row, column) spacing in mm when ``value`` holds two finite positive numbers first, else None."""
-    values = list(value) if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue" else [value]
-    numbers = [_number(v) for v in values[:2]]
+    numbers = [_number(v) for v in multi_values(value)[:2]]
     if len(numbers) < 2 or any(n is None or n <= 0 for n in numbers):
         return None
     return numbers[0], numbers[1]
@@ -157,7 +163,7 @@ def character_set_warning(ds, names: list[str]) -> str | None:
     from pydicom.charset import python_encoding
 
     raw = _raw(ds, "SpecificCharacterSet")
-    values = [str(v).strip() for v in ([raw] if isinstance(raw, str) else multi_values(raw))]
+    values = [str(v).strip() for v in multi_values(raw)]
     unknown = [value for value in values if value not in python_encoding]
     if not unknown:
         return None
@@ -213,12 +219,16 @@ FOR_PROCESSING = "FOR PROCESSING"
 
 def presentation_intent_warning(ds) -> str | None:
     """The warning for an image for processing: Presentation Intent Type (0008,0068) ``FOR PROCESSING`` and/or a
-    SOP Class UID of :data:`FOR_PROCESSING_SOP_CLASSES`, each named as the file says it. Such pixels are raw
-    detector data, "intended to be further processed before being displayed" (PS3.3 C.8.11.1.1.1): shown as
-    stored they look unlike a film, and the model, trained on processed films, is not reliable on them. None for
-    an image for presentation."""
+    SOP Class UID of :data:`FOR_PROCESSING_SOP_CLASSES` (SOP Class UID (0008,0016), else the file meta's Media
+    Storage SOP Class UID (0002,0002), as ``dicom_io.read_metadata`` reads it), each named as the file says it. Such
+    pixels are raw detector data, "intended to be further processed before being displayed" (PS3.3 C.8.11.1.1.1):
+    shown as stored they look unlike a film, and the model, trained on processed films, is not reliable on them.
+    None for an image for presentation."""
+    from .dicom_values import file_meta
+
     intent = _text(ds, "PresentationIntentType").upper()
-    sop_class = FOR_PROCESSING_SOP_CLASSES.get(_text(ds, "SOPClassUID"))
+    sop_class_uid = _text(ds, "SOPClassUID") or _text(file_meta(ds), "MediaStorageSOPClassUID")
+    sop_class = FOR_PROCESSING_SOP_CLASSES.get(sop_class_uid)
     said = ([f"Presentation Intent Type (0008,0068) '{FOR_PROCESSING}'"] if intent == FOR_PROCESSING else []) + \
         ([f"SOP Class '{sop_class}'"] if sop_class else [])
     if not said:

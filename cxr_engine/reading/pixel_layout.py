@@ -10,7 +10,10 @@ walked item by item to its Sequence Delimitation Item (PS3.5 A.4). The reasons a
 
 A data set stored deflated (Deflated Explicit VR Little Endian, PS3.5 A.5) is judged on its inflated
 bytes, inflated here up to a bound (:func:`max_inflated_bytes`): pydicom inflates the whole data set
-into memory before it reads a single element, so a deflate bomb is refused before pydicom sees it.
+into memory before it reads a single element, so a deflate bomb is refused before pydicom sees it. The
+inflated bytes stream past (:class:`_InflatedDataSet`): they are counted, and only what a check reads (the
+header's elements it asks for, the pixel data element's header, each fragment's item header) is held, so
+refusing a bomb costs a few megabytes, not the bound.
 """
 from __future__ import annotations
 
@@ -58,7 +61,11 @@ _SUBSAMPLED_422 = {"YBR_FULL_422", "YBR_PARTIAL_422"}
 _COMPRESSED_ONLY = {"YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT"}
 #: Room for the header (icons, overlays, private data) in the bound on an inflated data set.
 _HEADER_ROOM = 64 * 2**20
+#: The most bytes inflated at a time, and the most read from the deflated file at a time.
 _INFLATE_CHUNK = 2**20
+#: Inflated bytes kept before the read position, for the short seeks back a reader makes (pydicom rewinds an
+#: element's header at ``stop_when``); a seek further back inflates again from the start.
+_KEPT_BEHIND = 2**16
 
 
 def pixel_data_problem(path: str | os.PathLike[str]) -> str | None:
@@ -131,12 +138,11 @@ def _inspect_deflated(fh: BinaryIO, meta: FileMetaDataset) -> tuple[bool, str | 
     after the file meta ``meta``: the same checks on the inflated bytes, which are refused past
     :func:`max_inflated_bytes`."""
     limit = max_inflated_bytes()
-    inflated = _inflate(fh, limit)
-    if inflated is None:
+    stream = _InflatedDataSet(fh, limit)
+    try:
+        size, stream_ends = stream.measure()
+    except InflatedTooLarge:
         return False, inflated_too_large(limit)
-    stream, stream_ends = inflated
-    size = stream.seek(0, io.SEEK_END)
-    stream.seek(0)
     ds = read_dataset(stream, is_implicit_VR=False, is_little_endian=True, stop_when=_at_pixel_data,
                       specific_tags=[Tag(keyword) for keyword in _LAYOUT_TAGS])
     ds.file_meta = meta
@@ -208,7 +214,9 @@ def _inflated_ends_whole(stream: BinaryIO, size: int) -> bool:
     """:func:`_ends_whole` for an inflated data set (PS3.5 A.5) held in ``stream``, ``size`` bytes long."""
     try:
         stream.seek(0)
-        ds = read_dataset(stream, is_implicit_VR=False, is_little_endian=True, stop_when=_at_pixel_data)
+        # values past the chunk size are skipped, not read: only where the last element ends matters
+        ds = read_dataset(stream, is_implicit_VR=False, is_little_endian=True, stop_when=_at_pixel_data,
+                          defer_size=_INFLATE_CHUNK)
         return _last_element_ends(ds, stream, size)
     except Exception:  # an odd header: not judged whole
         logger.debug("could not tell whether an inflated data set ends with a whole element", exc_info=True)
@@ -244,21 +252,96 @@ def _deflated_meta(fh: BinaryIO) -> FileMetaDataset | None:
     return FileMetaDataset(meta) if syntax == DeflatedExplicitVRLittleEndian else None
 
 
-def _inflate(fh: BinaryIO, limit: int) -> tuple[io.BytesIO, bool] | None:
-    """The data set that follows the file meta in ``fh``, inflated (PS3.5 A.5: a raw deflate stream, RFC
-    1951, without a zlib header), and whether its deflate stream ends (False: the file was cut short);
-    None as soon as it inflates to more than ``limit`` bytes, so that no more is ever held."""
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    stream = io.BytesIO()
-    while not inflater.eof:
-        chunk = inflater.unconsumed_tail or fh.read(_INFLATE_CHUNK)
-        if not chunk:
-            break
-        stream.write(inflater.decompress(chunk, limit + 1 - stream.tell()))
-        if stream.tell() > limit:
-            return None
-    stream.seek(0)
-    return stream, inflater.eof
+class InflatedTooLarge(ValueError):
+    """A deflated data set inflates to more bytes than the bound (:func:`max_inflated_bytes`)."""
+
+
+class _InflatedDataSet:
+    """The data set that follows the file meta in ``fh`` (PS3.5 A.5: a raw deflate stream, RFC 1951, without a
+    zlib header), as a read-only file of its inflated bytes (``read``, ``seek``, ``tell``: what pydicom's
+    ``read_dataset`` and the checks here use) that never holds them whole.
+
+    Bytes are inflated as a read reaches them, at most ``_INFLATE_CHUNK`` at a time (zlib's ``max_length``: a
+    small deflated chunk never becomes a large one in memory), and dropped once ``_KEPT_BEHIND`` behind the
+    position: a seek forward skips bytes by inflating and counting them, a seek back past what is kept inflates
+    again from the start. :class:`InflatedTooLarge` as soon as more than ``limit`` bytes have been inflated.
+    """
+
+    def __init__(self, fh: BinaryIO, limit: int) -> None:
+        self._fh, self._start, self._limit = fh, fh.tell(), limit
+        self._position = 0
+        self._measured: tuple[int, bool] | None = None
+        self._restart()
+
+    def _restart(self) -> None:
+        self._fh.seek(self._start)
+        self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        self._inflated = 0  # bytes inflated so far
+        self._kept, self._kept_at = b"", 0  # the inflated bytes held, from position ``_kept_at``
+        self._input_ends = False
+
+    def measure(self) -> tuple[int, bool]:
+        """(the inflated size in bytes, whether the deflate stream ends: False when the file was cut short),
+        counted by inflating the rest of the stream once and holding none of it; :class:`InflatedTooLarge` past
+        the limit."""
+        if self._measured is None:
+            while self._next_chunk() is not None:
+                pass
+            self._kept, self._kept_at = b"", self._inflated
+            self._measured = self._inflated, self._inflater.eof
+        return self._measured
+
+    def _next_chunk(self) -> bytes | None:
+        """Up to ``_INFLATE_CHUNK`` more inflated bytes, counted; None when the stream has no more (its end, or
+        the end of the file). :class:`InflatedTooLarge` past the limit."""
+        out = b""
+        while not out:
+            if self._inflater.eof or self._input_ends:
+                return None
+            data = self._inflater.unconsumed_tail or self._fh.read(_INFLATE_CHUNK)
+            if data:
+                out = self._inflater.decompress(data, _INFLATE_CHUNK)
+            else:  # the file ends: what zlib still holds (a back-reference's few bytes at most)
+                out, self._input_ends = self._inflater.flush(), True
+        self._inflated += len(out)
+        if self._inflated > self._limit:
+            raise InflatedTooLarge(inflated_too_large(self._limit))
+        return out
+
+    def _inflate_to(self, wanted: int | None) -> None:
+        """Inflate until position ``wanted`` (None: the end) is held, keeping the bytes from ``_KEPT_BEHIND``
+        before the position on and dropping the others."""
+        keep_from = max(self._position - _KEPT_BEHIND, 0)
+        pieces, pieces_at = [self._kept], self._kept_at
+        while wanted is None or self._inflated < wanted:
+            out = self._next_chunk()
+            if out is None:
+                break
+            if self._inflated <= keep_from:  # all of it before what is kept: counted only
+                pieces, pieces_at = [], self._inflated
+            else:
+                pieces.append(out)
+        drop = max(keep_from - pieces_at, 0)
+        self._kept, self._kept_at = b"".join(pieces)[drop:], pieces_at + drop
+
+    def read(self, size: int = -1) -> bytes:
+        if self._position < self._kept_at:
+            self._restart()
+        wanted = None if size < 0 else self._position + size
+        if wanted is None or self._inflated < wanted:
+            self._inflate_to(wanted)
+        start = self._position - self._kept_at
+        data = self._kept[start:] if wanted is None else self._kept[start:start + size]
+        self._position += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = self.measure()[0] if whence == io.SEEK_END else self._position if whence == io.SEEK_CUR else 0
+        self._position = max(0, base + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
 
 
 def _at_pixel_data(tag: int, vr: str | None, length: int) -> bool:

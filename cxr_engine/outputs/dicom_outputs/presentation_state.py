@@ -14,8 +14,9 @@ Area's corners (C.10.4) named on the film as stored; marks in PIXEL units turn w
 
 A viewer applying a presentation state ignores the film's own Display Shutter (PS3.4 N.2.3.1; the GSPS IOD holds
 its own, PS3.3 A.33.1): a state without one showed the collimated border again. So the film's shutter, as this
-reader applies it (``reading.display_shutter``), is restated: Shutter Shape and each shape's attributes as the film
-gives them, and the Shutter Presentation Value the reader shows. They stay in the stored film's pixels: the shutter
+reader applies it (``reading.display_shutter``), is restated: Shutter Shape and each shape's attributes with the
+integers the reader applied (an IS edge ``61.5`` the film gives is written as the 62 it is shown at, in its own VR
+whatever VR the film used), and the Shutter Presentation Value the reader shows. They stay in the stored film's pixels: the shutter
 comes before the Spatial Transformation in the pipeline (PS3.4 N.2.3.1–N.2.3.3), so it turns with the film as the
 marks do.
 """
@@ -43,13 +44,6 @@ LAYER = "CXR_READER"  # CS: at most 16 characters
 #: Pixel description attributes GSPS needs of the referenced image.
 IMAGE_KEYWORDS = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored",
                   "HighBit", "PixelRepresentation")
-#: The Display Shutter attributes of each shape (PS3.3 C.7.6.11.1); BITMAP (an overlay) is not applied here.
-SHUTTER_KEYWORDS = {
-    "RECTANGULAR": ("ShutterLeftVerticalEdge", "ShutterRightVerticalEdge", "ShutterUpperHorizontalEdge",
-                    "ShutterLowerHorizontalEdge"),
-    "CIRCULAR": ("CenterOfCircularShutter", "RadiusOfCircularShutter"),
-    "POLYGONAL": ("VerticesOfThePolygonalShutter",),
-}
 
 
 @dataclass(frozen=True)
@@ -204,14 +198,15 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
 
 def display_shutter_attributes(header: Dataset) -> Dataset | None:
     """The Display Shutter (PS3.3 C.7.6.11) of the film ``header`` describes, as a presentation state restates it:
-    Shutter Shape (its shapes this reader applies, BITMAP left out) and those shapes' attributes, the elements
-    as the film gives them in its stored pixels, and Shutter Presentation Value (0018,1622): the P-value the reader
-    shows the outside at (the film's own; else the L* of its CIELab value; else 0, black), which a grayscale state
-    must hold with a shutter (C.11.12). None when the reader applies no shutter to the film: none, open over the
-    whole image, or ignored as unreadable (``display_shutter.read_shutter``)."""
+    Shutter Shape (its shapes this reader applies, BITMAP left out) and those shapes' attributes, in the film's
+    stored pixels, holding the integers the reader applied (``DisplayShutter.values``: a film's IS ``61.5`` is
+    shown at 62, and a state holding ``61.5`` would break the IS rules and describe another opening), written in
+    their dictionary VR (IS); and Shutter Presentation Value (0018,1622): the P-value the reader shows the outside at
+    (the film's own; else the L* of its CIELab value; else 0, black), which a grayscale state must hold with a
+    shutter (C.11.12). None when the reader applies no shutter to the film: none, open over the whole image, or
+    ignored as unreadable (``display_shutter.read_shutter``)."""
     from ...reading.dicom_io import stored_pixel_aspect
     from ...reading.display_shutter import read_shutter
-    from ...reading.header_checks import multi_values
 
     if "ShutterShape" not in header:
         return None
@@ -219,14 +214,10 @@ def display_shutter_attributes(header: Dataset) -> Dataset | None:
                               pixel_aspect=stored_pixel_aspect(header))
     if shutter is None:
         return None
-    value = header.ShutterShape
-    shapes = [str(s).strip().upper() for s in ([value] if isinstance(value, str) else multi_values(value))]
-    shapes = [s for i, s in enumerate(shapes) if s in SHUTTER_KEYWORDS and s not in shapes[:i]]
     attributes = Dataset()
-    attributes.ShutterShape = shapes[0] if len(shapes) == 1 else shapes
-    for shape in shapes:
-        for keyword in SHUTTER_KEYWORDS[shape]:
-            attributes[header[keyword].tag] = deepcopy(header[keyword])
+    attributes.ShutterShape = shutter.shapes[0] if len(shutter.shapes) == 1 else list(shutter.shapes)
+    for keyword, values in shutter.values.items():
+        setattr(attributes, keyword, values[0] if len(values) == 1 else list(values))
     attributes.ShutterPresentationValue = shutter.presentation_value
     return attributes
 
