@@ -140,9 +140,10 @@ class AppSettings:
         return [path for path in (absolute_path(v) for v in (value or [])) if path]
 
     def add_recent(self, path: str | Path) -> None:
-        """Put ``path``, made absolute (symbolic links resolved), first in the recent list (no duplicates, at most
+        """Put ``path``, made absolute (``os.path.abspath``: no file-system access, so a mapped drive stays as the
+        reader knows it and a slow share cannot block), first in the recent list (no duplicates, at most
         ``MAX_RECENT``), and its folder (itself when a folder) in ``last_folder``."""
-        resolved = Path(path).resolve()
+        resolved = Path(os.path.abspath(path))
         path = str(resolved)
         recent = [path] + [p for p in self.recent_folders if p != path]
         self.store.setValue("files/recent", recent[:MAX_RECENT])

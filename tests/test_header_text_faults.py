@@ -207,3 +207,15 @@ class TestForProcessing:
         model.set_image(image.warnings, image.metadata)
         assert model.out_of_scope == FOR_PROCESSING
         assert panel.scope_banner.text() == banner(FOR_PROCESSING) and not panel.scope_banner.isHidden()
+
+
+def test_a_tab_or_line_break_without_a_character_set_is_no_warning(dicom_dir, tmp_path):
+    """A reviewer's finding: control characters counted as "not ASCII" gave every file whose Study Description
+    holds a tab or a line break the warning that its letters may be wrong. They are ASCII."""
+    for index, text in enumerate(("CHEST\tPA", "CHEST PA\r\nPORTABLE", "CHEST\x00")):
+        ds = pydicom.dcmread(dicom_dir / "CR-MONO1-10-chest.dcm", force=True)
+        if "SpecificCharacterSet" in ds:
+            del ds.SpecificCharacterSet
+        ds.StudyDescription = text
+        ds.save_as(tmp_path / f"ctrl{index}.dcm")
+        assert not [w for w in read_image(tmp_path / f"ctrl{index}.dcm").warnings if "not ASCII" in w], repr(text)

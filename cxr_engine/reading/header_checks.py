@@ -134,22 +134,24 @@ def header_text_warnings(ds) -> list[str]:
     if age and not valid_age(age):
         warnings.append(f"invalid Patient's Age (0010,1010) '{_shown(age)[:16]}': not an age (nnnD/W/M/Y, PS3.5 6.2); "
                         "the age checks cannot use it")
-    names = _not_plain_text(ds)
     if not _text(ds, "SpecificCharacterSet"):
-        if names:
+        # a tab or a line break in a description is ASCII: only letters beyond it can be misread here
+        if names := _not_plain_text(ds, control_characters=False):
             warnings.append(f"{', '.join(names)} not ASCII but the file has no Specific Character Set (0008,0005): "
                             "shown decoded as ISO 8859-1 (pydicom's fallback), which may show wrong letters")
-    elif names:
+    elif names := _not_plain_text(ds):
         warnings += filter(None, [character_set_warning(ds, names)])
     warnings += filter(None, [presentation_intent_warning(ds), age_disagreement_warning(ds)])
     return warnings
 
 
-def _not_plain_text(ds) -> list[str]:
-    """The names (``SHOWN_TEXT``) of the shown values that are not plain ASCII: a letter beyond ASCII, or a control
-    character such as the escape that starts an ISO 2022 code extension."""
+def _not_plain_text(ds, control_characters: bool = True) -> list[str]:
+    """The names (``SHOWN_TEXT``) of the shown values that are not plain ASCII: a letter beyond ASCII, or (with
+    ``control_characters``) a control character such as the escape that starts an ISO 2022 code extension, which
+    an unknown Specific Character Set may have meant."""
     texts = {name: _text(ds, keyword) for keyword, name in SHOWN_TEXT.items()}
-    return [name for name, text in texts.items() if not (text.isascii() and text.isprintable())]
+    return [name for name, text in texts.items()
+            if not text.isascii() or (control_characters and not text.isprintable())]
 
 
 def character_set_warning(ds, names: list[str]) -> str | None:
