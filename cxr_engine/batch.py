@@ -67,7 +67,8 @@ class ResultRow:
 
     def as_csv(self, classes: Sequence[str]) -> dict[str, str]:
         """The row under :func:`csv_columns` of ``classes``: probabilities with six decimals, empty where
-        the file was not classified; bytes of a file name that are not UTF-8 as ``\\xNN``."""
+        the file was not classified; bytes of a file name that are not UTF-8 as ``\\xNN``; a text cell that a
+        spreadsheet would take for a formula with a leading ``'`` (:func:`spreadsheet_text`)."""
         def p(cls: str) -> str:
             return f"{self.probabilities[cls]:.6f}" if cls in self.probabilities else ""
 
@@ -85,13 +86,37 @@ class ResultRow:
             "lung_mask_path": str(self.lung_mask_path) if self.lung_mask_path else "",
             "out_of_scope": self.out_of_scope,
         }
-        return {key: escape_undecodable(value) for key, value in row.items()}
+        return {key: spreadsheet_text(escape_undecodable(value)) for key, value in row.items()}
+
+
+#: What a spreadsheet takes for the start of a formula (OWASP, "CSV Injection"): ``=``, ``+``, ``-``, ``@``, a
+#: tab and a carriage return. A ``-`` starting a number is the number's sign.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(cell: str) -> str:
+    """``cell`` with a leading ``'`` when it starts as a formula would (:data:`FORMULA_STARTS`), so that a file
+    named ``=HYPERLINK(...).dcm`` opened in a spreadsheet is shown, not run; a number (``-0.5``) stays a
+    number, and every other cell is unchanged."""
+    if not cell.startswith(FORMULA_STARTS) or (cell[0] == "-" and _is_number(cell)):
+        return cell
+    return "'" + cell
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def output_file_name(path: Path, index: int, kind: str) -> str:
     """A unique, readable PNG name for one of an input's outputs (``cam``: the heat-map overlay, ``heatmap``,
-    ``lungs``)."""
-    return f"{index:05d}_{path.stem[:60]}_{kind}.png"
+    ``lungs``): the input's number and stem, its control characters replaced (``output_paths.safe_name_part``)."""
+    from .outputs.output_paths import safe_name_part
+
+    return f"{index:05d}_{safe_name_part(path.stem)}_{kind}.png"
 
 
 def overlay_file_name(path: Path, index: int) -> str:

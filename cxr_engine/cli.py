@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress bar or lines and no summary line on standard error (a file that "
-                             "fails is still named there)")
+                        help="no progress bar or lines, no summary line and no notes (copies, the PDF's fonts) on "
+                             "standard error (a file that fails is still named there)")
     classification = parser.add_argument_group("classification")
     classification.add_argument("--model", metavar="NAME|card.json", help=_model_help())
     classification.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
@@ -185,12 +185,18 @@ def _remove_earlier_outputs(args) -> str | None:
     return None
 
 
+#: Loggers whose warnings are notes on how an output looks, not failures (the PDF's "report: N character(s) ...
+#: have no glyph in any font here", a font that cannot be used): not shown with ``--quiet``.
+NOTE_LOGGERS = ("cxr_engine.outputs.report",)
+
+
 @contextlib.contextmanager
-def _standard_error(verbose: bool):
+def _standard_error(verbose: bool, quiet_notes: bool = False):
     """Standard error carries the CLI's own lines (``cxr-classify: ...``): the batch loop names each file
     that fails, once, in input order, so the folder scan's log lines and pydicom's warnings about damaged
     headers are left out (``cxr_engine.reading.library_output``), as are pynetdicom's protocol log lines (the
-    send's own message says what happened); ``--verbose`` shows every log record,
+    send's own message says what happened), and with ``quiet_notes`` (``--quiet``) the warnings of
+    :data:`NOTE_LOGGERS`; ``--verbose`` shows every log record,
     with its level and logger. The loggers' levels and the warning filters are restored on the way out."""
     from .reading.library_output import silence_pydicom
 
@@ -199,7 +205,8 @@ def _standard_error(verbose: bool):
         yield
         return
     logging.basicConfig(level=logging.WARNING, handlers=[_log_handler("cxr-classify: %(message)s")])
-    quiet = [logging.getLogger(name) for name in ("cxr_engine.reading.scanning", "pydicom", "pynetdicom")]
+    notes = NOTE_LOGGERS if quiet_notes else ()
+    quiet = [logging.getLogger(name) for name in ("cxr_engine.reading.scanning", "pydicom", "pynetdicom", *notes)]
     levels = [each.level for each in quiet]
     with warnings.catch_warnings():
         silence_pydicom()
@@ -207,6 +214,8 @@ def _standard_error(verbose: bool):
         # pynetdicom logs each protocol fault in its own words ("Unknown PDU type received '0x48'", "ACSE timeout
         # reached ..."); the send's own line (DicomNetworkError) says what happened and what to check.
         quiet[2].setLevel(logging.CRITICAL)
+        for each in quiet[3:]:
+            each.setLevel(logging.ERROR)
         try:
             yield
         finally:
@@ -241,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        with _standard_error(args.verbose):
+        with _standard_error(args.verbose, quiet_notes=args.quiet):
             return _run(args)
     except (KeyboardInterrupt, Terminated) as exc:  # before the results were being written
         say("interrupted before any file was classified; nothing was written")
@@ -288,6 +297,8 @@ def _classify_inputs(args, card, reader) -> int:
     if inputs.own_outputs and not args.quiet:
         say(f"skipped {len(inputs.own_outputs)} file(s) this program wrote (heat-maps, lung masks, "
             f"AI result DICOM objects), e.g. {inputs.own_outputs[0]}; -v lists them")
+    if inputs.aliases and not args.quiet:
+        _print_aliases(inputs.aliases, args.verbose)
     if inputs.copies and not args.quiet:
         _print_copies(inputs.copies, args.verbose)
     if inputs.uid_clashes and not args.quiet:
@@ -334,6 +345,19 @@ def _print_copies(copies: dict, verbose: bool) -> None:
             "once (see the warnings column)")
 
 
+def _print_aliases(aliases: dict, verbose: bool) -> None:
+    """One line per file reached by several paths (the first ``COPIES_SHOWN``); ``-v`` logs every other path."""
+    from .reading.copies import aliases_line
+
+    for path, others in list(aliases.items())[:COPIES_SHOWN]:
+        say(aliases_line(path, others) + ("" if verbose else "; -v lists them"))
+        for other in others:
+            logger.info("%s: the same file as %s, left out", other, path)
+    if len(aliases) > COPIES_SHOWN:
+        say(f"{len(aliases) - COPIES_SHOWN} more files reached by several paths, each classified once (see the "
+            "warnings column)")
+
+
 def _print_uid_clashes(clashes: dict) -> None:
     from .reading.uid_clashes import clash_note
 
@@ -342,12 +366,14 @@ def _print_uid_clashes(clashes: dict) -> None:
 
 
 def _file_notes(inputs) -> dict[Path, list[str]]:
-    """The warnings discovery adds to a file's row (absolute path -> lines): the copies left out for it,
-    the other images that claim its SOP Instance UID."""
-    from .reading.copies import copies_note
+    """The warnings discovery adds to a file's row (absolute path -> lines): the other paths to the same file and
+    the copies left out for it, the other images that claim its SOP Instance UID."""
+    from .reading.copies import aliases_note, copies_note
     from .reading.uid_clashes import clash_note
 
     notes: dict[Path, list[str]] = {}
+    for path, others in inputs.aliases.items():
+        notes.setdefault(Path(os.path.abspath(path)), []).append(aliases_note(others))
     for path, others in inputs.copies.items():
         notes.setdefault(Path(os.path.abspath(path)), []).append(copies_note(others))
     for uid, paths in inputs.uid_clashes.items():

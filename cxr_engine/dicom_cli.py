@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .cli_progress import say
 from .cli_types import output_path, positive
+from .outputs.output_paths import safe_name_part
 
 logger = logging.getLogger("cxr_engine.cli")
 
@@ -118,7 +119,7 @@ class DicomRun:
         try:
             # A de-identified object's file name must not carry the source's (often the patient's name or ID):
             # the input's number alone, which the CSV row of the same number ties back to the film.
-            stem = f"{index:05d}" if self.writer.deidentify else f"{index:05d}_{Path(row.path).stem[:60]}"
+            stem = f"{index:05d}" if self.writer.deidentify else f"{index:05d}_{safe_name_part(Path(row.path).stem)}"
             objects = self.writer.write(image, heatmap_result, warnings=row.warnings, stem=stem,
                                         out_of_scope=row.out_of_scope)
         except DicomOutputError as exc:

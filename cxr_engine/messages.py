@@ -50,6 +50,17 @@ NOT_DICOM_NO_ATTRIBUTES = "not a valid DICOM file: no study, series or instance 
 NOT_DICOM_LENGTHS = "not a valid DICOM file: element lengths run past the end of the file"
 NOT_DICOM_ZEROS = "not a valid DICOM file: zero bytes where its first data element should be"
 EMPTY_FILE = "empty file"
+
+
+def not_regular_file(mode: int) -> str:
+    """A path that leads to no regular file but to a FIFO, a socket or a device (``mode``: ``os.stat``'s
+    ``st_mode``, links followed): it is never opened, as a FIFO would wait for a writer forever."""
+    import stat
+
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    kind = next((name for test, name in kinds if test(mode)), "a special file")
+    return f"not a regular file ({kind})"
 #: A file named directly that neither claims to be DICOM (no ``DICM`` prefix, no DICOM suffix) nor is a PNG/JPEG.
 NOT_DICOM_OR_IMAGE = "not a DICOM or image file"
 

@@ -168,7 +168,8 @@ def test_a_missing_inputs_folder_stays_protected_and_the_refusal_says_it_is_miss
     assert main([str(missing), "--model", str(card.path), option, str(tmp_path / target)]) == EXIT_USAGE
     assert capsys.readouterr().err.strip() == (
         f"cxr-classify: {option} {tmp_path / target}: lies in the folder of the input {missing}, which does not "
-        f"exist; source folders are never written")
+        f"exist (mistyped?): its folder is kept as a source folder, never written; correct the input's name, or "
+        f"write the output elsewhere")
     assert not (tmp_path / "out").exists()
 
 

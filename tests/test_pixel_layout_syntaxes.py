@@ -278,3 +278,27 @@ def test_deflate_bomb_is_refused_before_it_is_inflated_whole(chest, tmp_path):
     assert pixel_data_problem(path) == reason
     assert _refused(path) == reason
     assert [error.reason for error in scan(path).errors] == [reason]
+
+
+def test_the_deflate_check_reads_a_plain_file_once_and_does_not_parse_it(dicom_dir, tmp_path, monkeypatch):
+    """A reviewer's finding: the deflate check opened and parsed every scanned file a second time. A plain file is
+    now told from its first bytes, through the handle the scan already has."""
+    import io
+
+    from cxr_engine.reading import pixel_layout
+
+    plain = (dicom_dir / "CR-MONO1-10-chest.dcm").read_bytes()
+    assert not pixel_layout.may_be_deflated(io.BytesIO(plain))
+    assert not pixel_layout.may_be_deflated(io.BytesIO(b"\0" * 200))  # no DICM: no file meta, never deflated
+    deflated = tmp_path / "deflated.dcm"
+    ds = pydicom.dcmread(io.BytesIO(plain), force=True)
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    ds.save_as(deflated, enforce_file_format=True)
+    assert pixel_layout.may_be_deflated(io.BytesIO(deflated.read_bytes()))
+
+    def no_parse(fh):
+        raise AssertionError("the meta group was parsed for a plain file")
+
+    monkeypatch.setattr(pixel_layout, "_deflated_meta", no_parse)
+    with open(dicom_dir / "CR-MONO1-10-chest.dcm", "rb") as fh:
+        assert pixel_layout.deflated_problem(dicom_dir / "CR-MONO1-10-chest.dcm", fh) is None

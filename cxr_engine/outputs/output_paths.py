@@ -2,7 +2,8 @@
 written in, is the CSV path a file path that can be written. Each check gives the reason a path cannot
 be used (None when it can), worded to follow the path: ``afile/out.csv: afile is a file, not a folder``;
 :func:`source_problem` refuses an output that is an input, lies inside an input folder, or lies in (or
-below) the folder that holds an input file."""
+below) the folder that holds an input file; :func:`safe_name_part` is the part of an output's file name taken
+from a source's."""
 from __future__ import annotations
 
 import errno
@@ -97,18 +98,31 @@ def source_problem(path: Path, inputs: Iterable[str | os.PathLike[str]]) -> str 
     rule for every output of the CLI and the app: an output (file or folder) is never an input, nor
     inside an input folder, nor in the folder that holds an input file (nor below it), so the folders a
     reader's studies came from stay as they were. An input that does not exist (a mistyped name in a study
-    folder, say) keeps its folder protected all the same, and the refusal says first that it does not exist
-    (a tester's finding: it read as if the output lay inside the input). Links are resolved; checked before
+    folder, say) keeps its folder protected all the same (a reviewer's finding: the folder a mistyped study name
+    lies in is most likely a study folder), and the refusal says first that it does not exist and what to do (a
+    tester read the older wording as a fault of the output's place). Links are resolved; checked before
     anything is created."""
     target = Path(os.path.realpath(path))
     for raw in inputs:
         source = Path(os.path.realpath(raw))
-        if target == source:
-            return "is an input; source files and folders are never written"
         missing = "" if os.path.lexists(raw) else ", which does not exist"
+        if target == source:
+            return f"is an input{missing}; source files and folders are never written"
         if source in target.parents and (missing or source.is_dir()):
             return f"lies inside the input {'folder ' if not missing else ''}{raw}{missing}; source folders are never written"
         if not source.is_dir() and (target == source.parent or source.parent in target.parents):
             where = "holds" if target == source.parent else "lies in the folder of"
-            return f"{where} the input {raw}{missing}; source folders are never written"
+            if missing:
+                return (f"{where} the input {raw}, which does not exist (mistyped?): its folder is kept as a source "
+                        "folder, never written; correct the input's name, or write the output elsewhere")
+            return f"{where} the input {raw}; source folders are never written"
     return None
+
+
+def safe_name_part(text: str, limit: int = 60) -> str:
+    """``text`` (a source file's stem) made fit for an output file's name: its first ``limit`` characters, each
+    that is not printable (``str.isprintable``: control characters such as ESC, newline and DEL; format
+    characters such as the right-to-left override; separators other than the space; the bytes of a name that
+    is not UTF-8) replaced by ``_``. The name stays recognisable, and listing the folder never recolours a
+    terminal or reorders the name; the output's number keeps it unique."""
+    return "".join(ch if ch.isprintable() else "_" for ch in text[:limit])

@@ -9,8 +9,11 @@ walking folders) the one whose path sorts first; the others are its ``Instance.c
 Nothing else is folded: files without a SOP Instance UID (and PNG/JPEG files), instances of different
 patients (``Patient.key``), studies or series, and files that share a UID but differ in any byte (an
 edited or re-encoded file, e.g. the same pixels relabelled MONOCHROME1, is a different object to read)
-stay separate. Only files that share a UID are read in full, to compare them. The same file reached twice
-(by two opened paths or links) is kept once without being called a copy.
+stay separate. Only files that share a UID are read in full, to compare them.
+
+The same file reached by several paths (paths named that overlap, a symbolic link to the file or to a folder
+above it, a hard link: one device and inode) is no copy but one file: :func:`fold_same_files` keeps it once,
+whatever it holds (a PNG, a file without UID), with the other paths in its ``Instance.aliases``.
 """
 from __future__ import annotations
 
@@ -23,6 +26,45 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .scanning import Instance, Patient, ScanResult, Series, Study
+
+
+def fold_same_files(results: Sequence["ScanResult"], left_out: Callable[[Path], bool] | None = None,
+                    named: Sequence[Path] = ()) -> list["ScanResult"]:
+    """``results`` with each file once across all of them, however many paths reach it (:func:`file_identity`):
+    the path kept is the first of ``named`` that reaches it (files the user named one by one, in the order
+    named), else the one that sorts first; it carries the other paths (those it was reached by, and those
+    each scan noted) in its ``aliases``, sorted, and the other instances leave the tree. The same path reached
+    twice (a file named and found in a folder named too) is no alias. Returns new ``ScanResult`` objects in
+    the same order; ``order``, ``errors`` and the counters are unchanged. Instances whose path ``left_out``
+    take no part, as in :func:`fold_copies`."""
+    rank = {_same_path(path): index for index, path in reversed(list(enumerate(named)))}
+    groups: dict[object, list["Instance"]] = {}
+    for result in results:
+        for instance in result.all_instances():
+            if not (left_out is not None and left_out(instance.path)):
+                groups.setdefault(file_identity(instance.path), []).append(instance)
+    kept: dict[int, "Instance"] = {}
+    dropped: set[int] = set()
+    for members in (group for group in groups.values() if len(group) > 1):
+        first = min(members, key=lambda m: (rank.get(_same_path(m.path), len(rank)), str(m.path)))
+        own = _same_path(first.path)
+        others = {_same_path(p): p for m in members for p in (m.path, *m.aliases) if _same_path(p) != own}
+        kept[id(first)] = replace(first, aliases=tuple(sorted(others.values(), key=str)))
+        dropped.update(id(m) for m in members if m is not first)
+    if not dropped:
+        return list(results)
+    return [replace(result, patients=_pruned(result.patients, kept, dropped)) for result in results]
+
+
+def file_identity(path: str | os.PathLike[str]) -> object:
+    """What makes two paths one file: the device and inode of what ``path`` leads to (links followed, so a
+    symbolic link, a hard link and a path named twice are one), else, where it cannot be looked at, the path
+    with its links resolved."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return info.st_dev, info.st_ino
 
 
 def fold_copies(results: Sequence["ScanResult"], left_out: Callable[[Path], bool] | None = None,
@@ -76,6 +118,22 @@ def copies_note(copies: Sequence[Path]) -> str:
     return f"the same SOP Instance is also stored as {len(copies)} other identical {files}, left out: {named}{more}"
 
 
+def aliases_note(aliases: Sequence[Path]) -> str:
+    """The warning on a file also reached by the other paths ``aliases`` (a symbolic or hard link, a path named
+    twice): the count and the first ``COPIES_NAMED`` of them (``cxr-classify -v`` names every one)."""
+    paths = "path" if len(aliases) == 1 else "paths"
+    named = ", ".join(str(path) for path in aliases[:COPIES_NAMED])
+    more = f" and {len(aliases) - COPIES_NAMED} more" if len(aliases) > COPIES_NAMED else ""
+    return f"the same file is also reached by {len(aliases)} other {paths}, left out: {named}{more}"
+
+
+def aliases_line(kept: Path, aliases: Sequence[Path]) -> str:
+    """One line for a file reached by several paths (the CLI's standard error): how many, which file, and that
+    it is read once."""
+    paths = "path" if len(aliases) == 1 else "paths"
+    return f"{len(aliases)} other {paths} to the same file {kept} left out (a link, or named twice): classified once"
+
+
 def copies_note_deidentified(count: int) -> str:
     """:func:`copies_note` for a de-identified report: the count alone, no path (a file or folder name may be
     the patient's name or a UID)."""
@@ -121,8 +179,8 @@ def _digest(path: Path) -> tuple[int, str] | None:
         return None
 
 
-def _same_file(path: Path) -> str:
-    return os.path.realpath(path)
+def _same_file(path: Path) -> object:
+    return file_identity(path)
 
 
 def _same_path(path: Path) -> Path:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .copies import fold_copies
+from .copies import file_identity, fold_copies, fold_same_files
 from .scanning import ScanResult, is_dicomdir_file, missing_reason, scan
 from .uid_clashes import uid_clashes
 
@@ -32,7 +32,9 @@ class FoundImages:
     ``copies``: the listed file of each SOP Instance found as more than one file -> its other files, which
     are not listed (``cxr_engine.reading.copies``: the file named first is kept, else the path that sorts first);
     ``uid_clashes``: SOP Instance UID -> the listed files (two or more) that carry it with different bytes,
-    each listed as its own image (``cxr_engine.reading.uid_clashes``).
+    each listed as its own image (``cxr_engine.reading.uid_clashes``);
+    ``aliases``: the listed path of each file reached by several paths (a symbolic or hard link, paths named
+    that overlap) -> the other paths, which are not listed (``cxr_engine.reading.copies.fold_same_files``).
     """
 
     files: list[Path]
@@ -42,6 +44,7 @@ class FoundImages:
     cancelled: bool = False
     copies: dict[Path, tuple[Path, ...]] = field(default_factory=dict)
     uid_clashes: dict[str, tuple[Path, ...]] = field(default_factory=dict)
+    aliases: dict[Path, tuple[Path, ...]] = field(default_factory=dict)
 
 
 def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str | os.PathLike[str]] = (), *,
@@ -60,7 +63,9 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
     numbers), followed by the files it could not read in walk order; DICOM objects that are not images
     (reports, presentation states) are left out. The rules are the scan's (:mod:`cxr_engine.reading.scanning`). A SOP Instance
     stored as several files, in one path or across them, is listed once (``copies`` names the others):
-    as the file named first where the user named one or more of them, else as the one that sorts first.
+    as the file named first where the user named one or more of them, else as the one that sorts first. So is
+    one file reached by several paths (one device and inode: ``aliases`` names the other paths), whatever it
+    holds, a file that cannot be read too.
 
     ``should_cancel()`` is polled before each file and folder; ``progress(done, total or None, path)``
     is called after each file of each scan. A path that does not exist (or a broken link, or a link
@@ -101,23 +106,43 @@ def find_images(paths: Iterable[str | os.PathLike[str]], exclude: Iterable[str |
 
 
 def _leave_out_copies(found: FoundImages, excluded: list[Path], named: list[Path]) -> None:
-    """Fold copies across the scans (files in ``excluded`` folders take no part; of ``named``, the
-    files named one by one, the first named is kept) and list each file once (a file opened twice is
-    one file)."""
-    found.scans = fold_copies(found.scans, (lambda path: _inside(path, excluded)) if excluded else None,
-                              named=named)
+    """Fold the paths to one file, then copies, across the scans (files in ``excluded`` folders take no part;
+    of ``named``, the files named one by one, the first named is kept) and list each file once (a path listed
+    twice is listed once; a file reached by two paths that are not both in the trees, as the one the scans
+    read, else the one named first, else the first listed, its ``aliases`` the rest)."""
+    left_out_of = (lambda path: _inside(path, excluded)) if excluded else None
+    found.scans = fold_same_files(found.scans, left_out_of, named=named)
+    found.scans = fold_copies(found.scans, left_out_of, named=named)
     found.copies = {path: copies for result in found.scans for path, copies in result.copies.items()}
-    left_out = {_absolute(path) for copies in found.copies.values() for path in copies}
-    listed: set[Path] = set()
-    files = []
+    aliases = {_absolute(path): list(others) for result in found.scans for path, others in
+               (*result.aliases.items(), *((error.path, error.aliases) for error in result.errors if error.aliases))}
+    left_out = {_absolute(path) for groups in (found.copies, aliases) for others in groups.values()
+                for path in others}
+    candidates: dict[Path, Path] = {}  # absolute -> the path as listed first
     for path in found.files:
-        key = _absolute(path)
-        if key not in left_out and key not in listed:
-            listed.add(key)
+        if _absolute(path) not in left_out:
+            candidates.setdefault(_absolute(path), path)
+    # A path the scans read stands before one they could not (a link out of its folder, not followed, to a
+    # film another input reaches); then the path named first; else the first listed (the sort is stable).
+    rank = {_absolute(path): index for index, path in reversed(list(enumerate(named)))}
+    kept: dict[object, Path] = {}  # file_identity -> the path listed for it
+    for path in sorted(candidates.values(), key=lambda path: (path in found.problems,
+                                                                rank.get(_absolute(path), len(rank)))):
+        kept.setdefault(file_identity(path), path)
+    files = []
+    for path in candidates.values():
+        first = kept[file_identity(path)]
+        if first == path:
             files.append(path)
+        else:
+            aliases.setdefault(_absolute(first), []).extend([path, *aliases.pop(_absolute(path), ())])
     found.files = files
+    listed = set(files)
+    found.problems = {path: reason for path, reason in found.problems.items() if path in listed}
+    found.aliases = {path: tuple(aliases[_absolute(path)]) for path in files if aliases.get(_absolute(path))}
+    absolute = {_absolute(path) for path in files}
     instances = [instance for result in found.scans for instance in result.all_instances()
-                 if _absolute(instance.path) in listed]
+                 if _absolute(instance.path) in absolute]
     found.uid_clashes = uid_clashes(instances)
 
 

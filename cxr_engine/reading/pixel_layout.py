@@ -81,21 +81,51 @@ def pixel_data_problem(path: str | os.PathLike[str]) -> str | None:
     return inspect_pixel_data(Path(path))[1]
 
 
-def deflated_problem(path: str | os.PathLike[str]) -> str | None:
+def deflated_problem(path: str | os.PathLike[str], fh: BinaryIO | None = None) -> str | None:
     """For a DICOM file whose data set is stored deflated (PS3.5 A.5), why it cannot be read: it inflates
     beyond :func:`max_inflated_bytes`, or its pixel data, judged on the inflated bytes, is cut short or
     missing. None for a whole deflated file and for any file not stored deflated.
 
     Call it before pydicom reads the file: pydicom inflates the whole data set into memory, unbounded,
     before it reads a single element, and it cannot read even the header of a deflate stream that was
-    cut short, so the scan refuses such a file with this reason rather than listing it.
+    cut short, so the scan refuses such a file with this reason rather than listing it. ``fh``, the file
+    already open (the scan's), spares a second open; its position is not kept. A file whose first bytes
+    show it is not deflated (:func:`may_be_deflated`) costs one read of at most 8 KiB.
     """
     try:
-        with open(path, "rb") as fh:
-            deflated = _deflated_meta(fh) is not None
+        if fh is not None:
+            deflated = may_be_deflated(fh) and _deflated_meta(fh) is not None
+        else:
+            with open(path, "rb") as own:
+                deflated = may_be_deflated(own) and _deflated_meta(own) is not None
     except OSError:  # the reader will say it cannot open the file
         return None
     return inspect_pixel_data(Path(path))[1] if deflated else None
+
+
+#: Bytes read to see whether a file's meta group can declare Deflated Explicit VR Little Endian.
+_META_PEEK = 8192
+_DEFLATED_UID = DeflatedExplicitVRLittleEndian.encode("ascii")
+
+
+def may_be_deflated(fh: BinaryIO) -> bool:
+    """Whether the file in ``fh`` may be stored deflated, from its first bytes alone (no parsing): a deflated
+    data set needs the file meta (PS3.10 7.1: ``DICM`` at byte 128), and its group 0002 then holds the transfer
+    syntax's UID; when the meta group's length (0002,0000) is given and the group ends within the bytes read,
+    the UID must lie in it. True when that cannot be told from :data:`_META_PEEK` bytes (the full check
+    follows). ``fh``'s position is not kept."""
+    fh.seek(0)
+    head = fh.read(_META_PEEK)
+    if head[128:132] != b"DICM":
+        return False
+    group_end = len(head)
+    if head[132:138] == b"\x02\x00\x00\x00UL" and len(head) >= 144:  # (0002,0000) UL, explicit VR little endian
+        group_end = 144 + struct.unpack_from("<I", head, 140)[0]
+        if group_end > len(head):
+            return True
+    elif len(head) == _META_PEEK:  # no group length, and the meta group may run on past the bytes read
+        return True
+    return _DEFLATED_UID in head[132:group_end]
 
 
 def max_inflated_bytes() -> int:

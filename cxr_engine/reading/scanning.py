@@ -19,6 +19,10 @@ Detection rules, per file found by the walk:
   (its size read from its header); one whose header is unreadable or too large is a
   :class:`ScanError`; without ``include_raster`` such a DICOM-named file is one saying what it is;
 * a broken symbolic link is a :class:`ScanError` (a hidden one is skipped quietly);
+* what is not a regular file (a FIFO, a socket, a device; or a link to one) is never opened: opening a FIFO
+  waits for a writer forever, a device reads without end. It is a :class:`ScanError` ("not a regular file
+  (a FIFO)") when given directly, referenced by a DICOMDIR or named as a film would be (a DICOM, PNG/JPEG or
+  other image suffix, or none), else skipped quietly;
 * files this program wrote (``cxr_engine.outputs.own_outputs``: heat-map and lung-mask PNGs named as
   ``cxr-classify`` names them, DICOM objects whose Manufacturer is ``CXR Reader project``) are
   not films: they are skipped, logged and listed in ``own_outputs``;
@@ -38,7 +42,9 @@ case-sensitive file system; a reference leaving the DICOMDIR's folder is an erro
 
 Every file is one instance here, copies of one SOP Instance too: ``find_images`` (which knows the
 folders left out) folds those into the file whose path sorts first, the others in ``Instance.copies``
-(:mod:`cxr_engine.reading.copies`).
+(:mod:`cxr_engine.reading.copies`). One file reached by several paths in one walk is read once: a link to a
+file read already is left out, and a folder reached again through a link is not walked again; the other
+paths are the instance's ``aliases`` (a link that leads back into its own folder, a loop, names none).
 
 Patients are grouped by Patient ID *and* name and birth date (and Issuer of Patient ID): two
 people are never merged because an attribute is empty. A file without ID and name is a patient
@@ -50,10 +56,11 @@ import errno
 import logging
 import os
 import re
+import stat
 import struct
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -163,6 +170,9 @@ class Instance:
     #: The header says the object is an image (Rows present, or an "... Image Storage" SOP class) even
     #: where Rows or Columns is missing or 0: a damaged film, not an object of another kind.
     image_header: bool = False
+    #: Other paths to this very file (a symbolic link, a hard link, a folder reached through a link, a path
+    #: named twice), left out: read, listed and classified once (``cxr_engine.reading.copies.fold_same_files``).
+    aliases: tuple[Path, ...] = ()
 
     @property
     def is_image(self) -> bool:
@@ -224,17 +234,18 @@ class Patient:
 
 @dataclass(frozen=True)
 class ScanError:
-    """A file (or folder) that could not be scanned, and why, in words."""
+    """A file (or folder) that could not be scanned, and why, in words; ``aliases`` as ``Instance.aliases``."""
 
     path: Path
     reason: str
+    aliases: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
 class ScanResult:
     """What a scan found.
 
-    ``files_seen`` counts every regular file considered; ``dicom_files`` those read as DICOM
+    ``files_seen`` counts every file considered; ``dicom_files`` those read as DICOM
     (instances and DICOMDIRs); ``skipped_non_dicom`` those skipped quietly. ``elapsed_s`` is
     wall-clock seconds. ``cancelled`` is True when ``should_cancel`` stopped the scan early,
     in which case the tree holds what was read until then. ``order`` lists every file the scan
@@ -278,6 +289,11 @@ class ScanResult:
     def copies(self) -> dict[Path, tuple[Path, ...]]:
         """The path of each instance stored more than once -> its other files (``Instance.copies``)."""
         return {inst.path: inst.copies for inst in self.all_instances() if inst.copies}
+
+    @property
+    def aliases(self) -> dict[Path, tuple[Path, ...]]:
+        """The path of each instance reached by other paths too -> those paths (``Instance.aliases``)."""
+        return {inst.path: inst.aliases for inst in self.all_instances() if inst.aliases}
 
     def find_instance(self, path: str | os.PathLike[str]) -> Instance | None:
         """The instance read from ``path`` (compared after resolving links), or None."""
@@ -379,19 +395,23 @@ class _Scanner:
         self._skipped = 0
         self._own: list[Path] = []
         self._cancelled = False
+        self._first_path: dict[Path, Path] = {}  # resolved -> the path the walk reached a file by first
+        self._aliases: dict[Path, list[Path]] = {}  # that path -> the walk's other paths to the file
 
     def run(self, root: Path) -> ScanResult:
         start = time.perf_counter()
         if root.is_dir():
-            for file in _walk(root, self._errors, self._cancel_requested, self._report_dir):
+            revisits: list[tuple[Path, Path]] = []
+            for file in _walk(root, self._errors, self._cancel_requested, self._report_dir, revisits):
                 self._enqueue(file, walk_errors=len(self._errors))
+            self._add_folder_aliases(revisits)
         else:
             self._enqueue(root)
             self._explicit.add(root)
         self._process_queue()
         result = ScanResult(
-            patients=_build_tree(self._headers),
-            errors=tuple(self._errors),
+            patients=_build_tree(self._with_aliases(self._headers)),
+            errors=tuple(self._errors_with_aliases()),
             files_seen=self._files_seen,
             dicom_files=self._dicom_files,
             skipped_non_dicom=self._skipped,
@@ -419,12 +439,37 @@ class _Scanner:
 
     def _enqueue(self, path: Path, walk_errors: int | None = None) -> None:
         # Deduplicate on the resolved path: symlinks and DICOMDIR references to files the
-        # walk already found must not be read twice.
+        # walk already found must not be read twice. A link the walk found is another path to the file, named
+        # in the note on it; a DICOMDIR's reference is the same file found through its index, not another path.
         key = _resolved(path)
         if key not in self._queued:
             self._queued.add(key)
             self._queue.append(path)
             self._walk_marks.append(walk_errors)
+            self._first_path[key] = path
+        elif walk_errors is not None and self._first_path.get(key, path) != path:
+            self._aliases.setdefault(self._first_path[key], []).append(path)
+
+    def _add_folder_aliases(self, revisits: list[tuple[Path, Path]]) -> None:
+        """For each folder the walk reached again by another path (``(again, first)``, a link to a folder it
+        walked), the files found under ``first`` get their path under ``again`` as an alias."""
+        for again, first in revisits:
+            for path in self._queue:
+                if first in path.parents:
+                    self._aliases.setdefault(path, []).append(again / path.relative_to(first))
+
+    def _with_aliases(self, headers: list[_Header]) -> list[_Header]:
+        """``headers``, each instance reached by other paths in the walk carrying them (``Instance.aliases``)."""
+        for header in headers:
+            others = self._aliases.get(header.instance.path)
+            if others:
+                header.instance = replace(header.instance, aliases=tuple(sorted(set(others), key=str)))
+        return headers
+
+    def _errors_with_aliases(self) -> list[ScanError]:
+        """The errors, a file reached by other paths in the walk carrying them (``ScanError.aliases``)."""
+        return [replace(error, aliases=tuple(sorted(set(self._aliases[error.path]), key=str)))
+                if self._aliases.get(error.path) else error for error in self._errors]
 
     def _process_queue(self) -> None:
         # The walk's errors come first in self._errors; each takes its place in ``order`` among the files.
@@ -452,11 +497,12 @@ class _Scanner:
         self._order.append(path)
         try:
             explicit = path in self._explicit
+            # A file a DICOMDIR names is meant to be DICOM, whatever its name: a damaged one is named, not skipped.
+            referenced = bool(self._referenced) and _resolved(path) in self._referenced  # no resolve without a DICOMDIR
+            _check_regular(path, explicit=explicit or referenced)
             if self._include_raster and _is_raster_candidate(path):
                 self._headers.append(_raster_header(path, skip_own=not explicit))
                 return
-            # A file a DICOMDIR names is meant to be DICOM, whatever its name: a damaged one is named, not skipped.
-            referenced = bool(self._referenced) and _resolved(path) in self._referenced  # no resolve without a DICOMDIR
             ds = _read_header(path, explicit=explicit or referenced)
             if not explicit and own_outputs.is_own_dicom(ds):
                 raise _OwnOutput(own_outputs.DICOM_NOTE)
@@ -567,16 +613,19 @@ def _walk(
     errors: list[ScanError],
     cancelled: CancelCallback,
     on_dir: Callable[[Path], None],
+    revisits: list[tuple[Path, Path]] | None = None,
 ) -> Iterator[Path]:
-    """Yield regular files under ``root`` depth-first in name order, each folder once.
+    """Yield the files under ``root`` depth-first in name order, each folder once: regular files, and FIFOs,
+    sockets and devices (which the scan names without opening them, :func:`_check_regular`).
 
     Hidden folders are not entered. Symbolic links (to files or folders) are followed only where
     their target lies inside ``root`` (links resolved): a link out of the chosen folder is not
     followed and becomes one :class:`ScanError`, so a scan never reaches another patient's folder
     that the user did not choose. A folder reached twice (a link loop, or two links to one place)
-    is listed only the first time.
+    is listed only the first time; ``revisits`` gets ``(the path reached again, the path walked)`` for each
+    one that is not a loop (a path inside the folder it leads back to).
     """
-    visited: set[str] = set()
+    visited: dict[str, Path] = {}
     real_root = os.path.realpath(root)
     stack = [root]
     while stack and not cancelled():
@@ -584,8 +633,11 @@ def _walk(
         real = os.path.realpath(directory)
         if real in visited:
             logger.debug("Folder %s already scanned, not following it again", directory)
+            first = visited[real]
+            if revisits is not None and first not in directory.parents:
+                revisits.append((directory, first))
             continue
-        visited.add(real)
+        visited[real] = directory
         on_dir(directory)
         try:
             entries = sorted(os.scandir(directory), key=lambda entry: entry.name)
@@ -611,7 +663,7 @@ def _walk(
                 if entry.is_dir():
                     if not entry.name.startswith("."):  # .git, .Trashes, .Spotlight-V100
                         subdirs.append(Path(entry.path))
-                elif entry.is_file():
+                else:  # a regular file, or a FIFO, socket or device: judged by _check_regular, never opened
                     yield Path(entry.path)
             except OSError:  # a file that vanished meanwhile
                 continue
@@ -646,6 +698,23 @@ def _links_inside(link: str, real_root: str) -> bool:
     """Whether the symbolic link ``link`` (resolved to its final target) points into ``real_root``."""
     target = os.path.realpath(link)
     return target == real_root or target.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _check_regular(path: Path, *, explicit: bool) -> None:
+    """Raise ``_Rejected`` for what is not a regular file (links followed), before anything opens it: opening a
+    FIFO waits for a writer forever, and a device (``/dev/zero``) reads without end. The reason
+    (``messages.not_regular_file``) for a path given directly (``explicit``) or named as a film would be (a
+    DICOM, PNG/JPEG or other image suffix, or none), else None (skipped quietly, as a text file is)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # opening it says why
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    hidden = path.name.startswith(".")
+    claims = explicit or (not hidden and (_has_no_extension(path) or path.suffix.lower() in (
+        DICOM_SUFFIXES | RASTER_SUFFIXES | OTHER_IMAGE_SUFFIXES)))
+    raise _Rejected(messages.not_regular_file(mode) if claims else None)
 
 
 def _resolved(path: Path) -> Path:
@@ -688,7 +757,7 @@ def _read_header(path: Path, *, explicit: bool) -> Dataset:
             first = head[:8] if not has_magic else head[_MAGIC_OFFSET + len(_MAGIC):] + fh.read(8)
             if first and not any(first):
                 raise _Rejected(messages.NOT_DICOM_ZEROS if report else None)
-            deflated = deflated_problem(path)  # before pydicom inflates a deflated data set whole, unbounded
+            deflated = deflated_problem(path, fh)  # before pydicom inflates a deflated data set whole, unbounded
             if deflated:
                 raise _Rejected(deflated if report else None)
             fh.seek(0)

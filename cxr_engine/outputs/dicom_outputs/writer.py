@@ -20,7 +20,7 @@ from ...pixels.image import CxrImage
 from ...models.classifier import HeatmapResult
 from ...reading.dicom_io import burned_in_annotation
 from ..deidentify import pixel_text_note
-from ..output_paths import source_problem
+from ..output_paths import safe_name_part, source_problem
 from .source import Deidentifier, read_source_header, reference_dataset, settle_character_set
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class DicomOutputWriter:
                                                                      shown_inverted, spatial_transformation)))
             if self.deidentify:
                 stem = self.deidentified_stem(stem, image, reference)
-            stem = stem or source_path.stem[:60]
+            stem = stem or safe_name_part(source_path.stem)
             return [self._save(kind, dataset, stem) for kind, dataset in objects]
         except DicomOutputError:
             raise
