@@ -190,3 +190,20 @@ def test_a_distillation_teacher_of_another_preprocessing_version_is_refused():
 
     with pytest.raises(ValueError, match="teacher preprocessing cxr-pre-1 differs from the student's cxr-pre-2"):
         load_teacher(BUNDLED_CARD, 224, "cpu", LUNG_BOX_VERSION)
+
+
+def test_the_wide_lung_box_is_open_at_the_bases(film, lungs):
+    """cxr-pre-3: the lungs' box widened by 10 % of its height above, 25 % below and 15 % of its width each side
+    (clipped to the film), made by hand from the lung mask; the engine's frame is that box."""
+    from cxr_engine.pixels.input_frame import input_frame
+    from cxr_engine.pixels.preprocessing import WIDE_LUNG_BOX_VERSION, is_lung_box
+
+    assert is_lung_box(WIDE_LUNG_BOX_VERSION) and is_lung_box(LUNG_BOX_VERSION) and not is_lung_box(PREPROCESSING_VERSION)
+    rows = np.flatnonzero(lungs.mask.any(axis=1))
+    cols = np.flatnonzero(lungs.mask.any(axis=0))
+    height, width = rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0]
+    by_hand = (max(0, rows[0] - round(0.10 * height)), max(0, cols[0] - round(0.15 * width)),
+               min(film.shape[0], rows[-1] + 1 + round(0.25 * height)),
+               min(film.shape[1], cols[-1] + 1 + round(0.15 * width)))
+    assert input_frame(film, WIDE_LUNG_BOX_VERSION, segment=lambda image, display: lungs).box == by_hand
+    assert by_hand[2] >= lungs.box(LUNG_BOX_MARGIN)[2]  # never shorter below than cxr-pre-2's

@@ -150,20 +150,26 @@ class LungFields:
         """uint8 (rows, cols): 255 = lung, 0 elsewhere."""
         return np.where(self.mask, 255, 0).astype(np.uint8)
 
-    def box(self, margin: float = 0.05) -> tuple[int, int, int, int] | None:
+    def box(self, margin: float = 0.05, bottom: float | None = None, sides: float | None = None
+            ) -> tuple[int, int, int, int] | None:
         """The lungs' bounding box (row0, col0, row1, col1; ends exclusive) widened by ``margin`` of the
-        box's height and width on every side and clipped to the image; ``None`` when not found.
+        box's height above, ``bottom`` (default ``margin``) of it below, and ``sides`` (default ``margin``) of its
+        width left and right, clipped to the image; ``None`` when not found.
 
-        The classifier input of preprocessing cxr-pre-2 is cropped to it (``cxr_engine.pixels.input_frame``).
+        The classifier input of the lung-box preprocessings (cxr-pre-2, cxr-pre-3) is cropped to it
+        (``cxr_engine.pixels.input_frame``).
         """
         if not self.found:
             return None
         rows = np.flatnonzero(self.mask.any(axis=1))
         cols = np.flatnonzero(self.mask.any(axis=0))
         r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-        dr, dc = int(round(margin * (r1 - r0))), int(round(margin * (c1 - c0)))
+        bottom = margin if bottom is None else bottom
+        sides = margin if sides is None else sides
+        up, down = int(round(margin * (r1 - r0))), int(round(bottom * (r1 - r0)))
+        dc = int(round(sides * (c1 - c0)))
         height, width = self.mask.shape
-        return max(0, r0 - dr), max(0, c0 - dc), min(height, r1 + dr), min(width, c1 + dc)
+        return max(0, r0 - up), max(0, c0 - dc), min(height, r1 + down), min(width, c1 + dc)
 
 
 def check_plausibility(mask: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)

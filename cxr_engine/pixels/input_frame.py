@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from .image import CxrImage
-from .preprocessing import LUNG_BOX_MARGIN, LUNG_BOX_VERSION, check_preprocessing_version
+from .preprocessing import LUNG_BOX_MARGINS, check_preprocessing_version, is_lung_box
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +119,8 @@ def input_frame(image: CxrImage | np.ndarray, version: str, display: np.ndarray 
 
     Both versions first leave out a border of padding: a ``CxrImage`` whose padding frames its image
     data is seen inside :func:`content_box` (cxr-pre-1: that box; cxr-pre-2: the lung box cut to it).
-    cxr-pre-2: the lungs' bounding box from ``segment`` (default: the bundled lung model) widened by
-    ``LUNG_BOX_MARGIN`` of its height and width each side, clipped to the image
+    cxr-pre-2 and cxr-pre-3: the lungs' bounding box from ``segment`` (default: the bundled lung model) widened by
+    the version's ``LUNG_BOX_MARGINS`` of its height and width, clipped to the image
     (``LungFields.box``); the whole image (without its padding border) with ``FALLBACK_WARNING``
     (logged with the file) when the lung fields are not found. ``ValueError`` for an unknown version.
     """
@@ -131,10 +131,14 @@ def input_frame(image: CxrImage | np.ndarray, version: str, display: np.ndarray 
     padding = image.padding if isinstance(image, CxrImage) else None
     content = content_box(padding) if padding is not None and padding.shape == display.shape else None
     unpadded = frame if content is None else InputFrame(content, frame.shape)
-    if version != LUNG_BOX_VERSION:
+    if not is_lung_box(version):
         return unpadded
     fields = (segment or _default_segment)(image, display)
-    box = fields.box(LUNG_BOX_MARGIN)
+    margins = LUNG_BOX_MARGINS[version]
+    if margins["bottom"] == margins["sides"] == margins["top"]:
+        box = fields.box(margins["top"])
+    else:
+        box = fields.box(margins["top"], bottom=margins["bottom"], sides=margins["sides"])
     if box is None:
         where = getattr(image, "path", None) or "image"
         logger.warning("%s: %s", where, FALLBACK_WARNING)

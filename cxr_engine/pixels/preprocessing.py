@@ -2,7 +2,7 @@
 
 A model card records the preprocessing version its model was trained with
 (``preprocessing_version``); the engine refuses a card whose version it does not know
-(:data:`PREPROCESSING_VERSIONS`). Two versions exist:
+(:data:`PREPROCESSING_VERSIONS`). Three versions exist:
 
 - ``cxr-pre-1`` (:data:`PREPROCESSING_VERSION`, the default): steps 1–4 below on the whole image.
 - ``cxr-pre-2`` (:data:`LUNG_BOX_VERSION`, "lung box"): the bundled lung model segments the image
@@ -12,6 +12,8 @@ A model card records the preprocessing version its model was trained with
   lung fields are not found (the plausibility check fails) the whole image is used, as cxr-pre-1, and a
   warning is logged naming the file. The crop box is where the heat-map is placed back
   (``cxr_engine.pixels.input_frame``, ``cxr_engine.models.classifier.heatmap_in_image_geometry``).
+- ``cxr-pre-3`` (:data:`WIDE_LUNG_BOX_VERSION`): cxr-pre-2 with the box widened by 10 % of its height above, 25 %
+  below and 15 % of its width at each side (:data:`LUNG_BOX_MARGINS`).
 
 Both versions first cut off a border of padding (Pixel Padding Value, PS3.3 C.7.5.1.1.2: not image data;
 ``cxr_engine.pixels.input_frame.content_box``): a DICOM film whose padding frames its image data is seen
@@ -45,10 +47,22 @@ from .resampling import resize_area, resize_bilinear
 
 PREPROCESSING_VERSION = "cxr-pre-1"
 LUNG_BOX_VERSION = "cxr-pre-2"
-PREPROCESSING_VERSIONS = (PREPROCESSING_VERSION, LUNG_BOX_VERSION)
+#: cxr-pre-3, "lung box, open at the bases": cxr-pre-2 with the box widened more below and at the sides, since the
+#: lung model stops at the visible edge of a basal consolidation (its worst test films all lose the bases) and a
+#: cxr-pre-2 network lost adult pneumonia (training/README, ``lite0_224_sqrt_pre2``).
+WIDE_LUNG_BOX_VERSION = "cxr-pre-3"
+PREPROCESSING_VERSIONS = (PREPROCESSING_VERSION, LUNG_BOX_VERSION, WIDE_LUNG_BOX_VERSION)
 #: cxr-pre-2: the lungs' bounding box is widened by this share of its height and width on every side.
 LUNG_BOX_MARGIN = 0.10
+#: The lung-box versions' margins, each a share of the box's height (top, bottom) or width (left and right alike).
+LUNG_BOX_MARGINS = {LUNG_BOX_VERSION: {"top": LUNG_BOX_MARGIN, "bottom": LUNG_BOX_MARGIN, "sides": LUNG_BOX_MARGIN},
+                    WIDE_LUNG_BOX_VERSION: {"top": 0.10, "bottom": 0.25, "sides": 0.15}}
 STRETCH_PERCENTILES = (0.5, 99.5)
+
+
+def is_lung_box(version: str | None) -> bool:
+    """Whether preprocessing ``version`` crops the image to its lungs first (:data:`LUNG_BOX_MARGINS`)."""
+    return version in LUNG_BOX_MARGINS
 
 
 def check_preprocessing_version(version: str, where: object) -> None:

@@ -60,13 +60,13 @@ class DecodeRequest:
     def for_model(cls, input_size: int, preprocessing_version: str | None = None) -> "DecodeRequest":
         """What the model input needs: ``MODEL_DECODE_FACTOR`` × ``input_size`` pixels on the short side.
 
-        Full resolution for a preprocessing that crops the image before resizing it (cxr-pre-2's
-        lung box): the crop's size is known only after segmentation, and the agreement of reduced
+        Full resolution for a preprocessing that crops the image before resizing it (cxr-pre-2's and
+        cxr-pre-3's lung box): the crop's size is known only after segmentation, and the agreement of reduced
         decodes was measured for the whole-image preprocessing (cxr-pre-1) only.
         """
-        from ..pixels.preprocessing import LUNG_BOX_VERSION
+        from ..pixels.preprocessing import is_lung_box
 
-        if preprocessing_version == LUNG_BOX_VERSION:
+        if is_lung_box(preprocessing_version):
             return cls()
         return cls(MODEL_DECODE_FACTOR * int(input_size))
 
