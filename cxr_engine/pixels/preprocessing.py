@@ -49,7 +49,8 @@ PREPROCESSING_VERSION = "cxr-pre-1"
 LUNG_BOX_VERSION = "cxr-pre-2"
 #: cxr-pre-3, "lung box, open at the bases": cxr-pre-2 with the box widened more below and at the sides, since the
 #: lung model stops at the visible edge of a basal consolidation (its worst test films all lose the bases) and a
-#: cxr-pre-2 network lost adult pneumonia (training/README, ``lite0_224_sqrt_pre2``).
+#: cxr-pre-2 network lost adult pneumonia (training/README, ``lite0_224_sqrt_pre2``). Measured, not used by a
+#: bundled model: it gained little of the adult decision and lost the framing (``lite0_224_sqrt_pre3``).
 WIDE_LUNG_BOX_VERSION = "cxr-pre-3"
 PREPROCESSING_VERSIONS = (PREPROCESSING_VERSION, LUNG_BOX_VERSION, WIDE_LUNG_BOX_VERSION)
 #: cxr-pre-2: the lungs' bounding box is widened by this share of its height and width on every side.
