@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -38,20 +37,11 @@ from cxr_desktop import study_opening  # noqa: E402
 from cxr_desktop.automation import Automation, AutomationTask  # noqa: E402
 from cxr_desktop.settings import SETTINGS_ENV, AppSettings, open_settings  # noqa: E402
 
+from conftest import real_films  # noqa: E402
 from desktop_fixtures import FRONTAL, INVERTED_FILM, card  # noqa: E402,F401  (fixture)
 from test_desktop import WAIT_MS, make_window, private_settings  # noqa: E402,F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _copies(folder: Path, dicom_dir: Path, names) -> Path:
-    missing = [name for name in names if not (dicom_dir / name).exists()]
-    if missing:
-        pytest.skip(f"not in {dicom_dir}: {', '.join(missing)}")
-    folder.mkdir(parents=True)
-    for name in names:
-        shutil.copy(dicom_dir / name, folder / name)
-    return folder
 
 
 def _mode(path: Path) -> int:
@@ -85,7 +75,7 @@ def stuck_thumbnails(monkeypatch):
 # ------------------------------------------------------------------------------- 1. recent folders
 
 def test_opening_dot_keeps_the_folder_itself_not_dot(qtbot, make_window, tmp_path, dicom_dir, monkeypatch):
-    named = _copies(tmp_path / "named", dicom_dir, [INVERTED_FILM])
+    named = real_films(tmp_path / "named", dicom_dir, [INVERTED_FILM])
     window = make_window(with_model=False)
     monkeypatch.chdir(named)
     with qtbot.waitSignal(window.scanFinished, timeout=WAIT_MS):
@@ -101,7 +91,7 @@ def test_opening_dot_keeps_the_folder_itself_not_dot(qtbot, make_window, tmp_pat
 
 
 def test_relative_entries_of_an_earlier_version_are_left_out(tmp_path, dicom_dir):
-    kept = _copies(tmp_path / "kept", dicom_dir, [FRONTAL]).resolve()
+    kept = real_films(tmp_path / "kept", dicom_dir, [FRONTAL]).resolve()
     store = QSettings(str(tmp_path / "old.ini"), QSettings.Format.IniFormat)
     store.setValue("files/recent", [".", "resources/samples/study", str(kept)])
     store.setValue("files/last_folder", ".")
@@ -112,8 +102,8 @@ def test_relative_entries_of_an_earlier_version_are_left_out(tmp_path, dicom_dir
 
 
 def test_an_unattended_run_leaves_the_recent_folders_alone(qtbot, make_window, tmp_path, dicom_dir, recorded_exit):
-    earlier = _copies(tmp_path / "earlier", dicom_dir, [FRONTAL]).resolve()
-    script = _copies(tmp_path / "script", dicom_dir, [INVERTED_FILM])
+    earlier = real_films(tmp_path / "earlier", dicom_dir, [FRONTAL]).resolve()
+    script = real_films(tmp_path / "script", dicom_dir, [INVERTED_FILM])
     window = make_window(with_model=False)
     window.settings.add_recent(earlier)
     automation = Automation(window, AutomationTask(result_json=tmp_path / "out" / "result.json", timeout_s=120))
@@ -127,7 +117,7 @@ def test_an_unattended_run_leaves_the_recent_folders_alone(qtbot, make_window, t
 # ------------------------------------------------------------------------------- 2. the settings file
 
 def test_the_settings_file_is_this_users_only_after_each_rewrite(tmp_path, dicom_dir, monkeypatch):
-    folder = _copies(tmp_path / "films", dicom_dir, [INVERTED_FILM])
+    folder = real_films(tmp_path / "films", dicom_dir, [INVERTED_FILM])
     path = tmp_path / "new folder" / "settings.ini"
     monkeypatch.setenv(SETTINGS_ENV, str(path))
     settings = AppSettings(open_settings())
@@ -148,7 +138,7 @@ def test_the_settings_file_is_this_users_only_after_each_rewrite(tmp_path, dicom
 
 
 def test_the_platform_settings_folder_is_this_users_only(tmp_path, dicom_dir):
-    folder = _copies(tmp_path / "films", dicom_dir, [INVERTED_FILM])
+    folder = real_films(tmp_path / "films", dicom_dir, [INVERTED_FILM])
     config = tmp_path / "config"
     own = config / "CXR Reader"
     own.mkdir(parents=True)
@@ -173,7 +163,7 @@ def test_the_platform_settings_folder_is_this_users_only(tmp_path, dicom_dir):
 
 def test_the_result_is_written_without_waiting_for_the_thumbnails(qtbot, make_window, tmp_path, dicom_dir,
                                                                   recorded_exit, stuck_thumbnails):
-    films = _copies(tmp_path / "films", dicom_dir, [INVERTED_FILM, FRONTAL])
+    films = real_films(tmp_path / "films", dicom_dir, [INVERTED_FILM, FRONTAL])
     window = make_window()
     automation = Automation(window, AutomationTask(result_json=tmp_path / "result.json", timeout_s=60))
     window.start_model()  # as showing the window does
@@ -187,7 +177,7 @@ def test_the_result_is_written_without_waiting_for_the_thumbnails(qtbot, make_wi
 
 def test_a_screenshot_waits_for_the_thumbnails_in_view_and_the_time_limit_names_them(
         qtbot, make_window, tmp_path, dicom_dir, recorded_exit, stuck_thumbnails, caplog):
-    films = _copies(tmp_path / "films", dicom_dir, [INVERTED_FILM, FRONTAL])
+    films = real_films(tmp_path / "films", dicom_dir, [INVERTED_FILM, FRONTAL])
     window = make_window(show=True)
     automation = Automation(window, AutomationTask(screenshot=tmp_path / "shot.png", timeout_s=300))
     window.open_paths([films])

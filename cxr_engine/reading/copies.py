@@ -91,11 +91,12 @@ def fold_copies(results: Sequence["ScanResult"], left_out: Callable[[Path], bool
         if len(members) < 2:
             continue
         first = min(members, key=lambda m: (rank.get(_same_path(m.path), len(rank)), str(m.path)))
-        seen = {_same_file(first.path)}
+        seen = {file_identity(first.path)}
         copies = []
         for path in sorted({p for m in members for p in (m.path, *m.copies)}, key=str):
-            if _same_file(path) not in seen:
-                seen.add(_same_file(path))
+            identity = file_identity(path)
+            if identity not in seen:
+                seen.add(identity)
                 copies.append(path)
         kept[id(first)] = replace(first, copies=tuple(copies))
         dropped.update(id(m) for m in members if m is not first)
@@ -177,10 +178,6 @@ def _digest(path: Path) -> tuple[int, str] | None:
             return os.fstat(handle.fileno()).st_size, hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError:
         return None
-
-
-def _same_file(path: Path) -> object:
-    return file_identity(path)
 
 
 def _same_path(path: Path) -> Path:
