@@ -66,13 +66,10 @@ def no_image_text(results) -> str:
 def own_outputs_text(results) -> str:
     """How many files the scans ``results`` skipped because this program wrote them (``ScanResult.own_outputs``:
     heat-maps, lung masks, AI result objects), in ``cxr-classify``'s words, naming the first; ``""`` for none."""
-    from cxr_engine.messages import printable
+    from cxr_engine.messages import own_outputs_skipped
 
     own = [path for result in results for path in result.own_outputs]
-    if not own:
-        return ""
-    return (f"skipped {len(own)} file(s) this program wrote (heat-maps, lung masks, AI result DICOM objects), "
-            f"e.g. {printable(own[0], None)}")
+    return own_outputs_skipped(own) if own else ""
 
 
 def cannot_display_text(reason: str, file_fault: bool = True) -> str:

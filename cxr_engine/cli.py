@@ -295,8 +295,9 @@ def _classify_inputs(args, card, reader) -> int:
     inputs = find_images(args.paths, exclude=outputs)
     files = inputs.files
     if inputs.own_outputs and not args.quiet:
-        say(f"skipped {len(inputs.own_outputs)} file(s) this program wrote (heat-maps, lung masks, "
-            f"AI result DICOM objects), e.g. {inputs.own_outputs[0]}; -v lists them")
+        from .messages import own_outputs_skipped
+
+        say(f"{own_outputs_skipped(inputs.own_outputs)}; -v lists them")
     if inputs.aliases and not args.quiet:
         _print_aliases(inputs.aliases, args.verbose)
     if inputs.copies and not args.quiet:

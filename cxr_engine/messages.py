@@ -27,6 +27,14 @@ def printable(value: object, limit: int | None = _MAX_VALUE) -> str:
     return out if limit is None or len(out) <= limit else out[: limit - 1] + "…"
 
 
+def own_outputs_skipped(paths) -> str:
+    """How many files a scan skipped because this program wrote them (heat-maps, lung masks, AI result objects:
+    ``cxr_engine.outputs.own_outputs``), naming the first; the CLI's and the app's words alike. ``paths`` is not
+    empty."""
+    return (f"skipped {len(paths)} file(s) this program wrote (heat-maps, lung masks, AI result DICOM objects), "
+            f"e.g. {printable(paths[0], None)}")
+
+
 def uid_text(uid: object) -> str:
     """A UID for a message: its registered name when pydicom knows it, else the UID escaped."""
     text = str(uid or "").strip("\x00 ")
