@@ -54,7 +54,9 @@ def encode_image(image: CxrImage) -> tuple[bytes, list[bytes]]:
         "warnings": list(image.warnings),
         "preferred_voi": voi(image.preferred_voi),
         "padding": None if image.padding is None else array(image.padding),
-        "shutter": None if image.shutter is None else array(image.shutter),
+        # the padding mask itself when the film has no padding (``display_shutter.not_image_data``): sent once
+        "shutter": None if image.shutter is None else "padding" if image.shutter is image.padding
+        else array(image.shutter),
         "shutter_value": image.shutter_value,
         "pixel_aspect_ratio": list(image.pixel_aspect_ratio) if image.pixel_aspect_ratio else None,
         "reduction": image.reduction,
@@ -89,6 +91,7 @@ def decode_image(header_bytes: bytes, arrays: list[bytes]) -> CxrImage:
 
     stored = array(header["stored"])
     modality = stored if header["modality"] is None else array(header["modality"])
+    padding = None if header.get("padding") is None else array(header["padding"]).astype(bool)
     spacing = header["spacing_mm"]
     return CxrImage(
         path=Path(header["path"]),
@@ -105,8 +108,9 @@ def decode_image(header_bytes: bytes, arrays: list[bytes]) -> CxrImage:
         source_format=str(header["source_format"]),
         warnings=tuple(str(w) for w in header["warnings"]),
         preferred_voi=voi(header["preferred_voi"]),
-        padding=None if header.get("padding") is None else array(header["padding"]).astype(bool),
-        shutter=None if header.get("shutter") is None else array(header["shutter"]).astype(bool),
+        padding=padding,
+        shutter=padding if header.get("shutter") == "padding" else None if header.get("shutter") is None
+        else array(header["shutter"]).astype(bool),
         shutter_value=int(header.get("shutter_value", 0)),
         pixel_aspect_ratio=(float(ratio[0]), float(ratio[1])) if (ratio := header.get("pixel_aspect_ratio")) else None,
         reduction=int(header.get("reduction", 1)),
