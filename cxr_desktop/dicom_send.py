@@ -2,9 +2,13 @@
 (the film as displayed: window, polarity, rotation and flips, with the heat-map), the Comprehensive
 SR and the Encapsulated PDF, either into a folder the reader chooses (*Save to folder…*) or into an
 outbox under the cache folder and then to a DICOM node (*Send*, C-STORE); all in a worker with
-progress and Cancel. Nothing is sent until the reader presses Send."""
+progress and Cancel. Nothing is sent until the reader presses Send. De-identified, every Send and Save of the app
+session shares one de-identifier (:func:`session_deidentifier`), so one study sent twice is one pseudonymous study
+of one pseudonymous patient."""
 from __future__ import annotations
 
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +27,7 @@ from PySide6.QtWidgets import (
 from cxr_engine.display_text import format_percent
 from cxr_engine.network.dicom_network import OperationCancelled, send_files
 from cxr_engine.outputs.dicom_outputs import DicomOutputWriter
+from cxr_engine.outputs.dicom_outputs.source import Deidentifier
 from cxr_engine.outputs.undecodable import escape_undecodable
 
 from .dicom_settings import DicomSettings
@@ -32,6 +37,36 @@ from .workers import Worker, create_worker, while_alive
 KIND_TEXT = {"sc": "Secondary Capture (film, heat-map and result)", "sr": "Structured report (SR)",
              "pdf": "PDF report (Encapsulated PDF)",
              "gsps": "Annotations and window (presentation state, reopens over the original film)"}
+
+
+_session_deidentifier: Deidentifier | None = None
+_session_lock = threading.Lock()
+
+
+def session_deidentifier() -> Deidentifier:
+    """The app session's de-identifier (PS3.15 Annex E, ``source.Deidentifier``), made on first use with a random
+    salt kept in memory only: every de-identified Send and Save to folder of this session maps one source UID to one
+    new UID and one patient to one pseudonym (docs/dicom_outputs.md, De-identification), as a ``cxr-classify
+    --deidentify`` run does; a writer per Send with its own salt gave one study and patient a new pseudonym each
+    time. The next session's salt is new, so nothing links the sessions."""
+    global _session_deidentifier
+    with _session_lock:
+        if _session_deidentifier is None:
+            _session_deidentifier = Deidentifier()
+        return _session_deidentifier
+
+
+def new_outbox(root: Path) -> Path:
+    """A new, empty outbox folder in ``root`` (``<cache>/outbox``): ``<time>-<random>``, made by
+    ``tempfile.mkdtemp`` so that two sends in the same second never share one (a successful send removes its
+    outbox, and removed the other's kept objects with it); ``OSError`` when it cannot be made."""
+    for _ in range(3):
+        Path(root).mkdir(parents=True, exist_ok=True)
+        try:
+            return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=root))
+        except FileNotFoundError:  # another send's clean-up removed the empty root in between: make it again
+            continue
+    raise FileNotFoundError(f"cannot make an outbox in {root}")
 
 
 def displayed_film(viewer, heatmap_result) -> np.ndarray:
@@ -71,9 +106,11 @@ def write_only(folder: Path, card, image, heatmap_result, film, kinds, deidentif
     ``inputs`` the paths open in the app, ``outbox`` says ``folder`` is the app's own outbox.
     De-identified, the objects carry ``shown``'s ``deidentified_warnings`` instead (the file's notes without paths
     or UIDs, as the de-identified PDF gives them: ``Workspace.file_notes(path, deidentified=True)``), and are
-    named by the writer without the film's file name (``DicomOutputWriter.deidentified_stem``)."""
+    named by the writer without the film's file name (``DicomOutputWriter.deidentified_stem``), by the session's
+    de-identifier (:func:`session_deidentifier`: the same new UIDs and pseudonym for the same film at every Send)."""
     progress((0, 0, "writing the DICOM outputs"))
-    writer = DicomOutputWriter(folder, card, deidentify=deidentify, kinds=kinds, inputs=tuple(inputs), outbox=outbox)
+    writer = DicomOutputWriter(folder, card, deidentify=deidentify, kinds=kinds, inputs=tuple(inputs), outbox=outbox,
+                               deidentifier=session_deidentifier() if deidentify else None)
     shown = {"warnings": tuple(image.warnings), **shown}
     deidentified_warnings = shown.pop("deidentified_warnings", None)
     if deidentify and deidentified_warnings is not None:
@@ -121,7 +158,8 @@ class OutboxKept(Exception):
 
 
 def remove_outbox(folder: Path) -> None:
-    """Remove one of the app's outbox folders (``<cache>/outbox/<time>``) and the ``outbox`` folder when empty."""
+    """Remove one of the app's outbox folders (``<cache>/outbox/<time>-<random>``, :func:`new_outbox`) and the
+    ``outbox`` folder when empty."""
     import shutil
 
     shutil.rmtree(folder, ignore_errors=True)
@@ -193,7 +231,12 @@ class SendResultsDialog(QDialog):
         kinds = tuple(kind for kind, box in self.kinds.items() if box.isChecked())
         if node is None or not kinds or self._worker is not None:
             return None
-        outbox = self.settings.cache_folder / "outbox" / time.strftime("%Y%m%d-%H%M%S")
+        try:
+            outbox = new_outbox(self.settings.cache_folder / "outbox")
+        except OSError as exc:
+            self.job.set_status(f"Not sent: no outbox could be made in {self.settings.cache_folder / 'outbox'} "
+                                f"({exc.strerror or exc}); choose another cache folder in Settings → DICOM nodes.")
+            return None
         worker = create_worker(write_and_send, node, self.settings.network(), outbox, self.card, self.image,
                                self.heatmap_result, self.film, kinds,
                                self.deidentify.isChecked(), self.shown, _progress=True)

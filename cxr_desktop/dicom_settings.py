@@ -7,7 +7,13 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
-from cxr_engine.network.dicom_network import DEFAULT_CALLING_AE, DEFAULT_TIMEOUT_S, DicomNode, NetworkSettings
+from cxr_engine.network.dicom_network import (
+    DEFAULT_CALLING_AE,
+    DEFAULT_TIMEOUT_S,
+    DicomNode,
+    NetworkSettings,
+    checked_ae_title,
+)
 
 _NODES = "dicom/nodes"
 
@@ -58,8 +64,8 @@ class DicomSettings:
 
     @calling_ae.setter
     def calling_ae(self, value: str) -> None:
-        DicomNode(value, "localhost", 1)  # ValueError for an invalid AE title
-        self.store.setValue("dicom/calling_ae", value)
+        # ValueError for an invalid AE title; stored without leading and trailing spaces (PS3.5 6.2)
+        self.store.setValue("dicom/calling_ae", checked_ae_title(value))
 
     @property
     def timeout_s(self) -> float:

@@ -208,3 +208,111 @@ def test_cancelling_a_send_removes_the_outbox(tmp_path, monkeypatch, when):
         dicom_send.write_and_send(*call)
     assert not outbox.exists() and not outbox.parent.exists()
     assert (sent == []) == (when == "after writing")  # cancelled before sending: nothing was offered to the node
+
+
+def _kind(path) -> str:
+    """``sc``, ``sr`` or ``pdf`` of an output named ``<stem>_<kind>.dcm``."""
+    return Path(path).stem.rsplit("_", 1)[1]
+
+
+def _node_settings(window, tmp_path, *nodes):
+    """The window's DICOM settings with ``nodes`` (AE titles; loopback, never reached: ``send_files`` is replaced)
+    and a cache folder of the test's own."""
+    from cxr_desktop.dicom_settings import DicomSettings
+    from cxr_engine.network.dicom_network import DicomNode
+
+    settings = DicomSettings(window.settings.store)
+    settings.set_nodes([DicomNode(title, "127.0.0.1", 104 + number) for number, title in enumerate(nodes)])
+    settings.cache_folder = tmp_path / "cache"
+    return settings
+
+
+def test_two_deidentified_sends_of_one_study_are_one_pseudonymous_study(qtbot, make_window, named_study, tmp_path,
+                                                                        monkeypatch):
+    """Each Send made its own writer, so its own de-identifier with a new random salt: one study sent twice became
+    two pseudonymous studies of two pseudonymous patients (tester finding). Every de-identified Send and Save to
+    folder of the app session now shares one (docs/dicom_outputs.md: the same new UID for the same old one within a
+    session)."""
+    from cxr_desktop import dicom_send, pacs_controller
+
+    window = make_window(show=True)
+    open_and_wait(qtbot, window, named_study)
+    wait_classified(qtbot, window)
+    _node_settings(window, tmp_path, "PACS")
+    received = []
+
+    def send_files(node, paths, network, progress=None, cancelled=None):
+        received.append({_kind(p): pydicom.dcmread(p, stop_before_pixels=True) for p in paths})
+        return TransferReport(done=list(paths), failed=[])
+
+    monkeypatch.setattr(dicom_send, "send_files", send_files)
+    for _ in range(2):
+        dialog = pacs_controller.send_result(window)
+        dialog.deidentify.setChecked(True)
+        with qtbot.waitSignal(dialog.sent, timeout=WAIT_MS):
+            dialog.send()
+        qtbot.waitUntil(lambda: dialog._worker is None, timeout=WAIT_MS)
+        dialog.close()
+    dialog = pacs_controller.send_result(window)
+    dialog.deidentify.setChecked(True)
+    with qtbot.waitSignal(dialog.saved, timeout=WAIT_MS) as saved:
+        dialog.save_to(tmp_path / "saved")
+    qtbot.waitUntil(lambda: dialog._worker is None, timeout=WAIT_MS)
+    dialog.close()
+    received.append({o.kind: pydicom.dcmread(o.path, stop_before_pixels=True) for o in saved.args[0]})
+
+    assert len(received) == 3 and all(len(objects) == 3 for objects in received)
+    datasets = [ds for objects in received for ds in objects.values()]
+    assert len({str(ds.StudyInstanceUID) for ds in datasets}) == 1
+    assert len({(str(ds.PatientID), str(ds.PatientName)) for ds in datasets}) == 1
+    assert str(datasets[0].PatientID).startswith("ANON-") and datasets[0].PatientIdentityRemoved == "YES"
+    # the same objects each time: a PACS stores them once
+    assert len({tuple(sorted(str(ds.SOPInstanceUID) for ds in objects.values())) for objects in received}) == 1
+
+
+def test_two_sends_in_the_same_second_keep_their_own_outboxes(qtbot, make_window, named_study, tmp_path,
+                                                             monkeypatch):
+    """The outbox was named by the second: two sends in one second shared it, and the one that succeeded removed
+    the objects the failed one said it kept to send again (tester finding). Each send has its own now."""
+    import re
+    import threading
+    from types import SimpleNamespace
+
+    from cxr_desktop import dicom_send, pacs_controller
+    from cxr_engine.network.dicom_network import DicomNetworkError
+
+    window = make_window(show=True)
+    open_and_wait(qtbot, window, named_study)
+    wait_classified(qtbot, window)
+    _node_settings(window, tmp_path, "DOWN", "UP")
+    monkeypatch.setattr(dicom_send, "time", SimpleNamespace(strftime=lambda fmt: "20261201-120000"))  # one second
+    refused = threading.Event()
+    sent_from = []
+
+    def send_files(node, paths, network, progress=None, cancelled=None):
+        if node.ae_title == "DOWN":
+            refused.set()
+            raise DicomNetworkError(node, "connection refused: nothing listens on port 104")
+        assert refused.wait(WAIT_MS / 1000)  # the failed send has said where it keeps its objects
+        sent_from.append(Path(paths[0]).parent)
+        return TransferReport(done=list(paths), failed=[])
+
+    monkeypatch.setattr(dicom_send, "send_files", send_files)
+    dialogs = []
+    for index in (0, 1):
+        dialog = pacs_controller.send_result(window)
+        dialog.node_box.setCurrentIndex(index)
+        dialogs.append(dialog)
+    for dialog in dialogs:
+        dialog.send()
+    qtbot.waitUntil(lambda: all(d._worker is None for d in dialogs), timeout=WAIT_MS)
+    status = dialogs[0].job.status.text()
+    kept = re.search(r"the objects are kept in (.+) to send again", status)
+    assert kept, status
+    kept = Path(kept.group(1))
+    assert kept.parent == tmp_path / "cache" / "outbox" and kept.name.startswith("20261201-120000")
+    assert sorted(_kind(p) for p in kept.iterdir()) == ["pdf", "sc", "sr"]
+    assert dialogs[1].job.status.text().startswith("Sent 3 object(s)")
+    assert sent_from and sent_from[0] != kept and not sent_from[0].exists()  # the sent one's own outbox, removed
+    for dialog in dialogs:
+        dialog.close()

@@ -49,6 +49,14 @@ class TestRefusals:
         node, settings, _ = server
         verify(node, settings)
 
+    def test_ae_titles_typed_with_spaces_reach_the_node(self, server):
+        """Leading and trailing spaces of an AE title are not significant (PS3.5 6.2): a node and this app's title
+        typed with them associate as the titles without them (they were sent as typed)."""
+        node, settings, _ = server
+        padded = DicomNode(f"  {node.ae_title} ", node.host, node.port)
+        assert padded.ae_title == node.ae_title
+        verify(padded, NetworkSettings(f" {settings.calling_ae}  ", settings.timeout_s))
+
     def test_wrong_called_ae_is_refused(self, server):
         node, settings, _ = server
         wrong = DicomNode("NOTORTHANC", node.host, node.port)

@@ -204,3 +204,16 @@ def test_an_ae_title_too_long_is_named():
     with pytest.raises(ValueError, match="the AE title 'THIS_AE_IS_WAY_TOO_LONG' is 23 characters long; an AE "
                                          "title has at most 16"):
         DicomNode.parse("THIS_AE_IS_WAY_TOO_LONG@127.0.0.1:104")
+
+
+def test_an_ae_titles_leading_and_trailing_spaces_are_not_kept():
+    """PS3.5 6.2: leading and trailing spaces are not significant in an AE value, so a title typed with them is the
+    title without them (they were kept, and sent as typed); an empty, too long, backslash or control-character title
+    is still refused."""
+    assert DicomNode("  ORTHANC ", "127.0.0.1", 4242) == DicomNode("ORTHANC", "127.0.0.1", 4242)
+    assert DicomNode.parse(" ORTHANC   @127.0.0.1:4242").ae_title == "ORTHANC"
+    assert DicomNode(" " + "A" * 16 + " ", "h", 1).ae_title == "A" * 16  # 16 characters once stripped
+    assert NetworkSettings(calling_ae=" CXRTEST  ").calling_ae == "CXRTEST"
+    for bad in ("", "    ", "A" * 17, "A\\B", "A\tB", "A\x1bB"):
+        with pytest.raises(ValueError, match="1 to 16 printable ASCII characters, no backslash"):
+            DicomNode(bad, "h", 1)

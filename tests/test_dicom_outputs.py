@@ -33,7 +33,8 @@ RSNA_FILM = "0004cfab-14fd-4e49-80ba-63a80b6bddd6.dcm"
 
 #: PS3.15 Table E.1-1 attributes a test source is given, with the values that must not survive.
 IDENTIFIED = {
-    "PatientName": "DOE^JANE^Q", "PatientID": "PID-987654", "PatientBirthDate": "19610412",
+    "PatientName": "DOE^JANE^Q", "PatientID": "PID-987654", "IssuerOfPatientID": "ELSEWHERE-MRN",
+    "PatientBirthDate": "19610412",
     "PatientSex": "F", "PatientAge": "064Y", "AccessionNumber": "ACC-55512", "StudyDate": "20250317",
     "StudyTime": "101530", "StudyID": "ST-777", "ReferringPhysicianName": "HOUSE^GREGORY",
     "InstitutionName": "St Elsewhere General", "StudyDescription": "CHEST PA JANE DOE",
@@ -42,7 +43,8 @@ IDENTIFIED = {
 #: Annex E attributes that must be absent or empty in a de-identified output (X, Z, D actions),
 #: besides the UIDs (U, checked for new values) and the patient's name and ID (a pseudonym).
 ANNEX_E_EMPTY_OR_ABSENT = (
-    "PatientBirthDate", "PatientSex", "PatientAge", "AccessionNumber", "StudyDate", "StudyTime", "StudyID",
+    "IssuerOfPatientID", "PatientBirthDate", "PatientSex", "PatientAge", "AccessionNumber", "StudyDate", "StudyTime",
+    "StudyID",
     "ReferringPhysicianName", "InstitutionName", "InstitutionAddress", "StudyDescription", "OtherPatientIDs",
     "OtherPatientNames", "PatientAddress", "OperatorsName", "PerformingPhysicianName",
     "NameOfPhysiciansReadingStudy", "PhysiciansOfRecord", "RequestingPhysician", "StationName",
@@ -133,6 +135,27 @@ class TestSecondaryCapture:
         reference = ds.SourceImageSequence[0]
         assert (reference.ReferencedSOPClassUID, reference.ReferencedSOPInstanceUID) == (
             source.SOPClassUID, source.SOPInstanceUID)
+
+    @pytest.mark.parametrize("which", ["outputs", "deidentified"])
+    def test_carries_the_patient_and_study_attributes_of_the_sr_and_the_pdf(self, which, request):
+        """highdicom's ``SCImage.from_ref_dataset`` kept no Issuer of Patient ID, Patient's Age or Study Description,
+        which the SR and the PDF of the same film carry (tester finding); de-identified, the three carry the same
+        Annex E remainder."""
+        objects = request.getfixturevalue(which)
+        sc, sr, pdf = (pydicom.dcmread(objects[kind].path, stop_before_pixels=True) for kind in ("sc", "sr", "pdf"))
+
+        def patient_and_study(ds) -> dict:
+            study = ("StudyInstanceUID", "StudyDate", "StudyTime", "AccessionNumber", "StudyID",
+                     "ReferringPhysicianName", "StudyDescription")
+            return {e.keyword: str(e.value) for e in ds if (e.tag.group == 0x0010 or e.keyword in study)
+                    and e.keyword not in ("PatientIdentityRemoved",)}  # NO for pixels with burned-in text
+
+        assert patient_and_study(sc) == patient_and_study(sr) == patient_and_study(pdf)
+        if which == "outputs":
+            assert (sc.IssuerOfPatientID, sc.PatientAge, sc.StudyDescription) == (
+                IDENTIFIED["IssuerOfPatientID"], IDENTIFIED["PatientAge"], IDENTIFIED["StudyDescription"])
+        else:
+            assert not any(str(sc.get(k, "") or "") for k in ("IssuerOfPatientID", "PatientAge", "StudyDescription"))
 
     def test_pixels_hold_the_heatmap_and_the_text(self, outputs, classified):
         image, heatmap_result = classified
@@ -354,6 +377,23 @@ class TestPresentationState:
         assert (float(voi.WindowCenter), float(voi.WindowWidth)) == (1200.0, 800.0)
         assert source.PhotometricInterpretation == "MONOCHROME1" and ds.PresentationLUTShape == "INVERSE"
 
+    def test_a_note_is_written_whole_and_a_longer_one_refused(self, tmp_path, classified, card):
+        """Unformatted Text Value (0070,0006) is ST, up to 1024 characters (PS3.5 Table 6.2-1): notes were cut to
+        64 without a word (tester finding). A note of 1024 characters, and a ruler's label as long, are kept whole;
+        one of 1025 is refused with the limit named, and nothing is written."""
+        image, heatmap_result = classified
+        note = ("Opacity in the left lower zone, compare with the film of last week. " * 16)[:1024]
+        marks = (Mark("text", ((50.0, 60.0),), note), Mark("ruler", ((100.0, 300.0), (300.0, 300.0)), note[::-1]))
+        written = DicomOutputWriter(tmp_path / "whole", card, kinds=("gsps",)).write(image, heatmap_result, marks=marks)
+        ds = pydicom.dcmread(written[0].path)
+        texts = [t.UnformattedTextValue for t in ds.GraphicAnnotationSequence[0].TextObjectSequence]
+        assert texts == [note, note[::-1]] and len(note) == 1024
+        longer = (Mark("text", ((50.0, 60.0),), note + "!"),)
+        with pytest.raises(DicomOutputError, match="a text note of 1025 characters is longer than the 1024 a "
+                                                   r"presentation state's Unformatted Text Value \(0070,0006, ST"):
+            DicomOutputWriter(tmp_path / "longer", card, kinds=("gsps",)).write(image, heatmap_result, marks=longer)
+        assert not (tmp_path / "longer").exists() or not any((tmp_path / "longer").iterdir())
+
     def test_unknown_kinds_and_empty_marks(self):
         from cxr_engine.outputs.dicom_outputs.presentation_state import graphics
 
@@ -550,6 +590,53 @@ class TestSeries:
         assert other["gsps"] == first["gsps"]  # the same marks on the same film
         anonymous = uids("deid", deidentify=True)
         assert not {u for pair in anonymous.values() for u in pair} & {u for pair in first.values() for u in pair}
+
+    def test_a_film_corrected_to_another_patient_gets_new_instance_uids(self, tmp_path, identified_film, classified,
+                                                                        card):
+        """The same film (same UIDs, pixels and result) whose header was corrected to another patient: every object
+        names the other patient, so each is a new instance (one UID, one object: PS3.3 C.12.1.1.1, PS3.5 9); they
+        kept the UIDs (tester finding). A rerun on the corrected film makes its UIDs again."""
+        image, heatmap_result = classified
+        ds = pydicom.dcmread(identified_film, force=True)
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate = "ROE^RICHARD", "PID-123123", "19700101"
+        corrected_path = tmp_path / "corrected" / "film.dcm"
+        corrected_path.parent.mkdir()
+        ds.save_as(corrected_path, enforce_file_format=True)
+        corrected = read_image(corrected_path)
+
+        def uids(folder, film):
+            written = DicomOutputWriter(tmp_path / folder, card).write(film, heatmap_result, marks=MARKS,
+                                                                      window=(1200.0, 800.0))
+            return {o.kind: (str(pydicom.dcmread(o.path).SeriesInstanceUID), o.sop_instance_uid,
+                             str(pydicom.dcmread(o.path).PatientID)) for o in written}
+
+        first, other, again = uids("first", image), uids("other", corrected), uids("again", corrected)
+        assert set(first) == set(other) == {"sc", "sr", "pdf", "gsps"}
+        for kind in first:
+            assert (first[kind][2], other[kind][2]) == ("PID-987654", "PID-123123"), kind
+            assert other[kind][0] == first[kind][0] and other[kind][1] != first[kind][1], kind
+        assert again == other
+
+    def test_the_pdfs_uid_follows_what_it_prints(self, tmp_path, identified_film, classified, card):
+        """The report prints the film's Series Description (not copied into the other objects): a film whose header
+        says another gets another report, so another PDF instance; the objects that do not show it keep theirs. The
+        PDF's UID came from the result alone (tester finding)."""
+        image, heatmap_result = classified
+        ds = pydicom.dcmread(identified_film, force=True)
+        ds.SeriesDescription = "CHEST PA ERECT (CORRECTED)"
+        path = tmp_path / "described" / "film.dcm"
+        path.parent.mkdir()
+        ds.save_as(path, enforce_file_format=True)
+        described = read_image(path)
+        assert described.metadata.series_description != image.metadata.series_description
+
+        def uids(folder, film):
+            return {o.kind: o.sop_instance_uid
+                    for o in DicomOutputWriter(tmp_path / folder, card).write(film, heatmap_result)}
+
+        first, other, again = uids("first", image), uids("other", described), uids("again", described)
+        assert other["pdf"] != first["pdf"] and again == other
+        assert (other["sc"], other["sr"]) == (first["sc"], first["sr"])
 
     def test_never_writes_into_a_source_folder(self, tmp_path, dicom_dir, classifier, card):
         film = tmp_path / "study" / "film.dcm"

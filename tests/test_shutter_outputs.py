@@ -154,14 +154,19 @@ class TestPresentationStateShutter:
     ], ids=["none", "open", "unreadable"])
     def test_without_a_shutter_shown_the_state_is_as_before(self, write, gsps, attributes):
         """The plain film's state holds no shutter attribute; the shuttered film's differs from it only by its
-        shutter (and creation times): the same UIDs, every other element the same."""
+        shutter (and creation times), every other element the same, but for its SOP Instance UID: another content
+        is another instance (one UID, one object: PS3.3 C.12.1.1.1; ``DicomOutputWriter._next``), in the same
+        series."""
         _, plain = gsps(write("plain.dcm", **attributes))
         assert not {k for k in SHUTTER_KEYWORDS if k in plain}
         _, shuttered = gsps(write("shuttered.dcm", ShutterShape="RECTANGULAR", ShutterPresentationValue=0,
                                   **RECTANGLE))
+        assert shuttered.SOPInstanceUID != plain.SOPInstanceUID
+        assert shuttered.SeriesInstanceUID == plain.SeriesInstanceUID
 
         def content(ds: pydicom.Dataset) -> dict:
-            return {e.keyword: (e.VR, repr(e.value)) for e in ds.iterall() if e.keyword not in CREATED}
+            return {e.keyword: (e.VR, repr(e.value)) for e in ds.iterall()
+                    if e.keyword not in CREATED and e.keyword != "SOPInstanceUID"}
 
         added = {k: v for k, v in content(shuttered).items() if k not in content(plain)}
         assert set(added) == {"ShutterShape", "ShutterPresentationValue", *RECTANGLE}

@@ -36,6 +36,16 @@ Progress = Callable[[int, int, str], None]
 Cancelled = Callable[[], bool]
 
 
+def checked_ae_title(title: str) -> str:
+    """``title`` without its leading and trailing spaces, which are not significant in an AE value (PS3.5 6.2,
+    Table 6.2-1); ``ValueError`` when what is left is empty, over 16 characters, or holds a backslash or a
+    character outside printable ASCII (a control character)."""
+    stripped = str(title).strip(" ")
+    if not _AE_TITLE.match(stripped) or "\\" in stripped:
+        raise ValueError(f"AE title {title!r}: 1 to 16 printable ASCII characters, no backslash")
+    return stripped
+
+
 class DicomNetworkError(CxrError):
     """A DICOM network operation failed; ``reason`` says why in words a user can act on."""
 
@@ -52,7 +62,10 @@ class OperationCancelled(CxrError):
 @dataclass(frozen=True)
 class DicomNode:
     """A remote DICOM application entity: AE title, host, port; ``tls`` uses TLS (PS3.15 B.1),
-    verifying the server against ``ca_file`` (else the system's certificates)."""
+    verifying the server against ``ca_file`` (else the system's certificates). ``ae_title`` is kept without
+    leading and trailing spaces, which are not significant in an AE value (PS3.5 6.2, Table 6.2-1): ``" PACS "``
+    is the node ``PACS``; ``ValueError`` for a title (so stripped) empty, over 16 characters, or holding a
+    backslash or a control character (:func:`checked_ae_title`)."""
 
     ae_title: str
     host: str
@@ -62,8 +75,7 @@ class DicomNode:
     name: str = ""
 
     def __post_init__(self):
-        if not _AE_TITLE.match(self.ae_title) or self.ae_title.strip() == "" or "\\" in self.ae_title:
-            raise ValueError(f"AE title {self.ae_title!r}: 1 to 16 printable ASCII characters, no backslash")
+        object.__setattr__(self, "ae_title", checked_ae_title(self.ae_title))  # frozen: set once, here
         if not self.host.strip():
             raise ValueError("host is empty")
         if not 1 <= int(self.port) <= 65535:
@@ -76,8 +88,9 @@ class DicomNode:
         match = re.fullmatch(r"([^@]+)@(.+):(\d{1,5})", text.strip())
         if not match:
             raise ValueError(f"{text!r}: expected AE@HOST:PORT, e.g. ORTHANC@127.0.0.1:4242")
-        if len(match.group(1)) > 16:
-            raise ValueError(f"{text!r}: the AE title {match.group(1)!r} is {len(match.group(1))} characters long; "
+        title = match.group(1).strip(" ")  # leading and trailing spaces are not significant (PS3.5 6.2)
+        if len(title) > 16:
+            raise ValueError(f"{text!r}: the AE title {title!r} is {len(title)} characters long; "
                              "an AE title has at most 16")
         return cls(match.group(1), match.group(2).strip("[]"), int(match.group(3)))
 
@@ -148,10 +161,15 @@ class TransferReport:
 
 @dataclass(frozen=True)
 class NetworkSettings:
-    """This app's side: its AE title (the calling AE) and the time it waits for any answer."""
+    """This app's side: its AE title (the calling AE, kept without leading and trailing spaces, which are not
+    significant: PS3.5 6.2; its callers check the rest with :func:`checked_ae_title`) and the time it waits for any
+    answer."""
 
     calling_ae: str = DEFAULT_CALLING_AE
     timeout_s: float = DEFAULT_TIMEOUT_S
+
+    def __post_init__(self):
+        object.__setattr__(self, "calling_ae", str(self.calling_ae).strip(" "))
 
 
 # --------------------------------------------------------------------------------- operations

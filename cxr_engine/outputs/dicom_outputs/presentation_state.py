@@ -41,6 +41,9 @@ from pydicom.dataset import Dataset
 
 MARK_KINDS = ("arrow", "text", "ellipse", "rectangle", "ruler", "angle")
 LAYER = "CXR_READER"  # CS: at most 16 characters
+#: Characters a text object's Unformatted Text Value (0070,0006) holds: it is ST, at most 1024 characters
+#: (PS3.5 Table 6.2-1; PS3.3 C.10.5). The app's note editor allows no more (``cxr_desktop.text_prompts``).
+TEXT_VALUE_MAX = 1024
 #: Pixel description attributes GSPS needs of the referenced image.
 IMAGE_KEYWORDS = ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored",
                   "HighBit", "PixelRepresentation")
@@ -100,7 +103,8 @@ class SpatialTransformation:
 
 def graphics(marks: Sequence, spacing_mm: tuple[float, float] | None = None) -> tuple[list[GraphicObject], list[TextObject]]:
     """GSPS graphic and text objects for ``marks`` (anything with ``kind``, ``points``, ``text``);
-    ``ValueError`` for an unknown kind. A mark with no extent (a zero-size ellipse) is left out."""
+    ``ValueError`` for an unknown kind, and for a text longer than ``TEXT_VALUE_MAX`` characters (a note is
+    written whole or not at all: :func:`text_object`). A mark with no extent (a zero-size ellipse) is left out."""
     objects: list[GraphicObject] = []
     texts: list[TextObject] = []
     for mark in marks:
@@ -110,7 +114,7 @@ def graphics(marks: Sequence, spacing_mm: tuple[float, float] | None = None) -> 
         text = str(getattr(mark, "text", "") or "")
         if mark.kind == "text":
             if text:
-                texts.append(TextObject(text[:64], "PIXEL", anchor_point=points[0], anchor_point_visible=False))
+                texts.append(text_object(text, points[0]))
             continue
         if mark.kind == "ellipse":
             axes = _ellipse_axes(points[0], points[1])
@@ -131,8 +135,20 @@ def graphics(marks: Sequence, spacing_mm: tuple[float, float] | None = None) -> 
             objects.append(_polyline(points))
             text = text or f"{_angle(*points):.1f}°"
         if text:
-            texts.append(TextObject(text[:64], "PIXEL", anchor_point=points[-1], anchor_point_visible=False))
+            texts.append(text_object(text, points[-1]))
     return objects, texts
+
+
+def text_object(text: str, anchor: tuple[float, float]) -> TextObject:
+    """A text object holding the whole of ``text`` at the image point ``anchor`` (PIXEL units, no anchor line).
+    Unformatted Text Value (0070,0006) is ST (PS3.5 Table 6.2-1: at most 1024 characters; PS3.3 C.10.5):
+    ``ValueError`` naming that limit for a longer text, which is never cut (the reader's note cut short, or split
+    over text objects drawn on top of each other at one anchor, would say less than the reader wrote)."""
+    if len(text) > TEXT_VALUE_MAX:
+        raise ValueError(f"a text note of {len(text)} characters is longer than the {TEXT_VALUE_MAX} a presentation "
+                         "state's Unformatted Text Value (0070,0006, ST, PS3.5 6.2) holds; shorten the note, or leave "
+                         "the annotations out")
+    return TextObject(text, "PIXEL", anchor_point=anchor, anchor_point_visible=False)
 
 
 def build_presentation_state(reference: Dataset, marks: Sequence, *, series_instance_uid: str, series_number: int,

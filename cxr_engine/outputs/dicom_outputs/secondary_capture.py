@@ -132,7 +132,9 @@ def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_in
     """The SC instance for ``pixels`` (RGB uint8 from :func:`capture_pixels`) in ``reference``'s study.
 
     ``reference`` comes from ``source.reference_dataset`` (patient, study and source image; the
-    de-identified one when the outputs are de-identified). The capture is a new series of the same
+    de-identified one when the outputs are de-identified); its patient and study attributes are copied as the SR and
+    the Encapsulated PDF copy them (PS3.3 A.8.1: Patient, General Study and Patient Study modules, Issuer of Patient
+    ID, Patient's Age and Study Description included). The capture is a new series of the same
     study, Modality OT (see below), Burned In Annotation YES, and it references the
     source image (Source Image Sequence, PS3.3 C.7.6.1.1.4). ``patient_orientation`` is the
     capture's row and column directions (e.g. ``("L", "F")``) when known: the source's own when the
@@ -156,6 +158,10 @@ def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_in
     )
     if not known:
         sc.PatientOrientation = None
+    # The Patient, General Study and Patient Study modules as the SR and the Encapsulated PDF copy them (highdicom's
+    # ``copy_patient_and_study_information``): ``from_ref_dataset`` keeps only some (no Issuer of Patient ID,
+    # Patient's Age or Study Description). A de-identified ``reference`` holds only what Annex E lets through.
+    sc.copy_patient_and_study_information(reference)
     sc.Modality = "OT"
     sc.ConversionType = "WSD"  # made on a workstation (PS3.3 C.8.6.1), not digitised film
     sc.BurnedInAnnotation = "YES"

@@ -1,13 +1,14 @@
 """Writes the DICOM outputs of classified films into a folder: per film a Secondary Capture, a
 Comprehensive SR and an Encapsulated PDF, each kind in one series per study, program version and
-model, with UIDs derived from what each object shows, so that a rerun sent again duplicates nothing.
+model, with UIDs derived from what each object holds (its patient and study, and what it shows), so that a rerun
+sent again duplicates nothing and an object that holds anything else is a new instance.
 """
 from __future__ import annotations
 
 import io
 import logging
 import warnings as warnings_module
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -73,7 +74,11 @@ class DicomOutputWriter:
 
     ``card`` is the classifier's ``ModelCard``. With ``deidentify`` every object carries only what
     PS3.15 Annex E's basic profile lets through (``source.Deidentifier``; the same new study UID
-    for every film of a study) and the PDF is the de-identified report. ``kinds`` chooses the
+    for every film of a study) and the PDF is the de-identified report. ``deidentifier`` is the session's
+    de-identifier when the session outlives this writer (the app makes a writer per Send, and one study sent twice
+    must keep one pseudonymous study and patient: ``cxr_desktop.dicom_send.session_deidentifier``); by default the
+    writer makes its own (a new random salt), and its Retain Patient Characteristics Option must be the writer's
+    ``retain_patient_characteristics`` (``ValueError`` otherwise). ``kinds`` chooses the
     objects (default all). ``inputs`` are the session's other source paths (the CLI's inputs, the
     folders open in the app); ``outbox`` says ``folder`` is this program's own temporary folder of
     objects to send (not checked against the sources). Files are written atomically; a folder that the one output rule
@@ -88,6 +93,7 @@ class DicomOutputWriter:
     kinds: Sequence[str] = ("sc", "sr", "pdf", "gsps")
     inputs: Sequence[Path] = ()
     outbox: bool = False
+    deidentifier: Deidentifier | None = field(default=None, repr=False)
     _deidentifier: Deidentifier | None = field(default=None, init=False, repr=False)
     _series: dict[tuple[str, str], _Series] = field(default_factory=dict, init=False, repr=False)
 
@@ -98,7 +104,10 @@ class DicomOutputWriter:
         if unknown:
             raise ValueError(f"unknown DICOM output kinds {sorted(unknown)} (known: {', '.join(KINDS)})")
         if self.deidentify:
-            self._deidentifier = Deidentifier(self.retain_patient_characteristics)
+            self._deidentifier = self.deidentifier or Deidentifier(self.retain_patient_characteristics)
+            if self._deidentifier.retain_patient_characteristics != self.retain_patient_characteristics:
+                raise ValueError("the session's de-identifier and this writer differ on the Retain Patient "
+                                 "Characteristics Option")
 
     @property
     def software_version(self) -> str:
@@ -241,30 +250,36 @@ class DicomOutputWriter:
                 **self._next("sr", reference, result, self.model_version, *self.algorithm_parameters(),
                              number=number), **common)))
         if "pdf" in self.kinds:
-            document = pdf if pdf is not None else self._report(image, heatmap_result, warnings, out_of_scope,
-                                                                 burned_in)
-            # The report this writer makes says what ``result`` says; one given by the caller is its own content.
-            content = result if pdf is None else (_digest(pdf),)
+            if pdf is None:  # the report this writer makes: named by what it prints
+                page = self._report_page(image, heatmap_result, warnings, out_of_scope, burned_in)
+                document, content = self._report(page), self.report_content(page)
+            else:  # one given by the caller is its own content (its bytes, its own timestamp included)
+                document, content = pdf, _digest(pdf)
             encapsulated = build_encapsulated_pdf(reference, document,
-                                                  **self._next("pdf", reference, *content, number=number), **common)
+                                                  **self._next("pdf", reference, content, number=number), **common)
             built.append(("pdf", withdraw_identity_removed(encapsulated) if shows_identity else encapsulated))
         return built
 
     def _presentation_state(self, image, header, reference, marks, window, inverted, spatial_transformation):
-        from ...reading.dicom_io import stored_pixel_aspect, stored_spacing
+        from ...reading.dicom_io import applied_rescale, stored_pixel_aspect, stored_spacing
         from .presentation_state import IMAGE_KEYWORDS, build_presentation_state, display_shutter_attributes
 
         for keyword in IMAGE_KEYWORDS:
             if keyword in header:
                 setattr(reference, keyword, header[keyword].value)
+        # The marks are on the stored film: so are the spacing and aspect (the film shown may be turned).
+        spacing, aspect = stored_spacing(header), stored_pixel_aspect(header)
+        shutter = display_shutter_attributes(header)
+        # What the state restates of the film (its Modality LUT, spacing, aspect, shutter) is its content too.
+        restated = (repr(applied_rescale(header)), str(header.get("RescaleType", "")),
+                    str(header.get("ModalityLUTSequence", "")), repr(spacing), repr(aspect), str(shutter))
         try:
             return build_presentation_state(
-                # The marks are on the stored film: so are the spacing and aspect (the film shown may be turned).
-                reference, marks, window=window, inverted=inverted, spacing_mm=stored_spacing(header),
-                spatial_transformation=spatial_transformation, pixel_aspect=stored_pixel_aspect(header),
-                modality_header=header, display_shutter=display_shutter_attributes(header),
+                reference, marks, window=window, inverted=inverted, spacing_mm=spacing,
+                spatial_transformation=spatial_transformation, pixel_aspect=aspect,
+                modality_header=header, display_shutter=shutter,
                 **self._next("gsps", reference, repr([(m.kind, repr(m.points), getattr(m, "text", "")) for m in marks]),
-                             repr(window), repr(inverted), repr(spatial_transformation),
+                             repr(window), repr(inverted), repr(spatial_transformation), *restated,
                              number=_film_instance_number(header)),
                 manufacturer=MANUFACTURER,
                 software_version=self.software_version)
@@ -282,32 +297,54 @@ class DicomOutputWriter:
 
         The UIDs are derived (``generate_uid(entropy_srcs=...)``, a hash under pydicom's root) from what
         the object is: the series from the study, the kind, this program's version and the model's
-        weights; the instance from those, the film and ``content`` (what the object shows). A rerun
-        that makes the same result therefore makes the same UIDs, and sending it again replaces
-        nothing and duplicates nothing in a PACS; a different result (another window, warning or
-        model) is a new instance of the same series. De-identified objects derive from the
-        de-identified UIDs, so they never match the identified ones."""
+        weights; the instance from those, the film, every attribute the object copies from ``reference``
+        (:func:`copied_attributes`: the patient's name, ID, issuer, birth date, sex and age, the study's) and
+        ``content`` (what the object shows). A rerun that makes the same result therefore makes the same UIDs, and
+        sending it again replaces nothing and duplicates nothing in a PACS; a different result (another window,
+        warning or model), or the same film whose header was corrected to another patient or study, is a new
+        instance of the same series (one UID, one object: PS3.3 C.12.1.1.1, PS3.5 9). De-identified objects
+        derive from the de-identified UIDs, so they never match the identified ones."""
         study = str(reference.StudyInstanceUID)
         made_by = [self.software_version, self.card.weights_sha256, kind]
         series = self._series.setdefault(
             (study, kind), _Series(generate_uid(entropy_srcs=["CXR Reader series", study, *made_by]), KINDS[kind]))
         instance = generate_uid(entropy_srcs=["CXR Reader instance", study, str(reference.SOPInstanceUID), *made_by,
-                                              *map(str, content)])
+                                              copied_attributes(reference), *map(str, content)])
         return dict(series_instance_uid=series.uid, series_number=series.number,
                     sop_instance_uid=instance, instance_number=number)
 
-    def _report(self, image: CxrImage, heatmap_result: HeatmapResult, warnings, out_of_scope: str = "",
-                burned_in: str = "") -> bytes:
-        from ... import __version__
+    def _report_page(self, image: CxrImage, heatmap_result: HeatmapResult, warnings, out_of_scope: str = "",
+                     burned_in: str = ""):
+        """The one page of the report this writer makes of ``image`` (``report.ReportPage``)."""
         from ...pixels.rendering import render
-        from ..report import ReportPage, build_report_pdf
+        from ..report import ReportPage
 
         page = ReportPage.for_image(image, render(image), heatmap_result=heatmap_result)
-        page = replace(page, warnings=tuple(warnings) or page.warnings, out_of_scope=out_of_scope,
+        return replace(page, warnings=tuple(warnings) or page.warnings, out_of_scope=out_of_scope,
                        displayed_note="The film in its own default window, as stored (not a reader's view).",
                        burned_in_annotation=burned_in)
+
+    def _report(self, page) -> bytes:
+        from ... import __version__
+        from ..report import build_report_pdf
+
         return build_report_pdf([page], model_card=self.card, deidentify=self.deidentify,
                                 app_version=__version__)  # the footer says "CXR Reader <version>"
+
+    def report_content(self, page) -> str:
+        """A digest of what the report of ``page`` (:meth:`_report`) prints, but for when it was made (each report
+        says so, to the minute: a rerun that prints the same is the same object): every field of the page (its
+        pictures by their pixels; the patient and study as the film's header gives them; the result, warnings and
+        notes), the model card (the report's model box and limits page), de-identification and this program's
+        version."""
+        card = self.card.to_json() if hasattr(self.card, "to_json") else repr(self.card)
+        parts = [self.software_version, f"deidentify={self.deidentify}", card]
+        for page_field in fields(page):
+            value = getattr(page, page_field.name)
+            if isinstance(value, np.ndarray):
+                value = (value.shape, value.dtype.str, _digest(np.ascontiguousarray(value).tobytes()))
+            parts.append(f"{page_field.name}={value!r}")
+        return _digest("\x1f".join(parts).encode("utf-8", "backslashreplace"))
 
     def _save(self, kind: str, dataset: Dataset, stem: str) -> WrittenObject:
         from ..atomic import write_bytes_atomic
@@ -318,6 +355,13 @@ class DicomOutputWriter:
         write_bytes_atomic(path, buffer.getvalue())
         logger.info("wrote %s (%s)", path, kind)
         return WrittenObject(kind, path, str(dataset.SOPInstanceUID), str(dataset.StudyInstanceUID))
+
+
+def copied_attributes(reference: Dataset) -> str:
+    """Every attribute of ``reference`` (``source.reference_dataset``: the patient, the study and the source image
+    the outputs copy, identified or de-identified), nested ones included, as one text for a UID's entropy
+    (``DicomOutputWriter._next``): two objects that differ in any of them never share a SOP Instance UID."""
+    return "\x1f".join(f"{element.tag}={element.value}" for element in reference.iterall() if element.VR != "SQ")
 
 
 def deidentified_marks(marks: Sequence, metadata) -> list:
