@@ -977,3 +977,19 @@ def test_cli_dicom_outputs_of_a_real_close_call_say_close_call(tmp_path, shared_
     group = highdicom.sr.srread(next(out.glob("*_sr.dcm"))).content.get_image_measurement_groups()[0]
     assert {q.name.meaning: q.value.meaning for q in group.get_qualitative_evaluations()} == {
         "Image outside the model's intended scope": "No"}
+
+
+def test_a_patients_age_that_is_not_an_age_string_is_left_out(shared_data, tmp_path):
+    """The RSNA films store Patient's Age ``51`` (AS is three digits and D/W/M/Y, PS3.5 6.2): copied as it is,
+    every output failed ``dcmpschk``; a valid one is copied."""
+    from pydicom import dcmread
+
+    from cxr_engine.outputs.dicom_outputs.source import read_source_header, reference_dataset
+
+    rsna = sorted((shared_data / "dicom_rsna").glob("*.dcm"))[0]
+    assert dcmread(rsna, stop_before_pixels=True).PatientAge == "51"
+    assert "PatientAge" not in reference_dataset(read_source_header(rsna))
+    valid = dcmread(rsna)
+    valid.PatientAge = "051Y"
+    valid.save_as(tmp_path / "valid_age.dcm")
+    assert reference_dataset(read_source_header(tmp_path / "valid_age.dcm")).PatientAge == "051Y"

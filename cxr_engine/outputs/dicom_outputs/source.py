@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,7 @@ def reference_dataset(source: Dataset, deidentifier: Deidentifier | None = None)
     out.SpecificCharacterSet = OUTPUT_CHARACTER_SET
     _replace_control_characters(out)
     _drop_invalid_dates(out)
+    _drop_invalid_age(out)
     return out
 
 
@@ -194,6 +196,20 @@ def settle_character_set(ds: Dataset) -> Dataset:
     elif "SpecificCharacterSet" in ds:
         del ds.SpecificCharacterSet
     return ds
+
+
+#: Age String (PS3.5 Table 6.2-1): three digits and D, W, M or Y.
+_AGE_STRING = re.compile(r"\d{3}[DWMY]")
+
+
+def _drop_invalid_age(ds: Dataset) -> None:
+    """Remove a Patient's Age the source stores in a form AS does not allow (the RSNA films hold ``51``: years
+    are likely but not stated, so it is not guessed into ``051Y``). It is Type 3 in the Patient Study module
+    (PS3.3 C.7.2.2), so leaving it out is valid where the malformed value makes a checker (``dcmpschk``) fail."""
+    value = str(ds.get("PatientAge", "") or "").strip()
+    if value and not _AGE_STRING.fullmatch(value):
+        logger.info("PatientAge is not a valid Age String: left out of the DICOM outputs")
+        del ds.PatientAge
 
 
 def _drop_invalid_dates(ds: Dataset) -> None:
