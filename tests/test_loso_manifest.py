@@ -45,3 +45,24 @@ def test_without_a_source_only_the_weights_change(tmp_path):
              for s in ("a", "b")}
     assert covid["b"] / covid["a"] == pytest.approx((4 / 2) ** 0.5, rel=1e-4)  # sqrt(4) : sqrt(2)
     assert "draw share" in (tmp_path / "out" / "counts.md").read_text(encoding="utf-8")
+
+
+def test_a_boost_moves_draws_within_the_label_and_keeps_its_share():
+    from training.loso_manifest import boosted
+
+    before = rows()
+    after = boosted([dict(r) for r in before], ["a:covid:2"])
+    total = lambda rs, label, source=None: sum(float(r["sample_weight"]) for r in rs  # noqa: E731
+                                               if r["label"] == label and source in (None, r["source"]))
+    assert total(after, "covid") == pytest.approx(total(before, "covid"))
+    assert total(after, "normal") == pytest.approx(total(before, "normal"))
+    # a's two covid rows against b's four: 2 : 4 before, 4 : 4 after
+    assert total(after, "covid", "a") / total(after, "covid", "b") == pytest.approx(1.0, rel=1e-4)
+
+
+@pytest.mark.parametrize("boost", ["a:covid", "a:covid:x", "a:covid:0", "a:pneumonia:2"])
+def test_a_malformed_or_empty_boost_is_refused(boost):
+    from training.loso_manifest import boosted
+
+    with pytest.raises(ValueError, match="--boost"):
+        boosted(rows(), [boost])
