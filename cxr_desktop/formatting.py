@@ -8,6 +8,7 @@ from cxr_engine.display_text import format_age, format_date, format_percent, for
 from cxr_engine.outputs.undecodable import escape_undecodable
 from cxr_engine.pixels.image import CxrImage, ImageMetadata
 from cxr_engine.pixels.windowing import VoiLut, Window
+from cxr_engine.reading.lossy_compression import lossy_compression_text
 
 
 def voi_text(voi: Window | VoiLut) -> str:
@@ -101,7 +102,9 @@ class CornerText:
 def corner_text(meta: ImageMetadata, shape: tuple[int, int], voi: Window | VoiLut, zoom: float,
                 rotation: int, flip_h: bool, flip_v: bool, inverted: bool) -> CornerText:
     """Demographics (top), technique (bottom left) and display state (bottom right); names, dates, times
-    and ages as the PDF report writes them (``cxr_engine.display_text``)."""
+    and ages as the PDF report writes them (``cxr_engine.display_text``). The technique ends with the pixels'
+    lossy compression when they have been through one (``Lossy compressed (JPEG, 10:1)``, PS3.3 C.7.6.1.1.5:
+    ``cxr_engine.reading.lossy_compression``), as the PDF's identification says it."""
     sex_age = " ".join(v for v in (meta.patient_sex, format_age(meta.patient_age)) if v)
     top_left = [format_person_name(meta.patient_name), f"ID {meta.patient_id}" if meta.patient_id else "",
                 f"Born {format_date(meta.patient_birth_date)}" if meta.patient_birth_date else "", sex_age]
@@ -111,7 +114,8 @@ def corner_text(meta: ImageMetadata, shape: tuple[int, int], voi: Window | VoiLu
     technique = " ".join(v for v in (meta.modality, meta.view_position, meta.body_part) if v)
     series = " ".join(v for v in (f"Se {meta.series_number}" if meta.series_number else "",
                                   f"Im {meta.instance_number}" if meta.instance_number else "") if v)
-    bottom_left = [technique, meta.series_description, series, f"{shape[1]} × {shape[0]} px"]
+    bottom_left = [technique, meta.series_description, series, f"{shape[1]} × {shape[0]} px",
+                   lossy_compression_text(meta)]
     transform = [f"rotated {rotation}°" if rotation else "", "flipped H" if flip_h else "",
                  "flipped V" if flip_v else "", "inverted" if inverted else ""]
     bottom_right = [voi_text(voi), f"Zoom {100.0 * zoom:.0f} %", " ".join(t for t in transform if t)]

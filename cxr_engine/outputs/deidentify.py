@@ -52,6 +52,7 @@ from pathlib import PurePath, PureWindowsPath
 from ..display_text import format_age, format_date, format_person_name, format_time, printable
 from ..pixels.image import ImageMetadata
 from ..reading.header_checks import AGE_FROM_DATES
+from ..reading.lossy_compression import lossy_compression_text
 
 __all__ = ["IDENTIFYING_FIELDS", "RETAINED_FIELDS", "REDACTED", "report_identifiers", "redact_text",
            "redact_generated_text", "redact_free_text", "full_name_patterns", "pixel_text_note", "deidentified_badge",
@@ -79,7 +80,8 @@ IDENTIFYING_FIELDS: dict[str, tuple[str, str]] = {
 #: Fields that Table E.1-1 does not list: kept in a de-identified report.
 RETAINED_FIELDS: tuple[str, ...] = (
     "series_number", "instance_number", "modality", "body_part", "view_position", "manufacturer",
-    "sop_class_uid", "burned_in_annotation", "presentation_intent_type",
+    "sop_class_uid", "burned_in_annotation", "presentation_intent_type", "lossy_image_compression",
+    "lossy_compression_ratio", "lossy_compression_method",
 )
 
 #: Kept only with the Retain Patient Characteristics Option.
@@ -101,6 +103,8 @@ def report_identifiers(
     Rows whose value is absent are omitted; control characters show as U+FFFD
     (``display_text.printable``). With ``deidentify``, every field in
     ``IDENTIFYING_FIELDS`` is left out (sex and age stay when ``retain_patient_characteristics``).
+    The film's facts that are no identifier stay: its modality and view, and "Compression" for pixels that
+    have been lossy compressed (``Lossy compressed (JPEG, 10:1)``: ``reading.lossy_compression``).
     """
     hidden = _hidden_fields(deidentify, retain_patient_characteristics)
     m = {f.name: ("" if f.name in hidden else getattr(metadata, f.name)) for f in fields(metadata)}
@@ -118,6 +122,7 @@ def report_identifiers(
         ("Modality / view", _join(m["modality"], m["view_position"], m["body_part"], sep=" · ")),
         ("Institution", m["institution_name"]),
         ("Manufacturer", m["manufacturer"]),
+        ("Compression", lossy_compression_text(metadata)),
         ("Study UID", m["study_instance_uid"]),
         ("Series UID", m["series_instance_uid"]),
         ("Image UID", m["sop_instance_uid"]),

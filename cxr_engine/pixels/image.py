@@ -40,6 +40,15 @@ class ImageMetadata:
     burned_in_annotation: str = ""
     #: Presentation Intent Type (0008,0068), upper case (``FOR PRESENTATION``, ``FOR PROCESSING``; ``""`` absent).
     presentation_intent_type: str = ""
+    #: Lossy Image Compression (0028,2110): ``01`` when the pixels have been lossy compressed, by the attribute or
+    #: by the transfer syntax they were stored in (PS3.3 C.7.6.1.1.5; ``reading.lossy_compression``), else the
+    #: attribute's value (``00``; ``""`` absent). Shown to the reader (``lossy_compression.lossy_compression_text``).
+    lossy_image_compression: str = ""
+    #: Lossy Image Compression Ratio (0028,2112), its values as stored joined by ``\`` (``10``; ``""`` absent).
+    lossy_compression_ratio: str = ""
+    #: Lossy Image Compression Method (0028,2114) (``ISO_10918_1``...), its values joined by ``\``; for pixels lossy
+    #: by their transfer syntax alone, that syntax's method.
+    lossy_compression_method: str = ""
 
 
 @dataclass(frozen=True, eq=False)

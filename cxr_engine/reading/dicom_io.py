@@ -14,6 +14,7 @@ from ..pixels.image import CxrImage, ImageMetadata
 from .calibration import calibrated_spacing, raw_spacing
 from .display_shutter import not_image_data, read_shutter
 from .header_checks import header_text_warnings, multi_values, spacing_warnings, valid_rescale_slope
+from .high_bit import high_bit_problem, legacy_layout_warning, sample_shift
 from .reduced_decode import FULL, DecodeRequest
 from ..pixels.windowing import LINEAR, VOI_FUNCTIONS, VoiLut, Window, percentile_window, window_fits
 
@@ -110,12 +111,17 @@ def _read_dicom(path: Path, request: DecodeRequest = FULL) -> CxrImage:
     _assume_transfer_syntax(ds, path)
     _check_size(ds, path)
     check_pixel_data(path)  # cut short: say how many bytes of how many before a decoder guesses
-    stored, reduction = _decode_for(request, ds, path)
-    warnings = []
+    layout_problem = high_bit_problem(ds)
+    if layout_problem:
+        raise ImageReadError(path, layout_problem)
+    shift = sample_shift(ds)
+    stored, reduction = _decode_for(request, ds, path, shift)
+    warnings = [*filter(None, [legacy_layout_warning(ds, shift)])]
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     if int(ds.get("NumberOfFrames", 1) or 1) > 1 and stored.ndim == (3 if samples == 1 else 4):
-        warnings.append(f"multi-frame image ({stored.shape[0]} frames): showing the first frame")
-        stored = stored[0]
+        frame, frame_warning = representative_frame(ds, stored.shape[0])
+        warnings.append(frame_warning)
+        stored = stored[frame]
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     padding = _padding_mask(stored, ds) if stored.ndim == 2 else None
     if photometric == "PALETTE COLOR" and stored.ndim == 2:
@@ -187,14 +193,34 @@ def window_outside_warning(window: Window, sample: np.ndarray) -> str:
             f"outside the pixel values, which lie {side} it (under 1 % inside); showing an automatic window instead")
 
 
+def representative_frame(ds, frames: int) -> tuple[int, str]:
+    """(index of the frame shown, the film's warning) for a multi-frame image of ``frames`` decoded frames: the
+    Representative Frame Number (0028,6010) when it names one of them (1..frames; PS3.3 C.7.6.1), else the
+    first, the warning saying why."""
+    shown = f"multi-frame image ({frames} frames): showing"
+    value = ds.get("RepresentativeFrameNumber")
+    if value is None or value == "":
+        return 0, f"{shown} the first frame"
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or not 1 <= number <= frames:
+        return 0, (f"{shown} the first frame: Representative Frame Number (0028,6010) "
+                   f"{messages.printable(str(value))!r} is not one of its frames")
+    return number - 1, f"{shown} frame {number}, its Representative Frame Number (0028,6010)"
+
+
 def read_metadata(ds) -> ImageMetadata:
     """The attributes in ``ImageMetadata`` from a dataset, as stripped strings, control characters
     as U+FFFD (``display_text.printable``: the values are shown in the viewer and the reports). A data set
     without SOP Class UID (0008,0016) takes the file meta's Media Storage SOP Class UID (0002,0002), as the
     scan (``scanning._header_from``) and the layout check (``pixel_layout.expects_pixels``) do: a film for
-    processing known only there is still one (``suitability.is_for_processing``)."""
+    processing known only there is still one (``suitability.is_for_processing``). The lossy compression facts
+    come from the header and the transfer syntax (``lossy_compression.header_facts``)."""
     from ..display_text import printable
     from .dicom_values import file_meta, text_value
+    from .lossy_compression import header_facts
 
     values = {}
     for field_name, keyword in _METADATA_KEYWORDS.items():
@@ -203,6 +229,8 @@ def read_metadata(ds) -> ImageMetadata:
     values["sop_class_uid"] = values["sop_class_uid"] or text_value(file_meta(ds), "MediaStorageSOPClassUID")
     values["burned_in_annotation"] = values["burned_in_annotation"].upper()
     values["presentation_intent_type"] = values["presentation_intent_type"].upper()
+    (values["lossy_image_compression"], values["lossy_compression_ratio"],
+     values["lossy_compression_method"]) = header_facts(ds)
     return ImageMetadata(**values)
 
 
@@ -259,39 +287,43 @@ def _check_size(ds, path: Path) -> None:
         )
 
 
-def _decode_for(request: DecodeRequest, ds, path: Path) -> tuple[np.ndarray, int]:
+def _decode_for(request: DecodeRequest, ds, path: Path, shift: int = 0) -> tuple[np.ndarray, int]:
     """(stored values masked to Bits Stored, subsampling factor): reduced when ``request`` allows
-    and the syntax offers it, else :func:`_decode`'s full decode (factor 1)."""
+    and the syntax offers it, else :func:`_decode`'s full decode (factor 1). ``shift``: as for
+    :func:`mask_to_bits_stored` (``high_bit.sample_shift``)."""
     from .reduced_decode import decode_reduced
 
     if not request.full:
         reduced = decode_reduced(ds, request.min_side)
         if reduced is not None:
             values, factor = reduced
-            return mask_to_bits_stored(values, ds), factor
-    return _decode(ds, path), 1
+            return mask_to_bits_stored(values, ds, shift), factor
+    return _decode(ds, path, shift), 1
 
 
-def _decode(ds, path: Path) -> np.ndarray:
+def _decode(ds, path: Path, shift: int = 0) -> np.ndarray:
     """Every frame's stored values, in native byte order, masked to Bits Stored.
 
     Tries the decoding plugins for the syntax in ``_PLUGIN_PREFERENCE`` order, then
     ``imagecodecs`` for greyscale JPEG that no plugin decodes (12-bit JPEG Extended, Process 2 & 4).
     Integer results are reduced to Bits Stored whatever the decoder returned (PS3.5 8.1.1: the
     bits above it are not pixel data; some JPEG 2000 files carry an overlay there): masked when
-    Pixel Representation is 0, sign-extended when it is 1.
+    Pixel Representation is 0, sign-extended when it is 1. A legacy layout (``shift`` > 0: High Bit
+    above Bits Stored − 1, ``high_bit``) is shifted down first; pydicom is then asked for the words as
+    decoded, since its own clearing of the bits above Bits Stored would drop the samples' top bits.
     """
-    return mask_to_bits_stored(native_byte_order(_decode_raw(ds, path)), ds)
+    return mask_to_bits_stored(native_byte_order(_decode_raw(ds, path, shift)), ds, shift)
 
 
-def _decode_raw(ds, path: Path) -> np.ndarray:
+def _decode_raw(ds, path: Path, shift: int = 0) -> np.ndarray:
     from pydicom.pixels import pixel_array
 
     syntax = ds.file_meta.TransferSyntaxUID
+    options = {"correct_unused_bits": False} if shift else {}
     error: Exception | None = None
     for plugin in _plugins_for(syntax) or [""]:
         try:
-            return pixel_array(ds, decoding_plugin=plugin)
+            return pixel_array(ds, decoding_plugin=plugin, **options)
         except NotImplementedError as exc:
             raise UnsupportedImageError(path, messages.no_decoder(syntax, str(exc))) from exc
         except Exception as exc:  # decoders raise many types for damaged data
@@ -350,13 +382,15 @@ def native_byte_order(values: np.ndarray) -> np.ndarray:
     return values
 
 
-def mask_to_bits_stored(values: np.ndarray, ds) -> np.ndarray:
+def mask_to_bits_stored(values: np.ndarray, ds, shift: int = 0) -> np.ndarray:
     """Integer ``values`` reduced to (0028,0101) Bits Stored, per PS3.5 8.1.1.
 
     The bits above Bits Stored are not pixel data (overlays, garbage): they are cleared when
     Pixel Representation (0028,0103) is 0 and replaced by the sign bit when it is 1, so a
-    12-bit signed value 0xF830 reads -2000. Any shape (frames, samples); same dtype. Float,
-    1-bit and already-exact arrays are returned unchanged.
+    12-bit signed value 0xF830 reads -2000. ``shift`` > 0 reads samples whose top bit is High Bit
+    = Bits Stored − 1 + ``shift`` (the legacy layout of ``high_bit``): they are shifted down by it
+    first, the bits below them dropped. Any shape (frames, samples); same dtype. Float, 1-bit and
+    already-exact arrays are returned unchanged.
     """
     if values.dtype.kind not in "iu" or int(ds.get("BitsAllocated", 0) or 0) == 1:
         return values
@@ -367,12 +401,14 @@ def mask_to_bits_stored(values: np.ndarray, ds) -> np.ndarray:
     width = values.dtype.itemsize * 8
     if not 0 < bits < width:
         return values
+    if not 0 <= shift <= width - bits:
+        shift = 0
     signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
-    shift = width - bits
+    above = width - bits - shift  # the bits above the samples' High Bit
     view_type = np.dtype(("i" if signed else "u") + str(values.dtype.itemsize))
     out = np.array(values, copy=True).view(view_type)
-    np.left_shift(out, shift, out=out)
-    np.right_shift(out, shift, out=out)  # arithmetic for signed types: sign extension
+    np.left_shift(out, above, out=out)
+    np.right_shift(out, width - bits, out=out)  # arithmetic for signed types: sign extension
     return out.view(values.dtype) if values.dtype.kind == view_type.kind else out
 
 
@@ -449,21 +485,78 @@ def _little_endian(ds) -> bool:
     return bool(little)
 
 
-def lut_from_item(item, ds) -> tuple[int, np.ndarray, int]:
+def lut_from_item(item, ds, inputs: tuple[float, float] | None = None) -> tuple[int, np.ndarray, int]:
     """(first mapped value, table, bits per entry) of a Modality / VOI / Presentation LUT item.
 
     Reads (0028,3002) LUT Descriptor and (0028,3006) LUT Data (PS3.3 C.11.1.1.1, C.11.2.1.1):
     the table is int64, one entry per LUT entry (descriptor's first value, 0 meaning 65,536).
     LUT Data held as raw OW bytes is decoded in the dataset's byte order; 8-bit entries are
-    read whether stored one per 16-bit word or two per word. A first mapped value written
-    unsigned for signed pixel data (Pixel Representation 1) is read as signed. Raises
-    ``ValueError`` / ``AttributeError`` for a missing or empty table.
+    read whether stored one per 16-bit word or two per word.
+
+    The first mapped value's sign follows what the LUT maps. A VOI LUT maps the modality output:
+    ``inputs`` is the range of those values (:func:`modality_range`), and the value is read as
+    :func:`first_mapped_value` reads it. Without ``inputs`` (a Modality LUT, which maps stored values;
+    a range the header does not give) a value written unsigned for signed pixel data (Pixel
+    Representation 1) is read as signed (C.11.1.1.1).
+    Raises ``ValueError`` / ``AttributeError`` for a missing or empty table.
     """
     n_entries, first_mapped, bits = (int(v) for v in item.LUTDescriptor)
     n_entries = n_entries or 65536
-    if int(ds.get("PixelRepresentation", 0) or 0) == 1 and first_mapped >= 2**15:
+    if inputs is not None:
+        first_mapped = first_mapped_value(first_mapped, n_entries, inputs)
+    elif int(ds.get("PixelRepresentation", 0) or 0) == 1 and first_mapped >= 2**15:
         first_mapped -= 2**16
     return first_mapped, _lut_entries(item.LUTData, n_entries, bits, ds), bits
+
+
+def first_mapped_value(value: int, n_entries: int, inputs: tuple[float, float]) -> int:
+    """A VOI LUT Descriptor's first mapped value (PS3.3 C.11.2.1.1) for input values in ``inputs`` (low, high).
+
+    The descriptor holds 16 bits, US or SS, and says nothing of which: the standard ties its sign to
+    the range of the values mapped, which for a VOI LUT is the modality output, not Pixel Representation
+    (a rescale with a negative intercept gives unsigned pixels negative values; a large positive one gives
+    signed pixels only positive ones). Read as US, a value of 2**15 or more is negative (its two's complement)
+    when the inputs can be negative, else positive, as dcmtk reads it; but a reading that would map none of the
+    inputs gives way to the other when that one maps some: a value that only makes sense unsigned stays
+    unsigned, and an SS value below 0 written for inputs that cannot be negative stays negative.
+    """
+    unsigned = int(value) % 2**16
+    if unsigned < 2**15:
+        return unsigned
+    signed = unsigned - 2**16
+    low, high = inputs
+    preferred, other = (signed, unsigned) if low < 0 else (unsigned, signed)
+
+    def maps_some(first: int) -> bool:
+        return first <= high and first + n_entries - 1 >= low
+
+    return other if not maps_some(preferred) and maps_some(other) else preferred
+
+
+def modality_range(ds) -> tuple[float, float] | None:
+    """(lowest, highest) modality value the film ``ds`` describes can hold: the stored range (Bits Stored,
+    Pixel Representation) through the rescale this reader applies (:func:`applied_rescale`), or the Modality
+    LUT's entries; None when the header does not say (no integer Bits Stored or Bits Allocated)."""
+    if ds.get("ModalityLUTSequence"):
+        try:
+            table = lut_from_item(ds.ModalityLUTSequence[0], ds)[1]
+        except (AttributeError, IndexError, TypeError, ValueError):
+            return None
+        return float(table.min()), float(table.max())
+    try:
+        bits = int(ds.get("BitsStored", 0) or 0) or int(ds.get("BitsAllocated", 0) or 0)
+    except (TypeError, ValueError):
+        return None
+    if not 0 < bits <= 64:
+        return None
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    try:
+        slope, intercept = applied_rescale(ds) or (1.0, 0.0)
+    except (TypeError, ValueError):  # a rescale that is no number: the modality values say what is wrong
+        return None
+    ends = (low * slope + intercept, high * slope + intercept)
+    return min(ends), max(ends)
 
 
 def _lut_entries(data, n_entries: int, bits: int, ds) -> np.ndarray:
@@ -658,7 +751,8 @@ MIN_VOI_LUT_BITS = 8
 
 
 def _voi_lut(item, ds) -> tuple[VoiLut, str]:
-    """One VOI LUT (PS3.3 C.11.2.1.1) and a warning ("" when none).
+    """One VOI LUT (PS3.3 C.11.2.1.1) and a warning ("" when none). Its first mapped value is
+    read for the modality output's range (:func:`first_mapped_value`), not for Pixel Representation.
 
     The output range is 0..2**bits - 1 with bits from the LUT Descriptor, except where the
     entries cannot fill it: some writers declare 16-bit entries for a 12-bit table, which would
@@ -666,7 +760,7 @@ def _voi_lut(item, ds) -> tuple[VoiLut, str]:
     least ``MIN_VOI_LUT_BITS``) are used, with a warning. The converse (12-bit entries under an
     8-bit descriptor) is handled by ``VoiLut.output_max``.
     """
-    first_mapped, table, bits = lut_from_item(item, ds)
+    first_mapped, table, bits = lut_from_item(item, ds, modality_range(ds))
     needed = max(int(table.max()).bit_length(), MIN_VOI_LUT_BITS)
     warning = ""
     if needed < bits:

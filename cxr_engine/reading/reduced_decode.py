@@ -16,10 +16,11 @@ from __future__ import annotations
 import io
 import logging
 import math
-import struct
 from dataclasses import dataclass
 
 import numpy as np
+
+from .codestream import first_frame as _first_frame, j2k_header
 
 logger = logging.getLogger(__name__)
 
@@ -112,46 +113,6 @@ def decode_reduced(ds, min_side: int) -> tuple[np.ndarray, int] | None:
     except Exception as exc:  # damaged streams raise many types; the full decode reports them
         logger.debug("no reduced decode (%s: %s); decoding in full", type(exc).__name__, exc)
         return None
-
-
-def _first_frame(ds) -> bytes:
-    from pydicom.encaps import generate_frames
-
-    return next(generate_frames(ds.PixelData, number_of_frames=1))
-
-
-@dataclass(frozen=True)
-class J2kHeader:
-    """What the main header of a JPEG 2000 code stream says (ISO/IEC 15444-1 A.5.1 SIZ, A.6.1 COD)."""
-
-    width: int
-    height: int
-    components: int
-    precision: int
-    signed: bool
-    levels: int
-
-
-def j2k_header(stream: bytes) -> J2kHeader:
-    """The SIZ and COD markers of a raw code stream (SOC first; a JP2 box wrapper is refused).
-    Raises ``ValueError`` when the stream does not start like one."""
-    if stream[:4] != b"\xff\x4f\xff\x51":
-        raise ValueError("not a raw JPEG 2000 code stream (no SOC followed by SIZ)")
-    (length,) = struct.unpack(">H", stream[4:6])
-    x, y, x0, y0 = struct.unpack(">IIII", stream[8:24])
-    (components,) = struct.unpack(">H", stream[40:42])
-    ssiz = stream[42]
-    position, levels = 4 + length, None
-    while position + 4 <= len(stream) and levels is None:
-        marker, size = struct.unpack(">HH", stream[position:position + 4])
-        if marker == 0xFF52:  # COD: Lcod, Scod, SGcod (4 bytes), then SPcod's decomposition levels
-            levels = stream[position + 9]
-        elif marker == 0xFF90:  # SOT: the main header ended without a COD
-            break
-        position += 2 + size
-    if levels is None:
-        raise ValueError("no COD marker in the main header")
-    return J2kHeader(x - x0, y - y0, components, (ssiz & 0x7F) + 1, bool(ssiz & 0x80), levels)
 
 
 def _decode_j2k(stream: bytes, ds, rows: int, columns: int, min_side: int) -> tuple[np.ndarray, int] | None:

@@ -13,6 +13,7 @@ from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from ...pixels.resampling import resize_area
+from ...reading.lossy_compression import LossyCompression
 from ..band_text import ascii_text, band_font
 
 #: Longest side, in pixels, of the captured film (larger films are shrunk; the band is added below).
@@ -128,7 +129,8 @@ def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_in
                             series_number: int, sop_instance_uid: str, instance_number: int,
                             manufacturer: str, software_version: str,
                             patient_orientation: tuple[str, str] | None = None,
-                            series_description: str = "CXR Reader AI result (research use only)") -> SCImage:
+                            series_description: str = "CXR Reader AI result (research use only)",
+                            lossy_compression: LossyCompression | None = None) -> SCImage:
     """The SC instance for ``pixels`` (RGB uint8 from :func:`capture_pixels`) in ``reference``'s study.
 
     ``reference`` comes from ``source.reference_dataset`` (patient, study and source image; the
@@ -139,6 +141,9 @@ def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_in
     source image (Source Image Sequence, PS3.3 C.7.6.1.1.4). ``patient_orientation`` is the
     capture's row and column directions (e.g. ``("L", "F")``) when known: the source's own when the
     film is shown as stored; ``None`` leaves Patient Orientation empty (Type 2: unknown).
+    ``lossy_compression`` is the source film's (``lossy_compression.lossy_compression`` of its metadata), None
+    when its pixels were never lossy compressed: an image derived from lossy compressed pixels says so too, Lossy
+    Image Compression 01 with the source's Ratio and Method (PS3.3 C.7.6.1.1.5: once 01, never reset).
 
     Modality is OT ("Other", PS3.3 C.7.3.1.1.1), highdicom's value for a Secondary Capture, not the
     source's CR or DX: the SC Equipment module (C.8.6.1) lets Modality name the source equipment (Type 3),
@@ -170,6 +175,12 @@ def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_in
     if reference.get("BodyPartExamined"):
         sc.BodyPartExamined = reference.BodyPartExamined
     sc.SourceImageSequence = [_image_reference(reference)]
+    if lossy_compression is not None:
+        sc.LossyImageCompression = "01"
+        if lossy_compression.ratios:
+            sc.LossyImageCompressionRatio = list(lossy_compression.ratios)
+        if lossy_compression.methods:
+            sc.LossyImageCompressionMethod = list(lossy_compression.methods)
     _copy_deidentification(reference, sc)
     return sc
 

@@ -216,6 +216,7 @@ class DicomOutputWriter:
     def _build(self, image, heatmap_result, reference, number, warnings, displayed_rgb, pdf,
                out_of_scope="", burned_in="") -> list[tuple[str, Dataset]]:
         from ...models.image_checks import banner_kind
+        from ...reading.lossy_compression import lossy_compression
         from .encapsulated_pdf import build_encapsulated_pdf
         from .secondary_capture import build_secondary_capture, capture_pixels
         from .structured_report import build_structured_report
@@ -237,8 +238,11 @@ class DicomOutputWriter:
             # The source's orientation holds for the default film (as stored); the app's displayed
             # film may be rotated or flipped, so its orientation is left unknown.
             orientation = source_orientation(reference) if displayed_rgb is None else None
-            sc = build_secondary_capture(reference, pixels, patient_orientation=orientation,
-                                         **self._next("sc", reference, _digest(pixels.tobytes()), number=number),
+            # Derived from lossy compressed pixels, the capture says so (PS3.3 C.7.6.1.1.5), and is another object.
+            lossy = lossy_compression(image.metadata)
+            sc = build_secondary_capture(reference, pixels, patient_orientation=orientation, lossy_compression=lossy,
+                                         **self._next("sc", reference, _digest(pixels.tobytes()),
+                                                      *([repr(lossy)] if lossy else []), number=number),
                                          **common)
             built.append(("sc", withdraw_identity_removed(sc) if shows_identity else sc))
         if "sr" in self.kinds:
