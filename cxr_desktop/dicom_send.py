@@ -4,7 +4,8 @@ SR and the Encapsulated PDF, either into a folder the reader chooses (*Save to f
 outbox under the cache folder and then to a DICOM node (*Send*, C-STORE); all in a worker with
 progress and Cancel. Nothing is sent until the reader presses Send. De-identified, every Send and Save of the app
 session shares one de-identifier (:func:`session_deidentifier`), so one study sent twice is one pseudonymous study
-of one pseudonymous patient."""
+of one pseudonymous patient, and one film's objects have one name: saved again into the same folder with another
+view, they are refused, naming the file, never put in place of the first (``DicomOutputWriter.replaced_problem``)."""
 from __future__ import annotations
 
 import tempfile
@@ -226,10 +227,25 @@ class SendResultsDialog(QDialog):
             self.send_button.setEnabled(False)
             self.job.set_status("No DICOM node is configured: add one in Settings → DICOM nodes.")
 
+    def note_problem(self, kinds) -> str:
+        """Why the chosen objects cannot be written de-identified: a note of the presentation state that
+        de-identification makes longer than it holds, named (``writer.deidentified_note_problem``); ``""`` when there
+        is none, or the objects are identified or hold no presentation state. Said before anything is written, so
+        the reader knows which note to shorten (the note is never cut)."""
+        from cxr_engine.outputs.dicom_outputs.writer import deidentified_note_problem
+
+        if not (self.deidentify.isChecked() and "gsps" in kinds and self.shown["marks"]):
+            return ""
+        return deidentified_note_problem(self.shown["marks"], self.image.metadata)
+
     def send(self) -> Worker | None:
         node = self.node_box.currentData()
         kinds = tuple(kind for kind, box in self.kinds.items() if box.isChecked())
         if node is None or not kinds or self._worker is not None:
+            return None
+        problem = self.note_problem(kinds)
+        if problem:
+            self.job.set_status(f"Not sent: {problem}.")
             return None
         try:
             outbox = new_outbox(self.settings.cache_folder / "outbox")
@@ -257,9 +273,15 @@ class SendResultsDialog(QDialog):
 
     def save_to(self, folder: Path) -> Worker | None:
         """Write the chosen objects into ``folder`` in a worker; a source folder (of the film or of what is
-        open, ``output_paths.source_problem``) is refused with the reason in the status."""
+        open, ``output_paths.source_problem``) is refused with the reason in the status, and so is a file there that
+        holds another object under one of their names (an earlier save of the film with another view: the writer
+        never replaces it). De-identified, a note too long once de-identified is named first (:meth:`note_problem`)."""
         kinds = tuple(kind for kind, box in self.kinds.items() if box.isChecked())
         if not kinds or self._worker is not None:
+            return None
+        problem = self.note_problem(kinds)
+        if problem:
+            self.job.set_status(f"Not saved: {problem}.")
             return None
         worker = create_worker(write_only, Path(folder), self.card, self.image, self.heatmap_result, self.film, kinds,
                                self.deidentify.isChecked(), self.shown, inputs=self.inputs, _progress=True)

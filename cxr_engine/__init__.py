@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os as _os
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # Offline and private: ONNX Runtime's official builds (1.2x on Linux and macOS too) record usage events
 # under ~/.cache/Microsoft/DeveloperTools and may upload them. Set before onnxruntime is first imported, this

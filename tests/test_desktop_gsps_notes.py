@@ -61,3 +61,40 @@ def test_a_note_of_1024_characters_is_sent_whole(qtbot, make_window, shared_data
     texts = [t.UnformattedTextValue for t in pydicom.dcmread(gsps.path).GraphicAnnotationSequence[0].TextObjectSequence]
     assert texts == [NOTE]
     dialog.close()
+
+
+def test_a_note_too_long_once_deidentified_is_named_before_anything_is_written(qtbot, make_window, shared_data,
+                                                                              tmp_path):
+    """A reviewer's finding: a note of at most 1024 characters can grow past them when de-identification puts
+    ``[removed]`` (nine characters) in place of a typed date (six), and the de-identified Send then failed with a
+    length the reader never typed. The dialog now names the note and its length after de-identification before
+    writing anything; identified, the same note is sent whole."""
+    from cxr_desktop import pacs_controller
+    from cxr_engine.network.dicom_network import DicomNode
+
+    typed = ("seen 1/2/24, " * 100)[:1020]  # 78 dates: 1254 characters once de-identified
+    window = make_window(show=True)
+    open_and_wait(qtbot, window, rsna_study(shared_data, FILM, tmp_path / "in"))
+    wait_classified(qtbot, window)
+    window.scene.commit(Annotation(TEXT, ((150.0, 500.0),), typed))
+    dialog = pacs_controller.send_result(window)
+    for kind in ("sc", "sr", "pdf"):
+        dialog.kinds[kind].setChecked(False)
+    dialog.deidentify.setChecked(True)
+    assert dialog.save_to(tmp_path / "deid") is None
+    status = dialog.job.status.text()
+    assert status.startswith('Not saved: after de-identification the note "seen [removed], seen [removed], seen '
+                             '[re…" is 1254 characters (typed 1020;'), status
+    assert "shorten it by 230 characters or more" in status
+    assert not (tmp_path / "deid").exists()
+    dialog.node_box.addItem("PACS", DicomNode("PACS", "127.0.0.1", 104))  # never reached: nothing is sent
+    assert dialog.send() is None
+    assert dialog.job.status.text() == status.replace("Not saved:", "Not sent:", 1)
+    dialog.deidentify.setChecked(False)
+    with qtbot.waitSignal(dialog.saved, timeout=WAIT_MS) as saved:
+        dialog.save_to(tmp_path / "out")
+    qtbot.waitUntil(lambda: dialog._worker is None, timeout=WAIT_MS)
+    (gsps,) = saved.args[0]
+    texts = [t.UnformattedTextValue for t in pydicom.dcmread(gsps.path).GraphicAnnotationSequence[0].TextObjectSequence]
+    assert texts == [typed]
+    dialog.close()

@@ -10,7 +10,8 @@ reader does.
 2. High Bit above Bits Stored − 1 (the legacy layout older editions of PS3.5 8.1.1 allowed: Bits Stored 12, High
    Bit 15, the samples in bits 4–15) was ignored: bits 0–11 were kept, banded noise, without a word.
 3. Lossy compression (Lossy Image Compression 01, or a lossy transfer syntax; C.7.6.1.1.5) was never shown to the
-   reader, and the Secondary Capture derived from such a film did not carry 01.
+   reader, and the Secondary Capture derived from such a film did not carry 01. (A reviewer's findings on this, a
+   malformed ratio and the reversible JPEG 2000 wavelet, are ``test_dicom_review_findings``.)
 4. The Representative Frame Number (0028,6010) of a multi-frame film was ignored: frame 1 was always shown.
 """
 from __future__ import annotations
@@ -297,13 +298,20 @@ class TestLossyCompression:
                                     **common),
             "j2k 9-7": build("j2k97.dcm", syntax=JPEG2000, frame=bytes(openjpeg.encode(
                 samples, bits_stored=10, use_mct=False, compression_ratios=[8])), **common),
+            # The reversible wavelet does not make a .91 stream lossless (a stream cut to a rate is lossy: the
+            # reviewer's finding, test_dicom_review_findings); only the header's 00 says it is.
             "j2k 5-3": build("j2k53.dcm", syntax=JPEG2000, frame=bytes(openjpeg.encode(
+                samples, bits_stored=10, use_mct=False)), **common),
+            "j2k 5-3 00": build("j2k53_00.dcm", syntax=JPEG2000, frame=bytes(openjpeg.encode(
+                samples, bits_stored=10, use_mct=False)), LossyImageCompression="00", **common),
+            "j2k lossless": build("j2k90.dcm", syntax=JPEG2000Lossless, frame=bytes(openjpeg.encode(
                 samples, bits_stored=10, use_mct=False)), **common),
         }
         texts = {label: lossy_compression_text(read_image(path).metadata) for label, path in films.items()}
         assert texts == {"flag": "Lossy compressed (JPEG, 15:1)", "flag 00": "", "jpeg": "Lossy compressed (JPEG)",
                          "jpeg-ls near 3": "Lossy compressed (JPEG-LS)", "jpeg-ls near 0": "",
-                         "j2k 9-7": "Lossy compressed (JPEG 2000)", "j2k 5-3": ""}
+                         "j2k 9-7": "Lossy compressed (JPEG 2000)", "j2k 5-3": "Lossy compressed (JPEG 2000)",
+                         "j2k 5-3 00": "", "j2k lossless": ""}
 
     def test_a_fact_not_a_warning_and_it_crosses_the_decoding_boundary(self, build):
         from cxr_engine.models.suitability import header_scope_reasons

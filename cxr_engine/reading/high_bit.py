@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 
-from .codestream import first_frame, j2k_header, jpeg_header
+from .codestream import first_frame_header
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def sample_shift(ds) -> int:
         return 0
     syntax = ds.file_meta.TransferSyntaxUID
     if _encapsulated(syntax) and syntax not in _WORD_SYNTAXES:
-        precision = _code_stream_precision(ds, str(syntax))
+        precision = _code_stream_precision(ds)
         if precision is None or precision <= high:
             logger.info("High Bit %d with Bits Stored %d: the %s code stream holds %s-bit samples, read as decoded",
                         high, stored, syntax.name, precision if precision is not None else "an unknown number of")
@@ -91,15 +91,8 @@ def _encapsulated(syntax) -> bool:
         return True
 
 
-def _code_stream_precision(ds, syntax: str) -> int | None:
+def _code_stream_precision(ds) -> int | None:
     """The sample precision the first frame's JPEG, JPEG-LS or JPEG 2000 code stream declares; None for other
-    syntaxes and for a stream whose header cannot be read."""
-    try:
-        stream = first_frame(ds)
-        if stream[:2] == b"\xff\xd8":
-            return jpeg_header(stream).precision
-        if stream[:2] == b"\xff\x4f":
-            return j2k_header(stream).precision
-    except Exception as exc:  # damaged streams raise many types; the decode reports them
-        logger.debug("no code stream precision (%s: %s)", type(exc).__name__, exc)
-    return None
+    syntaxes and for a stream whose header cannot be read (``codestream.first_frame_header``)."""
+    header = first_frame_header(ds)
+    return header.precision if header is not None else None

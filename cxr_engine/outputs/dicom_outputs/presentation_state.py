@@ -157,7 +157,8 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
                              spacing_mm: tuple[float, float] | None = None,
                              spatial_transformation: SpatialTransformation | None = None,
                              pixel_aspect: float = 1.0, modality_header: Dataset | None = None,
-                             display_shutter: Dataset | None = None) -> GrayscaleSoftcopyPresentationState:
+                             display_shutter: Dataset | None = None,
+                             referenced_frame: int | None = None) -> GrayscaleSoftcopyPresentationState:
     """The GSPS that shows ``marks`` on the image ``reference`` describes (``source.reference_dataset``
     plus ``IMAGE_KEYWORDS``), in its study; ``window`` is (centre, width) in modality units, the
     window the reader used, else the viewer's own choice. ``inverted``: the film was shown with high
@@ -170,7 +171,11 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
     (PS3.3 C.11.1), since a presentation state replaces the image's own and ``window`` is in modality units:
     without it a film with a Rescale Intercept reopened black. ``display_shutter``: the film's Display Shutter
     (``display_shutter_attributes``), written as it is (PS3.3 C.7.6.11, C.11.12): a state replaces the film's
-    shutter, and without it the collimated border was shown again. ``ValueError`` when no mark can be drawn."""
+    shutter, and without it the collimated border was shown again. ``referenced_frame``: the number of the frame
+    shown of a multi-frame film (1 for the first), which every reference to the film names as its Referenced Frame
+    Number (the Presentation State Relationship's and the Graphic Annotation's Referenced Image Sequence, PS3.3
+    C.11.11, C.10.5, Table 10-3: Type 1C, required when the reference is not to every frame); None for a
+    single-frame film. ``ValueError`` when no mark can be drawn."""
     objects, texts = graphics(marks, spacing_mm)
     if not objects and not texts:
         raise ValueError("no annotation to put in a presentation state")
@@ -203,6 +208,8 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
     if display_shutter is not None:
         for element in display_shutter:
             gsps[element.tag] = deepcopy(element)
+    if referenced_frame is not None:
+        _reference_frame(gsps, str(reference.SOPInstanceUID), referenced_frame)
     for keyword in ("PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence"):
         if keyword in reference:
             setattr(gsps, keyword, reference[keyword].value)
@@ -210,6 +217,16 @@ def build_presentation_state(reference: Dataset, marks: Sequence, *, series_inst
         # A note or "°" outside the default repertoire: every string of the object is then written as UTF-8.
         gsps.SpecificCharacterSet = "ISO_IR 192"
     return gsps
+
+
+def _reference_frame(gsps: Dataset, sop_instance_uid: str, frame: int) -> None:
+    """Give every Referenced Image Sequence item of ``gsps`` that references ``sop_instance_uid`` the Referenced Frame
+    Number ``frame`` (the marks and the window are on that frame alone)."""
+    for element in gsps.iterall():
+        if element.keyword == "ReferencedImageSequence":
+            for item in element.value:
+                if str(item.get("ReferencedSOPInstanceUID", "")) == sop_instance_uid:
+                    item.ReferencedFrameNumber = frame
 
 
 def display_shutter_attributes(header: Dataset) -> Dataset | None:

@@ -130,7 +130,8 @@ def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_in
                             manufacturer: str, software_version: str,
                             patient_orientation: tuple[str, str] | None = None,
                             series_description: str = "CXR Reader AI result (research use only)",
-                            lossy_compression: LossyCompression | None = None) -> SCImage:
+                            lossy_compression: LossyCompression | None = None,
+                            referenced_frame: int | None = None) -> SCImage:
     """The SC instance for ``pixels`` (RGB uint8 from :func:`capture_pixels`) in ``reference``'s study.
 
     ``reference`` comes from ``source.reference_dataset`` (patient, study and source image; the
@@ -143,7 +144,11 @@ def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_in
     film is shown as stored; ``None`` leaves Patient Orientation empty (Type 2: unknown).
     ``lossy_compression`` is the source film's (``lossy_compression.lossy_compression`` of its metadata), None
     when its pixels were never lossy compressed: an image derived from lossy compressed pixels says so too, Lossy
-    Image Compression 01 with the source's Ratio and Method (PS3.3 C.7.6.1.1.5: once 01, never reset).
+    Image Compression 01 with the source's Ratio and Method (PS3.3 C.7.6.1.1.5: once 01, never reset), both left out
+    when a value of either breaks its VR (``LossyCompression.dicom_values``: a source's bad value never stops the
+    capture). ``referenced_frame`` is the number of the frame shown of a multi-frame source (1 for the first), written
+    as the Source Image Sequence's Referenced Frame Number (PS3.3 Table 10-3, Type 1C: required when the reference is
+    not to every frame); None for a single-frame source.
 
     Modality is OT ("Other", PS3.3 C.7.3.1.1.1), highdicom's value for a Secondary Capture, not the
     source's CR or DX: the SC Equipment module (C.8.6.1) lets Modality name the source equipment (Type 3),
@@ -174,21 +179,26 @@ def build_secondary_capture(reference: Dataset, pixels: np.ndarray, *, series_in
     sc.DerivationDescription = "Chest X-ray as displayed with the AI heat-map and result burned in"
     if reference.get("BodyPartExamined"):
         sc.BodyPartExamined = reference.BodyPartExamined
-    sc.SourceImageSequence = [_image_reference(reference)]
+    sc.SourceImageSequence = [_image_reference(reference, referenced_frame)]
     if lossy_compression is not None:
         sc.LossyImageCompression = "01"
-        if lossy_compression.ratios:
-            sc.LossyImageCompressionRatio = list(lossy_compression.ratios)
-        if lossy_compression.methods:
-            sc.LossyImageCompressionMethod = list(lossy_compression.methods)
+        ratios, methods = lossy_compression.dicom_values()  # none when a source's value breaks its VR
+        if ratios:
+            sc.LossyImageCompressionRatio = list(ratios)
+        if methods:
+            sc.LossyImageCompressionMethod = list(methods)
     _copy_deidentification(reference, sc)
     return sc
 
 
-def _image_reference(reference: Dataset) -> Dataset:
+def _image_reference(reference: Dataset, referenced_frame: int | None = None) -> Dataset:
+    """An Image SOP Instance Reference (PS3.3 Table 10-3) to ``reference``, to its frame ``referenced_frame`` of a
+    multi-frame source."""
     item = Dataset()
     item.ReferencedSOPClassUID = reference.SOPClassUID
     item.ReferencedSOPInstanceUID = reference.SOPInstanceUID
+    if referenced_frame is not None:
+        item.ReferencedFrameNumber = referenced_frame
     return item
 
 

@@ -71,6 +71,20 @@ def read_source_header(path: str | Path) -> Dataset:
     return ds
 
 
+def referenced_frame(header: Dataset) -> int | None:
+    """The number (1 for the first) of the frame the outputs show and reference of the film ``header`` describes
+    when it has more than one (Number of Frames (0028,0008)): its Representative Frame Number, else the first, as the
+    reader shows it (``dicom_io.representative_frame``); None for a single-frame film, whose references name no
+    frame (Referenced Frame Number is required only when a reference is not to every frame: PS3.3 Table 10-3)."""
+    from ...reading.dicom_io import representative_frame
+
+    try:
+        frames = int(str(header.get("NumberOfFrames", 1) or 1).strip())
+    except ValueError:
+        return None
+    return representative_frame(header, frames)[0] + 1 if frames > 1 else None
+
+
 @dataclass
 class Deidentifier:
     """PS3.15 Annex E Basic Application Level Confidentiality Profile for the outputs' references.

@@ -52,7 +52,8 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
                             warnings: Sequence[str], series_instance_uid: str, series_number: int,
                             sop_instance_uid: str, instance_number: int, manufacturer: str,
                             device_uid: str, software_version: str, parameters: Sequence[str] = (),
-                            out_of_scope: str = "", deidentification_note: str = "") -> ComprehensiveSR:
+                            out_of_scope: str = "", deidentification_note: str = "",
+                            referenced_frame: int | None = None) -> ComprehensiveSR:
     """The Comprehensive SR (PS3.3 A.35.3) for ``prediction`` of the image ``reference`` describes.
 
     ``reference`` (``source.reference_dataset``) gives the patient, study and the source image,
@@ -64,7 +65,10 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
     uncertainty reasons, ``""`` in scope: the verdict the CSV and the app give) sets the out-of-scope flag by the
     app's banner kind (:func:`scope_flag`: Yes, Unknown for possibly, No for a close call) and replaces the coded
     Finding by a TEXT (module docstring). ``deidentification_note`` (a de-identified SR's
-    ``deidentify.pixel_text_note``) is one TEXT "De-identification note".
+    ``deidentify.pixel_text_note``) is one TEXT "De-identification note". ``referenced_frame`` is the number of the
+    frame classified of a multi-frame film (1 for the first), the source image's Referenced Frame Number (PS3.3
+    C.18.4 Image Reference Macro, Table 10-3: Type 1C, required when the reference is not to every frame); None for
+    a single-frame film.
     """
     algorithm = algorithm_identification(prediction.model_name, model_version, parameters)
     device = ObserverContext(
@@ -84,7 +88,9 @@ def build_structured_report(reference: Dataset, prediction: Prediction, *, model
         finding_type=None if out_of_scope else cxr_codes.finding_concept(prediction.label),
         measurements=measurements,
         qualitative_evaluations=evaluations,
-        source_images=[SourceImageForMeasurementGroup(reference.SOPClassUID, reference.SOPInstanceUID)],
+        source_images=[SourceImageForMeasurementGroup(
+            reference.SOPClassUID, reference.SOPInstanceUID,
+            referenced_frame_numbers=None if referenced_frame is None else [referenced_frame])],
     )
     container = group[0]
     if out_of_scope:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
@@ -22,7 +23,7 @@ from ...models.classifier import HeatmapResult
 from ...reading.dicom_io import burned_in_annotation
 from ..deidentify import pixel_text_note
 from ..output_paths import safe_name_part, source_problem
-from .source import Deidentifier, read_source_header, reference_dataset, settle_character_set
+from .source import Deidentifier, read_source_header, reference_dataset, referenced_frame, settle_character_set
 
 if TYPE_CHECKING:
     from .presentation_state import SpatialTransformation
@@ -83,7 +84,12 @@ class DicomOutputWriter:
     folders open in the app); ``outbox`` says ``folder`` is this program's own temporary folder of
     objects to send (not checked against the sources). Files are written atomically; a folder that the one output rule
     (``output_paths.source_problem``) refuses for the film or ``inputs`` is refused, so nothing is
-    ever written into a source folder.
+    ever written into a source folder. A file already there under an object's name is replaced only by the same
+    object (the same SOP Instance UID, so the same content: :meth:`_next`), never by another: the film's outputs are
+    then refused, naming the file, before any is written (as ``cxr-classify`` refuses a folder holding an earlier
+    run's files, ``earlier_outputs``). Two de-identified saves of one film in one app session share their names
+    (``deidentified_stem``: the film's new UID), so a second one made with another window is refused, not put in
+    place of the first without a word.
     """
 
     folder: Path
@@ -132,18 +138,21 @@ class DicomOutputWriter:
         own window with the heat-map at the usual opacity. ``pdf`` is the report to encapsulate;
         by default a one-page report of this film (de-identified when the writer is), with the banner of
         its ``out_of_scope`` reasons (``scope_score.out_of_scope``; ``""`` in scope).
-        ``stem`` names the files (``<stem>_sc.dcm``...), by default the film's file name; de-identified, never
+        ``stem`` names the files (``<stem>_sc.dcm``...; a file there holding another object is never replaced:
+        :meth:`replaced_problem`), by default the film's file name; de-identified, never
         the film's (a file name is often the patient's name or ID): a ``stem`` that carries the film's file name
         or an identifier of its patient is not used, and the default is ``deidentified_stem``'s (``anon-`` and a
         digest of the new SOP Instance UID). De-identified, ``warnings`` go through
         ``deidentify.redact_generated_text`` (no identifier, quoted identifying value, UID, path or file name) and
         each object says that text burned into the film is not removed (``deidentify.pixel_text_note``; the source's
-        Burned In Annotation decides the wording). ``marks``
+        Burned In Annotation decides the wording), and a note that de-identification makes longer than a
+        presentation state holds is refused with that cause (:func:`deidentified_note_problem`). ``marks``
         (``presentation_state.Mark`` or anything with ``kind``, ``points``, ``text``) and ``window``
         ((centre, width) in modality units) make the Grayscale Softcopy Presentation State when
         ``gsps`` is among the kinds and there is a mark; ``inverted`` says the film was shown with
         high values dark (default: as the film asks, ``image.invert``); ``spatial_transformation`` that it was
-        shown turned or flipped (marks are in the stored film's pixels either way).
+        shown turned or flipped (marks are in the stored film's pixels either way). Of a multi-frame film, the SC, the
+        SR and the presentation state reference the frame shown (``source.referenced_frame``).
         """
         source_path = Path(image.path)
         try:
@@ -153,23 +162,32 @@ class DicomOutputWriter:
             header = read_source_header(source_path)
             reference = reference_dataset(header, self._deidentifier)
             burned_in = burned_in_annotation(header)
+            frame = referenced_frame(header)
             if self.deidentify:
                 warnings = self.deidentified_warnings(warnings, image, source_path)
+                if "gsps" in self.kinds and marks:
+                    problem = deidentified_note_problem(marks, image.metadata)
+                    if problem:
+                        raise DicomOutputError(source_path, problem)
             with warnings_module.catch_warnings():
                 # A source's one-word Patient's Name ("Anonymized") is copied as it is.
                 warnings_module.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
                 objects = self._build(image, heatmap_result, reference, _film_instance_number(header),
                                       tuple(warnings), displayed_rgb, pdf,
-                                      out_of_scope, burned_in)
+                                      out_of_scope, burned_in, frame)
                 if "gsps" in self.kinds and marks:
                     if self.deidentify:  # the reader's notes as the de-identified PDF prints them
                         marks = deidentified_marks(marks, image.metadata)
                     shown_inverted = image.invert if inverted is None else inverted
                     objects.append(("gsps", self._presentation_state(image, header, reference, marks, window,
-                                                                     shown_inverted, spatial_transformation)))
+                                                                     shown_inverted, spatial_transformation, frame)))
             if self.deidentify:
                 stem = self.deidentified_stem(stem, image, reference)
             stem = stem or safe_name_part(source_path.stem)
+            for kind, dataset in objects:
+                problem = self.replaced_problem(self._path(kind, stem), dataset)
+                if problem:
+                    raise DicomOutputError(source_path, problem)
             return [self._save(kind, dataset, stem) for kind, dataset in objects]
         except DicomOutputError:
             raise
@@ -214,7 +232,7 @@ class DicomOutputWriter:
         return "anon-" + _digest(str(reference.SOPInstanceUID).encode())[:12]
 
     def _build(self, image, heatmap_result, reference, number, warnings, displayed_rgb, pdf,
-               out_of_scope="", burned_in="") -> list[tuple[str, Dataset]]:
+               out_of_scope="", burned_in="", frame: int | None = None) -> list[tuple[str, Dataset]]:
         from ...models.image_checks import banner_kind
         from ...reading.lossy_compression import lossy_compression
         from .encapsulated_pdf import build_encapsulated_pdf
@@ -228,6 +246,8 @@ class DicomOutputWriter:
         shows_identity = self.deidentify and burned_in == "YES"
         common = dict(manufacturer=MANUFACTURER, software_version=self.software_version)
         result = (repr(tuple(heatmap_result.prediction.probabilities)), *warnings, out_of_scope)
+        # The frame referenced is what the object is about (none named for a single-frame film).
+        about_frame = [f"frame {frame}"] if frame is not None else []
         built = []
         if "sc" in self.kinds:
             film = displayed_rgb if displayed_rgb is not None else default_film(image, heatmap_result)
@@ -241,17 +261,19 @@ class DicomOutputWriter:
             # Derived from lossy compressed pixels, the capture says so (PS3.3 C.7.6.1.1.5), and is another object.
             lossy = lossy_compression(image.metadata)
             sc = build_secondary_capture(reference, pixels, patient_orientation=orientation, lossy_compression=lossy,
+                                         referenced_frame=frame,
                                          **self._next("sc", reference, _digest(pixels.tobytes()),
-                                                      *([repr(lossy)] if lossy else []), number=number),
+                                                      *([repr(lossy)] if lossy else []),
+                                                      *about_frame, number=number),
                                          **common)
             built.append(("sc", withdraw_identity_removed(sc) if shows_identity else sc))
         if "sr" in self.kinds:
             built.append(("sr", build_structured_report(
                 reference, heatmap_result.prediction, model_version=self.model_version, warnings=warnings,
-                out_of_scope=out_of_scope, deidentification_note=note,
+                out_of_scope=out_of_scope, deidentification_note=note, referenced_frame=frame,
                 device_uid=generate_uid(entropy_srcs=["CXR Reader", self.card.name]),
                 parameters=self.algorithm_parameters(),
-                **self._next("sr", reference, result, self.model_version, *self.algorithm_parameters(),
+                **self._next("sr", reference, result, self.model_version, *self.algorithm_parameters(), *about_frame,
                              number=number), **common)))
         if "pdf" in self.kinds:
             if pdf is None:  # the report this writer makes: named by what it prints
@@ -264,7 +286,8 @@ class DicomOutputWriter:
             built.append(("pdf", withdraw_identity_removed(encapsulated) if shows_identity else encapsulated))
         return built
 
-    def _presentation_state(self, image, header, reference, marks, window, inverted, spatial_transformation):
+    def _presentation_state(self, image, header, reference, marks, window, inverted, spatial_transformation,
+                            frame: int | None = None):
         from ...reading.dicom_io import applied_rescale, stored_pixel_aspect, stored_spacing
         from .presentation_state import IMAGE_KEYWORDS, build_presentation_state, display_shutter_attributes
 
@@ -281,10 +304,10 @@ class DicomOutputWriter:
             return build_presentation_state(
                 reference, marks, window=window, inverted=inverted, spacing_mm=spacing,
                 spatial_transformation=spatial_transformation, pixel_aspect=aspect,
-                modality_header=header, display_shutter=shutter,
+                modality_header=header, display_shutter=shutter, referenced_frame=frame,
                 **self._next("gsps", reference, repr([(m.kind, repr(m.points), getattr(m, "text", "")) for m in marks]),
                              repr(window), repr(inverted), repr(spatial_transformation), *restated,
-                             number=_film_instance_number(header)),
+                             *([f"frame {frame}"] if frame is not None else []), number=_film_instance_number(header)),
                 manufacturer=MANUFACTURER,
                 software_version=self.software_version)
         except ValueError as exc:
@@ -350,12 +373,33 @@ class DicomOutputWriter:
             parts.append(f"{page_field.name}={value!r}")
         return _digest("\x1f".join(parts).encode("utf-8", "backslashreplace"))
 
+    def _path(self, kind: str, stem: str) -> Path:
+        return self.folder / f"{stem}_{kind}.dcm"
+
+    def replaced_problem(self, path: Path, dataset: Dataset) -> str | None:
+        """Why writing ``dataset`` as ``path`` would replace another object (None when nothing is there, or the same
+        object, the same SOP Instance UID, is: writing it again changes nothing). A file that is no readable DICOM
+        object, or holds another one (this film saved before with another window, result or annotations), is never
+        replaced."""
+        if not (path.exists() or path.is_symlink()):
+            return None
+        try:
+            held = str(pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+                       .get("SOPInstanceUID", ""))
+        except Exception:  # noqa: BLE001 - not a DICOM file this program could have written: never replaced
+            held = ""
+        if path.is_file() and not path.is_symlink() and held == str(dataset.SOPInstanceUID):
+            return None
+        return (f"{path.name} is already in {self.folder} and holds another object (made earlier with another view, "
+                "result or annotations, or not one of this program's): it is not replaced; choose another folder, "
+                "or move that file away")
+
     def _save(self, kind: str, dataset: Dataset, stem: str) -> WrittenObject:
         from ..atomic import write_bytes_atomic
 
         buffer = io.BytesIO()
         settle_character_set(dataset).save_as(buffer, enforce_file_format=True)
-        path = self.folder / f"{stem}_{kind}.dcm"
+        path = self._path(kind, stem)
         write_bytes_atomic(path, buffer.getvalue())
         logger.info("wrote %s (%s)", path, kind)
         return WrittenObject(kind, path, str(dataset.SOPInstanceUID), str(dataset.StudyInstanceUID))
@@ -376,6 +420,25 @@ def deidentified_marks(marks: Sequence, metadata) -> list:
     from .presentation_state import Mark
 
     return [Mark(m.kind, tuple(m.points), redact_free_text(getattr(m, "text", "") or "", metadata)) for m in marks]
+
+
+def deidentified_note_problem(marks: Sequence, metadata) -> str:
+    """Why the de-identified presentation state of ``marks`` cannot hold a note whole, naming the note: the first
+    whose text :func:`deidentified_marks` makes longer than ``presentation_state.TEXT_VALUE_MAX`` (a short
+    identifier or a typed date becomes ``[removed]``, nine characters), quoted by its de-identified first words,
+    with its length as typed and after de-identification; ``""`` when every note fits. The note is never cut."""
+    from ..deidentify import REDACTED
+    from .presentation_state import TEXT_VALUE_MAX
+
+    for typed, redacted in zip(marks, deidentified_marks(marks, metadata)):
+        if len(redacted.text) > TEXT_VALUE_MAX:
+            start = " ".join(redacted.text.split())[:40].rstrip()
+            return (f"after de-identification the note \"{start}…\" is {len(redacted.text)} characters (typed "
+                    f"{len(getattr(typed, 'text', '') or '')}; the patient's identifiers and typed dates become "
+                    f"{REDACTED}), more than the {TEXT_VALUE_MAX} a presentation state's text holds: shorten it by "
+                    f"{len(redacted.text) - TEXT_VALUE_MAX} characters or more, or send it without de-identification "
+                    "or without the annotations")
+    return ""
 
 
 def source_orientation(reference: Dataset) -> tuple[str, str] | None:
