@@ -2,23 +2,22 @@
 from __future__ import annotations
 
 import sys
-from importlib import metadata
 from pathlib import Path
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QTextBrowser, QVBoxLayout
 
 from cxr_engine.models.model_card import INTENDED_USE
 
-DISTRIBUTION = "cxr-reader"
 GUIDE_NAME = "user_guide.md"
 
 
 def version() -> str:
-    """The installed distribution's version (pyproject.toml), or a plain statement when it is not installed."""
-    try:
-        return metadata.version(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return "unknown (not installed)"
+    """The program's version (``cxr_engine.__version__``, the one its PDFs and DICOM outputs state; a test
+    keeps pyproject.toml's equal to it). Not the installed distribution's metadata: an editable install made
+    before a version change, or a PyInstaller bundle, does not hold the current one."""
+    from cxr_engine import __version__
+
+    return __version__
 
 
 def user_guide_path() -> Path:

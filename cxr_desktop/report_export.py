@@ -185,12 +185,12 @@ class ReportExport(QObject):
 
 
 def _app_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    """The program's version as every output states it (``cxr_engine.__version__``, which the DICOM outputs'
+    Software Versions and series UIDs use too), not the installed distribution's metadata, which an editable
+    install made before a version change still holds."""
+    from cxr_engine import __version__
 
-    try:
-        return version("cxr-reader")
-    except PackageNotFoundError:
-        return ""
+    return __version__
 
 
 class PdfExports(QObject):
