@@ -16,7 +16,7 @@ from cxr_engine.outputs.undecodable import escape_undecodable
 from cxr_engine.models.ensemble import disagreement_note
 from cxr_engine.models.image_checks import banner, banner_is_firm, corrected_display, correction_note
 from cxr_engine.models.model_card import CLASS_DISPLAY_NAMES
-from cxr_engine.reading.copies import copies_note
+from cxr_engine.reading.copies import aliases_note, copies_note
 from cxr_engine.reading.scanning import (
     Instance, ScanResult, instance_order, patient_order, series_order, study_order,
 )
@@ -238,6 +238,8 @@ class StudyBrowser(QTreeWidget):
         tip = escape_undecodable(instance.path)
         if instance.copies:  # the same SOP Instance stored as other files too, listed here once
             tip += "\n" + copies_note(instance.copies)
+        if instance.aliases:  # the same file reached by other paths too (a link, a folder opened twice)
+            tip += "\n" + aliases_note(instance.aliases)
         item.setToolTip(0, tip)
         item.setSizeHint(0, self._image_size_hint)
         parent.insertChild(index, item)

@@ -176,3 +176,27 @@ def test_the_pdf_names_the_copies_left_out_and_a_deidentified_one_counts_them(qt
     hidden = first_page(True)
     assert "".join("the same SOP Instance is also stored as 1 other identical file, left out".split()) in hidden
     assert "jane" not in hidden.lower() and str(root).replace(" ", "") not in hidden
+
+
+def test_a_file_reached_by_two_paths_is_listed_once_with_the_other_path_named(qtbot, make_window, tmp_path,
+                                                                              dicom_dir):
+    """A hard link (or a symbolic link) is one file: listed once, as cxr-classify classifies it once, and the
+    tooltip and the result's notes name the other path as the CLI's row does."""
+    import os
+
+    from cxr_engine.reading.copies import aliases_note
+
+    folder = tmp_path / "linked"
+    folder.mkdir()
+    shutil.copy(dicom_dir / CR, folder / "a.dcm")
+    os.link(folder / "a.dcm", folder / "b.dcm")
+    window = make_window(show=True)
+    open_and_wait(qtbot, window, folder)
+    qtbot.waitUntil(lambda: window.browser.image_count() == 1, timeout=WAIT_MS)
+    kept = folder / "a.dcm"
+    assert window.browser.has_image(kept) and not window.browser.has_image(folder / "b.dcm")
+    note = aliases_note((folder / "b.dcm",))
+    assert note in window.browser._images[kept].toolTip(0)
+    window.browser.select_path(kept)
+    qtbot.waitUntil(lambda: note in window.result.image_warnings, timeout=WAIT_MS)
+    assert not any("b.dcm" in n for n in window.workspace.file_notes(kept, deidentified=True))

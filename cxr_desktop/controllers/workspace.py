@@ -110,12 +110,16 @@ class StudyWorkspace:
 
     def file_notes(self, path: Path, deidentified: bool = False) -> list[str]:
         """The warnings the study's files add to ``path``'s result, as ``cxr-classify`` adds them to its
-        row: the identical copies left out for it, the other images that claim its SOP Instance UID;
+        row: the identical copies left out for it, the other paths to the same file (links; identified only), the
+        other images that claim its SOP Instance UID;
         ``deidentified``: without paths or UIDs (a de-identified PDF: file names may be the patient's)."""
-        from cxr_engine.reading.copies import copies_note, copies_note_deidentified
+        from cxr_engine.reading.copies import aliases_note, copies_note, copies_note_deidentified
 
         notes = [copies_note_deidentified(len(others)) if deidentified else copies_note(others)
                  for kept, others in self.copy_groups() if Path(kept) == Path(path)]
+        if not deidentified:  # the other paths to the same file (links); de-identified, paths are left out
+            notes += [aliases_note(others) for scan in self.scans for kept, others in scan.aliases.items()
+                      if Path(kept) == Path(path)]
         return notes + list(filter(None, [self.uid_clash_note(path, deidentified)]))
 
     # ------------------------------------------------------------------ decoded films
