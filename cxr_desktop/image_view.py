@@ -7,6 +7,7 @@ or draw an annotation). The corner overlay is painted over the viewport, never i
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen, QTransform
@@ -76,15 +77,24 @@ class ImageView(QGraphicsView):
 
     def actual_size(self) -> None:
         """One image pixel per screen pixel, about the view's centre (not the mouse: a key asks for it)."""
+        with self._about_view_centre():
+            self.set_zoom(1.0)
+
+    def zoom_by(self, factor: float) -> None:
+        """Zoom by ``factor`` about the view's centre: the zoom keys and menu items ask for it, and the mouse may be
+        anywhere or never have entered the view (zooming about its last position pushed the film off screen). The
+        wheel zooms about the mouse (:meth:`wheelEvent`)."""
+        with self._about_view_centre():
+            self.set_zoom(self.zoom * factor)
+
+    @contextmanager
+    def _about_view_centre(self):
         anchor = self.transformationAnchor()
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         try:
-            self.set_zoom(1.0)
+            yield
         finally:
             self.setTransformationAnchor(anchor)
-
-    def zoom_by(self, factor: float) -> None:
-        self.set_zoom(self.zoom * factor)
 
     def set_zoom(self, zoom: float) -> None:
         zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
@@ -105,8 +115,8 @@ class ImageView(QGraphicsView):
 
     def wheelEvent(self, event):
         steps = event.angleDelta().y() / 120.0
-        if steps:
-            self.zoom_by(WHEEL_STEP**steps)
+        if steps:  # about the point under the mouse (the view's transformation anchor)
+            self.set_zoom(self.zoom * WHEEL_STEP**steps)
         event.accept()
 
     # ------------------------------------------------------------------ mouse

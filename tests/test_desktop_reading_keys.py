@@ -138,3 +138,33 @@ def test_the_film_keys_work_again_after_the_mouse_let_go_of_the_opacity_slider(q
     qtbot.wait(50)
     assert slider.value() == value - slider.singleStep() and QApplication.focusWidget() is slider
     assert window.viewer.path == path
+
+
+def test_the_zoom_keys_zoom_about_the_views_centre_and_the_wheel_about_the_mouse(qtbot, make_window, study,
+                                                                                   monkeypatch):
+    """A radiologist's test (a real X display): Ctrl++ zoomed about the mouse's position (the film's top-left corner
+    in a fresh window), pushing the film off screen. Qt zooms about the mouse only while the pointer is over the view,
+    which an offscreen test cannot arrange, so this checks the anchor each zoom scales about: the view's centre for
+    the keys and menu, the mouse for the wheel. The film's centre stays in the middle after four Ctrl++."""
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QGraphicsView
+
+    window = make_window(show=True)
+    open_and_wait(qtbot, window, study)
+    view = window.view
+    anchors = []
+    scale = view.scale
+    monkeypatch.setattr(view, "scale", lambda sx, sy: (anchors.append(view.transformationAnchor()), scale(sx, sy)))
+    centre = view.viewport().rect().center()
+    before, zoom = view.mapToScene(centre), view.zoom
+    for _ in range(4):
+        window.acts.zoom_in.trigger()  # Ctrl++
+    assert anchors == [QGraphicsView.ViewportAnchor.AnchorViewCenter] * 4
+    assert view.zoom == pytest.approx(zoom * 1.25**4, rel=1e-3)
+    after = view.mapToScene(centre)
+    side = view.image_scene.image_item.sceneBoundingRect().width()
+    assert abs(after.x() - before.x()) < 0.01 * side and abs(after.y() - before.y()) < 0.01 * side
+    wheel = QWheelEvent(QPointF(centre), view.viewport().mapToGlobal(centre).toPointF(), QPoint(0, 0), QPoint(0, 120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(view.viewport(), wheel)
+    assert anchors[-1] == QGraphicsView.ViewportAnchor.AnchorUnderMouse
