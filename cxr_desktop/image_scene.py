@@ -111,10 +111,19 @@ class ImageScene(QGraphicsScene):
         """The measurement a ruler, angle, ellipse or rectangle shows on the current image ("" for others)."""
         return label_for(annotation, self.model.image)
 
-    def measurement_lines(self) -> list[str]:
-        """One line per measured annotation of the current image, oldest first (for the PDF)."""
+    def measurement_lines(self, numbered: bool = False) -> list[str]:
+        """One line per measured annotation of the current image, oldest first (for the PDF); ``numbered``:
+        each led by the number its mark carries in ``render_image(numbered=True)`` ("1. Ruler: 334 px")."""
+        if self.model.image is None:
+            return []
         lines = [report_line(a, self.model.image) for a in self.annotations.for_path(self.model.path)]
-        return [line for line in lines if line] if self.model.image is not None else []
+        lines = [line for line in lines if line]
+        return [f"{n}. {line}" for n, line in enumerate(lines, 1)] if numbered else lines
+
+    def _numbered_items(self) -> list[tuple[int, QGraphicsItem]]:
+        """(number, item) of each measured annotation drawn, numbered as ``measurement_lines(numbered=True)``."""
+        measured = [a for a in self.annotations.for_path(self.model.path) if report_line(a, self.model.image)]
+        return [(n, self._annotation_items[a.id]) for n, a in enumerate(measured, 1) if a.id in self._annotation_items]
 
     def preview_item(self, annotation: Annotation) -> QGraphicsItem:
         """An unstored item that follows the mouse while the reader draws ``annotation``."""
@@ -185,17 +194,24 @@ class ImageScene(QGraphicsScene):
 
     # ------------------------------------------------------------------ export
     def render_image(self, max_side: int = 2048, heatmap: bool | None = None, annotations: bool = True,
-                     area: QRectF | None = None) -> np.ndarray:
+                     area: QRectF | None = None, numbered: bool = False) -> np.ndarray:
         """RGB uint8 of the image as displayed (orientation, window, layers), at most ``max_side`` px.
 
         ``heatmap`` forces the heat-map layer on or off (default: as shown). ``area`` is the part of
         the scene to render (e.g. what a view shows; default: the whole image), never upscaled.
+        ``numbered``: each measured mark is labelled with its number in ``measurement_lines(numbered=True)``
+        instead of its measurement (a small picture, as the PDF's, cannot hold the labels' text without
+        hiding the measured regions; the page lists the measurements).
         """
         if self.model.image is None:
             raise RuntimeError("no image to render")
         rect = area if area is not None and not area.isEmpty() else self.image_item.sceneBoundingRect()
         scale = min(1.0, max_side / max(rect.width(), rect.height()))
         width, height = max(1, round(rect.width() * scale)), max(1, round(rect.height() * scale))
+        numbers = self._numbered_items() if numbered and annotations else []
+        texts = [(item, item.label_text()) for _, item in numbers]
+        for number, item in numbers:
+            item.set_label(str(number))
         selected = [item for item in self._annotation_items.values() if item.isSelected()]
         for item in selected:
             item.setSelected(False)
@@ -219,7 +235,8 @@ class ImageScene(QGraphicsScene):
         labels = measurement_labels(self) if annotations else []
         place_labels(labels, lambda item: (item.parentItem().mapToScene(item.pos()) - rect.topLeft()) * scale,
                      QRectF(0, 0, width, height).adjusted(LABEL_MARGIN_PX, LABEL_MARGIN_PX,
-                                                          -LABEL_MARGIN_PX, -LABEL_MARGIN_PX))
+                                                          -LABEL_MARGIN_PX, -LABEL_MARGIN_PX),
+                     keep_clear=())  # the picture has no corner text
         self.render(painter, QRectF(0, 0, width, height), rect)
         painter.end()
         for label in labels:  # the view places them again for the screen on its next paint
@@ -231,5 +248,7 @@ class ImageScene(QGraphicsScene):
         self.heatmap_layer.outline_item.set_export_scale(1.0, 1.0)
         for item in selected:
             item.setSelected(True)
+        for item, text in texts:
+            item.set_label(text)
         return to_rgb_array(target)
 

@@ -10,13 +10,14 @@ import math
 from contextlib import contextmanager
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen, QTransform
+from PySide6.QtGui import QColor, QPainter, QPen, QTransform
 from PySide6.QtWidgets import QFrame, QGraphicsItem, QGraphicsSimpleTextItem, QGraphicsView
 
 from .annotation_items import ShapeAnnotationItem, TextAnnotationItem
 from .annotation_model import ANGLE, TEXT, Annotation
 from .label_layout import LABEL_MARGIN_PX, arranged_labels, measurement_labels, place_labels  # noqa: F401
-from .formatting import CornerText, corner_text, heatmap_caption, pixel_readout
+from .corner_layout import SHADOW_PX, corner_blocks, corner_font, corner_text_rects
+from .formatting import heatmap_caption, pixel_readout
 from .image_scene import ImageScene
 from .presets import drag_start_window, drag_step, drag_window
 
@@ -264,13 +265,15 @@ class ImageView(QGraphicsView):
         super().paintEvent(event)
 
     def keep_labels_inside(self) -> None:
-        """Shift each measurement label that would stick out of the view back inside it, and each
-        label that would overprint another one clear of it (:func:`arranged_labels`), by a
+        """Shift each measurement label that would stick out of the view back inside it, off the corner text
+        (a label over "rotated 90° flipped H" hides the film's orientation), and each label that would overprint
+        another one clear of it (:func:`arranged_labels`), by a
         translation in screen pixels (its position, the end point it labels, is unchanged)."""
         port = QRectF(self.viewport().rect()).adjusted(LABEL_MARGIN_PX, LABEL_MARGIN_PX,
                                                        -LABEL_MARGIN_PX, -LABEL_MARGIN_PX)
         place_labels(measurement_labels(self.image_scene),
-                     lambda item: QPointF(self.mapFromScene(item.parentItem().mapToScene(item.pos()))), port)
+                     lambda item: QPointF(self.mapFromScene(item.parentItem().mapToScene(item.pos()))), port,
+                     keep_clear=corner_text_rects(self))
 
     def heatmap_caption(self) -> str:
         """The shown heat-map's class and probability (``formatting.heatmap_caption``); ``""`` when none is shown."""
@@ -290,38 +293,15 @@ class ImageView(QGraphicsView):
             painter.restore()
         if image is None:
             return
-        caption = self.heatmap_caption()
-        if self.model.corner_overlay:
-            text = corner_text(image.metadata, image.shape, self.model.voi, self.zoom, self.model.rotation,
-                               self.model.flip_h, self.model.flip_v, self.model.user_invert)
-        elif caption:
-            text = CornerText((), (), (), ())
-        else:
+        blocks = corner_blocks(self)  # one layout for painting and for keeping labels off it (corner_layout)
+        if not blocks:
             return
-        if caption:  # which class the heat-map is for, in every viewport (1×2 and 2×2 films look alike otherwise)
-            text = CornerText(text.top_left, text.top_right, text.bottom_left, (caption, *text.bottom_right))
         painter.save()
         painter.resetTransform()
-        font = QFont(self.font())
-        font.setPointSizeF(max(font.pointSizeF(), 9.0))
-        painter.setFont(font)
-        area = QRectF(self.viewport().rect()).adjusted(8, 6, -8, -6)
-        metrics = QFontMetricsF(font)
-        # Two corners share each row: a line longer than half the view is cut with "…" instead
-        # of running into the other corner's text.
-        half = max(area.width() / 2.0 - metrics.averageCharWidth(), 10.0)
-        flags = {
-            "top_left": Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-            "top_right": Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
-            "bottom_left": Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
-            "bottom_right": Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
-        }
-        for corner, align in flags.items():
-            block = "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideRight, half) for line in getattr(text, corner))
-            if not block:
-                continue
+        painter.setFont(corner_font(self))
+        for area, align, block in blocks:
             painter.setPen(QPen(QColor(0, 0, 0)))  # a shadow keeps the text readable on bright lung fields
-            painter.drawText(area.translated(1, 1), int(align), block)
+            painter.drawText(area.translated(SHADOW_PX, SHADOW_PX), int(align), block)
             painter.setPen(QPen(QColor(235, 235, 235)))
             painter.drawText(area, int(align), block)
         painter.restore()

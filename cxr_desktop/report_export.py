@@ -127,7 +127,7 @@ class ReportExport(QObject):
         # A de-identified page shows the notes redacted as the view export does (the page's text layer is
         # redacted by the report; these are pixels).
         with text_annotations_redacted(scene, item.image.metadata, self.request.deidentify):
-            displayed = scene.render_image(RENDER_PX)
+            displayed = scene.render_image(RENDER_PX, numbered=True)  # the marks numbered as the page's list
         heat = scene.render_image(RENDER_PX, heatmap=True, annotations=False) if heatmap_result is not None else None
         prediction = heatmap_result.prediction if heatmap_result is not None else context.prediction(path)
         card = context.card
@@ -147,7 +147,7 @@ class ReportExport(QObject):
                                    disagreement_note(card, prediction, scope) if prediction is not None else ""),
             comment=self.request.comment, file_name=path.name, pixel_aspect=1.0, heatmap_style=view.viewer.heatmap_style,
             out_of_scope=scope,
-            measurements=(*view.lungs.report_lines(path), *scene.measurement_lines()),
+            measurements=(*view.lungs.report_lines(path), *scene.measurement_lines(numbered=True)),
             # A de-identified page says text burned into the film is not removed (and when the source says it has some):
             # as the decoder recorded it (no header is read here, on the GUI thread).
             burned_in_annotation=source_burned_in_annotation(item.image) if self.request.deidentify else "",
