@@ -56,6 +56,17 @@ def real_films(folder: Path, dicom_dir: Path, names) -> Path:
     return folder
 
 
+def set_attributes(ds, attributes: dict) -> None:
+    """Set each keyword of ``attributes`` on the pydicom dataset ``ds``; a None value removes the attribute
+    (when present)."""
+    for keyword, value in attributes.items():
+        if value is None:
+            if keyword in ds:
+                delattr(ds, keyword)
+        else:
+            setattr(ds, keyword, value)
+
+
 def real_lung_masks(cxr3_dir: Path, count: int) -> list:
     """The first ``count`` lung masks of cxr3 as bool arrays, each full size, inverted (many background
     pieces and holes) and at a lung model's coarser grid (every 5th pixel)."""

@@ -25,6 +25,15 @@ ST_MAX = 1024
 NOTE = ("Patchy opacity in the right lower zone; compare with the previous film and the clinical notes. " * 12)[:ST_MAX]
 
 
+def saved_note_texts(qtbot, dialog, folder) -> list[str]:
+    """*Save to folder* of ``dialog`` (the presentation state only), then the text objects' values the saved GSPS holds."""
+    with qtbot.waitSignal(dialog.saved, timeout=WAIT_MS) as saved:
+        dialog.save_to(folder)
+    qtbot.waitUntil(lambda: dialog._worker is None, timeout=WAIT_MS)
+    (gsps,) = saved.args[0]
+    return [t.UnformattedTextValue for t in pydicom.dcmread(gsps.path).GraphicAnnotationSequence[0].TextObjectSequence]
+
+
 def test_the_note_editor_takes_what_a_presentation_state_holds(qtbot):
     from cxr_desktop.text_prompts import text_dialog
     from cxr_engine.outputs.dicom_outputs.presentation_state import TEXT_VALUE_MAX
@@ -54,11 +63,7 @@ def test_a_note_of_1024_characters_is_sent_whole(qtbot, make_window, shared_data
     assert dialog is not None and dialog.kinds["gsps"].isChecked()
     for kind in ("sc", "sr", "pdf"):
         dialog.kinds[kind].setChecked(False)
-    with qtbot.waitSignal(dialog.saved, timeout=WAIT_MS) as saved:
-        dialog.save_to(tmp_path / "out")
-    qtbot.waitUntil(lambda: dialog._worker is None, timeout=WAIT_MS)
-    (gsps,) = saved.args[0]
-    texts = [t.UnformattedTextValue for t in pydicom.dcmread(gsps.path).GraphicAnnotationSequence[0].TextObjectSequence]
+    texts = saved_note_texts(qtbot, dialog, tmp_path / "out")
     assert texts == [NOTE]
     dialog.close()
 
@@ -91,10 +96,6 @@ def test_a_note_too_long_once_deidentified_is_named_before_anything_is_written(q
     assert dialog.send() is None
     assert dialog.job.status.text() == status.replace("Not saved:", "Not sent:", 1)
     dialog.deidentify.setChecked(False)
-    with qtbot.waitSignal(dialog.saved, timeout=WAIT_MS) as saved:
-        dialog.save_to(tmp_path / "out")
-    qtbot.waitUntil(lambda: dialog._worker is None, timeout=WAIT_MS)
-    (gsps,) = saved.args[0]
-    texts = [t.UnformattedTextValue for t in pydicom.dcmread(gsps.path).GraphicAnnotationSequence[0].TextObjectSequence]
+    texts = saved_note_texts(qtbot, dialog, tmp_path / "out")
     assert texts == [typed]
     dialog.close()

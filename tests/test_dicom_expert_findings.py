@@ -32,6 +32,7 @@ from cxr_engine.pixels.rendering import render
 from cxr_engine.reading.header_checks import multi_values
 from cxr_engine.reading.read import read_image
 from cxr_engine.reading.reduced_decode import DecodeRequest
+from conftest import set_attributes
 
 FILM = "CR-MONO1-10-chest.dcm"  # 440 x 440, 10-bit, MONOCHROME1, no file meta
 RSNA = "0004cfab-14fd-4e49-80ba-63a80b6bddd6.dcm"  # JPEG Baseline, Lossy Image Compression 01, no ratio
@@ -76,12 +77,7 @@ def build(tmp_path, cr):
             ds.BitsAllocated = pixels.dtype.itemsize * 8
             if syntax is not None:
                 ds.file_meta.TransferSyntaxUID = syntax
-        for keyword, value in attributes.items():
-            if value is None:
-                if keyword in ds:
-                    delattr(ds, keyword)
-            else:
-                setattr(ds, keyword, value)
+        set_attributes(ds, attributes)
         path = tmp_path / "films" / name  # outputs go elsewhere: a source folder is never written
         path.parent.mkdir(exist_ok=True)
         ds.save_as(path, enforce_file_format=True)

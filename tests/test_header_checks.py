@@ -9,6 +9,7 @@ import pydicom
 import pytest
 
 from cxr_engine.reading.read import read_image
+from conftest import set_attributes
 
 SIIM = "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"  # CR, PixelSpacing 0.168, no rescale
 
@@ -21,12 +22,7 @@ def edited(tmp_path, dicom_dir):
         path = tmp_path / f"{name or f'film{len(list(tmp_path.iterdir()))}'}.dcm"
         shutil.copy(dicom_dir / SIIM, path)
         ds = pydicom.dcmread(path)
-        for keyword, value in attributes.items():
-            if value is None:
-                if keyword in ds:
-                    delattr(ds, keyword)
-            else:
-                setattr(ds, keyword, value)
+        set_attributes(ds, attributes)
         ds.save_as(path)
         return path
     return make
