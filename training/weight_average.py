@@ -55,9 +55,8 @@ def write_run(runs: Sequence[Path], weights: Sequence[float], out: Path, command
     tensors = [load_file(str(run / "best.safetensors")) for run in runs]
     out.mkdir(parents=True, exist_ok=True)
     save_file(averaged(tensors, weights), str(out / "best.safetensors"))
-    for name in ("split_manifest.csv",):
-        if (runs[0] / name).exists():
-            shutil.copy2(runs[0] / name, out / name)
+    if (runs[0] / "split_manifest.csv").exists():
+        shutil.copy2(runs[0] / "split_manifest.csv", out / "split_manifest.csv")
     info = json.loads((runs[0] / "run.json").read_text(encoding="utf-8"))
     info["weight_average"] = {"runs": [str(r) for r in runs], "weights": list(weights), "command": command}
     (out / "run.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
